@@ -1,0 +1,548 @@
+//! The customer as Aftercare knows it, and the parsing that turns input into it.
+//!
+//! The JSON names here are the API's (`external_id, email, …, consents`); serde rejects
+//! unknown fields and wrong types, and [`CustomerRecord::validate`] checks what serde
+//! cannot (address completeness, phone numbers, time zones, consent sources).
+//! Requirements: DQ2 (names kept as given; the greeting decides how to use them), CH2.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use jiff::civil::Date;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::error::FieldError;
+
+/// A customer's id in the brand's own systems (the shop's customer number).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(try_from = "String", into = "String")]
+#[schema(value_type = String, example = "C-10023")]
+pub struct ExternalId(String);
+
+impl ExternalId {
+    /// Parses an id: 1 to 128 visible characters.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Err("must not be empty".into());
+        }
+        if s.chars().count() > 128 {
+            return Err("must be at most 128 characters".into());
+        }
+        if s.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err("must not contain spaces or control characters".into());
+        }
+        Ok(Self(s.to_string()))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for ExternalId {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Self::parse(&s)
+    }
+}
+
+impl From<ExternalId> for String {
+    fn from(id: ExternalId) -> String {
+        id.0
+    }
+}
+
+impl fmt::Display for ExternalId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A syntactically valid email address, lower-cased in its domain part.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(try_from = "String", into = "String")]
+#[schema(value_type = String, format = Email, example = "jan.devries@example.nl")]
+pub struct EmailAddress(String);
+
+impl EmailAddress {
+    /// Parses an address: one `@`, a non-empty local part, a domain with a dot, no spaces.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if s.len() > 254 {
+            return Err("is longer than 254 characters".into());
+        }
+        let (local, domain) = s
+            .rsplit_once('@')
+            .ok_or_else(|| format!("'{s}' is not an email address: it has no '@'"))?;
+        if local.is_empty() || local.contains('@') {
+            return Err(format!("'{s}' is not an email address: the part before '@' is invalid"));
+        }
+        let labels: Vec<&str> = domain.split('.').collect();
+        let domain_ok = labels.len() >= 2
+            && labels.iter().all(|l| {
+                !l.is_empty()
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+                    && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+            });
+        if !domain_ok {
+            return Err(format!("'{s}' is not an email address: the domain is invalid"));
+        }
+        if s.chars().any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>') {
+            return Err(format!("'{s}' is not an email address: it contains spaces or brackets"));
+        }
+        Ok(Self(format!("{local}@{}", domain.to_lowercase())))
+    }
+
+    /// The address as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for EmailAddress {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Self::parse(&s)
+    }
+}
+
+impl From<EmailAddress> for String {
+    fn from(e: EmailAddress) -> String {
+        e.0
+    }
+}
+
+/// A phone number in E.164 form (`+31612345678`); spaces, dashes and brackets are removed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(try_from = "String", into = "String")]
+#[schema(value_type = String, example = "+31612345678")]
+pub struct PhoneNumber(String);
+
+impl PhoneNumber {
+    /// Parses a number; it must start with `+` and the country code.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let compact: String = s
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.'))
+            .collect();
+        let digits = compact.strip_prefix('+').ok_or_else(|| {
+            format!("'{s}' must be in international form starting with '+' and the country code")
+        })?;
+        if !(8..=15).contains(&digits.len()) || !digits.chars().all(|c| c.is_ascii_digit()) {
+            return Err(format!("'{s}' must have 8 to 15 digits after '+'"));
+        }
+        Ok(Self(compact))
+    }
+
+    /// The number as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for PhoneNumber {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Self::parse(&s)
+    }
+}
+
+impl From<PhoneNumber> for String {
+    fn from(p: PhoneNumber) -> String {
+        p.0
+    }
+}
+
+/// An IANA time zone name that exists in the time zone database.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(try_from = "String", into = "String")]
+#[schema(value_type = String, example = "Europe/Amsterdam")]
+pub struct TimeZoneName(String);
+
+impl TimeZoneName {
+    /// Parses a name such as `Europe/Brussels`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        jiff::tz::TimeZone::get(s)
+            .map(|_| Self(s.to_string()))
+            .map_err(|_| format!("'{s}' is not a known IANA time zone (e.g. Europe/Amsterdam)"))
+    }
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The zone itself. Falls back to UTC only if the database changed under us.
+    pub fn zone(&self) -> jiff::tz::TimeZone {
+        jiff::tz::TimeZone::get(&self.0).unwrap_or(jiff::tz::TimeZone::UTC)
+    }
+}
+
+impl Default for TimeZoneName {
+    fn default() -> Self {
+        Self("Europe/Amsterdam".into())
+    }
+}
+
+impl TryFrom<String> for TimeZoneName {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Self::parse(&s)
+    }
+}
+
+impl From<TimeZoneName> for String {
+    fn from(t: TimeZoneName) -> String {
+        t.0
+    }
+}
+
+/// Gender as the customer gave it; `x` and `unknown` never lead to "heer"/"mevrouw" (DQ2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Gender {
+    /// Addressed as "mevrouw" / "Ms".
+    Female,
+    /// Addressed as "heer" / "Mr".
+    Male,
+    /// Non-binary: always the neutral form.
+    X,
+    /// Not known: always the neutral form.
+    #[default]
+    Unknown,
+}
+
+/// Formal ("u", "Geachte") or informal ("je", "Beste").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AddressForm {
+    /// "u" in Dutch; a formal salutation.
+    Formal,
+    /// "je" in Dutch; first-name greeting.
+    #[default]
+    Informal,
+}
+
+/// The languages and regions Aftercare writes in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, ToSchema)]
+pub enum Locale {
+    /// Dutch as written in the Netherlands.
+    #[default]
+    #[serde(rename = "nl-NL")]
+    NlNl,
+    /// Dutch as written in Flanders.
+    #[serde(rename = "nl-BE")]
+    NlBe,
+    /// English.
+    #[serde(rename = "en")]
+    En,
+}
+
+impl Locale {
+    /// Every locale, in a stable order.
+    pub const ALL: [Locale; 3] = [Locale::NlNl, Locale::NlBe, Locale::En];
+
+    /// The BCP 47 tag (`nl-NL`).
+    pub fn tag(self) -> &'static str {
+        match self {
+            Locale::NlNl => "nl-NL",
+            Locale::NlBe => "nl-BE",
+            Locale::En => "en",
+        }
+    }
+
+    /// Parses a tag as written in the API.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|l| l.tag() == s)
+    }
+}
+
+/// What a message is for; consent is given per purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Purpose {
+    /// Order, delivery and service messages.
+    Service,
+    /// Offers, surprises, inspiration.
+    Marketing,
+}
+
+/// The ways Aftercare reaches a customer (CH1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    /// Email over SMTP.
+    Email,
+    /// SMS through the brand's provider.
+    Sms,
+    /// App push through the brand's provider.
+    Push,
+    /// A printed letter or card in the letterbox.
+    Letter,
+    /// The inbox on the customer's branded page.
+    Portal,
+}
+
+impl Channel {
+    /// The lower-case name used in JSON and the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Sms => "sms",
+            Channel::Push => "push",
+            Channel::Letter => "letter",
+            Channel::Portal => "portal",
+        }
+    }
+
+    /// Parses the lower-case name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Channel::Email, Channel::Sms, Channel::Push, Channel::Letter, Channel::Portal]
+            .into_iter()
+            .find(|c| c.as_str() == s)
+    }
+}
+
+/// One consent decision for a purpose on a channel, with where and when it was given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Consent {
+    /// Service or marketing.
+    pub purpose: Purpose,
+    /// The channel the consent is for.
+    pub channel: Channel,
+    /// Given (`true`) or withdrawn (`false`).
+    pub granted: bool,
+    /// Where it was given, e.g. `checkout`, `preferences_page`, `unsubscribe_link`.
+    pub source: String,
+    /// When it was given.
+    #[schema(value_type = String, format = DateTime)]
+    pub at: Timestamp,
+}
+
+/// A postal address as the customer gave it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostalAddress {
+    /// Street name.
+    pub street: String,
+    /// House number (digits, as text).
+    pub house_number: String,
+    /// Addition such as "A" or "bus 3".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub house_number_addition: Option<String>,
+    /// Postcode, e.g. "1012 AB" or "2000".
+    pub postcode: String,
+    /// City.
+    pub city: String,
+    /// ISO 3166-1 alpha-2 country code, e.g. "NL", "BE".
+    pub country: String,
+}
+
+impl PostalAddress {
+    /// Checks the address is complete enough to put on an envelope.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        for (field, value) in [
+            ("street", &self.street),
+            ("house_number", &self.house_number),
+            ("postcode", &self.postcode),
+            ("city", &self.city),
+        ] {
+            if value.trim().is_empty() {
+                return Err(FieldError::new(field, "must not be empty"));
+            }
+        }
+        let country = self.country.as_str();
+        if country.len() != 2 || !country.chars().all(|c| c.is_ascii_uppercase()) {
+            return Err(FieldError::new(
+                "country",
+                format!("'{country}' must be an ISO 3166-1 alpha-2 code in capitals, e.g. NL or BE"),
+            ));
+        }
+        let compact: String = self.postcode.chars().filter(|c| !c.is_whitespace()).collect();
+        let postcode_ok = match country {
+            "NL" => {
+                compact.len() == 6
+                    && compact[..4].chars().all(|c| c.is_ascii_digit())
+                    && compact[4..].chars().all(|c| c.is_ascii_alphabetic())
+            }
+            "BE" => compact.len() == 4 && compact.chars().all(|c| c.is_ascii_digit()),
+            _ => true,
+        };
+        if !postcode_ok {
+            return Err(FieldError::new(
+                "postcode",
+                format!("'{}' is not a valid postcode for {country}", self.postcode),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A customer, as the API accepts and returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerRecord {
+    /// The brand's own id for this customer.
+    pub external_id: ExternalId,
+    /// Email address.
+    #[serde(default)]
+    pub email: Option<EmailAddress>,
+    /// Mobile number in international form.
+    #[serde(default)]
+    pub phone: Option<PhoneNumber>,
+    /// First name as given (may be messy; the greeting decides whether it is usable).
+    #[serde(default)]
+    pub first_name: Option<String>,
+    /// Name prefix (tussenvoegsel), e.g. "van der".
+    #[serde(default)]
+    pub name_prefix: Option<String>,
+    /// Last name.
+    #[serde(default)]
+    pub last_name: Option<String>,
+    /// Gender, used only for the formal salutation.
+    #[serde(default)]
+    pub gender: Gender,
+    /// Formal or informal; the brand's default when absent.
+    #[serde(default)]
+    pub address_form: Option<AddressForm>,
+    /// Language.
+    #[serde(default)]
+    pub locale: Locale,
+    /// IANA time zone.
+    #[serde(default)]
+    pub time_zone: TimeZoneName,
+    /// Birth date.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub birth_date: Option<Date>,
+    /// The day the customer first bought.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub customer_since: Option<Date>,
+    /// Postal address.
+    #[serde(default)]
+    pub postal_address: Option<PostalAddress>,
+    /// Free attributes: segment, income band, household members, …
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub attributes: BTreeMap<String, serde_json::Value>,
+    /// Consents per purpose and channel.
+    #[serde(default)]
+    pub consents: Vec<Consent>,
+}
+
+const MAX_NAME_CHARS: usize = 100;
+
+impl CustomerRecord {
+    /// Checks what serde cannot check; `today` bounds the dates.
+    pub fn validate(&self, today: Date) -> Result<(), FieldError> {
+        for (field, value) in [
+            ("first_name", &self.first_name),
+            ("name_prefix", &self.name_prefix),
+            ("last_name", &self.last_name),
+        ] {
+            if let Some(v) = value {
+                if v.chars().count() > MAX_NAME_CHARS {
+                    return Err(FieldError::new(field, "must be at most 100 characters"));
+                }
+                if v.chars().any(char::is_control) {
+                    return Err(FieldError::new(field, "must not contain control characters"));
+                }
+            }
+        }
+        if let Some(birth) = self.birth_date {
+            if birth > today {
+                return Err(FieldError::new("birth_date", "must not be in the future"));
+            }
+            if birth.year() < 1900 {
+                return Err(FieldError::new("birth_date", "must be in 1900 or later"));
+            }
+        }
+        if let Some(since) = self.customer_since
+            && since > today
+        {
+            return Err(FieldError::new("customer_since", "must not be in the future"));
+        }
+        if let Some(address) = &self.postal_address {
+            address.validate().map_err(|e| e.within("postal_address"))?;
+        }
+        if self.attributes.len() > 100 {
+            return Err(FieldError::new("attributes", "must have at most 100 keys"));
+        }
+        for (i, consent) in self.consents.iter().enumerate() {
+            if consent.source.trim().is_empty() {
+                return Err(FieldError::new(
+                    format!("consents[{i}].source"),
+                    "must say where the consent was given, e.g. checkout",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The consent in force for `purpose` on `channel`: the latest decision, if any.
+    pub fn consent(&self, purpose: Purpose, channel: Channel) -> Option<&Consent> {
+        self.consents
+            .iter()
+            .filter(|c| c.purpose == purpose && c.channel == channel)
+            .max_by_key(|c| c.at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_parsing_names_the_reason() {
+        assert!(EmailAddress::parse("jan@example.nl").is_ok());
+        assert_eq!(EmailAddress::parse("Jan@EXAMPLE.nl").unwrap().as_str(), "Jan@example.nl");
+        for bad in ["", "jan", "jan@", "@example.nl", "jan@example", "jan @example.nl", "jan@-x.nl"] {
+            assert!(EmailAddress::parse(bad).is_err(), "{bad} should be rejected");
+        }
+    }
+
+    #[test]
+    fn phone_numbers_are_normalised_to_e164() {
+        assert_eq!(PhoneNumber::parse("+31 6 1234 5678").unwrap().as_str(), "+31612345678");
+        assert!(PhoneNumber::parse("0612345678").is_err());
+        assert!(PhoneNumber::parse("+31abc").is_err());
+    }
+
+    #[test]
+    fn time_zones_must_exist() {
+        assert!(TimeZoneName::parse("Europe/Brussels").is_ok());
+        assert!(TimeZoneName::parse("Europe/Atlantis").is_err());
+    }
+
+    #[test]
+    fn postcodes_follow_the_country() {
+        let mut a = PostalAddress {
+            street: "Damrak".into(),
+            house_number: "1".into(),
+            house_number_addition: None,
+            postcode: "1012 LG".into(),
+            city: "Amsterdam".into(),
+            country: "NL".into(),
+        };
+        assert!(a.validate().is_ok());
+        a.postcode = "10123".into();
+        assert_eq!(a.validate().unwrap_err().field, "postcode");
+        a.country = "BE".into();
+        a.postcode = "2000".into();
+        assert!(a.validate().is_ok());
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        let err = serde_json::from_str::<CustomerRecord>(r#"{"external_id":"1","nickname":"x"}"#)
+            .unwrap_err();
+        assert!(err.to_string().contains("nickname"));
+    }
+}

@@ -1,0 +1,21 @@
+//! Aftercare's domain: the types every other crate speaks, and the rules that need no I/O.
+//!
+//! Input becomes a domain type at the edge (`EmailAddress::parse`, `CustomerRecord::validate`);
+//! inside, only the types travel. This crate does no I/O: it has no tokio, sqlx or axum in
+//! its `Cargo.toml`. Time comes from [`clock`], the only module that reads the wall clock.
+//!
+//! Requirements: DQ2 (salutation rules in [`greeting`]).
+
+pub mod clock;
+pub mod customer;
+pub mod error;
+pub mod greeting;
+pub mod message;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use customer::{
+    AddressForm, Channel, Consent, CustomerRecord, EmailAddress, ExternalId, Gender, Locale,
+    PhoneNumber, PostalAddress, Purpose, TimeZoneName,
+};
+pub use error::FieldError;
+pub use greeting::{greeting, Greeting, NameInput};
