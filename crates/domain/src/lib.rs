@@ -19,3 +19,9 @@ pub use customer::{
 };
 pub use error::FieldError;
 pub use greeting::{greeting, Greeting, NameInput};
+pub mod commerce;
+pub use commerce::{
+    DeliveryMethod, EventRecord, OrderLine, OrderRecord, ProductRecord, ShipmentEventRecord,
+    ShipmentStatus,
+};
+pub use message::{MessageClass, MessageState};

@@ -1,1 +1,222 @@
-//! placeholder
+//! Aftercare's store: SQLite (WAL, the embedded default) and PostgreSQL behind one interface.
+//!
+//! [`Store`] holds a pool; [`Tx`] is a transaction on either backend. Queries are written
+//! once with `$1` placeholders, which both SQLite and PostgreSQL accept, and run on whichever
+//! backend is connected. Dialect differences (connection settings, job claiming with
+//! `FOR UPDATE SKIP LOCKED` vs a plain `UPDATE … RETURNING` under SQLite's single writer)
+//! stay in [`sqlite`] and [`postgres`]. Times are stored as microseconds since the epoch.
+//!
+//! What it does not do: decide anything. Programmes, policy and rendering live in the
+//! engine; rows convert into domain types here and nowhere else.
+//!
+//! Architecture invariant: every effect of a job (an enrolment, a message, the next timer)
+//! commits in the same transaction that deletes the job, so a crash repeats nothing.
+
+mod postgres;
+mod records;
+mod sqlite;
+mod tx;
+
+use jiff::Timestamp;
+
+pub use records::*;
+pub use tx::Tx;
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The row does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A unique key or a state check refused the write.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A stored value could not be read back (a bug or a hand-edited row).
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// The database failed.
+    #[error("database error: {0}")]
+    Backend(#[from] sqlx::Error),
+    /// Migrations failed.
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl StoreError {
+    /// Whether the error is a unique-key violation.
+    pub fn is_unique_violation(&self) -> bool {
+        match self {
+            StoreError::Backend(sqlx::Error::Database(e)) => e.is_unique_violation(),
+            StoreError::Conflict(_) => true,
+            _ => false,
+        }
+    }
+}
+
+/// Result alias for store operations.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone)]
+pub(crate) enum Pool {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+/// Runs `$body` with `$p` bound to the concrete pool; the body is compiled once per backend.
+macro_rules! on_pool {
+    ($pool:expr, $p:ident => $body:expr) => {
+        match $pool {
+            $crate::Pool::Sqlite($p) => $body,
+            $crate::Pool::Postgres($p) => $body,
+        }
+    };
+}
+
+/// The store: a connection pool to SQLite or PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: Pool,
+}
+
+/// Which database a store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite in WAL mode.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://file.db`, `sqlite::memory:`, `postgres://…`), creating
+    /// a SQLite file if needed. Does not migrate.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let pool = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Pool::Postgres(postgres::connect(url).await?)
+        } else if url.starts_with("sqlite:") {
+            Pool::Sqlite(sqlite::connect(url).await?)
+        } else {
+            return Err(StoreError::Backend(sqlx::Error::Configuration(
+                format!("database url must start with sqlite: or postgres://, got '{url}'").into(),
+            )));
+        };
+        Ok(Self { pool })
+    }
+
+    /// Connects and applies the embedded migrations.
+    pub async fn open(url: &str) -> Result<Self> {
+        let store = Self::connect(url).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Applies the embedded migrations for this backend.
+    pub async fn migrate(&self) -> Result<()> {
+        match &self.pool {
+            Pool::Sqlite(p) => sqlx::migrate!("./migrations/sqlite").run(p).await?,
+            Pool::Postgres(p) => sqlx::migrate!("./migrations/postgres").run(p).await?,
+        }
+        Ok(())
+    }
+
+    /// Which backend this store uses.
+    pub fn backend(&self) -> Backend {
+        match self.pool {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Starts a transaction.
+    pub async fn begin(&self) -> Result<Tx> {
+        Ok(match &self.pool {
+            Pool::Sqlite(p) => Tx::Sqlite(p.begin().await?),
+            Pool::Postgres(p) => Tx::Postgres(p.begin().await?),
+        })
+    }
+
+    /// Closes the pool, waiting for connections to be returned.
+    pub async fn close(&self) {
+        on_pool!(&self.pool, p => p.close().await)
+    }
+
+    /// Leases up to `limit` due jobs to `worker` until `lease_until`.
+    pub async fn claim_jobs(
+        &self,
+        worker: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<Job>> {
+        match &self.pool {
+            Pool::Sqlite(p) => sqlite::claim_jobs(p, worker, now, lease_until, limit).await,
+            Pool::Postgres(p) => postgres::claim_jobs(p, worker, now, lease_until, limit).await,
+        }
+    }
+
+    /// The earliest `run_at` among jobs not currently leased, if any.
+    pub async fn next_job_at(&self, now: Timestamp) -> Result<Option<Timestamp>> {
+        let at: Option<i64> = on_pool!(&self.pool, p => sqlx::query_scalar(
+            "SELECT MIN(run_at) FROM jobs WHERE locked_until IS NULL OR locked_until <= $1",
+        )
+        .bind(micros(now))
+        .fetch_one(p)
+        .await?);
+        at.map(from_micros).transpose()
+    }
+
+    /// Counts rows of a table; for tests, the demo and health checks.
+    pub async fn count(&self, table: Table) -> Result<i64> {
+        let sql = format!("SELECT COUNT(*) FROM {}", table.name());
+        Ok(on_pool!(&self.pool, p => sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone())).fetch_one(p).await?))
+    }
+}
+
+/// Tables whose rows can be counted with [`Store::count`].
+#[derive(Debug, Clone, Copy)]
+pub enum Table {
+    /// Customers.
+    Customers,
+    /// Products.
+    Products,
+    /// Orders.
+    Orders,
+    /// Shipments.
+    Shipments,
+    /// The event log.
+    Events,
+    /// Programme enrolments.
+    Enrolments,
+    /// Pending jobs and timers.
+    Jobs,
+    /// Messages.
+    Messages,
+    /// Stored Idempotency-Key answers.
+    IdempotencyKeys,
+}
+
+impl Table {
+    fn name(self) -> &'static str {
+        match self {
+            Table::Customers => "customers",
+            Table::Products => "products",
+            Table::Orders => "orders",
+            Table::Shipments => "shipments",
+            Table::Events => "events",
+            Table::Enrolments => "enrolments",
+            Table::Jobs => "jobs",
+            Table::Messages => "messages",
+            Table::IdempotencyKeys => "idempotency_keys",
+        }
+    }
+}
+
+/// A timestamp as stored: microseconds since the epoch.
+pub fn micros(t: Timestamp) -> i64 {
+    t.as_microsecond()
+}
+
+/// A stored timestamp back as a [`Timestamp`].
+pub fn from_micros(us: i64) -> Result<Timestamp> {
+    Timestamp::from_microsecond(us).map_err(|e| StoreError::Corrupt(format!("timestamp {us}: {e}")))
+}

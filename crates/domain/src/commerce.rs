@@ -1,0 +1,277 @@
+//! Products, orders, shipments and generic events as the API accepts them.
+//!
+//! Requirements: PP1 (orders), PP2/PI1 (product tips), RE1 (lifespan, successor),
+//! PX1 (carrier status events), PX5 (click & collect).
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::customer::ExternalId;
+use crate::error::FieldError;
+
+/// A product in the catalogue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProductRecord {
+    /// Stock keeping unit, the product's id.
+    pub sku: ExternalId,
+    /// Name as shown to customers.
+    pub name: String,
+    /// Category, e.g. `running-shoes`.
+    pub category: String,
+    /// Price in cents.
+    pub price_cents: i64,
+    /// ISO 4217 currency, default EUR.
+    #[serde(default = "default_currency")]
+    pub currency: String,
+    /// Expected lifespan in days (RE1), e.g. 365 for a running shoe.
+    #[serde(default)]
+    pub lifespan_days: Option<u32>,
+    /// Tips for using the product (PP2, PI1), one per entry.
+    #[serde(default)]
+    pub tips: Vec<String>,
+    /// The sku that replaces this product (RE1).
+    #[serde(default)]
+    pub successor_sku: Option<ExternalId>,
+}
+
+fn default_currency() -> String {
+    "EUR".into()
+}
+
+fn check_currency(currency: &str) -> Result<(), FieldError> {
+    if currency.len() == 3 && currency.chars().all(|c| c.is_ascii_uppercase()) {
+        Ok(())
+    } else {
+        Err(FieldError::new("currency", format!("'{currency}' is not an ISO 4217 code such as EUR")))
+    }
+}
+
+impl ProductRecord {
+    /// Checks what serde cannot.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        if self.name.trim().is_empty() {
+            return Err(FieldError::new("name", "must not be empty"));
+        }
+        if self.category.trim().is_empty() {
+            return Err(FieldError::new("category", "must not be empty"));
+        }
+        if self.price_cents < 0 {
+            return Err(FieldError::new("price_cents", "must not be negative"));
+        }
+        if self.lifespan_days == Some(0) {
+            return Err(FieldError::new("lifespan_days", "must be at least 1 day"));
+        }
+        check_currency(&self.currency)
+    }
+}
+
+/// How an order reaches the customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryMethod {
+    /// Delivered at the customer's address.
+    #[default]
+    Home,
+    /// Collected at a carrier's pick-up point.
+    PickupPoint,
+    /// Collected in one of the brand's stores (PX5).
+    ClickAndCollect,
+}
+
+/// One line of an order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderLine {
+    /// The product.
+    pub sku: ExternalId,
+    /// How many.
+    pub quantity: u32,
+    /// Price per item in cents, after discounts.
+    pub unit_price_cents: i64,
+}
+
+/// An order as the shop sends it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderRecord {
+    /// The shop's order number.
+    pub external_id: ExternalId,
+    /// The customer who placed it.
+    pub customer_external_id: ExternalId,
+    /// When it was placed.
+    #[schema(value_type = String, format = DateTime)]
+    pub placed_at: Timestamp,
+    /// ISO 4217 currency, default EUR.
+    #[serde(default = "default_currency")]
+    pub currency: String,
+    /// Home, pick-up point or click & collect.
+    #[serde(default)]
+    pub delivery_method: DeliveryMethod,
+    /// The lines; at least one.
+    pub lines: Vec<OrderLine>,
+}
+
+impl OrderRecord {
+    /// Checks what serde cannot.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        check_currency(&self.currency)?;
+        if self.lines.is_empty() {
+            return Err(FieldError::new("lines", "must have at least one line"));
+        }
+        if self.lines.len() > 500 {
+            return Err(FieldError::new("lines", "must have at most 500 lines"));
+        }
+        for (i, line) in self.lines.iter().enumerate() {
+            if line.quantity == 0 {
+                return Err(FieldError::new(format!("lines[{i}].quantity"), "must be at least 1"));
+            }
+            if line.unit_price_cents < 0 {
+                return Err(FieldError::new(
+                    format!("lines[{i}].unit_price_cents"),
+                    "must not be negative",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The order total in cents.
+    pub fn total_cents(&self) -> i64 {
+        self.lines
+            .iter()
+            .map(|l| l.unit_price_cents.saturating_mul(i64::from(l.quantity)))
+            .sum()
+    }
+}
+
+/// A carrier's status for a shipment (PX1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ShipmentStatus {
+    /// The label exists; the parcel is not yet with the carrier.
+    LabelCreated,
+    /// The carrier has the parcel.
+    HandedOver,
+    /// On its way.
+    InTransit,
+    /// With the driver today.
+    OutForDelivery,
+    /// Delivered.
+    Delivered,
+    /// Waiting at a pick-up point or store.
+    ReadyForPickup,
+    /// Collected by the customer.
+    PickedUp,
+    /// A delivery attempt failed.
+    DeliveryFailed,
+    /// Sent back to the brand.
+    Returned,
+}
+
+impl ShipmentStatus {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::LabelCreated => "label_created",
+            Self::HandedOver => "handed_over",
+            Self::InTransit => "in_transit",
+            Self::OutForDelivery => "out_for_delivery",
+            Self::Delivered => "delivered",
+            Self::ReadyForPickup => "ready_for_pickup",
+            Self::PickedUp => "picked_up",
+            Self::DeliveryFailed => "delivery_failed",
+            Self::Returned => "returned",
+        }
+    }
+}
+
+/// A status event from the carrier for one shipment of an order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShipmentEventRecord {
+    /// The shipment's id (e.g. the tracking code).
+    pub shipment_id: ExternalId,
+    /// The order it belongs to.
+    pub order_external_id: ExternalId,
+    /// Carrier name, e.g. `postnl`, `bpost`, `dhl`.
+    pub carrier: String,
+    /// The new status.
+    pub status: ShipmentStatus,
+    /// When the carrier recorded it.
+    #[schema(value_type = String, format = DateTime)]
+    pub at: Timestamp,
+    /// Where, if the carrier says.
+    #[serde(default)]
+    pub location: Option<String>,
+}
+
+impl ShipmentEventRecord {
+    /// Checks what serde cannot.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        if self.carrier.trim().is_empty() {
+            return Err(FieldError::new("carrier", "must not be empty"));
+        }
+        Ok(())
+    }
+}
+
+/// Event types Aftercare itself emits; custom types must not start with these.
+pub const BUILT_IN_EVENT_TYPES: &[&str] = &[
+    "order_placed",
+    "shipment_label_created",
+    "shipment_handed_over",
+    "shipment_in_transit",
+    "shipment_out_for_delivery",
+    "shipment_delivered",
+    "shipment_ready_for_pickup",
+    "shipment_picked_up",
+    "shipment_delivery_failed",
+    "shipment_returned",
+    "customer_created",
+    "case_opened",
+    "case_resolved",
+    "contract_ending",
+    "cancellation_requested",
+];
+
+/// A generic event posted by the shop, helpdesk or app.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventRecord {
+    /// The sender's own id for this event; a repeat with the same id is stored once.
+    #[serde(default)]
+    pub id: Option<ExternalId>,
+    /// What happened, in snake_case: `case_opened`, `review_written`, …
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// Who it happened to.
+    pub customer_external_id: ExternalId,
+    /// When it happened.
+    #[schema(value_type = String, format = DateTime)]
+    pub at: Timestamp,
+    /// Anything else.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub properties: BTreeMap<String, serde_json::Value>,
+}
+
+impl EventRecord {
+    /// Checks what serde cannot.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        let t = &self.event_type;
+        let ok = (1..=64).contains(&t.len())
+            && t.starts_with(|c: char| c.is_ascii_lowercase())
+            && t.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !ok {
+            return Err(FieldError::new(
+                "type",
+                format!("'{t}' must be snake_case: 1 to 64 lower-case letters, digits or '_', starting with a letter"),
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,36 @@
+//! PostgreSQL specifics: job claiming with `FOR UPDATE SKIP LOCKED`, so several
+//! `aftercare worker` processes on several machines share the work without waiting on
+//! each other or taking the same job.
+
+use jiff::Timestamp;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+
+use crate::{micros, Job, Result};
+
+pub(crate) async fn connect(url: &str) -> Result<PgPool> {
+    Ok(PgPoolOptions::new().max_connections(16).connect(url).await?)
+}
+
+pub(crate) async fn claim_jobs(
+    pool: &PgPool,
+    worker: &str,
+    now: Timestamp,
+    lease_until: Timestamp,
+    limit: i64,
+) -> Result<Vec<Job>> {
+    Ok(sqlx::query_as::<_, Job>(
+        "UPDATE jobs SET locked_until = $1, locked_by = $2, attempts = attempts + 1
+         WHERE id IN (SELECT id FROM jobs
+                      WHERE run_at <= $3 AND (locked_until IS NULL OR locked_until <= $3)
+                      ORDER BY run_at, id LIMIT $4
+                      FOR UPDATE SKIP LOCKED)
+         RETURNING id, kind, ref_id, run_at, attempts",
+    )
+    .bind(micros(lease_until))
+    .bind(worker)
+    .bind(micros(now))
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
+}

@@ -1,0 +1,354 @@
+//! Rows as stored, and their conversion into domain types.
+
+use aftercare_domain::{
+    Channel, CustomerRecord, MessageClass, MessageState, OrderRecord, ProductRecord,
+};
+use jiff::Timestamp;
+use serde::Serialize;
+
+use crate::{from_micros, Result, StoreError};
+
+/// A leased job: an event to route, an enrolment step to run, a message to deliver.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Job {
+    /// Row id.
+    pub id: i64,
+    /// `event`, `step` or `deliver`.
+    pub kind: String,
+    /// The event, enrolment or message id the job is about.
+    pub ref_id: i64,
+    /// When the job was due (µs).
+    pub run_at: i64,
+    /// How many times it has been claimed, this claim included.
+    pub attempts: i32,
+}
+
+/// The kinds of job the engine runs.
+pub mod job_kind {
+    /// Route an event to the programmes it triggers.
+    pub const EVENT: &str = "event";
+    /// Run an enrolment's next steps.
+    pub const STEP: &str = "step";
+    /// Render and send a message.
+    pub const DELIVER: &str = "deliver";
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct CustomerRow {
+    pub id: i64,
+    pub record: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A customer with its internal id.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredCustomer {
+    /// Internal id.
+    #[serde(skip)]
+    pub id: i64,
+    /// The record as last upserted.
+    #[serde(flatten)]
+    pub record: CustomerRecord,
+    /// First stored.
+    pub created_at: Timestamp,
+    /// Last changed.
+    pub updated_at: Timestamp,
+}
+
+impl TryFrom<CustomerRow> for StoredCustomer {
+    type Error = StoreError;
+    fn try_from(row: CustomerRow) -> Result<Self> {
+        Ok(Self {
+            id: row.id,
+            record: json(&row.record)?,
+            created_at: from_micros(row.created_at)?,
+            updated_at: from_micros(row.updated_at)?,
+        })
+    }
+}
+
+pub(crate) fn json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("stored JSON: {e}")))
+}
+
+pub(crate) fn to_json<T: Serialize>(v: &T) -> String {
+    // Serialising our own types to a String cannot fail (no maps with non-string keys).
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct ProductRow {
+    pub record: String,
+}
+
+impl TryFrom<ProductRow> for ProductRecord {
+    type Error = StoreError;
+    fn try_from(row: ProductRow) -> Result<Self> {
+        json(&row.record)
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct OrderRow {
+    pub id: i64,
+    pub customer_id: i64,
+    pub record: String,
+}
+
+/// An order with its internal ids.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredOrder {
+    /// Internal id.
+    #[serde(skip)]
+    pub id: i64,
+    /// The customer's internal id.
+    #[serde(skip)]
+    pub customer_id: i64,
+    /// The order as received.
+    #[serde(flatten)]
+    pub record: OrderRecord,
+}
+
+impl TryFrom<OrderRow> for StoredOrder {
+    type Error = StoreError;
+    fn try_from(row: OrderRow) -> Result<Self> {
+        Ok(Self {
+            id: row.id,
+            customer_id: row.customer_id,
+            record: json(&row.record)?,
+        })
+    }
+}
+
+/// An event from the append-only log.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct StoredEvent {
+    /// Internal id.
+    pub id: i64,
+    /// The customer's internal id.
+    #[serde(skip)]
+    pub customer_id: i64,
+    /// Event type.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// When it happened (µs).
+    #[serde(skip)]
+    pub occurred_at: i64,
+    /// The properties as JSON text.
+    #[serde(skip)]
+    pub properties: String,
+    /// The sender's own id, if given.
+    pub source_id: Option<String>,
+}
+
+impl StoredEvent {
+    /// When it happened.
+    pub fn at(&self) -> Result<Timestamp> {
+        from_micros(self.occurred_at)
+    }
+
+    /// The properties as JSON.
+    pub fn properties_json(&self) -> Result<serde_json::Value> {
+        json(&self.properties)
+    }
+}
+
+/// The state of a programme enrolment.
+pub mod enrolment_state {
+    /// Steps remain.
+    pub const ACTIVE: &str = "active";
+    /// All steps ran.
+    pub const COMPLETED: &str = "completed";
+}
+
+/// A customer's run through one programme version.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Enrolment {
+    /// Internal id.
+    pub id: i64,
+    /// Programme id.
+    pub programme_id: String,
+    /// The version it started on and finishes on.
+    pub programme_version: i32,
+    /// The customer's internal id.
+    #[serde(skip)]
+    pub customer_id: i64,
+    /// The event that started it.
+    pub trigger_event_id: i64,
+    /// `active` or `completed`.
+    pub state: String,
+    /// The next step to run.
+    pub step_index: i32,
+    /// Data the steps share (the trigger's properties), as JSON text.
+    #[serde(skip)]
+    pub context: String,
+}
+
+/// A message to be created by a `send` step.
+#[derive(Debug, Clone)]
+pub struct NewMessage<'a> {
+    /// The customer's internal id.
+    pub customer_id: i64,
+    /// The enrolment that sends it.
+    pub enrolment_id: Option<i64>,
+    /// Unique within the enrolment (the step's id), so a repeated step stores one message.
+    pub step_key: &'a str,
+    /// Programme id.
+    pub programme_id: Option<&'a str>,
+    /// Template name.
+    pub template: &'a str,
+    /// Message class.
+    pub class: MessageClass,
+    /// Channel.
+    pub channel: Channel,
+    /// When it is planned to go out.
+    pub planned_at: Timestamp,
+    /// Why it was created, in words.
+    pub reason: &'a str,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct MessageRow {
+    pub id: i64,
+    pub customer_id: i64,
+    pub external_id: String,
+    pub enrolment_id: Option<i64>,
+    pub step_key: String,
+    pub programme_id: Option<String>,
+    pub template: String,
+    pub class: String,
+    pub channel: String,
+    pub state: String,
+    pub reason: String,
+    pub planned_at: i64,
+    pub sent_at: Option<i64>,
+    pub recipient: Option<String>,
+    pub subject: Option<String>,
+    pub body_text: Option<String>,
+    pub body_html: Option<String>,
+    pub greeting: Option<String>,
+    pub header_message_id: Option<String>,
+    pub attempts: i32,
+}
+
+/// A message and its current state.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Message {
+    /// Internal id.
+    pub id: i64,
+    /// The customer's internal id.
+    #[serde(skip)]
+    pub customer_id: i64,
+    /// The customer's external id.
+    pub customer_external_id: String,
+    /// The enrolment that created it.
+    pub enrolment_id: Option<i64>,
+    /// The step that created it.
+    pub step_key: String,
+    /// The programme that created it.
+    pub programme_id: Option<String>,
+    /// The template.
+    pub template: String,
+    /// The class.
+    pub class: MessageClass,
+    /// The channel.
+    pub channel: Channel,
+    /// The state.
+    pub state: MessageState,
+    /// Why it is in this state, in words.
+    pub reason: String,
+    /// When it is planned to go out.
+    #[schema(value_type = String, format = DateTime)]
+    pub planned_at: Timestamp,
+    /// When the server accepted it.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub sent_at: Option<Timestamp>,
+    /// The address it went to.
+    pub recipient: Option<String>,
+    /// The rendered subject.
+    pub subject: Option<String>,
+    /// The rendered text part.
+    pub body_text: Option<String>,
+    /// The rendered HTML part.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body_html: Option<String>,
+    /// The greeting line used.
+    pub greeting: Option<String>,
+    /// The Message-ID header, stable across retries.
+    pub header_message_id: Option<String>,
+    /// Delivery attempts so far.
+    pub attempts: i32,
+}
+
+impl TryFrom<MessageRow> for Message {
+    type Error = StoreError;
+    fn try_from(r: MessageRow) -> Result<Self> {
+        let bad = |what: &str, v: &str| StoreError::Corrupt(format!("message {}: {what} '{v}'", r.id));
+        Ok(Self {
+            class: MessageClass::parse(&r.class).ok_or_else(|| bad("class", &r.class))?,
+            channel: Channel::parse(&r.channel).ok_or_else(|| bad("channel", &r.channel))?,
+            state: MessageState::parse(&r.state).ok_or_else(|| bad("state", &r.state))?,
+            planned_at: from_micros(r.planned_at)?,
+            sent_at: r.sent_at.map(from_micros).transpose()?,
+            id: r.id,
+            customer_id: r.customer_id,
+            customer_external_id: r.external_id,
+            enrolment_id: r.enrolment_id,
+            step_key: r.step_key,
+            programme_id: r.programme_id,
+            template: r.template,
+            reason: r.reason,
+            recipient: r.recipient,
+            subject: r.subject,
+            body_text: r.body_text,
+            body_html: r.body_html,
+            greeting: r.greeting,
+            header_message_id: r.header_message_id,
+            attempts: r.attempts,
+        })
+    }
+}
+
+/// One state change of a message, with its reason.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct MessageTransition {
+    /// The state before, if any.
+    pub from_state: Option<String>,
+    /// The state after.
+    pub to_state: String,
+    /// Why, in words.
+    pub reason: String,
+    /// When (µs).
+    #[serde(skip)]
+    pub at: i64,
+}
+
+/// Filters for listing messages.
+#[derive(Debug, Clone, Default)]
+pub struct MessageFilter {
+    /// Only this customer (internal id).
+    pub customer_id: Option<i64>,
+    /// Only this state.
+    pub state: Option<MessageState>,
+    /// Only ids below this (for paging newest first).
+    pub before_id: Option<i64>,
+    /// At most this many (capped at 500).
+    pub limit: i64,
+}
+
+/// The outcome of claiming an Idempotency-Key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyClaim {
+    /// First use: do the work, then store the answer.
+    New,
+    /// Seen before with the same request: replay this answer.
+    Replay {
+        /// HTTP status.
+        status: u16,
+        /// Body as JSON text.
+        response: String,
+    },
+    /// Seen before with a different request body.
+    Mismatch,
+}

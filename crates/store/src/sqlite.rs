@@ -1,0 +1,49 @@
+//! SQLite specifics: WAL, a busy timeout, foreign keys, and job claiming by
+//! `UPDATE … RETURNING` (SQLite has one writer at a time, so no row locks are needed).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+
+use crate::{micros, Job, Result};
+
+pub(crate) async fn connect(url: &str) -> Result<SqlitePool> {
+    let options = SqliteConnectOptions::from_str(url)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        // NORMAL in WAL mode is durable against process crashes (the WAL is written before
+        // commit returns); only a power loss can lose the last transactions.
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(10));
+    let in_memory = url.contains(":memory:");
+    Ok(SqlitePoolOptions::new()
+        .max_connections(if in_memory { 1 } else { 8 })
+        .connect_with(options)
+        .await?)
+}
+
+pub(crate) async fn claim_jobs(
+    pool: &SqlitePool,
+    worker: &str,
+    now: Timestamp,
+    lease_until: Timestamp,
+    limit: i64,
+) -> Result<Vec<Job>> {
+    Ok(sqlx::query_as::<_, Job>(
+        "UPDATE jobs SET locked_until = $1, locked_by = $2, attempts = attempts + 1
+         WHERE id IN (SELECT id FROM jobs
+                      WHERE run_at <= $3 AND (locked_until IS NULL OR locked_until <= $3)
+                      ORDER BY run_at, id LIMIT $4)
+         RETURNING id, kind, ref_id, run_at, attempts",
+    )
+    .bind(micros(lease_until))
+    .bind(worker)
+    .bind(micros(now))
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
+}

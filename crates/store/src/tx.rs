@@ -1,0 +1,644 @@
+//! Transactions: every read and write the engine and the API make, on either backend.
+
+use aftercare_domain::{
+    CustomerRecord, MessageState, OrderRecord, ProductRecord, ShipmentEventRecord,
+};
+use jiff::Timestamp;
+use sqlx::{Postgres, Sqlite, Transaction};
+
+use crate::records::{json, to_json, CustomerRow, MessageRow, OrderRow, ProductRow};
+use crate::{
+    micros, Enrolment, IdempotencyClaim, Message, MessageFilter, MessageTransition, NewMessage,
+    Result, StoreError, StoredCustomer, StoredEvent, StoredOrder,
+};
+
+/// A transaction on either backend. Dropped without [`Tx::commit`], it rolls back.
+pub enum Tx {
+    /// SQLite.
+    Sqlite(Transaction<'static, Sqlite>),
+    /// PostgreSQL.
+    Postgres(Transaction<'static, Postgres>),
+}
+
+impl std::fmt::Debug for Tx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Tx::Sqlite(_) => "Tx(sqlite)",
+            Tx::Postgres(_) => "Tx(postgres)",
+        })
+    }
+}
+
+/// Runs `$body` with `$c` bound to the transaction's connection, once per backend.
+macro_rules! on_tx {
+    ($tx:expr, $c:ident => $body:expr) => {
+        match $tx {
+            Tx::Sqlite(t) => {
+                let $c = &mut **t;
+                $body
+            }
+            Tx::Postgres(t) => {
+                let $c = &mut **t;
+                $body
+            }
+        }
+    };
+}
+
+const MESSAGE_COLUMNS: &str = "m.id, m.customer_id, c.external_id, m.enrolment_id, m.step_key,
+    m.programme_id, m.template, m.class, m.channel, m.state, m.reason, m.planned_at, m.sent_at,
+    m.recipient, m.subject, m.body_text, m.body_html, m.greeting, m.header_message_id, m.attempts";
+
+impl Tx {
+    /// Commits.
+    pub async fn commit(self) -> Result<()> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+
+    // ----- idempotency -----------------------------------------------------------------
+
+    /// Claims `key` for `scope`. Run this first in the transaction: it is a write, so on
+    /// SQLite it takes the write lock at once, and on PostgreSQL a concurrent twin waits
+    /// for this transaction and then sees its answer.
+    pub async fn claim_idempotency_key(
+        &mut self,
+        scope: &str,
+        key: &str,
+        request_hash: &str,
+        now: Timestamp,
+    ) -> Result<IdempotencyClaim> {
+        let inserted = on_tx!(self, c => sqlx::query(
+            "INSERT INTO idempotency_keys (scope, idem_key, request_hash, created_at)
+             VALUES ($1, $2, $3, $4) ON CONFLICT (scope, idem_key) DO NOTHING",
+        )
+        .bind(scope)
+        .bind(key)
+        .bind(request_hash)
+        .bind(micros(now))
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+        if inserted == 1 {
+            return Ok(IdempotencyClaim::New);
+        }
+        let (hash, status, response): (String, Option<i32>, Option<String>) = on_tx!(self, c =>
+            sqlx::query_as(
+                "SELECT request_hash, status, response FROM idempotency_keys
+                 WHERE scope = $1 AND idem_key = $2",
+            )
+            .bind(scope)
+            .bind(key)
+            .fetch_one(&mut *c)
+            .await?);
+        if hash != request_hash {
+            return Ok(IdempotencyClaim::Mismatch);
+        }
+        match (status, response) {
+            (Some(status), Some(response)) => Ok(IdempotencyClaim::Replay {
+                status: u16::try_from(status).unwrap_or(200),
+                response,
+            }),
+            _ => Err(StoreError::Conflict(format!("idempotency key '{key}' has no stored answer"))),
+        }
+    }
+
+    /// Stores the answer for a claimed key.
+    pub async fn finish_idempotency_key(
+        &mut self,
+        scope: &str,
+        key: &str,
+        status: u16,
+        response: &str,
+    ) -> Result<()> {
+        on_tx!(self, c => sqlx::query(
+            "UPDATE idempotency_keys SET status = $1, response = $2 WHERE scope = $3 AND idem_key = $4",
+        )
+        .bind(i32::from(status))
+        .bind(response)
+        .bind(scope)
+        .bind(key)
+        .execute(&mut *c).await?.rows_affected());
+        Ok(())
+    }
+
+    // ----- customers -------------------------------------------------------------------
+
+    /// Inserts or replaces a customer by external id; returns the id and whether it is new.
+    pub async fn upsert_customer(
+        &mut self,
+        record: &CustomerRecord,
+        now: Timestamp,
+    ) -> Result<(i64, bool)> {
+        let (id, created_at): (i64, i64) = on_tx!(self, c => sqlx::query_as(
+            "INSERT INTO customers (external_id, email, last_name, postcode, record, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $6)
+             ON CONFLICT (external_id) DO UPDATE SET email = excluded.email,
+                 last_name = excluded.last_name, postcode = excluded.postcode,
+                 record = excluded.record, updated_at = excluded.updated_at
+             RETURNING id, created_at",
+        )
+        .bind(record.external_id.as_str())
+        .bind(record.email.as_ref().map(|e| e.as_str().to_lowercase()))
+        .bind(record.last_name.as_deref().map(str::to_lowercase))
+        .bind(record.postal_address.as_ref().map(|a| a.postcode.replace(' ', "").to_uppercase()))
+        .bind(to_json(record))
+        .bind(micros(now))
+        .fetch_one(&mut *c)
+        .await?);
+        Ok((id, created_at == micros(now)))
+    }
+
+    /// A customer by the brand's id.
+    pub async fn customer_by_external_id(&mut self, external_id: &str) -> Result<Option<StoredCustomer>> {
+        let row: Option<CustomerRow> = on_tx!(self, c => sqlx::query_as(
+            "SELECT id, record, created_at, updated_at FROM customers WHERE external_id = $1",
+        )
+        .bind(external_id)
+        .fetch_optional(&mut *c)
+        .await?);
+        row.map(StoredCustomer::try_from).transpose()
+    }
+
+    /// A customer by internal id.
+    pub async fn customer(&mut self, id: i64) -> Result<StoredCustomer> {
+        let row: Option<CustomerRow> = on_tx!(self, c => sqlx::query_as(
+            "SELECT id, record, created_at, updated_at FROM customers WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await?);
+        row.ok_or_else(|| StoreError::NotFound(format!("customer {id}")))?.try_into()
+    }
+
+    /// Customers in id order, `limit` at a time after `after_id`.
+    pub async fn customers_page(&mut self, after_id: i64, limit: i64) -> Result<Vec<StoredCustomer>> {
+        let rows: Vec<CustomerRow> = on_tx!(self, c => sqlx::query_as(
+            "SELECT id, record, created_at, updated_at FROM customers WHERE id > $1 ORDER BY id LIMIT $2",
+        )
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(&mut *c)
+        .await?);
+        rows.into_iter().map(StoredCustomer::try_from).collect()
+    }
+
+    // ----- products --------------------------------------------------------------------
+
+    /// Inserts or replaces a product.
+    pub async fn upsert_product(&mut self, record: &ProductRecord, now: Timestamp) -> Result<()> {
+        on_tx!(self, c => sqlx::query(
+            "INSERT INTO products (sku, category, record, updated_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (sku) DO UPDATE SET category = excluded.category,
+                 record = excluded.record, updated_at = excluded.updated_at",
+        )
+        .bind(record.sku.as_str())
+        .bind(&record.category)
+        .bind(to_json(record))
+        .bind(micros(now))
+        .execute(&mut *c).await?.rows_affected());
+        Ok(())
+    }
+
+    /// A product by sku.
+    pub async fn product(&mut self, sku: &str) -> Result<Option<ProductRecord>> {
+        let row: Option<ProductRow> = on_tx!(self, c => sqlx::query_as(
+            "SELECT record FROM products WHERE sku = $1",
+        )
+        .bind(sku)
+        .fetch_optional(&mut *c)
+        .await?);
+        row.map(ProductRecord::try_from).transpose()
+    }
+
+    // ----- orders and shipments --------------------------------------------------------
+
+    /// Stores a new order and its lines; `None` when its external id already exists.
+    pub async fn insert_order(
+        &mut self,
+        record: &OrderRecord,
+        customer_id: i64,
+        now: Timestamp,
+    ) -> Result<Option<i64>> {
+        let id: Option<i64> = on_tx!(self, c => sqlx::query_scalar(
+            "INSERT INTO orders (external_id, customer_id, placed_at, total_cents, currency,
+                                 delivery_method, record, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (external_id) DO NOTHING RETURNING id",
+        )
+        .bind(record.external_id.as_str())
+        .bind(customer_id)
+        .bind(micros(record.placed_at))
+        .bind(record.total_cents())
+        .bind(&record.currency)
+        .bind(to_json(&record.delivery_method).trim_matches('"').to_string())
+        .bind(to_json(record))
+        .bind(micros(now))
+        .fetch_optional(&mut *c)
+        .await?);
+        let Some(id) = id else { return Ok(None) };
+        for (line_no, line) in record.lines.iter().enumerate() {
+            on_tx!(self, c => sqlx::query(
+                "INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price_cents)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(id)
+            .bind(i32::try_from(line_no).unwrap_or(i32::MAX))
+            .bind(line.sku.as_str())
+            .bind(i64::from(line.quantity))
+            .bind(line.unit_price_cents)
+            .execute(&mut *c).await?.rows_affected());
+        }
+        Ok(Some(id))
+    }
+
+    /// An order by the shop's order number.
+    pub async fn order_by_external_id(&mut self, external_id: &str) -> Result<Option<StoredOrder>> {
+        let row: Option<OrderRow> = on_tx!(self, c => sqlx::query_as(
+            "SELECT id, customer_id, record FROM orders WHERE external_id = $1",
+        )
+        .bind(external_id)
+        .fetch_optional(&mut *c)
+        .await?);
+        row.map(StoredOrder::try_from).transpose()
+    }
+
+    /// A customer's orders, newest first.
+    pub async fn orders_of_customer(&mut self, customer_id: i64, limit: i64) -> Result<Vec<StoredOrder>> {
+        let rows: Vec<OrderRow> = on_tx!(self, c => sqlx::query_as(
+            "SELECT id, customer_id, record FROM orders WHERE customer_id = $1
+             ORDER BY placed_at DESC, id DESC LIMIT $2",
+        )
+        .bind(customer_id)
+        .bind(limit)
+        .fetch_all(&mut *c)
+        .await?);
+        rows.into_iter().map(StoredOrder::try_from).collect()
+    }
+
+    /// Records a carrier status event; returns `false` when the same event was seen before.
+    /// The shipment's current status follows the latest event by carrier time.
+    pub async fn record_shipment_event(
+        &mut self,
+        event: &ShipmentEventRecord,
+        order_id: i64,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let status = event.status.as_str();
+        let shipment_id: i64 = on_tx!(self, c => sqlx::query_scalar(
+            "INSERT INTO shipments (external_id, order_id, carrier, status, status_at, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (external_id) DO UPDATE SET
+                 status = CASE WHEN excluded.status_at >= shipments.status_at THEN excluded.status ELSE shipments.status END,
+                 status_at = CASE WHEN excluded.status_at >= shipments.status_at THEN excluded.status_at ELSE shipments.status_at END
+             RETURNING id",
+        )
+        .bind(event.shipment_id.as_str())
+        .bind(order_id)
+        .bind(&event.carrier)
+        .bind(status)
+        .bind(micros(event.at))
+        .bind(micros(now))
+        .fetch_one(&mut *c)
+        .await?);
+        let inserted = on_tx!(self, c => sqlx::query(
+            "INSERT INTO shipment_events (shipment_id, status, at, location, received_at)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (shipment_id, status, at) DO NOTHING",
+        )
+        .bind(shipment_id)
+        .bind(status)
+        .bind(micros(event.at))
+        .bind(event.location.as_deref())
+        .bind(micros(now))
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+        Ok(inserted == 1)
+    }
+
+    // ----- events ----------------------------------------------------------------------
+
+    /// Appends an event; `None` when `source_id` was stored before.
+    pub async fn insert_event(
+        &mut self,
+        customer_id: i64,
+        event_type: &str,
+        occurred_at: Timestamp,
+        properties: &serde_json::Value,
+        source_id: Option<&str>,
+        now: Timestamp,
+    ) -> Result<Option<i64>> {
+        Ok(on_tx!(self, c => sqlx::query_scalar(
+            "INSERT INTO events (source_id, customer_id, event_type, occurred_at, received_at, properties)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (source_id) DO NOTHING RETURNING id",
+        )
+        .bind(source_id)
+        .bind(customer_id)
+        .bind(event_type)
+        .bind(micros(occurred_at))
+        .bind(micros(now))
+        .bind(to_json(properties))
+        .fetch_optional(&mut *c)
+        .await?))
+    }
+
+    /// An event by id.
+    pub async fn event(&mut self, id: i64) -> Result<StoredEvent> {
+        let row: Option<StoredEvent> = on_tx!(self, c => sqlx::query_as(
+            "SELECT id, customer_id, event_type, occurred_at, properties, source_id FROM events WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await?);
+        row.ok_or_else(|| StoreError::NotFound(format!("event {id}")))
+    }
+
+    /// A customer's events, newest first.
+    pub async fn events_of_customer(&mut self, customer_id: i64, limit: i64) -> Result<Vec<StoredEvent>> {
+        Ok(on_tx!(self, c => sqlx::query_as(
+            "SELECT id, customer_id, event_type, occurred_at, properties, source_id FROM events
+             WHERE customer_id = $1 ORDER BY occurred_at DESC, id DESC LIMIT $2",
+        )
+        .bind(customer_id)
+        .bind(limit)
+        .fetch_all(&mut *c)
+        .await?))
+    }
+
+    // ----- enrolments ------------------------------------------------------------------
+
+    /// Enrols a customer; `None` if this trigger already enrolled them in this programme.
+    pub async fn insert_enrolment(
+        &mut self,
+        programme_id: &str,
+        programme_version: i32,
+        customer_id: i64,
+        trigger_event_id: i64,
+        context: &serde_json::Value,
+        now: Timestamp,
+    ) -> Result<Option<i64>> {
+        Ok(on_tx!(self, c => sqlx::query_scalar(
+            "INSERT INTO enrolments (programme_id, programme_version, customer_id, trigger_event_id,
+                                     state, step_index, context, started_at, updated_at)
+             VALUES ($1, $2, $3, $4, 'active', 0, $5, $6, $6)
+             ON CONFLICT (programme_id, customer_id, trigger_event_id) DO NOTHING RETURNING id",
+        )
+        .bind(programme_id)
+        .bind(programme_version)
+        .bind(customer_id)
+        .bind(trigger_event_id)
+        .bind(to_json(context))
+        .bind(micros(now))
+        .fetch_optional(&mut *c)
+        .await?))
+    }
+
+    /// An enrolment by id.
+    pub async fn enrolment(&mut self, id: i64) -> Result<Enrolment> {
+        let row: Option<Enrolment> = on_tx!(self, c => sqlx::query_as(
+            "SELECT id, programme_id, programme_version, customer_id, trigger_event_id, state,
+                    step_index, context FROM enrolments WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await?);
+        row.ok_or_else(|| StoreError::NotFound(format!("enrolment {id}")))
+    }
+
+    /// Moves an enrolment to `step_index` in `state`.
+    pub async fn update_enrolment(
+        &mut self,
+        id: i64,
+        state: &str,
+        step_index: i32,
+        now: Timestamp,
+    ) -> Result<()> {
+        on_tx!(self, c => sqlx::query(
+            "UPDATE enrolments SET state = $1, step_index = $2, updated_at = $3 WHERE id = $4",
+        )
+        .bind(state)
+        .bind(step_index)
+        .bind(micros(now))
+        .bind(id)
+        .execute(&mut *c).await?.rows_affected());
+        Ok(())
+    }
+
+    /// The enrolment's shared data.
+    pub fn enrolment_context(enrolment: &Enrolment) -> Result<serde_json::Value> {
+        json(&enrolment.context)
+    }
+
+    // ----- jobs ------------------------------------------------------------------------
+
+    /// Schedules a job of `kind` about `ref_id` at `run_at`.
+    pub async fn insert_job(&mut self, kind: &str, ref_id: i64, run_at: Timestamp, now: Timestamp) -> Result<i64> {
+        Ok(on_tx!(self, c => sqlx::query_scalar(
+            "INSERT INTO jobs (kind, ref_id, run_at, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(kind)
+        .bind(ref_id)
+        .bind(micros(run_at))
+        .bind(micros(now))
+        .fetch_one(&mut *c)
+        .await?))
+    }
+
+    /// Deletes a finished job if `worker` still holds its lease; `false` if it lost it.
+    pub async fn finish_job(&mut self, id: i64, worker: &str) -> Result<bool> {
+        let n = on_tx!(self, c => sqlx::query("DELETE FROM jobs WHERE id = $1 AND locked_by = $2")
+            .bind(id)
+            .bind(worker)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
+        Ok(n == 1)
+    }
+
+    /// Releases a job to run again at `run_at`, keeping the error.
+    pub async fn retry_job(&mut self, id: i64, run_at: Timestamp, error: &str) -> Result<()> {
+        on_tx!(self, c => sqlx::query(
+            "UPDATE jobs SET run_at = $1, locked_until = NULL, locked_by = NULL, last_error = $2 WHERE id = $3",
+        )
+        .bind(micros(run_at))
+        .bind(error)
+        .bind(id)
+        .execute(&mut *c).await?.rows_affected());
+        Ok(())
+    }
+
+    // ----- messages --------------------------------------------------------------------
+
+    /// Creates a planned message; `None` if this enrolment's step already created one.
+    pub async fn insert_message(&mut self, m: &NewMessage<'_>, now: Timestamp) -> Result<Option<i64>> {
+        let id: Option<i64> = on_tx!(self, c => sqlx::query_scalar(
+            "INSERT INTO messages (customer_id, enrolment_id, step_key, programme_id, template,
+                                   class, channel, state, reason, planned_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'planned', $8, $9)
+             ON CONFLICT (enrolment_id, step_key) DO NOTHING RETURNING id",
+        )
+        .bind(m.customer_id)
+        .bind(m.enrolment_id)
+        .bind(m.step_key)
+        .bind(m.programme_id)
+        .bind(m.template)
+        .bind(m.class.as_str())
+        .bind(m.channel.as_str())
+        .bind(m.reason)
+        .bind(micros(m.planned_at))
+        .fetch_optional(&mut *c)
+        .await?);
+        if let Some(id) = id {
+            self.insert_transition(id, None, MessageState::Planned, m.reason, now).await?;
+        }
+        Ok(id)
+    }
+
+    async fn insert_transition(
+        &mut self,
+        id: i64,
+        from: Option<MessageState>,
+        to: MessageState,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<()> {
+        on_tx!(self, c => sqlx::query(
+            "INSERT INTO message_transitions (message_id, from_state, to_state, reason, at)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id)
+        .bind(from.map(MessageState::as_str))
+        .bind(to.as_str())
+        .bind(reason)
+        .bind(micros(now))
+        .execute(&mut *c).await?.rows_affected());
+        Ok(())
+    }
+
+    /// Moves a message from `from` to `to` with a reason; `false` if it was not in `from`.
+    pub async fn transition_message(
+        &mut self,
+        id: i64,
+        from: MessageState,
+        to: MessageState,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let sent_at = (to == MessageState::Sent).then_some(micros(now));
+        let attempt = i32::from(to == MessageState::Sending);
+        let n = on_tx!(self, c => sqlx::query(
+            "UPDATE messages SET state = $1, reason = $2, sent_at = COALESCE($3, sent_at),
+                                 attempts = attempts + $4
+             WHERE id = $5 AND state = $6",
+        )
+        .bind(to.as_str())
+        .bind(reason)
+        .bind(sent_at)
+        .bind(attempt)
+        .bind(id)
+        .bind(from.as_str())
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+        if n == 1 {
+            self.insert_transition(id, Some(from), to, reason, now).await?;
+        }
+        Ok(n == 1)
+    }
+
+    /// Stores what a message looks like as sent.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn set_message_content(
+        &mut self,
+        id: i64,
+        recipient: &str,
+        subject: &str,
+        body_text: &str,
+        body_html: &str,
+        greeting: &str,
+        header_message_id: &str,
+    ) -> Result<()> {
+        on_tx!(self, c => sqlx::query(
+            "UPDATE messages SET recipient = $1, subject = $2, body_text = $3, body_html = $4,
+                                 greeting = $5, header_message_id = $6 WHERE id = $7",
+        )
+        .bind(recipient)
+        .bind(subject)
+        .bind(body_text)
+        .bind(body_html)
+        .bind(greeting)
+        .bind(header_message_id)
+        .bind(id)
+        .execute(&mut *c).await?.rows_affected());
+        Ok(())
+    }
+
+    /// A message by id.
+    pub async fn message(&mut self, id: i64) -> Result<Message> {
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN customers c ON c.id = m.customer_id WHERE m.id = $1"
+        );
+        let row: Option<MessageRow> = on_tx!(self, c => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(id)
+            .fetch_optional(&mut *c)
+            .await?);
+        row.ok_or_else(|| StoreError::NotFound(format!("message {id}")))?.try_into()
+    }
+
+    /// Messages matching `filter`, newest first.
+    pub async fn messages(&mut self, filter: &MessageFilter) -> Result<Vec<Message>> {
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN customers c ON c.id = m.customer_id
+             WHERE ($1 IS NULL OR m.customer_id = $1) AND ($2 IS NULL OR m.state = $2)
+               AND ($3 IS NULL OR m.id < $3)
+             ORDER BY m.id DESC LIMIT $4"
+        );
+        let rows: Vec<MessageRow> = on_tx!(self, c => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(filter.customer_id)
+            .bind(filter.state.map(MessageState::as_str))
+            .bind(filter.before_id)
+            .bind(filter.limit.clamp(1, 500))
+            .fetch_all(&mut *c)
+            .await?);
+        rows.into_iter().map(Message::try_from).collect()
+    }
+
+    /// A message's state changes, oldest first.
+    pub async fn message_transitions(&mut self, id: i64) -> Result<Vec<MessageTransition>> {
+        Ok(on_tx!(self, c => sqlx::query_as(
+            "SELECT from_state, to_state, reason, at FROM message_transitions
+             WHERE message_id = $1 ORDER BY id",
+        )
+        .bind(id)
+        .fetch_all(&mut *c)
+        .await?))
+    }
+
+    // ----- API tokens ------------------------------------------------------------------
+
+    /// Stores a token's hash under a name.
+    pub async fn insert_api_token(&mut self, name: &str, token_hash: &str, now: Timestamp) -> Result<i64> {
+        Ok(on_tx!(self, c => sqlx::query_scalar(
+            "INSERT INTO api_tokens (name, token_hash, created_at) VALUES ($1, $2, $3) RETURNING id",
+        )
+        .bind(name)
+        .bind(token_hash)
+        .bind(micros(now))
+        .fetch_one(&mut *c)
+        .await?))
+    }
+
+    /// The name of the live token with this hash.
+    pub async fn api_token_name(&mut self, token_hash: &str) -> Result<Option<String>> {
+        Ok(on_tx!(self, c => sqlx::query_scalar(
+            "SELECT name FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+        )
+        .bind(token_hash)
+        .fetch_optional(&mut *c)
+        .await?))
+    }
+}
