@@ -1,1 +1,7 @@
-//! placeholder
+//! Aftercare's engine: programmes, the worker that runs them, and message rendering.
+pub mod programme;
+pub mod render;
+pub mod ingest;
+pub mod worker;
+
+pub use worker::{Delivery, Engine, EngineError, Ran};

@@ -1,0 +1,141 @@
+//! Building and sending one email.
+
+use lettre::message::header::ContentType;
+use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::transport::smtp::AsyncSmtpTransport;
+use lettre::{AsyncTransport, Message, Tokio1Executor};
+
+use crate::SendError;
+
+/// A rendered email, ready to send.
+#[derive(Debug, Clone)]
+pub struct EmailMessage {
+    /// Sender display name, e.g. the brand.
+    pub from_name: String,
+    /// Sender address.
+    pub from_address: String,
+    /// Reply-To address, if different.
+    pub reply_to: Option<String>,
+    /// Recipient address.
+    pub to: String,
+    /// Subject line.
+    pub subject: String,
+    /// Plain-text part.
+    pub text: String,
+    /// HTML part.
+    pub html: String,
+    /// `Message-ID` header value without angle brackets; stable across retries.
+    pub message_id: String,
+}
+
+/// Sends email through one SMTP server with pooled connections.
+#[derive(Clone)]
+pub struct SmtpMailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    url: String,
+}
+
+impl std::fmt::Debug for SmtpMailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may carry credentials: show only the host part.
+        let host = self.url.rsplit('@').next().unwrap_or_default();
+        write!(f, "SmtpMailer({host})")
+    }
+}
+
+impl SmtpMailer {
+    /// A mailer for `smtp://host:port` (plain, for a local MTA), `smtp://…?tls=required`
+    /// (STARTTLS) or `smtps://user:pass@host` (implicit TLS).
+    pub fn from_url(url: &str) -> Result<Self, SendError> {
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            .map_err(|e| SendError::Permanent(format!("invalid SMTP URL: {e}")))?
+            .build();
+        Ok(Self {
+            transport,
+            url: url.to_string(),
+        })
+    }
+
+    /// Sends one message; returns once the server has accepted it.
+    pub async fn send(&self, email: &EmailMessage) -> Result<(), SendError> {
+        let message = build(email)?;
+        self.transport.send(message).await.map(|_| ()).map_err(|e| {
+            if e.is_permanent() {
+                SendError::Permanent(e.to_string())
+            } else {
+                // Connection failures, timeouts and 4xx replies: try again later.
+                SendError::Transient(e.to_string())
+            }
+        })
+    }
+}
+
+fn build(email: &EmailMessage) -> Result<Message, SendError> {
+    let mailbox = |name: Option<&str>, address: &str, field: &str| -> Result<Mailbox, SendError> {
+        let address = address
+            .parse()
+            .map_err(|e| SendError::Permanent(format!("invalid {field} address '{address}': {e}")))?;
+        Ok(Mailbox::new(name.map(str::to_string), address))
+    };
+    let mut builder = Message::builder()
+        .from(mailbox(Some(&email.from_name), &email.from_address, "from")?)
+        .to(mailbox(None, &email.to, "to")?)
+        .subject(&email.subject)
+        .message_id(Some(format!("<{}>", email.message_id)));
+    if let Some(reply_to) = &email.reply_to {
+        builder = builder.reply_to(mailbox(None, reply_to, "reply-to")?);
+    }
+    builder
+        .multipart(
+            MultiPart::alternative()
+                .singlepart(
+                    SinglePart::builder()
+                        .header(ContentType::TEXT_PLAIN)
+                        .body(email.text.clone()),
+                )
+                .singlepart(
+                    SinglePart::builder()
+                        .header(ContentType::TEXT_HTML)
+                        .body(email.html.clone()),
+                ),
+        )
+        .map_err(|e| SendError::Permanent(format!("could not build the message: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_message_has_both_parts_and_the_stable_message_id() {
+        let email = EmailMessage {
+            from_name: "Loopwerk".into(),
+            from_address: "hallo@loopwerk.example".into(),
+            reply_to: None,
+            to: "jan@example.nl".into(),
+            subject: "Je bestelling".into(),
+            text: "Beste Jan,".into(),
+            html: "<p>Beste Jan,</p>".into(),
+            message_id: "msg-42@loopwerk.example".into(),
+        };
+        let raw = String::from_utf8(build(&email).unwrap().formatted()).unwrap();
+        assert!(raw.contains("Message-ID: <msg-42@loopwerk.example>"), "{raw}");
+        assert!(raw.contains("text/plain") && raw.contains("text/html"));
+        assert!(raw.contains("From: Loopwerk <hallo@loopwerk.example>"));
+    }
+
+    #[test]
+    fn an_invalid_recipient_is_a_permanent_error() {
+        let email = EmailMessage {
+            from_name: "Loopwerk".into(),
+            from_address: "hallo@loopwerk.example".into(),
+            reply_to: None,
+            to: "not an address".into(),
+            subject: "x".into(),
+            text: "x".into(),
+            html: "x".into(),
+            message_id: "m@x".into(),
+        };
+        assert!(build(&email).unwrap_err().is_permanent());
+    }
+}

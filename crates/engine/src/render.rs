@@ -1,0 +1,392 @@
+//! Rendering: minijinja templates per locale, in the brand's voice, with a greeting that
+//! follows the salutation rules (DQ2).
+//!
+//! A template is one TOML file in `templates/` with a table per locale (`nl-NL`, `nl-BE`,
+//! `en`), each with a `subject` and a `body`. The body is text; the HTML part is the same
+//! text in the brand's layout (logo, colours, contact block), so both parts always agree.
+//! Templates see `greeting`, `first_name`, `formal`, `customer`, `brand`, `order`,
+//! `products` and `event`, and the filters `money` and `date` that write amounts and
+//! dates the way the locale does. `preview` and real sends use this same code path.
+//!
+//! Requirements: DQ2, PP1–PP4, PX1 (messages in the brand's own voice).
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+
+use aftercare_domain::{greeting, AddressForm, CustomerRecord, Locale, NameInput, OrderRecord, ProductRecord};
+use jiff::Timestamp;
+use minijinja::{Environment, State};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::programme::Finding;
+
+/// The brand: who speaks, and how to reach them. From `[brand]` in `aftercare.toml`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Brand {
+    /// The brand's name.
+    pub name: String,
+    /// Sender address for email.
+    pub sender_email: String,
+    /// Where replies go; the sender when empty.
+    pub reply_to: Option<String>,
+    /// The brand's web shop.
+    pub site_url: String,
+    /// Logo image URL.
+    pub logo_url: String,
+    /// Main colour (CSS).
+    pub primary_colour: String,
+    /// Accent colour (CSS).
+    pub accent_colour: String,
+    /// Customer service email (PX3).
+    pub contact_email: String,
+    /// Customer service phone.
+    pub contact_phone: String,
+    /// Opening hours of customer service.
+    pub contact_hours: String,
+    /// How the brand addresses customers when the record does not say.
+    pub default_address_form: AddressForm,
+    /// The domain used in Message-ID headers.
+    pub message_id_domain: String,
+}
+
+impl Default for Brand {
+    fn default() -> Self {
+        Self {
+            name: "Loopwerk".into(),
+            sender_email: "hallo@loopwerk.example".into(),
+            reply_to: Some("klantenservice@loopwerk.example".into()),
+            site_url: "https://loopwerk.example".into(),
+            logo_url: "https://loopwerk.example/logo.png".into(),
+            primary_colour: "#0b5d4b".into(),
+            accent_colour: "#f2a900".into(),
+            contact_email: "klantenservice@loopwerk.example".into(),
+            contact_phone: "+31 20 123 4567".into(),
+            contact_hours: "ma–za 8:00–20:00".into(),
+            default_address_form: AddressForm::Informal,
+            message_id_domain: "loopwerk.example".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LocaleTemplate {
+    subject: String,
+    body: String,
+}
+
+/// Everything a template may use about one message.
+#[derive(Debug, Clone)]
+pub struct RenderInput<'a> {
+    /// The customer.
+    pub customer: &'a CustomerRecord,
+    /// The order the message is about, if any.
+    pub order: Option<&'a OrderRecord>,
+    /// The products of that order, in line order.
+    pub products: &'a [ProductRecord],
+    /// The triggering event's properties.
+    pub event: &'a serde_json::Value,
+}
+
+/// A rendered message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rendered {
+    /// Subject line.
+    pub subject: String,
+    /// Text part.
+    pub text: String,
+    /// HTML part.
+    pub html: String,
+    /// The greeting line used.
+    pub greeting: String,
+}
+
+/// A template that could not be rendered.
+#[derive(Debug, thiserror::Error)]
+#[error("template '{template}' ({locale}): {reason}")]
+pub struct RenderError {
+    /// Template name.
+    pub template: String,
+    /// Locale tag.
+    pub locale: String,
+    /// What went wrong.
+    pub reason: String,
+}
+
+/// The loaded templates and the brand.
+#[derive(Debug)]
+pub struct Renderer {
+    env: Environment<'static>,
+    names: HashSet<String>,
+    brand: Brand,
+}
+
+const LAYOUT: &str = include_str!("layout.html.j2");
+
+impl Renderer {
+    /// Loads every `*.toml` template in `dir`; returns every finding on failure.
+    pub fn load_dir(dir: &Path, brand: Brand) -> Result<Self, Vec<Finding>> {
+        let mut findings = Vec::new();
+        let mut env = Environment::new();
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        env.add_filter("money", money);
+        env.add_filter("date", date);
+        let mut names = HashSet::new();
+        let finding = |file: &Path, line: usize, reason: String| Finding {
+            file: file.to_path_buf(),
+            line,
+            column: 1,
+            reason,
+        };
+        if let Err(e) = env.add_template("_layout.html", LAYOUT) {
+            findings.push(finding(Path::new("layout.html.j2"), e.line().unwrap_or(1), e.to_string()));
+        }
+        let mut files: Vec<_> = match std::fs::read_dir(dir) {
+            Ok(entries) => entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                .collect(),
+            Err(e) => return Err(vec![finding(dir, 1, format!("cannot read the template folder: {e}"))]),
+        };
+        files.sort();
+        for file in files {
+            let Some(name) = file.file_stem().and_then(|s| s.to_str()).map(str::to_string) else {
+                continue;
+            };
+            let text = match std::fs::read_to_string(&file) {
+                Ok(t) => t,
+                Err(e) => {
+                    findings.push(finding(&file, 1, format!("cannot read: {e}")));
+                    continue;
+                }
+            };
+            let parsed: BTreeMap<String, LocaleTemplate> = match toml::from_str(&text) {
+                Ok(p) => p,
+                Err(e) => {
+                    let line = text[..e.span().map_or(0, |s| s.start)].matches('\n').count() + 1;
+                    findings.push(finding(&file, line, e.message().to_string()));
+                    continue;
+                }
+            };
+            for locale in Locale::ALL {
+                let Some(t) = parsed.get(locale.tag()) else {
+                    findings.push(finding(&file, 1, format!("template '{name}' has no [{}] section", locale.tag())));
+                    continue;
+                };
+                for (part, source) in [("subject", &t.subject), ("body", &t.body)] {
+                    let key = format!("{name}/{}/{part}", locale.tag());
+                    if let Err(e) = env.add_template_owned(key, source.clone()) {
+                        let line = line_of(&text, source) + e.line().unwrap_or(1) - 1;
+                        findings.push(finding(&file, line, format!("[{}] {part}: {e}", locale.tag())));
+                    }
+                }
+            }
+            for key in parsed.keys() {
+                if Locale::parse(key).is_none() {
+                    findings.push(finding(&file, 1, format!("unknown locale [{key}]; use nl-NL, nl-BE or en")));
+                }
+            }
+            names.insert(name);
+        }
+        if findings.is_empty() { Ok(Self { env, names, brand }) } else { Err(findings) }
+    }
+
+    /// The names of the loaded templates.
+    pub fn template_names(&self) -> &HashSet<String> {
+        &self.names
+    }
+
+    /// The brand.
+    pub fn brand(&self) -> &Brand {
+        &self.brand
+    }
+
+    /// The greeting line for a customer, by the salutation rules (DQ2).
+    pub fn greeting(&self, customer: &CustomerRecord) -> aftercare_domain::Greeting {
+        greeting(NameInput {
+            first_name: customer.first_name.as_deref(),
+            name_prefix: customer.name_prefix.as_deref(),
+            last_name: customer.last_name.as_deref(),
+            gender: customer.gender,
+            address_form: customer.address_form.unwrap_or(self.brand.default_address_form),
+            locale: customer.locale,
+        })
+    }
+
+    /// Renders `template` for one customer.
+    pub fn render(&self, template: &str, input: &RenderInput<'_>) -> Result<Rendered, RenderError> {
+        let locale = input.customer.locale;
+        let err = |reason: String| RenderError {
+            template: template.to_string(),
+            locale: locale.tag().to_string(),
+            reason,
+        };
+        if !self.names.contains(template) {
+            return Err(err("no such template".into()));
+        }
+        let greeting = self.greeting(input.customer);
+        let form = input.customer.address_form.unwrap_or(self.brand.default_address_form);
+        let ctx = json!({
+            "locale": locale.tag(),
+            "greeting": greeting.line,
+            "first_name": greeting.first_name,
+            "full_name": greeting.full_name,
+            "formal": form == AddressForm::Formal,
+            "customer": {
+                "external_id": input.customer.external_id,
+                "email": input.customer.email,
+                "time_zone": input.customer.time_zone,
+                "attributes": input.customer.attributes,
+            },
+            "brand": self.brand,
+            "order": input.order.map(|o| json!({
+                "external_id": o.external_id,
+                "placed_at": o.placed_at.to_string(),
+                "total_cents": o.total_cents(),
+                "currency": o.currency,
+                "delivery_method": o.delivery_method,
+                "lines": o.lines.iter().map(|l| json!({
+                    "sku": l.sku,
+                    "quantity": l.quantity,
+                    "unit_price_cents": l.unit_price_cents,
+                    "name": input.products.iter().find(|p| p.sku == l.sku).map_or(l.sku.as_str(), |p| p.name.as_str()),
+                })).collect::<Vec<_>>(),
+            })),
+            "products": input.products,
+            "event": input.event,
+        });
+        let run = |part: &str| -> Result<String, RenderError> {
+            let key = format!("{template}/{}/{part}", locale.tag());
+            self.env
+                .get_template(&key)
+                .and_then(|t| t.render(&ctx))
+                .map_err(|e| err(format!("{part}: {e:#}")))
+        };
+        let subject = run("subject")?.split_whitespace().collect::<Vec<_>>().join(" ");
+        let text = tidy_text(&run("body")?);
+        let html = self
+            .env
+            .get_template("_layout.html")
+            .and_then(|t| {
+                t.render(json!({
+                    "brand": self.brand,
+                    "locale": locale.tag(),
+                    "subject": subject,
+                    "blocks": blocks(&text),
+                }))
+            })
+            .map_err(|e| err(format!("layout: {e:#}")))?;
+        Ok(Rendered {
+            subject,
+            text,
+            html,
+            greeting: greeting.line,
+        })
+    }
+}
+
+fn line_of(file: &str, part: &str) -> usize {
+    let probe = part.lines().find(|l| !l.trim().is_empty()).unwrap_or_default();
+    file.find(probe).map_or(1, |i| file[..i].matches('\n').count() + 1)
+}
+
+/// Trims trailing spaces and collapses runs of blank lines left by template tags.
+fn tidy_text(s: &str) -> String {
+    let mut out = Vec::new();
+    let mut blank = true;
+    for line in s.lines().map(str::trim_end) {
+        if line.is_empty() {
+            if !blank {
+                out.push("");
+            }
+            blank = true;
+        } else {
+            out.push(line);
+            blank = false;
+        }
+    }
+    while out.last() == Some(&"") {
+        out.pop();
+    }
+    out.join("\n") + "\n"
+}
+
+/// Splits text into paragraphs and bullet lists for the HTML layout.
+fn blocks(text: &str) -> Vec<serde_json::Value> {
+    text.split("\n\n")
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| {
+            let lines: Vec<&str> = p.lines().collect();
+            if lines.iter().all(|l| l.starts_with("- ")) {
+                json!({"list": lines.iter().map(|l| &l[2..]).collect::<Vec<_>>()})
+            } else {
+                json!({"lines": lines})
+            }
+        })
+        .collect()
+}
+
+fn locale_of(state: &State<'_, '_>) -> Locale {
+    state
+        .lookup("locale")
+        .and_then(|v| v.as_str().and_then(Locale::parse))
+        .unwrap_or_default()
+}
+
+/// `{{ 12995 | money }}` → "€ 129,95" (nl) or "€129.95" (en).
+fn money(state: &State<'_, '_>, cents: i64) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    let cents = cents.unsigned_abs();
+    let (euros, rest) = (cents / 100, cents % 100);
+    let mut grouped = String::new();
+    let digits = euros.to_string();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(if locale_of(state) == Locale::En { ',' } else { '.' });
+        }
+        grouped.push(c);
+    }
+    match locale_of(state) {
+        Locale::En => format!("{sign}€{grouped}.{rest:02}"),
+        Locale::NlNl | Locale::NlBe => format!("{sign}€ {grouped},{rest:02}"),
+    }
+}
+
+/// `{{ order.placed_at | date }}` → "12 maart 2026" / "12 March 2026", in the customer's zone.
+fn date(state: &State<'_, '_>, value: String) -> Result<String, minijinja::Error> {
+    let ts: Timestamp = value.parse().map_err(|e| {
+        minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, format!("not a timestamp: {e}"))
+    })?;
+    let tz = state
+        .lookup("customer")
+        .and_then(|c| c.get_attr("time_zone").ok())
+        .and_then(|v| v.as_str().and_then(|s| jiff::tz::TimeZone::get(s).ok()))
+        .unwrap_or(jiff::tz::TimeZone::UTC);
+    let d = ts.to_zoned_datetime(tz).date();
+    const NL: [&str; 12] = [
+        "januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus", "september",
+        "oktober", "november", "december",
+    ];
+    const EN: [&str; 12] = [
+        "January", "February", "March", "April", "May", "June", "July", "August", "September",
+        "October", "November", "December",
+    ];
+    let month = usize::try_from(d.month() - 1).unwrap_or(0);
+    let name = if locale_of(state) == Locale::En { EN[month] } else { NL[month] };
+    Ok(format!("{} {name} {}", d.day(), d.year()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_tidied_and_split_into_blocks() {
+        let text = tidy_text("Beste Jan,  \n\n\n\nBedankt.\n- een\n- twee\n\n");
+        assert_eq!(text, "Beste Jan,\n\nBedankt.\n- een\n- twee\n");
+        let b = blocks("a\n\n- x\n- y\n");
+        assert_eq!(b[1], json!({"list": ["x", "y"]}));
+    }
+}
