@@ -1,1 +1,81 @@
-//! placeholder
+//! Aftercare's web layer: the JSON API v1 ([`api`]) and server-rendered pages ([`pages`]).
+//!
+//! [`serve`] takes a bound listener and a shutdown future, so tests run the real server on
+//! a random port. Errors go through one table in [`error`] to RFC 9457 problem+json.
+//!
+//! Requirements: PX1 (shipment events in), PP1 (orders in), FR1 (timelines show every
+//! decision's reason).
+
+pub mod api;
+pub mod error;
+pub mod pages;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use aftercare_domain::Clock;
+use aftercare_engine::Engine;
+use aftercare_store::Store;
+use axum::routing::get;
+use axum::Router;
+use tokio::net::TcpListener;
+
+pub use api::extract::hash_token;
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The store.
+    pub store: Store,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// The engine (woken after writes; its renderer makes greetings).
+    pub engine: Engine,
+}
+
+/// Options for the HTTP server.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WebOptions {
+    /// Mount the built-in outbox pages (demo mode).
+    pub outbox_page: bool,
+}
+
+/// The whole router.
+pub fn router(state: AppState, options: WebOptions) -> Router {
+    let mut router = Router::new()
+        .route("/health", get(health))
+        .merge(api::routes());
+    if options.outbox_page {
+        router = router.merge(pages::outbox_routes());
+    }
+    router
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn health(axum::extract::State(app): axum::extract::State<AppState>) -> Result<axum::Json<serde_json::Value>, error::ApiError> {
+    let jobs = app.store.count(aftercare_store::Table::Jobs).await?;
+    Ok(axum::Json(serde_json::json!({"status": "ok", "pending_jobs": jobs})))
+}
+
+async fn not_found(uri: axum::http::Uri) -> error::ApiError {
+    error::ApiError::NotFound(format!("nothing at {}", uri.path()))
+}
+
+async fn method_not_allowed() -> error::ApiError {
+    error::ApiError::NotFound("this path does not accept that method".into())
+}
+
+/// Serves HTTP on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    options: WebOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state, options))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,201 @@
+//! Reading requests: JSON bodies with a size limit, UTF-8 and field-naming errors; bearer
+//! tokens; Idempotency-Key claims and replays.
+
+use aftercare_store::{IdempotencyClaim, Tx};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use jiff::Timestamp;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+use crate::AppState;
+
+/// Largest accepted request body.
+pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// A JSON body parsed into `T`, with the raw bytes kept for the idempotency hash.
+#[derive(Debug)]
+pub struct JsonBody<T> {
+    /// The parsed value.
+    pub value: T,
+    /// The body as received.
+    pub raw: Bytes,
+}
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|m| {
+                let m = m.trim().to_ascii_lowercase();
+                m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+            });
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let raw = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
+            .await
+            .map_err(|_| ApiError::TooLarge(MAX_BODY_BYTES))?;
+        let value = parse_json(&raw)?;
+        Ok(Self { value, raw })
+    }
+}
+
+/// Parses JSON, naming the field that is wrong.
+pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
+    let text = std::str::from_utf8(raw).map_err(|e| ApiError::MalformedBody {
+        field: String::new(),
+        reason: format!("the body is not valid UTF-8 (invalid byte at offset {})", e.valid_up_to()),
+    })?;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let field = if path == "." { String::new() } else { path };
+        // serde_json appends " at line L column C"; keep it, it helps with large bodies.
+        let mut reason = inner.to_string();
+        if let Some(missing) = reason.strip_prefix("missing field `") {
+            let name = missing.split('`').next().unwrap_or_default();
+            let full = if field.is_empty() { name.to_string() } else { format!("{field}.{name}") };
+            reason = format!("the field '{full}' is required");
+            return ApiError::MalformedBody { field: full, reason };
+        }
+        if let Some(unknown) = reason.strip_prefix("unknown field `") {
+            let name = unknown.split('`').next().unwrap_or_default();
+            let full = if field.is_empty() { name.to_string() } else { format!("{field}.{name}") };
+            return ApiError::MalformedBody { field: full, reason };
+        }
+        if field.is_empty() {
+            reason = format!("the body is not valid JSON: {reason}");
+        }
+        ApiError::MalformedBody { field, reason }
+    })?;
+    de.end().map_err(|e| ApiError::MalformedBody { field: String::new(), reason: format!("trailing data after the JSON value: {e}") })?;
+    Ok(value)
+}
+
+/// The caller, known by a valid bearer token.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The token's name.
+    pub token_name: String,
+}
+
+/// The stored form of an API token: its SHA-256, hex.
+pub fn hash_token(token: &str) -> String {
+    hex(&Sha256::digest(token.as_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or(ApiError::Unauthorized("missing Authorization header: send 'Authorization: Bearer <token>' (create one with `aftercare token create`)"))?;
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(ApiError::Unauthorized("the Authorization header must be 'Bearer <token>'"))?;
+        let mut tx = state.store.begin().await?;
+        let name = tx.api_token_name(&hash_token(token)).await?;
+        tx.commit().await?;
+        name.map(|token_name| Caller { token_name })
+            .ok_or(ApiError::Unauthorized("the bearer token is not valid"))
+    }
+}
+
+/// An Idempotency-Key for one caller and route.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey {
+    scope: String,
+    key: String,
+}
+
+impl IdempotencyKey {
+    /// Reads the optional `Idempotency-Key` header.
+    pub fn from_headers(headers: &HeaderMap, caller: &Caller, route: &str) -> Result<Option<Self>, ApiError> {
+        let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
+        let key = value
+            .to_str()
+            .ok()
+            .map(str::trim)
+            .filter(|k| !k.is_empty() && k.len() <= 255)
+            .ok_or(ApiError::BadIdempotencyKey("the Idempotency-Key header must be 1 to 255 visible ASCII characters"))?;
+        Ok(Some(Self {
+            scope: format!("{} {route}", caller.token_name),
+            key: key.to_string(),
+        }))
+    }
+
+    /// Claims the key as the transaction's first write; returns the stored answer on a retry.
+    pub async fn claim(&self, tx: &mut Tx, body: &[u8], now: Timestamp) -> Result<Option<Response>, ApiError> {
+        let hash = hex(&Sha256::digest(body));
+        match tx.claim_idempotency_key(&self.scope, &self.key, &hash, now).await? {
+            IdempotencyClaim::New => Ok(None),
+            IdempotencyClaim::Mismatch => Err(ApiError::IdempotencyKeyReused),
+            IdempotencyClaim::Replay { status, response } => {
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+                let mut r = (status, response).into_response();
+                r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                r.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+                Ok(Some(r))
+            }
+        }
+    }
+
+    /// Stores the answer in the same transaction as the work.
+    pub async fn finish(&self, tx: &mut Tx, status: StatusCode, body: &str) -> Result<(), ApiError> {
+        Ok(tx.finish_idempotency_key(&self.scope, &self.key, status.as_u16(), body).await?)
+    }
+}
+
+/// Runs an idempotent write: claims the key (if any), runs `work`, stores its answer,
+/// commits. A retry with the same key and body gets the first answer and changes nothing.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! idempotent_write {
+    ($state:expr, $headers:expr, $caller:expr, $route:expr, $raw:expr, |$tx:ident, $now:ident| $work:expr) => {{
+        let key = $crate::api::extract::IdempotencyKey::from_headers(&$headers, &$caller, $route)?;
+        let $now = $state.clock.now();
+        let mut tx = $state.store.begin().await?;
+        if let Some(k) = &key {
+            if let Some(replay) = k.claim(&mut tx, &$raw, $now).await? {
+                return Ok(replay);
+            }
+        }
+        let (status, body): (axum::http::StatusCode, serde_json::Value) = {
+            let $tx = &mut tx;
+            $work
+        };
+        let text = body.to_string();
+        if let Some(k) = &key {
+            k.finish(&mut tx, status, &text).await?;
+        }
+        tx.commit().await?;
+        $state.engine.wake();
+        let mut response = axum::response::IntoResponse::into_response((status, text));
+        response.headers_mut().insert(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        );
+        Ok(response)
+    }};
+}

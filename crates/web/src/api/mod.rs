@@ -1,0 +1,26 @@
+//! The JSON API, version 1. Every write honours `Idempotency-Key`; every error is
+//! problem+json naming the field; every route but `/health` needs a bearer token.
+//! The OpenAPI document is generated from these handlers and served at `/v1/openapi.json`.
+
+pub mod extract;
+mod handlers;
+mod openapi;
+
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::AppState;
+
+/// The `/v1` routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/customers", post(handlers::upsert_customer))
+        .route("/v1/customers/{external_id}", get(handlers::get_customer))
+        .route("/v1/products", post(handlers::upsert_product))
+        .route("/v1/orders", post(handlers::create_order))
+        .route("/v1/shipment-events", post(handlers::post_shipment_event))
+        .route("/v1/events", post(handlers::post_events))
+        .route("/v1/messages", get(handlers::list_messages))
+        .route("/v1/messages/{id}", get(handlers::get_message))
+        .route("/v1/openapi.json", get(openapi::document))
+}

@@ -1,0 +1,36 @@
+//! The OpenAPI document, generated from the handlers and domain types.
+
+use axum::Json;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::handlers;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Aftercare API", version = "1", description = "Customers, products, orders, shipment status events and generic events in; messages and timelines out. Errors are RFC 9457 problem+json."),
+    paths(handlers::upsert_customer, handlers::upsert_product, handlers::create_order,
+          handlers::post_shipment_event, handlers::post_events, handlers::get_customer,
+          handlers::list_messages, handlers::get_message),
+    components(schemas(aftercare_domain::CustomerRecord, aftercare_domain::ProductRecord,
+                       aftercare_domain::OrderRecord, aftercare_domain::ShipmentEventRecord,
+                       aftercare_domain::EventRecord, handlers::EventBatch, handlers::TimelineEntry,
+                       aftercare_store::Message)),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(components) = openapi.components.as_mut() {
+            components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+        }
+    }
+}
+
+/// The OpenAPI 3.1 document for API v1.
+pub async fn document(_caller: super::extract::Caller) -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
