@@ -1,1 +1,83 @@
-fn main() {}
+//! `aftercare`: one binary for the API, the worker, the demo and the tools.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use aftercare::cli;
+use aftercare::config::Config;
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "aftercare", version, about = "Keeps a brand in a good, relevant conversation with the customers it already has.")]
+struct Cli {
+    /// Configuration file (default: ./aftercare.toml if present; AFTERCARE_CONFIG also works).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the API, the pages and the worker in one process.
+    Serve(cli::serve::Args),
+    /// Run the engine only.
+    Worker,
+    /// Run a generated demo shop on a fresh SQLite file.
+    Demo(cli::demo::Args),
+    /// Apply database migrations.
+    Migrate,
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(cli::token::Command),
+    /// Check programmes and templates; exit 0 clean, 1 with mistakes, 2 on error.
+    Check(cli::check::Args),
+    /// Render a template for a customer as a real send would.
+    Preview(cli::preview::Args),
+}
+
+fn main() -> ExitCode {
+    let args = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("AFTERCARE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config = match Config::load(args.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Command::Check(a) = args.command {
+        return cli::check::run(a, config);
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: starting the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(async move {
+        match args.command {
+            Command::Serve(a) => cli::serve::run(a, config).await,
+            Command::Worker => cli::worker::run(config).await,
+            Command::Demo(a) => cli::demo::run(a, config).await,
+            Command::Migrate => cli::migrate::run(config).await,
+            Command::Token(c) => cli::token::run(c, config).await,
+            Command::Preview(a) => cli::preview::run(a, config).await,
+            Command::Check(_) => unreachable!("handled above"),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -262,7 +262,7 @@ impl Renderer {
             self.env
                 .get_template(&key)
                 .and_then(|t| t.render(&ctx))
-                .map_err(|e| err(format!("{part}: {e:#}")))
+                .map_err(|e| err(format!("{part}: {e}")))
         };
         let subject = run("subject")?.split_whitespace().collect::<Vec<_>>().join(" ");
         let text = tidy_text(&run("body")?);
@@ -277,7 +277,7 @@ impl Renderer {
                     "blocks": blocks(&text),
                 }))
             })
-            .map_err(|e| err(format!("layout: {e:#}")))?;
+            .map_err(|e| err(format!("layout: {e}")))?;
         Ok(Rendered {
             subject,
             text,

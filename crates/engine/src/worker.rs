@@ -24,7 +24,7 @@ use aftercare_domain::{Clock, MessageState, Purpose};
 use aftercare_store::{enrolment_state, job_kind, Job, NewMessage, Store, StoreError, Tx};
 use jiff::SignedDuration;
 use tokio::sync::Notify;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::programme::{Action, Library};
 use crate::render::{RenderInput, Renderer};
@@ -199,7 +199,7 @@ impl Engine {
                 .insert_enrolment(&programme.id, programme.version, event.customer_id, event.id, &context, now)
                 .await?
             {
-                info!(programme = %programme.id, customer_id = event.customer_id, enrolment_id, "Customer enrolled.");
+                debug!(programme = %programme.id, customer_id = event.customer_id, enrolment_id, "Customer enrolled.");
                 tx.insert_job(job_kind::STEP, enrolment_id, now, now).await?;
             }
         }
@@ -273,7 +273,7 @@ impl Engine {
         match message.state {
             MessageState::Planned => {}
             MessageState::Sending => {
-                info!(message_id = message.id, "Resuming a delivery that was interrupted.");
+                debug!(message_id = message.id, "Resuming a delivery that was interrupted.");
             }
             _ => return self.finish(tx, job).await,
         }
@@ -357,7 +357,7 @@ impl Engine {
         match outcome {
             Ok(reason) => {
                 tx.transition_message(message.id, MessageState::Sending, MessageState::Sent, &reason, now).await?;
-                info!(message_id = message.id, template = %message.template, "Message sent.");
+                debug!(message_id = message.id, template = %message.template, "Message sent.");
                 self.finish(tx, job).await
             }
             Err(e) if e.is_transient() && job.attempts < MAX_ATTEMPTS => {

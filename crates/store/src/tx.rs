@@ -459,6 +459,15 @@ impl Tx {
         Ok(n == 1)
     }
 
+    /// Drops pending jobs of `kind` due before `before`: used when importing history, so
+    /// that events from before the programmes went live enrol nobody.
+    pub async fn discard_jobs_before(&mut self, kind: &str, before: Timestamp) -> Result<u64> {
+        Ok(on_tx!(self, c => sqlx::query("DELETE FROM jobs WHERE kind = $1 AND run_at < $2 AND locked_by IS NULL")
+            .bind(kind)
+            .bind(micros(before))
+            .execute(&mut *c).await?.rows_affected()))
+    }
+
     /// Releases a job to run again at `run_at`, keeping the error.
     pub async fn retry_job(&mut self, id: i64, run_at: Timestamp, error: &str) -> Result<()> {
         on_tx!(self, c => sqlx::query(

@@ -1,0 +1,121 @@
+//! Wiring shared by the subcommands: open the store, load programmes and templates, build
+//! the engine, and run the server and worker with a shutdown signal.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use aftercare_channels::email::SmtpMailer;
+use aftercare_domain::Clock;
+use aftercare_engine::programme::{self, CheckContext, Finding, Library};
+use aftercare_engine::render::Renderer;
+use aftercare_engine::{Delivery, Engine};
+use aftercare_store::Store;
+use aftercare_web::{AppState, WebOptions};
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+
+/// Loads templates and programmes, returning every finding when something is wrong.
+pub fn load_programmes(config: &Config) -> Result<(Library, Renderer), Vec<Finding>> {
+    let renderer = Renderer::load_dir(&config.templates_dir, config.brand.clone())?;
+    let ctx = CheckContext {
+        templates: renderer.template_names().clone(),
+        custom_events: config.custom_events.iter().cloned().collect(),
+    };
+    let library = programme::load_dir(&config.programmes_dir, &ctx)?;
+    Ok((library, renderer))
+}
+
+/// Opens the store (migrating it) and builds the engine; refuses invalid programmes.
+pub async fn build_engine(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Engine> {
+    let (library, renderer) = load_programmes(config).map_err(|findings| {
+        let lines: Vec<String> = findings.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!("the programmes have mistakes; fix them or run `aftercare check`:\n{}", lines.join("\n"))
+    })?;
+    let store = Store::open(&config.database_url)
+        .await
+        .with_context(|| format!("opening the database at {}", redact_url(&config.database_url)))?;
+    let delivery = match &config.smtp_url {
+        Some(url) => Delivery::Smtp(SmtpMailer::from_url(&url.0).context("smtp_url")?),
+        None => Delivery::OutboxOnly,
+    };
+    let worker_id = format!("{}-{}", hostname(), std::process::id());
+    Ok(Engine::new(store, clock, Arc::new(library), Arc::new(renderer), delivery, worker_id))
+}
+
+/// Runs the HTTP server (and, with `with_worker`, the engine) until `shutdown`.
+pub async fn run_server(
+    engine: Engine,
+    listener: TcpListener,
+    options: WebOptions,
+    with_worker: bool,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = tx.send(true);
+    });
+    let worker = with_worker.then(|| {
+        let engine = engine.clone();
+        let mut rx = rx.clone();
+        tokio::spawn(async move {
+            engine
+                .run(async move {
+                    let _ = rx.wait_for(|stop| *stop).await;
+                })
+                .await;
+        })
+    });
+    let state = AppState {
+        store: engine.store().clone(),
+        clock: engine.clock().clone(),
+        engine: engine.clone(),
+    };
+    let mut rx_web = rx.clone();
+    aftercare_web::serve(listener, state, options, async move {
+        let _ = rx_web.wait_for(|stop| *stop).await;
+    })
+    .await
+    .context("serving HTTP")?;
+    if let Some(worker) = worker {
+        let _ = worker.await;
+    }
+    Ok(())
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "aftercare".into())
+}
+
+/// A database URL without its password, for messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://***{}", &url[..scheme], &url[at..]),
+        _ => url.to_string(),
+    }
+}

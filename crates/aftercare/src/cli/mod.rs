@@ -1,0 +1,9 @@
+//! The subcommands, one file each with its `Args` and `run`.
+
+pub mod check;
+pub mod demo;
+pub mod migrate;
+pub mod preview;
+pub mod serve;
+pub mod token;
+pub mod worker;

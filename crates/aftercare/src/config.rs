@@ -1,0 +1,187 @@
+//! Configuration: `aftercare.toml` (or the file in `AFTERCARE_CONFIG`), every key
+//! overridable by an environment variable named `AFTERCARE_<KEY>` — `AFTERCARE_DATABASE_URL`,
+//! `AFTERCARE_LISTEN`, `AFTERCARE_SMTP_URL`, `AFTERCARE_PROGRAMMES_DIR`,
+//! `AFTERCARE_TEMPLATES_DIR`, and `AFTERCARE_BRAND_<KEY>` for `[brand]` keys
+//! (e.g. `AFTERCARE_BRAND_NAME`). The raw file is read once and turned into a validated
+//! [`Config`]; the SMTP URL, which may hold a password, is redacted in `Debug`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use aftercare_engine::render::Brand;
+use anyhow::{bail, Context};
+use serde::Deserialize;
+
+/// The file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default = "default_database_url")]
+    database_url: String,
+    #[serde(default = "default_listen")]
+    listen: String,
+    #[serde(default)]
+    smtp_url: Option<String>,
+    #[serde(default = "default_programmes_dir")]
+    programmes_dir: PathBuf,
+    #[serde(default)]
+    templates_dir: Option<PathBuf>,
+    #[serde(default)]
+    custom_events: Vec<String>,
+    #[serde(default)]
+    brand: Brand,
+}
+
+fn default_database_url() -> String {
+    "sqlite://aftercare.db".into()
+}
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+fn default_programmes_dir() -> PathBuf {
+    "programmes".into()
+}
+
+const TOP_LEVEL_KEYS: &[&str] = &["database_url", "listen", "smtp_url", "programmes_dir", "templates_dir", "custom_events"];
+
+/// A secret string whose `Debug` does not show it.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `sqlite://file.db` or `postgres://…`.
+    pub database_url: String,
+    /// Where the HTTP server listens.
+    pub listen: SocketAddr,
+    /// The SMTP server; `None` keeps mail in the built-in outbox.
+    pub smtp_url: Option<Secret>,
+    /// The programme folder.
+    pub programmes_dir: PathBuf,
+    /// The template folder (default: `templates/` inside the programme folder).
+    pub templates_dir: PathBuf,
+    /// Event types the brand posts besides the built-in ones.
+    pub custom_events: Vec<String>,
+    /// The brand.
+    pub brand: Brand,
+}
+
+impl Config {
+    /// Loads `path` (or `AFTERCARE_CONFIG`, or `./aftercare.toml` if it exists) and applies
+    /// the environment.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
+        let env_path = std::env::var_os("AFTERCARE_CONFIG").map(PathBuf::from);
+        let path = path.map(Path::to_path_buf).or(env_path);
+        let mut table = match &path {
+            Some(p) => read_table(p)?,
+            None if Path::new("aftercare.toml").exists() => read_table(Path::new("aftercare.toml"))?,
+            None => toml::Table::new(),
+        };
+        apply_env(&mut table, std::env::vars());
+        let raw: RawConfig = table
+            .try_into()
+            .context("invalid configuration (file or AFTERCARE_* environment variables)")?;
+        Self::validate(raw)
+    }
+
+    fn validate(raw: RawConfig) -> anyhow::Result<Self> {
+        let listen: SocketAddr = raw
+            .listen
+            .parse()
+            .with_context(|| format!("listen: '{}' is not an address such as 127.0.0.1:8080", raw.listen))?;
+        let db = &raw.database_url;
+        if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
+            bail!("database_url: '{db}' must start with sqlite:// or postgres://");
+        }
+        if let Some(smtp) = &raw.smtp_url
+            && !(smtp.starts_with("smtp://") || smtp.starts_with("smtps://"))
+        {
+            bail!("smtp_url: must start with smtp:// or smtps://");
+        }
+        let templates_dir = raw.templates_dir.unwrap_or_else(|| raw.programmes_dir.join("templates"));
+        Ok(Self {
+            database_url: raw.database_url,
+            listen,
+            smtp_url: raw.smtp_url.filter(|s| !s.is_empty()).map(Secret),
+            programmes_dir: raw.programmes_dir,
+            templates_dir,
+            custom_events: raw.custom_events,
+            brand: raw.brand,
+        })
+    }
+}
+
+fn read_table(path: &Path) -> anyhow::Result<toml::Table> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+}
+
+/// Overlays `AFTERCARE_<KEY>` and `AFTERCARE_BRAND_<KEY>` variables onto the file's table.
+fn apply_env(table: &mut toml::Table, vars: impl Iterator<Item = (String, String)>) {
+    let brand_keys: Vec<String> = toml::Table::try_from(Brand::default())
+        .map(|t| t.keys().cloned().collect())
+        .unwrap_or_default();
+    for (name, value) in vars {
+        let Some(key) = name.strip_prefix("AFTERCARE_").map(str::to_lowercase) else { continue };
+        // Arrays and booleans are written as TOML (`["a","b"]`, `true`); anything else is text.
+        let parsed = toml::from_str::<toml::Table>(&format!("v = {value}"))
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .filter(|v| !v.is_str())
+            .unwrap_or(toml::Value::String(value));
+        if TOP_LEVEL_KEYS.contains(&key.as_str()) {
+            let parsed = if key.ends_with("_url") || key.ends_with("_dir") || key == "listen" {
+                toml::Value::String(parsed.to_string().trim_matches('"').to_string())
+            } else {
+                parsed
+            };
+            table.insert(key, parsed);
+        } else if let Some(brand_key) = key.strip_prefix("brand_")
+            && brand_keys.iter().any(|k| k == brand_key)
+        {
+            let brand = table
+                .entry("brand")
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if let Some(brand) = brand.as_table_mut() {
+                brand.insert(brand_key.to_string(), parsed);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let mut table: toml::Table = toml::from_str("listen = \"127.0.0.1:1\"\n[brand]\nname = \"A\"").unwrap();
+        apply_env(
+            &mut table,
+            [
+                ("AFTERCARE_LISTEN".to_string(), "127.0.0.1:9999".to_string()),
+                ("AFTERCARE_BRAND_NAME".to_string(), "Loopwerk".to_string()),
+                ("AFTERCARE_SMTP_URL".to_string(), "smtp://127.0.0.1:2525".to_string()),
+                ("AFTERCARE_TEST_POSTGRES_URL".to_string(), "ignored".to_string()),
+            ]
+            .into_iter(),
+        );
+        let config = Config::validate(table.try_into().unwrap()).unwrap();
+        assert_eq!(config.listen.port(), 9999);
+        assert_eq!(config.brand.name, "Loopwerk");
+        assert_eq!(config.smtp_url.unwrap().0, "smtp://127.0.0.1:2525");
+        assert_eq!(config.database_url, "sqlite://aftercare.db");
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        assert_eq!(format!("{:?}", Secret("smtp://u:pw@h".into())), "Secret(***)");
+    }
+}
