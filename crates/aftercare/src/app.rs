@@ -41,7 +41,8 @@ pub async fn build_engine(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Res
         None => Delivery::OutboxOnly,
     };
     let worker_id = format!("{}-{}", hostname(), std::process::id());
-    Ok(Engine::new(store, clock, Arc::new(library), Arc::new(renderer), delivery, worker_id))
+    let lease = jiff::SignedDuration::from_secs(i64::from(config.job_lease_seconds));
+    Ok(Engine::new(store, clock, Arc::new(library), Arc::new(renderer), delivery, worker_id).with_lease(lease))
 }
 
 /// Runs the HTTP server (and, with `with_worker`, the engine) until `shutdown`.

@@ -28,8 +28,14 @@ struct RawConfig {
     templates_dir: Option<PathBuf>,
     #[serde(default)]
     custom_events: Vec<String>,
+    #[serde(default = "default_lease")]
+    job_lease_seconds: u32,
     #[serde(default)]
     brand: Brand,
+}
+
+fn default_lease() -> u32 {
+    120
 }
 
 fn default_database_url() -> String {
@@ -42,7 +48,7 @@ fn default_programmes_dir() -> PathBuf {
     "programmes".into()
 }
 
-const TOP_LEVEL_KEYS: &[&str] = &["database_url", "listen", "smtp_url", "programmes_dir", "templates_dir", "custom_events"];
+const TOP_LEVEL_KEYS: &[&str] = &["database_url", "listen", "smtp_url", "programmes_dir", "templates_dir", "custom_events", "job_lease_seconds"];
 
 /// A secret string whose `Debug` does not show it.
 #[derive(Clone)]
@@ -69,6 +75,8 @@ pub struct Config {
     pub templates_dir: PathBuf,
     /// Event types the brand posts besides the built-in ones.
     pub custom_events: Vec<String>,
+    /// Seconds a worker holds a claimed job; a killed worker's jobs return after this.
+    pub job_lease_seconds: u32,
     /// The brand.
     pub brand: Brand,
 }
@@ -105,6 +113,9 @@ impl Config {
         {
             bail!("smtp_url: must start with smtp:// or smtps://");
         }
+        if raw.job_lease_seconds < 2 {
+            bail!("job_lease_seconds: must be at least 2");
+        }
         let templates_dir = raw.templates_dir.unwrap_or_else(|| raw.programmes_dir.join("templates"));
         Ok(Self {
             database_url: raw.database_url,
@@ -113,6 +124,7 @@ impl Config {
             programmes_dir: raw.programmes_dir,
             templates_dir,
             custom_events: raw.custom_events,
+            job_lease_seconds: raw.job_lease_seconds,
             brand: raw.brand,
         })
     }

@@ -66,9 +66,12 @@ pub struct Engine {
     worker_id: String,
     wake: Arc<Notify>,
     batch_size: i64,
+    lease: SignedDuration,
 }
 
-const LEASE: SignedDuration = SignedDuration::from_secs(120);
+/// How long a claimed job stays with its worker; a dead worker's jobs return after it.
+/// Longer than the SMTP timeout, so a live worker never loses a job mid-send.
+pub const DEFAULT_LEASE: SignedDuration = SignedDuration::from_secs(120);
 const MAX_ATTEMPTS: i32 = 10;
 
 impl Engine {
@@ -90,7 +93,14 @@ impl Engine {
             worker_id,
             wake: Arc::new(Notify::new()),
             batch_size: 50,
+            lease: DEFAULT_LEASE,
         }
+    }
+
+    /// Sets how long a claimed job stays leased (default [`DEFAULT_LEASE`]).
+    pub fn with_lease(mut self, lease: SignedDuration) -> Self {
+        self.lease = lease;
+        self
     }
 
     /// The store.
@@ -121,7 +131,7 @@ impl Engine {
     /// Claims and runs one batch of due jobs.
     pub async fn run_once(&self) -> Result<Ran, EngineError> {
         let now = self.clock.now();
-        let lease_until = now.checked_add(LEASE).unwrap_or(now);
+        let lease_until = now.checked_add(self.lease).unwrap_or(now);
         let jobs = self.store.claim_jobs(&self.worker_id, now, lease_until, self.batch_size).await?;
         if jobs.is_empty() {
             return Ok(Ran::Idle);
@@ -330,10 +340,14 @@ impl Engine {
         let header_id = format!("msg-{}@{}", message.id, brand.message_id_domain);
         tx.set_message_content(message.id, &recipient, &rendered.subject, &rendered.text, &rendered.html, &rendered.greeting, &header_id)
             .await?;
-        if message.state == MessageState::Planned {
-            let reason = format!("sending to {recipient} (worker {})", self.worker_id);
-            tx.transition_message(message.id, MessageState::Planned, MessageState::Sending, &reason, now).await?;
-        }
+        let reason = if message.state == MessageState::Planned {
+            format!("sending to {recipient} (worker {})", self.worker_id)
+        } else {
+            // A worker died mid-send. Sent again with the same Message-ID, so a server that
+            // did accept the first attempt can recognise the repeat.
+            format!("resending to {recipient} after an interrupted attempt (worker {})", self.worker_id)
+        };
+        tx.transition_message(message.id, message.state, MessageState::Sending, &reason, now).await?;
         tx.commit().await?;
 
         let outcome = match &self.delivery {

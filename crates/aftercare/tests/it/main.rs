@@ -1,1 +1,8 @@
+//! Aftercare's integration tests: the real server on a random port, real SQLite and
+//! PostgreSQL, a real SMTP server on loopback, and the real binary for crash tests.
 
+mod helpers;
+
+mod api;
+mod crash;
+mod programmes;

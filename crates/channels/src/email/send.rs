@@ -49,6 +49,7 @@ impl SmtpMailer {
     pub fn from_url(url: &str) -> Result<Self, SendError> {
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
             .map_err(|e| SendError::Permanent(format!("invalid SMTP URL: {e}")))?
+            .timeout(Some(std::time::Duration::from_secs(30)))
             .build();
         Ok(Self {
             transport,

@@ -69,11 +69,6 @@ pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
             reason = format!("the field '{full}' is required");
             return ApiError::MalformedBody { field: full, reason };
         }
-        if let Some(unknown) = reason.strip_prefix("unknown field `") {
-            let name = unknown.split('`').next().unwrap_or_default();
-            let full = if field.is_empty() { name.to_string() } else { format!("{field}.{name}") };
-            return ApiError::MalformedBody { field: full, reason };
-        }
         if field.is_empty() {
             reason = format!("the body is not valid JSON: {reason}");
         }

@@ -1,0 +1,287 @@
+//! `spawn_app()`: the real server on a random loopback port, a fresh database (SQLite file
+//! or a new PostgreSQL database), a manual clock, and a real SMTP server (postfix's
+//! `smtp-sink`) on loopback that stores every message it accepts.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aftercare::config::Config;
+use aftercare_domain::ManualClock;
+use aftercare_engine::Engine;
+use aftercare_store::{Store, Table};
+use aftercare_web::WebOptions;
+use jiff::Timestamp;
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs one test body on SQLite and on PostgreSQL, as two tests.
+#[macro_export]
+macro_rules! both_backends {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                ($body)($crate::helpers::Backend::Sqlite).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                ($body)($crate::helpers::Backend::Postgres).await;
+            }
+        }
+    };
+}
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A fresh database URL for `backend`; the guard keeps a SQLite file's folder alive.
+pub async fn fresh_database(backend: Backend) -> (String, Option<tempfile::TempDir>) {
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let url = format!("sqlite://{}", dir.path().join("test.db").display());
+            (url, Some(dir))
+        }
+        Backend::Postgres => {
+            let admin = std::env::var("AFTERCARE_TEST_POSTGRES_URL").expect(
+                "AFTERCARE_TEST_POSTGRES_URL is not set: run the tests with ./scripts/test.sh, which starts PostgreSQL",
+            );
+            let name = format!("t_{}", uuid_like());
+            let pool = sqlx::PgPool::connect(&admin).await.expect("connecting to the test PostgreSQL");
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&pool)
+                .await
+                .expect("creating a test database");
+            pool.close().await;
+            let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+            (format!("{base}/{name}"), None)
+        }
+    }
+}
+
+fn uuid_like() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 8];
+    rand::rng().fill_bytes(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// postfix's smtp-sink on a free loopback port, dumping each message to a file.
+pub struct SmtpSink {
+    pub url: String,
+    dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl SmtpSink {
+    /// Starts a sink; `delay_data` makes it wait that many seconds before answering DATA.
+    pub fn start(delay_data: Option<u32>) -> Self {
+        let sink = Path::new("/usr/sbin/smtp-sink");
+        assert!(sink.exists(), "postfix's smtp-sink is missing: run the tests with ./scripts/test.sh, which installs it");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let postfix_uid = Command::new("id").args(["-u", "postfix"]).output().expect("id");
+        let uid: u32 = String::from_utf8_lossy(&postfix_uid.stdout).trim().parse().expect("postfix user");
+        std::os::unix::fs::chown(dir.path(), Some(uid), None).expect("chown the mail folder to postfix");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut cmd = Command::new(sink);
+        cmd.arg("-u").arg("postfix").arg("-d").arg(dir.path().join("%Y%m%d%H%M%S."));
+        if let Some(d) = delay_data {
+            cmd.arg("-w").arg(d.to_string());
+        }
+        let child = cmd
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("64")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting smtp-sink");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self { url: format!("smtp://127.0.0.1:{port}"), dir, child }
+    }
+
+    /// Every message received so far, as raw text.
+    pub fn messages(&self) -> Vec<String> {
+        let mut files: Vec<_> = std::fs::read_dir(self.dir.path())
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        files.sort();
+        files
+            .into_iter()
+            .filter_map(|f| std::fs::read(f).ok())
+            .map(|b| {
+                // Bodies are quoted-printable; decode so tests read what the customer reads.
+                let decoded = quoted_printable::decode(&b, quoted_printable::ParseMode::Robust).unwrap_or(b);
+                String::from_utf8_lossy(&decoded).replace("\r\n", "\n")
+            })
+            .collect()
+    }
+
+    /// Waits until at least `n` messages arrived (or 10 s passed).
+    pub async fn wait_for(&self, n: usize) -> Vec<String> {
+        for _ in 0..200 {
+            let m = self.messages();
+            if m.len() >= n {
+                return m;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.messages()
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The header value of `name` in a raw message.
+pub fn header<'a>(raw: &'a str, name: &str) -> Option<&'a str> {
+    raw.lines()
+        .find(|l| l.len() > name.len() && l[..name.len()].eq_ignore_ascii_case(name) && l.as_bytes()[name.len()] == b':')
+        .map(|l| l[name.len() + 1..].trim())
+}
+
+pub struct TestApp {
+    pub base_url: String,
+    pub store: Store,
+    pub clock: Arc<ManualClock>,
+    pub engine: Engine,
+    pub smtp: SmtpSink,
+    pub token: String,
+    pub http: reqwest::Client,
+    _db_dir: Option<tempfile::TempDir>,
+}
+
+pub fn start_time() -> Timestamp {
+    "2026-03-02T09:00:00Z".parse().unwrap()
+}
+
+pub fn test_config(database_url: &str, smtp_url: Option<&str>) -> Config {
+    let root = repo_root();
+    let mut table = toml::Table::new();
+    table.insert("database_url".into(), database_url.into());
+    table.insert("listen".into(), "127.0.0.1:0".into());
+    if let Some(s) = smtp_url {
+        table.insert("smtp_url".into(), s.into());
+    }
+    table.insert("programmes_dir".into(), root.join("programmes").display().to_string().into());
+    let path = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(path.path(), toml::to_string(&table).unwrap()).unwrap();
+    Config::load(Some(path.path())).expect("test config")
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    let (database_url, db_dir) = fresh_database(backend).await;
+    let smtp = SmtpSink::start(None);
+    let config = test_config(&database_url, Some(&smtp.url));
+    let clock = Arc::new(ManualClock::new(start_time()));
+    let engine = aftercare::app::build_engine(&config, clock.clone()).await.expect("engine");
+    let store = engine.store().clone();
+    let token = aftercare::cli::token::create(&store, "test", clock.as_ref()).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base_url = format!("http://{}", listener.local_addr().unwrap());
+    // The worker is stepped by the tests (run_until_idle), so time is fully theirs.
+    let server_engine = engine.clone();
+    tokio::spawn(async move {
+        aftercare::app::run_server(server_engine, listener, WebOptions { outbox_page: true }, false, std::future::pending())
+            .await
+            .unwrap();
+    });
+    TestApp {
+        base_url,
+        store,
+        clock,
+        engine,
+        smtp,
+        token,
+        http: reqwest::Client::new(),
+        _db_dir: db_dir,
+    }
+}
+
+impl TestApp {
+    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .post(format!("{}{path}", self.base_url))
+            .bearer_auth(&self.token)
+    }
+
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.get(format!("{}{path}", self.base_url)).bearer_auth(&self.token)
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
+        let r = self.post(path).json(body).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Counts of every table a write could touch.
+    pub async fn counts(&self) -> Vec<i64> {
+        let mut out = Vec::new();
+        for t in [Table::Customers, Table::Products, Table::Orders, Table::Shipments, Table::Events, Table::Jobs, Table::Messages, Table::IdempotencyKeys] {
+            out.push(self.store.count(t).await.unwrap());
+        }
+        out
+    }
+
+    /// Advances the virtual clock by `hours` in steps of an hour, running the engine.
+    pub async fn advance_hours(&self, hours: i64) {
+        for _ in 0..hours {
+            self.clock.advance(jiff::SignedDuration::from_hours(1));
+            self.engine.run_until_idle().await.unwrap();
+        }
+    }
+
+    /// A catalogue product and a customer, through the API.
+    pub async fn seed_shop(&self, customer: &Value) {
+        let product = serde_json::json!({
+            "sku": "LW-STRIDE-4", "name": "Stride 4 hardloopschoen", "category": "running-shoes",
+            "price_cents": 12995, "lifespan_days": 365,
+            "tips": ["Loop de eerste week korte rondjes.", "Laat ze drogen met krantenpapier."]
+        });
+        assert_eq!(self.post_json("/v1/products", &product).await.0, 200);
+        let (status, body) = self.post_json("/v1/customers", customer).await;
+        assert_eq!(status, 201, "{body}");
+    }
+}
+
+pub fn jan_de_vries() -> Value {
+    serde_json::json!({
+        "external_id": "C1",
+        "email": "jan.devries@example.nl",
+        "first_name": "jan",
+        "name_prefix": "de",
+        "last_name": "VRIES",
+        "gender": "male",
+        "address_form": "formal",
+        "locale": "nl-NL",
+        "time_zone": "Europe/Amsterdam",
+        "consents": [{"purpose": "service", "channel": "email", "granted": true, "source": "checkout", "at": "2026-01-01T10:00:00Z"}]
+    })
+}
+
+pub fn order(external_id: &str) -> Value {
+    serde_json::json!({
+        "external_id": external_id,
+        "customer_external_id": "C1",
+        "placed_at": "2026-03-02T08:55:00Z",
+        "lines": [{"sku": "LW-STRIDE-4", "quantity": 1, "unit_price_cents": 12995}]
+    })
+}

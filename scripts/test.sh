@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs the whole test suite on a bare Debian machine: installs what the tests need when it
+# is missing (PostgreSQL, postfix's smtp-sink as a real SMTP server), starts a throw-away
+# PostgreSQL on loopback, runs fmt, clippy and every test, and stops what it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v /usr/sbin/smtp-sink >/dev/null || need+=(postfix)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "Installing ${need[*]} from Debian packages…"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
+  $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+W=$(mktemp -d); chmod 755 "$W"
+PGPORT=${AFTERCARE_TEST_PGPORT:-55432}
+cleanup() {
+  if [ "$(id -u)" -eq 0 ]; then
+    runuser -u postgres -- "$PGBIN/pg_ctl" -D "$W/pg/data" -m immediate stop >/dev/null 2>&1 || true
+  else
+    "$PGBIN/pg_ctl" -D "$W/pg/data" -m immediate stop >/dev/null 2>&1 || true
+  fi
+  rm -rf "$W"
+}
+trap cleanup EXIT
+if [ "$(id -u)" -eq 0 ]; then
+  install -d -o postgres -g postgres "$W/pg"
+  runuser -u postgres -- "$PGBIN/initdb" -D "$W/pg/data" -U postgres --auth=trust -E UTF8 --no-locale --no-sync >/dev/null
+  runuser -u postgres -- "$PGBIN/pg_ctl" -D "$W/pg/data" -l "$W/pg/log" -w \
+    -o "-p $PGPORT -k $W/pg -c listen_addresses=127.0.0.1 -c max_connections=300" start >/dev/null
+else
+  mkdir -p "$W/pg"
+  "$PGBIN/initdb" -D "$W/pg/data" -U postgres --auth=trust -E UTF8 --no-locale --no-sync >/dev/null
+  "$PGBIN/pg_ctl" -D "$W/pg/data" -l "$W/pg/log" -w \
+    -o "-p $PGPORT -k $W/pg -c listen_addresses=127.0.0.1 -c max_connections=300" start >/dev/null
+fi
+export AFTERCARE_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$PGPORT/postgres"
+
+cargo fmt --all -- --check
+cargo clippy --all-targets -- -D warnings
+cargo test --all-targets
