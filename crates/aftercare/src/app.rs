@@ -31,18 +31,32 @@ pub fn load_programmes(config: &Config) -> Result<(Library, Renderer), Vec<Findi
 pub async fn build_engine(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Engine> {
     let (library, renderer) = load_programmes(config).map_err(|findings| {
         let lines: Vec<String> = findings.iter().map(ToString::to_string).collect();
-        anyhow::anyhow!("the programmes have mistakes; fix them or run `aftercare check`:\n{}", lines.join("\n"))
+        anyhow::anyhow!(
+            "the programmes have mistakes; fix them or run `aftercare check`:\n{}",
+            lines.join("\n")
+        )
     })?;
-    let store = Store::open(&config.database_url)
-        .await
-        .with_context(|| format!("opening the database at {}", redact_url(&config.database_url)))?;
+    let store = Store::open(&config.database_url).await.with_context(|| {
+        format!(
+            "opening the database at {}",
+            redact_url(&config.database_url)
+        )
+    })?;
     let delivery = match &config.smtp_url {
         Some(url) => Delivery::Smtp(SmtpMailer::from_url(&url.0).context("smtp_url")?),
         None => Delivery::OutboxOnly,
     };
     let worker_id = format!("{}-{}", hostname(), std::process::id());
     let lease = jiff::SignedDuration::from_secs(i64::from(config.job_lease_seconds));
-    Ok(Engine::new(store, clock, Arc::new(library), Arc::new(renderer), delivery, worker_id).with_lease(lease))
+    Ok(Engine::new(
+        store,
+        clock,
+        Arc::new(library),
+        Arc::new(renderer),
+        delivery,
+        worker_id,
+    )
+    .with_lease(lease))
 }
 
 /// Runs the HTTP server (and, with `with_worker`, the engine) until `shutdown`.
@@ -93,7 +107,8 @@ pub async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };
@@ -116,7 +131,9 @@ fn hostname() -> String {
 /// A database URL without its password, for messages.
 pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => format!("{}://***{}", &url[..scheme], &url[at..]),
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***{}", &url[..scheme], &url[at..])
+        }
         _ => url.to_string(),
     }
 }

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use aftercare_engine::render::Brand;
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use serde::Deserialize;
 
 /// The file as written.
@@ -48,7 +48,15 @@ fn default_programmes_dir() -> PathBuf {
     "programmes".into()
 }
 
-const TOP_LEVEL_KEYS: &[&str] = &["database_url", "listen", "smtp_url", "programmes_dir", "templates_dir", "custom_events", "job_lease_seconds"];
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "database_url",
+    "listen",
+    "smtp_url",
+    "programmes_dir",
+    "templates_dir",
+    "custom_events",
+    "job_lease_seconds",
+];
 
 /// A secret string whose `Debug` does not show it.
 #[derive(Clone)]
@@ -89,7 +97,9 @@ impl Config {
         let path = path.map(Path::to_path_buf).or(env_path);
         let mut table = match &path {
             Some(p) => read_table(p)?,
-            None if Path::new("aftercare.toml").exists() => read_table(Path::new("aftercare.toml"))?,
+            None if Path::new("aftercare.toml").exists() => {
+                read_table(Path::new("aftercare.toml"))?
+            }
             None => toml::Table::new(),
         };
         apply_env(&mut table, std::env::vars());
@@ -100,12 +110,17 @@ impl Config {
     }
 
     fn validate(raw: RawConfig) -> anyhow::Result<Self> {
-        let listen: SocketAddr = raw
-            .listen
-            .parse()
-            .with_context(|| format!("listen: '{}' is not an address such as 127.0.0.1:8080", raw.listen))?;
+        let listen: SocketAddr = raw.listen.parse().with_context(|| {
+            format!(
+                "listen: '{}' is not an address such as 127.0.0.1:8080",
+                raw.listen
+            )
+        })?;
         let db = &raw.database_url;
-        if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
+        if !(db.starts_with("sqlite:")
+            || db.starts_with("postgres://")
+            || db.starts_with("postgresql://"))
+        {
             bail!("database_url: '{db}' must start with sqlite:// or postgres://");
         }
         if let Some(smtp) = &raw.smtp_url
@@ -116,7 +131,9 @@ impl Config {
         if raw.job_lease_seconds < 2 {
             bail!("job_lease_seconds: must be at least 2");
         }
-        let templates_dir = raw.templates_dir.unwrap_or_else(|| raw.programmes_dir.join("templates"));
+        let templates_dir = raw
+            .templates_dir
+            .unwrap_or_else(|| raw.programmes_dir.join("templates"));
         Ok(Self {
             database_url: raw.database_url,
             listen,
@@ -131,7 +148,8 @@ impl Config {
 }
 
 fn read_table(path: &Path) -> anyhow::Result<toml::Table> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
 }
 
@@ -141,7 +159,9 @@ fn apply_env(table: &mut toml::Table, vars: impl Iterator<Item = (String, String
         .map(|t| t.keys().cloned().collect())
         .unwrap_or_default();
     for (name, value) in vars {
-        let Some(key) = name.strip_prefix("AFTERCARE_").map(str::to_lowercase) else { continue };
+        let Some(key) = name.strip_prefix("AFTERCARE_").map(str::to_lowercase) else {
+            continue;
+        };
         // Arrays and booleans are written as TOML (`["a","b"]`, `true`); anything else is text.
         let parsed = toml::from_str::<toml::Table>(&format!("v = {value}"))
             .ok()
@@ -174,14 +194,21 @@ mod tests {
 
     #[test]
     fn environment_overrides_the_file() {
-        let mut table: toml::Table = toml::from_str("listen = \"127.0.0.1:1\"\n[brand]\nname = \"A\"").unwrap();
+        let mut table: toml::Table =
+            toml::from_str("listen = \"127.0.0.1:1\"\n[brand]\nname = \"A\"").unwrap();
         apply_env(
             &mut table,
             [
                 ("AFTERCARE_LISTEN".to_string(), "127.0.0.1:9999".to_string()),
                 ("AFTERCARE_BRAND_NAME".to_string(), "Loopwerk".to_string()),
-                ("AFTERCARE_SMTP_URL".to_string(), "smtp://127.0.0.1:2525".to_string()),
-                ("AFTERCARE_TEST_POSTGRES_URL".to_string(), "ignored".to_string()),
+                (
+                    "AFTERCARE_SMTP_URL".to_string(),
+                    "smtp://127.0.0.1:2525".to_string(),
+                ),
+                (
+                    "AFTERCARE_TEST_POSTGRES_URL".to_string(),
+                    "ignored".to_string(),
+                ),
             ]
             .into_iter(),
         );
@@ -194,6 +221,9 @@ mod tests {
 
     #[test]
     fn secrets_are_redacted_in_debug() {
-        assert_eq!(format!("{:?}", Secret("smtp://u:pw@h".into())), "Secret(***)");
+        assert_eq!(
+            format!("{:?}", Secret("smtp://u:pw@h".into())),
+            "Secret(***)"
+        );
     }
 }

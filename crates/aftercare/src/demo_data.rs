@@ -6,14 +6,14 @@
 use std::collections::BTreeMap;
 
 use aftercare_domain::{
-    AddressForm, Channel, Consent, CustomerRecord, DeliveryMethod, EmailAddress, ExternalId, Gender,
-    Locale, OrderLine, OrderRecord, PhoneNumber, PostalAddress, ProductRecord, Purpose, ShipmentEventRecord,
-    ShipmentStatus, TimeZoneName,
+    AddressForm, Channel, Consent, CustomerRecord, DeliveryMethod, EmailAddress, ExternalId,
+    Gender, Locale, OrderLine, OrderRecord, PhoneNumber, PostalAddress, ProductRecord, Purpose,
+    ShipmentEventRecord, ShipmentStatus, TimeZoneName,
 };
 use jiff::{SignedDuration, Timestamp};
+use rand::Rng;
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
-use rand::Rng;
 
 fn id(s: &str) -> ExternalId {
     ExternalId::parse(s).unwrap_or_else(|_| ExternalId::parse("invalid").expect("literal id"))
@@ -21,7 +21,13 @@ fn id(s: &str) -> ExternalId {
 
 /// The catalogue.
 pub fn products() -> Vec<ProductRecord> {
-    let p = |sku: &str, name: &str, category: &str, price: i64, life: Option<u32>, tips: &[&str], successor: Option<&str>| ProductRecord {
+    let p = |sku: &str,
+             name: &str,
+             category: &str,
+             price: i64,
+             life: Option<u32>,
+             tips: &[&str],
+             successor: Option<&str>| ProductRecord {
         sku: id(sku),
         name: name.into(),
         category: category.into(),
@@ -32,58 +38,258 @@ pub fn products() -> Vec<ProductRecord> {
         successor_sku: successor.map(id),
     };
     vec![
-        p("LW-STRIDE-4", "Stride 4 hardloopschoen", "running-shoes", 12995, Some(365),
-          &["Loop de eerste week korte rondjes: je voeten wennen aan de nieuwe demping.", "Laat ze na een natte run drogen met krantenpapier, niet op de verwarming.", "Na zo'n 800 km is de demping op: tijd voor een nieuw paar."], Some("LW-STRIDE-5")),
-        p("LW-STRIDE-5", "Stride 5 hardloopschoen", "running-shoes", 13995, Some(365),
-          &["Loop de eerste week korte rondjes: je voeten wennen aan de nieuwe demping.", "Wissel af met een tweede paar: de demping herstelt in 48 uur."], None),
-        p("LW-TRAIL-2", "Trailblazer 2 trailschoen", "trail-shoes", 14995, Some(420),
-          &["Spoel modder eraf met lauw water en laat ze aan de lucht drogen.", "Strik de veters met een hielslot voor steile afdalingen."], None),
-        p("LW-RACE-1", "Racer 1 wedstrijdschoen", "racing-shoes", 17995, Some(180),
-          &["Bewaar deze schoen voor wedstrijden en snelle trainingen.", "Na 300 km verliest het schuim zijn veerkracht."], None),
-        p("LW-SOCK-3", "Blaarvrije sokken (3 paar)", "socks", 1995, Some(270),
-          &["Was ze binnenstebuiten op 40 graden, zonder wasverzachter."], None),
-        p("LW-SHIRT-DRY", "DryFit shirt", "apparel", 3495, Some(730),
-          &["Geen wasverzachter: die sluit de ademende vezels af."], None),
-        p("LW-JACKET-WIND", "Windjack Reflect", "apparel", 7995, Some(1095),
-          &["De reflecterende strepen werken het best als je het jack niet in de droger doet."], None),
-        p("LW-INSOLE", "Steunzolen Comfort", "accessories", 3995, Some(365),
-          &["Haal de zolen na elke run uit je schoen zodat ze kunnen drogen."], None),
-        p("LW-BOTTLE", "Soft flask 500 ml", "accessories", 1495, None,
-          &["Spoel de flask na gebruik met warm water en laat hem open drogen."], None),
-        p("LW-CAP", "Hardlooppet", "apparel", 2495, None, &["Met de hand wassen houdt de vorm het mooist."], None),
+        p(
+            "LW-STRIDE-4",
+            "Stride 4 hardloopschoen",
+            "running-shoes",
+            12995,
+            Some(365),
+            &[
+                "Loop de eerste week korte rondjes: je voeten wennen aan de nieuwe demping.",
+                "Laat ze na een natte run drogen met krantenpapier, niet op de verwarming.",
+                "Na zo'n 800 km is de demping op: tijd voor een nieuw paar.",
+            ],
+            Some("LW-STRIDE-5"),
+        ),
+        p(
+            "LW-STRIDE-5",
+            "Stride 5 hardloopschoen",
+            "running-shoes",
+            13995,
+            Some(365),
+            &[
+                "Loop de eerste week korte rondjes: je voeten wennen aan de nieuwe demping.",
+                "Wissel af met een tweede paar: de demping herstelt in 48 uur.",
+            ],
+            None,
+        ),
+        p(
+            "LW-TRAIL-2",
+            "Trailblazer 2 trailschoen",
+            "trail-shoes",
+            14995,
+            Some(420),
+            &[
+                "Spoel modder eraf met lauw water en laat ze aan de lucht drogen.",
+                "Strik de veters met een hielslot voor steile afdalingen.",
+            ],
+            None,
+        ),
+        p(
+            "LW-RACE-1",
+            "Racer 1 wedstrijdschoen",
+            "racing-shoes",
+            17995,
+            Some(180),
+            &[
+                "Bewaar deze schoen voor wedstrijden en snelle trainingen.",
+                "Na 300 km verliest het schuim zijn veerkracht.",
+            ],
+            None,
+        ),
+        p(
+            "LW-SOCK-3",
+            "Blaarvrije sokken (3 paar)",
+            "socks",
+            1995,
+            Some(270),
+            &["Was ze binnenstebuiten op 40 graden, zonder wasverzachter."],
+            None,
+        ),
+        p(
+            "LW-SHIRT-DRY",
+            "DryFit shirt",
+            "apparel",
+            3495,
+            Some(730),
+            &["Geen wasverzachter: die sluit de ademende vezels af."],
+            None,
+        ),
+        p(
+            "LW-JACKET-WIND",
+            "Windjack Reflect",
+            "apparel",
+            7995,
+            Some(1095),
+            &["De reflecterende strepen werken het best als je het jack niet in de droger doet."],
+            None,
+        ),
+        p(
+            "LW-INSOLE",
+            "Steunzolen Comfort",
+            "accessories",
+            3995,
+            Some(365),
+            &["Haal de zolen na elke run uit je schoen zodat ze kunnen drogen."],
+            None,
+        ),
+        p(
+            "LW-BOTTLE",
+            "Soft flask 500 ml",
+            "accessories",
+            1495,
+            None,
+            &["Spoel de flask na gebruik met warm water en laat hem open drogen."],
+            None,
+        ),
+        p(
+            "LW-CAP",
+            "Hardlooppet",
+            "apparel",
+            2495,
+            None,
+            &["Met de hand wassen houdt de vorm het mooist."],
+            None,
+        ),
     ]
 }
 
-const NL_FEMALE: &[&str] = &["Anna", "Sanne", "Lotte", "Emma", "Fleur", "Els", "Marieke", "Anouk", "Femke", "Iris", "Noor", "Lieke", "Julia", "Eva", "Sophie"];
-const NL_MALE: &[&str] = &["Jan", "Pieter", "Daan", "Bram", "Kees", "Jan-Willem", "Thijs", "Ruben", "Sem", "Lars", "Koen", "Joost", "Maarten", "Wouter", "Tim"];
-const BE_FEMALE: &[&str] = &["Lies", "Elke", "Hanne", "Ine", "Marie", "Lotte", "Fien", "Zoë", "Nele", "Griet"];
-const BE_MALE: &[&str] = &["Koen", "Wout", "Pieter-Jan", "Jens", "Stijn", "Bart", "Dries", "Arne", "Tom", "Jef"];
+const NL_FEMALE: &[&str] = &[
+    "Anna", "Sanne", "Lotte", "Emma", "Fleur", "Els", "Marieke", "Anouk", "Femke", "Iris", "Noor",
+    "Lieke", "Julia", "Eva", "Sophie",
+];
+const NL_MALE: &[&str] = &[
+    "Jan",
+    "Pieter",
+    "Daan",
+    "Bram",
+    "Kees",
+    "Jan-Willem",
+    "Thijs",
+    "Ruben",
+    "Sem",
+    "Lars",
+    "Koen",
+    "Joost",
+    "Maarten",
+    "Wouter",
+    "Tim",
+];
+const BE_FEMALE: &[&str] = &[
+    "Lies", "Elke", "Hanne", "Ine", "Marie", "Lotte", "Fien", "Zoë", "Nele", "Griet",
+];
+const BE_MALE: &[&str] = &[
+    "Koen",
+    "Wout",
+    "Pieter-Jan",
+    "Jens",
+    "Stijn",
+    "Bart",
+    "Dries",
+    "Arne",
+    "Tom",
+    "Jef",
+];
 const EN_FEMALE: &[&str] = &["Emily", "Olivia", "Grace", "Charlotte", "Amelia", "Sophie"];
 const EN_MALE: &[&str] = &["James", "Oliver", "Harry", "Jack", "Sean", "Ronald"];
-const NL_LAST: &[(&str, &str)] = &[("de", "Vries"), ("", "Jansen"), ("van den", "Berg"), ("", "Bakker"), ("van", "Dijk"), ("", "Visser"), ("", "Smit"), ("de", "Boer"), ("", "Mulder"), ("de", "Groot"), ("van der", "Meer"), ("", "Bos"), ("ter", "Horst"), ("van 't", "Hek"), ("", "Dekker"), ("van", "Leeuwen")];
-const BE_LAST: &[&str] = &["Peeters", "Janssens", "Maes", "Van den Bossche", "De Smet", "Claes", "D'Hondt", "Van Damme", "Vermeulen", "De Backer", "Willems", "Goossens"];
-const EN_LAST: &[&str] = &["Smith", "Clarke", "O'Neill", "McDonald", "Taylor", "Brown", "Wilson"];
-const NL_CITIES: &[(&str, &str)] = &[("Amsterdam", "1012"), ("Utrecht", "3511"), ("Rotterdam", "3011"), ("Den Haag", "2511"), ("Eindhoven", "5611"), ("Groningen", "9711"), ("Zwolle", "8011"), ("Nijmegen", "6511")];
-const BE_CITIES: &[(&str, &str)] = &[("Antwerpen", "2000"), ("Gent", "9000"), ("Leuven", "3000"), ("Brugge", "8000"), ("Hasselt", "3500"), ("Mechelen", "2800")];
-const STREETS: &[&str] = &["Kerkstraat", "Dorpsstraat", "Stationsweg", "Molenlaan", "Schoolstraat", "Lindenlaan", "Nieuwstraat"];
+const NL_LAST: &[(&str, &str)] = &[
+    ("de", "Vries"),
+    ("", "Jansen"),
+    ("van den", "Berg"),
+    ("", "Bakker"),
+    ("van", "Dijk"),
+    ("", "Visser"),
+    ("", "Smit"),
+    ("de", "Boer"),
+    ("", "Mulder"),
+    ("de", "Groot"),
+    ("van der", "Meer"),
+    ("", "Bos"),
+    ("ter", "Horst"),
+    ("van 't", "Hek"),
+    ("", "Dekker"),
+    ("van", "Leeuwen"),
+];
+const BE_LAST: &[&str] = &[
+    "Peeters",
+    "Janssens",
+    "Maes",
+    "Van den Bossche",
+    "De Smet",
+    "Claes",
+    "D'Hondt",
+    "Van Damme",
+    "Vermeulen",
+    "De Backer",
+    "Willems",
+    "Goossens",
+];
+const EN_LAST: &[&str] = &[
+    "Smith", "Clarke", "O'Neill", "McDonald", "Taylor", "Brown", "Wilson",
+];
+const NL_CITIES: &[(&str, &str)] = &[
+    ("Amsterdam", "1012"),
+    ("Utrecht", "3511"),
+    ("Rotterdam", "3011"),
+    ("Den Haag", "2511"),
+    ("Eindhoven", "5611"),
+    ("Groningen", "9711"),
+    ("Zwolle", "8011"),
+    ("Nijmegen", "6511"),
+];
+const BE_CITIES: &[(&str, &str)] = &[
+    ("Antwerpen", "2000"),
+    ("Gent", "9000"),
+    ("Leuven", "3000"),
+    ("Brugge", "8000"),
+    ("Hasselt", "3500"),
+    ("Mechelen", "2800"),
+];
+const STREETS: &[&str] = &[
+    "Kerkstraat",
+    "Dorpsstraat",
+    "Stationsweg",
+    "Molenlaan",
+    "Schoolstraat",
+    "Lindenlaan",
+    "Nieuwstraat",
+];
 
 /// `n` customers who joined between `from` and `to`.
-pub fn customers(rng: &mut StdRng, n: usize, from: Timestamp, to: Timestamp) -> Vec<CustomerRecord> {
+pub fn customers(
+    rng: &mut StdRng,
+    n: usize,
+    from: Timestamp,
+    to: Timestamp,
+) -> Vec<CustomerRecord> {
     let span = (to - from).as_secs().max(1);
     (0..n)
         .map(|i| {
             let roll: f64 = rng.random();
-            let locale = if roll < 0.6 { Locale::NlNl } else if roll < 0.9 { Locale::NlBe } else { Locale::En };
+            let locale = if roll < 0.6 {
+                Locale::NlNl
+            } else if roll < 0.9 {
+                Locale::NlBe
+            } else {
+                Locale::En
+            };
             let female = rng.random_bool(0.5);
-            let pick = |rng: &mut StdRng, list: &[&'static str]| *list.choose(rng).unwrap_or(&"Jan");
-            let (mut first, mut prefix, mut last): (Option<String>, Option<String>, Option<String>) = match locale {
+            let pick =
+                |rng: &mut StdRng, list: &[&'static str]| *list.choose(rng).unwrap_or(&"Jan");
+            let (mut first, mut prefix, mut last): (
+                Option<String>,
+                Option<String>,
+                Option<String>,
+            ) = match locale {
                 Locale::NlNl => {
                     let (p, l) = *NL_LAST.choose(rng).unwrap_or(&("", "Jansen"));
                     let f = pick(rng, if female { NL_FEMALE } else { NL_MALE });
-                    (Some(f.into()), (!p.is_empty()).then(|| p.to_string()), Some(l.into()))
+                    (
+                        Some(f.into()),
+                        (!p.is_empty()).then(|| p.to_string()),
+                        Some(l.into()),
+                    )
                 }
-                Locale::NlBe => (Some(pick(rng, if female { BE_FEMALE } else { BE_MALE }).into()), None, Some(pick(rng, BE_LAST).into())),
-                Locale::En => (Some(pick(rng, if female { EN_FEMALE } else { EN_MALE }).into()), None, Some(pick(rng, EN_LAST).into())),
+                Locale::NlBe => (
+                    Some(pick(rng, if female { BE_FEMALE } else { BE_MALE }).into()),
+                    None,
+                    Some(pick(rng, BE_LAST).into()),
+                ),
+                Locale::En => (
+                    Some(pick(rng, if female { EN_FEMALE } else { EN_MALE }).into()),
+                    None,
+                    Some(pick(rng, EN_LAST).into()),
+                ),
             };
             let clean_first = first.clone().unwrap_or_default();
             let clean_last = last.clone().unwrap_or_default();
@@ -94,7 +300,13 @@ pub fn customers(rng: &mut StdRng, n: usize, from: Timestamp, to: Timestamp) -> 
                 10..=12 => first = first.map(|f| f.to_uppercase()),
                 13..=14 => first = Some(format!("{}@example.nl", clean_first.to_lowercase())),
                 15 => first = Some("test".into()),
-                16..=18 if prefix.is_some() => last = Some(format!("{} {}", prefix.take().unwrap_or_default(), clean_last)),
+                16..=18 if prefix.is_some() => {
+                    last = Some(format!(
+                        "{} {}",
+                        prefix.take().unwrap_or_default(),
+                        clean_last
+                    ))
+                }
                 19..=20 => last = last.map(|l| l.to_uppercase()),
                 21 => first = first.map(|f| f.to_lowercase()),
                 22 => first = Some(clean_last.clone()),
@@ -114,7 +326,10 @@ pub fn customers(rng: &mut StdRng, n: usize, from: Timestamp, to: Timestamp) -> 
                 }
                 _ => {
                     let (c, p) = *NL_CITIES.choose(rng).unwrap_or(&("Utrecht", "3511"));
-                    let letters = ["AB", "CD", "EF", "GH", "KL"].choose(rng).copied().unwrap_or("AB");
+                    let letters = ["AB", "CD", "EF", "GH", "KL"]
+                        .choose(rng)
+                        .copied()
+                        .unwrap_or("AB");
                     ("NL", c, format!("{p} {letters}"))
                 }
             };
@@ -126,20 +341,56 @@ pub fn customers(rng: &mut StdRng, n: usize, from: Timestamp, to: Timestamp) -> 
                 city: city.into(),
                 country: country.into(),
             });
-            let email_local = format!("{}.{}{}", clean_first.to_lowercase(), clean_last.to_lowercase(), i)
-                .chars()
-                .filter(|c| c.is_ascii_alphanumeric() || *c == '.')
-                .collect::<String>();
-            let email = rng.random_bool(0.97).then(|| EmailAddress::parse(&format!("{email_local}@example.nl"))).and_then(Result::ok);
-            let phone = rng.random_bool(0.6).then(|| PhoneNumber::parse(&format!("+316{:08}", rng.random_range(0..100_000_000)))).and_then(Result::ok);
-            let mut consents = vec![Consent { purpose: Purpose::Service, channel: Channel::Email, granted: true, source: "checkout".into(), at: joined }];
+            let email_local = format!(
+                "{}.{}{}",
+                clean_first.to_lowercase(),
+                clean_last.to_lowercase(),
+                i
+            )
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '.')
+            .collect::<String>();
+            let email = rng
+                .random_bool(0.97)
+                .then(|| EmailAddress::parse(&format!("{email_local}@example.nl")))
+                .and_then(Result::ok);
+            let phone = rng
+                .random_bool(0.6)
+                .then(|| {
+                    PhoneNumber::parse(&format!("+316{:08}", rng.random_range(0..100_000_000)))
+                })
+                .and_then(Result::ok);
+            let mut consents = vec![Consent {
+                purpose: Purpose::Service,
+                channel: Channel::Email,
+                granted: true,
+                source: "checkout".into(),
+                at: joined,
+            }];
             if rng.random_bool(0.65) {
-                consents.push(Consent { purpose: Purpose::Marketing, channel: Channel::Email, granted: true, source: "checkout".into(), at: joined });
+                consents.push(Consent {
+                    purpose: Purpose::Marketing,
+                    channel: Channel::Email,
+                    granted: true,
+                    source: "checkout".into(),
+                    at: joined,
+                });
             }
             let mut attributes = BTreeMap::new();
-            let segment = ["runner", "trail", "casual", "bargain-hunter"].choose(rng).copied().unwrap_or("runner");
+            let segment = ["runner", "trail", "casual", "bargain-hunter"]
+                .choose(rng)
+                .copied()
+                .unwrap_or("runner");
             attributes.insert("segment".to_string(), serde_json::json!(segment));
-            attributes.insert("income_band".to_string(), serde_json::json!(["low", "middle", "high"].choose(rng).copied().unwrap_or("middle")));
+            attributes.insert(
+                "income_band".to_string(),
+                serde_json::json!(
+                    ["low", "middle", "high"]
+                        .choose(rng)
+                        .copied()
+                        .unwrap_or("middle")
+                ),
+            );
             let birth_year = rng.random_range(1950..2006);
             CustomerRecord {
                 external_id: id(&format!("C{:05}", i + 1)),
@@ -149,7 +400,11 @@ pub fn customers(rng: &mut StdRng, n: usize, from: Timestamp, to: Timestamp) -> 
                 name_prefix: prefix,
                 last_name: last,
                 gender,
-                address_form: Some(if rng.random_bool(0.25) { AddressForm::Formal } else { AddressForm::Informal }),
+                address_form: Some(if rng.random_bool(0.25) {
+                    AddressForm::Formal
+                } else {
+                    AddressForm::Informal
+                }),
                 locale,
                 time_zone: TimeZoneName::parse(match locale {
                     Locale::NlBe => "Europe/Brussels",
@@ -157,7 +412,12 @@ pub fn customers(rng: &mut StdRng, n: usize, from: Timestamp, to: Timestamp) -> 
                     _ => "Europe/Amsterdam",
                 })
                 .unwrap_or_default(),
-                birth_date: jiff::civil::Date::new(birth_year, rng.random_range(1..13), rng.random_range(1..29)).ok(),
+                birth_date: jiff::civil::Date::new(
+                    birth_year,
+                    rng.random_range(1..13),
+                    rng.random_range(1..29),
+                )
+                .ok(),
                 customer_since: Some(joined.to_zoned_datetime(jiff::tz::TimeZone::UTC).date()),
                 postal_address: address,
                 attributes,
@@ -177,14 +437,27 @@ pub enum ShopAction {
 }
 
 /// An order for `customer` at `at`, with the carrier events that follow it.
-pub fn order_with_shipping(rng: &mut StdRng, seq: usize, customer: &ExternalId, at: Timestamp, catalogue: &[ProductRecord], hours: f64) -> Vec<(Timestamp, ShopAction)> {
+pub fn order_with_shipping(
+    rng: &mut StdRng,
+    seq: usize,
+    customer: &ExternalId,
+    at: Timestamp,
+    catalogue: &[ProductRecord],
+    hours: f64,
+) -> Vec<(Timestamp, ShopAction)> {
     let mut lines: Vec<OrderLine> = Vec::new();
     for _ in 0..rng.random_range(1..=3) {
-        let Some(p) = catalogue.choose(rng) else { continue };
+        let Some(p) = catalogue.choose(rng) else {
+            continue;
+        };
         if lines.iter().any(|l| l.sku == p.sku) {
             continue;
         }
-        lines.push(OrderLine { sku: p.sku.clone(), quantity: 1, unit_price_cents: p.price_cents });
+        lines.push(OrderLine {
+            sku: p.sku.clone(),
+            quantity: 1,
+            unit_price_cents: p.price_cents,
+        });
     }
     let method = match rng.random_range(0..100) {
         0..=74 => DeliveryMethod::Home,
@@ -200,23 +473,41 @@ pub fn order_with_shipping(rng: &mut StdRng, seq: usize, customer: &ExternalId, 
         delivery_method: method,
         lines,
     };
-    let carrier = if rng.random_bool(0.7) { "postnl" } else { "bpost" };
+    let carrier = if rng.random_bool(0.7) {
+        "postnl"
+    } else {
+        "bpost"
+    };
     let shipment = id(&format!("3S{:09}", seq));
     let statuses: &[(ShipmentStatus, f64)] = match method {
-        DeliveryMethod::Home => &[(ShipmentStatus::LabelCreated, 0.05), (ShipmentStatus::HandedOver, 0.4), (ShipmentStatus::InTransit, 0.6), (ShipmentStatus::OutForDelivery, 0.8), (ShipmentStatus::Delivered, 1.0)],
-        _ => &[(ShipmentStatus::LabelCreated, 0.05), (ShipmentStatus::HandedOver, 0.4), (ShipmentStatus::ReadyForPickup, 1.0), (ShipmentStatus::PickedUp, 1.6)],
+        DeliveryMethod::Home => &[
+            (ShipmentStatus::LabelCreated, 0.05),
+            (ShipmentStatus::HandedOver, 0.4),
+            (ShipmentStatus::InTransit, 0.6),
+            (ShipmentStatus::OutForDelivery, 0.8),
+            (ShipmentStatus::Delivered, 1.0),
+        ],
+        _ => &[
+            (ShipmentStatus::LabelCreated, 0.05),
+            (ShipmentStatus::HandedOver, 0.4),
+            (ShipmentStatus::ReadyForPickup, 1.0),
+            (ShipmentStatus::PickedUp, 1.6),
+        ],
     };
     let mut out = vec![(at, ShopAction::Order(order))];
     for (status, fraction) in statuses {
         let t = at + SignedDuration::from_secs_f64(hours * 3600.0 * fraction);
-        out.push((t, ShopAction::Shipment(ShipmentEventRecord {
-            shipment_id: shipment.clone(),
-            order_external_id: order_id.clone(),
-            carrier: carrier.into(),
-            status: *status,
-            at: t,
-            location: None,
-        })));
+        out.push((
+            t,
+            ShopAction::Shipment(ShipmentEventRecord {
+                shipment_id: shipment.clone(),
+                order_external_id: order_id.clone(),
+                carrier: carrier.into(),
+                status: *status,
+                at: t,
+                location: None,
+            }),
+        ));
     }
     out
 }

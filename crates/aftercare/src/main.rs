@@ -8,7 +8,11 @@ use aftercare::config::Config;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "aftercare", version, about = "Keeps a brand in a good, relevant conversation with the customers it already has.")]
+#[command(
+    name = "aftercare",
+    version,
+    about = "Keeps a brand in a good, relevant conversation with the customers it already has."
+)]
 struct Cli {
     /// Configuration file (default: ./aftercare.toml if present; AFTERCARE_CONFIG also works).
     #[arg(long, global = true)]
@@ -40,8 +44,9 @@ fn main() -> ExitCode {
     let args = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("AFTERCARE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=warn")),
+            tracing_subscriber::EnvFilter::try_from_env("AFTERCARE_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=warn")
+            }),
         )
         .with_writer(std::io::stderr)
         .init();

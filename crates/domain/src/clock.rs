@@ -68,6 +68,9 @@ mod tests {
         let clock = ManualClock::new(start);
         assert_eq!(clock.now(), start);
         clock.advance(SignedDuration::from_hours(24 * 30));
-        assert_eq!(clock.now(), "2026-01-31T00:00:00Z".parse::<Timestamp>().unwrap());
+        assert_eq!(
+            clock.now(),
+            "2026-01-31T00:00:00Z".parse::<Timestamp>().unwrap()
+        );
     }
 }

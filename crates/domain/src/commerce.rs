@@ -46,7 +46,10 @@ fn check_currency(currency: &str) -> Result<(), FieldError> {
     if currency.len() == 3 && currency.chars().all(|c| c.is_ascii_uppercase()) {
         Ok(())
     } else {
-        Err(FieldError::new("currency", format!("'{currency}' is not an ISO 4217 code such as EUR")))
+        Err(FieldError::new(
+            "currency",
+            format!("'{currency}' is not an ISO 4217 code such as EUR"),
+        ))
     }
 }
 
@@ -127,7 +130,10 @@ impl OrderRecord {
         }
         for (i, line) in self.lines.iter().enumerate() {
             if line.quantity == 0 {
-                return Err(FieldError::new(format!("lines[{i}].quantity"), "must be at least 1"));
+                return Err(FieldError::new(
+                    format!("lines[{i}].quantity"),
+                    "must be at least 1",
+                ));
             }
             if line.unit_price_cents < 0 {
                 return Err(FieldError::new(
@@ -265,11 +271,14 @@ impl EventRecord {
         let t = &self.event_type;
         let ok = (1..=64).contains(&t.len())
             && t.starts_with(|c: char| c.is_ascii_lowercase())
-            && t.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            && t.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
         if !ok {
             return Err(FieldError::new(
                 "type",
-                format!("'{t}' must be snake_case: 1 to 64 lower-case letters, digits or '_', starting with a letter"),
+                format!(
+                    "'{t}' must be snake_case: 1 to 64 lower-case letters, digits or '_', starting with a letter"
+                ),
             ));
         }
         Ok(())

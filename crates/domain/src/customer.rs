@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use jiff::civil::Date;
 use jiff::Timestamp;
+use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -79,7 +79,9 @@ impl EmailAddress {
             .rsplit_once('@')
             .ok_or_else(|| format!("'{s}' is not an email address: it has no '@'"))?;
         if local.is_empty() || local.contains('@') {
-            return Err(format!("'{s}' is not an email address: the part before '@' is invalid"));
+            return Err(format!(
+                "'{s}' is not an email address: the part before '@' is invalid"
+            ));
         }
         let labels: Vec<&str> = domain.split('.').collect();
         let domain_ok = labels.len() >= 2
@@ -90,10 +92,16 @@ impl EmailAddress {
                     && l.chars().all(|c| c.is_alphanumeric() || c == '-')
             });
         if !domain_ok {
-            return Err(format!("'{s}' is not an email address: the domain is invalid"));
+            return Err(format!(
+                "'{s}' is not an email address: the domain is invalid"
+            ));
         }
-        if s.chars().any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>') {
-            return Err(format!("'{s}' is not an email address: it contains spaces or brackets"));
+        if s.chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>')
+        {
+            return Err(format!(
+                "'{s}' is not an email address: it contains spaces or brackets"
+            ));
         }
         Ok(Self(format!("{local}@{}", domain.to_lowercase())))
     }
@@ -263,7 +271,9 @@ impl Locale {
 }
 
 /// What a message is for; consent is given per purpose.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Purpose {
     /// Order, delivery and service messages.
@@ -273,7 +283,9 @@ pub enum Purpose {
 }
 
 /// The ways Aftercare reaches a customer (CH1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Channel {
     /// Email over SMTP.
@@ -302,9 +314,15 @@ impl Channel {
 
     /// Parses the lower-case name.
     pub fn parse(s: &str) -> Option<Self> {
-        [Channel::Email, Channel::Sms, Channel::Push, Channel::Letter, Channel::Portal]
-            .into_iter()
-            .find(|c| c.as_str() == s)
+        [
+            Channel::Email,
+            Channel::Sms,
+            Channel::Push,
+            Channel::Letter,
+            Channel::Portal,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == s)
     }
 }
 
@@ -361,10 +379,16 @@ impl PostalAddress {
         if country.len() != 2 || !country.chars().all(|c| c.is_ascii_uppercase()) {
             return Err(FieldError::new(
                 "country",
-                format!("'{country}' must be an ISO 3166-1 alpha-2 code in capitals, e.g. NL or BE"),
+                format!(
+                    "'{country}' must be an ISO 3166-1 alpha-2 code in capitals, e.g. NL or BE"
+                ),
             ));
         }
-        let compact: String = self.postcode.chars().filter(|c| !c.is_whitespace()).collect();
+        let compact: String = self
+            .postcode
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
         let postcode_ok = match country {
             "NL" => {
                 compact.len() == 6
@@ -452,7 +476,10 @@ impl CustomerRecord {
                     return Err(FieldError::new(field, "must be at most 100 characters"));
                 }
                 if v.chars().any(char::is_control) {
-                    return Err(FieldError::new(field, "must not contain control characters"));
+                    return Err(FieldError::new(
+                        field,
+                        "must not contain control characters",
+                    ));
                 }
             }
         }
@@ -467,7 +494,10 @@ impl CustomerRecord {
         if let Some(since) = self.customer_since
             && since > today
         {
-            return Err(FieldError::new("customer_since", "must not be in the future"));
+            return Err(FieldError::new(
+                "customer_since",
+                "must not be in the future",
+            ));
         }
         if let Some(address) = &self.postal_address {
             address.validate().map_err(|e| e.within("postal_address"))?;
@@ -502,15 +532,32 @@ mod tests {
     #[test]
     fn email_parsing_names_the_reason() {
         assert!(EmailAddress::parse("jan@example.nl").is_ok());
-        assert_eq!(EmailAddress::parse("Jan@EXAMPLE.nl").unwrap().as_str(), "Jan@example.nl");
-        for bad in ["", "jan", "jan@", "@example.nl", "jan@example", "jan @example.nl", "jan@-x.nl"] {
-            assert!(EmailAddress::parse(bad).is_err(), "{bad} should be rejected");
+        assert_eq!(
+            EmailAddress::parse("Jan@EXAMPLE.nl").unwrap().as_str(),
+            "Jan@example.nl"
+        );
+        for bad in [
+            "",
+            "jan",
+            "jan@",
+            "@example.nl",
+            "jan@example",
+            "jan @example.nl",
+            "jan@-x.nl",
+        ] {
+            assert!(
+                EmailAddress::parse(bad).is_err(),
+                "{bad} should be rejected"
+            );
         }
     }
 
     #[test]
     fn phone_numbers_are_normalised_to_e164() {
-        assert_eq!(PhoneNumber::parse("+31 6 1234 5678").unwrap().as_str(), "+31612345678");
+        assert_eq!(
+            PhoneNumber::parse("+31 6 1234 5678").unwrap().as_str(),
+            "+31612345678"
+        );
         assert!(PhoneNumber::parse("0612345678").is_err());
         assert!(PhoneNumber::parse("+31abc").is_err());
     }

@@ -71,10 +71,47 @@ const PREFIX_WORDS: &[&str] = &[
 
 /// Values people type when they do not want to give a name.
 const NOT_A_NAME: &[&str] = &[
-    "test", "tester", "testing", "x", "xx", "xxx", "n/a", "na", "nvt", "n.v.t.", "-", "--", ".",
-    "onbekend", "unknown", "klant", "customer", "none", "null", "nil", "asdf", "qwerty", "abc",
-    "dhr", "dhr.", "mevr", "mevr.", "mr", "mr.", "mrs", "mrs.", "ms", "ms.", "heer", "mevrouw",
-    "meneer", "sir", "madam", "anonymous", "anoniem", "geen",
+    "test",
+    "tester",
+    "testing",
+    "x",
+    "xx",
+    "xxx",
+    "n/a",
+    "na",
+    "nvt",
+    "n.v.t.",
+    "-",
+    "--",
+    ".",
+    "onbekend",
+    "unknown",
+    "klant",
+    "customer",
+    "none",
+    "null",
+    "nil",
+    "asdf",
+    "qwerty",
+    "abc",
+    "dhr",
+    "dhr.",
+    "mevr",
+    "mevr.",
+    "mr",
+    "mr.",
+    "mrs",
+    "mrs.",
+    "ms",
+    "ms.",
+    "heer",
+    "mevrouw",
+    "meneer",
+    "sir",
+    "madam",
+    "anonymous",
+    "anoniem",
+    "geen",
 ];
 
 /// Builds the greeting for a customer's name fields.
@@ -89,24 +126,34 @@ pub fn greeting(input: NameInput<'_>) -> Greeting {
     let full_name = name.full_name();
 
     let (line, kind) = match (input.address_form, &name.first, &name.surname, titled) {
-        (AddressForm::Informal, Some(first), _, _) => {
-            (format!("{} {first},", words.informal), GreetingKind::FirstName)
-        }
+        (AddressForm::Informal, Some(first), _, _) => (
+            format!("{} {first},", words.informal),
+            GreetingKind::FirstName,
+        ),
         (_, _, Some(surname), Some(title)) => (
             format!("{} {title} {},", words.formal, surname.standalone),
             GreetingKind::Titled,
         ),
         (_, Some(_), Some(_), None) => (
-            format!("{} {},", words.neutral_full, full_name.clone().unwrap_or_default()),
+            format!(
+                "{} {},",
+                words.neutral_full,
+                full_name.clone().unwrap_or_default()
+            ),
             GreetingKind::FullName,
         ),
         (_, None, Some(_), None) if name.initials.is_some() => (
-            format!("{} {},", words.formal, full_name.clone().unwrap_or_default()),
+            format!(
+                "{} {},",
+                words.formal,
+                full_name.clone().unwrap_or_default()
+            ),
             GreetingKind::FullName,
         ),
-        (AddressForm::Formal, Some(first), None, _) => {
-            (format!("{} {first},", words.informal), GreetingKind::FirstName)
-        }
+        (AddressForm::Formal, Some(first), None, _) => (
+            format!("{} {first},", words.informal),
+            GreetingKind::FirstName,
+        ),
         (AddressForm::Formal, _, _, _) => (words.generic_formal.to_string(), GreetingKind::Generic),
         (AddressForm::Informal, _, _, _) => {
             (words.generic_informal.to_string(), GreetingKind::Generic)
@@ -216,8 +263,16 @@ fn looks_like_a_name(s: &str) -> bool {
 fn parse_surname(prefix: Option<&str>, last: Option<&str>, locale: Locale) -> Option<Surname> {
     let last = collapse_spaces(last.unwrap_or_default());
     let prefix = collapse_spaces(prefix.unwrap_or_default());
-    let mut prefix_words: Vec<String> = prefix.split(' ').filter(|w| !w.is_empty()).map(String::from).collect();
-    let mut last_words: Vec<String> = last.split(' ').filter(|w| !w.is_empty()).map(String::from).collect();
+    let mut prefix_words: Vec<String> = prefix
+        .split(' ')
+        .filter(|w| !w.is_empty())
+        .map(String::from)
+        .collect();
+    let mut last_words: Vec<String> = last
+        .split(' ')
+        .filter(|w| !w.is_empty())
+        .map(String::from)
+        .collect();
     // A prefix typed into the last-name field: "van der Berg". Also drops a prefix typed twice.
     if prefix_words.is_empty() {
         while last_words.len() > 1 && is_prefix_word(&last_words[0]) {
@@ -238,7 +293,7 @@ fn parse_surname(prefix: Option<&str>, last: Option<&str>, locale: Locale) -> Op
     let core = normalise_name(&core);
     if prefix_words.is_empty() || !prefix_words.iter().all(|w| is_prefix_word(w)) {
         // Not a recognised prefix: treat it as part of the name.
-        let whole = normalise_name(&[prefix_words.join(" "), core].join(" ").trim().to_string());
+        let whole = normalise_name([prefix_words.join(" "), core].join(" ").trim());
         return Some(Surname {
             after_first: whole.clone(),
             standalone: whole,
@@ -249,7 +304,13 @@ fn parse_surname(prefix: Option<&str>, last: Option<&str>, locale: Locale) -> Op
             // Flemish names are written as the record has them: "Van den Bossche".
             let words: Vec<String> = prefix_words
                 .iter()
-                .map(|w| if is_all_upper(w) { capitalise(&w.to_lowercase()) } else { w.clone() })
+                .map(|w| {
+                    if is_all_upper(w) {
+                        capitalise(&w.to_lowercase())
+                    } else {
+                        w.clone()
+                    }
+                })
                 .collect();
             let mut whole = format!("{} {core}", words.join(" "));
             if whole.starts_with(char::is_lowercase) && !whole.starts_with('\'') {
@@ -297,7 +358,12 @@ fn as_initials(s: &str) -> Option<String> {
     let initials = (has_dots_or_spaces && all_single)
         || letters.len() == 1
         || (letters.len() <= 3 && letters.iter().all(|c| c.is_uppercase()) && !has_vowel(&letters));
-    initials.then(|| letters.iter().map(|c| format!("{}.", c.to_uppercase())).collect())
+    initials.then(|| {
+        letters
+            .iter()
+            .map(|c| format!("{}.", c.to_uppercase()))
+            .collect()
+    })
 }
 
 fn has_vowel(letters: &[char]) -> bool {
@@ -422,7 +488,11 @@ mod tests {
                     got.line
                 ));
             }
-            assert!(!got.line.contains(" ,") && !got.line.contains("  "), "{}", got.line);
+            assert!(
+                !got.line.contains(" ,") && !got.line.contains("  "),
+                "{}",
+                got.line
+            );
         }
         assert!(failures.is_empty(), "\n{}", failures.join("\n"));
     }
@@ -430,129 +500,658 @@ mod tests {
     #[test]
     fn informal_uses_a_usable_first_name() {
         check(&[
-            (Some("Jan"), Some("de"), Some("Vries"), Male, Informal, NlNl, "Beste Jan,"),
-            (Some("Jan"), None, None, Unknown, Informal, NlNl, "Beste Jan,"),
-            (Some("Sanne"), None, Some("Jansen"), Female, Informal, NlBe, "Beste Sanne,"),
-            (Some("Emily"), None, Some("Clarke"), Female, Informal, En, "Hi Emily,"),
-            (Some("Jan-Willem"), None, Some("Bakker"), Male, Informal, NlNl, "Beste Jan-Willem,"),
-            (Some(" Jan "), None, Some("Bakker"), Male, Informal, NlNl, "Beste Jan,"),
-            (Some("Anne Marie"), None, Some("Bakker"), X, Informal, NlNl, "Beste Anne Marie,"),
-            (Some("Zoë"), None, Some("Peeters"), Female, Informal, NlBe, "Beste Zoë,"),
+            (
+                Some("Jan"),
+                Some("de"),
+                Some("Vries"),
+                Male,
+                Informal,
+                NlNl,
+                "Beste Jan,",
+            ),
+            (
+                Some("Jan"),
+                None,
+                None,
+                Unknown,
+                Informal,
+                NlNl,
+                "Beste Jan,",
+            ),
+            (
+                Some("Sanne"),
+                None,
+                Some("Jansen"),
+                Female,
+                Informal,
+                NlBe,
+                "Beste Sanne,",
+            ),
+            (
+                Some("Emily"),
+                None,
+                Some("Clarke"),
+                Female,
+                Informal,
+                En,
+                "Hi Emily,",
+            ),
+            (
+                Some("Jan-Willem"),
+                None,
+                Some("Bakker"),
+                Male,
+                Informal,
+                NlNl,
+                "Beste Jan-Willem,",
+            ),
+            (
+                Some(" Jan "),
+                None,
+                Some("Bakker"),
+                Male,
+                Informal,
+                NlNl,
+                "Beste Jan,",
+            ),
+            (
+                Some("Anne Marie"),
+                None,
+                Some("Bakker"),
+                X,
+                Informal,
+                NlNl,
+                "Beste Anne Marie,",
+            ),
+            (
+                Some("Zoë"),
+                None,
+                Some("Peeters"),
+                Female,
+                Informal,
+                NlBe,
+                "Beste Zoë,",
+            ),
         ]);
     }
 
     #[test]
     fn formal_with_known_gender_uses_title_and_surname() {
         check(&[
-            (Some("Jan"), Some("de"), Some("Vries"), Male, Formal, NlNl, "Geachte heer De Vries,"),
-            (Some("Anna"), Some("van den"), Some("Berg"), Female, Formal, NlNl, "Geachte mevrouw Van den Berg,"),
-            (Some("Piet"), None, Some("Jansen"), Male, Formal, NlNl, "Geachte heer Jansen,"),
-            (Some("Jan"), Some("de"), Some("Vries"), Male, Formal, En, "Dear Mr De Vries,"),
-            (Some("Emily"), None, Some("Clarke"), Female, Formal, En, "Dear Ms Clarke,"),
-            (None, None, Some("Jansen"), Female, Formal, NlNl, "Geachte mevrouw Jansen,"),
-            (Some("Kees"), Some("ter"), Some("Horst"), Male, Formal, NlNl, "Geachte heer Ter Horst,"),
+            (
+                Some("Jan"),
+                Some("de"),
+                Some("Vries"),
+                Male,
+                Formal,
+                NlNl,
+                "Geachte heer De Vries,",
+            ),
+            (
+                Some("Anna"),
+                Some("van den"),
+                Some("Berg"),
+                Female,
+                Formal,
+                NlNl,
+                "Geachte mevrouw Van den Berg,",
+            ),
+            (
+                Some("Piet"),
+                None,
+                Some("Jansen"),
+                Male,
+                Formal,
+                NlNl,
+                "Geachte heer Jansen,",
+            ),
+            (
+                Some("Jan"),
+                Some("de"),
+                Some("Vries"),
+                Male,
+                Formal,
+                En,
+                "Dear Mr De Vries,",
+            ),
+            (
+                Some("Emily"),
+                None,
+                Some("Clarke"),
+                Female,
+                Formal,
+                En,
+                "Dear Ms Clarke,",
+            ),
+            (
+                None,
+                None,
+                Some("Jansen"),
+                Female,
+                Formal,
+                NlNl,
+                "Geachte mevrouw Jansen,",
+            ),
+            (
+                Some("Kees"),
+                Some("ter"),
+                Some("Horst"),
+                Male,
+                Formal,
+                NlNl,
+                "Geachte heer Ter Horst,",
+            ),
         ]);
     }
 
     #[test]
     fn informal_without_a_usable_first_name_falls_back_to_a_correct_form() {
         check(&[
-            (None, Some("de"), Some("Vries"), Male, Informal, NlNl, "Geachte heer De Vries,"),
-            (Some("J."), Some("de"), Some("Vries"), Unknown, Informal, NlNl, "Geachte J. de Vries,"),
+            (
+                None,
+                Some("de"),
+                Some("Vries"),
+                Male,
+                Informal,
+                NlNl,
+                "Geachte heer De Vries,",
+            ),
+            (
+                Some("J."),
+                Some("de"),
+                Some("Vries"),
+                Unknown,
+                Informal,
+                NlNl,
+                "Geachte J. de Vries,",
+            ),
             (None, None, None, Unknown, Informal, NlNl, "Beste klant,"),
             (None, None, None, Unknown, Informal, En, "Dear customer,"),
-            (Some("test"), None, Some("test"), Unknown, Informal, NlNl, "Beste klant,"),
+            (
+                Some("test"),
+                None,
+                Some("test"),
+                Unknown,
+                Informal,
+                NlNl,
+                "Beste klant,",
+            ),
         ]);
     }
 
     #[test]
     fn unknown_or_x_gender_never_gets_a_title() {
         check(&[
-            (Some("J."), Some("de"), Some("Vries"), Unknown, Formal, NlNl, "Geachte J. de Vries,"),
-            (Some("Jan"), Some("de"), Some("Vries"), Unknown, Formal, NlNl, "Beste Jan de Vries,"),
-            (Some("Jan"), Some("de"), Some("Vries"), X, Formal, NlNl, "Beste Jan de Vries,"),
-            (None, Some("de"), Some("Vries"), Unknown, Formal, NlNl, "Geachte klant,"),
+            (
+                Some("J."),
+                Some("de"),
+                Some("Vries"),
+                Unknown,
+                Formal,
+                NlNl,
+                "Geachte J. de Vries,",
+            ),
+            (
+                Some("Jan"),
+                Some("de"),
+                Some("Vries"),
+                Unknown,
+                Formal,
+                NlNl,
+                "Beste Jan de Vries,",
+            ),
+            (
+                Some("Jan"),
+                Some("de"),
+                Some("Vries"),
+                X,
+                Formal,
+                NlNl,
+                "Beste Jan de Vries,",
+            ),
+            (
+                None,
+                Some("de"),
+                Some("Vries"),
+                Unknown,
+                Formal,
+                NlNl,
+                "Geachte klant,",
+            ),
             (None, None, None, Unknown, Formal, NlNl, "Geachte klant,"),
             (None, None, None, X, Formal, En, "Dear customer,"),
-            (Some("Alex"), None, Some("Smith"), X, Formal, En, "Dear Alex Smith,"),
-            (Some("A.B."), None, Some("Smith"), Unknown, Formal, En, "Dear A.B. Smith,"),
-            (None, Some("van"), Some("Dijk"), X, Formal, NlBe, "Geachte klant,"),
+            (
+                Some("Alex"),
+                None,
+                Some("Smith"),
+                X,
+                Formal,
+                En,
+                "Dear Alex Smith,",
+            ),
+            (
+                Some("A.B."),
+                None,
+                Some("Smith"),
+                Unknown,
+                Formal,
+                En,
+                "Dear A.B. Smith,",
+            ),
+            (
+                None,
+                Some("van"),
+                Some("Dijk"),
+                X,
+                Formal,
+                NlBe,
+                "Geachte klant,",
+            ),
         ]);
     }
 
     #[test]
     fn nl_nl_prefix_is_lower_case_after_a_first_name_and_capitalised_alone() {
         check(&[
-            (Some("Jan"), Some("De"), Some("Vries"), Unknown, Formal, NlNl, "Beste Jan de Vries,"),
-            (Some("J."), Some("Van Der"), Some("Berg"), Unknown, Formal, NlNl, "Geachte J. van der Berg,"),
-            (Some("Jan"), Some("Van Der"), Some("Berg"), Male, Formal, NlNl, "Geachte heer Van der Berg,"),
-            (Some("Els"), Some("van 't"), Some("Hek"), Female, Formal, NlNl, "Geachte mevrouw Van 't Hek,"),
-            (Some("Els"), Some("van 't"), Some("Hek"), Unknown, Formal, NlNl, "Beste Els van 't Hek,"),
+            (
+                Some("Jan"),
+                Some("De"),
+                Some("Vries"),
+                Unknown,
+                Formal,
+                NlNl,
+                "Beste Jan de Vries,",
+            ),
+            (
+                Some("J."),
+                Some("Van Der"),
+                Some("Berg"),
+                Unknown,
+                Formal,
+                NlNl,
+                "Geachte J. van der Berg,",
+            ),
+            (
+                Some("Jan"),
+                Some("Van Der"),
+                Some("Berg"),
+                Male,
+                Formal,
+                NlNl,
+                "Geachte heer Van der Berg,",
+            ),
+            (
+                Some("Els"),
+                Some("van 't"),
+                Some("Hek"),
+                Female,
+                Formal,
+                NlNl,
+                "Geachte mevrouw Van 't Hek,",
+            ),
+            (
+                Some("Els"),
+                Some("van 't"),
+                Some("Hek"),
+                Unknown,
+                Formal,
+                NlNl,
+                "Beste Els van 't Hek,",
+            ),
         ]);
     }
 
     #[test]
     fn nl_be_keeps_the_surname_as_recorded() {
         check(&[
-            (Some("Jan"), Some("Van den"), Some("Bossche"), Unknown, Formal, NlBe, "Beste Jan Van den Bossche,"),
-            (Some("Jan"), Some("Van den"), Some("Bossche"), Male, Formal, NlBe, "Geachte heer Van den Bossche,"),
-            (Some("Lies"), None, Some("Van den Bossche"), Female, Formal, NlBe, "Geachte mevrouw Van den Bossche,"),
-            (Some("Lies"), None, Some("De Smet"), Unknown, Formal, NlBe, "Beste Lies De Smet,"),
-            (Some("Koen"), None, Some("D'Hondt"), Male, Formal, NlBe, "Geachte heer D'Hondt,"),
-            (Some("Koen"), None, Some("VAN DAMME"), Male, Formal, NlBe, "Geachte heer Van Damme,"),
+            (
+                Some("Jan"),
+                Some("Van den"),
+                Some("Bossche"),
+                Unknown,
+                Formal,
+                NlBe,
+                "Beste Jan Van den Bossche,",
+            ),
+            (
+                Some("Jan"),
+                Some("Van den"),
+                Some("Bossche"),
+                Male,
+                Formal,
+                NlBe,
+                "Geachte heer Van den Bossche,",
+            ),
+            (
+                Some("Lies"),
+                None,
+                Some("Van den Bossche"),
+                Female,
+                Formal,
+                NlBe,
+                "Geachte mevrouw Van den Bossche,",
+            ),
+            (
+                Some("Lies"),
+                None,
+                Some("De Smet"),
+                Unknown,
+                Formal,
+                NlBe,
+                "Beste Lies De Smet,",
+            ),
+            (
+                Some("Koen"),
+                None,
+                Some("D'Hondt"),
+                Male,
+                Formal,
+                NlBe,
+                "Geachte heer D'Hondt,",
+            ),
+            (
+                Some("Koen"),
+                None,
+                Some("VAN DAMME"),
+                Male,
+                Formal,
+                NlBe,
+                "Geachte heer Van Damme,",
+            ),
         ]);
     }
 
     #[test]
     fn prefix_typed_into_the_last_name_field_is_recognised() {
         check(&[
-            (Some("Anna"), None, Some("van der Berg"), Female, Formal, NlNl, "Geachte mevrouw Van der Berg,"),
-            (Some("Anna"), None, Some("van der Berg"), Unknown, Formal, NlNl, "Beste Anna van der Berg,"),
-            (Some("Piet"), None, Some("de Groot"), Male, Formal, En, "Dear Mr De Groot,"),
-            (Some("Piet"), Some("de"), Some("de Groot"), Male, Formal, NlNl, "Geachte heer De Groot,"),
-            (Some("Tom"), None, Some("ter Steege"), Unknown, Formal, NlNl, "Beste Tom ter Steege,"),
+            (
+                Some("Anna"),
+                None,
+                Some("van der Berg"),
+                Female,
+                Formal,
+                NlNl,
+                "Geachte mevrouw Van der Berg,",
+            ),
+            (
+                Some("Anna"),
+                None,
+                Some("van der Berg"),
+                Unknown,
+                Formal,
+                NlNl,
+                "Beste Anna van der Berg,",
+            ),
+            (
+                Some("Piet"),
+                None,
+                Some("de Groot"),
+                Male,
+                Formal,
+                En,
+                "Dear Mr De Groot,",
+            ),
+            (
+                Some("Piet"),
+                Some("de"),
+                Some("de Groot"),
+                Male,
+                Formal,
+                NlNl,
+                "Geachte heer De Groot,",
+            ),
+            (
+                Some("Tom"),
+                None,
+                Some("ter Steege"),
+                Unknown,
+                Formal,
+                NlNl,
+                "Beste Tom ter Steege,",
+            ),
         ]);
     }
 
     #[test]
     fn a_first_name_that_is_not_a_name_is_never_used() {
         check(&[
-            (Some("jan@example.nl"), None, Some("Jansen"), Male, Informal, NlNl, "Geachte heer Jansen,"),
-            (Some("12345"), None, Some("Jansen"), Unknown, Informal, NlNl, "Beste klant,"),
-            (Some("test"), None, Some("Jansen"), Female, Informal, NlNl, "Geachte mevrouw Jansen,"),
-            (Some("x"), None, Some("Jansen"), Unknown, Informal, En, "Dear customer,"),
-            (Some("Jansen"), None, Some("Jansen"), Male, Informal, NlNl, "Geachte heer Jansen,"),
-            (Some("de Vries"), Some("de"), Some("Vries"), Unknown, Informal, NlNl, "Beste klant,"),
-            (Some(""), None, Some("Jansen"), Unknown, Informal, NlNl, "Beste klant,"),
-            (Some("   "), None, None, Unknown, Informal, NlNl, "Beste klant,"),
-            (Some("Mevr."), None, Some("Jansen"), Female, Informal, NlNl, "Geachte mevrouw Jansen,"),
-            (Some("J"), None, Some("Jansen"), Unknown, Informal, NlNl, "Geachte J. Jansen,"),
-            (Some("JP"), None, Some("Jansen"), Unknown, Informal, NlNl, "Geachte J.P. Jansen,"),
-            (Some("jan2"), None, Some("Jansen"), Unknown, Informal, NlNl, "Beste klant,"),
-            (Some("Jan"), None, Some("12"), Unknown, Formal, NlNl, "Beste Jan,"),
-            (Some("Jan"), None, Some("12"), Unknown, Informal, NlNl, "Beste Jan,"),
+            (
+                Some("jan@example.nl"),
+                None,
+                Some("Jansen"),
+                Male,
+                Informal,
+                NlNl,
+                "Geachte heer Jansen,",
+            ),
+            (
+                Some("12345"),
+                None,
+                Some("Jansen"),
+                Unknown,
+                Informal,
+                NlNl,
+                "Beste klant,",
+            ),
+            (
+                Some("test"),
+                None,
+                Some("Jansen"),
+                Female,
+                Informal,
+                NlNl,
+                "Geachte mevrouw Jansen,",
+            ),
+            (
+                Some("x"),
+                None,
+                Some("Jansen"),
+                Unknown,
+                Informal,
+                En,
+                "Dear customer,",
+            ),
+            (
+                Some("Jansen"),
+                None,
+                Some("Jansen"),
+                Male,
+                Informal,
+                NlNl,
+                "Geachte heer Jansen,",
+            ),
+            (
+                Some("de Vries"),
+                Some("de"),
+                Some("Vries"),
+                Unknown,
+                Informal,
+                NlNl,
+                "Beste klant,",
+            ),
+            (
+                Some(""),
+                None,
+                Some("Jansen"),
+                Unknown,
+                Informal,
+                NlNl,
+                "Beste klant,",
+            ),
+            (
+                Some("   "),
+                None,
+                None,
+                Unknown,
+                Informal,
+                NlNl,
+                "Beste klant,",
+            ),
+            (
+                Some("Mevr."),
+                None,
+                Some("Jansen"),
+                Female,
+                Informal,
+                NlNl,
+                "Geachte mevrouw Jansen,",
+            ),
+            (
+                Some("J"),
+                None,
+                Some("Jansen"),
+                Unknown,
+                Informal,
+                NlNl,
+                "Geachte J. Jansen,",
+            ),
+            (
+                Some("JP"),
+                None,
+                Some("Jansen"),
+                Unknown,
+                Informal,
+                NlNl,
+                "Geachte J.P. Jansen,",
+            ),
+            (
+                Some("jan2"),
+                None,
+                Some("Jansen"),
+                Unknown,
+                Informal,
+                NlNl,
+                "Beste klant,",
+            ),
+            (
+                Some("Jan"),
+                None,
+                Some("12"),
+                Unknown,
+                Formal,
+                NlNl,
+                "Beste Jan,",
+            ),
+            (
+                Some("Jan"),
+                None,
+                Some("12"),
+                Unknown,
+                Informal,
+                NlNl,
+                "Beste Jan,",
+            ),
         ]);
     }
 
     #[test]
     fn capitalisation_is_normalised_without_breaking_names() {
         check(&[
-            (Some("jAN"), None, Some("bakker"), Male, Informal, NlNl, "Beste Jan,"),
-            (Some("JAN"), Some("DE"), Some("VRIES"), Unknown, Formal, NlNl, "Beste Jan de Vries,"),
-            (Some("jan"), Some("de"), Some("VRIES"), Male, Formal, NlNl, "Geachte heer De Vries,"),
-            (Some("jan-willem"), None, Some("Bakker"), Male, Informal, NlNl, "Beste Jan-Willem,"),
-            (Some("koen"), None, Some("d'hondt"), Male, Formal, NlBe, "Geachte heer D'Hondt,"),
-            (Some("sean"), None, Some("o'neill"), Male, Formal, En, "Dear Mr O'Neill,"),
-            (Some("Sean"), None, Some("O'Neill"), Male, Formal, En, "Dear Mr O'Neill,"),
-            (Some("ronald"), None, Some("McDonald"), Male, Formal, En, "Dear Mr McDonald,"),
-            (Some("RONALD"), None, Some("mcdonald"), Unknown, Formal, En, "Dear Ronald McDonald,"),
-            (Some("Jan-Willem"), None, Some("van Dam-de Wit"), Male, Formal, NlNl, "Geachte heer Van Dam-de Wit,"),
+            (
+                Some("jAN"),
+                None,
+                Some("bakker"),
+                Male,
+                Informal,
+                NlNl,
+                "Beste Jan,",
+            ),
+            (
+                Some("JAN"),
+                Some("DE"),
+                Some("VRIES"),
+                Unknown,
+                Formal,
+                NlNl,
+                "Beste Jan de Vries,",
+            ),
+            (
+                Some("jan"),
+                Some("de"),
+                Some("VRIES"),
+                Male,
+                Formal,
+                NlNl,
+                "Geachte heer De Vries,",
+            ),
+            (
+                Some("jan-willem"),
+                None,
+                Some("Bakker"),
+                Male,
+                Informal,
+                NlNl,
+                "Beste Jan-Willem,",
+            ),
+            (
+                Some("koen"),
+                None,
+                Some("d'hondt"),
+                Male,
+                Formal,
+                NlBe,
+                "Geachte heer D'Hondt,",
+            ),
+            (
+                Some("sean"),
+                None,
+                Some("o'neill"),
+                Male,
+                Formal,
+                En,
+                "Dear Mr O'Neill,",
+            ),
+            (
+                Some("Sean"),
+                None,
+                Some("O'Neill"),
+                Male,
+                Formal,
+                En,
+                "Dear Mr O'Neill,",
+            ),
+            (
+                Some("ronald"),
+                None,
+                Some("McDonald"),
+                Male,
+                Formal,
+                En,
+                "Dear Mr McDonald,",
+            ),
+            (
+                Some("RONALD"),
+                None,
+                Some("mcdonald"),
+                Unknown,
+                Formal,
+                En,
+                "Dear Ronald McDonald,",
+            ),
+            (
+                Some("Jan-Willem"),
+                None,
+                Some("van Dam-de Wit"),
+                Male,
+                Formal,
+                NlNl,
+                "Geachte heer Van Dam-de Wit,",
+            ),
         ]);
     }
 
     #[test]
     fn the_greeting_is_never_empty_for_any_combination() {
-        let names = [None, Some(""), Some(" "), Some("x"), Some("J."), Some("Jan"), Some("van"), Some("de Vries")];
+        let names = [
+            None,
+            Some(""),
+            Some(" "),
+            Some("x"),
+            Some("J."),
+            Some("Jan"),
+            Some("van"),
+            Some("de Vries"),
+        ];
         for first in names {
             for prefix in [None, Some(""), Some("van der"), Some("x")] {
                 for last in names {
@@ -567,9 +1166,14 @@ mod tests {
                                     address_form: form,
                                     locale,
                                 });
-                                let words: Vec<&str> = g.line.trim_end_matches(',').split(' ').collect();
+                                let words: Vec<&str> =
+                                    g.line.trim_end_matches(',').split(' ').collect();
                                 assert!(words.len() >= 2, "{:?}", g.line);
-                                assert!(g.line.ends_with(',') && !g.line.contains(" ,"), "{:?}", g.line);
+                                assert!(
+                                    g.line.ends_with(',') && !g.line.contains(" ,"),
+                                    "{:?}",
+                                    g.line
+                                );
                                 if matches!(gender, X | Unknown) {
                                     for title in ["heer", "mevrouw", "Mr", "Ms"] {
                                         assert!(!words.contains(&title), "{:?}", g.line);

@@ -18,7 +18,7 @@ pub use customer::{
     PhoneNumber, PostalAddress, Purpose, TimeZoneName,
 };
 pub use error::FieldError;
-pub use greeting::{greeting, Greeting, NameInput};
+pub use greeting::{Greeting, NameInput, greeting};
 pub mod commerce;
 pub use commerce::{
     DeliveryMethod, EventRecord, OrderLine, OrderRecord, ProductRecord, ShipmentEventRecord,

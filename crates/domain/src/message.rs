@@ -33,9 +33,14 @@ impl MessageClass {
 
     /// Parses the lower-case name.
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Transactional, Self::Service, Self::Relationship, Self::Promotional]
-            .into_iter()
-            .find(|c| c.as_str() == s)
+        [
+            Self::Transactional,
+            Self::Service,
+            Self::Relationship,
+            Self::Promotional,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == s)
     }
 
     /// Whether sending needs marketing consent rather than service consent.
@@ -74,8 +79,14 @@ impl MessageState {
 
     /// Parses the lower-case name.
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Planned, Self::Sending, Self::Sent, Self::Blocked, Self::Failed]
-            .into_iter()
-            .find(|c| c.as_str() == s)
+        [
+            Self::Planned,
+            Self::Sending,
+            Self::Sent,
+            Self::Blocked,
+            Self::Failed,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == s)
     }
 }

@@ -7,7 +7,7 @@
 use aftercare_domain::{
     CustomerRecord, EventRecord, FieldError, OrderRecord, ProductRecord, ShipmentEventRecord,
 };
-use aftercare_store::{job_kind, StoreError, Tx};
+use aftercare_store::{StoreError, Tx, job_kind};
 use jiff::Timestamp;
 use serde_json::json;
 
@@ -26,33 +26,59 @@ pub enum IngestError {
 pub const MAX_EVENT_BATCH: usize = 1000;
 
 /// Inserts or replaces a customer; returns the id and whether it is new.
-pub async fn upsert_customer(tx: &mut Tx, record: &CustomerRecord, now: Timestamp) -> Result<(i64, bool), IngestError> {
+pub async fn upsert_customer(
+    tx: &mut Tx,
+    record: &CustomerRecord,
+    now: Timestamp,
+) -> Result<(i64, bool), IngestError> {
     record.validate(now.to_zoned_datetime(jiff::tz::TimeZone::UTC).date())?;
     Ok(tx.upsert_customer(record, now).await?)
 }
 
 /// Inserts or replaces a product.
-pub async fn upsert_product(tx: &mut Tx, record: &ProductRecord, now: Timestamp) -> Result<(), IngestError> {
+pub async fn upsert_product(
+    tx: &mut Tx,
+    record: &ProductRecord,
+    now: Timestamp,
+) -> Result<(), IngestError> {
     record.validate()?;
     if let Some(successor) = &record.successor_sku
         && successor == &record.sku
     {
-        return Err(FieldError::new("successor_sku", "must differ from the product's own sku").into());
+        return Err(
+            FieldError::new("successor_sku", "must differ from the product's own sku").into(),
+        );
     }
     Ok(tx.upsert_product(record, now).await?)
 }
 
 /// Stores an order and schedules its `order_placed` event; returns the order id and whether
 /// it is new (a repeat of a known order number changes nothing).
-pub async fn create_order(tx: &mut Tx, record: &OrderRecord, now: Timestamp) -> Result<(i64, bool), IngestError> {
+pub async fn create_order(
+    tx: &mut Tx,
+    record: &OrderRecord,
+    now: Timestamp,
+) -> Result<(i64, bool), IngestError> {
     record.validate()?;
     let customer = tx
         .customer_by_external_id(record.customer_external_id.as_str())
         .await?
-        .ok_or_else(|| FieldError::new("customer_external_id", format!("no customer with external_id '{}'", record.customer_external_id)))?;
+        .ok_or_else(|| {
+            FieldError::new(
+                "customer_external_id",
+                format!(
+                    "no customer with external_id '{}'",
+                    record.customer_external_id
+                ),
+            )
+        })?;
     for (i, line) in record.lines.iter().enumerate() {
         if tx.product(line.sku.as_str()).await?.is_none() {
-            return Err(FieldError::new(format!("lines[{i}].sku"), format!("no product with sku '{}'", line.sku)).into());
+            return Err(FieldError::new(
+                format!("lines[{i}].sku"),
+                format!("no product with sku '{}'", line.sku),
+            )
+            .into());
         }
     }
     let Some(order_id) = tx.insert_order(record, customer.id, now).await? else {
@@ -67,17 +93,35 @@ pub async fn create_order(tx: &mut Tx, record: &OrderRecord, now: Timestamp) -> 
         "total_cents": record.total_cents(),
         "delivery_method": record.delivery_method,
     });
-    append_event(tx, customer.id, "order_placed", record.placed_at, &properties, None, now).await?;
+    append_event(
+        tx,
+        customer.id,
+        "order_placed",
+        record.placed_at,
+        &properties,
+        None,
+        now,
+    )
+    .await?;
     Ok((order_id, true))
 }
 
 /// Records a carrier status event and schedules `shipment_<status>`; `false` for a repeat.
-pub async fn record_shipment_event(tx: &mut Tx, record: &ShipmentEventRecord, now: Timestamp) -> Result<bool, IngestError> {
+pub async fn record_shipment_event(
+    tx: &mut Tx,
+    record: &ShipmentEventRecord,
+    now: Timestamp,
+) -> Result<bool, IngestError> {
     record.validate()?;
     let order = tx
         .order_by_external_id(record.order_external_id.as_str())
         .await?
-        .ok_or_else(|| FieldError::new("order_external_id", format!("no order with external_id '{}'", record.order_external_id)))?;
+        .ok_or_else(|| {
+            FieldError::new(
+                "order_external_id",
+                format!("no order with external_id '{}'", record.order_external_id),
+            )
+        })?;
     if !tx.record_shipment_event(record, order.id, now).await? {
         return Ok(false);
     }
@@ -89,18 +133,38 @@ pub async fn record_shipment_event(tx: &mut Tx, record: &ShipmentEventRecord, no
         "location": record.location,
     });
     let event_type = format!("shipment_{}", record.status.as_str());
-    append_event(tx, order.customer_id, &event_type, record.at, &properties, None, now).await?;
+    append_event(
+        tx,
+        order.customer_id,
+        &event_type,
+        record.at,
+        &properties,
+        None,
+        now,
+    )
+    .await?;
     Ok(true)
 }
 
 /// Stores a batch of generic events, all or none; returns the ids of the new ones
 /// (`None` for an event whose `id` was seen before).
-pub async fn record_events(tx: &mut Tx, events: &[EventRecord], now: Timestamp) -> Result<Vec<Option<i64>>, IngestError> {
+pub async fn record_events(
+    tx: &mut Tx,
+    events: &[EventRecord],
+    now: Timestamp,
+) -> Result<Vec<Option<i64>>, IngestError> {
     if events.is_empty() {
         return Err(FieldError::new("events", "must contain at least one event").into());
     }
     if events.len() > MAX_EVENT_BATCH {
-        return Err(FieldError::new("events", format!("must contain at most {MAX_EVENT_BATCH} events, got {}", events.len())).into());
+        return Err(FieldError::new(
+            "events",
+            format!(
+                "must contain at most {MAX_EVENT_BATCH} events, got {}",
+                events.len()
+            ),
+        )
+        .into());
     }
     let mut ids = Vec::with_capacity(events.len());
     let mut customers = std::collections::HashMap::new();
@@ -108,14 +172,24 @@ pub async fn record_events(tx: &mut Tx, events: &[EventRecord], now: Timestamp) 
         let within = |e: FieldError| e.within(&format!("events[{i}]"));
         event.validate().map_err(within)?;
         if event.event_type == "order_placed" || event.event_type.starts_with("shipment_") {
-            return Err(within(FieldError::new("type", format!("'{}' is recorded through POST /v1/orders or /v1/shipment-events", event.event_type))).into());
+            return Err(within(FieldError::new(
+                "type",
+                format!(
+                    "'{}' is recorded through POST /v1/orders or /v1/shipment-events",
+                    event.event_type
+                ),
+            ))
+            .into());
         }
         let external = event.customer_external_id.as_str();
         let customer_id = match customers.get(external) {
             Some(id) => *id,
             None => {
                 let customer = tx.customer_by_external_id(external).await?.ok_or_else(|| {
-                    within(FieldError::new("customer_external_id", format!("no customer with external_id '{external}'")))
+                    within(FieldError::new(
+                        "customer_external_id",
+                        format!("no customer with external_id '{external}'"),
+                    ))
                 })?;
                 customers.insert(external.to_string(), customer.id);
                 customer.id
@@ -123,7 +197,18 @@ pub async fn record_events(tx: &mut Tx, events: &[EventRecord], now: Timestamp) 
         };
         let properties = serde_json::to_value(&event.properties).unwrap_or_default();
         let source = event.id.as_ref().map(|id| id.as_str());
-        ids.push(append_event(tx, customer_id, &event.event_type, event.at, &properties, source, now).await?);
+        ids.push(
+            append_event(
+                tx,
+                customer_id,
+                &event.event_type,
+                event.at,
+                &properties,
+                source,
+                now,
+            )
+            .await?,
+        );
     }
     Ok(ids)
 }
@@ -137,7 +222,9 @@ async fn append_event(
     source_id: Option<&str>,
     now: Timestamp,
 ) -> Result<Option<i64>, StoreError> {
-    let id = tx.insert_event(customer_id, event_type, at, properties, source_id, now).await?;
+    let id = tx
+        .insert_event(customer_id, event_type, at, properties, source_id, now)
+        .await?;
     if let Some(id) = id {
         tx.insert_job(job_kind::EVENT, id, now, now).await?;
     }

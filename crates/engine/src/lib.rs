@@ -1,7 +1,7 @@
 //! Aftercare's engine: programmes, the worker that runs them, and message rendering.
+pub mod ingest;
 pub mod programme;
 pub mod render;
-pub mod ingest;
 pub mod worker;
 
 pub use worker::{Delivery, Engine, EngineError, Ran};

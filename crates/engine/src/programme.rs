@@ -98,7 +98,14 @@ pub struct Finding {
 
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.file.display(), self.line, self.column, self.reason)
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file.display(),
+            self.line,
+            self.column,
+            self.reason
+        )
     }
 }
 
@@ -112,7 +119,9 @@ pub struct Library {
 impl Library {
     /// Programmes triggered by `event_type`.
     pub fn triggered_by<'a>(&'a self, event_type: &'a str) -> impl Iterator<Item = &'a Programme> {
-        self.programmes.values().filter(move |p| p.trigger_event == event_type)
+        self.programmes
+            .values()
+            .filter(move |p| p.trigger_event == event_type)
     }
 
     /// A programme by id.
@@ -150,10 +159,14 @@ struct RawStep {
 
 impl RawStep {
     fn kinds(&self) -> Vec<(&'static str, &Spanned<toml::Value>)> {
-        [("send", &self.send), ("wait", &self.wait), ("exit", &self.exit)]
-            .into_iter()
-            .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
-            .collect()
+        [
+            ("send", &self.send),
+            ("wait", &self.wait),
+            ("exit", &self.exit),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
+        .collect()
     }
 }
 
@@ -200,7 +213,12 @@ pub fn load_dir(dir: &Path, ctx: &CheckContext) -> Result<Library, Vec<Finding>>
         let text = match std::fs::read_to_string(&file) {
             Ok(t) => t,
             Err(e) => {
-                findings.push(Finding { file, line: 1, column: 1, reason: format!("cannot read: {e}") });
+                findings.push(Finding {
+                    file,
+                    line: 1,
+                    column: 1,
+                    reason: format!("cannot read: {e}"),
+                });
                 continue;
             }
         };
@@ -211,7 +229,11 @@ pub fn load_dir(dir: &Path, ctx: &CheckContext) -> Result<Library, Vec<Finding>>
                         file: file.clone(),
                         line: 1,
                         column: 1,
-                        reason: format!("programme id '{}' is also used by {}", p.id, other.source.display()),
+                        reason: format!(
+                            "programme id '{}' is also used by {}",
+                            p.id,
+                            other.source.display()
+                        ),
                     });
                 } else {
                     library.programmes.insert(p.id.clone(), p);
@@ -220,14 +242,27 @@ pub fn load_dir(dir: &Path, ctx: &CheckContext) -> Result<Library, Vec<Finding>>
             Err(mut f) => findings.append(&mut f),
         }
     }
-    if findings.is_empty() { Ok(library) } else { Err(findings) }
+    if findings.is_empty() {
+        Ok(library)
+    } else {
+        Err(findings)
+    }
 }
 
 /// Parses and checks one programme file's text.
-pub fn parse_programme(file: &Path, text: &str, ctx: &CheckContext) -> Result<Programme, Vec<Finding>> {
+pub fn parse_programme(
+    file: &Path,
+    text: &str,
+    ctx: &CheckContext,
+) -> Result<Programme, Vec<Finding>> {
     let at = |span: Range<usize>, reason: String| {
         let (line, column) = line_column(text, span.start);
-        Finding { file: file.to_path_buf(), line, column, reason }
+        Finding {
+            file: file.to_path_buf(),
+            line,
+            column,
+            reason,
+        }
     };
     let raw: RawProgramme = toml::from_str(text).map_err(|e| {
         let message = e.message();
@@ -235,7 +270,10 @@ pub fn parse_programme(file: &Path, text: &str, ctx: &CheckContext) -> Result<Pr
         let reason = match message.strip_prefix("unknown field `") {
             Some(rest) if message.contains("`send`") => {
                 let key = rest.split('`').next().unwrap_or_default();
-                format!("unknown step type '{key}'; a step is one of {}", STEP_TYPES.join(", "))
+                format!(
+                    "unknown step type '{key}'; a step is one of {}",
+                    STEP_TYPES.join(", ")
+                )
             }
             _ => message.to_string(),
         };
@@ -244,22 +282,40 @@ pub fn parse_programme(file: &Path, text: &str, ctx: &CheckContext) -> Result<Pr
     let mut findings = Vec::new();
 
     let id = raw.id.get_ref();
-    if id.is_empty() || !id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
-        findings.push(at(raw.id.span(), format!("programme id '{id}' must be lower-case letters, digits and '-'")));
+    if id.is_empty()
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        findings.push(at(
+            raw.id.span(),
+            format!("programme id '{id}' must be lower-case letters, digits and '-'"),
+        ));
     }
-    let version = i32::try_from(*raw.version.get_ref()).ok().filter(|v| *v >= 1);
+    let version = i32::try_from(*raw.version.get_ref())
+        .ok()
+        .filter(|v| *v >= 1);
     if version.is_none() {
-        findings.push(at(raw.version.span(), "version must be a whole number of at least 1".into()));
+        findings.push(at(
+            raw.version.span(),
+            "version must be a whole number of at least 1".into(),
+        ));
     }
     let trigger = raw.trigger.get_ref().event.get_ref();
     if !BUILT_IN_EVENT_TYPES.contains(&trigger.as_str()) && !ctx.custom_events.contains(trigger) {
         findings.push(at(
             raw.trigger.get_ref().event.span(),
-            format!("unknown event type '{trigger}'; built-in types are {}", BUILT_IN_EVENT_TYPES.join(", ")),
+            format!(
+                "unknown event type '{trigger}'; built-in types are {}",
+                BUILT_IN_EVENT_TYPES.join(", ")
+            ),
         ));
     }
     if raw.steps.get_ref().is_empty() {
-        findings.push(at(raw.steps.span(), "a programme needs at least one step".into()));
+        findings.push(at(
+            raw.steps.span(),
+            "a programme needs at least one step".into(),
+        ));
     }
 
     let mut steps = Vec::new();
@@ -273,19 +329,29 @@ pub fn parse_programme(file: &Path, text: &str, ctx: &CheckContext) -> Result<Pr
             continue;
         };
         if !seen_ids.insert(step_id.get_ref().clone()) {
-            findings.push(at(step_id.span(), format!("step id '{}' is used twice", step_id.get_ref())));
+            findings.push(at(
+                step_id.span(),
+                format!("step id '{}' is used twice", step_id.get_ref()),
+            ));
         }
         if let Some(exit_id) = &exited_at {
             findings.push(at(
                 step_id.span(),
-                format!("step '{}' is unreachable: step '{exit_id}' exits before it", step_id.get_ref()),
+                format!(
+                    "step '{}' is unreachable: step '{exit_id}' exits before it",
+                    step_id.get_ref()
+                ),
             ));
         }
         let kinds = step.kinds();
         if kinds.len() != 1 {
             findings.push(at(
                 step_id.span(),
-                format!("step '{}' must have exactly one of {}", step_id.get_ref(), STEP_TYPES.join(", ")),
+                format!(
+                    "step '{}' must have exactly one of {}",
+                    step_id.get_ref(),
+                    STEP_TYPES.join(", ")
+                ),
             ));
             continue;
         }
@@ -305,7 +371,10 @@ pub fn parse_programme(file: &Path, text: &str, ctx: &CheckContext) -> Result<Pr
                     continue;
                 }
                 None => {
-                    findings.push(at(value.span(), "wait without duration: write e.g. wait = \"3d\"".into()));
+                    findings.push(at(
+                        value.span(),
+                        "wait without duration: write e.g. wait = \"3d\"".into(),
+                    ));
                     continue;
                 }
             },
@@ -318,7 +387,10 @@ pub fn parse_programme(file: &Path, text: &str, ctx: &CheckContext) -> Result<Pr
                 Action::Exit
             }
         };
-        steps.push(Step { id: step_id.get_ref().clone(), action });
+        steps.push(Step {
+            id: step_id.get_ref().clone(),
+            action,
+        });
     }
     if !findings.is_empty() {
         return Err(findings);
@@ -334,16 +406,24 @@ pub fn parse_programme(file: &Path, text: &str, ctx: &CheckContext) -> Result<Pr
     })
 }
 
-fn parse_send(value: &Spanned<toml::Value>, ctx: &CheckContext) -> Result<SendStep, (Range<usize>, String)> {
+fn parse_send(
+    value: &Spanned<toml::Value>,
+    ctx: &CheckContext,
+) -> Result<SendStep, (Range<usize>, String)> {
     let raw: RawSend = value
         .get_ref()
         .clone()
         .try_into()
-        .map_err(|e: toml::de::Error| (value.span(), format!("invalid send step: {}", e.message())))?;
+        .map_err(|e: toml::de::Error| {
+            (value.span(), format!("invalid send step: {}", e.message()))
+        })?;
     // Spans inside a re-deserialised value are lost; report at the step's value.
     let template = raw.template;
     if !ctx.templates.contains(&template) {
-        return Err((value.span(), format!("missing template '{template}': no templates/{template}.toml")));
+        return Err((
+            value.span(),
+            format!("missing template '{template}': no templates/{template}.toml"),
+        ));
     }
     let class_name = raw.class;
     let class = MessageClass::parse(&class_name).ok_or_else(|| {
@@ -353,11 +433,20 @@ fn parse_send(value: &Spanned<toml::Value>, ctx: &CheckContext) -> Result<SendSt
         None => Channel::Email,
         Some(name) => match Channel::parse(&name) {
             Some(Channel::Email) => Channel::Email,
-            Some(_) => return Err((value.span(), format!("channel '{name}' is not available yet; use email"))),
+            Some(_) => {
+                return Err((
+                    value.span(),
+                    format!("channel '{name}' is not available yet; use email"),
+                ));
+            }
             None => return Err((value.span(), format!("unknown channel '{name}'"))),
         },
     };
-    Ok(SendStep { template, class, channel })
+    Ok(SendStep {
+        template,
+        class,
+        channel,
+    })
 }
 
 /// Parses "3d", "2w", "12h", "90m", "1 month" into a calendar span.
@@ -399,11 +488,14 @@ mod tests {
         }
     }
 
-    const HEAD: &str = "id = \"p\"\nname = \"P\"\nversion = 1\ntrigger = { event = \"order_placed\" }\n";
+    const HEAD: &str =
+        "id = \"p\"\nname = \"P\"\nversion = 1\ntrigger = { event = \"order_placed\" }\n";
 
     #[test]
     fn a_valid_programme_loads() {
-        let text = format!("{HEAD}[[steps]]\nid = \"a\"\nsend = {{ template = \"thanks\", class = \"service\" }}\n[[steps]]\nid = \"b\"\nwait = \"3d\"\n");
+        let text = format!(
+            "{HEAD}[[steps]]\nid = \"a\"\nsend = {{ template = \"thanks\", class = \"service\" }}\n[[steps]]\nid = \"b\"\nwait = \"3d\"\n"
+        );
         let p = parse_programme(Path::new("p.toml"), &text, &ctx()).unwrap();
         assert_eq!(p.steps.len(), 2);
     }
@@ -420,7 +512,10 @@ mod tests {
         ];
         for (text, expected) in cases {
             let got = findings(&text);
-            assert!(got.iter().any(|f| f.starts_with(expected)), "expected {expected:?} in {got:?}");
+            assert!(
+                got.iter().any(|f| f.starts_with(expected)),
+                "expected {expected:?} in {got:?}"
+            );
         }
     }
 

@@ -13,7 +13,9 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
-use aftercare_domain::{greeting, AddressForm, CustomerRecord, Locale, NameInput, OrderRecord, ProductRecord};
+use aftercare_domain::{
+    AddressForm, CustomerRecord, Locale, NameInput, OrderRecord, ProductRecord, greeting,
+};
 use jiff::Timestamp;
 use minijinja::{Environment, State};
 use serde::{Deserialize, Serialize};
@@ -141,18 +143,32 @@ impl Renderer {
             reason,
         };
         if let Err(e) = env.add_template("_layout.html", LAYOUT) {
-            findings.push(finding(Path::new("layout.html.j2"), e.line().unwrap_or(1), e.to_string()));
+            findings.push(finding(
+                Path::new("layout.html.j2"),
+                e.line().unwrap_or(1),
+                e.to_string(),
+            ));
         }
         let mut files: Vec<_> = match std::fs::read_dir(dir) {
             Ok(entries) => entries
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| p.extension().is_some_and(|x| x == "toml"))
                 .collect(),
-            Err(e) => return Err(vec![finding(dir, 1, format!("cannot read the template folder: {e}"))]),
+            Err(e) => {
+                return Err(vec![finding(
+                    dir,
+                    1,
+                    format!("cannot read the template folder: {e}"),
+                )]);
+            }
         };
         files.sort();
         for file in files {
-            let Some(name) = file.file_stem().and_then(|s| s.to_str()).map(str::to_string) else {
+            let Some(name) = file
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .map(str::to_string)
+            else {
                 continue;
             };
             let text = match std::fs::read_to_string(&file) {
@@ -165,32 +181,51 @@ impl Renderer {
             let parsed: BTreeMap<String, LocaleTemplate> = match toml::from_str(&text) {
                 Ok(p) => p,
                 Err(e) => {
-                    let line = text[..e.span().map_or(0, |s| s.start)].matches('\n').count() + 1;
+                    let line = text[..e.span().map_or(0, |s| s.start)]
+                        .matches('\n')
+                        .count()
+                        + 1;
                     findings.push(finding(&file, line, e.message().to_string()));
                     continue;
                 }
             };
             for locale in Locale::ALL {
                 let Some(t) = parsed.get(locale.tag()) else {
-                    findings.push(finding(&file, 1, format!("template '{name}' has no [{}] section", locale.tag())));
+                    findings.push(finding(
+                        &file,
+                        1,
+                        format!("template '{name}' has no [{}] section", locale.tag()),
+                    ));
                     continue;
                 };
                 for (part, source) in [("subject", &t.subject), ("body", &t.body)] {
                     let key = format!("{name}/{}/{part}", locale.tag());
                     if let Err(e) = env.add_template_owned(key, source.clone()) {
                         let line = line_of(&text, source) + e.line().unwrap_or(1) - 1;
-                        findings.push(finding(&file, line, format!("[{}] {part}: {e}", locale.tag())));
+                        findings.push(finding(
+                            &file,
+                            line,
+                            format!("[{}] {part}: {e}", locale.tag()),
+                        ));
                     }
                 }
             }
             for key in parsed.keys() {
                 if Locale::parse(key).is_none() {
-                    findings.push(finding(&file, 1, format!("unknown locale [{key}]; use nl-NL, nl-BE or en")));
+                    findings.push(finding(
+                        &file,
+                        1,
+                        format!("unknown locale [{key}]; use nl-NL, nl-BE or en"),
+                    ));
                 }
             }
             names.insert(name);
         }
-        if findings.is_empty() { Ok(Self { env, names, brand }) } else { Err(findings) }
+        if findings.is_empty() {
+            Ok(Self { env, names, brand })
+        } else {
+            Err(findings)
+        }
     }
 
     /// The names of the loaded templates.
@@ -210,7 +245,9 @@ impl Renderer {
             name_prefix: customer.name_prefix.as_deref(),
             last_name: customer.last_name.as_deref(),
             gender: customer.gender,
-            address_form: customer.address_form.unwrap_or(self.brand.default_address_form),
+            address_form: customer
+                .address_form
+                .unwrap_or(self.brand.default_address_form),
             locale: customer.locale,
         })
     }
@@ -227,7 +264,10 @@ impl Renderer {
             return Err(err("no such template".into()));
         }
         let greeting = self.greeting(input.customer);
-        let form = input.customer.address_form.unwrap_or(self.brand.default_address_form);
+        let form = input
+            .customer
+            .address_form
+            .unwrap_or(self.brand.default_address_form);
         let ctx = json!({
             "locale": locale.tag(),
             "greeting": greeting.line,
@@ -264,7 +304,10 @@ impl Renderer {
                 .and_then(|t| t.render(&ctx))
                 .map_err(|e| err(format!("{part}: {e}")))
         };
-        let subject = run("subject")?.split_whitespace().collect::<Vec<_>>().join(" ");
+        let subject = run("subject")?
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
         let text = tidy_text(&run("body")?);
         let html = self
             .env
@@ -288,8 +331,12 @@ impl Renderer {
 }
 
 fn line_of(file: &str, part: &str) -> usize {
-    let probe = part.lines().find(|l| !l.trim().is_empty()).unwrap_or_default();
-    file.find(probe).map_or(1, |i| file[..i].matches('\n').count() + 1)
+    let probe = part
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_default();
+    file.find(probe)
+        .map_or(1, |i| file[..i].matches('\n').count() + 1)
 }
 
 /// Trims trailing spaces and collapses runs of blank lines left by template tags.
@@ -344,7 +391,11 @@ fn money(state: &State<'_, '_>, cents: i64) -> String {
     let digits = euros.to_string();
     for (i, c) in digits.chars().enumerate() {
         if i > 0 && (digits.len() - i) % 3 == 0 {
-            grouped.push(if locale_of(state) == Locale::En { ',' } else { '.' });
+            grouped.push(if locale_of(state) == Locale::En {
+                ','
+            } else {
+                '.'
+            });
         }
         grouped.push(c);
     }
@@ -357,7 +408,10 @@ fn money(state: &State<'_, '_>, cents: i64) -> String {
 /// `{{ order.placed_at | date }}` → "12 maart 2026" / "12 March 2026", in the customer's zone.
 fn date(state: &State<'_, '_>, value: String) -> Result<String, minijinja::Error> {
     let ts: Timestamp = value.parse().map_err(|e| {
-        minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, format!("not a timestamp: {e}"))
+        minijinja::Error::new(
+            minijinja::ErrorKind::InvalidOperation,
+            format!("not a timestamp: {e}"),
+        )
     })?;
     let tz = state
         .lookup("customer")
@@ -366,15 +420,39 @@ fn date(state: &State<'_, '_>, value: String) -> Result<String, minijinja::Error
         .unwrap_or(jiff::tz::TimeZone::UTC);
     let d = ts.to_zoned_datetime(tz).date();
     const NL: [&str; 12] = [
-        "januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus", "september",
-        "oktober", "november", "december",
+        "januari",
+        "februari",
+        "maart",
+        "april",
+        "mei",
+        "juni",
+        "juli",
+        "augustus",
+        "september",
+        "oktober",
+        "november",
+        "december",
     ];
     const EN: [&str; 12] = [
-        "January", "February", "March", "April", "May", "June", "July", "August", "September",
-        "October", "November", "December",
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
     ];
     let month = usize::try_from(d.month() - 1).unwrap_or(0);
-    let name = if locale_of(state) == Locale::En { EN[month] } else { NL[month] };
+    let name = if locale_of(state) == Locale::En {
+        EN[month]
+    } else {
+        NL[month]
+    };
     Ok(format!("{} {name} {}", d.day(), d.year()))
 }
 

@@ -15,13 +15,13 @@
 //! Requirements: FR1 (always-on programmes), PP1–PP4.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use aftercare_channels::email::{EmailMessage, SmtpMailer};
 use aftercare_domain::{Clock, MessageState, Purpose};
-use aftercare_store::{enrolment_state, job_kind, Job, NewMessage, Store, StoreError, Tx};
+use aftercare_store::{Job, NewMessage, Store, StoreError, Tx, enrolment_state, job_kind};
 use jiff::SignedDuration;
 use tokio::sync::Notify;
 use tracing::{debug, info, warn};
@@ -132,7 +132,10 @@ impl Engine {
     pub async fn run_once(&self) -> Result<Ran, EngineError> {
         let now = self.clock.now();
         let lease_until = now.checked_add(self.lease).unwrap_or(now);
-        let jobs = self.store.claim_jobs(&self.worker_id, now, lease_until, self.batch_size).await?;
+        let jobs = self
+            .store
+            .claim_jobs(&self.worker_id, now, lease_until, self.batch_size)
+            .await?;
         if jobs.is_empty() {
             return Ok(Ran::Idle);
         }
@@ -142,7 +145,12 @@ impl Engine {
                 warn!(job_id = job.id, kind = %job.kind, error = %e, "Job failed; it will be retried.");
                 let delay = backoff(job.attempts);
                 let mut tx = self.store.begin().await?;
-                tx.retry_job(job.id, self.clock.now().checked_add(delay).unwrap_or(now), &e.to_string()).await?;
+                tx.retry_job(
+                    job.id,
+                    self.clock.now().checked_add(delay).unwrap_or(now),
+                    &e.to_string(),
+                )
+                .await?;
                 tx.commit().await?;
             }
         }
@@ -187,7 +195,11 @@ impl Engine {
             job_kind::STEP => self.run_steps(job).await,
             job_kind::DELIVER => self.deliver(job).await,
             other => {
-                warn!(job_id = job.id, kind = other, "Unknown job kind; dropping it.");
+                warn!(
+                    job_id = job.id,
+                    kind = other,
+                    "Unknown job kind; dropping it."
+                );
                 let mut tx = self.store.begin().await?;
                 tx.finish_job(job.id, &self.worker_id).await?;
                 Ok(tx.commit().await?)
@@ -206,11 +218,19 @@ impl Engine {
         }
         for programme in self.library.triggered_by(&event.event_type) {
             if let Some(enrolment_id) = tx
-                .insert_enrolment(&programme.id, programme.version, event.customer_id, event.id, &context, now)
+                .insert_enrolment(
+                    &programme.id,
+                    programme.version,
+                    event.customer_id,
+                    event.id,
+                    &context,
+                    now,
+                )
                 .await?
             {
                 debug!(programme = %programme.id, customer_id = event.customer_id, enrolment_id, "Customer enrolled.");
-                tx.insert_job(job_kind::STEP, enrolment_id, now, now).await?;
+                tx.insert_job(job_kind::STEP, enrolment_id, now, now)
+                    .await?;
             }
         }
         self.finish(tx, job).await
@@ -222,7 +242,8 @@ impl Engine {
         let mut tx = self.store.begin().await?;
         let enrolment = tx.enrolment(job.ref_id).await?;
         let programme = self.library.get(&enrolment.programme_id);
-        let (Some(programme), enrolment_state::ACTIVE) = (programme, enrolment.state.as_str()) else {
+        let (Some(programme), enrolment_state::ACTIVE) = (programme, enrolment.state.as_str())
+        else {
             return self.finish(tx, job).await;
         };
         let customer = tx.customer(enrolment.customer_id).await?;
@@ -238,7 +259,8 @@ impl Engine {
             index += 1;
             match &step.action {
                 Action::Send(send) => {
-                    let reason = format!("planned by programme '{}' step '{}'", programme.id, step.id);
+                    let reason =
+                        format!("planned by programme '{}' step '{}'", programme.id, step.id);
                     let message = NewMessage {
                         customer_id: enrolment.customer_id,
                         enrolment_id: Some(enrolment.id),
@@ -251,7 +273,8 @@ impl Engine {
                         reason: &reason,
                     };
                     if let Some(message_id) = tx.insert_message(&message, now).await? {
-                        tx.insert_job(job_kind::DELIVER, message_id, due.max(now), now).await?;
+                        tx.insert_job(job_kind::DELIVER, message_id, due.max(now), now)
+                            .await?;
                     }
                 }
                 Action::Wait(span) => {
@@ -261,7 +284,8 @@ impl Engine {
                         .checked_add(*span)
                         .map(|z| z.timestamp())
                         .unwrap_or(due);
-                    tx.insert_job(job_kind::STEP, enrolment.id, run_at, now).await?;
+                    tx.insert_job(job_kind::STEP, enrolment.id, run_at, now)
+                        .await?;
                     break;
                 }
                 Action::Exit => {
@@ -271,7 +295,8 @@ impl Engine {
             }
         }
         let step_index = i32::try_from(index).unwrap_or(i32::MAX);
-        tx.update_enrolment(enrolment.id, state, step_index, now).await?;
+        tx.update_enrolment(enrolment.id, state, step_index, now)
+            .await?;
         self.finish(tx, job).await
     }
 
@@ -283,7 +308,10 @@ impl Engine {
         match message.state {
             MessageState::Planned => {}
             MessageState::Sending => {
-                debug!(message_id = message.id, "Resuming a delivery that was interrupted.");
+                debug!(
+                    message_id = message.id,
+                    "Resuming a delivery that was interrupted."
+                );
             }
             _ => return self.finish(tx, job).await,
         }
@@ -291,18 +319,44 @@ impl Engine {
 
         // Consent (DESIGN.md policy step 1): marketing classes need marketing consent on
         // the channel; service messages stop when service consent was withdrawn.
-        let purpose = if message.class.needs_marketing_consent() { Purpose::Marketing } else { Purpose::Service };
+        let purpose = if message.class.needs_marketing_consent() {
+            Purpose::Marketing
+        } else {
+            Purpose::Service
+        };
         let consent = customer.record.consent(purpose, message.channel);
         let blocked = match (message.class, consent) {
             (aftercare_domain::MessageClass::Transactional, _) => None,
-            (_, Some(c)) if !c.granted => Some(format!("blocked: {purpose:?} consent for {} withdrawn ({})", message.channel.as_str(), c.source)),
-            (_, None) if purpose == Purpose::Marketing => Some(format!("blocked: no marketing consent for {}", message.channel.as_str())),
+            (_, Some(c)) if !c.granted => Some(format!(
+                "blocked: {purpose:?} consent for {} withdrawn ({})",
+                message.channel.as_str(),
+                c.source
+            )),
+            (_, None) if purpose == Purpose::Marketing => Some(format!(
+                "blocked: no marketing consent for {}",
+                message.channel.as_str()
+            )),
             _ => None,
         };
-        let recipient = customer.record.email.as_ref().map(|e| e.as_str().to_string());
-        let blocked = blocked.or_else(|| recipient.is_none().then(|| "blocked: the customer has no email address".to_string()));
+        let recipient = customer
+            .record
+            .email
+            .as_ref()
+            .map(|e| e.as_str().to_string());
+        let blocked = blocked.or_else(|| {
+            recipient
+                .is_none()
+                .then(|| "blocked: the customer has no email address".to_string())
+        });
         if let Some(reason) = blocked {
-            tx.transition_message(message.id, message.state, MessageState::Blocked, &reason, now).await?;
+            tx.transition_message(
+                message.id,
+                message.state,
+                MessageState::Blocked,
+                &reason,
+                now,
+            )
+            .await?;
             return self.finish(tx, job).await;
         }
         let recipient = recipient.unwrap_or_default();
@@ -332,26 +386,53 @@ impl Engine {
         let rendered = match self.renderer.render(&message.template, &input) {
             Ok(r) => r,
             Err(e) => {
-                tx.transition_message(message.id, message.state, MessageState::Failed, &format!("failed: {e}"), now).await?;
+                tx.transition_message(
+                    message.id,
+                    message.state,
+                    MessageState::Failed,
+                    &format!("failed: {e}"),
+                    now,
+                )
+                .await?;
                 return self.finish(tx, job).await;
             }
         };
         let brand = self.renderer.brand();
         let header_id = format!("msg-{}@{}", message.id, brand.message_id_domain);
-        tx.set_message_content(message.id, &recipient, &rendered.subject, &rendered.text, &rendered.html, &rendered.greeting, &header_id)
-            .await?;
+        tx.set_message_content(
+            message.id,
+            &recipient,
+            &rendered.subject,
+            &rendered.text,
+            &rendered.html,
+            &rendered.greeting,
+            &header_id,
+        )
+        .await?;
         let reason = if message.state == MessageState::Planned {
             format!("sending to {recipient} (worker {})", self.worker_id)
         } else {
             // A worker died mid-send. Sent again with the same Message-ID, so a server that
             // did accept the first attempt can recognise the repeat.
-            format!("resending to {recipient} after an interrupted attempt (worker {})", self.worker_id)
+            format!(
+                "resending to {recipient} after an interrupted attempt (worker {})",
+                self.worker_id
+            )
         };
-        tx.transition_message(message.id, message.state, MessageState::Sending, &reason, now).await?;
+        tx.transition_message(
+            message.id,
+            message.state,
+            MessageState::Sending,
+            &reason,
+            now,
+        )
+        .await?;
         tx.commit().await?;
 
         let outcome = match &self.delivery {
-            Delivery::OutboxOnly => Ok("kept in the built-in outbox (no SMTP server configured)".to_string()),
+            Delivery::OutboxOnly => {
+                Ok("kept in the built-in outbox (no SMTP server configured)".to_string())
+            }
             Delivery::Smtp(mailer) => {
                 let email = EmailMessage {
                     from_name: brand.name.clone(),
@@ -363,26 +444,55 @@ impl Engine {
                     html: rendered.html,
                     message_id: header_id,
                 };
-                mailer.send(&email).await.map(|()| format!("accepted by the SMTP server for {recipient}"))
+                mailer
+                    .send(&email)
+                    .await
+                    .map(|()| format!("accepted by the SMTP server for {recipient}"))
             }
         };
         let now = self.clock.now();
         let mut tx = self.store.begin().await?;
         match outcome {
             Ok(reason) => {
-                tx.transition_message(message.id, MessageState::Sending, MessageState::Sent, &reason, now).await?;
+                tx.transition_message(
+                    message.id,
+                    MessageState::Sending,
+                    MessageState::Sent,
+                    &reason,
+                    now,
+                )
+                .await?;
                 debug!(message_id = message.id, template = %message.template, "Message sent.");
                 self.finish(tx, job).await
             }
             Err(e) if e.is_transient() && job.attempts < MAX_ATTEMPTS => {
                 let reason = format!("will retry: {e}");
-                tx.transition_message(message.id, MessageState::Sending, MessageState::Planned, &reason, now).await?;
-                tx.retry_job(job.id, now.checked_add(backoff(job.attempts)).unwrap_or(now), &e.to_string()).await?;
+                tx.transition_message(
+                    message.id,
+                    MessageState::Sending,
+                    MessageState::Planned,
+                    &reason,
+                    now,
+                )
+                .await?;
+                tx.retry_job(
+                    job.id,
+                    now.checked_add(backoff(job.attempts)).unwrap_or(now),
+                    &e.to_string(),
+                )
+                .await?;
                 Ok(tx.commit().await?)
             }
             Err(e) => {
                 let reason = format!("failed after {} attempt(s): {e}", job.attempts);
-                tx.transition_message(message.id, MessageState::Sending, MessageState::Failed, &reason, now).await?;
+                tx.transition_message(
+                    message.id,
+                    MessageState::Sending,
+                    MessageState::Failed,
+                    &reason,
+                    now,
+                )
+                .await?;
                 self.finish(tx, job).await
             }
         }
@@ -391,7 +501,10 @@ impl Engine {
     async fn finish(&self, mut tx: Tx, job: &Job) -> Result<(), EngineError> {
         if !tx.finish_job(job.id, &self.worker_id).await? {
             // Dropping the transaction rolls back this run's effects; the holder redoes them.
-            warn!(job_id = job.id, "Lost the lease on a job; another worker has it.");
+            warn!(
+                job_id = job.id,
+                "Lost the lease on a job; another worker has it."
+            );
             return Ok(());
         }
         Ok(tx.commit().await?)

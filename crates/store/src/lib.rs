@@ -168,7 +168,9 @@ impl Store {
     /// Counts rows of a table; for tests, the demo and health checks.
     pub async fn count(&self, table: Table) -> Result<i64> {
         let sql = format!("SELECT COUNT(*) FROM {}", table.name());
-        Ok(on_pool!(&self.pool, p => sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone())).fetch_one(p).await?))
+        Ok(
+            on_pool!(&self.pool, p => sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone())).fetch_one(p).await?),
+        )
     }
 }
 

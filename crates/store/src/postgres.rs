@@ -3,13 +3,16 @@
 //! each other or taking the same job.
 
 use jiff::Timestamp;
-use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
 
-use crate::{micros, Job, Result};
+use crate::{Job, Result, micros};
 
 pub(crate) async fn connect(url: &str) -> Result<PgPool> {
-    Ok(PgPoolOptions::new().max_connections(16).connect(url).await?)
+    Ok(PgPoolOptions::new()
+        .max_connections(16)
+        .connect(url)
+        .await?)
 }
 
 pub(crate) async fn claim_jobs(

@@ -6,7 +6,7 @@ use aftercare_domain::{
 use jiff::Timestamp;
 use serde::Serialize;
 
-use crate::{from_micros, Result, StoreError};
+use crate::{Result, StoreError, from_micros};
 
 /// A leased job: an event to route, an enrolment step to run, a message to deliver.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -284,7 +284,8 @@ pub struct Message {
 impl TryFrom<MessageRow> for Message {
     type Error = StoreError;
     fn try_from(r: MessageRow) -> Result<Self> {
-        let bad = |what: &str, v: &str| StoreError::Corrupt(format!("message {}: {what} '{v}'", r.id));
+        let bad =
+            |what: &str, v: &str| StoreError::Corrupt(format!("message {}: {what} '{v}'", r.id));
         Ok(Self {
             class: MessageClass::parse(&r.class).ok_or_else(|| bad("class", &r.class))?,
             channel: Channel::parse(&r.channel).ok_or_else(|| bad("channel", &r.channel))?,

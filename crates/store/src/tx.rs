@@ -6,10 +6,10 @@ use aftercare_domain::{
 use jiff::Timestamp;
 use sqlx::{Postgres, Sqlite, Transaction};
 
-use crate::records::{json, to_json, CustomerRow, MessageRow, OrderRow, ProductRow};
+use crate::records::{CustomerRow, MessageRow, OrderRow, ProductRow, json, to_json};
 use crate::{
-    micros, Enrolment, IdempotencyClaim, Message, MessageFilter, MessageTransition, NewMessage,
-    Result, StoreError, StoredCustomer, StoredEvent, StoredOrder,
+    Enrolment, IdempotencyClaim, Message, MessageFilter, MessageTransition, NewMessage, Result,
+    StoreError, StoredCustomer, StoredEvent, StoredOrder, micros,
 };
 
 /// A transaction on either backend. Dropped without [`Tx::commit`], it rolls back.
@@ -102,7 +102,9 @@ impl Tx {
                 status: u16::try_from(status).unwrap_or(200),
                 response,
             }),
-            _ => Err(StoreError::Conflict(format!("idempotency key '{key}' has no stored answer"))),
+            _ => Err(StoreError::Conflict(format!(
+                "idempotency key '{key}' has no stored answer"
+            ))),
         }
     }
 
@@ -153,7 +155,10 @@ impl Tx {
     }
 
     /// A customer by the brand's id.
-    pub async fn customer_by_external_id(&mut self, external_id: &str) -> Result<Option<StoredCustomer>> {
+    pub async fn customer_by_external_id(
+        &mut self,
+        external_id: &str,
+    ) -> Result<Option<StoredCustomer>> {
         let row: Option<CustomerRow> = on_tx!(self, c => sqlx::query_as(
             "SELECT id, record, created_at, updated_at FROM customers WHERE external_id = $1",
         )
@@ -171,11 +176,16 @@ impl Tx {
         .bind(id)
         .fetch_optional(&mut *c)
         .await?);
-        row.ok_or_else(|| StoreError::NotFound(format!("customer {id}")))?.try_into()
+        row.ok_or_else(|| StoreError::NotFound(format!("customer {id}")))?
+            .try_into()
     }
 
     /// Customers in id order, `limit` at a time after `after_id`.
-    pub async fn customers_page(&mut self, after_id: i64, limit: i64) -> Result<Vec<StoredCustomer>> {
+    pub async fn customers_page(
+        &mut self,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredCustomer>> {
         let rows: Vec<CustomerRow> = on_tx!(self, c => sqlx::query_as(
             "SELECT id, record, created_at, updated_at FROM customers WHERE id > $1 ORDER BY id LIMIT $2",
         )
@@ -267,7 +277,11 @@ impl Tx {
     }
 
     /// A customer's orders, newest first.
-    pub async fn orders_of_customer(&mut self, customer_id: i64, limit: i64) -> Result<Vec<StoredOrder>> {
+    pub async fn orders_of_customer(
+        &mut self,
+        customer_id: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredOrder>> {
         let rows: Vec<OrderRow> = on_tx!(self, c => sqlx::query_as(
             "SELECT id, customer_id, record FROM orders WHERE customer_id = $1
              ORDER BY placed_at DESC, id DESC LIMIT $2",
@@ -358,7 +372,11 @@ impl Tx {
     }
 
     /// A customer's events, newest first.
-    pub async fn events_of_customer(&mut self, customer_id: i64, limit: i64) -> Result<Vec<StoredEvent>> {
+    pub async fn events_of_customer(
+        &mut self,
+        customer_id: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>> {
         Ok(on_tx!(self, c => sqlx::query_as(
             "SELECT id, customer_id, event_type, occurred_at, properties, source_id FROM events
              WHERE customer_id = $1 ORDER BY occurred_at DESC, id DESC LIMIT $2",
@@ -436,7 +454,13 @@ impl Tx {
     // ----- jobs ------------------------------------------------------------------------
 
     /// Schedules a job of `kind` about `ref_id` at `run_at`.
-    pub async fn insert_job(&mut self, kind: &str, ref_id: i64, run_at: Timestamp, now: Timestamp) -> Result<i64> {
+    pub async fn insert_job(
+        &mut self,
+        kind: &str,
+        ref_id: i64,
+        run_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<i64> {
         Ok(on_tx!(self, c => sqlx::query_scalar(
             "INSERT INTO jobs (kind, ref_id, run_at, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
         )
@@ -462,10 +486,12 @@ impl Tx {
     /// Drops pending jobs of `kind` due before `before`: used when importing history, so
     /// that events from before the programmes went live enrol nobody.
     pub async fn discard_jobs_before(&mut self, kind: &str, before: Timestamp) -> Result<u64> {
-        Ok(on_tx!(self, c => sqlx::query("DELETE FROM jobs WHERE kind = $1 AND run_at < $2 AND locked_by IS NULL")
+        Ok(
+            on_tx!(self, c => sqlx::query("DELETE FROM jobs WHERE kind = $1 AND run_at < $2 AND locked_by IS NULL")
             .bind(kind)
             .bind(micros(before))
-            .execute(&mut *c).await?.rows_affected()))
+            .execute(&mut *c).await?.rows_affected()),
+        )
     }
 
     /// Releases a job to run again at `run_at`, keeping the error.
@@ -483,7 +509,11 @@ impl Tx {
     // ----- messages --------------------------------------------------------------------
 
     /// Creates a planned message; `None` if this enrolment's step already created one.
-    pub async fn insert_message(&mut self, m: &NewMessage<'_>, now: Timestamp) -> Result<Option<i64>> {
+    pub async fn insert_message(
+        &mut self,
+        m: &NewMessage<'_>,
+        now: Timestamp,
+    ) -> Result<Option<i64>> {
         let id: Option<i64> = on_tx!(self, c => sqlx::query_scalar(
             "INSERT INTO messages (customer_id, enrolment_id, step_key, programme_id, template,
                                    class, channel, state, reason, planned_at)
@@ -502,7 +532,8 @@ impl Tx {
         .fetch_optional(&mut *c)
         .await?);
         if let Some(id) = id {
-            self.insert_transition(id, None, MessageState::Planned, m.reason, now).await?;
+            self.insert_transition(id, None, MessageState::Planned, m.reason, now)
+                .await?;
         }
         Ok(id)
     }
@@ -554,7 +585,8 @@ impl Tx {
         .await?
         .rows_affected());
         if n == 1 {
-            self.insert_transition(id, Some(from), to, reason, now).await?;
+            self.insert_transition(id, Some(from), to, reason, now)
+                .await?;
         }
         Ok(n == 1)
     }
@@ -595,7 +627,8 @@ impl Tx {
             .bind(id)
             .fetch_optional(&mut *c)
             .await?);
-        row.ok_or_else(|| StoreError::NotFound(format!("message {id}")))?.try_into()
+        row.ok_or_else(|| StoreError::NotFound(format!("message {id}")))?
+            .try_into()
     }
 
     /// Messages matching `filter`, newest first.
@@ -630,7 +663,12 @@ impl Tx {
     // ----- API tokens ------------------------------------------------------------------
 
     /// Stores a token's hash under a name.
-    pub async fn insert_api_token(&mut self, name: &str, token_hash: &str, now: Timestamp) -> Result<i64> {
+    pub async fn insert_api_token(
+        &mut self,
+        name: &str,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> Result<i64> {
         Ok(on_tx!(self, c => sqlx::query_scalar(
             "INSERT INTO api_tokens (name, token_hash, created_at) VALUES ($1, $2, $3) RETURNING id",
         )

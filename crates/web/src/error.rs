@@ -5,7 +5,7 @@
 use aftercare_domain::FieldError;
 use aftercare_engine::ingest::IngestError;
 use aftercare_store::StoreError;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use tracing::error;
@@ -73,15 +73,55 @@ impl ApiError {
                 "The request body could not be read",
                 Some(field.as_str()).filter(|f| !f.is_empty()),
             ),
-            Invalid(e) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", "A field has an invalid value", Some(e.field.as_str())),
-            UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Unsupported media type", Some("Content-Type")),
-            TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "The request body is too large", None),
-            Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized", "Authentication required", Some("Authorization")),
+            Invalid(e) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_field",
+                "A field has an invalid value",
+                Some(e.field.as_str()),
+            ),
+            UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Unsupported media type",
+                Some("Content-Type"),
+            ),
+            TooLarge(_) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                "The request body is too large",
+                None,
+            ),
+            Unauthorized(_) => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Authentication required",
+                Some("Authorization"),
+            ),
             NotFound(_) => (StatusCode::NOT_FOUND, "not_found", "Not found", None),
-            IdempotencyKeyReused => (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused", "Idempotency-Key reused", Some("Idempotency-Key")),
-            BadIdempotencyKey(_) => (StatusCode::BAD_REQUEST, "invalid_idempotency_key", "Invalid Idempotency-Key", Some("Idempotency-Key")),
-            Conflict => (StatusCode::CONFLICT, "conflict", "Conflict", Some("Idempotency-Key")),
-            Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal server error", None),
+            IdempotencyKeyReused => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "Idempotency-Key reused",
+                Some("Idempotency-Key"),
+            ),
+            BadIdempotencyKey(_) => (
+                StatusCode::BAD_REQUEST,
+                "invalid_idempotency_key",
+                "Invalid Idempotency-Key",
+                Some("Idempotency-Key"),
+            ),
+            Conflict => (
+                StatusCode::CONFLICT,
+                "conflict",
+                "Conflict",
+                Some("Idempotency-Key"),
+            ),
+            Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal server error",
+                None,
+            ),
         }
     }
 }
@@ -105,10 +145,12 @@ impl IntoResponse for ApiError {
             code,
             field,
         };
-        let mut response = (status, serde_json::to_string(&body).unwrap_or_default()).into_response();
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        let mut response =
+            (status, serde_json::to_string(&body).unwrap_or_default()).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

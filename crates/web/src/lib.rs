@@ -16,8 +16,8 @@ use std::sync::Arc;
 use aftercare_domain::Clock;
 use aftercare_engine::Engine;
 use aftercare_store::Store;
-use axum::routing::get;
 use axum::Router;
+use axum::routing::get;
 use tokio::net::TcpListener;
 
 pub use api::extract::hash_token;
@@ -55,9 +55,13 @@ pub fn router(state: AppState, options: WebOptions) -> Router {
         .with_state(state)
 }
 
-async fn health(axum::extract::State(app): axum::extract::State<AppState>) -> Result<axum::Json<serde_json::Value>, error::ApiError> {
+async fn health(
+    axum::extract::State(app): axum::extract::State<AppState>,
+) -> Result<axum::Json<serde_json::Value>, error::ApiError> {
     let jobs = app.store.count(aftercare_store::Table::Jobs).await?;
-    Ok(axum::Json(serde_json::json!({"status": "ok", "pending_jobs": jobs})))
+    Ok(axum::Json(
+        serde_json::json!({"status": "ok", "pending_jobs": jobs}),
+    ))
 }
 
 async fn not_found(uri: axum::http::Uri) -> error::ApiError {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use aftercare_domain::{Clock, ManualClock, SystemClock};
 use aftercare_engine::ingest;
-use aftercare_store::{job_kind, Table};
+use aftercare_store::{Table, job_kind};
 use aftercare_web::WebOptions;
 use anyhow::Context;
 use jiff::{SignedDuration, Timestamp};
@@ -60,15 +60,25 @@ pub async fn run(args: Args, mut config: Config) -> anyhow::Result<()> {
     let store = engine.store().clone();
     let mut rng = StdRng::seed_from_u64(args.seed);
 
-    eprintln!("Building the demo shop Loopwerk: {} customers, a year of orders…", args.customers);
+    eprintln!(
+        "Building the demo shop Loopwerk: {} customers, a year of orders…",
+        args.customers
+    );
     let catalogue = demo_data::products();
-    let customers = demo_data::customers(&mut rng, args.customers, start - SignedDuration::from_hours(24 * 700), real_now - SignedDuration::from_hours(24 * 30));
+    let customers = demo_data::customers(
+        &mut rng,
+        args.customers,
+        start - SignedDuration::from_hours(24 * 700),
+        real_now - SignedDuration::from_hours(24 * 30),
+    );
     let mut tx = store.begin().await?;
     for p in &catalogue {
         ingest::upsert_product(&mut tx, p, start).await?;
     }
     for c in &customers {
-        ingest::upsert_customer(&mut tx, c, real_now).await.with_context(|| format!("demo customer {}", c.external_id))?;
+        ingest::upsert_customer(&mut tx, c, real_now)
+            .await
+            .with_context(|| format!("demo customer {}", c.external_id))?;
     }
     tx.commit().await?;
 
@@ -83,7 +93,14 @@ pub async fn run(args: Args, mut config: Config) -> anyhow::Result<()> {
                 break;
             }
             seq += 1;
-            actions.extend(demo_data::order_with_shipping(&mut rng, seq, &c.external_id, t, &catalogue, 48.0));
+            actions.extend(demo_data::order_with_shipping(
+                &mut rng,
+                seq,
+                &c.external_id,
+                t,
+                &catalogue,
+                48.0,
+            ));
             t += SignedDuration::from_hours(24 * rng.random_range(45..200));
         }
     }
@@ -115,7 +132,10 @@ pub async fn run(args: Args, mut config: Config) -> anyhow::Result<()> {
     }
     let orders = store.count(Table::Orders).await?;
     let messages = store.count(Table::Messages).await?;
-    eprintln!("Demo shop ready: {} customers, {orders} orders, {messages} messages in the outbox.", customers.len());
+    eprintln!(
+        "Demo shop ready: {} customers, {orders} orders, {messages} messages in the outbox.",
+        customers.len()
+    );
 
     let token = crate::cli::token::create(&store, "demo", &SystemClock).await?;
     if args.no_serve {
@@ -123,25 +143,43 @@ pub async fn run(args: Args, mut config: Config) -> anyhow::Result<()> {
         return Ok(());
     }
     let live_engine = app::build_engine(&config, Arc::new(SystemClock)).await?;
-    let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
     let address = listener.local_addr()?;
     println!();
     println!("  Aftercare demo is running.");
     println!("  Outbox:    http://{address}/outbox");
     println!("  API:       http://{address}/v1/openapi.json");
     println!("  API token: {token}");
-    println!("  Try:       curl -H 'Authorization: Bearer {token}' http://{address}/v1/customers/C00001");
-    println!("  A new order arrives every {} s; stop with Ctrl-C.", args.live_every);
+    println!(
+        "  Try:       curl -H 'Authorization: Bearer {token}' http://{address}/v1/customers/C00001"
+    );
+    println!(
+        "  A new order arrives every {} s; stop with Ctrl-C.",
+        args.live_every
+    );
     println!();
     if args.live_every > 0 {
         let (engine, every) = (live_engine.clone(), args.live_every);
         let ids: Vec<_> = customers.iter().map(|c| c.external_id.clone()).collect();
         tokio::spawn(async move { live_orders(engine, ids, catalogue, seq, every).await });
     }
-    app::run_server(live_engine, listener, WebOptions { outbox_page: true }, true, app::shutdown_signal()).await
+    app::run_server(
+        live_engine,
+        listener,
+        WebOptions { outbox_page: true },
+        true,
+        app::shutdown_signal(),
+    )
+    .await
 }
 
-async fn apply(tx: &mut aftercare_store::Tx, action: &ShopAction, at: Timestamp) -> anyhow::Result<()> {
+async fn apply(
+    tx: &mut aftercare_store::Tx,
+    action: &ShopAction,
+    at: Timestamp,
+) -> anyhow::Result<()> {
     match action {
         ShopAction::Order(o) => {
             ingest::create_order(tx, o, at).await?;
@@ -154,23 +192,36 @@ async fn apply(tx: &mut aftercare_store::Tx, action: &ShopAction, at: Timestamp)
 }
 
 /// Places an order every `every` seconds and moves its parcel along within minutes.
-async fn live_orders(engine: aftercare_engine::Engine, customers: Vec<aftercare_domain::ExternalId>, catalogue: Vec<aftercare_domain::ProductRecord>, mut seq: usize, every: u64) {
+async fn live_orders(
+    engine: aftercare_engine::Engine,
+    customers: Vec<aftercare_domain::ExternalId>,
+    catalogue: Vec<aftercare_domain::ProductRecord>,
+    mut seq: usize,
+    every: u64,
+) {
     let mut rng = StdRng::seed_from_u64(seq as u64);
     loop {
         tokio::time::sleep(Duration::from_secs(every)).await;
-        let Some(customer) = customers.choose(&mut rng) else { return };
+        let Some(customer) = customers.choose(&mut rng) else {
+            return;
+        };
         seq += 1;
         let now = engine.clock().now();
         // Parcels travel in minutes instead of days, so the demo shows the whole journey.
-        let actions = demo_data::order_with_shipping(&mut rng, seq, customer, now, &catalogue, 0.05);
+        let actions =
+            demo_data::order_with_shipping(&mut rng, seq, customer, now, &catalogue, 0.05);
         for (at, action) in actions {
             let wait = (at - engine.clock().now()).as_secs().max(0).unsigned_abs();
             let engine = engine.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_secs(wait)).await;
-                let Ok(mut tx) = engine.store().begin().await else { return };
+                let Ok(mut tx) = engine.store().begin().await else {
+                    return;
+                };
                 let now = engine.clock().now();
-                if apply(&mut tx, &action, now.min(at.max(now))).await.is_ok() && tx.commit().await.is_ok() {
+                if apply(&mut tx, &action, now.min(at.max(now))).await.is_ok()
+                    && tx.commit().await.is_ok()
+                {
                     engine.wake();
                 }
             });

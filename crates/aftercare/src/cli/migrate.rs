@@ -11,6 +11,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let store = Store::open(&config.database_url)
         .await
         .with_context(|| format!("migrating {}", redact_url(&config.database_url)))?;
-    println!("Database {} is up to date ({:?}).", redact_url(&config.database_url), store.backend());
+    println!(
+        "Database {} is up to date ({:?}).",
+        redact_url(&config.database_url),
+        store.backend()
+    );
     Ok(())
 }

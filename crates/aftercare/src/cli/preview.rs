@@ -6,7 +6,7 @@ use std::path::Path;
 use aftercare_domain::CustomerRecord;
 use aftercare_engine::render::{RenderInput, Renderer};
 use aftercare_store::Store;
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 
 use crate::app;
 use crate::config::Config;
@@ -28,20 +28,35 @@ pub struct Args {
 /// Renders and prints.
 pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
     let (_, renderer) = app::load_programmes(&config).map_err(|f| {
-        anyhow::anyhow!("{}", f.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))
+        anyhow::anyhow!(
+            "{}",
+            f.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
     })?;
     let path = Path::new(&args.customer);
     let (customer, order, products) = if path.is_file() {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let customer: CustomerRecord = serde_json::from_str(&text).with_context(|| format!("{} is not a customer in the API's JSON", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let customer: CustomerRecord = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a customer in the API's JSON", path.display()))?;
         (customer, None, Vec::new())
     } else {
         let store = Store::open(&config.database_url).await?;
         let mut tx = store.begin().await?;
         let Some(customer) = tx.customer_by_external_id(&args.customer).await? else {
-            bail!("no customer with external_id '{}' (and no file with that name)", args.customer);
+            bail!(
+                "no customer with external_id '{}' (and no file with that name)",
+                args.customer
+            );
         };
-        let order = tx.orders_of_customer(customer.id, 1).await?.into_iter().next();
+        let order = tx
+            .orders_of_customer(customer.id, 1)
+            .await?
+            .into_iter()
+            .next();
         let mut products = Vec::new();
         if let Some(o) = &order {
             for line in &o.record.lines {
@@ -51,7 +66,17 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
         tx.commit().await?;
         (customer.record, order.map(|o| o.record), products)
     };
-    print!("{}", preview(&renderer, &customer, order.as_ref(), &products, args.template.as_deref(), args.greeting)?);
+    print!(
+        "{}",
+        preview(
+            &renderer,
+            &customer,
+            order.as_ref(),
+            &products,
+            args.template.as_deref(),
+            args.greeting
+        )?
+    );
     Ok(())
 }
 
@@ -68,7 +93,15 @@ pub fn preview(
         return Ok(format!("{}\n", renderer.greeting(customer).line));
     }
     let event = serde_json::json!({"order_external_id": order.map(|o| o.external_id.as_str())});
-    let input = RenderInput { customer, order, products, event: &event };
+    let input = RenderInput {
+        customer,
+        order,
+        products,
+        event: &event,
+    };
     let rendered = renderer.render(template.unwrap_or_default(), &input)?;
-    Ok(format!("Subject: {}\n\n{}", rendered.subject, rendered.text))
+    Ok(format!(
+        "Subject: {}\n\n{}",
+        rendered.subject, rendered.text
+    ))
 }

@@ -25,5 +25,14 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     info!(address = %config.listen, "Aftercare is listening.");
-    app::run_server(engine, listener, WebOptions { outbox_page: args.outbox_page }, true, app::shutdown_signal()).await
+    app::run_server(
+        engine,
+        listener,
+        WebOptions {
+            outbox_page: args.outbox_page,
+        },
+        true,
+        app::shutdown_signal(),
+    )
+    .await
 }

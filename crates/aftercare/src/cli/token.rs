@@ -22,9 +22,13 @@ pub enum Command {
 pub async fn create(store: &Store, name: &str, clock: &dyn Clock) -> anyhow::Result<String> {
     let mut bytes = [0u8; 24];
     rand::rng().fill_bytes(&mut bytes);
-    let token = format!("ac_{}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>());
+    let token = format!(
+        "ac_{}",
+        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    );
     let mut tx = store.begin().await?;
-    tx.insert_api_token(name, &aftercare_web::hash_token(&token), clock.now()).await?;
+    tx.insert_api_token(name, &aftercare_web::hash_token(&token), clock.now())
+        .await?;
     tx.commit().await?;
     Ok(token)
 }
@@ -36,7 +40,9 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Create { name } => {
             let token = create(&store, &name, &SystemClock).await?;
             println!("{token}");
-            eprintln!("Keep this token: it is shown once. Use it as 'Authorization: Bearer {token}'.");
+            eprintln!(
+                "Keep this token: it is shown once. Use it as 'Authorization: Bearer {token}'."
+            );
         }
     }
     Ok(())

@@ -1,83 +1,170 @@
 //! API stories on SQLite and PostgreSQL: an order yields one confirmation email; retries
 //! with an Idempotency-Key store nothing twice; bad input is refused and changes nothing.
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::both_backends;
+
+/// (path, body, content type, token: None = valid / Some("") = none / Some(t), status, field)
+type BadRequest = (
+    &'static str,
+    Vec<u8>,
+    &'static str,
+    Option<&'static str>,
+    u16,
+    &'static str,
+);
 use crate::helpers::*;
 
-both_backends!(order_yields_exactly_one_confirmation_email_with_the_right_greeting, |backend| async move {
-    let app = spawn_app(backend).await;
-    app.seed_shop(&jan_de_vries()).await;
+both_backends!(
+    order_yields_exactly_one_confirmation_email_with_the_right_greeting,
+    |backend| async move {
+        let app = spawn_app(backend).await;
+        app.seed_shop(&jan_de_vries()).await;
 
-    let send = || app.post("/v1/orders").header("Idempotency-Key", "order-W1").json(&order("W1")).send();
-    let first = send().await.unwrap();
-    assert_eq!(first.status().as_u16(), 201);
-    let first_body: Value = first.json().await.unwrap();
-    let retry = send().await.unwrap();
-    assert_eq!(retry.status().as_u16(), 201, "a retry gets the first answer");
-    assert_eq!(retry.headers().get("idempotent-replayed").unwrap(), "true");
-    assert_eq!(retry.json::<Value>().await.unwrap(), first_body);
+        let send = || {
+            app.post("/v1/orders")
+                .header("Idempotency-Key", "order-W1")
+                .json(&order("W1"))
+                .send()
+        };
+        let first = send().await.unwrap();
+        assert_eq!(first.status().as_u16(), 201);
+        let first_body: Value = first.json().await.unwrap();
+        let retry = send().await.unwrap();
+        assert_eq!(
+            retry.status().as_u16(),
+            201,
+            "a retry gets the first answer"
+        );
+        assert_eq!(retry.headers().get("idempotent-replayed").unwrap(), "true");
+        assert_eq!(retry.json::<Value>().await.unwrap(), first_body);
 
-    app.engine.run_until_idle().await.unwrap();
-    let mail = app.smtp.wait_for(1).await;
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert_eq!(app.smtp.messages().len(), 1, "exactly one email");
-    let raw = &mail[0];
-    assert!(header(raw, "To").unwrap().contains("jan.devries@example.nl"), "{raw}");
-    assert_eq!(header(raw, "Subject").unwrap(), "Uw bestelling W1 is binnen");
-    assert!(header(raw, "Message-ID").unwrap().starts_with("<msg-"), "{raw}");
-    assert!(raw.contains("Geachte heer De Vries,"), "{raw}");
-    assert!(raw.contains("€ 129,95"), "{raw}");
-    assert_eq!(app.store.count(aftercare_store::Table::Orders).await.unwrap(), 1);
-    assert_eq!(app.store.count(aftercare_store::Table::Messages).await.unwrap(), 1);
+        app.engine.run_until_idle().await.unwrap();
+        let mail = app.smtp.wait_for(1).await;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert_eq!(app.smtp.messages().len(), 1, "exactly one email");
+        let raw = &mail[0];
+        assert!(
+            header(raw, "To")
+                .unwrap()
+                .contains("jan.devries@example.nl"),
+            "{raw}"
+        );
+        assert_eq!(
+            header(raw, "Subject").unwrap(),
+            "Uw bestelling W1 is binnen"
+        );
+        assert!(
+            header(raw, "Message-ID").unwrap().starts_with("<msg-"),
+            "{raw}"
+        );
+        assert!(raw.contains("Geachte heer De Vries,"), "{raw}");
+        assert!(raw.contains("€ 129,95"), "{raw}");
+        assert_eq!(
+            app.store
+                .count(aftercare_store::Table::Orders)
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            app.store
+                .count(aftercare_store::Table::Messages)
+                .await
+                .unwrap(),
+            1
+        );
 
-    // The same order number without a key is recognised too: one order, still one email.
-    let (status, body) = app.post_json("/v1/orders", &order("W1")).await;
-    assert_eq!((status, body["created"].clone()), (200, json!(false)));
-    app.engine.run_until_idle().await.unwrap();
-    assert_eq!(app.smtp.messages().len(), 1);
+        // The same order number without a key is recognised too: one order, still one email.
+        let (status, body) = app.post_json("/v1/orders", &order("W1")).await;
+        assert_eq!((status, body["created"].clone()), (200, json!(false)));
+        app.engine.run_until_idle().await.unwrap();
+        assert_eq!(app.smtp.messages().len(), 1);
 
-    // The customer's timeline shows the event and the sent message with its reason.
-    let customer: Value = app.get("/v1/customers/C1").send().await.unwrap().json().await.unwrap();
-    assert_eq!(customer["greeting"], "Geachte heer De Vries,");
-    let kinds: Vec<&str> = customer["timeline"].as_array().unwrap().iter().map(|t| t["kind"].as_str().unwrap()).collect();
-    assert!(kinds.contains(&"event") && kinds.contains(&"message"), "{customer}");
-    assert_eq!(customer["messages"][0]["state"], "sent");
-    let listed: Value = app.get("/v1/messages?state=sent").send().await.unwrap().json().await.unwrap();
-    assert_eq!(listed["messages"].as_array().unwrap().len(), 1);
-});
+        // The customer's timeline shows the event and the sent message with its reason.
+        let customer: Value = app
+            .get("/v1/customers/C1")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(customer["greeting"], "Geachte heer De Vries,");
+        let kinds: Vec<&str> = customer["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["kind"].as_str().unwrap())
+            .collect();
+        assert!(
+            kinds.contains(&"event") && kinds.contains(&"message"),
+            "{customer}"
+        );
+        assert_eq!(customer["messages"][0]["state"], "sent");
+        let listed: Value = app
+            .get("/v1/messages?state=sent")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(listed["messages"].as_array().unwrap().len(), 1);
+    }
+);
 
-both_backends!(idempotency_key_reused_with_another_body_is_refused, |backend| async move {
-    let app = spawn_app(backend).await;
-    app.seed_shop(&jan_de_vries()).await;
-    let r = app.post("/v1/orders").header("Idempotency-Key", "k1").json(&order("W1")).send().await.unwrap();
-    assert_eq!(r.status().as_u16(), 201);
-    let before = app.counts().await;
-    let r = app.post("/v1/orders").header("Idempotency-Key", "k1").json(&order("W2")).send().await.unwrap();
-    assert_eq!(r.status().as_u16(), 422);
-    let problem: Value = r.json().await.unwrap();
-    assert_eq!(problem["code"], "idempotency_key_reused");
-    assert_eq!(app.counts().await, before);
-});
+both_backends!(
+    idempotency_key_reused_with_another_body_is_refused,
+    |backend| async move {
+        let app = spawn_app(backend).await;
+        app.seed_shop(&jan_de_vries()).await;
+        let r = app
+            .post("/v1/orders")
+            .header("Idempotency-Key", "k1")
+            .json(&order("W1"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 201);
+        let before = app.counts().await;
+        let r = app
+            .post("/v1/orders")
+            .header("Idempotency-Key", "k1")
+            .json(&order("W2"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 422);
+        let problem: Value = r.json().await.unwrap();
+        assert_eq!(problem["code"], "idempotency_key_reused");
+        assert_eq!(app.counts().await, before);
+    }
+);
 
-both_backends!(bad_input_gets_a_problem_naming_the_field_and_changes_nothing, |backend| async move {
-    let app = spawn_app(backend).await;
-    app.seed_shop(&jan_de_vries()).await;
-    let before = app.counts().await;
-    let customer = |patch: Value| {
-        let mut c = jan_de_vries();
-        c["external_id"] = json!("C2");
-        for (k, v) in patch.as_object().unwrap() {
-            c[k] = v.clone();
-        }
-        c.to_string().into_bytes()
-    };
-    let mut without_id = jan_de_vries();
-    without_id.as_object_mut().unwrap().remove("external_id");
-    let too_large = format!("{{\"external_id\":\"C3\",\"first_name\":\"{}\"}}", "x".repeat(3 * 1024 * 1024));
-    // (path, body, content type, token, expected status, expected field)
-    let cases: Vec<(&str, Vec<u8>, &str, Option<&str>, u16, &str)> = vec![
+both_backends!(
+    bad_input_gets_a_problem_naming_the_field_and_changes_nothing,
+    |backend| async move {
+        let app = spawn_app(backend).await;
+        app.seed_shop(&jan_de_vries()).await;
+        let before = app.counts().await;
+        let customer = |patch: Value| {
+            let mut c = jan_de_vries();
+            c["external_id"] = json!("C2");
+            for (k, v) in patch.as_object().unwrap() {
+                c[k] = v.clone();
+            }
+            c.to_string().into_bytes()
+        };
+        let mut without_id = jan_de_vries();
+        without_id.as_object_mut().unwrap().remove("external_id");
+        let too_large = format!(
+            "{{\"external_id\":\"C3\",\"first_name\":\"{}\"}}",
+            "x".repeat(3 * 1024 * 1024)
+        );
+        // (path, body, content type, token, expected status, expected field)
+        let cases: Vec<BadRequest> = vec![
         ("/v1/customers", customer(json!({"first_name": 5})), "application/json", None, 400, "first_name"),
         ("/v1/customers", customer(json!({"nickname": "Jantje"})), "application/json", None, 400, "nickname"),
         ("/v1/customers", without_id.to_string().into_bytes(), "application/json", None, 400, "external_id"),
@@ -98,51 +185,96 @@ both_backends!(bad_input_gets_a_problem_naming_the_field_and_changes_nothing, |b
         ("/v1/orders", json!({"external_id": "W9", "customer_external_id": "C1", "placed_at": "yesterday", "lines": []}).to_string().into_bytes(), "application/json", None, 400, "placed_at"),
         ("/v1/events", json!({"events": [{"type": "review_written", "customer_external_id": "C1", "at": "2026-03-02T08:00:00Z"}, {"type": "Bad Type", "customer_external_id": "C1", "at": "2026-03-02T08:00:00Z"}]}).to_string().into_bytes(), "application/json", None, 422, "events[1].type"),
     ];
-    for (path, body, content_type, token, status, field) in cases {
-        let mut req = app.http.post(format!("{}{path}", app.base_url)).header("Content-Type", content_type).body(body);
-        match token {
-            None => req = req.bearer_auth(&app.token),
-            Some("") => {}
-            Some(t) => req = req.bearer_auth(t),
+        for (path, body, content_type, token, status, field) in cases {
+            let mut req = app
+                .http
+                .post(format!("{}{path}", app.base_url))
+                .header("Content-Type", content_type)
+                .body(body);
+            match token {
+                None => req = req.bearer_auth(&app.token),
+                Some("") => {}
+                Some(t) => req = req.bearer_auth(t),
+            }
+            let r = req.send().await.unwrap();
+            assert_eq!(r.status().as_u16(), status, "{path} expecting {field}");
+            assert_eq!(
+                r.headers().get("content-type").unwrap(),
+                "application/problem+json",
+                "{path} {field}"
+            );
+            let problem: Value = r.json().await.unwrap();
+            assert_eq!(problem["status"], status);
+            assert!(
+                problem["detail"].as_str().is_some_and(|d| !d.is_empty()),
+                "{problem}"
+            );
+            if field.is_empty() {
+                assert!(problem.get("field").is_none(), "{problem}");
+            } else {
+                assert_eq!(problem["field"], field, "{problem}");
+            }
+            assert_eq!(
+                app.counts().await,
+                before,
+                "{path} {field} changed the store"
+            );
         }
-        let r = req.send().await.unwrap();
-        assert_eq!(r.status().as_u16(), status, "{path} expecting {field}");
-        assert_eq!(r.headers().get("content-type").unwrap(), "application/problem+json", "{path} {field}");
-        let problem: Value = r.json().await.unwrap();
-        assert_eq!(problem["status"], status);
-        assert!(problem["detail"].as_str().is_some_and(|d| !d.is_empty()), "{problem}");
-        if field.is_empty() {
-            assert!(problem.get("field").is_none(), "{problem}");
-        } else {
-            assert_eq!(problem["field"], field, "{problem}");
-        }
-        assert_eq!(app.counts().await, before, "{path} {field} changed the store");
     }
-});
+);
 
-both_backends!(event_batches_take_up_to_a_thousand_and_store_all_or_none, |backend| async move {
-    let app = spawn_app(backend).await;
-    app.seed_shop(&jan_de_vries()).await;
-    let event = |i: usize| json!({"id": format!("e{i}"), "type": "page_viewed", "customer_external_id": "C1", "at": "2026-03-02T08:00:00Z", "properties": {"n": i}});
-    let batch: Vec<Value> = (0..1000).map(event).collect();
-    let (status, body) = app.post_json("/v1/events", &json!({"events": batch})).await;
-    assert_eq!((status, body["accepted"].clone()), (202, json!(1000)));
-    let (status, body) = app.post_json("/v1/events", &json!({"events": batch})).await;
-    assert_eq!((status, body["duplicates"].clone()), (202, json!(1000)), "the senders' ids dedupe");
-    let before = app.counts().await;
-    let too_many: Vec<Value> = (1000..2001).map(event).collect();
-    let (status, body) = app.post_json("/v1/events", &json!({"events": too_many})).await;
-    assert_eq!((status, body["field"].clone()), (422, json!("events")));
-    assert_eq!(app.counts().await, before);
-});
+both_backends!(
+    event_batches_take_up_to_a_thousand_and_store_all_or_none,
+    |backend| async move {
+        let app = spawn_app(backend).await;
+        app.seed_shop(&jan_de_vries()).await;
+        let event = |i: usize| json!({"id": format!("e{i}"), "type": "page_viewed", "customer_external_id": "C1", "at": "2026-03-02T08:00:00Z", "properties": {"n": i}});
+        let batch: Vec<Value> = (0..1000).map(event).collect();
+        let (status, body) = app.post_json("/v1/events", &json!({"events": batch})).await;
+        assert_eq!((status, body["accepted"].clone()), (202, json!(1000)));
+        let (status, body) = app.post_json("/v1/events", &json!({"events": batch})).await;
+        assert_eq!(
+            (status, body["duplicates"].clone()),
+            (202, json!(1000)),
+            "the senders' ids dedupe"
+        );
+        let before = app.counts().await;
+        let too_many: Vec<Value> = (1000..2001).map(event).collect();
+        let (status, body) = app
+            .post_json("/v1/events", &json!({"events": too_many}))
+            .await;
+        assert_eq!((status, body["field"].clone()), (422, json!("events")));
+        assert_eq!(app.counts().await, before);
+    }
+);
 
-both_backends!(health_is_open_and_everything_else_needs_a_token, |backend| async move {
-    let app = spawn_app(backend).await;
-    let r = app.http.get(format!("{}/health", app.base_url)).send().await.unwrap();
-    assert_eq!(r.status().as_u16(), 200);
-    let r = app.http.get(format!("{}/v1/messages", app.base_url)).send().await.unwrap();
-    assert_eq!(r.status().as_u16(), 401);
-    let spec: Value = app.get("/v1/openapi.json").send().await.unwrap().json().await.unwrap();
-    assert!(spec["paths"]["/v1/orders"]["post"].is_object(), "{spec}");
-    assert!(spec["components"]["schemas"]["CustomerRecord"].is_object());
-});
+both_backends!(
+    health_is_open_and_everything_else_needs_a_token,
+    |backend| async move {
+        let app = spawn_app(backend).await;
+        let r = app
+            .http
+            .get(format!("{}/health", app.base_url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let r = app
+            .http
+            .get(format!("{}/v1/messages", app.base_url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 401);
+        let spec: Value = app
+            .get("/v1/openapi.json")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(spec["paths"]["/v1/orders"]["post"].is_object(), "{spec}");
+        assert!(spec["components"]["schemas"]["CustomerRecord"].is_object());
+    }
+);

@@ -56,7 +56,9 @@ pub async fn fresh_database(backend: Backend) -> (String, Option<tempfile::TempD
                 "AFTERCARE_TEST_POSTGRES_URL is not set: run the tests with ./scripts/test.sh, which starts PostgreSQL",
             );
             let name = format!("t_{}", uuid_like());
-            let pool = sqlx::PgPool::connect(&admin).await.expect("connecting to the test PostgreSQL");
+            let pool = sqlx::PgPool::connect(&admin)
+                .await
+                .expect("connecting to the test PostgreSQL");
             sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                 .execute(&pool)
                 .await
@@ -86,14 +88,31 @@ impl SmtpSink {
     /// Starts a sink; `delay_data` makes it wait that many seconds before answering DATA.
     pub fn start(delay_data: Option<u32>) -> Self {
         let sink = Path::new("/usr/sbin/smtp-sink");
-        assert!(sink.exists(), "postfix's smtp-sink is missing: run the tests with ./scripts/test.sh, which installs it");
+        assert!(
+            sink.exists(),
+            "postfix's smtp-sink is missing: run the tests with ./scripts/test.sh, which installs it"
+        );
         let dir = tempfile::tempdir().expect("temp dir");
-        let postfix_uid = Command::new("id").args(["-u", "postfix"]).output().expect("id");
-        let uid: u32 = String::from_utf8_lossy(&postfix_uid.stdout).trim().parse().expect("postfix user");
-        std::os::unix::fs::chown(dir.path(), Some(uid), None).expect("chown the mail folder to postfix");
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let postfix_uid = Command::new("id")
+            .args(["-u", "postfix"])
+            .output()
+            .expect("id");
+        let uid: u32 = String::from_utf8_lossy(&postfix_uid.stdout)
+            .trim()
+            .parse()
+            .expect("postfix user");
+        std::os::unix::fs::chown(dir.path(), Some(uid), None)
+            .expect("chown the mail folder to postfix");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let mut cmd = Command::new(sink);
-        cmd.arg("-u").arg("postfix").arg("-d").arg(dir.path().join("%Y%m%d%H%M%S."));
+        cmd.arg("-u")
+            .arg("postfix")
+            .arg("-d")
+            .arg(dir.path().join("%Y%m%d%H%M%S."));
         if let Some(d) = delay_data {
             cmd.arg("-w").arg(d.to_string());
         }
@@ -110,7 +129,11 @@ impl SmtpSink {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        Self { url: format!("smtp://127.0.0.1:{port}"), dir, child }
+        Self {
+            url: format!("smtp://127.0.0.1:{port}"),
+            dir,
+            child,
+        }
     }
 
     /// Every message received so far, as raw text.
@@ -124,7 +147,8 @@ impl SmtpSink {
             .filter_map(|f| std::fs::read(f).ok())
             .map(|b| {
                 // Bodies are quoted-printable; decode so tests read what the customer reads.
-                let decoded = quoted_printable::decode(&b, quoted_printable::ParseMode::Robust).unwrap_or(b);
+                let decoded =
+                    quoted_printable::decode(&b, quoted_printable::ParseMode::Robust).unwrap_or(b);
                 String::from_utf8_lossy(&decoded).replace("\r\n", "\n")
             })
             .collect()
@@ -153,7 +177,11 @@ impl Drop for SmtpSink {
 /// The header value of `name` in a raw message.
 pub fn header<'a>(raw: &'a str, name: &str) -> Option<&'a str> {
     raw.lines()
-        .find(|l| l.len() > name.len() && l[..name.len()].eq_ignore_ascii_case(name) && l.as_bytes()[name.len()] == b':')
+        .find(|l| {
+            l.len() > name.len()
+                && l[..name.len()].eq_ignore_ascii_case(name)
+                && l.as_bytes()[name.len()] == b':'
+        })
         .map(|l| l[name.len() + 1..].trim())
 }
 
@@ -180,7 +208,10 @@ pub fn test_config(database_url: &str, smtp_url: Option<&str>) -> Config {
     if let Some(s) = smtp_url {
         table.insert("smtp_url".into(), s.into());
     }
-    table.insert("programmes_dir".into(), root.join("programmes").display().to_string().into());
+    table.insert(
+        "programmes_dir".into(),
+        root.join("programmes").display().to_string().into(),
+    );
     let path = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(path.path(), toml::to_string(&table).unwrap()).unwrap();
     Config::load(Some(path.path())).expect("test config")
@@ -191,17 +222,27 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     let smtp = SmtpSink::start(None);
     let config = test_config(&database_url, Some(&smtp.url));
     let clock = Arc::new(ManualClock::new(start_time()));
-    let engine = aftercare::app::build_engine(&config, clock.clone()).await.expect("engine");
+    let engine = aftercare::app::build_engine(&config, clock.clone())
+        .await
+        .expect("engine");
     let store = engine.store().clone();
-    let token = aftercare::cli::token::create(&store, "test", clock.as_ref()).await.unwrap();
+    let token = aftercare::cli::token::create(&store, "test", clock.as_ref())
+        .await
+        .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base_url = format!("http://{}", listener.local_addr().unwrap());
     // The worker is stepped by the tests (run_until_idle), so time is fully theirs.
     let server_engine = engine.clone();
     tokio::spawn(async move {
-        aftercare::app::run_server(server_engine, listener, WebOptions { outbox_page: true }, false, std::future::pending())
-            .await
-            .unwrap();
+        aftercare::app::run_server(
+            server_engine,
+            listener,
+            WebOptions { outbox_page: true },
+            false,
+            std::future::pending(),
+        )
+        .await
+        .unwrap();
     });
     TestApp {
         base_url,
@@ -223,7 +264,9 @@ impl TestApp {
     }
 
     pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
-        self.http.get(format!("{}{path}", self.base_url)).bearer_auth(&self.token)
+        self.http
+            .get(format!("{}{path}", self.base_url))
+            .bearer_auth(&self.token)
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
@@ -235,7 +278,16 @@ impl TestApp {
     /// Counts of every table a write could touch.
     pub async fn counts(&self) -> Vec<i64> {
         let mut out = Vec::new();
-        for t in [Table::Customers, Table::Products, Table::Orders, Table::Shipments, Table::Events, Table::Jobs, Table::Messages, Table::IdempotencyKeys] {
+        for t in [
+            Table::Customers,
+            Table::Products,
+            Table::Orders,
+            Table::Shipments,
+            Table::Events,
+            Table::Jobs,
+            Table::Messages,
+            Table::IdempotencyKeys,
+        ] {
             out.push(self.store.count(t).await.unwrap());
         }
         out

@@ -73,13 +73,17 @@ impl SmtpMailer {
 
 fn build(email: &EmailMessage) -> Result<Message, SendError> {
     let mailbox = |name: Option<&str>, address: &str, field: &str| -> Result<Mailbox, SendError> {
-        let address = address
-            .parse()
-            .map_err(|e| SendError::Permanent(format!("invalid {field} address '{address}': {e}")))?;
+        let address = address.parse().map_err(|e| {
+            SendError::Permanent(format!("invalid {field} address '{address}': {e}"))
+        })?;
         Ok(Mailbox::new(name.map(str::to_string), address))
     };
     let mut builder = Message::builder()
-        .from(mailbox(Some(&email.from_name), &email.from_address, "from")?)
+        .from(mailbox(
+            Some(&email.from_name),
+            &email.from_address,
+            "from",
+        )?)
         .to(mailbox(None, &email.to, "to")?)
         .subject(&email.subject)
         .message_id(Some(format!("<{}>", email.message_id)));
@@ -120,7 +124,10 @@ mod tests {
             message_id: "msg-42@loopwerk.example".into(),
         };
         let raw = String::from_utf8(build(&email).unwrap().formatted()).unwrap();
-        assert!(raw.contains("Message-ID: <msg-42@loopwerk.example>"), "{raw}");
+        assert!(
+            raw.contains("Message-ID: <msg-42@loopwerk.example>"),
+            "{raw}"
+        );
         assert!(raw.contains("text/plain") && raw.contains("text/html"));
         assert!(raw.contains("From: Loopwerk <hallo@loopwerk.example>"));
     }

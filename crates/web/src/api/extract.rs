@@ -5,14 +5,14 @@ use aftercare_store::{IdempotencyClaim, Tx};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
-use crate::error::ApiError;
 use crate::AppState;
+use crate::error::ApiError;
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
@@ -54,7 +54,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
 pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
     let text = std::str::from_utf8(raw).map_err(|e| ApiError::MalformedBody {
         field: String::new(),
-        reason: format!("the body is not valid UTF-8 (invalid byte at offset {})", e.valid_up_to()),
+        reason: format!(
+            "the body is not valid UTF-8 (invalid byte at offset {})",
+            e.valid_up_to()
+        ),
     })?;
     let mut de = serde_json::Deserializer::from_str(text);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
@@ -65,16 +68,26 @@ pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
         let mut reason = inner.to_string();
         if let Some(missing) = reason.strip_prefix("missing field `") {
             let name = missing.split('`').next().unwrap_or_default();
-            let full = if field.is_empty() { name.to_string() } else { format!("{field}.{name}") };
+            let full = if field.is_empty() {
+                name.to_string()
+            } else {
+                format!("{field}.{name}")
+            };
             reason = format!("the field '{full}' is required");
-            return ApiError::MalformedBody { field: full, reason };
+            return ApiError::MalformedBody {
+                field: full,
+                reason,
+            };
         }
         if field.is_empty() {
             reason = format!("the body is not valid JSON: {reason}");
         }
         ApiError::MalformedBody { field, reason }
     })?;
-    de.end().map_err(|e| ApiError::MalformedBody { field: String::new(), reason: format!("trailing data after the JSON value: {e}") })?;
+    de.end().map_err(|e| ApiError::MalformedBody {
+        field: String::new(),
+        reason: format!("trailing data after the JSON value: {e}"),
+    })?;
     Ok(value)
 }
 
@@ -108,7 +121,9 @@ impl FromRequestParts<AppState> for Caller {
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .ok_or(ApiError::Unauthorized("the Authorization header must be 'Bearer <token>'"))?;
+            .ok_or(ApiError::Unauthorized(
+                "the Authorization header must be 'Bearer <token>'",
+            ))?;
         let mut tx = state.store.begin().await?;
         let name = tx.api_token_name(&hash_token(token)).await?;
         tx.commit().await?;
@@ -126,14 +141,22 @@ pub struct IdempotencyKey {
 
 impl IdempotencyKey {
     /// Reads the optional `Idempotency-Key` header.
-    pub fn from_headers(headers: &HeaderMap, caller: &Caller, route: &str) -> Result<Option<Self>, ApiError> {
-        let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
+    pub fn from_headers(
+        headers: &HeaderMap,
+        caller: &Caller,
+        route: &str,
+    ) -> Result<Option<Self>, ApiError> {
+        let Some(value) = headers.get("idempotency-key") else {
+            return Ok(None);
+        };
         let key = value
             .to_str()
             .ok()
             .map(str::trim)
             .filter(|k| !k.is_empty() && k.len() <= 255)
-            .ok_or(ApiError::BadIdempotencyKey("the Idempotency-Key header must be 1 to 255 visible ASCII characters"))?;
+            .ok_or(ApiError::BadIdempotencyKey(
+                "the Idempotency-Key header must be 1 to 255 visible ASCII characters",
+            ))?;
         Ok(Some(Self {
             scope: format!("{} {route}", caller.token_name),
             key: key.to_string(),
@@ -141,24 +164,43 @@ impl IdempotencyKey {
     }
 
     /// Claims the key as the transaction's first write; returns the stored answer on a retry.
-    pub async fn claim(&self, tx: &mut Tx, body: &[u8], now: Timestamp) -> Result<Option<Response>, ApiError> {
+    pub async fn claim(
+        &self,
+        tx: &mut Tx,
+        body: &[u8],
+        now: Timestamp,
+    ) -> Result<Option<Response>, ApiError> {
         let hash = hex(&Sha256::digest(body));
-        match tx.claim_idempotency_key(&self.scope, &self.key, &hash, now).await? {
+        match tx
+            .claim_idempotency_key(&self.scope, &self.key, &hash, now)
+            .await?
+        {
             IdempotencyClaim::New => Ok(None),
             IdempotencyClaim::Mismatch => Err(ApiError::IdempotencyKeyReused),
             IdempotencyClaim::Replay { status, response } => {
                 let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
                 let mut r = (status, response).into_response();
-                r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-                r.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+                r.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+                r.headers_mut()
+                    .insert("idempotent-replayed", HeaderValue::from_static("true"));
                 Ok(Some(r))
             }
         }
     }
 
     /// Stores the answer in the same transaction as the work.
-    pub async fn finish(&self, tx: &mut Tx, status: StatusCode, body: &str) -> Result<(), ApiError> {
-        Ok(tx.finish_idempotency_key(&self.scope, &self.key, status.as_u16(), body).await?)
+    pub async fn finish(
+        &self,
+        tx: &mut Tx,
+        status: StatusCode,
+        body: &str,
+    ) -> Result<(), ApiError> {
+        Ok(tx
+            .finish_idempotency_key(&self.scope, &self.key, status.as_u16(), body)
+            .await?)
     }
 }
 

@@ -1,24 +1,30 @@
 //! The API's handlers: parse, call the engine's ingest inside one transaction, answer.
 
-use aftercare_domain::{CustomerRecord, EventRecord, MessageState, OrderRecord, ProductRecord, ShipmentEventRecord};
+use aftercare_domain::{
+    CustomerRecord, EventRecord, MessageState, OrderRecord, ProductRecord, ShipmentEventRecord,
+};
 use aftercare_engine::ingest;
 use aftercare_store::{Message, MessageFilter};
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
 use super::extract::{Caller, JsonBody};
 use crate::error::ApiError;
-use crate::{idempotent_write, AppState};
+use crate::{AppState, idempotent_write};
 
 type ApiResult = Result<Response, ApiError>;
 
 fn created(is_new: bool) -> StatusCode {
-    if is_new { StatusCode::CREATED } else { StatusCode::OK }
+    if is_new {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    }
 }
 
 /// Insert or replace a customer by `external_id`.
@@ -27,11 +33,26 @@ fn created(is_new: bool) -> StatusCode {
     responses((status = 201, description = "Created"), (status = 200, description = "Replaced"),
               (status = 400, description = "Malformed body"), (status = 422, description = "Invalid field")),
     security(("bearer" = [])))]
-pub async fn upsert_customer(State(app): State<AppState>, caller: Caller, headers: HeaderMap, body: JsonBody<CustomerRecord>) -> ApiResult {
-    idempotent_write!(app, headers, caller, "POST /v1/customers", body.raw, |tx, now| {
-        let (_, is_new) = ingest::upsert_customer(tx, &body.value, now).await?;
-        (created(is_new), json!({"external_id": body.value.external_id, "created": is_new}))
-    })
+pub async fn upsert_customer(
+    State(app): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: JsonBody<CustomerRecord>,
+) -> ApiResult {
+    idempotent_write!(
+        app,
+        headers,
+        caller,
+        "POST /v1/customers",
+        body.raw,
+        |tx, now| {
+            let (_, is_new) = ingest::upsert_customer(tx, &body.value, now).await?;
+            (
+                created(is_new),
+                json!({"external_id": body.value.external_id, "created": is_new}),
+            )
+        }
+    )
 }
 
 /// Insert or replace a product by `sku`.
@@ -39,11 +60,23 @@ pub async fn upsert_customer(State(app): State<AppState>, caller: Caller, header
     params(("Idempotency-Key" = Option<String>, Header, description = "Retry-safe key")),
     responses((status = 200, description = "Stored"), (status = 422, description = "Invalid field")),
     security(("bearer" = [])))]
-pub async fn upsert_product(State(app): State<AppState>, caller: Caller, headers: HeaderMap, body: JsonBody<ProductRecord>) -> ApiResult {
-    idempotent_write!(app, headers, caller, "POST /v1/products", body.raw, |tx, now| {
-        ingest::upsert_product(tx, &body.value, now).await?;
-        (StatusCode::OK, json!({"sku": body.value.sku}))
-    })
+pub async fn upsert_product(
+    State(app): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: JsonBody<ProductRecord>,
+) -> ApiResult {
+    idempotent_write!(
+        app,
+        headers,
+        caller,
+        "POST /v1/products",
+        body.raw,
+        |tx, now| {
+            ingest::upsert_product(tx, &body.value, now).await?;
+            (StatusCode::OK, json!({"sku": body.value.sku}))
+        }
+    )
 }
 
 /// Create an order; it triggers `order_placed`. A known order number changes nothing.
@@ -52,11 +85,26 @@ pub async fn upsert_product(State(app): State<AppState>, caller: Caller, headers
     responses((status = 201, description = "Created"), (status = 200, description = "Already known"),
               (status = 422, description = "Invalid field")),
     security(("bearer" = [])))]
-pub async fn create_order(State(app): State<AppState>, caller: Caller, headers: HeaderMap, body: JsonBody<OrderRecord>) -> ApiResult {
-    idempotent_write!(app, headers, caller, "POST /v1/orders", body.raw, |tx, now| {
-        let (_, is_new) = ingest::create_order(tx, &body.value, now).await?;
-        (created(is_new), json!({"external_id": body.value.external_id, "created": is_new, "total_cents": body.value.total_cents()}))
-    })
+pub async fn create_order(
+    State(app): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: JsonBody<OrderRecord>,
+) -> ApiResult {
+    idempotent_write!(
+        app,
+        headers,
+        caller,
+        "POST /v1/orders",
+        body.raw,
+        |tx, now| {
+            let (_, is_new) = ingest::create_order(tx, &body.value, now).await?;
+            (
+                created(is_new),
+                json!({"external_id": body.value.external_id, "created": is_new, "total_cents": body.value.total_cents()}),
+            )
+        }
+    )
 }
 
 /// Record a carrier status event for a shipment (PX1).
@@ -65,11 +113,26 @@ pub async fn create_order(State(app): State<AppState>, caller: Caller, headers: 
     responses((status = 201, description = "Recorded"), (status = 200, description = "Seen before"),
               (status = 422, description = "Invalid field")),
     security(("bearer" = [])))]
-pub async fn post_shipment_event(State(app): State<AppState>, caller: Caller, headers: HeaderMap, body: JsonBody<ShipmentEventRecord>) -> ApiResult {
-    idempotent_write!(app, headers, caller, "POST /v1/shipment-events", body.raw, |tx, now| {
-        let is_new = ingest::record_shipment_event(tx, &body.value, now).await?;
-        (created(is_new), json!({"shipment_id": body.value.shipment_id, "recorded": is_new}))
-    })
+pub async fn post_shipment_event(
+    State(app): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: JsonBody<ShipmentEventRecord>,
+) -> ApiResult {
+    idempotent_write!(
+        app,
+        headers,
+        caller,
+        "POST /v1/shipment-events",
+        body.raw,
+        |tx, now| {
+            let is_new = ingest::record_shipment_event(tx, &body.value, now).await?;
+            (
+                created(is_new),
+                json!({"shipment_id": body.value.shipment_id, "recorded": is_new}),
+            )
+        }
+    )
 }
 
 /// A batch of generic events.
@@ -85,12 +148,27 @@ pub struct EventBatch {
     params(("Idempotency-Key" = Option<String>, Header, description = "Retry-safe key")),
     responses((status = 202, description = "Accepted"), (status = 422, description = "Invalid field")),
     security(("bearer" = [])))]
-pub async fn post_events(State(app): State<AppState>, caller: Caller, headers: HeaderMap, body: JsonBody<EventBatch>) -> ApiResult {
-    idempotent_write!(app, headers, caller, "POST /v1/events", body.raw, |tx, now| {
-        let ids = ingest::record_events(tx, &body.value.events, now).await?;
-        let accepted = ids.iter().filter(|i| i.is_some()).count();
-        (StatusCode::ACCEPTED, json!({"accepted": accepted, "duplicates": ids.len() - accepted}))
-    })
+pub async fn post_events(
+    State(app): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: JsonBody<EventBatch>,
+) -> ApiResult {
+    idempotent_write!(
+        app,
+        headers,
+        caller,
+        "POST /v1/events",
+        body.raw,
+        |tx, now| {
+            let ids = ingest::record_events(tx, &body.value.events, now).await?;
+            let accepted = ids.iter().filter(|i| i.is_some()).count();
+            (
+                StatusCode::ACCEPTED,
+                json!({"accepted": accepted, "duplicates": ids.len() - accepted}),
+            )
+        }
+    )
 }
 
 /// One entry of a customer's timeline.
@@ -112,26 +190,41 @@ pub struct TimelineEntry {
     params(("external_id" = String, Path, description = "The brand's customer id")),
     responses((status = 200, description = "The customer"), (status = 404, description = "Unknown customer")),
     security(("bearer" = [])))]
-pub async fn get_customer(State(app): State<AppState>, _caller: Caller, Path(external_id): Path<String>) -> ApiResult {
+pub async fn get_customer(
+    State(app): State<AppState>,
+    _caller: Caller,
+    Path(external_id): Path<String>,
+) -> ApiResult {
     let mut tx = app.store.begin().await?;
     let customer = tx
         .customer_by_external_id(&external_id)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no customer with external_id '{external_id}'")))?;
+        .ok_or_else(|| {
+            ApiError::NotFound(format!("no customer with external_id '{external_id}'"))
+        })?;
     let orders = tx.orders_of_customer(customer.id, 100).await?;
     let events = tx.events_of_customer(customer.id, 200).await?;
-    let messages = tx.messages(&MessageFilter { customer_id: Some(customer.id), limit: 200, ..Default::default() }).await?;
+    let messages = tx
+        .messages(&MessageFilter {
+            customer_id: Some(customer.id),
+            limit: 200,
+            ..Default::default()
+        })
+        .await?;
     tx.commit().await?;
     let greeting = app.engine.renderer().greeting(&customer.record);
     let mut timeline: Vec<(i64, TimelineEntry)> = Vec::new();
     for e in &events {
         let at = e.at()?;
-        timeline.push((at.as_microsecond(), TimelineEntry {
-            kind: "event",
-            at: at.to_string(),
-            what: e.event_type.clone(),
-            detail: e.properties_json()?,
-        }));
+        timeline.push((
+            at.as_microsecond(),
+            TimelineEntry {
+                kind: "event",
+                at: at.to_string(),
+                what: e.event_type.clone(),
+                detail: e.properties_json()?,
+            },
+        ));
     }
     for m in &messages {
         let at = m.sent_at.unwrap_or(m.planned_at);
@@ -142,7 +235,7 @@ pub async fn get_customer(State(app): State<AppState>, _caller: Caller, Path(ext
             detail: json!({"id": m.id, "state": m.state, "reason": m.reason, "subject": m.subject}),
         }));
     }
-    timeline.sort_by(|a, b| b.0.cmp(&a.0));
+    timeline.sort_by_key(|t| std::cmp::Reverse(t.0));
     let body = json!({
         "customer": customer,
         "greeting": greeting.line,
@@ -171,11 +264,23 @@ pub struct MessageQuery {
 #[utoipa::path(get, path = "/v1/messages", params(MessageQuery),
     responses((status = 200, description = "Messages", body = [Message])),
     security(("bearer" = [])))]
-pub async fn list_messages(State(app): State<AppState>, _caller: Caller, query: Result<Query<MessageQuery>, axum::extract::rejection::QueryRejection>) -> ApiResult {
-    let Query(query) = query.map_err(|e| ApiError::MalformedBody { field: "query".into(), reason: e.body_text() })?;
+pub async fn list_messages(
+    State(app): State<AppState>,
+    _caller: Caller,
+    query: Result<Query<MessageQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
+    let Query(query) = query.map_err(|e| ApiError::MalformedBody {
+        field: "query".into(),
+        reason: e.body_text(),
+    })?;
     let state = match query.state.as_deref() {
         None => None,
-        Some(s) => Some(MessageState::parse(s).ok_or_else(|| aftercare_domain::FieldError::new("state", format!("'{s}' is not one of planned, sending, sent, blocked, failed")))?),
+        Some(s) => Some(MessageState::parse(s).ok_or_else(|| {
+            aftercare_domain::FieldError::new(
+                "state",
+                format!("'{s}' is not one of planned, sending, sent, blocked, failed"),
+            )
+        })?),
     };
     let limit = query.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
@@ -184,9 +289,21 @@ pub async fn list_messages(State(app): State<AppState>, _caller: Caller, query: 
     let mut tx = app.store.begin().await?;
     let customer_id = match &query.customer {
         None => None,
-        Some(ext) => Some(tx.customer_by_external_id(ext).await?.ok_or_else(|| ApiError::NotFound(format!("no customer with external_id '{ext}'")))?.id),
+        Some(ext) => Some(
+            tx.customer_by_external_id(ext)
+                .await?
+                .ok_or_else(|| ApiError::NotFound(format!("no customer with external_id '{ext}'")))?
+                .id,
+        ),
     };
-    let messages = tx.messages(&MessageFilter { customer_id, state, before_id: query.before, limit }).await?;
+    let messages = tx
+        .messages(&MessageFilter {
+            customer_id,
+            state,
+            before_id: query.before,
+            limit,
+        })
+        .await?;
     tx.commit().await?;
     Ok(Json(json!({"messages": messages})).into_response())
 }
@@ -196,8 +313,14 @@ pub async fn list_messages(State(app): State<AppState>, _caller: Caller, query: 
     params(("id" = i64, Path, description = "Message id")),
     responses((status = 200, description = "The message"), (status = 404, description = "Unknown message")),
     security(("bearer" = [])))]
-pub async fn get_message(State(app): State<AppState>, _caller: Caller, Path(id): Path<String>) -> ApiResult {
-    let id: i64 = id.parse().map_err(|_| ApiError::NotFound(format!("no message with id '{id}'")))?;
+pub async fn get_message(
+    State(app): State<AppState>,
+    _caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::NotFound(format!("no message with id '{id}'")))?;
     let mut tx = app.store.begin().await?;
     let message = tx.message(id).await?;
     let transitions = tx.message_transitions(id).await?;

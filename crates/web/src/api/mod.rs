@@ -6,8 +6,8 @@ pub mod extract;
 mod handlers;
 mod openapi;
 
-use axum::routing::{get, post};
 use axum::Router;
+use axum::routing::{get, post};
 
 use crate::AppState;
 

@@ -3,14 +3,14 @@
 //! does), because it shows personal data without a sign-in.
 
 use aftercare_store::MessageFilter;
+use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 
-use crate::error::ApiError;
 use crate::AppState;
+use crate::error::ApiError;
 
 /// The outbox routes.
 pub fn outbox_routes() -> Router<AppState> {
@@ -21,14 +21,22 @@ pub fn outbox_routes() -> Router<AppState> {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2rem;color:#1d1d1b}table{border-collapse:collapse;width:100%}td,th{padding:.4rem .6rem;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}th{background:#f4f4f1}.sent{color:#0b5d4b}.blocked,.failed{color:#a4262c}pre{white-space:pre-wrap;background:#f4f4f1;padding:1rem}iframe{width:100%;height:720px;border:1px solid #ddd}";
 
 async fn outbox(State(app): State<AppState>) -> Result<Html<String>, ApiError> {
     let mut tx = app.store.begin().await?;
-    let messages = tx.messages(&MessageFilter { limit: 200, ..Default::default() }).await?;
+    let messages = tx
+        .messages(&MessageFilter {
+            limit: 200,
+            ..Default::default()
+        })
+        .await?;
     tx.commit().await?;
     let mut rows = String::new();
     for m in &messages {
@@ -50,14 +58,24 @@ async fn outbox(State(app): State<AppState>) -> Result<Html<String>, ApiError> {
     )))
 }
 
-async fn outbox_message(State(app): State<AppState>, Path(id): Path<i64>) -> Result<Html<String>, ApiError> {
+async fn outbox_message(
+    State(app): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Html<String>, ApiError> {
     let mut tx = app.store.begin().await?;
     let m = tx.message(id).await?;
     let transitions = tx.message_transitions(id).await?;
     tx.commit().await?;
     let history: String = transitions
         .iter()
-        .map(|t| format!("<li>{} → <b>{}</b>: {}</li>", t.from_state.as_deref().unwrap_or("·"), t.to_state, escape(&t.reason)))
+        .map(|t| {
+            format!(
+                "<li>{} → <b>{}</b>: {}</li>",
+                t.from_state.as_deref().unwrap_or("·"),
+                t.to_state,
+                escape(&t.reason)
+            )
+        })
         .collect();
     Ok(Html(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Message {id} · Aftercare</title><style>{STYLE}</style></head><body><p><a href=\"/outbox\">← Outbox</a></p><h1>{subject}</h1><p>To {to} · template <code>{template}</code> · <span class=\"{state}\">{state}</span></p><h2>History</h2><ul>{history}</ul><h2>HTML</h2><iframe src=\"/outbox/{id}/html\" title=\"HTML part\" sandbox></iframe><h2>Text</h2><pre>{text}</pre></body></html>",
@@ -69,12 +87,18 @@ async fn outbox_message(State(app): State<AppState>, Path(id): Path<i64>) -> Res
     )))
 }
 
-async fn outbox_message_html(State(app): State<AppState>, Path(id): Path<i64>) -> Result<Response, ApiError> {
+async fn outbox_message_html(
+    State(app): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
     let mut tx = app.store.begin().await?;
     let m = tx.message(id).await?;
     tx.commit().await?;
     Ok((
-        [(header::CONTENT_SECURITY_POLICY, "default-src 'none'; img-src *; style-src 'unsafe-inline'")],
+        [(
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; img-src *; style-src 'unsafe-inline'",
+        )],
         Html(m.body_html.unwrap_or_default()),
     )
         .into_response())
