@@ -443,6 +443,7 @@ impl Engine {
                     text: rendered.text,
                     html: rendered.html,
                     message_id: header_id,
+                    date: std::time::SystemTime::try_from(now).unwrap_or(std::time::UNIX_EPOCH),
                 };
                 mailer
                     .send(&email)

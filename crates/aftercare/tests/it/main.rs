@@ -4,5 +4,6 @@
 mod helpers;
 
 mod api;
+mod cli;
 mod crash;
 mod programmes;

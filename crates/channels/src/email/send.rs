@@ -26,6 +26,8 @@ pub struct EmailMessage {
     pub html: String,
     /// `Message-ID` header value without angle brackets; stable across retries.
     pub message_id: String,
+    /// The `Date` header, from the engine's clock (so virtual time stays coherent).
+    pub date: std::time::SystemTime,
 }
 
 /// Sends email through one SMTP server with pooled connections.
@@ -86,7 +88,8 @@ fn build(email: &EmailMessage) -> Result<Message, SendError> {
         )?)
         .to(mailbox(None, &email.to, "to")?)
         .subject(&email.subject)
-        .message_id(Some(format!("<{}>", email.message_id)));
+        .message_id(Some(format!("<{}>", email.message_id)))
+        .date(email.date);
     if let Some(reply_to) = &email.reply_to {
         builder = builder.reply_to(mailbox(None, reply_to, "reply-to")?);
     }
@@ -122,6 +125,7 @@ mod tests {
             text: "Beste Jan,".into(),
             html: "<p>Beste Jan,</p>".into(),
             message_id: "msg-42@loopwerk.example".into(),
+            date: std::time::SystemTime::UNIX_EPOCH,
         };
         let raw = String::from_utf8(build(&email).unwrap().formatted()).unwrap();
         assert!(
@@ -143,6 +147,7 @@ mod tests {
             text: "x".into(),
             html: "x".into(),
             message_id: "m@x".into(),
+            date: std::time::SystemTime::UNIX_EPOCH,
         };
         assert!(build(&email).unwrap_err().is_permanent());
     }

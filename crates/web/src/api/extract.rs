@@ -124,7 +124,7 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or(ApiError::Unauthorized(
                 "the Authorization header must be 'Bearer <token>'",
             ))?;
-        let mut tx = state.store.begin().await?;
+        let mut tx = state.store.begin_read().await?;
         let name = tx.api_token_name(&hash_token(token)).await?;
         tx.commit().await?;
         name.map(|token_name| Caller { token_name })

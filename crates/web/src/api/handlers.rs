@@ -195,7 +195,7 @@ pub async fn get_customer(
     _caller: Caller,
     Path(external_id): Path<String>,
 ) -> ApiResult {
-    let mut tx = app.store.begin().await?;
+    let mut tx = app.store.begin_read().await?;
     let customer = tx
         .customer_by_external_id(&external_id)
         .await?
@@ -286,7 +286,7 @@ pub async fn list_messages(
     if !(1..=500).contains(&limit) {
         return Err(aftercare_domain::FieldError::new("limit", "must be between 1 and 500").into());
     }
-    let mut tx = app.store.begin().await?;
+    let mut tx = app.store.begin_read().await?;
     let customer_id = match &query.customer {
         None => None,
         Some(ext) => Some(
@@ -321,7 +321,7 @@ pub async fn get_message(
     let id: i64 = id
         .parse()
         .map_err(|_| ApiError::NotFound(format!("no message with id '{id}'")))?;
-    let mut tx = app.store.begin().await?;
+    let mut tx = app.store.begin_read().await?;
     let message = tx.message(id).await?;
     let transitions = tx.message_transitions(id).await?;
     tx.commit().await?;

@@ -30,7 +30,7 @@ fn escape(s: &str) -> String {
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2rem;color:#1d1d1b}table{border-collapse:collapse;width:100%}td,th{padding:.4rem .6rem;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}th{background:#f4f4f1}.sent{color:#0b5d4b}.blocked,.failed{color:#a4262c}pre{white-space:pre-wrap;background:#f4f4f1;padding:1rem}iframe{width:100%;height:720px;border:1px solid #ddd}";
 
 async fn outbox(State(app): State<AppState>) -> Result<Html<String>, ApiError> {
-    let mut tx = app.store.begin().await?;
+    let mut tx = app.store.begin_read().await?;
     let messages = tx
         .messages(&MessageFilter {
             limit: 200,
@@ -62,7 +62,7 @@ async fn outbox_message(
     State(app): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Html<String>, ApiError> {
-    let mut tx = app.store.begin().await?;
+    let mut tx = app.store.begin_read().await?;
     let m = tx.message(id).await?;
     let transitions = tx.message_transitions(id).await?;
     tx.commit().await?;
@@ -91,7 +91,7 @@ async fn outbox_message_html(
     State(app): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
-    let mut tx = app.store.begin().await?;
+    let mut tx = app.store.begin_read().await?;
     let m = tx.message(id).await?;
     tx.commit().await?;
     Ok((

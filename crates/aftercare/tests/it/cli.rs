@@ -1,0 +1,153 @@
+//! The real binary: `check` reports every planted mistake with its line and exits 1, is
+//! clean on the library; `preview` renders through the same path as a real send.
+
+use std::process::Command;
+
+use crate::helpers::*;
+
+fn aftercare(args: &[&str]) -> (i32, String, String) {
+    run(args, &[])
+}
+
+fn run(args: &[&str], envs: &[(&str, &str)]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_aftercare"))
+        .args(args)
+        .envs(envs.iter().copied())
+        .env("AFTERCARE_LOG", "warn")
+        .env("AFTERCARE_DATABASE_URL", "sqlite::memory:")
+        .current_dir(repo_root())
+        .output()
+        .expect("running aftercare");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_is_clean_on_the_library() {
+    let (code, stdout, stderr) = aftercare(&["check", "programmes"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("no mistakes"), "{stdout}");
+}
+
+#[test]
+fn check_reports_every_planted_mistake_with_its_line_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("templates")).unwrap();
+    std::fs::copy(
+        repo_root().join("programmes/templates/thanks.toml"),
+        dir.path().join("templates/thanks.toml"),
+    )
+    .unwrap();
+    let head = "id = \"{id}\"\nname = \"N\"\nversion = 1\ntrigger = { event = \"order_placed\" }\n";
+    let files = [
+        (
+            "a_unknown_step.toml",
+            "[[steps]]\nid = \"s\"\nsned = { template = \"thanks\", class = \"service\" }\n",
+            7,
+            "unknown step type 'sned'",
+        ),
+        (
+            "b_unknown_event.toml",
+            "",
+            4,
+            "unknown event type 'order_shipped'",
+        ),
+        (
+            "c_missing_template.toml",
+            "[[steps]]\nid = \"s\"\nsend = { template = \"nope\", class = \"service\" }\n",
+            7,
+            "missing template 'nope'",
+        ),
+        (
+            "d_wait_without_duration.toml",
+            "[[steps]]\nid = \"s\"\nwait = \"\"\n",
+            7,
+            "wait without duration",
+        ),
+        (
+            "e_unreachable.toml",
+            "[[steps]]\nid = \"s\"\nexit = true\n[[steps]]\nid = \"t\"\nwait = \"1d\"\n",
+            9,
+            "step 't' is unreachable",
+        ),
+    ];
+    for (i, (file, steps, _, _)) in files.iter().enumerate() {
+        let mut text = head.replace("{id}", &format!("p{i}"));
+        if file.starts_with("b_") {
+            text = text.replace("order_placed", "order_shipped")
+                + "[[steps]]\nid = \"s\"\nwait = \"1d\"\n";
+        }
+        std::fs::write(dir.path().join(file), text + steps).unwrap();
+    }
+    let (code, stdout, _) = aftercare(&["check", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 1, "{stdout}");
+    for (file, _, line, reason) in files {
+        let expected = format!("{file}:{line}:");
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.contains(&expected) && l.contains(reason)),
+            "expected {expected} … {reason} in:\n{stdout}"
+        );
+    }
+}
+
+#[test]
+fn preview_prints_the_greeting_and_the_rendered_message_for_a_customer_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("customer.json");
+    let customer = serde_json::json!({
+        "external_id": "X1", "first_name": "lies", "last_name": "van den bossche",
+        "gender": "female", "address_form": "formal", "locale": "nl-BE"
+    });
+    std::fs::write(&file, customer.to_string()).unwrap();
+    let (code, stdout, stderr) = aftercare(&[
+        "preview",
+        "--customer",
+        file.to_str().unwrap(),
+        "--greeting",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout, "Geachte mevrouw Van den Bossche,\n");
+    let (code, stdout, stderr) = aftercare(&[
+        "preview",
+        "--customer",
+        file.to_str().unwrap(),
+        "--template",
+        "thanks",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.starts_with("Subject: Merci, Lies!\n\nGeachte mevrouw Van den Bossche,\n"),
+        "{stdout}"
+    );
+    let (code, _, stderr) = aftercare(&["preview", "--customer", "nobody", "--template", "thanks"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("no customer with external_id 'nobody'"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn serve_refuses_to_start_on_an_invalid_programme() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("templates")).unwrap();
+    let bad = "id = \"bad\"\nname = \"B\"\nversion = 1\ntrigger = { event = \"nope\" }\n[[steps]]\nid = \"s\"\nwait = \"1d\"\n";
+    std::fs::write(dir.path().join("bad.toml"), bad).unwrap();
+    let (code, _, stderr) = run(
+        &["serve"],
+        &[
+            ("AFTERCARE_PROGRAMMES_DIR", dir.path().to_str().unwrap()),
+            ("AFTERCARE_LISTEN", "127.0.0.1:0"),
+        ],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("bad.toml:4:") && stderr.contains("unknown event type 'nope'"),
+        "{stderr}"
+    );
+}
