@@ -87,6 +87,7 @@ pub async fn run_server(
         store: engine.store().clone(),
         clock: engine.clock().clone(),
         engine: engine.clone(),
+        tokens: Arc::default(),
     };
     let mut rx_web = rx.clone();
     aftercare_web::serve(listener, state, options, async move {

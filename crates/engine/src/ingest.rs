@@ -7,7 +7,7 @@
 use aftercare_domain::{
     CustomerRecord, EventRecord, FieldError, OrderRecord, ProductRecord, ShipmentEventRecord,
 };
-use aftercare_store::{StoreError, Tx, job_kind};
+use aftercare_store::{NewEvent, StoreError, Tx, job_kind};
 use jiff::Timestamp;
 use serde_json::json;
 
@@ -146,13 +146,13 @@ pub async fn record_shipment_event(
     Ok(true)
 }
 
-/// Stores a batch of generic events, all or none; returns the ids of the new ones
-/// (`None` for an event whose `id` was seen before).
+/// Stores a batch of generic events, all or none; returns how many were new (an event
+/// whose `id` was seen before is skipped). Validates every event before storing any.
 pub async fn record_events(
     tx: &mut Tx,
     events: &[EventRecord],
     now: Timestamp,
-) -> Result<Vec<Option<i64>>, IngestError> {
+) -> Result<usize, IngestError> {
     if events.is_empty() {
         return Err(FieldError::new("events", "must contain at least one event").into());
     }
@@ -166,8 +166,9 @@ pub async fn record_events(
         )
         .into());
     }
-    let mut ids = Vec::with_capacity(events.len());
     let mut customers = std::collections::HashMap::new();
+    let mut customer_ids = Vec::with_capacity(events.len());
+    let mut properties = Vec::with_capacity(events.len());
     for (i, event) in events.iter().enumerate() {
         let within = |e: FieldError| e.within(&format!("events[{i}]"));
         event.validate().map_err(within)?;
@@ -195,22 +196,24 @@ pub async fn record_events(
                 customer.id
             }
         };
-        let properties = serde_json::to_value(&event.properties).unwrap_or_default();
-        let source = event.id.as_ref().map(|id| id.as_str());
-        ids.push(
-            append_event(
-                tx,
-                customer_id,
-                &event.event_type,
-                event.at,
-                &properties,
-                source,
-                now,
-            )
-            .await?,
-        );
+        customer_ids.push(customer_id);
+        properties.push(serde_json::to_value(&event.properties).unwrap_or_default());
     }
-    Ok(ids)
+    let rows: Vec<NewEvent<'_>> = events
+        .iter()
+        .zip(customer_ids)
+        .zip(&properties)
+        .map(|((event, customer_id), properties)| NewEvent {
+            source_id: event.id.as_ref().map(|id| id.as_str()),
+            customer_id,
+            event_type: &event.event_type,
+            occurred_at: event.at,
+            properties,
+        })
+        .collect();
+    let ids = tx.insert_events(&rows, now).await?;
+    tx.insert_jobs(job_kind::EVENT, &ids, now, now).await?;
+    Ok(ids.len())
 }
 
 async fn append_event(

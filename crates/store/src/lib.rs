@@ -137,11 +137,11 @@ impl Store {
         })
     }
 
-    /// Starts a read-only transaction: a consistent snapshot that never blocks writers.
+    /// Starts a transaction for reading; on SQLite a snapshot that never blocks writers.
     pub async fn begin_read(&self) -> Result<Tx> {
         Ok(match &self.pool {
             Pool::Sqlite(p) => Tx::Sqlite(p.begin().await?),
-            Pool::Postgres(p) => Tx::Postgres(p.begin_with("BEGIN READ ONLY").await?),
+            Pool::Postgres(p) => Tx::Postgres(p.begin().await?),
         })
     }
 

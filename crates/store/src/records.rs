@@ -154,6 +154,21 @@ impl StoredEvent {
     }
 }
 
+/// An event to append with [`crate::Tx::insert_events`].
+#[derive(Debug, Clone)]
+pub struct NewEvent<'a> {
+    /// The sender's own id; a repeat is skipped.
+    pub source_id: Option<&'a str>,
+    /// The customer's internal id.
+    pub customer_id: i64,
+    /// Event type.
+    pub event_type: &'a str,
+    /// When it happened.
+    pub occurred_at: Timestamp,
+    /// Properties.
+    pub properties: &'a serde_json::Value,
+}
+
 /// The state of a programme enrolment.
 pub mod enrolment_state {
     /// Steps remain.

@@ -8,8 +8,8 @@ use sqlx::{Postgres, Sqlite, Transaction};
 
 use crate::records::{CustomerRow, MessageRow, OrderRow, ProductRow, json, to_json};
 use crate::{
-    Enrolment, IdempotencyClaim, Message, MessageFilter, MessageTransition, NewMessage, Result,
-    StoreError, StoredCustomer, StoredEvent, StoredOrder, micros,
+    Enrolment, IdempotencyClaim, Message, MessageFilter, MessageTransition, NewEvent, NewMessage,
+    Result, StoreError, StoredCustomer, StoredEvent, StoredOrder, micros,
 };
 
 /// A transaction on either backend. Dropped without [`Tx::commit`], it rolls back.
@@ -360,6 +360,36 @@ impl Tx {
         .await?))
     }
 
+    /// Appends many events in one statement; returns the ids of those stored (an event
+    /// whose `source_id` was stored before is skipped).
+    pub async fn insert_events(
+        &mut self,
+        events: &[NewEvent<'_>],
+        now: Timestamp,
+    ) -> Result<Vec<i64>> {
+        let mut ids = Vec::with_capacity(events.len());
+        // Six binds per row; stay well inside SQLite's and PostgreSQL's bind limits.
+        for chunk in events.chunks(1000) {
+            let chunk_ids: Vec<i64> = on_tx!(self, c => {
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO events (source_id, customer_id, event_type, occurred_at, received_at, properties) ",
+                );
+                q.push_values(chunk, |mut row, e| {
+                    row.push_bind(e.source_id)
+                        .push_bind(e.customer_id)
+                        .push_bind(e.event_type)
+                        .push_bind(micros(e.occurred_at))
+                        .push_bind(micros(now))
+                        .push_bind(to_json(e.properties));
+                });
+                q.push(" ON CONFLICT (source_id) DO NOTHING RETURNING id");
+                q.build_query_scalar().fetch_all(&mut *c).await?
+            });
+            ids.extend(chunk_ids);
+        }
+        Ok(ids)
+    }
+
     /// An event by id.
     pub async fn event(&mut self, id: i64) -> Result<StoredEvent> {
         let row: Option<StoredEvent> = on_tx!(self, c => sqlx::query_as(
@@ -470,6 +500,26 @@ impl Tx {
         .bind(micros(now))
         .fetch_one(&mut *c)
         .await?))
+    }
+
+    /// Schedules one job of `kind` per id, all at `run_at`, in one statement.
+    pub async fn insert_jobs(
+        &mut self,
+        kind: &str,
+        ref_ids: &[i64],
+        run_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<()> {
+        for chunk in ref_ids.chunks(1000) {
+            on_tx!(self, c => {
+                let mut q = sqlx::QueryBuilder::new("INSERT INTO jobs (kind, ref_id, run_at, created_at) ");
+                q.push_values(chunk, |mut row, id| {
+                    row.push_bind(kind).push_bind(*id).push_bind(micros(run_at)).push_bind(micros(now));
+                });
+                q.build().execute(&mut *c).await?.rows_affected()
+            });
+        }
+        Ok(())
     }
 
     /// Deletes a finished job if `worker` still holds its lease; `false` if it lost it.

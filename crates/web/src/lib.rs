@@ -31,6 +31,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// The engine (woken after writes; its renderer makes greetings).
     pub engine: Engine,
+    /// Recently verified API tokens.
+    pub tokens: Arc<api::extract::TokenCache>,
 }
 
 /// Options for the HTTP server.

@@ -107,6 +107,33 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Verified tokens, remembered briefly so that each request does not cost a database
+/// round trip. A revoked token stops working within [`TOKEN_CACHE_TTL`].
+#[derive(Debug, Default)]
+pub struct TokenCache {
+    verified: std::sync::Mutex<std::collections::HashMap<String, (String, Timestamp)>>,
+}
+
+/// How long a verified token is trusted without asking the store again.
+pub const TOKEN_CACHE_TTL: jiff::SignedDuration = jiff::SignedDuration::from_secs(10);
+
+impl TokenCache {
+    fn get(&self, hash: &str, now: Timestamp) -> Option<String> {
+        let map = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(hash)
+            .filter(|(_, at)| now.duration_since(*at) < TOKEN_CACHE_TTL && *at <= now)
+            .map(|(name, _)| name.clone())
+    }
+
+    fn put(&self, hash: String, name: String, now: Timestamp) {
+        let mut map = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() > 10_000 {
+            map.clear();
+        }
+        map.insert(hash, (name, now));
+    }
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
@@ -124,11 +151,17 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or(ApiError::Unauthorized(
                 "the Authorization header must be 'Bearer <token>'",
             ))?;
+        let hash = hash_token(token);
+        let now = state.clock.now();
+        if let Some(token_name) = state.tokens.get(&hash, now) {
+            return Ok(Caller { token_name });
+        }
         let mut tx = state.store.begin_read().await?;
-        let name = tx.api_token_name(&hash_token(token)).await?;
+        let name = tx.api_token_name(&hash).await?;
         tx.commit().await?;
-        name.map(|token_name| Caller { token_name })
-            .ok_or(ApiError::Unauthorized("the bearer token is not valid"))
+        let token_name = name.ok_or(ApiError::Unauthorized("the bearer token is not valid"))?;
+        state.tokens.put(hash, token_name.clone(), now);
+        Ok(Caller { token_name })
     }
 }
 
