@@ -5,3 +5,4 @@ pub mod render;
 pub mod worker;
 
 pub use worker::{Delivery, Engine, EngineError, Ran};
+pub mod condition;

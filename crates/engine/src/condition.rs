@@ -1,0 +1,144 @@
+//! Conditions in programmes, written in CEL (the Common Expression Language, via the `cel`
+//! crate): `customer.locale == "nl-BE" && stats.orders_count >= 3`.
+//!
+//! A condition sees `customer` (the record as the API takes it), `order` and `products`
+//! (when the enrolment is about an order), `event` (the trigger's properties) and `stats`
+//! (computed: `orders_count`, `total_spent_cents`, `days_since_last_order`,
+//! `days_as_customer`). [`Condition::parse`] type-checks an expression by evaluating it
+//! against a sample of that data model, so a misspelt field or a comparison of a text with
+//! a number is found by `aftercare check`, not in production.
+//!
+//! Requirements: FR1 (relevant programmes), PE1, PI1 (conditions on segment and income).
+
+use std::sync::Arc;
+
+use cel::{Context, Program, Value};
+use serde_json::json;
+
+/// A compiled, checked condition.
+#[derive(Clone)]
+pub struct Condition {
+    source: String,
+    program: Arc<Program>,
+}
+
+impl std::fmt::Debug for Condition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Condition({:?})", self.source)
+    }
+}
+
+/// The variables a condition may use.
+pub const VARIABLES: &[&str] = &["customer", "order", "products", "event", "stats"];
+
+impl Condition {
+    /// Compiles and type-checks `source`.
+    pub fn parse(source: &str) -> Result<Self, String> {
+        let program = Program::compile(source).map_err(|e| format!("condition '{source}' does not parse: {e}"))?;
+        for var in program.references().variables() {
+            if !VARIABLES.contains(&var) {
+                return Err(format!(
+                    "condition '{source}' uses '{var}'; conditions can use {}",
+                    VARIABLES.join(", ")
+                ));
+            }
+        }
+        let condition = Self { source: source.to_string(), program: Arc::new(program) };
+        match condition.evaluate(&sample_data()) {
+            Ok(_) => Ok(condition),
+            Err(e) => Err(format!("condition '{source}' does not fit the data model: {e}")),
+        }
+    }
+
+    /// The expression as written.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Evaluates against `data` (an object with the [`VARIABLES`] as keys).
+    pub fn evaluate(&self, data: &serde_json::Value) -> Result<bool, String> {
+        let mut ctx = Context::default();
+        for var in VARIABLES {
+            let value = data.get(*var).map_or(Value::Null, to_cel);
+            ctx.add_variable_from_value(*var, value);
+        }
+        match self.program.execute(&ctx) {
+            Ok(Value::Bool(b)) => Ok(b),
+            Ok(other) => Err(format!("it gives {other:?}, not true or false")),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+/// JSON to CEL, with every whole number an `int` (not a `uint`), so `stats.orders_count + 1`
+/// and `customer.attributes.household_members > 2` work as a reader expects.
+fn to_cel(value: &serde_json::Value) -> Value {
+    match value {
+        serde_json::Value::Null => Value::Null,
+        serde_json::Value::Bool(b) => Value::Bool(*b),
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => Value::Int(i),
+            None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        serde_json::Value::String(s) => Value::String(Arc::new(s.clone())),
+        serde_json::Value::Array(items) => Value::List(Arc::new(items.iter().map(to_cel).collect())),
+        serde_json::Value::Object(map) => {
+            let map: std::collections::HashMap<String, Value> =
+                map.iter().map(|(k, v)| (k.clone(), to_cel(v))).collect();
+            Value::from(map)
+        }
+    }
+}
+
+/// A customer, order, products, event and stats with every field present, for checking.
+pub fn sample_data() -> serde_json::Value {
+    json!({
+        "customer": {
+            "external_id": "C1", "email": "x@example.nl", "phone": "+31612345678",
+            "first_name": "Jan", "name_prefix": "de", "last_name": "Vries", "gender": "male",
+            "address_form": "formal", "locale": "nl-NL", "time_zone": "Europe/Amsterdam",
+            "birth_date": "1980-01-01", "customer_since": "2020-01-01",
+            "postal_address": {"street": "Damrak", "house_number": "1", "house_number_addition": "A",
+                               "postcode": "1012 LG", "city": "Amsterdam", "country": "NL"},
+            "attributes": {"segment": "runner", "income_band": "high", "household_members": 2, "tags": ["vip"]},
+            "consents": [],
+        },
+        "order": {"external_id": "W1", "total_cents": 12995, "currency": "EUR",
+                  "delivery_method": "home", "placed_at": "2026-01-01T00:00:00Z",
+                  "lines": [{"sku": "S", "quantity": 1, "unit_price_cents": 12995}]},
+        "products": [{"sku": "S", "name": "Shoe", "category": "running-shoes", "price_cents": 12995,
+                      "currency": "EUR", "lifespan_days": 365, "tips": [], "successor_sku": "T"}],
+        "event": {"order_external_id": "W1", "status": "delivered", "carrier": "postnl", "event_type": "x", "sku": "S"},
+        "stats": {"orders_count": 2, "total_spent_cents": 25990, "days_since_last_order": 10,
+                  "days_as_customer": 400},
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conditions_evaluate_over_the_data_model() {
+        let c = Condition::parse("customer.locale == 'nl-BE' && stats.orders_count >= 2").unwrap();
+        let mut data = sample_data();
+        assert!(!c.evaluate(&data).unwrap());
+        data["customer"]["locale"] = json!("nl-BE");
+        assert!(c.evaluate(&data).unwrap());
+    }
+
+    #[test]
+    fn mistakes_are_found_before_running() {
+        for (source, expected) in [
+            ("customer.locale ==", "does not parse"),
+            ("client.locale == 'nl-BE'", "uses 'client'"),
+            ("customer.lokale == 'nl-BE'", "does not fit the data model"),
+            ("stats.orders_count > 'many'", "does not fit the data model"),
+            ("stats.orders_count + 1", "not true or false"),
+            ("stats.orders_count + 1 > 'x'", "does not fit the data model"),
+        ] {
+            let err = Condition::parse(source).unwrap_err();
+            assert!(err.contains(expected), "{source}: {err}");
+        }
+    }
+}
