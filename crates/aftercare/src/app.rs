@@ -8,6 +8,7 @@ use aftercare_channels::email::SmtpMailer;
 use aftercare_domain::Clock;
 use aftercare_engine::programme::{self, CheckContext, Finding, Library};
 use aftercare_engine::render::Renderer;
+use aftercare_engine::versions::{self, SyncError};
 use aftercare_engine::{Delivery, Engine};
 use aftercare_store::Store;
 use aftercare_web::{AppState, WebOptions};
@@ -19,12 +20,15 @@ use crate::config::Config;
 /// Loads templates and programmes, returning every finding when something is wrong.
 pub fn load_programmes(config: &Config) -> Result<(Library, Renderer), Vec<Finding>> {
     let renderer = Renderer::load_dir(&config.templates_dir, config.brand.clone())?;
-    let ctx = CheckContext {
+    let library = programme::load_dir(&config.programmes_dir, &check_context(config, &renderer))?;
+    Ok((library, renderer))
+}
+
+fn check_context(config: &Config, renderer: &Renderer) -> CheckContext {
+    CheckContext {
         templates: renderer.template_names().clone(),
         custom_events: config.custom_events.iter().cloned().collect(),
-    };
-    let library = programme::load_dir(&config.programmes_dir, &ctx)?;
-    Ok((library, renderer))
+    }
 }
 
 /// Opens the store (migrating it) and builds the engine; refuses invalid programmes.
@@ -46,12 +50,19 @@ pub async fn build_engine(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Res
         Some(url) => Delivery::Smtp(SmtpMailer::from_url(&url.0).context("smtp_url")?),
         None => Delivery::OutboxOnly,
     };
+    let ctx = check_context(config, &renderer);
+    let programmes = versions::sync(&store, library, &ctx, clock.now())
+        .await
+        .map_err(|e| match e {
+            SyncError::Changed(_) => anyhow::anyhow!("the programmes have mistakes:\n{e}"),
+            SyncError::Store(e) => anyhow::Error::new(e).context("storing programme versions"),
+        })?;
     let worker_id = format!("{}-{}", hostname(), std::process::id());
     let lease = jiff::SignedDuration::from_secs(i64::from(config.job_lease_seconds));
     Ok(Engine::new(
         store,
         clock,
-        Arc::new(library),
+        Arc::new(programmes),
         Arc::new(renderer),
         delivery,
         worker_id,

@@ -34,7 +34,8 @@ pub const VARIABLES: &[&str] = &["customer", "order", "products", "event", "stat
 impl Condition {
     /// Compiles and type-checks `source`.
     pub fn parse(source: &str) -> Result<Self, String> {
-        let program = Program::compile(source).map_err(|e| format!("condition '{source}' does not parse: {e}"))?;
+        let program = Program::compile(source)
+            .map_err(|e| format!("condition '{source}' does not parse: {e}"))?;
         for var in program.references().variables() {
             if !VARIABLES.contains(&var) {
                 return Err(format!(
@@ -43,10 +44,15 @@ impl Condition {
                 ));
             }
         }
-        let condition = Self { source: source.to_string(), program: Arc::new(program) };
+        let condition = Self {
+            source: source.to_string(),
+            program: Arc::new(program),
+        };
         match condition.evaluate(&sample_data()) {
             Ok(_) => Ok(condition),
-            Err(e) => Err(format!("condition '{source}' does not fit the data model: {e}")),
+            Err(e) => Err(format!(
+                "condition '{source}' does not fit the data model: {e}"
+            )),
         }
     }
 
@@ -81,7 +87,9 @@ fn to_cel(value: &serde_json::Value) -> Value {
             None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
         },
         serde_json::Value::String(s) => Value::String(Arc::new(s.clone())),
-        serde_json::Value::Array(items) => Value::List(Arc::new(items.iter().map(to_cel).collect())),
+        serde_json::Value::Array(items) => {
+            Value::List(Arc::new(items.iter().map(to_cel).collect()))
+        }
         serde_json::Value::Object(map) => {
             let map: std::collections::HashMap<String, Value> =
                 map.iter().map(|(k, v)| (k.clone(), to_cel(v))).collect();
@@ -135,7 +143,10 @@ mod tests {
             ("customer.lokale == 'nl-BE'", "does not fit the data model"),
             ("stats.orders_count > 'many'", "does not fit the data model"),
             ("stats.orders_count + 1", "not true or false"),
-            ("stats.orders_count + 1 > 'x'", "does not fit the data model"),
+            (
+                "stats.orders_count + 1 > 'x'",
+                "does not fit the data model",
+            ),
         ] {
             let err = Condition::parse(source).unwrap_err();
             assert!(err.contains(expected), "{source}: {err}");

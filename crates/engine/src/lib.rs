@@ -6,3 +6,4 @@ pub mod worker;
 
 pub use worker::{Delivery, Engine, EngineError, Ran};
 pub mod condition;
+pub mod versions;

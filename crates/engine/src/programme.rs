@@ -1,28 +1,48 @@
 //! Programmes: declarative TOML files, loaded into a [`Library`] and checked.
 //!
-//! A programme has a trigger event, steps, and a version. Each mistake is reported as
-//! `file:line:column: reason` (unknown step or event type, missing template, wait without
-//! duration, unreachable step), so `aftercare check` and `serve` say exactly what to fix.
+//! A programme has a trigger (an event, or a calendar occasion), an optional entry
+//! condition, steps, exit events, a goal, a holdout share, a re-entry rule and a version.
+//! Each mistake is reported as `file:line:column: reason` (unknown step or event type,
+//! missing template, wait without duration, unreachable step, a condition that does not fit
+//! the data model, a jump to a step that does not exist), so `aftercare check` and `serve`
+//! say exactly what to fix.
 //!
 //! ```toml
-//! id = "after-purchase"
-//! name = "After the purchase"
+//! id = "win-back"
+//! name = "We miss you"
 //! version = 1
-//! requirements = ["PP1", "PP4"]
-//! trigger = { event = "order_placed" }
+//! requirements = ["WB1"]
+//! trigger = { occasion = "inactive" }
+//! entry = "stats.orders_count >= 2"
+//! exit_on = ["order_placed"]
+//! goal = { event = "order_placed", within = "30d" }
+//! holdout = 0.1
+//! reentry = "180d"
 //!
 //! [[steps]]
-//! id = "confirmation"
-//! send = { template = "order_confirmation", class = "transactional" }
+//! id = "miss-you"
+//! send = { template = "win_back", class = "promotional", priority = "high" }
 //!
 //! [[steps]]
-//! id = "pause"
-//! wait = "1d"
+//! id = "wait-for-order"
+//! wait_for = { event = "order_placed", timeout = "14d", on_event = "done" }
+//!
+//! [[steps]]
+//! id = "ask"
+//! send = { template = "win_back_question", class = "service" }
+//!
+//! [[steps]]
+//! id = "done"
+//! exit = true
 //! ```
+//!
+//! Steps run in order; `wait_for` and `branch` may jump to a named step. A `wait` is a
+//! calendar duration (`"3d"`) or the next local time of day (`{ until_time = "09:00" }`),
+//! both in the customer's own time zone and correct across daylight saving.
 //!
 //! Requirements: FR1 (structured, always-on programmes instead of ad-hoc mailings).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -30,8 +50,25 @@ use std::path::{Path, PathBuf};
 use aftercare_domain::commerce::BUILT_IN_EVENT_TYPES;
 use aftercare_domain::{Channel, MessageClass};
 use jiff::Span;
+use jiff::civil::Time;
 use serde::Deserialize;
 use toml::Spanned;
+
+use crate::condition::Condition;
+
+/// Calendar occasions a programme can be triggered by; each is an event type too.
+pub const OCCASIONS: &[&str] = &[
+    "birthday",
+    "customer_anniversary",
+    "purchase_anniversary",
+    "lifespan_end",
+    "inactive",
+];
+
+/// The event type an occasion arrives as: `occasion_birthday`, …
+pub fn occasion_event(occasion: &str) -> String {
+    format!("occasion_{occasion}")
+}
 
 /// A checked programme.
 #[derive(Debug, Clone)]
@@ -44,12 +81,51 @@ pub struct Programme {
     pub version: i32,
     /// Requirement ids the programme serves.
     pub requirements: Vec<String>,
-    /// The event type that enrols a customer.
+    /// The event type that enrols a customer (an occasion arrives as `occasion_<name>`).
     pub trigger_event: String,
+    /// Only customers for whom this holds are enrolled.
+    pub entry: Option<Condition>,
+    /// Events that end a running enrolment (e.g. an order ends win-back).
+    pub exit_on: Vec<String>,
+    /// What counts as success, attributed to the programme.
+    pub goal: Option<Goal>,
+    /// Share of eligible customers who get nothing but are tracked for the goal (0 to 0.5).
+    pub holdout: f64,
+    /// When a customer may enter again.
+    pub reentry: Reentry,
     /// The steps, in order.
     pub steps: Vec<Step>,
     /// The file it came from.
     pub source: PathBuf,
+    /// The file's text, stored with each version so old enrolments can finish on it.
+    pub text: String,
+}
+
+impl Programme {
+    /// The index of the step with `id`.
+    pub fn step_index(&self, id: &str) -> Option<usize> {
+        self.steps.iter().position(|s| s.id == id)
+    }
+}
+
+/// A programme's goal: an event within a window after enrolment.
+#[derive(Debug, Clone)]
+pub struct Goal {
+    /// The event type that reaches the goal.
+    pub event: String,
+    /// How long after enrolment it counts.
+    pub within: Span,
+}
+
+/// When a customer may enter a programme again.
+#[derive(Debug, Clone)]
+pub enum Reentry {
+    /// Every trigger enrols (e.g. one enrolment per order).
+    Always,
+    /// Once in a lifetime.
+    Once,
+    /// Not again within this span after the last enrolment started.
+    After(Span),
 }
 
 /// One step of a programme.
@@ -61,15 +137,64 @@ pub struct Step {
     pub action: Action,
 }
 
+/// How urgent a message is; policy holds back low priority first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    /// Filler: tips, inspiration, news.
+    Low,
+    /// The default.
+    Normal,
+    /// Must reach the customer when policy allows anything.
+    High,
+}
+
 /// What a step does.
 #[derive(Debug, Clone)]
 pub enum Action {
     /// Create a message.
     Send(SendStep),
-    /// Wait a calendar duration in the customer's time zone (DST-correct).
-    Wait(Span),
+    /// Wait in the customer's time zone.
+    Wait(Wait),
+    /// Wait for an event, with a timeout; jump to a step for each outcome.
+    WaitFor(WaitFor),
+    /// Jump on a condition.
+    Branch {
+        /// The condition.
+        condition: Condition,
+        /// Step when it holds (`None`: the next step).
+        then: Option<String>,
+        /// Step when it does not (`None`: the next step).
+        otherwise: Option<String>,
+    },
+    /// Add a tag to the customer's `attributes.tags`.
+    Tag(String),
     /// Leave the programme.
     Exit,
+}
+
+/// How long a `wait` step waits.
+#[derive(Debug, Clone)]
+pub enum Wait {
+    /// A calendar span (`3d` is three local days, also across a DST change).
+    For(Span),
+    /// Until the next time this local time of day comes.
+    UntilTime(Time),
+}
+
+/// A `wait_for` step.
+#[derive(Debug, Clone)]
+pub struct WaitFor {
+    /// The event type to wait for.
+    pub event: String,
+    /// A property that must equal the trigger's (e.g. `order_external_id`).
+    pub matching: Option<String>,
+    /// How long to wait.
+    pub timeout: Span,
+    /// Step when the event came (`None`: the next step).
+    pub on_event: Option<String>,
+    /// Step when it did not (`None`: the next step).
+    pub on_timeout: Option<String>,
 }
 
 /// A `send` step.
@@ -79,8 +204,17 @@ pub struct SendStep {
     pub template: String,
     /// Message class.
     pub class: MessageClass,
-    /// Channel.
-    pub channel: Channel,
+    /// Priority.
+    pub priority: Priority,
+    /// Channels in order of preference; the first one policy allows is used.
+    pub channels: Vec<Channel>,
+}
+
+impl SendStep {
+    /// The channel this foundation sends on: the first preference.
+    pub fn channel(&self) -> Channel {
+        self.channels.first().copied().unwrap_or(Channel::Email)
+    }
 }
 
 /// One mistake in a programme file.
@@ -128,6 +262,12 @@ impl Library {
     pub fn get(&self, id: &str) -> Option<&Programme> {
         self.programmes.get(id)
     }
+
+    /// Whether any programme is triggered by an occasion.
+    pub fn uses_occasion(&self, occasion: &str) -> bool {
+        let event = occasion_event(occasion);
+        self.programmes.values().any(|p| p.trigger_event == event)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -139,13 +279,31 @@ struct RawProgramme {
     #[serde(default)]
     requirements: Vec<String>,
     trigger: Spanned<RawTrigger>,
+    #[serde(default)]
+    entry: Option<Spanned<String>>,
+    #[serde(default)]
+    exit_on: Vec<Spanned<String>>,
+    #[serde(default)]
+    goal: Option<Spanned<RawGoal>>,
+    #[serde(default)]
+    holdout: Option<Spanned<f64>>,
+    #[serde(default)]
+    reentry: Option<Spanned<String>>,
     steps: Spanned<Vec<Spanned<RawStep>>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawTrigger {
+    event: Option<Spanned<String>>,
+    occasion: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGoal {
     event: Spanned<String>,
+    within: Spanned<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -154,6 +312,9 @@ struct RawStep {
     id: Option<Spanned<String>>,
     send: Option<Spanned<toml::Value>>,
     wait: Option<Spanned<toml::Value>>,
+    wait_for: Option<Spanned<toml::Value>>,
+    branch: Option<Spanned<toml::Value>>,
+    tag: Option<Spanned<toml::Value>>,
     exit: Option<Spanned<toml::Value>>,
 }
 
@@ -162,6 +323,9 @@ impl RawStep {
         [
             ("send", &self.send),
             ("wait", &self.wait),
+            ("wait_for", &self.wait_for),
+            ("branch", &self.branch),
+            ("tag", &self.tag),
             ("exit", &self.exit),
         ]
         .into_iter()
@@ -176,10 +340,41 @@ struct RawSend {
     template: String,
     class: String,
     #[serde(default)]
+    priority: Option<Priority>,
+    #[serde(default)]
     channel: Option<String>,
+    #[serde(default)]
+    channels: Vec<String>,
 }
 
-const STEP_TYPES: &[&str] = &["send", "wait", "exit"];
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWaitUntil {
+    until_time: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWaitFor {
+    event: String,
+    timeout: Option<String>,
+    #[serde(default, rename = "match")]
+    matching: Option<String>,
+    on_event: Option<String>,
+    on_timeout: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBranch {
+    #[serde(rename = "if")]
+    condition: String,
+    then: Option<String>,
+    #[serde(rename = "else")]
+    otherwise: Option<String>,
+}
+
+const STEP_TYPES: &[&str] = &["send", "wait", "wait_for", "branch", "tag", "exit"];
 
 /// What checking needs to know besides the files.
 #[derive(Debug, Clone, Default)]
@@ -188,6 +383,23 @@ pub struct CheckContext {
     pub templates: HashSet<String>,
     /// Event types the brand declared besides the built-in ones.
     pub custom_events: HashSet<String>,
+}
+
+impl CheckContext {
+    fn knows_event(&self, event: &str) -> bool {
+        BUILT_IN_EVENT_TYPES.contains(&event)
+            || self.custom_events.contains(event)
+            || event
+                .strip_prefix("occasion_")
+                .is_some_and(|o| OCCASIONS.contains(&o))
+    }
+
+    fn unknown_event(&self, event: &str) -> String {
+        format!(
+            "unknown event type '{event}'; built-in types are {} (declare others in custom_events)",
+            BUILT_IN_EVENT_TYPES.join(", ")
+        )
+    }
 }
 
 /// Loads every `*.toml` programme in `dir`; returns the library or every finding.
@@ -301,16 +513,93 @@ pub fn parse_programme(
             "version must be a whole number of at least 1".into(),
         ));
     }
-    let trigger = raw.trigger.get_ref().event.get_ref();
-    if !BUILT_IN_EVENT_TYPES.contains(&trigger.as_str()) && !ctx.custom_events.contains(trigger) {
+    let trigger = raw.trigger.get_ref();
+    let trigger_event = match (&trigger.event, &trigger.occasion) {
+        (Some(event), None) => {
+            if !ctx.knows_event(event.get_ref()) {
+                findings.push(at(event.span(), ctx.unknown_event(event.get_ref())));
+            }
+            event.get_ref().clone()
+        }
+        (None, Some(occasion)) => {
+            if !OCCASIONS.contains(&occasion.get_ref().as_str()) {
+                findings.push(at(
+                    occasion.span(),
+                    format!(
+                        "unknown occasion '{}'; occasions are {}",
+                        occasion.get_ref(),
+                        OCCASIONS.join(", ")
+                    ),
+                ));
+            }
+            occasion_event(occasion.get_ref())
+        }
+        _ => {
+            findings.push(at(
+                raw.trigger.span(),
+                "a trigger has either an event or an occasion".into(),
+            ));
+            String::new()
+        }
+    };
+    let entry = raw
+        .entry
+        .as_ref()
+        .and_then(|e| match Condition::parse(e.get_ref()) {
+            Ok(c) => Some(c),
+            Err(reason) => {
+                findings.push(at(e.span(), reason));
+                None
+            }
+        });
+    for event in &raw.exit_on {
+        if !ctx.knows_event(event.get_ref()) {
+            findings.push(at(event.span(), ctx.unknown_event(event.get_ref())));
+        }
+    }
+    let goal = raw.goal.as_ref().and_then(|g| {
+        let raw_goal = g.get_ref();
+        if !ctx.knows_event(raw_goal.event.get_ref()) {
+            findings.push(at(
+                raw_goal.event.span(),
+                ctx.unknown_event(raw_goal.event.get_ref()),
+            ));
+        }
+        match parse_duration(raw_goal.within.get_ref()) {
+            Ok(within) => Some(Goal {
+                event: raw_goal.event.get_ref().clone(),
+                within,
+            }),
+            Err(reason) => {
+                findings.push(at(raw_goal.within.span(), reason));
+                None
+            }
+        }
+    });
+    let holdout = raw.holdout.as_ref().map_or(0.0, |h| *h.get_ref());
+    if let Some(h) = &raw.holdout
+        && !(0.0..=0.5).contains(h.get_ref())
+    {
         findings.push(at(
-            raw.trigger.get_ref().event.span(),
-            format!(
-                "unknown event type '{trigger}'; built-in types are {}",
-                BUILT_IN_EVENT_TYPES.join(", ")
-            ),
+            h.span(),
+            "holdout must be a share between 0 and 0.5, e.g. 0.1".into(),
         ));
     }
+    let reentry = match raw
+        .reentry
+        .as_ref()
+        .map(|r| (r.get_ref().as_str(), r.span()))
+    {
+        None | Some(("always", _)) => Reentry::Always,
+        Some(("once", _)) => Reentry::Once,
+        Some((other, span)) => match parse_duration(other) {
+            Ok(s) => Reentry::After(s),
+            Err(_) => {
+                findings.push(at(span, format!("reentry '{other}' must be \"always\", \"once\" or a duration such as \"90d\"")));
+                Reentry::Always
+            }
+        },
+    };
     if raw.steps.get_ref().is_empty() {
         findings.push(at(
             raw.steps.span(),
@@ -319,8 +608,7 @@ pub fn parse_programme(
     }
 
     let mut steps = Vec::new();
-    let mut seen_ids = HashSet::new();
-    let mut exited_at: Option<String> = None;
+    let mut spans: HashMap<String, Range<usize>> = HashMap::new();
     for step in raw.steps.get_ref() {
         let span = step.span();
         let step = step.get_ref();
@@ -328,19 +616,13 @@ pub fn parse_programme(
             findings.push(at(span, "step has no id".into()));
             continue;
         };
-        if !seen_ids.insert(step_id.get_ref().clone()) {
+        if spans
+            .insert(step_id.get_ref().clone(), step_id.span())
+            .is_some()
+        {
             findings.push(at(
                 step_id.span(),
                 format!("step id '{}' is used twice", step_id.get_ref()),
-            ));
-        }
-        if let Some(exit_id) = &exited_at {
-            findings.push(at(
-                step_id.span(),
-                format!(
-                    "step '{}' is unreachable: step '{exit_id}' exits before it",
-                    step_id.get_ref()
-                ),
             ));
         }
         let kinds = step.kinds();
@@ -356,41 +638,40 @@ pub fn parse_programme(
             continue;
         }
         let (kind, value) = kinds[0];
-        let action = match kind {
-            "send" => match parse_send(value, ctx) {
-                Ok(send) => Action::Send(send),
-                Err((span, reason)) => {
-                    findings.push(at(span, reason));
-                    continue;
-                }
-            },
-            "wait" => match value.get_ref().as_str().map(parse_duration) {
-                Some(Ok(span)) => Action::Wait(span),
-                Some(Err(reason)) => {
-                    findings.push(at(value.span(), reason));
-                    continue;
-                }
-                None => {
-                    findings.push(at(
-                        value.span(),
-                        "wait without duration: write e.g. wait = \"3d\"".into(),
-                    ));
-                    continue;
-                }
-            },
-            _ => {
-                if value.get_ref().as_bool() != Some(true) {
-                    findings.push(at(value.span(), "write exit = true".into()));
-                    continue;
-                }
-                exited_at = Some(step_id.get_ref().clone());
-                Action::Exit
+        match parse_action(kind, value, ctx) {
+            Ok(action) => steps.push(Step {
+                id: step_id.get_ref().clone(),
+                action,
+            }),
+            Err(reason) => findings.push(at(value.span(), reason)),
+        }
+    }
+    // Jumps must land on a step; every step must be reachable from the first.
+    for step in &steps {
+        for target in jumps(&step.action) {
+            if !spans.contains_key(target) {
+                let span = spans.get(&step.id).cloned().unwrap_or(0..0);
+                findings.push(at(
+                    span,
+                    format!(
+                        "step '{}' jumps to '{target}', which does not exist",
+                        step.id
+                    ),
+                ));
             }
-        };
-        steps.push(Step {
-            id: step_id.get_ref().clone(),
-            action,
-        });
+        }
+    }
+    if findings.is_empty() {
+        let reachable = reachable_steps(&steps);
+        for (i, step) in steps.iter().enumerate() {
+            if !reachable.contains(&i) {
+                let span = spans.get(&step.id).cloned().unwrap_or(0..0);
+                findings.push(at(
+                    span,
+                    format!("step '{}' is unreachable: no step leads to it", step.id),
+                ));
+            }
+        }
     }
     if !findings.is_empty() {
         return Err(findings);
@@ -400,53 +681,168 @@ pub fn parse_programme(
         name: raw.name,
         version: version.unwrap_or(1),
         requirements: raw.requirements,
-        trigger_event: trigger.clone(),
+        trigger_event,
+        entry,
+        exit_on: raw.exit_on.into_iter().map(Spanned::into_inner).collect(),
+        goal,
+        holdout,
+        reentry,
         steps,
         source: file.to_path_buf(),
+        text: text.to_string(),
     })
 }
 
-fn parse_send(
+fn jumps(action: &Action) -> Vec<&String> {
+    match action {
+        Action::WaitFor(w) => w.on_event.iter().chain(w.on_timeout.iter()).collect(),
+        Action::Branch {
+            then, otherwise, ..
+        } => then.iter().chain(otherwise.iter()).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The step indices reachable from the first step.
+fn reachable_steps(steps: &[Step]) -> HashSet<usize> {
+    let index: HashMap<&str, usize> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.id.as_str(), i))
+        .collect();
+    let mut seen = HashSet::new();
+    let mut todo = vec![0usize];
+    while let Some(i) = todo.pop() {
+        if i >= steps.len() || !seen.insert(i) {
+            continue;
+        }
+        let next = |target: &Option<String>| {
+            target
+                .as_deref()
+                .and_then(|t| index.get(t).copied())
+                .unwrap_or(i + 1)
+        };
+        match &steps[i].action {
+            Action::Exit => {}
+            Action::WaitFor(w) => todo.extend([next(&w.on_event), next(&w.on_timeout)]),
+            Action::Branch {
+                then, otherwise, ..
+            } => todo.extend([next(then), next(otherwise)]),
+            _ => todo.push(i + 1),
+        }
+    }
+    seen
+}
+
+fn parse_action(
+    kind: &str,
     value: &Spanned<toml::Value>,
     ctx: &CheckContext,
-) -> Result<SendStep, (Range<usize>, String)> {
-    let raw: RawSend = value
-        .get_ref()
-        .clone()
-        .try_into()
-        .map_err(|e: toml::de::Error| {
-            (value.span(), format!("invalid send step: {}", e.message()))
-        })?;
-    // Spans inside a re-deserialised value are lost; report at the step's value.
-    let template = raw.template;
-    if !ctx.templates.contains(&template) {
-        return Err((
-            value.span(),
-            format!("missing template '{template}': no templates/{template}.toml"),
-        ));
-    }
-    let class_name = raw.class;
-    let class = MessageClass::parse(&class_name).ok_or_else(|| {
-        (value.span(), format!("unknown message class '{class_name}'; use transactional, service, relationship or promotional"))
-    })?;
-    let channel = match raw.channel {
-        None => Channel::Email,
-        Some(name) => match Channel::parse(&name) {
-            Some(Channel::Email) => Channel::Email,
-            Some(_) => {
-                return Err((
-                    value.span(),
-                    format!("channel '{name}' is not available yet; use email"),
+) -> Result<Action, String> {
+    let table = |what: &str| -> Result<toml::Value, String> {
+        match value.get_ref() {
+            v @ toml::Value::Table(_) => Ok(v.clone()),
+            _ => Err(format!("{what} takes a table, e.g. {what} = {{ … }}")),
+        }
+    };
+    match kind {
+        "send" => {
+            let raw: RawSend = table("send")?
+                .try_into()
+                .map_err(|e: toml::de::Error| format!("invalid send step: {}", e.message()))?;
+            if !ctx.templates.contains(&raw.template) {
+                return Err(format!(
+                    "missing template '{}': no templates/{}.toml",
+                    raw.template, raw.template
                 ));
             }
-            None => return Err((value.span(), format!("unknown channel '{name}'"))),
+            let class = MessageClass::parse(&raw.class).ok_or_else(|| {
+                format!("unknown message class '{}'; use transactional, service, relationship or promotional", raw.class)
+            })?;
+            let names: Vec<String> = raw.channel.into_iter().chain(raw.channels).collect();
+            let mut channels = Vec::new();
+            for name in &names {
+                match Channel::parse(name) {
+                    Some(Channel::Email) => channels.push(Channel::Email),
+                    Some(_) => {
+                        return Err(format!("channel '{name}' is not available yet; use email"));
+                    }
+                    None => {
+                        return Err(format!(
+                            "unknown channel '{name}'; channels are email, sms, push, letter, portal"
+                        ));
+                    }
+                }
+            }
+            if channels.is_empty() {
+                channels.push(Channel::Email);
+            }
+            Ok(Action::Send(SendStep {
+                template: raw.template,
+                class,
+                priority: raw.priority.unwrap_or(Priority::Normal),
+                channels,
+            }))
+        }
+        "wait" => match value.get_ref() {
+            toml::Value::String(s) => parse_duration(s).map(|s| Action::Wait(Wait::For(s))),
+            toml::Value::Table(t) if t.is_empty() => {
+                Err("wait without duration: write e.g. wait = \"3d\"".into())
+            }
+            v @ toml::Value::Table(_) => {
+                let raw: RawWaitUntil = v
+                    .clone()
+                    .try_into()
+                    .map_err(|e: toml::de::Error| format!("invalid wait: {}; write wait = \"3d\" or wait = {{ until_time = \"09:00\" }}", e.message()))?;
+                let time: Time = raw.until_time.parse().map_err(|_| {
+                    format!(
+                        "until_time '{}' is not a time of day such as \"09:00\"",
+                        raw.until_time
+                    )
+                })?;
+                Ok(Action::Wait(Wait::UntilTime(time)))
+            }
+            _ => Err("wait without duration: write e.g. wait = \"3d\"".into()),
         },
-    };
-    Ok(SendStep {
-        template,
-        class,
-        channel,
-    })
+        "wait_for" => {
+            let raw: RawWaitFor = table("wait_for")?
+                .try_into()
+                .map_err(|e: toml::de::Error| format!("invalid wait_for: {}", e.message()))?;
+            if !ctx.knows_event(&raw.event) {
+                return Err(ctx.unknown_event(&raw.event));
+            }
+            let timeout = parse_duration(raw.timeout.as_deref().unwrap_or_default())
+                .map_err(|_| "wait_for needs a timeout, e.g. timeout = \"14d\"".to_string())?;
+            Ok(Action::WaitFor(WaitFor {
+                event: raw.event,
+                matching: raw.matching,
+                timeout,
+                on_event: raw.on_event,
+                on_timeout: raw.on_timeout,
+            }))
+        }
+        "branch" => {
+            let raw: RawBranch = table("branch")?
+                .try_into()
+                .map_err(|e: toml::de::Error| format!("invalid branch: {}", e.message()))?;
+            if raw.then.is_none() && raw.otherwise.is_none() {
+                return Err("a branch needs then = \"step\" or else = \"step\"".into());
+            }
+            Ok(Action::Branch {
+                condition: Condition::parse(&raw.condition)?,
+                then: raw.then,
+                otherwise: raw.otherwise,
+            })
+        }
+        "tag" => match value.get_ref().as_str() {
+            Some(tag) if !tag.trim().is_empty() => Ok(Action::Tag(tag.trim().to_string())),
+            _ => Err("write tag = \"name\"".into()),
+        },
+        _ => match value.get_ref().as_bool() {
+            Some(true) => Ok(Action::Exit),
+            _ => Err("write exit = true".into()),
+        },
+    }
 }
 
 /// Parses "3d", "2w", "12h", "90m", "1 month" into a calendar span.
@@ -458,7 +854,7 @@ pub fn parse_duration(s: &str) -> Result<Span, String> {
         .parse()
         .map_err(|_| format!("'{s}' is not a duration; write e.g. \"3d\", \"2w\", \"12h\""))?;
     if span.is_negative() || span.is_zero() {
-        return Err(format!("wait '{s}' must be longer than zero"));
+        return Err(format!("duration '{s}' must be longer than zero"));
     }
     Ok(span)
 }
@@ -494,10 +890,17 @@ mod tests {
     #[test]
     fn a_valid_programme_loads() {
         let text = format!(
-            "{HEAD}[[steps]]\nid = \"a\"\nsend = {{ template = \"thanks\", class = \"service\" }}\n[[steps]]\nid = \"b\"\nwait = \"3d\"\n"
+            "{HEAD}exit_on = [\"case_resolved\"]\ngoal = {{ event = \"order_placed\", within = \"30d\" }}\nholdout = 0.1\nreentry = \"90d\"\n\
+             [[steps]]\nid = \"a\"\nsend = {{ template = \"thanks\", class = \"service\", priority = \"low\" }}\n\
+             [[steps]]\nid = \"b\"\nwait_for = {{ event = \"shipment_delivered\", match = \"order_external_id\", timeout = \"14d\", on_timeout = \"d\" }}\n\
+             [[steps]]\nid = \"c\"\nbranch = {{ if = \"stats.orders_count > 1\", then = \"e\" }}\n\
+             [[steps]]\nid = \"d\"\nwait = {{ until_time = \"09:00\" }}\n\
+             [[steps]]\nid = \"e\"\ntag = \"loyal\"\n"
         );
         let p = parse_programme(Path::new("p.toml"), &text, &ctx()).unwrap();
-        assert_eq!(p.steps.len(), 2);
+        assert_eq!(p.steps.len(), 5);
+        assert!(matches!(p.reentry, Reentry::After(s) if s.get_days() == 90));
+        assert!(p.goal.is_some());
     }
 
     #[test]
@@ -509,6 +912,11 @@ mod tests {
             (format!("{HEAD}[[steps]]\nid = \"a\"\nwait = {{}}\n"), "p.toml:7:8: wait without duration"),
             (format!("{HEAD}[[steps]]\nid = \"a\"\nexit = true\n[[steps]]\nid = \"b\"\nwait = \"1d\"\n"), "p.toml:9:6: step 'b' is unreachable"),
             ("id = \"p\"\nname = \"P\"\nversion = 1\ntrigger = { event = \"order_shipped\" }\n[[steps]]\nid = \"a\"\nwait = \"1d\"\n".to_string(), "p.toml:4:21: unknown event type 'order_shipped'"),
+            (format!("{HEAD}[[steps]]\nid = \"a\"\nbranch = {{ if = \"customer.lokale == 'en'\", then = \"a\" }}\n"), "p.toml:7:10: condition 'customer.lokale == 'en'' does not fit"),
+            (format!("{HEAD}[[steps]]\nid = \"a\"\nbranch = {{ if = \"true\", then = \"z\" }}\n"), "p.toml:6:6: step 'a' jumps to 'z'"),
+            (format!("{HEAD}[[steps]]\nid = \"a\"\nwait_for = {{ event = \"order_placed\" }}\n"), "p.toml:7:12: wait_for needs a timeout"),
+            (format!("{HEAD}holdout = 0.9\n[[steps]]\nid = \"a\"\nwait = \"1d\"\n"), "p.toml:5:11: holdout must be"),
+            ("id = \"p\"\nname = \"P\"\nversion = 1\ntrigger = { occasion = \"name_day\" }\n[[steps]]\nid = \"a\"\nwait = \"1d\"\n".to_string(), "p.toml:4:24: unknown occasion 'name_day'"),
         ];
         for (text, expected) in cases {
             let got = findings(&text);
@@ -517,6 +925,14 @@ mod tests {
                 "expected {expected:?} in {got:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_branch_makes_steps_after_an_exit_reachable() {
+        let text = format!(
+            "{HEAD}[[steps]]\nid = \"a\"\nbranch = {{ if = \"true\", then = \"c\" }}\n[[steps]]\nid = \"b\"\nexit = true\n[[steps]]\nid = \"c\"\ntag = \"x\"\n"
+        );
+        assert!(findings(&text).is_empty(), "{:?}", findings(&text));
     }
 
     #[test]

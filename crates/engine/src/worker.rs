@@ -21,13 +21,17 @@ use std::time::Duration;
 
 use aftercare_channels::email::{EmailMessage, SmtpMailer};
 use aftercare_domain::{Clock, MessageState, Purpose};
-use aftercare_store::{Job, NewMessage, Store, StoreError, Tx, enrolment_state, job_kind};
+use aftercare_store::{
+    Enrolment, Job, NewEnrolment, NewMessage, Store, StoreError, StoredCustomer, Tx,
+    enrolment_state, job_kind, micros,
+};
 use jiff::SignedDuration;
 use tokio::sync::Notify;
 use tracing::{debug, info, warn};
 
-use crate::programme::{Action, Library};
+use crate::programme::{Action, Programme, Reentry, Wait};
 use crate::render::{RenderInput, Renderer};
+use crate::versions::Programmes;
 
 /// What went wrong running a job.
 #[derive(Debug, thiserror::Error)]
@@ -60,7 +64,7 @@ pub enum Delivery {
 pub struct Engine {
     store: Store,
     clock: Arc<dyn Clock>,
-    library: Arc<Library>,
+    programmes: Arc<Programmes>,
     renderer: Arc<Renderer>,
     delivery: Delivery,
     worker_id: String,
@@ -79,7 +83,7 @@ impl Engine {
     pub fn new(
         store: Store,
         clock: Arc<dyn Clock>,
-        library: Arc<Library>,
+        programmes: Arc<Programmes>,
         renderer: Arc<Renderer>,
         delivery: Delivery,
         worker_id: String,
@@ -87,7 +91,7 @@ impl Engine {
         Self {
             store,
             clock,
-            library,
+            programmes,
             renderer,
             delivery,
             worker_id,
@@ -118,9 +122,9 @@ impl Engine {
         &self.renderer
     }
 
-    /// The programme library.
-    pub fn library(&self) -> &Arc<Library> {
-        &self.library
+    /// The programmes: the current library and every version enrolments are on.
+    pub fn programmes(&self) -> &Arc<Programmes> {
+        &self.programmes
     }
 
     /// Wakes an idle [`Engine::run`] loop, e.g. after the API accepted new work.
@@ -207,33 +211,157 @@ impl Engine {
         }
     }
 
-    /// Enrols the event's customer in every programme the event triggers.
+    /// Applies an event to the customer's programmes: goals it reaches, enrolments it ends
+    /// (exit events), `wait_for` steps it answers, and programmes it starts.
     async fn route_event(&self, job: &Job) -> Result<(), EngineError> {
         let now = self.clock.now();
         let mut tx = self.store.begin().await?;
         let event = tx.event(job.ref_id).await?;
+        let at = event.at()?;
         let mut context = event.properties_json()?;
         if let Some(map) = context.as_object_mut() {
             map.insert("event_type".into(), event.event_type.clone().into());
         }
-        for programme in self.library.triggered_by(&event.event_type) {
-            if let Some(enrolment_id) = tx
-                .insert_enrolment(
-                    &programme.id,
-                    programme.version,
-                    event.customer_id,
-                    event.id,
-                    &context,
+        let customer = tx.customer(event.customer_id).await?;
+        let event_type = event.event_type.as_str();
+
+        for e in tx.open_enrolments(customer.id, at).await? {
+            if e.trigger_event_id == event.id {
+                continue;
+            }
+            let Some(programme) = self
+                .programmes
+                .version(&e.programme_id, e.programme_version)
+            else {
+                continue;
+            };
+            let running = e.state == enrolment_state::ACTIVE || e.state == enrolment_state::WAITING;
+            let goal_open = e.goal_event.as_deref() == Some(event_type)
+                && e.goal_reached_at.is_none()
+                && e.goal_deadline.is_some_and(|d| micros(at) <= d)
+                && micros(at) >= e.started_at;
+            if goal_open {
+                tx.reach_goal(e.id, at).await?;
+                info!(programme = %e.programme_id, enrolment_id = e.id, holdout = e.holdout, "Goal reached.");
+                if running {
+                    exit(&mut tx, &e, &format!("goal reached: {event_type}"), now).await?;
+                } else if e.state == enrolment_state::HOLDOUT {
+                    tx.cancel_step_jobs(e.id).await?;
+                    tx.update_enrolment(e.id, enrolment_state::COMPLETED, e.step_index, now)
+                        .await?;
+                }
+                continue;
+            }
+            if running && programme.exit_on.iter().any(|x| x == event_type) {
+                exit(
+                    &mut tx,
+                    &e,
+                    &format!("left the programme on {event_type}"),
                     now,
                 )
-                .await?
-            {
-                debug!(programme = %programme.id, customer_id = event.customer_id, enrolment_id, "Customer enrolled.");
-                tx.insert_job(job_kind::STEP, enrolment_id, now, now)
-                    .await?;
+                .await?;
+                continue;
+            }
+            if e.state == enrolment_state::WAITING && e.wait_event.as_deref() == Some(event_type) {
+                let step = usize::try_from(e.step_index)
+                    .ok()
+                    .and_then(|i| programme.steps.get(i));
+                let Some(Action::WaitFor(wait)) = step.map(|s| &s.action) else {
+                    continue;
+                };
+                let matches = match (&wait.matching, &e.wait_match) {
+                    (Some(key), Some(expected)) => {
+                        context.get(key).map(json_text).as_deref() == Some(expected.as_str())
+                    }
+                    _ => true,
+                };
+                if matches {
+                    let target = jump(programme, wait.on_event.as_deref(), e.step_index);
+                    tx.cancel_step_jobs(e.id).await?;
+                    tx.update_enrolment(e.id, enrolment_state::ACTIVE, target, now)
+                        .await?;
+                    tx.insert_job(job_kind::STEP, e.id, now, now).await?;
+                }
             }
         }
+
+        for programme in self.programmes.current().triggered_by(event_type) {
+            if !self.may_enter(&mut tx, programme, &customer, at).await? {
+                continue;
+            }
+            if let Some(entry) = &programme.entry {
+                let data = condition_data(&mut tx, &customer, &context, now).await?;
+                match entry.evaluate(&data) {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(e) => {
+                        debug!(programme = %programme.id, error = %e, "Entry condition failed; not enrolling.");
+                        continue;
+                    }
+                }
+            }
+            let holdout = in_holdout(
+                &programme.id,
+                customer.record.external_id.as_str(),
+                programme.holdout,
+            );
+            let zone = customer.record.time_zone.zone();
+            let goal = programme.goal.as_ref().map(|g| {
+                let deadline = at
+                    .to_zoned_datetime(zone.clone())
+                    .checked_add(g.within)
+                    .map_or(at, |z| z.timestamp());
+                (g.event.as_str(), deadline)
+            });
+            let new = NewEnrolment {
+                programme_id: &programme.id,
+                programme_version: programme.version,
+                customer_id: customer.id,
+                trigger_event_id: event.id,
+                context: &context,
+                holdout,
+                goal,
+            };
+            let Some(enrolment_id) = tx.insert_enrolment(&new, now).await? else {
+                continue;
+            };
+            debug!(programme = %programme.id, customer_id = customer.id, enrolment_id, holdout, "Customer enrolled.");
+            // A holdout enrolment sends nothing; it only waits for its goal window to close.
+            let run_at = match (holdout, goal) {
+                (false, _) => now,
+                (true, Some((_, deadline))) => deadline,
+                (true, None) => now,
+            };
+            tx.insert_job(job_kind::STEP, enrolment_id, run_at, now)
+                .await?;
+        }
         self.finish(tx, job).await
+    }
+
+    /// Whether the programme's re-entry rule lets the customer in again at `at`.
+    async fn may_enter(
+        &self,
+        tx: &mut Tx,
+        programme: &Programme,
+        customer: &StoredCustomer,
+        at: jiff::Timestamp,
+    ) -> Result<bool, EngineError> {
+        let last = match programme.reentry {
+            Reentry::Always => return Ok(true),
+            _ => tx.last_enrolment_start(&programme.id, customer.id).await?,
+        };
+        let Some(last) = last else { return Ok(true) };
+        Ok(match &programme.reentry {
+            Reentry::Always => true,
+            Reentry::Once => false,
+            Reentry::After(span) => {
+                let last = aftercare_store::from_micros(last)?;
+                let zone = customer.record.time_zone.zone();
+                last.to_zoned_datetime(zone)
+                    .checked_add(*span)
+                    .is_ok_and(|z| z.timestamp() <= at)
+            }
+        })
     }
 
     /// Runs an enrolment's steps up to the next wait or the end.
@@ -241,26 +369,65 @@ impl Engine {
         let now = self.clock.now();
         let mut tx = self.store.begin().await?;
         let enrolment = tx.enrolment(job.ref_id).await?;
-        let programme = self.library.get(&enrolment.programme_id);
-        let (Some(programme), enrolment_state::ACTIVE) = (programme, enrolment.state.as_str())
+        let Some(programme) = self
+            .programmes
+            .version(&enrolment.programme_id, enrolment.programme_version)
         else {
+            let reason = format!(
+                "programme '{}' version {} is no longer known",
+                enrolment.programme_id, enrolment.programme_version
+            );
+            warn!(enrolment_id = enrolment.id, %reason, "Stopping an enrolment.");
+            exit(&mut tx, &enrolment, &reason, now).await?;
             return self.finish(tx, job).await;
         };
-        let customer = tx.customer(enrolment.customer_id).await?;
         // Waits count from when the step was due, so a late worker does not shift the plan.
         let due = aftercare_store::from_micros(job.run_at)?;
-        let mut index = usize::try_from(enrolment.step_index).unwrap_or(usize::MAX);
+        let mut index = enrolment.step_index;
+        match enrolment.state.as_str() {
+            enrolment_state::ACTIVE => {}
+            enrolment_state::HOLDOUT => {
+                tx.update_enrolment(enrolment.id, enrolment_state::COMPLETED, index, now)
+                    .await?;
+                return self.finish(tx, job).await;
+            }
+            enrolment_state::WAITING => {
+                let deadline = enrolment
+                    .wait_deadline
+                    .map(aftercare_store::from_micros)
+                    .transpose()?;
+                if deadline.is_some_and(|d| d > now) {
+                    return self.finish(tx, job).await;
+                }
+                let step = usize::try_from(index)
+                    .ok()
+                    .and_then(|i| programme.steps.get(i));
+                let on_timeout = match step.map(|s| &s.action) {
+                    Some(Action::WaitFor(w)) => w.on_timeout.as_deref(),
+                    _ => None,
+                };
+                index = jump(programme, on_timeout, index);
+            }
+            _ => return self.finish(tx, job).await,
+        }
+        let mut customer = tx.customer(enrolment.customer_id).await?;
+        let context = Tx::enrolment_context(&enrolment)?;
+        let zone = customer.record.time_zone.zone();
         let mut state = enrolment_state::ACTIVE;
-        loop {
-            let Some(step) = programme.steps.get(index) else {
+        let mut parked = false;
+        for _ in 0..1000 {
+            let Some(step) = usize::try_from(index)
+                .ok()
+                .and_then(|i| programme.steps.get(i))
+            else {
                 state = enrolment_state::COMPLETED;
                 break;
             };
-            index += 1;
             match &step.action {
                 Action::Send(send) => {
                     let reason =
                         format!("planned by programme '{}' step '{}'", programme.id, step.id);
+                    let priority = format!("{:?}", send.priority).to_lowercase();
                     let message = NewMessage {
                         customer_id: enrolment.customer_id,
                         enrolment_id: Some(enrolment.id),
@@ -268,7 +435,8 @@ impl Engine {
                         programme_id: Some(&programme.id),
                         template: &send.template,
                         class: send.class,
-                        channel: send.channel,
+                        priority: &priority,
+                        channel: send.channel(),
                         planned_at: due,
                         reason: &reason,
                     };
@@ -276,17 +444,78 @@ impl Engine {
                         tx.insert_job(job_kind::DELIVER, message_id, due.max(now), now)
                             .await?;
                     }
+                    index += 1;
                 }
-                Action::Wait(span) => {
-                    let zone = customer.record.time_zone.zone();
-                    let run_at = due
-                        .to_zoned_datetime(zone)
-                        .checked_add(*span)
-                        .map(|z| z.timestamp())
-                        .unwrap_or(due);
+                Action::Wait(wait) => {
+                    let local = due.to_zoned_datetime(zone.clone());
+                    let run_at = match wait {
+                        Wait::For(span) => local.checked_add(*span).ok().map(|z| z.timestamp()),
+                        Wait::UntilTime(time) => next_local_time(&local, *time),
+                    }
+                    .unwrap_or(due);
+                    index += 1;
                     tx.insert_job(job_kind::STEP, enrolment.id, run_at, now)
                         .await?;
                     break;
+                }
+                Action::WaitFor(wait) => {
+                    let deadline = due
+                        .to_zoned_datetime(zone.clone())
+                        .checked_add(wait.timeout)
+                        .map_or(due, |z| z.timestamp());
+                    let expected = wait
+                        .matching
+                        .as_ref()
+                        .and_then(|k| context.get(k))
+                        .map(json_text);
+                    tx.set_enrolment_waiting(
+                        enrolment.id,
+                        index,
+                        &wait.event,
+                        expected.as_deref(),
+                        deadline,
+                        now,
+                    )
+                    .await?;
+                    tx.insert_job(job_kind::STEP, enrolment.id, deadline, now)
+                        .await?;
+                    parked = true;
+                    break;
+                }
+                Action::Branch {
+                    condition,
+                    then,
+                    otherwise,
+                } => {
+                    let data = condition_data(&mut tx, &customer, &context, now).await?;
+                    let holds = condition.evaluate(&data).unwrap_or_else(|e| {
+                        debug!(enrolment_id = enrolment.id, step = %step.id, error = %e, "Condition failed; taking the else branch.");
+                        false
+                    });
+                    index = jump(
+                        programme,
+                        if holds {
+                            then.as_deref()
+                        } else {
+                            otherwise.as_deref()
+                        },
+                        index,
+                    );
+                }
+                Action::Tag(tag) => {
+                    let tags = customer
+                        .record
+                        .attributes
+                        .entry("tags".to_string())
+                        .or_insert_with(|| serde_json::json!([]));
+                    if let Some(list) = tags.as_array_mut()
+                        && !list.iter().any(|t| t.as_str() == Some(tag))
+                    {
+                        list.push(tag.clone().into());
+                        tx.update_customer_record(customer.id, &customer.record, now)
+                            .await?;
+                    }
+                    index += 1;
                 }
                 Action::Exit => {
                     state = enrolment_state::COMPLETED;
@@ -294,9 +523,9 @@ impl Engine {
                 }
             }
         }
-        let step_index = i32::try_from(index).unwrap_or(i32::MAX);
-        tx.update_enrolment(enrolment.id, state, step_index, now)
-            .await?;
+        if !parked {
+            tx.update_enrolment(enrolment.id, state, index, now).await?;
+        }
         self.finish(tx, job).await
     }
 
@@ -316,6 +545,30 @@ impl Engine {
             _ => return self.finish(tx, job).await,
         }
         let customer = tx.customer(message.customer_id).await?;
+        let enrolment = match message.enrolment_id {
+            Some(id) => Some(tx.enrolment(id).await?),
+            None => None,
+        };
+        // Suppression (policy step 2): the customer left the programme or reached its goal.
+        if let Some(e) = &enrolment
+            && e.state == enrolment_state::EXITED
+        {
+            let reason = format!(
+                "blocked: {}",
+                e.exit_reason
+                    .as_deref()
+                    .unwrap_or("the customer left the programme")
+            );
+            tx.transition_message(
+                message.id,
+                message.state,
+                MessageState::Blocked,
+                &reason,
+                now,
+            )
+            .await?;
+            return self.finish(tx, job).await;
+        }
 
         // Consent (DESIGN.md policy step 1): marketing classes need marketing consent on
         // the channel; service messages stop when service consent was withdrawn.
@@ -361,8 +614,8 @@ impl Engine {
         }
         let recipient = recipient.unwrap_or_default();
 
-        let context = match message.enrolment_id {
-            Some(id) => Tx::enrolment_context(&tx.enrolment(id).await?)?,
+        let context = match &enrolment {
+            Some(e) => Tx::enrolment_context(e)?,
             None => serde_json::Value::Null,
         };
         let order = match context.get("order_external_id").and_then(|v| v.as_str()) {
@@ -510,6 +763,126 @@ impl Engine {
         }
         Ok(tx.commit().await?)
     }
+}
+
+/// Ends an enrolment early: cancels its timers and blocks what it had planned.
+async fn exit(
+    tx: &mut Tx,
+    e: &Enrolment,
+    reason: &str,
+    now: jiff::Timestamp,
+) -> Result<(), EngineError> {
+    tx.cancel_step_jobs(e.id).await?;
+    tx.exit_enrolment(e.id, reason, now).await?;
+    tx.block_planned_messages(e.id, &format!("blocked: {reason}"), now)
+        .await?;
+    debug!(programme = %e.programme_id, enrolment_id = e.id, reason, "Enrolment ended early.");
+    Ok(())
+}
+
+/// The step index a jump lands on: the named step, or the one after `from`.
+fn jump(programme: &Programme, target: Option<&str>, from: i32) -> i32 {
+    target
+        .and_then(|t| programme.step_index(t))
+        .and_then(|i| i32::try_from(i).ok())
+        .unwrap_or(from + 1)
+}
+
+/// A JSON value as text for matching (`"W1"` and `W1` are the same order number).
+fn json_text(v: &serde_json::Value) -> String {
+    v.as_str().map_or_else(|| v.to_string(), str::to_string)
+}
+
+/// The next moment the local clock shows `time`, after `local` (DST-correct: a time that
+/// does not exist that day moves forward, as jiff's compatible disambiguation does).
+fn next_local_time(
+    local: &jiff::ZonedDateTime,
+    time: jiff::civil::Time,
+) -> Option<jiff::Timestamp> {
+    let today = local.with().time(time).build().ok()?;
+    if today.timestamp() > local.timestamp() {
+        return Some(today.timestamp());
+    }
+    let tomorrow = local.date().tomorrow().ok()?;
+    tomorrow
+        .to_datetime(time)
+        .to_zoned_datetime(local.time_zone().clone())
+        .ok()
+        .map(|z| z.timestamp())
+}
+
+/// Whether a customer falls in a programme's holdout share: stable for the pair, so the
+/// same customer is always in or out (FNV-1a over programme and customer id).
+pub fn in_holdout(programme_id: &str, customer_external_id: &str, share: f64) -> bool {
+    if share <= 0.0 {
+        return false;
+    }
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in programme_id
+        .bytes()
+        .chain([0])
+        .chain(customer_external_id.bytes())
+    {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let position = (hash >> 11) as f64 / (1u64 << 53) as f64;
+    position < share
+}
+
+/// What conditions see: customer, order, products, event and computed stats.
+async fn condition_data(
+    tx: &mut Tx,
+    customer: &StoredCustomer,
+    context: &serde_json::Value,
+    now: jiff::Timestamp,
+) -> Result<serde_json::Value, EngineError> {
+    let stats = tx.order_stats(customer.id).await?;
+    let days = |us: Option<i64>| us.map(|us| (micros(now) - us) / 86_400_000_000);
+    let mut stats_json = serde_json::json!({
+        "orders_count": stats.orders_count,
+        "total_spent_cents": stats.total_spent_cents,
+    });
+    if let Some(d) = days(stats.last_order_at) {
+        stats_json["days_since_last_order"] = d.into();
+    }
+    let since = customer
+        .record
+        .customer_since
+        .map(|d| {
+            d.to_zoned_datetime(jiff::tz::TimeZone::UTC)
+                .map(|z| micros(z.timestamp()))
+        })
+        .transpose()
+        .ok()
+        .flatten()
+        .or(stats.first_order_at);
+    if let Some(d) = days(since) {
+        stats_json["days_as_customer"] = d.into();
+    }
+    let order = match context.get("order_external_id").and_then(|v| v.as_str()) {
+        Some(ext) => tx.order_by_external_id(ext).await?,
+        None => None,
+    };
+    let mut products = Vec::new();
+    if let Some(o) = &order {
+        for line in &o.record.lines {
+            products.extend(tx.product(line.sku.as_str()).await?);
+        }
+    }
+    let order_json = order.map(|o| {
+        let mut v = serde_json::to_value(&o.record).unwrap_or_default();
+        v["total_cents"] = o.record.total_cents().into();
+        v
+    });
+    Ok(serde_json::json!({
+        "customer": customer.record,
+        "order": order_json,
+        "products": products,
+        "event": context,
+        "stats": stats_json,
+    }))
 }
 
 /// 30 s, 1 min, 2 min, … capped at an hour.

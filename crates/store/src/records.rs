@@ -173,8 +173,14 @@ pub struct NewEvent<'a> {
 pub mod enrolment_state {
     /// Steps remain.
     pub const ACTIVE: &str = "active";
+    /// Waiting for an event (`wait_for`) or its timeout.
+    pub const WAITING: &str = "waiting";
+    /// In the holdout group: gets nothing, counted for the goal.
+    pub const HOLDOUT: &str = "holdout";
     /// All steps ran.
     pub const COMPLETED: &str = "completed";
+    /// Left early: an exit event, the goal, or an exit step; `exit_reason` says which.
+    pub const EXITED: &str = "exited";
 }
 
 /// A customer's run through one programme version.
@@ -191,13 +197,67 @@ pub struct Enrolment {
     pub customer_id: i64,
     /// The event that started it.
     pub trigger_event_id: i64,
-    /// `active` or `completed`.
+    /// See [`enrolment_state`].
     pub state: String,
-    /// The next step to run.
+    /// The next step to run (or the `wait_for` step being waited on).
     pub step_index: i32,
     /// Data the steps share (the trigger's properties), as JSON text.
     #[serde(skip)]
     pub context: String,
+    /// In the holdout group.
+    pub holdout: bool,
+    /// The event a `wait_for` waits for.
+    pub wait_event: Option<String>,
+    /// The value the event's matching property must have.
+    pub wait_match: Option<String>,
+    /// When the `wait_for` times out (µs).
+    #[serde(skip)]
+    pub wait_deadline: Option<i64>,
+    /// The goal's event.
+    pub goal_event: Option<String>,
+    /// Until when the goal counts (µs).
+    #[serde(skip)]
+    pub goal_deadline: Option<i64>,
+    /// When the goal was reached (µs).
+    #[serde(skip)]
+    pub goal_reached_at: Option<i64>,
+    /// Why it left early.
+    pub exit_reason: Option<String>,
+    /// When it started (µs).
+    #[serde(skip)]
+    pub started_at: i64,
+}
+
+/// A new enrolment.
+#[derive(Debug, Clone)]
+pub struct NewEnrolment<'a> {
+    /// Programme id.
+    pub programme_id: &'a str,
+    /// Programme version.
+    pub programme_version: i32,
+    /// The customer's internal id.
+    pub customer_id: i64,
+    /// The triggering event.
+    pub trigger_event_id: i64,
+    /// The trigger's properties.
+    pub context: &'a serde_json::Value,
+    /// In the holdout group.
+    pub holdout: bool,
+    /// The goal's event and deadline.
+    pub goal: Option<(&'a str, Timestamp)>,
+}
+
+/// What a customer's orders add up to, for conditions.
+#[derive(Debug, Clone, Copy, Default, sqlx::FromRow)]
+pub struct OrderStats {
+    /// Number of orders.
+    pub orders_count: i64,
+    /// Sum of order totals in cents.
+    pub total_spent_cents: i64,
+    /// The latest order (µs).
+    pub last_order_at: Option<i64>,
+    /// The first order (µs).
+    pub first_order_at: Option<i64>,
 }
 
 /// A message to be created by a `send` step.
@@ -215,6 +275,8 @@ pub struct NewMessage<'a> {
     pub template: &'a str,
     /// Message class.
     pub class: MessageClass,
+    /// `low`, `normal` or `high`.
+    pub priority: &'a str,
     /// Channel.
     pub channel: Channel,
     /// When it is planned to go out.

@@ -8,8 +8,9 @@ use sqlx::{Postgres, Sqlite, Transaction};
 
 use crate::records::{CustomerRow, MessageRow, OrderRow, ProductRow, json, to_json};
 use crate::{
-    Enrolment, IdempotencyClaim, Message, MessageFilter, MessageTransition, NewEvent, NewMessage,
-    Result, StoreError, StoredCustomer, StoredEvent, StoredOrder, micros,
+    Enrolment, IdempotencyClaim, Message, MessageFilter, MessageTransition, NewEnrolment, NewEvent,
+    NewMessage, OrderStats, Result, StoreError, StoredCustomer, StoredEvent, StoredOrder,
+    enrolment_state, micros,
 };
 
 /// A transaction on either backend. Dropped without [`Tx::commit`], it rolls back.
@@ -44,6 +45,11 @@ macro_rules! on_tx {
         }
     };
 }
+
+const ENROLMENT_COLUMNS: &str =
+    "id, programme_id, programme_version, customer_id, trigger_event_id,
+    state, step_index, context, holdout, wait_event, wait_match, wait_deadline, goal_event,
+    goal_deadline, goal_reached_at, exit_reason, started_at";
 
 const MESSAGE_COLUMNS: &str = "m.id, m.customer_id, c.external_id, m.enrolment_id, m.step_key,
     m.programme_id, m.template, m.class, m.channel, m.state, m.reason, m.planned_at, m.sent_at,
@@ -152,6 +158,33 @@ impl Tx {
         .fetch_one(&mut *c)
         .await?);
         Ok((id, created_at == micros(now)))
+    }
+
+    /// Replaces a known customer's record (e.g. after a `tag` step).
+    pub async fn update_customer_record(
+        &mut self,
+        id: i64,
+        record: &CustomerRecord,
+        now: Timestamp,
+    ) -> Result<()> {
+        on_tx!(self, c => sqlx::query("UPDATE customers SET record = $1, updated_at = $2 WHERE id = $3")
+            .bind(to_json(record))
+            .bind(micros(now))
+            .bind(id)
+            .execute(&mut *c).await?.rows_affected());
+        Ok(())
+    }
+
+    /// What a customer's orders add up to.
+    pub async fn order_stats(&mut self, customer_id: i64) -> Result<OrderStats> {
+        Ok(on_tx!(self, c => sqlx::query_as(
+            "SELECT COUNT(*) AS orders_count, COALESCE(SUM(total_cents), 0) AS total_spent_cents,
+                    MAX(placed_at) AS last_order_at, MIN(placed_at) AS first_order_at
+             FROM orders WHERE customer_id = $1",
+        )
+        .bind(customer_id)
+        .fetch_one(&mut *c)
+        .await?))
     }
 
     /// A customer by the brand's id.
@@ -422,42 +455,101 @@ impl Tx {
     /// Enrols a customer; `None` if this trigger already enrolled them in this programme.
     pub async fn insert_enrolment(
         &mut self,
-        programme_id: &str,
-        programme_version: i32,
-        customer_id: i64,
-        trigger_event_id: i64,
-        context: &serde_json::Value,
+        e: &NewEnrolment<'_>,
         now: Timestamp,
     ) -> Result<Option<i64>> {
+        let state = if e.holdout {
+            enrolment_state::HOLDOUT
+        } else {
+            enrolment_state::ACTIVE
+        };
         Ok(on_tx!(self, c => sqlx::query_scalar(
             "INSERT INTO enrolments (programme_id, programme_version, customer_id, trigger_event_id,
-                                     state, step_index, context, started_at, updated_at)
-             VALUES ($1, $2, $3, $4, 'active', 0, $5, $6, $6)
+                                     state, step_index, context, started_at, updated_at, holdout,
+                                     goal_event, goal_deadline)
+             VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $7, $8, $9, $10)
              ON CONFLICT (programme_id, customer_id, trigger_event_id) DO NOTHING RETURNING id",
         )
-        .bind(programme_id)
-        .bind(programme_version)
-        .bind(customer_id)
-        .bind(trigger_event_id)
-        .bind(to_json(context))
+        .bind(e.programme_id)
+        .bind(e.programme_version)
+        .bind(e.customer_id)
+        .bind(e.trigger_event_id)
+        .bind(state)
+        .bind(to_json(e.context))
         .bind(micros(now))
+        .bind(e.holdout)
+        .bind(e.goal.map(|(event, _)| event))
+        .bind(e.goal.map(|(_, deadline)| micros(deadline)))
         .fetch_optional(&mut *c)
         .await?))
     }
 
     /// An enrolment by id.
     pub async fn enrolment(&mut self, id: i64) -> Result<Enrolment> {
-        let row: Option<Enrolment> = on_tx!(self, c => sqlx::query_as(
-            "SELECT id, programme_id, programme_version, customer_id, trigger_event_id, state,
-                    step_index, context FROM enrolments WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&mut *c)
-        .await?);
+        let sql = format!("SELECT {ENROLMENT_COLUMNS} FROM enrolments WHERE id = $1");
+        let row: Option<Enrolment> = on_tx!(self, c => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(id)
+            .fetch_optional(&mut *c)
+            .await?);
         row.ok_or_else(|| StoreError::NotFound(format!("enrolment {id}")))
     }
 
-    /// Moves an enrolment to `step_index` in `state`.
+    /// A customer's enrolments that are still running, or whose goal can still be reached
+    /// at `at`.
+    pub async fn open_enrolments(
+        &mut self,
+        customer_id: i64,
+        at: Timestamp,
+    ) -> Result<Vec<Enrolment>> {
+        let sql = format!(
+            "SELECT {ENROLMENT_COLUMNS} FROM enrolments
+             WHERE customer_id = $1 AND (state IN ('active', 'waiting', 'holdout')
+                   OR (goal_reached_at IS NULL AND goal_deadline >= $2))
+             ORDER BY id"
+        );
+        Ok(
+            on_tx!(self, c => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(customer_id)
+            .bind(micros(at))
+            .fetch_all(&mut *c)
+            .await?),
+        )
+    }
+
+    /// A customer's enrolments, newest first.
+    pub async fn enrolments_of_customer(
+        &mut self,
+        customer_id: i64,
+        limit: i64,
+    ) -> Result<Vec<Enrolment>> {
+        let sql = format!(
+            "SELECT {ENROLMENT_COLUMNS} FROM enrolments WHERE customer_id = $1 ORDER BY id DESC LIMIT $2"
+        );
+        Ok(
+            on_tx!(self, c => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(customer_id)
+            .bind(limit)
+            .fetch_all(&mut *c)
+            .await?),
+        )
+    }
+
+    /// When the customer last entered the programme (µs), if ever.
+    pub async fn last_enrolment_start(
+        &mut self,
+        programme_id: &str,
+        customer_id: i64,
+    ) -> Result<Option<i64>> {
+        Ok(on_tx!(self, c => sqlx::query_scalar(
+            "SELECT MAX(started_at) FROM enrolments WHERE programme_id = $1 AND customer_id = $2",
+        )
+        .bind(programme_id)
+        .bind(customer_id)
+        .fetch_one(&mut *c)
+        .await?))
+    }
+
+    /// Moves an enrolment to `step_index` in `state`, clearing any wait.
     pub async fn update_enrolment(
         &mut self,
         id: i64,
@@ -466,7 +558,9 @@ impl Tx {
         now: Timestamp,
     ) -> Result<()> {
         on_tx!(self, c => sqlx::query(
-            "UPDATE enrolments SET state = $1, step_index = $2, updated_at = $3 WHERE id = $4",
+            "UPDATE enrolments SET state = $1, step_index = $2, updated_at = $3,
+                                   wait_event = NULL, wait_match = NULL, wait_deadline = NULL
+             WHERE id = $4",
         )
         .bind(state)
         .bind(step_index)
@@ -476,9 +570,142 @@ impl Tx {
         Ok(())
     }
 
+    /// Parks an enrolment on a `wait_for` step until `event` (matching `wait_match`) or `deadline`.
+    pub async fn set_enrolment_waiting(
+        &mut self,
+        id: i64,
+        step_index: i32,
+        event: &str,
+        wait_match: Option<&str>,
+        deadline: Timestamp,
+        now: Timestamp,
+    ) -> Result<()> {
+        on_tx!(self, c => sqlx::query(
+            "UPDATE enrolments SET state = 'waiting', step_index = $1, wait_event = $2, wait_match = $3,
+                                   wait_deadline = $4, updated_at = $5 WHERE id = $6",
+        )
+        .bind(step_index)
+        .bind(event)
+        .bind(wait_match)
+        .bind(micros(deadline))
+        .bind(micros(now))
+        .bind(id)
+        .execute(&mut *c).await?.rows_affected());
+        Ok(())
+    }
+
+    /// Ends an enrolment early with a reason.
+    pub async fn exit_enrolment(&mut self, id: i64, reason: &str, now: Timestamp) -> Result<()> {
+        on_tx!(self, c => sqlx::query(
+            "UPDATE enrolments SET state = 'exited', exit_reason = $1, updated_at = $2,
+                                   wait_event = NULL, wait_match = NULL, wait_deadline = NULL
+             WHERE id = $3",
+        )
+        .bind(reason)
+        .bind(micros(now))
+        .bind(id)
+        .execute(&mut *c).await?.rows_affected());
+        Ok(())
+    }
+
+    /// Records that an enrolment's goal was reached at `at`.
+    pub async fn reach_goal(&mut self, id: i64, at: Timestamp) -> Result<()> {
+        on_tx!(self, c => sqlx::query("UPDATE enrolments SET goal_reached_at = $1 WHERE id = $2 AND goal_reached_at IS NULL")
+            .bind(micros(at))
+            .bind(id)
+            .execute(&mut *c).await?.rows_affected());
+        Ok(())
+    }
+
+    /// Drops an enrolment's pending step jobs (its timers), unless a worker holds one.
+    pub async fn cancel_step_jobs(&mut self, enrolment_id: i64) -> Result<u64> {
+        Ok(
+            on_tx!(self, c => sqlx::query("DELETE FROM jobs WHERE kind = 'step' AND ref_id = $1 AND locked_by IS NULL")
+            .bind(enrolment_id)
+            .execute(&mut *c).await?.rows_affected()),
+        )
+    }
+
+    /// Blocks an enrolment's messages that have not gone out yet, with a reason.
+    pub async fn block_planned_messages(
+        &mut self,
+        enrolment_id: i64,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<u64> {
+        let ids: Vec<i64> = on_tx!(self, c => sqlx::query_scalar(
+            "SELECT id FROM messages WHERE enrolment_id = $1 AND state = 'planned'",
+        )
+        .bind(enrolment_id)
+        .fetch_all(&mut *c)
+        .await?);
+        let mut blocked = 0;
+        for id in ids {
+            if self
+                .transition_message(
+                    id,
+                    MessageState::Planned,
+                    MessageState::Blocked,
+                    reason,
+                    now,
+                )
+                .await?
+            {
+                blocked += 1;
+            }
+        }
+        Ok(blocked)
+    }
+
     /// The enrolment's shared data.
     pub fn enrolment_context(enrolment: &Enrolment) -> Result<serde_json::Value> {
         json(&enrolment.context)
+    }
+
+    // ----- programme versions ----------------------------------------------------------
+
+    /// The stored definition of a programme version.
+    pub async fn programme_version(
+        &mut self,
+        programme_id: &str,
+        version: i32,
+    ) -> Result<Option<String>> {
+        Ok(on_tx!(self, c => sqlx::query_scalar(
+            "SELECT definition FROM programme_versions WHERE programme_id = $1 AND version = $2",
+        )
+        .bind(programme_id)
+        .bind(version)
+        .fetch_optional(&mut *c)
+        .await?))
+    }
+
+    /// Stores a programme version the first time it is seen.
+    pub async fn insert_programme_version(
+        &mut self,
+        programme_id: &str,
+        version: i32,
+        definition: &str,
+        now: Timestamp,
+    ) -> Result<()> {
+        on_tx!(self, c => sqlx::query(
+            "INSERT INTO programme_versions (programme_id, version, definition, first_seen)
+             VALUES ($1, $2, $3, $4) ON CONFLICT (programme_id, version) DO NOTHING",
+        )
+        .bind(programme_id)
+        .bind(version)
+        .bind(definition)
+        .bind(micros(now))
+        .execute(&mut *c).await?.rows_affected());
+        Ok(())
+    }
+
+    /// Every stored programme version: (id, version, definition).
+    pub async fn programme_versions(&mut self) -> Result<Vec<(String, i32, String)>> {
+        Ok(on_tx!(self, c => sqlx::query_as(
+            "SELECT programme_id, version, definition FROM programme_versions ORDER BY programme_id, version",
+        )
+        .fetch_all(&mut *c)
+        .await?))
     }
 
     // ----- jobs ------------------------------------------------------------------------
@@ -566,8 +793,8 @@ impl Tx {
     ) -> Result<Option<i64>> {
         let id: Option<i64> = on_tx!(self, c => sqlx::query_scalar(
             "INSERT INTO messages (customer_id, enrolment_id, step_key, programme_id, template,
-                                   class, channel, state, reason, planned_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'planned', $8, $9)
+                                   class, channel, state, reason, planned_at, priority)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'planned', $8, $9, $10)
              ON CONFLICT (enrolment_id, step_key) DO NOTHING RETURNING id",
         )
         .bind(m.customer_id)
@@ -579,6 +806,7 @@ impl Tx {
         .bind(m.channel.as_str())
         .bind(m.reason)
         .bind(micros(m.planned_at))
+        .bind(m.priority)
         .fetch_optional(&mut *c)
         .await?);
         if let Some(id) = id {

@@ -1,0 +1,142 @@
+//! Programme versions: every version a running enrolment may still be on.
+//!
+//! When the engine starts, each programme file's version is stored the first time it is
+//! seen. A version is immutable: a file changed without raising `version` is refused, so an
+//! enrolment that started on version 1 finishes on exactly version 1 — also when it waits
+//! eleven months for an anniversary and the binary is upgraded in between.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use aftercare_store::Store;
+use jiff::Timestamp;
+
+use crate::programme::{CheckContext, Finding, Library, Programme, parse_programme};
+
+/// The current library and every stored version.
+#[derive(Debug, Clone, Default)]
+pub struct Programmes {
+    current: Arc<Library>,
+    versions: HashMap<(String, i32), Arc<Programme>>,
+}
+
+impl Programmes {
+    /// Only the current library (for tools that do not run enrolments).
+    pub fn from_library(library: Library) -> Self {
+        let versions = library
+            .programmes
+            .values()
+            .map(|p| ((p.id.clone(), p.version), Arc::new(p.clone())))
+            .collect();
+        Self {
+            current: Arc::new(library),
+            versions,
+        }
+    }
+
+    /// The programmes new enrolments start on.
+    pub fn current(&self) -> &Library {
+        &self.current
+    }
+
+    /// A programme at a version.
+    pub fn version(&self, id: &str, version: i32) -> Option<&Programme> {
+        self.versions
+            .get(&(id.to_string(), version))
+            .map(Arc::as_ref)
+    }
+}
+
+/// The same definition, whatever its comments and layout.
+fn canonical(text: &str) -> Option<String> {
+    toml::from_str::<toml::Table>(text)
+        .ok()
+        .and_then(|t| toml::to_string(&t).ok())
+}
+
+/// Stores new versions, refuses changed ones, and loads every stored version.
+pub async fn sync(
+    store: &Store,
+    library: Library,
+    ctx: &CheckContext,
+    now: Timestamp,
+) -> Result<Programmes, SyncError> {
+    let mut findings = Vec::new();
+    let mut tx = store.begin().await?;
+    for p in library.programmes.values() {
+        match tx.programme_version(&p.id, p.version).await? {
+            None => tx.insert_programme_version(&p.id, p.version, &p.text, now).await?,
+            Some(stored) if canonical(&stored) != canonical(&p.text) => findings.push(Finding {
+                file: p.source.clone(),
+                line: 1,
+                column: 1,
+                reason: format!(
+                    "programme '{}' version {} changed since customers were enrolled on it; raise `version` so running enrolments finish on the old one",
+                    p.id, p.version
+                ),
+            }),
+            Some(_) => {}
+        }
+    }
+    let stored = tx.programme_versions().await?;
+    tx.commit().await?;
+    if !findings.is_empty() {
+        return Err(SyncError::Changed(findings));
+    }
+    let mut programmes = Programmes::from_library(library);
+    for (id, version, text) in stored {
+        if programmes.versions.contains_key(&(id.clone(), version)) {
+            continue;
+        }
+        let source = std::path::PathBuf::from(format!("(stored) {id} v{version}"));
+        match parse_programme(&source, &text, ctx) {
+            Ok(p) => {
+                programmes.versions.insert((id, version), Arc::new(p));
+            }
+            Err(f) => {
+                tracing::warn!(programme = %id, version, findings = ?f, "A stored programme version no longer loads; its enrolments will stop.")
+            }
+        }
+    }
+    Ok(programmes)
+}
+
+/// Why the versions could not be synced.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// Files changed without a version bump.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Changed(Vec<Finding>),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] aftercare_store::StoreError),
+}
+
+/// A unified diff between two versions of a programme, for `aftercare programme diff`.
+pub fn diff(old: &str, new: &str, old_name: &str, new_name: &str) -> String {
+    similar::TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(3)
+        .header(old_name, new_name)
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comments_and_layout_do_not_count_as_a_change() {
+        assert_eq!(canonical("a = 1 # x\nb=2"), canonical("b = 2\n\n a = 1"));
+        assert_ne!(canonical("a = 1"), canonical("a = 2"));
+    }
+
+    #[test]
+    fn diff_marks_added_and_removed_lines() {
+        let d = diff("a\nb\nc\n", "a\nc\nd\n", "v1", "v2");
+        assert!(
+            d.contains("-b\n") && d.contains("+d\n") && d.starts_with("--- v1\n+++ v2\n"),
+            "{d}"
+        );
+    }
+}

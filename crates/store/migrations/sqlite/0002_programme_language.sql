@@ -1,0 +1,24 @@
+-- The full programme language: wait_for, goals, holdouts, exits and immutable versions.
+ALTER TABLE enrolments ADD COLUMN holdout BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE enrolments ADD COLUMN wait_event TEXT;
+ALTER TABLE enrolments ADD COLUMN wait_match TEXT;
+ALTER TABLE enrolments ADD COLUMN wait_deadline BIGINT;
+ALTER TABLE enrolments ADD COLUMN goal_event TEXT;
+ALTER TABLE enrolments ADD COLUMN goal_deadline BIGINT;
+ALTER TABLE enrolments ADD COLUMN goal_reached_at BIGINT;
+ALTER TABLE enrolments ADD COLUMN exit_reason TEXT;
+CREATE INDEX enrolments_customer_state ON enrolments (customer_id, state);
+CREATE INDEX enrolments_programme ON enrolments (programme_id, customer_id, started_at);
+CREATE INDEX jobs_ref ON jobs (kind, ref_id);
+
+ALTER TABLE messages ADD COLUMN priority TEXT NOT NULL DEFAULT 'normal';
+
+-- Each programme version as first seen: running enrolments finish on it, and versions
+-- can be compared.
+CREATE TABLE programme_versions (
+    programme_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    definition TEXT NOT NULL,
+    first_seen BIGINT NOT NULL,
+    PRIMARY KEY (programme_id, version)
+);
