@@ -59,7 +59,7 @@ pub async fn build_engine(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Res
         })?;
     let worker_id = format!("{}-{}", hostname(), std::process::id());
     let lease = jiff::SignedDuration::from_secs(i64::from(config.job_lease_seconds));
-    Ok(Engine::new(
+    let engine = Engine::new(
         store,
         clock,
         Arc::new(programmes),
@@ -67,7 +67,12 @@ pub async fn build_engine(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Res
         delivery,
         worker_id,
     )
-    .with_lease(lease))
+    .with_lease(lease);
+    engine
+        .ensure_calendar()
+        .await
+        .context("scheduling the calendar")?;
+    Ok(engine)
 }
 
 /// Runs the HTTP server (and, with `with_worker`, the engine) until `shutdown`.

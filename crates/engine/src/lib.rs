@@ -6,4 +6,5 @@ pub mod worker;
 
 pub use worker::{Delivery, Engine, EngineError, Ran};
 pub mod condition;
+pub mod occasions;
 pub mod versions;

@@ -22,14 +22,17 @@ use std::time::Duration;
 use aftercare_channels::email::{EmailMessage, SmtpMailer};
 use aftercare_domain::{Clock, MessageState, Purpose};
 use aftercare_store::{
-    Enrolment, Job, NewEnrolment, NewMessage, Store, StoreError, StoredCustomer, Tx,
+    Enrolment, Job, NewEnrolment, NewEvent, NewMessage, Store, StoreError, StoredCustomer, Tx,
     enrolment_state, job_kind, micros,
 };
 use jiff::SignedDuration;
 use tokio::sync::Notify;
 use tracing::{debug, info, warn};
 
-use crate::programme::{Action, Programme, Reentry, Wait};
+use std::collections::{HashMap, HashSet};
+
+use crate::occasions::{Occasion, PastOrder, occasions_on};
+use crate::programme::{Action, OCCASIONS, Programme, Reentry, Wait, occasion_event};
 use crate::render::{RenderInput, Renderer};
 use crate::versions::Programmes;
 
@@ -198,6 +201,7 @@ impl Engine {
             job_kind::EVENT => self.route_event(job).await,
             job_kind::STEP => self.run_steps(job).await,
             job_kind::DELIVER => self.deliver(job).await,
+            job_kind::CALENDAR => self.run_calendar(job).await,
             other => {
                 warn!(
                     job_id = job.id,
@@ -209,6 +213,149 @@ impl Engine {
                 Ok(tx.commit().await?)
             }
         }
+    }
+
+    /// Schedules the hourly calendar job if it is not there yet.
+    pub async fn ensure_calendar(&self) -> Result<(), EngineError> {
+        let now = self.clock.now();
+        let mut tx = self.store.begin().await?;
+        tx.ensure_calendar_job(now, now).await?;
+        Ok(tx.commit().await?)
+    }
+
+    /// Computes calendar occasions for every time zone whose local day has begun (06:00)
+    /// and was not scanned yet, catching up at most three missed days; then reschedules
+    /// itself for the next full hour.
+    async fn run_calendar(&self, job: &Job) -> Result<(), EngineError> {
+        let now = self.clock.now();
+        let wanted: HashSet<&str> = OCCASIONS
+            .iter()
+            .copied()
+            .filter(|o| self.programmes.current().uses_occasion(o))
+            .collect();
+        let mut tx = self.store.begin().await?;
+        if !wanted.is_empty() {
+            let products: HashMap<String, aftercare_domain::ProductRecord> = tx
+                .products()
+                .await?
+                .into_iter()
+                .map(|p| (p.sku.as_str().to_string(), p))
+                .collect();
+            for zone_name in tx.customer_time_zones().await? {
+                let Ok(zone) = jiff::tz::TimeZone::get(&zone_name) else {
+                    continue;
+                };
+                let local = now.to_zoned_datetime(zone.clone());
+                if local.hour() < 6 {
+                    continue;
+                }
+                let today = local.date();
+                let last: Option<jiff::civil::Date> = tx
+                    .last_calendar_scan(&zone_name)
+                    .await?
+                    .and_then(|d| d.parse().ok());
+                let earliest = today
+                    .checked_sub(jiff::Span::new().days(3))
+                    .unwrap_or(today);
+                let mut date = last
+                    .and_then(|d| d.tomorrow().ok())
+                    .map_or(today, |d| d.max(earliest));
+                while date <= today {
+                    let n = self
+                        .scan_zone(&mut tx, &zone_name, &zone, date, &products, &wanted, now)
+                        .await?;
+                    tx.mark_calendar_scanned(&zone_name, &date.to_string(), now)
+                        .await?;
+                    debug!(zone = %zone_name, %date, occasions = n, "Calendar scanned.");
+                    date = match date.tomorrow() {
+                        Ok(d) => d,
+                        Err(_) => break,
+                    };
+                }
+            }
+        }
+        let next_hour = now
+            .round(
+                jiff::TimestampRound::new()
+                    .smallest(jiff::Unit::Hour)
+                    .mode(jiff::RoundMode::Trunc),
+            )
+            .ok()
+            .and_then(|t| t.checked_add(SignedDuration::from_hours(1)).ok())
+            .unwrap_or(now);
+        if tx
+            .reschedule_job(job.id, &self.worker_id, next_hour)
+            .await?
+        {
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    /// Stores the occasions of every customer in one time zone on one local date.
+    #[allow(clippy::too_many_arguments)]
+    async fn scan_zone(
+        &self,
+        tx: &mut Tx,
+        zone_name: &str,
+        zone: &jiff::tz::TimeZone,
+        date: jiff::civil::Date,
+        products: &HashMap<String, aftercare_domain::ProductRecord>,
+        wanted: &HashSet<&str>,
+        now: jiff::Timestamp,
+    ) -> Result<usize, EngineError> {
+        let mut after = 0;
+        let mut stored = 0;
+        loop {
+            let customers = tx.customers_in_zone(zone_name, after, 500).await?;
+            let (Some(first), Some(last)) = (customers.first(), customers.last()) else {
+                break;
+            };
+            after = last.id;
+            let mut orders: HashMap<i64, Vec<PastOrder>> = HashMap::new();
+            for (customer_id, order, placed_at, sku) in
+                tx.order_lines_of_customers(first.id, last.id).await?
+            {
+                let placed_on = aftercare_store::from_micros(placed_at)?
+                    .to_zoned_datetime(zone.clone())
+                    .date();
+                let list = orders.entry(customer_id).or_default();
+                match list.last_mut() {
+                    Some(o) if o.external_id == order => o.skus.push(sku),
+                    _ => list.push(PastOrder {
+                        external_id: order,
+                        placed_on,
+                        skus: vec![sku],
+                    }),
+                }
+            }
+            let found: Vec<(i64, Occasion)> = customers
+                .iter()
+                .flat_map(|c| {
+                    let past = orders.get(&c.id).map_or(&[][..], Vec::as_slice);
+                    occasions_on(date, &c.record, past, products, wanted)
+                        .into_iter()
+                        .map(move |o| (c.id, o))
+                })
+                .collect();
+            let event_types: Vec<String> =
+                found.iter().map(|(_, o)| occasion_event(o.kind)).collect();
+            let rows: Vec<NewEvent<'_>> = found
+                .iter()
+                .zip(&event_types)
+                .map(|((customer_id, o), event_type)| NewEvent {
+                    source_id: Some(&o.source_id),
+                    customer_id: *customer_id,
+                    event_type,
+                    occurred_at: now,
+                    properties: &o.properties,
+                })
+                .collect();
+            let ids = tx.insert_events(&rows, now).await?;
+            tx.insert_jobs(job_kind::EVENT, &ids, now, now).await?;
+            stored += ids.len();
+        }
+        Ok(stored)
     }
 
     /// Applies an event to the customer's programmes: goals it reaches, enrolments it ends
@@ -283,6 +430,33 @@ impl Engine {
                     tx.insert_job(job_kind::STEP, e.id, now, now).await?;
                 }
             }
+        }
+
+        // Messages still queued from enrolments that already ran their last step stop too:
+        // an exit event or a reached goal means the matter is settled (DQ3).
+        for (message_id, programme_id, version, state, goal_event) in
+            tx.planned_messages_of_customer(customer.id).await?
+        {
+            let Some(programme) = self.programmes.version(&programme_id, version) else {
+                continue;
+            };
+            let reason = if programme.exit_on.iter().any(|x| x == event_type)
+                && state != enrolment_state::EXITED
+            {
+                format!("blocked: left the programme on {event_type}")
+            } else if goal_event.as_deref() == Some(event_type) {
+                format!("blocked: goal reached: {event_type}")
+            } else {
+                continue;
+            };
+            tx.transition_message(
+                message_id,
+                MessageState::Planned,
+                MessageState::Blocked,
+                &reason,
+                now,
+            )
+            .await?;
         }
 
         for programme in self.programmes.current().triggered_by(event_type) {
@@ -812,22 +986,17 @@ fn next_local_time(
 }
 
 /// Whether a customer falls in a programme's holdout share: stable for the pair, so the
-/// same customer is always in or out (FNV-1a over programme and customer id).
+/// same customer is always in or out (the first 8 bytes of SHA-256 over both ids).
 pub fn in_holdout(programme_id: &str, customer_external_id: &str, share: f64) -> bool {
+    use sha2::{Digest, Sha256};
     if share <= 0.0 {
         return false;
     }
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in programme_id
-        .bytes()
-        .chain([0])
-        .chain(customer_external_id.bytes())
-    {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
+    let digest = Sha256::digest(format!("{programme_id}\0{customer_external_id}").as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
     #[allow(clippy::cast_precision_loss)]
-    let position = (hash >> 11) as f64 / (1u64 << 53) as f64;
+    let position = (u64::from_be_bytes(first) >> 11) as f64 / (1u64 << 53) as f64;
     position < share
 }
 

@@ -31,6 +31,8 @@ pub mod job_kind {
     pub const STEP: &str = "step";
     /// Render and send a message.
     pub const DELIVER: &str = "deliver";
+    /// Compute calendar occasions (hourly, recurring).
+    pub const CALENDAR: &str = "calendar";
 }
 
 #[derive(Debug, sqlx::FromRow)]

@@ -142,11 +142,12 @@ impl Tx {
         now: Timestamp,
     ) -> Result<(i64, bool)> {
         let (id, created_at): (i64, i64) = on_tx!(self, c => sqlx::query_as(
-            "INSERT INTO customers (external_id, email, last_name, postcode, record, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $6)
+            "INSERT INTO customers (external_id, email, last_name, postcode, record, created_at, updated_at, time_zone)
+             VALUES ($1, $2, $3, $4, $5, $6, $6, $7)
              ON CONFLICT (external_id) DO UPDATE SET email = excluded.email,
                  last_name = excluded.last_name, postcode = excluded.postcode,
-                 record = excluded.record, updated_at = excluded.updated_at
+                 record = excluded.record, updated_at = excluded.updated_at,
+                 time_zone = excluded.time_zone
              RETURNING id, created_at",
         )
         .bind(record.external_id.as_str())
@@ -155,6 +156,7 @@ impl Tx {
         .bind(record.postal_address.as_ref().map(|a| a.postcode.replace(' ', "").to_uppercase()))
         .bind(to_json(record))
         .bind(micros(now))
+        .bind(record.time_zone.as_str())
         .fetch_one(&mut *c)
         .await?);
         Ok((id, created_at == micros(now)))
@@ -178,7 +180,7 @@ impl Tx {
     /// What a customer's orders add up to.
     pub async fn order_stats(&mut self, customer_id: i64) -> Result<OrderStats> {
         Ok(on_tx!(self, c => sqlx::query_as(
-            "SELECT COUNT(*) AS orders_count, COALESCE(SUM(total_cents), 0) AS total_spent_cents,
+            "SELECT COUNT(*) AS orders_count, CAST(COALESCE(SUM(total_cents), 0) AS BIGINT) AS total_spent_cents,
                     MAX(placed_at) AS last_order_at, MIN(placed_at) AS first_order_at
              FROM orders WHERE customer_id = $1",
         )
@@ -657,9 +659,139 @@ impl Tx {
         Ok(blocked)
     }
 
+    /// A customer's messages not yet sent, with their enrolment's programme, version, state
+    /// and goal event.
+    #[allow(clippy::type_complexity)]
+    pub async fn planned_messages_of_customer(
+        &mut self,
+        customer_id: i64,
+    ) -> Result<Vec<(i64, String, i32, String, Option<String>)>> {
+        Ok(on_tx!(self, c => sqlx::query_as(
+            "SELECT m.id, e.programme_id, e.programme_version, e.state, e.goal_event FROM messages m
+             JOIN enrolments e ON e.id = m.enrolment_id
+             WHERE m.customer_id = $1 AND m.state = 'planned'",
+        )
+        .bind(customer_id)
+        .fetch_all(&mut *c)
+        .await?))
+    }
+
     /// The enrolment's shared data.
     pub fn enrolment_context(enrolment: &Enrolment) -> Result<serde_json::Value> {
         json(&enrolment.context)
+    }
+
+    // ----- calendar ---------------------------------------------------------------------
+
+    /// Every time zone customers live in.
+    pub async fn customer_time_zones(&mut self) -> Result<Vec<String>> {
+        Ok(
+            on_tx!(self, c => sqlx::query_scalar("SELECT DISTINCT time_zone FROM customers ORDER BY time_zone")
+            .fetch_all(&mut *c)
+            .await?),
+        )
+    }
+
+    /// The latest local date scanned for occasions in a time zone (`YYYY-MM-DD`).
+    pub async fn last_calendar_scan(&mut self, time_zone: &str) -> Result<Option<String>> {
+        Ok(
+            on_tx!(self, c => sqlx::query_scalar("SELECT MAX(local_date) FROM calendar_scans WHERE time_zone = $1")
+            .bind(time_zone)
+            .fetch_one(&mut *c)
+            .await?),
+        )
+    }
+
+    /// Records that a time zone's local date was scanned.
+    pub async fn mark_calendar_scanned(
+        &mut self,
+        time_zone: &str,
+        local_date: &str,
+        now: Timestamp,
+    ) -> Result<()> {
+        on_tx!(self, c => sqlx::query(
+            "INSERT INTO calendar_scans (time_zone, local_date, scanned_at) VALUES ($1, $2, $3)
+             ON CONFLICT (time_zone, local_date) DO NOTHING",
+        )
+        .bind(time_zone)
+        .bind(local_date)
+        .bind(micros(now))
+        .execute(&mut *c).await?.rows_affected());
+        Ok(())
+    }
+
+    /// Customers in one time zone, `limit` at a time after `after_id`.
+    pub async fn customers_in_zone(
+        &mut self,
+        time_zone: &str,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredCustomer>> {
+        let rows: Vec<CustomerRow> = on_tx!(self, c => sqlx::query_as(
+            "SELECT id, record, created_at, updated_at FROM customers
+             WHERE time_zone = $1 AND id > $2 ORDER BY id LIMIT $3",
+        )
+        .bind(time_zone)
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(&mut *c)
+        .await?);
+        rows.into_iter().map(StoredCustomer::try_from).collect()
+    }
+
+    /// Order lines of customers with ids in `from..=to`: (customer id, order number,
+    /// placed at µs, sku).
+    pub async fn order_lines_of_customers(
+        &mut self,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(i64, String, i64, String)>> {
+        Ok(on_tx!(self, c => sqlx::query_as(
+            "SELECT o.customer_id, o.external_id, o.placed_at, l.sku FROM orders o
+             JOIN order_lines l ON l.order_id = o.id
+             WHERE o.customer_id BETWEEN $1 AND $2 ORDER BY o.customer_id, o.placed_at",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&mut *c)
+        .await?))
+    }
+
+    /// Every product.
+    pub async fn products(&mut self) -> Result<Vec<ProductRecord>> {
+        let rows: Vec<ProductRow> = on_tx!(self, c => sqlx::query_as("SELECT record FROM products ORDER BY sku")
+            .fetch_all(&mut *c)
+            .await?);
+        rows.into_iter().map(ProductRecord::try_from).collect()
+    }
+
+    /// Schedules the hourly calendar job unless it exists.
+    pub async fn ensure_calendar_job(&mut self, run_at: Timestamp, now: Timestamp) -> Result<()> {
+        on_tx!(self, c => sqlx::query(
+            "INSERT INTO jobs (kind, ref_id, run_at, created_at) VALUES ('calendar', 0, $1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(micros(run_at))
+        .bind(micros(now))
+        .execute(&mut *c).await?.rows_affected());
+        Ok(())
+    }
+
+    /// Moves a recurring job to its next run, releasing the lease.
+    pub async fn reschedule_job(
+        &mut self,
+        id: i64,
+        worker: &str,
+        run_at: Timestamp,
+    ) -> Result<bool> {
+        let n = on_tx!(self, c => sqlx::query(
+            "UPDATE jobs SET run_at = $1, locked_until = NULL, locked_by = NULL, attempts = 0, last_error = NULL
+             WHERE id = $2 AND locked_by = $3",
+        )
+        .bind(micros(run_at))
+        .bind(id)
+        .bind(worker)
+        .execute(&mut *c).await?.rows_affected());
+        Ok(n == 1)
     }
 
     // ----- programme versions ----------------------------------------------------------

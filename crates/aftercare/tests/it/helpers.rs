@@ -201,8 +201,20 @@ pub fn start_time() -> Timestamp {
 }
 
 pub fn test_config(database_url: &str, smtp_url: Option<&str>) -> Config {
+    test_config_with(database_url, smtp_url, &repo_root().join("programmes"))
+}
+
+/// A configuration with its own programme folder and the repository's templates.
+pub fn test_config_with(database_url: &str, smtp_url: Option<&str>, programmes: &Path) -> Config {
     let root = repo_root();
     let mut table = toml::Table::new();
+    table.insert(
+        "templates_dir".into(),
+        root.join("programmes/templates")
+            .display()
+            .to_string()
+            .into(),
+    );
     table.insert("database_url".into(), database_url.into());
     table.insert("listen".into(), "127.0.0.1:0".into());
     if let Some(s) = smtp_url {
@@ -210,7 +222,7 @@ pub fn test_config(database_url: &str, smtp_url: Option<&str>) -> Config {
     }
     table.insert(
         "programmes_dir".into(),
-        root.join("programmes").display().to_string().into(),
+        programmes.display().to_string().into(),
     );
     let path = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(path.path(), toml::to_string(&table).unwrap()).unwrap();

@@ -6,4 +6,5 @@ mod helpers;
 mod api;
 mod cli;
 mod crash;
+mod language;
 mod programmes;

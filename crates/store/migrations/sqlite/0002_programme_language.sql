@@ -22,3 +22,15 @@ CREATE TABLE programme_versions (
     first_seen BIGINT NOT NULL,
     PRIMARY KEY (programme_id, version)
 );
+
+-- Calendar occasions are computed per time zone, once per local date.
+ALTER TABLE customers ADD COLUMN time_zone TEXT NOT NULL DEFAULT 'Europe/Amsterdam';
+CREATE INDEX customers_time_zone ON customers (time_zone, id);
+CREATE TABLE calendar_scans (
+    time_zone TEXT NOT NULL,
+    local_date TEXT NOT NULL,
+    scanned_at BIGINT NOT NULL,
+    PRIMARY KEY (time_zone, local_date)
+);
+-- At most one calendar job: it reschedules itself every hour.
+CREATE UNIQUE INDEX jobs_one_calendar ON jobs (kind) WHERE kind = 'calendar';

@@ -1,0 +1,592 @@
+//! The programme language in virtual time, on SQLite and PostgreSQL: exit events, a case
+//! resolved by phone stopping a queued reminder (DQ3), holdouts and goals, versions that
+//! running enrolments keep, wait_for with its two outcomes, and calendar occasions that
+//! fire once on the right local day — also on 29 February and across daylight saving.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use aftercare_domain::{Clock, ManualClock, MessageState};
+use aftercare_engine::{Engine, ingest};
+use aftercare_store::{MessageFilter, Store};
+use jiff::{SignedDuration, Timestamp};
+use serde_json::{Value, json};
+
+use crate::both_backends;
+use crate::helpers::*;
+
+struct Lab {
+    engine: Engine,
+    store: Store,
+    clock: Arc<ManualClock>,
+    database_url: String,
+    programmes: tempfile::TempDir,
+    _db: Option<tempfile::TempDir>,
+}
+
+impl Lab {
+    async fn new(backend: Backend, start: &str, programmes: &[(&str, &str)]) -> Self {
+        let (database_url, db) = fresh_database(backend).await;
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in programmes {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        let clock = Arc::new(ManualClock::new(start.parse().unwrap()));
+        let engine = engine_for(&database_url, dir.path(), clock.clone())
+            .await
+            .unwrap();
+        let store = engine.store().clone();
+        let lab = Self {
+            engine,
+            store,
+            clock,
+            database_url,
+            programmes: dir,
+            _db: db,
+        };
+        lab.product().await;
+        lab
+    }
+
+    async fn product(&self) {
+        let mut tx = self.store.begin().await.unwrap();
+        let p = serde_json::from_value(json!({"sku": "LW-STRIDE-4", "name": "Stride 4", "category": "running-shoes", "price_cents": 12995, "lifespan_days": 365})).unwrap();
+        ingest::upsert_product(&mut tx, &p, self.clock.now())
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+
+    async fn customer(&self, id: &str, patch: Value) {
+        let mut c = jan_de_vries();
+        c["external_id"] = json!(id);
+        c["email"] = json!(format!("{}@example.nl", id.to_lowercase()));
+        for (k, v) in patch.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        let mut tx = self.store.begin().await.unwrap();
+        ingest::upsert_customer(
+            &mut tx,
+            &serde_json::from_value(c).unwrap(),
+            self.clock.now(),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    }
+
+    async fn event(&self, customer: &str, event_type: &str, properties: Value) {
+        let e = json!({"type": event_type, "customer_external_id": customer, "at": self.clock.now().to_string(), "properties": properties});
+        let mut tx = self.store.begin().await.unwrap();
+        ingest::record_events(
+            &mut tx,
+            &[serde_json::from_value(e).unwrap()],
+            self.clock.now(),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    }
+
+    async fn order(&self, customer: &str, number: &str) {
+        let mut o = order(number);
+        o["customer_external_id"] = json!(customer);
+        o["placed_at"] = json!(self.clock.now().to_string());
+        let mut tx = self.store.begin().await.unwrap();
+        ingest::create_order(
+            &mut tx,
+            &serde_json::from_value(o).unwrap(),
+            self.clock.now(),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    }
+
+    async fn delivered(&self, number: &str) {
+        let e = json!({"shipment_id": format!("S-{number}"), "order_external_id": number, "carrier": "postnl", "status": "delivered", "at": self.clock.now().to_string()});
+        let mut tx = self.store.begin().await.unwrap();
+        ingest::record_shipment_event(
+            &mut tx,
+            &serde_json::from_value(e).unwrap(),
+            self.clock.now(),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    }
+
+    async fn run(&self) {
+        self.engine.run_until_idle().await.unwrap();
+    }
+
+    async fn hours(&self, n: i64) {
+        for _ in 0..n {
+            self.clock.advance(SignedDuration::from_hours(1));
+            self.run().await;
+        }
+    }
+
+    /// (customer, template, state, planned_at) of every message, oldest first.
+    async fn messages(&self) -> Vec<(String, String, MessageState, Timestamp)> {
+        let mut tx = self.store.begin_read().await.unwrap();
+        let mut m = tx
+            .messages(&MessageFilter {
+                limit: 500,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        m.reverse();
+        m.into_iter()
+            .map(|m| (m.customer_external_id, m.template, m.state, m.planned_at))
+            .collect()
+    }
+
+    async fn sent(&self) -> Vec<(String, String)> {
+        self.messages()
+            .await
+            .into_iter()
+            .filter(|m| m.2 == MessageState::Sent)
+            .map(|m| (m.0, m.1))
+            .collect()
+    }
+
+    async fn enrolments(&self, customer: &str) -> Vec<aftercare_store::Enrolment> {
+        let mut tx = self.store.begin_read().await.unwrap();
+        let c = tx.customer_by_external_id(customer).await.unwrap().unwrap();
+        let e = tx.enrolments_of_customer(c.id, 100).await.unwrap();
+        tx.commit().await.unwrap();
+        e
+    }
+}
+
+async fn engine_for(
+    database_url: &str,
+    programmes: &Path,
+    clock: Arc<ManualClock>,
+) -> anyhow::Result<Engine> {
+    let config = test_config_with(database_url, None, programmes);
+    aftercare::app::build_engine(&config, clock).await
+}
+
+const REMINDER: &str = r#"
+id = "case-reminder"
+name = "Reminder while a case is open"
+version = 1
+requirements = ["DQ3"]
+trigger = { event = "case_opened" }
+exit_on = ["case_resolved"]
+
+[[steps]]
+id = "pause"
+wait = "1d"
+
+[[steps]]
+id = "reminder"
+send = { template = "check_in", class = "service" }
+"#;
+
+both_backends!(
+    a_case_resolved_by_phone_stops_a_queued_reminder,
+    |backend| async move {
+        let lab = Lab::new(
+            backend,
+            "2026-05-04T08:00:00Z",
+            &[("reminder.toml", REMINDER)],
+        )
+        .await;
+        lab.customer("C1", json!({})).await;
+        lab.customer("C2", json!({})).await;
+        lab.event("C1", "case_opened", json!({"case": "K1"})).await;
+        lab.event("C2", "case_opened", json!({"case": "K2"})).await;
+        lab.run().await;
+        lab.hours(23).await;
+        // At the moment the reminder is queued, C1's case is resolved by phone.
+        lab.clock.advance(SignedDuration::from_hours(1));
+        lab.event(
+            "C1",
+            "case_resolved",
+            json!({"case": "K1", "channel": "phone"}),
+        )
+        .await;
+        lab.run().await;
+        lab.hours(48).await;
+        let messages = lab.messages().await;
+        let c1: Vec<_> = messages.iter().filter(|m| m.0 == "C1").collect();
+        assert_eq!(c1.len(), 1, "{messages:?}");
+        assert_eq!(
+            c1[0].2,
+            MessageState::Blocked,
+            "the queued reminder was blocked, not sent"
+        );
+        assert_eq!(
+            lab.sent().await,
+            vec![("C2".to_string(), "check_in".to_string())]
+        );
+        // The enrolment had run its last step; its queued message is what the event stopped.
+        assert_eq!(lab.enrolments("C1").await[0].state, "completed");
+        let mut tx = lab.store.begin_read().await.unwrap();
+        let blocked = tx
+            .messages(&MessageFilter {
+                state: Some(MessageState::Blocked),
+                limit: 5,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(
+            blocked[0].reason,
+            "blocked: left the programme on case_resolved"
+        );
+    }
+);
+
+both_backends!(
+    an_exit_event_before_the_wait_ends_cancels_the_pending_steps,
+    |backend| async move {
+        let lab = Lab::new(
+            backend,
+            "2026-05-04T08:00:00Z",
+            &[("reminder.toml", REMINDER)],
+        )
+        .await;
+        lab.customer("C1", json!({})).await;
+        lab.event("C1", "case_opened", json!({})).await;
+        lab.run().await;
+        lab.hours(5).await;
+        lab.event("C1", "case_resolved", json!({"channel": "email"}))
+            .await;
+        lab.run().await;
+        lab.hours(72).await;
+        assert!(
+            lab.messages().await.is_empty(),
+            "nothing planned, nothing sent"
+        );
+        assert_eq!(
+            lab.store.count(aftercare_store::Table::Jobs).await.unwrap(),
+            1,
+            "only the calendar job is left"
+        );
+    }
+);
+
+const WIN_BACK: &str = r#"
+id = "retention"
+name = "Retention offer"
+version = 1
+trigger = { event = "cancellation_requested" }
+goal = { event = "order_placed", within = "30d" }
+holdout = 0.5
+reentry = "once"
+
+[[steps]]
+id = "offer"
+send = { template = "thanks", class = "service" }
+"#;
+
+both_backends!(
+    holdout_customers_get_nothing_yet_count_for_the_goal,
+    |backend| async move {
+        let lab = Lab::new(
+            backend,
+            "2026-05-04T08:00:00Z",
+            &[("retention.toml", WIN_BACK)],
+        )
+        .await;
+        let ids: Vec<String> = (0..30).map(|i| format!("H{i:02}")).collect();
+        for id in &ids {
+            lab.customer(id, json!({})).await;
+            lab.event(id, "cancellation_requested", json!({})).await;
+        }
+        lab.run().await;
+        let sent: Vec<String> = lab.sent().await.into_iter().map(|m| m.0).collect();
+        let mut held = Vec::new();
+        for id in &ids {
+            let e = &lab.enrolments(id).await[0];
+            assert_eq!(
+                e.holdout,
+                !sent.contains(id),
+                "{id}: holdout customers and only they get nothing"
+            );
+            assert_eq!(
+                e.holdout,
+                aftercare_engine::worker::in_holdout("retention", id, 0.5),
+                "stable assignment"
+            );
+            if e.holdout {
+                held.push(id.clone());
+            }
+        }
+        assert!(
+            (5..=25).contains(&held.len()),
+            "about half held out: {}",
+            held.len()
+        );
+        // Orders within 30 days reach the goal, for treated and held-out customers alike.
+        lab.hours(24 * 10).await;
+        let treated = ids.iter().find(|i| !held.contains(i)).unwrap();
+        lab.order(&held[0], "W-H").await;
+        lab.order(treated, "W-T").await;
+        lab.run().await;
+        assert!(lab.enrolments(&held[0]).await[0].goal_reached_at.is_some());
+        assert!(lab.enrolments(treated).await[0].goal_reached_at.is_some());
+        // A second cancellation does not enrol again (reentry = "once"), and nothing more is sent.
+        let before = lab.messages().await.len();
+        lab.event(treated, "cancellation_requested", json!({}))
+            .await;
+        lab.run().await;
+        assert_eq!(lab.enrolments(treated).await.len(), 1);
+        assert_eq!(lab.messages().await.len(), before);
+        // After the window, an order no longer counts.
+        lab.hours(24 * 25).await;
+        let late = held.get(1).unwrap();
+        lab.order(late, "W-L").await;
+        lab.run().await;
+        assert!(lab.enrolments(late).await[0].goal_reached_at.is_none());
+    }
+);
+
+const VERSION_1: &str = r#"
+id = "follow-up"
+name = "Follow-up"
+version = 1
+trigger = { event = "order_placed" }
+
+[[steps]]
+id = "pause"
+wait = "2d"
+
+[[steps]]
+id = "note"
+send = { template = "thanks", class = "service" }
+"#;
+
+both_backends!(
+    a_programme_edited_mid_flight_leaves_running_enrolments_on_their_version,
+    |backend| async move {
+        let lab = Lab::new(
+            backend,
+            "2026-05-04T08:00:00Z",
+            &[("follow-up.toml", VERSION_1)],
+        )
+        .await;
+        lab.customer("A", json!({})).await;
+        lab.order("A", "W-A").await;
+        lab.run().await;
+        lab.hours(12).await;
+
+        // Edited without a version bump: refused.
+        let edited = VERSION_1.replace("template = \"thanks\"", "template = \"check_in\"");
+        std::fs::write(lab.programmes.path().join("follow-up.toml"), &edited).unwrap();
+        let err = engine_for(&lab.database_url, lab.programmes.path(), lab.clock.clone())
+            .await
+            .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("version 1 changed since customers were enrolled"),
+            "{err:#}"
+        );
+
+        // With the bump, a restarted engine starts new customers on version 2.
+        std::fs::write(
+            lab.programmes.path().join("follow-up.toml"),
+            edited.replace("version = 1", "version = 2"),
+        )
+        .unwrap();
+        let engine = engine_for(&lab.database_url, lab.programmes.path(), lab.clock.clone())
+            .await
+            .unwrap();
+        lab.customer("B", json!({})).await;
+        lab.order("B", "W-B").await;
+        engine.run_until_idle().await.unwrap();
+        for _ in 0..60 {
+            lab.clock.advance(SignedDuration::from_hours(1));
+            engine.run_until_idle().await.unwrap();
+        }
+        let mut sent = lab.sent().await;
+        sent.sort();
+        assert_eq!(
+            sent,
+            vec![
+                ("A".to_string(), "thanks".to_string()),
+                ("B".to_string(), "check_in".to_string())
+            ]
+        );
+        assert_eq!(lab.enrolments("A").await[0].programme_version, 1);
+        assert_eq!(lab.enrolments("B").await[0].programme_version, 2);
+    }
+);
+
+const DELIVERY_WATCH: &str = r#"
+id = "delivery-watch"
+name = "Delivery watch"
+version = 1
+trigger = { event = "order_placed" }
+
+[[steps]]
+id = "wait-for-delivery"
+wait_for = { event = "shipment_delivered", match = "order_external_id", timeout = "5d", on_timeout = "late" }
+
+[[steps]]
+id = "formal-or-not"
+branch = { if = "customer.address_form == 'formal'", then = "thanks-formal" }
+
+[[steps]]
+id = "thanks"
+send = { template = "thanks", class = "service" }
+
+[[steps]]
+id = "done"
+exit = true
+
+[[steps]]
+id = "thanks-formal"
+send = { template = "product_tips", class = "service" }
+
+[[steps]]
+id = "done-formal"
+exit = true
+
+[[steps]]
+id = "late"
+send = { template = "check_in", class = "service" }
+"#;
+
+both_backends!(
+    wait_for_takes_the_event_or_the_timeout_and_branches_choose_the_path,
+    |backend| async move {
+        let lab = Lab::new(
+            backend,
+            "2026-05-04T08:00:00Z",
+            &[("watch.toml", DELIVERY_WATCH)],
+        )
+        .await;
+        lab.customer("F", json!({"address_form": "formal"})).await;
+        lab.customer("I", json!({"address_form": "informal"})).await;
+        lab.customer("L", json!({})).await;
+        lab.order("F", "W-F").await;
+        lab.order("I", "W-I").await;
+        lab.order("L", "W-L").await;
+        lab.run().await;
+        lab.hours(30).await;
+        lab.delivered("W-F").await;
+        lab.delivered("W-I").await;
+        lab.run().await;
+
+        assert_eq!(
+            lab.sent().await.len(),
+            2,
+            "delivered orders continue at once"
+        );
+        lab.hours(24 * 6).await;
+        let mut sent = lab.sent().await;
+        sent.sort();
+        assert_eq!(
+            sent,
+            vec![
+                ("F".to_string(), "product_tips".to_string()),
+                ("I".to_string(), "thanks".to_string()),
+                ("L".to_string(), "check_in".to_string()),
+            ]
+        );
+        let late = lab
+            .messages()
+            .await
+            .into_iter()
+            .find(|m| m.0 == "L")
+            .unwrap();
+        assert_eq!(
+            late.3,
+            "2026-05-09T08:00:00Z".parse::<Timestamp>().unwrap(),
+            "the timeout is five local days"
+        );
+    }
+);
+
+const OCCASIONS: &str = r#"
+id = "birthday"
+name = "Birthday surprise"
+version = 1
+requirements = ["SU1"]
+trigger = { occasion = "birthday" }
+
+[[steps]]
+id = "morning"
+wait = { until_time = "09:00" }
+
+[[steps]]
+id = "card"
+send = { template = "thanks", class = "relationship" }
+"#;
+
+const ANNIVERSARY: &str = r#"
+id = "anniversary"
+name = "Customer anniversary"
+version = 1
+requirements = ["SU1", "SG2"]
+trigger = { occasion = "customer_anniversary" }
+
+[[steps]]
+id = "morning"
+wait = { until_time = "09:00" }
+
+[[steps]]
+id = "note"
+send = { template = "check_in", class = "relationship" }
+"#;
+
+both_backends!(
+    occasions_fire_once_on_the_right_local_day_also_on_29_february_and_across_dst,
+    |backend| async move {
+        let lab = Lab::new(
+            backend,
+            "2027-02-26T12:00:00Z",
+            &[
+                ("birthday.toml", OCCASIONS),
+                ("anniversary.toml", ANNIVERSARY),
+            ],
+        )
+        .await;
+        let consent = json!([{"purpose": "marketing", "channel": "email", "granted": true, "source": "checkout", "at": "2020-01-01T00:00:00Z"}]);
+        lab.customer("AMS", json!({"birth_date": "2000-02-29", "customer_since": "2020-03-28", "consents": consent})).await;
+        lab.customer("NYC", json!({"birth_date": "1990-02-28", "customer_since": "2019-03-14", "time_zone": "America/New_York", "consents": consent})).await;
+        lab.run().await;
+        // Hour by hour through the end of February and through both DST changes of March.
+        lab.hours(24 * 36).await;
+        let messages = lab.messages().await;
+        let at = |c: &str, t: &str| -> Vec<Timestamp> {
+            messages
+                .iter()
+                .filter(|m| m.0 == c && m.1 == t)
+                .map(|m| m.3)
+                .collect()
+        };
+        assert_eq!(
+            at("AMS", "thanks"),
+            vec!["2027-02-28T08:00:00Z".parse::<Timestamp>().unwrap()],
+            "29 Feb birthday on 28 Feb, 09:00 Amsterdam"
+        );
+        assert_eq!(
+            at("NYC", "thanks"),
+            vec!["2027-02-28T14:00:00Z".parse::<Timestamp>().unwrap()],
+            "09:00 New York (EST)"
+        );
+        // US clocks moved on 14 March 2027, EU clocks on 28 March 2027: 09:00 local is then an hour earlier in UTC.
+        assert_eq!(
+            at("NYC", "check_in"),
+            vec!["2027-03-14T13:00:00Z".parse::<Timestamp>().unwrap()],
+            "anniversary on the US DST day"
+        );
+        assert_eq!(
+            at("AMS", "check_in"),
+            vec!["2027-03-28T07:00:00Z".parse::<Timestamp>().unwrap()],
+            "anniversary on the EU DST day"
+        );
+        assert!(
+            messages.iter().all(|m| m.2 == MessageState::Sent),
+            "{messages:?}"
+        );
+    }
+);

@@ -1,0 +1,240 @@
+//! Calendar occasions, computed for one customer on one local date: birthdays, customer
+//! and purchase anniversaries, the end of a product's expected lifespan (RE1), and
+//! inactivity measured against the customer's own usual interval between orders (WB1).
+//!
+//! Pure functions: the worker's hourly calendar job calls [`occasions_on`] for each
+//! customer whose local date has just begun (after 06:00 local), and stores each occasion
+//! as an event with a source id that makes it happen once — also across daylight-saving
+//! changes and restarts. A birthday on 29 February is celebrated on 28 February in other
+//! years.
+//!
+//! Requirements: SU1, SG2, RE1, WB1.
+
+use std::collections::{HashMap, HashSet};
+
+use aftercare_domain::{CustomerRecord, ProductRecord};
+use jiff::civil::Date;
+use serde_json::json;
+
+/// An order as the calendar needs it.
+#[derive(Debug, Clone)]
+pub struct PastOrder {
+    /// Order number.
+    pub external_id: String,
+    /// The local date it was placed.
+    pub placed_on: Date,
+    /// The skus on it.
+    pub skus: Vec<String>,
+}
+
+/// One occasion for one customer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Occasion {
+    /// `birthday`, `customer_anniversary`, …
+    pub kind: &'static str,
+    /// Makes the occasion happen once.
+    pub source_id: String,
+    /// The event's properties.
+    pub properties: serde_json::Value,
+}
+
+/// Days without an order, as a multiple of the customer's usual interval, that count as
+/// inactive.
+pub const INACTIVITY_FACTOR: f64 = 2.0;
+/// The usual interval assumed for a customer with a single order.
+pub const DEFAULT_INTERVAL_DAYS: f64 = 120.0;
+/// Never call a customer inactive sooner than this.
+pub const MIN_INACTIVE_DAYS: f64 = 30.0;
+
+/// How many whole years ago `original` fell on `today`'s month and day, if it did.
+/// 29 February counts on 28 February in years without one.
+pub fn anniversary(original: Date, today: Date) -> Option<i16> {
+    let years = today.year() - original.year();
+    if years < 0 {
+        return None;
+    }
+    let same_day = (original.month(), original.day()) == (today.month(), today.day());
+    let leap_fallback = original.month() == 2
+        && original.day() == 29
+        && today.month() == 2
+        && today.day() == 28
+        && !today.in_leap_year();
+    (same_day || leap_fallback).then_some(years)
+}
+
+/// The occasions of `customer` on local date `today`, limited to the `wanted` kinds.
+pub fn occasions_on(
+    today: Date,
+    customer: &CustomerRecord,
+    orders: &[PastOrder],
+    products: &HashMap<String, ProductRecord>,
+    wanted: &HashSet<&str>,
+) -> Vec<Occasion> {
+    let id = customer.external_id.as_str();
+    let mut out = Vec::new();
+    let mut push = |kind: &'static str, key: String, properties: serde_json::Value| {
+        if wanted.contains(kind) {
+            out.push(Occasion {
+                kind,
+                source_id: format!("occasion:{kind}:{id}:{key}"),
+                properties,
+            });
+        }
+    };
+    if let Some(birth) = customer.birth_date
+        && let Some(age) = anniversary(birth, today).filter(|a| *a > 0)
+    {
+        push(
+            "birthday",
+            today.to_string(),
+            json!({"age": age, "occasion_date": today.to_string()}),
+        );
+    }
+    if let Some(since) = customer.customer_since
+        && let Some(years) = anniversary(since, today).filter(|y| *y > 0)
+    {
+        push(
+            "customer_anniversary",
+            today.to_string(),
+            json!({"years": years, "occasion_date": today.to_string()}),
+        );
+    }
+    if let Some(first) = orders.iter().map(|o| o.placed_on).min()
+        && let Some(years) = anniversary(first, today).filter(|y| *y > 0)
+    {
+        push(
+            "purchase_anniversary",
+            today.to_string(),
+            json!({"years": years, "occasion_date": today.to_string()}),
+        );
+    }
+    for order in orders {
+        for sku in &order.skus {
+            let Some(product) = products.get(sku) else {
+                continue;
+            };
+            let Some(days) = product.lifespan_days else {
+                continue;
+            };
+            if order
+                .placed_on
+                .checked_add(jiff::Span::new().days(i64::from(days)))
+                .ok()
+                == Some(today)
+            {
+                push(
+                    "lifespan_end",
+                    format!("{}:{sku}", order.external_id),
+                    json!({
+                        "order_external_id": order.external_id,
+                        "sku": sku,
+                        "product_name": product.name,
+                        "successor_sku": product.successor_sku,
+                        "occasion_date": today.to_string(),
+                    }),
+                );
+            }
+        }
+    }
+    let mut dates: Vec<Date> = orders.iter().map(|o| o.placed_on).collect();
+    dates.sort();
+    dates.dedup();
+    if let (Some(first), Some(last)) = (dates.first(), dates.last()) {
+        let days_between = |a: Date, b: Date| (b - a).get_days() as f64;
+        let usual = if dates.len() >= 2 {
+            days_between(*first, *last) / (dates.len() - 1) as f64
+        } else {
+            DEFAULT_INTERVAL_DAYS
+        };
+        let threshold = (usual * INACTIVITY_FACTOR).max(MIN_INACTIVE_DAYS);
+        let since_last = days_between(*last, today);
+        if since_last >= threshold {
+            push(
+                "inactive",
+                last.to_string(),
+                json!({
+                    "days_since_last_order": since_last as i64,
+                    "usual_interval_days": usual.round() as i64,
+                    "occasion_date": today.to_string(),
+                }),
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::civil::date;
+
+    fn customer(birth: Option<Date>, since: Option<Date>) -> CustomerRecord {
+        let mut c: CustomerRecord = serde_json::from_value(json!({"external_id": "C1"})).unwrap();
+        c.birth_date = birth;
+        c.customer_since = since;
+        c
+    }
+
+    fn all() -> HashSet<&'static str> {
+        crate::programme::OCCASIONS.iter().copied().collect()
+    }
+
+    #[test]
+    fn a_29_february_birthday_is_celebrated_once_a_year() {
+        let c = customer(Some(date(2000, 2, 29)), None);
+        let on = |d: Date| occasions_on(d, &c, &[], &HashMap::new(), &all()).len();
+        assert_eq!(on(date(2027, 2, 28)), 1, "non-leap year: 28 February");
+        assert_eq!(on(date(2027, 3, 1)), 0);
+        assert_eq!(on(date(2028, 2, 28)), 0, "leap year: not on the 28th");
+        assert_eq!(on(date(2028, 2, 29)), 1);
+    }
+
+    #[test]
+    fn anniversaries_count_whole_years() {
+        let c = customer(None, Some(date(2023, 3, 29)));
+        let found = occasions_on(date(2026, 3, 29), &c, &[], &HashMap::new(), &all());
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].properties["years"], 3);
+        assert_eq!(
+            found[0].source_id,
+            "occasion:customer_anniversary:C1:2026-03-29"
+        );
+        assert!(
+            occasions_on(date(2023, 3, 29), &c, &[], &HashMap::new(), &all()).is_empty(),
+            "not on the first day"
+        );
+    }
+
+    #[test]
+    fn lifespan_end_and_inactivity_follow_the_orders() {
+        let c = customer(None, None);
+        let mut products = HashMap::new();
+        let shoe: ProductRecord = serde_json::from_value(json!({"sku": "S", "name": "Shoe", "category": "c", "price_cents": 1, "lifespan_days": 365})).unwrap();
+        products.insert("S".to_string(), shoe);
+        let orders = vec![
+            PastOrder {
+                external_id: "W1".into(),
+                placed_on: date(2025, 1, 10),
+                skus: vec!["S".into()],
+            },
+            PastOrder {
+                external_id: "W2".into(),
+                placed_on: date(2025, 3, 10),
+                skus: vec![],
+            },
+        ];
+        let kinds = |d: Date| {
+            occasions_on(d, &c, &orders, &products, &all())
+                .into_iter()
+                .map(|o| o.kind)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            kinds(date(2026, 1, 10)),
+            vec!["purchase_anniversary", "lifespan_end", "inactive"]
+        );
+        // Usual interval 59 days: inactive from 118 days after the last order.
+        assert!(!kinds(date(2025, 7, 5)).contains(&"inactive"));
+        assert!(kinds(date(2025, 7, 6)).contains(&"inactive"));
+    }
+}
