@@ -38,6 +38,9 @@ enum Command {
     Check(cli::check::Args),
     /// Render a template for a customer as a real send would.
     Preview(cli::preview::Args),
+    /// List programmes, or show what changed between two versions of one.
+    #[command(subcommand)]
+    Programme(cli::programme::Command),
 }
 
 fn main() -> ExitCode {
@@ -75,6 +78,7 @@ fn main() -> ExitCode {
             Command::Migrate => cli::migrate::run(config).await,
             Command::Token(c) => cli::token::run(c, config).await,
             Command::Preview(a) => cli::preview::run(a, config).await,
+            Command::Programme(c) => cli::programme::run(c, config).await,
             Command::Check(_) => unreachable!("handled above"),
         }
     });

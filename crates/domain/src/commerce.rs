@@ -242,6 +242,11 @@ pub const BUILT_IN_EVENT_TYPES: &[&str] = &[
     "case_resolved",
     "contract_ending",
     "cancellation_requested",
+    "survey_answered",
+    "referral_converted",
+    "offer_published",
+    "product_launched",
+    "cocreation_opened",
 ];
 
 /// A generic event posted by the shop, helpdesk or app.

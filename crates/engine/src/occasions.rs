@@ -1,6 +1,7 @@
 //! Calendar occasions, computed for one customer on one local date: birthdays, customer
-//! and purchase anniversaries, the end of a product's expected lifespan (RE1), and
-//! inactivity measured against the customer's own usual interval between orders (WB1).
+//! and purchase anniversaries, the end of a product's expected lifespan (RE1),
+//! inactivity measured against the customer's own usual interval between orders (WB1), and
+//! a monthly moment on the day of the month the customer joined (always-on filler, FR1).
 //!
 //! Pure functions: the worker's hourly calendar job calls [`occasions_on`] for each
 //! customer whose local date has just begun (after 06:00 local), and stores each occasion
@@ -136,6 +137,16 @@ pub fn occasions_on(
             }
         }
     }
+    // Once a month, on the day of the month the customer joined (spreads filler evenly).
+    let anchor = customer.customer_since.or_else(|| orders.iter().map(|o| o.placed_on).min());
+    if let Some(anchor) = anchor
+        && anchor < today
+    {
+        let day = anchor.day().min(today.days_in_month());
+        if today.day() == day {
+            push("monthly", format!("{}-{:02}", today.year(), today.month()), json!({"occasion_date": today.to_string()}));
+        }
+    }
     let mut dates: Vec<Date> = orders.iter().map(|o| o.placed_on).collect();
     dates.sort();
     dates.dedup();
@@ -176,7 +187,18 @@ mod tests {
     }
 
     fn all() -> HashSet<&'static str> {
-        crate::programme::OCCASIONS.iter().copied().collect()
+        crate::programme::OCCASIONS.iter().copied().filter(|o| *o != "monthly").collect()
+    }
+
+    #[test]
+    fn the_monthly_moment_falls_on_the_joining_day_or_the_months_last_day() {
+        let c = customer(None, Some(date(2026, 1, 31)));
+        let wanted: HashSet<&str> = ["monthly"].into_iter().collect();
+        let on = |d: Date| occasions_on(d, &c, &[], &HashMap::new(), &wanted).len();
+        assert_eq!(on(date(2026, 1, 31)), 0, "not on the joining day itself");
+        assert_eq!(on(date(2026, 2, 28)), 1);
+        assert_eq!(on(date(2026, 3, 30)), 0);
+        assert_eq!(on(date(2026, 3, 31)), 1);
     }
 
     #[test]

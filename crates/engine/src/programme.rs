@@ -63,6 +63,7 @@ pub const OCCASIONS: &[&str] = &[
     "purchase_anniversary",
     "lifespan_end",
     "inactive",
+    "monthly",
 ];
 
 /// The event type an occasion arrives as: `occasion_birthday`, …

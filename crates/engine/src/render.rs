@@ -90,6 +90,8 @@ pub struct RenderInput<'a> {
     pub products: &'a [ProductRecord],
     /// The triggering event's properties.
     pub event: &'a serde_json::Value,
+    /// Products bought together with this order's, that the customer does not own (OF2).
+    pub recommendations: &'a [ProductRecord],
 }
 
 /// A rendered message.
@@ -122,6 +124,8 @@ pub struct RenderError {
 pub struct Renderer {
     env: Environment<'static>,
     names: HashSet<String>,
+    /// The variables each template uses, so costly ones are only computed when needed.
+    uses: BTreeMap<String, HashSet<String>>,
     brand: Brand,
 }
 
@@ -136,6 +140,7 @@ impl Renderer {
         env.add_filter("money", money);
         env.add_filter("date", date);
         let mut names = HashSet::new();
+        let mut uses: BTreeMap<String, HashSet<String>> = BTreeMap::new();
         let finding = |file: &Path, line: usize, reason: String| Finding {
             file: file.to_path_buf(),
             line,
@@ -222,7 +227,7 @@ impl Renderer {
             names.insert(name);
         }
         if findings.is_empty() {
-            Ok(Self { env, names, brand })
+            Ok(Self { env, names, uses, brand })
         } else {
             Err(findings)
         }
@@ -231,6 +236,11 @@ impl Renderer {
     /// The names of the loaded templates.
     pub fn template_names(&self) -> &HashSet<String> {
         &self.names
+    }
+
+    /// Whether `template` uses the top-level variable `name` in any locale.
+    pub fn template_uses(&self, template: &str, name: &str) -> bool {
+        self.uses.get(template).is_some_and(|u| u.contains(name))
     }
 
     /// The brand.
@@ -295,6 +305,7 @@ impl Renderer {
                 })).collect::<Vec<_>>(),
             })),
             "products": input.products,
+            "recommendations": input.recommendations,
             "event": input.event,
         });
         let run = |part: &str| -> Result<String, RenderError> {

@@ -804,11 +804,19 @@ impl Engine {
                 }
             }
         }
+        let mut recommendations = Vec::new();
+        if self.renderer.template_uses(&message.template, "recommendations") {
+            let skus: Vec<&str> = products.iter().map(|p| p.sku.as_str()).collect();
+            for sku in tx.bought_together(&skus, customer.id, 3).await? {
+                recommendations.extend(tx.product(&sku).await?);
+            }
+        }
         let input = RenderInput {
             customer: &customer.record,
             order: order.as_ref().map(|o| &o.record),
             products: &products,
             event: &context,
+            recommendations: &recommendations,
         };
         let rendered = match self.renderer.render(&message.template, &input) {
             Ok(r) => r,

@@ -4,6 +4,7 @@ pub mod check;
 pub mod demo;
 pub mod migrate;
 pub mod preview;
+pub mod programme;
 pub mod serve;
 pub mod token;
 pub mod worker;
