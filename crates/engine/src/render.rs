@@ -205,13 +205,17 @@ impl Renderer {
                 };
                 for (part, source) in [("subject", &t.subject), ("body", &t.body)] {
                     let key = format!("{name}/{}/{part}", locale.tag());
-                    if let Err(e) = env.add_template_owned(key, source.clone()) {
+                    if let Err(e) = env.add_template_owned(key.clone(), source.clone()) {
                         let line = line_of(&text, source) + e.line().unwrap_or(1) - 1;
                         findings.push(finding(
                             &file,
                             line,
                             format!("[{}] {part}: {e}", locale.tag()),
                         ));
+                    } else if let Ok(t) = env.get_template(&key) {
+                        uses.entry(name.clone())
+                            .or_default()
+                            .extend(t.undeclared_variables(false));
                     }
                 }
             }

@@ -98,6 +98,7 @@ pub fn preview(
         order,
         products,
         event: &event,
+        recommendations: &[],
     };
     let rendered = renderer.render(template.unwrap_or_default(), &input)?;
     Ok(format!(
