@@ -138,13 +138,19 @@ pub fn occasions_on(
         }
     }
     // Once a month, on the day of the month the customer joined (spreads filler evenly).
-    let anchor = customer.customer_since.or_else(|| orders.iter().map(|o| o.placed_on).min());
+    let anchor = customer
+        .customer_since
+        .or_else(|| orders.iter().map(|o| o.placed_on).min());
     if let Some(anchor) = anchor
         && anchor < today
     {
         let day = anchor.day().min(today.days_in_month());
         if today.day() == day {
-            push("monthly", format!("{}-{:02}", today.year(), today.month()), json!({"occasion_date": today.to_string()}));
+            push(
+                "monthly",
+                format!("{}-{:02}", today.year(), today.month()),
+                json!({"occasion_date": today.to_string()}),
+            );
         }
     }
     let mut dates: Vec<Date> = orders.iter().map(|o| o.placed_on).collect();
@@ -187,7 +193,11 @@ mod tests {
     }
 
     fn all() -> HashSet<&'static str> {
-        crate::programme::OCCASIONS.iter().copied().filter(|o| *o != "monthly").collect()
+        crate::programme::OCCASIONS
+            .iter()
+            .copied()
+            .filter(|o| *o != "monthly")
+            .collect()
     }
 
     #[test]

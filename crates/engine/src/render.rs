@@ -4,9 +4,10 @@
 //! A template is one TOML file in `templates/` with a table per locale (`nl-NL`, `nl-BE`,
 //! `en`), each with a `subject` and a `body`. The body is text; the HTML part is the same
 //! text in the brand's layout (logo, colours, contact block), so both parts always agree.
-//! Templates see `greeting`, `first_name`, `formal`, `customer`, `brand`, `order`,
-//! `products` and `event`, and the filters `money` and `date` that write amounts and
-//! dates the way the locale does. `preview` and real sends use this same code path.
+//! Templates see `greeting`, `first_name`, `formal`, the Dutch pronouns `je`/`Je`/`jouw`/
+//! `Jouw` in the customer's register ("u"/"uw" when formal), `customer`, `brand`, `order`,
+//! `products`, `recommendations` and `event`, and the filters `money` and `date` that write
+//! amounts and dates the way the locale does. `preview` and real sends use this same code path.
 //!
 //! Requirements: DQ2, PP1–PP4, PX1 (messages in the brand's own voice).
 
@@ -231,7 +232,12 @@ impl Renderer {
             names.insert(name);
         }
         if findings.is_empty() {
-            Ok(Self { env, names, uses, brand })
+            Ok(Self {
+                env,
+                names,
+                uses,
+                brand,
+            })
         } else {
             Err(findings)
         }
@@ -288,11 +294,17 @@ impl Renderer {
             "first_name": greeting.first_name,
             "full_name": greeting.full_name,
             "formal": form == AddressForm::Formal,
+            // Dutch pronouns in the customer's register: "{{ Jouw }} bestelling", "{{ je }} krijgt".
+            "je": if form == AddressForm::Formal { "u" } else { "je" },
+            "Je": if form == AddressForm::Formal { "U" } else { "Je" },
+            "jouw": if form == AddressForm::Formal { "uw" } else { "je" },
+            "Jouw": if form == AddressForm::Formal { "Uw" } else { "Je" },
             "customer": {
                 "external_id": input.customer.external_id,
                 "email": input.customer.email,
                 "time_zone": input.customer.time_zone,
                 "attributes": input.customer.attributes,
+                "postal_address": input.customer.postal_address,
             },
             "brand": self.brand,
             "order": input.order.map(|o| json!({

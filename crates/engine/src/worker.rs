@@ -805,7 +805,10 @@ impl Engine {
             }
         }
         let mut recommendations = Vec::new();
-        if self.renderer.template_uses(&message.template, "recommendations") {
+        if self
+            .renderer
+            .template_uses(&message.template, "recommendations")
+        {
             let skus: Vec<&str> = products.iter().map(|p| p.sku.as_str()).collect();
             for sku in tx.bought_together(&skus, customer.id, 3).await? {
                 recommendations.extend(tx.product(&sku).await?);
@@ -975,14 +978,15 @@ fn json_text(v: &serde_json::Value) -> String {
     v.as_str().map_or_else(|| v.to_string(), str::to_string)
 }
 
-/// The next moment the local clock shows `time`, after `local` (DST-correct: a time that
-/// does not exist that day moves forward, as jiff's compatible disambiguation does).
+/// The next moment the local clock shows `time`, from `local` on (now, if it shows it
+/// already; DST-correct: a time that does not exist that day moves forward, as jiff's
+/// compatible disambiguation does).
 fn next_local_time(
     local: &jiff::ZonedDateTime,
     time: jiff::civil::Time,
 ) -> Option<jiff::Timestamp> {
     let today = local.with().time(time).build().ok()?;
-    if today.timestamp() > local.timestamp() {
+    if today.timestamp() >= local.timestamp() {
         return Some(today.timestamp());
     }
     let tomorrow = local.date().tomorrow().ok()?;

@@ -759,7 +759,12 @@ impl Tx {
 
     /// Products most often bought in the same order as any of `skus` (at least twice),
     /// that the customer has not bought: "bought this, also bought" (OF2).
-    pub async fn bought_together(&mut self, skus: &[&str], customer_id: i64, limit: usize) -> Result<Vec<String>> {
+    pub async fn bought_together(
+        &mut self,
+        skus: &[&str],
+        customer_id: i64,
+        limit: usize,
+    ) -> Result<Vec<String>> {
         let mut counts: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
         for sku in skus {
             let rows: Vec<(String, i64)> = on_tx!(self, c => sqlx::query_as(
@@ -777,7 +782,10 @@ impl Tx {
                 *counts.entry(other).or_default() += n;
             }
         }
-        let mut ranked: Vec<(String, i64)> = counts.into_iter().filter(|(s, _)| !skus.contains(&s.as_str())).collect();
+        let mut ranked: Vec<(String, i64)> = counts
+            .into_iter()
+            .filter(|(s, _)| !skus.contains(&s.as_str()))
+            .collect();
         ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         Ok(ranked.into_iter().take(limit).map(|(s, _)| s).collect())
     }

@@ -31,7 +31,13 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::List => {
             let (library, _) = app::load_programmes(&config).map_err(|f| {
-                anyhow::anyhow!("{}", f.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))
+                anyhow::anyhow!(
+                    "{}",
+                    f.iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                )
             })?;
             for p in library.programmes.values() {
                 println!(
@@ -54,13 +60,26 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 .map(|(_, v, text)| (v, text))
                 .collect();
             tx.commit().await?;
-            let to = to.or_else(|| stored.last().map(|(v, _)| *v)).context("no stored versions of that programme")?;
+            let to = to
+                .or_else(|| stored.last().map(|(v, _)| *v))
+                .context("no stored versions of that programme")?;
             let from = from.unwrap_or(to - 1);
-            let text = |v: i32| stored.iter().find(|(s, _)| *s == v).map(|(_, t)| t.as_str());
-            let (Some(old), Some(new)) = (text(from), text(to)) else {
-                bail!("programme '{id}' has stored versions {:?}; pick two of them", stored.iter().map(|(v, _)| v).collect::<Vec<_>>());
+            let text = |v: i32| {
+                stored
+                    .iter()
+                    .find(|(s, _)| *s == v)
+                    .map(|(_, t)| t.as_str())
             };
-            print!("{}", versions::diff(old, new, &format!("{id} v{from}"), &format!("{id} v{to}")));
+            let (Some(old), Some(new)) = (text(from), text(to)) else {
+                bail!(
+                    "programme '{id}' has stored versions {:?}; pick two of them",
+                    stored.iter().map(|(v, _)| v).collect::<Vec<_>>()
+                );
+            };
+            print!(
+                "{}",
+                versions::diff(old, new, &format!("{id} v{from}"), &format!("{id} v{to}"))
+            );
         }
     }
     Ok(())

@@ -15,24 +15,40 @@ use serde_json::{Value, json};
 use crate::both_backends;
 use crate::helpers::*;
 
-struct Lab {
-    engine: Engine,
-    store: Store,
-    clock: Arc<ManualClock>,
-    database_url: String,
-    programmes: tempfile::TempDir,
+/// An engine on a fresh database with its own programmes and a virtual clock.
+pub(crate) struct Lab {
+    pub engine: Engine,
+    pub store: Store,
+    pub clock: Arc<ManualClock>,
+    pub database_url: String,
+    pub programmes: std::path::PathBuf,
+    _tmp: Option<tempfile::TempDir>,
     _db: Option<tempfile::TempDir>,
 }
 
 impl Lab {
-    async fn new(backend: Backend, start: &str, programmes: &[(&str, &str)]) -> Self {
-        let (database_url, db) = fresh_database(backend).await;
+    pub async fn new(backend: Backend, start: &str, programmes: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         for (name, text) in programmes {
             std::fs::write(dir.path().join(name), text).unwrap();
         }
+        Self::on(backend, start, dir.path().to_path_buf(), Some(dir)).await
+    }
+
+    /// A lab running the repository's programme library.
+    pub async fn library(backend: Backend, start: &str) -> Self {
+        Self::on(backend, start, repo_root().join("programmes"), None).await
+    }
+
+    async fn on(
+        backend: Backend,
+        start: &str,
+        programmes: std::path::PathBuf,
+        tmp: Option<tempfile::TempDir>,
+    ) -> Self {
+        let (database_url, db) = fresh_database(backend).await;
         let clock = Arc::new(ManualClock::new(start.parse().unwrap()));
-        let engine = engine_for(&database_url, dir.path(), clock.clone())
+        let engine = engine_for(&database_url, &programmes, clock.clone())
             .await
             .unwrap();
         let store = engine.store().clone();
@@ -41,14 +57,15 @@ impl Lab {
             store,
             clock,
             database_url,
-            programmes: dir,
+            programmes,
+            _tmp: tmp,
             _db: db,
         };
         lab.product().await;
         lab
     }
 
-    async fn product(&self) {
+    pub async fn product(&self) {
         let mut tx = self.store.begin().await.unwrap();
         let p = serde_json::from_value(json!({"sku": "LW-STRIDE-4", "name": "Stride 4", "category": "running-shoes", "price_cents": 12995, "lifespan_days": 365})).unwrap();
         ingest::upsert_product(&mut tx, &p, self.clock.now())
@@ -57,7 +74,7 @@ impl Lab {
         tx.commit().await.unwrap();
     }
 
-    async fn customer(&self, id: &str, patch: Value) {
+    pub async fn customer(&self, id: &str, patch: Value) {
         let mut c = jan_de_vries();
         c["external_id"] = json!(id);
         c["email"] = json!(format!("{}@example.nl", id.to_lowercase()));
@@ -75,7 +92,7 @@ impl Lab {
         tx.commit().await.unwrap();
     }
 
-    async fn event(&self, customer: &str, event_type: &str, properties: Value) {
+    pub async fn event(&self, customer: &str, event_type: &str, properties: Value) {
         let e = json!({"type": event_type, "customer_external_id": customer, "at": self.clock.now().to_string(), "properties": properties});
         let mut tx = self.store.begin().await.unwrap();
         ingest::record_events(
@@ -88,7 +105,7 @@ impl Lab {
         tx.commit().await.unwrap();
     }
 
-    async fn order(&self, customer: &str, number: &str) {
+    pub async fn order(&self, customer: &str, number: &str) {
         let mut o = order(number);
         o["customer_external_id"] = json!(customer);
         o["placed_at"] = json!(self.clock.now().to_string());
@@ -103,7 +120,7 @@ impl Lab {
         tx.commit().await.unwrap();
     }
 
-    async fn delivered(&self, number: &str) {
+    pub async fn delivered(&self, number: &str) {
         let e = json!({"shipment_id": format!("S-{number}"), "order_external_id": number, "carrier": "postnl", "status": "delivered", "at": self.clock.now().to_string()});
         let mut tx = self.store.begin().await.unwrap();
         ingest::record_shipment_event(
@@ -116,11 +133,11 @@ impl Lab {
         tx.commit().await.unwrap();
     }
 
-    async fn run(&self) {
+    pub async fn run(&self) {
         self.engine.run_until_idle().await.unwrap();
     }
 
-    async fn hours(&self, n: i64) {
+    pub async fn hours(&self, n: i64) {
         for _ in 0..n {
             self.clock.advance(SignedDuration::from_hours(1));
             self.run().await;
@@ -128,7 +145,7 @@ impl Lab {
     }
 
     /// (customer, template, state, planned_at) of every message, oldest first.
-    async fn messages(&self) -> Vec<(String, String, MessageState, Timestamp)> {
+    pub async fn messages(&self) -> Vec<(String, String, MessageState, Timestamp)> {
         let mut tx = self.store.begin_read().await.unwrap();
         let mut m = tx
             .messages(&MessageFilter {
@@ -144,7 +161,7 @@ impl Lab {
             .collect()
     }
 
-    async fn sent(&self) -> Vec<(String, String)> {
+    pub async fn sent(&self) -> Vec<(String, String)> {
         self.messages()
             .await
             .into_iter()
@@ -153,7 +170,7 @@ impl Lab {
             .collect()
     }
 
-    async fn enrolments(&self, customer: &str) -> Vec<aftercare_store::Enrolment> {
+    pub async fn enrolments(&self, customer: &str) -> Vec<aftercare_store::Enrolment> {
         let mut tx = self.store.begin_read().await.unwrap();
         let c = tx.customer_by_external_id(customer).await.unwrap().unwrap();
         let e = tx.enrolments_of_customer(c.id, 100).await.unwrap();
@@ -380,8 +397,8 @@ both_backends!(
 
         // Edited without a version bump: refused.
         let edited = VERSION_1.replace("template = \"thanks\"", "template = \"check_in\"");
-        std::fs::write(lab.programmes.path().join("follow-up.toml"), &edited).unwrap();
-        let err = engine_for(&lab.database_url, lab.programmes.path(), lab.clock.clone())
+        std::fs::write(lab.programmes.join("follow-up.toml"), &edited).unwrap();
+        let err = engine_for(&lab.database_url, &lab.programmes, lab.clock.clone())
             .await
             .unwrap_err();
         assert!(
@@ -391,11 +408,11 @@ both_backends!(
 
         // With the bump, a restarted engine starts new customers on version 2.
         std::fs::write(
-            lab.programmes.path().join("follow-up.toml"),
+            lab.programmes.join("follow-up.toml"),
             edited.replace("version = 1", "version = 2"),
         )
         .unwrap();
-        let engine = engine_for(&lab.database_url, lab.programmes.path(), lab.clock.clone())
+        let engine = engine_for(&lab.database_url, &lab.programmes, lab.clock.clone())
             .await
             .unwrap();
         lab.customer("B", json!({})).await;

@@ -7,4 +7,5 @@ mod api;
 mod cli;
 mod crash;
 mod language;
+mod library;
 mod programmes;

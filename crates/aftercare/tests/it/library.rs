@@ -1,0 +1,561 @@
+//! The default programme library, each programme from trigger to exit in virtual time,
+//! with every other library programme live beside it: which messages go out, when in the
+//! customer's local time, and what they say. Requirements are in each test's name.
+
+use aftercare_domain::{Clock, MessageState};
+use aftercare_engine::ingest;
+use aftercare_store::{Message, MessageFilter};
+use jiff::{SignedDuration, Timestamp};
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+use crate::language::Lab;
+
+const MONDAY: &str = "2026-05-04T08:00:00Z"; // 10:00 in Amsterdam
+
+async fn lab() -> Lab {
+    let lab = Lab::library(Backend::Sqlite, MONDAY).await;
+    let mut tx = lab.store.begin().await.unwrap();
+    for p in aftercare::demo_data::products() {
+        ingest::upsert_product(&mut tx, &p, lab.clock.now())
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+    lab
+}
+
+fn marketing(patch: Value) -> Value {
+    let mut p = patch;
+    p["consents"] = json!([
+        {"purpose": "service", "channel": "email", "granted": true, "source": "checkout", "at": "2020-01-01T00:00:00Z"},
+        {"purpose": "marketing", "channel": "email", "granted": true, "source": "checkout", "at": "2020-01-01T00:00:00Z"}
+    ]);
+    p
+}
+
+impl Lab {
+    async fn order_of(
+        &self,
+        customer: &str,
+        number: &str,
+        placed_at: Timestamp,
+        skus: &[&str],
+        method: &str,
+    ) {
+        let lines: Vec<Value> = skus
+            .iter()
+            .map(|s| json!({"sku": s, "quantity": 1, "unit_price_cents": 12995}))
+            .collect();
+        let o = json!({"external_id": number, "customer_external_id": customer, "placed_at": placed_at.to_string(), "lines": lines, "delivery_method": method});
+        let mut tx = self.store.begin().await.unwrap();
+        ingest::create_order(
+            &mut tx,
+            &serde_json::from_value(o).unwrap(),
+            self.clock.now(),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    }
+
+    async fn shipment(&self, number: &str, status: &str) {
+        let e = json!({"shipment_id": format!("S-{number}"), "order_external_id": number, "carrier": "postnl", "status": status, "at": self.clock.now().to_string()});
+        let mut tx = self.store.begin().await.unwrap();
+        ingest::record_shipment_event(
+            &mut tx,
+            &serde_json::from_value(e).unwrap(),
+            self.clock.now(),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    }
+
+    async fn all(&self, customer: &str) -> Vec<Message> {
+        let mut tx = self.store.begin_read().await.unwrap();
+        let c = tx.customer_by_external_id(customer).await.unwrap().unwrap();
+        let mut m = tx
+            .messages(&MessageFilter {
+                customer_id: Some(c.id),
+                limit: 200,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        m.reverse();
+        m
+    }
+
+    /// The one sent message of `template` for `customer`.
+    async fn one(&self, customer: &str, template: &str) -> Message {
+        let found: Vec<Message> = self
+            .all(customer)
+            .await
+            .into_iter()
+            .filter(|m| m.template == template)
+            .collect();
+        assert_eq!(
+            found.len(),
+            1,
+            "{customer}/{template}: {:?}",
+            self.all(customer)
+                .await
+                .iter()
+                .map(|m| (&m.template, m.state))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(found[0].state, MessageState::Sent, "{:?}", found[0].reason);
+        found[0].clone()
+    }
+
+    async fn none(&self, customer: &str, template: &str) {
+        let found: Vec<_> = self
+            .all(customer)
+            .await
+            .into_iter()
+            .filter(|m| m.template == template && m.state == MessageState::Sent)
+            .collect();
+        assert!(found.is_empty(), "{customer} got {template}");
+    }
+
+    async fn days(&self, n: i64) {
+        self.hours(24 * n).await;
+    }
+}
+
+/// The local wall-clock time of a message in `zone`, as "YYYY-MM-DD HH:MM".
+fn local(m: &Message, zone: &str) -> String {
+    m.planned_at
+        .to_zoned_datetime(jiff::tz::TimeZone::get(zone).unwrap())
+        .strftime("%Y-%m-%d %H:%M")
+        .to_string()
+}
+
+fn body(m: &Message) -> &str {
+    m.body_text.as_deref().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_purchase_and_after_delivery_pp1_pp2_pp3_pp4_px1() {
+    let lab = lab().await;
+    lab.customer("C1", json!({"address_form": "informal"}))
+        .await;
+    lab.order_of("C1", "W1", lab.clock.now(), &["LW-STRIDE-4"], "home")
+        .await;
+    lab.run().await;
+    let confirmation = lab.one("C1", "order_confirmation").await;
+    assert_eq!(local(&confirmation, "Europe/Amsterdam"), "2026-05-04 10:00");
+    assert!(
+        body(&confirmation).starts_with("Beste Jan,\n\nYes, je bestelling is binnen!"),
+        "{}",
+        body(&confirmation)
+    );
+    lab.hours(20).await;
+    lab.shipment("W1", "handed_over").await;
+    lab.run().await;
+    assert!(body(&lab.one("C1", "dispatch_notice").await).contains("onderweg met POSTNL"));
+    lab.hours(4).await;
+    assert_eq!(
+        local(&lab.one("C1", "thanks").await, "Europe/Amsterdam"),
+        "2026-05-05 10:00"
+    );
+    lab.hours(20).await;
+    lab.shipment("W1", "out_for_delivery").await;
+    lab.run().await;
+    lab.one("C1", "out_for_delivery").await;
+    lab.hours(4).await; // 2026-05-06 10:00
+    lab.shipment("W1", "delivered").await;
+    lab.run().await;
+    let delivered = lab.one("C1", "delivered_notice").await;
+    assert!(
+        body(&delivered).contains("is bezorgd"),
+        "{}",
+        body(&delivered)
+    );
+    lab.days(14).await;
+    let tips = lab.one("C1", "product_tips").await;
+    assert_eq!(local(&tips, "Europe/Amsterdam"), "2026-05-09 10:00");
+    assert!(
+        body(&tips).contains("Na zo'n 800 km is de demping op"),
+        "{}",
+        body(&tips)
+    );
+    assert_eq!(
+        local(&lab.one("C1", "check_in").await, "Europe/Amsterdam"),
+        "2026-05-20 10:00"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivered_message_carries_community_content_and_recycling_px4_px6() {
+    let lab = lab().await;
+    let address = json!({"street": "Damrak", "house_number": "1", "postcode": "1012 LG", "city": "Amsterdam", "country": "NL"});
+    lab.customer(
+        "AMS",
+        json!({"postal_address": address, "address_form": "informal"}),
+    )
+    .await;
+    lab.customer("BE", json!({"locale": "nl-BE", "time_zone": "Europe/Brussels", "postal_address": {"street": "Veldstraat", "house_number": "3", "postcode": "9000", "city": "Gent", "country": "BE"}})).await;
+    lab.order_of("AMS", "W1", lab.clock.now(), &["LW-STRIDE-4"], "home")
+        .await;
+    lab.order_of("BE", "W2", lab.clock.now(), &["LW-SOCK-3"], "home")
+        .await;
+    lab.shipment("W1", "delivered").await;
+    lab.shipment("W2", "delivered").await;
+    lab.run().await;
+    let ams = lab.one("AMS", "delivered_notice").await;
+    assert!(
+        body(&ams).contains("in Amsterdam traint de Vondelpark Runners"),
+        "{}",
+        body(&ams)
+    );
+    assert!(
+        body(&ams).contains("Stuur het gratis terug"),
+        "running shoes: recycling offer"
+    );
+    let be = lab.one("BE", "delivered_notice").await;
+    assert!(
+        body(&be).contains("Geachte heer Vries,") || body(&be).contains("Geachte heer De Vries,"),
+        "{}",
+        body(&be)
+    );
+    assert!(
+        body(&be).contains("in Gent traint de Blaarmeersen-loop"),
+        "{}",
+        body(&be)
+    );
+    assert!(
+        !body(&be).contains("gerecycleerd"),
+        "socks only: no recycling offer"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn click_and_collect_offers_a_fitting_appointment_px5() {
+    let lab = lab().await;
+    lab.customer("C1", json!({"locale": "en", "address_form": "informal", "first_name": "Emily", "last_name": "Clarke", "name_prefix": null})).await;
+    lab.order_of(
+        "C1",
+        "W1",
+        lab.clock.now(),
+        &["LW-STRIDE-4"],
+        "click_and_collect",
+    )
+    .await;
+    lab.shipment("W1", "ready_for_pickup").await;
+    lab.run().await;
+    let m = lab.one("C1", "ready_for_pickup").await;
+    assert!(body(&m).starts_with("Hi Emily,"), "{}", body(&m));
+    assert!(
+        body(&m).contains("in our store") && body(&m).contains("gait analysis and fitting"),
+        "{}",
+        body(&m)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn product_information_comes_unasked_and_more_often_for_higher_income_pi1_pi2() {
+    let lab = lab().await;
+    lab.customer("HIGH", json!({"attributes": {"income_band": "high"}}))
+        .await;
+    lab.customer("LOW", json!({"attributes": {"income_band": "low"}}))
+        .await;
+    for (c, w) in [("HIGH", "W1"), ("LOW", "W2")] {
+        lab.order_of(c, w, lab.clock.now(), &["LW-STRIDE-4"], "home")
+            .await;
+        lab.shipment(w, "delivered").await;
+    }
+    lab.run().await;
+    lab.days(52).await;
+    let first = lab.one("HIGH", "product_info").await;
+    assert_eq!(local(&first, "Europe/Amsterdam"), "2026-05-25 10:00");
+    assert!(
+        body(&first).contains("Stride 4 hardloopschoen:")
+            && body(&first).contains("opvolger (LW-STRIDE-5)"),
+        "{}",
+        body(&first)
+    );
+    assert_eq!(
+        local(
+            &lab.one("HIGH", "product_info_more").await,
+            "Europe/Amsterdam"
+        ),
+        "2026-06-24 10:00"
+    );
+    lab.one("LOW", "product_info").await;
+    lab.none("LOW", "product_info_more").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monthly_inspiration_needs_marketing_consent_fr1_in1() {
+    let lab = lab().await;
+    lab.customer("YES", marketing(json!({"customer_since": "2025-01-06"})))
+        .await;
+    lab.customer("NO", json!({"customer_since": "2025-01-06"}))
+        .await;
+    lab.run().await;
+    lab.days(3).await;
+    let m = lab.one("YES", "inspiration").await;
+    assert_eq!(local(&m, "Europe/Amsterdam"), "2026-05-06 10:00");
+    let blocked: Vec<_> = lab
+        .all("NO")
+        .await
+        .into_iter()
+        .filter(|m| m.template == "inspiration")
+        .collect();
+    assert_eq!(blocked[0].state, MessageState::Blocked);
+    assert_eq!(blocked[0].reason, "blocked: no marketing consent for email");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offers_also_bought_and_early_access_of1_of2_of3() {
+    let lab = lab().await;
+    for i in 0..3 {
+        let id = format!("O{i}");
+        lab.customer(&id, marketing(json!({}))).await;
+        lab.order_of(
+            &id,
+            &format!("WO{i}"),
+            lab.clock.now(),
+            &["LW-STRIDE-4", "LW-SOCK-3"],
+            "home",
+        )
+        .await;
+    }
+    lab.customer("C1", marketing(json!({"address_form": "informal"})))
+        .await;
+    lab.order_of("C1", "W1", lab.clock.now(), &["LW-STRIDE-4"], "home")
+        .await;
+    lab.shipment("W1", "delivered").await;
+    lab.run().await;
+    lab.event("C1", "offer_published", json!({"title": "Zomerdeals", "description": "Alle trailschoenen 20% korting.", "valid_until": "2026-05-10"})).await;
+    lab.run().await;
+    lab.days(1).await;
+    let offer = lab.one("C1", "offer").await;
+    assert_eq!(offer.subject.as_deref(), Some("Zomerdeals"));
+    assert_eq!(local(&offer, "Europe/Amsterdam"), "2026-05-05 09:00");
+    lab.days(10).await;
+    let also = lab.one("C1", "also_bought").await;
+    assert!(
+        body(&also).contains("- Blaarvrije sokken (3 paar): € 19,95"),
+        "{}",
+        body(&also)
+    );
+    assert!(
+        !body(&also).contains("Stride 4"),
+        "not what the customer owns"
+    );
+    // Early access only for customers with three or more orders.
+    lab.order_of("C1", "W2", lab.clock.now(), &["LW-CAP"], "home")
+        .await;
+    lab.order_of("C1", "W3", lab.clock.now(), &["LW-CAP"], "home")
+        .await;
+    lab.event(
+        "C1",
+        "product_launched",
+        json!({"product_name": "Stride 5"}),
+    )
+    .await;
+    lab.event(
+        "O0",
+        "product_launched",
+        json!({"product_name": "Stride 5"}),
+    )
+    .await;
+    lab.run().await;
+    assert!(
+        lab.one("C1", "early_access")
+            .await
+            .subject
+            .unwrap()
+            .contains("Stride 5")
+    );
+    lab.none("O0", "early_access").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn co_creation_only_for_the_grocery_segment_sg1() {
+    let lab = lab().await;
+    lab.customer(
+        "G",
+        marketing(json!({"attributes": {"segment": "grocery"}})),
+    )
+    .await;
+    lab.customer("R", marketing(json!({"attributes": {"segment": "runner"}})))
+        .await;
+    for c in ["G", "R"] {
+        lab.event(c, "cocreation_opened", json!({"topic": "een sportdrank"}))
+            .await;
+    }
+    lab.run().await;
+    assert!(body(&lab.one("G", "cocreation").await).contains("iets nieuws: een sportdrank"));
+    lab.none("R", "cocreation").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn birthday_and_anniversaries_stressed_for_bargain_hunters_su1_sg2() {
+    let lab = lab().await;
+    lab.customer("B", marketing(json!({"birth_date": "1990-05-05", "customer_since": "2023-05-05", "attributes": {"segment": "bargain-hunter"}}))).await;
+    lab.customer(
+        "R",
+        marketing(json!({"customer_since": "2024-05-05", "attributes": {"segment": "runner"}})),
+    )
+    .await;
+    lab.order_of(
+        "R",
+        "W-OLD",
+        "2025-05-05T10:00:00Z".parse().unwrap(),
+        &["LW-CAP"],
+        "home",
+    )
+    .await;
+    lab.run().await;
+    lab.days(2).await;
+    let birthday = lab.one("B", "birthday").await;
+    assert_eq!(local(&birthday, "Europe/Amsterdam"), "2026-05-05 09:00");
+    let stressed = lab.one("B", "anniversary_bargain").await;
+    assert!(
+        stressed
+            .subject
+            .as_deref()
+            .unwrap()
+            .starts_with("Gefeliciteerd: 3 jaar klant"),
+        "{:?}",
+        stressed.subject
+    );
+    lab.none("B", "anniversary").await;
+    assert!(body(&lab.one("R", "anniversary").await).contains("Vandaag is het 2 jaar geleden"));
+    assert!(body(&lab.one("R", "purchase_anniversary").await).contains("Vandaag 1 jaar geleden"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replacement_at_the_end_of_a_lifespan_and_at_contract_end_re1() {
+    let lab = lab().await;
+    lab.customer("C1", json!({})).await;
+    lab.order_of(
+        "C1",
+        "W1",
+        "2025-05-06T09:00:00Z".parse().unwrap(),
+        &["LW-STRIDE-4"],
+        "home",
+    )
+    .await;
+    lab.run().await;
+    lab.days(3).await;
+    let m = lab.one("C1", "replacement").await;
+    assert_eq!(local(&m, "Europe/Amsterdam"), "2026-05-06 09:00");
+    assert!(
+        body(&m).contains("Uw Stride 4 hardloopschoen gaat nu ongeveer een jaar mee")
+            && body(&m).contains("opvolger (LW-STRIDE-5)"),
+        "{}",
+        body(&m)
+    );
+    lab.event("C1", "contract_ending", json!({"ends_on": "2026-06-30"}))
+        .await;
+    lab.run().await;
+    lab.hours(24).await;
+    assert!(body(&lab.one("C1", "contract_renewal").await).contains("loopt af op 2026-06-30"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn win_back_misses_you_then_asks_one_question_unless_you_order_wb1() {
+    let lab = lab().await;
+    // Ids chosen outside win-back's 10% holdout.
+    let ids: Vec<String> = (0..40)
+        .map(|i| format!("WB{i}"))
+        .filter(|id| !aftercare_engine::worker::in_holdout("win-back", id, 0.1))
+        .take(2)
+        .collect();
+    let (quiet, returns) = (&ids[0], &ids[1]);
+    for id in &ids {
+        lab.customer(id, marketing(json!({}))).await;
+        lab.order_of(
+            id,
+            &format!("{id}-1"),
+            "2025-11-01T10:00:00Z".parse().unwrap(),
+            &["LW-CAP"],
+            "home",
+        )
+        .await;
+        lab.order_of(
+            id,
+            &format!("{id}-2"),
+            "2025-12-31T10:00:00Z".parse().unwrap(),
+            &["LW-CAP"],
+            "home",
+        )
+        .await;
+    }
+    lab.run().await;
+    lab.days(1).await;
+    let miss = lab.one(quiet, "we_miss_you").await;
+    assert_eq!(local(&miss, "Europe/Amsterdam"), "2026-05-04 10:00");
+    assert!(
+        body(&miss).contains("Het is alweer 124 dagen geleden"),
+        "{}",
+        body(&miss)
+    );
+    lab.days(3).await;
+    lab.order_of(returns, "BACK", lab.clock.now(), &["LW-CAP"], "home")
+        .await;
+    lab.days(14).await;
+    assert!(body(&lab.one(quiet, "win_back_question").await).contains("minder tevreden"));
+    lab.none(returns, "win_back_question").await;
+    let e = lab
+        .enrolments(returns)
+        .await
+        .into_iter()
+        .find(|e| e.programme_id == "win-back")
+        .unwrap();
+    assert!(e.goal_reached_at.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancellation_gets_a_retention_offer_at_once_rt1() {
+    let lab = lab().await;
+    lab.customer("C1", json!({})).await;
+    lab.event("C1", "cancellation_requested", json!({})).await;
+    lab.run().await;
+    let m = lab.one("C1", "retention_offer").await;
+    assert_eq!(local(&m, "Europe/Amsterdam"), "2026-05-04 10:00");
+    assert!(body(&m).contains("voor de helft van de prijs"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn complaints_get_an_apology_and_reminders_stop_when_resolved_cm1_dq3() {
+    let lab = lab().await;
+    lab.customer("C1", json!({})).await;
+    lab.customer("C2", json!({})).await;
+    lab.event(
+        "C1",
+        "case_opened",
+        json!({"kind": "complaint", "subject": "kapotte zool"}),
+    )
+    .await;
+    lab.event(
+        "C2",
+        "case_opened",
+        json!({"kind": "question", "subject": "maat"}),
+    )
+    .await;
+    lab.run().await;
+    lab.days(1).await;
+    lab.clock.advance(SignedDuration::from_hours(3));
+    lab.event(
+        "C1",
+        "case_resolved",
+        json!({"kind": "complaint", "channel": "phone"}),
+    )
+    .await;
+    lab.run().await;
+    lab.days(3).await;
+    let apology = lab.one("C1", "apology").await;
+    assert_eq!(local(&apology, "Europe/Amsterdam"), "2026-05-06 10:00");
+    lab.none("C1", "case_reminder").await;
+    let reminder = lab.one("C2", "case_reminder").await;
+    assert_eq!(local(&reminder, "Europe/Amsterdam"), "2026-05-06 10:00");
+    assert!(body(&reminder).contains("staat nog open (maat)"));
+    lab.none("C2", "apology").await;
+}
