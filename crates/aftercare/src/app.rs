@@ -40,12 +40,14 @@ pub async fn build_engine(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Res
             lines.join("\n")
         )
     })?;
-    let store = Store::open(&config.database_url).await.with_context(|| {
-        format!(
-            "opening the database at {}",
-            redact_url(&config.database_url)
-        )
-    })?;
+    let store = Store::open_with(&config.database_url, config.durable)
+        .await
+        .with_context(|| {
+            format!(
+                "opening the database at {}",
+                redact_url(&config.database_url)
+            )
+        })?;
     let delivery = match &config.smtp_url {
         Some(url) => Delivery::Smtp(SmtpMailer::from_url(&url.0).context("smtp_url")?),
         None => Delivery::OutboxOnly,

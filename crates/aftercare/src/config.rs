@@ -85,6 +85,8 @@ pub struct Config {
     pub custom_events: Vec<String>,
     /// Seconds a worker holds a claimed job; a killed worker's jobs return after this.
     pub job_lease_seconds: u32,
+    /// Whether commits wait for the disk (false only for throw-away simulation databases).
+    pub durable: bool,
     /// The brand.
     pub brand: Brand,
 }
@@ -142,6 +144,7 @@ impl Config {
             templates_dir,
             custom_events: raw.custom_events,
             job_lease_seconds: raw.job_lease_seconds,
+            durable: true,
             brand: raw.brand,
         })
     }

@@ -6,14 +6,15 @@
 use std::collections::BTreeMap;
 
 use aftercare_domain::{
-    AddressForm, Channel, Consent, CustomerRecord, DeliveryMethod, EmailAddress, ExternalId,
-    Gender, Locale, OrderLine, OrderRecord, PhoneNumber, PostalAddress, ProductRecord, Purpose,
-    ShipmentEventRecord, ShipmentStatus, TimeZoneName,
+    AddressForm, Channel, Consent, CustomerRecord, DeliveryMethod, EmailAddress, EventRecord,
+    ExternalId, Gender, Locale, OrderLine, OrderRecord, PhoneNumber, PostalAddress, ProductRecord,
+    Purpose, ShipmentEventRecord, ShipmentStatus, TimeZoneName,
 };
 use jiff::{SignedDuration, Timestamp};
 use rand::Rng;
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
+use serde_json::json;
 
 fn id(s: &str) -> ExternalId {
     ExternalId::parse(s).unwrap_or_else(|_| ExternalId::parse("invalid").expect("literal id"))
@@ -377,10 +378,17 @@ pub fn customers(
                 });
             }
             let mut attributes = BTreeMap::new();
-            let segment = ["runner", "trail", "casual", "bargain-hunter"]
-                .choose(rng)
-                .copied()
-                .unwrap_or("runner");
+            let segment = [
+                "runner",
+                "runner",
+                "trail",
+                "casual",
+                "bargain-hunter",
+                "grocery",
+            ]
+            .choose(rng)
+            .copied()
+            .unwrap_or("runner");
             attributes.insert("segment".to_string(), serde_json::json!(segment));
             attributes.insert(
                 "income_band".to_string(),
@@ -434,6 +442,146 @@ pub enum ShopAction {
     Order(OrderRecord),
     /// A carrier reports a status.
     Shipment(ShipmentEventRecord),
+    /// The shop, helpdesk or app reports something else (a case, an offer, a cancellation).
+    Event(EventRecord),
+}
+
+fn event(
+    customer: &ExternalId,
+    event_type: &str,
+    at: Timestamp,
+    properties: serde_json::Value,
+) -> ShopAction {
+    let properties = properties
+        .as_object()
+        .map(|m| m.clone().into_iter().collect())
+        .unwrap_or_default();
+    ShopAction::Event(EventRecord {
+        id: None,
+        event_type: event_type.to_string(),
+        customer_external_id: customer.clone(),
+        at,
+        properties,
+    })
+}
+
+/// What the brand and its helpdesk do besides orders, between `from` and `to`: a weekly
+/// offer for a rotating tenth of the customers, two product launches, co-creation calls,
+/// complaints and questions (resolved in one to three days, by phone, chat or email),
+/// cancellations and contracts running out.
+pub fn brand_activity(
+    rng: &mut StdRng,
+    customers: &[CustomerRecord],
+    from: Timestamp,
+    to: Timestamp,
+) -> Vec<(Timestamp, ShopAction)> {
+    let mut out = Vec::new();
+    let day = SignedDuration::from_hours(24);
+    let mut t = from;
+    let mut week = 0;
+    while t < to {
+        // A weekly offer, each week for another tenth of the customers.
+        let titles = [
+            "Weekdeal: trailschoenen",
+            "Zomerdeals",
+            "Najaarsactie",
+            "Winterdeals",
+        ];
+        for (i, c) in customers.iter().enumerate() {
+            if i % 10 == week % 10 {
+                let valid_until = (t + day * 7).to_string()[..10].to_string();
+                out.push((t, event(&c.external_id, "offer_published", t, json!({
+                    "title": titles[week % titles.len()], "description": "Deze week 20% korting op een selectie.", "valid_until": valid_until
+                }))));
+            }
+        }
+        if week % 26 == 10 {
+            for c in customers {
+                out.push((
+                    t + SignedDuration::from_hours(8),
+                    event(
+                        &c.external_id,
+                        "product_launched",
+                        t,
+                        json!({"product_name": "Stride 5"}),
+                    ),
+                ));
+            }
+        }
+        if week % 26 == 20 {
+            for c in customers
+                .iter()
+                .filter(|c| c.attributes.get("segment").and_then(|v| v.as_str()) == Some("grocery"))
+            {
+                out.push((
+                    t,
+                    event(
+                        &c.external_id,
+                        "cocreation_opened",
+                        t,
+                        json!({"topic": "een nieuwe sportdrank"}),
+                    ),
+                ));
+            }
+        }
+        for c in customers {
+            let at = t + SignedDuration::from_secs(rng.random_range(0..7 * 24 * 3600));
+            let roll: f64 = rng.random();
+            if roll < 0.004 {
+                let kind = if rng.random_bool(0.4) {
+                    "complaint"
+                } else {
+                    "question"
+                };
+                let channel = ["phone", "chat", "email", "store"]
+                    .choose(rng)
+                    .copied()
+                    .unwrap_or("phone");
+                out.push((
+                    at,
+                    event(
+                        &c.external_id,
+                        "case_opened",
+                        at,
+                        json!({"kind": kind, "subject": "bestelling"}),
+                    ),
+                ));
+                let resolved = at + SignedDuration::from_hours(rng.random_range(6..72));
+                out.push((
+                    resolved,
+                    event(
+                        &c.external_id,
+                        "case_resolved",
+                        resolved,
+                        json!({"kind": kind, "channel": channel}),
+                    ),
+                ));
+            } else if roll < 0.0045 {
+                out.push((
+                    at,
+                    event(
+                        &c.external_id,
+                        "cancellation_requested",
+                        at,
+                        json!({"reason": "te duur"}),
+                    ),
+                ));
+            } else if roll < 0.0050 {
+                out.push((
+                    at,
+                    event(
+                        &c.external_id,
+                        "contract_ending",
+                        at,
+                        json!({"ends_on": (at + day * 30).to_string()[..10].to_string()}),
+                    ),
+                ));
+            }
+        }
+        t += day * 7;
+        week += 1;
+    }
+    out
 }
 
 /// An order for `customer` at `at`, with the carrier events that follow it.

@@ -38,6 +38,8 @@ enum Command {
     Check(cli::check::Args),
     /// Render a template for a customer as a real send would.
     Preview(cli::preview::Args),
+    /// Run a generated shop through the programmes on a virtual clock and report.
+    Simulate(cli::simulate::Args),
     /// List programmes, or show what changed between two versions of one.
     #[command(subcommand)]
     Programme(cli::programme::Command),
@@ -79,6 +81,7 @@ fn main() -> ExitCode {
             Command::Token(c) => cli::token::run(c, config).await,
             Command::Preview(a) => cli::preview::run(a, config).await,
             Command::Programme(c) => cli::programme::run(c, config).await,
+            Command::Simulate(a) => cli::simulate::run(a, config).await,
             Command::Check(_) => unreachable!("handled above"),
         }
     });

@@ -225,7 +225,7 @@ impl Engine {
 
     /// Computes calendar occasions for every time zone whose local day has begun (06:00)
     /// and was not scanned yet, catching up at most three missed days; then reschedules
-    /// itself for the next full hour.
+    /// itself for the next local 06:00 in any customer's time zone.
     async fn run_calendar(&self, job: &Job) -> Result<(), EngineError> {
         let now = self.clock.now();
         let wanted: HashSet<&str> = OCCASIONS
@@ -283,8 +283,30 @@ impl Engine {
             .ok()
             .and_then(|t| t.checked_add(SignedDuration::from_hours(1)).ok())
             .unwrap_or(now);
+        // Next run: the first moment a customer's local day begins (06:00 there), or in an
+        // hour when no customer has a zone yet.
+        let six = jiff::civil::time(6, 0, 0, 0);
+        let next_morning = tx
+            .customer_time_zones()
+            .await?
+            .iter()
+            .filter_map(|z| jiff::tz::TimeZone::get(z).ok())
+            .filter_map(|zone| {
+                let local = now.to_zoned_datetime(zone);
+                next_local_time(&local, six)
+                    .filter(|t| *t > now)
+                    .or_else(|| {
+                        let tomorrow = local.date().tomorrow().ok()?;
+                        tomorrow
+                            .to_datetime(six)
+                            .to_zoned_datetime(local.time_zone().clone())
+                            .ok()
+                            .map(|z| z.timestamp())
+                    })
+            })
+            .min();
         if tx
-            .reschedule_job(job.id, &self.worker_id, next_hour)
+            .reschedule_job(job.id, &self.worker_id, next_morning.unwrap_or(next_hour))
             .await?
         {
             tx.commit().await?;
@@ -389,7 +411,7 @@ impl Engine {
                 && micros(at) >= e.started_at;
             if goal_open {
                 tx.reach_goal(e.id, at).await?;
-                info!(programme = %e.programme_id, enrolment_id = e.id, holdout = e.holdout, "Goal reached.");
+                debug!(programme = %e.programme_id, enrolment_id = e.id, holdout = e.holdout, "Goal reached.");
                 if running {
                     exit(&mut tx, &e, &format!("goal reached: {event_type}"), now).await?;
                 } else if e.state == enrolment_state::HOLDOUT {

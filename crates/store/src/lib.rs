@@ -91,10 +91,17 @@ impl Store {
     /// Connects to `url` (`sqlite://file.db`, `sqlite::memory:`, `postgres://…`), creating
     /// a SQLite file if needed. Does not migrate.
     pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with(url, true).await
+    }
+
+    /// Connects; with `durable` false, a SQLite database does not wait for the disk
+    /// (`synchronous = OFF`): for throw-away databases such as a simulation's, never for
+    /// real data.
+    pub async fn connect_with(url: &str, durable: bool) -> Result<Self> {
         let pool = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Pool::Postgres(postgres::connect(url).await?)
         } else if url.starts_with("sqlite:") {
-            Pool::Sqlite(sqlite::connect(url).await?)
+            Pool::Sqlite(sqlite::connect(url, durable).await?)
         } else {
             return Err(StoreError::Backend(sqlx::Error::Configuration(
                 format!("database url must start with sqlite: or postgres://, got '{url}'").into(),
@@ -105,7 +112,12 @@ impl Store {
 
     /// Connects and applies the embedded migrations.
     pub async fn open(url: &str) -> Result<Self> {
-        let store = Self::connect(url).await?;
+        Self::open_with(url, true).await
+    }
+
+    /// [`Store::connect_with`] and migrate.
+    pub async fn open_with(url: &str, durable: bool) -> Result<Self> {
+        let store = Self::connect_with(url, durable).await?;
         store.migrate().await?;
         Ok(store)
     }

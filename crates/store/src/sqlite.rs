@@ -10,13 +10,17 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 use crate::{Job, Result, micros};
 
-pub(crate) async fn connect(url: &str) -> Result<SqlitePool> {
+pub(crate) async fn connect(url: &str, durable: bool) -> Result<SqlitePool> {
     let options = SqliteConnectOptions::from_str(url)?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         // NORMAL in WAL mode is durable against process crashes (the WAL is written before
         // commit returns); only a power loss can lose the last transactions.
-        .synchronous(SqliteSynchronous::Normal)
+        .synchronous(if durable {
+            SqliteSynchronous::Normal
+        } else {
+            SqliteSynchronous::Off
+        })
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(10));
     let in_memory = url.contains(":memory:");

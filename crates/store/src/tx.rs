@@ -827,6 +827,63 @@ impl Tx {
         Ok(n == 1)
     }
 
+    // ----- reports ----------------------------------------------------------------------
+
+    /// Per programme: enrolments, of which held out, and goals reached.
+    pub async fn enrolment_report(&mut self) -> Result<Vec<(String, i64, i64, i64)>> {
+        Ok(on_tx!(self, c => sqlx::query_as(
+            "SELECT programme_id, COUNT(*),
+                    CAST(SUM(CASE WHEN holdout THEN 1 ELSE 0 END) AS BIGINT),
+                    CAST(SUM(CASE WHEN goal_reached_at IS NOT NULL THEN 1 ELSE 0 END) AS BIGINT)
+             FROM enrolments GROUP BY programme_id ORDER BY programme_id",
+        )
+        .fetch_all(&mut *c)
+        .await?))
+    }
+
+    /// Per programme and message state: how many messages.
+    pub async fn message_report(&mut self) -> Result<Vec<(Option<String>, String, i64)>> {
+        Ok(on_tx!(self, c => sqlx::query_as(
+            "SELECT programme_id, state, COUNT(*) FROM messages GROUP BY programme_id, state ORDER BY programme_id, state",
+        )
+        .fetch_all(&mut *c)
+        .await?))
+    }
+
+    /// Every blocked message's reason, with how often it occurred.
+    pub async fn blocked_reasons(&mut self) -> Result<Vec<(String, i64)>> {
+        Ok(on_tx!(self, c => sqlx::query_as(
+            "SELECT reason, COUNT(*) AS n FROM messages WHERE state = 'blocked' GROUP BY reason ORDER BY n DESC",
+        )
+        .fetch_all(&mut *c)
+        .await?))
+    }
+
+    /// For every customer, how many non-transactional messages were sent in `[from, to)`
+    /// (customers without any included, as zeros).
+    pub async fn contacts_per_customer(
+        &mut self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<i64>> {
+        let counts: Vec<i64> = on_tx!(self, c => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM messages
+             WHERE state = 'sent' AND class <> 'transactional' AND sent_at >= $1 AND sent_at < $2
+             GROUP BY customer_id",
+        )
+        .bind(micros(from))
+        .bind(micros(to))
+        .fetch_all(&mut *c)
+        .await?);
+        let customers: i64 = on_tx!(self, c => sqlx::query_scalar("SELECT COUNT(*) FROM customers")
+            .fetch_one(&mut *c)
+            .await?);
+        let zeros = usize::try_from(customers)
+            .unwrap_or(0)
+            .saturating_sub(counts.len());
+        Ok(std::iter::repeat_n(0, zeros).chain(counts).collect())
+    }
+
     // ----- programme versions ----------------------------------------------------------
 
     /// The stored definition of a programme version.

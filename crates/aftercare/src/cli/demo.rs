@@ -1,26 +1,27 @@
 //! `aftercare demo`: a running-shoe shop on a fresh SQLite file. A year of history is
 //! imported as it happened before Aftercare went live; the last three weeks run through the
-//! programmes on a virtual clock (so the outbox already shows confirmations, thanks, tips
-//! and check-ins); then the server starts on the real clock and a new order arrives every
-//! few seconds, so you watch messages appear.
+//! programmes on a virtual clock (so the outbox already shows confirmations, shipping
+//! messages, tips, check-ins, offers and occasions); then the server starts on the real
+//! clock and a new order arrives every few seconds, so you watch messages appear.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aftercare_domain::{Clock, ManualClock, SystemClock};
-use aftercare_engine::ingest;
-use aftercare_store::{Table, job_kind};
+use aftercare_domain::{Clock, ExternalId, ManualClock, ProductRecord, SystemClock};
+use aftercare_engine::Engine;
+use aftercare_store::Table;
 use aftercare_web::WebOptions;
 use anyhow::Context;
-use jiff::{SignedDuration, Timestamp};
+use jiff::SignedDuration;
+use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
-use rand::{Rng, SeedableRng};
 
 use crate::app;
 use crate::config::Config;
-use crate::demo_data::{self, ShopAction};
+use crate::demo_data;
+use crate::shop;
 
 /// Options of `demo`.
 #[derive(Debug, clap::Args)]
@@ -58,83 +59,34 @@ pub async fn run(args: Args, mut config: Config) -> anyhow::Result<()> {
     let clock = Arc::new(ManualClock::new(start));
     let engine = app::build_engine(&config, clock.clone()).await?;
     let store = engine.store().clone();
-    let mut rng = StdRng::seed_from_u64(args.seed);
 
     eprintln!(
         "Building the demo shop Loopwerk: {} customers, a year of orders…",
         args.customers
     );
-    let catalogue = demo_data::products();
-    let customers = demo_data::customers(
-        &mut rng,
+    let plan = shop::plan(
+        args.seed,
         args.customers,
-        start - SignedDuration::from_hours(24 * 700),
+        start,
         real_now - SignedDuration::from_hours(24 * 30),
+        real_now,
     );
-    let mut tx = store.begin().await?;
-    for p in &catalogue {
-        ingest::upsert_product(&mut tx, p, start).await?;
-    }
-    for c in &customers {
-        ingest::upsert_customer(&mut tx, c, real_now)
-            .await
-            .with_context(|| format!("demo customer {}", c.external_id))?;
-    }
-    tx.commit().await?;
-
-    // Each customer orders every few months; some have lapsed.
-    let mut actions: Vec<(Timestamp, ShopAction)> = Vec::new();
-    let mut seq = 0;
-    for c in &customers {
-        let mut t = start + SignedDuration::from_secs(rng.random_range(0..(24 * 3600 * 120)));
-        let lapsed = rng.random_bool(0.25);
-        while t < real_now - SignedDuration::from_hours(6) {
-            if lapsed && t > start + SignedDuration::from_hours(24 * 200) {
-                break;
-            }
-            seq += 1;
-            actions.extend(demo_data::order_with_shipping(
-                &mut rng,
-                seq,
-                &c.external_id,
-                t,
-                &catalogue,
-                48.0,
-            ));
-            t += SignedDuration::from_hours(24 * rng.random_range(45..200));
-        }
-    }
-    actions.retain(|(t, _)| *t < real_now);
-    actions.sort_by_key(|(t, _)| *t);
-
-    // History: stored as it happened, before the programmes went live.
-    let split = actions.partition_point(|(t, _)| *t < live_from);
-    let mut tx = store.begin().await?;
-    for (t, action) in &actions[..split] {
-        apply(&mut tx, action, *t).await?;
-    }
-    tx.discard_jobs_before(job_kind::EVENT, live_from).await?;
-    tx.commit().await?;
-
-    // The last weeks: the programmes run, hour by hour, on the virtual clock.
-    clock.set(live_from);
-    let mut pending = actions[split..].iter().peekable();
-    let mut hour = live_from;
-    while hour < real_now {
-        hour = (hour + SignedDuration::from_hours(1)).min(real_now);
-        let mut tx = store.begin().await?;
-        while let Some((t, action)) = pending.next_if(|(t, _)| *t <= hour) {
-            apply(&mut tx, action, *t).await?;
-        }
-        tx.commit().await?;
-        clock.set(hour);
-        engine.run_until_idle().await?;
-    }
+    shop::load(&store, &plan, real_now).await?;
+    shop::import_history(&store, &plan.actions, live_from).await?;
+    shop::run_live(
+        &engine,
+        &clock,
+        &plan.actions,
+        live_from,
+        real_now,
+        |_, _| {},
+    )
+    .await?;
     let orders = store.count(Table::Orders).await?;
     let messages = store.count(Table::Messages).await?;
     eprintln!(
         "Demo shop ready: {} customers, {orders} orders, {messages} messages in the outbox.",
-        customers.len()
+        plan.customers.len()
     );
 
     let token = crate::cli::token::create(&store, "demo", &SystemClock).await?;
@@ -162,7 +114,12 @@ pub async fn run(args: Args, mut config: Config) -> anyhow::Result<()> {
     println!();
     if args.live_every > 0 {
         let (engine, every) = (live_engine.clone(), args.live_every);
-        let ids: Vec<_> = customers.iter().map(|c| c.external_id.clone()).collect();
+        let ids: Vec<ExternalId> = plan
+            .customers
+            .iter()
+            .map(|c| c.external_id.clone())
+            .collect();
+        let (catalogue, seq) = (plan.catalogue, plan.last_order);
         tokio::spawn(async move { live_orders(engine, ids, catalogue, seq, every).await });
     }
     app::run_server(
@@ -175,27 +132,11 @@ pub async fn run(args: Args, mut config: Config) -> anyhow::Result<()> {
     .await
 }
 
-async fn apply(
-    tx: &mut aftercare_store::Tx,
-    action: &ShopAction,
-    at: Timestamp,
-) -> anyhow::Result<()> {
-    match action {
-        ShopAction::Order(o) => {
-            ingest::create_order(tx, o, at).await?;
-        }
-        ShopAction::Shipment(s) => {
-            ingest::record_shipment_event(tx, s, at).await?;
-        }
-    }
-    Ok(())
-}
-
 /// Places an order every `every` seconds and moves its parcel along within minutes.
 async fn live_orders(
-    engine: aftercare_engine::Engine,
-    customers: Vec<aftercare_domain::ExternalId>,
-    catalogue: Vec<aftercare_domain::ProductRecord>,
+    engine: Engine,
+    customers: Vec<ExternalId>,
+    catalogue: Vec<ProductRecord>,
     mut seq: usize,
     every: u64,
 ) {
@@ -219,9 +160,7 @@ async fn live_orders(
                     return;
                 };
                 let now = engine.clock().now();
-                if apply(&mut tx, &action, now.min(at.max(now))).await.is_ok()
-                    && tx.commit().await.is_ok()
-                {
+                if shop::apply(&mut tx, &action, now).await.is_ok() && tx.commit().await.is_ok() {
                     engine.wake();
                 }
             });

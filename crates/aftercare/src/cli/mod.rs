@@ -6,5 +6,6 @@ pub mod migrate;
 pub mod preview;
 pub mod programme;
 pub mod serve;
+pub mod simulate;
 pub mod token;
 pub mod worker;

@@ -151,3 +151,34 @@ fn serve_refuses_to_start_on_an_invalid_programme() {
         "{stderr}"
     );
 }
+
+#[test]
+fn simulate_a_year_shows_every_library_programme_producing_messages() {
+    let (code, stdout, stderr) =
+        aftercare(&["simulate", "--days", "365", "--customers", "200", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("JSON report");
+    let programmes = report["programmes"].as_object().unwrap();
+    let files = std::fs::read_dir(repo_root().join("programmes"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "toml")
+        })
+        .count();
+    assert_eq!(
+        programmes.len(),
+        files,
+        "every library programme is in the report"
+    );
+    for (id, p) in programmes {
+        let sent = p["messages"]["sent"].as_i64().unwrap_or(0);
+        assert!(sent > 0, "{id} sent nothing in a simulated year: {p}");
+    }
+    let histogram = report["contacts_histogram"].as_object().unwrap();
+    let customers: u64 = histogram.values().map(|v| v.as_u64().unwrap()).sum();
+    assert_eq!(customers, 200);
+}

@@ -1,0 +1,213 @@
+//! `aftercare simulate`: a generated shop run through the programme library on a virtual
+//! clock, and a report of what it did: per programme the enrolments, holdouts, goals and
+//! messages; why messages were blocked; and contacts per customer against the yearly band
+//! of 7 to 9 (FR1). Runs on a throw-away SQLite file; nothing is sent.
+//!
+//! This is the engine itself at work (the same store, programmes and policy as `serve`),
+//! so it shows the truth at the price of speed.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use aftercare_domain::{Clock, ManualClock, SystemClock};
+use indicatif::{ProgressBar, ProgressStyle};
+use jiff::SignedDuration;
+use serde::Serialize;
+
+use crate::app;
+use crate::config::Config;
+use crate::shop;
+
+/// Options of `simulate`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// How many days to simulate.
+    #[arg(long, default_value_t = 365)]
+    pub days: i64,
+    /// How many customers the generated shop has.
+    #[arg(long, default_value_t = 1000)]
+    pub customers: usize,
+    /// Seed for the generated shop.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What a simulation did.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    /// Days simulated.
+    pub days: i64,
+    /// Customers in the shop.
+    pub customers: usize,
+    /// Per programme.
+    pub programmes: BTreeMap<String, ProgrammeReport>,
+    /// Blocked messages by reason.
+    pub blocked: Vec<(String, i64)>,
+    /// Customers by number of non-transactional contacts in the period.
+    pub contacts_histogram: BTreeMap<String, usize>,
+    /// Share of customers with 7 to 9 contacts (scaled to a year).
+    pub in_band: f64,
+}
+
+/// One programme's figures.
+#[derive(Debug, Default, Serialize)]
+pub struct ProgrammeReport {
+    /// Enrolments started.
+    pub enrolled: i64,
+    /// Of which in the holdout group.
+    pub held_out: i64,
+    /// Goals reached (treated and held out).
+    pub goals_reached: i64,
+    /// Messages by state.
+    pub messages: BTreeMap<String, i64>,
+}
+
+/// Runs the simulation and prints the report.
+pub async fn run(args: Args, mut config: Config) -> anyhow::Result<()> {
+    let file = std::env::temp_dir().join(format!("aftercare-simulate-{}.db", std::process::id()));
+    config.database_url = format!("sqlite://{}", file.display());
+    config.smtp_url = None;
+    config.durable = false;
+    let report = simulate(&args, &config).await;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+    }
+    let report = report?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_report(&report);
+    }
+    Ok(())
+}
+
+async fn simulate(args: &Args, config: &Config) -> anyhow::Result<Report> {
+    let start = SystemClock
+        .now()
+        .round(jiff::Unit::Day)
+        .unwrap_or_else(|_| SystemClock.now());
+    let end = start + SignedDuration::from_hours(24 * args.days);
+    let history_from = start - SignedDuration::from_hours(24 * 365);
+    let clock = Arc::new(ManualClock::new(history_from));
+    let engine = app::build_engine(config, clock.clone()).await?;
+    let store = engine.store().clone();
+    let plan = shop::plan(args.seed, args.customers, history_from, start, end);
+    shop::load(&store, &plan, start).await?;
+    shop::import_history(&store, &plan.actions, start).await?;
+    let bar = ProgressBar::new(u64::try_from(args.days).unwrap_or(0));
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} days ({eta} left)")?
+            .progress_chars("=> "),
+    );
+    bar.set_message("Simulating");
+    let terminal = console_is_terminal();
+    let mut last_day = 0;
+    shop::run_live(&engine, &clock, &plan.actions, start, end, |done, total| {
+        let (day, days) = (done / 86_400, total / 86_400);
+        if terminal {
+            bar.set_position(day);
+        } else if day / 30 != last_day {
+            last_day = day / 30;
+            eprintln!("Simulated {day} of {days} days.");
+        }
+    })
+    .await?;
+    bar.finish_and_clear();
+
+    let mut tx = store.begin_read().await?;
+    let mut programmes: BTreeMap<String, ProgrammeReport> = BTreeMap::new();
+    for p in engine.programmes().current().programmes.keys() {
+        programmes.insert(p.clone(), ProgrammeReport::default());
+    }
+    for (id, enrolled, held_out, goals) in tx.enrolment_report().await? {
+        let r = programmes.entry(id).or_default();
+        (r.enrolled, r.held_out, r.goals_reached) = (enrolled, held_out, goals);
+    }
+    for (id, state, n) in tx.message_report().await? {
+        programmes
+            .entry(id.unwrap_or_else(|| "(none)".into()))
+            .or_default()
+            .messages
+            .insert(state, n);
+    }
+    let blocked = tx.blocked_reasons().await?;
+    let contacts = tx.contacts_per_customer(start, end).await?;
+    tx.commit().await?;
+    let scale = 365.0 / args.days.max(1) as f64;
+    let mut histogram: BTreeMap<String, usize> = BTreeMap::new();
+    let mut in_band = 0;
+    for n in &contacts {
+        let yearly = (*n as f64 * scale).round() as i64;
+        let bucket = match yearly {
+            0 => "00",
+            1..=3 => "01-03",
+            4..=6 => "04-06",
+            7..=9 => "07-09 (band)",
+            10..=12 => "10-12",
+            _ => "13+",
+        };
+        if (7..=9).contains(&yearly) {
+            in_band += 1;
+        }
+        *histogram.entry(bucket.to_string()).or_default() += 1;
+    }
+    Ok(Report {
+        days: args.days,
+        customers: plan.customers.len(),
+        programmes,
+        blocked,
+        contacts_histogram: histogram,
+        in_band: in_band as f64 / contacts.len().max(1) as f64,
+    })
+}
+
+fn console_is_terminal() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal()
+}
+
+fn print_report(r: &Report) {
+    println!(
+        "Simulated {} days of a shop with {} customers.\n",
+        r.days, r.customers
+    );
+    println!(
+        "{:<24} {:>9} {:>9} {:>7} {:>8} {:>8} {:>7}",
+        "programme", "enrolled", "held out", "goals", "sent", "blocked", "failed"
+    );
+    for (id, p) in &r.programmes {
+        let m = |s: &str| p.messages.get(s).copied().unwrap_or(0);
+        println!(
+            "{id:<24} {:>9} {:>9} {:>7} {:>8} {:>8} {:>7}",
+            p.enrolled,
+            p.held_out,
+            p.goals_reached,
+            m("sent"),
+            m("blocked"),
+            m("failed")
+        );
+    }
+    println!("\nBlocked, by reason:");
+    for (reason, n) in &r.blocked {
+        println!("  {n:>7}  {reason}");
+    }
+    println!("\nNon-transactional contacts per customer per year (target band 7–9, FR1):");
+    let max = r
+        .contacts_histogram
+        .values()
+        .copied()
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    for (bucket, n) in &r.contacts_histogram {
+        let bar = "█".repeat((n * 40).div_ceil(max));
+        println!("  {bucket:<13} {n:>6}  {bar}");
+    }
+    println!(
+        "\n{:.0}% of customers are inside the band.",
+        r.in_band * 100.0
+    );
+}

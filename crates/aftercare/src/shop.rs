@@ -1,0 +1,208 @@
+//! A generated shop running through the engine on a virtual clock: the demo builds on it,
+//! and `aftercare simulate` reports what a year of it does.
+//!
+//! History before the programmes "went live" is imported as it happened (its events enrol
+//! nobody); after that, every order, carrier status and brand event is applied at its
+//! moment while the clock moves an hour at a time and the engine runs.
+
+use std::sync::Arc;
+
+use aftercare_domain::{CustomerRecord, ManualClock, ProductRecord};
+use aftercare_engine::{Engine, ingest};
+use aftercare_store::{Store, Tx, job_kind};
+use anyhow::Context;
+use jiff::{SignedDuration, Timestamp};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::demo_data::{self, ShopAction};
+
+/// What the generated shop has and does.
+#[derive(Debug)]
+pub struct ShopPlan {
+    /// The customers.
+    pub customers: Vec<CustomerRecord>,
+    /// The products.
+    pub catalogue: Vec<ProductRecord>,
+    /// Everything that happens, in time order.
+    pub actions: Vec<(Timestamp, ShopAction)>,
+    /// The last order number used.
+    pub last_order: usize,
+}
+
+/// Plans a shop of `customers` customers, who all joined before `joined_by`, active from
+/// `from` until `until`.
+pub fn plan(
+    seed: u64,
+    customers: usize,
+    from: Timestamp,
+    joined_by: Timestamp,
+    until: Timestamp,
+) -> ShopPlan {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let catalogue = demo_data::products();
+    let customers = demo_data::customers(
+        &mut rng,
+        customers,
+        from - SignedDuration::from_hours(24 * 700),
+        joined_by.max(from),
+    );
+    let mut actions: Vec<(Timestamp, ShopAction)> = Vec::new();
+    let mut seq = 0;
+    for c in &customers {
+        // Each customer orders every few months; a quarter lapse after a while.
+        let mut t = from + SignedDuration::from_secs(rng.random_range(0..(24 * 3600 * 120)));
+        let lapsed = rng.random_bool(0.25);
+        while t < until - SignedDuration::from_hours(6) {
+            if lapsed && t > from + SignedDuration::from_hours(24 * 200) {
+                break;
+            }
+            seq += 1;
+            actions.extend(demo_data::order_with_shipping(
+                &mut rng,
+                seq,
+                &c.external_id,
+                t,
+                &catalogue,
+                48.0,
+            ));
+            t += SignedDuration::from_hours(24 * rng.random_range(45..200));
+        }
+    }
+    actions.extend(demo_data::brand_activity(&mut rng, &customers, from, until));
+    actions.retain(|(t, _)| *t < until);
+    actions.sort_by_key(|(t, _)| *t);
+    ShopPlan {
+        customers,
+        catalogue,
+        actions,
+        last_order: seq,
+    }
+}
+
+/// Stores the catalogue and the customers.
+pub async fn load(store: &Store, plan: &ShopPlan, now: Timestamp) -> anyhow::Result<()> {
+    let mut tx = store.begin().await?;
+    for p in &plan.catalogue {
+        ingest::upsert_product(&mut tx, p, now).await?;
+    }
+    for c in &plan.customers {
+        ingest::upsert_customer(&mut tx, c, now)
+            .await
+            .with_context(|| format!("customer {}", c.external_id))?;
+    }
+    Ok(tx.commit().await?)
+}
+
+/// Imports the actions before `until` as history: stored, but enrolling nobody.
+pub async fn import_history(
+    store: &Store,
+    actions: &[(Timestamp, ShopAction)],
+    until: Timestamp,
+) -> anyhow::Result<usize> {
+    let split = actions.partition_point(|(t, _)| *t < until);
+    let mut tx = store.begin().await?;
+    for (t, action) in &actions[..split] {
+        apply(&mut tx, action, *t).await?;
+    }
+    tx.discard_jobs_before(job_kind::EVENT, until).await?;
+    tx.commit().await?;
+    Ok(split)
+}
+
+/// Runs the engine from `from` to `to`, applying each action at its moment; the clock
+/// jumps straight to the next action or the next due job, so a quiet night costs nothing
+/// and every timer fires at its exact time. `progress` hears the simulated seconds done of
+/// the total.
+pub async fn run_live(
+    engine: &Engine,
+    clock: &Arc<ManualClock>,
+    actions: &[(Timestamp, ShopAction)],
+    from: Timestamp,
+    to: Timestamp,
+    mut progress: impl FnMut(u64, u64),
+) -> anyhow::Result<()> {
+    let start = actions.partition_point(|(t, _)| *t < from);
+    let mut pending = actions[start..].iter().peekable();
+    let total = u64::try_from((to - from).as_secs().max(0)).unwrap_or(0);
+    let mut now = from;
+    clock.set(now);
+    loop {
+        let mut tx = engine.store().begin().await?;
+        while let Some((t, action)) = pending.next_if(|(t, _)| *t <= now) {
+            apply(&mut tx, action, *t).await?;
+        }
+        tx.commit().await?;
+        engine.run_until_idle().await?;
+        progress(
+            u64::try_from((now - from).as_secs().max(0)).unwrap_or(0),
+            total,
+        );
+        if now >= to {
+            return Ok(());
+        }
+        let next_action = pending.peek().map(|(t, _)| *t);
+        let next_job = engine.store().next_job_at(now).await?;
+        let next = [next_action, next_job, Some(to)]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(to);
+        // Never stand still: a job due now that did not run would otherwise spin.
+        now = next.max(now + SignedDuration::from_secs(1)).min(to);
+        clock.set(now);
+    }
+}
+
+/// Applies one action in a transaction, as the shop's systems would through the API.
+pub async fn apply(tx: &mut Tx, action: &ShopAction, at: Timestamp) -> anyhow::Result<()> {
+    match action {
+        ShopAction::Order(o) => {
+            ingest::create_order(tx, o, at).await?;
+        }
+        ShopAction::Shipment(s) => {
+            ingest::record_shipment_event(tx, s, at).await?;
+        }
+        ShopAction::Event(e) => {
+            ingest::record_events(tx, std::slice::from_ref(e), at).await?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_year_of_the_shop_has_every_kind_of_brand_event() {
+        let from: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let until = from + SignedDuration::from_hours(24 * 365);
+        let plan = plan(7, 300, from, from, until);
+        let mut kinds = std::collections::BTreeMap::new();
+        for (_, a) in &plan.actions {
+            let kind = match a {
+                ShopAction::Order(_) => "order".to_string(),
+                ShopAction::Shipment(_) => "shipment".to_string(),
+                ShopAction::Event(e) => e.event_type.clone(),
+            };
+            *kinds.entry(kind).or_insert(0) += 1;
+        }
+        for kind in [
+            "order",
+            "shipment",
+            "offer_published",
+            "product_launched",
+            "cocreation_opened",
+            "case_opened",
+            "case_resolved",
+            "cancellation_requested",
+            "contract_ending",
+        ] {
+            assert!(
+                kinds.get(kind).copied().unwrap_or(0) > 0,
+                "{kind} missing: {kinds:?}"
+            );
+        }
+    }
+}
