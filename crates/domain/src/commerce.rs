@@ -249,6 +249,23 @@ pub const BUILT_IN_EVENT_TYPES: &[&str] = &[
     "cocreation_opened",
 ];
 
+/// A customer asks to cancel a subscription or contract (RT1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancellationRecord {
+    /// Who wants to cancel.
+    pub customer_external_id: ExternalId,
+    /// When they asked.
+    #[schema(value_type = String, format = DateTime)]
+    pub at: Timestamp,
+    /// The contract or subscription, if the shop has several.
+    #[serde(default)]
+    pub contract_external_id: Option<ExternalId>,
+    /// The reason the customer gave.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
 /// A generic event posted by the shop, helpdesk or app.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -21,7 +21,7 @@ pub use error::FieldError;
 pub use greeting::{Greeting, NameInput, greeting};
 pub mod commerce;
 pub use commerce::{
-    DeliveryMethod, EventRecord, OrderLine, OrderRecord, ProductRecord, ShipmentEventRecord,
-    ShipmentStatus,
+    CancellationRecord, DeliveryMethod, EventRecord, OrderLine, OrderRecord, ProductRecord,
+    ShipmentEventRecord, ShipmentStatus,
 };
 pub use message::{MessageClass, MessageState};

@@ -215,6 +215,48 @@ impl Engine {
         }
     }
 
+    /// What the programmes triggered by `event_type` will say to this customer at once:
+    /// the first `send` of each, when no wait comes before it and the customer is not held
+    /// out. The cancellation API answers with it, so the retention offer (RT1) is on the
+    /// shop's page at the moment of cancellation, not only in the inbox.
+    pub fn immediate_messages(
+        &self,
+        event_type: &str,
+        customer: &aftercare_domain::CustomerRecord,
+    ) -> Vec<(String, String, crate::render::Rendered)> {
+        let mut out = Vec::new();
+        for programme in self.programmes.current().triggered_by(event_type) {
+            if in_holdout(
+                &programme.id,
+                customer.external_id.as_str(),
+                programme.holdout,
+            ) {
+                continue;
+            }
+            let first_send = programme
+                .steps
+                .iter()
+                .map(|s| &s.action)
+                .take_while(|a| !matches!(a, Action::Wait(_) | Action::WaitFor(_) | Action::Exit))
+                .find_map(|a| match a {
+                    Action::Send(send) => Some(send),
+                    _ => None,
+                });
+            let Some(send) = first_send else { continue };
+            let input = RenderInput {
+                customer,
+                order: None,
+                products: &[],
+                event: &serde_json::Value::Null,
+                recommendations: &[],
+            };
+            if let Ok(rendered) = self.renderer.render(&send.template, &input) {
+                out.push((programme.id.clone(), send.template.clone(), rendered));
+            }
+        }
+        out
+    }
+
     /// Schedules the hourly calendar job if it is not there yet.
     pub async fn ensure_calendar(&self) -> Result<(), EngineError> {
         let now = self.clock.now();

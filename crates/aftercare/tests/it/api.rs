@@ -278,3 +278,44 @@ both_backends!(
         assert!(spec["components"]["schemas"]["CustomerRecord"].is_object());
     }
 );
+
+both_backends!(
+    a_cancellation_is_answered_with_the_retention_offer_at_once_rt1,
+    |backend| async move {
+        let app = spawn_app(backend).await;
+        app.seed_shop(&jan_de_vries()).await;
+        let (status, body) = app
+        .post_json("/v1/cancellations", &json!({"customer_external_id": "C1", "at": "2026-03-02T08:59:00Z", "reason": "te duur"}))
+        .await;
+        assert_eq!(status, 201, "{body}");
+        let offer = &body["offers"][0];
+        assert_eq!(offer["programme"], "retention");
+        assert_eq!(offer["subject"], "Voordat u gaat: een voorstel");
+        assert!(
+            offer["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("Geachte heer De Vries,"),
+            "{offer}"
+        );
+        // The same offer reaches the inbox, once.
+        app.engine.run_until_idle().await.unwrap();
+        let mail = app.smtp.wait_for(1).await;
+        assert_eq!(
+            mail.iter()
+                .filter(|m| header(m, "Subject") == Some("Voordat u gaat: een voorstel"))
+                .count(),
+            1
+        );
+        let (status, body) = app
+            .post_json(
+                "/v1/cancellations",
+                &json!({"customer_external_id": "C404", "at": "2026-03-02T08:59:00Z"}),
+            )
+            .await;
+        assert_eq!(
+            (status, body["field"].clone()),
+            (422, json!("customer_external_id"))
+        );
+    }
+);

@@ -1,7 +1,8 @@
 //! The API's handlers: parse, call the engine's ingest inside one transaction, answer.
 
 use aftercare_domain::{
-    CustomerRecord, EventRecord, MessageState, OrderRecord, ProductRecord, ShipmentEventRecord,
+    CancellationRecord, CustomerRecord, EventRecord, MessageState, OrderRecord, ProductRecord,
+    ShipmentEventRecord,
 };
 use aftercare_engine::ingest;
 use aftercare_store::{Message, MessageFilter};
@@ -166,6 +167,64 @@ pub async fn post_events(
             (
                 StatusCode::ACCEPTED,
                 json!({"accepted": accepted, "duplicates": duplicates}),
+            )
+        }
+    )
+}
+
+/// Record a cancellation request and answer with the retention offer at once (RT1).
+#[utoipa::path(post, path = "/v1/cancellations", request_body = CancellationRecord,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retry-safe key")),
+    responses((status = 201, description = "Recorded; `offers` holds what the customer is offered now"),
+              (status = 422, description = "Invalid field")),
+    security(("bearer" = [])))]
+pub async fn post_cancellation(
+    State(app): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: JsonBody<CancellationRecord>,
+) -> ApiResult {
+    idempotent_write!(
+        app,
+        headers,
+        caller,
+        "POST /v1/cancellations",
+        body.raw,
+        |tx, now| {
+            let c = &body.value;
+            let customer = tx
+                .customer_by_external_id(c.customer_external_id.as_str())
+                .await?
+                .ok_or_else(|| {
+                    aftercare_domain::FieldError::new(
+                        "customer_external_id",
+                        format!("no customer with external_id '{}'", c.customer_external_id),
+                    )
+                })?;
+            let mut properties = std::collections::BTreeMap::new();
+            if let Some(contract) = &c.contract_external_id {
+                properties.insert("contract_external_id".to_string(), json!(contract));
+            }
+            if let Some(reason) = &c.reason {
+                properties.insert("reason".to_string(), json!(reason));
+            }
+            let event = EventRecord {
+                id: None,
+                event_type: "cancellation_requested".into(),
+                customer_external_id: c.customer_external_id.clone(),
+                at: c.at,
+                properties,
+            };
+            ingest::record_events(tx, std::slice::from_ref(&event), now).await?;
+            let offers: Vec<Value> = app
+            .engine
+            .immediate_messages("cancellation_requested", &customer.record)
+            .into_iter()
+            .map(|(programme, template, r)| json!({"programme": programme, "template": template, "subject": r.subject, "text": r.text, "html": r.html}))
+            .collect();
+            (
+                StatusCode::CREATED,
+                json!({"customer_external_id": c.customer_external_id, "offers": offers}),
             )
         }
     )

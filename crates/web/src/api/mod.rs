@@ -20,6 +20,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/orders", post(handlers::create_order))
         .route("/v1/shipment-events", post(handlers::post_shipment_event))
         .route("/v1/events", post(handlers::post_events))
+        .route("/v1/cancellations", post(handlers::post_cancellation))
         .route("/v1/messages", get(handlers::list_messages))
         .route("/v1/messages/{id}", get(handlers::get_message))
         .route("/v1/openapi.json", get(openapi::document))

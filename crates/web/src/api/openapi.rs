@@ -10,11 +10,11 @@ use super::handlers;
 #[openapi(
     info(title = "Aftercare API", version = "1", description = "Customers, products, orders, shipment status events and generic events in; messages and timelines out. Errors are RFC 9457 problem+json."),
     paths(handlers::upsert_customer, handlers::upsert_product, handlers::create_order,
-          handlers::post_shipment_event, handlers::post_events, handlers::get_customer,
+          handlers::post_shipment_event, handlers::post_events, handlers::post_cancellation, handlers::get_customer,
           handlers::list_messages, handlers::get_message),
     components(schemas(aftercare_domain::CustomerRecord, aftercare_domain::ProductRecord,
                        aftercare_domain::OrderRecord, aftercare_domain::ShipmentEventRecord,
-                       aftercare_domain::EventRecord, handlers::EventBatch, handlers::TimelineEntry,
+                       aftercare_domain::EventRecord, aftercare_domain::CancellationRecord, handlers::EventBatch, handlers::TimelineEntry,
                        aftercare_store::Message)),
     modifiers(&BearerAuth)
 )]
