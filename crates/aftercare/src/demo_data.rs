@@ -399,6 +399,17 @@ pub fn customers(
                         .unwrap_or("middle")
                 ),
             );
+            if rng.random_bool(0.3) {
+                let kids: Vec<serde_json::Value> = (0..rng.random_range(1..=2))
+                    .map(|_| {
+                        let girl = rng.random_bool(0.5);
+                        let name = pick(rng, if girl { NL_FEMALE } else { NL_MALE });
+                        let born = jiff::civil::Date::new(rng.random_range(2008..2020), rng.random_range(1..13), rng.random_range(1..29)).map(|d| d.to_string()).unwrap_or_default();
+                        json!({"first_name": name, "birth_date": born, "relation": if girl { "daughter" } else { "son" }})
+                    })
+                    .collect();
+                attributes.insert("household_members".to_string(), json!(kids));
+            }
             let birth_year = rng.random_range(1950..2006);
             CustomerRecord {
                 external_id: id(&format!("C{:05}", i + 1)),

@@ -1,7 +1,8 @@
 //! Calendar occasions, computed for one customer on one local date: birthdays, customer
 //! and purchase anniversaries, the end of a product's expected lifespan (RE1),
 //! inactivity measured against the customer's own usual interval between orders (WB1), and
-//! a monthly moment on the day of the month the customer joined (always-on filler, FR1).
+//! a monthly moment on the day of the month the customer joined (always-on filler, FR1),
+//! and the birthdays of household members (PE1).
 //!
 //! Pure functions: the worker's hourly calendar job calls [`occasions_on`] for each
 //! customer whose local date has just begun (after 06:00 local), and stores each occasion
@@ -137,6 +138,31 @@ pub fn occasions_on(
             }
         }
     }
+    // Household members' birthdays (PE1): `attributes.household_members` is a list of
+    // `{first_name, birth_date, relation}`.
+    let members = customer
+        .attributes
+        .get("household_members")
+        .and_then(|m| m.as_array());
+    for member in members.into_iter().flatten() {
+        let name = member
+            .get("first_name")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default();
+        let birth: Option<Date> = member
+            .get("birth_date")
+            .and_then(|v| v.as_str())
+            .and_then(|d| d.parse().ok());
+        if let Some(age) = birth.and_then(|b| anniversary(b, today)).filter(|a| *a > 0)
+            && !name.is_empty()
+        {
+            push(
+                "household_birthday",
+                format!("{}:{name}", today),
+                json!({"member_first_name": name, "age": age, "relation": member.get("relation"), "occasion_date": today.to_string()}),
+            );
+        }
+    }
     // Once a month, on the day of the month the customer joined (spreads filler evenly).
     let anchor = customer
         .customer_since
@@ -219,6 +245,23 @@ mod tests {
         assert_eq!(on(date(2027, 3, 1)), 0);
         assert_eq!(on(date(2028, 2, 28)), 0, "leap year: not on the 28th");
         assert_eq!(on(date(2028, 2, 29)), 1);
+    }
+
+    #[test]
+    fn each_household_member_has_a_birthday() {
+        let mut c = customer(None, None);
+        c.attributes.insert(
+            "household_members".into(),
+            json!([
+                {"first_name": "Sanne", "birth_date": "2014-05-04", "relation": "daughter"},
+                {"first_name": "Bram", "birth_date": "2016-09-01", "relation": "son"},
+                {"first_name": "", "birth_date": "2016-05-04"}
+            ]),
+        );
+        let found = occasions_on(date(2026, 5, 4), &c, &[], &HashMap::new(), &all());
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].properties["member_first_name"], "Sanne");
+        assert_eq!(found[0].properties["age"], 12);
     }
 
     #[test]

@@ -64,6 +64,7 @@ pub const OCCASIONS: &[&str] = &[
     "lifespan_end",
     "inactive",
     "monthly",
+    "household_birthday",
 ];
 
 /// The event type an occasion arrives as: `occasion_birthday`, …

@@ -559,3 +559,27 @@ async fn complaints_get_an_apology_and_reminders_stop_when_resolved_cm1_dq3() {
     assert!(body(&reminder).contains("staat nog open (maat)"));
     lab.none("C2", "apology").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn household_members_get_their_own_birthday_note_pe1() {
+    let lab = lab().await;
+    let kids = json!([{"first_name": "Sanne", "birth_date": "2014-05-05", "relation": "daughter"}, {"first_name": "Bram", "birth_date": "2016-05-06", "relation": "son"}]);
+    lab.customer(
+        "P",
+        marketing(json!({"address_form": "informal", "attributes": {"household_members": kids}})),
+    )
+    .await;
+    lab.run().await;
+    lab.days(3).await;
+    let notes: Vec<Message> = lab
+        .all("P")
+        .await
+        .into_iter()
+        .filter(|m| m.template == "household_birthday")
+        .collect();
+    assert_eq!(notes.len(), 2);
+    assert_eq!(notes[0].subject.as_deref(), Some("Sanne wordt vandaag 12!"));
+    assert_eq!(local(&notes[0], "Europe/Amsterdam"), "2026-05-05 09:00");
+    assert_eq!(notes[1].subject.as_deref(), Some("Bram wordt vandaag 10!"));
+    assert!(body(&notes[1]).starts_with("Beste Jan,"));
+}
