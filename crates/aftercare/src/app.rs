@@ -69,7 +69,8 @@ pub async fn build_engine(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Res
         delivery,
         worker_id,
     )
-    .with_lease(lease);
+    .with_lease(lease)
+    .with_policy(config.policy.clone());
     engine
         .ensure_calendar()
         .await

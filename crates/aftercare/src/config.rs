@@ -1,13 +1,15 @@
 //! Configuration: `aftercare.toml` (or the file in `AFTERCARE_CONFIG`), every key
 //! overridable by an environment variable named `AFTERCARE_<KEY>` — `AFTERCARE_DATABASE_URL`,
 //! `AFTERCARE_LISTEN`, `AFTERCARE_SMTP_URL`, `AFTERCARE_PROGRAMMES_DIR`,
-//! `AFTERCARE_TEMPLATES_DIR`, and `AFTERCARE_BRAND_<KEY>` for `[brand]` keys
-//! (e.g. `AFTERCARE_BRAND_NAME`). The raw file is read once and turned into a validated
+//! `AFTERCARE_TEMPLATES_DIR`, `AFTERCARE_BRAND_<KEY>` for `[brand]` keys
+//! (e.g. `AFTERCARE_BRAND_NAME`) and `AFTERCARE_POLICY_<KEY>` for `[policy]` keys
+//! (e.g. `AFTERCARE_POLICY_BAND_MAX=8`). The raw file is read once and turned into a validated
 //! [`Config`]; the SMTP URL, which may hold a password, is redacted in `Debug`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use aftercare_domain::policy::PolicyConfig;
 use aftercare_engine::render::Brand;
 use anyhow::{Context, bail};
 use serde::Deserialize;
@@ -32,6 +34,8 @@ struct RawConfig {
     job_lease_seconds: u32,
     #[serde(default)]
     brand: Brand,
+    #[serde(default)]
+    policy: PolicyConfig,
 }
 
 fn default_lease() -> u32 {
@@ -89,6 +93,8 @@ pub struct Config {
     pub durable: bool,
     /// The brand.
     pub brand: Brand,
+    /// The policy: caps, the yearly band, quiet hours.
+    pub policy: PolicyConfig,
 }
 
 impl Config {
@@ -130,6 +136,12 @@ impl Config {
         {
             bail!("smtp_url: must start with smtp:// or smtps://");
         }
+        if raw.policy.band_min > raw.policy.band_max {
+            bail!("policy.band_min: must not be above policy.band_max");
+        }
+        if raw.policy.send_from >= raw.policy.send_until {
+            bail!("policy.send_from: must be before policy.send_until");
+        }
         if raw.job_lease_seconds < 2 {
             bail!("job_lease_seconds: must be at least 2");
         }
@@ -146,6 +158,7 @@ impl Config {
             job_lease_seconds: raw.job_lease_seconds,
             durable: true,
             brand: raw.brand,
+            policy: raw.policy,
         })
     }
 }
@@ -156,36 +169,54 @@ fn read_table(path: &Path) -> anyhow::Result<toml::Table> {
     toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
 }
 
-/// Overlays `AFTERCARE_<KEY>` and `AFTERCARE_BRAND_<KEY>` variables onto the file's table.
+/// Overlays `AFTERCARE_<KEY>` variables onto the file's table; `AFTERCARE_BRAND_<KEY>` and
+/// `AFTERCARE_POLICY_<KEY>` reach the `[brand]` and `[policy]` sections.
 fn apply_env(table: &mut toml::Table, vars: impl Iterator<Item = (String, String)>) {
-    let brand_keys: Vec<String> = toml::Table::try_from(Brand::default())
-        .map(|t| t.keys().cloned().collect())
-        .unwrap_or_default();
+    let section_keys = |defaults: Option<toml::Table>| -> Vec<String> {
+        defaults
+            .map(|t| t.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    let sections = [
+        (
+            "brand",
+            section_keys(toml::Table::try_from(Brand::default()).ok()),
+        ),
+        (
+            "policy",
+            section_keys(toml::Table::try_from(PolicyConfig::default()).ok()),
+        ),
+    ];
     for (name, value) in vars {
         let Some(key) = name.strip_prefix("AFTERCARE_").map(str::to_lowercase) else {
             continue;
         };
-        // Arrays and booleans are written as TOML (`["a","b"]`, `true`); anything else is text.
+        // Arrays, numbers and booleans are written as TOML (`["a","b"]`, `3`, `true`);
+        // anything else is text.
         let parsed = toml::from_str::<toml::Table>(&format!("v = {value}"))
             .ok()
             .and_then(|mut t| t.remove("v"))
             .filter(|v| !v.is_str())
-            .unwrap_or(toml::Value::String(value));
+            .unwrap_or(toml::Value::String(value.clone()));
         if TOP_LEVEL_KEYS.contains(&key.as_str()) {
             let parsed = if key.ends_with("_url") || key.ends_with("_dir") || key == "listen" {
-                toml::Value::String(parsed.to_string().trim_matches('"').to_string())
+                toml::Value::String(value)
             } else {
                 parsed
             };
             table.insert(key, parsed);
-        } else if let Some(brand_key) = key.strip_prefix("brand_")
-            && brand_keys.iter().any(|k| k == brand_key)
-        {
-            let brand = table
-                .entry("brand")
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-            if let Some(brand) = brand.as_table_mut() {
-                brand.insert(brand_key.to_string(), parsed);
+            continue;
+        }
+        for (section, keys) in &sections {
+            if let Some(inner) = key.strip_prefix(&format!("{section}_"))
+                && keys.iter().any(|k| k == inner)
+            {
+                let entry = table
+                    .entry(section.to_string())
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                if let Some(t) = entry.as_table_mut() {
+                    t.insert(inner.to_string(), parsed.clone());
+                }
             }
         }
     }
@@ -212,6 +243,7 @@ mod tests {
                     "AFTERCARE_TEST_POSTGRES_URL".to_string(),
                     "ignored".to_string(),
                 ),
+                ("AFTERCARE_POLICY_BAND_MAX".to_string(), "8".to_string()),
             ]
             .into_iter(),
         );
@@ -220,6 +252,8 @@ mod tests {
         assert_eq!(config.brand.name, "Loopwerk");
         assert_eq!(config.smtp_url.unwrap().0, "smtp://127.0.0.1:2525");
         assert_eq!(config.database_url, "sqlite://aftercare.db");
+        assert_eq!(config.policy.band_max, 8);
+        assert_eq!(config.policy.band_min, 7);
     }
 
     #[test]

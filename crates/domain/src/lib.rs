@@ -11,6 +11,7 @@ pub mod customer;
 pub mod error;
 pub mod greeting;
 pub mod message;
+pub mod policy;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use customer::{

@@ -20,7 +20,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use aftercare_channels::email::{EmailMessage, SmtpMailer};
-use aftercare_domain::{Clock, MessageState, Purpose};
+use aftercare_domain::policy::{self, Decision, Intent, PastContact, PolicyConfig};
+use aftercare_domain::{Clock, MessageState};
 use aftercare_store::{
     Enrolment, Job, NewEnrolment, NewEvent, NewMessage, Store, StoreError, StoredCustomer, Tx,
     enrolment_state, job_kind, micros,
@@ -74,6 +75,7 @@ pub struct Engine {
     wake: Arc<Notify>,
     batch_size: i64,
     lease: SignedDuration,
+    policy: PolicyConfig,
 }
 
 /// How long a claimed job stays with its worker; a dead worker's jobs return after it.
@@ -101,12 +103,19 @@ impl Engine {
             wake: Arc::new(Notify::new()),
             batch_size: 50,
             lease: DEFAULT_LEASE,
+            policy: PolicyConfig::default(),
         }
     }
 
     /// Sets how long a claimed job stays leased (default [`DEFAULT_LEASE`]).
     pub fn with_lease(mut self, lease: SignedDuration) -> Self {
         self.lease = lease;
+        self
+    }
+
+    /// Sets the policy (default [`PolicyConfig::default`]).
+    pub fn with_policy(mut self, policy: PolicyConfig) -> Self {
+        self.policy = policy;
         self
     }
 
@@ -808,47 +817,58 @@ impl Engine {
             return self.finish(tx, job).await;
         }
 
-        // Consent (DESIGN.md policy step 1): marketing classes need marketing consent on
-        // the channel; service messages stop when service consent was withdrawn.
-        let purpose = if message.class.needs_marketing_consent() {
-            Purpose::Marketing
-        } else {
-            Purpose::Service
-        };
-        let consent = customer.record.consent(purpose, message.channel);
-        let blocked = match (message.class, consent) {
-            (aftercare_domain::MessageClass::Transactional, _) => None,
-            (_, Some(c)) if !c.granted => Some(format!(
-                "blocked: {purpose:?} consent for {} withdrawn ({})",
-                message.channel.as_str(),
-                c.source
-            )),
-            (_, None) if purpose == Purpose::Marketing => Some(format!(
-                "blocked: no marketing consent for {}",
-                message.channel.as_str()
-            )),
-            _ => None,
-        };
+        // Policy (DESIGN.md steps 1 and 3–8) decides for a message not yet under way.
         let recipient = customer
             .record
             .email
             .as_ref()
             .map(|e| e.as_str().to_string());
-        let blocked = blocked.or_else(|| {
-            recipient
-                .is_none()
-                .then(|| "blocked: the customer has no email address".to_string())
-        });
-        if let Some(reason) = blocked {
-            tx.transition_message(
-                message.id,
-                message.state,
-                MessageState::Blocked,
-                &reason,
-                now,
-            )
-            .await?;
-            return self.finish(tx, job).await;
+        if message.state == MessageState::Planned {
+            let year_ago = now - SignedDuration::from_hours(24 * 366);
+            let history: Vec<PastContact> = tx
+                .recent_contacts(customer.id, year_ago)
+                .await?
+                .into_iter()
+                .filter_map(|(at, class, channel)| {
+                    Some(PastContact {
+                        at: aftercare_store::from_micros(at).ok()?,
+                        class: aftercare_domain::MessageClass::parse(&class)?,
+                        channel: aftercare_domain::Channel::parse(&channel)?,
+                    })
+                })
+                .collect();
+            let intent = Intent {
+                class: message.class,
+                priority: policy::Priority::parse(&message.priority),
+                channel: message.channel,
+                planned_at: message.planned_at,
+            };
+            match policy::decide(&intent, &customer.record, &history, now, &self.policy) {
+                Decision::Send { .. } => {}
+                Decision::Hold { until, reason } => {
+                    tx.transition_message(
+                        message.id,
+                        MessageState::Planned,
+                        MessageState::Planned,
+                        &reason.sentence,
+                        now,
+                    )
+                    .await?;
+                    tx.reschedule_job(job.id, &self.worker_id, until).await?;
+                    return Ok(tx.commit().await?);
+                }
+                Decision::Block { reason } => {
+                    tx.transition_message(
+                        message.id,
+                        MessageState::Planned,
+                        MessageState::Blocked,
+                        &reason.sentence,
+                        now,
+                    )
+                    .await?;
+                    return self.finish(tx, job).await;
+                }
+            }
         }
         let recipient = recipient.unwrap_or_default();
 

@@ -309,6 +309,7 @@ pub(crate) struct MessageRow {
     pub greeting: Option<String>,
     pub header_message_id: Option<String>,
     pub attempts: i32,
+    pub priority: String,
 }
 
 /// A message and its current state.
@@ -358,6 +359,8 @@ pub struct Message {
     pub header_message_id: Option<String>,
     /// Delivery attempts so far.
     pub attempts: i32,
+    /// `low`, `normal` or `high`.
+    pub priority: String,
 }
 
 impl TryFrom<MessageRow> for Message {
@@ -386,6 +389,7 @@ impl TryFrom<MessageRow> for Message {
             greeting: r.greeting,
             header_message_id: r.header_message_id,
             attempts: r.attempts,
+            priority: r.priority,
         })
     }
 }

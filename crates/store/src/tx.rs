@@ -53,7 +53,8 @@ const ENROLMENT_COLUMNS: &str =
 
 const MESSAGE_COLUMNS: &str = "m.id, m.customer_id, c.external_id, m.enrolment_id, m.step_key,
     m.programme_id, m.template, m.class, m.channel, m.state, m.reason, m.planned_at, m.sent_at,
-    m.recipient, m.subject, m.body_text, m.body_html, m.greeting, m.header_message_id, m.attempts";
+    m.recipient, m.subject, m.body_text, m.body_html, m.greeting, m.header_message_id, m.attempts,
+    m.priority";
 
 impl Tx {
     /// Commits.
@@ -788,6 +789,22 @@ impl Tx {
             .collect();
         ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         Ok(ranked.into_iter().take(limit).map(|(s, _)| s).collect())
+    }
+
+    /// A customer's sent messages since `since`: (sent at µs, class, channel).
+    pub async fn recent_contacts(
+        &mut self,
+        customer_id: i64,
+        since: Timestamp,
+    ) -> Result<Vec<(i64, String, String)>> {
+        Ok(on_tx!(self, c => sqlx::query_as(
+            "SELECT sent_at, class, channel FROM messages
+             WHERE customer_id = $1 AND state = 'sent' AND sent_at >= $2 ORDER BY sent_at",
+        )
+        .bind(customer_id)
+        .bind(micros(since))
+        .fetch_all(&mut *c)
+        .await?))
     }
 
     /// Every product.

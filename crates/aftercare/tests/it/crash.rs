@@ -14,6 +14,7 @@ use crate::helpers::*;
 const PROGRAMME: &str = r#"
 id = "quick"
 name = "Quick confirmation and thanks"
+# Both transactional, so quiet hours and caps (policy) never hold them, whatever the hour.
 version = 1
 trigger = { event = "order_placed" }
 
@@ -27,7 +28,7 @@ wait = "2s"
 
 [[steps]]
 id = "thanks"
-send = { template = "thanks", class = "service" }
+send = { template = "thanks", class = "transactional" }
 "#;
 
 fn start_worker(database_url: &str, smtp_url: &str, programmes: &std::path::Path) -> Child {

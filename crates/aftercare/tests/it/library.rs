@@ -365,6 +365,8 @@ async fn offers_also_bought_and_early_access_of1_of2_of3() {
     )
     .await;
     lab.run().await;
+    // At most one promotional message a week: early access waits for the also-bought one.
+    lab.days(7).await;
     assert!(
         lab.one("C1", "early_access")
             .await
@@ -397,7 +399,7 @@ async fn co_creation_only_for_the_grocery_segment_sg1() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn birthday_and_anniversaries_stressed_for_bargain_hunters_su1_sg2() {
     let lab = lab().await;
-    lab.customer("B", marketing(json!({"birth_date": "1990-05-05", "customer_since": "2023-05-05", "attributes": {"segment": "bargain-hunter"}}))).await;
+    lab.customer("B", marketing(json!({"birth_date": "1990-05-20", "customer_since": "2023-05-05", "attributes": {"segment": "bargain-hunter"}}))).await;
     lab.customer(
         "R",
         marketing(json!({"customer_since": "2024-05-05", "attributes": {"segment": "runner"}})),
@@ -412,10 +414,9 @@ async fn birthday_and_anniversaries_stressed_for_bargain_hunters_su1_sg2() {
     )
     .await;
     lab.run().await;
-    lab.days(2).await;
-    let birthday = lab.one("B", "birthday").await;
-    assert_eq!(local(&birthday, "Europe/Amsterdam"), "2026-05-05 09:00");
+    lab.days(21).await;
     let stressed = lab.one("B", "anniversary_bargain").await;
+    assert_eq!(local(&stressed, "Europe/Amsterdam"), "2026-05-05 09:00");
     assert!(
         stressed
             .subject
@@ -426,8 +427,34 @@ async fn birthday_and_anniversaries_stressed_for_bargain_hunters_su1_sg2() {
         stressed.subject
     );
     lab.none("B", "anniversary").await;
+    assert_eq!(
+        local(&lab.one("B", "birthday").await, "Europe/Amsterdam"),
+        "2026-05-20 09:00"
+    );
     assert!(body(&lab.one("R", "anniversary").await).contains("Vandaag is het 2 jaar geleden"));
-    assert!(body(&lab.one("R", "purchase_anniversary").await).contains("Vandaag 1 jaar geleden"));
+    // The purchase anniversary falls on the same day: policy keeps a week between
+    // relationship contacts (FR1), so it goes out a week later, with the reason on record.
+    let later = lab.one("R", "purchase_anniversary").await;
+    assert!(body(&later).contains("Vandaag 1 jaar geleden"));
+    assert!(
+        later.sent_at.unwrap() >= "2026-05-12T07:00:00Z".parse::<Timestamp>().unwrap(),
+        "a week after the anniversary at the earliest"
+    );
+    let mut tx = lab.store.begin_read().await.unwrap();
+    let reasons: Vec<String> = tx
+        .message_transitions(later.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.reason)
+        .collect();
+    tx.commit().await.unwrap();
+    assert!(
+        reasons.contains(
+            &"held back: the last relationship contact was less than 7 days ago".to_string()
+        ),
+        "{reasons:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -570,7 +597,7 @@ async fn household_members_get_their_own_birthday_note_pe1() {
     )
     .await;
     lab.run().await;
-    lab.days(3).await;
+    lab.days(10).await;
     let notes: Vec<Message> = lab
         .all("P")
         .await
@@ -582,4 +609,13 @@ async fn household_members_get_their_own_birthday_note_pe1() {
     assert_eq!(local(&notes[0], "Europe/Amsterdam"), "2026-05-05 09:00");
     assert_eq!(notes[1].subject.as_deref(), Some("Bram wordt vandaag 10!"));
     assert!(body(&notes[1]).starts_with("Beste Jan,"));
+    // A week between relationship contacts (FR1): Bram's note waits until 12 May.
+    let sent = notes[1]
+        .sent_at
+        .unwrap()
+        .to_zoned_datetime(jiff::tz::TimeZone::get("Europe/Amsterdam").unwrap());
+    assert_eq!(
+        sent.strftime("%Y-%m-%d %H:%M").to_string(),
+        "2026-05-12 09:00"
+    );
 }

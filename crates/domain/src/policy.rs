@@ -1,0 +1,635 @@
+//! Policy: whether, when and how a planned message may go out — "relevant, not annoying".
+//!
+//! Pure functions over a snapshot of one customer (their record and the contacts they
+//! already had), in the order of DESIGN.md's pipeline: consent, data quality, frequency
+//! caps, the yearly contact band (FR1), quiet hours in the customer's own time zone, and
+//! channel choice. Suppression (the matter is resolved, the goal reached, the customer left
+//! the programme) is decided by the engine before policy runs. Every decision carries a
+//! stable reason code and a sentence a marketer understands.
+//!
+//! Requirements: FR1 (7–9 contacts a year), CH1, CH2, DQ2, DQ3.
+
+use jiff::civil::Time;
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use crate::customer::{Channel, CustomerRecord, Purpose};
+use crate::message::MessageClass;
+
+/// How urgent a message is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    /// Filler: tips, inspiration, news — only for customers below the band.
+    Low,
+    /// The default.
+    Normal,
+    /// Must reach the customer whenever anything may.
+    High,
+}
+
+impl Priority {
+    /// Parses the lower-case name; unknown names are `Normal`.
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "low" => Priority::Low,
+            "high" => Priority::High,
+            _ => Priority::Normal,
+        }
+    }
+}
+
+/// A limit on contacts of a class (or all non-transactional ones) in a rolling window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cap {
+    /// The class the cap is for; `None` for every non-transactional message.
+    #[serde(default)]
+    pub class: Option<MessageClass>,
+    /// The channel; `None` for every channel.
+    #[serde(default)]
+    pub channel: Option<Channel>,
+    /// At most this many…
+    pub max: u32,
+    /// …in this many days.
+    pub days: u32,
+}
+
+/// Policy settings; the defaults follow the source articles.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// The yearly band's bottom: below it, low-priority filler may run (FR1).
+    pub band_min: u32,
+    /// The band's top: no customer gets more relationship contacts in a rolling year.
+    pub band_max: u32,
+    /// At least this many days between two relationship contacts.
+    pub min_gap_days: u32,
+    /// Frequency caps.
+    pub caps: Vec<Cap>,
+    /// Quiet hours end: nothing but transactional messages before this local time.
+    pub send_from: Time,
+    /// Quiet hours start: nothing but transactional messages from this local time.
+    pub send_until: Time,
+    /// A held message that cannot go out within this many days is dropped as stale.
+    pub max_hold_days: u32,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self {
+            band_min: 7,
+            band_max: 9,
+            min_gap_days: 7,
+            caps: vec![
+                Cap {
+                    class: Some(MessageClass::Promotional),
+                    channel: None,
+                    max: 1,
+                    days: 7,
+                },
+                Cap {
+                    class: None,
+                    channel: None,
+                    max: 1,
+                    days: 1,
+                },
+            ],
+            send_from: jiff::civil::time(8, 0, 0, 0),
+            send_until: jiff::civil::time(21, 0, 0, 0),
+            max_hold_days: 14,
+        }
+    }
+}
+
+/// A message the customer already had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PastContact {
+    /// When it went out.
+    pub at: Timestamp,
+    /// Its class.
+    pub class: MessageClass,
+    /// Its channel.
+    pub channel: Channel,
+}
+
+/// What a programme wants to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Intent {
+    /// The class.
+    pub class: MessageClass,
+    /// The priority.
+    pub priority: Priority,
+    /// The channel the step prefers.
+    pub channel: Channel,
+    /// When it was planned.
+    pub planned_at: Timestamp,
+}
+
+/// Why a decision was made: a stable code and a sentence for the team.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reason {
+    /// Stable snake_case code, e.g. `band_reached`.
+    pub code: &'static str,
+    /// What a marketer reads on the timeline.
+    pub sentence: String,
+}
+
+impl Reason {
+    fn new(code: &'static str, sentence: impl Into<String>) -> Self {
+        Self {
+            code,
+            sentence: sentence.into(),
+        }
+    }
+}
+
+/// The outcome for one intent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Send now on this channel.
+    Send {
+        /// The channel.
+        channel: Channel,
+    },
+    /// Not yet: try again at `until`.
+    Hold {
+        /// When it may go.
+        until: Timestamp,
+        /// Why it waits.
+        reason: Reason,
+    },
+    /// Never.
+    Block {
+        /// Why not.
+        reason: Reason,
+    },
+}
+
+/// Whether a class counts toward the yearly band (FR1): relationship and promotional
+/// contacts do; transactional and service messages answer the customer's own actions.
+pub fn counts_toward_band(class: MessageClass) -> bool {
+    matches!(
+        class,
+        MessageClass::Relationship | MessageClass::Promotional
+    )
+}
+
+/// Decides for one intent at `now`. `history` is the customer's sent messages of the last
+/// year (any order).
+pub fn decide(
+    intent: &Intent,
+    customer: &CustomerRecord,
+    history: &[PastContact],
+    now: Timestamp,
+    config: &PolicyConfig,
+) -> Decision {
+    let channel = intent.channel;
+    // 1. Consent per purpose and channel.
+    if intent.class != MessageClass::Transactional {
+        let purpose = if intent.class.needs_marketing_consent() {
+            Purpose::Marketing
+        } else {
+            Purpose::Service
+        };
+        match customer.consent(purpose, channel) {
+            Some(c) if !c.granted => {
+                let what = if purpose == Purpose::Marketing {
+                    "marketing"
+                } else {
+                    "service messages"
+                };
+                return Decision::Block {
+                    reason: Reason::new(
+                        "consent_withdrawn",
+                        format!(
+                            "blocked: consent for {what} by {} withdrawn ({})",
+                            channel.as_str(),
+                            c.source
+                        ),
+                    ),
+                };
+            }
+            None if purpose == Purpose::Marketing => {
+                return Decision::Block {
+                    reason: Reason::new(
+                        "no_marketing_consent",
+                        format!("blocked: no marketing consent for {}", channel.as_str()),
+                    ),
+                };
+            }
+            _ => {}
+        }
+    }
+    // 3. Data quality: the channel must be able to reach the customer.
+    if channel == Channel::Email && customer.email.is_none() {
+        return Decision::Block {
+            reason: Reason::new("no_address", "blocked: the customer has no email address"),
+        };
+    }
+    if intent.class == MessageClass::Transactional {
+        return Decision::Send { channel };
+    }
+    let stale_after =
+        intent.planned_at + SignedDuration::from_hours(24 * i64::from(config.max_hold_days));
+    let hold = |until: Timestamp, reason: Reason| {
+        if until > stale_after {
+            Decision::Block {
+                reason: Reason::new(
+                    reason.code,
+                    format!(
+                        "{}; too late to send after that",
+                        reason.sentence.replace("held back", "blocked")
+                    ),
+                ),
+            }
+        } else {
+            Decision::Hold { until, reason }
+        }
+    };
+    // 5. Frequency caps: wait until the oldest contact in the window falls out of it.
+    for cap in &config.caps {
+        let window = SignedDuration::from_hours(24 * i64::from(cap.days));
+        let applies = |c: MessageClass, ch: Channel| {
+            c != MessageClass::Transactional
+                && cap.class.is_none_or(|k| k == c)
+                && cap.channel.is_none_or(|k| k == ch)
+        };
+        if !applies(intent.class, channel) {
+            continue;
+        }
+        let mut inside: Vec<Timestamp> = history
+            .iter()
+            .filter(|h| applies(h.class, h.channel) && h.at > now - window && h.at <= now)
+            .map(|h| h.at)
+            .collect();
+        if inside.len() >= cap.max as usize {
+            inside.sort();
+            let frees_at = inside[inside.len() - cap.max as usize] + window;
+            let what = cap
+                .class
+                .map_or("non-transactional".to_string(), |c| c.as_str().to_string());
+            let sentence = format!(
+                "held back: at most {} {what} message(s) per {} day(s)",
+                cap.max, cap.days
+            );
+            return hold(frees_at, Reason::new("frequency_cap", sentence));
+        }
+    }
+    // 6. The yearly band (FR1), for relationship and promotional contacts.
+    if counts_toward_band(intent.class) {
+        let year = SignedDuration::from_hours(24 * 365);
+        let mut in_year: Vec<Timestamp> = history
+            .iter()
+            .filter(|h| counts_toward_band(h.class) && h.at > now - year && h.at <= now)
+            .map(|h| h.at)
+            .collect();
+        in_year.sort();
+        let count = u32::try_from(in_year.len()).unwrap_or(u32::MAX);
+        let allowed = match intent.priority {
+            Priority::Low => count < config.band_min,
+            Priority::Normal => count + 1 < config.band_max,
+            Priority::High => count < config.band_max,
+        };
+        if !allowed {
+            let sentence = match intent.priority {
+                Priority::Low => format!(
+                    "held back: {count} relationship contacts this year, filler only runs below {}",
+                    config.band_min
+                ),
+                Priority::Normal => format!(
+                    "held back: {count} relationship contacts this year, near the band's top of {}, priority normal",
+                    config.band_max
+                ),
+                Priority::High => format!("held back: yearly band of {} reached", config.band_max),
+            };
+            // The band frees up when the oldest contact of the year is a year old.
+            let needed = match intent.priority {
+                Priority::Low => count + 1 - config.band_min,
+                Priority::Normal => count + 2 - config.band_max,
+                Priority::High => count + 1 - config.band_max,
+            } as usize;
+            let frees_at = in_year
+                .get(needed.saturating_sub(1))
+                .map_or(now, |t| *t + year);
+            return hold(frees_at, Reason::new("band_reached", sentence));
+        }
+        let gap = SignedDuration::from_hours(24 * i64::from(config.min_gap_days));
+        if let Some(last) = in_year.last()
+            && *last + gap > now
+        {
+            let sentence = format!(
+                "held back: the last relationship contact was less than {} days ago",
+                config.min_gap_days
+            );
+            return hold(*last + gap, Reason::new("min_gap", sentence));
+        }
+    }
+    // 7. Quiet hours in the customer's own time zone: reschedule, never drop.
+    let zone = customer.time_zone.zone();
+    if let Some(next) = next_allowed(now, &zone, config.send_from, config.send_until)
+        && next > now
+    {
+        let local = next.to_zoned_datetime(zone.clone());
+        let sentence = format!(
+            "held back: quiet hours, sending at {} local time",
+            local.strftime("%H:%M")
+        );
+        return Decision::Hold {
+            until: next,
+            reason: Reason::new("quiet_hours", sentence),
+        };
+    }
+    Decision::Send { channel }
+}
+
+/// The first moment at or after `now` when the local time in `zone` is within
+/// `[from, until)`; correct across daylight saving (a local time that does not exist that
+/// day moves forward).
+pub fn next_allowed(now: Timestamp, zone: &TimeZone, from: Time, until: Time) -> Option<Timestamp> {
+    let local = now.to_zoned_datetime(zone.clone());
+    let t = local.time();
+    if t >= from && t < until {
+        return Some(now);
+    }
+    let day = if t < from {
+        local.date()
+    } else {
+        local.date().tomorrow().ok()?
+    };
+    day.to_datetime(from)
+        .to_zoned_datetime(zone.clone())
+        .ok()
+        .map(|z| z.timestamp())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn customer(marketing: bool, zone: &str) -> CustomerRecord {
+        let mut consents = vec![
+            json!({"purpose": "service", "channel": "email", "granted": true, "source": "checkout", "at": "2020-01-01T00:00:00Z"}),
+        ];
+        if marketing {
+            consents.push(json!({"purpose": "marketing", "channel": "email", "granted": true, "source": "checkout", "at": "2020-01-01T00:00:00Z"}));
+        }
+        serde_json::from_value(json!({"external_id": "C1", "email": "c@example.nl", "time_zone": zone, "consents": consents})).unwrap()
+    }
+
+    fn at(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn intent(class: MessageClass, priority: Priority, planned: &str) -> Intent {
+        Intent {
+            class,
+            priority,
+            channel: Channel::Email,
+            planned_at: at(planned),
+        }
+    }
+
+    #[test]
+    fn table_of_decisions() {
+        let c = customer(true, "Europe/Amsterdam");
+        let none = customer(false, "Europe/Amsterdam");
+        let day = |d: &str| PastContact {
+            at: at(d),
+            class: MessageClass::Relationship,
+            channel: Channel::Email,
+        };
+        let noon = "2026-05-04T10:00:00Z";
+        let cases: Vec<(&str, Intent, &CustomerRecord, Vec<PastContact>, &str)> = vec![
+            (
+                "transactional always",
+                intent(
+                    MessageClass::Transactional,
+                    Priority::Normal,
+                    "2026-05-04T01:00:00Z",
+                ),
+                &none,
+                vec![],
+                "send",
+            ),
+            (
+                "no marketing consent",
+                intent(MessageClass::Relationship, Priority::High, noon),
+                &none,
+                vec![],
+                "no_marketing_consent",
+            ),
+            (
+                "service without marketing consent",
+                intent(MessageClass::Service, Priority::Normal, noon),
+                &none,
+                vec![],
+                "send",
+            ),
+            (
+                "quiet at night",
+                intent(
+                    MessageClass::Service,
+                    Priority::Normal,
+                    "2026-05-04T21:30:00Z",
+                ),
+                &c,
+                vec![],
+                "quiet_hours",
+            ),
+            (
+                "one promotional a week",
+                intent(MessageClass::Promotional, Priority::High, noon),
+                &c,
+                vec![PastContact {
+                    at: at("2026-05-01T10:00:00Z"),
+                    class: MessageClass::Promotional,
+                    channel: Channel::Email,
+                }],
+                "frequency_cap",
+            ),
+            (
+                "one a day",
+                intent(MessageClass::Service, Priority::High, noon),
+                &c,
+                vec![PastContact {
+                    at: at("2026-05-04T07:00:00Z"),
+                    class: MessageClass::Service,
+                    channel: Channel::Email,
+                }],
+                "frequency_cap",
+            ),
+            (
+                "minimum gap",
+                intent(MessageClass::Relationship, Priority::High, noon),
+                &c,
+                vec![day("2026-05-01T10:00:00Z")],
+                "min_gap",
+            ),
+            (
+                "filler below the band",
+                intent(MessageClass::Relationship, Priority::Low, noon),
+                &c,
+                (1..=6)
+                    .map(|m| day(&format!("2026-0{m}-01T10:00:00Z")))
+                    .map(|mut p| {
+                        p.at -= SignedDuration::from_hours(24 * 120);
+                        p
+                    })
+                    .collect(),
+                "send",
+            ),
+            (
+                "no filler in the band",
+                intent(MessageClass::Relationship, Priority::Low, noon),
+                &c,
+                (0..7)
+                    .map(|i| PastContact {
+                        at: at("2025-06-01T10:00:00Z") + SignedDuration::from_hours(24 * 30 * i),
+                        class: MessageClass::Relationship,
+                        channel: Channel::Email,
+                    })
+                    .collect(),
+                "band_reached",
+            ),
+            (
+                "high priority up to the top",
+                intent(MessageClass::Relationship, Priority::High, noon),
+                &c,
+                (0..8)
+                    .map(|i| PastContact {
+                        at: at("2025-06-01T10:00:00Z") + SignedDuration::from_hours(24 * 30 * i),
+                        class: MessageClass::Relationship,
+                        channel: Channel::Email,
+                    })
+                    .collect(),
+                "send",
+            ),
+            (
+                "never above the top",
+                intent(MessageClass::Relationship, Priority::High, noon),
+                &c,
+                (0..9)
+                    .map(|i| PastContact {
+                        at: at("2025-06-01T10:00:00Z") + SignedDuration::from_hours(24 * 30 * i),
+                        class: MessageClass::Relationship,
+                        channel: Channel::Email,
+                    })
+                    .collect(),
+                "band_reached",
+            ),
+        ];
+        for (name, intent, customer, history, expected) in cases {
+            let got = match decide(
+                &intent,
+                customer,
+                &history,
+                intent.planned_at,
+                &PolicyConfig::default(),
+            ) {
+                Decision::Send { .. } => "send".to_string(),
+                Decision::Hold { reason, .. } | Decision::Block { reason } => {
+                    reason.code.to_string()
+                }
+            };
+            assert_eq!(got, expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn quiet_hours_follow_daylight_saving() {
+        let zone = TimeZone::get("Europe/Amsterdam").unwrap();
+        let (from, until) = (
+            jiff::civil::time(8, 0, 0, 0),
+            jiff::civil::time(21, 0, 0, 0),
+        );
+        // The night the clocks go forward (29 March 2026): 08:00 local is 06:00 UTC.
+        assert_eq!(
+            next_allowed(at("2026-03-28T22:00:00Z"), &zone, from, until),
+            Some(at("2026-03-29T06:00:00Z"))
+        );
+        // The night they go back (25 October 2026): 08:00 local is 07:00 UTC.
+        assert_eq!(
+            next_allowed(at("2026-10-24T22:00:00Z"), &zone, from, until),
+            Some(at("2026-10-25T07:00:00Z"))
+        );
+        assert_eq!(
+            next_allowed(at("2026-10-25T12:00:00Z"), &zone, from, until),
+            Some(at("2026-10-25T12:00:00Z"))
+        );
+    }
+
+    fn arb_class() -> impl Strategy<Value = MessageClass> {
+        prop_oneof![
+            Just(MessageClass::Transactional),
+            Just(MessageClass::Service),
+            Just(MessageClass::Relationship),
+            Just(MessageClass::Promotional)
+        ]
+    }
+
+    fn arb_priority() -> impl Strategy<Value = Priority> {
+        prop_oneof![
+            Just(Priority::Low),
+            Just(Priority::Normal),
+            Just(Priority::High)
+        ]
+    }
+
+    proptest! {
+        /// Replaying any stream of intents through the policy (holding means trying again
+        /// later) never puts a customer over a cap or over the band's top, never sends in
+        /// quiet hours, always sends transactional messages, and never sends marketing
+        /// without consent.
+        #[test]
+        fn invariants_hold_for_any_stream_of_intents(
+            intents in prop::collection::vec((arb_class(), arb_priority(), 0i64..(365 * 24 * 60)), 1..120),
+            marketing in any::<bool>(),
+            zone in prop_oneof![Just("Europe/Amsterdam"), Just("America/New_York"), Just("Asia/Tokyo")],
+        ) {
+            let config = PolicyConfig::default();
+            let c = customer(marketing, zone);
+            let tz = TimeZone::get(zone).unwrap();
+            let start = at("2026-01-01T00:00:00Z");
+            let mut queue: Vec<(Timestamp, Intent)> = intents.iter().map(|(class, priority, minute)| {
+                let t = start + SignedDuration::from_mins(*minute);
+                (t, Intent { class: *class, priority: *priority, channel: Channel::Email, planned_at: t })
+            }).collect();
+            let mut sent: Vec<PastContact> = Vec::new();
+            let mut steps = 0;
+            while !queue.is_empty() && steps < 10_000 {
+                steps += 1;
+                queue.sort_by_key(|(t, _)| *t);
+                let (now, intent) = queue.remove(0);
+                match decide(&intent, &c, &sent, now, &config) {
+                    Decision::Send { channel } => {
+                        let local = now.to_zoned_datetime(tz.clone()).time();
+                        if intent.class != MessageClass::Transactional {
+                            prop_assert!(local >= config.send_from && local < config.send_until, "sent at {local} local");
+                        }
+                        if intent.class.needs_marketing_consent() {
+                            prop_assert!(marketing);
+                        }
+                        sent.push(PastContact { at: now, class: intent.class, channel });
+                        let year = sent.iter().filter(|p| counts_toward_band(p.class) && p.at > now - SignedDuration::from_hours(24 * 365)).count();
+                        prop_assert!(year <= config.band_max as usize);
+                        for cap in &config.caps {
+                            let window = SignedDuration::from_hours(24 * i64::from(cap.days));
+                            let n = sent.iter().filter(|p| p.class != MessageClass::Transactional && cap.class.is_none_or(|k| k == p.class) && p.at > now - window).count();
+                            prop_assert!(n <= cap.max as usize, "cap {cap:?} exceeded");
+                        }
+                    }
+                    Decision::Hold { until, .. } => {
+                        prop_assert!(intent.class != MessageClass::Transactional);
+                        prop_assert!(until > now);
+                        queue.push((until, intent));
+                    }
+                    Decision::Block { .. } => prop_assert!(intent.class != MessageClass::Transactional),
+                }
+            }
+        }
+    }
+}
