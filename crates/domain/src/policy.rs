@@ -236,12 +236,10 @@ pub fn decide(
     let hold = |until: Timestamp, reason: Reason| {
         if until > stale_after {
             Decision::Block {
+                // Waiting would make it stale: the same reason, as a block.
                 reason: Reason::new(
                     reason.code,
-                    format!(
-                        "{}; too late to send after that",
-                        reason.sentence.replace("held back", "blocked")
-                    ),
+                    reason.sentence.replacen("held back", "blocked", 1),
                 ),
             }
         } else {

@@ -876,8 +876,9 @@ impl Tx {
         .await?))
     }
 
-    /// For every customer, how many non-transactional messages were sent in `[from, to)`
-    /// (customers without any included, as zeros).
+    /// For every customer, how many relationship and promotional messages (the contacts the
+    /// yearly band counts, FR1) were sent in `[from, to)` (customers without any included,
+    /// as zeros).
     pub async fn contacts_per_customer(
         &mut self,
         from: Timestamp,
@@ -885,7 +886,7 @@ impl Tx {
     ) -> Result<Vec<i64>> {
         let counts: Vec<i64> = on_tx!(self, c => sqlx::query_scalar(
             "SELECT COUNT(*) FROM messages
-             WHERE state = 'sent' AND class <> 'transactional' AND sent_at >= $1 AND sent_at < $2
+             WHERE state = 'sent' AND class IN ('relationship', 'promotional') AND sent_at >= $1 AND sent_at < $2
              GROUP BY customer_id",
         )
         .bind(micros(from))

@@ -1,7 +1,7 @@
 //! `aftercare simulate`: a generated shop run through the programme library on a virtual
 //! clock, and a report of what it did: per programme the enrolments, holdouts, goals and
-//! messages; why messages were blocked; and contacts per customer against the yearly band
-//! of 7 to 9 (FR1). Runs on a throw-away SQLite file; nothing is sent.
+//! messages; why messages were blocked; and relationship and promotional contacts per
+//! customer against the yearly band of 7 to 9 (FR1). Runs on a throw-away SQLite file; nothing is sent.
 //!
 //! This is the engine itself at work (the same store, programmes and policy as `serve`),
 //! so it shows the truth at the price of speed.
@@ -46,7 +46,8 @@ pub struct Report {
     pub programmes: BTreeMap<String, ProgrammeReport>,
     /// Blocked messages by reason.
     pub blocked: Vec<(String, i64)>,
-    /// Customers by number of non-transactional contacts in the period.
+    /// Customers by number of relationship and promotional contacts in the period, scaled
+    /// to a year.
     pub contacts_histogram: BTreeMap<String, usize>,
     /// Share of customers with 7 to 9 contacts (scaled to a year).
     pub in_band: f64,
@@ -194,7 +195,9 @@ fn print_report(r: &Report) {
     for (reason, n) in &r.blocked {
         println!("  {n:>7}  {reason}");
     }
-    println!("\nNon-transactional contacts per customer per year (target band 7–9, FR1):");
+    println!(
+        "\nRelationship and promotional contacts per customer per year (target band 7–9, FR1):"
+    );
     let max = r
         .contacts_histogram
         .values()
