@@ -319,3 +319,78 @@ both_backends!(
         );
     }
 );
+
+both_backends!(
+    an_unsubscribe_stops_a_queued_marketing_message_at_once,
+    |backend| async move {
+        let app = spawn_app(backend).await;
+        let mut customer = jan_de_vries();
+        customer["consents"] = json!([
+            {"purpose": "service", "channel": "email", "granted": true, "source": "checkout", "at": "2026-01-01T10:00:00Z"},
+            {"purpose": "marketing", "channel": "email", "granted": true, "source": "checkout", "at": "2026-01-01T10:00:00Z"}
+        ]);
+        app.seed_shop(&customer).await;
+        for n in ["W1", "W2", "W3"] {
+            assert_eq!(app.post_json("/v1/orders", &order(n)).await.0, 201);
+        }
+        app.engine.run_until_idle().await.unwrap();
+        // 22:30 in Amsterdam: the early-access offer is planned but held for quiet hours.
+        app.clock.set("2026-03-02T21:30:00Z".parse().unwrap());
+        let launch = json!({"events": [{"type": "product_launched", "customer_external_id": "C1", "at": "2026-03-02T21:30:00Z", "properties": {"product_name": "Stride 5"}}]});
+        assert_eq!(app.post_json("/v1/events", &launch).await.0, 202);
+        app.engine.run_until_idle().await.unwrap();
+        let listed: Value = app
+            .get("/v1/messages?customer=C1")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let offer = listed["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["template"] == "early_access")
+            .unwrap()
+            .clone();
+        assert_eq!(offer["state"], "planned");
+        assert_eq!(
+            offer["reason"],
+            "held back: quiet hours, sending at 08:00 local time"
+        );
+
+        let unsubscribe = json!({"purpose": "marketing", "channel": "email", "granted": false, "source": "unsubscribe_link", "at": "2026-03-02T21:45:00Z"});
+        app.clock.set("2026-03-02T21:46:00Z".parse().unwrap());
+        let (status, body) = app
+            .post_json("/v1/customers/C1/consents", &unsubscribe)
+            .await;
+        assert_eq!(
+            (status, body["granted"].clone()),
+            (200, json!(false)),
+            "{body}"
+        );
+        app.advance_hours(12).await;
+        let message: Value = app
+            .get(&format!("/v1/messages/{}", offer["id"]))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(message["message"]["state"], "blocked");
+        assert_eq!(
+            message["message"]["reason"],
+            "blocked: consent for marketing by email withdrawn (unsubscribe_link)"
+        );
+        assert!(
+            app.smtp.messages().iter().all(|m| !m.contains("Stride 5")),
+            "nothing about the launch went out"
+        );
+        let (status, body) = app
+            .post_json("/v1/customers/C404/consents", &unsubscribe)
+            .await;
+        assert_eq!((status, body["code"].clone()), (404, json!("not_found")));
+    }
+);

@@ -1,8 +1,8 @@
 //! The API's handlers: parse, call the engine's ingest inside one transaction, answer.
 
 use aftercare_domain::{
-    CancellationRecord, CustomerRecord, EventRecord, MessageState, OrderRecord, ProductRecord,
-    ShipmentEventRecord,
+    CancellationRecord, Consent, CustomerRecord, EventRecord, MessageState, OrderRecord,
+    ProductRecord, ShipmentEventRecord,
 };
 use aftercare_engine::ingest;
 use aftercare_store::{Message, MessageFilter};
@@ -167,6 +167,62 @@ pub async fn post_events(
             (
                 StatusCode::ACCEPTED,
                 json!({"accepted": accepted, "duplicates": duplicates}),
+            )
+        }
+    )
+}
+
+/// Record a consent decision for a customer — e.g. an unsubscribe. It takes effect at once,
+/// also for messages already queued: consent is checked again when a message is due.
+#[utoipa::path(post, path = "/v1/customers/{external_id}/consents", request_body = Consent,
+    params(("external_id" = String, Path, description = "The brand's customer id"),
+           ("Idempotency-Key" = Option<String>, Header, description = "Retry-safe key")),
+    responses((status = 200, description = "Recorded"), (status = 404, description = "Unknown customer"),
+              (status = 422, description = "Invalid field")),
+    security(("bearer" = [])))]
+pub async fn post_consent(
+    State(app): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(external_id): Path<String>,
+    body: JsonBody<Consent>,
+) -> ApiResult {
+    idempotent_write!(
+        app,
+        headers,
+        caller,
+        "POST /v1/customers/{id}/consents",
+        body.raw,
+        |tx, now| {
+            let consent = &body.value;
+            if consent.source.trim().is_empty() {
+                return Err(aftercare_domain::FieldError::new(
+                    "source",
+                    "must say where the consent was given, e.g. unsubscribe_link",
+                )
+                .into());
+            }
+            if consent.at > now {
+                return Err(
+                    aftercare_domain::FieldError::new("at", "must not be in the future").into(),
+                );
+            }
+            let mut customer =
+                tx.customer_by_external_id(&external_id)
+                    .await?
+                    .ok_or_else(|| {
+                        ApiError::NotFound(format!("no customer with external_id '{external_id}'"))
+                    })?;
+            customer.record.consents.push(consent.clone());
+            tx.update_customer_record(customer.id, &customer.record, now)
+                .await?;
+            let current = customer
+                .record
+                .consent(consent.purpose, consent.channel)
+                .map(|c| c.granted);
+            (
+                StatusCode::OK,
+                json!({"external_id": external_id, "purpose": consent.purpose, "channel": consent.channel, "granted": current}),
             )
         }
     )

@@ -16,6 +16,10 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/customers", post(handlers::upsert_customer))
         .route("/v1/customers/{external_id}", get(handlers::get_customer))
+        .route(
+            "/v1/customers/{external_id}/consents",
+            post(handlers::post_consent),
+        )
         .route("/v1/products", post(handlers::upsert_product))
         .route("/v1/orders", post(handlers::create_order))
         .route("/v1/shipment-events", post(handlers::post_shipment_event))

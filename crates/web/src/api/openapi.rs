@@ -10,7 +10,7 @@ use super::handlers;
 #[openapi(
     info(title = "Aftercare API", version = "1", description = "Customers, products, orders, shipment status events and generic events in; messages and timelines out. Errors are RFC 9457 problem+json."),
     paths(handlers::upsert_customer, handlers::upsert_product, handlers::create_order,
-          handlers::post_shipment_event, handlers::post_events, handlers::post_cancellation, handlers::get_customer,
+          handlers::post_shipment_event, handlers::post_events, handlers::post_cancellation, handlers::post_consent, handlers::get_customer,
           handlers::list_messages, handlers::get_message),
     components(schemas(aftercare_domain::CustomerRecord, aftercare_domain::ProductRecord,
                        aftercare_domain::OrderRecord, aftercare_domain::ShipmentEventRecord,
