@@ -33,6 +33,12 @@ pub struct Args {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Write every planned message as one JSON line to this file.
+    #[arg(long)]
+    pub log: Option<std::path::PathBuf>,
+    /// Print this customer's calendar for the simulated period.
+    #[arg(long)]
+    pub customer: Option<String>,
 }
 
 /// What a simulation did.
@@ -134,6 +140,9 @@ async fn simulate(args: &Args, config: &Config) -> anyhow::Result<Report> {
             .messages
             .insert(state, n);
     }
+    if args.log.is_some() || args.customer.is_some() {
+        write_messages(&mut tx, args).await?;
+    }
     let blocked = tx.blocked_reasons().await?;
     let contacts = tx.contacts_per_customer(start, end).await?;
     tx.commit().await?;
@@ -163,6 +172,84 @@ async fn simulate(args: &Args, config: &Config) -> anyhow::Result<Report> {
         contacts_histogram: histogram,
         in_band: in_band as f64 / contacts.len().max(1) as f64,
     })
+}
+
+/// Every message as one JSON line (`--log`), and one customer's calendar (`--customer`).
+async fn write_messages(tx: &mut aftercare_store::Tx, args: &Args) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut all = Vec::new();
+    let mut before = None;
+    loop {
+        let page = tx
+            .messages(&aftercare_store::MessageFilter {
+                before_id: before,
+                limit: 500,
+                ..Default::default()
+            })
+            .await?;
+        let Some(last) = page.last() else { break };
+        before = Some(last.id);
+        all.extend(page);
+    }
+    all.reverse();
+    let mut zones: BTreeMap<i64, jiff::tz::TimeZone> = BTreeMap::new();
+    let mut log = match &args.log {
+        Some(path) => Some(std::io::BufWriter::new(std::fs::File::create(path)?)),
+        None => None,
+    };
+    for m in &all {
+        let zone = match zones.get(&m.customer_id) {
+            Some(z) => z.clone(),
+            None => {
+                let z = tx.customer(m.customer_id).await?.record.time_zone.zone();
+                zones.insert(m.customer_id, z.clone());
+                z
+            }
+        };
+        let at = m.sent_at.unwrap_or(m.planned_at);
+        let local = at
+            .to_zoned_datetime(zone)
+            .strftime("%Y-%m-%d %H:%M %Z")
+            .to_string();
+        let decision = match m.state {
+            aftercare_domain::MessageState::Sent => "sent",
+            aftercare_domain::MessageState::Blocked | aftercare_domain::MessageState::Failed => {
+                "blocked"
+            }
+            _ => "held",
+        };
+        if let Some(out) = log.as_mut() {
+            let line = serde_json::json!({
+                "customer": m.customer_external_id,
+                "programme": m.programme_id,
+                "template": m.template,
+                "class": m.class,
+                "channel": m.channel,
+                "priority": m.priority,
+                "planned_at": m.planned_at.to_string(),
+                "local_time": local,
+                "decision": decision,
+                "reason": m.reason,
+                "expected_arrival": m.sent_at.map(|t| t.to_string()),
+                "coupon_valid_until": serde_json::Value::Null,
+                "greeting": m.greeting,
+            });
+            writeln!(out, "{line}")?;
+        }
+        if args.customer.as_deref() == Some(m.customer_external_id.as_str()) {
+            println!(
+                "{local:<24} {:<8} {:<22} {:<14} {}",
+                decision,
+                m.template,
+                m.class.as_str(),
+                m.reason
+            );
+        }
+    }
+    if let Some(mut out) = log {
+        out.flush()?;
+    }
+    Ok(())
 }
 
 fn console_is_terminal() -> bool {

@@ -154,8 +154,18 @@ fn serve_refuses_to_start_on_an_invalid_programme() {
 
 #[test]
 fn simulate_a_year_shows_every_library_programme_producing_messages() {
-    let (code, stdout, stderr) =
-        aftercare(&["simulate", "--days", "365", "--customers", "200", "--json"]);
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("messages.jsonl");
+    let (code, stdout, stderr) = aftercare(&[
+        "simulate",
+        "--days",
+        "365",
+        "--customers",
+        "200",
+        "--json",
+        "--log",
+        log.to_str().unwrap(),
+    ]);
     assert_eq!(code, 0, "{stderr}");
     let report: serde_json::Value = serde_json::from_str(&stdout).expect("JSON report");
     let programmes = report["programmes"].as_object().unwrap();
@@ -181,4 +191,50 @@ fn simulate_a_year_shows_every_library_programme_producing_messages() {
     let histogram = report["contacts_histogram"].as_object().unwrap();
     let customers: u64 = histogram.values().map(|v| v.as_u64().unwrap()).sum();
     assert_eq!(customers, 200);
+    assert!(
+        histogram
+            .keys()
+            .all(|k| !["10-12", "13+"].contains(&k.as_str())),
+        "nobody above the band: {histogram:?}"
+    );
+    // The log: one JSON line per planned message, with its decision and reason.
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let sent: i64 = programmes
+        .values()
+        .map(|p| {
+            p["messages"]
+                .as_object()
+                .unwrap()
+                .values()
+                .map(|v| v.as_i64().unwrap())
+                .sum::<i64>()
+        })
+        .sum();
+    assert_eq!(lines.len() as i64, sent, "every message is in the log");
+    for key in [
+        "customer",
+        "programme",
+        "class",
+        "channel",
+        "planned_at",
+        "local_time",
+        "decision",
+        "reason",
+        "coupon_valid_until",
+        "expected_arrival",
+        "greeting",
+    ] {
+        assert!(lines[0].get(key).is_some(), "{key} missing in {}", lines[0]);
+    }
+    assert!(lines.iter().any(|l| {
+        l["decision"] == "blocked"
+            && l["reason"]
+                .as_str()
+                .unwrap()
+                .contains("relationship contacts this year")
+    }));
 }
