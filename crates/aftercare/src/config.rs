@@ -139,6 +139,11 @@ impl Config {
         if raw.policy.band_min > raw.policy.band_max {
             bail!("policy.band_min: must not be above policy.band_max");
         }
+        for (segment, band) in &raw.policy.segments {
+            if band.band_min > band.band_max {
+                bail!("policy.segments.{segment}.band_min: must not be above band_max");
+            }
+        }
         if raw.policy.send_from >= raw.policy.send_until {
             bail!("policy.send_from: must be before policy.send_until");
         }

@@ -56,6 +56,45 @@ pub struct Cap {
     pub days: u32,
 }
 
+/// A yearly band for one segment (CH2: segments want different amounts of contact).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentBand {
+    /// The band's bottom for this segment.
+    pub band_min: u32,
+    /// The band's top for this segment.
+    pub band_max: u32,
+}
+
+/// How far ahead the band keeps room for a customer's birthday or anniversary.
+pub const LOOK_AHEAD_DAYS: i64 = 60;
+
+/// The customer's own moments (birthday, customer anniversary) in the next `days` days,
+/// for which the band keeps room.
+pub fn upcoming_moments(customer: &CustomerRecord, now: Timestamp, days: i64) -> Vec<&'static str> {
+    let today = now.to_zoned_datetime(customer.time_zone.zone()).date();
+    let mut out = Vec::new();
+    for (date, what, min_years) in [
+        (customer.birth_date, "a birthday", 1),
+        (customer.customer_since, "an anniversary", 1),
+    ] {
+        let Some(date) = date else { continue };
+        let next = (0..=1).find_map(|add| {
+            let year = today.year() + add;
+            let candidate = jiff::civil::Date::new(year, date.month(), date.day())
+                .or_else(|_| jiff::civil::Date::new(year, 2, 28))
+                .ok()?;
+            (candidate > today && candidate.year() - date.year() >= min_years).then_some(candidate)
+        });
+        if let Some(next) = next
+            && (next - today).get_days() as i64 <= days
+        {
+            out.push(what);
+        }
+    }
+    out
+}
+
 /// Policy settings; the defaults follow the source articles.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -74,6 +113,20 @@ pub struct PolicyConfig {
     pub send_until: Time,
     /// A held message that cannot go out within this many days is dropped as stale.
     pub max_hold_days: u32,
+    /// Other bands per segment (`attributes.segment`), e.g. fewer contacts for grocery.
+    pub segments: std::collections::BTreeMap<String, SegmentBand>,
+}
+
+impl PolicyConfig {
+    /// The band for this customer's segment.
+    pub fn band_for(&self, customer: &CustomerRecord) -> (u32, u32) {
+        customer
+            .attributes
+            .get("segment")
+            .and_then(|s| s.as_str())
+            .and_then(|s| self.segments.get(s))
+            .map_or((self.band_min, self.band_max), |b| (b.band_min, b.band_max))
+    }
 }
 
 impl Default for PolicyConfig {
@@ -99,6 +152,7 @@ impl Default for PolicyConfig {
             send_from: jiff::civil::time(8, 0, 0, 0),
             send_until: jiff::civil::time(21, 0, 0, 0),
             max_hold_days: 14,
+            segments: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -285,32 +339,37 @@ pub fn decide(
             .collect();
         in_year.sort();
         let count = u32::try_from(in_year.len()).unwrap_or(u32::MAX);
-        let allowed = match intent.priority {
-            Priority::Low => count < config.band_min,
-            Priority::Normal => count + 1 < config.band_max,
-            Priority::High => count < config.band_max,
+        let (band_min, band_max) = config.band_for(customer);
+        // Look ahead: keep room for the customer's own moments coming up (SU1).
+        let coming = if intent.priority == Priority::High {
+            Vec::new()
+        } else {
+            upcoming_moments(customer, now, LOOK_AHEAD_DAYS)
         };
-        if !allowed {
+        let reserved = u32::try_from(coming.len()).unwrap_or(0);
+        let (limit, slack) = match intent.priority {
+            Priority::Low => (band_min, reserved),
+            Priority::Normal => (band_max, reserved.max(1)),
+            Priority::High => (band_max, 0),
+        };
+        if count + slack >= limit {
+            let ahead = if coming.is_empty() {
+                String::new()
+            } else {
+                format!(" and {} coming up", coming.join(" and "))
+            };
             let sentence = match intent.priority {
                 Priority::Low => format!(
-                    "held back: {count} relationship contacts this year, filler only runs below {}",
-                    config.band_min
+                    "held back: {count} relationship contacts this year{ahead}, filler only runs below {band_min}"
                 ),
                 Priority::Normal => format!(
-                    "held back: {count} relationship contacts this year, near the band's top of {}, priority normal",
-                    config.band_max
+                    "held back: {count} relationship contacts this year{ahead}, near the band's top of {band_max}, priority normal"
                 ),
-                Priority::High => format!("held back: yearly band of {} reached", config.band_max),
+                Priority::High => format!("held back: yearly band of {band_max} reached"),
             };
-            // The band frees up when the oldest contact of the year is a year old.
-            let needed = match intent.priority {
-                Priority::Low => count + 1 - config.band_min,
-                Priority::Normal => count + 2 - config.band_max,
-                Priority::High => count + 1 - config.band_max,
-            } as usize;
-            let frees_at = in_year
-                .get(needed.saturating_sub(1))
-                .map_or(now, |t| *t + year);
+            // The band frees up as the year's oldest contacts turn a year old.
+            let needed = (count + slack + 1 - limit) as usize;
+            let frees_at = in_year.get(needed - 1).map_or(now + year, |t| *t + year);
             return hold(frees_at, Reason::new("band_reached", sentence));
         }
         let gap = SignedDuration::from_hours(24 * i64::from(config.min_gap_days));
@@ -535,6 +594,57 @@ mod tests {
             };
             assert_eq!(got, expected, "{name}");
         }
+    }
+
+    #[test]
+    fn the_band_keeps_room_for_a_birthday_coming_up_and_follows_the_segment() {
+        let mut c = customer(true, "Europe/Amsterdam");
+        c.birth_date = Some(jiff::civil::date(1980, 5, 20));
+        let now = at("2026-05-04T10:00:00Z");
+        let history: Vec<PastContact> = (0..6)
+            .map(|i| PastContact {
+                at: at("2025-07-01T10:00:00Z") + SignedDuration::from_hours(24 * 30 * i),
+                class: MessageClass::Relationship,
+                channel: Channel::Email,
+            })
+            .collect();
+        let low = intent(
+            MessageClass::Relationship,
+            Priority::Low,
+            "2026-05-04T10:00:00Z",
+        );
+        match decide(&low, &c, &history, now, &PolicyConfig::default()) {
+            Decision::Block { reason } => assert_eq!(
+                reason.sentence,
+                "blocked: 6 relationship contacts this year and a birthday coming up, filler only runs below 7"
+            ),
+            other => panic!("{other:?}"),
+        }
+        let high = intent(
+            MessageClass::Relationship,
+            Priority::High,
+            "2026-05-04T10:00:00Z",
+        );
+        assert_eq!(
+            decide(&high, &c, &history, now, &PolicyConfig::default()),
+            Decision::Send {
+                channel: Channel::Email
+            }
+        );
+        // A segment with a lower band: six contacts are already its top.
+        let mut config = PolicyConfig::default();
+        config.segments.insert(
+            "grocery".into(),
+            SegmentBand {
+                band_min: 3,
+                band_max: 6,
+            },
+        );
+        c.attributes.insert("segment".into(), json!("grocery"));
+        assert!(matches!(
+            decide(&high, &c, &history, now, &config),
+            Decision::Hold { .. } | Decision::Block { .. }
+        ));
     }
 
     #[test]
