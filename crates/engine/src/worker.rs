@@ -28,7 +28,7 @@ use aftercare_store::{
 };
 use jiff::SignedDuration;
 use tokio::sync::Notify;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use std::collections::{HashMap, HashSet};
 
@@ -82,6 +82,8 @@ pub struct Engine {
 /// Longer than the SMTP timeout, so a live worker never loses a job mid-send.
 pub const DEFAULT_LEASE: SignedDuration = SignedDuration::from_secs(120);
 const MAX_ATTEMPTS: i32 = 10;
+/// A job that fails this often (about a day of backoff) is set aside for the team.
+const MAX_JOB_ATTEMPTS: i32 = 30;
 
 impl Engine {
     /// An engine; `worker_id` names this process in job leases.
@@ -158,15 +160,20 @@ impl Engine {
         let count = jobs.len();
         for job in jobs {
             if let Err(e) = self.run_job(&job).await {
-                warn!(job_id = job.id, kind = %job.kind, error = %e, "Job failed; it will be retried.");
-                let delay = backoff(job.attempts);
                 let mut tx = self.store.begin().await?;
-                tx.retry_job(
-                    job.id,
-                    self.clock.now().checked_add(delay).unwrap_or(now),
-                    &e.to_string(),
-                )
-                .await?;
+                if job.attempts >= MAX_JOB_ATTEMPTS {
+                    error!(job_id = job.id, kind = %job.kind, error = %e, "Job failed too often; setting it aside.");
+                    tx.bury_job(job.id, &e.to_string(), now).await?;
+                } else {
+                    warn!(job_id = job.id, kind = %job.kind, error = %e, "Job failed; it will be retried.");
+                    let delay = backoff(job.attempts);
+                    tx.retry_job(
+                        job.id,
+                        self.clock.now().checked_add(delay).unwrap_or(now),
+                        &e.to_string(),
+                    )
+                    .await?;
+                }
                 tx.commit().await?;
             }
         }

@@ -179,12 +179,21 @@ impl Store {
     /// The earliest `run_at` among jobs not currently leased, if any.
     pub async fn next_job_at(&self, now: Timestamp) -> Result<Option<Timestamp>> {
         let at: Option<i64> = on_pool!(&self.pool, p => sqlx::query_scalar(
-            "SELECT MIN(run_at) FROM jobs WHERE locked_until IS NULL OR locked_until <= $1",
+            "SELECT MIN(run_at) FROM jobs WHERE dead_at IS NULL AND (locked_until IS NULL OR locked_until <= $1)",
         )
         .bind(micros(now))
         .fetch_one(p)
         .await?);
         at.map(from_micros).transpose()
+    }
+
+    /// How many jobs were set aside after failing too often.
+    pub async fn dead_jobs(&self) -> Result<i64> {
+        Ok(
+            on_pool!(&self.pool, p => sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE dead_at IS NOT NULL")
+            .fetch_one(p)
+            .await?),
+        )
     }
 
     /// Counts rows of a table; for tests, the demo and health checks.

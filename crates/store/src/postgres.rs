@@ -25,7 +25,7 @@ pub(crate) async fn claim_jobs(
     Ok(sqlx::query_as::<_, Job>(
         "UPDATE jobs SET locked_until = $1, locked_by = $2, attempts = attempts + 1
          WHERE id IN (SELECT id FROM jobs
-                      WHERE run_at <= $3 AND (locked_until IS NULL OR locked_until <= $3)
+                      WHERE run_at <= $3 AND dead_at IS NULL AND (locked_until IS NULL OR locked_until <= $3)
                       ORDER BY run_at, id LIMIT $4
                       FOR UPDATE SKIP LOCKED)
          RETURNING id, kind, ref_id, run_at, attempts",

@@ -1011,6 +1011,18 @@ impl Tx {
         )
     }
 
+    /// Sets a job aside for good after too many failures, keeping its last error.
+    pub async fn bury_job(&mut self, id: i64, error: &str, now: Timestamp) -> Result<()> {
+        on_tx!(self, c => sqlx::query(
+            "UPDATE jobs SET dead_at = $1, locked_until = NULL, locked_by = NULL, last_error = $2 WHERE id = $3",
+        )
+        .bind(micros(now))
+        .bind(error)
+        .bind(id)
+        .execute(&mut *c).await?.rows_affected());
+        Ok(())
+    }
+
     /// Releases a job to run again at `run_at`, keeping the error.
     pub async fn retry_job(&mut self, id: i64, run_at: Timestamp, error: &str) -> Result<()> {
         on_tx!(self, c => sqlx::query(

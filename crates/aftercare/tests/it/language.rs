@@ -607,3 +607,39 @@ both_backends!(
         );
     }
 );
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_that_keeps_failing_is_set_aside_not_retried_forever() {
+    let lab = Lab::new(
+        Backend::Sqlite,
+        "2026-05-04T08:00:00Z",
+        &[("reminder.toml", REMINDER)],
+    )
+    .await;
+    let mut tx = lab.store.begin().await.unwrap();
+    // An event job whose event does not exist fails every time.
+    tx.insert_job("event", 999_999, lab.clock.now(), lab.clock.now())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    for _ in 0..40 {
+        lab.run().await;
+        lab.clock.advance(SignedDuration::from_hours(2));
+    }
+    assert_eq!(lab.store.dead_jobs().await.unwrap(), 1);
+    let now = lab.clock.now();
+    let claimable = lab
+        .store
+        .claim_jobs(
+            "probe",
+            now + SignedDuration::from_hours(48),
+            now + SignedDuration::from_hours(49),
+            100,
+        )
+        .await
+        .unwrap();
+    assert!(
+        claimable.iter().all(|j| j.ref_id != 999_999),
+        "a dead job is not claimed again"
+    );
+}

@@ -34,3 +34,6 @@ CREATE TABLE calendar_scans (
 );
 -- At most one calendar job: it reschedules itself every hour.
 CREATE UNIQUE INDEX jobs_one_calendar ON jobs (kind) WHERE kind = 'calendar';
+
+-- A job that kept failing is set aside (dead-lettered) with its last error, not retried forever.
+ALTER TABLE jobs ADD COLUMN dead_at BIGINT;
