@@ -247,6 +247,7 @@ pub const BUILT_IN_EVENT_TYPES: &[&str] = &[
     "offer_published",
     "product_launched",
     "cocreation_opened",
+    "segment_entered",
 ];
 
 /// A customer asks to cancel a subscription or contract (RT1).

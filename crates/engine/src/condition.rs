@@ -61,6 +61,44 @@ impl Condition {
         &self.source
     }
 
+    /// Compiles an expression that gives a date (`YYYY-MM-DD`) or a timestamp, such as
+    /// `event.ends_on`, and checks it against the sample data model.
+    pub fn parse_date(source: &str) -> Result<Self, String> {
+        let program = Program::compile(source)
+            .map_err(|e| format!("expression '{source}' does not parse: {e}"))?;
+        let expression = Self {
+            source: source.to_string(),
+            program: Arc::new(program),
+        };
+        expression.evaluate_date(&sample_data()).map_err(|e| {
+            format!("expression '{source}' does not give a date in the data model: {e}")
+        })?;
+        Ok(expression)
+    }
+
+    /// Evaluates a date expression; a timestamp counts as its UTC date.
+    pub fn evaluate_date(&self, data: &serde_json::Value) -> Result<jiff::civil::Date, String> {
+        match self.execute(data)? {
+            Value::String(s) => s
+                .parse::<jiff::civil::Date>()
+                .or_else(|_| {
+                    s.parse::<jiff::Timestamp>()
+                        .map(|t| t.to_zoned_datetime(jiff::tz::TimeZone::UTC).date())
+                })
+                .map_err(|_| format!("'{s}' is not a date such as 2026-06-30")),
+            other => Err(format!("it gives {other:?}, not a date")),
+        }
+    }
+
+    fn execute(&self, data: &serde_json::Value) -> Result<Value, String> {
+        let mut ctx = Context::default();
+        for var in VARIABLES {
+            let value = data.get(*var).map_or(Value::Null, to_cel);
+            ctx.add_variable_from_value(*var, value);
+        }
+        self.program.execute(&ctx).map_err(|e| e.to_string())
+    }
+
     /// Evaluates against `data` (an object with the [`VARIABLES`] as keys).
     pub fn evaluate(&self, data: &serde_json::Value) -> Result<bool, String> {
         let mut ctx = Context::default();
@@ -117,7 +155,8 @@ pub fn sample_data() -> serde_json::Value {
                   "lines": [{"sku": "S", "quantity": 1, "unit_price_cents": 12995}]},
         "products": [{"sku": "S", "name": "Shoe", "category": "running-shoes", "price_cents": 12995,
                       "currency": "EUR", "lifespan_days": 365, "tips": [], "successor_sku": "T"}],
-        "event": {"order_external_id": "W1", "status": "delivered", "carrier": "postnl", "event_type": "x", "sku": "S"},
+        "event": {"order_external_id": "W1", "status": "delivered", "carrier": "postnl", "event_type": "x", "sku": "S",
+                  "ends_on": "2026-06-30", "segment": "runner", "previous": "casual"},
         "stats": {"orders_count": 2, "total_spent_cents": 25990, "days_since_last_order": 10,
                   "days_as_customer": 400},
     })

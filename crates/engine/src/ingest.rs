@@ -25,14 +25,32 @@ pub enum IngestError {
 /// Most events in one batch.
 pub const MAX_EVENT_BATCH: usize = 1000;
 
-/// Inserts or replaces a customer; returns the id and whether it is new.
+/// Inserts or replaces a customer; returns the id and whether it is new. A customer who
+/// enters a segment (`attributes.segment` changes) gets a `segment_entered` event.
 pub async fn upsert_customer(
     tx: &mut Tx,
     record: &CustomerRecord,
     now: Timestamp,
 ) -> Result<(i64, bool), IngestError> {
     record.validate(now.to_zoned_datetime(jiff::tz::TimeZone::UTC).date())?;
-    Ok(tx.upsert_customer(record, now).await?)
+    let segment = |r: &CustomerRecord| {
+        r.attributes
+            .get("segment")
+            .and_then(|s| s.as_str())
+            .map(str::to_string)
+    };
+    let previous = tx
+        .customer_by_external_id(record.external_id.as_str())
+        .await?
+        .and_then(|c| segment(&c.record));
+    let (id, created) = tx.upsert_customer(record, now).await?;
+    if let Some(entered) = segment(record)
+        && Some(&entered) != previous.as_ref()
+    {
+        let properties = json!({"segment": entered, "previous": previous});
+        append_event(tx, id, "segment_entered", now, &properties, None, now).await?;
+    }
+    Ok((id, created))
 }
 
 /// Inserts or replaces a product.

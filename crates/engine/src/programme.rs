@@ -171,6 +171,13 @@ pub enum Action {
     },
     /// Add a tag to the customer's `attributes.tags`.
     Tag(String),
+    /// Set one of the customer's attributes.
+    Set {
+        /// The attribute's name.
+        attribute: String,
+        /// Its new value.
+        value: serde_json::Value,
+    },
     /// Leave the programme.
     Exit,
 }
@@ -182,6 +189,16 @@ pub enum Wait {
     For(Span),
     /// Until the next time this local time of day comes.
     UntilTime(Time),
+    /// Until a date from the data (e.g. `event.ends_on`), shifted by `offset`, at a local
+    /// time of day; at once when that moment has passed.
+    UntilDate {
+        /// A CEL expression giving a date.
+        date: Condition,
+        /// Added to the date, e.g. minus 30 days.
+        offset: Option<Span>,
+        /// The local time of day.
+        at: Time,
+    },
 }
 
 /// A `wait_for` step.
@@ -317,6 +334,7 @@ struct RawStep {
     wait_for: Option<Spanned<toml::Value>>,
     branch: Option<Spanned<toml::Value>>,
     tag: Option<Spanned<toml::Value>>,
+    set: Option<Spanned<toml::Value>>,
     exit: Option<Spanned<toml::Value>>,
 }
 
@@ -328,6 +346,7 @@ impl RawStep {
             ("wait_for", &self.wait_for),
             ("branch", &self.branch),
             ("tag", &self.tag),
+            ("set", &self.set),
             ("exit", &self.exit),
         ]
         .into_iter()
@@ -352,7 +371,17 @@ struct RawSend {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawWaitUntil {
-    until_time: String,
+    until_time: Option<String>,
+    until: Option<String>,
+    offset: Option<String>,
+    at: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSet {
+    attribute: String,
+    value: toml::Value,
 }
 
 #[derive(Debug, Deserialize)]
@@ -376,7 +405,7 @@ struct RawBranch {
     otherwise: Option<String>,
 }
 
-const STEP_TYPES: &[&str] = &["send", "wait", "wait_for", "branch", "tag", "exit"];
+const STEP_TYPES: &[&str] = &["send", "wait", "wait_for", "branch", "tag", "set", "exit"];
 
 /// What checking needs to know besides the files.
 #[derive(Debug, Clone, Default)]
@@ -792,17 +821,39 @@ fn parse_action(
                 Err("wait without duration: write e.g. wait = \"3d\"".into())
             }
             v @ toml::Value::Table(_) => {
-                let raw: RawWaitUntil = v
-                    .clone()
-                    .try_into()
-                    .map_err(|e: toml::de::Error| format!("invalid wait: {}; write wait = \"3d\" or wait = {{ until_time = \"09:00\" }}", e.message()))?;
-                let time: Time = raw.until_time.parse().map_err(|_| {
+                let raw: RawWaitUntil = v.clone().try_into().map_err(|e: toml::de::Error| {
                     format!(
-                        "until_time '{}' is not a time of day such as \"09:00\"",
-                        raw.until_time
+                        "invalid wait: {}; write wait = \"3d\", wait = {{ until_time = \"09:00\" }} or wait = {{ until = \"event.ends_on\", offset = \"-30d\" }}",
+                        e.message()
                     )
                 })?;
-                Ok(Action::Wait(Wait::UntilTime(time)))
+                let time = |s: &str, key: &str| -> Result<Time, String> {
+                    s.parse()
+                        .map_err(|_| format!("{key} '{s}' is not a time of day such as \"09:00\""))
+                };
+                match (raw.until_time, raw.until) {
+                    (Some(t), None) if raw.offset.is_none() && raw.at.is_none() => {
+                        Ok(Action::Wait(Wait::UntilTime(time(&t, "until_time")?)))
+                    }
+                    (None, Some(expr)) => {
+                        let offset = match raw.offset.as_deref() {
+                            None => None,
+                            Some(o) => Some(o.parse::<Span>().map_err(|_| {
+                                format!("offset '{o}' is not a duration such as \"-30d\"")
+                            })?),
+                        };
+                        let at = time(raw.at.as_deref().unwrap_or("09:00"), "at")?;
+                        Ok(Action::Wait(Wait::UntilDate {
+                            date: Condition::parse_date(&expr)?,
+                            offset,
+                            at,
+                        }))
+                    }
+                    _ => Err(
+                        "a wait has either until_time, or until with an optional offset and at"
+                            .into(),
+                    ),
+                }
             }
             _ => Err("wait without duration: write e.g. wait = \"3d\"".into()),
         },
@@ -834,6 +885,25 @@ fn parse_action(
                 condition: Condition::parse(&raw.condition)?,
                 then: raw.then,
                 otherwise: raw.otherwise,
+            })
+        }
+        "set" => {
+            let raw: RawSet = table("set")?.try_into().map_err(|e: toml::de::Error| {
+                format!(
+                    "invalid set: {}; write set = {{ attribute = \"name\", value = … }}",
+                    e.message()
+                )
+            })?;
+            if raw.attribute.trim().is_empty() || raw.attribute == "tags" {
+                return Err(
+                    "set needs an attribute name other than tags (use tag for tags)".into(),
+                );
+            }
+            let value =
+                serde_json::to_value(&raw.value).map_err(|e| format!("invalid value: {e}"))?;
+            Ok(Action::Set {
+                attribute: raw.attribute,
+                value,
             })
         }
         "tag" => match value.get_ref().as_str() {
@@ -897,10 +967,12 @@ mod tests {
              [[steps]]\nid = \"b\"\nwait_for = {{ event = \"shipment_delivered\", match = \"order_external_id\", timeout = \"14d\", on_timeout = \"d\" }}\n\
              [[steps]]\nid = \"c\"\nbranch = {{ if = \"stats.orders_count > 1\", then = \"e\" }}\n\
              [[steps]]\nid = \"d\"\nwait = {{ until_time = \"09:00\" }}\n\
-             [[steps]]\nid = \"e\"\ntag = \"loyal\"\n"
+             [[steps]]\nid = \"e\"\ntag = \"loyal\"\n\
+             [[steps]]\nid = \"f\"\nset = {{ attribute = \"vip\", value = true }}\n\
+             [[steps]]\nid = \"g\"\nwait = {{ until = \"event.ends_on\", offset = \"-30d\", at = \"10:00\" }}\n"
         );
         let p = parse_programme(Path::new("p.toml"), &text, &ctx()).unwrap();
-        assert_eq!(p.steps.len(), 5);
+        assert_eq!(p.steps.len(), 7);
         assert!(matches!(p.reentry, Reentry::After(s) if s.get_days() == 90));
         assert!(p.goal.is_some());
     }

@@ -705,6 +705,20 @@ impl Engine {
                     let run_at = match wait {
                         Wait::For(span) => local.checked_add(*span).ok().map(|z| z.timestamp()),
                         Wait::UntilTime(time) => next_local_time(&local, *time),
+                        Wait::UntilDate { date, offset, at } => {
+                            let data = condition_data(&mut tx, &customer, &context, now).await?;
+                            match date.evaluate_date(&data) {
+                                Ok(d) => d
+                                    .checked_add(offset.unwrap_or_default())
+                                    .ok()
+                                    .and_then(|d| d.to_datetime(*at).to_zoned_datetime(zone.clone()).ok())
+                                    .map(|z| z.timestamp().max(due)),
+                                Err(e) => {
+                                    debug!(enrolment_id = enrolment.id, step = %step.id, error = %e, "No date to wait for; going on at once.");
+                                    Some(due)
+                                }
+                            }
+                        }
                     }
                     .unwrap_or(due);
                     index += 1;
@@ -766,6 +780,17 @@ impl Engine {
                         && !list.iter().any(|t| t.as_str() == Some(tag))
                     {
                         list.push(tag.clone().into());
+                        tx.update_customer_record(customer.id, &customer.record, now)
+                            .await?;
+                    }
+                    index += 1;
+                }
+                Action::Set { attribute, value } => {
+                    if customer.record.attributes.get(attribute) != Some(value) {
+                        customer
+                            .record
+                            .attributes
+                            .insert(attribute.clone(), value.clone());
                         tx.update_customer_record(customer.id, &customer.record, now)
                             .await?;
                     }

@@ -170,10 +170,13 @@ impl Store {
         lease_until: Timestamp,
         limit: i64,
     ) -> Result<Vec<Job>> {
-        match &self.pool {
-            Pool::Sqlite(p) => sqlite::claim_jobs(p, worker, now, lease_until, limit).await,
-            Pool::Postgres(p) => postgres::claim_jobs(p, worker, now, lease_until, limit).await,
-        }
+        let mut jobs = match &self.pool {
+            Pool::Sqlite(p) => sqlite::claim_jobs(p, worker, now, lease_until, limit).await?,
+            Pool::Postgres(p) => postgres::claim_jobs(p, worker, now, lease_until, limit).await?,
+        };
+        // `RETURNING` promises no order: run what was due first, first.
+        jobs.sort_by_key(|j| (j.run_at, j.id));
+        Ok(jobs)
     }
 
     /// The earliest `run_at` among jobs not currently leased, if any.

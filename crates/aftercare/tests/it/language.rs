@@ -643,3 +643,51 @@ async fn a_job_that_keeps_failing_is_set_aside_not_retried_forever() {
         "a dead job is not claimed again"
     );
 }
+
+const VIP: &str = r#"
+id = "vip-welcome"
+name = "Welcome to the VIP segment"
+version = 1
+trigger = { event = "segment_entered" }
+entry = "event.segment == 'vip'"
+
+[[steps]]
+id = "welcome"
+send = { template = "thanks", class = "service" }
+
+[[steps]]
+id = "mark"
+set = { attribute = "welcomed_as", value = "vip" }
+"#;
+
+both_backends!(
+    entering_a_segment_triggers_a_programme_once,
+    |backend| async move {
+        let lab = Lab::new(backend, "2026-05-04T08:00:00Z", &[("vip.toml", VIP)]).await;
+        lab.customer("C1", json!({"attributes": {"segment": "runner"}}))
+            .await;
+        lab.run().await;
+        assert!(lab.sent().await.is_empty(), "runner is not vip");
+        lab.customer("C1", json!({"attributes": {"segment": "vip"}}))
+            .await;
+        lab.customer(
+            "C1",
+            json!({"attributes": {"segment": "vip", "income_band": "high"}}),
+        )
+        .await;
+        lab.run().await;
+        assert_eq!(
+            lab.sent().await,
+            vec![("C1".to_string(), "thanks".to_string())],
+            "once, on entering"
+        );
+        let mut tx = lab.store.begin_read().await.unwrap();
+        let c = tx.customer_by_external_id("C1").await.unwrap().unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(
+            c.record.attributes["welcomed_as"],
+            json!("vip"),
+            "the set step wrote the attribute"
+        );
+    }
+);

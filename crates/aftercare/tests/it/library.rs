@@ -482,8 +482,16 @@ async fn replacement_at_the_end_of_a_lifespan_and_at_contract_end_re1() {
     lab.event("C1", "contract_ending", json!({"ends_on": "2026-06-30"}))
         .await;
     lab.run().await;
-    lab.hours(24).await;
-    assert!(body(&lab.one("C1", "contract_renewal").await).contains("loopt af op 2026-06-30"));
+    lab.days(20).await;
+    lab.none("C1", "contract_renewal").await;
+    lab.days(6).await;
+    let renewal = lab.one("C1", "contract_renewal").await;
+    assert_eq!(
+        local(&renewal, "Europe/Amsterdam"),
+        "2026-05-31 09:00",
+        "30 days before the end, in the morning"
+    );
+    assert!(body(&renewal).contains("loopt af op 2026-06-30"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
