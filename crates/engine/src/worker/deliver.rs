@@ -1,0 +1,250 @@
+//! Delivering a message: suppression, policy (send, hold or block), rendering, SMTP.
+
+use super::*;
+
+impl Engine {
+    /// Renders and sends one message.
+    pub(super) async fn deliver(&self, job: &Job) -> Result<(), EngineError> {
+        let now = self.clock.now();
+        let mut tx = self.store.begin().await?;
+        let message = tx.message(job.ref_id).await?;
+        match message.state {
+            MessageState::Planned => {}
+            MessageState::Sending => {
+                debug!(
+                    message_id = message.id,
+                    "Resuming a delivery that was interrupted."
+                );
+            }
+            _ => return self.finish(tx, job).await,
+        }
+        let customer = tx.customer(message.customer_id).await?;
+        let enrolment = match message.enrolment_id {
+            Some(id) => Some(tx.enrolment(id).await?),
+            None => None,
+        };
+        // Suppression (policy step 2): the customer left the programme or reached its goal.
+        if let Some(e) = &enrolment
+            && e.state == enrolment_state::EXITED
+        {
+            let reason = format!(
+                "blocked: {}",
+                e.exit_reason
+                    .as_deref()
+                    .unwrap_or("the customer left the programme")
+            );
+            tx.transition_message(
+                message.id,
+                message.state,
+                MessageState::Blocked,
+                &reason,
+                now,
+            )
+            .await?;
+            return self.finish(tx, job).await;
+        }
+
+        // Policy (DESIGN.md steps 1 and 3–8) decides for a message not yet under way.
+        let recipient = customer
+            .record
+            .email
+            .as_ref()
+            .map(|e| e.as_str().to_string());
+        if message.state == MessageState::Planned {
+            let year_ago = now - SignedDuration::from_hours(24 * 366);
+            let history: Vec<PastContact> = tx
+                .recent_contacts(customer.id, year_ago)
+                .await?
+                .into_iter()
+                .filter_map(|(at, class, channel)| {
+                    Some(PastContact {
+                        at: aftercare_store::from_micros(at).ok()?,
+                        class: aftercare_domain::MessageClass::parse(&class)?,
+                        channel: aftercare_domain::Channel::parse(&channel)?,
+                    })
+                })
+                .collect();
+            let intent = Intent {
+                class: message.class,
+                priority: policy::Priority::parse(&message.priority),
+                channel: message.channel,
+                planned_at: message.planned_at,
+            };
+            match policy::decide(&intent, &customer.record, &history, now, &self.policy) {
+                Decision::Send { .. } => {}
+                Decision::Hold { until, reason } => {
+                    tx.transition_message(
+                        message.id,
+                        MessageState::Planned,
+                        MessageState::Planned,
+                        &reason.sentence,
+                        now,
+                    )
+                    .await?;
+                    tx.reschedule_job(job.id, &self.worker_id, until).await?;
+                    return Ok(tx.commit().await?);
+                }
+                Decision::Block { reason } => {
+                    tx.transition_message(
+                        message.id,
+                        MessageState::Planned,
+                        MessageState::Blocked,
+                        &reason.sentence,
+                        now,
+                    )
+                    .await?;
+                    return self.finish(tx, job).await;
+                }
+            }
+        }
+        let recipient = recipient.unwrap_or_default();
+
+        let context = match &enrolment {
+            Some(e) => Tx::enrolment_context(e)?,
+            None => serde_json::Value::Null,
+        };
+        let order = match context.get("order_external_id").and_then(|v| v.as_str()) {
+            Some(ext) => tx.order_by_external_id(ext).await?,
+            None => None,
+        };
+        let mut products = Vec::new();
+        if let Some(order) = &order {
+            for line in &order.record.lines {
+                if let Some(p) = tx.product(line.sku.as_str()).await? {
+                    products.push(p);
+                }
+            }
+        }
+        let mut recommendations = Vec::new();
+        if self
+            .renderer
+            .template_uses(&message.template, "recommendations")
+        {
+            let skus: Vec<&str> = products.iter().map(|p| p.sku.as_str()).collect();
+            for sku in tx.bought_together(&skus, customer.id, 3).await? {
+                recommendations.extend(tx.product(&sku).await?);
+            }
+        }
+        let input = RenderInput {
+            customer: &customer.record,
+            order: order.as_ref().map(|o| &o.record),
+            products: &products,
+            event: &context,
+            recommendations: &recommendations,
+        };
+        let rendered = match self.renderer.render(&message.template, &input) {
+            Ok(r) => r,
+            Err(e) => {
+                tx.transition_message(
+                    message.id,
+                    message.state,
+                    MessageState::Failed,
+                    &format!("failed: {e}"),
+                    now,
+                )
+                .await?;
+                return self.finish(tx, job).await;
+            }
+        };
+        let brand = self.renderer.brand();
+        let header_id = format!("msg-{}@{}", message.id, brand.message_id_domain);
+        tx.set_message_content(
+            message.id,
+            &recipient,
+            &rendered.subject,
+            &rendered.text,
+            &rendered.html,
+            &rendered.greeting,
+            &header_id,
+        )
+        .await?;
+        let reason = if message.state == MessageState::Planned {
+            format!("sending to {recipient} (worker {})", self.worker_id)
+        } else {
+            // A worker died mid-send. Sent again with the same Message-ID, so a server that
+            // did accept the first attempt can recognise the repeat.
+            format!(
+                "resending to {recipient} after an interrupted attempt (worker {})",
+                self.worker_id
+            )
+        };
+        tx.transition_message(
+            message.id,
+            message.state,
+            MessageState::Sending,
+            &reason,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+
+        let outcome = match &self.delivery {
+            Delivery::OutboxOnly => {
+                Ok("kept in the built-in outbox (no SMTP server configured)".to_string())
+            }
+            Delivery::Smtp(mailer) => {
+                let email = EmailMessage {
+                    from_name: brand.name.clone(),
+                    from_address: brand.sender_email.clone(),
+                    reply_to: brand.reply_to.clone(),
+                    to: recipient.clone(),
+                    subject: rendered.subject,
+                    text: rendered.text,
+                    html: rendered.html,
+                    message_id: header_id,
+                    date: std::time::SystemTime::try_from(now).unwrap_or(std::time::UNIX_EPOCH),
+                };
+                mailer
+                    .send(&email)
+                    .await
+                    .map(|()| format!("accepted by the SMTP server for {recipient}"))
+            }
+        };
+        let now = self.clock.now();
+        let mut tx = self.store.begin().await?;
+        match outcome {
+            Ok(reason) => {
+                tx.transition_message(
+                    message.id,
+                    MessageState::Sending,
+                    MessageState::Sent,
+                    &reason,
+                    now,
+                )
+                .await?;
+                debug!(message_id = message.id, template = %message.template, "Message sent.");
+                self.finish(tx, job).await
+            }
+            Err(e) if e.is_transient() && job.attempts < MAX_ATTEMPTS => {
+                let reason = format!("will retry: {e}");
+                tx.transition_message(
+                    message.id,
+                    MessageState::Sending,
+                    MessageState::Planned,
+                    &reason,
+                    now,
+                )
+                .await?;
+                tx.retry_job(
+                    job.id,
+                    now.checked_add(backoff(job.attempts)).unwrap_or(now),
+                    &e.to_string(),
+                )
+                .await?;
+                Ok(tx.commit().await?)
+            }
+            Err(e) => {
+                let reason = format!("failed after {} attempt(s): {e}", job.attempts);
+                tx.transition_message(
+                    message.id,
+                    MessageState::Sending,
+                    MessageState::Failed,
+                    &reason,
+                    now,
+                )
+                .await?;
+                self.finish(tx, job).await
+            }
+        }
+    }
+}

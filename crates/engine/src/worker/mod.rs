@@ -1,0 +1,380 @@
+//! The worker: claims due jobs and runs them — routing events to programmes, running
+//! enrolment steps, and delivering messages.
+//!
+//! Jobs are rows with a lease, so any number of workers (on PostgreSQL, on several
+//! machines) share the work; a worker that dies leaves its leases to expire and another
+//! picks the jobs up. Each job's effects commit in the same transaction that deletes it.
+//! Delivery is the one step that talks to the outside world: the message is marked
+//! `sending` (with its rendered content and a stable `Message-ID`) before the SMTP
+//! conversation and `sent` after; a worker killed in between leaves it `sending`, and the
+//! next claim sends it again with the same `Message-ID`.
+//!
+//! The job kinds live in their own files: `route` (events), `steps` (enrolments),
+//! `calendar` (occasions) and `deliver` (messages).
+//!
+//! [`Engine::run_once`] runs one batch and returns [`Ran::Idle`] when there was nothing
+//! due, so tests step the engine with a [`aftercare_domain::ManualClock`].
+//!
+//! Requirements: FR1 (always-on programmes), PP1–PP4.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use aftercare_channels::email::{EmailMessage, SmtpMailer};
+use aftercare_domain::policy::{self, Decision, Intent, PastContact, PolicyConfig};
+use aftercare_domain::{Clock, MessageState};
+use aftercare_store::{
+    Enrolment, Job, NewEnrolment, NewEvent, NewMessage, Store, StoreError, StoredCustomer, Tx,
+    enrolment_state, job_kind, micros,
+};
+use jiff::SignedDuration;
+use tokio::sync::Notify;
+use tracing::{debug, error, info, warn};
+
+use std::collections::{HashMap, HashSet};
+
+use crate::occasions::{Occasion, PastOrder, occasions_on};
+use crate::programme::{Action, OCCASIONS, Programme, Reentry, Wait, occasion_event};
+use crate::render::{RenderInput, Renderer};
+use crate::versions::Programmes;
+
+mod calendar;
+mod deliver;
+mod route;
+mod steps;
+
+/// What went wrong running a job.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The outcome of [`Engine::run_once`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ran {
+    /// This many jobs ran.
+    Worked(usize),
+    /// Nothing was due.
+    Idle,
+}
+
+/// Where delivered email goes.
+#[derive(Debug, Clone)]
+pub enum Delivery {
+    /// A real SMTP server.
+    Smtp(SmtpMailer),
+    /// No SMTP server: messages are kept in the built-in outbox only (demo mode).
+    OutboxOnly,
+}
+
+/// The engine: programmes, templates, a store and a clock.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    programmes: Arc<Programmes>,
+    renderer: Arc<Renderer>,
+    delivery: Delivery,
+    worker_id: String,
+    wake: Arc<Notify>,
+    batch_size: i64,
+    lease: SignedDuration,
+    policy: PolicyConfig,
+}
+
+/// How long a claimed job stays with its worker; a dead worker's jobs return after it.
+/// Longer than the SMTP timeout, so a live worker never loses a job mid-send.
+pub const DEFAULT_LEASE: SignedDuration = SignedDuration::from_secs(120);
+const MAX_ATTEMPTS: i32 = 10;
+/// A job that fails this often (about a day of backoff) is set aside for the team.
+const MAX_JOB_ATTEMPTS: i32 = 30;
+
+impl Engine {
+    /// An engine; `worker_id` names this process in job leases.
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        programmes: Arc<Programmes>,
+        renderer: Arc<Renderer>,
+        delivery: Delivery,
+        worker_id: String,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            programmes,
+            renderer,
+            delivery,
+            worker_id,
+            wake: Arc::new(Notify::new()),
+            batch_size: 50,
+            lease: DEFAULT_LEASE,
+            policy: PolicyConfig::default(),
+        }
+    }
+
+    /// Sets how long a claimed job stays leased (default [`DEFAULT_LEASE`]).
+    pub fn with_lease(mut self, lease: SignedDuration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// Sets the policy (default [`PolicyConfig::default`]).
+    pub fn with_policy(mut self, policy: PolicyConfig) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// The renderer.
+    pub fn renderer(&self) -> &Arc<Renderer> {
+        &self.renderer
+    }
+
+    /// The programmes: the current library and every version enrolments are on.
+    pub fn programmes(&self) -> &Arc<Programmes> {
+        &self.programmes
+    }
+
+    /// Wakes an idle [`Engine::run`] loop, e.g. after the API accepted new work.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Claims and runs one batch of due jobs.
+    pub async fn run_once(&self) -> Result<Ran, EngineError> {
+        let now = self.clock.now();
+        let lease_until = now.checked_add(self.lease).unwrap_or(now);
+        let jobs = self
+            .store
+            .claim_jobs(&self.worker_id, now, lease_until, self.batch_size)
+            .await?;
+        if jobs.is_empty() {
+            return Ok(Ran::Idle);
+        }
+        let count = jobs.len();
+        for job in jobs {
+            if let Err(e) = self.run_job(&job).await {
+                let mut tx = self.store.begin().await?;
+                if job.attempts >= MAX_JOB_ATTEMPTS {
+                    error!(job_id = job.id, kind = %job.kind, error = %e, "Job failed too often; setting it aside.");
+                    tx.bury_job(job.id, &e.to_string(), now).await?;
+                } else {
+                    warn!(job_id = job.id, kind = %job.kind, error = %e, "Job failed; it will be retried.");
+                    let delay = backoff(job.attempts);
+                    tx.retry_job(
+                        job.id,
+                        self.clock.now().checked_add(delay).unwrap_or(now),
+                        &e.to_string(),
+                    )
+                    .await?;
+                }
+                tx.commit().await?;
+            }
+        }
+        Ok(Ran::Worked(count))
+    }
+
+    /// Runs batches until nothing is due at the clock's current time.
+    pub async fn run_until_idle(&self) -> Result<usize, EngineError> {
+        let mut total = 0;
+        while let Ran::Worked(n) = self.run_once().await? {
+            total += n;
+        }
+        Ok(total)
+    }
+
+    /// Runs until `shutdown` completes; finishes the job in hand before returning.
+    pub async fn run(&self, shutdown: impl Future<Output = ()> + Send + 'static) {
+        let stop = Arc::new(AtomicBool::new(false));
+        {
+            let (stop, wake) = (stop.clone(), self.wake.clone());
+            tokio::spawn(async move {
+                shutdown.await;
+                stop.store(true, Ordering::SeqCst);
+                wake.notify_one();
+            });
+        }
+        info!(worker = %self.worker_id, "Worker started.");
+        while !stop.load(Ordering::SeqCst) {
+            match self.run_once().await {
+                Ok(Ran::Worked(_)) => continue,
+                Ok(Ran::Idle) => {}
+                Err(e) => warn!(error = %e, "Claiming jobs failed; trying again shortly."),
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(200), self.wake.notified()).await;
+        }
+        info!(worker = %self.worker_id, "Worker stopped.");
+    }
+
+    async fn run_job(&self, job: &Job) -> Result<(), EngineError> {
+        match job.kind.as_str() {
+            job_kind::EVENT => self.route_event(job).await,
+            job_kind::STEP => self.run_steps(job).await,
+            job_kind::DELIVER => self.deliver(job).await,
+            job_kind::CALENDAR => self.run_calendar(job).await,
+            other => {
+                warn!(
+                    job_id = job.id,
+                    kind = other,
+                    "Unknown job kind; dropping it."
+                );
+                let mut tx = self.store.begin().await?;
+                tx.finish_job(job.id, &self.worker_id).await?;
+                Ok(tx.commit().await?)
+            }
+        }
+    }
+
+    async fn finish(&self, mut tx: Tx, job: &Job) -> Result<(), EngineError> {
+        if !tx.finish_job(job.id, &self.worker_id).await? {
+            // Dropping the transaction rolls back this run's effects; the holder redoes them.
+            warn!(
+                job_id = job.id,
+                "Lost the lease on a job; another worker has it."
+            );
+            return Ok(());
+        }
+        Ok(tx.commit().await?)
+    }
+}
+
+/// Ends an enrolment early: cancels its timers and blocks what it had planned.
+async fn exit(
+    tx: &mut Tx,
+    e: &Enrolment,
+    reason: &str,
+    now: jiff::Timestamp,
+) -> Result<(), EngineError> {
+    tx.cancel_step_jobs(e.id).await?;
+    tx.exit_enrolment(e.id, reason, now).await?;
+    tx.block_planned_messages(e.id, &format!("blocked: {reason}"), now)
+        .await?;
+    debug!(programme = %e.programme_id, enrolment_id = e.id, reason, "Enrolment ended early.");
+    Ok(())
+}
+
+/// The step index a jump lands on: the named step, or the one after `from`.
+fn jump(programme: &Programme, target: Option<&str>, from: i32) -> i32 {
+    target
+        .and_then(|t| programme.step_index(t))
+        .and_then(|i| i32::try_from(i).ok())
+        .unwrap_or(from + 1)
+}
+
+/// A JSON value as text for matching (`"W1"` and `W1` are the same order number).
+fn json_text(v: &serde_json::Value) -> String {
+    v.as_str().map_or_else(|| v.to_string(), str::to_string)
+}
+
+/// The next moment the local clock shows `time`, from `local` on (now, if it shows it
+/// already; DST-correct: a time that does not exist that day moves forward, as jiff's
+/// compatible disambiguation does).
+fn next_local_time(
+    local: &jiff::ZonedDateTime,
+    time: jiff::civil::Time,
+) -> Option<jiff::Timestamp> {
+    let today = local.with().time(time).build().ok()?;
+    if today.timestamp() >= local.timestamp() {
+        return Some(today.timestamp());
+    }
+    let tomorrow = local.date().tomorrow().ok()?;
+    tomorrow
+        .to_datetime(time)
+        .to_zoned_datetime(local.time_zone().clone())
+        .ok()
+        .map(|z| z.timestamp())
+}
+
+/// Whether a customer falls in a programme's holdout share: stable for the pair, so the
+/// same customer is always in or out (the first 8 bytes of SHA-256 over both ids).
+pub fn in_holdout(programme_id: &str, customer_external_id: &str, share: f64) -> bool {
+    use sha2::{Digest, Sha256};
+    if share <= 0.0 {
+        return false;
+    }
+    let digest = Sha256::digest(format!("{programme_id}\0{customer_external_id}").as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    #[allow(clippy::cast_precision_loss)]
+    let position = (u64::from_be_bytes(first) >> 11) as f64 / (1u64 << 53) as f64;
+    position < share
+}
+
+/// What conditions see: customer, order, products, event and computed stats.
+async fn condition_data(
+    tx: &mut Tx,
+    customer: &StoredCustomer,
+    context: &serde_json::Value,
+    now: jiff::Timestamp,
+) -> Result<serde_json::Value, EngineError> {
+    let stats = tx.order_stats(customer.id).await?;
+    let days = |us: Option<i64>| us.map(|us| (micros(now) - us) / 86_400_000_000);
+    let mut stats_json = serde_json::json!({
+        "orders_count": stats.orders_count,
+        "total_spent_cents": stats.total_spent_cents,
+    });
+    if let Some(d) = days(stats.last_order_at) {
+        stats_json["days_since_last_order"] = d.into();
+    }
+    let since = customer
+        .record
+        .customer_since
+        .map(|d| {
+            d.to_zoned_datetime(jiff::tz::TimeZone::UTC)
+                .map(|z| micros(z.timestamp()))
+        })
+        .transpose()
+        .ok()
+        .flatten()
+        .or(stats.first_order_at);
+    if let Some(d) = days(since) {
+        stats_json["days_as_customer"] = d.into();
+    }
+    let order = match context.get("order_external_id").and_then(|v| v.as_str()) {
+        Some(ext) => tx.order_by_external_id(ext).await?,
+        None => None,
+    };
+    let mut products = Vec::new();
+    if let Some(o) = &order {
+        for line in &o.record.lines {
+            products.extend(tx.product(line.sku.as_str()).await?);
+        }
+    }
+    let order_json = order.map(|o| {
+        let mut v = serde_json::to_value(&o.record).unwrap_or_default();
+        v["total_cents"] = o.record.total_cents().into();
+        v
+    });
+    Ok(serde_json::json!({
+        "customer": customer.record,
+        "order": order_json,
+        "products": products,
+        "event": context,
+        "stats": stats_json,
+    }))
+}
+
+/// 30 s, 1 min, 2 min, … capped at an hour.
+fn backoff(attempts: i32) -> SignedDuration {
+    let exp = u32::try_from(attempts.clamp(1, 8) - 1).unwrap_or(0);
+    SignedDuration::from_secs((30 * 2i64.pow(exp)).min(3600))
+}
+
+#[allow(dead_code)]
+fn _assert_send(e: &Engine) -> impl Future<Output = Result<Ran, EngineError>> + Send + '_ {
+    e.run_once()
+}
