@@ -876,30 +876,22 @@ impl Tx {
         .await?))
     }
 
-    /// For every customer, how many relationship and promotional messages (the contacts the
-    /// yearly band counts, FR1) were sent in `[from, to)` (customers without any included,
-    /// as zeros).
-    pub async fn contacts_per_customer(
+    /// Per customer with any, how many relationship and promotional messages (the contacts
+    /// the yearly band counts, FR1) were sent in `[from, to)`: (customer id, count).
+    pub async fn contacts_by_customer(
         &mut self,
         from: Timestamp,
         to: Timestamp,
-    ) -> Result<Vec<i64>> {
-        let counts: Vec<i64> = on_tx!(self, c => sqlx::query_scalar(
-            "SELECT COUNT(*) FROM messages
+    ) -> Result<Vec<(i64, i64)>> {
+        Ok(on_tx!(self, c => sqlx::query_as(
+            "SELECT customer_id, COUNT(*) FROM messages
              WHERE state = 'sent' AND class IN ('relationship', 'promotional') AND sent_at >= $1 AND sent_at < $2
              GROUP BY customer_id",
         )
         .bind(micros(from))
         .bind(micros(to))
         .fetch_all(&mut *c)
-        .await?);
-        let customers: i64 = on_tx!(self, c => sqlx::query_scalar("SELECT COUNT(*) FROM customers")
-            .fetch_one(&mut *c)
-            .await?);
-        let zeros = usize::try_from(customers)
-            .unwrap_or(0)
-            .saturating_sub(counts.len());
-        Ok(std::iter::repeat_n(0, zeros).chain(counts).collect())
+        .await?))
     }
 
     // ----- programme versions ----------------------------------------------------------

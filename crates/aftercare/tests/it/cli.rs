@@ -191,6 +191,12 @@ fn simulate_a_year_shows_every_library_programme_producing_messages() {
     let histogram = report["contacts_histogram"].as_object().unwrap();
     let customers: u64 = histogram.values().map(|v| v.as_u64().unwrap()).sum();
     assert_eq!(customers, 200);
+    assert_eq!(report["above_band"], 0, "nobody above the band");
+    let share = report["active_marketing_in_band"].as_f64().unwrap();
+    assert!(
+        share >= 0.9,
+        "FR1: at least 90% of active, marketing-consented customers in the band, got {share}"
+    );
     assert!(
         histogram
             .keys()
