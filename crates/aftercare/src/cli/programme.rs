@@ -62,7 +62,15 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             tx.commit().await?;
             let to = to
                 .or_else(|| stored.last().map(|(v, _)| *v))
-                .context("no stored versions of that programme")?;
+                .with_context(|| {
+                    format!("no stored versions of programme '{id}': versions are stored when `serve` or `worker` first runs them")
+                })?;
+            if stored.len() == 1 && from.is_none() {
+                println!(
+                    "Programme '{id}' has only version {to} stored; there is nothing to compare yet."
+                );
+                return Ok(());
+            }
             let from = from.unwrap_or(to - 1);
             let text = |v: i32| {
                 stored
