@@ -433,6 +433,23 @@ both_backends!(
         );
         assert_eq!(lab.enrolments("A").await[0].programme_version, 1);
         assert_eq!(lab.enrolments("B").await[0].programme_version, 2);
+        // The team can see what changed between the versions.
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_aftercare"))
+            .args(["programme", "diff", "follow-up"])
+            .env("AFTERCARE_DATABASE_URL", &lab.database_url)
+            .env("AFTERCARE_LOG", "warn")
+            .output()
+            .unwrap();
+        let diff = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            diff.contains("--- follow-up v1") && diff.contains("+++ follow-up v2"),
+            "{diff}"
+        );
+        assert!(
+            diff.contains("-send = { template = \"thanks\"")
+                && diff.contains("+send = { template = \"check_in\""),
+            "{diff}"
+        );
     }
 );
 
