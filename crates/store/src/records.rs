@@ -401,11 +401,20 @@ pub struct MessageTransition {
     pub from_state: Option<String>,
     /// The state after.
     pub to_state: String,
+    /// A stable code for policy decisions, e.g. `band_reached`, `quiet_hours`.
+    pub code: Option<String>,
     /// Why, in words.
     pub reason: String,
     /// When (µs).
     #[serde(skip)]
     pub at: i64,
+}
+
+impl MessageTransition {
+    /// When it happened.
+    pub fn at(&self) -> Result<Timestamp> {
+        from_micros(self.at)
+    }
 }
 
 /// Filters for listing messages.

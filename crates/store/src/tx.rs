@@ -1054,7 +1054,7 @@ impl Tx {
         .fetch_optional(&mut *c)
         .await?);
         if let Some(id) = id {
-            self.insert_transition(id, None, MessageState::Planned, m.reason, now)
+            self.insert_transition(id, None, MessageState::Planned, None, m.reason, now)
                 .await?;
         }
         Ok(id)
@@ -1065,16 +1065,18 @@ impl Tx {
         id: i64,
         from: Option<MessageState>,
         to: MessageState,
+        code: Option<&str>,
         reason: &str,
         now: Timestamp,
     ) -> Result<()> {
         on_tx!(self, c => sqlx::query(
-            "INSERT INTO message_transitions (message_id, from_state, to_state, reason, at)
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO message_transitions (message_id, from_state, to_state, code, reason, at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(id)
         .bind(from.map(MessageState::as_str))
         .bind(to.as_str())
+        .bind(code)
         .bind(reason)
         .bind(micros(now))
         .execute(&mut *c).await?.rows_affected());
@@ -1087,6 +1089,20 @@ impl Tx {
         id: i64,
         from: MessageState,
         to: MessageState,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<bool> {
+        self.transition_message_coded(id, from, to, None, reason, now)
+            .await
+    }
+
+    /// [`Tx::transition_message`] with a stable reason code (a policy decision's).
+    pub async fn transition_message_coded(
+        &mut self,
+        id: i64,
+        from: MessageState,
+        to: MessageState,
+        code: Option<&str>,
         reason: &str,
         now: Timestamp,
     ) -> Result<bool> {
@@ -1107,7 +1123,7 @@ impl Tx {
         .await?
         .rows_affected());
         if n == 1 {
-            self.insert_transition(id, Some(from), to, reason, now)
+            self.insert_transition(id, Some(from), to, code, reason, now)
                 .await?;
         }
         Ok(n == 1)
@@ -1174,7 +1190,7 @@ impl Tx {
     /// A message's state changes, oldest first.
     pub async fn message_transitions(&mut self, id: i64) -> Result<Vec<MessageTransition>> {
         Ok(on_tx!(self, c => sqlx::query_as(
-            "SELECT from_state, to_state, reason, at FROM message_transitions
+            "SELECT from_state, to_state, code, reason, at FROM message_transitions
              WHERE message_id = $1 ORDER BY id",
         )
         .bind(id)

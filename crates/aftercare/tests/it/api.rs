@@ -388,6 +388,28 @@ both_backends!(
             app.smtp.messages().iter().all(|m| !m.contains("Stride 5")),
             "nothing about the launch went out"
         );
+        // The customer's timeline shows each decision with its code and sentence.
+        let customer: Value = app
+            .get("/v1/customers/C1")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let entry = customer["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["what"] == "early_access")
+            .unwrap();
+        let codes: Vec<&str> = entry["detail"]["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|h| h["code"].as_str())
+            .collect();
+        assert_eq!(codes, vec!["quiet_hours", "consent_withdrawn"], "{entry}");
         let (status, body) = app
             .post_json("/v1/customers/C404/consents", &unsubscribe)
             .await;

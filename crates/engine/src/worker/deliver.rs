@@ -73,10 +73,11 @@ impl Engine {
             match policy::decide(&intent, &customer.record, &history, now, &self.policy) {
                 Decision::Send { .. } => {}
                 Decision::Hold { until, reason } => {
-                    tx.transition_message(
+                    tx.transition_message_coded(
                         message.id,
                         MessageState::Planned,
                         MessageState::Planned,
+                        Some(reason.code),
                         &reason.sentence,
                         now,
                     )
@@ -85,10 +86,11 @@ impl Engine {
                     return Ok(tx.commit().await?);
                 }
                 Decision::Block { reason } => {
-                    tx.transition_message(
+                    tx.transition_message_coded(
                         message.id,
                         MessageState::Planned,
                         MessageState::Blocked,
+                        Some(reason.code),
                         &reason.sentence,
                         now,
                     )

@@ -37,3 +37,6 @@ CREATE UNIQUE INDEX jobs_one_calendar ON jobs (kind) WHERE kind = 'calendar';
 
 -- A job that kept failing is set aside (dead-lettered) with its last error, not retried forever.
 ALTER TABLE jobs ADD COLUMN dead_at BIGINT;
+
+-- Policy decisions keep a stable reason code beside the sentence.
+ALTER TABLE message_transitions ADD COLUMN code TEXT;

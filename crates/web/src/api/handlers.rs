@@ -326,6 +326,15 @@ pub async fn get_customer(
             ..Default::default()
         })
         .await?;
+    // Each message's decisions, oldest first: "held back: quiet hours…", then "sent".
+    let mut histories = Vec::with_capacity(messages.len());
+    for m in &messages {
+        let mut history = Vec::new();
+        for t in tx.message_transitions(m.id).await? {
+            history.push(json!({"state": t.to_state, "code": t.code, "reason": t.reason, "at": t.at()?.to_string()}));
+        }
+        histories.push(history);
+    }
     tx.commit().await?;
     let greeting = app.engine.renderer().greeting(&customer.record);
     let mut timeline: Vec<(i64, TimelineEntry)> = Vec::new();
@@ -341,13 +350,13 @@ pub async fn get_customer(
             },
         ));
     }
-    for m in &messages {
+    for (m, history) in messages.iter().zip(histories) {
         let at = m.sent_at.unwrap_or(m.planned_at);
         timeline.push((at.as_microsecond(), TimelineEntry {
             kind: "message",
             at: at.to_string(),
             what: m.template.clone(),
-            detail: json!({"id": m.id, "state": m.state, "reason": m.reason, "subject": m.subject}),
+            detail: json!({"id": m.id, "state": m.state, "reason": m.reason, "subject": m.subject, "history": history}),
         }));
     }
     timeline.sort_by_key(|t| std::cmp::Reverse(t.0));
