@@ -101,15 +101,9 @@ impl Condition {
 
     /// Evaluates against `data` (an object with the [`VARIABLES`] as keys).
     pub fn evaluate(&self, data: &serde_json::Value) -> Result<bool, String> {
-        let mut ctx = Context::default();
-        for var in VARIABLES {
-            let value = data.get(*var).map_or(Value::Null, to_cel);
-            ctx.add_variable_from_value(*var, value);
-        }
-        match self.program.execute(&ctx) {
-            Ok(Value::Bool(b)) => Ok(b),
-            Ok(other) => Err(format!("it gives {other:?}, not true or false")),
-            Err(e) => Err(e.to_string()),
+        match self.execute(data)? {
+            Value::Bool(b) => Ok(b),
+            other => Err(format!("it gives {other:?}, not true or false")),
         }
     }
 }

@@ -312,6 +312,15 @@ impl Tx {
         row.map(StoredOrder::try_from).transpose()
     }
 
+    /// The products on an order, in line order (lines whose product is gone are skipped).
+    pub async fn order_products(&mut self, order: &OrderRecord) -> Result<Vec<ProductRecord>> {
+        let mut products = Vec::with_capacity(order.lines.len());
+        for line in &order.lines {
+            products.extend(self.product(line.sku.as_str()).await?);
+        }
+        Ok(products)
+    }
+
     /// A customer's orders, newest first.
     pub async fn orders_of_customer(
         &mut self,

@@ -57,12 +57,10 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
             .await?
             .into_iter()
             .next();
-        let mut products = Vec::new();
-        if let Some(o) = &order {
-            for line in &o.record.lines {
-                products.extend(tx.product(line.sku.as_str()).await?);
-            }
-        }
+        let products = match &order {
+            Some(o) => tx.order_products(&o.record).await?,
+            None => Vec::new(),
+        };
         tx.commit().await?;
         (customer.record, order.map(|o| o.record), products)
     };

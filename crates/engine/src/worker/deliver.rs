@@ -105,18 +105,7 @@ impl Engine {
             Some(e) => Tx::enrolment_context(e)?,
             None => serde_json::Value::Null,
         };
-        let order = match context.get("order_external_id").and_then(|v| v.as_str()) {
-            Some(ext) => tx.order_by_external_id(ext).await?,
-            None => None,
-        };
-        let mut products = Vec::new();
-        if let Some(order) = &order {
-            for line in &order.record.lines {
-                if let Some(p) = tx.product(line.sku.as_str()).await? {
-                    products.push(p);
-                }
-            }
-        }
+        let (order, products) = order_in_context(&mut tx, &context).await?;
         let mut recommendations = Vec::new();
         if self
             .renderer

@@ -314,6 +314,28 @@ pub fn in_holdout(programme_id: &str, customer_external_id: &str, share: f64) ->
     position < share
 }
 
+/// The order an enrolment is about (its context's `order_external_id`) and its products.
+async fn order_in_context(
+    tx: &mut Tx,
+    context: &serde_json::Value,
+) -> Result<
+    (
+        Option<aftercare_store::StoredOrder>,
+        Vec<aftercare_domain::ProductRecord>,
+    ),
+    EngineError,
+> {
+    let order = match context.get("order_external_id").and_then(|v| v.as_str()) {
+        Some(ext) => tx.order_by_external_id(ext).await?,
+        None => None,
+    };
+    let products = match &order {
+        Some(o) => tx.order_products(&o.record).await?,
+        None => Vec::new(),
+    };
+    Ok((order, products))
+}
+
 /// What conditions see: customer, order, products, event and computed stats.
 async fn condition_data(
     tx: &mut Tx,
@@ -344,16 +366,7 @@ async fn condition_data(
     if let Some(d) = days(since) {
         stats_json["days_as_customer"] = d.into();
     }
-    let order = match context.get("order_external_id").and_then(|v| v.as_str()) {
-        Some(ext) => tx.order_by_external_id(ext).await?,
-        None => None,
-    };
-    let mut products = Vec::new();
-    if let Some(o) = &order {
-        for line in &o.record.lines {
-            products.extend(tx.product(line.sku.as_str()).await?);
-        }
-    }
+    let (order, products) = order_in_context(tx, context).await?;
     let order_json = order.map(|o| {
         let mut v = serde_json::to_value(&o.record).unwrap_or_default();
         v["total_cents"] = o.record.total_cents().into();
