@@ -441,6 +441,17 @@ mod tests {
         s.parse().unwrap()
     }
 
+    /// `n` relationship contacts a month apart, from June 2025.
+    fn monthly_contacts(n: i64) -> Vec<PastContact> {
+        (0..n)
+            .map(|i| PastContact {
+                at: at("2025-06-01T10:00:00Z") + SignedDuration::from_hours(24 * 30 * i),
+                class: MessageClass::Relationship,
+                channel: Channel::Email,
+            })
+            .collect()
+    }
+
     fn intent(class: MessageClass, priority: Priority, planned: &str) -> Intent {
         Intent {
             class,
@@ -543,39 +554,21 @@ mod tests {
                 "no filler in the band",
                 intent(MessageClass::Relationship, Priority::Low, noon),
                 &c,
-                (0..7)
-                    .map(|i| PastContact {
-                        at: at("2025-06-01T10:00:00Z") + SignedDuration::from_hours(24 * 30 * i),
-                        class: MessageClass::Relationship,
-                        channel: Channel::Email,
-                    })
-                    .collect(),
+                monthly_contacts(7),
                 "band_reached",
             ),
             (
                 "high priority up to the top",
                 intent(MessageClass::Relationship, Priority::High, noon),
                 &c,
-                (0..8)
-                    .map(|i| PastContact {
-                        at: at("2025-06-01T10:00:00Z") + SignedDuration::from_hours(24 * 30 * i),
-                        class: MessageClass::Relationship,
-                        channel: Channel::Email,
-                    })
-                    .collect(),
+                monthly_contacts(8),
                 "send",
             ),
             (
                 "never above the top",
                 intent(MessageClass::Relationship, Priority::High, noon),
                 &c,
-                (0..9)
-                    .map(|i| PastContact {
-                        at: at("2025-06-01T10:00:00Z") + SignedDuration::from_hours(24 * 30 * i),
-                        class: MessageClass::Relationship,
-                        channel: Channel::Email,
-                    })
-                    .collect(),
+                monthly_contacts(9),
                 "band_reached",
             ),
         ];

@@ -105,10 +105,25 @@ impl Lab {
         tx.commit().await.unwrap();
     }
 
+    /// One pair of Stride 4 shoes, delivered home, ordered now.
     pub async fn order(&self, customer: &str, number: &str) {
-        let mut o = order(number);
-        o["customer_external_id"] = json!(customer);
-        o["placed_at"] = json!(self.clock.now().to_string());
+        self.order_of(customer, number, self.clock.now(), &["LW-STRIDE-4"], "home")
+            .await;
+    }
+
+    pub async fn order_of(
+        &self,
+        customer: &str,
+        number: &str,
+        placed_at: Timestamp,
+        skus: &[&str],
+        method: &str,
+    ) {
+        let lines: Vec<Value> = skus
+            .iter()
+            .map(|s| json!({"sku": s, "quantity": 1, "unit_price_cents": 12995}))
+            .collect();
+        let o = json!({"external_id": number, "customer_external_id": customer, "placed_at": placed_at.to_string(), "lines": lines, "delivery_method": method});
         let mut tx = self.store.begin().await.unwrap();
         ingest::create_order(
             &mut tx,
@@ -120,8 +135,8 @@ impl Lab {
         tx.commit().await.unwrap();
     }
 
-    pub async fn delivered(&self, number: &str) {
-        let e = json!({"shipment_id": format!("S-{number}"), "order_external_id": number, "carrier": "postnl", "status": "delivered", "at": self.clock.now().to_string()});
+    pub async fn shipment(&self, number: &str, status: &str) {
+        let e = json!({"shipment_id": format!("S-{number}"), "order_external_id": number, "carrier": "postnl", "status": status, "at": self.clock.now().to_string()});
         let mut tx = self.store.begin().await.unwrap();
         ingest::record_shipment_event(
             &mut tx,
@@ -131,6 +146,10 @@ impl Lab {
         .await
         .unwrap();
         tx.commit().await.unwrap();
+    }
+
+    pub async fn delivered(&self, number: &str) {
+        self.shipment(number, "delivered").await;
     }
 
     pub async fn run(&self) {

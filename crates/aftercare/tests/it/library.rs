@@ -35,43 +35,6 @@ fn marketing(patch: Value) -> Value {
 }
 
 impl Lab {
-    async fn order_of(
-        &self,
-        customer: &str,
-        number: &str,
-        placed_at: Timestamp,
-        skus: &[&str],
-        method: &str,
-    ) {
-        let lines: Vec<Value> = skus
-            .iter()
-            .map(|s| json!({"sku": s, "quantity": 1, "unit_price_cents": 12995}))
-            .collect();
-        let o = json!({"external_id": number, "customer_external_id": customer, "placed_at": placed_at.to_string(), "lines": lines, "delivery_method": method});
-        let mut tx = self.store.begin().await.unwrap();
-        ingest::create_order(
-            &mut tx,
-            &serde_json::from_value(o).unwrap(),
-            self.clock.now(),
-        )
-        .await
-        .unwrap();
-        tx.commit().await.unwrap();
-    }
-
-    async fn shipment(&self, number: &str, status: &str) {
-        let e = json!({"shipment_id": format!("S-{number}"), "order_external_id": number, "carrier": "postnl", "status": status, "at": self.clock.now().to_string()});
-        let mut tx = self.store.begin().await.unwrap();
-        ingest::record_shipment_event(
-            &mut tx,
-            &serde_json::from_value(e).unwrap(),
-            self.clock.now(),
-        )
-        .await
-        .unwrap();
-        tx.commit().await.unwrap();
-    }
-
     async fn all(&self, customer: &str) -> Vec<Message> {
         let mut tx = self.store.begin_read().await.unwrap();
         let c = tx.customer_by_external_id(customer).await.unwrap().unwrap();

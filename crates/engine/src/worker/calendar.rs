@@ -23,6 +23,12 @@ impl Engine {
             .filter(|o| self.programmes.current().uses_occasion(o))
             .collect();
         let mut tx = self.store.begin().await?;
+        let zones: Vec<(String, jiff::tz::TimeZone)> = tx
+            .customer_time_zones()
+            .await?
+            .into_iter()
+            .filter_map(|name| jiff::tz::TimeZone::get(&name).ok().map(|zone| (name, zone)))
+            .collect();
         if !wanted.is_empty() {
             let products: HashMap<String, aftercare_domain::ProductRecord> = tx
                 .products()
@@ -30,17 +36,14 @@ impl Engine {
                 .into_iter()
                 .map(|p| (p.sku.as_str().to_string(), p))
                 .collect();
-            for zone_name in tx.customer_time_zones().await? {
-                let Ok(zone) = jiff::tz::TimeZone::get(&zone_name) else {
-                    continue;
-                };
+            for (zone_name, zone) in &zones {
                 let local = now.to_zoned_datetime(zone.clone());
                 if local.hour() < 6 {
                     continue;
                 }
                 let today = local.date();
                 let last: Option<jiff::civil::Date> = tx
-                    .last_calendar_scan(&zone_name)
+                    .last_calendar_scan(zone_name)
                     .await?
                     .and_then(|d| d.parse().ok());
                 let earliest = today
@@ -51,9 +54,9 @@ impl Engine {
                     .map_or(today, |d| d.max(earliest));
                 while date <= today {
                     let n = self
-                        .scan_zone(&mut tx, &zone_name, &zone, date, &products, &wanted, now)
+                        .scan_zone(&mut tx, zone_name, zone, date, &products, &wanted, now)
                         .await?;
-                    tx.mark_calendar_scanned(&zone_name, &date.to_string(), now)
+                    tx.mark_calendar_scanned(zone_name, &date.to_string(), now)
                         .await?;
                     debug!(zone = %zone_name, %date, occasions = n, "Calendar scanned.");
                     date = match date.tomorrow() {
@@ -75,13 +78,10 @@ impl Engine {
         // Next run: the first moment a customer's local day begins (06:00 there), or in an
         // hour when no customer has a zone yet.
         let six = jiff::civil::time(6, 0, 0, 0);
-        let next_morning = tx
-            .customer_time_zones()
-            .await?
+        let next_morning = zones
             .iter()
-            .filter_map(|z| jiff::tz::TimeZone::get(z).ok())
-            .filter_map(|zone| {
-                let local = now.to_zoned_datetime(zone);
+            .filter_map(|(_, zone)| {
+                let local = now.to_zoned_datetime(zone.clone());
                 next_local_time(&local, six)
                     .filter(|t| *t > now)
                     .or_else(|| {

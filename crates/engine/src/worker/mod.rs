@@ -386,8 +386,3 @@ fn backoff(attempts: i32) -> SignedDuration {
     let exp = u32::try_from(attempts.clamp(1, 8) - 1).unwrap_or(0);
     SignedDuration::from_secs((30 * 2i64.pow(exp)).min(3600))
 }
-
-#[allow(dead_code)]
-fn _assert_send(e: &Engine) -> impl Future<Output = Result<Ran, EngineError>> + Send + '_ {
-    e.run_once()
-}
