@@ -28,6 +28,7 @@ fn check_context(config: &Config, renderer: &Renderer) -> CheckContext {
     CheckContext {
         templates: renderer.template_names().clone(),
         custom_events: config.custom_events.iter().cloned().collect(),
+        coupon_pools: config.loyalty.pools.iter().map(|p| p.id.clone()).collect(),
     }
 }
 
@@ -70,7 +71,11 @@ pub async fn build_engine(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Res
         worker_id,
     )
     .with_lease(lease)
-    .with_policy(config.policy.clone());
+    .with_policy(config.policy.clone())
+    .with_loyalty(config.loyalty.clone());
+    aftercare_engine::loyalty::sync_pools(engine.store(), engine.loyalty(), engine.clock().now())
+        .await
+        .context("storing coupon pools")?;
     engine
         .ensure_calendar()
         .await

@@ -3,12 +3,14 @@
 //! `AFTERCARE_LISTEN`, `AFTERCARE_SMTP_URL`, `AFTERCARE_PROGRAMMES_DIR`,
 //! `AFTERCARE_TEMPLATES_DIR`, `AFTERCARE_BRAND_<KEY>` for `[brand]` keys
 //! (e.g. `AFTERCARE_BRAND_NAME`) and `AFTERCARE_POLICY_<KEY>` for `[policy]` keys
-//! (e.g. `AFTERCARE_POLICY_BAND_MAX=8`). The raw file is read once and turned into a validated
+//! (e.g. `AFTERCARE_POLICY_BAND_MAX=8`), and `AFTERCARE_LOYALTY_<KEY>` for `[loyalty]`
+//! (e.g. `AFTERCARE_LOYALTY_POINTS_PER_EURO=2`). The raw file is read once and turned into a validated
 //! [`Config`]; the SMTP URL, which may hold a password, is redacted in `Debug`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use aftercare_domain::loyalty::LoyaltyConfig;
 use aftercare_domain::policy::PolicyConfig;
 use aftercare_engine::render::Brand;
 use anyhow::{Context, bail};
@@ -36,6 +38,8 @@ struct RawConfig {
     brand: Brand,
     #[serde(default)]
     policy: PolicyConfig,
+    #[serde(default)]
+    loyalty: LoyaltyConfig,
 }
 
 fn default_lease() -> u32 {
@@ -95,6 +99,8 @@ pub struct Config {
     pub brand: Brand,
     /// The policy: caps, the yearly band, quiet hours.
     pub policy: PolicyConfig,
+    /// Loyalty: earning, tiers, rewards, coupon pools, referrals (`[loyalty]`).
+    pub loyalty: LoyaltyConfig,
 }
 
 impl Config {
@@ -147,6 +153,9 @@ impl Config {
         if raw.policy.send_from >= raw.policy.send_until {
             bail!("policy.send_from: must be before policy.send_until");
         }
+        raw.loyalty
+            .validate()
+            .map_err(|e| anyhow::anyhow!("{}: {}", e.field, e.reason))?;
         if raw.job_lease_seconds < 2 {
             bail!("job_lease_seconds: must be at least 2");
         }
@@ -164,6 +173,7 @@ impl Config {
             durable: true,
             brand: raw.brand,
             policy: raw.policy,
+            loyalty: raw.loyalty,
         })
     }
 }
@@ -190,6 +200,10 @@ fn apply_env(table: &mut toml::Table, vars: impl Iterator<Item = (String, String
         (
             "policy",
             section_keys(toml::Table::try_from(PolicyConfig::default()).ok()),
+        ),
+        (
+            "loyalty",
+            section_keys(toml::Table::try_from(LoyaltyConfig::default()).ok()),
         ),
     ];
     for (name, value) in vars {

@@ -455,6 +455,17 @@ pub enum ShopAction {
     Shipment(ShipmentEventRecord),
     /// The shop, helpdesk or app reports something else (a case, an offer, a cancellation).
     Event(EventRecord),
+    /// A new customer signs up.
+    NewCustomer(Box<CustomerRecord>),
+    /// A new customer came through an existing customer's referral link (RF1).
+    Referral {
+        /// The existing customer.
+        referrer: ExternalId,
+        /// The new one.
+        referred: ExternalId,
+    },
+    /// An order comes back.
+    Return(ExternalId),
 }
 
 fn event(
@@ -667,6 +678,58 @@ pub fn order_with_shipping(
                 location: None,
             }),
         ));
+    }
+    out
+}
+
+/// Referrals between `from` and `to` (RF1): about one customer in ten tells a friend,
+/// who signs up, is registered as referred, and orders within a few days; one first order
+/// in ten comes back (which voids the reward). `seq` numbers the orders.
+pub fn referrals(
+    rng: &mut StdRng,
+    customers: &[CustomerRecord],
+    seq: &mut usize,
+    from: Timestamp,
+    to: Timestamp,
+    catalogue: &[ProductRecord],
+) -> Vec<(Timestamp, ShopAction)> {
+    let mut out = Vec::new();
+    let span = (to - from).as_secs().max(1);
+    let mut n = 0;
+    for referrer in customers {
+        if !rng.random_bool(0.1) {
+            continue;
+        }
+        n += 1;
+        let at = from + SignedDuration::from_secs(rng.random_range(0..span));
+        let Some(mut friend) = self::customers(rng, 1, at, at).pop() else {
+            continue;
+        };
+        friend.external_id = id(&format!("R{n:05}"));
+        friend.email = EmailAddress::parse(&format!("friend{n}@example.nl")).ok();
+        friend.postal_address = None;
+        friend.phone = None;
+        let referred = friend.external_id.clone();
+        out.push((at, ShopAction::NewCustomer(Box::new(friend))));
+        out.push((
+            at + SignedDuration::from_secs(60),
+            ShopAction::Referral {
+                referrer: referrer.external_id.clone(),
+                referred: referred.clone(),
+            },
+        ));
+        *seq += 1;
+        let ordered = at + SignedDuration::from_hours(rng.random_range(2..120));
+        let order = order_with_shipping(rng, *seq, &referred, ordered, catalogue, 48.0);
+        if rng.random_bool(0.1)
+            && let Some((_, ShopAction::Order(o))) = order.first()
+        {
+            out.push((
+                ordered + SignedDuration::from_hours(24 * 10),
+                ShopAction::Return(o.external_id.clone()),
+            ));
+        }
+        out.extend(order);
     }
     out
 }

@@ -70,6 +70,9 @@ pub fn plan(
         }
     }
     actions.extend(demo_data::brand_activity(&mut rng, &customers, from, until));
+    actions.extend(demo_data::referrals(
+        &mut rng, &customers, &mut seq, from, until, &catalogue,
+    ));
     actions.retain(|(t, _)| *t < until);
     actions.sort_by_key(|(t, _)| *t);
     ShopPlan {
@@ -96,14 +99,14 @@ pub async fn load(store: &Store, plan: &ShopPlan, now: Timestamp) -> anyhow::Res
 
 /// Imports the actions before `until` as history: stored, but enrolling nobody.
 pub async fn import_history(
-    store: &Store,
+    engine: &Engine,
     actions: &[(Timestamp, ShopAction)],
     until: Timestamp,
 ) -> anyhow::Result<usize> {
     let split = actions.partition_point(|(t, _)| *t < until);
-    let mut tx = store.begin().await?;
+    let mut tx = engine.store().begin().await?;
     for (t, action) in &actions[..split] {
-        apply(&mut tx, action, *t).await?;
+        apply(&mut tx, engine, action, *t).await?;
     }
     tx.discard_jobs_before(job_kind::EVENT, until).await?;
     tx.commit().await?;
@@ -130,7 +133,7 @@ pub async fn run_live(
     loop {
         let mut tx = engine.store().begin().await?;
         while let Some((t, action)) = pending.next_if(|(t, _)| *t <= now) {
-            apply(&mut tx, action, *t).await?;
+            apply(&mut tx, engine, action, *t).await?;
         }
         tx.commit().await?;
         engine.run_until_idle().await?;
@@ -155,8 +158,39 @@ pub async fn run_live(
 }
 
 /// Applies one action in a transaction, as the shop's systems would through the API.
-pub async fn apply(tx: &mut Tx, action: &ShopAction, at: Timestamp) -> anyhow::Result<()> {
+pub async fn apply(
+    tx: &mut Tx,
+    engine: &Engine,
+    action: &ShopAction,
+    at: Timestamp,
+) -> anyhow::Result<()> {
     match action {
+        ShopAction::NewCustomer(c) => {
+            ingest::upsert_customer(tx, c, at).await?;
+        }
+        ShopAction::Referral { referrer, referred } => {
+            let (Some(referrer), Some(referred)) = (
+                tx.customer_by_external_id(referrer.as_str()).await?,
+                tx.customer_by_external_id(referred.as_str()).await?,
+            ) else {
+                return Ok(());
+            };
+            let code = aftercare_engine::loyalty::referral_code(tx, referrer.id, at).await?;
+            // A refused referral (e.g. the referrer's cap) is the engine's answer, not an error.
+            let _ = aftercare_engine::loyalty::register_referral(
+                tx,
+                engine.loyalty(),
+                &code,
+                &referred,
+                None,
+                None,
+                at,
+            )
+            .await?;
+        }
+        ShopAction::Return(order) => {
+            ingest::record_return(tx, order.as_str(), at, at).await?;
+        }
         ShopAction::Order(o) => {
             ingest::create_order(tx, o, at).await?;
         }
@@ -185,6 +219,9 @@ mod tests {
                 ShopAction::Order(_) => "order".to_string(),
                 ShopAction::Shipment(_) => "shipment".to_string(),
                 ShopAction::Event(e) => e.event_type.clone(),
+                ShopAction::NewCustomer(_) => "new_customer".to_string(),
+                ShopAction::Referral { .. } => "referral".to_string(),
+                ShopAction::Return(_) => "return".to_string(),
             };
             *kinds.entry(kind).or_insert(0) += 1;
         }
@@ -198,6 +235,8 @@ mod tests {
             "case_resolved",
             "cancellation_requested",
             "contract_ending",
+            "new_customer",
+            "referral",
         ] {
             assert!(
                 kinds.get(kind).copied().unwrap_or(0) > 0,

@@ -244,6 +244,8 @@ pub const BUILT_IN_EVENT_TYPES: &[&str] = &[
     "cancellation_requested",
     "survey_answered",
     "referral_converted",
+    "order_returned",
+    "reward_claimed",
     "offer_published",
     "product_launched",
     "cocreation_opened",

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod customer;
 pub mod error;
 pub mod greeting;
+pub mod loyalty;
 pub mod message;
 pub mod policy;
 

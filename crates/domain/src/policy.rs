@@ -115,6 +115,10 @@ pub struct PolicyConfig {
     pub max_hold_days: u32,
     /// Other bands per segment (`attributes.segment`), e.g. fewer contacts for grocery.
     pub segments: std::collections::BTreeMap<String, SegmentBand>,
+    /// DQ1: a coupon must still be usable for this many days when the message arrives.
+    pub coupon_min_usable_days: u32,
+    /// Days a letter takes from sending to the letterbox (Sundays not counted).
+    pub letter_transit_days: u32,
 }
 
 impl PolicyConfig {
@@ -153,6 +157,8 @@ impl Default for PolicyConfig {
             send_until: jiff::civil::time(21, 0, 0, 0),
             max_hold_days: 14,
             segments: std::collections::BTreeMap::new(),
+            coupon_min_usable_days: 7,
+            letter_transit_days: 2,
         }
     }
 }
@@ -179,6 +185,8 @@ pub struct Intent {
     pub channel: Channel,
     /// When it was planned.
     pub planned_at: Timestamp,
+    /// The last moment a coupon in the message can be used (DQ1), if it carries one.
+    pub coupon_valid_until: Option<Timestamp>,
 }
 
 /// Why a decision was made: a stable code and a sentence for the team.
@@ -281,6 +289,23 @@ pub fn decide(
         return Decision::Block {
             reason: Reason::new("no_address", "blocked: the customer has no email address"),
         };
+    }
+    // 3b. DQ1: never send a code that is or will be expired by the time it can be used.
+    if let Some(valid_until) = intent.coupon_valid_until {
+        let arrives = arrival(now, channel, &customer.time_zone.zone(), config);
+        let usable = valid_until.duration_since(arrives);
+        let needed = SignedDuration::from_hours(24 * i64::from(config.coupon_min_usable_days));
+        if usable < needed {
+            let days = usable.as_hours().max(0) / 24;
+            let sentence = format!(
+                "blocked: the coupon would have {days} day(s) left when the {} arrives; at least {} needed",
+                channel.as_str(),
+                config.coupon_min_usable_days
+            );
+            return Decision::Block {
+                reason: Reason::new("coupon_expiring", sentence),
+            };
+        }
     }
     if intent.class == MessageClass::Transactional {
         return Decision::Send { channel };
@@ -401,6 +426,31 @@ pub fn decide(
     Decision::Send { channel }
 }
 
+/// When a message sent at `now` reaches the customer: at once, except a letter, which takes
+/// `letter_transit_days` working days (no post on Sundays).
+pub fn arrival(
+    now: Timestamp,
+    channel: Channel,
+    zone: &TimeZone,
+    config: &PolicyConfig,
+) -> Timestamp {
+    if channel != Channel::Letter {
+        return now;
+    }
+    let mut local = now.to_zoned_datetime(zone.clone());
+    let mut left = config.letter_transit_days;
+    while left > 0 {
+        local = match local.tomorrow() {
+            Ok(next) => next,
+            Err(_) => break,
+        };
+        if local.weekday() != jiff::civil::Weekday::Sunday {
+            left -= 1;
+        }
+    }
+    local.timestamp()
+}
+
 /// The first moment at or after `now` when the local time in `zone` is within
 /// `[from, until)`; correct across daylight saving (a local time that does not exist that
 /// day moves forward).
@@ -458,7 +508,53 @@ mod tests {
             priority,
             channel: Channel::Email,
             planned_at: at(planned),
+            coupon_valid_until: None,
         }
+    }
+
+    #[test]
+    fn coupon_expiring_before_letter_arrives_is_not_sent() {
+        let c = customer(true, "Europe/Amsterdam");
+        let config = PolicyConfig::default();
+        // Friday 10:00; the code is valid for 8 more days.
+        let now = at("2026-03-06T09:00:00Z");
+        let mut i = intent(
+            MessageClass::Transactional,
+            Priority::Normal,
+            "2026-03-06T09:00:00Z",
+        );
+        i.coupon_valid_until = Some(now + SignedDuration::from_hours(24 * 8));
+        assert!(matches!(
+            decide(&i, &c, &[], now, &config),
+            Decision::Send { .. }
+        ));
+        // A letter posted Friday arrives Monday (no post on Sunday): 5 days left, 7 needed.
+        i.channel = Channel::Letter;
+        let zone = TimeZone::get("Europe/Amsterdam").unwrap();
+        assert_eq!(
+            arrival(now, Channel::Letter, &zone, &config),
+            at("2026-03-09T09:00:00Z")
+        );
+        match decide(&i, &c, &[], now, &config) {
+            Decision::Block { reason } => {
+                assert_eq!(reason.code, "coupon_expiring");
+                assert!(
+                    reason
+                        .sentence
+                        .contains("5 day(s) left when the letter arrives"),
+                    "{}",
+                    reason.sentence
+                );
+            }
+            other => panic!("expected a block, got {other:?}"),
+        }
+        // An already expired code is never sent, by any channel.
+        i.channel = Channel::Email;
+        i.coupon_valid_until = Some(now - SignedDuration::from_hours(1));
+        assert!(matches!(
+            decide(&i, &c, &[], now, &config),
+            Decision::Block { .. }
+        ));
     }
 
     #[test]
@@ -697,7 +793,7 @@ mod tests {
             let start = at("2026-01-01T00:00:00Z");
             let mut queue: Vec<(Timestamp, Intent)> = intents.iter().map(|(class, priority, minute)| {
                 let t = start + SignedDuration::from_mins(*minute);
-                (t, Intent { class: *class, priority: *priority, channel: Channel::Email, planned_at: t })
+                (t, Intent { class: *class, priority: *priority, channel: Channel::Email, planned_at: t, coupon_valid_until: None })
             }).collect();
             let mut sent: Vec<PastContact> = Vec::new();
             let mut steps = 0;

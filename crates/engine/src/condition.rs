@@ -150,8 +150,9 @@ pub fn sample_data() -> serde_json::Value {
         "products": [{"sku": "S", "name": "Shoe", "category": "running-shoes", "price_cents": 12995,
                       "currency": "EUR", "lifespan_days": 365, "tips": [], "successor_sku": "T"}],
         "event": {"order_external_id": "W1", "status": "delivered", "carrier": "postnl", "event_type": "x", "sku": "S",
-                  "ends_on": "2026-06-30", "segment": "runner", "previous": "casual"},
-        "stats": {"orders_count": 2, "total_spent_cents": 25990, "days_since_last_order": 10,
+                  "ends_on": "2026-06-30", "segment": "runner", "previous": "casual", "role": "referrer",
+                  "coupon": {"code": "ABCD-EFGH", "value": "€10.00", "valid_until": "2026-07-01T00:00:00Z", "pool": "referral", "min_order_cents": 0}},
+        "stats": {"orders_count": 2, "total_spent_cents": 25990, "points_balance": 120, "days_since_last_order": 10,
                   "days_as_customer": 400},
     })
 }

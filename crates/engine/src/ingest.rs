@@ -124,6 +124,44 @@ pub async fn create_order(
     Ok((order_id, true))
 }
 
+/// Records that an order came back: an `order_returned` event, which reverses the order's
+/// points and voids a referral it would have rewarded. `false` when already recorded.
+pub async fn record_return(
+    tx: &mut Tx,
+    order_external_id: &str,
+    at: Timestamp,
+    now: Timestamp,
+) -> Result<bool, IngestError> {
+    if at > now {
+        return Err(FieldError::new("at", "must not be in the future").into());
+    }
+    let order = tx
+        .order_by_external_id(order_external_id)
+        .await?
+        .ok_or_else(|| {
+            FieldError::new(
+                "order_external_id",
+                format!("no order with external_id '{order_external_id}'"),
+            )
+        })?;
+    if at < order.record.placed_at {
+        return Err(FieldError::new("at", "must not be before the order was placed").into());
+    }
+    let properties = json!({"order_external_id": order_external_id});
+    let source = format!("return:{order_external_id}");
+    let id = append_event(
+        tx,
+        order.customer_id,
+        "order_returned",
+        at,
+        &properties,
+        Some(&source),
+        now,
+    )
+    .await?;
+    Ok(id.is_some())
+}
+
 /// Records a carrier status event and schedules `shipment_<status>`; `false` for a repeat.
 pub async fn record_shipment_event(
     tx: &mut Tx,
@@ -234,7 +272,7 @@ pub async fn record_events(
     Ok(ids.len())
 }
 
-async fn append_event(
+pub(crate) async fn append_event(
     tx: &mut Tx,
     customer_id: i64,
     event_type: &str,

@@ -178,6 +178,20 @@ pub enum Action {
         /// Its new value.
         value: serde_json::Value,
     },
+    /// Add points to the customer's loyalty ledger (LY1), once per enrolment and step.
+    GrantPoints {
+        /// Points, above zero.
+        points: i64,
+        /// What the customer reads in their history.
+        reason: String,
+    },
+    /// Issue a code from a coupon pool to the customer; later steps and templates see it as
+    /// `coupon` (`coupon.code`, `coupon.value`, `coupon.valid_until`), and the policy never
+    /// sends it when it would expire too soon (DQ1).
+    IssueCoupon {
+        /// The pool's id in `[loyalty.pools]`.
+        pool: String,
+    },
     /// Leave the programme.
     Exit,
 }
@@ -335,6 +349,8 @@ struct RawStep {
     branch: Option<Spanned<toml::Value>>,
     tag: Option<Spanned<toml::Value>>,
     set: Option<Spanned<toml::Value>>,
+    grant_points: Option<Spanned<toml::Value>>,
+    issue_coupon: Option<Spanned<toml::Value>>,
     exit: Option<Spanned<toml::Value>>,
 }
 
@@ -347,12 +363,21 @@ impl RawStep {
             ("branch", &self.branch),
             ("tag", &self.tag),
             ("set", &self.set),
+            ("grant_points", &self.grant_points),
+            ("issue_coupon", &self.issue_coupon),
             ("exit", &self.exit),
         ]
         .into_iter()
         .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
         .collect()
     }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGrant {
+    points: i64,
+    reason: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -405,7 +430,17 @@ struct RawBranch {
     otherwise: Option<String>,
 }
 
-const STEP_TYPES: &[&str] = &["send", "wait", "wait_for", "branch", "tag", "set", "exit"];
+const STEP_TYPES: &[&str] = &[
+    "send",
+    "wait",
+    "wait_for",
+    "branch",
+    "tag",
+    "set",
+    "grant_points",
+    "issue_coupon",
+    "exit",
+];
 
 /// What checking needs to know besides the files.
 #[derive(Debug, Clone, Default)]
@@ -414,6 +449,8 @@ pub struct CheckContext {
     pub templates: HashSet<String>,
     /// Event types the brand declared besides the built-in ones.
     pub custom_events: HashSet<String>,
+    /// Coupon pools configured in `[loyalty.pools]`.
+    pub coupon_pools: HashSet<String>,
 }
 
 impl CheckContext {
@@ -906,6 +943,48 @@ fn parse_action(
                 value,
             })
         }
+        "grant_points" => {
+            let raw: RawGrant = table("grant_points")?.try_into().map_err(|e: toml::de::Error| {
+                format!(
+                    "invalid grant_points: {}; write grant_points = {{ points = 50, reason = \"Birthday\" }}",
+                    e.message()
+                )
+            })?;
+            if raw.points <= 0 {
+                return Err("grant_points needs points above zero".into());
+            }
+            if raw.reason.trim().is_empty() {
+                return Err("grant_points needs a reason the customer can read".into());
+            }
+            Ok(Action::GrantPoints {
+                points: raw.points,
+                reason: raw.reason,
+            })
+        }
+        "issue_coupon" => {
+            let pool =
+                match value.get_ref() {
+                    toml::Value::String(p) => p.clone(),
+                    toml::Value::Table(t) => match t.get("pool").and_then(|p| p.as_str()) {
+                        Some(p) if t.len() == 1 => p.to_string(),
+                        _ => return Err(
+                            "write issue_coupon = \"pool\" or issue_coupon = { pool = \"pool\" }"
+                                .into(),
+                        ),
+                    },
+                    _ => return Err("write issue_coupon = \"pool\"".into()),
+                };
+            if !ctx.coupon_pools.contains(&pool) {
+                let mut known: Vec<&String> = ctx.coupon_pools.iter().collect();
+                known.sort();
+                let known: Vec<&str> = known.iter().map(|s| s.as_str()).collect();
+                return Err(format!(
+                    "unknown coupon pool '{pool}'; pools in [loyalty.pools] are: {}",
+                    known.join(", ")
+                ));
+            }
+            Ok(Action::IssueCoupon { pool })
+        }
         "tag" => match value.get_ref().as_str() {
             Some(tag) if !tag.trim().is_empty() => Ok(Action::Tag(tag.trim().to_string())),
             _ => Err("write tag = \"name\"".into()),
@@ -946,6 +1025,7 @@ mod tests {
         CheckContext {
             templates: ["thanks".to_string()].into_iter().collect(),
             custom_events: HashSet::new(),
+            coupon_pools: ["referral".to_string()].into_iter().collect(),
         }
     }
 

@@ -323,6 +323,8 @@ impl Renderer {
             "products": input.products,
             "recommendations": input.recommendations,
             "event": input.event,
+            // A coupon issued by `issue_coupon` or carried by the event (DQ1 checks it).
+            "coupon": input.event.get("coupon"),
         });
         let run = |part: &str| -> Result<String, RenderError> {
             let key = format!("{template}/{}/{part}", locale.tag());

@@ -20,7 +20,7 @@ mod tx;
 use jiff::Timestamp;
 
 pub use records::*;
-pub use tx::Tx;
+pub use tx::{Coupon, NewCoupon, NewEntry, RedeemOutcome, Redemption, Referral, Tx};
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -229,6 +229,14 @@ pub enum Table {
     Messages,
     /// Stored Idempotency-Key answers.
     IdempotencyKeys,
+    /// The points ledger.
+    LoyaltyEntries,
+    /// Coupon codes.
+    Coupons,
+    /// Coupon redemptions.
+    CouponRedemptions,
+    /// Referrals.
+    Referrals,
 }
 
 impl Table {
@@ -243,6 +251,10 @@ impl Table {
             Table::Jobs => "jobs",
             Table::Messages => "messages",
             Table::IdempotencyKeys => "idempotency_keys",
+            Table::LoyaltyEntries => "loyalty_entries",
+            Table::Coupons => "coupons",
+            Table::CouponRedemptions => "coupon_redemptions",
+            Table::Referrals => "referrals",
         }
     }
 }

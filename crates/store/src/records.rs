@@ -33,6 +33,8 @@ pub mod job_kind {
     pub const DELIVER: &str = "deliver";
     /// Compute calendar occasions (hourly, recurring).
     pub const CALENDAR: &str = "calendar";
+    /// Settle a referral when the first order's return period has passed (RF1).
+    pub const REFERRAL: &str = "referral";
 }
 
 #[derive(Debug, sqlx::FromRow)]

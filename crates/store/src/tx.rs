@@ -46,6 +46,9 @@ macro_rules! on_tx {
     };
 }
 
+mod loyalty;
+pub use loyalty::{Coupon, NewCoupon, NewEntry, RedeemOutcome, Redemption, Referral};
+
 const ENROLMENT_COLUMNS: &str =
     "id, programme_id, programme_version, customer_id, trigger_event_id,
     state, step_index, context, holdout, wait_event, wait_match, wait_deadline, goal_event,
@@ -689,6 +692,21 @@ impl Tx {
     /// The enrolment's shared data.
     pub fn enrolment_context(enrolment: &Enrolment) -> Result<serde_json::Value> {
         json(&enrolment.context)
+    }
+
+    /// Replaces the data an enrolment's steps share (e.g. after `issue_coupon`).
+    pub async fn set_enrolment_context(
+        &mut self,
+        id: i64,
+        context: &serde_json::Value,
+    ) -> Result<()> {
+        on_tx!(self, c => sqlx::query("UPDATE enrolments SET context = $1 WHERE id = $2")
+            .bind(to_json(context))
+            .bind(id)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
+        Ok(())
     }
 
     // ----- calendar ---------------------------------------------------------------------

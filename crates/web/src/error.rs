@@ -45,6 +45,19 @@ pub enum ApiError {
     /// The same key is being processed by a concurrent request.
     #[error("a request with this Idempotency-Key is still being processed; retry shortly")]
     Conflict,
+    /// The request is well-formed but the business rules refuse it (a used coupon, a
+    /// self-referral, too few points), with a specific status and code.
+    #[error("{detail}")]
+    Refused {
+        /// 403, 409, 410 or 422.
+        status: StatusCode,
+        /// A stable snake_case code, e.g. `coupon_used`.
+        code: &'static str,
+        /// The field the refusal is about.
+        field: &'static str,
+        /// A sentence for the shop and the team.
+        detail: String,
+    },
     /// Something failed on our side.
     #[error("internal error")]
     Internal(String),
@@ -116,6 +129,12 @@ impl ApiError {
                 "Conflict",
                 Some("Idempotency-Key"),
             ),
+            Refused {
+                status,
+                code,
+                field,
+                ..
+            } => (*status, code, "The request was refused", Some(*field)),
             Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",

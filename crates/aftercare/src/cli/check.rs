@@ -1,5 +1,6 @@
 //! `aftercare check [DIR]`: validates programmes and templates. Prints
-//! `file:line:column: reason` per mistake; exits 0 when clean, 1 with findings, 2 on error.
+//! `file:line:column: reason` per mistake, and a warning when a new-customer offer has no
+//! counterpart for loyal customers (LY2); exits 0 when clean, 1 with findings, 2 on error.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,6 +24,10 @@ pub fn run(args: Args, mut config: Config) -> ExitCode {
     }
     match app::load_programmes(&config) {
         Ok((library, renderer)) => {
+            // LY2: loyal customers should get what new customers get.
+            for warning in config.loyalty.ly2_warnings() {
+                println!("warning: {warning}");
+            }
             println!(
                 "{}: {} programme(s), {} template(s), no mistakes.",
                 config.programmes_dir.display(),

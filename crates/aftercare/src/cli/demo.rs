@@ -72,7 +72,7 @@ pub async fn run(args: Args, mut config: Config) -> anyhow::Result<()> {
         real_now,
     );
     shop::load(&store, &plan, real_now).await?;
-    shop::import_history(&store, &plan.actions, live_from).await?;
+    shop::import_history(&engine, &plan.actions, live_from).await?;
     shop::run_live(
         &engine,
         &clock,
@@ -160,7 +160,9 @@ async fn live_orders(
                     return;
                 };
                 let now = engine.clock().now();
-                if shop::apply(&mut tx, &action, now).await.is_ok() && tx.commit().await.is_ok() {
+                if shop::apply(&mut tx, &engine, &action, now).await.is_ok()
+                    && tx.commit().await.is_ok()
+                {
                     engine.wake();
                 }
             });

@@ -46,8 +46,11 @@ pub struct Args {
 pub struct Report {
     /// Days simulated.
     pub days: i64,
-    /// Customers in the shop.
+    /// Customers in the shop for the whole period (the band statistics count these).
     pub customers: usize,
+    /// Customers who joined during the period (e.g. through a referral): not in the band
+    /// statistics, since they were not customers for the whole period.
+    pub joined_during: usize,
     /// Per programme.
     pub programmes: BTreeMap<String, ProgrammeReport>,
     /// Blocked messages by reason.
@@ -109,7 +112,7 @@ async fn simulate(args: &Args, config: &Config) -> anyhow::Result<Report> {
     let store = engine.store().clone();
     let plan = shop::plan(args.seed, args.customers, history_from, start, end);
     shop::load(&store, &plan, start).await?;
-    shop::import_history(&store, &plan.actions, start).await?;
+    shop::import_history(&engine, &plan.actions, start).await?;
     let bar = ProgressBar::new(u64::try_from(args.days).unwrap_or(0));
     bar.set_style(
         ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} days ({eta} left)")?
@@ -163,6 +166,9 @@ async fn simulate(args: &Args, config: &Config) -> anyhow::Result<Report> {
         after = last.id;
         customers.extend(page);
     }
+    let total_customers = customers.len();
+    customers.retain(|c| c.created_at <= start);
+    let joined_during = total_customers - customers.len();
     let mut active_marketing = Vec::new();
     for c in &customers {
         let consented = c.record.email.is_some()
@@ -206,7 +212,8 @@ async fn simulate(args: &Args, config: &Config) -> anyhow::Result<Report> {
         .count();
     Ok(Report {
         days: args.days,
-        customers: plan.customers.len(),
+        customers: customers.len(),
+        joined_during,
         programmes,
         blocked,
         contacts_histogram: histogram,
@@ -302,8 +309,8 @@ fn console_is_terminal() -> bool {
 
 fn print_report(r: &Report) {
     println!(
-        "Simulated {} days of a shop with {} customers.\n",
-        r.days, r.customers
+        "Simulated {} days of a shop with {} customers (and {} who joined during it).\n",
+        r.days, r.customers, r.joined_during
     );
     println!(
         "{:<24} {:>9} {:>9} {:>7} {:>8} {:>8} {:>7}",

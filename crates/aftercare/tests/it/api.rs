@@ -339,21 +339,7 @@ both_backends!(
         let launch = json!({"events": [{"type": "product_launched", "customer_external_id": "C1", "at": "2026-03-02T21:30:00Z", "properties": {"product_name": "Stride 5"}}]});
         assert_eq!(app.post_json("/v1/events", &launch).await.0, 202);
         app.engine.run_until_idle().await.unwrap();
-        let listed: Value = app
-            .get("/v1/messages?customer=C1")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let offer = listed["messages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|m| m["template"] == "early_access")
-            .unwrap()
-            .clone();
+        let offer = app.message_with_template("C1", "", "early_access").await;
         assert_eq!(offer["state"], "planned");
         assert_eq!(
             offer["reason"],

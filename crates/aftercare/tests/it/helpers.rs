@@ -230,9 +230,15 @@ pub fn test_config_with(database_url: &str, smtp_url: Option<&str>, programmes: 
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// [`spawn_app`] with a change to the configuration (e.g. a coupon pool's validity).
+pub async fn spawn_app_with(backend: Backend, change: impl FnOnce(&mut Config)) -> TestApp {
     let (database_url, db_dir) = fresh_database(backend).await;
     let smtp = SmtpSink::start(None);
-    let config = test_config(&database_url, Some(&smtp.url));
+    let mut config = test_config(&database_url, Some(&smtp.url));
+    change(&mut config);
     let clock = Arc::new(ManualClock::new(start_time()));
     let engine = aftercare::app::build_engine(&config, clock.clone())
         .await
@@ -281,10 +287,36 @@ impl TestApp {
             .bearer_auth(&self.token)
     }
 
+    /// GET `path` and its JSON body, whatever the status.
+    pub async fn get_json(&self, path: &str) -> Value {
+        let r = self.get(path).send().await.unwrap();
+        r.json().await.unwrap_or(Value::Null)
+    }
+
     pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
         let r = self.post(path).json(body).send().await.unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The customer's message with this template, through `GET /v1/messages` (`query` adds
+    /// filters such as `&state=sent`); panics with the list when there is none.
+    pub async fn message_with_template(
+        &self,
+        customer: &str,
+        query: &str,
+        template: &str,
+    ) -> Value {
+        let listed = self
+            .get_json(&format!("/v1/messages?customer={customer}{query}"))
+            .await;
+        listed["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["template"] == template)
+            .unwrap_or_else(|| panic!("{customer} has no '{template}' message: {listed}"))
+            .clone()
     }
 
     /// Counts of every table a write could touch.
@@ -299,6 +331,10 @@ impl TestApp {
             Table::Jobs,
             Table::Messages,
             Table::IdempotencyKeys,
+            Table::LoyaltyEntries,
+            Table::Coupons,
+            Table::CouponRedemptions,
+            Table::Referrals,
         ] {
             out.push(self.store.count(t).await.unwrap());
         }

@@ -8,4 +8,5 @@ mod cli;
 mod crash;
 mod language;
 mod library;
+mod loyalty;
 mod programmes;

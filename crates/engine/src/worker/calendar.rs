@@ -22,6 +22,11 @@ impl Engine {
             .copied()
             .filter(|o| self.programmes.current().uses_occasion(o))
             .collect();
+        // Points whose date passed get their `expire` entry (idempotent, own transaction).
+        let expired = crate::loyalty::expire_points(&self.store, now).await?;
+        if expired > 0 {
+            debug!(entries = expired, "Points expired.");
+        }
         let mut tx = self.store.begin().await?;
         let zones: Vec<(String, jiff::tz::TimeZone)> = tx
             .customer_time_zones()

@@ -69,6 +69,7 @@ impl Engine {
                 priority: policy::Priority::parse(&message.priority),
                 channel: message.channel,
                 planned_at: message.planned_at,
+                coupon_valid_until: coupon_valid_until(&enrolment)?,
             };
             match policy::decide(&intent, &customer.record, &history, now, &self.policy) {
                 Decision::Send { .. } => {}
@@ -238,4 +239,17 @@ impl Engine {
             }
         }
     }
+}
+
+/// The validity end of the coupon an enrolment carries (set by `issue_coupon`, or in a
+/// `referral_converted` event), for the policy's DQ1 check.
+fn coupon_valid_until(
+    enrolment: &Option<aftercare_store::Enrolment>,
+) -> Result<Option<jiff::Timestamp>, EngineError> {
+    let Some(e) = enrolment else { return Ok(None) };
+    let context = Tx::enrolment_context(e)?;
+    Ok(context
+        .pointer("/coupon/valid_until")
+        .and_then(|v| v.as_str())
+        .and_then(|s| s.parse::<jiff::Timestamp>().ok()))
 }

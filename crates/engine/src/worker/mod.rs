@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use aftercare_channels::email::{EmailMessage, SmtpMailer};
+use aftercare_domain::loyalty::LoyaltyConfig;
 use aftercare_domain::policy::{self, Decision, Intent, PastContact, PolicyConfig};
 use aftercare_domain::{Clock, MessageState};
 use aftercare_store::{
@@ -84,6 +85,7 @@ pub struct Engine {
     batch_size: i64,
     lease: SignedDuration,
     policy: PolicyConfig,
+    loyalty: Arc<LoyaltyConfig>,
 }
 
 /// How long a claimed job stays with its worker; a dead worker's jobs return after it.
@@ -114,6 +116,7 @@ impl Engine {
             batch_size: 50,
             lease: DEFAULT_LEASE,
             policy: PolicyConfig::default(),
+            loyalty: Arc::new(LoyaltyConfig::default()),
         }
     }
 
@@ -127,6 +130,18 @@ impl Engine {
     pub fn with_policy(mut self, policy: PolicyConfig) -> Self {
         self.policy = policy;
         self
+    }
+
+    /// Sets the loyalty rules, coupon pools and referral settings (default
+    /// [`LoyaltyConfig::default`]).
+    pub fn with_loyalty(mut self, loyalty: LoyaltyConfig) -> Self {
+        self.loyalty = Arc::new(loyalty);
+        self
+    }
+
+    /// The loyalty rules.
+    pub fn loyalty(&self) -> &LoyaltyConfig {
+        &self.loyalty
     }
 
     /// The store.
@@ -226,6 +241,17 @@ impl Engine {
             job_kind::STEP => self.run_steps(job).await,
             job_kind::DELIVER => self.deliver(job).await,
             job_kind::CALENDAR => self.run_calendar(job).await,
+            job_kind::REFERRAL => {
+                let mut tx = self.store.begin().await?;
+                crate::loyalty::settle_referral(
+                    &mut tx,
+                    &self.loyalty,
+                    job.ref_id,
+                    self.clock.now(),
+                )
+                .await?;
+                self.finish(tx, job).await
+            }
             other => {
                 warn!(
                     job_id = job.id,
@@ -348,6 +374,7 @@ async fn condition_data(
     let mut stats_json = serde_json::json!({
         "orders_count": stats.orders_count,
         "total_spent_cents": stats.total_spent_cents,
+        "points_balance": aftercare_domain::loyalty::replay(&tx.ledger(customer.id).await?).balance(now),
     });
     if let Some(d) = days(stats.last_order_at) {
         stats_json["days_since_last_order"] = d.into();

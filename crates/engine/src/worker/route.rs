@@ -17,6 +17,7 @@ impl Engine {
         }
         let customer = tx.customer(event.customer_id).await?;
         let event_type = event.event_type.as_str();
+        crate::loyalty::on_event(&mut tx, &self.loyalty, &customer, &event, now).await?;
 
         for e in tx.open_enrolments(customer.id, at).await? {
             if e.trigger_event_id == event.id {

@@ -51,7 +51,7 @@ impl Engine {
             _ => return self.finish(tx, job).await,
         }
         let mut customer = tx.customer(enrolment.customer_id).await?;
-        let context = Tx::enrolment_context(&enrolment)?;
+        let mut context = Tx::enrolment_context(&enrolment)?;
         let zone = customer.record.time_zone.zone();
         let mut state = enrolment_state::ACTIVE;
         let mut parked = false;
@@ -179,6 +179,43 @@ impl Engine {
                             .insert(attribute.clone(), value.clone());
                         tx.update_customer_record(customer.id, &customer.record, now)
                             .await?;
+                    }
+                    index += 1;
+                }
+                Action::GrantPoints { points, reason } => {
+                    let key = format!("programme:{}:{}", enrolment.id, step.id);
+                    crate::loyalty::grant(
+                        &mut tx,
+                        &self.loyalty,
+                        customer.id,
+                        *points,
+                        reason,
+                        &key,
+                        now,
+                    )
+                    .await?;
+                    index += 1;
+                }
+                Action::IssueCoupon { pool } => {
+                    match self.loyalty.pool(pool) {
+                        Some(pool) => {
+                            let reason = format!("programme '{}' step '{}'", programme.id, step.id);
+                            let coupon = crate::loyalty::issue_coupon(
+                                &mut tx,
+                                pool,
+                                Some(customer.id),
+                                &reason,
+                                due.max(now),
+                            )
+                            .await?;
+                            if let Some(map) = context.as_object_mut() {
+                                map.insert("coupon".into(), crate::loyalty::coupon_json(&coupon));
+                            }
+                            tx.set_enrolment_context(enrolment.id, &context).await?;
+                        }
+                        None => {
+                            warn!(enrolment_id = enrolment.id, %pool, "Coupon pool no longer configured; going on without a coupon.");
+                        }
                     }
                     index += 1;
                 }

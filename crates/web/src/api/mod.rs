@@ -4,6 +4,7 @@
 
 pub mod extract;
 mod handlers;
+mod loyalty;
 mod openapi;
 
 use axum::Router;
@@ -25,6 +26,30 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/shipment-events", post(handlers::post_shipment_event))
         .route("/v1/events", post(handlers::post_events))
         .route("/v1/cancellations", post(handlers::post_cancellation))
+        .route(
+            "/v1/customers/{external_id}/loyalty",
+            get(loyalty::get_loyalty),
+        )
+        .route(
+            "/v1/customers/{external_id}/points",
+            post(loyalty::post_points),
+        )
+        .route(
+            "/v1/customers/{external_id}/rewards",
+            post(loyalty::post_reward),
+        )
+        .route(
+            "/v1/customers/{external_id}/coupons",
+            post(loyalty::post_customer_coupon),
+        )
+        .route("/v1/coupons/{code}", get(loyalty::get_coupon))
+        .route(
+            "/v1/coupons/{code}/redemptions",
+            post(loyalty::post_redemption),
+        )
+        .route("/v1/coupon-pools/{pool}/codes", post(loyalty::post_import))
+        .route("/v1/referrals", post(loyalty::post_referral))
+        .route("/v1/returns", post(loyalty::post_return))
         .route("/v1/messages", get(handlers::list_messages))
         .route("/v1/messages/{id}", get(handlers::get_message))
         .route("/v1/openapi.json", get(openapi::document))

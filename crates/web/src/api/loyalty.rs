@@ -1,0 +1,554 @@
+//! Loyalty, coupons, referrals and returns over the API (LY1, LY2, OF3, RF1, DQ1).
+//!
+//! Redeeming a code is one atomic store operation: of any number of concurrent requests for
+//! a single-use code, one gets 201 and the others 409 `coupon_used`; the same order
+//! redeeming again (a retry) gets the first answer. Refusals are problem+json with a stable
+//! code (`coupon_expired`, `coupon_not_yours`, `self_referral`, …) and change nothing.
+
+use aftercare_domain::FieldError;
+use aftercare_domain::loyalty::{self, CouponRefusal, EntryKind};
+use aftercare_engine::ingest;
+use aftercare_engine::loyalty as engine_loyalty;
+use aftercare_store::{NewCoupon, NewEntry, RedeemOutcome, StoredCustomer, Tx};
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use jiff::Timestamp;
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+
+use super::extract::{Caller, JsonBody};
+use crate::error::ApiError;
+use crate::{AppState, idempotent_write};
+
+type ApiResult = Result<Response, ApiError>;
+
+async fn customer(tx: &mut Tx, external_id: &str, field: &str) -> Result<StoredCustomer, ApiError> {
+    tx.customer_by_external_id(external_id)
+        .await?
+        .ok_or_else(|| {
+            if field.is_empty() {
+                ApiError::NotFound(format!("no customer with external_id '{external_id}'"))
+            } else {
+                FieldError::new(
+                    field,
+                    format!("no customer with external_id '{external_id}'"),
+                )
+                .into()
+            }
+        })
+}
+
+fn refused(refusal: &CouponRefusal) -> ApiError {
+    let status = match refusal {
+        CouponRefusal::OtherCustomer => StatusCode::FORBIDDEN,
+        CouponRefusal::UsedUp => StatusCode::CONFLICT,
+        CouponRefusal::Expired(_) => StatusCode::GONE,
+        CouponRefusal::NotYetValid(_) | CouponRefusal::BelowMinimum(_) => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+    };
+    ApiError::Refused {
+        status,
+        code: refusal.code(),
+        field: "code",
+        detail: refusal.sentence(),
+    }
+}
+
+fn code_of(raw: &str) -> Result<String, ApiError> {
+    loyalty::normalise_code(raw).ok_or_else(|| {
+        FieldError::new(
+            "code",
+            "must be letters and digits (dashes and spaces are ignored)",
+        )
+        .into()
+    })
+}
+
+/// A customer's points, tier, rewards, coupons and referral link, derived from the ledger.
+#[utoipa::path(get, path = "/v1/customers/{external_id}/loyalty",
+    params(("external_id" = String, Path, description = "The brand's customer id")),
+    responses((status = 200, description = "Balance, tier, history, rewards, coupons, referral link"),
+              (status = 404, description = "Unknown customer")),
+    security(("bearer" = [])))]
+pub async fn get_loyalty(
+    State(app): State<AppState>,
+    _caller: Caller,
+    Path(external_id): Path<String>,
+) -> ApiResult {
+    let now = app.clock.now();
+    // A write transaction: the first look makes the customer's referral code.
+    let mut tx = app.store.begin().await?;
+    let c = customer(&mut tx, &external_id, "").await?;
+    let summary = engine_loyalty::summary(&mut tx, app.engine.loyalty(), c.id, now).await?;
+    tx.commit().await?;
+    Ok(Json(summary).into_response())
+}
+
+/// A points entry posted by the shop or the team.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PointsRequest {
+    /// `earn` (positive) or `adjust` (either sign, a correction by the team).
+    pub kind: String,
+    /// Points.
+    pub points: i64,
+    /// What the customer reads in their history.
+    pub reason: String,
+    /// Unique per customer: the same key twice adds nothing.
+    pub key: String,
+}
+
+/// Add an earn or adjust entry to a customer's ledger; a repeated `key` adds nothing.
+#[utoipa::path(post, path = "/v1/customers/{external_id}/points", request_body = PointsRequest,
+    params(("external_id" = String, Path, description = "The brand's customer id")),
+    responses((status = 201, description = "Added"), (status = 200, description = "Key seen before; nothing added"),
+              (status = 422, description = "Invalid field")),
+    security(("bearer" = [])))]
+pub async fn post_points(
+    State(app): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(external_id): Path<String>,
+    body: JsonBody<PointsRequest>,
+) -> ApiResult {
+    let route = format!("POST /v1/customers/{external_id}/points");
+    idempotent_write!(app, headers, caller, &route, body.raw, |tx, now| {
+        let r = &body.value;
+        let kind = match r.kind.as_str() {
+            "earn" => EntryKind::Earn,
+            "adjust" => EntryKind::Adjust,
+            _ => {
+                return Err(FieldError::new(
+                    "kind",
+                    "must be earn or adjust (spending goes through rewards)",
+                )
+                .into());
+            }
+        };
+        if kind == EntryKind::Earn && r.points <= 0 {
+            return Err(FieldError::new("points", "must be above 0 to earn").into());
+        }
+        if r.points == 0 || r.points.abs() > 1_000_000 {
+            return Err(FieldError::new("points", "must be non-zero and at most 1,000,000").into());
+        }
+        if r.reason.trim().is_empty() {
+            return Err(
+                FieldError::new("reason", "must say why, in words the customer may read").into(),
+            );
+        }
+        if r.key.trim().is_empty() || r.key.len() > 200 {
+            return Err(FieldError::new("key", "must be 1 to 200 characters").into());
+        }
+        let c = customer(tx, &external_id, "").await?;
+        tx.lock_customer(c.id).await?;
+        let config = app.engine.loyalty();
+        let key = format!("api:{}", r.key);
+        let entry = NewEntry {
+            kind,
+            points: r.points,
+            at: now,
+            expires_at: (r.points > 0).then(|| config.expiry(now)).flatten(),
+            lot: None,
+            order_external_id: None,
+            reason: &r.reason,
+            key: &key,
+        };
+        let added = tx.append_entry(c.id, &entry, now).await?;
+        let balance = loyalty::replay(&tx.ledger(c.id).await?).balance(now);
+        (
+            if added.is_some() {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            },
+            json!({"added": added.is_some(), "balance": balance}),
+        )
+    })
+}
+
+/// A reward claim.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimRequest {
+    /// The reward's id in `[loyalty.rewards]`.
+    pub reward: String,
+    /// Unique per customer: a retry with the same key spends nothing twice.
+    pub key: String,
+}
+
+/// Spend points on a reward; coupon rewards answer with the new code.
+#[utoipa::path(post, path = "/v1/customers/{external_id}/rewards", request_body = ClaimRequest,
+    params(("external_id" = String, Path, description = "The brand's customer id")),
+    responses((status = 201, description = "Claimed"), (status = 422, description = "Unknown reward, tier not reached or too few points")),
+    security(("bearer" = [])))]
+pub async fn post_reward(
+    State(app): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(external_id): Path<String>,
+    body: JsonBody<ClaimRequest>,
+) -> ApiResult {
+    let route = format!("POST /v1/customers/{external_id}/rewards");
+    idempotent_write!(app, headers, caller, &route, body.raw, |tx, now| {
+        if body.value.key.trim().is_empty() || body.value.key.len() > 200 {
+            return Err(FieldError::new("key", "must be 1 to 200 characters").into());
+        }
+        let c = customer(tx, &external_id, "").await?;
+        let claimed = engine_loyalty::claim_reward(
+            tx,
+            app.engine.loyalty(),
+            c.id,
+            &body.value.reward,
+            &body.value.key,
+            now,
+        )
+        .await??;
+        (StatusCode::CREATED, json!(claimed))
+    })
+}
+
+/// Issue a code to one customer.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IssueRequest {
+    /// The pool's id in `[loyalty.pools]`.
+    pub pool: String,
+    /// Why (shown to the team).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Issue a code from a pool to a customer (e.g. by customer service).
+#[utoipa::path(post, path = "/v1/customers/{external_id}/coupons", request_body = IssueRequest,
+    params(("external_id" = String, Path, description = "The brand's customer id")),
+    responses((status = 201, description = "Issued"), (status = 422, description = "Unknown pool")),
+    security(("bearer" = [])))]
+pub async fn post_customer_coupon(
+    State(app): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(external_id): Path<String>,
+    body: JsonBody<IssueRequest>,
+) -> ApiResult {
+    let route = format!("POST /v1/customers/{external_id}/coupons");
+    idempotent_write!(app, headers, caller, &route, body.raw, |tx, now| {
+        let Some(pool) = app.engine.loyalty().pool(&body.value.pool) else {
+            return Err(
+                FieldError::new("pool", format!("no coupon pool '{}'", body.value.pool)).into(),
+            );
+        };
+        let c = customer(tx, &external_id, "").await?;
+        let reason = body
+            .value
+            .reason
+            .clone()
+            .unwrap_or_else(|| "issued through the API".into());
+        let coupon = engine_loyalty::issue_coupon(tx, pool, Some(c.id), &reason, now).await?;
+        (StatusCode::CREATED, engine_loyalty::coupon_json(&coupon))
+    })
+}
+
+/// What the checkout asks about a code.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct CheckQuery {
+    /// The customer at the checkout, if known.
+    pub customer_external_id: Option<String>,
+    /// The order's total so far, for the minimum and the discount.
+    pub order_total_cents: Option<i64>,
+}
+
+/// Check a code without redeeming it: whether it applies and what it takes off.
+#[utoipa::path(get, path = "/v1/coupons/{code}", params(("code" = String, Path, description = "The code as typed"), CheckQuery),
+    responses((status = 200, description = "Known code; `redeemable` and `reason` say whether it applies"),
+              (status = 404, description = "Unknown code")),
+    security(("bearer" = [])))]
+pub async fn get_coupon(
+    State(app): State<AppState>,
+    _caller: Caller,
+    Path(raw_code): Path<String>,
+    Query(q): Query<CheckQuery>,
+) -> ApiResult {
+    let code = code_of(&raw_code)?;
+    if q.order_total_cents.is_some_and(|t| t < 0) {
+        return Err(FieldError::new("order_total_cents", "must not be negative").into());
+    }
+    let now = app.clock.now();
+    let mut tx = app.store.begin_read().await?;
+    let coupon = tx
+        .coupon_by_code(&code)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no coupon with code '{raw_code}'")))?;
+    let customer_id = match &q.customer_external_id {
+        Some(id) => Some(customer(&mut tx, id, "customer_external_id").await?.id),
+        None => None,
+    };
+    let refusal = coupon
+        .terms()?
+        .refusal(customer_id, q.order_total_cents, now);
+    let value = loyalty::CouponValue::from_parts(&coupon.value_kind, coupon.value);
+    let discount = match (value, q.order_total_cents) {
+        (Some(v), Some(total)) if refusal.is_none() => Some(v.discount_cents(total)),
+        _ => None,
+    };
+    let mut body = engine_loyalty::coupon_json(&coupon);
+    body["redeemable"] = json!(refusal.is_none());
+    body["reason"] = json!(refusal.as_ref().map(|r| r.code()));
+    body["detail"] = json!(refusal.as_ref().map(|r| r.sentence()));
+    body["discount_cents"] = json!(discount);
+    body["uses"] = json!(coupon.uses);
+    body["max_uses"] = json!(coupon.max_uses);
+    Ok(Json(body).into_response())
+}
+
+/// A redemption at checkout.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RedeemRequest {
+    /// The order the code is used on; the same order again gets the same answer.
+    pub order_external_id: String,
+    /// The order's total before the discount.
+    pub order_total_cents: i64,
+    /// The customer, required for personal codes.
+    #[serde(default)]
+    pub customer_external_id: Option<String>,
+}
+
+/// Redeem a code, atomically: a single-use code is redeemed once, whatever the concurrency.
+#[utoipa::path(post, path = "/v1/coupons/{code}/redemptions", request_body = RedeemRequest,
+    params(("code" = String, Path, description = "The code as typed")),
+    responses((status = 201, description = "Redeemed; `discount_cents` is what it takes off"),
+              (status = 200, description = "This order had redeemed it already"),
+              (status = 403, description = "Another customer's code"), (status = 404, description = "Unknown code"),
+              (status = 409, description = "Already used"), (status = 410, description = "Expired"),
+              (status = 422, description = "Invalid field, not yet valid or below the minimum")),
+    security(("bearer" = [])))]
+pub async fn post_redemption(
+    State(app): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(raw_code): Path<String>,
+    body: JsonBody<RedeemRequest>,
+) -> ApiResult {
+    let code = code_of(&raw_code)?;
+    let route = format!("POST /v1/coupons/{code}/redemptions");
+    idempotent_write!(app, headers, caller, &route, body.raw, |tx, now| {
+        let r = &body.value;
+        if r.order_total_cents < 0 {
+            return Err(FieldError::new("order_total_cents", "must not be negative").into());
+        }
+        if r.order_external_id.trim().is_empty() || r.order_external_id.len() > 100 {
+            return Err(FieldError::new("order_external_id", "must be 1 to 100 characters").into());
+        }
+        let customer_id = match &r.customer_external_id {
+            Some(id) => Some(customer(tx, id, "customer_external_id").await?.id),
+            None => None,
+        };
+        match tx
+            .redeem_coupon(
+                &code,
+                customer_id,
+                &r.order_external_id,
+                r.order_total_cents,
+                now,
+            )
+            .await?
+        {
+            RedeemOutcome::Redeemed(coupon, redemption) => (
+                StatusCode::CREATED,
+                json!({"code": coupon.display_code, "discount_cents": redemption.discount_cents,
+                       "order_external_id": redemption.order_external_id, "uses": coupon.uses, "max_uses": coupon.max_uses}),
+            ),
+            RedeemOutcome::AlreadyByThisOrder(coupon, redemption) => (
+                StatusCode::OK,
+                json!({"code": coupon.display_code, "discount_cents": redemption.discount_cents,
+                       "order_external_id": redemption.order_external_id, "uses": coupon.uses, "max_uses": coupon.max_uses}),
+            ),
+            RedeemOutcome::Refused(coupon) => {
+                let refusal = coupon
+                    .terms()?
+                    .refusal(customer_id, Some(r.order_total_cents), now)
+                    .unwrap_or(CouponRefusal::UsedUp);
+                return Err(refused(&refusal));
+            }
+            RedeemOutcome::Unknown => {
+                return Err(ApiError::NotFound(format!(
+                    "no coupon with code '{raw_code}'"
+                )));
+            }
+        }
+    })
+}
+
+/// Codes from the shop's own system.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportRequest {
+    /// 1 to 10,000 codes.
+    pub codes: Vec<String>,
+    /// Until when they are valid (default: the pool's `valid_days` from now).
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub valid_until: Option<Timestamp>,
+}
+
+/// Import codes made elsewhere into a pool; all are stored or none.
+#[utoipa::path(post, path = "/v1/coupon-pools/{pool}/codes", request_body = ImportRequest,
+    params(("pool" = String, Path, description = "The pool's id")),
+    responses((status = 201, description = "Imported"), (status = 422, description = "Invalid or duplicate code")),
+    security(("bearer" = [])))]
+pub async fn post_import(
+    State(app): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(pool_id): Path<String>,
+    body: JsonBody<ImportRequest>,
+) -> ApiResult {
+    let route = format!("POST /v1/coupon-pools/{pool_id}/codes");
+    idempotent_write!(app, headers, caller, &route, body.raw, |tx, now| {
+        let Some(pool) = app.engine.loyalty().pool(&pool_id) else {
+            return Err(ApiError::NotFound(format!("no coupon pool '{pool_id}'")));
+        };
+        let r = &body.value;
+        if r.codes.is_empty() || r.codes.len() > 10_000 {
+            return Err(FieldError::new("codes", "must hold 1 to 10,000 codes").into());
+        }
+        let valid_until = match r.valid_until {
+            Some(t) if t <= now => {
+                return Err(FieldError::new("valid_until", "must be in the future").into());
+            }
+            Some(t) => t,
+            None => now + jiff::SignedDuration::from_hours(24 * i64::from(pool.valid_days)),
+        };
+        for (i, raw) in r.codes.iter().enumerate() {
+            let field = format!("codes[{i}]");
+            let Some(code) = loyalty::normalise_code(raw) else {
+                return Err(FieldError::new(field, "must be letters and digits").into());
+            };
+            let new = NewCoupon {
+                code: &code,
+                display_code: raw.trim(),
+                pool,
+                customer_id: None,
+                valid_from: now,
+                valid_until,
+                source: "imported",
+                reason: "imported",
+            };
+            if tx.insert_coupon(&new, now).await?.is_none() {
+                return Err(FieldError::new(field, format!("code '{raw}' exists already")).into());
+            }
+        }
+        (
+            StatusCode::CREATED,
+            json!({"pool": pool_id, "imported": r.codes.len()}),
+        )
+    })
+}
+
+/// A new customer who came through a referral link or code.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReferralRequest {
+    /// The code from the link.
+    pub referral_code: String,
+    /// The new customer (posted to /v1/customers first).
+    pub customer_external_id: String,
+    /// A fingerprint of the new customer's payment method, for the self-referral guard.
+    #[serde(default)]
+    pub payment_fingerprint: Option<String>,
+    /// The referrer's payment fingerprint, when the shop knows it.
+    #[serde(default)]
+    pub referrer_payment_fingerprint: Option<String>,
+}
+
+/// Register a referral (RF1). Both get their reward once the new customer's first order is
+/// past the return period. Self-referrals and existing customers are refused with a reason.
+#[utoipa::path(post, path = "/v1/referrals", request_body = ReferralRequest,
+    responses((status = 201, description = "Registered"),
+              (status = 422, description = "Unknown code, self-referral, not a new customer or cap reached")),
+    security(("bearer" = [])))]
+pub async fn post_referral(
+    State(app): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: JsonBody<ReferralRequest>,
+) -> ApiResult {
+    idempotent_write!(
+        app,
+        headers,
+        caller,
+        "POST /v1/referrals",
+        body.raw,
+        |tx, now| {
+            let r = &body.value;
+            let referred = customer(tx, &r.customer_external_id, "customer_external_id").await?;
+            match engine_loyalty::register_referral(
+                tx,
+                app.engine.loyalty(),
+                &r.referral_code,
+                &referred,
+                r.referrer_payment_fingerprint.as_deref(),
+                r.payment_fingerprint.as_deref(),
+                now,
+            )
+            .await?
+            {
+                Ok(referral) => (StatusCode::CREATED, json!(referral)),
+                Err((field_error, Some(refusal))) => {
+                    return Err(ApiError::Refused {
+                        status: StatusCode::UNPROCESSABLE_ENTITY,
+                        code: refusal.code(),
+                        field: "referral_code",
+                        detail: field_error.reason,
+                    });
+                }
+                Err((field_error, None)) => return Err(field_error.into()),
+            }
+        }
+    )
+}
+
+/// A returned order.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnRequest {
+    /// The order.
+    pub order_external_id: String,
+    /// When it was returned.
+    #[schema(value_type = String)]
+    pub at: Timestamp,
+}
+
+/// Record a return: the order's points are reversed, and a referral it would have
+/// rewarded is void.
+#[utoipa::path(post, path = "/v1/returns", request_body = ReturnRequest,
+    responses((status = 202, description = "Accepted"), (status = 422, description = "Unknown order")),
+    security(("bearer" = [])))]
+pub async fn post_return(
+    State(app): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: JsonBody<ReturnRequest>,
+) -> ApiResult {
+    idempotent_write!(
+        app,
+        headers,
+        caller,
+        "POST /v1/returns",
+        body.raw,
+        |tx, now| {
+            let accepted =
+                ingest::record_return(tx, &body.value.order_external_id, body.value.at, now)
+                    .await?;
+            (
+                StatusCode::ACCEPTED,
+                json!({"order_external_id": body.value.order_external_id, "recorded": accepted}),
+            )
+        }
+    )
+}
