@@ -73,6 +73,22 @@ pub async fn build_engine(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Res
     .with_lease(lease)
     .with_policy(config.policy.clone())
     .with_loyalty(config.loyalty.clone());
+    let secret = match &config.link_secret {
+        Some(s) => s.0.clone(),
+        None => {
+            let made =
+                String::from_utf8(aftercare_engine::worker::random_hex()).unwrap_or_default();
+            engine
+                .store()
+                .setting_or_insert("link_secret", &made)
+                .await
+                .context("storing the link secret")?
+        }
+    };
+    let engine = engine.with_links(aftercare_engine::links::LinkSigner::new(
+        secret.as_bytes(),
+        &config.public_url,
+    ));
     aftercare_engine::loyalty::sync_pools(engine.store(), engine.loyalty(), engine.clock().now())
         .await
         .context("storing coupon pools")?;

@@ -34,6 +34,10 @@ struct RawConfig {
     custom_events: Vec<String>,
     #[serde(default = "default_lease")]
     job_lease_seconds: u32,
+    #[serde(default = "default_public_url")]
+    public_url: String,
+    #[serde(default)]
+    link_secret: Option<String>,
     #[serde(default)]
     brand: Brand,
     #[serde(default)]
@@ -44,6 +48,10 @@ struct RawConfig {
 
 fn default_lease() -> u32 {
     120
+}
+
+fn default_public_url() -> String {
+    "http://127.0.0.1:8080".into()
 }
 
 fn default_database_url() -> String {
@@ -64,6 +72,8 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "templates_dir",
     "custom_events",
     "job_lease_seconds",
+    "public_url",
+    "link_secret",
 ];
 
 /// A secret string whose `Debug` does not show it.
@@ -93,6 +103,11 @@ pub struct Config {
     pub custom_events: Vec<String>,
     /// Seconds a worker holds a claimed job; a killed worker's jobs return after this.
     pub job_lease_seconds: u32,
+    /// Where customers reach the branded pages; links in messages start with it.
+    pub public_url: String,
+    /// Signs customer links; when absent, a random secret is made once and kept in the
+    /// database, so links stay valid across restarts.
+    pub link_secret: Option<Secret>,
     /// Whether commits wait for the disk (false only for throw-away simulation databases).
     pub durable: bool,
     /// The brand.
@@ -159,6 +174,15 @@ impl Config {
         if raw.job_lease_seconds < 2 {
             bail!("job_lease_seconds: must be at least 2");
         }
+        if !(raw.public_url.starts_with("http://") || raw.public_url.starts_with("https://")) {
+            bail!(
+                "public_url: '{}' must start with http:// or https://",
+                raw.public_url
+            );
+        }
+        if raw.link_secret.as_ref().is_some_and(|s| s.len() < 32) {
+            bail!("link_secret: must be at least 32 characters");
+        }
         let templates_dir = raw
             .templates_dir
             .unwrap_or_else(|| raw.programmes_dir.join("templates"));
@@ -170,6 +194,8 @@ impl Config {
             templates_dir,
             custom_events: raw.custom_events,
             job_lease_seconds: raw.job_lease_seconds,
+            public_url: raw.public_url,
+            link_secret: raw.link_secret.filter(|s| !s.is_empty()).map(Secret),
             durable: true,
             brand: raw.brand,
             policy: raw.policy,
@@ -218,7 +244,11 @@ fn apply_env(table: &mut toml::Table, vars: impl Iterator<Item = (String, String
             .filter(|v| !v.is_str())
             .unwrap_or(toml::Value::String(value.clone()));
         if TOP_LEVEL_KEYS.contains(&key.as_str()) {
-            let parsed = if key.ends_with("_url") || key.ends_with("_dir") || key == "listen" {
+            let parsed = if key.ends_with("_url")
+                || key.ends_with("_dir")
+                || key == "listen"
+                || key == "link_secret"
+            {
                 toml::Value::String(value)
             } else {
                 parsed

@@ -97,7 +97,8 @@ pub async fn load(store: &Store, plan: &ShopPlan, now: Timestamp) -> anyhow::Res
     Ok(tx.commit().await?)
 }
 
-/// Imports the actions before `until` as history: stored, but enrolling nobody.
+/// Imports the actions before `until` as history: stored, earning loyalty points, but
+/// enrolling nobody.
 pub async fn import_history(
     engine: &Engine,
     actions: &[(Timestamp, ShopAction)],
@@ -107,6 +108,40 @@ pub async fn import_history(
     let mut tx = engine.store().begin().await?;
     for (t, action) in &actions[..split] {
         apply(&mut tx, engine, action, *t).await?;
+        // History earns its points as it happened (its events enrol nobody).
+        let loyalty = engine.loyalty();
+        match action {
+            ShopAction::Order(o) => {
+                if let Some(c) = tx
+                    .customer_by_external_id(o.customer_external_id.as_str())
+                    .await?
+                {
+                    aftercare_engine::loyalty::earn_for_order(
+                        &mut tx,
+                        loyalty,
+                        c.id,
+                        o.external_id.as_str(),
+                        o.total_cents(),
+                        *t,
+                        *t,
+                    )
+                    .await?;
+                }
+            }
+            ShopAction::Return(order) => {
+                if let Some(o) = tx.order_by_external_id(order.as_str()).await? {
+                    aftercare_engine::loyalty::reverse_order(
+                        &mut tx,
+                        o.customer_id,
+                        order.as_str(),
+                        *t,
+                        *t,
+                    )
+                    .await?;
+                }
+            }
+            _ => {}
+        }
     }
     tx.discard_jobs_before(job_kind::EVENT, until).await?;
     tx.commit().await?;

@@ -309,3 +309,25 @@ impl EventRecord {
         Ok(())
     }
 }
+
+/// An amount in cents as the customer's language writes it: "€ 1.129,95" (nl) or
+/// "€1,129.95" (en).
+pub fn format_euros(cents: i64, locale: crate::Locale) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    let cents = cents.unsigned_abs();
+    let (euros, rest) = (cents / 100, cents % 100);
+    let english = locale == crate::Locale::En;
+    let digits = euros.to_string();
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(if english { ',' } else { '.' });
+        }
+        grouped.push(c);
+    }
+    if english {
+        format!("{sign}€{grouped}.{rest:02}")
+    } else {
+        format!("{sign}€ {grouped},{rest:02}")
+    }
+}

@@ -287,7 +287,15 @@ impl CouponValue {
         }
     }
 
-    /// "€10.00" or "15%", for messages and pages.
+    /// "€ 10,00" / "€10.00" or "15%", in the customer's language.
+    pub fn describe_in(self, locale: crate::Locale) -> String {
+        match self {
+            CouponValue::AmountCents(c) => crate::commerce::format_euros(c, locale),
+            CouponValue::Percent(p) => format!("{p}%"),
+        }
+    }
+
+    /// "€10.00" or "15%", for the API and the team.
     pub fn describe(self) -> String {
         match self {
             CouponValue::AmountCents(c) => format!("€{}.{:02}", c / 100, c % 100),
@@ -413,6 +421,9 @@ pub struct Reward {
     pub id: String,
     /// What the customer reads.
     pub name: String,
+    /// The name in other languages, by locale tag (`nl-NL`, `nl-BE`, `en`).
+    #[serde(default)]
+    pub names: BTreeMap<String, String>,
     /// Points it costs.
     pub points: i64,
     /// What it gives.
@@ -426,6 +437,15 @@ pub struct Reward {
     /// The least tier needed, if any.
     #[serde(default)]
     pub tier: Option<String>,
+}
+
+impl Reward {
+    /// The reward's name in `locale`, or its default name.
+    pub fn name_in(&self, locale: crate::Locale) -> &str {
+        self.names
+            .get(locale.tag())
+            .map_or(self.name.as_str(), String::as_str)
+    }
 }
 
 /// Referral settings (RF1).
@@ -517,6 +537,16 @@ impl Default for LoyaltyConfig {
                 Reward {
                     id: "five-euro".into(),
                     name: "€5 off your next order".into(),
+                    names: BTreeMap::from([
+                        (
+                            "nl-NL".to_string(),
+                            "€ 5 korting op je volgende bestelling".to_string(),
+                        ),
+                        (
+                            "nl-BE".to_string(),
+                            "€ 5 korting op je volgende bestelling".to_string(),
+                        ),
+                    ]),
                     points: 250,
                     kind: RewardKind::Coupon,
                     pool: Some("loyalty-reward".into()),
@@ -526,6 +556,16 @@ impl Default for LoyaltyConfig {
                 Reward {
                     id: "early-access".into(),
                     name: "Early access to new collections".into(),
+                    names: BTreeMap::from([
+                        (
+                            "nl-NL".to_string(),
+                            "Als eerste de nieuwe collectie".to_string(),
+                        ),
+                        (
+                            "nl-BE".to_string(),
+                            "Als eerste de nieuwe collectie".to_string(),
+                        ),
+                    ]),
                     points: 0,
                     kind: RewardKind::EarlyAccess,
                     pool: None,

@@ -1,5 +1,6 @@
 //! Aftercare's engine: programmes, the worker that runs them, and message rendering.
 pub mod ingest;
+pub mod links;
 pub mod loyalty;
 pub mod programme;
 pub mod render;

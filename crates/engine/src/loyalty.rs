@@ -54,26 +54,7 @@ pub async fn on_event(
                 .get("total_cents")
                 .and_then(|v| v.as_i64())
                 .unwrap_or(0);
-            let number = tx.orders_up_to(customer.id, at).await?;
-            for (i, (points, why)) in config.order_points(total, number).into_iter().enumerate() {
-                let key = if i == 0 {
-                    format!("order:{order}")
-                } else {
-                    format!("order-bonus:{order}")
-                };
-                let reason = format!("{why} {order}");
-                let entry = NewEntry {
-                    kind: EntryKind::Earn,
-                    points,
-                    at,
-                    expires_at: config.expiry(at),
-                    lot: None,
-                    order_external_id: Some(order),
-                    reason: &reason,
-                    key: &key,
-                };
-                tx.append_entry(customer.id, &entry, now).await?;
-            }
+            earn_for_order(tx, config, customer.id, order, total, at, now).await?;
             referral_order_placed(tx, config, customer.id, order, at, now).await?;
         }
         ("order_returned", Some(order)) => {
@@ -108,8 +89,46 @@ pub async fn on_event(
     Ok(())
 }
 
+/// Points for an order: per euro, plus the N-th order bonus (keys `order:<id>` and
+/// `order-bonus:<id>`, so a repeat earns nothing). Also used when history is imported.
+pub async fn earn_for_order(
+    tx: &mut Tx,
+    config: &LoyaltyConfig,
+    customer_id: i64,
+    order: &str,
+    total_cents: i64,
+    at: Timestamp,
+    now: Timestamp,
+) -> Result<()> {
+    let number = tx.orders_up_to(customer_id, at).await?;
+    for (i, (points, why)) in config
+        .order_points(total_cents, number)
+        .into_iter()
+        .enumerate()
+    {
+        let key = if i == 0 {
+            format!("order:{order}")
+        } else {
+            format!("order-bonus:{order}")
+        };
+        let reason = format!("{why} {order}");
+        let entry = NewEntry {
+            kind: EntryKind::Earn,
+            points,
+            at,
+            expires_at: config.expiry(at),
+            lot: None,
+            order_external_id: Some(order),
+            reason: &reason,
+            key: &key,
+        };
+        tx.append_entry(customer_id, &entry, now).await?;
+    }
+    Ok(())
+}
+
 /// Reverses what an order earned: one `reverse` entry per earning lot of the order.
-async fn reverse_order(
+pub async fn reverse_order(
     tx: &mut Tx,
     customer_id: i64,
     order: &str,
@@ -250,6 +269,8 @@ pub fn coupon_json(coupon: &Coupon) -> serde_json::Value {
         "code": coupon.display_code,
         "pool": coupon.pool_id,
         "value": value,
+        "value_kind": coupon.value_kind,
+        "amount": coupon.value,
         "min_order_cents": coupon.min_order_cents,
         "valid_until": valid_until,
     })
@@ -297,28 +318,36 @@ pub async fn claim_reward(
         }
     }
     let entry_key = format!("reward:{key}");
-    if reward.points > 0 {
-        let entry = NewEntry {
-            kind: EntryKind::Redeem,
-            points: -reward.points,
-            at: now,
-            expires_at: None,
-            lot: None,
-            order_external_id: None,
-            reason: &reward.name,
-            key: &entry_key,
-        };
-        if balance < reward.points {
-            return Ok(Err(FieldError::new(
-                "reward",
-                format!(
-                    "'{}' costs {} points; the balance is {balance}",
-                    reward.name, reward.points
-                ),
-            )));
-        }
-        tx.append_entry(customer_id, &entry, now).await?;
+    // A claim with a key seen before (a retry, a double click) spends and issues nothing.
+    if tx.entry_exists(customer_id, &entry_key).await? {
+        return Ok(Ok(Claimed {
+            reward: reward.id.clone(),
+            points: 0,
+            coupon: None,
+            balance,
+        }));
     }
+    if balance < reward.points {
+        return Ok(Err(FieldError::new(
+            "reward",
+            format!(
+                "'{}' costs {} points; the balance is {balance}",
+                reward.name, reward.points
+            ),
+        )));
+    }
+    // Every claim is an entry (0 points for a free reward), so the key guards them all.
+    let entry = NewEntry {
+        kind: EntryKind::Redeem,
+        points: -reward.points,
+        at: now,
+        expires_at: None,
+        lot: None,
+        order_external_id: None,
+        reason: &reward.name,
+        key: &entry_key,
+    };
+    tx.append_entry(customer_id, &entry, now).await?;
     let coupon = match (
         reward.kind,
         reward.pool.as_deref().and_then(|p| config.pool(p)),
@@ -603,7 +632,7 @@ pub async fn summary(
         .iter()
         .map(|r| {
             let tier_ok = config.tier_allows(tier.tier.as_deref(), r.tier.as_deref());
-            json!({"id": r.id, "name": r.name, "points": r.points, "kind": r.kind,
+            json!({"id": r.id, "name": r.name, "names": r.names, "points": r.points, "kind": r.kind,
                    "tier": r.tier, "claimable": tier_ok && balance >= r.points})
         })
         .collect();

@@ -93,6 +93,8 @@ pub struct RenderInput<'a> {
     pub event: &'a serde_json::Value,
     /// Products bought together with this order's, that the customer does not own (OF2).
     pub recommendations: &'a [ProductRecord],
+    /// Signed links to the customer's pages (`links.loyalty`), or null.
+    pub links: &'a serde_json::Value,
 }
 
 /// A rendered message.
@@ -324,7 +326,8 @@ impl Renderer {
             "recommendations": input.recommendations,
             "event": input.event,
             // A coupon issued by `issue_coupon` or carried by the event (DQ1 checks it).
-            "coupon": input.event.get("coupon"),
+            "coupon": localised_coupon(input.event.get("coupon"), locale),
+            "links": input.links,
         });
         let run = |part: &str| -> Result<String, RenderError> {
             let key = format!("{template}/{}/{part}", locale.tag());
@@ -411,27 +414,25 @@ fn locale_of(state: &State<'_, '_>) -> Locale {
         .unwrap_or_default()
 }
 
+/// The coupon with its `value` written in the customer's language ("€ 10,00").
+fn localised_coupon(coupon: Option<&serde_json::Value>, locale: Locale) -> serde_json::Value {
+    let Some(coupon) = coupon else {
+        return serde_json::Value::Null;
+    };
+    let mut coupon = coupon.clone();
+    let kind = coupon.get("value_kind").and_then(|k| k.as_str());
+    let amount = coupon.get("amount").and_then(|a| a.as_i64());
+    if let (Some(kind), Some(amount)) = (kind, amount)
+        && let Some(value) = aftercare_domain::loyalty::CouponValue::from_parts(kind, amount)
+    {
+        coupon["value"] = value.describe_in(locale).into();
+    }
+    coupon
+}
+
 /// `{{ 12995 | money }}` → "€ 129,95" (nl) or "€129.95" (en).
 fn money(state: &State<'_, '_>, cents: i64) -> String {
-    let sign = if cents < 0 { "-" } else { "" };
-    let cents = cents.unsigned_abs();
-    let (euros, rest) = (cents / 100, cents % 100);
-    let mut grouped = String::new();
-    let digits = euros.to_string();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            grouped.push(if locale_of(state) == Locale::En {
-                ','
-            } else {
-                '.'
-            });
-        }
-        grouped.push(c);
-    }
-    match locale_of(state) {
-        Locale::En => format!("{sign}€{grouped}.{rest:02}"),
-        Locale::NlNl | Locale::NlBe => format!("{sign}€ {grouped},{rest:02}"),
-    }
+    aftercare_domain::commerce::format_euros(cents, locale_of(state))
 }
 
 /// `{{ order.placed_at | date }}` → "12 maart 2026" / "12 March 2026", in the customer's zone.

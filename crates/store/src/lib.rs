@@ -190,6 +190,25 @@ impl Store {
         at.map(from_micros).transpose()
     }
 
+    /// The stored setting `name`, storing `value` first when there is none (the first
+    /// process to start wins; every later one reads its value).
+    pub async fn setting_or_insert(&self, name: &str, value: &str) -> Result<String> {
+        on_pool!(&self.pool, p => sqlx::query(
+            "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(value)
+        .execute(p)
+        .await?
+        .rows_affected());
+        Ok(
+            on_pool!(&self.pool, p => sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
+            .bind(name)
+            .fetch_one(p)
+            .await?),
+        )
+    }
+
     /// How many jobs were set aside after failing too often.
     pub async fn dead_jobs(&self) -> Result<i64> {
         Ok(

@@ -46,7 +46,8 @@ pub struct WebOptions {
 pub fn router(state: AppState, options: WebOptions) -> Router {
     let mut router = Router::new()
         .route("/health", get(health))
-        .merge(api::routes());
+        .merge(api::routes())
+        .merge(pages::customer_routes());
     if options.outbox_page {
         router = router.merge(pages::outbox_routes());
     }

@@ -107,6 +107,23 @@ pub async fn run(args: Args, mut config: Config) -> anyhow::Result<()> {
     println!(
         "  Try:       curl -H 'Authorization: Bearer {token}' http://{address}/v1/customers/C00001"
     );
+    if let Some(first) = plan.customers.first() {
+        let mut tx = store.begin_read().await?;
+        if let Some(c) = tx
+            .customer_by_external_id(first.external_id.as_str())
+            .await?
+        {
+            let expires = SystemClock.now() + SignedDuration::from_hours(24 * 30);
+            let token =
+                live_engine
+                    .links()
+                    .token(aftercare_engine::links::Page::Loyalty, c.id, expires);
+            println!(
+                "  Loyalty:   http://{address}/p/loyalty/{token}  ({})",
+                first.external_id.as_str()
+            );
+        }
+    }
     println!(
         "  A new order arrives every {} s; stop with Ctrl-C.",
         args.live_every

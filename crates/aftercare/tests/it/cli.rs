@@ -33,6 +33,38 @@ fn check_is_clean_on_the_library() {
 }
 
 #[test]
+fn check_warns_when_new_customers_get_an_offer_loyal_customers_do_not() {
+    // LY2: a €15 welcome code, while loyal customers get at most €10.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("aftercare.toml");
+    let pool = |id: &str, cents: u32, audience: &str| {
+        format!(
+            "[[loyalty.pools]]\nid = \"{id}\"\nname = \"{id}\"\namount_cents = {cents}\nvalid_days = 60\naudience = \"{audience}\"\n"
+        )
+    };
+    let text = format!(
+        "[loyalty]\nrewards = []\n{}{}{}{}",
+        pool("referral", 1000, "anyone"),
+        pool("service-recovery", 750, "anyone"),
+        pool("loyal-thanks", 1000, "loyal"),
+        pool("welcome", 1500, "new"),
+    );
+    std::fs::write(&config, text).unwrap();
+    let (code, stdout, stderr) =
+        aftercare(&["--config", config.to_str().unwrap(), "check", "programmes"]);
+    assert_eq!(code, 0, "a warning, not a mistake: {stdout}{stderr}");
+    assert!(
+        stdout.contains("warning: LY2: pool 'welcome'"),
+        "{stdout}{stderr}"
+    );
+    let (_, clean, _) = aftercare(&["check", "programmes"]);
+    assert!(
+        !clean.contains("warning"),
+        "the default pools are balanced: {clean}"
+    );
+}
+
+#[test]
 fn check_reports_every_planted_mistake_with_its_line_and_exits_1() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("templates")).unwrap();

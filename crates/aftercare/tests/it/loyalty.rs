@@ -294,6 +294,13 @@ both_backends!(
                     .contains(&codes[codes.len() - 1]),
                 "{reward}"
             );
+            assert!(
+                reward["body_text"]
+                    .as_str()
+                    .unwrap()
+                    .contains("/p/loyalty/"),
+                "the message links to the loyalty page: {reward}"
+            );
         }
         assert_ne!(codes[0], codes[1], "each side has a code of their own");
         assert_eq!(
@@ -492,5 +499,119 @@ both_backends!(
             apology["body_text"].as_str().unwrap().contains(&code),
             "{apology}"
         );
+    }
+);
+
+/// The value of a hidden form field in a page.
+fn field_value(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} field"))
+        + marker.len();
+    html[start..].split('"').next().unwrap().to_string()
+}
+
+both_backends!(
+    loyalty_page_opens_by_signed_link_and_a_reward_is_claimed_once,
+    |backend| async move {
+        let app = spawn_app(backend).await;
+        app.seed_shop(&jan_de_vries()).await;
+        assert_eq!(app.post_json("/v1/orders", &order("W1")).await.0, 201);
+        let bonus = json!({"kind": "adjust", "points": 200, "reason": "Welkomstbonus", "key": "w"});
+        assert_eq!(
+            app.post_json("/v1/customers/C1/points", &bonus).await.0,
+            201
+        );
+        app.engine.run_until_idle().await.unwrap();
+        let mut tx = app.store.begin_read().await.unwrap();
+        let id = tx.customer_by_external_id("C1").await.unwrap().unwrap().id;
+        drop(tx);
+        let expires =
+            aftercare_domain::Clock::now(app.clock.as_ref()) + jiff::SignedDuration::from_hours(24);
+        let token = app
+            .engine
+            .links()
+            .token(aftercare_engine::links::Page::Loyalty, id, expires);
+        let page_url = format!("{}/p/loyalty/{token}", app.base_url);
+
+        let r = app.http.get(&page_url).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        assert_eq!(r.headers()["cache-control"], "no-store");
+        assert_eq!(r.headers()["referrer-policy"], "no-referrer");
+        let html = r.text().await.unwrap();
+        assert!(html.contains("<html lang=\"nl-NL\">"), "{html}");
+        assert!(html.contains("329 punten"), "{html}");
+        assert!(html.contains("Hallo Jan"), "{html}");
+        assert!(
+            html.contains("Bestelling W1") && html.contains("€ 5 korting"),
+            "the page speaks the customer's language: {html}"
+        );
+        let code = loyalty(&app, "C1").await["referral_code"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            html.contains(&code) && html.contains("<label for=\"referral-link\">"),
+            "{html}"
+        );
+        assert!(
+            html.contains("https://wa.me/?text="),
+            "share buttons: {html}"
+        );
+
+        let csrf = field_value(&html, "csrf");
+        let nonce = field_value(&html, "nonce");
+        let post = |csrf: String, nonce: String| {
+            app.http
+                .post(format!("{page_url}/claim"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(format!("csrf={csrf}&reward=five-euro&nonce={nonce}"))
+                .send()
+        };
+        // A forged form changes nothing.
+        let r = post("00".repeat(16), nonce.clone()).await.unwrap();
+        assert_eq!(r.status().as_u16(), 403);
+        assert_eq!(loyalty(&app, "C1").await["balance"], 329);
+        // The real one spends 250 points and shows the new code; a double submit spends nothing more.
+        let r = post(csrf.clone(), nonce.clone()).await.unwrap();
+        assert_eq!(
+            r.status().as_u16(),
+            200,
+            "followed the redirect back to the page"
+        );
+        let after = r.text().await.unwrap();
+        assert!(
+            after.contains("Gelukt!") && after.contains("79 punten"),
+            "{after}"
+        );
+        let r = post(csrf, nonce).await.unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let l = loyalty(&app, "C1").await;
+        assert_eq!(l["balance"], 79);
+        assert_eq!(
+            l["coupons"].as_array().unwrap().len(),
+            1,
+            "one code for one claim"
+        );
+
+        // Another customer's id in the link, or a link past its date: a friendly page, no data.
+        let forged = token.replacen(&format!("{id}."), &format!("{}.", id + 1), 1);
+        let r = app
+            .http
+            .get(format!("{}/p/loyalty/{forged}", app.base_url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 403);
+        let text = r.text().await.unwrap();
+        assert!(
+            text.contains("Deze link werkt niet") && !text.contains("punten"),
+            "{text}"
+        );
+        app.clock.advance(jiff::SignedDuration::from_hours(25));
+        let r = app.http.get(&page_url).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 410);
+        assert!(r.text().await.unwrap().contains("verlopen"));
     }
 );

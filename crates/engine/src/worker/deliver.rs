@@ -117,12 +117,18 @@ impl Engine {
                 recommendations.extend(tx.product(&sku).await?);
             }
         }
+        // Links in a message stay valid for 90 days.
+        let expires = now + SignedDuration::from_hours(24 * 90);
+        let links = serde_json::json!({
+            "loyalty": self.links.url(Page::Loyalty, customer.id, expires),
+        });
         let input = RenderInput {
             customer: &customer.record,
             order: order.as_ref().map(|o| &o.record),
             products: &products,
             event: &context,
             recommendations: &recommendations,
+            links: &links,
         };
         let rendered = match self.renderer.render(&message.template, &input) {
             Ok(r) => r,

@@ -36,6 +36,7 @@ use tracing::{debug, error, info, warn};
 
 use std::collections::{HashMap, HashSet};
 
+use crate::links::{LinkSigner, Page};
 use crate::occasions::{Occasion, PastOrder, occasions_on};
 use crate::programme::{Action, OCCASIONS, Programme, Reentry, Wait, occasion_event};
 use crate::render::{RenderInput, Renderer};
@@ -86,6 +87,7 @@ pub struct Engine {
     lease: SignedDuration,
     policy: PolicyConfig,
     loyalty: Arc<LoyaltyConfig>,
+    links: Arc<LinkSigner>,
 }
 
 /// How long a claimed job stays with its worker; a dead worker's jobs return after it.
@@ -117,6 +119,7 @@ impl Engine {
             lease: DEFAULT_LEASE,
             policy: PolicyConfig::default(),
             loyalty: Arc::new(LoyaltyConfig::default()),
+            links: Arc::new(LinkSigner::new(&random_hex(), "http://127.0.0.1:8080")),
         }
     }
 
@@ -137,6 +140,17 @@ impl Engine {
     pub fn with_loyalty(mut self, loyalty: LoyaltyConfig) -> Self {
         self.loyalty = Arc::new(loyalty);
         self
+    }
+
+    /// Sets how customer links are signed and where they point.
+    pub fn with_links(mut self, links: LinkSigner) -> Self {
+        self.links = Arc::new(links);
+        self
+    }
+
+    /// The signer of customer links.
+    pub fn links(&self) -> &LinkSigner {
+        &self.links
     }
 
     /// The loyalty rules.
@@ -412,4 +426,12 @@ async fn condition_data(
 fn backoff(attempts: i32) -> SignedDuration {
     let exp = u32::try_from(attempts.clamp(1, 8) - 1).unwrap_or(0);
     SignedDuration::from_secs((30 * 2i64.pow(exp)).min(3600))
+}
+
+/// 32 random bytes as hex text: a link secret nobody configured, a form nonce.
+pub fn random_hex() -> Vec<u8> {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes).into_bytes()
 }

@@ -265,6 +265,7 @@ impl Engine {
                 products: &[],
                 event: &serde_json::Value::Null,
                 recommendations: &[],
+                links: &serde_json::Value::Null,
             };
             if let Ok(rendered) = self.renderer.render(&send.template, &input) {
                 out.push((programme.id.clone(), send.template.clone(), rendered));

@@ -251,6 +251,18 @@ impl Tx {
         Ok(id)
     }
 
+    /// Whether the customer has an entry with this key.
+    pub async fn entry_exists(&mut self, customer_id: i64, key: &str) -> Result<bool> {
+        let n: i64 = on_tx!(self, c => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM loyalty_entries WHERE customer_id = $1 AND entry_key = $2",
+        )
+        .bind(customer_id)
+        .bind(key)
+        .fetch_one(&mut *c)
+        .await?);
+        Ok(n > 0)
+    }
+
     /// Customers with points that expired after `after` and at or before `until`.
     pub async fn customers_with_points_expiring(
         &mut self,

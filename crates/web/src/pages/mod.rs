@@ -1,6 +1,9 @@
-//! Server-rendered pages. For now the built-in outbox of `aftercare demo`: every message
-//! as the customer sees it. It is only mounted when the configuration enables it (the demo
-//! does), because it shows personal data without a sign-in.
+//! Server-rendered pages: the customer's branded pages behind signed links ([`loyalty`]),
+//! and the built-in outbox of `aftercare demo` — every message as the customer sees it —
+//! which is only mounted when the configuration enables it (the demo does), because it
+//! shows personal data without a sign-in.
+
+pub mod loyalty;
 
 use aftercare_store::MessageFilter;
 use axum::Router;
@@ -11,6 +14,16 @@ use axum::routing::get;
 
 use crate::AppState;
 use crate::error::ApiError;
+
+/// The customer pages behind signed links.
+pub fn customer_routes() -> Router<AppState> {
+    Router::new()
+        .route("/p/loyalty/{token}", get(loyalty::show))
+        .route(
+            "/p/loyalty/{token}/claim",
+            axum::routing::post(loyalty::claim),
+        )
+}
 
 /// The outbox routes.
 pub fn outbox_routes() -> Router<AppState> {
