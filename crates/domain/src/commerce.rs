@@ -331,3 +331,42 @@ pub fn format_euros(cents: i64, locale: crate::Locale) -> String {
         format!("{sign}€ {grouped},{rest:02}")
     }
 }
+
+/// A date as the customer's language writes it: "2 maart 2026" or "2 March 2026".
+pub fn format_date(date: jiff::civil::Date, locale: crate::Locale) -> String {
+    const NL: [&str; 12] = [
+        "januari",
+        "februari",
+        "maart",
+        "april",
+        "mei",
+        "juni",
+        "juli",
+        "augustus",
+        "september",
+        "oktober",
+        "november",
+        "december",
+    ];
+    const EN: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    let month = usize::try_from(date.month() - 1).unwrap_or(0);
+    let name = if locale == crate::Locale::En {
+        EN[month]
+    } else {
+        NL[month]
+    };
+    format!("{} {name} {}", date.day(), date.year())
+}

@@ -449,41 +449,7 @@ fn date(state: &State<'_, '_>, value: String) -> Result<String, minijinja::Error
         .and_then(|v| v.as_str().and_then(|s| jiff::tz::TimeZone::get(s).ok()))
         .unwrap_or(jiff::tz::TimeZone::UTC);
     let d = ts.to_zoned_datetime(tz).date();
-    const NL: [&str; 12] = [
-        "januari",
-        "februari",
-        "maart",
-        "april",
-        "mei",
-        "juni",
-        "juli",
-        "augustus",
-        "september",
-        "oktober",
-        "november",
-        "december",
-    ];
-    const EN: [&str; 12] = [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ];
-    let month = usize::try_from(d.month() - 1).unwrap_or(0);
-    let name = if locale_of(state) == Locale::En {
-        EN[month]
-    } else {
-        NL[month]
-    };
-    Ok(format!("{} {name} {}", d.day(), d.year()))
+    Ok(aftercare_domain::commerce::format_date(d, locale_of(state)))
 }
 
 #[cfg(test)]

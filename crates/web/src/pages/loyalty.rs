@@ -49,41 +49,11 @@ fn day(state: &TemplateState<'_, '_>, value: String) -> String {
         .lookup("zone")
         .and_then(|z| z.as_str().and_then(|s| jiff::tz::TimeZone::get(s).ok()))
         .unwrap_or(jiff::tz::TimeZone::UTC);
-    let english = state
+    let locale = state
         .lookup("lang")
-        .is_some_and(|l| l.as_str() == Some("en"));
-    let d = ts.to_zoned_datetime(zone).date();
-    const NL: [&str; 12] = [
-        "januari",
-        "februari",
-        "maart",
-        "april",
-        "mei",
-        "juni",
-        "juli",
-        "augustus",
-        "september",
-        "oktober",
-        "november",
-        "december",
-    ];
-    const EN: [&str; 12] = [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ];
-    let month = usize::try_from(d.month() - 1).unwrap_or(0);
-    let name = if english { EN[month] } else { NL[month] };
-    format!("{} {name} {}", d.day(), d.year())
+        .and_then(|l| l.as_str().and_then(Locale::parse))
+        .unwrap_or_default();
+    aftercare_domain::commerce::format_date(ts.to_zoned_datetime(zone).date(), locale)
 }
 
 /// The page's words per language; `{n}`, `{tier}` and `{value}` are filled in.
@@ -105,38 +75,29 @@ fn strings(locale: Locale) -> Value {
             "refused": "This reward is not available to you (yet): you need more points or a higher level.",
             "stale_form": "This page was open too long. Please try again."
         }),
-        Locale::NlBe => json!({
-            "title": "Jouw punten", "hello": "Hallo", "balance": "Jouw saldo", "points": "punten",
-            "expiring": "{n} punten vervallen binnen 30 dagen: gebruik ze op tijd.",
-            "tier_is": "Jouw niveau: {tier}.", "no_tier": "Je hebt nog geen niveau bereikt.",
-            "to_next": "Nog {n} punten tot {tier}", "rewards": "Beloningen", "claim": "Inwisselen",
-            "coupons": "Jouw codes", "used": "gebruikt", "valid_until": "geldig tot",
-            "refer": "Geef {value}, krijg {value}", "refer_text": "Deel je link: je vriend(in) krijgt {value} korting op de eerste bestelling, en jij ook zodra die binnen is.",
-            "your_link": "Jouw persoonlijke link", "your_code": "Of jouw code:",
-            "share_subject": "Korting voor jou", "share_text": "Korting op je eerste bestelling:",
-            "share_email": "Delen via e-mail", "share_whatsapp": "Delen via WhatsApp",
-            "referred": "Je bracht al {n} vriend(en) aan. Merci!",
-            "history": "Geschiedenis", "date": "Datum", "what": "Wat", "no_history": "Nog niets: je eerste bestelling levert punten op.",
-            "contact": "Vragen?", "claimed": "Gelukt! Je beloning staat klaar.",
-            "refused": "Deze beloning is (nog) niet voor jou: je hebt meer punten of een hoger niveau nodig.",
-            "stale_form": "Deze pagina stond te lang open. Probeer het nog eens."
-        }),
-        Locale::NlNl => json!({
-            "title": "Jouw punten", "hello": "Hallo", "balance": "Jouw saldo", "points": "punten",
-            "expiring": "{n} punten vervallen binnen 30 dagen: gebruik ze op tijd.",
-            "tier_is": "Jouw niveau: {tier}.", "no_tier": "Je hebt nog geen niveau bereikt.",
-            "to_next": "Nog {n} punten tot {tier}", "rewards": "Beloningen", "claim": "Inwisselen",
-            "coupons": "Jouw codes", "used": "gebruikt", "valid_until": "geldig tot",
-            "refer": "Geef {value}, krijg {value}", "refer_text": "Deel je link: je vriend(in) krijgt {value} korting op de eerste bestelling, en jij ook zodra die binnen is.",
-            "your_link": "Jouw persoonlijke link", "your_code": "Of jouw code:",
-            "share_subject": "Korting voor jou", "share_text": "Korting op je eerste bestelling:",
-            "share_email": "Delen via e-mail", "share_whatsapp": "Delen via WhatsApp",
-            "referred": "Je bracht al {n} vriend(en) aan. Bedankt!",
-            "history": "Geschiedenis", "date": "Datum", "what": "Wat", "no_history": "Nog niets: je eerste bestelling levert punten op.",
-            "contact": "Vragen?", "claimed": "Gelukt! Je beloning staat klaar.",
-            "refused": "Deze beloning is (nog) niet voor jou: je hebt meer punten of een hoger niveau nodig.",
-            "stale_form": "Deze pagina stond te lang open. Probeer het opnieuw."
-        }),
+        Locale::NlNl | Locale::NlBe => {
+            let mut t = json!({
+                "title": "Jouw punten", "hello": "Hallo", "balance": "Jouw saldo", "points": "punten",
+                "expiring": "{n} punten vervallen binnen 30 dagen: gebruik ze op tijd.",
+                "tier_is": "Jouw niveau: {tier}.", "no_tier": "Je hebt nog geen niveau bereikt.",
+                "to_next": "Nog {n} punten tot {tier}", "rewards": "Beloningen", "claim": "Inwisselen",
+                "coupons": "Jouw codes", "used": "gebruikt", "valid_until": "geldig tot",
+                "refer": "Geef {value}, krijg {value}", "refer_text": "Deel je link: je vriend(in) krijgt {value} korting op de eerste bestelling, en jij ook zodra die binnen is.",
+                "your_link": "Jouw persoonlijke link", "your_code": "Of jouw code:",
+                "share_subject": "Korting voor jou", "share_text": "Korting op je eerste bestelling:",
+                "share_email": "Delen via e-mail", "share_whatsapp": "Delen via WhatsApp",
+                "referred": "Je bracht al {n} vriend(en) aan. Bedankt!",
+                "history": "Geschiedenis", "date": "Datum", "what": "Wat", "no_history": "Nog niets: je eerste bestelling levert punten op.",
+                "contact": "Vragen?", "claimed": "Gelukt! Je beloning staat klaar.",
+                "refused": "Deze beloning is (nog) niet voor jou: je hebt meer punten of een hoger niveau nodig.",
+                "stale_form": "Deze pagina stond te lang open. Probeer het opnieuw."
+            });
+            if locale == Locale::NlBe {
+                t["referred"] = "Je bracht al {n} vriend(en) aan. Merci!".into();
+                t["stale_form"] = "Deze pagina stond te lang open. Probeer het nog eens.".into();
+            }
+            t
+        }
     }
 }
 
