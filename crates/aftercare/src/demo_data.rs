@@ -466,6 +466,13 @@ pub enum ShopAction {
     },
     /// An order comes back.
     Return(ExternalId),
+    /// A customer tries to spend points on a reward (refused when the balance is short).
+    ClaimReward {
+        /// Who.
+        customer: ExternalId,
+        /// The reward's id.
+        reward: String,
+    },
 }
 
 fn event(
@@ -730,6 +737,29 @@ pub fn referrals(
             ));
         }
         out.extend(order);
+    }
+    out
+}
+
+/// Customers visiting their loyalty page between `from` and `to`: about one in five tries to
+/// claim the €5 reward once (it only works with enough points).
+pub fn reward_claims(
+    rng: &mut StdRng,
+    customers: &[CustomerRecord],
+    from: Timestamp,
+    to: Timestamp,
+) -> Vec<(Timestamp, ShopAction)> {
+    let span = (to - from).as_secs().max(1);
+    let mut out = Vec::new();
+    for c in customers {
+        if rng.random_bool(0.2) {
+            let at = from + SignedDuration::from_secs(rng.random_range(0..span));
+            let claim = ShopAction::ClaimReward {
+                customer: c.external_id.clone(),
+                reward: "five-euro".into(),
+            };
+            out.push((at, claim));
+        }
     }
     out
 }

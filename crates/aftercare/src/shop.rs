@@ -70,6 +70,7 @@ pub fn plan(
         }
     }
     actions.extend(demo_data::brand_activity(&mut rng, &customers, from, until));
+    actions.extend(demo_data::reward_claims(&mut rng, &customers, from, until));
     actions.extend(demo_data::referrals(
         &mut rng, &customers, &mut seq, from, until, &catalogue,
     ));
@@ -226,6 +227,21 @@ pub async fn apply(
         ShopAction::Return(order) => {
             ingest::record_return(tx, order.as_str(), at, at).await?;
         }
+        ShopAction::ClaimReward { customer, reward } => {
+            if let Some(c) = tx.customer_by_external_id(customer.as_str()).await? {
+                let key = format!("sim:{}:{reward}", at.as_second());
+                // Too few points is an answer, not an error.
+                let _ = aftercare_engine::loyalty::claim_reward(
+                    tx,
+                    engine.loyalty(),
+                    c.id,
+                    reward,
+                    &key,
+                    at,
+                )
+                .await?;
+            }
+        }
         ShopAction::Order(o) => {
             ingest::create_order(tx, o, at).await?;
         }
@@ -257,6 +273,7 @@ mod tests {
                 ShopAction::NewCustomer(_) => "new_customer".to_string(),
                 ShopAction::Referral { .. } => "referral".to_string(),
                 ShopAction::Return(_) => "return".to_string(),
+                ShopAction::ClaimReward { .. } => "claim".to_string(),
             };
             *kinds.entry(kind).or_insert(0) += 1;
         }

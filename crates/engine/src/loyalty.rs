@@ -306,6 +306,7 @@ pub async fn claim_reward(
         )));
     };
     tx.lock_customer(customer_id).await?;
+    let locale = tx.customer(customer_id).await?.record.locale;
     let ledger = tx.ledger(customer_id).await?;
     let balance = loyalty::replay(&ledger).balance(now);
     if let Some(needed) = &reward.tier {
@@ -365,8 +366,7 @@ pub async fn claim_reward(
         }
         _ => None,
     };
-    let properties =
-        json!({"reward": reward.id, "name": reward.name, "kind": reward.kind, "coupon": coupon});
+    let properties = json!({"reward": reward.id, "name": reward.name_in(locale), "kind": reward.kind, "coupon": coupon});
     append_event(
         tx,
         customer_id,

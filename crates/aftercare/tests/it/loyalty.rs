@@ -453,6 +453,22 @@ both_backends!(
             .await;
         assert_eq!(status, 201, "{body}");
         assert_eq!(body["discount_cents"], 800, "never more than the order");
+        let (status, body) = app
+            .post_json("/v1/coupon-pools/referral/codes", &json!({"generate": 3}))
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let generated = body["generated"].as_array().unwrap();
+        assert_eq!(generated.len(), 3);
+        let code = generated[0].as_str().unwrap();
+        assert!(
+            code.chars()
+                .all(|c| c == '-' || aftercare_domain::loyalty::CODE_ALPHABET.contains(c)),
+            "{code}"
+        );
+        let (status, _) = app
+            .post_json(&format!("/v1/coupons/{code}/redemptions"), &json!({"order_external_id": "W8", "order_total_cents": 5000, "customer_external_id": "C2"}))
+            .await;
+        assert_eq!(status, 201, "a code for anyone works for any customer");
     }
 );
 

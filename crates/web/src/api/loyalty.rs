@@ -384,19 +384,24 @@ pub async fn post_redemption(
     })
 }
 
-/// Codes from the shop's own system.
+/// Codes from the shop's own system, or new codes for anyone (e.g. for a flyer).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportRequest {
-    /// 1 to 10,000 codes.
+    /// 1 to 10,000 codes to import (or use `generate`).
+    #[serde(default)]
     pub codes: Vec<String>,
+    /// How many new codes for anyone to make, 1 to 10,000 (instead of `codes`).
+    #[serde(default)]
+    pub generate: Option<u32>,
     /// Until when they are valid (default: the pool's `valid_days` from now).
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     pub valid_until: Option<Timestamp>,
 }
 
-/// Import codes made elsewhere into a pool; all are stored or none.
+/// Import codes made elsewhere into a pool, or generate codes for anyone; all are stored
+/// or none. Generated codes are in the answer.
 #[utoipa::path(post, path = "/v1/coupon-pools/{pool}/codes", request_body = ImportRequest,
     params(("pool" = String, Path, description = "The pool's id")),
     responses((status = 201, description = "Imported"), (status = 422, description = "Invalid or duplicate code")),
@@ -414,8 +419,17 @@ pub async fn post_import(
             return Err(ApiError::NotFound(format!("no coupon pool '{pool_id}'")));
         };
         let r = &body.value;
-        if r.codes.is_empty() || r.codes.len() > 10_000 {
-            return Err(FieldError::new("codes", "must hold 1 to 10,000 codes").into());
+        match (r.codes.len(), r.generate) {
+            (0, None) | (1.., Some(_)) => {
+                return Err(FieldError::new("codes", "give either codes or generate").into());
+            }
+            (n, None) if n > 10_000 => {
+                return Err(FieldError::new("codes", "must hold 1 to 10,000 codes").into());
+            }
+            (_, Some(n)) if !(1..=10_000).contains(&n) => {
+                return Err(FieldError::new("generate", "must be 1 to 10,000").into());
+            }
+            _ => {}
         }
         let valid_until = match r.valid_until {
             Some(t) if t <= now => {
@@ -424,29 +438,51 @@ pub async fn post_import(
             Some(t) => t,
             None => now + jiff::SignedDuration::from_hours(24 * i64::from(pool.valid_days)),
         };
-        for (i, raw) in r.codes.iter().enumerate() {
-            let field = format!("codes[{i}]");
-            let Some(code) = loyalty::normalise_code(raw) else {
-                return Err(FieldError::new(field, "must be letters and digits").into());
-            };
-            let new = NewCoupon {
-                code: &code,
-                display_code: raw.trim(),
-                pool,
-                customer_id: None,
-                valid_from: now,
-                valid_until,
-                source: "imported",
-                reason: "imported",
-            };
-            if tx.insert_coupon(&new, now).await?.is_none() {
-                return Err(FieldError::new(field, format!("code '{raw}' exists already")).into());
-            }
+        if r.generate.is_some() && r.valid_until.is_some() {
+            return Err(FieldError::new(
+                "valid_until",
+                "applies to imported codes; generated ones last the pool's valid_days",
+            )
+            .into());
         }
-        (
-            StatusCode::CREATED,
-            json!({"pool": pool_id, "imported": r.codes.len()}),
-        )
+        if let Some(n) = r.generate {
+            let mut codes = Vec::new();
+            for _ in 0..n {
+                let c = engine_loyalty::issue_coupon(tx, pool, None, "generated for anyone", now)
+                    .await?;
+                codes.push(c.display_code);
+            }
+            (
+                StatusCode::CREATED,
+                json!({"pool": pool_id, "generated": codes}),
+            )
+        } else {
+            for (i, raw) in r.codes.iter().enumerate() {
+                let field = format!("codes[{i}]");
+                let Some(code) = loyalty::normalise_code(raw) else {
+                    return Err(FieldError::new(field, "must be letters and digits").into());
+                };
+                let new = NewCoupon {
+                    code: &code,
+                    display_code: raw.trim(),
+                    pool,
+                    customer_id: None,
+                    valid_from: now,
+                    valid_until,
+                    source: "imported",
+                    reason: "imported",
+                };
+                if tx.insert_coupon(&new, now).await?.is_none() {
+                    return Err(
+                        FieldError::new(field, format!("code '{raw}' exists already")).into(),
+                    );
+                }
+            }
+            (
+                StatusCode::CREATED,
+                json!({"pool": pool_id, "imported": r.codes.len()}),
+            )
+        }
     })
 }
 
