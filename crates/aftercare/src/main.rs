@@ -40,6 +40,9 @@ enum Command {
     Preview(cli::preview::Args),
     /// Run a generated shop through the programmes on a virtual clock and report.
     Simulate(cli::simulate::Args),
+    /// Models of the relationship: `insight clv` fits customer-lifetime models.
+    #[command(subcommand)]
+    Insight(cli::insight::Command),
     /// List programmes, or show what changed between two versions of one.
     #[command(subcommand)]
     Programme(cli::programme::Command),
@@ -65,6 +68,9 @@ fn main() -> ExitCode {
     if let Command::Check(a) = args.command {
         return cli::check::run(a, config);
     }
+    if let Command::Insight(c) = args.command {
+        return cli::insight::run(c);
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -82,7 +88,7 @@ fn main() -> ExitCode {
             Command::Preview(a) => cli::preview::run(a, config).await,
             Command::Programme(c) => cli::programme::run(c, config).await,
             Command::Simulate(a) => cli::simulate::run(a, config).await,
-            Command::Check(_) => unreachable!("handled above"),
+            Command::Check(_) | Command::Insight(_) => unreachable!("handled above"),
         }
     });
     match result {

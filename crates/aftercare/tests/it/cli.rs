@@ -280,3 +280,48 @@ fn simulate_a_year_shows_every_library_programme_producing_messages() {
                 .contains("relationship contacts this year")
     }));
 }
+
+#[test]
+fn insight_clv_prints_the_published_cdnow_parameters_as_json() {
+    let sample = repo_root().join("crates/insight/tests/data/CDNOW_sample.txt");
+    let (code, stdout, stderr) = aftercare(&[
+        "insight",
+        "clv",
+        "--transactions",
+        sample.to_str().unwrap(),
+        "--calibration-end",
+        "1997-09-30",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    let near =
+        |v: &serde_json::Value, want: f64, tol: f64| (v.as_f64().unwrap() - want).abs() < tol;
+    let m = &report["bgnbd"];
+    assert!(
+        near(&m["r"], 0.2426, 0.0005) && near(&m["alpha"], 4.4135, 0.005),
+        "{m}"
+    );
+    assert!(
+        near(&m["a"], 0.7929, 0.0005) && near(&m["b"], 2.4258, 0.005),
+        "{m}"
+    );
+    assert!(near(&m["log_likelihood"], -9582.4, 0.1), "{m}");
+    let s = &report["gamma_gamma"];
+    assert!(
+        near(&s["p"], 6.25, 0.01) && near(&s["q"], 3.74, 0.01) && near(&s["gamma"], 15.44, 0.01),
+        "{s}"
+    );
+    assert_eq!(report["customers"], 2357);
+
+    let (code, _, stderr) = aftercare(&[
+        "insight",
+        "clv",
+        "--transactions",
+        "/nonexistent.csv",
+        "--calibration-end",
+        "1997-09-30",
+    ]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("--transactions"), "{stderr}");
+}

@@ -1,0 +1,14 @@
+//! Aftercare's insight: models of the customer relationship as pure functions over rows,
+//! without I/O, so they are fast, testable and usable from the engine, the CLI and the
+//! benchmarks alike.
+//!
+//! - [`clv`]: BG/NBD (expected purchases, P(alive)) and Gamma-Gamma (spend per purchase),
+//!   reproducing the published CDNOW results, and customer lifetime value.
+//! - [`transactions`]: transaction files in, per-customer histories out.
+//!
+//! Requirements: WB1 (who has stopped buying), RT2 (the relationship's value over time).
+
+pub mod clv;
+pub mod transactions;
+
+pub use clv::{BgNbd, FitError, GammaGamma, History};

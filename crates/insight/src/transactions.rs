@@ -1,0 +1,140 @@
+//! Transactions in, purchase histories out: reads a CSV file (`customer,date,amount`, a
+//! header line optional) or the CDNOW text format, and summarises each customer at the end
+//! of a calibration period the way the buy-till-you-die literature does: purchases on the
+//! same day count as one, `frequency` is the number of purchase days after the first,
+//! `recency` and `age` are in weeks from the first purchase, and `monetary` is the mean
+//! value of the repeat purchase days.
+
+use std::collections::BTreeMap;
+
+use jiff::civil::Date;
+
+use crate::clv::History;
+
+/// One purchase.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transaction {
+    /// The customer.
+    pub customer: String,
+    /// The day.
+    pub date: Date,
+    /// The amount.
+    pub amount: f64,
+}
+
+/// A line that could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("line {line}: {reason}")]
+pub struct ParseError {
+    /// 1-based line number.
+    pub line: usize,
+    /// Why.
+    pub reason: String,
+}
+
+fn date(s: &str, line: usize) -> Result<Date, ParseError> {
+    let s = s.trim();
+    let parsed = if s.len() == 8 && s.chars().all(|c| c.is_ascii_digit()) {
+        Date::strptime("%Y%m%d", s)
+    } else {
+        s.parse::<Date>()
+    };
+    parsed.map_err(|e| ParseError {
+        line,
+        reason: format!("'{s}' is not a date (YYYY-MM-DD or YYYYMMDD): {e}"),
+    })
+}
+
+fn amount(s: &str, line: usize) -> Result<f64, ParseError> {
+    let s = s.trim();
+    s.parse::<f64>()
+        .ok()
+        .filter(|a| a.is_finite() && *a >= 0.0)
+        .ok_or_else(|| ParseError {
+            line,
+            reason: format!("'{s}' is not an amount of zero or more"),
+        })
+}
+
+/// Reads transactions: CSV with `customer,date,amount` (a header line is skipped), the
+/// CDNOW master format (`id date cds value`, header line) or the CDNOW sample format
+/// (`master-id sample-id date cds value`, keyed by the sample id).
+pub fn parse(text: &str) -> Result<Vec<Transaction>, ParseError> {
+    let mut out = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = i + 1;
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            continue;
+        }
+        let fields: Vec<&str> = if trimmed.contains(',') {
+            trimmed
+                .split(',')
+                .map(|f| f.trim().trim_matches('"'))
+                .collect()
+        } else {
+            trimmed.split_whitespace().collect()
+        };
+        let (customer, day, value) = match fields.as_slice() {
+            [c, d, a] => (*c, *d, *a),
+            [c, d, _cds, a] => (*c, *d, *a),
+            // The sample's own id (1–2357) is the one the published summaries use.
+            [_master, sample, d, _cds, a] => (*sample, *d, *a),
+            _ => {
+                return Err(ParseError {
+                    line,
+                    reason: format!(
+                        "expected customer, date and amount; found {} field(s)",
+                        fields.len()
+                    ),
+                });
+            }
+        };
+        // A header: the date column is not a date.
+        if line == 1 && date(day, line).is_err() {
+            continue;
+        }
+        out.push(Transaction {
+            customer: customer.to_string(),
+            date: date(day, line)?,
+            amount: amount(value, line)?,
+        });
+    }
+    Ok(out)
+}
+
+/// Each customer's history at the end of `calibration_end` (inclusive), in weeks; customers
+/// whose first purchase is after it are left out. Sorted by customer.
+pub fn summarise(transactions: &[Transaction], calibration_end: Date) -> Vec<(String, History)> {
+    let mut days: BTreeMap<&str, BTreeMap<Date, f64>> = BTreeMap::new();
+    for t in transactions.iter().filter(|t| t.date <= calibration_end) {
+        *days
+            .entry(t.customer.as_str())
+            .or_default()
+            .entry(t.date)
+            .or_default() += t.amount;
+    }
+    let weeks = |from: Date, to: Date| (to - from).get_days() as f64 / 7.0;
+    days.into_iter()
+        .filter_map(|(customer, by_day)| {
+            let (&first, _) = by_day.iter().next()?;
+            let (&last, _) = by_day.iter().next_back()?;
+            let repeats: Vec<f64> = by_day.values().skip(1).copied().collect();
+            let frequency = repeats.len() as f64;
+            let monetary = if repeats.is_empty() {
+                0.0
+            } else {
+                repeats.iter().sum::<f64>() / frequency
+            };
+            Some((
+                customer.to_string(),
+                History {
+                    frequency,
+                    recency: weeks(first, last),
+                    age: weeks(first, calibration_end),
+                    monetary,
+                },
+            ))
+        })
+        .collect()
+}
