@@ -50,13 +50,13 @@ pub fn plan(
     let mut actions: Vec<(Timestamp, ShopAction)> = Vec::new();
     let mut seq = 0;
     for c in &customers {
-        // Each customer orders every few months; a quarter lapse after a while.
+        // Each customer buys as a Poisson process at their own pace (a mean gap of one to
+        // eight months) and may drop out after any purchase (5–35% each time): the
+        // buy-till-you-die pattern real shops show, which the lifetime models expect.
+        let mean_gap_days = 30.0 * 8f64.powf(rng.random::<f64>());
+        let dropout = rng.random_range(0.05..0.35);
         let mut t = from + SignedDuration::from_secs(rng.random_range(0..(24 * 3600 * 120)));
-        let lapsed = rng.random_bool(0.25);
         while t < until - SignedDuration::from_hours(6) {
-            if lapsed && t > from + SignedDuration::from_hours(24 * 200) {
-                break;
-            }
             seq += 1;
             actions.extend(demo_data::order_with_shipping(
                 &mut rng,
@@ -66,7 +66,12 @@ pub fn plan(
                 &catalogue,
                 48.0,
             ));
-            t += SignedDuration::from_hours(24 * rng.random_range(45..200));
+            if rng.random_bool(dropout) {
+                break;
+            }
+            let u: f64 = rng.random_range(f64::EPSILON..1.0);
+            let gap_days = (-u.ln() * mean_gap_days).max(1.0);
+            t += SignedDuration::from_secs_f64(gap_days * 86_400.0);
         }
     }
     actions.extend(demo_data::brand_activity(&mut rng, &customers, from, until));

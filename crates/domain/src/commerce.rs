@@ -246,6 +246,7 @@ pub const BUILT_IN_EVENT_TYPES: &[&str] = &[
     "referral_converted",
     "order_returned",
     "reward_claimed",
+    "likely_lapsing",
     "offer_published",
     "product_launched",
     "cocreation_opened",

@@ -152,7 +152,8 @@ pub fn sample_data() -> serde_json::Value {
         "event": {"order_external_id": "W1", "status": "delivered", "carrier": "postnl", "event_type": "x", "sku": "S",
                   "ends_on": "2026-06-30", "segment": "runner", "previous": "casual", "role": "referrer",
                   "coupon": {"code": "ABCD-EFGH", "value": "€10.00", "valid_until": "2026-07-01T00:00:00Z", "pool": "referral", "min_order_cents": 0}},
-        "stats": {"orders_count": 2, "total_spent_cents": 25990, "points_balance": 120, "days_since_last_order": 10,
+        "stats": {"orders_count": 2, "total_spent_cents": 25990, "points_balance": 120,
+                  "rfm_segment": "loyal", "p_alive": 0.8, "expected_purchases_90d": 0.6, "clv_12m_cents": 4500, "days_since_last_order": 10,
                   "days_as_customer": 400},
     })
 }

@@ -4,6 +4,7 @@ pub mod links;
 pub mod loyalty;
 pub mod programme;
 pub mod render;
+pub mod scores;
 pub mod worker;
 
 pub use worker::{Delivery, Engine, EngineError, Ran};

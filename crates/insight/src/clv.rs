@@ -155,6 +155,10 @@ fn bgnbd_ll(r: f64, alpha: f64, a: f64, b: f64, h: &History) -> f64 {
     }
 }
 
+/// Parameters stay within e^±15: data without heterogeneity or dropout drive the maximum
+/// likelihood to the boundary, and the fit stops there instead of wandering off.
+const LOG_BOUND: f64 = 15.0;
+
 struct BgNbdProblem {
     data: Vec<(History, f64)>,
 }
@@ -164,6 +168,9 @@ impl CostFunction for BgNbdProblem {
     type Output = f64;
 
     fn cost(&self, p: &Self::Param) -> Result<f64, ArgminError> {
+        if p.iter().any(|v| v.abs() > LOG_BOUND) {
+            return Ok(f64::INFINITY);
+        }
         let [r, alpha, a, b] = [p[0].exp(), p[1].exp(), p[2].exp(), p[3].exp()];
         let ll: f64 = self
             .data
@@ -189,7 +196,7 @@ where
         .with_sd_tolerance(1e-10)
         .map_err(|e| FitError::Optimiser(e.to_string()))?;
     let result = Executor::new(problem, solver)
-        .configure(|state| state.max_iters(20_000))
+        .configure(|state| state.max_iters(5_000))
         .run()
         .map_err(|e| FitError::Optimiser(e.to_string()))?;
     let state = result.state();
@@ -203,6 +210,11 @@ where
 impl BgNbd {
     /// Fits the model to customers' histories by maximum likelihood.
     pub fn fit(histories: &[History]) -> Result<Self, FitError> {
+        Self::fit_from(histories, None)
+    }
+
+    /// Fits starting from earlier parameters (a daily refit converges in a few steps).
+    pub fn fit_from(histories: &[History], start: Option<&Self>) -> Result<Self, FitError> {
         if histories.is_empty() {
             return Err(FitError::Empty(""));
         }
@@ -210,8 +222,11 @@ impl BgNbd {
         let data = grouped(histories, |h| {
             [h.frequency.to_bits(), h.recency.to_bits(), h.age.to_bits()]
         });
-        // Start at r = alpha = a = b = 1 (log 0), as `lifetimes` does.
-        let (p, cost) = minimise(BgNbdProblem { data }, vec![0.0; 4])?;
+        // Start at r = alpha = a = b = 1 (log 0), as `lifetimes` does, or where we were.
+        let x0 = start.map_or(vec![0.0; 4], |s| {
+            vec![s.r.ln(), s.alpha.ln(), s.a.ln(), s.b.ln()]
+        });
+        let (p, cost) = minimise(BgNbdProblem { data }, x0)?;
         Ok(Self {
             r: p[0].exp(),
             alpha: p[1].exp(),
@@ -275,6 +290,9 @@ impl CostFunction for GammaGammaProblem {
     type Output = f64;
 
     fn cost(&self, params: &Self::Param) -> Result<f64, ArgminError> {
+        if params.iter().any(|v| v.abs() > LOG_BOUND) {
+            return Ok(f64::INFINITY);
+        }
         let [p, q, v] = [params[0].exp(), params[1].exp(), params[2].exp()];
         let ll: f64 = self
             .data
@@ -289,6 +307,11 @@ impl GammaGamma {
     /// Fits the spend model to the customers with repeat purchases (the others carry no
     /// information about spend per repeat purchase).
     pub fn fit(histories: &[History]) -> Result<Self, FitError> {
+        Self::fit_from(histories, None)
+    }
+
+    /// Fits starting from earlier parameters.
+    pub fn fit_from(histories: &[History], start: Option<&Self>) -> Result<Self, FitError> {
         validate(histories)?;
         let repeaters: Vec<History> = histories
             .iter()
@@ -303,7 +326,8 @@ impl GammaGamma {
         let data = grouped(&repeaters, |h| {
             [h.frequency.to_bits(), h.monetary.to_bits(), 0]
         });
-        let (p, cost) = minimise(GammaGammaProblem { data }, vec![0.0; 3])?;
+        let x0 = start.map_or(vec![0.0; 3], |s| vec![s.p.ln(), s.q.ln(), s.gamma.ln()]);
+        let (p, cost) = minimise(GammaGammaProblem { data }, x0)?;
         Ok(Self {
             p: p[0].exp(),
             q: p[1].exp(),

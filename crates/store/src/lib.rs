@@ -20,7 +20,7 @@ mod tx;
 use jiff::Timestamp;
 
 pub use records::*;
-pub use tx::{Coupon, NewCoupon, NewEntry, RedeemOutcome, Redemption, Referral, Tx};
+pub use tx::{Coupon, NewCoupon, NewEntry, RedeemOutcome, Redemption, Referral, Scores, Tx};
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]

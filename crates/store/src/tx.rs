@@ -47,7 +47,9 @@ macro_rules! on_tx {
 }
 
 mod loyalty;
+mod scores;
 pub use loyalty::{Coupon, NewCoupon, NewEntry, RedeemOutcome, Redemption, Referral};
+pub use scores::Scores;
 
 const ENROLMENT_COLUMNS: &str =
     "id, programme_id, programme_version, customer_id, trigger_event_id,

@@ -458,8 +458,23 @@ async fn replacement_at_the_end_of_a_lifespan_and_at_contract_end_re1() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn win_back_misses_you_then_asks_one_question_unless_you_order_wb1() {
+async fn win_back_misses_you_when_likely_lapsing_then_asks_one_question_unless_you_order_wb1() {
     let lab = lab().await;
+    // The shop's history the lifetime models learn from: 30 customers who buy about monthly
+    // and still do, and 15 who bought a few times last summer and then stopped.
+    let day = |d: i64| {
+        "2025-06-01T10:00:00Z".parse::<Timestamp>().unwrap() + SignedDuration::from_hours(24 * d)
+    };
+    for i in 0..45 {
+        let id = format!("H{i}");
+        lab.customer(&id, json!({})).await;
+        let orders = if i < 30 { 11 } else { 3 + i % 3 };
+        for n in 0..orders {
+            let at = day(i % 7 + n * (28 + i % 5));
+            lab.order_of(&id, &format!("{id}-{n}"), at, &["LW-CAP"], "home")
+                .await;
+        }
+    }
     // Ids chosen outside win-back's 10% holdout.
     let ids: Vec<String> = (0..40)
         .map(|i| format!("WB{i}"))
@@ -486,7 +501,29 @@ async fn win_back_misses_you_then_asks_one_question_unless_you_order_wb1() {
         )
         .await;
     }
+    // All of this is history: it enrols nobody.
+    let mut tx = lab.store.begin().await.unwrap();
+    tx.discard_jobs_before(
+        aftercare_store::job_kind::EVENT,
+        lab.clock.now() + SignedDuration::from_secs(1),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
     lab.run().await;
+    let mut tx = lab.store.begin_read().await.unwrap();
+    let quiet_id = tx.customer_by_external_id(quiet).await.unwrap().unwrap().id;
+    let scores = tx
+        .scores(quiet_id)
+        .await
+        .unwrap()
+        .expect("scored on the first calendar run");
+    drop(tx);
+    let p_alive = scores.p_alive.expect("the models were fitted");
+    assert!(
+        p_alive < 0.5,
+        "two months apart, then four months of silence: {scores:?}"
+    );
     lab.days(1).await;
     let miss = lab.one(quiet, "we_miss_you").await;
     assert_eq!(local(&miss, "Europe/Amsterdam"), "2026-05-04 10:00");

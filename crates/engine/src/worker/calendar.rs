@@ -27,6 +27,11 @@ impl Engine {
         if expired > 0 {
             debug!(entries = expired, "Points expired.");
         }
+        // Relationship scores, once a day (own transaction; posts likely_lapsing events).
+        let scored = crate::scores::refresh(&self.store, now).await?;
+        if scored > 0 {
+            debug!(customers = scored, "Scores refreshed.");
+        }
         let mut tx = self.store.begin().await?;
         let zones: Vec<(String, jiff::tz::TimeZone)> = tx
             .customer_time_zones()

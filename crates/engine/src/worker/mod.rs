@@ -393,6 +393,27 @@ async fn condition_data(
     if let Some(d) = days(stats.last_order_at) {
         stats_json["days_since_last_order"] = d.into();
     }
+    // Daily scores (WB1, RT2); before the first run every customer counts as active.
+    let scores = tx.scores(customer.id).await?;
+    stats_json["rfm_segment"] = scores
+        .as_ref()
+        .map_or("new_customers", |s| s.rfm_segment.as_str())
+        .into();
+    stats_json["p_alive"] = scores
+        .as_ref()
+        .and_then(|s| s.p_alive)
+        .unwrap_or(1.0)
+        .into();
+    stats_json["expected_purchases_90d"] = scores
+        .as_ref()
+        .and_then(|s| s.expected_purchases_90d)
+        .unwrap_or(0.0)
+        .into();
+    stats_json["clv_12m_cents"] = scores
+        .as_ref()
+        .and_then(|s| s.clv_12m_cents)
+        .unwrap_or(0)
+        .into();
     let since = customer
         .record
         .customer_since

@@ -1,0 +1,217 @@
+//! Daily relationship scores (WB1, RT2): every customer's RFM scores and segment, and — from
+//! BG/NBD and Gamma-Gamma fitted to the shop's own orders — the probability they are still
+//! active, their expected purchases in the next 90 days and the value of the next 12 months.
+//! Programme conditions read them as `stats.rfm_segment`, `stats.p_alive`,
+//! `stats.expected_purchases_90d` and `stats.clv_12m_cents`.
+//!
+//! When a repeat customer's probability of being active falls below one half, a
+//! `likely_lapsing` event is posted once, so win-back starts when the customer is likely
+//! lapsing — measured by the model against their own rhythm — rather than after a fixed
+//! period. The models are refitted weekly (their parameters move slowly) and applied daily.
+//!
+//! What it does not do yet: score in batches (it reads every order at once, fine for shops
+//! of up to a few hundred thousand orders).
+
+use std::collections::BTreeMap;
+
+use aftercare_insight::clv::{self, BgNbd, GammaGamma, History};
+use aftercare_insight::rfm::{self, RfmInput};
+use aftercare_store::{Scores, Store, Tx};
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+use tracing::{debug, warn};
+
+use crate::ingest::append_event;
+
+/// Below this probability of being active a repeat customer is likely lapsing.
+pub const LAPSING_BELOW: f64 = 0.5;
+/// Fewest repeat customers to fit the models on.
+const MIN_REPEATERS: usize = 20;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Fitted {
+    fitted_at: Timestamp,
+    r: f64,
+    alpha: f64,
+    a: f64,
+    b: f64,
+    p: f64,
+    q: f64,
+    gamma: f64,
+}
+
+/// Fits (weekly) or loads the models; `None` when there is too little data.
+async fn models(
+    tx: &mut Tx,
+    histories: &[History],
+    now: Timestamp,
+) -> aftercare_store::Result<Option<(BgNbd, GammaGamma)>> {
+    const KEY: &str = "clv_models";
+    let stored: Option<Fitted> = tx
+        .setting(KEY)
+        .await?
+        .and_then(|s| serde_json::from_str(&s).ok());
+    let fresh = stored
+        .as_ref()
+        .filter(|f| now.duration_since(f.fitted_at) < SignedDuration::from_hours(24 * 7));
+    let fitted = match fresh {
+        Some(f) => f.clone(),
+        None => {
+            if histories.iter().filter(|h| h.frequency > 0.0).count() < MIN_REPEATERS {
+                return Ok(None);
+            }
+            let previous = stored.clone().map(unpack);
+            let (m, s) = match (
+                BgNbd::fit_from(histories, previous.as_ref().map(|p| &p.0)),
+                GammaGamma::fit_from(histories, previous.as_ref().map(|p| &p.1)),
+            ) {
+                (Ok(m), Ok(s)) => (m, s),
+                (Err(e), _) | (_, Err(e)) => {
+                    warn!(error = %e, "Fitting the lifetime models failed; keeping the last fit.");
+                    return Ok(stored.map(unpack));
+                }
+            };
+            let f = Fitted {
+                fitted_at: now,
+                r: m.r,
+                alpha: m.alpha,
+                a: m.a,
+                b: m.b,
+                p: s.p,
+                q: s.q,
+                gamma: s.gamma,
+            };
+            tx.put_setting(KEY, &serde_json::to_string(&f).unwrap_or_default())
+                .await?;
+            debug!(
+                r = m.r,
+                alpha = m.alpha,
+                a = m.a,
+                b = m.b,
+                "Lifetime models fitted."
+            );
+            f
+        }
+    };
+    Ok(Some(unpack(fitted)))
+}
+
+fn unpack(f: Fitted) -> (BgNbd, GammaGamma) {
+    (
+        BgNbd {
+            r: f.r,
+            alpha: f.alpha,
+            a: f.a,
+            b: f.b,
+            log_likelihood: f64::NAN,
+        },
+        GammaGamma {
+            p: f.p,
+            q: f.q,
+            gamma: f.gamma,
+            log_likelihood: f64::NAN,
+        },
+    )
+}
+
+/// Computes and stores every customer's scores at `now`, posting `likely_lapsing` events;
+/// returns the number of customers scored. Runs at most once per UTC day.
+pub async fn refresh(store: &Store, now: Timestamp) -> aftercare_store::Result<usize> {
+    const CURSOR: &str = "scores";
+    let mut tx = store.begin().await?;
+    let today = now.to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
+    if let Some(last) = tx.cursor(CURSOR).await?
+        && last.to_zoned_datetime(jiff::tz::TimeZone::UTC).date() >= today
+    {
+        return Ok(0);
+    }
+    // Purchase days per customer (several orders on one day are one purchase).
+    let mut days: BTreeMap<i64, BTreeMap<jiff::civil::Date, i64>> = BTreeMap::new();
+    for (customer, placed_at, cents) in tx.order_rows().await? {
+        let Ok(at) = aftercare_store::from_micros(placed_at) else {
+            continue;
+        };
+        if at > now {
+            continue;
+        }
+        let day = at.to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
+        *days.entry(customer).or_default().entry(day).or_default() += cents;
+    }
+    let ids: Vec<i64> = days.keys().copied().collect();
+    let mut histories = Vec::with_capacity(ids.len());
+    let mut inputs = Vec::with_capacity(ids.len());
+    for by_day in days.values() {
+        let first = *by_day.keys().next().unwrap_or(&today);
+        let last = *by_day.keys().next_back().unwrap_or(&today);
+        let weeks =
+            |from: jiff::civil::Date, to: jiff::civil::Date| (to - from).get_days() as f64 / 7.0;
+        let repeats: Vec<i64> = by_day.values().skip(1).copied().collect();
+        let frequency = repeats.len() as f64;
+        histories.push(History {
+            frequency,
+            recency: weeks(first, last),
+            age: weeks(first, today),
+            monetary: if repeats.is_empty() {
+                0.0
+            } else {
+                repeats.iter().sum::<i64>() as f64 / frequency
+            },
+        });
+        inputs.push(RfmInput {
+            recency_days: (today - last).get_days() as f64,
+            frequency: by_day.len() as f64,
+            monetary: by_day.values().sum::<i64>() as f64,
+        });
+    }
+    let models = models(&mut tx, &histories, now).await?;
+    let rfm_scores = rfm::score(&inputs);
+    for (i, &customer_id) in ids.iter().enumerate() {
+        let h = &histories[i];
+        let s = rfm_scores[i];
+        let (p_alive, expected, value) = match &models {
+            Some((m, g)) => (
+                Some(m.p_alive(h)),
+                Some(m.expected_purchases(h, 90.0 / 7.0)),
+                Some(clv::lifetime_value(m, g, h, 12, 52.0 / 12.0, 0.01).round() as i64),
+            ),
+            None => (None, None, None),
+        };
+        let scores = Scores {
+            customer_id,
+            rfm_r: i32::from(s.r),
+            rfm_f: i32::from(s.f),
+            rfm_m: i32::from(s.m),
+            rfm_segment: s.segment.as_str().to_string(),
+            p_alive,
+            expected_purchases_90d: expected,
+            clv_12m_cents: value,
+        };
+        let previous = tx.put_scores(&scores, now).await?;
+        if let Some(p) = p_alive
+            && h.frequency > 0.0
+            && p < LAPSING_BELOW
+            && previous.is_none_or(|prev| prev >= LAPSING_BELOW)
+        {
+            let properties = serde_json::json!({
+                "p_alive": p,
+                "expected_purchases_90d": expected,
+                "rfm_segment": s.segment.as_str(),
+                "days_since_last_order": inputs[i].recency_days as i64,
+            });
+            let source = format!("lapsing:{customer_id}:{today}");
+            append_event(
+                &mut tx,
+                customer_id,
+                "likely_lapsing",
+                now,
+                &properties,
+                Some(&source),
+                now,
+            )
+            .await?;
+        }
+    }
+    tx.set_cursor(CURSOR, now).await?;
+    tx.commit().await?;
+    Ok(ids.len())
+}

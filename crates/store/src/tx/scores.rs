@@ -1,0 +1,108 @@
+//! Daily relationship scores per customer (WB1, RT2), and the order rows they are made of.
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+use super::Tx;
+use crate::{Result, micros};
+
+/// A customer's scores as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct Scores {
+    /// The customer (internal id).
+    #[serde(skip)]
+    pub customer_id: i64,
+    /// Recency score 1–5.
+    pub rfm_r: i32,
+    /// Frequency score 1–5.
+    pub rfm_f: i32,
+    /// Monetary score 1–5.
+    pub rfm_m: i32,
+    /// The named RFM segment.
+    pub rfm_segment: String,
+    /// Probability the customer is still active (BG/NBD), when the model could be fitted.
+    pub p_alive: Option<f64>,
+    /// Expected purchases in the next 90 days.
+    pub expected_purchases_90d: Option<f64>,
+    /// Value of the next 12 months, in cents.
+    pub clv_12m_cents: Option<i64>,
+}
+
+impl Tx {
+    /// A stored setting.
+    pub async fn setting(&mut self, name: &str) -> Result<Option<String>> {
+        Ok(
+            on_tx!(self, c => sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *c)
+            .await?),
+        )
+    }
+
+    /// Stores a setting, replacing its value.
+    pub async fn put_setting(&mut self, name: &str, value: &str) -> Result<()> {
+        on_tx!(self, c => sqlx::query(
+            "INSERT INTO settings (name, value) VALUES ($1, $2)
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        )
+        .bind(name)
+        .bind(value)
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+        Ok(())
+    }
+
+    /// Every order as (customer, placed_at µs, total cents), by customer and time.
+    pub async fn order_rows(&mut self) -> Result<Vec<(i64, i64, i64)>> {
+        Ok(on_tx!(self, c => sqlx::query_as(
+            "SELECT customer_id, placed_at, total_cents FROM orders ORDER BY customer_id, placed_at",
+        )
+        .fetch_all(&mut *c)
+        .await?))
+    }
+
+    /// A customer's scores, if computed.
+    pub async fn scores(&mut self, customer_id: i64) -> Result<Option<Scores>> {
+        Ok(on_tx!(self, c => sqlx::query_as(
+            "SELECT customer_id, rfm_r, rfm_f, rfm_m, rfm_segment, p_alive, expected_purchases_90d,
+                    clv_12m_cents FROM customer_scores WHERE customer_id = $1",
+        )
+        .bind(customer_id)
+        .fetch_optional(&mut *c)
+        .await?))
+    }
+
+    /// Stores a customer's scores, replacing the previous ones; returns the previous
+    /// probability of being active.
+    pub async fn put_scores(&mut self, s: &Scores, now: Timestamp) -> Result<Option<f64>> {
+        let previous: Option<Option<f64>> = on_tx!(self, c => sqlx::query_scalar(
+            "SELECT p_alive FROM customer_scores WHERE customer_id = $1",
+        )
+        .bind(s.customer_id)
+        .fetch_optional(&mut *c)
+        .await?);
+        on_tx!(self, c => sqlx::query(
+            "INSERT INTO customer_scores (customer_id, rfm_r, rfm_f, rfm_m, rfm_segment, p_alive,
+                 expected_purchases_90d, clv_12m_cents, computed_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (customer_id) DO UPDATE SET rfm_r = excluded.rfm_r, rfm_f = excluded.rfm_f,
+                 rfm_m = excluded.rfm_m, rfm_segment = excluded.rfm_segment, p_alive = excluded.p_alive,
+                 expected_purchases_90d = excluded.expected_purchases_90d,
+                 clv_12m_cents = excluded.clv_12m_cents, computed_at = excluded.computed_at",
+        )
+        .bind(s.customer_id)
+        .bind(s.rfm_r)
+        .bind(s.rfm_f)
+        .bind(s.rfm_m)
+        .bind(&s.rfm_segment)
+        .bind(s.p_alive)
+        .bind(s.expected_purchases_90d)
+        .bind(s.clv_12m_cents)
+        .bind(micros(now))
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+        Ok(previous.flatten())
+    }
+}
