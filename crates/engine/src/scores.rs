@@ -1,4 +1,5 @@
-//! Daily relationship scores (WB1, RT2): every customer's RFM scores and segment, and — from
+//! Daily relationship scores (WB1, RT2, OF2): every customer's RFM scores and segment, the
+//! shop's "also bought" rules (support, confidence, lift), and — from
 //! BG/NBD and Gamma-Gamma fitted to the shop's own orders — the probability they are still
 //! active, their expected purchases in the next 90 days and the value of the next 12 months.
 //! Programme conditions read them as `stats.rfm_segment`, `stats.p_alive`,
@@ -15,8 +16,9 @@
 use std::collections::BTreeMap;
 
 use aftercare_insight::clv::{self, BgNbd, GammaGamma, History};
+use aftercare_insight::recs::{self, Minimums};
 use aftercare_insight::rfm::{self, RfmInput};
-use aftercare_store::{Scores, Store, Tx};
+use aftercare_store::{AlsoBought, Scores, Store, Tx};
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use tracing::{debug, warn};
@@ -211,6 +213,31 @@ pub async fn refresh(store: &Store, now: Timestamp) -> aftercare_store::Result<u
             .await?;
         }
     }
+    // OF2: the day's "also bought" rules from every order's basket.
+    let mut baskets: Vec<Vec<String>> = Vec::new();
+    let mut current = None;
+    for (order_id, sku) in tx.order_baskets().await? {
+        if current != Some(order_id) {
+            baskets.push(Vec::new());
+            current = Some(order_id);
+        }
+        if let Some(b) = baskets.last_mut() {
+            b.push(sku);
+        }
+    }
+    let rules: Vec<AlsoBought> =
+        recs::rules(baskets.iter().map(Vec::as_slice), Minimums::default())
+            .into_iter()
+            .map(|r| AlsoBought {
+                sku: r.antecedent,
+                other_sku: r.consequent,
+                pair_orders: i64::try_from(r.pair_orders).unwrap_or(i64::MAX),
+                support: r.support,
+                confidence: r.confidence,
+                lift: r.lift,
+            })
+            .collect();
+    tx.replace_also_bought(&rules).await?;
     tx.set_cursor(CURSOR, now).await?;
     tx.commit().await?;
     Ok(ids.len())

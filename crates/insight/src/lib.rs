@@ -4,12 +4,14 @@
 //!
 //! - [`clv`]: BG/NBD (expected purchases, P(alive)) and Gamma-Gamma (spend per purchase),
 //!   reproducing the published CDNOW results, and customer lifetime value.
+//! - [`recs`]: "bought this, also bought" rules with support, confidence and lift.
 //! - [`rfm`]: recency, frequency and monetary quintile scores and named segments.
 //! - [`transactions`]: transaction files in, per-customer histories out.
 //!
 //! Requirements: WB1 (who has stopped buying), RT2 (the relationship's value over time).
 
 pub mod clv;
+pub mod recs;
 pub mod rfm;
 pub mod transactions;
 

@@ -49,7 +49,7 @@ macro_rules! on_tx {
 mod loyalty;
 mod scores;
 pub use loyalty::{Coupon, NewCoupon, NewEntry, RedeemOutcome, Redemption, Referral};
-pub use scores::Scores;
+pub use scores::{AlsoBought, Scores};
 
 const ENROLMENT_COLUMNS: &str =
     "id, programme_id, programme_version, customer_id, trigger_event_id,
@@ -785,39 +785,6 @@ impl Tx {
         .bind(to)
         .fetch_all(&mut *c)
         .await?))
-    }
-
-    /// Products most often bought in the same order as any of `skus` (at least twice),
-    /// that the customer has not bought: "bought this, also bought" (OF2).
-    pub async fn bought_together(
-        &mut self,
-        skus: &[&str],
-        customer_id: i64,
-        limit: usize,
-    ) -> Result<Vec<String>> {
-        let mut counts: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
-        for sku in skus {
-            let rows: Vec<(String, i64)> = on_tx!(self, c => sqlx::query_as(
-                "SELECT l2.sku, COUNT(DISTINCT l2.order_id) AS n FROM order_lines l1
-                 JOIN order_lines l2 ON l2.order_id = l1.order_id AND l2.sku <> l1.sku
-                 WHERE l1.sku = $1 AND l2.sku NOT IN (
-                     SELECT l.sku FROM order_lines l JOIN orders o ON o.id = l.order_id WHERE o.customer_id = $2)
-                 GROUP BY l2.sku HAVING COUNT(DISTINCT l2.order_id) >= 2",
-            )
-            .bind(*sku)
-            .bind(customer_id)
-            .fetch_all(&mut *c)
-            .await?);
-            for (other, n) in rows {
-                *counts.entry(other).or_default() += n;
-            }
-        }
-        let mut ranked: Vec<(String, i64)> = counts
-            .into_iter()
-            .filter(|(s, _)| !skus.contains(&s.as_str()))
-            .collect();
-        ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        Ok(ranked.into_iter().take(limit).map(|(s, _)| s).collect())
     }
 
     /// A customer's sent messages since `since`: (sent at µs, class, channel).

@@ -2,15 +2,17 @@
 //! customer-lifetime models to a transaction file (CSV `customer,date,amount`, or the CDNOW
 //! text format) and prints the parameters — BG/NBD `r, alpha, a, b, log_likelihood` and
 //! Gamma-Gamma `p, q, gamma` — and the customers worth the most over the next year.
+//! `insight rfm --transactions FILE --as-of DATE` scores every customer and counts the
+//! segments; `insight recs --order-lines FILE` prints the "also bought" rules.
 //!
-//! Requirements: WB1, RT2.
+//! Requirements: WB1, RT2, OF2.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use aftercare_insight::clv::{self, BgNbd, GammaGamma};
-use aftercare_insight::transactions;
+use aftercare_insight::{rfm, transactions};
 use serde_json::json;
 
 /// `insight` subcommands.
@@ -18,6 +20,44 @@ use serde_json::json;
 pub enum Command {
     /// Customer lifetime value: BG/NBD and Gamma-Gamma fitted to a transaction file.
     Clv(ClvArgs),
+    /// RFM scores and segments from a transaction file.
+    Rfm(RfmArgs),
+    /// "Bought this, also bought" rules from an order-lines file.
+    Recs(RecsArgs),
+}
+
+/// Options of `insight rfm`.
+#[derive(Debug, clap::Args)]
+pub struct RfmArgs {
+    /// The transactions: CSV `customer,date,amount` (header optional) or CDNOW text.
+    #[arg(long)]
+    pub transactions: PathBuf,
+    /// The day to score at (YYYY-MM-DD); later purchases are ignored.
+    #[arg(long)]
+    pub as_of: jiff::civil::Date,
+    /// Print JSON (every customer's scores) instead of the segment table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of `insight recs`.
+#[derive(Debug, clap::Args)]
+pub struct RecsArgs {
+    /// Order lines: CSV `order,sku` (header optional).
+    #[arg(long)]
+    pub order_lines: PathBuf,
+    /// Fewest orders with both products for a rule.
+    #[arg(long, default_value_t = 2)]
+    pub min_pair_orders: u64,
+    /// Least confidence for a rule.
+    #[arg(long, default_value_t = 0.05)]
+    pub min_confidence: f64,
+    /// How many rules to print (all with --json).
+    #[arg(long, default_value_t = 20)]
+    pub top: usize,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Options of `insight clv`.
@@ -39,18 +79,135 @@ pub struct ClvArgs {
 
 /// Runs a subcommand; exit 0, or 2 with the reason on stderr.
 pub fn run(command: Command) -> ExitCode {
-    match command {
-        Command::Clv(args) => match clv_report(&args) {
-            Ok(out) => {
-                println!("{out}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                ExitCode::from(2)
-            }
-        },
+    let result = match command {
+        Command::Clv(args) => clv_report(&args),
+        Command::Rfm(args) => rfm_report(&args),
+        Command::Recs(args) => recs_report(&args),
+    };
+    match result {
+        Ok(out) => {
+            println!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
     }
+}
+
+fn read(path: &std::path::Path, flag: &str) -> anyhow::Result<String> {
+    std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("{flag}: cannot read {}: {e}", path.display()))
+}
+
+fn rfm_report(args: &RfmArgs) -> anyhow::Result<String> {
+    let text = read(&args.transactions, "--transactions")?;
+    let rows = transactions::parse(&text)
+        .map_err(|e| anyhow::anyhow!("--transactions: {}: {e}", args.transactions.display()))?;
+    let mut per: std::collections::BTreeMap<&str, (jiff::civil::Date, f64, f64)> =
+        std::collections::BTreeMap::new();
+    let mut days: std::collections::BTreeSet<(&str, jiff::civil::Date)> =
+        std::collections::BTreeSet::new();
+    for t in rows.iter().filter(|t| t.date <= args.as_of) {
+        let e = per.entry(t.customer.as_str()).or_insert((t.date, 0.0, 0.0));
+        e.0 = e.0.max(t.date);
+        e.2 += t.amount;
+        if days.insert((t.customer.as_str(), t.date)) {
+            e.1 += 1.0;
+        }
+    }
+    let inputs: Vec<rfm::RfmInput> = per
+        .values()
+        .map(|(last, frequency, monetary)| rfm::RfmInput {
+            recency_days: (args.as_of - *last).get_days() as f64,
+            frequency: *frequency,
+            monetary: *monetary,
+        })
+        .collect();
+    let scores = rfm::score(&inputs);
+    if args.json {
+        let customers: Vec<_> = per
+            .keys()
+            .zip(&scores)
+            .map(|(id, s)| json!({"customer": id, "r": s.r, "f": s.f, "m": s.m, "segment": s.segment}))
+            .collect();
+        return Ok(serde_json::to_string_pretty(
+            &json!({"as_of": args.as_of.to_string(), "customers": customers}),
+        )?);
+    }
+    let mut counts: std::collections::BTreeMap<rfm::Segment, usize> =
+        std::collections::BTreeMap::new();
+    for s in &scores {
+        *counts.entry(s.segment).or_default() += 1;
+    }
+    let mut out = format!("{} customers scored at {}.\n\n", scores.len(), args.as_of);
+    for (segment, n) in counts {
+        out.push_str(&format!(
+            "  {:<20} {n:>8}  {:>5.1}%\n",
+            segment.as_str(),
+            100.0 * n as f64 / scores.len().max(1) as f64
+        ));
+    }
+    Ok(out)
+}
+
+fn recs_report(args: &RecsArgs) -> anyhow::Result<String> {
+    let text = read(&args.order_lines, "--order-lines")?;
+    let mut baskets: std::collections::BTreeMap<&str, Vec<String>> =
+        std::collections::BTreeMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let Some((order, sku)) = line.split_once(',') else {
+            anyhow::bail!("--order-lines: line {}: expected order,sku", i + 1);
+        };
+        if i == 0 && (order.trim() == "order" || order.trim() == "order_id") {
+            continue;
+        }
+        baskets
+            .entry(order.trim())
+            .or_default()
+            .push(sku.trim().trim_matches('"').to_string());
+    }
+    let min = aftercare_insight::recs::Minimums {
+        pair_orders: args.min_pair_orders,
+        confidence: args.min_confidence,
+        ..Default::default()
+    };
+    let mut rules = aftercare_insight::recs::rules(baskets.values().map(Vec::as_slice), min);
+    if args.json {
+        return Ok(serde_json::to_string_pretty(
+            &json!({"orders": baskets.len(), "rules": rules}),
+        )?);
+    }
+    rules.sort_by(|a, b| {
+        b.lift
+            .total_cmp(&a.lift)
+            .then(b.confidence.total_cmp(&a.confidence))
+    });
+    let mut out = format!(
+        "{} orders, {} rules (at least {} orders with both, confidence ≥ {}, lift ≥ 1).\n\n  {:<16} {:<16} {:>7} {:>8} {:>10} {:>6}\n",
+        baskets.len(),
+        rules.len(),
+        args.min_pair_orders,
+        args.min_confidence,
+        "bought",
+        "also bought",
+        "orders",
+        "support",
+        "confidence",
+        "lift"
+    );
+    for r in rules.iter().take(args.top) {
+        out.push_str(&format!(
+            "  {:<16} {:<16} {:>7} {:>8.4} {:>10.3} {:>6.2}\n",
+            r.antecedent, r.consequent, r.pair_orders, r.support, r.confidence, r.lift
+        ));
+    }
+    Ok(out)
 }
 
 fn clv_report(args: &ClvArgs) -> anyhow::Result<String> {

@@ -325,3 +325,51 @@ fn insight_clv_prints_the_published_cdnow_parameters_as_json() {
     assert_eq!(code, 2);
     assert!(stderr.contains("--transactions"), "{stderr}");
 }
+
+#[test]
+fn insight_rfm_and_recs_read_files_and_answer_in_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = dir.path().join("lines.csv");
+    std::fs::write(
+        &lines,
+        "order,sku\n1,shoe\n1,sock\n2,shoe\n2,sock\n3,shoe\n3,sock\n3,cap\n4,shoe\n5,shoe\n6,sock\n7,cap\n8,cap\n8,bottle\n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) = aftercare(&[
+        "insight",
+        "recs",
+        "--order-lines",
+        lines.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["orders"], 8);
+    let rules = report["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), 2, "shoe→sock and sock→shoe: {report}");
+    let shoe_sock = rules.iter().find(|r| r["antecedent"] == "shoe").unwrap();
+    assert!(
+        (shoe_sock["lift"].as_f64().unwrap() - 1.2).abs() < 1e-9,
+        "{shoe_sock}"
+    );
+
+    let sample = repo_root().join("crates/insight/tests/data/CDNOW_sample.txt");
+    let (code, stdout, stderr) = aftercare(&[
+        "insight",
+        "rfm",
+        "--transactions",
+        sample.to_str().unwrap(),
+        "--as-of",
+        "1997-09-30",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let customers = report["customers"].as_array().unwrap();
+    assert_eq!(customers.len(), 2357);
+    assert!(
+        customers
+            .iter()
+            .all(|c| (1..=5).contains(&c["r"].as_u64().unwrap()))
+    );
+}

@@ -112,9 +112,26 @@ impl Engine {
             .renderer
             .template_uses(&message.template, "recommendations")
         {
+            // OF2: the day's "also bought" rules for this order's products, best lift
+            // first, leaving out what the customer owns.
             let skus: Vec<&str> = products.iter().map(|p| p.sku.as_str()).collect();
-            for sku in tx.bought_together(&skus, customer.id, 3).await? {
-                recommendations.extend(tx.product(&sku).await?);
+            let rules: Vec<aftercare_insight::recs::Rule> = tx
+                .also_bought_rules(&skus)
+                .await?
+                .into_iter()
+                .map(|r| aftercare_insight::recs::Rule {
+                    antecedent: r.sku,
+                    consequent: r.other_sku,
+                    pair_orders: u64::try_from(r.pair_orders).unwrap_or(0),
+                    support: r.support,
+                    confidence: r.confidence,
+                    lift: r.lift,
+                })
+                .collect();
+            let owned: std::collections::HashSet<String> =
+                tx.owned_skus(customer.id).await?.into_iter().collect();
+            for rule in aftercare_insight::recs::recommend(&rules, &skus, &owned, 3) {
+                recommendations.extend(tx.product(&rule.consequent).await?);
             }
         }
         // Links in a message stay valid for 90 days.

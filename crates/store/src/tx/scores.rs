@@ -28,7 +28,81 @@ pub struct Scores {
     pub clv_12m_cents: Option<i64>,
 }
 
+/// A stored "also bought" rule (OF2).
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct AlsoBought {
+    /// The product bought.
+    pub sku: String,
+    /// The product also bought.
+    pub other_sku: String,
+    /// Orders with both.
+    pub pair_orders: i64,
+    /// Share of all orders with both.
+    pub support: f64,
+    /// Share of `sku`'s orders that also have `other_sku`.
+    pub confidence: f64,
+    /// How much more likely `other_sku` is with `sku` than in general.
+    pub lift: f64,
+}
+
 impl Tx {
+    /// Every order's products as (order id, sku), by order.
+    pub async fn order_baskets(&mut self) -> Result<Vec<(i64, String)>> {
+        Ok(on_tx!(self, c => sqlx::query_as(
+            "SELECT order_id, sku FROM order_lines ORDER BY order_id, sku",
+        )
+        .fetch_all(&mut *c)
+        .await?))
+    }
+
+    /// Replaces every "also bought" rule.
+    pub async fn replace_also_bought(&mut self, rules: &[AlsoBought]) -> Result<()> {
+        on_tx!(self, c => sqlx::query("DELETE FROM also_bought").execute(&mut *c).await?.rows_affected());
+        for r in rules {
+            on_tx!(self, c => sqlx::query(
+                "INSERT INTO also_bought (sku, other_sku, pair_orders, support, confidence, lift)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&r.sku)
+            .bind(&r.other_sku)
+            .bind(r.pair_orders)
+            .bind(r.support)
+            .bind(r.confidence)
+            .bind(r.lift)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
+        }
+        Ok(())
+    }
+
+    /// The rules whose product is one of `skus`.
+    pub async fn also_bought_rules(&mut self, skus: &[&str]) -> Result<Vec<AlsoBought>> {
+        let mut out = Vec::new();
+        for sku in skus {
+            let rows: Vec<AlsoBought> = on_tx!(self, c => sqlx::query_as(
+                "SELECT sku, other_sku, pair_orders, support, confidence, lift FROM also_bought
+                 WHERE sku = $1",
+            )
+            .bind(*sku)
+            .fetch_all(&mut *c)
+            .await?);
+            out.extend(rows);
+        }
+        Ok(out)
+    }
+
+    /// Every product the customer ever ordered.
+    pub async fn owned_skus(&mut self, customer_id: i64) -> Result<Vec<String>> {
+        Ok(on_tx!(self, c => sqlx::query_scalar(
+            "SELECT DISTINCT l.sku FROM order_lines l JOIN orders o ON o.id = l.order_id
+             WHERE o.customer_id = $1",
+        )
+        .bind(customer_id)
+        .fetch_all(&mut *c)
+        .await?))
+    }
+
     /// A stored setting.
     pub async fn setting(&mut self, name: &str) -> Result<Option<String>> {
         Ok(
