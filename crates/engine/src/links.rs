@@ -22,6 +22,8 @@ const SIG_BYTES: usize = 16;
 pub enum Page {
     /// Points, tier, rewards and the referral link.
     Loyalty,
+    /// One-click unsubscribe from marketing email (RFC 8058).
+    Unsubscribe,
 }
 
 impl Page {
@@ -29,6 +31,7 @@ impl Page {
     pub fn as_str(self) -> &'static str {
         match self {
             Page::Loyalty => "loyalty",
+            Page::Unsubscribe => "unsubscribe",
         }
     }
 }
@@ -87,10 +90,14 @@ impl LinkSigner {
 
     /// The full link.
     pub fn url(&self, page: Page, subject: i64, expires: Timestamp) -> String {
+        let prefix = match page {
+            // Short, as it sits in a mail header.
+            Page::Unsubscribe => "u".to_string(),
+            other => format!("p/{}", other.as_str()),
+        };
         format!(
-            "{}/p/{}/{}",
+            "{}/{prefix}/{}",
             self.base_url,
-            page.as_str(),
             self.token(page, subject, expires)
         )
     }

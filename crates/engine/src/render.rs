@@ -340,7 +340,17 @@ impl Renderer {
             .split_whitespace()
             .collect::<Vec<_>>()
             .join(" ");
-        let text = tidy_text(&run("body")?);
+        let body = tidy_text(&run("body")?);
+        let mut text = body.clone();
+        // Every non-transactional message says how to stop (the HTML footer has the link too).
+        if let Some(url) = input.links.get("unsubscribe").and_then(|u| u.as_str()) {
+            let label = if locale == Locale::En {
+                "Unsubscribe from our emails"
+            } else {
+                "Afmelden voor onze e-mails"
+            };
+            text.push_str(&format!("\n--\n{label}: {url}\n"));
+        }
         let html = self
             .env
             .get_template("_layout.html")
@@ -349,7 +359,8 @@ impl Renderer {
                     "brand": self.brand,
                     "locale": locale.tag(),
                     "subject": subject,
-                    "blocks": blocks(&text),
+                    "blocks": blocks(&body),
+                    "links": input.links,
                 }))
             })
             .map_err(|e| err(format!("layout: {e}")))?;

@@ -10,3 +10,4 @@ mod language;
 mod library;
 mod loyalty;
 mod programmes;
+mod unsubscribe;

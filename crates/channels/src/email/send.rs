@@ -1,6 +1,6 @@
 //! Building and sending one email.
 
-use lettre::message::header::ContentType;
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::AsyncSmtpTransport;
 use lettre::{AsyncTransport, Message, Tokio1Executor};
@@ -28,6 +28,9 @@ pub struct EmailMessage {
     pub message_id: String,
     /// The `Date` header, from the engine's clock (so virtual time stays coherent).
     pub date: std::time::SystemTime,
+    /// The signed one-click unsubscribe URL for non-transactional mail: sent as
+    /// `List-Unsubscribe` with `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058).
+    pub list_unsubscribe: Option<String>,
 }
 
 /// Sends email through one SMTP server with pooled connections.
@@ -93,6 +96,17 @@ fn build(email: &EmailMessage) -> Result<Message, SendError> {
     if let Some(reply_to) = &email.reply_to {
         builder = builder.reply_to(mailbox(None, reply_to, "reply-to")?);
     }
+    if let Some(url) = &email.list_unsubscribe {
+        builder = builder
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("List-Unsubscribe"),
+                format!("<{url}>"),
+            ))
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
+                "List-Unsubscribe=One-Click".to_string(),
+            ));
+    }
     builder
         .multipart(
             MultiPart::alternative()
@@ -126,6 +140,7 @@ mod tests {
             html: "<p>Beste Jan,</p>".into(),
             message_id: "msg-42@loopwerk.example".into(),
             date: std::time::SystemTime::UNIX_EPOCH,
+            list_unsubscribe: Some("https://care.example/u/1.2.abc".into()),
         };
         let raw = String::from_utf8(build(&email).unwrap().formatted()).unwrap();
         assert!(
@@ -134,6 +149,14 @@ mod tests {
         );
         assert!(raw.contains("text/plain") && raw.contains("text/html"));
         assert!(raw.contains("From: Loopwerk <hallo@loopwerk.example>"));
+        assert!(
+            raw.contains("List-Unsubscribe: <https://care.example/u/1.2.abc>"),
+            "{raw}"
+        );
+        assert!(
+            raw.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"),
+            "{raw}"
+        );
     }
 
     #[test]
@@ -148,6 +171,7 @@ mod tests {
             html: "x".into(),
             message_id: "m@x".into(),
             date: std::time::SystemTime::UNIX_EPOCH,
+            list_unsubscribe: None,
         };
         assert!(build(&email).unwrap_err().is_permanent());
     }

@@ -136,8 +136,15 @@ impl Engine {
         }
         // Links in a message stay valid for 90 days.
         let expires = now + SignedDuration::from_hours(24 * 90);
+        // Marketing can be stopped from every non-transactional message, for two years.
+        let unsubscribe =
+            (message.class != aftercare_domain::MessageClass::Transactional).then(|| {
+                let until = now + SignedDuration::from_hours(24 * 730);
+                self.links.url(Page::Unsubscribe, customer.id, until)
+            });
         let links = serde_json::json!({
             "loyalty": self.links.url(Page::Loyalty, customer.id, expires),
+            "unsubscribe": unsubscribe,
         });
         let input = RenderInput {
             customer: &customer.record,
@@ -208,6 +215,7 @@ impl Engine {
                     html: rendered.html,
                     message_id: header_id,
                     date: std::time::SystemTime::try_from(now).unwrap_or(std::time::UNIX_EPOCH),
+                    list_unsubscribe: unsubscribe.clone(),
                 };
                 mailer
                     .send(&email)

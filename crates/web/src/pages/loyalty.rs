@@ -31,10 +31,15 @@ fn env() -> &'static Environment<'static> {
         let mut env = Environment::new();
         env.add_filter("day", day);
         // Embedded at build time; a broken template fails the page tests.
+        let _ = env.add_template("base.html", include_str!("templates/base.html"));
         let _ = env.add_template("loyalty.html", include_str!("templates/loyalty.html"));
         let _ = env.add_template(
             "link_problem.html",
             include_str!("templates/link_problem.html"),
+        );
+        let _ = env.add_template(
+            "unsubscribe.html",
+            include_str!("templates/unsubscribe.html"),
         );
         env
     })
@@ -147,7 +152,7 @@ fn localise(summary: &mut Value, locale: Locale) {
     }
 }
 
-fn page(status: StatusCode, html: String) -> Response {
+pub(super) fn page(status: StatusCode, html: String) -> Response {
     let mut response = (status, Html(html)).into_response();
     let headers = response.headers_mut();
     for (name, value) in [
@@ -165,14 +170,14 @@ fn page(status: StatusCode, html: String) -> Response {
     response
 }
 
-fn render(name: &str, ctx: Value) -> Result<String, ApiError> {
+pub(super) fn render(name: &str, ctx: Value) -> Result<String, ApiError> {
     env()
         .get_template(name)
         .and_then(|t| t.render(ctx))
         .map_err(|e| ApiError::Internal(format!("page {name}: {e}")))
 }
 
-fn link_problem(app: &AppState, error: LinkError) -> Result<Response, ApiError> {
+pub(super) fn link_problem(app: &AppState, error: LinkError) -> Result<Response, ApiError> {
     let (status, expired) = match error {
         LinkError::Expired => (StatusCode::GONE, true),
         LinkError::Invalid => (StatusCode::FORBIDDEN, false),

@@ -4,6 +4,7 @@
 //! shows personal data without a sign-in.
 
 pub mod loyalty;
+pub mod unsubscribe;
 
 use aftercare_store::MessageFilter;
 use axum::Router;
@@ -22,6 +23,10 @@ pub fn customer_routes() -> Router<AppState> {
         .route(
             "/p/loyalty/{token}/claim",
             axum::routing::post(loyalty::claim),
+        )
+        .route(
+            "/u/{token}",
+            get(unsubscribe::confirm).post(unsubscribe::unsubscribe),
         )
 }
 

@@ -1,0 +1,95 @@
+//! One-click unsubscribe (RFC 8058) on SQLite and PostgreSQL: every non-transactional email
+//! carries `List-Unsubscribe` and `List-Unsubscribe-Post`; a GET only asks, a POST withdraws
+//! marketing email consent at once, and a marketing message planned afterwards is blocked.
+
+use serde_json::json;
+
+use crate::both_backends;
+use crate::helpers::*;
+
+/// The URL in a message's `List-Unsubscribe` header (which may be folded over lines).
+fn list_unsubscribe(raw: &str) -> String {
+    let start = raw
+        .find("List-Unsubscribe: <")
+        .expect("List-Unsubscribe header")
+        + 19;
+    let rest = &raw[start..];
+    let end = rest.find('>').unwrap();
+    rest[..end].split_whitespace().collect()
+}
+
+both_backends!(
+    one_click_unsubscribe_stops_marketing_at_once,
+    |backend| async move {
+        let app = spawn_app(backend).await;
+        let mut jan = jan_de_vries();
+        jan["consents"].as_array_mut().unwrap().push(json!({"purpose": "marketing", "channel": "email", "granted": true, "source": "checkout", "at": "2026-01-01T10:00:00Z"}));
+        app.seed_shop(&jan).await;
+        let resolved = json!({"events": [{"type": "case_resolved", "customer_external_id": "C1",
+        "at": "2026-03-02T08:00:00Z", "properties": {"kind": "complaint"}}]});
+        assert_eq!(app.post_json("/v1/events", &resolved).await.0, 202);
+        app.advance_hours(30).await;
+        let mail = app.smtp.wait_for(1).await;
+        let raw = &mail[0];
+        assert!(
+            raw.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"),
+            "{raw}"
+        );
+        let url = list_unsubscribe(raw).replace("http://127.0.0.1:8080", &app.base_url);
+        assert!(url.contains("/u/"), "{url}");
+
+        // A GET (a link scanner, or the customer) only asks.
+        let page = app.http.get(&url).send().await.unwrap();
+        assert_eq!(page.status().as_u16(), 200);
+        assert!(page.text().await.unwrap().contains("<form method=\"post\""));
+        let consents = |v: &serde_json::Value| v["consents"].as_array().unwrap().len();
+        let before = app.get_json("/v1/customers/C1").await;
+        let n = consents(&before["customer"]);
+
+        // The mailbox provider's one-click POST unsubscribes; a second one changes nothing.
+        for _ in 0..2 {
+            let r = app
+                .http
+                .post(&url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("List-Unsubscribe=One-Click")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 200);
+            assert!(r.text().await.unwrap().contains("Je bent afgemeld"));
+        }
+        let after = app.get_json("/v1/customers/C1").await;
+        assert_eq!(consents(&after["customer"]), n + 1, "{after}");
+        let last = after["customer"]["consents"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap()
+            .clone();
+        assert_eq!(last["purpose"], "marketing");
+        assert_eq!(last["granted"], false);
+        assert_eq!(last["source"], "list_unsubscribe");
+
+        // A forged link shows nothing and changes nothing.
+        let forged = format!("{}/u/1.9999999999.{}", app.base_url, "0".repeat(32));
+        assert_eq!(
+            app.http
+                .post(&forged)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16(),
+            403
+        );
+
+        // Marketing planned afterwards is blocked by the withdrawn consent.
+        let offer = json!({"events": [{"type": "offer_published", "customer_external_id": "C1",
+        "at": "2026-03-03T15:00:00Z", "properties": {"title": "Zomerdeals", "description": "x", "valid_until": "2026-04-01"}}]});
+        assert_eq!(app.post_json("/v1/events", &offer).await.0, 202);
+        app.advance_hours(48).await;
+        let m = app.message_with_template("C1", "", "offer").await;
+        assert_eq!(m["state"], "blocked", "{m}");
+    }
+);

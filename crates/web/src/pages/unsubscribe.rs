@@ -1,0 +1,101 @@
+//! One-click unsubscribe (RFC 8058) from every non-transactional email: the message's
+//! `List-Unsubscribe` header and footer link point at `/u/{token}`, a signed link to the
+//! customer. A mailbox provider's `POST` (body `List-Unsubscribe=One-Click`) withdraws the
+//! customer's marketing email consent at once, also for messages already queued (consent is
+//! checked again when a message is due). A `GET` — which link scanners also do — only shows
+//! a confirmation page whose button posts; it never unsubscribes by itself. Repeating the
+//! post changes nothing more.
+//!
+//! Requirements: FR1 (relevant, not annoying: stopping is one click), PP1–PP4 (service
+//! messages continue).
+
+use aftercare_domain::{Channel, Consent, Locale, Purpose};
+use aftercare_engine::links::Page;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use super::loyalty::{link_problem, page, render};
+use crate::AppState;
+use crate::error::ApiError;
+
+fn strings(locale: Locale) -> Value {
+    if locale == Locale::En {
+        json!({
+            "title": "Unsubscribe", "question": "Stop news, offers and other marketing emails to {email}?",
+            "confirm": "Unsubscribe", "service_note": "You will still get messages about your orders and deliveries.",
+            "done_title": "You are unsubscribed", "done_text": "We will not send you marketing emails any more. Messages about your orders and deliveries still come."
+        })
+    } else {
+        json!({
+            "title": "Afmelden", "question": "Geen nieuws, aanbiedingen en andere marketingmails meer naar {email}?",
+            "confirm": "Afmelden", "service_note": "Berichten over je bestellingen en leveringen blijf je ontvangen.",
+            "done_title": "Je bent afgemeld", "done_text": "We sturen je geen marketingmails meer. Berichten over je bestellingen en leveringen blijven komen."
+        })
+    }
+}
+
+async fn view(app: &AppState, token: &str, done: bool) -> Result<Response, ApiError> {
+    let now = app.clock.now();
+    let customer_id = match app.engine.links().verify(Page::Unsubscribe, token, now) {
+        Ok(id) => id,
+        Err(e) => return link_problem(app, e),
+    };
+    let mut tx = app.store.begin().await?;
+    let mut customer = match tx.customer(customer_id).await {
+        Ok(c) => c,
+        Err(aftercare_store::StoreError::NotFound(_)) => {
+            return link_problem(app, aftercare_engine::links::LinkError::Invalid);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if done {
+        let already = customer
+            .record
+            .consent(Purpose::Marketing, Channel::Email)
+            .is_some_and(|c| !c.granted);
+        if !already {
+            customer.record.consents.push(Consent {
+                purpose: Purpose::Marketing,
+                channel: Channel::Email,
+                granted: false,
+                source: "list_unsubscribe".into(),
+                at: now,
+            });
+            tx.update_customer_record(customer.id, &customer.record, now)
+                .await?;
+        }
+        tx.commit().await?;
+        tracing::info!(customer_id, "Unsubscribed from marketing email.");
+    }
+    let locale = customer.record.locale;
+    let email = customer
+        .record
+        .email
+        .as_ref()
+        .map(|e| e.as_str().to_string())
+        .unwrap_or_default();
+    let html = render(
+        "unsubscribe.html",
+        json!({"lang": locale.tag(), "t": strings(locale), "brand": app.engine.renderer().brand(),
+               "token": token, "email": email, "done": done}),
+    )?;
+    Ok(page(StatusCode::OK, html))
+}
+
+/// `GET /u/{token}`: the confirmation page.
+pub async fn confirm(
+    State(app): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<Response, ApiError> {
+    view(&app, &token, false).await
+}
+
+/// `POST /u/{token}`: unsubscribe (one click from the mailbox, or the page's button).
+pub async fn unsubscribe(
+    State(app): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<Response, ApiError> {
+    view(&app, &token, true).await
+}
