@@ -69,7 +69,7 @@ fn main() -> ExitCode {
         return cli::check::run(a, config);
     }
     if let Command::Insight(c) = args.command {
-        return cli::insight::run(c);
+        return cli::insight::run(c, &config);
     }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,

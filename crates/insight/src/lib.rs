@@ -6,6 +6,8 @@
 //!   reproducing the published CDNOW results, and customer lifetime value.
 //! - [`recs`]: "bought this, also bought" rules with support, confidence and lift.
 //! - [`rfm`]: recency, frequency and monetary quintile scores and named segments.
+//! - [`uplift`]: a programme's goal conversion and revenue against its holdout, with 95%
+//!   intervals.
 //! - [`transactions`]: transaction files in, per-customer histories out.
 //!
 //! Requirements: WB1 (who has stopped buying), RT2 (the relationship's value over time).
@@ -14,5 +16,6 @@ pub mod clv;
 pub mod recs;
 pub mod rfm;
 pub mod transactions;
+pub mod uplift;
 
 pub use clv::{BgNbd, FitError, GammaGamma, History};

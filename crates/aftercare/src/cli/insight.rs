@@ -3,7 +3,8 @@
 //! text format) and prints the parameters — BG/NBD `r, alpha, a, b, log_likelihood` and
 //! Gamma-Gamma `p, q, gamma` — and the customers worth the most over the next year.
 //! `insight rfm --transactions FILE --as-of DATE` scores every customer and counts the
-//! segments; `insight recs --order-lines FILE` prints the "also bought" rules.
+//! segments; `insight recs --order-lines FILE` prints the "also bought" rules; `insight
+//! uplift` compares each programme's treated customers with its holdout, from the database.
 //!
 //! Requirements: WB1, RT2, OF2.
 
@@ -24,6 +25,16 @@ pub enum Command {
     Rfm(RfmArgs),
     /// "Bought this, also bought" rules from an order-lines file.
     Recs(RecsArgs),
+    /// Each programme's goal conversion and revenue against its holdout, from the database.
+    Uplift(UpliftArgs),
+}
+
+/// Options of `insight uplift`.
+#[derive(Debug, clap::Args)]
+pub struct UpliftArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Options of `insight rfm`.
@@ -78,11 +89,14 @@ pub struct ClvArgs {
 }
 
 /// Runs a subcommand; exit 0, or 2 with the reason on stderr.
-pub fn run(command: Command) -> ExitCode {
+pub fn run(command: Command, config: &crate::config::Config) -> ExitCode {
     let result = match command {
         Command::Clv(args) => clv_report(&args),
         Command::Rfm(args) => rfm_report(&args),
         Command::Recs(args) => recs_report(&args),
+        Command::Uplift(args) => tokio::runtime::Runtime::new()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(uplift_report(&args, config))),
     };
     match result {
         Ok(out) => {
@@ -284,5 +298,75 @@ fn clv_report(args: &ClvArgs) -> anyhow::Result<String> {
         ));
     }
     out.push_str(&format!("\n({:.2} s)", started.elapsed().as_secs_f64()));
+    Ok(out)
+}
+
+/// Each programme's uplift over its holdout, from the store.
+pub async fn uplifts(
+    store: &aftercare_store::Store,
+    now: jiff::Timestamp,
+) -> anyhow::Result<std::collections::BTreeMap<String, aftercare_insight::uplift::Uplift>> {
+    let mut tx = store.begin_read().await?;
+    let rows = tx.goal_outcomes(now).await?;
+    tx.commit().await?;
+    let mut by_programme: std::collections::BTreeMap<
+        String,
+        Vec<aftercare_insight::uplift::Outcome>,
+    > = std::collections::BTreeMap::new();
+    for (programme, holdout, converted, revenue) in rows {
+        by_programme
+            .entry(programme)
+            .or_default()
+            .push(aftercare_insight::uplift::Outcome {
+                holdout,
+                converted,
+                revenue: revenue as f64 / 100.0,
+            });
+    }
+    Ok(by_programme
+        .into_iter()
+        .filter_map(|(p, o)| aftercare_insight::uplift::uplift(&o).map(|u| (p, u)))
+        .collect())
+}
+
+async fn uplift_report(
+    args: &UpliftArgs,
+    config: &crate::config::Config,
+) -> anyhow::Result<String> {
+    use aftercare_domain::Clock;
+    let store = aftercare_store::Store::open(&config.database_url).await?;
+    let all = uplifts(&store, aftercare_domain::SystemClock.now()).await?;
+    if args.json {
+        return Ok(serde_json::to_string_pretty(&all)?);
+    }
+    if all.is_empty() {
+        return Ok("No programme with a goal and a holdout has finished goal windows yet.".into());
+    }
+    let mut out = format!(
+        "{:<22} {:>8} {:>7} {:>8} {:>7} {:>22} {:>24}\n",
+        "programme",
+        "treated",
+        "rate",
+        "holdout",
+        "rate",
+        "uplift (95% CI)",
+        "revenue/customer (95% CI)"
+    );
+    for (p, u) in &all {
+        out.push_str(&format!(
+            "{:<22} {:>8} {:>6.1}% {:>8} {:>6.1}% {:>+6.1} ({:>+5.1}, {:>+5.1}) pt {:>+8.2} ({:>+7.2}, {:>+7.2})\n",
+            p,
+            u.treated.n,
+            100.0 * u.treated.rate,
+            u.holdout.n,
+            100.0 * u.holdout.rate,
+            100.0 * u.conversion_uplift,
+            100.0 * u.conversion_ci.0,
+            100.0 * u.conversion_ci.1,
+            u.revenue_uplift,
+            u.revenue_ci.0,
+            u.revenue_ci.1
+        ));
+    }
     Ok(out)
 }

@@ -77,6 +77,9 @@ pub struct ProgrammeReport {
     pub held_out: i64,
     /// Goals reached (treated and held out).
     pub goals_reached: i64,
+    /// Goal conversion and revenue against the holdout, when the programme has both.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uplift: Option<aftercare_insight::uplift::Uplift>,
     /// Messages by state.
     pub messages: BTreeMap<String, i64>,
 }
@@ -133,14 +136,17 @@ async fn simulate(args: &Args, config: &Config) -> anyhow::Result<Report> {
     .await?;
     bar.finish_and_clear();
 
+    let uplifts = crate::cli::insight::uplifts(&store, end).await?;
     let mut tx = store.begin_read().await?;
     let mut programmes: BTreeMap<String, ProgrammeReport> = BTreeMap::new();
     for p in engine.programmes().current().programmes.keys() {
         programmes.insert(p.clone(), ProgrammeReport::default());
     }
     for (id, enrolled, held_out, goals) in tx.enrolment_report().await? {
+        let uplift = uplifts.get(&id).copied();
         let r = programmes.entry(id).or_default();
         (r.enrolled, r.held_out, r.goals_reached) = (enrolled, held_out, goals);
+        r.uplift = uplift;
     }
     for (id, state, n) in tx.message_report().await? {
         programmes

@@ -220,6 +220,15 @@ fn simulate_a_year_shows_every_library_programme_producing_messages() {
         let sent = p["messages"]["sent"].as_i64().unwrap_or(0);
         assert!(sent > 0, "{id} sent nothing in a simulated year: {p}");
     }
+    // RT2: programmes with a goal and a holdout report their uplift with an interval.
+    let uplift = &programmes["win-back"]["uplift"];
+    assert!(uplift["holdout"]["n"].as_u64().unwrap() > 0, "{uplift}");
+    let (low, mid, high) = (
+        uplift["conversion_ci"][0].as_f64().unwrap(),
+        uplift["conversion_uplift"].as_f64().unwrap(),
+        uplift["conversion_ci"][1].as_f64().unwrap(),
+    );
+    assert!(low <= mid && mid <= high, "{uplift}");
     let histogram = report["contacts_histogram"].as_object().unwrap();
     let customers: u64 = histogram.values().map(|v| v.as_u64().unwrap()).sum();
     assert_eq!(customers, report["customers"].as_u64().unwrap());

@@ -46,6 +46,28 @@ pub struct AlsoBought {
 }
 
 impl Tx {
+    /// Every enrolment with a goal whose window has closed or whose goal was reached, as
+    /// (programme, holdout, converted, revenue in cents from orders in the window).
+    pub async fn goal_outcomes(
+        &mut self,
+        now: Timestamp,
+    ) -> Result<Vec<(String, bool, bool, i64)>> {
+        Ok(on_tx!(self, c => sqlx::query_as(
+            "SELECT e.programme_id, e.holdout, e.goal_reached_at IS NOT NULL AS converted,
+                    CAST(COALESCE(SUM(o.total_cents), 0) AS BIGINT) AS revenue
+             FROM enrolments e
+             LEFT JOIN orders o ON o.customer_id = e.customer_id
+                  AND o.placed_at > e.started_at AND o.placed_at <= e.goal_deadline
+             WHERE e.goal_deadline IS NOT NULL
+               AND (e.goal_deadline <= $1 OR e.goal_reached_at IS NOT NULL)
+             GROUP BY e.id, e.programme_id, e.holdout, e.goal_reached_at
+             ORDER BY e.programme_id",
+        )
+        .bind(micros(now))
+        .fetch_all(&mut *c)
+        .await?))
+    }
+
     /// Every order's products as (order id, sku), by order.
     pub async fn order_baskets(&mut self) -> Result<Vec<(i64, String)>> {
         Ok(on_tx!(self, c => sqlx::query_as(
