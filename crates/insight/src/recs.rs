@@ -9,7 +9,9 @@
 //!
 //! Requirements: OF2.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
+
+use rustc_hash::FxHashMap;
 
 use serde::Serialize;
 
@@ -51,32 +53,65 @@ impl Default for Minimums {
     }
 }
 
-/// Every rule meeting `min` over `baskets` (each the distinct products of one order), by
-/// antecedent, then lift, confidence and name.
-pub fn rules<'a>(baskets: impl IntoIterator<Item = &'a [String]>, min: Minimums) -> Vec<Rule> {
-    let mut ids: HashMap<&'a str, u32> = HashMap::new();
+/// Every rule meeting `min` over `baskets` (each the products of one order; repeats in a
+/// basket count once), by antecedent, then lift, confidence and name. Pairs are counted in
+/// a dense table when the catalogue is small (up to 2,048 products seen), else in a hash map.
+pub fn rules<'a, S: AsRef<str> + 'a>(
+    baskets: impl IntoIterator<Item = &'a [S]>,
+    min: Minimums,
+) -> Vec<Rule> {
+    let mut ids: FxHashMap<&'a str, u32> = FxHashMap::default();
     let mut names: Vec<&'a str> = Vec::new();
     let mut single: Vec<u64> = Vec::new();
-    let mut pairs: HashMap<(u32, u32), u64> = HashMap::new();
-    let mut orders = 0u64;
-    let mut basket_ids: Vec<u32> = Vec::new();
+    // Baskets as product ids, kept for the second (pair-counting) pass.
+    let mut flat: Vec<u32> = Vec::new();
+    let mut ends: Vec<usize> = Vec::new();
     for basket in baskets {
-        orders += 1;
-        basket_ids.clear();
+        let start = flat.len();
         for sku in basket {
-            let id = *ids.entry(sku.as_str()).or_insert_with(|| {
-                names.push(sku.as_str());
+            let sku = sku.as_ref();
+            let id = *ids.entry(sku).or_insert_with(|| {
+                names.push(sku);
                 single.push(0);
                 u32::try_from(names.len() - 1).unwrap_or(u32::MAX)
             });
-            if !basket_ids.contains(&id) {
-                basket_ids.push(id);
+            if !flat[start..].contains(&id) {
+                flat.push(id);
+                single[id as usize] += 1;
             }
         }
-        for (i, &a) in basket_ids.iter().enumerate() {
-            single[a as usize] += 1;
-            for &b in &basket_ids[i + 1..] {
-                *pairs.entry((a.min(b), a.max(b))).or_default() += 1;
+        ends.push(flat.len());
+    }
+    let orders = ends.len() as u64;
+    let items = names.len();
+    let mut pairs: FxHashMap<(u32, u32), u64> = FxHashMap::default();
+    let mut dense: Vec<u32> = if items <= 2048 {
+        vec![0; items * items]
+    } else {
+        Vec::new()
+    };
+    let mut start = 0;
+    for &end in &ends {
+        let basket = &flat[start..end];
+        for (i, &a) in basket.iter().enumerate() {
+            for &b in &basket[i + 1..] {
+                let (lo, hi) = (a.min(b), a.max(b));
+                if dense.is_empty() {
+                    *pairs.entry((lo, hi)).or_default() += 1;
+                } else {
+                    dense[lo as usize * items + hi as usize] += 1;
+                }
+            }
+        }
+        start = end;
+    }
+    if !dense.is_empty() {
+        for lo in 0..items {
+            for hi in lo + 1..items {
+                let both = dense[lo * items + hi];
+                if both > 0 {
+                    pairs.insert((lo as u32, hi as u32), u64::from(both));
+                }
             }
         }
     }
