@@ -5,6 +5,7 @@
 //! - [`clv`]: BG/NBD (expected purchases, P(alive)) and Gamma-Gamma (spend per purchase),
 //!   reproducing the published CDNOW results, and customer lifetime value.
 //! - [`recs`]: "bought this, also bought" rules with support, confidence and lift.
+//! - [`retention`]: monthly cohorts, repeat-purchase rates, revenue from existing customers.
 //! - [`rfm`]: recency, frequency and monetary quintile scores and named segments.
 //! - [`uplift`]: a programme's goal conversion and revenue against its holdout, with 95%
 //!   intervals.
@@ -14,6 +15,7 @@
 
 pub mod clv;
 pub mod recs;
+pub mod retention;
 pub mod rfm;
 pub mod transactions;
 pub mod uplift;

@@ -27,6 +27,23 @@ pub enum Command {
     Recs(RecsArgs),
     /// Each programme's goal conversion and revenue against its holdout, from the database.
     Uplift(UpliftArgs),
+    /// Cohorts, repeat-purchase rates and revenue from existing customers (RT2); from a
+    /// transaction file, or from the database with referral and loyalty figures.
+    Retention(RetentionArgs),
+}
+
+/// Options of `insight retention`.
+#[derive(Debug, clap::Args)]
+pub struct RetentionArgs {
+    /// A transaction file instead of the database.
+    #[arg(long, requires = "as_of")]
+    pub transactions: Option<PathBuf>,
+    /// The day to measure at (default: today).
+    #[arg(long)]
+    pub as_of: Option<jiff::civil::Date>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Options of `insight uplift`.
@@ -97,6 +114,9 @@ pub fn run(command: Command, config: &crate::config::Config) -> ExitCode {
         Command::Uplift(args) => tokio::runtime::Runtime::new()
             .map_err(anyhow::Error::from)
             .and_then(|rt| rt.block_on(uplift_report(&args, config))),
+        Command::Retention(args) => tokio::runtime::Runtime::new()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(retention_report(&args, config))),
     };
     match result {
         Ok(out) => {
@@ -367,6 +387,99 @@ async fn uplift_report(
             u.revenue_ci.0,
             u.revenue_ci.1
         ));
+    }
+    Ok(out)
+}
+
+async fn retention_report(
+    args: &RetentionArgs,
+    config: &crate::config::Config,
+) -> anyhow::Result<String> {
+    use aftercare_domain::Clock;
+    use aftercare_insight::retention::{WINDOWS, retention};
+    let now = aftercare_domain::SystemClock.now();
+    let as_of = args
+        .as_of
+        .unwrap_or_else(|| now.to_zoned_datetime(jiff::tz::TimeZone::UTC).date());
+    let mut extra = serde_json::Map::new();
+    let report = match &args.transactions {
+        Some(path) => {
+            let text = read(path, "--transactions")?;
+            let rows = transactions::parse(&text)
+                .map_err(|e| anyhow::anyhow!("--transactions: {}: {e}", path.display()))?;
+            retention(
+                rows.iter().map(|t| (t.customer.as_str(), t.date, t.amount)),
+                as_of,
+            )
+        }
+        None => {
+            let store = aftercare_store::Store::open(&config.database_url).await?;
+            let mut tx = store.begin_read().await?;
+            let orders = tx.order_rows().await?;
+            let ids: Vec<String> = orders.iter().map(|o| o.0.to_string()).collect();
+            let mut rows = Vec::with_capacity(orders.len());
+            for (i, (_, at, cents)) in orders.iter().enumerate() {
+                let day = aftercare_store::from_micros(*at)?
+                    .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+                    .date();
+                rows.push((ids[i].as_str(), day, *cents as f64 / 100.0));
+            }
+            let report = retention(rows, as_of);
+            let referrals: serde_json::Map<String, serde_json::Value> = tx
+                .referral_counts()
+                .await?
+                .into_iter()
+                .map(|(state, n)| (state, n.into()))
+                .collect();
+            let year_ago = now - jiff::SignedDuration::from_hours(24 * 365);
+            let engaged = tx.loyalty_engaged_since(year_ago).await?;
+            tx.commit().await?;
+            extra.insert("referrals".into(), referrals.into());
+            extra.insert(
+                "loyalty_engaged_share".into(),
+                (engaged as f64 / report.customers.max(1) as f64).into(),
+            );
+            report
+        }
+    };
+    if args.json {
+        let mut v = serde_json::to_value(&report)?;
+        if let Some(map) = v.as_object_mut() {
+            map.extend(extra);
+        }
+        return Ok(serde_json::to_string_pretty(&v)?);
+    }
+    let pct = |r: Option<f64>| r.map_or("    –".to_string(), |r| format!("{:>4.0}%", 100.0 * r));
+    let mut out = format!(
+        "{} customers at {as_of}. Repeat purchase within {} / {} / {} days: {} {} {}. Revenue of the last year from existing customers: {:.0}%.\n\n  {:<8} {:>9} {:>6} {:>6} {:>6} {:>12}\n",
+        report.customers,
+        WINDOWS[0],
+        WINDOWS[1],
+        WINDOWS[2],
+        pct(report.repeat_rate[0]),
+        pct(report.repeat_rate[1]),
+        pct(report.repeat_rate[2]),
+        100.0 * report.revenue_from_existing_last_year,
+        "cohort",
+        "customers",
+        "90d",
+        "180d",
+        "365d",
+        "revenue/cust"
+    );
+    for c in &report.cohorts {
+        out.push_str(&format!(
+            "  {:<8} {:>9} {:>6} {:>6} {:>6} {:>12.2}\n",
+            c.month,
+            c.customers,
+            pct(c.repeat_rate[0]),
+            pct(c.repeat_rate[1]),
+            pct(c.repeat_rate[2]),
+            c.revenue_per_customer
+        ));
+    }
+    for (k, v) in extra {
+        out.push_str(&format!("\n{k}: {v}"));
     }
     Ok(out)
 }

@@ -382,3 +382,37 @@ fn insight_rfm_and_recs_read_files_and_answer_in_json() {
             .all(|c| (1..=5).contains(&c["r"].as_u64().unwrap()))
     );
 }
+
+#[test]
+fn insight_retention_gives_cohorts_and_repeat_rates_rt2() {
+    let sample = repo_root().join("crates/insight/tests/data/CDNOW_sample.txt");
+    let (code, stdout, stderr) = aftercare(&[
+        "insight",
+        "retention",
+        "--transactions",
+        sample.to_str().unwrap(),
+        "--as-of",
+        "1998-06-30",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let cohorts = report["cohorts"].as_array().unwrap();
+    let months: Vec<&str> = cohorts
+        .iter()
+        .map(|c| c["month"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        months,
+        vec!["1997-01", "1997-02", "1997-03"],
+        "CDNOW's first-quarter cohort"
+    );
+    let sizes: u64 = cohorts
+        .iter()
+        .map(|c| c["customers"].as_u64().unwrap())
+        .sum();
+    assert_eq!(sizes, 2357);
+    let rates = &report["repeat_rate"];
+    let (r90, r365) = (rates[0].as_f64().unwrap(), rates[2].as_f64().unwrap());
+    assert!(0.0 < r90 && r90 < r365 && r365 < 1.0, "{rates}");
+}

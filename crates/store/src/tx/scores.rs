@@ -68,6 +68,27 @@ impl Tx {
         .await?))
     }
 
+    /// Referrals by state (pending, ordered, rewarded, void).
+    pub async fn referral_counts(&mut self) -> Result<Vec<(String, i64)>> {
+        Ok(on_tx!(self, c => sqlx::query_as(
+            "SELECT state, COUNT(*) FROM referrals GROUP BY state ORDER BY state",
+        )
+        .fetch_all(&mut *c)
+        .await?))
+    }
+
+    /// Customers who did something with their points since `since` beyond buying: earned
+    /// for an action, a programme or the team, or spent on a reward.
+    pub async fn loyalty_engaged_since(&mut self, since: Timestamp) -> Result<i64> {
+        Ok(on_tx!(self, c => sqlx::query_scalar(
+            "SELECT COUNT(DISTINCT customer_id) FROM loyalty_entries
+             WHERE at > $1 AND (kind = 'redeem' OR (kind = 'earn' AND entry_key NOT LIKE 'order%'))",
+        )
+        .bind(micros(since))
+        .fetch_one(&mut *c)
+        .await?))
+    }
+
     /// Every order's products as (order id, sku), by order.
     pub async fn order_baskets(&mut self) -> Result<Vec<(i64, String)>> {
         Ok(on_tx!(self, c => sqlx::query_as(
