@@ -49,7 +49,7 @@ macro_rules! on_tx {
 mod loyalty;
 mod scores;
 pub use loyalty::{Coupon, NewCoupon, NewEntry, RedeemOutcome, Redemption, Referral};
-pub use scores::{AlsoBought, Scores};
+pub use scores::{AlsoBought, DeadJob, Scores};
 
 const ENROLMENT_COLUMNS: &str =
     "id, programme_id, programme_version, customer_id, trigger_event_id,

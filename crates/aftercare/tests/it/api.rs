@@ -402,3 +402,49 @@ both_backends!(
         assert_eq!((status, body["code"].clone()), (404, json!("not_found")));
     }
 );
+
+both_backends!(
+    a_job_that_keeps_failing_becomes_a_dead_letter_the_team_can_retry,
+    |backend| async move {
+        let app = spawn_app(backend).await;
+        // A delivery for a message that does not exist fails every time.
+        let now = aftercare_domain::Clock::now(app.clock.as_ref());
+        let mut tx = app.store.begin().await.unwrap();
+        tx.insert_job(aftercare_store::job_kind::DELIVER, 999_999, now, now)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        for _ in 0..32 {
+            app.engine.run_until_idle().await.unwrap();
+            app.clock.advance(jiff::SignedDuration::from_hours(2));
+        }
+        let dead = app.get_json("/v1/dead-jobs").await;
+        let jobs = dead["dead_jobs"].as_array().unwrap();
+        assert_eq!(jobs.len(), 1, "{dead}");
+        assert_eq!(jobs[0]["kind"], "deliver");
+        assert_eq!(jobs[0]["ref_id"], 999_999);
+        assert!(
+            jobs[0]["last_error"]
+                .as_str()
+                .unwrap()
+                .contains("not found"),
+            "{dead}"
+        );
+        let id = jobs[0]["id"].as_i64().unwrap();
+
+        let (status, _) = app
+            .post_json(&format!("/v1/dead-jobs/{id}/retry"), &json!({}))
+            .await;
+        assert_eq!(status, 202);
+        assert!(
+            app.get_json("/v1/dead-jobs").await["dead_jobs"]
+                .as_array()
+                .unwrap()
+                .is_empty()
+        );
+        let (status, body) = app
+            .post_json("/v1/dead-jobs/123456/retry", &json!({}))
+            .await;
+        assert_eq!(status, 404, "{body}");
+    }
+);

@@ -28,6 +28,24 @@ pub struct Scores {
     pub clv_12m_cents: Option<i64>,
 }
 
+/// A job set aside after failing too often (a dead letter).
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct DeadJob {
+    /// The job's id (retry it with `POST /v1/dead-jobs/{id}/retry`).
+    pub id: i64,
+    /// `event`, `step`, `deliver`, `calendar` or `referral`.
+    pub kind: String,
+    /// The event, enrolment, message or referral it is about.
+    pub ref_id: i64,
+    /// How often it was tried.
+    pub attempts: i32,
+    /// The last failure.
+    pub last_error: Option<String>,
+    /// When it was set aside (µs).
+    #[serde(skip)]
+    pub dead_at: Option<i64>,
+}
+
 /// A stored "also bought" rule (OF2).
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct AlsoBought {
@@ -87,6 +105,33 @@ impl Tx {
         .bind(micros(since))
         .fetch_one(&mut *c)
         .await?))
+    }
+
+    /// Jobs set aside after failing too often, newest first: (id, kind, ref id, attempts,
+    /// last error, dead since µs).
+    pub async fn dead_jobs(&mut self, limit: i64) -> Result<Vec<DeadJob>> {
+        Ok(on_tx!(self, c => sqlx::query_as(
+            "SELECT id, kind, ref_id, attempts, last_error, dead_at FROM jobs
+             WHERE dead_at IS NOT NULL ORDER BY dead_at DESC, id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&mut *c)
+        .await?))
+    }
+
+    /// Puts a dead job back in the queue, due at `now`, with its attempts reset; `false`
+    /// when there is no dead job with this id.
+    pub async fn revive_job(&mut self, id: i64, now: Timestamp) -> Result<bool> {
+        let n = on_tx!(self, c => sqlx::query(
+            "UPDATE jobs SET dead_at = NULL, attempts = 0, run_at = $1, locked_until = NULL,
+                 locked_by = NULL WHERE id = $2 AND dead_at IS NOT NULL",
+        )
+        .bind(micros(now))
+        .bind(id)
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+        Ok(n == 1)
     }
 
     /// Every order's products as (order id, sku), by order.

@@ -451,3 +451,49 @@ pub async fn get_message(
     tx.commit().await?;
     Ok(Json(json!({"message": message, "transitions": transitions})).into_response())
 }
+
+/// Jobs set aside after failing too often (dead letters), newest first, with the last error.
+#[utoipa::path(get, path = "/v1/dead-jobs",
+    responses((status = 200, description = "Dead jobs")),
+    security(("bearer" = [])))]
+pub async fn list_dead_jobs(State(app): State<AppState>, _caller: Caller) -> ApiResult {
+    let mut tx = app.store.begin_read().await?;
+    let jobs = tx.dead_jobs(500).await?;
+    tx.commit().await?;
+    let jobs: Vec<Value> = jobs
+        .into_iter()
+        .map(|j| {
+            let since = j
+                .dead_at
+                .and_then(|t| aftercare_store::from_micros(t).ok())
+                .map(|t| t.to_string());
+            json!({"id": j.id, "kind": j.kind, "ref_id": j.ref_id, "attempts": j.attempts,
+                   "last_error": j.last_error, "dead_since": since})
+        })
+        .collect();
+    Ok(Json(json!({"dead_jobs": jobs})).into_response())
+}
+
+/// Put a dead job back in the queue at once, its attempts reset (after fixing the cause).
+#[utoipa::path(post, path = "/v1/dead-jobs/{id}/retry",
+    params(("id" = i64, Path, description = "The dead job's id")),
+    responses((status = 202, description = "Queued again"), (status = 404, description = "No dead job with this id")),
+    security(("bearer" = [])))]
+pub async fn retry_dead_job(
+    State(app): State<AppState>,
+    _caller: Caller,
+    Path(id): Path<i64>,
+) -> ApiResult {
+    let now = app.clock.now();
+    let mut tx = app.store.begin().await?;
+    if !tx.revive_job(id, now).await? {
+        return Err(ApiError::NotFound(format!("no dead job with id {id}")));
+    }
+    tx.commit().await?;
+    app.engine.wake();
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"id": id, "queued": true})),
+    )
+        .into_response())
+}

@@ -50,6 +50,8 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/coupon-pools/{pool}/codes", post(loyalty::post_import))
         .route("/v1/referrals", post(loyalty::post_referral))
         .route("/v1/returns", post(loyalty::post_return))
+        .route("/v1/dead-jobs", get(handlers::list_dead_jobs))
+        .route("/v1/dead-jobs/{id}/retry", post(handlers::retry_dead_job))
         .route("/v1/messages", get(handlers::list_messages))
         .route("/v1/messages/{id}", get(handlers::get_message))
         .route("/v1/openapi.json", get(openapi::document))
