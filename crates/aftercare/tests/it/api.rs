@@ -448,3 +448,39 @@ both_backends!(
         assert_eq!(status, 404, "{body}");
     }
 );
+
+both_backends!(
+    an_idempotency_key_reused_for_another_customer_is_another_request,
+    |backend| async move {
+        let app = spawn_app(backend).await;
+        app.seed_shop(&jan_de_vries()).await;
+        let mut other = jan_de_vries();
+        other["external_id"] = json!("C2");
+        other["email"] = json!("anna@example.nl");
+        assert_eq!(app.post_json("/v1/customers", &other).await.0, 201);
+        let stop = json!({"purpose": "marketing", "channel": "email", "granted": false,
+            "source": "unsubscribe_link", "at": "2026-03-02T08:00:00Z"});
+        for id in ["C1", "C2"] {
+            let r = app
+                .post(&format!("/v1/customers/{id}/consents"))
+                .header("Idempotency-Key", "unsubscribe-1")
+                .json(&stop)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 200);
+            assert!(
+                r.headers().get("idempotent-replayed").is_none(),
+                "{id} was not a replay"
+            );
+        }
+        for id in ["C1", "C2"] {
+            let c = app.get_json(&format!("/v1/customers/{id}")).await;
+            let consents = c["customer"]["consents"].as_array().unwrap();
+            assert!(
+                consents.iter().any(|x| x["source"] == "unsubscribe_link"),
+                "{id}: {c}"
+            );
+        }
+    }
+);

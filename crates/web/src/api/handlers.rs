@@ -187,45 +187,40 @@ pub async fn post_consent(
     Path(external_id): Path<String>,
     body: JsonBody<Consent>,
 ) -> ApiResult {
-    idempotent_write!(
-        app,
-        headers,
-        caller,
-        "POST /v1/customers/{id}/consents",
-        body.raw,
-        |tx, now| {
-            let consent = &body.value;
-            if consent.source.trim().is_empty() {
-                return Err(aftercare_domain::FieldError::new(
-                    "source",
-                    "must say where the consent was given, e.g. unsubscribe_link",
-                )
-                .into());
-            }
-            if consent.at > now {
-                return Err(
-                    aftercare_domain::FieldError::new("at", "must not be in the future").into(),
-                );
-            }
-            let mut customer =
-                tx.customer_by_external_id(&external_id)
-                    .await?
-                    .ok_or_else(|| {
-                        ApiError::NotFound(format!("no customer with external_id '{external_id}'"))
-                    })?;
-            customer.record.consents.push(consent.clone());
-            tx.update_customer_record(customer.id, &customer.record, now)
-                .await?;
-            let current = customer
-                .record
-                .consent(consent.purpose, consent.channel)
-                .map(|c| c.granted);
-            (
-                StatusCode::OK,
-                json!({"external_id": external_id, "purpose": consent.purpose, "channel": consent.channel, "granted": current}),
+    // The key is scoped by the real path: the same key for two customers is two requests.
+    let route = format!("POST /v1/customers/{external_id}/consents");
+    idempotent_write!(app, headers, caller, &route, body.raw, |tx, now| {
+        let consent = &body.value;
+        if consent.source.trim().is_empty() {
+            return Err(aftercare_domain::FieldError::new(
+                "source",
+                "must say where the consent was given, e.g. unsubscribe_link",
             )
+            .into());
         }
-    )
+        if consent.at > now {
+            return Err(
+                aftercare_domain::FieldError::new("at", "must not be in the future").into(),
+            );
+        }
+        let mut customer = tx
+            .customer_by_external_id(&external_id)
+            .await?
+            .ok_or_else(|| {
+                ApiError::NotFound(format!("no customer with external_id '{external_id}'"))
+            })?;
+        customer.record.consents.push(consent.clone());
+        tx.update_customer_record(customer.id, &customer.record, now)
+            .await?;
+        let current = customer
+            .record
+            .consent(consent.purpose, consent.channel)
+            .map(|c| c.granted);
+        (
+            StatusCode::OK,
+            json!({"external_id": external_id, "purpose": consent.purpose, "channel": consent.channel, "granted": current}),
+        )
+    })
 }
 
 /// Record a cancellation request and answer with the retention offer at once (RT1).
