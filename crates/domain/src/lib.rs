@@ -13,6 +13,7 @@ pub mod greeting;
 pub mod loyalty;
 pub mod message;
 pub mod policy;
+pub mod survey;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use customer::{

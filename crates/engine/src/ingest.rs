@@ -272,6 +272,29 @@ pub async fn record_events(
     Ok(ids.len())
 }
 
+/// Appends an event the system itself observed (a survey answered on a page), with a
+/// source id so it is recorded once; `false` when it was already.
+pub async fn record_internal_event(
+    tx: &mut Tx,
+    customer_id: i64,
+    event_type: &str,
+    at: Timestamp,
+    properties: &serde_json::Value,
+    source_id: &str,
+) -> Result<bool, StoreError> {
+    Ok(append_event(
+        tx,
+        customer_id,
+        event_type,
+        at,
+        properties,
+        Some(source_id),
+        at,
+    )
+    .await?
+    .is_some())
+}
+
 pub(crate) async fn append_event(
     tx: &mut Tx,
     customer_id: i64,

@@ -24,6 +24,8 @@ pub enum Page {
     Loyalty,
     /// One-click unsubscribe from marketing email (RFC 8058).
     Unsubscribe,
+    /// A survey response (the subject is the response, not the customer).
+    Survey,
 }
 
 impl Page {
@@ -32,6 +34,7 @@ impl Page {
         match self {
             Page::Loyalty => "loyalty",
             Page::Unsubscribe => "unsubscribe",
+            Page::Survey => "survey",
         }
     }
 }

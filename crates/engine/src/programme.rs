@@ -192,6 +192,9 @@ pub enum Action {
         /// The pool's id in `[loyalty.pools]`.
         pool: String,
     },
+    /// Invite the customer to a survey (`nps` or `relationship`, MQ1/MQ2); later `send`
+    /// steps link to it as `links.survey`.
+    Survey(aftercare_domain::survey::SurveyKind),
     /// Leave the programme.
     Exit,
 }
@@ -351,6 +354,7 @@ struct RawStep {
     set: Option<Spanned<toml::Value>>,
     grant_points: Option<Spanned<toml::Value>>,
     issue_coupon: Option<Spanned<toml::Value>>,
+    survey: Option<Spanned<toml::Value>>,
     exit: Option<Spanned<toml::Value>>,
 }
 
@@ -365,6 +369,7 @@ impl RawStep {
             ("set", &self.set),
             ("grant_points", &self.grant_points),
             ("issue_coupon", &self.issue_coupon),
+            ("survey", &self.survey),
             ("exit", &self.exit),
         ]
         .into_iter()
@@ -439,6 +444,7 @@ const STEP_TYPES: &[&str] = &[
     "set",
     "grant_points",
     "issue_coupon",
+    "survey",
     "exit",
 ];
 
@@ -985,6 +991,14 @@ fn parse_action(
             }
             Ok(Action::IssueCoupon { pool })
         }
+        "survey" => match value
+            .get_ref()
+            .as_str()
+            .and_then(aftercare_domain::survey::SurveyKind::parse)
+        {
+            Some(kind) => Ok(Action::Survey(kind)),
+            None => Err("write survey = \"nps\" or survey = \"relationship\"".into()),
+        },
         "tag" => match value.get_ref().as_str() {
             Some(tag) if !tag.trim().is_empty() => Ok(Action::Tag(tag.trim().to_string())),
             _ => Err("write tag = \"name\"".into()),

@@ -4,6 +4,7 @@
 //!
 //! - [`clv`]: BG/NBD (expected purchases, P(alive)) and Gamma-Gamma (spend per purchase),
 //!   reproducing the published CDNOW results, and customer lifetime value.
+//! - [`pulse`]: the Net Promoter Score and the Pulse gap per driver and segment.
 //! - [`recs`]: "bought this, also bought" rules with support, confidence and lift.
 //! - [`retention`]: monthly cohorts, repeat-purchase rates, revenue from existing customers.
 //! - [`rfm`]: recency, frequency and monetary quintile scores and named segments.
@@ -14,6 +15,7 @@
 //! Requirements: WB1 (who has stopped buying), RT2 (the relationship's value over time).
 
 pub mod clv;
+pub mod pulse;
 pub mod recs;
 pub mod retention;
 pub mod rfm;

@@ -48,8 +48,10 @@ macro_rules! on_tx {
 
 mod loyalty;
 mod scores;
+mod surveys;
 pub use loyalty::{Coupon, NewCoupon, NewEntry, RedeemOutcome, Redemption, Referral};
 pub use scores::{AlsoBought, DeadJob, Scores};
+pub use surveys::Answer;
 
 const ENROLMENT_COLUMNS: &str =
     "id, programme_id, programme_version, customer_id, trigger_event_id,

@@ -30,6 +30,8 @@ pub enum Command {
     /// Cohorts, repeat-purchase rates and revenue from existing customers (RT2); from a
     /// transaction file, or from the database with referral and loyalty figures.
     Retention(RetentionArgs),
+    /// Survey results from the database: NPS, and the Pulse gap per driver and segment.
+    Pulse(UpliftArgs),
 }
 
 /// Options of `insight retention`.
@@ -114,6 +116,9 @@ pub fn run(command: Command, config: &crate::config::Config) -> ExitCode {
         Command::Uplift(args) => tokio::runtime::Runtime::new()
             .map_err(anyhow::Error::from)
             .and_then(|rt| rt.block_on(uplift_report(&args, config))),
+        Command::Pulse(args) => tokio::runtime::Runtime::new()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(pulse_report(&args, config))),
         Command::Retention(args) => tokio::runtime::Runtime::new()
             .map_err(anyhow::Error::from)
             .and_then(|rt| rt.block_on(retention_report(&args, config))),
@@ -480,6 +485,64 @@ async fn retention_report(
     }
     for (k, v) in extra {
         out.push_str(&format!("\n{k}: {v}"));
+    }
+    Ok(out)
+}
+
+async fn pulse_report(args: &UpliftArgs, config: &crate::config::Config) -> anyhow::Result<String> {
+    use aftercare_insight::pulse::{DriverAnswer, nps, pulse_gaps};
+    let store = aftercare_store::Store::open(&config.database_url).await?;
+    let mut tx = store.begin_read().await?;
+    let nps_rows = tx.survey_results("nps").await?;
+    let driver_rows = tx.survey_results("relationship").await?;
+    tx.commit().await?;
+    let mut scores: std::collections::BTreeMap<String, Vec<u8>> = std::collections::BTreeMap::new();
+    for (segment, question, score, _, _) in &nps_rows {
+        if let (Some(s), "nps") = (score, question.as_str()) {
+            let s = u8::try_from(*s).unwrap_or(0);
+            scores.entry("all".into()).or_default().push(s);
+            scores.entry(segment.clone()).or_default().push(s);
+        }
+    }
+    let nps_by: std::collections::BTreeMap<String, aftercare_insight::pulse::Nps> = scores
+        .iter()
+        .filter_map(|(k, v)| nps(v).map(|n| (k.clone(), n)))
+        .collect();
+    let answers: Vec<DriverAnswer> = driver_rows
+        .into_iter()
+        .filter_map(|(segment, question, _, importance, evaluation)| {
+            Some(DriverAnswer {
+                segment,
+                driver: question.strip_prefix("driver:")?.to_string(),
+                importance: f64::from(importance?),
+                evaluation: f64::from(evaluation?),
+            })
+        })
+        .collect();
+    let gaps = pulse_gaps(&answers);
+    if args.json {
+        return Ok(serde_json::to_string_pretty(
+            &json!({"nps": nps_by, "pulse_gap": gaps}),
+        )?);
+    }
+    let mut out = String::from("NPS (points, 95% interval, answers):\n");
+    for (segment, n) in &nps_by {
+        out.push_str(&format!(
+            "  {segment:<16} {:>+6.1} ({:>+6.1}, {:>+6.1}) n={}\n",
+            n.score, n.ci.0, n.ci.1, n.n
+        ));
+    }
+    out.push_str("\nPulse gap (importance − evaluation; above 0 the brand falls short):\n");
+    for (segment, drivers) in &gaps {
+        for (driver, g) in drivers {
+            let ci = g.ci.map_or("      –".to_string(), |(lo, hi)| {
+                format!("({lo:>+5.2}, {hi:>+5.2})")
+            });
+            out.push_str(&format!(
+                "  {segment:<16} {driver:<16} {:>4.2} − {:>4.2} = {:>+5.2} {ci} n={}\n",
+                g.importance, g.evaluation, g.gap, g.n
+            ));
+        }
     }
     Ok(out)
 }

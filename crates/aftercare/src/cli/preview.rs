@@ -97,7 +97,7 @@ pub fn preview(
         products,
         event: &event,
         recommendations: &[],
-        links: &serde_json::json!({"loyalty": "https://example.invalid/p/loyalty/preview", "unsubscribe": null}),
+        links: &serde_json::json!({"loyalty": "https://example.invalid/p/loyalty/preview", "unsubscribe": null, "survey": "https://example.invalid/p/survey/preview"}),
     };
     let rendered = renderer.render(template.unwrap_or_default(), &input)?;
     Ok(format!(

@@ -385,3 +385,13 @@ pub fn order(external_id: &str) -> Value {
         "lines": [{"sku": "LW-STRIDE-4", "quantity": 1, "unit_price_cents": 12995}]
     })
 }
+
+/// The value of a hidden form field in a page.
+pub fn form_field(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} field in {html}"))
+        + marker.len();
+    html[start..].split('"').next().unwrap().to_string()
+}

@@ -518,16 +518,6 @@ both_backends!(
     }
 );
 
-/// The value of a hidden form field in a page.
-fn field_value(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} field"))
-        + marker.len();
-    html[start..].split('"').next().unwrap().to_string()
-}
-
 both_backends!(
     loyalty_page_opens_by_signed_link_and_a_reward_is_claimed_once,
     |backend| async move {
@@ -576,8 +566,8 @@ both_backends!(
             "share buttons: {html}"
         );
 
-        let csrf = field_value(&html, "csrf");
-        let nonce = field_value(&html, "nonce");
+        let csrf = form_field(&html, "csrf");
+        let nonce = form_field(&html, "nonce");
         let post = |csrf: String, nonce: String| {
             app.http
                 .post(format!("{page_url}/claim"))

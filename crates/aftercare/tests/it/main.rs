@@ -10,4 +10,5 @@ mod language;
 mod library;
 mod loyalty;
 mod programmes;
+mod surveys;
 mod unsubscribe;

@@ -142,9 +142,18 @@ impl Engine {
                 let until = now + SignedDuration::from_hours(24 * 730);
                 self.links.url(Page::Unsubscribe, customer.id, until)
             });
+        // A survey invitation links to its response for 30 days (MQ1, MQ2).
+        let survey = context
+            .pointer("/survey/id")
+            .and_then(|v| v.as_i64())
+            .map(|id| {
+                let until = now + SignedDuration::from_hours(24 * 30);
+                self.links.url(Page::Survey, id, until)
+            });
         let links = serde_json::json!({
             "loyalty": self.links.url(Page::Loyalty, customer.id, expires),
             "unsubscribe": unsubscribe,
+            "survey": survey,
         });
         let input = RenderInput {
             customer: &customer.record,

@@ -219,6 +219,26 @@ impl Engine {
                     }
                     index += 1;
                 }
+                Action::Survey(kind) => {
+                    let segment = customer
+                        .record
+                        .attributes
+                        .get("segment")
+                        .and_then(|s| s.as_str())
+                        .unwrap_or("all")
+                        .to_string();
+                    let id = tx
+                        .create_survey_response(customer.id, kind.as_str(), &segment, now)
+                        .await?;
+                    if let Some(map) = context.as_object_mut() {
+                        map.insert(
+                            "survey".into(),
+                            serde_json::json!({"id": id, "kind": kind.as_str()}),
+                        );
+                    }
+                    tx.set_enrolment_context(enrolment.id, &context).await?;
+                    index += 1;
+                }
                 Action::Exit => {
                     state = enrolment_state::COMPLETED;
                     break;

@@ -41,6 +41,7 @@ fn env() -> &'static Environment<'static> {
             "unsubscribe.html",
             include_str!("templates/unsubscribe.html"),
         );
+        let _ = env.add_template("survey.html", include_str!("templates/survey.html"));
         env
     })
 }

@@ -4,6 +4,7 @@
 //! shows personal data without a sign-in.
 
 pub mod loyalty;
+pub mod survey;
 pub mod unsubscribe;
 
 use aftercare_store::MessageFilter;
@@ -24,6 +25,7 @@ pub fn customer_routes() -> Router<AppState> {
             "/p/loyalty/{token}/claim",
             axum::routing::post(loyalty::claim),
         )
+        .route("/p/survey/{token}", get(survey::show).post(survey::answer))
         .route(
             "/u/{token}",
             get(unsubscribe::confirm).post(unsubscribe::unsubscribe),

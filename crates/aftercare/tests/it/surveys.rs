@@ -1,0 +1,92 @@
+//! Surveys (MQ2) on SQLite and PostgreSQL: a programme invites the customer to the brand's
+//! survey page by a signed link; one question per screen; every answer is saved as given; a
+//! forged form saves nothing; the last answer completes the response once and earns points.
+
+use serde_json::Value;
+
+use crate::both_backends;
+use crate::helpers::*;
+
+both_backends!(
+    an_nps_survey_is_answered_one_screen_at_a_time,
+    |backend| async move {
+        let app = spawn_app(backend).await;
+        app.seed_shop(&jan_de_vries()).await;
+        assert_eq!(app.post_json("/v1/orders", &order("W1")).await.0, 201);
+        let delivered = serde_json::json!({"shipment_id": "S1", "order_external_id": "W1", "carrier": "postnl",
+        "status": "delivered", "at": "2026-03-02T08:59:00Z"});
+        assert_eq!(
+            app.post_json("/v1/shipment-events", &delivered).await.0,
+            201
+        );
+        // The check-in of after-delivery takes day 14; the daily cap moves the invitation on.
+        app.advance_hours(24 * 17).await;
+        let invite = app
+            .message_with_template("C1", "&state=sent", "nps_invite")
+            .await;
+        let body = invite["body_text"].as_str().unwrap();
+        let link = body
+            .split_whitespace()
+            .find(|w| w.contains("/p/survey/"))
+            .unwrap_or_else(|| panic!("no survey link: {body}"))
+            .replace("http://127.0.0.1:8080", &app.base_url);
+
+        let page = |url: String| {
+            let http = app.http.clone();
+            async move { http.get(url).send().await.unwrap().text().await.unwrap() }
+        };
+        let post = |form: String| {
+            let (http, url) = (app.http.clone(), link.clone());
+            async move {
+                let r = http
+                    .post(url)
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(form)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status().as_u16(), 200, "back to the page");
+                r.text().await.unwrap()
+            }
+        };
+        let first = page(link.clone()).await;
+        assert!(
+            first.contains("Vraag 1 van 2") && first.contains("name=\"score\""),
+            "{first}"
+        );
+        let csrf = form_field(&first, "csrf");
+
+        // A forged form saves nothing: the same question again.
+        let again = post(format!("csrf={}&question=nps&score=9", "00".repeat(16))).await;
+        assert!(again.contains("Vraag 1 van 2"), "{again}");
+        // Out of range: nothing saved either.
+        let again = post(format!("csrf={csrf}&question=nps&score=11")).await;
+        assert!(again.contains("Vraag 1 van 2"), "{again}");
+
+        let second = post(format!("csrf={csrf}&question=nps&score=9")).await;
+        assert!(
+            second.contains("Vraag 2 van 2") && second.contains("<textarea"),
+            "{second}"
+        );
+        let done = post(format!(
+            "csrf={csrf}&question=comment&comment=Snelle+levering"
+        ))
+        .await;
+        assert!(done.contains("Dank je wel!"), "{done}");
+
+        // The answer is an event: survey_answered earns the configured 10 points, once.
+        app.engine.run_until_idle().await.unwrap();
+        let again = post(format!("csrf={csrf}&question=comment&comment=nog+eens")).await;
+        assert!(again.contains("Dank je wel!"));
+        app.engine.run_until_idle().await.unwrap();
+        let l: Value = app.get_json("/v1/customers/C1/loyalty").await;
+        let survey_points: i64 = l["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["reason"] == "survey answered")
+            .map(|e| e["points"].as_i64().unwrap())
+            .sum();
+        assert_eq!(survey_points, 10, "{l}");
+    }
+);
