@@ -1,4 +1,5 @@
-//! The surveys programmes send (MQ1, MQ2): a Net Promoter question with an optional comment,
+//! The surveys programmes send (MQ1, MQ2): a Net Promoter or a satisfaction (CSAT) question
+//! with an optional comment,
 //! and a relationship survey that rates each emotional driver for importance and for how
 //! well the brand does it (the Pulse gap). One question per screen.
 
@@ -19,6 +20,8 @@ pub const DRIVERS: [&str; 5] = [
 pub enum SurveyKind {
     /// "How likely are you to recommend us?" 0–10, then an optional comment.
     Nps,
+    /// "How satisfied are you with …?" 1–5, then an optional comment.
+    Csat,
     /// Each driver rated for importance and evaluation, 1–7.
     Relationship,
 }
@@ -28,6 +31,8 @@ pub enum SurveyKind {
 pub enum Question {
     /// 0–10.
     Nps,
+    /// 1–5.
+    Csat,
     /// Free text, may be left empty.
     Comment,
     /// Importance and evaluation of a driver, 1–7 each.
@@ -39,6 +44,7 @@ impl Question {
     pub fn key(self) -> String {
         match self {
             Question::Nps => "nps".into(),
+            Question::Csat => "csat".into(),
             Question::Comment => "comment".into(),
             Question::Driver(d) => format!("driver:{d}"),
         }
@@ -50,6 +56,7 @@ impl SurveyKind {
     pub fn as_str(self) -> &'static str {
         match self {
             SurveyKind::Nps => "nps",
+            SurveyKind::Csat => "csat",
             SurveyKind::Relationship => "relationship",
         }
     }
@@ -58,6 +65,7 @@ impl SurveyKind {
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "nps" => Some(SurveyKind::Nps),
+            "csat" => Some(SurveyKind::Csat),
             "relationship" => Some(SurveyKind::Relationship),
             _ => None,
         }
@@ -67,6 +75,7 @@ impl SurveyKind {
     pub fn questions(self) -> Vec<Question> {
         match self {
             SurveyKind::Nps => vec![Question::Nps, Question::Comment],
+            SurveyKind::Csat => vec![Question::Csat, Question::Comment],
             SurveyKind::Relationship => DRIVERS.iter().map(|d| Question::Driver(d)).collect(),
         }
     }

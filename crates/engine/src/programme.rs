@@ -997,7 +997,7 @@ fn parse_action(
             .and_then(aftercare_domain::survey::SurveyKind::parse)
         {
             Some(kind) => Ok(Action::Survey(kind)),
-            None => Err("write survey = \"nps\" or survey = \"relationship\"".into()),
+            None => Err("write survey = \"nps\", \"csat\" or \"relationship\"".into()),
         },
         "tag" => match value.get_ref().as_str() {
             Some(tag) if !tag.trim().is_empty() => Ok(Action::Tag(tag.trim().to_string())),

@@ -114,9 +114,56 @@ pub fn nps(scores: &[u8]) -> Option<Nps> {
     })
 }
 
+/// Customer satisfaction from 1–5 scores.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Csat {
+    /// Answers.
+    pub n: u64,
+    /// Mean score.
+    pub mean: f64,
+    /// 95% interval of the mean (None with fewer than two answers).
+    pub ci: Option<(f64, f64)>,
+    /// Share of satisfied answers (4 or 5): the usual CSAT percentage.
+    pub satisfied: f64,
+}
+
+/// CSAT of 1–5 scores; `None` without answers.
+pub fn csat(scores: &[u8]) -> Option<Csat> {
+    if scores.is_empty() {
+        return None;
+    }
+    let n = scores.len() as f64;
+    let mean = scores.iter().map(|&s| f64::from(s)).sum::<f64>() / n;
+    let ci = (scores.len() > 1).then(|| {
+        let var = scores
+            .iter()
+            .map(|&s| (f64::from(s) - mean).powi(2))
+            .sum::<f64>()
+            / (n - 1.0);
+        let se = (var / n).sqrt();
+        (mean - Z95 * se, mean + Z95 * se)
+    });
+    Some(Csat {
+        n: scores.len() as u64,
+        mean,
+        ci,
+        satisfied: scores.iter().filter(|&&s| s >= 4).count() as f64 / n,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn csat_of_a_hand_counted_sample() {
+        let r = csat(&[5, 4, 4, 2, 5]).unwrap();
+        assert!((r.mean - 4.0).abs() < 1e-12);
+        assert!((r.satisfied - 0.8).abs() < 1e-12);
+        // sd = sqrt((1 + 0 + 0 + 4 + 1) / 4) = sqrt(1.5); se = sqrt(1.5 / 5)
+        let se = (1.5f64 / 5.0).sqrt();
+        assert!((r.ci.unwrap().0 - (4.0 - Z95 * se)).abs() < 1e-12);
+    }
 
     #[test]
     fn nps_of_a_hand_counted_sample() {

@@ -20,7 +20,7 @@ mod tx;
 use jiff::Timestamp;
 
 pub use records::*;
-pub use tx::{AlsoBought, Answer, DeadJob};
+pub use tx::{AlsoBought, Answer, DeadJob, SurveyResult};
 pub use tx::{Coupon, NewCoupon, NewEntry, RedeemOutcome, Redemption, Referral, Scores, Tx};
 
 /// What can go wrong in the store.

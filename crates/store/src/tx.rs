@@ -51,7 +51,7 @@ mod scores;
 mod surveys;
 pub use loyalty::{Coupon, NewCoupon, NewEntry, RedeemOutcome, Redemption, Referral};
 pub use scores::{AlsoBought, DeadJob, Scores};
-pub use surveys::Answer;
+pub use surveys::{Answer, SurveyResult};
 
 const ENROLMENT_COLUMNS: &str =
     "id, programme_id, programme_version, customer_id, trigger_event_id,

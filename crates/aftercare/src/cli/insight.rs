@@ -30,7 +30,8 @@ pub enum Command {
     /// Cohorts, repeat-purchase rates and revenue from existing customers (RT2); from a
     /// transaction file, or from the database with referral and loyalty figures.
     Retention(RetentionArgs),
-    /// Survey results from the database: NPS, and the Pulse gap per driver and segment.
+    /// Survey results from the database: NPS, CSAT, and the Pulse gap per driver by segment
+    /// and by month.
     Pulse(UpliftArgs),
 }
 
@@ -490,40 +491,63 @@ async fn retention_report(
 }
 
 async fn pulse_report(args: &UpliftArgs, config: &crate::config::Config) -> anyhow::Result<String> {
-    use aftercare_insight::pulse::{DriverAnswer, nps, pulse_gaps};
+    use aftercare_insight::pulse::{Csat, DriverAnswer, Nps, csat, nps, pulse_gaps};
     let store = aftercare_store::Store::open(&config.database_url).await?;
     let mut tx = store.begin_read().await?;
     let nps_rows = tx.survey_results("nps").await?;
+    let csat_rows = tx.survey_results("csat").await?;
     let driver_rows = tx.survey_results("relationship").await?;
     tx.commit().await?;
-    let mut scores: std::collections::BTreeMap<String, Vec<u8>> = std::collections::BTreeMap::new();
-    for (segment, question, score, _, _) in &nps_rows {
-        if let (Some(s), "nps") = (score, question.as_str()) {
-            let s = u8::try_from(*s).unwrap_or(0);
-            scores.entry("all".into()).or_default().push(s);
-            scores.entry(segment.clone()).or_default().push(s);
+    // Scores by segment (and `all`) of the scored question.
+    let by_segment = |rows: &[aftercare_store::SurveyResult], q: &str| {
+        let mut out: std::collections::BTreeMap<String, Vec<u8>> =
+            std::collections::BTreeMap::new();
+        for (segment, question, score, ..) in rows {
+            if let (Some(s), true) = (score, question == q) {
+                let s = u8::try_from(*s).unwrap_or(0);
+                out.entry("all".into()).or_default().push(s);
+                out.entry(segment.clone()).or_default().push(s);
+            }
         }
-    }
-    let nps_by: std::collections::BTreeMap<String, aftercare_insight::pulse::Nps> = scores
+        out
+    };
+    let nps_by: std::collections::BTreeMap<String, Nps> = by_segment(&nps_rows, "nps")
         .iter()
         .filter_map(|(k, v)| nps(v).map(|n| (k.clone(), n)))
         .collect();
-    let answers: Vec<DriverAnswer> = driver_rows
-        .into_iter()
-        .filter_map(|(segment, question, _, importance, evaluation)| {
-            Some(DriverAnswer {
-                segment,
-                driver: question.strip_prefix("driver:")?.to_string(),
-                importance: f64::from(importance?),
-                evaluation: f64::from(evaluation?),
-            })
-        })
+    let csat_by: std::collections::BTreeMap<String, Csat> = by_segment(&csat_rows, "csat")
+        .iter()
+        .filter_map(|(k, v)| csat(v).map(|n| (k.clone(), n)))
         .collect();
-    let gaps = pulse_gaps(&answers);
+    let answers = |by_month: bool| -> Vec<DriverAnswer> {
+        driver_rows
+            .iter()
+            .filter_map(|(segment, question, _, importance, evaluation, sent)| {
+                let group = if by_month {
+                    aftercare_store::from_micros(*sent)
+                        .ok()?
+                        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+                        .strftime("%Y-%m")
+                        .to_string()
+                } else {
+                    segment.clone()
+                };
+                Some(DriverAnswer {
+                    segment: group,
+                    driver: question.strip_prefix("driver:")?.to_string(),
+                    importance: f64::from((*importance)?),
+                    evaluation: f64::from((*evaluation)?),
+                })
+            })
+            .collect()
+    };
+    let gaps = pulse_gaps(&answers(false));
+    let mut by_month = pulse_gaps(&answers(true));
+    by_month.remove("all");
     if args.json {
-        return Ok(serde_json::to_string_pretty(
-            &json!({"nps": nps_by, "pulse_gap": gaps}),
-        )?);
+        return Ok(serde_json::to_string_pretty(&json!({
+            "nps": nps_by, "csat": csat_by, "pulse_gap": gaps, "pulse_gap_by_month": by_month,
+        }))?);
     }
     let mut out = String::from("NPS (points, 95% interval, answers):\n");
     for (segment, n) in &nps_by {
@@ -532,16 +556,33 @@ async fn pulse_report(args: &UpliftArgs, config: &crate::config::Config) -> anyh
             n.score, n.ci.0, n.ci.1, n.n
         ));
     }
-    out.push_str("\nPulse gap (importance − evaluation; above 0 the brand falls short):\n");
-    for (segment, drivers) in &gaps {
-        for (driver, g) in drivers {
-            let ci = g.ci.map_or("      –".to_string(), |(lo, hi)| {
-                format!("({lo:>+5.2}, {hi:>+5.2})")
-            });
-            out.push_str(&format!(
-                "  {segment:<16} {driver:<16} {:>4.2} − {:>4.2} = {:>+5.2} {ci} n={}\n",
-                g.importance, g.evaluation, g.gap, g.n
-            ));
+    out.push_str("\nCSAT (mean 1–5, satisfied share, answers):\n");
+    for (segment, c) in &csat_by {
+        out.push_str(&format!(
+            "  {segment:<16} {:>4.2} {:>5.1}% n={}\n",
+            c.mean,
+            100.0 * c.satisfied,
+            c.n
+        ));
+    }
+    for (title, table) in [
+        (
+            "Pulse gap by segment (importance − evaluation; above 0 the brand falls short)",
+            &gaps,
+        ),
+        ("Pulse gap by month", &by_month),
+    ] {
+        out.push_str(&format!("\n{title}:\n"));
+        for (group, drivers) in table {
+            for (driver, g) in drivers {
+                let ci = g.ci.map_or("      –".to_string(), |(lo, hi)| {
+                    format!("({lo:>+5.2}, {hi:>+5.2})")
+                });
+                out.push_str(&format!(
+                    "  {group:<16} {driver:<16} {:>4.2} − {:>4.2} = {:>+5.2} {ci} n={}\n",
+                    g.importance, g.evaluation, g.gap, g.n
+                ));
+            }
         }
     }
     Ok(out)

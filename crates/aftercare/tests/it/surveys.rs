@@ -90,3 +90,56 @@ both_backends!(
         assert_eq!(survey_points, 10, "{l}");
     }
 );
+
+both_backends!(
+    a_csat_question_takes_one_to_five_only,
+    |backend| async move {
+        let app = spawn_app(backend).await;
+        app.seed_shop(&jan_de_vries()).await;
+        let now = aftercare_domain::Clock::now(app.clock.as_ref());
+        let mut tx = app.store.begin().await.unwrap();
+        let customer = tx.customer_by_external_id("C1").await.unwrap().unwrap();
+        let id = tx
+            .create_survey_response(customer.id, "csat", "all", now)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let token = app.engine.links().token(
+            aftercare_engine::links::Page::Survey,
+            id,
+            now + jiff::SignedDuration::from_hours(24),
+        );
+        let url = format!("{}/p/survey/{token}", app.base_url);
+        let first = app
+            .http
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            first.contains("Hoe tevreden ben je over Loopwerk?"),
+            "{first}"
+        );
+        assert_eq!(first.matches("name=\"score\"").count(), 5, "{first}");
+        let csrf = form_field(&first, "csrf");
+        let post = |score: u8| {
+            let (http, url, csrf) = (app.http.clone(), url.clone(), csrf.clone());
+            async move {
+                http.post(url)
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(format!("csrf={csrf}&question=csat&score={score}"))
+                    .send()
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap()
+            }
+        };
+        assert!(post(6).await.contains("Vraag 1 van 2"), "6 is out of range");
+        assert!(post(4).await.contains("Vraag 2 van 2"));
+    }
+);

@@ -5,6 +5,9 @@ use jiff::Timestamp;
 use super::Tx;
 use crate::{Result, StoreError, micros};
 
+/// One answer with its context: (segment, question, score, importance, evaluation, sent µs).
+pub type SurveyResult = (String, String, Option<i32>, Option<i32>, Option<i32>, i64);
+
 /// One answer as stored: (question, score, importance, evaluation, comment).
 pub type Answer = (
     String,
@@ -98,14 +101,12 @@ impl Tx {
         Ok(n == 1)
     }
 
-    /// Every answer of a kind of survey with its respondent's segment:
-    /// (segment, question, score, importance, evaluation).
-    pub async fn survey_results(
-        &mut self,
-        kind: &str,
-    ) -> Result<Vec<(String, String, Option<i32>, Option<i32>, Option<i32>)>> {
+    /// Every answer of a kind of survey with its respondent's segment and when the survey
+    /// was sent (µs): (segment, question, score, importance, evaluation, sent).
+    pub async fn survey_results(&mut self, kind: &str) -> Result<Vec<SurveyResult>> {
         Ok(on_tx!(self, c => sqlx::query_as(
-            "SELECT COALESCE(r.segment, 'all'), a.question, a.score, a.importance, a.evaluation
+            "SELECT COALESCE(r.segment, 'all'), a.question, a.score, a.importance, a.evaluation,
+                    r.created_at
              FROM survey_answers a JOIN survey_responses r ON r.id = a.response_id
              WHERE r.kind = $1 ORDER BY r.id",
         )

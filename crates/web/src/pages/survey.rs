@@ -25,6 +25,7 @@ fn strings(locale: Locale) -> Value {
             "nps": "How likely are you to recommend {brand} to a friend or colleague?",
             "unlikely": "0 = not at all likely", "likely": "10 = extremely likely",
             "comment": "Is there anything you would like to tell us? (optional)",
+            "csat": "How satisfied are you with {brand}?", "unhappy": "1 = very dissatisfied", "happy": "5 = very satisfied",
             "importance": "How important is this to you?", "evaluation": "How well does {brand} do this?",
             "low": "1 = not important", "high": "7 = very important", "bad": "1 = badly", "good": "7 = very well",
             "thanks": "Thank you!", "thanks_text": "Your answers help us do better.",
@@ -37,6 +38,7 @@ fn strings(locale: Locale) -> Value {
             "nps": "Hoe waarschijnlijk is het dat je {brand} aanbeveelt aan een vriend of collega?",
             "unlikely": "0 = zeer onwaarschijnlijk", "likely": "10 = zeer waarschijnlijk",
             "comment": "Wil je ons nog iets vertellen? (mag leeg blijven)",
+            "csat": "Hoe tevreden ben je over {brand}?", "unhappy": "1 = zeer ontevreden", "happy": "5 = zeer tevreden",
             "importance": "Hoe belangrijk is dit voor je?", "evaluation": "Hoe goed doet {brand} dit?",
             "low": "1 = onbelangrijk", "high": "7 = heel belangrijk", "bad": "1 = slecht", "good": "7 = heel goed",
             "thanks": "Dank je wel!", "thanks_text": "Met je antwoorden worden we beter.",
@@ -99,6 +101,7 @@ pub async fn show(
     let next = open.first().copied();
     let (question, what) = match next {
         Some(Question::Nps) => ("nps".to_string(), "nps".to_string()),
+        Some(Question::Csat) => ("csat".to_string(), "csat".to_string()),
         Some(Question::Comment) => ("comment".to_string(), "comment".to_string()),
         Some(Question::Driver(d)) => (format!("driver:{d}"), d.to_string()),
         None => (String::new(), String::new()),
@@ -140,6 +143,7 @@ pub async fn answer(
         && kind.questions().iter().any(|q| q.key() == form.question)
         && match form.question.as_str() {
             "nps" => in_range(form.score, 0, 10),
+            "csat" => in_range(form.score, 1, 5),
             "comment" => form.comment.as_ref().is_none_or(|c| c.len() <= 2000),
             _ => in_range(form.importance, 1, 7) && in_range(form.evaluation, 1, 7),
         };
@@ -159,9 +163,13 @@ pub async fn answer(
     let last = open.iter().all(|q| q.key() == form.question);
     if last && tx.complete_survey_response(id, now).await? {
         let mut properties = json!({"survey": kind.as_str(), "response_id": id});
-        if let Some(score) = form.score.filter(|_| kind == SurveyKind::Nps) {
-            properties["score"] = score.into();
-        } else if let Some(a) = tx.survey_answers(id).await?.iter().find(|a| a.0 == "nps") {
+        // The scored question's answer travels with the event (for conditions and insight).
+        if let Some(a) = tx
+            .survey_answers(id)
+            .await?
+            .iter()
+            .find(|a| a.0 == "nps" || a.0 == "csat")
+        {
             properties["score"] = a.1.into();
         }
         let source = format!("survey:{id}");
