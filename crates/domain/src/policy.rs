@@ -122,14 +122,25 @@ pub struct PolicyConfig {
 }
 
 impl PolicyConfig {
-    /// The band for this customer's segment.
+    /// The band for this customer's segment, halved when the customer asked for fewer
+    /// messages on their preferences page (`attributes.contact_frequency = "fewer"`).
     pub fn band_for(&self, customer: &CustomerRecord) -> (u32, u32) {
-        customer
+        let (min, max) = customer
             .attributes
             .get("segment")
             .and_then(|s| s.as_str())
             .and_then(|s| self.segments.get(s))
-            .map_or((self.band_min, self.band_max), |b| (b.band_min, b.band_max))
+            .map_or((self.band_min, self.band_max), |b| (b.band_min, b.band_max));
+        let fewer = customer
+            .attributes
+            .get("contact_frequency")
+            .and_then(|f| f.as_str())
+            == Some("fewer");
+        if fewer {
+            (min / 2, max / 2)
+        } else {
+            (min, max)
+        }
     }
 }
 
@@ -510,6 +521,16 @@ mod tests {
             planned_at: at(planned),
             coupon_valid_until: None,
         }
+    }
+
+    #[test]
+    fn asking_for_fewer_messages_halves_the_yearly_band() {
+        let mut c = customer(true, "Europe/Amsterdam");
+        let config = PolicyConfig::default();
+        assert_eq!(config.band_for(&c), (7, 9));
+        c.attributes
+            .insert("contact_frequency".into(), json!("fewer"));
+        assert_eq!(config.band_for(&c), (3, 4));
     }
 
     #[test]

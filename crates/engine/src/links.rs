@@ -26,6 +26,8 @@ pub enum Page {
     Unsubscribe,
     /// A survey response (the subject is the response, not the customer).
     Survey,
+    /// Consents, contact frequency and birthday.
+    Preferences,
 }
 
 impl Page {
@@ -35,6 +37,7 @@ impl Page {
             Page::Loyalty => "loyalty",
             Page::Unsubscribe => "unsubscribe",
             Page::Survey => "survey",
+            Page::Preferences => "preferences",
         }
     }
 }

@@ -97,7 +97,7 @@ pub fn preview(
         products,
         event: &event,
         recommendations: &[],
-        links: &serde_json::json!({"loyalty": "https://example.invalid/p/loyalty/preview", "unsubscribe": null, "survey": "https://example.invalid/p/survey/preview"}),
+        links: &serde_json::json!({"loyalty": "https://example.invalid/p/loyalty/preview", "unsubscribe": null, "survey": "https://example.invalid/p/survey/preview", "preferences": "https://example.invalid/p/preferences/preview"}),
     };
     let rendered = renderer.render(template.unwrap_or_default(), &input)?;
     Ok(format!(

@@ -287,6 +287,20 @@ impl TestApp {
             .bearer_auth(&self.token)
     }
 
+    /// POSTs a form (as a browser does, following the redirect) to a full URL; the final
+    /// status and page.
+    pub async fn post_form(&self, url: &str, body: String) -> (u16, String) {
+        let r = self
+            .http
+            .post(url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
     /// GET `path` and its JSON body, whatever the status.
     pub async fn get_json(&self, path: &str) -> Value {
         let r = self.get(path).send().await.unwrap();

@@ -36,17 +36,11 @@ both_backends!(
             async move { http.get(url).send().await.unwrap().text().await.unwrap() }
         };
         let post = |form: String| {
-            let (http, url) = (app.http.clone(), link.clone());
+            let (app, link) = (&app, link.clone());
             async move {
-                let r = http
-                    .post(url)
-                    .header("content-type", "application/x-www-form-urlencoded")
-                    .body(form)
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(r.status().as_u16(), 200, "back to the page");
-                r.text().await.unwrap()
+                let (status, page) = app.post_form(&link, form).await;
+                assert_eq!(status, 200, "back to the page");
+                page
             }
         };
         let first = page(link.clone()).await;
@@ -126,17 +120,10 @@ both_backends!(
         assert_eq!(first.matches("name=\"score\"").count(), 5, "{first}");
         let csrf = form_field(&first, "csrf");
         let post = |score: u8| {
-            let (http, url, csrf) = (app.http.clone(), url.clone(), csrf.clone());
+            let (app, url, csrf) = (&app, url.clone(), csrf.clone());
             async move {
-                http.post(url)
-                    .header("content-type", "application/x-www-form-urlencoded")
-                    .body(format!("csrf={csrf}&question=csat&score={score}"))
-                    .send()
-                    .await
-                    .unwrap()
-                    .text()
-                    .await
-                    .unwrap()
+                let body = format!("csrf={csrf}&question=csat&score={score}");
+                app.post_form(&url, body).await.1
             }
         };
         assert!(post(6).await.contains("Vraag 1 van 2"), "6 is out of range");

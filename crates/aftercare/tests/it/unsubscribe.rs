@@ -57,7 +57,11 @@ both_backends!(
                 .await
                 .unwrap();
             assert_eq!(r.status().as_u16(), 200);
-            assert!(r.text().await.unwrap().contains("Je bent afgemeld"));
+            let done = r.text().await.unwrap();
+            assert!(
+                done.contains("Je bent afgemeld") && done.contains("Voorkeuren aanpassen"),
+                "{done}"
+            );
         }
         let after = app.get_json("/v1/customers/C1").await;
         assert_eq!(consents(&after["customer"]), n + 1, "{after}");
@@ -91,5 +95,60 @@ both_backends!(
         app.advance_hours(48).await;
         let m = app.message_with_template("C1", "", "offer").await;
         assert_eq!(m["state"], "blocked", "{m}");
+    }
+);
+
+both_backends!(
+    preferences_page_changes_consent_pace_and_birthday,
+    |backend| async move {
+        let app = spawn_app(backend).await;
+        let mut jan = jan_de_vries();
+        jan["consents"].as_array_mut().unwrap().push(json!({"purpose": "marketing", "channel": "email", "granted": true, "source": "checkout", "at": "2026-01-01T10:00:00Z"}));
+        app.seed_shop(&jan).await;
+        let now = aftercare_domain::Clock::now(app.clock.as_ref());
+        let mut tx = app.store.begin_read().await.unwrap();
+        let id = tx.customer_by_external_id("C1").await.unwrap().unwrap().id;
+        drop(tx);
+        let token = app.engine.links().token(
+            aftercare_engine::links::Page::Preferences,
+            id,
+            now + jiff::SignedDuration::from_hours(24),
+        );
+        let url = format!("{}/p/preferences/{token}", app.base_url);
+        let html = app
+            .http
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            html.contains("name=\"marketing_email\" value=\"yes\" checked"),
+            "{html}"
+        );
+        let csrf = form_field(&html, "csrf");
+        let post = |body: String| app.post_form(&url, body);
+        let before = app.get_json("/v1/customers/C1").await["customer"].clone();
+        // Forged, or a birthday in the future: nothing changes.
+        let (status, _) = post(format!("csrf={}&frequency=fewer", "00".repeat(16))).await;
+        assert_eq!(status, 403);
+        let (_, page) = post(format!("csrf={csrf}&frequency=fewer&birth_date=2099-01-01")).await;
+        assert!(page.contains("niets veranderd"), "{page}");
+        assert_eq!(app.get_json("/v1/customers/C1").await["customer"], before);
+
+        let (status, page) =
+            post(format!("csrf={csrf}&frequency=fewer&birth_date=1980-05-17")).await;
+        assert_eq!(status, 200);
+        assert!(page.contains("Opgeslagen."), "{page}");
+        let c = app.get_json("/v1/customers/C1").await["customer"].clone();
+        let last = c["consents"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!(
+            (last["granted"].clone(), last["source"].clone()),
+            (json!(false), json!("preferences_page"))
+        );
+        assert_eq!(c["attributes"]["contact_frequency"], "fewer");
+        assert_eq!(c["birth_date"], "1980-05-17");
     }
 );

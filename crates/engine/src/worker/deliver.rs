@@ -154,6 +154,7 @@ impl Engine {
             "loyalty": self.links.url(Page::Loyalty, customer.id, expires),
             "unsubscribe": unsubscribe,
             "survey": survey,
+            "preferences": self.links.url(Page::Preferences, customer.id, expires),
         });
         let input = RenderInput {
             customer: &customer.record,

@@ -42,6 +42,10 @@ fn env() -> &'static Environment<'static> {
             include_str!("templates/unsubscribe.html"),
         );
         let _ = env.add_template("survey.html", include_str!("templates/survey.html"));
+        let _ = env.add_template(
+            "preferences.html",
+            include_str!("templates/preferences.html"),
+        );
         env
     })
 }

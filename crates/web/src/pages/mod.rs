@@ -4,6 +4,7 @@
 //! shows personal data without a sign-in.
 
 pub mod loyalty;
+pub mod preferences;
 pub mod survey;
 pub mod unsubscribe;
 
@@ -26,6 +27,10 @@ pub fn customer_routes() -> Router<AppState> {
             axum::routing::post(loyalty::claim),
         )
         .route("/p/survey/{token}", get(survey::show).post(survey::answer))
+        .route(
+            "/p/preferences/{token}",
+            get(preferences::show).post(preferences::save),
+        )
         .route(
             "/u/{token}",
             get(unsubscribe::confirm).post(unsubscribe::unsubscribe),

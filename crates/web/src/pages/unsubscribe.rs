@@ -25,13 +25,13 @@ fn strings(locale: Locale) -> Value {
         json!({
             "title": "Unsubscribe", "question": "Stop news, offers and other marketing emails to {email}?",
             "confirm": "Unsubscribe", "service_note": "You will still get messages about your orders and deliveries.",
-            "done_title": "You are unsubscribed", "done_text": "We will not send you marketing emails any more. Messages about your orders and deliveries still come."
+            "done_title": "You are unsubscribed", "done_text": "We will not send you marketing emails any more. Messages about your orders and deliveries still come.", "preferences": "Change your preferences"
         })
     } else {
         json!({
             "title": "Afmelden", "question": "Geen nieuws, aanbiedingen en andere marketingmails meer naar {email}?",
             "confirm": "Afmelden", "service_note": "Berichten over je bestellingen en leveringen blijf je ontvangen.",
-            "done_title": "Je bent afgemeld", "done_text": "We sturen je geen marketingmails meer. Berichten over je bestellingen en leveringen blijven komen."
+            "done_title": "Je bent afgemeld", "done_text": "We sturen je geen marketingmails meer. Berichten over je bestellingen en leveringen blijven komen.", "preferences": "Voorkeuren aanpassen"
         })
     }
 }
@@ -76,10 +76,16 @@ async fn view(app: &AppState, token: &str, done: bool) -> Result<Response, ApiEr
         .as_ref()
         .map(|e| e.as_str().to_string())
         .unwrap_or_default();
+    let preferences = app.engine.links().token(
+        Page::Preferences,
+        customer_id,
+        app.clock.now() + jiff::SignedDuration::from_hours(24 * 30),
+    );
     let html = render(
         "unsubscribe.html",
         json!({"lang": locale.tag(), "t": strings(locale), "brand": app.engine.renderer().brand(),
-               "token": token, "email": email, "done": done}),
+               "token": token, "email": email, "done": done,
+               "preferences": format!("/p/preferences/{preferences}")}),
     )?;
     Ok(page(StatusCode::OK, html))
 }

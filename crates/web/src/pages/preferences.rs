@@ -1,0 +1,163 @@
+//! The preferences page (signed link from every message's footer and from the
+//! unsubscribe page, no login): marketing email on or off, fewer messages (the policy then
+//! halves the customer's yearly band), and the birthday the surprise programme uses.
+//! Changes are consents with source `preferences_page` and take effect at once, also for
+//! queued messages; a forged form changes nothing.
+//!
+//! Requirements: FR1 (relevant, not annoying: the customer sets the pace), SU1 (birthday).
+
+use aftercare_domain::{Channel, Consent, Locale, Purpose};
+use aftercare_engine::links::Page;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::loyalty::{link_problem, page, render};
+use crate::AppState;
+use crate::error::ApiError;
+
+fn strings(locale: Locale) -> Value {
+    if locale == Locale::En {
+        json!({
+            "title": "Your preferences", "email": "Email", "marketing": "News, offers and tips by email",
+            "service_note": "Messages about your orders and deliveries always come.",
+            "frequency": "How often may we write?", "normal": "As it comes", "fewer": "Fewer messages, please",
+            "birthday": "Birthday", "birthday_label": "Your birthday (for a surprise; optional)",
+            "save": "Save", "saved": "Saved.", "bad_date": "That birthday is not a date we can use; nothing was changed."
+        })
+    } else {
+        json!({
+            "title": "Jouw voorkeuren", "email": "E-mail", "marketing": "Nieuws, aanbiedingen en tips per e-mail",
+            "service_note": "Berichten over je bestellingen en leveringen komen altijd.",
+            "frequency": "Hoe vaak mogen we je schrijven?", "normal": "Zoals het uitkomt", "fewer": "Liever minder berichten",
+            "birthday": "Verjaardag", "birthday_label": "Je verjaardag (voor een verrassing; mag leeg blijven)",
+            "save": "Opslaan", "saved": "Opgeslagen.", "bad_date": "Die verjaardag kunnen we niet gebruiken; er is niets veranderd."
+        })
+    }
+}
+
+/// Which notice to show.
+#[derive(Debug, Deserialize)]
+pub struct Notice {
+    saved: Option<String>,
+    error: Option<String>,
+}
+
+/// `GET /p/preferences/{token}`.
+pub async fn show(
+    State(app): State<AppState>,
+    Path(token): Path<String>,
+    Query(notice): Query<Notice>,
+) -> Result<Response, ApiError> {
+    let customer_id = match app
+        .engine
+        .links()
+        .verify(Page::Preferences, &token, app.clock.now())
+    {
+        Ok(id) => id,
+        Err(e) => return link_problem(&app, e),
+    };
+    let mut tx = app.store.begin_read().await?;
+    let customer = match tx.customer(customer_id).await {
+        Ok(c) => c,
+        Err(aftercare_store::StoreError::NotFound(_)) => {
+            return link_problem(&app, aftercare_engine::links::LinkError::Invalid);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    tx.commit().await?;
+    let r = &customer.record;
+    let locale = r.locale;
+    let t = strings(locale);
+    let (text, error) = if notice.saved.is_some() {
+        (t["saved"].clone(), false)
+    } else if notice.error.is_some() {
+        (t["bad_date"].clone(), true)
+    } else {
+        (Value::Null, false)
+    };
+    let html = render(
+        "preferences.html",
+        json!({
+            "lang": locale.tag(), "t": t, "brand": app.engine.renderer().brand(), "token": token,
+            "csrf": app.engine.links().csrf(&token),
+            "marketing": r.consent(Purpose::Marketing, Channel::Email).is_some_and(|c| c.granted),
+            "fewer": r.attributes.get("contact_frequency").and_then(|f| f.as_str()) == Some("fewer"),
+            "birth_date": r.birth_date.map(|d| d.to_string()).unwrap_or_default(),
+            "notice": text, "notice_error": error,
+        }),
+    )?;
+    Ok(page(StatusCode::OK, html))
+}
+
+/// The form.
+#[derive(Debug, Deserialize)]
+pub struct PreferencesForm {
+    csrf: String,
+    marketing_email: Option<String>,
+    frequency: Option<String>,
+    birth_date: Option<String>,
+}
+
+/// `POST /p/preferences/{token}`: save, then back to the page.
+pub async fn save(
+    State(app): State<AppState>,
+    Path(token): Path<String>,
+    Form(form): Form<PreferencesForm>,
+) -> Result<Response, ApiError> {
+    let now = app.clock.now();
+    let links = app.engine.links();
+    let customer_id = match links.verify(Page::Preferences, &token, now) {
+        Ok(id) => id,
+        Err(e) => return link_problem(&app, e),
+    };
+    if !links.check_csrf(&token, &form.csrf) {
+        return link_problem(&app, aftercare_engine::links::LinkError::Invalid).map(|mut r| {
+            *r.status_mut() = StatusCode::FORBIDDEN;
+            r
+        });
+    }
+    let back = format!("/p/preferences/{token}");
+    let today = now.to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
+    let birth_date = match form.birth_date.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(s) => match s.parse::<jiff::civil::Date>() {
+            Ok(d) if d < today && d.year() >= 1900 => Some(d),
+            _ => return Ok(Redirect::to(&format!("{back}?error=birth_date")).into_response()),
+        },
+    };
+    let mut tx = app.store.begin().await?;
+    let mut customer = tx.customer(customer_id).await?;
+    let record = &mut customer.record;
+    let wanted = form.marketing_email.is_some();
+    let current = record
+        .consent(Purpose::Marketing, Channel::Email)
+        .is_some_and(|c| c.granted);
+    if wanted != current {
+        record.consents.push(Consent {
+            purpose: Purpose::Marketing,
+            channel: Channel::Email,
+            granted: wanted,
+            source: "preferences_page".into(),
+            at: now,
+        });
+    }
+    let fewer = form.frequency.as_deref() == Some("fewer");
+    if fewer {
+        record
+            .attributes
+            .insert("contact_frequency".into(), json!("fewer"));
+    } else {
+        record.attributes.remove("contact_frequency");
+    }
+    if birth_date.is_some() {
+        record.birth_date = birth_date;
+    }
+    tx.update_customer_record(customer.id, &customer.record, now)
+        .await?;
+    tx.commit().await?;
+    Ok(Redirect::to(&format!("{back}?saved=1")).into_response())
+}
