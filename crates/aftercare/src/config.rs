@@ -34,8 +34,8 @@ struct RawConfig {
     custom_events: Vec<String>,
     #[serde(default = "default_lease")]
     job_lease_seconds: u32,
-    #[serde(default = "default_public_url")]
-    public_url: String,
+    #[serde(default)]
+    public_url: Option<String>,
     #[serde(default)]
     link_secret: Option<String>,
     #[serde(default)]
@@ -48,10 +48,6 @@ struct RawConfig {
 
 fn default_lease() -> u32 {
     120
-}
-
-fn default_public_url() -> String {
-    "http://127.0.0.1:8080".into()
 }
 
 fn default_database_url() -> String {
@@ -103,7 +99,8 @@ pub struct Config {
     pub custom_events: Vec<String>,
     /// Seconds a worker holds a claimed job; a killed worker's jobs return after this.
     pub job_lease_seconds: u32,
-    /// Where customers reach the branded pages; links in messages start with it.
+    /// Where customers reach the branded pages; links in messages start with it (default:
+    /// `http://` and the listen address).
     pub public_url: String,
     /// Signs customer links; when absent, a random secret is made once and kept in the
     /// database, so links stay valid across restarts.
@@ -174,10 +171,16 @@ impl Config {
         if raw.job_lease_seconds < 2 {
             bail!("job_lease_seconds: must be at least 2");
         }
-        if !(raw.public_url.starts_with("http://") || raw.public_url.starts_with("https://")) {
+        // Without a public URL, links point at the address the server listens on.
+        let public_url = raw
+            .public_url
+            .clone()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| format!("http://{listen}"));
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
             bail!(
                 "public_url: '{}' must start with http:// or https://",
-                raw.public_url
+                public_url
             );
         }
         if raw.link_secret.as_ref().is_some_and(|s| s.len() < 32) {
@@ -194,7 +197,7 @@ impl Config {
             templates_dir,
             custom_events: raw.custom_events,
             job_lease_seconds: raw.job_lease_seconds,
-            public_url: raw.public_url,
+            public_url,
             link_secret: raw.link_secret.filter(|s| !s.is_empty()).map(Secret),
             durable: true,
             brand: raw.brand,

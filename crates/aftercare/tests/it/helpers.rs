@@ -301,6 +301,13 @@ impl TestApp {
         (r.status().as_u16(), r.text().await.unwrap())
     }
 
+    /// A link from a message, pointed at this test server (links carry the configured
+    /// public URL, which in tests is the unbound `127.0.0.1:0`).
+    pub fn on_test_server(&self, link: &str) -> String {
+        let path = link.splitn(4, '/').nth(3).unwrap_or_default();
+        format!("{}/{path}", self.base_url)
+    }
+
     /// GET `path` and its JSON body, whatever the status.
     pub async fn get_json(&self, path: &str) -> Value {
         let r = self.get(path).send().await.unwrap();

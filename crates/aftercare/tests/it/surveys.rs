@@ -25,11 +25,11 @@ both_backends!(
             .message_with_template("C1", "&state=sent", "nps_invite")
             .await;
         let body = invite["body_text"].as_str().unwrap();
-        let link = body
-            .split_whitespace()
-            .find(|w| w.contains("/p/survey/"))
-            .unwrap_or_else(|| panic!("no survey link: {body}"))
-            .replace("http://127.0.0.1:8080", &app.base_url);
+        let link = app.on_test_server(
+            body.split_whitespace()
+                .find(|w| w.contains("/p/survey/"))
+                .unwrap_or_else(|| panic!("no survey link: {body}")),
+        );
 
         let page = |url: String| {
             let http = app.http.clone();

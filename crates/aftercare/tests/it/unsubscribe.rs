@@ -35,7 +35,7 @@ both_backends!(
             raw.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"),
             "{raw}"
         );
-        let url = list_unsubscribe(raw).replace("http://127.0.0.1:8080", &app.base_url);
+        let url = app.on_test_server(&list_unsubscribe(raw));
         assert!(url.contains("/u/"), "{url}");
 
         // A GET (a link scanner, or the customer) only asks.
