@@ -276,6 +276,18 @@ pub fn coupon_json(coupon: &Coupon) -> serde_json::Value {
     })
 }
 
+/// Writes a coupon's `value` (as made by [`coupon_json`]) in the customer's language:
+/// "€ 10,00" in Dutch, "€10.00" in English.
+pub fn localise_coupon(coupon: &mut serde_json::Value, locale: aftercare_domain::Locale) {
+    let kind = coupon.get("value_kind").and_then(|k| k.as_str());
+    let amount = coupon.get("amount").and_then(|a| a.as_i64());
+    if let (Some(kind), Some(amount)) = (kind, amount)
+        && let Some(value) = loyalty::CouponValue::from_parts(kind, amount)
+    {
+        coupon["value"] = value.describe_in(locale).into();
+    }
+}
+
 /// What a claimed reward gave.
 #[derive(Debug, Clone, Serialize)]
 pub struct Claimed {
@@ -377,12 +389,11 @@ pub async fn claim_reward(
         now,
     )
     .await?;
-    let balance = loyalty::replay(&tx.ledger(customer_id).await?).balance(now);
     Ok(Ok(Claimed {
         reward: reward.id.clone(),
         points: reward.points,
         coupon,
-        balance,
+        balance: balance - reward.points,
     }))
 }
 

@@ -431,13 +431,7 @@ fn localised_coupon(coupon: Option<&serde_json::Value>, locale: Locale) -> serde
         return serde_json::Value::Null;
     };
     let mut coupon = coupon.clone();
-    let kind = coupon.get("value_kind").and_then(|k| k.as_str());
-    let amount = coupon.get("amount").and_then(|a| a.as_i64());
-    if let (Some(kind), Some(amount)) = (kind, amount)
-        && let Some(value) = aftercare_domain::loyalty::CouponValue::from_parts(kind, amount)
-    {
-        coupon["value"] = value.describe_in(locale).into();
-    }
+    crate::loyalty::localise_coupon(&mut coupon, locale);
     coupon
 }
 

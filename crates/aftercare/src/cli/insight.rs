@@ -114,15 +114,9 @@ pub fn run(command: Command, config: &crate::config::Config) -> ExitCode {
         Command::Clv(args) => clv_report(&args),
         Command::Rfm(args) => rfm_report(&args),
         Command::Recs(args) => recs_report(&args),
-        Command::Uplift(args) => tokio::runtime::Runtime::new()
-            .map_err(anyhow::Error::from)
-            .and_then(|rt| rt.block_on(uplift_report(&args, config))),
-        Command::Pulse(args) => tokio::runtime::Runtime::new()
-            .map_err(anyhow::Error::from)
-            .and_then(|rt| rt.block_on(pulse_report(&args, config))),
-        Command::Retention(args) => tokio::runtime::Runtime::new()
-            .map_err(anyhow::Error::from)
-            .and_then(|rt| rt.block_on(retention_report(&args, config))),
+        Command::Uplift(args) => block_on(uplift_report(&args, config)),
+        Command::Pulse(args) => block_on(pulse_report(&args, config)),
+        Command::Retention(args) => block_on(retention_report(&args, config)),
     };
     match result {
         Ok(out) => {
@@ -141,10 +135,22 @@ fn read(path: &std::path::Path, flag: &str) -> anyhow::Result<String> {
         .map_err(|e| anyhow::anyhow!("{flag}: cannot read {}: {e}", path.display()))
 }
 
+/// The `--transactions` file, read and parsed; errors name the flag, the file and the line.
+fn read_transactions(path: &std::path::Path) -> anyhow::Result<Vec<transactions::Transaction>> {
+    let text = read(path, "--transactions")?;
+    transactions::parse(&text)
+        .map_err(|e| anyhow::anyhow!("--transactions: {}: {e}", path.display()))
+}
+
+/// Runs a report that reads the database.
+fn block_on(
+    report: impl std::future::Future<Output = anyhow::Result<String>>,
+) -> anyhow::Result<String> {
+    tokio::runtime::Runtime::new()?.block_on(report)
+}
+
 fn rfm_report(args: &RfmArgs) -> anyhow::Result<String> {
-    let text = read(&args.transactions, "--transactions")?;
-    let rows = transactions::parse(&text)
-        .map_err(|e| anyhow::anyhow!("--transactions: {}: {e}", args.transactions.display()))?;
+    let rows = read_transactions(&args.transactions)?;
     let mut per: std::collections::BTreeMap<&str, (jiff::civil::Date, f64, f64)> =
         std::collections::BTreeMap::new();
     let mut days: std::collections::BTreeSet<(&str, jiff::civil::Date)> =
@@ -252,14 +258,7 @@ fn recs_report(args: &RecsArgs) -> anyhow::Result<String> {
 
 fn clv_report(args: &ClvArgs) -> anyhow::Result<String> {
     let started = Instant::now();
-    let text = std::fs::read_to_string(&args.transactions).map_err(|e| {
-        anyhow::anyhow!(
-            "--transactions: cannot read {}: {e}",
-            args.transactions.display()
-        )
-    })?;
-    let rows = transactions::parse(&text)
-        .map_err(|e| anyhow::anyhow!("--transactions: {}: {e}", args.transactions.display()))?;
+    let rows = read_transactions(&args.transactions)?;
     let histories = transactions::summarise(&rows, args.calibration_end);
     let only: Vec<clv::History> = histories.iter().map(|(_, h)| *h).collect();
     let model = BgNbd::fit(&only)?;
@@ -410,9 +409,7 @@ async fn retention_report(
     let mut extra = serde_json::Map::new();
     let report = match &args.transactions {
         Some(path) => {
-            let text = read(path, "--transactions")?;
-            let rows = transactions::parse(&text)
-                .map_err(|e| anyhow::anyhow!("--transactions: {}: {e}", path.display()))?;
+            let rows = read_transactions(path)?;
             retention(
                 rows.iter().map(|t| (t.customer.as_str(), t.date, t.amount)),
                 as_of,

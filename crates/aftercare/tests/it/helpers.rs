@@ -308,6 +308,25 @@ impl TestApp {
         format!("{}/{path}", self.base_url)
     }
 
+    /// A signed link to `page` for `subject`, valid for a day, on this test server.
+    pub fn page_link(&self, page: aftercare_engine::links::Page, subject: i64) -> String {
+        let now = aftercare_domain::Clock::now(self.clock.as_ref());
+        let until = now + jiff::SignedDuration::from_hours(24);
+        self.on_test_server(&self.engine.links().url(page, subject, until))
+    }
+
+    /// GET a full URL (a page) and its text.
+    pub async fn get_text(&self, url: &str) -> String {
+        self.http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// GET `path` and its JSON body, whatever the status.
     pub async fn get_json(&self, path: &str) -> Value {
         let r = self.get(path).send().await.unwrap();

@@ -98,21 +98,8 @@ both_backends!(
             .await
             .unwrap();
         tx.commit().await.unwrap();
-        let token = app.engine.links().token(
-            aftercare_engine::links::Page::Survey,
-            id,
-            now + jiff::SignedDuration::from_hours(24),
-        );
-        let url = format!("{}/p/survey/{token}", app.base_url);
-        let first = app
-            .http
-            .get(&url)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let url = app.page_link(aftercare_engine::links::Page::Survey, id);
+        let first = app.get_text(&url).await;
         assert!(
             first.contains("Hoe tevreden ben je over Loopwerk?"),
             "{first}"

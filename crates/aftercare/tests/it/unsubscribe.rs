@@ -105,25 +105,11 @@ both_backends!(
         let mut jan = jan_de_vries();
         jan["consents"].as_array_mut().unwrap().push(json!({"purpose": "marketing", "channel": "email", "granted": true, "source": "checkout", "at": "2026-01-01T10:00:00Z"}));
         app.seed_shop(&jan).await;
-        let now = aftercare_domain::Clock::now(app.clock.as_ref());
         let mut tx = app.store.begin_read().await.unwrap();
         let id = tx.customer_by_external_id("C1").await.unwrap().unwrap().id;
         drop(tx);
-        let token = app.engine.links().token(
-            aftercare_engine::links::Page::Preferences,
-            id,
-            now + jiff::SignedDuration::from_hours(24),
-        );
-        let url = format!("{}/p/preferences/{token}", app.base_url);
-        let html = app
-            .http
-            .get(&url)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let url = app.page_link(aftercare_engine::links::Page::Preferences, id);
+        let html = app.get_text(&url).await;
         assert!(
             html.contains("name=\"marketing_email\" value=\"yes\" checked"),
             "{html}"

@@ -23,6 +23,11 @@ impl Engine {
             Some(id) => Some(tx.enrolment(id).await?),
             None => None,
         };
+        // The data the steps share: the coupon the policy checks, and what the template shows.
+        let context = match &enrolment {
+            Some(e) => Tx::enrolment_context(e)?,
+            None => serde_json::Value::Null,
+        };
         // Suppression (policy step 2): the customer left the programme or reached its goal.
         if let Some(e) = &enrolment
             && e.state == enrolment_state::EXITED
@@ -69,7 +74,7 @@ impl Engine {
                 priority: policy::Priority::parse(&message.priority),
                 channel: message.channel,
                 planned_at: message.planned_at,
-                coupon_valid_until: coupon_valid_until(&enrolment)?,
+                coupon_valid_until: coupon_valid_until(&context),
             };
             match policy::decide(&intent, &customer.record, &history, now, &self.policy) {
                 Decision::Send { .. } => {}
@@ -102,10 +107,6 @@ impl Engine {
         }
         let recipient = recipient.unwrap_or_default();
 
-        let context = match &enrolment {
-            Some(e) => Tx::enrolment_context(e)?,
-            None => serde_json::Value::Null,
-        };
         let (order, products) = order_in_context(&mut tx, &context).await?;
         let mut recommendations = Vec::new();
         if self
@@ -282,15 +283,11 @@ impl Engine {
     }
 }
 
-/// The validity end of the coupon an enrolment carries (set by `issue_coupon`, or in a
-/// `referral_converted` event), for the policy's DQ1 check.
-fn coupon_valid_until(
-    enrolment: &Option<aftercare_store::Enrolment>,
-) -> Result<Option<jiff::Timestamp>, EngineError> {
-    let Some(e) = enrolment else { return Ok(None) };
-    let context = Tx::enrolment_context(e)?;
-    Ok(context
+/// The validity end of the coupon an enrolment's context carries (set by `issue_coupon`, or
+/// in a `referral_converted` event), for the policy's DQ1 check.
+fn coupon_valid_until(context: &serde_json::Value) -> Option<jiff::Timestamp> {
+    context
         .pointer("/coupon/valid_until")
         .and_then(|v| v.as_str())
-        .and_then(|s| s.parse::<jiff::Timestamp>().ok()))
+        .and_then(|s| s.parse::<jiff::Timestamp>().ok())
 }

@@ -9,62 +9,19 @@
 //! double-click spends nothing twice. Responses are `no-store` and send no referrer, since
 //! the link is the key.
 
-use std::sync::OnceLock;
-
 use aftercare_domain::Locale;
 use aftercare_engine::links::{LinkError, Page};
 use aftercare_engine::loyalty as engine_loyalty;
 use axum::Form;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
-use minijinja::{Environment, State as TemplateState};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::common::{link_problem, linked_customer, page, render};
 use crate::AppState;
 use crate::error::ApiError;
-
-fn env() -> &'static Environment<'static> {
-    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
-    ENV.get_or_init(|| {
-        let mut env = Environment::new();
-        env.add_filter("day", day);
-        // Embedded at build time; a broken template fails the page tests.
-        let _ = env.add_template("base.html", include_str!("templates/base.html"));
-        let _ = env.add_template("loyalty.html", include_str!("templates/loyalty.html"));
-        let _ = env.add_template(
-            "link_problem.html",
-            include_str!("templates/link_problem.html"),
-        );
-        let _ = env.add_template(
-            "unsubscribe.html",
-            include_str!("templates/unsubscribe.html"),
-        );
-        let _ = env.add_template("survey.html", include_str!("templates/survey.html"));
-        let _ = env.add_template(
-            "preferences.html",
-            include_str!("templates/preferences.html"),
-        );
-        env
-    })
-}
-
-/// `{{ "2026-03-02T09:00:00Z" | day }}` → "2 maart 2026" / "2 March 2026" in the page's zone.
-fn day(state: &TemplateState<'_, '_>, value: String) -> String {
-    let Ok(ts) = value.parse::<jiff::Timestamp>() else {
-        return value;
-    };
-    let zone = state
-        .lookup("zone")
-        .and_then(|z| z.as_str().and_then(|s| jiff::tz::TimeZone::get(s).ok()))
-        .unwrap_or(jiff::tz::TimeZone::UTC);
-    let locale = state
-        .lookup("lang")
-        .and_then(|l| l.as_str().and_then(Locale::parse))
-        .unwrap_or_default();
-    aftercare_domain::commerce::format_date(ts.to_zoned_datetime(zone).date(), locale)
-}
 
 /// The page's words per language; `{n}`, `{tier}` and `{value}` are filled in.
 fn strings(locale: Locale) -> Value {
@@ -125,13 +82,7 @@ fn localise(summary: &mut Value, locale: Locale) {
     }
     if let Some(coupons) = summary["coupons"].as_array_mut() {
         for c in coupons {
-            let kind = c["value_kind"].as_str().unwrap_or_default();
-            if let Some(v) = aftercare_domain::loyalty::CouponValue::from_parts(
-                kind,
-                c["amount"].as_i64().unwrap_or(0),
-            ) {
-                c["value"] = v.describe_in(locale).into();
-            }
+            engine_loyalty::localise_coupon(c, locale);
         }
     }
     if english {
@@ -157,43 +108,6 @@ fn localise(summary: &mut Value, locale: Locale) {
     }
 }
 
-pub(super) fn page(status: StatusCode, html: String) -> Response {
-    let mut response = (status, Html(html)).into_response();
-    let headers = response.headers_mut();
-    for (name, value) in [
-        (header::CACHE_CONTROL, "no-store"),
-        (header::REFERRER_POLICY, "no-referrer"),
-        (header::X_FRAME_OPTIONS, "DENY"),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; img-src * data:; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ),
-    ] {
-        headers.insert(name, HeaderValue::from_static(value));
-    }
-    response
-}
-
-pub(super) fn render(name: &str, ctx: Value) -> Result<String, ApiError> {
-    env()
-        .get_template(name)
-        .and_then(|t| t.render(ctx))
-        .map_err(|e| ApiError::Internal(format!("page {name}: {e}")))
-}
-
-pub(super) fn link_problem(app: &AppState, error: LinkError) -> Result<Response, ApiError> {
-    let (status, expired) = match error {
-        LinkError::Expired => (StatusCode::GONE, true),
-        LinkError::Invalid => (StatusCode::FORBIDDEN, false),
-    };
-    let html = render(
-        "link_problem.html",
-        json!({"brand": app.engine.renderer().brand(), "expired": expired}),
-    )?;
-    Ok(page(status, html))
-}
-
 /// Which notice to show after a claim.
 #[derive(Debug, Deserialize)]
 pub struct Notice {
@@ -209,20 +123,13 @@ pub async fn show(
     Query(notice): Query<Notice>,
 ) -> Result<Response, ApiError> {
     let now = app.clock.now();
-    let customer_id = match app.engine.links().verify(Page::Loyalty, &token, now) {
-        Ok(id) => id,
+    let mut tx = app.store.begin().await?;
+    let customer = match linked_customer(&app, &mut tx, Page::Loyalty, &token).await? {
+        Ok(c) => c,
         Err(e) => return link_problem(&app, e),
     };
-    let mut tx = app.store.begin().await?;
-    let customer = match tx.customer(customer_id).await {
-        Ok(c) => c,
-        Err(aftercare_store::StoreError::NotFound(_)) => {
-            return link_problem(&app, LinkError::Invalid);
-        }
-        Err(e) => return Err(e.into()),
-    };
     let config = app.engine.loyalty();
-    let summary = engine_loyalty::summary(&mut tx, config, customer_id, now).await?;
+    let summary = engine_loyalty::summary(&mut tx, config, customer.id, now).await?;
     tx.commit().await?;
     let locale = customer.record.locale;
     let t = strings(locale);
@@ -287,13 +194,7 @@ pub async fn claim(
     let back = format!("/p/loyalty/{token}");
     let nonce_ok = form.nonce.len() == 64 && form.nonce.chars().all(|c| c.is_ascii_hexdigit());
     if !links.check_csrf(&token, &form.csrf) || !nonce_ok {
-        return Ok(page(
-            StatusCode::FORBIDDEN,
-            render(
-                "link_problem.html",
-                json!({"brand": app.engine.renderer().brand(), "expired": false}),
-            )?,
-        ));
+        return link_problem(&app, LinkError::Invalid);
     }
     let mut tx = app.store.begin().await?;
     let key = format!("page:{}", form.nonce);

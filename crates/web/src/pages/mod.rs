@@ -3,6 +3,7 @@
 //! which is only mounted when the configuration enables it (the demo does), because it
 //! shows personal data without a sign-in.
 
+mod common;
 pub mod loyalty;
 pub mod preferences;
 pub mod survey;

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::loyalty::{link_problem, page, render};
+use super::common::{link_problem, linked_customer, page, render};
 use crate::AppState;
 use crate::error::ApiError;
 
@@ -52,21 +52,10 @@ pub async fn show(
     Path(token): Path<String>,
     Query(notice): Query<Notice>,
 ) -> Result<Response, ApiError> {
-    let customer_id = match app
-        .engine
-        .links()
-        .verify(Page::Preferences, &token, app.clock.now())
-    {
-        Ok(id) => id,
-        Err(e) => return link_problem(&app, e),
-    };
     let mut tx = app.store.begin_read().await?;
-    let customer = match tx.customer(customer_id).await {
+    let customer = match linked_customer(&app, &mut tx, Page::Preferences, &token).await? {
         Ok(c) => c,
-        Err(aftercare_store::StoreError::NotFound(_)) => {
-            return link_problem(&app, aftercare_engine::links::LinkError::Invalid);
-        }
-        Err(e) => return Err(e.into()),
+        Err(e) => return link_problem(&app, e),
     };
     tx.commit().await?;
     let r = &customer.record;
@@ -115,10 +104,8 @@ pub async fn save(
         Err(e) => return link_problem(&app, e),
     };
     if !links.check_csrf(&token, &form.csrf) {
-        return link_problem(&app, aftercare_engine::links::LinkError::Invalid).map(|mut r| {
-            *r.status_mut() = StatusCode::FORBIDDEN;
-            r
-        });
+        // A forged form: the friendly page for a link that does not work (403).
+        return link_problem(&app, aftercare_engine::links::LinkError::Invalid);
     }
     let back = format!("/p/preferences/{token}");
     let today = now.to_zoned_datetime(jiff::tz::TimeZone::UTC).date();

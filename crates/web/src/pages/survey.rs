@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::loyalty::{link_problem, page, render};
+use super::common::{link_problem, page, render};
 use crate::AppState;
 use crate::error::ApiError;
 

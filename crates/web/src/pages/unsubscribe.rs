@@ -16,7 +16,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::loyalty::{link_problem, page, render};
+use super::common::{link_problem, linked_customer, page, render};
 use crate::AppState;
 use crate::error::ApiError;
 
@@ -38,18 +38,12 @@ fn strings(locale: Locale) -> Value {
 
 async fn view(app: &AppState, token: &str, done: bool) -> Result<Response, ApiError> {
     let now = app.clock.now();
-    let customer_id = match app.engine.links().verify(Page::Unsubscribe, token, now) {
-        Ok(id) => id,
+    let mut tx = app.store.begin().await?;
+    let mut customer = match linked_customer(app, &mut tx, Page::Unsubscribe, token).await? {
+        Ok(c) => c,
         Err(e) => return link_problem(app, e),
     };
-    let mut tx = app.store.begin().await?;
-    let mut customer = match tx.customer(customer_id).await {
-        Ok(c) => c,
-        Err(aftercare_store::StoreError::NotFound(_)) => {
-            return link_problem(app, aftercare_engine::links::LinkError::Invalid);
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let customer_id = customer.id;
     if done {
         let already = customer
             .record
