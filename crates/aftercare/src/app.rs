@@ -32,6 +32,37 @@ fn check_context(config: &Config, renderer: &Renderer) -> CheckContext {
     }
 }
 
+/// For `demo` and `simulate` when no carrier is configured: binds a loopback port for a
+/// stand-in carrier and points the demo's carriers at it (`demo_tracking`), so delivery
+/// changes travel the real adapter path. Serve it with [`serve_stand_in_carrier`] once the
+/// engine is built.
+pub async fn stand_in_carrier(config: &mut Config) -> anyhow::Result<Option<TcpListener>> {
+    if !config.tracking.carriers.is_empty() {
+        return Ok(None);
+    }
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("binding the stand-in carrier")?;
+    let url = format!("http://{}", listener.local_addr()?);
+    config.tracking = crate::demo_tracking::tracking(&url);
+    Ok(Some(listener))
+}
+
+/// Serves the stand-in carrier (the demo routes, no worker) on `listener` in the background.
+pub fn serve_stand_in_carrier(engine: &Engine, listener: TcpListener) {
+    let engine = engine.clone();
+    tokio::spawn(async move {
+        let _ = run_server(
+            engine,
+            listener,
+            WebOptions { outbox_page: true },
+            false,
+            std::future::pending(),
+        )
+        .await;
+    });
+}
+
 /// Opens the store (migrating it) and builds the engine; refuses invalid programmes.
 pub async fn build_engine(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Engine> {
     let (library, renderer) = load_programmes(config).map_err(|findings| {
@@ -72,7 +103,8 @@ pub async fn build_engine(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Res
     )
     .with_lease(lease)
     .with_policy(config.policy.clone())
-    .with_loyalty(config.loyalty.clone());
+    .with_loyalty(config.loyalty.clone())
+    .with_tracking(config.tracking.clone());
     let secret = match &config.link_secret {
         Some(s) => s.0.clone(),
         None => {

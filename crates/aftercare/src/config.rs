@@ -10,6 +10,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use aftercare_domain::delivery::TrackingConfig;
 use aftercare_domain::loyalty::LoyaltyConfig;
 use aftercare_domain::policy::PolicyConfig;
 use aftercare_engine::render::Brand;
@@ -44,6 +45,8 @@ struct RawConfig {
     policy: PolicyConfig,
     #[serde(default)]
     loyalty: LoyaltyConfig,
+    #[serde(default)]
+    tracking: TrackingConfig,
 }
 
 fn default_lease() -> u32 {
@@ -113,6 +116,9 @@ pub struct Config {
     pub policy: PolicyConfig,
     /// Loyalty: earning, tiers, rewards, coupon pools, referrals (`[loyalty]`).
     pub loyalty: LoyaltyConfig,
+    /// The tracking page: carriers and their adapters, stores with fittings, local
+    /// community content, recycling (`[tracking]`).
+    pub tracking: TrackingConfig,
 }
 
 impl Config {
@@ -168,6 +174,9 @@ impl Config {
         raw.loyalty
             .validate()
             .map_err(|e| anyhow::anyhow!("{}: {}", e.field, e.reason))?;
+        if let Some(e) = raw.tracking.check().into_iter().next() {
+            bail!("{}: {}", e.field, e.reason);
+        }
         if raw.job_lease_seconds < 2 {
             bail!("job_lease_seconds: must be at least 2");
         }
@@ -203,6 +212,7 @@ impl Config {
             brand: raw.brand,
             policy: raw.policy,
             loyalty: raw.loyalty,
+            tracking: raw.tracking,
         })
     }
 }

@@ -473,6 +473,25 @@ pub enum ShopAction {
         /// The reward's id.
         reward: String,
     },
+    /// A customer acts on the tracking page of a shipment (PX2, PX5, PX6).
+    Page {
+        /// The shipment's tracking code.
+        shipment: ExternalId,
+        /// What they do.
+        action: PageAction,
+    },
+}
+
+/// What customers do on the tracking page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageAction {
+    /// Change the delivery: another day (0), a pick-up point (1), a neighbour (2) or a safe
+    /// place (3).
+    ChangeDelivery(u8),
+    /// Book a fitting when collecting (click & collect).
+    BookFitting,
+    /// Ask for a free recycling return once delivered.
+    Recycle,
 }
 
 fn event(
@@ -648,6 +667,9 @@ pub fn order_with_shipping(
         placed_at: at,
         currency: "EUR".into(),
         delivery_method: method,
+        // The demo's two stores with fittings (PX5).
+        store_id: (method == DeliveryMethod::ClickAndCollect)
+            .then(|| if seq.is_multiple_of(2) { "ams" } else { "utr" }.to_string()),
         lines,
     };
     let carrier = if rng.random_bool(0.7) {
@@ -671,9 +693,53 @@ pub fn order_with_shipping(
             (ShipmentStatus::PickedUp, 1.6),
         ],
     };
+    let has_shoes = order.lines.iter().any(|l| {
+        catalogue
+            .iter()
+            .any(|p| p.sku == l.sku && p.category == "running-shoes")
+    });
     let mut out = vec![(at, ShopAction::Order(order))];
+    // What customers do on the tracking page, from their own random stream so the shop's
+    // other numbers stay as they were: about 30% change a home delivery (PX2), half of the
+    // click & collect customers book a fitting (PX5), one in ten running-shoe buyers sends
+    // the old pair back for recycling (PX6).
+    {
+        use rand::SeedableRng;
+        let mut page_rng = StdRng::seed_from_u64(0x7472_6163_6b00 ^ seq as u64);
+        let page = |fraction: f64, action: PageAction| {
+            (
+                at + SignedDuration::from_secs_f64(hours * 3600.0 * fraction),
+                ShopAction::Page {
+                    shipment: shipment.clone(),
+                    action,
+                },
+            )
+        };
+        match method {
+            DeliveryMethod::Home if page_rng.random_bool(0.3) => {
+                out.push(page(
+                    0.45,
+                    PageAction::ChangeDelivery(page_rng.random_range(0..4)),
+                ));
+            }
+            DeliveryMethod::ClickAndCollect if page_rng.random_bool(0.5) => {
+                out.push(page(1.05, PageAction::BookFitting));
+            }
+            _ => {}
+        }
+        if method == DeliveryMethod::Home && has_shoes && page_rng.random_bool(0.1) {
+            out.push(page(1.5, PageAction::Recycle));
+        }
+    }
+    // The carrier's two-hour window around the delivery, from the moment it has the parcel.
+    let delivered = at + SignedDuration::from_secs_f64(hours * 3600.0);
     for (status, fraction) in statuses {
         let t = at + SignedDuration::from_secs_f64(hours * 3600.0 * fraction);
+        let window = method == DeliveryMethod::Home
+            && matches!(
+                status,
+                ShipmentStatus::HandedOver | ShipmentStatus::InTransit
+            );
         out.push((
             t,
             ShopAction::Shipment(ShipmentEventRecord {
@@ -683,6 +749,8 @@ pub fn order_with_shipping(
                 status: *status,
                 at: t,
                 location: None,
+                expected_from: window.then(|| delivered - SignedDuration::from_hours(1)),
+                expected_until: window.then(|| delivered + SignedDuration::from_hours(1)),
             }),
         ));
     }

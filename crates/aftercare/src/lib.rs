@@ -7,4 +7,5 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod demo_data;
+pub mod demo_tracking;
 pub mod shop;

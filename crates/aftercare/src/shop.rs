@@ -15,7 +15,7 @@ use jiff::{SignedDuration, Timestamp};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::demo_data::{self, ShopAction};
+use crate::demo_data::{self, PageAction, ShopAction};
 
 /// What the generated shop has and does.
 #[derive(Debug)]
@@ -198,6 +198,77 @@ pub async fn run_live(
     }
 }
 
+/// What a customer does on a tracking page, through the same engine calls the page makes.
+async fn page_action(
+    tx: &mut Tx,
+    engine: &Engine,
+    shipment: &str,
+    action: PageAction,
+    at: Timestamp,
+) -> anyhow::Result<()> {
+    use aftercare_domain::delivery::{self, DeliveryChange, SafePlace};
+    use aftercare_engine::tracking;
+    let Some(shipment) = tx.shipment_by_external_id(shipment).await? else {
+        return Ok(());
+    };
+    let order = tx.order_by_id(shipment.order_id).await?;
+    match action {
+        PageAction::ChangeDelivery(kind) => {
+            let customer = tx.customer(order.customer_id).await?;
+            let zone = jiff::tz::TimeZone::get(customer.record.time_zone.as_str())
+                .unwrap_or(jiff::tz::TimeZone::UTC);
+            let day = delivery::expected_day(shipment.expected_from, Some(at), &zone)
+                .map(delivery::next_delivery_day)
+                .unwrap_or_else(|| at.to_zoned_datetime(zone.clone()).date());
+            let postcode = customer
+                .record
+                .postal_address
+                .as_ref()
+                .map(|a| a.postcode.clone())
+                .unwrap_or_default();
+            let points = engine
+                .tracking()
+                .carriers
+                .get(&shipment.carrier)
+                .map(|c| delivery::nearest_points(&c.pickup_points, &postcode, 1))
+                .unwrap_or_default();
+            let change = match (kind, points.first()) {
+                (1, Some(point)) => DeliveryChange::PickupPoint {
+                    point: point.clone(),
+                },
+                (2, _) => DeliveryChange::Neighbour {
+                    house_number: "12".into(),
+                },
+                (3, _) => DeliveryChange::SafePlace {
+                    place: SafePlace::Shed,
+                },
+                _ => DeliveryChange::OtherDay { date: day },
+            };
+            let nonce = format!("sim:{}", shipment.external_id);
+            tracking::request_change(tx, customer.id, &shipment, &change, &nonce, at).await?;
+        }
+        PageAction::BookFitting => {
+            let Some(store) = order
+                .record
+                .store_id
+                .as_deref()
+                .and_then(|id| engine.tracking().stores.iter().find(|s| s.id == id))
+            else {
+                return Ok(());
+            };
+            for slot in store.slots(at, 14) {
+                if tracking::book_fitting(tx, &order, store, slot, at).await? {
+                    break;
+                }
+            }
+        }
+        PageAction::Recycle => {
+            tracking::request_recycling(tx, &order, at).await?;
+        }
+    }
+    Ok(())
+}
+
 /// Applies one action in a transaction, as the shop's systems would through the API.
 pub async fn apply(
     tx: &mut Tx,
@@ -250,6 +321,9 @@ pub async fn apply(
         ShopAction::Order(o) => {
             ingest::create_order(tx, o, at).await?;
         }
+        ShopAction::Page { shipment, action } => {
+            page_action(tx, engine, shipment.as_str(), *action, at).await?;
+        }
         ShopAction::Shipment(s) => {
             ingest::record_shipment_event(tx, s, at).await?;
         }
@@ -279,6 +353,7 @@ mod tests {
                 ShopAction::Referral { .. } => "referral".to_string(),
                 ShopAction::Return(_) => "return".to_string(),
                 ShopAction::ClaimReward { .. } => "claim".to_string(),
+                ShopAction::Page { .. } => "page".to_string(),
             };
             *kinds.entry(kind).or_insert(0) += 1;
         }
@@ -294,6 +369,7 @@ mod tests {
             "contract_ending",
             "new_customer",
             "referral",
+            "page",
         ] {
             assert!(
                 kinds.get(kind).copied().unwrap_or(0) > 0,

@@ -1,6 +1,6 @@
 //! Aftercare's channels: how a rendered message reaches the customer.
 //!
-//! For now: email over real SMTP ([`email`]). Each channel splits into its configuration,
+//! Email over real SMTP ([`email`]) and signed outgoing webhooks ([`webhook`]). Each channel splits into its configuration,
 //! building the wire format, and sending. Errors say whether they are transient (retry) or
 //! permanent (give up), the way lettre's SMTP errors do. Deciding *whether* to send is not
 //! here: that is the engine's policy.
@@ -8,6 +8,7 @@
 //! Requirements: CH1 (channels), PP1/PX1 (the messages they carry).
 
 pub mod email;
+pub mod webhook;
 
 /// Why sending failed, and whether trying again may help.
 #[derive(Debug, thiserror::Error)]

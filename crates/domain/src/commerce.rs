@@ -114,6 +114,9 @@ pub struct OrderRecord {
     /// Home, pick-up point or click & collect.
     #[serde(default)]
     pub delivery_method: DeliveryMethod,
+    /// The store a click & collect order is collected at (`[[tracking.stores]]` id, PX5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_id: Option<String>,
     /// The lines; at least one.
     pub lines: Vec<OrderLine>,
 }
@@ -213,6 +216,14 @@ pub struct ShipmentEventRecord {
     /// Where, if the carrier says.
     #[serde(default)]
     pub location: Option<String>,
+    /// Start of the delivery window the carrier expects, if it gives one (PX1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expected_from: Option<Timestamp>,
+    /// End of that window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expected_until: Option<Timestamp>,
 }
 
 impl ShipmentEventRecord {
@@ -220,6 +231,14 @@ impl ShipmentEventRecord {
     pub fn validate(&self) -> Result<(), FieldError> {
         if self.carrier.trim().is_empty() {
             return Err(FieldError::new("carrier", "must not be empty"));
+        }
+        if let (Some(from), Some(until)) = (self.expected_from, self.expected_until)
+            && until < from
+        {
+            return Err(FieldError::new(
+                "expected_until",
+                "must not be before expected_from",
+            ));
         }
         Ok(())
     }
@@ -251,6 +270,10 @@ pub const BUILT_IN_EVENT_TYPES: &[&str] = &[
     "product_launched",
     "cocreation_opened",
     "segment_entered",
+    "delivery_changed",
+    "delivery_change_refused",
+    "appointment_booked",
+    "recycling_requested",
 ];
 
 /// A customer asks to cancel a subscription or contract (RT1).

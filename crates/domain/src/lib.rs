@@ -8,6 +8,7 @@
 
 pub mod clock;
 pub mod customer;
+pub mod delivery;
 pub mod error;
 pub mod greeting;
 pub mod loyalty;

@@ -5,6 +5,7 @@ pub mod loyalty;
 pub mod programme;
 pub mod render;
 pub mod scores;
+pub mod tracking;
 pub mod worker;
 
 pub use worker::{Delivery, Engine, EngineError, Ran};

@@ -1,12 +1,14 @@
-//! Signed, expiring links to a customer's branded pages (no login): the loyalty page now,
-//! tracking and preferences later. A token is `<customer id>.<expiry (unix s)>.<signature>`;
-//! the signature is HMAC-SHA256 over the page's purpose, the customer and the expiry, so a
+//! Signed, expiring links to a customer's branded pages (no login): loyalty, tracking,
+//! surveys, preferences and one-click unsubscribe. A token is
+//! `<subject id>.<expiry (unix s)>.<signature>` (the subject is the customer, the shipment
+//! or the survey response); the signature is HMAC-SHA256 over the page's purpose, the
+//! subject and the expiry, so a
 //! loyalty link cannot open another customer's page or another kind of page, and a changed
 //! expiry breaks it. Forms on those pages carry a CSRF token derived from the link token.
 //!
 //! What it does not do: rate limiting or rendering (the web layer does).
 //!
-//! Requirements: LY1 (the loyalty page), RF1 (the referral link on it).
+//! Requirements: LY1 (the loyalty page), RF1 (the referral link on it), PX2 (tracking).
 
 use hmac::{Hmac, Mac};
 use jiff::Timestamp;
@@ -28,6 +30,8 @@ pub enum Page {
     Survey,
     /// Consents, contact frequency and birthday.
     Preferences,
+    /// A shipment's tracking page (the subject is the shipment).
+    Tracking,
 }
 
 impl Page {
@@ -38,6 +42,7 @@ impl Page {
             Page::Unsubscribe => "unsubscribe",
             Page::Survey => "survey",
             Page::Preferences => "preferences",
+            Page::Tracking => "tracking",
         }
     }
 }

@@ -36,7 +36,7 @@ pub struct Brand {
     pub reply_to: Option<String>,
     /// The brand's web shop.
     pub site_url: String,
-    /// Logo image URL.
+    /// Logo image URL; empty: the name is set as a wordmark.
     pub logo_url: String,
     /// Main colour (CSS).
     pub primary_colour: String,
@@ -48,6 +48,8 @@ pub struct Brand {
     pub contact_phone: String,
     /// Opening hours of customer service.
     pub contact_hours: String,
+    /// Where customers chat with customer service (PX3), if the brand offers chat.
+    pub chat_url: Option<String>,
     /// How the brand addresses customers when the record does not say.
     pub default_address_form: AddressForm,
     /// The domain used in Message-ID headers.
@@ -61,12 +63,13 @@ impl Default for Brand {
             sender_email: "hallo@loopwerk.example".into(),
             reply_to: Some("klantenservice@loopwerk.example".into()),
             site_url: "https://loopwerk.example".into(),
-            logo_url: "https://loopwerk.example/logo.png".into(),
+            logo_url: String::new(),
             primary_colour: "#0b5d4b".into(),
             accent_colour: "#f2a900".into(),
             contact_email: "klantenservice@loopwerk.example".into(),
             contact_phone: "+31 20 123 4567".into(),
             contact_hours: "ma–za 8:00–20:00".into(),
+            chat_url: Some("https://loopwerk.example/chat".into()),
             default_address_form: AddressForm::Informal,
             message_id_domain: "loopwerk.example".into(),
         }
@@ -442,6 +445,10 @@ fn money(state: &State<'_, '_>, cents: i64) -> String {
 
 /// `{{ order.placed_at | date }}` → "12 maart 2026" / "12 March 2026", in the customer's zone.
 fn date(state: &State<'_, '_>, value: String) -> Result<String, minijinja::Error> {
+    // A calendar day (e.g. a new delivery day) prints as it is.
+    if let Ok(d) = value.parse::<jiff::civil::Date>() {
+        return Ok(aftercare_domain::commerce::format_date(d, locale_of(state)));
+    }
     let ts: Timestamp = value.parse().map_err(|e| {
         minijinja::Error::new(
             minijinja::ErrorKind::InvalidOperation,

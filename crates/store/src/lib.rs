@@ -20,7 +20,7 @@ mod tx;
 use jiff::Timestamp;
 
 pub use records::*;
-pub use tx::{AlsoBought, Answer, DeadJob, SurveyResult};
+pub use tx::{AlsoBought, Answer, DeadJob, StoredDeliveryChange, StoredShipment, SurveyResult};
 pub use tx::{Coupon, NewCoupon, NewEntry, RedeemOutcome, Redemption, Referral, Scores, Tx};
 
 /// What can go wrong in the store.
@@ -257,6 +257,10 @@ pub enum Table {
     CouponRedemptions,
     /// Referrals.
     Referrals,
+    /// Delivery changes asked for on the tracking page.
+    DeliveryChanges,
+    /// Fitting appointments.
+    Appointments,
 }
 
 impl Table {
@@ -275,6 +279,8 @@ impl Table {
             Table::Coupons => "coupons",
             Table::CouponRedemptions => "coupon_redemptions",
             Table::Referrals => "referrals",
+            Table::DeliveryChanges => "delivery_changes",
+            Table::Appointments => "appointments",
         }
     }
 }

@@ -35,6 +35,8 @@ pub mod job_kind {
     pub const CALENDAR: &str = "calendar";
     /// Settle a referral when the first order's return period has passed (RF1).
     pub const REFERRAL: &str = "referral";
+    /// Pass a delivery change on to the carrier (PX2).
+    pub const CARRIER: &str = "carrier";
 }
 
 #[derive(Debug, sqlx::FromRow)]

@@ -49,9 +49,11 @@ macro_rules! on_tx {
 mod loyalty;
 mod scores;
 mod surveys;
+mod tracking;
 pub use loyalty::{Coupon, NewCoupon, NewEntry, RedeemOutcome, Redemption, Referral};
 pub use scores::{AlsoBought, DeadJob, Scores};
 pub use surveys::{Answer, SurveyResult};
+pub use tracking::{StoredDeliveryChange, StoredShipment};
 
 const ENROLMENT_COLUMNS: &str =
     "id, programme_id, programme_version, customer_id, trigger_event_id,
@@ -308,6 +310,18 @@ impl Tx {
         Ok(Some(id))
     }
 
+    /// An order by internal id.
+    pub async fn order_by_id(&mut self, id: i64) -> Result<StoredOrder> {
+        let row: Option<OrderRow> = on_tx!(self, c => sqlx::query_as(
+            "SELECT id, customer_id, record FROM orders WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await?);
+        row.ok_or_else(|| StoreError::NotFound(format!("order {id}")))?
+            .try_into()
+    }
+
     /// An order by the shop's order number.
     pub async fn order_by_external_id(&mut self, external_id: &str) -> Result<Option<StoredOrder>> {
         let row: Option<OrderRow> = on_tx!(self, c => sqlx::query_as(
@@ -355,11 +369,13 @@ impl Tx {
     ) -> Result<bool> {
         let status = event.status.as_str();
         let shipment_id: i64 = on_tx!(self, c => sqlx::query_scalar(
-            "INSERT INTO shipments (external_id, order_id, carrier, status, status_at, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6)
+            "INSERT INTO shipments (external_id, order_id, carrier, status, status_at, created_at, expected_from, expected_until)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
              ON CONFLICT (external_id) DO UPDATE SET
                  status = CASE WHEN excluded.status_at >= shipments.status_at THEN excluded.status ELSE shipments.status END,
-                 status_at = CASE WHEN excluded.status_at >= shipments.status_at THEN excluded.status_at ELSE shipments.status_at END
+                 status_at = CASE WHEN excluded.status_at >= shipments.status_at THEN excluded.status_at ELSE shipments.status_at END,
+                 expected_from = COALESCE(excluded.expected_from, shipments.expected_from),
+                 expected_until = COALESCE(excluded.expected_until, shipments.expected_until)
              RETURNING id",
         )
         .bind(event.shipment_id.as_str())
@@ -368,6 +384,8 @@ impl Tx {
         .bind(status)
         .bind(micros(event.at))
         .bind(micros(now))
+        .bind(event.expected_from.map(micros))
+        .bind(event.expected_until.map(micros))
         .fetch_one(&mut *c)
         .await?);
         let inserted = on_tx!(self, c => sqlx::query(

@@ -6,6 +6,8 @@
 //! Requirements: PX1 (shipment events in), PP1 (orders in), FR1 (timelines show every
 //! decision's reason).
 
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod error;
 pub mod pages;

@@ -53,11 +53,18 @@ pub async fn run(args: Args, mut config: Config) -> anyhow::Result<()> {
         let _ = std::fs::remove_file(PathBuf::from(p));
     }
     config.database_url = format!("sqlite://{}", args.db.display());
+    // Without configured carriers the demo's own stand-in carrier takes changes: on a
+    // side port while the history runs on the virtual clock, then on the demo server.
+    let own_carriers = !config.tracking.carriers.is_empty();
+    let carrier = app::stand_in_carrier(&mut config).await?;
     let real_now = SystemClock.now();
     let start = real_now - SignedDuration::from_hours(24 * 365);
     let live_from = real_now - SignedDuration::from_hours(24 * LIVE_DAYS);
     let clock = Arc::new(ManualClock::new(start));
     let engine = app::build_engine(&config, clock.clone()).await?;
+    if let Some(listener) = carrier {
+        app::serve_stand_in_carrier(&engine, listener);
+    }
     let store = engine.store().clone();
 
     eprintln!(
@@ -94,11 +101,14 @@ pub async fn run(args: Args, mut config: Config) -> anyhow::Result<()> {
         println!("{token}");
         return Ok(());
     }
-    let live_engine = app::build_engine(&config, Arc::new(SystemClock)).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     let address = listener.local_addr()?;
+    if !own_carriers {
+        config.tracking = crate::demo_tracking::tracking(&format!("http://{address}"));
+    }
+    let live_engine = app::build_engine(&config, Arc::new(SystemClock)).await?;
     println!();
     println!("  Aftercare demo is running.");
     println!("  Outbox:    http://{address}/outbox");
@@ -122,6 +132,15 @@ pub async fn run(args: Args, mut config: Config) -> anyhow::Result<()> {
                 "  Loyalty:   http://{address}/p/loyalty/{token}  ({})",
                 first.external_id.as_str()
             );
+        }
+        // The latest home delivery still under way: its tracking page offers changes.
+        if let Some(id) = tx.latest_changeable_shipment().await? {
+            let expires = SystemClock.now() + SignedDuration::from_hours(24 * 30);
+            let token =
+                live_engine
+                    .links()
+                    .token(aftercare_engine::links::Page::Tracking, id, expires);
+            println!("  Tracking:  http://{address}/p/tracking/{token}");
         }
     }
     println!(

@@ -90,7 +90,8 @@ pub async fn run(args: Args, mut config: Config) -> anyhow::Result<()> {
     config.database_url = format!("sqlite://{}", file.display());
     config.smtp_url = None;
     config.durable = false;
-    let report = simulate(&args, &config).await;
+    let carrier = app::stand_in_carrier(&mut config).await?;
+    let report = simulate(&args, &config, carrier).await;
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
     }
@@ -103,7 +104,11 @@ pub async fn run(args: Args, mut config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn simulate(args: &Args, config: &Config) -> anyhow::Result<Report> {
+async fn simulate(
+    args: &Args,
+    config: &Config,
+    carrier: Option<tokio::net::TcpListener>,
+) -> anyhow::Result<Report> {
     let start = SystemClock
         .now()
         .round(jiff::Unit::Day)
@@ -112,6 +117,9 @@ async fn simulate(args: &Args, config: &Config) -> anyhow::Result<Report> {
     let history_from = start - SignedDuration::from_hours(24 * 365);
     let clock = Arc::new(ManualClock::new(history_from));
     let engine = app::build_engine(config, clock.clone()).await?;
+    if let Some(listener) = carrier {
+        app::serve_stand_in_carrier(&engine, listener);
+    }
     let store = engine.store().clone();
     let plan = shop::plan(args.seed, args.customers, history_from, start, end);
     shop::load(&store, &plan, start).await?;

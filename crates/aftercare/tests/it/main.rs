@@ -4,6 +4,7 @@
 mod helpers;
 
 mod api;
+mod carrier;
 mod cli;
 mod crash;
 mod language;
@@ -11,4 +12,5 @@ mod library;
 mod loyalty;
 mod programmes;
 mod surveys;
+mod tracking;
 mod unsubscribe;

@@ -151,7 +151,16 @@ impl Engine {
                 let until = now + SignedDuration::from_hours(24 * 30);
                 self.links.url(Page::Survey, id, until)
             });
+        // Shipping messages link to the shipment's tracking page (PX1, PX2).
+        let tracking = match context.get("shipment_id").and_then(|v| v.as_str()) {
+            Some(ext) => tx
+                .shipment_by_external_id(ext)
+                .await?
+                .map(|s| self.links.url(Page::Tracking, s.id, expires)),
+            None => None,
+        };
         let links = serde_json::json!({
+            "tracking": tracking,
             "loyalty": self.links.url(Page::Loyalty, customer.id, expires),
             "unsubscribe": unsubscribe,
             "survey": survey,

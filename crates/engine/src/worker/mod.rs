@@ -10,7 +10,8 @@
 //! next claim sends it again with the same `Message-ID`.
 //!
 //! The job kinds live in their own files: `route` (events), `steps` (enrolments),
-//! `calendar` (occasions) and `deliver` (messages).
+//! `calendar` (occasions) and `deliver` (messages); the `carrier` job (delivery changes)
+//! lives in `crate::tracking`.
 //!
 //! [`Engine::run_once`] runs one batch and returns [`Ran::Idle`] when there was nothing
 //! due, so tests step the engine with a [`aftercare_domain::ManualClock`].
@@ -23,6 +24,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use aftercare_channels::email::{EmailMessage, SmtpMailer};
+use aftercare_channels::webhook::WebhookClient;
+use aftercare_domain::delivery::TrackingConfig;
 use aftercare_domain::loyalty::LoyaltyConfig;
 use aftercare_domain::policy::{self, Decision, Intent, PastContact, PolicyConfig};
 use aftercare_domain::{Clock, MessageState};
@@ -88,6 +91,8 @@ pub struct Engine {
     policy: PolicyConfig,
     loyalty: Arc<LoyaltyConfig>,
     links: Arc<LinkSigner>,
+    tracking: Arc<TrackingConfig>,
+    webhooks: WebhookClient,
 }
 
 /// How long a claimed job stays with its worker; a dead worker's jobs return after it.
@@ -120,6 +125,8 @@ impl Engine {
             policy: PolicyConfig::default(),
             loyalty: Arc::new(LoyaltyConfig::default()),
             links: Arc::new(LinkSigner::new(&random_hex(), "http://127.0.0.1:8080")),
+            tracking: Arc::new(TrackingConfig::default()),
+            webhooks: WebhookClient::new(false),
         }
     }
 
@@ -140,6 +147,24 @@ impl Engine {
     pub fn with_loyalty(mut self, loyalty: LoyaltyConfig) -> Self {
         self.loyalty = Arc::new(loyalty);
         self
+    }
+
+    /// Sets the carriers, stores and local content of the tracking page (default: none);
+    /// `allow_private_targets` in it also lets webhooks reach internal addresses.
+    pub fn with_tracking(mut self, tracking: TrackingConfig) -> Self {
+        self.webhooks = WebhookClient::new(tracking.allow_private_targets);
+        self.tracking = Arc::new(tracking);
+        self
+    }
+
+    /// The tracking page's carriers, stores and content.
+    pub fn tracking(&self) -> &TrackingConfig {
+        &self.tracking
+    }
+
+    /// The client for outgoing webhooks.
+    pub fn webhooks(&self) -> &WebhookClient {
+        &self.webhooks
     }
 
     /// Sets how customer links are signed and where they point.
@@ -255,6 +280,7 @@ impl Engine {
             job_kind::STEP => self.run_steps(job).await,
             job_kind::DELIVER => self.deliver(job).await,
             job_kind::CALENDAR => self.run_calendar(job).await,
+            job_kind::CARRIER => self.pass_on_change(job).await,
             job_kind::REFERRAL => {
                 let mut tx = self.store.begin().await?;
                 crate::loyalty::settle_referral(
@@ -279,7 +305,7 @@ impl Engine {
         }
     }
 
-    async fn finish(&self, mut tx: Tx, job: &Job) -> Result<(), EngineError> {
+    pub(crate) async fn finish(&self, mut tx: Tx, job: &Job) -> Result<(), EngineError> {
         if !tx.finish_job(job.id, &self.worker_id).await? {
             // Dropping the transaction rolls back this run's effects; the holder redoes them.
             warn!(

@@ -23,6 +23,10 @@ fn env() -> &'static Environment<'static> {
         // Embedded at build time; a broken template fails the page tests.
         let _ = env.add_template("base.html", include_str!("templates/base.html"));
         let _ = env.add_template("loyalty.html", include_str!("templates/loyalty.html"));
+        let _ = env.add_template("theme.css", include_str!("templates/theme.css"));
+        let _ = env.add_template("header.html", include_str!("templates/header.html"));
+        let _ = env.add_template("contact.html", include_str!("templates/contact.html"));
+        let _ = env.add_template("tracking.html", include_str!("templates/tracking.html"));
         let _ = env.add_template(
             "link_problem.html",
             include_str!("templates/link_problem.html"),

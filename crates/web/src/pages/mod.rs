@@ -4,9 +4,11 @@
 //! shows personal data without a sign-in.
 
 mod common;
+pub mod demo_carrier;
 pub mod loyalty;
 pub mod preferences;
 pub mod survey;
+pub mod tracking;
 pub mod unsubscribe;
 
 use aftercare_store::MessageFilter;
@@ -32,18 +34,35 @@ pub fn customer_routes() -> Router<AppState> {
             "/p/preferences/{token}",
             get(preferences::show).post(preferences::save),
         )
+        .route("/p/tracking/{token}", get(tracking::show))
+        .route(
+            "/p/tracking/{token}/change",
+            axum::routing::post(tracking::change),
+        )
+        .route(
+            "/p/tracking/{token}/fitting",
+            axum::routing::post(tracking::fitting),
+        )
+        .route(
+            "/p/tracking/{token}/recycle",
+            axum::routing::post(tracking::recycle),
+        )
         .route(
             "/u/{token}",
             get(unsubscribe::confirm).post(unsubscribe::unsubscribe),
         )
 }
 
-/// The outbox routes.
+/// The outbox routes, and the demo's stand-in carrier.
 pub fn outbox_routes() -> Router<AppState> {
     Router::new()
         .route("/outbox", get(outbox))
         .route("/outbox/{id}", get(outbox_message))
         .route("/outbox/{id}/html", get(outbox_message_html))
+        .route(
+            "/demo/carrier/{carrier}",
+            axum::routing::post(demo_carrier::receive),
+        )
 }
 
 fn escape(s: &str) -> String {

@@ -1,0 +1,328 @@
+//! What the tracking page does (PX2, PX5, PX6): a delivery change is stored with a job in one
+//! transaction and passed on to the carrier by the carrier adapter — a signed outgoing
+//! webhook (`aftercare_channels::webhook`) — by the worker, retried with backoff and jitter
+//! while the carrier is unreachable. The carrier's answer settles it (`confirmed` or
+//! `refused`) and becomes an event (`delivery_changed`, `delivery_change_refused`) that the
+//! library's `delivery-change` programme confirms to the customer. A fitting booking and a
+//! recycling return are stored and become events the same way.
+//!
+//! The adapter's payload (version 1), POSTed as JSON with `Aftercare-Signature` and an
+//! `Idempotency-Key` of `delivery-change-<id>`:
+//!
+//! ```json
+//! {"type": "delivery_change", "version": 1, "id": 7, "carrier": "postnl",
+//!  "shipment": "3S000000001", "order": "W1001", "requested_at": "2026-03-02T10:00:00Z",
+//!  "change": {"kind": "pickup_point", "point": {"id": "NL-1017-01", "name": "…", …}},
+//!  "recipient": {"name": "Anna de Vries", "street": "Keizersgracht", "house_number": "1",
+//!                "postcode": "1015 AA", "city": "Amsterdam", "country": "NL"}}
+//! ```
+//!
+//! A 2xx answer confirms; a 4xx (other than 408/429) refuses, its body kept as the reason;
+//! anything else is retried. Pick-up points come from the carrier's lookup URL (a signed GET
+//! with `postcode` and `country`, answering a JSON list of points) or, without one, from
+//! the configured list.
+//!
+//! Requirements: PX2, PX5, PX6.
+
+use aftercare_channels::webhook::WebhookError;
+use aftercare_domain::delivery::{DeliveryChange, PickupPoint, nearest_points};
+use aftercare_store::{
+    Job, StoreError, StoredDeliveryChange, StoredOrder, StoredShipment, Tx, job_kind,
+};
+use jiff::{SignedDuration, Timestamp};
+use serde_json::json;
+use tracing::{debug, warn};
+
+use crate::ingest::append_event;
+use crate::{Engine, EngineError};
+
+/// How many pick-up points the page offers.
+const POINTS_OFFERED: usize = 5;
+/// A change the carrier could not be reached for this often is given up.
+const MAX_CARRIER_ATTEMPTS: i32 = 12;
+
+/// Stores a change the customer asked for and queues it for the carrier, in `tx`; `None`
+/// when this form (`nonce`) was submitted before.
+pub async fn request_change(
+    tx: &mut Tx,
+    customer_id: i64,
+    shipment: &StoredShipment,
+    change: &DeliveryChange,
+    nonce: &str,
+    now: Timestamp,
+) -> Result<Option<i64>, StoreError> {
+    let detail = serde_json::to_value(change).unwrap_or_default();
+    let id = tx
+        .insert_delivery_change(
+            shipment.id,
+            customer_id,
+            change.kind().as_str(),
+            &detail,
+            nonce,
+            now,
+        )
+        .await?;
+    if let Some(id) = id {
+        tx.insert_job(job_kind::CARRIER, id, now, now).await?;
+    }
+    Ok(id)
+}
+
+/// Books a fitting slot for a click & collect order (PX5) and records `appointment_booked`;
+/// `false` when someone else has the slot.
+pub async fn book_fitting(
+    tx: &mut Tx,
+    order: &StoredOrder,
+    store: &aftercare_domain::delivery::StoreLocation,
+    slot: Timestamp,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    if !tx
+        .book_appointment(&store.id, slot, order.id, order.customer_id, now)
+        .await?
+    {
+        return Ok(false);
+    }
+    let properties = json!({
+        "order_external_id": order.record.external_id,
+        "store_id": store.id,
+        "store_name": store.name,
+        "store_address": store.address,
+        "slot": slot.to_string(),
+        "slot_time": jiff::tz::TimeZone::get(&store.time_zone)
+            .map(|z| slot.to_zoned_datetime(z).strftime("%H:%M").to_string())
+            .unwrap_or_default(),
+    });
+    let source = format!("appointment:{}:{}", order.id, slot.as_second());
+    append_event(
+        tx,
+        order.customer_id,
+        "appointment_booked",
+        now,
+        &properties,
+        Some(&source),
+        now,
+    )
+    .await?;
+    Ok(true)
+}
+
+/// Records a free recycling return for an order's worn-out product (PX6) and the
+/// `recycling_requested` event; `false` when it was asked for before.
+pub async fn request_recycling(
+    tx: &mut Tx,
+    order: &StoredOrder,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    if !tx
+        .request_recycling(order.id, order.customer_id, now)
+        .await?
+    {
+        return Ok(false);
+    }
+    let properties = json!({"order_external_id": order.record.external_id});
+    let source = format!("recycling:{}", order.id);
+    append_event(
+        tx,
+        order.customer_id,
+        "recycling_requested",
+        now,
+        &properties,
+        Some(&source),
+        now,
+    )
+    .await?;
+    Ok(true)
+}
+
+impl Engine {
+    /// The pick-up points to offer near `postcode`: from the carrier's lookup when it has
+    /// one and answers, else from the configured list; nearest first.
+    pub async fn pickup_points(
+        &self,
+        carrier: &str,
+        postcode: &str,
+        country: &str,
+    ) -> Vec<PickupPoint> {
+        let Some(config) = self.tracking().carriers.get(carrier) else {
+            return Vec::new();
+        };
+        if let (Some(url), Some(secret)) = (&config.pickup_points_url, &config.webhook_secret) {
+            let query = [("postcode", postcode), ("country", country)];
+            match self
+                .webhooks()
+                .get_json(url, secret.as_bytes(), &query, self.clock().now())
+                .await
+                .and_then(|v| {
+                    serde_json::from_value::<Vec<PickupPoint>>(v)
+                        .map_err(|e| WebhookError::Transient(format!("pick-up points: {e}")))
+                }) {
+                Ok(points) => return nearest_points(&points, postcode, POINTS_OFFERED),
+                Err(e) => {
+                    warn!(carrier, error = %e, "Pick-up point lookup failed; using the configured list.");
+                }
+            }
+        }
+        nearest_points(&config.pickup_points, postcode, POINTS_OFFERED)
+    }
+
+    /// Passes a requested change on to the carrier (job kind `carrier`).
+    pub(crate) async fn pass_on_change(&self, job: &Job) -> Result<(), EngineError> {
+        let mut tx = self.store().begin().await?;
+        let change = tx.delivery_change(job.ref_id).await?;
+        if change.state != "requested" {
+            return self.finish(tx, job).await;
+        }
+        let shipment = tx.shipment(change.shipment_id).await?;
+        let order = tx.order_by_id(shipment.order_id).await?;
+        let customer = tx.customer(change.customer_id).await?;
+        let Some((url, secret)) = self
+            .tracking()
+            .carriers
+            .get(&shipment.carrier)
+            .and_then(|c| Some((c.webhook_url.clone()?, c.webhook_secret.clone()?)))
+        else {
+            let reason = format!("no carrier adapter is configured for {}", shipment.carrier);
+            settle(
+                &mut tx,
+                &change,
+                &shipment,
+                &order,
+                false,
+                &reason,
+                self.clock().now(),
+            )
+            .await?;
+            return self.finish(tx, job).await;
+        };
+        tx.commit().await?;
+
+        let address = customer.record.postal_address.as_ref();
+        let r = &customer.record;
+        let name = [
+            r.first_name.as_deref(),
+            r.name_prefix.as_deref(),
+            r.last_name.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+        let payload = json!({
+            "type": "delivery_change",
+            "version": 1,
+            "id": change.id,
+            "carrier": shipment.carrier,
+            "shipment": shipment.external_id,
+            "order": order.record.external_id,
+            "requested_at": change.requested_at.to_string(),
+            "change": change.detail,
+            "recipient": {
+                "name": name,
+                "street": address.map(|a| a.street.as_str()),
+                "house_number": address.map(|a| match &a.house_number_addition {
+                    Some(add) => format!("{} {add}", a.house_number),
+                    None => a.house_number.clone(),
+                }),
+                "postcode": address.map(|a| a.postcode.as_str()),
+                "city": address.map(|a| a.city.as_str()),
+                "country": address.map(|a| a.country.as_str()),
+            },
+        });
+        let outcome = self
+            .webhooks()
+            .post_json(
+                &url,
+                secret.as_bytes(),
+                &payload,
+                &format!("delivery-change-{}", change.id),
+                self.clock().now(),
+            )
+            .await;
+        let now = self.clock().now();
+        let mut tx = self.store().begin().await?;
+        match outcome {
+            Ok(body) => {
+                let reply: String = body.chars().take(500).collect();
+                settle(&mut tx, &change, &shipment, &order, true, &reply, now).await?;
+                debug!(
+                    change_id = change.id,
+                    "Delivery change confirmed by the carrier."
+                );
+                self.finish(tx, job).await
+            }
+            Err(e) if e.is_transient() && job.attempts < MAX_CARRIER_ATTEMPTS => {
+                warn!(change_id = change.id, error = %e, "Carrier unreachable; retrying.");
+                let due = now.checked_add(with_jitter(job.attempts)).unwrap_or(now);
+                tx.retry_job(job.id, due, &e.to_string()).await?;
+                Ok(tx.commit().await?)
+            }
+            Err(e) => {
+                settle(
+                    &mut tx,
+                    &change,
+                    &shipment,
+                    &order,
+                    false,
+                    &e.to_string(),
+                    now,
+                )
+                .await?;
+                self.finish(tx, job).await
+            }
+        }
+    }
+}
+
+/// Settles a change and records the event its confirmation programme starts from.
+async fn settle(
+    tx: &mut Tx,
+    change: &StoredDeliveryChange,
+    shipment: &StoredShipment,
+    order: &StoredOrder,
+    confirmed: bool,
+    reply: &str,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let state = if confirmed { "confirmed" } else { "refused" };
+    if !tx
+        .settle_delivery_change(change.id, state, reply, now)
+        .await?
+    {
+        return Ok(());
+    }
+    let event = if confirmed {
+        "delivery_changed"
+    } else {
+        "delivery_change_refused"
+    };
+    let properties = json!({
+        "shipment_id": shipment.external_id,
+        "order_external_id": order.record.external_id,
+        "carrier": shipment.carrier,
+        "change": change.detail,
+        "reason": (!confirmed).then_some(reply),
+    });
+    let source = format!("delivery-change:{}", change.id);
+    append_event(
+        tx,
+        change.customer_id,
+        event,
+        now,
+        &properties,
+        Some(&source),
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
+/// 30 s doubling per attempt, capped at an hour, plus up to a fifth more at random, so
+/// many changes for one carrier that was down do not all return at the same second.
+fn with_jitter(attempts: i32) -> SignedDuration {
+    use rand::Rng;
+    let exp = u32::try_from(attempts.clamp(1, 8) - 1).unwrap_or(0);
+    let base = (30 * 2i64.pow(exp)).min(3600);
+    let extra = rand::rng().random_range(0..=base / 5);
+    SignedDuration::from_secs(base + extra)
+}
