@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a bare Debian machine: installs what the tests need when it
-# is missing (PostgreSQL, postfix's smtp-sink as a real SMTP server), starts a throw-away
-# PostgreSQL on loopback, runs fmt, clippy and every test, and stops what it started.
+# is missing (PostgreSQL, postfix's smtp-sink as a real SMTP server, Chromium and its
+# WebDriver, axe-core from npm for the accessibility check), starts a throw-away PostgreSQL
+# and ChromeDriver on loopback, runs fmt, clippy and every test, and stops what it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 command -v /usr/sbin/smtp-sink >/dev/null || need+=(postfix)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v chromium >/dev/null || need+=(chromium)
+command -v chromedriver >/dev/null || need+=(chromium-driver)
+command -v npm >/dev/null || need+=(npm)
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 if [ ${#need[@]} -gt 0 ]; then
   echo "Installing ${need[*]} from Debian packages…"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -20,7 +25,13 @@ fi
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 W=$(mktemp -d); chmod 755 "$W"
 PGPORT=${AFTERCARE_TEST_PGPORT:-55432}
+if [ ! -e tests/browser/node_modules/axe-core/axe.min.js ]; then
+  echo "Installing axe-core from npm…"
+  (cd tests/browser && npm ci --no-audit --no-fund --silent)
+fi
+
 cleanup() {
+  [ -n "${DRIVER_PID:-}" ] && kill "$DRIVER_PID" 2>/dev/null || true
   if [ "$(id -u)" -eq 0 ]; then
     runuser -u postgres -- "$PGBIN/pg_ctl" -D "$W/pg/data" -m immediate stop >/dev/null 2>&1 || true
   else
@@ -41,6 +52,16 @@ else
     -o "-p $PGPORT -k $W/pg -c listen_addresses=127.0.0.1 -c max_connections=300" start >/dev/null
 fi
 export AFTERCARE_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$PGPORT/postgres"
+
+# ChromeDriver for the browser tests, on a free loopback port.
+DRIVER_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+chromedriver --port="$DRIVER_PORT" --allowed-ips=127.0.0.1 >"$W/chromedriver.log" 2>&1 &
+DRIVER_PID=$!
+for _ in $(seq 50); do
+  (exec 3<>/dev/tcp/127.0.0.1/$DRIVER_PORT) 2>/dev/null && break
+  sleep 0.1
+done
+export AFTERCARE_TEST_WEBDRIVER="http://127.0.0.1:$DRIVER_PORT"
 
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings

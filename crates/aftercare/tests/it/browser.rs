@@ -1,0 +1,260 @@
+//! The customer pages in headless Chromium (Debian's, driven over WebDriver by fantoccini;
+//! `scripts/test.sh` starts ChromeDriver and sets `AFTERCARE_TEST_WEBDRIVER`): open the
+//! tracking link from a real email, change the delivery to a pick-up point, a neighbour and
+//! another day, and see each reach the stand-in carrier and come back as a confirmation
+//! email; a forged link shows the friendly page and changes nothing. Every page is checked
+//! with axe-core (WCAG 2 A/AA, no serious or critical violation) and kept as a screenshot at
+//! phone and desktop width in `target/screenshots/`.
+
+use std::path::PathBuf;
+
+use aftercare_engine::links::Page;
+use aftercare_store::Table;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+use crate::carrier::CarrierStub;
+use crate::helpers::*;
+use crate::tracking::parcel_on_its_way;
+
+async fn browser() -> Client {
+    let driver = std::env::var("AFTERCARE_TEST_WEBDRIVER").expect(
+        "AFTERCARE_TEST_WEBDRIVER is not set: run the tests with ./scripts/test.sh, which starts ChromeDriver",
+    );
+    let profile = tempfile::tempdir().unwrap().keep();
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                     "--disable-sync", "--hide-scrollbars", "--lang=nl-NL",
+                     format!("--user-data-dir={}", profile.display())]
+        }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver)
+        .await
+        .expect("a Chromium session through ChromeDriver")
+}
+
+fn screenshots() -> PathBuf {
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"))
+        .join("screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Screenshots of the current page at phone and desktop width, tall enough for the whole
+/// page.
+async fn capture(c: &Client, name: &str) {
+    for (label, width) in [("phone", 390), ("desktop", 1280)] {
+        c.set_window_size(width, 900).await.unwrap();
+        let height = c
+            .execute("return document.documentElement.scrollHeight;", vec![])
+            .await
+            .unwrap()
+            .as_u64()
+            .unwrap_or(900);
+        c.set_window_size(width, u32::try_from(height.clamp(600, 4000)).unwrap() + 140)
+            .await
+            .unwrap();
+        let png = c.screenshot().await.unwrap();
+        std::fs::write(screenshots().join(format!("{name}-{label}.png")), png).unwrap();
+    }
+    c.set_window_size(390, 900).await.unwrap();
+}
+
+/// axe-core's WCAG 2 A/AA check of the current page; panics on a serious or critical
+/// violation.
+async fn accessible(c: &Client, name: &str) {
+    let axe =
+        std::fs::read_to_string(repo_root().join("tests/browser/node_modules/axe-core/axe.min.js"))
+            .expect("axe-core is missing: run the tests with ./scripts/test.sh, which installs it");
+    c.execute(&axe, vec![]).await.unwrap();
+    let result = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})
+                .then(r => done(r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                    nodes: v.nodes.map(n => n.html).slice(0, 3)}))))
+                .catch(e => done([{id: 'axe-error', impact: 'critical', help: String(e)}]));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let serious: Vec<&Value> = result
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical")))
+        .collect();
+    assert!(
+        serious.is_empty(),
+        "{name}: accessibility violations {serious:#?}"
+    );
+}
+
+async fn open_option(c: &Client, summary: &str) {
+    c.find(Locator::XPath(&format!(
+        "//summary[contains(., '{summary}')]"
+    )))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+}
+
+async fn submit_open_form(c: &Client) {
+    c.find(Locator::Css("details[open] button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css("p[role=status]"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_changes_her_delivery_in_the_browser_and_the_carrier_and_her_inbox_hear_of_it() {
+    let stub = CarrierStub::start().await;
+    let (app, link) = parcel_on_its_way(Backend::Sqlite, &stub, |_| {}).await;
+    let url = app.on_test_server(&link);
+    let c = browser().await;
+
+    // The link from the dispatch email opens the brand's page.
+    c.goto(&url).await.unwrap();
+    let text = c
+        .find(Locator::Css("main"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("Je pakket is onderweg"), "{text}");
+    accessible(&c, "tracking").await;
+    capture(&c, "tracking").await;
+
+    // A pick-up point.
+    open_option(&c, "Naar een afhaalpunt").await;
+    c.find(Locator::Css("label[for=point-1]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    capture(&c, "tracking-pickup-open").await;
+    submit_open_form(&c).await;
+    let status = c
+        .find(Locator::Css("p[role=status]"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        status.contains("We geven je wijziging door aan PostNL"),
+        "{status}"
+    );
+    app.engine.run_until_idle().await.unwrap();
+    let changes = stub.changes();
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0]["_signature_valid"], true);
+    assert_eq!(changes[0]["change"]["point"]["id"], "NL-1016-02");
+    let mails = app.smtp.wait_for(3).await;
+    assert!(
+        mails
+            .iter()
+            .any(|m| m.contains("Pakketautomaat Westermarkt, Westermarkt 2")),
+        "{mails:?}"
+    );
+    c.goto(&url).await.unwrap();
+    accessible(&c, "tracking-confirmed").await;
+    capture(&c, "tracking-confirmed").await;
+
+    // A neighbour, typed in.
+    open_option(&c, "Bij de buren").await;
+    c.find(Locator::Id("house-number"))
+        .await
+        .unwrap()
+        .send_keys("261")
+        .await
+        .unwrap();
+    submit_open_form(&c).await;
+    // Another day, picked from the list.
+    open_option(&c, "Op een andere dag").await;
+    c.find(Locator::Css("label[for='day-2026-03-05']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    submit_open_form(&c).await;
+    app.engine.run_until_idle().await.unwrap();
+    let changes = stub.changes();
+    assert_eq!(changes.len(), 3, "{changes:?}");
+    assert_eq!(
+        changes[1]["change"],
+        json!({"kind": "neighbour", "house_number": "261"})
+    );
+    assert_eq!(
+        changes[2]["change"],
+        json!({"kind": "other_day", "date": "2026-03-05"})
+    );
+    let mails = app.smtp.wait_for(5).await;
+    assert!(
+        mails
+            .iter()
+            .any(|m| m.contains("Afgeven bij de buren op nummer 261"))
+    );
+    assert!(
+        mails
+            .iter()
+            .any(|m| m.contains("Bezorging op 5 maart 2026"))
+    );
+
+    // A forged link: the friendly page, nothing changed.
+    let before = app.counts().await;
+    let changes_before = app.store.count(Table::DeliveryChanges).await.unwrap();
+    let token = url.rsplit('/').next().unwrap();
+    let forged = url.replace(token, &format!("{}0", &token[..token.len() - 1]));
+    c.goto(&forged).await.unwrap();
+    let text = c
+        .find(Locator::Css("main"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("Deze link werkt niet"), "{text}");
+    accessible(&c, "link-problem").await;
+    capture(&c, "link-problem").await;
+    assert_eq!(app.counts().await, before);
+    assert_eq!(
+        app.store.count(Table::DeliveryChanges).await.unwrap(),
+        changes_before
+    );
+
+    // The other customer pages, for the screenshots and the accessibility check.
+    let customer = {
+        let mut tx = app.store.begin_read().await.unwrap();
+        tx.customer_by_external_id("C1").await.unwrap().unwrap().id
+    };
+    for (name, page) in [
+        ("loyalty", Page::Loyalty),
+        ("preferences", Page::Preferences),
+    ] {
+        c.goto(&app.page_link(page, customer)).await.unwrap();
+        accessible(&c, name).await;
+        capture(&c, name).await;
+    }
+    c.close().await.unwrap();
+}
