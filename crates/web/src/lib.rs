@@ -4,7 +4,7 @@
 //! a random port. Errors go through one table in [`error`] to RFC 9457 problem+json.
 //!
 //! Requirements: PX1 (shipment events in), PP1 (orders in), FR1 (timelines show every
-//! decision's reason).
+//! decision's reason), PX2–PX6 (the tracking page).
 
 #![recursion_limit = "256"]
 

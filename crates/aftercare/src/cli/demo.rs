@@ -133,7 +133,7 @@ pub async fn run(args: Args, mut config: Config) -> anyhow::Result<()> {
                 first.external_id.as_str()
             );
         }
-        // The latest home delivery still under way: its tracking page offers changes.
+        // The latest home delivery, still under way if one is: its page offers changes.
         if let Some(id) = tx.latest_changeable_shipment().await? {
             let expires = SystemClock.now() + SignedDuration::from_hours(24 * 30);
             let token =

@@ -147,12 +147,15 @@ impl Tx {
             .collect()
     }
 
-    /// The newest home-delivery shipment not yet out for delivery (the demo shows its page).
+    /// The newest home-delivery shipment, preferring one not yet out for delivery (the demo
+    /// shows its page).
     pub async fn latest_changeable_shipment(&mut self) -> Result<Option<i64>> {
         Ok(on_tx!(self, c => sqlx::query_scalar(
             "SELECT s.id FROM shipments s JOIN orders o ON o.id = s.order_id
-             WHERE o.delivery_method = 'home' AND s.status IN ('label_created', 'handed_over', 'in_transit')
-             ORDER BY s.status_at DESC LIMIT 1",
+             WHERE o.delivery_method = 'home'
+             ORDER BY CASE WHEN s.status IN ('label_created', 'handed_over', 'in_transit') THEN 0 ELSE 1 END,
+                      s.status_at DESC
+             LIMIT 1",
         )
         .fetch_optional(&mut *c)
         .await?))

@@ -1,7 +1,8 @@
-//! Server-rendered pages: the customer's branded pages behind signed links ([`loyalty`]),
-//! and the built-in outbox of `aftercare demo` — every message as the customer sees it —
-//! which is only mounted when the configuration enables it (the demo does), because it
-//! shows personal data without a sign-in.
+//! Server-rendered pages: the customer's branded pages behind signed links ([`loyalty`],
+//! [`tracking`], [`survey`], [`preferences`], [`unsubscribe`]), and the built-in outbox of
+//! `aftercare demo` — every message as the customer sees it — with the demo's stand-in
+//! carrier ([`demo_carrier`]), which are only mounted when the configuration enables them
+//! (the demo does), because the outbox shows personal data without a sign-in.
 
 mod common;
 pub mod demo_carrier;
