@@ -437,3 +437,26 @@ async fn a_click_and_collect_order_books_a_fitting_and_a_delivered_one_offers_cl
         "{mails:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_hammering_the_pages_is_slowed_down_with_a_friendly_429() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let url = format!("{}/p/tracking/1.1.00", app.base_url);
+    let mut statuses = Vec::new();
+    for _ in 0..90 {
+        let r = app.http.get(&url).send().await.unwrap();
+        statuses.push(r.status().as_u16());
+        if r.status() == 429 {
+            assert_eq!(r.headers()["retry-after"], "60");
+            assert!(r.text().await.unwrap().contains("Even geduld"));
+        }
+    }
+    // A burst of 60 is answered (a forged link: 403), then the limit holds.
+    assert!(statuses[..60].iter().all(|s| *s == 403), "{statuses:?}");
+    assert!(
+        statuses.iter().filter(|s| **s == 429).count() >= 20,
+        "{statuses:?}"
+    );
+    // The API is not limited by the pages' limiter.
+    assert_eq!(app.get("/health").send().await.unwrap().status(), 200);
+}

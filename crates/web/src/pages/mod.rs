@@ -6,6 +6,7 @@
 
 mod common;
 pub mod demo_carrier;
+pub mod limit;
 pub mod loyalty;
 pub mod preferences;
 pub mod survey;
@@ -52,6 +53,10 @@ pub fn customer_routes() -> Router<AppState> {
             "/u/{token}",
             get(unsubscribe::confirm).post(unsubscribe::unsubscribe),
         )
+        .layer(axum::middleware::from_fn_with_state(
+            limit::PageLimiter::default(),
+            limit::limit,
+        ))
 }
 
 /// The outbox routes, and the demo's stand-in carrier.
