@@ -248,11 +248,23 @@ async fn a_customer_changes_her_delivery_in_the_browser_and_the_carrier_and_her_
         let mut tx = app.store.begin_read().await.unwrap();
         tx.customer_by_external_id("C1").await.unwrap().unwrap().id
     };
-    for (name, page) in [
-        ("loyalty", Page::Loyalty),
-        ("preferences", Page::Preferences),
+    let response = {
+        let mut tx = app.store.begin().await.unwrap();
+        let now = aftercare_domain::Clock::now(app.clock.as_ref());
+        let id = tx
+            .create_survey_response(customer, "nps", "new_customers", now)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        id
+    };
+    for (name, url) in [
+        ("loyalty", app.page_link(Page::Loyalty, customer)),
+        ("preferences", app.page_link(Page::Preferences, customer)),
+        ("unsubscribe", app.page_link(Page::Unsubscribe, customer)),
+        ("survey", app.page_link(Page::Survey, response)),
     ] {
-        c.goto(&app.page_link(page, customer)).await.unwrap();
+        c.goto(&url).await.unwrap();
         accessible(&c, name).await;
         capture(&c, name).await;
     }
