@@ -248,12 +248,7 @@ async fn page_action(
             tracking::request_change(tx, customer.id, &shipment, &change, &nonce, at).await?;
         }
         PageAction::BookFitting => {
-            let Some(store) = order
-                .record
-                .store_id
-                .as_deref()
-                .and_then(|id| engine.tracking().stores.iter().find(|s| s.id == id))
-            else {
+            let Some(store) = engine.tracking().store(order.record.store_id.as_deref()) else {
                 return Ok(());
             };
             for slot in store.slots(at, 14) {

@@ -498,6 +498,11 @@ impl Default for TrackingConfig {
 }
 
 impl TrackingConfig {
+    /// The store an order is collected at (its `store_id`), if it is one of ours.
+    pub fn store(&self, id: Option<&str>) -> Option<&StoreLocation> {
+        id.and_then(|id| self.stores.iter().find(|s| s.id == id))
+    }
+
     /// Mistakes a brand can make in `[tracking]`, as (field, reason).
     pub fn check(&self) -> Vec<FieldError> {
         let mut out = Vec::new();

@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 
 use aftercare_domain::delivery::{
-    self, CarrierConfig, ChangeKind, DeliveryChange, NotChangeable, SafePlace,
+    self, CarrierConfig, ChangeKind, DeliveryChange, NotChangeable, PickupPoint, SafePlace,
 };
 use aftercare_domain::{DeliveryMethod, Locale, ShipmentStatus};
 use aftercare_engine::links::{LinkError, Page};
@@ -257,6 +257,31 @@ fn change_window<'a>(
     (result, carrier, expected)
 }
 
+/// The other delivery days on offer: after the expected day, or from today when unknown.
+fn offered_days(
+    app: &AppState,
+    expected: Option<Date>,
+    zone: &TimeZone,
+    now: Timestamp,
+) -> Vec<Date> {
+    let base = expected.unwrap_or_else(|| now.to_zoned_datetime(zone.clone()).date());
+    delivery::other_days(base, app.engine.tracking().other_days)
+}
+
+/// The carrier's pick-up points nearest the customer's postcode.
+async fn offered_points(app: &AppState, o: &Opened) -> Vec<PickupPoint> {
+    let (postcode, country) = o
+        .customer
+        .record
+        .postal_address
+        .as_ref()
+        .map(|a| (a.postcode.clone(), a.country.clone()))
+        .unwrap_or_default();
+    app.engine
+        .pickup_points(&o.shipment.carrier, &postcode, &country)
+        .await
+}
+
 /// A change in the customer's words.
 fn describe(change: &Value, t: &Value, locale: Locale) -> String {
     match change["kind"].as_str().unwrap_or_default() {
@@ -320,12 +345,10 @@ pub async fn show(
     let products = tx.order_products(&o.order.record).await?;
     let appointment = tx.appointment_for_order(o.order.id).await?;
     let recycling_requested = tx.recycling_requested_at(o.order.id).await?;
-    let store = o
-        .order
-        .record
-        .store_id
-        .as_deref()
-        .and_then(|id| app.engine.tracking().stores.iter().find(|s| s.id == id));
+    let store = app
+        .engine
+        .tracking()
+        .store(o.order.record.store_id.as_deref());
     let taken = match store {
         Some(s) => tx.taken_slots(&s.id, now).await?,
         None => Vec::new(),
@@ -421,23 +444,12 @@ pub async fn show(
     match (&window, carrier) {
         (Ok(until), Some(c)) => {
             deadline = until.map(|d| fill(&t["deadline"], &[("at", &moment(d, &zone, locale))]));
-            let base = expected.unwrap_or_else(|| now.to_zoned_datetime(zone.clone()).date());
-            days = delivery::other_days(base, app.engine.tracking().other_days)
+            days = offered_days(&app, expected, &zone, now)
                 .into_iter()
                 .map(|d| json!({"value": d.to_string(), "label": weekday_date(d, locale)}))
                 .collect();
             if c.changes.contains(&ChangeKind::PickupPoint) {
-                let (postcode, country) = o
-                    .customer
-                    .record
-                    .postal_address
-                    .as_ref()
-                    .map(|a| (a.postcode.clone(), a.country.clone()))
-                    .unwrap_or_default();
-                points = app
-                    .engine
-                    .pickup_points(&o.shipment.carrier, &postcode, &country)
-                    .await;
+                points = offered_points(&app, &o).await;
             }
             for kind in ChangeKind::ALL {
                 let offered = c.changes.contains(&kind)
@@ -582,7 +594,6 @@ pub async fn show(
             "steps": steps,
             "latest_change": latest_change,
             "change_options": change_options,
-            "open_kind": notice.error.as_ref().map(|_| Value::Null),
             "days": days,
             "points": points,
             "places": places,
@@ -651,21 +662,10 @@ pub async fn change(
     let Some(carrier) = carrier.filter(|_| window.is_ok()) else {
         return Ok(back(&token, "error=closed"));
     };
-    let zone = zone_of(&o.customer);
-    let base = expected.unwrap_or_else(|| now.to_zoned_datetime(zone).date());
-    let days = delivery::other_days(base, app.engine.tracking().other_days);
+    let days = offered_days(&app, expected, &zone_of(&o.customer), now);
     let kind = form.get("kind").map(String::as_str).unwrap_or("");
     let points = if kind == ChangeKind::PickupPoint.as_str() {
-        let (postcode, country) = o
-            .customer
-            .record
-            .postal_address
-            .as_ref()
-            .map(|a| (a.postcode.clone(), a.country.clone()))
-            .unwrap_or_default();
-        app.engine
-            .pickup_points(&o.shipment.carrier, &postcode, &country)
-            .await
+        offered_points(&app, &o).await
     } else {
         Vec::new()
     };
@@ -692,12 +692,10 @@ pub async fn fitting(
         Err(problem) => return Ok(problem),
     };
     let now = app.clock.now();
-    let Some(store) = o
-        .order
-        .record
-        .store_id
-        .as_deref()
-        .and_then(|id| app.engine.tracking().stores.iter().find(|s| s.id == id))
+    let Some(store) = app
+        .engine
+        .tracking()
+        .store(o.order.record.store_id.as_deref())
     else {
         return Ok(back(&token, "error=slot"));
     };
