@@ -34,6 +34,9 @@ enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(cli::token::Command),
+    /// Manage team accounts for the admin UI.
+    #[command(subcommand)]
+    User(cli::user::Command),
     /// Check programmes and templates; exit 0 clean, 1 with mistakes, 2 on error.
     Check(cli::check::Args),
     /// Render a template for a customer as a real send would.
@@ -85,6 +88,7 @@ fn main() -> ExitCode {
             Command::Demo(a) => cli::demo::run(a, config).await,
             Command::Migrate => cli::migrate::run(config).await,
             Command::Token(c) => cli::token::run(c, config).await,
+            Command::User(c) => cli::user::run(c, config).await,
             Command::Preview(a) => cli::preview::run(a, config).await,
             Command::Programme(c) => cli::programme::run(c, config).await,
             Command::Simulate(a) => cli::simulate::run(a, config).await,

@@ -89,6 +89,11 @@ impl LinkSigner {
         mac
     }
 
+    /// Whether pages are served over HTTPS (then cookies are marked `Secure`).
+    pub fn is_https(&self) -> bool {
+        self.base_url.starts_with("https://")
+    }
+
     /// A token for `page` of customer `subject`, valid until `expires`.
     pub fn token(&self, page: Page, subject: i64, expires: Timestamp) -> String {
         let expires = expires.as_second();

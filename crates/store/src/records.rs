@@ -432,6 +432,10 @@ pub struct MessageFilter {
     pub before_id: Option<i64>,
     /// At most this many (capped at 500).
     pub limit: i64,
+    /// Only this channel.
+    pub channel: Option<aftercare_domain::Channel>,
+    /// Only this programme's messages.
+    pub programme_id: Option<String>,
 }
 
 /// The outcome of claiming an Idempotency-Key.

@@ -46,10 +46,12 @@ macro_rules! on_tx {
     };
 }
 
+mod admin;
 mod loyalty;
 mod scores;
 mod surveys;
 mod tracking;
+pub use admin::{AuditEntry, Pause, TeamSession, TeamUser};
 pub use loyalty::{Coupon, NewCoupon, NewEntry, RedeemOutcome, Redemption, Referral};
 pub use scores::{AlsoBought, DeadJob, Scores};
 pub use surveys::{Answer, SurveyResult};
@@ -331,6 +333,23 @@ impl Tx {
         .fetch_optional(&mut *c)
         .await?);
         row.map(StoredOrder::try_from).transpose()
+    }
+
+    /// A customer's latest order with its products (what a preview shows), if any.
+    pub async fn latest_order_with_products(
+        &mut self,
+        customer_id: i64,
+    ) -> Result<Option<(StoredOrder, Vec<ProductRecord>)>> {
+        let Some(order) = self
+            .orders_of_customer(customer_id, 1)
+            .await?
+            .into_iter()
+            .next()
+        else {
+            return Ok(None);
+        };
+        let products = self.order_products(&order.record).await?;
+        Ok(Some((order, products)))
     }
 
     /// The products on an order, in line order (lines whose product is gone are skipped).
@@ -1190,7 +1209,8 @@ impl Tx {
         let sql = format!(
             "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN customers c ON c.id = m.customer_id
              WHERE ($1 IS NULL OR m.customer_id = $1) AND ($2 IS NULL OR m.state = $2)
-               AND ($3 IS NULL OR m.id < $3)
+               AND ($3 IS NULL OR m.id < $3) AND ($5 IS NULL OR m.channel = $5)
+               AND ($6 IS NULL OR m.programme_id = $6)
              ORDER BY m.id DESC LIMIT $4"
         );
         let rows: Vec<MessageRow> = on_tx!(self, c => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
@@ -1198,6 +1218,8 @@ impl Tx {
             .bind(filter.state.map(MessageState::as_str))
             .bind(filter.before_id)
             .bind(filter.limit.clamp(1, 500))
+            .bind(filter.channel.map(|c| c.as_str()))
+            .bind(filter.programme_id.as_deref())
             .fetch_all(&mut *c)
             .await?);
         rows.into_iter().map(Message::try_from).collect()

@@ -49,7 +49,8 @@ pub fn router(state: AppState, options: WebOptions) -> Router {
     let mut router = Router::new()
         .route("/health", get(health))
         .merge(api::routes())
-        .merge(pages::customer_routes());
+        .merge(pages::customer_routes())
+        .merge(pages::admin::routes());
     if options.outbox_page {
         router = router.merge(pages::outbox_routes());
     }

@@ -97,6 +97,14 @@ pub async fn run(args: Args, mut config: Config) -> anyhow::Result<()> {
     );
 
     let token = crate::cli::token::create(&store, "demo", &SystemClock).await?;
+    // A team account for the admin UI, with a fresh password shown below.
+    let admin_password = {
+        use rand::RngCore;
+        let mut bytes = [0u8; 9];
+        rand::rng().fill_bytes(&mut bytes);
+        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    };
+    crate::cli::user::create(&store, "demo", "admin", "en", &admin_password, &SystemClock).await?;
     if args.no_serve {
         println!("{token}");
         return Ok(());
@@ -111,6 +119,7 @@ pub async fn run(args: Args, mut config: Config) -> anyhow::Result<()> {
     let live_engine = app::build_engine(&config, Arc::new(SystemClock)).await?;
     println!();
     println!("  Aftercare demo is running.");
+    println!("  Admin UI:  http://{address}/admin  (sign in as demo / {admin_password})");
     println!("  Outbox:    http://{address}/outbox");
     println!("  API:       http://{address}/v1/openapi.json");
     println!("  API token: {token}");

@@ -9,4 +9,5 @@ pub mod programme;
 pub mod serve;
 pub mod simulate;
 pub mod token;
+pub mod user;
 pub mod worker;

@@ -52,15 +52,10 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
                 args.customer
             );
         };
-        let order = tx
-            .orders_of_customer(customer.id, 1)
+        let (order, products) = tx
+            .latest_order_with_products(customer.id)
             .await?
-            .into_iter()
-            .next();
-        let products = match &order {
-            Some(o) => tx.order_products(&o.record).await?,
-            None => Vec::new(),
-        };
+            .map_or((None, Vec::new()), |(o, p)| (Some(o), p));
         tx.commit().await?;
         (customer.record, order.map(|o| o.record), products)
     };

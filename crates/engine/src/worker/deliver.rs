@@ -18,6 +18,12 @@ impl Engine {
             }
             _ => return self.finish(tx, job).await,
         }
+        if message.state == MessageState::Planned
+            && let Some(programme) = &message.programme_id
+            && tx.programme_paused(programme).await?
+        {
+            return self.hold_while_paused(tx, job).await;
+        }
         let customer = tx.customer(message.customer_id).await?;
         let enrolment = match message.enrolment_id {
             Some(id) => Some(tx.enrolment(id).await?),

@@ -98,6 +98,8 @@ pub struct Engine {
 /// How long a claimed job stays with its worker; a dead worker's jobs return after it.
 /// Longer than the SMTP timeout, so a live worker never loses a job mid-send.
 pub const DEFAULT_LEASE: SignedDuration = SignedDuration::from_secs(120);
+/// How often a paused programme's held steps and messages look again.
+pub const PAUSE_RECHECK: SignedDuration = SignedDuration::from_mins(15);
 const MAX_ATTEMPTS: i32 = 10;
 /// A job that fails this often (about a day of backoff) is set aside for the team.
 const MAX_JOB_ATTEMPTS: i32 = 30;
@@ -303,6 +305,17 @@ impl Engine {
                 Ok(tx.commit().await?)
             }
         }
+    }
+
+    /// Holds a job of a paused programme: it runs again after [`PAUSE_RECHECK`], so a resumed
+    /// programme picks up where it stood within minutes, and nothing is dropped.
+    pub(crate) async fn hold_while_paused(&self, mut tx: Tx, job: &Job) -> Result<(), EngineError> {
+        let next = self.clock.now() + PAUSE_RECHECK;
+        if !tx.reschedule_job(job.id, &self.worker_id, next).await? {
+            return Ok(());
+        }
+        debug!(job_id = job.id, "Held: the programme is paused.");
+        Ok(tx.commit().await?)
     }
 
     pub(crate) async fn finish(&self, mut tx: Tx, job: &Job) -> Result<(), EngineError> {

@@ -50,6 +50,9 @@ impl Engine {
             }
             _ => return self.finish(tx, job).await,
         }
+        if tx.programme_paused(&enrolment.programme_id).await? {
+            return self.hold_while_paused(tx, job).await;
+        }
         let mut customer = tx.customer(enrolment.customer_id).await?;
         let mut context = Tx::enrolment_context(&enrolment)?;
         let zone = customer.record.time_zone.zone();

@@ -421,6 +421,7 @@ pub async fn list_messages(
             state,
             before_id: query.before,
             limit,
+            ..Default::default()
         })
         .await?;
     tx.commit().await?;

@@ -4,6 +4,7 @@
 //! carrier ([`demo_carrier`]), which are only mounted when the configuration enables them
 //! (the demo does), because the outbox shows personal data without a sign-in.
 
+pub mod admin;
 mod common;
 pub mod demo_carrier;
 pub mod limit;

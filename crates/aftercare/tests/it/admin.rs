@@ -1,0 +1,461 @@
+//! The admin UI over HTTP on both backends: sign-in with argon2 and a session cookie,
+//! roles, CSRF, pausing a programme (audited, and the engine honours it), fixing a name
+//! prefix (audited, the greeting follows), erasing a customer, and the customer's timeline
+//! showing a blocked message's reason. The same journeys in Chromium are in `browser.rs`.
+
+use serde_json::{Value, json};
+
+use crate::both_backends;
+use crate::helpers::*;
+
+/// A team member's HTTP session: a client that does not follow redirects, and the cookie.
+pub struct Session {
+    pub base_url: String,
+    pub http: reqwest::Client,
+    pub cookie: String,
+}
+
+pub fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// A form body, percent-encoded as a browser sends it.
+pub fn form_body(form: &[(&str, &str)]) -> String {
+    let enc = |s: &str| {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                b' ' => "+".to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect::<String>()
+    };
+    form.iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+pub const PASSWORD: &str = "a long enough password";
+
+/// Creates an account with `role` and signs in.
+pub async fn sign_in_as(app: &TestApp, username: &str, role: &str) -> Session {
+    aftercare::cli::user::create(
+        &app.store,
+        username,
+        role,
+        "en",
+        PASSWORD,
+        app.clock.as_ref(),
+    )
+    .await
+    .unwrap();
+    let http = no_redirects();
+    let r = http
+        .post(format!("{}/admin/sign-in", app.base_url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form_body(&[
+            ("username", username),
+            ("password", PASSWORD),
+            ("next", "/admin/programmes"),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/admin/programmes");
+    let set_cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"),
+        "{set_cookie}"
+    );
+    Session {
+        base_url: app.base_url.clone(),
+        http,
+        cookie: set_cookie.split(';').next().unwrap().to_string(),
+    }
+}
+
+impl Session {
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base_url))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> (u16, String) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base_url))
+            .header("cookie", &self.cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form_body(form))
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
+    /// The CSRF token of a page's forms.
+    pub async fn csrf(&self, path: &str) -> String {
+        form_field(&self.get(path).await.1, "csrf")
+    }
+}
+
+/// Jan with three orders and no marketing consent: the early-access offer is blocked.
+async fn jan_with_a_blocked_offer(app: &TestApp) {
+    app.seed_shop(&jan_de_vries()).await;
+    for n in ["W1", "W2", "W3"] {
+        assert_eq!(app.post_json("/v1/orders", &order(n)).await.0, 201);
+    }
+    app.engine.run_until_idle().await.unwrap();
+    launch(app, "Stride 5").await;
+}
+
+async fn launch(app: &TestApp, product: &str) {
+    let at = aftercare_domain::Clock::now(app.clock.as_ref()).to_string();
+    let launch = json!({"events": [{"type": "product_launched", "customer_external_id": "C1", "at": at, "properties": {"product_name": product}}]});
+    assert_eq!(app.post_json("/v1/events", &launch).await.0, 202);
+    app.engine.run_until_idle().await.unwrap();
+}
+
+async fn early_access_messages(app: &TestApp) -> Vec<Value> {
+    let body = app.get_json("/v1/customers/C1").await;
+    body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["template"] == "early_access")
+        .cloned()
+        .collect()
+}
+
+both_backends!(
+    signed_out_requests_go_to_sign_in_and_a_wrong_password_opens_nothing,
+    |backend| async move {
+        let app = spawn_app(backend).await;
+        let http = no_redirects();
+        let r = http
+            .get(format!("{}/admin/customers/C1?x=1", app.base_url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303);
+        assert_eq!(
+            r.headers()["location"],
+            "/admin/sign-in?next=/admin/customers/C1%3Fx%3D1"
+        );
+        // A forged cookie is no session either.
+        let r = http
+            .get(format!("{}/admin/programmes", app.base_url))
+            .header("cookie", "aftercare_team=0123abcd")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303);
+
+        aftercare::cli::user::create(
+            &app.store,
+            "anna",
+            "editor",
+            "en",
+            PASSWORD,
+            app.clock.as_ref(),
+        )
+        .await
+        .unwrap();
+        let wrong = |password: &'static str, name: &'static str| {
+            let http = http.clone();
+            let url = format!("{}/admin/sign-in", app.base_url);
+            async move {
+                let r = http
+                    .post(url)
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(form_body(&[("username", name), ("password", password)]))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = r.status().as_u16();
+                assert!(r.headers().get("set-cookie").is_none());
+                (status, r.text().await.unwrap())
+            }
+        };
+        let (status, page) = wrong("not the password", "anna").await;
+        assert_eq!(status, 401);
+        assert!(
+            page.contains("That name and password do not match an account."),
+            "{page}"
+        );
+        // An unknown name gets the same answer (no account discovery).
+        assert_eq!(wrong("not the password", "nobody").await.0, 401);
+        for _ in 0..4 {
+            assert_eq!(wrong("still wrong", "anna").await.0, 401);
+        }
+        // The sixth attempt on one account within a minute is refused before the password is
+        // checked, also with the right password.
+        let (status, page) = wrong(PASSWORD, "anna").await;
+        assert_eq!(status, 429, "{page}");
+        assert!(page.contains("Too many sign-in attempts"));
+    }
+);
+
+both_backends!(
+    an_editor_pauses_a_programme_it_is_audited_and_the_engine_holds_it,
+    |backend| async move {
+        let app = spawn_app(backend).await;
+        let marketing = json!({"purpose": "marketing", "channel": "email", "granted": true, "source": "checkout", "at": "2026-01-01T10:00:00Z"});
+        let mut jan = jan_de_vries();
+        jan["consents"].as_array_mut().unwrap().push(marketing);
+        app.seed_shop(&jan).await;
+        for n in ["W1", "W2", "W3"] {
+            assert_eq!(app.post_json("/v1/orders", &order(n)).await.0, 201);
+        }
+        app.engine.run_until_idle().await.unwrap();
+        let editor = sign_in_as(&app, "eva", "editor").await;
+        let csrf = editor.csrf("/admin/programmes/early-access").await;
+
+        // Without the session's CSRF token nothing changes.
+        let (status, page) = editor
+            .post(
+                "/admin/programmes/early-access/pause",
+                &[("csrf", "forged")],
+            )
+            .await;
+        assert_eq!(status, 403, "{page}");
+        assert!(page.contains("Nothing was changed"));
+        let (_, page) = editor.get("/admin/programmes").await;
+        assert!(!page.contains("badge s-paused"), "{page}");
+
+        let (status, _) = editor
+            .post("/admin/programmes/early-access/pause", &[("csrf", &csrf)])
+            .await;
+        assert_eq!(status, 303);
+        let (_, page) = editor.get("/admin/programmes/early-access").await;
+        assert!(page.contains("Paused by eva"), "{page}");
+        let mut tx = app.store.begin_read().await.unwrap();
+        let audit = tx
+            .audit_log(Some("programme:early-access"), 10)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(audit[0].username, "eva");
+        assert_eq!(audit[0].action, "programme.pause");
+        assert_eq!(audit[0].before.as_deref(), Some(r#"{"status":"live"}"#));
+        assert_eq!(audit[0].after.as_deref(), Some(r#"{"status":"paused"}"#));
+
+        // Paused: a launch enrols no one.
+        launch(&app, "Stride 5").await;
+        assert!(early_access_messages(&app).await.is_empty());
+
+        let (status, _) = editor
+            .post("/admin/programmes/early-access/resume", &[("csrf", &csrf)])
+            .await;
+        assert_eq!(status, 303);
+        launch(&app, "Stride 6").await;
+        let messages = early_access_messages(&app).await;
+        assert_eq!(messages.len(), 1, "{messages:?}");
+        assert_eq!(messages[0]["state"], "sent");
+    }
+);
+
+both_backends!(
+    a_viewer_reads_but_cannot_pause_fix_or_erase,
+    |backend| async move {
+        let app = spawn_app(backend).await;
+        app.seed_shop(&jan_de_vries()).await;
+        let viewer = sign_in_as(&app, "victor", "viewer").await;
+        let csrf = viewer.csrf("/admin/programmes/early-access").await;
+        let (_, page) = viewer.get("/admin/programmes/early-access").await;
+        assert!(page.contains("Your role can view only."), "{page}");
+        let (status, page) = viewer
+            .post("/admin/programmes/early-access/pause", &[("csrf", &csrf)])
+            .await;
+        assert_eq!(status, 403);
+        assert!(
+            page.contains("This needs the role editor; you are viewer. Nothing was changed."),
+            "{page}"
+        );
+        let (status, _) = viewer
+            .post(
+                "/admin/customers/C1/fix",
+                &[("csrf", &csrf), ("name_prefix", "van")],
+            )
+            .await;
+        assert_eq!(status, 403);
+        let (status, _) = viewer
+            .post(
+                "/admin/customers/C1/erase",
+                &[("csrf", &csrf), ("confirm", "C1")],
+            )
+            .await;
+        assert_eq!(status, 403);
+        let mut tx = app.store.begin_read().await.unwrap();
+        assert!(!tx.programme_paused("early-access").await.unwrap());
+        let jan = tx.customer_by_external_id("C1").await.unwrap().unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(jan.record.name_prefix.as_deref(), Some("de"));
+    }
+);
+
+both_backends!(
+    the_timeline_shows_why_a_message_was_blocked_and_a_fixed_prefix_changes_the_greeting,
+    |backend| async move {
+        let app = spawn_app(backend).await;
+        jan_with_a_blocked_offer(&app).await;
+        let editor = sign_in_as(&app, "eva", "editor").await;
+
+        // Found by last name, email part and id.
+        for q in ["vries", "devries@", "C1"] {
+            let (_, page) = editor.get(&format!("/admin/customers?q={q}")).await;
+            assert!(page.contains("href=\"/admin/customers/C1\""), "{q}: {page}");
+        }
+        let (_, page) = editor.get("/admin/customers?q=nobody-like-this").await;
+        assert!(page.contains("No customer matches that."));
+
+        let (status, page) = editor.get("/admin/customers/C1").await;
+        assert_eq!(status, 200);
+        assert!(page.contains("Geachte heer De Vries"), "{page}");
+        assert!(page.contains("early_access"), "{page}");
+        assert!(
+            page.contains("blocked: no marketing consent for email"),
+            "{page}"
+        );
+
+        let (status, page) = editor
+            .get("/admin/customers/C1/preview?template=early_access")
+            .await;
+        assert_eq!(status, 200);
+        assert!(page.contains("Geachte heer De Vries"), "{page}");
+        let (status, page) = editor
+            .get("/admin/customers/C1/preview?template=nope")
+            .await;
+        assert_eq!(status, 422);
+        assert!(
+            page.contains("template: &#x27;nope&#x27; is not one of the loaded templates")
+                || page.contains("template: 'nope'"),
+            "{page}"
+        );
+
+        // Fix the prefix: "van der" instead of "de"; audited with before and after.
+        let csrf = editor.csrf("/admin/customers/C1").await;
+        let form = [
+            ("csrf", csrf.as_str()),
+            ("first_name", "Jan"),
+            ("name_prefix", "van der"),
+            ("last_name", "Vries"),
+            ("address_form", "formal"),
+        ];
+        assert_eq!(editor.post("/admin/customers/C1/fix", &form).await.0, 303);
+        let (_, page) = editor.get("/admin/customers/C1?notice=saved").await;
+        assert!(page.contains("Geachte heer Van der Vries"), "{page}");
+        let mut tx = app.store.begin_read().await.unwrap();
+        let audit = tx.audit_log(Some("customer:C1"), 10).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(audit[0].action, "customer.fix");
+        assert!(
+            audit[0]
+                .before
+                .as_deref()
+                .unwrap()
+                .contains(r#""name_prefix":"de""#)
+        );
+        assert!(
+            audit[0]
+                .after
+                .as_deref()
+                .unwrap()
+                .contains(r#""name_prefix":"van der""#)
+        );
+
+        // Bad input names the field and changes nothing.
+        let form = [
+            ("csrf", csrf.as_str()),
+            ("first_name", "Jan"),
+            ("name_prefix", ""),
+            ("last_name", "Vries"),
+            ("address_form", "royal"),
+        ];
+        let (status, page) = editor.post("/admin/customers/C1/fix", &form).await;
+        assert_eq!(status, 422);
+        assert!(page.contains("address_form"), "{page}");
+        let (_, page) = editor.get("/admin/customers/C1").await;
+        assert!(page.contains("Van der Vries"));
+
+        // The export has the record and the messages, and is audited.
+        let r = editor
+            .http
+            .get(format!("{}/admin/customers/C1/export", app.base_url))
+            .header("cookie", &editor.cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.headers()["content-disposition"],
+            "attachment; filename=\"customer-C1.json\""
+        );
+        let export: Value = r.json().await.unwrap();
+        assert_eq!(export["customer"]["email"], "jan.devries@example.nl");
+        assert_eq!(export["orders"].as_array().unwrap().len(), 3);
+        assert!(
+            export["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m["template"] == "early_access")
+        );
+    }
+);
+
+both_backends!(
+    an_admin_erases_a_customer_and_queued_mail_stops,
+    |backend| async move {
+        let app = spawn_app(backend).await;
+        jan_with_a_blocked_offer(&app).await;
+        let admin = sign_in_as(&app, "ada", "admin").await;
+        let csrf = admin.csrf("/admin/customers/C1").await;
+        // The id must be typed again.
+        let (status, _) = admin
+            .post(
+                "/admin/customers/C1/erase",
+                &[("csrf", &csrf), ("confirm", "C2")],
+            )
+            .await;
+        assert_eq!(status, 422);
+        assert_eq!(
+            admin
+                .post(
+                    "/admin/customers/C1/erase",
+                    &[("csrf", &csrf), ("confirm", "C1")]
+                )
+                .await
+                .0,
+            303
+        );
+        let body = app.get_json("/v1/customers/C1").await;
+        assert_eq!(body["customer"]["email"], Value::Null);
+        assert_eq!(body["customer"]["last_name"], Value::Null);
+        assert!(
+            body["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|m| m["recipient"].is_null()
+                    && m["body_text"].is_null()
+                    && m["state"] != "planned")
+        );
+        let (_, page) = admin.get("/admin/audit").await;
+        assert!(page.contains("customer.erase"), "{page}");
+        let (_, page) = admin.get("/admin/customers?q=vries").await;
+        assert!(page.contains("No customer matches that."), "{page}");
+    }
+);

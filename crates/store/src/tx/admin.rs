@@ -1,0 +1,355 @@
+//! The admin UI's rows: team users, their sessions, the audit log, programme pauses, and
+//! the customer search. Password hashing and roles are the web layer's; this only stores.
+
+use jiff::Timestamp;
+
+use super::Tx;
+use crate::records::CustomerRow;
+use crate::{Result, StoreError, StoredCustomer, from_micros, micros};
+
+/// A team member.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TeamUser {
+    /// Internal id.
+    pub id: i64,
+    /// Sign-in name.
+    pub username: String,
+    /// The argon2 PHC string.
+    pub password_hash: String,
+    /// viewer, editor or admin.
+    pub role: String,
+    /// en or nl.
+    pub language: String,
+}
+
+/// A signed-in session: who, and the CSRF token its forms carry.
+#[derive(Debug, Clone)]
+pub struct TeamSession {
+    /// The user.
+    pub user: TeamUser,
+    /// The session's CSRF token.
+    pub csrf: String,
+    /// When it ends.
+    pub expires_at: Timestamp,
+}
+
+/// One audited change.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AuditEntry {
+    /// Id.
+    pub id: i64,
+    /// When.
+    pub at: Timestamp,
+    /// Who.
+    pub username: String,
+    /// What, e.g. `programme.pause`.
+    pub action: String,
+    /// On what, e.g. `programme:win-back` or `customer:C1`.
+    pub subject: String,
+    /// The value before (JSON), if any.
+    pub before: Option<String>,
+    /// The value after (JSON), if any.
+    pub after: Option<String>,
+}
+
+/// A paused programme: (id, since, by whom).
+pub type Pause = (String, Timestamp, String);
+
+impl Tx {
+    /// Creates a team user; a taken username is a [`StoreError::Conflict`].
+    pub async fn insert_team_user(
+        &mut self,
+        username: &str,
+        password_hash: &str,
+        role: &str,
+        language: &str,
+        now: Timestamp,
+    ) -> Result<i64> {
+        let id: Option<i64> = on_tx!(self, c => sqlx::query_scalar(
+            "INSERT INTO team_users (username, password_hash, role, language, created_at)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (username) DO NOTHING RETURNING id",
+        )
+        .bind(username)
+        .bind(password_hash)
+        .bind(role)
+        .bind(language)
+        .bind(micros(now))
+        .fetch_optional(&mut *c)
+        .await?);
+        id.ok_or_else(|| StoreError::Conflict(format!("user '{username}' already exists")))
+    }
+
+    /// A team user by sign-in name.
+    pub async fn team_user(&mut self, username: &str) -> Result<Option<TeamUser>> {
+        Ok(on_tx!(self, c => sqlx::query_as(
+            "SELECT id, username, password_hash, role, language FROM team_users WHERE username = $1",
+        )
+        .bind(username)
+        .fetch_optional(&mut *c)
+        .await?))
+    }
+
+    /// Stores a new session (by the hash of its cookie).
+    pub async fn insert_team_session(
+        &mut self,
+        token_hash: &str,
+        user_id: i64,
+        csrf: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<()> {
+        on_tx!(self, c => sqlx::query(
+            "INSERT INTO team_sessions (token_hash, user_id, csrf, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(token_hash)
+        .bind(user_id)
+        .bind(csrf)
+        .bind(micros(now))
+        .bind(micros(expires_at))
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+        Ok(())
+    }
+
+    /// The live session with this cookie hash, if any.
+    pub async fn team_session(
+        &mut self,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> Result<Option<TeamSession>> {
+        #[allow(clippy::type_complexity)]
+        let row: Option<(i64, String, String, String, String, String, i64)> = on_tx!(self, c => sqlx::query_as(
+            "SELECT u.id, u.username, u.password_hash, u.role, u.language, s.csrf, s.expires_at
+             FROM team_sessions s JOIN team_users u ON u.id = s.user_id
+             WHERE s.token_hash = $1 AND s.expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(micros(now))
+        .fetch_optional(&mut *c)
+        .await?);
+        row.map(
+            |(id, username, password_hash, role, language, csrf, expires)| {
+                Ok(TeamSession {
+                    user: TeamUser {
+                        id,
+                        username,
+                        password_hash,
+                        role,
+                        language,
+                    },
+                    csrf,
+                    expires_at: from_micros(expires)?,
+                })
+            },
+        )
+        .transpose()
+    }
+
+    /// Ends a session, and every session that has expired.
+    pub async fn delete_team_session(&mut self, token_hash: &str, now: Timestamp) -> Result<()> {
+        on_tx!(self, c => sqlx::query("DELETE FROM team_sessions WHERE token_hash = $1 OR expires_at <= $2")
+            .bind(token_hash)
+            .bind(micros(now))
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
+        Ok(())
+    }
+
+    /// Appends to the audit log.
+    pub async fn audit(
+        &mut self,
+        username: &str,
+        action: &str,
+        subject: &str,
+        before: Option<&str>,
+        after: Option<&str>,
+        now: Timestamp,
+    ) -> Result<()> {
+        on_tx!(self, c => sqlx::query(
+            "INSERT INTO audit_log (at, username, action, subject, before_value, after_value)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(micros(now))
+        .bind(username)
+        .bind(action)
+        .bind(subject)
+        .bind(before)
+        .bind(after)
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+        Ok(())
+    }
+
+    /// The audit log, newest first; only entries about `subject` when given.
+    pub async fn audit_log(
+        &mut self,
+        subject: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>> {
+        #[allow(clippy::type_complexity)]
+        let rows: Vec<(
+            i64,
+            i64,
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+        )> = on_tx!(self, c => sqlx::query_as(
+            "SELECT id, at, username, action, subject, before_value, after_value FROM audit_log
+             WHERE ($1 IS NULL OR subject = $1) ORDER BY id DESC LIMIT $2",
+        )
+        .bind(subject)
+        .bind(limit)
+        .fetch_all(&mut *c)
+        .await?);
+        rows.into_iter()
+            .map(|(id, at, username, action, subject, before, after)| {
+                Ok(AuditEntry {
+                    id,
+                    at: from_micros(at)?,
+                    username,
+                    action,
+                    subject,
+                    before,
+                    after,
+                })
+            })
+            .collect()
+    }
+
+    /// Pauses a programme; false when it already was.
+    pub async fn pause_programme(&mut self, id: &str, by: &str, now: Timestamp) -> Result<bool> {
+        let n = on_tx!(self, c => sqlx::query(
+            "INSERT INTO programme_pauses (programme_id, paused_at, paused_by) VALUES ($1, $2, $3)
+             ON CONFLICT (programme_id) DO NOTHING",
+        )
+        .bind(id)
+        .bind(micros(now))
+        .bind(by)
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+        Ok(n == 1)
+    }
+
+    /// Resumes a programme; false when it was not paused.
+    pub async fn resume_programme(&mut self, id: &str) -> Result<bool> {
+        let n = on_tx!(self, c => sqlx::query("DELETE FROM programme_pauses WHERE programme_id = $1")
+            .bind(id)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
+        Ok(n == 1)
+    }
+
+    /// Whether a programme is paused.
+    pub async fn programme_paused(&mut self, id: &str) -> Result<bool> {
+        let n: i64 = on_tx!(self, c => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM programme_pauses WHERE programme_id = $1",
+        )
+        .bind(id)
+        .fetch_one(&mut *c)
+        .await?);
+        Ok(n > 0)
+    }
+
+    /// Every paused programme.
+    pub async fn paused_programmes(&mut self) -> Result<Vec<Pause>> {
+        let rows: Vec<(String, i64, String)> = on_tx!(self, c => sqlx::query_as(
+            "SELECT programme_id, paused_at, paused_by FROM programme_pauses ORDER BY programme_id",
+        )
+        .fetch_all(&mut *c)
+        .await?);
+        rows.into_iter()
+            .map(|(id, at, by)| Ok((id, from_micros(at)?, by)))
+            .collect()
+    }
+
+    /// Erases what a customer's messages say and to whom (GDPR): queued ones are blocked
+    /// with `reason`, every one loses its recipient, subject, bodies and greeting. The rows
+    /// stay (counted in reports), without personal data. Returns how many were blocked.
+    pub async fn erase_customer_messages(
+        &mut self,
+        customer_id: i64,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<u64> {
+        let planned: Vec<i64> = on_tx!(self, c => sqlx::query_scalar(
+            "SELECT id FROM messages WHERE customer_id = $1 AND state = 'planned'",
+        )
+        .bind(customer_id)
+        .fetch_all(&mut *c)
+        .await?);
+        let mut blocked = 0;
+        for id in planned {
+            if self
+                .transition_message(
+                    id,
+                    aftercare_domain::MessageState::Planned,
+                    aftercare_domain::MessageState::Blocked,
+                    reason,
+                    now,
+                )
+                .await?
+            {
+                blocked += 1;
+            }
+        }
+        on_tx!(self, c => sqlx::query(
+            "UPDATE messages SET recipient = NULL, subject = NULL, body_text = NULL,
+                 body_html = NULL, greeting = NULL WHERE customer_id = $1",
+        )
+        .bind(customer_id)
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+        Ok(blocked)
+    }
+
+    /// Customers matching a search: the brand's id or email exactly, a postcode (spaces
+    /// ignored), or a part of the email, last name or first name; at most `limit`.
+    pub async fn search_customers(
+        &mut self,
+        query: &str,
+        limit: i64,
+    ) -> Result<Vec<StoredCustomer>> {
+        let q = query.trim().to_lowercase();
+        if q.is_empty() {
+            return Ok(Vec::new());
+        }
+        let like = format!(
+            "%{}%",
+            q.replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        let first_name = format!(
+            "%\"first_name\":\"{}%",
+            q.replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        let postcode = q.replace(' ', "").to_uppercase();
+        let rows: Vec<CustomerRow> = on_tx!(self, c => sqlx::query_as(
+            "SELECT id, record, created_at, updated_at FROM customers
+             WHERE external_id = $1 OR LOWER(email) LIKE $2 ESCAPE '\\'
+                OR LOWER(last_name) LIKE $2 ESCAPE '\\'
+                OR REPLACE(UPPER(postcode), ' ', '') = $3
+                OR LOWER(record) LIKE $4 ESCAPE '\\'
+             ORDER BY id LIMIT $5",
+        )
+        .bind(query.trim())
+        .bind(&like)
+        .bind(&postcode)
+        .bind(&first_name)
+        .bind(limit)
+        .fetch_all(&mut *c)
+        .await?);
+        rows.into_iter().map(StoredCustomer::try_from).collect()
+    }
+}

@@ -1,0 +1,366 @@
+//! The admin UI for the CRM team under `/admin`: sign-in ([`auth`]), customers with one
+//! timeline of events and messages and every decision's reason ([`customers`]),
+//! programmes with pause and resume ([`programmes`]), the outbox with dead letters and the
+//! audit log ([`outbox`]). Server-rendered HTML in English or Dutch (per account), no
+//! JavaScript. Every change a person makes is written to the audit log in the same
+//! transaction as the change itself.
+//!
+//! Requirements: FR1 (see what each customer got and why not), DQ2 (fix a name prefix,
+//! audited), RT2 (programmes' goals against holdout).
+
+pub mod auth;
+mod customers;
+mod outbox;
+mod programmes;
+mod strings;
+
+use std::sync::OnceLock;
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Form, Router};
+use minijinja::Environment;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::error::ApiError;
+use auth::{SignInLimiter, Team};
+
+/// The UI language of an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    /// English.
+    En,
+    /// Dutch.
+    Nl,
+}
+
+impl Lang {
+    /// `nl` is Dutch; anything else English.
+    pub fn parse(s: &str) -> Self {
+        if s.eq_ignore_ascii_case("nl") {
+            Lang::Nl
+        } else {
+            Lang::En
+        }
+    }
+
+    /// The HTML `lang` tag.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Nl => "nl",
+        }
+    }
+
+    /// The English or the Dutch text.
+    pub fn pick<'a>(self, en: &'a str, nl: &'a str) -> &'a str {
+        match self {
+            Lang::En => en,
+            Lang::Nl => nl,
+        }
+    }
+}
+
+/// What an admin handler fails with: a ready page (403, 404, …) or an internal error.
+#[derive(Debug)]
+pub enum AdminError {
+    /// A page to show as is.
+    Page(Box<Response>),
+    /// Anything else.
+    Api(ApiError),
+}
+
+impl<E: Into<ApiError>> From<E> for AdminError {
+    fn from(e: E) -> Self {
+        AdminError::Api(e.into())
+    }
+}
+
+impl AdminError {
+    /// A ready page as the error.
+    pub fn page(response: Response) -> Self {
+        AdminError::Page(Box::new(response))
+    }
+}
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        match self {
+            AdminError::Page(r) => *r,
+            AdminError::Api(e) => e.into_response(),
+        }
+    }
+}
+
+type AdminResult = Result<Response, AdminError>;
+
+fn env() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        for (name, source) in [
+            ("admin_base.html", include_str!("templates/admin_base.html")),
+            ("sign_in.html", include_str!("templates/sign_in.html")),
+            ("problem.html", include_str!("templates/problem.html")),
+            ("customers.html", include_str!("templates/customers.html")),
+            ("customer.html", include_str!("templates/customer.html")),
+            ("preview.html", include_str!("templates/preview.html")),
+            ("programmes.html", include_str!("templates/programmes.html")),
+            ("programme.html", include_str!("templates/programme.html")),
+            ("outbox.html", include_str!("templates/outbox.html")),
+            ("audit.html", include_str!("templates/audit.html")),
+        ] {
+            // Embedded at build time; a broken template fails the admin tests.
+            let _ = env.add_template(name, source);
+        }
+        env
+    })
+}
+
+/// A page with the headers every admin page carries (no caching, no framing, no scripts).
+pub(crate) fn html(status: StatusCode, body: String) -> Response {
+    let mut response = (status, Html(body)).into_response();
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::CACHE_CONTROL, "no-store"),
+        (header::REFERRER_POLICY, "same-origin"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; form-action 'self'; frame-src 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+/// Renders `template` with `ctx` plus the language's strings and, when signed in, who.
+fn render(
+    lang: Lang,
+    team: Option<&Team>,
+    template: &str,
+    mut ctx: Value,
+) -> Result<String, AdminError> {
+    ctx["lang"] = lang.tag().into();
+    ctx["t"] = strings::strings(lang);
+    if let Some(team) = team {
+        ctx["me"] =
+            json!({"username": team.username, "role": team.role.as_str(), "csrf": team.csrf});
+    }
+    env()
+        .get_template(template)
+        .and_then(|t| t.render(ctx))
+        .map_err(|e| AdminError::Api(ApiError::Internal(format!("admin page {template}: {e}"))))
+}
+
+fn page(team: &Team, template: &str, ctx: Value) -> AdminResult {
+    Ok(html(
+        StatusCode::OK,
+        render(team.lang, Some(team), template, ctx)?,
+    ))
+}
+
+/// A page that says what went wrong, with `status`.
+pub(crate) fn problem(lang: Lang, status: StatusCode, title: &str, detail: &str) -> Response {
+    match render(
+        lang,
+        None,
+        "problem.html",
+        json!({"title": title, "detail": detail}),
+    ) {
+        Ok(body) => html(status, body),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn not_found(team: &Team, what: &str) -> AdminError {
+    AdminError::page(problem(
+        team.lang,
+        StatusCode::NOT_FOUND,
+        team.lang.pick("Not found", "Niet gevonden"),
+        what,
+    ))
+}
+
+/// The `/admin` routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/admin", get(|| async { Redirect::to("/admin/customers") }))
+        .route("/admin/sign-in", get(sign_in_form).post(sign_in))
+        .route("/admin/sign-out", post(sign_out))
+        .route("/admin/customers", get(customers::search))
+        .route("/admin/customers/{id}", get(customers::show))
+        .route("/admin/customers/{id}/preview", get(customers::preview))
+        .route("/admin/customers/{id}/export", get(customers::export))
+        .route("/admin/customers/{id}/fix", post(customers::fix))
+        .route("/admin/customers/{id}/erase", post(customers::erase))
+        .route("/admin/programmes", get(programmes::list))
+        .route("/admin/programmes/{id}", get(programmes::show))
+        .route("/admin/programmes/{id}/pause", post(programmes::pause))
+        .route("/admin/programmes/{id}/resume", post(programmes::resume))
+        .route("/admin/outbox", get(outbox::list))
+        .route("/admin/dead-jobs/{id}/retry", post(outbox::retry))
+        .route("/admin/audit", get(outbox::audit))
+        .layer(Extension(SignInLimiter::default()))
+}
+
+/// A form that only carries the CSRF token.
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// Where to go after signing in.
+#[derive(Debug, Deserialize)]
+pub struct Next {
+    next: Option<String>,
+    lang: Option<String>,
+}
+
+/// Only a path inside the admin UI (no open redirect).
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with("/admin") && !n.starts_with("//") && !n.contains('\\') => {
+            n.to_string()
+        }
+        _ => "/admin/customers".to_string(),
+    }
+}
+
+async fn sign_in_form(Query(q): Query<Next>) -> AdminResult {
+    let lang = Lang::parse(q.lang.as_deref().unwrap_or("en"));
+    let body = render(
+        lang,
+        None,
+        "sign_in.html",
+        json!({"next": safe_next(q.next.as_deref())}),
+    )?;
+    Ok(html(StatusCode::OK, body))
+}
+
+/// The sign-in form.
+#[derive(Debug, Deserialize)]
+pub struct SignIn {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    next: Option<String>,
+    lang: Option<String>,
+}
+
+async fn sign_in(
+    State(app): State<AppState>,
+    Extension(limiter): Extension<SignInLimiter>,
+    request_parts: axum::http::request::Parts,
+    Form(form): Form<SignIn>,
+) -> AdminResult {
+    let next = safe_next(form.next.as_deref());
+    let lang = Lang::parse(form.lang.as_deref().unwrap_or("en"));
+    let again = |status: StatusCode, error: &str| -> AdminResult {
+        let body = render(
+            lang,
+            None,
+            "sign_in.html",
+            json!({"next": next, "error": error, "username": form.username}),
+        )?;
+        Ok(html(status, body))
+    };
+    if !limiter.allow(&form.username, auth::client_addr(&request_parts)) {
+        let mut r = again(StatusCode::TOO_MANY_REQUESTS, "too_many")?;
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+        return Ok(r);
+    }
+    let mut tx = app.store.begin_read().await?;
+    let user = tx.team_user(form.username.trim()).await?;
+    tx.commit().await?;
+    let hash = user.as_ref().map_or_else(
+        || auth::decoy_hash().to_string(),
+        |u| u.password_hash.clone(),
+    );
+    let password = form.password.clone();
+    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&hash, &password))
+        .await
+        .unwrap_or(false);
+    let Some(user) = user.filter(|_| ok) else {
+        return again(StatusCode::UNAUTHORIZED, "bad_credentials");
+    };
+    let token = auth::random_token();
+    let now = app.clock.now();
+    let expires = now + jiff::SignedDuration::from_hours(auth::SESSION_HOURS);
+    let mut tx = app.store.begin().await?;
+    tx.insert_team_session(
+        &crate::hash_token(&token),
+        user.id,
+        &auth::random_token(),
+        now,
+        expires,
+    )
+    .await?;
+    tx.audit(
+        &user.username,
+        "session.sign_in",
+        &format!("user:{}", user.username),
+        None,
+        None,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    let mut response = Redirect::to(&next).into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&auth::session_cookie(&app, Some(&token)))
+            .map_err(|e| ApiError::Internal(e.to_string()))?,
+    );
+    Ok(response)
+}
+
+async fn sign_out(
+    State(app): State<AppState>,
+    team: Team,
+    Form(form): Form<CsrfForm>,
+) -> AdminResult {
+    team.check_csrf(&form.csrf)?;
+    let now = app.clock.now();
+    let mut tx = app.store.begin().await?;
+    tx.delete_team_session(&team.token_hash, now).await?;
+    tx.audit(
+        &team.username,
+        "session.sign_out",
+        &format!("user:{}", team.username),
+        None,
+        None,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    let mut response = Redirect::to("/admin/sign-in").into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&auth::session_cookie(&app, None))
+            .map_err(|e| ApiError::Internal(e.to_string()))?,
+    );
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_admin_paths_are_followed_after_sign_in() {
+        assert_eq!(safe_next(Some("/admin/programmes")), "/admin/programmes");
+        assert_eq!(safe_next(Some("https://evil.example/")), "/admin/customers");
+        assert_eq!(safe_next(Some("//evil.example/admin")), "/admin/customers");
+        assert_eq!(safe_next(None), "/admin/customers");
+    }
+}
