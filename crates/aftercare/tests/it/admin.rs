@@ -113,7 +113,7 @@ impl Session {
 }
 
 /// Jan with three orders and no marketing consent: the early-access offer is blocked.
-async fn jan_with_a_blocked_offer(app: &TestApp) {
+pub async fn jan_with_a_blocked_offer(app: &TestApp) {
     app.seed_shop(&jan_de_vries()).await;
     for n in ["W1", "W2", "W3"] {
         assert_eq!(app.post_json("/v1/orders", &order(n)).await.0, 201);

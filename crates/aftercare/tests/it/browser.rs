@@ -52,7 +52,12 @@ fn screenshots() -> PathBuf {
 /// Screenshots of the current page at phone and desktop width, tall enough for the whole
 /// page.
 async fn capture(c: &Client, name: &str) {
-    for (label, width) in [("phone", 390), ("desktop", 1280)] {
+    capture_at(c, name, &[("phone", 390), ("desktop", 1280)]).await;
+}
+
+/// Screenshots at the given widths.
+async fn capture_at(c: &Client, name: &str, widths: &[(&str, u32)]) {
+    for &(label, width) in widths {
         c.set_window_size(width, 900).await.unwrap();
         let height = c
             .execute("return document.documentElement.scrollHeight;", vec![])
@@ -268,5 +273,269 @@ async fn a_customer_changes_her_delivery_in_the_browser_and_the_carrier_and_her_
         accessible(&c, name).await;
         capture(&c, name).await;
     }
+    c.close().await.unwrap();
+}
+
+/// The admin pages at tablet and laptop width.
+async fn capture_admin(c: &Client, name: &str) {
+    capture_at(c, name, &[("tablet", 820), ("laptop", 1366)]).await;
+    c.set_window_size(1366, 900).await.unwrap();
+}
+
+async fn main_text(c: &Client) -> String {
+    c.find(Locator::Css("main"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn sign_in(c: &Client, base_url: &str, username: &str) {
+    c.goto(&format!("{base_url}/admin/customers"))
+        .await
+        .unwrap();
+    assert!(
+        c.current_url()
+            .await
+            .unwrap()
+            .path()
+            .ends_with("/admin/sign-in"),
+        "signed out, the UI sends you to sign in"
+    );
+    c.find(Locator::Id("username"))
+        .await
+        .unwrap()
+        .send_keys(username)
+        .await
+        .unwrap();
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(crate::admin::PASSWORD)
+        .await
+        .unwrap();
+    c.find(Locator::Css("main button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css("header.top"))
+        .await
+        .unwrap();
+}
+
+/// Submits a form built in the page: `fields` as hidden inputs, posted to `action`.
+async fn post_from_page(c: &Client, action: &str, fields: Value) -> String {
+    c.execute(
+        "const f = document.createElement('form'); f.method = 'post'; f.action = arguments[0];
+         for (const [k, v] of Object.entries(arguments[1])) { const i = document.createElement('input');
+           i.type = 'hidden'; i.name = k; i.value = v; f.appendChild(i); }
+         document.body.appendChild(f); f.submit();",
+        vec![json!(action), fields],
+    )
+    .await
+    .unwrap();
+    c.wait().for_element(Locator::Css("main h1")).await.unwrap();
+    main_text(c).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_team_finds_a_customer_sees_why_a_message_was_blocked_and_pauses_a_programme() {
+    let app = spawn_app(Backend::Sqlite).await;
+    crate::admin::jan_with_a_blocked_offer(&app).await;
+    for (name, role) in [("eva", "editor"), ("victor", "viewer")] {
+        aftercare::cli::user::create(
+            &app.store,
+            name,
+            role,
+            "en",
+            crate::admin::PASSWORD,
+            app.clock.as_ref(),
+        )
+        .await
+        .unwrap();
+    }
+    let c = browser().await;
+    c.set_window_size(1366, 900).await.unwrap();
+    c.goto(&format!("{}/admin/sign-in", app.base_url))
+        .await
+        .unwrap();
+    accessible(&c, "admin-sign-in").await;
+    capture_admin(&c, "admin-sign-in").await;
+    sign_in(&c, &app.base_url, "eva").await;
+
+    // Find Jan by his last name and open his timeline.
+    c.find(Locator::Id("q"))
+        .await
+        .unwrap()
+        .send_keys("vries")
+        .await
+        .unwrap();
+    c.find(Locator::Css("form[role=search] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css("a[href='/admin/customers/C1']"))
+        .await
+        .unwrap();
+    accessible(&c, "admin-customers").await;
+    capture_admin(&c, "admin-customers").await;
+    c.find(Locator::Css("a[href='/admin/customers/C1']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Id("timeline")).await.unwrap();
+    let text = main_text(&c).await;
+    assert!(text.contains("Geachte heer De Vries"), "{text}");
+    assert!(
+        text.contains("blocked: no marketing consent for email"),
+        "the blocked offer's reason is on the timeline: {text}"
+    );
+    accessible(&c, "admin-customer").await;
+    capture_admin(&c, "admin-customer").await;
+
+    // Preview a template for him.
+    c.find(Locator::Css(
+        "select#template option[value=early_access], select#template option",
+    ))
+    .await
+    .unwrap();
+    c.execute(
+        "document.getElementById('template').value = 'early_access';",
+        vec![],
+    )
+    .await
+    .unwrap();
+    c.find(Locator::Css("form[action$='/preview'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Css("iframe")).await.unwrap();
+    let text = main_text(&c).await;
+    assert!(
+        text.contains("early_access") && text.contains("Geachte heer De Vries"),
+        "{text}"
+    );
+    accessible(&c, "admin-preview").await;
+    capture_admin(&c, "admin-preview").await;
+
+    // Export his data from the page (the signed-in session's cookie goes along).
+    let export = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             fetch('/admin/customers/C1/export').then(r => r.json()).then(done, e => done(String(e)));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        export["customer"]["email"], "jan.devries@example.nl",
+        "{export}"
+    );
+
+    // Pause the early-access programme; the audit log has it.
+    c.goto(&format!("{}/admin/programmes", app.base_url))
+        .await
+        .unwrap();
+    accessible(&c, "admin-programmes").await;
+    capture_admin(&c, "admin-programmes").await;
+    c.goto(&format!("{}/admin/programmes/early-access", app.base_url))
+        .await
+        .unwrap();
+    c.find(Locator::Css("form[action$='/pause'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css("form[action$='/resume']"))
+        .await
+        .unwrap();
+    let text = main_text(&c).await;
+    assert!(text.contains("Paused by eva"), "{text}");
+    accessible(&c, "admin-programme").await;
+    capture_admin(&c, "admin-programme").await;
+    let mut tx = app.store.begin_read().await.unwrap();
+    assert!(tx.programme_paused("early-access").await.unwrap());
+    tx.commit().await.unwrap();
+    c.goto(&format!("{}/admin/audit", app.base_url))
+        .await
+        .unwrap();
+    let text = main_text(&c).await;
+    assert!(
+        text.contains("eva") && text.contains("programme.pause"),
+        "{text}"
+    );
+    accessible(&c, "admin-audit").await;
+    capture_admin(&c, "admin-audit").await;
+    c.goto(&format!("{}/admin/outbox?state=blocked", app.base_url))
+        .await
+        .unwrap();
+    assert!(main_text(&c).await.contains("early_access"));
+    accessible(&c, "admin-outbox").await;
+    capture_admin(&c, "admin-outbox").await;
+
+    // A forged form without the CSRF token is refused and changes nothing.
+    let text = post_from_page(&c, "/admin/programmes/early-access/resume", json!({})).await;
+    assert!(text.contains("This form was not accepted"), "{text}");
+    capture_admin(&c, "admin-csrf-refused").await;
+    let mut tx = app.store.begin_read().await.unwrap();
+    assert!(tx.programme_paused("early-access").await.unwrap());
+    tx.commit().await.unwrap();
+
+    // Sign out; a viewer sees no pause button, and a post with a valid token is refused.
+    c.goto(&format!("{}/admin/programmes", app.base_url))
+        .await
+        .unwrap();
+    c.find(Locator::Css("header.top form button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Id("username")).await.unwrap();
+    sign_in(&c, &app.base_url, "victor").await;
+    c.goto(&format!("{}/admin/programmes/early-access", app.base_url))
+        .await
+        .unwrap();
+    let text = main_text(&c).await;
+    assert!(text.contains("Your role can view only."), "{text}");
+    assert!(
+        c.find(Locator::Css("form[action$='/resume']"))
+            .await
+            .is_err()
+    );
+    let csrf = c
+        .find(Locator::Css("header.top input[name=csrf]"))
+        .await
+        .unwrap()
+        .attr("value")
+        .await
+        .unwrap()
+        .unwrap();
+    let text = post_from_page(
+        &c,
+        "/admin/programmes/early-access/resume",
+        json!({"csrf": csrf}),
+    )
+    .await;
+    assert!(
+        text.contains("This needs the role editor; you are viewer."),
+        "{text}"
+    );
+    let mut tx = app.store.begin_read().await.unwrap();
+    assert!(tx.programme_paused("early-access").await.unwrap());
+    tx.commit().await.unwrap();
     c.close().await.unwrap();
 }
