@@ -8,7 +8,7 @@ pub mod scores;
 pub mod tracking;
 pub mod worker;
 
-pub use worker::{Delivery, Engine, EngineError, Ran};
+pub use worker::{Delivery, Engine, EngineError, PAUSE_RECHECK, Ran};
 pub mod condition;
 pub mod occasions;
 pub mod versions;

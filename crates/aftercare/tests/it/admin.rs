@@ -55,6 +55,11 @@ pub async fn sign_in_as(app: &TestApp, username: &str, role: &str) -> Session {
     )
     .await
     .unwrap();
+    sign_in(app, username).await
+}
+
+/// Signs in to an existing account.
+pub async fn sign_in(app: &TestApp, username: &str) -> Session {
     let http = no_redirects();
     let r = http
         .post(format!("{}/admin/sign-in", app.base_url))
@@ -457,5 +462,87 @@ both_backends!(
         assert!(page.contains("customer.erase"), "{page}");
         let (_, page) = admin.get("/admin/customers?q=vries").await;
         assert!(page.contains("No customer matches that."), "{page}");
+    }
+);
+
+both_backends!(
+    a_paused_programme_holds_its_running_customers_and_resumes_where_it_stood,
+    |backend| async move {
+        let app = spawn_app(backend).await;
+        app.seed_shop(&jan_de_vries()).await;
+        assert_eq!(app.post_json("/v1/orders", &order("W1")).await.0, 201);
+        app.engine.run_until_idle().await.unwrap();
+        let templates = |body: Value| -> Vec<String> {
+            body["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|m| m["state"] == "sent")
+                .map(|m| m["template"].as_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(
+            templates(app.get_json("/v1/customers/C1").await),
+            ["order_confirmation"]
+        );
+
+        // Paused during the day's wait: the thank-you is not sent when the wait is over.
+        let editor = sign_in_as(&app, "eva", "editor").await;
+        let csrf = editor.csrf("/admin/programmes/after-purchase").await;
+        assert_eq!(
+            editor
+                .post("/admin/programmes/after-purchase/pause", &[("csrf", &csrf)])
+                .await
+                .0,
+            303
+        );
+        app.advance_hours(30).await;
+        assert_eq!(
+            templates(app.get_json("/v1/customers/C1").await),
+            ["order_confirmation"]
+        );
+        let body = app.get_json("/v1/customers/C1").await;
+        assert!(
+            body["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|m| m["template"] != "thanks"),
+            "held, not dropped or planned: {body}"
+        );
+
+        // The session has expired meanwhile (12 hours): the resume goes to the sign-in page.
+        let (status, _) = editor
+            .post(
+                "/admin/programmes/after-purchase/resume",
+                &[("csrf", &csrf)],
+            )
+            .await;
+        assert_eq!(status, 303);
+        let mut tx = app.store.begin_read().await.unwrap();
+        assert!(tx.programme_paused("after-purchase").await.unwrap());
+        tx.commit().await.unwrap();
+        let editor = sign_in(&app, "eva").await;
+        let csrf = editor.csrf("/admin/programmes/after-purchase").await;
+
+        // Resumed: it goes on from the step it stood at, within the recheck interval.
+        assert_eq!(
+            editor
+                .post(
+                    "/admin/programmes/after-purchase/resume",
+                    &[("csrf", &csrf)]
+                )
+                .await
+                .0,
+            303
+        );
+        app.clock.advance(aftercare_engine::PAUSE_RECHECK);
+        app.engine.run_until_idle().await.unwrap();
+        let sent = templates(app.get_json("/v1/customers/C1").await);
+        assert_eq!(
+            sent.iter().filter(|t| *t == "thanks").count(),
+            1,
+            "{sent:?}"
+        );
     }
 );

@@ -416,3 +416,82 @@ fn insight_retention_gives_cohorts_and_repeat_rates_rt2() {
     let (r90, r365) = (rates[0].as_f64().unwrap(), rates[2].as_f64().unwrap());
     assert!(0.0 < r90 && r90 < r365 && r365 < 1.0, "{rates}");
 }
+
+/// Runs the binary with `stdin` as its standard input.
+fn run_with_input(args: &[&str], envs: &[(&str, &str)], stdin: &str) -> (i32, String) {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aftercare"))
+        .args(args)
+        .envs(envs.iter().copied())
+        .env("AFTERCARE_LOG", "warn")
+        .current_dir(repo_root())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("running aftercare");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn user_create_stores_an_argon2_hash_and_refuses_bad_input_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("users.db").display());
+    let env = [("AFTERCARE_DATABASE_URL", url.as_str())];
+    let create = |args: &[&str], password: &str| {
+        let mut all = vec!["user", "create"];
+        all.extend_from_slice(args);
+        run_with_input(&all, &env, &format!("{password}\n"))
+    };
+    let (code, err) = create(
+        &["--username", "anna", "--role", "editor"],
+        "a long enough password",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("Created anna (editor)"), "{err}");
+    let (code, err) = create(
+        &["--username", "anna", "--role", "editor"],
+        "a long enough password",
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("username: 'anna' already exists"), "{err}");
+    let (code, err) = create(
+        &["--username", "bert", "--role", "root"],
+        "a long enough password",
+    );
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("role: 'root' is not one of viewer, editor, admin"),
+        "{err}"
+    );
+    let (code, err) = create(&["--username", "bert"], "short");
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("password: must be at least 12 characters"),
+        "{err}"
+    );
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = aftercare_store::Store::open(&url).await.unwrap();
+        let mut tx = store.begin_read().await.unwrap();
+        let anna = tx.team_user("anna").await.unwrap().unwrap();
+        assert!(tx.team_user("bert").await.unwrap().is_none());
+        tx.commit().await.unwrap();
+        assert!(anna.password_hash.starts_with("$argon2id$"));
+        assert!(aftercare_web::pages::admin::auth::verify_password(
+            &anna.password_hash,
+            "a long enough password"
+        ));
+    });
+}
