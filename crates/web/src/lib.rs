@@ -1,10 +1,11 @@
-//! Aftercare's web layer: the JSON API v1 ([`api`]) and server-rendered pages ([`pages`]).
+//! Aftercare's web layer: the JSON API v1 ([`api`]) and server-rendered pages ([`pages`]):
+//! the customers' branded pages and the team's admin UI ([`pages::admin`]).
 //!
 //! [`serve`] takes a bound listener and a shutdown future, so tests run the real server on
 //! a random port. Errors go through one table in [`error`] to RFC 9457 problem+json.
 //!
 //! Requirements: PX1 (shipment events in), PP1 (orders in), FR1 (timelines show every
-//! decision's reason), PX2–PX6 (the tracking page).
+//! decision's reason, also in the admin UI), PX2–PX6 (the tracking page).
 
 #![recursion_limit = "256"]
 

@@ -1,5 +1,6 @@
 //! Server-rendered pages: the customer's branded pages behind signed links ([`loyalty`],
-//! [`tracking`], [`survey`], [`preferences`], [`unsubscribe`]), and the built-in outbox of
+//! [`tracking`], [`survey`], [`preferences`], [`unsubscribe`]), the team's admin UI behind
+//! a sign-in ([`admin`]), and the built-in outbox of
 //! `aftercare demo` — every message as the customer sees it — with the demo's stand-in
 //! carrier ([`demo_carrier`]), which are only mounted when the configuration enables them
 //! (the demo does), because the outbox shows personal data without a sign-in.
