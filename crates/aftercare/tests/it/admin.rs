@@ -282,6 +282,23 @@ both_backends!(
         let csrf = viewer.csrf("/admin/programmes/early-access").await;
         let (_, page) = viewer.get("/admin/programmes/early-access").await;
         assert!(page.contains("Your role can view only."), "{page}");
+        // An account's language is its UI's language.
+        aftercare::cli::user::create(
+            &app.store,
+            "nina",
+            "viewer",
+            "nl",
+            PASSWORD,
+            app.clock.as_ref(),
+        )
+        .await
+        .unwrap();
+        let nina = sign_in(&app, "nina").await;
+        let (_, page) = nina.get("/admin/programmes/early-access").await;
+        assert!(
+            page.contains("<html lang=\"nl\">") && page.contains("Jouw rol mag alleen kijken."),
+            "{page}"
+        );
         let (status, page) = viewer
             .post("/admin/programmes/early-access/pause", &[("csrf", &csrf)])
             .await;

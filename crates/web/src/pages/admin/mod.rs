@@ -297,6 +297,8 @@ async fn sign_in(
     let now = app.clock.now();
     let expires = now + jiff::SignedDuration::from_hours(auth::SESSION_HOURS);
     let mut tx = app.store.begin().await?;
+    // Sessions that ran out are swept on each sign-in, so the table stays small.
+    tx.delete_team_session("", now).await?;
     tx.insert_team_session(
         &crate::hash_token(&token),
         user.id,
