@@ -56,7 +56,7 @@ pub async fn receive(
         )
             .into_response();
     }
-    tracing::info!(carrier, change = %change["change"], "Demo carrier accepted a delivery change.");
+    tracing::debug!(carrier, change = %change["change"], "Demo carrier accepted a delivery change.");
     axum::Json(json!({"accepted": true, "reference": format!("DEMO-{}", change["id"])}))
         .into_response()
 }
