@@ -41,6 +41,14 @@ pub fn form_body(form: &[(&str, &str)]) -> String {
         .join("&")
 }
 
+/// Whether a programme is paused, as stored.
+pub async fn paused(app: &TestApp, programme: &str) -> bool {
+    let mut tx = app.store.begin_read().await.unwrap();
+    let paused = tx.programme_paused(programme).await.unwrap();
+    tx.commit().await.unwrap();
+    paused
+}
+
 pub const PASSWORD: &str = "a long enough password";
 
 /// Creates an account with `role` and signs in.
@@ -536,9 +544,7 @@ both_backends!(
             )
             .await;
         assert_eq!(status, 303);
-        let mut tx = app.store.begin_read().await.unwrap();
-        assert!(tx.programme_paused("after-purchase").await.unwrap());
-        tx.commit().await.unwrap();
+        assert!(paused(&app, "after-purchase").await);
         let editor = sign_in(&app, "eva").await;
         let csrf = editor.csrf("/admin/programmes/after-purchase").await;
 

@@ -291,6 +291,24 @@ async fn main_text(c: &Client) -> String {
         .unwrap()
 }
 
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn type_into(c: &Client, id: &str, text: &str) {
+    c.find(Locator::Id(id))
+        .await
+        .unwrap()
+        .send_keys(text)
+        .await
+        .unwrap();
+}
+
 async fn sign_in(c: &Client, base_url: &str, username: &str) {
     c.goto(&format!("{base_url}/admin/customers"))
         .await
@@ -303,24 +321,9 @@ async fn sign_in(c: &Client, base_url: &str, username: &str) {
             .ends_with("/admin/sign-in"),
         "signed out, the UI sends you to sign in"
     );
-    c.find(Locator::Id("username"))
-        .await
-        .unwrap()
-        .send_keys(username)
-        .await
-        .unwrap();
-    c.find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys(crate::admin::PASSWORD)
-        .await
-        .unwrap();
-    c.find(Locator::Css("main button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(c, "username", username).await;
+    type_into(c, "password", crate::admin::PASSWORD).await;
+    click(c, "main button[type=submit]").await;
     c.wait()
         .for_element(Locator::Css("header.top"))
         .await
@@ -368,30 +371,15 @@ async fn the_team_finds_a_customer_sees_why_a_message_was_blocked_and_pauses_a_p
     sign_in(&c, &app.base_url, "eva").await;
 
     // Find Jan by his last name and open his timeline.
-    c.find(Locator::Id("q"))
-        .await
-        .unwrap()
-        .send_keys("vries")
-        .await
-        .unwrap();
-    c.find(Locator::Css("form[role=search] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(&c, "q", "vries").await;
+    click(&c, "form[role=search] button").await;
     c.wait()
         .for_element(Locator::Css("a[href='/admin/customers/C1']"))
         .await
         .unwrap();
     accessible(&c, "admin-customers").await;
     capture_admin(&c, "admin-customers").await;
-    c.find(Locator::Css("a[href='/admin/customers/C1']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "a[href='/admin/customers/C1']").await;
     c.wait().for_element(Locator::Id("timeline")).await.unwrap();
     let text = main_text(&c).await;
     assert!(text.contains("Geachte heer De Vries"), "{text}");
@@ -414,12 +402,7 @@ async fn the_team_finds_a_customer_sees_why_a_message_was_blocked_and_pauses_a_p
     )
     .await
     .unwrap();
-    c.find(Locator::Css("form[action$='/preview'] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "form[action$='/preview'] button").await;
     c.wait().for_element(Locator::Css("iframe")).await.unwrap();
     let text = main_text(&c).await;
     assert!(
@@ -452,12 +435,7 @@ async fn the_team_finds_a_customer_sees_why_a_message_was_blocked_and_pauses_a_p
     c.goto(&format!("{}/admin/programmes/early-access", app.base_url))
         .await
         .unwrap();
-    c.find(Locator::Css("form[action$='/pause'] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "form[action$='/pause'] button").await;
     c.wait()
         .for_element(Locator::Css("form[action$='/resume']"))
         .await
@@ -466,9 +444,7 @@ async fn the_team_finds_a_customer_sees_why_a_message_was_blocked_and_pauses_a_p
     assert!(text.contains("Paused by eva"), "{text}");
     accessible(&c, "admin-programme").await;
     capture_admin(&c, "admin-programme").await;
-    let mut tx = app.store.begin_read().await.unwrap();
-    assert!(tx.programme_paused("early-access").await.unwrap());
-    tx.commit().await.unwrap();
+    assert!(crate::admin::paused(&app, "early-access").await);
     c.goto(&format!("{}/admin/audit", app.base_url))
         .await
         .unwrap();
@@ -490,20 +466,13 @@ async fn the_team_finds_a_customer_sees_why_a_message_was_blocked_and_pauses_a_p
     let text = post_from_page(&c, "/admin/programmes/early-access/resume", json!({})).await;
     assert!(text.contains("This form was not accepted"), "{text}");
     capture_admin(&c, "admin-csrf-refused").await;
-    let mut tx = app.store.begin_read().await.unwrap();
-    assert!(tx.programme_paused("early-access").await.unwrap());
-    tx.commit().await.unwrap();
+    assert!(crate::admin::paused(&app, "early-access").await);
 
     // Sign out; a viewer sees no pause button, and a post with a valid token is refused.
     c.goto(&format!("{}/admin/programmes", app.base_url))
         .await
         .unwrap();
-    c.find(Locator::Css("header.top form button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "header.top form button").await;
     c.wait().for_element(Locator::Id("username")).await.unwrap();
     sign_in(&c, &app.base_url, "victor").await;
     c.goto(&format!("{}/admin/programmes/early-access", app.base_url))
@@ -534,8 +503,6 @@ async fn the_team_finds_a_customer_sees_why_a_message_was_blocked_and_pauses_a_p
         text.contains("This needs the role editor; you are viewer."),
         "{text}"
     );
-    let mut tx = app.store.begin_read().await.unwrap();
-    assert!(tx.programme_paused("early-access").await.unwrap());
-    tx.commit().await.unwrap();
+    assert!(crate::admin::paused(&app, "early-access").await);
     c.close().await.unwrap();
 }

@@ -322,18 +322,13 @@ impl Tx {
         if q.is_empty() {
             return Ok(Vec::new());
         }
-        let like = format!(
-            "%{}%",
-            q.replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        );
-        let first_name = format!(
-            "%\"first_name\":\"{}%",
-            q.replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        );
+        // LIKE wildcards in the query are literal.
+        let escaped = q
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        let like = format!("%{escaped}%");
+        let first_name = format!("%\"first_name\":\"{escaped}%");
         let postcode = q.replace(' ', "").to_uppercase();
         let rows: Vec<CustomerRow> = on_tx!(self, c => sqlx::query_as(
             "SELECT id, record, created_at, updated_at FROM customers

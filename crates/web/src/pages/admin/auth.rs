@@ -241,16 +241,17 @@ impl FromRequestParts<AppState> for Team {
     }
 }
 
-/// Percent-encodes a query value.
+/// Characters left as they are in an admin path or query value; `/` stays readable.
+const PATH_SAFE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/');
+
+/// Percent-encodes a path segment or query value.
 pub(super) fn urlencoding(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    percent_encoding::utf8_percent_encode(s, PATH_SAFE).to_string()
 }
 
 type Keyed<K> = RateLimiter<K, HashMapStateStore<K>, DefaultClock>;

@@ -5,7 +5,7 @@
 //!
 //! Requirements: FR1 (why a message was held back or blocked), DQ2 (fix a name prefix).
 
-use aftercare_domain::{AddressForm, CustomerRecord, MessageState};
+use aftercare_domain::{AddressForm, CustomerRecord};
 use aftercare_engine::loyalty as engine_loyalty;
 use aftercare_engine::render::RenderInput;
 use aftercare_store::{MessageFilter, StoredCustomer, Tx};
@@ -38,6 +38,14 @@ fn display_name(r: &CustomerRecord) -> String {
     .filter(|s| !s.trim().is_empty())
     .collect::<Vec<_>>()
     .join(" ")
+}
+
+/// The form's value and the audit log's word for an address form.
+fn address_form_name(form: AddressForm) -> &'static str {
+    match form {
+        AddressForm::Formal => "formal",
+        AddressForm::Informal => "informal",
+    }
 }
 
 fn row(c: &StoredCustomer) -> Value {
@@ -174,7 +182,7 @@ pub async fn show(
         "address": r.postal_address.as_ref().map(|a| format!("{} {}{}, {} {} ({})", a.street, a.house_number,
             a.house_number_addition.as_deref().map(|x| format!(" {x}")).unwrap_or_default(), a.postcode, a.city, a.country)),
         "locale": r.locale.tag(), "time_zone": r.time_zone.as_str(),
-        "address_form": r.address_form.map(|f| match f { AddressForm::Formal => "formal", AddressForm::Informal => "informal" }),
+        "address_form": r.address_form.map(address_form_name),
         "birth_date": r.birth_date.map(|d| d.to_string()),
         "customer_since": r.customer_since.map(|d| d.to_string()),
         "attributes": r.attributes.iter().map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string))).collect::<Vec<_>>(),
@@ -424,7 +432,7 @@ pub async fn fix(
     }
     let names = |r: &CustomerRecord| {
         json!({"first_name": r.first_name, "name_prefix": r.name_prefix, "last_name": r.last_name,
-        "address_form": r.address_form.map(|f| format!("{f:?}").to_lowercase())})
+        "address_form": r.address_form.map(address_form_name)})
         .to_string()
     };
     tx.upsert_customer(&record, now).await?;
@@ -501,10 +509,7 @@ pub async fn erase(
     let blocked = tx
         .erase_customer_messages(
             customer.id,
-            &format!(
-                "{}: the customer's personal data was erased",
-                MessageState::Blocked.as_str()
-            ),
+            "blocked: the customer's personal data was erased",
             now,
         )
         .await?;

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use aftercare_engine::programme::{Action, Programme, Reentry, Wait};
+use aftercare_engine::programme::{Action, Priority, Programme, Reentry, Wait};
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect};
@@ -78,19 +78,20 @@ fn describe(p: &Programme, index: usize) -> Value {
     let target = |t: &Option<String>| t.clone().unwrap_or_else(|| "next".into());
     let what = match &step.action {
         Action::Send(s) => format!(
-            "send '{}' ({}, priority {:?}) by {}",
+            "send '{}' ({}, priority {}) by {}",
             s.template,
             s.class.as_str(),
-            s.priority,
+            match s.priority {
+                Priority::Low => "low",
+                Priority::Normal => "normal",
+                Priority::High => "high",
+            },
             s.channels
                 .iter()
                 .map(|c| c.as_str())
                 .collect::<Vec<_>>()
                 .join(", then ")
-        )
-        .replace("priority Low", "priority low")
-        .replace("priority Normal", "priority normal")
-        .replace("priority High", "priority high"),
+        ),
         Action::Wait(Wait::For(span)) => format!("wait {span:#}"),
         Action::Wait(Wait::UntilTime(t)) => {
             format!("wait until {} local time", t.strftime("%H:%M"))
