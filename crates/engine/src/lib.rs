@@ -4,6 +4,7 @@ pub mod links;
 pub mod loyalty;
 pub mod programme;
 pub mod render;
+pub mod reports;
 pub mod scores;
 pub mod tracking;
 pub mod worker;

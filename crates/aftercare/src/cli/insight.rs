@@ -5,6 +5,7 @@
 //! `insight rfm --transactions FILE --as-of DATE` scores every customer and counts the
 //! segments; `insight recs --order-lines FILE` prints the "also bought" rules; `insight
 //! uplift` compares each programme's treated customers with its holdout, from the database.
+//! On a terminal, long runs show a spinner per stage and a bar while valuing customers.
 //!
 //! Requirements: WB1, RT2, OF2.
 
@@ -130,6 +131,33 @@ pub fn run(command: Command, config: &crate::config::Config) -> ExitCode {
     }
 }
 
+/// A spinner with `message` on a terminal (long runs show they are alive); nothing when the
+/// output goes to a file or a pipe.
+fn spinner(message: &'static str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new_spinner().with_message(message);
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
+
+/// A bar over `len` items on a terminal, hidden otherwise.
+fn counter(message: &'static str, len: usize) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(u64::try_from(len).unwrap_or(u64::MAX));
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {human_pos}/{human_len} ({eta})")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.with_message(message)
+}
+
 fn read(path: &std::path::Path, flag: &str) -> anyhow::Result<String> {
     std::fs::read_to_string(path)
         .map_err(|e| anyhow::anyhow!("{flag}: cannot read {}: {e}", path.display()))
@@ -150,7 +178,9 @@ fn block_on(
 }
 
 fn rfm_report(args: &RfmArgs) -> anyhow::Result<String> {
+    let step = spinner("Reading transactions");
     let rows = read_transactions(&args.transactions)?;
+    step.set_message("Scoring customers");
     let mut per: std::collections::BTreeMap<&str, (jiff::civil::Date, f64, f64)> =
         std::collections::BTreeMap::new();
     let mut days: std::collections::BTreeSet<(&str, jiff::civil::Date)> =
@@ -172,6 +202,7 @@ fn rfm_report(args: &RfmArgs) -> anyhow::Result<String> {
         })
         .collect();
     let scores = rfm::score(&inputs);
+    step.finish_and_clear();
     if args.json {
         let customers: Vec<_> = per
             .keys()
@@ -199,6 +230,7 @@ fn rfm_report(args: &RfmArgs) -> anyhow::Result<String> {
 }
 
 fn recs_report(args: &RecsArgs) -> anyhow::Result<String> {
+    let step = spinner("Reading order lines");
     let text = read(&args.order_lines, "--order-lines")?;
     let mut baskets: std::collections::BTreeMap<&str, Vec<String>> =
         std::collections::BTreeMap::new();
@@ -223,7 +255,9 @@ fn recs_report(args: &RecsArgs) -> anyhow::Result<String> {
         confidence: args.min_confidence,
         ..Default::default()
     };
+    step.set_message("Counting pairs");
     let mut rules = aftercare_insight::recs::rules(baskets.values().map(Vec::as_slice), min);
+    step.finish_and_clear();
     if args.json {
         return Ok(serde_json::to_string_pretty(
             &json!({"orders": baskets.len(), "rules": rules}),
@@ -258,15 +292,21 @@ fn recs_report(args: &RecsArgs) -> anyhow::Result<String> {
 
 fn clv_report(args: &ClvArgs) -> anyhow::Result<String> {
     let started = Instant::now();
+    let step = spinner("Reading transactions");
     let rows = read_transactions(&args.transactions)?;
     let histories = transactions::summarise(&rows, args.calibration_end);
     let only: Vec<clv::History> = histories.iter().map(|(_, h)| *h).collect();
+    step.set_message("Fitting BG/NBD");
     let model = BgNbd::fit(&only)?;
+    step.set_message("Fitting Gamma-Gamma");
     let spend = GammaGamma::fit(&only)?;
+    step.finish_and_clear();
     // A year ahead in weeks, in months of 52/12 weeks, discounted at 1% a month.
+    let bar = counter("Valuing customers", histories.len());
     let mut valued: Vec<(&str, f64, f64, f64)> = histories
         .iter()
         .map(|(id, h)| {
+            bar.inc(1);
             (
                 id.as_str(),
                 model.expected_purchases(h, 52.0),
@@ -275,6 +315,7 @@ fn clv_report(args: &ClvArgs) -> anyhow::Result<String> {
             )
         })
         .collect();
+    bar.finish_and_clear();
     valued.sort_by(|a, b| b.3.total_cmp(&a.3));
     valued.truncate(args.top);
     let repeaters = only.iter().filter(|h| h.frequency > 0.0).count();
@@ -326,41 +367,14 @@ fn clv_report(args: &ClvArgs) -> anyhow::Result<String> {
     Ok(out)
 }
 
-/// Each programme's uplift over its holdout, from the store.
-pub async fn uplifts(
-    store: &aftercare_store::Store,
-    now: jiff::Timestamp,
-) -> anyhow::Result<std::collections::BTreeMap<String, aftercare_insight::uplift::Uplift>> {
-    let mut tx = store.begin_read().await?;
-    let rows = tx.goal_outcomes(now).await?;
-    tx.commit().await?;
-    let mut by_programme: std::collections::BTreeMap<
-        String,
-        Vec<aftercare_insight::uplift::Outcome>,
-    > = std::collections::BTreeMap::new();
-    for (programme, holdout, converted, revenue) in rows {
-        by_programme
-            .entry(programme)
-            .or_default()
-            .push(aftercare_insight::uplift::Outcome {
-                holdout,
-                converted,
-                revenue: revenue as f64 / 100.0,
-            });
-    }
-    Ok(by_programme
-        .into_iter()
-        .filter_map(|(p, o)| aftercare_insight::uplift::uplift(&o).map(|u| (p, u)))
-        .collect())
-}
-
 async fn uplift_report(
     args: &UpliftArgs,
     config: &crate::config::Config,
 ) -> anyhow::Result<String> {
     use aftercare_domain::Clock;
     let store = aftercare_store::Store::open(&config.database_url).await?;
-    let all = uplifts(&store, aftercare_domain::SystemClock.now()).await?;
+    let all =
+        aftercare_engine::reports::uplifts(&store, aftercare_domain::SystemClock.now()).await?;
     if args.json {
         return Ok(serde_json::to_string_pretty(&all)?);
     }
@@ -417,32 +431,28 @@ async fn retention_report(
         }
         None => {
             let store = aftercare_store::Store::open(&config.database_url).await?;
-            let mut tx = store.begin_read().await?;
-            let orders = tx.order_rows().await?;
-            let ids: Vec<String> = orders.iter().map(|o| o.0.to_string()).collect();
-            let mut rows = Vec::with_capacity(orders.len());
-            for (i, (_, at, cents)) in orders.iter().enumerate() {
-                let day = aftercare_store::from_micros(*at)?
-                    .to_zoned_datetime(jiff::tz::TimeZone::UTC)
-                    .date();
-                rows.push((ids[i].as_str(), day, *cents as f64 / 100.0));
-            }
-            let report = retention(rows, as_of);
-            let referrals: serde_json::Map<String, serde_json::Value> = tx
-                .referral_counts()
-                .await?
+            // Measured at the end of the day asked for, or now.
+            let at = match args.as_of {
+                Some(day) => {
+                    day.tomorrow()?
+                        .to_zoned_datetime(jiff::tz::TimeZone::UTC)?
+                        .timestamp()
+                        - jiff::SignedDuration::from_micros(1)
+                }
+                None => now,
+            };
+            let full = aftercare_engine::reports::retention_report(&store, at).await?;
+            let referrals: serde_json::Map<String, serde_json::Value> = full
+                .referrals
                 .into_iter()
                 .map(|(state, n)| (state, n.into()))
                 .collect();
-            let year_ago = now - jiff::SignedDuration::from_hours(24 * 365);
-            let engaged = tx.loyalty_engaged_since(year_ago).await?;
-            tx.commit().await?;
             extra.insert("referrals".into(), referrals.into());
             extra.insert(
                 "loyalty_engaged_share".into(),
-                (engaged as f64 / report.customers.max(1) as f64).into(),
+                full.loyalty_engaged_share.into(),
             );
-            report
+            full.retention
         }
     };
     if args.json {
@@ -488,73 +498,26 @@ async fn retention_report(
 }
 
 async fn pulse_report(args: &UpliftArgs, config: &crate::config::Config) -> anyhow::Result<String> {
-    use aftercare_insight::pulse::{Csat, DriverAnswer, Nps, csat, nps, pulse_gaps};
     let store = aftercare_store::Store::open(&config.database_url).await?;
-    let mut tx = store.begin_read().await?;
-    let nps_rows = tx.survey_results("nps").await?;
-    let csat_rows = tx.survey_results("csat").await?;
-    let driver_rows = tx.survey_results("relationship").await?;
-    tx.commit().await?;
-    // Scores by segment (and `all`) of the scored question.
-    let by_segment = |rows: &[aftercare_store::SurveyResult], q: &str| {
-        let mut out: std::collections::BTreeMap<String, Vec<u8>> =
-            std::collections::BTreeMap::new();
-        for (segment, question, score, ..) in rows {
-            if let (Some(s), true) = (score, question == q) {
-                let s = u8::try_from(*s).unwrap_or(0);
-                out.entry("all".into()).or_default().push(s);
-                out.entry(segment.clone()).or_default().push(s);
-            }
-        }
-        out
-    };
-    let nps_by: std::collections::BTreeMap<String, Nps> = by_segment(&nps_rows, "nps")
-        .iter()
-        .filter_map(|(k, v)| nps(v).map(|n| (k.clone(), n)))
-        .collect();
-    let csat_by: std::collections::BTreeMap<String, Csat> = by_segment(&csat_rows, "csat")
-        .iter()
-        .filter_map(|(k, v)| csat(v).map(|n| (k.clone(), n)))
-        .collect();
-    let answers = |by_month: bool| -> Vec<DriverAnswer> {
-        driver_rows
-            .iter()
-            .filter_map(|(segment, question, _, importance, evaluation, sent)| {
-                let group = if by_month {
-                    aftercare_store::from_micros(*sent)
-                        .ok()?
-                        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
-                        .strftime("%Y-%m")
-                        .to_string()
-                } else {
-                    segment.clone()
-                };
-                Some(DriverAnswer {
-                    segment: group,
-                    driver: question.strip_prefix("driver:")?.to_string(),
-                    importance: f64::from((*importance)?),
-                    evaluation: f64::from((*evaluation)?),
-                })
-            })
-            .collect()
-    };
-    let gaps = pulse_gaps(&answers(false));
-    let mut by_month = pulse_gaps(&answers(true));
-    by_month.remove("all");
+    let report = aftercare_engine::reports::pulse(&store).await?;
+    let (nps_by, csat_by, gaps, by_month) = (
+        &report.nps,
+        &report.csat,
+        &report.pulse_gap,
+        &report.pulse_gap_by_month,
+    );
     if args.json {
-        return Ok(serde_json::to_string_pretty(&json!({
-            "nps": nps_by, "csat": csat_by, "pulse_gap": gaps, "pulse_gap_by_month": by_month,
-        }))?);
+        return Ok(serde_json::to_string_pretty(&report)?);
     }
     let mut out = String::from("NPS (points, 95% interval, answers):\n");
-    for (segment, n) in &nps_by {
+    for (segment, n) in nps_by {
         out.push_str(&format!(
             "  {segment:<16} {:>+6.1} ({:>+6.1}, {:>+6.1}) n={}\n",
             n.score, n.ci.0, n.ci.1, n.n
         ));
     }
     out.push_str("\nCSAT (mean 1–5, satisfied share, answers):\n");
-    for (segment, c) in &csat_by {
+    for (segment, c) in csat_by {
         out.push_str(&format!(
             "  {segment:<16} {:>4.2} {:>5.1}% n={}\n",
             c.mean,
@@ -565,9 +528,9 @@ async fn pulse_report(args: &UpliftArgs, config: &crate::config::Config) -> anyh
     for (title, table) in [
         (
             "Pulse gap by segment (importance − evaluation; above 0 the brand falls short)",
-            &gaps,
+            gaps,
         ),
-        ("Pulse gap by month", &by_month),
+        ("Pulse gap by month", by_month),
     ] {
         out.push_str(&format!("\n{title}:\n"));
         for (group, drivers) in table {

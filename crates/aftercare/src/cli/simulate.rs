@@ -144,7 +144,7 @@ async fn simulate(
     .await?;
     bar.finish_and_clear();
 
-    let uplifts = crate::cli::insight::uplifts(&store, end).await?;
+    let uplifts = aftercare_engine::reports::uplifts(&store, end).await?;
     let mut tx = store.begin_read().await?;
     let mut programmes: BTreeMap<String, ProgrammeReport> = BTreeMap::new();
     for p in engine.programmes().current().programmes.keys() {

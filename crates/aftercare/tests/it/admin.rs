@@ -569,3 +569,160 @@ both_backends!(
         );
     }
 );
+
+/// A customer record for the dashboards test.
+fn dashboard_customer(id: &str) -> aftercare_domain::CustomerRecord {
+    let mut c = jan_de_vries();
+    c["external_id"] = id.into();
+    c["email"] = format!("{}@example.nl", id.to_lowercase()).into();
+    serde_json::from_value(c).unwrap()
+}
+
+/// Stores a customer created at `created` with messages of (class, channel, state) sent
+/// `days_ago` days before `now`.
+async fn customer_with_messages(
+    app: &TestApp,
+    id: &str,
+    created: jiff::Timestamp,
+    messages: &[(&str, &str, &str, i64)],
+) -> i64 {
+    use aftercare_domain::{Channel, MessageClass, MessageState};
+    let now = aftercare_domain::Clock::now(app.clock.as_ref());
+    let mut tx = app.store.begin().await.unwrap();
+    let (customer_id, _) = tx
+        .upsert_customer(&dashboard_customer(id), created)
+        .await
+        .unwrap();
+    for (i, (class, channel, state, days_ago)) in messages.iter().enumerate() {
+        let at = now - jiff::SignedDuration::from_hours(24 * days_ago);
+        let class: MessageClass = serde_json::from_value(json!(class)).unwrap();
+        let step = format!("s{i}");
+        let message = aftercare_store::NewMessage {
+            customer_id,
+            enrolment_id: None,
+            step_key: &step,
+            programme_id: Some("seeded"),
+            template: "seeded",
+            class,
+            priority: "normal",
+            channel: Channel::parse(channel).unwrap(),
+            planned_at: at,
+            reason: "seeded",
+        };
+        let m = tx.insert_message(&message, at).await.unwrap().unwrap();
+        let to = if *state == "sent" {
+            MessageState::Sent
+        } else {
+            MessageState::Blocked
+        };
+        assert!(
+            tx.transition_message(m, MessageState::Planned, to, "seeded", at)
+                .await
+                .unwrap()
+        );
+    }
+    tx.commit().await.unwrap();
+    customer_id
+}
+
+both_backends!(
+    dashboards_count_contacts_per_customer_against_the_band_and_show_segments,
+    |backend| async move {
+        let app = spawn_app(backend).await;
+        let now = aftercare_domain::Clock::now(app.clock.as_ref());
+        let two_years_ago = now - jiff::SignedDuration::from_hours(24 * 730);
+        let rel = |channel, days| ("relationship", channel, "sent", days);
+        // Anna: 8 relationship emails in the year (inside 7–9); transactional mail and a
+        // blocked message do not count, nor a contact of 400 days ago.
+        let mut anna: Vec<(&str, &str, &str, i64)> =
+            (1..=8).map(|d| rel("email", d * 30)).collect();
+        anna.push(("transactional", "email", "sent", 3));
+        anna.push(("transactional", "email", "sent", 4));
+        anna.push(("promotional", "email", "blocked", 5));
+        anna.push(rel("email", 400));
+        let anna_id = customer_with_messages(&app, "ANNA", two_years_ago, &anna).await;
+        // Bram: 6 letters and 6 promotional emails (above the band).
+        let mut bram: Vec<_> = (1..=6).map(|d| rel("letter", d * 20)).collect();
+        bram.extend((1..=6).map(|d| ("promotional", "email", "sent", d * 25)));
+        let bram_id = customer_with_messages(&app, "BRAM", two_years_ago, &bram).await;
+        // Cor: nothing (below). Dirk joined a month ago: not a customer for the whole year.
+        let cor_id = customer_with_messages(&app, "COR", two_years_ago, &[]).await;
+        customer_with_messages(
+            &app,
+            "DIRK",
+            now - jiff::SignedDuration::from_hours(24 * 30),
+            &[rel("email", 2), rel("sms", 1)],
+        )
+        .await;
+        let mut tx = app.store.begin().await.unwrap();
+        for (customer_id, segment, p_alive, clv) in [
+            (anna_id, "champions", Some(0.92), Some(10_000)),
+            (bram_id, "at_risk", Some(0.31), Some(2_000)),
+            (cor_id, "at_risk", Some(0.35), None),
+        ] {
+            let scores = aftercare_store::Scores {
+                customer_id,
+                rfm_r: 3,
+                rfm_f: 3,
+                rfm_m: 3,
+                rfm_segment: segment.into(),
+                p_alive,
+                expected_purchases_90d: None,
+                clv_12m_cents: clv,
+            };
+            tx.put_scores(&scores, now).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+
+        let viewer = sign_in_as(&app, "victor", "viewer").await;
+        let (status, page) = viewer.get("/admin/dashboards").await;
+        assert_eq!(status, 200, "{page}");
+        let text = page.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(text.contains("Customers counted: 3."), "{text}");
+        assert!(
+            text.contains(
+                "Band 7–9: <strong>33%</strong> inside (1), 33% below (1), 33% above (1)."
+            ),
+            "{text}"
+        );
+        // All messages of the counted customers' year, by channel and class.
+        for row in [
+            "<td>email</td><td>promotional</td><td>6</td><td>2.00</td>",
+            "<td>email</td><td>relationship</td><td>8</td><td>2.67</td>",
+            "<td>email</td><td>transactional</td><td>2</td><td>0.67</td>",
+            "<td>letter</td><td>relationship</td><td>6</td><td>2.00</td>",
+        ] {
+            assert!(text.contains(row), "{row} in {text}");
+        }
+        assert!(!text.contains("<td>sms</td>"), "{text}");
+        // The histogram's numbers: one customer each at 0, 8 and 12 contacts.
+        for row in [
+            "<td>0</td><td>1</td>",
+            "<td>8</td><td>1</td>",
+            "<td>12</td><td>1</td>",
+            "<td>9</td><td>0</td>",
+        ] {
+            assert!(text.contains(row), "{row} in {text}");
+        }
+        // Segments with their mean P(alive) and summed value.
+        assert!(
+            text.contains("<td>at risk</td><td>2</td><td>67%</td><td>0.33</td><td>€ 20</td>"),
+            "{text}"
+        );
+        assert!(
+            text.contains("<td>champions</td><td>1</td><td>33%</td><td>0.92</td><td>€ 100</td>"),
+            "{text}"
+        );
+        // Charts are inline SVG with a title; the empty sections say why they are empty.
+        assert_eq!(
+            text.matches("<svg class=\"chart\" role=\"img\"").count(),
+            3,
+            "{text}"
+        );
+        assert!(text.contains("<title>Customers by relationship and promotional contacts in the last year; band 7–9</title>"));
+        assert!(text.contains("No survey answers yet."));
+        assert!(
+            text.contains("No programme with a goal and a holdout has a closed goal window yet.")
+        );
+    }
+);

@@ -461,6 +461,16 @@ async fn the_team_finds_a_customer_sees_why_a_message_was_blocked_and_pauses_a_p
     assert!(main_text(&c).await.contains("early_access"));
     accessible(&c, "admin-outbox").await;
     capture_admin(&c, "admin-outbox").await;
+    c.goto(&format!("{}/admin/dashboards?customers=all", app.base_url))
+        .await
+        .unwrap();
+    let text = main_text(&c).await;
+    assert!(
+        text.contains("Contacts per customer against the band (FR1)"),
+        "{text}"
+    );
+    accessible(&c, "admin-dashboards").await;
+    capture_admin(&c, "admin-dashboards").await;
 
     // A forged form without the CSRF token is refused and changes nothing.
     let text = post_from_page(&c, "/admin/programmes/early-access/resume", json!({})).await;

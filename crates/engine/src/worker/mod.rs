@@ -144,6 +144,11 @@ impl Engine {
         self
     }
 
+    /// The policy in force.
+    pub fn policy(&self) -> &PolicyConfig {
+        &self.policy
+    }
+
     /// Sets the loyalty rules, coupon pools and referral settings (default
     /// [`LoyaltyConfig::default`]).
     pub fn with_loyalty(mut self, loyalty: LoyaltyConfig) -> Self {

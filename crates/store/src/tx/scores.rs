@@ -224,6 +224,84 @@ impl Tx {
         .await?))
     }
 
+    /// Customers by how many relationship and promotional messages (the contacts the yearly
+    /// band counts, FR1) were sent to them in `(from, to]`, counting only customers who were
+    /// already customers at `customers_at` (created, or with an order, by then): (contacts,
+    /// customers), zero included, by contacts.
+    pub async fn contact_histogram(
+        &mut self,
+        from: Timestamp,
+        to: Timestamp,
+        customers_at: Timestamp,
+    ) -> Result<Vec<(i64, i64)>> {
+        Ok(on_tx!(self, c => sqlx::query_as(
+            "SELECT n, COUNT(*) FROM (
+                 SELECT (SELECT COUNT(*) FROM messages m
+                         WHERE m.customer_id = c.id AND m.state = 'sent'
+                           AND m.class IN ('relationship', 'promotional')
+                           AND m.sent_at > $1 AND m.sent_at <= $2) AS n
+                 FROM customers c
+                 WHERE c.created_at <= $3
+                    OR EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = c.id AND o.placed_at <= $3)
+             ) t GROUP BY n ORDER BY n",
+        )
+        .bind(micros(from))
+        .bind(micros(to))
+        .bind(micros(customers_at))
+        .fetch_all(&mut *c)
+        .await?))
+    }
+
+    /// Messages sent in `(from, to]` to the customers [`Tx::contact_histogram`] counts, by
+    /// channel and class: (channel, class, messages).
+    pub async fn sent_by_channel_class(
+        &mut self,
+        from: Timestamp,
+        to: Timestamp,
+        customers_at: Timestamp,
+    ) -> Result<Vec<(String, String, i64)>> {
+        Ok(on_tx!(self, c => sqlx::query_as(
+            "SELECT m.channel, m.class, COUNT(*) FROM messages m JOIN customers c ON c.id = m.customer_id
+             WHERE m.state = 'sent' AND m.sent_at > $1 AND m.sent_at <= $2
+               AND (c.created_at <= $3
+                    OR EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = c.id AND o.placed_at <= $3))
+             GROUP BY m.channel, m.class ORDER BY m.channel, m.class",
+        )
+        .bind(micros(from))
+        .bind(micros(to))
+        .bind(micros(customers_at))
+        .fetch_all(&mut *c)
+        .await?))
+    }
+
+    /// Scored customers per RFM segment: (segment, customers, mean P(alive) where known,
+    /// summed 12-month value in cents where known).
+    pub async fn segment_summary(
+        &mut self,
+    ) -> Result<Vec<(String, i64, Option<f64>, Option<i64>)>> {
+        Ok(on_tx!(self, c => sqlx::query_as(
+            "SELECT rfm_segment, COUNT(*), AVG(p_alive), CAST(SUM(clv_12m_cents) AS BIGINT)
+             FROM customer_scores GROUP BY rfm_segment ORDER BY rfm_segment",
+        )
+        .fetch_all(&mut *c)
+        .await?))
+    }
+
+    /// Scored customers by tenth of P(alive) (0 = below 0.1 … 9 = 0.9 and up): (tenth,
+    /// customers); customers without a model estimate are left out.
+    pub async fn p_alive_tenths(&mut self) -> Result<Vec<(i64, i64)>> {
+        Ok(on_tx!(self, c => sqlx::query_as(
+            "SELECT CAST(CASE WHEN p_alive < 0.1 THEN 0 WHEN p_alive < 0.2 THEN 1
+                              WHEN p_alive < 0.3 THEN 2 WHEN p_alive < 0.4 THEN 3
+                              WHEN p_alive < 0.5 THEN 4 WHEN p_alive < 0.6 THEN 5
+                              WHEN p_alive < 0.7 THEN 6 WHEN p_alive < 0.8 THEN 7
+                              WHEN p_alive < 0.9 THEN 8 ELSE 9 END AS BIGINT) AS tenth, COUNT(*)
+             FROM customer_scores WHERE p_alive IS NOT NULL GROUP BY tenth ORDER BY tenth",
+        )
+        .fetch_all(&mut *c)
+        .await?))
+    }
+
     /// A customer's scores, if computed.
     pub async fn scores(&mut self, customer_id: i64) -> Result<Option<Scores>> {
         Ok(on_tx!(self, c => sqlx::query_as(

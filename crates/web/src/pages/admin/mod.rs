@@ -1,6 +1,7 @@
 //! The admin UI for the CRM team under `/admin`: sign-in ([`auth`]), customers with one
 //! timeline of events and messages and every decision's reason ([`customers`]),
-//! programmes with pause and resume ([`programmes`]), the outbox with dead letters and the
+//! programmes with pause and resume ([`programmes`]), dashboards with SVG charts
+//! ([`dashboards`], [`charts`]), the outbox with dead letters and the
 //! audit log ([`outbox`]). Server-rendered HTML in English or Dutch (per account), no
 //! JavaScript. Every change a person makes is written to the audit log in the same
 //! transaction as the change itself.
@@ -9,7 +10,9 @@
 //! audited), RT2 (programmes' goals against holdout).
 
 pub mod auth;
+mod charts;
 mod customers;
+mod dashboards;
 mod outbox;
 mod programmes;
 mod strings;
@@ -113,6 +116,7 @@ fn env() -> &'static Environment<'static> {
             ("programme.html", include_str!("templates/programme.html")),
             ("outbox.html", include_str!("templates/outbox.html")),
             ("audit.html", include_str!("templates/audit.html")),
+            ("dashboards.html", include_str!("templates/dashboards.html")),
         ] {
             // Embedded at build time; a broken template fails the admin tests.
             let _ = env.add_template(name, source);
@@ -204,6 +208,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/programmes/{id}", get(programmes::show))
         .route("/admin/programmes/{id}/pause", post(programmes::pause))
         .route("/admin/programmes/{id}/resume", post(programmes::resume))
+        .route("/admin/dashboards", get(dashboards::show))
         .route("/admin/outbox", get(outbox::list))
         .route("/admin/dead-jobs/{id}/retry", post(outbox::retry))
         .route("/admin/audit", get(outbox::audit))

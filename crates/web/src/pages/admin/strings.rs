@@ -193,6 +193,140 @@ const STRINGS: &[(&str, &str, &str)] = &[
         "Jouw rol mag alleen kijken.",
     ),
     ("no_template", "Choose a template.", "Kies een sjabloon."),
+    ("dashboards", "Dashboards", "Dashboards"),
+    (
+        "tile_in_band",
+        "of customers inside the contact band",
+        "van de klanten binnen de contactband",
+    ),
+    (
+        "tile_repeat",
+        "bought again within a year",
+        "kocht binnen een jaar opnieuw",
+    ),
+    (
+        "tile_from_existing",
+        "of last year's revenue from existing customers",
+        "van de omzet van vorig jaar komt van bestaande klanten",
+    ),
+    (
+        "tile_referrals",
+        "referrals converted",
+        "aanbevelingen die klant werden",
+    ),
+    (
+        "tile_loyalty",
+        "earned or spent points this year",
+        "spaarde of gebruikte punten dit jaar",
+    ),
+    (
+        "dash_contacts",
+        "Contacts per customer against the band (FR1)",
+        "Contacten per klant tegenover de band (FR1)",
+    ),
+    (
+        "dash_contacts_intro_all",
+        "Relationship and promotional messages sent to each customer, also those who joined during the year,",
+        "Relatie- en promotieberichten aan elke klant, ook wie dit jaar klant werd,",
+    ),
+    ("count_all", "Count every customer", "Tel alle klanten"),
+    (
+        "count_whole_year",
+        "Count customers for the whole year only",
+        "Tel alleen wie het hele jaar klant was",
+    ),
+    (
+        "no_whole_year_customers",
+        "No one has been a customer for the whole year yet. Count every customer to see the contacts so far.",
+        "Nog niemand is het hele jaar klant. Tel alle klanten om de contacten tot nu toe te zien.",
+    ),
+    (
+        "dash_contacts_intro",
+        "Relationship and promotional messages sent to each customer who was a customer for the whole year,",
+        "Relatie- en promotieberichten aan elke klant die het hele jaar klant was,",
+    ),
+    ("counted", "Customers counted", "Getelde klanten"),
+    ("band", "Band", "Band"),
+    ("inside", "inside", "binnen"),
+    ("below", "below", "eronder"),
+    ("above", "above", "erboven"),
+    ("numbers", "The numbers", "De cijfers"),
+    ("contacts", "Contacts", "Contacten"),
+    (
+        "dash_channels",
+        "All messages of the year by channel and class (CH1)",
+        "Alle berichten van het jaar per kanaal en soort (CH1)",
+    ),
+    ("class", "Class", "Soort"),
+    ("messages", "Messages", "Berichten"),
+    ("per_customer", "Per customer", "Per klant"),
+    (
+        "nothing_sent_yet",
+        "Nothing was sent to these customers in the last year.",
+        "Deze klanten kregen het afgelopen jaar niets.",
+    ),
+    (
+        "dash_segments",
+        "RFM segments and lifetime value (WB1)",
+        "RFM-segmenten en klantwaarde (WB1)",
+    ),
+    ("segment", "Segment", "Segment"),
+    ("share", "Share", "Aandeel"),
+    (
+        "value_12m",
+        "Value next 12 months",
+        "Waarde komende 12 maanden",
+    ),
+    ("dash_p_alive", "Still active?", "Nog actief?"),
+    (
+        "no_scores_yet",
+        "No scores yet: the daily scoring fills this after its first run.",
+        "Nog geen scores: de dagelijkse berekening vult dit na de eerste keer.",
+    ),
+    (
+        "dash_uplift",
+        "Programmes against their holdout (RT2)",
+        "Programma's tegenover hun controlegroep (RT2)",
+    ),
+    ("revenue_uplift", "Revenue per customer", "Omzet per klant"),
+    (
+        "no_uplift_yet",
+        "No programme with a goal and a holdout has a closed goal window yet.",
+        "Nog geen programma met doel en controlegroep heeft een afgesloten doelperiode.",
+    ),
+    ("dash_retention", "Retention (RT2)", "Behoud (RT2)"),
+    (
+        "repeat_within",
+        "Bought again within",
+        "Opnieuw gekocht binnen",
+    ),
+    ("days", "days", "dagen"),
+    ("cohort", "First order", "Eerste bestelling"),
+    (
+        "revenue_per_customer",
+        "Revenue per customer",
+        "Omzet per klant",
+    ),
+    ("no_orders_yet", "No orders yet.", "Nog geen bestellingen."),
+    (
+        "dash_pulse",
+        "Satisfaction and the Pulse gap (MQ1, MQ2)",
+        "Tevredenheid en het Pulse-gat (MQ1, MQ2)",
+    ),
+    ("mean", "Mean", "Gemiddelde"),
+    ("satisfied", "Satisfied (4–5)", "Tevreden (4–5)"),
+    ("pulse_gap", "Pulse gap", "Pulse-gat"),
+    ("by_segment", "by segment", "per segment"),
+    ("by_month", "by month", "per maand"),
+    ("group", "Group", "Groep"),
+    ("importance", "Importance", "Belang"),
+    ("evaluation", "Evaluation", "Oordeel"),
+    ("gap", "Gap", "Gat"),
+    (
+        "no_surveys_yet",
+        "No survey answers yet.",
+        "Nog geen antwoorden op enquêtes.",
+    ),
 ];
 
 /// Every label the admin templates use, in `lang`.
@@ -202,4 +336,41 @@ pub fn strings(lang: Lang) -> Value {
         map.insert((*key).to_string(), lang.pick(en, nl).into());
     }
     Value::Object(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `t.key` a template uses has a row; a missing one would render as nothing.
+    #[test]
+    fn every_label_the_templates_use_exists() {
+        let keys: std::collections::BTreeSet<&str> = STRINGS.iter().map(|r| r.0).collect();
+        let templates = [
+            include_str!("templates/admin_base.html"),
+            include_str!("templates/sign_in.html"),
+            include_str!("templates/problem.html"),
+            include_str!("templates/customers.html"),
+            include_str!("templates/customer.html"),
+            include_str!("templates/preview.html"),
+            include_str!("templates/programmes.html"),
+            include_str!("templates/programme.html"),
+            include_str!("templates/outbox.html"),
+            include_str!("templates/audit.html"),
+            include_str!("templates/dashboards.html"),
+        ];
+        for text in templates {
+            for (i, _) in text.match_indices("t.") {
+                let before = text[..i].chars().last();
+                if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.') {
+                    continue;
+                }
+                let key: String = text[i + 2..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                assert!(keys.contains(key.as_str()), "no label '{key}'");
+            }
+        }
+    }
 }

@@ -1,0 +1,290 @@
+//! How the relationship is doing, read from the store for the team: contacts per customer
+//! against the yearly band (FR1), RFM segments and the lifetime models' P(alive) (WB1),
+//! each programme's goal conversion against its holdout, retention cohorts with referral
+//! and loyalty figures (RT2), and NPS, CSAT and the Pulse gap (MQ1, MQ2). The statistics
+//! are the pure functions of `aftercare-insight`; this module only gathers their inputs.
+//! Both `aftercare insight …` and the admin UI's dashboards use it, so they agree.
+//!
+//! What it does not do yet: retention reads every order at once (fine for shops of up to a
+//! few hundred thousand orders; the other reports aggregate in the database).
+
+use std::collections::BTreeMap;
+
+use aftercare_insight::pulse::{Csat, DriverAnswer, Gap, Nps, csat, nps, pulse_gaps};
+use aftercare_insight::retention::{Retention, retention};
+use aftercare_insight::uplift::{Outcome, Uplift, uplift};
+use aftercare_store::{Result, Store, SurveyResult, from_micros};
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
+
+/// A year, for the rolling windows.
+const YEAR: SignedDuration = SignedDuration::from_hours(24 * 365);
+
+/// Contacts per customer in the last year against the band (FR1).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ContactBand {
+    /// The window's start (a year before `to`).
+    pub from: Timestamp,
+    /// The window's end.
+    pub to: Timestamp,
+    /// The default band (segments may have their own).
+    pub band: (u32, u32),
+    /// Whether only customers for the whole window are counted (FR1's measure) or everyone
+    /// who is a customer at its end.
+    pub whole_year_only: bool,
+    /// The customers counted.
+    pub customers: i64,
+    /// (contacts, customers), zero included.
+    pub histogram: Vec<(i64, i64)>,
+    /// Customers below, inside and above the band.
+    pub below: i64,
+    /// Inside the band.
+    pub inside: i64,
+    /// Above the band's top.
+    pub above: i64,
+    /// Messages sent to these customers in the window, by channel and class.
+    pub by_channel_class: Vec<ChannelClass>,
+}
+
+/// Messages of one channel and class in the window.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChannelClass {
+    /// `email`, `letter`, `sms`, `push`, …
+    pub channel: String,
+    /// `transactional`, `relationship`, `promotional`, …
+    pub class: String,
+    /// Messages sent.
+    pub messages: i64,
+    /// Messages per counted customer.
+    pub per_customer: f64,
+}
+
+/// The year up to `now`: customers by relationship and promotional contacts. With
+/// `whole_year_only`, only customers who were customers a year ago count (the band is a
+/// yearly measure); otherwise everyone who is a customer now.
+pub async fn contact_band(
+    store: &Store,
+    band: (u32, u32),
+    now: Timestamp,
+    whole_year_only: bool,
+) -> Result<ContactBand> {
+    let from = now - YEAR;
+    let customers_at = if whole_year_only { from } else { now };
+    let mut tx = store.begin_read().await?;
+    let histogram = tx.contact_histogram(from, now, customers_at).await?;
+    let sent = tx.sent_by_channel_class(from, now, customers_at).await?;
+    tx.commit().await?;
+    let customers: i64 = histogram.iter().map(|(_, n)| n).sum();
+    let (lo, hi) = (i64::from(band.0), i64::from(band.1));
+    let count = |keep: &dyn Fn(i64) -> bool| -> i64 {
+        histogram
+            .iter()
+            .filter(|(c, _)| keep(*c))
+            .map(|(_, n)| n)
+            .sum()
+    };
+    Ok(ContactBand {
+        from,
+        to: now,
+        band,
+        whole_year_only,
+        customers,
+        below: count(&|c| c < lo),
+        inside: count(&|c| (lo..=hi).contains(&c)),
+        above: count(&|c| c > hi),
+        by_channel_class: sent
+            .into_iter()
+            .map(|(channel, class, messages)| ChannelClass {
+                channel,
+                class,
+                messages,
+                per_customer: messages as f64 / customers.max(1) as f64,
+            })
+            .collect(),
+        histogram,
+    })
+}
+
+/// The daily scores summed up.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Segments {
+    /// Per RFM segment.
+    pub rfm: Vec<SegmentRow>,
+    /// Scored customers by tenth of P(alive) (index 0: below 0.1).
+    pub p_alive_tenths: [i64; 10],
+    /// Customers with scores.
+    pub scored: i64,
+}
+
+/// One RFM segment.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SegmentRow {
+    /// `champions`, `loyal`, `at_risk`, …
+    pub segment: String,
+    /// Customers in it.
+    pub customers: i64,
+    /// Mean probability of still being active, where the models ran.
+    pub mean_p_alive: Option<f64>,
+    /// Summed value of the next 12 months, in euros.
+    pub clv_12m: Option<f64>,
+}
+
+/// The RFM segments and P(alive) of the last daily scoring.
+pub async fn segments(store: &Store) -> Result<Segments> {
+    let mut tx = store.begin_read().await?;
+    let rows = tx.segment_summary().await?;
+    let tenths = tx.p_alive_tenths().await?;
+    tx.commit().await?;
+    let mut p_alive_tenths = [0; 10];
+    for (tenth, n) in tenths {
+        if let Some(slot) = usize::try_from(tenth)
+            .ok()
+            .and_then(|i| p_alive_tenths.get_mut(i))
+        {
+            *slot += n;
+        }
+    }
+    Ok(Segments {
+        scored: rows.iter().map(|r| r.1).sum(),
+        rfm: rows
+            .into_iter()
+            .map(|(segment, customers, mean_p_alive, clv)| SegmentRow {
+                segment,
+                customers,
+                mean_p_alive,
+                clv_12m: clv.map(|c| c as f64 / 100.0),
+            })
+            .collect(),
+        p_alive_tenths,
+    })
+}
+
+/// Each programme's goal conversion and revenue against its holdout, for enrolments whose
+/// goal window has closed by `now`; programmes without both groups are left out.
+pub async fn uplifts(store: &Store, now: Timestamp) -> Result<BTreeMap<String, Uplift>> {
+    let mut tx = store.begin_read().await?;
+    let rows = tx.goal_outcomes(now).await?;
+    tx.commit().await?;
+    let mut by_programme: BTreeMap<String, Vec<Outcome>> = BTreeMap::new();
+    for (programme, holdout, converted, revenue) in rows {
+        by_programme.entry(programme).or_default().push(Outcome {
+            holdout,
+            converted,
+            revenue: revenue as f64 / 100.0,
+        });
+    }
+    Ok(by_programme
+        .into_iter()
+        .filter_map(|(p, o)| uplift(&o).map(|u| (p, u)))
+        .collect())
+}
+
+/// Retention with the shop's referral and loyalty figures (RT2).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RetentionReport {
+    /// Cohorts, repeat rates and revenue from existing customers.
+    #[serde(flatten)]
+    pub retention: Retention,
+    /// Referrals by state (`pending`, `converted`, `refused`, …).
+    pub referrals: BTreeMap<String, i64>,
+    /// Share of customers who earned or spent loyalty points in the last year.
+    pub loyalty_engaged_share: f64,
+}
+
+/// Retention of the shop's own orders, measured at `now`.
+pub async fn retention_report(store: &Store, now: Timestamp) -> Result<RetentionReport> {
+    let as_of = now.to_zoned_datetime(TimeZone::UTC).date();
+    let mut tx = store.begin_read().await?;
+    let orders = tx.order_rows().await?;
+    let referrals = tx.referral_counts().await?.into_iter().collect();
+    let engaged = tx.loyalty_engaged_since(now - YEAR).await?;
+    tx.commit().await?;
+    let ids: Vec<String> = orders.iter().map(|o| o.0.to_string()).collect();
+    let mut rows = Vec::with_capacity(orders.len());
+    for (i, (_, at, cents)) in orders.iter().enumerate() {
+        let day = from_micros(*at)?.to_zoned_datetime(TimeZone::UTC).date();
+        rows.push((ids[i].as_str(), day, *cents as f64 / 100.0));
+    }
+    let retention = retention(rows, as_of);
+    let loyalty_engaged_share = engaged as f64 / retention.customers.max(1) as f64;
+    Ok(RetentionReport {
+        retention,
+        referrals,
+        loyalty_engaged_share,
+    })
+}
+
+/// Survey results (MQ1, MQ2).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PulseReport {
+    /// NPS by segment (and `all`).
+    pub nps: BTreeMap<String, Nps>,
+    /// CSAT by segment (and `all`).
+    pub csat: BTreeMap<String, Csat>,
+    /// The Pulse gap per segment (and `all`) and driver.
+    pub pulse_gap: BTreeMap<String, BTreeMap<String, Gap>>,
+    /// The Pulse gap per month (`YYYY-MM`, when the survey was sent) and driver.
+    pub pulse_gap_by_month: BTreeMap<String, BTreeMap<String, Gap>>,
+}
+
+/// Every answered survey, summed up.
+pub async fn pulse(store: &Store) -> Result<PulseReport> {
+    let mut tx = store.begin_read().await?;
+    let nps_rows = tx.survey_results("nps").await?;
+    let csat_rows = tx.survey_results("csat").await?;
+    let driver_rows = tx.survey_results("relationship").await?;
+    tx.commit().await?;
+    let nps_by = by_segment(&nps_rows, "nps")
+        .iter()
+        .filter_map(|(k, v)| nps(v).map(|n| (k.clone(), n)))
+        .collect();
+    let csat_by = by_segment(&csat_rows, "csat")
+        .iter()
+        .filter_map(|(k, v)| csat(v).map(|n| (k.clone(), n)))
+        .collect();
+    let mut by_month = pulse_gaps(&driver_answers(&driver_rows, true));
+    by_month.remove("all");
+    Ok(PulseReport {
+        nps: nps_by,
+        csat: csat_by,
+        pulse_gap: pulse_gaps(&driver_answers(&driver_rows, false)),
+        pulse_gap_by_month: by_month,
+    })
+}
+
+/// The scores given to question `q`, by segment and in `all`.
+fn by_segment(rows: &[SurveyResult], q: &str) -> BTreeMap<String, Vec<u8>> {
+    let mut out: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    for (segment, question, score, ..) in rows {
+        if let (Some(s), true) = (score, question == q) {
+            let s = u8::try_from(*s).unwrap_or(0);
+            out.entry("all".into()).or_default().push(s);
+            out.entry(segment.clone()).or_default().push(s);
+        }
+    }
+    out
+}
+
+/// The driver answers, grouped by segment or by the month the survey was sent.
+fn driver_answers(rows: &[SurveyResult], by_month: bool) -> Vec<DriverAnswer> {
+    rows.iter()
+        .filter_map(|(segment, question, _, importance, evaluation, sent)| {
+            let group = if by_month {
+                from_micros(*sent)
+                    .ok()?
+                    .to_zoned_datetime(TimeZone::UTC)
+                    .strftime("%Y-%m")
+                    .to_string()
+            } else {
+                segment.clone()
+            };
+            Some(DriverAnswer {
+                segment: group,
+                driver: question.strip_prefix("driver:")?.to_string(),
+                importance: f64::from((*importance)?),
+                evaluation: f64::from((*evaluation)?),
+            })
+        })
+        .collect()
+}
