@@ -24,7 +24,7 @@ pub fn load_programmes(config: &Config) -> Result<(Library, Renderer), Vec<Findi
     Ok((library, renderer))
 }
 
-fn check_context(config: &Config, renderer: &Renderer) -> CheckContext {
+pub(crate) fn check_context(config: &Config, renderer: &Renderer) -> CheckContext {
     CheckContext {
         templates: renderer.template_names().clone(),
         custom_events: config.custom_events.iter().cloned().collect(),
@@ -55,7 +55,10 @@ pub fn serve_stand_in_carrier(engine: &Engine, listener: TcpListener) {
         let _ = run_server(
             engine,
             listener,
-            WebOptions { outbox_page: true },
+            WebOptions {
+                outbox_page: true,
+                simulator: None,
+            },
             false,
             std::future::pending(),
         )
@@ -160,6 +163,7 @@ pub async fn run_server(
         clock: engine.clock().clone(),
         engine: engine.clone(),
         tokens: Arc::default(),
+        simulator: options.simulator.clone(),
     };
     let mut rx_web = rx.clone();
     aftercare_web::serve(listener, state, options, async move {

@@ -288,3 +288,53 @@ fn driver_answers(rows: &[SurveyResult], by_month: bool) -> Vec<DriverAnswer> {
         })
         .collect()
 }
+
+/// What a simulation did (`aftercare simulate`, and the admin UI's simulator).
+#[derive(Debug, Clone, Serialize)]
+pub struct SimulationReport {
+    /// Days simulated.
+    pub days: i64,
+    /// Customers in the shop for the whole period (the band statistics count these).
+    pub customers: usize,
+    /// Customers who joined during the period (e.g. through a referral): not in the band
+    /// statistics, since they were not customers for the whole period.
+    pub joined_during: usize,
+    /// Per programme.
+    pub programmes: BTreeMap<String, ProgrammeReport>,
+    /// Blocked messages by reason.
+    pub blocked: Vec<(String, i64)>,
+    /// Customers by number of relationship and promotional contacts in the period, scaled
+    /// to a year, in buckets (`00`, `01-03`, `04-06`, `07-09 (band)`, `10-12`, `13+`).
+    pub contacts_histogram: BTreeMap<String, usize>,
+    /// The same per number of contacts (scaled to a year).
+    pub contacts_per_customer: BTreeMap<i64, usize>,
+    /// The default band.
+    pub band: (u32, u32),
+    /// Messages sent to the customers of the whole period by channel and class; `per_customer`
+    /// is scaled to a year.
+    pub by_channel_class: Vec<ChannelClass>,
+    /// Share of customers inside the band (scaled to a year).
+    pub in_band: f64,
+    /// Customers who ordered in the period and have marketing consent and an email address.
+    pub active_marketing_customers: usize,
+    /// Share of those inside the band (FR1's target).
+    pub active_marketing_in_band: f64,
+    /// Customers above the band's top (should be none).
+    pub above_band: usize,
+}
+
+/// One programme's figures in a simulation.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ProgrammeReport {
+    /// Enrolments started.
+    pub enrolled: i64,
+    /// Of which in the holdout group.
+    pub held_out: i64,
+    /// Goals reached (treated and held out).
+    pub goals_reached: i64,
+    /// Goal conversion and revenue against the holdout, when the programme has both.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uplift: Option<Uplift>,
+    /// Messages by state.
+    pub messages: BTreeMap<String, i64>,
+}

@@ -26,6 +26,10 @@ use tokio::net::TcpListener;
 pub use api::extract::hash_token;
 
 /// What every handler can reach.
+pub use pages::admin::simulator::{
+    ProgrammeChange, Progress as SimulationProgress, SimulationFuture, SimulationRequest, Simulator,
+};
+
 #[derive(Debug, Clone)]
 pub struct AppState {
     /// The store.
@@ -36,13 +40,17 @@ pub struct AppState {
     pub engine: Engine,
     /// Recently verified API tokens.
     pub tokens: Arc<api::extract::TokenCache>,
+    /// Runs simulations for the admin UI, when the process can.
+    pub simulator: Option<Arc<dyn pages::admin::simulator::Simulator>>,
 }
 
 /// Options for the HTTP server.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct WebOptions {
     /// Mount the built-in outbox pages (demo mode).
     pub outbox_page: bool,
+    /// Runs simulations for the admin UI's simulator (the binary provides one).
+    pub simulator: Option<Arc<dyn pages::admin::simulator::Simulator>>,
 }
 
 /// The whole router.

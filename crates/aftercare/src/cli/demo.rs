@@ -170,7 +170,12 @@ pub async fn run(args: Args, mut config: Config) -> anyhow::Result<()> {
     app::run_server(
         live_engine,
         listener,
-        WebOptions { outbox_page: true },
+        WebOptions {
+            outbox_page: true,
+            simulator: Some(Arc::new(crate::cli::simulate::UiSimulator::new(
+                config.clone(),
+            ))),
+        },
         true,
         app::shutdown_signal(),
     )

@@ -30,6 +30,9 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
         listener,
         WebOptions {
             outbox_page: args.outbox_page,
+            simulator: Some(Arc::new(crate::cli::simulate::UiSimulator::new(
+                config.clone(),
+            ))),
         },
         true,
         app::shutdown_signal(),

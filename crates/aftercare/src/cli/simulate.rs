@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use aftercare_domain::{Clock, ManualClock, SystemClock};
+pub use aftercare_engine::reports::{ProgrammeReport, SimulationReport as Report};
 use indicatif::{ProgressBar, ProgressStyle};
 use jiff::SignedDuration;
-use serde::Serialize;
 
 use crate::app;
 use crate::config::Config;
@@ -41,49 +41,6 @@ pub struct Args {
     pub customer: Option<String>,
 }
 
-/// What a simulation did.
-#[derive(Debug, Serialize)]
-pub struct Report {
-    /// Days simulated.
-    pub days: i64,
-    /// Customers in the shop for the whole period (the band statistics count these).
-    pub customers: usize,
-    /// Customers who joined during the period (e.g. through a referral): not in the band
-    /// statistics, since they were not customers for the whole period.
-    pub joined_during: usize,
-    /// Per programme.
-    pub programmes: BTreeMap<String, ProgrammeReport>,
-    /// Blocked messages by reason.
-    pub blocked: Vec<(String, i64)>,
-    /// Customers by number of relationship and promotional contacts in the period, scaled
-    /// to a year.
-    pub contacts_histogram: BTreeMap<String, usize>,
-    /// Share of customers with 7 to 9 contacts (scaled to a year).
-    pub in_band: f64,
-    /// Customers who ordered in the period and have marketing consent and an email address.
-    pub active_marketing_customers: usize,
-    /// Share of those inside the band (FR1's target).
-    pub active_marketing_in_band: f64,
-    /// Customers above the band's top (should be none).
-    pub above_band: usize,
-}
-
-/// One programme's figures.
-#[derive(Debug, Default, Serialize)]
-pub struct ProgrammeReport {
-    /// Enrolments started.
-    pub enrolled: i64,
-    /// Of which in the holdout group.
-    pub held_out: i64,
-    /// Goals reached (treated and held out).
-    pub goals_reached: i64,
-    /// Goal conversion and revenue against the holdout, when the programme has both.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub uplift: Option<aftercare_insight::uplift::Uplift>,
-    /// Messages by state.
-    pub messages: BTreeMap<String, i64>,
-}
-
 /// Runs the simulation and prints the report.
 pub async fn run(args: Args, mut config: Config) -> anyhow::Result<()> {
     let file = std::env::temp_dir().join(format!("aftercare-simulate-{}.db", std::process::id()));
@@ -91,7 +48,27 @@ pub async fn run(args: Args, mut config: Config) -> anyhow::Result<()> {
     config.smtp_url = None;
     config.durable = false;
     let carrier = app::stand_in_carrier(&mut config).await?;
-    let report = simulate(&args, &config, carrier).await;
+    let start = SystemClock
+        .now()
+        .round(jiff::Unit::Day)
+        .unwrap_or_else(|_| SystemClock.now());
+    let bar = ProgressBar::new(u64::try_from(args.days).unwrap_or(0));
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} days ({eta} left)")?
+            .progress_chars("=> "),
+    );
+    bar.set_message("Simulating");
+    let terminal = console_is_terminal();
+    let last_month = std::sync::atomic::AtomicU64::new(0);
+    let progress = |day: u64, days: u64| {
+        if terminal {
+            bar.set_position(day);
+        } else if day / 30 != last_month.swap(day / 30, std::sync::atomic::Ordering::Relaxed) {
+            eprintln!("Simulated {day} of {days} days.");
+        }
+    };
+    let report = simulate(&args, &config, carrier, start, &progress).await;
+    bar.finish_and_clear();
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
     }
@@ -104,15 +81,16 @@ pub async fn run(args: Args, mut config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn simulate(
+/// Runs a generated shop of `args.customers` through the programmes for `args.days` from
+/// `start` (after a year of history before it), on a virtual clock, and reports. `progress`
+/// hears (days done, days) as the simulation goes.
+pub async fn simulate(
     args: &Args,
     config: &Config,
     carrier: Option<tokio::net::TcpListener>,
+    start: jiff::Timestamp,
+    progress: &(dyn Fn(u64, u64) + Sync),
 ) -> anyhow::Result<Report> {
-    let start = SystemClock
-        .now()
-        .round(jiff::Unit::Day)
-        .unwrap_or_else(|_| SystemClock.now());
     let end = start + SignedDuration::from_hours(24 * args.days);
     let history_from = start - SignedDuration::from_hours(24 * 365);
     let clock = Arc::new(ManualClock::new(history_from));
@@ -124,25 +102,10 @@ async fn simulate(
     let plan = shop::plan(args.seed, args.customers, history_from, start, end);
     shop::load(&store, &plan, start).await?;
     shop::import_history(&engine, &plan.actions, start).await?;
-    let bar = ProgressBar::new(u64::try_from(args.days).unwrap_or(0));
-    bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} days ({eta} left)")?
-            .progress_chars("=> "),
-    );
-    bar.set_message("Simulating");
-    let terminal = console_is_terminal();
-    let mut last_day = 0;
     shop::run_live(&engine, &clock, &plan.actions, start, end, |done, total| {
-        let (day, days) = (done / 86_400, total / 86_400);
-        if terminal {
-            bar.set_position(day);
-        } else if day / 30 != last_day {
-            last_day = day / 30;
-            eprintln!("Simulated {day} of {days} days.");
-        }
+        progress(done / 86_400, total / 86_400);
     })
     .await?;
-    bar.finish_and_clear();
 
     let uplifts = aftercare_engine::reports::uplifts(&store, end).await?;
     let mut tx = store.begin_read().await?;
@@ -201,9 +164,29 @@ async fn simulate(
             active_marketing.push(c.id);
         }
     }
+    let sent = tx.sent_by_channel_class(start, end, start).await?;
     tx.commit().await?;
+    let counted = customers.len().max(1) as f64;
+    let by_channel_class = sent
+        .into_iter()
+        .map(
+            |(channel, class, messages)| aftercare_engine::reports::ChannelClass {
+                per_customer: messages as f64 * 365.0 / args.days.max(1) as f64 / counted,
+                channel,
+                class,
+                messages,
+            },
+        )
+        .collect();
     let scale = 365.0 / args.days.max(1) as f64;
     let yearly = |n: i64| (n as f64 * scale).round() as i64;
+    let mut per_count: BTreeMap<i64, usize> = BTreeMap::new();
+    for c in &customers {
+        *per_count
+            .entry(yearly(by_customer.get(&c.id).copied().unwrap_or(0)))
+            .or_default() += 1;
+    }
+    let band = i64::from(config.policy.band_min)..=i64::from(config.policy.band_max);
     let mut histogram: BTreeMap<String, usize> = BTreeMap::new();
     let (mut in_band, mut above) = (0, 0);
     for c in &customers {
@@ -216,13 +199,13 @@ async fn simulate(
             10..=12 => "10-12",
             _ => "13+",
         };
-        in_band += usize::from((7..=9).contains(&n));
-        above += usize::from(n > 9);
+        in_band += usize::from(band.contains(&n));
+        above += usize::from(n > *band.end());
         *histogram.entry(bucket.to_string()).or_default() += 1;
     }
     let active_in_band = active_marketing
         .iter()
-        .filter(|id| (7..=9).contains(&yearly(by_customer.get(id).copied().unwrap_or(0))))
+        .filter(|id| band.contains(&yearly(by_customer.get(id).copied().unwrap_or(0))))
         .count();
     Ok(Report {
         days: args.days,
@@ -231,6 +214,9 @@ async fn simulate(
         programmes,
         blocked,
         contacts_histogram: histogram,
+        contacts_per_customer: per_count,
+        band: (config.policy.band_min, config.policy.band_max),
+        by_channel_class,
         in_band: in_band as f64 / customers.len().max(1) as f64,
         active_marketing_customers: active_marketing.len(),
         active_marketing_in_band: active_in_band as f64 / active_marketing.len().max(1) as f64,
@@ -367,4 +353,118 @@ fn print_report(r: &Report) {
         r.active_marketing_in_band * 100.0,
         r.above_band
     );
+}
+
+/// The admin UI's simulator: every run on its own throw-away SQLite file with a stand-in
+/// carrier on loopback and no SMTP, so nothing leaves the machine and the live data is
+/// never touched. A changed programme is simulated from a copy of the programme folder
+/// with that one file replaced; the real files are never written.
+#[derive(Debug)]
+pub struct UiSimulator {
+    config: Config,
+}
+
+impl UiSimulator {
+    /// A simulator for the library and policy of `config`.
+    pub fn new(config: Config) -> Self {
+        Self { config }
+    }
+}
+
+impl aftercare_web::Simulator for UiSimulator {
+    fn check(&self, change: &aftercare_web::ProgrammeChange) -> Result<(), Vec<String>> {
+        let words = |findings: Vec<aftercare_engine::programme::Finding>| -> Vec<String> {
+            findings
+                .iter()
+                .map(|f| format!("line {}, column {}: {}", f.line, f.column, f.reason))
+                .collect()
+        };
+        let (library, renderer) = app::load_programmes(&self.config).map_err(words)?;
+        let ctx = app::check_context(&self.config, &renderer);
+        let file = std::path::PathBuf::from(format!("{}.toml", change.programme_id));
+        let programme = aftercare_engine::programme::parse_programme(&file, &change.text, &ctx)
+            .map_err(words)?;
+        if programme.id != change.programme_id && library.programmes.contains_key(&programme.id) {
+            return Err(vec![format!(
+                "line 1: the id '{}' belongs to another programme; a change keeps the id of '{}'",
+                programme.id, change.programme_id
+            )]);
+        }
+        Ok(())
+    }
+
+    fn run(
+        &self,
+        request: aftercare_web::SimulationRequest,
+        progress: Arc<aftercare_web::SimulationProgress>,
+    ) -> aftercare_web::SimulationFuture {
+        let config = self.config.clone();
+        Box::pin(async move {
+            run_for_ui(config, request, progress)
+                .await
+                .map_err(|e| format!("{e:#}"))
+        })
+    }
+}
+
+async fn run_for_ui(
+    mut config: Config,
+    request: aftercare_web::SimulationRequest,
+    progress: Arc<aftercare_web::SimulationProgress>,
+) -> anyhow::Result<Report> {
+    let dir = std::env::temp_dir().join(format!(
+        "aftercare-simulation-{}-{:016x}",
+        std::process::id(),
+        rand::random::<u64>()
+    ));
+    std::fs::create_dir_all(&dir)?;
+    let result = async {
+        config.database_url = format!("sqlite://{}", dir.join("simulation.db").display());
+        config.smtp_url = None;
+        config.durable = false;
+        // Never the brand's real carrier: a stand-in on loopback takes delivery changes.
+        config.tracking = aftercare_domain::delivery::TrackingConfig::default();
+        if let Some(change) = &request.change {
+            let (library, _) = app::load_programmes(&config).map_err(|f| {
+                anyhow::anyhow!("the programme folder has mistakes ({} findings)", f.len())
+            })?;
+            let replaced = library
+                .programmes
+                .get(&change.programme_id)
+                .map(|p| p.source.clone());
+            let copy = dir.join("programmes");
+            std::fs::create_dir_all(&copy)?;
+            for entry in std::fs::read_dir(&config.programmes_dir)? {
+                let path = entry?.path();
+                let toml = path.extension().is_some_and(|x| x == "toml");
+                if toml
+                    && Some(&path) != replaced.as_ref()
+                    && let Some(name) = path.file_name()
+                {
+                    std::fs::copy(&path, copy.join(name))?;
+                }
+            }
+            std::fs::write(
+                copy.join(format!("simulated-{}.toml", change.programme_id)),
+                &change.text,
+            )?;
+            config.programmes_dir = copy;
+        }
+        let carrier = app::stand_in_carrier(&mut config).await?;
+        let args = Args {
+            days: request.days,
+            customers: request.customers,
+            seed: request.seed,
+            json: false,
+            log: None,
+            customer: None,
+        };
+        simulate(&args, &config, carrier, request.start, &|done, total| {
+            progress.set(done, total);
+        })
+        .await
+    }
+    .await;
+    let _ = std::fs::remove_dir_all(&dir);
+    result
 }

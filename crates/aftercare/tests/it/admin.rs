@@ -726,3 +726,142 @@ both_backends!(
         );
     }
 );
+
+/// Polls a simulation's page until it has finished; returns the page.
+async fn finished_simulation(session: &Session, path: &str) -> String {
+    for _ in 0..600 {
+        let (status, page) = session.get(path).await;
+        assert_eq!(status, 200, "{page}");
+        if !page.contains("http-equiv=\"refresh\"") {
+            return page;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    panic!("the simulation did not finish in two minutes");
+}
+
+/// The simulator in the browser: bad fields and a broken programme are refused naming the
+/// field; a change is simulated side by side with the library as it is, on its own
+/// database (the live one only gains the audit entry), and a viewer cannot start one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_editor_simulates_a_programme_change_beside_the_library_as_it_is() {
+    let app = spawn_app(crate::helpers::Backend::Sqlite).await;
+    let viewer = sign_in_as(&app, "victor", "viewer").await;
+    let (_, page) = viewer.get("/admin/simulator").await;
+    assert!(page.contains("Your role can view only.") && !page.contains("name=\"text\""));
+    let csrf = viewer.csrf("/admin/programmes").await;
+    let (status, _) = viewer
+        .post(
+            "/admin/simulator",
+            &[
+                ("csrf", &csrf),
+                ("customers", "20"),
+                ("days", "14"),
+                ("seed", "3"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 403);
+
+    let editor = sign_in_as(&app, "eva", "editor").await;
+    let (_, form) = editor.get("/admin/simulator?programme=win-back").await;
+    assert!(
+        form.contains("id = &quot;win-back&quot;"),
+        "the form holds the programme's text: {form}"
+    );
+    let csrf = form_field(&form, "csrf");
+    let (status, page) = editor
+        .post(
+            "/admin/simulator",
+            &[
+                ("csrf", &csrf),
+                ("customers", "5"),
+                ("days", "a year"),
+                ("seed", "3"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 422, "{page}");
+    assert!(
+        page.contains("customers: a whole number from 10 to 5000"),
+        "{page}"
+    );
+    assert!(
+        page.contains("days: a whole number from 7 to 730"),
+        "{page}"
+    );
+    let broken = "id = \"win-back\"\nname = \"We miss you\"\ntrigger = \"nope\"\n";
+    let (status, page) = editor
+        .post(
+            "/admin/simulator",
+            &[
+                ("csrf", &csrf),
+                ("customers", "20"),
+                ("days", "14"),
+                ("seed", "3"),
+                ("programme", "win-back"),
+                ("text", broken),
+            ],
+        )
+        .await;
+    assert_eq!(status, 422, "{page}");
+    assert!(page.contains("text: line"), "{page}");
+
+    let text = std::fs::read_to_string(repo_root().join("programmes/win-back.toml")).unwrap();
+    let changed = text.replace("holdout = 0.1", "holdout = 0.5");
+    assert_ne!(changed, text);
+    let r = editor
+        .http
+        .post(format!("{}/admin/simulator", app.base_url))
+        .header("cookie", &editor.cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form_body(&[
+            ("csrf", &csrf),
+            ("customers", "20"),
+            ("days", "14"),
+            ("seed", "3"),
+            ("programme", "win-back"),
+            ("text", &changed),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    assert_eq!(location, "/admin/simulator/1");
+    let page = finished_simulation(&editor, &location).await;
+    assert!(!page.contains("The simulation failed"), "{page}");
+    for title in [
+        "<title>Library as it is: customers by contacts a year; band 7–9</title>",
+        "<title>With the change to win-back: customers by contacts a year; band 7–9</title>",
+    ] {
+        assert!(page.contains(title), "{title} in {page}");
+    }
+    assert!(
+        page.contains("<tr class=\"changed\"><td><a href=\"/admin/programmes/win-back\">"),
+        "{page}"
+    );
+    // The programme file is untouched and the live database has no simulated customers.
+    assert_eq!(
+        std::fs::read_to_string(repo_root().join("programmes/win-back.toml")).unwrap(),
+        text
+    );
+    let mut tx = app.store.begin_read().await.unwrap();
+    assert!(tx.customers_page(0, 10).await.unwrap().is_empty());
+    let audit = tx.audit_log(Some("simulation:1"), 5).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(audit[0].username, "eva");
+    assert_eq!(audit[0].action, "simulation.start");
+    assert!(
+        audit[0]
+            .after
+            .as_deref()
+            .unwrap()
+            .contains("\"change\":\"win-back\"")
+    );
+    let (_, list) = viewer.get("/admin/simulator").await;
+    assert!(
+        list.contains("<a href=\"/admin/simulator/1\">1</a></td><td>done</td><td>eva</td>"),
+        "{list}"
+    );
+}

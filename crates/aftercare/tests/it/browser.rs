@@ -472,6 +472,24 @@ async fn the_team_finds_a_customer_sees_why_a_message_was_blocked_and_pauses_a_p
     accessible(&c, "admin-dashboards").await;
     capture_admin(&c, "admin-dashboards").await;
 
+    // A small simulation of the library from the browser; the page follows it to the end.
+    c.goto(&format!("{}/admin/simulator", app.base_url))
+        .await
+        .unwrap();
+    accessible(&c, "admin-simulator").await;
+    capture_admin(&c, "admin-simulator").await;
+    for (id, value) in [("customers", "30"), ("days", "30")] {
+        let field = c.find(Locator::Id(id)).await.unwrap();
+        field.clear().await.unwrap();
+        field.send_keys(value).await.unwrap();
+    }
+    click(&c, "main form button[type=submit]").await;
+    c.wait().for_element(Locator::Id("h-r1")).await.unwrap();
+    let text = main_text(&c).await;
+    assert!(text.contains("Library as it is"), "{text}");
+    accessible(&c, "admin-simulation").await;
+    capture_admin(&c, "admin-simulation").await;
+
     // A forged form without the CSRF token is refused and changes nothing.
     let text = post_from_page(&c, "/admin/programmes/early-access/resume", json!({})).await;
     assert!(text.contains("This form was not accepted"), "{text}");

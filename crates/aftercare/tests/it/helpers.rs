@@ -251,11 +251,17 @@ pub async fn spawn_app_with(backend: Backend, change: impl FnOnce(&mut Config)) 
     let base_url = format!("http://{}", listener.local_addr().unwrap());
     // The worker is stepped by the tests (run_until_idle), so time is fully theirs.
     let server_engine = engine.clone();
+    let server_config = config.clone();
     tokio::spawn(async move {
         aftercare::app::run_server(
             server_engine,
             listener,
-            WebOptions { outbox_page: true },
+            WebOptions {
+                outbox_page: true,
+                simulator: Some(Arc::new(aftercare::cli::simulate::UiSimulator::new(
+                    server_config,
+                ))),
+            },
             false,
             std::future::pending(),
         )

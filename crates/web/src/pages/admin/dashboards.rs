@@ -63,26 +63,39 @@ fn pct(rate: Option<f64>) -> String {
     rate.map_or("–".into(), |r| format!("{:.0}%", 100.0 * r))
 }
 
+/// The contacts histogram against the band, titled, as bars and as an SVG chart.
+pub fn band_chart(
+    lang: Lang,
+    title: &str,
+    x_desc: &str,
+    histogram: &[(i64, i64)],
+    band: (u32, u32),
+) -> (Vec<(String, i64, Mark)>, String) {
+    let bars = contact_bars(histogram, band);
+    let title = format!(
+        "{title}; {} {}–{}",
+        lang.pick("band", "band"),
+        band.0,
+        band.1
+    );
+    let chart = charts::histogram(&title, x_desc, lang.pick("customers", "klanten"), &bars);
+    (bars, chart)
+}
+
 fn contacts_section(lang: Lang, c: &ContactBand) -> Value {
-    let bars = contact_bars(&c.histogram, c.band);
-    let title = match lang {
-        Lang::En => format!(
-            "Customers by relationship and promotional contacts in the last year; band {}–{}",
-            c.band.0, c.band.1
-        ),
-        Lang::Nl => format!(
-            "Klanten naar relatie- en promotiecontacten in het afgelopen jaar; band {}–{}",
-            c.band.0, c.band.1
-        ),
-    };
-    let chart = charts::histogram(
-        &title,
+    let title = lang.pick(
+        "Customers by relationship and promotional contacts in the last year",
+        "Klanten naar relatie- en promotiecontacten in het afgelopen jaar",
+    );
+    let (bars, chart) = band_chart(
+        lang,
+        title,
         lang.pick(
             "contacts in the last year",
             "contacten in het afgelopen jaar",
         ),
-        lang.pick("customers", "klanten"),
-        &bars,
+        &c.histogram,
+        c.band,
     );
     json!({
         "chart": (c.customers > 0).then_some(chart), "title": title, "customers": c.customers,

@@ -1,7 +1,7 @@
 //! The admin UI for the CRM team under `/admin`: sign-in ([`auth`]), customers with one
 //! timeline of events and messages and every decision's reason ([`customers`]),
 //! programmes with pause and resume ([`programmes`]), dashboards with SVG charts
-//! ([`dashboards`], [`charts`]), the outbox with dead letters and the
+//! ([`dashboards`], [`charts`]), the simulator ([`simulator`]), the outbox with dead letters and the
 //! audit log ([`outbox`]). Server-rendered HTML in English or Dutch (per account), no
 //! JavaScript. Every change a person makes is written to the audit log in the same
 //! transaction as the change itself.
@@ -15,6 +15,7 @@ mod customers;
 mod dashboards;
 mod outbox;
 mod programmes;
+pub mod simulator;
 mod strings;
 
 use std::sync::OnceLock;
@@ -117,6 +118,8 @@ fn env() -> &'static Environment<'static> {
             ("outbox.html", include_str!("templates/outbox.html")),
             ("audit.html", include_str!("templates/audit.html")),
             ("dashboards.html", include_str!("templates/dashboards.html")),
+            ("simulator.html", include_str!("templates/simulator.html")),
+            ("simulation.html", include_str!("templates/simulation.html")),
         ] {
             // Embedded at build time; a broken template fails the admin tests.
             let _ = env.add_template(name, source);
@@ -209,10 +212,16 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/programmes/{id}/pause", post(programmes::pause))
         .route("/admin/programmes/{id}/resume", post(programmes::resume))
         .route("/admin/dashboards", get(dashboards::show))
+        .route(
+            "/admin/simulator",
+            get(simulator::form).post(simulator::start),
+        )
+        .route("/admin/simulator/{id}", get(simulator::show))
         .route("/admin/outbox", get(outbox::list))
         .route("/admin/dead-jobs/{id}/retry", post(outbox::retry))
         .route("/admin/audit", get(outbox::audit))
         .layer(Extension(SignInLimiter::default()))
+        .layer(Extension(simulator::Runs::default()))
 }
 
 /// A form that only carries the CSRF token.

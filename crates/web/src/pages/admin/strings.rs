@@ -327,6 +327,94 @@ const STRINGS: &[(&str, &str, &str)] = &[
         "No survey answers yet.",
         "Nog geen antwoorden op enquêtes.",
     ),
+    ("simulator", "Simulator", "Simulator"),
+    (
+        "simulator_intro",
+        "A generated shop runs through the programmes and the policy on a virtual clock, on a throw-away database: nothing is sent and the live data is not touched. Paste a changed programme to see it side by side with the library as it is.",
+        "Een gegenereerde winkel loopt op een virtuele klok door de programma's en het beleid, in een wegwerpdatabase: er wordt niets verstuurd en de echte gegevens blijven onaangeroerd. Plak een gewijzigd programma om het naast de huidige bibliotheek te zien.",
+    ),
+    (
+        "simulator_unavailable",
+        "This process cannot run simulations; run `aftercare simulate` on the command line.",
+        "Dit proces kan geen simulaties draaien; gebruik `aftercare simulate` op de opdrachtregel.",
+    ),
+    (
+        "not_started",
+        "The simulation was not started:",
+        "De simulatie is niet gestart:",
+    ),
+    ("sim_customers", "Customers", "Klanten"),
+    ("sim_days", "Days", "Dagen"),
+    ("sim_seed", "Seed", "Startwaarde"),
+    ("sim_change", "Programme change", "Programmawijziging"),
+    (
+        "sim_change_intro",
+        "Optional: choose a programme and paste its changed TOML; it replaces that programme's file in the simulation only. The file itself stays as it is.",
+        "Optioneel: kies een programma en plak de gewijzigde TOML; die vervangt het bestand alleen in de simulatie. Het bestand zelf blijft zoals het is.",
+    ),
+    (
+        "sim_no_change",
+        "(none: the library as it is)",
+        "(geen: de bibliotheek zoals ze is)",
+    ),
+    (
+        "sim_text",
+        "Changed programme (TOML)",
+        "Gewijzigd programma (TOML)",
+    ),
+    ("sim_run", "Run the simulation", "Simulatie starten"),
+    ("sim_runs", "Recent simulations", "Recente simulaties"),
+    (
+        "sim_none_yet",
+        "No simulations yet.",
+        "Nog geen simulaties.",
+    ),
+    ("sim_started_by", "Started by", "Gestart door"),
+    (
+        "sim_running",
+        "Running; this page refreshes itself.",
+        "Bezig; deze pagina ververst zichzelf.",
+    ),
+    ("sim_as_is", "Library as it is", "Bibliotheek zoals ze is"),
+    ("sim_with_change", "With the change", "Met de wijziging"),
+    (
+        "sim_failed",
+        "The simulation failed",
+        "De simulatie is mislukt",
+    ),
+    (
+        "sim_of_customers",
+        "of the customers of the whole period",
+        "van de klanten van de hele periode",
+    ),
+    ("sim_joined", "joined during it", "kwamen erbij"),
+    (
+        "sim_active",
+        "Ordered, with marketing consent",
+        "Besteld, met marketingtoestemming",
+    ),
+    (
+        "sim_channels",
+        "Messages by channel and class",
+        "Berichten per kanaal en soort",
+    ),
+    (
+        "sim_per_customer_year",
+        "Per customer a year",
+        "Per klant per jaar",
+    ),
+    (
+        "sim_blocked",
+        "Blocked, by reason",
+        "Tegengehouden, per reden",
+    ),
+    ("sim_sent", "Sent", "Verstuurd"),
+    ("sim_blocked_short", "Blocked", "Tegengehouden"),
+    (
+        "sim_this",
+        "Simulate a change to this programme",
+        "Een wijziging in dit programma simuleren",
+    ),
 ];
 
 /// Every label the admin templates use, in `lang`.
@@ -358,6 +446,8 @@ mod tests {
             include_str!("templates/outbox.html"),
             include_str!("templates/audit.html"),
             include_str!("templates/dashboards.html"),
+            include_str!("templates/simulator.html"),
+            include_str!("templates/simulation.html"),
         ];
         for text in templates {
             for (i, _) in text.match_indices("t.") {
