@@ -8,4 +8,5 @@ pub mod cli;
 pub mod config;
 pub mod demo_data;
 pub mod demo_tracking;
+pub mod projection;
 pub mod shop;

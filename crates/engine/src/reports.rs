@@ -338,3 +338,23 @@ pub struct ProgrammeReport {
     /// Messages by state.
     pub messages: BTreeMap<String, i64>,
 }
+
+/// A message a customer would get in the coming year if nothing else happened (the admin
+/// UI's contact calendar).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProjectedContact {
+    /// When it would go out (or was planned, when held back or blocked).
+    pub at: Timestamp,
+    /// The programme that sends it.
+    pub programme_id: Option<String>,
+    /// The template.
+    pub template: String,
+    /// `transactional`, `service`, `relationship`, `promotional`.
+    pub class: String,
+    /// The channel.
+    pub channel: String,
+    /// `sent`, `blocked`, `failed` or still `planned` at the year's end.
+    pub state: String,
+    /// The policy's reason in words.
+    pub reason: String,
+}

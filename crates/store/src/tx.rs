@@ -1204,6 +1204,27 @@ impl Tx {
             .try_into()
     }
 
+    /// Every message (of one customer, or of all), oldest first, read a page at a time.
+    pub async fn all_messages(&mut self, customer_id: Option<i64>) -> Result<Vec<Message>> {
+        let mut all = Vec::new();
+        let mut before = None;
+        loop {
+            let page = self
+                .messages(&MessageFilter {
+                    customer_id,
+                    before_id: before,
+                    limit: 500,
+                    ..Default::default()
+                })
+                .await?;
+            let Some(last) = page.last() else { break };
+            before = Some(last.id);
+            all.extend(page);
+        }
+        all.reverse();
+        Ok(all)
+    }
+
     /// Messages matching `filter`, newest first.
     pub async fn messages(&mut self, filter: &MessageFilter) -> Result<Vec<Message>> {
         let sql = format!(

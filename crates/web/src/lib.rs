@@ -27,7 +27,8 @@ pub use api::extract::hash_token;
 
 /// What every handler can reach.
 pub use pages::admin::simulator::{
-    ProgrammeChange, Progress as SimulationProgress, SimulationFuture, SimulationRequest, Simulator,
+    ProgrammeChange, Progress as SimulationProgress, ProjectionFuture, SimulationFuture,
+    SimulationRequest, Simulator,
 };
 
 #[derive(Debug, Clone)]

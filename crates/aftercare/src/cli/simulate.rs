@@ -227,21 +227,7 @@ pub async fn simulate(
 /// Every message as one JSON line (`--log`), and one customer's calendar (`--customer`).
 async fn write_messages(tx: &mut aftercare_store::Tx, args: &Args) -> anyhow::Result<()> {
     use std::io::Write;
-    let mut all = Vec::new();
-    let mut before = None;
-    loop {
-        let page = tx
-            .messages(&aftercare_store::MessageFilter {
-                before_id: before,
-                limit: 500,
-                ..Default::default()
-            })
-            .await?;
-        let Some(last) = page.last() else { break };
-        before = Some(last.id);
-        all.extend(page);
-    }
-    all.reverse();
+    let all = tx.all_messages(None).await?;
     let mut zones: BTreeMap<i64, jiff::tz::TimeZone> = BTreeMap::new();
     let mut log = match &args.log {
         Some(path) => Some(std::io::BufWriter::new(std::fs::File::create(path)?)),
@@ -393,6 +379,20 @@ impl aftercare_web::Simulator for UiSimulator {
         Ok(())
     }
 
+    fn project(
+        &self,
+        live: aftercare_store::Store,
+        customer_id: i64,
+        start: jiff::Timestamp,
+    ) -> aftercare_web::ProjectionFuture {
+        let config = self.config.clone();
+        Box::pin(async move {
+            crate::projection::project(config, live, customer_id, start)
+                .await
+                .map_err(|e| format!("{e:#}"))
+        })
+    }
+
     fn run(
         &self,
         request: aftercare_web::SimulationRequest,
@@ -408,22 +408,13 @@ impl aftercare_web::Simulator for UiSimulator {
 }
 
 async fn run_for_ui(
-    mut config: Config,
+    config: Config,
     request: aftercare_web::SimulationRequest,
     progress: Arc<aftercare_web::SimulationProgress>,
 ) -> anyhow::Result<Report> {
-    let dir = std::env::temp_dir().join(format!(
-        "aftercare-simulation-{}-{:016x}",
-        std::process::id(),
-        rand::random::<u64>()
-    ));
-    std::fs::create_dir_all(&dir)?;
+    let dir = crate::projection::throwaway_dir("simulation")?;
     let result = async {
-        config.database_url = format!("sqlite://{}", dir.join("simulation.db").display());
-        config.smtp_url = None;
-        config.durable = false;
-        // Never the brand's real carrier: a stand-in on loopback takes delivery changes.
-        config.tracking = aftercare_domain::delivery::TrackingConfig::default();
+        let mut config = crate::projection::throwaway_config(config, &dir);
         if let Some(change) = &request.change {
             let (library, _) = app::load_programmes(&config).map_err(|f| {
                 anyhow::anyhow!("the programme folder has mistakes ({} findings)", f.len())

@@ -865,3 +865,66 @@ async fn an_editor_simulates_a_programme_change_beside_the_library_as_it_is() {
         "{list}"
     );
 }
+
+both_backends!(
+    a_customers_calendar_shows_the_coming_year_and_changes_nothing,
+    |backend| async move {
+        let app = spawn_app(backend).await;
+        let mut jan = jan_de_vries();
+        jan["birth_date"] = "1980-04-15".into();
+        jan["consents"].as_array_mut().unwrap().push(json!({"purpose": "marketing", "channel": "email", "granted": true, "source": "checkout", "at": "2025-01-01T10:00:00Z"}));
+        app.seed_shop(&jan).await;
+        let mut first = order("W1");
+        first["placed_at"] = "2025-06-01T10:00:00Z".into();
+        assert_eq!(app.post_json("/v1/orders", &first).await.0, 201);
+        // An order of this morning: its confirmation went out just now; it counts as an earlier
+        // contact, it is not projected again.
+        assert_eq!(app.post_json("/v1/orders", &order("W2")).await.0, 201);
+        app.engine.run_until_idle().await.unwrap();
+        let confirmation = app
+            .message_with_template("C1", "", "order_confirmation")
+            .await;
+        assert_eq!(confirmation["state"], "sent", "{confirmation}");
+        let before = app.counts().await;
+        let mails = app.smtp.messages().len();
+
+        let viewer = sign_in_as(&app, "victor", "viewer").await;
+        let (_, page) = viewer.get("/admin/customers/C1").await;
+        assert!(
+            page.contains("href=\"/admin/customers/C1/calendar\""),
+            "{page}"
+        );
+        let (status, page) = viewer.get("/admin/customers/C1/calendar").await;
+        assert_eq!(status, 200, "{page}");
+        // His birthday card, at 09:00 in Amsterdam, and the anniversary of his purchase.
+        assert!(
+            page.contains("<td>2026-04-15 09:00</td><td><a href=\"/admin/programmes/birthday\">birthday</a></td>"),
+            "{page}"
+        );
+        assert!(
+            page.contains("/admin/programmes/purchase-anniversary"),
+            "{page}"
+        );
+        // Contacts already made count towards the band but are not projected again.
+        assert!(!page.contains("order_confirmation"), "{page}");
+        // Twelve months from March, in his time zone.
+        assert!(
+            page.contains("<th>2026-03</th>") && page.contains("<th>2027-02</th>"),
+            "{page}"
+        );
+        // Working it out sent nothing and stored nothing in the live data.
+        assert_eq!(app.counts().await, before);
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert_eq!(app.smtp.messages().len(), mails);
+    }
+);
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scratch_calendar() {
+    let app = spawn_app(crate::helpers::Backend::Sqlite).await;
+    jan_with_a_blocked_offer(&app).await;
+    let viewer = sign_in_as(&app, "victor", "viewer").await;
+    let (_, page) = viewer.get("/admin/customers/C1/calendar").await;
+    let i = page.find("The coming year").unwrap();
+    println!("NOW {}", aftercare_domain::Clock::now(app.clock.as_ref()));
+    println!("{}", &page[i..i + 1500]);
+}

@@ -390,6 +390,16 @@ async fn the_team_finds_a_customer_sees_why_a_message_was_blocked_and_pauses_a_p
     accessible(&c, "admin-customer").await;
     capture_admin(&c, "admin-customer").await;
 
+    // His contact calendar for the coming year, then back to his page.
+    click(&c, "a[href='/admin/customers/C1/calendar']").await;
+    c.wait()
+        .for_element(Locator::Id("h-projected"))
+        .await
+        .unwrap();
+    accessible(&c, "admin-calendar").await;
+    capture_admin(&c, "admin-calendar").await;
+    c.back().await.unwrap();
+
     // Preview a template for him.
     c.find(Locator::Css(
         "select#template option[value=early_access], select#template option",

@@ -79,7 +79,7 @@ pub async fn search(
     )
 }
 
-async fn find(tx: &mut Tx, team: &Team, id: &str) -> Result<StoredCustomer, AdminError> {
+pub(super) async fn find(tx: &mut Tx, team: &Team, id: &str) -> Result<StoredCustomer, AdminError> {
     tx.customer_by_external_id(id).await?.ok_or_else(|| {
         not_found(
             team,
@@ -92,7 +92,7 @@ async fn find(tx: &mut Tx, team: &Team, id: &str) -> Result<StoredCustomer, Admi
     })
 }
 
-fn minute(ts: jiff::Timestamp, zone: &jiff::tz::TimeZone) -> String {
+pub(super) fn minute(ts: jiff::Timestamp, zone: &jiff::tz::TimeZone) -> String {
     ts.to_zoned_datetime(zone.clone())
         .strftime("%Y-%m-%d %H:%M")
         .to_string()

@@ -1,5 +1,6 @@
 //! The admin UI for the CRM team under `/admin`: sign-in ([`auth`]), customers with one
-//! timeline of events and messages and every decision's reason ([`customers`]),
+//! timeline of events and messages and every decision's reason ([`customers`]) and their
+//! contact calendar for the coming year ([`calendar`]),
 //! programmes with pause and resume ([`programmes`]), dashboards with SVG charts
 //! ([`dashboards`], [`charts`]), the simulator ([`simulator`]), the outbox with dead letters and the
 //! audit log ([`outbox`]). Server-rendered HTML in English or Dutch (per account), no
@@ -10,6 +11,7 @@
 //! audited), RT2 (programmes' goals against holdout).
 
 pub mod auth;
+mod calendar;
 mod charts;
 mod customers;
 mod dashboards;
@@ -118,6 +120,7 @@ fn env() -> &'static Environment<'static> {
             ("outbox.html", include_str!("templates/outbox.html")),
             ("audit.html", include_str!("templates/audit.html")),
             ("dashboards.html", include_str!("templates/dashboards.html")),
+            ("calendar.html", include_str!("templates/calendar.html")),
             ("simulator.html", include_str!("templates/simulator.html")),
             ("simulation.html", include_str!("templates/simulation.html")),
         ] {
@@ -205,6 +208,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/customers/{id}", get(customers::show))
         .route("/admin/customers/{id}/preview", get(customers::preview))
         .route("/admin/customers/{id}/export", get(customers::export))
+        .route("/admin/customers/{id}/calendar", get(calendar::show))
         .route("/admin/customers/{id}/fix", post(customers::fix))
         .route("/admin/customers/{id}/erase", post(customers::erase))
         .route("/admin/programmes", get(programmes::list))
@@ -222,6 +226,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/audit", get(outbox::audit))
         .layer(Extension(SignInLimiter::default()))
         .layer(Extension(simulator::Runs::default()))
+        .layer(Extension(calendar::Slots::default()))
 }
 
 /// A form that only carries the CSRF token.

@@ -14,7 +14,8 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use aftercare_engine::reports::SimulationReport;
+use aftercare_engine::reports::{ProjectedContact, SimulationReport};
+use aftercare_store::Store;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
@@ -78,8 +79,14 @@ impl Progress {
 /// A boxed simulation.
 pub type SimulationFuture = Pin<Box<dyn Future<Output = Result<SimulationReport, String>> + Send>>;
 
+/// A boxed contact calendar.
+pub type ProjectionFuture =
+    Pin<Box<dyn Future<Output = Result<Vec<ProjectedContact>, String>> + Send>>;
+
 /// Runs simulations for the admin UI (the binary provides it).
 pub trait Simulator: Send + Sync + std::fmt::Debug {
+    /// The live customer's contacts of the year from `start` if nothing else happened.
+    fn project(&self, live: Store, customer_id: i64, start: Timestamp) -> ProjectionFuture;
     /// Checks a changed programme as `aftercare check` would: `Err` lists the findings.
     fn check(&self, change: &ProgrammeChange) -> Result<(), Vec<String>>;
     /// Runs one simulation, reporting its days to `progress`.

@@ -415,6 +415,40 @@ const STRINGS: &[(&str, &str, &str)] = &[
         "Simulate a change to this programme",
         "Een wijziging in dit programma simuleren",
     ),
+    ("calendar", "Contact calendar", "Contactkalender"),
+    (
+        "calendar_intro",
+        "What this customer would get over the next twelve months if nothing else happened (no new orders, shipments or answers), worked out by the engine itself — the same programmes, occasions and policy — on a throw-away copy of their data. Enrolments already running are listed as queued messages below, not projected.",
+        "Wat deze klant de komende twaalf maanden zou krijgen als er verder niets gebeurt (geen nieuwe bestellingen, zendingen of antwoorden), uitgerekend door de engine zelf — dezelfde programma's, momenten en regels — op een wegwerpkopie van de gegevens. Lopende deelnames staan hieronder als wachtende berichten, niet in de vooruitblik.",
+    ),
+    ("from_when", "From", "Vanaf"),
+    (
+        "cal_projected",
+        "Relationship and promotional contacts in the coming year",
+        "Relatie- en promotiecontacten komend jaar",
+    ),
+    ("cal_last_year", "in the last year", "afgelopen jaar"),
+    ("cal_by_month", "By month", "Per maand"),
+    ("cal_month", "Month", "Maand"),
+    ("cal_contacts", "Contacts (band)", "Contacten (band)"),
+    (
+        "cal_other",
+        "Service and transactional",
+        "Service en transactie",
+    ),
+    ("cal_held", "Held back or blocked", "Tegengehouden"),
+    ("cal_queued", "Queued now", "Nu in de wachtrij"),
+    ("cal_year", "The coming year", "Het komende jaar"),
+    (
+        "cal_counts",
+        "counts towards the yearly band",
+        "telt mee voor de jaarband",
+    ),
+    (
+        "cal_nothing",
+        "Nothing would be sent in the coming year.",
+        "Komend jaar zou er niets worden verstuurd.",
+    ),
 ];
 
 /// Every label the admin templates use, in `lang`.
@@ -448,6 +482,7 @@ mod tests {
             include_str!("templates/dashboards.html"),
             include_str!("templates/simulator.html"),
             include_str!("templates/simulation.html"),
+            include_str!("templates/calendar.html"),
         ];
         for text in templates {
             for (i, _) in text.match_indices("t.") {

@@ -1,0 +1,159 @@
+//! A customer's contact calendar for the coming year: what is queued for them now, and what
+//! Aftercare would send them over the next twelve months if nothing else happened, worked
+//! out by the engine itself on a throw-away copy of their data (the binary's
+//! [`Simulator::project`](super::simulator::Simulator::project)), with each message's
+//! decision and reason, per month against their yearly band (FR1). Reading the page changes
+//! nothing; at most two calendars are worked out at a time.
+
+use std::sync::Arc;
+
+use aftercare_domain::{MessageClass, MessageState};
+use aftercare_store::MessageFilter;
+use axum::Extension;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use jiff::SignedDuration;
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+
+use super::auth::Team;
+use super::customers::{find, minute};
+use super::{AdminError, AdminResult, page, problem};
+use crate::AppState;
+
+/// How many calendars may be worked out at once.
+#[derive(Debug, Clone)]
+pub struct Slots(Arc<Semaphore>);
+
+impl Default for Slots {
+    fn default() -> Self {
+        Slots(Arc::new(Semaphore::new(2)))
+    }
+}
+
+/// Whether a message of `class` counts towards the yearly band.
+fn counts(class: &str) -> bool {
+    class == MessageClass::Relationship.as_str() || class == MessageClass::Promotional.as_str()
+}
+
+/// `GET /admin/customers/{id}/calendar`.
+pub async fn show(
+    State(app): State<AppState>,
+    team: Team,
+    Extension(slots): Extension<Slots>,
+    Path(id): Path<String>,
+) -> AdminResult {
+    let lang = team.lang;
+    let now = app.clock.now();
+    let mut tx = app.store.begin_read().await?;
+    let customer = find(&mut tx, &team, &id).await?;
+    let queued = tx
+        .messages(&MessageFilter {
+            customer_id: Some(customer.id),
+            state: Some(MessageState::Planned),
+            limit: 100,
+            ..Default::default()
+        })
+        .await?;
+    let sent = tx
+        .messages(&MessageFilter {
+            customer_id: Some(customer.id),
+            state: Some(MessageState::Sent),
+            limit: 500,
+            ..Default::default()
+        })
+        .await?;
+    tx.commit().await?;
+    let year_ago = now - SignedDuration::from_hours(24 * 365);
+    let last_year = sent
+        .iter()
+        .filter(|m| m.sent_at.is_some_and(|t| t > year_ago) && counts(m.class.as_str()))
+        .count();
+    let zone = customer.record.time_zone.zone();
+    let band = app.engine.policy().band_for(&customer.record);
+
+    let Some(simulator) = app.simulator.clone() else {
+        return Err(AdminError::page(problem(
+            lang,
+            StatusCode::SERVICE_UNAVAILABLE,
+            lang.pick("Not available", "Niet beschikbaar"),
+            lang.pick(
+                "This process cannot work out calendars.",
+                "Dit proces kan geen kalenders uitrekenen.",
+            ),
+        )));
+    };
+    let projected = {
+        let _permit = slots
+            .0
+            .acquire()
+            .await
+            .map_err(|e| AdminError::Api(crate::error::ApiError::Internal(e.to_string())))?;
+        simulator
+            .project(app.store.clone(), customer.id, now)
+            .await
+            .map_err(crate::error::ApiError::Internal)?
+    };
+
+    // Every month the coming year touches, in the customer's own time zone.
+    let first = now.to_zoned_datetime(zone.clone()).date().first_of_month();
+    let last = (now + SignedDuration::from_hours(24 * 365))
+        .to_zoned_datetime(zone.clone())
+        .date();
+    let mut months: Vec<(jiff::civil::Date, Value)> = (0..13)
+        .filter_map(|i| first.checked_add(jiff::Span::new().months(i)).ok())
+        .filter(|d| *d <= last)
+        .map(|d| {
+            (
+                d,
+                json!({"month": d.strftime("%Y-%m").to_string(), "contacts": 0, "other": 0, "held": 0}),
+            )
+        })
+        .collect();
+    let mut total = 0;
+    let rows: Vec<Value> = projected
+        .iter()
+        .map(|c| {
+            let day = c.at.to_zoned_datetime(zone.clone()).date();
+            let key = match c.state.as_str() {
+                "sent" if counts(&c.class) => "contacts",
+                "sent" => "other",
+                _ => "held",
+            };
+            if key == "contacts" {
+                total += 1;
+            }
+            if let Some((_, m)) = months.iter_mut().rev().find(|(start, _)| *start <= day) {
+                m[key] = (m[key].as_i64().unwrap_or(0) + 1).into();
+            }
+            // What delivery said (e.g. the demo's outbox) is not part of the projection.
+            let (state, reason) = match c.state.as_str() {
+                "sent" => (lang.pick("would go out", "zou uitgaan"), ""),
+                "planned" => (lang.pick("still planned", "nog gepland"), c.reason.as_str()),
+                _ => (lang.pick("held back", "tegengehouden"), c.reason.as_str()),
+            };
+            json!({"at": minute(c.at, &zone), "programme": c.programme_id, "template": c.template,
+                "class": c.class, "channel": c.channel, "state": state, "badge": c.state,
+                "reason": reason, "counts": counts(&c.class)})
+        })
+        .collect();
+    let queued: Vec<Value> = queued
+        .iter()
+        .map(|m| {
+            json!({"at": minute(m.planned_at, &zone), "programme": m.programme_id,
+                "template": m.template, "class": m.class.as_str(), "channel": m.channel.as_str(),
+                "reason": m.reason})
+        })
+        .collect();
+    page(
+        &team,
+        "calendar.html",
+        json!({
+            "section": "customers", "id": id, "zone": customer.record.time_zone.as_str(),
+            "from": minute(now, &zone), "band": format!("{}–{}", band.0, band.1),
+            "last_year": last_year, "total": total,
+            "months": months.into_iter().map(|(_, m)| m).collect::<Vec<_>>(),
+            "rows": rows, "queued": queued,
+        }),
+    )
+}
