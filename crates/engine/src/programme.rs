@@ -97,6 +97,9 @@ pub struct Programme {
     pub reentry: Reentry,
     /// The steps, in order.
     pub steps: Vec<Step>,
+    /// `status = "draft"`: checked, versioned and simulated, but nobody is enrolled until the
+    /// file says `live` (the default).
+    pub draft: bool,
     /// The file it came from.
     pub source: PathBuf,
     /// The file's text, stored with each version so old enrolments can finish on it.
@@ -325,6 +328,8 @@ struct RawProgramme {
     holdout: Option<Spanned<f64>>,
     #[serde(default)]
     reentry: Option<Spanned<String>>,
+    #[serde(default)]
+    status: Option<Spanned<String>>,
     steps: Spanned<Vec<Spanned<RawStep>>>,
 }
 
@@ -747,11 +752,26 @@ pub fn parse_programme(
             }
         }
     }
+    let draft = match &raw.status {
+        None => false,
+        Some(status) => match status.get_ref().as_str() {
+            "live" => false,
+            "draft" => true,
+            other => {
+                findings.push(at(
+                    status.span(),
+                    format!("status '{other}' is not one of live, draft"),
+                ));
+                false
+            }
+        },
+    };
     if !findings.is_empty() {
         return Err(findings);
     }
     Ok(Programme {
         id: id.clone(),
+        draft,
         name: raw.name,
         version: version.unwrap_or(1),
         requirements: raw.requirements,
@@ -1067,6 +1087,13 @@ mod tests {
         );
         let p = parse_programme(Path::new("p.toml"), &text, &ctx()).unwrap();
         assert_eq!(p.steps.len(), 7);
+        assert!(!p.draft, "live unless the file says draft");
+        let draft = text.replacen("[[steps]]", "status = \"draft\"\n[[steps]]", 1);
+        assert!(
+            parse_programme(Path::new("p.toml"), &draft, &ctx())
+                .unwrap()
+                .draft
+        );
         assert!(matches!(p.reentry, Reentry::After(s) if s.get_days() == 90));
         assert!(p.goal.is_some());
     }
@@ -1085,6 +1112,7 @@ mod tests {
             (format!("{HEAD}[[steps]]\nid = \"a\"\nwait_for = {{ event = \"order_placed\" }}\n"), "p.toml:7:12: wait_for needs a timeout"),
             (format!("{HEAD}holdout = 0.9\n[[steps]]\nid = \"a\"\nwait = \"1d\"\n"), "p.toml:5:11: holdout must be"),
             ("id = \"p\"\nname = \"P\"\nversion = 1\ntrigger = { occasion = \"name_day\" }\n[[steps]]\nid = \"a\"\nwait = \"1d\"\n".to_string(), "p.toml:4:24: unknown occasion 'name_day'"),
+            (format!("{HEAD}status = \"paused\"\n[[steps]]\nid = \"a\"\nwait = \"1d\"\n"), "p.toml:5:10: status 'paused' is not one of live, draft"),
         ];
         for (text, expected) in cases {
             let got = findings(&text);

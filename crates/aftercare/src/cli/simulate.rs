@@ -435,9 +435,12 @@ async fn run_for_ui(
                     std::fs::copy(&path, copy.join(name))?;
                 }
             }
+            // A draft is simulated as if it were live: that is what the simulation is for.
+            let mut table: toml::Table = toml::from_str(&change.text)?;
+            table.remove("status");
             std::fs::write(
                 copy.join(format!("simulated-{}.toml", change.programme_id)),
-                &change.text,
+                toml::to_string(&table)?,
             )?;
             config.programmes_dir = copy;
         }

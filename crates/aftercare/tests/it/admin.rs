@@ -928,3 +928,50 @@ async fn scratch_calendar() {
     println!("NOW {}", aftercare_domain::Clock::now(app.clock.as_ref()));
     println!("{}", &page[i..i + 1500]);
 }
+
+both_backends!(
+    a_customers_page_lists_shipments_and_service_cases,
+    |backend| async move {
+        let app = spawn_app(backend).await;
+        app.seed_shop(&jan_de_vries()).await;
+        assert_eq!(app.post_json("/v1/orders", &order("W1")).await.0, 201);
+        let shipment = json!({"shipment_id": "3SXYZ", "order_external_id": "W1", "carrier": "postnl",
+            "status": "in_transit", "at": "2026-03-02T08:58:00Z"});
+        let (status, body) = app.post_json("/v1/shipment-events", &shipment).await;
+        assert!(status < 300, "{body}");
+        let case = |kind: &str, at: &str, properties: Value| json!({"events": [{"type": kind, "customer_external_id": "C1", "at": at, "properties": properties}]});
+        for e in [
+            case(
+                "case_opened",
+                "2026-02-01T10:00:00Z",
+                json!({"kind": "complaint", "subject": "stiksel los"}),
+            ),
+            case(
+                "case_resolved",
+                "2026-02-02T15:00:00Z",
+                json!({"kind": "complaint", "channel": "phone"}),
+            ),
+            case(
+                "case_opened",
+                "2026-03-01T10:00:00Z",
+                json!({"kind": "question", "subject": "maat"}),
+            ),
+        ] {
+            assert_eq!(app.post_json("/v1/events", &e).await.0, 202);
+        }
+        app.engine.run_until_idle().await.unwrap();
+        let viewer = sign_in_as(&app, "victor", "viewer").await;
+        let (_, page) = viewer.get("/admin/customers/C1").await;
+        assert!(
+            page.contains("<td>3SXYZ</td><td>W1</td><td>postnl</td><td>in_transit <span class=\"muted\">2026-03-02 09:58</span></td>"),
+            "{page}"
+        );
+        // Newest first; the resolution closed the first case; the second is still open.
+        let open = page.find("<td>2026-03-01 11:00</td><td>question</td><td>maat</td><td><span class=\"badge s-planned\">open</span>");
+        let closed = page.find("<td>2026-02-01 11:00</td><td>complaint</td><td>stiksel los</td><td>2026-02-02 16:00 <span class=\"muted\">(phone)</span>");
+        assert!(
+            open.is_some() && closed.is_some() && open < closed,
+            "{page}"
+        );
+    }
+);

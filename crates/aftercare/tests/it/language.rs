@@ -727,3 +727,32 @@ both_backends!(
         );
     }
 );
+
+both_backends!(
+    a_draft_programme_is_checked_and_versioned_but_enrols_nobody,
+    |backend| async move {
+        let draft = WIN_BACK.replace(
+            "reentry = \"once\"",
+            "reentry = \"once\"\nstatus = \"draft\"",
+        );
+        let lab = Lab::new(
+            backend,
+            "2026-05-04T08:00:00Z",
+            &[("retention.toml", &draft)],
+        )
+        .await;
+        lab.customer("D1", json!({})).await;
+        lab.event("D1", "cancellation_requested", json!({})).await;
+        lab.run().await;
+        assert!(lab.enrolments("D1").await.is_empty());
+        assert!(lab.messages().await.is_empty());
+        assert!(
+            lab.engine
+                .programmes()
+                .current()
+                .get("retention")
+                .unwrap()
+                .draft
+        );
+    }
+);

@@ -107,6 +107,10 @@ impl Engine {
         }
 
         for programme in self.programmes.current().triggered_by(event_type) {
+            if programme.draft {
+                debug!(programme = %programme.id, customer_id = customer.id, "Not enrolled: the programme is a draft.");
+                continue;
+            }
             if tx.programme_paused(&programme.id).await? {
                 debug!(programme = %programme.id, customer_id = customer.id, "Not enrolled: the programme is paused.");
                 continue;

@@ -121,6 +121,29 @@ impl Tx {
         shipment(row.ok_or_else(|| StoreError::NotFound(format!("shipment {id}")))?)
     }
 
+    /// A customer's shipments, newest first.
+    pub async fn shipments_of_customer(
+        &mut self,
+        customer_id: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredShipment>> {
+        let columns = SHIPMENT_COLUMNS
+            .split(", ")
+            .map(|c| format!("s.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {columns} FROM shipments s JOIN orders o ON o.id = s.order_id
+             WHERE o.customer_id = $1 ORDER BY s.id DESC LIMIT $2"
+        );
+        let rows: Vec<ShipmentRow> = on_tx!(self, c => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(customer_id)
+            .bind(limit)
+            .fetch_all(&mut *c)
+            .await?);
+        rows.into_iter().map(shipment).collect()
+    }
+
     /// A shipment by the carrier's tracking code.
     pub async fn shipment_by_external_id(&mut self, ext: &str) -> Result<Option<StoredShipment>> {
         let sql = format!("SELECT {SHIPMENT_COLUMNS} FROM shipments WHERE external_id = $1");

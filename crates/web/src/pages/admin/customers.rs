@@ -98,6 +98,40 @@ pub(super) fn minute(ts: jiff::Timestamp, zone: &jiff::tz::TimeZone) -> String {
         .to_string()
 }
 
+/// The customer's service cases from their `case_opened` and `case_resolved` events, newest
+/// first: each resolution closes the oldest open case (the helpdesk sends no case id).
+fn cases(events: &[aftercare_store::StoredEvent], zone: &jiff::tz::TimeZone) -> Vec<Value> {
+    let mut oldest_first: Vec<&aftercare_store::StoredEvent> = events
+        .iter()
+        .filter(|e| e.event_type == "case_opened" || e.event_type == "case_resolved")
+        .collect();
+    oldest_first.sort_by_key(|e| (e.occurred_at, e.id));
+    let prop = |e: &aftercare_store::StoredEvent, key: &str| -> Option<String> {
+        serde_json::from_str::<Value>(&e.properties)
+            .ok()?
+            .get(key)?
+            .as_str()
+            .map(str::to_string)
+    };
+    let at = |e: &aftercare_store::StoredEvent| {
+        aftercare_store::from_micros(e.occurred_at)
+            .map(|t| minute(t, zone))
+            .unwrap_or_default()
+    };
+    let mut cases: Vec<Value> = Vec::new();
+    for e in oldest_first {
+        if e.event_type == "case_opened" {
+            cases.push(json!({"opened": at(e), "kind": prop(e, "kind"),
+                "subject": prop(e, "subject"), "resolved": null, "channel": null}));
+        } else if let Some(open) = cases.iter_mut().find(|c| c["resolved"].is_null()) {
+            open["resolved"] = at(e).into();
+            open["channel"] = prop(e, "channel").into();
+        }
+    }
+    cases.reverse();
+    cases
+}
+
 /// Which notice to show after a change.
 #[derive(Debug, Deserialize)]
 pub struct Notice {
@@ -128,6 +162,7 @@ pub async fn show(
         histories.push(tx.message_transitions(m.id).await?);
     }
     let enrolments = tx.enrolments_of_customer(customer.id, 100).await?;
+    let shipments = tx.shipments_of_customer(customer.id, 50).await?;
     let scores = tx.scores(customer.id).await?;
     let loyalty = engine_loyalty::summary(&mut tx, app.engine.loyalty(), customer.id, now).await?;
     tx.commit().await?;
@@ -189,6 +224,10 @@ pub async fn show(
         "consents": r.consents.iter().map(|k| json!({"purpose": if k.purpose == aftercare_domain::Purpose::Service { "service" } else { "marketing" }, "channel": k.channel.as_str(),
             "granted": k.granted, "source": k.source, "at": minute(k.at, &zone)})).collect::<Vec<_>>(),
     });
+    let order_ids: std::collections::HashMap<i64, &str> = orders
+        .iter()
+        .map(|o| (o.id, o.record.external_id.as_str()))
+        .collect();
     let orders: Vec<Value> = orders
         .iter()
         .map(|o| {
@@ -196,6 +235,20 @@ pub async fn show(
             "total": format!("{} {:.2}", o.record.currency, o.record.total_cents() as f64 / 100.0)})
         })
         .collect();
+    let shipments: Vec<Value> = shipments
+        .iter()
+        .map(|sh| {
+            let window = match (sh.expected_from, sh.expected_until) {
+                (Some(a), Some(b)) => format!("{} – {}", minute(a, &zone), minute(b, &zone)),
+                (Some(a), None) => minute(a, &zone),
+                _ => String::new(),
+            };
+            json!({"id": sh.external_id, "carrier": sh.carrier, "status": sh.status,
+                "at": minute(sh.status_at, &zone), "expected": window,
+                "order": order_ids.get(&sh.order_id)})
+        })
+        .collect();
+    let cases = cases(&events, &zone);
     let enrolments: Vec<Value> = enrolments
         .iter()
         .map(|e| {
@@ -219,7 +272,8 @@ pub async fn show(
         &team,
         "customer.html",
         json!({
-            "section": "customers", "c": c, "orders": orders, "enrolments": enrolments, "timeline": timeline.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
+            "section": "customers", "c": c, "orders": orders, "enrolments": enrolments,
+            "shipments": shipments, "cases": cases, "timeline": timeline.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
             "scores": scores, "loyalty": {"balance": loyalty.balance, "tier": loyalty.tier},
             "templates": templates, "notice": notice.notice.filter(|n| n == "saved" || n == "erased"),
             "can_edit": team.role >= Role::Editor, "can_erase": team.role >= Role::Admin,

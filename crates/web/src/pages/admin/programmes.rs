@@ -59,7 +59,7 @@ pub async fn list(State(app): State<AppState>, team: Team) -> AdminResult {
         let hold = percent(held_goal, held);
         rows.push(json!({
             "id": p.id, "name": p.name, "version": p.version, "trigger": p.trigger_event,
-            "paused": paused.contains_key(&p.id), "enrolled": enrolled, "held_out": held_out,
+            "paused": paused.contains_key(&p.id), "draft": p.draft, "enrolled": enrolled, "held_out": held_out,
             "goal": p.goal.as_ref().map(|g| g.event.clone()),
             "conversion": conv.map(|c| format!("{c:.1}%")), "holdout_conversion": hold.map(|c| format!("{c:.1}%")),
             "uplift": conv.zip(hold).map(|(c, h)| format!("{:+.1} pt", c - h)),
@@ -192,6 +192,7 @@ pub async fn show(State(app): State<AppState>, team: Team, Path(id): Path<String
             "goal": p.goal.as_ref().map(|g| format!("{} within {:#}", g.event, g.within)),
             "holdout": format!("{:.0}%", p.holdout * 100.0), "reentry": reentry, "steps": steps,
             "source": p.text, "versions": version_rows, "audit": audit,
+            "draft": p.draft,
             "paused": pause.as_ref().map(|(_, at, by)| json!({"at": at.strftime("%Y-%m-%d %H:%M UTC").to_string(), "by": by})),
             "can_edit": team.role >= Role::Editor,
         }),

@@ -449,6 +449,18 @@ const STRINGS: &[(&str, &str, &str)] = &[
         "Nothing would be sent in the coming year.",
         "Komend jaar zou er niets worden verstuurd.",
     ),
+    ("shipment", "Shipment", "Zending"),
+    ("expected", "Expected", "Verwacht"),
+    ("cases", "Service cases", "Klantvragen"),
+    ("opened", "Opened", "Geopend"),
+    ("resolved", "Resolved", "Opgelost"),
+    ("open", "open", "open"),
+    ("draft", "draft", "concept"),
+    (
+        "draft_note",
+        "A draft: checked and versioned, simulated from the simulator, but nobody is enrolled until its file says status = \"live\".",
+        "Een concept: gecontroleerd en met versies, te simuleren in de simulator, maar niemand stroomt in tot het bestand status = \"live\" zegt.",
+    ),
 ];
 
 /// Every label the admin templates use, in `lang`.
