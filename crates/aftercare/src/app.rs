@@ -107,7 +107,8 @@ pub async fn build_engine(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Res
     .with_lease(lease)
     .with_policy(config.policy.clone())
     .with_loyalty(config.loyalty.clone())
-    .with_tracking(config.tracking.clone());
+    .with_tracking(config.tracking.clone())
+    .with_print(config.print.clone());
     let secret = match &config.link_secret {
         Some(s) => s.0.clone(),
         None => {

@@ -47,6 +47,8 @@ struct RawConfig {
     loyalty: LoyaltyConfig,
     #[serde(default)]
     tracking: TrackingConfig,
+    #[serde(default)]
+    print: aftercare_domain::print::PrintConfig,
 }
 
 fn default_lease() -> u32 {
@@ -119,6 +121,8 @@ pub struct Config {
     /// The tracking page: carriers and their adapters, stores with fittings, local
     /// community content, recycling (`[tracking]`).
     pub tracking: TrackingConfig,
+    /// The print partner for letters: cut-off, time zone, return address (`[print]`).
+    pub print: aftercare_domain::print::PrintConfig,
 }
 
 impl Config {
@@ -177,6 +181,12 @@ impl Config {
         if let Some(e) = raw.tracking.check().into_iter().next() {
             bail!("{}: {}", e.field, e.reason);
         }
+        if jiff::tz::TimeZone::get(&raw.print.time_zone).is_err() {
+            bail!(
+                "print.time_zone: '{}' is not a known time zone",
+                raw.print.time_zone
+            );
+        }
         if raw.job_lease_seconds < 2 {
             bail!("job_lease_seconds: must be at least 2");
         }
@@ -213,6 +223,7 @@ impl Config {
             policy: raw.policy,
             loyalty: raw.loyalty,
             tracking: raw.tracking,
+            print: raw.print,
         })
     }
 }

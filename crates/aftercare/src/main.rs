@@ -43,6 +43,8 @@ enum Command {
     Preview(cli::preview::Args),
     /// Run a generated shop through the programmes on a virtual clock and report.
     Simulate(cli::simulate::Args),
+    /// Write a day's print batch of letters: PDF, address file and manifest.
+    PrintBatch(cli::print_batch::Args),
     /// Models of the relationship: `insight clv` fits customer-lifetime models.
     #[command(subcommand)]
     Insight(cli::insight::Command),
@@ -92,6 +94,7 @@ fn main() -> ExitCode {
             Command::Preview(a) => cli::preview::run(a, config).await,
             Command::Programme(c) => cli::programme::run(c, config).await,
             Command::Simulate(a) => cli::simulate::run(a, config).await,
+            Command::PrintBatch(a) => cli::print_batch::run(a, config).await,
             Command::Check(_) | Command::Insight(_) => unreachable!("handled above"),
         }
     });

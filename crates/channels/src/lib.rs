@@ -1,6 +1,7 @@
 //! Aftercare's channels: how a rendered message reaches the customer.
 //!
-//! Email over real SMTP ([`email`]) and signed outgoing webhooks ([`webhook`]). Each channel splits into its configuration,
+//! Email over real SMTP ([`email`]), signed outgoing webhooks ([`webhook`]) and letters for
+//! the print partner's batch ([`letter`]). Each channel splits into its configuration,
 //! building the wire format, and sending. Errors say whether they are transient (retry) or
 //! permanent (give up), the way lettre's SMTP errors do. Deciding *whether* to send is not
 //! here: that is the engine's policy.
@@ -8,6 +9,7 @@
 //! Requirements: CH1 (channels), PP1/PX1 (the messages they carry).
 
 pub mod email;
+pub mod letter;
 pub mod webhook;
 
 /// Why sending failed, and whether trying again may help.

@@ -14,6 +14,7 @@ pub mod greeting;
 pub mod loyalty;
 pub mod message;
 pub mod policy;
+pub mod print;
 pub mod survey;
 
 pub use clock::{Clock, ManualClock, SystemClock};

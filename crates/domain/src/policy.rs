@@ -301,6 +301,19 @@ pub fn decide(
             reason: Reason::new("no_address", "blocked: the customer has no email address"),
         };
     }
+    if channel == Channel::Letter
+        && customer
+            .postal_address
+            .as_ref()
+            .is_none_or(|a| a.validate().is_err())
+    {
+        return Decision::Block {
+            reason: Reason::new(
+                "no_address",
+                "blocked: the customer has no complete postal address for a letter",
+            ),
+        };
+    }
     // 3b. DQ1: never send a code that is or will be expired by the time it can be used.
     if let Some(valid_until) = intent.coupon_valid_until {
         let arrives = arrival(now, channel, &customer.time_zone.zone(), config);

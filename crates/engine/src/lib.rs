@@ -9,7 +9,7 @@ pub mod scores;
 pub mod tracking;
 pub mod worker;
 
-pub use worker::{Delivery, Engine, EngineError, PAUSE_RECHECK, Ran};
+pub use worker::{Delivery, Engine, EngineError, PAUSE_RECHECK, PrintFiles, Ran};
 pub mod condition;
 pub mod occasions;
 pub mod versions;

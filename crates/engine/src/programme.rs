@@ -857,9 +857,11 @@ fn parse_action(
             let mut channels = Vec::new();
             for name in &names {
                 match Channel::parse(name) {
-                    Some(Channel::Email) => channels.push(Channel::Email),
+                    Some(c @ (Channel::Email | Channel::Letter)) => channels.push(c),
                     Some(_) => {
-                        return Err(format!("channel '{name}' is not available yet; use email"));
+                        return Err(format!(
+                            "channel '{name}' is not available yet; use email or letter"
+                        ));
                     }
                     None => {
                         return Err(format!(

@@ -48,11 +48,13 @@ macro_rules! on_tx {
 
 mod admin;
 mod loyalty;
+mod print;
 mod scores;
 mod surveys;
 mod tracking;
 pub use admin::{AuditEntry, Pause, TeamSession, TeamUser};
 pub use loyalty::{Coupon, NewCoupon, NewEntry, RedeemOutcome, Redemption, Referral};
+pub use print::PrintBatch;
 pub use scores::{AlsoBought, DeadJob, Scores};
 pub use surveys::{Answer, SurveyResult};
 pub use tracking::{StoredDeliveryChange, StoredShipment};
@@ -62,7 +64,8 @@ const ENROLMENT_COLUMNS: &str =
     state, step_index, context, holdout, wait_event, wait_match, wait_deadline, goal_event,
     goal_deadline, goal_reached_at, exit_reason, started_at";
 
-const MESSAGE_COLUMNS: &str = "m.id, m.customer_id, c.external_id, m.enrolment_id, m.step_key,
+pub(crate) const MESSAGE_COLUMNS: &str =
+    "m.id, m.customer_id, c.external_id, m.enrolment_id, m.step_key,
     m.programme_id, m.template, m.class, m.channel, m.state, m.reason, m.planned_at, m.sent_at,
     m.recipient, m.subject, m.body_text, m.body_html, m.greeting, m.header_message_id, m.attempts,
     m.priority";

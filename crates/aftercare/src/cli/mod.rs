@@ -5,6 +5,7 @@ pub mod demo;
 pub mod insight;
 pub mod migrate;
 pub mod preview;
+pub mod print_batch;
 pub mod programme;
 pub mod serve;
 pub mod simulate;

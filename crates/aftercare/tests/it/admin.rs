@@ -975,3 +975,62 @@ both_backends!(
         );
     }
 );
+
+both_backends!(
+    the_outbox_offers_the_print_batches_and_each_download_is_audited,
+    |backend| async move {
+        let app = spawn_app(backend).await;
+        let mut jan = jan_de_vries();
+        jan["postal_address"] = json!({"street": "Kerkstraat", "house_number": "12", "postcode": "1012 AB", "city": "Amsterdam", "country": "NL"});
+        app.seed_shop(&jan).await;
+        let resolved = json!({"events": [{"type": "case_resolved", "customer_external_id": "C1",
+            "at": "2026-03-02T08:30:00Z", "properties": {"kind": "complaint", "channel": "phone"}}]});
+        assert_eq!(app.post_json("/v1/events", &resolved).await.0, 202);
+        // The apology mail at 10:00, the card when the daily cap allows, the batch at that day's
+        // cut-off.
+        app.advance_hours(72).await;
+        let viewer = sign_in_as(&app, "victor", "viewer").await;
+        let (_, page) = viewer.get("/admin/outbox?channel=letter").await;
+        assert!(
+            page.contains("apology_card") && page.contains("in print batch 1 for print partner"),
+            "{page}"
+        );
+        assert!(
+            page.contains("href=\"/admin/print-batches/1/letters.pdf\""),
+            "{page}"
+        );
+        let r = viewer
+            .http
+            .get(format!(
+                "{}/admin/print-batches/1/letters.pdf",
+                app.base_url
+            ))
+            .header("cookie", &viewer.cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["content-type"], "application/pdf");
+        assert!(r.bytes().await.unwrap().starts_with(b"%PDF-"));
+        let (status, csv) = viewer.get("/admin/print-batches/1/addresses.csv").await;
+        assert_eq!(status, 200);
+        assert!(
+            csv.contains(",C1,Jan de Vries,Kerkstraat 12,1012 AB  AMSTERDAM,,NL"),
+            "{csv}"
+        );
+        assert_eq!(
+            viewer.get("/admin/print-batches/1/secrets.txt").await.0,
+            404
+        );
+        assert_eq!(
+            viewer.get("/admin/print-batches/9/letters.pdf").await.0,
+            404
+        );
+        let mut tx = app.store.begin_read().await.unwrap();
+        let audit = tx.audit_log(Some("print_batch:1"), 10).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(audit.len(), 2);
+        assert_eq!(audit[0].username, "victor");
+        assert_eq!(audit[0].action, "print_batch.download");
+    }
+);

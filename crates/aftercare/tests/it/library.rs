@@ -561,7 +561,12 @@ async fn cancellation_gets_a_retention_offer_at_once_rt1() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn complaints_get_an_apology_and_reminders_stop_when_resolved_cm1_dq3() {
     let lab = lab().await;
-    lab.customer("C1", json!({})).await;
+    lab.customer(
+        "C1",
+        json!({"postal_address": {"street": "Kerkstraat", "house_number": "12", "postcode": "1012 AB",
+            "city": "Amsterdam", "country": "NL"}}),
+    )
+    .await;
     lab.customer("C2", json!({})).await;
     lab.event(
         "C1",
@@ -589,6 +594,23 @@ async fn complaints_get_an_apology_and_reminders_stop_when_resolved_cm1_dq3() {
     let apology = lab.one("C1", "apology").await;
     assert_eq!(local(&apology, "Europe/Amsterdam"), "2026-05-06 10:00");
     lab.none("C1", "case_reminder").await;
+    // The card the apology promises goes by post (a day later: one non-transactional
+    // message a day), in the print partner's batch.
+    let card = lab.one("C1", "apology_card").await;
+    assert_eq!(card.channel, aftercare_domain::Channel::Letter);
+    assert_eq!(card.state, MessageState::Sent, "{}", card.reason);
+    assert!(
+        card.reason
+            .starts_with("in print batch 1 for print partner, posted 2026-05-07"),
+        "{}",
+        card.reason
+    );
+    assert!(
+        card.recipient
+            .as_deref()
+            .unwrap()
+            .ends_with("1012 AB  AMSTERDAM")
+    );
     let reminder = lab.one("C2", "case_reminder").await;
     assert_eq!(local(&reminder, "Europe/Amsterdam"), "2026-05-06 10:00");
     assert!(body(&reminder).contains("staat nog open (maat)"));

@@ -12,6 +12,7 @@ mod crash;
 mod language;
 mod library;
 mod loyalty;
+mod print;
 mod programmes;
 mod surveys;
 mod tracking;

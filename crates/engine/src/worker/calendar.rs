@@ -22,6 +22,8 @@ impl Engine {
             .copied()
             .filter(|o| self.programmes.current().uses_occasion(o))
             .collect();
+        // The print partner's batch, once the day's cut-off has passed (own transaction).
+        self.close_due_print_batch().await?;
         // Points whose date passed get their `expire` entry (idempotent, own transaction).
         let expired = crate::loyalty::expire_points(&self.store, now).await?;
         if expired > 0 {
@@ -104,10 +106,11 @@ impl Engine {
                     })
             })
             .min();
-        if tx
-            .reschedule_job(job.id, &self.worker_id, next_morning.unwrap_or(next_hour))
-            .await?
-        {
+        // ...or the print partner's next cut-off, when that comes first.
+        let next = next_morning
+            .unwrap_or(next_hour)
+            .min(self.next_cut_off(now).unwrap_or(next_hour.max(now)));
+        if tx.reschedule_job(job.id, &self.worker_id, next).await? {
             tx.commit().await?;
         }
         Ok(())

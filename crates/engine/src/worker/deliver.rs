@@ -144,8 +144,10 @@ impl Engine {
         // Links in a message stay valid for 90 days.
         let expires = now + SignedDuration::from_hours(24 * 90);
         // Marketing can be stopped from every non-transactional message, for two years.
-        let unsubscribe =
-            (message.class != aftercare_domain::MessageClass::Transactional).then(|| {
+        // (A letter is not an email: it carries no email unsubscribe link.)
+        let unsubscribe = (message.class != aftercare_domain::MessageClass::Transactional
+            && message.channel != aftercare_domain::Channel::Letter)
+            .then(|| {
                 let until = now + SignedDuration::from_hours(24 * 730);
                 self.links.url(Page::Unsubscribe, customer.id, until)
             });
@@ -196,6 +198,11 @@ impl Engine {
         };
         let brand = self.renderer.brand();
         let header_id = format!("msg-{}@{}", message.id, brand.message_id_domain);
+        if message.channel == aftercare_domain::Channel::Letter {
+            return self
+                .queue_for_print(tx, job, &message, &customer.record, rendered, header_id)
+                .await;
+        }
         tx.set_message_content(
             message.id,
             &recipient,

@@ -47,6 +47,8 @@ use crate::versions::Programmes;
 
 mod calendar;
 mod deliver;
+mod print;
+pub use print::PrintFiles;
 mod route;
 mod steps;
 
@@ -56,6 +58,9 @@ pub enum EngineError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A print batch's files could not be made.
+    #[error("print batch: {0}")]
+    Print(String),
 }
 
 /// The outcome of [`Engine::run_once`].
@@ -93,6 +98,7 @@ pub struct Engine {
     links: Arc<LinkSigner>,
     tracking: Arc<TrackingConfig>,
     webhooks: WebhookClient,
+    print: Arc<aftercare_domain::print::PrintConfig>,
 }
 
 /// How long a claimed job stays with its worker; a dead worker's jobs return after it.
@@ -129,6 +135,7 @@ impl Engine {
             links: Arc::new(LinkSigner::new(&random_hex(), "http://127.0.0.1:8080")),
             tracking: Arc::new(TrackingConfig::default()),
             webhooks: WebhookClient::new(false),
+            print: Arc::default(),
         }
     }
 

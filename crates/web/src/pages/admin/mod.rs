@@ -223,6 +223,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/simulator/{id}", get(simulator::show))
         .route("/admin/outbox", get(outbox::list))
         .route("/admin/dead-jobs/{id}/retry", post(outbox::retry))
+        .route("/admin/print-batches/{id}/{file}", get(outbox::print_file))
         .route("/admin/audit", get(outbox::audit))
         .layer(Extension(SignInLimiter::default()))
         .layer(Extension(simulator::Runs::default()))

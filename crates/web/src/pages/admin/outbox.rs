@@ -1,5 +1,6 @@
 //! The outbox (messages by state, channel and programme), dead letters with retry for
-//! editors (audited), and the audit log itself.
+//! editors (audited), the print partner's batches of letters to download (audited), and
+//! the audit log itself.
 
 use aftercare_domain::{Channel, MessageState};
 use aftercare_store::MessageFilter;
@@ -65,7 +66,15 @@ pub async fn list(
     let mut tx = app.store.begin_read().await?;
     let messages = tx.messages(&filter).await?;
     let dead = tx.dead_jobs(100).await?;
+    let batches = tx.print_batches(30).await?;
+    let waiting = tx.letters_waiting().await?;
     tx.commit().await?;
+    let print = app.engine.print();
+    let batches: Vec<Value> = batches
+        .iter()
+        .map(|b| json!({"id": b.id, "partner": b.partner, "day": b.day, "posted_on": b.posted_on,
+            "letters": b.letters, "created": b.created_at.strftime("%Y-%m-%d %H:%M UTC").to_string()}))
+        .collect();
     let rows: Vec<Value> = messages
         .iter()
         .map(|m| json!({
@@ -92,9 +101,70 @@ pub async fn list(
         json!({
             "section": "outbox", "messages": rows, "dead": dead, "states": STATES, "channels": CHANNELS,
             "programmes": programmes, "q": {"state": q.state, "channel": q.channel, "programme": q.programme},
-            "can_edit": team.role >= Role::Editor,
+            "can_edit": team.role >= Role::Editor, "batches": batches, "waiting": waiting,
+            "cut_off": format!("{} {}", print.cut_off.strftime("%H:%M"), print.time_zone),
         }),
     )
+}
+
+/// `GET /admin/print-batches/{id}/{file}`: `letters.pdf`, `addresses.csv` or
+/// `manifest.json`, made from the stored letters; every download is in the audit log (the
+/// files hold names and addresses).
+pub async fn print_file(
+    State(app): State<AppState>,
+    team: Team,
+    Path((id, file)): Path<(i64, String)>,
+) -> AdminResult {
+    let content_type = match file.as_str() {
+        "letters.pdf" => "application/pdf",
+        "addresses.csv" => "text/csv; charset=utf-8",
+        "manifest.json" => "application/json",
+        _ => return Err(super::not_found(&team, &file)),
+    };
+    let mut tx = app.store.begin().await?;
+    let batch = match tx.print_batch(id).await {
+        Ok(b) => b,
+        Err(aftercare_store::StoreError::NotFound(what)) => {
+            return Err(super::not_found(&team, &what));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    tx.audit(
+        &team.username,
+        "print_batch.download",
+        &format!("print_batch:{id}"),
+        None,
+        Some(&json!({"file": file}).to_string()),
+        app.clock.now(),
+    )
+    .await?;
+    tx.commit().await?;
+    let files = app
+        .engine
+        .print_files(&batch)
+        .await
+        .map_err(|e| crate::error::ApiError::Internal(e.to_string()))?;
+    let bytes = match file.as_str() {
+        "letters.pdf" => files.pdf,
+        "addresses.csv" => files.csv,
+        _ => files.manifest,
+    };
+    let mut response = (StatusCode::OK, bytes).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static(content_type),
+    );
+    headers.insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    if let Ok(v) = axum::http::HeaderValue::from_str(&format!(
+        "attachment; filename=\"print-batch-{id}-{file}\""
+    )) {
+        headers.insert(axum::http::header::CONTENT_DISPOSITION, v);
+    }
+    Ok(response)
 }
 
 /// `POST /admin/dead-jobs/{id}/retry` (editor).

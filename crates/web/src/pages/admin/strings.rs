@@ -461,6 +461,18 @@ const STRINGS: &[(&str, &str, &str)] = &[
         "A draft: checked and versioned, simulated from the simulator, but nobody is enrolled until its file says status = \"live\".",
         "Een concept: gecontroleerd en met versies, te simuleren in de simulator, maar niemand stroomt in tot het bestand status = \"live\" zegt.",
     ),
+    ("print_batches", "Print batches", "Drukbatches"),
+    (
+        "print_note",
+        "Letters wait in state sending until the print partner's daily cut-off, then form that day's batch. Cut-off:",
+        "Brieven wachten in de status sending tot de dagelijkse sluitingstijd van de drukker en vormen dan de batch van die dag. Sluitingstijd:",
+    ),
+    ("letters_waiting", "Letters waiting", "Wachtende brieven"),
+    ("batch_day", "Day", "Dag"),
+    ("posted_on", "Posted", "Gepost"),
+    ("partner", "Partner", "Drukker"),
+    ("letters", "Letters", "Brieven"),
+    ("files", "Files", "Bestanden"),
 ];
 
 /// Every label the admin templates use, in `lang`.
