@@ -508,7 +508,12 @@ mod tests {
         if marketing {
             consents.push(json!({"purpose": "marketing", "channel": "email", "granted": true, "source": "checkout", "at": "2020-01-01T00:00:00Z"}));
         }
-        serde_json::from_value(json!({"external_id": "C1", "email": "c@example.nl", "time_zone": zone, "consents": consents})).unwrap()
+        let address = json!({"street": "Kerkstraat", "house_number": "12", "postcode": "1012 AB", "city": "Amsterdam", "country": "NL"});
+        serde_json::from_value(
+            json!({"external_id": "C1", "email": "c@example.nl", "time_zone": zone,
+            "postal_address": address, "consents": consents}),
+        )
+        .unwrap()
     }
 
     fn at(s: &str) -> Timestamp {
@@ -544,6 +549,47 @@ mod tests {
         c.attributes
             .insert("contact_frequency".into(), json!("fewer"));
         assert_eq!(config.band_for(&c), (3, 4));
+    }
+
+    #[test]
+    fn a_letter_needs_a_complete_postal_address() {
+        let mut c = customer(true, "Europe/Amsterdam");
+        let config = PolicyConfig::default();
+        let now = at("2026-05-04T10:00:00Z");
+        let mut i = intent(
+            MessageClass::Service,
+            Priority::Normal,
+            "2026-05-04T10:00:00Z",
+        );
+        i.channel = Channel::Letter;
+        let blocked = |c: &CustomerRecord| match decide(&i, c, &[], now, &config) {
+            Decision::Block { reason } => reason.sentence,
+            other => format!("{other:?}"),
+        };
+        c.postal_address = None;
+        assert_eq!(
+            blocked(&c),
+            "blocked: the customer has no complete postal address for a letter"
+        );
+        c.postal_address = Some(crate::PostalAddress {
+            street: "Kerkstraat".into(),
+            house_number: String::new(),
+            house_number_addition: None,
+            postcode: "1012 AB".into(),
+            city: "Amsterdam".into(),
+            country: "NL".into(),
+        });
+        assert_eq!(
+            blocked(&c),
+            "blocked: the customer has no complete postal address for a letter"
+        );
+        if let Some(a) = c.postal_address.as_mut() {
+            a.house_number = "12".into();
+        }
+        assert!(matches!(
+            decide(&i, &c, &[], now, &config),
+            Decision::Send { .. }
+        ));
     }
 
     #[test]
