@@ -7,6 +7,11 @@ use aftercare::cli;
 use aftercare::config::Config;
 use clap::{Parser, Subcommand};
 
+// mimalloc keeps freed memory for reuse: print batches and busy servers allocate and free
+// large buffers all the time, which glibc hands back to the kernel and faults in again.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "aftercare",

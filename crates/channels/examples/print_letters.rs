@@ -6,6 +6,10 @@ use std::time::Instant;
 
 use aftercare_channels::letter::{Letter, Letterhead, pdf};
 
+// The same allocator as the `aftercare` binary.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const BODY: &str = "Beste {name},\n\nOnlangs ging er iets mis met je bestelling. Je klacht is opgelost, maar we wilden het niet bij een e-mail laten: bij deze kaart zit een reep chocola, met onze excuses.\n\nBedankt dat je het ons liet weten. Zo worden we beter, en hopen we je nog vaak te zien.\n\nSportieve groet,\nTeam Loopwerk";
 
 fn main() {

@@ -5,11 +5,16 @@
 //! window on the left) are made for: the window shows the area 20–105 mm from the left and
 //! 45–90 mm from the top; a small return-address line sits at its top and the address block
 //! below it. The brand's name is set as a wordmark in its colour at the top right; the date
-//! line, subject and text follow, then the brand's footer. Text is wrapped with the font's
-//! own advance widths (skrifa), so lines never run into the margin. A letter that does not fit
+//! line, subject and text follow, then the brand's footer. Each line is shaped once with
+//! rustybuzz (kerning included) and its glyphs drawn as shaped; text is wrapped with the
+//! shaped widths of its words, so lines never run into the margin. A letter that does not fit
 //! on one page is refused with the reason, so a batch is always one sheet per envelope.
 //!
 //! Requirements: CH1 (the letterbox as a channel), SU1/CM1 (the cards that arrive by post).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
 
 use krilla::Document;
 use krilla::color::rgb;
@@ -17,10 +22,8 @@ use krilla::geom::{PathBuilder, Point, Rect};
 use krilla::num::NormalizedF32;
 use krilla::page::PageSettings;
 use krilla::paint::{Fill, Stroke};
-use krilla::text::{Font, TextDirection};
+use krilla::text::{Font, GlyphId, KrillaGlyph};
 use sha2::{Digest, Sha256};
-use skrifa::instance::{LocationRef, Size};
-use skrifa::{FontRef, MetadataProvider};
 
 const REGULAR: &[u8] = include_bytes!("../fonts/DejaVuSans.ttf");
 const BOLD: &[u8] = include_bytes!("../fonts/DejaVuSans-Bold.ttf");
@@ -89,49 +92,119 @@ pub enum LetterError {
     Write(String),
 }
 
-/// Widths of text in one of the embedded fonts.
-struct Metrics<'a> {
-    font: FontRef<'a>,
+/// One embedded font, parsed once: shapes text into glyphs and measures it.
+struct Shaper {
+    face: rustybuzz::Face<'static>,
+    /// Compiled once: compiling a plan per line is most of the cost of shaping.
+    plan: rustybuzz::ShapePlan,
+    font: Font,
+    units_per_em: f32,
+    /// Letters of a batch share most of their text: each word's width and each line's
+    /// glyphs are shaped once per batch.
+    widths: RefCell<HashMap<String, f32>>,
+    lines: RefCell<HashMap<String, Rc<[KrillaGlyph]>>>,
 }
 
-impl<'a> Metrics<'a> {
-    fn new(bytes: &'a [u8]) -> Self {
-        Self {
-            font: FontRef::new(bytes).expect("the embedded font parses"),
+impl Shaper {
+    fn new(bytes: &'static [u8]) -> Result<Self, LetterError> {
+        let face = rustybuzz::Face::from_slice(bytes, 0)
+            .ok_or_else(|| LetterError::Write("the embedded font does not parse".into()))?;
+        let font = Font::new(bytes.into(), 0)
+            .ok_or_else(|| LetterError::Write("the embedded font does not load".into()))?;
+        let units_per_em = face.units_per_em() as f32;
+        let plan = rustybuzz::ShapePlan::new(
+            &face,
+            rustybuzz::Direction::LeftToRight,
+            Some(rustybuzz::script::LATIN),
+            None,
+            &[],
+        );
+        Ok(Self {
+            face,
+            plan,
+            font,
+            units_per_em,
+            widths: RefCell::default(),
+            lines: RefCell::default(),
+        })
+    }
+
+    /// Shapes `text` as Latin, left to right, with the compiled plan.
+    fn shape(&self, text: &str) -> rustybuzz::GlyphBuffer {
+        let mut buffer = rustybuzz::UnicodeBuffer::new();
+        buffer.push_str(text);
+        buffer.set_direction(rustybuzz::Direction::LeftToRight);
+        buffer.set_script(rustybuzz::script::LATIN);
+        rustybuzz::shape_with_plan(&self.face, &self.plan, buffer)
+    }
+
+    /// `text` shaped left to right, advances in em (remembered for the batch).
+    fn glyphs(&self, text: &str) -> Rc<[KrillaGlyph]> {
+        if let Some(glyphs) = self.lines.borrow().get(text) {
+            return glyphs.clone();
         }
+        let glyphs: Rc<[KrillaGlyph]> = self.shape_glyphs(text).into();
+        self.lines
+            .borrow_mut()
+            .insert(text.to_string(), glyphs.clone());
+        glyphs
     }
 
-    /// The width of `text` at `size` points.
-    fn width(&self, text: &str, size: f32) -> f32 {
-        let charmap = self.font.charmap();
-        let glyphs = self
-            .font
-            .glyph_metrics(Size::new(size), LocationRef::default());
-        text.chars()
-            .map(|c| {
-                charmap
-                    .map(c)
-                    .and_then(|g| glyphs.advance_width(g))
-                    .unwrap_or(size * 0.6)
+    fn shape_glyphs(&self, text: &str) -> Vec<KrillaGlyph> {
+        let output = self.shape(text);
+        let (infos, positions) = (output.glyph_infos(), output.glyph_positions());
+        let em = self.units_per_em;
+        (0..infos.len())
+            .map(|i| {
+                let start = infos[i].cluster as usize;
+                let end = infos[i + 1..]
+                    .iter()
+                    .find(|next| next.cluster != infos[i].cluster)
+                    .map_or(text.len(), |next| next.cluster as usize);
+                let p = positions[i];
+                KrillaGlyph::new(
+                    GlyphId::new(infos[i].glyph_id),
+                    p.x_advance as f32 / em,
+                    p.x_offset as f32 / em,
+                    p.y_offset as f32 / em,
+                    p.y_advance as f32 / em,
+                    start..end,
+                    None,
+                )
             })
-            .sum()
+            .collect()
+    }
+
+    /// The width of `text` at `size` points (remembered for the batch).
+    fn width(&self, text: &str, size: f32) -> f32 {
+        let em = self.widths.borrow().get(text).copied();
+        let em = em.unwrap_or_else(|| {
+            let output = self.shape(text);
+            let units: i32 = output.glyph_positions().iter().map(|p| p.x_advance).sum();
+            let em = units as f32 / self.units_per_em;
+            self.widths.borrow_mut().insert(text.to_string(), em);
+            em
+        });
+        em * size
     }
 }
 
-/// Greedy word wrap of one paragraph to `max` points.
-fn wrap(paragraph: &str, metrics: &Metrics<'_>, size: f32, max: f32) -> Vec<String> {
+/// Greedy word wrap of one paragraph to `max` points, by the shaped width of each word.
+fn wrap(paragraph: &str, shaper: &Shaper, size: f32, max: f32) -> Vec<String> {
+    let space = shaper.width(" ", size);
     let mut lines = Vec::new();
-    let mut line = String::new();
+    let (mut line, mut width) = (String::new(), 0.0_f32);
     for word in paragraph.split_whitespace() {
-        let candidate = if line.is_empty() {
-            word.to_string()
-        } else {
-            format!("{line} {word}")
-        };
-        if metrics.width(&candidate, size) <= max || line.is_empty() {
-            line = candidate;
+        let w = shaper.width(word, size);
+        if line.is_empty() {
+            (line, width) = (word.to_string(), w);
+        } else if width + space + w <= max {
+            line.push(' ');
+            line.push_str(word);
+            width += space + w;
         } else {
             lines.push(std::mem::replace(&mut line, word.to_string()));
+            width = w;
         }
     }
     if !line.is_empty() {
@@ -141,7 +214,7 @@ fn wrap(paragraph: &str, metrics: &Metrics<'_>, size: f32, max: f32) -> Vec<Stri
 }
 
 /// The body's lines as they will be printed (`None` for a paragraph break).
-fn body_lines(letter: &Letter, metrics: &Metrics<'_>) -> Vec<Option<String>> {
+fn body_lines(letter: &Letter, shaper: &Shaper) -> Vec<Option<String>> {
     let max = (COLUMN_MM.1 - COLUMN_MM.0) * MM;
     let mut out = Vec::new();
     for (i, paragraph) in letter.body.split("\n\n").enumerate() {
@@ -149,7 +222,7 @@ fn body_lines(letter: &Letter, metrics: &Metrics<'_>) -> Vec<Option<String>> {
             out.push(None);
         }
         for raw in paragraph.lines() {
-            out.extend(wrap(raw, metrics, BODY_SIZE, max).into_iter().map(Some));
+            out.extend(wrap(raw, shaper, BODY_SIZE, max).into_iter().map(Some));
         }
     }
     out
@@ -164,20 +237,24 @@ fn body_room() -> (f32, usize) {
 
 /// Checks that a letter fits its page and its window; the same check the batch makes.
 pub fn check(letter: &Letter) -> Result<(), LetterError> {
-    let metrics = Metrics::new(REGULAR);
+    fits(letter, &Shaper::new(REGULAR)?).map(|_| ())
+}
+
+/// The letter's body lines when it fits its page and window.
+fn fits(letter: &Letter, shaper: &Shaper) -> Result<Vec<Option<String>>, LetterError> {
     if letter.address.len() > 6 {
         return Err(LetterError::AddressTooLong(letter.reference.clone()));
     }
-    let lines = body_lines(letter, &metrics).len();
+    let lines = body_lines(letter, shaper);
     let (_, fits) = body_room();
-    if lines > fits {
+    if lines.len() > fits {
         return Err(LetterError::TooLong {
             reference: letter.reference.clone(),
-            lines,
+            lines: lines.len(),
             fits,
         });
     }
-    Ok(())
+    Ok(lines)
 }
 
 fn fill(colour: (u8, u8, u8)) -> Fill {
@@ -190,14 +267,12 @@ fn fill(colour: (u8, u8, u8)) -> Fill {
 
 /// The batch's PDF: one page per letter, in order.
 pub fn pdf(letters: &[Letter], head: &Letterhead) -> Result<Vec<u8>, LetterError> {
-    let regular = Font::new(REGULAR.into(), 0).ok_or(LetterError::Write("font".into()))?;
-    let bold = Font::new(BOLD.into(), 0).ok_or(LetterError::Write("bold font".into()))?;
-    let metrics = Metrics::new(REGULAR);
-    let bold_metrics = Metrics::new(BOLD);
+    let regular = Shaper::new(REGULAR)?;
+    let bold = Shaper::new(BOLD)?;
     let ink = (0x1d, 0x1d, 0x1b);
     let mut document = Document::new();
     for letter in letters {
-        check(letter)?;
+        let body = fits(letter, &regular)?;
         let settings =
             PageSettings::from_wh(PAGE.0, PAGE.1).ok_or(LetterError::Write("page size".into()))?;
         let mut page = document.start_page_with(settings);
@@ -205,21 +280,21 @@ pub fn pdf(letters: &[Letter], head: &Letterhead) -> Result<Vec<u8>, LetterError
         let text = |surface: &mut krilla::surface::Surface<'_>,
                     x_mm: f32,
                     y_mm: f32,
-                    font: &Font,
+                    shaper: &Shaper,
                     size: f32,
                     s: &str| {
-            surface.draw_text(
+            surface.draw_glyphs(
                 Point::from_xy(x_mm * MM, y_mm * MM),
-                font.clone(),
-                size,
+                &shaper.glyphs(s)[..],
+                shaper.font.clone(),
                 s,
+                size,
                 false,
-                TextDirection::Auto,
             );
         };
         // The wordmark, right-aligned at the top.
         surface.set_fill(Some(fill(head.colour)));
-        let mark = bold_metrics.width(&head.brand, 20.0);
+        let mark = bold.width(&head.brand, 20.0);
         text(
             &mut surface,
             COLUMN_MM.1 - mark / MM,
@@ -283,7 +358,7 @@ pub fn pdf(letters: &[Letter], head: &Letterhead) -> Result<Vec<u8>, LetterError
             &letter.subject,
         );
         let (body_top, _) = body_room();
-        for (i, line) in body_lines(letter, &metrics).iter().enumerate() {
+        for (i, line) in body.iter().enumerate() {
             if let Some(line) = line {
                 text(
                     &mut surface,
@@ -306,7 +381,7 @@ pub fn pdf(letters: &[Letter], head: &Letterhead) -> Result<Vec<u8>, LetterError
             &head.footer,
         );
         let reference = format!("ref. {}", letter.reference);
-        let w = metrics.width(&reference, 7.5);
+        let w = regular.width(&reference, 7.5);
         text(
             &mut surface,
             COLUMN_MM.1 - w / MM,
@@ -383,14 +458,14 @@ mod tests {
 
     #[test]
     fn wrapping_keeps_every_line_inside_the_column() {
-        let metrics = Metrics::new(REGULAR);
+        let shaper = Shaper::new(REGULAR).unwrap();
         let text =
             "Hardlopen in de herfst vraagt om goede schoenen en een beetje moed. ".repeat(12);
         let max = (COLUMN_MM.1 - COLUMN_MM.0) * MM;
-        let lines = wrap(&text, &metrics, BODY_SIZE, max);
+        let lines = wrap(&text, &shaper, BODY_SIZE, max);
         assert!(lines.len() > 5);
         for line in &lines {
-            assert!(metrics.width(line, BODY_SIZE) <= max, "{line}");
+            assert!(shaper.width(line, BODY_SIZE) <= max + 0.5, "{line}");
         }
         assert_eq!(
             lines.join(" "),
