@@ -66,6 +66,147 @@ pub struct SegmentBand {
     pub band_max: u32,
 }
 
+/// CH2: which channels a segment or a product category wants for relationship and
+/// promotional contact, e.g. weekly groceries and short outings prefer the letterbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelRule {
+    /// Customers whose `attributes.segment` is this.
+    #[serde(default)]
+    pub segment: Option<String>,
+    /// Messages about an order with a product of this category.
+    #[serde(default)]
+    pub category: Option<String>,
+    /// The channels, most wanted first.
+    pub channels: Vec<Channel>,
+    /// Only these channels ("letterbox-only"); otherwise the step's own follow them.
+    #[serde(default)]
+    pub only: bool,
+}
+
+/// The channel chosen for a message, and why when it is not simply the step's first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelChoice {
+    /// The channel.
+    pub channel: Channel,
+    /// Why this one, in words; empty when it is the step's first choice.
+    pub reason: String,
+}
+
+/// Whether `channel` can reach the customer at all (DQ2: a letter needs a complete postal
+/// address, email an address; SMS and push are not offered yet).
+fn reachable(customer: &CustomerRecord, channel: Channel) -> bool {
+    match channel {
+        Channel::Email => customer.email.is_some(),
+        Channel::Letter => customer
+            .postal_address
+            .as_ref()
+            .is_some_and(|a| a.validate().is_ok()),
+        _ => false,
+    }
+}
+
+/// Whether consent allows `class` on `channel`. Email needs an opt-in for marketing;
+/// addressed post may be sent unless the customer said no (opt-out, as Dutch and Belgian
+/// law have it for direct mail).
+fn consented(customer: &CustomerRecord, class: MessageClass, channel: Channel) -> bool {
+    if class == MessageClass::Transactional {
+        return true;
+    }
+    let purpose = if class.needs_marketing_consent() {
+        Purpose::Marketing
+    } else {
+        Purpose::Service
+    };
+    match customer.consent(purpose, channel) {
+        Some(c) => c.granted,
+        None => purpose == Purpose::Service || channel == Channel::Letter,
+    }
+}
+
+/// CH2, policy step 8: the channel for a message. The step's channels in order, unless a
+/// rule for the customer's segment or a product's category puts its own first (or, with
+/// `only`, instead) — for relationship and promotional contact; service and transactional
+/// messages answer the customer's own actions and keep the step's channels. The customer's
+/// preferred channel (`attributes.preferred_channel`) comes first when it is among them;
+/// then the first channel that can reach the customer with consent wins. When none can,
+/// the first is kept, and the policy blocks it at sending time with the reason.
+pub fn choose_channel(
+    preferences: &[Channel],
+    class: MessageClass,
+    customer: &CustomerRecord,
+    categories: &[&str],
+    config: &PolicyConfig,
+) -> ChannelChoice {
+    let first = preferences.first().copied().unwrap_or(Channel::Email);
+    let mut candidates: Vec<Channel> = preferences.to_vec();
+    let mut why = Vec::new();
+    if counts_toward_band(class) {
+        let segment = customer.attributes.get("segment").and_then(|s| s.as_str());
+        let rule = config.channel_rules.iter().find(|r| {
+            r.segment.as_deref().is_some_and(|s| Some(s) == segment)
+                || r.category
+                    .as_deref()
+                    .is_some_and(|c| categories.contains(&c))
+        });
+        if let Some(rule) = rule {
+            let mut ordered = rule.channels.clone();
+            if !rule.only {
+                ordered.extend(preferences.iter().filter(|c| !rule.channels.contains(c)));
+            }
+            candidates = ordered;
+            let whose = match (&rule.segment, &rule.category) {
+                (Some(s), _) if Some(s.as_str()) == segment => format!("the segment {s}"),
+                (_, Some(c)) => format!("the category {c}"),
+                _ => "a channel rule".to_string(),
+            };
+            let list: Vec<&str> = rule.channels.iter().map(|c| c.as_str()).collect();
+            why.push(format!(
+                "{whose} prefers {}{}",
+                list.join(", then "),
+                if rule.only { " only" } else { "" }
+            ));
+        }
+    }
+    let preferred = customer
+        .attributes
+        .get("preferred_channel")
+        .and_then(|s| s.as_str())
+        .and_then(Channel::parse);
+    if let Some(p) = preferred
+        && let Some(i) = candidates.iter().position(|c| *c == p)
+        && i > 0
+    {
+        candidates.remove(i);
+        candidates.insert(0, p);
+        why.push(format!("the customer prefers {}", p.as_str()));
+    }
+    let fit = candidates
+        .iter()
+        .copied()
+        .find(|c| reachable(customer, *c) && consented(customer, class, *c));
+    let channel = fit.or(candidates.first().copied()).unwrap_or(first);
+    if fit.is_some() && candidates.first() != Some(&channel) {
+        why.push(format!(
+            "{} cannot reach the customer",
+            candidates
+                .iter()
+                .take_while(|c| **c != channel)
+                .map(|c| c.as_str())
+                .collect::<Vec<_>>()
+                .join(" or ")
+        ));
+    }
+    ChannelChoice {
+        channel,
+        reason: if channel == first && why.is_empty() {
+            String::new()
+        } else {
+            format!("by {}: {}", channel.as_str(), why.join("; "))
+        },
+    }
+}
+
 /// How far ahead the band keeps room for a customer's birthday or anniversary.
 pub const LOOK_AHEAD_DAYS: i64 = 60;
 
@@ -119,6 +260,9 @@ pub struct PolicyConfig {
     pub coupon_min_usable_days: u32,
     /// Days a letter takes from sending to the letterbox (Sundays not counted).
     pub letter_transit_days: u32,
+    /// CH2: channels per segment or product category for relationship and promotional
+    /// contact; the first rule that matches applies.
+    pub channel_rules: Vec<ChannelRule>,
 }
 
 impl PolicyConfig {
@@ -170,6 +314,21 @@ impl Default for PolicyConfig {
             segments: std::collections::BTreeMap::new(),
             coupon_min_usable_days: 7,
             letter_transit_days: 2,
+            // CH2 (article 000): weekly groceries and short outings prefer the letterbox only.
+            channel_rules: vec![
+                ChannelRule {
+                    segment: Some("grocery".into()),
+                    category: None,
+                    channels: vec![Channel::Letter],
+                    only: true,
+                },
+                ChannelRule {
+                    segment: None,
+                    category: Some("short-outings".into()),
+                    channels: vec![Channel::Letter],
+                    only: true,
+                },
+            ],
         }
     }
 }
@@ -284,7 +443,7 @@ pub fn decide(
                     ),
                 };
             }
-            None if purpose == Purpose::Marketing => {
+            None if purpose == Purpose::Marketing && channel != Channel::Letter => {
                 return Decision::Block {
                     reason: Reason::new(
                         "no_marketing_consent",
@@ -549,6 +708,73 @@ mod tests {
         c.attributes
             .insert("contact_frequency".into(), json!("fewer"));
         assert_eq!(config.band_for(&c), (3, 4));
+    }
+
+    #[test]
+    fn the_channel_follows_segment_category_preference_and_fitness_ch2() {
+        let config = PolicyConfig::default();
+        let email_then_letter = [Channel::Email, Channel::Letter];
+        let choose = |c: &CustomerRecord, class: MessageClass, categories: &[&str]| {
+            choose_channel(&email_then_letter, class, c, categories, &config)
+        };
+        let plain = customer(true, "Europe/Amsterdam");
+        // The step's first choice, nothing to say.
+        let c = choose(&plain, MessageClass::Relationship, &[]);
+        assert_eq!((c.channel, c.reason.as_str()), (Channel::Email, ""));
+        // Grocery customers get the letterbox, also when the step offers email only.
+        let mut grocer = plain.clone();
+        grocer.attributes.insert("segment".into(), json!("grocery"));
+        let c = choose_channel(
+            &[Channel::Email],
+            MessageClass::Promotional,
+            &grocer,
+            &[],
+            &config,
+        );
+        assert_eq!(c.channel, Channel::Letter);
+        assert_eq!(
+            c.reason,
+            "by letter: the segment grocery prefers letter only"
+        );
+        // ...but an order confirmation or a delivery message keeps its channel.
+        let c = choose_channel(
+            &[Channel::Email],
+            MessageClass::Service,
+            &grocer,
+            &[],
+            &config,
+        );
+        assert_eq!(c.channel, Channel::Email);
+        // A short outing bought: the letterbox, by the product's category.
+        let c = choose(&plain, MessageClass::Relationship, &["short-outings"]);
+        assert_eq!(
+            c.reason,
+            "by letter: the category short-outings prefers letter only"
+        );
+        // The customer's own preference comes first when the step offers it.
+        let mut likes_post = plain.clone();
+        likes_post
+            .attributes
+            .insert("preferred_channel".into(), json!("letter"));
+        let c = choose(&likes_post, MessageClass::Relationship, &[]);
+        assert_eq!(c.channel, Channel::Letter);
+        assert_eq!(c.reason, "by letter: the customer prefers letter");
+        // No email address: the letter, saying why.
+        let mut no_email = plain.clone();
+        no_email.email = None;
+        let c = choose(&no_email, MessageClass::Relationship, &[]);
+        assert_eq!(c.reason, "by letter: email cannot reach the customer");
+        // Marketing by email needs an opt-in; by post an opt-out is enough.
+        let no_optin = customer(false, "Europe/Amsterdam");
+        assert_eq!(
+            choose(&no_optin, MessageClass::Promotional, &[]).channel,
+            Channel::Letter
+        );
+        // Nothing fits: the first is kept (and blocked with its reason when due).
+        let mut nowhere = no_email.clone();
+        nowhere.postal_address = None;
+        let c = choose(&nowhere, MessageClass::Relationship, &[]);
+        assert_eq!((c.channel, c.reason.as_str()), (Channel::Email, ""));
     }
 
     #[test]

@@ -345,7 +345,9 @@ async fn co_creation_only_for_the_grocery_segment_sg1() {
     let lab = lab().await;
     lab.customer(
         "G",
-        marketing(json!({"attributes": {"segment": "grocery"}})),
+        marketing(json!({"attributes": {"segment": "grocery"},
+            "postal_address": {"street": "Dorpsstraat", "house_number": "3", "postcode": "3512 AB",
+                "city": "Utrecht", "country": "NL"}})),
     )
     .await;
     lab.customer("R", marketing(json!({"attributes": {"segment": "runner"}})))
@@ -355,7 +357,16 @@ async fn co_creation_only_for_the_grocery_segment_sg1() {
             .await;
     }
     lab.run().await;
-    assert!(body(&lab.one("G", "cocreation").await).contains("iets nieuws: een sportdrank"));
+    // CH2: grocery customers prefer the letterbox; the letter goes in the day's print batch.
+    lab.days(1).await;
+    let letter = lab.one("G", "cocreation").await;
+    assert!(body(&letter).contains("iets nieuws: een sportdrank"));
+    assert_eq!(letter.channel, aftercare_domain::Channel::Letter);
+    assert!(
+        letter.reason.starts_with("in print batch 1"),
+        "{}",
+        letter.reason
+    );
     lab.none("R", "cocreation").await;
 }
 

@@ -99,7 +99,7 @@ both_backends!(
 );
 
 both_backends!(
-    preferences_page_changes_consent_pace_and_birthday,
+    preferences_page_changes_consent_pace_channel_and_birthday,
     |backend| async move {
         let app = spawn_app(backend).await;
         let mut jan = jan_de_vries();
@@ -122,17 +122,46 @@ both_backends!(
         assert_eq!(status, 403);
         let (_, page) = post(format!("csrf={csrf}&frequency=fewer&birth_date=2099-01-01")).await;
         assert!(page.contains("niets veranderd"), "{page}");
+        // A channel that is not on offer: nothing changes either (CH2).
+        let (_, page) = post(format!(
+            "csrf={csrf}&preferred_channel=fax&marketing_letter=yes"
+        ))
+        .await;
+        assert!(
+            page.contains("Dat is geen van de keuzes; er is niets veranderd."),
+            "{page}"
+        );
         assert_eq!(app.get_json("/v1/customers/C1").await["customer"], before);
+        assert!(
+            html.contains("name=\"marketing_letter\" value=\"yes\" checked"),
+            "post is opt-out: on until the customer says no"
+        );
 
-        let (status, page) =
-            post(format!("csrf={csrf}&frequency=fewer&birth_date=1980-05-17")).await;
+        let (status, page) = post(format!(
+            "csrf={csrf}&frequency=fewer&birth_date=1980-05-17&marketing_letter=yes&preferred_channel=letter"
+        ))
+        .await;
         assert_eq!(status, 200);
         assert!(page.contains("Opgeslagen."), "{page}");
         let c = app.get_json("/v1/customers/C1").await["customer"].clone();
-        let last = c["consents"].as_array().unwrap().last().unwrap().clone();
+        let consents = c["consents"].as_array().unwrap();
+        let last = consents.last().unwrap().clone();
         assert_eq!(
-            (last["granted"].clone(), last["source"].clone()),
-            (json!(false), json!("preferences_page"))
+            (
+                last["channel"].clone(),
+                last["granted"].clone(),
+                last["source"].clone()
+            ),
+            (json!("email"), json!(false), json!("preferences_page"))
+        );
+        assert!(
+            consents.iter().all(|k| k["channel"] != "letter"),
+            "post stays as it was: no refusal recorded"
+        );
+        assert_eq!(c["attributes"]["preferred_channel"], "letter");
+        assert!(
+            page.contains("name=\"preferred_channel\" value=\"letter\" checked"),
+            "{page}"
         );
         assert_eq!(c["attributes"]["contact_frequency"], "fewer");
         assert_eq!(c["birth_date"], "1980-05-17");

@@ -68,8 +68,22 @@ impl Engine {
             };
             match &step.action {
                 Action::Send(send) => {
-                    let reason =
+                    // CH2: the channel for this customer and this order's products.
+                    let (_, products) = order_in_context(&mut tx, &context).await?;
+                    let categories: Vec<&str> =
+                        products.iter().map(|p| p.category.as_str()).collect();
+                    let choice = policy::choose_channel(
+                        &send.channels,
+                        send.class,
+                        &customer.record,
+                        &categories,
+                        &self.policy,
+                    );
+                    let mut reason =
                         format!("planned by programme '{}' step '{}'", programme.id, step.id);
+                    if !choice.reason.is_empty() {
+                        reason = format!("{reason}, {}", choice.reason);
+                    }
                     let priority = format!("{:?}", send.priority).to_lowercase();
                     let message = NewMessage {
                         customer_id: enrolment.customer_id,
@@ -79,7 +93,7 @@ impl Engine {
                         template: &send.template,
                         class: send.class,
                         priority: &priority,
-                        channel: send.channel(),
+                        channel: choice.channel,
                         planned_at: due,
                         reason: &reason,
                     };

@@ -1,6 +1,7 @@
 //! The preferences page (signed link from every message's footer and from the
 //! unsubscribe page, no login): marketing email on or off, fewer messages (the policy then
-//! halves the customer's yearly band), and the birthday the surprise programme uses.
+//! halves the customer's yearly band), marketing by post (opt-out) and the channel they
+//! prefer (CH2), and the birthday the surprise programme uses.
 //! Changes are consents with source `preferences_page` and take effect at once, also for
 //! queued messages; a forged form changes nothing.
 //!
@@ -26,7 +27,11 @@ fn strings(locale: Locale) -> Value {
             "service_note": "Messages about your orders and deliveries always come.",
             "frequency": "How often may we write?", "normal": "As it comes", "fewer": "Fewer messages, please",
             "birthday": "Birthday", "birthday_label": "Your birthday (for a surprise; optional)",
-            "save": "Save", "saved": "Saved.", "bad_date": "That birthday is not a date we can use; nothing was changed."
+            "save": "Save", "saved": "Saved.", "bad_date": "That birthday is not a date we can use; nothing was changed.",
+            "post": "Post", "marketing_letter": "Now and then a card or a letter by post",
+            "channel": "How would you like to hear from us?", "no_preference": "Whatever suits the message",
+            "by_email": "By email, please", "by_letter": "By post, please",
+            "bad_channel": "That is not one of the choices; nothing was changed."
         })
     } else {
         json!({
@@ -34,7 +39,11 @@ fn strings(locale: Locale) -> Value {
             "service_note": "Berichten over je bestellingen en leveringen komen altijd.",
             "frequency": "Hoe vaak mogen we je schrijven?", "normal": "Zoals het uitkomt", "fewer": "Liever minder berichten",
             "birthday": "Verjaardag", "birthday_label": "Je verjaardag (voor een verrassing; mag leeg blijven)",
-            "save": "Opslaan", "saved": "Opgeslagen.", "bad_date": "Die verjaardag kunnen we niet gebruiken; er is niets veranderd."
+            "save": "Opslaan", "saved": "Opgeslagen.", "bad_date": "Die verjaardag kunnen we niet gebruiken; er is niets veranderd.",
+            "post": "Post", "marketing_letter": "Af en toe een kaart of brief per post",
+            "channel": "Hoe horen we het liefst van je?", "no_preference": "Wat bij het bericht past",
+            "by_email": "Liefst per e-mail", "by_letter": "Liefst per post",
+            "bad_channel": "Dat is geen van de keuzes; er is niets veranderd."
         })
     }
 }
@@ -63,6 +72,8 @@ pub async fn show(
     let t = strings(locale);
     let (text, error) = if notice.saved.is_some() {
         (t["saved"].clone(), false)
+    } else if notice.error.as_deref() == Some("preferred_channel") {
+        (t["bad_channel"].clone(), true)
     } else if notice.error.is_some() {
         (t["bad_date"].clone(), true)
     } else {
@@ -75,6 +86,9 @@ pub async fn show(
             "csrf": app.engine.links().csrf(&token),
             "marketing": r.consent(Purpose::Marketing, Channel::Email).is_some_and(|c| c.granted),
             "fewer": r.attributes.get("contact_frequency").and_then(|f| f.as_str()) == Some("fewer"),
+            // Post is opt-out: on unless the customer said no.
+            "marketing_letter": r.consent(Purpose::Marketing, Channel::Letter).is_none_or(|c| c.granted),
+            "preferred": r.attributes.get("preferred_channel").and_then(|f| f.as_str()).unwrap_or(""),
             "birth_date": r.birth_date.map(|d| d.to_string()).unwrap_or_default(),
             "notice": text, "notice_error": error,
         }),
@@ -87,6 +101,8 @@ pub async fn show(
 pub struct PreferencesForm {
     csrf: String,
     marketing_email: Option<String>,
+    marketing_letter: Option<String>,
+    preferred_channel: Option<String>,
     frequency: Option<String>,
     birth_date: Option<String>,
 }
@@ -116,21 +132,53 @@ pub async fn save(
             _ => return Ok(Redirect::to(&format!("{back}?error=birth_date")).into_response()),
         },
     };
+    // CH2: the channel the customer prefers, one of the offered ones.
+    let preferred = match form.preferred_channel.as_deref().unwrap_or("") {
+        "" => None,
+        c @ ("email" | "letter") => Some(c.to_string()),
+        _ => {
+            return Ok(Redirect::to(&format!("{back}?error=preferred_channel")).into_response());
+        }
+    };
     let mut tx = app.store.begin().await?;
     let mut customer = tx.customer(customer_id).await?;
     let record = &mut customer.record;
-    let wanted = form.marketing_email.is_some();
-    let current = record
-        .consent(Purpose::Marketing, Channel::Email)
-        .is_some_and(|c| c.granted);
-    if wanted != current {
-        record.consents.push(Consent {
-            purpose: Purpose::Marketing,
-            channel: Channel::Email,
-            granted: wanted,
-            source: "preferences_page".into(),
-            at: now,
-        });
+    // Email is opt-in, post opt-out: each change is recorded as a consent with its source.
+    for (channel, wanted, current) in [
+        (
+            Channel::Email,
+            form.marketing_email.is_some(),
+            record
+                .consent(Purpose::Marketing, Channel::Email)
+                .is_some_and(|c| c.granted),
+        ),
+        (
+            Channel::Letter,
+            form.marketing_letter.is_some(),
+            record
+                .consent(Purpose::Marketing, Channel::Letter)
+                .is_none_or(|c| c.granted),
+        ),
+    ] {
+        if wanted != current {
+            record.consents.push(Consent {
+                purpose: Purpose::Marketing,
+                channel,
+                granted: wanted,
+                source: "preferences_page".into(),
+                at: now,
+            });
+        }
+    }
+    match preferred {
+        Some(c) => {
+            record
+                .attributes
+                .insert("preferred_channel".into(), json!(c));
+        }
+        None => {
+            record.attributes.remove("preferred_channel");
+        }
     }
     let fewer = form.frequency.as_deref() == Some("fewer");
     if fewer {
