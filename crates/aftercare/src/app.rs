@@ -29,6 +29,7 @@ pub(crate) fn check_context(config: &Config, renderer: &Renderer) -> CheckContex
         templates: renderer.template_names().clone(),
         custom_events: config.custom_events.iter().cloned().collect(),
         coupon_pools: config.loyalty.pools.iter().map(|p| p.id.clone()).collect(),
+        webhook_targets: config.webhooks.keys().cloned().collect(),
     }
 }
 
@@ -108,7 +109,8 @@ pub async fn build_engine(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Res
     .with_policy(config.policy.clone())
     .with_loyalty(config.loyalty.clone())
     .with_tracking(config.tracking.clone())
-    .with_print(config.print.clone());
+    .with_print(config.print.clone())
+    .with_webhook_targets(config.webhooks.clone());
     let secret = match &config.link_secret {
         Some(s) => s.0.clone(),
         None => {

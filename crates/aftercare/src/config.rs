@@ -49,6 +49,8 @@ struct RawConfig {
     tracking: TrackingConfig,
     #[serde(default)]
     print: aftercare_domain::print::PrintConfig,
+    #[serde(default)]
+    webhooks: std::collections::BTreeMap<String, aftercare_domain::webhooks::WebhookTarget>,
 }
 
 fn default_lease() -> u32 {
@@ -123,6 +125,8 @@ pub struct Config {
     pub tracking: TrackingConfig,
     /// The print partner for letters: cut-off, time zone, return address (`[print]`).
     pub print: aftercare_domain::print::PrintConfig,
+    /// The brand's systems that programmes' `webhook` steps call (`[webhooks.<name>]`).
+    pub webhooks: std::collections::BTreeMap<String, aftercare_domain::webhooks::WebhookTarget>,
 }
 
 impl Config {
@@ -187,6 +191,8 @@ impl Config {
                 raw.print.time_zone
             );
         }
+        aftercare_domain::webhooks::check(&raw.webhooks)
+            .map_err(|e| anyhow::anyhow!("{}: {}", e.field, e.reason))?;
         if raw.job_lease_seconds < 2 {
             bail!("job_lease_seconds: must be at least 2");
         }
@@ -224,6 +230,7 @@ impl Config {
             loyalty: raw.loyalty,
             tracking: raw.tracking,
             print: raw.print,
+            webhooks: raw.webhooks,
         })
     }
 }

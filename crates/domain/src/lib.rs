@@ -16,6 +16,7 @@ pub mod message;
 pub mod policy;
 pub mod print;
 pub mod survey;
+pub mod webhooks;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use customer::{

@@ -198,6 +198,15 @@ pub enum Action {
     /// Invite the customer to a survey (`nps` or `relationship`, MQ1/MQ2); later `send`
     /// steps link to it as `links.survey`.
     Survey(aftercare_domain::survey::SurveyKind),
+    /// Call the brand's own system (a target in `[webhooks]`): a signed POST with the
+    /// event name, the programme, the customer's id and the enrolment's data, made by a
+    /// durable job that retries and ends on the dead-letter list when it keeps failing.
+    Webhook {
+        /// The target's name in `[webhooks]`.
+        target: String,
+        /// The event name the receiver sees (default: `<programme>.<step>`).
+        event: Option<String>,
+    },
     /// Leave the programme.
     Exit,
 }
@@ -360,6 +369,7 @@ struct RawStep {
     grant_points: Option<Spanned<toml::Value>>,
     issue_coupon: Option<Spanned<toml::Value>>,
     survey: Option<Spanned<toml::Value>>,
+    webhook: Option<Spanned<toml::Value>>,
     exit: Option<Spanned<toml::Value>>,
 }
 
@@ -375,6 +385,7 @@ impl RawStep {
             ("grant_points", &self.grant_points),
             ("issue_coupon", &self.issue_coupon),
             ("survey", &self.survey),
+            ("webhook", &self.webhook),
             ("exit", &self.exit),
         ]
         .into_iter()
@@ -450,6 +461,7 @@ const STEP_TYPES: &[&str] = &[
     "grant_points",
     "issue_coupon",
     "survey",
+    "webhook",
     "exit",
 ];
 
@@ -462,6 +474,8 @@ pub struct CheckContext {
     pub custom_events: HashSet<String>,
     /// Coupon pools configured in `[loyalty.pools]`.
     pub coupon_pools: HashSet<String>,
+    /// Systems configured in `[webhooks]`.
+    pub webhook_targets: HashSet<String>,
 }
 
 impl CheckContext {
@@ -1013,6 +1027,42 @@ fn parse_action(
             }
             Ok(Action::IssueCoupon { pool })
         }
+        "webhook" => {
+            let (target, event) = match value.get_ref() {
+                toml::Value::String(t) => (t.clone(), None),
+                toml::Value::Table(t)
+                    if t.keys().all(|k| k == "target" || k == "event")
+                        && t.get("target").is_some_and(|v| v.is_str()) =>
+                {
+                    (
+                        t.get("target")
+                            .and_then(|v| v.as_str())
+                            .unwrap_or_default()
+                            .to_string(),
+                        t.get("event").and_then(|v| v.as_str()).map(str::to_string),
+                    )
+                }
+                _ => {
+                    return Err(
+                        "write webhook = \"target\" or webhook = { target = \"target\", event = \"name\" }"
+                            .into(),
+                    );
+                }
+            };
+            if !ctx.webhook_targets.contains(&target) {
+                let mut known: Vec<&str> = ctx.webhook_targets.iter().map(String::as_str).collect();
+                known.sort_unstable();
+                return Err(format!(
+                    "unknown webhook target '{target}'; targets in [webhooks] are: {}",
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ));
+            }
+            Ok(Action::Webhook { target, event })
+        }
         "survey" => match value
             .get_ref()
             .as_str()
@@ -1062,6 +1112,7 @@ mod tests {
             templates: ["thanks".to_string()].into_iter().collect(),
             custom_events: HashSet::new(),
             coupon_pools: ["referral".to_string()].into_iter().collect(),
+            webhook_targets: ["crm".to_string()].into_iter().collect(),
         }
     }
 
@@ -1085,10 +1136,11 @@ mod tests {
              [[steps]]\nid = \"d\"\nwait = {{ until_time = \"09:00\" }}\n\
              [[steps]]\nid = \"e\"\ntag = \"loyal\"\n\
              [[steps]]\nid = \"f\"\nset = {{ attribute = \"vip\", value = true }}\n\
-             [[steps]]\nid = \"g\"\nwait = {{ until = \"event.ends_on\", offset = \"-30d\", at = \"10:00\" }}\n"
+             [[steps]]\nid = \"g\"\nwait = {{ until = \"event.ends_on\", offset = \"-30d\", at = \"10:00\" }}\n\
+             [[steps]]\nid = \"h\"\nwebhook = {{ target = \"crm\", event = \"vip_candidate\" }}\n"
         );
         let p = parse_programme(Path::new("p.toml"), &text, &ctx()).unwrap();
-        assert_eq!(p.steps.len(), 7);
+        assert_eq!(p.steps.len(), 8);
         assert!(!p.draft, "live unless the file says draft");
         let draft = text.replacen("[[steps]]", "status = \"draft\"\n[[steps]]", 1);
         assert!(
@@ -1115,6 +1167,8 @@ mod tests {
             (format!("{HEAD}holdout = 0.9\n[[steps]]\nid = \"a\"\nwait = \"1d\"\n"), "p.toml:5:11: holdout must be"),
             ("id = \"p\"\nname = \"P\"\nversion = 1\ntrigger = { occasion = \"name_day\" }\n[[steps]]\nid = \"a\"\nwait = \"1d\"\n".to_string(), "p.toml:4:24: unknown occasion 'name_day'"),
             (format!("{HEAD}status = \"paused\"\n[[steps]]\nid = \"a\"\nwait = \"1d\"\n"), "p.toml:5:10: status 'paused' is not one of live, draft"),
+            (format!("{HEAD}[[steps]]\nid = \"a\"\nwebhook = \"erp\"\n"), "p.toml:7:11: unknown webhook target 'erp'; targets in [webhooks] are: crm"),
+            (format!("{HEAD}[[steps]]\nid = \"a\"\nwebhook = {{ url = \"https://x\" }}\n"), "p.toml:7:11: write webhook = \"target\""),
         ];
         for (text, expected) in cases {
             let got = findings(&text);

@@ -319,7 +319,7 @@ async fn settle(
 
 /// 30 s doubling per attempt, capped at an hour, plus up to a fifth more at random, so
 /// many changes for one carrier that was down do not all return at the same second.
-fn with_jitter(attempts: i32) -> SignedDuration {
+pub(crate) fn with_jitter(attempts: i32) -> SignedDuration {
     use rand::Rng;
     let exp = u32::try_from(attempts.clamp(1, 8) - 1).unwrap_or(0);
     let base = (30 * 2i64.pow(exp)).min(3600);

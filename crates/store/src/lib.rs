@@ -21,7 +21,7 @@ use jiff::Timestamp;
 
 pub use records::*;
 pub use tx::{AlsoBought, Answer, DeadJob, StoredDeliveryChange, StoredShipment, SurveyResult};
-pub use tx::{AuditEntry, Pause, PrintBatch, TeamSession, TeamUser};
+pub use tx::{AuditEntry, OutgoingWebhook, Pause, PrintBatch, TeamSession, TeamUser};
 pub use tx::{Coupon, NewCoupon, NewEntry, RedeemOutcome, Redemption, Referral, Scores, Tx};
 
 /// What can go wrong in the store.

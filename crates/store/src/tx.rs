@@ -52,12 +52,14 @@ mod print;
 mod scores;
 mod surveys;
 mod tracking;
+mod webhooks;
 pub use admin::{AuditEntry, Pause, TeamSession, TeamUser};
 pub use loyalty::{Coupon, NewCoupon, NewEntry, RedeemOutcome, Redemption, Referral};
 pub use print::PrintBatch;
 pub use scores::{AlsoBought, DeadJob, Scores};
 pub use surveys::{Answer, SurveyResult};
 pub use tracking::{StoredDeliveryChange, StoredShipment};
+pub use webhooks::OutgoingWebhook;
 
 const ENROLMENT_COLUMNS: &str =
     "id, programme_id, programme_version, customer_id, trigger_event_id,

@@ -28,16 +28,26 @@ pub(crate) struct Lab {
 
 impl Lab {
     pub async fn new(backend: Backend, start: &str, programmes: &[(&str, &str)]) -> Self {
+        Self::configured(backend, start, programmes, |_| {}).await
+    }
+
+    /// [`Lab::new`] with a change to the configuration.
+    pub async fn configured(
+        backend: Backend,
+        start: &str,
+        programmes: &[(&str, &str)],
+        change: impl FnOnce(&mut aftercare::config::Config),
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         for (name, text) in programmes {
             std::fs::write(dir.path().join(name), text).unwrap();
         }
-        Self::on(backend, start, dir.path().to_path_buf(), Some(dir)).await
+        Self::on(backend, start, dir.path().to_path_buf(), Some(dir), change).await
     }
 
     /// A lab running the repository's programme library.
     pub async fn library(backend: Backend, start: &str) -> Self {
-        Self::on(backend, start, repo_root().join("programmes"), None).await
+        Self::on(backend, start, repo_root().join("programmes"), None, |_| {}).await
     }
 
     async fn on(
@@ -45,10 +55,13 @@ impl Lab {
         start: &str,
         programmes: std::path::PathBuf,
         tmp: Option<tempfile::TempDir>,
+        change: impl FnOnce(&mut aftercare::config::Config),
     ) -> Self {
         let (database_url, db) = fresh_database(backend).await;
         let clock = Arc::new(ManualClock::new(start.parse().unwrap()));
-        let engine = engine_for(&database_url, &programmes, clock.clone())
+        let mut config = test_config_with(&database_url, None, &programmes);
+        change(&mut config);
+        let engine = aftercare::app::build_engine(&config, clock.clone())
             .await
             .unwrap();
         let store = engine.store().clone();

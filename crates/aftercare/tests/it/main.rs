@@ -17,3 +17,4 @@ mod programmes;
 mod surveys;
 mod tracking;
 mod unsubscribe;
+mod webhooks;

@@ -48,6 +48,7 @@ use crate::versions::Programmes;
 mod calendar;
 mod deliver;
 mod print;
+mod webhook;
 pub use print::PrintFiles;
 mod route;
 mod steps;
@@ -99,6 +100,8 @@ pub struct Engine {
     tracking: Arc<TrackingConfig>,
     webhooks: WebhookClient,
     print: Arc<aftercare_domain::print::PrintConfig>,
+    webhook_targets:
+        Arc<std::collections::BTreeMap<String, aftercare_domain::webhooks::WebhookTarget>>,
 }
 
 /// How long a claimed job stays with its worker; a dead worker's jobs return after it.
@@ -136,6 +139,7 @@ impl Engine {
             tracking: Arc::new(TrackingConfig::default()),
             webhooks: WebhookClient::new(false),
             print: Arc::default(),
+            webhook_targets: Arc::default(),
         }
     }
 
@@ -295,6 +299,7 @@ impl Engine {
             job_kind::DELIVER => self.deliver(job).await,
             job_kind::CALENDAR => self.run_calendar(job).await,
             job_kind::CARRIER => self.pass_on_change(job).await,
+            job_kind::WEBHOOK => self.call_webhook(job).await,
             job_kind::REFERRAL => {
                 let mut tx = self.store.begin().await?;
                 crate::loyalty::settle_referral(

@@ -213,6 +213,26 @@ impl Engine {
                     .await?;
                     index += 1;
                 }
+                Action::Webhook { target, event } => {
+                    let payload = serde_json::json!({
+                        "event": event.clone().unwrap_or_else(|| format!("{}.{}", programme.id, step.id)),
+                        "programme": programme.id,
+                        "version": programme.version,
+                        "step": step.id,
+                        "enrolment": enrolment.id,
+                        "customer": {"external_id": customer.record.external_id.as_str()},
+                        "data": context,
+                        "at": due.max(now).to_string(),
+                    });
+                    if let Some(call) = tx
+                        .insert_outgoing_webhook(enrolment.id, &step.id, target, &payload, now)
+                        .await?
+                    {
+                        tx.insert_job(job_kind::WEBHOOK, call, due.max(now), now)
+                            .await?;
+                    }
+                    index += 1;
+                }
                 Action::IssueCoupon { pool } => {
                     match self.loyalty.pool(pool) {
                         Some(pool) => {

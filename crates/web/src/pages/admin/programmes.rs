@@ -128,6 +128,13 @@ fn describe(p: &Programme, index: usize) -> Value {
         Action::GrantPoints { points, reason } => format!("grant {points} points ({reason})"),
         Action::IssueCoupon { pool } => format!("issue a coupon from pool '{pool}'"),
         Action::Survey(kind) => format!("send the {kind:?} survey").to_lowercase(),
+        Action::Webhook { target, event } => format!(
+            "call the webhook '{target}'{}",
+            event
+                .as_deref()
+                .map(|e| format!(" with the event '{e}'"))
+                .unwrap_or_default()
+        ),
         Action::Exit => "exit".to_string(),
     };
     json!({"id": step.id, "what": what})
