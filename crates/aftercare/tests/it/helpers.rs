@@ -441,3 +441,27 @@ pub fn form_field(html: &str, name: &str) -> String {
         + marker.len();
     html[start..].split('"').next().unwrap().to_string()
 }
+
+/// Whether a webhook's `Aftercare-Signature` header signs `body` with `secret`. Checked at
+/// the signature's own timestamp with no tolerance: the tests' clock is virtual.
+pub fn signed_by(headers: &axum::http::HeaderMap, body: &[u8], secret: &str) -> bool {
+    let signature = headers
+        .get(aftercare_channels::webhook::SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let t: i64 = signature
+        .split(',')
+        .find_map(|p| p.strip_prefix("t="))
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0);
+    let Ok(at) = jiff::Timestamp::from_second(t) else {
+        return false;
+    };
+    aftercare_channels::webhook::verify(
+        secret.as_bytes(),
+        signature,
+        body,
+        at,
+        std::time::Duration::from_secs(0),
+    )
+}

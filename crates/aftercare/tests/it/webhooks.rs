@@ -39,23 +39,7 @@ struct Receiver {
 }
 
 async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
-    let signature = headers
-        .get(aftercare_channels::webhook::SIGNATURE_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let t: i64 = signature
-        .split(',')
-        .find_map(|p| p.strip_prefix("t="))
-        .and_then(|t| t.parse().ok())
-        .unwrap_or(0);
-    let valid = aftercare_channels::webhook::verify(
-        SECRET.as_bytes(),
-        &signature,
-        &body,
-        jiff::Timestamp::from_second(t).unwrap(),
-        std::time::Duration::from_secs(0),
-    );
+    let valid = signed_by(&headers, &body, SECRET);
     let mut call: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     call["_valid"] = valid.into();
     call["_key"] = headers
