@@ -676,3 +676,12 @@ pub async fn summary(
         referrals: tx.referrals_by(customer_id).await?,
     })
 }
+
+/// The validity end of the coupon an enrolment's context carries (set by `issue_coupon`, or
+/// in a `referral_converted` event), for the policy's DQ1 check and the simulator's log.
+pub fn coupon_valid_until(context: &serde_json::Value) -> Option<jiff::Timestamp> {
+    context
+        .pointer("/coupon/valid_until")
+        .and_then(|v| v.as_str())
+        .and_then(|s| s.parse::<jiff::Timestamp>().ok())
+}

@@ -127,7 +127,7 @@ pub async fn simulate(
             .insert(state, n);
     }
     if args.log.is_some() || args.customer.is_some() {
-        write_messages(&mut tx, args).await?;
+        write_messages(&mut tx, args, &config.policy).await?;
     }
     let blocked = tx.blocked_reasons().await?;
     let by_customer: BTreeMap<i64, i64> = tx
@@ -225,10 +225,15 @@ pub async fn simulate(
 }
 
 /// Every message as one JSON line (`--log`), and one customer's calendar (`--customer`).
-async fn write_messages(tx: &mut aftercare_store::Tx, args: &Args) -> anyhow::Result<()> {
+async fn write_messages(
+    tx: &mut aftercare_store::Tx,
+    args: &Args,
+    policy: &aftercare_domain::policy::PolicyConfig,
+) -> anyhow::Result<()> {
     use std::io::Write;
     let all = tx.all_messages(None).await?;
     let mut zones: BTreeMap<i64, jiff::tz::TimeZone> = BTreeMap::new();
+    let mut coupons: BTreeMap<i64, Option<jiff::Timestamp>> = BTreeMap::new();
     let mut log = match &args.log {
         Some(path) => Some(std::io::BufWriter::new(std::fs::File::create(path)?)),
         None => None,
@@ -243,6 +248,25 @@ async fn write_messages(tx: &mut aftercare_store::Tx, args: &Args) -> anyhow::Re
             }
         };
         let at = m.sent_at.unwrap_or(m.planned_at);
+        // The code the message carried, from its enrolment's data (DQ1).
+        let coupon = match m.enrolment_id {
+            Some(e) => match coupons.get(&e) {
+                Some(c) => *c,
+                None => {
+                    let enrolment = tx.enrolment(e).await?;
+                    let c = aftercare_store::Tx::enrolment_context(&enrolment)
+                        .ok()
+                        .and_then(|ctx| aftercare_engine::loyalty::coupon_valid_until(&ctx));
+                    coupons.insert(e, c);
+                    c
+                }
+            },
+            None => None,
+        };
+        // When it reaches the customer: at once, a letter after its working days in the post.
+        let arrival = m
+            .sent_at
+            .map(|sent| aftercare_domain::policy::arrival(sent, m.channel, &zone, policy));
         let local = at
             .to_zoned_datetime(zone)
             .strftime("%Y-%m-%d %H:%M %Z")
@@ -266,8 +290,8 @@ async fn write_messages(tx: &mut aftercare_store::Tx, args: &Args) -> anyhow::Re
                 "local_time": local,
                 "decision": decision,
                 "reason": m.reason,
-                "expected_arrival": m.sent_at.map(|t| t.to_string()),
-                "coupon_valid_until": serde_json::Value::Null,
+                "expected_arrival": arrival.map(|t| t.to_string()),
+                "coupon_valid_until": coupon.map(|t| t.to_string()),
                 "greeting": m.greeting,
             });
             writeln!(out, "{line}")?;

@@ -288,6 +288,33 @@ fn simulate_a_year_shows_every_library_programme_producing_messages() {
                 .unwrap()
                 .contains("relationship contacts this year")
     }));
+    // Messages with a code say until when it can be used (DQ1), and it outlives arrival.
+    let coupons: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["coupon_valid_until"].is_string() && l["decision"] == "sent")
+        .collect();
+    assert!(!coupons.is_empty(), "some sent messages carry a code");
+    for l in coupons {
+        let until: jiff::Timestamp = l["coupon_valid_until"].as_str().unwrap().parse().unwrap();
+        let arrives: jiff::Timestamp = l["expected_arrival"].as_str().unwrap().parse().unwrap();
+        assert!(until > arrives, "{l}");
+    }
+    // A letter arrives days after it is sent (no post on Sundays).
+    if let Some(letter) = lines
+        .iter()
+        .find(|l| l["channel"] == "letter" && l["decision"] == "sent")
+    {
+        let planned: jiff::Timestamp = letter["planned_at"].as_str().unwrap().parse().unwrap();
+        let arrives: jiff::Timestamp = letter["expected_arrival"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            arrives.duration_since(planned) >= jiff::SignedDuration::from_hours(48),
+            "{letter}"
+        );
+    }
 }
 
 #[test]

@@ -80,7 +80,7 @@ impl Engine {
                 priority: policy::Priority::parse(&message.priority),
                 channel: message.channel,
                 planned_at: message.planned_at,
-                coupon_valid_until: coupon_valid_until(&context),
+                coupon_valid_until: crate::loyalty::coupon_valid_until(&context),
             };
             match policy::decide(&intent, &customer.record, &history, now, &self.policy) {
                 Decision::Send { .. } => {}
@@ -303,13 +303,4 @@ impl Engine {
             }
         }
     }
-}
-
-/// The validity end of the coupon an enrolment's context carries (set by `issue_coupon`, or
-/// in a `referral_converted` event), for the policy's DQ1 check.
-fn coupon_valid_until(context: &serde_json::Value) -> Option<jiff::Timestamp> {
-    context
-        .pointer("/coupon/valid_until")
-        .and_then(|v| v.as_str())
-        .and_then(|s| s.parse::<jiff::Timestamp>().ok())
 }
