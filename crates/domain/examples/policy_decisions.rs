@@ -53,8 +53,10 @@ fn main() {
             let mut consents = vec![serde_json::json!({"purpose": "service", "channel": "email",
                 "granted": true, "source": "checkout", "at": "2024-01-01T00:00:00Z"})];
             if marketing {
-                consents.push(serde_json::json!({"purpose": "marketing", "channel": "email",
-                    "granted": true, "source": "checkout", "at": "2024-01-01T00:00:00Z"}));
+                consents.push(
+                    serde_json::json!({"purpose": "marketing", "channel": "email",
+                    "granted": true, "source": "checkout", "at": "2024-01-01T00:00:00Z"}),
+                );
             }
             let record: CustomerRecord = serde_json::from_value(serde_json::json!({
                 "external_id": format!("C{i}"), "email": format!("c{i}@example.nl"),

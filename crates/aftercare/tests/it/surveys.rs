@@ -66,12 +66,13 @@ both_backends!(
             "csrf={csrf}&question=comment&comment=Snelle+levering"
         ))
         .await;
-        assert!(done.contains("Dank je wel!"), "{done}");
+        // Jan is addressed formally, on his pages as in his mail (DQ2).
+        assert!(done.contains("Dank u wel!"), "{done}");
 
         // The answer is an event: survey_answered earns the configured 10 points, once.
         app.engine.run_until_idle().await.unwrap();
         let again = post(format!("csrf={csrf}&question=comment&comment=nog+eens")).await;
-        assert!(again.contains("Dank je wel!"));
+        assert!(again.contains("Dank u wel!"));
         app.engine.run_until_idle().await.unwrap();
         let l: Value = app.get_json("/v1/customers/C1/loyalty").await;
         let survey_points: i64 = l["history"]
@@ -101,7 +102,7 @@ both_backends!(
         let url = app.page_link(aftercare_engine::links::Page::Survey, id);
         let first = app.get_text(&url).await;
         assert!(
-            first.contains("Hoe tevreden ben je over Loopwerk?"),
+            first.contains("Hoe tevreden bent u over Loopwerk?"),
             "{first}"
         );
         assert_eq!(first.matches("name=\"score\"").count(), 5, "{first}");

@@ -59,7 +59,7 @@ both_backends!(
             assert_eq!(r.status().as_u16(), 200);
             let done = r.text().await.unwrap();
             assert!(
-                done.contains("Je bent afgemeld") && done.contains("Voorkeuren aanpassen"),
+                done.contains("U bent afgemeld") && done.contains("Voorkeuren aanpassen"),
                 "{done}"
             );
         }

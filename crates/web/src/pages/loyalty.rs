@@ -24,7 +24,7 @@ use crate::AppState;
 use crate::error::ApiError;
 
 /// The page's words per language; `{n}`, `{tier}` and `{value}` are filled in.
-fn strings(locale: Locale) -> Value {
+pub(crate) fn strings(locale: Locale) -> Value {
     match locale {
         Locale::En => json!({
             "title": "Your points", "hello": "Hello", "balance": "Your balance", "points": "points",
@@ -132,7 +132,8 @@ pub async fn show(
     let summary = engine_loyalty::summary(&mut tx, config, customer.id, now).await?;
     tx.commit().await?;
     let locale = customer.record.locale;
-    let t = strings(locale);
+    let formal = super::common::formal(&app, &customer.record);
+    let t = super::common::addressed(strings(locale), locale, formal);
     let (text, is_error) = if notice.claimed.is_some() {
         (t["claimed"].clone(), false)
     } else if notice.refused.is_some() {
@@ -150,11 +151,13 @@ pub async fn show(
     let mut summary = serde_json::to_value(&summary)
         .map_err(|e| ApiError::Internal(format!("loyalty summary: {e}")))?;
     localise(&mut summary, locale);
+    let summary = super::common::addressed(summary, locale, formal);
     let nonce = String::from_utf8(aftercare_engine::worker::random_hex()).unwrap_or_default();
     let html = render(
         "loyalty.html",
         json!({
             "lang": locale.tag(),
+            "formal": formal,
             "zone": customer.record.time_zone,
             "t": t,
             "brand": app.engine.renderer().brand(),

@@ -20,7 +20,7 @@ use super::common::{link_problem, linked_customer, page, render};
 use crate::AppState;
 use crate::error::ApiError;
 
-fn strings(locale: Locale) -> Value {
+pub(crate) fn strings(locale: Locale) -> Value {
     if locale == Locale::En {
         json!({
             "title": "Your preferences", "email": "Email", "marketing": "News, offers and tips by email",
@@ -69,7 +69,8 @@ pub async fn show(
     tx.commit().await?;
     let r = &customer.record;
     let locale = r.locale;
-    let t = strings(locale);
+    let formal = super::common::formal(&app, r);
+    let t = super::common::addressed(strings(locale), locale, formal);
     let (text, error) = if notice.saved.is_some() {
         (t["saved"].clone(), false)
     } else if notice.error.as_deref() == Some("preferred_channel") {
@@ -82,7 +83,7 @@ pub async fn show(
     let html = render(
         "preferences.html",
         json!({
-            "lang": locale.tag(), "t": t, "brand": app.engine.renderer().brand(), "token": token,
+            "lang": locale.tag(), "formal": formal, "t": t, "brand": app.engine.renderer().brand(), "token": token,
             "csrf": app.engine.links().csrf(&token),
             "marketing": r.consent(Purpose::Marketing, Channel::Email).is_some_and(|c| c.granted),
             "fewer": r.attributes.get("contact_frequency").and_then(|f| f.as_str()) == Some("fewer"),

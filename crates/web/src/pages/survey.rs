@@ -18,7 +18,7 @@ use super::common::{link_problem, page, render};
 use crate::AppState;
 use crate::error::ApiError;
 
-fn strings(locale: Locale) -> Value {
+pub(crate) fn strings(locale: Locale) -> Value {
     if locale == Locale::En {
         json!({
             "title": "Your opinion", "step": "Question {i} of {n}", "next": "Next",
@@ -95,8 +95,10 @@ pub async fn show(
         Err(e) => return link_problem(&app, e),
     };
     let mut tx = app.store.begin_read().await?;
-    let locale = tx.customer(customer_id).await?.record.locale;
+    let record = tx.customer(customer_id).await?.record;
     tx.commit().await?;
+    let locale = record.locale;
+    let formal = super::common::formal(&app, &record);
     let all = kind.questions().len();
     let next = open.first().copied();
     let (question, what) = match next {
@@ -108,7 +110,8 @@ pub async fn show(
     };
     let html = render(
         "survey.html",
-        json!({"lang": locale.tag(), "t": strings(locale), "brand": app.engine.renderer().brand(),
+        json!({"lang": locale.tag(), "formal": formal,
+               "t": super::common::addressed(strings(locale), locale, formal), "brand": app.engine.renderer().brand(),
                "token": token, "csrf": app.engine.links().csrf(&token), "done": done || next.is_none(),
                "question": question, "kind": what, "step": all - open.len() + 1, "steps": all}),
     )?;

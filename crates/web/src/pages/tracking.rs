@@ -35,7 +35,7 @@ use crate::AppState;
 use crate::error::ApiError;
 
 /// The page's words per language; `{carrier}`, `{store}`, `{city}` … are filled in.
-fn strings(locale: Locale) -> Value {
+pub(crate) fn strings(locale: Locale) -> Value {
     match locale {
         Locale::En => json!({
             "title": "Your delivery", "hello": "Hello", "order": "Order", "progress": "Delivery progress",
@@ -356,7 +356,8 @@ pub async fn show(
     tx.commit().await?;
 
     let locale = o.customer.record.locale;
-    let t = strings(locale);
+    let formal = super::common::formal(&app, &o.customer.record);
+    let t = super::common::addressed(strings(locale), locale, formal);
     let zone = zone_of(&o.customer);
     let (window, carrier, expected) = change_window(&app, &o, &history, now);
     let carrier_name = carrier
@@ -578,6 +579,7 @@ pub async fn show(
         "tracking.html",
         json!({
             "lang": locale.tag(),
+            "formal": formal,
             "t": t,
             "brand": app.engine.renderer().brand(),
             "first_name": greeting.first_name,

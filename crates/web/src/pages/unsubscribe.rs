@@ -20,7 +20,7 @@ use super::common::{link_problem, linked_customer, page, render};
 use crate::AppState;
 use crate::error::ApiError;
 
-fn strings(locale: Locale) -> Value {
+pub(crate) fn strings(locale: Locale) -> Value {
     if locale == Locale::En {
         json!({
             "title": "Unsubscribe", "question": "Stop news, offers and other marketing emails to {email}?",
@@ -64,6 +64,7 @@ async fn view(app: &AppState, token: &str, done: bool) -> Result<Response, ApiEr
         tracing::info!(customer_id, "Unsubscribed from marketing email.");
     }
     let locale = customer.record.locale;
+    let formal = super::common::formal(app, &customer.record);
     let email = customer
         .record
         .email
@@ -77,7 +78,8 @@ async fn view(app: &AppState, token: &str, done: bool) -> Result<Response, ApiEr
     );
     let html = render(
         "unsubscribe.html",
-        json!({"lang": locale.tag(), "t": strings(locale), "brand": app.engine.renderer().brand(),
+        json!({"lang": locale.tag(), "formal": formal,
+               "t": super::common::addressed(strings(locale), locale, formal), "brand": app.engine.renderer().brand(),
                "token": token, "email": email, "done": done,
                "preferences": format!("/p/preferences/{preferences}")}),
     )?;
