@@ -185,6 +185,9 @@ impl Config {
         if let Some(e) = raw.tracking.check().into_iter().next() {
             bail!("{}: {}", e.field, e.reason);
         }
+        raw.brand
+            .check()
+            .map_err(|e| anyhow::anyhow!("{}: {}", e.field, e.reason))?;
         if jiff::tz::TimeZone::get(&raw.print.time_zone).is_err() {
             bail!(
                 "print.time_zone: '{}' is not a known time zone",
@@ -334,6 +337,27 @@ mod tests {
         assert_eq!(config.database_url, "sqlite://aftercare.db");
         assert_eq!(config.policy.band_max, 8);
         assert_eq!(config.policy.band_min, 7);
+    }
+
+    #[test]
+    fn brand_style_values_are_checked_before_they_reach_a_style_sheet() {
+        let with_brand = |brand: &str| {
+            let table: toml::Table = toml::from_str(&format!("[brand]\n{brand}")).unwrap();
+            Config::validate(table.try_into().unwrap())
+                .map(|c| c.brand.font_family)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            with_brand(r#"font_family = "\"Source Sans 3\", Arial, sans-serif""#).unwrap(),
+            r#""Source Sans 3", Arial, sans-serif"#
+        );
+        let e = with_brand(r#"font_family = "Arial;}body{display:none""#).unwrap_err();
+        assert!(e.starts_with("brand.font_family: "), "{e}");
+        let e = with_brand(r#"primary_colour = "red;}""#).unwrap_err();
+        assert!(
+            e.starts_with("brand.primary_colour: 'red;}' must be a colour"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -54,6 +54,35 @@ pub struct Brand {
     pub default_address_form: AddressForm,
     /// The domain used in Message-ID headers.
     pub message_id_domain: String,
+    /// The font stack of the customer pages and the HTML mails (CSS `font-family`).
+    pub font_family: String,
+}
+
+impl Brand {
+    /// Checks what goes into style sheets: colours as `#rgb` or `#rrggbb`, a font stack of
+    /// names, quotes, commas and hyphens only. The error names the key.
+    pub fn check(&self) -> Result<(), aftercare_domain::FieldError> {
+        for (key, colour) in [
+            ("brand.primary_colour", &self.primary_colour),
+            ("brand.accent_colour", &self.accent_colour),
+        ] {
+            let hex = colour.strip_prefix('#').unwrap_or("");
+            if !(matches!(hex.len(), 3 | 6) && hex.chars().all(|c| c.is_ascii_hexdigit())) {
+                return Err(aftercare_domain::FieldError::new(
+                    key,
+                    format!("'{colour}' must be a colour like #0b5d4b"),
+                ));
+            }
+        }
+        let fine = |c: char| c.is_alphanumeric() || matches!(c, ' ' | ',' | '"' | '\'' | '-');
+        if self.font_family.trim().is_empty() || !self.font_family.chars().all(fine) {
+            return Err(aftercare_domain::FieldError::new(
+                "brand.font_family",
+                "must be a list of font names, e.g. \"Source Sans 3\", Arial, sans-serif",
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for Brand {
@@ -72,6 +101,7 @@ impl Default for Brand {
             chat_url: Some("https://loopwerk.example/chat".into()),
             default_address_form: AddressForm::Informal,
             message_id_domain: "loopwerk.example".into(),
+            font_family: r#"system-ui, -apple-system, "Segoe UI", Roboto, sans-serif"#.into(),
         }
     }
 }

@@ -114,6 +114,13 @@ both_backends!(
             html.contains("name=\"marketing_email\" value=\"yes\" checked"),
             "{html}"
         );
+        // The brand's font stack reaches the page's style sheet as written.
+        assert!(
+            html.contains(
+                r#"font-family:system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;"#
+            ),
+            "{html}"
+        );
         let csrf = form_field(&html, "csrf");
         let post = |body: String| app.post_form(&url, body);
         let before = app.get_json("/v1/customers/C1").await["customer"].clone();
