@@ -85,7 +85,11 @@ pub async fn build_engine(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Res
             )
         })?;
     let delivery = match &config.smtp_url {
-        Some(url) => Delivery::Smtp(SmtpMailer::from_url(&url.0).context("smtp_url")?),
+        Some(url) => Delivery::Smtp(
+            SmtpMailer::from_url(&url.0)
+                .context("smtp_url")?
+                .with_rate(config.smtp_rate_per_second),
+        ),
         None => Delivery::OutboxOnly,
     };
     let ctx = check_context(config, &renderer);

@@ -36,6 +36,8 @@ struct RawConfig {
     #[serde(default = "default_lease")]
     job_lease_seconds: u32,
     #[serde(default)]
+    smtp_rate_per_second: u32,
+    #[serde(default)]
     public_url: Option<String>,
     #[serde(default)]
     link_secret: Option<String>,
@@ -75,6 +77,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "templates_dir",
     "custom_events",
     "job_lease_seconds",
+    "smtp_rate_per_second",
     "public_url",
     "link_secret",
 ];
@@ -106,6 +109,8 @@ pub struct Config {
     pub custom_events: Vec<String>,
     /// Seconds a worker holds a claimed job; a killed worker's jobs return after this.
     pub job_lease_seconds: u32,
+    /// The mail provider's limit: at most this many messages a second per process (0: none).
+    pub smtp_rate_per_second: u32,
     /// Where customers reach the branded pages; links in messages start with it (default:
     /// `http://` and the listen address).
     pub public_url: String,
@@ -225,6 +230,7 @@ impl Config {
             templates_dir,
             custom_events: raw.custom_events,
             job_lease_seconds: raw.job_lease_seconds,
+            smtp_rate_per_second: raw.smtp_rate_per_second,
             public_url,
             link_secret: raw.link_secret.filter(|s| !s.is_empty()).map(Secret),
             durable: true,

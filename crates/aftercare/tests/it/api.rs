@@ -484,3 +484,28 @@ both_backends!(
         }
     }
 );
+
+/// The mail provider's rate: with `smtp_rate_per_second = 2`, six confirmations go out two
+/// at once and then one every half second — all of them, none refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_is_sent_no_faster_than_the_providers_rate() {
+    let app = spawn_app_with(Backend::Sqlite, |c| c.smtp_rate_per_second = 2).await;
+    app.seed_shop(&jan_de_vries()).await;
+    for n in 1..=6 {
+        assert_eq!(
+            app.post_json("/v1/orders", &order(&format!("R{n}")))
+                .await
+                .0,
+            201
+        );
+    }
+    let started = std::time::Instant::now();
+    app.engine.run_until_idle().await.unwrap();
+    let elapsed = started.elapsed();
+    let confirmations = app.smtp.wait_for(6).await;
+    assert!(confirmations.len() >= 6);
+    assert!(
+        elapsed >= std::time::Duration::from_millis(1800),
+        "six messages at two a second took only {elapsed:?}"
+    );
+}

@@ -33,11 +33,13 @@ pub struct EmailMessage {
     pub list_unsubscribe: Option<String>,
 }
 
-/// Sends email through one SMTP server with pooled connections.
+/// Sends email through one SMTP server with pooled connections, at most at the provider's
+/// rate when one is set.
 #[derive(Clone)]
 pub struct SmtpMailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     url: String,
+    limiter: Option<std::sync::Arc<governor::DefaultDirectRateLimiter>>,
 }
 
 impl std::fmt::Debug for SmtpMailer {
@@ -59,12 +61,27 @@ impl SmtpMailer {
         Ok(Self {
             transport,
             url: url.to_string(),
+            limiter: None,
         })
+    }
+
+    /// Sends at most `per_second` messages a second from this process (the provider's
+    /// limit; 0: no limit). A message over the rate waits for its turn, it is not refused.
+    pub fn with_rate(mut self, per_second: u32) -> Self {
+        self.limiter = std::num::NonZeroU32::new(per_second).map(|n| {
+            std::sync::Arc::new(governor::RateLimiter::direct(governor::Quota::per_second(
+                n,
+            )))
+        });
+        self
     }
 
     /// Sends one message; returns once the server has accepted it.
     pub async fn send(&self, email: &EmailMessage) -> Result<(), SendError> {
         let message = build(email)?;
+        if let Some(limiter) = &self.limiter {
+            limiter.until_ready().await;
+        }
         self.transport.send(message).await.map(|_| ()).map_err(|e| {
             if e.is_permanent() {
                 SendError::Permanent(e.to_string())
