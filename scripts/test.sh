@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a bare Debian machine: installs what the tests need when it
 # is missing (PostgreSQL, postfix's smtp-sink as a real SMTP server, Chromium and its
-# WebDriver, axe-core from npm for the accessibility check, poppler-utils for the print tests), starts a throw-away PostgreSQL
+# WebDriver, axe-core from npm for the accessibility check, poppler-utils for the print tests, dkimpy to verify DKIM), starts a throw-away PostgreSQL
 # and ChromeDriver on loopback, runs fmt, clippy and every test, and stops what it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +14,7 @@ command -v chromedriver >/dev/null || need+=(chromium-driver)
 command -v npm >/dev/null || need+=(npm)
 [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 command -v pdftotext >/dev/null || need+=(poppler-utils)   # the print tests read the PDFs
+/usr/bin/python3 -c "import dkim" 2>/dev/null || need+=(python3-dkim)   # verifies DKIM signatures
 if [ ${#need[@]} -gt 0 ]; then
   echo "Installing ${need[*]} from Debian packages…"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

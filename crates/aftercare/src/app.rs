@@ -85,11 +85,15 @@ pub async fn build_engine(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Res
             )
         })?;
     let delivery = match &config.smtp_url {
-        Some(url) => Delivery::Smtp(
-            SmtpMailer::from_url(&url.0)
+        Some(url) => {
+            let mut mailer = SmtpMailer::from_url(&url.0)
                 .context("smtp_url")?
-                .with_rate(config.smtp_rate_per_second),
-        ),
+                .with_rate(config.smtp_rate_per_second);
+            if let Some(dkim) = &config.dkim {
+                mailer = mailer.with_dkim(dkim).context("dkim")?;
+            }
+            Delivery::Smtp(mailer)
+        }
         None => Delivery::OutboxOnly,
     };
     let ctx = check_context(config, &renderer);

@@ -38,6 +38,8 @@ struct RawConfig {
     #[serde(default)]
     smtp_rate_per_second: u32,
     #[serde(default)]
+    dkim: Option<RawDkim>,
+    #[serde(default)]
     public_url: Option<String>,
     #[serde(default)]
     link_secret: Option<String>,
@@ -53,6 +55,15 @@ struct RawConfig {
     print: aftercare_domain::print::PrintConfig,
     #[serde(default)]
     webhooks: std::collections::BTreeMap<String, aftercare_domain::webhooks::WebhookTarget>,
+}
+
+/// `[dkim]`: sign every email.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDkim {
+    selector: String,
+    domain: String,
+    private_key_file: PathBuf,
 }
 
 fn default_lease() -> u32 {
@@ -111,6 +122,8 @@ pub struct Config {
     pub job_lease_seconds: u32,
     /// The mail provider's limit: at most this many messages a second per process (0: none).
     pub smtp_rate_per_second: u32,
+    /// DKIM signing of every email (`[dkim]`), when configured.
+    pub dkim: Option<aftercare_channels::email::DkimSettings>,
     /// Where customers reach the branded pages; links in messages start with it (default:
     /// `http://` and the listen address).
     pub public_url: String,
@@ -201,6 +214,33 @@ impl Config {
         }
         aftercare_domain::webhooks::check(&raw.webhooks)
             .map_err(|e| anyhow::anyhow!("{}: {}", e.field, e.reason))?;
+        let dkim = match &raw.dkim {
+            None => None,
+            Some(d) => {
+                for (field, value) in [("dkim.selector", &d.selector), ("dkim.domain", &d.domain)] {
+                    if value.trim().is_empty() || value.contains(char::is_whitespace) {
+                        bail!("{field}: must be one word, e.g. 'mail2026' or 'loopwerk.nl'");
+                    }
+                }
+                let pem = std::fs::read_to_string(&d.private_key_file).map_err(|e| {
+                    anyhow::anyhow!(
+                        "dkim.private_key_file: cannot read {}: {e}",
+                        d.private_key_file.display()
+                    )
+                })?;
+                if !pem.contains("-----BEGIN RSA PRIVATE KEY-----") {
+                    bail!(
+                        "dkim.private_key_file: {} is not an RSA private key in PKCS#1 PEM (openssl genrsa -traditional)",
+                        d.private_key_file.display()
+                    );
+                }
+                Some(aftercare_channels::email::DkimSettings {
+                    selector: d.selector.clone(),
+                    domain: d.domain.clone(),
+                    private_key_pem: pem,
+                })
+            }
+        };
         if raw.job_lease_seconds < 2 {
             bail!("job_lease_seconds: must be at least 2");
         }
@@ -231,6 +271,7 @@ impl Config {
             custom_events: raw.custom_events,
             job_lease_seconds: raw.job_lease_seconds,
             smtp_rate_per_second: raw.smtp_rate_per_second,
+            dkim,
             public_url,
             link_secret: raw.link_secret.filter(|s| !s.is_empty()).map(Secret),
             durable: true,

@@ -138,6 +138,19 @@ impl SmtpSink {
 
     /// Every message received so far, as raw text.
     pub fn messages(&self) -> Vec<String> {
+        self.raw_messages()
+            .into_iter()
+            .map(|b| {
+                // Bodies are quoted-printable; decode so tests read what the customer reads.
+                let decoded =
+                    quoted_printable::decode(&b, quoted_printable::ParseMode::Robust).unwrap_or(b);
+                String::from_utf8_lossy(&decoded).replace("\r\n", "\n")
+            })
+            .collect()
+    }
+
+    /// Every message received so far, byte for byte as the sink stored it.
+    pub fn raw_messages(&self) -> Vec<Vec<u8>> {
         let mut files: Vec<_> = std::fs::read_dir(self.dir.path())
             .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
             .unwrap_or_default();
@@ -145,12 +158,6 @@ impl SmtpSink {
         files
             .into_iter()
             .filter_map(|f| std::fs::read(f).ok())
-            .map(|b| {
-                // Bodies are quoted-printable; decode so tests read what the customer reads.
-                let decoded =
-                    quoted_printable::decode(&b, quoted_printable::ParseMode::Robust).unwrap_or(b);
-                String::from_utf8_lossy(&decoded).replace("\r\n", "\n")
-            })
             .collect()
     }
 

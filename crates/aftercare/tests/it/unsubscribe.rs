@@ -174,3 +174,86 @@ both_backends!(
         assert_eq!(c["birth_date"], "1980-05-17");
     }
 );
+
+/// DKIM (issue 6): with `[dkim]` set, every email is signed, and an independent verifier
+/// (dkimpy) accepts the signature with the published key — also over the RFC 8058
+/// `List-Unsubscribe` headers, which mailbox providers want signed. A changed header breaks it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_email_is_dkim_signed_over_its_unsubscribe_headers() {
+    let data = repo_root().join("tests/data/dkim");
+    let pem = std::fs::read_to_string(data.join("test-private.pem")).unwrap();
+    let app = spawn_app_with(Backend::Sqlite, move |c| {
+        c.dkim = Some(aftercare_channels::email::DkimSettings {
+            selector: "test2026".into(),
+            domain: "loopwerk.example".into(),
+            private_key_pem: pem,
+        });
+    })
+    .await;
+    let mut jan = jan_de_vries();
+    jan["consents"].as_array_mut().unwrap().push(json!({"purpose": "marketing", "channel": "email", "granted": true, "source": "checkout", "at": "2026-01-01T10:00:00Z"}));
+    app.seed_shop(&jan).await;
+    assert_eq!(app.post_json("/v1/orders", &order("W1")).await.0, 201);
+    let resolved = json!({"events": [{"type": "case_resolved", "customer_external_id": "C1",
+        "at": "2026-03-02T08:00:00Z", "properties": {"kind": "complaint"}}]});
+    assert_eq!(app.post_json("/v1/events", &resolved).await.0, 202);
+    app.advance_hours(30).await;
+    app.smtp.wait_for(2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let verify = |raw: &[u8], name: &str| {
+        let file = dir.path().join(name);
+        std::fs::write(&file, raw).unwrap();
+        let out = std::process::Command::new("/usr/bin/python3")
+            .arg(repo_root().join("tests/dkim_verify.py"))
+            .arg(&file)
+            .arg(data.join("test-public.b64"))
+            .output()
+            .expect("python3 with dkimpy (./scripts/test.sh installs python3-dkim)");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+        )
+    };
+    let raws = app.smtp.raw_messages();
+    assert!(raws.len() >= 2);
+    let mut with_unsubscribe = 0;
+    for (i, raw) in raws.iter().enumerate() {
+        let text = String::from_utf8_lossy(raw);
+        assert!(text.contains("DKIM-Signature: "), "{text}");
+        let (ok, said) = verify(raw, &format!("m{i}.eml"));
+        assert!(ok, "{said}\n{text}");
+        assert!(
+            said.contains("test2026._domainkey.loopwerk.example"),
+            "{said}"
+        );
+        if text.contains("List-Unsubscribe-Post") {
+            with_unsubscribe += 1;
+            let signed: String = text
+                .split("DKIM-Signature:")
+                .nth(1)
+                .unwrap()
+                .split("b=")
+                .next()
+                .unwrap()
+                .split_whitespace()
+                .collect();
+            assert!(
+                signed
+                    .to_lowercase()
+                    .contains("list-unsubscribe:list-unsubscribe-post"),
+                "the unsubscribe headers are signed: {signed}"
+            );
+            // A relay that rewrites the unsubscribe link breaks the signature.
+            let forged = text.replacen(
+                "List-Unsubscribe: <",
+                "List-Unsubscribe: <https://evil.example/?",
+                1,
+            );
+            assert!(!verify(forged.as_bytes(), "forged.eml").0);
+        }
+    }
+    assert!(
+        with_unsubscribe >= 1,
+        "the apology carries the unsubscribe headers"
+    );
+}

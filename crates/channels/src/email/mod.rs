@@ -4,4 +4,4 @@
 
 mod send;
 
-pub use send::{EmailMessage, SmtpMailer};
+pub use send::{DkimSettings, EmailMessage, SmtpMailer};
