@@ -94,14 +94,27 @@ pub struct ChannelChoice {
 }
 
 /// Whether `channel` can reach the customer at all (DQ2: a letter needs a complete postal
-/// address, email an address; SMS and push are not offered yet).
+/// address and a name for the envelope, email an address; SMS and push are not offered yet).
 fn reachable(customer: &CustomerRecord, channel: Channel) -> bool {
     match channel {
         Channel::Email => customer.email.is_some(),
-        Channel::Letter => customer
-            .postal_address
-            .as_ref()
-            .is_some_and(|a| a.validate().is_ok()),
+        Channel::Letter => {
+            let named = crate::greeting::greeting(crate::greeting::NameInput {
+                first_name: customer.first_name.as_deref(),
+                name_prefix: customer.name_prefix.as_deref(),
+                last_name: customer.last_name.as_deref(),
+                gender: customer.gender,
+                address_form: customer.address_form.unwrap_or_default(),
+                locale: customer.locale,
+            })
+            .full_name
+            .is_some();
+            named
+                && customer
+                    .postal_address
+                    .as_ref()
+                    .is_some_and(|a| a.validate().is_ok())
+        }
         _ => false,
     }
 }
@@ -670,7 +683,7 @@ mod tests {
         let address = json!({"street": "Kerkstraat", "house_number": "12", "postcode": "1012 AB", "city": "Amsterdam", "country": "NL"});
         serde_json::from_value(
             json!({"external_id": "C1", "email": "c@example.nl", "time_zone": zone,
-            "postal_address": address, "consents": consents}),
+            "first_name": "Jan", "last_name": "de Vries", "postal_address": address, "consents": consents}),
         )
         .unwrap()
     }
@@ -769,6 +782,14 @@ mod tests {
         assert_eq!(
             choose(&no_optin, MessageClass::Promotional, &[]).channel,
             Channel::Letter
+        );
+        // No name for the envelope: no letter either.
+        let mut nameless = no_email.clone();
+        nameless.first_name = None;
+        nameless.last_name = None;
+        assert_eq!(
+            choose(&nameless, MessageClass::Relationship, &[]).channel,
+            Channel::Email
         );
         // Nothing fits: the first is kept (and blocked with its reason when due).
         let mut nowhere = no_email.clone();
