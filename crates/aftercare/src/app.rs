@@ -118,7 +118,8 @@ pub async fn build_engine(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Res
     .with_loyalty(config.loyalty.clone())
     .with_tracking(config.tracking.clone())
     .with_print(config.print.clone())
-    .with_webhook_targets(config.webhooks.clone());
+    .with_webhook_targets(config.webhooks.clone())
+    .with_feedback_secret(config.email_feedback_secret.as_ref().map(|s| s.0.clone()));
     let secret = match &config.link_secret {
         Some(s) => s.0.clone(),
         None => {

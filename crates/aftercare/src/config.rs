@@ -40,6 +40,8 @@ struct RawConfig {
     #[serde(default)]
     dkim: Option<RawDkim>,
     #[serde(default)]
+    email_feedback_secret: Option<String>,
+    #[serde(default)]
     public_url: Option<String>,
     #[serde(default)]
     link_secret: Option<String>,
@@ -89,6 +91,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "custom_events",
     "job_lease_seconds",
     "smtp_rate_per_second",
+    "email_feedback_secret",
     "public_url",
     "link_secret",
 ];
@@ -122,6 +125,8 @@ pub struct Config {
     pub job_lease_seconds: u32,
     /// The mail provider's limit: at most this many messages a second per process (0: none).
     pub smtp_rate_per_second: u32,
+    /// The secret the mail provider signs bounce and complaint feedback with.
+    pub email_feedback_secret: Option<Secret>,
     /// DKIM signing of every email (`[dkim]`), when configured.
     pub dkim: Option<aftercare_channels::email::DkimSettings>,
     /// Where customers reach the branded pages; links in messages start with it (default:
@@ -241,6 +246,13 @@ impl Config {
                 })
             }
         };
+        if raw
+            .email_feedback_secret
+            .as_ref()
+            .is_some_and(|s| !s.is_empty() && s.len() < 32)
+        {
+            bail!("email_feedback_secret: must be at least 32 characters");
+        }
         if raw.job_lease_seconds < 2 {
             bail!("job_lease_seconds: must be at least 2");
         }
@@ -271,6 +283,10 @@ impl Config {
             custom_events: raw.custom_events,
             job_lease_seconds: raw.job_lease_seconds,
             smtp_rate_per_second: raw.smtp_rate_per_second,
+            email_feedback_secret: raw
+                .email_feedback_secret
+                .filter(|s| !s.is_empty())
+                .map(Secret),
             dkim,
             public_url,
             link_secret: raw.link_secret.filter(|s| !s.is_empty()).map(Secret),

@@ -1,4 +1,5 @@
 //! Aftercare's engine: programmes, the worker that runs them, and message rendering.
+pub mod feedback;
 pub mod ingest;
 pub mod links;
 pub mod loyalty;

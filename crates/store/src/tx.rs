@@ -47,6 +47,7 @@ macro_rules! on_tx {
 }
 
 mod admin;
+mod feedback;
 mod loyalty;
 mod print;
 mod scores;

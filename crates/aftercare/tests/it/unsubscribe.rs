@@ -257,3 +257,93 @@ async fn every_email_is_dkim_signed_over_its_unsubscribe_headers() {
         "the apology carries the unsubscribe headers"
     );
 }
+
+both_backends!(
+    a_hard_bounce_stops_email_to_the_address_and_a_complaint_stops_marketing,
+    |backend| async move {
+        const SECRET: &str = "provider-feedback-secret-0123456789";
+        let app = spawn_app_with(backend, |c| {
+            c.email_feedback_secret = Some(aftercare::config::Secret(SECRET.into()));
+        })
+        .await;
+        let mut jan = jan_de_vries();
+        jan["consents"].as_array_mut().unwrap().push(json!({"purpose": "marketing", "channel": "email", "granted": true, "source": "checkout", "at": "2026-01-01T10:00:00Z"}));
+        app.seed_shop(&jan).await;
+        let now = aftercare_domain::Clock::now(app.clock.as_ref());
+        let post = |body: serde_json::Value, signed: bool| {
+            let bytes = serde_json::to_vec(&body).unwrap();
+            let mut r = app
+                .http
+                .post(format!("{}/v1/email-feedback", app.base_url))
+                .header("content-type", "application/json");
+            if signed {
+                r = r.header(
+                    aftercare_channels::webhook::SIGNATURE_HEADER,
+                    aftercare_channels::webhook::signature(SECRET.as_bytes(), now, &bytes),
+                );
+            }
+            async move {
+                let r = r.body(bytes).send().await.unwrap();
+                (
+                    r.status().as_u16(),
+                    r.json::<serde_json::Value>().await.unwrap(),
+                )
+            }
+        };
+        let at = now.to_string();
+        let complaint =
+            json!({"events": [{"type": "complaint", "email": "Jan.DeVries@example.nl", "at": at}]});
+        let before = app.counts().await;
+        // Unsigned, or a bad item: refused, and nothing changes.
+        let (status, body) = post(complaint.clone(), false).await;
+        assert_eq!(status, 401, "{body}");
+        let (status, body) = post(
+            json!({"events": [{"type": "spam", "email": "jan.devries@example.nl", "at": at}]}),
+            true,
+        )
+        .await;
+        assert_eq!(status, 422, "{body}");
+        assert!(body.to_string().contains("events[0].type"), "{body}");
+        assert_eq!(app.counts().await, before);
+
+        // A complaint withdraws marketing email consent at once.
+        let (status, body) = post(complaint, true).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["unsubscribed"], 1);
+        let c = app.get_json("/v1/customers/C1").await["customer"].clone();
+        let last = c["consents"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!(
+            (
+                last["purpose"].clone(),
+                last["granted"].clone(),
+                last["source"].clone()
+            ),
+            (json!("marketing"), json!(false), json!("spam_complaint"))
+        );
+
+        // A hard bounce suppresses the address: even the order confirmation is blocked, with
+        // the provider's words; a soft bounce changes nothing.
+        let bounces = json!({"events": [
+            {"type": "bounce", "email": "jan.devries@example.nl", "permanent": false, "detail": "452 mailbox full", "at": at},
+            {"type": "bounce", "email": "jan.devries@example.nl", "permanent": true, "detail": "550 5.1.1 user unknown", "at": at}]});
+        let (status, body) = post(bounces, true).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            (body["suppressed"].clone(), body["ignored"].clone()),
+            (json!(1), json!(1))
+        );
+        assert_eq!(app.post_json("/v1/orders", &order("B1")).await.0, 201);
+        app.engine.run_until_idle().await.unwrap();
+        let m = app
+            .message_with_template("C1", "", "order_confirmation")
+            .await;
+        assert_eq!(m["state"], "blocked", "{m}");
+        assert!(
+            m["reason"]
+                .as_str()
+                .unwrap()
+                .contains("bounced permanently on 2026-03-02 (550 5.1.1 user unknown)"),
+            "{m}"
+        );
+    }
+);

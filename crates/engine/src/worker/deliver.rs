@@ -44,15 +44,9 @@ impl Engine {
                     .as_deref()
                     .unwrap_or("the customer left the programme")
             );
-            tx.transition_message(
-                message.id,
-                message.state,
-                MessageState::Blocked,
-                &reason,
-                now,
-            )
-            .await?;
-            return self.finish(tx, job).await;
+            return self
+                .end_message(tx, job, &message, MessageState::Blocked, &reason)
+                .await;
         }
 
         // Policy (DESIGN.md steps 1 and 3–8) decides for a message not yet under way.
@@ -112,6 +106,18 @@ impl Engine {
             }
         }
         let recipient = recipient.unwrap_or_default();
+        // The provider said this address bounced hard: nothing more goes to it (issue 6).
+        if message.channel == aftercare_domain::Channel::Email
+            && let Some((_, detail, at)) = tx.email_suppression(&recipient).await?
+        {
+            let reason = format!(
+                "blocked: {recipient} bounced permanently on {} ({detail}); a new address lifts it",
+                at.strftime("%Y-%m-%d")
+            );
+            return self
+                .end_message(tx, job, &message, MessageState::Blocked, &reason)
+                .await;
+        }
 
         let (order, products) = order_in_context(&mut tx, &context).await?;
         let mut recommendations = Vec::new();

@@ -102,6 +102,7 @@ pub struct Engine {
     print: Arc<aftercare_domain::print::PrintConfig>,
     webhook_targets:
         Arc<std::collections::BTreeMap<String, aftercare_domain::webhooks::WebhookTarget>>,
+    feedback_secret: Option<Arc<str>>,
 }
 
 /// How long a claimed job stays with its worker; a dead worker's jobs return after it.
@@ -140,6 +141,7 @@ impl Engine {
             webhooks: WebhookClient::new(false),
             print: Arc::default(),
             webhook_targets: Arc::default(),
+            feedback_secret: None,
         }
     }
 
@@ -153,6 +155,17 @@ impl Engine {
     pub fn with_policy(mut self, policy: PolicyConfig) -> Self {
         self.policy = policy;
         self
+    }
+
+    /// Sets the secret the mail provider signs its bounce and complaint feedback with.
+    pub fn with_feedback_secret(mut self, secret: Option<String>) -> Self {
+        self.feedback_secret = secret.map(Arc::from);
+        self
+    }
+
+    /// The mail provider's feedback secret, when feedback is configured.
+    pub fn feedback_secret(&self) -> Option<&str> {
+        self.feedback_secret.as_deref()
     }
 
     /// The policy in force.
@@ -322,6 +335,21 @@ impl Engine {
                 Ok(tx.commit().await?)
             }
         }
+    }
+
+    /// Ends a message in `to` (blocked or failed) with `reason` and finishes its job.
+    pub(crate) async fn end_message(
+        &self,
+        mut tx: Tx,
+        job: &Job,
+        message: &aftercare_store::Message,
+        to: MessageState,
+        reason: &str,
+    ) -> Result<(), EngineError> {
+        let now = self.clock.now();
+        tx.transition_message(message.id, message.state, to, reason, now)
+            .await?;
+        self.finish(tx, job).await
     }
 
     /// Holds a job of a paused programme: it runs again after [`PAUSE_RECHECK`], so a resumed

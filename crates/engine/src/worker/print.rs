@@ -66,15 +66,9 @@ impl Engine {
             Ok(lines) => lines,
             Err(e) => {
                 let reason = format!("blocked: {e} for a letter");
-                tx.transition_message(
-                    message.id,
-                    message.state,
-                    MessageState::Blocked,
-                    &reason,
-                    now,
-                )
-                .await?;
-                return self.finish(tx, job).await;
+                return self
+                    .end_message(tx, job, message, MessageState::Blocked, &reason)
+                    .await;
             }
         };
         let check = Letter {
@@ -85,15 +79,15 @@ impl Engine {
             body: rendered.text.clone(),
         };
         if let Err(e) = letter::check(&check) {
-            tx.transition_message(
-                message.id,
-                message.state,
-                MessageState::Failed,
-                &format!("failed: {e}"),
-                now,
-            )
-            .await?;
-            return self.finish(tx, job).await;
+            return self
+                .end_message(
+                    tx,
+                    job,
+                    message,
+                    MessageState::Failed,
+                    &format!("failed: {e}"),
+                )
+                .await;
         }
         tx.set_message_content(
             message.id,

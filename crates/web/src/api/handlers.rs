@@ -493,3 +493,56 @@ pub async fn retry_dead_job(
     )
         .into_response())
 }
+
+/// Feedback from the mail provider, mapped onto `bounce` and `complaint` items.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FeedbackBatch {
+    /// The items.
+    pub events: Vec<aftercare_engine::feedback::Feedback>,
+}
+
+/// The mail provider's bounces and complaints (issue 6). Signed, not bearer-authenticated:
+/// `Aftercare-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">` with
+/// `email_feedback_secret`, at most five minutes old. A permanent bounce suppresses the
+/// address; a complaint withdraws marketing email consent at once; a soft bounce changes
+/// nothing. A bad signature or a bad item changes nothing.
+#[utoipa::path(post, path = "/v1/email-feedback", request_body = FeedbackBatch,
+    responses((status = 200, description = "Applied"), (status = 401, description = "Not signed with the secret"),
+              (status = 422, description = "Invalid field")))]
+pub async fn post_email_feedback(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: JsonBody<FeedbackBatch>,
+) -> ApiResult {
+    let Some(secret) = app.engine.feedback_secret() else {
+        return Err(ApiError::Unauthorized(
+            "email feedback is not configured (email_feedback_secret)",
+        ));
+    };
+    let now = app.clock.now();
+    let signature = headers
+        .get(aftercare_channels::webhook::SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !aftercare_channels::webhook::verify(
+        secret.as_bytes(),
+        signature,
+        &body.raw,
+        now,
+        std::time::Duration::from_secs(300),
+    ) {
+        return Err(ApiError::Unauthorized(
+            "the Aftercare-Signature header does not sign this body with the feedback secret",
+        ));
+    }
+    let mut tx = app.store.begin().await?;
+    let applied = match aftercare_engine::feedback::apply(&mut tx, &body.value.events, now).await {
+        Ok(a) => a,
+        Err(aftercare_engine::feedback::FeedbackError::Invalid(e)) => return Err(e.into()),
+        Err(aftercare_engine::feedback::FeedbackError::Store(e)) => return Err(e.into()),
+    };
+    tx.commit().await?;
+    app.engine.wake();
+    Ok((StatusCode::OK, Json(json!(applied))).into_response())
+}
