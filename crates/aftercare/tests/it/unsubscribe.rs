@@ -258,35 +258,73 @@ async fn every_email_is_dkim_signed_over_its_unsubscribe_headers() {
     );
 }
 
+const FEEDBACK_SECRET: &str = "provider-feedback-secret-0123456789";
+
+/// An app that takes the mail provider's bounce and complaint feedback.
+async fn feedback_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |c| {
+        c.email_feedback_secret = Some(aftercare::config::Secret(FEEDBACK_SECRET.into()));
+    })
+    .await
+}
+
+/// POSTs `body` to `path`, signed with the feedback secret at the app's time when `signed`:
+/// (status, answer text).
+async fn post_feedback(
+    app: &TestApp,
+    path: &str,
+    content_type: &str,
+    body: Vec<u8>,
+    signed: bool,
+) -> (u16, String) {
+    let now = aftercare_domain::Clock::now(app.clock.as_ref());
+    let mut r = app
+        .http
+        .post(format!("{}{path}", app.base_url))
+        .header("content-type", content_type);
+    if signed {
+        r = r.header(
+            aftercare_channels::webhook::SIGNATURE_HEADER,
+            aftercare_channels::webhook::signature(FEEDBACK_SECRET.as_bytes(), now, &body),
+        );
+    }
+    let r = r.body(body).send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// Places an order for Jan and returns the reason its confirmation was blocked.
+async fn blocked_confirmation(app: &TestApp, order_id: &str) -> String {
+    assert_eq!(app.post_json("/v1/orders", &order(order_id)).await.0, 201);
+    app.engine.run_until_idle().await.unwrap();
+    let m = app
+        .message_with_template("C1", "", "order_confirmation")
+        .await;
+    assert_eq!(m["state"], "blocked", "{m}");
+    m["reason"].as_str().unwrap().to_string()
+}
+
 both_backends!(
     a_hard_bounce_stops_email_to_the_address_and_a_complaint_stops_marketing,
     |backend| async move {
-        const SECRET: &str = "provider-feedback-secret-0123456789";
-        let app = spawn_app_with(backend, |c| {
-            c.email_feedback_secret = Some(aftercare::config::Secret(SECRET.into()));
-        })
-        .await;
+        let app = feedback_app(backend).await;
         let mut jan = jan_de_vries();
         jan["consents"].as_array_mut().unwrap().push(json!({"purpose": "marketing", "channel": "email", "granted": true, "source": "checkout", "at": "2026-01-01T10:00:00Z"}));
         app.seed_shop(&jan).await;
         let now = aftercare_domain::Clock::now(app.clock.as_ref());
         let post = |body: serde_json::Value, signed: bool| {
-            let bytes = serde_json::to_vec(&body).unwrap();
-            let mut r = app
-                .http
-                .post(format!("{}/v1/email-feedback", app.base_url))
-                .header("content-type", "application/json");
-            if signed {
-                r = r.header(
-                    aftercare_channels::webhook::SIGNATURE_HEADER,
-                    aftercare_channels::webhook::signature(SECRET.as_bytes(), now, &bytes),
-                );
-            }
+            let app = &app;
             async move {
-                let r = r.body(bytes).send().await.unwrap();
+                let (status, text) = post_feedback(
+                    app,
+                    "/v1/email-feedback",
+                    "application/json",
+                    serde_json::to_vec(&body).unwrap(),
+                    signed,
+                )
+                .await;
                 (
-                    r.status().as_u16(),
-                    r.json::<serde_json::Value>().await.unwrap(),
+                    status,
+                    serde_json::from_str::<serde_json::Value>(&text).unwrap(),
                 )
             }
         };
@@ -332,18 +370,42 @@ both_backends!(
             (body["suppressed"].clone(), body["ignored"].clone()),
             (json!(1), json!(1))
         );
-        assert_eq!(app.post_json("/v1/orders", &order("B1")).await.0, 201);
-        app.engine.run_until_idle().await.unwrap();
-        let m = app
-            .message_with_template("C1", "", "order_confirmation")
-            .await;
-        assert_eq!(m["state"], "blocked", "{m}");
+        let reason = blocked_confirmation(&app, "B1").await;
         assert!(
-            m["reason"]
-                .as_str()
-                .unwrap()
-                .contains("bounced permanently on 2026-03-02 (550 5.1.1 user unknown)"),
-            "{m}"
+            reason.contains("bounced permanently on 2026-03-02 (550 5.1.1 user unknown)"),
+            "{reason}"
         );
     }
 );
+
+/// A bounce mail (RFC 3464) forwarded by the brand's inbound hook: the failed recipient is
+/// suppressed as a hard bounce; something that is not a bounce report changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forwarded_bounce_mail_suppresses_the_address() {
+    let app = feedback_app(Backend::Sqlite).await;
+    app.seed_shop(&jan_de_vries()).await;
+    let post = |body: &'static str, signed: bool| {
+        post_feedback(
+            &app,
+            "/v1/email-feedback/dsn",
+            "message/rfc822",
+            body.into(),
+            signed,
+        )
+    };
+    const DSN: &str = "From: MAILER-DAEMON@mx.example.nl\r\nTo: hallo@loopwerk.example\r\nSubject: Undelivered Mail Returned to Sender\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.nl\r\n\r\nFinal-Recipient: rfc822; jan.devries@example.nl\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 <jan.devries@example.nl>: user unknown\r\n\r\n--B--\r\n";
+    let before = app.counts().await;
+    assert_eq!(post(DSN, false).await.0, 401);
+    let (status, body) = post("Subject: out of office\r\n\r\nI am away.\r\n", true).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body.contains("body") && body.contains("delivery status notification"),
+        "{body}"
+    );
+    assert_eq!(app.counts().await, before);
+    let (status, body) = post(DSN, true).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"suppressed\":1"), "{body}");
+    let reason = blocked_confirmation(&app, "D1").await;
+    assert!(reason.contains("user unknown"), "{reason}");
+}

@@ -515,29 +515,66 @@ pub async fn post_email_feedback(
     headers: HeaderMap,
     body: JsonBody<FeedbackBatch>,
 ) -> ApiResult {
+    let now = app.clock.now();
+    check_feedback_signature(&app, &headers, &body.raw, now)?;
+    apply_feedback(&app, &body.value.events, now).await
+}
+
+/// A bounce mail (an RFC 3464 delivery status notification) as the mail server received it,
+/// forwarded by the brand's inbound mail hook; signed like `/v1/email-feedback`. Each failed
+/// recipient is a bounce (permanent for a 5.x.x status), applied the same way.
+#[utoipa::path(post, path = "/v1/email-feedback/dsn", request_body(content = String, content_type = "message/rfc822"),
+    responses((status = 200, description = "Applied"), (status = 401, description = "Not signed with the secret"),
+              (status = 422, description = "Not a delivery status notification")))]
+pub async fn post_bounce_mail(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult {
+    let now = app.clock.now();
+    check_feedback_signature(&app, &headers, &body, now)?;
+    let items = aftercare_engine::feedback::from_dsn(&body, now)?;
+    apply_feedback(&app, &items, now).await
+}
+
+/// The mail provider's signature over `body`, at most five minutes old.
+fn check_feedback_signature(
+    app: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: jiff::Timestamp,
+) -> Result<(), ApiError> {
     let Some(secret) = app.engine.feedback_secret() else {
         return Err(ApiError::Unauthorized(
             "email feedback is not configured (email_feedback_secret)",
         ));
     };
-    let now = app.clock.now();
     let signature = headers
         .get(aftercare_channels::webhook::SIGNATURE_HEADER)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if !aftercare_channels::webhook::verify(
+    if aftercare_channels::webhook::verify(
         secret.as_bytes(),
         signature,
-        &body.raw,
+        body,
         now,
         std::time::Duration::from_secs(300),
     ) {
-        return Err(ApiError::Unauthorized(
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized(
             "the Aftercare-Signature header does not sign this body with the feedback secret",
-        ));
+        ))
     }
+}
+
+async fn apply_feedback(
+    app: &AppState,
+    items: &[aftercare_engine::feedback::Feedback],
+    now: jiff::Timestamp,
+) -> ApiResult {
     let mut tx = app.store.begin().await?;
-    let applied = match aftercare_engine::feedback::apply(&mut tx, &body.value.events, now).await {
+    let applied = match aftercare_engine::feedback::apply(&mut tx, items, now).await {
         Ok(a) => a,
         Err(aftercare_engine::feedback::FeedbackError::Invalid(e)) => return Err(e.into()),
         Err(aftercare_engine::feedback::FeedbackError::Store(e)) => return Err(e.into()),

@@ -26,6 +26,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/shipment-events", post(handlers::post_shipment_event))
         .route("/v1/events", post(handlers::post_events))
         .route("/v1/email-feedback", post(handlers::post_email_feedback))
+        .route("/v1/email-feedback/dsn", post(handlers::post_bounce_mail))
         .route("/v1/cancellations", post(handlers::post_cancellation))
         .route(
             "/v1/customers/{external_id}/loyalty",

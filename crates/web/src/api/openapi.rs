@@ -12,7 +12,7 @@ use super::{handlers, loyalty};
     paths(handlers::upsert_customer, handlers::upsert_product, handlers::create_order,
           handlers::post_shipment_event, handlers::post_events, handlers::post_cancellation, handlers::post_consent, handlers::get_customer,
           handlers::list_messages, handlers::get_message, handlers::list_dead_jobs, handlers::retry_dead_job,
-          handlers::post_email_feedback,
+          handlers::post_email_feedback, handlers::post_bounce_mail,
           loyalty::get_loyalty, loyalty::post_points, loyalty::post_reward, loyalty::post_customer_coupon,
           loyalty::get_coupon, loyalty::post_redemption, loyalty::post_import, loyalty::post_referral,
           loyalty::post_return),
