@@ -119,12 +119,16 @@ fn reachable(customer: &CustomerRecord, channel: Channel) -> bool {
     }
 }
 
-/// Whether consent allows `class` on `channel`. Email needs an opt-in for marketing;
-/// addressed post may be sent unless the customer said no (opt-out, as Dutch and Belgian
-/// law have it for direct mail).
-fn consented(customer: &CustomerRecord, class: MessageClass, channel: Channel) -> bool {
+/// Why consent does not allow `class` on `channel`, if it does not. Email needs an opt-in
+/// for marketing; addressed post may be sent unless the customer said no (opt-out, as Dutch
+/// and Belgian law have it for direct mail); transactional messages need no consent.
+fn consent_refusal(
+    customer: &CustomerRecord,
+    class: MessageClass,
+    channel: Channel,
+) -> Option<Reason> {
     if class == MessageClass::Transactional {
-        return true;
+        return None;
     }
     let purpose = if class.needs_marketing_consent() {
         Purpose::Marketing
@@ -132,8 +136,26 @@ fn consented(customer: &CustomerRecord, class: MessageClass, channel: Channel) -
         Purpose::Service
     };
     match customer.consent(purpose, channel) {
-        Some(c) => c.granted,
-        None => purpose == Purpose::Service || channel == Channel::Letter,
+        Some(c) if !c.granted => {
+            let what = if purpose == Purpose::Marketing {
+                "marketing"
+            } else {
+                "service messages"
+            };
+            Some(Reason::new(
+                "consent_withdrawn",
+                format!(
+                    "blocked: consent for {what} by {} withdrawn ({})",
+                    channel.as_str(),
+                    c.source
+                ),
+            ))
+        }
+        None if purpose == Purpose::Marketing && channel != Channel::Letter => Some(Reason::new(
+            "no_marketing_consent",
+            format!("blocked: no marketing consent for {}", channel.as_str()),
+        )),
+        _ => None,
     }
 }
 
@@ -197,7 +219,7 @@ pub fn choose_channel(
     let fit = candidates
         .iter()
         .copied()
-        .find(|c| reachable(customer, *c) && consented(customer, class, *c));
+        .find(|c| reachable(customer, *c) && consent_refusal(customer, class, *c).is_none());
     let channel = fit.or(candidates.first().copied()).unwrap_or(first);
     if fit.is_some() && candidates.first() != Some(&channel) {
         why.push(format!(
@@ -432,40 +454,8 @@ pub fn decide(
 ) -> Decision {
     let channel = intent.channel;
     // 1. Consent per purpose and channel.
-    if intent.class != MessageClass::Transactional {
-        let purpose = if intent.class.needs_marketing_consent() {
-            Purpose::Marketing
-        } else {
-            Purpose::Service
-        };
-        match customer.consent(purpose, channel) {
-            Some(c) if !c.granted => {
-                let what = if purpose == Purpose::Marketing {
-                    "marketing"
-                } else {
-                    "service messages"
-                };
-                return Decision::Block {
-                    reason: Reason::new(
-                        "consent_withdrawn",
-                        format!(
-                            "blocked: consent for {what} by {} withdrawn ({})",
-                            channel.as_str(),
-                            c.source
-                        ),
-                    ),
-                };
-            }
-            None if purpose == Purpose::Marketing && channel != Channel::Letter => {
-                return Decision::Block {
-                    reason: Reason::new(
-                        "no_marketing_consent",
-                        format!("blocked: no marketing consent for {}", channel.as_str()),
-                    ),
-                };
-            }
-            _ => {}
-        }
+    if let Some(reason) = consent_refusal(customer, intent.class, channel) {
+        return Decision::Block { reason };
     }
     // 3. Data quality: the channel must be able to reach the customer.
     if channel == Channel::Email && customer.email.is_none() {

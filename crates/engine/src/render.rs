@@ -58,7 +58,27 @@ pub struct Brand {
     pub font_family: String,
 }
 
+/// A CSS colour written `#rgb` or `#rrggbb` as red, green and blue.
+fn rgb(css: &str) -> Option<(u8, u8, u8)> {
+    let digits: Vec<u8> = css
+        .strip_prefix('#')?
+        .chars()
+        .map(|c| c.to_digit(16).and_then(|d| u8::try_from(d).ok()))
+        .collect::<Option<_>>()?;
+    match digits[..] {
+        [r, g, b] => Some((r * 17, g * 17, b * 17)),
+        [r1, r2, g1, g2, b1, b2] => Some((r1 * 16 + r2, g1 * 16 + g2, b1 * 16 + b2)),
+        _ => None,
+    }
+}
+
 impl Brand {
+    /// The main colour as red, green and blue, for what is not a style sheet, such as the
+    /// printed letters.
+    pub fn primary_rgb(&self) -> Option<(u8, u8, u8)> {
+        rgb(&self.primary_colour)
+    }
+
     /// Checks what goes into style sheets: colours as `#rgb` or `#rrggbb`, a font stack of
     /// names, quotes, commas and hyphens only. The error names the key.
     pub fn check(&self) -> Result<(), aftercare_domain::FieldError> {
@@ -66,8 +86,7 @@ impl Brand {
             ("brand.primary_colour", &self.primary_colour),
             ("brand.accent_colour", &self.accent_colour),
         ] {
-            let hex = colour.strip_prefix('#').unwrap_or("");
-            if !(matches!(hex.len(), 3 | 6) && hex.chars().all(|c| c.is_ascii_hexdigit())) {
+            if rgb(colour).is_none() {
                 return Err(aftercare_domain::FieldError::new(
                     key,
                     format!("'{colour}' must be a colour like #0b5d4b"),

@@ -181,16 +181,12 @@ pub async fn simulate(
     let scale = 365.0 / args.days.max(1) as f64;
     let yearly = |n: i64| (n as f64 * scale).round() as i64;
     let mut per_count: BTreeMap<i64, usize> = BTreeMap::new();
-    for c in &customers {
-        *per_count
-            .entry(yearly(by_customer.get(&c.id).copied().unwrap_or(0)))
-            .or_default() += 1;
-    }
     let band = i64::from(config.policy.band_min)..=i64::from(config.policy.band_max);
     let mut histogram: BTreeMap<String, usize> = BTreeMap::new();
     let (mut in_band, mut above) = (0, 0);
     for c in &customers {
         let n = yearly(by_customer.get(&c.id).copied().unwrap_or(0));
+        *per_count.entry(n).or_default() += 1;
         let bucket = match n {
             0 => "00",
             1..=3 => "01-03",

@@ -23,16 +23,6 @@ pub struct PrintFiles {
     pub manifest: Vec<u8>,
 }
 
-/// `#rrggbb` as a colour; the brand's ink otherwise.
-fn colour(css: &str) -> (u8, u8, u8) {
-    let hex = css.trim().trim_start_matches('#');
-    let part = |i: usize| u8::from_str_radix(hex.get(i..i + 2).unwrap_or("00"), 16).ok();
-    match (hex.len(), part(0), part(2), part(4)) {
-        (6, Some(r), Some(g), Some(b)) => (r, g, b),
-        _ => (0x1d, 0x1d, 0x1b),
-    }
-}
-
 impl Engine {
     /// Sets the print partner (default [`PrintConfig::default`]).
     pub fn with_print(mut self, print: PrintConfig) -> Self {
@@ -192,7 +182,7 @@ impl Engine {
         let brand = self.renderer.brand();
         let head = Letterhead {
             brand: brand.name.clone(),
-            colour: colour(&brand.primary_colour),
+            colour: brand.primary_rgb().unwrap_or((0x1d, 0x1d, 0x1b)),
             return_address: self.print.return_address.clone(),
             footer: [
                 brand.site_url.as_str(),

@@ -31,9 +31,9 @@ impl Default for Slots {
     }
 }
 
-/// Whether a message of `class` counts towards the yearly band.
+/// Whether a message of `class` counts towards the yearly band (FR1).
 fn counts(class: &str) -> bool {
-    class == MessageClass::Relationship.as_str() || class == MessageClass::Promotional.as_str()
+    MessageClass::parse(class).is_some_and(aftercare_domain::policy::counts_toward_band)
 }
 
 /// `GET /admin/customers/{id}/calendar`.
