@@ -5,6 +5,7 @@ use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::AsyncSmtpTransport;
 use lettre::{AsyncTransport, Message, Tokio1Executor};
 
+use super::pool::{Pool, Server};
 use crate::SendError;
 
 /// A rendered email, ready to send.
@@ -37,7 +38,7 @@ pub struct EmailMessage {
 /// rate when one is set.
 #[derive(Clone)]
 pub struct SmtpMailer {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    transport: Transport,
     url: String,
     limiter: Option<std::sync::Arc<governor::DefaultDirectRateLimiter>>,
     dkim: Option<std::sync::Arc<Dkim>>,
@@ -61,6 +62,17 @@ pub struct DkimSettings {
     /// The RSA private key, PKCS#1 PEM (`-----BEGIN RSA PRIVATE KEY-----`).
     pub private_key_pem: String,
 }
+
+/// `smtp://` servers go through [`Pool`] (Nagle off); `smtps://` through lettre's pool.
+#[derive(Clone)]
+enum Transport {
+    Pooled(std::sync::Arc<Pool>),
+    Lettre(AsyncSmtpTransport<Tokio1Executor>),
+}
+
+/// At most this many connections to the server at once, as lettre's pool allows.
+const MAX_CONNECTIONS: usize = 10;
+const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Dkim {
     fn new(settings: &DkimSettings) -> Result<Self, SendError> {
@@ -108,10 +120,19 @@ impl SmtpMailer {
     /// A mailer for `smtp://host:port` (plain, for a local MTA), `smtp://…?tls=required`
     /// (STARTTLS) or `smtps://user:pass@host` (implicit TLS).
     pub fn from_url(url: &str) -> Result<Self, SendError> {
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-            .map_err(|e| SendError::Permanent(format!("invalid SMTP URL: {e}")))?
-            .timeout(Some(std::time::Duration::from_secs(30)))
-            .build();
+        let transport = match Server::parse(url)? {
+            Some(server) => Transport::Pooled(std::sync::Arc::new(Pool::new(
+                server,
+                MAX_CONNECTIONS,
+                TIMEOUT,
+            ))),
+            None => Transport::Lettre(
+                AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                    .map_err(|e| SendError::Permanent(format!("invalid SMTP URL: {e}")))?
+                    .timeout(Some(TIMEOUT))
+                    .build(),
+            ),
+        };
         Ok(Self {
             transport,
             url: url.to_string(),
@@ -150,14 +171,19 @@ impl SmtpMailer {
         if let Some(limiter) = &self.limiter {
             limiter.until_ready().await;
         }
-        self.transport.send(message).await.map(|_| ()).map_err(|e| {
-            if e.is_permanent() {
-                SendError::Permanent(e.to_string())
-            } else {
-                // Connection failures, timeouts and 4xx replies: try again later.
-                SendError::Transient(e.to_string())
+        match &self.transport {
+            Transport::Pooled(pool) => pool.send(message.envelope(), &message.formatted()).await,
+            Transport::Lettre(transport) => {
+                transport.send(message).await.map(|_| ()).map_err(|e| {
+                    if e.is_permanent() {
+                        SendError::Permanent(e.to_string())
+                    } else {
+                        // Connection failures, timeouts and 4xx replies: try again later.
+                        SendError::Transient(e.to_string())
+                    }
+                })
             }
-        })
+        }
     }
 }
 
