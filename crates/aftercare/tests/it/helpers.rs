@@ -149,6 +149,11 @@ impl SmtpSink {
             .collect()
     }
 
+    /// How many messages have arrived so far.
+    pub fn count(&self) -> usize {
+        std::fs::read_dir(self.dir.path()).map_or(0, |d| d.count())
+    }
+
     /// Every message received so far, byte for byte as the sink stored it.
     pub fn raw_messages(&self) -> Vec<Vec<u8>> {
         let mut files: Vec<_> = std::fs::read_dir(self.dir.path())
