@@ -30,6 +30,13 @@ pub(crate) fn check_context(config: &Config, renderer: &Renderer) -> CheckContex
         custom_events: config.custom_events.iter().cloned().collect(),
         coupon_pools: config.loyalty.pools.iter().map(|p| p.id.clone()).collect(),
         webhook_targets: config.webhooks.keys().cloned().collect(),
+        short_templates: renderer
+            .template_names()
+            .iter()
+            .filter(|t| renderer.has_short_text(t))
+            .cloned()
+            .collect(),
+        providers: config.channels.providers(),
     }
 }
 
@@ -119,6 +126,7 @@ pub async fn build_engine(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Res
     .with_tracking(config.tracking.clone())
     .with_print(config.print.clone())
     .with_webhook_targets(config.webhooks.clone())
+    .with_channels(config.channels.clone())
     .with_feedback_secret(config.email_feedback_secret.as_ref().map(|s| s.0.clone()));
     let secret = match &config.link_secret {
         Some(s) => s.0.clone(),

@@ -7,6 +7,7 @@
 //! (e.g. `AFTERCARE_LOYALTY_POINTS_PER_EURO=2`). The raw file is read once and turned into a validated
 //! [`Config`]; the SMTP URL, which may hold a password, is redacted in `Debug`.
 
+use aftercare_domain::Channel;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -57,6 +58,8 @@ struct RawConfig {
     print: aftercare_domain::print::PrintConfig,
     #[serde(default)]
     webhooks: std::collections::BTreeMap<String, aftercare_domain::webhooks::WebhookTarget>,
+    #[serde(default)]
+    channels: aftercare_domain::webhooks::ChannelProviders,
 }
 
 /// `[dkim]`: sign every email.
@@ -150,6 +153,8 @@ pub struct Config {
     pub print: aftercare_domain::print::PrintConfig,
     /// The brand's systems that programmes' `webhook` steps call (`[webhooks.<name>]`).
     pub webhooks: std::collections::BTreeMap<String, aftercare_domain::webhooks::WebhookTarget>,
+    /// The targets that carry SMS and app push (`[channels]`).
+    pub channels: aftercare_domain::webhooks::ChannelProviders,
 }
 
 impl Config {
@@ -219,6 +224,23 @@ impl Config {
         }
         aftercare_domain::webhooks::check(&raw.webhooks)
             .map_err(|e| anyhow::anyhow!("{}: {}", e.field, e.reason))?;
+        raw.channels
+            .check(&raw.webhooks)
+            .map_err(|e| anyhow::anyhow!("{}: {}", e.field, e.reason))?;
+        let providers = raw.channels.providers();
+        for (i, rule) in raw.policy.channel_rules.iter().enumerate() {
+            if let Some(c) = rule
+                .channels
+                .iter()
+                .find(|c| matches!(c, Channel::Sms | Channel::Push) && !providers.contains(c))
+            {
+                bail!(
+                    "policy.channel_rules[{i}].channels: {} needs a provider: set [channels] {} = \"<a target in [webhooks]>\"",
+                    c.as_str(),
+                    c.as_str()
+                );
+            }
+        }
         let dkim = match &raw.dkim {
             None => None,
             Some(d) => {
@@ -297,6 +319,7 @@ impl Config {
             tracking: raw.tracking,
             print: raw.print,
             webhooks: raw.webhooks,
+            channels: raw.channels,
         })
     }
 }

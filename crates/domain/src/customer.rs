@@ -151,6 +151,17 @@ impl PhoneNumber {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Whether it is a mobile number, where the numbering plan says so: Dutch mobile
+    /// numbers are `+316…`, Belgian ones `+3245…`–`+3249…`; `None` for other countries.
+    pub fn is_mobile(&self) -> Option<bool> {
+        let digits = &self.0[1..];
+        match (digits.strip_prefix("31"), digits.strip_prefix("32")) {
+            (Some(nl), _) => Some(nl.starts_with('6')),
+            (_, Some(be)) => Some(be.starts_with('4') && be.len() == 9),
+            _ => None,
+        }
+    }
 }
 
 impl TryFrom<String> for PhoneNumber {

@@ -93,11 +93,16 @@ pub struct ChannelChoice {
     pub reason: String,
 }
 
-/// Whether `channel` can reach the customer at all (DQ2: a letter needs a complete postal
-/// address and a name for the envelope, email an address; SMS and push are not offered yet).
-fn reachable(customer: &CustomerRecord, channel: Channel) -> bool {
+/// Why `channel` cannot reach the customer at all, if it cannot (DQ2, CH2): email needs an
+/// address; a letter a complete postal address and a name for the envelope; SMS a mobile
+/// number (Dutch `+316…` and Belgian `+324[5-9]…` numbers are checked, other countries'
+/// are taken as given); app push an app that registered — recorded as a granted consent on
+/// the push channel, which is how the app reports the phone's notification permission. The
+/// portal inbox reaches every customer.
+pub fn unreachable_reason(customer: &CustomerRecord, channel: Channel) -> Option<Reason> {
+    let why = |s: &str| Some(Reason::new("no_address", format!("blocked: {s}")));
     match channel {
-        Channel::Email => customer.email.is_some(),
+        Channel::Email if customer.email.is_none() => why("the customer has no email address"),
         Channel::Letter => {
             let named = crate::greeting::greeting(crate::greeting::NameInput {
                 first_name: customer.first_name.as_deref(),
@@ -109,14 +114,43 @@ fn reachable(customer: &CustomerRecord, channel: Channel) -> bool {
             })
             .full_name
             .is_some();
-            named
-                && customer
-                    .postal_address
-                    .as_ref()
-                    .is_some_and(|a| a.validate().is_ok())
+            if customer
+                .postal_address
+                .as_ref()
+                .is_none_or(|a| a.validate().is_err())
+            {
+                why("the customer has no complete postal address for a letter")
+            } else if !named {
+                why("the customer has no name to put on the envelope")
+            } else {
+                None
+            }
         }
-        _ => false,
+        Channel::Sms => match &customer.phone {
+            None => why("the customer has no mobile number for SMS"),
+            Some(p) if p.is_mobile() == Some(false) => why(&format!(
+                "{} is not a mobile number; SMS needs one",
+                p.as_str()
+            )),
+            Some(_) => None,
+        },
+        Channel::Push if !customer.consents.iter().any(|c| c.channel == Channel::Push) => {
+            why("the customer has not installed the app (no push registration)")
+        }
+        Channel::Push
+            if !customer
+                .consents
+                .iter()
+                .any(|c| c.channel == Channel::Push && c.granted) =>
+        {
+            why("the customer turned app notifications off")
+        }
+        _ => None,
     }
+}
+
+fn reachable(customer: &CustomerRecord, channel: Channel) -> bool {
+    unreachable_reason(customer, channel).is_none()
 }
 
 /// Why consent does not allow `class` on `channel`, if it does not. Email needs an opt-in
@@ -458,23 +492,8 @@ pub fn decide(
         return Decision::Block { reason };
     }
     // 3. Data quality: the channel must be able to reach the customer.
-    if channel == Channel::Email && customer.email.is_none() {
-        return Decision::Block {
-            reason: Reason::new("no_address", "blocked: the customer has no email address"),
-        };
-    }
-    if channel == Channel::Letter
-        && customer
-            .postal_address
-            .as_ref()
-            .is_none_or(|a| a.validate().is_err())
-    {
-        return Decision::Block {
-            reason: Reason::new(
-                "no_address",
-                "blocked: the customer has no complete postal address for a letter",
-            ),
-        };
+    if let Some(reason) = unreachable_reason(customer, channel) {
+        return Decision::Block { reason };
     }
     // 3b. DQ1: never send a code that is or will be expired by the time it can be used.
     if let Some(valid_until) = intent.coupon_valid_until {
@@ -662,6 +681,42 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use serde_json::json;
+
+    #[test]
+    fn sms_needs_a_mobile_number_push_a_registered_app_and_the_portal_nothing() {
+        let mut c = customer(false, "Europe/Amsterdam");
+        let reason = |c: &CustomerRecord, ch| unreachable_reason(c, ch).map(|r| r.sentence);
+        assert_eq!(
+            reason(&c, Channel::Sms).as_deref(),
+            Some("blocked: the customer has no mobile number for SMS")
+        );
+        c.phone = Some(crate::PhoneNumber::parse("+31 20 123 4567").unwrap());
+        assert!(
+            reason(&c, Channel::Sms)
+                .unwrap()
+                .contains("is not a mobile number")
+        );
+        c.phone = Some(crate::PhoneNumber::parse("+31 6 1234 5678").unwrap());
+        assert_eq!(reason(&c, Channel::Sms), None);
+        c.phone = Some(crate::PhoneNumber::parse("+32 470 12 34 56").unwrap());
+        assert_eq!(reason(&c, Channel::Sms), None);
+        assert!(
+            reason(&c, Channel::Push)
+                .unwrap()
+                .contains("not installed the app")
+        );
+        c.consents.push(
+            serde_json::from_value(json!({"purpose": "service", "channel": "push", "granted": false, "source": "app", "at": "2026-01-01T00:00:00Z"})).unwrap(),
+        );
+        assert!(
+            reason(&c, Channel::Push)
+                .unwrap()
+                .contains("turned app notifications off")
+        );
+        c.consents.last_mut().unwrap().granted = true;
+        assert_eq!(reason(&c, Channel::Push), None);
+        assert_eq!(reason(&c, Channel::Portal), None);
+    }
 
     fn customer(marketing: bool, zone: &str) -> CustomerRecord {
         let mut consents = vec![

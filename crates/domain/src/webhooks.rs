@@ -38,6 +38,70 @@ pub fn check(targets: &BTreeMap<String, WebhookTarget>) -> Result<(), FieldError
     Ok(())
 }
 
+/// `[channels]`: the `[webhooks]` targets that carry SMS and app push to the brand's
+/// providers (CH1), and how long an SMS may be.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChannelProviders {
+    /// The target SMS messages are posted to.
+    pub sms: Option<String>,
+    /// The target app push messages are posted to.
+    pub push: Option<String>,
+    /// At most this many SMS parts (160 plain characters in one; see `crate::sms`); a
+    /// longer text is blocked, not cut.
+    pub sms_max_parts: usize,
+}
+
+impl Default for ChannelProviders {
+    fn default() -> Self {
+        Self {
+            sms: None,
+            push: None,
+            sms_max_parts: 2,
+        }
+    }
+}
+
+impl ChannelProviders {
+    /// The target carrying `channel`, for SMS and push.
+    pub fn target(&self, channel: crate::Channel) -> Option<&str> {
+        match channel {
+            crate::Channel::Sms => self.sms.as_deref(),
+            crate::Channel::Push => self.push.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The channels that have a provider.
+    pub fn providers(&self) -> std::collections::HashSet<crate::Channel> {
+        [crate::Channel::Sms, crate::Channel::Push]
+            .into_iter()
+            .filter(|c| self.target(*c).is_some())
+            .collect()
+    }
+
+    /// Checks that each named target is in `[webhooks]`; the error names the key.
+    pub fn check(&self, targets: &BTreeMap<String, WebhookTarget>) -> Result<(), FieldError> {
+        for (key, name) in [("sms", &self.sms), ("push", &self.push)] {
+            if let Some(name) = name
+                && !targets.contains_key(name)
+            {
+                return Err(FieldError::new(
+                    format!("channels.{key}"),
+                    format!("'{name}' is not a target in [webhooks]"),
+                ));
+            }
+        }
+        if self.sms_max_parts == 0 {
+            return Err(FieldError::new(
+                "channels.sms_max_parts",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -89,6 +89,11 @@ impl LinkSigner {
         mac
     }
 
+    /// Where the pages and the API are served, e.g. `https://care.shop.nl`.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
     /// Whether pages are served over HTTPS (then cookies are marked `Secure`).
     pub fn is_https(&self) -> bool {
         self.base_url.starts_with("https://")

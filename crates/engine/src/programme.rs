@@ -476,6 +476,11 @@ pub struct CheckContext {
     pub coupon_pools: HashSet<String>,
     /// Systems configured in `[webhooks]`.
     pub webhook_targets: HashSet<String>,
+    /// Templates with a short text for SMS and push in every language.
+    pub short_templates: HashSet<String>,
+    /// Channels with a provider in `[channels]` (SMS, push); email, letter and the portal
+    /// are always there.
+    pub providers: HashSet<Channel>,
 }
 
 impl CheckContext {
@@ -871,11 +876,22 @@ fn parse_action(
             let mut channels = Vec::new();
             for name in &names {
                 match Channel::parse(name) {
-                    Some(c @ (Channel::Email | Channel::Letter)) => channels.push(c),
-                    Some(_) => {
-                        return Err(format!(
-                            "channel '{name}' is not available yet; use email or letter"
-                        ));
+                    Some(c @ (Channel::Email | Channel::Letter | Channel::Portal)) => {
+                        channels.push(c);
+                    }
+                    Some(c @ (Channel::Sms | Channel::Push)) => {
+                        if !ctx.providers.contains(&c) {
+                            return Err(format!(
+                                "channel '{name}' needs a provider: set [channels] {name} = \"<a target in [webhooks]>\""
+                            ));
+                        }
+                        if !ctx.short_templates.contains(&raw.template) {
+                            return Err(format!(
+                                "template '{}' has no short text for {name}; add short = \"…\" to each language",
+                                raw.template
+                            ));
+                        }
+                        channels.push(c);
                     }
                     None => {
                         return Err(format!(
@@ -1113,6 +1129,8 @@ mod tests {
             custom_events: HashSet::new(),
             coupon_pools: ["referral".to_string()].into_iter().collect(),
             webhook_targets: ["crm".to_string()].into_iter().collect(),
+            short_templates: HashSet::new(),
+            providers: HashSet::new(),
         }
     }
 
@@ -1153,6 +1171,29 @@ mod tests {
     }
 
     #[test]
+    fn sms_and_push_need_a_provider_and_a_short_text_while_the_portal_needs_nothing() {
+        let step = |channels: &str| {
+            format!(
+                "{HEAD}[[steps]]\nid = \"a\"\nsend = {{ template = \"thanks\", class = \"service\", channels = {channels} }}\n"
+            )
+        };
+        let mut with_provider = ctx();
+        with_provider.providers.insert(Channel::Push);
+        let text = step("[\"push\", \"email\"]");
+        let got = parse_programme(Path::new("p.toml"), &text, &with_provider)
+            .map(|_| vec![])
+            .unwrap_or_else(|f| f.into_iter().map(|f| f.to_string()).collect());
+        assert!(
+            got.iter()
+                .any(|f| f.contains("template 'thanks' has no short text for push")),
+            "{got:?}"
+        );
+        with_provider.short_templates.insert("thanks".into());
+        assert!(parse_programme(Path::new("p.toml"), &text, &with_provider).is_ok());
+        assert!(findings(&step("[\"portal\"]")).is_empty());
+    }
+
+    #[test]
     fn each_kind_of_mistake_names_its_line() {
         let cases = [
             (format!("{HEAD}[[steps]]\nid = \"a\"\nsned = {{ template = \"thanks\" }}\n"), "p.toml:7:1: unknown step type 'sned'"),
@@ -1169,6 +1210,8 @@ mod tests {
             (format!("{HEAD}status = \"paused\"\n[[steps]]\nid = \"a\"\nwait = \"1d\"\n"), "p.toml:5:10: status 'paused' is not one of live, draft"),
             (format!("{HEAD}[[steps]]\nid = \"a\"\nwebhook = \"erp\"\n"), "p.toml:7:11: unknown webhook target 'erp'; targets in [webhooks] are: crm"),
             (format!("{HEAD}[[steps]]\nid = \"a\"\nwebhook = {{ url = \"https://x\" }}\n"), "p.toml:7:11: write webhook = \"target\""),
+            (format!("{HEAD}[[steps]]\nid = \"a\"\nsend = {{ template = \"thanks\", class = \"service\", channels = [\"sms\"] }}\n"), "p.toml:7:8: channel 'sms' needs a provider: set [channels] sms"),
+            (format!("{HEAD}[[steps]]\nid = \"a\"\nsend = {{ template = \"thanks\", class = \"service\", channels = [\"pigeon\"] }}\n"), "p.toml:7:8: unknown channel 'pigeon'"),
         ];
         for (text, expected) in cases {
             let got = findings(&text);

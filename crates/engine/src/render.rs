@@ -130,6 +130,9 @@ impl Default for Brand {
 struct LocaleTemplate {
     subject: String,
     body: String,
+    /// The text for SMS and app push: short, no layout (CH2). A template without it
+    /// cannot go by SMS or push.
+    short: Option<String>,
 }
 
 /// Everything a template may use about one message.
@@ -160,6 +163,8 @@ pub struct Rendered {
     pub html: String,
     /// The greeting line used.
     pub greeting: String,
+    /// The short text for SMS and app push, when the template has one.
+    pub short: Option<String>,
 }
 
 /// A template that could not be rendered.
@@ -181,6 +186,8 @@ pub struct Renderer {
     names: HashSet<String>,
     /// The variables each template uses, so costly ones are only computed when needed.
     uses: BTreeMap<String, HashSet<String>>,
+    /// Templates with a short text (for SMS and push) in every language.
+    short_texts: HashSet<String>,
     brand: Brand,
 }
 
@@ -196,6 +203,7 @@ impl Renderer {
         env.add_filter("date", date);
         let mut names = HashSet::new();
         let mut uses: BTreeMap<String, HashSet<String>> = BTreeMap::new();
+        let mut short_texts = HashSet::new();
         let finding = |file: &Path, line: usize, reason: String| Finding {
             file: file.to_path_buf(),
             line,
@@ -258,7 +266,11 @@ impl Renderer {
                     ));
                     continue;
                 };
-                for (part, source) in [("subject", &t.subject), ("body", &t.body)] {
+                let short = t.short.as_ref().map(|s| ("short", s));
+                for (part, source) in [("subject", &t.subject), ("body", &t.body)]
+                    .into_iter()
+                    .chain(short)
+                {
                     let key = format!("{name}/{}/{part}", locale.tag());
                     if let Err(e) = env.add_template_owned(key.clone(), source.clone()) {
                         let line = line_of(&text, source) + e.line().unwrap_or(1) - 1;
@@ -273,6 +285,19 @@ impl Renderer {
                             .extend(t.undeclared_variables(false));
                     }
                 }
+            }
+            let with_short = Locale::ALL
+                .iter()
+                .filter(|l| parsed.get(l.tag()).is_some_and(|t| t.short.is_some()))
+                .count();
+            if with_short == Locale::ALL.len() {
+                short_texts.insert(name.clone());
+            } else if with_short > 0 {
+                findings.push(finding(
+                    &file,
+                    1,
+                    format!("template '{name}' has a short text in some languages but not all; SMS and push need it in every one"),
+                ));
             }
             for key in parsed.keys() {
                 if Locale::parse(key).is_none() {
@@ -290,11 +315,17 @@ impl Renderer {
                 env,
                 names,
                 uses,
+                short_texts,
                 brand,
             })
         } else {
             Err(findings)
         }
+    }
+
+    /// Whether `template` has a short text for SMS and app push in every language.
+    pub fn has_short_text(&self, template: &str) -> bool {
+        self.short_texts.contains(template)
     }
 
     /// The names of the loaded templates.
@@ -416,11 +447,22 @@ impl Renderer {
                 }))
             })
             .map_err(|e| err(format!("layout: {e}")))?;
+        let short = if self.short_texts.contains(template) {
+            Some(
+                run("short")?
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            )
+        } else {
+            None
+        };
         Ok(Rendered {
             subject,
             text,
             html,
             greeting: greeting.line,
+            short,
         })
     }
 }

@@ -1210,6 +1210,45 @@ impl Tx {
             .try_into()
     }
 
+    /// The message whose `Message-ID` header is `header_id` (`msg-<id>@<domain>`), if any.
+    pub async fn message_by_header_id(&mut self, header_id: &str) -> Result<Option<Message>> {
+        let Some(id) = header_id
+            .strip_prefix("msg-")
+            .and_then(|rest| rest.split('@').next())
+            .and_then(|n| n.parse::<i64>().ok())
+        else {
+            return Ok(None);
+        };
+        match self.message(id).await {
+            Ok(m) if m.header_message_id.as_deref() == Some(header_id) => Ok(Some(m)),
+            Ok(_) | Err(StoreError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Notes something about a message in `state` on its timeline (and as its reason)
+    /// without changing its state; `false` if it is not in `state`.
+    pub async fn note_message(
+        &mut self,
+        id: i64,
+        state: MessageState,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let n = on_tx!(self, c => sqlx::query("UPDATE messages SET reason = $1 WHERE id = $2 AND state = $3")
+            .bind(reason)
+            .bind(id)
+            .bind(state.as_str())
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
+        if n == 1 {
+            self.insert_transition(id, Some(state), state, None, reason, now)
+                .await?;
+        }
+        Ok(n == 1)
+    }
+
     /// Every message (of one customer, or of all), oldest first, read a page at a time.
     pub async fn all_messages(&mut self, customer_id: Option<i64>) -> Result<Vec<Message>> {
         let mut all = Vec::new();

@@ -319,6 +319,30 @@ impl TestApp {
         (r.status().as_u16(), r.text().await.unwrap())
     }
 
+    /// POSTs `body` to `path`, signed with `secret` the way providers sign (the
+    /// `Aftercare-Signature` scheme) when one is given; the status and the answer's text.
+    pub async fn post_signed(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+        secret: Option<&str>,
+    ) -> (u16, String) {
+        let now = aftercare_domain::Clock::now(self.clock.as_ref());
+        let mut r = self
+            .http
+            .post(format!("{}{path}", self.base_url))
+            .header("content-type", content_type);
+        if let Some(secret) = secret {
+            r = r.header(
+                aftercare_channels::webhook::SIGNATURE_HEADER,
+                aftercare_channels::webhook::signature(secret.as_bytes(), now, &body),
+            );
+        }
+        let r = r.body(body).send().await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
     /// A link from a message, pointed at this test server (links carry the configured
     /// public URL, which in tests is the unbound `127.0.0.1:0`).
     pub fn on_test_server(&self, link: &str) -> String {

@@ -7,6 +7,7 @@ mod admin;
 mod api;
 mod browser;
 mod carrier;
+mod channels;
 mod cli;
 mod crash;
 mod language;

@@ -277,19 +277,8 @@ async fn post_feedback(
     body: Vec<u8>,
     signed: bool,
 ) -> (u16, String) {
-    let now = aftercare_domain::Clock::now(app.clock.as_ref());
-    let mut r = app
-        .http
-        .post(format!("{}{path}", app.base_url))
-        .header("content-type", content_type);
-    if signed {
-        r = r.header(
-            aftercare_channels::webhook::SIGNATURE_HEADER,
-            aftercare_channels::webhook::signature(FEEDBACK_SECRET.as_bytes(), now, &body),
-        );
-    }
-    let r = r.body(body).send().await.unwrap();
-    (r.status().as_u16(), r.text().await.unwrap())
+    app.post_signed(path, content_type, body, signed.then_some(FEEDBACK_SECRET))
+        .await
 }
 
 /// Places an order for Jan and returns the reason its confirmation was blocked.

@@ -17,7 +17,7 @@ use crate::both_backends;
 use crate::helpers::*;
 use crate::language::Lab;
 
-const SECRET: &str = "brand-crm-secret-0123456789abcdef";
+pub(crate) const SECRET: &str = "brand-crm-secret-0123456789abcdef";
 
 const VIP: &str = r#"
 id = "vip"
@@ -33,9 +33,9 @@ webhook = { target = "crm", event = "vip_candidate" }
 /// The brand's system: records each POST with whether its signature verifies, and answers
 /// with the statuses queued (then 200).
 #[derive(Clone, Default)]
-struct Receiver {
+pub(crate) struct Receiver {
     calls: Arc<Mutex<Vec<Value>>>,
-    answers: Arc<Mutex<Vec<u16>>>,
+    pub(crate) answers: Arc<Mutex<Vec<u16>>>,
 }
 
 async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
@@ -56,7 +56,7 @@ async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> 
 }
 
 impl Receiver {
-    async fn start() -> (Self, String) {
+    pub(crate) async fn start() -> (Self, String) {
         let r = Receiver::default();
         let app = Router::new()
             .route("/hooks/aftercare", post(receive))
@@ -67,7 +67,7 @@ impl Receiver {
         (r, url)
     }
 
-    fn calls(&self) -> Vec<Value> {
+    pub(crate) fn calls(&self) -> Vec<Value> {
         self.calls.lock().unwrap().clone()
     }
 }

@@ -149,10 +149,10 @@ impl Engine {
         }
         // Links in a message stay valid for 90 days.
         let expires = now + SignedDuration::from_hours(24 * 90);
-        // Marketing can be stopped from every non-transactional message, for two years.
-        // (A letter is not an email: it carries no email unsubscribe link.)
+        // Marketing can be stopped from every non-transactional email, for two years. (Only
+        // email carries the email unsubscribe link; the portal has the preferences link.)
         let unsubscribe = (message.class != aftercare_domain::MessageClass::Transactional
-            && message.channel != aftercare_domain::Channel::Letter)
+            && message.channel == aftercare_domain::Channel::Email)
             .then(|| {
                 let until = now + SignedDuration::from_hours(24 * 730);
                 self.links.url(Page::Unsubscribe, customer.id, until)
@@ -204,10 +204,23 @@ impl Engine {
         };
         let brand = self.renderer.brand();
         let header_id = format!("msg-{}@{}", message.id, brand.message_id_domain);
-        if message.channel == aftercare_domain::Channel::Letter {
-            return self
-                .queue_for_print(tx, job, &message, &customer.record, rendered, header_id)
-                .await;
+        match message.channel {
+            aftercare_domain::Channel::Letter => {
+                return self
+                    .queue_for_print(tx, job, &message, &customer.record, rendered, header_id)
+                    .await;
+            }
+            aftercare_domain::Channel::Sms | aftercare_domain::Channel::Push => {
+                return self
+                    .send_by_provider(tx, job, &message, &customer.record, rendered, header_id)
+                    .await;
+            }
+            aftercare_domain::Channel::Portal => {
+                return self
+                    .place_in_portal(tx, job, &message, rendered, header_id)
+                    .await;
+            }
+            aftercare_domain::Channel::Email => {}
         }
         tx.set_message_content(
             message.id,
@@ -229,15 +242,7 @@ impl Engine {
                 self.worker_id
             )
         };
-        tx.transition_message(
-            message.id,
-            message.state,
-            MessageState::Sending,
-            &reason,
-            now,
-        )
-        .await?;
-        tx.commit().await?;
+        self.mark_sending(tx, &message, &reason).await?;
 
         let outcome = match &self.delivery {
             Delivery::OutboxOnly => {
@@ -262,51 +267,109 @@ impl Engine {
                     .map(|()| format!("accepted by the SMTP server for {recipient}"))
             }
         };
+        let outcome = match outcome {
+            Ok(reason) => Attempted::Accepted(reason),
+            Err(e) if e.is_transient() => Attempted::Transient(e.to_string()),
+            Err(e) => Attempted::Refused(format!("failed after {} attempt(s): {e}", job.attempts)),
+        };
+        self.settle(
+            job,
+            &message,
+            outcome,
+            Exhausted::Fail,
+            backoff(job.attempts),
+        )
+        .await
+    }
+
+    /// Marks a rendered message `sending` (with `reason`) and commits: from here on a worker
+    /// that dies leaves it `sending`, and the next attempt repeats it with the same id.
+    pub(super) async fn mark_sending(
+        &self,
+        mut tx: Tx,
+        message: &aftercare_store::Message,
+        reason: &str,
+    ) -> Result<(), EngineError> {
+        tx.transition_message(
+            message.id,
+            message.state,
+            MessageState::Sending,
+            reason,
+            self.clock.now(),
+        )
+        .await?;
+        Ok(tx.commit().await?)
+    }
+
+    /// Records how an attempt to hand over a `sending` message went: accepted → `sent`; a
+    /// transient failure → back to `planned`, retried after `retry_in` until `MAX_ATTEMPTS`
+    /// (then `failed`, or a dead letter the team can retry); a refusal → `failed`.
+    pub(super) async fn settle(
+        &self,
+        job: &Job,
+        message: &aftercare_store::Message,
+        outcome: Attempted,
+        exhausted: Exhausted,
+        retry_in: SignedDuration,
+    ) -> Result<(), EngineError> {
         let now = self.clock.now();
         let mut tx = self.store.begin().await?;
-        match outcome {
-            Ok(reason) => {
-                tx.transition_message(
-                    message.id,
-                    MessageState::Sending,
-                    MessageState::Sent,
-                    &reason,
-                    now,
-                )
-                .await?;
-                debug!(message_id = message.id, template = %message.template, "Message sent.");
-                self.finish(tx, job).await
+        let (to, reason) = match &outcome {
+            Attempted::Accepted(reason) => (MessageState::Sent, reason.clone()),
+            Attempted::Transient(e) if job.attempts < MAX_ATTEMPTS => {
+                (MessageState::Planned, format!("will retry: {e}"))
             }
-            Err(e) if e.is_transient() && job.attempts < MAX_ATTEMPTS => {
-                let reason = format!("will retry: {e}");
-                tx.transition_message(
-                    message.id,
-                    MessageState::Sending,
-                    MessageState::Planned,
-                    &reason,
-                    now,
-                )
-                .await?;
-                tx.retry_job(
-                    job.id,
-                    now.checked_add(backoff(job.attempts)).unwrap_or(now),
-                    &e.to_string(),
-                )
-                .await?;
+            Attempted::Transient(e) if exhausted == Exhausted::DeadLetter => (
+                MessageState::Planned,
+                format!(
+                    "dead letter after {} attempts: {e}; retry it from the outbox once the provider is back",
+                    job.attempts
+                ),
+            ),
+            Attempted::Transient(e) => (
+                MessageState::Failed,
+                format!("failed after {} attempt(s): {e}", job.attempts),
+            ),
+            Attempted::Refused(reason) => (MessageState::Failed, reason.clone()),
+        };
+        tx.transition_message(message.id, MessageState::Sending, to, &reason, now)
+            .await?;
+        match (to, &outcome) {
+            (MessageState::Planned, Attempted::Transient(e)) if job.attempts < MAX_ATTEMPTS => {
+                warn!(message_id = message.id, error = %e, "Handing over failed; retrying.");
+                tx.retry_job(job.id, now.checked_add(retry_in).unwrap_or(now), e)
+                    .await?;
                 Ok(tx.commit().await?)
             }
-            Err(e) => {
-                let reason = format!("failed after {} attempt(s): {e}", job.attempts);
-                tx.transition_message(
-                    message.id,
-                    MessageState::Sending,
-                    MessageState::Failed,
-                    &reason,
-                    now,
-                )
-                .await?;
+            (MessageState::Planned, Attempted::Transient(e)) => {
+                error!(message_id = message.id, error = %e, "Handing over failed too often; the message is a dead letter.");
+                tx.bury_job(job.id, e, now).await?;
+                Ok(tx.commit().await?)
+            }
+            _ => {
+                debug!(message_id = message.id, template = %message.template, state = to.as_str(), "Message settled.");
                 self.finish(tx, job).await
             }
         }
     }
+}
+
+/// How an attempt to hand a message over went.
+#[derive(Debug)]
+pub(super) enum Attempted {
+    /// The server or provider took it; the reason says who.
+    Accepted(String),
+    /// It may work later: the network, a timeout, a 4xx SMTP reply or a 5xx.
+    Transient(String),
+    /// Retrying will not help; the reason, in full.
+    Refused(String),
+}
+
+/// What becomes of a message that keeps failing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Exhausted {
+    /// It fails (email: the SMTP server keeps saying no).
+    Fail,
+    /// It waits on the dead-letter list for the team (SMS and push: the provider is down).
+    DeadLetter,
 }

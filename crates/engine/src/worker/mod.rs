@@ -48,8 +48,10 @@ use crate::versions::Programmes;
 mod calendar;
 mod deliver;
 mod print;
+mod provider;
 mod webhook;
 pub use print::PrintFiles;
+pub use provider::{ReceiptError, ReceiptStatus};
 mod route;
 mod steps;
 
@@ -103,6 +105,7 @@ pub struct Engine {
     webhook_targets:
         Arc<std::collections::BTreeMap<String, aftercare_domain::webhooks::WebhookTarget>>,
     feedback_secret: Option<Arc<str>>,
+    channels: Arc<aftercare_domain::webhooks::ChannelProviders>,
 }
 
 /// How long a claimed job stays with its worker; a dead worker's jobs return after it.
@@ -142,6 +145,7 @@ impl Engine {
             print: Arc::default(),
             webhook_targets: Arc::default(),
             feedback_secret: None,
+            channels: Arc::default(),
         }
     }
 

@@ -537,6 +537,68 @@ pub async fn post_bounce_mail(
     apply_feedback(&app, &items, now).await
 }
 
+/// What an SMS or push provider reports about a message it took.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelStatus {
+    /// The message's id as posted to the provider (its `Message-ID`, `msg-<n>@<domain>`).
+    pub id: String,
+    /// `delivered` or `failed`.
+    #[schema(value_type = String, example = "delivered")]
+    pub status: aftercare_engine::worker::ReceiptStatus,
+    /// The provider's own words, e.g. "absent subscriber".
+    #[serde(default)]
+    pub detail: String,
+}
+
+/// Delivery status from the SMS or push provider (issue 6), for a message Aftercare posted
+/// to it. Signed like Aftercare's own calls: `Aftercare-Signature: t=<unix seconds>,v1=<hex
+/// HMAC-SHA256 of "<t>.<body>">` with the secret of the provider's `[webhooks]` target, at
+/// most five minutes old. `delivered` is noted on the message's timeline; `failed` fails
+/// the message (it no longer counts as a contact). A repeated or late report changes
+/// nothing; a bad signature or body changes nothing.
+#[utoipa::path(post, path = "/v1/channel-status", request_body = ChannelStatus,
+    responses((status = 200, description = "Recorded"), (status = 401, description = "Not signed by the message's provider"),
+              (status = 404, description = "No such message"), (status = 422, description = "Invalid field")))]
+pub async fn post_channel_status(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: JsonBody<ChannelStatus>,
+) -> ApiResult {
+    let now = app.clock.now();
+    let report = &body.value;
+    let mut tx = app.store.begin_read().await?;
+    let message = tx.message_by_header_id(&report.id).await?;
+    tx.commit().await?;
+    let Some(message) = message else {
+        return Err(ApiError::NotFound(format!(
+            "no message with id '{}'",
+            report.id
+        )));
+    };
+    let Some(secret) = app.engine.provider_secret(message.channel) else {
+        return Err(ApiError::Unauthorized(
+            "this message's channel has no provider in [channels]",
+        ));
+    };
+    check_signature(
+        secret,
+        &headers,
+        &body.raw,
+        now,
+        "the Aftercare-Signature header does not sign this body with the provider's secret",
+    )?;
+    let state = app
+        .engine
+        .record_receipt(&report.id, report.status, &report.detail)
+        .await
+        .map_err(|e| match e {
+            aftercare_engine::worker::ReceiptError::Store(e) => e.into(),
+            other => ApiError::NotFound(other.to_string()),
+        })?;
+    Ok(Json(json!({"id": report.id, "state": state})).into_response())
+}
+
 /// The mail provider's signature over `body`, at most five minutes old.
 fn check_feedback_signature(
     app: &AppState,
@@ -549,6 +611,23 @@ fn check_feedback_signature(
             "email feedback is not configured (email_feedback_secret)",
         ));
     };
+    check_signature(
+        secret,
+        headers,
+        body,
+        now,
+        "the Aftercare-Signature header does not sign this body with the feedback secret",
+    )
+}
+
+/// `Aftercare-Signature` over `body` with `secret`, at most five minutes old.
+fn check_signature(
+    secret: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: jiff::Timestamp,
+    refusal: &'static str,
+) -> Result<(), ApiError> {
     let signature = headers
         .get(aftercare_channels::webhook::SIGNATURE_HEADER)
         .and_then(|v| v.to_str().ok())
@@ -562,9 +641,7 @@ fn check_feedback_signature(
     ) {
         Ok(())
     } else {
-        Err(ApiError::Unauthorized(
-            "the Aftercare-Signature header does not sign this body with the feedback secret",
-        ))
+        Err(ApiError::Unauthorized(refusal))
     }
 }
 

@@ -1,0 +1,238 @@
+//! SMS by signed webhook to the brand's provider (issue 6, CH1, CH2) on both backends: the
+//! provider on loopback receives one signed POST per message with the template's short
+//! text, its delivery reports come back on `POST /v1/channel-status` (signed, or refused),
+//! a customer without a mobile number gets the email instead, and a provider that stays
+//! down gets retries with backoff and jitter and then the dead-letter list, from which the
+//! team's retry sends it with the same Idempotency-Key.
+
+use serde_json::{Value, json};
+
+use crate::both_backends;
+use crate::helpers::*;
+use crate::webhooks::{Receiver, SECRET};
+
+const SMS_CONFIRMATION: &str = r#"
+id = "sms-confirmation"
+name = "Order confirmation by SMS, else email"
+version = 1
+trigger = { event = "order_placed" }
+
+[[steps]]
+id = "confirmation"
+send = { template = "order_confirmation", class = "transactional", channels = ["sms", "email"] }
+"#;
+
+/// An app whose SMS provider is the receiver at `url`, running `SMS_CONFIRMATION`.
+async fn sms_app(backend: Backend, url: &str) -> (TestApp, tempfile::TempDir) {
+    let programmes = tempfile::tempdir().unwrap();
+    std::fs::write(
+        programmes.path().join("sms-confirmation.toml"),
+        SMS_CONFIRMATION,
+    )
+    .unwrap();
+    let dir = programmes.path().to_path_buf();
+    let url = url.to_string();
+    let app = spawn_app_with(backend, move |c| {
+        c.programmes_dir = dir;
+        c.webhooks.insert(
+            "sms_gateway".into(),
+            aftercare_domain::webhooks::WebhookTarget {
+                url,
+                secret: SECRET.into(),
+            },
+        );
+        c.channels.sms = Some("sms_gateway".into());
+        c.tracking.allow_private_targets = true;
+    })
+    .await;
+    (app, programmes)
+}
+
+async fn report(app: &TestApp, body: &Value, secret: Option<&str>) -> (u16, Value) {
+    let (status, text) = app
+        .post_signed(
+            "/v1/channel-status",
+            "application/json",
+            serde_json::to_vec(body).unwrap(),
+            secret,
+        )
+        .await;
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+async fn confirmation(app: &TestApp, customer: &str) -> Value {
+    app.message_with_template(customer, "", "order_confirmation")
+        .await
+}
+
+both_backends!(
+    an_sms_goes_to_the_provider_signed_and_its_delivery_reports_come_back,
+    |backend| async move {
+        let (provider, url) = Receiver::start().await;
+        let (app, _programmes) = sms_app(backend, &url).await;
+        let mut jan = jan_de_vries();
+        jan["phone"] = json!("+31 6 1234 5678");
+        app.seed_shop(&jan).await;
+        assert_eq!(app.post_json("/v1/orders", &order("W-1")).await.0, 201);
+        app.engine.run_until_idle().await.unwrap();
+
+        let calls = provider.calls();
+        assert_eq!(calls.len(), 1, "{calls:?}");
+        let sms = &calls[0];
+        assert_eq!(sms["_valid"], true, "the signature verifies: {sms}");
+        assert_eq!(sms["type"], "message.sms");
+        assert_eq!(sms["to"], "+31612345678");
+        assert_eq!(sms["customer"], "C1");
+        assert_eq!(sms["class"], "transactional");
+        // Jan is addressed formally: the short text says "uw".
+        assert_eq!(
+            sms["text"],
+            "Loopwerk: uw bestelling W-1 is binnen (€ 129,95). We pakken hem vandaag nog in."
+        );
+        assert_eq!(
+            sms["_key"], sms["id"],
+            "the Message-ID is the Idempotency-Key"
+        );
+        assert!(
+            sms["status_url"]
+                .as_str()
+                .unwrap()
+                .ends_with("/v1/channel-status")
+        );
+        assert!(app.smtp.messages().is_empty(), "no email besides the SMS");
+        let m = confirmation(&app, "C1").await;
+        assert_eq!(
+            (&m["state"], &m["channel"], &m["recipient"]),
+            (&json!("sent"), &json!("sms"), &json!("+31612345678")),
+            "{m}"
+        );
+
+        // Delivery reports: unsigned or signed with another secret, refused, nothing changes.
+        let delivered = json!({"id": sms["id"], "status": "delivered", "detail": "DELIVRD"});
+        assert_eq!(report(&app, &delivered, None).await.0, 401);
+        let other = "another-secret-0123456789abcdefghij";
+        assert_eq!(report(&app, &delivered, Some(other)).await.0, 401);
+        let unknown = json!({"id": "msg-999@loopwerk.example", "status": "delivered"});
+        assert_eq!(report(&app, &unknown, Some(SECRET)).await.0, 404);
+        let bad = json!({"id": sms["id"], "status": "read"});
+        let (status, body) = report(&app, &bad, Some(SECRET)).await;
+        assert_eq!((status, &body["field"]), (400, &json!("status")), "{body}");
+        assert_eq!(confirmation(&app, "C1").await["reason"], m["reason"]);
+        // Signed with the provider's secret: noted on the message's timeline.
+        let (status, body) = report(&app, &delivered, Some(SECRET)).await;
+        assert_eq!((status, &body["state"]), (200, &json!("sent")), "{body}");
+        let id = m["id"].as_i64().unwrap();
+        let detail = app.get_json(&format!("/v1/messages/{id}")).await;
+        let notes: Vec<&str> = detail["transitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|t| t["reason"].as_str())
+            .collect();
+        assert!(
+            notes.contains(&"delivered to the phone, the provider reports (DELIVRD)"),
+            "{notes:?}"
+        );
+
+        // The next SMS does not reach the phone: the message fails and stops counting.
+        assert_eq!(app.post_json("/v1/orders", &order("W-2")).await.0, 201);
+        app.engine.run_until_idle().await.unwrap();
+        let second = provider.calls()[1].clone();
+        let failed = json!({"id": second["id"], "status": "failed", "detail": "absent subscriber"});
+        let (status, body) = report(&app, &failed, Some(SECRET)).await;
+        assert_eq!((status, &body["state"]), (200, &json!("failed")), "{body}");
+        let listed = app.get_json("/v1/messages?customer=C1&state=failed").await;
+        assert_eq!(
+            listed["messages"][0]["reason"],
+            "failed: the provider could not deliver it (absent subscriber)"
+        );
+
+        // A customer without a mobile number gets the email (CH2: the next fit channel).
+        let mut piet = jan_de_vries();
+        piet["external_id"] = json!("C2");
+        piet["email"] = json!("piet@example.nl");
+        piet["phone"] = json!("+31 20 123 4567");
+        assert_eq!(app.post_json("/v1/customers", &piet).await.0, 201);
+        let mut o = order("W-3");
+        o["customer_external_id"] = json!("C2");
+        assert_eq!(app.post_json("/v1/orders", &o).await.0, 201);
+        app.engine.run_until_idle().await.unwrap();
+        assert_eq!(provider.calls().len(), 2, "no SMS to a landline");
+        let m = confirmation(&app, "C2").await;
+        assert_eq!(
+            (&m["state"], &m["channel"]),
+            (&json!("sent"), &json!("email"))
+        );
+        assert_eq!(app.smtp.wait_for(1).await.len(), 1);
+    }
+);
+
+both_backends!(
+    a_provider_that_stays_down_gets_backoff_then_the_dead_letter_list_and_a_retry_sends_once,
+    |backend| async move {
+        let (provider, url) = Receiver::start().await;
+        provider.answers.lock().unwrap().extend([503; 10]);
+        let (app, _programmes) = sms_app(backend, &url).await;
+        let mut jan = jan_de_vries();
+        jan["phone"] = json!("+32 470 12 34 56");
+        app.seed_shop(&jan).await;
+        assert_eq!(app.post_json("/v1/orders", &order("W-1")).await.0, 201);
+        app.engine.run_until_idle().await.unwrap();
+        assert_eq!(provider.calls().len(), 1);
+        // Backoff: 30 s, a minute, two, four, … (plus up to a fifth of jitter), capped at an
+        // hour: minute by minute, the gaps between calls grow.
+        let mut minutes = Vec::new();
+        for minute in 1..=60 {
+            let before = provider.calls().len();
+            app.clock.advance(jiff::SignedDuration::from_mins(1));
+            app.engine.run_until_idle().await.unwrap();
+            if provider.calls().len() > before {
+                minutes.push(minute);
+            }
+        }
+        let gaps: Vec<i32> = minutes.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(minutes.len() >= 5, "calls at minutes {minutes:?}");
+        assert!(
+            gaps.windows(2).all(|g| g[1] >= g[0]) && gaps.last() >= Some(&8),
+            "growing gaps: calls at minutes {minutes:?}"
+        );
+        app.advance_hours(12).await;
+        assert_eq!(provider.calls().len(), 10, "then set aside");
+        app.advance_hours(6).await;
+        assert_eq!(
+            provider.calls().len(),
+            10,
+            "a dead letter is not retried by itself"
+        );
+        let m = confirmation(&app, "C1").await;
+        assert_eq!(m["state"], "planned", "{m}");
+        assert!(
+            m["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("dead letter after 10 attempts"),
+            "{m}"
+        );
+        let dead = app.get_json("/v1/dead-jobs").await;
+        let job = dead["dead_jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["kind"] == "deliver" && j["ref_id"] == m["id"])
+            .unwrap_or_else(|| panic!("the message is on the dead-letter list: {dead}"))
+            .clone();
+
+        // The provider is back; the team retries: sent once, with the same key.
+        let (status, _) = app
+            .post_json(&format!("/v1/dead-jobs/{}/retry", job["id"]), &json!({}))
+            .await;
+        assert_eq!(status, 202);
+        app.engine.run_until_idle().await.unwrap();
+        app.advance_hours(2).await;
+        let calls = provider.calls();
+        assert_eq!(calls.len(), 11);
+        assert!(calls.iter().all(|c| c["_key"] == calls[0]["_key"]));
+        assert!(calls.iter().all(|c| c["_valid"] == true));
+        assert_eq!(confirmation(&app, "C1").await["state"], "sent");
+    }
+);
