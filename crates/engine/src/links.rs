@@ -32,6 +32,10 @@ pub enum Page {
     Preferences,
     /// A shipment's tracking page (the subject is the shipment).
     Tracking,
+    /// The customer's inbox: portal messages and the emails they were sent.
+    Inbox,
+    /// A tracked link's redirect (the subject is message id × 1,000 + the link's position).
+    Click,
 }
 
 impl Page {
@@ -43,6 +47,8 @@ impl Page {
             Page::Survey => "survey",
             Page::Preferences => "preferences",
             Page::Tracking => "tracking",
+            Page::Inbox => "inbox",
+            Page::Click => "click",
         }
     }
 }
@@ -114,6 +120,7 @@ impl LinkSigner {
         let prefix = match page {
             // Short, as it sits in a mail header.
             Page::Unsubscribe => "u".to_string(),
+            Page::Click => "c".to_string(),
             other => format!("p/{}", other.as_str()),
         };
         format!(

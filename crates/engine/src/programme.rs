@@ -256,6 +256,9 @@ pub struct SendStep {
     pub priority: Priority,
     /// Channels in order of preference; the first one policy allows is used.
     pub channels: Vec<Channel>,
+    /// Whether the message's web links go through a signed click-counting redirect
+    /// (`track_clicks = true`; off unless asked, and opens are never tracked).
+    pub track_clicks: bool,
 }
 
 impl SendStep {
@@ -412,6 +415,8 @@ struct RawSend {
     channel: Option<String>,
     #[serde(default)]
     channels: Vec<String>,
+    #[serde(default)]
+    track_clicks: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -908,6 +913,7 @@ fn parse_action(
                 class,
                 priority: raw.priority.unwrap_or(Priority::Normal),
                 channels,
+                track_clicks: raw.track_clicks,
             }))
         }
         "wait" => match value.get_ref() {

@@ -201,6 +201,7 @@ impl Renderer {
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
         env.add_filter("money", money);
         env.add_filter("date", date);
+        env.add_filter("linkify", linkify);
         let mut names = HashSet::new();
         let mut uses: BTreeMap<String, HashSet<String>> = BTreeMap::new();
         let mut short_texts = HashSet::new();
@@ -359,6 +360,20 @@ impl Renderer {
 
     /// Renders `template` for one customer.
     pub fn render(&self, template: &str, input: &RenderInput<'_>) -> Result<Rendered, RenderError> {
+        self.render_tracked(template, input, &mut |_| None)
+    }
+
+    /// [`Renderer::render`], with each web link in the message's own text passed to `track`
+    /// (in order of appearance, once per address): where it answers with another address
+    /// (a click-tracking redirect), the text part shows that one and the HTML part links to
+    /// it under the original address. The footer's links (unsubscribe, preferences, inbox)
+    /// are never passed.
+    pub fn render_tracked(
+        &self,
+        template: &str,
+        input: &RenderInput<'_>,
+        track: &mut dyn FnMut(&str) -> Option<String>,
+    ) -> Result<Rendered, RenderError> {
         let locale = input.customer.locale;
         let err = |reason: String| RenderError {
             template: template.to_string(),
@@ -424,7 +439,31 @@ impl Renderer {
             .collect::<Vec<_>>()
             .join(" ");
         let body = tidy_text(&run("body")?);
-        let mut text = body.clone();
+        let mut tracked = BTreeMap::new();
+        for url in body.split_whitespace().filter_map(web_link) {
+            if !tracked.contains_key(url)
+                && let Some(to) = track(url)
+            {
+                tracked.insert(url.to_string(), to);
+            }
+        }
+        let mut text = if tracked.is_empty() {
+            body.clone()
+        } else {
+            body.lines()
+                .map(|line| {
+                    line.split(' ')
+                        .map(|word| match web_link(word).and_then(|u| tracked.get(u)) {
+                            Some(to) => word.replacen(web_link(word).unwrap_or_default(), to, 1),
+                            None => word.to_string(),
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+                + "\n"
+        };
         // Every non-transactional message says how to stop (the HTML footer has the link too).
         if let Some(url) = input.links.get("unsubscribe").and_then(|u| u.as_str()) {
             let label = if locale == Locale::En {
@@ -443,7 +482,9 @@ impl Renderer {
                     "locale": locale.tag(),
                     "subject": subject,
                     "blocks": blocks(&body),
+                    "tracked": tracked,
                     "links": input.links,
+                    "formal": form == AddressForm::Formal,
                 }))
             })
             .map_err(|e| err(format!("layout: {e}")))?;
@@ -495,6 +536,38 @@ fn tidy_text(s: &str) -> String {
         out.pop();
     }
     out.join("\n") + "\n"
+}
+
+/// The web address a word of text is, without the punctuation after it.
+fn web_link(word: &str) -> Option<&str> {
+    (word.starts_with("https://") || word.starts_with("http://"))
+        .then(|| word.trim_end_matches(['.', ',', ';', ':', '!', '?', ')']))
+}
+
+/// `{{ line | linkify }}` in the HTML layout: the line escaped, each web address in it a
+/// link — to its click-tracking redirect when the message tracks clicks (`tracked`).
+fn linkify(state: &State<'_, '_>, line: String) -> minijinja::Value {
+    let tracked = state.lookup("tracked");
+    let words: Vec<String> = line
+        .split(' ')
+        .map(|word| match web_link(word) {
+            Some(url) => {
+                let href = tracked
+                    .as_ref()
+                    .and_then(|t| t.get_attr(url).ok())
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_else(|| url.to_string());
+                format!(
+                    "<a href=\"{}\" style=\"color:inherit;\">{}</a>{}",
+                    minijinja::HtmlEscape(&href),
+                    minijinja::HtmlEscape(url),
+                    minijinja::HtmlEscape(&word[url.len()..])
+                )
+            }
+            None => minijinja::HtmlEscape(word).to_string(),
+        })
+        .collect();
+    minijinja::Value::from_safe_string(words.join(" "))
 }
 
 /// Splits text into paragraphs and bullet lists for the HTML layout.

@@ -47,6 +47,7 @@ macro_rules! on_tx {
 }
 
 mod admin;
+mod clicks;
 mod feedback;
 mod loyalty;
 mod print;

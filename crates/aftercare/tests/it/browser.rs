@@ -270,11 +270,18 @@ async fn a_customer_changes_her_delivery_in_the_browser_and_the_carrier_and_her_
         ("preferences", app.page_link(Page::Preferences, customer)),
         ("unsubscribe", app.page_link(Page::Unsubscribe, customer)),
         ("survey", app.page_link(Page::Survey, response)),
+        ("inbox", app.page_link(Page::Inbox, customer)),
     ] {
         c.goto(&url).await.unwrap();
         accessible(&c, name).await;
         capture(&c, name).await;
     }
+    // A message from the inbox, in the brand's layout.
+    let inbox = app.page_link(Page::Inbox, customer);
+    c.goto(&inbox).await.unwrap();
+    click(&c, ".inbox a").await;
+    accessible(&c, "inbox-message").await;
+    capture(&c, "inbox-message").await;
     c.close().await.unwrap();
 }
 

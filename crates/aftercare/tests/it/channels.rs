@@ -22,18 +22,27 @@ id = "confirmation"
 send = { template = "order_confirmation", class = "transactional", channels = ["sms", "email"] }
 "#;
 
-/// An app whose SMS provider is the receiver at `url`, running `SMS_CONFIRMATION`.
-async fn sms_app(backend: Backend, url: &str) -> (TestApp, tempfile::TempDir) {
+/// An app running only `programme` (and the changes `change` makes to its configuration).
+async fn app_running(
+    backend: Backend,
+    programme: &str,
+    change: impl FnOnce(&mut aftercare::config::Config),
+) -> (TestApp, tempfile::TempDir) {
     let programmes = tempfile::tempdir().unwrap();
-    std::fs::write(
-        programmes.path().join("sms-confirmation.toml"),
-        SMS_CONFIRMATION,
-    )
-    .unwrap();
+    std::fs::write(programmes.path().join("programme.toml"), programme).unwrap();
     let dir = programmes.path().to_path_buf();
-    let url = url.to_string();
     let app = spawn_app_with(backend, move |c| {
         c.programmes_dir = dir;
+        change(c);
+    })
+    .await;
+    (app, programmes)
+}
+
+/// An app whose SMS provider is the receiver at `url`, running `SMS_CONFIRMATION`.
+async fn sms_app(backend: Backend, url: &str) -> (TestApp, tempfile::TempDir) {
+    let url = url.to_string();
+    app_running(backend, SMS_CONFIRMATION, move |c| {
         c.webhooks.insert(
             "sms_gateway".into(),
             aftercare_domain::webhooks::WebhookTarget {
@@ -44,8 +53,7 @@ async fn sms_app(backend: Backend, url: &str) -> (TestApp, tempfile::TempDir) {
         c.channels.sms = Some("sms_gateway".into());
         c.tracking.allow_private_targets = true;
     })
-    .await;
-    (app, programmes)
+    .await
 }
 
 async fn report(app: &TestApp, body: &Value, secret: Option<&str>) -> (u16, Value) {
@@ -234,5 +242,207 @@ both_backends!(
         assert!(calls.iter().all(|c| c["_key"] == calls[0]["_key"]));
         assert!(calls.iter().all(|c| c["_valid"] == true));
         assert_eq!(confirmation(&app, "C1").await["state"], "sent");
+    }
+);
+
+const PORTAL_THANKS: &str = r#"
+id = "portal-thanks"
+name = "Confirmation by email, thanks in the inbox"
+version = 1
+trigger = { event = "order_placed" }
+
+[[steps]]
+id = "confirmation"
+send = { template = "order_confirmation", class = "transactional" }
+
+[[steps]]
+id = "thanks"
+send = { template = "thanks", class = "transactional", channels = ["portal"] }
+"#;
+
+both_backends!(
+    a_portal_message_waits_in_the_customers_inbox_beside_their_emails,
+    |backend| async move {
+        let (app, _programmes) = app_running(backend, PORTAL_THANKS, |_| {}).await;
+        app.seed_shop(&jan_de_vries()).await;
+        assert_eq!(app.post_json("/v1/orders", &order("W-1")).await.0, 201);
+        app.engine.run_until_idle().await.unwrap();
+
+        let thanks = app.message_with_template("C1", "", "thanks").await;
+        assert_eq!(
+            (&thanks["state"], &thanks["channel"]),
+            (&json!("sent"), &json!("portal")),
+            "{thanks}"
+        );
+        assert_eq!(
+            thanks["reason"],
+            "placed in the customer's inbox on their page"
+        );
+        let mail = app.smtp.wait_for(1).await;
+        assert_eq!(mail.len(), 1, "only the confirmation goes by email");
+        // Every email links to the inbox ("Al uw berichten": Jan is addressed formally).
+        let confirmation = app
+            .message_with_template("C1", "", "order_confirmation")
+            .await;
+        let detail = app
+            .get_json(&format!("/v1/messages/{}", confirmation["id"]))
+            .await;
+        let html = detail["message"]["body_html"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{detail}"))
+            .to_string();
+        assert!(html.contains("Al uw berichten"), "{html}");
+        // (minijinja writes `/` in attributes as `&#x2f;`, which mail clients read as `/`.)
+        let html = html.replace("&#x2f;", "/");
+        let link = crate::tracking::link_in_mail(&[html], "/p/inbox/").unwrap();
+        let inbox = app.on_test_server(&link);
+        let page = app.get_text(&inbox).await;
+        assert!(
+            page.contains("<h1>Jouw berichten</h1>") || page.contains("<h1>Uw berichten</h1>"),
+            "{page}"
+        );
+        for m in [&thanks, &confirmation] {
+            assert!(
+                page.contains(m["subject"].as_str().unwrap()),
+                "{} listed: {page}",
+                m["subject"]
+            );
+        }
+        assert!(
+            page.contains("In uw inbox") && page.contains("Per e-mail"),
+            "{page}"
+        );
+        // A message opens as it was written, in the brand's layout.
+        let opened = app.get_text(&format!("{inbox}/{}", thanks["id"])).await;
+        assert!(opened.contains("Geachte heer De Vries"), "{opened}");
+
+        // Another customer's message through this link: not found, and nothing shown.
+        let mut piet = jan_de_vries();
+        piet["external_id"] = json!("C2");
+        piet["email"] = json!("piet@example.nl");
+        assert_eq!(app.post_json("/v1/customers", &piet).await.0, 201);
+        let mut o = order("W-2");
+        o["customer_external_id"] = json!("C2");
+        assert_eq!(app.post_json("/v1/orders", &o).await.0, 201);
+        app.engine.run_until_idle().await.unwrap();
+        let other = app.message_with_template("C2", "", "thanks").await;
+        let r = app
+            .http
+            .get(format!("{inbox}/{}", other["id"]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 404);
+        let text = r.text().await.unwrap();
+        assert!(text.contains("niet in uw inbox"), "{text}");
+        // A changed link gets the friendly page.
+        let tampered = inbox.replacen("/p/inbox/1.", "/p/inbox/2.", 1);
+        let r = app.http.get(&tampered).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 403);
+    }
+);
+
+const TRACKED: &str = r#"
+id = "tracked"
+name = "Inspiration with and without click tracking"
+version = 1
+trigger = { event = "order_placed" }
+
+[[steps]]
+id = "tracked"
+send = { template = "inspiration", class = "transactional", track_clicks = true }
+
+[[steps]]
+id = "untracked"
+send = { template = "inspiration", class = "transactional" }
+"#;
+
+both_backends!(
+    links_go_through_a_signed_counting_redirect_only_when_the_step_asks,
+    |backend| async move {
+        let (app, _programmes) = app_running(backend, TRACKED, |_| {}).await;
+        app.seed_shop(&jan_de_vries()).await;
+        assert_eq!(app.post_json("/v1/orders", &order("W-1")).await.0, 201);
+        app.engine.run_until_idle().await.unwrap();
+        let listed = app.get_json("/v1/messages?customer=C1").await;
+        let by_step = |step: &str| {
+            listed["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["step_key"] == step)
+                .unwrap_or_else(|| panic!("no {step} message: {listed}"))["id"]
+                .clone()
+        };
+        let detail = |id: Value| {
+            let app = &app;
+            async move { app.get_json(&format!("/v1/messages/{id}")).await }
+        };
+        let tracked = detail(by_step("tracked")).await;
+        let text = tracked["message"]["body_text"].as_str().unwrap();
+        let redirect = crate::tracking::link_in_mail(&[text.to_string()], "/c/")
+            .unwrap_or_else(|| panic!("the link is a redirect: {text}"));
+        assert!(!text.contains("Kijk op https://loopwerk.example"), "{text}");
+        // The HTML shows the address the customer knows and links to the redirect.
+        let html = tracked["message"]["body_html"]
+            .as_str()
+            .unwrap()
+            .replace("&#x2f;", "/");
+        assert!(
+            html.contains(&format!(
+                "<a href=\"{redirect}\" style=\"color:inherit;\">https://loopwerk.example</a>."
+            )),
+            "{html}"
+        );
+        assert!(html.contains("/p/inbox/"), "the footer's links stay direct");
+        let untracked = detail(by_step("untracked")).await;
+        let plain = untracked["message"]["body_text"].as_str().unwrap();
+        assert!(
+            plain.contains("Kijk op https://loopwerk.example."),
+            "{plain}"
+        );
+        assert!(!plain.contains("/c/"), "{plain}");
+
+        // Following it: counted, and on to the address.
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let follow = |url: String| {
+            let http = &http;
+            async move {
+                let r = http.get(url).send().await.unwrap();
+                let to = r
+                    .headers()
+                    .get("location")
+                    .map(|v| v.to_str().unwrap().to_string());
+                (r.status().as_u16(), to)
+            }
+        };
+        let url = app.on_test_server(&redirect);
+        assert_eq!(
+            follow(url.clone()).await,
+            (302, Some("https://loopwerk.example".to_string()))
+        );
+        follow(url.clone()).await;
+        let clicks = |d: &Value| d["clicks"].clone();
+        let id = by_step("tracked");
+        assert_eq!(
+            clicks(&detail(id.clone()).await),
+            json!([{"url": "https://loopwerk.example", "clicks": 2}])
+        );
+        // A changed redirect goes nowhere and counts nothing: no open redirect.
+        let token = url.rsplit('/').next().unwrap().to_string();
+        let (subject, rest) = token.split_once('.').unwrap();
+        let forged = url.replace(
+            &token,
+            &format!("{}.{rest}", subject.parse::<i64>().unwrap() + 1),
+        );
+        let (status, to) = follow(forged).await;
+        assert_eq!((status, to), (403, None));
+        // Months later the link still leads on, but is no longer counted.
+        app.clock.advance(jiff::SignedDuration::from_hours(24 * 91));
+        assert_eq!(follow(url).await.0, 302);
+        assert_eq!(clicks(&detail(id).await)[0]["clicks"], 2);
     }
 );

@@ -2,6 +2,10 @@
 
 use super::*;
 
+/// At most this many links per message are tracked; a redirect's subject is the message id
+/// times this plus the link's position.
+pub const CLICK_LINKS: i64 = 1_000;
+
 impl Engine {
     /// Renders and sends one message.
     pub(super) async fn deliver(&self, job: &Job) -> Result<(), EngineError> {
@@ -179,6 +183,9 @@ impl Engine {
             "unsubscribe": unsubscribe,
             "survey": survey,
             "preferences": self.links.url(Page::Preferences, customer.id, expires),
+            // Every message can be read again on the customer's page (not a letter's).
+            "inbox": (message.channel != aftercare_domain::Channel::Letter)
+                .then(|| self.links.url(Page::Inbox, customer.id, expires)),
         });
         let input = RenderInput {
             customer: &customer.record,
@@ -188,7 +195,30 @@ impl Engine {
             recommendations: &recommendations,
             links: &links,
         };
-        let rendered = match self.renderer.render(&message.template, &input) {
+        // Click tracking, when the step asks for it: each web link in the text becomes a
+        // signed redirect that counts the click (links valid as long as the message's).
+        let tracks_clicks = enrolment.as_ref().is_some_and(|e| {
+            self.programmes
+                .version(&e.programme_id, e.programme_version)
+                .and_then(|p| p.steps.iter().find(|s| s.id == message.step_key))
+                .is_some_and(|s| matches!(&s.action, Action::Send(send) if send.track_clicks))
+        });
+        let mut tracked_links = Vec::new();
+        let mut track = |url: &str| -> Option<String> {
+            let position = i64::try_from(tracked_links.len()).ok()?;
+            if !tracks_clicks || position >= CLICK_LINKS {
+                return None;
+            }
+            tracked_links.push(url.to_string());
+            Some(
+                self.links
+                    .url(Page::Click, message.id * CLICK_LINKS + position, expires),
+            )
+        };
+        let rendered = match self
+            .renderer
+            .render_tracked(&message.template, &input, &mut track)
+        {
             Ok(r) => r,
             Err(e) => {
                 tx.transition_message(
@@ -202,6 +232,9 @@ impl Engine {
                 return self.finish(tx, job).await;
             }
         };
+        for (position, url) in (0..).zip(&tracked_links) {
+            tx.track_link(message.id, position, url).await?;
+        }
         let brand = self.renderer.brand();
         let header_id = format!("msg-{}@{}", message.id, brand.message_id_domain);
         match message.channel {

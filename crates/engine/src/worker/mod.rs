@@ -50,6 +50,7 @@ mod deliver;
 mod print;
 mod provider;
 mod webhook;
+pub use deliver::CLICK_LINKS;
 pub use print::PrintFiles;
 pub use provider::{ReceiptError, ReceiptStatus};
 mod route;

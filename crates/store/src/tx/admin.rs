@@ -301,6 +301,14 @@ impl Tx {
             }
         }
         on_tx!(self, c => sqlx::query(
+            "DELETE FROM message_links
+             WHERE message_id IN (SELECT id FROM messages WHERE customer_id = $1)",
+        )
+        .bind(customer_id)
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+        on_tx!(self, c => sqlx::query(
             "UPDATE messages SET recipient = NULL, subject = NULL, body_text = NULL,
                  body_html = NULL, greeting = NULL WHERE customer_id = $1",
         )

@@ -444,8 +444,17 @@ pub async fn get_message(
     let mut tx = app.store.begin_read().await?;
     let message = tx.message(id).await?;
     let transitions = tx.message_transitions(id).await?;
+    let clicks: Vec<Value> = tx
+        .link_clicks(id)
+        .await?
+        .into_iter()
+        .map(|(url, clicks)| json!({"url": url, "clicks": clicks}))
+        .collect();
     tx.commit().await?;
-    Ok(Json(json!({"message": message, "transitions": transitions})).into_response())
+    Ok(
+        Json(json!({"message": message, "transitions": transitions, "clicks": clicks}))
+            .into_response(),
+    )
 }
 
 /// Jobs set aside after failing too often (dead letters), newest first, with the last error.

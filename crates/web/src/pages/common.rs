@@ -36,6 +36,7 @@ fn env() -> &'static Environment<'static> {
             include_str!("templates/unsubscribe.html"),
         );
         let _ = env.add_template("survey.html", include_str!("templates/survey.html"));
+        let _ = env.add_template("inbox.html", include_str!("templates/inbox.html"));
         let _ = env.add_template(
             "preferences.html",
             include_str!("templates/preferences.html"),
@@ -238,6 +239,7 @@ mod tests {
                 super::super::survey::strings(locale),
                 super::super::tracking::strings(locale),
                 super::super::unsubscribe::strings(locale),
+                super::super::inbox::strings(locale),
             ];
             for t in all {
                 let text = addressed(t, locale, true).to_string();

@@ -1,13 +1,15 @@
 //! Server-rendered pages: the customer's branded pages behind signed links ([`loyalty`],
-//! [`tracking`], [`survey`], [`preferences`], [`unsubscribe`]), the team's admin UI behind
+//! [`tracking`], [`survey`], [`preferences`], [`unsubscribe`], [`inbox`]), the team's admin UI behind
 //! a sign-in ([`admin`]), and the built-in outbox of
 //! `aftercare demo` — every message as the customer sees it — with the demo's stand-in
 //! carrier ([`demo_carrier`]), which are only mounted when the configuration enables them
 //! (the demo does), because the outbox shows personal data without a sign-in.
 
 pub mod admin;
+pub mod clicks;
 mod common;
 pub mod demo_carrier;
+pub mod inbox;
 pub mod limit;
 pub mod loyalty;
 pub mod preferences;
@@ -38,6 +40,8 @@ pub fn customer_routes() -> Router<AppState> {
             "/p/preferences/{token}",
             get(preferences::show).post(preferences::save),
         )
+        .route("/p/inbox/{token}", get(inbox::show))
+        .route("/p/inbox/{token}/{id}", get(inbox::message))
         .route("/p/tracking/{token}", get(tracking::show))
         .route(
             "/p/tracking/{token}/change",
@@ -51,6 +55,7 @@ pub fn customer_routes() -> Router<AppState> {
             "/p/tracking/{token}/recycle",
             axum::routing::post(tracking::recycle),
         )
+        .route("/c/{token}", get(clicks::follow))
         .route(
             "/u/{token}",
             get(unsubscribe::confirm).post(unsubscribe::unsubscribe),

@@ -1,0 +1,66 @@
+//! Click tracking (issue 6): the web links of a message whose step tracks clicks, by
+//! position, and the clicks on their signed redirects.
+
+use jiff::Timestamp;
+
+use super::Tx;
+use crate::{Result, micros};
+
+impl Tx {
+    /// Stores a message's tracked link at `position` (again on a resend: the first stays).
+    pub async fn track_link(&mut self, message_id: i64, position: i32, url: &str) -> Result<()> {
+        on_tx!(self, c => sqlx::query(
+            "INSERT INTO message_links (message_id, position, url) VALUES ($1, $2, $3)
+             ON CONFLICT (message_id, position) DO NOTHING",
+        )
+        .bind(message_id)
+        .bind(position)
+        .bind(url)
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+        Ok(())
+    }
+
+    /// Where a message's tracked link at `position` goes, if it exists.
+    pub async fn tracked_link(&mut self, message_id: i64, position: i32) -> Result<Option<String>> {
+        Ok(on_tx!(self, c => sqlx::query_scalar(
+            "SELECT url FROM message_links WHERE message_id = $1 AND position = $2",
+        )
+        .bind(message_id)
+        .bind(position)
+        .fetch_optional(&mut *c)
+        .await?))
+    }
+
+    /// Records a click on a tracked link.
+    pub async fn record_click(
+        &mut self,
+        message_id: i64,
+        position: i32,
+        at: Timestamp,
+    ) -> Result<()> {
+        on_tx!(self, c => sqlx::query(
+            "INSERT INTO link_clicks (message_id, position, at) VALUES ($1, $2, $3)",
+        )
+        .bind(message_id)
+        .bind(position)
+        .bind(micros(at))
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+        Ok(())
+    }
+
+    /// A message's tracked links with their click counts, in order.
+    pub async fn link_clicks(&mut self, message_id: i64) -> Result<Vec<(String, i64)>> {
+        Ok(on_tx!(self, c => sqlx::query_as(
+            "SELECT l.url, COUNT(k.id) FROM message_links l
+             LEFT JOIN link_clicks k ON k.message_id = l.message_id AND k.position = l.position
+             WHERE l.message_id = $1 GROUP BY l.position, l.url ORDER BY l.position",
+        )
+        .bind(message_id)
+        .fetch_all(&mut *c)
+        .await?))
+    }
+}

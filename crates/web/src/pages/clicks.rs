@@ -1,0 +1,57 @@
+//! Tracked links (issue 6): a message whose programme step sets `track_clicks = true` has
+//! each web link in its text rewritten to `/c/{token}`, a signed redirect. Following it
+//! counts the click and sends the customer on with `302 Found`; an expired redirect still
+//! leads to its address (it is stored, not taken from the link) but counts nothing; a
+//! changed one gets the friendly page and goes nowhere — it is no open redirect. Opens
+//! are not tracked.
+
+use aftercare_engine::links::{LinkError, Page};
+use aftercare_engine::worker::CLICK_LINKS;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::common::link_problem;
+use crate::AppState;
+use crate::error::ApiError;
+
+/// `GET /c/{token}`.
+pub async fn follow(
+    State(app): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<Response, ApiError> {
+    let now = app.clock.now();
+    let (subject, count) = match app.engine.links().verify(Page::Click, &token, now) {
+        Ok(subject) => (subject, true),
+        // The signature held; only the time ran out.
+        Err(LinkError::Expired) => match token.split('.').next().and_then(|s| s.parse().ok()) {
+            Some(subject) => (subject, false),
+            None => return link_problem(&app, LinkError::Invalid),
+        },
+        Err(e) => return link_problem(&app, e),
+    };
+    let (message, position) = (subject / CLICK_LINKS, subject % CLICK_LINKS);
+    let position = i32::try_from(position).unwrap_or(-1);
+    let mut tx = app.store.begin().await?;
+    let Some(url) = tx.tracked_link(message, position).await? else {
+        return link_problem(&app, LinkError::Invalid);
+    };
+    if count {
+        tx.record_click(message, position, now).await?;
+    }
+    tx.commit().await?;
+    let mut response = StatusCode::FOUND.into_response();
+    let headers = response.headers_mut();
+    let location = HeaderValue::from_str(&url).map_err(|_| {
+        ApiError::Internal(format!(
+            "tracked link {message}/{position} is not a header value"
+        ))
+    })?;
+    headers.insert(header::LOCATION, location);
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    Ok(response)
+}
