@@ -65,7 +65,7 @@ pub fn serve_stand_in_carrier(engine: &Engine, listener: TcpListener) {
             listener,
             WebOptions {
                 outbox_page: true,
-                simulator: None,
+                ..WebOptions::default()
             },
             false,
             std::future::pending(),

@@ -43,6 +43,8 @@ struct RawConfig {
     #[serde(default)]
     email_feedback_secret: Option<String>,
     #[serde(default)]
+    trusted_proxies: Vec<String>,
+    #[serde(default)]
     public_url: Option<String>,
     #[serde(default)]
     link_secret: Option<String>,
@@ -97,6 +99,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "email_feedback_secret",
     "public_url",
     "link_secret",
+    "trusted_proxies",
 ];
 
 /// A secret string whose `Debug` does not show it.
@@ -153,6 +156,8 @@ pub struct Config {
     pub print: aftercare_domain::print::PrintConfig,
     /// The brand's systems that programmes' `webhook` steps call (`[webhooks.<name>]`).
     pub webhooks: std::collections::BTreeMap<String, aftercare_domain::webhooks::WebhookTarget>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (`trusted_proxies`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The targets that carry SMS and app push (`[channels]`).
     pub channels: aftercare_domain::webhooks::ChannelProviders,
 }
@@ -224,6 +229,19 @@ impl Config {
         }
         aftercare_domain::webhooks::check(&raw.webhooks)
             .map_err(|e| anyhow::anyhow!("{}: {}", e.field, e.reason))?;
+        let trusted_proxies = raw
+            .trusted_proxies
+            .iter()
+            .map(|p| {
+                p.parse::<ipnet::IpNet>()
+                    .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        anyhow::anyhow!(
+                            "trusted_proxies: '{p}' is not an address or a network such as 10.0.0.0/8"
+                        )
+                    })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
         raw.channels
             .check(&raw.webhooks)
             .map_err(|e| anyhow::anyhow!("{}: {}", e.field, e.reason))?;
@@ -320,6 +338,7 @@ impl Config {
             print: raw.print,
             webhooks: raw.webhooks,
             channels: raw.channels,
+            trusted_proxies,
         })
     }
 }

@@ -135,9 +135,58 @@ pub async fn request_recycling(
     Ok(true)
 }
 
+/// How long a carrier's answer for a postcode is reused: pick-up points change rarely, and a
+/// page view should not wait for the carrier each time (issue 8).
+const PICKUP_FRESH: SignedDuration = SignedDuration::from_mins(15);
+/// How long a failed lookup is not tried again (the configured list is offered meanwhile),
+/// so a carrier that is down does not slow every page by its timeout.
+const PICKUP_RETRY: SignedDuration = SignedDuration::from_mins(1);
+/// At most this many postcodes are remembered; beyond it the memory starts afresh.
+const PICKUP_ENTRIES: usize = 10_000;
+
+/// Carrier, postcode and country.
+type PickupKey = (String, String, String);
+/// When the carrier answered, and what (`None`: it failed).
+type PickupAnswer = (Timestamp, Option<Vec<PickupPoint>>);
+
+/// The carriers' recent pick-up point answers, on the engine's clock.
+#[derive(Debug, Default)]
+pub struct PickupCache {
+    entries: std::sync::Mutex<std::collections::HashMap<PickupKey, PickupAnswer>>,
+}
+
+impl PickupCache {
+    /// The answer for `key` if it is still fresh at `now`: `Some(None)` for a recent failure.
+    fn get(&self, key: &PickupKey, now: Timestamp) -> Option<Option<Vec<PickupPoint>>> {
+        let entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (at, points) = entries.get(key)?;
+        let fresh = if points.is_some() {
+            PICKUP_FRESH
+        } else {
+            PICKUP_RETRY
+        };
+        (now < *at + fresh).then(|| points.clone())
+    }
+
+    fn put(&self, key: PickupKey, now: Timestamp, points: Option<Vec<PickupPoint>>) {
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if entries.len() >= PICKUP_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(key, (now, points));
+    }
+}
+
 impl Engine {
     /// The pick-up points to offer near `postcode`: from the carrier's lookup when it has
-    /// one and answers, else from the configured list; nearest first.
+    /// one and answers (remembered for 15 minutes; a failure for a minute), else from the
+    /// configured list; nearest first.
     pub async fn pickup_points(
         &self,
         carrier: &str,
@@ -147,6 +196,17 @@ impl Engine {
         let Some(config) = self.tracking().carriers.get(carrier) else {
             return Vec::new();
         };
+        let now = self.clock().now();
+        let key = (
+            carrier.to_string(),
+            postcode.to_string(),
+            country.to_string(),
+        );
+        match self.pickup_cache.get(&key, now) {
+            Some(Some(points)) => return nearest_points(&points, postcode, POINTS_OFFERED),
+            Some(None) => return nearest_points(&config.pickup_points, postcode, POINTS_OFFERED),
+            None => {}
+        }
         if let (Some(url), Some(secret)) = (&config.pickup_points_url, &config.webhook_secret) {
             let query = [("postcode", postcode), ("country", country)];
             match self
@@ -157,9 +217,14 @@ impl Engine {
                     serde_json::from_value::<Vec<PickupPoint>>(v)
                         .map_err(|e| WebhookError::Transient(format!("pick-up points: {e}")))
                 }) {
-                Ok(points) => return nearest_points(&points, postcode, POINTS_OFFERED),
+                Ok(points) => {
+                    let offered = nearest_points(&points, postcode, POINTS_OFFERED);
+                    self.pickup_cache.put(key, now, Some(points));
+                    return offered;
+                }
                 Err(e) => {
                     warn!(carrier, error = %e, "Pick-up point lookup failed; using the configured list.");
+                    self.pickup_cache.put(key, now, None);
                 }
             }
         }

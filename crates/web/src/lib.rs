@@ -52,6 +52,8 @@ pub struct WebOptions {
     pub outbox_page: bool,
     /// Runs simulations for the admin UI's simulator (the binary provides one).
     pub simulator: Option<Arc<dyn pages::admin::simulator::Simulator>>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (for the pages' rate limit).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// The whole router.
@@ -59,7 +61,9 @@ pub fn router(state: AppState, options: WebOptions) -> Router {
     let mut router = Router::new()
         .route("/health", get(health))
         .merge(api::routes())
-        .merge(pages::customer_routes())
+        .merge(pages::customer_routes(pages::limit::PageLimiter::new(
+            options.trusted_proxies.clone(),
+        )))
         .merge(pages::admin::routes());
     if options.outbox_page {
         router = router.merge(pages::outbox_routes());

@@ -175,6 +175,7 @@ pub async fn run(args: Args, mut config: Config) -> anyhow::Result<()> {
             simulator: Some(Arc::new(crate::cli::simulate::UiSimulator::new(
                 config.clone(),
             ))),
+            trusted_proxies: config.trusted_proxies.clone(),
         },
         true,
         app::shutdown_signal(),

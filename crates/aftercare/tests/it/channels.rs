@@ -446,3 +446,54 @@ both_backends!(
         assert_eq!(clicks(&detail(id).await)[0]["clicks"], 2);
     }
 );
+
+both_backends!(
+    the_preferences_page_offers_sms_choices_when_there_is_a_provider_and_a_number,
+    |backend| async move {
+        let (_provider, url) = Receiver::start().await;
+        let (app, _programmes) = sms_app(backend, &url).await;
+        let mut jan = jan_de_vries();
+        jan["phone"] = json!("+31 6 1234 5678");
+        app.seed_shop(&jan).await;
+        let id = {
+            let mut tx = app.store.begin_read().await.unwrap();
+            tx.customer_by_external_id("C1").await.unwrap().unwrap().id
+        };
+        let link = app.page_link(aftercare_engine::links::Page::Preferences, id);
+        let page = app.get_text(&link).await;
+        assert!(page.contains("Sms naar +31612345678"), "{page}");
+        assert!(
+            page.contains("name=\"service_sms\" value=\"yes\" checked"),
+            "{page}"
+        );
+        let csrf = form_field(&page, "csrf");
+        let (status, after) = app
+            .post_form(
+                &link,
+                format!("csrf={csrf}&marketing_sms=yes&preferred_channel=sms&frequency=normal"),
+            )
+            .await;
+        assert_eq!(status, 200, "{after}");
+        let customer = app.get_json("/v1/customers/C1").await;
+        let consents = customer["customer"]["consents"].as_array().unwrap().clone();
+        let latest = |purpose: &str| {
+            consents
+                .iter()
+                .rev()
+                .find(|c| c["channel"] == "sms" && c["purpose"] == purpose)
+                .map(|c| (c["granted"].clone(), c["source"].clone()))
+        };
+        assert_eq!(
+            latest("marketing"),
+            Some((json!(true), json!("preferences_page")))
+        );
+        assert_eq!(
+            latest("service"),
+            Some((json!(false), json!("preferences_page")))
+        );
+        assert_eq!(
+            customer["customer"]["attributes"]["preferred_channel"], "sms",
+            "{customer}"
+        );
+    }
+);

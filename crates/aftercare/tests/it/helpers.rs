@@ -273,6 +273,7 @@ pub async fn spawn_app_with(backend: Backend, change: impl FnOnce(&mut Config)) 
                 simulator: Some(Arc::new(aftercare::cli::simulate::UiSimulator::new(
                     server_config,
                 ))),
+                ..WebOptions::default()
             },
             false,
             std::future::pending(),

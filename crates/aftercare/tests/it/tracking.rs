@@ -217,6 +217,13 @@ async fn neighbour_and_another_day_reach_the_carrier_and_bad_input_names_the_fie
             .any(|m| m.contains("Bezorging op 5 maart 2026")),
         "{mails:?}"
     );
+    // The page expects the new day, not the carrier's first window.
+    let page = app.get_text(&url).await;
+    assert!(page.contains("Verwacht donderdag 5 maart 2026"), "{page}");
+    assert!(
+        !page.contains("dinsdag 3 maart 2026, 10:00–12:00"),
+        "{page}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -460,3 +467,19 @@ async fn a_client_hammering_the_pages_is_slowed_down_with_a_friendly_429() {
     // The API is not limited by the pages' limiter.
     assert_eq!(app.get("/health").send().await.unwrap().status(), 200);
 }
+
+both_backends!(
+    the_carriers_pickup_points_are_asked_once_a_quarter_hour_per_postcode,
+    |backend| async move {
+        let stub = CarrierStub::start().await;
+        let (app, link) = parcel_on_its_way(backend, &stub, |_| {}).await;
+        let url = app.on_test_server(&link);
+        for _ in 0..3 {
+            assert!(app.get_text(&url).await.contains("Primera Leidseplein"));
+        }
+        assert_eq!(stub.lookups(), ["1016 GV"], "the answer is reused");
+        app.clock.advance(jiff::SignedDuration::from_mins(16));
+        assert!(app.get_text(&url).await.contains("Primera Leidseplein"));
+        assert_eq!(stub.lookups(), ["1016 GV", "1016 GV"], "and asked again");
+    }
+);

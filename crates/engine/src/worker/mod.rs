@@ -107,6 +107,7 @@ pub struct Engine {
         Arc<std::collections::BTreeMap<String, aftercare_domain::webhooks::WebhookTarget>>,
     feedback_secret: Option<Arc<str>>,
     channels: Arc<aftercare_domain::webhooks::ChannelProviders>,
+    pub(crate) pickup_cache: Arc<crate::tracking::PickupCache>,
 }
 
 /// How long a claimed job stays with its worker; a dead worker's jobs return after it.
@@ -147,6 +148,7 @@ impl Engine {
             webhook_targets: Arc::default(),
             feedback_secret: None,
             channels: Arc::default(),
+            pickup_cache: Arc::default(),
         }
     }
 

@@ -1,8 +1,11 @@
 //! Rate limiting of the customer pages: each client address gets a burst of 60 requests and
 //! then 2 a second (governor's GCRA, in memory per process). A link is a key, so guessing
 //! tokens or hammering a form gets a friendly 429 page with `Retry-After` instead of work.
-//! Behind a reverse proxy every customer shares the proxy's address, so the limit is per
-//! process and generous; put a per-client limit in the proxy as well.
+//! Behind a reverse proxy listed in `trusted_proxies`, the client is the last address in
+//! `X-Forwarded-For` that is not itself a trusted proxy (anything further left is what the
+//! client claims, and is ignored); from any other peer the header is ignored. The limit is
+//! per process: with several `serve` processes a client may make that many times the
+//! requests.
 
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
@@ -29,16 +32,53 @@ type Limiter = RateLimiter<IpAddr, HashMapStateStore<IpAddr>, DefaultClock>;
 pub struct PageLimiter {
     limiter: Arc<Limiter>,
     checks: Arc<AtomicU64>,
+    trusted: Arc<[ipnet::IpNet]>,
 }
 
 impl Default for PageLimiter {
     fn default() -> Self {
+        Self::new(Vec::new())
+    }
+}
+
+impl PageLimiter {
+    /// A limiter that believes `X-Forwarded-For` from the `trusted` proxies only.
+    pub fn new(trusted: Vec<ipnet::IpNet>) -> Self {
         let quota = Quota::per_minute(NonZeroU32::new(PER_MINUTE).unwrap_or(NonZeroU32::MIN))
             .allow_burst(NonZeroU32::new(BURST).unwrap_or(NonZeroU32::MIN));
         Self {
             limiter: Arc::new(RateLimiter::hashmap(quota)),
             checks: Arc::default(),
+            trusted: trusted.into(),
         }
+    }
+
+    /// The client behind a request from `peer`.
+    fn client(&self, peer: IpAddr, headers: &axum::http::HeaderMap) -> IpAddr {
+        let trusted = |ip: &IpAddr| self.trusted.iter().any(|n| n.contains(ip));
+        if !trusted(&peer) {
+            return peer;
+        }
+        let hops = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .collect::<Vec<_>>();
+        let mut client = peer;
+        for hop in hops.iter().rev() {
+            match hop.parse::<IpAddr>() {
+                Ok(ip) => {
+                    client = ip;
+                    if !trusted(&ip) {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        client
     }
 }
 
@@ -55,7 +95,8 @@ pub async fn limit(State(limiter): State<PageLimiter>, request: Request, next: N
     if limiter.checks.fetch_add(1, Ordering::Relaxed) % 10_000 == 9_999 {
         limiter.limiter.retain_recent();
     }
-    if limiter.limiter.check_key(&addr.ip()).is_ok() {
+    let client = limiter.client(addr.ip(), request.headers());
+    if limiter.limiter.check_key(&client).is_ok() {
         return next.run(request).await;
     }
     let mut response = (
@@ -69,4 +110,36 @@ pub async fn limit(State(limiter): State<PageLimiter>, request: Request, next: N
     headers.insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn forwarded(value: &str) -> axum::http::HeaderMap {
+        let mut h = axum::http::HeaderMap::new();
+        h.insert("x-forwarded-for", value.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn the_client_is_the_last_untrusted_hop_and_only_a_trusted_proxy_is_believed() {
+        let limiter = PageLimiter::new(vec!["10.0.0.0/8".parse().unwrap()]);
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        // Through the brand's proxy (10.0.0.5): the address it saw.
+        let h = forwarded("198.51.100.7, 203.0.113.9");
+        assert_eq!(limiter.client(ip("10.0.0.5"), &h), ip("203.0.113.9"));
+        // Two trusted proxies in a row: the first untrusted one from the right.
+        let h = forwarded("198.51.100.7, 203.0.113.9, 10.0.0.7");
+        assert_eq!(limiter.client(ip("10.0.0.5"), &h), ip("203.0.113.9"));
+        // Straight from the internet, the header is the client's own claim: ignored.
+        assert_eq!(limiter.client(ip("203.0.113.50"), &h), ip("203.0.113.50"));
+        // Garbage stops the walk at the last good address.
+        let h = forwarded("nonsense, 10.0.0.9");
+        assert_eq!(limiter.client(ip("10.0.0.5"), &h), ip("10.0.0.9"));
+        assert_eq!(
+            PageLimiter::default().client(ip("10.0.0.5"), &h),
+            ip("10.0.0.5")
+        );
+    }
 }

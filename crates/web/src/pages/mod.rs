@@ -28,7 +28,7 @@ use crate::AppState;
 use crate::error::ApiError;
 
 /// The customer pages behind signed links.
-pub fn customer_routes() -> Router<AppState> {
+pub fn customer_routes(limiter: limit::PageLimiter) -> Router<AppState> {
     Router::new()
         .route("/p/loyalty/{token}", get(loyalty::show))
         .route(
@@ -60,10 +60,7 @@ pub fn customer_routes() -> Router<AppState> {
             "/u/{token}",
             get(unsubscribe::confirm).post(unsubscribe::unsubscribe),
         )
-        .layer(axum::middleware::from_fn_with_state(
-            limit::PageLimiter::default(),
-            limit::limit,
-        ))
+        .layer(axum::middleware::from_fn_with_state(limiter, limit::limit))
 }
 
 /// The outbox routes, and the demo's stand-in carrier.

@@ -1,7 +1,8 @@
 //! The preferences page (signed link from every message's footer and from the
 //! unsubscribe page, no login): marketing email on or off, fewer messages (the policy then
-//! halves the customer's yearly band), marketing by post (opt-out) and the channel they
-//! prefer (CH2), and the birthday the surprise programme uses.
+//! halves the customer's yearly band), marketing by post (opt-out), delivery updates and
+//! offers by SMS when the brand has an SMS provider and the customer a number, the channel
+//! they prefer (CH2), and the birthday the surprise programme uses.
 //! Changes are consents with source `preferences_page` and take effect at once, also for
 //! queued messages; a forged form changes nothing.
 //!
@@ -30,7 +31,9 @@ pub(crate) fn strings(locale: Locale) -> Value {
             "save": "Save", "saved": "Saved.", "bad_date": "That birthday is not a date we can use; nothing was changed.",
             "post": "Post", "marketing_letter": "Now and then a card or a letter by post",
             "channel": "How would you like to hear from us?", "no_preference": "Whatever suits the message",
-            "by_email": "By email, please", "by_letter": "By post, please",
+            "by_email": "By email, please", "by_letter": "By post, please", "by_sms": "By text message, please",
+            "sms": "Text messages (SMS) to {phone}", "service_sms": "Delivery updates by text message",
+            "marketing_sms": "News and offers by text message",
             "bad_channel": "That is not one of the choices; nothing was changed."
         })
     } else {
@@ -42,7 +45,9 @@ pub(crate) fn strings(locale: Locale) -> Value {
             "save": "Opslaan", "saved": "Opgeslagen.", "bad_date": "Die verjaardag kunnen we niet gebruiken; er is niets veranderd.",
             "post": "Post", "marketing_letter": "Af en toe een kaart of brief per post",
             "channel": "Hoe horen we het liefst van je?", "no_preference": "Wat bij het bericht past",
-            "by_email": "Liefst per e-mail", "by_letter": "Liefst per post",
+            "by_email": "Liefst per e-mail", "by_letter": "Liefst per post", "by_sms": "Liefst per sms",
+            "sms": "Sms naar {phone}", "service_sms": "Bezorgberichten per sms",
+            "marketing_sms": "Nieuws en aanbiedingen per sms",
             "bad_channel": "Dat is geen van de keuzes; er is niets veranderd."
         })
     }
@@ -90,11 +95,21 @@ pub async fn show(
             // Post is opt-out: on unless the customer said no.
             "marketing_letter": r.consent(Purpose::Marketing, Channel::Letter).is_none_or(|c| c.granted),
             "preferred": r.attributes.get("preferred_channel").and_then(|f| f.as_str()).unwrap_or(""),
+            // SMS, when the brand has a provider and the customer a number (CH1, CH2):
+            // service texts unless turned off, marketing texts only when asked for.
+            "sms_phone": sms_offered(&app, r).then(|| r.phone.as_ref().map(|p| p.as_str())),
+            "service_sms": r.consent(Purpose::Service, Channel::Sms).is_none_or(|c| c.granted),
+            "marketing_sms": r.consent(Purpose::Marketing, Channel::Sms).is_some_and(|c| c.granted),
             "birth_date": r.birth_date.map(|d| d.to_string()).unwrap_or_default(),
             "notice": text, "notice_error": error,
         }),
     )?;
     Ok(page(StatusCode::OK, html))
+}
+
+/// Whether the page offers SMS: the brand has an SMS provider and the customer a number.
+fn sms_offered(app: &AppState, customer: &aftercare_domain::CustomerRecord) -> bool {
+    app.engine.channels().sms.is_some() && customer.phone.is_some()
 }
 
 /// The form.
@@ -103,6 +118,8 @@ pub struct PreferencesForm {
     csrf: String,
     marketing_email: Option<String>,
     marketing_letter: Option<String>,
+    service_sms: Option<String>,
+    marketing_sms: Option<String>,
     preferred_channel: Option<String>,
     frequency: Option<String>,
     birth_date: Option<String>,
@@ -136,7 +153,7 @@ pub async fn save(
     // CH2: the channel the customer prefers, one of the offered ones.
     let preferred = match form.preferred_channel.as_deref().unwrap_or("") {
         "" => None,
-        c @ ("email" | "letter") => Some(c.to_string()),
+        c @ ("email" | "letter" | "sms") => Some(c.to_string()),
         _ => {
             return Ok(Redirect::to(&format!("{back}?error=preferred_channel")).into_response());
         }
@@ -144,26 +161,48 @@ pub async fn save(
     let mut tx = app.store.begin().await?;
     let mut customer = tx.customer(customer_id).await?;
     let record = &mut customer.record;
-    // Email is opt-in, post opt-out: each change is recorded as a consent with its source.
-    for (channel, wanted, current) in [
+    if preferred.as_deref() == Some("sms") && !sms_offered(&app, record) {
+        return Ok(Redirect::to(&format!("{back}?error=preferred_channel")).into_response());
+    }
+    // Email and marketing texts are opt-in, post and service texts opt-out: each change is
+    // recorded as a consent with its source. SMS only when the page offered it.
+    let granted = |purpose, channel, opt_out: bool| {
+        record
+            .consent(purpose, channel)
+            .map_or(opt_out, |c| c.granted)
+    };
+    let mut choices = vec![
         (
+            Purpose::Marketing,
             Channel::Email,
             form.marketing_email.is_some(),
-            record
-                .consent(Purpose::Marketing, Channel::Email)
-                .is_some_and(|c| c.granted),
+            granted(Purpose::Marketing, Channel::Email, false),
         ),
         (
+            Purpose::Marketing,
             Channel::Letter,
             form.marketing_letter.is_some(),
-            record
-                .consent(Purpose::Marketing, Channel::Letter)
-                .is_none_or(|c| c.granted),
+            granted(Purpose::Marketing, Channel::Letter, true),
         ),
-    ] {
+    ];
+    if sms_offered(&app, record) {
+        choices.push((
+            Purpose::Service,
+            Channel::Sms,
+            form.service_sms.is_some(),
+            granted(Purpose::Service, Channel::Sms, true),
+        ));
+        choices.push((
+            Purpose::Marketing,
+            Channel::Sms,
+            form.marketing_sms.is_some(),
+            granted(Purpose::Marketing, Channel::Sms, false),
+        ));
+    }
+    for (purpose, channel, wanted, current) in choices {
         if wanted != current {
             record.consents.push(Consent {
-                purpose: Purpose::Marketing,
+                purpose,
                 channel,
                 granted: wanted,
                 source: "preferences_page".into(),

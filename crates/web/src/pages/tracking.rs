@@ -401,8 +401,24 @@ pub async fn show(
         }
     }
     let final_state = matches!(status, "delivered" | "picked_up" | "returned");
+    // A day the carrier agreed to move it to, until the carrier sends a window for that day.
+    let moved_to = changes
+        .iter()
+        .find(|c| c.state == "confirmed")
+        .and_then(|c| serde_json::from_value::<delivery::DeliveryChange>(c.detail.clone()).ok())
+        .and_then(|c| match c {
+            delivery::DeliveryChange::OtherDay { date } => Some(date),
+            _ => None,
+        })
+        .filter(|day| {
+            o.shipment
+                .expected_from
+                .is_none_or(|from| from.to_zoned_datetime(zone.clone()).date() != *day)
+        });
     let expected_text = if final_state {
         None
+    } else if let Some(day) = moved_to {
+        Some(fill(&t["expected"], &[("day", &weekday_date(day, locale))]))
     } else {
         match (o.shipment.expected_from, o.shipment.expected_until) {
             (Some(from), Some(until)) => Some(fill(
