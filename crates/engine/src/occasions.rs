@@ -2,7 +2,8 @@
 //! and purchase anniversaries, the end of a product's expected lifespan (RE1),
 //! inactivity measured against the customer's own usual interval between orders (WB1), and
 //! a monthly moment on the day of the month the customer joined (always-on filler, FR1),
-//! and the birthdays of household members (PE1).
+//! the birthdays of household members (PE1), and contracts ending (`attributes.contracts`,
+//! announced as `contract_ending`, RE1).
 //!
 //! Pure functions: the worker's hourly calendar job calls [`occasions_on`] for each
 //! customer whose local date has just begun (after 06:00 local), and stores each occasion
@@ -47,6 +48,8 @@ pub const INACTIVITY_FACTOR: f64 = 2.0;
 pub const DEFAULT_INTERVAL_DAYS: f64 = 120.0;
 /// Never call a customer inactive sooner than this.
 pub const MIN_INACTIVE_DAYS: f64 = 30.0;
+/// A stored contract is announced this many days before it ends.
+pub const CONTRACT_NOTICE_DAYS: i32 = 60;
 
 /// How many whole years ago `original` fell on `today`'s month and day, if it did.
 /// 29 February counts on 28 February in years without one.
@@ -163,6 +166,34 @@ pub fn occasions_on(
             );
         }
     }
+    // Contracts (RE1, RT1): `attributes.contracts` is a list of `{id, ends_on, name}`; each
+    // is announced once per end date, from CONTRACT_NOTICE_DAYS before it ends (or the day
+    // it is stored, when that is later), as `contract_ending` with `ends_on`.
+    let contracts = customer
+        .attributes
+        .get("contracts")
+        .and_then(|c| c.as_array());
+    for contract in contracts.into_iter().flatten() {
+        let ends_on: Option<Date> = contract
+            .get("ends_on")
+            .and_then(|v| v.as_str())
+            .and_then(|d| d.parse().ok());
+        let Some(ends_on) = ends_on else { continue };
+        let days_left = (ends_on - today).get_days();
+        if (0..=CONTRACT_NOTICE_DAYS).contains(&days_left) {
+            let contract_id = contract
+                .get("id")
+                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+                .unwrap_or_default();
+            push(
+                "contract_end",
+                format!("{contract_id}:{ends_on}"),
+                json!({"contract_id": contract_id, "ends_on": ends_on.to_string(),
+                       "name": contract.get("name"), "days_left": days_left,
+                       "occasion_date": today.to_string()}),
+            );
+        }
+    }
     // Once a month, on the day of the month the customer joined (spreads filler evenly).
     let anchor = customer
         .customer_since
@@ -245,6 +276,26 @@ mod tests {
         assert_eq!(on(date(2027, 3, 1)), 0);
         assert_eq!(on(date(2028, 2, 28)), 0, "leap year: not on the 28th");
         assert_eq!(on(date(2028, 2, 29)), 1);
+    }
+
+    #[test]
+    fn a_stored_contract_is_announced_once_from_sixty_days_before_its_end() {
+        let mut c = customer(None, None);
+        c.attributes.insert(
+            "contracts".into(),
+            json!([{"id": "K-7", "ends_on": "2026-06-30", "name": "Loopabonnement"},
+                   {"id": "K-8", "ends_on": "not a date"}]),
+        );
+        let on = |d: Date| occasions_on(d, &c, &[], &HashMap::new(), &all());
+        assert!(on(date(2026, 4, 30)).is_empty(), "61 days before: not yet");
+        let found = on(date(2026, 5, 1));
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].kind, "contract_end");
+        assert_eq!(found[0].properties["ends_on"], "2026-06-30");
+        assert_eq!(found[0].properties["days_left"], 60);
+        // The same source id every day, so the calendar stores it once.
+        assert_eq!(on(date(2026, 6, 30))[0].source_id, found[0].source_id);
+        assert!(on(date(2026, 7, 1)).is_empty(), "over");
     }
 
     #[test]

@@ -65,11 +65,17 @@ pub const OCCASIONS: &[&str] = &[
     "inactive",
     "monthly",
     "household_birthday",
+    "contract_end",
 ];
 
 /// The event type an occasion arrives as: `occasion_birthday`, …
 pub fn occasion_event(occasion: &str) -> String {
-    format!("occasion_{occasion}")
+    match occasion {
+        // A stored contract arrives as the same event a brand may post itself, so one
+        // programme serves both.
+        "contract_end" => "contract_ending".to_string(),
+        other => format!("occasion_{other}"),
+    }
 }
 
 /// A checked programme.

@@ -465,7 +465,34 @@ async fn replacement_at_the_end_of_a_lifespan_and_at_contract_end_re1() {
         "2026-05-31 09:00",
         "30 days before the end, in the morning"
     );
-    assert!(body(&renewal).contains("loopt af op 2026-06-30"));
+    assert!(body(&renewal).contains("loopt af op 30 juni 2026"));
+}
+
+/// RE1 without the brand posting anything: a contract stored on the customer is announced by
+/// the calendar as `contract_ending`, and the same programme offers the renewal a month ahead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_contract_gets_its_renewal_offer_a_month_before_it_ends_re1() {
+    let lab = lab().await;
+    lab.customer(
+        "C1",
+        json!({"attributes": {"contracts": [{"id": "K-7", "ends_on": "2026-06-30", "name": "Loopabonnement"}]}}),
+    )
+    .await;
+    lab.run().await;
+    lab.days(20).await;
+    lab.none("C1", "contract_renewal").await;
+    lab.days(7).await;
+    let renewal = lab.one("C1", "contract_renewal").await;
+    assert_eq!(
+        local(&renewal, "Europe/Amsterdam"),
+        "2026-05-31 09:00",
+        "30 days before the end, in the morning"
+    );
+    assert!(
+        body(&renewal).contains("loopt af op 30 juni 2026"),
+        "{}",
+        body(&renewal)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
