@@ -157,6 +157,52 @@ impl OrderRecord {
     }
 }
 
+/// A customer's contract, e.g. a subscription or a lease (RE1, RT1): the calendar announces
+/// its end as `contract_ending`, 60 days ahead, unless it was cancelled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContractRecord {
+    /// The brand's contract number.
+    pub external_id: ExternalId,
+    /// Whose contract it is.
+    pub customer_external_id: ExternalId,
+    /// What the customer calls it, e.g. "Loopabonnement".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The product it is for, if any (the renewal offer can name its successor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_sku: Option<String>,
+    /// The first day it runs.
+    #[schema(value_type = String, format = Date)]
+    pub starts_on: jiff::civil::Date,
+    /// The last day it runs; none for a contract without an end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub ends_on: Option<jiff::civil::Date>,
+    /// When the customer cancelled it, if they did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub cancelled_at: Option<Timestamp>,
+}
+
+impl ContractRecord {
+    /// Checks what serde cannot.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        if let Some(ends_on) = self.ends_on
+            && ends_on < self.starts_on
+        {
+            return Err(FieldError::new(
+                "ends_on",
+                format!("{ends_on} is before starts_on ({})", self.starts_on),
+            ));
+        }
+        if self.name.as_ref().is_some_and(|n| n.chars().count() > 200) {
+            return Err(FieldError::new("name", "must be at most 200 characters"));
+        }
+        Ok(())
+    }
+}
+
 /// A carrier's status for a shipment (PX1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

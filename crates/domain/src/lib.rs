@@ -28,7 +28,7 @@ pub use error::FieldError;
 pub use greeting::{Greeting, NameInput, greeting};
 pub mod commerce;
 pub use commerce::{
-    CancellationRecord, DeliveryMethod, EventRecord, OrderLine, OrderRecord, ProductRecord,
-    ShipmentEventRecord, ShipmentStatus,
+    CancellationRecord, ContractRecord, DeliveryMethod, EventRecord, OrderLine, OrderRecord,
+    ProductRecord, ShipmentEventRecord, ShipmentStatus,
 };
 pub use message::{MessageClass, MessageState};

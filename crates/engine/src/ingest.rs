@@ -70,6 +70,51 @@ pub async fn upsert_product(
     Ok(tx.upsert_product(record, now).await?)
 }
 
+/// The customer a record names in `customer_external_id`, or an error naming that field.
+async fn customer_named(
+    tx: &mut Tx,
+    external_id: &aftercare_domain::ExternalId,
+) -> Result<aftercare_store::StoredCustomer, IngestError> {
+    Ok(tx
+        .customer_by_external_id(external_id.as_str())
+        .await?
+        .ok_or_else(|| {
+            FieldError::new(
+                "customer_external_id",
+                format!("no customer with external_id '{external_id}'"),
+            )
+        })?)
+}
+
+/// Stores a customer's contract (RE1, RT1); `true` when it is new. The customer must exist,
+/// and so must the product when one is named; a contract number is one customer's.
+pub async fn upsert_contract(
+    tx: &mut Tx,
+    record: &aftercare_domain::ContractRecord,
+    now: Timestamp,
+) -> Result<bool, IngestError> {
+    record.validate()?;
+    let customer = customer_named(tx, &record.customer_external_id).await?;
+    if let Some(sku) = &record.product_sku
+        && tx.product(sku).await?.is_none()
+    {
+        return Err(FieldError::new("product_sku", format!("no product with sku '{sku}'")).into());
+    }
+    if let Some(owner) = tx.contract_owner(record.external_id.as_str()).await?
+        && owner != customer.id
+    {
+        return Err(FieldError::new(
+            "customer_external_id",
+            format!(
+                "contract '{}' belongs to another customer",
+                record.external_id
+            ),
+        )
+        .into());
+    }
+    Ok(tx.upsert_contract(record, customer.id, now).await?)
+}
+
 /// Stores an order and schedules its `order_placed` event; returns the order id and whether
 /// it is new (a repeat of a known order number changes nothing).
 pub async fn create_order(
@@ -78,18 +123,7 @@ pub async fn create_order(
     now: Timestamp,
 ) -> Result<(i64, bool), IngestError> {
     record.validate()?;
-    let customer = tx
-        .customer_by_external_id(record.customer_external_id.as_str())
-        .await?
-        .ok_or_else(|| {
-            FieldError::new(
-                "customer_external_id",
-                format!(
-                    "no customer with external_id '{}'",
-                    record.customer_external_id
-                ),
-            )
-        })?;
+    let customer = customer_named(tx, &record.customer_external_id).await?;
     for (i, line) in record.lines.iter().enumerate() {
         if tx.product(line.sku.as_str()).await?.is_none() {
             return Err(FieldError::new(

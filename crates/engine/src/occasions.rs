@@ -2,8 +2,8 @@
 //! and purchase anniversaries, the end of a product's expected lifespan (RE1),
 //! inactivity measured against the customer's own usual interval between orders (WB1), and
 //! a monthly moment on the day of the month the customer joined (always-on filler, FR1),
-//! the birthdays of household members (PE1), and contracts ending (`attributes.contracts`,
-//! announced as `contract_ending`, RE1).
+//! the birthdays of household members (PE1), and contracts ending (stored with
+//! `POST /v1/contracts`, announced as `contract_ending`, RE1).
 //!
 //! Pure functions: the worker's hourly calendar job calls [`occasions_on`] for each
 //! customer whose local date has just begun (after 06:00 local), and stores each occasion
@@ -15,7 +15,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use aftercare_domain::{CustomerRecord, ProductRecord};
+use aftercare_domain::{ContractRecord, CustomerRecord, ProductRecord};
 use jiff::civil::Date;
 use serde_json::json;
 
@@ -72,6 +72,7 @@ pub fn occasions_on(
     today: Date,
     customer: &CustomerRecord,
     orders: &[PastOrder],
+    contracts: &[ContractRecord],
     products: &HashMap<String, ProductRecord>,
     wanted: &HashSet<&str>,
 ) -> Vec<Occasion> {
@@ -166,31 +167,22 @@ pub fn occasions_on(
             );
         }
     }
-    // Contracts (RE1, RT1): `attributes.contracts` is a list of `{id, ends_on, name}`; each
-    // is announced once per end date, from CONTRACT_NOTICE_DAYS before it ends (or the day
-    // it is stored, when that is later), as `contract_ending` with `ends_on`.
-    let contracts = customer
-        .attributes
-        .get("contracts")
-        .and_then(|c| c.as_array());
-    for contract in contracts.into_iter().flatten() {
-        let ends_on: Option<Date> = contract
-            .get("ends_on")
-            .and_then(|v| v.as_str())
-            .and_then(|d| d.parse().ok());
-        let Some(ends_on) = ends_on else { continue };
+    // Contracts (RE1, RT1): each running contract is announced once per end date, from
+    // CONTRACT_NOTICE_DAYS before it ends (or the day it is stored, when that is later), as
+    // `contract_ending` with `ends_on`.
+    for contract in contracts.iter().filter(|c| c.cancelled_at.is_none()) {
+        let Some(ends_on) = contract.ends_on else {
+            continue;
+        };
         let days_left = (ends_on - today).get_days();
         if (0..=CONTRACT_NOTICE_DAYS).contains(&days_left) {
-            let contract_id = contract
-                .get("id")
-                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
-                .unwrap_or_default();
+            let contract_id = contract.external_id.as_str();
             push(
                 "contract_end",
                 format!("{contract_id}:{ends_on}"),
                 json!({"contract_id": contract_id, "ends_on": ends_on.to_string(),
-                       "name": contract.get("name"), "days_left": days_left,
-                       "occasion_date": today.to_string()}),
+                       "name": contract.name, "product_sku": contract.product_sku,
+                       "days_left": days_left, "occasion_date": today.to_string()}),
             );
         }
     }
@@ -261,7 +253,7 @@ mod tests {
     fn the_monthly_moment_falls_on_the_joining_day_or_the_months_last_day() {
         let c = customer(None, Some(date(2026, 1, 31)));
         let wanted: HashSet<&str> = ["monthly"].into_iter().collect();
-        let on = |d: Date| occasions_on(d, &c, &[], &HashMap::new(), &wanted).len();
+        let on = |d: Date| occasions_on(d, &c, &[], &[], &HashMap::new(), &wanted).len();
         assert_eq!(on(date(2026, 1, 31)), 0, "not on the joining day itself");
         assert_eq!(on(date(2026, 2, 28)), 1);
         assert_eq!(on(date(2026, 3, 30)), 0);
@@ -271,7 +263,7 @@ mod tests {
     #[test]
     fn a_29_february_birthday_is_celebrated_once_a_year() {
         let c = customer(Some(date(2000, 2, 29)), None);
-        let on = |d: Date| occasions_on(d, &c, &[], &HashMap::new(), &all()).len();
+        let on = |d: Date| occasions_on(d, &c, &[], &[], &HashMap::new(), &all()).len();
         assert_eq!(on(date(2027, 2, 28)), 1, "non-leap year: 28 February");
         assert_eq!(on(date(2027, 3, 1)), 0);
         assert_eq!(on(date(2028, 2, 28)), 0, "leap year: not on the 28th");
@@ -280,13 +272,17 @@ mod tests {
 
     #[test]
     fn a_stored_contract_is_announced_once_from_sixty_days_before_its_end() {
-        let mut c = customer(None, None);
-        c.attributes.insert(
-            "contracts".into(),
-            json!([{"id": "K-7", "ends_on": "2026-06-30", "name": "Loopabonnement"},
-                   {"id": "K-8", "ends_on": "not a date"}]),
-        );
-        let on = |d: Date| occasions_on(d, &c, &[], &HashMap::new(), &all());
+        let c = customer(None, None);
+        let contract = |id: &str, cancelled: bool| -> ContractRecord {
+            serde_json::from_value(json!({
+                "external_id": id, "customer_external_id": "C1", "name": "Loopabonnement",
+                "starts_on": "2025-07-01", "ends_on": "2026-06-30",
+                "cancelled_at": cancelled.then_some("2026-03-01T10:00:00Z"),
+            }))
+            .unwrap()
+        };
+        let contracts = [contract("K-7", false), contract("K-8", true)];
+        let on = |d: Date| occasions_on(d, &c, &[], &contracts, &HashMap::new(), &all());
         assert!(on(date(2026, 4, 30)).is_empty(), "61 days before: not yet");
         let found = on(date(2026, 5, 1));
         assert_eq!(found.len(), 1);
@@ -309,7 +305,7 @@ mod tests {
                 {"first_name": "", "birth_date": "2016-05-04"}
             ]),
         );
-        let found = occasions_on(date(2026, 5, 4), &c, &[], &HashMap::new(), &all());
+        let found = occasions_on(date(2026, 5, 4), &c, &[], &[], &HashMap::new(), &all());
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].properties["member_first_name"], "Sanne");
         assert_eq!(found[0].properties["age"], 12);
@@ -318,7 +314,7 @@ mod tests {
     #[test]
     fn anniversaries_count_whole_years() {
         let c = customer(None, Some(date(2023, 3, 29)));
-        let found = occasions_on(date(2026, 3, 29), &c, &[], &HashMap::new(), &all());
+        let found = occasions_on(date(2026, 3, 29), &c, &[], &[], &HashMap::new(), &all());
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].properties["years"], 3);
         assert_eq!(
@@ -326,7 +322,7 @@ mod tests {
             "occasion:customer_anniversary:C1:2026-03-29"
         );
         assert!(
-            occasions_on(date(2023, 3, 29), &c, &[], &HashMap::new(), &all()).is_empty(),
+            occasions_on(date(2023, 3, 29), &c, &[], &[], &HashMap::new(), &all()).is_empty(),
             "not on the first day"
         );
     }
@@ -350,7 +346,7 @@ mod tests {
             },
         ];
         let kinds = |d: Date| {
-            occasions_on(d, &c, &orders, &products, &all())
+            occasions_on(d, &c, &orders, &[], &products, &all())
                 .into_iter()
                 .map(|o| o.kind)
                 .collect::<Vec<_>>()

@@ -48,6 +48,7 @@ macro_rules! on_tx {
 
 mod admin;
 mod clicks;
+mod contracts;
 mod feedback;
 mod loyalty;
 mod print;

@@ -509,3 +509,56 @@ async fn mail_is_sent_no_faster_than_the_providers_rate() {
         "six messages at two a second took only {elapsed:?}"
     );
 }
+
+both_backends!(
+    contracts_are_upserted_by_number_and_bad_ones_name_the_field,
+    |backend| async move {
+        let app = spawn_app(backend).await;
+        app.seed_shop(&jan_de_vries()).await;
+        let contract = json!({"external_id": "K-7", "customer_external_id": "C1",
+            "name": "Loopabonnement", "product_sku": "LW-STRIDE-4",
+            "starts_on": "2026-01-01", "ends_on": "2026-12-31"});
+        let (status, body) = app.post_json("/v1/contracts", &contract).await;
+        assert_eq!((status, &body["created"]), (201, &json!(true)), "{body}");
+        let mut cancelled = contract.clone();
+        cancelled["cancelled_at"] = json!("2026-06-01T10:00:00Z");
+        let (status, body) = app.post_json("/v1/contracts", &cancelled).await;
+        assert_eq!((status, &body["created"]), (200, &json!(false)), "{body}");
+
+        let before = app.counts().await;
+        let mut piet = jan_de_vries();
+        piet["external_id"] = json!("C2");
+        piet["email"] = json!("piet@example.nl");
+        assert_eq!(app.post_json("/v1/customers", &piet).await.0, 201);
+        let before_piet = app.counts().await;
+        assert_ne!(before, before_piet);
+        for (change, field) in [
+            (json!({"ends_on": "2025-12-31"}), "ends_on"),
+            (
+                json!({"customer_external_id": "C9"}),
+                "customer_external_id",
+            ),
+            (
+                json!({"customer_external_id": "C2"}),
+                "customer_external_id",
+            ),
+            (json!({"product_sku": "NOPE"}), "product_sku"),
+        ] {
+            let mut bad = contract.clone();
+            for (k, v) in change.as_object().unwrap() {
+                bad[k] = v.clone();
+            }
+            let (status, body) = app.post_json("/v1/contracts", &bad).await;
+            assert_eq!(
+                (status, body["field"].as_str()),
+                (422, Some(field)),
+                "{body}"
+            );
+        }
+        let (status, body) = app
+            .post_json("/v1/contracts", &json!({"external_id": "K-8"}))
+            .await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(app.counts().await, before_piet, "nothing changed");
+    }
+);

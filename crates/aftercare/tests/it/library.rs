@@ -468,16 +468,23 @@ async fn replacement_at_the_end_of_a_lifespan_and_at_contract_end_re1() {
     assert!(body(&renewal).contains("loopt af op 30 juni 2026"));
 }
 
-/// RE1 without the brand posting anything: a contract stored on the customer is announced by
-/// the calendar as `contract_ending`, and the same programme offers the renewal a month ahead.
+/// RE1 without the brand posting an event: a contract stored with `POST /v1/contracts` is
+/// announced by the calendar as `contract_ending`, and the same programme offers the
+/// renewal a month ahead.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stored_contract_gets_its_renewal_offer_a_month_before_it_ends_re1() {
     let lab = lab().await;
-    lab.customer(
-        "C1",
-        json!({"attributes": {"contracts": [{"id": "K-7", "ends_on": "2026-06-30", "name": "Loopabonnement"}]}}),
-    )
-    .await;
+    lab.customer("C1", json!({})).await;
+    let contract: aftercare_domain::ContractRecord = serde_json::from_value(json!({
+        "external_id": "K-7", "customer_external_id": "C1", "name": "Loopabonnement",
+        "starts_on": "2025-07-01", "ends_on": "2026-06-30"
+    }))
+    .unwrap();
+    let mut tx = lab.store.begin().await.unwrap();
+    ingest::upsert_contract(&mut tx, &contract, lab.clock.now())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
     lab.run().await;
     lab.days(20).await;
     lab.none("C1", "contract_renewal").await;

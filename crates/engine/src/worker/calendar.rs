@@ -153,11 +153,16 @@ impl Engine {
                     }),
                 }
             }
+            let mut contracts: HashMap<i64, Vec<aftercare_domain::ContractRecord>> = HashMap::new();
+            for (customer_id, contract) in tx.contracts_of_customers(first.id, last.id).await? {
+                contracts.entry(customer_id).or_default().push(contract);
+            }
             let found: Vec<(i64, Occasion)> = customers
                 .iter()
                 .flat_map(|c| {
                     let past = orders.get(&c.id).map_or(&[][..], Vec::as_slice);
-                    occasions_on(date, &c.record, past, products, wanted)
+                    let signed = contracts.get(&c.id).map_or(&[][..], Vec::as_slice);
+                    occasions_on(date, &c.record, past, signed, products, wanted)
                         .into_iter()
                         .map(move |o| (c.id, o))
                 })

@@ -108,6 +108,35 @@ pub async fn create_order(
     )
 }
 
+/// Insert or replace a customer's contract by its number (RE1, RT1). The calendar announces
+/// a running contract's end as `contract_ending` 60 days ahead; a cancelled one is not.
+#[utoipa::path(post, path = "/v1/contracts", request_body = aftercare_domain::ContractRecord,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retry-safe key")),
+    responses((status = 201, description = "Created"), (status = 200, description = "Replaced"),
+              (status = 422, description = "Invalid field")),
+    security(("bearer" = [])))]
+pub async fn upsert_contract(
+    State(app): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: JsonBody<aftercare_domain::ContractRecord>,
+) -> ApiResult {
+    idempotent_write!(
+        app,
+        headers,
+        caller,
+        "POST /v1/contracts",
+        body.raw,
+        |tx, now| {
+            let is_new = ingest::upsert_contract(tx, &body.value, now).await?;
+            (
+                created(is_new),
+                json!({"external_id": body.value.external_id, "created": is_new}),
+            )
+        }
+    )
+}
+
 /// Record a carrier status event for a shipment (PX1).
 #[utoipa::path(post, path = "/v1/shipment-events", request_body = ShipmentEventRecord,
     params(("Idempotency-Key" = Option<String>, Header, description = "Retry-safe key")),

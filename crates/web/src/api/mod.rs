@@ -28,6 +28,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/email-feedback", post(handlers::post_email_feedback))
         .route("/v1/email-feedback/dsn", post(handlers::post_bounce_mail))
         .route("/v1/channel-status", post(handlers::post_channel_status))
+        .route("/v1/contracts", post(handlers::upsert_contract))
         .route("/v1/cancellations", post(handlers::post_cancellation))
         .route(
             "/v1/customers/{external_id}/loyalty",
