@@ -1186,4 +1186,35 @@ mod tests {
             }
         }
     }
+
+    proptest::proptest! {
+        /// DQ2 over any name fields, however messy: a greeting is never empty, never has a
+        /// blank where a name should be, never shouts, and always ends in a comma.
+        #[test]
+        fn no_greeting_is_empty_or_broken(
+            first in proptest::option::of("[ a-zA-Zéëï'.-]{0,12}"),
+            prefix in proptest::option::of(proptest::sample::select(vec!["", "van", "de", "van den", "VAN DER", "d'", "van 't", "x"])),
+            last in proptest::option::of("[ a-zA-Zéëï'.-]{0,14}"),
+            gender in proptest::sample::select(vec![Male, Female, X, Unknown]),
+            form in proptest::sample::select(vec![Formal, Informal]),
+            locale in proptest::sample::select(vec![NlNl, NlBe, En]),
+        ) {
+            let g = greeting(NameInput {
+                first_name: first.as_deref(),
+                name_prefix: prefix,
+                last_name: last.as_deref(),
+                gender,
+                address_form: form,
+                locale,
+            });
+            let line = g.line.as_str();
+            proptest::prop_assert!(line.ends_with(','), "{line:?}");
+            let words: Vec<&str> = line.trim_end_matches(',').split(' ').collect();
+            proptest::prop_assert!(words.len() >= 2, "a salutation and a name or a word: {line:?}");
+            proptest::prop_assert!(words.iter().all(|w| !w.is_empty()), "no double or stray blank: {line:?}");
+            proptest::prop_assert!(!line.contains(" ,"), "{line:?}");
+            let letters: Vec<char> = line.chars().filter(|c| c.is_alphabetic()).collect();
+            proptest::prop_assert!(letters.iter().any(|c| c.is_lowercase()), "not all capitals: {line:?}");
+        }
+    }
 }

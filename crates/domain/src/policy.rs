@@ -1151,21 +1151,31 @@ mod tests {
     proptest! {
         /// Replaying any stream of intents through the policy (holding means trying again
         /// later) never puts a customer over a cap or over the band's top, never sends in
-        /// quiet hours, always sends transactional messages, and never sends marketing
-        /// without consent.
+        /// quiet hours (in the customer's zone, across the year's daylight-saving changes),
+        /// always sends transactional messages, never sends marketing without consent — nor
+        /// after the customer unsubscribed, also for what was queued before — and never sends
+        /// a coupon that is not usable for the configured days after the message arrives
+        /// (by email or by post).
         #[test]
         fn invariants_hold_for_any_stream_of_intents(
-            intents in prop::collection::vec((arb_class(), arb_priority(), 0i64..(365 * 24 * 60)), 1..120),
+            intents in prop::collection::vec(
+                (arb_class(), arb_priority(), 0i64..(365 * 24 * 60), any::<bool>(), prop::option::of(0i64..40)),
+                1..120,
+            ),
             marketing in any::<bool>(),
+            unsubscribe_minute in prop::option::of(0i64..(365 * 24 * 60)),
             zone in prop_oneof![Just("Europe/Amsterdam"), Just("America/New_York"), Just("Asia/Tokyo")],
         ) {
             let config = PolicyConfig::default();
-            let c = customer(marketing, zone);
+            let mut c = customer(marketing, zone);
             let tz = TimeZone::get(zone).unwrap();
             let start = at("2026-01-01T00:00:00Z");
-            let mut queue: Vec<(Timestamp, Intent)> = intents.iter().map(|(class, priority, minute)| {
+            let unsubscribed_at = unsubscribe_minute.map(|m| start + SignedDuration::from_mins(m));
+            let mut queue: Vec<(Timestamp, Intent)> = intents.iter().map(|(class, priority, minute, by_post, coupon_days)| {
                 let t = start + SignedDuration::from_mins(*minute);
-                (t, Intent { class: *class, priority: *priority, channel: Channel::Email, planned_at: t, coupon_valid_until: None })
+                let channel = if *by_post { Channel::Letter } else { Channel::Email };
+                let coupon_valid_until = coupon_days.map(|d| t + SignedDuration::from_hours(24 * d));
+                (t, Intent { class: *class, priority: *priority, channel, planned_at: t, coupon_valid_until })
             }).collect();
             let mut sent: Vec<PastContact> = Vec::new();
             let mut steps = 0;
@@ -1173,14 +1183,28 @@ mod tests {
                 steps += 1;
                 queue.sort_by_key(|(t, _)| *t);
                 let (now, intent) = queue.remove(0);
+                // The unsubscribe takes effect at its moment, whatever is queued.
+                if unsubscribed_at.is_some_and(|u| now >= u)
+                    && c.consent(Purpose::Marketing, Channel::Email).is_none_or(|k| k.granted)
+                {
+                    c.consents.push(serde_json::from_value(json!({"purpose": "marketing", "channel": "email", "granted": false, "source": "list_unsubscribe", "at": unsubscribed_at.unwrap().to_string()})).unwrap());
+                }
                 match decide(&intent, &c, &sent, now, &config) {
                     Decision::Send { channel } => {
                         let local = now.to_zoned_datetime(tz.clone()).time();
                         if intent.class != MessageClass::Transactional {
                             prop_assert!(local >= config.send_from && local < config.send_until, "sent at {local} local");
                         }
-                        if intent.class.needs_marketing_consent() {
+                        if intent.class.needs_marketing_consent() && channel == Channel::Email {
                             prop_assert!(marketing);
+                            prop_assert!(unsubscribed_at.is_none_or(|u| now < u), "marketing email after the unsubscribe");
+                        }
+                        if let Some(valid_until) = intent.coupon_valid_until {
+                            let usable = valid_until.duration_since(arrival(now, channel, &tz, &config));
+                            prop_assert!(
+                                usable >= SignedDuration::from_hours(24 * i64::from(config.coupon_min_usable_days)),
+                                "a coupon usable for only {usable:?} after the {} arrives", channel.as_str()
+                            );
                         }
                         sent.push(PastContact { at: now, class: intent.class, channel });
                         let year = sent.iter().filter(|p| counts_toward_band(p.class) && p.at > now - SignedDuration::from_hours(24 * 365)).count();
@@ -1192,11 +1216,14 @@ mod tests {
                         }
                     }
                     Decision::Hold { until, .. } => {
-                        prop_assert!(intent.class != MessageClass::Transactional);
+                        prop_assert!(intent.class != MessageClass::Transactional || intent.coupon_valid_until.is_some());
                         prop_assert!(until > now);
                         queue.push((until, intent));
                     }
-                    Decision::Block { .. } => prop_assert!(intent.class != MessageClass::Transactional),
+                    Decision::Block { reason } => prop_assert!(
+                        intent.class != MessageClass::Transactional || reason.code == "coupon_expiring",
+                        "a transactional message blocked: {}", reason.sentence
+                    ),
                 }
             }
         }
