@@ -153,7 +153,7 @@ impl Engine {
             .await?;
         tx.commit().await?;
         if let Some(b) = &batch {
-            info!(batch = b.id, letters = b.letters, day = %b.day, "Print batch closed.");
+            debug!(batch = b.id, letters = b.letters, day = %b.day, "Print batch closed.");
         }
         Ok(batch)
     }
