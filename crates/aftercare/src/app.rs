@@ -127,7 +127,8 @@ pub async fn build_engine(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Res
     .with_print(config.print.clone())
     .with_webhook_targets(config.webhooks.clone())
     .with_channels(config.channels.clone())
-    .with_feedback_secret(config.email_feedback_secret.as_ref().map(|s| s.0.clone()));
+    .with_feedback_secret(config.email_feedback_secret.as_ref().map(|s| s.0.clone()))
+    .with_open_tracking(config.track_opens);
     let secret = match &config.link_secret {
         Some(s) => s.0.clone(),
         None => {

@@ -43,6 +43,8 @@ struct RawConfig {
     #[serde(default)]
     email_feedback_secret: Option<String>,
     #[serde(default)]
+    track_opens: bool,
+    #[serde(default)]
     trusted_proxies: Vec<String>,
     #[serde(default)]
     public_url: Option<String>,
@@ -97,6 +99,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "job_lease_seconds",
     "smtp_rate_per_second",
     "email_feedback_secret",
+    "track_opens",
     "public_url",
     "link_secret",
     "trusted_proxies",
@@ -133,6 +136,8 @@ pub struct Config {
     pub smtp_rate_per_second: u32,
     /// The secret the mail provider signs bounce and complaint feedback with.
     pub email_feedback_secret: Option<Secret>,
+    /// Whether HTML emails carry a pixel that records opens (`track_opens`, off).
+    pub track_opens: bool,
     /// DKIM signing of every email (`[dkim]`), when configured.
     pub dkim: Option<aftercare_channels::email::DkimSettings>,
     /// Where customers reach the branded pages; links in messages start with it (default:
@@ -327,6 +332,7 @@ impl Config {
                 .email_feedback_secret
                 .filter(|s| !s.is_empty())
                 .map(Secret),
+            track_opens: raw.track_opens,
             dkim,
             public_url,
             link_secret: raw.link_secret.filter(|s| !s.is_empty()).map(Secret),

@@ -36,6 +36,8 @@ pub enum Page {
     Inbox,
     /// A tracked link's redirect (the subject is message id × 1,000 + the link's position).
     Click,
+    /// The open-tracking pixel of an email (the subject is the message), when configured.
+    Open,
 }
 
 impl Page {
@@ -49,6 +51,7 @@ impl Page {
             Page::Tracking => "tracking",
             Page::Inbox => "inbox",
             Page::Click => "click",
+            Page::Open => "open",
         }
     }
 }
@@ -121,6 +124,7 @@ impl LinkSigner {
             // Short, as it sits in a mail header.
             Page::Unsubscribe => "u".to_string(),
             Page::Click => "c".to_string(),
+            Page::Open => "o".to_string(),
             other => format!("p/{}", other.as_str()),
         };
         format!(

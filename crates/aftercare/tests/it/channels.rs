@@ -395,6 +395,10 @@ both_backends!(
             "{html}"
         );
         assert!(html.contains("/p/inbox/"), "the footer's links stay direct");
+        assert!(
+            !html.contains("/o/"),
+            "no open-tracking pixel unless configured"
+        );
         let untracked = detail(by_step("untracked")).await;
         let plain = untracked["message"]["body_text"].as_str().unwrap();
         assert!(
@@ -495,5 +499,40 @@ both_backends!(
             customer["customer"]["attributes"]["preferred_channel"], "sms",
             "{customer}"
         );
+    }
+);
+
+both_backends!(
+    opens_are_counted_only_when_the_brand_turns_it_on,
+    |backend| async move {
+        let (app, _programmes) = app_running(backend, TRACKED, |c| c.track_opens = true).await;
+        app.seed_shop(&jan_de_vries()).await;
+        assert_eq!(app.post_json("/v1/orders", &order("W-1")).await.0, 201);
+        app.engine.run_until_idle().await.unwrap();
+        let m = app.message_with_template("C1", "", "inspiration").await;
+        let detail = app.get_json(&format!("/v1/messages/{}", m["id"])).await;
+        let html = detail["message"]["body_html"]
+            .as_str()
+            .unwrap()
+            .replace("&#x2f;", "/");
+        let pixel = html
+            .split('"')
+            .find(|p| p.contains("/o/"))
+            .unwrap_or_else(|| panic!("a pixel: {html}"))
+            .to_string();
+        let url = app.on_test_server(&pixel);
+        let r = app.http.get(&url).send().await.unwrap();
+        assert_eq!(r.headers()["content-type"], "image/gif");
+        assert_eq!(r.bytes().await.unwrap().len(), 43);
+        // A changed token gets the same image and counts nothing.
+        let forged = format!("{}0", &url[..url.len() - 1]);
+        let forged = if forged == url {
+            format!("{}1", &url[..url.len() - 1])
+        } else {
+            forged
+        };
+        assert_eq!(app.http.get(&forged).send().await.unwrap().status(), 200);
+        let detail = app.get_json(&format!("/v1/messages/{}", m["id"])).await;
+        assert_eq!(detail["opens"], 1, "{detail}");
     }
 );

@@ -183,6 +183,9 @@ impl Engine {
             "unsubscribe": unsubscribe,
             "survey": survey,
             "preferences": self.links.url(Page::Preferences, customer.id, expires),
+            // Opens are counted only when the brand turned it on (`track_opens`), by email.
+            "open": (self.track_opens && message.channel == aftercare_domain::Channel::Email)
+                .then(|| self.links.url(Page::Open, message.id, expires)),
             // Every message can be read again on the customer's page (not a letter's).
             "inbox": (message.channel != aftercare_domain::Channel::Letter)
                 .then(|| self.links.url(Page::Inbox, customer.id, expires)),

@@ -108,6 +108,7 @@ pub struct Engine {
     feedback_secret: Option<Arc<str>>,
     channels: Arc<aftercare_domain::webhooks::ChannelProviders>,
     pub(crate) pickup_cache: Arc<crate::tracking::PickupCache>,
+    track_opens: bool,
 }
 
 /// How long a claimed job stays with its worker; a dead worker's jobs return after it.
@@ -149,6 +150,7 @@ impl Engine {
             feedback_secret: None,
             channels: Arc::default(),
             pickup_cache: Arc::default(),
+            track_opens: false,
         }
     }
 
@@ -167,6 +169,13 @@ impl Engine {
     /// Sets the secret the mail provider signs its bounce and complaint feedback with.
     pub fn with_feedback_secret(mut self, secret: Option<String>) -> Self {
         self.feedback_secret = secret.map(Arc::from);
+        self
+    }
+
+    /// Puts a pixel that records opens in every HTML email (off by default: privacy first,
+    /// and mail apps that load images ahead make the count unreliable).
+    pub fn with_open_tracking(mut self, on: bool) -> Self {
+        self.track_opens = on;
         self
     }
 

@@ -1,5 +1,5 @@
 //! Click tracking (issue 6): the web links of a message whose step tracks clicks, by
-//! position, and the clicks on their signed redirects.
+//! position, and the clicks on their signed redirects; and opens, when configured.
 
 use jiff::Timestamp;
 
@@ -62,5 +62,26 @@ impl Tx {
         .bind(message_id)
         .fetch_all(&mut *c)
         .await?))
+    }
+
+    /// Records that an email's pixel was loaded.
+    pub async fn record_open(&mut self, message_id: i64, at: Timestamp) -> Result<()> {
+        on_tx!(self, c => sqlx::query("INSERT INTO message_opens (message_id, at) VALUES ($1, $2)")
+            .bind(message_id)
+            .bind(micros(at))
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
+        Ok(())
+    }
+
+    /// How often an email's pixel was loaded.
+    pub async fn opens(&mut self, message_id: i64) -> Result<i64> {
+        Ok(
+            on_tx!(self, c => sqlx::query_scalar("SELECT COUNT(*) FROM message_opens WHERE message_id = $1")
+            .bind(message_id)
+            .fetch_one(&mut *c)
+            .await?),
+        )
     }
 }

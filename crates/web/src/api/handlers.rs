@@ -479,11 +479,12 @@ pub async fn get_message(
         .into_iter()
         .map(|(url, clicks)| json!({"url": url, "clicks": clicks}))
         .collect();
+    let opens = tx.opens(id).await?;
     tx.commit().await?;
-    Ok(
-        Json(json!({"message": message, "transitions": transitions, "clicks": clicks}))
-            .into_response(),
+    Ok(Json(
+        json!({"message": message, "transitions": transitions, "clicks": clicks, "opens": opens}),
     )
+    .into_response())
 }
 
 /// Jobs set aside after failing too often (dead letters), newest first, with the last error.

@@ -56,6 +56,7 @@ pub fn customer_routes(limiter: limit::PageLimiter) -> Router<AppState> {
             axum::routing::post(tracking::recycle),
         )
         .route("/c/{token}", get(clicks::follow))
+        .route("/o/{token}", get(clicks::open))
         .route(
             "/u/{token}",
             get(unsubscribe::confirm).post(unsubscribe::unsubscribe),
