@@ -426,14 +426,15 @@ both_backends!(
         let url = app.on_test_server(&redirect);
         assert_eq!(
             follow(url.clone()).await,
-            (302, Some("https://loopwerk.example".to_string()))
+            (302, Some("https://loopwerk.example/".to_string())),
+            "the stored address is the normalised one"
         );
         follow(url.clone()).await;
         let clicks = |d: &Value| d["clicks"].clone();
         let id = by_step("tracked");
         assert_eq!(
             clicks(&detail(id.clone()).await),
-            json!([{"url": "https://loopwerk.example", "clicks": 2}])
+            json!([{"url": "https://loopwerk.example/", "clicks": 2}])
         );
         // A changed redirect goes nowhere and counts nothing: no open redirect.
         let token = url.rsplit('/').next().unwrap().to_string();

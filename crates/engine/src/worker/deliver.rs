@@ -212,7 +212,10 @@ impl Engine {
             if !tracks_clicks || position >= CLICK_LINKS {
                 return None;
             }
-            tracked_links.push(url.to_string());
+            // Stored as a valid, ASCII-only address (IDNA host, percent-encoded path), so it
+            // can be a `Location` header; what does not parse is left as it is, untracked.
+            let address = url::Url::parse(url).ok()?;
+            tracked_links.push(address.as_str().to_string());
             Some(
                 self.links
                     .url(Page::Click, message.id * CLICK_LINKS + position, expires),
