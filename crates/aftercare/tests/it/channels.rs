@@ -3,7 +3,8 @@
 //! text, its delivery reports come back on `POST /v1/channel-status` (signed, or refused),
 //! a customer without a mobile number gets the email instead, and a provider that stays
 //! down gets retries with backoff and jitter and then the dead-letter list, from which the
-//! team's retry sends it with the same Idempotency-Key.
+//! team's retry sends it with the same Idempotency-Key; a provider on an internal address
+//! is refused unless allowed (no SSRF).
 
 use serde_json::{Value, json};
 
@@ -535,5 +536,39 @@ both_backends!(
         assert_eq!(app.http.get(&forged).send().await.unwrap().status(), 200);
         let detail = app.get_json(&format!("/v1/messages/{}", m["id"])).await;
         assert_eq!(detail["opens"], 1, "{detail}");
+    }
+);
+
+both_backends!(
+    an_sms_provider_on_an_internal_address_is_refused_unless_allowed,
+    |backend| async move {
+        let (provider, url) = Receiver::start().await;
+        let url = url.clone();
+        let (app, _programmes) = app_running(backend, SMS_CONFIRMATION, move |c| {
+            c.webhooks.insert(
+                "sms_gateway".into(),
+                aftercare_domain::webhooks::WebhookTarget {
+                    url,
+                    secret: SECRET.into(),
+                },
+            );
+            c.channels.sms = Some("sms_gateway".into());
+        })
+        .await;
+        let mut jan = jan_de_vries();
+        jan["phone"] = json!("+31 6 1234 5678");
+        app.seed_shop(&jan).await;
+        assert_eq!(app.post_json("/v1/orders", &order("W-1")).await.0, 201);
+        app.engine.run_until_idle().await.unwrap();
+        assert!(provider.calls().is_empty(), "nothing reached loopback");
+        let m = confirmation(&app, "C1").await;
+        assert_eq!(m["state"], "failed", "{m}");
+        assert!(
+            m["reason"]
+                .as_str()
+                .unwrap()
+                .contains("is an internal address"),
+            "{m}"
+        );
     }
 );
