@@ -536,6 +536,11 @@ both_backends!(
         assert_eq!(app.http.get(&forged).send().await.unwrap().status(), 200);
         let detail = app.get_json(&format!("/v1/messages/{}", m["id"])).await;
         assert_eq!(detail["opens"], 1, "{detail}");
+        // The team sees it on the customer's timeline.
+        let team = crate::admin::sign_in_as(&app, "ops", "viewer").await;
+        let (status, page) = team.get("/admin/customers/C1").await;
+        assert_eq!(status, 200);
+        assert!(page.contains("1 open(s)"), "{page}");
     }
 );
 

@@ -158,8 +158,12 @@ pub async fn show(
         })
         .await?;
     let mut histories = Vec::with_capacity(messages.len());
+    let mut engagement = Vec::with_capacity(messages.len());
     for m in &messages {
         histories.push(tx.message_transitions(m.id).await?);
+        // Clicks on tracked links and opens, where the step or the brand counts them.
+        let clicks: i64 = tx.link_clicks(m.id).await?.iter().map(|(_, n)| n).sum();
+        engagement.push((clicks, tx.opens(m.id).await?));
     }
     let enrolments = tx.enrolments_of_customer(customer.id, 100).await?;
     let shipments = tx.shipments_of_customer(customer.id, 50).await?;
@@ -192,7 +196,7 @@ pub async fn show(
             .unwrap_or_default();
         timeline.push((at.as_microsecond(), json!({"kind": "event", "at": minute(at, &zone), "what": e.event_type, "detail": detail})));
     }
-    for (m, history) in messages.iter().zip(histories) {
+    for ((m, history), (clicks, opens)) in messages.iter().zip(histories).zip(engagement) {
         let at = m.sent_at.unwrap_or(m.planned_at);
         let history: Vec<Value> = history
             .iter()
@@ -202,6 +206,7 @@ pub async fn show(
             "kind": "message", "at": minute(at, &zone), "what": m.template, "subject": m.subject,
             "programme": m.programme_id, "channel": m.channel.as_str(), "state": m.state.as_str(),
             "reason": m.reason, "history": history, "id": m.id,
+            "clicks": clicks, "opens": opens,
         })));
     }
     timeline.sort_by_key(|(at, _)| std::cmp::Reverse(*at));

@@ -100,6 +100,8 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ("state", "State", "Status"),
     ("reason", "Reason", "Reden"),
     ("history", "History", "Verloop"),
+    ("clicks", "click(s)", "klik(ken)"),
+    ("opens", "open(s)", "keer geopend"),
     ("enrolments", "Programmes", "Programma's"),
     ("step", "Step", "Stap"),
     ("started", "Started", "Gestart"),
