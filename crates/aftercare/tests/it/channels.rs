@@ -468,6 +468,19 @@ both_backends!(
         let link = app.page_link(aftercare_engine::links::Page::Preferences, id);
         let page = app.get_text(&link).await;
         assert!(page.contains("Sms naar +31612345678"), "{page}");
+        // The page leads to the inbox, in Jan's formal register.
+        assert!(
+            page.contains("Lees de berichten die we u stuurden"),
+            "{page}"
+        );
+        let inbox = page
+            .replace("&#x2f;", "/")
+            .split('"')
+            .find(|p| p.starts_with("/p/inbox/"))
+            .expect("a link to the inbox")
+            .to_string();
+        let inbox = app.get_text(&format!("{}{inbox}", app.base_url)).await;
+        assert!(inbox.contains("<h1>Uw berichten</h1>"), "{inbox}");
         assert!(
             page.contains("name=\"service_sms\" value=\"yes\" checked"),
             "{page}"

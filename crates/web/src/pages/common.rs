@@ -102,6 +102,8 @@ const FORMAL_NL: &[(&str, &str)] = &[
     ("dat je ", "dat u "),
     ("We hebben je gemist", "We hebben u gemist"),
     ("mogen we je ", "mogen we u "),
+    ("we je stuurden", "we u stuurden"),
+    ("we je sturen", "we u sturen"),
     ("We sturen je ", "We sturen u "),
     ("We geven je ", "We geven uw "),
     ("helpen je ", "helpen u "),
@@ -226,6 +228,14 @@ mod tests {
         assert_eq!(
             formal_nl("Hoe tevreden ben je over X?"),
             "Hoe tevreden bent u over X?"
+        );
+        assert_eq!(
+            formal_nl("Lees de berichten die we je stuurden"),
+            "Lees de berichten die we u stuurden"
+        );
+        assert_eq!(
+            formal_nl("Wat we je sturen, staat hier ook."),
+            "Wat we u sturen, staat hier ook."
         );
     }
 

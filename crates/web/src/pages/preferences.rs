@@ -34,7 +34,8 @@ pub(crate) fn strings(locale: Locale) -> Value {
             "by_email": "By email, please", "by_letter": "By post, please", "by_sms": "By text message, please",
             "sms": "Text messages (SMS) to {phone}", "service_sms": "Delivery updates by text message",
             "marketing_sms": "News and offers by text message",
-            "bad_channel": "That is not one of the choices; nothing was changed."
+            "bad_channel": "That is not one of the choices; nothing was changed.",
+            "inbox": "Read the messages we sent you"
         })
     } else {
         json!({
@@ -48,7 +49,8 @@ pub(crate) fn strings(locale: Locale) -> Value {
             "by_email": "Liefst per e-mail", "by_letter": "Liefst per post", "by_sms": "Liefst per sms",
             "sms": "Sms naar {phone}", "service_sms": "Bezorgberichten per sms",
             "marketing_sms": "Nieuws en aanbiedingen per sms",
-            "bad_channel": "Dat is geen van de keuzes; er is niets veranderd."
+            "bad_channel": "Dat is geen van de keuzes; er is niets veranderd.",
+            "inbox": "Lees de berichten die we je stuurden"
         })
     }
 }
@@ -102,6 +104,12 @@ pub async fn show(
             "marketing_sms": r.consent(Purpose::Marketing, Channel::Sms).is_some_and(|c| c.granted),
             "birth_date": r.birth_date.map(|d| d.to_string()).unwrap_or_default(),
             "notice": text, "notice_error": error,
+            // The customer's inbox, for as long as this page's link would last (30 days).
+            "inbox": format!("/p/inbox/{}", app.engine.links().token(
+                Page::Inbox,
+                customer.id,
+                app.clock.now() + jiff::SignedDuration::from_hours(24 * 30),
+            )),
         }),
     )?;
     Ok(page(StatusCode::OK, html))
