@@ -173,6 +173,23 @@ both_backends!(
             (&json!("sent"), &json!("email"))
         );
         assert_eq!(app.smtp.wait_for(1).await.len(), 1);
+
+        // "absent subscriber" was not for good: the next SMS still goes. A permanent failure
+        // suppresses the number: no more SMS to it.
+        assert_eq!(app.post_json("/v1/orders", &order("W-4")).await.0, 201);
+        app.engine.run_until_idle().await.unwrap();
+        let third = provider.calls()[2].clone();
+        let gone = json!({"id": third["id"], "status": "failed", "detail": "unknown subscriber", "permanent": true});
+        assert_eq!(report(&app, &gone, Some(SECRET)).await.0, 200);
+        assert_eq!(app.post_json("/v1/orders", &order("W-5")).await.0, 201);
+        app.engine.run_until_idle().await.unwrap();
+        assert_eq!(provider.calls().len(), 3, "no SMS to a number that is gone");
+        let listed = app.get_json("/v1/messages?customer=C1&state=blocked").await;
+        assert_eq!(
+            listed["messages"][0]["reason"],
+            "blocked: +31612345678 could not be reached by SMS on 2026-03-02 (unknown subscriber); a new number lifts it",
+            "{listed}"
+        );
     }
 );
 

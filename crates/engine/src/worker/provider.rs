@@ -106,6 +106,18 @@ impl Engine {
                 .unwrap_or_default(),
             _ => customer.external_id.as_str().to_string(),
         };
+        // The provider said this number cannot be reached for good (issue 6).
+        if channel == Channel::Sms
+            && let Some((detail, at)) = tx.phone_suppression(&to).await?
+        {
+            let reason = format!(
+                "blocked: {to} could not be reached by SMS on {} ({detail}); a new number lifts it",
+                at.strftime("%Y-%m-%d")
+            );
+            return self
+                .end_message(tx, job, message, MessageState::Blocked, &reason)
+                .await;
+        }
         if channel == Channel::Sms {
             let length = aftercare_domain::sms::measure(&text);
             if length.parts > self.channels.sms_max_parts {
@@ -207,12 +219,14 @@ impl Engine {
 
     /// Records what the provider reports about the message with `Message-ID` `id`: delivered
     /// (noted on its timeline) or failed (the message becomes `failed`, and no longer counts
-    /// as a contact). Returns the message's state afterwards.
+    /// as a contact; a `permanent` SMS failure also suppresses the number, so no SMS goes to
+    /// it again until the customer's number changes). Returns the message's state afterwards.
     pub async fn record_receipt(
         &self,
         id: &str,
         status: ReceiptStatus,
         detail: &str,
+        permanent: bool,
     ) -> Result<MessageState, ReceiptError> {
         let now = self.clock.now();
         let mut tx = self.store.begin().await?;
@@ -246,6 +260,18 @@ impl Engine {
                 MessageState::Sent
             }
             (ReceiptStatus::Failed, MessageState::Sent) => {
+                if permanent
+                    && message.channel == Channel::Sms
+                    && let Some(phone) = message.recipient.as_deref().filter(|p| !p.is_empty())
+                {
+                    let words = detail.trim_start_matches(" (").trim_end_matches(')');
+                    let words = if words.is_empty() {
+                        "unreachable"
+                    } else {
+                        words
+                    };
+                    tx.suppress_phone(phone, words, now).await?;
+                }
                 tx.transition_message(
                     message.id,
                     MessageState::Sent,

@@ -1,4 +1,5 @@
-//! The mail provider's feedback: addresses that bounced hard are suppressed.
+//! Provider feedback: email addresses that bounced hard and mobile numbers the SMS provider
+//! could not reach for good are suppressed.
 
 use jiff::Timestamp;
 
@@ -51,5 +52,31 @@ impl Tx {
             .fetch_all(&mut *c)
             .await?),
         )
+    }
+
+    /// Suppresses a mobile number (as stored, `+31612345678`) with the provider's words.
+    pub async fn suppress_phone(&mut self, phone: &str, detail: &str, at: Timestamp) -> Result<()> {
+        on_tx!(self, c => sqlx::query(
+            "INSERT INTO phone_suppressions (phone, detail, at) VALUES ($1, $2, $3)
+             ON CONFLICT (phone) DO UPDATE SET detail = excluded.detail, at = excluded.at",
+        )
+        .bind(phone)
+        .bind(detail)
+        .bind(micros(at))
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+        Ok(())
+    }
+
+    /// Why a mobile number is suppressed, if it is: (detail, when).
+    pub async fn phone_suppression(&mut self, phone: &str) -> Result<Option<(String, Timestamp)>> {
+        let row: Option<(String, i64)> = on_tx!(self, c => sqlx::query_as(
+            "SELECT detail, at FROM phone_suppressions WHERE phone = $1",
+        )
+        .bind(phone)
+        .fetch_optional(&mut *c)
+        .await?);
+        row.map(|(d, at)| Ok((d, from_micros(at)?))).transpose()
     }
 }

@@ -588,6 +588,10 @@ pub struct ChannelStatus {
     /// The provider's own words, e.g. "absent subscriber".
     #[serde(default)]
     pub detail: String,
+    /// For `failed`: the number (or app) will never be reachable, e.g. it does not exist.
+    /// A permanently failed SMS number gets no more SMS until it changes.
+    #[serde(default)]
+    pub permanent: bool,
 }
 
 /// Delivery status from the SMS or push provider (issue 6), for a message Aftercare posted
@@ -629,7 +633,7 @@ pub async fn post_channel_status(
     )?;
     let state = app
         .engine
-        .record_receipt(&report.id, report.status, &report.detail)
+        .record_receipt(&report.id, report.status, &report.detail, report.permanent)
         .await
         .map_err(|e| match e {
             aftercare_engine::worker::ReceiptError::Store(e) => e.into(),
