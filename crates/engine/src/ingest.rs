@@ -100,9 +100,8 @@ pub async fn upsert_contract(
     {
         return Err(FieldError::new("product_sku", format!("no product with sku '{sku}'")).into());
     }
-    if let Some(owner) = tx.contract_owner(record.external_id.as_str()).await?
-        && owner != customer.id
-    {
+    let owner = tx.contract_owner(record.external_id.as_str()).await?;
+    if owner.is_some_and(|o| o != customer.id) {
         return Err(FieldError::new(
             "customer_external_id",
             format!(
@@ -112,7 +111,8 @@ pub async fn upsert_contract(
         )
         .into());
     }
-    Ok(tx.upsert_contract(record, customer.id, now).await?)
+    tx.upsert_contract(record, customer.id, now).await?;
+    Ok(owner.is_none())
 }
 
 /// Stores an order and schedules its `order_placed` event; returns the order id and whether

@@ -453,9 +453,11 @@ impl Renderer {
             body.lines()
                 .map(|line| {
                     line.split(' ')
-                        .map(|word| match web_link(word).and_then(|u| tracked.get(u)) {
-                            Some(to) => word.replacen(web_link(word).unwrap_or_default(), to, 1),
-                            None => word.to_string(),
+                        .map(|word| match web_link(word) {
+                            Some(url) if tracked.contains_key(url) => {
+                                format!("{}{}", tracked[url], &word[url.len()..])
+                            }
+                            _ => word.to_string(),
                         })
                         .collect::<Vec<_>>()
                         .join(" ")

@@ -353,39 +353,49 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let now = self.clock.now();
         let mut tx = self.store.begin().await?;
-        let (to, reason) = match &outcome {
-            Attempted::Accepted(reason) => (MessageState::Sent, reason.clone()),
-            Attempted::Transient(e) if job.attempts < MAX_ATTEMPTS => {
-                (MessageState::Planned, format!("will retry: {e}"))
-            }
+        // What becomes of the message, and of its job.
+        enum Then<'a> {
+            Retry(&'a str),
+            Bury(&'a str),
+            Finish,
+        }
+        let (to, reason, then) = match &outcome {
+            Attempted::Accepted(reason) => (MessageState::Sent, reason.clone(), Then::Finish),
+            Attempted::Transient(e) if job.attempts < MAX_ATTEMPTS => (
+                MessageState::Planned,
+                format!("will retry: {e}"),
+                Then::Retry(e),
+            ),
             Attempted::Transient(e) if exhausted == Exhausted::DeadLetter => (
                 MessageState::Planned,
                 format!(
                     "dead letter after {} attempts: {e}; retry it from the outbox once the provider is back",
                     job.attempts
                 ),
+                Then::Bury(e),
             ),
             Attempted::Transient(e) => (
                 MessageState::Failed,
                 format!("failed after {} attempt(s): {e}", job.attempts),
+                Then::Finish,
             ),
-            Attempted::Refused(reason) => (MessageState::Failed, reason.clone()),
+            Attempted::Refused(reason) => (MessageState::Failed, reason.clone(), Then::Finish),
         };
         tx.transition_message(message.id, MessageState::Sending, to, &reason, now)
             .await?;
-        match (to, &outcome) {
-            (MessageState::Planned, Attempted::Transient(e)) if job.attempts < MAX_ATTEMPTS => {
+        match then {
+            Then::Retry(e) => {
                 warn!(message_id = message.id, error = %e, "Handing over failed; retrying.");
                 tx.retry_job(job.id, now.checked_add(retry_in).unwrap_or(now), e)
                     .await?;
                 Ok(tx.commit().await?)
             }
-            (MessageState::Planned, Attempted::Transient(e)) => {
+            Then::Bury(e) => {
                 error!(message_id = message.id, error = %e, "Handing over failed too often; the message is a dead letter.");
                 tx.bury_job(job.id, e, now).await?;
                 Ok(tx.commit().await?)
             }
-            _ => {
+            Then::Finish => {
                 debug!(message_id = message.id, template = %message.template, state = to.as_str(), "Message settled.");
                 self.finish(tx, job).await
             }

@@ -238,7 +238,8 @@ impl Engine {
         {
             return Err(ReceiptError::NotSent(id.to_string()));
         }
-        let detail = if detail.is_empty() {
+        // The provider's words, in brackets after the sentence, when it gave any.
+        let said = if detail.is_empty() {
             String::new()
         } else {
             format!(" ({detail})")
@@ -253,7 +254,7 @@ impl Engine {
                 tx.note_message(
                     message.id,
                     MessageState::Sent,
-                    &format!("delivered to {what}, the provider reports{detail}"),
+                    &format!("delivered to {what}, the provider reports{said}"),
                     now,
                 )
                 .await?;
@@ -264,11 +265,10 @@ impl Engine {
                     && message.channel == Channel::Sms
                     && let Some(phone) = message.recipient.as_deref().filter(|p| !p.is_empty())
                 {
-                    let words = detail.trim_start_matches(" (").trim_end_matches(')');
-                    let words = if words.is_empty() {
+                    let words = if detail.is_empty() {
                         "unreachable"
                     } else {
-                        words
+                        detail
                     };
                     tx.suppress_phone(phone, words, now).await?;
                 }
@@ -276,7 +276,7 @@ impl Engine {
                     message.id,
                     MessageState::Sent,
                     MessageState::Failed,
-                    &format!("failed: the provider could not deliver it{detail}"),
+                    &format!("failed: the provider could not deliver it{said}"),
                     now,
                 )
                 .await?;

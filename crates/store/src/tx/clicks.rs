@@ -84,4 +84,33 @@ impl Tx {
             .await?),
         )
     }
+
+    /// Clicks and opens per message of one customer (messages with neither are left out).
+    pub async fn engagement_of_customer(
+        &mut self,
+        customer_id: i64,
+    ) -> Result<std::collections::HashMap<i64, (i64, i64)>> {
+        let clicks: Vec<(i64, i64)> = on_tx!(self, c => sqlx::query_as(
+            "SELECT k.message_id, COUNT(*) FROM link_clicks k JOIN messages m ON m.id = k.message_id
+             WHERE m.customer_id = $1 GROUP BY k.message_id",
+        )
+        .bind(customer_id)
+        .fetch_all(&mut *c)
+        .await?);
+        let opens: Vec<(i64, i64)> = on_tx!(self, c => sqlx::query_as(
+            "SELECT o.message_id, COUNT(*) FROM message_opens o JOIN messages m ON m.id = o.message_id
+             WHERE m.customer_id = $1 GROUP BY o.message_id",
+        )
+        .bind(customer_id)
+        .fetch_all(&mut *c)
+        .await?);
+        let mut out = std::collections::HashMap::new();
+        for (message, n) in clicks {
+            out.entry(message).or_insert((0, 0)).0 = n;
+        }
+        for (message, n) in opens {
+            out.entry(message).or_insert((0, 0)).1 = n;
+        }
+        Ok(out)
+    }
 }

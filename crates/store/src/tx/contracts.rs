@@ -7,18 +7,17 @@ use super::Tx;
 use crate::{Result, StoreError, micros};
 
 impl Tx {
-    /// Stores a contract of `customer_id` (replacing it when its number is known); `true`
-    /// when it is new. A number that belongs to another customer changes nothing: `false`
-    /// and [`Tx::contract_owner`] tells whose it is.
+    /// Stores a contract of `customer_id`, replacing it when its number is known. A number
+    /// that belongs to another customer changes nothing ([`Tx::contract_owner`] tells whose
+    /// it is).
     pub async fn upsert_contract(
         &mut self,
         record: &ContractRecord,
         customer_id: i64,
         now: Timestamp,
-    ) -> Result<bool> {
+    ) -> Result<()> {
         let json = serde_json::to_string(record)
             .map_err(|e| StoreError::Corrupt(format!("contract: {e}")))?;
-        let existed = self.contract_owner(record.external_id.as_str()).await?;
         on_tx!(self, c => sqlx::query(
             "INSERT INTO contracts (external_id, customer_id, product_sku, starts_on, ends_on,
                                     cancelled_at, record, updated_at)
@@ -40,7 +39,7 @@ impl Tx {
         .execute(&mut *c)
         .await?
         .rows_affected());
-        Ok(existed.is_none())
+        Ok(())
     }
 
     /// The customer a contract number belongs to, if it is known.

@@ -8,7 +8,7 @@
 
 use aftercare_domain::{Channel, Locale, MessageState};
 use aftercare_engine::links::Page;
-use aftercare_store::{MessageFilter, Tx};
+use aftercare_store::{MessageFilter, StoreError, StoredCustomer};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -28,24 +28,43 @@ pub(crate) fn strings(locale: Locale) -> Value {
     }
 }
 
-/// The customer's messages that can be read here: sent, by portal or email, with content.
-async fn readable(
-    tx: &mut Tx,
-    customer_id: i64,
-) -> Result<Vec<aftercare_store::Message>, ApiError> {
-    let sent = tx
-        .messages(&MessageFilter {
-            customer_id: Some(customer_id),
-            state: Some(MessageState::Sent),
-            limit: 100,
-            ..Default::default()
+/// Whether the customer can read `m` here: sent, by portal or email, with content.
+fn readable(m: &aftercare_store::Message) -> bool {
+    m.state == MessageState::Sent
+        && matches!(m.channel, Channel::Portal | Channel::Email)
+        && m.body_html.as_deref().is_some_and(|h| !h.is_empty())
+}
+
+/// The inbox page: the list of `messages`, or the notice that the asked-for one is `missing`.
+fn inbox_page(
+    app: &AppState,
+    customer: &StoredCustomer,
+    token: &str,
+    messages: &[aftercare_store::Message],
+    missing: bool,
+) -> Result<Response, ApiError> {
+    let locale = customer.record.locale;
+    let formal = super::common::formal(app, &customer.record);
+    let items: Vec<Value> = messages
+        .iter()
+        .map(|m| {
+            json!({"id": m.id, "subject": m.subject, "at": m.sent_at.unwrap_or(m.planned_at).to_string(),
+                   "portal": m.channel == Channel::Portal})
         })
-        .await?;
-    Ok(sent
-        .into_iter()
-        .filter(|m| matches!(m.channel, Channel::Portal | Channel::Email))
-        .filter(|m| m.body_html.as_deref().is_some_and(|h| !h.is_empty()))
-        .collect())
+        .collect();
+    let html = render(
+        "inbox.html",
+        json!({"lang": locale.tag(), "formal": formal, "zone": customer.record.time_zone.as_str(),
+               "t": super::common::addressed(strings(locale), locale, formal),
+               "brand": app.engine.renderer().brand(), "token": token, "messages": items,
+               "missing": missing}),
+    )?;
+    let status = if missing {
+        StatusCode::NOT_FOUND
+    } else {
+        StatusCode::OK
+    };
+    Ok(page(status, html))
 }
 
 /// `GET /p/inbox/{token}`: the list.
@@ -58,24 +77,17 @@ pub async fn show(
         Ok(c) => c,
         Err(e) => return link_problem(&app, e),
     };
-    let messages = readable(&mut tx, customer.id).await?;
-    tx.commit().await?;
-    let locale = customer.record.locale;
-    let formal = super::common::formal(&app, &customer.record);
-    let items: Vec<Value> = messages
-        .iter()
-        .map(|m| {
-            json!({"id": m.id, "subject": m.subject, "at": m.sent_at.unwrap_or(m.planned_at).to_string(),
-                   "portal": m.channel == Channel::Portal})
+    let sent = tx
+        .messages(&MessageFilter {
+            customer_id: Some(customer.id),
+            state: Some(MessageState::Sent),
+            limit: 100,
+            ..Default::default()
         })
-        .collect();
-    let html = render(
-        "inbox.html",
-        json!({"lang": locale.tag(), "formal": formal, "zone": customer.record.time_zone.as_str(),
-               "t": super::common::addressed(strings(locale), locale, formal),
-               "brand": app.engine.renderer().brand(), "token": token, "messages": items}),
-    )?;
-    Ok(page(StatusCode::OK, html))
+        .await?;
+    tx.commit().await?;
+    let messages: Vec<_> = sent.into_iter().filter(readable).collect();
+    inbox_page(&app, &customer, &token, &messages, false)
 }
 
 /// `GET /p/inbox/{token}/{id}`: one message, as the customer received it.
@@ -88,23 +100,14 @@ pub async fn message(
         Ok(c) => c,
         Err(e) => return link_problem(&app, e),
     };
-    let found = readable(&mut tx, customer.id)
-        .await?
-        .into_iter()
-        .find(|m| m.id == id);
+    let found = match tx.message(id).await {
+        Ok(m) if m.customer_id == customer.id && readable(&m) => m.body_html,
+        Ok(_) | Err(StoreError::NotFound(_)) => None,
+        Err(e) => return Err(e.into()),
+    };
     tx.commit().await?;
-    match found.and_then(|m| m.body_html) {
+    match found {
         Some(html) => Ok(page(StatusCode::OK, html)),
-        None => {
-            let locale = customer.record.locale;
-            let formal = super::common::formal(&app, &customer.record);
-            let html = render(
-                "inbox.html",
-                json!({"lang": locale.tag(), "formal": formal, "zone": customer.record.time_zone.as_str(),
-                       "t": super::common::addressed(strings(locale), locale, formal),
-                       "brand": app.engine.renderer().brand(), "token": token, "missing": true, "messages": []}),
-            )?;
-            Ok(page(StatusCode::NOT_FOUND, html))
-        }
+        None => inbox_page(&app, &customer, &token, &[], true),
     }
 }

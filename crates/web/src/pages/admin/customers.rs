@@ -158,13 +158,11 @@ pub async fn show(
         })
         .await?;
     let mut histories = Vec::with_capacity(messages.len());
-    let mut engagement = Vec::with_capacity(messages.len());
     for m in &messages {
         histories.push(tx.message_transitions(m.id).await?);
-        // Clicks on tracked links and opens, where the step or the brand counts them.
-        let clicks: i64 = tx.link_clicks(m.id).await?.iter().map(|(_, n)| n).sum();
-        engagement.push((clicks, tx.opens(m.id).await?));
     }
+    // Clicks on tracked links and opens, where the step or the brand counts them.
+    let engagement = tx.engagement_of_customer(customer.id).await?;
     let enrolments = tx.enrolments_of_customer(customer.id, 100).await?;
     let shipments = tx.shipments_of_customer(customer.id, 50).await?;
     let scores = tx.scores(customer.id).await?;
@@ -196,7 +194,8 @@ pub async fn show(
             .unwrap_or_default();
         timeline.push((at.as_microsecond(), json!({"kind": "event", "at": minute(at, &zone), "what": e.event_type, "detail": detail})));
     }
-    for ((m, history), (clicks, opens)) in messages.iter().zip(histories).zip(engagement) {
+    for (m, history) in messages.iter().zip(histories) {
+        let (clicks, opens) = engagement.get(&m.id).copied().unwrap_or_default();
         let at = m.sent_at.unwrap_or(m.planned_at);
         let history: Vec<Value> = history
             .iter()
