@@ -253,9 +253,14 @@ pub fn customers(
     from: Timestamp,
     to: Timestamp,
 ) -> Vec<CustomerRecord> {
+    (0..n).map(|i| customer(rng, i, from, to)).collect()
+}
+
+/// The `i`-th generated customer (`C0000{i+1}`), who joined between `from` and `to`.
+pub fn customer(rng: &mut StdRng, i: usize, from: Timestamp, to: Timestamp) -> CustomerRecord {
     let span = (to - from).as_secs().max(1);
-    (0..n)
-        .map(|i| {
+    {
+        {
             let roll: f64 = rng.random();
             let locale = if roll < 0.6 {
                 Locale::NlNl
@@ -442,8 +447,8 @@ pub fn customers(
                 attributes,
                 consents,
             }
-        })
-        .collect()
+        }
+    }
 }
 
 /// Something that happens in the demo shop at a moment.
@@ -500,10 +505,10 @@ fn event(
     at: Timestamp,
     properties: serde_json::Value,
 ) -> ShopAction {
-    let properties = properties
-        .as_object()
-        .map(|m| m.clone().into_iter().collect())
-        .unwrap_or_default();
+    let properties = match properties {
+        serde_json::Value::Object(map) => map.into_iter().collect(),
+        _ => Default::default(),
+    };
     ShopAction::Event(EventRecord {
         id: None,
         event_type: event_type.to_string(),
@@ -513,18 +518,20 @@ fn event(
     })
 }
 
-/// What the brand and its helpdesk do besides orders, between `from` and `to`: a weekly
-/// offer for a rotating tenth of the customers, two product launches, co-creation calls,
-/// complaints and questions (resolved in one to three days, by phone, chat or email),
-/// cancellations and contracts running out.
+/// What the brand and its helpdesk do for the `index`-th customer besides orders, between
+/// `from` and `to`: a weekly offer for a rotating tenth of the customers, two product
+/// launches, co-creation calls for the grocery segment, complaints and questions (resolved
+/// in one to three days, by phone, chat or email), cancellations and contracts running out.
 pub fn brand_activity(
     rng: &mut StdRng,
-    customers: &[CustomerRecord],
+    index: usize,
+    c: &CustomerRecord,
     from: Timestamp,
     to: Timestamp,
 ) -> Vec<(Timestamp, ShopAction)> {
     let mut out = Vec::new();
     let day = SignedDuration::from_hours(24);
+    let grocery = c.attributes.get("segment").and_then(|v| v.as_str()) == Some("grocery");
     let mut t = from;
     let mut week = 0;
     while t < to {
@@ -535,96 +542,85 @@ pub fn brand_activity(
             "Najaarsactie",
             "Winterdeals",
         ];
-        for (i, c) in customers.iter().enumerate() {
-            if i % 10 == week % 10 {
-                let valid_until = (t + day * 7).to_string()[..10].to_string();
-                out.push((t, event(&c.external_id, "offer_published", t, json!({
-                    "title": titles[week % titles.len()], "description": "Deze week 20% korting op een selectie.", "valid_until": valid_until
-                }))));
-            }
+        if index % 10 == week % 10 {
+            let valid_until = (t + day * 7).to_string()[..10].to_string();
+            out.push((t, event(&c.external_id, "offer_published", t, json!({
+                "title": titles[week % titles.len()], "description": "Deze week 20% korting op een selectie.", "valid_until": valid_until
+            }))));
         }
         if week % 26 == 10 {
-            for c in customers {
-                out.push((
-                    t + SignedDuration::from_hours(8),
-                    event(
-                        &c.external_id,
-                        "product_launched",
-                        t,
-                        json!({"product_name": "Stride 5"}),
-                    ),
-                ));
-            }
-        }
-        if week % 26 == 20 {
-            for c in customers
-                .iter()
-                .filter(|c| c.attributes.get("segment").and_then(|v| v.as_str()) == Some("grocery"))
-            {
-                out.push((
+            out.push((
+                t + SignedDuration::from_hours(8),
+                event(
+                    &c.external_id,
+                    "product_launched",
                     t,
-                    event(
-                        &c.external_id,
-                        "cocreation_opened",
-                        t,
-                        json!({"topic": "een nieuwe sportdrank"}),
-                    ),
-                ));
-            }
+                    json!({"product_name": "Stride 5"}),
+                ),
+            ));
         }
-        for c in customers {
-            let at = t + SignedDuration::from_secs(rng.random_range(0..7 * 24 * 3600));
-            let roll: f64 = rng.random();
-            if roll < 0.004 {
-                let kind = if rng.random_bool(0.4) {
-                    "complaint"
-                } else {
-                    "question"
-                };
-                let channel = ["phone", "chat", "email", "store"]
-                    .choose(rng)
-                    .copied()
-                    .unwrap_or("phone");
-                out.push((
+        if week % 26 == 20 && grocery {
+            out.push((
+                t,
+                event(
+                    &c.external_id,
+                    "cocreation_opened",
+                    t,
+                    json!({"topic": "een nieuwe sportdrank"}),
+                ),
+            ));
+        }
+        let at = t + SignedDuration::from_secs(rng.random_range(0..7 * 24 * 3600));
+        let roll: f64 = rng.random();
+        if roll < 0.004 {
+            let kind = if rng.random_bool(0.4) {
+                "complaint"
+            } else {
+                "question"
+            };
+            let channel = ["phone", "chat", "email", "store"]
+                .choose(rng)
+                .copied()
+                .unwrap_or("phone");
+            out.push((
+                at,
+                event(
+                    &c.external_id,
+                    "case_opened",
                     at,
-                    event(
-                        &c.external_id,
-                        "case_opened",
-                        at,
-                        json!({"kind": kind, "subject": "bestelling"}),
-                    ),
-                ));
-                let resolved = at + SignedDuration::from_hours(rng.random_range(6..72));
-                out.push((
+                    json!({"kind": kind, "subject": "bestelling"}),
+                ),
+            ));
+            let resolved = at + SignedDuration::from_hours(rng.random_range(6..72));
+            out.push((
+                resolved,
+                event(
+                    &c.external_id,
+                    "case_resolved",
                     resolved,
-                    event(
-                        &c.external_id,
-                        "case_resolved",
-                        resolved,
-                        json!({"kind": kind, "channel": channel}),
-                    ),
-                ));
-            } else if roll < 0.0045 {
-                out.push((
+                    json!({"kind": kind, "channel": channel}),
+                ),
+            ));
+        } else if roll < 0.0045 {
+            out.push((
+                at,
+                event(
+                    &c.external_id,
+                    "cancellation_requested",
                     at,
-                    event(
-                        &c.external_id,
-                        "cancellation_requested",
-                        at,
-                        json!({"reason": "te duur"}),
-                    ),
-                ));
-            } else if roll < 0.0050 {
-                out.push((
+                    json!({"reason": "te duur"}),
+                ),
+            ));
+        } else if roll < 0.0050 {
+            out.push((
+                at,
+                event(
+                    &c.external_id,
+                    "contract_ending",
                     at,
-                    event(
-                        &c.external_id,
-                        "contract_ending",
-                        at,
-                        json!({"ends_on": (at + day * 30).to_string()[..10].to_string()}),
-                    ),
-                ));
-            }
+                    json!({"ends_on": (at + day * 30).to_string()[..10].to_string()}),
+                ),
+            ));
         }
         t += day * 7;
         week += 1;
@@ -632,7 +628,6 @@ pub fn brand_activity(
     out
 }
 
-/// An order for `customer` at `at`, with the carrier events that follow it.
 pub fn order_with_shipping(
     rng: &mut StdRng,
     seq: usize,
@@ -757,12 +752,14 @@ pub fn order_with_shipping(
     out
 }
 
-/// Referrals between `from` and `to` (RF1): about one customer in ten tells a friend,
-/// who signs up, is registered as referred, and orders within a few days; one first order
-/// in ten comes back (which voids the reward). `seq` numbers the orders.
-pub fn referrals(
+/// A referral between `from` and `to` (RF1): about one customer in ten tells a friend
+/// (`R0000{index+1}`), who signs up, is registered as referred, and orders within a few
+/// days; one first order in ten comes back (which voids the reward). `seq` numbers the
+/// orders.
+pub fn referral(
     rng: &mut StdRng,
-    customers: &[CustomerRecord],
+    index: usize,
+    referrer: &CustomerRecord,
     seq: &mut usize,
     from: Timestamp,
     to: Timestamp,
@@ -770,64 +767,55 @@ pub fn referrals(
 ) -> Vec<(Timestamp, ShopAction)> {
     let mut out = Vec::new();
     let span = (to - from).as_secs().max(1);
-    let mut n = 0;
-    for referrer in customers {
-        if !rng.random_bool(0.1) {
-            continue;
-        }
-        n += 1;
-        let at = from + SignedDuration::from_secs(rng.random_range(0..span));
-        let Some(mut friend) = self::customers(rng, 1, at, at).pop() else {
-            continue;
-        };
-        friend.external_id = id(&format!("R{n:05}"));
-        friend.email = EmailAddress::parse(&format!("friend{n}@example.nl")).ok();
-        friend.postal_address = None;
-        friend.phone = None;
-        let referred = friend.external_id.clone();
-        out.push((at, ShopAction::NewCustomer(Box::new(friend))));
-        out.push((
-            at + SignedDuration::from_secs(60),
-            ShopAction::Referral {
-                referrer: referrer.external_id.clone(),
-                referred: referred.clone(),
-            },
-        ));
-        *seq += 1;
-        let ordered = at + SignedDuration::from_hours(rng.random_range(2..120));
-        let order = order_with_shipping(rng, *seq, &referred, ordered, catalogue, 48.0);
-        if rng.random_bool(0.1)
-            && let Some((_, ShopAction::Order(o))) = order.first()
-        {
-            out.push((
-                ordered + SignedDuration::from_hours(24 * 10),
-                ShopAction::Return(o.external_id.clone()),
-            ));
-        }
-        out.extend(order);
+    if !rng.random_bool(0.1) {
+        return out;
     }
+    let n = index + 1;
+    let at = from + SignedDuration::from_secs(rng.random_range(0..span));
+    let mut friend = customer(rng, 0, at, at);
+    friend.external_id = id(&format!("R{n:05}"));
+    friend.email = EmailAddress::parse(&format!("friend{n}@example.nl")).ok();
+    friend.postal_address = None;
+    friend.phone = None;
+    let referred = friend.external_id.clone();
+    out.push((at, ShopAction::NewCustomer(Box::new(friend))));
+    out.push((
+        at + SignedDuration::from_secs(60),
+        ShopAction::Referral {
+            referrer: referrer.external_id.clone(),
+            referred: referred.clone(),
+        },
+    ));
+    *seq += 1;
+    let ordered = at + SignedDuration::from_hours(rng.random_range(2..120));
+    let order = order_with_shipping(rng, *seq, &referred, ordered, catalogue, 48.0);
+    if rng.random_bool(0.1)
+        && let Some((_, ShopAction::Order(o))) = order.first()
+    {
+        out.push((
+            ordered + SignedDuration::from_hours(24 * 10),
+            ShopAction::Return(o.external_id.clone()),
+        ));
+    }
+    out.extend(order);
     out
 }
 
-/// Customers visiting their loyalty page between `from` and `to`: about one in five tries to
-/// claim the €5 reward once (it only works with enough points).
-pub fn reward_claims(
+/// A customer visiting their loyalty page between `from` and `to`: about one in five tries
+/// to claim the €5 reward once (it only works with enough points).
+pub fn reward_claim(
     rng: &mut StdRng,
-    customers: &[CustomerRecord],
+    c: &CustomerRecord,
     from: Timestamp,
     to: Timestamp,
-) -> Vec<(Timestamp, ShopAction)> {
+) -> Option<(Timestamp, ShopAction)> {
     let span = (to - from).as_secs().max(1);
-    let mut out = Vec::new();
-    for c in customers {
-        if rng.random_bool(0.2) {
-            let at = from + SignedDuration::from_secs(rng.random_range(0..span));
-            let claim = ShopAction::ClaimReward {
-                customer: c.external_id.clone(),
-                reward: "five-euro".into(),
-            };
-            out.push((at, claim));
-        }
-    }
-    out
+    rng.random_bool(0.2).then(|| {
+        let at = from + SignedDuration::from_secs(rng.random_range(0..span));
+        let claim = ShopAction::ClaimReward {
+            customer: c.external_id.clone(),
+            reward: "five-euro".into(),
+        };
+        (at, claim)
+    })
 }

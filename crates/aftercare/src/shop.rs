@@ -30,8 +30,152 @@ pub struct ShopPlan {
     pub last_order: usize,
 }
 
+/// One customer's part of the shop: the customer, the friend they may bring (a referral),
+/// and everything both do, drawn from the customer's own random stream. A shop of any size
+/// is generated customer by customer (in parallel, for the fast simulator), and the same
+/// seed gives the same customer whatever the shop's size.
+#[derive(Debug)]
+pub struct Unit {
+    /// The customer first, then the friend they referred, if any.
+    pub customers: Vec<CustomerRecord>,
+    /// Everything that happens to them, in time order.
+    pub actions: Vec<(Timestamp, ShopAction)>,
+}
+
+/// Orders numbers of the `index`-th customer's unit start at `index * ORDERS_PER_UNIT`.
+pub const ORDERS_PER_UNIT: usize = 1_000;
+
+/// The `index`-th customer's unit of a shop with `seed`, who joined before `joined_by`,
+/// active from `from` until `until`.
+pub fn unit(
+    seed: u64,
+    index: usize,
+    catalogue: &[ProductRecord],
+    from: Timestamp,
+    joined_by: Timestamp,
+    until: Timestamp,
+) -> Unit {
+    // SplitMix64 of the seed and the index: neighbouring customers get unrelated streams.
+    let mut z = seed
+        .wrapping_add((index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        .wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    let mut rng = StdRng::seed_from_u64(z ^ (z >> 31));
+    let c = demo_data::customer(
+        &mut rng,
+        index,
+        from - SignedDuration::from_hours(24 * 700),
+        joined_by.max(from),
+    );
+    let mut actions: Vec<(Timestamp, ShopAction)> = Vec::new();
+    let mut seq = index * ORDERS_PER_UNIT;
+    let last_seq = seq + ORDERS_PER_UNIT - 2;
+    // The customer buys as a Poisson process at their own pace (a mean gap of one to
+    // eight months) and may drop out after any purchase (5–35% each time): the
+    // buy-till-you-die pattern real shops show, which the lifetime models expect.
+    let mean_gap_days = 30.0 * 8f64.powf(rng.random::<f64>());
+    let dropout = rng.random_range(0.05..0.35);
+    let mut t = from + SignedDuration::from_secs(rng.random_range(0..(24 * 3600 * 120)));
+    while t < until - SignedDuration::from_hours(6) && seq < last_seq {
+        seq += 1;
+        actions.extend(demo_data::order_with_shipping(
+            &mut rng,
+            seq,
+            &c.external_id,
+            t,
+            catalogue,
+            48.0,
+        ));
+        if rng.random_bool(dropout) {
+            break;
+        }
+        let u: f64 = rng.random_range(f64::EPSILON..1.0);
+        let gap_days = (-u.ln() * mean_gap_days).max(1.0);
+        t += SignedDuration::from_secs_f64(gap_days * 86_400.0);
+    }
+    actions.extend(demo_data::brand_activity(&mut rng, index, &c, from, until));
+    actions.extend(demo_data::reward_claim(&mut rng, &c, from, until));
+    actions.extend(demo_data::referral(
+        &mut rng, index, &c, &mut seq, from, until, catalogue,
+    ));
+    actions.retain(|(t, _)| *t < until);
+    actions.sort_by_key(|(t, _)| *t);
+    let mut customers = vec![c];
+    for (_, a) in &actions {
+        if let ShopAction::NewCustomer(friend) = a {
+            customers.push((**friend).clone());
+        }
+    }
+    Unit { customers, actions }
+}
+
+/// A unit as the fast simulator takes it: each action addressed to the member it
+/// concerns, a tracking-page action as the event it leads to.
+pub fn household(unit: Unit) -> aftercare_engine::simulator::Household {
+    use aftercare_engine::simulator::{Household, Input};
+    // Most households are one customer: everything is theirs.
+    let alone = unit.customers.len() == 1;
+    let who_is = |id: &str| {
+        unit.customers
+            .iter()
+            .position(|c| !alone && c.external_id.as_str() == id)
+            .unwrap_or(0)
+    };
+    let mut orders: Vec<(String, usize)> = Vec::new();
+    let mut shipments: Vec<(String, usize)> = Vec::new();
+    let owner = |list: &[(String, usize)], id: &str| {
+        list.iter().find(|(k, _)| k == id).map_or(0, |(_, w)| *w)
+    };
+    let mut inputs = Vec::with_capacity(unit.actions.len());
+    for (at, action) in unit.actions {
+        let (who, input) = match action {
+            ShopAction::Order(o) => {
+                let who = who_is(o.customer_external_id.as_str());
+                if !alone {
+                    orders.push((o.external_id.as_str().to_string(), who));
+                }
+                (who, Input::Order(o))
+            }
+            ShopAction::Shipment(s) => {
+                let who = owner(&orders, s.order_external_id.as_str());
+                if !alone {
+                    shipments.push((s.shipment_id.as_str().to_string(), who));
+                }
+                (who, Input::Shipment(s))
+            }
+            ShopAction::Event(e) => (who_is(e.customer_external_id.as_str()), Input::Event(e)),
+            ShopAction::NewCustomer(c) => (who_is(c.external_id.as_str()), Input::Joined),
+            ShopAction::Referral { referrer, referred } => (
+                who_is(referrer.as_str()),
+                Input::Referred(who_is(referred.as_str())),
+            ),
+            ShopAction::Return(order) => (
+                owner(&orders, order.as_str()),
+                Input::Return(order.as_str().to_string()),
+            ),
+            ShopAction::ClaimReward { customer, reward } => {
+                (who_is(customer.as_str()), Input::ClaimReward(reward))
+            }
+            ShopAction::Page { shipment, action } => (
+                owner(&shipments, shipment.as_str()),
+                Input::Page(match action {
+                    PageAction::ChangeDelivery(_) => "delivery_changed",
+                    PageAction::BookFitting => "appointment_booked",
+                    PageAction::Recycle => "recycling_requested",
+                }),
+            ),
+        };
+        inputs.push((at, who, input));
+    }
+    Household {
+        customers: unit.customers,
+        inputs,
+    }
+}
+
 /// Plans a shop of `customers` customers, who all joined before `joined_by`, active from
-/// `from` until `until`.
+/// `from` until `until`: their units (see [`unit`]) together.
 pub fn plan(
     seed: u64,
     customers: usize,
@@ -39,53 +183,20 @@ pub fn plan(
     joined_by: Timestamp,
     until: Timestamp,
 ) -> ShopPlan {
-    let mut rng = StdRng::seed_from_u64(seed);
     let catalogue = demo_data::products();
-    let customers = demo_data::customers(
-        &mut rng,
-        customers,
-        from - SignedDuration::from_hours(24 * 700),
-        joined_by.max(from),
-    );
+    let mut all = Vec::with_capacity(customers);
     let mut actions: Vec<(Timestamp, ShopAction)> = Vec::new();
-    let mut seq = 0;
-    for c in &customers {
-        // Each customer buys as a Poisson process at their own pace (a mean gap of one to
-        // eight months) and may drop out after any purchase (5–35% each time): the
-        // buy-till-you-die pattern real shops show, which the lifetime models expect.
-        let mean_gap_days = 30.0 * 8f64.powf(rng.random::<f64>());
-        let dropout = rng.random_range(0.05..0.35);
-        let mut t = from + SignedDuration::from_secs(rng.random_range(0..(24 * 3600 * 120)));
-        while t < until - SignedDuration::from_hours(6) {
-            seq += 1;
-            actions.extend(demo_data::order_with_shipping(
-                &mut rng,
-                seq,
-                &c.external_id,
-                t,
-                &catalogue,
-                48.0,
-            ));
-            if rng.random_bool(dropout) {
-                break;
-            }
-            let u: f64 = rng.random_range(f64::EPSILON..1.0);
-            let gap_days = (-u.ln() * mean_gap_days).max(1.0);
-            t += SignedDuration::from_secs_f64(gap_days * 86_400.0);
-        }
+    for index in 0..customers {
+        let u = unit(seed, index, &catalogue, from, joined_by, until);
+        all.extend(u.customers.into_iter().take(1));
+        actions.extend(u.actions);
     }
-    actions.extend(demo_data::brand_activity(&mut rng, &customers, from, until));
-    actions.extend(demo_data::reward_claims(&mut rng, &customers, from, until));
-    actions.extend(demo_data::referrals(
-        &mut rng, &customers, &mut seq, from, until, &catalogue,
-    ));
-    actions.retain(|(t, _)| *t < until);
     actions.sort_by_key(|(t, _)| *t);
     ShopPlan {
-        customers,
+        customers: all,
         catalogue,
         actions,
-        last_order: seq,
+        last_order: customers * ORDERS_PER_UNIT,
     }
 }
 

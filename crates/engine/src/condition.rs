@@ -12,8 +12,17 @@
 
 use std::sync::Arc;
 
-use cel::{Context, Program, Value};
+use cel::{Context, Env, Program, Value};
 use serde_json::json;
+
+/// CEL's standard functions, made once: building them is most of the cost of a fresh
+/// context, and a condition is evaluated many times (millions in the fast simulator).
+static STANDARD: std::sync::LazyLock<Arc<Env>> =
+    std::sync::LazyLock::new(|| Arc::new(Env::stdlib()));
+
+fn context() -> Context<'static, 'static> {
+    Context::with_env(STANDARD.clone())
+}
 
 /// A compiled, checked condition.
 #[derive(Clone)]
@@ -91,12 +100,40 @@ impl Condition {
     }
 
     fn execute(&self, data: &serde_json::Value) -> Result<Value, String> {
-        let mut ctx = Context::default();
+        let mut ctx = context();
         for var in VARIABLES {
             let value = data.get(*var).map_or(Value::Null, to_cel);
             ctx.add_variable_from_value(*var, value);
         }
         self.program.execute(&ctx).map_err(|e| e.to_string())
+    }
+
+    /// Whether the expression reads `variable` (one of [`VARIABLES`]), so a caller builds
+    /// only the data it needs.
+    pub fn uses(&self, variable: &str) -> bool {
+        self.program.references().has_variable(variable)
+    }
+
+    /// Evaluates against CEL values already made (the fast simulator keeps a customer's
+    /// value between conditions); a variable left out is `null`.
+    pub fn evaluate_values(&self, values: &[(&str, Value)]) -> Result<Value, String> {
+        let mut ctx = context();
+        for var in VARIABLES {
+            let value = values
+                .iter()
+                .find(|(name, _)| name == var)
+                .map_or(Value::Null, |(_, v)| v.clone());
+            ctx.add_variable_from_value(*var, value);
+        }
+        self.program.execute(&ctx).map_err(|e| e.to_string())
+    }
+
+    /// [`Self::evaluate_values`] for a condition: true or false.
+    pub fn holds_for(&self, values: &[(&str, Value)]) -> Result<bool, String> {
+        match self.evaluate_values(values)? {
+            Value::Bool(b) => Ok(b),
+            other => Err(format!("it gives {other:?}, not true or false")),
+        }
     }
 
     /// Evaluates against `data` (an object with the [`VARIABLES`] as keys).
@@ -110,7 +147,7 @@ impl Condition {
 
 /// JSON to CEL, with every whole number an `int` (not a `uint`), so `stats.orders_count + 1`
 /// and `customer.attributes.household_members > 2` work as a reader expects.
-fn to_cel(value: &serde_json::Value) -> Value {
+pub fn to_cel(value: &serde_json::Value) -> Value {
     match value {
         serde_json::Value::Null => Value::Null,
         serde_json::Value::Bool(b) => Value::Bool(*b),

@@ -7,6 +7,7 @@ pub mod programme;
 pub mod render;
 pub mod reports;
 pub mod scores;
+pub mod simulator;
 pub mod tracking;
 pub mod worker;
 

@@ -323,6 +323,18 @@ pub struct SimulationReport {
     pub above_band: usize,
 }
 
+/// The histogram bucket of a number of yearly contacts (the band is 7–9).
+pub fn contacts_bucket(n: i64) -> &'static str {
+    match n {
+        0 => "00",
+        1..=3 => "01-03",
+        4..=6 => "04-06",
+        7..=9 => "07-09 (band)",
+        10..=12 => "10-12",
+        _ => "13+",
+    }
+}
+
 /// One programme's figures in a simulation.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ProgrammeReport {

@@ -51,32 +51,75 @@ pub struct Uplift {
     pub revenue_ci: (f64, f64),
 }
 
-fn group(outcomes: &[Outcome], holdout: bool) -> (Group, f64) {
-    let mine: Vec<&Outcome> = outcomes.iter().filter(|o| o.holdout == holdout).collect();
-    let n = mine.len() as u64;
-    let converted = mine.iter().filter(|o| o.converted).count() as u64;
-    let nf = (n as f64).max(1.0);
-    let mean = mine.iter().map(|o| o.revenue).sum::<f64>() / nf;
-    let variance = if n > 1 {
-        mine.iter().map(|o| (o.revenue - mean).powi(2)).sum::<f64>() / (n as f64 - 1.0)
-    } else {
-        0.0
-    };
-    (
-        Group {
-            n,
-            converted,
-            rate: converted as f64 / nf,
-            revenue_per_customer: mean,
-        },
-        variance,
-    )
+/// What a group's comparison needs, added up outcome by outcome (so millions of
+/// enrolments need no list).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Sums {
+    /// Enrolments.
+    pub n: u64,
+    /// Of which converted.
+    pub converted: u64,
+    /// Revenue in the goal windows.
+    pub revenue: f64,
+    /// Sum of the squared revenues (for the variance).
+    pub revenue_squared: f64,
+}
+
+impl Sums {
+    /// Adds one outcome.
+    pub fn add(&mut self, converted: bool, revenue: f64) {
+        self.n += 1;
+        self.converted += u64::from(converted);
+        self.revenue += revenue;
+        self.revenue_squared += revenue * revenue;
+    }
+
+    /// Adds another group's sums.
+    pub fn merge(&mut self, other: &Sums) {
+        self.n += other.n;
+        self.converted += other.converted;
+        self.revenue += other.revenue;
+        self.revenue_squared += other.revenue_squared;
+    }
+
+    fn group(&self) -> (Group, f64) {
+        let nf = (self.n as f64).max(1.0);
+        let mean = self.revenue / nf;
+        let variance = if self.n > 1 {
+            ((self.revenue_squared - self.n as f64 * mean * mean) / (self.n as f64 - 1.0)).max(0.0)
+        } else {
+            0.0
+        };
+        (
+            Group {
+                n: self.n,
+                converted: self.converted,
+                rate: self.converted as f64 / nf,
+                revenue_per_customer: mean,
+            },
+            variance,
+        )
+    }
 }
 
 /// Compares treated and held-out enrolments; `None` when either group is empty.
 pub fn uplift(outcomes: &[Outcome]) -> Option<Uplift> {
-    let (treated, var_t) = group(outcomes, false);
-    let (holdout, var_h) = group(outcomes, true);
+    let (mut treated, mut held_out) = (Sums::default(), Sums::default());
+    for o in outcomes {
+        let sums = if o.holdout {
+            &mut held_out
+        } else {
+            &mut treated
+        };
+        sums.add(o.converted, o.revenue);
+    }
+    uplift_of(&treated, &held_out)
+}
+
+/// [`uplift`] from the two groups' sums.
+pub fn uplift_of(treated: &Sums, held_out: &Sums) -> Option<Uplift> {
+    let (treated, var_t) = treated.group();
+    let (holdout, var_h) = held_out.group();
     if treated.n == 0 || holdout.n == 0 {
         return None;
     }

@@ -190,6 +190,7 @@ fn simulate_a_year_shows_every_library_programme_producing_messages() {
     let log = dir.path().join("messages.jsonl");
     let (code, stdout, stderr) = aftercare(&[
         "simulate",
+        "--exact",
         "--days",
         "365",
         "--customers",

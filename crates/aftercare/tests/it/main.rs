@@ -15,6 +15,7 @@ mod library;
 mod loyalty;
 mod print;
 mod programmes;
+mod simulator;
 mod surveys;
 mod tracking;
 mod unsubscribe;

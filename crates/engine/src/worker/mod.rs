@@ -408,7 +408,7 @@ async fn exit(
 }
 
 /// The step index a jump lands on: the named step, or the one after `from`.
-fn jump(programme: &Programme, target: Option<&str>, from: i32) -> i32 {
+pub(crate) fn jump(programme: &Programme, target: Option<&str>, from: i32) -> i32 {
     target
         .and_then(|t| programme.step_index(t))
         .and_then(|i| i32::try_from(i).ok())
@@ -416,14 +416,14 @@ fn jump(programme: &Programme, target: Option<&str>, from: i32) -> i32 {
 }
 
 /// A JSON value as text for matching (`"W1"` and `W1` are the same order number).
-fn json_text(v: &serde_json::Value) -> String {
+pub(crate) fn json_text(v: &serde_json::Value) -> String {
     v.as_str().map_or_else(|| v.to_string(), str::to_string)
 }
 
 /// The next moment the local clock shows `time`, from `local` on (now, if it shows it
 /// already; DST-correct: a time that does not exist that day moves forward, as jiff's
 /// compatible disambiguation does).
-fn next_local_time(
+pub(crate) fn next_local_time(
     local: &jiff::ZonedDateTime,
     time: jiff::civil::Time,
 ) -> Option<jiff::Timestamp> {

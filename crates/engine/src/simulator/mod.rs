@@ -1,0 +1,378 @@
+//! The fast simulator: the programme library and the policy run in memory over a
+//! generated shop, household by household, on as many threads as the machine has — a year
+//! of a million customers in under a minute (`bench/simulate`), where the engine itself
+//! (store, jobs, worker) manages about a thousand.
+//!
+//! It interprets the same [`Programme`] steps the worker runs (`worker/steps.rs`): triggers
+//! from orders, carrier statuses and the brand's events, calendar occasions through
+//! [`crate::occasions`], entry conditions and branches in CEL, holdouts, re-entry, exit
+//! events and goals, `wait`, `wait_for`, coupons, points; and every message goes through
+//! the same [`policy::decide`] and [`policy::choose_channel`], held and retried as the
+//! worker holds and retries it. Customers never affect one another except through a
+//! referral, so a customer and the friend they bring are simulated together (a
+//! [`Household`]) and households run in parallel.
+//!
+//! Where it differs from the engine, on purpose (each small against a year's contacts):
+//! - The lifetime model behind `likely_lapsing` (BG/NBD) is fitted once, on the first
+//!   5,000 households' history at the start, where the engine refits weekly on all.
+//! - A customer's scores and occasions are worked out at 06:00 in their own time zone.
+//! - `stats.rfm_segment` is not known (it needs the whole shop's quintiles every day), nor
+//!   are points from survey answers; points do not expire within the simulated period.
+//! - Letters count as sent when the policy lets them go, not at the print batch's cut-off.
+//! - A change on the tracking page is accepted at once (`delivery_changed`).
+//!
+//! The test `fast_simulator_agrees_with_the_engine` runs both on the same shop and
+//! compares them programme by programme.
+
+mod run;
+
+use aftercare_domain::loyalty::LoyaltyConfig;
+use aftercare_domain::policy::{self, PolicyConfig};
+use aftercare_domain::{
+    Channel, CustomerRecord, EventRecord, MessageClass, OrderRecord, ProductRecord,
+    ShipmentEventRecord,
+};
+use aftercare_insight::clv::{BgNbd, History};
+use aftercare_insight::uplift::{Sums, uplift_of};
+use jiff::{SignedDuration, Timestamp};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use crate::programme::{Library, OCCASIONS};
+use crate::reports::{ChannelClass, ProgrammeReport, SimulationReport};
+
+/// Something that happens to a member of a household.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// They place an order.
+    Order(OrderRecord),
+    /// The carrier reports a status of one of their shipments.
+    Shipment(ShipmentEventRecord),
+    /// The shop, helpdesk or app reports an event about them.
+    Event(EventRecord),
+    /// An order of theirs comes back.
+    Return(String),
+    /// They try to claim a reward with their points.
+    ClaimReward(String),
+    /// They become a customer (a referred friend; the others are customers from the start).
+    Joined,
+    /// They referred this member of the household.
+    Referred(usize),
+    /// They act on a tracking page; the event it leads to (`delivery_changed`, …).
+    Page(&'static str),
+}
+
+/// A customer and the friend they referred, if any, with everything that happens to them.
+#[derive(Debug, Clone)]
+pub struct Household {
+    /// The members; the first is a customer from the start, others join with
+    /// [`Input::Joined`].
+    pub customers: Vec<CustomerRecord>,
+    /// (when, which member, what), in time order.
+    pub inputs: Vec<(Timestamp, usize, Input)>,
+}
+
+/// What the simulator needs to know about the brand.
+#[derive(Debug)]
+pub struct Setup<'a> {
+    /// The programmes.
+    pub library: &'a Library,
+    /// The policy.
+    pub policy: &'a PolicyConfig,
+    /// The loyalty programme.
+    pub loyalty: &'a LoyaltyConfig,
+    /// The catalogue.
+    pub products: &'a [ProductRecord],
+    /// The simulated period: history before `from`, programmes live from `from` to `to`.
+    pub from: Timestamp,
+    /// The end of the simulated period.
+    pub to: Timestamp,
+    /// Keep every message for a log or calendar.
+    pub keep_messages: bool,
+    /// How the brand addresses a customer whose record does not say (for the greeting).
+    pub address_form: aftercare_domain::AddressForm,
+}
+
+/// One planned message, for `--log` and `--customer`.
+#[derive(Debug, Clone)]
+pub struct MessageLine {
+    /// The customer's external id.
+    pub customer: String,
+    /// The programme.
+    pub programme: String,
+    /// The template.
+    pub template: String,
+    /// The class.
+    pub class: MessageClass,
+    /// The channel.
+    pub channel: Channel,
+    /// The priority.
+    pub priority: String,
+    /// When the programme planned it.
+    pub planned_at: Timestamp,
+    /// When it went, if it did.
+    pub sent_at: Option<Timestamp>,
+    /// `sent`, `blocked` or `held`.
+    pub decision: &'static str,
+    /// Why.
+    pub reason: String,
+    /// The end of the code it carried.
+    pub coupon_valid_until: Option<Timestamp>,
+    /// The customer's time zone.
+    pub zone: jiff::tz::TimeZone,
+    /// The greeting it opened with (DQ2), when sent.
+    pub greeting: Option<String>,
+}
+
+/// The figures of some households, added up.
+#[derive(Debug, Default)]
+pub struct Tally {
+    /// Per programme (in the library's order): enrolled, held out, goals reached, and
+    /// messages planned, sent and blocked.
+    counts: Vec<[i64; 6]>,
+    /// Per programme with a goal: the treated and held-out outcomes whose window closed.
+    outcomes: Vec<[Sums; 2]>,
+    blocked: HashMap<String, i64>,
+    /// Customers of the whole period by yearly contacts.
+    contacts: BTreeMap<i64, usize>,
+    customers: usize,
+    joined_during: usize,
+    active_marketing: usize,
+    active_marketing_in_band: usize,
+    by_channel_class: BTreeMap<(&'static str, &'static str), i64>,
+    /// Messages kept for a log, when asked.
+    pub messages: Vec<MessageLine>,
+}
+
+impl Tally {
+    /// Adds `other` to this one.
+    pub fn merge(&mut self, other: Tally) {
+        if self.counts.len() < other.counts.len() {
+            self.counts.resize(other.counts.len(), [0; 6]);
+        }
+        for (mine, theirs) in self.counts.iter_mut().zip(&other.counts) {
+            for (a, b) in mine.iter_mut().zip(theirs) {
+                *a += b;
+            }
+        }
+        if self.outcomes.len() < other.outcomes.len() {
+            self.outcomes
+                .resize(other.outcomes.len(), Default::default());
+        }
+        for (mine, theirs) in self.outcomes.iter_mut().zip(&other.outcomes) {
+            mine[0].merge(&theirs[0]);
+            mine[1].merge(&theirs[1]);
+        }
+        for (reason, n) in other.blocked {
+            *self.blocked.entry(reason).or_default() += n;
+        }
+        for (k, n) in other.contacts {
+            *self.contacts.entry(k).or_default() += n;
+        }
+        for (k, n) in other.by_channel_class {
+            *self.by_channel_class.entry(k).or_default() += n;
+        }
+        self.customers += other.customers;
+        self.joined_during += other.joined_during;
+        self.active_marketing += other.active_marketing;
+        self.active_marketing_in_band += other.active_marketing_in_band;
+        self.messages.extend(other.messages);
+    }
+
+    /// The report, as the engine-backed simulator gives it.
+    pub fn report(self, setup: &Setup<'_>) -> SimulationReport {
+        let days = (setup.to - setup.from).as_hours() / 24;
+        let mut programmes = BTreeMap::new();
+        for (i, id) in setup.library.programmes.keys().enumerate() {
+            let c = self.counts.get(i).copied().unwrap_or_default();
+            let messages = [("planned", c[3]), ("sent", c[4]), ("blocked", c[5])]
+                .into_iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|(s, n)| (s.to_string(), n))
+                .collect();
+            let report = ProgrammeReport {
+                enrolled: c[0],
+                held_out: c[1],
+                goals_reached: c[2],
+                uplift: self
+                    .outcomes
+                    .get(i)
+                    .and_then(|[treated, held_out]| uplift_of(treated, held_out)),
+                messages,
+            };
+            programmes.insert(id.clone(), report);
+        }
+        let band = setup.policy.band_min..=setup.policy.band_max;
+        let mut histogram: BTreeMap<String, usize> = BTreeMap::new();
+        let (mut in_band, mut above) = (0, 0);
+        for (&n, &count) in &self.contacts {
+            let bucket = crate::reports::contacts_bucket(n);
+            *histogram.entry(bucket.to_string()).or_default() += count;
+            if u32::try_from(n).is_ok_and(|n| band.contains(&n)) {
+                in_band += count;
+            }
+            if n > i64::from(*band.end()) {
+                above += count;
+            }
+        }
+        let mut blocked: Vec<(String, i64)> = self.blocked.into_iter().collect();
+        blocked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let counted = self.customers.max(1) as f64;
+        let by_channel_class = self
+            .by_channel_class
+            .into_iter()
+            .map(|((channel, class), messages)| ChannelClass {
+                per_customer: messages as f64 * 365.0 / days.max(1) as f64 / counted,
+                channel: channel.to_string(),
+                class: class.to_string(),
+                messages,
+            })
+            .collect();
+        SimulationReport {
+            days,
+            customers: self.customers,
+            joined_during: self.joined_during,
+            programmes,
+            blocked,
+            contacts_histogram: histogram,
+            contacts_per_customer: self.contacts,
+            band: (setup.policy.band_min, setup.policy.band_max),
+            by_channel_class,
+            in_band: in_band as f64 / counted,
+            active_marketing_customers: self.active_marketing,
+            active_marketing_in_band: self.active_marketing_in_band as f64
+                / self.active_marketing.max(1) as f64,
+            above_band: above,
+        }
+    }
+}
+
+/// The simulator for one brand's programmes and policy.
+#[derive(Debug)]
+pub struct FastSimulator<'a> {
+    setup: &'a Setup<'a>,
+    products: HashMap<String, ProductRecord>,
+    wanted: HashSet<&'static str>,
+    /// The lifetime model for `likely_lapsing`, when there is enough history to fit it.
+    model: Option<BgNbd>,
+    /// Programmes (with their place in the library) by trigger event.
+    triggered: HashMap<String, Vec<(usize, &'a crate::programme::Programme)>>,
+    /// Programme ids in the library's order.
+    names: Vec<&'a str>,
+    /// Whether a condition reads `order` or `products` (then orders are kept whole).
+    uses_orders: bool,
+}
+
+/// Households whose history fits the lifetime model.
+pub const MODEL_SAMPLE: usize = 5_000;
+
+impl<'a> FastSimulator<'a> {
+    /// A simulator; `sample` is some households whose history before `setup.from` fits
+    /// the lifetime model (see [`MODEL_SAMPLE`]).
+    pub fn new(setup: &'a Setup<'a>, sample: &[Household]) -> Self {
+        let products = setup
+            .products
+            .iter()
+            .map(|p| (p.sku.as_str().to_string(), p.clone()))
+            .collect();
+        let wanted = OCCASIONS
+            .iter()
+            .copied()
+            .filter(|o| setup.library.uses_occasion(o))
+            .collect();
+        let mut triggered: HashMap<String, Vec<(usize, &crate::programme::Programme)>> =
+            HashMap::new();
+        for (i, p) in setup.library.programmes.values().enumerate() {
+            triggered
+                .entry(p.trigger_event.clone())
+                .or_default()
+                .push((i, p));
+        }
+        let names = setup
+            .library
+            .programmes
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let uses_orders = setup.library.programmes.values().any(|p| {
+            let reads = |c: &crate::condition::Condition| c.uses("order") || c.uses("products");
+            p.entry.as_ref().is_some_and(reads)
+                || p.steps.iter().any(|s| match &s.action {
+                    crate::programme::Action::Branch { condition, .. } => reads(condition),
+                    crate::programme::Action::Wait(crate::programme::Wait::UntilDate {
+                        date,
+                        ..
+                    }) => reads(date),
+                    _ => false,
+                })
+        });
+        let today = utc_date(setup.from);
+        let histories: Vec<History> = sample
+            .iter()
+            .flat_map(|h| {
+                let mut days: Vec<BTreeMap<jiff::civil::Date, i64>> =
+                    vec![BTreeMap::new(); h.customers.len()];
+                for (at, who, input) in &h.inputs {
+                    if *at >= setup.from {
+                        break;
+                    }
+                    if let Input::Order(o) = input {
+                        *days[*who].entry(utc_date(*at)).or_default() += o.total_cents();
+                    }
+                }
+                days.into_iter()
+                    .filter(|d| !d.is_empty())
+                    .map(move |d| history(&d, today))
+            })
+            .collect();
+        let model = (histories.iter().filter(|h| h.frequency > 0.0).count() >= 20)
+            .then(|| BgNbd::fit(&histories).ok())
+            .flatten();
+        Self {
+            setup,
+            products,
+            wanted,
+            model,
+            triggered,
+            names,
+            uses_orders,
+        }
+    }
+
+    /// Runs one household through the period and adds what happened to `tally`.
+    pub fn run(&self, household: Household, tally: &mut Tally) {
+        let (run, inputs) = run::Run::new(self, household, tally);
+        run.finish(inputs);
+    }
+}
+
+/// The UTC date of a moment (the scores' day).
+fn utc_date(t: Timestamp) -> jiff::civil::Date {
+    t.to_zoned_datetime(jiff::tz::TimeZone::UTC).date()
+}
+
+/// A customer's purchase history on `today` for the lifetime model, as the daily scores
+/// build it: purchase days, the first not counted as a repeat.
+fn history(days: &BTreeMap<jiff::civil::Date, i64>, today: jiff::civil::Date) -> History {
+    let first = days.keys().next().copied().unwrap_or(today);
+    let last = days.keys().next_back().copied().unwrap_or(today);
+    let weeks = |a: jiff::civil::Date, b: jiff::civil::Date| (b - a).get_days() as f64 / 7.0;
+    let repeats = days.len().saturating_sub(1);
+    let repeat_total: i64 = days.values().skip(1).sum();
+    History {
+        frequency: repeats as f64,
+        recency: weeks(first, last),
+        age: weeks(first, today),
+        monetary: if repeats == 0 {
+            0.0
+        } else {
+            repeat_total as f64 / repeats as f64
+        },
+    }
+}
+
+/// Whether the class counts toward the yearly band (FR1).
+fn counts(class: MessageClass) -> bool {
+    policy::counts_toward_band(class)
+}
+
+const DAY: SignedDuration = SignedDuration::from_hours(24);

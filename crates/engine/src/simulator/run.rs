@@ -1,0 +1,1325 @@
+//! One household's period: a small discrete-event loop over its inputs and timers, doing
+//! what the worker's jobs do (`route`, `steps`, `deliver`, `calendar`, the scores'
+//! `likely_lapsing` and the loyalty's referral settlement), in the same order.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::sync::Arc;
+
+use aftercare_domain::policy::{self, Decision, Intent, PastContact};
+use aftercare_domain::{Channel, CustomerRecord, MessageClass, Purpose};
+use cel::Value;
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
+use serde_json::json;
+
+use super::{DAY, FastSimulator, Household, Input, MessageLine, Tally, counts, history, utc_date};
+use crate::condition::{Condition, to_cel};
+use crate::occasions::{PastOrder, next_possible, occasions_on};
+use crate::programme::{Action, Programme, Reentry, Wait, occasion_event};
+use crate::worker::{in_holdout, json_text, jump, next_local_time};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EnrolmentState {
+    Active,
+    Waiting,
+    Holdout,
+    Completed,
+    Exited,
+}
+
+#[derive(Debug)]
+struct Enrolment<'a> {
+    person: usize,
+    /// The programme's place in the library (the tally's index).
+    index: usize,
+    programme: &'a Programme,
+    state: EnrolmentState,
+    step: i32,
+    context: Arc<serde_json::Value>,
+    started_at: Timestamp,
+    goal: Option<(&'a str, Timestamp)>,
+    goal_reached: bool,
+    /// What a `wait_for` step waits for: the expected value of its `matching` key, and
+    /// until when.
+    wait: Option<(Option<String>, Timestamp)>,
+    exit_reason: Option<String>,
+    holdout: bool,
+    /// The timer that counts; older ones are stale.
+    timer: u32,
+    sent_steps: Vec<&'a str>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Planned,
+    Sent,
+    Blocked,
+}
+
+#[derive(Debug)]
+struct Message<'a> {
+    person: usize,
+    enrolment: usize,
+    template: &'a str,
+    class: MessageClass,
+    priority: policy::Priority,
+    channel: Channel,
+    planned_at: Timestamp,
+    state: State,
+    reason: String,
+    sent_at: Option<Timestamp>,
+}
+
+#[derive(Debug)]
+struct Order {
+    external_id: String,
+    placed_at: Timestamp,
+    total_cents: i64,
+    skus: Vec<String>,
+    points: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Referral {
+    /// Registered before the period: its events enrolled nobody, so it never settles.
+    History,
+    Pending,
+    Ordered,
+    Void,
+    Rewarded,
+}
+
+#[derive(Debug)]
+struct Person<'a> {
+    record: CustomerRecord,
+    zone: TimeZone,
+    present: bool,
+    /// A customer for the whole period (the band statistics count these).
+    counted: bool,
+    orders: Vec<Order>,
+    past: Vec<PastOrder>,
+    purchase_days: BTreeMap<Date, i64>,
+    points: i64,
+    history: Vec<PastContact>,
+    /// Who referred them, and how far the referral is.
+    referral: Option<(usize, Referral)>,
+    /// Last enrolment start per programme id.
+    starts: Vec<(&'a str, Timestamp)>,
+    last_scanned: Option<Date>,
+    seen_occasions: Vec<String>,
+    /// The lapsing check that counts; older ones are stale.
+    lapse_timer: u32,
+    /// P(alive) at the last daily score, if scored in the period.
+    last_p: Option<f64>,
+    cel_customer: Option<Value>,
+}
+
+#[derive(Debug, Clone)]
+enum Job {
+    Route {
+        person: usize,
+        event_type: Arc<str>,
+        context: Arc<serde_json::Value>,
+        at: Timestamp,
+    },
+    Step(usize, u32),
+    Deliver(usize),
+    Calendar(usize),
+    Lapse(usize, u32),
+    SettleReferral(usize),
+    /// Ran already.
+    Done,
+}
+
+pub(super) struct Run<'s, 'a, 't> {
+    sim: &'s FastSimulator<'a>,
+    /// The household's orders, for conditions that read `order` (inputs are consumed).
+    order_records: Vec<aftercare_domain::OrderRecord>,
+    people: Vec<Person<'a>>,
+    enrolments: Vec<Enrolment<'a>>,
+    messages: Vec<Message<'a>>,
+    jobs: Vec<Job>,
+    /// Enrolments an event may still concern (running, held out, or with an open goal).
+    open: Vec<usize>,
+    /// Messages still planned.
+    planned: Vec<usize>,
+    queue: BinaryHeap<Reverse<(Timestamp, usize)>>,
+    tally: &'t mut Tally,
+}
+
+impl<'s, 'a, 't> Run<'s, 'a, 't> {
+    pub(super) fn new(
+        sim: &'s FastSimulator<'a>,
+        household: Household,
+        tally: &'t mut Tally,
+    ) -> (Self, Vec<(Timestamp, usize, Input)>) {
+        let people = household
+            .customers
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Person {
+                zone: c.time_zone.zone(),
+                record: c.clone(),
+                present: i == 0,
+                counted: i == 0,
+                orders: Vec::new(),
+                past: Vec::new(),
+                purchase_days: BTreeMap::new(),
+                points: 0,
+                history: Vec::new(),
+                referral: None,
+                starts: Vec::new(),
+                last_scanned: None,
+                seen_occasions: Vec::new(),
+                lapse_timer: 0,
+                last_p: None,
+                cel_customer: None,
+            })
+            .collect();
+        let run = Self {
+            sim,
+            order_records: Vec::new(),
+            people,
+            enrolments: Vec::new(),
+            messages: Vec::new(),
+            jobs: Vec::new(),
+            open: Vec::new(),
+            planned: Vec::new(),
+            queue: BinaryHeap::new(),
+            tally,
+        };
+        (run, household.inputs)
+    }
+
+    fn schedule(&mut self, at: Timestamp, job: Job) {
+        self.jobs.push(job);
+        self.queue.push(Reverse((at, self.jobs.len() - 1)));
+    }
+
+    pub(super) fn finish(mut self, inputs: Vec<(Timestamp, usize, Input)>) {
+        let setup = self.sim.setup;
+        let (from, to) = (setup.from, setup.to);
+        let split = inputs.partition_point(|(t, _, _)| *t < from);
+        let mut inputs = inputs.into_iter().peekable();
+        for (at, who, input) in inputs.by_ref().take(split) {
+            self.history_input(at, who, input);
+        }
+        for who in 0..self.people.len() {
+            if self.people[who].present {
+                self.people[who].counted = true;
+                self.plan_calendar(who, from);
+                self.plan_lapse(who, from);
+            }
+        }
+        let mut last = from;
+        loop {
+            let input_at = inputs.peek().map(|(t, _, _)| *t);
+            let job_at = self.queue.peek().map(|Reverse((t, _))| *t);
+            let now = match (input_at, job_at) {
+                (Some(i), Some(j)) if i <= j => i,
+                (Some(i), None) => i,
+                (_, Some(j)) => j,
+                (None, None) => break,
+            };
+            if now >= to {
+                break;
+            }
+            if input_at == Some(now)
+                && let Some((at, who, input)) = inputs.next()
+            {
+                self.live_input(at, who, input);
+                continue;
+            }
+            let Some(Reverse((at, job))) = self.queue.pop() else {
+                break;
+            };
+            debug_assert!(at >= last, "time runs forward: {at} after {last}");
+            last = at;
+            let job = std::mem::replace(&mut self.jobs[job], Job::Done);
+            self.run_job(at, job);
+        }
+        self.count();
+    }
+
+    // ----- inputs ---------------------------------------------------------------------
+
+    /// History: stored, earning and spending points, enrolling nobody.
+    fn history_input(&mut self, at: Timestamp, who: usize, input: Input) {
+        match input {
+            Input::Order(o) => self.add_order(who, o, at),
+            Input::Return(order) => self.reverse_order(who, &order),
+            Input::ClaimReward(reward) => {
+                self.claim(who, &reward, at, false);
+            }
+            Input::Joined => self.people[who].present = true,
+            Input::Referred(friend) => {
+                self.people[friend].referral = Some((who, Referral::History));
+            }
+            Input::Shipment(_) | Input::Event(_) | Input::Page(_) => {}
+        }
+    }
+
+    fn live_input(&mut self, at: Timestamp, who: usize, input: Input) {
+        match input {
+            Input::Order(o) => {
+                let context = json!({
+                    "order_external_id": o.external_id,
+                    "total_cents": o.total_cents(),
+                    "delivery_method": o.delivery_method,
+                });
+                self.add_order(who, o, at);
+                self.event(who, "order_placed", context, at);
+            }
+            Input::Shipment(s) => {
+                let context = json!({
+                    "order_external_id": s.order_external_id,
+                    "shipment_id": s.shipment_id,
+                    "carrier": s.carrier,
+                    "status": s.status,
+                    "location": s.location,
+                });
+                let event_type = format!("shipment_{}", s.status.as_str());
+                self.event_at(who, &event_type, context, s.at, at);
+            }
+            Input::Event(e) => {
+                let context = serde_json::Value::Object(e.properties.into_iter().collect());
+                self.event_at(who, &e.event_type, context, e.at, at);
+            }
+            Input::Return(order) => {
+                let context = json!({"order_external_id": order});
+                self.event(who, "order_returned", context, at);
+            }
+            Input::ClaimReward(reward) => {
+                self.claim(who, &reward, at, true);
+            }
+            Input::Joined => {
+                self.people[who].present = true;
+                self.plan_calendar(who, at);
+            }
+            Input::Referred(friend) => {
+                self.people[friend].referral = Some((who, Referral::Pending));
+            }
+            Input::Page(event_type) => self.event(who, event_type, json!({}), at),
+        }
+    }
+
+    /// An event that happened at `at`, routed at once.
+    fn event(&mut self, who: usize, event_type: &str, context: serde_json::Value, at: Timestamp) {
+        self.event_at(who, event_type, context, at, at);
+    }
+
+    /// An event that happened at `at`, told at `now` and routed then, as `append_event`
+    /// schedules one (a brand may report an event hours after it happened).
+    fn event_at(
+        &mut self,
+        who: usize,
+        event_type: &str,
+        mut context: serde_json::Value,
+        at: Timestamp,
+        now: Timestamp,
+    ) {
+        if let Some(map) = context.as_object_mut() {
+            map.insert("event_type".into(), event_type.into());
+        }
+        let job = Job::Route {
+            person: who,
+            event_type: Arc::from(event_type),
+            context: Arc::new(context),
+            at,
+        };
+        self.schedule(now, job);
+    }
+
+    fn add_order(&mut self, who: usize, o: aftercare_domain::OrderRecord, at: Timestamp) {
+        let loyalty = self.sim.setup.loyalty;
+        let before = self.lapse_before_order(who, at);
+        let p = &mut self.people[who];
+        let number = p.orders.len() as i64 + 1;
+        let points: i64 = loyalty
+            .order_points(o.total_cents(), number)
+            .iter()
+            .map(|(n, _)| n)
+            .sum();
+        p.points += points;
+        let skus: Vec<String> = o.lines.iter().map(|l| l.sku.as_str().to_string()).collect();
+        p.past.push(PastOrder {
+            external_id: o.external_id.as_str().to_string(),
+            placed_on: at.to_zoned_datetime(p.zone.clone()).date(),
+            skus: skus.clone(),
+        });
+        *p.purchase_days.entry(utc_date(at)).or_default() += o.total_cents();
+        p.orders.push(Order {
+            external_id: o.external_id.as_str().to_string(),
+            placed_at: at,
+            total_cents: o.total_cents(),
+            skus,
+            points,
+        });
+        if self.sim.uses_orders {
+            self.order_records.push(o);
+        }
+        if at >= self.sim.setup.from {
+            p.last_p = before;
+            self.plan_lapse(who, at);
+            // A new order can bring an occasion forward (a product's lifespan).
+            self.plan_calendar(who, at);
+        }
+    }
+
+    fn reverse_order(&mut self, who: usize, order: &str) {
+        let p = &mut self.people[who];
+        if let Some(o) = p.orders.iter_mut().find(|o| o.external_id == order) {
+            p.points -= o.points;
+            o.points = 0;
+        }
+    }
+
+    /// A reward claim: spends the points when there are enough, and (live) tells the
+    /// programmes with `reward_claimed`.
+    fn claim(&mut self, who: usize, reward: &str, at: Timestamp, live: bool) {
+        let loyalty = self.sim.setup.loyalty;
+        let Some(reward) = loyalty.rewards.iter().find(|r| r.id == reward) else {
+            return;
+        };
+        if self.people[who].points < reward.points {
+            return;
+        }
+        self.people[who].points -= reward.points;
+        if live {
+            let coupon = reward
+                .pool
+                .as_deref()
+                .and_then(|p| loyalty.pool(p))
+                .map(|pool| coupon(pool.valid_days, at));
+            let context = json!({"reward": reward.id, "name": reward.name, "coupon": coupon});
+            self.event(who, "reward_claimed", context, at);
+        }
+    }
+
+    // ----- jobs -----------------------------------------------------------------------
+
+    fn run_job(&mut self, now: Timestamp, job: Job) {
+        match job {
+            Job::Route {
+                person,
+                event_type,
+                context,
+                at,
+            } => self.route(person, &event_type, context, at, now),
+            Job::Step(e, timer) => {
+                if self.enrolments[e].timer == timer {
+                    self.steps(e, now);
+                }
+            }
+            Job::Deliver(m) => self.deliver(m, now),
+            Job::Calendar(who) => self.calendar(who, now),
+            Job::Lapse(who, timer) => {
+                if self.people[who].lapse_timer == timer {
+                    self.lapse(who, now);
+                }
+            }
+            Job::SettleReferral(who) => self.settle_referral(who, now),
+            Job::Done => {}
+        }
+    }
+
+    /// `worker/route.rs`: loyalty, goals, exits, `wait_for`, queued messages, new enrolments.
+    fn route(
+        &mut self,
+        who: usize,
+        event_type: &str,
+        context: Arc<serde_json::Value>,
+        at: Timestamp,
+        now: Timestamp,
+    ) {
+        // Loyalty: a referred friend's first order starts the return period; a return voids it.
+        match event_type {
+            "order_placed" => {
+                if let Some((referrer, Referral::Pending)) = self.people[who].referral {
+                    self.people[who].referral = Some((referrer, Referral::Ordered));
+                    let days = i64::from(self.sim.setup.loyalty.referral.return_period_days);
+                    self.schedule(at + DAY * days as i32, Job::SettleReferral(who));
+                }
+            }
+            "order_returned" => {
+                let order = context.get("order_external_id").and_then(|v| v.as_str());
+                if let Some(order) = order {
+                    self.reverse_order(who, order);
+                    let first = self.people[who]
+                        .orders
+                        .first()
+                        .map(|o| o.external_id.as_str());
+                    if let Some((referrer, Referral::Ordered)) = self.people[who].referral
+                        && first == Some(order)
+                    {
+                        self.people[who].referral = Some((referrer, Referral::Void));
+                    }
+                }
+            }
+            _ => {}
+        }
+        let enrolments = &self.enrolments;
+        self.open.retain(|&e| {
+            let en = &enrolments[e];
+            matches!(
+                en.state,
+                EnrolmentState::Active | EnrolmentState::Waiting | EnrolmentState::Holdout
+            ) || (!en.goal_reached && en.goal.is_some_and(|(_, d)| d >= at))
+        });
+        for i in 0..self.open.len() {
+            let e = self.open[i];
+            let en = &self.enrolments[e];
+            if en.person != who {
+                continue;
+            }
+            let running = matches!(en.state, EnrolmentState::Active | EnrolmentState::Waiting);
+            let goal_open = en
+                .goal
+                .is_some_and(|(g, deadline)| g == event_type && at <= deadline)
+                && !en.goal_reached
+                && at >= en.started_at;
+            if goal_open {
+                self.enrolments[e].goal_reached = true;
+                if running {
+                    self.exit(e, &format!("goal reached: {event_type}"));
+                } else if self.enrolments[e].state == EnrolmentState::Holdout {
+                    self.enrolments[e].timer += 1;
+                    self.enrolments[e].state = EnrolmentState::Completed;
+                }
+                continue;
+            }
+            let programme = en.programme;
+            if running && programme.exit_on.iter().any(|x| x == event_type) {
+                self.exit(e, &format!("left the programme on {event_type}"));
+                continue;
+            }
+            if en.state == EnrolmentState::Waiting
+                && let Some(Action::WaitFor(wait)) = programme
+                    .steps
+                    .get(usize::try_from(en.step).unwrap_or(usize::MAX))
+                    .map(|s| &s.action)
+                && wait.event == event_type
+            {
+                let matches = match (&wait.matching, &en.wait) {
+                    (Some(key), Some((Some(expected), _))) => {
+                        context.get(key).map(json_text).as_deref() == Some(expected.as_str())
+                    }
+                    _ => true,
+                };
+                if matches {
+                    let target = jump(programme, wait.on_event.as_deref(), en.step);
+                    let en = &mut self.enrolments[e];
+                    en.step = target;
+                    en.state = EnrolmentState::Active;
+                    en.wait = None;
+                    en.timer += 1;
+                    let timer = en.timer;
+                    self.schedule(now, Job::Step(e, timer));
+                }
+            }
+        }
+        // Messages still queued from enrolments that ran their last step stop too (DQ3).
+        let messages = &self.messages;
+        self.planned
+            .retain(|&m| messages[m].state == State::Planned);
+        for i in 0..self.planned.len() {
+            let m = self.planned[i];
+            let msg = &self.messages[m];
+            if msg.person != who || msg.state != State::Planned {
+                continue;
+            }
+            let en = &self.enrolments[msg.enrolment];
+            let reason = if en.programme.exit_on.iter().any(|x| x == event_type)
+                && en.state != EnrolmentState::Exited
+            {
+                format!("blocked: left the programme on {event_type}")
+            } else if en
+                .programme
+                .goal
+                .as_ref()
+                .is_some_and(|g| g.event == event_type)
+            {
+                format!("blocked: goal reached: {event_type}")
+            } else {
+                continue;
+            };
+            self.block(m, reason);
+        }
+        let Some(programmes) = self.sim.triggered.get(event_type) else {
+            return;
+        };
+        for &(index, programme) in programmes {
+            if programme.draft || !self.may_enter(who, programme, at) {
+                continue;
+            }
+            if let Some(entry) = &programme.entry
+                && !self.holds(entry, who, &context, now)
+            {
+                continue;
+            }
+            let p = &self.people[who];
+            let holdout = in_holdout(
+                &programme.id,
+                p.record.external_id.as_str(),
+                programme.holdout,
+            );
+            let goal = programme.goal.as_ref().map(|g| {
+                let deadline = at
+                    .to_zoned_datetime(p.zone.clone())
+                    .checked_add(g.within)
+                    .map_or(at, |z| z.timestamp());
+                (g.event.as_str(), deadline)
+            });
+            let id: &'a str = &programme.id;
+            let p = &mut self.people[who];
+            match p.starts.iter_mut().find(|(pid, _)| *pid == id) {
+                Some(s) => s.1 = now,
+                None => p.starts.push((id, now)),
+            }
+            self.enrolments.push(Enrolment {
+                person: who,
+                index,
+                programme,
+                state: if holdout {
+                    EnrolmentState::Holdout
+                } else {
+                    EnrolmentState::Active
+                },
+                step: 0,
+                context: context.clone(),
+                started_at: now,
+                goal,
+                goal_reached: false,
+                wait: None,
+                exit_reason: None,
+                holdout,
+                timer: 0,
+                sent_steps: Vec::new(),
+            });
+            let e = self.enrolments.len() - 1;
+            self.open.push(e);
+            let run_at = match (holdout, goal) {
+                (true, Some((_, deadline))) => deadline,
+                _ => now,
+            };
+            self.schedule(run_at, Job::Step(e, 0));
+        }
+    }
+
+    fn may_enter(&self, who: usize, programme: &Programme, at: Timestamp) -> bool {
+        let last = self.people[who]
+            .starts
+            .iter()
+            .find(|(id, _)| *id == programme.id)
+            .map(|(_, t)| *t);
+        let Some(last) = last else { return true };
+        match &programme.reentry {
+            Reentry::Always => true,
+            Reentry::Once => false,
+            Reentry::After(span) => last
+                .to_zoned_datetime(self.people[who].zone.clone())
+                .checked_add(*span)
+                .is_ok_and(|z| z.timestamp() <= at),
+        }
+    }
+
+    fn exit(&mut self, e: usize, reason: &str) {
+        let en = &mut self.enrolments[e];
+        en.timer += 1;
+        en.state = EnrolmentState::Exited;
+        en.exit_reason = Some(reason.to_string());
+        for i in 0..self.planned.len() {
+            let m = self.planned[i];
+            if self.messages[m].enrolment == e && self.messages[m].state == State::Planned {
+                self.block(m, format!("blocked: {reason}"));
+            }
+        }
+    }
+
+    fn block(&mut self, m: usize, reason: String) {
+        let msg = &mut self.messages[m];
+        msg.state = State::Blocked;
+        msg.reason = reason;
+    }
+
+    /// `worker/steps.rs`: an enrolment's steps up to the next wait or the end.
+    fn steps(&mut self, e: usize, now: Timestamp) {
+        let due = now;
+        let programme = self.enrolments[e].programme;
+        let who = self.enrolments[e].person;
+        let mut index = self.enrolments[e].step;
+        match self.enrolments[e].state {
+            EnrolmentState::Active => {}
+            EnrolmentState::Holdout => {
+                self.enrolments[e].state = EnrolmentState::Completed;
+                return;
+            }
+            EnrolmentState::Waiting => {
+                if self.enrolments[e]
+                    .wait
+                    .as_ref()
+                    .is_some_and(|(_, d)| *d > now)
+                {
+                    return;
+                }
+                let on_timeout = match programme
+                    .steps
+                    .get(usize::try_from(index).unwrap_or(usize::MAX))
+                    .map(|s| &s.action)
+                {
+                    Some(Action::WaitFor(w)) => w.on_timeout.as_deref(),
+                    _ => None,
+                };
+                index = jump(programme, on_timeout, index);
+                self.enrolments[e].wait = None;
+            }
+            _ => return,
+        }
+        let zone = self.people[who].zone.clone();
+        let mut state = EnrolmentState::Active;
+        let mut parked = false;
+        for _ in 0..1000 {
+            let Some(step) = usize::try_from(index)
+                .ok()
+                .and_then(|i| programme.steps.get(i))
+            else {
+                state = EnrolmentState::Completed;
+                break;
+            };
+            match &step.action {
+                Action::Send(send) => {
+                    if !self.enrolments[e].sent_steps.contains(&step.id.as_str()) {
+                        self.enrolments[e].sent_steps.push(&step.id);
+                        let categories =
+                            categories(self.sim, &self.people, &self.enrolments[e].context);
+                        let choice = policy::choose_channel(
+                            &send.channels,
+                            send.class,
+                            &self.people[who].record,
+                            &categories,
+                            self.sim.setup.policy,
+                        );
+                        let priority =
+                            policy::Priority::parse(&format!("{:?}", send.priority).to_lowercase());
+                        self.messages.push(Message {
+                            person: who,
+                            enrolment: e,
+                            template: &send.template,
+                            class: send.class,
+                            priority,
+                            channel: choice.channel,
+                            planned_at: due,
+                            state: State::Planned,
+                            reason: String::new(),
+                            sent_at: None,
+                        });
+                        let m = self.messages.len() - 1;
+                        self.planned.push(m);
+                        self.schedule(due.max(now), Job::Deliver(m));
+                    }
+                    index += 1;
+                }
+                Action::Wait(wait) => {
+                    let local = due.to_zoned_datetime(zone.clone());
+                    let run_at = match wait {
+                        Wait::For(span) => local.checked_add(*span).ok().map(|z| z.timestamp()),
+                        Wait::UntilTime(time) => next_local_time(&local, *time),
+                        Wait::UntilDate { date, offset, at } => {
+                            let context = self.enrolments[e].context.clone();
+                            let values = self.values(date, who, &context, now);
+                            let day = date.evaluate_values(&values).ok().and_then(|v| match v {
+                                Value::String(s) => s
+                                    .parse::<Date>()
+                                    .ok()
+                                    .or_else(|| s.parse::<Timestamp>().ok().map(utc_date)),
+                                _ => None,
+                            });
+                            match day {
+                                Some(d) => d
+                                    .checked_add(offset.unwrap_or_default())
+                                    .ok()
+                                    .and_then(|d| {
+                                        d.to_datetime(*at).to_zoned_datetime(zone.clone()).ok()
+                                    })
+                                    .map(|z| z.timestamp().max(due)),
+                                None => Some(due),
+                            }
+                        }
+                    }
+                    .unwrap_or(due);
+                    index += 1;
+                    let en = &mut self.enrolments[e];
+                    en.timer += 1;
+                    let timer = en.timer;
+                    self.schedule(run_at, Job::Step(e, timer));
+                    break;
+                }
+                Action::WaitFor(wait) => {
+                    let deadline = due
+                        .to_zoned_datetime(zone.clone())
+                        .checked_add(wait.timeout)
+                        .map_or(due, |z| z.timestamp());
+                    let en = &mut self.enrolments[e];
+                    let expected = wait
+                        .matching
+                        .as_ref()
+                        .and_then(|k| en.context.get(k))
+                        .map(json_text);
+                    en.state = EnrolmentState::Waiting;
+                    en.step = index;
+                    en.wait = Some((expected, deadline));
+                    en.timer += 1;
+                    let timer = en.timer;
+                    self.schedule(deadline, Job::Step(e, timer));
+                    parked = true;
+                    break;
+                }
+                Action::Branch {
+                    condition,
+                    then,
+                    otherwise,
+                } => {
+                    let context = self.enrolments[e].context.clone();
+                    let holds = self.holds(condition, who, &context, now);
+                    index = jump(
+                        programme,
+                        if holds {
+                            then.as_deref()
+                        } else {
+                            otherwise.as_deref()
+                        },
+                        index,
+                    );
+                }
+                Action::Tag(tag) => {
+                    let p = &mut self.people[who];
+                    let tags = p
+                        .record
+                        .attributes
+                        .entry("tags".to_string())
+                        .or_insert_with(|| json!([]));
+                    if let Some(list) = tags.as_array_mut()
+                        && !list.iter().any(|t| t.as_str() == Some(tag))
+                    {
+                        list.push(tag.clone().into());
+                        p.cel_customer = None;
+                    }
+                    index += 1;
+                }
+                Action::Set { attribute, value } => {
+                    let p = &mut self.people[who];
+                    if p.record.attributes.get(attribute) != Some(value) {
+                        p.record.attributes.insert(attribute.clone(), value.clone());
+                        p.cel_customer = None;
+                    }
+                    index += 1;
+                }
+                Action::GrantPoints { points, .. } => {
+                    self.people[who].points += points;
+                    index += 1;
+                }
+                Action::IssueCoupon { pool } => {
+                    if let Some(pool) = self.sim.setup.loyalty.pool(pool) {
+                        let coupon = coupon(pool.valid_days, due.max(now));
+                        let context = Arc::make_mut(&mut self.enrolments[e].context);
+                        if let Some(map) = context.as_object_mut() {
+                            map.insert("coupon".into(), coupon);
+                        }
+                    }
+                    index += 1;
+                }
+                Action::Survey(kind) => {
+                    let context = Arc::make_mut(&mut self.enrolments[e].context);
+                    if let Some(map) = context.as_object_mut() {
+                        map.insert("survey".into(), json!({"kind": kind.as_str()}));
+                    }
+                    index += 1;
+                }
+                Action::Webhook { .. } => index += 1,
+                Action::Exit => {
+                    state = EnrolmentState::Completed;
+                    break;
+                }
+            }
+        }
+        if !parked {
+            let en = &mut self.enrolments[e];
+            en.state = state;
+            en.step = index;
+        }
+    }
+
+    /// `worker/deliver.rs`: suppression and the policy's decision.
+    fn deliver(&mut self, m: usize, now: Timestamp) {
+        if self.messages[m].state != State::Planned {
+            return;
+        }
+        let e = self.messages[m].enrolment;
+        if self.enrolments[e].state == EnrolmentState::Exited {
+            let reason = format!(
+                "blocked: {}",
+                self.enrolments[e]
+                    .exit_reason
+                    .as_deref()
+                    .unwrap_or("the customer left the programme")
+            );
+            return self.block(m, reason);
+        }
+        let who = self.messages[m].person;
+        let year_ago = now - DAY * 366;
+        let p = &mut self.people[who];
+        let keep = p.history.partition_point(|c| c.at < year_ago);
+        if keep > 64 {
+            p.history.drain(..keep);
+        }
+        let from = p.history.partition_point(|c| c.at < year_ago);
+        let msg = &self.messages[m];
+        let intent = Intent {
+            class: msg.class,
+            priority: msg.priority,
+            channel: msg.channel,
+            planned_at: msg.planned_at,
+            coupon_valid_until: crate::loyalty::coupon_valid_until(&self.enrolments[e].context),
+        };
+        match policy::decide(
+            &intent,
+            &p.record,
+            &p.history[from..],
+            now,
+            self.sim.setup.policy,
+        ) {
+            Decision::Send { .. } => {
+                p.history.push(PastContact {
+                    at: now,
+                    class: msg.class,
+                    channel: msg.channel,
+                });
+                let msg = &mut self.messages[m];
+                msg.state = State::Sent;
+                msg.sent_at = Some(now);
+                msg.reason = "sent".into();
+            }
+            Decision::Hold { until, reason } => {
+                self.messages[m].reason = reason.sentence;
+                self.schedule(
+                    until.max(now + SignedDuration::from_secs(1)),
+                    Job::Deliver(m),
+                );
+            }
+            Decision::Block { reason } => self.block(m, reason.sentence),
+        }
+    }
+
+    /// `worker/calendar.rs` for one customer: the occasions of the day at 06:00 local.
+    fn calendar(&mut self, who: usize, now: Timestamp) {
+        let p = &self.people[who];
+        let today = now.to_zoned_datetime(p.zone.clone()).date();
+        if p.last_scanned.is_some_and(|d| d >= today) {
+            return;
+        }
+        let found = occasions_on(
+            today,
+            &p.record,
+            &p.past,
+            &[],
+            &self.sim.products,
+            &self.sim.wanted,
+        );
+        self.people[who].last_scanned = Some(today);
+        for o in found {
+            if matches!(o.kind, "inactive" | "contract_end") {
+                let seen = &mut self.people[who].seen_occasions;
+                if seen.contains(&o.source_id) {
+                    continue;
+                }
+                seen.push(o.source_id);
+            }
+            let event_type = occasion_event(o.kind);
+            self.event(who, &event_type, o.properties, now);
+        }
+        self.plan_calendar(who, now);
+    }
+
+    /// Schedules the customer's next calendar scan after `now`.
+    fn plan_calendar(&mut self, who: usize, now: Timestamp) {
+        let p = &self.people[who];
+        let local = now.to_zoned_datetime(p.zone.clone());
+        let six = jiff::civil::time(6, 0, 0, 0);
+        // Today still counts when its 06:00 is yet to come and it was not scanned.
+        let after = if local.time() < six {
+            local.date().yesterday().ok()
+        } else {
+            Some(local.date())
+        };
+        let after = match (after, p.last_scanned) {
+            (Some(a), Some(l)) => Some(a.max(l)),
+            (a, l) => a.or(l),
+        };
+        let Some(after) = after else { return };
+        let Some(day) = next_possible(
+            after,
+            &p.record,
+            &p.past,
+            &[],
+            &self.sim.products,
+            &self.sim.wanted,
+        ) else {
+            return;
+        };
+        let Ok(at) = day.to_datetime(six).to_zoned_datetime(p.zone.clone()) else {
+            return;
+        };
+        if at.timestamp() < self.sim.setup.to {
+            self.schedule(at.timestamp(), Job::Calendar(who));
+        }
+    }
+
+    // ----- likely lapsing -------------------------------------------------------------
+
+    fn p_alive(&self, who: usize, day: Date) -> Option<f64> {
+        let model = self.sim.model.as_ref()?;
+        let days = &self.people[who].purchase_days;
+        if days.is_empty() {
+            return None;
+        }
+        Some(model.p_alive(&history(days, day)))
+    }
+
+    /// The moment of the daily scores on `day`: the period's first moment on its first day,
+    /// 06:00 local after that.
+    fn score_time(&self, who: usize, day: Date) -> Timestamp {
+        if day == utc_date(self.sim.setup.from) {
+            return self.sim.setup.from;
+        }
+        day.to_datetime(jiff::civil::time(6, 0, 0, 0))
+            .to_zoned_datetime(self.people[who].zone.clone())
+            .map_or(self.sim.setup.from, |z| z.timestamp())
+    }
+
+    /// P(alive) at the last daily score before an order at `at` (with the history before it).
+    fn lapse_before_order(&self, who: usize, at: Timestamp) -> Option<f64> {
+        if at < self.sim.setup.from {
+            return None;
+        }
+        let day = utc_date(at);
+        let day = if self.score_time(who, day) <= at {
+            day
+        } else {
+            day.yesterday().ok()?
+        };
+        if day < utc_date(self.sim.setup.from) {
+            return None;
+        }
+        self.p_alive(who, day)
+    }
+
+    /// Finds the first daily score from `now` on at which the customer falls below the
+    /// lapsing line (monotone while no order comes), and schedules it.
+    fn plan_lapse(&mut self, who: usize, now: Timestamp) {
+        self.people[who].lapse_timer += 1;
+        let timer = self.people[who].lapse_timer;
+        let repeat = self.people[who].purchase_days.len() >= 2;
+        if self.sim.model.is_none() || !repeat {
+            return;
+        }
+        let mut first = utc_date(now);
+        if self.score_time(who, first) < now {
+            first = first.tomorrow().unwrap_or(first);
+        }
+        let last = utc_date(self.sim.setup.to);
+        let below = |day: Date| {
+            self.p_alive(who, day)
+                .is_some_and(|p| p < crate::scores::LAPSING_BELOW)
+        };
+        if first > last || !below(last) {
+            return;
+        }
+        let (mut lo, mut hi) = (first, last);
+        while lo < hi {
+            let mid = lo
+                .checked_add(jiff::Span::new().days((hi - lo).get_days() / 2))
+                .unwrap_or(hi);
+            if below(mid) {
+                hi = mid;
+            } else {
+                lo = mid.tomorrow().unwrap_or(hi);
+            }
+        }
+        // At the stretch's first score the previous one decides; later ones were above.
+        if lo == first
+            && self.people[who]
+                .last_p
+                .is_some_and(|p| p < crate::scores::LAPSING_BELOW)
+        {
+            return;
+        }
+        let at = self.score_time(who, lo);
+        self.schedule(at, Job::Lapse(who, timer));
+    }
+
+    fn lapse(&mut self, who: usize, now: Timestamp) {
+        let day = utc_date(now);
+        let Some(p) = self.p_alive(who, day) else {
+            return;
+        };
+        self.people[who].last_p = Some(p);
+        let days = self.people[who]
+            .purchase_days
+            .keys()
+            .next_back()
+            .map_or(0, |last| (day - *last).get_days());
+        let context = json!({"p_alive": p, "days_since_last_order": days});
+        self.event(who, "likely_lapsing", context, now);
+    }
+
+    fn settle_referral(&mut self, friend: usize, now: Timestamp) {
+        let Some((referrer, Referral::Ordered)) = self.people[friend].referral else {
+            return;
+        };
+        self.people[friend].referral = Some((referrer, Referral::Rewarded));
+        let loyalty = self.sim.setup.loyalty;
+        let Some(pool) = loyalty.pool(&loyalty.referral.reward_pool) else {
+            return;
+        };
+        for (side, other, role) in [
+            (referrer, friend, "referrer"),
+            (friend, referrer, "referred"),
+        ] {
+            let context = json!({
+                "role": role,
+                "other_first_name": self.people[other].record.first_name,
+                "coupon": coupon(pool.valid_days, now),
+            });
+            self.event(side, "referral_converted", context, now);
+        }
+    }
+
+    // ----- conditions -----------------------------------------------------------------
+
+    fn holds(
+        &mut self,
+        condition: &Condition,
+        who: usize,
+        context: &serde_json::Value,
+        now: Timestamp,
+    ) -> bool {
+        let values = self.values(condition, who, context, now);
+        condition.holds_for(&values).unwrap_or(false)
+    }
+
+    /// What a condition sees, made only for the variables it reads.
+    fn values(
+        &mut self,
+        condition: &Condition,
+        who: usize,
+        context: &serde_json::Value,
+        now: Timestamp,
+    ) -> Vec<(&'static str, Value)> {
+        let mut values = Vec::with_capacity(5);
+        if condition.uses("customer") {
+            let p = &mut self.people[who];
+            let customer = p.cel_customer.get_or_insert_with(|| {
+                to_cel(&serde_json::to_value(&p.record).unwrap_or_default())
+            });
+            values.push(("customer", customer.clone()));
+        }
+        if condition.uses("event") {
+            values.push(("event", to_cel(context)));
+        }
+        if condition.uses("order") || condition.uses("products") {
+            let order = context.get("order_external_id").and_then(|v| v.as_str());
+            let found = self
+                .order_records
+                .iter()
+                .find(|o| Some(o.external_id.as_str()) == order);
+            if let Some(o) = found {
+                let mut v = serde_json::to_value(o).unwrap_or_default();
+                v["total_cents"] = o.total_cents().into();
+                values.push(("order", to_cel(&v)));
+                let products: Vec<&aftercare_domain::ProductRecord> = o
+                    .lines
+                    .iter()
+                    .filter_map(|l| self.sim.products.get(l.sku.as_str()))
+                    .collect();
+                values.push(("products", to_cel(&json!(products))));
+            }
+        }
+        if condition.uses("stats") {
+            values.push(("stats", to_cel(&self.stats(who, now))));
+        }
+        values
+    }
+
+    fn stats(&self, who: usize, now: Timestamp) -> serde_json::Value {
+        let p = &self.people[who];
+        let days = |t: Timestamp| (now - t).as_hours() / 24;
+        let mut stats = json!({
+            "orders_count": p.orders.len(),
+            "total_spent_cents": p.orders.iter().map(|o| o.total_cents).sum::<i64>(),
+            "points_balance": p.points,
+            "p_alive": self.p_alive(who, utc_date(now)).unwrap_or(1.0),
+        });
+        if let Some(last) = p.orders.last() {
+            stats["days_since_last_order"] = days(last.placed_at).into();
+        }
+        let since = p
+            .record
+            .customer_since
+            .and_then(|d| d.to_zoned_datetime(TimeZone::UTC).ok())
+            .map(|z| z.timestamp())
+            .or(p.orders.first().map(|o| o.placed_at));
+        if let Some(since) = since {
+            stats["days_as_customer"] = days(since).into();
+        }
+        stats
+    }
+
+    // ----- the tally ------------------------------------------------------------------
+
+    fn count(&mut self) {
+        let setup = self.sim.setup;
+        let (from, to) = (setup.from, setup.to);
+        let t = &mut *self.tally;
+        if t.counts.is_empty() {
+            t.counts = vec![[0; 6]; self.sim.names.len()];
+            t.outcomes = vec![Default::default(); self.sim.names.len()];
+        }
+        for en in &self.enrolments {
+            let r = &mut t.counts[en.index];
+            r[0] += 1;
+            r[1] += i64::from(en.holdout);
+            r[2] += i64::from(en.goal_reached);
+            // RT2: goal outcomes whose window closed, with the revenue in the window.
+            if let Some((_, deadline)) = en.goal
+                && (deadline <= to || en.goal_reached)
+            {
+                let revenue: i64 = self.people[en.person]
+                    .orders
+                    .iter()
+                    .filter(|o| o.placed_at > en.started_at && o.placed_at <= deadline)
+                    .map(|o| o.total_cents)
+                    .sum();
+                t.outcomes[en.index][usize::from(en.holdout)]
+                    .add(en.goal_reached, revenue as f64 / 100.0);
+            }
+        }
+        let days = (to - from).as_hours() as f64 / 24.0;
+        let scale = 365.0 / days.max(1.0);
+        let mut contacts = vec![0i64; self.people.len()];
+        for m in &self.messages {
+            let en = &self.enrolments[m.enrolment];
+            let state = match m.state {
+                State::Planned => 3,
+                State::Sent => 4,
+                State::Blocked => 5,
+            };
+            t.counts[en.index][state] += 1;
+            if m.state == State::Blocked {
+                match t.blocked.get_mut(&m.reason) {
+                    Some(n) => *n += 1,
+                    None => {
+                        t.blocked.insert(m.reason.clone(), 1);
+                    }
+                }
+            }
+            if let (State::Sent, Some(at)) = (m.state, m.sent_at) {
+                let p = &self.people[m.person];
+                if counts(m.class) && at >= from && at < to {
+                    contacts[m.person] += 1;
+                }
+                let ordered_before = p.orders.first().is_some_and(|o| o.placed_at <= from);
+                if at > from && at <= to && (p.counted || ordered_before) {
+                    *t.by_channel_class
+                        .entry((m.channel.as_str(), m.class.as_str()))
+                        .or_default() += 1;
+                }
+            }
+            if setup.keep_messages {
+                let p = &self.people[m.person];
+                t.messages.push(MessageLine {
+                    customer: p.record.external_id.as_str().to_string(),
+                    programme: en.programme.id.clone(),
+                    template: m.template.to_string(),
+                    class: m.class,
+                    channel: m.channel,
+                    priority: format!("{:?}", m.priority).to_lowercase(),
+                    planned_at: m.planned_at,
+                    sent_at: m.sent_at,
+                    decision: match m.state {
+                        State::Sent => "sent",
+                        State::Blocked => "blocked",
+                        State::Planned => "held",
+                    },
+                    reason: m.reason.clone(),
+                    coupon_valid_until: crate::loyalty::coupon_valid_until(&en.context),
+                    zone: p.zone.clone(),
+                    greeting: (m.state == State::Sent).then(|| {
+                        let c = &p.record;
+                        aftercare_domain::greeting::greeting(
+                            aftercare_domain::greeting::NameInput {
+                                first_name: c.first_name.as_deref(),
+                                name_prefix: c.name_prefix.as_deref(),
+                                last_name: c.last_name.as_deref(),
+                                gender: c.gender,
+                                address_form: c.address_form.unwrap_or(setup.address_form),
+                                locale: c.locale,
+                            },
+                        )
+                        .line
+                    }),
+                });
+            }
+        }
+        let band = setup.policy.band_min..=setup.policy.band_max;
+        for (who, p) in self.people.iter().enumerate() {
+            if !p.present {
+                continue;
+            }
+            if !p.counted {
+                t.joined_during += 1;
+                continue;
+            }
+            t.customers += 1;
+            let n = (contacts[who] as f64 * scale).round() as i64;
+            *t.contacts.entry(n).or_default() += 1;
+            let consented = p.record.email.is_some()
+                && p.record
+                    .consent(Purpose::Marketing, Channel::Email)
+                    .is_some_and(|c| c.granted);
+            let active = p.orders.last().is_some_and(|o| o.placed_at >= from);
+            if consented && active {
+                t.active_marketing += 1;
+                t.active_marketing_in_band +=
+                    usize::from(u32::try_from(n).is_ok_and(|n| band.contains(&n)));
+            }
+        }
+    }
+}
+
+/// The categories of the products of the order the enrolment is about (CH2).
+fn categories<'s>(
+    sim: &'s FastSimulator<'_>,
+    people: &[Person<'_>],
+    context: &serde_json::Value,
+) -> Vec<&'s str> {
+    let Some(order) = context.get("order_external_id").and_then(|v| v.as_str()) else {
+        return Vec::new();
+    };
+    people
+        .iter()
+        .flat_map(|p| &p.orders)
+        .filter(|o| o.external_id == order)
+        .flat_map(|o| &o.skus)
+        .filter_map(|sku| sim.products.get(sku))
+        .map(|p| p.category.as_str())
+        .collect()
+}
+
+/// A coupon as `loyalty::coupon_json` shows it to programmes (its validity is what the
+/// policy checks, DQ1).
+fn coupon(valid_days: u32, now: Timestamp) -> serde_json::Value {
+    let until = now + DAY * i32::try_from(valid_days).unwrap_or(i32::MAX / 2);
+    json!({"valid_until": until.to_string()})
+}
