@@ -528,6 +528,7 @@ pub fn brand_activity(
     c: &CustomerRecord,
     from: Timestamp,
     to: Timestamp,
+    details_from: Timestamp,
 ) -> Vec<(Timestamp, ShopAction)> {
     let mut out = Vec::new();
     let day = SignedDuration::from_hours(24);
@@ -542,13 +543,16 @@ pub fn brand_activity(
             "Najaarsactie",
             "Winterdeals",
         ];
-        if index % 10 == week % 10 {
+        // The brand's own announcements before `details_from` are left out (they draw
+        // nothing from `rng`, so the rest stays the same).
+        let details = t >= details_from;
+        if details && index % 10 == week % 10 {
             let valid_until = (t + day * 7).to_string()[..10].to_string();
             out.push((t, event(&c.external_id, "offer_published", t, json!({
                 "title": titles[week % titles.len()], "description": "Deze week 20% korting op een selectie.", "valid_until": valid_until
             }))));
         }
-        if week % 26 == 10 {
+        if t + SignedDuration::from_hours(8) >= details_from && week % 26 == 10 {
             out.push((
                 t + SignedDuration::from_hours(8),
                 event(
@@ -559,7 +563,7 @@ pub fn brand_activity(
                 ),
             ));
         }
-        if week % 26 == 20 && grocery {
+        if details && week % 26 == 20 && grocery {
             out.push((
                 t,
                 event(
@@ -636,6 +640,20 @@ pub fn order_with_shipping(
     catalogue: &[ProductRecord],
     hours: f64,
 ) -> Vec<(Timestamp, ShopAction)> {
+    order_maybe_shipped(rng, seq, customer, at, catalogue, hours, true)
+}
+
+/// [`order_with_shipping`], leaving out the shipment and the tracking page when `shipped`
+/// is false (the same random draws either way, so the rest of the shop stays the same).
+pub fn order_maybe_shipped(
+    rng: &mut StdRng,
+    seq: usize,
+    customer: &ExternalId,
+    at: Timestamp,
+    catalogue: &[ProductRecord],
+    hours: f64,
+    shipped: bool,
+) -> Vec<(Timestamp, ShopAction)> {
     let mut lines: Vec<OrderLine> = Vec::new();
     for _ in 0..rng.random_range(1..=3) {
         let Some(p) = catalogue.choose(rng) else {
@@ -672,6 +690,9 @@ pub fn order_with_shipping(
     } else {
         "bpost"
     };
+    if !shipped {
+        return vec![(at, ShopAction::Order(order))];
+    }
     let shipment = id(&format!("3S{:09}", seq));
     let statuses: &[(ShipmentStatus, f64)] = match method {
         DeliveryMethod::Home => &[

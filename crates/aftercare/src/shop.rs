@@ -55,6 +55,22 @@ pub fn unit(
     joined_by: Timestamp,
     until: Timestamp,
 ) -> Unit {
+    unit_from(seed, index, catalogue, from, joined_by, until, from)
+}
+
+/// [`unit`] without what happens before `details_from` that only the engine's history
+/// stores (the brand's announcements, carrier statuses, tracking-page visits): the fast
+/// simulator ignores them, so it need not make them. Orders, returns, referrals and claims
+/// stay, and so does every random draw.
+pub fn unit_from(
+    seed: u64,
+    index: usize,
+    catalogue: &[ProductRecord],
+    from: Timestamp,
+    joined_by: Timestamp,
+    until: Timestamp,
+    details_from: Timestamp,
+) -> Unit {
     // SplitMix64 of the seed and the index: neighbouring customers get unrelated streams.
     let mut z = seed
         .wrapping_add((index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
@@ -79,13 +95,14 @@ pub fn unit(
     let mut t = from + SignedDuration::from_secs(rng.random_range(0..(24 * 3600 * 120)));
     while t < until - SignedDuration::from_hours(6) && seq < last_seq {
         seq += 1;
-        actions.extend(demo_data::order_with_shipping(
+        actions.extend(demo_data::order_maybe_shipped(
             &mut rng,
             seq,
             &c.external_id,
             t,
             catalogue,
             48.0,
+            t >= details_from - SignedDuration::from_hours(24 * 7),
         ));
         if rng.random_bool(dropout) {
             break;
@@ -94,7 +111,14 @@ pub fn unit(
         let gap_days = (-u.ln() * mean_gap_days).max(1.0);
         t += SignedDuration::from_secs_f64(gap_days * 86_400.0);
     }
-    actions.extend(demo_data::brand_activity(&mut rng, index, &c, from, until));
+    actions.extend(demo_data::brand_activity(
+        &mut rng,
+        index,
+        &c,
+        from,
+        until,
+        details_from,
+    ));
     actions.extend(demo_data::reward_claim(&mut rng, &c, from, until));
     actions.extend(demo_data::referral(
         &mut rng, index, &c, &mut seq, from, until, catalogue,
@@ -123,7 +147,8 @@ pub fn household(unit: Unit) -> aftercare_engine::simulator::Household {
             .unwrap_or(0)
     };
     let mut orders: Vec<(String, usize)> = Vec::new();
-    let mut shipments: Vec<(String, usize)> = Vec::new();
+    // Shipment, owner, and the carrier's expected delivery so far.
+    let mut shipments: Vec<(String, usize, Option<Timestamp>)> = Vec::new();
     let owner = |list: &[(String, usize)], id: &str| {
         list.iter().find(|(k, _)| k == id).map_or(0, |(_, w)| *w)
     };
@@ -139,8 +164,10 @@ pub fn household(unit: Unit) -> aftercare_engine::simulator::Household {
             }
             ShopAction::Shipment(s) => {
                 let who = owner(&orders, s.order_external_id.as_str());
-                if !alone {
-                    shipments.push((s.shipment_id.as_str().to_string(), who));
+                let id = s.shipment_id.as_str();
+                match shipments.iter_mut().find(|(k, _, _)| k == id) {
+                    Some(known) => known.2 = s.expected_from.or(known.2),
+                    None => shipments.push((id.to_string(), who, s.expected_from)),
                 }
                 (who, Input::Shipment(s))
             }
@@ -157,14 +184,26 @@ pub fn household(unit: Unit) -> aftercare_engine::simulator::Household {
             ShopAction::ClaimReward { customer, reward } => {
                 (who_is(customer.as_str()), Input::ClaimReward(reward))
             }
-            ShopAction::Page { shipment, action } => (
-                owner(&shipments, shipment.as_str()),
-                Input::Page(match action {
+            ShopAction::Page { shipment, action } => {
+                let (who, expected) = shipments
+                    .iter()
+                    .find(|(k, _, _)| k == shipment.as_str())
+                    .map_or((0, None), |(_, w, e)| (*w, *e));
+                // The stand-in carrier refuses a move to a Saturday, as `page_action` asks it.
+                let zone = unit.customers[who].time_zone.zone();
+                let saturday = || {
+                    aftercare_domain::delivery::expected_day(expected, Some(at), &zone)
+                        .map(aftercare_domain::delivery::next_delivery_day)
+                        .is_some_and(|d| d.weekday() == jiff::civil::Weekday::Saturday)
+                };
+                let event = match action {
+                    PageAction::ChangeDelivery(0) if saturday() => "delivery_change_refused",
                     PageAction::ChangeDelivery(_) => "delivery_changed",
                     PageAction::BookFitting => "appointment_booked",
                     PageAction::Recycle => "recycling_requested",
-                }),
-            ),
+                };
+                (who, Input::Page(event))
+            }
         };
         inputs.push((at, who, input));
     }

@@ -104,23 +104,25 @@ pub fn unreachable_reason(customer: &CustomerRecord, channel: Channel) -> Option
     match channel {
         Channel::Email if customer.email.is_none() => why("the customer has no email address"),
         Channel::Letter => {
-            let named = crate::greeting::greeting(crate::greeting::NameInput {
-                first_name: customer.first_name.as_deref(),
-                name_prefix: customer.name_prefix.as_deref(),
-                last_name: customer.last_name.as_deref(),
-                gender: customer.gender,
-                address_form: customer.address_form.unwrap_or_default(),
-                locale: customer.locale,
-            })
-            .full_name
-            .is_some();
+            let named = || {
+                crate::greeting::greeting(crate::greeting::NameInput {
+                    first_name: customer.first_name.as_deref(),
+                    name_prefix: customer.name_prefix.as_deref(),
+                    last_name: customer.last_name.as_deref(),
+                    gender: customer.gender,
+                    address_form: customer.address_form.unwrap_or_default(),
+                    locale: customer.locale,
+                })
+                .full_name
+                .is_some()
+            };
             if customer
                 .postal_address
                 .as_ref()
                 .is_none_or(|a| a.validate().is_err())
             {
                 why("the customer has no complete postal address for a letter")
-            } else if !named {
+            } else if !named() {
                 why("the customer has no name to put on the envelope")
             } else {
                 None

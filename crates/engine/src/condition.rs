@@ -29,6 +29,8 @@ fn context() -> Context<'static, 'static> {
 pub struct Condition {
     source: String,
     program: Arc<Program>,
+    /// Which of the [`VARIABLES`] it reads.
+    reads: [bool; 5],
 }
 
 impl std::fmt::Debug for Condition {
@@ -53,10 +55,7 @@ impl Condition {
                 ));
             }
         }
-        let condition = Self {
-            source: source.to_string(),
-            program: Arc::new(program),
-        };
+        let condition = Self::compiled(source, program);
         match condition.evaluate(&sample_data()) {
             Ok(_) => Ok(condition),
             Err(e) => Err(format!(
@@ -75,10 +74,7 @@ impl Condition {
     pub fn parse_date(source: &str) -> Result<Self, String> {
         let program = Program::compile(source)
             .map_err(|e| format!("expression '{source}' does not parse: {e}"))?;
-        let expression = Self {
-            source: source.to_string(),
-            program: Arc::new(program),
-        };
+        let expression = Self::compiled(source, program);
         expression.evaluate_date(&sample_data()).map_err(|e| {
             format!("expression '{source}' does not give a date in the data model: {e}")
         })?;
@@ -111,14 +107,30 @@ impl Condition {
     /// Whether the expression reads `variable` (one of [`VARIABLES`]), so a caller builds
     /// only the data it needs.
     pub fn uses(&self, variable: &str) -> bool {
-        self.program.references().has_variable(variable)
+        VARIABLES
+            .iter()
+            .position(|v| *v == variable)
+            .is_some_and(|i| self.reads[i])
+    }
+
+    fn compiled(source: &str, program: Program) -> Self {
+        let references = program.references();
+        let mut reads = [false; 5];
+        for (read, v) in reads.iter_mut().zip(VARIABLES) {
+            *read = references.has_variable(v);
+        }
+        Self {
+            source: source.to_string(),
+            program: Arc::new(program),
+            reads,
+        }
     }
 
     /// Evaluates against CEL values already made (the fast simulator keeps a customer's
     /// value between conditions); a variable left out is `null`.
     pub fn evaluate_values(&self, values: &[(&str, Value)]) -> Result<Value, String> {
         let mut ctx = context();
-        for var in VARIABLES {
+        for (var, _) in VARIABLES.iter().zip(self.reads).filter(|(_, read)| *read) {
             let value = values
                 .iter()
                 .find(|(name, _)| name == var)

@@ -124,7 +124,7 @@ pub fn occasions_on(
             };
             if order
                 .placed_on
-                .checked_add(jiff::Span::new().days(i64::from(days)))
+                .checked_add(jiff::SignedDuration::from_hours(24 * i64::from(days)))
                 .ok()
                 == Some(today)
             {
@@ -292,7 +292,7 @@ pub fn next_possible(
                 consider(days.and_then(|days| {
                     order
                         .placed_on
-                        .checked_add(jiff::Span::new().days(i64::from(days)))
+                        .checked_add(jiff::SignedDuration::from_hours(24 * i64::from(days)))
                         .ok()
                 }));
             }

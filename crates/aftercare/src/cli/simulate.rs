@@ -230,13 +230,14 @@ pub fn simulate_fast(
         address_form: config.brand.default_address_form,
     };
     let household = |index: usize| {
-        shop::household(shop::unit(
+        shop::household(shop::unit_from(
             args.seed,
             index,
             &catalogue,
             history_from,
             start,
             end,
+            start,
         ))
     };
     let sample: Vec<_> = (0..args.customers.min(MODEL_SAMPLE))

@@ -114,6 +114,8 @@ struct Person<'a> {
     /// P(alive) at the last daily score, if scored in the period.
     last_p: Option<f64>,
     cel_customer: Option<Value>,
+    /// Answers of conditions on the customer alone, while the record stays as it is.
+    answers: Vec<(*const Condition, bool)>,
 }
 
 #[derive(Debug, Clone)]
@@ -176,6 +178,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                 lapse_timer: 0,
                 last_p: None,
                 cel_customer: None,
+                answers: Vec::new(),
             })
             .collect();
         let run = Self {
@@ -701,8 +704,11 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                             &categories,
                             self.sim.setup.policy,
                         );
-                        let priority =
-                            policy::Priority::parse(&format!("{:?}", send.priority).to_lowercase());
+                        let priority = match send.priority {
+                            crate::programme::Priority::Low => policy::Priority::Low,
+                            crate::programme::Priority::Normal => policy::Priority::Normal,
+                            crate::programme::Priority::High => policy::Priority::High,
+                        };
                         self.messages.push(Message {
                             person: who,
                             enrolment: e,
@@ -805,6 +811,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                     {
                         list.push(tag.clone().into());
                         p.cel_customer = None;
+                        p.answers.clear();
                     }
                     index += 1;
                 }
@@ -813,6 +820,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                     if p.record.attributes.get(attribute) != Some(value) {
                         p.record.attributes.insert(attribute.clone(), value.clone());
                         p.cel_customer = None;
+                        p.answers.clear();
                     }
                     index += 1;
                 }
@@ -1105,8 +1113,22 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
         context: &serde_json::Value,
         now: Timestamp,
     ) -> bool {
+        // A condition on the customer alone holds until the record changes.
+        let customer_only = !["event", "stats", "order", "products"]
+            .iter()
+            .any(|v| condition.uses(v));
+        let key: *const Condition = condition;
+        if customer_only
+            && let Some((_, holds)) = self.people[who].answers.iter().find(|(k, _)| *k == key)
+        {
+            return *holds;
+        }
         let values = self.values(condition, who, context, now);
-        condition.holds_for(&values).unwrap_or(false)
+        let holds = condition.holds_for(&values).unwrap_or(false);
+        if customer_only {
+            self.people[who].answers.push((key, holds));
+        }
+        holds
     }
 
     /// What a condition sees, made only for the variables it reads.
@@ -1147,22 +1169,33 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
             }
         }
         if condition.uses("stats") {
-            values.push(("stats", to_cel(&self.stats(who, now))));
+            values.push(("stats", self.stats(who, now)));
         }
         values
     }
 
-    fn stats(&self, who: usize, now: Timestamp) -> serde_json::Value {
+    /// `stats` as the worker's `condition_data` gives it (without `rfm_segment`), made as
+    /// a CEL map straight away.
+    fn stats(&self, who: usize, now: Timestamp) -> Value {
         let p = &self.people[who];
-        let days = |t: Timestamp| (now - t).as_hours() / 24;
-        let mut stats = json!({
-            "orders_count": p.orders.len(),
-            "total_spent_cents": p.orders.iter().map(|o| o.total_cents).sum::<i64>(),
-            "points_balance": p.points,
-            "p_alive": self.p_alive(who, utc_date(now)).unwrap_or(1.0),
-        });
+        let days = |t: Timestamp| Value::Int((now - t).as_hours() / 24);
+        let mut stats: std::collections::HashMap<String, Value> = [
+            ("orders_count", Value::Int(p.orders.len() as i64)),
+            (
+                "total_spent_cents",
+                Value::Int(p.orders.iter().map(|o| o.total_cents).sum()),
+            ),
+            ("points_balance", Value::Int(p.points)),
+            (
+                "p_alive",
+                Value::Float(self.p_alive(who, utc_date(now)).unwrap_or(1.0)),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
         if let Some(last) = p.orders.last() {
-            stats["days_since_last_order"] = days(last.placed_at).into();
+            stats.insert("days_since_last_order".into(), days(last.placed_at));
         }
         let since = p
             .record
@@ -1171,9 +1204,9 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
             .map(|z| z.timestamp())
             .or(p.orders.first().map(|o| o.placed_at));
         if let Some(since) = since {
-            stats["days_as_customer"] = days(since).into();
+            stats.insert("days_as_customer".into(), days(since));
         }
-        stats
+        Value::from(stats)
     }
 
     // ----- the tally ------------------------------------------------------------------
