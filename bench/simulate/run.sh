@@ -15,9 +15,17 @@ bin="$root/target/release/aftercare"
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 cd "$root"
-seconds() { local s e; s=$(date +%s.%N); "$@"; e=$(date +%s.%N); echo "$e - $s" | bc -l; }
-fast=$(seconds "$bin" simulate --days 365 --customers "$customers" --json >"$out/fast.json" 2>/dev/null)
-exact=$(seconds "$bin" simulate --days 365 --customers "$peer" --exact --json >"$out/exact.json" 2>/dev/null)
+# Seconds a run takes; its report goes to the file named first.
+seconds() {
+  local file=$1 s e
+  shift
+  s=$(date +%s.%N)
+  "$@" >"$file" 2>/dev/null
+  e=$(date +%s.%N)
+  echo "$e - $s" | bc -l
+}
+fast=$(seconds "$out/fast.json" "$bin" simulate --days 365 --customers "$customers" --json)
+exact=$(seconds "$out/exact.json" "$bin" simulate --days 365 --customers "$peer" --exact --json)
 python3 - "$customers" "$fast" "$peer" "$exact" "$out" <<'PY'
 import json, sys
 n, fast, p, exact, out = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), sys.argv[5]

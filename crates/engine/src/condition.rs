@@ -31,6 +31,8 @@ pub struct Condition {
     program: Arc<Program>,
     /// Which of the [`VARIABLES`] it reads.
     reads: [bool; 5],
+    /// The fields of `stats` it reads, when it only ever reads `stats.<field>`.
+    stats_fields: Option<Vec<String>>,
 }
 
 impl std::fmt::Debug for Condition {
@@ -123,7 +125,14 @@ impl Condition {
             source: source.to_string(),
             program: Arc::new(program),
             reads,
+            stats_fields: member_fields(source, "stats"),
         }
+    }
+
+    /// The fields of `stats` the expression reads, when it reads only `stats.<field>`
+    /// (so a caller computes just those); `None` when it may read any.
+    pub fn stats_fields(&self) -> Option<&[String]> {
+        self.stats_fields.as_deref()
     }
 
     /// Evaluates against CEL values already made (the fast simulator keeps a customer's
@@ -155,6 +164,37 @@ impl Condition {
             other => Err(format!("it gives {other:?}, not true or false")),
         }
     }
+}
+
+/// The fields read as `variable.<field>` in `source`, or `None` when `variable` is used in
+/// any other way (`stats["x"]`, `has(stats)`, `stats` alone) or appears inside a string.
+fn member_fields(source: &str, variable: &str) -> Option<Vec<String>> {
+    if source.contains(['"', '\'']) && source.contains(variable) {
+        return None;
+    }
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut fields: Vec<String> = Vec::new();
+    let mut rest = source;
+    while let Some(at) = rest.find(variable) {
+        let before = rest[..at].chars().next_back();
+        let after = &rest[at + variable.len()..];
+        rest = after;
+        if before.is_some_and(|c| ident(c) || c == '.') || after.starts_with(ident) {
+            continue;
+        }
+        let field: String = after
+            .strip_prefix('.')?
+            .chars()
+            .take_while(|c| ident(*c))
+            .collect();
+        if field.is_empty() {
+            return None;
+        }
+        if !fields.contains(&field) {
+            fields.push(field);
+        }
+    }
+    Some(fields)
 }
 
 /// JSON to CEL, with every whole number an `int` (not a `uint`), so `stats.orders_count + 1`
@@ -236,5 +276,27 @@ mod tests {
             let err = Condition::parse(source).unwrap_err();
             assert!(err.contains(expected), "{source}: {err}");
         }
+    }
+
+    #[test]
+    fn the_stats_fields_a_condition_reads_are_known() {
+        let c = |s: &str| Condition::parse(s).unwrap();
+        assert_eq!(
+            c("stats.orders_count >= 3 && stats.p_alive < 0.5").stats_fields(),
+            Some(&["orders_count".to_string(), "p_alive".to_string()][..])
+        );
+        assert_eq!(
+            c("customer.locale == 'nl-BE'").stats_fields(),
+            Some(&[][..])
+        );
+        assert_eq!(
+            c("has(stats.orders_count)").stats_fields(),
+            Some(&["orders_count".to_string()][..])
+        );
+        assert_eq!(c("stats['orders_count'] > 1").stats_fields(), None);
+        assert_eq!(
+            c("has(customer.attributes.mystats) || stats.orders_count > 1").stats_fields(),
+            Some(&["orders_count".to_string()][..])
+        );
     }
 }

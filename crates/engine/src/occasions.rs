@@ -87,8 +87,11 @@ pub fn occasions_on(
             });
         }
     };
+    // Each kind is worked out only when wanted (the fast simulator calls this a lot).
+    let wants = |kind: &str| wanted.contains(kind);
     if let Some(birth) = customer.birth_date
         && let Some(age) = anniversary(birth, today).filter(|a| *a > 0)
+        && wants("birthday")
     {
         push(
             "birthday",
@@ -98,6 +101,7 @@ pub fn occasions_on(
     }
     if let Some(since) = customer.customer_since
         && let Some(years) = anniversary(since, today).filter(|y| *y > 0)
+        && wants("customer_anniversary")
     {
         push(
             "customer_anniversary",
@@ -107,6 +111,7 @@ pub fn occasions_on(
     }
     if let Some(first) = orders.iter().map(|o| o.placed_on).min()
         && let Some(years) = anniversary(first, today).filter(|y| *y > 0)
+        && wants("purchase_anniversary")
     {
         push(
             "purchase_anniversary",
@@ -114,7 +119,8 @@ pub fn occasions_on(
             json!({"years": years, "occasion_date": today.to_string()}),
         );
     }
-    for order in orders {
+    let lifespans = if wants("lifespan_end") { orders } else { &[] };
+    for order in lifespans {
         for sku in &order.skus {
             let Some(product) = products.get(sku) else {
                 continue;
@@ -148,6 +154,7 @@ pub fn occasions_on(
         .attributes
         .get("household_members")
         .and_then(|m| m.as_array());
+    let members = members.filter(|_| wants("household_birthday"));
     for member in members.into_iter().flatten() {
         let name = member
             .get("first_name")
@@ -170,7 +177,11 @@ pub fn occasions_on(
     // Contracts (RE1, RT1): each running contract is announced once per end date, from
     // CONTRACT_NOTICE_DAYS before it ends (or the day it is stored, when that is later), as
     // `contract_ending` with `ends_on`.
-    for contract in contracts.iter().filter(|c| c.cancelled_at.is_none()) {
+    for contract in contracts
+        .iter()
+        .filter(|c| c.cancelled_at.is_none())
+        .filter(|_| wants("contract_end"))
+    {
         let Some(ends_on) = contract.ends_on else {
             continue;
         };
@@ -192,6 +203,8 @@ pub fn occasions_on(
         .or_else(|| orders.iter().map(|o| o.placed_on).min());
     if let Some(anchor) = anchor
         && anchor < today
+        && today.day() == anchor.day().min(today.days_in_month())
+        && wants("monthly")
     {
         let day = anchor.day().min(today.days_in_month());
         if today.day() == day {
@@ -202,7 +215,8 @@ pub fn occasions_on(
             );
         }
     }
-    let mut dates: Vec<Date> = orders.iter().map(|o| o.placed_on).collect();
+    let inactive = if wants("inactive") { orders } else { &[] };
+    let mut dates: Vec<Date> = inactive.iter().map(|o| o.placed_on).collect();
     dates.sort();
     dates.dedup();
     if let (Some(first), Some(last)) = (dates.first(), dates.last()) {

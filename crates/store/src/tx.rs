@@ -834,15 +834,22 @@ impl Tx {
         .await?))
     }
 
-    /// A customer's sent messages since `since`: (sent at µs, class, channel).
+    /// A customer's contacts since `since` — messages sent, and letters queued for print —
+    /// as (at µs, class, channel), oldest first.
     pub async fn recent_contacts(
         &mut self,
         customer_id: i64,
         since: Timestamp,
     ) -> Result<Vec<(i64, String, String)>> {
+        // A letter the policy let go counts from the moment it joined the print queue,
+        // not only once its batch is posted: otherwise a second message could pass the
+        // caps and the band in between.
         Ok(on_tx!(self, c => sqlx::query_as(
-            "SELECT sent_at, class, channel FROM messages
-             WHERE customer_id = $1 AND state = 'sent' AND sent_at >= $2 ORDER BY sent_at",
+            "SELECT COALESCE(sent_at, print_queued_at) AS at, class, channel FROM messages
+             WHERE customer_id = $1
+               AND ((state = 'sent' AND sent_at >= $2)
+                    OR (state = 'sending' AND print_queued_at >= $2))
+             ORDER BY at",
         )
         .bind(customer_id)
         .bind(micros(since))

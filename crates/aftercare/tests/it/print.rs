@@ -24,6 +24,18 @@ id = "card"
 send = { template = "thanks", class = "service", channels = ["letter"] }
 "#;
 
+const NOTE: &str = r#"
+id = "case-note"
+name = "A note by email"
+version = 1
+requirements = ["CM1"]
+trigger = { event = "case_opened" }
+
+[[steps]]
+id = "note"
+send = { template = "thanks", class = "service" }
+"#;
+
 /// The letters' (customer, state, reason), oldest first.
 async fn letters(lab: &Lab) -> Vec<(String, MessageState, String)> {
     let mut tx = lab.store.begin_read().await.unwrap();
@@ -265,6 +277,42 @@ both_backends!(
                 pdf.to_str().unwrap(),
                 prefix.to_str().unwrap(),
             ],
+        );
+    }
+);
+
+both_backends!(
+    a_letter_waiting_for_the_print_batch_already_counts_as_a_contact,
+    |backend| async move {
+        // Sunday 29 November 2026, 10:00 in Amsterdam: the letter waits for 16:00.
+        let lab = Lab::new(
+            backend,
+            "2026-11-29T09:00:00Z",
+            &[("card.toml", CARD), ("note.toml", NOTE)],
+        )
+        .await;
+        lab.customer(
+            "A1",
+            json!({"postal_address": {"street": "Kerkstraat", "house_number": "12",
+                "postcode": "1012ab", "city": "Amsterdam", "country": "NL"}}),
+        )
+        .await;
+        lab.event("A1", "case_resolved", json!({"channel": "phone"}))
+            .await;
+        lab.run().await;
+        lab.event("A1", "case_opened", json!({"kind": "question"}))
+            .await;
+        lab.run().await;
+        let all = letters(&lab).await;
+        assert_eq!(all[0].1, MessageState::Sending, "{all:?}");
+        // The email the same day waits: the letter on its way is the day's one
+        // non-transactional message (the default cap).
+        assert_eq!(all[1].1, MessageState::Planned, "{all:?}");
+        assert!(
+            all[1]
+                .2
+                .contains("at most 1 non-transactional message(s) per 1 day(s)"),
+            "{all:?}"
         );
     }
 );

@@ -130,7 +130,7 @@ pub struct Tally {
     /// messages planned, sent and blocked.
     counts: Vec<[i64; 6]>,
     /// Per programme with a goal: the treated and held-out outcomes whose window closed.
-    outcomes: Vec<[Sums; 2]>,
+    outcomes: Vec<[Outcomes; 2]>,
     blocked: HashMap<String, i64>,
     /// Customers of the whole period by yearly contacts.
     contacts: BTreeMap<i64, usize>,
@@ -159,8 +159,12 @@ impl Tally {
                 .resize(other.outcomes.len(), Default::default());
         }
         for (mine, theirs) in self.outcomes.iter_mut().zip(&other.outcomes) {
-            mine[0].merge(&theirs[0]);
-            mine[1].merge(&theirs[1]);
+            for (a, b) in mine.iter_mut().zip(theirs) {
+                a.n += b.n;
+                a.converted += b.converted;
+                a.cents += b.cents;
+                a.cents_squared += b.cents_squared;
+            }
         }
         for (reason, n) in other.blocked {
             *self.blocked.entry(reason).or_default() += n;
@@ -196,7 +200,7 @@ impl Tally {
                 uplift: self
                     .outcomes
                     .get(i)
-                    .and_then(|[treated, held_out]| uplift_of(treated, held_out)),
+                    .and_then(|[treated, held_out]| uplift_of(&treated.sums(), &held_out.sums())),
                 messages,
             };
             programmes.insert(id.clone(), report);
@@ -242,6 +246,34 @@ impl Tally {
             active_marketing_in_band: self.active_marketing_in_band as f64
                 / self.active_marketing.max(1) as f64,
             above_band: above,
+        }
+    }
+}
+
+/// A group's goal outcomes in whole cents, so the sum is the same whichever thread added
+/// which household (floating-point sums depend on their order).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Outcomes {
+    pub(crate) n: u64,
+    pub(crate) converted: u64,
+    pub(crate) cents: i128,
+    pub(crate) cents_squared: i128,
+}
+
+impl Outcomes {
+    pub(crate) fn add(&mut self, converted: bool, cents: i64) {
+        self.n += 1;
+        self.converted += u64::from(converted);
+        self.cents += i128::from(cents);
+        self.cents_squared += i128::from(cents) * i128::from(cents);
+    }
+
+    fn sums(&self) -> Sums {
+        Sums {
+            n: self.n,
+            converted: self.converted,
+            revenue: self.cents as f64 / 100.0,
+            revenue_squared: self.cents_squared as f64 / 10_000.0,
         }
     }
 }

@@ -108,6 +108,8 @@ struct Person<'a> {
     /// Last enrolment start per programme id.
     starts: Vec<(&'a str, Timestamp)>,
     last_scanned: Option<Date>,
+    /// The calendar scan planned next (its local date and moment).
+    next_scan: Option<(Date, Timestamp)>,
     seen_occasions: Vec<String>,
     /// The lapsing check that counts; older ones are stale.
     lapse_timer: u32,
@@ -116,6 +118,8 @@ struct Person<'a> {
     cel_customer: Option<Value>,
     /// Answers of conditions on the customer alone, while the record stays as it is.
     answers: Vec<(*const Condition, bool)>,
+    /// Whether they are in each programme's holdout (stable for the pair), once worked out.
+    holdouts: Vec<(usize, bool)>,
 }
 
 #[derive(Debug, Clone)]
@@ -159,11 +163,11 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
     ) -> (Self, Vec<(Timestamp, usize, Input)>) {
         let people = household
             .customers
-            .iter()
+            .into_iter()
             .enumerate()
             .map(|(i, c)| Person {
                 zone: c.time_zone.zone(),
-                record: c.clone(),
+                record: c,
                 present: i == 0,
                 counted: i == 0,
                 orders: Vec::new(),
@@ -174,11 +178,13 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                 referral: None,
                 starts: Vec::new(),
                 last_scanned: None,
+                next_scan: None,
                 seen_occasions: Vec::new(),
                 lapse_timer: 0,
                 last_p: None,
                 cel_customer: None,
                 answers: Vec::new(),
+                holdouts: Vec::new(),
             })
             .collect();
         let run = Self {
@@ -347,10 +353,21 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
             .sum();
         p.points += points;
         let skus: Vec<String> = o.lines.iter().map(|l| l.sku.as_str().to_string()).collect();
+        // The calendar reads an order's skus only for products' lifespans (RE1): the
+        // others are left out of its copy, so each day it looks at fewer.
+        let products = &self.sim.products;
         p.past.push(PastOrder {
             external_id: o.external_id.as_str().to_string(),
             placed_on: at.to_zoned_datetime(p.zone.clone()).date(),
-            skus: skus.clone(),
+            skus: skus
+                .iter()
+                .filter(|sku| {
+                    products
+                        .get(*sku)
+                        .is_some_and(|p| p.lifespan_days.is_some())
+                })
+                .cloned()
+                .collect(),
         });
         *p.purchase_days.entry(utc_date(at)).or_default() += o.total_cents();
         p.orders.push(Order {
@@ -365,9 +382,28 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
         }
         if at >= self.sim.setup.from {
             p.last_p = before;
+            // A new order can bring an occasion forward: the first order's anniversary and
+            // monthly day, or a product's lifespan ending before the next scan.
+            let earlier = match p.next_scan {
+                Some((day, t)) if t > at && p.orders.len() > 1 => {
+                    let last = p.past.last();
+                    last.into_iter()
+                        .flat_map(|o| {
+                            o.skus.iter().filter_map(|sku| {
+                                let days = products.get(sku)?.lifespan_days?;
+                                o.placed_on
+                                    .checked_add(SignedDuration::from_hours(24 * i64::from(days)))
+                                    .ok()
+                            })
+                        })
+                        .any(|end| end < day)
+                }
+                _ => true,
+            };
             self.plan_lapse(who, at);
-            // A new order can bring an occasion forward (a product's lifespan).
-            self.plan_calendar(who, at);
+            if earlier {
+                self.plan_calendar(who, at);
+            }
         }
     }
 
@@ -562,12 +598,21 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
             {
                 continue;
             }
+            let known = self.people[who].holdouts.iter().find(|(i, _)| *i == index);
+            let holdout = match known {
+                Some((_, h)) => *h,
+                None => {
+                    let p = &mut self.people[who];
+                    let h = in_holdout(
+                        &programme.id,
+                        p.record.external_id.as_str(),
+                        programme.holdout,
+                    );
+                    p.holdouts.push((index, h));
+                    h
+                }
+            };
             let p = &self.people[who];
-            let holdout = in_holdout(
-                &programme.id,
-                p.record.external_id.as_str(),
-                programme.holdout,
-            );
             let goal = programme.goal.as_ref().map(|g| {
                 let deadline = at
                     .to_zoned_datetime(p.zone.clone())
@@ -922,6 +967,9 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
 
     /// `worker/calendar.rs` for one customer: the occasions of the day at 06:00 local.
     fn calendar(&mut self, who: usize, now: Timestamp) {
+        if self.people[who].next_scan.is_some_and(|(_, t)| t <= now) {
+            self.people[who].next_scan = None;
+        }
         let p = &self.people[who];
         let today = now.to_zoned_datetime(p.zone.clone()).date();
         if p.last_scanned.is_some_and(|d| d >= today) {
@@ -979,8 +1027,13 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
         let Ok(at) = day.to_datetime(six).to_zoned_datetime(p.zone.clone()) else {
             return;
         };
-        if at.timestamp() < self.sim.setup.to {
-            self.schedule(at.timestamp(), Job::Calendar(who));
+        let at = at.timestamp();
+        let planned = self.people[who]
+            .next_scan
+            .is_some_and(|(_, t)| t > now && t <= at);
+        if at < self.sim.setup.to && !planned {
+            self.people[who].next_scan = Some((day, at));
+            self.schedule(at, Job::Calendar(who));
         }
     }
 
@@ -1169,43 +1222,46 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
             }
         }
         if condition.uses("stats") {
-            values.push(("stats", self.stats(who, now)));
+            values.push(("stats", self.stats(who, now, condition.stats_fields())));
         }
         values
     }
 
     /// `stats` as the worker's `condition_data` gives it (without `rfm_segment`), made as
-    /// a CEL map straight away.
-    fn stats(&self, who: usize, now: Timestamp) -> Value {
+    /// a CEL map straight away, with only the `fields` asked for (all when `None`).
+    fn stats(&self, who: usize, now: Timestamp, fields: Option<&[String]>) -> Value {
         let p = &self.people[who];
+        let wanted = |f: &str| fields.is_none_or(|list| list.iter().any(|x| x == f));
         let days = |t: Timestamp| Value::Int((now - t).as_hours() / 24);
-        let mut stats: std::collections::HashMap<String, Value> = [
-            ("orders_count", Value::Int(p.orders.len() as i64)),
-            (
-                "total_spent_cents",
-                Value::Int(p.orders.iter().map(|o| o.total_cents).sum()),
-            ),
-            ("points_balance", Value::Int(p.points)),
-            (
-                "p_alive",
-                Value::Float(self.p_alive(who, utc_date(now)).unwrap_or(1.0)),
-            ),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-        if let Some(last) = p.orders.last() {
-            stats.insert("days_since_last_order".into(), days(last.placed_at));
-        }
-        let since = p
-            .record
-            .customer_since
-            .and_then(|d| d.to_zoned_datetime(TimeZone::UTC).ok())
-            .map(|z| z.timestamp())
-            .or(p.orders.first().map(|o| o.placed_at));
-        if let Some(since) = since {
-            stats.insert("days_as_customer".into(), days(since));
-        }
+        let mut stats: std::collections::HashMap<String, Value> = std::collections::HashMap::new();
+        let mut put = |name: &str, value: &dyn Fn() -> Option<Value>| {
+            if wanted(name)
+                && let Some(v) = value()
+            {
+                stats.insert(name.to_string(), v);
+            }
+        };
+        put("orders_count", &|| Some(Value::Int(p.orders.len() as i64)));
+        put("total_spent_cents", &|| {
+            Some(Value::Int(p.orders.iter().map(|o| o.total_cents).sum()))
+        });
+        put("points_balance", &|| Some(Value::Int(p.points)));
+        put("p_alive", &|| {
+            Some(Value::Float(
+                self.p_alive(who, utc_date(now)).unwrap_or(1.0),
+            ))
+        });
+        put("days_since_last_order", &|| {
+            p.orders.last().map(|o| days(o.placed_at))
+        });
+        put("days_as_customer", &|| {
+            p.record
+                .customer_since
+                .and_then(|d| d.to_zoned_datetime(TimeZone::UTC).ok())
+                .map(|z| z.timestamp())
+                .or(p.orders.first().map(|o| o.placed_at))
+                .map(days)
+        });
         Value::from(stats)
     }
 
@@ -1234,8 +1290,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                     .filter(|o| o.placed_at > en.started_at && o.placed_at <= deadline)
                     .map(|o| o.total_cents)
                     .sum();
-                t.outcomes[en.index][usize::from(en.holdout)]
-                    .add(en.goal_reached, revenue as f64 / 100.0);
+                t.outcomes[en.index][usize::from(en.holdout)].add(en.goal_reached, revenue);
             }
         }
         let days = (to - from).as_hours() as f64 / 24.0;
