@@ -18,11 +18,15 @@
 //! - A customer's scores and occasions are worked out at 06:00 in their own time zone.
 //! - `stats.rfm_segment` is not known (it needs the whole shop's quintiles every day), nor
 //!   are points from survey answers; points do not expire within the simulated period.
-//! - Letters count as sent when the policy lets them go, not at the print batch's cut-off.
+//! - A letter counts as sent when the policy lets it go; the engine marks it sent when its
+//!   print batch closes (its policy counts it from the queue on, as here).
+//! - A customer's calendar is scanned only on the days an occasion can fall
+//!   ([`crate::occasions::next_possible`]), and only the skus with a lifespan are kept for it.
 //! - A change on the tracking page is accepted at once (`delivery_changed`).
 //!
 //! The test `fast_simulator_agrees_with_the_engine` runs both on the same shop and
-//! compares them programme by programme.
+//! compares them programme by programme; `bench/simulate/run.sh` measures both. The report
+//! is the same on every run (counts and goal revenue are added as whole numbers).
 
 mod run;
 
