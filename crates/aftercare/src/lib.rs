@@ -8,5 +8,6 @@ pub mod cli;
 pub mod config;
 pub mod demo_data;
 pub mod demo_tracking;
+pub mod fastsim;
 pub mod projection;
 pub mod shop;

@@ -834,6 +834,42 @@ impl Tx {
         .await?))
     }
 
+    /// The orders of customers with ids in `from..=to`, by customer, oldest first.
+    pub async fn orders_of_customers(&mut self, from: i64, to: i64) -> Result<Vec<StoredOrder>> {
+        let rows: Vec<OrderRow> = on_tx!(self, c => sqlx::query_as(
+            "SELECT id, customer_id, record FROM orders WHERE customer_id BETWEEN $1 AND $2
+             ORDER BY customer_id, placed_at, id",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&mut *c)
+        .await?);
+        rows.into_iter().map(StoredOrder::try_from).collect()
+    }
+
+    /// [`Self::recent_contacts`] of customers with ids in `from..=to`: (customer id, at µs,
+    /// class, channel), by customer, oldest first.
+    pub async fn contacts_of_customers(
+        &mut self,
+        from: i64,
+        to: i64,
+        since: Timestamp,
+    ) -> Result<Vec<(i64, i64, String, String)>> {
+        Ok(on_tx!(self, c => sqlx::query_as(
+            "SELECT customer_id, COALESCE(sent_at, print_queued_at) AS at, class, channel
+             FROM messages
+             WHERE customer_id BETWEEN $1 AND $2
+               AND ((state = 'sent' AND sent_at >= $3)
+                    OR (state = 'sending' AND print_queued_at >= $3))
+             ORDER BY customer_id, at",
+        )
+        .bind(from)
+        .bind(to)
+        .bind(micros(since))
+        .fetch_all(&mut *c)
+        .await?))
+    }
+
     /// A customer's contacts since `since` — messages sent, and letters queued for print —
     /// as (at µs, class, channel), oldest first.
     pub async fn recent_contacts(

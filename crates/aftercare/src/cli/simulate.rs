@@ -19,6 +19,7 @@ use jiff::SignedDuration;
 
 use crate::app;
 use crate::config::Config;
+pub use crate::fastsim::{simulate_fast, simulate_store};
 use crate::shop;
 
 /// Options of `simulate`.
@@ -46,12 +47,17 @@ pub struct Args {
     /// simulator: exactly what `serve` would do, for shops of up to a few thousand.
     #[arg(long)]
     pub exact: bool,
+    /// Simulate the customers in the configured database (their records, orders and the
+    /// last year's contacts) instead of a generated shop: what the programmes' calendar and
+    /// models bring them in the coming days, with no new orders or brand events.
+    #[arg(long, conflicts_with_all = ["exact", "customers", "seed"])]
+    pub store: bool,
 }
 
 /// Runs the simulation and prints the report.
 pub async fn run(args: Args, mut config: Config) -> anyhow::Result<()> {
     if !args.exact {
-        return tokio::task::block_in_place(|| run_fast(&args, &config));
+        return run_fast(&args, &config).await;
     }
     let file = std::env::temp_dir().join(format!("aftercare-simulate-{}.db", std::process::id()));
     config.database_url = format!("sqlite://{}", file.display());
@@ -93,7 +99,7 @@ pub async fn run(args: Args, mut config: Config) -> anyhow::Result<()> {
 
 /// The fast simulator on a generated shop: prints the report, writes the log, prints the
 /// customer's calendar.
-fn run_fast(args: &Args, config: &Config) -> anyhow::Result<()> {
+async fn run_fast(args: &Args, config: &Config) -> anyhow::Result<()> {
     use std::io::Write;
     let start = SystemClock
         .now()
@@ -113,24 +119,25 @@ fn run_fast(args: &Args, config: &Config) -> anyhow::Result<()> {
         None => None,
     };
     let mut calendar = Vec::new();
-    let report = simulate_fast(
-        args,
-        config,
-        start,
-        &|done| bar.set_position(done),
-        |lines| {
-            for m in lines {
-                let line = message_line(&m, &config.policy);
-                if let Some(out) = log.as_mut() {
-                    writeln!(out, "{}", line.json)?;
-                }
-                if args.customer.as_deref() == Some(m.customer.as_str()) {
-                    calendar.push((m.planned_at, line.calendar));
-                }
+    let on_lines = |lines: Vec<aftercare_engine::simulator::MessageLine>| {
+        for m in lines {
+            let line = message_line(&m, &config.policy);
+            if let Some(out) = log.as_mut() {
+                writeln!(out, "{}", line.json)?;
             }
-            Ok(())
-        },
-    )?;
+            if args.customer.as_deref() == Some(m.customer.as_str()) {
+                calendar.push((m.planned_at, line.calendar));
+            }
+        }
+        Ok(())
+    };
+    let progress = |done| bar.set_position(done);
+    let report = if args.store {
+        bar.set_length(0);
+        simulate_store(args, config, start, &progress, on_lines).await?
+    } else {
+        tokio::task::block_in_place(|| simulate_fast(args, config, start, &progress, on_lines))?
+    };
     bar.finish_and_clear();
     if let Some(mut out) = log {
         out.flush()?;
@@ -148,12 +155,12 @@ fn run_fast(args: &Args, config: &Config) -> anyhow::Result<()> {
 }
 
 /// A message as a `--log` line and a `--customer` calendar line.
-struct Line {
+pub(crate) struct Line {
     json: serde_json::Value,
     calendar: String,
 }
 
-fn message_line(
+pub(crate) fn message_line(
     m: &aftercare_engine::simulator::MessageLine,
     policy: &aftercare_domain::policy::PolicyConfig,
 ) -> Line {
@@ -188,109 +195,6 @@ fn message_line(
         m.reason
     );
     Line { json, calendar }
-}
-
-/// Households handed to a thread at a time.
-const BLOCK: usize = 256;
-
-/// Runs a generated shop of `args.customers` through the fast simulator for `args.days`
-/// from `start` (after a year of history), on every core. `progress` hears the customers
-/// done; `messages` gets every message when a log or calendar is asked for, a block of
-/// customers at a time.
-pub fn simulate_fast(
-    args: &Args,
-    config: &Config,
-    start: jiff::Timestamp,
-    progress: &(dyn Fn(u64) + Sync),
-    mut messages: impl FnMut(Vec<aftercare_engine::simulator::MessageLine>) -> anyhow::Result<()>,
-) -> anyhow::Result<Report> {
-    use aftercare_engine::simulator::{FastSimulator, MODEL_SAMPLE, Setup, Tally};
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let (library, _) = app::load_programmes(config).map_err(|findings| {
-        anyhow::anyhow!(
-            "the programme folder has mistakes: {}",
-            findings
-                .iter()
-                .map(|f| format!("{}:{}: {}", f.file.display(), f.line, f.reason))
-                .collect::<Vec<_>>()
-                .join("; ")
-        )
-    })?;
-    let end = start + SignedDuration::from_hours(24 * args.days);
-    let history_from = start - SignedDuration::from_hours(24 * 365);
-    let catalogue = crate::demo_data::products();
-    let setup = Setup {
-        library: &library,
-        policy: &config.policy,
-        loyalty: &config.loyalty,
-        products: &catalogue,
-        from: start,
-        to: end,
-        keep_messages: args.log.is_some() || args.customer.is_some(),
-        address_form: config.brand.default_address_form,
-    };
-    let household = |index: usize| {
-        shop::household(shop::unit_from(
-            args.seed,
-            index,
-            &catalogue,
-            history_from,
-            start,
-            end,
-            start,
-        ))
-    };
-    let sample: Vec<_> = (0..args.customers.min(MODEL_SAMPLE))
-        .map(household)
-        .collect();
-    let sim = FastSimulator::new(&setup, &sample);
-    drop(sample);
-    let next = AtomicUsize::new(0);
-    let done = AtomicUsize::new(0);
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<_>>(threads * 2);
-    let tallies = std::thread::scope(|scope| -> anyhow::Result<Vec<Tally>> {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                let sender = sender.clone();
-                let (sim, next, done, household) = (&sim, &next, &done, &household);
-                scope.spawn(move || {
-                    let mut tally = Tally::default();
-                    loop {
-                        let first = next.fetch_add(BLOCK, Ordering::Relaxed);
-                        if first >= args.customers {
-                            break;
-                        }
-                        let last = (first + BLOCK).min(args.customers);
-                        for index in first..last {
-                            sim.run(household(index), &mut tally);
-                        }
-                        if !tally.messages.is_empty()
-                            && sender.send(std::mem::take(&mut tally.messages)).is_err()
-                        {
-                            break;
-                        }
-                        let n = done.fetch_add(last - first, Ordering::Relaxed) + last - first;
-                        progress(n as u64);
-                    }
-                    tally
-                })
-            })
-            .collect();
-        drop(sender);
-        for lines in receiver {
-            messages(lines)?;
-        }
-        Ok(workers
-            .into_iter()
-            .map(|w| w.join().unwrap_or_default())
-            .collect())
-    })?;
-    let mut all = Tally::default();
-    for t in tallies {
-        all.merge(t);
-    }
-    Ok(all.report(&setup))
 }
 
 /// Runs a generated shop of `args.customers` through the programmes for `args.days` from
@@ -678,6 +582,7 @@ async fn run_for_ui(
             log: None,
             customer: None,
             exact: true,
+            store: false,
         };
         simulate(&args, &config, carrier, request.start, &|done, total| {
             progress.set(done, total);

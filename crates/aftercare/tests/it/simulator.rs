@@ -15,6 +15,7 @@ fn args(customers: usize, days: i64) -> Args {
         log: None,
         customer: None,
         exact: false,
+        store: false,
     }
 }
 
@@ -93,4 +94,47 @@ fn a_fast_year_puts_active_consented_customers_in_the_band() {
         "{}",
         report.active_marketing_in_band
     );
+}
+
+/// `simulate --store`: the customers already in the database, with their orders and the
+/// last year's contacts as history, run a year ahead — the calendar's and the lifetime
+/// model's programmes enrol them, the order-driven ones cannot (no new orders), and the
+/// band counts the contacts they already had.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_s_own_customers_are_simulated_a_year_ahead() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("shop.db").display());
+    let mut config = test_config(&url, None);
+    config.durable = false;
+    let carrier = aftercare::app::stand_in_carrier(&mut config).await.unwrap();
+    let start: jiff::Timestamp = "2026-03-02T00:00:00Z".parse().unwrap();
+    // A shop that has run for 60 days through the engine.
+    let filled = simulate(&args(80, 60), &config, carrier, start, &|_, _| {})
+        .await
+        .expect("a shop with history");
+    let now = start + jiff::SignedDuration::from_hours(24 * 60);
+    let mut a = args(0, 365);
+    a.store = true;
+    let report = aftercare::cli::simulate::simulate_store(&a, &config, now, &|_| {}, |_| Ok(()))
+        .await
+        .expect("simulating the store");
+    assert_eq!(
+        report.customers,
+        filled.customers + filled.joined_during,
+        "every customer in the store"
+    );
+    let enrolled = |id: &str| report.programmes[id].enrolled;
+    assert!(enrolled("inspiration") > 0 && enrolled("birthday") > 0);
+    assert_eq!(
+        enrolled("after-purchase"),
+        0,
+        "no new orders in a projection"
+    );
+    assert_eq!(report.above_band, 0, "{:?}", report.contacts_histogram);
+    let in_band = report
+        .contacts_histogram
+        .get("07-09 (band)")
+        .copied()
+        .unwrap_or(0);
+    assert!(in_band > 0, "{:?}", report.contacts_histogram);
 }

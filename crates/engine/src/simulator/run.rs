@@ -266,6 +266,11 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
             Input::Referred(friend) => {
                 self.people[friend].referral = Some((who, Referral::History));
             }
+            Input::Contacted(class, channel) => {
+                self.people[who]
+                    .history
+                    .push(PastContact { at, class, channel });
+            }
             Input::Shipment(_) | Input::Event(_) | Input::Page(_) => {}
         }
     }
@@ -311,6 +316,11 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                 self.people[friend].referral = Some((who, Referral::Pending));
             }
             Input::Page(event_type) => self.event(who, event_type, json!({}), at),
+            Input::Contacted(class, channel) => {
+                self.people[who]
+                    .history
+                    .push(PastContact { at, class, channel });
+            }
         }
     }
 
