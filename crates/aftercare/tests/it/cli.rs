@@ -318,6 +318,68 @@ fn simulate_a_year_shows_every_library_programme_producing_messages() {
     }
 }
 
+/// The fast simulator (the default) writes the same log as the engine's: a line per
+/// planned message with its decision and reason, greetings on what was sent, codes that
+/// outlive their arrival (DQ1); `--customer` prints that customer's calendar.
+#[test]
+fn a_fast_simulation_logs_every_message_and_prints_a_customers_calendar() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("messages.jsonl");
+    let (code, stdout, stderr) = aftercare(&[
+        "simulate",
+        "--days",
+        "365",
+        "--customers",
+        "300",
+        "--log",
+        log.to_str().unwrap(),
+        "--customer",
+        "C00007",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines.len() > 3000, "{}", lines.len());
+    for l in &lines {
+        for key in [
+            "customer",
+            "programme",
+            "class",
+            "channel",
+            "planned_at",
+            "local_time",
+            "decision",
+            "reason",
+            "expected_arrival",
+            "coupon_valid_until",
+            "greeting",
+        ] {
+            assert!(l.get(key).is_some(), "{key} missing in {l}");
+        }
+        if l["decision"] == "sent" {
+            assert!(!l["greeting"].as_str().unwrap().trim().is_empty(), "{l}");
+            if let Some(until) = l["coupon_valid_until"].as_str() {
+                let until: jiff::Timestamp = until.parse().unwrap();
+                let arrives: jiff::Timestamp =
+                    l["expected_arrival"].as_str().unwrap().parse().unwrap();
+                assert!(until > arrives, "{l}");
+            }
+        }
+    }
+    assert!(lines.iter().any(|l| l["decision"] == "blocked"));
+    // The calendar: C00007's messages, oldest first, before the report.
+    let mine = lines.iter().filter(|l| l["customer"] == "C00007").count();
+    let calendar: Vec<&str> = stdout
+        .lines()
+        .take_while(|l| !l.starts_with("Simulated "))
+        .collect();
+    assert_eq!(calendar.len(), mine, "{stdout}");
+    assert!(stdout.contains("target band 7–9"), "{stdout}");
+}
+
 #[test]
 fn insight_clv_prints_the_published_cdnow_parameters_as_json() {
     let sample = repo_root().join("crates/insight/tests/data/CDNOW_sample.txt");
