@@ -52,6 +52,7 @@ fn setup<'a>(
         to: start + SignedDuration::from_hours(24 * args.days),
         keep_messages: args.log.is_some() || args.customer.is_some(),
         address_form: config.brand.default_address_form,
+        active_since: start,
     }
 }
 
@@ -174,7 +175,9 @@ pub async fn simulate_store(
     let mut tx = store.begin_read().await?;
     let products = tx.products().await?;
     tx.commit().await?;
-    let setup = setup(args, config, &library, &products, start);
+    let mut setup = setup(args, config, &library, &products, start);
+    // Nobody orders in a projection: active is an order in the year before it.
+    setup.active_since = start - SignedDuration::from_hours(24 * 365);
     let year_ago = start - SignedDuration::from_hours(24 * 366);
     let mut sim: Option<FastSimulator<'_>> = None;
     let mut all = Tally::default();

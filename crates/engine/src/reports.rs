@@ -315,7 +315,8 @@ pub struct SimulationReport {
     pub by_channel_class: Vec<ChannelClass>,
     /// Share of customers inside the band (scaled to a year).
     pub in_band: f64,
-    /// Customers who ordered in the period and have marketing consent and an email address.
+    /// Customers who ordered in the period (with `--store`, in the year before it) and have
+    /// marketing consent and an email address.
     pub active_marketing_customers: usize,
     /// Share of those inside the band (FR1's target).
     pub active_marketing_in_band: f64,

@@ -462,7 +462,7 @@ fn print_report(r: &Report) {
         println!("  {bucket:<13} {n:>6}  {bar}");
     }
     println!(
-        "\n{:.0}% of all customers are inside the band. Of the {} who ordered in the period and have\nmarketing consent and an email address, {:.1}% are; {} customer(s) in all are above it.",
+        "\n{:.0}% of all customers are inside the band. Of the {} active ones (an order in the period;\nwith --store, in the year before it) with marketing consent and an email address, {:.1}% are;\n{} customer(s) in all are above it.",
         r.in_band * 100.0,
         r.active_marketing_customers,
         r.active_marketing_in_band * 100.0,

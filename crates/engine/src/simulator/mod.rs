@@ -97,6 +97,9 @@ pub struct Setup<'a> {
     pub keep_messages: bool,
     /// How the brand addresses a customer whose record does not say (for the greeting).
     pub address_form: aftercare_domain::AddressForm,
+    /// A customer with an order from here on is active (FR1's figure counts the active,
+    /// marketing-consented ones): `from` for a generated shop, a year before it for a store.
+    pub active_since: Timestamp,
 }
 
 /// One planned message, for `--log` and `--customer`.

@@ -1386,7 +1386,10 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                 && p.record
                     .consent(Purpose::Marketing, Channel::Email)
                     .is_some_and(|c| c.granted);
-            let active = p.orders.last().is_some_and(|o| o.placed_at >= from);
+            let active = p
+                .orders
+                .last()
+                .is_some_and(|o| o.placed_at >= setup.active_since);
             if consented && active {
                 t.active_marketing += 1;
                 t.active_marketing_in_band +=
