@@ -303,6 +303,8 @@ pub struct SimulationReport {
     pub programmes: BTreeMap<String, ProgrammeReport>,
     /// Blocked messages by reason.
     pub blocked: Vec<(String, i64)>,
+    /// Messages still held back when the period ends, by reason (they would go later).
+    pub held: Vec<(String, i64)>,
     /// Customers by number of relationship and promotional contacts in the period, scaled
     /// to a year, in buckets (`00`, `01-03`, `04-06`, `07-09 (band)`, `10-12`, `13+`).
     pub contacts_histogram: BTreeMap<String, usize>,

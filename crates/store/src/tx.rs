@@ -953,6 +953,15 @@ impl Tx {
         .await?))
     }
 
+    /// Every message still planned, by its reason (for a held one, why it waits).
+    pub async fn planned_reasons(&mut self) -> Result<Vec<(String, i64)>> {
+        Ok(on_tx!(self, c => sqlx::query_as(
+            "SELECT reason, COUNT(*) AS n FROM messages WHERE state = 'planned' GROUP BY reason ORDER BY n DESC",
+        )
+        .fetch_all(&mut *c)
+        .await?))
+    }
+
     /// Every blocked message's reason, with how often it occurred.
     pub async fn blocked_reasons(&mut self) -> Result<Vec<(String, i64)>> {
         Ok(on_tx!(self, c => sqlx::query_as(

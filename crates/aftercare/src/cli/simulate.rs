@@ -246,6 +246,7 @@ pub async fn simulate(
         write_messages(&mut tx, args, &config.policy).await?;
     }
     let blocked = tx.blocked_reasons().await?;
+    let held = tx.planned_reasons().await?;
     let by_customer: BTreeMap<i64, i64> = tx
         .contacts_by_customer(start, end)
         .await?
@@ -318,6 +319,7 @@ pub async fn simulate(
         joined_during,
         programmes,
         blocked,
+        held,
         contacts_histogram: histogram,
         contacts_per_customer: per_count,
         band: (config.policy.band_min, config.policy.band_max),
@@ -446,6 +448,12 @@ fn print_report(r: &Report) {
     println!("\nBlocked, by reason:");
     for (reason, n) in &r.blocked {
         println!("  {n:>7}  {reason}");
+    }
+    if !r.held.is_empty() {
+        println!("\nStill held back when the period ends, by reason:");
+        for (reason, n) in &r.held {
+            println!("  {n:>7}  {reason}");
+        }
     }
     println!(
         "\nRelationship and promotional contacts per customer per year (target band 7–9, FR1):"

@@ -142,6 +142,8 @@ pub struct Tally {
     /// Per programme with a goal: the treated and held-out outcomes whose window closed.
     outcomes: Vec<[Outcomes; 2]>,
     blocked: HashMap<String, i64>,
+    /// Messages still held back at the end, by reason.
+    held: HashMap<String, i64>,
     /// Customers of the whole period by yearly contacts.
     contacts: BTreeMap<i64, usize>,
     customers: usize,
@@ -178,6 +180,9 @@ impl Tally {
         }
         for (reason, n) in other.blocked {
             *self.blocked.entry(reason).or_default() += n;
+        }
+        for (reason, n) in other.held {
+            *self.held.entry(reason).or_default() += n;
         }
         for (k, n) in other.contacts {
             *self.contacts.entry(k).or_default() += n;
@@ -228,8 +233,13 @@ impl Tally {
                 above += count;
             }
         }
-        let mut blocked: Vec<(String, i64)> = self.blocked.into_iter().collect();
-        blocked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let by_count = |reasons: HashMap<String, i64>| {
+            let mut list: Vec<(String, i64)> = reasons.into_iter().collect();
+            list.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            list
+        };
+        let blocked = by_count(self.blocked);
+        let held = by_count(self.held);
         let counted = self.customers.max(1) as f64;
         let by_channel_class = self
             .by_channel_class
@@ -247,6 +257,7 @@ impl Tally {
             joined_during: self.joined_during,
             programmes,
             blocked,
+            held,
             contacts_histogram: histogram,
             contacts_per_customer: self.contacts,
             band: (setup.policy.band_min, setup.policy.band_max),

@@ -773,7 +773,18 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                             channel: choice.channel,
                             planned_at: due,
                             state: State::Planned,
-                            reason: String::new(),
+                            // As the worker words it, until the policy says more.
+                            reason: if choice.reason.is_empty() {
+                                format!(
+                                    "planned by programme '{}' step '{}'",
+                                    programme.id, step.id
+                                )
+                            } else {
+                                format!(
+                                    "planned by programme '{}' step '{}', {}",
+                                    programme.id, step.id, choice.reason
+                                )
+                            },
                             sent_at: None,
                         });
                         let m = self.messages.len() - 1;
@@ -1314,6 +1325,14 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                 State::Blocked => 5,
             };
             t.counts[en.index][state] += 1;
+            if m.state == State::Planned {
+                match t.held.get_mut(&m.reason) {
+                    Some(n) => *n += 1,
+                    None => {
+                        t.held.insert(m.reason.clone(), 1);
+                    }
+                }
+            }
             if m.state == State::Blocked {
                 match t.blocked.get_mut(&m.reason) {
                     Some(n) => *n += 1,
