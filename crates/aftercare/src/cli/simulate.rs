@@ -445,6 +445,13 @@ fn print_report(r: &Report) {
             m("failed")
         );
     }
+    println!("\nSent, by channel and class (messages, and per customer per year):");
+    for c in &r.by_channel_class {
+        println!(
+            "  {:<8} {:<14} {:>9} {:>7.1}",
+            c.channel, c.class, c.messages, c.per_customer
+        );
+    }
     println!("\nBlocked, by reason:");
     for (reason, n) in &r.blocked {
         println!("  {n:>7}  {reason}");
