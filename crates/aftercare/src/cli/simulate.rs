@@ -54,6 +54,16 @@ pub struct Args {
     pub store: bool,
 }
 
+/// The start of today (UTC), where a simulation begins: the same all day, so runs on one
+/// day give the same report. (A timestamp cannot be rounded to days; rounding it failed and
+/// fell back to the current second.)
+fn today() -> jiff::Timestamp {
+    let now = SystemClock.now();
+    now.to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .start_of_day()
+        .map_or(now, |z| z.timestamp())
+}
+
 /// Runs the simulation and prints the report.
 pub async fn run(args: Args, mut config: Config) -> anyhow::Result<()> {
     if !args.exact {
@@ -64,10 +74,7 @@ pub async fn run(args: Args, mut config: Config) -> anyhow::Result<()> {
     config.smtp_url = None;
     config.durable = false;
     let carrier = app::stand_in_carrier(&mut config).await?;
-    let start = SystemClock
-        .now()
-        .round(jiff::Unit::Day)
-        .unwrap_or_else(|_| SystemClock.now());
+    let start = today();
     let bar = ProgressBar::new(u64::try_from(args.days).unwrap_or(0));
     bar.set_style(
         ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} days ({eta} left)")?
@@ -101,10 +108,7 @@ pub async fn run(args: Args, mut config: Config) -> anyhow::Result<()> {
 /// customer's calendar.
 async fn run_fast(args: &Args, config: &Config) -> anyhow::Result<()> {
     use std::io::Write;
-    let start = SystemClock
-        .now()
-        .round(jiff::Unit::Day)
-        .unwrap_or_else(|_| SystemClock.now());
+    let start = today();
     let bar = ProgressBar::new(args.customers as u64);
     bar.set_style(
         ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} customers ({eta} left)")?
