@@ -85,25 +85,22 @@ impl Condition {
 
     /// Evaluates a date expression; a timestamp counts as its UTC date.
     pub fn evaluate_date(&self, data: &serde_json::Value) -> Result<jiff::civil::Date, String> {
-        match self.execute(data)? {
-            Value::String(s) => s
-                .parse::<jiff::civil::Date>()
-                .or_else(|_| {
-                    s.parse::<jiff::Timestamp>()
-                        .map(|t| t.to_zoned_datetime(jiff::tz::TimeZone::UTC).date())
-                })
-                .map_err(|_| format!("'{s}' is not a date such as 2026-06-30")),
-            other => Err(format!("it gives {other:?}, not a date")),
-        }
+        as_date(self.execute(data)?)
+    }
+
+    /// [`Self::evaluate_date`] against CEL values already made (see [`Self::evaluate_values`]).
+    pub fn date_for(&self, values: &[(&str, Value)]) -> Result<jiff::civil::Date, String> {
+        as_date(self.evaluate_values(values)?)
     }
 
     fn execute(&self, data: &serde_json::Value) -> Result<Value, String> {
-        let mut ctx = context();
-        for var in VARIABLES {
-            let value = data.get(*var).map_or(Value::Null, to_cel);
-            ctx.add_variable_from_value(*var, value);
-        }
-        self.program.execute(&ctx).map_err(|e| e.to_string())
+        let values: Vec<(&str, Value)> = VARIABLES
+            .iter()
+            .zip(self.reads)
+            .filter(|(_, read)| *read)
+            .filter_map(|(var, _)| data.get(*var).map(|v| (*var, to_cel(v))))
+            .collect();
+        self.evaluate_values(&values)
     }
 
     /// Whether the expression reads `variable` (one of [`VARIABLES`]), so a caller builds
@@ -163,6 +160,20 @@ impl Condition {
             Value::Bool(b) => Ok(b),
             other => Err(format!("it gives {other:?}, not true or false")),
         }
+    }
+}
+
+/// A date expression's value as a date; a timestamp counts as its UTC date.
+fn as_date(value: Value) -> Result<jiff::civil::Date, String> {
+    match value {
+        Value::String(s) => s
+            .parse::<jiff::civil::Date>()
+            .or_else(|_| {
+                s.parse::<jiff::Timestamp>()
+                    .map(|t| t.to_zoned_datetime(jiff::tz::TimeZone::UTC).date())
+            })
+            .map_err(|_| format!("'{s}' is not a date such as 2026-06-30")),
+        other => Err(format!("it gives {other:?}, not a date")),
     }
 }
 

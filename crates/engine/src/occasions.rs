@@ -206,14 +206,11 @@ pub fn occasions_on(
         && today.day() == anchor.day().min(today.days_in_month())
         && wants("monthly")
     {
-        let day = anchor.day().min(today.days_in_month());
-        if today.day() == day {
-            push(
-                "monthly",
-                format!("{}-{:02}", today.year(), today.month()),
-                json!({"occasion_date": today.to_string()}),
-            );
-        }
+        push(
+            "monthly",
+            format!("{}-{:02}", today.year(), today.month()),
+            json!({"occasion_date": today.to_string()}),
+        );
     }
     let inactive = if wants("inactive") { orders } else { &[] };
     let mut dates: Vec<Date> = inactive.iter().map(|o| o.placed_on).collect();

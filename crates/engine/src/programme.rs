@@ -160,6 +160,16 @@ pub enum Priority {
     High,
 }
 
+impl From<Priority> for aftercare_domain::policy::Priority {
+    fn from(p: Priority) -> Self {
+        match p {
+            Priority::Low => Self::Low,
+            Priority::Normal => Self::Normal,
+            Priority::High => Self::High,
+        }
+    }
+}
+
 /// What a step does.
 #[derive(Debug, Clone)]
 pub enum Action {

@@ -116,6 +116,26 @@ fn unpack(f: Fitted) -> (BgNbd, GammaGamma) {
     )
 }
 
+/// A customer's purchase history on `today` for the lifetime models, from their purchase
+/// days (the cents spent each day): the first purchase is not counted as a repeat.
+pub fn history(days: &BTreeMap<jiff::civil::Date, i64>, today: jiff::civil::Date) -> History {
+    let first = days.keys().next().copied().unwrap_or(today);
+    let last = days.keys().next_back().copied().unwrap_or(today);
+    let weeks = |a: jiff::civil::Date, b: jiff::civil::Date| (b - a).get_days() as f64 / 7.0;
+    let repeats = days.len().saturating_sub(1);
+    let repeat_total: i64 = days.values().skip(1).sum();
+    History {
+        frequency: repeats as f64,
+        recency: weeks(first, last),
+        age: weeks(first, today),
+        monetary: if repeats == 0 {
+            0.0
+        } else {
+            repeat_total as f64 / repeats as f64
+        },
+    }
+}
+
 /// Computes and stores every customer's scores at `now`, posting `likely_lapsing` events;
 /// returns the number of customers scored. Runs at most once per UTC day.
 pub async fn refresh(store: &Store, now: Timestamp) -> aftercare_store::Result<usize> {
@@ -143,22 +163,8 @@ pub async fn refresh(store: &Store, now: Timestamp) -> aftercare_store::Result<u
     let mut histories = Vec::with_capacity(ids.len());
     let mut inputs = Vec::with_capacity(ids.len());
     for by_day in days.values() {
-        let first = *by_day.keys().next().unwrap_or(&today);
         let last = *by_day.keys().next_back().unwrap_or(&today);
-        let weeks =
-            |from: jiff::civil::Date, to: jiff::civil::Date| (to - from).get_days() as f64 / 7.0;
-        let repeats: Vec<i64> = by_day.values().skip(1).copied().collect();
-        let frequency = repeats.len() as f64;
-        histories.push(History {
-            frequency,
-            recency: weeks(first, last),
-            age: weeks(first, today),
-            monetary: if repeats.is_empty() {
-                0.0
-            } else {
-                repeats.iter().sum::<i64>() as f64 / frequency
-            },
-        });
+        histories.push(history(by_day, today));
         inputs.push(RfmInput {
             recency_days: (today - last).get_days() as f64,
             frequency: by_day.len() as f64,

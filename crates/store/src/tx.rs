@@ -847,8 +847,11 @@ impl Tx {
         rows.into_iter().map(StoredOrder::try_from).collect()
     }
 
-    /// [`Self::recent_contacts`] of customers with ids in `from..=to`: (customer id, at µs,
-    /// class, channel), by customer, oldest first.
+    /// The contacts since `since` of customers with ids in `from..=to` — messages sent,
+    /// and letters queued for print — as (customer id, at µs, class, channel), by customer,
+    /// oldest first. A letter the policy let go counts from the moment it joined the print
+    /// queue, not only once its batch is posted: otherwise a second message could pass the
+    /// caps and the band in between.
     pub async fn contacts_of_customers(
         &mut self,
         from: i64,
@@ -870,27 +873,18 @@ impl Tx {
         .await?))
     }
 
-    /// A customer's contacts since `since` — messages sent, and letters queued for print —
-    /// as (at µs, class, channel), oldest first.
+    /// One customer's [`Self::contacts_of_customers`]: (at µs, class, channel), oldest first.
     pub async fn recent_contacts(
         &mut self,
         customer_id: i64,
         since: Timestamp,
     ) -> Result<Vec<(i64, String, String)>> {
-        // A letter the policy let go counts from the moment it joined the print queue,
-        // not only once its batch is posted: otherwise a second message could pass the
-        // caps and the band in between.
-        Ok(on_tx!(self, c => sqlx::query_as(
-            "SELECT COALESCE(sent_at, print_queued_at) AS at, class, channel FROM messages
-             WHERE customer_id = $1
-               AND ((state = 'sent' AND sent_at >= $2)
-                    OR (state = 'sending' AND print_queued_at >= $2))
-             ORDER BY at",
-        )
-        .bind(customer_id)
-        .bind(micros(since))
-        .fetch_all(&mut *c)
-        .await?))
+        Ok(self
+            .contacts_of_customers(customer_id, customer_id, since)
+            .await?
+            .into_iter()
+            .map(|(_, at, class, channel)| (at, class, channel))
+            .collect())
     }
 
     /// Every product.

@@ -159,12 +159,12 @@ async fn run_fast(args: &Args, config: &Config) -> anyhow::Result<()> {
 }
 
 /// A message as a `--log` line and a `--customer` calendar line.
-pub(crate) struct Line {
+struct Line {
     json: serde_json::Value,
     calendar: String,
 }
 
-pub(crate) fn message_line(
+fn message_line(
     m: &aftercare_engine::simulator::MessageLine,
     policy: &aftercare_domain::policy::PolicyConfig,
 ) -> Line {

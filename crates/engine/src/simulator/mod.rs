@@ -30,6 +30,7 @@
 
 mod run;
 
+use crate::scores::history;
 use aftercare_domain::loyalty::LoyaltyConfig;
 use aftercare_domain::policy::{self, PolicyConfig};
 use aftercare_domain::{
@@ -401,26 +402,6 @@ impl<'a> FastSimulator<'a> {
 /// The UTC date of a moment (the scores' day).
 fn utc_date(t: Timestamp) -> jiff::civil::Date {
     t.to_zoned_datetime(jiff::tz::TimeZone::UTC).date()
-}
-
-/// A customer's purchase history on `today` for the lifetime model, as the daily scores
-/// build it: purchase days, the first not counted as a repeat.
-fn history(days: &BTreeMap<jiff::civil::Date, i64>, today: jiff::civil::Date) -> History {
-    let first = days.keys().next().copied().unwrap_or(today);
-    let last = days.keys().next_back().copied().unwrap_or(today);
-    let weeks = |a: jiff::civil::Date, b: jiff::civil::Date| (b - a).get_days() as f64 / 7.0;
-    let repeats = days.len().saturating_sub(1);
-    let repeat_total: i64 = days.values().skip(1).sum();
-    History {
-        frequency: repeats as f64,
-        recency: weeks(first, last),
-        age: weeks(first, today),
-        monetary: if repeats == 0 {
-            0.0
-        } else {
-            repeat_total as f64 / repeats as f64
-        },
-    }
 }
 
 /// Whether the class counts toward the yearly band (FR1).

@@ -14,11 +14,12 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 
-use super::{DAY, FastSimulator, Household, Input, MessageLine, Tally, counts, history, utc_date};
+use super::{DAY, FastSimulator, Household, Input, MessageLine, Tally, counts, utc_date};
 use crate::condition::{Condition, to_cel};
 use crate::occasions::{PastOrder, next_possible, occasions_on};
 use crate::programme::{Action, Programme, Reentry, Wait, occasion_event};
-use crate::worker::{in_holdout, json_text, jump, next_local_time};
+use crate::scores::history;
+use crate::worker::{in_holdout, json_text, jump, planned_reason, wait_end};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum EnrolmentState {
@@ -169,7 +170,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                 zone: c.time_zone.zone(),
                 record: c,
                 present: i == 0,
-                counted: i == 0,
+                counted: false,
                 orders: Vec::new(),
                 past: Vec::new(),
                 purchase_days: BTreeMap::new(),
@@ -316,11 +317,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                 self.people[friend].referral = Some((who, Referral::Pending));
             }
             Input::Page(event_type) => self.event(who, event_type, json!({}), at),
-            Input::Contacted(class, channel) => {
-                self.people[who]
-                    .history
-                    .push(PastContact { at, class, channel });
-            }
+            contacted @ Input::Contacted(..) => self.history_input(at, who, contacted),
         }
     }
 
@@ -759,32 +756,17 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                             &categories,
                             self.sim.setup.policy,
                         );
-                        let priority = match send.priority {
-                            crate::programme::Priority::Low => policy::Priority::Low,
-                            crate::programme::Priority::Normal => policy::Priority::Normal,
-                            crate::programme::Priority::High => policy::Priority::High,
-                        };
                         self.messages.push(Message {
                             person: who,
                             enrolment: e,
                             template: &send.template,
                             class: send.class,
-                            priority,
+                            priority: send.priority.into(),
                             channel: choice.channel,
                             planned_at: due,
                             state: State::Planned,
                             // As the worker words it, until the policy says more.
-                            reason: if choice.reason.is_empty() {
-                                format!(
-                                    "planned by programme '{}' step '{}'",
-                                    programme.id, step.id
-                                )
-                            } else {
-                                format!(
-                                    "planned by programme '{}' step '{}', {}",
-                                    programme.id, step.id, choice.reason
-                                )
-                            },
+                            reason: planned_reason(&programme.id, &step.id, &choice.reason),
                             sent_at: None,
                         });
                         let m = self.messages.len() - 1;
@@ -794,33 +776,15 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                     index += 1;
                 }
                 Action::Wait(wait) => {
-                    let local = due.to_zoned_datetime(zone.clone());
-                    let run_at = match wait {
-                        Wait::For(span) => local.checked_add(*span).ok().map(|z| z.timestamp()),
-                        Wait::UntilTime(time) => next_local_time(&local, *time),
-                        Wait::UntilDate { date, offset, at } => {
+                    let date = match wait {
+                        Wait::UntilDate { date, .. } => {
                             let context = self.enrolments[e].context.clone();
                             let values = self.values(date, who, &context, now);
-                            let day = date.evaluate_values(&values).ok().and_then(|v| match v {
-                                Value::String(s) => s
-                                    .parse::<Date>()
-                                    .ok()
-                                    .or_else(|| s.parse::<Timestamp>().ok().map(utc_date)),
-                                _ => None,
-                            });
-                            match day {
-                                Some(d) => d
-                                    .checked_add(offset.unwrap_or_default())
-                                    .ok()
-                                    .and_then(|d| {
-                                        d.to_datetime(*at).to_zoned_datetime(zone.clone()).ok()
-                                    })
-                                    .map(|z| z.timestamp().max(due)),
-                                None => Some(due),
-                            }
+                            date.date_for(&values).ok()
                         }
-                    }
-                    .unwrap_or(due);
+                        _ => None,
+                    };
+                    let run_at = wait_end(wait, due, &zone, date);
                     index += 1;
                     let en = &mut self.enrolments[e];
                     en.timer += 1;
@@ -1325,19 +1289,16 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                 State::Blocked => 5,
             };
             t.counts[en.index][state] += 1;
-            if m.state == State::Planned {
-                match t.held.get_mut(&m.reason) {
+            let by_reason = match m.state {
+                State::Planned => Some(&mut t.held),
+                State::Blocked => Some(&mut t.blocked),
+                State::Sent => None,
+            };
+            if let Some(reasons) = by_reason {
+                match reasons.get_mut(&m.reason) {
                     Some(n) => *n += 1,
                     None => {
-                        t.held.insert(m.reason.clone(), 1);
-                    }
-                }
-            }
-            if m.state == State::Blocked {
-                match t.blocked.get_mut(&m.reason) {
-                    Some(n) => *n += 1,
-                    None => {
-                        t.blocked.insert(m.reason.clone(), 1);
+                        reasons.insert(m.reason.clone(), 1);
                     }
                 }
             }

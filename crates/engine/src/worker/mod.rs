@@ -439,6 +439,35 @@ pub(crate) fn next_local_time(
         .map(|z| z.timestamp())
 }
 
+/// When a `wait` step that fell due at `due` ends, in the customer's `zone`; `date` is what
+/// a `wait = { until = … }` expression gave (none: go on at once).
+pub(crate) fn wait_end(
+    wait: &Wait,
+    due: jiff::Timestamp,
+    zone: &jiff::tz::TimeZone,
+    date: Option<jiff::civil::Date>,
+) -> jiff::Timestamp {
+    let local = due.to_zoned_datetime(zone.clone());
+    match wait {
+        Wait::For(span) => local.checked_add(*span).ok().map(|z| z.timestamp()),
+        Wait::UntilTime(time) => next_local_time(&local, *time),
+        Wait::UntilDate { offset, at, .. } => date
+            .and_then(|d| d.checked_add(offset.unwrap_or_default()).ok())
+            .and_then(|d| d.to_datetime(*at).to_zoned_datetime(zone.clone()).ok())
+            .map(|z| z.timestamp().max(due)),
+    }
+    .unwrap_or(due)
+}
+
+/// A planned message's first reason: the programme and step, and why its channel.
+pub(crate) fn planned_reason(programme: &str, step: &str, channel_reason: &str) -> String {
+    if channel_reason.is_empty() {
+        format!("planned by programme '{programme}' step '{step}'")
+    } else {
+        format!("planned by programme '{programme}' step '{step}', {channel_reason}")
+    }
+}
+
 /// Whether a customer falls in a programme's holdout share: stable for the pair, so the
 /// same customer is always in or out (the first 8 bytes of SHA-256 over both ids).
 pub fn in_holdout(programme_id: &str, customer_external_id: &str, share: f64) -> bool {

@@ -79,11 +79,7 @@ impl Engine {
                         &categories,
                         &self.policy,
                     );
-                    let mut reason =
-                        format!("planned by programme '{}' step '{}'", programme.id, step.id);
-                    if !choice.reason.is_empty() {
-                        reason = format!("{reason}, {}", choice.reason);
-                    }
+                    let reason = planned_reason(&programme.id, &step.id, &choice.reason);
                     let priority = format!("{:?}", send.priority).to_lowercase();
                     let message = NewMessage {
                         customer_id: enrolment.customer_id,
@@ -104,26 +100,16 @@ impl Engine {
                     index += 1;
                 }
                 Action::Wait(wait) => {
-                    let local = due.to_zoned_datetime(zone.clone());
-                    let run_at = match wait {
-                        Wait::For(span) => local.checked_add(*span).ok().map(|z| z.timestamp()),
-                        Wait::UntilTime(time) => next_local_time(&local, *time),
-                        Wait::UntilDate { date, offset, at } => {
+                    let date = match wait {
+                        Wait::UntilDate { date, .. } => {
                             let data = condition_data(&mut tx, &customer, &context, now).await?;
-                            match date.evaluate_date(&data) {
-                                Ok(d) => d
-                                    .checked_add(offset.unwrap_or_default())
-                                    .ok()
-                                    .and_then(|d| d.to_datetime(*at).to_zoned_datetime(zone.clone()).ok())
-                                    .map(|z| z.timestamp().max(due)),
-                                Err(e) => {
-                                    debug!(enrolment_id = enrolment.id, step = %step.id, error = %e, "No date to wait for; going on at once.");
-                                    Some(due)
-                                }
-                            }
+                            date.evaluate_date(&data)
+                                .inspect_err(|e| debug!(enrolment_id = enrolment.id, step = %step.id, error = %e, "No date to wait for; going on at once."))
+                                .ok()
                         }
-                    }
-                    .unwrap_or(due);
+                        _ => None,
+                    };
+                    let run_at = wait_end(wait, due, &zone, date);
                     index += 1;
                     tx.insert_job(job_kind::STEP, enrolment.id, run_at, now)
                         .await?;
