@@ -4,7 +4,8 @@
 //! `AFTERCARE_TEMPLATES_DIR`, `AFTERCARE_BRAND_<KEY>` for `[brand]` keys
 //! (e.g. `AFTERCARE_BRAND_NAME`) and `AFTERCARE_POLICY_<KEY>` for `[policy]` keys
 //! (e.g. `AFTERCARE_POLICY_BAND_MAX=8`), and `AFTERCARE_LOYALTY_<KEY>` for `[loyalty]`
-//! (e.g. `AFTERCARE_LOYALTY_POINTS_PER_EURO=2`). The raw file is read once and turned into a validated
+//! (e.g. `AFTERCARE_LOYALTY_POINTS_PER_EURO=2`), and `AFTERCARE_SERVER_<KEY>` for `[server]`
+//! (e.g. `AFTERCARE_SERVER_MAX_CONNECTIONS=2000`). The raw file is read once and turned into a validated
 //! [`Config`]; the SMTP URL, which may hold a password, is redacted in `Debug`.
 
 use aftercare_domain::Channel;
@@ -64,6 +65,8 @@ struct RawConfig {
     webhooks: std::collections::BTreeMap<String, aftercare_domain::webhooks::WebhookTarget>,
     #[serde(default)]
     channels: aftercare_domain::webhooks::ChannelProviders,
+    #[serde(default)]
+    server: aftercare_web::ServerLimits,
 }
 
 /// `[dkim]`: sign every email.
@@ -165,6 +168,8 @@ pub struct Config {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The targets that carry SMS and app push (`[channels]`).
     pub channels: aftercare_domain::webhooks::ChannelProviders,
+    /// `[server]`: connection caps and timeouts.
+    pub server: aftercare_web::ServerLimits,
 }
 
 impl Config {
@@ -233,6 +238,9 @@ impl Config {
             );
         }
         aftercare_domain::webhooks::check(&raw.webhooks)
+            .map_err(|e| anyhow::anyhow!("{}: {}", e.field, e.reason))?;
+        raw.server
+            .check()
             .map_err(|e| anyhow::anyhow!("{}: {}", e.field, e.reason))?;
         let trusted_proxies = raw
             .trusted_proxies
@@ -345,6 +353,7 @@ impl Config {
             webhooks: raw.webhooks,
             channels: raw.channels,
             trusted_proxies,
+            server: raw.server,
         })
     }
 }
@@ -375,6 +384,10 @@ fn apply_env(table: &mut toml::Table, vars: impl Iterator<Item = (String, String
         (
             "loyalty",
             section_keys(toml::Table::try_from(LoyaltyConfig::default()).ok()),
+        ),
+        (
+            "server",
+            section_keys(toml::Table::try_from(aftercare_web::ServerLimits::default()).ok()),
         ),
     ];
     for (name, value) in vars {

@@ -58,6 +58,9 @@ pub enum ApiError {
         /// A sentence for the shop and the team.
         detail: String,
     },
+    /// The request was not read and answered within the server's request timeout.
+    #[error("the request was not received and answered within {0} seconds")]
+    Timeout(u64),
     /// Something failed on our side.
     #[error("internal error")]
     Internal(String),
@@ -135,6 +138,12 @@ impl ApiError {
                 field,
                 ..
             } => (*status, code, "The request was refused", Some(*field)),
+            Timeout(_) => (
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "Request timeout",
+                None,
+            ),
             Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",

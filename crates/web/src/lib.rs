@@ -12,6 +12,7 @@
 pub mod api;
 pub mod error;
 pub mod pages;
+pub mod server;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 
 pub use api::extract::hash_token;
+pub use server::ServerLimits;
 
 /// What every handler can reach.
 pub use pages::admin::simulator::{
@@ -54,6 +56,8 @@ pub struct WebOptions {
     pub simulator: Option<Arc<dyn pages::admin::simulator::Simulator>>,
     /// Reverse proxies whose `X-Forwarded-For` names the client (for the pages' rate limit).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Connection caps and timeouts (`[server]`).
+    pub limits: ServerLimits,
 }
 
 /// The whole router.
@@ -68,9 +72,14 @@ pub fn router(state: AppState, options: WebOptions) -> Router {
     if options.outbox_page {
         router = router.merge(pages::outbox_routes());
     }
+    let deadline = std::time::Duration::from_secs(options.limits.request_timeout_seconds);
     router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            deadline,
+            server::request_deadline,
+        ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -92,16 +101,15 @@ async fn method_not_allowed() -> error::ApiError {
     error::ApiError::NotFound("this path does not accept that method".into())
 }
 
-/// Serves HTTP on `listener` until `shutdown` completes.
+/// Serves HTTP on `listener` until `shutdown` completes, within `options.limits`; each
+/// request carries the client's address (`ConnectInfo`) for the rate limiters.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     options: WebOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // The client's address reaches the page rate limiter.
-    let app = router(state, options).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let limits = options.limits.clone();
+    let trusted = options.trusted_proxies.clone();
+    server::serve(listener, router(state, options), limits, trusted, shutdown).await
 }

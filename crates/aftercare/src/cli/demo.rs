@@ -176,6 +176,7 @@ pub async fn run(args: Args, mut config: Config) -> anyhow::Result<()> {
                 config.clone(),
             ))),
             trusted_proxies: config.trusted_proxies.clone(),
+            limits: config.server.clone(),
         },
         true,
         app::shutdown_signal(),

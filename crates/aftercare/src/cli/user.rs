@@ -37,10 +37,8 @@ pub async fn create(
     password: &str,
     clock: &dyn Clock,
 ) -> anyhow::Result<()> {
-    let username = username.trim();
-    if username.is_empty() || username.len() > 64 || username.chars().any(char::is_whitespace) {
-        bail!("username: must be 1 to 64 characters without spaces");
-    }
+    let username = aftercare_web::pages::admin::auth::parse_username(username)
+        .map_err(|e| anyhow::anyhow!("{}: {}", e.field, e.reason))?;
     let role = Role::parse(role).map_err(|e| anyhow::anyhow!("{}: {}", e.field, e.reason))?;
     if language != "en" && language != "nl" {
         bail!("language: '{language}' is not one of en, nl");

@@ -271,8 +271,9 @@ pub async fn spawn_app_with(backend: Backend, change: impl FnOnce(&mut Config)) 
             WebOptions {
                 outbox_page: true,
                 simulator: Some(Arc::new(aftercare::cli::simulate::UiSimulator::new(
-                    server_config,
+                    server_config.clone(),
                 ))),
+                limits: server_config.server.clone(),
                 ..WebOptions::default()
             },
             false,

@@ -10,6 +10,7 @@ mod carrier;
 mod channels;
 mod cli;
 mod crash;
+mod hardening;
 mod language;
 mod library;
 mod loyalty;

@@ -96,7 +96,11 @@ pub async fn limit(State(limiter): State<PageLimiter>, request: Request, next: N
         limiter.limiter.retain_recent();
     }
     let client = limiter.client(addr.ip(), request.headers());
-    if limiter.limiter.check_key(&client).is_ok() {
+    if limiter
+        .limiter
+        .check_key(&crate::server::client_key(client))
+        .is_ok()
+    {
         return next.run(request).await;
     }
     let mut response = (

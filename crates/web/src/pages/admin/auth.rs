@@ -256,12 +256,40 @@ pub(super) fn urlencoding(s: &str) -> String {
 
 type Keyed<K> = RateLimiter<K, HashMapStateStore<K>, DefaultClock>;
 
-/// Sign-in attempts: 5 per account, then one a minute; 20 per client address, then one
-/// every 6 seconds (in memory, per process).
+/// The longest username, in characters.
+pub const MAX_USERNAME_CHARS: usize = 64;
+
+/// A username in its one spelling: surrounding white space removed, 1 to 64 characters,
+/// none of them white space or control characters. `user create` stores this form, and
+/// sign-in looks it up and counts attempts on it, so `' anna'`, `'anna '` and `'\tanna'`
+/// are the same account with the same five tries.
+pub fn parse_username(s: &str) -> Result<&str, FieldError> {
+    let name = s.trim();
+    if name.is_empty() || name.chars().count() > MAX_USERNAME_CHARS {
+        return Err(FieldError::new(
+            "username",
+            "must be 1 to 64 characters without spaces",
+        ));
+    }
+    if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(FieldError::new(
+            "username",
+            "must be 1 to 64 characters without spaces",
+        ));
+    }
+    Ok(name)
+}
+
+/// Sign-in attempts: 20 per client address (an IPv6 client by its /64), then one every 6
+/// seconds; 5 per account, then one a minute (in memory, per process). An account is only
+/// counted once its client is allowed, and only under its canonical name
+/// ([`parse_username`], at most 64 characters), so a refused or malformed attempt adds
+/// nothing; both tables forget quiet keys as they go, so they stay small.
 #[derive(Debug, Clone)]
 pub struct SignInLimiter {
     per_account: Arc<Keyed<String>>,
     per_client: Arc<Keyed<IpAddr>>,
+    checks: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Default for SignInLimiter {
@@ -274,16 +302,47 @@ impl Default for SignInLimiter {
         Self {
             per_account: Arc::new(RateLimiter::hashmap(quota(60, 5))),
             per_client: Arc::new(RateLimiter::hashmap(quota(6, 20))),
+            checks: Arc::default(),
         }
     }
 }
 
+/// How often (in checks) the tables drop keys whose limit has fully recovered.
+const FORGET_EVERY: u64 = 256;
+
 impl SignInLimiter {
-    /// Whether another attempt for `username` from `client` may be checked now.
-    pub fn allow(&self, username: &str, client: Option<SocketAddr>) -> bool {
-        let account = self.per_account.check_key(&username.to_lowercase()).is_ok();
-        let client = client.is_none_or(|c| self.per_client.check_key(&c.ip()).is_ok());
-        account && client
+    /// Whether `client` may try to sign in now.
+    pub fn allow_client(&self, client: Option<SocketAddr>) -> bool {
+        self.forget_now_and_then();
+        client.is_none_or(|c| {
+            self.per_client
+                .check_key(&crate::server::client_key(c.ip()))
+                .is_ok()
+        })
+    }
+
+    /// Whether another attempt on the account `username` (canonical, see
+    /// [`parse_username`]) may be checked now.
+    pub fn allow_account(&self, username: &str) -> bool {
+        self.per_account.check_key(&username.to_string()).is_ok()
+    }
+
+    fn forget_now_and_then(&self) {
+        use std::sync::atomic::Ordering;
+        if self.checks.fetch_add(1, Ordering::Relaxed) % FORGET_EVERY == FORGET_EVERY - 1 {
+            self.per_client.retain_recent();
+            self.per_account.retain_recent();
+        }
+    }
+
+    /// Keys held in the two tables (for tests of the memory bound).
+    pub fn len(&self) -> usize {
+        self.per_client.len() + self.per_account.len()
+    }
+
+    /// Whether both tables are empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -325,9 +384,35 @@ mod tests {
     fn the_sixth_quick_attempt_on_one_account_is_refused() {
         let limiter = SignInLimiter::default();
         for _ in 0..5 {
-            assert!(limiter.allow("Anna", None));
+            assert!(limiter.allow_account("anna"));
         }
-        assert!(!limiter.allow("anna", None));
-        assert!(limiter.allow("bert", None));
+        assert!(!limiter.allow_account("anna"));
+        assert!(limiter.allow_account("bert"));
+    }
+
+    #[test]
+    fn padded_spellings_of_a_username_are_the_same_account() {
+        for spelling in [" victim", "victim ", "\tvictim", "victim\n", "  victim\t "] {
+            assert_eq!(parse_username(spelling).unwrap(), "victim", "{spelling:?}");
+        }
+        for bad in ["", "   ", "vic tim", "vic\u{0}tim", &"x".repeat(65)] {
+            assert_eq!(
+                parse_username(bad).unwrap_err().field,
+                "username",
+                "{bad:?}"
+            );
+        }
+        assert!(parse_username(&"x".repeat(64)).is_ok());
+    }
+
+    #[test]
+    fn a_refused_client_adds_no_account_key() {
+        let limiter = SignInLimiter::default();
+        let client: SocketAddr = "192.0.2.9:4000".parse().unwrap();
+        for _ in 0..20 {
+            assert!(limiter.allow_client(Some(client)));
+        }
+        assert!(!limiter.allow_client(Some(client)));
+        assert_eq!(limiter.len(), 1, "only the client is counted");
     }
 }

@@ -284,23 +284,36 @@ async fn sign_in(
 ) -> AdminResult {
     let next = safe_next(form.next.as_deref());
     let lang = Lang::parse(form.lang.as_deref().unwrap_or("en"));
+    // Only a well-formed name is echoed back into the form.
+    let username = auth::parse_username(&form.username).ok();
     let again = |status: StatusCode, error: &str| -> AdminResult {
         let body = render(
             lang,
             None,
             "sign_in.html",
-            json!({"next": next, "error": error, "username": form.username}),
+            json!({"next": next, "error": error, "username": username.unwrap_or_default()}),
         )?;
         Ok(html(status, body))
     };
-    if !limiter.allow(&form.username, auth::client_addr(&request_parts)) {
+    let too_many = || -> AdminResult {
         let mut r = again(StatusCode::TOO_MANY_REQUESTS, "too_many")?;
         r.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
-        return Ok(r);
+        Ok(r)
+    };
+    if !limiter.allow_client(auth::client_addr(&request_parts)) {
+        return too_many();
+    }
+    // A name that cannot exist is refused without a look-up; it is not counted per
+    // account, so made-up names cannot grow the table.
+    let Some(username) = username else {
+        return again(StatusCode::UNAUTHORIZED, "bad_credentials");
+    };
+    if !limiter.allow_account(username) {
+        return too_many();
     }
     let mut tx = app.store.begin_read().await?;
-    let user = tx.team_user(form.username.trim()).await?;
+    let user = tx.team_user(username).await?;
     tx.commit().await?;
     let hash = user.as_ref().map_or_else(
         || auth::decoy_hash().to_string(),

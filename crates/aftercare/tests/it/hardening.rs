@@ -1,0 +1,330 @@
+//! Attacks from outside on the real `aftercare serve` process (issue 19), loopback only and
+//! bounded in count and time: slow and idle connections, a flood of connections from one
+//! client, sign-ins with huge names, and padded names that try to walk around the
+//! brute-force limit. The server keeps answering `/health` within a second and its resident
+//! memory stays under a stated bound.
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aftercare_domain::SystemClock;
+use aftercare_store::Store;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::admin::{PASSWORD, form_body};
+use crate::helpers::*;
+
+/// Resident memory the server may use while and after it is attacked (debug build).
+const RSS_BOUND_KB: u64 = 160 * 1024;
+
+struct Served {
+    child: Child,
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Served {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Resident set size of the server process, in KiB.
+    fn rss_kb(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("reading the server's /proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS")
+    }
+}
+
+/// `aftercare serve` on SQLite with a team account `victim`, and `[server]` limits from
+/// `limits` (as `AFTERCARE_SERVER_*`).
+async fn serve(limits: &[(&str, &str)]) -> Served {
+    // Installs the TLS provider the test's own HTTP clients need.
+    let _ = aftercare_channels::webhook::WebhookClient::new(true);
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = format!("sqlite://{}", dir.path().join("hard.db").display());
+    let store = Store::open(&database_url).await.unwrap();
+    aftercare::cli::user::create(&store, "victim", "admin", "en", PASSWORD, &SystemClock)
+        .await
+        .unwrap();
+    drop(store);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_aftercare"));
+    command
+        .arg("serve")
+        .env("AFTERCARE_DATABASE_URL", &database_url)
+        .env("AFTERCARE_LISTEN", addr.to_string())
+        .env("AFTERCARE_PROGRAMMES_DIR", repo_root().join("programmes"))
+        .env(
+            "AFTERCARE_TEMPLATES_DIR",
+            repo_root().join("programmes/templates"),
+        )
+        .env("AFTERCARE_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    for (key, value) in limits {
+        command.env(format!("AFTERCARE_SERVER_{}", key.to_uppercase()), value);
+    }
+    let child = command.spawn().expect("starting aftercare serve");
+    let served = Served {
+        child,
+        addr,
+        _dir: dir,
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while reqwest::get(served.url("/health")).await.is_err() {
+        assert!(Instant::now() < deadline, "the server did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    served
+}
+
+/// A connection to `server` from the loopback address `from` (127.0.0.x), so one test
+/// can be several clients.
+async fn connect_from(from: [u8; 4], server: SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::from((from, 0)))?;
+    socket.connect(server).await
+}
+
+/// What the server says before it closes: the bytes it sent, or `None` if the connection
+/// is still open after `wait`.
+async fn answer_within(stream: &mut TcpStream, wait: Duration) -> Option<String> {
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(wait, async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    read.ok()
+        .map(|()| String::from_utf8_lossy(&got).into_owned())
+}
+
+/// `/health` answers within a second.
+async fn health_answers_quickly(served: &Served) {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let r = http
+        .get(served.url("/health"))
+        .send()
+        .await
+        .expect("/health answers within a second under attack");
+    assert_eq!(r.status(), 200);
+    assert!(started.elapsed() < Duration::from_secs(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_idle_and_flooding_clients_are_cut_and_health_answers_within_a_second() {
+    let served = serve(&[
+        ("header_timeout_seconds", "2"),
+        ("max_connections_per_client", "40"),
+        ("max_connections", "400"),
+    ])
+    .await;
+    let addr = served.addr;
+    let rss_before = served.rss_kb();
+
+    // 300 connections from one client, each with half a request line.
+    let attacker = [127, 0, 0, 2];
+    let mut opened = Vec::new();
+    for _ in 0..300 {
+        if let Ok(mut s) = connect_from(attacker, addr).await {
+            let _ = s.write_all(b"GET /health HT").await;
+            opened.push(s);
+        }
+    }
+    // Over the per-client cap the server answers 503 and closes at once.
+    let mut held = Vec::new();
+    let mut refused = Vec::new();
+    for mut s in opened {
+        match answer_within(&mut s, Duration::from_millis(100)).await {
+            Some(answer) => refused.push(answer),
+            None => held.push(s),
+        }
+    }
+    assert!(
+        held.len() <= 40,
+        "{} connections of one client stayed open over its cap of 40",
+        held.len()
+    );
+    assert!(refused.len() >= 260, "only {} refused", refused.len());
+    let explained = refused
+        .iter()
+        .find(|a| a.starts_with("HTTP/1.1 503"))
+        .expect("a refusal says 503");
+    assert!(
+        explained.contains("too_many_connections") && explained.contains("retry-after"),
+        "{explained}"
+    );
+
+    // Another client is served while the attacker holds its share.
+    for _ in 0..5 {
+        health_answers_quickly(&served).await;
+    }
+
+    // One byte every half second is not a request: cut at the header deadline.
+    let dripping = tokio::spawn(async move {
+        let mut s = connect_from([127, 0, 0, 3], addr).await.unwrap();
+        let started = Instant::now();
+        for byte in b"GET /health HTTP/1.1\r\nHost: x\r\n".iter().cycle() {
+            if s.write_all(&[*byte]).await.is_err() || started.elapsed() > Duration::from_secs(8) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        started.elapsed()
+    });
+
+    // The half requests are closed once the header deadline (2 s) has passed.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let held_count = held.len();
+    assert!(held_count > 0, "the attacker held no connection at all");
+    let mut held_closed = 0;
+    for mut s in held {
+        if answer_within(&mut s, Duration::from_secs(2))
+            .await
+            .is_some()
+        {
+            held_closed += 1;
+        }
+    }
+    assert_eq!(held_closed, held_count, "every half request is closed");
+    let dripped_for = dripping.await.unwrap();
+    assert!(
+        dripped_for < Duration::from_secs(5),
+        "a dripping client was cut only after {dripped_for:?}"
+    );
+
+    // An idle keep-alive connection is closed at the same deadline.
+    let mut s = connect_from([127, 0, 0, 4], addr).await.unwrap();
+    s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut first = [0u8; 4096];
+    let n = s.read(&mut first).await.unwrap();
+    assert!(String::from_utf8_lossy(&first[..n]).starts_with("HTTP/1.1 200"));
+    assert!(
+        answer_within(&mut s, Duration::from_secs(4))
+            .await
+            .is_some(),
+        "an idle keep-alive connection stays open"
+    );
+
+    health_answers_quickly(&served).await;
+    let rss_after = served.rss_kb();
+    eprintln!(
+        "resident memory before {rss_before} KiB, after the connection attacks {rss_after} KiB"
+    );
+    assert!(
+        rss_after < RSS_BOUND_KB,
+        "resident memory {rss_after} KiB (before the attack {rss_before} KiB) is over the bound"
+    );
+}
+
+/// A client without redirects whose connections come from the loopback address `from`.
+fn client_from(from: [u8; 4]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address(std::net::IpAddr::from(from))
+        .build()
+        .unwrap()
+}
+
+async fn sign_in(http: &reqwest::Client, served: &Served, username: &str, password: &str) -> u16 {
+    http.post(served.url("/admin/sign-in"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form_body(&[("username", username), ("password", password)]))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huge_usernames_do_not_grow_the_server_and_padding_does_not_walk_around_the_limit() {
+    let served = serve(&[]).await;
+
+    // 600 sign-ins with a 1.5 MB name, 16 at a time, from one client.
+    let huge = form_body(&[("username", &"v".repeat(1_500_000)), ("password", "wrong!")]);
+    let attacker = client_from([127, 0, 0, 6]);
+    let rss_before = served.rss_kb();
+    let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+    let url = served.url("/admin/sign-in");
+    for _ in 0..(600 / 16) {
+        let batch: Vec<_> = (0..16)
+            .map(|_| {
+                let (http, url, body) = (attacker.clone(), url.clone(), huge.clone());
+                tokio::spawn(async move {
+                    http.post(url)
+                        .header("content-type", "application/x-www-form-urlencoded")
+                        .body(body)
+                        .send()
+                        .await
+                        .unwrap()
+                        .status()
+                        .as_u16()
+                })
+            })
+            .collect();
+        for b in batch {
+            *statuses.entry(b.await.unwrap()).or_default() += 1;
+        }
+    }
+    assert!(
+        statuses.keys().all(|s| *s == 401 || *s == 429),
+        "{statuses:?}"
+    );
+    health_answers_quickly(&served).await;
+    let rss_after = served.rss_kb();
+    eprintln!("resident memory before {rss_before} KiB, after 600 huge sign-ins {rss_after} KiB");
+    assert!(
+        rss_after < RSS_BOUND_KB,
+        "resident memory grew from {rss_before} KiB to {rss_after} KiB"
+    );
+
+    // Five wrong tries lock the account; no spelling of its name gets five more.
+    let guesser = client_from([127, 0, 0, 7]);
+    for _ in 0..5 {
+        assert_eq!(
+            sign_in(&guesser, &served, "victim", "not the password").await,
+            401
+        );
+    }
+    for spelling in ["victim", " victim", "victim ", "\tvictim", "victim\n"] {
+        assert_eq!(
+            sign_in(&guesser, &served, spelling, PASSWORD).await,
+            429,
+            "{spelling:?} with the right password while the account is locked"
+        );
+    }
+    // From another client too: the lock is on the account.
+    let other = client_from([127, 0, 0, 8]);
+    assert_eq!(sign_in(&other, &served, " victim ", PASSWORD).await, 429);
+}
