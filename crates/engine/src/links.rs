@@ -148,6 +148,11 @@ impl LinkSigner {
         if sig.len() != SIG_BYTES {
             return Err(LinkError::Invalid);
         }
+        // One spelling per token: `+42`, `042` or upper-case hex are other strings that
+        // would parse to the same values, so they are refused (issue 19).
+        if token != format!("{subject}.{expires}.{}", hex::encode(&sig)) {
+            return Err(LinkError::Invalid);
+        }
         // Constant-time comparison of the kept bytes.
         self.mac(page.as_str(), subject, expires)
             .verify_truncated_left(&sig)
@@ -170,6 +175,9 @@ impl LinkSigner {
         let Ok(given) = hex::decode(csrf) else {
             return false;
         };
+        if hex::encode(&given) != csrf {
+            return false; // one spelling: lower-case hex
+        }
         let mut mac = self.mac("csrf", 0, 0);
         mac.update(token.as_bytes());
         given.len() == SIG_BYTES && mac.verify_truncated_left(&given).is_ok()
@@ -218,6 +226,12 @@ mod tests {
             format!("42.{}.{}", parts[1], "0".repeat(32)),
             "42".to_string(),
             format!("{t}.extra"),
+            // The same values spelt otherwise.
+            format!("+42.{}.{}", parts[1], parts[2]),
+            format!("042.{}.{}", parts[1], parts[2]),
+            format!("42.+{}.{}", parts[1], parts[2]),
+            format!("42.0{}.{}", parts[1], parts[2]),
+            format!("42.{}.{}", parts[1], parts[2].to_uppercase()),
         ] {
             assert_eq!(
                 s.verify(Page::Loyalty, &forged, now),
@@ -240,5 +254,9 @@ mod tests {
         assert!(s.check_csrf(&a, &s.csrf(&a)));
         assert!(!s.check_csrf(&b, &s.csrf(&a)));
         assert!(!s.check_csrf(&a, "nonsense"));
+        assert!(
+            !s.check_csrf(&a, &s.csrf(&a).to_uppercase()),
+            "one spelling"
+        );
     }
 }

@@ -1369,10 +1369,10 @@ impl Tx {
         .await?))
     }
 
-    /// The name of the live token with this hash.
-    pub async fn api_token_name(&mut self, token_hash: &str) -> Result<Option<String>> {
-        Ok(on_tx!(self, c => sqlx::query_scalar(
-            "SELECT name FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+    /// The id and name of the live token with this hash.
+    pub async fn api_token(&mut self, token_hash: &str) -> Result<Option<(i64, String)>> {
+        Ok(on_tx!(self, c => sqlx::query_as(
+            "SELECT id, name FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
         )
         .bind(token_hash)
         .fetch_optional(&mut *c)

@@ -21,6 +21,17 @@ pub enum ApiError {
         /// Why.
         reason: String,
     },
+    /// A path or query parameter is not of the right form.
+    #[error("{reason}")]
+    BadParameter {
+        /// The parameter's name.
+        field: String,
+        /// Why.
+        reason: String,
+    },
+    /// The path exists but not with this method (the router adds `Allow`).
+    #[error("this path does not accept that method; the Allow header lists those it does")]
+    MethodNotAllowed,
     /// The body parsed but a value is not acceptable.
     #[error(transparent)]
     Invalid(#[from] FieldError),
@@ -88,6 +99,18 @@ impl ApiError {
                 "malformed_body",
                 "The request body could not be read",
                 Some(field.as_str()).filter(|f| !f.is_empty()),
+            ),
+            BadParameter { field, .. } => (
+                StatusCode::BAD_REQUEST,
+                "invalid_parameter",
+                "A path or query parameter is invalid",
+                Some(field.as_str()),
+            ),
+            MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "Method not allowed",
+                None,
             ),
             Invalid(e) => (
                 StatusCode::UNPROCESSABLE_ENTITY,

@@ -98,7 +98,7 @@ async fn not_found(uri: axum::http::Uri) -> error::ApiError {
 }
 
 async fn method_not_allowed() -> error::ApiError {
-    error::ApiError::NotFound("this path does not accept that method".into())
+    error::ApiError::MethodNotAllowed
 }
 
 /// Serves HTTP on `listener` until `shutdown` completes, within `options.limits`; each

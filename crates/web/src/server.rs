@@ -44,7 +44,7 @@ use tracing::{debug, warn};
 pub struct ServerLimits {
     /// Open connections at once (default 512, well under the usual 1,024 open files).
     pub max_connections: usize,
-    /// Open connections from one client address (default 64); trusted proxies are exempt.
+    /// Open connections from one client address (default 128); trusted proxies are exempt.
     pub max_connections_per_client: usize,
     /// Seconds a client has to send a request's head, also between keep-alive requests
     /// (default 10).
@@ -59,7 +59,7 @@ impl Default for ServerLimits {
     fn default() -> Self {
         Self {
             max_connections: 512,
-            max_connections_per_client: 64,
+            max_connections_per_client: 128,
             header_timeout_seconds: 10,
             request_timeout_seconds: 30,
             max_connection_seconds: 300,

@@ -122,6 +122,9 @@ both_backends!(
         let other = "another-secret-0123456789abcdefghij";
         assert_eq!(report(&app, &delivered, Some(other)).await.0, 401);
         let unknown = json!({"id": "msg-999@loopwerk.example", "status": "delivered"});
+        // Unsigned, an unknown message gets the known one's answer: nothing to probe.
+        assert_eq!(report(&app, &unknown, None).await.0, 401);
+        assert_eq!(report(&app, &unknown, Some(other)).await.0, 401);
         assert_eq!(report(&app, &unknown, Some(SECRET)).await.0, 404);
         let bad = json!({"id": sms["id"], "status": "read"});
         let (status, body) = report(&app, &bad, Some(SECRET)).await;

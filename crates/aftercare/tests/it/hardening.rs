@@ -328,3 +328,111 @@ async fn huge_usernames_do_not_grow_the_server_and_padding_does_not_walk_around_
     let other = client_from([127, 0, 0, 8]);
     assert_eq!(sign_in(&other, &served, " victim ", PASSWORD).await, 429);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn path_mistakes_are_problem_json_and_a_wrong_method_is_405_with_allow() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let too_long = "C".repeat(129);
+    for (path, field) in [
+        (format!("/v1/customers/{too_long}"), "external_id"),
+        (format!("/v1/customers/{too_long}/loyalty"), "external_id"),
+        ("/v1/customers/a%20b".to_string(), "external_id"),
+    ] {
+        let r = app.get(&path).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{path}");
+        assert_eq!(r.headers()["content-type"], "application/problem+json");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(
+            (&body["code"], &body["field"]),
+            (
+                &serde_json::json!("invalid_parameter"),
+                &serde_json::json!(field)
+            ),
+            "{body}"
+        );
+    }
+    let r = app.post("/v1/dead-jobs/twelve/retry").send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["field"], "id", "{body}");
+    let r = app.get("/v1/messages?limit=ten").send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["field"], "limit", "{body}");
+
+    let r = app
+        .http
+        .delete(format!("{}/v1/customers", app.base_url))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(r.headers()["allow"], "POST");
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_tokens_with_one_name_do_not_share_idempotency_keys() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let second = aftercare::cli::token::create(&app.store, "test", app.clock.as_ref())
+        .await
+        .unwrap();
+    let product = |name: &str| serde_json::json!({"sku": "S-1", "name": name, "category": "socks", "price_cents": 995});
+    let r = app
+        .post("/v1/products")
+        .header("idempotency-key", "k-1")
+        .json(&product("Sok"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // The other token's request with the same key is its own request, not a replay.
+    let r = app
+        .http
+        .post(format!("{}/v1/products", app.base_url))
+        .bearer_auth(&second)
+        .header("idempotency-key", "k-1")
+        .json(&product("Kous"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("idempotent-replayed").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reward_name_never_reaches_the_location_header() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.seed_shop(&jan_de_vries()).await;
+    let mut tx = app.store.begin_read().await.unwrap();
+    let id = tx.customer_by_external_id("C1").await.unwrap().unwrap().id;
+    drop(tx);
+    let expires =
+        aftercare_domain::Clock::now(app.clock.as_ref()) + jiff::SignedDuration::from_hours(24);
+    let token = app
+        .engine
+        .links()
+        .token(aftercare_engine::links::Page::Loyalty, id, expires);
+    let page_url = format!("{}/p/loyalty/{token}", app.base_url);
+    let html = app.get_text(&page_url).await;
+    let csrf = form_field(&html, "csrf");
+    let nonce = form_field(&html, "nonce");
+    let http = crate::admin::no_redirects();
+    for reward in ["five-euro%26claimed%3D1", "x%0AX-Evil%3A+1", "five-euro"] {
+        let r = http
+            .post(format!("{page_url}/claim"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("csrf={csrf}&reward={reward}&nonce={nonce}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303, "{reward}");
+        // Jan has no points: every claim is refused, and says so.
+        assert_eq!(
+            r.headers()["location"].to_str().unwrap(),
+            format!("/p/loyalty/{token}?refused=1"),
+            "{reward}"
+        );
+    }
+}

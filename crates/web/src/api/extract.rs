@@ -91,9 +91,62 @@ pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
+/// Path parameters parsed into `T`; a parameter that does not parse is a 400
+/// problem+json naming it (`invalid_parameter`), never axum's plain-text answer.
+#[derive(Debug)]
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(rejection) => {
+                let field = axum::extract::RawPathParams::from_request_parts(parts, state)
+                    .await
+                    .map(|params| {
+                        params
+                            .iter()
+                            .map(|(name, _)| name.to_string())
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    })
+                    .unwrap_or_default();
+                Err(ApiError::BadParameter {
+                    field,
+                    reason: rejection.body_text(),
+                })
+            }
+        }
+    }
+}
+
+/// Query parameters parsed into `T`; a bad one is a 400 problem+json naming it.
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de).map(Self).map_err(|e| {
+            let field = e.path().to_string();
+            ApiError::BadParameter {
+                field: if field == "." { "query".into() } else { field },
+                reason: e.into_inner().to_string(),
+            }
+        })
+    }
+}
+
 /// The caller, known by a valid bearer token.
 #[derive(Debug, Clone)]
 pub struct Caller {
+    /// The token's id: idempotency keys are scoped by it, since names need not be unique.
+    pub token_id: i64,
     /// The token's name.
     pub token_name: String,
 }
@@ -111,26 +164,26 @@ fn hex(bytes: &[u8]) -> String {
 /// round trip. A revoked token stops working within [`TOKEN_CACHE_TTL`].
 #[derive(Debug, Default)]
 pub struct TokenCache {
-    verified: std::sync::Mutex<std::collections::HashMap<String, (String, Timestamp)>>,
+    verified: std::sync::Mutex<std::collections::HashMap<String, (Caller, Timestamp)>>,
 }
 
 /// How long a verified token is trusted without asking the store again.
 pub const TOKEN_CACHE_TTL: jiff::SignedDuration = jiff::SignedDuration::from_secs(10);
 
 impl TokenCache {
-    fn get(&self, hash: &str, now: Timestamp) -> Option<String> {
+    fn get(&self, hash: &str, now: Timestamp) -> Option<Caller> {
         let map = self.verified.lock().unwrap_or_else(|e| e.into_inner());
         map.get(hash)
             .filter(|(_, at)| now.duration_since(*at) < TOKEN_CACHE_TTL && *at <= now)
-            .map(|(name, _)| name.clone())
+            .map(|(caller, _)| caller.clone())
     }
 
-    fn put(&self, hash: String, name: String, now: Timestamp) {
+    fn put(&self, hash: String, caller: Caller, now: Timestamp) {
         let mut map = self.verified.lock().unwrap_or_else(|e| e.into_inner());
         if map.len() > 10_000 {
             map.clear();
         }
-        map.insert(hash, (name, now));
+        map.insert(hash, (caller, now));
     }
 }
 
@@ -153,15 +206,20 @@ impl FromRequestParts<AppState> for Caller {
             ))?;
         let hash = hash_token(token);
         let now = state.clock.now();
-        if let Some(token_name) = state.tokens.get(&hash, now) {
-            return Ok(Caller { token_name });
+        if let Some(caller) = state.tokens.get(&hash, now) {
+            return Ok(caller);
         }
         let mut tx = state.store.begin_read().await?;
-        let name = tx.api_token_name(&hash).await?;
+        let token = tx.api_token(&hash).await?;
         tx.commit().await?;
-        let token_name = name.ok_or(ApiError::Unauthorized("the bearer token is not valid"))?;
-        state.tokens.put(hash, token_name.clone(), now);
-        Ok(Caller { token_name })
+        let (token_id, token_name) =
+            token.ok_or(ApiError::Unauthorized("the bearer token is not valid"))?;
+        let caller = Caller {
+            token_id,
+            token_name,
+        };
+        state.tokens.put(hash, caller.clone(), now);
+        Ok(caller)
     }
 }
 
@@ -191,7 +249,7 @@ impl IdempotencyKey {
                 "the Idempotency-Key header must be 1 to 255 visible ASCII characters",
             ))?;
         Ok(Some(Self {
-            scope: format!("{} {route}", caller.token_name),
+            scope: format!("token:{} {route}", caller.token_id),
             key: key.to_string(),
         }))
     }

@@ -7,14 +7,14 @@ use aftercare_domain::{
 use aftercare_engine::ingest;
 use aftercare_store::{Message, MessageFilter};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
-use super::extract::{Caller, JsonBody};
+use super::extract::{ApiPath, ApiQuery, Caller, JsonBody};
 use crate::error::ApiError;
 use crate::{AppState, idempotent_write};
 
@@ -213,7 +213,7 @@ pub async fn post_consent(
     State(app): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Path(external_id): Path<String>,
+    ApiPath(external_id): ApiPath<aftercare_domain::ExternalId>,
     body: JsonBody<Consent>,
 ) -> ApiResult {
     // The key is scoped by the real path: the same key for two customers is two requests.
@@ -233,7 +233,7 @@ pub async fn post_consent(
             );
         }
         let mut customer = tx
-            .customer_by_external_id(&external_id)
+            .customer_by_external_id(external_id.as_str())
             .await?
             .ok_or_else(|| {
                 ApiError::NotFound(format!("no customer with external_id '{external_id}'"))
@@ -332,11 +332,11 @@ pub struct TimelineEntry {
 pub async fn get_customer(
     State(app): State<AppState>,
     _caller: Caller,
-    Path(external_id): Path<String>,
+    ApiPath(external_id): ApiPath<aftercare_domain::ExternalId>,
 ) -> ApiResult {
     let mut tx = app.store.begin_read().await?;
     let customer = tx
-        .customer_by_external_id(&external_id)
+        .customer_by_external_id(external_id.as_str())
         .await?
         .ok_or_else(|| {
             ApiError::NotFound(format!("no customer with external_id '{external_id}'"))
@@ -415,12 +415,8 @@ pub struct MessageQuery {
 pub async fn list_messages(
     State(app): State<AppState>,
     _caller: Caller,
-    query: Result<Query<MessageQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(query): ApiQuery<MessageQuery>,
 ) -> ApiResult {
-    let Query(query) = query.map_err(|e| ApiError::MalformedBody {
-        field: "query".into(),
-        reason: e.body_text(),
-    })?;
     let state = match query.state.as_deref() {
         None => None,
         Some(s) => Some(MessageState::parse(s).ok_or_else(|| {
@@ -465,7 +461,7 @@ pub async fn list_messages(
 pub async fn get_message(
     State(app): State<AppState>,
     _caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult {
     let id: i64 = id
         .parse()
@@ -517,7 +513,7 @@ pub async fn list_dead_jobs(State(app): State<AppState>, _caller: Caller) -> Api
 pub async fn retry_dead_job(
     State(app): State<AppState>,
     _caller: Caller,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult {
     let now = app.clock.now();
     let mut tx = app.store.begin().await?;
@@ -610,27 +606,33 @@ pub async fn post_channel_status(
 ) -> ApiResult {
     let now = app.clock.now();
     let report = &body.value;
+    // The signature is checked before anything is looked up, so an unsigned caller learns
+    // nothing about which messages exist (issue 19): first against every provider's secret,
+    // then the message must belong to the provider that signed.
+    let refusal = "the Aftercare-Signature header does not sign this body with a provider's secret";
+    let signed_by: Vec<aftercare_domain::Channel> = [
+        aftercare_domain::Channel::Sms,
+        aftercare_domain::Channel::Push,
+    ]
+    .into_iter()
+    .filter(|channel| {
+        app.engine.provider_secret(*channel).is_some_and(|secret| {
+            check_signature(secret, &headers, &body.raw, now, refusal).is_ok()
+        })
+    })
+    .collect();
+    if signed_by.is_empty() {
+        return Err(ApiError::Unauthorized(refusal));
+    }
     let mut tx = app.store.begin_read().await?;
     let message = tx.message_by_header_id(&report.id).await?;
     tx.commit().await?;
-    let Some(message) = message else {
+    if !message.is_some_and(|m| signed_by.contains(&m.channel)) {
         return Err(ApiError::NotFound(format!(
-            "no message with id '{}'",
+            "no message with id '{}' from this provider",
             report.id
         )));
-    };
-    let Some(secret) = app.engine.provider_secret(message.channel) else {
-        return Err(ApiError::Unauthorized(
-            "this message's channel has no provider in [channels]",
-        ));
-    };
-    check_signature(
-        secret,
-        &headers,
-        &body.raw,
-        now,
-        "the Aftercare-Signature header does not sign this body with the provider's secret",
-    )?;
+    }
     let state = app
         .engine
         .record_receipt(&report.id, report.status, &report.detail, report.permanent)

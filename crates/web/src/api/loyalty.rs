@@ -11,7 +11,7 @@ use aftercare_engine::ingest;
 use aftercare_engine::loyalty as engine_loyalty;
 use aftercare_store::{NewCoupon, NewEntry, RedeemOutcome, StoredCustomer, Tx};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
-use super::extract::{Caller, JsonBody};
+use super::extract::{ApiPath, ApiQuery, Caller, JsonBody};
 use crate::error::ApiError;
 use crate::{AppState, idempotent_write};
 
@@ -77,12 +77,12 @@ fn code_of(raw: &str) -> Result<String, ApiError> {
 pub async fn get_loyalty(
     State(app): State<AppState>,
     _caller: Caller,
-    Path(external_id): Path<String>,
+    ApiPath(external_id): ApiPath<aftercare_domain::ExternalId>,
 ) -> ApiResult {
     let now = app.clock.now();
     // A write transaction: the first look makes the customer's referral code.
     let mut tx = app.store.begin().await?;
-    let c = customer(&mut tx, &external_id, "").await?;
+    let c = customer(&mut tx, external_id.as_str(), "").await?;
     let summary = engine_loyalty::summary(&mut tx, app.engine.loyalty(), c.id, now).await?;
     tx.commit().await?;
     Ok(Json(summary).into_response())
@@ -112,7 +112,7 @@ pub async fn post_points(
     State(app): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Path(external_id): Path<String>,
+    ApiPath(external_id): ApiPath<aftercare_domain::ExternalId>,
     body: JsonBody<PointsRequest>,
 ) -> ApiResult {
     let route = format!("POST /v1/customers/{external_id}/points");
@@ -143,7 +143,7 @@ pub async fn post_points(
         if r.key.trim().is_empty() || r.key.len() > 200 {
             return Err(FieldError::new("key", "must be 1 to 200 characters").into());
         }
-        let c = customer(tx, &external_id, "").await?;
+        let c = customer(tx, external_id.as_str(), "").await?;
         tx.lock_customer(c.id).await?;
         let config = app.engine.loyalty();
         let key = format!("api:{}", r.key);
@@ -189,7 +189,7 @@ pub async fn post_reward(
     State(app): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Path(external_id): Path<String>,
+    ApiPath(external_id): ApiPath<aftercare_domain::ExternalId>,
     body: JsonBody<ClaimRequest>,
 ) -> ApiResult {
     let route = format!("POST /v1/customers/{external_id}/rewards");
@@ -197,7 +197,7 @@ pub async fn post_reward(
         if body.value.key.trim().is_empty() || body.value.key.len() > 200 {
             return Err(FieldError::new("key", "must be 1 to 200 characters").into());
         }
-        let c = customer(tx, &external_id, "").await?;
+        let c = customer(tx, external_id.as_str(), "").await?;
         let claimed = engine_loyalty::claim_reward(
             tx,
             app.engine.loyalty(),
@@ -231,7 +231,7 @@ pub async fn post_customer_coupon(
     State(app): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Path(external_id): Path<String>,
+    ApiPath(external_id): ApiPath<aftercare_domain::ExternalId>,
     body: JsonBody<IssueRequest>,
 ) -> ApiResult {
     let route = format!("POST /v1/customers/{external_id}/coupons");
@@ -241,7 +241,7 @@ pub async fn post_customer_coupon(
                 FieldError::new("pool", format!("no coupon pool '{}'", body.value.pool)).into(),
             );
         };
-        let c = customer(tx, &external_id, "").await?;
+        let c = customer(tx, external_id.as_str(), "").await?;
         let reason = body
             .value
             .reason
@@ -270,8 +270,8 @@ pub struct CheckQuery {
 pub async fn get_coupon(
     State(app): State<AppState>,
     _caller: Caller,
-    Path(raw_code): Path<String>,
-    Query(q): Query<CheckQuery>,
+    ApiPath(raw_code): ApiPath<String>,
+    ApiQuery(q): ApiQuery<CheckQuery>,
 ) -> ApiResult {
     let code = code_of(&raw_code)?;
     if q.order_total_cents.is_some_and(|t| t < 0) {
@@ -331,7 +331,7 @@ pub async fn post_redemption(
     State(app): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Path(raw_code): Path<String>,
+    ApiPath(raw_code): ApiPath<String>,
     body: JsonBody<RedeemRequest>,
 ) -> ApiResult {
     let code = code_of(&raw_code)?;
@@ -410,7 +410,7 @@ pub async fn post_import(
     State(app): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Path(pool_id): Path<String>,
+    ApiPath(pool_id): ApiPath<String>,
     body: JsonBody<ImportRequest>,
 ) -> ApiResult {
     let route = format!("POST /v1/coupon-pools/{pool_id}/codes");
