@@ -56,6 +56,8 @@ enum Command {
     /// List programmes, or show what changed between two versions of one.
     #[command(subcommand)]
     Programme(cli::programme::Command),
+    /// Print the API's OpenAPI 3.1 document.
+    Openapi,
 }
 
 fn main() -> ExitCode {
@@ -75,6 +77,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Command::Openapi = args.command {
+        return cli::openapi::run();
+    }
     if let Command::Check(a) = args.command {
         return cli::check::run(a, config);
     }
@@ -100,7 +105,9 @@ fn main() -> ExitCode {
             Command::Programme(c) => cli::programme::run(c, config).await,
             Command::Simulate(a) => cli::simulate::run(a, config).await,
             Command::PrintBatch(a) => cli::print_batch::run(a, config).await,
-            Command::Check(_) | Command::Insight(_) => unreachable!("handled above"),
+            Command::Check(_) | Command::Insight(_) | Command::Openapi => {
+                unreachable!("handled above")
+            }
         }
     });
     match result {

@@ -424,8 +424,20 @@ pub struct AddressRow {
 pub fn csv(rows: &[AddressRow]) -> Result<Vec<u8>, LetterError> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     for row in rows {
+        // Spreadsheets run a cell that starts with `=`, `+`, `-` or `@` as a formula.
+        let cell = |s: &String| aftercare_domain::text::csv_cell(s).into_owned();
+        let row = AddressRow {
+            page: row.page,
+            reference: cell(&row.reference),
+            customer: cell(&row.customer),
+            line_1: cell(&row.line_1),
+            line_2: cell(&row.line_2),
+            line_3: cell(&row.line_3),
+            line_4: cell(&row.line_4),
+            country: cell(&row.country),
+        };
         writer
-            .serialize(row)
+            .serialize(&row)
             .map_err(|e| LetterError::Write(e.to_string()))?;
     }
     writer
@@ -513,5 +525,25 @@ mod tests {
             "page,reference,customer,line_1,line_2,line_3,line_4,country\n1,42,C1,Jan de Vries,Kerkstraat 12,1012 AB  AMSTERDAM,,NL\n"
         );
         assert_eq!(sha256(b"abc").len(), 64);
+    }
+
+    #[test]
+    fn an_address_file_never_carries_a_formula() {
+        let rows = [AddressRow {
+            page: 1,
+            reference: "42".into(),
+            customer: "=HYPERLINK(\"http://evil.example\",\"C1\")".into(),
+            line_1: "@SUM(1+1)".into(),
+            line_2: "Kerkstraat 12".into(),
+            line_3: "1012 AB  AMSTERDAM".into(),
+            line_4: "-1".into(),
+            country: "NL".into(),
+        }];
+        let csv = String::from_utf8(csv(&rows).unwrap()).unwrap();
+        let row = csv.lines().nth(1).unwrap();
+        assert_eq!(
+            row,
+            "1,42,\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"C1\"\")\",'@SUM(1+1),Kerkstraat 12,1012 AB  AMSTERDAM,'-1,NL"
+        );
     }
 }

@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 
 use crate::customer::ExternalId;
 use crate::error::FieldError;
+use crate::text;
 
 /// A product in the catalogue.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -19,24 +20,42 @@ pub struct ProductRecord {
     /// Stock keeping unit, the product's id.
     pub sku: ExternalId,
     /// Name as shown to customers.
+    #[schema(max_length = 200, format = "required-line")]
     pub name: String,
     /// Category, e.g. `running-shoes`.
+    #[schema(max_length = 64, format = "required-line")]
     pub category: String,
     /// Price in cents.
+    #[schema(minimum = 0)]
     pub price_cents: i64,
     /// ISO 4217 currency, default EUR.
     #[serde(default = "default_currency")]
+    #[schema(pattern = "^[A-Z]{3}$", default = "EUR")]
     pub currency: String,
     /// Expected lifespan in days (RE1), e.g. 365 for a running shoe.
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub lifespan_days: Option<u32>,
     /// Tips for using the product (PP2, PI1), one per entry.
     #[serde(default)]
+    #[schema(max_items = 20, inline, value_type = Vec<TipText>)]
     pub tips: Vec<String>,
     /// The sku that replaces this product (RE1).
     #[serde(default)]
     pub successor_sku: Option<ExternalId>,
 }
+
+/// A product tip as the OpenAPI document describes it (free text, at most 1,000 characters).
+#[doc(hidden)]
+pub struct TipText;
+
+crate::text::string_schema!(
+    TipText,
+    min = 0,
+    max = 1_000,
+    pattern = crate::text::TEXT_PATTERN,
+    example = "Loop ze eerst een paar keer kort in."
+);
 
 fn default_currency() -> String {
     "EUR".into()
@@ -56,11 +75,13 @@ fn check_currency(currency: &str) -> Result<(), FieldError> {
 impl ProductRecord {
     /// Checks what serde cannot.
     pub fn validate(&self) -> Result<(), FieldError> {
-        if self.name.trim().is_empty() {
-            return Err(FieldError::new("name", "must not be empty"));
+        text::required_line("name", &self.name, 200)?;
+        text::required_line("category", &self.category, 64)?;
+        if self.tips.len() > 20 {
+            return Err(FieldError::new("tips", "must have at most 20 tips"));
         }
-        if self.category.trim().is_empty() {
-            return Err(FieldError::new("category", "must not be empty"));
+        for (i, tip) in self.tips.iter().enumerate() {
+            text::text(&format!("tips[{i}]"), tip, 1_000)?;
         }
         if self.price_cents < 0 {
             return Err(FieldError::new("price_cents", "must not be negative"));
@@ -92,8 +113,10 @@ pub struct OrderLine {
     /// The product.
     pub sku: ExternalId,
     /// How many.
+    #[schema(minimum = 1)]
     pub quantity: u32,
     /// Price per item in cents, after discounts.
+    #[schema(minimum = 0)]
     pub unit_price_cents: i64,
 }
 
@@ -110,14 +133,17 @@ pub struct OrderRecord {
     pub placed_at: Timestamp,
     /// ISO 4217 currency, default EUR.
     #[serde(default = "default_currency")]
+    #[schema(pattern = "^[A-Z]{3}$", default = "EUR")]
     pub currency: String,
     /// Home, pick-up point or click & collect.
     #[serde(default)]
     pub delivery_method: DeliveryMethod,
     /// The store a click & collect order is collected at (`[[tracking.stores]]` id, PX5).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 64, format = "one-line")]
     pub store_id: Option<String>,
     /// The lines; at least one.
+    #[schema(min_items = 1, max_items = 500)]
     pub lines: Vec<OrderLine>,
 }
 
@@ -125,6 +151,9 @@ impl OrderRecord {
     /// Checks what serde cannot.
     pub fn validate(&self) -> Result<(), FieldError> {
         check_currency(&self.currency)?;
+        if let Some(store) = &self.store_id {
+            text::line("store_id", store, 64)?;
+        }
         if self.lines.is_empty() {
             return Err(FieldError::new("lines", "must have at least one line"));
         }
@@ -168,9 +197,11 @@ pub struct ContractRecord {
     pub customer_external_id: ExternalId,
     /// What the customer calls it, e.g. "Loopabonnement".
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 200, format = "one-line")]
     pub name: Option<String>,
     /// The product it is for, if any (the renewal offer can name its successor).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 128, format = "one-line")]
     pub product_sku: Option<String>,
     /// The first day it runs.
     #[schema(value_type = String, format = Date)]
@@ -196,8 +227,11 @@ impl ContractRecord {
                 format!("{ends_on} is before starts_on ({})", self.starts_on),
             ));
         }
-        if self.name.as_ref().is_some_and(|n| n.chars().count() > 200) {
-            return Err(FieldError::new("name", "must be at most 200 characters"));
+        if let Some(name) = &self.name {
+            text::line("name", name, 200)?;
+        }
+        if let Some(sku) = &self.product_sku {
+            text::line("product_sku", sku, 128)?;
         }
         Ok(())
     }
@@ -253,6 +287,7 @@ pub struct ShipmentEventRecord {
     /// The order it belongs to.
     pub order_external_id: ExternalId,
     /// Carrier name, e.g. `postnl`, `bpost`, `dhl`.
+    #[schema(max_length = 64, format = "required-line")]
     pub carrier: String,
     /// The new status.
     pub status: ShipmentStatus,
@@ -261,6 +296,7 @@ pub struct ShipmentEventRecord {
     pub at: Timestamp,
     /// Where, if the carrier says.
     #[serde(default)]
+    #[schema(max_length = 200, format = "one-line")]
     pub location: Option<String>,
     /// Start of the delivery window the carrier expects, if it gives one (PX1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -275,8 +311,9 @@ pub struct ShipmentEventRecord {
 impl ShipmentEventRecord {
     /// Checks what serde cannot.
     pub fn validate(&self) -> Result<(), FieldError> {
-        if self.carrier.trim().is_empty() {
-            return Err(FieldError::new("carrier", "must not be empty"));
+        text::required_line("carrier", &self.carrier, 64)?;
+        if let Some(location) = &self.location {
+            text::line("location", location, 200)?;
         }
         if let (Some(from), Some(until)) = (self.expected_from, self.expected_until)
             && until < from
@@ -336,7 +373,18 @@ pub struct CancellationRecord {
     pub contract_external_id: Option<ExternalId>,
     /// The reason the customer gave.
     #[serde(default)]
+    #[schema(max_length = 2000, format = "text")]
     pub reason: Option<String>,
+}
+
+impl CancellationRecord {
+    /// Checks what serde cannot: the reason is free text of at most 2,000 characters.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        if let Some(reason) = &self.reason {
+            text::text("reason", reason, 2_000)?;
+        }
+        Ok(())
+    }
 }
 
 /// A generic event posted by the shop, helpdesk or app.
@@ -348,13 +396,15 @@ pub struct EventRecord {
     pub id: Option<ExternalId>,
     /// What happened, in snake_case: `case_opened`, `review_written`, …
     #[serde(rename = "type")]
+    #[schema(pattern = "^[a-z][a-z0-9_]{0,63}$")]
     pub event_type: String,
     /// Who it happened to.
     pub customer_external_id: ExternalId,
     /// When it happened.
     #[schema(value_type = String, format = DateTime)]
     pub at: Timestamp,
-    /// Anything else.
+    /// Anything else: at most 16 KiB as JSON, 8 levels deep, strings of at most 2,000
+    /// characters.
     #[serde(default)]
     #[schema(value_type = Object)]
     pub properties: BTreeMap<String, serde_json::Value>,
@@ -376,7 +426,7 @@ impl EventRecord {
                 ),
             ));
         }
-        Ok(())
+        text::json_object("properties", &self.properties)
     }
 }
 

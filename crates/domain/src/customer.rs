@@ -16,15 +16,22 @@ use utoipa::ToSchema;
 use crate::error::FieldError;
 
 /// A customer's id in the brand's own systems (the shop's customer number).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-#[schema(value_type = String, example = "C-10023")]
 pub struct ExternalId(String);
 
+crate::text::string_schema!(
+    ExternalId,
+    min = 1,
+    max = 128,
+    pattern = crate::text::ID_PATTERN,
+    example = "C-10023"
+);
+
 impl ExternalId {
-    /// Parses an id: 1 to 128 visible characters.
+    /// Parses an id: 1 to 128 characters, none of them white space or control characters
+    /// (one spelling per id: `' C1'` is not `C1`, it is refused).
     pub fn parse(s: &str) -> Result<Self, String> {
-        let s = s.trim();
         if s.is_empty() {
             return Err("must not be empty".into());
         }
@@ -63,15 +70,22 @@ impl fmt::Display for ExternalId {
 }
 
 /// A syntactically valid email address, lower-cased in its domain part.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-#[schema(value_type = String, format = Email, example = "jan.devries@example.nl")]
 pub struct EmailAddress(String);
 
+crate::text::string_schema!(
+    EmailAddress,
+    min = 5,
+    max = 254,
+    pattern = crate::text::EMAIL_PATTERN,
+    example = "jan.devries@example.nl"
+);
+
 impl EmailAddress {
-    /// Parses an address: one `@`, a non-empty local part, a domain with a dot, no spaces.
+    /// Parses an address: one `@`, a non-empty local part, a domain with a dot, no spaces
+    /// (also none around it: one spelling per address).
     pub fn parse(s: &str) -> Result<Self, String> {
-        let s = s.trim();
         if s.len() > 254 {
             return Err("is longer than 254 characters".into());
         }
@@ -126,10 +140,17 @@ impl From<EmailAddress> for String {
 }
 
 /// A phone number in E.164 form (`+31612345678`); spaces, dashes and brackets are removed.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-#[schema(value_type = String, example = "+31612345678")]
 pub struct PhoneNumber(String);
+
+crate::text::string_schema!(
+    PhoneNumber,
+    min = 9,
+    max = 32,
+    pattern = crate::text::PHONE_PATTERN,
+    example = "+31612345678"
+);
 
 impl PhoneNumber {
     /// Parses a number; it must start with `+` and the country code.
@@ -178,17 +199,48 @@ impl From<PhoneNumber> for String {
 }
 
 /// An IANA time zone name that exists in the time zone database.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-#[schema(value_type = String, example = "Europe/Amsterdam")]
 pub struct TimeZoneName(String);
 
+impl utoipa::PartialSchema for TimeZoneName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(Self::known().iter().map(String::as_str)))
+            .examples([serde_json::json!("Europe/Amsterdam")])
+            .description(Some(
+                "An IANA time zone name, spelt as the time zone database spells it",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for TimeZoneName {}
+
 impl TimeZoneName {
-    /// Parses a name such as `Europe/Brussels`.
+    /// Every name the time zone database knows, as it spells them.
+    pub fn known() -> &'static std::collections::BTreeSet<String> {
+        static KNOWN: std::sync::OnceLock<std::collections::BTreeSet<String>> =
+            std::sync::OnceLock::new();
+        KNOWN.get_or_init(|| {
+            jiff::tz::db()
+                .available()
+                .map(|name| name.to_string())
+                .filter(|name| jiff::tz::TimeZone::get(name).is_ok())
+                .collect()
+        })
+    }
+
+    /// Parses a name such as `Europe/Brussels`, spelt exactly as the database spells it.
     pub fn parse(s: &str) -> Result<Self, String> {
-        jiff::tz::TimeZone::get(s)
-            .map(|_| Self(s.to_string()))
-            .map_err(|_| format!("'{s}' is not a known IANA time zone (e.g. Europe/Amsterdam)"))
+        if Self::known().contains(s) {
+            Ok(Self(s.to_string()))
+        } else {
+            Err(format!(
+                "'{s}' is not a known IANA time zone (e.g. Europe/Amsterdam)"
+            ))
+        }
     }
 
     /// The name as text.
@@ -348,10 +400,25 @@ pub struct Consent {
     /// Given (`true`) or withdrawn (`false`).
     pub granted: bool,
     /// Where it was given, e.g. `checkout`, `preferences_page`, `unsubscribe_link`.
+    #[schema(max_length = 64, format = "required-line")]
     pub source: String,
     /// When it was given.
     #[schema(value_type = String, format = DateTime)]
     pub at: Timestamp,
+}
+
+impl Consent {
+    /// Checks the source says where the consent was given, on one line of at most 64
+    /// characters.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        if self.source.trim().is_empty() {
+            return Err(FieldError::new(
+                "source",
+                "must say where the consent was given, e.g. checkout",
+            ));
+        }
+        crate::text::line("source", &self.source, 64)
+    }
 }
 
 /// A postal address as the customer gave it.
@@ -359,33 +426,37 @@ pub struct Consent {
 #[serde(deny_unknown_fields)]
 pub struct PostalAddress {
     /// Street name.
+    #[schema(max_length = 100, format = "required-line")]
     pub street: String,
     /// House number (digits, as text).
+    #[schema(max_length = 16, format = "required-line")]
     pub house_number: String,
     /// Addition such as "A" or "bus 3".
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 16, format = "one-line")]
     pub house_number_addition: Option<String>,
     /// Postcode, e.g. "1012 AB" or "2000".
+    #[schema(max_length = 16, format = "required-line")]
     pub postcode: String,
     /// City.
+    #[schema(max_length = 100, format = "required-line")]
     pub city: String,
     /// ISO 3166-1 alpha-2 country code, e.g. "NL", "BE".
+    #[schema(min_length = 2, max_length = 2, pattern = "^[A-Z]{2}$")]
     pub country: String,
 }
 
 impl PostalAddress {
-    /// Checks the address is complete enough to put on an envelope.
+    /// Checks the address is complete enough to put on an envelope, and that every part is
+    /// one line of text (a line break would add a line to the address window).
     pub fn validate(&self) -> Result<(), FieldError> {
-        for (field, value) in [
-            ("street", &self.street),
-            ("house_number", &self.house_number),
-            ("postcode", &self.postcode),
-            ("city", &self.city),
-        ] {
-            if value.trim().is_empty() {
-                return Err(FieldError::new(field, "must not be empty"));
-            }
+        crate::text::required_line("street", &self.street, 100)?;
+        crate::text::required_line("house_number", &self.house_number, 16)?;
+        if let Some(addition) = &self.house_number_addition {
+            crate::text::line("house_number_addition", addition, 16)?;
         }
+        crate::text::required_line("postcode", &self.postcode, 16)?;
+        crate::text::required_line("city", &self.city, 100)?;
         let country = self.country.as_str();
         if country.len() != 2 || !country.chars().all(|c| c.is_ascii_uppercase()) {
             return Err(FieldError::new(
@@ -433,12 +504,15 @@ pub struct CustomerRecord {
     pub phone: Option<PhoneNumber>,
     /// First name as given (may be messy; the greeting decides whether it is usable).
     #[serde(default)]
+    #[schema(max_length = 100, format = "one-line")]
     pub first_name: Option<String>,
     /// Name prefix (tussenvoegsel), e.g. "van der".
     #[serde(default)]
+    #[schema(max_length = 100, format = "one-line")]
     pub name_prefix: Option<String>,
     /// Last name.
     #[serde(default)]
+    #[schema(max_length = 100, format = "one-line")]
     pub last_name: Option<String>,
     /// Gender, used only for the formal salutation.
     #[serde(default)]
@@ -469,10 +543,13 @@ pub struct CustomerRecord {
     pub attributes: BTreeMap<String, serde_json::Value>,
     /// Consents per purpose and channel.
     #[serde(default)]
+    #[schema(max_items = 100)]
     pub consents: Vec<Consent>,
 }
 
 const MAX_NAME_CHARS: usize = 100;
+/// The most consent decisions one customer record may carry.
+const MAX_CONSENTS: usize = 100;
 
 impl CustomerRecord {
     /// Checks what serde cannot check; `today` bounds the dates.
@@ -483,15 +560,7 @@ impl CustomerRecord {
             ("last_name", &self.last_name),
         ] {
             if let Some(v) = value {
-                if v.chars().count() > MAX_NAME_CHARS {
-                    return Err(FieldError::new(field, "must be at most 100 characters"));
-                }
-                if v.chars().any(char::is_control) {
-                    return Err(FieldError::new(
-                        field,
-                        "must not contain control characters",
-                    ));
-                }
+                crate::text::line(field, v, MAX_NAME_CHARS)?;
             }
         }
         if let Some(birth) = self.birth_date {
@@ -516,13 +585,17 @@ impl CustomerRecord {
         if self.attributes.len() > 100 {
             return Err(FieldError::new("attributes", "must have at most 100 keys"));
         }
+        crate::text::json_object("attributes", &self.attributes)?;
+        if self.consents.len() > MAX_CONSENTS {
+            return Err(FieldError::new(
+                "consents",
+                format!("must have at most {MAX_CONSENTS} entries"),
+            ));
+        }
         for (i, consent) in self.consents.iter().enumerate() {
-            if consent.source.trim().is_empty() {
-                return Err(FieldError::new(
-                    format!("consents[{i}].source"),
-                    "must say where the consent was given, e.g. checkout",
-                ));
-            }
+            consent
+                .validate()
+                .map_err(|e| e.within(&format!("consents[{i}]")))?;
         }
         Ok(())
     }

@@ -17,6 +17,7 @@ pub mod policy;
 pub mod print;
 pub mod sms;
 pub mod survey;
+pub mod text;
 pub mod webhooks;
 
 pub use clock::{Clock, ManualClock, SystemClock};

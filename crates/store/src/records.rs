@@ -354,9 +354,10 @@ pub struct Message {
     pub recipient: Option<String>,
     /// The rendered subject.
     pub subject: Option<String>,
-    /// The rendered text part.
+    /// The rendered text part (only in `GET /v1/messages/{id}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub body_text: Option<String>,
-    /// The rendered HTML part.
+    /// The rendered HTML part (only in `GET /v1/messages/{id}`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body_html: Option<String>,
     /// The greeting line used.
@@ -367,6 +368,15 @@ pub struct Message {
     pub attempts: i32,
     /// `low`, `normal` or `high`.
     pub priority: String,
+}
+
+impl Message {
+    /// The message without its rendered bodies, for lists: a page of 500 stays small.
+    pub fn without_bodies(mut self) -> Self {
+        self.body_text = None;
+        self.body_html = None;
+        self
+    }
 }
 
 impl TryFrom<MessageRow> for Message {

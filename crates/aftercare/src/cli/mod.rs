@@ -4,6 +4,7 @@ pub mod check;
 pub mod demo;
 pub mod insight;
 pub mod migrate;
+pub mod openapi;
 pub mod preview;
 pub mod print_batch;
 pub mod programme;

@@ -436,3 +436,91 @@ async fn a_reward_name_never_reaches_the_location_header() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_from_outside_is_bounded_and_one_line_where_a_line_break_makes_no_sense() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.seed_shop(&jan_de_vries()).await;
+    let refused = |path: &'static str, body: serde_json::Value, field: &'static str| {
+        let app = &app;
+        async move {
+            let (status, answer) = app.post_json(path, &body).await;
+            assert_eq!(
+                (status, answer["field"].as_str().unwrap_or("")),
+                (422, field),
+                "{path}: {answer}"
+            );
+        }
+    };
+    let product = |name: &str| serde_json::json!({"sku": "S-9", "name": name, "category": "socks", "price_cents": 995});
+    refused(
+        "/v1/products",
+        product("Sok\r\nBcc: x@evil.example"),
+        "name",
+    )
+    .await;
+    refused("/v1/products", product("Sok\0"), "name").await;
+    refused("/v1/products", product(&"s".repeat(201)), "name").await;
+    let address = |street: &str, city: &str| {
+        let mut jan = jan_de_vries();
+        jan["postal_address"] = serde_json::json!({"street": street, "house_number": "12",
+            "postcode": "1012 AB", "city": city, "country": "NL"});
+        jan
+    };
+    refused(
+        "/v1/customers",
+        address("Kerkstraat\nExtra regel", "Amsterdam"),
+        "postal_address.street",
+    )
+    .await;
+    refused(
+        "/v1/customers",
+        address("Kerkstraat", "Amster\0dam"),
+        "postal_address.city",
+    )
+    .await;
+    let mut jan = jan_de_vries();
+    jan["attributes"] = serde_json::json!({"segment": "a\u{0}b"});
+    refused("/v1/customers", jan, "attributes.segment").await;
+    let event = |properties: serde_json::Value| {
+        serde_json::json!({"events": [{"type": "review_written", "customer_external_id": "C1",
+            "at": "2026-03-01T10:00:00Z", "properties": properties}]})
+    };
+    refused(
+        "/v1/events",
+        event(serde_json::json!({"text": "x".repeat(1_500_000)})),
+        "events[0].properties.text",
+    )
+    .await;
+    let many: serde_json::Map<String, serde_json::Value> = (0..40)
+        .map(|i| (format!("k{i}"), serde_json::json!("x".repeat(1_000))))
+        .collect();
+    refused(
+        "/v1/events",
+        event(serde_json::Value::Object(many)),
+        "events[0].properties",
+    )
+    .await;
+    refused(
+        "/v1/cancellations",
+        serde_json::json!({"customer_external_id": "C1", "at": "2026-03-01T10:00:00Z", "reason": "te duur\u{0}"}),
+        "reason",
+    )
+    .await;
+    refused(
+        "/v1/customers/C1/consents",
+        serde_json::json!({"purpose": "marketing", "channel": "email", "granted": false,
+            "source": "s".repeat(65), "at": "2026-03-01T10:00:00Z"}),
+        "source",
+    )
+    .await;
+    // Free text keeps its line breaks.
+    let (status, answer) = app
+        .post_json(
+            "/v1/cancellations",
+            &serde_json::json!({"customer_external_id": "C1", "at": "2026-03-01T10:00:00Z",
+                "reason": "Te duur.\nEn te vaak mail."}),
+        )
+        .await;
+    assert_eq!(status, 201, "{answer}");
+}

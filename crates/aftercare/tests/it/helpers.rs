@@ -384,7 +384,8 @@ impl TestApp {
     }
 
     /// The customer's message with this template, through `GET /v1/messages` (`query` adds
-    /// filters such as `&state=sent`); panics with the list when there is none.
+    /// filters such as `&state=sent`) and, for its bodies, `GET /v1/messages/{id}`; panics
+    /// with the list when there is none.
     pub async fn message_with_template(
         &self,
         customer: &str,
@@ -394,13 +395,14 @@ impl TestApp {
         let listed = self
             .get_json(&format!("/v1/messages?customer={customer}{query}"))
             .await;
-        listed["messages"]
+        let id = listed["messages"]
             .as_array()
             .unwrap()
             .iter()
             .find(|m| m["template"] == template)
-            .unwrap_or_else(|| panic!("{customer} has no '{template}' message: {listed}"))
-            .clone()
+            .map(|m| m["id"].clone())
+            .unwrap_or_else(|| panic!("{customer} has no '{template}' message: {listed}"));
+        self.get_json(&format!("/v1/messages/{id}")).await["message"].clone()
     }
 
     /// Counts of every table a write could touch.

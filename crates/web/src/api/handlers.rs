@@ -1,8 +1,8 @@
 //! The API's handlers: parse, call the engine's ingest inside one transaction, answer.
 
 use aftercare_domain::{
-    CancellationRecord, Consent, CustomerRecord, EventRecord, MessageState, OrderRecord,
-    ProductRecord, ShipmentEventRecord,
+    CancellationRecord, Consent, CustomerRecord, EventRecord, ExternalId, MessageState,
+    OrderRecord, ProductRecord, ShipmentEventRecord,
 };
 use aftercare_engine::ingest;
 use aftercare_store::{Message, MessageFilter};
@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
+use super::answers::*;
 use super::extract::{ApiPath, ApiQuery, Caller, JsonBody};
 use crate::error::ApiError;
 use crate::{AppState, idempotent_write};
@@ -31,8 +32,7 @@ fn created(is_new: bool) -> StatusCode {
 /// Insert or replace a customer by `external_id`.
 #[utoipa::path(post, path = "/v1/customers", request_body = CustomerRecord,
     params(("Idempotency-Key" = Option<String>, Header, description = "Retry-safe key")),
-    responses((status = 201, description = "Created"), (status = 200, description = "Replaced"),
-              (status = 400, description = "Malformed body"), (status = 422, description = "Invalid field")),
+    responses((status = 201, description = "Created", body = Upserted), (status = 200, description = "Replaced", body = Upserted)),
     security(("bearer" = [])))]
 pub async fn upsert_customer(
     State(app): State<AppState>,
@@ -50,7 +50,10 @@ pub async fn upsert_customer(
             let (_, is_new) = ingest::upsert_customer(tx, &body.value, now).await?;
             (
                 created(is_new),
-                json!({"external_id": body.value.external_id, "created": is_new}),
+                answer(Upserted {
+                    external_id: body.value.external_id.to_string(),
+                    created: is_new,
+                }),
             )
         }
     )
@@ -59,7 +62,7 @@ pub async fn upsert_customer(
 /// Insert or replace a product by `sku`.
 #[utoipa::path(post, path = "/v1/products", request_body = ProductRecord,
     params(("Idempotency-Key" = Option<String>, Header, description = "Retry-safe key")),
-    responses((status = 200, description = "Stored"), (status = 422, description = "Invalid field")),
+    responses((status = 200, description = "Stored", body = ProductStored)),
     security(("bearer" = [])))]
 pub async fn upsert_product(
     State(app): State<AppState>,
@@ -75,7 +78,12 @@ pub async fn upsert_product(
         body.raw,
         |tx, now| {
             ingest::upsert_product(tx, &body.value, now).await?;
-            (StatusCode::OK, json!({"sku": body.value.sku}))
+            (
+                StatusCode::OK,
+                answer(ProductStored {
+                    sku: body.value.sku.to_string(),
+                }),
+            )
         }
     )
 }
@@ -83,8 +91,7 @@ pub async fn upsert_product(
 /// Create an order; it triggers `order_placed`. A known order number changes nothing.
 #[utoipa::path(post, path = "/v1/orders", request_body = OrderRecord,
     params(("Idempotency-Key" = Option<String>, Header, description = "Retry-safe key")),
-    responses((status = 201, description = "Created"), (status = 200, description = "Already known"),
-              (status = 422, description = "Invalid field")),
+    responses((status = 201, description = "Created", body = OrderStored), (status = 200, description = "Already known", body = OrderStored)),
     security(("bearer" = [])))]
 pub async fn create_order(
     State(app): State<AppState>,
@@ -102,7 +109,11 @@ pub async fn create_order(
             let (_, is_new) = ingest::create_order(tx, &body.value, now).await?;
             (
                 created(is_new),
-                json!({"external_id": body.value.external_id, "created": is_new, "total_cents": body.value.total_cents()}),
+                answer(OrderStored {
+                    external_id: body.value.external_id.to_string(),
+                    created: is_new,
+                    total_cents: body.value.total_cents(),
+                }),
             )
         }
     )
@@ -112,8 +123,7 @@ pub async fn create_order(
 /// a running contract's end as `contract_ending` 60 days ahead; a cancelled one is not.
 #[utoipa::path(post, path = "/v1/contracts", request_body = aftercare_domain::ContractRecord,
     params(("Idempotency-Key" = Option<String>, Header, description = "Retry-safe key")),
-    responses((status = 201, description = "Created"), (status = 200, description = "Replaced"),
-              (status = 422, description = "Invalid field")),
+    responses((status = 201, description = "Created", body = Upserted), (status = 200, description = "Replaced", body = Upserted)),
     security(("bearer" = [])))]
 pub async fn upsert_contract(
     State(app): State<AppState>,
@@ -131,7 +141,10 @@ pub async fn upsert_contract(
             let is_new = ingest::upsert_contract(tx, &body.value, now).await?;
             (
                 created(is_new),
-                json!({"external_id": body.value.external_id, "created": is_new}),
+                answer(Upserted {
+                    external_id: body.value.external_id.to_string(),
+                    created: is_new,
+                }),
             )
         }
     )
@@ -140,8 +153,7 @@ pub async fn upsert_contract(
 /// Record a carrier status event for a shipment (PX1).
 #[utoipa::path(post, path = "/v1/shipment-events", request_body = ShipmentEventRecord,
     params(("Idempotency-Key" = Option<String>, Header, description = "Retry-safe key")),
-    responses((status = 201, description = "Recorded"), (status = 200, description = "Seen before"),
-              (status = 422, description = "Invalid field")),
+    responses((status = 201, description = "Recorded", body = ShipmentEventStored), (status = 200, description = "Seen before", body = ShipmentEventStored)),
     security(("bearer" = [])))]
 pub async fn post_shipment_event(
     State(app): State<AppState>,
@@ -159,7 +171,10 @@ pub async fn post_shipment_event(
             let is_new = ingest::record_shipment_event(tx, &body.value, now).await?;
             (
                 created(is_new),
-                json!({"shipment_id": body.value.shipment_id, "recorded": is_new}),
+                answer(ShipmentEventStored {
+                    shipment_id: body.value.shipment_id.to_string(),
+                    recorded: is_new,
+                }),
             )
         }
     )
@@ -176,7 +191,7 @@ pub struct EventBatch {
 /// Post up to 1,000 events at once; all are stored or none.
 #[utoipa::path(post, path = "/v1/events", request_body = EventBatch,
     params(("Idempotency-Key" = Option<String>, Header, description = "Retry-safe key")),
-    responses((status = 202, description = "Accepted"), (status = 422, description = "Invalid field")),
+    responses((status = 202, description = "Accepted", body = EventsAccepted)),
     security(("bearer" = [])))]
 pub async fn post_events(
     State(app): State<AppState>,
@@ -195,7 +210,10 @@ pub async fn post_events(
             let duplicates = body.value.events.len() - accepted;
             (
                 StatusCode::ACCEPTED,
-                json!({"accepted": accepted, "duplicates": duplicates}),
+                answer(EventsAccepted {
+                    accepted,
+                    duplicates,
+                }),
             )
         }
     )
@@ -204,10 +222,9 @@ pub async fn post_events(
 /// Record a consent decision for a customer — e.g. an unsubscribe. It takes effect at once,
 /// also for messages already queued: consent is checked again when a message is due.
 #[utoipa::path(post, path = "/v1/customers/{external_id}/consents", request_body = Consent,
-    params(("external_id" = String, Path, description = "The brand's customer id"),
+    params(("external_id" = ExternalId, Path, description = "The brand's customer id"),
            ("Idempotency-Key" = Option<String>, Header, description = "Retry-safe key")),
-    responses((status = 200, description = "Recorded"), (status = 404, description = "Unknown customer"),
-              (status = 422, description = "Invalid field")),
+    responses((status = 200, description = "Recorded", body = ConsentRecorded)),
     security(("bearer" = [])))]
 pub async fn post_consent(
     State(app): State<AppState>,
@@ -220,13 +237,7 @@ pub async fn post_consent(
     let route = format!("POST /v1/customers/{external_id}/consents");
     idempotent_write!(app, headers, caller, &route, body.raw, |tx, now| {
         let consent = &body.value;
-        if consent.source.trim().is_empty() {
-            return Err(aftercare_domain::FieldError::new(
-                "source",
-                "must say where the consent was given, e.g. unsubscribe_link",
-            )
-            .into());
-        }
+        consent.validate()?;
         if consent.at > now {
             return Err(
                 aftercare_domain::FieldError::new("at", "must not be in the future").into(),
@@ -247,7 +258,12 @@ pub async fn post_consent(
             .map(|c| c.granted);
         (
             StatusCode::OK,
-            json!({"external_id": external_id, "purpose": consent.purpose, "channel": consent.channel, "granted": current}),
+            answer(ConsentRecorded {
+                external_id: external_id.to_string(),
+                purpose: consent.purpose,
+                channel: consent.channel,
+                granted: current,
+            }),
         )
     })
 }
@@ -255,8 +271,7 @@ pub async fn post_consent(
 /// Record a cancellation request and answer with the retention offer at once (RT1).
 #[utoipa::path(post, path = "/v1/cancellations", request_body = CancellationRecord,
     params(("Idempotency-Key" = Option<String>, Header, description = "Retry-safe key")),
-    responses((status = 201, description = "Recorded; `offers` holds what the customer is offered now"),
-              (status = 422, description = "Invalid field")),
+    responses((status = 201, description = "Recorded; `offers` holds what the customer is offered now", body = CancellationAnswer)),
     security(("bearer" = [])))]
 pub async fn post_cancellation(
     State(app): State<AppState>,
@@ -272,6 +287,7 @@ pub async fn post_cancellation(
         body.raw,
         |tx, now| {
             let c = &body.value;
+            c.validate()?;
             let customer = tx
                 .customer_by_external_id(c.customer_external_id.as_str())
                 .await?
@@ -296,15 +312,24 @@ pub async fn post_cancellation(
                 properties,
             };
             ingest::record_events(tx, std::slice::from_ref(&event), now).await?;
-            let offers: Vec<Value> = app
-            .engine
-            .immediate_messages("cancellation_requested", &customer.record)
-            .into_iter()
-            .map(|(programme, template, r)| json!({"programme": programme, "template": template, "subject": r.subject, "text": r.text, "html": r.html}))
-            .collect();
+            let offers: Vec<Offer> = app
+                .engine
+                .immediate_messages("cancellation_requested", &customer.record)
+                .into_iter()
+                .map(|(programme, template, r)| Offer {
+                    programme: programme.to_string(),
+                    template: template.to_string(),
+                    subject: r.subject,
+                    text: r.text,
+                    html: r.html,
+                })
+                .collect();
             (
                 StatusCode::CREATED,
-                json!({"customer_external_id": c.customer_external_id, "offers": offers}),
+                answer(CancellationAnswer {
+                    customer_external_id: c.customer_external_id.to_string(),
+                    offers,
+                }),
             )
         }
     )
@@ -324,10 +349,13 @@ pub struct TimelineEntry {
     pub detail: Value,
 }
 
+/// How many of a customer's latest orders, events and messages one read returns.
+const CUSTOMER_READ_ITEMS: i64 = 50;
+
 /// A customer with orders, timeline and messages.
 #[utoipa::path(get, path = "/v1/customers/{external_id}",
-    params(("external_id" = String, Path, description = "The brand's customer id")),
-    responses((status = 200, description = "The customer"), (status = 404, description = "Unknown customer")),
+    params(("external_id" = ExternalId, Path, description = "The brand's customer id")),
+    responses((status = 200, description = "The customer", body = CustomerRead)),
     security(("bearer" = [])))]
 pub async fn get_customer(
     State(app): State<AppState>,
@@ -341,15 +369,25 @@ pub async fn get_customer(
         .ok_or_else(|| {
             ApiError::NotFound(format!("no customer with external_id '{external_id}'"))
         })?;
-    let orders = tx.orders_of_customer(customer.id, 100).await?;
-    let events = tx.events_of_customer(customer.id, 200).await?;
-    let messages = tx
+    // The latest of each, so one read stays small (issue 19); every message in full is at
+    // `GET /v1/messages/{id}`, and all of a customer's messages page through
+    // `GET /v1/messages?customer=…`.
+    let orders = tx
+        .orders_of_customer(customer.id, CUSTOMER_READ_ITEMS)
+        .await?;
+    let events = tx
+        .events_of_customer(customer.id, CUSTOMER_READ_ITEMS)
+        .await?;
+    let messages: Vec<Message> = tx
         .messages(&MessageFilter {
             customer_id: Some(customer.id),
-            limit: 200,
+            limit: CUSTOMER_READ_ITEMS,
             ..Default::default()
         })
-        .await?;
+        .await?
+        .into_iter()
+        .map(Message::without_bodies)
+        .collect();
     // Each message's decisions, oldest first: "held back: quiet hours…", then "sent".
     let mut histories = Vec::with_capacity(messages.len());
     for m in &messages {
@@ -384,33 +422,38 @@ pub async fn get_customer(
         }));
     }
     timeline.sort_by_key(|t| std::cmp::Reverse(t.0));
-    let body = json!({
-        "customer": customer,
-        "greeting": greeting.line,
-        "orders": orders,
-        "timeline": timeline.into_iter().map(|(_, t)| t).collect::<Vec<_>>(),
-        "messages": messages,
-    });
-    Ok(Json(body).into_response())
+    let answer = CustomerRead {
+        customer: answer(&customer),
+        greeting: greeting.line,
+        orders: answer(&orders),
+        timeline: timeline.into_iter().map(|(_, t)| t).collect(),
+        messages,
+    };
+    Ok(Json(answer).into_response())
 }
 
 /// Filters for listing messages.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct MessageQuery {
-    /// Only this state: planned, sending, sent, blocked, failed.
+    /// Only this state.
+    #[param(inline, value_type = Option<MessageState>)]
     pub state: Option<String>,
     /// Only this customer (external id).
+    #[param(value_type = Option<ExternalId>)]
     pub customer: Option<String>,
-    /// Only messages with a lower id (paging).
+    /// Only messages with a lower id (paging: the last id of the page before).
+    #[param(minimum = 1)]
     pub before: Option<i64>,
-    /// At most this many, 1 to 500 (default 50).
+    /// At most this many (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 
 /// List messages, newest first.
 #[utoipa::path(get, path = "/v1/messages", params(MessageQuery),
-    responses((status = 200, description = "Messages", body = [Message])),
+    responses((status = 200, description = "Messages", body = MessageList)),
     security(("bearer" = [])))]
 pub async fn list_messages(
     State(app): State<AppState>,
@@ -450,13 +493,14 @@ pub async fn list_messages(
         })
         .await?;
     tx.commit().await?;
-    Ok(Json(json!({"messages": messages})).into_response())
+    let messages: Vec<Message> = messages.into_iter().map(Message::without_bodies).collect();
+    Ok(Json(MessageList { messages }).into_response())
 }
 
 /// One message with every state change and its reason.
 #[utoipa::path(get, path = "/v1/messages/{id}",
-    params(("id" = i64, Path, description = "Message id")),
-    responses((status = 200, description = "The message"), (status = 404, description = "Unknown message")),
+    params(("id" = String, Path, description = "Message id")),
+    responses((status = 200, description = "The message", body = MessageRead)),
     security(("bearer" = [])))]
 pub async fn get_message(
     State(app): State<AppState>,
@@ -469,46 +513,52 @@ pub async fn get_message(
     let mut tx = app.store.begin_read().await?;
     let message = tx.message(id).await?;
     let transitions = tx.message_transitions(id).await?;
-    let clicks: Vec<Value> = tx
+    let clicks: Vec<LinkClicks> = tx
         .link_clicks(id)
         .await?
         .into_iter()
-        .map(|(url, clicks)| json!({"url": url, "clicks": clicks}))
+        .map(|(url, clicks)| LinkClicks { url, clicks })
         .collect();
     let opens = tx.opens(id).await?;
     tx.commit().await?;
-    Ok(Json(
-        json!({"message": message, "transitions": transitions, "clicks": clicks, "opens": opens}),
-    )
+    Ok(Json(MessageRead {
+        message,
+        transitions: answer(&transitions),
+        clicks,
+        opens,
+    })
     .into_response())
 }
 
 /// Jobs set aside after failing too often (dead letters), newest first, with the last error.
 #[utoipa::path(get, path = "/v1/dead-jobs",
-    responses((status = 200, description = "Dead jobs")),
+    responses((status = 200, description = "Dead jobs", body = DeadJobs)),
     security(("bearer" = [])))]
 pub async fn list_dead_jobs(State(app): State<AppState>, _caller: Caller) -> ApiResult {
     let mut tx = app.store.begin_read().await?;
     let jobs = tx.dead_jobs(500).await?;
     tx.commit().await?;
-    let jobs: Vec<Value> = jobs
+    let dead_jobs: Vec<DeadJob> = jobs
         .into_iter()
-        .map(|j| {
-            let since = j
+        .map(|j| DeadJob {
+            dead_since: j
                 .dead_at
                 .and_then(|t| aftercare_store::from_micros(t).ok())
-                .map(|t| t.to_string());
-            json!({"id": j.id, "kind": j.kind, "ref_id": j.ref_id, "attempts": j.attempts,
-                   "last_error": j.last_error, "dead_since": since})
+                .map(|t| t.to_string()),
+            id: j.id,
+            kind: j.kind,
+            ref_id: j.ref_id,
+            attempts: j.attempts.into(),
+            last_error: j.last_error,
         })
         .collect();
-    Ok(Json(json!({"dead_jobs": jobs})).into_response())
+    Ok(Json(DeadJobs { dead_jobs }).into_response())
 }
 
 /// Put a dead job back in the queue at once, its attempts reset (after fixing the cause).
 #[utoipa::path(post, path = "/v1/dead-jobs/{id}/retry",
     params(("id" = i64, Path, description = "The dead job's id")),
-    responses((status = 202, description = "Queued again"), (status = 404, description = "No dead job with this id")),
+    responses((status = 202, description = "Queued again", body = Requeued)),
     security(("bearer" = [])))]
 pub async fn retry_dead_job(
     State(app): State<AppState>,
@@ -522,11 +572,7 @@ pub async fn retry_dead_job(
     }
     tx.commit().await?;
     app.engine.wake();
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({"id": id, "queued": true})),
-    )
-        .into_response())
+    Ok((StatusCode::ACCEPTED, Json(Requeued { id, queued: true })).into_response())
 }
 
 /// Feedback from the mail provider, mapped onto `bounce` and `complaint` items.
@@ -543,8 +589,7 @@ pub struct FeedbackBatch {
 /// address; a complaint withdraws marketing email consent at once; a soft bounce changes
 /// nothing. A bad signature or a bad item changes nothing.
 #[utoipa::path(post, path = "/v1/email-feedback", request_body = FeedbackBatch,
-    responses((status = 200, description = "Applied"), (status = 401, description = "Not signed with the secret"),
-              (status = 422, description = "Invalid field")))]
+    responses((status = 200, description = "Applied", body = serde_json::Value)))]
 pub async fn post_email_feedback(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -559,8 +604,7 @@ pub async fn post_email_feedback(
 /// forwarded by the brand's inbound mail hook; signed like `/v1/email-feedback`. Each failed
 /// recipient is a bounce (permanent for a 5.x.x status), applied the same way.
 #[utoipa::path(post, path = "/v1/email-feedback/dsn", request_body(content = String, content_type = "message/rfc822"),
-    responses((status = 200, description = "Applied"), (status = 401, description = "Not signed with the secret"),
-              (status = 422, description = "Not a delivery status notification")))]
+    responses((status = 200, description = "Applied", body = serde_json::Value)))]
 pub async fn post_bounce_mail(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -597,8 +641,7 @@ pub struct ChannelStatus {
 /// the message (it no longer counts as a contact). A repeated or late report changes
 /// nothing; a bad signature or body changes nothing.
 #[utoipa::path(post, path = "/v1/channel-status", request_body = ChannelStatus,
-    responses((status = 200, description = "Recorded"), (status = 401, description = "Not signed by the message's provider"),
-              (status = 404, description = "No such message"), (status = 422, description = "Invalid field")))]
+    responses((status = 200, description = "Recorded", body = ReceiptRecorded)))]
 pub async fn post_channel_status(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -641,7 +684,11 @@ pub async fn post_channel_status(
             aftercare_engine::worker::ReceiptError::Store(e) => e.into(),
             other => ApiError::NotFound(other.to_string()),
         })?;
-    Ok(Json(json!({"id": report.id, "state": state})).into_response())
+    Ok(Json(ReceiptRecorded {
+        id: report.id.clone(),
+        state,
+    })
+    .into_response())
 }
 
 /// The mail provider's signature over `body`, at most five minutes old.

@@ -19,6 +19,7 @@ use serde::Deserialize;
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
+use super::answers::*;
 use super::extract::{ApiPath, ApiQuery, Caller, JsonBody};
 use crate::error::ApiError;
 use crate::{AppState, idempotent_write};
@@ -70,9 +71,8 @@ fn code_of(raw: &str) -> Result<String, ApiError> {
 
 /// A customer's points, tier, rewards, coupons and referral link, derived from the ledger.
 #[utoipa::path(get, path = "/v1/customers/{external_id}/loyalty",
-    params(("external_id" = String, Path, description = "The brand's customer id")),
-    responses((status = 200, description = "Balance, tier, history, rewards, coupons, referral link"),
-              (status = 404, description = "Unknown customer")),
+    params(("external_id" = aftercare_domain::ExternalId, Path, description = "The brand's customer id")),
+    responses((status = 200, description = "Balance, tier, history, rewards, coupons, referral link", body = serde_json::Value)),
     security(("bearer" = [])))]
 pub async fn get_loyalty(
     State(app): State<AppState>,
@@ -104,9 +104,8 @@ pub struct PointsRequest {
 
 /// Add an earn or adjust entry to a customer's ledger; a repeated `key` adds nothing.
 #[utoipa::path(post, path = "/v1/customers/{external_id}/points", request_body = PointsRequest,
-    params(("external_id" = String, Path, description = "The brand's customer id")),
-    responses((status = 201, description = "Added"), (status = 200, description = "Key seen before; nothing added"),
-              (status = 422, description = "Invalid field")),
+    params(("external_id" = aftercare_domain::ExternalId, Path, description = "The brand's customer id")),
+    responses((status = 201, description = "Added", body = PointsAdded), (status = 200, description = "Key seen before; nothing added", body = PointsAdded)),
     security(("bearer" = [])))]
 pub async fn post_points(
     State(app): State<AppState>,
@@ -165,7 +164,10 @@ pub async fn post_points(
             } else {
                 StatusCode::OK
             },
-            json!({"added": added.is_some(), "balance": balance}),
+            answer(PointsAdded {
+                added: added.is_some(),
+                balance,
+            }),
         )
     })
 }
@@ -182,8 +184,8 @@ pub struct ClaimRequest {
 
 /// Spend points on a reward; coupon rewards answer with the new code.
 #[utoipa::path(post, path = "/v1/customers/{external_id}/rewards", request_body = ClaimRequest,
-    params(("external_id" = String, Path, description = "The brand's customer id")),
-    responses((status = 201, description = "Claimed"), (status = 422, description = "Unknown reward, tier not reached or too few points")),
+    params(("external_id" = aftercare_domain::ExternalId, Path, description = "The brand's customer id")),
+    responses((status = 201, description = "Claimed", body = serde_json::Value), (status = 422, description = "Unknown reward, tier not reached or too few points", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn post_reward(
     State(app): State<AppState>,
@@ -224,8 +226,8 @@ pub struct IssueRequest {
 
 /// Issue a code from a pool to a customer (e.g. by customer service).
 #[utoipa::path(post, path = "/v1/customers/{external_id}/coupons", request_body = IssueRequest,
-    params(("external_id" = String, Path, description = "The brand's customer id")),
-    responses((status = 201, description = "Issued"), (status = 422, description = "Unknown pool")),
+    params(("external_id" = aftercare_domain::ExternalId, Path, description = "The brand's customer id")),
+    responses((status = 201, description = "Issued", body = serde_json::Value)),
     security(("bearer" = [])))]
 pub async fn post_customer_coupon(
     State(app): State<AppState>,
@@ -255,17 +257,19 @@ pub async fn post_customer_coupon(
 /// What the checkout asks about a code.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct CheckQuery {
     /// The customer at the checkout, if known.
+    #[param(value_type = Option<aftercare_domain::ExternalId>)]
     pub customer_external_id: Option<String>,
     /// The order's total so far, for the minimum and the discount.
+    #[param(minimum = 0)]
     pub order_total_cents: Option<i64>,
 }
 
 /// Check a code without redeeming it: whether it applies and what it takes off.
 #[utoipa::path(get, path = "/v1/coupons/{code}", params(("code" = String, Path, description = "The code as typed"), CheckQuery),
-    responses((status = 200, description = "Known code; `redeemable` and `reason` say whether it applies"),
-              (status = 404, description = "Unknown code")),
+    responses((status = 200, description = "Known code; `redeemable` and `reason` say whether it applies", body = serde_json::Value)),
     security(("bearer" = [])))]
 pub async fn get_coupon(
     State(app): State<AppState>,
@@ -321,11 +325,10 @@ pub struct RedeemRequest {
 /// Redeem a code, atomically: a single-use code is redeemed once, whatever the concurrency.
 #[utoipa::path(post, path = "/v1/coupons/{code}/redemptions", request_body = RedeemRequest,
     params(("code" = String, Path, description = "The code as typed")),
-    responses((status = 201, description = "Redeemed; `discount_cents` is what it takes off"),
-              (status = 200, description = "This order had redeemed it already"),
-              (status = 403, description = "Another customer's code"), (status = 404, description = "Unknown code"),
-              (status = 409, description = "Already used"), (status = 410, description = "Expired"),
-              (status = 422, description = "Invalid field, not yet valid or below the minimum")),
+    responses((status = 201, description = "Redeemed; `discount_cents` is what it takes off", body = Redeemed),
+              (status = 200, description = "This order had redeemed it already", body = Redeemed),
+              (status = 403, description = "Another customer's code", body = Problem, content_type = "application/problem+json"),
+              (status = 410, description = "Expired", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn post_redemption(
     State(app): State<AppState>,
@@ -360,13 +363,23 @@ pub async fn post_redemption(
         {
             RedeemOutcome::Redeemed(coupon, redemption) => (
                 StatusCode::CREATED,
-                json!({"code": coupon.display_code, "discount_cents": redemption.discount_cents,
-                       "order_external_id": redemption.order_external_id, "uses": coupon.uses, "max_uses": coupon.max_uses}),
+                answer(Redeemed {
+                    code: coupon.display_code,
+                    discount_cents: redemption.discount_cents,
+                    order_external_id: redemption.order_external_id,
+                    uses: coupon.uses.into(),
+                    max_uses: coupon.max_uses.into(),
+                }),
             ),
             RedeemOutcome::AlreadyByThisOrder(coupon, redemption) => (
                 StatusCode::OK,
-                json!({"code": coupon.display_code, "discount_cents": redemption.discount_cents,
-                       "order_external_id": redemption.order_external_id, "uses": coupon.uses, "max_uses": coupon.max_uses}),
+                answer(Redeemed {
+                    code: coupon.display_code,
+                    discount_cents: redemption.discount_cents,
+                    order_external_id: redemption.order_external_id,
+                    uses: coupon.uses.into(),
+                    max_uses: coupon.max_uses.into(),
+                }),
             ),
             RedeemOutcome::Refused(coupon) => {
                 let refusal = coupon
@@ -404,7 +417,7 @@ pub struct ImportRequest {
 /// or none. Generated codes are in the answer.
 #[utoipa::path(post, path = "/v1/coupon-pools/{pool}/codes", request_body = ImportRequest,
     params(("pool" = String, Path, description = "The pool's id")),
-    responses((status = 201, description = "Imported"), (status = 422, description = "Invalid or duplicate code")),
+    responses((status = 201, description = "Imported or generated", body = PoolCodes)),
     security(("bearer" = [])))]
 pub async fn post_import(
     State(app): State<AppState>,
@@ -454,7 +467,11 @@ pub async fn post_import(
             }
             (
                 StatusCode::CREATED,
-                json!({"pool": pool_id, "generated": codes}),
+                answer(PoolCodes {
+                    pool: pool_id.clone(),
+                    generated: Some(codes),
+                    imported: None,
+                }),
             )
         } else {
             for (i, raw) in r.codes.iter().enumerate() {
@@ -480,7 +497,11 @@ pub async fn post_import(
             }
             (
                 StatusCode::CREATED,
-                json!({"pool": pool_id, "imported": r.codes.len()}),
+                answer(PoolCodes {
+                    pool: pool_id.clone(),
+                    generated: None,
+                    imported: Some(r.codes.len()),
+                }),
             )
         }
     })
@@ -505,8 +526,7 @@ pub struct ReferralRequest {
 /// Register a referral (RF1). Both get their reward once the new customer's first order is
 /// past the return period. Self-referrals and existing customers are refused with a reason.
 #[utoipa::path(post, path = "/v1/referrals", request_body = ReferralRequest,
-    responses((status = 201, description = "Registered"),
-              (status = 422, description = "Unknown code, self-referral, not a new customer or cap reached")),
+    responses((status = 201, description = "Registered", body = serde_json::Value)),
     security(("bearer" = [])))]
 pub async fn post_referral(
     State(app): State<AppState>,
@@ -563,7 +583,7 @@ pub struct ReturnRequest {
 /// Record a return: the order's points are reversed, and a referral it would have
 /// rewarded is void.
 #[utoipa::path(post, path = "/v1/returns", request_body = ReturnRequest,
-    responses((status = 202, description = "Accepted"), (status = 422, description = "Unknown order")),
+    responses((status = 202, description = "Accepted", body = ReturnRecorded)),
     security(("bearer" = [])))]
 pub async fn post_return(
     State(app): State<AppState>,
@@ -583,7 +603,10 @@ pub async fn post_return(
                     .await?;
             (
                 StatusCode::ACCEPTED,
-                json!({"order_external_id": body.value.order_external_id, "recorded": accepted}),
+                answer(ReturnRecorded {
+                    order_external_id: body.value.order_external_id.clone(),
+                    recorded: accepted,
+                }),
             )
         }
     )

@@ -2,10 +2,11 @@
 //! problem+json naming the field; every route but `/health` needs a bearer token.
 //! The OpenAPI document is generated from these handlers and served at `/v1/openapi.json`.
 
+pub mod answers;
 pub mod extract;
 mod handlers;
 mod loyalty;
-mod openapi;
+pub mod openapi;
 
 use axum::Router;
 use axum::routing::{get, post};

@@ -1,0 +1,248 @@
+//! What the API answers: one type per success body. The handlers build these and the
+//! OpenAPI document describes the same types, so an answer cannot drift from its schema.
+//! Errors are [`Problem`]s (RFC 9457).
+
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+/// An error, as RFC 9457 problem+json.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// `https://aftercare.dev/problems/<code>`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// A short title of the class of mistake.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// What went wrong with this request, in a sentence.
+    pub detail: String,
+    /// A stable snake_case code, e.g. `invalid_field`, `malformed_body`, `unauthorized`.
+    pub code: String,
+    /// The field, header or parameter the error is about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// A customer or contract stored by its external id.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Upserted {
+    /// The id it is stored under.
+    pub external_id: String,
+    /// `true` when it is new, `false` when it replaced what was there.
+    pub created: bool,
+}
+
+/// A product stored.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProductStored {
+    /// Its sku.
+    pub sku: String,
+}
+
+/// An order stored (or already known).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderStored {
+    /// The order number.
+    pub external_id: String,
+    /// `false` when the order number was known: nothing changed.
+    pub created: bool,
+    /// The sum of the lines, in cents.
+    pub total_cents: i64,
+}
+
+/// A carrier status event recorded (or seen before).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ShipmentEventStored {
+    /// The shipment.
+    pub shipment_id: String,
+    /// `false` for a repeat.
+    pub recorded: bool,
+}
+
+/// A batch of events accepted.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventsAccepted {
+    /// Events stored.
+    pub accepted: usize,
+    /// Events whose `id` was seen before, skipped.
+    pub duplicates: usize,
+}
+
+/// A consent decision recorded, and the consent now in force.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsentRecorded {
+    /// The customer.
+    pub external_id: String,
+    /// The purpose.
+    pub purpose: aftercare_domain::Purpose,
+    /// The channel.
+    pub channel: aftercare_domain::Channel,
+    /// Whether consent is given now for this purpose and channel.
+    pub granted: Option<bool>,
+}
+
+/// A retention offer shown at once (RT1).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Offer {
+    /// The programme it comes from.
+    pub programme: String,
+    /// The template.
+    pub template: String,
+    /// The subject, rendered for the customer.
+    pub subject: String,
+    /// The text, rendered for the customer.
+    pub text: String,
+    /// The HTML, rendered for the customer.
+    pub html: String,
+}
+
+/// A cancellation request recorded, with what the customer is offered now.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CancellationAnswer {
+    /// The customer.
+    pub customer_external_id: String,
+    /// The offers.
+    pub offers: Vec<Offer>,
+}
+
+/// A customer with the latest orders, timeline and messages.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CustomerRead {
+    /// The customer as stored, with `created_at` and `updated_at`.
+    #[schema(value_type = Object)]
+    pub customer: Value,
+    /// How messages greet this customer.
+    pub greeting: String,
+    /// The latest 50 orders.
+    #[schema(value_type = Vec<Object>)]
+    pub orders: Value,
+    /// Events and messages, newest first.
+    pub timeline: Vec<super::handlers::TimelineEntry>,
+    /// The latest 50 messages, without their bodies.
+    pub messages: Vec<aftercare_store::Message>,
+}
+
+/// A page of messages.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageList {
+    /// Newest first, without their bodies; page on with `before` = the last id.
+    pub messages: Vec<aftercare_store::Message>,
+}
+
+/// Clicks on one tracked link.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LinkClicks {
+    /// The link.
+    pub url: String,
+    /// Clicks counted.
+    pub clicks: i64,
+}
+
+/// One message with every state change.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageRead {
+    /// The message, with its bodies.
+    pub message: aftercare_store::Message,
+    /// Its state changes with their reasons, oldest first.
+    #[schema(value_type = Vec<Object>)]
+    pub transitions: Value,
+    /// Clicks per tracked link.
+    pub clicks: Vec<LinkClicks>,
+    /// Opens counted (when the brand counts them).
+    pub opens: i64,
+}
+
+/// A job set aside after failing too often.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeadJob {
+    /// Its id, for `POST /v1/dead-jobs/{id}/retry`.
+    pub id: i64,
+    /// What it does.
+    pub kind: String,
+    /// What it is about.
+    pub ref_id: i64,
+    /// Attempts made.
+    pub attempts: i64,
+    /// The last error.
+    pub last_error: Option<String>,
+    /// Since when it is dead.
+    pub dead_since: Option<String>,
+}
+
+/// Dead jobs, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeadJobs {
+    /// The jobs.
+    pub dead_jobs: Vec<DeadJob>,
+}
+
+/// A dead job queued again.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Requeued {
+    /// The job.
+    pub id: i64,
+    /// Always `true`.
+    pub queued: bool,
+}
+
+/// A provider's delivery report recorded.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReceiptRecorded {
+    /// The message's id as the provider knows it.
+    pub id: String,
+    /// The message's state now.
+    pub state: aftercare_domain::MessageState,
+}
+
+/// Points added (or not, for a repeated key).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PointsAdded {
+    /// `false` when the key was used before.
+    pub added: bool,
+    /// The balance now.
+    pub balance: i64,
+}
+
+/// A code redeemed (or this redemption seen before).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Redeemed {
+    /// The code as printed.
+    pub code: String,
+    /// What it took off the order, in cents.
+    pub discount_cents: i64,
+    /// The order it was used for.
+    pub order_external_id: String,
+    /// Uses so far.
+    pub uses: i64,
+    /// Uses allowed.
+    pub max_uses: i64,
+}
+
+/// Codes added to a pool.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PoolCodes {
+    /// The pool.
+    pub pool: String,
+    /// Codes made, when Aftercare made them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generated: Option<Vec<String>>,
+    /// Codes imported, when the shop sent them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub imported: Option<usize>,
+}
+
+/// A return recorded.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReturnRecorded {
+    /// The order.
+    pub order_external_id: String,
+    /// `false` when it was recorded before.
+    pub recorded: bool,
+}
+
+/// A value as the body of an answer (the idempotent writes store it for replays).
+pub fn answer(value: impl Serialize) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}
