@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a bare Debian machine: installs what the tests need when it
 # is missing (PostgreSQL, postfix's smtp-sink as a real SMTP server, Chromium and its
-# WebDriver, axe-core from npm for the accessibility check, poppler-utils for the print tests, dkimpy to verify DKIM), starts a throw-away PostgreSQL
+# WebDriver, axe-core from npm for the accessibility check, poppler-utils for the print tests, dkimpy to verify DKIM,
+# Schemathesis and openapi-spec-validator from PyPI for the API contract), starts a throw-away PostgreSQL
 # and ChromeDriver on loopback, runs fmt, clippy and every test, and stops what it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,7 @@ command -v npm >/dev/null || need+=(npm)
 [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 command -v pdftotext >/dev/null || need+=(poppler-utils)   # the print tests read the PDFs
 /usr/bin/python3 -c "import dkim" 2>/dev/null || need+=(python3-dkim)   # verifies DKIM signatures
+/usr/bin/python3 -c "import venv, ensurepip" 2>/dev/null || need+=(python3-venv)   # for the contract tools
 if [ ${#need[@]} -gt 0 ]; then
   echo "Installing ${need[*]} from Debian packages…"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -31,6 +33,16 @@ if [ ! -e tests/browser/node_modules/axe-core/axe.min.js ]; then
   echo "Installing axe-core from npm…"
   (cd tests/browser && npm ci --no-audit --no-fund --silent)
 fi
+
+# The API contract tools (tests/contract/requirements.txt pins them), in their own venv.
+CONTRACT=tests/contract/.venv
+if ! "$CONTRACT/bin/st" --version >/dev/null 2>&1 || ! "$CONTRACT/bin/openapi-spec-validator" --help >/dev/null 2>&1; then
+  echo "Installing Schemathesis and openapi-spec-validator from PyPI…"
+  rm -rf "$CONTRACT"
+  /usr/bin/python3 -m venv "$CONTRACT"
+  "$CONTRACT/bin/pip" install --quiet --disable-pip-version-check -r tests/contract/requirements.txt
+fi
+export AFTERCARE_TEST_CONTRACT_TOOLS="$PWD/$CONTRACT/bin"
 
 cleanup() {
   [ -n "${DRIVER_PID:-}" ] && kill "$DRIVER_PID" 2>/dev/null || true

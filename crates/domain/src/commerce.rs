@@ -34,7 +34,7 @@ pub struct ProductRecord {
     pub currency: String,
     /// Expected lifespan in days (RE1), e.g. 365 for a running shoe.
     #[serde(default)]
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, maximum = 36_500)]
     pub lifespan_days: Option<u32>,
     /// Tips for using the product (PP2, PI1), one per entry.
     #[serde(default)]
@@ -89,6 +89,12 @@ impl ProductRecord {
         if self.lifespan_days == Some(0) {
             return Err(FieldError::new("lifespan_days", "must be at least 1 day"));
         }
+        if self.lifespan_days.is_some_and(|d| d > 36_500) {
+            return Err(FieldError::new(
+                "lifespan_days",
+                "must be at most 36,500 days (100 years)",
+            ));
+        }
         check_currency(&self.currency)
     }
 }
@@ -113,7 +119,7 @@ pub struct OrderLine {
     /// The product.
     pub sku: ExternalId,
     /// How many.
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub quantity: u32,
     /// Price per item in cents, after discounts.
     #[schema(minimum = 0)]
@@ -161,10 +167,10 @@ impl OrderRecord {
             return Err(FieldError::new("lines", "must have at most 500 lines"));
         }
         for (i, line) in self.lines.iter().enumerate() {
-            if line.quantity == 0 {
+            if !(1..=1_000_000).contains(&line.quantity) {
                 return Err(FieldError::new(
                     format!("lines[{i}].quantity"),
-                    "must be at least 1",
+                    "must be between 1 and 1,000,000",
                 ));
             }
             if line.unit_price_cents < 0 {

@@ -78,10 +78,10 @@ pub struct LedgerEntry {
     #[schema(value_type = i64)]
     pub points: i64,
     /// When it happened.
-    #[schema(value_type = String)]
+    #[schema(value_type = String, format = DateTime)]
     pub at: Timestamp,
     /// When a positive entry's points expire.
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<Timestamp>,
     /// The lot (earning entry) an `expire` or `reverse` entry is about.
     pub lot: Option<i64>,

@@ -5,11 +5,8 @@
 //! memory stays under a stated bound.
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use aftercare_domain::SystemClock;
-use aftercare_store::Store;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -18,84 +15,6 @@ use crate::helpers::*;
 
 /// Resident memory the server may use while and after it is attacked (debug build).
 const RSS_BOUND_KB: u64 = 160 * 1024;
-
-struct Served {
-    child: Child,
-    addr: SocketAddr,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Served {
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    /// Resident set size of the server process, in KiB.
-    fn rss_kb(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .expect("reading the server's /proc status");
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmRSS")
-    }
-}
-
-/// `aftercare serve` on SQLite with a team account `victim`, and `[server]` limits from
-/// `limits` (as `AFTERCARE_SERVER_*`).
-async fn serve(limits: &[(&str, &str)]) -> Served {
-    // Installs the TLS provider the test's own HTTP clients need.
-    let _ = aftercare_channels::webhook::WebhookClient::new(true);
-    let dir = tempfile::tempdir().unwrap();
-    let database_url = format!("sqlite://{}", dir.path().join("hard.db").display());
-    let store = Store::open(&database_url).await.unwrap();
-    aftercare::cli::user::create(&store, "victim", "admin", "en", PASSWORD, &SystemClock)
-        .await
-        .unwrap();
-    drop(store);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_aftercare"));
-    command
-        .arg("serve")
-        .env("AFTERCARE_DATABASE_URL", &database_url)
-        .env("AFTERCARE_LISTEN", addr.to_string())
-        .env("AFTERCARE_PROGRAMMES_DIR", repo_root().join("programmes"))
-        .env(
-            "AFTERCARE_TEMPLATES_DIR",
-            repo_root().join("programmes/templates"),
-        )
-        .env("AFTERCARE_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
-    for (key, value) in limits {
-        command.env(format!("AFTERCARE_SERVER_{}", key.to_uppercase()), value);
-    }
-    let child = command.spawn().expect("starting aftercare serve");
-    let served = Served {
-        child,
-        addr,
-        _dir: dir,
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while reqwest::get(served.url("/health")).await.is_err() {
-        assert!(Instant::now() < deadline, "the server did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    served
-}
 
 /// A connection to `server` from the loopback address `from` (127.0.0.x), so one test
 /// can be several clients.
@@ -141,7 +60,7 @@ async fn health_answers_quickly(served: &Served) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_idle_and_flooding_clients_are_cut_and_health_answers_within_a_second() {
-    let served = serve(&[
+    let served = serve_binary(&[
         ("header_timeout_seconds", "2"),
         ("max_connections_per_client", "40"),
         ("max_connections", "400"),
@@ -269,7 +188,7 @@ async fn sign_in(http: &reqwest::Client, served: &Served, username: &str, passwo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn huge_usernames_do_not_grow_the_server_and_padding_does_not_walk_around_the_limit() {
-    let served = serve(&[]).await;
+    let served = serve_binary(&[]).await;
 
     // 600 sign-ins with a 1.5 MB name, 16 at a time, from one client.
     let huge = form_body(&[("username", &"v".repeat(1_500_000)), ("password", "wrong!")]);

@@ -505,3 +505,98 @@ pub fn signed_by(headers: &axum::http::HeaderMap, body: &[u8], secret: &str) -> 
         std::time::Duration::from_secs(0),
     )
 }
+
+pub struct Served {
+    pub child: std::process::Child,
+    pub addr: std::net::SocketAddr,
+    /// A bearer token for the API.
+    pub token: String,
+    /// The server's folder (its database).
+    pub dir: tempfile::TempDir,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Served {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Resident set size of the server process, in KiB.
+    pub fn rss_kb(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("reading the server's /proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS")
+    }
+}
+
+/// The real `aftercare serve` on SQLite, with a team account `victim` (password
+/// [`crate::admin::PASSWORD`]) and `[server]` limits from `limits` (as `AFTERCARE_SERVER_*`).
+pub async fn serve_binary(limits: &[(&str, &str)]) -> Served {
+    // Installs the TLS provider the test's own HTTP clients need.
+    let _ = aftercare_channels::webhook::WebhookClient::new(true);
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = format!("sqlite://{}", dir.path().join("hard.db").display());
+    let store = aftercare_store::Store::open(&database_url).await.unwrap();
+    aftercare::cli::user::create(
+        &store,
+        "victim",
+        "admin",
+        "en",
+        crate::admin::PASSWORD,
+        &aftercare_domain::SystemClock,
+    )
+    .await
+    .unwrap();
+    let token = aftercare::cli::token::create(&store, "outside", &aftercare_domain::SystemClock)
+        .await
+        .unwrap();
+    drop(store);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_aftercare"));
+    command
+        .arg("serve")
+        .env("AFTERCARE_DATABASE_URL", &database_url)
+        .env("AFTERCARE_LISTEN", addr.to_string())
+        .env("AFTERCARE_PROGRAMMES_DIR", repo_root().join("programmes"))
+        .env(
+            "AFTERCARE_TEMPLATES_DIR",
+            repo_root().join("programmes/templates"),
+        )
+        .env("AFTERCARE_LOG", "error")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit());
+    for (key, value) in limits {
+        command.env(format!("AFTERCARE_SERVER_{}", key.to_uppercase()), value);
+    }
+    let child = command.spawn().expect("starting aftercare serve");
+    let served = Served {
+        child,
+        addr,
+        token,
+        dir,
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while reqwest::get(served.url("/health")).await.is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server did not start"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    served
+}

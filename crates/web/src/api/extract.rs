@@ -60,35 +60,78 @@ pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
         ),
     })?;
     let mut de = serde_json::Deserializer::from_str(text);
-    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        let field = if path == "." { String::new() } else { path };
-        // serde_json appends " at line L column C"; keep it, it helps with large bodies.
-        let mut reason = inner.to_string();
-        if let Some(missing) = reason.strip_prefix("missing field `") {
-            let name = missing.split('`').next().unwrap_or_default();
-            let full = if field.is_empty() {
-                name.to_string()
-            } else {
-                format!("{field}.{name}")
-            };
-            reason = format!("the field '{full}' is required");
-            return ApiError::MalformedBody {
-                field: full,
-                reason,
-            };
+    let value: T = match serde_path_to_error::deserialize(&mut de) {
+        Ok(value) => value,
+        Err(error) => {
+            // JSON has one kind of number: `3.0` is the integer 3 (as JSON Schema reads
+            // it), which serde refuses for an integer field. Only when the body did not
+            // parse is it read again with such numbers made integers, so the usual case
+            // parses once.
+            if let Some(value) = integral_numbers(text)
+                .and_then(|normalised| serde_json::from_value::<T>(normalised).ok())
+            {
+                return Ok(value);
+            }
+            return Err(malformed(error));
         }
-        if field.is_empty() {
-            reason = format!("the body is not valid JSON: {reason}");
-        }
-        ApiError::MalformedBody { field, reason }
-    })?;
+    };
     de.end().map_err(|e| ApiError::MalformedBody {
         field: String::new(),
         reason: format!("trailing data after the JSON value: {e}"),
     })?;
     Ok(value)
+}
+
+/// A body that did not parse, as the error that names the field.
+fn malformed(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    let field = if path == "." { String::new() } else { path };
+    // serde_json appends " at line L column C"; keep it, it helps with large bodies.
+    let mut reason = inner.to_string();
+    if let Some(missing) = reason.strip_prefix("missing field `") {
+        let name = missing.split('`').next().unwrap_or_default();
+        let full = if field.is_empty() {
+            name.to_string()
+        } else {
+            format!("{field}.{name}")
+        };
+        reason = format!("the field '{full}' is required");
+        return ApiError::MalformedBody {
+            field: full,
+            reason,
+        };
+    }
+    if field.is_empty() {
+        reason = format!("the body is not valid JSON: {reason}");
+    }
+    ApiError::MalformedBody { field, reason }
+}
+
+/// The body as a JSON value with every number that is a whole number written as an
+/// integer (`3.0` → `3`), or `None` when there is none to change or it is not JSON.
+fn integral_numbers(text: &str) -> Option<serde_json::Value> {
+    fn walk(value: &mut serde_json::Value) -> bool {
+        match value {
+            serde_json::Value::Number(n) if n.is_f64() => {
+                let f = n.as_f64().unwrap_or(f64::NAN);
+                // Within ±2^53 a float holds every whole number exactly.
+                if f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0 {
+                    *value = serde_json::Value::from(f as i64);
+                    return true;
+                }
+                false
+            }
+            // Every element is walked: `count` consumes the whole iterator.
+            serde_json::Value::Array(items) => {
+                items.iter_mut().map(walk).filter(|c| *c).count() > 0
+            }
+            serde_json::Value::Object(map) => map.values_mut().map(walk).filter(|c| *c).count() > 0,
+            _ => false,
+        }
+    }
+    let mut value: serde_json::Value = serde_json::from_str(text).ok()?;
+    walk(&mut value).then_some(value)
 }
 
 /// Path parameters parsed into `T`; a parameter that does not parse is a 400
@@ -326,4 +369,30 @@ macro_rules! idempotent_write {
         );
         Ok(response)
     }};
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Line {
+        quantity: u32,
+        cents: i64,
+    }
+
+    #[test]
+    fn a_whole_number_written_with_a_point_is_an_integer_and_a_fraction_is_refused() {
+        let line: Line = parse_json(br#"{"quantity": 2.0, "cents": -1299.0}"#).unwrap();
+        assert_eq!((line.quantity, line.cents), (2, -1299));
+        match parse_json::<Line>(br#"{"quantity": 2.5, "cents": 1}"#) {
+            Err(ApiError::MalformedBody { field, .. }) => assert_eq!(field, "quantity"),
+            other => panic!("{other:?}"),
+        }
+        match parse_json::<Line>(br#"{"quantity": 1e300, "cents": 1}"#) {
+            Err(ApiError::MalformedBody { field, .. }) => assert_eq!(field, "quantity"),
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -462,16 +462,25 @@ pub async fn list_messages(
 ) -> ApiResult {
     let state = match query.state.as_deref() {
         None => None,
-        Some(s) => Some(MessageState::parse(s).ok_or_else(|| {
-            aftercare_domain::FieldError::new(
-                "state",
-                format!("'{s}' is not one of planned, sending, sent, blocked, failed"),
-            )
-        })?),
+        Some(s) => Some(
+            MessageState::parse(s).ok_or_else(|| ApiError::BadParameter {
+                field: "state".into(),
+                reason: format!("'{s}' is not one of planned, sending, sent, blocked, failed"),
+            })?,
+        ),
     };
     let limit = query.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
-        return Err(aftercare_domain::FieldError::new("limit", "must be between 1 and 500").into());
+        return Err(ApiError::BadParameter {
+            field: "limit".into(),
+            reason: "must be between 1 and 500".into(),
+        });
+    }
+    if query.before.is_some_and(|b| b < 1) {
+        return Err(ApiError::BadParameter {
+            field: "before".into(),
+            reason: "must be a message id, 1 or more".into(),
+        });
     }
     let mut tx = app.store.begin_read().await?;
     let customer_id = match &query.customer {
@@ -623,7 +632,7 @@ pub struct ChannelStatus {
     /// The message's id as posted to the provider (its `Message-ID`, `msg-<n>@<domain>`).
     pub id: String,
     /// `delivered` or `failed`.
-    #[schema(value_type = String, example = "delivered")]
+    #[schema(value_type = String, example = "delivered", pattern = "^(delivered|failed)$")]
     pub status: aftercare_engine::worker::ReceiptStatus,
     /// The provider's own words, e.g. "absent subscriber".
     #[serde(default)]

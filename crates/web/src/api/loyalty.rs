@@ -60,12 +60,9 @@ fn refused(refusal: &CouponRefusal) -> ApiError {
 }
 
 fn code_of(raw: &str) -> Result<String, ApiError> {
-    loyalty::normalise_code(raw).ok_or_else(|| {
-        FieldError::new(
-            "code",
-            "must be letters and digits (dashes and spaces are ignored)",
-        )
-        .into()
+    loyalty::normalise_code(raw).ok_or_else(|| ApiError::BadParameter {
+        field: "code".into(),
+        reason: "must be 1 to 64 letters and digits (dashes and spaces are ignored)".into(),
     })
 }
 
@@ -268,7 +265,7 @@ pub struct CheckQuery {
 }
 
 /// Check a code without redeeming it: whether it applies and what it takes off.
-#[utoipa::path(get, path = "/v1/coupons/{code}", params(("code" = String, Path, description = "The code as typed"), CheckQuery),
+#[utoipa::path(get, path = "/v1/coupons/{code}", params(("code" = String, Path, description = "The code as typed: 1 to 64 letters and digits; dashes and spaces are ignored", pattern = "^[ -]*([A-Za-z0-9][ -]*){1,64}$"), CheckQuery),
     responses((status = 200, description = "Known code; `redeemable` and `reason` say whether it applies", body = serde_json::Value)),
     security(("bearer" = [])))]
 pub async fn get_coupon(
@@ -279,7 +276,10 @@ pub async fn get_coupon(
 ) -> ApiResult {
     let code = code_of(&raw_code)?;
     if q.order_total_cents.is_some_and(|t| t < 0) {
-        return Err(FieldError::new("order_total_cents", "must not be negative").into());
+        return Err(ApiError::BadParameter {
+            field: "order_total_cents".into(),
+            reason: "must not be negative".into(),
+        });
     }
     let now = app.clock.now();
     let mut tx = app.store.begin_read().await?;
@@ -324,7 +324,7 @@ pub struct RedeemRequest {
 
 /// Redeem a code, atomically: a single-use code is redeemed once, whatever the concurrency.
 #[utoipa::path(post, path = "/v1/coupons/{code}/redemptions", request_body = RedeemRequest,
-    params(("code" = String, Path, description = "The code as typed")),
+    params(("code" = String, Path, description = "The code as typed: 1 to 64 letters and digits; dashes and spaces are ignored", pattern = "^[ -]*([A-Za-z0-9][ -]*){1,64}$")),
     responses((status = 201, description = "Redeemed; `discount_cents` is what it takes off", body = Redeemed),
               (status = 200, description = "This order had redeemed it already", body = Redeemed),
               (status = 403, description = "Another customer's code", body = Problem, content_type = "application/problem+json"),
@@ -406,10 +406,11 @@ pub struct ImportRequest {
     pub codes: Vec<String>,
     /// How many new codes for anyone to make, 1 to 10,000 (instead of `codes`).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 10_000)]
     pub generate: Option<u32>,
     /// Until when they are valid (default: the pool's `valid_days` from now).
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub valid_until: Option<Timestamp>,
 }
 
@@ -576,7 +577,7 @@ pub struct ReturnRequest {
     /// The order.
     pub order_external_id: String,
     /// When it was returned.
-    #[schema(value_type = String)]
+    #[schema(value_type = String, format = DateTime)]
     pub at: Timestamp,
 }
 
