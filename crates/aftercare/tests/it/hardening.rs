@@ -443,3 +443,47 @@ async fn text_from_outside_is_bounded_and_one_line_where_a_line_break_makes_no_s
         .await;
     assert_eq!(status, 201, "{answer}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_cannot_queue_up_calendars_the_rest_are_told_to_come_back() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.seed_shop(&jan_de_vries()).await;
+    assert_eq!(app.post_json("/v1/orders", &order("W1")).await.0, 201);
+    app.engine.run_until_idle().await.unwrap();
+    let viewer = crate::admin::sign_in_as(&app, "victor", "viewer").await;
+    let started = Instant::now();
+    let requests: Vec<_> = (0..12)
+        .map(|_| {
+            let (http, url, cookie) = (
+                viewer.http.clone(),
+                format!("{}/admin/customers/C1/calendar", app.base_url),
+                viewer.cookie.clone(),
+            );
+            tokio::spawn(async move {
+                let r = http.get(url).header("cookie", cookie).send().await.unwrap();
+                let retry = r.headers().get("retry-after").is_some();
+                (r.status().as_u16(), retry)
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for r in requests {
+        answers.push(r.await.unwrap());
+    }
+    assert!(
+        answers
+            .iter()
+            .all(|(s, retry)| *s == 200 || (*s == 503 && *retry)),
+        "{answers:?}"
+    );
+    assert!(answers.iter().any(|(s, _)| *s == 200), "{answers:?}");
+    assert!(
+        answers.iter().any(|(s, _)| *s == 503),
+        "twelve calendars at once all waited their turn: {answers:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(45),
+        "the last answer came after {:?}",
+        started.elapsed()
+    );
+}

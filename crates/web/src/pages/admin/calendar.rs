@@ -3,7 +3,9 @@
 //! out by the engine itself on a throw-away copy of their data (the binary's
 //! [`Simulator::project`](super::simulator::Simulator::project)), with each message's
 //! decision and reason, per month against their yearly band (FR1). Reading the page changes
-//! nothing; at most two calendars are worked out at a time.
+//! nothing; at most two calendars are worked out at a time, a request waits at most three
+//! seconds for its turn (then 503 with `Retry-After`), and a calendar that takes over 20
+//! seconds is given up.
 
 use std::sync::Arc;
 
@@ -30,6 +32,11 @@ impl Default for Slots {
         Slots(Arc::new(Semaphore::new(2)))
     }
 }
+
+/// How long a request waits for a free slot before it is told to come back.
+const WAIT_FOR_SLOT: std::time::Duration = std::time::Duration::from_secs(3);
+/// How long one calendar may take to work out.
+const PROJECTION_LIMIT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Whether a message of `class` counts towards the yearly band (FR1).
 fn counts(class: &str) -> bool {
@@ -83,17 +90,47 @@ pub async fn show(
             ),
         )));
     };
-    let projected = {
-        let _permit = slots
-            .0
-            .acquire()
-            .await
-            .map_err(|e| AdminError::Api(crate::error::ApiError::Internal(e.to_string())))?;
-        simulator
-            .project(app.store.clone(), customer.id, now)
-            .await
-            .map_err(crate::error::ApiError::Internal)?
+    // Two calendars at a time; a request that finds both slots taken for long is told to
+    // come back, and a calendar that takes too long is given up (issue 19): a viewer cannot
+    // queue up the engine's time.
+    let busy = |title: (&'static str, &'static str), detail: (&'static str, &'static str)| {
+        let mut response = problem(
+            lang,
+            StatusCode::SERVICE_UNAVAILABLE,
+            lang.pick(title.0, title.1),
+            lang.pick(detail.0, detail.1),
+        );
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("10"),
+        );
+        AdminError::page(response)
     };
+    let Ok(Ok(permit)) = tokio::time::timeout(WAIT_FOR_SLOT, slots.0.acquire()).await else {
+        return Err(busy(
+            ("Busy", "Even druk"),
+            (
+                "Other calendars are being worked out. Try again in a few seconds.",
+                "Er worden al andere kalenders uitgerekend. Probeer het over een paar seconden opnieuw.",
+            ),
+        ));
+    };
+    let Ok(projected) = tokio::time::timeout(
+        PROJECTION_LIMIT,
+        simulator.project(app.store.clone(), customer.id, now),
+    )
+    .await
+    else {
+        return Err(busy(
+            ("Took too long", "Duurde te lang"),
+            (
+                "Working out this customer's year took too long and was stopped.",
+                "Het uitrekenen van het jaar van deze klant duurde te lang en is gestopt.",
+            ),
+        ));
+    };
+    let projected = projected.map_err(crate::error::ApiError::Internal)?;
+    drop(permit);
 
     // Every month the coming year touches, in the customer's own time zone.
     let first = now.to_zoned_datetime(zone.clone()).date().first_of_month();
