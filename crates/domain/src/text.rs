@@ -158,6 +158,29 @@ pub fn csv_cell(value: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// `seed` with byte edits applied, for the fuzz targets: each edit is (where, what, byte),
+/// `where` taken modulo the length, `what` 0 to replace, 1 to insert, 2 to remove; what is
+/// no longer UTF-8 is replaced by U+FFFD.
+pub fn with_edits(seed: &str, edits: &[(usize, u8, u8)]) -> String {
+    let mut bytes = seed.as_bytes().to_vec();
+    for &(at, what, byte) in edits {
+        let pos = if bytes.is_empty() {
+            0
+        } else {
+            at % bytes.len()
+        };
+        match what % 3 {
+            0 if !bytes.is_empty() => bytes[pos] = byte,
+            1 => bytes.insert(pos, byte),
+            2 if !bytes.is_empty() => {
+                bytes.remove(pos);
+            }
+            _ => {}
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,7 @@
 //! Aftercare's engine: programmes, the worker that runs them, and message rendering.
 pub mod feedback;
+#[cfg(test)]
+mod fuzz;
 pub mod ingest;
 pub mod links;
 pub mod loyalty;

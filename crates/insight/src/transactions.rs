@@ -138,3 +138,34 @@ pub fn summarise(transactions: &[Transaction], calibration_end: Date) -> Vec<(St
         })
         .collect()
 }
+
+/// Fuzz target for the transactions file (issue 19): arbitrary text and valid files with
+/// random edits are read into transactions or refused with the line — never a panic, and
+/// never more transactions than lines. `PROPTEST_CASES=…` runs it longer.
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    const CSV: &str = "customer,date,amount\nC1,2026-01-02,19.95\nC2,20260103,5\nC1,2026-02-01,0\n";
+    const CDNOW: &str = "00001 19970101 1 11.77\n00002 19970112 1 12.00\n00002 19970112 5 77.00\n";
+
+    proptest! {
+        #[test]
+        fn transaction_files_never_panic(text in prop_oneof![
+            (prop::sample::select(vec![CSV, CDNOW]), prop::collection::vec((any::<prop::sample::Index>(), any::<char>()), 0..8))
+                .prop_map(|(seed, edits)| {
+                    let mut chars: Vec<char> = seed.chars().collect();
+                    for (at, c) in edits {
+                        let i = at.index(chars.len());
+                        chars[i] = c;
+                    }
+                    chars.into_iter().collect::<String>()
+                }),
+            "[ -~\n]{0,300}",
+        ]) {
+            if let Ok(found) = super::parse(&text) {
+                prop_assert!(found.len() <= text.lines().count());
+            }
+        }
+    }
+}

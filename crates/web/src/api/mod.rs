@@ -4,6 +4,8 @@
 
 pub mod answers;
 pub mod extract;
+#[cfg(test)]
+mod fuzz;
 mod handlers;
 mod loyalty;
 pub mod openapi;
