@@ -204,18 +204,21 @@ pub enum FeedbackError {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    #[test]
-    fn a_bounce_mail_names_the_recipient_and_whether_it_is_permanent() {
-        let dsn = "From: MAILER-DAEMON@mx.example\r\nSubject: Undelivered Mail\r\nMIME-Version: 1.0\r\n\
+    /// A bounce mail for two recipients: one failed for good, one delayed.
+    pub(crate) const DSN: &str = "From: MAILER-DAEMON@mx.example\r\nSubject: Undelivered Mail\r\nMIME-Version: 1.0\r\n\
             Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n\
             --B\r\nContent-Type: text/plain\r\n\r\nSorry.\r\n\
             --B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example\r\n\r\n\
             Final-Recipient: rfc822; jan.devries@example.nl\r\nAction: failed\r\nStatus: 5.1.1\r\n\
             Diagnostic-Code: smtp; 550 5.1.1 user unknown\r\n\r\n\
             Final-Recipient: rfc822; anna@example.nl\r\nAction: delayed\r\nStatus: 4.2.2\r\n\r\n--B--\r\n";
+
+    #[test]
+    fn a_bounce_mail_names_the_recipient_and_whether_it_is_permanent() {
+        let dsn = DSN;
         let at: Timestamp = "2026-03-02T09:00:00Z".parse().unwrap();
         let found = from_dsn(dsn.as_bytes(), at).unwrap();
         assert_eq!(found.len(), 2);

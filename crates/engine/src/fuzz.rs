@@ -58,14 +58,6 @@ const CONDITIONS: &[&str] = &[
     "customer.first_name.startsWith('J') ? true : false",
 ];
 
-const DSN: &str = "From: MAILER-DAEMON@mx.example\r\nSubject: Undelivered Mail\r\nMIME-Version: 1.0\r\n\
-    Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n\
-    --B\r\nContent-Type: text/plain\r\n\r\nSorry.\r\n\
-    --B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example\r\n\r\n\
-    Final-Recipient: rfc822; jan.devries@example.nl\r\nAction: failed\r\nStatus: 5.1.1\r\n\
-    Diagnostic-Code: smtp; 550 5.1.1 user unknown\r\n\r\n\
-    Final-Recipient: rfc822; anna@example.nl\r\nAction: delayed\r\nStatus: 4.2.2\r\n\r\n--B--\r\n";
-
 proptest! {
     #[test]
     fn programme_toml_never_panics(text in prop_oneof![
@@ -88,7 +80,7 @@ proptest! {
 
     #[test]
     fn bounce_mails_never_panic(raw in prop_oneof![
-        4 => mutated(vec![DSN.to_string()]),
+        4 => mutated(vec![crate::feedback::tests::DSN.to_string()]),
         1 => "[ -~\r\n]{0,600}",
     ]) {
         let at: jiff::Timestamp = "2026-03-02T09:00:00Z".parse().unwrap();

@@ -405,6 +405,20 @@ impl TestApp {
         self.get_json(&format!("/v1/messages/{id}")).await["message"].clone()
     }
 
+    /// A signed link to `customer`'s loyalty page, valid for a day.
+    pub async fn loyalty_page_url(&self, customer: &str) -> String {
+        let mut tx = self.store.begin_read().await.unwrap();
+        let id = tx.customer_by_external_id(customer).await.unwrap().unwrap().id;
+        drop(tx);
+        let expires =
+            aftercare_domain::Clock::now(self.clock.as_ref()) + jiff::SignedDuration::from_hours(24);
+        let token = self
+            .engine
+            .links()
+            .token(aftercare_engine::links::Page::Loyalty, id, expires);
+        format!("{}/p/loyalty/{token}", self.base_url)
+    }
+
     /// Counts of every table a write could touch.
     pub async fn counts(&self) -> Vec<i64> {
         let mut out = Vec::new();

@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
 use super::answers::*;
@@ -361,26 +361,12 @@ pub async fn post_redemption(
             )
             .await?
         {
-            RedeemOutcome::Redeemed(coupon, redemption) => (
-                StatusCode::CREATED,
-                answer(Redeemed {
-                    code: coupon.display_code,
-                    discount_cents: redemption.discount_cents,
-                    order_external_id: redemption.order_external_id,
-                    uses: coupon.uses.into(),
-                    max_uses: coupon.max_uses.into(),
-                }),
-            ),
-            RedeemOutcome::AlreadyByThisOrder(coupon, redemption) => (
-                StatusCode::OK,
-                answer(Redeemed {
-                    code: coupon.display_code,
-                    discount_cents: redemption.discount_cents,
-                    order_external_id: redemption.order_external_id,
-                    uses: coupon.uses.into(),
-                    max_uses: coupon.max_uses.into(),
-                }),
-            ),
+            RedeemOutcome::Redeemed(coupon, redemption) => {
+                (StatusCode::CREATED, redeemed(coupon, redemption))
+            }
+            RedeemOutcome::AlreadyByThisOrder(coupon, redemption) => {
+                (StatusCode::OK, redeemed(coupon, redemption))
+            }
             RedeemOutcome::Refused(coupon) => {
                 let refusal = coupon
                     .terms()?
@@ -394,6 +380,17 @@ pub async fn post_redemption(
                 )));
             }
         }
+    })
+}
+
+/// The answer to a redemption, new or seen before.
+fn redeemed(coupon: aftercare_store::Coupon, redemption: aftercare_store::Redemption) -> Value {
+    answer(Redeemed {
+        code: coupon.display_code,
+        discount_cents: redemption.discount_cents,
+        order_external_id: redemption.order_external_id,
+        uses: coupon.uses.into(),
+        max_uses: coupon.max_uses.into(),
     })
 }
 
