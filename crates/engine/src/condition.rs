@@ -230,6 +230,58 @@ pub fn to_cel(value: &serde_json::Value) -> Value {
     }
 }
 
+/// What conditions read as `stats`: one type for the worker and the fast simulator, so a
+/// condition sees the same fields wherever it runs — a field added here must be filled in
+/// by both, or neither compiles (issue 20). [`sample_data`] holds [`Stats::sample`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Stats {
+    /// Orders placed.
+    pub orders_count: i64,
+    /// What they came to, in cents.
+    pub total_spent_cents: i64,
+    /// Loyalty points to spend now.
+    pub points_balance: i64,
+    /// Days since the last order, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub days_since_last_order: Option<i64>,
+    /// Days since the customer's first purchase (or `customer_since`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub days_as_customer: Option<i64>,
+    /// The RFM segment of the daily scores (`new_customers` before the first run); the
+    /// fast simulator leaves it out (it needs the whole shop's quintiles every day).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rfm_segment: Option<String>,
+    /// The chance the customer is still active (BG/NBD; 1 before the model can be fitted).
+    pub p_alive: f64,
+    /// Purchases expected in the next 90 days (BG/NBD; 0 before a fit).
+    pub expected_purchases_90d: f64,
+    /// Lifetime value over the next 12 months, in cents (BG/NBD with Gamma-Gamma; 0 before a
+    /// fit).
+    pub clv_12m_cents: i64,
+}
+
+impl Stats {
+    /// The stats of `check`'s sample customer.
+    pub fn sample() -> Self {
+        Self {
+            orders_count: 2,
+            total_spent_cents: 25_990,
+            points_balance: 120,
+            days_since_last_order: Some(10),
+            days_as_customer: Some(400),
+            rfm_segment: Some("loyal".into()),
+            p_alive: 0.8,
+            expected_purchases_90d: 0.6,
+            clv_12m_cents: 4_500,
+        }
+    }
+
+    /// As JSON, the way conditions and event properties read it.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+}
+
 /// A customer, order, products, event and stats with every field present, for checking.
 pub fn sample_data() -> serde_json::Value {
     json!({
@@ -252,9 +304,7 @@ pub fn sample_data() -> serde_json::Value {
         "event": {"order_external_id": "W1", "status": "delivered", "carrier": "postnl", "event_type": "x", "sku": "S",
                   "ends_on": "2026-06-30", "segment": "runner", "previous": "casual", "role": "referrer",
                   "coupon": {"code": "ABCD-EFGH", "value": "€10.00", "valid_until": "2026-07-01T00:00:00Z", "pool": "referral", "min_order_cents": 0}},
-        "stats": {"orders_count": 2, "total_spent_cents": 25990, "points_balance": 120,
-                  "rfm_segment": "loyal", "p_alive": 0.8, "expected_purchases_90d": 0.6, "clv_12m_cents": 4500, "days_since_last_order": 10,
-                  "days_as_customer": 400},
+        "stats": Stats::sample().to_json(),
     })
 }
 

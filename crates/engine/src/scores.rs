@@ -136,6 +136,28 @@ pub fn history(days: &BTreeMap<jiff::civil::Date, i64>, today: jiff::civil::Date
     }
 }
 
+/// What the lifetime models say of one history: the same numbers for the daily scores and
+/// for the fast simulator's `stats`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Lifetime {
+    /// The chance the customer is still active.
+    pub p_alive: f64,
+    /// Purchases expected in the next 90 days.
+    pub expected_purchases_90d: f64,
+    /// Value over the next 12 months in cents (needs the spend model).
+    pub clv_12m_cents: Option<i64>,
+}
+
+/// [`Lifetime`] of `h` under `model` and, when fitted, the spend model.
+pub fn lifetime(model: &BgNbd, spend: Option<&GammaGamma>, h: &History) -> Lifetime {
+    Lifetime {
+        p_alive: model.p_alive(h),
+        expected_purchases_90d: model.expected_purchases(h, 90.0 / 7.0),
+        clv_12m_cents: spend
+            .map(|g| clv::lifetime_value(model, g, h, 12, 52.0 / 12.0, 0.01).round() as i64),
+    }
+}
+
 /// Computes and stores every customer's scores at `now`, posting `likely_lapsing` events;
 /// returns the number of customers scored. Runs at most once per UTC day.
 pub async fn refresh(store: &Store, now: Timestamp) -> aftercare_store::Result<usize> {
@@ -177,11 +199,14 @@ pub async fn refresh(store: &Store, now: Timestamp) -> aftercare_store::Result<u
         let h = &histories[i];
         let s = rfm_scores[i];
         let (p_alive, expected, value) = match &models {
-            Some((m, g)) => (
-                Some(m.p_alive(h)),
-                Some(m.expected_purchases(h, 90.0 / 7.0)),
-                Some(clv::lifetime_value(m, g, h, 12, 52.0 / 12.0, 0.01).round() as i64),
-            ),
+            Some((m, g)) => {
+                let l = lifetime(m, Some(g), h);
+                (
+                    Some(l.p_alive),
+                    Some(l.expected_purchases_90d),
+                    l.clv_12m_cents,
+                )
+            }
             None => (None, None, None),
         };
         let scores = Scores {

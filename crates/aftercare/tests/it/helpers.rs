@@ -408,10 +408,15 @@ impl TestApp {
     /// A signed link to `customer`'s loyalty page, valid for a day.
     pub async fn loyalty_page_url(&self, customer: &str) -> String {
         let mut tx = self.store.begin_read().await.unwrap();
-        let id = tx.customer_by_external_id(customer).await.unwrap().unwrap().id;
+        let id = tx
+            .customer_by_external_id(customer)
+            .await
+            .unwrap()
+            .unwrap()
+            .id;
         drop(tx);
-        let expires =
-            aftercare_domain::Clock::now(self.clock.as_ref()) + jiff::SignedDuration::from_hours(24);
+        let expires = aftercare_domain::Clock::now(self.clock.as_ref())
+            + jiff::SignedDuration::from_hours(24);
         let token = self
             .engine
             .links()

@@ -138,3 +138,44 @@ async fn the_store_s_own_customers_are_simulated_a_year_ahead() {
         .unwrap_or(0);
     assert!(in_band > 0, "{:?}", report.contacts_histogram);
 }
+
+/// Conditions read the same `stats` in the fast simulator as in the engine (issue 20): a
+/// programme for customers with a lifetime value and expected purchases enrols them in a
+/// fast year, where those fields used to be missing and the condition silently false.
+#[test]
+fn the_fast_simulator_reads_every_stats_field_conditions_can_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let programmes = dir.path().join("programmes");
+    std::fs::create_dir(&programmes).unwrap();
+    for (id, entry) in [
+        (
+            "valued",
+            "stats.clv_12m_cents > 0 && stats.expected_purchases_90d > 0.0",
+        ),
+        (
+            "negative",
+            "stats.clv_12m_cents < 0 || stats.expected_purchases_90d < 0.0",
+        ),
+    ] {
+        std::fs::write(
+            programmes.join(format!("{id}.toml")),
+            format!(
+                "id = \"{id}\"\nname = \"{id}\"\nversion = 1\ntrigger = {{ event = \"order_placed\" }}\nentry = \"{entry}\"\nreentry = \"1d\"\n\n[[steps]]\nid = \"thanks\"\nsend = {{ template = \"thanks\", class = \"transactional\" }}\n"
+            ),
+        )
+        .unwrap();
+    }
+    let url = format!("sqlite://{}", dir.path().join("unused.db").display());
+    let config = test_config_with(&url, None, &programmes);
+    let start: jiff::Timestamp = "2026-03-02T00:00:00Z".parse().unwrap();
+    let report =
+        simulate_fast(&args(600, 180), &config, start, &|_| {}, |_| Ok(())).expect("simulation");
+    let (valued, negative) = (
+        report.programmes["valued"].enrolled,
+        report.programmes["negative"].enrolled,
+    );
+    assert!(
+        valued > 0 && negative == 0,
+        "valued {valued}, negative values {negative}"
+    );
+}

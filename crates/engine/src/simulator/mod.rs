@@ -13,8 +13,9 @@
 //! [`Household`]) and households run in parallel.
 //!
 //! Where it differs from the engine, on purpose (each small against a year's contacts):
-//! - The lifetime model behind `likely_lapsing` (BG/NBD) is fitted once, on the first
-//!   5,000 households' history at the start, where the engine refits weekly on all.
+//! - The lifetime models behind `likely_lapsing` and `stats` (BG/NBD and Gamma-Gamma) are
+//!   fitted once, on the first 5,000 households' history at the start, where the engine
+//!   refits weekly on all.
 //! - A customer's scores and occasions are worked out at 06:00 in their own time zone.
 //! - `stats.rfm_segment` is not known (it needs the whole shop's quintiles every day), nor
 //!   are points from survey answers; points do not expire within the simulated period.
@@ -37,7 +38,7 @@ use aftercare_domain::{
     Channel, CustomerRecord, EventRecord, MessageClass, OrderRecord, ProductRecord,
     ShipmentEventRecord,
 };
-use aftercare_insight::clv::{BgNbd, History};
+use aftercare_insight::clv::{BgNbd, GammaGamma, History};
 use aftercare_insight::uplift::{Sums, uplift_of};
 use jiff::{SignedDuration, Timestamp};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -308,6 +309,8 @@ pub struct FastSimulator<'a> {
     wanted: HashSet<&'static str>,
     /// The lifetime model for `likely_lapsing`, when there is enough history to fit it.
     model: Option<BgNbd>,
+    /// The spend model beside it, for `stats.clv_12m_cents`.
+    spend: Option<GammaGamma>,
     /// Programmes (with their place in the library) by trigger event.
     triggered: HashMap<String, Vec<(usize, &'a crate::programme::Programme)>>,
     /// Programme ids in the library's order.
@@ -378,14 +381,18 @@ impl<'a> FastSimulator<'a> {
                     .map(move |d| history(&d, today))
             })
             .collect();
-        let model = (histories.iter().filter(|h| h.frequency > 0.0).count() >= 20)
-            .then(|| BgNbd::fit(&histories).ok())
+        let fits = histories.iter().filter(|h| h.frequency > 0.0).count() >= 20;
+        let model = fits.then(|| BgNbd::fit(&histories).ok()).flatten();
+        let spend = model
+            .is_some()
+            .then(|| GammaGamma::fit(&histories).ok())
             .flatten();
         Self {
             setup,
             products,
             wanted,
             model,
+            spend,
             triggered,
             names,
             uses_orders,

@@ -1217,37 +1217,37 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
     fn stats(&self, who: usize, now: Timestamp, fields: Option<&[String]>) -> Value {
         let p = &self.people[who];
         let wanted = |f: &str| fields.is_none_or(|list| list.iter().any(|x| x == f));
-        let days = |t: Timestamp| Value::Int((now - t).as_hours() / 24);
-        let mut stats: std::collections::HashMap<String, Value> = std::collections::HashMap::new();
-        let mut put = |name: &str, value: &dyn Fn() -> Option<Value>| {
-            if wanted(name)
-                && let Some(v) = value()
-            {
-                stats.insert(name.to_string(), v);
-            }
-        };
-        put("orders_count", &|| Some(Value::Int(p.orders.len() as i64)));
-        put("total_spent_cents", &|| {
-            Some(Value::Int(p.orders.iter().map(|o| o.total_cents).sum()))
-        });
-        put("points_balance", &|| Some(Value::Int(p.points)));
-        put("p_alive", &|| {
-            Some(Value::Float(
-                self.p_alive(who, utc_date(now)).unwrap_or(1.0),
-            ))
-        });
-        put("days_since_last_order", &|| {
-            p.orders.last().map(|o| days(o.placed_at))
-        });
-        put("days_as_customer", &|| {
-            p.record
+        let days = |t: Timestamp| (now - t).as_hours() / 24;
+        // The lifetime models only when a condition reads them: they are the costly part.
+        let lifetime = ["p_alive", "expected_purchases_90d", "clv_12m_cents"]
+            .iter()
+            .any(|f| wanted(f))
+            .then(|| {
+                let model = self.sim.model.as_ref()?;
+                (!p.purchase_days.is_empty()).then(|| {
+                    let h = history(&p.purchase_days, utc_date(now));
+                    crate::scores::lifetime(model, self.sim.spend.as_ref(), &h)
+                })
+            })
+            .flatten();
+        let stats = crate::condition::Stats {
+            orders_count: p.orders.len() as i64,
+            total_spent_cents: p.orders.iter().map(|o| o.total_cents).sum(),
+            points_balance: p.points,
+            days_since_last_order: p.orders.last().map(|o| days(o.placed_at)),
+            days_as_customer: p
+                .record
                 .customer_since
                 .and_then(|d| d.to_zoned_datetime(TimeZone::UTC).ok())
                 .map(|z| z.timestamp())
                 .or(p.orders.first().map(|o| o.placed_at))
-                .map(days)
-        });
-        Value::from(stats)
+                .map(days),
+            rfm_segment: None,
+            p_alive: lifetime.map_or(1.0, |l| l.p_alive),
+            expected_purchases_90d: lifetime.map_or(0.0, |l| l.expected_purchases_90d),
+            clv_12m_cents: lifetime.and_then(|l| l.clv_12m_cents).unwrap_or(0),
+        };
+        to_cel(&stats.to_json())
     }
 
     // ----- the tally ------------------------------------------------------------------

@@ -514,35 +514,8 @@ async fn condition_data(
 ) -> Result<serde_json::Value, EngineError> {
     let stats = tx.order_stats(customer.id).await?;
     let days = |us: Option<i64>| us.map(|us| (micros(now) - us) / 86_400_000_000);
-    let mut stats_json = serde_json::json!({
-        "orders_count": stats.orders_count,
-        "total_spent_cents": stats.total_spent_cents,
-        "points_balance": aftercare_domain::loyalty::replay(&tx.ledger(customer.id).await?).balance(now),
-    });
-    if let Some(d) = days(stats.last_order_at) {
-        stats_json["days_since_last_order"] = d.into();
-    }
     // Daily scores (WB1, RT2); before the first run every customer counts as active.
     let scores = tx.scores(customer.id).await?;
-    stats_json["rfm_segment"] = scores
-        .as_ref()
-        .map_or("new_customers", |s| s.rfm_segment.as_str())
-        .into();
-    stats_json["p_alive"] = scores
-        .as_ref()
-        .and_then(|s| s.p_alive)
-        .unwrap_or(1.0)
-        .into();
-    stats_json["expected_purchases_90d"] = scores
-        .as_ref()
-        .and_then(|s| s.expected_purchases_90d)
-        .unwrap_or(0.0)
-        .into();
-    stats_json["clv_12m_cents"] = scores
-        .as_ref()
-        .and_then(|s| s.clv_12m_cents)
-        .unwrap_or(0)
-        .into();
     let since = customer
         .record
         .customer_since
@@ -554,9 +527,27 @@ async fn condition_data(
         .ok()
         .flatten()
         .or(stats.first_order_at);
-    if let Some(d) = days(since) {
-        stats_json["days_as_customer"] = d.into();
+    let stats_json = crate::condition::Stats {
+        orders_count: stats.orders_count,
+        total_spent_cents: stats.total_spent_cents,
+        points_balance: aftercare_domain::loyalty::replay(&tx.ledger(customer.id).await?)
+            .balance(now),
+        days_since_last_order: days(stats.last_order_at),
+        days_as_customer: days(since),
+        rfm_segment: Some(
+            scores
+                .as_ref()
+                .map_or("new_customers", |s| s.rfm_segment.as_str())
+                .to_string(),
+        ),
+        p_alive: scores.as_ref().and_then(|s| s.p_alive).unwrap_or(1.0),
+        expected_purchases_90d: scores
+            .as_ref()
+            .and_then(|s| s.expected_purchases_90d)
+            .unwrap_or(0.0),
+        clv_12m_cents: scores.as_ref().and_then(|s| s.clv_12m_cents).unwrap_or(0),
     }
+    .to_json();
     let (order, products) = order_in_context(tx, context).await?;
     let order_json = order.map(|o| {
         let mut v = serde_json::to_value(&o.record).unwrap_or_default();
