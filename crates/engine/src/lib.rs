@@ -3,6 +3,7 @@ pub mod feedback;
 #[cfg(test)]
 mod fuzz;
 pub mod ingest;
+pub mod interpret;
 pub mod links;
 pub mod loyalty;
 pub mod programme;

@@ -16,10 +16,11 @@ use serde_json::json;
 
 use super::{DAY, FastSimulator, Household, Input, MessageLine, Tally, counts, utc_date};
 use crate::condition::{Condition, to_cel};
+use crate::interpret::{self, Effect, End, Next, Resume, Standing, jump, plan_send, resume};
 use crate::occasions::{PastOrder, next_possible, occasions_on};
-use crate::programme::{Action, Programme, Reentry, Wait, occasion_event};
+use crate::programme::{Action, Programme, Reentry, occasion_event};
 use crate::scores::history;
-use crate::worker::{in_holdout, json_text, jump, planned_reason, wait_end};
+use crate::worker::{in_holdout, json_text};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum EnrolmentState {
@@ -699,193 +700,161 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
         msg.reason = reason;
     }
 
-    /// `worker/steps.rs`: an enrolment's steps up to the next wait or the end.
+    /// An enrolment's steps up to the next wait or the end: the interpreter's run, applied
+    /// to the household (the worker applies the same run to the store, `worker/steps.rs`).
     fn steps(&mut self, e: usize, now: Timestamp) {
         let due = now;
         let programme = self.enrolments[e].programme;
         let who = self.enrolments[e].person;
-        let mut index = self.enrolments[e].step;
-        match self.enrolments[e].state {
-            EnrolmentState::Active => {}
-            EnrolmentState::Holdout => {
+        let en = &self.enrolments[e];
+        let standing = match en.state {
+            EnrolmentState::Active => Standing::Active,
+            EnrolmentState::Holdout => Standing::Holdout,
+            EnrolmentState::Waiting => Standing::Waiting {
+                deadline: en.wait.as_ref().map(|(_, d)| *d),
+            },
+            _ => Standing::Done,
+        };
+        let index = match resume(programme, standing, en.step, now) {
+            Resume::From(index) => index,
+            Resume::Complete(_) => {
                 self.enrolments[e].state = EnrolmentState::Completed;
                 return;
             }
-            EnrolmentState::Waiting => {
-                if self.enrolments[e]
-                    .wait
-                    .as_ref()
-                    .is_some_and(|(_, d)| *d > now)
-                {
+            Resume::Nothing => return,
+        };
+        if matches!(standing, Standing::Waiting { .. }) {
+            self.enrolments[e].wait = None;
+        }
+        let mut run = interpret::Run::new(programme, index, due, self.people[who].zone.clone());
+        let end = loop {
+            match run.advance() {
+                Next::Holds(condition) => {
+                    let context = self.enrolments[e].context.clone();
+                    run.answer(self.holds(condition, who, &context, now));
+                }
+                Next::Date(expression) => {
+                    let context = self.enrolments[e].context.clone();
+                    let values = self.values(expression, who, &context, now);
+                    run.answer_date(expression.date_for(&values).ok());
+                }
+                Next::Do(effect) => self.apply(effect, e, due, now),
+                Next::End(end) => break end,
+            }
+        };
+        let en = &mut self.enrolments[e];
+        match end {
+            End::Timer { index, at } => {
+                en.step = index;
+                en.state = EnrolmentState::Active;
+                en.timer += 1;
+                let timer = en.timer;
+                self.schedule(at, Job::Step(e, timer));
+            }
+            End::Park {
+                index,
+                matching,
+                deadline,
+                ..
+            } => {
+                let expected = matching.and_then(|k| en.context.get(k)).map(json_text);
+                en.state = EnrolmentState::Waiting;
+                en.step = index;
+                en.wait = Some((expected, deadline));
+                en.timer += 1;
+                let timer = en.timer;
+                self.schedule(deadline, Job::Step(e, timer));
+            }
+            End::Completed { index } => {
+                en.state = EnrolmentState::Completed;
+                en.step = index;
+            }
+            End::Stopped { index } => {
+                en.state = EnrolmentState::Active;
+                en.step = index;
+            }
+        }
+    }
+
+    /// Applies one step's effect to the household.
+    fn apply(&mut self, effect: Effect<'a>, e: usize, due: Timestamp, now: Timestamp) {
+        let who = self.enrolments[e].person;
+        let programme = self.enrolments[e].programme;
+        match effect {
+            Effect::Send { step, send } => {
+                if self.enrolments[e].sent_steps.contains(&step.id.as_str()) {
                     return;
                 }
-                let on_timeout = match programme
-                    .steps
-                    .get(usize::try_from(index).unwrap_or(usize::MAX))
-                    .map(|s| &s.action)
-                {
-                    Some(Action::WaitFor(w)) => w.on_timeout.as_deref(),
-                    _ => None,
-                };
-                index = jump(programme, on_timeout, index);
-                self.enrolments[e].wait = None;
+                self.enrolments[e].sent_steps.push(&step.id);
+                let categories = categories(self.sim, &self.people, &self.enrolments[e].context);
+                let (choice, reason) = plan_send(
+                    programme,
+                    step,
+                    send,
+                    &self.people[who].record,
+                    &categories,
+                    self.sim.setup.policy,
+                );
+                self.messages.push(Message {
+                    person: who,
+                    enrolment: e,
+                    template: &send.template,
+                    class: send.class,
+                    priority: send.priority.into(),
+                    channel: choice.channel,
+                    planned_at: due,
+                    state: State::Planned,
+                    // As the worker words it, until the policy says more.
+                    reason,
+                    sent_at: None,
+                });
+                let m = self.messages.len() - 1;
+                self.planned.push(m);
+                self.schedule(due.max(now), Job::Deliver(m));
             }
-            _ => return,
-        }
-        let zone = self.people[who].zone.clone();
-        let mut state = EnrolmentState::Active;
-        let mut parked = false;
-        for _ in 0..1000 {
-            let Some(step) = usize::try_from(index)
-                .ok()
-                .and_then(|i| programme.steps.get(i))
-            else {
-                state = EnrolmentState::Completed;
-                break;
-            };
-            match &step.action {
-                Action::Send(send) => {
-                    if !self.enrolments[e].sent_steps.contains(&step.id.as_str()) {
-                        self.enrolments[e].sent_steps.push(&step.id);
-                        let categories =
-                            categories(self.sim, &self.people, &self.enrolments[e].context);
-                        let choice = policy::choose_channel(
-                            &send.channels,
-                            send.class,
-                            &self.people[who].record,
-                            &categories,
-                            self.sim.setup.policy,
-                        );
-                        self.messages.push(Message {
-                            person: who,
-                            enrolment: e,
-                            template: &send.template,
-                            class: send.class,
-                            priority: send.priority.into(),
-                            channel: choice.channel,
-                            planned_at: due,
-                            state: State::Planned,
-                            // As the worker words it, until the policy says more.
-                            reason: planned_reason(&programme.id, &step.id, &choice.reason),
-                            sent_at: None,
-                        });
-                        let m = self.messages.len() - 1;
-                        self.planned.push(m);
-                        self.schedule(due.max(now), Job::Deliver(m));
-                    }
-                    index += 1;
+            Effect::Tag(tag) => {
+                let p = &mut self.people[who];
+                let tags = p
+                    .record
+                    .attributes
+                    .entry("tags".to_string())
+                    .or_insert_with(|| json!([]));
+                if let Some(list) = tags.as_array_mut()
+                    && !list.iter().any(|t| t.as_str() == Some(tag))
+                {
+                    list.push(tag.into());
+                    p.cel_customer = None;
+                    p.answers.clear();
                 }
-                Action::Wait(wait) => {
-                    let date = match wait {
-                        Wait::UntilDate { date, .. } => {
-                            let context = self.enrolments[e].context.clone();
-                            let values = self.values(date, who, &context, now);
-                            date.date_for(&values).ok()
-                        }
-                        _ => None,
-                    };
-                    let run_at = wait_end(wait, due, &zone, date);
-                    index += 1;
-                    let en = &mut self.enrolments[e];
-                    en.timer += 1;
-                    let timer = en.timer;
-                    self.schedule(run_at, Job::Step(e, timer));
-                    break;
-                }
-                Action::WaitFor(wait) => {
-                    let deadline = due
-                        .to_zoned_datetime(zone.clone())
-                        .checked_add(wait.timeout)
-                        .map_or(due, |z| z.timestamp());
-                    let en = &mut self.enrolments[e];
-                    let expected = wait
-                        .matching
-                        .as_ref()
-                        .and_then(|k| en.context.get(k))
-                        .map(json_text);
-                    en.state = EnrolmentState::Waiting;
-                    en.step = index;
-                    en.wait = Some((expected, deadline));
-                    en.timer += 1;
-                    let timer = en.timer;
-                    self.schedule(deadline, Job::Step(e, timer));
-                    parked = true;
-                    break;
-                }
-                Action::Branch {
-                    condition,
-                    then,
-                    otherwise,
-                } => {
-                    let context = self.enrolments[e].context.clone();
-                    let holds = self.holds(condition, who, &context, now);
-                    index = jump(
-                        programme,
-                        if holds {
-                            then.as_deref()
-                        } else {
-                            otherwise.as_deref()
-                        },
-                        index,
-                    );
-                }
-                Action::Tag(tag) => {
-                    let p = &mut self.people[who];
-                    let tags = p
-                        .record
+            }
+            Effect::Set { attribute, value } => {
+                let p = &mut self.people[who];
+                if p.record.attributes.get(attribute) != Some(value) {
+                    p.record
                         .attributes
-                        .entry("tags".to_string())
-                        .or_insert_with(|| json!([]));
-                    if let Some(list) = tags.as_array_mut()
-                        && !list.iter().any(|t| t.as_str() == Some(tag))
-                    {
-                        list.push(tag.clone().into());
-                        p.cel_customer = None;
-                        p.answers.clear();
-                    }
-                    index += 1;
+                        .insert(attribute.to_string(), value.clone());
+                    p.cel_customer = None;
+                    p.answers.clear();
                 }
-                Action::Set { attribute, value } => {
-                    let p = &mut self.people[who];
-                    if p.record.attributes.get(attribute) != Some(value) {
-                        p.record.attributes.insert(attribute.clone(), value.clone());
-                        p.cel_customer = None;
-                        p.answers.clear();
-                    }
-                    index += 1;
-                }
-                Action::GrantPoints { points, .. } => {
-                    self.people[who].points += points;
-                    index += 1;
-                }
-                Action::IssueCoupon { pool } => {
-                    if let Some(pool) = self.sim.setup.loyalty.pool(pool) {
-                        let coupon = coupon(pool.valid_days, due.max(now));
-                        let context = Arc::make_mut(&mut self.enrolments[e].context);
-                        if let Some(map) = context.as_object_mut() {
-                            map.insert("coupon".into(), coupon);
-                        }
-                    }
-                    index += 1;
-                }
-                Action::Survey(kind) => {
+            }
+            Effect::GrantPoints { points, .. } => self.people[who].points += points,
+            Effect::IssueCoupon { pool, .. } => {
+                if let Some(pool) = self.sim.setup.loyalty.pool(pool) {
+                    let coupon = coupon(pool.valid_days, due.max(now));
                     let context = Arc::make_mut(&mut self.enrolments[e].context);
                     if let Some(map) = context.as_object_mut() {
-                        map.insert("survey".into(), json!({"kind": kind.as_str()}));
+                        map.insert("coupon".into(), coupon);
                     }
-                    index += 1;
-                }
-                Action::Webhook { .. } => index += 1,
-                Action::Exit => {
-                    state = EnrolmentState::Completed;
-                    break;
                 }
             }
-        }
-        if !parked {
-            let en = &mut self.enrolments[e];
-            en.state = state;
-            en.step = index;
+            Effect::Survey(kind) => {
+                let context = Arc::make_mut(&mut self.enrolments[e].context);
+                if let Some(map) = context.as_object_mut() {
+                    map.insert("survey".into(), json!({"kind": kind.as_str()}));
+                }
+            }
+            // The brand's system is not part of the simulation.
+            Effect::Webhook { .. } => {}
         }
     }
 

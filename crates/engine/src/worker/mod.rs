@@ -39,9 +39,10 @@ use tracing::{debug, error, info, warn};
 
 use std::collections::{HashMap, HashSet};
 
+use crate::interpret::jump;
 use crate::links::{LinkSigner, Page};
 use crate::occasions::{Occasion, PastOrder, occasions_on};
-use crate::programme::{Action, OCCASIONS, Programme, Reentry, Wait, occasion_event};
+use crate::programme::{Action, OCCASIONS, Programme, Reentry, occasion_event};
 use crate::render::{RenderInput, Renderer};
 use crate::versions::Programmes;
 
@@ -407,14 +408,6 @@ async fn exit(
     Ok(())
 }
 
-/// The step index a jump lands on: the named step, or the one after `from`.
-pub(crate) fn jump(programme: &Programme, target: Option<&str>, from: i32) -> i32 {
-    target
-        .and_then(|t| programme.step_index(t))
-        .and_then(|i| i32::try_from(i).ok())
-        .unwrap_or(from + 1)
-}
-
 /// A JSON value as text for matching (`"W1"` and `W1` are the same order number).
 pub(crate) fn json_text(v: &serde_json::Value) -> String {
     v.as_str().map_or_else(|| v.to_string(), str::to_string)
@@ -437,35 +430,6 @@ pub(crate) fn next_local_time(
         .to_zoned_datetime(local.time_zone().clone())
         .ok()
         .map(|z| z.timestamp())
-}
-
-/// When a `wait` step that fell due at `due` ends, in the customer's `zone`; `date` is what
-/// a `wait = { until = … }` expression gave (none: go on at once).
-pub(crate) fn wait_end(
-    wait: &Wait,
-    due: jiff::Timestamp,
-    zone: &jiff::tz::TimeZone,
-    date: Option<jiff::civil::Date>,
-) -> jiff::Timestamp {
-    let local = due.to_zoned_datetime(zone.clone());
-    match wait {
-        Wait::For(span) => local.checked_add(*span).ok().map(|z| z.timestamp()),
-        Wait::UntilTime(time) => next_local_time(&local, *time),
-        Wait::UntilDate { offset, at, .. } => date
-            .and_then(|d| d.checked_add(offset.unwrap_or_default()).ok())
-            .and_then(|d| d.to_datetime(*at).to_zoned_datetime(zone.clone()).ok())
-            .map(|z| z.timestamp().max(due)),
-    }
-    .unwrap_or(due)
-}
-
-/// A planned message's first reason: the programme and step, and why its channel.
-pub(crate) fn planned_reason(programme: &str, step: &str, channel_reason: &str) -> String {
-    if channel_reason.is_empty() {
-        format!("planned by programme '{programme}' step '{step}'")
-    } else {
-        format!("planned by programme '{programme}' step '{step}', {channel_reason}")
-    }
 }
 
 /// Whether a customer falls in a programme's holdout share: stable for the pair, so the

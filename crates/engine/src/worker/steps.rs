@@ -2,6 +2,8 @@
 //! programmes would say at once (the cancellation API's retention offer).
 
 use super::*;
+use crate::interpret::{Effect, End, Next, Resume, Run, Standing, plan_send, resume};
+use crate::programme::Programme;
 
 impl Engine {
     /// Runs an enrolment's steps up to the next wait or the end.
@@ -23,255 +25,240 @@ impl Engine {
         };
         // Waits count from when the step was due, so a late worker does not shift the plan.
         let due = aftercare_store::from_micros(job.run_at)?;
-        let mut index = enrolment.step_index;
-        match enrolment.state.as_str() {
-            enrolment_state::ACTIVE => {}
-            enrolment_state::HOLDOUT => {
+        let standing = match enrolment.state.as_str() {
+            enrolment_state::ACTIVE => Standing::Active,
+            enrolment_state::HOLDOUT => Standing::Holdout,
+            enrolment_state::WAITING => Standing::Waiting {
+                deadline: enrolment
+                    .wait_deadline
+                    .map(aftercare_store::from_micros)
+                    .transpose()?,
+            },
+            _ => Standing::Done,
+        };
+        let index = match resume(programme, standing, enrolment.step_index, now) {
+            Resume::From(index) => index,
+            Resume::Complete(index) => {
                 tx.update_enrolment(enrolment.id, enrolment_state::COMPLETED, index, now)
                     .await?;
                 return self.finish(tx, job).await;
             }
-            enrolment_state::WAITING => {
-                let deadline = enrolment
-                    .wait_deadline
-                    .map(aftercare_store::from_micros)
-                    .transpose()?;
-                if deadline.is_some_and(|d| d > now) {
-                    return self.finish(tx, job).await;
-                }
-                let step = usize::try_from(index)
-                    .ok()
-                    .and_then(|i| programme.steps.get(i));
-                let on_timeout = match step.map(|s| &s.action) {
-                    Some(Action::WaitFor(w)) => w.on_timeout.as_deref(),
-                    _ => None,
-                };
-                index = jump(programme, on_timeout, index);
-            }
-            _ => return self.finish(tx, job).await,
-        }
+            Resume::Nothing => return self.finish(tx, job).await,
+        };
         if tx.programme_paused(&enrolment.programme_id).await? {
             return self.hold_while_paused(tx, job).await;
         }
         let mut customer = tx.customer(enrolment.customer_id).await?;
         let mut context = Tx::enrolment_context(&enrolment)?;
-        let zone = customer.record.time_zone.zone();
-        let mut state = enrolment_state::ACTIVE;
-        let mut parked = false;
-        for _ in 0..1000 {
-            let Some(step) = usize::try_from(index)
-                .ok()
-                .and_then(|i| programme.steps.get(i))
-            else {
-                state = enrolment_state::COMPLETED;
-                break;
-            };
-            match &step.action {
-                Action::Send(send) => {
-                    // CH2: the channel for this customer and this order's products.
-                    let (_, products) = order_in_context(&mut tx, &context).await?;
-                    let categories: Vec<&str> =
-                        products.iter().map(|p| p.category.as_str()).collect();
-                    let choice = policy::choose_channel(
-                        &send.channels,
-                        send.class,
-                        &customer.record,
-                        &categories,
-                        &self.policy,
-                    );
-                    let reason = planned_reason(&programme.id, &step.id, &choice.reason);
-                    let priority = format!("{:?}", send.priority).to_lowercase();
-                    let message = NewMessage {
-                        customer_id: enrolment.customer_id,
-                        enrolment_id: Some(enrolment.id),
-                        step_key: &step.id,
-                        programme_id: Some(&programme.id),
-                        template: &send.template,
-                        class: send.class,
-                        priority: &priority,
-                        channel: choice.channel,
-                        planned_at: due,
-                        reason: &reason,
-                    };
-                    if let Some(message_id) = tx.insert_message(&message, now).await? {
-                        tx.insert_job(job_kind::DELIVER, message_id, due.max(now), now)
-                            .await?;
-                    }
-                    index += 1;
-                }
-                Action::Wait(wait) => {
-                    let date = match wait {
-                        Wait::UntilDate { date, .. } => {
-                            let data = condition_data(&mut tx, &customer, &context, now).await?;
-                            date.evaluate_date(&data)
-                                .inspect_err(|e| debug!(enrolment_id = enrolment.id, step = %step.id, error = %e, "No date to wait for; going on at once."))
-                                .ok()
-                        }
-                        _ => None,
-                    };
-                    let run_at = wait_end(wait, due, &zone, date);
-                    index += 1;
-                    tx.insert_job(job_kind::STEP, enrolment.id, run_at, now)
-                        .await?;
-                    break;
-                }
-                Action::WaitFor(wait) => {
-                    let deadline = due
-                        .to_zoned_datetime(zone.clone())
-                        .checked_add(wait.timeout)
-                        .map_or(due, |z| z.timestamp());
-                    let expected = wait
-                        .matching
-                        .as_ref()
-                        .and_then(|k| context.get(k))
-                        .map(json_text);
-                    tx.set_enrolment_waiting(
-                        enrolment.id,
-                        index,
-                        &wait.event,
-                        expected.as_deref(),
-                        deadline,
-                        now,
-                    )
-                    .await?;
-                    tx.insert_job(job_kind::STEP, enrolment.id, deadline, now)
-                        .await?;
-                    parked = true;
-                    break;
-                }
-                Action::Branch {
-                    condition,
-                    then,
-                    otherwise,
-                } => {
+        let mut run = Run::new(programme, index, due, customer.record.time_zone.zone());
+        let end = loop {
+            match run.advance() {
+                Next::Holds(condition) => {
                     let data = condition_data(&mut tx, &customer, &context, now).await?;
-                    let holds = condition.evaluate(&data).unwrap_or_else(|e| {
-                        debug!(enrolment_id = enrolment.id, step = %step.id, error = %e, "Condition failed; taking the else branch.");
+                    run.answer(condition.evaluate(&data).unwrap_or_else(|e| {
+                        debug!(enrolment_id = enrolment.id, error = %e, "Condition failed; taking the else branch.");
                         false
-                    });
-                    index = jump(
-                        programme,
-                        if holds {
-                            then.as_deref()
-                        } else {
-                            otherwise.as_deref()
-                        },
-                        index,
-                    );
+                    }));
                 }
-                Action::Tag(tag) => {
-                    let tags = customer
-                        .record
-                        .attributes
-                        .entry("tags".to_string())
-                        .or_insert_with(|| serde_json::json!([]));
-                    if let Some(list) = tags.as_array_mut()
-                        && !list.iter().any(|t| t.as_str() == Some(tag))
-                    {
-                        list.push(tag.clone().into());
-                        tx.update_customer_record(customer.id, &customer.record, now)
-                            .await?;
-                    }
-                    index += 1;
+                Next::Date(expression) => {
+                    let data = condition_data(&mut tx, &customer, &context, now).await?;
+                    run.answer_date(expression.evaluate_date(&data)
+                        .inspect_err(|e| debug!(enrolment_id = enrolment.id, error = %e, "No date to wait for; going on at once."))
+                        .ok());
                 }
-                Action::Set { attribute, value } => {
-                    if customer.record.attributes.get(attribute) != Some(value) {
-                        customer
-                            .record
-                            .attributes
-                            .insert(attribute.clone(), value.clone());
-                        tx.update_customer_record(customer.id, &customer.record, now)
-                            .await?;
-                    }
-                    index += 1;
-                }
-                Action::GrantPoints { points, reason } => {
-                    let key = format!("programme:{}:{}", enrolment.id, step.id);
-                    crate::loyalty::grant(
+                Next::Do(effect) => {
+                    self.apply(
                         &mut tx,
-                        &self.loyalty,
-                        customer.id,
-                        *points,
-                        reason,
-                        &key,
+                        effect,
+                        &enrolment,
+                        programme,
+                        &mut customer,
+                        &mut context,
+                        due,
                         now,
                     )
                     .await?;
-                    index += 1;
                 }
-                Action::Webhook { target, event } => {
-                    let payload = serde_json::json!({
-                        "event": event.clone().unwrap_or_else(|| format!("{}.{}", programme.id, step.id)),
-                        "programme": programme.id,
-                        "version": programme.version,
-                        "step": step.id,
-                        "enrolment": enrolment.id,
-                        "customer": {"external_id": customer.record.external_id.as_str()},
-                        "data": context,
-                        "at": due.max(now).to_string(),
-                    });
-                    if let Some(call) = tx
-                        .insert_outgoing_webhook(enrolment.id, &step.id, target, &payload, now)
-                        .await?
-                    {
-                        tx.insert_job(job_kind::WEBHOOK, call, due.max(now), now)
-                            .await?;
-                    }
-                    index += 1;
-                }
-                Action::IssueCoupon { pool } => {
-                    match self.loyalty.pool(pool) {
-                        Some(pool) => {
-                            let reason = format!("programme '{}' step '{}'", programme.id, step.id);
-                            let coupon = crate::loyalty::issue_coupon(
-                                &mut tx,
-                                pool,
-                                Some(customer.id),
-                                &reason,
-                                due.max(now),
-                            )
-                            .await?;
-                            if let Some(map) = context.as_object_mut() {
-                                map.insert("coupon".into(), crate::loyalty::coupon_json(&coupon));
-                            }
-                            tx.set_enrolment_context(enrolment.id, &context).await?;
-                        }
-                        None => {
-                            warn!(enrolment_id = enrolment.id, %pool, "Coupon pool no longer configured; going on without a coupon.");
-                        }
-                    }
-                    index += 1;
-                }
-                Action::Survey(kind) => {
-                    let segment = customer
-                        .record
-                        .attributes
-                        .get("segment")
-                        .and_then(|s| s.as_str())
-                        .unwrap_or("all")
-                        .to_string();
-                    let id = tx
-                        .create_survey_response(customer.id, kind.as_str(), &segment, now)
-                        .await?;
-                    if let Some(map) = context.as_object_mut() {
-                        map.insert(
-                            "survey".into(),
-                            serde_json::json!({"id": id, "kind": kind.as_str()}),
-                        );
-                    }
-                    tx.set_enrolment_context(enrolment.id, &context).await?;
-                    index += 1;
-                }
-                Action::Exit => {
-                    state = enrolment_state::COMPLETED;
-                    break;
-                }
+                Next::End(end) => break end,
+            }
+        };
+        match end {
+            End::Timer { index, at } => {
+                tx.insert_job(job_kind::STEP, enrolment.id, at, now).await?;
+                tx.update_enrolment(enrolment.id, enrolment_state::ACTIVE, index, now)
+                    .await?;
+            }
+            End::Park {
+                index,
+                event,
+                matching,
+                deadline,
+            } => {
+                let expected = matching.and_then(|k| context.get(k)).map(json_text);
+                tx.set_enrolment_waiting(
+                    enrolment.id,
+                    index,
+                    event,
+                    expected.as_deref(),
+                    deadline,
+                    now,
+                )
+                .await?;
+                tx.insert_job(job_kind::STEP, enrolment.id, deadline, now)
+                    .await?;
+            }
+            End::Completed { index } => {
+                tx.update_enrolment(enrolment.id, enrolment_state::COMPLETED, index, now)
+                    .await?;
+            }
+            End::Stopped { index } => {
+                tx.update_enrolment(enrolment.id, enrolment_state::ACTIVE, index, now)
+                    .await?;
             }
         }
-        if !parked {
-            tx.update_enrolment(enrolment.id, state, index, now).await?;
-        }
         self.finish(tx, job).await
+    }
+
+    /// Applies one step's effect to the store, in the step job's transaction.
+    #[allow(clippy::too_many_arguments)]
+    async fn apply(
+        &self,
+        tx: &mut Tx,
+        effect: Effect<'_>,
+        enrolment: &aftercare_store::Enrolment,
+        programme: &Programme,
+        customer: &mut StoredCustomer,
+        context: &mut serde_json::Value,
+        due: jiff::Timestamp,
+        now: jiff::Timestamp,
+    ) -> Result<(), EngineError> {
+        match effect {
+            Effect::Send { step, send } => {
+                let (_, products) = order_in_context(tx, context).await?;
+                let categories: Vec<&str> = products.iter().map(|p| p.category.as_str()).collect();
+                let (choice, reason) = plan_send(
+                    programme,
+                    step,
+                    send,
+                    &customer.record,
+                    &categories,
+                    &self.policy,
+                );
+                let priority = format!("{:?}", send.priority).to_lowercase();
+                let message = NewMessage {
+                    customer_id: enrolment.customer_id,
+                    enrolment_id: Some(enrolment.id),
+                    step_key: &step.id,
+                    programme_id: Some(&programme.id),
+                    template: &send.template,
+                    class: send.class,
+                    priority: &priority,
+                    channel: choice.channel,
+                    planned_at: due,
+                    reason: &reason,
+                };
+                if let Some(message_id) = tx.insert_message(&message, now).await? {
+                    tx.insert_job(job_kind::DELIVER, message_id, due.max(now), now)
+                        .await?;
+                }
+            }
+            Effect::Tag(tag) => {
+                let tags = customer
+                    .record
+                    .attributes
+                    .entry("tags".to_string())
+                    .or_insert_with(|| serde_json::json!([]));
+                if let Some(list) = tags.as_array_mut()
+                    && !list.iter().any(|t| t.as_str() == Some(tag))
+                {
+                    list.push(tag.into());
+                    tx.update_customer_record(customer.id, &customer.record, now)
+                        .await?;
+                }
+            }
+            Effect::Set { attribute, value } => {
+                if customer.record.attributes.get(attribute) != Some(value) {
+                    customer
+                        .record
+                        .attributes
+                        .insert(attribute.to_string(), value.clone());
+                    tx.update_customer_record(customer.id, &customer.record, now)
+                        .await?;
+                }
+            }
+            Effect::GrantPoints {
+                step,
+                points,
+                reason,
+            } => {
+                let key = format!("programme:{}:{}", enrolment.id, step.id);
+                crate::loyalty::grant(tx, &self.loyalty, customer.id, points, reason, &key, now)
+                    .await?;
+            }
+            Effect::Webhook {
+                step,
+                target,
+                event,
+            } => {
+                let payload = serde_json::json!({
+                    "event": event,
+                    "programme": programme.id,
+                    "version": programme.version,
+                    "step": step.id,
+                    "enrolment": enrolment.id,
+                    "customer": {"external_id": customer.record.external_id.as_str()},
+                    "data": context,
+                    "at": due.max(now).to_string(),
+                });
+                if let Some(call) = tx
+                    .insert_outgoing_webhook(enrolment.id, &step.id, target, &payload, now)
+                    .await?
+                {
+                    tx.insert_job(job_kind::WEBHOOK, call, due.max(now), now)
+                        .await?;
+                }
+            }
+            Effect::IssueCoupon { step, pool } => match self.loyalty.pool(pool) {
+                Some(pool) => {
+                    let reason = format!("programme '{}' step '{}'", programme.id, step.id);
+                    let coupon = crate::loyalty::issue_coupon(
+                        tx,
+                        pool,
+                        Some(customer.id),
+                        &reason,
+                        due.max(now),
+                    )
+                    .await?;
+                    if let Some(map) = context.as_object_mut() {
+                        map.insert("coupon".into(), crate::loyalty::coupon_json(&coupon));
+                    }
+                    tx.set_enrolment_context(enrolment.id, context).await?;
+                }
+                None => {
+                    warn!(enrolment_id = enrolment.id, %pool, "Coupon pool no longer configured; going on without a coupon.");
+                }
+            },
+            Effect::Survey(kind) => {
+                let segment = customer
+                    .record
+                    .attributes
+                    .get("segment")
+                    .and_then(|s| s.as_str())
+                    .unwrap_or("all")
+                    .to_string();
+                let id = tx
+                    .create_survey_response(customer.id, kind.as_str(), &segment, now)
+                    .await?;
+                if let Some(map) = context.as_object_mut() {
+                    map.insert(
+                        "survey".into(),
+                        serde_json::json!({"id": id, "kind": kind.as_str()}),
+                    );
+                }
+                tx.set_enrolment_context(enrolment.id, context).await?;
+            }
+        }
+        Ok(())
     }
 
     /// What the programmes triggered by `event_type` will say to this customer at once:

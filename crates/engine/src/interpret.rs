@@ -1,0 +1,382 @@
+//! The programme language's one interpreter (issue 20): given a programme and where an
+//! enrolment stands, it walks the steps up to the next wait or the end and says what to do —
+//! it asks its driver to answer conditions and to apply effects, and does no I/O of its own.
+//! The worker (`worker/steps.rs`) drives it against the store, the fast simulator
+//! (`simulator/run.rs`) against its household in memory; a new step is one arm of
+//! [`Run::advance`], and the compiler then points at both drivers' `match` over [`Next`].
+//!
+//! ```text
+//! let mut run = Run::new(programme, index, due, zone);
+//! loop {
+//!     match run.advance() {
+//!         Next::Holds(condition) => run.answer(evaluate(condition)),
+//!         Next::Date(expression) => run.answer_date(evaluate_date(expression)),
+//!         Next::Do(effect) => apply(effect),
+//!         Next::End(end) => break,
+//!     }
+//! }
+//! ```
+//!
+//! Requirements: the programme model of DESIGN.md (send, wait, wait for an event with a
+//! timeout, branch, tag, set, grant points, issue a coupon, survey, webhook, exit).
+
+use aftercare_domain::policy::{self, ChannelChoice, PolicyConfig};
+use aftercare_domain::{CustomerRecord, survey::SurveyKind};
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+
+use crate::condition::Condition;
+use crate::programme::{Action, Programme, SendStep, Step, Wait};
+use crate::worker::next_local_time;
+
+/// How many steps one run may take before it stops where it is (a guard against a loop of
+/// branches that never waits).
+const MAX_STEPS: usize = 1000;
+
+/// Where an enrolment stands when its step timer fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// Running.
+    Active,
+    /// In the holdout: it completes without doing anything.
+    Holdout,
+    /// Parked at a `wait_for` step until an event or the deadline.
+    Waiting {
+        /// When the wait times out.
+        deadline: Option<Timestamp>,
+    },
+    /// Completed or exited: nothing more to do.
+    Done,
+}
+
+/// What to do when an enrolment's step timer fires.
+#[derive(Debug)]
+pub enum Resume {
+    /// Run the steps from this index.
+    From(i32),
+    /// A holdout enrolment: mark it completed at this index.
+    Complete(i32),
+    /// Nothing: the timer is stale (a wait not yet over, or the enrolment ended).
+    Nothing,
+}
+
+/// The one resume rule: a holdout completes, a `wait_for` whose deadline has passed goes on
+/// at its `on_timeout` step, an active enrolment goes on where it stands.
+pub fn resume(programme: &Programme, standing: Standing, index: i32, now: Timestamp) -> Resume {
+    match standing {
+        Standing::Active => Resume::From(index),
+        Standing::Holdout => Resume::Complete(index),
+        Standing::Waiting { deadline } if deadline.is_some_and(|d| d > now) => Resume::Nothing,
+        Standing::Waiting { .. } => {
+            let on_timeout = match step_at(programme, index).map(|s| &s.action) {
+                Some(Action::WaitFor(w)) => w.on_timeout.as_deref(),
+                _ => None,
+            };
+            Resume::From(jump(programme, on_timeout, index))
+        }
+        Standing::Done => Resume::Nothing,
+    }
+}
+
+/// A step's effect on the world, which the driver applies.
+#[derive(Debug)]
+pub enum Effect<'p> {
+    /// Plan a message of this `send` step, due at `due`.
+    Send {
+        /// The step.
+        step: &'p Step,
+        /// What it sends.
+        send: &'p SendStep,
+    },
+    /// Add a tag to the customer's `attributes.tags`, if not there.
+    Tag(&'p str),
+    /// Set one of the customer's attributes, if it differs.
+    Set {
+        /// The attribute.
+        attribute: &'p str,
+        /// Its value.
+        value: &'p serde_json::Value,
+    },
+    /// Grant points once for this enrolment and step.
+    GrantPoints {
+        /// The step.
+        step: &'p Step,
+        /// Points.
+        points: i64,
+        /// What the customer reads.
+        reason: &'p str,
+    },
+    /// Issue a code from a pool; later steps see it as `coupon`.
+    IssueCoupon {
+        /// The step.
+        step: &'p Step,
+        /// The pool's id.
+        pool: &'p str,
+    },
+    /// Open a survey; later steps link to it.
+    Survey(SurveyKind),
+    /// Call the brand's system once for this enrolment and step.
+    Webhook {
+        /// The step.
+        step: &'p Step,
+        /// The target in `[webhooks]`.
+        target: &'p str,
+        /// The event name the receiver sees.
+        event: String,
+    },
+}
+
+/// How a run ends.
+#[derive(Debug, PartialEq, Eq)]
+pub enum End<'p> {
+    /// A `wait`: go on at `index` when the timer fires at `at`.
+    Timer {
+        /// The step to go on at.
+        index: i32,
+        /// When.
+        at: Timestamp,
+    },
+    /// A `wait_for`: park at `index` until `event` (matching the context's `matching`
+    /// property, when set) or the deadline, when the timer fires.
+    Park {
+        /// The `wait_for` step's index.
+        index: i32,
+        /// The event type awaited.
+        event: &'p str,
+        /// The context property the event must match.
+        matching: Option<&'p str>,
+        /// When the wait times out.
+        deadline: Timestamp,
+    },
+    /// The programme is done (the last step, or `exit`).
+    Completed {
+        /// Where it ended.
+        index: i32,
+    },
+    /// The step guard was reached: the enrolment stays active where it stands.
+    Stopped {
+        /// Where.
+        index: i32,
+    },
+}
+
+/// What the interpreter wants next from its driver.
+#[derive(Debug)]
+pub enum Next<'p> {
+    /// Whether this condition holds; answer with [`Run::answer`].
+    Holds(&'p Condition),
+    /// The date this expression gives, if any; answer with [`Run::answer_date`].
+    Date(&'p Condition),
+    /// Apply this effect, then ask again.
+    Do(Effect<'p>),
+    /// The run is over.
+    End(End<'p>),
+}
+
+/// One run of an enrolment's steps, from a step up to the next wait or the end.
+#[derive(Debug)]
+pub struct Run<'p> {
+    programme: &'p Programme,
+    index: i32,
+    due: Timestamp,
+    zone: TimeZone,
+    taken: usize,
+    /// The question asked and not yet answered.
+    asked: Option<&'p Step>,
+    holds: Option<bool>,
+    date: Option<Option<jiff::civil::Date>>,
+}
+
+impl<'p> Run<'p> {
+    /// A run of `programme` from step `index`; waits count from `due` (when the step was
+    /// due, so a late driver does not shift the plan) in the customer's time `zone`.
+    pub fn new(programme: &'p Programme, index: i32, due: Timestamp, zone: TimeZone) -> Self {
+        Self {
+            programme,
+            index,
+            due,
+            zone,
+            taken: 0,
+            asked: None,
+            holds: None,
+            date: None,
+        }
+    }
+
+    /// The answer to [`Next::Holds`].
+    pub fn answer(&mut self, holds: bool) {
+        self.holds = Some(holds);
+    }
+
+    /// The answer to [`Next::Date`].
+    pub fn answer_date(&mut self, date: Option<jiff::civil::Date>) {
+        self.date = Some(date);
+    }
+
+    /// The next thing to do.
+    pub fn advance(&mut self) -> Next<'p> {
+        let programme = self.programme;
+        loop {
+            if self.taken >= MAX_STEPS {
+                return Next::End(End::Stopped { index: self.index });
+            }
+            let Some(step) = step_at(programme, self.index) else {
+                return Next::End(End::Completed { index: self.index });
+            };
+            match &step.action {
+                Action::Send(send) => return self.then_next(Next::Do(Effect::Send { step, send })),
+                Action::Wait(wait) => {
+                    let date = match wait {
+                        Wait::UntilDate { date, .. } => match self.take_date(step) {
+                            Some(answer) => answer,
+                            None => return Next::Date(date),
+                        },
+                        _ => None,
+                    };
+                    let at = wait_end(wait, self.due, &self.zone, date);
+                    self.index += 1;
+                    return Next::End(End::Timer {
+                        index: self.index,
+                        at,
+                    });
+                }
+                Action::WaitFor(wait) => {
+                    let deadline = self
+                        .due
+                        .to_zoned_datetime(self.zone.clone())
+                        .checked_add(wait.timeout)
+                        .map_or(self.due, |z| z.timestamp());
+                    return Next::End(End::Park {
+                        index: self.index,
+                        event: &wait.event,
+                        matching: wait.matching.as_deref(),
+                        deadline,
+                    });
+                }
+                Action::Branch {
+                    condition,
+                    then,
+                    otherwise,
+                } => {
+                    let Some(holds) = self.take_holds(step) else {
+                        return Next::Holds(condition);
+                    };
+                    let target = if holds { then } else { otherwise };
+                    self.index = jump(programme, target.as_deref(), self.index);
+                    self.taken += 1;
+                }
+                Action::Tag(tag) => return self.then_next(Next::Do(Effect::Tag(tag))),
+                Action::Set { attribute, value } => {
+                    return self.then_next(Next::Do(Effect::Set { attribute, value }));
+                }
+                Action::GrantPoints { points, reason } => {
+                    return self.then_next(Next::Do(Effect::GrantPoints {
+                        step,
+                        points: *points,
+                        reason,
+                    }));
+                }
+                Action::IssueCoupon { pool } => {
+                    return self.then_next(Next::Do(Effect::IssueCoupon { step, pool }));
+                }
+                Action::Survey(kind) => return self.then_next(Next::Do(Effect::Survey(*kind))),
+                Action::Webhook { target, event } => {
+                    let event = event
+                        .clone()
+                        .unwrap_or_else(|| format!("{}.{}", programme.id, step.id));
+                    return self.then_next(Next::Do(Effect::Webhook {
+                        step,
+                        target,
+                        event,
+                    }));
+                }
+                Action::Exit => return Next::End(End::Completed { index: self.index }),
+            }
+        }
+    }
+
+    /// Moves past the current step and hands out what it does.
+    fn then_next(&mut self, next: Next<'p>) -> Next<'p> {
+        self.index += 1;
+        self.taken += 1;
+        next
+    }
+
+    fn take_holds(&mut self, step: &'p Step) -> Option<bool> {
+        if self.asked.is_some_and(|s| std::ptr::eq(s, step)) {
+            self.asked = None;
+            return self.holds.take();
+        }
+        self.asked = Some(step);
+        self.holds = None;
+        None
+    }
+
+    fn take_date(&mut self, step: &'p Step) -> Option<Option<jiff::civil::Date>> {
+        if self.asked.is_some_and(|s| std::ptr::eq(s, step)) {
+            self.asked = None;
+            return self.date.take();
+        }
+        self.asked = Some(step);
+        self.date = None;
+        None
+    }
+}
+
+fn step_at(programme: &Programme, index: i32) -> Option<&Step> {
+    usize::try_from(index)
+        .ok()
+        .and_then(|i| programme.steps.get(i))
+}
+
+/// The step a jump goes to: the named step, or the next one.
+pub fn jump(programme: &Programme, target: Option<&str>, from: i32) -> i32 {
+    target
+        .and_then(|t| programme.step_index(t))
+        .and_then(|i| i32::try_from(i).ok())
+        .unwrap_or(from + 1)
+}
+
+/// When a `wait` step that fell due at `due` ends, in the customer's `zone`; `date` is what
+/// a `wait = { until = … }` expression gave (none: go on at once).
+pub fn wait_end(
+    wait: &Wait,
+    due: jiff::Timestamp,
+    zone: &jiff::tz::TimeZone,
+    date: Option<jiff::civil::Date>,
+) -> jiff::Timestamp {
+    let local = due.to_zoned_datetime(zone.clone());
+    match wait {
+        Wait::For(span) => local.checked_add(*span).ok().map(|z| z.timestamp()),
+        Wait::UntilTime(time) => next_local_time(&local, *time),
+        Wait::UntilDate { offset, at, .. } => date
+            .and_then(|d| d.checked_add(offset.unwrap_or_default()).ok())
+            .and_then(|d| d.to_datetime(*at).to_zoned_datetime(zone.clone()).ok())
+            .map(|z| z.timestamp().max(due)),
+    }
+    .unwrap_or(due)
+}
+
+/// A planned message's first reason: the programme and step, and why its channel.
+pub fn planned_reason(programme: &str, step: &str, channel_reason: &str) -> String {
+    if channel_reason.is_empty() {
+        format!("planned by programme '{programme}' step '{step}'")
+    } else {
+        format!("planned by programme '{programme}' step '{step}', {channel_reason}")
+    }
+}
+
+/// A planned message's channel (CH2: consent × preference × segment rule × the order's
+/// product categories) and the reason it is planned, worded once for every driver.
+pub fn plan_send(
+    programme: &Programme,
+    step: &Step,
+    send: &SendStep,
+    customer: &CustomerRecord,
+    categories: &[&str],
+    config: &PolicyConfig,
+) -> (ChannelChoice, String) {
+    let choice = policy::choose_channel(&send.channels, send.class, customer, categories, config);
+    let reason = planned_reason(&programme.id, &step.id, &choice.reason);
+    (choice, reason)
+}
