@@ -181,10 +181,16 @@ pub struct Run<'p> {
     due: Timestamp,
     zone: TimeZone,
     taken: usize,
-    /// The question asked and not yet answered.
+    /// The step whose question is out, and the driver's answer once it came.
     asked: Option<&'p Step>,
-    holds: Option<bool>,
-    date: Option<Option<jiff::civil::Date>>,
+    answered: Option<Answer>,
+}
+
+/// A driver's answer to the question a step asked.
+#[derive(Debug, Clone, Copy)]
+enum Answer {
+    Holds(bool),
+    Date(Option<jiff::civil::Date>),
 }
 
 impl<'p> Run<'p> {
@@ -198,19 +204,18 @@ impl<'p> Run<'p> {
             zone,
             taken: 0,
             asked: None,
-            holds: None,
-            date: None,
+            answered: None,
         }
     }
 
     /// The answer to [`Next::Holds`].
     pub fn answer(&mut self, holds: bool) {
-        self.holds = Some(holds);
+        self.answered = Some(Answer::Holds(holds));
     }
 
     /// The answer to [`Next::Date`].
     pub fn answer_date(&mut self, date: Option<jiff::civil::Date>) {
-        self.date = Some(date);
+        self.answered = Some(Answer::Date(date));
     }
 
     /// The next thing to do.
@@ -227,9 +232,9 @@ impl<'p> Run<'p> {
                 Action::Send(send) => return self.then_next(Next::Do(Effect::Send { step, send })),
                 Action::Wait(wait) => {
                     let date = match wait {
-                        Wait::UntilDate { date, .. } => match self.take_date(step) {
-                            Some(answer) => answer,
-                            None => return Next::Date(date),
+                        Wait::UntilDate { date, .. } => match self.answer_to(step) {
+                            Some(Answer::Date(answer)) => answer,
+                            _ => return Next::Date(date),
                         },
                         _ => None,
                     };
@@ -258,7 +263,7 @@ impl<'p> Run<'p> {
                     then,
                     otherwise,
                 } => {
-                    let Some(holds) = self.take_holds(step) else {
+                    let Some(Answer::Holds(holds)) = self.answer_to(step) else {
                         return Next::Holds(condition);
                     };
                     let target = if holds { then } else { otherwise };
@@ -302,23 +307,14 @@ impl<'p> Run<'p> {
         next
     }
 
-    fn take_holds(&mut self, step: &'p Step) -> Option<bool> {
+    /// The answer to the question `step` asked, once; otherwise `step` asks now.
+    fn answer_to(&mut self, step: &'p Step) -> Option<Answer> {
         if self.asked.is_some_and(|s| std::ptr::eq(s, step)) {
             self.asked = None;
-            return self.holds.take();
+            return self.answered.take();
         }
         self.asked = Some(step);
-        self.holds = None;
-        None
-    }
-
-    fn take_date(&mut self, step: &'p Step) -> Option<Option<jiff::civil::Date>> {
-        if self.asked.is_some_and(|s| std::ptr::eq(s, step)) {
-            self.asked = None;
-            return self.date.take();
-        }
-        self.asked = Some(step);
-        self.date = None;
+        self.answered = None;
         None
     }
 }
@@ -379,4 +375,121 @@ pub fn plan_send(
     let choice = policy::choose_channel(&send.channels, send.class, customer, categories, config);
     let reason = planned_reason(&programme.id, &step.id, &choice.reason);
     (choice, reason)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::programme::{CheckContext, parse_programme};
+
+    const PROGRAMME: &str = r#"
+id = "p"
+name = "p"
+version = 1
+trigger = { event = "order_placed" }
+
+[[steps]]
+id = "hello"
+send = { template = "thanks", class = "service" }
+
+[[steps]]
+id = "big"
+branch = { if = "order.total_cents > 10000", then = "tag", else = "answer" }
+
+[[steps]]
+id = "answer"
+wait_for = { event = "review_written", timeout = "7d", on_timeout = "tag" }
+
+[[steps]]
+id = "pause"
+wait = "2d"
+
+[[steps]]
+id = "tag"
+tag = "big-spender"
+"#;
+
+    fn programme() -> Programme {
+        let ctx = CheckContext {
+            templates: ["thanks".to_string()].into_iter().collect(),
+            custom_events: ["review_written".to_string()].into_iter().collect(),
+            coupon_pools: Default::default(),
+            webhook_targets: Default::default(),
+            short_templates: Default::default(),
+            providers: Default::default(),
+        };
+        parse_programme(std::path::Path::new("p.toml"), PROGRAMME, &ctx).unwrap()
+    }
+
+    fn at(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    /// Runs from `index`, answering every branch with `holds`; what it did, and how it ended.
+    fn drive(programme: &Programme, index: i32, holds: bool) -> (Vec<String>, String) {
+        let mut run = Run::new(programme, index, at("2026-03-02T09:00:00Z"), TimeZone::UTC);
+        let mut did = Vec::new();
+        loop {
+            match run.advance() {
+                Next::Holds(c) => {
+                    did.push(format!("asked {}", c.source()));
+                    run.answer(holds);
+                }
+                Next::Date(_) => run.answer_date(None),
+                Next::Do(Effect::Send { step, .. }) => did.push(format!("send {}", step.id)),
+                Next::Do(Effect::Tag(tag)) => did.push(format!("tag {tag}")),
+                Next::Do(other) => did.push(format!("{other:?}")),
+                Next::End(end) => return (did, format!("{end:?}")),
+            }
+        }
+    }
+
+    #[test]
+    fn a_run_sends_asks_and_jumps_then_parks_or_ends() {
+        let p = programme();
+        let (did, end) = drive(&p, 0, true);
+        assert_eq!(
+            did,
+            [
+                "send hello",
+                "asked order.total_cents > 10000",
+                "tag big-spender"
+            ]
+        );
+        assert_eq!(end, "Completed { index: 5 }");
+        let (did, end) = drive(&p, 0, false);
+        assert_eq!(did, ["send hello", "asked order.total_cents > 10000"]);
+        assert_eq!(
+            end,
+            format!(
+                "Park {{ index: 2, event: \"review_written\", matching: None, deadline: {:?} }}",
+                at("2026-03-09T09:00:00Z")
+            )
+        );
+        let (did, end) = drive(&p, 3, false);
+        assert!(did.is_empty());
+        assert_eq!(
+            end,
+            format!("Timer {{ index: 4, at: {:?} }}", at("2026-03-04T09:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn the_resume_rule() {
+        let p = programme();
+        let now = at("2026-03-05T00:00:00Z");
+        let waiting = |deadline: &str| Standing::Waiting {
+            deadline: Some(at(deadline)),
+        };
+        for (standing, index, expected) in [
+            (Standing::Active, 1, "From(1)"),
+            (Standing::Holdout, 0, "Complete(0)"),
+            (waiting("2026-03-06T00:00:00Z"), 2, "Nothing"),
+            // The wait for a review timed out: on to its `on_timeout` step.
+            (waiting("2026-03-04T00:00:00Z"), 2, "From(4)"),
+            (Standing::Done, 4, "Nothing"),
+        ] {
+            assert_eq!(format!("{:?}", resume(&p, standing, index, now)), expected);
+        }
+    }
 }
