@@ -26,7 +26,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use crate::condition::Condition;
-use crate::programme::{Action, Programme, SendStep, Step, Wait};
+use crate::programme::{Action, Programme, Reentry, SendStep, Step, Wait};
 use crate::worker::next_local_time;
 
 /// How many steps one run may take before it stops where it is (a guard against a loop of
@@ -317,6 +317,149 @@ impl<'p> Run<'p> {
         self.answered = None;
         None
     }
+}
+
+/// An open enrolment as routing sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Open<'a> {
+    /// Its programme version.
+    pub programme: &'a Programme,
+    /// Where it stands.
+    pub standing: Standing,
+    /// Its step.
+    pub step: i32,
+    /// When it started.
+    pub started_at: Timestamp,
+    /// Its goal event and deadline, if any.
+    pub goal: Option<(&'a str, Timestamp)>,
+    /// Whether the goal was reached.
+    pub goal_reached: bool,
+    /// For a parked `wait_for` with `matching`: the value the event must carry.
+    pub wait_match: Option<&'a str>,
+}
+
+/// What an event does to one open enrolment.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Routed {
+    /// The event is the goal, within its window. A running enrolment then exits with the
+    /// reason; a holdout one completes (its timer is cancelled).
+    Goal {
+        /// Exit a running enrolment with this reason.
+        exit: Option<String>,
+        /// Complete a holdout enrolment.
+        complete: bool,
+    },
+    /// One of the programme's exit events: the running enrolment exits with the reason.
+    Exit(String),
+    /// The event a parked `wait_for` waited for: go on at `step` now.
+    Answered {
+        /// The `on_event` step (or the next).
+        step: i32,
+    },
+    /// Nothing to do.
+    Nothing,
+}
+
+/// The one routing rule: what `event_type` (with its properties, `context`) at `at` does
+/// to an open enrolment — reach its goal, end it, or answer its `wait_for`.
+pub fn route(
+    open: &Open<'_>,
+    event_type: &str,
+    context: &serde_json::Value,
+    at: Timestamp,
+) -> Routed {
+    let running = matches!(open.standing, Standing::Active | Standing::Waiting { .. });
+    let goal_open = open
+        .goal
+        .is_some_and(|(goal, deadline)| goal == event_type && at <= deadline)
+        && !open.goal_reached
+        && at >= open.started_at;
+    if goal_open {
+        return Routed::Goal {
+            exit: running.then(|| format!("goal reached: {event_type}")),
+            complete: open.standing == Standing::Holdout,
+        };
+    }
+    if running && open.programme.exit_on.iter().any(|x| x == event_type) {
+        return Routed::Exit(format!("left the programme on {event_type}"));
+    }
+    if let Standing::Waiting { .. } = open.standing
+        && let Some(Action::WaitFor(wait)) = step_at(open.programme, open.step).map(|s| &s.action)
+        && wait.event == event_type
+    {
+        let matches = match (&wait.matching, open.wait_match) {
+            (Some(key), Some(expected)) => {
+                context.get(key).map(crate::worker::json_text).as_deref() == Some(expected)
+            }
+            _ => true,
+        };
+        if matches {
+            return Routed::Answered {
+                step: jump(open.programme, wait.on_event.as_deref(), open.step),
+            };
+        }
+    }
+    Routed::Nothing
+}
+
+/// Why a message still queued from a programme stops when `event_type` comes: the
+/// programme's exit event (unless the enrolment had already exited) or its goal — the
+/// matter is settled (DQ3).
+pub fn settled(programme: &Programme, exited: bool, event_type: &str) -> Option<String> {
+    if programme.exit_on.iter().any(|x| x == event_type) && !exited {
+        Some(format!("blocked: left the programme on {event_type}"))
+    } else if programme
+        .goal
+        .as_ref()
+        .is_some_and(|g| g.event == event_type)
+    {
+        Some(format!("blocked: goal reached: {event_type}"))
+    } else {
+        None
+    }
+}
+
+/// The one re-entry rule: whether a customer whose last enrolment in `programme` started
+/// at `last` (in their `zone`) may enter again at `at`.
+pub fn may_enter(
+    programme: &Programme,
+    last: Option<Timestamp>,
+    zone: &TimeZone,
+    at: Timestamp,
+) -> bool {
+    let Some(last) = last else { return true };
+    match &programme.reentry {
+        Reentry::Always => true,
+        Reentry::Once => false,
+        Reentry::After(span) => last
+            .to_zoned_datetime(zone.clone())
+            .checked_add(*span)
+            .is_ok_and(|z| z.timestamp() <= at),
+    }
+}
+
+/// A new enrolment's goal (event and deadline, counted in the customer's `zone` from `at`)
+/// and when its first step runs: at once, or — in the holdout, which sends nothing — when
+/// the goal window closes.
+pub fn start<'p>(
+    programme: &'p Programme,
+    holdout: bool,
+    zone: &TimeZone,
+    at: Timestamp,
+    now: Timestamp,
+) -> (Option<(&'p str, Timestamp)>, Timestamp) {
+    let goal = programme.goal.as_ref().map(|g| {
+        let deadline = at
+            .to_zoned_datetime(zone.clone())
+            .checked_add(g.within)
+            .map_or(at, |z| z.timestamp());
+        (g.event.as_str(), deadline)
+    });
+    let first_run = match (holdout, goal) {
+        (true, Some((_, deadline))) => deadline,
+        _ => now,
+    };
+    (goal, first_run)
 }
 
 fn step_at(programme: &Programme, index: i32) -> Option<&Step> {

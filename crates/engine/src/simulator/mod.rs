@@ -3,7 +3,8 @@
 //! of a million customers in under a minute (`bench/simulate`), where the engine itself
 //! (store, jobs, worker) manages about a thousand.
 //!
-//! It interprets the same [`Programme`] steps the worker runs (`worker/steps.rs`): triggers
+//! It runs the same [`Programme`] steps as the worker, through the same interpreter
+//! ([`crate::interpret`]), applying its effects to the household: triggers
 //! from orders, carrier statuses and the brand's events, calendar occasions through
 //! [`crate::occasions`], entry conditions and branches in CEL, holdouts, re-entry, exit
 //! events and goals, `wait`, `wait_for`, coupons, points; and every message goes through

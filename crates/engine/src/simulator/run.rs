@@ -16,9 +16,12 @@ use serde_json::json;
 
 use super::{DAY, FastSimulator, Household, Input, MessageLine, Tally, counts, utc_date};
 use crate::condition::{Condition, to_cel};
-use crate::interpret::{self, Effect, End, Next, Resume, Standing, jump, plan_send, resume};
+use crate::interpret::{
+    self, Effect, End, Next, Open, Resume, Routed, Standing, plan_send, resume, route, settled,
+    start,
+};
 use crate::occasions::{PastOrder, next_possible, occasions_on};
-use crate::programme::{Action, Programme, Reentry, occasion_event};
+use crate::programme::{Programme, occasion_event};
 use crate::scores::history;
 use crate::worker::{in_holdout, json_text};
 
@@ -521,50 +524,36 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
             if en.person != who {
                 continue;
             }
-            let running = matches!(en.state, EnrolmentState::Active | EnrolmentState::Waiting);
-            let goal_open = en
-                .goal
-                .is_some_and(|(g, deadline)| g == event_type && at <= deadline)
-                && !en.goal_reached
-                && at >= en.started_at;
-            if goal_open {
-                self.enrolments[e].goal_reached = true;
-                if running {
-                    self.exit(e, &format!("goal reached: {event_type}"));
-                } else if self.enrolments[e].state == EnrolmentState::Holdout {
-                    self.enrolments[e].timer += 1;
-                    self.enrolments[e].state = EnrolmentState::Completed;
-                }
-                continue;
-            }
-            let programme = en.programme;
-            if running && programme.exit_on.iter().any(|x| x == event_type) {
-                self.exit(e, &format!("left the programme on {event_type}"));
-                continue;
-            }
-            if en.state == EnrolmentState::Waiting
-                && let Some(Action::WaitFor(wait)) = programme
-                    .steps
-                    .get(usize::try_from(en.step).unwrap_or(usize::MAX))
-                    .map(|s| &s.action)
-                && wait.event == event_type
-            {
-                let matches = match (&wait.matching, &en.wait) {
-                    (Some(key), Some((Some(expected), _))) => {
-                        context.get(key).map(json_text).as_deref() == Some(expected.as_str())
+            let open = Open {
+                programme: en.programme,
+                standing: standing(en),
+                step: en.step,
+                started_at: en.started_at,
+                goal: en.goal,
+                goal_reached: en.goal_reached,
+                wait_match: en.wait.as_ref().and_then(|(m, _)| m.as_deref()),
+            };
+            match route(&open, event_type, &context, at) {
+                Routed::Goal { exit, complete } => {
+                    self.enrolments[e].goal_reached = true;
+                    if let Some(reason) = exit {
+                        self.exit(e, &reason);
+                    } else if complete {
+                        self.enrolments[e].timer += 1;
+                        self.enrolments[e].state = EnrolmentState::Completed;
                     }
-                    _ => true,
-                };
-                if matches {
-                    let target = jump(programme, wait.on_event.as_deref(), en.step);
+                }
+                Routed::Exit(reason) => self.exit(e, &reason),
+                Routed::Answered { step } => {
                     let en = &mut self.enrolments[e];
-                    en.step = target;
+                    en.step = step;
                     en.state = EnrolmentState::Active;
                     en.wait = None;
                     en.timer += 1;
                     let timer = en.timer;
                     self.schedule(now, Job::Step(e, timer));
                 }
+                Routed::Nothing => {}
             }
         }
         // Messages still queued from enrolments that ran their last step stop too (DQ3).
@@ -578,18 +567,9 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                 continue;
             }
             let en = &self.enrolments[msg.enrolment];
-            let reason = if en.programme.exit_on.iter().any(|x| x == event_type)
-                && en.state != EnrolmentState::Exited
-            {
-                format!("blocked: left the programme on {event_type}")
-            } else if en
-                .programme
-                .goal
-                .as_ref()
-                .is_some_and(|g| g.event == event_type)
-            {
-                format!("blocked: goal reached: {event_type}")
-            } else {
+            let Some(reason) =
+                settled(en.programme, en.state == EnrolmentState::Exited, event_type)
+            else {
                 continue;
             };
             self.block(m, reason);
@@ -620,14 +600,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                     h
                 }
             };
-            let p = &self.people[who];
-            let goal = programme.goal.as_ref().map(|g| {
-                let deadline = at
-                    .to_zoned_datetime(p.zone.clone())
-                    .checked_add(g.within)
-                    .map_or(at, |z| z.timestamp());
-                (g.event.as_str(), deadline)
-            });
+            let (goal, run_at) = start(programme, holdout, &self.people[who].zone, at, now);
             let id: &'a str = &programme.id;
             let p = &mut self.people[who];
             match p.starts.iter_mut().find(|(pid, _)| *pid == id) {
@@ -656,29 +629,18 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
             });
             let e = self.enrolments.len() - 1;
             self.open.push(e);
-            let run_at = match (holdout, goal) {
-                (true, Some((_, deadline))) => deadline,
-                _ => now,
-            };
             self.schedule(run_at, Job::Step(e, 0));
         }
     }
 
     fn may_enter(&self, who: usize, programme: &Programme, at: Timestamp) -> bool {
-        let last = self.people[who]
+        let p = &self.people[who];
+        let last = p
             .starts
             .iter()
             .find(|(id, _)| *id == programme.id)
             .map(|(_, t)| *t);
-        let Some(last) = last else { return true };
-        match &programme.reentry {
-            Reentry::Always => true,
-            Reentry::Once => false,
-            Reentry::After(span) => last
-                .to_zoned_datetime(self.people[who].zone.clone())
-                .checked_add(*span)
-                .is_ok_and(|z| z.timestamp() <= at),
-        }
+        interpret::may_enter(programme, last, &p.zone, at)
     }
 
     fn exit(&mut self, e: usize, reason: &str) {
@@ -707,14 +669,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
         let programme = self.enrolments[e].programme;
         let who = self.enrolments[e].person;
         let en = &self.enrolments[e];
-        let standing = match en.state {
-            EnrolmentState::Active => Standing::Active,
-            EnrolmentState::Holdout => Standing::Holdout,
-            EnrolmentState::Waiting => Standing::Waiting {
-                deadline: en.wait.as_ref().map(|(_, d)| *d),
-            },
-            _ => Standing::Done,
-        };
+        let standing = standing(en);
         let index = match resume(programme, standing, en.step, now) {
             Resume::From(index) => index,
             Resume::Complete(_) => {
@@ -1372,4 +1327,16 @@ fn categories<'s>(
 fn coupon(valid_days: u32, now: Timestamp) -> serde_json::Value {
     let until = now + DAY * i32::try_from(valid_days).unwrap_or(i32::MAX / 2);
     json!({"valid_until": until.to_string()})
+}
+
+/// Where an enrolment stands, as the interpreter reads it.
+fn standing(en: &Enrolment<'_>) -> Standing {
+    match en.state {
+        EnrolmentState::Active => Standing::Active,
+        EnrolmentState::Holdout => Standing::Holdout,
+        EnrolmentState::Waiting => Standing::Waiting {
+            deadline: en.wait.as_ref().map(|(_, d)| *d),
+        },
+        _ => Standing::Done,
+    }
 }

@@ -39,7 +39,6 @@ use tracing::{debug, error, info, warn};
 
 use std::collections::{HashMap, HashSet};
 
-use crate::interpret::jump;
 use crate::links::{LinkSigner, Page};
 use crate::occasions::{Occasion, PastOrder, occasions_on};
 use crate::programme::{Action, OCCASIONS, Programme, Reentry, occasion_event};

@@ -2,6 +2,7 @@
 //! and the programmes it starts (with their entry condition, re-entry rule and holdout).
 
 use super::*;
+use crate::interpret::{self, Open, Routed, Standing, route, settled, start};
 
 impl Engine {
     /// Applies an event to the customer's programmes: goals it reaches, enrolments it ends
@@ -29,71 +30,63 @@ impl Engine {
             else {
                 continue;
             };
-            let running = e.state == enrolment_state::ACTIVE || e.state == enrolment_state::WAITING;
-            let goal_open = e.goal_event.as_deref() == Some(event_type)
-                && e.goal_reached_at.is_none()
-                && e.goal_deadline.is_some_and(|d| micros(at) <= d)
-                && micros(at) >= e.started_at;
-            if goal_open {
-                tx.reach_goal(e.id, at).await?;
-                debug!(programme = %e.programme_id, enrolment_id = e.id, holdout = e.holdout, "Goal reached.");
-                if running {
-                    exit(&mut tx, &e, &format!("goal reached: {event_type}"), now).await?;
-                } else if e.state == enrolment_state::HOLDOUT {
-                    tx.cancel_step_jobs(e.id).await?;
-                    tx.update_enrolment(e.id, enrolment_state::COMPLETED, e.step_index, now)
-                        .await?;
-                }
-                continue;
-            }
-            if running && programme.exit_on.iter().any(|x| x == event_type) {
-                exit(
-                    &mut tx,
-                    &e,
-                    &format!("left the programme on {event_type}"),
-                    now,
-                )
-                .await?;
-                continue;
-            }
-            if e.state == enrolment_state::WAITING && e.wait_event.as_deref() == Some(event_type) {
-                let step = usize::try_from(e.step_index)
-                    .ok()
-                    .and_then(|i| programme.steps.get(i));
-                let Some(Action::WaitFor(wait)) = step.map(|s| &s.action) else {
-                    continue;
-                };
-                let matches = match (&wait.matching, &e.wait_match) {
-                    (Some(key), Some(expected)) => {
-                        context.get(key).map(json_text).as_deref() == Some(expected.as_str())
+            let from_micros = |us: i64| aftercare_store::from_micros(us);
+            let standing = match e.state.as_str() {
+                enrolment_state::ACTIVE => Standing::Active,
+                enrolment_state::HOLDOUT => Standing::Holdout,
+                enrolment_state::WAITING => Standing::Waiting {
+                    deadline: e.wait_deadline.map(from_micros).transpose()?,
+                },
+                _ => Standing::Done,
+            };
+            let open = Open {
+                programme,
+                standing,
+                step: e.step_index,
+                started_at: from_micros(e.started_at)?,
+                goal: e
+                    .goal_event
+                    .as_deref()
+                    .zip(e.goal_deadline.map(from_micros).transpose()?),
+                goal_reached: e.goal_reached_at.is_some(),
+                wait_match: e.wait_match.as_deref(),
+            };
+            match route(&open, event_type, &context, at) {
+                Routed::Goal {
+                    exit: leave,
+                    complete,
+                } => {
+                    tx.reach_goal(e.id, at).await?;
+                    debug!(programme = %e.programme_id, enrolment_id = e.id, holdout = e.holdout, "Goal reached.");
+                    if let Some(reason) = leave {
+                        exit(&mut tx, &e, &reason, now).await?;
+                    } else if complete {
+                        tx.cancel_step_jobs(e.id).await?;
+                        tx.update_enrolment(e.id, enrolment_state::COMPLETED, e.step_index, now)
+                            .await?;
                     }
-                    _ => true,
-                };
-                if matches {
-                    let target = jump(programme, wait.on_event.as_deref(), e.step_index);
+                }
+                Routed::Exit(reason) => exit(&mut tx, &e, &reason, now).await?,
+                Routed::Answered { step } => {
                     tx.cancel_step_jobs(e.id).await?;
-                    tx.update_enrolment(e.id, enrolment_state::ACTIVE, target, now)
+                    tx.update_enrolment(e.id, enrolment_state::ACTIVE, step, now)
                         .await?;
                     tx.insert_job(job_kind::STEP, e.id, now, now).await?;
                 }
+                Routed::Nothing => {}
             }
         }
 
         // Messages still queued from enrolments that already ran their last step stop too:
         // an exit event or a reached goal means the matter is settled (DQ3).
-        for (message_id, programme_id, version, state, goal_event) in
+        for (message_id, programme_id, version, state, _goal_event) in
             tx.planned_messages_of_customer(customer.id).await?
         {
             let Some(programme) = self.programmes.version(&programme_id, version) else {
                 continue;
             };
-            let reason = if programme.exit_on.iter().any(|x| x == event_type)
-                && state != enrolment_state::EXITED
-            {
-                format!("blocked: left the programme on {event_type}")
-            } else if goal_event.as_deref() == Some(event_type) {
-                format!("blocked: goal reached: {event_type}")
-            } else {
+            let Some(reason) = settled(programme, state == enrolment_state::EXITED, event_type)
+            else {
                 continue;
             };
             tx.transition_message(
@@ -135,13 +128,7 @@ impl Engine {
                 programme.holdout,
             );
             let zone = customer.record.time_zone.zone();
-            let goal = programme.goal.as_ref().map(|g| {
-                let deadline = at
-                    .to_zoned_datetime(zone.clone())
-                    .checked_add(g.within)
-                    .map_or(at, |z| z.timestamp());
-                (g.event.as_str(), deadline)
-            });
+            let (goal, run_at) = start(programme, holdout, &zone, at, now);
             let new = NewEnrolment {
                 programme_id: &programme.id,
                 programme_version: programme.version,
@@ -155,19 +142,14 @@ impl Engine {
                 continue;
             };
             debug!(programme = %programme.id, customer_id = customer.id, enrolment_id, holdout, "Customer enrolled.");
-            // A holdout enrolment sends nothing; it only waits for its goal window to close.
-            let run_at = match (holdout, goal) {
-                (false, _) => now,
-                (true, Some((_, deadline))) => deadline,
-                (true, None) => now,
-            };
             tx.insert_job(job_kind::STEP, enrolment_id, run_at, now)
                 .await?;
         }
         self.finish(tx, job).await
     }
 
-    /// Whether the programme's re-entry rule lets the customer in again at `at`.
+    /// Whether the programme's re-entry rule ([`interpret::may_enter`]) lets the customer in
+    /// again at `at`.
     async fn may_enter(
         &self,
         tx: &mut Tx,
@@ -177,19 +159,17 @@ impl Engine {
     ) -> Result<bool, EngineError> {
         let last = match programme.reentry {
             Reentry::Always => return Ok(true),
-            _ => tx.last_enrolment_start(&programme.id, customer.id).await?,
+            _ => tx
+                .last_enrolment_start(&programme.id, customer.id)
+                .await?
+                .map(aftercare_store::from_micros)
+                .transpose()?,
         };
-        let Some(last) = last else { return Ok(true) };
-        Ok(match &programme.reentry {
-            Reentry::Always => true,
-            Reentry::Once => false,
-            Reentry::After(span) => {
-                let last = aftercare_store::from_micros(last)?;
-                let zone = customer.record.time_zone.zone();
-                last.to_zoned_datetime(zone)
-                    .checked_add(*span)
-                    .is_ok_and(|z| z.timestamp() <= at)
-            }
-        })
+        Ok(interpret::may_enter(
+            programme,
+            last,
+            &customer.record.time_zone.zone(),
+            at,
+        ))
     }
 }
