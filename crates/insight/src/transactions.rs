@@ -61,25 +61,13 @@ fn amount(s: &str, line: usize) -> Result<f64, ParseError> {
 /// (`master-id sample-id date cds value`, keyed by the sample id).
 pub fn parse(text: &str) -> Result<Vec<Transaction>, ParseError> {
     let mut out = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line = i + 1;
-        let trimmed = raw.trim();
-        if trimmed.is_empty() {
-            continue;
-        }
-        let fields: Vec<&str> = if trimmed.contains(',') {
-            trimmed
-                .split(',')
-                .map(|f| f.trim().trim_matches('"'))
-                .collect()
-        } else {
-            trimmed.split_whitespace().collect()
-        };
+    for row in rows(text) {
+        let (line, fields) = row?;
         let (customer, day, value) = match fields.as_slice() {
-            [c, d, a] => (*c, *d, *a),
-            [c, d, _cds, a] => (*c, *d, *a),
+            [c, d, a] => (c, d, a),
+            [c, d, _cds, a] => (c, d, a),
             // The sample's own id (1–2357) is the one the published summaries use.
-            [_master, sample, d, _cds, a] => (*sample, *d, *a),
+            [_master, sample, d, _cds, a] => (sample, d, a),
             _ => {
                 return Err(ParseError {
                     line,
@@ -101,6 +89,39 @@ pub fn parse(text: &str) -> Result<Vec<Transaction>, ParseError> {
         });
     }
     Ok(out)
+}
+
+/// A row's line number and fields.
+type Row = (usize, Vec<String>);
+
+/// The non-empty rows of `text` with their line numbers: CSV (read by the `csv` crate, so a
+/// quoted field may hold a comma) when the first row has a comma, else fields separated by
+/// white space (the CDNOW files).
+fn rows(text: &str) -> Box<dyn Iterator<Item = Result<Row, ParseError>> + '_> {
+    let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    if first.contains(',') {
+        let reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .trim(csv::Trim::All)
+            .from_reader(text.as_bytes());
+        Box::new(reader.into_records().filter_map(|record| match record {
+            Ok(r) if r.iter().all(str::is_empty) => None,
+            Ok(r) => {
+                let line = r.position().map_or(0, |p| p.line() as usize);
+                Some(Ok((line, r.iter().map(str::to_string).collect())))
+            }
+            Err(e) => Some(Err(ParseError {
+                line: e.position().map_or(0, |p| p.line() as usize),
+                reason: e.to_string(),
+            })),
+        }))
+    } else {
+        Box::new(text.lines().enumerate().filter_map(|(i, raw)| {
+            let fields: Vec<String> = raw.split_whitespace().map(str::to_string).collect();
+            (!fields.is_empty()).then_some(Ok((i + 1, fields)))
+        }))
+    }
 }
 
 /// Each customer's history at the end of `calibration_end` (inclusive), in weeks; customers
@@ -142,6 +163,21 @@ pub fn summarise(transactions: &[Transaction], calibration_end: Date) -> Vec<(St
 /// Fuzz target for the transactions file (issue 19): arbitrary text and valid files with
 /// random edits are read into transactions or refused with the line — never a panic, and
 /// never more transactions than lines. `PROPTEST_CASES=…` runs it longer.
+#[cfg(test)]
+mod csv_tests {
+    #[test]
+    fn a_quoted_customer_may_hold_a_comma_and_a_header_is_skipped() {
+        let text = "customer,date,amount\n\"Doe, J\",2026-01-02,19.95\nC2 , 20260103 , 5\n";
+        let found = super::parse(text).unwrap();
+        assert_eq!(found.len(), 2);
+        assert_eq!(found[0].customer, "Doe, J");
+        assert_eq!(found[1].customer, "C2");
+        assert_eq!(found[1].amount, 5.0);
+        let e = super::parse("c,d,a\nC1,2026-01-02,-3\n").unwrap_err();
+        assert_eq!(e.line, 2);
+    }
+}
+
 #[cfg(test)]
 mod fuzz {
     use proptest::prelude::*;
