@@ -382,12 +382,11 @@ async fn settle(
     Ok(())
 }
 
-/// 30 s doubling per attempt, capped at an hour, plus up to a fifth more at random, so
-/// many changes for one carrier that was down do not all return at the same second.
+/// The worker's backoff plus up to a fifth more at random, so many calls to one system
+/// that was down do not all return at the same second.
 pub(crate) fn with_jitter(attempts: i32) -> SignedDuration {
     use rand::Rng;
-    let exp = u32::try_from(attempts.clamp(1, 8) - 1).unwrap_or(0);
-    let base = (30 * 2i64.pow(exp)).min(3600);
+    let base = crate::worker::backoff(attempts).as_secs();
     let extra = rand::rng().random_range(0..=base / 5);
     SignedDuration::from_secs(base + extra)
 }

@@ -464,4 +464,6 @@ pub enum IdempotencyClaim {
     },
     /// Seen before with a different request body.
     Mismatch,
+    /// The first request with this key is still being processed (its answer is not stored).
+    InProgress,
 }

@@ -128,9 +128,8 @@ impl Tx {
                 status: u16::try_from(status).unwrap_or(200),
                 response,
             }),
-            _ => Err(StoreError::Conflict(format!(
-                "idempotency key '{key}' has no stored answer"
-            ))),
+            // The first request with this key has not committed its answer yet.
+            _ => Ok(IdempotencyClaim::InProgress),
         }
     }
 

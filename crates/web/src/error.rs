@@ -55,7 +55,10 @@ pub enum ApiError {
     BadIdempotencyKey(&'static str),
     /// The same key is being processed by a concurrent request.
     #[error("a request with this Idempotency-Key is still being processed; retry shortly")]
-    Conflict,
+    KeyInProgress,
+    /// A concurrent request wrote the same record at the same moment (a unique key).
+    #[error("{0}")]
+    Conflict(String),
     /// The request is well-formed but the business rules refuse it (a used coupon, a
     /// self-referral, too few points), with a specific status and code.
     #[error("{detail}")]
@@ -149,12 +152,13 @@ impl ApiError {
                 "Invalid Idempotency-Key",
                 Some("Idempotency-Key"),
             ),
-            Conflict => (
+            KeyInProgress => (
                 StatusCode::CONFLICT,
-                "conflict",
-                "Conflict",
+                "idempotency_key_in_progress",
+                "Idempotency-Key in progress",
                 Some("Idempotency-Key"),
             ),
+            Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict", None),
             Refused {
                 status,
                 code,
@@ -215,7 +219,11 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound(what) => ApiError::NotFound(format!("{what} does not exist")),
-            e if e.is_unique_violation() => ApiError::Conflict,
+            StoreError::Conflict(what) => ApiError::Conflict(what),
+            e if e.is_unique_violation() => ApiError::Conflict(
+                "another request wrote the same record at the same moment; retry the request"
+                    .into(),
+            ),
             e => ApiError::Internal(e.to_string()),
         }
     }

@@ -527,7 +527,7 @@ async fn condition_data(
 }
 
 /// 30 s, 1 min, 2 min, … capped at an hour.
-fn backoff(attempts: i32) -> SignedDuration {
+pub(crate) fn backoff(attempts: i32) -> SignedDuration {
     let exp = u32::try_from(attempts.clamp(1, 8) - 1).unwrap_or(0);
     SignedDuration::from_secs((30 * 2i64.pow(exp)).min(3600))
 }

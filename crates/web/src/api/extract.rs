@@ -311,6 +311,7 @@ impl IdempotencyKey {
         {
             IdempotencyClaim::New => Ok(None),
             IdempotencyClaim::Mismatch => Err(ApiError::IdempotencyKeyReused),
+            IdempotencyClaim::InProgress => Err(ApiError::KeyInProgress),
             IdempotencyClaim::Replay { status, response } => {
                 let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
                 let mut r = (status, response).into_response();

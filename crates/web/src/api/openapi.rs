@@ -115,7 +115,7 @@ fn errors_of(operation: &Value) -> Vec<(&'static str, &'static str)> {
     if idempotent {
         errors.push((
             "409",
-            "A request with this Idempotency-Key is still being processed",
+            "A request with this Idempotency-Key is still being processed (`idempotency_key_in_progress`), or another request wrote the same record at the same moment (`conflict`): retry",
         ));
     }
     errors
