@@ -30,6 +30,15 @@ pub enum Priority {
 }
 
 impl Priority {
+    /// The lower-case name, as programmes write it and the store keeps it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Low => "low",
+            Priority::Normal => "normal",
+            Priority::High => "high",
+        }
+    }
+
     /// Parses the lower-case name; unknown names are `Normal`.
     pub fn parse(s: &str) -> Self {
         match s {

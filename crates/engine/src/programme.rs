@@ -148,27 +148,8 @@ pub struct Step {
     pub action: Action,
 }
 
-/// How urgent a message is; policy holds back low priority first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Priority {
-    /// Filler: tips, inspiration, news.
-    Low,
-    /// The default.
-    Normal,
-    /// Must reach the customer when policy allows anything.
-    High,
-}
-
-impl From<Priority> for aftercare_domain::policy::Priority {
-    fn from(p: Priority) -> Self {
-        match p {
-            Priority::Low => Self::Low,
-            Priority::Normal => Self::Normal,
-            Priority::High => Self::High,
-        }
-    }
-}
+/// How urgent a message is; policy holds back low priority first (the policy's own type).
+pub use aftercare_domain::policy::Priority;
 
 /// What a step does.
 #[derive(Debug, Clone)]

@@ -755,7 +755,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                     enrolment: e,
                     template: &send.template,
                     class: send.class,
-                    priority: send.priority.into(),
+                    priority: send.priority,
                     channel: choice.channel,
                     planned_at: due,
                     state: State::Planned,
@@ -1246,7 +1246,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                     template: m.template.to_string(),
                     class: m.class,
                     channel: m.channel,
-                    priority: format!("{:?}", m.priority).to_lowercase(),
+                    priority: m.priority.as_str().to_string(),
                     planned_at: m.planned_at,
                     sent_at: m.sent_at,
                     decision: match m.state {

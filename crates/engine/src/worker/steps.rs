@@ -144,7 +144,7 @@ impl Engine {
                     &categories,
                     &self.policy,
                 );
-                let priority = format!("{:?}", send.priority).to_lowercase();
+                let priority = send.priority.as_str();
                 let message = NewMessage {
                     customer_id: enrolment.customer_id,
                     enrolment_id: Some(enrolment.id),
@@ -152,7 +152,7 @@ impl Engine {
                     programme_id: Some(&programme.id),
                     template: &send.template,
                     class: send.class,
-                    priority: &priority,
+                    priority,
                     channel: choice.channel,
                     planned_at: due,
                     reason: &reason,

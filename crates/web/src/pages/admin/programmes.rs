@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use aftercare_engine::programme::{Action, Priority, Programme, Reentry, Wait};
+use aftercare_engine::programme::{Action, Programme, Reentry, Wait};
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect};
@@ -81,11 +81,7 @@ fn describe(p: &Programme, index: usize) -> Value {
             "send '{}' ({}, priority {}) by {}",
             s.template,
             s.class.as_str(),
-            match s.priority {
-                Priority::Low => "low",
-                Priority::Normal => "normal",
-                Priority::High => "high",
-            },
+            s.priority.as_str(),
             s.channels
                 .iter()
                 .map(|c| c.as_str())
