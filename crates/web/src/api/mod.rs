@@ -11,55 +11,47 @@ mod loyalty;
 pub mod openapi;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::get;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 
-/// The `/v1` routes.
+/// Every documented route, declared once: the router and the OpenAPI document's paths come
+/// from this one list (utoipa-axum), so a route cannot be served without being documented
+/// or documented without being served.
+pub fn documented() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(handlers::upsert_customer))
+        .routes(routes!(handlers::get_customer))
+        .routes(routes!(handlers::post_consent))
+        .routes(routes!(handlers::upsert_product))
+        .routes(routes!(handlers::create_order))
+        .routes(routes!(handlers::post_shipment_event))
+        .routes(routes!(handlers::post_events))
+        .routes(routes!(handlers::post_email_feedback))
+        .routes(routes!(handlers::post_bounce_mail))
+        .routes(routes!(handlers::post_channel_status))
+        .routes(routes!(handlers::upsert_contract))
+        .routes(routes!(handlers::post_cancellation))
+        .routes(routes!(loyalty::get_loyalty))
+        .routes(routes!(loyalty::post_points))
+        .routes(routes!(loyalty::post_reward))
+        .routes(routes!(loyalty::post_customer_coupon))
+        .routes(routes!(loyalty::get_coupon))
+        .routes(routes!(loyalty::post_redemption))
+        .routes(routes!(loyalty::post_import))
+        .routes(routes!(loyalty::post_referral))
+        .routes(routes!(loyalty::post_return))
+        .routes(routes!(handlers::list_dead_jobs))
+        .routes(routes!(handlers::retry_dead_job))
+        .routes(routes!(handlers::list_messages))
+        .routes(routes!(handlers::get_message))
+}
+
+/// The `/v1` routes, and the document itself at `/v1/openapi.json`.
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/customers", post(handlers::upsert_customer))
-        .route("/v1/customers/{external_id}", get(handlers::get_customer))
-        .route(
-            "/v1/customers/{external_id}/consents",
-            post(handlers::post_consent),
-        )
-        .route("/v1/products", post(handlers::upsert_product))
-        .route("/v1/orders", post(handlers::create_order))
-        .route("/v1/shipment-events", post(handlers::post_shipment_event))
-        .route("/v1/events", post(handlers::post_events))
-        .route("/v1/email-feedback", post(handlers::post_email_feedback))
-        .route("/v1/email-feedback/dsn", post(handlers::post_bounce_mail))
-        .route("/v1/channel-status", post(handlers::post_channel_status))
-        .route("/v1/contracts", post(handlers::upsert_contract))
-        .route("/v1/cancellations", post(handlers::post_cancellation))
-        .route(
-            "/v1/customers/{external_id}/loyalty",
-            get(loyalty::get_loyalty),
-        )
-        .route(
-            "/v1/customers/{external_id}/points",
-            post(loyalty::post_points),
-        )
-        .route(
-            "/v1/customers/{external_id}/rewards",
-            post(loyalty::post_reward),
-        )
-        .route(
-            "/v1/customers/{external_id}/coupons",
-            post(loyalty::post_customer_coupon),
-        )
-        .route("/v1/coupons/{code}", get(loyalty::get_coupon))
-        .route(
-            "/v1/coupons/{code}/redemptions",
-            post(loyalty::post_redemption),
-        )
-        .route("/v1/coupon-pools/{pool}/codes", post(loyalty::post_import))
-        .route("/v1/referrals", post(loyalty::post_referral))
-        .route("/v1/returns", post(loyalty::post_return))
-        .route("/v1/dead-jobs", get(handlers::list_dead_jobs))
-        .route("/v1/dead-jobs/{id}/retry", post(handlers::retry_dead_job))
-        .route("/v1/messages", get(handlers::list_messages))
-        .route("/v1/messages/{id}", get(handlers::get_message))
-        .route("/v1/openapi.json", get(openapi::document))
+    let (router, _) = documented().split_for_parts();
+    router.route("/v1/openapi.json", get(openapi::document))
 }

@@ -21,33 +21,6 @@ use super::{answers, handlers, loyalty};
         version = "1",
         description = "Customers, products, orders, shipment status events and generic events in; messages and timelines out. Errors are RFC 9457 problem+json: 400 for a request that is not of the right form (not JSON, a wrong type, a missing field, a bad path or query parameter), 422 for a well-formed request with a value that is not acceptable (a rule the schema cannot say: a date in the future, a customer that does not exist, a postcode for the wrong country)."
     ),
-    paths(
-        handlers::upsert_customer,
-        handlers::upsert_product,
-        handlers::create_order,
-        handlers::upsert_contract,
-        handlers::post_shipment_event,
-        handlers::post_events,
-        handlers::post_cancellation,
-        handlers::post_consent,
-        handlers::get_customer,
-        handlers::list_messages,
-        handlers::get_message,
-        handlers::list_dead_jobs,
-        handlers::retry_dead_job,
-        handlers::post_email_feedback,
-        handlers::post_bounce_mail,
-        handlers::post_channel_status,
-        loyalty::get_loyalty,
-        loyalty::post_points,
-        loyalty::post_reward,
-        loyalty::post_customer_coupon,
-        loyalty::get_coupon,
-        loyalty::post_redemption,
-        loyalty::post_import,
-        loyalty::post_referral,
-        loyalty::post_return
-    ),
     components(schemas(
         aftercare_domain::CustomerRecord,
         aftercare_domain::ProductRecord,
@@ -72,13 +45,14 @@ use super::{answers, handlers, loyalty};
         answers::Problem
     ))
 )]
-struct ApiDoc;
+pub(super) struct ApiDoc;
 
 /// The finished document, made once.
 pub fn document_value() -> &'static Value {
     static DOCUMENT: OnceLock<Value> = OnceLock::new();
     DOCUMENT.get_or_init(|| {
-        let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or(Value::Null);
+        let (_, api) = super::documented().split_for_parts();
+        let mut doc = serde_json::to_value(api).unwrap_or(Value::Null);
         finish(&mut doc);
         doc
     })
