@@ -19,14 +19,17 @@ use crate::ingest::append_event;
 pub struct Feedback {
     /// `bounce` or `complaint`.
     #[serde(rename = "type")]
+    #[schema(pattern = "^(bounce|complaint)$")]
     pub kind: String,
     /// The recipient address it is about.
+    #[schema(max_length = 254)]
     pub email: String,
     /// For a bounce: permanent (hard, e.g. 5.1.1 unknown user) or not.
     #[serde(default)]
     pub permanent: bool,
     /// What the provider said, e.g. `550 5.1.1 user unknown`.
     #[serde(default)]
+    #[schema(max_length = 1000, format = "text")]
     pub detail: String,
     /// When it happened.
     #[schema(value_type = String, format = DateTime)]
@@ -59,11 +62,12 @@ pub async fn apply(
             )
             .into());
         }
-        if !f.email.contains('@') {
+        if !f.email.contains('@') || f.email.chars().count() > 254 {
             return Err(
                 FieldError::new(format!("events[{i}].email"), "must be an email address").into(),
             );
         }
+        aftercare_domain::text::text(&format!("events[{i}].detail"), &f.detail, 1000)?;
         if f.at > now {
             return Err(
                 FieldError::new(format!("events[{i}].at"), "must not be in the future").into(),

@@ -185,6 +185,7 @@ pub async fn post_shipment_event(
 #[serde(deny_unknown_fields)]
 pub struct EventBatch {
     /// 1 to 1,000 events; stored all or none.
+    #[schema(min_items = 1, max_items = 1000)]
     pub events: Vec<EventRecord>,
 }
 
@@ -630,12 +631,14 @@ pub async fn post_bounce_mail(
 #[serde(deny_unknown_fields)]
 pub struct ChannelStatus {
     /// The message's id as posted to the provider (its `Message-ID`, `msg-<n>@<domain>`).
+    #[schema(max_length = 255, format = "required-line")]
     pub id: String,
     /// `delivered` or `failed`.
     #[schema(value_type = String, example = "delivered", pattern = "^(delivered|failed)$")]
     pub status: aftercare_engine::worker::ReceiptStatus,
     /// The provider's own words, e.g. "absent subscriber".
     #[serde(default)]
+    #[schema(max_length = 1000, format = "text")]
     pub detail: String,
     /// For `failed`: the number (or app) will never be reachable, e.g. it does not exist.
     /// A permanently failed SMS number gets no more SMS until it changes.
@@ -658,6 +661,8 @@ pub async fn post_channel_status(
 ) -> ApiResult {
     let now = app.clock.now();
     let report = &body.value;
+    aftercare_domain::text::required_line("id", &report.id, 255)?;
+    aftercare_domain::text::text("detail", &report.detail, 1000)?;
     // The signature is checked before anything is looked up, so an unsigned caller learns
     // nothing about which messages exist (issue 19): first against every provider's secret,
     // then the message must belong to the provider that signed.

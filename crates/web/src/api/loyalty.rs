@@ -5,8 +5,8 @@
 //! redeeming again (a retry) gets the first answer. Refusals are problem+json with a stable
 //! code (`coupon_expired`, `coupon_not_yours`, `self_referral`, …) and change nothing.
 
-use aftercare_domain::FieldError;
 use aftercare_domain::loyalty::{self, CouponRefusal, EntryKind};
+use aftercare_domain::{FieldError, text};
 use aftercare_engine::ingest;
 use aftercare_engine::loyalty as engine_loyalty;
 use aftercare_store::{NewCoupon, NewEntry, RedeemOutcome, StoredCustomer, Tx};
@@ -90,12 +90,16 @@ pub async fn get_loyalty(
 #[serde(deny_unknown_fields)]
 pub struct PointsRequest {
     /// `earn` (positive) or `adjust` (either sign, a correction by the team).
+    #[schema(pattern = "^(earn|adjust)$")]
     pub kind: String,
     /// Points.
+    #[schema(minimum = -1_000_000, maximum = 1_000_000)]
     pub points: i64,
     /// What the customer reads in their history.
+    #[schema(max_length = 200, format = "required-line")]
     pub reason: String,
     /// Unique per customer: the same key twice adds nothing.
+    #[schema(max_length = 200, format = "required-line")]
     pub key: String,
 }
 
@@ -136,9 +140,8 @@ pub async fn post_points(
                 FieldError::new("reason", "must say why, in words the customer may read").into(),
             );
         }
-        if r.key.trim().is_empty() || r.key.len() > 200 {
-            return Err(FieldError::new("key", "must be 1 to 200 characters").into());
-        }
+        text::line("reason", &r.reason, 200)?;
+        text::required_line("key", &r.key, 200)?;
         let c = customer(tx, external_id.as_str(), "").await?;
         tx.lock_customer(c.id).await?;
         let config = app.engine.loyalty();
@@ -174,8 +177,10 @@ pub async fn post_points(
 #[serde(deny_unknown_fields)]
 pub struct ClaimRequest {
     /// The reward's id in `[loyalty.rewards]`.
+    #[schema(max_length = 64, format = "required-line")]
     pub reward: String,
     /// Unique per customer: a retry with the same key spends nothing twice.
+    #[schema(max_length = 200, format = "required-line")]
     pub key: String,
 }
 
@@ -193,9 +198,8 @@ pub async fn post_reward(
 ) -> ApiResult {
     let route = format!("POST /v1/customers/{external_id}/rewards");
     idempotent_write!(app, headers, caller, &route, body.raw, |tx, now| {
-        if body.value.key.trim().is_empty() || body.value.key.len() > 200 {
-            return Err(FieldError::new("key", "must be 1 to 200 characters").into());
-        }
+        text::required_line("reward", &body.value.reward, 64)?;
+        text::required_line("key", &body.value.key, 200)?;
         let c = customer(tx, external_id.as_str(), "").await?;
         let claimed = engine_loyalty::claim_reward(
             tx,
@@ -215,9 +219,11 @@ pub async fn post_reward(
 #[serde(deny_unknown_fields)]
 pub struct IssueRequest {
     /// The pool's id in `[loyalty.pools]`.
+    #[schema(max_length = 64, format = "required-line")]
     pub pool: String,
     /// Why (shown to the team).
     #[serde(default)]
+    #[schema(max_length = 200, format = "one-line")]
     pub reason: Option<String>,
 }
 
@@ -235,6 +241,10 @@ pub async fn post_customer_coupon(
 ) -> ApiResult {
     let route = format!("POST /v1/customers/{external_id}/coupons");
     idempotent_write!(app, headers, caller, &route, body.raw, |tx, now| {
+        text::required_line("pool", &body.value.pool, 64)?;
+        if let Some(reason) = &body.value.reason {
+            text::line("reason", reason, 200)?;
+        }
         let Some(pool) = app.engine.loyalty().pool(&body.value.pool) else {
             return Err(
                 FieldError::new("pool", format!("no coupon pool '{}'", body.value.pool)).into(),
@@ -314,11 +324,14 @@ pub async fn get_coupon(
 #[serde(deny_unknown_fields)]
 pub struct RedeemRequest {
     /// The order the code is used on; the same order again gets the same answer.
+    #[schema(max_length = 100, format = "required-line")]
     pub order_external_id: String,
     /// The order's total before the discount.
+    #[schema(minimum = 0)]
     pub order_total_cents: i64,
     /// The customer, required for personal codes.
     #[serde(default)]
+    #[schema(value_type = Option<aftercare_domain::ExternalId>)]
     pub customer_external_id: Option<String>,
 }
 
@@ -344,9 +357,7 @@ pub async fn post_redemption(
         if r.order_total_cents < 0 {
             return Err(FieldError::new("order_total_cents", "must not be negative").into());
         }
-        if r.order_external_id.trim().is_empty() || r.order_external_id.len() > 100 {
-            return Err(FieldError::new("order_external_id", "must be 1 to 100 characters").into());
-        }
+        text::required_line("order_external_id", &r.order_external_id, 100)?;
         let customer_id = match &r.customer_external_id {
             Some(id) => Some(customer(tx, id, "customer_external_id").await?.id),
             None => None,
@@ -510,14 +521,18 @@ pub async fn post_import(
 #[serde(deny_unknown_fields)]
 pub struct ReferralRequest {
     /// The code from the link.
+    #[schema(max_length = 64, format = "required-line")]
     pub referral_code: String,
     /// The new customer (posted to /v1/customers first).
+    #[schema(value_type = aftercare_domain::ExternalId)]
     pub customer_external_id: String,
     /// A fingerprint of the new customer's payment method, for the self-referral guard.
     #[serde(default)]
+    #[schema(max_length = 200, format = "one-line")]
     pub payment_fingerprint: Option<String>,
     /// The referrer's payment fingerprint, when the shop knows it.
     #[serde(default)]
+    #[schema(max_length = 200, format = "one-line")]
     pub referrer_payment_fingerprint: Option<String>,
 }
 
@@ -540,6 +555,18 @@ pub async fn post_referral(
         body.raw,
         |tx, now| {
             let r = &body.value;
+            text::required_line("referral_code", &r.referral_code, 64)?;
+            for (field, value) in [
+                ("payment_fingerprint", &r.payment_fingerprint),
+                (
+                    "referrer_payment_fingerprint",
+                    &r.referrer_payment_fingerprint,
+                ),
+            ] {
+                if let Some(value) = value {
+                    text::line(field, value, 200)?;
+                }
+            }
             let referred = customer(tx, &r.customer_external_id, "customer_external_id").await?;
             match engine_loyalty::register_referral(
                 tx,
@@ -572,6 +599,7 @@ pub async fn post_referral(
 #[serde(deny_unknown_fields)]
 pub struct ReturnRequest {
     /// The order.
+    #[schema(max_length = 128, format = "required-line")]
     pub order_external_id: String,
     /// When it was returned.
     #[schema(value_type = String, format = DateTime)]
@@ -596,6 +624,7 @@ pub async fn post_return(
         "POST /v1/returns",
         body.raw,
         |tx, now| {
+            text::required_line("order_external_id", &body.value.order_external_id, 128)?;
             let accepted =
                 ingest::record_return(tx, &body.value.order_external_id, body.value.at, now)
                     .await?;
