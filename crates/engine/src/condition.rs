@@ -282,6 +282,13 @@ impl Stats {
     }
 }
 
+/// An order as conditions read it: the record with its `total_cents`.
+pub fn order_json(order: &aftercare_domain::OrderRecord) -> serde_json::Value {
+    let mut v = serde_json::to_value(order).unwrap_or_default();
+    v["total_cents"] = order.total_cents().into();
+    v
+}
+
 /// A customer, order, products, event and stats with every field present, for checking.
 pub fn sample_data() -> serde_json::Value {
     json!({

@@ -1119,9 +1119,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                 .iter()
                 .find(|o| Some(o.external_id.as_str()) == order);
             if let Some(o) = found {
-                let mut v = serde_json::to_value(o).unwrap_or_default();
-                v["total_cents"] = o.total_cents().into();
-                values.push(("order", to_cel(&v)));
+                values.push(("order", to_cel(&crate::condition::order_json(o))));
                 let products: Vec<&aftercare_domain::ProductRecord> = o
                     .lines
                     .iter()

@@ -512,11 +512,7 @@ async fn condition_data(
     }
     .to_json();
     let (order, products) = order_in_context(tx, context).await?;
-    let order_json = order.map(|o| {
-        let mut v = serde_json::to_value(&o.record).unwrap_or_default();
-        v["total_cents"] = o.record.total_cents().into();
-        v
-    });
+    let order_json = order.map(|o| crate::condition::order_json(&o.record));
     Ok(serde_json::json!({
         "customer": customer.record,
         "order": order_json,
