@@ -1,5 +1,8 @@
 //! `aftercare preview --customer ID|FILE --template NAME`: prints the rendered subject and
 //! text through the same code path as a real send; `--greeting` prints only the greeting.
+//! A customer in the database brings their latest order; for a file (or a customer without
+//! orders) a sample order, its products and an event with what the library's triggers carry
+//! stand in, so every template can be read before it goes out (issue 23).
 
 use std::path::Path;
 
@@ -85,14 +88,26 @@ pub fn preview(
     if greeting_only {
         return Ok(format!("{}\n", renderer.greeting(customer).line));
     }
-    let event = serde_json::json!({"order_external_id": order.map(|o| o.external_id.as_str())});
+    // Without an order of the customer's own, a sample order and its products stand in, and
+    // the event carries what the library's triggers carry (a carrier status, a coupon, an
+    // anniversary's years, a delivery change, a fitting…), so every template can be read.
+    let sample_order: Option<aftercare_domain::OrderRecord> =
+        serde_json::from_value(SAMPLE_ORDER.clone()).ok();
+    let sample_products: Vec<aftercare_domain::ProductRecord> =
+        serde_json::from_value(SAMPLE_PRODUCTS.clone()).unwrap_or_default();
+    let (order, products) = match order {
+        Some(o) => (Some(o), products),
+        None => (sample_order.as_ref(), sample_products.as_slice()),
+    };
+    let mut event = SAMPLE_EVENT.clone();
+    event["order_external_id"] = order.map(|o| o.external_id.as_str()).into();
     let input = RenderInput {
         customer,
         order,
         products,
         event: &event,
-        recommendations: &[],
-        links: &serde_json::json!({"loyalty": "https://example.invalid/p/loyalty/preview", "unsubscribe": null, "survey": "https://example.invalid/p/survey/preview", "preferences": "https://example.invalid/p/preferences/preview"}),
+        recommendations: &sample_products,
+        links: &serde_json::json!({"loyalty": "https://example.invalid/p/loyalty/preview", "unsubscribe": null, "survey": "https://example.invalid/p/survey/preview", "preferences": "https://example.invalid/p/preferences/preview", "tracking": "https://example.invalid/p/tracking/preview"}),
     };
     let rendered = renderer.render(template.unwrap_or_default(), &input)?;
     Ok(format!(
@@ -100,3 +115,37 @@ pub fn preview(
         rendered.subject, rendered.text
     ))
 }
+
+/// The order a preview without one of the customer's own shows.
+static SAMPLE_ORDER: std::sync::LazyLock<serde_json::Value> = std::sync::LazyLock::new(|| {
+    serde_json::json!({"external_id": "W1042", "customer_external_id": "C1",
+        "placed_at": "2026-03-02T08:55:00Z",
+        "lines": [{"sku": "LW-STRIDE-4", "quantity": 1, "unit_price_cents": 12995},
+                  {"sku": "LW-SOCK-2", "quantity": 2, "unit_price_cents": 1295}]})
+});
+
+/// Its products (also shown as recommendations).
+static SAMPLE_PRODUCTS: std::sync::LazyLock<serde_json::Value> = std::sync::LazyLock::new(|| {
+    serde_json::json!([
+        {"sku": "LW-STRIDE-4", "name": "Stride 4", "category": "running-shoes", "price_cents": 12995,
+         "lifespan_days": 365, "tips": ["Loop ze eerst een paar keer kort in."], "successor_sku": "LW-STRIDE-5"},
+        {"sku": "LW-SOCK-2", "name": "Hardloopsok", "category": "socks", "price_cents": 1295, "lifespan_days": 180}
+    ])
+});
+
+/// What the library's triggers carry, one of each.
+static SAMPLE_EVENT: std::sync::LazyLock<serde_json::Value> = std::sync::LazyLock::new(|| {
+    serde_json::json!({
+        "carrier": "postnl", "status": "delivered", "years": 3, "age": 7,
+        "product_name": "Stride 4", "sku": "LW-STRIDE-4", "successor_sku": "LW-STRIDE-5",
+        "days_since_last_order": 120, "ends_on": "2026-06-30", "valid_until": "2026-04-30",
+        "other_first_name": "Bram", "member_first_name": "Sanne", "role": "referrer",
+        "name": "€ 5 korting", "title": "Nieuwe trailschoen", "subject": "Je vraag over je bestelling",
+        "description": "Een lichte schoen voor paden en bos.", "topic": "een nieuwe trailschoen",
+        "reason": null, "store_name": "Loopwerk Utrecht", "store_address": "Oudegracht 100, Utrecht",
+        "slot": "2026-03-10", "slot_time": "10:00–10:30",
+        "change": {"kind": "safe_place", "place": "shed", "date": "2026-03-05", "house_number": "14", "point": "PostNL-punt Primera Centrum"},
+        "coupon": {"code": "LW-ABCD-EFGH", "value": "€10.00", "value_kind": "amount", "amount": 1000,
+                   "valid_until": "2026-06-01T00:00:00Z", "pool": "win-back", "min_order_cents": 0}
+    })
+});

@@ -585,3 +585,42 @@ fn user_create_stores_an_argon2_hash_and_refuses_bad_input_naming_the_field() {
         ));
     });
 }
+
+/// Every template of the library can be read before it goes out (issue 23): `preview` of a
+/// customer file renders each one for a formal Dutch, an informal Flemish and a formal
+/// English customer, with a sample order and event standing in, and nothing comes out as
+/// `None` or a missing value.
+#[test]
+fn every_template_previews_for_every_locale_and_address_form() {
+    let config = test_config("sqlite://unused.db", None);
+    let (_, renderer) = aftercare::app::load_programmes(&config).expect("library");
+    let customers: Vec<aftercare_domain::CustomerRecord> = [
+        serde_json::json!({"external_id": "A", "first_name": "Anna", "last_name": "Jansen", "gender": "female", "address_form": "formal", "locale": "nl-NL"}),
+        serde_json::json!({"external_id": "B", "first_name": "Bram", "last_name": "Peeters", "gender": "male", "address_form": "informal", "locale": "nl-BE"}),
+        serde_json::json!({"external_id": "K", "first_name": "Kate", "last_name": "Smith", "gender": "female", "address_form": "formal", "locale": "en"}),
+    ]
+    .into_iter()
+    .map(|c| serde_json::from_value(c).unwrap())
+    .collect();
+    let mut templates: Vec<&String> = renderer.template_names().iter().collect();
+    templates.sort();
+    assert!(templates.len() >= 30, "{templates:?}");
+    for customer in &customers {
+        for template in &templates {
+            let text = aftercare::cli::preview::preview(
+                &renderer,
+                customer,
+                None,
+                &[],
+                Some(template.as_str()),
+                false,
+            )
+            .unwrap_or_else(|e| panic!("{template} for {}: {e:#}", customer.external_id));
+            assert!(
+                !text.contains("None") && !text.contains("undefined"),
+                "{template} for {}:\n{text}",
+                customer.external_id
+            );
+        }
+    }
+}
