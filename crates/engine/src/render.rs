@@ -202,6 +202,7 @@ impl Renderer {
         env.add_filter("money", money);
         env.add_filter("date", date);
         env.add_filter("linkify", linkify);
+        env.add_filter("carrier", carrier_name);
         let mut names = HashSet::new();
         let mut uses: BTreeMap<String, HashSet<String>> = BTreeMap::new();
         let mut short_texts = HashSet::new();
@@ -604,6 +605,33 @@ fn localised_coupon(coupon: Option<&serde_json::Value>, locale: Locale) -> serde
     coupon
 }
 
+/// A carrier as customers know it: `postnl` → "PostNL", `bpost` → "bpost" (issue 23: not
+/// "POSTNL"); an unknown one with a capital first letter.
+pub fn carrier_name(id: &str) -> String {
+    const KNOWN: &[(&str, &str)] = &[
+        ("postnl", "PostNL"),
+        ("dhl", "DHL"),
+        ("dhl_parcel", "DHL"),
+        ("dpd", "DPD"),
+        ("bpost", "bpost"),
+        ("gls", "GLS"),
+        ("ups", "UPS"),
+        ("fedex", "FedEx"),
+        ("budbee", "Budbee"),
+        ("trunkrs", "Trunkrs"),
+        ("homerr", "Homerr"),
+    ];
+    let key = id.trim().to_lowercase();
+    if let Some((_, name)) = KNOWN.iter().find(|(k, _)| *k == key) {
+        return (*name).to_string();
+    }
+    let mut chars = id.trim().chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
 /// `{{ 12995 | money }}` → "€ 129,95" (nl) or "€129.95" (en).
 fn money(state: &State<'_, '_>, cents: i64) -> String {
     aftercare_domain::commerce::format_euros(cents, locale_of(state))
@@ -632,6 +660,19 @@ fn date(state: &State<'_, '_>, value: String) -> Result<String, minijinja::Error
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn carriers_are_named_as_customers_know_them() {
+        for (id, name) in [
+            ("postnl", "PostNL"),
+            ("BPOST", "bpost"),
+            ("dhl", "DHL"),
+            ("kurier", "Kurier"),
+        ] {
+            assert_eq!(carrier_name(id), name);
+        }
+    }
+
     use super::*;
 
     #[test]

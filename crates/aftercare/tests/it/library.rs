@@ -118,7 +118,7 @@ async fn after_purchase_and_after_delivery_pp1_pp2_pp3_pp4_px1() {
     lab.hours(20).await;
     lab.shipment("W1", "handed_over").await;
     lab.run().await;
-    assert!(body(&lab.one("C1", "dispatch_notice").await).contains("onderweg met POSTNL"));
+    assert!(body(&lab.one("C1", "dispatch_notice").await).contains("onderweg met PostNL"));
     lab.hours(4).await;
     assert_eq!(
         local(&lab.one("C1", "thanks").await, "Europe/Amsterdam"),
