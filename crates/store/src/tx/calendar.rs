@@ -1,0 +1,169 @@
+//! What the daily calendar reads per time zone (customers, their orders, lines and contacts, products) and its own job.
+
+use super::*;
+
+impl Tx {
+    /// Every time zone customers live in.
+    pub async fn customer_time_zones(&mut self) -> Result<Vec<String>> {
+        Ok(
+            on_tx!(self, c => sqlx::query_scalar("SELECT DISTINCT time_zone FROM customers ORDER BY time_zone")
+            .fetch_all(&mut *c)
+            .await?),
+        )
+    }
+
+    /// The latest local date scanned for occasions in a time zone (`YYYY-MM-DD`).
+    pub async fn last_calendar_scan(&mut self, time_zone: &str) -> Result<Option<String>> {
+        Ok(
+            on_tx!(self, c => sqlx::query_scalar("SELECT MAX(local_date) FROM calendar_scans WHERE time_zone = $1")
+            .bind(time_zone)
+            .fetch_one(&mut *c)
+            .await?),
+        )
+    }
+
+    /// Records that a time zone's local date was scanned.
+    pub async fn mark_calendar_scanned(
+        &mut self,
+        time_zone: &str,
+        local_date: &str,
+        now: Timestamp,
+    ) -> Result<()> {
+        on_tx!(self, c => sqlx::query(
+            "INSERT INTO calendar_scans (time_zone, local_date, scanned_at) VALUES ($1, $2, $3)
+             ON CONFLICT (time_zone, local_date) DO NOTHING",
+        )
+        .bind(time_zone)
+        .bind(local_date)
+        .bind(micros(now))
+        .execute(&mut *c).await?.rows_affected());
+        Ok(())
+    }
+
+    /// Customers in one time zone, `limit` at a time after `after_id`.
+    pub async fn customers_in_zone(
+        &mut self,
+        time_zone: &str,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredCustomer>> {
+        let rows: Vec<CustomerRow> = on_tx!(self, c => sqlx::query_as(
+            "SELECT id, record, created_at, updated_at FROM customers
+             WHERE time_zone = $1 AND id > $2 ORDER BY id LIMIT $3",
+        )
+        .bind(time_zone)
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(&mut *c)
+        .await?);
+        rows.into_iter().map(StoredCustomer::try_from).collect()
+    }
+
+    /// Order lines of customers with ids in `from..=to`: (customer id, order number,
+    /// placed at µs, sku).
+    pub async fn order_lines_of_customers(
+        &mut self,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(i64, String, i64, String)>> {
+        Ok(on_tx!(self, c => sqlx::query_as(
+            "SELECT o.customer_id, o.external_id, o.placed_at, l.sku FROM orders o
+             JOIN order_lines l ON l.order_id = o.id
+             WHERE o.customer_id BETWEEN $1 AND $2 ORDER BY o.customer_id, o.placed_at",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&mut *c)
+        .await?))
+    }
+
+    /// The orders of customers with ids in `from..=to`, by customer, oldest first.
+    pub async fn orders_of_customers(&mut self, from: i64, to: i64) -> Result<Vec<StoredOrder>> {
+        let rows: Vec<OrderRow> = on_tx!(self, c => sqlx::query_as(
+            "SELECT id, customer_id, record FROM orders WHERE customer_id BETWEEN $1 AND $2
+             ORDER BY customer_id, placed_at, id",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&mut *c)
+        .await?);
+        rows.into_iter().map(StoredOrder::try_from).collect()
+    }
+
+    /// The contacts since `since` of customers with ids in `from..=to` — messages sent,
+    /// and letters queued for print — as (customer id, at µs, class, channel), by customer,
+    /// oldest first. A letter the policy let go counts from the moment it joined the print
+    /// queue, not only once its batch is posted: otherwise a second message could pass the
+    /// caps and the band in between.
+    pub async fn contacts_of_customers(
+        &mut self,
+        from: i64,
+        to: i64,
+        since: Timestamp,
+    ) -> Result<Vec<(i64, i64, String, String)>> {
+        Ok(on_tx!(self, c => sqlx::query_as(
+            "SELECT customer_id, COALESCE(sent_at, print_queued_at) AS at, class, channel
+             FROM messages
+             WHERE customer_id BETWEEN $1 AND $2
+               AND ((state = 'sent' AND sent_at >= $3)
+                    OR (state = 'sending' AND print_queued_at >= $3))
+             ORDER BY customer_id, at",
+        )
+        .bind(from)
+        .bind(to)
+        .bind(micros(since))
+        .fetch_all(&mut *c)
+        .await?))
+    }
+
+    /// One customer's [`Self::contacts_of_customers`]: (at µs, class, channel), oldest first.
+    pub async fn recent_contacts(
+        &mut self,
+        customer_id: i64,
+        since: Timestamp,
+    ) -> Result<Vec<(i64, String, String)>> {
+        Ok(self
+            .contacts_of_customers(customer_id, customer_id, since)
+            .await?
+            .into_iter()
+            .map(|(_, at, class, channel)| (at, class, channel))
+            .collect())
+    }
+
+    /// Every product.
+    pub async fn products(&mut self) -> Result<Vec<ProductRecord>> {
+        let rows: Vec<ProductRow> = on_tx!(self, c => sqlx::query_as("SELECT record FROM products ORDER BY sku")
+            .fetch_all(&mut *c)
+            .await?);
+        rows.into_iter().map(ProductRecord::try_from).collect()
+    }
+
+    /// Schedules the hourly calendar job unless it exists.
+    pub async fn ensure_calendar_job(&mut self, run_at: Timestamp, now: Timestamp) -> Result<()> {
+        on_tx!(self, c => sqlx::query(
+            "INSERT INTO jobs (kind, ref_id, run_at, created_at) VALUES ('calendar', 0, $1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(micros(run_at))
+        .bind(micros(now))
+        .execute(&mut *c).await?.rows_affected());
+        Ok(())
+    }
+
+    /// Moves a recurring job to its next run, releasing the lease.
+    pub async fn reschedule_job(
+        &mut self,
+        id: i64,
+        worker: &str,
+        run_at: Timestamp,
+    ) -> Result<bool> {
+        let n = on_tx!(self, c => sqlx::query(
+            "UPDATE jobs SET run_at = $1, locked_until = NULL, locked_by = NULL, attempts = 0, last_error = NULL
+             WHERE id = $2 AND locked_by = $3",
+        )
+        .bind(micros(run_at))
+        .bind(id)
+        .bind(worker)
+        .execute(&mut *c).await?.rows_affected());
+        Ok(n == 1)
+    }
+}

@@ -1,0 +1,101 @@
+//! Customers: upserts, look-ups, a page of them, and their order stats.
+
+use super::*;
+
+impl Tx {
+    /// Inserts or replaces a customer by external id; returns the id and whether it is new.
+    pub async fn upsert_customer(
+        &mut self,
+        record: &CustomerRecord,
+        now: Timestamp,
+    ) -> Result<(i64, bool)> {
+        let (id, created_at): (i64, i64) = on_tx!(self, c => sqlx::query_as(
+            "INSERT INTO customers (external_id, email, last_name, postcode, record, created_at, updated_at, time_zone)
+             VALUES ($1, $2, $3, $4, $5, $6, $6, $7)
+             ON CONFLICT (external_id) DO UPDATE SET email = excluded.email,
+                 last_name = excluded.last_name, postcode = excluded.postcode,
+                 record = excluded.record, updated_at = excluded.updated_at,
+                 time_zone = excluded.time_zone
+             RETURNING id, created_at",
+        )
+        .bind(record.external_id.as_str())
+        .bind(record.email.as_ref().map(|e| e.as_str().to_lowercase()))
+        .bind(record.last_name.as_deref().map(str::to_lowercase))
+        .bind(record.postal_address.as_ref().map(|a| a.postcode.replace(' ', "").to_uppercase()))
+        .bind(to_json(record))
+        .bind(micros(now))
+        .bind(record.time_zone.as_str())
+        .fetch_one(&mut *c)
+        .await?);
+        Ok((id, created_at == micros(now)))
+    }
+
+    /// Replaces a known customer's record (e.g. after a `tag` step).
+    pub async fn update_customer_record(
+        &mut self,
+        id: i64,
+        record: &CustomerRecord,
+        now: Timestamp,
+    ) -> Result<()> {
+        on_tx!(self, c => sqlx::query("UPDATE customers SET record = $1, updated_at = $2 WHERE id = $3")
+            .bind(to_json(record))
+            .bind(micros(now))
+            .bind(id)
+            .execute(&mut *c).await?.rows_affected());
+        Ok(())
+    }
+
+    /// What a customer's orders add up to.
+    pub async fn order_stats(&mut self, customer_id: i64) -> Result<OrderStats> {
+        Ok(on_tx!(self, c => sqlx::query_as(
+            "SELECT COUNT(*) AS orders_count, CAST(COALESCE(SUM(total_cents), 0) AS BIGINT) AS total_spent_cents,
+                    MAX(placed_at) AS last_order_at, MIN(placed_at) AS first_order_at
+             FROM orders WHERE customer_id = $1",
+        )
+        .bind(customer_id)
+        .fetch_one(&mut *c)
+        .await?))
+    }
+
+    /// A customer by the brand's id.
+    pub async fn customer_by_external_id(
+        &mut self,
+        external_id: &str,
+    ) -> Result<Option<StoredCustomer>> {
+        let row: Option<CustomerRow> = on_tx!(self, c => sqlx::query_as(
+            "SELECT id, record, created_at, updated_at FROM customers WHERE external_id = $1",
+        )
+        .bind(external_id)
+        .fetch_optional(&mut *c)
+        .await?);
+        row.map(StoredCustomer::try_from).transpose()
+    }
+
+    /// A customer by internal id.
+    pub async fn customer(&mut self, id: i64) -> Result<StoredCustomer> {
+        let row: Option<CustomerRow> = on_tx!(self, c => sqlx::query_as(
+            "SELECT id, record, created_at, updated_at FROM customers WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await?);
+        row.ok_or_else(|| StoreError::NotFound(format!("customer {id}")))?
+            .try_into()
+    }
+
+    /// Customers in id order, `limit` at a time after `after_id`.
+    pub async fn customers_page(
+        &mut self,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredCustomer>> {
+        let rows: Vec<CustomerRow> = on_tx!(self, c => sqlx::query_as(
+            "SELECT id, record, created_at, updated_at FROM customers WHERE id > $1 ORDER BY id LIMIT $2",
+        )
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(&mut *c)
+        .await?);
+        rows.into_iter().map(StoredCustomer::try_from).collect()
+    }
+}

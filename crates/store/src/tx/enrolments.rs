@@ -1,0 +1,247 @@
+//! Enrolments: a customer's run through a programme, its waits, goals and exits, and the planned messages an event settles.
+
+use super::*;
+
+impl Tx {
+    /// Enrols a customer; `None` if this trigger already enrolled them in this programme.
+    pub async fn insert_enrolment(
+        &mut self,
+        e: &NewEnrolment<'_>,
+        now: Timestamp,
+    ) -> Result<Option<i64>> {
+        let state = if e.holdout {
+            enrolment_state::HOLDOUT
+        } else {
+            enrolment_state::ACTIVE
+        };
+        Ok(on_tx!(self, c => sqlx::query_scalar(
+            "INSERT INTO enrolments (programme_id, programme_version, customer_id, trigger_event_id,
+                                     state, step_index, context, started_at, updated_at, holdout,
+                                     goal_event, goal_deadline)
+             VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $7, $8, $9, $10)
+             ON CONFLICT (programme_id, customer_id, trigger_event_id) DO NOTHING RETURNING id",
+        )
+        .bind(e.programme_id)
+        .bind(e.programme_version)
+        .bind(e.customer_id)
+        .bind(e.trigger_event_id)
+        .bind(state)
+        .bind(to_json(e.context))
+        .bind(micros(now))
+        .bind(e.holdout)
+        .bind(e.goal.map(|(event, _)| event))
+        .bind(e.goal.map(|(_, deadline)| micros(deadline)))
+        .fetch_optional(&mut *c)
+        .await?))
+    }
+
+    /// An enrolment by id.
+    pub async fn enrolment(&mut self, id: i64) -> Result<Enrolment> {
+        let sql = format!("SELECT {ENROLMENT_COLUMNS} FROM enrolments WHERE id = $1");
+        let row: Option<Enrolment> = on_tx!(self, c => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(id)
+            .fetch_optional(&mut *c)
+            .await?);
+        row.ok_or_else(|| StoreError::NotFound(format!("enrolment {id}")))
+    }
+
+    /// A customer's enrolments that are still running, or whose goal can still be reached
+    /// at `at`.
+    pub async fn open_enrolments(
+        &mut self,
+        customer_id: i64,
+        at: Timestamp,
+    ) -> Result<Vec<Enrolment>> {
+        let sql = format!(
+            "SELECT {ENROLMENT_COLUMNS} FROM enrolments
+             WHERE customer_id = $1 AND (state IN ('active', 'waiting', 'holdout')
+                   OR (goal_reached_at IS NULL AND goal_deadline >= $2))
+             ORDER BY id"
+        );
+        Ok(
+            on_tx!(self, c => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(customer_id)
+            .bind(micros(at))
+            .fetch_all(&mut *c)
+            .await?),
+        )
+    }
+
+    /// A customer's enrolments, newest first.
+    pub async fn enrolments_of_customer(
+        &mut self,
+        customer_id: i64,
+        limit: i64,
+    ) -> Result<Vec<Enrolment>> {
+        let sql = format!(
+            "SELECT {ENROLMENT_COLUMNS} FROM enrolments WHERE customer_id = $1 ORDER BY id DESC LIMIT $2"
+        );
+        Ok(
+            on_tx!(self, c => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(customer_id)
+            .bind(limit)
+            .fetch_all(&mut *c)
+            .await?),
+        )
+    }
+
+    /// When the customer last entered the programme (µs), if ever.
+    pub async fn last_enrolment_start(
+        &mut self,
+        programme_id: &str,
+        customer_id: i64,
+    ) -> Result<Option<i64>> {
+        Ok(on_tx!(self, c => sqlx::query_scalar(
+            "SELECT MAX(started_at) FROM enrolments WHERE programme_id = $1 AND customer_id = $2",
+        )
+        .bind(programme_id)
+        .bind(customer_id)
+        .fetch_one(&mut *c)
+        .await?))
+    }
+
+    /// Moves an enrolment to `step_index` in `state`, clearing any wait.
+    pub async fn update_enrolment(
+        &mut self,
+        id: i64,
+        state: &str,
+        step_index: i32,
+        now: Timestamp,
+    ) -> Result<()> {
+        on_tx!(self, c => sqlx::query(
+            "UPDATE enrolments SET state = $1, step_index = $2, updated_at = $3,
+                                   wait_event = NULL, wait_match = NULL, wait_deadline = NULL
+             WHERE id = $4",
+        )
+        .bind(state)
+        .bind(step_index)
+        .bind(micros(now))
+        .bind(id)
+        .execute(&mut *c).await?.rows_affected());
+        Ok(())
+    }
+
+    /// Parks an enrolment on a `wait_for` step until `event` (matching `wait_match`) or `deadline`.
+    pub async fn set_enrolment_waiting(
+        &mut self,
+        id: i64,
+        step_index: i32,
+        event: &str,
+        wait_match: Option<&str>,
+        deadline: Timestamp,
+        now: Timestamp,
+    ) -> Result<()> {
+        on_tx!(self, c => sqlx::query(
+            "UPDATE enrolments SET state = 'waiting', step_index = $1, wait_event = $2, wait_match = $3,
+                                   wait_deadline = $4, updated_at = $5 WHERE id = $6",
+        )
+        .bind(step_index)
+        .bind(event)
+        .bind(wait_match)
+        .bind(micros(deadline))
+        .bind(micros(now))
+        .bind(id)
+        .execute(&mut *c).await?.rows_affected());
+        Ok(())
+    }
+
+    /// Ends an enrolment early with a reason.
+    pub async fn exit_enrolment(&mut self, id: i64, reason: &str, now: Timestamp) -> Result<()> {
+        on_tx!(self, c => sqlx::query(
+            "UPDATE enrolments SET state = 'exited', exit_reason = $1, updated_at = $2,
+                                   wait_event = NULL, wait_match = NULL, wait_deadline = NULL
+             WHERE id = $3",
+        )
+        .bind(reason)
+        .bind(micros(now))
+        .bind(id)
+        .execute(&mut *c).await?.rows_affected());
+        Ok(())
+    }
+
+    /// Records that an enrolment's goal was reached at `at`.
+    pub async fn reach_goal(&mut self, id: i64, at: Timestamp) -> Result<()> {
+        on_tx!(self, c => sqlx::query("UPDATE enrolments SET goal_reached_at = $1 WHERE id = $2 AND goal_reached_at IS NULL")
+            .bind(micros(at))
+            .bind(id)
+            .execute(&mut *c).await?.rows_affected());
+        Ok(())
+    }
+
+    /// Drops an enrolment's pending step jobs (its timers), unless a worker holds one.
+    pub async fn cancel_step_jobs(&mut self, enrolment_id: i64) -> Result<u64> {
+        Ok(
+            on_tx!(self, c => sqlx::query("DELETE FROM jobs WHERE kind = 'step' AND ref_id = $1 AND locked_by IS NULL")
+            .bind(enrolment_id)
+            .execute(&mut *c).await?.rows_affected()),
+        )
+    }
+
+    /// Blocks an enrolment's messages that have not gone out yet, with a reason.
+    pub async fn block_planned_messages(
+        &mut self,
+        enrolment_id: i64,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<u64> {
+        let ids: Vec<i64> = on_tx!(self, c => sqlx::query_scalar(
+            "SELECT id FROM messages WHERE enrolment_id = $1 AND state = 'planned'",
+        )
+        .bind(enrolment_id)
+        .fetch_all(&mut *c)
+        .await?);
+        let mut blocked = 0;
+        for id in ids {
+            if self
+                .transition_message(
+                    id,
+                    MessageState::Planned,
+                    MessageState::Blocked,
+                    reason,
+                    now,
+                )
+                .await?
+            {
+                blocked += 1;
+            }
+        }
+        Ok(blocked)
+    }
+
+    /// A customer's messages not yet sent, with their enrolment's programme, version, state
+    /// and goal event.
+    #[allow(clippy::type_complexity)]
+    pub async fn planned_messages_of_customer(
+        &mut self,
+        customer_id: i64,
+    ) -> Result<Vec<(i64, String, i32, String, Option<String>)>> {
+        Ok(on_tx!(self, c => sqlx::query_as(
+            "SELECT m.id, e.programme_id, e.programme_version, e.state, e.goal_event FROM messages m
+             JOIN enrolments e ON e.id = m.enrolment_id
+             WHERE m.customer_id = $1 AND m.state = 'planned'",
+        )
+        .bind(customer_id)
+        .fetch_all(&mut *c)
+        .await?))
+    }
+
+    /// The enrolment's shared data.
+    pub fn enrolment_context(enrolment: &Enrolment) -> Result<serde_json::Value> {
+        json(&enrolment.context)
+    }
+
+    /// Replaces the data an enrolment's steps share (e.g. after `issue_coupon`).
+    pub async fn set_enrolment_context(
+        &mut self,
+        id: i64,
+        context: &serde_json::Value,
+    ) -> Result<()> {
+        on_tx!(self, c => sqlx::query("UPDATE enrolments SET context = $1 WHERE id = $2")
+            .bind(to_json(context))
+            .bind(id)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
+        Ok(())
+    }
+}

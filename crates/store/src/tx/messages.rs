@@ -1,0 +1,237 @@
+//! Messages and every state change with its reason.
+
+use super::*;
+
+impl Tx {
+    /// Creates a planned message; `None` if this enrolment's step already created one.
+    pub async fn insert_message(
+        &mut self,
+        m: &NewMessage<'_>,
+        now: Timestamp,
+    ) -> Result<Option<i64>> {
+        let id: Option<i64> = on_tx!(self, c => sqlx::query_scalar(
+            "INSERT INTO messages (customer_id, enrolment_id, step_key, programme_id, template,
+                                   class, channel, state, reason, planned_at, priority)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'planned', $8, $9, $10)
+             ON CONFLICT (enrolment_id, step_key) DO NOTHING RETURNING id",
+        )
+        .bind(m.customer_id)
+        .bind(m.enrolment_id)
+        .bind(m.step_key)
+        .bind(m.programme_id)
+        .bind(m.template)
+        .bind(m.class.as_str())
+        .bind(m.channel.as_str())
+        .bind(m.reason)
+        .bind(micros(m.planned_at))
+        .bind(m.priority)
+        .fetch_optional(&mut *c)
+        .await?);
+        if let Some(id) = id {
+            self.insert_transition(id, None, MessageState::Planned, None, m.reason, now)
+                .await?;
+        }
+        Ok(id)
+    }
+
+    async fn insert_transition(
+        &mut self,
+        id: i64,
+        from: Option<MessageState>,
+        to: MessageState,
+        code: Option<&str>,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<()> {
+        on_tx!(self, c => sqlx::query(
+            "INSERT INTO message_transitions (message_id, from_state, to_state, code, reason, at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id)
+        .bind(from.map(MessageState::as_str))
+        .bind(to.as_str())
+        .bind(code)
+        .bind(reason)
+        .bind(micros(now))
+        .execute(&mut *c).await?.rows_affected());
+        Ok(())
+    }
+
+    /// Moves a message from `from` to `to` with a reason; `false` if it was not in `from`.
+    pub async fn transition_message(
+        &mut self,
+        id: i64,
+        from: MessageState,
+        to: MessageState,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<bool> {
+        self.transition_message_coded(id, from, to, None, reason, now)
+            .await
+    }
+
+    /// [`Tx::transition_message`] with a stable reason code (a policy decision's).
+    pub async fn transition_message_coded(
+        &mut self,
+        id: i64,
+        from: MessageState,
+        to: MessageState,
+        code: Option<&str>,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let sent_at = (to == MessageState::Sent).then_some(micros(now));
+        let attempt = i32::from(to == MessageState::Sending);
+        let n = on_tx!(self, c => sqlx::query(
+            "UPDATE messages SET state = $1, reason = $2, sent_at = COALESCE($3, sent_at),
+                                 attempts = attempts + $4
+             WHERE id = $5 AND state = $6",
+        )
+        .bind(to.as_str())
+        .bind(reason)
+        .bind(sent_at)
+        .bind(attempt)
+        .bind(id)
+        .bind(from.as_str())
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+        if n == 1 {
+            self.insert_transition(id, Some(from), to, code, reason, now)
+                .await?;
+        }
+        Ok(n == 1)
+    }
+
+    /// Stores what a message looks like as sent.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn set_message_content(
+        &mut self,
+        id: i64,
+        recipient: &str,
+        subject: &str,
+        body_text: &str,
+        body_html: &str,
+        greeting: &str,
+        header_message_id: &str,
+    ) -> Result<()> {
+        on_tx!(self, c => sqlx::query(
+            "UPDATE messages SET recipient = $1, subject = $2, body_text = $3, body_html = $4,
+                                 greeting = $5, header_message_id = $6 WHERE id = $7",
+        )
+        .bind(recipient)
+        .bind(subject)
+        .bind(body_text)
+        .bind(body_html)
+        .bind(greeting)
+        .bind(header_message_id)
+        .bind(id)
+        .execute(&mut *c).await?.rows_affected());
+        Ok(())
+    }
+
+    /// A message by id.
+    pub async fn message(&mut self, id: i64) -> Result<Message> {
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN customers c ON c.id = m.customer_id WHERE m.id = $1"
+        );
+        let row: Option<MessageRow> = on_tx!(self, c => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(id)
+            .fetch_optional(&mut *c)
+            .await?);
+        row.ok_or_else(|| StoreError::NotFound(format!("message {id}")))?
+            .try_into()
+    }
+
+    /// The message whose `Message-ID` header is `header_id` (`msg-<id>@<domain>`), if any.
+    pub async fn message_by_header_id(&mut self, header_id: &str) -> Result<Option<Message>> {
+        let Some(id) = header_id
+            .strip_prefix("msg-")
+            .and_then(|rest| rest.split('@').next())
+            .and_then(|n| n.parse::<i64>().ok())
+        else {
+            return Ok(None);
+        };
+        match self.message(id).await {
+            Ok(m) if m.header_message_id.as_deref() == Some(header_id) => Ok(Some(m)),
+            Ok(_) | Err(StoreError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Notes something about a message in `state` on its timeline (and as its reason)
+    /// without changing its state; `false` if it is not in `state`.
+    pub async fn note_message(
+        &mut self,
+        id: i64,
+        state: MessageState,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let n = on_tx!(self, c => sqlx::query("UPDATE messages SET reason = $1 WHERE id = $2 AND state = $3")
+            .bind(reason)
+            .bind(id)
+            .bind(state.as_str())
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
+        if n == 1 {
+            self.insert_transition(id, Some(state), state, None, reason, now)
+                .await?;
+        }
+        Ok(n == 1)
+    }
+
+    /// Every message (of one customer, or of all), oldest first, read a page at a time.
+    pub async fn all_messages(&mut self, customer_id: Option<i64>) -> Result<Vec<Message>> {
+        let mut all = Vec::new();
+        let mut before = None;
+        loop {
+            let page = self
+                .messages(&MessageFilter {
+                    customer_id,
+                    before_id: before,
+                    limit: 500,
+                    ..Default::default()
+                })
+                .await?;
+            let Some(last) = page.last() else { break };
+            before = Some(last.id);
+            all.extend(page);
+        }
+        all.reverse();
+        Ok(all)
+    }
+
+    /// Messages matching `filter`, newest first.
+    pub async fn messages(&mut self, filter: &MessageFilter) -> Result<Vec<Message>> {
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN customers c ON c.id = m.customer_id
+             WHERE ($1 IS NULL OR m.customer_id = $1) AND ($2 IS NULL OR m.state = $2)
+               AND ($3 IS NULL OR m.id < $3) AND ($5 IS NULL OR m.channel = $5)
+               AND ($6 IS NULL OR m.programme_id = $6)
+             ORDER BY m.id DESC LIMIT $4"
+        );
+        let rows: Vec<MessageRow> = on_tx!(self, c => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(filter.customer_id)
+            .bind(filter.state.map(MessageState::as_str))
+            .bind(filter.before_id)
+            .bind(filter.limit.clamp(1, 500))
+            .bind(filter.channel.map(|c| c.as_str()))
+            .bind(filter.programme_id.as_deref())
+            .fetch_all(&mut *c)
+            .await?);
+        rows.into_iter().map(Message::try_from).collect()
+    }
+
+    /// A message's state changes, oldest first.
+    pub async fn message_transitions(&mut self, id: i64) -> Result<Vec<MessageTransition>> {
+        Ok(on_tx!(self, c => sqlx::query_as(
+            "SELECT from_state, to_state, code, reason, at FROM message_transitions
+             WHERE message_id = $1 ORDER BY id",
+        )
+        .bind(id)
+        .fetch_all(&mut *c)
+        .await?))
+    }
+}

@@ -1,0 +1,154 @@
+//! Orders and their shipments.
+
+use super::*;
+
+impl Tx {
+    /// Stores a new order and its lines; `None` when its external id already exists.
+    pub async fn insert_order(
+        &mut self,
+        record: &OrderRecord,
+        customer_id: i64,
+        now: Timestamp,
+    ) -> Result<Option<i64>> {
+        let id: Option<i64> = on_tx!(self, c => sqlx::query_scalar(
+            "INSERT INTO orders (external_id, customer_id, placed_at, total_cents, currency,
+                                 delivery_method, record, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (external_id) DO NOTHING RETURNING id",
+        )
+        .bind(record.external_id.as_str())
+        .bind(customer_id)
+        .bind(micros(record.placed_at))
+        .bind(record.total_cents())
+        .bind(&record.currency)
+        .bind(to_json(&record.delivery_method).trim_matches('"').to_string())
+        .bind(to_json(record))
+        .bind(micros(now))
+        .fetch_optional(&mut *c)
+        .await?);
+        let Some(id) = id else { return Ok(None) };
+        for (line_no, line) in record.lines.iter().enumerate() {
+            on_tx!(self, c => sqlx::query(
+                "INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price_cents)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(id)
+            .bind(i32::try_from(line_no).unwrap_or(i32::MAX))
+            .bind(line.sku.as_str())
+            .bind(i64::from(line.quantity))
+            .bind(line.unit_price_cents)
+            .execute(&mut *c).await?.rows_affected());
+        }
+        Ok(Some(id))
+    }
+
+    /// An order by internal id.
+    pub async fn order_by_id(&mut self, id: i64) -> Result<StoredOrder> {
+        let row: Option<OrderRow> = on_tx!(self, c => sqlx::query_as(
+            "SELECT id, customer_id, record FROM orders WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await?);
+        row.ok_or_else(|| StoreError::NotFound(format!("order {id}")))?
+            .try_into()
+    }
+
+    /// An order by the shop's order number.
+    pub async fn order_by_external_id(&mut self, external_id: &str) -> Result<Option<StoredOrder>> {
+        let row: Option<OrderRow> = on_tx!(self, c => sqlx::query_as(
+            "SELECT id, customer_id, record FROM orders WHERE external_id = $1",
+        )
+        .bind(external_id)
+        .fetch_optional(&mut *c)
+        .await?);
+        row.map(StoredOrder::try_from).transpose()
+    }
+
+    /// A customer's latest order with its products (what a preview shows), if any.
+    pub async fn latest_order_with_products(
+        &mut self,
+        customer_id: i64,
+    ) -> Result<Option<(StoredOrder, Vec<ProductRecord>)>> {
+        let Some(order) = self
+            .orders_of_customer(customer_id, 1)
+            .await?
+            .into_iter()
+            .next()
+        else {
+            return Ok(None);
+        };
+        let products = self.order_products(&order.record).await?;
+        Ok(Some((order, products)))
+    }
+
+    /// The products on an order, in line order (lines whose product is gone are skipped).
+    pub async fn order_products(&mut self, order: &OrderRecord) -> Result<Vec<ProductRecord>> {
+        let mut products = Vec::with_capacity(order.lines.len());
+        for line in &order.lines {
+            products.extend(self.product(line.sku.as_str()).await?);
+        }
+        Ok(products)
+    }
+
+    /// A customer's orders, newest first.
+    pub async fn orders_of_customer(
+        &mut self,
+        customer_id: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredOrder>> {
+        let rows: Vec<OrderRow> = on_tx!(self, c => sqlx::query_as(
+            "SELECT id, customer_id, record FROM orders WHERE customer_id = $1
+             ORDER BY placed_at DESC, id DESC LIMIT $2",
+        )
+        .bind(customer_id)
+        .bind(limit)
+        .fetch_all(&mut *c)
+        .await?);
+        rows.into_iter().map(StoredOrder::try_from).collect()
+    }
+
+    /// Records a carrier status event; returns `false` when the same event was seen before.
+    /// The shipment's current status follows the latest event by carrier time.
+    pub async fn record_shipment_event(
+        &mut self,
+        event: &ShipmentEventRecord,
+        order_id: i64,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let status = event.status.as_str();
+        let shipment_id: i64 = on_tx!(self, c => sqlx::query_scalar(
+            "INSERT INTO shipments (external_id, order_id, carrier, status, status_at, created_at, expected_from, expected_until)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (external_id) DO UPDATE SET
+                 status = CASE WHEN excluded.status_at >= shipments.status_at THEN excluded.status ELSE shipments.status END,
+                 status_at = CASE WHEN excluded.status_at >= shipments.status_at THEN excluded.status_at ELSE shipments.status_at END,
+                 expected_from = COALESCE(excluded.expected_from, shipments.expected_from),
+                 expected_until = COALESCE(excluded.expected_until, shipments.expected_until)
+             RETURNING id",
+        )
+        .bind(event.shipment_id.as_str())
+        .bind(order_id)
+        .bind(&event.carrier)
+        .bind(status)
+        .bind(micros(event.at))
+        .bind(micros(now))
+        .bind(event.expected_from.map(micros))
+        .bind(event.expected_until.map(micros))
+        .fetch_one(&mut *c)
+        .await?);
+        let inserted = on_tx!(self, c => sqlx::query(
+            "INSERT INTO shipment_events (shipment_id, status, at, location, received_at)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (shipment_id, status, at) DO NOTHING",
+        )
+        .bind(shipment_id)
+        .bind(status)
+        .bind(micros(event.at))
+        .bind(event.location.as_deref())
+        .bind(micros(now))
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+        Ok(inserted == 1)
+    }
+}
