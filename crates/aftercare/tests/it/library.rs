@@ -111,7 +111,7 @@ async fn after_purchase_and_after_delivery_pp1_pp2_pp3_pp4_px1() {
     let confirmation = lab.one("C1", "order_confirmation").await;
     assert_eq!(local(&confirmation, "Europe/Amsterdam"), "2026-05-04 10:00");
     assert!(
-        body(&confirmation).starts_with("Beste Jan,\n\nYes, je bestelling is binnen!"),
+        body(&confirmation).starts_with("Beste Jan,\n\nBedankt, je bestelling is binnen!"),
         "{}",
         body(&confirmation)
     );
@@ -170,7 +170,7 @@ async fn delivered_message_carries_community_content_and_recycling_px4_px6() {
     lab.run().await;
     let ams = lab.one("AMS", "delivered_notice").await;
     assert!(
-        body(&ams).contains("in Amsterdam traint de Vondelpark Runners"),
+        body(&ams).contains("in Amsterdam kun je meelopen met de Vondelpark Runners"),
         "{}",
         body(&ams)
     );
@@ -185,7 +185,7 @@ async fn delivered_message_carries_community_content_and_recycling_px4_px6() {
         body(&be)
     );
     assert!(
-        body(&be).contains("in Gent traint de Blaarmeersen-loop"),
+        body(&be).contains("in Gent kunt u meelopen met de Blaarmeersen-loop"),
         "{}",
         body(&be)
     );
@@ -448,7 +448,7 @@ async fn replacement_at_the_end_of_a_lifespan_and_at_contract_end_re1() {
     let m = lab.one("C1", "replacement").await;
     assert_eq!(local(&m, "Europe/Amsterdam"), "2026-05-06 09:00");
     assert!(
-        body(&m).contains("Uw Stride 4 hardloopschoen gaat nu ongeveer een jaar mee")
+        body(&m).contains("U loopt nu ongeveer een jaar op uw Stride 4 hardloopschoen")
             && body(&m).contains("opvolger (LW-STRIDE-5)"),
         "{}",
         body(&m)
