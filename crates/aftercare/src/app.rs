@@ -56,22 +56,34 @@ pub async fn stand_in_carrier(config: &mut Config) -> anyhow::Result<Option<TcpL
     Ok(Some(listener))
 }
 
-/// Serves the stand-in carrier (the demo routes, no worker) on `listener` in the background.
-pub fn serve_stand_in_carrier(engine: &Engine, listener: TcpListener) {
+/// Serves the stand-in carrier (its one route, no worker, no outbox) on `listener` in the
+/// background, until the returned guard is dropped.
+#[must_use = "the stand-in carrier stops when this is dropped"]
+pub fn serve_stand_in_carrier(engine: &Engine, listener: TcpListener) -> StandInCarrier {
     let engine = engine.clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
         let _ = run_server(
             engine,
             listener,
             WebOptions {
-                outbox_page: true,
+                stand_in_carrier: true,
                 ..WebOptions::default()
             },
             false,
-            std::future::pending(),
+            async move {
+                let _ = stopped.await;
+            },
         )
         .await;
     });
+    StandInCarrier { _stop: stop }
+}
+
+/// Keeps a stand-in carrier served; dropping it closes its listener.
+#[derive(Debug)]
+pub struct StandInCarrier {
+    _stop: tokio::sync::oneshot::Sender<()>,
 }
 
 /// Opens the store (migrating it) and builds the engine; refuses invalid programmes.

@@ -32,6 +32,9 @@ pub fn throwaway_config(mut config: Config, dir: &std::path::Path) -> Config {
     config.smtp_url = None;
     config.durable = false;
     config.tracking = aftercare_domain::delivery::TrackingConfig::default();
+    // Links in a throw-away run are signed with a secret of its own: signed with the live
+    // one, they would open the live customer who happens to have the throw-away id.
+    config.link_secret = None;
     config
 }
 
@@ -53,10 +56,17 @@ pub async fn project(
     customer_id: i64,
     start: Timestamp,
 ) -> anyhow::Result<Vec<ProjectedContact>> {
-    let dir = throwaway_dir("calendar")?;
-    let result = run(throwaway_config(config, &dir), &live, customer_id, start).await;
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    let dir = ThrowawayDir(throwaway_dir("calendar")?);
+    run(throwaway_config(config, &dir.0), &live, customer_id, start).await
+}
+
+/// A throw-away folder, removed when dropped — also when the work in it is cancelled.
+pub struct ThrowawayDir(pub std::path::PathBuf);
+
+impl Drop for ThrowawayDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 async fn run(
@@ -100,9 +110,7 @@ async fn run(
     // (discarded at `start`), not part of the coming year.
     let clock = Arc::new(ManualClock::new(year_ago));
     let engine = app::build_engine(&config, clock.clone()).await?;
-    if let Some(listener) = carrier {
-        app::serve_stand_in_carrier(&engine, listener);
-    }
+    let _carrier = carrier.map(|listener| app::serve_stand_in_carrier(&engine, listener));
     let store = engine.store().clone();
     let mut tx = store.begin().await?;
     for p in &products {

@@ -38,7 +38,9 @@ impl ExternalId {
         if s.chars().count() > 128 {
             return Err("must be at most 128 characters".into());
         }
-        if s.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        if s.chars()
+            .any(|c| c.is_control() || c.is_whitespace() || crate::text::is_bidi_control(c))
+        {
             return Err("must not contain spaces or control characters".into());
         }
         Ok(Self(s.to_string()))

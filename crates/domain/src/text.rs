@@ -11,15 +11,16 @@
 use crate::error::FieldError;
 
 /// The JSON Schema pattern of a one-line text: no control characters (Unicode Cc).
-pub const ONE_LINE_PATTERN: &str = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$";
-/// The JSON Schema pattern of free text: line breaks and tabs, no other control characters.
-pub const TEXT_PATTERN: &str = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$";
+pub const ONE_LINE_PATTERN: &str =
+    "^[^\\u0000-\\u001F\\u007F-\\u009F\\u2028\\u2029\\u202A-\\u202E\\u2066-\\u2069]*$";
+/// The JSON Schema pattern of free text: line breaks and tabs, no other control characters
+/// and no bidirectional controls.
+pub const TEXT_PATTERN: &str = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F\\u202A-\\u202E\\u2066-\\u2069]*$";
 
-/// The JSON Schema pattern of an id: no white space and no control characters.
-pub const ID_PATTERN: &str =
-    "^[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]+$";
+/// The JSON Schema pattern of an id: no white space, control or bidirectional characters.
+pub const ID_PATTERN: &str = "^[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202A-\\u202F\\u205F\\u2066-\\u2069\\u3000]+$";
 /// The JSON Schema pattern of a one-line text with something in it besides white space.
-pub const REQUIRED_LINE_PATTERN: &str = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000][^\\u0000-\\u001F\\u007F-\\u009F]*$";
+pub const REQUIRED_LINE_PATTERN: &str = "^[^\\u0000-\\u001F\\u007F-\\u009F\\u2028\\u2029\\u202A-\\u202E\\u2066-\\u2069]*[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202A-\\u202F\\u205F\\u2066-\\u2069\\u3000][^\\u0000-\\u001F\\u007F-\\u009F\\u2028\\u2029\\u202A-\\u202E\\u2066-\\u2069]*$";
 /// The JSON Schema pattern of an email address as [`crate::EmailAddress::parse`] takes it.
 pub const EMAIL_PATTERN: &str = "^[^\\s<>@\\u0000-\\u001F\\u007F-\\u009F]+@([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?\\.)+[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?$";
 /// The JSON Schema pattern of a phone number in international form.
@@ -53,10 +54,25 @@ pub const MAX_JSON_DEPTH: usize = 8;
 /// The longest string inside such an object, in characters.
 pub const MAX_JSON_STRING_CHARS: usize = 2_000;
 
-/// A one-line text: at most `max` characters, no control characters.
+/// Unicode's line and paragraph separators: a line break in all but name.
+fn is_line_break(c: char) -> bool {
+    matches!(c, '\u{2028}' | '\u{2029}')
+}
+
+/// The bidirectional embedding, override and isolate controls: they turn text around on
+/// screen ("invoice.pdf" that is "fdp.eciovni" underneath).
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// A one-line text: at most `max` characters, no control characters, line separators or
+/// bidirectional controls.
 pub fn line(field: &str, value: &str, max: usize) -> Result<(), FieldError> {
     length(field, value, max)?;
-    if value.chars().any(char::is_control) {
+    if value
+        .chars()
+        .any(|c| c.is_control() || is_line_break(c) || is_bidi_control(c))
+    {
         return Err(FieldError::new(
             field,
             "must not contain control characters such as line breaks or NUL",
@@ -78,7 +94,7 @@ pub fn text(field: &str, value: &str, max: usize) -> Result<(), FieldError> {
     length(field, value, max)?;
     if value
         .chars()
-        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        .any(|c| (c.is_control() && !matches!(c, '\n' | '\r' | '\t')) || is_bidi_control(c))
     {
         return Err(FieldError::new(
             field,
@@ -188,7 +204,14 @@ mod tests {
     #[test]
     fn one_line_texts_refuse_control_characters_and_length() {
         assert!(line("name", "Stride 4 – blauw", 100).is_ok());
-        for bad in ["a\r\nBcc: x@example.nl", "a\0b", "a\tb", "\u{85}"] {
+        for bad in [
+            "a\r\nBcc: x@example.nl",
+            "a\0b",
+            "a\tb",
+            "\u{85}",
+            "a\u{2028}b",
+            "gpj.\u{202E}exe",
+        ] {
             assert_eq!(line("name", bad, 100).unwrap_err().field, "name", "{bad:?}");
         }
         assert!(line("name", &"é".repeat(100), 100).is_ok());

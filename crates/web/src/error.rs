@@ -72,6 +72,9 @@ pub enum ApiError {
         /// A sentence for the shop and the team.
         detail: String,
     },
+    /// The server holds as many request bodies as it may; come back in a moment.
+    #[error("the server is reading as many requests as it takes; retry in a few seconds")]
+    Busy,
     /// The request was not read and answered within the server's request timeout.
     #[error("the request was not received and answered within {0} seconds")]
     Timeout(u64),
@@ -165,6 +168,7 @@ impl ApiError {
                 field,
                 ..
             } => (*status, code, "The request was refused", Some(*field)),
+            Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy", "Busy", None),
             Timeout(_) => (
                 StatusCode::REQUEST_TIMEOUT,
                 "request_timeout",
@@ -206,6 +210,11 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

@@ -52,6 +52,8 @@ pub struct AppState {
 pub struct WebOptions {
     /// Mount the built-in outbox pages (demo mode).
     pub outbox_page: bool,
+    /// Mount the demo's stand-in carrier (demo mode).
+    pub stand_in_carrier: bool,
     /// Runs simulations for the admin UI's simulator (the binary provides one).
     pub simulator: Option<Arc<dyn pages::admin::simulator::Simulator>>,
     /// Reverse proxies whose `X-Forwarded-For` names the client (for the pages' rate limit).
@@ -71,6 +73,9 @@ pub fn router(state: AppState, options: WebOptions) -> Router {
         .merge(pages::admin::routes());
     if options.outbox_page {
         router = router.merge(pages::outbox_routes());
+    }
+    if options.stand_in_carrier {
+        router = router.merge(pages::stand_in_carrier_routes());
     }
     let deadline = std::time::Duration::from_secs(options.limits.request_timeout_seconds);
     router

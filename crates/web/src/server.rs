@@ -42,9 +42,10 @@ use tracing::{debug, warn};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerLimits {
-    /// Open connections at once (default 512, well under the usual 1,024 open files).
+    /// Open connections at once (default 2,048; the server raises its open-file limit to
+    /// fit, or takes fewer if it cannot). An eighth is kept for the trusted proxies.
     pub max_connections: usize,
-    /// Open connections from one client address (default 128); trusted proxies are exempt.
+    /// Open connections from one client address (default 32); trusted proxies are exempt.
     pub max_connections_per_client: usize,
     /// Seconds a client has to send a request's head, also between keep-alive requests
     /// (default 10).
@@ -58,8 +59,8 @@ pub struct ServerLimits {
 impl Default for ServerLimits {
     fn default() -> Self {
         Self {
-            max_connections: 512,
-            max_connections_per_client: 128,
+            max_connections: 2048,
+            max_connections_per_client: 32,
             header_timeout_seconds: 10,
             request_timeout_seconds: 30,
             max_connection_seconds: 300,
@@ -107,7 +108,13 @@ const MAX_REFUSALS_IN_FLIGHT: usize = 64;
 /// Open connections per client address; an address leaves the table with its last one.
 #[derive(Debug, Default)]
 struct ClientCounts {
-    open: Mutex<HashMap<IpAddr, usize>>,
+    open: Mutex<Open>,
+}
+
+#[derive(Debug, Default)]
+struct Open {
+    by_client: HashMap<IpAddr, usize>,
+    total: usize,
 }
 
 /// One open connection counted against its client; uncounted when dropped.
@@ -117,13 +124,19 @@ struct ClientSlot {
 }
 
 impl ClientCounts {
-    fn enter(self: &Arc<Self>, client: IpAddr, cap: usize) -> Option<ClientSlot> {
+    /// Counts a connection of `client`, unless it has `cap` open already or all clients
+    /// together have `total_cap`.
+    fn enter(self: &Arc<Self>, client: IpAddr, cap: usize, total_cap: usize) -> Option<ClientSlot> {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        let n = open.entry(client).or_insert(0);
+        if open.total >= total_cap {
+            return None;
+        }
+        let n = open.by_client.entry(client).or_insert(0);
         if *n >= cap {
             return None;
         }
         *n += 1;
+        open.total += 1;
         Some(ClientSlot {
             counts: self.clone(),
             client,
@@ -134,10 +147,11 @@ impl ClientCounts {
 impl Drop for ClientSlot {
     fn drop(&mut self) {
         let mut open = self.counts.open.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = open.get_mut(&self.client) {
+        open.total = open.total.saturating_sub(1);
+        if let Some(n) = open.by_client.get_mut(&self.client) {
             *n -= 1;
             if *n == 0 {
-                open.remove(&self.client);
+                open.by_client.remove(&self.client);
             }
         }
     }
@@ -158,6 +172,39 @@ pub fn client_key(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// `wanted` connections, or as many as the process's open-file limit allows with room for
+/// the database, SMTP and files: the soft limit is raised towards the hard one first.
+fn fit_open_files(wanted: usize) -> usize {
+    const SPARE: u64 = 128;
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed to them.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return wanted;
+    }
+    let needed = wanted as u64 + SPARE;
+    if limit.rlim_cur < needed && limit.rlim_max > limit.rlim_cur {
+        let raised = libc::rlimit {
+            rlim_cur: needed.min(limit.rlim_max),
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: as above.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            limit.rlim_cur = raised.rlim_cur;
+        }
+    }
+    let fits = usize::try_from(limit.rlim_cur.saturating_sub(SPARE)).unwrap_or(usize::MAX);
+    if fits < wanted {
+        warn!(
+            wanted,
+            fits, "The open-file limit allows fewer connections than [server] max_connections."
+        );
+    }
+    wanted.min(fits).max(1)
+}
+
 /// Serves `app` on `listener` within `limits` until `shutdown` completes.
 pub async fn serve(
     listener: TcpListener,
@@ -166,6 +213,11 @@ pub async fn serve(
     trusted_proxies: Vec<ipnet::IpNet>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let mut limits = limits;
+    limits.max_connections = fit_open_files(limits.max_connections);
+    // Clients other than the trusted proxies may hold all but an eighth of the slots, so a
+    // few addresses that fill their shares cannot lock out the shop behind its proxy.
+    let untrusted_cap = limits.max_connections - limits.max_connections / 8;
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let refusals = Arc::new(Semaphore::new(MAX_REFUSALS_IN_FLIGHT));
     let clients = Arc::new(ClientCounts::default());
@@ -196,7 +248,11 @@ pub async fn serve(
         let client_slot = if trusted_proxies.iter().any(|n| n.contains(&peer.ip())) {
             None
         } else {
-            match clients.enter(client_key(peer.ip()), limits.max_connections_per_client) {
+            match clients.enter(
+                client_key(peer.ip()),
+                limits.max_connections_per_client,
+                untrusted_cap,
+            ) {
                 Some(s) => Some(s),
                 None => {
                     debug!(%peer, "Refused a connection over the per-client cap.");
@@ -318,16 +374,30 @@ mod tests {
     fn the_client_table_forgets_an_address_with_its_last_connection() {
         let counts = Arc::new(ClientCounts::default());
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
-        let first = counts.enter(ip, 2).unwrap();
-        let second = counts.enter(ip, 2).unwrap();
-        assert!(counts.enter(ip, 2).is_none(), "a third is over the cap");
+        let first = counts.enter(ip, 2, 10).unwrap();
+        let second = counts.enter(ip, 2, 10).unwrap();
+        assert!(counts.enter(ip, 2, 10).is_none(), "a third is over the cap");
         drop(first);
-        assert!(counts.enter(ip, 2).is_some_and(|s| {
+        assert!(counts.enter(ip, 2, 10).is_some_and(|s| {
             drop(s);
             true
         }));
         drop(second);
-        assert!(counts.open.lock().unwrap().is_empty());
+        let open = counts.open.lock().unwrap();
+        assert!(open.by_client.is_empty() && open.total == 0);
+    }
+
+    #[test]
+    fn clients_together_leave_the_proxies_their_share() {
+        let counts = Arc::new(ClientCounts::default());
+        let held: Vec<_> = (1..=3u8)
+            .map(|i| counts.enter(IpAddr::from([192, 0, 2, i]), 2, 3).unwrap())
+            .collect();
+        assert!(
+            counts.enter(IpAddr::from([192, 0, 2, 9]), 2, 3).is_none(),
+            "all clients together are at their cap"
+        );
+        drop(held);
     }
 
     #[test]

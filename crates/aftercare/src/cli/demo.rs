@@ -62,9 +62,7 @@ pub async fn run(args: Args, mut config: Config) -> anyhow::Result<()> {
     let live_from = real_now - SignedDuration::from_hours(24 * LIVE_DAYS);
     let clock = Arc::new(ManualClock::new(start));
     let engine = app::build_engine(&config, clock.clone()).await?;
-    if let Some(listener) = carrier {
-        app::serve_stand_in_carrier(&engine, listener);
-    }
+    let _carrier = carrier.map(|listener| app::serve_stand_in_carrier(&engine, listener));
     let store = engine.store().clone();
 
     eprintln!(
@@ -172,6 +170,7 @@ pub async fn run(args: Args, mut config: Config) -> anyhow::Result<()> {
         listener,
         WebOptions {
             outbox_page: true,
+            stand_in_carrier: true,
             simulator: Some(Arc::new(crate::cli::simulate::UiSimulator::new(
                 config.clone(),
             ))),

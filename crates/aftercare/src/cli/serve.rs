@@ -30,6 +30,7 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
         listener,
         WebOptions {
             outbox_page: args.outbox_page,
+            stand_in_carrier: false,
             simulator: Some(Arc::new(crate::cli::simulate::UiSimulator::new(
                 config.clone(),
             ))),

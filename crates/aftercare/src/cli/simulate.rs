@@ -215,9 +215,7 @@ pub async fn simulate(
     let history_from = start - SignedDuration::from_hours(24 * 365);
     let clock = Arc::new(ManualClock::new(history_from));
     let engine = app::build_engine(config, clock.clone()).await?;
-    if let Some(listener) = carrier {
-        app::serve_stand_in_carrier(&engine, listener);
-    }
+    let _carrier = carrier.map(|listener| app::serve_stand_in_carrier(&engine, listener));
     let store = engine.store().clone();
     let plan = shop::plan(args.seed, args.customers, history_from, start, end);
     shop::load(&store, &plan, start).await?;
@@ -560,8 +558,9 @@ async fn run_for_ui(
     request: aftercare_web::SimulationRequest,
     progress: Arc<aftercare_web::SimulationProgress>,
 ) -> anyhow::Result<Report> {
-    let dir = crate::projection::throwaway_dir("simulation")?;
-    let result = async {
+    let guard = crate::projection::ThrowawayDir(crate::projection::throwaway_dir("simulation")?);
+    let dir = guard.0.clone();
+    async {
         let mut config = crate::projection::throwaway_config(config, &dir);
         if let Some(change) = &request.change {
             let (library, _) = app::load_programmes(&config).map_err(|f| {
@@ -608,7 +607,5 @@ async fn run_for_ui(
         })
         .await
     }
-    .await;
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    .await
 }

@@ -250,6 +250,8 @@ pub async fn spawn_app_with(backend: Backend, change: impl FnOnce(&mut Config)) 
     let (database_url, db_dir) = fresh_database(backend).await;
     let smtp = SmtpSink::start(None);
     let mut config = test_config(&database_url, Some(&smtp.url));
+    // Every test client is 127.0.0.1, and some send a hundred requests at once.
+    config.server.max_connections_per_client = 256;
     change(&mut config);
     let clock = Arc::new(ManualClock::new(start_time()));
     let engine = aftercare::app::build_engine(&config, clock.clone())
@@ -270,6 +272,7 @@ pub async fn spawn_app_with(backend: Backend, change: impl FnOnce(&mut Config)) 
             listener,
             WebOptions {
                 outbox_page: true,
+                stand_in_carrier: true,
                 simulator: Some(Arc::new(aftercare::cli::simulate::UiSimulator::new(
                     server_config.clone(),
                 ))),

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
 use super::answers::*;
-use super::extract::{ApiPath, ApiQuery, Caller, JsonBody};
+use super::extract::{ApiPath, ApiQuery, Caller, JsonBody, RawJson};
 use crate::error::ApiError;
 use crate::{AppState, idempotent_write};
 
@@ -603,11 +603,13 @@ pub struct FeedbackBatch {
 pub async fn post_email_feedback(
     State(app): State<AppState>,
     headers: HeaderMap,
-    body: JsonBody<FeedbackBatch>,
+    body: RawJson,
 ) -> ApiResult {
     let now = app.clock.now();
+    // The signature first: an unsigned body costs no parsing.
     check_feedback_signature(&app, &headers, &body.raw, now)?;
-    apply_feedback(&app, &body.value.events, now).await
+    let batch: FeedbackBatch = super::extract::parse_json(&body.raw)?;
+    apply_feedback(&app, &batch.events, now).await
 }
 
 /// A bounce mail (an RFC 3464 delivery status notification) as the mail server received it,
@@ -657,12 +659,9 @@ pub struct ChannelStatus {
 pub async fn post_channel_status(
     State(app): State<AppState>,
     headers: HeaderMap,
-    body: JsonBody<ChannelStatus>,
+    body: RawJson,
 ) -> ApiResult {
     let now = app.clock.now();
-    let report = &body.value;
-    aftercare_domain::text::required_line("id", &report.id, 255)?;
-    aftercare_domain::text::text("detail", &report.detail, 1000)?;
     // The signature is checked before anything is looked up, so an unsigned caller learns
     // nothing about which messages exist (issue 19): first against every provider's secret,
     // then the message must belong to the provider that signed.
@@ -681,6 +680,11 @@ pub async fn post_channel_status(
     if signed_by.is_empty() {
         return Err(ApiError::Unauthorized(refusal));
     }
+    // Only a signed body is parsed.
+    let report: ChannelStatus = super::extract::parse_json(&body.raw)?;
+    let report = &report;
+    aftercare_domain::text::required_line("id", &report.id, 255)?;
+    aftercare_domain::text::text("detail", &report.detail, 1000)?;
     let mut tx = app.store.begin_read().await?;
     let message = tx.message_by_header_id(&report.id).await?;
     tx.commit().await?;

@@ -62,7 +62,12 @@ pub fn customer_routes(limiter: limit::PageLimiter) -> Router<AppState> {
             get(unsubscribe::confirm).post(unsubscribe::unsubscribe),
         )
         .layer(axum::middleware::from_fn_with_state(limiter, limit::limit))
+        // A customer page's form is a few fields: no slow client holds megabytes here.
+        .layer(axum::extract::DefaultBodyLimit::max(FORM_BODY_BYTES))
 }
+
+/// The largest form body a customer page takes.
+pub const FORM_BODY_BYTES: usize = 16 * 1024;
 
 /// The outbox routes, and the demo's stand-in carrier.
 pub fn outbox_routes() -> Router<AppState> {
@@ -70,10 +75,14 @@ pub fn outbox_routes() -> Router<AppState> {
         .route("/outbox", get(outbox))
         .route("/outbox/{id}", get(outbox_message))
         .route("/outbox/{id}/html", get(outbox_message_html))
-        .route(
-            "/demo/carrier/{carrier}",
-            axum::routing::post(demo_carrier::receive),
-        )
+}
+
+/// The demo's stand-in carrier, which takes delivery changes when no carrier is configured.
+pub fn stand_in_carrier_routes() -> Router<AppState> {
+    Router::new().route(
+        "/demo/carrier/{carrier}",
+        axum::routing::post(demo_carrier::receive),
+    )
 }
 
 fn escape(s: &str) -> String {

@@ -281,13 +281,16 @@ pub fn parse_username(s: &str) -> Result<&str, FieldError> {
 }
 
 /// Sign-in attempts: 20 per client address (an IPv6 client by its /64), then one every 6
-/// seconds; 5 per account, then one a minute (in memory, per process). An account is only
-/// counted once its client is allowed, and only under its canonical name
-/// ([`parse_username`], at most 64 characters), so a refused or malformed attempt adds
-/// nothing; both tables forget quiet keys as they go, so they stay small.
+/// seconds; 5 per account from one client, then one a minute; and 50 per account from all
+/// clients together, then one every 6 seconds (in memory, per process). So one client
+/// guessing locks out only itself, not the account's owner, while many clients together
+/// still cannot guess fast. An account is only counted once its client is allowed, and only
+/// under its canonical name ([`parse_username`], at most 64 characters), so a refused or
+/// malformed attempt adds nothing; the tables forget quiet keys as they go.
 #[derive(Debug, Clone)]
 pub struct SignInLimiter {
     per_account: Arc<Keyed<String>>,
+    per_account_client: Arc<Keyed<(String, IpAddr)>>,
     per_client: Arc<Keyed<IpAddr>>,
     checks: Arc<std::sync::atomic::AtomicU64>,
 }
@@ -300,7 +303,8 @@ impl Default for SignInLimiter {
                 .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN))
         };
         Self {
-            per_account: Arc::new(RateLimiter::hashmap(quota(60, 5))),
+            per_account: Arc::new(RateLimiter::hashmap(quota(6, 50))),
+            per_account_client: Arc::new(RateLimiter::hashmap(quota(60, 5))),
             per_client: Arc::new(RateLimiter::hashmap(quota(6, 20))),
             checks: Arc::default(),
         }
@@ -322,22 +326,29 @@ impl SignInLimiter {
     }
 
     /// Whether another attempt on the account `username` (canonical, see
-    /// [`parse_username`]) may be checked now.
-    pub fn allow_account(&self, username: &str) -> bool {
-        self.per_account.check_key(&username.to_string()).is_ok()
+    /// [`parse_username`]) from `client` may be checked now.
+    pub fn allow_account(&self, username: &str, client: Option<SocketAddr>) -> bool {
+        let ip = client.map_or(IpAddr::from([0, 0, 0, 0]), |c| {
+            crate::server::client_key(c.ip())
+        });
+        self.per_account_client
+            .check_key(&(username.to_string(), ip))
+            .is_ok()
+            && self.per_account.check_key(&username.to_string()).is_ok()
     }
 
     fn forget_now_and_then(&self) {
         use std::sync::atomic::Ordering;
         if self.checks.fetch_add(1, Ordering::Relaxed) % FORGET_EVERY == FORGET_EVERY - 1 {
             self.per_client.retain_recent();
+            self.per_account_client.retain_recent();
             self.per_account.retain_recent();
         }
     }
 
     /// Keys held in the two tables (for tests of the memory bound).
     pub fn len(&self) -> usize {
-        self.per_client.len() + self.per_account.len()
+        self.per_client.len() + self.per_account_client.len() + self.per_account.len()
     }
 
     /// Whether both tables are empty.
@@ -383,11 +394,15 @@ mod tests {
     #[test]
     fn the_sixth_quick_attempt_on_one_account_is_refused() {
         let limiter = SignInLimiter::default();
+        let guesser: SocketAddr = "192.0.2.66:4000".parse().unwrap();
+        let owner: SocketAddr = "198.51.100.7:5000".parse().unwrap();
         for _ in 0..5 {
-            assert!(limiter.allow_account("anna"));
+            assert!(limiter.allow_account("anna", Some(guesser)));
         }
-        assert!(!limiter.allow_account("anna"));
-        assert!(limiter.allow_account("bert"));
+        assert!(!limiter.allow_account("anna", Some(guesser)));
+        assert!(limiter.allow_account("bert", Some(guesser)));
+        // The guesser locked out only itself: Anna signs in from her own address.
+        assert!(limiter.allow_account("anna", Some(owner)));
     }
 
     #[test]

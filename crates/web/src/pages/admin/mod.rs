@@ -228,6 +228,8 @@ pub fn routes() -> Router<AppState> {
         .layer(Extension(SignInLimiter::default()))
         .layer(Extension(simulator::Runs::default()))
         .layer(Extension(calendar::Slots::default()))
+        // Forms, and a programme pasted into the simulator: never megabytes.
+        .layer(axum::extract::DefaultBodyLimit::max(256 * 1024))
 }
 
 /// A form that only carries the CSRF token.
@@ -247,7 +249,14 @@ pub struct Next {
 /// Only a path inside the admin UI (no open redirect).
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with("/admin") && !n.starts_with("//") && !n.contains('\\') => {
+        // Only a plain admin path: it goes into a Location header as it is.
+        Some(n)
+            if n.starts_with("/admin")
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && n.len() <= 512
+                && n.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
             n.to_string()
         }
         _ => "/admin/customers".to_string(),
@@ -309,7 +318,7 @@ async fn sign_in(
     let Some(username) = username else {
         return again(StatusCode::UNAUTHORIZED, "bad_credentials");
     };
-    if !limiter.allow_account(username) {
+    if !limiter.allow_account(username, auth::client_addr(&request_parts)) {
         return too_many();
     }
     let mut tx = app.store.begin_read().await?;
