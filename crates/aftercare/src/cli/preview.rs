@@ -145,7 +145,7 @@ static SAMPLE_EVENT: std::sync::LazyLock<serde_json::Value> = std::sync::LazyLoc
         "reason": null, "store_name": "Loopwerk Utrecht", "store_address": "Oudegracht 100, Utrecht",
         "slot": "2026-03-10", "slot_time": "10:00–10:30",
         "change": {"kind": "safe_place", "place": "shed", "date": "2026-03-05", "house_number": "14", "point": "PostNL-punt Primera Centrum"},
-        "coupon": {"code": "LW-ABCD-EFGH", "value": "€10.00", "value_kind": "amount", "amount": 1000,
+        "coupon": {"code": "LW-ABCD-EFGH", "value": "€10.00", "value_kind": "amount_cents", "amount": 1000,
                    "valid_until": "2026-06-01T00:00:00Z", "pool": "win-back", "min_order_cents": 0}
     })
 });

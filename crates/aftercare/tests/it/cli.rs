@@ -622,6 +622,14 @@ fn every_template_previews_for_every_locale_and_address_form() {
                 "{template} for {}:\n{text}",
                 customer.external_id
             );
+            // Amounts in the customer's language: "€ 10,00" in Dutch, never "€10.00".
+            if customer.locale != aftercare_domain::Locale::En {
+                assert!(
+                    !text.contains("€10.00"),
+                    "{template} for {}:\n{text}",
+                    customer.external_id
+                );
+            }
         }
     }
 }
