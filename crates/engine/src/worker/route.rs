@@ -79,7 +79,7 @@ impl Engine {
 
         // Messages still queued from enrolments that already ran their last step stop too:
         // an exit event or a reached goal means the matter is settled (DQ3).
-        for (message_id, programme_id, version, state, _goal_event) in
+        for (message_id, programme_id, version, state) in
             tx.planned_messages_of_customer(customer.id).await?
         {
             let Some(programme) = self.programmes.version(&programme_id, version) else {

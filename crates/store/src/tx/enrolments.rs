@@ -208,15 +208,14 @@ impl Tx {
         Ok(blocked)
     }
 
-    /// A customer's messages not yet sent, with their enrolment's programme, version, state
-    /// and goal event.
-    #[allow(clippy::type_complexity)]
+    /// A customer's messages not yet sent, with their enrolment's programme, version and
+    /// state (the programme version says its goal).
     pub async fn planned_messages_of_customer(
         &mut self,
         customer_id: i64,
-    ) -> Result<Vec<(i64, String, i32, String, Option<String>)>> {
+    ) -> Result<Vec<(i64, String, i32, String)>> {
         Ok(on_tx!(self, c => sqlx::query_as(
-            "SELECT m.id, e.programme_id, e.programme_version, e.state, e.goal_event FROM messages m
+            "SELECT m.id, e.programme_id, e.programme_version, e.state FROM messages m
              JOIN enrolments e ON e.id = m.enrolment_id
              WHERE m.customer_id = $1 AND m.state = 'planned'",
         )

@@ -682,7 +682,6 @@ pub async fn post_channel_status(
     }
     // Only a signed body is parsed.
     let report: ChannelStatus = super::extract::parse_json(&body.raw)?;
-    let report = &report;
     aftercare_domain::text::required_line("id", &report.id, 255)?;
     aftercare_domain::text::text("detail", &report.detail, 1000)?;
     let mut tx = app.store.begin_read().await?;
