@@ -5,7 +5,6 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use aftercare_domain::{Channel, MessageClass};
 use aftercare_engine::simulator::{
     FastSimulator, Household, Input, MODEL_SAMPLE, MessageLine, Setup, Tally,
 };
@@ -199,19 +198,15 @@ pub async fn simulate_store(
                 list.push((at, 0, Input::Order(order.record)));
             }
         }
-        for (customer, at, class, channel) in
-            tx.contacts_of_customers(first, last, year_ago).await?
-        {
-            let (Ok(at), Some(class), Some(channel)) = (
-                aftercare_store::from_micros(at),
-                MessageClass::parse(&class),
-                Channel::parse(&channel),
-            ) else {
-                continue;
-            };
-            if at < start {
-                let list = inputs.entry(customer).or_default();
-                list.push((at, 0, Input::Contacted(class, channel)));
+        for contact in tx.contacts_of_customers(first, last, year_ago).await? {
+            if contact.at < start {
+                let list = inputs.entry(contact.customer_id).or_default();
+                let topic = aftercare_domain::policy::Topic::of(&contact.topic);
+                list.push((
+                    contact.at,
+                    0,
+                    Input::Contacted(contact.class, contact.channel, topic),
+                ));
             }
         }
         tx.commit().await?;

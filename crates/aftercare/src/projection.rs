@@ -134,6 +134,7 @@ async fn run(
             channel: m.channel,
             planned_at: sent,
             reason: "sent before the projection",
+            topic: m.topic.as_deref().unwrap_or(&m.template),
         };
         if let Some(copied) = tx.insert_message(&copy, sent).await? {
             tx.transition_message(

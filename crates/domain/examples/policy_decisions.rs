@@ -5,9 +5,21 @@
 
 use std::time::Instant;
 
-use aftercare_domain::policy::{Intent, PastContact, PolicyConfig, Priority, decide};
+use aftercare_domain::policy::{Intent, PastContact, PolicyConfig, Priority, Topic, decide};
 use aftercare_domain::{Channel, CustomerRecord, MessageClass};
 use jiff::{SignedDuration, Timestamp};
+
+/// What the messages are about: eight templates.
+const TOPICS: [&str; 8] = [
+    "thanks",
+    "tips",
+    "check_in",
+    "offer",
+    "birthday",
+    "inspiration",
+    "replacement",
+    "survey",
+];
 
 const ZONES: [&str; 4] = [
     "Europe/Amsterdam",
@@ -69,6 +81,7 @@ fn main() {
                     at: now - SignedDuration::from_hours(1 + rng.below(24 * 365) as i64),
                     class: CLASSES[rng.below(4) as usize],
                     channel: Channel::Email,
+                    topic: Topic::of(TOPICS[rng.below(8) as usize]),
                 })
                 .collect();
             (record, history)
@@ -82,6 +95,9 @@ fn main() {
             planned_at: now - SignedDuration::from_mins(rng.below(600) as i64),
             coupon_valid_until: (rng.below(5) == 0)
                 .then(|| now + SignedDuration::from_hours(24 * (1 + rng.below(30) as i64))),
+            topic: Topic::of(TOPICS[rng.below(8) as usize]),
+            repeat_days: 0,
+            moment: None,
         })
         .collect();
     let (mut send, mut hold, mut block) = (0u64, 0u64, 0u64);

@@ -49,6 +49,65 @@ impl Priority {
     }
 }
 
+/// The customer's own moments, which the yearly band and the attention ceiling keep room
+/// for ahead (issue 23 point 4): they never fail for want of room. A programme says which
+/// moment it serves (`moment = "birthday"`), and `check` holds it to a fitting trigger, so a
+/// moment is never a way around the band: it only takes room kept for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Moment {
+    /// The customer's birthday (SU1): known ahead from `birth_date`.
+    Birthday,
+    /// The customer's anniversary as a customer (SU1): known ahead from `customer_since`.
+    Anniversary,
+    /// The answer to a complaint (CM1): not known ahead.
+    Recovery,
+    /// A referral's reward (RF1): not known ahead.
+    ReferralReward,
+}
+
+impl Moment {
+    /// Every moment.
+    pub const ALL: [Moment; 4] = [
+        Moment::Birthday,
+        Moment::Anniversary,
+        Moment::Recovery,
+        Moment::ReferralReward,
+    ];
+
+    /// The snake_case name programmes write.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Moment::Birthday => "birthday",
+            Moment::Anniversary => "anniversary",
+            Moment::Recovery => "recovery",
+            Moment::ReferralReward => "referral_reward",
+        }
+    }
+
+    /// Parses the snake_case name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+}
+
+/// What a message is about, to recognise the same message again (issue 23 point 1): its
+/// template, and the household member it is about when it is about one. Kept as a hash so
+/// a contact stays a small copyable value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Topic(u64);
+
+impl Topic {
+    /// The topic of a message from `template`, about `subject` (e.g. a household member's
+    /// first name) when it has one.
+    pub fn of(topic: &str) -> Self {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::hash::DefaultHasher::new();
+        topic.hash(&mut hasher);
+        Topic(hasher.finish())
+    }
+}
+
 /// A limit on contacts of a class (or all non-transactional ones) in a rolling window.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -166,11 +225,13 @@ fn reachable(customer: &CustomerRecord, channel: Channel) -> bool {
 
 /// Why consent does not allow `class` on `channel`, if it does not. Email needs an opt-in
 /// for marketing; addressed post may be sent unless the customer said no (opt-out, as Dutch
-/// and Belgian law have it for direct mail); transactional messages need no consent.
+/// and Belgian law have it for direct mail); transactional messages need no consent. With
+/// the brand's soft opt-in on, an existing customer who never said no counts as asked.
 fn consent_refusal(
     customer: &CustomerRecord,
     class: MessageClass,
     channel: Channel,
+    config: &PolicyConfig,
 ) -> Option<Reason> {
     if class == MessageClass::Transactional {
         return None;
@@ -195,6 +256,13 @@ fn consent_refusal(
                     c.source
                 ),
             ))
+        }
+        None if purpose == Purpose::Marketing
+            && config.soft_opt_in
+            && customer.customer_since.is_some()
+            && matches!(channel, Channel::Email | Channel::Sms) =>
+        {
+            None
         }
         None if purpose == Purpose::Marketing && channel != Channel::Letter => Some(Reason::new(
             "no_marketing_consent",
@@ -261,10 +329,9 @@ pub fn choose_channel(
         candidates.insert(0, p);
         why.push(format!("the customer prefers {}", p.as_str()));
     }
-    let fit = candidates
-        .iter()
-        .copied()
-        .find(|c| reachable(customer, *c) && consent_refusal(customer, class, *c).is_none());
+    let fit = candidates.iter().copied().find(|c| {
+        reachable(customer, *c) && consent_refusal(customer, class, *c, config).is_none()
+    });
     let channel = fit.or(candidates.first().copied()).unwrap_or(first);
     if fit.is_some() && candidates.first() != Some(&channel) {
         why.push(format!(
@@ -287,33 +354,94 @@ pub fn choose_channel(
     }
 }
 
-/// How far ahead the band keeps room for a customer's birthday or anniversary.
-pub const LOOK_AHEAD_DAYS: i64 = 60;
-
-/// The customer's own moments (birthday, customer anniversary) in the next `days` days,
-/// for which the band keeps room.
-pub fn upcoming_moments(customer: &CustomerRecord, now: Timestamp, days: i64) -> Vec<&'static str> {
-    let today = now.to_zoned_datetime(customer.time_zone.zone()).date();
+/// The customer's own moments known ahead (birthday, customer anniversary) in the coming
+/// year, soonest first, each at the start of its local day — today's included, as its
+/// message may not have gone yet. `except` leaves out the moment a message itself serves.
+pub fn moments_ahead(
+    customer: &CustomerRecord,
+    now: Timestamp,
+    except: Option<Moment>,
+) -> Vec<(Timestamp, Moment)> {
+    let zone = customer.time_zone.zone();
+    let today = now.to_zoned_datetime(zone.clone()).date();
     let mut out = Vec::new();
-    for (date, what, min_years) in [
-        (customer.birth_date, "a birthday", 1),
-        (customer.customer_since, "an anniversary", 1),
+    for (date, moment) in [
+        (customer.birth_date, Moment::Birthday),
+        (customer.customer_since, Moment::Anniversary),
     ] {
         let Some(date) = date else { continue };
+        if except == Some(moment) {
+            continue;
+        }
         let next = (0..=1).find_map(|add| {
             let year = today.year() + add;
             let candidate = jiff::civil::Date::new(year, date.month(), date.day())
                 .or_else(|_| jiff::civil::Date::new(year, 2, 28))
                 .ok()?;
-            (candidate > today && candidate.year() - date.year() >= min_years).then_some(candidate)
+            (candidate >= today && candidate.year() - date.year() >= 1).then_some(candidate)
         });
-        if let Some(next) = next
-            && (next - today).get_days() as i64 <= days
-        {
-            out.push(what);
+        if let Some(at) = next.and_then(|d| {
+            zone.to_ambiguous_zoned_datetime(d.to_datetime(jiff::civil::Time::midnight()))
+                .compatible()
+                .ok()
+        }) {
+            out.push((at.timestamp(), moment));
         }
     }
+    out.sort_by_key(|(at, _)| *at);
     out
+}
+
+/// How many messages of the customer's moments not known ahead every other message leaves
+/// room for in the band: a referral's reward.
+pub const UNFORESEEN_IN_BAND: u32 = 1;
+
+/// …and under the attention ceiling: a complaint's answer by email and by post.
+pub const UNFORESEEN_UNDER_CEILING: u32 = 2;
+
+/// The fullest rolling year a message sent now would fall in: the contacts `counts` takes
+/// of the year before now, or of the year before one of the customer's moments ahead with
+/// the moments up to it — they need their room there. Returns the contacts of the year
+/// before now (what the team reads) and the fullest count.
+fn fullest_year(
+    history: &[PastContact],
+    counts: impl Fn(MessageClass) -> bool,
+    ahead: &[(Timestamp, Moment)],
+    now: Timestamp,
+) -> (Vec<Timestamp>, u32) {
+    let year = SignedDuration::from_hours(24 * 365);
+    let mut in_year: Vec<Timestamp> = history
+        .iter()
+        .filter(|h| counts(h.class) && h.at > now - year && h.at <= now)
+        .map(|h| h.at)
+        .collect();
+    in_year.sort();
+    let n = |from: Timestamp| {
+        u32::try_from(in_year.iter().filter(|t| **t > from).count()).unwrap_or(u32::MAX)
+    };
+    let mut fullest = n(now - year);
+    for (i, (at, _)) in ahead.iter().enumerate() {
+        let with_moments = n(*at - year) + u32::try_from(i + 1).unwrap_or(u32::MAX);
+        fullest = fullest.max(with_moments);
+    }
+    (in_year, fullest)
+}
+
+/// " and a birthday and an anniversary coming up", or nothing.
+fn coming_up(ahead: &[(Timestamp, Moment)]) -> String {
+    if ahead.is_empty() {
+        return String::new();
+    }
+    let words: Vec<&str> = ahead
+        .iter()
+        .map(|(_, m)| match m {
+            Moment::Birthday => "a birthday",
+            Moment::Anniversary => "an anniversary",
+            Moment::Recovery => "a complaint's answer",
+            Moment::ReferralReward => "a referral reward",
+        })
+        .collect();
+    format!(" and {} coming up", words.join(" and "))
 }
 
 /// Policy settings; the defaults follow the source articles.
@@ -343,29 +471,60 @@ pub struct PolicyConfig {
     /// CH2: channels per segment or product category for relationship and promotional
     /// contact; the first rule that matches applies.
     pub channel_rules: Vec<ChannelRule>,
+    /// The attention ceiling (issue 23): at most this many non-transactional messages of
+    /// any class (service, relationship, promotional) in a rolling year; 0 turns it off.
+    pub attention_max: u32,
+    /// The same non-transactional message (template, and household member when it is
+    /// about one) never goes to a customer twice within this many days.
+    pub repeat_days: u32,
+    /// The existing-customer soft opt-in (Dutch Telecommunicatiewet 11.7, GDPR recital 47):
+    /// when `true`, a customer who bought before (`customer_since`) and never said no may
+    /// get relationship and promotional email and SMS without an explicit opt-in; every such
+    /// message carries the opt-out. Off unless the brand turns it on.
+    pub soft_opt_in: bool,
 }
 
 impl PolicyConfig {
     /// The band for this customer's segment, halved when the customer asked for fewer
     /// messages on their preferences page (`attributes.contact_frequency = "fewer"`).
     pub fn band_for(&self, customer: &CustomerRecord) -> (u32, u32) {
-        let (min, max) = customer
-            .attributes
-            .get("segment")
-            .and_then(|s| s.as_str())
-            .and_then(|s| self.segments.get(s))
-            .map_or((self.band_min, self.band_max), |b| (b.band_min, b.band_max));
-        let fewer = customer
-            .attributes
-            .get("contact_frequency")
-            .and_then(|f| f.as_str())
-            == Some("fewer");
-        if fewer {
+        let (min, max) = self.segment_band(customer);
+        if asks_for_fewer(customer) {
             (min / 2, max / 2)
         } else {
             (min, max)
         }
     }
+
+    /// The attention ceiling for this customer: halved, like the band, for a customer who
+    /// asked for fewer messages; `None` when it is off.
+    pub fn attention_for(&self, customer: &CustomerRecord) -> Option<u32> {
+        (self.attention_max > 0).then(|| {
+            if asks_for_fewer(customer) {
+                self.attention_max / 2
+            } else {
+                self.attention_max
+            }
+        })
+    }
+
+    fn segment_band(&self, customer: &CustomerRecord) -> (u32, u32) {
+        customer
+            .attributes
+            .get("segment")
+            .and_then(|s| s.as_str())
+            .and_then(|s| self.segments.get(s))
+            .map_or((self.band_min, self.band_max), |b| (b.band_min, b.band_max))
+    }
+}
+
+/// The customer asked for fewer messages on their preferences page.
+fn asks_for_fewer(customer: &CustomerRecord) -> bool {
+    customer
+        .attributes
+        .get("contact_frequency")
+        .and_then(|f| f.as_str())
+        == Some("fewer")
 }
 
 impl Default for PolicyConfig {
@@ -409,6 +568,9 @@ impl Default for PolicyConfig {
                     only: true,
                 },
             ],
+            attention_max: 18,
+            repeat_days: 28,
+            soft_opt_in: false,
         }
     }
 }
@@ -422,6 +584,8 @@ pub struct PastContact {
     pub class: MessageClass,
     /// Its channel.
     pub channel: Channel,
+    /// What it was about.
+    pub topic: Topic,
 }
 
 /// What a programme wants to send.
@@ -437,6 +601,13 @@ pub struct Intent {
     pub planned_at: Timestamp,
     /// The last moment a coupon in the message can be used (DQ1), if it carries one.
     pub coupon_valid_until: Option<Timestamp>,
+    /// What it is about; the same topic is not sent again within the repeat window.
+    pub topic: Topic,
+    /// The step's own repeat window in days (`at_most_every`), when longer than the
+    /// policy's `repeat_days`.
+    pub repeat_days: u32,
+    /// The customer's own moment it serves, if it serves one.
+    pub moment: Option<Moment>,
 }
 
 /// Why a decision was made: a stable code and a sentence for the team.
@@ -499,7 +670,7 @@ pub fn decide(
 ) -> Decision {
     let channel = intent.channel;
     // 1. Consent per purpose and channel.
-    if let Some(reason) = consent_refusal(customer, intent.class, channel) {
+    if let Some(reason) = consent_refusal(customer, intent.class, channel, config) {
         return Decision::Block { reason };
     }
     // 3. Data quality: the channel must be able to reach the customer.
@@ -525,6 +696,24 @@ pub fn decide(
     }
     if intent.class == MessageClass::Transactional {
         return Decision::Send { channel };
+    }
+    // 4. The same message is not sent again within the repeat window (issue 23 point 1).
+    let repeat_days = config.repeat_days.max(intent.repeat_days);
+    let window = SignedDuration::from_hours(24 * i64::from(repeat_days));
+    if let Some(last) = history
+        .iter()
+        .filter(|h| h.topic == intent.topic && h.class != MessageClass::Transactional)
+        .filter(|h| h.at > now - window && h.at <= now)
+        .map(|h| h.at)
+        .max()
+    {
+        let days = now.duration_since(last).as_hours() / 24;
+        let sentence = format!(
+            "blocked: the customer had this same message {days} day(s) ago; not again within {repeat_days} days"
+        );
+        return Decision::Block {
+            reason: Reason::new("repeat", sentence),
+        };
     }
     let stale_after =
         intent.planned_at + SignedDuration::from_hours(24 * i64::from(config.max_hold_days));
@@ -570,58 +759,74 @@ pub fn decide(
             return hold(frees_at, Reason::new("frequency_cap", sentence));
         }
     }
-    // 6. The yearly band (FR1), for relationship and promotional contacts.
+    // 6. The yearly band (FR1), for relationship and promotional contacts, and the
+    //    attention ceiling for all non-transactional ones. Both keep room ahead for the
+    //    customer's own moments (the ones known ahead by date, and one not known ahead),
+    //    which may then use all of it.
+    let ahead = moments_ahead(customer, now, intent.moment);
+    // A moment that comes when its room is already taken (a second complaint in a year)
+    // may go past the ceiling, never past it by more than that room: an answer to the
+    // customer's own case weighs more than the count. The band has no such overflow.
+    let (band_room, ceiling_room) = if intent.moment.is_some() {
+        (0, -i64::from(UNFORESEEN_UNDER_CEILING))
+    } else {
+        (UNFORESEEN_IN_BAND, i64::from(UNFORESEEN_UNDER_CEILING))
+    };
     if counts_toward_band(intent.class) {
-        let year = SignedDuration::from_hours(24 * 365);
-        let mut in_year: Vec<Timestamp> = history
-            .iter()
-            .filter(|h| counts_toward_band(h.class) && h.at > now - year && h.at <= now)
-            .map(|h| h.at)
-            .collect();
-        in_year.sort();
+        let (in_year, fullest) = fullest_year(history, counts_toward_band, &ahead, now);
         let count = u32::try_from(in_year.len()).unwrap_or(u32::MAX);
         let (band_min, band_max) = config.band_for(customer);
-        // Look ahead: keep room for the customer's own moments coming up (SU1).
-        let coming = if intent.priority == Priority::High {
-            Vec::new()
-        } else {
-            upcoming_moments(customer, now, LOOK_AHEAD_DAYS)
+        // After this one is sent, the fullest year must still fit its limit.
+        let (limit, extra) = match (intent.moment, intent.priority) {
+            (Some(_), _) => (band_max, 0),
+            (None, Priority::Low) => (band_min, 0),
+            (None, Priority::Normal) => (band_max, band_room + 1),
+            (None, Priority::High) => (band_max, band_room),
         };
-        let reserved = u32::try_from(coming.len()).unwrap_or(0);
-        let (limit, slack) = match intent.priority {
-            Priority::Low => (band_min, reserved),
-            Priority::Normal => (band_max, reserved.max(1)),
-            Priority::High => (band_max, 0),
-        };
-        if count + slack >= limit {
-            let ahead = if coming.is_empty() {
-                String::new()
-            } else {
-                format!(" and {} coming up", coming.join(" and "))
-            };
-            let sentence = match intent.priority {
-                Priority::Low => format!(
+        if fullest + 1 + extra > limit {
+            let ahead = coming_up(&ahead);
+            let sentence = match (intent.moment, intent.priority) {
+                (None, Priority::Low) => format!(
                     "held back: {count} relationship contacts this year{ahead}, filler only runs below {band_min}"
                 ),
-                Priority::Normal => format!(
+                (None, Priority::Normal) => format!(
                     "held back: {count} relationship contacts this year{ahead}, near the band's top of {band_max}, priority normal"
                 ),
-                Priority::High => format!("held back: yearly band of {band_max} reached"),
+                (None, Priority::High) if fullest < band_max => format!(
+                    "held back: {count} relationship contacts this year{ahead}, the band's last place is kept for the customer's own moments"
+                ),
+                _ => format!("held back: yearly band of {band_max} reached"),
             };
-            // The band frees up as the year's oldest contacts turn a year old.
-            let needed = (count + slack + 1 - limit) as usize;
-            let frees_at = in_year.get(needed - 1).map_or(now + year, |t| *t + year);
-            return hold(frees_at, Reason::new("band_reached", sentence));
+            return hold(
+                frees_at(&in_year, count, extra, limit, now),
+                Reason::new("band_reached", sentence),
+            );
         }
         let gap = SignedDuration::from_hours(24 * i64::from(config.min_gap_days));
         if let Some(last) = in_year.last()
             && *last + gap > now
+            && intent.moment.is_none()
         {
             let sentence = format!(
                 "held back: the last relationship contact was less than {} days ago",
                 config.min_gap_days
             );
             return hold(*last + gap, Reason::new("min_gap", sentence));
+        }
+    }
+    if let Some(ceiling) = config.attention_for(customer) {
+        let non_transactional = |c: MessageClass| c != MessageClass::Transactional;
+        let (in_year, fullest) = fullest_year(history, non_transactional, &ahead, now);
+        if i64::from(fullest) + 1 + ceiling_room > i64::from(ceiling) {
+            let count = u32::try_from(in_year.len()).unwrap_or(u32::MAX);
+            let sentence = format!(
+                "held back: {count} messages beyond order and delivery news this year{}, the attention ceiling is {ceiling}",
+                coming_up(&ahead)
+            );
+            return hold(
+                frees_at(&in_year, count, UNFORESEEN_UNDER_CEILING, ceiling, now),
+                Reason::new("attention_ceiling", sentence),
+            );
         }
     }
     // 7. Quiet hours in the customer's own time zone: reschedule, never drop.
@@ -640,6 +845,24 @@ pub fn decide(
         };
     }
     Decision::Send { channel }
+}
+
+/// When a limit frees up: as the year's oldest contacts turn a year old (a moment ahead
+/// that keeps the year full is re-checked then).
+fn frees_at(
+    in_year: &[Timestamp],
+    count: u32,
+    extra: u32,
+    limit: u32,
+    now: Timestamp,
+) -> Timestamp {
+    let year = SignedDuration::from_hours(24 * 365);
+    let needed = (count + extra + 1).saturating_sub(limit).max(1) as usize;
+    in_year
+        .get(needed - 1)
+        .map_or(now + SignedDuration::from_hours(24), |t| {
+            (*t + year).max(now + SignedDuration::from_secs(60))
+        })
 }
 
 /// When a message sent at `now` reaches the customer: at once, except a letter, which takes
@@ -755,6 +978,7 @@ mod tests {
                 at: at("2025-06-01T10:00:00Z") + SignedDuration::from_hours(24 * 30 * i),
                 class: MessageClass::Relationship,
                 channel: Channel::Email,
+                topic: Topic::of(&format!("monthly-{i}")),
             })
             .collect()
     }
@@ -766,7 +990,34 @@ mod tests {
             channel: Channel::Email,
             planned_at: at(planned),
             coupon_valid_until: None,
+            topic: Topic::of("intent"),
+            repeat_days: 0,
+            moment: None,
         }
+    }
+
+    fn moment(moment: Moment, planned: &str) -> Intent {
+        let class = if moment == Moment::Recovery {
+            MessageClass::Service
+        } else {
+            MessageClass::Relationship
+        };
+        Intent {
+            moment: Some(moment),
+            ..intent(class, Priority::High, planned)
+        }
+    }
+
+    /// `n` service messages of different topics, spread over the last eleven months.
+    fn service_contacts(n: i64) -> Vec<PastContact> {
+        (0..n)
+            .map(|i| PastContact {
+                at: at("2025-06-01T10:00:00Z") + SignedDuration::from_hours(24 * 300 * i / n),
+                class: MessageClass::Service,
+                channel: Channel::Email,
+                topic: Topic::of(&format!("service-{i}")),
+            })
+            .collect()
     }
 
     #[test]
@@ -948,6 +1199,7 @@ mod tests {
             at: at(d),
             class: MessageClass::Relationship,
             channel: Channel::Email,
+            topic: Topic::of(d),
         };
         let noon = "2026-05-04T10:00:00Z";
         let cases: Vec<(&str, Intent, &CustomerRecord, Vec<PastContact>, &str)> = vec![
@@ -995,6 +1247,7 @@ mod tests {
                     at: at("2026-05-01T10:00:00Z"),
                     class: MessageClass::Promotional,
                     channel: Channel::Email,
+                    topic: Topic::of("other"),
                 }],
                 "frequency_cap",
             ),
@@ -1006,6 +1259,7 @@ mod tests {
                     at: at("2026-05-04T07:00:00Z"),
                     class: MessageClass::Service,
                     channel: Channel::Email,
+                    topic: Topic::of("other"),
                 }],
                 "frequency_cap",
             ),
@@ -1037,11 +1291,85 @@ mod tests {
                 "band_reached",
             ),
             (
-                "high priority up to the top",
+                "high priority up to the last place but one",
+                intent(MessageClass::Relationship, Priority::High, noon),
+                &c,
+                monthly_contacts(7),
+                "send",
+            ),
+            (
+                "the last place is kept for a moment not known ahead",
                 intent(MessageClass::Relationship, Priority::High, noon),
                 &c,
                 monthly_contacts(8),
+                "band_reached",
+            ),
+            (
+                "a moment takes the last place",
+                moment(Moment::ReferralReward, noon),
+                &c,
+                monthly_contacts(8),
                 "send",
+            ),
+            (
+                "the same message again within four weeks",
+                intent(MessageClass::Service, Priority::Normal, noon),
+                &c,
+                vec![PastContact {
+                    at: at("2026-04-10T10:00:00Z"),
+                    class: MessageClass::Service,
+                    channel: Channel::Email,
+                    topic: Topic::of("intent"),
+                }],
+                "repeat",
+            ),
+            (
+                "the same message after four weeks",
+                intent(MessageClass::Service, Priority::Normal, noon),
+                &c,
+                vec![PastContact {
+                    at: at("2026-04-05T10:00:00Z"),
+                    class: MessageClass::Service,
+                    channel: Channel::Email,
+                    topic: Topic::of("intent"),
+                }],
+                "send",
+            ),
+            (
+                "a step's own longer window",
+                Intent {
+                    repeat_days: 56,
+                    ..intent(MessageClass::Service, Priority::Normal, noon)
+                },
+                &c,
+                vec![PastContact {
+                    at: at("2026-04-05T10:00:00Z"),
+                    class: MessageClass::Service,
+                    channel: Channel::Email,
+                    topic: Topic::of("intent"),
+                }],
+                "repeat",
+            ),
+            (
+                "the attention ceiling keeps room for moments",
+                intent(MessageClass::Service, Priority::Normal, noon),
+                &c,
+                service_contacts(16),
+                "attention_ceiling",
+            ),
+            (
+                "a moment fits under the ceiling",
+                moment(Moment::Recovery, noon),
+                &c,
+                service_contacts(16),
+                "send",
+            ),
+            (
+                "a moment past the ceiling by at most its room",
+                moment(Moment::Recovery, noon),
+                &c,
+                service_contacts(20),
+                "attention_ceiling",
             ),
             (
                 "never above the top",
@@ -1078,6 +1406,7 @@ mod tests {
                 at: at("2025-07-01T10:00:00Z") + SignedDuration::from_hours(24 * 30 * i),
                 class: MessageClass::Relationship,
                 channel: Channel::Email,
+                topic: Topic::of(&format!("earlier-{i}")),
             })
             .collect();
         let low = intent(
@@ -1119,6 +1448,51 @@ mod tests {
         ));
     }
 
+    /// Issue 23 point 4: the room is kept for the whole year ahead, not only for moments
+    /// close by — the rolling year that ends on the birthday, ten months from now, already
+    /// holds this spring's six contacts, and must still have the birthday's place.
+    #[test]
+    fn a_birthday_ten_months_ahead_keeps_its_place_in_the_band() {
+        let mut c = customer(true, "Europe/Amsterdam");
+        let now = at("2026-05-04T10:00:00Z");
+        let history: Vec<PastContact> = (0..6)
+            .map(|i| PastContact {
+                at: at("2026-03-05T10:00:00Z") + SignedDuration::from_hours(24 * 8 * i),
+                class: MessageClass::Relationship,
+                channel: Channel::Email,
+                topic: Topic::of(&format!("earlier-{i}")),
+            })
+            .collect();
+        let normal = intent(
+            MessageClass::Relationship,
+            Priority::Normal,
+            "2026-05-04T10:00:00Z",
+        );
+        let config = PolicyConfig::default();
+        assert!(matches!(
+            decide(&normal, &c, &history, now, &config),
+            Decision::Send { .. }
+        ));
+        c.birth_date = Some(jiff::civil::date(1980, 3, 1));
+        match decide(&normal, &c, &history, now, &config) {
+            Decision::Block { reason } | Decision::Hold { reason, .. } => {
+                assert_eq!(reason.code, "band_reached");
+                assert!(
+                    reason.sentence.contains("a birthday coming up"),
+                    "{}",
+                    reason.sentence
+                );
+            }
+            other => panic!("expected the band to keep the birthday's place, got {other:?}"),
+        }
+        // The birthday itself takes its place.
+        let birthday = moment(Moment::Birthday, "2026-05-04T10:00:00Z");
+        assert!(matches!(
+            decide(&birthday, &c, &history, now, &config),
+            Decision::Send { .. }
+        ));
+    }
+
     #[test]
     fn quiet_hours_follow_daylight_saving() {
         let zone = TimeZone::get("Europe/Amsterdam").unwrap();
@@ -1151,6 +1525,15 @@ mod tests {
         ]
     }
 
+    fn arb_moment() -> impl Strategy<Value = Moment> {
+        prop_oneof![
+            Just(Moment::Birthday),
+            Just(Moment::Anniversary),
+            Just(Moment::Recovery),
+            Just(Moment::ReferralReward)
+        ]
+    }
+
     fn arb_priority() -> impl Strategy<Value = Priority> {
         prop_oneof![
             Just(Priority::Low),
@@ -1166,11 +1549,13 @@ mod tests {
         /// always sends transactional messages, never sends marketing without consent — nor
         /// after the customer unsubscribed, also for what was queued before — and never sends
         /// a coupon that is not usable for the configured days after the message arrives
-        /// (by email or by post).
+        /// (by email or by post), never sends the same message twice within the repeat
+        /// window, and keeps every customer under the attention ceiling (a moment at most its
+        /// kept room past it).
         #[test]
         fn invariants_hold_for_any_stream_of_intents(
             intents in prop::collection::vec(
-                (arb_class(), arb_priority(), 0i64..(365 * 24 * 60), any::<bool>(), prop::option::of(0i64..40)),
+                (arb_class(), arb_priority(), 0i64..(365 * 24 * 60), any::<bool>(), prop::option::of(0i64..40), 0u8..6, prop::option::of(arb_moment())),
                 1..120,
             ),
             marketing in any::<bool>(),
@@ -1182,11 +1567,11 @@ mod tests {
             let tz = TimeZone::get(zone).unwrap();
             let start = at("2026-01-01T00:00:00Z");
             let unsubscribed_at = unsubscribe_minute.map(|m| start + SignedDuration::from_mins(m));
-            let mut queue: Vec<(Timestamp, Intent)> = intents.iter().map(|(class, priority, minute, by_post, coupon_days)| {
+            let mut queue: Vec<(Timestamp, Intent)> = intents.iter().map(|(class, priority, minute, by_post, coupon_days, topic, moment)| {
                 let t = start + SignedDuration::from_mins(*minute);
                 let channel = if *by_post { Channel::Letter } else { Channel::Email };
                 let coupon_valid_until = coupon_days.map(|d| t + SignedDuration::from_hours(24 * d));
-                (t, Intent { class: *class, priority: *priority, channel, planned_at: t, coupon_valid_until })
+                (t, Intent { class: *class, priority: *priority, channel, planned_at: t, coupon_valid_until, topic: Topic::of(&format!("{topic}")), repeat_days: 0, moment: *moment })
             }).collect();
             let mut sent: Vec<PastContact> = Vec::new();
             let mut steps = 0;
@@ -1217,7 +1602,22 @@ mod tests {
                                 "a coupon usable for only {usable:?} after the {} arrives", channel.as_str()
                             );
                         }
-                        sent.push(PastContact { at: now, class: intent.class, channel });
+                        if intent.class != MessageClass::Transactional {
+                            let window = SignedDuration::from_hours(24 * i64::from(config.repeat_days));
+                            prop_assert!(
+                                !sent.iter().any(|p| p.topic == intent.topic && p.class != MessageClass::Transactional && p.at > now - window),
+                                "the same message twice within {} days", config.repeat_days
+                            );
+                        }
+                        sent.push(PastContact { at: now, class: intent.class, channel, topic: intent.topic });
+                        let in_year = |p: &&PastContact| p.at > now - SignedDuration::from_hours(24 * 365);
+                        let attention = sent.iter().filter(in_year).filter(|p| p.class != MessageClass::Transactional).count();
+                        // A moment may go at most its kept room past the ceiling; nothing else
+                        // past it at all.
+                        prop_assert!(attention <= (config.attention_max + UNFORESEEN_UNDER_CEILING) as usize, "{attention} messages in a year");
+                        if intent.moment.is_none() && intent.class != MessageClass::Transactional {
+                            prop_assert!(attention <= config.attention_max as usize, "{attention} messages in a year");
+                        }
                         let year = sent.iter().filter(|p| counts_toward_band(p.class) && p.at > now - SignedDuration::from_hours(24 * 365)).count();
                         prop_assert!(year <= config.band_max as usize);
                         for cap in &config.caps {

@@ -20,7 +20,7 @@
 //! Requirements: the programme model of DESIGN.md (send, wait, wait for an event with a
 //! timeout, branch, tag, set, grant points, issue a coupon, survey, webhook, exit).
 
-use aftercare_domain::policy::{self, ChannelChoice, PolicyConfig};
+use aftercare_domain::policy::{self, ChannelChoice, Moment, PolicyConfig};
 use aftercare_domain::{CustomerRecord, survey::SurveyKind};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -503,6 +503,34 @@ pub fn planned_reason(programme: &str, step: &str, channel_reason: &str) -> Stri
     } else {
         format!("planned by programme '{programme}' step '{step}', {channel_reason}")
     }
+}
+
+/// What a planned message is about (issue 23): its template, and the household member it
+/// is about when it is about one — so a second child's birthday note is not a repeat.
+pub fn topic(template: &str, context: &serde_json::Value) -> String {
+    match context.get("member_first_name").and_then(|v| v.as_str()) {
+        Some(member) => format!("{template}:{member}"),
+        None => template.to_string(),
+    }
+}
+
+/// What the policy needs from a message's programme, read once for every driver: the
+/// customer's own moment the programme serves (room kept for it ahead) and the step's own
+/// repeat window in days (`at_most_every`).
+pub fn policy_terms(programme: Option<&Programme>, step_key: &str) -> (Option<Moment>, u32) {
+    let Some(programme) = programme else {
+        return (None, 0);
+    };
+    let repeat = programme
+        .steps
+        .iter()
+        .find(|s| s.id == step_key)
+        .and_then(|s| match &s.action {
+            Action::Send(send) => Some(send.at_most_every_days),
+            _ => None,
+        })
+        .unwrap_or(0);
+    (programme.moment, repeat)
 }
 
 /// A planned message's channel (CH2: consent × preference × segment rule × the order's

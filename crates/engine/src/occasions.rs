@@ -128,6 +128,22 @@ pub fn occasions_on(
             let Some(days) = product.lifespan_days else {
                 continue;
             };
+            // Once per product: only the latest purchase of it (or its successor) reaches
+            // the end of its lifespan (RE1, issue 23 point 2).
+            let bought_again = orders.iter().any(|later| {
+                later.placed_on > order.placed_on
+                    && later.placed_on <= today
+                    && later.skus.iter().any(|s| {
+                        s == sku
+                            || product
+                                .successor_sku
+                                .as_ref()
+                                .is_some_and(|n| n.as_str() == s.as_str())
+                    })
+            });
+            if bought_again {
+                continue;
+            }
             if order
                 .placed_on
                 .checked_add(jiff::SignedDuration::from_hours(24 * i64::from(days)))
@@ -474,6 +490,55 @@ mod tests {
         // Usual interval 59 days: inactive from 118 days after the last order.
         assert!(!kinds(date(2025, 7, 5)).contains(&"inactive"));
         assert!(kinds(date(2025, 7, 6)).contains(&"inactive"));
+    }
+
+    /// Issue 23 point 2: a product bought again (or its successor) does not reach the end
+    /// of its lifespan a second time for the older purchase — one nudge per product.
+    #[test]
+    fn a_product_bought_again_or_replaced_by_its_successor_ends_its_lifespan_once() {
+        let c = customer(None, None);
+        let mut products = HashMap::new();
+        for (sku, successor) in [("S", Some("T")), ("T", None)] {
+            let p: ProductRecord =
+                serde_json::from_value(json!({"sku": sku, "name": "Sock", "category": "c",
+                "price_cents": 1, "lifespan_days": 180, "successor_sku": successor}))
+                .unwrap();
+            products.insert(sku.to_string(), p);
+        }
+        let order = |id: &str, on: Date, sku: &str| PastOrder {
+            external_id: id.into(),
+            placed_on: on,
+            skus: vec![sku.into()],
+        };
+        let lifespans = |orders: &[PastOrder], d: Date| {
+            occasions_on(d, &c, orders, &[], &products, &all())
+                .into_iter()
+                .filter(|o| o.kind == "lifespan_end")
+                .map(|o| {
+                    o.source_id
+                        .rsplit(':')
+                        .take(2)
+                        .collect::<Vec<_>>()
+                        .join(":")
+                })
+                .collect::<Vec<_>>()
+        };
+        let first = order("W1", date(2026, 1, 1), "S");
+        let end_of_first = date(2026, 6, 30);
+        assert_eq!(
+            lifespans(std::slice::from_ref(&first), end_of_first),
+            vec!["S:W1"]
+        );
+        // Bought again in March: only the March pair's end counts.
+        let again = order("W2", date(2026, 3, 1), "S");
+        assert!(lifespans(&[first.clone(), again.clone()], end_of_first).is_empty());
+        assert_eq!(
+            lifespans(&[first.clone(), again], date(2026, 8, 28)),
+            vec!["S:W2"]
+        );
+        // Its successor bought in March counts as bought again.
+        let successor = order("W3", date(2026, 3, 1), "T");
+        assert!(lifespans(&[first, successor], end_of_first).is_empty());
     }
 
     /// The fast simulator visits only the dates `next_possible` names: over customers with

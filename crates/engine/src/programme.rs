@@ -101,6 +101,9 @@ pub struct Programme {
     pub holdout: f64,
     /// When a customer may enter again.
     pub reentry: Reentry,
+    /// The customer's own moment the programme serves (`moment = "birthday"`), for which the
+    /// band and the attention ceiling keep room ahead; `check` holds it to a fitting trigger.
+    pub moment: Option<Moment>,
     /// The steps, in order.
     pub steps: Vec<Step>,
     /// `status = "draft"`: checked, versioned and simulated, but nobody is enrolled until the
@@ -149,7 +152,7 @@ pub struct Step {
 }
 
 /// How urgent a message is; policy holds back low priority first (the policy's own type).
-pub use aftercare_domain::policy::Priority;
+pub use aftercare_domain::policy::{Moment, Priority};
 
 /// What a step does.
 #[derive(Debug, Clone)]
@@ -256,6 +259,10 @@ pub struct SendStep {
     /// Whether the message's web links go through a signed click-counting redirect
     /// (`track_clicks = true`; off unless asked, and opens are never tracked).
     pub track_clicks: bool,
+    /// `at_most_every = "8w"`: the same message goes to a customer at most once in this
+    /// many days (the policy's `repeat_days` when longer), so a weekly buyer is not thanked
+    /// every week (issue 23 point 2).
+    pub at_most_every_days: u32,
 }
 
 impl SendStep {
@@ -339,6 +346,8 @@ struct RawProgramme {
     reentry: Option<Spanned<String>>,
     #[serde(default)]
     status: Option<Spanned<String>>,
+    #[serde(default)]
+    moment: Option<Spanned<String>>,
     steps: Spanned<Vec<Spanned<RawStep>>>,
 }
 
@@ -414,6 +423,8 @@ struct RawSend {
     channels: Vec<String>,
     #[serde(default)]
     track_clicks: bool,
+    #[serde(default)]
+    at_most_every: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -700,6 +711,39 @@ pub fn parse_programme(
             }
         },
     };
+    // A moment takes room the band keeps for it, so only the programme its trigger names
+    // may claim it (issue 23 point 4).
+    let moment = raw.moment.as_ref().and_then(|m| {
+        let Some(moment) = Moment::parse(m.get_ref()) else {
+            findings.push(at(
+                m.span(),
+                format!(
+                    "unknown moment '{}'; moments are {}",
+                    m.get_ref(),
+                    Moment::ALL.map(Moment::as_str).join(", ")
+                ),
+            ));
+            return None;
+        };
+        let fits = match moment {
+            Moment::Birthday => occasion_event("birthday"),
+            Moment::Anniversary => occasion_event("customer_anniversary"),
+            Moment::Recovery => "case_resolved".to_string(),
+            Moment::ReferralReward => "referral_converted".to_string(),
+        };
+        if trigger_event != fits {
+            findings.push(at(
+                m.span(),
+                format!(
+                    "moment '{}' belongs to a programme triggered by {}; this one is triggered by {trigger_event}",
+                    m.get_ref(),
+                    fits.strip_prefix("occasion_").map_or(format!("event {fits}"), |o| format!("occasion {o}"))
+                ),
+            ));
+            return None;
+        }
+        Some(moment)
+    });
     if raw.steps.get_ref().is_empty() {
         findings.push(at(
             raw.steps.span(),
@@ -802,6 +846,7 @@ pub fn parse_programme(
         goal,
         holdout,
         reentry,
+        moment,
         steps,
         source: file.to_path_buf(),
         text: text.to_string(),
@@ -905,12 +950,26 @@ fn parse_action(
             if channels.is_empty() {
                 channels.push(Channel::Email);
             }
+            let at_most_every_days = match &raw.at_most_every {
+                None => 0,
+                Some(text) => {
+                    let span = parse_duration(text)?;
+                    let days = span
+                        .total((jiff::Unit::Day, jiff::civil::date(2026, 1, 1)))
+                        .map_err(|e| format!("at_most_every '{text}': {e}"))?;
+                    if class == MessageClass::Transactional {
+                        return Err("at_most_every is for non-transactional messages; a transactional one answers each action".into());
+                    }
+                    days.ceil() as u32
+                }
+            };
             Ok(Action::Send(SendStep {
                 template: raw.template,
                 class,
                 priority: raw.priority.unwrap_or(Priority::Normal),
                 channels,
                 track_clicks: raw.track_clicks,
+                at_most_every_days,
             }))
         }
         "wait" => match value.get_ref() {

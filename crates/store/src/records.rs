@@ -291,6 +291,51 @@ pub struct NewMessage<'a> {
     pub planned_at: Timestamp,
     /// Why it was created, in words.
     pub reason: &'a str,
+    /// What it is about: its template, and the household member it is about (issue 23).
+    pub topic: &'a str,
+}
+
+/// A message a customer had, as the policy counts it: sent, or a letter queued for print.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contact {
+    /// The customer's internal id.
+    pub customer_id: i64,
+    /// When it went (or joined the print queue).
+    pub at: Timestamp,
+    /// Its class.
+    pub class: MessageClass,
+    /// Its channel.
+    pub channel: Channel,
+    /// What it was about (its template for messages from before topics were kept).
+    pub topic: String,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct ContactRow {
+    pub customer_id: i64,
+    pub at: i64,
+    pub class: String,
+    pub channel: String,
+    pub topic: String,
+}
+
+impl TryFrom<ContactRow> for Contact {
+    type Error = StoreError;
+    fn try_from(r: ContactRow) -> Result<Self> {
+        let bad = |what: &str, v: &str| {
+            StoreError::Corrupt(format!(
+                "a message of customer {}: {what} '{v}'",
+                r.customer_id
+            ))
+        };
+        Ok(Self {
+            at: from_micros(r.at)?,
+            class: MessageClass::parse(&r.class).ok_or_else(|| bad("class", &r.class))?,
+            channel: Channel::parse(&r.channel).ok_or_else(|| bad("channel", &r.channel))?,
+            customer_id: r.customer_id,
+            topic: r.topic,
+        })
+    }
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -316,6 +361,7 @@ pub(crate) struct MessageRow {
     pub header_message_id: Option<String>,
     pub attempts: i32,
     pub priority: String,
+    pub topic: Option<String>,
 }
 
 /// A message and its current state.
@@ -368,6 +414,11 @@ pub struct Message {
     pub attempts: i32,
     /// `low`, `normal` or `high`.
     pub priority: String,
+    /// What it is about (its template, and the household member it is about), which the
+    /// policy does not repeat within its window; `None` for messages from before it was
+    /// kept (their template stands in).
+    #[serde(skip)]
+    pub topic: Option<String>,
 }
 
 impl Message {
@@ -406,6 +457,7 @@ impl TryFrom<MessageRow> for Message {
             header_message_id: r.header_message_id,
             attempts: r.attempts,
             priority: r.priority,
+            topic: r.topic,
         })
     }
 }

@@ -85,7 +85,7 @@ pub(crate) const MESSAGE_COLUMNS: &str =
     "m.id, m.customer_id, c.external_id, m.enrolment_id, m.step_key,
     m.programme_id, m.template, m.class, m.channel, m.state, m.reason, m.planned_at, m.sent_at,
     m.recipient, m.subject, m.body_text, m.body_html, m.greeting, m.header_message_id, m.attempts,
-    m.priority";
+    m.priority, m.topic";
 
 impl Tx {
     /// Commits.

@@ -608,6 +608,7 @@ async fn customer_with_messages(
             channel: Channel::parse(channel).unwrap(),
             planned_at: at,
             reason: "seeded",
+            topic: &step,
         };
         let m = tx.insert_message(&message, at).await.unwrap().unwrap();
         let to = if *state == "sent" {

@@ -434,19 +434,54 @@ async fn birthday_and_anniversaries_stressed_for_bargain_hunters_su1_sg2() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replacement_at_the_end_of_a_lifespan_and_at_contract_end_re1() {
     let lab = lab().await;
-    lab.customer("C1", json!({})).await;
-    lab.order_of(
+    // The replacement nudge sells: it needs marketing consent (issue 23 point 3), which C2
+    // never gave.
+    lab.customer(
         "C1",
-        "W1",
-        "2025-05-06T09:00:00Z".parse().unwrap(),
-        &["LW-STRIDE-4"],
-        "home",
+        json!({"consents": [
+            {"purpose": "service", "channel": "email", "granted": true, "source": "checkout", "at": "2025-01-01T10:00:00Z"},
+            {"purpose": "marketing", "channel": "email", "granted": true, "source": "checkout", "at": "2025-01-01T10:00:00Z"}
+        ]}),
     )
     .await;
+    lab.customer("C2", json!({})).await;
+    for who in ["C1", "C2"] {
+        lab.order_of(
+            who,
+            &format!("W-{who}"),
+            "2025-05-06T09:00:00Z".parse().unwrap(),
+            &["LW-STRIDE-4"],
+            "home",
+        )
+        .await;
+    }
     lab.run().await;
     lab.days(3).await;
+    let without = lab.all("C2").await;
+    let blocked: Vec<_> = without
+        .iter()
+        .filter(|m| m.template == "replacement")
+        .collect();
+    assert!(
+        blocked.len() == 1
+            && blocked[0].state == MessageState::Blocked
+            && blocked[0].reason == "blocked: no marketing consent for email",
+        "{without:?}"
+    );
+    // The same morning brings the first purchase's anniversary, a relationship contact
+    // too: the nudge waits the band's minimum gap of a week.
+    lab.days(8).await;
     let m = lab.one("C1", "replacement").await;
     assert_eq!(local(&m, "Europe/Amsterdam"), "2026-05-06 09:00");
+    let sent = m
+        .sent_at
+        .unwrap()
+        .to_zoned_datetime(jiff::tz::TimeZone::get("Europe/Amsterdam").unwrap());
+    assert_eq!(
+        sent.strftime("%Y-%m-%d %H:%M").to_string(),
+        "2026-05-13 10:00",
+        "a week after the anniversary note"
+    );
     assert!(
         body(&m).contains("U loopt nu ongeveer een jaar op uw Stride 4 hardloopschoen")
             && body(&m).contains("opvolger (LW-STRIDE-5)"),
@@ -456,9 +491,9 @@ async fn replacement_at_the_end_of_a_lifespan_and_at_contract_end_re1() {
     lab.event("C1", "contract_ending", json!({"ends_on": "2026-06-30"}))
         .await;
     lab.run().await;
-    lab.days(20).await;
+    lab.days(15).await;
     lab.none("C1", "contract_renewal").await;
-    lab.days(6).await;
+    lab.days(2).await;
     let renewal = lab.one("C1", "contract_renewal").await;
     assert_eq!(
         local(&renewal, "Europe/Amsterdam"),

@@ -33,7 +33,7 @@ trigger = { event = "case_opened" }
 
 [[steps]]
 id = "note"
-send = { template = "thanks", class = "service" }
+send = { template = "check_in", class = "service" }
 "#;
 
 /// The letters' (customer, state, reason), oldest first.

@@ -66,9 +66,9 @@ pub enum Input {
     Referred(usize),
     /// They act on a tracking page; the event it leads to (`delivery_changed`, …).
     Page(&'static str),
-    /// They were sent a message of this class on this channel (history from a store, which
-    /// the policy counts toward the caps and the band).
-    Contacted(MessageClass, Channel),
+    /// They were sent a message of this class on this channel about this topic (history
+    /// from a store, which the policy counts toward the caps, the band and the ceiling).
+    Contacted(MessageClass, Channel, aftercare_domain::policy::Topic),
 }
 
 /// A customer and the friend they referred, if any, with everything that happens to them.

@@ -6,7 +6,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::sync::Arc;
 
-use aftercare_domain::policy::{self, Decision, Intent, PastContact};
+use aftercare_domain::policy::{self, Decision, Intent, PastContact, Topic};
 use aftercare_domain::{Channel, CustomerRecord, MessageClass, Purpose};
 use cel::Value;
 use jiff::civil::Date;
@@ -68,6 +68,8 @@ struct Message<'a> {
     person: usize,
     enrolment: usize,
     template: &'a str,
+    step: &'a str,
+    topic: Topic,
     class: MessageClass,
     priority: policy::Priority,
     channel: Channel,
@@ -271,10 +273,13 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
             Input::Referred(friend) => {
                 self.people[friend].referral = Some((who, Referral::History));
             }
-            Input::Contacted(class, channel) => {
-                self.people[who]
-                    .history
-                    .push(PastContact { at, class, channel });
+            Input::Contacted(class, channel, topic) => {
+                self.people[who].history.push(PastContact {
+                    at,
+                    class,
+                    channel,
+                    topic,
+                });
             }
             Input::Shipment(_) | Input::Event(_) | Input::Page(_) => {}
         }
@@ -750,10 +755,13 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                     &categories,
                     self.sim.setup.policy,
                 );
+                let topic = crate::interpret::topic(&send.template, &self.enrolments[e].context);
                 self.messages.push(Message {
                     person: who,
                     enrolment: e,
                     template: &send.template,
+                    step: &step.id,
+                    topic: Topic::of(&topic),
                     class: send.class,
                     priority: send.priority,
                     channel: choice.channel,
@@ -838,12 +846,17 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
         }
         let from = p.history.partition_point(|c| c.at < year_ago);
         let msg = &self.messages[m];
+        let (moment, repeat_days) =
+            crate::interpret::policy_terms(Some(self.enrolments[e].programme), msg.step);
         let intent = Intent {
             class: msg.class,
             priority: msg.priority,
             channel: msg.channel,
             planned_at: msg.planned_at,
             coupon_valid_until: crate::loyalty::coupon_valid_until(&self.enrolments[e].context),
+            topic: msg.topic,
+            repeat_days,
+            moment,
         };
         match policy::decide(
             &intent,
@@ -857,6 +870,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                     at: now,
                     class: msg.class,
                     channel: msg.channel,
+                    topic: msg.topic,
                 });
                 let msg = &mut self.messages[m];
                 msg.state = State::Sent;

@@ -65,20 +65,28 @@ impl Engine {
                 .recent_contacts(customer.id, year_ago)
                 .await?
                 .into_iter()
-                .filter_map(|(at, class, channel)| {
-                    Some(PastContact {
-                        at: aftercare_store::from_micros(at).ok()?,
-                        class: aftercare_domain::MessageClass::parse(&class)?,
-                        channel: aftercare_domain::Channel::parse(&channel)?,
-                    })
+                .map(|c| PastContact {
+                    at: c.at,
+                    class: c.class,
+                    channel: c.channel,
+                    topic: Topic::of(&c.topic),
                 })
                 .collect();
+            let programme = enrolment.as_ref().and_then(|e| {
+                self.programmes
+                    .version(&e.programme_id, e.programme_version)
+            });
+            let (moment, repeat_days) =
+                crate::interpret::policy_terms(programme, &message.step_key);
             let intent = Intent {
                 class: message.class,
                 priority: policy::Priority::parse(&message.priority),
                 channel: message.channel,
                 planned_at: message.planned_at,
                 coupon_valid_until: crate::loyalty::coupon_valid_until(&context),
+                topic: Topic::of(message.topic.as_deref().unwrap_or(&message.template)),
+                repeat_days,
+                moment,
             };
             match policy::decide(&intent, &customer.record, &history, now, &self.policy) {
                 Decision::Send { .. } => {}

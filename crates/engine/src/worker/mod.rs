@@ -27,7 +27,7 @@ use aftercare_channels::email::{EmailMessage, SmtpMailer};
 use aftercare_channels::webhook::WebhookClient;
 use aftercare_domain::delivery::TrackingConfig;
 use aftercare_domain::loyalty::LoyaltyConfig;
-use aftercare_domain::policy::{self, Decision, Intent, PastContact, PolicyConfig};
+use aftercare_domain::policy::{self, Decision, Intent, PastContact, PolicyConfig, Topic};
 use aftercare_domain::{Clock, MessageState};
 use aftercare_store::{
     Enrolment, Job, NewEnrolment, NewEvent, NewMessage, Store, StoreError, StoredCustomer, Tx,

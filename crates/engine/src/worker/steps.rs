@@ -145,6 +145,7 @@ impl Engine {
                     &self.policy,
                 );
                 let priority = send.priority.as_str();
+                let topic = crate::interpret::topic(&send.template, context);
                 let message = NewMessage {
                     customer_id: enrolment.customer_id,
                     enrolment_id: Some(enrolment.id),
@@ -156,6 +157,7 @@ impl Engine {
                     channel: choice.channel,
                     planned_at: due,
                     reason: &reason,
+                    topic: &topic,
                 };
                 if let Some(message_id) = tx.insert_message(&message, now).await? {
                     tx.insert_job(job_kind::DELIVER, message_id, due.max(now), now)

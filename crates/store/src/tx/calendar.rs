@@ -1,6 +1,7 @@
 //! What the daily calendar reads per time zone (customers, their orders, lines and contacts, products) and its own job.
 
 use super::*;
+use crate::records::{Contact, ContactRow};
 
 impl Tx {
     /// Every time zone customers live in.
@@ -91,18 +92,18 @@ impl Tx {
     }
 
     /// The contacts since `since` of customers with ids in `from..=to` — messages sent,
-    /// and letters queued for print — as (customer id, at µs, class, channel), by customer,
-    /// oldest first. A letter the policy let go counts from the moment it joined the print
-    /// queue, not only once its batch is posted: otherwise a second message could pass the
-    /// caps and the band in between.
+    /// and letters queued for print — by customer, oldest first. A letter the policy let
+    /// go counts from the moment it joined the print queue, not only once its batch is
+    /// posted: otherwise a second message could pass the caps and the band in between.
     pub async fn contacts_of_customers(
         &mut self,
         from: i64,
         to: i64,
         since: Timestamp,
-    ) -> Result<Vec<(i64, i64, String, String)>> {
-        Ok(on_tx!(self, c => sqlx::query_as(
-            "SELECT customer_id, COALESCE(sent_at, print_queued_at) AS at, class, channel
+    ) -> Result<Vec<Contact>> {
+        let rows: Vec<ContactRow> = on_tx!(self, c => sqlx::query_as(
+            "SELECT customer_id, COALESCE(sent_at, print_queued_at) AS at, class, channel,
+                    COALESCE(topic, template) AS topic
              FROM messages
              WHERE customer_id BETWEEN $1 AND $2
                AND ((state = 'sent' AND sent_at >= $3)
@@ -113,21 +114,18 @@ impl Tx {
         .bind(to)
         .bind(micros(since))
         .fetch_all(&mut *c)
-        .await?))
+        .await?);
+        rows.into_iter().map(Contact::try_from).collect()
     }
 
-    /// One customer's [`Self::contacts_of_customers`]: (at µs, class, channel), oldest first.
+    /// One customer's [`Self::contacts_of_customers`], oldest first.
     pub async fn recent_contacts(
         &mut self,
         customer_id: i64,
         since: Timestamp,
-    ) -> Result<Vec<(i64, String, String)>> {
-        Ok(self
-            .contacts_of_customers(customer_id, customer_id, since)
-            .await?
-            .into_iter()
-            .map(|(_, at, class, channel)| (at, class, channel))
-            .collect())
+    ) -> Result<Vec<Contact>> {
+        self.contacts_of_customers(customer_id, customer_id, since)
+            .await
     }
 
     /// Every product.
