@@ -324,6 +324,51 @@ pub struct SimulationReport {
     pub active_marketing_in_band: f64,
     /// Customers above the band's top (should be none).
     pub above_band: usize,
+    /// Customers by number of non-transactional messages (service, relationship,
+    /// promotional) in the period, scaled to a year, in buckets of three (issue 23).
+    pub attention_histogram: BTreeMap<String, usize>,
+    /// The attention ceiling (`[policy] attention_max`; 0 when off).
+    pub attention_max: u32,
+    /// Customers above the attention ceiling.
+    pub above_ceiling: usize,
+    /// Times a customer got the same non-transactional message (topic) again within the
+    /// policy's `repeat_days` (should be none).
+    pub repeats: i64,
+    /// The policy's repeat window in days.
+    pub repeat_days: u32,
+    /// Messages of the customer's own moments (birthday, anniversary, complaint recovery,
+    /// referral reward) not sent because of the band or the ceiling (should be none).
+    pub moments_squeezed: i64,
+}
+
+/// The attention histogram's bucket of a number of yearly non-transactional messages.
+pub fn attention_bucket(n: i64) -> String {
+    match n {
+        0 => "00".to_string(),
+        1..=24 => {
+            let low = (n - 1) / 3 * 3 + 1;
+            format!("{low:02}-{:02}", low + 2)
+        }
+        _ => "25+".to_string(),
+    }
+}
+
+/// Times the same topic comes again within `window` in one customer's messages, given
+/// oldest first as (topic, at).
+pub fn repeats_within<T: Eq + std::hash::Hash>(
+    sent: impl IntoIterator<Item = (T, jiff::Timestamp)>,
+    window: jiff::SignedDuration,
+) -> i64 {
+    let mut last: std::collections::HashMap<T, jiff::Timestamp> = Default::default();
+    let mut repeats = 0;
+    for (topic, at) in sent {
+        if let Some(before) = last.insert(topic, at)
+            && at.duration_since(before) < window
+        {
+            repeats += 1;
+        }
+    }
+    repeats
 }
 
 /// The histogram bucket of a number of yearly contacts (the band is 7–9).

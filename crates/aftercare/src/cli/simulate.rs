@@ -284,6 +284,22 @@ pub async fn simulate(
         }
     }
     let sent = tx.sent_by_channel_class(start, end, start).await?;
+    let attention_sent = tx.attention_contacts(start, end).await?;
+    let moment_programmes: std::collections::HashSet<String> = engine
+        .programmes()
+        .current()
+        .programmes
+        .values()
+        .filter(|p| p.moment.is_some())
+        .map(|p| p.id.clone())
+        .collect();
+    let moments_squeezed: i64 = tx
+        .squeezed_by_programme()
+        .await?
+        .into_iter()
+        .filter(|(id, _)| moment_programmes.contains(id))
+        .map(|(_, n)| n)
+        .sum();
     tx.commit().await?;
     let counted = customers.len().max(1) as f64;
     let by_channel_class = sent
@@ -311,6 +327,27 @@ pub async fn simulate(
         above += usize::from(n > *band.end());
         *histogram.entry(bucket.to_string()).or_default() += 1;
     }
+    // The attention each customer paid, and the same message again within the window.
+    let mut paid: BTreeMap<i64, Vec<(&str, jiff::Timestamp)>> = BTreeMap::new();
+    for (customer, topic, at) in &attention_sent {
+        paid.entry(*customer)
+            .or_default()
+            .push((topic.as_str(), *at));
+    }
+    let window = SignedDuration::from_hours(24 * i64::from(config.policy.repeat_days));
+    let mut attention_histogram: BTreeMap<String, usize> = BTreeMap::new();
+    let (mut above_ceiling, mut repeats) = (0, 0);
+    for c in &customers {
+        let sent = paid.remove(&c.id).unwrap_or_default();
+        let n = yearly(i64::try_from(sent.len()).unwrap_or(i64::MAX));
+        *attention_histogram
+            .entry(aftercare_engine::reports::attention_bucket(n))
+            .or_default() += 1;
+        above_ceiling += usize::from(
+            config.policy.attention_max > 0 && n > i64::from(config.policy.attention_max),
+        );
+        repeats += aftercare_engine::reports::repeats_within(sent, window);
+    }
     let active_in_band = active_marketing
         .iter()
         .filter(|id| band.contains(&yearly(by_customer.get(id).copied().unwrap_or(0))))
@@ -330,6 +367,12 @@ pub async fn simulate(
         active_marketing_customers: active_marketing.len(),
         active_marketing_in_band: active_in_band as f64 / active_marketing.len().max(1) as f64,
         above_band: above,
+        attention_histogram,
+        attention_max: config.policy.attention_max,
+        above_ceiling,
+        repeats,
+        repeat_days: config.policy.repeat_days,
+        moments_squeezed,
     })
 }
 
@@ -484,6 +527,25 @@ fn print_report(r: &Report) {
         r.active_marketing_customers,
         r.active_marketing_in_band * 100.0,
         r.above_band
+    );
+    println!(
+        "\nAll messages beyond order and delivery news (service, relationship, promotional) per\ncustomer per year (attention ceiling {}):",
+        r.attention_max
+    );
+    let max = r
+        .attention_histogram
+        .values()
+        .copied()
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    for (bucket, n) in &r.attention_histogram {
+        let bar = "█".repeat((n * 40).div_ceil(max));
+        println!("  {bucket:<13} {n:>6}  {bar}");
+    }
+    println!(
+        "\n{} customer(s) above the attention ceiling; {} time(s) a customer got the same message\nagain within {} days; {} message(s) of a customer's own moment (birthday, anniversary,\ncomplaint, referral) kept back by the band or the ceiling.",
+        r.above_ceiling, r.repeats, r.repeat_days, r.moments_squeezed
     );
 }
 

@@ -239,6 +239,18 @@ fn simulate_a_year_shows_every_library_programme_producing_messages() {
         "the 200 planned customers, plus referred ones who joined in the history"
     );
     assert_eq!(report["above_band"], 0, "nobody above the band");
+    // Issue 23: the engine itself keeps the attention ceiling, the repeat window and the
+    // moments' room, and the JSON report says so.
+    assert_eq!(
+        report["repeats"], 0,
+        "the same message twice within 28 days"
+    );
+    assert_eq!(report["moments_squeezed"], 0, "{}", report["blocked"]);
+    assert!(
+        report["attention_histogram"]
+            .as_object()
+            .is_some_and(|h| !h.is_empty())
+    );
     let share = report["active_marketing_in_band"].as_f64().unwrap();
     assert!(
         share >= 0.9,

@@ -78,7 +78,10 @@ async fn fast_simulator_agrees_with_the_engine() {
 }
 
 /// The fast simulator on a thousand customers gives the report the README shows: at least
-/// 90% of the active, marketing-consented customers in the band and nobody above it (FR1).
+/// 90% of the active, marketing-consented customers in the band and nobody above it (FR1);
+/// and what they receive in all stays relevant (issue 23 points 1 and 4): at most 1% above
+/// the attention ceiling, never the same message twice within 28 days, and no birthday,
+/// anniversary, complaint or referral message kept back by the band or the ceiling.
 #[test]
 fn a_fast_year_puts_active_consented_customers_in_the_band() {
     let dir = tempfile::tempdir().unwrap();
@@ -93,6 +96,21 @@ fn a_fast_year_puts_active_consented_customers_in_the_band() {
         report.active_marketing_in_band >= 0.9,
         "{}",
         report.active_marketing_in_band
+    );
+    assert_eq!(report.attention_max, 18);
+    assert!(
+        report.above_ceiling * 100 <= report.customers,
+        "{} of {} above the ceiling: {:?}",
+        report.above_ceiling,
+        report.customers,
+        report.attention_histogram
+    );
+    assert_eq!(report.repeats, 0, "the same message within 28 days");
+    assert_eq!(report.moments_squeezed, 0, "{:?}", report.blocked);
+    let attention: usize = report.attention_histogram.values().sum();
+    assert_eq!(
+        attention, report.customers,
+        "every customer in the histogram"
     );
 }
 

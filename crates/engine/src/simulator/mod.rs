@@ -149,6 +149,12 @@ pub struct Tally {
     held: HashMap<String, i64>,
     /// Customers of the whole period by yearly contacts.
     contacts: BTreeMap<i64, usize>,
+    /// …and by yearly non-transactional messages.
+    attention: BTreeMap<i64, usize>,
+    /// The same non-transactional message again within the repeat window.
+    repeats: i64,
+    /// Moments' messages the band or the ceiling kept from going.
+    moments_squeezed: i64,
     customers: usize,
     joined_during: usize,
     active_marketing: usize,
@@ -190,6 +196,11 @@ impl Tally {
         for (k, n) in other.contacts {
             *self.contacts.entry(k).or_default() += n;
         }
+        for (k, n) in other.attention {
+            *self.attention.entry(k).or_default() += n;
+        }
+        self.repeats += other.repeats;
+        self.moments_squeezed += other.moments_squeezed;
         for (k, n) in other.by_channel_class {
             *self.by_channel_class.entry(k).or_default() += n;
         }
@@ -236,6 +247,16 @@ impl Tally {
                 above += count;
             }
         }
+        let mut attention_histogram: BTreeMap<String, usize> = BTreeMap::new();
+        let mut above_ceiling = 0;
+        for (&n, &count) in &self.attention {
+            *attention_histogram
+                .entry(crate::reports::attention_bucket(n))
+                .or_default() += count;
+            if setup.policy.attention_max > 0 && n > i64::from(setup.policy.attention_max) {
+                above_ceiling += count;
+            }
+        }
         let by_count = |reasons: HashMap<String, i64>| {
             let mut list: Vec<(String, i64)> = reasons.into_iter().collect();
             list.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
@@ -270,6 +291,12 @@ impl Tally {
             active_marketing_in_band: self.active_marketing_in_band as f64
                 / self.active_marketing.max(1) as f64,
             above_band: above,
+            attention_histogram,
+            attention_max: setup.policy.attention_max,
+            above_ceiling,
+            repeats: self.repeats,
+            repeat_days: setup.policy.repeat_days,
+            moments_squeezed: self.moments_squeezed,
         }
     }
 }

@@ -77,6 +77,8 @@ struct Message<'a> {
     state: State,
     reason: String,
     sent_at: Option<Timestamp>,
+    /// A moment's message the band or the ceiling holds back or blocked.
+    squeezed: bool,
 }
 
 #[derive(Debug)]
@@ -770,6 +772,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                     // As the worker words it, until the policy says more.
                     reason,
                     sent_at: None,
+                    squeezed: false,
                 });
                 let m = self.messages.len() - 1;
                 self.planned.push(m);
@@ -878,13 +881,17 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                 msg.reason = "sent".into();
             }
             Decision::Hold { until, reason } => {
+                self.messages[m].squeezed = squeezes(&intent, reason.code);
                 self.messages[m].reason = reason.sentence;
                 self.schedule(
                     until.max(now + SignedDuration::from_secs(1)),
                     Job::Deliver(m),
                 );
             }
-            Decision::Block { reason } => self.block(m, reason.sentence),
+            Decision::Block { reason } => {
+                self.messages[m].squeezed = squeezes(&intent, reason.code);
+                self.block(m, reason.sentence)
+            }
         }
     }
 
@@ -1217,6 +1224,8 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
         let days = (to - from).as_hours() as f64 / 24.0;
         let scale = 365.0 / days.max(1.0);
         let mut contacts = vec![0i64; self.people.len()];
+        let mut attention = vec![0i64; self.people.len()];
+        let mut topics: Vec<Vec<(Topic, Timestamp)>> = vec![Vec::new(); self.people.len()];
         for m in &self.messages {
             let en = &self.enrolments[m.enrolment];
             let state = match m.state {
@@ -1225,6 +1234,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                 State::Blocked => 5,
             };
             t.counts[en.index][state] += 1;
+            t.moments_squeezed += i64::from(m.squeezed && m.state != State::Sent);
             let by_reason = match m.state {
                 State::Planned => Some(&mut t.held),
                 State::Blocked => Some(&mut t.blocked),
@@ -1242,6 +1252,10 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                 let p = &self.people[m.person];
                 if counts(m.class) && at >= from && at < to {
                     contacts[m.person] += 1;
+                }
+                if m.class != MessageClass::Transactional && at >= from && at < to {
+                    attention[m.person] += 1;
+                    topics[m.person].push((m.topic, at));
                 }
                 let ordered_before = p.orders.first().is_some_and(|o| o.placed_at <= from);
                 if at > from && at <= to && (p.counted || ordered_before) {
@@ -1298,6 +1312,14 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
             t.customers += 1;
             let n = (contacts[who] as f64 * scale).round() as i64;
             *t.contacts.entry(n).or_default() += 1;
+            let paid = (attention[who] as f64 * scale).round() as i64;
+            *t.attention.entry(paid).or_default() += 1;
+            let mut sent = std::mem::take(&mut topics[who]);
+            sent.sort_by_key(|(_, at)| *at);
+            t.repeats += crate::reports::repeats_within(
+                sent,
+                SignedDuration::from_hours(24 * i64::from(setup.policy.repeat_days)),
+            );
             let consented = p.record.email.is_some()
                 && p.record
                     .consent(Purpose::Marketing, Channel::Email)
@@ -1313,6 +1335,11 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
             }
         }
     }
+}
+
+/// Whether the policy kept a moment's message back for want of room (issue 23 point 4).
+fn squeezes(intent: &Intent, code: &str) -> bool {
+    intent.moment.is_some() && matches!(code, "band_reached" | "attention_ceiling")
 }
 
 /// The categories of the products of the order the enrolment is about (CH2).

@@ -1,6 +1,7 @@
 //! Figures for the reports and dashboards.
 
 use super::*;
+use crate::from_micros;
 
 impl Tx {
     /// Per programme: enrolments, of which held out, and goals reached.
@@ -56,6 +57,41 @@ impl Tx {
         )
         .bind(micros(from))
         .bind(micros(to))
+        .fetch_all(&mut *c)
+        .await?))
+    }
+
+    /// Every non-transactional message sent in `[from, to)` — the attention a customer paid
+    /// (issue 23) — as (customer id, topic, sent at), by customer and time.
+    pub async fn attention_contacts(
+        &mut self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<(i64, String, Timestamp)>> {
+        let rows: Vec<(i64, String, i64)> = on_tx!(self, c => sqlx::query_as(
+            "SELECT customer_id, COALESCE(topic, template), sent_at FROM messages
+             WHERE state = 'sent' AND class <> 'transactional' AND sent_at >= $1 AND sent_at < $2
+             ORDER BY customer_id, sent_at",
+        )
+        .bind(micros(from))
+        .bind(micros(to))
+        .fetch_all(&mut *c)
+        .await?);
+        rows.into_iter()
+            .map(|(customer, topic, at)| Ok((customer, topic, from_micros(at)?)))
+            .collect()
+    }
+
+    /// Per programme: messages not sent (blocked, or still held) whose last decision was
+    /// the yearly band or the attention ceiling.
+    pub async fn squeezed_by_programme(&mut self) -> Result<Vec<(String, i64)>> {
+        Ok(on_tx!(self, c => sqlx::query_as(
+            "SELECT m.programme_id, COUNT(*) FROM messages m
+             WHERE m.state IN ('blocked', 'planned') AND m.programme_id IS NOT NULL
+               AND (SELECT t.code FROM message_transitions t WHERE t.message_id = m.id
+                    ORDER BY t.id DESC LIMIT 1) IN ('band_reached', 'attention_ceiling')
+             GROUP BY m.programme_id",
+        )
         .fetch_all(&mut *c)
         .await?))
     }

@@ -429,6 +429,9 @@ fn report_view(lang: Lang, title: &str, r: &SimulationReport) -> Value {
         "channels": r.by_channel_class.iter().map(|c| json!({"channel": c.channel, "class": c.class,
             "messages": c.messages, "per_customer": format!("{:.2}", c.per_customer)})).collect::<Vec<_>>(),
         "blocked": r.blocked.iter().take(12).map(|(reason, n)| json!({"reason": reason, "n": n})).collect::<Vec<_>>(),
+        "attention": r.attention_histogram.iter().map(|(bucket, n)| json!({"bucket": bucket, "customers": n})).collect::<Vec<_>>(),
+        "attention_max": r.attention_max, "above_ceiling": r.above_ceiling,
+        "repeats": r.repeats, "repeat_days": r.repeat_days, "moments_squeezed": r.moments_squeezed,
     })
 }
 

@@ -396,6 +396,28 @@ const STRINGS: &[(&str, &str, &str)] = &[
         "Besteld, met marketingtoestemming",
     ),
     (
+        "sim_attention",
+        "All messages beyond order and delivery news, per customer a year",
+        "Alle berichten naast order- en bezorgnieuws, per klant per jaar",
+    ),
+    ("sim_ceiling", "attention ceiling", "aandachtsplafond"),
+    (
+        "sim_above_ceiling",
+        "Above the ceiling",
+        "Boven het plafond",
+    ),
+    (
+        "sim_repeats",
+        "The same message again within the repeat window",
+        "Hetzelfde bericht opnieuw binnen de herhaaltermijn",
+    ),
+    (
+        "sim_moments_squeezed",
+        "Birthday, anniversary, complaint or referral messages kept back by the band or the ceiling",
+        "Verjaardags-, jubileum-, klacht- of verwijsberichten tegengehouden door de band of het plafond",
+    ),
+    ("sim_messages_year", "messages a year", "berichten per jaar"),
+    (
         "sim_channels",
         "Messages by channel and class",
         "Berichten per kanaal en soort",
