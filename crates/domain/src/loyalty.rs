@@ -502,6 +502,17 @@ pub struct LoyaltyConfig {
 
 impl Default for LoyaltyConfig {
     fn default() -> Self {
+        let percent = |id: &str, name: &str, percent: i64, days: u32, audience| CouponPoolConfig {
+            id: id.into(),
+            name: name.into(),
+            amount_cents: None,
+            percent: Some(percent),
+            min_order_cents: 0,
+            valid_days: days,
+            uses_per_code: 1,
+            audience,
+            prefix: None,
+        };
         let pool = |id: &str, name: &str, amount: i64, days: u32, audience| CouponPoolConfig {
             id: id.into(),
             name: name.into(),
@@ -601,6 +612,22 @@ impl Default for LoyaltyConfig {
                     1000,
                     45,
                     Audience::Loyal,
+                ),
+                // Issue 23 point 5: every discount a message promises is a code.
+                percent("win-back", "We miss you: 15% off", 15, 30, Audience::Anyone),
+                percent(
+                    "early-access",
+                    "Early access: 15% off",
+                    15,
+                    14,
+                    Audience::Loyal,
+                ),
+                percent(
+                    "anniversary",
+                    "Anniversary: 20% off",
+                    20,
+                    14,
+                    Audience::Anyone,
                 ),
             ],
             referral: ReferralConfig::default(),

@@ -274,6 +274,19 @@ impl Renderer {
                     .chain(short)
                 {
                     let key = format!("{name}/{}/{part}", locale.tag());
+                    // Issue 23 point 5: a promised discount is a code issued at send time.
+                    if let Some(promise) = promised_discount(source)
+                        && !source.contains("coupon")
+                    {
+                        findings.push(finding(
+                            &file,
+                            line_of(&text, source),
+                            format!(
+                                "[{}] {part} promises '{promise}' without a code: issue one with an issue_coupon step before the send and show {{{{ coupon.code }}}} and {{{{ coupon.value }}}}",
+                                locale.tag()
+                            ),
+                        ));
+                    }
                     if let Err(e) = env.add_template_owned(key.clone(), source.clone()) {
                         let line = line_of(&text, source) + e.line().unwrap_or(1) - 1;
                         findings.push(finding(
@@ -511,6 +524,48 @@ impl Renderer {
     }
 }
 
+/// The first discount a text promises in figures — a percentage ("15%", "15 %") or an
+/// amount in euros ("€10", "€ 7,50") — if it promises one.
+pub fn promised_discount(text: &str) -> Option<String> {
+    let chars: Vec<char> = text.chars().collect();
+    for (i, c) in chars.iter().enumerate() {
+        let next_digit = |from: usize| {
+            chars[from..]
+                .iter()
+                .take(2)
+                .position(|c| !c.is_whitespace())
+                .and_then(|k| chars.get(from + k))
+                .is_some_and(|c| c.is_ascii_digit())
+        };
+        if *c == '%' {
+            let mut start = i;
+            while start > 0 && (chars[start - 1].is_ascii_digit() || chars[start - 1] == ' ') {
+                start -= 1;
+            }
+            let figure: String = chars[start..=i].iter().collect();
+            if figure
+                .trim_start()
+                .starts_with(|c: char| c.is_ascii_digit())
+            {
+                return Some(figure.trim().to_string());
+            }
+        }
+        if *c == '€' && next_digit(i + 1) {
+            let end = (i + 1..chars.len())
+                .find(|&k| !(chars[k].is_ascii_digit() || matches!(chars[k], ' ' | ',' | '.')))
+                .unwrap_or(chars.len());
+            return Some(
+                chars[i..end]
+                    .iter()
+                    .collect::<String>()
+                    .trim_end_matches([' ', ',', '.'])
+                    .to_string(),
+            );
+        }
+    }
+    None
+}
+
 fn line_of(file: &str, part: &str) -> usize {
     let probe = part
         .lines()
@@ -660,6 +715,56 @@ fn date(state: &State<'_, '_>, value: String) -> Result<String, minijinja::Error
 
 #[cfg(test)]
 mod tests {
+
+    /// Issue 23 point 5: `check` sees a discount promised in figures, and a template that
+    /// promises one without showing a code is a finding.
+    #[test]
+    fn a_discount_promised_without_a_code_is_found() {
+        assert_eq!(
+            promised_discount("deze maand 15% extra").as_deref(),
+            Some("15%")
+        );
+        assert_eq!(promised_discount("with 20 % off").as_deref(), Some("20 %"));
+        assert_eq!(
+            promised_discount("krijg je € 7,50 korting").as_deref(),
+            Some("€ 7,50")
+        );
+        assert_eq!(promised_discount("€10 for both.").as_deref(), Some("€10"));
+        assert_eq!(
+            promised_discount("{{ coupon.value }} korting, 100% zeker"),
+            Some("100%".into())
+        );
+        assert_eq!(promised_discount("geen korting, wel een € teken"), None);
+        let dir = tempfile::tempdir().unwrap();
+        let body = |text: &str| {
+            let mut file = String::new();
+            for locale in Locale::ALL {
+                file.push_str(&format!(
+                    "[{}]\nsubject = \"Hallo\"\nbody = \"{text}\"\n\n",
+                    locale.tag()
+                ));
+            }
+            file
+        };
+        std::fs::write(
+            dir.path().join("promise.toml"),
+            body("Deze maand 15% korting."),
+        )
+        .unwrap();
+        let findings = Renderer::load_dir(dir.path(), Brand::default()).unwrap_err();
+        assert!(
+            findings
+                .iter()
+                .any(|f| f.reason.contains("promises '15%' without a code")),
+            "{findings:?}"
+        );
+        std::fs::write(
+            dir.path().join("promise.toml"),
+            body("Met de code {{ coupon.code }} krijg je {{ coupon.value }} korting."),
+        )
+        .unwrap();
+        assert!(Renderer::load_dir(dir.path(), Brand::default()).is_ok());
+    }
 
     #[test]
     fn carriers_are_named_as_customers_know_them() {
