@@ -741,7 +741,9 @@ impl LoyaltyConfig {
                 !loyal.iter().any(|l| match (l.value(), new.value()) {
                     (CouponValue::AmountCents(a), CouponValue::AmountCents(b)) => a >= b,
                     (CouponValue::Percent(a), CouponValue::Percent(b)) => a >= b,
-                    _ => true,
+                    // A percentage and an amount cannot be weighed against each other: a
+                    // loyal percentage pool does not answer a new customer's euro amount.
+                    _ => false,
                 })
             })
             .map(|p| {

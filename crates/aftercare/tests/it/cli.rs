@@ -42,12 +42,21 @@ fn check_warns_when_new_customers_get_an_offer_loyal_customers_do_not() {
             "[[loyalty.pools]]\nid = \"{id}\"\nname = \"{id}\"\namount_cents = {cents}\nvalid_days = 60\naudience = \"{audience}\"\n"
         )
     };
+    // The library's percentage pools (win-back, early access, anniversary) stay as they are.
+    let percent = |id: &str, percent: u32, audience: &str| {
+        format!(
+            "[[loyalty.pools]]\nid = \"{id}\"\nname = \"{id}\"\npercent = {percent}\nvalid_days = 30\naudience = \"{audience}\"\n"
+        )
+    };
     let text = format!(
-        "[loyalty]\nrewards = []\n{}{}{}{}",
+        "[loyalty]\nrewards = []\n{}{}{}{}{}{}{}",
         pool("referral", 1000, "anyone"),
         pool("service-recovery", 750, "anyone"),
         pool("loyal-thanks", 1000, "loyal"),
         pool("welcome", 1500, "new"),
+        percent("win-back", 15, "anyone"),
+        percent("early-access", 15, "loyal"),
+        percent("anniversary", 20, "anyone"),
     );
     std::fs::write(&config, text).unwrap();
     let (code, stdout, stderr) =
