@@ -285,6 +285,10 @@ fn parse_surname(prefix: Option<&str>, last: Option<&str>, locale: Locale) -> Op
         {
             last_words.drain(..prefix_words.len());
         }
+        // The rest of the prefix typed into the last-name field: "van" + "DER BERG".
+        while last_words.len() > 1 && is_prefix_word(&last_words[0]) {
+            prefix_words.push(last_words.remove(0));
+        }
     }
     let core = last_words.join(" ");
     if !looks_like_a_name(&core) {
@@ -301,12 +305,17 @@ fn parse_surname(prefix: Option<&str>, last: Option<&str>, locale: Locale) -> Op
     }
     match locale {
         Locale::NlBe => {
-            // Flemish names are written as the record has them: "Van den Bossche".
+            // Flemish names are written as the record has them: "Van den Bossche". A prefix
+            // typed in capitals is tidied the way most are written — only its first word
+            // capitalised, also when the rest was typed in lower case ("van DER" → "van der",
+            // "VAN DEN" → "Van den"; issue 23 point 10).
             let words: Vec<String> = prefix_words
                 .iter()
-                .map(|w| {
+                .enumerate()
+                .map(|(i, w)| {
                     if is_all_upper(w) {
-                        capitalise(&w.to_lowercase())
+                        let lower = w.to_lowercase();
+                        if i == 0 { capitalise(&lower) } else { lower }
                     } else {
                         w.clone()
                     }
@@ -857,6 +866,34 @@ mod tests {
                 Formal,
                 NlBe,
                 "Geachte heer Van Damme,",
+            ),
+            // Issue 23 point 10: shouting around a prefix, mixed with lower case.
+            (
+                Some("Lies"),
+                None,
+                Some("van DEN BOSSCHE"),
+                Female,
+                Formal,
+                NlBe,
+                "Geachte mevrouw Van den Bossche,",
+            ),
+            (
+                Some("Lies"),
+                None,
+                Some("VAN DEN BOSSCHE"),
+                Unknown,
+                Formal,
+                NlBe,
+                "Beste Lies Van den Bossche,",
+            ),
+            (
+                Some("Anna"),
+                Some("van"),
+                Some("DER BERG"),
+                Female,
+                Formal,
+                NlNl,
+                "Geachte mevrouw Van der Berg,",
             ),
         ]);
     }
