@@ -60,6 +60,11 @@ pub struct Greeting {
     pub first_name: Option<String>,
     /// The name to put on an envelope or in "Dear …" without a title, e.g. "Jan de Vries".
     pub full_name: Option<String>,
+    /// How to name the customer in running text and on pages, in the address form of the
+    /// greeting: the first name for informal customers, "mevrouw Jansen" / "Ms Jansen" (or
+    /// the full name when the gender is not known) for formal ones — never a formal
+    /// customer's first name alone (issue 23).
+    pub addressed_as: Option<String>,
 }
 
 /// Words that make up Dutch, Flemish, French and German name prefixes.
@@ -159,11 +164,25 @@ pub fn greeting(input: NameInput<'_>) -> Greeting {
             (words.generic_informal.to_string(), GreetingKind::Generic)
         }
     };
+    let addressed_as = match (input.address_form, &name.first, &name.surname, titled) {
+        (AddressForm::Informal, Some(first), _, _) => Some(first.clone()),
+        (_, _, Some(surname), Some(_)) => {
+            let title = if input.gender == Gender::Male {
+                words.male_spoken
+            } else {
+                words.female
+            };
+            Some(format!("{title} {}", surname.standalone))
+        }
+        (AddressForm::Formal, _, Some(_), None) => full_name.clone(),
+        _ => None,
+    };
     Greeting {
         line,
         kind,
         first_name: name.first,
         full_name,
+        addressed_as,
     }
 }
 
@@ -172,6 +191,8 @@ struct Words {
     formal: &'static str,
     neutral_full: &'static str,
     male: &'static str,
+    /// The male title in running text ("meneer De Vries"; "heer" only after "Geachte").
+    male_spoken: &'static str,
     female: &'static str,
     generic_formal: &'static str,
     generic_informal: &'static str,
@@ -185,6 +206,7 @@ impl Words {
                 formal: "Geachte",
                 neutral_full: "Beste",
                 male: "heer",
+                male_spoken: "meneer",
                 female: "mevrouw",
                 generic_formal: "Geachte klant,",
                 generic_informal: "Beste klant,",
@@ -194,6 +216,7 @@ impl Words {
                 formal: "Dear",
                 neutral_full: "Dear",
                 male: "Mr",
+                male_spoken: "Mr",
                 female: "Ms",
                 generic_formal: "Dear customer,",
                 generic_informal: "Dear customer,",
@@ -808,6 +831,42 @@ mod tests {
                 "Beste Els van 't Hek,",
             ),
         ]);
+    }
+
+    /// Issue 23: a formal customer is named formally in running text and on pages.
+    #[test]
+    fn formal_customers_are_addressed_by_title_and_surname_never_first_name_alone() {
+        let named = |first: &str, last: &str, gender, form, locale| {
+            greeting(NameInput {
+                first_name: Some(first),
+                name_prefix: None,
+                last_name: Some(last),
+                gender,
+                address_form: form,
+                locale,
+            })
+            .addressed_as
+        };
+        assert_eq!(
+            named("Anna", "Jansen", Female, Formal, NlNl).as_deref(),
+            Some("mevrouw Jansen")
+        );
+        assert_eq!(
+            named("jan", "de VRIES", Male, Formal, NlNl).as_deref(),
+            Some("meneer De Vries")
+        );
+        assert_eq!(
+            named("Anna", "Jansen", Female, Formal, En).as_deref(),
+            Some("Ms Jansen")
+        );
+        assert_eq!(
+            named("Anna", "Jansen", Unknown, Formal, NlBe).as_deref(),
+            Some("Anna Jansen")
+        );
+        assert_eq!(
+            named("Anna", "Jansen", Female, Informal, NlNl).as_deref(),
+            Some("Anna")
+        );
     }
 
     #[test]

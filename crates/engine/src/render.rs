@@ -56,6 +56,55 @@ pub struct Brand {
     pub message_id_domain: String,
     /// The font stack of the customer pages and the HTML mails (CSS `font-family`).
     pub font_family: String,
+    /// Where a customer sends a parcel back (returns, recycling), as one line.
+    pub return_address: String,
+    /// PX4: the community near the customer — running groups and meet-ups by city, as the
+    /// messages name them (`brand.community[city]`).
+    pub community: BTreeMap<String, String>,
+    /// What differs per language and country: `[brand.locales."nl-BE"]` with any of
+    /// `contact_phone`, `contact_hours`, `contact_email`, `return_address` and `community`
+    /// (issue 23: Belgian customers get the Belgian number and return address, English
+    /// mails English opening hours and club lines).
+    pub locales: BTreeMap<String, BrandLocale>,
+}
+
+/// The brand's details for one locale; what is not set is the brand's own.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BrandLocale {
+    /// Customer service phone for these customers.
+    pub contact_phone: Option<String>,
+    /// Its opening hours, in this language.
+    pub contact_hours: Option<String>,
+    /// Customer service email for these customers.
+    pub contact_email: Option<String>,
+    /// Where these customers send a parcel back.
+    pub return_address: Option<String>,
+    /// The community by city, in this language (replaces the brand's own when set).
+    pub community: BTreeMap<String, String>,
+}
+
+impl Brand {
+    /// The brand as a customer of `locale` (a tag such as `nl-BE`) meets it: its own
+    /// details with that locale's.
+    pub fn for_locale(&self, locale: &str) -> Brand {
+        let mut brand = self.clone();
+        if let Some(l) = self.locales.get(locale) {
+            let set = |field: &mut String, value: &Option<String>| {
+                if let Some(v) = value {
+                    field.clone_from(v);
+                }
+            };
+            set(&mut brand.contact_phone, &l.contact_phone);
+            set(&mut brand.contact_hours, &l.contact_hours);
+            set(&mut brand.contact_email, &l.contact_email);
+            set(&mut brand.return_address, &l.return_address);
+            if !l.community.is_empty() {
+                brand.community.clone_from(&l.community);
+            }
+        }
+        brand
+    }
 }
 
 /// A CSS colour written `#rgb` or `#rrggbb` as red, green and blue.
@@ -121,8 +170,82 @@ impl Default for Brand {
             default_address_form: AddressForm::Informal,
             message_id_domain: "loopwerk.example".into(),
             font_family: r#"system-ui, -apple-system, "Segoe UI", Roboto, sans-serif"#.into(),
+            return_address: "Loopwerk Retour, Antwoordnummer 12345, 1000 VB Amsterdam".into(),
+            community: community(&[
+                (
+                    "Amsterdam",
+                    "de Vondelpark Runners (zondag 9:00, Vondelpark)",
+                ),
+                ("Utrecht", "de Maliebaan-loop (woensdag 19:00)"),
+                ("Rotterdam", "de Kralingse Plas Run (zaterdag 9:00)"),
+                (
+                    "Den Haag",
+                    "de Duinloop (zondag 10:00, Scheveningse Bosjes)",
+                ),
+                ("Eindhoven", "de Genneper Parken Runners (dinsdag 19:00)"),
+                ("Groningen", "de Noorderplantsoen-loop (donderdag 19:00)"),
+                ("Zwolle", "de Engelse Werk Run (zaterdag 9:30)"),
+                ("Nijmegen", "de Zevenheuvelen-training (zondag 9:00)"),
+            ]),
+            locales: BTreeMap::from([
+                (
+                    "nl-BE".to_string(),
+                    BrandLocale {
+                        contact_phone: Some("+32 3 808 12 34".into()),
+                        contact_hours: Some("ma–za 8 tot 20 uur".into()),
+                        contact_email: Some("klantendienst@loopwerk.example".into()),
+                        return_address: Some(
+                            "Loopwerk Retour, Noorderlaan 100, 2030 Antwerpen".into(),
+                        ),
+                        community: community(&[
+                            ("Antwerpen", "de Rivierenhof Runners (zondag 9 uur)"),
+                            ("Gent", "de Blaarmeersen-loop (woensdag 19 uur)"),
+                            ("Leuven", "de Kessel-Lo Run (zaterdag 9 uur)"),
+                            ("Brugge", "de Vesten-loop (dinsdag 19 uur)"),
+                            ("Hasselt", "de Kapermolen Runners (donderdag 19 uur)"),
+                            ("Mechelen", "de Vrijbroekpark-loop (zondag 10 uur)"),
+                        ]),
+                    },
+                ),
+                (
+                    "en".to_string(),
+                    BrandLocale {
+                        contact_hours: Some("Mon–Sat 8:00–20:00".into()),
+                        community: community(&[
+                            (
+                                "Amsterdam",
+                                "the Vondelpark Runners (Sundays 9:00, Vondelpark)",
+                            ),
+                            ("Utrecht", "the Maliebaan run (Wednesdays 19:00)"),
+                            ("Rotterdam", "the Kralingse Plas Run (Saturdays 9:00)"),
+                            (
+                                "Den Haag",
+                                "the Duinloop (Sundays 10:00, Scheveningse Bosjes)",
+                            ),
+                            ("Eindhoven", "the Genneper Parken Runners (Tuesdays 19:00)"),
+                            ("Groningen", "the Noorderplantsoen run (Thursdays 19:00)"),
+                            ("Zwolle", "the Engelse Werk Run (Saturdays 9:30)"),
+                            ("Nijmegen", "the Zevenheuvelen training run (Sundays 9:00)"),
+                            ("Antwerpen", "the Rivierenhof Runners (Sundays 9:00)"),
+                            ("Gent", "the Blaarmeersen run (Wednesdays 19:00)"),
+                            ("Leuven", "the Kessel-Lo Run (Saturdays 9:00)"),
+                            ("Brugge", "the Vesten run (Tuesdays 19:00)"),
+                            ("Hasselt", "the Kapermolen Runners (Thursdays 19:00)"),
+                            ("Mechelen", "the Vrijbroekpark run (Sundays 10:00)"),
+                        ]),
+                        ..BrandLocale::default()
+                    },
+                ),
+            ]),
         }
     }
+}
+
+fn community(clubs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    clubs
+        .iter()
+        .map(|(city, club)| (city.to_string(), club.to_string()))
+        .collect()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -358,6 +481,11 @@ impl Renderer {
         &self.brand
     }
 
+    /// The brand as a customer of `locale` meets it (its contact details and community).
+    pub fn brand_for(&self, locale: Locale) -> Brand {
+        self.brand.for_locale(locale.tag())
+    }
+
     /// The greeting line for a customer, by the salutation rules (DQ2).
     pub fn greeting(&self, customer: &CustomerRecord) -> aftercare_domain::Greeting {
         greeting(NameInput {
@@ -406,6 +534,7 @@ impl Renderer {
             "locale": locale.tag(),
             "greeting": greeting.line,
             "first_name": greeting.first_name,
+            "name": greeting.addressed_as,
             "full_name": greeting.full_name,
             "formal": form == AddressForm::Formal,
             // Dutch pronouns in the customer's register: "{{ Jouw }} bestelling", "{{ je }} krijgt".
@@ -420,7 +549,7 @@ impl Renderer {
                 "attributes": input.customer.attributes,
                 "postal_address": input.customer.postal_address,
             },
-            "brand": self.brand,
+            "brand": self.brand.for_locale(locale.tag()),
             "order": input.order.map(|o| json!({
                 "external_id": o.external_id,
                 "placed_at": o.placed_at.to_string(),
@@ -494,7 +623,7 @@ impl Renderer {
             .get_template("_layout.html")
             .and_then(|t| {
                 t.render(json!({
-                    "brand": self.brand,
+                    "brand": self.brand.for_locale(locale.tag()),
                     "locale": locale.tag(),
                     "subject": subject,
                     "blocks": blocks(&body),

@@ -193,6 +193,32 @@ async fn delivered_message_carries_community_content_and_recycling_px4_px6() {
         !body(&be).contains("gerecycleerd"),
         "socks only: no recycling offer"
     );
+    // Issue 23: the Belgian customer gets the brand's Belgian contact details and the club
+    // in Belgian words; the Dutch one the Dutch number; an English mail English hours.
+    assert!(
+        body(&be).contains("+32 3 808 12 34") && !body(&be).contains("+31 20"),
+        "{}",
+        body(&be)
+    );
+    assert!(body(&be).contains("(woensdag 19 uur)"), "{}", body(&be));
+    assert!(body(&ams).contains("+31 20 123 4567"), "{}", body(&ams));
+    lab.customer(
+        "EN",
+        json!({"locale": "en", "address_form": "informal", "postal_address": {"street": "Damrak", "house_number": "2", "postcode": "1012 LG", "city": "Amsterdam", "country": "NL"}}),
+    )
+    .await;
+    lab.order_of("EN", "W3", lab.clock.now(), &["LW-STRIDE-4"], "home")
+        .await;
+    lab.shipment("W3", "delivered").await;
+    lab.run().await;
+    let en = lab.one("EN", "delivered_notice").await;
+    assert!(
+        body(&en).contains("you can join the Vondelpark Runners (Sundays 9:00, Vondelpark)")
+            && body(&en).contains("(Mon–Sat 8:00–20:00)")
+            && !body(&en).contains("ma–za"),
+        "{}",
+        body(&en)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -56,7 +56,7 @@ fn inbox_page(
         "inbox.html",
         json!({"lang": locale.tag(), "formal": formal, "zone": customer.record.time_zone.as_str(),
                "t": super::common::addressed(strings(locale), locale, formal),
-               "brand": app.engine.renderer().brand(), "token": token, "messages": items,
+               "brand": app.engine.renderer().brand_for(locale), "token": token, "messages": items,
                "missing": missing}),
     )?;
     let status = if missing {

@@ -27,7 +27,7 @@ use crate::error::ApiError;
 pub(crate) fn strings(locale: Locale) -> Value {
     match locale {
         Locale::En => json!({
-            "title": "Your points", "hello": "Hello", "balance": "Your balance", "points": "points",
+            "title": "Your points", "hello": "Hello", "hello_formal": "Hello", "balance": "Your balance", "points": "points",
             "expiring": "{n} points expire within 30 days: use them in time.",
             "tier_is": "Your level: {tier}.", "no_tier": "You have not reached a level yet.",
             "to_next": "{n} more points to {tier}", "rewards": "Rewards", "claim": "Claim",
@@ -44,7 +44,7 @@ pub(crate) fn strings(locale: Locale) -> Value {
         }),
         Locale::NlNl | Locale::NlBe => {
             let mut t = json!({
-                "title": "Jouw punten", "hello": "Hallo", "balance": "Jouw saldo", "points": "punten",
+                "title": "Jouw punten", "hello": "Hallo", "hello_formal": "Goedendag", "balance": "Jouw saldo", "points": "punten",
                 "expiring": "{n} punten vervallen binnen 30 dagen: gebruik ze op tijd.",
                 "tier_is": "Jouw niveau: {tier}.", "no_tier": "Je hebt nog geen niveau bereikt.",
                 "to_next": "Nog {n} punten tot {tier}", "rewards": "Beloningen", "claim": "Inwisselen",
@@ -160,8 +160,8 @@ pub async fn show(
             "formal": formal,
             "zone": customer.record.time_zone,
             "t": t,
-            "brand": app.engine.renderer().brand(),
-            "first_name": greeting.first_name,
+            "brand": app.engine.renderer().brand_for(locale),
+            "first_name": greeting.addressed_as,
             "s": summary,
             "token": token,
             "csrf": app.engine.links().csrf(&token),

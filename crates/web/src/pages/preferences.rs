@@ -90,7 +90,7 @@ pub async fn show(
     let html = render(
         "preferences.html",
         json!({
-            "lang": locale.tag(), "formal": formal, "t": t, "brand": app.engine.renderer().brand(), "token": token,
+            "lang": locale.tag(), "formal": formal, "t": t, "brand": app.engine.renderer().brand_for(locale), "token": token,
             "csrf": app.engine.links().csrf(&token),
             "marketing": r.consent(Purpose::Marketing, Channel::Email).is_some_and(|c| c.granted),
             "fewer": r.attributes.get("contact_frequency").and_then(|f| f.as_str()) == Some("fewer"),

@@ -111,7 +111,7 @@ pub async fn show(
     let html = render(
         "survey.html",
         json!({"lang": locale.tag(), "formal": formal,
-               "t": super::common::addressed(strings(locale), locale, formal), "brand": app.engine.renderer().brand(),
+               "t": super::common::addressed(strings(locale), locale, formal), "brand": app.engine.renderer().brand_for(locale),
                "token": token, "csrf": app.engine.links().csrf(&token), "done": done || next.is_none(),
                "question": question, "kind": what, "step": all - open.len() + 1, "steps": all}),
     )?;

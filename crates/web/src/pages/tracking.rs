@@ -38,7 +38,7 @@ use crate::error::ApiError;
 pub(crate) fn strings(locale: Locale) -> Value {
     match locale {
         Locale::En => json!({
-            "title": "Your delivery", "hello": "Hello", "order": "Order", "progress": "Delivery progress",
+            "title": "Your delivery", "hello": "Hello", "hello_formal": "Hello", "order": "Order", "progress": "Delivery progress",
             "now": "now", "tracking_code": "Tracking code", "items": "In this parcel",
             "expected": "Expected {day}", "expected_window": "Expected {day}, {from}–{until}",
             "your_change": "Your delivery change",
@@ -88,7 +88,7 @@ pub(crate) fn strings(locale: Locale) -> Value {
             let parcel = if be { "pakje" } else { "pakket" };
             let delivered = if be { "geleverd" } else { "bezorgd" };
             json!({
-                "title": "Jouw bezorging", "hello": "Hallo", "order": "Bestelling", "progress": "Voortgang van de bezorging",
+                "title": "Jouw bezorging", "hello": "Hallo", "hello_formal": "Goedendag", "order": "Bestelling", "progress": "Voortgang van de bezorging",
                 "now": "nu", "tracking_code": "Trackingcode", "items": format!("In dit {parcel}"),
                 "expected": "Verwacht {day}", "expected_window": "Verwacht {day}, {from}–{until}",
                 "your_change": "Jouw wijziging",
@@ -597,8 +597,8 @@ pub async fn show(
             "lang": locale.tag(),
             "formal": formal,
             "t": t,
-            "brand": app.engine.renderer().brand(),
-            "first_name": greeting.first_name,
+            "brand": app.engine.renderer().brand_for(locale),
+            "first_name": greeting.addressed_as,
             "token": token,
             "csrf": app.engine.links().csrf(&token),
             "nonce": nonce,

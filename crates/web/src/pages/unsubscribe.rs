@@ -79,7 +79,7 @@ async fn view(app: &AppState, token: &str, done: bool) -> Result<Response, ApiEr
     let html = render(
         "unsubscribe.html",
         json!({"lang": locale.tag(), "formal": formal,
-               "t": super::common::addressed(strings(locale), locale, formal), "brand": app.engine.renderer().brand(),
+               "t": super::common::addressed(strings(locale), locale, formal), "brand": app.engine.renderer().brand_for(locale),
                "token": token, "email": email, "done": done,
                "preferences": format!("/p/preferences/{preferences}")}),
     )?;
