@@ -700,17 +700,13 @@ pub fn decide(
     // 4. The same message is not sent again within the repeat window (issue 23 point 1).
     let repeat_days = config.repeat_days.max(intent.repeat_days);
     let window = SignedDuration::from_hours(24 * i64::from(repeat_days));
-    if let Some(last) = history
+    if history
         .iter()
         .filter(|h| h.topic == intent.topic && h.class != MessageClass::Transactional)
-        .filter(|h| h.at > now - window && h.at <= now)
-        .map(|h| h.at)
-        .max()
+        .any(|h| h.at > now - window && h.at <= now)
     {
-        let days = now.duration_since(last).as_hours() / 24;
-        let sentence = format!(
-            "blocked: the customer had this same message {days} day(s) ago; not again within {repeat_days} days"
-        );
+        let sentence =
+            format!("blocked: the customer had this same message less than {repeat_days} days ago");
         return Decision::Block {
             reason: Reason::new("repeat", sentence),
         };

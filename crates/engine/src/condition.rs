@@ -283,10 +283,30 @@ impl Stats {
 }
 
 /// An order as conditions read it: the record with its `total_cents`.
-pub fn order_json(order: &aftercare_domain::OrderRecord) -> serde_json::Value {
+pub fn order_json(
+    order: &aftercare_domain::OrderRecord,
+    bought_before: &std::collections::HashSet<&str>,
+) -> serde_json::Value {
     let mut v = serde_json::to_value(order).unwrap_or_default();
     v["total_cents"] = order.total_cents().into();
+    v["new_skus"] = new_skus(order, bought_before).into();
     v
+}
+
+/// The SKUs of `order` the customer had not ordered before it, in line order (issue 23:
+/// tips and product information only for what is new to them).
+pub fn new_skus(
+    order: &aftercare_domain::OrderRecord,
+    bought_before: &std::collections::HashSet<&str>,
+) -> Vec<String> {
+    let mut new: Vec<String> = Vec::new();
+    for line in &order.lines {
+        let sku = line.sku.as_str();
+        if !bought_before.contains(sku) && !new.iter().any(|s| s == sku) {
+            new.push(sku.to_string());
+        }
+    }
+    new
 }
 
 /// A customer, order, products, event and stats with every field present, for checking.
@@ -305,7 +325,7 @@ pub fn sample_data() -> serde_json::Value {
         },
         "order": {"external_id": "W1", "total_cents": 12995, "currency": "EUR",
                   "delivery_method": "home", "placed_at": "2026-01-01T00:00:00Z",
-                  "lines": [{"sku": "S", "quantity": 1, "unit_price_cents": 12995}]},
+                  "lines": [{"sku": "S", "quantity": 1, "unit_price_cents": 12995}], "new_skus": ["S"]},
         "products": [{"sku": "S", "name": "Shoe", "category": "running-shoes", "price_cents": 12995,
                       "currency": "EUR", "lifespan_days": 365, "tips": [], "successor_sku": "T"}],
         "event": {"order_external_id": "W1", "status": "delivered", "carrier": "postnl", "event_type": "x", "sku": "S",

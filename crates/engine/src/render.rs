@@ -271,6 +271,9 @@ pub struct RenderInput<'a> {
     pub event: &'a serde_json::Value,
     /// Products bought together with this order's, that the customer does not own (OF2).
     pub recommendations: &'a [ProductRecord],
+    /// The order's SKUs the customer had not ordered before it (`order.new_skus`, issue
+    /// 23); `None` takes every SKU of the order as new (previews).
+    pub new_skus: Option<&'a [String]>,
     /// Signed links to the customer's pages (`links.loyalty`), or null.
     pub links: &'a serde_json::Value,
 }
@@ -556,6 +559,10 @@ impl Renderer {
                 "total_cents": o.total_cents(),
                 "currency": o.currency,
                 "delivery_method": o.delivery_method,
+                "new_skus": input.new_skus.map_or_else(
+                    || crate::condition::new_skus(o, &HashSet::new()),
+                    <[String]>::to_vec,
+                ),
                 "lines": o.lines.iter().map(|l| json!({
                     "sku": l.sku,
                     "quantity": l.quantity,

@@ -107,6 +107,7 @@ pub fn preview(
         products,
         event: &event,
         recommendations: &sample_products,
+        new_skus: None,
         links: &serde_json::json!({"loyalty": "https://example.invalid/p/loyalty/preview", "unsubscribe": null, "survey": "https://example.invalid/p/survey/preview", "preferences": "https://example.invalid/p/preferences/preview", "tracking": "https://example.invalid/p/tracking/preview"}),
     };
     let rendered = renderer.render(template.unwrap_or_default(), &input)?;

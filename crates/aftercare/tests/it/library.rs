@@ -151,6 +151,55 @@ async fn after_purchase_and_after_delivery_pp1_pp2_pp3_pp4_px1() {
     );
 }
 
+/// Issue 23 point 2: tips and product information are for what is new to the customer —
+/// the same shoes bought again six weeks later bring no second round of tips, and a weekly
+/// buyer is thanked for the first order and then at most every eight weeks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tips_only_for_new_products_and_thanks_not_for_every_order() {
+    let lab = lab().await;
+    lab.customer("C1", json!({})).await;
+    for (i, week) in [0, 1, 6].into_iter().enumerate() {
+        let number = format!("W{i}");
+        lab.order_of("C1", &number, lab.clock.now(), &["LW-STRIDE-4"], "home")
+            .await;
+        lab.run().await;
+        lab.days(2).await;
+        lab.shipment(&number, "delivered").await;
+        lab.run().await;
+        let next = [1, 6, 7][i];
+        lab.days(7 * (next - week) - 2).await;
+    }
+    let all = lab.all("C1").await;
+    let sent = |template: &str| {
+        all.iter()
+            .filter(|m| m.template == template && m.state == MessageState::Sent)
+            .count()
+    };
+    assert_eq!(sent("order_confirmation"), 3, "every order is confirmed");
+    assert_eq!(
+        sent("product_tips"),
+        1,
+        "tips once: the later orders bring nothing new"
+    );
+    assert_eq!(
+        sent("thanks"),
+        1,
+        "thanked for the first order only within eight weeks"
+    );
+    let repeats: Vec<_> = all
+        .iter()
+        .filter(|m| m.template == "thanks" && m.state == MessageState::Blocked)
+        .map(|m| m.reason.as_str())
+        .collect();
+    assert!(
+        repeats.len() == 2
+            && repeats
+                .iter()
+                .all(|r| *r == "blocked: the customer had this same message less than 56 days ago"),
+        "{repeats:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delivered_message_carries_community_content_and_recycling_px4_px6() {
     let lab = lab().await;

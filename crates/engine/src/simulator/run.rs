@@ -3,7 +3,7 @@
 //! `likely_lapsing` and the loyalty's referral settlement), in the same order.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BinaryHeap, HashSet};
 use std::sync::Arc;
 
 use aftercare_domain::policy::{self, Decision, Intent, PastContact, Topic};
@@ -1140,7 +1140,13 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                 .iter()
                 .find(|o| Some(o.external_id.as_str()) == order);
             if let Some(o) = found {
-                values.push(("order", to_cel(&crate::condition::order_json(o))));
+                let before: HashSet<&str> = self.people[who]
+                    .orders
+                    .iter()
+                    .filter(|earlier| earlier.placed_at < o.placed_at)
+                    .flat_map(|earlier| earlier.skus.iter().map(String::as_str))
+                    .collect();
+                values.push(("order", to_cel(&crate::condition::order_json(o, &before))));
                 let products: Vec<&aftercare_domain::ProductRecord> = o
                     .lines
                     .iter()

@@ -132,6 +132,15 @@ impl Engine {
         }
 
         let (order, products) = order_in_context(&mut tx, &context).await?;
+        let new_skus = match &order {
+            Some(o) => {
+                let before = bought_before(&mut tx, o).await?;
+                let before: std::collections::HashSet<&str> =
+                    before.iter().map(String::as_str).collect();
+                Some(crate::condition::new_skus(&o.record, &before))
+            }
+            None => None,
+        };
         let mut recommendations = Vec::new();
         if self
             .renderer
@@ -204,6 +213,7 @@ impl Engine {
             products: &products,
             event: &context,
             recommendations: &recommendations,
+            new_skus: new_skus.as_deref(),
             links: &links,
         };
         // Click tracking, when the step asks for it: each web link in the text becomes a

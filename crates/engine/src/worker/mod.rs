@@ -468,6 +468,25 @@ async fn order_in_context(
     Ok((order, products))
 }
 
+/// The SKUs the customer of `order` ordered before it.
+pub(crate) async fn bought_before(
+    tx: &mut Tx,
+    order: &aftercare_store::StoredOrder,
+) -> Result<HashSet<String>, EngineError> {
+    Ok(tx
+        .orders_of_customers(order.customer_id, order.customer_id)
+        .await?
+        .into_iter()
+        .filter(|o| o.id != order.id && o.record.placed_at < order.record.placed_at)
+        .flat_map(|o| {
+            o.record
+                .lines
+                .into_iter()
+                .map(|l| l.sku.as_str().to_string())
+        })
+        .collect())
+}
+
 /// What conditions see: customer, order, products, event and computed stats.
 async fn condition_data(
     tx: &mut Tx,
@@ -512,7 +531,14 @@ async fn condition_data(
     }
     .to_json();
     let (order, products) = order_in_context(tx, context).await?;
-    let order_json = order.map(|o| crate::condition::order_json(&o.record));
+    let order_json = match &order {
+        Some(o) => {
+            let before = bought_before(tx, o).await?;
+            let before: HashSet<&str> = before.iter().map(String::as_str).collect();
+            Some(crate::condition::order_json(&o.record, &before))
+        }
+        None => None,
+    };
     Ok(serde_json::json!({
         "customer": customer.record,
         "order": order_json,

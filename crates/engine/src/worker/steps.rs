@@ -297,6 +297,7 @@ impl Engine {
                 products: &[],
                 event: &serde_json::Value::Null,
                 recommendations: &[],
+                new_skus: None,
                 links: &serde_json::Value::Null,
             };
             if let Ok(rendered) = self.renderer.render(&send.template, &input) {

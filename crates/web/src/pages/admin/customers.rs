@@ -332,6 +332,7 @@ pub async fn preview(
         products: &products,
         event: &event,
         recommendations: &[],
+        new_skus: None,
         links: &links,
     };
     let ctx = match renderer.render(&q.template, &input) {
