@@ -157,7 +157,17 @@ pub fn occasions_on(
                         "order_external_id": order.external_id,
                         "sku": sku,
                         "product_name": product.name,
+                        "category": product.category,
+                        "lifespan_days": days,
+                        // The lifespan in whole months, for the words "nine months" or
+                        // "a year" (issue 23: never "a year" for a 180-day product).
+                        "lifespan_months": (f64::from(days) / 30.44).round() as i64,
                         "successor_sku": product.successor_sku,
+                        "successor_name": product
+                            .successor_sku
+                            .as_ref()
+                            .and_then(|s| products.get(s.as_str()))
+                            .map(|p| p.name.clone()),
                         "occasion_date": today.to_string(),
                     }),
                 );

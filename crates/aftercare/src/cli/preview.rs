@@ -139,6 +139,8 @@ static SAMPLE_EVENT: std::sync::LazyLock<serde_json::Value> = std::sync::LazyLoc
     serde_json::json!({
         "carrier": "postnl", "status": "delivered", "years": 3, "age": 7,
         "product_name": "Stride 4", "sku": "LW-STRIDE-4", "successor_sku": "LW-STRIDE-5",
+        "successor_name": "Stride 5 hardloopschoen", "category": "running-shoes",
+        "lifespan_days": 365, "lifespan_months": 12,
         "days_since_last_order": 120, "ends_on": "2026-06-30", "valid_until": "2026-04-30",
         "other_first_name": "Bram", "member_first_name": "Sanne", "role": "referrer",
         "name": "€ 5 korting", "title": "Nieuwe trailschoen", "subject": "Je vraag over je bestelling",

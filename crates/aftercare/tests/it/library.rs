@@ -520,6 +520,22 @@ async fn replacement_at_the_end_of_a_lifespan_and_at_contract_end_re1() {
     )
     .await;
     lab.customer("C2", json!({})).await;
+    // C3's socks last 270 days: nine months, in sock words, not a shoe's year.
+    lab.customer(
+        "C3",
+        json!({"address_form": "informal", "consents": [
+            {"purpose": "marketing", "channel": "email", "granted": true, "source": "checkout", "at": "2025-01-01T10:00:00Z"}
+        ]}),
+    )
+    .await;
+    lab.order_of(
+        "C3",
+        "W-C3",
+        "2025-08-08T09:00:00Z".parse().unwrap(),
+        &["LW-SOCK-3"],
+        "home",
+    )
+    .await;
     for who in ["C1", "C2"] {
         lab.order_of(
             who,
@@ -546,6 +562,16 @@ async fn replacement_at_the_end_of_a_lifespan_and_at_contract_end_re1() {
     // The same morning brings the first purchase's anniversary, a relationship contact
     // too: the nudge waits the band's minimum gap of a week.
     lab.days(8).await;
+    let socks = lab.one("C3", "replacement").await;
+    assert!(
+        body(&socks).contains("draag je nu ongeveer 9 maanden")
+            && body(&socks).contains("Sokken die dun worden")
+            && !body(&socks).contains("km")
+            && socks.subject.as_deref() == Some("Tijd voor nieuwe sokken?"),
+        "{:?} {}",
+        socks.subject,
+        body(&socks)
+    );
     let m = lab.one("C1", "replacement").await;
     assert_eq!(local(&m, "Europe/Amsterdam"), "2026-05-06 09:00");
     let sent = m
@@ -559,7 +585,7 @@ async fn replacement_at_the_end_of_a_lifespan_and_at_contract_end_re1() {
     );
     assert!(
         body(&m).contains("U loopt nu ongeveer een jaar op uw Stride 4 hardloopschoen")
-            && body(&m).contains("opvolger (LW-STRIDE-5)"),
+            && body(&m).contains("De opvolger, de Stride 5 hardloopschoen, ligt al klaar"),
         "{}",
         body(&m)
     );
