@@ -592,7 +592,7 @@ pub fn brand_activity(
                     &c.external_id,
                     "case_opened",
                     at,
-                    json!({"kind": kind, "subject": "bestelling"}),
+                    json!({"case_id": format!("K-{}-{}", c.external_id, at.as_second()), "kind": kind, "subject": "bestelling"}),
                 ),
             ));
             let resolved = at + SignedDuration::from_hours(rng.random_range(6..72));
@@ -602,7 +602,7 @@ pub fn brand_activity(
                     &c.external_id,
                     "case_resolved",
                     resolved,
-                    json!({"kind": kind, "channel": channel}),
+                    json!({"case_id": format!("K-{}-{}", c.external_id, at.as_second()), "kind": kind, "channel": channel}),
                 ),
             ));
         } else if roll < 0.0045 {

@@ -336,6 +336,8 @@ pub struct Open<'a> {
     pub goal_reached: bool,
     /// For a parked `wait_for` with `matching`: the value the event must carry.
     pub wait_match: Option<&'a str>,
+    /// The data its steps share (its trigger's properties and what steps added).
+    pub context: &'a serde_json::Value,
 }
 
 /// What an event does to one open enrolment.
@@ -380,7 +382,7 @@ pub fn route(
             complete: open.standing == Standing::Holdout,
         };
     }
-    if running && open.programme.exit_on.iter().any(|x| x == event_type) {
+    if running && open.programme.exits_on(event_type, context, open.context) {
         return Routed::Exit(format!("left the programme on {event_type}"));
     }
     if let Standing::Waiting { .. } = open.standing
@@ -402,11 +404,17 @@ pub fn route(
     Routed::Nothing
 }
 
-/// Why a message still queued from a programme stops when `event_type` comes: the
-/// programme's exit event (unless the enrolment had already exited) or its goal — the
-/// matter is settled (DQ3).
-pub fn settled(programme: &Programme, exited: bool, event_type: &str) -> Option<String> {
-    if programme.exit_on.iter().any(|x| x == event_type) && !exited {
+/// Why a message still queued from a programme stops when `event_type` (with its
+/// `properties`) comes: the programme's exit event for this enrolment (with data
+/// `context`; unless it had already exited) or its goal — the matter is settled (DQ3).
+pub fn settled(
+    programme: &Programme,
+    exited: bool,
+    event_type: &str,
+    properties: &serde_json::Value,
+    context: &serde_json::Value,
+) -> Option<String> {
+    if programme.exits_on(event_type, properties, context) && !exited {
         Some(format!("blocked: left the programme on {event_type}"))
     } else if programme
         .goal

@@ -94,7 +94,7 @@ pub struct Programme {
     /// Only customers for whom this holds are enrolled.
     pub entry: Option<Condition>,
     /// Events that end a running enrolment (e.g. an order ends win-back).
-    pub exit_on: Vec<String>,
+    pub exit_on: Vec<ExitOn>,
     /// What counts as success, attributed to the programme.
     pub goal: Option<Goal>,
     /// Share of eligible customers who get nothing but are tracked for the goal (0 to 0.5).
@@ -115,7 +115,63 @@ pub struct Programme {
     pub text: String,
 }
 
+/// An event that ends a running enrolment: `"order_placed"`, or — to end only the
+/// enrolment about the same matter — `{ event = "case_resolved", matching = "case_id" }`:
+/// the event's `case_id` must be the one the enrolment's trigger carried (DQ3: a reminder
+/// stops per case, not for every case of the customer). An event or enrolment without the
+/// key ends it as a plain exit would.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ExitOn {
+    /// The event type.
+    pub event: String,
+    /// The property both must carry with the same value.
+    pub matching: Option<String>,
+}
+
+impl ExitOn {
+    /// Whether `event_type` with `properties` ends an enrolment whose data is `context`.
+    pub fn ends(
+        &self,
+        event_type: &str,
+        properties: &serde_json::Value,
+        context: &serde_json::Value,
+    ) -> bool {
+        if self.event != event_type {
+            return false;
+        }
+        let Some(key) = &self.matching else {
+            return true;
+        };
+        match (properties.get(key), context.get(key)) {
+            (Some(a), Some(b)) => crate::worker::json_text(a) == crate::worker::json_text(b),
+            _ => true,
+        }
+    }
+}
+
+impl fmt::Display for ExitOn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.matching {
+            Some(key) => write!(f, "{} (same {key})", self.event),
+            None => f.write_str(&self.event),
+        }
+    }
+}
+
 impl Programme {
+    /// Whether `event_type` with `properties` ends this programme's enrolment whose data
+    /// is `context`.
+    pub fn exits_on(
+        &self,
+        event_type: &str,
+        properties: &serde_json::Value,
+        context: &serde_json::Value,
+    ) -> bool {
+        self.exit_on
+            .iter()
+            .any(|x| x.ends(event_type, properties, context))
+    }
+
     /// The index of the step with `id`.
     pub fn step_index(&self, id: &str) -> Option<usize> {
         self.steps.iter().position(|s| s.id == id)
@@ -337,7 +393,7 @@ struct RawProgramme {
     #[serde(default)]
     entry: Option<Spanned<String>>,
     #[serde(default)]
-    exit_on: Vec<Spanned<String>>,
+    exit_on: Vec<Spanned<RawExitOn>>,
     #[serde(default)]
     goal: Option<Spanned<RawGoal>>,
     #[serde(default)]
@@ -356,6 +412,28 @@ struct RawProgramme {
 struct RawTrigger {
     event: Option<Spanned<String>>,
     occasion: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawExitOn {
+    Event(String),
+    Matching { event: String, matching: String },
+}
+
+impl RawExitOn {
+    fn into_exit(self) -> ExitOn {
+        match self {
+            RawExitOn::Event(event) => ExitOn {
+                event,
+                matching: None,
+            },
+            RawExitOn::Matching { event, matching } => ExitOn {
+                event,
+                matching: Some(matching),
+            },
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -663,9 +741,12 @@ pub fn parse_programme(
                 None
             }
         });
-    for event in &raw.exit_on {
-        if !ctx.knows_event(event.get_ref()) {
-            findings.push(at(event.span(), ctx.unknown_event(event.get_ref())));
+    for exit in &raw.exit_on {
+        let event = match exit.get_ref() {
+            RawExitOn::Event(e) | RawExitOn::Matching { event: e, .. } => e,
+        };
+        if !ctx.knows_event(event) {
+            findings.push(at(exit.span(), ctx.unknown_event(event)));
         }
     }
     let goal = raw.goal.as_ref().and_then(|g| {
@@ -842,7 +923,11 @@ pub fn parse_programme(
         requirements: raw.requirements,
         trigger_event,
         entry,
-        exit_on: raw.exit_on.into_iter().map(Spanned::into_inner).collect(),
+        exit_on: raw
+            .exit_on
+            .into_iter()
+            .map(|x| x.into_inner().into_exit())
+            .collect(),
         goal,
         holdout,
         reentry,

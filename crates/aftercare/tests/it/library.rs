@@ -798,6 +798,47 @@ async fn complaints_get_an_apology_and_reminders_stop_when_resolved_cm1_dq3() {
     lab.none("C2", "apology").await;
 }
 
+/// DQ3 per case (issue 23 point 8): resolving one of a customer's cases stops that case's
+/// reminder, not the reminder of the case still open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resolving_one_case_stops_only_its_own_reminder_dq3() {
+    let lab = lab().await;
+    lab.customer("C1", json!({})).await;
+    for (case, subject) in [("K-1", "maat"), ("K-2", "levering")] {
+        lab.event(
+            "C1",
+            "case_opened",
+            json!({"case_id": case, "kind": "question", "subject": subject}),
+        )
+        .await;
+    }
+    lab.run().await;
+    lab.days(1).await;
+    lab.event(
+        "C1",
+        "case_resolved",
+        json!({"case_id": "K-1", "kind": "question", "channel": "phone"}),
+    )
+    .await;
+    lab.run().await;
+    lab.days(3).await;
+    let reminders: Vec<(MessageState, String)> = lab
+        .all("C1")
+        .await
+        .into_iter()
+        .filter(|m| m.template == "case_reminder")
+        .map(|m| (m.state, m.body_text.unwrap_or_default()))
+        .collect();
+    // The resolved case's enrolment left before its reminder was planned; the open case's
+    // reminder went out.
+    assert!(
+        reminders.len() == 1
+            && reminders[0].0 == MessageState::Sent
+            && reminders[0].1.contains("staat nog open (levering)"),
+        "only the open case is reminded: {reminders:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn household_members_get_their_own_birthday_note_pe1() {
     let lab = lab().await;

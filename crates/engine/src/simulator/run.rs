@@ -532,6 +532,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                 continue;
             }
             let open = Open {
+                context: &en.context,
                 programme: en.programme,
                 standing: standing(en),
                 step: en.step,
@@ -574,9 +575,13 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                 continue;
             }
             let en = &self.enrolments[msg.enrolment];
-            let Some(reason) =
-                settled(en.programme, en.state == EnrolmentState::Exited, event_type)
-            else {
+            let Some(reason) = settled(
+                en.programme,
+                en.state == EnrolmentState::Exited,
+                event_type,
+                &context,
+                &en.context,
+            ) else {
                 continue;
             };
             self.block(m, reason);

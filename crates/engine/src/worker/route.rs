@@ -39,7 +39,9 @@ impl Engine {
                 },
                 _ => Standing::Done,
             };
+            let enrolment_context = Tx::enrolment_context(&e)?;
             let open = Open {
+                context: &enrolment_context,
                 programme,
                 standing,
                 step: e.step_index,
@@ -79,14 +81,21 @@ impl Engine {
 
         // Messages still queued from enrolments that already ran their last step stop too:
         // an exit event or a reached goal means the matter is settled (DQ3).
-        for (message_id, programme_id, version, state) in
+        for (message_id, programme_id, version, state, enrolment_context) in
             tx.planned_messages_of_customer(customer.id).await?
         {
             let Some(programme) = self.programmes.version(&programme_id, version) else {
                 continue;
             };
-            let Some(reason) = settled(programme, state == enrolment_state::EXITED, event_type)
-            else {
+            let enrolment_context: serde_json::Value =
+                serde_json::from_str(&enrolment_context).unwrap_or_default();
+            let Some(reason) = settled(
+                programme,
+                state == enrolment_state::EXITED,
+                event_type,
+                &context,
+                &enrolment_context,
+            ) else {
                 continue;
             };
             tx.transition_message(

@@ -208,14 +208,14 @@ impl Tx {
         Ok(blocked)
     }
 
-    /// A customer's messages not yet sent, with their enrolment's programme, version and
-    /// state (the programme version says its goal).
+    /// A customer's messages not yet sent, with their enrolment's programme, version, state
+    /// (the programme version says its goal) and data (JSON text, for a `matching` exit).
     pub async fn planned_messages_of_customer(
         &mut self,
         customer_id: i64,
-    ) -> Result<Vec<(i64, String, i32, String)>> {
+    ) -> Result<Vec<(i64, String, i32, String, String)>> {
         Ok(on_tx!(self, c => sqlx::query_as(
-            "SELECT m.id, e.programme_id, e.programme_version, e.state FROM messages m
+            "SELECT m.id, e.programme_id, e.programme_version, e.state, e.context FROM messages m
              JOIN enrolments e ON e.id = m.enrolment_id
              WHERE m.customer_id = $1 AND m.state = 'planned'",
         )

@@ -191,7 +191,7 @@ pub async fn show(State(app): State<AppState>, team: Team, Path(id): Path<String
         json!({
             "section": "programmes", "id": p.id, "name": p.name, "version": p.version,
             "requirements": p.requirements, "trigger": p.trigger_event,
-            "entry": p.entry.as_ref().map(|c| c.source().to_string()), "exit_on": p.exit_on,
+            "entry": p.entry.as_ref().map(|c| c.source().to_string()), "exit_on": p.exit_on.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "goal": p.goal.as_ref().map(|g| format!("{} within {:#}", g.event, g.within)),
             "holdout": format!("{:.0}%", p.holdout * 100.0), "reentry": reentry, "steps": steps,
             "source": p.text, "versions": version_rows, "audit": audit,
