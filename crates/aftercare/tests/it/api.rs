@@ -196,7 +196,19 @@ both_backends!(
                 Some("") => {}
                 Some(t) => req = req.bearer_auth(t),
             }
-            let r = req.send().await.unwrap();
+            // A refused oversized body can race the client still writing it (broken pipe):
+            // the server answered and closed; ask again, as a client would.
+            let mut attempt = req.try_clone();
+            let mut r = req.send().await;
+            for _ in 0..3 {
+                if r.is_ok() {
+                    break;
+                }
+                let Some(again) = attempt.take() else { break };
+                attempt = again.try_clone();
+                r = again.send().await;
+            }
+            let r = r.unwrap();
             assert_eq!(r.status().as_u16(), status, "{path} expecting {field}");
             assert_eq!(
                 r.headers().get("content-type").unwrap(),
