@@ -203,7 +203,15 @@ async fn a_customer_changes_her_delivery_in_the_browser_and_the_carrier_and_her_
         .await
         .unwrap();
     submit_open_form(&c).await;
-    app.engine.run_until_idle().await.unwrap();
+    // The browser's last POST may still be on its way: run the engine until the carrier
+    // has heard of all three changes (or ten seconds pass).
+    for _ in 0..100 {
+        app.engine.run_until_idle().await.unwrap();
+        if stub.changes().len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let changes = stub.changes();
     assert_eq!(changes.len(), 3, "{changes:?}");
     assert_eq!(
