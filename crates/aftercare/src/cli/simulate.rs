@@ -510,17 +510,7 @@ fn print_report(r: &Report) {
     println!(
         "\nRelationship and promotional contacts per customer per year (target band 7–9, FR1):"
     );
-    let max = r
-        .contacts_histogram
-        .values()
-        .copied()
-        .max()
-        .unwrap_or(1)
-        .max(1);
-    for (bucket, n) in &r.contacts_histogram {
-        let bar = "█".repeat((n * 40).div_ceil(max));
-        println!("  {bucket:<13} {n:>6}  {bar}");
-    }
+    print_histogram(&r.contacts_histogram);
     println!(
         "\n{:.0}% of all customers are inside the band. Of the {} active ones (an order in the period;\nwith --store, in the year before it) with marketing consent and an email address, {:.1}% are;\n{} customer(s) in all are above it.",
         r.in_band * 100.0,
@@ -532,17 +522,7 @@ fn print_report(r: &Report) {
         "\nAll messages beyond order and delivery news (service, relationship, promotional) per\ncustomer per year (attention ceiling {}):",
         r.attention_max
     );
-    let max = r
-        .attention_histogram
-        .values()
-        .copied()
-        .max()
-        .unwrap_or(1)
-        .max(1);
-    for (bucket, n) in &r.attention_histogram {
-        let bar = "█".repeat((n * 40).div_ceil(max));
-        println!("  {bucket:<13} {n:>6}  {bar}");
-    }
+    print_histogram(&r.attention_histogram);
     println!(
         "\n{} customer(s) above the attention ceiling; {} time(s) a customer got the same message\nagain within {} days; {} message(s) of a customer's own moment (birthday, anniversary,\ncomplaint, referral) kept back by the band or the ceiling.",
         r.above_ceiling, r.repeats, r.repeat_days, r.moments_squeezed
@@ -670,4 +650,13 @@ async fn run_for_ui(
         .await
     }
     .await
+}
+
+/// Customers per bucket as bars 40 wide at the fullest bucket.
+fn print_histogram(histogram: &BTreeMap<String, usize>) {
+    let max = histogram.values().copied().max().unwrap_or(1).max(1);
+    for (bucket, n) in histogram {
+        let bar = "█".repeat((n * 40).div_ceil(max));
+        println!("  {bucket:<13} {n:>6}  {bar}");
+    }
 }
