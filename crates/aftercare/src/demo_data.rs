@@ -181,6 +181,41 @@ const BE_MALE: &[&str] = &[
     "Tom",
     "Jef",
 ];
+const FR_FEMALE: &[&str] = &[
+    "Camille", "Léa", "Manon", "Chloé", "Juliette", "Amélie", "Sophie", "Louise", "Élise",
+];
+const FR_MALE: &[&str] = &[
+    "Louis",
+    "Nathan",
+    "Hugo",
+    "Arthur",
+    "Julien",
+    "Mathieu",
+    "Jean-François",
+    "Théo",
+    "Maxime",
+];
+/// Walloon and Brussels surnames, particles as families write them.
+const FR_LAST: &[&str] = &[
+    "Dubois",
+    "Lambert",
+    "Dupont",
+    "Martin",
+    "Leclercq",
+    "Renard",
+    "de Villers",
+    "Delhaize",
+    "Lejeune",
+    "Van Damme",
+];
+const FR_CITIES: &[(&str, &str)] = &[
+    ("Bruxelles", "1000"),
+    ("Liège", "4000"),
+    ("Namur", "5000"),
+    ("Charleroi", "6000"),
+    ("Mons", "7000"),
+    ("Louvain-la-Neuve", "1348"),
+];
 const EN_FEMALE: &[&str] = &["Emily", "Olivia", "Grace", "Charlotte", "Amelia", "Sophie"];
 const EN_MALE: &[&str] = &["James", "Oliver", "Harry", "Jack", "Sean", "Ronald"];
 const NL_LAST: &[(&str, &str)] = &[
@@ -264,8 +299,10 @@ pub fn customer(rng: &mut StdRng, i: usize, from: Timestamp, to: Timestamp) -> C
             let roll: f64 = rng.random();
             let locale = if roll < 0.6 {
                 Locale::NlNl
-            } else if roll < 0.9 {
+            } else if roll < 0.82 {
                 Locale::NlBe
+            } else if roll < 0.9 {
+                Locale::FrBe
             } else {
                 Locale::En
             };
@@ -295,6 +332,11 @@ pub fn customer(rng: &mut StdRng, i: usize, from: Timestamp, to: Timestamp) -> C
                     Some(pick(rng, if female { EN_FEMALE } else { EN_MALE }).into()),
                     None,
                     Some(pick(rng, EN_LAST).into()),
+                ),
+                Locale::FrBe => (
+                    Some(pick(rng, if female { FR_FEMALE } else { FR_MALE }).into()),
+                    None,
+                    Some(pick(rng, FR_LAST).into()),
                 ),
             };
             let clean_first = first.clone().unwrap_or_default();
@@ -328,6 +370,10 @@ pub fn customer(rng: &mut StdRng, i: usize, from: Timestamp, to: Timestamp) -> C
             let (country, city, postcode) = match locale {
                 Locale::NlBe => {
                     let (c, p) = *BE_CITIES.choose(rng).unwrap_or(&("Gent", "9000"));
+                    ("BE", c, p.to_string())
+                }
+                Locale::FrBe => {
+                    let (c, p) = *FR_CITIES.choose(rng).unwrap_or(&("Namur", "5000"));
                     ("BE", c, p.to_string())
                 }
                 _ => {
@@ -431,7 +477,7 @@ pub fn customer(rng: &mut StdRng, i: usize, from: Timestamp, to: Timestamp) -> C
                 }),
                 locale,
                 time_zone: TimeZoneName::parse(match locale {
-                    Locale::NlBe => "Europe/Brussels",
+                    Locale::NlBe | Locale::FrBe => "Europe/Brussels",
                     Locale::En if rng.random_bool(0.5) => "Europe/London",
                     _ => "Europe/Amsterdam",
                 })

@@ -31,6 +31,31 @@ const CITIES: &[(&str, &str, &str)] = &[
 ];
 
 /// Clubs per city: (city, club, when in Dutch, when in English, where).
+/// French-speaking Belgium's clubs: city, name, when in French and English, where.
+const FR_CLUBS: &[(&str, &str, &str, &str, &str)] = &[
+    (
+        "Bruxelles",
+        "Bois de la Cambre Run",
+        "dimanche 9 h 30",
+        "Sundays 9:30",
+        "Bois de la Cambre, entrée avenue Louise",
+    ),
+    (
+        "Liège",
+        "Boucle de la Citadelle",
+        "mercredi 19 h",
+        "Wednesdays 19:00",
+        "Parc de la Citadelle",
+    ),
+    (
+        "Namur",
+        "Namur Trail Runners",
+        "samedi 9 h",
+        "Saturdays 9:00",
+        "Citadelle de Namur, Terra Nova",
+    ),
+];
+
 const CLUBS: &[(&str, &str, &str, &str, &str)] = &[
     (
         "Amsterdam",
@@ -230,6 +255,20 @@ pub fn tracking(public_url: &str) -> TrackingConfig {
                 place: (*place).into(),
                 url: None,
             })
+            .chain(
+                FR_CLUBS
+                    .iter()
+                    .map(|(city, name, fr, en, place)| CommunityItem {
+                        city: (*city).into(),
+                        name: (*name).into(),
+                        when: BTreeMap::from([
+                            ("fr".to_string(), (*fr).to_string()),
+                            ("en".to_string(), (*en).to_string()),
+                        ]),
+                        place: (*place).into(),
+                        url: None,
+                    }),
+            )
             .collect(),
         // The stand-in carrier runs on the demo server itself, on loopback.
         allow_private_targets: true,

@@ -442,23 +442,28 @@ pub fn format_euros(cents: i64, locale: crate::Locale) -> String {
     let sign = if cents < 0 { "-" } else { "" };
     let cents = cents.unsigned_abs();
     let (euros, rest) = (cents / 100, cents % 100);
-    let english = locale == crate::Locale::En;
+    let separator = match locale {
+        crate::Locale::En => ',',
+        crate::Locale::NlNl | crate::Locale::NlBe => '.',
+        // French groups thousands with a (no-break) space.
+        crate::Locale::FrBe => '\u{a0}',
+    };
     let digits = euros.to_string();
     let mut grouped = String::new();
     for (i, c) in digits.chars().enumerate() {
         if i > 0 && (digits.len() - i) % 3 == 0 {
-            grouped.push(if english { ',' } else { '.' });
+            grouped.push(separator);
         }
         grouped.push(c);
     }
-    if english {
-        format!("{sign}€{grouped}.{rest:02}")
-    } else {
-        format!("{sign}€ {grouped},{rest:02}")
+    match locale {
+        crate::Locale::En => format!("{sign}€{grouped}.{rest:02}"),
+        crate::Locale::NlNl | crate::Locale::NlBe => format!("{sign}€ {grouped},{rest:02}"),
+        crate::Locale::FrBe => format!("{sign}{grouped},{rest:02}\u{a0}€"),
     }
 }
 
-/// A date as the customer's language writes it: "2 maart 2026" or "2 March 2026".
+/// A date as the customer's language writes it: "2 maart 2026", "2 March 2026", "1er mars 2026".
 pub fn format_date(date: jiff::civil::Date, locale: crate::Locale) -> String {
     const NL: [&str; 12] = [
         "januari",
@@ -488,11 +493,92 @@ pub fn format_date(date: jiff::civil::Date, locale: crate::Locale) -> String {
         "November",
         "December",
     ];
+    const FR: [&str; 12] = [
+        "janvier",
+        "février",
+        "mars",
+        "avril",
+        "mai",
+        "juin",
+        "juillet",
+        "août",
+        "septembre",
+        "octobre",
+        "novembre",
+        "décembre",
+    ];
     let month = usize::try_from(date.month() - 1).unwrap_or(0);
-    let name = if locale == crate::Locale::En {
-        EN[month]
-    } else {
-        NL[month]
+    match locale {
+        crate::Locale::En => format!("{} {} {}", date.day(), EN[month], date.year()),
+        crate::Locale::NlNl | crate::Locale::NlBe => {
+            format!("{} {} {}", date.day(), NL[month], date.year())
+        }
+        // "1er mars 2026", "2 mars 2026".
+        crate::Locale::FrBe if date.day() == 1 => format!("1er {} {}", FR[month], date.year()),
+        crate::Locale::FrBe => format!("{} {} {}", date.day(), FR[month], date.year()),
+    }
+}
+
+/// A day with its weekday: "dinsdag 3 maart 2026", "Tuesday 3 March 2026", "mardi 3 mars
+/// 2026".
+pub fn format_weekday_date(date: jiff::civil::Date, locale: crate::Locale) -> String {
+    const NL: [&str; 7] = [
+        "maandag",
+        "dinsdag",
+        "woensdag",
+        "donderdag",
+        "vrijdag",
+        "zaterdag",
+        "zondag",
+    ];
+    const EN: [&str; 7] = [
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+    ];
+    const FR: [&str; 7] = [
+        "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche",
+    ];
+    let i = usize::try_from(date.weekday().to_monday_zero_offset()).unwrap_or(0);
+    let name = match locale {
+        crate::Locale::En => EN[i],
+        crate::Locale::NlNl | crate::Locale::NlBe => NL[i],
+        crate::Locale::FrBe => FR[i],
     };
-    format!("{} {name} {}", date.day(), date.year())
+    format!("{name} {}", format_date(date, locale))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Locale;
+
+    /// Issue 23 point 9: amounts and dates as each language writes them, French included.
+    #[test]
+    fn amounts_and_dates_are_written_as_each_language_writes_them() {
+        assert_eq!(format_euros(123_450, Locale::NlBe), "€ 1.234,50");
+        assert_eq!(format_euros(123_450, Locale::En), "€1,234.50");
+        assert_eq!(format_euros(123_450, Locale::FrBe), "1\u{a0}234,50\u{a0}€");
+        assert_eq!(format_euros(-995, Locale::FrBe), "-9,95\u{a0}€");
+        let day = |d| jiff::civil::date(2026, 3, d);
+        assert_eq!(format_date(day(2), Locale::NlNl), "2 maart 2026");
+        assert_eq!(format_date(day(2), Locale::En), "2 March 2026");
+        assert_eq!(format_date(day(1), Locale::FrBe), "1er mars 2026");
+        assert_eq!(
+            format_date(jiff::civil::date(2026, 8, 15), Locale::FrBe),
+            "15 août 2026"
+        );
+        assert_eq!(
+            format_weekday_date(day(3), Locale::FrBe),
+            "mardi 3 mars 2026"
+        );
+        assert_eq!(
+            format_weekday_date(day(3), Locale::NlBe),
+            "dinsdag 3 maart 2026"
+        );
+    }
 }

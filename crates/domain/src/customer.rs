@@ -302,7 +302,20 @@ pub enum AddressForm {
 }
 
 /// The languages and regions Aftercare writes in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Default,
+    Serialize,
+    Deserialize,
+    ToSchema,
+)]
 pub enum Locale {
     /// Dutch as written in the Netherlands.
     #[default]
@@ -314,11 +327,14 @@ pub enum Locale {
     /// English.
     #[serde(rename = "en")]
     En,
+    /// French as written in Belgium (Wallonia and Brussels; issue 23 point 9).
+    #[serde(rename = "fr-BE")]
+    FrBe,
 }
 
 impl Locale {
     /// Every locale, in a stable order.
-    pub const ALL: [Locale; 3] = [Locale::NlNl, Locale::NlBe, Locale::En];
+    pub const ALL: [Locale; 4] = [Locale::NlNl, Locale::NlBe, Locale::En, Locale::FrBe];
 
     /// The BCP 47 tag (`nl-NL`).
     pub fn tag(self) -> &'static str {
@@ -326,7 +342,14 @@ impl Locale {
             Locale::NlNl => "nl-NL",
             Locale::NlBe => "nl-BE",
             Locale::En => "en",
+            Locale::FrBe => "fr-BE",
         }
+    }
+
+    /// Whether this is one of the Dutch locales (nl-NL, nl-BE), whose formal register is
+    /// "u" and "uw".
+    pub fn is_dutch(self) -> bool {
+        matches!(self, Locale::NlNl | Locale::NlBe)
     }
 
     /// Parses a tag as written in the API.

@@ -291,6 +291,8 @@ impl CouponValue {
     pub fn describe_in(self, locale: crate::Locale) -> String {
         match self {
             CouponValue::AmountCents(c) => crate::commerce::format_euros(c, locale),
+            // French sets the sign apart: "15 %".
+            CouponValue::Percent(p) if locale == crate::Locale::FrBe => format!("{p}\u{a0}%"),
             CouponValue::Percent(p) => format!("{p}%"),
         }
     }
@@ -557,6 +559,10 @@ impl Default for LoyaltyConfig {
                             "nl-BE".to_string(),
                             "€ 5 korting op je volgende bestelling".to_string(),
                         ),
+                        (
+                            "fr-BE".to_string(),
+                            "5 € de réduction sur ta prochaine commande".to_string(),
+                        ),
                     ]),
                     points: 250,
                     kind: RewardKind::Coupon,
@@ -575,6 +581,10 @@ impl Default for LoyaltyConfig {
                         (
                             "nl-BE".to_string(),
                             "Als eerste de nieuwe collectie".to_string(),
+                        ),
+                        (
+                            "fr-BE".to_string(),
+                            "Les nouvelles collections en avant-première".to_string(),
                         ),
                     ]),
                     points: 0,

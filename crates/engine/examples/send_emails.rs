@@ -91,6 +91,7 @@ async fn main() {
                             products: &products,
                             event: &serde_json::Value::Null,
                             recommendations: &[],
+                            successors: &[],
                             new_skus: None,
                             links: &links,
                         },

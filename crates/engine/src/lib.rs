@@ -7,11 +7,13 @@ pub mod interpret;
 pub mod links;
 pub mod loyalty;
 pub mod programme;
+pub mod register;
 pub mod render;
 pub mod reports;
 pub mod scores;
 pub mod simulator;
 pub mod tracking;
+pub mod words;
 pub mod worker;
 
 pub use worker::{Delivery, Engine, EngineError, PAUSE_RECHECK, PrintFiles, Ran};

@@ -66,6 +66,10 @@ pub struct Brand {
     /// (issue 23: Belgian customers get the Belgian number and return address, English
     /// mails English opening hours and club lines).
     pub locales: BTreeMap<String, BrandLocale>,
+    /// The languages the brand writes in (default: all four). `check` refuses a template
+    /// without a section for one of them; a customer whose locale is not among them gets
+    /// the first (issue 23 point 9).
+    pub languages: Vec<Locale>,
 }
 
 /// The brand's details for one locale; what is not set is the brand's own.
@@ -149,7 +153,23 @@ impl Brand {
                 "must be a list of font names, e.g. \"Source Sans 3\", Arial, sans-serif",
             ));
         }
+        if self.languages.is_empty() {
+            return Err(aftercare_domain::FieldError::new(
+                "brand.languages",
+                "must name at least one language, e.g. [\"nl-NL\"]",
+            ));
+        }
         Ok(())
+    }
+
+    /// The language a customer of `locale` is written to: theirs when the brand writes in
+    /// it, else the brand's first.
+    pub fn language_for(&self, locale: Locale) -> Locale {
+        if self.languages.contains(&locale) {
+            locale
+        } else {
+            self.languages.first().copied().unwrap_or_default()
+        }
     }
 }
 
@@ -232,11 +252,40 @@ impl Default for Brand {
                             ("Brugge", "the Vesten run (Tuesdays 19:00)"),
                             ("Hasselt", "the Kapermolen Runners (Thursdays 19:00)"),
                             ("Mechelen", "the Vrijbroekpark run (Sundays 10:00)"),
+                            ("Bruxelles", "the Bois de la Cambre run (Sundays 9:30)"),
+                            ("Liège", "the Citadelle run (Wednesdays 19:00)"),
+                            ("Namur", "the Namur Trail Runners (Saturdays 9:00)"),
+                            ("Charleroi", "the Charleroi Running Club (Thursdays 19:00)"),
                         ]),
                         ..BrandLocale::default()
                     },
                 ),
+                (
+                    // Issue 23 point 9: French-speaking Belgium with its own number, hours
+                    // and return address, its clubs named in French.
+                    "fr-BE".to_string(),
+                    BrandLocale {
+                        contact_phone: Some("+32 2 808 12 34".into()),
+                        contact_hours: Some("du lundi au samedi, de 8 h à 20 h".into()),
+                        contact_email: Some("service-client@loopwerk.example".into()),
+                        return_address: Some(
+                            "Loopwerk Retours, Noorderlaan 100, 2030 Anvers".into(),
+                        ),
+                        community: community(&[
+                            (
+                                "Bruxelles",
+                                "la course du Bois de la Cambre (dimanche 9 h 30)",
+                            ),
+                            ("Liège", "la boucle de la Citadelle (mercredi 19 h)"),
+                            ("Namur", "les Namur Trail Runners (samedi 9 h)"),
+                            ("Charleroi", "le Charleroi Running Club (jeudi 19 h)"),
+                            ("Mons", "la course du Bois de Mons (dimanche 10 h)"),
+                            ("Louvain-la-Neuve", "la boucle du Lac (mardi 19 h)"),
+                        ]),
+                    },
+                ),
             ]),
+            languages: Locale::ALL.to_vec(),
         }
     }
 }
@@ -271,6 +320,9 @@ pub struct RenderInput<'a> {
     pub event: &'a serde_json::Value,
     /// Products bought together with this order's, that the customer does not own (OF2).
     pub recommendations: &'a [ProductRecord],
+    /// The catalogue's successors of these products, so templates name them
+    /// (`product.successor_name`) instead of printing a SKU (issue 23 point 2).
+    pub successors: &'a [ProductRecord],
     /// The order's SKUs the customer had not ordered before it (`order.new_skus`, issue
     /// 23); `None` takes every SKU of the order as new (previews).
     pub new_skus: Option<&'a [String]>,
@@ -315,6 +367,8 @@ pub struct Renderer {
     /// Templates with a short text (for SMS and push) in every language.
     short_texts: HashSet<String>,
     brand: Brand,
+    /// The customer pages' words, from `pages/` beside the templates.
+    words: crate::words::PageWords,
 }
 
 const LAYOUT: &str = include_str!("layout.html.j2");
@@ -385,7 +439,7 @@ impl Renderer {
                     continue;
                 }
             };
-            for locale in Locale::ALL {
+            for &locale in &brand.languages {
                 let Some(t) = parsed.get(locale.tag()) else {
                     findings.push(finding(
                         &file,
@@ -427,11 +481,12 @@ impl Renderer {
                     }
                 }
             }
-            let with_short = Locale::ALL
+            let with_short = brand
+                .languages
                 .iter()
                 .filter(|l| parsed.get(l.tag()).is_some_and(|t| t.short.is_some()))
                 .count();
-            if with_short == Locale::ALL.len() {
+            if with_short == brand.languages.len() {
                 short_texts.insert(name.clone());
             } else if with_short > 0 {
                 findings.push(finding(
@@ -445,12 +500,22 @@ impl Renderer {
                     findings.push(finding(
                         &file,
                         1,
-                        format!("unknown locale [{key}]; use nl-NL, nl-BE or en"),
+                        format!(
+                            "unknown locale [{key}]; use {}",
+                            Locale::ALL.map(Locale::tag).join(", ")
+                        ),
                     ));
                 }
             }
             names.insert(name);
         }
+        let words = match crate::words::PageWords::load_dir(&dir.join("pages"), &brand.languages) {
+            Ok(w) => w,
+            Err(more) => {
+                findings.extend(more);
+                crate::words::PageWords::default()
+            }
+        };
         if findings.is_empty() {
             Ok(Self {
                 env,
@@ -458,10 +523,16 @@ impl Renderer {
                 uses,
                 short_texts,
                 brand,
+                words,
             })
         } else {
             Err(findings)
         }
+    }
+
+    /// The customer pages' words.
+    pub fn page_words(&self) -> &crate::words::PageWords {
+        &self.words
     }
 
     /// Whether `template` has a short text for SMS and app push in every language.
@@ -499,7 +570,7 @@ impl Renderer {
             address_form: customer
                 .address_form
                 .unwrap_or(self.brand.default_address_form),
-            locale: customer.locale,
+            locale: self.brand.language_for(customer.locale),
         })
     }
 
@@ -519,7 +590,7 @@ impl Renderer {
         input: &RenderInput<'_>,
         track: &mut dyn FnMut(&str) -> Option<String>,
     ) -> Result<Rendered, RenderError> {
-        let locale = input.customer.locale;
+        let locale = self.brand.language_for(input.customer.locale);
         let err = |reason: String| RenderError {
             template: template.to_string(),
             locale: locale.tag().to_string(),
@@ -570,7 +641,14 @@ impl Renderer {
                     "name": input.products.iter().find(|p| p.sku == l.sku).map_or(l.sku.as_str(), |p| p.name.as_str()),
                 })).collect::<Vec<_>>(),
             })),
-            "products": input.products,
+            "products": input.products.iter().map(|p| {
+                let mut product = serde_json::to_value(p).unwrap_or_default();
+                let successor = p.successor_sku.as_ref().map(aftercare_domain::ExternalId::as_str).and_then(|sku| {
+                    input.successors.iter().chain(input.products).find(|s| s.sku.as_str() == sku)
+                });
+                product["successor_name"] = successor.map(|s| s.name.as_str()).into();
+                product
+            }).collect::<Vec<_>>(),
             "recommendations": input.recommendations,
             "event": input.event,
             // A coupon issued by `issue_coupon` or carried by the event (DQ1 checks it).
@@ -618,10 +696,10 @@ impl Renderer {
         };
         // Every non-transactional message says how to stop (the HTML footer has the link too).
         if let Some(url) = input.links.get("unsubscribe").and_then(|u| u.as_str()) {
-            let label = if locale == Locale::En {
-                "Unsubscribe from our emails"
-            } else {
-                "Afmelden voor onze e-mails"
+            let label = match locale {
+                Locale::En => "Unsubscribe from our emails",
+                Locale::FrBe => "Se désabonner de nos e-mails",
+                Locale::NlNl | Locale::NlBe => "Afmelden voor onze e-mails",
             };
             text.push_str(&format!("\n--\n{label}: {url}\n"));
         }
@@ -872,6 +950,14 @@ mod tests {
         );
         assert_eq!(promised_discount("geen korting, wel een € teken"), None);
         let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("pages")).unwrap();
+        for locale in Locale::ALL {
+            std::fs::write(
+                dir.path().join(format!("pages/{}.toml", locale.tag())),
+                "[tracking]\ntitle = \"…\"\n",
+            )
+            .unwrap();
+        }
         let body = |text: &str| {
             let mut file = String::new();
             for locale in Locale::ALL {

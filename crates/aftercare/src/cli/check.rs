@@ -1,6 +1,9 @@
 //! `aftercare check [DIR]`: validates programmes and templates. Prints
 //! `file:line:column: reason` per mistake, and a warning when a new-customer offer has no
-//! counterpart for loyal customers (LY2); exits 0 when clean, 1 with findings, 2 on error.
+//! counterpart for loyal customers (LY2) and for each register mistake it sees when it
+//! renders every template for a sample customer of each language and address form (issue
+//! 23 point 6: "wil u", "je" in a formal message, Dutch in an English one…); exits 0 when
+//! clean (warnings included), 1 with findings, 2 on error.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,6 +30,19 @@ pub fn run(args: Args, mut config: Config) -> ExitCode {
             // LY2: loyal customers should get what new customers get.
             for warning in config.loyalty.ly2_warnings() {
                 println!("warning: {warning}");
+            }
+            for sample in super::preview::render_samples(&renderer) {
+                for mistake in &sample.mistakes {
+                    println!(
+                        "warning: {} [{} {}]: {mistake}",
+                        config
+                            .templates_dir
+                            .join(format!("{}.toml", sample.template))
+                            .display(),
+                        sample.locale.tag(),
+                        if sample.formal { "formal" } else { "informal" }
+                    );
+                }
             }
             println!(
                 "{}: {} programme(s), {} template(s), no mistakes.",

@@ -95,6 +95,8 @@ pub fn preview(
         serde_json::from_value(SAMPLE_ORDER.clone()).ok();
     let sample_products: Vec<aftercare_domain::ProductRecord> =
         serde_json::from_value(SAMPLE_PRODUCTS.clone()).unwrap_or_default();
+    let sample_successors: Vec<aftercare_domain::ProductRecord> =
+        serde_json::from_value(SAMPLE_SUCCESSORS.clone()).unwrap_or_default();
     let (order, products) = match order {
         Some(o) => (Some(o), products),
         None => (sample_order.as_ref(), sample_products.as_slice()),
@@ -107,6 +109,7 @@ pub fn preview(
         products,
         event: &event,
         recommendations: &sample_products,
+        successors: &sample_successors,
         new_skus: None,
         links: &serde_json::json!({"loyalty": "https://example.invalid/p/loyalty/preview", "unsubscribe": null, "survey": "https://example.invalid/p/survey/preview", "preferences": "https://example.invalid/p/preferences/preview", "tracking": "https://example.invalid/p/tracking/preview"}),
     };
@@ -134,6 +137,13 @@ static SAMPLE_PRODUCTS: std::sync::LazyLock<serde_json::Value> = std::sync::Lazy
     ])
 });
 
+/// The catalogue's successor of the sample shoe.
+static SAMPLE_SUCCESSORS: std::sync::LazyLock<serde_json::Value> = std::sync::LazyLock::new(|| {
+    serde_json::json!([
+        {"sku": "LW-STRIDE-5", "name": "Stride 5", "category": "running-shoes", "price_cents": 13995, "lifespan_days": 365}
+    ])
+});
+
 /// What the library's triggers carry, one of each.
 static SAMPLE_EVENT: std::sync::LazyLock<serde_json::Value> = std::sync::LazyLock::new(|| {
     serde_json::json!({
@@ -143,7 +153,7 @@ static SAMPLE_EVENT: std::sync::LazyLock<serde_json::Value> = std::sync::LazyLoc
         "lifespan_days": 365, "lifespan_months": 12,
         "days_since_last_order": 120, "ends_on": "2026-06-30", "valid_until": "2026-04-30",
         "other_first_name": "Bram", "member_first_name": "Sanne", "role": "referrer",
-        "name": "€ 5 korting", "title": "Nieuwe trailschoen", "subject": "Je vraag over je bestelling",
+        "name": "€ 5 korting", "title": "Nieuwe trailschoen", "subject": "RMA 20417",
         "description": "Een lichte schoen voor paden en bos.", "topic": "een nieuwe trailschoen",
         "reason": null, "store_name": "Loopwerk Utrecht", "store_address": "Oudegracht 100, Utrecht",
         "slot": "2026-03-10", "slot_time": "10:00–10:30",
@@ -152,3 +162,95 @@ static SAMPLE_EVENT: std::sync::LazyLock<serde_json::Value> = std::sync::LazyLoc
                    "valid_until": "2026-06-01T00:00:00Z", "pool": "win-back", "min_order_cents": 0}
     })
 });
+
+/// A sample customer of `locale`, addressed formally or not, with a usable first name,
+/// surname and gender, living where customers of that language live.
+pub fn sample_customer(locale: aftercare_domain::Locale, formal: bool) -> CustomerRecord {
+    use aftercare_domain::Locale;
+    let (first, last, gender, city, country) = match locale {
+        Locale::NlNl => ("Anna", "Jansen", "female", "Utrecht", "NL"),
+        Locale::NlBe => ("Wout", "Peeters", "male", "Gent", "BE"),
+        Locale::En => ("Emily", "Clarke", "female", "Amsterdam", "NL"),
+        Locale::FrBe => ("Julien", "Lambert", "male", "Namur", "BE"),
+    };
+    serde_json::from_value(serde_json::json!({
+        "external_id": format!("SAMPLE-{}", locale.tag()),
+        "email": format!("{}@example.invalid", first.to_lowercase()),
+        "first_name": first, "last_name": last, "gender": gender,
+        "address_form": if formal { "formal" } else { "informal" },
+        "locale": locale.tag(),
+        "time_zone": if country == "BE" { "Europe/Brussels" } else { "Europe/Amsterdam" },
+        "postal_address": {"street": "Kerkstraat", "house_number": "12", "postcode": if country == "BE" { "9000" } else { "3511 AB" }, "city": city, "country": country}
+    }))
+    .expect("the sample customer is a valid customer")
+}
+
+/// One template rendered for one sample customer, with what [`register::mistakes`] finds.
+///
+/// [`register::mistakes`]: aftercare_engine::register::mistakes
+#[derive(Debug)]
+pub struct Sample {
+    /// The template.
+    pub template: String,
+    /// The customer's language.
+    pub locale: aftercare_domain::Locale,
+    /// Addressed formally.
+    pub formal: bool,
+    /// The text `preview` prints, or why it could not render.
+    pub text: Result<String, String>,
+    /// Register mistakes in it.
+    pub mistakes: Vec<String>,
+}
+
+/// Every template rendered for a sample customer of each language the brand writes in and
+/// each address form (issue 23 points 6 and 7): what `check` warns about and what the copy
+/// test holds to none.
+pub fn render_samples(renderer: &Renderer) -> Vec<Sample> {
+    let mut names: Vec<&str> = renderer
+        .template_names()
+        .iter()
+        .map(String::as_str)
+        .collect();
+    names.sort_unstable();
+    let data = format!("{} {}", *SAMPLE_EVENT, *SAMPLE_PRODUCTS).to_lowercase();
+    let data_words: Vec<&str> = data
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let mut out = Vec::new();
+    for name in names {
+        for &locale in &renderer.brand().languages {
+            for formal in [true, false] {
+                let customer = sample_customer(locale, formal);
+                let text = preview(renderer, &customer, None, &[], Some(name), false)
+                    .map_err(|e| e.to_string());
+                let mistakes = match &text {
+                    Ok(t) => aftercare_engine::register::mistakes(
+                        locale,
+                        formal,
+                        customer.first_name.as_deref(),
+                        t,
+                    )
+                    .into_iter()
+                    // The sample's product tips and offer texts are the shop's own data, in
+                    // the shop's language, not the template's words.
+                    .filter(|m| {
+                        !data_words
+                            .iter()
+                            .any(|w| m == &format!("Dutch '{w}' in a message in {}", locale.tag()))
+                    })
+                    .collect(),
+                    Err(e) => vec![format!("does not render: {e}")],
+                };
+                out.push(Sample {
+                    template: name.to_string(),
+                    locale,
+                    formal,
+                    text,
+                    mistakes,
+                });
+            }
+        }
+    }
+    out
+}

@@ -141,6 +141,15 @@ impl Engine {
             }
             None => None,
         };
+        // Successors by name, not SKU (issue 23 point 2).
+        let mut successors = Vec::new();
+        for sku in products.iter().filter_map(|p| {
+            p.successor_sku
+                .as_ref()
+                .map(aftercare_domain::ExternalId::as_str)
+        }) {
+            successors.extend(tx.product(sku).await?);
+        }
         let mut recommendations = Vec::new();
         if self
             .renderer
@@ -213,6 +222,7 @@ impl Engine {
             products: &products,
             event: &context,
             recommendations: &recommendations,
+            successors: &successors,
             new_skus: new_skus.as_deref(),
             links: &links,
         };

@@ -297,6 +297,7 @@ impl Engine {
                 products: &[],
                 event: &serde_json::Value::Null,
                 recommendations: &[],
+                successors: &[],
                 new_skus: None,
                 links: &serde_json::Value::Null,
             };

@@ -79,83 +79,19 @@ pub(crate) fn page(status: StatusCode, html: String) -> Response {
     response
 }
 
-/// The Dutch pages' informal phrases and their formal forms (DQ2: a customer addressed
-/// formally reads "u" and "uw" on their pages as in their messages). Phrase by phrase, since
-/// Dutch "je" is "u" as a pronoun and "uw" as a possessive, and verbs follow ("ben je" →
-/// "bent u"); longer phrases first. A test checks no informal word is left.
-const FORMAL_NL: &[(&str, &str)] = &[
-    ("Dank je wel", "Dank u wel"),
-    ("Dank je!", "Dank u!"),
-    (
-        "Je hebt je bestelling opgehaald",
-        "U hebt uw bestelling opgehaald",
-    ),
-    ("Je hebt", "U hebt"),
-    ("je hebt", "u hebt"),
-    ("Je bracht", "U bracht"),
-    ("Je bent", "U bent"),
-    ("ben je", "bent u"),
-    ("Wil je", "Wilt u"),
-    ("blijf je", "blijft u"),
-    ("als je iets wilt", "als u iets wilt"),
-    ("als je net begint", "als u net begint"),
-    ("dat je ", "dat u "),
-    ("We hebben je gemist", "We hebben u gemist"),
-    ("mogen we je ", "mogen we u "),
-    ("we je stuurden", "we u stuurden"),
-    ("we je sturen", "we u sturen"),
-    ("We sturen je ", "We sturen u "),
-    ("We geven je ", "We geven uw "),
-    ("helpen je ", "helpen u "),
-    ("van je?", "van u?"),
-    ("voor je?", "voor u?"),
-    ("en jij ook", "en u ook"),
-    ("naar jou", "naar u"),
-    ("voor jou", "voor u"),
-    ("wat jou ", "wat u "),
-    ("Jouw ", "Uw "),
-    ("jouw ", "uw "),
-    ("Je ", "Uw "),
-    ("je ", "uw "),
-];
-
-/// The formal form of an informal Dutch page text. A phrase is replaced only where it
-/// starts a word ("je " in "pakketje " stays).
-pub(crate) fn formal_nl(text: &str) -> String {
-    let mut out = text.to_string();
-    for (informal, formal) in FORMAL_NL {
-        let mut result = String::with_capacity(out.len());
-        let mut rest = out.as_str();
-        while let Some(i) = rest.find(informal) {
-            let starts_word = rest[..i]
-                .chars()
-                .next_back()
-                .is_none_or(|c| !c.is_alphanumeric());
-            result.push_str(&rest[..i]);
-            result.push_str(if starts_word { formal } else { informal });
-            rest = &rest[i + informal.len()..];
-        }
-        result.push_str(rest);
-        out = result;
-    }
-    out
+/// A page's words (`section` of the words files in `<templates>/pages/`) for a customer of
+/// `locale`, formal or not (DQ2: a formally addressed customer reads "u"/"uw", "vous" on
+/// their pages as in their messages), with the contact block's words under `footer`.
+pub(crate) fn words(app: &AppState, locale: Locale, formal: bool, section: &str) -> Value {
+    app.engine
+        .renderer()
+        .page_words()
+        .section(locale, formal, section)
 }
 
-fn formalise(value: &mut Value) {
-    match value {
-        Value::String(s) => *s = formal_nl(s),
-        Value::Array(items) => items.iter_mut().for_each(formalise),
-        Value::Object(map) => map.values_mut().for_each(formalise),
-        _ => {}
-    }
-}
-
-/// A page's strings as this customer is addressed: formal Dutch says "u" and "uw".
-pub(crate) fn addressed(mut t: Value, locale: Locale, formal: bool) -> Value {
-    if formal && locale != Locale::En {
-        formalise(&mut t);
-    }
-    t
+/// The language a customer's pages are written in: theirs when the brand writes in it.
+pub(crate) fn language(app: &AppState, locale: Locale) -> Locale {
+    app.engine.renderer().brand().language_for(locale)
 }
 
 /// Renders a page (the contact block reads `formal` for its own Dutch line).
@@ -209,56 +145,34 @@ pub(crate) async fn linked_customer(
 
 #[cfg(test)]
 mod tests {
+    use aftercare_engine::render::{Brand, Renderer};
+
     use super::*;
 
+    /// DQ2 on the pages: a formally addressed Dutch customer never reads je, jij, jou or
+    /// jouw, a formally addressed French one never tu, ton, ta, tes or toi, and an informal
+    /// French one never vous or votre (the library's words files, as loaded).
     #[test]
-    fn formal_dutch_says_u_and_uw_and_leaves_words_that_end_in_je() {
-        assert_eq!(
-            formal_nl("Je pakketje is onderweg"),
-            "Uw pakketje is onderweg"
-        );
-        assert_eq!(
-            formal_nl("Deze beloning is (nog) niet voor jou: je hebt meer punten nodig."),
-            "Deze beloning is (nog) niet voor u: u hebt meer punten nodig."
-        );
-        assert_eq!(
-            formal_nl("Berichten over je bestellingen blijf je ontvangen."),
-            "Berichten over uw bestellingen blijft u ontvangen."
-        );
-        assert_eq!(
-            formal_nl("Hoe tevreden ben je over X?"),
-            "Hoe tevreden bent u over X?"
-        );
-        assert_eq!(
-            formal_nl("Lees de berichten die we je stuurden"),
-            "Lees de berichten die we u stuurden"
-        );
-        assert_eq!(
-            formal_nl("Wat we je sturen, staat hier ook."),
-            "Wat we u sturen, staat hier ook."
-        );
-    }
-
-    /// DQ2 on the pages: a formally addressed customer never reads je, jij, jou or jouw.
-    #[test]
-    fn no_page_says_je_to_a_formal_customer() {
-        for locale in [Locale::NlNl, Locale::NlBe] {
-            let all = [
-                super::super::loyalty::strings(locale),
-                super::super::preferences::strings(locale),
-                super::super::survey::strings(locale),
-                super::super::tracking::strings(locale),
-                super::super::unsubscribe::strings(locale),
-                super::super::inbox::strings(locale),
-            ];
-            for t in all {
-                let text = addressed(t, locale, true).to_string();
-                for word in text.split(|c: char| !c.is_alphanumeric()) {
-                    assert!(
-                        !matches!(word.to_lowercase().as_str(), "je" | "jij" | "jou" | "jouw"),
-                        "'{word}' left in {text}"
-                    );
-                }
+    fn no_page_word_breaks_the_customers_register() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../programmes/templates");
+        let renderer = Renderer::load_dir(&dir, Brand::default()).expect("the library loads");
+        let texts = renderer.page_words().texts();
+        assert!(texts.iter().any(|(l, ..)| *l == Locale::FrBe));
+        for (locale, formal, key, text) in texts {
+            let wrong: &[&str] = match (locale, formal) {
+                (Locale::NlNl | Locale::NlBe, true) => &["je", "jij", "jou", "jouw"],
+                (Locale::FrBe, true) => &["tu", "ton", "ta", "tes", "toi", "te", "t"],
+                (Locale::FrBe, false) => &["vous", "votre", "vos"],
+                _ => &[],
+            };
+            for word in text.split(|c: char| !c.is_alphanumeric()) {
+                assert!(
+                    !wrong.contains(&word.to_lowercase().as_str()),
+                    "{} {} {key}: '{word}' in {text:?}",
+                    locale.tag(),
+                    if formal { "formal" } else { "informal" }
+                );
             }
         }
     }

@@ -6,7 +6,7 @@
 //!
 //! Requirements: CH1 (the portal as a channel beside email, post, SMS and push).
 
-use aftercare_domain::{Channel, Locale, MessageState};
+use aftercare_domain::{Channel, MessageState};
 use aftercare_engine::links::Page;
 use aftercare_store::{MessageFilter, StoreError, StoredCustomer};
 use axum::extract::{Path, State};
@@ -17,16 +17,6 @@ use serde_json::{Value, json};
 use super::common::{link_problem, linked_customer, page, render};
 use crate::AppState;
 use crate::error::ApiError;
-
-pub(crate) fn strings(locale: Locale) -> Value {
-    if locale == Locale::En {
-        json!({"title": "Your messages", "empty": "No messages yet. What we send you will be here too.",
-               "portal": "In your inbox", "email": "By email", "missing": "This message is not in your inbox."})
-    } else {
-        json!({"title": "Jouw berichten", "empty": "Nog geen berichten. Wat we je sturen, staat hier ook.",
-               "portal": "In je inbox", "email": "Per e-mail", "missing": "Dit bericht staat niet in je inbox."})
-    }
-}
 
 /// Whether the customer can read `m` here: sent, by portal or email, with content.
 fn readable(m: &aftercare_store::Message) -> bool {
@@ -43,7 +33,7 @@ fn inbox_page(
     messages: &[aftercare_store::Message],
     missing: bool,
 ) -> Result<Response, ApiError> {
-    let locale = customer.record.locale;
+    let locale = super::common::language(app, customer.record.locale);
     let formal = super::common::formal(app, &customer.record);
     let items: Vec<Value> = messages
         .iter()
@@ -55,7 +45,7 @@ fn inbox_page(
     let html = render(
         "inbox.html",
         json!({"lang": locale.tag(), "formal": formal, "zone": customer.record.time_zone.as_str(),
-               "t": super::common::addressed(strings(locale), locale, formal),
+               "t": super::common::words(app, locale, formal, "inbox"),
                "brand": app.engine.renderer().brand_for(locale), "token": token, "messages": items,
                "missing": missing}),
     )?;

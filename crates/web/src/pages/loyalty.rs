@@ -23,56 +23,10 @@ use super::common::{link_problem, linked_customer, page, render};
 use crate::AppState;
 use crate::error::ApiError;
 
-/// The page's words per language; `{n}`, `{tier}` and `{value}` are filled in.
-pub(crate) fn strings(locale: Locale) -> Value {
-    match locale {
-        Locale::En => json!({
-            "title": "Your points", "hello": "Hello", "hello_formal": "Hello", "balance": "Your balance", "points": "points",
-            "expiring": "{n} points expire within 30 days: use them in time.",
-            "tier_is": "Your level: {tier}.", "no_tier": "You have not reached a level yet.",
-            "to_next": "{n} more points to {tier}", "rewards": "Rewards", "claim": "Claim",
-            "coupons": "Your codes", "used": "used", "valid_until": "valid until",
-            "refer": "Give {value}, get {value}", "refer_text": "Share your link: your friend gets {value} off the first order, and so do you once it is in.",
-            "your_link": "Your personal link", "your_code": "Or your code:",
-            "share_subject": "A discount for you", "share_text": "A discount on your first order:",
-            "share_email": "Share by email", "share_whatsapp": "Share on WhatsApp",
-            "referred": "You brought {n} friend(s) so far. Thank you!",
-            "history": "History", "date": "Date", "what": "What", "no_history": "Nothing yet: your first order earns points.",
-            "contact": "Questions?", "claimed": "Done! Your reward is waiting for you.",
-            "refused": "This reward is not available to you (yet): you need more points or a higher level.",
-            "stale_form": "This page was open too long. Please try again."
-        }),
-        Locale::NlNl | Locale::NlBe => {
-            let mut t = json!({
-                "title": "Jouw punten", "hello": "Hallo", "hello_formal": "Goedendag", "balance": "Jouw saldo", "points": "punten",
-                "expiring": "{n} punten vervallen binnen 30 dagen: gebruik ze op tijd.",
-                "tier_is": "Jouw niveau: {tier}.", "no_tier": "Je hebt nog geen niveau bereikt.",
-                "to_next": "Nog {n} punten tot {tier}", "rewards": "Beloningen", "claim": "Inwisselen",
-                "coupons": "Jouw codes", "used": "gebruikt", "valid_until": "geldig tot",
-                "refer": "Geef {value}, krijg {value}", "refer_text": "Deel je link: je vriend(in) krijgt {value} korting op de eerste bestelling, en jij ook zodra die binnen is.",
-                "your_link": "Jouw persoonlijke link", "your_code": "Of jouw code:",
-                "share_subject": "Korting voor jou", "share_text": "Korting op je eerste bestelling:",
-                "share_email": "Delen via e-mail", "share_whatsapp": "Delen via WhatsApp",
-                "referred": "Je bracht al {n} vriend(en) aan. Bedankt!",
-                "history": "Geschiedenis", "date": "Datum", "what": "Wat", "no_history": "Nog niets: je eerste bestelling levert punten op.",
-                "contact": "Vragen?", "claimed": "Gelukt! Je beloning staat klaar.",
-                "refused": "Deze beloning is (nog) niet voor jou: je hebt meer punten of een hoger niveau nodig.",
-                "stale_form": "Deze pagina stond te lang open. Probeer het opnieuw."
-            });
-            if locale == Locale::NlBe {
-                t["referred"] = "Je bracht al {n} vriend(en) aan. Merci!".into();
-                t["stale_form"] = "Deze pagina stond te lang open. Probeer het nog eens.".into();
-            }
-            t
-        }
-    }
-}
-
 /// Puts the summary in the customer's language: reward names, code values, and the
 /// reasons the engine writes in the ledger ("order W1", "bonus for order number 3 W1",
-/// "order W1 returned", "points expired").
-fn localise(summary: &mut Value, locale: Locale) {
-    let english = locale == Locale::En;
+/// "order W1 returned", "points expired"), in the words file's `reasons`.
+fn localise(summary: &mut Value, locale: Locale, t: &Value) {
     if let Some(rewards) = summary["rewards"].as_array_mut() {
         for r in rewards {
             if let Some(name) = r["names"].get(locale.tag()).cloned() {
@@ -85,25 +39,30 @@ fn localise(summary: &mut Value, locale: Locale) {
             engine_loyalty::localise_coupon(c, locale);
         }
     }
-    if english {
-        return;
-    }
+    let reasons = &t["reasons"];
+    let said = |key: &str, pairs: &[(&str, &str)]| {
+        reasons[key].as_str().map(|text| {
+            pairs.iter().fold(text.to_string(), |acc, (k, v)| {
+                acc.replace(&format!("{{{k}}}"), v)
+            })
+        })
+    };
     if let Some(history) = summary["history"].as_array_mut() {
         for e in history {
             let reason = e["reason"].as_str().unwrap_or_default().to_string();
             let words: Vec<&str> = reason.split(' ').collect();
-            let dutch = match words.as_slice() {
-                ["order", order] => format!("Bestelling {order}"),
-                ["order", order, "returned"] => format!("Bestelling {order} retour"),
-                ["bonus", "for", "order", "number", n, _] => {
-                    format!("Bonus voor je {n}e bestelling")
-                }
-                ["points", "expired"] => "Punten vervallen".to_string(),
-                ["review", "written"] => "Review geschreven".to_string(),
-                ["survey", "answered"] => "Vragenlijst ingevuld".to_string(),
-                _ => continue,
+            let written = match words.as_slice() {
+                ["order", order] => said("order", &[("order", order)]),
+                ["order", order, "returned"] => said("returned", &[("order", order)]),
+                ["bonus", "for", "order", "number", n, _] => said("bonus", &[("n", n)]),
+                ["points", "expired"] => said("expired", &[]),
+                ["review", "written"] => said("review", &[]),
+                ["survey", "answered"] => said("survey", &[]),
+                _ => None,
             };
-            e["reason"] = dutch.into();
+            if let Some(written) = written {
+                e["reason"] = written.into();
+            }
         }
     }
 }
@@ -131,9 +90,9 @@ pub async fn show(
     let config = app.engine.loyalty();
     let summary = engine_loyalty::summary(&mut tx, config, customer.id, now).await?;
     tx.commit().await?;
-    let locale = customer.record.locale;
+    let locale = super::common::language(&app, customer.record.locale);
     let formal = super::common::formal(&app, &customer.record);
-    let t = super::common::addressed(strings(locale), locale, formal);
+    let t = super::common::words(&app, locale, formal, "loyalty");
     let (text, is_error) = if notice.claimed.is_some() {
         (t["claimed"].clone(), false)
     } else if notice.refused.is_some() {
@@ -150,8 +109,7 @@ pub async fn show(
     let greeting = app.engine.renderer().greeting(&customer.record);
     let mut summary = serde_json::to_value(&summary)
         .map_err(|e| ApiError::Internal(format!("loyalty summary: {e}")))?;
-    localise(&mut summary, locale);
-    let summary = super::common::addressed(summary, locale, formal);
+    localise(&mut summary, locale, &t);
     let nonce = String::from_utf8(aftercare_engine::worker::random_hex()).unwrap_or_default();
     let html = render(
         "loyalty.html",

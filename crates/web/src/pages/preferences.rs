@@ -8,7 +8,7 @@
 //!
 //! Requirements: FR1 (relevant, not annoying: the customer sets the pace), SU1 (birthday).
 
-use aftercare_domain::{Channel, Consent, Locale, Purpose};
+use aftercare_domain::{Channel, Consent, Purpose};
 use aftercare_engine::links::Page;
 use axum::Form;
 use axum::extract::{Path, Query, State};
@@ -20,40 +20,6 @@ use serde_json::{Value, json};
 use super::common::{link_problem, linked_customer, page, render};
 use crate::AppState;
 use crate::error::ApiError;
-
-pub(crate) fn strings(locale: Locale) -> Value {
-    if locale == Locale::En {
-        json!({
-            "title": "Your preferences", "email": "Email", "marketing": "News, offers and tips by email",
-            "service_note": "Messages about your orders and deliveries always come.",
-            "frequency": "How often may we write?", "normal": "As it comes", "fewer": "Fewer messages, please",
-            "birthday": "Birthday", "birthday_label": "Your birthday (for a surprise; optional)",
-            "save": "Save", "saved": "Saved.", "bad_date": "That birthday is not a date we can use; nothing was changed.",
-            "post": "Post", "marketing_letter": "Now and then a card or a letter by post",
-            "channel": "How would you like to hear from us?", "no_preference": "Whatever suits the message",
-            "by_email": "By email, please", "by_letter": "By post, please", "by_sms": "By text message, please",
-            "sms": "Text messages (SMS) to {phone}", "service_sms": "Delivery updates by text message",
-            "marketing_sms": "News and offers by text message",
-            "bad_channel": "That is not one of the choices; nothing was changed.",
-            "inbox": "Read the messages we sent you"
-        })
-    } else {
-        json!({
-            "title": "Jouw voorkeuren", "email": "E-mail", "marketing": "Nieuws, aanbiedingen en tips per e-mail",
-            "service_note": "Berichten over je bestellingen en leveringen komen altijd.",
-            "frequency": "Hoe vaak mogen we je schrijven?", "normal": "Zoals het uitkomt", "fewer": "Liever minder berichten",
-            "birthday": "Verjaardag", "birthday_label": "Je verjaardag (voor een verrassing; mag leeg blijven)",
-            "save": "Opslaan", "saved": "Opgeslagen.", "bad_date": "Die verjaardag kunnen we niet gebruiken; er is niets veranderd.",
-            "post": "Post", "marketing_letter": "Af en toe een kaart of brief per post",
-            "channel": "Hoe horen we het liefst van je?", "no_preference": "Wat bij het bericht past",
-            "by_email": "Liefst per e-mail", "by_letter": "Liefst per post", "by_sms": "Liefst per sms",
-            "sms": "Sms naar {phone}", "service_sms": "Bezorgberichten per sms",
-            "marketing_sms": "Nieuws en aanbiedingen per sms",
-            "bad_channel": "Dat is geen van de keuzes; er is niets veranderd.",
-            "inbox": "Lees de berichten die we je stuurden"
-        })
-    }
-}
 
 /// Which notice to show.
 #[derive(Debug, Deserialize)]
@@ -75,9 +41,9 @@ pub async fn show(
     };
     tx.commit().await?;
     let r = &customer.record;
-    let locale = r.locale;
+    let locale = super::common::language(&app, r.locale);
     let formal = super::common::formal(&app, r);
-    let t = super::common::addressed(strings(locale), locale, formal);
+    let t = super::common::words(&app, locale, formal, "preferences");
     let (text, error) = if notice.saved.is_some() {
         (t["saved"].clone(), false)
     } else if notice.error.as_deref() == Some("preferred_channel") {

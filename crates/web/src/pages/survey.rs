@@ -4,7 +4,6 @@
 //! was said. The last answer completes the response once and posts `survey_answered`
 //! (which earns loyalty points when `[loyalty.actions]` says so).
 
-use aftercare_domain::Locale;
 use aftercare_domain::survey::{Question, SurveyKind};
 use aftercare_engine::links::{LinkError, Page};
 use axum::Form;
@@ -12,41 +11,11 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::common::{link_problem, page, render};
 use crate::AppState;
 use crate::error::ApiError;
-
-pub(crate) fn strings(locale: Locale) -> Value {
-    if locale == Locale::En {
-        json!({
-            "title": "Your opinion", "step": "Question {i} of {n}", "next": "Next",
-            "nps": "How likely are you to recommend {brand} to a friend or colleague?",
-            "unlikely": "0 = not at all likely", "likely": "10 = extremely likely",
-            "comment": "Is there anything you would like to tell us? (optional)",
-            "csat": "How satisfied are you with {brand}?", "unhappy": "1 = very dissatisfied", "happy": "5 = very satisfied",
-            "importance": "How important is this to you?", "evaluation": "How well does {brand} do this?",
-            "low": "1 = not important", "high": "7 = very important", "bad": "1 = badly", "good": "7 = very well",
-            "thanks": "Thank you!", "thanks_text": "Your answers help us do better.",
-            "drivers": {"rewards_loyalty": "rewards my loyalty", "keeps_promises": "keeps its promises",
-                        "trustworthy": "can be trusted", "surprises_me": "surprises me", "knows_me": "knows me"}
-        })
-    } else {
-        json!({
-            "title": "Jouw mening", "step": "Vraag {i} van {n}", "next": "Volgende",
-            "nps": "Hoe waarschijnlijk is het dat je {brand} aanbeveelt aan een vriend of collega?",
-            "unlikely": "0 = zeer onwaarschijnlijk", "likely": "10 = zeer waarschijnlijk",
-            "comment": "Wil je ons nog iets vertellen? (mag leeg blijven)",
-            "csat": "Hoe tevreden ben je over {brand}?", "unhappy": "1 = zeer ontevreden", "happy": "5 = zeer tevreden",
-            "importance": "Hoe belangrijk is dit voor je?", "evaluation": "Hoe goed doet {brand} dit?",
-            "low": "1 = onbelangrijk", "high": "7 = heel belangrijk", "bad": "1 = slecht", "good": "7 = heel goed",
-            "thanks": "Dank je wel!", "thanks_text": "Met je antwoorden worden we beter.",
-            "drivers": {"rewards_loyalty": "beloont mijn trouw", "keeps_promises": "komt afspraken na",
-                        "trustworthy": "is te vertrouwen", "surprises_me": "verrast me", "knows_me": "kent me"}
-        })
-    }
-}
 
 /// The response a token opens, its kind and the questions not yet answered.
 async fn open(
@@ -97,7 +66,7 @@ pub async fn show(
     let mut tx = app.store.begin_read().await?;
     let record = tx.customer(customer_id).await?.record;
     tx.commit().await?;
-    let locale = record.locale;
+    let locale = super::common::language(&app, record.locale);
     let formal = super::common::formal(&app, &record);
     let all = kind.questions().len();
     let next = open.first().copied();
@@ -111,7 +80,7 @@ pub async fn show(
     let html = render(
         "survey.html",
         json!({"lang": locale.tag(), "formal": formal,
-               "t": super::common::addressed(strings(locale), locale, formal), "brand": app.engine.renderer().brand_for(locale),
+               "t": super::common::words(&app, locale, formal, "survey"), "brand": app.engine.renderer().brand_for(locale),
                "token": token, "csrf": app.engine.links().csrf(&token), "done": done || next.is_none(),
                "question": question, "kind": what, "step": all - open.len() + 1, "steps": all}),
     )?;

@@ -34,109 +34,6 @@ use super::common::{link_problem, page, render};
 use crate::AppState;
 use crate::error::ApiError;
 
-/// The page's words per language; `{carrier}`, `{store}`, `{city}` … are filled in.
-pub(crate) fn strings(locale: Locale) -> Value {
-    match locale {
-        Locale::En => json!({
-            "title": "Your delivery", "hello": "Hello", "hello_formal": "Hello", "order": "Order", "progress": "Delivery progress",
-            "now": "now", "tracking_code": "Tracking code", "items": "In this parcel",
-            "expected": "Expected {day}", "expected_window": "Expected {day}, {from}–{until}",
-            "your_change": "Your delivery change",
-            "change_title": "Not home? Change your delivery",
-            "change_intro": "Choose what suits you; we pass it on to the carrier straight away.",
-            "deadline": "You can change it until {at}.",
-            "other_day": "Deliver on another day", "other_day_button": "Deliver on this day",
-            "pickup_point": "Deliver to a pick-up point", "pickup_point_button": "Deliver to this pick-up point",
-            "neighbour": "Leave with a neighbour", "neighbour_button": "Leave with this neighbour",
-            "safe_place": "Leave in a safe place", "safe_place_button": "Leave it there",
-            "choose_day": "Which day?", "choose_point": "Which pick-up point?", "choose_place": "Where?",
-            "neighbour_number": "Your neighbour's house number (same street)", "neighbour_hint": "For example 12 or 12-A.",
-            "places": {"back_door": "At the back door", "shed": "In the shed", "porch": "In the porch", "garage": "In the garage"},
-            "requested": "Thanks! We are passing your change on to {carrier}: {change}.",
-            "confirmed": "{carrier} has your change: {change}.",
-            "refused": "{carrier} could not make this change: {change}. The parcel comes as planned; contact us if that is a problem.",
-            "change_other_day": "delivery on {day}", "change_neighbour": "leave with the neighbour at number {n}",
-            "change_safe_place": "leave it {place}", "change_pickup_point": "deliver to {point}, {street}, {city}",
-            "not_changeable": {"status": "The parcel is already with the driver or delivered, so it can no longer be changed.",
-                                "past_cutoff": "The carrier's deadline for changes has passed; the parcel comes as planned.",
-                                "not_home_delivery": "", "carrier_does_not_allow": "This carrier does not take changes through us; contact us if you need one."},
-            "errors": {"kind": "Choose one of the options.", "date": "Choose one of the days on offer.",
-                       "house_number": "Enter a house number, such as 12 or 12-A.", "place": "Choose one of the places.",
-                       "pickup_point": "Choose one of the pick-up points.", "closed": "This delivery can no longer be changed.",
-                       "slot": "That time is no longer available; choose another.", "stale": "This page was open too long. Please try again."},
-            "fitting_title": "Book a fitting when you collect",
-            "fitting_intro": "A specialist at {store} checks the fit and your running style when you collect your order: a free gait analysis of about 15 minutes.",
-            "choose_slot": "Choose a time", "book": "Book this time", "rebook": "Change to this time",
-            "booked": "Booked: {slot} at {store}. See you then!", "no_slots": "No times are free in the coming two weeks; just drop by.",
-            "community_title": "Running together in {city}", "community_welcome": "Everyone is welcome, beginners too.",
-            "more": "More",
-            "recycling_title": "Worn-out pair? We recycle it",
-            "recycling_intro": "Send your old running shoes back for free: we make sure they are recycled.",
-            "recycling_button": "Send me a free return label", "recycling_done": "Your free return label is on its way by email.",
-            "statuses": {"label_created": "We are packing your order", "handed_over": "Handed to {carrier}",
-                          "in_transit": "On its way to you", "out_for_delivery": "The driver is on the way",
-                          "delivered": "Delivered", "ready_for_pickup": "Ready for you to collect",
-                          "picked_up": "Collected", "delivery_failed": "We missed you", "returned": "On its way back to us"},
-            "headlines": {"label_created": "We are packing your order", "handed_over": "Your parcel is on its way",
-                          "in_transit": "Your parcel is on its way", "out_for_delivery": "Your parcel arrives today",
-                          "delivered": "Your parcel has been delivered", "ready_for_pickup": "Your order is ready to collect",
-                          "picked_up": "You collected your order", "delivery_failed": "We missed you",
-                          "returned": "Your parcel is on its way back to us"}
-        }),
-        Locale::NlNl | Locale::NlBe => {
-            let be = locale == Locale::NlBe;
-            let parcel = if be { "pakje" } else { "pakket" };
-            let delivered = if be { "geleverd" } else { "bezorgd" };
-            json!({
-                "title": "Jouw bezorging", "hello": "Hallo", "hello_formal": "Goedendag", "order": "Bestelling", "progress": "Voortgang van de bezorging",
-                "now": "nu", "tracking_code": "Trackingcode", "items": format!("In dit {parcel}"),
-                "expected": "Verwacht {day}", "expected_window": "Verwacht {day}, {from}–{until}",
-                "your_change": "Jouw wijziging",
-                "change_title": "Niet thuis? Wijzig je bezorging",
-                "change_intro": "Kies wat jou uitkomt; wij geven het meteen door aan de vervoerder.",
-                "deadline": "Wijzigen kan tot {at}.",
-                "other_day": "Op een andere dag", "other_day_button": "Op deze dag bezorgen",
-                "pickup_point": "Naar een afhaalpunt", "pickup_point_button": "Naar dit afhaalpunt",
-                "neighbour": "Bij de buren", "neighbour_button": "Bij deze buren afgeven",
-                "safe_place": "Op een veilige plek", "safe_place_button": "Daar neerleggen",
-                "choose_day": "Welke dag?", "choose_point": "Welk afhaalpunt?", "choose_place": "Waar?",
-                "neighbour_number": "Huisnummer van je buren (zelfde straat)", "neighbour_hint": "Bijvoorbeeld 12 of 12-A.",
-                "places": {"back_door": "Bij de achterdeur", "shed": "In de schuur", "porch": "In het portiek", "garage": "In de garage"},
-                "requested": "Dank je! We geven je wijziging door aan {carrier}: {change}.",
-                "confirmed": "{carrier} heeft je wijziging: {change}.",
-                "refused": format!("{{carrier}} kon deze wijziging niet doorvoeren: {{change}}. Je {parcel} komt zoals gepland; neem contact op als dat niet uitkomt."),
-                "change_other_day": "bezorging op {day}", "change_neighbour": "afgeven bij de buren op nummer {n}",
-                "change_safe_place": "neerleggen: {place}", "change_pickup_point": "naar {point}, {street}, {city}",
-                "not_changeable": {"status": format!("Je {parcel} is al bij de bezorger of {delivered}, dus wijzigen kan niet meer."),
-                                    "past_cutoff": format!("De vervoerder neemt geen wijzigingen meer aan; je {parcel} komt zoals gepland."),
-                                    "not_home_delivery": "", "carrier_does_not_allow": "Deze vervoerder neemt via ons geen wijzigingen aan; neem contact op als je iets wilt veranderen."},
-                "errors": {"kind": "Kies een van de mogelijkheden.", "date": "Kies een van de aangeboden dagen.",
-                           "house_number": "Vul een huisnummer in, zoals 12 of 12-A.", "place": "Kies een van de plekken.",
-                           "pickup_point": "Kies een van de afhaalpunten.", "closed": "Deze bezorging kan niet meer gewijzigd worden.",
-                           "slot": "Dat tijdstip is niet meer vrij; kies een ander.", "stale": "Deze pagina stond te lang open. Probeer het opnieuw."},
-                "fitting_title": "Plan een passing bij het ophalen",
-                "fitting_intro": "Een specialist van {store} kijkt bij het ophalen naar de pasvorm en je loopstijl: een gratis loopanalyse van een kwartier.",
-                "choose_slot": "Kies een tijd", "book": "Deze tijd reserveren", "rebook": "Naar deze tijd verzetten",
-                "booked": "Gereserveerd: {slot} bij {store}. Tot dan!", "no_slots": "De komende twee weken is er geen tijd vrij; loop gerust binnen.",
-                "community_title": "Samen lopen in {city}", "community_welcome": "Iedereen is welkom, ook als je net begint.",
-                "more": "Meer",
-                "recycling_title": "Oud paar versleten? Wij recyclen het",
-                "recycling_intro": "Stuur je oude hardloopschoenen gratis terug: wij zorgen dat ze gerecycled worden.",
-                "recycling_button": "Stuur mij een gratis retourlabel", "recycling_done": "Je gratis retourlabel komt per e-mail.",
-                "statuses": {"label_created": "We pakken je bestelling in", "handed_over": "Meegegeven aan {carrier}",
-                              "in_transit": "Onderweg naar jou", "out_for_delivery": "De bezorger is onderweg",
-                              "delivered": if be { "Geleverd" } else { "Bezorgd" }, "ready_for_pickup": "Ligt klaar om op te halen",
-                              "picked_up": "Opgehaald", "delivery_failed": "We hebben je gemist", "returned": "Op weg terug naar ons"},
-                "headlines": {"label_created": "We pakken je bestelling in", "handed_over": format!("Je {parcel} is onderweg"),
-                              "in_transit": format!("Je {parcel} is onderweg"), "out_for_delivery": format!("Je {parcel} komt vandaag"),
-                              "delivered": format!("Je {parcel} is {delivered}"), "ready_for_pickup": "Je bestelling ligt klaar",
-                              "picked_up": "Je hebt je bestelling opgehaald", "delivery_failed": "We hebben je gemist",
-                              "returned": format!("Je {parcel} is op weg terug naar ons")}
-            })
-        }
-    }
-}
-
 fn fill(template: &Value, pairs: &[(&str, &str)]) -> String {
     let mut s = template.as_str().unwrap_or_default().to_string();
     for (k, v) in pairs {
@@ -146,30 +43,7 @@ fn fill(template: &Value, pairs: &[(&str, &str)]) -> String {
 }
 
 fn weekday_date(d: Date, locale: Locale) -> String {
-    const NL: [&str; 7] = [
-        "maandag",
-        "dinsdag",
-        "woensdag",
-        "donderdag",
-        "vrijdag",
-        "zaterdag",
-        "zondag",
-    ];
-    const EN: [&str; 7] = [
-        "Monday",
-        "Tuesday",
-        "Wednesday",
-        "Thursday",
-        "Friday",
-        "Saturday",
-        "Sunday",
-    ];
-    let i = usize::try_from(d.weekday().to_monday_zero_offset()).unwrap_or(0);
-    let name = if locale == Locale::En { EN[i] } else { NL[i] };
-    format!(
-        "{name} {}",
-        aftercare_domain::commerce::format_date(d, locale)
-    )
+    aftercare_domain::commerce::format_weekday_date(d, locale)
 }
 
 fn clock_time(t: Timestamp, zone: &TimeZone) -> String {
@@ -355,9 +229,9 @@ pub async fn show(
     };
     tx.commit().await?;
 
-    let locale = o.customer.record.locale;
+    let locale = super::common::language(&app, o.customer.record.locale);
     let formal = super::common::formal(&app, &o.customer.record);
-    let t = super::common::addressed(strings(locale), locale, formal);
+    let t = super::common::words(&app, locale, formal, "tracking");
     let zone = zone_of(&o.customer);
     let (window, carrier, expected) = change_window(&app, &o, &history, now);
     let carrier_name = carrier
@@ -525,7 +399,8 @@ pub async fn show(
         .as_ref()
         .map(|a| a.city.clone())
         .unwrap_or_default();
-    let lang = if locale == Locale::En { "en" } else { "nl" };
+    // The community's meeting times are written per language ("nl", "en", "fr").
+    let lang = locale.tag().split('-').next().unwrap_or("nl");
     let community: Vec<Value> = if arrived {
         app.engine
             .tracking()

@@ -9,32 +9,16 @@
 //! Requirements: FR1 (relevant, not annoying: stopping is one click), PP1–PP4 (service
 //! messages continue).
 
-use aftercare_domain::{Channel, Consent, Locale, Purpose};
+use aftercare_domain::{Channel, Consent, Purpose};
 use aftercare_engine::links::Page;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::common::{link_problem, linked_customer, page, render};
 use crate::AppState;
 use crate::error::ApiError;
-
-pub(crate) fn strings(locale: Locale) -> Value {
-    if locale == Locale::En {
-        json!({
-            "title": "Unsubscribe", "question": "Stop news, offers and other marketing emails to {email}?",
-            "confirm": "Unsubscribe", "service_note": "You will still get messages about your orders and deliveries.",
-            "done_title": "You are unsubscribed", "done_text": "We will not send you marketing emails any more. Messages about your orders and deliveries still come.", "preferences": "Change your preferences"
-        })
-    } else {
-        json!({
-            "title": "Afmelden", "question": "Geen nieuws, aanbiedingen en andere marketingmails meer naar {email}?",
-            "confirm": "Afmelden", "service_note": "Berichten over je bestellingen en leveringen blijf je ontvangen.",
-            "done_title": "Je bent afgemeld", "done_text": "We sturen je geen marketingmails meer. Berichten over je bestellingen en leveringen blijven komen.", "preferences": "Voorkeuren aanpassen"
-        })
-    }
-}
 
 async fn view(app: &AppState, token: &str, done: bool) -> Result<Response, ApiError> {
     let now = app.clock.now();
@@ -63,7 +47,7 @@ async fn view(app: &AppState, token: &str, done: bool) -> Result<Response, ApiEr
         tx.commit().await?;
         tracing::info!(customer_id, "Unsubscribed from marketing email.");
     }
-    let locale = customer.record.locale;
+    let locale = super::common::language(app, customer.record.locale);
     let formal = super::common::formal(app, &customer.record);
     let email = customer
         .record
@@ -79,7 +63,7 @@ async fn view(app: &AppState, token: &str, done: bool) -> Result<Response, ApiEr
     let html = render(
         "unsubscribe.html",
         json!({"lang": locale.tag(), "formal": formal,
-               "t": super::common::addressed(strings(locale), locale, formal), "brand": app.engine.renderer().brand_for(locale),
+               "t": super::common::words(app, locale, formal, "unsubscribe"), "brand": app.engine.renderer().brand_for(locale),
                "token": token, "email": email, "done": done,
                "preferences": format!("/p/preferences/{preferences}")}),
     )?;

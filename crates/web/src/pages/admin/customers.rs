@@ -332,6 +332,7 @@ pub async fn preview(
         products: &products,
         event: &event,
         recommendations: &[],
+        successors: &[],
         new_skus: None,
         links: &links,
     };
