@@ -245,30 +245,18 @@ pub fn tracking(public_url: &str) -> TrackingConfig {
         ],
         community: CLUBS
             .iter()
-            .map(|(city, name, nl, en, place)| CommunityItem {
+            .map(|c| (c, "nl"))
+            .chain(FR_CLUBS.iter().map(|c| (c, "fr")))
+            .map(|((city, name, local, en, place), language)| CommunityItem {
                 city: (*city).into(),
                 name: (*name).into(),
                 when: BTreeMap::from([
-                    ("nl".to_string(), (*nl).to_string()),
+                    (language.to_string(), (*local).to_string()),
                     ("en".to_string(), (*en).to_string()),
                 ]),
                 place: (*place).into(),
                 url: None,
             })
-            .chain(
-                FR_CLUBS
-                    .iter()
-                    .map(|(city, name, fr, en, place)| CommunityItem {
-                        city: (*city).into(),
-                        name: (*name).into(),
-                        when: BTreeMap::from([
-                            ("fr".to_string(), (*fr).to_string()),
-                            ("en".to_string(), (*en).to_string()),
-                        ]),
-                        place: (*place).into(),
-                        url: None,
-                    }),
-            )
             .collect(),
         // The stand-in carrier runs on the demo server itself, on loopback.
         allow_private_targets: true,
