@@ -258,6 +258,9 @@ pub enum CouponValue {
     AmountCents(i64),
     /// A percentage off (1–100).
     Percent(i64),
+    /// A product given with the next order (the pool's `gift_sku`): a promised gift as a
+    /// code the shop's checkout honours, once, for that customer (issue 23 point 5).
+    Gift,
 }
 
 impl CouponValue {
@@ -266,6 +269,7 @@ impl CouponValue {
         let raw = match self {
             CouponValue::AmountCents(c) => c,
             CouponValue::Percent(p) => total_cents * p / 100,
+            CouponValue::Gift => 0,
         };
         raw.clamp(0, total_cents.max(0))
     }
@@ -275,6 +279,7 @@ impl CouponValue {
         match self {
             CouponValue::AmountCents(c) => ("amount_cents", c),
             CouponValue::Percent(p) => ("percent", p),
+            CouponValue::Gift => ("gift", 0),
         }
     }
 
@@ -283,6 +288,7 @@ impl CouponValue {
         match kind {
             "amount_cents" => Some(CouponValue::AmountCents(value)),
             "percent" => Some(CouponValue::Percent(value)),
+            "gift" => Some(CouponValue::Gift),
             _ => None,
         }
     }
@@ -294,6 +300,10 @@ impl CouponValue {
             // French sets the sign apart: "15 %".
             CouponValue::Percent(p) if locale == crate::Locale::FrBe => format!("{p}\u{a0}%"),
             CouponValue::Percent(p) => format!("{p}%"),
+            CouponValue::Gift => match locale {
+                crate::Locale::En => "a gift".into(),
+                _ => "cadeau".into(),
+            },
         }
     }
 
@@ -302,6 +312,7 @@ impl CouponValue {
         match self {
             CouponValue::AmountCents(c) => format!("€{}.{:02}", c / 100, c % 100),
             CouponValue::Percent(p) => format!("{p}%"),
+            CouponValue::Gift => "gift".into(),
         }
     }
 }
@@ -332,6 +343,12 @@ pub struct CouponPoolConfig {
     /// A percentage off (give this or `amount_cents`).
     #[serde(default)]
     pub percent: Option<i64>,
+    /// A product the code adds to the next order for free, by SKU (instead of an amount or
+    /// a percentage): how a birthday or anniversary gift reaches the customer — the shop
+    /// checks the code at checkout (`GET /v1/coupons/{code}` names the SKU) and adds it.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub gift_sku: Option<String>,
     /// The least an order must total for the code to apply.
     #[serde(default)]
     pub min_order_cents: i64,
@@ -354,6 +371,9 @@ fn one() -> u32 {
 impl CouponPoolConfig {
     /// The pool's value.
     pub fn value(&self) -> CouponValue {
+        if self.gift_sku.is_some() {
+            return CouponValue::Gift;
+        }
         match (self.amount_cents, self.percent) {
             (_, Some(p)) => CouponValue::Percent(p),
             (Some(c), None) => CouponValue::AmountCents(c),
@@ -367,11 +387,23 @@ impl CouponPoolConfig {
         if !is_slug(&self.id) {
             return Err(err("id", "must be lower-case letters, digits and dashes"));
         }
+        if let Some(sku) = &self.gift_sku {
+            if self.amount_cents.is_some() || self.percent.is_some() {
+                return Err(err(
+                    "gift_sku",
+                    "give exactly one of amount_cents, percent and gift_sku",
+                ));
+            }
+            if sku.trim().is_empty() || sku.len() > 64 {
+                return Err(err("gift_sku", "must be a SKU of 1 to 64 characters"));
+            }
+        }
         match (self.amount_cents, self.percent) {
+            _ if self.gift_sku.is_some() => {}
             (Some(_), Some(_)) | (None, None) => {
                 return Err(err(
                     "amount_cents",
-                    "give exactly one of amount_cents and percent",
+                    "give exactly one of amount_cents, percent and gift_sku",
                 ));
             }
             (Some(c), None) if c <= 0 => return Err(err("amount_cents", "must be above 0")),
@@ -509,10 +541,23 @@ impl Default for LoyaltyConfig {
             name: name.into(),
             amount_cents: None,
             percent: Some(percent),
+            gift_sku: None,
             min_order_cents: 0,
             valid_days: days,
             uses_per_code: 1,
             audience,
+            prefix: None,
+        };
+        let gift = |id: &str, name: &str, sku: &str, days: u32| CouponPoolConfig {
+            id: id.into(),
+            name: name.into(),
+            amount_cents: None,
+            percent: None,
+            gift_sku: Some(sku.into()),
+            min_order_cents: 0,
+            valid_days: days,
+            uses_per_code: 1,
+            audience: Audience::Anyone,
             prefix: None,
         };
         let pool = |id: &str, name: &str, amount: i64, days: u32, audience| CouponPoolConfig {
@@ -520,6 +565,7 @@ impl Default for LoyaltyConfig {
             name: name.into(),
             amount_cents: Some(amount),
             percent: None,
+            gift_sku: None,
             min_order_cents: 0,
             valid_days: days,
             uses_per_code: 1,
@@ -639,6 +685,15 @@ impl Default for LoyaltyConfig {
                     14,
                     Audience::Anyone,
                 ),
+                // Promised gifts are codes too: the shop adds the product when the code is
+                // entered at checkout (issue 23 point 5).
+                gift("birthday-gift", "Birthday: a soft flask", "LW-BOTTLE", 60),
+                gift(
+                    "anniversary-gift",
+                    "Anniversary: blister-free socks",
+                    "LW-SOCK-3",
+                    14,
+                ),
             ],
             referral: ReferralConfig::default(),
         }
@@ -751,6 +806,7 @@ impl LoyaltyConfig {
                 !loyal.iter().any(|l| match (l.value(), new.value()) {
                     (CouponValue::AmountCents(a), CouponValue::AmountCents(b)) => a >= b,
                     (CouponValue::Percent(a), CouponValue::Percent(b)) => a >= b,
+                    (CouponValue::Gift, CouponValue::Gift) => true,
                     // A percentage and an amount cannot be weighed against each other: a
                     // loyal percentage pool does not answer a new customer's euro amount.
                     _ => false,
@@ -1119,6 +1175,7 @@ mod tests {
             name: "Welcome".into(),
             amount_cents: Some(1500),
             percent: None,
+            gift_sku: None,
             min_order_cents: 0,
             valid_days: 30,
             uses_per_code: 1,
@@ -1127,6 +1184,20 @@ mod tests {
         });
         let warnings = cfg.ly2_warnings();
         assert_eq!(warnings.len(), 1);
+        // A gift pool gives a product, not money: nothing off, and it cannot also carry an
+        // amount (issue 23 point 5).
+        let gift = cfg.pool("birthday-gift").unwrap().clone();
+        assert_eq!(gift.value(), CouponValue::Gift);
+        assert_eq!(gift.value().discount_cents(5_000), 0);
+        assert_eq!(CouponValue::from_parts("gift", 0), Some(CouponValue::Gift));
+        let both = CouponPoolConfig {
+            amount_cents: Some(500),
+            ..gift
+        };
+        assert_eq!(
+            both.validate("loyalty.pools[0]").unwrap_err().field,
+            "loyalty.pools[0].gift_sku"
+        );
         assert!(warnings[0].contains("'welcome'"), "{warnings:?}");
     }
 

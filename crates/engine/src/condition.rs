@@ -2,7 +2,9 @@
 //! crate): `customer.locale == "nl-BE" && stats.orders_count >= 3`.
 //!
 //! A condition sees `customer` (the record as the API takes it), `order` and `products`
-//! (when the enrolment is about an order), `event` (the trigger's properties) and `stats`
+//! (when the enrolment is about an order), `recommendations` (what others bought with the
+//! order's products that the customer does not own, best first: OF2), `event` (the
+//! trigger's properties) and `stats`
 //! (computed: `orders_count`, `total_spent_cents`, `days_since_last_order`,
 //! `days_as_customer`). [`Condition::parse`] type-checks an expression by evaluating it
 //! against a sample of that data model, so a misspelt field or a comparison of a text with
@@ -30,7 +32,7 @@ pub struct Condition {
     source: String,
     program: Arc<Program>,
     /// Which of the [`VARIABLES`] it reads.
-    reads: [bool; 5],
+    reads: [bool; 6],
     /// The fields of `stats` it reads, when it only ever reads `stats.<field>`.
     stats_fields: Option<Vec<String>>,
 }
@@ -42,15 +44,22 @@ impl std::fmt::Debug for Condition {
 }
 
 /// The variables a condition may use.
-pub const VARIABLES: &[&str] = &["customer", "order", "products", "event", "stats"];
+pub const VARIABLES: &[&str] = &[
+    "customer",
+    "order",
+    "products",
+    "event",
+    "stats",
+    "recommendations",
+];
 
 impl Condition {
     /// Compiles and type-checks `source`.
     pub fn parse(source: &str) -> Result<Self, String> {
         let program = Program::compile(source)
             .map_err(|e| format!("condition '{source}' does not parse: {e}"))?;
-        for var in program.references().variables() {
-            if !VARIABLES.contains(&var) {
+        for var in free_variables(&program) {
+            if !VARIABLES.contains(&var.as_str()) {
                 return Err(format!(
                     "condition '{source}' uses '{var}'; conditions can use {}",
                     VARIABLES.join(", ")
@@ -113,10 +122,10 @@ impl Condition {
     }
 
     fn compiled(source: &str, program: Program) -> Self {
-        let references = program.references();
-        let mut reads = [false; 5];
+        let free = free_variables(&program);
+        let mut reads = [false; 6];
         for (read, v) in reads.iter_mut().zip(VARIABLES) {
-            *read = references.has_variable(v);
+            *read = free.contains(*v);
         }
         Self {
             source: source.to_string(),
@@ -161,6 +170,68 @@ impl Condition {
             other => Err(format!("it gives {other:?}, not true or false")),
         }
     }
+}
+
+/// The names `program` reads from outside: every identifier except those a comprehension
+/// (`products.exists(p, p.tips != [])`, `all`, `map`, `filter`, `exists_one`) binds within
+/// its own body, and the macros' internal accumulator.
+fn free_variables(program: &Program) -> std::collections::BTreeSet<String> {
+    use cel::common::ast::{EntryExpr, Expr, IdedExpr};
+    fn walk(e: &IdedExpr, bound: &mut Vec<String>, out: &mut std::collections::BTreeSet<String>) {
+        fn entry(entry: &EntryExpr) -> Vec<&IdedExpr> {
+            match entry {
+                EntryExpr::StructField(f) => vec![&f.value],
+                EntryExpr::MapEntry(m) => vec![&m.key, &m.value],
+            }
+        }
+        match &e.expr {
+            Expr::Unspecified | Expr::Literal(_) => {}
+            Expr::Ident(name) => {
+                if !name.starts_with('@') && !bound.contains(name) {
+                    out.insert(name.clone());
+                }
+            }
+            Expr::Call(call) => {
+                if let Some(target) = &call.target {
+                    walk(target, bound, out);
+                }
+                for arg in &call.args {
+                    walk(arg, bound, out);
+                }
+            }
+            Expr::Select(select) => walk(&select.operand, bound, out),
+            Expr::List(list) => {
+                for element in &list.elements {
+                    walk(element, bound, out);
+                }
+            }
+            Expr::Map(map) => {
+                for e in map.entries.iter().flat_map(|x| entry(&x.expr)) {
+                    walk(e, bound, out);
+                }
+            }
+            Expr::Struct(s) => {
+                for e in s.entries.iter().flat_map(|x| entry(&x.expr)) {
+                    walk(e, bound, out);
+                }
+            }
+            Expr::Comprehension(c) => {
+                walk(&c.iter_range, bound, out);
+                walk(&c.accu_init, bound, out);
+                let depth = bound.len();
+                bound.push(c.iter_var.clone());
+                bound.extend(c.iter_var2.clone());
+                bound.push(c.accu_var.clone());
+                walk(&c.loop_cond, bound, out);
+                walk(&c.loop_step, bound, out);
+                walk(&c.result, bound, out);
+                bound.truncate(depth);
+            }
+        }
+    }
+    let mut out = std::collections::BTreeSet::new();
+    walk(program.expression(), &mut Vec::new(), &mut out);
+    out
 }
 
 /// A date expression's value as a date; a timestamp counts as its UTC date.
@@ -328,6 +399,8 @@ pub fn sample_data() -> serde_json::Value {
                   "lines": [{"sku": "S", "quantity": 1, "unit_price_cents": 12995}], "new_skus": ["S"]},
         "products": [{"sku": "S", "name": "Shoe", "category": "running-shoes", "price_cents": 12995,
                       "currency": "EUR", "lifespan_days": 365, "tips": [], "successor_sku": "T"}],
+        "recommendations": [{"sku": "U", "name": "Socks", "category": "socks", "price_cents": 1995,
+                      "currency": "EUR", "lifespan_days": 270, "tips": [], "successor_sku": null}],
         "event": {"order_external_id": "W1", "status": "delivered", "carrier": "postnl", "event_type": "x", "sku": "S",
                   "ends_on": "2026-06-30", "segment": "runner", "previous": "casual", "role": "referrer",
                   "coupon": {"code": "ABCD-EFGH", "value": "€10.00", "valid_until": "2026-07-01T00:00:00Z", "pool": "referral", "min_order_cents": 0}},
@@ -353,6 +426,10 @@ mod tests {
         for (source, expected) in [
             ("customer.locale ==", "does not parse"),
             ("client.locale == 'nl-BE'", "uses 'client'"),
+            (
+                "products.exists(p, p.tips != []) && p.sku == 'S'",
+                "uses 'p'",
+            ),
             ("customer.lokale == 'nl-BE'", "does not fit the data model"),
             ("stats.orders_count > 'many'", "does not fit the data model"),
             ("stats.orders_count + 1", "not true or false"),
@@ -364,6 +441,33 @@ mod tests {
             let err = Condition::parse(source).unwrap_err();
             assert!(err.contains(expected), "{source}: {err}");
         }
+    }
+
+    #[test]
+    fn comprehension_variables_are_the_conditions_own() {
+        let c = Condition::parse("products.exists(p, p.sku in order.new_skus && size(p.tips) > 0)")
+            .unwrap();
+        let mut data = sample_data();
+        assert!(!c.evaluate(&data).unwrap(), "the sample shoe has no tips");
+        data["products"][0]["tips"] = json!(["Loop ze eerst kort in."]);
+        assert!(c.evaluate(&data).unwrap());
+        data["order"]["new_skus"] = json!([]);
+        assert!(
+            !c.evaluate(&data).unwrap(),
+            "tips for what they owned already"
+        );
+        assert!(c.uses("products") && c.uses("order") && !c.uses("customer"));
+        assert!(Condition::parse("products.all(p, products.exists(q, q.sku == p.sku))").is_ok());
+        // product-info's entry: a successor counts as something to say; a product without
+        // one carries `null` (the record serialises every field).
+        let info = Condition::parse(
+            "products.exists(p, p.sku in order.new_skus && (size(p.tips) > 0 || p.successor_sku != null))",
+        )
+        .unwrap();
+        let mut data = sample_data();
+        assert!(info.evaluate(&data).unwrap());
+        data["products"][0]["successor_sku"] = json!(null);
+        assert!(!info.evaluate(&data).unwrap());
     }
 
     #[test]

@@ -5,10 +5,11 @@
 //! review, a survey answer), and by a programme's `grant_points` step; an `order_returned`
 //! event reverses that order's points. Every entry carries a key (`order:1042`,
 //! `action:<event id>`, …), so routing an event twice earns nothing twice. Coupons are issued
-//! from configured pools with random codes from an unambiguous alphabet; referrals move from
-//! pending to ordered on the new customer's first order, and a `referral` job at the end of
-//! the return period issues both rewards and posts a `referral_converted` event for each
-//! side, which the referral programme answers with a message.
+//! from configured pools with random codes from an unambiguous alphabet. A referral gives the
+//! new customer their code at sign-up (for the first order, RF1), moves from pending to
+//! ordered on that first order, and a `referral` job at the end of the return period issues
+//! the referrer's; each side gets a `referral_converted` event with its `role`, which the
+//! referral programme answers with a message.
 //!
 //! Requirements: LY1, LY2, OF3, RF1, DQ1.
 
@@ -487,7 +488,12 @@ pub async fn register_referral(
         .insert_referral(referrer.id, referred.id, &reason, now)
         .await?
     {
-        Some(r) => Ok(Ok(r)),
+        Some(r) => {
+            // RF1: the new customer's €10 is for their first order, so it comes now; the
+            // referrer's waits until that order is past the return period.
+            reward_side(tx, config, &r, referred, &referrer, "referred", now).await?;
+            Ok(Ok(r))
+        }
         None => Ok(Err((
             FieldError::new(
                 "customer_external_id",
@@ -533,8 +539,49 @@ async fn referral_order_placed(
     Ok(())
 }
 
-/// The `referral` job: when the return period has passed and the order stands, both sides
-/// get a code and a `referral_converted` event (which the referral programme answers).
+/// One side's €10 (RF1): a code from the reward pool and a `referral_converted` event with
+/// its `role` (`referred` or `referrer`), which the referral programme answers; the event's
+/// source key makes a repeat harmless.
+async fn reward_side(
+    tx: &mut Tx,
+    config: &LoyaltyConfig,
+    r: &Referral,
+    side: &StoredCustomer,
+    other: &StoredCustomer,
+    role: &str,
+    now: Timestamp,
+) -> Result<()> {
+    let Some(pool) = config.pool(&config.referral.reward_pool) else {
+        return Err(StoreError::NotFound(format!(
+            "coupon pool '{}'",
+            config.referral.reward_pool
+        )));
+    };
+    let reason = format!("referral {}: {role}", r.id);
+    let coupon = issue_coupon(tx, pool, Some(side.id), &reason, now).await?;
+    let properties = json!({
+        "referral_id": r.id,
+        "role": role,
+        "other_first_name": other.record.first_name,
+        "coupon": coupon_json(&coupon),
+    });
+    let source = format!("referral:{}:{role}", r.id);
+    append_event(
+        tx,
+        side.id,
+        "referral_converted",
+        now,
+        &properties,
+        Some(&source),
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
+/// The `referral` job: when the return period has passed and the order stands, the
+/// referrer gets a code and a `referral_converted` event (which the referral programme
+/// answers); the new customer had theirs at sign-up.
 pub async fn settle_referral(
     tx: &mut Tx,
     config: &LoyaltyConfig,
@@ -560,40 +607,18 @@ pub async fn settle_referral(
         .await?;
         return Ok(());
     }
-    let Some(pool) = config.pool(&config.referral.reward_pool) else {
-        return Err(StoreError::NotFound(format!(
-            "coupon pool '{}'",
-            config.referral.reward_pool
-        )));
-    };
     let referrer = tx.customer(r.referrer_id).await?;
     let referred = tx.customer(r.referred_id).await?;
-    for (side, other, role) in [
-        (&referrer, &referred, "referrer"),
-        (&referred, &referrer, "referred"),
-    ] {
-        let reason = format!("referral {}: {role}", r.id);
-        let coupon = issue_coupon(tx, pool, Some(side.id), &reason, now).await?;
-        let properties = json!({
-            "referral_id": r.id,
-            "role": role,
-            "other_first_name": other.record.first_name,
-            "coupon": coupon_json(&coupon),
-        });
-        let source = format!("referral:{}:{role}", r.id);
-        append_event(
-            tx,
-            side.id,
-            "referral_converted",
-            now,
-            &properties,
-            Some(&source),
-            now,
-        )
-        .await?;
-    }
-    tx.update_referral(r.id, "rewarded", None, None, "both sides rewarded", now)
-        .await?;
+    reward_side(tx, config, &r, &referrer, &referred, "referrer", now).await?;
+    tx.update_referral(
+        r.id,
+        "rewarded",
+        None,
+        None,
+        "both sides rewarded (the new customer at sign-up)",
+        now,
+    )
+    .await?;
     Ok(())
 }
 

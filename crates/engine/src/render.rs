@@ -383,6 +383,7 @@ impl Renderer {
         env.add_filter("date", date);
         env.add_filter("linkify", linkify);
         env.add_filter("carrier", carrier_name);
+        env.add_filter("local", local_text);
         let mut names = HashSet::new();
         let mut uses: BTreeMap<String, HashSet<String>> = BTreeMap::new();
         let mut short_texts = HashSet::new();
@@ -904,6 +905,32 @@ pub fn carrier_name(id: &str) -> String {
 /// `{{ 12995 | money }}` → "€ 129,95" (nl) or "€129.95" (en).
 fn money(state: &State<'_, '_>, cents: i64) -> String {
     aftercare_domain::commerce::format_euros(cents, locale_of(state))
+}
+
+/// `{{ event.title | local }}`: a text the shop sent in several languages, as an object by
+/// locale (`{"nl-NL": "Zomerdeals", "nl": "Zomerdeals", "fr": "Soldes d'été", "en": "Summer
+/// deals"}`), in the customer's: their tag, then their language, then English, then the
+/// first given. A plain text is printed as it is.
+fn local_text(state: &State<'_, '_>, value: minijinja::Value) -> minijinja::Value {
+    if value.kind() != minijinja::value::ValueKind::Map {
+        return value;
+    }
+    let locale = locale_of(state);
+    let language = locale.tag().split('-').next().unwrap_or_default();
+    for key in [locale.tag(), language, "en"] {
+        if let Ok(text) = value.get_attr(key)
+            && !text.is_undefined()
+            && !text.is_none()
+        {
+            return text;
+        }
+    }
+    value
+        .try_iter()
+        .ok()
+        .and_then(|mut keys| keys.next())
+        .and_then(|first| value.get_item(&first).ok())
+        .unwrap_or_default()
 }
 
 /// `{{ order.placed_at | date }}` → "12 maart 2026" / "12 March 2026", in the customer's zone.

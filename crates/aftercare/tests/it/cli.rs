@@ -48,8 +48,14 @@ fn check_warns_when_new_customers_get_an_offer_loyal_customers_do_not() {
             "[[loyalty.pools]]\nid = \"{id}\"\nname = \"{id}\"\npercent = {percent}\nvalid_days = 30\naudience = \"{audience}\"\n"
         )
     };
+    // And the gift pools the birthday and anniversary programmes issue from.
+    let gift = |id: &str, sku: &str| {
+        format!(
+            "[[loyalty.pools]]\nid = \"{id}\"\nname = \"{id}\"\ngift_sku = \"{sku}\"\nvalid_days = 30\naudience = \"anyone\"\n"
+        )
+    };
     let text = format!(
-        "[loyalty]\nrewards = []\n{}{}{}{}{}{}{}",
+        "[loyalty]\nrewards = []\n{}{}{}{}{}{}{}{}{}",
         pool("referral", 1000, "anyone"),
         pool("service-recovery", 750, "anyone"),
         pool("loyal-thanks", 1000, "loyal"),
@@ -57,6 +63,8 @@ fn check_warns_when_new_customers_get_an_offer_loyal_customers_do_not() {
         percent("win-back", 15, "anyone"),
         percent("early-access", 15, "loyal"),
         percent("anniversary", 20, "anyone"),
+        gift("birthday-gift", "LW-BOTTLE"),
+        gift("anniversary-gift", "LW-SOCK-3"),
     );
     std::fs::write(&config, text).unwrap();
     let (code, stdout, stderr) =

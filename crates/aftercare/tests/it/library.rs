@@ -293,6 +293,34 @@ async fn click_and_collect_offers_a_fitting_appointment_px5() {
     );
 }
 
+/// Issue 23 point 5: a product with nothing to tell (no tips, no successor) brings no tips
+/// mail and no product information — no message that only says hello; the check-in still
+/// comes, since it asks about the customer's own delivery.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_product_with_nothing_to_tell_brings_no_tips_and_no_product_information() {
+    let lab = lab().await;
+    let mut tx = lab.store.begin().await.unwrap();
+    let plain: aftercare_domain::ProductRecord = serde_json::from_value(json!({
+        "sku": "LW-PLAIN", "name": "Reserveveters", "category": "accessories",
+        "price_cents": 495, "tips": []
+    }))
+    .unwrap();
+    ingest::upsert_product(&mut tx, &plain, lab.clock.now())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    lab.customer("C1", json!({"attributes": {"income_band": "high"}}))
+        .await;
+    lab.order_of("C1", "W1", lab.clock.now(), &["LW-PLAIN"], "home")
+        .await;
+    lab.shipment("W1", "delivered").await;
+    lab.run().await;
+    lab.days(60).await;
+    lab.none("C1", "product_tips").await;
+    lab.none("C1", "product_info").await;
+    lab.one("C1", "check_in").await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn product_information_comes_unasked_and_more_often_for_higher_income_pi1_pi2() {
     let lab = lab().await;
@@ -368,12 +396,25 @@ async fn offers_also_bought_and_early_access_of1_of2_of3() {
     lab.order_of("C1", "W1", lab.clock.now(), &["LW-STRIDE-4"], "home")
         .await;
     lab.shipment("W1", "delivered").await;
+    // Nobody bought anything with trail shoes: nothing to suggest, so no mail at all
+    // (issue 23 point 5: no empty fallback).
+    lab.customer("C2", marketing(json!({}))).await;
+    lab.order_of("C2", "WT", lab.clock.now(), &["LW-TRAIL-2"], "home")
+        .await;
+    lab.shipment("WT", "delivered").await;
     lab.run().await;
-    lab.event("C1", "offer_published", json!({"title": "Zomerdeals", "description": "Alle trailschoenen 20% korting.", "valid_until": "2026-05-10"})).await;
+    // The shop may send the offer's words in several languages; each customer reads theirs,
+    // and the last day is a date in their language, not "2026-05-10".
+    lab.event("C1", "offer_published", json!({"title": {"nl": "Zomerdeals", "en": "Summer deals"}, "description": {"nl": "Alle trailschoenen 20% korting.", "en": "All trail shoes 20% off."}, "valid_until": "2026-05-10"})).await;
     lab.run().await;
     lab.days(1).await;
     let offer = lab.one("C1", "offer").await;
     assert_eq!(offer.subject.as_deref(), Some("Zomerdeals"));
+    assert!(
+        body(&offer).contains("Alle trailschoenen 20% korting. Geldig tot en met 10 mei 2026."),
+        "{}",
+        body(&offer)
+    );
     assert_eq!(local(&offer, "Europe/Amsterdam"), "2026-05-05 09:00");
     lab.days(10).await;
     let also = lab.one("C1", "also_bought").await;
@@ -385,6 +426,13 @@ async fn offers_also_bought_and_early_access_of1_of2_of3() {
     assert!(
         !body(&also).contains("Stride 4"),
         "not what the customer owns"
+    );
+    assert!(
+        lab.all("C2")
+            .await
+            .iter()
+            .all(|m| m.template != "also_bought"),
+        "not even planned"
     );
     // Early access only for customers with three or more orders.
     lab.order_of("C1", "W2", lab.clock.now(), &["LW-CAP"], "home")
@@ -482,6 +530,36 @@ async fn birthday_and_anniversaries_stressed_for_bargain_hunters_su1_sg2() {
         "2026-05-20 09:00"
     );
     assert!(body(&lab.one("R", "anniversary").await).contains("Vandaag is het 2 jaar geleden"));
+    // The promised gifts are real: a code of a gift pool, the customer's own, that names
+    // the product for the shop's checkout (issue 23 point 5).
+    for (who, template, pool, sku) in [
+        ("B", "birthday", "birthday-gift", "LW-BOTTLE"),
+        ("R", "anniversary", "anniversary-gift", "LW-SOCK-3"),
+    ] {
+        let text = body(&lab.one(who, template).await).to_string();
+        let code = text
+            .split("de code ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("{template} without a code: {text}"));
+        let mut tx = lab.store.begin_read().await.unwrap();
+        let coupon = tx
+            .coupon_by_code(&aftercare_domain::loyalty::normalise_code(code).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(
+            (coupon.pool_id.as_str(), coupon.value_kind.as_str()),
+            (pool, "gift")
+        );
+        assert_eq!(
+            aftercare_domain::loyalty::LoyaltyConfig::default()
+                .pool(pool)
+                .and_then(|p| p.gift_sku.as_deref()),
+            Some(sku)
+        );
+    }
     // The purchase anniversary falls on the same day: policy keeps a week between
     // relationship contacts (FR1), so it goes out a week later, with the reason on record.
     let later = lab.one("R", "purchase_anniversary").await;

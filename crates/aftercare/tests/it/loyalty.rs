@@ -206,7 +206,7 @@ both_backends!(
 );
 
 both_backends!(
-    referral_rewards_both_sides_after_the_return_period_and_refuses_self_referral,
+    referral_gives_the_friend_ten_euros_for_the_first_order_and_the_referrer_after_the_return_period_rf1,
     |backend| async move {
         let app = spawn_app(backend).await;
         app.seed_shop(&with_marketing(jan_de_vries())).await;
@@ -256,6 +256,18 @@ both_backends!(
             .await;
         assert_eq!(status, 201, "{body}");
         assert_eq!(body["state"], "pending");
+        // RF1: the new customer's €10 is for the first order, so it is there at once.
+        app.engine.run_until_idle().await.unwrap();
+        let welcome = loyalty(&app, "C2").await;
+        let anna_code = welcome["coupons"][0]["code"].as_str().unwrap().to_string();
+        assert_eq!(welcome["coupons"][0]["value"], "€10.00", "{welcome}");
+        let body = app
+            .get_json(&format!(
+                "/v1/coupons/{anna_code}?customer_external_id=C2&order_total_cents=12995"
+            ))
+            .await;
+        assert_eq!(body["redeemable"], true, "usable on the first order: {body}");
+        assert_eq!(body["discount_cents"], 1000);
         assert_eq!(
             app.post_json("/v1/orders", &order_for("C2", "A1", "2026-03-02T08:59:00Z"))
                 .await
@@ -269,11 +281,11 @@ both_backends!(
         );
         app.advance_hours(24 * 29).await;
         assert!(
-            loyalty(&app, "C2").await["coupons"]
+            loyalty(&app, "C1").await["coupons"]
                 .as_array()
                 .unwrap()
                 .is_empty(),
-            "not before the return period ends"
+            "the referrer's €10 waits for the return period"
         );
         app.advance_hours(24 * 2).await;
 
@@ -302,6 +314,7 @@ both_backends!(
                 "the message links to the loyalty page: {reward}"
             );
         }
+        assert_eq!(codes[1], anna_code, "one code for the new customer, not two");
         assert_ne!(codes[0], codes[1], "each side has a code of their own");
         assert_eq!(
             loyalty(&app, "C1").await["referrals"][0]["state"],

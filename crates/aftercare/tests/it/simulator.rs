@@ -39,10 +39,28 @@ async fn fast_simulator_agrees_with_the_engine() {
         fast.active_marketing_customers,
         exact.active_marketing_customers
     );
+    // Programme by programme, printed with any failure below so a difference can be traced.
+    let table: String = exact
+        .programmes
+        .iter()
+        .map(|(id, e)| {
+            let f = &fast.programmes[id];
+            let sent = |p: &aftercare::cli::simulate::ProgrammeReport| {
+                p.messages.get("sent").copied().unwrap_or(0)
+            };
+            format!(
+                "\n{id}: enrolled {} / {}, sent {} / {} (fast / engine)",
+                f.enrolled,
+                e.enrolled,
+                sent(f),
+                sent(e)
+            )
+        })
+        .collect();
     // (A part of a year is scaled to a year, so the band's top says nothing here.)
     assert!(
         (fast.active_marketing_in_band - exact.active_marketing_in_band).abs() <= 0.05,
-        "in band: fast {} exact {}",
+        "in band: fast {} exact {}{table}",
         fast.active_marketing_in_band,
         exact.active_marketing_in_band
     );

@@ -345,6 +345,10 @@ pub struct FastSimulator<'a> {
     names: Vec<&'a str>,
     /// Whether a condition reads `order` or `products` (then orders are kept whole).
     uses_orders: bool,
+    /// "Also bought" rules (OF2) for conditions that read `recommendations`, mined from the
+    /// sample households' orders so far once a week of the run (the engine mines all orders
+    /// every night), each with the moment it holds from.
+    rules: Vec<(Timestamp, Vec<aftercare_insight::recs::Rule>)>,
 }
 
 /// Households whose history fits the lifetime model.
@@ -379,7 +383,9 @@ impl<'a> FastSimulator<'a> {
             .map(String::as_str)
             .collect();
         let uses_orders = setup.library.programmes.values().any(|p| {
-            let reads = |c: &crate::condition::Condition| c.uses("order") || c.uses("products");
+            let reads = |c: &crate::condition::Condition| {
+                c.uses("order") || c.uses("products") || c.uses("recommendations")
+            };
             p.entry.as_ref().is_some_and(reads)
                 || p.steps.iter().any(|s| match &s.action {
                     crate::programme::Action::Branch { condition, .. } => reads(condition),
@@ -409,6 +415,18 @@ impl<'a> FastSimulator<'a> {
                     .map(move |d| history(&d, today))
             })
             .collect();
+        let reads_recommendations = setup.library.programmes.values().any(|p| {
+            p.entry.as_ref().is_some_and(|c| c.uses("recommendations"))
+                || p.steps.iter().any(|s| {
+                    matches!(&s.action, crate::programme::Action::Branch { condition, .. }
+                        if condition.uses("recommendations"))
+                })
+        });
+        let rules = if reads_recommendations {
+            weekly_rules(sample, setup.from, setup.to)
+        } else {
+            Vec::new()
+        };
         let fits = histories.iter().filter(|h| h.frequency > 0.0).count() >= 20;
         let model = fits.then(|| BgNbd::fit(&histories).ok()).flatten();
         let spend = model
@@ -424,7 +442,14 @@ impl<'a> FastSimulator<'a> {
             triggered,
             names,
             uses_orders,
+            rules,
         }
+    }
+
+    /// The "also bought" rules that hold at `now`.
+    fn rules_at(&self, now: Timestamp) -> &[aftercare_insight::recs::Rule] {
+        let i = self.rules.partition_point(|(from, _)| *from <= now);
+        self.rules.get(i.saturating_sub(1)).map_or(&[], |(_, r)| r)
     }
 
     /// Runs one household through the period and adds what happened to `tally`.
@@ -432,6 +457,37 @@ impl<'a> FastSimulator<'a> {
         let (run, inputs) = run::Run::new(self, household, tally);
         run.finish(inputs);
     }
+}
+
+/// The "also bought" rules from the orders of `sample` placed before each week's start from
+/// `from` to `to`.
+fn weekly_rules(
+    sample: &[Household],
+    from: Timestamp,
+    to: Timestamp,
+) -> Vec<(Timestamp, Vec<aftercare_insight::recs::Rule>)> {
+    let mut baskets: Vec<(Timestamp, Vec<&str>)> = sample
+        .iter()
+        .flat_map(|h| h.inputs.iter())
+        .filter_map(|(at, _, input)| match input {
+            Input::Order(o) => Some((*at, o.lines.iter().map(|l| l.sku.as_str()).collect())),
+            _ => None,
+        })
+        .collect();
+    baskets.sort_by_key(|(at, _)| *at);
+    let week = jiff::SignedDuration::from_hours(24 * 7);
+    let mut out = Vec::new();
+    let mut at = from;
+    while at <= to {
+        let before = baskets.partition_point(|(t, _)| *t < at);
+        let rules = aftercare_insight::recs::rules(
+            baskets[..before].iter().map(|(_, b)| b.as_slice()),
+            aftercare_insight::recs::Minimums::default(),
+        );
+        out.push((at, rules));
+        at += week;
+    }
+    out
 }
 
 /// The UTC date of a moment (the scores' day).

@@ -326,6 +326,8 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
             }
             Input::Referred(friend) => {
                 self.people[friend].referral = Some((who, Referral::Pending));
+                // RF1: the new customer's €10 comes at sign-up, for the first order.
+                self.reward_referral_side(friend, who, "referred", at);
             }
             Input::Page(event_type) => self.event(who, event_type, json!({}), at),
             contacted @ Input::Contacted(..) => self.history_input(at, who, contacted),
@@ -1075,21 +1077,22 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
             return;
         };
         self.people[friend].referral = Some((referrer, Referral::Rewarded));
+        self.reward_referral_side(referrer, friend, "referrer", now);
+    }
+
+    /// One side's referral code and `referral_converted` event, as the engine's
+    /// `loyalty::reward_side` makes them.
+    fn reward_referral_side(&mut self, side: usize, other: usize, role: &str, now: Timestamp) {
         let loyalty = self.sim.setup.loyalty;
         let Some(pool) = loyalty.pool(&loyalty.referral.reward_pool) else {
             return;
         };
-        for (side, other, role) in [
-            (referrer, friend, "referrer"),
-            (friend, referrer, "referred"),
-        ] {
-            let context = json!({
-                "role": role,
-                "other_first_name": self.people[other].record.first_name,
-                "coupon": coupon(pool.valid_days, now),
-            });
-            self.event(side, "referral_converted", context, now);
-        }
+        let context = json!({
+            "role": role,
+            "other_first_name": self.people[other].record.first_name,
+            "coupon": coupon(pool.valid_days, now),
+        });
+        self.event(side, "referral_converted", context, now);
     }
 
     // ----- conditions -----------------------------------------------------------------
@@ -1102,9 +1105,9 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
         now: Timestamp,
     ) -> bool {
         // A condition on the customer alone holds until the record changes.
-        let customer_only = !["event", "stats", "order", "products"]
+        let customer_only = !crate::condition::VARIABLES
             .iter()
-            .any(|v| condition.uses(v));
+            .any(|v| *v != "customer" && condition.uses(v));
         let key: *const Condition = condition;
         if customer_only
             && let Some((_, holds)) = self.people[who].answers.iter().find(|(k, _)| *k == key)
@@ -1127,7 +1130,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
         context: &serde_json::Value,
         now: Timestamp,
     ) -> Vec<(&'static str, Value)> {
-        let mut values = Vec::with_capacity(5);
+        let mut values = Vec::with_capacity(6);
         if condition.uses("customer") {
             let p = &mut self.people[who];
             let customer = p.cel_customer.get_or_insert_with(|| {
@@ -1138,7 +1141,10 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
         if condition.uses("event") {
             values.push(("event", to_cel(context)));
         }
-        if condition.uses("order") || condition.uses("products") {
+        if condition.uses("order")
+            || condition.uses("products")
+            || condition.uses("recommendations")
+        {
             let order = context.get("order_external_id").and_then(|v| v.as_str());
             let found = self
                 .order_records
@@ -1157,6 +1163,25 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                     .iter()
                     .filter_map(|l| self.sim.products.get(l.sku.as_str()))
                     .collect();
+                if condition.uses("recommendations") {
+                    let basket: Vec<&str> = o.lines.iter().map(|l| l.sku.as_str()).collect();
+                    let owned: HashSet<String> = self.people[who]
+                        .orders
+                        .iter()
+                        .flat_map(|earlier| earlier.skus.iter().cloned())
+                        .collect();
+                    let recommended: Vec<&aftercare_domain::ProductRecord> =
+                        aftercare_insight::recs::recommend(
+                            self.sim.rules_at(now),
+                            &basket,
+                            &owned,
+                            3,
+                        )
+                        .into_iter()
+                        .filter_map(|r| self.sim.products.get(r.consequent.as_str()))
+                        .collect();
+                    values.push(("recommendations", to_cel(&json!(recommended))));
+                }
                 values.push(("products", to_cel(&json!(products))));
             }
         }

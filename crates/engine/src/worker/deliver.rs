@@ -150,33 +150,14 @@ impl Engine {
         }) {
             successors.extend(tx.product(sku).await?);
         }
-        let mut recommendations = Vec::new();
-        if self
+        let recommendations = if self
             .renderer
             .template_uses(&message.template, "recommendations")
         {
-            // OF2: the day's "also bought" rules for this order's products, best lift
-            // first, leaving out what the customer owns.
-            let skus: Vec<&str> = products.iter().map(|p| p.sku.as_str()).collect();
-            let rules: Vec<aftercare_insight::recs::Rule> = tx
-                .also_bought_rules(&skus)
-                .await?
-                .into_iter()
-                .map(|r| aftercare_insight::recs::Rule {
-                    antecedent: r.sku,
-                    consequent: r.other_sku,
-                    pair_orders: u64::try_from(r.pair_orders).unwrap_or(0),
-                    support: r.support,
-                    confidence: r.confidence,
-                    lift: r.lift,
-                })
-                .collect();
-            let owned: std::collections::HashSet<String> =
-                tx.owned_skus(customer.id).await?.into_iter().collect();
-            for rule in aftercare_insight::recs::recommend(&rules, &skus, &owned, 3) {
-                recommendations.extend(tx.product(&rule.consequent).await?);
-            }
-        }
+            super::recommendations(&mut tx, customer.id, &products).await?
+        } else {
+            Vec::new()
+        };
         // Links in a message stay valid for 90 days.
         let expires = now + SignedDuration::from_hours(24 * 90);
         // Marketing can be stopped from every non-transactional email, for two years. (Only

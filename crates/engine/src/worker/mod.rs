@@ -487,11 +487,43 @@ pub(crate) async fn bought_before(
         .collect())
 }
 
-/// What conditions see: customer, order, products, event and computed stats.
+/// OF2: up to three products from the day's "also bought" rules for `products`, best lift
+/// first, leaving out the basket and what the customer owns. The also-bought message and
+/// the condition that decides whether it has anything to say read the same list.
+pub(crate) async fn recommendations(
+    tx: &mut Tx,
+    customer_id: i64,
+    products: &[aftercare_domain::ProductRecord],
+) -> Result<Vec<aftercare_domain::ProductRecord>, EngineError> {
+    let skus: Vec<&str> = products.iter().map(|p| p.sku.as_str()).collect();
+    let rules: Vec<aftercare_insight::recs::Rule> = tx
+        .also_bought_rules(&skus)
+        .await?
+        .into_iter()
+        .map(|r| aftercare_insight::recs::Rule {
+            antecedent: r.sku,
+            consequent: r.other_sku,
+            pair_orders: u64::try_from(r.pair_orders).unwrap_or(0),
+            support: r.support,
+            confidence: r.confidence,
+            lift: r.lift,
+        })
+        .collect();
+    let owned: HashSet<String> = tx.owned_skus(customer_id).await?.into_iter().collect();
+    let mut out = Vec::new();
+    for rule in aftercare_insight::recs::recommend(&rules, &skus, &owned, 3) {
+        out.extend(tx.product(&rule.consequent).await?);
+    }
+    Ok(out)
+}
+
+/// What `condition` sees: customer, order, products, event and computed stats, and the
+/// recommendations when it reads them.
 async fn condition_data(
     tx: &mut Tx,
     customer: &StoredCustomer,
     context: &serde_json::Value,
+    condition: &crate::condition::Condition,
     now: jiff::Timestamp,
 ) -> Result<serde_json::Value, EngineError> {
     let stats = tx.order_stats(customer.id).await?;
@@ -539,12 +571,18 @@ async fn condition_data(
         }
         None => None,
     };
+    let recommendations = if condition.uses("recommendations") {
+        recommendations(tx, customer.id, &products).await?
+    } else {
+        Vec::new()
+    };
     Ok(serde_json::json!({
         "customer": customer.record,
         "order": order_json,
         "products": products,
         "event": context,
         "stats": stats_json,
+        "recommendations": recommendations,
     }))
 }
 

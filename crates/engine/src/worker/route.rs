@@ -121,7 +121,7 @@ impl Engine {
                 continue;
             }
             if let Some(entry) = &programme.entry {
-                let data = condition_data(&mut tx, &customer, &context, now).await?;
+                let data = condition_data(&mut tx, &customer, &context, entry, now).await?;
                 match entry.evaluate(&data) {
                     Ok(true) => {}
                     Ok(false) => continue,

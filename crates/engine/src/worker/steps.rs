@@ -54,14 +54,15 @@ impl Engine {
         let end = loop {
             match run.advance() {
                 Next::Holds(condition) => {
-                    let data = condition_data(&mut tx, &customer, &context, now).await?;
+                    let data = condition_data(&mut tx, &customer, &context, condition, now).await?;
                     run.answer(condition.evaluate(&data).unwrap_or_else(|e| {
                         debug!(enrolment_id = enrolment.id, error = %e, "Condition failed; taking the else branch.");
                         false
                     }));
                 }
                 Next::Date(expression) => {
-                    let data = condition_data(&mut tx, &customer, &context, now).await?;
+                    let data =
+                        condition_data(&mut tx, &customer, &context, expression, now).await?;
                     run.answer_date(expression.evaluate_date(&data)
                         .inspect_err(|e| debug!(enrolment_id = enrolment.id, error = %e, "No date to wait for; going on at once."))
                         .ok());

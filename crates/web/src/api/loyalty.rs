@@ -276,7 +276,7 @@ pub struct CheckQuery {
 
 /// Check a code without redeeming it: whether it applies and what it takes off.
 #[utoipa::path(get, path = "/v1/coupons/{code}", params(("code" = String, Path, description = "The code as typed: 1 to 64 letters and digits; dashes and spaces are ignored", pattern = "^[ -]*([A-Za-z0-9][ -]*){1,64}$"), CheckQuery),
-    responses((status = 200, description = "Known code; `redeemable` and `reason` say whether it applies", body = serde_json::Value)),
+    responses((status = 200, description = "Known code; `redeemable` and `reason` say whether it applies, `discount_cents` what it takes off, and `gift_sku` the product a gift code adds to the order for free", body = serde_json::Value)),
     security(("bearer" = [])))]
 pub async fn get_coupon(
     State(app): State<AppState>,
@@ -316,6 +316,13 @@ pub async fn get_coupon(
     body["discount_cents"] = json!(discount);
     body["uses"] = json!(coupon.uses);
     body["max_uses"] = json!(coupon.max_uses);
+    // A gift code adds a product to the order instead of taking money off (issue 23).
+    body["gift_sku"] = json!(
+        app.engine
+            .loyalty()
+            .pool(&coupon.pool_id)
+            .and_then(|p| p.gift_sku.as_deref())
+    );
     Ok(Json(body).into_response())
 }
 
