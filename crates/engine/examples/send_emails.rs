@@ -92,6 +92,7 @@ async fn main() {
                             event: &serde_json::Value::Null,
                             recommendations: &[],
                             successors: &[],
+                            picks: &[],
                             new_skus: None,
                             links: &links,
                         },

@@ -323,6 +323,9 @@ pub struct RenderInput<'a> {
     /// The catalogue's successors of these products, so templates name them
     /// (`product.successor_name`) instead of printing a SKU (issue 23 point 2).
     pub successors: &'a [ProductRecord],
+    /// IN1: products from the catalogue the customer has never ordered, for inspiration,
+    /// each with whether it is new in the catalogue (`picks`, with `new`).
+    pub picks: &'a [(ProductRecord, bool)],
     /// The order's SKUs the customer had not ordered before it (`order.new_skus`, issue
     /// 23); `None` takes every SKU of the order as new (previews).
     pub new_skus: Option<&'a [String]>,
@@ -651,6 +654,11 @@ impl Renderer {
                 product
             }).collect::<Vec<_>>(),
             "recommendations": input.recommendations,
+            "picks": input.picks.iter().map(|(p, new)| {
+                let mut product = serde_json::to_value(p).unwrap_or_default();
+                product["new"] = (*new).into();
+                product
+            }).collect::<Vec<_>>(),
             "event": input.event,
             // A coupon issued by `issue_coupon` or carried by the event (DQ1 checks it).
             "coupon": localised_coupon(input.event.get("coupon"), locale),

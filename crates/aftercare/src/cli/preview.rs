@@ -101,6 +101,12 @@ pub fn preview(
         Some(o) => (Some(o), products),
         None => (sample_order.as_ref(), sample_products.as_slice()),
     };
+    // Inspiration's picks: the successor, new in the catalogue, and a sock.
+    let sample_picks: Vec<(aftercare_domain::ProductRecord, bool)> = sample_successors
+        .iter()
+        .map(|p| (p.clone(), true))
+        .chain(sample_products.iter().skip(1).map(|p| (p.clone(), false)))
+        .collect();
     let mut event = SAMPLE_EVENT.clone();
     event["order_external_id"] = order.map(|o| o.external_id.as_str()).into();
     let input = RenderInput {
@@ -110,6 +116,7 @@ pub fn preview(
         event: &event,
         recommendations: &sample_products,
         successors: &sample_successors,
+        picks: &sample_picks,
         new_skus: None,
         links: &serde_json::json!({"loyalty": "https://example.invalid/p/loyalty/preview", "unsubscribe": null, "survey": "https://example.invalid/p/survey/preview", "preferences": "https://example.invalid/p/preferences/preview", "tracking": "https://example.invalid/p/tracking/preview"}),
     };

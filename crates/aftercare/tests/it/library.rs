@@ -362,10 +362,30 @@ async fn monthly_inspiration_needs_marketing_consent_fr1_in1() {
         .await;
     lab.customer("NO", json!({"customer_since": "2025-01-06"}))
         .await;
+    lab.order_of(
+        "YES",
+        "W-2025",
+        "2025-09-01T10:00:00Z".parse().unwrap(),
+        &["LW-STRIDE-4"],
+        "home",
+    )
+    .await;
     lab.run().await;
     lab.days(3).await;
     let m = lab.one("YES", "inspiration").await;
     assert_eq!(local(&m, "Europe/Amsterdam"), "2026-05-06 10:00");
+    // IN1: fed by the catalogue — what is new and in the customer's own category first,
+    // never what they already have.
+    assert_eq!(
+        m.subject.as_deref(),
+        Some("Nieuw bij Loopwerk: Stride 5 hardloopschoen")
+    );
+    assert!(
+        body(&m).contains("- Stride 5 hardloopschoen (nieuw): € 139,95")
+            && !body(&m).contains("Stride 4"),
+        "{}",
+        body(&m)
+    );
     let blocked: Vec<_> = lab
         .all("NO")
         .await

@@ -158,6 +158,14 @@ impl Engine {
         } else {
             Vec::new()
         };
+        // IN1: what is new in the catalogue (the last 90 days) and what the customer has not
+        // tried yet, for inspiration.
+        let picks = if self.renderer.template_uses(&message.template, "picks") {
+            tx.catalogue_picks(customer.id, now - SignedDuration::from_hours(24 * 90), 3)
+                .await?
+        } else {
+            Vec::new()
+        };
         // Links in a message stay valid for 90 days.
         let expires = now + SignedDuration::from_hours(24 * 90);
         // Marketing can be stopped from every non-transactional email, for two years. (Only
@@ -204,6 +212,7 @@ impl Engine {
             event: &context,
             recommendations: &recommendations,
             successors: &successors,
+            picks: &picks,
             new_skus: new_skus.as_deref(),
             links: &links,
         };

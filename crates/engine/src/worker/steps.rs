@@ -299,6 +299,7 @@ impl Engine {
                 event: &serde_json::Value::Null,
                 recommendations: &[],
                 successors: &[],
+                picks: &[],
                 new_skus: None,
                 links: &serde_json::Value::Null,
             };

@@ -6,7 +6,8 @@ impl Tx {
     /// Inserts or replaces a product.
     pub async fn upsert_product(&mut self, record: &ProductRecord, now: Timestamp) -> Result<()> {
         on_tx!(self, c => sqlx::query(
-            "INSERT INTO products (sku, category, record, updated_at) VALUES ($1, $2, $3, $4)
+            "INSERT INTO products (sku, category, record, updated_at, first_seen_at)
+             VALUES ($1, $2, $3, $4, $4)
              ON CONFLICT (sku) DO UPDATE SET category = excluded.category,
                  record = excluded.record, updated_at = excluded.updated_at",
         )
@@ -27,5 +28,38 @@ impl Tx {
         .fetch_optional(&mut *c)
         .await?);
         row.map(ProductRecord::try_from).transpose()
+    }
+
+    /// IN1: up to `limit` products the customer has never ordered, for inspiration: those
+    /// that came into the catalogue since `new_since` first (flagged `true`), then those in
+    /// a category the customer buys in, newest first.
+    pub async fn catalogue_picks(
+        &mut self,
+        customer_id: i64,
+        new_since: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<(ProductRecord, bool)>> {
+        let rows: Vec<(String, i64, i64)> = on_tx!(self, c => sqlx::query_as(
+            "WITH owned AS (
+                 SELECT DISTINCT l.sku FROM order_lines l JOIN orders o ON o.id = l.order_id
+                 WHERE o.customer_id = $1),
+             familiar AS (
+                 SELECT DISTINCT p.category FROM products p JOIN owned ON owned.sku = p.sku)
+             SELECT p.record,
+                    CAST(CASE WHEN p.first_seen_at >= $2 THEN 1 ELSE 0 END AS BIGINT) AS is_new,
+                    CAST(CASE WHEN p.category IN (SELECT category FROM familiar) THEN 1 ELSE 0 END AS BIGINT) AS is_familiar
+             FROM products p
+             WHERE p.sku NOT IN (SELECT sku FROM owned)
+             ORDER BY is_new DESC, is_familiar DESC, p.first_seen_at DESC, p.sku
+             LIMIT $3",
+        )
+        .bind(customer_id)
+        .bind(micros(new_since))
+        .bind(limit)
+        .fetch_all(&mut *c)
+        .await?);
+        rows.into_iter()
+            .map(|(record, is_new, _)| Ok((json(&record)?, is_new == 1)))
+            .collect()
     }
 }

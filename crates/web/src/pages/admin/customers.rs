@@ -333,6 +333,7 @@ pub async fn preview(
         event: &event,
         recommendations: &[],
         successors: &[],
+        picks: &[],
         new_skus: None,
         links: &links,
     };
