@@ -382,20 +382,22 @@ impl<'a> FastSimulator<'a> {
             .keys()
             .map(String::as_str)
             .collect();
-        let uses_orders = setup.library.programmes.values().any(|p| {
-            let reads = |c: &crate::condition::Condition| {
-                c.uses("order") || c.uses("products") || c.uses("recommendations")
-            };
-            p.entry.as_ref().is_some_and(reads)
-                || p.steps.iter().any(|s| match &s.action {
-                    crate::programme::Action::Branch { condition, .. } => reads(condition),
-                    crate::programme::Action::Wait(crate::programme::Wait::UntilDate {
-                        date,
-                        ..
-                    }) => reads(date),
-                    _ => false,
-                })
-        });
+        // Whether any entry condition, branch or date to wait for reads one of `variables`.
+        let library_reads = |variables: &[&str]| {
+            let reads = |c: &crate::condition::Condition| variables.iter().any(|v| c.uses(v));
+            setup.library.programmes.values().any(|p| {
+                p.entry.as_ref().is_some_and(reads)
+                    || p.steps.iter().any(|s| match &s.action {
+                        crate::programme::Action::Branch { condition, .. } => reads(condition),
+                        crate::programme::Action::Wait(crate::programme::Wait::UntilDate {
+                            date,
+                            ..
+                        }) => reads(date),
+                        _ => false,
+                    })
+            })
+        };
+        let uses_orders = library_reads(&["order", "products", "recommendations"]);
         let today = utc_date(setup.from);
         let histories: Vec<History> = sample
             .iter()
@@ -415,14 +417,7 @@ impl<'a> FastSimulator<'a> {
                     .map(move |d| history(&d, today))
             })
             .collect();
-        let reads_recommendations = setup.library.programmes.values().any(|p| {
-            p.entry.as_ref().is_some_and(|c| c.uses("recommendations"))
-                || p.steps.iter().any(|s| {
-                    matches!(&s.action, crate::programme::Action::Branch { condition, .. }
-                        if condition.uses("recommendations"))
-                })
-        });
-        let rules = if reads_recommendations {
+        let rules = if library_reads(&["recommendations"]) {
             weekly_rules(sample, setup.from, setup.to)
         } else {
             Vec::new()

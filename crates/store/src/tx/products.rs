@@ -39,18 +39,19 @@ impl Tx {
         new_since: Timestamp,
         limit: i64,
     ) -> Result<Vec<(ProductRecord, bool)>> {
-        let rows: Vec<(String, i64, i64)> = on_tx!(self, c => sqlx::query_as(
+        let rows: Vec<(String, i64)> = on_tx!(self, c => sqlx::query_as(
             "WITH owned AS (
                  SELECT DISTINCT l.sku FROM order_lines l JOIN orders o ON o.id = l.order_id
                  WHERE o.customer_id = $1),
              familiar AS (
                  SELECT DISTINCT p.category FROM products p JOIN owned ON owned.sku = p.sku)
              SELECT p.record,
-                    CAST(CASE WHEN p.first_seen_at >= $2 THEN 1 ELSE 0 END AS BIGINT) AS is_new,
-                    CAST(CASE WHEN p.category IN (SELECT category FROM familiar) THEN 1 ELSE 0 END AS BIGINT) AS is_familiar
+                    CAST(CASE WHEN p.first_seen_at >= $2 THEN 1 ELSE 0 END AS BIGINT) AS is_new
              FROM products p
              WHERE p.sku NOT IN (SELECT sku FROM owned)
-             ORDER BY is_new DESC, is_familiar DESC, p.first_seen_at DESC, p.sku
+             ORDER BY is_new DESC,
+                      CASE WHEN p.category IN (SELECT category FROM familiar) THEN 0 ELSE 1 END,
+                      p.first_seen_at DESC, p.sku
              LIMIT $3",
         )
         .bind(customer_id)
@@ -59,7 +60,7 @@ impl Tx {
         .fetch_all(&mut *c)
         .await?);
         rows.into_iter()
-            .map(|(record, is_new, _)| Ok((json(&record)?, is_new == 1)))
+            .map(|(record, is_new)| Ok((json(&record)?, is_new == 1)))
             .collect()
     }
 }
