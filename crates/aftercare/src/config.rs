@@ -58,6 +58,8 @@ struct RawConfig {
     #[serde(default)]
     loyalty: LoyaltyConfig,
     #[serde(default)]
+    retention: aftercare_domain::retention::RetentionConfig,
+    #[serde(default)]
     tracking: TrackingConfig,
     #[serde(default)]
     print: aftercare_domain::print::PrintConfig,
@@ -157,6 +159,9 @@ pub struct Config {
     pub policy: PolicyConfig,
     /// Loyalty: earning, tiers, rewards, coupon pools, referrals (`[loyalty]`).
     pub loyalty: LoyaltyConfig,
+    /// Retention offers at cancellation and who hears of an acceptance (`[retention]`,
+    /// RT1).
+    pub retention: aftercare_domain::retention::RetentionConfig,
     /// The tracking page: carriers and their adapters, stores with fittings, local
     /// community content, recycling (`[tracking]`).
     pub tracking: TrackingConfig,
@@ -225,6 +230,14 @@ impl Config {
         raw.loyalty
             .validate()
             .map_err(|e| anyhow::anyhow!("{}: {}", e.field, e.reason))?;
+        raw.retention
+            .validate()
+            .map_err(|e| anyhow::anyhow!("{}: {}", e.field, e.reason))?;
+        if let Some(target) = &raw.retention.webhook
+            && !raw.webhooks.contains_key(target)
+        {
+            bail!("retention.webhook: '{target}' is not a target in [webhooks]");
+        }
         if let Some(e) = raw.tracking.check().into_iter().next() {
             bail!("{}: {}", e.field, e.reason);
         }
@@ -348,6 +361,7 @@ impl Config {
             brand: raw.brand,
             policy: raw.policy,
             loyalty: raw.loyalty,
+            retention: raw.retention,
             tracking: raw.tracking,
             print: raw.print,
             webhooks: raw.webhooks,

@@ -504,8 +504,10 @@ pub enum ShopAction {
     Order(OrderRecord),
     /// A carrier reports a status.
     Shipment(ShipmentEventRecord),
-    /// The shop, helpdesk or app reports something else (a case, an offer, a cancellation).
+    /// The shop, helpdesk or app reports something else (a case, an offer).
     Event(EventRecord),
+    /// A customer asks to cancel, with a reason and a product (RT1).
+    Cancellation(Box<aftercare_domain::CancellationRecord>),
     /// A new customer signs up.
     NewCustomer(Box<CustomerRecord>),
     /// A new customer came through an existing customer's referral link (RF1).
@@ -652,14 +654,27 @@ pub fn brand_activity(
                 ),
             ));
         } else if roll < 0.0045 {
+            // The reason and product the cancellation form asks (RT1), by the week, so
+            // the random stream stays as it was.
+            use aftercare_domain::retention::CancellationReason as R;
+            let (reason, sku, words) = match week % 7 {
+                0 | 1 => (R::Price, None, "te duur"),
+                2 => (R::TooMuch, Some("LW-SOCK-3"), "te veel sokken"),
+                3 => (R::Quality, Some("LW-SOCK-3"), "sokken slijten snel"),
+                4 => (R::Quality, Some("LW-STRIDE-4"), "schoen knelt"),
+                5 => (R::Temporary, None, "blessure"),
+                _ => (R::Moving, None, "verhuizing naar het buitenland"),
+            };
             out.push((
                 at,
-                event(
-                    &c.external_id,
-                    "cancellation_requested",
+                ShopAction::Cancellation(Box::new(aftercare_domain::CancellationRecord {
+                    customer_external_id: c.external_id.clone(),
                     at,
-                    json!({"reason": "te duur"}),
-                ),
+                    contract_external_id: None,
+                    reason_code: Some(reason),
+                    product_sku: sku.map(id),
+                    reason: Some(words.into()),
+                })),
             ));
         } else if roll < 0.0050 {
             out.push((

@@ -132,15 +132,19 @@ pub fn simulate_fast(
     let setup = setup(args, config, &library, &catalogue, start);
     let history_from = start - SignedDuration::from_hours(24 * 365);
     let household = |index: usize| {
-        shop::household(shop::unit_from(
-            args.seed,
-            index,
+        shop::household(
+            shop::unit_from(
+                args.seed,
+                index,
+                &catalogue,
+                history_from,
+                start,
+                setup.to,
+                start,
+            ),
+            &config.retention,
             &catalogue,
-            history_from,
-            start,
-            setup.to,
-            start,
-        ))
+        )
     };
     let sample: Vec<_> = (0..args.customers.min(MODEL_SAMPLE))
         .map(household)

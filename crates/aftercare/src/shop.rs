@@ -136,7 +136,11 @@ pub fn unit_from(
 
 /// A unit as the fast simulator takes it: each action addressed to the member it
 /// concerns, a tracking-page action as the event it leads to.
-pub fn household(unit: Unit) -> aftercare_engine::simulator::Household {
+pub fn household(
+    unit: Unit,
+    retention: &aftercare_domain::retention::RetentionConfig,
+    catalogue: &[aftercare_domain::ProductRecord],
+) -> aftercare_engine::simulator::Household {
     use aftercare_engine::simulator::{Household, Input};
     // Most households are one customer: everything is theirs.
     let alone = unit.customers.len() == 1;
@@ -172,6 +176,30 @@ pub fn household(unit: Unit) -> aftercare_engine::simulator::Household {
                 (who, Input::Shipment(s))
             }
             ShopAction::Event(e) => (who_is(e.customer_external_id.as_str()), Input::Event(e)),
+            // The same offer the engine would make (RT1), not stored.
+            ShopAction::Cancellation(c) => {
+                let category = c.product_sku.as_ref().and_then(|sku| {
+                    catalogue
+                        .iter()
+                        .find(|p| &p.sku == sku)
+                        .map(|p| p.category.as_str())
+                });
+                let offer =
+                    aftercare_engine::retention::fitting(retention, &c, category).map(|o| {
+                        let until =
+                            c.at + SignedDuration::from_hours(24 * i64::from(retention.valid_days));
+                        aftercare_engine::retention::offer_json(o, None, until)
+                    });
+                let properties = aftercare_engine::retention::event_properties(&c, offer);
+                let event = aftercare_domain::EventRecord {
+                    id: None,
+                    event_type: "cancellation_requested".into(),
+                    customer_external_id: c.customer_external_id.clone(),
+                    at: c.at,
+                    properties: serde_json::from_value(properties).unwrap_or_default(),
+                };
+                (who_is(c.customer_external_id.as_str()), Input::Event(event))
+            }
             ShopAction::NewCustomer(c) => (who_is(c.external_id.as_str()), Input::Joined),
             ShopAction::Referral { referrer, referred } => (
                 who_is(referrer.as_str()),
@@ -475,6 +503,9 @@ pub async fn apply(
         ShopAction::Event(e) => {
             ingest::record_events(tx, std::slice::from_ref(e), at).await?;
         }
+        ShopAction::Cancellation(c) => {
+            aftercare_engine::retention::record_cancellation(tx, engine.retention(), c, at).await?;
+        }
     }
     Ok(())
 }
@@ -494,6 +525,7 @@ mod tests {
                 ShopAction::Order(_) => "order".to_string(),
                 ShopAction::Shipment(_) => "shipment".to_string(),
                 ShopAction::Event(e) => e.event_type.clone(),
+                ShopAction::Cancellation(_) => "cancellation_requested".to_string(),
                 ShopAction::NewCustomer(_) => "new_customer".to_string(),
                 ShopAction::Referral { .. } => "referral".to_string(),
                 ShopAction::Return(_) => "return".to_string(),

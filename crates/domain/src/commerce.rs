@@ -363,6 +363,7 @@ pub const BUILT_IN_EVENT_TYPES: &[&str] = &[
     "delivery_change_refused",
     "appointment_booked",
     "recycling_requested",
+    "retention_offer_accepted",
 ];
 
 /// A customer asks to cancel a subscription or contract (RT1).
@@ -377,7 +378,14 @@ pub struct CancellationRecord {
     /// The contract or subscription, if the shop has several.
     #[serde(default)]
     pub contract_external_id: Option<ExternalId>,
-    /// The reason the customer gave.
+    /// The reason the customer chose on the shop's form; it decides the offer (RT1).
+    /// Not given counts as `other`.
+    #[serde(default)]
+    pub reason_code: Option<crate::retention::CancellationReason>,
+    /// The product (SKU) the subscription is for; an offer can fit its category.
+    #[serde(default)]
+    pub product_sku: Option<ExternalId>,
+    /// The reason in the customer's own words.
     #[serde(default)]
     #[schema(max_length = 2000, format = "text")]
     pub reason: Option<String>,

@@ -15,6 +15,7 @@ pub mod loyalty;
 pub mod message;
 pub mod policy;
 pub mod print;
+pub mod retention;
 pub mod sms;
 pub mod survey;
 pub mod text;

@@ -272,6 +272,14 @@ pub async fn record_events(
             ))
             .into());
         }
+        // Every cancellation is answered with its fitting offer (RT1), so it has one door.
+        if event.event_type == "cancellation_requested" {
+            return Err(within(FieldError::new(
+                "type",
+                "'cancellation_requested' is recorded through POST /v1/cancellations",
+            ))
+            .into());
+        }
         let external = event.customer_external_id.as_str();
         let customer_id = match customers.get(external) {
             Some(id) => *id,

@@ -10,6 +10,7 @@ pub mod programme;
 pub mod register;
 pub mod render;
 pub mod reports;
+pub mod retention;
 pub mod scores;
 pub mod simulator;
 pub mod tracking;

@@ -38,6 +38,8 @@ pub enum Page {
     Click,
     /// The open-tracking pixel of an email (the subject is the message), when configured.
     Open,
+    /// A retention offer to accept with one click (the subject is the offer, RT1).
+    Offer,
 }
 
 impl Page {
@@ -52,6 +54,7 @@ impl Page {
             Page::Inbox => "inbox",
             Page::Click => "click",
             Page::Open => "open",
+            Page::Offer => "offer",
         }
     }
 }

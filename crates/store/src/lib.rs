@@ -23,6 +23,7 @@ pub use records::*;
 pub use tx::{AlsoBought, Answer, DeadJob, StoredDeliveryChange, StoredShipment, SurveyResult};
 pub use tx::{AuditEntry, OutgoingWebhook, Pause, PrintBatch, TeamSession, TeamUser};
 pub use tx::{Coupon, NewCoupon, NewEntry, RedeemOutcome, Redemption, Referral, Scores, Tx};
+pub use tx::{NewRetentionOffer, RetentionOfferRow};
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]

@@ -118,7 +118,7 @@ pub fn preview(
         successors: &sample_successors,
         picks: &sample_picks,
         new_skus: None,
-        links: &serde_json::json!({"loyalty": "https://example.invalid/p/loyalty/preview", "unsubscribe": null, "survey": "https://example.invalid/p/survey/preview", "preferences": "https://example.invalid/p/preferences/preview", "tracking": "https://example.invalid/p/tracking/preview"}),
+        links: &serde_json::json!({"loyalty": "https://example.invalid/p/loyalty/preview", "unsubscribe": null, "survey": "https://example.invalid/p/survey/preview", "offer": "https://example.invalid/p/offer/preview", "preferences": "https://example.invalid/p/preferences/preview", "tracking": "https://example.invalid/p/tracking/preview"}),
     };
     let rendered = renderer.render(template.unwrap_or_default(), &input)?;
     Ok(format!(
@@ -153,7 +153,14 @@ static SAMPLE_SUCCESSORS: std::sync::LazyLock<serde_json::Value> = std::sync::La
 
 /// What the library's triggers carry, one of each.
 static SAMPLE_EVENT: std::sync::LazyLock<serde_json::Value> = std::sync::LazyLock::new(|| {
+    // A cancellation's offer (RT1), as the default `[retention]` makes it for the price.
+    let offer = aftercare_engine::retention::offer_json(
+        &aftercare_domain::retention::RetentionConfig::default().offers[0],
+        Some(1),
+        "2026-04-30T21:59:59Z".parse().expect("a timestamp"),
+    );
     serde_json::json!({
+        "reason_code": "price", "offer": offer,
         "carrier": "postnl", "status": "delivered", "years": 3, "age": 7,
         "product_name": "Stride 4", "sku": "LW-STRIDE-4", "successor_sku": "LW-STRIDE-5",
         "successor_name": "Stride 5 hardloopschoen", "category": "running-shoes",

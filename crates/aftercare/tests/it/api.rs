@@ -292,32 +292,109 @@ both_backends!(
 );
 
 both_backends!(
-    a_cancellation_is_answered_with_the_retention_offer_at_once_rt1,
+    a_cancellation_gets_the_offer_for_its_reason_accepted_once_with_one_click_rt1,
     |backend| async move {
         let app = spawn_app(backend).await;
         app.seed_shop(&jan_de_vries()).await;
         let (status, body) = app
-        .post_json("/v1/cancellations", &json!({"customer_external_id": "C1", "at": "2026-03-02T08:59:00Z", "reason": "te duur"}))
+        .post_json("/v1/cancellations", &json!({"customer_external_id": "C1", "at": "2026-03-02T08:59:00Z", "reason_code": "price", "reason": "te duur"}))
         .await;
         assert_eq!(status, 201, "{body}");
-        let offer = &body["offers"][0];
-        assert_eq!(offer["programme"], "retention");
-        assert_eq!(offer["subject"], "Voordat u gaat: een voorstel");
+        // The offer that fits the price, for the shop's own cancellation page.
+        let offer = &body["retention_offer"];
+        assert_eq!(offer["offer"], "half-price", "{body}");
+        assert_eq!(offer["title"], "Drie maanden voor de halve prijs");
+        assert_eq!(offer["terms"]["percent"], 50);
+        let accept = offer["accept_url"].as_str().unwrap().to_string();
+        let mail = &body["offers"][0];
+        assert_eq!(mail["programme"], "retention");
+        assert_eq!(mail["subject"], "Een voorstel voordat u opzegt");
+        let text = mail["text"].as_str().unwrap();
+        assert!(text.starts_with("Geachte heer De Vries,"), "{mail}");
         assert!(
-            offer["text"]
-                .as_str()
-                .unwrap()
-                .starts_with("Geachte heer De Vries,"),
-            "{offer}"
+            text.contains("Jammer dat het abonnement u nu te veel kost")
+                && text.contains("Drie maanden voor de halve prijs")
+                && text.contains(&accept)
+                && text.contains("tot en met 16 maart 2026"),
+            "{text}"
         );
         // The same offer reaches the inbox, once.
         app.engine.run_until_idle().await.unwrap();
-        let mail = app.smtp.wait_for(1).await;
+        let mails = app.smtp.wait_for(1).await;
         assert_eq!(
-            mail.iter()
-                .filter(|m| header(m, "Subject") == Some("Voordat u gaat: een voorstel"))
+            mails
+                .iter()
+                .filter(|m| header(m, "Subject") == Some("Een voorstel voordat u opzegt"))
                 .count(),
             1
+        );
+
+        // One click on the signed page accepts it; a forged form and a second click do not.
+        let link = app.on_test_server(&accept);
+        let page = app
+            .http
+            .get(&link)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains("Uw aanbod") && page.contains("Drie maanden voor de halve prijs"),
+            "{page}"
+        );
+        let csrf = form_field(&page, "csrf");
+        let (_, forged) = app
+            .post_form(&link, format!("csrf={}", "00".repeat(16)))
+            .await;
+        assert!(forged.contains("Uw aanbod"), "{forged}");
+        let (status, done) = app.post_form(&link, format!("csrf={csrf}")).await;
+        assert_eq!(status, 200);
+        assert!(
+            done.contains("Afgesproken!") && done.contains("uw opzegging vervalt"),
+            "{done}"
+        );
+        let (_, again) = app.post_form(&link, format!("csrf={csrf}")).await;
+        assert!(again.contains("Afgesproken!"));
+        let mut tx = app.store.begin().await.unwrap();
+        let c1 = tx.customer_by_external_id("C1").await.unwrap().unwrap();
+        let accepted = tx
+            .events_of_customer(c1.id, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.event_type == "retention_offer_accepted")
+            .count();
+        tx.commit().await.unwrap();
+        assert_eq!(accepted, 1, "accepted once");
+        // A tampered link opens nothing.
+        let status = app
+            .http
+            .get(format!("{link}0"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 403);
+
+        // A customer who moves away gets no offer, and no mail: a wrong one is worse.
+        let (status, body) = app
+            .post_json("/v1/cancellations", &json!({"customer_external_id": "C1", "at": "2026-03-03T08:59:00Z", "reason_code": "moving"}))
+            .await;
+        assert_eq!(status, 201);
+        assert!(
+            body["retention_offer"].is_null() && body["offers"] == json!([]),
+            "{body}"
+        );
+        // A cancellation has one door, so it is always answered.
+        let (status, body) = app
+            .post_json("/v1/events", &json!({"events": [{"type": "cancellation_requested", "customer_external_id": "C1", "at": "2026-03-03T08:59:00Z"}]}))
+            .await;
+        assert_eq!(
+            (status, body["field"].clone()),
+            (422, json!("events[0].type")),
+            "{body}"
         );
         let (status, body) = app
             .post_json(

@@ -106,8 +106,24 @@ impl Lab {
     }
 
     pub async fn event(&self, customer: &str, event_type: &str, properties: Value) {
-        let e = json!({"type": event_type, "customer_external_id": customer, "at": self.clock.now().to_string(), "properties": properties});
         let mut tx = self.store.begin().await.unwrap();
+        // A cancellation has its own door (RT1): its properties are the cancellation's fields.
+        if event_type == "cancellation_requested" {
+            let mut c = properties;
+            c["customer_external_id"] = json!(customer);
+            c["at"] = json!(self.clock.now().to_string());
+            aftercare_engine::retention::record_cancellation(
+                &mut tx,
+                self.engine.retention(),
+                &serde_json::from_value(c).unwrap(),
+                self.clock.now(),
+            )
+            .await
+            .unwrap();
+            tx.commit().await.unwrap();
+            return;
+        }
+        let e = json!({"type": event_type, "customer_external_id": customer, "at": self.clock.now().to_string(), "properties": properties});
         ingest::record_events(
             &mut tx,
             &[serde_json::from_value(e).unwrap()],

@@ -835,7 +835,12 @@ async fn cancellation_gets_a_retention_offer_at_once_rt1() {
     lab.run().await;
     let m = lab.one("C1", "retention_offer").await;
     assert_eq!(local(&m, "Europe/Amsterdam"), "2026-05-04 10:00");
-    assert!(body(&m).contains("voor de helft van de prijs"));
+    // No reason given counts as `other`: the general offer, a pause, with its accept link.
+    assert!(
+        body(&m).contains("Drie maanden pauze") && body(&m).contains("/p/offer/"),
+        "{}",
+        body(&m)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

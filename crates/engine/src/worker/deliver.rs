@@ -184,6 +184,7 @@ impl Engine {
                 let until = now + SignedDuration::from_hours(24 * 30);
                 self.links.url(Page::Survey, id, until)
             });
+        let offer = self.offer_link(&context, expires);
         // Shipping messages link to the shipment's tracking page (PX1, PX2).
         let tracking = match context.get("shipment_id").and_then(|v| v.as_str()) {
             Some(ext) => tx
@@ -197,6 +198,7 @@ impl Engine {
             "loyalty": self.links.url(Page::Loyalty, customer.id, expires),
             "unsubscribe": unsubscribe,
             "survey": survey,
+            "offer": offer,
             "preferences": self.links.url(Page::Preferences, customer.id, expires),
             // Opens are counted only when the brand turned it on (`track_opens`), by email.
             "open": (self.track_opens && message.channel == aftercare_domain::Channel::Email)
@@ -439,4 +441,22 @@ pub(super) enum Exhausted {
     Fail,
     /// It waits on the dead-letter list for the team (SMS and push: the provider is down).
     DeadLetter,
+}
+
+impl Engine {
+    /// A retention offer's accept page, open until the offer's last day (RT1); `None` when
+    /// the event carries no stored offer.
+    pub(crate) fn offer_link(
+        &self,
+        context: &serde_json::Value,
+        fallback: jiff::Timestamp,
+    ) -> Option<String> {
+        let id = context.pointer("/offer/id").and_then(|v| v.as_i64())?;
+        let until = context
+            .pointer("/offer/valid_until")
+            .and_then(|v| v.as_str())
+            .and_then(|v| v.parse::<jiff::Timestamp>().ok())
+            .unwrap_or(fallback);
+        Some(self.links.url(Page::Offer, id, until))
+    }
 }

@@ -99,6 +99,7 @@ pub struct Engine {
     lease: SignedDuration,
     policy: PolicyConfig,
     loyalty: Arc<LoyaltyConfig>,
+    retention: Arc<aftercare_domain::retention::RetentionConfig>,
     links: Arc<LinkSigner>,
     tracking: Arc<TrackingConfig>,
     webhooks: WebhookClient,
@@ -142,6 +143,7 @@ impl Engine {
             lease: DEFAULT_LEASE,
             policy: PolicyConfig::default(),
             loyalty: Arc::new(LoyaltyConfig::default()),
+            retention: Arc::default(),
             links: Arc::new(LinkSigner::new(&random_hex(), "http://127.0.0.1:8080")),
             tracking: Arc::new(TrackingConfig::default()),
             webhooks: WebhookClient::new(false),
@@ -228,6 +230,37 @@ impl Engine {
     /// The loyalty rules.
     pub fn loyalty(&self) -> &LoyaltyConfig {
         &self.loyalty
+    }
+
+    /// Sets the retention offers made at cancellation (`[retention]`, RT1).
+    pub fn with_retention(
+        mut self,
+        retention: aftercare_domain::retention::RetentionConfig,
+    ) -> Self {
+        self.retention = Arc::new(retention);
+        self
+    }
+
+    /// The retention offers.
+    pub fn retention(&self) -> &aftercare_domain::retention::RetentionConfig {
+        &self.retention
+    }
+
+    /// Accepts a retention offer once (RT1), telling the shop through `[retention] webhook`.
+    pub async fn accept_retention_offer(
+        &self,
+        tx: &mut Tx,
+        id: i64,
+        now: jiff::Timestamp,
+    ) -> Result<crate::retention::Acceptance, crate::ingest::IngestError> {
+        crate::retention::accept(
+            tx,
+            &self.retention,
+            |t| self.webhook_targets.contains_key(t),
+            id,
+            now,
+        )
+        .await
     }
 
     /// The store.

@@ -268,13 +268,28 @@ impl Engine {
     /// the first `send` of each, when no wait comes before it and the customer is not held
     /// out. The cancellation API answers with it, so the retention offer (RT1) is on the
     /// shop's page at the moment of cancellation, not only in the inbox.
-    pub fn immediate_messages(
+    pub async fn immediate_messages(
         &self,
+        tx: &mut Tx,
         event_type: &str,
-        customer: &aftercare_domain::CustomerRecord,
-    ) -> Vec<(String, String, crate::render::Rendered)> {
+        stored: &aftercare_store::StoredCustomer,
+        event: &serde_json::Value,
+        now: jiff::Timestamp,
+    ) -> Result<Vec<(String, String, crate::render::Rendered)>, EngineError> {
+        let customer = &stored.record;
         let mut out = Vec::new();
+        // What the shop shows on its own page: the offer's link, not the mail's footer.
+        let links = serde_json::json!({"offer": self.offer_link(event, now),
+            "unsubscribe": null, "preferences": null, "inbox": null, "open": null});
         for programme in self.programmes.current().triggered_by(event_type) {
+            // Only what the worker would send: the entry condition holds.
+            if let Some(entry) = &programme.entry {
+                let data = super::condition_data(tx, stored, event, entry, now).await?;
+                if entry.evaluate(&data) != Ok(true) {
+                    tracing::debug!(programme = %programme.id, "Not said at once: the entry condition does not hold.");
+                    continue;
+                }
+            }
             if in_holdout(
                 &programme.id,
                 customer.external_id.as_str(),
@@ -296,17 +311,20 @@ impl Engine {
                 customer,
                 order: None,
                 products: &[],
-                event: &serde_json::Value::Null,
+                event,
                 recommendations: &[],
                 successors: &[],
                 picks: &[],
                 new_skus: None,
-                links: &serde_json::Value::Null,
+                links: &links,
             };
-            if let Ok(rendered) = self.renderer.render(&send.template, &input) {
-                out.push((programme.id.clone(), send.template.clone(), rendered));
+            match self.renderer.render(&send.template, &input) {
+                Ok(rendered) => out.push((programme.id.clone(), send.template.clone(), rendered)),
+                Err(e) => {
+                    tracing::warn!(template = %send.template, error = %e, "Not said at once: the template does not render.")
+                }
             }
         }
-        out
+        Ok(out)
     }
 }

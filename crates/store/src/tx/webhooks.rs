@@ -11,8 +11,9 @@ use crate::{Result, StoreError, from_micros, micros};
 pub struct OutgoingWebhook {
     /// Its id (the receiver's `Idempotency-Key` is `webhook-{id}`).
     pub id: i64,
-    /// The enrolment whose step made it.
-    pub enrolment_id: i64,
+    /// The enrolment whose step made it; none for a call no step makes (an accepted
+    /// retention offer).
+    pub enrolment_id: Option<i64>,
     /// The configured target's name.
     pub target: String,
     /// The JSON body.
@@ -25,7 +26,15 @@ pub struct OutgoingWebhook {
     pub created_at: Timestamp,
 }
 
-type Row = (i64, i64, String, String, String, Option<String>, i64);
+type Row = (
+    i64,
+    Option<i64>,
+    String,
+    String,
+    String,
+    Option<String>,
+    i64,
+);
 
 impl Tx {
     /// Stores a call for an enrolment step; `None` when the step stored one before.

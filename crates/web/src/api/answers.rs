@@ -103,8 +103,33 @@ pub struct Offer {
 pub struct CancellationAnswer {
     /// The customer.
     pub customer_external_id: String,
-    /// The offers.
+    /// The offer that fits the reason and product given (RT1), for the shop to show on its
+    /// cancellation page with the accept link; absent when none fits.
+    pub retention_offer: Option<RetentionOfferAnswer>,
+    /// The messages the programmes send at once, rendered (the retention offer's mail).
     pub offers: Vec<Offer>,
+}
+
+/// The retention offer made at a cancellation (RT1).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RetentionOfferAnswer {
+    /// The stored offer's id.
+    pub id: i64,
+    /// The offer's id in `[retention]`.
+    pub offer: String,
+    /// What the shop does when it is accepted.
+    pub kind: aftercare_domain::retention::OfferKind,
+    /// The offer in a few words, in the customer's language.
+    pub title: String,
+    /// What it means, in the customer's language.
+    pub description: String,
+    /// What the shop carries out: `offer`, `kind` and `percent`, `months`, `plan` or `sku`.
+    #[schema(value_type = Object)]
+    pub terms: Value,
+    /// Its last moment (RFC 3339).
+    pub valid_until: String,
+    /// The signed page where the customer accepts it with one click.
+    pub accept_url: String,
 }
 
 /// A customer with the latest orders, timeline and messages.

@@ -288,34 +288,24 @@ pub async fn post_cancellation(
         body.raw,
         |tx, now| {
             let c = &body.value;
-            c.validate()?;
-            let customer = tx
-                .customer_by_external_id(c.customer_external_id.as_str())
-                .await?
-                .ok_or_else(|| {
-                    aftercare_domain::FieldError::new(
-                        "customer_external_id",
-                        format!("no customer with external_id '{}'", c.customer_external_id),
-                    )
-                })?;
-            let mut properties = std::collections::BTreeMap::new();
-            if let Some(contract) = &c.contract_external_id {
-                properties.insert("contract_external_id".to_string(), json!(contract));
-            }
-            if let Some(reason) = &c.reason {
-                properties.insert("reason".to_string(), json!(reason));
-            }
-            let event = EventRecord {
-                id: None,
-                event_type: "cancellation_requested".into(),
-                customer_external_id: c.customer_external_id.clone(),
-                at: c.at,
-                properties,
-            };
-            ingest::record_events(tx, std::slice::from_ref(&event), now).await?;
+            let (customer, made) = aftercare_engine::retention::record_cancellation(
+                tx,
+                app.engine.retention(),
+                c,
+                now,
+            )
+            .await?;
+            let event = aftercare_engine::retention::event_properties(
+                c,
+                made.as_ref().map(|m| {
+                    aftercare_engine::retention::offer_json(&m.offer, Some(m.id), m.valid_until)
+                }),
+            );
             let offers: Vec<Offer> = app
                 .engine
-                .immediate_messages("cancellation_requested", &customer.record)
+                .immediate_messages(tx, "cancellation_requested", &customer, &event, now)
+                .await
+                .map_err(|e| ApiError::Internal(e.to_string()))?
                 .into_iter()
                 .map(|(programme, template, r)| Offer {
                     programme: programme.to_string(),
@@ -325,10 +315,36 @@ pub async fn post_cancellation(
                     html: r.html,
                 })
                 .collect();
+            let retention_offer = made.map(|m| {
+                let locale = customer.record.locale;
+                RetentionOfferAnswer {
+                    id: m.id,
+                    offer: m.offer.id.clone(),
+                    kind: m.offer.kind,
+                    title: aftercare_domain::retention::RetentionOffer::text(
+                        &m.offer.title,
+                        locale,
+                    )
+                    .to_string(),
+                    description: aftercare_domain::retention::RetentionOffer::text(
+                        &m.offer.description,
+                        locale,
+                    )
+                    .to_string(),
+                    terms: m.offer.terms(),
+                    valid_until: m.valid_until.to_string(),
+                    accept_url: app.engine.links().url(
+                        aftercare_engine::links::Page::Offer,
+                        m.id,
+                        m.valid_until,
+                    ),
+                }
+            });
             (
                 StatusCode::CREATED,
                 answer(CancellationAnswer {
                     customer_external_id: c.customer_external_id.to_string(),
+                    retention_offer,
                     offers,
                 }),
             )

@@ -36,6 +36,7 @@ fn env() -> &'static Environment<'static> {
             include_str!("templates/unsubscribe.html"),
         );
         let _ = env.add_template("survey.html", include_str!("templates/survey.html"));
+        let _ = env.add_template("offer.html", include_str!("templates/offer.html"));
         let _ = env.add_template("inbox.html", include_str!("templates/inbox.html"));
         let _ = env.add_template(
             "preferences.html",

@@ -1,5 +1,5 @@
 //! Server-rendered pages: the customer's branded pages behind signed links ([`loyalty`],
-//! [`tracking`], [`survey`], [`preferences`], [`unsubscribe`], [`inbox`]), the team's admin UI behind
+//! [`tracking`], [`survey`], [`offer`], [`preferences`], [`unsubscribe`], [`inbox`]), the team's admin UI behind
 //! a sign-in ([`admin`]), and the built-in outbox of
 //! `aftercare demo` — every message as the customer sees it — with the demo's stand-in
 //! carrier ([`demo_carrier`]), which are only mounted when the configuration enables them
@@ -12,6 +12,7 @@ pub mod demo_carrier;
 pub mod inbox;
 pub mod limit;
 pub mod loyalty;
+pub mod offer;
 pub mod preferences;
 pub mod survey;
 pub mod tracking;
@@ -36,6 +37,7 @@ pub fn customer_routes(limiter: limit::PageLimiter) -> Router<AppState> {
             axum::routing::post(loyalty::claim),
         )
         .route("/p/survey/{token}", get(survey::show).post(survey::answer))
+        .route("/p/offer/{token}", get(offer::show).post(offer::accept))
         .route(
             "/p/preferences/{token}",
             get(preferences::show).post(preferences::save),
