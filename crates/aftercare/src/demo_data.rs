@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use aftercare_domain::{
     AddressForm, Channel, Consent, CustomerRecord, DeliveryMethod, EmailAddress, EventRecord,
     ExternalId, Gender, Locale, OrderLine, OrderRecord, PhoneNumber, PostalAddress, ProductRecord,
-    Purpose, ShipmentEventRecord, ShipmentStatus, TimeZoneName,
+    ProductText, ProductTranslations, Purpose, ShipmentEventRecord, ShipmentStatus, TimeZoneName,
 };
 use jiff::{SignedDuration, Timestamp};
 use rand::Rng;
@@ -37,8 +37,9 @@ pub fn products() -> Vec<ProductRecord> {
         lifespan_days: life,
         tips: tips.iter().map(|t| t.to_string()).collect(),
         successor_sku: successor.map(id),
+        translations: ProductTranslations::default(),
     };
-    vec![
+    let mut catalogue = vec![
         p(
             "LW-STRIDE-4",
             "Stride 4 hardloopschoen",
@@ -46,7 +47,7 @@ pub fn products() -> Vec<ProductRecord> {
             12995,
             Some(365),
             &[
-                "Loop de eerste week korte rondjes: je voeten wennen aan de nieuwe demping.",
+                "Loop de eerste week korte rondjes, zodat de voeten wennen aan de nieuwe demping.",
                 "Laat ze na een natte run drogen met krantenpapier, niet op de verwarming.",
                 "Na zo'n 800 km is de demping op: tijd voor een nieuw paar.",
             ],
@@ -59,7 +60,7 @@ pub fn products() -> Vec<ProductRecord> {
             13995,
             Some(365),
             &[
-                "Loop de eerste week korte rondjes: je voeten wennen aan de nieuwe demping.",
+                "Loop de eerste week korte rondjes, zodat de voeten wennen aan de nieuwe demping.",
                 "Wissel af met een tweede paar: de demping herstelt in 48 uur.",
             ],
             None,
@@ -112,7 +113,7 @@ pub fn products() -> Vec<ProductRecord> {
             "apparel",
             7995,
             Some(1095),
-            &["De reflecterende strepen werken het best als je het jack niet in de droger doet."],
+            &["De reflecterende strepen werken het best als het jack niet in de droger gaat."],
             None,
         ),
         p(
@@ -121,7 +122,7 @@ pub fn products() -> Vec<ProductRecord> {
             "accessories",
             3995,
             Some(365),
-            &["Haal de zolen na elke run uit je schoen zodat ze kunnen drogen."],
+            &["Haal de zolen na elke run uit de schoen, zodat ze kunnen drogen."],
             None,
         ),
         p(
@@ -142,7 +143,170 @@ pub fn products() -> Vec<ProductRecord> {
             &["Met de hand wassen houdt de vorm het mooist."],
             None,
         ),
-    ]
+    ];
+    for product in &mut catalogue {
+        product.translations = translations(product.sku.as_str());
+    }
+    catalogue
+}
+
+/// The catalogue's names and tips in English, Belgian French and, where Flemish says it
+/// otherwise, Belgian Dutch (issue 23 point 6: an English customer reads English). Tips
+/// are written without "je" or "u", "tu" or "vous", so they fit either address form.
+fn translations(sku: &str) -> ProductTranslations {
+    let t = |name: &str, tips: &[&str]| {
+        Some(ProductText {
+            name: Some(name.into()),
+            tips: tips.iter().map(|t| t.to_string()).collect(),
+        })
+    };
+    let shoe_tips_en =
+        "Keep to short runs in the first week, so the feet get used to the new cushioning.";
+    let shoe_tips_fr = "La première semaine, privilégier les sorties courtes : les pieds s'habituent ainsi au nouvel amorti.";
+    match sku {
+        "LW-STRIDE-4" => ProductTranslations {
+            nl_be: t("Stride 4 loopschoen", &[]),
+            en: t(
+                "Stride 4 running shoe",
+                &[
+                    shoe_tips_en,
+                    "After a wet run, stuff them with newspaper to dry; never on the radiator.",
+                    "After about 800 km the cushioning is worn: time for a new pair.",
+                ],
+            ),
+            fr_be: t(
+                "Chaussure de running Stride 4",
+                &[
+                    shoe_tips_fr,
+                    "Après une sortie sous la pluie, les bourrer de papier journal pour les sécher, jamais sur le radiateur.",
+                    "Après quelque 800 km, l'amorti est usé : il est temps de passer à une nouvelle paire.",
+                ],
+            ),
+            ..Default::default()
+        },
+        "LW-STRIDE-5" => ProductTranslations {
+            nl_be: t("Stride 5 loopschoen", &[]),
+            en: t(
+                "Stride 5 running shoe",
+                &[
+                    shoe_tips_en,
+                    "Alternate with a second pair: the cushioning recovers in 48 hours.",
+                ],
+            ),
+            fr_be: t(
+                "Chaussure de running Stride 5",
+                &[
+                    shoe_tips_fr,
+                    "Alterner avec une deuxième paire : l'amorti récupère en 48 heures.",
+                ],
+            ),
+            ..Default::default()
+        },
+        "LW-TRAIL-2" => ProductTranslations {
+            en: t(
+                "Trailblazer 2 trail shoe",
+                &[
+                    "Rinse off the mud with lukewarm water and let them air-dry.",
+                    "Tie the laces with a heel lock for steep descents.",
+                ],
+            ),
+            fr_be: t(
+                "Chaussure de trail Trailblazer 2",
+                &[
+                    "Rincer la boue à l'eau tiède et laisser sécher à l'air libre.",
+                    "Pour les descentes raides, lacer avec un nœud de blocage du talon.",
+                ],
+            ),
+            ..Default::default()
+        },
+        "LW-RACE-1" => ProductTranslations {
+            en: t(
+                "Racer 1 racing shoe",
+                &[
+                    "Save this shoe for races and fast sessions.",
+                    "After 300 km the foam loses its spring.",
+                ],
+            ),
+            fr_be: t(
+                "Chaussure de compétition Racer 1",
+                &[
+                    "Réserver cette chaussure aux compétitions et aux séances rapides.",
+                    "Après 300 km, la mousse perd de son dynamisme.",
+                ],
+            ),
+            ..Default::default()
+        },
+        "LW-SOCK-3" => ProductTranslations {
+            en: t(
+                "Blister-free socks (3 pairs)",
+                &["Wash them inside out at 40 degrees, without fabric softener."],
+            ),
+            fr_be: t(
+                "Chaussettes anti-ampoules (3 paires)",
+                &["Laver à l'envers à 40 degrés, sans adoucissant."],
+            ),
+            ..Default::default()
+        },
+        "LW-SHIRT-DRY" => ProductTranslations {
+            en: t(
+                "DryFit shirt",
+                &["No fabric softener: it clogs the breathable fibres."],
+            ),
+            fr_be: t(
+                "T-shirt DryFit",
+                &["Pas d'adoucissant : il bouche les fibres respirantes."],
+            ),
+            ..Default::default()
+        },
+        "LW-JACKET-WIND" => ProductTranslations {
+            en: t(
+                "Reflect windbreaker",
+                &["The reflective stripes last longest when the jacket stays out of the dryer."],
+            ),
+            fr_be: t(
+                "Coupe-vent Reflect",
+                &[
+                    "Les bandes réfléchissantes durent plus longtemps si la veste ne passe pas au sèche-linge.",
+                ],
+            ),
+            ..Default::default()
+        },
+        "LW-INSOLE" => ProductTranslations {
+            nl_be: t("Steunzolen Comfort", &[]),
+            en: t(
+                "Comfort insoles",
+                &["Take the insoles out of the shoe after every run, so they can dry."],
+            ),
+            fr_be: t(
+                "Semelles Comfort",
+                &[
+                    "Retirer les semelles de la chaussure après chaque sortie pour qu'elles sèchent.",
+                ],
+            ),
+            ..Default::default()
+        },
+        "LW-BOTTLE" => ProductTranslations {
+            en: t(
+                "Soft flask 500 ml",
+                &["Rinse the flask with warm water after use and let it dry open."],
+            ),
+            fr_be: t(
+                "Flasque souple 500 ml",
+                &["Rincer la flasque à l'eau chaude après usage et la laisser sécher ouverte."],
+            ),
+            ..Default::default()
+        },
+        "LW-CAP" => ProductTranslations {
+            nl_be: t("Looppet", &[]),
+            en: t("Running cap", &["Washing it by hand keeps its shape best."]),
+            fr_be: t(
+                "Casquette de running",
+                &["Un lavage à la main préserve au mieux sa forme."],
+            ),
+            ..Default::default()
+        },
+        _ => ProductTranslations::default(),
+    }
 }
 
 const NL_FEMALE: &[&str] = &[

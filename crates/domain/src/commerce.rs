@@ -43,6 +43,64 @@ pub struct ProductRecord {
     /// The sku that replaces this product (RE1).
     #[serde(default)]
     pub successor_sku: Option<ExternalId>,
+    /// The name and tips in other languages (`{"en": {"name": "…", "tips": ["…"]}}`), so an
+    /// English customer reads about the product in English (issue 23 point 6). A locale not
+    /// given here takes the same language's ([`ProductRecord::in_locale`]), and a part not
+    /// given takes the record's own name or tips.
+    #[serde(default, skip_serializing_if = "ProductTranslations::is_empty")]
+    pub translations: ProductTranslations,
+}
+
+/// A product's name and tips per locale; every part is optional.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProductTranslations {
+    /// Dutch as written in the Netherlands.
+    #[serde(default, rename = "nl-NL", skip_serializing_if = "Option::is_none")]
+    pub nl_nl: Option<ProductText>,
+    /// Dutch as written in Flanders.
+    #[serde(default, rename = "nl-BE", skip_serializing_if = "Option::is_none")]
+    pub nl_be: Option<ProductText>,
+    /// English.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub en: Option<ProductText>,
+    /// French as written in Belgium.
+    #[serde(default, rename = "fr-BE", skip_serializing_if = "Option::is_none")]
+    pub fr_be: Option<ProductText>,
+}
+
+impl ProductTranslations {
+    /// The text for `locale`, if given.
+    pub fn get(&self, locale: crate::customer::Locale) -> Option<&ProductText> {
+        use crate::customer::Locale;
+        match locale {
+            Locale::NlNl => self.nl_nl.as_ref(),
+            Locale::NlBe => self.nl_be.as_ref(),
+            Locale::En => self.en.as_ref(),
+            Locale::FrBe => self.fr_be.as_ref(),
+        }
+    }
+
+    /// Whether no locale has a text.
+    pub fn is_empty(&self) -> bool {
+        crate::customer::Locale::ALL
+            .iter()
+            .all(|l| self.get(*l).is_none())
+    }
+}
+
+/// A product's name and tips in one language.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProductText {
+    /// Name as shown to customers of this language.
+    #[serde(default)]
+    #[schema(max_length = 200, format = "required-line")]
+    pub name: Option<String>,
+    /// Tips in this language; empty keeps the record's own.
+    #[serde(default)]
+    #[schema(max_items = 20, inline, value_type = Vec<TipText>)]
+    pub tips: Vec<String>,
 }
 
 /// A product tip as the OpenAPI document describes it (free text, at most 1,000 characters).
@@ -73,6 +131,32 @@ fn check_currency(currency: &str) -> Result<(), FieldError> {
 }
 
 impl ProductRecord {
+    /// The product as a customer of `locale` reads it: the name and tips given for that
+    /// locale, else for the same language in another country (`nl-BE` reads `nl-NL`'s,
+    /// `fr-BE` a French one), else the record's own.
+    pub fn in_locale(&self, locale: crate::customer::Locale) -> std::borrow::Cow<'_, Self> {
+        let language = |l: crate::customer::Locale| l.tag().split('-').next().unwrap_or("");
+        let text = self.translations.get(locale).or_else(|| {
+            crate::customer::Locale::ALL
+                .into_iter()
+                .filter(|l| language(*l) == language(locale))
+                .find_map(|l| self.translations.get(l))
+        });
+        match text {
+            Some(t) if t.name.is_some() || !t.tips.is_empty() => {
+                let mut product = self.clone();
+                if let Some(name) = &t.name {
+                    product.name.clone_from(name);
+                }
+                if !t.tips.is_empty() {
+                    product.tips.clone_from(&t.tips);
+                }
+                std::borrow::Cow::Owned(product)
+            }
+            _ => std::borrow::Cow::Borrowed(self),
+        }
+    }
+
     /// Checks what serde cannot.
     pub fn validate(&self) -> Result<(), FieldError> {
         text::required_line("name", &self.name, 200)?;
@@ -85,6 +169,24 @@ impl ProductRecord {
         }
         if self.price_cents < 0 {
             return Err(FieldError::new("price_cents", "must not be negative"));
+        }
+        for locale in crate::customer::Locale::ALL {
+            let Some(t) = self.translations.get(locale) else {
+                continue;
+            };
+            let field = format!("translations.{}", locale.tag());
+            if let Some(name) = &t.name {
+                text::required_line(&format!("{field}.name"), name, 200)?;
+            }
+            if t.tips.len() > 20 {
+                return Err(FieldError::new(
+                    format!("{field}.tips"),
+                    "must have at most 20 tips",
+                ));
+            }
+            for (i, tip) in t.tips.iter().enumerate() {
+                text::text(&format!("{field}.tips[{i}]"), tip, 1_000)?;
+            }
         }
         if self.lifespan_days == Some(0) {
             return Err(FieldError::new("lifespan_days", "must be at least 1 day"));
@@ -392,6 +494,12 @@ pub struct CancellationRecord {
 }
 
 impl CancellationRecord {
+    /// The reason code; not given counts as `other`.
+    pub fn reason(&self) -> crate::retention::CancellationReason {
+        self.reason_code
+            .unwrap_or(crate::retention::CancellationReason::Other)
+    }
+
     /// Checks what serde cannot: the reason is free text of at most 2,000 characters.
     pub fn validate(&self) -> Result<(), FieldError> {
         if let Some(reason) = &self.reason {

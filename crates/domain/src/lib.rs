@@ -31,6 +31,6 @@ pub use greeting::{Greeting, NameInput, greeting};
 pub mod commerce;
 pub use commerce::{
     CancellationRecord, ContractRecord, DeliveryMethod, EventRecord, OrderLine, OrderRecord,
-    ProductRecord, ShipmentEventRecord, ShipmentStatus,
+    ProductRecord, ProductText, ProductTranslations, ShipmentEventRecord, ShipmentStatus,
 };
 pub use message::{MessageClass, MessageState};

@@ -156,7 +156,8 @@ pub fn occasions_on(
                     json!({
                         "order_external_id": order.external_id,
                         "sku": sku,
-                        "product_name": product.name,
+                        // In the customer's language (issue 23 point 6).
+                        "product_name": product.in_locale(customer.locale).name,
                         "category": product.category,
                         "lifespan_days": days,
                         // The lifespan in whole months, for the words "nine months" or
@@ -167,7 +168,7 @@ pub fn occasions_on(
                             .successor_sku
                             .as_ref()
                             .and_then(|s| products.get(s.as_str()))
-                            .map(|p| p.name.clone()),
+                            .map(|p| p.in_locale(customer.locale).name.clone()),
                         "occasion_date": today.to_string(),
                     }),
                 );

@@ -307,6 +307,16 @@ struct LocaleTemplate {
     short: Option<String>,
 }
 
+/// A product as a template of `locale` reads it: its name and tips in that language
+/// (issue 23 point 6), without the other languages'.
+fn product_json(product: &ProductRecord, locale: Locale) -> serde_json::Value {
+    let mut value = serde_json::to_value(product.in_locale(locale)).unwrap_or_default();
+    if let Some(object) = value.as_object_mut() {
+        object.remove("translations");
+    }
+    value
+}
+
 /// Everything a template may use about one message.
 #[derive(Debug, Clone)]
 pub struct RenderInput<'a> {
@@ -642,20 +652,20 @@ impl Renderer {
                     "sku": l.sku,
                     "quantity": l.quantity,
                     "unit_price_cents": l.unit_price_cents,
-                    "name": input.products.iter().find(|p| p.sku == l.sku).map_or(l.sku.as_str(), |p| p.name.as_str()),
+                    "name": input.products.iter().find(|p| p.sku == l.sku).map_or_else(|| l.sku.to_string(), |p| p.in_locale(locale).name.clone()),
                 })).collect::<Vec<_>>(),
             })),
             "products": input.products.iter().map(|p| {
-                let mut product = serde_json::to_value(p).unwrap_or_default();
+                let mut product = product_json(p, locale);
                 let successor = p.successor_sku.as_ref().map(aftercare_domain::ExternalId::as_str).and_then(|sku| {
                     input.successors.iter().chain(input.products).find(|s| s.sku.as_str() == sku)
                 });
-                product["successor_name"] = successor.map(|s| s.name.as_str()).into();
+                product["successor_name"] = successor.map(|s| s.in_locale(locale).name.clone()).into();
                 product
             }).collect::<Vec<_>>(),
-            "recommendations": input.recommendations,
+            "recommendations": input.recommendations.iter().map(|p| product_json(p, locale)).collect::<Vec<_>>(),
             "picks": input.picks.iter().map(|(p, new)| {
-                let mut product = serde_json::to_value(p).unwrap_or_default();
+                let mut product = product_json(p, locale);
                 product["new"] = (*new).into();
                 product
             }).collect::<Vec<_>>(),

@@ -10,7 +10,7 @@
 //!
 //! The fast simulator builds the same event with [`event_properties`], without storing.
 
-use aftercare_domain::retention::{CancellationReason, RetentionConfig, RetentionOffer, choose};
+use aftercare_domain::retention::{RetentionConfig, RetentionOffer, choose};
 use aftercare_domain::{CancellationRecord, FieldError};
 use aftercare_store::{NewRetentionOffer, StoredCustomer, Tx, job_kind};
 use jiff::{SignedDuration, Timestamp};
@@ -42,24 +42,21 @@ pub fn offer_json(offer: &RetentionOffer, id: Option<i64>, valid_until: Timestam
 /// The `cancellation_requested` event's properties: the reason (code and words), the
 /// product and contract, and the offer when one fits.
 pub fn event_properties(record: &CancellationRecord, offer: Option<Value>) -> Value {
-    let mut properties = json!({
-        "reason_code": record.reason_code.unwrap_or(CancellationReason::Other).as_str(),
-    });
-    for (key, value) in [
-        ("reason", record.reason.as_deref()),
-        (
-            "product_sku",
-            record.product_sku.as_ref().map(|s| s.as_str()),
-        ),
-        (
-            "contract_external_id",
-            record.contract_external_id.as_ref().map(|s| s.as_str()),
-        ),
-    ] {
-        if let Some(value) = value {
-            properties[key] = json!(value);
-        }
-    }
+    let mut properties = json!({ "reason_code": record.reason().as_str() });
+    set_present(
+        &mut properties,
+        [
+            ("reason", record.reason.as_deref()),
+            (
+                "product_sku",
+                record.product_sku.as_ref().map(|s| s.as_str()),
+            ),
+            (
+                "contract_external_id",
+                record.contract_external_id.as_ref().map(|s| s.as_str()),
+            ),
+        ],
+    );
     if let Some(offer) = offer {
         properties["offer"] = offer;
     }
@@ -72,21 +69,40 @@ pub fn fitting<'a>(
     record: &CancellationRecord,
     category: Option<&str>,
 ) -> Option<&'a RetentionOffer> {
-    choose(
-        &config.offers,
-        record.reason_code.unwrap_or(CancellationReason::Other),
-        category,
-    )
+    choose(&config.offers, record.reason(), category)
+}
+
+/// A recorded cancellation.
+#[derive(Debug, Clone)]
+pub struct RecordedCancellation {
+    /// Who cancelled.
+    pub customer: StoredCustomer,
+    /// The offer made, when one fits.
+    pub offer: Option<MadeOffer>,
+    /// The `cancellation_requested` event's properties as recorded.
+    pub properties: Value,
+}
+
+/// Sets `key` on `object` to each value that is there.
+fn set_present<'a>(
+    object: &mut Value,
+    pairs: impl IntoIterator<Item = (&'static str, Option<&'a str>)>,
+) {
+    for (key, value) in pairs {
+        if let Some(value) = value {
+            object[key] = json!(value);
+        }
+    }
 }
 
 /// Records a cancellation: validates it, stores the fitting offer, and records the
-/// `cancellation_requested` event with it. Returns the customer and the offer made.
+/// `cancellation_requested` event with it.
 pub async fn record_cancellation(
     tx: &mut Tx,
     config: &RetentionConfig,
     record: &CancellationRecord,
     now: Timestamp,
-) -> Result<(StoredCustomer, Option<MadeOffer>), IngestError> {
+) -> Result<RecordedCancellation, IngestError> {
     record.validate()?;
     let customer = tx
         .customer_by_external_id(record.customer_external_id.as_str())
@@ -115,10 +131,7 @@ pub async fn record_cancellation(
                     &NewRetentionOffer {
                         customer_id: customer.id,
                         offer_key: &offer.id,
-                        reason: record
-                            .reason_code
-                            .unwrap_or(CancellationReason::Other)
-                            .as_str(),
+                        reason: record.reason().as_str(),
                         product_sku: record.product_sku.as_ref().map(|s| s.as_str()),
                         contract_external_id: record
                             .contract_external_id
@@ -153,7 +166,11 @@ pub async fn record_cancellation(
         now,
     )
     .await?;
-    Ok((customer, made))
+    Ok(RecordedCancellation {
+        customer,
+        offer: made,
+        properties,
+    })
 }
 
 /// What became of an acceptance.
@@ -191,14 +208,16 @@ pub async fn accept(
         "offer": offer.terms,
         "reason_code": offer.reason,
     });
-    for (key, value) in [
-        ("product_sku", &offer.product_sku),
-        ("contract_external_id", &offer.contract_external_id),
-    ] {
-        if let Some(value) = value {
-            properties[key] = json!(value);
-        }
-    }
+    set_present(
+        &mut properties,
+        [
+            ("product_sku", offer.product_sku.as_deref()),
+            (
+                "contract_external_id",
+                offer.contract_external_id.as_deref(),
+            ),
+        ],
+    );
     ingest::record_internal_event(
         tx,
         offer.customer_id,

@@ -294,7 +294,20 @@ both_backends!(
 both_backends!(
     a_cancellation_gets_the_offer_for_its_reason_accepted_once_with_one_click_rt1,
     |backend| async move {
-        let app = spawn_app(backend).await;
+        // The shop's own system hears of an acceptance (RT1: it changes the subscription).
+        let (shop, shop_url) = crate::webhooks::Receiver::start().await;
+        let app = spawn_app_with(backend, move |c| {
+            c.webhooks.insert(
+                "shop".into(),
+                aftercare_domain::webhooks::WebhookTarget {
+                    url: shop_url,
+                    secret: crate::webhooks::SECRET.into(),
+                },
+            );
+            c.tracking.allow_private_targets = true;
+            c.retention.webhook = Some("shop".into());
+        })
+        .await;
         app.seed_shop(&jan_de_vries()).await;
         let (status, body) = app
         .post_json("/v1/cancellations", &json!({"customer_external_id": "C1", "at": "2026-03-02T08:59:00Z", "reason_code": "price", "reason": "te duur"}))
@@ -368,6 +381,15 @@ both_backends!(
             .count();
         tx.commit().await.unwrap();
         assert_eq!(accepted, 1, "accepted once");
+        // The shop hears of it once, signed, with the terms it has to put into effect.
+        app.engine.run_until_idle().await.unwrap();
+        let calls = shop.calls();
+        assert_eq!(calls.len(), 1, "{calls:?}");
+        assert_eq!(calls[0]["_valid"], true, "signed: {}", calls[0]);
+        assert_eq!(calls[0]["event"], "retention.offer_accepted");
+        assert_eq!(calls[0]["customer"], json!({"external_id": "C1"}));
+        assert_eq!(calls[0]["data"]["reason_code"], "price");
+        assert_eq!(calls[0]["data"]["offer"]["percent"], 50, "{}", calls[0]);
         // A tampered link opens nothing.
         let status = app
             .http

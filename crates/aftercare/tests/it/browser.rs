@@ -273,6 +273,22 @@ async fn a_customer_changes_her_delivery_in_the_browser_and_the_carrier_and_her_
         tx.commit().await.unwrap();
         id
     };
+    // A retention offer (RT1), accepted with one click.
+    let (status, cancelled) = app
+        .post_json("/v1/cancellations", &json!({"customer_external_id": "C1", "at": "2026-03-04T08:00:00Z", "reason_code": "not_using"}))
+        .await;
+    assert_eq!(status, 201, "{cancelled}");
+    let offer = app.on_test_server(cancelled["retention_offer"]["accept_url"].as_str().unwrap());
+    c.goto(&offer).await.unwrap();
+    accessible(&c, "offer").await;
+    capture(&c, "offer").await;
+    click(&c, "main form button").await;
+    c.wait()
+        .for_element(Locator::XPath("//main[contains(., 'Afgesproken!')]"))
+        .await
+        .unwrap();
+    accessible(&c, "offer-accepted").await;
+    capture(&c, "offer-accepted").await;
     for (name, url) in [
         ("loyalty", app.page_link(Page::Loyalty, customer)),
         ("preferences", app.page_link(Page::Preferences, customer)),

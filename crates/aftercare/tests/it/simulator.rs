@@ -78,11 +78,15 @@ async fn fast_simulator_agrees_with_the_engine() {
         };
         assert!(
             close(f.enrolled, e.enrolled) && close(sent(f), sent(e)),
-            "{id}: fast enrolled {} sent {}, engine enrolled {} sent {}",
+            "{id}: fast enrolled {} sent {}, engine enrolled {} sent {}\nmessages fast {:?}\nengine {:?}\nblocked fast {:?}\nengine {:?}",
             f.enrolled,
             sent(f),
             e.enrolled,
-            sent(e)
+            sent(e),
+            f.messages,
+            e.messages,
+            fast.blocked,
+            exact.blocked
         );
         assert!(
             close(f.held_out, e.held_out),

@@ -288,19 +288,17 @@ pub async fn post_cancellation(
         body.raw,
         |tx, now| {
             let c = &body.value;
-            let (customer, made) = aftercare_engine::retention::record_cancellation(
+            let aftercare_engine::retention::RecordedCancellation {
+                customer,
+                offer: made,
+                properties: event,
+            } = aftercare_engine::retention::record_cancellation(
                 tx,
                 app.engine.retention(),
                 c,
                 now,
             )
             .await?;
-            let event = aftercare_engine::retention::event_properties(
-                c,
-                made.as_ref().map(|m| {
-                    aftercare_engine::retention::offer_json(&m.offer, Some(m.id), m.valid_until)
-                }),
-            );
             let offers: Vec<Offer> = app
                 .engine
                 .immediate_messages(tx, "cancellation_requested", &customer, &event, now)

@@ -24,6 +24,8 @@ use super::{answers, handlers, loyalty};
     components(schemas(
         aftercare_domain::CustomerRecord,
         aftercare_domain::ProductRecord,
+        aftercare_domain::ProductText,
+        aftercare_domain::ProductTranslations,
         aftercare_domain::OrderRecord,
         aftercare_domain::ContractRecord,
         aftercare_domain::ShipmentEventRecord,
