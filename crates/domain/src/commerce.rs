@@ -47,8 +47,24 @@ pub struct ProductRecord {
     /// English customer reads about the product in English (issue 23 point 6). A locale not
     /// given here takes the same language's ([`ProductRecord::in_locale`]), and a part not
     /// given takes the record's own name or tips.
-    #[serde(default, skip_serializing_if = "ProductTranslations::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "ProductTranslations::is_empty",
+        deserialize_with = "translations_object"
+    )]
     pub translations: ProductTranslations,
+}
+
+/// `translations` only as the schema says: an object of objects (or null), never the array
+/// form serde would otherwise take for a struct.
+fn translations_object<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<ProductTranslations, D::Error> {
+    type Objects = BTreeMap<String, Option<serde_json::Map<String, serde_json::Value>>>;
+    let objects = <Objects as Deserialize>::deserialize(d)?;
+    serde_json::to_value(objects)
+        .and_then(serde_json::from_value)
+        .map_err(serde::de::Error::custom)
 }
 
 /// A product's name and tips per locale; every part is optional.
