@@ -44,9 +44,10 @@ pub struct ProductRecord {
     #[serde(default)]
     pub successor_sku: Option<ExternalId>,
     /// The name and tips in other languages (`{"en": {"name": "…", "tips": ["…"]}}`), so an
-    /// English customer reads about the product in English (issue 23 point 6). A locale not
-    /// given here takes the same language's ([`ProductRecord::in_locale`]), and a part not
-    /// given takes the record's own name or tips.
+    /// English customer reads about the product in English (issue 23 point 6). `nl-BE` not
+    /// given here takes `nl-NL`'s (never the other way round), any other locale not given the
+    /// record's own ([`ProductRecord::in_locale`]); a part not given takes the record's own
+    /// name or tips.
     #[serde(
         default,
         skip_serializing_if = "ProductTranslations::is_empty",
@@ -148,16 +149,14 @@ fn check_currency(currency: &str) -> Result<(), FieldError> {
 
 impl ProductRecord {
     /// The product as a customer of `locale` reads it: the name and tips given for that
-    /// locale, else for the same language in another country (`nl-BE` reads `nl-NL`'s,
-    /// `fr-BE` a French one), else the record's own.
+    /// locale, else those of the locale it also reads (`nl-BE` reads `nl-NL`'s, never the
+    /// other way round: a `nl-BE` entry is the Flemish variant of the record's own Dutch),
+    /// else the record's own.
     pub fn in_locale(&self, locale: crate::customer::Locale) -> std::borrow::Cow<'_, Self> {
-        let language = |l: crate::customer::Locale| l.tag().split('-').next().unwrap_or("");
-        let text = self.translations.get(locale).or_else(|| {
-            crate::customer::Locale::ALL
-                .into_iter()
-                .filter(|l| language(*l) == language(locale))
-                .find_map(|l| self.translations.get(l))
-        });
+        let text = self
+            .translations
+            .get(locale)
+            .or_else(|| locale.also_reads().and_then(|l| self.translations.get(l)));
         match text {
             Some(t) if t.name.is_some() || !t.tips.is_empty() => {
                 let mut product = self.clone();
@@ -712,5 +711,62 @@ mod tests {
             format_weekday_date(day(3), Locale::NlBe),
             "dinsdag 3 maart 2026"
         );
+    }
+
+    fn stride() -> ProductRecord {
+        serde_json::from_value(serde_json::json!({
+            "sku": "LW-STRIDE-4", "name": "Stride 4 hardloopschoen", "category": "running-shoes",
+            "price_cents": 12995, "tips": ["Loop de eerste week korte rondjes."],
+            "translations": {
+                "nl-BE": {"name": "Stride 4 loopschoen"},
+                "en": {"name": "Stride 4 running shoe", "tips": ["Keep to short runs at first."]}
+            }
+        }))
+        .unwrap()
+    }
+
+    /// Issue 23 point 6: a product is named in the customer's language, a Flemish variant
+    /// only for Flemish readers, and what a translation leaves out comes from the record.
+    #[test]
+    fn a_product_reads_in_the_customers_locale_and_a_flemish_variant_only_in_flanders() {
+        let p = stride();
+        assert_eq!(p.in_locale(Locale::NlBe).name, "Stride 4 loopschoen");
+        assert_eq!(
+            p.in_locale(Locale::NlBe).tips,
+            ["Loop de eerste week korte rondjes."]
+        );
+        assert_eq!(p.in_locale(Locale::NlNl).name, "Stride 4 hardloopschoen");
+        assert_eq!(p.in_locale(Locale::En).name, "Stride 4 running shoe");
+        assert_eq!(
+            p.in_locale(Locale::En).tips,
+            ["Keep to short runs at first."]
+        );
+        // No French text: the record's own.
+        assert_eq!(p.in_locale(Locale::FrBe).name, "Stride 4 hardloopschoen");
+        // A Netherlands Dutch text serves Flemish readers who have none of their own.
+        let mut q = stride();
+        q.translations.nl_be = None;
+        q.translations.nl_nl = Some(ProductText {
+            name: Some("Stride 4 hardloopschoen (NL)".into()),
+            tips: vec![],
+        });
+        assert_eq!(
+            q.in_locale(Locale::NlBe).name,
+            "Stride 4 hardloopschoen (NL)"
+        );
+    }
+
+    #[test]
+    fn a_bad_translated_tip_is_named_by_its_locale_and_place() {
+        let mut p = stride();
+        p.translations.en.as_mut().unwrap().tips = vec!["Keep\u{0} going".into()];
+        let e = p.validate().unwrap_err();
+        assert_eq!(e.field, "translations.en.tips[0]", "{e:?}");
+        let mut p = stride();
+        p.translations.fr_be = Some(ProductText {
+            name: Some("x".repeat(201)),
+            tips: vec![],
+        });
+        assert_eq!(p.validate().unwrap_err().field, "translations.fr-BE.name");
     }
 }

@@ -336,6 +336,16 @@ impl Locale {
     /// Every locale, in a stable order.
     pub const ALL: [Locale; 4] = [Locale::NlNl, Locale::NlBe, Locale::En, Locale::FrBe];
 
+    /// The locale whose text a reader of this one reads where this one has none: Flemish
+    /// readers read Netherlands Dutch; Netherlands Dutch readers do not read a Flemish variant
+    /// (it may say "loopschoen" where they say "hardloopschoen").
+    pub fn also_reads(self) -> Option<Locale> {
+        match self {
+            Locale::NlBe => Some(Locale::NlNl),
+            Locale::NlNl | Locale::En | Locale::FrBe => None,
+        }
+    }
+
     /// The BCP 47 tag (`nl-NL`).
     pub fn tag(self) -> &'static str {
         match self {
