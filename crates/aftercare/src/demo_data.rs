@@ -893,6 +893,30 @@ pub fn order_maybe_shipped(
             unit_price_cents: p.price_cents,
         });
     }
+    // What goes with what, so "also bought" (OF1) has something to say: every other
+    // running-shoe order takes a pair of socks along, every third trail order a bottle. Decided
+    // by the order's number, not the random stream, so the shop's other numbers stay as they were.
+    let category = |sku: &ExternalId| {
+        catalogue
+            .iter()
+            .find(|p| &p.sku == sku)
+            .map(|p| p.category.as_str())
+    };
+    for (in_category, every, sku) in [
+        ("running-shoes", 2, "LW-SOCK-3"),
+        ("trail-shoes", 3, "LW-BOTTLE"),
+    ] {
+        let with = lines.iter().any(|l| category(&l.sku) == Some(in_category));
+        if with && seq.is_multiple_of(every) && !lines.iter().any(|l| l.sku.as_str() == sku) {
+            if let Some(p) = catalogue.iter().find(|p| p.sku.as_str() == sku) {
+                lines.push(OrderLine {
+                    sku: p.sku.clone(),
+                    quantity: 1,
+                    unit_price_cents: p.price_cents,
+                });
+            }
+        }
+    }
     let method = match rng.random_range(0..100) {
         0..=74 => DeliveryMethod::Home,
         75..=89 => DeliveryMethod::PickupPoint,

@@ -160,7 +160,12 @@ pub(super) struct Run<'s, 'a, 't> {
     open: Vec<usize>,
     /// Messages still planned.
     planned: Vec<usize>,
+    /// Jobs by when they run, then by their place in `jobs` (the order they were made in),
+    /// as the worker claims them (`ORDER BY run_at, id`).
     queue: BinaryHeap<Reverse<(Timestamp, usize)>>,
+    /// The job running now: a held message keeps its place among jobs due at the same
+    /// moment, as the worker's job keeps its id when it is rescheduled.
+    running: usize,
     tally: &'t mut Tally,
 }
 
@@ -206,6 +211,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
             open: Vec::new(),
             planned: Vec::new(),
             queue: BinaryHeap::new(),
+            running: 0,
             tally,
         };
         (run, household.inputs)
@@ -255,6 +261,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
             };
             debug_assert!(at >= last, "time runs forward: {at} after {last}");
             last = at;
+            self.running = job;
             let job = std::mem::replace(&mut self.jobs[job], Job::Done);
             self.run_job(at, job);
         }
@@ -890,10 +897,13 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
             Decision::Hold { until, reason } => {
                 self.messages[m].squeezed = squeezes(&intent, reason.code);
                 self.messages[m].reason = reason.sentence;
-                self.schedule(
+                // Rescheduled in its own place, as `reschedule_job` keeps the job's id.
+                let slot = self.running;
+                self.jobs[slot] = Job::Deliver(m);
+                self.queue.push(Reverse((
                     until.max(now + SignedDuration::from_secs(1)),
-                    Job::Deliver(m),
-                );
+                    slot,
+                )));
             }
             Decision::Block { reason } => {
                 self.messages[m].squeezed = squeezes(&intent, reason.code);
