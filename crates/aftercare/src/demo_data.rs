@@ -907,14 +907,16 @@ pub fn order_maybe_shipped(
         ("trail-shoes", 3, "LW-BOTTLE"),
     ] {
         let with = lines.iter().any(|l| category(&l.sku) == Some(in_category));
-        if with && seq.is_multiple_of(every) && !lines.iter().any(|l| l.sku.as_str() == sku) {
-            if let Some(p) = catalogue.iter().find(|p| p.sku.as_str() == sku) {
-                lines.push(OrderLine {
-                    sku: p.sku.clone(),
-                    quantity: 1,
-                    unit_price_cents: p.price_cents,
-                });
-            }
+        if with
+            && seq.is_multiple_of(every)
+            && !lines.iter().any(|l| l.sku.as_str() == sku)
+            && let Some(p) = catalogue.iter().find(|p| p.sku.as_str() == sku)
+        {
+            lines.push(OrderLine {
+                sku: p.sku.clone(),
+                quantity: 1,
+                unit_price_cents: p.price_cents,
+            });
         }
     }
     let method = match rng.random_range(0..100) {

@@ -34,13 +34,18 @@ pub fn run(args: Args, mut config: Config) -> ExitCode {
             for sample in super::preview::render_samples(&renderer) {
                 for mistake in &sample.mistakes {
                     println!(
-                        "warning: {} [{} {}]: {mistake}",
+                        "warning: {} [{} {}{}]: {mistake}",
                         config
                             .templates_dir
                             .join(format!("{}.toml", sample.template))
                             .display(),
                         sample.locale.tag(),
-                        if sample.formal { "formal" } else { "informal" }
+                        if sample.formal { "formal" } else { "informal" },
+                        sample
+                            .variant
+                            .as_deref()
+                            .map(|v| format!(", {v}"))
+                            .unwrap_or_default()
                     );
                 }
             }

@@ -85,6 +85,28 @@ pub fn preview(
     template: Option<&str>,
     greeting_only: bool,
 ) -> anyhow::Result<String> {
+    preview_as(
+        renderer,
+        customer,
+        order,
+        products,
+        template,
+        greeting_only,
+        None,
+    )
+}
+
+/// [`preview`] with the sample event changed by `variant` (the referred friend's side of a
+/// referral reward instead of the referrer's).
+fn preview_as(
+    renderer: &Renderer,
+    customer: &CustomerRecord,
+    order: Option<&aftercare_domain::OrderRecord>,
+    products: &[aftercare_domain::ProductRecord],
+    template: Option<&str>,
+    greeting_only: bool,
+    variant: Option<&serde_json::Value>,
+) -> anyhow::Result<String> {
     if greeting_only {
         return Ok(format!("{}\n", renderer.greeting(customer).line));
     }
@@ -109,6 +131,9 @@ pub fn preview(
         .collect();
     let mut event = SAMPLE_EVENT.clone();
     event["order_external_id"] = order.map(|o| o.external_id.as_str()).into();
+    for (key, value) in variant.and_then(|v| v.as_object()).into_iter().flatten() {
+        event[key] = value.clone();
+    }
     let input = RenderInput {
         customer,
         order,
@@ -181,6 +206,23 @@ static SAMPLE_EVENT: std::sync::LazyLock<serde_json::Value> = std::sync::LazyLoc
     })
 });
 
+/// Other sides of the sample event a template may speak to: the friend who was referred
+/// (RF1 "both") rather than the referrer, and a referral without the other's first name.
+static SAMPLE_VARIANTS: std::sync::LazyLock<Vec<(&str, serde_json::Value)>> =
+    std::sync::LazyLock::new(|| {
+        vec![
+            ("role = referred", serde_json::json!({"role": "referred"})),
+            (
+                "role = referred, no other first name",
+                serde_json::json!({"role": "referred", "other_first_name": null}),
+            ),
+            (
+                "no other first name",
+                serde_json::json!({"other_first_name": null}),
+            ),
+        ]
+    });
+
 /// A sample customer of `locale`, addressed formally or not, with a usable first name,
 /// surname and gender, living where customers of that language live.
 pub fn sample_customer(locale: aftercare_domain::Locale, formal: bool) -> CustomerRecord {
@@ -210,6 +252,8 @@ pub fn sample_customer(locale: aftercare_domain::Locale, formal: bool) -> Custom
 pub struct Sample {
     /// The template.
     pub template: String,
+    /// The other side of the sample event it shows, if any (`role = referred`).
+    pub variant: Option<String>,
     /// The customer's language.
     pub locale: aftercare_domain::Locale,
     /// Addressed formally.
@@ -240,33 +284,48 @@ pub fn render_samples(renderer: &Renderer) -> Vec<Sample> {
         for &locale in &renderer.brand().languages {
             for formal in [true, false] {
                 let customer = sample_customer(locale, formal);
-                let text = preview(renderer, &customer, None, &[], Some(name), false)
-                    .map_err(|e| e.to_string());
-                let mistakes = match &text {
-                    Ok(t) => aftercare_engine::register::mistakes(
+                let render = |variant| {
+                    preview_as(renderer, &customer, None, &[], Some(name), false, variant)
+                        .map_err(|e| e.to_string())
+                };
+                let base = render(None);
+                // A template that says something else for another side of its event is read
+                // on that side too; one that does not is read once.
+                let others = SAMPLE_VARIANTS.iter().filter_map(|(label, patch)| {
+                    let text = render(Some(patch));
+                    (text != base).then(|| (Some(label.to_string()), text))
+                });
+                for (variant, text) in std::iter::once((None, base.clone()))
+                    .chain(others)
+                    .collect::<Vec<_>>()
+                {
+                    let mistakes = match &text {
+                        Ok(t) => aftercare_engine::register::mistakes(
+                            locale,
+                            formal,
+                            customer.first_name.as_deref(),
+                            t,
+                        )
+                        .into_iter()
+                        // The sample's product tips and offer texts are the shop's own data, in
+                        // the shop's language, not the template's words.
+                        .filter(|m| {
+                            !data_words.iter().any(|w| {
+                                m == &format!("Dutch '{w}' in a message in {}", locale.tag())
+                            })
+                        })
+                        .collect(),
+                        Err(e) => vec![format!("does not render: {e}")],
+                    };
+                    out.push(Sample {
+                        template: name.to_string(),
+                        variant,
                         locale,
                         formal,
-                        customer.first_name.as_deref(),
-                        t,
-                    )
-                    .into_iter()
-                    // The sample's product tips and offer texts are the shop's own data, in
-                    // the shop's language, not the template's words.
-                    .filter(|m| {
-                        !data_words
-                            .iter()
-                            .any(|w| m == &format!("Dutch '{w}' in a message in {}", locale.tag()))
-                    })
-                    .collect(),
-                    Err(e) => vec![format!("does not render: {e}")],
-                };
-                out.push(Sample {
-                    template: name.to_string(),
-                    locale,
-                    formal,
-                    text,
-                    mistakes,
-                });
+                        text,
+                        mistakes,
+                    });
+                }
             }
         }
     }

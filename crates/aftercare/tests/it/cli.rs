@@ -632,7 +632,11 @@ fn every_template_reads_right_in_every_language_and_address_form() {
     let mut wrong = Vec::new();
     let mut by_template: std::collections::BTreeMap<&str, String> = Default::default();
     for s in &samples {
-        let form = if s.formal { "formal" } else { "informal" };
+        let form = match &s.variant {
+            None if s.formal => "formal".to_string(),
+            None => "informal".to_string(),
+            Some(v) => format!("{} ({v})", if s.formal { "formal" } else { "informal" }),
+        };
         let text = s.text.as_deref().unwrap_or("(does not render)");
         for m in &s.mistakes {
             wrong.push(format!("{} [{} {form}]: {m}", s.template, s.locale.tag()));
