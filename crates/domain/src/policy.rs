@@ -1,7 +1,7 @@
 //! Policy: whether, when and how a planned message may go out — "relevant, not annoying".
 //!
 //! Pure functions over a snapshot of one customer (their record and the contacts they
-//! already had), in the order of DESIGN.md's pipeline: consent, data quality, frequency
+//! already had), in the order of docs/DESIGN.md's pipeline: consent, data quality, frequency
 //! caps, the yearly contact band (FR1), quiet hours in the customer's own time zone, and
 //! channel choice. Suppression (the matter is resolved, the goal reached, the customer left
 //! the programme) is decided by the engine before policy runs. Every decision carries a

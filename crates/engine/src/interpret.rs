@@ -17,7 +17,7 @@
 //! }
 //! ```
 //!
-//! Requirements: the programme model of DESIGN.md (send, wait, wait for an event with a
+//! Requirements: the programme model of docs/DESIGN.md (send, wait, wait for an event with a
 //! timeout, branch, tag, set, grant points, issue a coupon, survey, webhook, exit).
 
 use aftercare_domain::policy::{self, ChannelChoice, Moment, PolicyConfig};

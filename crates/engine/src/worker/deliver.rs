@@ -53,7 +53,7 @@ impl Engine {
                 .await;
         }
 
-        // Policy (DESIGN.md steps 1 and 3–8) decides for a message not yet under way.
+        // Policy (docs/DESIGN.md, steps 1 and 3–8) decides for a message not yet under way.
         let recipient = customer
             .record
             .email
