@@ -3,7 +3,7 @@
 //! of a million customers in under a minute (`bench/simulate`), where the engine itself
 //! (store, jobs, worker) manages about a thousand.
 //!
-//! It runs the same [`Programme`] steps as the worker, through the same interpreter
+//! It runs the same [`Programme`](crate::programme::Programme) steps as the worker, through the same interpreter
 //! ([`crate::interpret`]), applying its effects to the household: triggers
 //! from orders, carrier statuses and the brand's events, calendar occasions through
 //! [`crate::occasions`], entry conditions and branches in CEL, holdouts, re-entry, exit
