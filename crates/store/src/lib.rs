@@ -46,6 +46,25 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The unique key a unique-key violation was on, as the database names it
+    /// (`customers.external_id` on SQLite, the constraint's name on PostgreSQL), so a
+    /// conflict says what collided.
+    pub fn unique_key(&self) -> Option<String> {
+        let StoreError::Backend(sqlx::Error::Database(e)) = self else {
+            return None;
+        };
+        if !e.is_unique_violation() {
+            return None;
+        }
+        Some(match e.constraint() {
+            Some(c) => c.to_string(),
+            None => e
+                .message()
+                .rsplit_once("constraint failed: ")
+                .map_or_else(|| e.message().to_string(), |(_, k)| k.to_string()),
+        })
+    }
+
     /// Whether the error is a unique-key violation.
     pub fn is_unique_violation(&self) -> bool {
         match self {

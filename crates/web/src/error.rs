@@ -229,10 +229,10 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound(what) => ApiError::NotFound(format!("{what} does not exist")),
             StoreError::Conflict(what) => ApiError::Conflict(what),
-            e if e.is_unique_violation() => ApiError::Conflict(
-                "another request wrote the same record at the same moment; retry the request"
-                    .into(),
-            ),
+            e if e.is_unique_violation() => ApiError::Conflict(format!(
+                "another request wrote the same record ({}) at the same moment; retry the request",
+                e.unique_key().unwrap_or_else(|| "a unique key".into())
+            )),
             e => ApiError::Internal(e.to_string()),
         }
     }

@@ -673,3 +673,25 @@ both_backends!(
         assert_eq!(app.counts().await, before_piet, "nothing changed");
     }
 );
+
+both_backends!(
+    a_unique_key_conflict_names_the_key_that_collided,
+    |backend| async move {
+        // Two requests writing the same record at once lose one to the database's unique
+        // key; the 409 says which key, on both backends (issue 20 point 5).
+        let (url, _guard) = fresh_database(backend).await;
+        let store = aftercare_store::Store::open(&url).await.unwrap();
+        let now: jiff::Timestamp = "2026-03-02T09:00:00Z".parse().unwrap();
+        let mut tx = store.begin().await.unwrap();
+        tx.insert_api_token("shop", "same-hash", now).await.unwrap();
+        let e = tx
+            .insert_api_token("shop again", "same-hash", now)
+            .await
+            .unwrap_err();
+        assert!(e.is_unique_violation(), "{e}");
+        let key = e.unique_key().unwrap();
+        assert!(key.contains("token_hash"), "{key}");
+        let api = aftercare_web::error::ApiError::from(e);
+        assert!(api.to_string().contains("token_hash"), "{api}");
+    }
+);
