@@ -142,10 +142,21 @@ pub fn greeting(input: NameInput<'_>) -> Greeting {
         (AddressForm::Informal, Some(first), _, _) => {
             (format!("{informal} {first},"), GreetingKind::FirstName)
         }
+        // Informal, but no first name fit to use: the title and surname after the neutral
+        // opening ("Beste heer De Vries,"), not the formal one, so the line does not clash
+        // with the "je" of the body.
         (_, _, Some(surname), Some(title)) => (
-            format!("{} {title} {},", words.formal, surname.standalone)
-                .trim_start()
-                .to_string(),
+            format!(
+                "{} {title} {},",
+                if input.address_form == AddressForm::Informal {
+                    words.neutral_full
+                } else {
+                    words.formal
+                },
+                surname.standalone
+            )
+            .trim_start()
+            .to_string(),
             GreetingKind::Titled,
         ),
         (_, Some(_), Some(_), None) => (
@@ -159,7 +170,7 @@ pub fn greeting(input: NameInput<'_>) -> Greeting {
         (_, None, Some(_), None) if name.initials.is_some() => (
             format!(
                 "{} {},",
-                if words.formal.is_empty() {
+                if words.formal.is_empty() || input.address_form == AddressForm::Informal {
                     words.neutral_full
                 } else {
                     words.formal
@@ -569,6 +580,50 @@ mod tests {
         assert!(failures.is_empty(), "\n{}", failures.join("\n"));
     }
 
+    /// An informal customer whose first name cannot be used (typed as "Jan <i>", or "X")
+    /// gets the neutral opening with title and surname, never "Geachte" above a "je" body.
+    #[test]
+    fn informal_without_a_usable_first_name_opens_neutrally_not_formally() {
+        check(&[
+            (
+                Some("Jan <i>"),
+                Some("de"),
+                Some("Vries"),
+                Male,
+                Informal,
+                NlNl,
+                "Beste heer De Vries,",
+            ),
+            (
+                None,
+                None,
+                Some("Clarke"),
+                Female,
+                Informal,
+                En,
+                "Dear Ms Clarke,",
+            ),
+            (
+                None,
+                None,
+                Some("Lambert"),
+                Male,
+                Informal,
+                FrBe,
+                "Bonjour Monsieur Lambert,",
+            ),
+            (
+                None,
+                Some("de"),
+                Some("Vries"),
+                Male,
+                Formal,
+                NlNl,
+                "Geachte heer De Vries,",
+            ),
+        ]);
+    }
+
     #[test]
     fn informal_uses_a_usable_first_name() {
         check(&[
@@ -726,7 +781,7 @@ mod tests {
                 Male,
                 Informal,
                 NlNl,
-                "Geachte heer De Vries,",
+                "Beste heer De Vries,",
             ),
             (
                 Some("J."),
@@ -735,7 +790,7 @@ mod tests {
                 Unknown,
                 Informal,
                 NlNl,
-                "Geachte J. de Vries,",
+                "Beste J. de Vries,",
             ),
             (None, None, None, Unknown, Informal, NlNl, "Beste klant,"),
             (None, None, None, Unknown, Informal, En, "Dear customer,"),
@@ -1141,7 +1196,7 @@ mod tests {
                 Male,
                 Informal,
                 NlNl,
-                "Geachte heer Jansen,",
+                "Beste heer Jansen,",
             ),
             (
                 Some("12345"),
@@ -1159,7 +1214,7 @@ mod tests {
                 Female,
                 Informal,
                 NlNl,
-                "Geachte mevrouw Jansen,",
+                "Beste mevrouw Jansen,",
             ),
             (
                 Some("x"),
@@ -1177,7 +1232,7 @@ mod tests {
                 Male,
                 Informal,
                 NlNl,
-                "Geachte heer Jansen,",
+                "Beste heer Jansen,",
             ),
             (
                 Some("de Vries"),
@@ -1213,7 +1268,7 @@ mod tests {
                 Female,
                 Informal,
                 NlNl,
-                "Geachte mevrouw Jansen,",
+                "Beste mevrouw Jansen,",
             ),
             (
                 Some("J"),
@@ -1222,7 +1277,7 @@ mod tests {
                 Unknown,
                 Informal,
                 NlNl,
-                "Geachte J. Jansen,",
+                "Beste J. Jansen,",
             ),
             (
                 Some("JP"),
@@ -1231,7 +1286,7 @@ mod tests {
                 Unknown,
                 Informal,
                 NlNl,
-                "Geachte J.P. Jansen,",
+                "Beste J.P. Jansen,",
             ),
             (
                 Some("jan2"),
