@@ -695,3 +695,44 @@ both_backends!(
         assert!(api.to_string().contains("token_hash"), "{api}");
     }
 );
+
+both_backends!(
+    the_built_in_outbox_lists_messages_and_shows_one_with_its_text_escaped,
+    |backend| async move {
+        let app = spawn_app(backend).await;
+        app.seed_shop(&jan_de_vries()).await;
+        // What the shop or a customer types is shown as text, never as markup (issue 20
+        // point 5: the outbox is a template, not format! with a hand-written escape).
+        let (status, body) = app
+            .post_json(
+                "/v1/products",
+                &json!({"sku": "LW-STRIDE-4", "name": "Stride 4 <i>new</i>", "category": "running-shoes", "price_cents": 12995}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let r = app
+            .post("/v1/orders")
+            .json(&order("W1"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 201);
+        app.engine.run_until_idle().await.unwrap();
+        let list = app.get_text(&format!("{}/outbox", app.base_url)).await;
+        assert!(list.contains("The latest 1 messages"), "{list}");
+        assert!(list.contains("order_confirmation"), "{list}");
+        let id = list
+            .split("href=\"/outbox/")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .expect("a link to the message")
+            .to_string();
+        let one = app.get_text(&format!("{}/outbox/{id}", app.base_url)).await;
+        assert!(one.contains("<h2>History</h2>"), "{one}");
+        assert!(
+            one.contains("Stride 4 &lt;i&gt;new&lt;&#x2f;i&gt;"),
+            "{one}"
+        );
+        assert!(!one.contains("<i>new"), "{one}");
+    }
+);

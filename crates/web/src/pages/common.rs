@@ -38,6 +38,7 @@ fn env() -> &'static Environment<'static> {
         let _ = env.add_template("survey.html", include_str!("templates/survey.html"));
         let _ = env.add_template("offer.html", include_str!("templates/offer.html"));
         let _ = env.add_template("inbox.html", include_str!("templates/inbox.html"));
+        let _ = env.add_template("outbox.html", include_str!("templates/outbox.html"));
         let _ = env.add_template(
             "preferences.html",
             include_str!("templates/preferences.html"),

@@ -87,15 +87,8 @@ pub fn stand_in_carrier_routes() -> Router<AppState> {
     )
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2rem;color:#1d1d1b}table{border-collapse:collapse;width:100%}td,th{padding:.4rem .6rem;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}th{background:#f4f4f1}.sent{color:#0b5d4b}.blocked,.failed{color:#a4262c}pre{white-space:pre-wrap;background:#f4f4f1;padding:1rem}iframe{width:100%;height:720px;border:1px solid #ddd}";
-
+/// The built-in outbox for a demo or a shop without SMTP (templates/outbox.html): the
+/// latest messages, and one message with its history and both parts.
 async fn outbox(State(app): State<AppState>) -> Result<Html<String>, ApiError> {
     let mut tx = app.store.begin_read().await?;
     let messages = tx
@@ -105,24 +98,25 @@ async fn outbox(State(app): State<AppState>) -> Result<Html<String>, ApiError> {
         })
         .await?;
     tx.commit().await?;
-    let mut rows = String::new();
-    for m in &messages {
-        rows.push_str(&format!(
-            "<tr><td><a href=\"/outbox/{id}\">{id}</a></td><td>{at}</td><td>{cust}</td><td>{to}</td><td>{subject}</td><td>{template}</td><td class=\"{state}\">{state}</td><td>{reason}</td></tr>",
-            id = m.id,
-            at = m.sent_at.unwrap_or(m.planned_at).strftime("%Y-%m-%d %H:%M"),
-            cust = escape(&m.customer_external_id),
-            to = escape(m.recipient.as_deref().unwrap_or("")),
-            subject = escape(m.subject.as_deref().unwrap_or("")),
-            template = escape(&m.template),
-            state = m.state.as_str(),
-            reason = escape(&m.reason),
-        ));
-    }
-    Ok(Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Outbox · Aftercare</title><style>{STYLE}</style></head><body><h1>Outbox</h1><p>The latest {} messages, newest first. Open one to see it as the customer does.</p><table><thead><tr><th>#</th><th>Time (UTC)</th><th>Customer</th><th>To</th><th>Subject</th><th>Template</th><th>State</th><th>Reason</th></tr></thead><tbody>{rows}</tbody></table></body></html>",
-        messages.len()
-    )))
+    let messages: Vec<serde_json::Value> = messages
+        .iter()
+        .map(|m| {
+            serde_json::json!({
+                "id": m.id,
+                "at": m.sent_at.unwrap_or(m.planned_at).strftime("%Y-%m-%d %H:%M").to_string(),
+                "customer": m.customer_external_id,
+                "recipient": m.recipient,
+                "subject": m.subject,
+                "template": m.template,
+                "state": m.state.as_str(),
+                "reason": m.reason,
+            })
+        })
+        .collect();
+    Ok(Html(common::render(
+        "outbox.html",
+        serde_json::json!({ "messages": messages }),
+    )?))
 }
 
 async fn outbox_message(
@@ -133,25 +127,24 @@ async fn outbox_message(
     let m = tx.message(id).await?;
     let transitions = tx.message_transitions(id).await?;
     tx.commit().await?;
-    let history: String = transitions
+    let history: Vec<serde_json::Value> = transitions
         .iter()
-        .map(|t| {
-            format!(
-                "<li>{} → <b>{}</b>: {}</li>",
-                t.from_state.as_deref().unwrap_or("·"),
-                t.to_state,
-                escape(&t.reason)
-            )
-        })
+        .map(|t| serde_json::json!({"from": t.from_state, "to": t.to_state, "reason": t.reason}))
         .collect();
-    Ok(Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Message {id} · Aftercare</title><style>{STYLE}</style></head><body><p><a href=\"/outbox\">← Outbox</a></p><h1>{subject}</h1><p>To {to} · template <code>{template}</code> · <span class=\"{state}\">{state}</span></p><h2>History</h2><ul>{history}</ul><h2>HTML</h2><iframe src=\"/outbox/{id}/html\" title=\"HTML part\" sandbox></iframe><h2>Text</h2><pre>{text}</pre></body></html>",
-        subject = escape(m.subject.as_deref().unwrap_or("(not rendered yet)")),
-        to = escape(m.recipient.as_deref().unwrap_or("")),
-        template = escape(&m.template),
-        state = m.state.as_str(),
-        text = escape(m.body_text.as_deref().unwrap_or("")),
-    )))
+    Ok(Html(common::render(
+        "outbox.html",
+        serde_json::json!({
+            "message": {
+                "id": id,
+                "subject": m.subject,
+                "recipient": m.recipient,
+                "template": m.template,
+                "state": m.state.as_str(),
+                "text": m.body_text,
+            },
+            "history": history,
+        }),
+    )?))
 }
 
 async fn outbox_message_html(

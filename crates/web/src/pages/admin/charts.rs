@@ -60,11 +60,10 @@ fn svg(
     .replacen('>', &format!("><title>{title}</title>"), 1)
 }
 
+/// A chart's text as it goes inside the SVG's markup (minijinja's HTML escaping, the same
+/// the pages' templates use).
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    minijinja::HtmlEscape(s).to_string()
 }
 
 /// A vertical histogram: one bar per `(label, count)`, coloured by its [`Mark`], with the
