@@ -104,10 +104,16 @@ fn run_parallel(
         for lines in receiver {
             messages(lines)?;
         }
-        Ok(workers
+        // A thread that panicked fails the run: a report short of its customers would look
+        // like a result.
+        workers
             .into_iter()
-            .map(|w| w.join().unwrap_or_default())
-            .collect())
+            .map(|w| {
+                w.join().map_err(|_| {
+                    anyhow::anyhow!("a simulation thread failed (see the panic above)")
+                })
+            })
+            .collect()
     })?;
     let mut all = Tally::default();
     for t in tallies {

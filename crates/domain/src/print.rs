@@ -116,7 +116,7 @@ pub fn address_lines(
     // PostNL: "1234 AB  PLAATS", two spaces between postcode and city.
     let place = if country == "NL" {
         let compact: String = postcode.chars().filter(|c| !c.is_whitespace()).collect();
-        let formatted = if compact.len() == 6 {
+        let formatted = if compact.len() == 6 && compact.is_ascii() {
             format!("{} {}", &compact[..4], &compact[4..])
         } else {
             postcode
