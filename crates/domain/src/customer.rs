@@ -200,10 +200,25 @@ impl From<PhoneNumber> for String {
     }
 }
 
-/// An IANA time zone name that exists in the time zone database.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// An IANA time zone name that exists in the time zone database, with the zone itself
+/// looked up once (a simulated year asks for a customer's zone millions of times).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct TimeZoneName(String);
+pub struct TimeZoneName(String, jiff::tz::TimeZone);
+
+impl PartialEq for TimeZoneName {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl Eq for TimeZoneName {}
+
+impl std::hash::Hash for TimeZoneName {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
 
 impl utoipa::PartialSchema for TimeZoneName {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
@@ -236,8 +251,10 @@ impl TimeZoneName {
 
     /// Parses a name such as `Europe/Brussels`, spelt exactly as the database spells it.
     pub fn parse(s: &str) -> Result<Self, String> {
-        if Self::known().contains(s) {
-            Ok(Self(s.to_string()))
+        if Self::known().contains(s)
+            && let Ok(zone) = jiff::tz::TimeZone::get(s)
+        {
+            Ok(Self(s.to_string(), zone))
         } else {
             Err(format!(
                 "'{s}' is not a known IANA time zone (e.g. Europe/Amsterdam)"
@@ -250,15 +267,16 @@ impl TimeZoneName {
         &self.0
     }
 
-    /// The zone itself. Falls back to UTC only if the database changed under us.
+    /// The zone itself.
     pub fn zone(&self) -> jiff::tz::TimeZone {
-        jiff::tz::TimeZone::get(&self.0).unwrap_or(jiff::tz::TimeZone::UTC)
+        self.1.clone()
     }
 }
 
 impl Default for TimeZoneName {
     fn default() -> Self {
-        Self("Europe/Amsterdam".into())
+        Self::parse("Europe/Amsterdam")
+            .unwrap_or_else(|_| Self("UTC".into(), jiff::tz::TimeZone::UTC))
     }
 }
 

@@ -122,6 +122,12 @@ const NOT_A_NAME: &[&str] = &[
     "geen",
 ];
 
+/// The name to put on an envelope, if the customer has one fit to use: what
+/// [`greeting`]'s `full_name` would be, without making the greeting around it.
+pub fn envelope_name(input: NameInput<'_>) -> Option<String> {
+    ParsedName::parse(&input).full_name()
+}
+
 /// Builds the greeting for a customer's name fields.
 pub fn greeting(input: NameInput<'_>) -> Greeting {
     let name = ParsedName::parse(&input);

@@ -173,7 +173,7 @@ pub fn unreachable_reason(customer: &CustomerRecord, channel: Channel) -> Option
         Channel::Email if customer.email.is_none() => why("the customer has no email address"),
         Channel::Letter => {
             let named = || {
-                crate::greeting::greeting(crate::greeting::NameInput {
+                crate::greeting::envelope_name(crate::greeting::NameInput {
                     first_name: customer.first_name.as_deref(),
                     name_prefix: customer.name_prefix.as_deref(),
                     last_name: customer.last_name.as_deref(),
@@ -181,7 +181,6 @@ pub fn unreachable_reason(customer: &CustomerRecord, channel: Channel) -> Option
                     address_form: customer.address_form.unwrap_or_default(),
                     locale: customer.locale,
                 })
-                .full_name
                 .is_some()
             };
             if customer

@@ -279,6 +279,18 @@ fn member_fields(source: &str, variable: &str) -> Option<Vec<String>> {
     Some(fields)
 }
 
+/// A product as conditions read it (`products`, `recommendations`): the record in its own
+/// language without its translations, which say nothing a condition asks about (whether
+/// there are tips, a successor, a lifespan) and would only make every evaluation larger.
+/// The worker and the fast simulator both give products this way.
+pub fn product_json(product: &aftercare_domain::ProductRecord) -> serde_json::Value {
+    let mut value = serde_json::to_value(product).unwrap_or_default();
+    if let Some(map) = value.as_object_mut() {
+        map.remove("translations");
+    }
+    value
+}
+
 /// JSON to CEL, with every whole number an `int` (not a `uint`), so `stats.orders_count + 1`
 /// and `customer.attributes.household_members > 2` work as a reader expects.
 pub fn to_cel(value: &serde_json::Value) -> Value {

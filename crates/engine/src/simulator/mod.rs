@@ -334,6 +334,8 @@ impl Outcomes {
 pub struct FastSimulator<'a> {
     setup: &'a Setup<'a>,
     products: HashMap<String, ProductRecord>,
+    /// Each product as conditions read it ([`crate::condition::product_json`]), made once.
+    product_values: HashMap<String, cel::Value>,
     wanted: HashSet<&'static str>,
     /// The lifetime model for `likely_lapsing`, when there is enough history to fit it.
     model: Option<BgNbd>,
@@ -358,7 +360,7 @@ impl<'a> FastSimulator<'a> {
     /// A simulator; `sample` is some households whose history before `setup.from` fits
     /// the lifetime model (see [`MODEL_SAMPLE`]).
     pub fn new(setup: &'a Setup<'a>, sample: &[Household]) -> Self {
-        let products = setup
+        let products: HashMap<String, ProductRecord> = setup
             .products
             .iter()
             .map(|p| (p.sku.as_str().to_string(), p.clone()))
@@ -430,6 +432,15 @@ impl<'a> FastSimulator<'a> {
             .flatten();
         Self {
             setup,
+            product_values: products
+                .iter()
+                .map(|(sku, p)| {
+                    (
+                        sku.clone(),
+                        crate::condition::to_cel(&crate::condition::product_json(p)),
+                    )
+                })
+                .collect(),
             products,
             wanted,
             model,

@@ -1168,10 +1168,11 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                     .flat_map(|earlier| earlier.skus.iter().map(String::as_str))
                     .collect();
                 values.push(("order", to_cel(&crate::condition::order_json(o, &before))));
-                let products: Vec<&aftercare_domain::ProductRecord> = o
+                let products: Vec<Value> = o
                     .lines
                     .iter()
-                    .filter_map(|l| self.sim.products.get(l.sku.as_str()))
+                    .filter_map(|l| self.sim.product_values.get(l.sku.as_str()))
+                    .cloned()
                     .collect();
                 if condition.uses("recommendations") {
                     let basket: Vec<&str> = o.lines.iter().map(|l| l.sku.as_str()).collect();
@@ -1180,19 +1181,19 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                         .iter()
                         .flat_map(|earlier| earlier.skus.iter().cloned())
                         .collect();
-                    let recommended: Vec<&aftercare_domain::ProductRecord> =
-                        aftercare_insight::recs::recommend(
-                            self.sim.rules_at(now),
-                            &basket,
-                            &owned,
-                            3,
-                        )
-                        .into_iter()
-                        .filter_map(|r| self.sim.products.get(r.consequent.as_str()))
-                        .collect();
-                    values.push(("recommendations", to_cel(&json!(recommended))));
+                    let recommended: Vec<Value> = aftercare_insight::recs::recommend(
+                        self.sim.rules_at(now),
+                        &basket,
+                        &owned,
+                        3,
+                    )
+                    .into_iter()
+                    .filter_map(|r| self.sim.product_values.get(r.consequent.as_str()))
+                    .cloned()
+                    .collect();
+                    values.push(("recommendations", Value::List(Arc::new(recommended))));
                 }
-                values.push(("products", to_cel(&json!(products))));
+                values.push(("products", Value::List(Arc::new(products))));
             }
         }
         if condition.uses("stats") {
@@ -1236,7 +1237,13 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
             expected_purchases_90d: lifetime.map_or(0.0, |l| l.expected_purchases_90d),
             clv_12m_cents: lifetime.and_then(|l| l.clv_12m_cents).unwrap_or(0),
         };
-        to_cel(&stats.to_json())
+        // Only the fields the condition reads: a condition such as `stats.orders_count >= 3`
+        // runs on every order, and each field is a map entry CEL builds three times.
+        let mut json = stats.to_json();
+        if let (Some(fields), Some(map)) = (fields, json.as_object_mut()) {
+            map.retain(|k, _| fields.iter().any(|f| f == k));
+        }
+        to_cel(&json)
     }
 
     // ----- the tally ------------------------------------------------------------------

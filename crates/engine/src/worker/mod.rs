@@ -612,10 +612,10 @@ async fn condition_data(
     Ok(serde_json::json!({
         "customer": customer.record,
         "order": order_json,
-        "products": products,
+        "products": products.iter().map(crate::condition::product_json).collect::<Vec<_>>(),
         "event": context,
         "stats": stats_json,
-        "recommendations": recommendations,
+        "recommendations": recommendations.iter().map(crate::condition::product_json).collect::<Vec<_>>(),
     }))
 }
 
