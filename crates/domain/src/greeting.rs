@@ -14,6 +14,9 @@
 //! - a prefix typed into the last-name field ("van der Berg") is recognised;
 //! - capitalisation is normalised ("jAN" → "Jan") without breaking "Jan-Willem", "D'Hondt",
 //!   "O'Neill" or "McDonald".
+//! - an informal customer without a usable first name gets the neutral opening before title
+//!   and surname ("Beste heer De Vries,", "Bonjour Monsieur Lambert,"), never the formal
+//!   "Geachte" above a body that says "je".
 //!
 //! Requirements: DQ2.
 
