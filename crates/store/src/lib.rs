@@ -20,6 +20,8 @@ mod tx;
 use jiff::Timestamp;
 
 pub use records::*;
+#[doc(hidden)]
+pub use tx::CONTACTS;
 pub use tx::{AlsoBought, Answer, DeadJob, StoredDeliveryChange, StoredShipment, SurveyResult};
 pub use tx::{AuditEntry, OutgoingWebhook, Pause, PrintBatch, TeamSession, TeamUser};
 pub use tx::{Coupon, NewCoupon, NewEntry, RedeemOutcome, Redemption, Referral, Scores, Tx};

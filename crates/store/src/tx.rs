@@ -70,6 +70,8 @@ mod tracking;
 mod versions;
 mod webhooks;
 pub use admin::{AuditEntry, Pause, TeamSession, TeamUser};
+#[doc(hidden)]
+pub use calendar::CONTACTS;
 pub use loyalty::{Coupon, NewCoupon, NewEntry, RedeemOutcome, Redemption, Referral};
 pub use print::PrintBatch;
 pub use retention::{NewRetentionOffer, RetentionOfferRow};

@@ -219,3 +219,32 @@ fn the_fast_simulator_reads_every_stats_field_conditions_can_use() {
         "valued {valued}, negative values {negative}"
     );
 }
+
+/// The policy reads a customer's past contacts before every message; on SQLite (no
+/// statistics) the planner took the `(state, id)` index and read every sent message of
+/// every customer each time, which made `simulate --exact` four times slower over a few
+/// weeks of work. The query stays on the customer's index.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customers_past_contacts_are_read_by_the_customer_index_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("plan.db").display());
+    let _store = aftercare_store::Store::open(&url).await.unwrap();
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let sql = format!(
+        "EXPLAIN QUERY PLAN {}",
+        aftercare_store::CONTACTS
+            .replace("$1", "1")
+            .replace("$2", "1")
+            .replace("$3", "0")
+    );
+    let rows: Vec<(i64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    let plan: Vec<&str> = rows.iter().map(|r| r.3.as_str()).collect();
+    assert!(
+        plan.iter().any(|p| p.contains("INDEX messages_customer"))
+            && !plan.iter().any(|p| p.contains("messages_state")),
+        "{plan:?}"
+    );
+}
