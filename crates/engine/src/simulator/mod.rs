@@ -335,7 +335,7 @@ pub struct FastSimulator<'a> {
     setup: &'a Setup<'a>,
     products: HashMap<String, ProductRecord>,
     /// Each product as conditions read it ([`crate::condition::product_json`]), made once.
-    product_values: HashMap<String, cel::Value>,
+    product_values: HashMap<String, serde_json::Value>,
     wanted: HashSet<&'static str>,
     /// The lifetime model for `likely_lapsing`, when there is enough history to fit it.
     model: Option<BgNbd>,
@@ -434,12 +434,7 @@ impl<'a> FastSimulator<'a> {
             setup,
             product_values: products
                 .iter()
-                .map(|(sku, p)| {
-                    (
-                        sku.clone(),
-                        crate::condition::to_cel(&crate::condition::product_json(p)),
-                    )
-                })
+                .map(|(sku, p)| (sku.clone(), crate::condition::product_json(p)))
                 .collect(),
             products,
             wanted,

@@ -8,14 +8,13 @@ use std::sync::Arc;
 
 use aftercare_domain::policy::{self, Decision, Intent, PastContact, Topic};
 use aftercare_domain::{Channel, CustomerRecord, MessageClass, Purpose};
-use cel::Value;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 
 use super::{DAY, FastSimulator, Household, Input, MessageLine, Tally, counts, utc_date};
-use crate::condition::{Condition, to_cel};
+use crate::condition::{Condition, Data};
 use crate::interpret::{
     self, Effect, End, Next, Open, Resume, Routed, Standing, plan_send, resume, route, settled,
     start,
@@ -124,7 +123,8 @@ struct Person<'a> {
     lapse_timer: u32,
     /// P(alive) at the last daily score, if scored in the period.
     last_p: Option<f64>,
-    cel_customer: Option<Value>,
+    /// The customer's record as conditions read it, while the record stays as it is.
+    json_customer: Option<serde_json::Value>,
     /// Answers of conditions on the customer alone, while the record stays as it is.
     answers: Vec<(*const Condition, bool)>,
     /// Whether they are in each programme's holdout (stable for the pair), once worked out.
@@ -196,7 +196,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                 seen_occasions: Vec::new(),
                 lapse_timer: 0,
                 last_p: None,
-                cel_customer: None,
+                json_customer: None,
                 answers: Vec::new(),
                 holdouts: Vec::new(),
             })
@@ -712,7 +712,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                 Next::Date(expression) => {
                     let context = self.enrolments[e].context.clone();
                     let values = self.values(expression, who, &context, now);
-                    run.answer_date(expression.date_for(&values).ok());
+                    run.answer_date(expression.date_with(&values).ok());
                 }
                 Next::Do(effect) => self.apply(effect, e, due, now),
                 Next::End(end) => break end,
@@ -803,7 +803,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                     && !list.iter().any(|t| t.as_str() == Some(tag))
                 {
                     list.push(tag.into());
-                    p.cel_customer = None;
+                    p.json_customer = None;
                     p.answers.clear();
                 }
             }
@@ -813,7 +813,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                     p.record
                         .attributes
                         .insert(attribute.to_string(), value.clone());
-                    p.cel_customer = None;
+                    p.json_customer = None;
                     p.answers.clear();
                 }
             }
@@ -1125,7 +1125,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
             return *holds;
         }
         let values = self.values(condition, who, context, now);
-        let holds = condition.holds_for(&values).unwrap_or(false);
+        let holds = condition.holds_with(&values).unwrap_or(false);
         if customer_only {
             self.people[who].answers.push((key, holds));
         }
@@ -1133,23 +1133,26 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
     }
 
     /// What a condition sees, made only for the variables it reads.
-    fn values(
-        &mut self,
+    fn values<'v>(
+        &'v mut self,
         condition: &Condition,
         who: usize,
-        context: &serde_json::Value,
+        context: &'v serde_json::Value,
         now: Timestamp,
-    ) -> Vec<(&'static str, Value)> {
-        let mut values = Vec::with_capacity(6);
-        if condition.uses("customer") {
+    ) -> Vec<(&'static str, Data<'v>)> {
+        if condition.uses("customer") && self.people[who].json_customer.is_none() {
             let p = &mut self.people[who];
-            let customer = p.cel_customer.get_or_insert_with(|| {
-                to_cel(&serde_json::to_value(&p.record).unwrap_or_default())
-            });
-            values.push(("customer", customer.clone()));
+            p.json_customer = Some(serde_json::to_value(&p.record).unwrap_or_default());
+        }
+        let this: &'v Self = self;
+        let mut values = Vec::with_capacity(6);
+        if let Some(customer) = &this.people[who].json_customer
+            && condition.uses("customer")
+        {
+            values.push(("customer", Data::Json(customer)));
         }
         if condition.uses("event") {
-            values.push(("event", to_cel(context)));
+            values.push(("event", Data::Json(context)));
         }
         if condition.uses("order")
             || condition.uses("products")
@@ -1161,50 +1164,54 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                 .iter()
                 .find(|o| Some(o.external_id.as_str()) == order);
             if let Some(o) = found {
-                let before: HashSet<&str> = self.people[who]
+                let before: HashSet<&str> = this.people[who]
                     .orders
                     .iter()
                     .filter(|earlier| earlier.placed_at < o.placed_at)
                     .flat_map(|earlier| earlier.skus.iter().map(String::as_str))
                     .collect();
-                values.push(("order", to_cel(&crate::condition::order_json(o, &before))));
-                let products: Vec<Value> = o
+                values.push((
+                    "order",
+                    Data::Owned(crate::condition::order_json(o, &before)),
+                ));
+                let products: Vec<&serde_json::Value> = o
                     .lines
                     .iter()
-                    .filter_map(|l| self.sim.product_values.get(l.sku.as_str()))
-                    .cloned()
+                    .filter_map(|l| this.sim.product_values.get(l.sku.as_str()))
                     .collect();
                 if condition.uses("recommendations") {
                     let basket: Vec<&str> = o.lines.iter().map(|l| l.sku.as_str()).collect();
-                    let owned: HashSet<String> = self.people[who]
+                    let owned: HashSet<String> = this.people[who]
                         .orders
                         .iter()
                         .flat_map(|earlier| earlier.skus.iter().cloned())
                         .collect();
-                    let recommended: Vec<Value> = aftercare_insight::recs::recommend(
-                        self.sim.rules_at(now),
+                    let recommended: Vec<&serde_json::Value> = aftercare_insight::recs::recommend(
+                        this.sim.rules_at(now),
                         &basket,
                         &owned,
                         3,
                     )
                     .into_iter()
-                    .filter_map(|r| self.sim.product_values.get(r.consequent.as_str()))
-                    .cloned()
+                    .filter_map(|r| this.sim.product_values.get(r.consequent.as_str()))
                     .collect();
-                    values.push(("recommendations", Value::List(Arc::new(recommended))));
+                    values.push(("recommendations", Data::List(recommended)));
                 }
-                values.push(("products", Value::List(Arc::new(products))));
+                values.push(("products", Data::List(products)));
             }
         }
         if condition.uses("stats") {
-            values.push(("stats", self.stats(who, now, condition.stats_fields())));
+            values.push((
+                "stats",
+                Data::Owned(this.stats(who, now, condition.stats_fields())),
+            ));
         }
         values
     }
 
     /// `stats` as the worker's `condition_data` gives it (without `rfm_segment`), made as
     /// a CEL map straight away, with only the `fields` asked for (all when `None`).
-    fn stats(&self, who: usize, now: Timestamp, fields: Option<&[String]>) -> Value {
+    fn stats(&self, who: usize, now: Timestamp, fields: Option<&[String]>) -> serde_json::Value {
         let p = &self.people[who];
         let wanted = |f: &str| fields.is_none_or(|list| list.iter().any(|x| x == f));
         let days = |t: Timestamp| (now - t).as_hours() / 24;
@@ -1243,7 +1250,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
         if let (Some(fields), Some(map)) = (fields, json.as_object_mut()) {
             map.retain(|k, _| fields.iter().any(|f| f == k));
         }
-        to_cel(&json)
+        json
     }
 
     // ----- the tally ------------------------------------------------------------------
