@@ -13,7 +13,7 @@
 //!
 //! Requirements: SU1, SG2, RE1, WB1.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use aftercare_domain::{ContractRecord, CustomerRecord, ProductRecord};
 use jiff::civil::Date;
@@ -67,6 +67,42 @@ pub fn anniversary(original: Date, today: Date) -> Option<i16> {
     (same_day || leap_fallback).then_some(years)
 }
 
+/// The occasion kinds a caller wants (of [`crate::programme::OCCASIONS`]), as flags: the
+/// fast simulator asks about them millions of times a year, and hashing a name each time
+/// was a noticeable part of it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Wanted(u16);
+
+impl Wanted {
+    fn bit(kind: &str) -> Option<u16> {
+        crate::programme::OCCASIONS
+            .iter()
+            .position(|k| *k == kind)
+            .map(|i| 1 << i)
+    }
+
+    /// Whether `kind` is wanted.
+    pub fn contains(&self, kind: &str) -> bool {
+        Self::bit(kind).is_some_and(|b| self.0 & b != 0)
+    }
+
+    /// Whether no kind is wanted.
+    pub fn is_empty(&self) -> bool {
+        self.0 == 0
+    }
+}
+
+impl<'a> FromIterator<&'a str> for Wanted {
+    fn from_iter<I: IntoIterator<Item = &'a str>>(kinds: I) -> Self {
+        Wanted(
+            kinds
+                .into_iter()
+                .filter_map(Self::bit)
+                .fold(0, |a, b| a | b),
+        )
+    }
+}
+
 /// The occasions of `customer` on local date `today`, limited to the `wanted` kinds.
 pub fn occasions_on(
     today: Date,
@@ -74,7 +110,7 @@ pub fn occasions_on(
     orders: &[PastOrder],
     contracts: &[ContractRecord],
     products: &HashMap<String, ProductRecord>,
-    wanted: &HashSet<&str>,
+    wanted: &Wanted,
 ) -> Vec<Occasion> {
     let id = customer.external_id.as_str();
     let mut out = Vec::new();
@@ -277,7 +313,7 @@ pub fn next_possible(
     orders: &[PastOrder],
     contracts: &[ContractRecord],
     products: &HashMap<String, ProductRecord>,
-    wanted: &HashSet<&str>,
+    wanted: &Wanted,
 ) -> Option<Date> {
     let tomorrow = after.tomorrow().ok()?;
     let mut best: Option<Date> = None;
@@ -384,7 +420,23 @@ mod tests {
         c
     }
 
-    fn all() -> HashSet<&'static str> {
+    #[test]
+    fn wanted_kinds_are_exactly_those_asked_for() {
+        let w: Wanted = ["birthday", "contract_end", "no_such_kind"]
+            .into_iter()
+            .collect();
+        assert!(w.contains("birthday") && w.contains("contract_end"));
+        assert!(!w.contains("monthly") && !w.contains("no_such_kind"));
+        assert!(!w.is_empty() && Wanted::default().is_empty());
+        let every: Wanted = crate::programme::OCCASIONS.iter().copied().collect();
+        assert!(
+            crate::programme::OCCASIONS
+                .iter()
+                .all(|k| every.contains(k))
+        );
+    }
+
+    fn all() -> Wanted {
         crate::programme::OCCASIONS
             .iter()
             .copied()
@@ -395,7 +447,7 @@ mod tests {
     #[test]
     fn the_monthly_moment_falls_on_the_joining_day_or_the_months_last_day() {
         let c = customer(None, Some(date(2026, 1, 31)));
-        let wanted: HashSet<&str> = ["monthly"].into_iter().collect();
+        let wanted: Wanted = ["monthly"].into_iter().collect();
         let on = |d: Date| occasions_on(d, &c, &[], &[], &HashMap::new(), &wanted).len();
         assert_eq!(on(date(2026, 1, 31)), 0, "not on the joining day itself");
         assert_eq!(on(date(2026, 2, 28)), 1);
@@ -567,7 +619,7 @@ mod tests {
             )
             .unwrap(),
         )]);
-        let wanted: HashSet<&str> = crate::programme::OCCASIONS
+        let wanted: Wanted = crate::programme::OCCASIONS
             .iter()
             .copied()
             .filter(|o| *o != "inactive")

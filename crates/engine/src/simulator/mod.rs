@@ -42,7 +42,7 @@ use aftercare_domain::{
 use aftercare_insight::clv::{BgNbd, GammaGamma, History};
 use aftercare_insight::uplift::{Sums, uplift_of};
 use jiff::{SignedDuration, Timestamp};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use crate::programme::{Library, OCCASIONS};
 use crate::reports::{ChannelClass, ProgrammeReport, SimulationReport};
@@ -336,7 +336,7 @@ pub struct FastSimulator<'a> {
     products: HashMap<String, ProductRecord>,
     /// Each product as conditions read it ([`crate::condition::product_json`]), made once.
     product_values: HashMap<String, serde_json::Value>,
-    wanted: HashSet<&'static str>,
+    wanted: crate::occasions::Wanted,
     /// The lifetime model for `likely_lapsing`, when there is enough history to fit it.
     model: Option<BgNbd>,
     /// The spend model beside it, for `stats.clv_12m_cents`.

@@ -17,7 +17,7 @@ impl Engine {
     /// itself for the next local 06:00 in any customer's time zone.
     pub(super) async fn run_calendar(&self, job: &Job) -> Result<(), EngineError> {
         let now = self.clock.now();
-        let wanted: HashSet<&str> = OCCASIONS
+        let wanted: crate::occasions::Wanted = OCCASIONS
             .iter()
             .copied()
             .filter(|o| self.programmes.current().uses_occasion(o))
@@ -125,7 +125,7 @@ impl Engine {
         zone: &jiff::tz::TimeZone,
         date: jiff::civil::Date,
         products: &HashMap<String, aftercare_domain::ProductRecord>,
-        wanted: &HashSet<&str>,
+        wanted: &crate::occasions::Wanted,
         now: jiff::Timestamp,
     ) -> Result<usize, EngineError> {
         let mut after = 0;
