@@ -127,49 +127,8 @@ const NOT_A_NAME: &[&str] = &[
 
 /// The name to put on an envelope, if the customer has one fit to use: what
 /// [`greeting`]'s `full_name` would be, without making the greeting around it.
-///
-/// The policy asks before every letter it considers, mostly for the same customer many
-/// times in a row, so the last answer on this thread is kept (parsing a name is most of
-/// what a policy decision costs in a simulated year).
 pub fn envelope_name(input: NameInput<'_>) -> Option<String> {
-    type Key = (
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Gender,
-        AddressForm,
-        Locale,
-    );
-    thread_local! {
-        static LAST: std::cell::RefCell<Option<(Key, Option<String>)>> =
-            const { std::cell::RefCell::new(None) };
-    }
-    let same = |k: &Key| {
-        k.0.as_deref() == input.first_name
-            && k.1.as_deref() == input.name_prefix
-            && k.2.as_deref() == input.last_name
-            && k.3 == input.gender
-            && k.4 == input.address_form
-            && k.5 == input.locale
-    };
-    if let Some(name) = LAST.with_borrow(|last| {
-        last.as_ref()
-            .filter(|(k, _)| same(k))
-            .map(|(_, name)| name.clone())
-    }) {
-        return name;
-    }
-    let name = ParsedName::parse(&input).full_name();
-    let key: Key = (
-        input.first_name.map(str::to_string),
-        input.name_prefix.map(str::to_string),
-        input.last_name.map(str::to_string),
-        input.gender,
-        input.address_form,
-        input.locale,
-    );
-    LAST.with_borrow_mut(|last| *last = Some((key, name.clone())));
-    name
+    ParsedName::parse(&input).full_name()
 }
 
 /// Builds the greeting for a customer's name fields.
@@ -1541,8 +1500,7 @@ mod tests {
         }
     }
 
-    /// The envelope name is the greeting's full name, also when asked again and again for
-    /// the same customer and then for another (its last answer is kept per thread).
+    /// The envelope name is the greeting's full name, for one customer after another.
     #[test]
     fn the_envelope_name_is_the_greetings_full_name_however_often_it_is_asked() {
         let jan = NameInput {

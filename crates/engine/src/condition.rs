@@ -305,7 +305,9 @@ pub enum Data<'v> {
     List(Vec<&'v serde_json::Value>),
 }
 
-/// `value` as one of CEL's own values, its strings borrowed.
+/// `value` as one of CEL's own values, its strings borrowed, with every whole number an
+/// `int` (not a `uint`), so `stats.orders_count + 1` and
+/// `customer.attributes.household_members > 2` work as a reader expects.
 fn to_val(value: &serde_json::Value) -> Box<dyn Val + '_> {
     match value {
         serde_json::Value::Null => Box::new(CelNull),

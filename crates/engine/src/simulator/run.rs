@@ -1245,7 +1245,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
             clv_12m_cents: lifetime.and_then(|l| l.clv_12m_cents).unwrap_or(0),
         };
         // Only the fields the condition reads: a condition such as `stats.orders_count >= 3`
-        // runs on every order, and each field is a map entry CEL builds three times.
+        // runs on every order, and each field is an entry CEL builds for it.
         let mut json = stats.to_json();
         if let (Some(fields), Some(map)) = (fields, json.as_object_mut()) {
             map.retain(|k, _| fields.iter().any(|f| f == k));
