@@ -168,58 +168,87 @@ pub struct ChannelChoice {
 /// the push channel, which is how the app reports the phone's notification permission. The
 /// portal inbox reaches every customer.
 pub fn unreachable_reason(customer: &CustomerRecord, channel: Channel) -> Option<Reason> {
-    let why = |s: &str| Some(Reason::new("no_address", format!("blocked: {s}")));
-    match channel {
-        Channel::Email if customer.email.is_none() => why("the customer has no email address"),
-        Channel::Letter => {
-            let named = || {
-                crate::greeting::envelope_name(crate::greeting::NameInput {
-                    first_name: customer.first_name.as_deref(),
-                    name_prefix: customer.name_prefix.as_deref(),
-                    last_name: customer.last_name.as_deref(),
-                    gender: customer.gender,
-                    address_form: customer.address_form.unwrap_or_default(),
-                    locale: customer.locale,
-                })
-                .is_some()
-            };
-            if customer
-                .postal_address
-                .as_ref()
-                .is_none_or(|a| a.validate().is_err())
-            {
-                why("the customer has no complete postal address for a letter")
-            } else if !named() {
-                why("the customer has no name to put on the envelope")
-            } else {
-                None
+    Reach::unknown().unreachable_reason(customer, channel)
+}
+
+/// What a customer's record lets the channels reach that takes work to find out: whether
+/// there is a name for a letter's envelope (parsing the name, DQ2). [`Reach::unknown`] finds
+/// it out when asked; [`Reach::of`] once, for a caller that decides again and again for the
+/// same record (the simulator), through [`decide_for`] and [`choose_channel_for`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Reach {
+    envelope_name: Option<bool>,
+}
+
+impl Reach {
+    /// Nothing worked out yet: each question parses the record again.
+    pub fn unknown() -> Self {
+        Self::default()
+    }
+
+    /// Everything worked out for `customer`; valid while its name fields stay the same.
+    pub fn of(customer: &CustomerRecord) -> Self {
+        Self {
+            envelope_name: Some(has_envelope_name(customer)),
+        }
+    }
+
+    /// [`unreachable_reason`], with what is already known.
+    pub fn unreachable_reason(self, customer: &CustomerRecord, channel: Channel) -> Option<Reason> {
+        let why = |s: &str| Some(Reason::new("no_address", format!("blocked: {s}")));
+        match channel {
+            Channel::Email if customer.email.is_none() => why("the customer has no email address"),
+            Channel::Letter => {
+                let named = || {
+                    self.envelope_name
+                        .unwrap_or_else(|| has_envelope_name(customer))
+                };
+                if customer
+                    .postal_address
+                    .as_ref()
+                    .is_none_or(|a| a.validate().is_err())
+                {
+                    why("the customer has no complete postal address for a letter")
+                } else if !named() {
+                    why("the customer has no name to put on the envelope")
+                } else {
+                    None
+                }
             }
+            Channel::Sms => match &customer.phone {
+                None => why("the customer has no mobile number for SMS"),
+                Some(p) if p.is_mobile() == Some(false) => why(&format!(
+                    "{} is not a mobile number; SMS needs one",
+                    p.as_str()
+                )),
+                Some(_) => None,
+            },
+            Channel::Push if !customer.consents.iter().any(|c| c.channel == Channel::Push) => {
+                why("the customer has not installed the app (no push registration)")
+            }
+            Channel::Push
+                if !customer
+                    .consents
+                    .iter()
+                    .any(|c| c.channel == Channel::Push && c.granted) =>
+            {
+                why("the customer turned app notifications off")
+            }
+            _ => None,
         }
-        Channel::Sms => match &customer.phone {
-            None => why("the customer has no mobile number for SMS"),
-            Some(p) if p.is_mobile() == Some(false) => why(&format!(
-                "{} is not a mobile number; SMS needs one",
-                p.as_str()
-            )),
-            Some(_) => None,
-        },
-        Channel::Push if !customer.consents.iter().any(|c| c.channel == Channel::Push) => {
-            why("the customer has not installed the app (no push registration)")
-        }
-        Channel::Push
-            if !customer
-                .consents
-                .iter()
-                .any(|c| c.channel == Channel::Push && c.granted) =>
-        {
-            why("the customer turned app notifications off")
-        }
-        _ => None,
     }
 }
 
-fn reachable(customer: &CustomerRecord, channel: Channel) -> bool {
-    unreachable_reason(customer, channel).is_none()
+fn has_envelope_name(customer: &CustomerRecord) -> bool {
+    crate::greeting::envelope_name(crate::greeting::NameInput {
+        first_name: customer.first_name.as_deref(),
+        name_prefix: customer.name_prefix.as_deref(),
+        last_name: customer.last_name.as_deref(),
+        gender: customer.gender,
+        address_form: customer.address_form.unwrap_or_default(),
+        locale: customer.locale,
+    })
+    .is_some()
 }
 
 /// Why consent does not allow `class` on `channel`, if it does not. Email needs an opt-in
@@ -285,6 +314,25 @@ pub fn choose_channel(
     categories: &[&str],
     config: &PolicyConfig,
 ) -> ChannelChoice {
+    choose_channel_for(
+        preferences,
+        class,
+        customer,
+        Reach::unknown(),
+        categories,
+        config,
+    )
+}
+
+/// [`choose_channel`] with what is already known of the customer's reach.
+pub fn choose_channel_for(
+    preferences: &[Channel],
+    class: MessageClass,
+    customer: &CustomerRecord,
+    reach: Reach,
+    categories: &[&str],
+    config: &PolicyConfig,
+) -> ChannelChoice {
     let first = preferences.first().copied().unwrap_or(Channel::Email);
     let mut candidates: Vec<Channel> = preferences.to_vec();
     let mut why = Vec::new();
@@ -329,7 +377,8 @@ pub fn choose_channel(
         why.push(format!("the customer prefers {}", p.as_str()));
     }
     let fit = candidates.iter().copied().find(|c| {
-        reachable(customer, *c) && consent_refusal(customer, class, *c, config).is_none()
+        reach.unreachable_reason(customer, *c).is_none()
+            && consent_refusal(customer, class, *c, config).is_none()
     });
     let channel = fit.or(candidates.first().copied()).unwrap_or(first);
     if fit.is_some() && candidates.first() != Some(&channel) {
@@ -667,13 +716,25 @@ pub fn decide(
     now: Timestamp,
     config: &PolicyConfig,
 ) -> Decision {
+    decide_for(intent, customer, Reach::unknown(), history, now, config)
+}
+
+/// [`decide`] with what is already known of the customer's reach.
+pub fn decide_for(
+    intent: &Intent,
+    customer: &CustomerRecord,
+    reach: Reach,
+    history: &[PastContact],
+    now: Timestamp,
+    config: &PolicyConfig,
+) -> Decision {
     let channel = intent.channel;
     // 1. Consent per purpose and channel.
     if let Some(reason) = consent_refusal(customer, intent.class, channel, config) {
         return Decision::Block { reason };
     }
     // 3. Data quality: the channel must be able to reach the customer.
-    if let Some(reason) = unreachable_reason(customer, channel) {
+    if let Some(reason) = reach.unreachable_reason(customer, channel) {
         return Decision::Block { reason };
     }
     // 3b. DQ1: never send a code that is or will be expired by the time it can be used.

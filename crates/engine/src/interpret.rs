@@ -548,10 +548,18 @@ pub fn plan_send(
     step: &Step,
     send: &SendStep,
     customer: &CustomerRecord,
+    reach: policy::Reach,
     categories: &[&str],
     config: &PolicyConfig,
 ) -> (ChannelChoice, String) {
-    let choice = policy::choose_channel(&send.channels, send.class, customer, categories, config);
+    let choice = policy::choose_channel_for(
+        &send.channels,
+        send.class,
+        customer,
+        reach,
+        categories,
+        config,
+    );
     let reason = planned_reason(&programme.id, &step.id, &choice.reason);
     (choice, reason)
 }

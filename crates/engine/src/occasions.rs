@@ -14,6 +14,7 @@
 //! Requirements: SU1, SG2, RE1, WB1.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 
 use aftercare_domain::{ContractRecord, CustomerRecord, ProductRecord};
 use jiff::civil::Date;
@@ -104,12 +105,12 @@ impl<'a> FromIterator<&'a str> for Wanted {
 }
 
 /// The occasions of `customer` on local date `today`, limited to the `wanted` kinds.
-pub fn occasions_on(
+pub fn occasions_on<S: BuildHasher>(
     today: Date,
     customer: &CustomerRecord,
     orders: &[PastOrder],
     contracts: &[ContractRecord],
-    products: &HashMap<String, ProductRecord>,
+    products: &HashMap<String, ProductRecord, S>,
     wanted: &Wanted,
 ) -> Vec<Occasion> {
     let id = customer.external_id.as_str();
@@ -307,12 +308,12 @@ pub fn occasions_on(
 /// occasions for this customer: never later than a real one (it may be earlier, when the
 /// date turns out to hold nothing), so visiting only these dates finds every occasion a
 /// daily scan finds. The fast simulator calls it instead of scanning every day.
-pub fn next_possible(
+pub fn next_possible<S: BuildHasher>(
     after: Date,
     customer: &CustomerRecord,
     orders: &[PastOrder],
     contracts: &[ContractRecord],
-    products: &HashMap<String, ProductRecord>,
+    products: &HashMap<String, ProductRecord, S>,
     wanted: &Wanted,
 ) -> Option<Date> {
     let tomorrow = after.tomorrow().ok()?;

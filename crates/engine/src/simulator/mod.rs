@@ -42,7 +42,11 @@ use aftercare_domain::{
 use aftercare_insight::clv::{BgNbd, GammaGamma, History};
 use aftercare_insight::uplift::{Sums, uplift_of};
 use jiff::{SignedDuration, Timestamp};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+// The simulator looks products, event types and reasons up millions of times: a fast
+// hasher (no defence against chosen keys is needed for the shop's own data).
+use foldhash::{HashMap, HashMapExt};
 
 use crate::programme::{Library, OCCASIONS};
 use crate::reports::{ChannelClass, ProgrammeReport, SimulationReport};

@@ -102,6 +102,8 @@ enum Referral {
 #[derive(Debug)]
 struct Person<'a> {
     record: CustomerRecord,
+    /// What the record lets the channels reach, worked out once (the record never changes).
+    reach: policy::Reach,
     zone: TimeZone,
     present: bool,
     /// A customer for the whole period (the band statistics count these).
@@ -181,6 +183,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
             .enumerate()
             .map(|(i, c)| Person {
                 zone: c.time_zone.zone(),
+                reach: policy::Reach::of(&c),
                 record: c,
                 present: i == 0,
                 counted: false,
@@ -768,6 +771,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                     step,
                     send,
                     &self.people[who].record,
+                    self.people[who].reach,
                     &categories,
                     self.sim.setup.policy,
                 );
@@ -875,9 +879,10 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
             repeat_days,
             moment,
         };
-        match policy::decide(
+        match policy::decide_for(
             &intent,
             &p.record,
+            p.reach,
             &p.history[from..],
             now,
             self.sim.setup.policy,

@@ -142,6 +142,7 @@ impl Engine {
                     step,
                     send,
                     &customer.record,
+                    aftercare_domain::policy::Reach::unknown(),
                     &categories,
                     &self.policy,
                 );
