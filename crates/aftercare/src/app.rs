@@ -198,6 +198,7 @@ pub async fn run_server(
         engine: engine.clone(),
         tokens: Arc::default(),
         simulator: options.simulator.clone(),
+        connectors: Arc::new(options.connectors.clone()),
     };
     let mut rx_web = rx.clone();
     aftercare_web::serve(listener, state, options, async move {

@@ -69,6 +69,8 @@ struct RawConfig {
     channels: aftercare_domain::webhooks::ChannelProviders,
     #[serde(default)]
     server: aftercare_web::ServerLimits,
+    #[serde(default)]
+    connectors: aftercare_web::hooks::Connectors,
 }
 
 /// `[dkim]`: sign every email.
@@ -175,6 +177,8 @@ pub struct Config {
     pub channels: aftercare_domain::webhooks::ChannelProviders,
     /// `[server]`: connection caps and timeouts.
     pub server: aftercare_web::ServerLimits,
+    /// `[connectors]`: the shop and shipping platforms whose webhooks are accepted.
+    pub connectors: aftercare_web::hooks::Connectors,
 }
 
 impl Config {
@@ -334,6 +338,7 @@ impl Config {
                 public_url
             );
         }
+        raw.connectors.validate().map_err(anyhow::Error::msg)?;
         if raw.link_secret.as_ref().is_some_and(|s| s.len() < 32) {
             bail!("link_secret: must be at least 32 characters");
         }
@@ -368,6 +373,7 @@ impl Config {
             channels: raw.channels,
             trusted_proxies,
             server: raw.server,
+            connectors: raw.connectors,
         })
     }
 }
@@ -377,6 +383,14 @@ fn read_table(path: &Path) -> anyhow::Result<toml::Table> {
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
 }
+
+/// The connector secrets the environment may set.
+const CONNECTOR_KEYS: &[(&str, &str)] = &[
+    ("shopify", "secret"),
+    ("woocommerce", "secret"),
+    ("sendcloud", "secret"),
+    ("myparcel", "api_key"),
+];
 
 /// Overlays `AFTERCARE_<KEY>` variables onto the file's table; `AFTERCARE_BRAND_<KEY>` and
 /// `AFTERCARE_POLICY_<KEY>` reach the `[brand]` and `[policy]` sections.
@@ -408,6 +422,25 @@ fn apply_env(table: &mut toml::Table, vars: impl Iterator<Item = (String, String
         let Some(key) = name.strip_prefix("AFTERCARE_").map(str::to_lowercase) else {
             continue;
         };
+        // `AFTERCARE_CONNECTORS_SHOPIFY_SECRET`, `…_MYPARCEL_API_KEY`: secrets kept out of
+        // the file, always text.
+        if let Some((platform, field)) = CONNECTOR_KEYS
+            .iter()
+            .find(|(p, f)| key == format!("connectors_{p}_{f}"))
+        {
+            let connectors = table
+                .entry("connectors")
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if let Some(c) = connectors.as_table_mut() {
+                let entry = c
+                    .entry(platform.to_string())
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                if let Some(t) = entry.as_table_mut() {
+                    t.insert(field.to_string(), toml::Value::String(value.clone()));
+                }
+            }
+            continue;
+        }
         // Arrays, numbers and booleans are written as TOML (`["a","b"]`, `3`, `true`);
         // anything else is text.
         let parsed = toml::from_str::<toml::Table>(&format!("v = {value}"))
@@ -446,6 +479,24 @@ fn apply_env(table: &mut toml::Table, vars: impl Iterator<Item = (String, String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connector_secrets_come_from_the_environment_and_a_short_one_is_refused() {
+        let mut table: toml::Table =
+            toml::from_str("[connectors.sendcloud]\nsecret = \"0123456789abcdef0123\"").unwrap();
+        apply_env(
+            &mut table,
+            [(
+                "AFTERCARE_CONNECTORS_SHOPIFY_SECRET".to_string(),
+                "12345".to_string(),
+            )]
+            .into_iter(),
+        );
+        let raw: RawConfig = table.try_into().unwrap();
+        assert_eq!(raw.connectors.shopify.as_ref().unwrap().secret.0, "12345");
+        let e = Config::validate(raw).unwrap_err().to_string();
+        assert!(e.starts_with("connectors.shopify.secret:"), "{e}");
+    }
 
     #[test]
     fn environment_overrides_the_file() {

@@ -470,6 +470,7 @@ pub const BUILT_IN_EVENT_TYPES: &[&str] = &[
     "survey_answered",
     "referral_converted",
     "order_returned",
+    "order_cancelled",
     "reward_claimed",
     "likely_lapsing",
     "offer_published",

@@ -196,6 +196,40 @@ pub async fn record_return(
     Ok(id.is_some())
 }
 
+/// Records that the shop cancelled an order: an `order_cancelled` event, which reverses
+/// the order's points and voids a referral it would have rewarded, like a return.
+/// `false` when already recorded.
+pub async fn record_cancelled_order(
+    tx: &mut Tx,
+    order_external_id: &str,
+    at: Timestamp,
+    now: Timestamp,
+) -> Result<bool, IngestError> {
+    let order = tx
+        .order_by_external_id(order_external_id)
+        .await?
+        .ok_or_else(|| {
+            FieldError::new(
+                "order_external_id",
+                format!("no order with external_id '{order_external_id}'"),
+            )
+        })?;
+    let at = at.max(order.record.placed_at);
+    let properties = json!({"order_external_id": order_external_id});
+    let source = format!("cancelled:{order_external_id}");
+    let id = append_event(
+        tx,
+        order.customer_id,
+        "order_cancelled",
+        at,
+        &properties,
+        Some(&source),
+        now,
+    )
+    .await?;
+    Ok(id.is_some())
+}
+
 /// Records a carrier status event and schedules `shipment_<status>`; `false` for a repeat.
 pub async fn record_shipment_event(
     tx: &mut Tx,

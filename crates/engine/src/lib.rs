@@ -1,4 +1,5 @@
 //! Aftercare's engine: programmes, the worker that runs them, and message rendering.
+pub mod connectors;
 pub mod feedback;
 #[cfg(test)]
 mod fuzz;
@@ -6,6 +7,7 @@ pub mod ingest;
 pub mod interpret;
 pub mod links;
 pub mod loyalty;
+pub mod privacy;
 pub mod programme;
 pub mod register;
 pub mod render;

@@ -58,13 +58,18 @@ pub async fn on_event(
             earn_for_order(tx, config, customer.id, order, total, at, now).await?;
             referral_order_placed(tx, config, customer.id, order, at, now).await?;
         }
-        ("order_returned", Some(order)) => {
+        (kind @ ("order_returned" | "order_cancelled"), Some(order)) => {
             reverse_order(tx, customer.id, order, at, now).await?;
             if let Some(r) = tx.referral_of(customer.id).await?
                 && r.order_external_id.as_deref() == Some(order)
                 && r.state == "ordered"
             {
-                let reason = format!("void: the first order {order} was returned");
+                let what = if kind == "order_returned" {
+                    "returned"
+                } else {
+                    "cancelled"
+                };
+                let reason = format!("void: the first order {order} was {what}");
                 tx.update_referral(r.id, "void", None, None, &reason, now)
                     .await?;
             }

@@ -49,6 +49,7 @@ macro_rules! on_tx {
 mod admin;
 mod calendar;
 mod clicks;
+mod connectors;
 mod contracts;
 mod customers;
 mod enrolments;
@@ -72,6 +73,7 @@ mod webhooks;
 pub use admin::{AuditEntry, Pause, TeamSession, TeamUser};
 #[doc(hidden)]
 pub use calendar::CONTACTS;
+pub use connectors::HookDelivery;
 pub use loyalty::{Coupon, NewCoupon, NewEntry, RedeemOutcome, Redemption, Referral};
 pub use print::PrintBatch;
 pub use retention::{NewRetentionOffer, RetentionOfferRow};

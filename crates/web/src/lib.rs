@@ -11,6 +11,7 @@
 
 pub mod api;
 pub mod error;
+pub mod hooks;
 pub mod pages;
 pub mod server;
 
@@ -45,6 +46,8 @@ pub struct AppState {
     pub tokens: Arc<api::extract::TokenCache>,
     /// Runs simulations for the admin UI, when the process can.
     pub simulator: Option<Arc<dyn pages::admin::simulator::Simulator>>,
+    /// The shop and shipping platforms whose webhooks are accepted (`[connectors]`).
+    pub connectors: Arc<hooks::Connectors>,
 }
 
 /// Options for the HTTP server.
@@ -60,12 +63,15 @@ pub struct WebOptions {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Connection caps and timeouts (`[server]`).
     pub limits: ServerLimits,
+    /// The platforms whose webhooks `/hooks/<platform>` accepts (`[connectors]`).
+    pub connectors: hooks::Connectors,
 }
 
 /// The whole router.
 pub fn router(state: AppState, options: WebOptions) -> Router {
     let mut router = Router::new()
         .route("/health", get(health))
+        .route("/hooks/{platform}", axum::routing::post(hooks::receive))
         .merge(api::routes())
         .merge(pages::customer_routes(pages::limit::PageLimiter::new(
             options.trusted_proxies.clone(),

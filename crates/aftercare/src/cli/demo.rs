@@ -176,6 +176,7 @@ pub async fn run(args: Args, mut config: Config) -> anyhow::Result<()> {
             ))),
             trusted_proxies: config.trusted_proxies.clone(),
             limits: config.server.clone(),
+            connectors: config.connectors.clone(),
         },
         true,
         app::shutdown_signal(),

@@ -277,6 +277,7 @@ pub async fn spawn_app_with(backend: Backend, change: impl FnOnce(&mut Config)) 
                     server_config.clone(),
                 ))),
                 limits: server_config.server.clone(),
+                connectors: server_config.connectors.clone(),
                 ..WebOptions::default()
             },
             false,

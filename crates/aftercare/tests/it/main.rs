@@ -9,6 +9,7 @@ mod browser;
 mod carrier;
 mod channels;
 mod cli;
+mod connectors;
 mod contract;
 mod crash;
 mod hardening;

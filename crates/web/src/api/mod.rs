@@ -3,6 +3,7 @@
 //! The OpenAPI document is generated from these handlers and served at `/v1/openapi.json`.
 
 pub mod answers;
+mod deliveries;
 pub mod extract;
 #[cfg(test)]
 mod fuzz;
@@ -48,6 +49,8 @@ pub fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(handlers::retry_dead_job))
         .routes(routes!(handlers::list_messages))
         .routes(routes!(handlers::get_message))
+        .routes(routes!(deliveries::list_deliveries))
+        .routes(routes!(deliveries::replay_delivery))
 }
 
 /// The `/v1` routes, and the document itself at `/v1/openapi.json`.

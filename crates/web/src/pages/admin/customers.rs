@@ -548,41 +548,12 @@ pub async fn erase(
     let now = app.clock.now();
     let mut tx = app.store.begin().await?;
     let customer = find(&mut tx, &team, &id).await?;
-    let before = customer.record;
-    let erased = CustomerRecord {
-        external_id: before.external_id.clone(),
-        locale: before.locale,
-        time_zone: before.time_zone.clone(),
-        customer_since: before.customer_since,
-        email: None,
-        phone: None,
-        first_name: None,
-        name_prefix: None,
-        last_name: None,
-        gender: aftercare_domain::Gender::default(),
-        address_form: None,
-        birth_date: None,
-        postal_address: None,
-        attributes: Default::default(),
-        consents: Vec::new(),
-    };
-    tx.upsert_customer(&erased, now).await?;
-    let blocked = tx
-        .erase_customer_messages(
-            customer.id,
-            "blocked: the customer's personal data was erased",
-            now,
-        )
-        .await?;
-    tx.audit(
-        &team.username,
-        "customer.erase",
-        &format!("customer:{id}"),
-        None,
-        Some(&json!({"blocked_messages": blocked}).to_string()),
-        now,
-    )
-    .await?;
+    aftercare_engine::privacy::erase_customer(&mut tx, &customer, &team.username, now)
+        .await
+        .map_err(|e| match e {
+            aftercare_engine::ingest::IngestError::Invalid(f) => bad_input(&team, &f),
+            aftercare_engine::ingest::IngestError::Store(s) => s.into(),
+        })?;
     tx.commit().await?;
     Ok(Redirect::to(&format!(
         "/admin/customers/{}?notice=erased",

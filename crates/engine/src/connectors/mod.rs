@@ -1,0 +1,847 @@
+//! Shop and shipping platforms connected without code (issue 24): what Shopify,
+//! WooCommerce, Sendcloud and MyParcel send, mapped onto Aftercare's own records and
+//! ingested the way the API ingests them.
+//!
+//! Mapping is sans-I/O: [`shopify::map`], [`woocommerce::map`], [`shipping::sendcloud`] and
+//! [`shipping::myparcel`] turn one delivery's topic and body into [`Change`]s (or say why
+//! it changes nothing); [`apply`] carries them out inside the caller's transaction, so a
+//! delivery is stored whole or not at all. Verifying the platform's signature and keeping
+//! each delivery once is the web layer's part (`/hooks/<platform>`).
+//!
+//! What a platform sends is merged onto what Aftercare knows, never replacing what only
+//! Aftercare holds: a customer's birth date, gender and attributes from elsewhere stay; a
+//! product's lifespan, tips and translations stay; a consent the customer changed in
+//! Aftercare after the platform's own decision is not overwritten by that older decision.
+//!
+//! Requirements: PP1 (orders in), PX1 (carrier status in), CH2 (consent per channel).
+
+pub mod shipping;
+pub mod shopify;
+pub mod woocommerce;
+
+use std::collections::BTreeMap;
+
+use aftercare_domain::{
+    Channel, Consent, CustomerRecord, EmailAddress, ExternalId, FieldError, Locale, OrderLine,
+    OrderRecord, PhoneNumber, PostalAddress, ProductRecord, Purpose, ShipmentEventRecord,
+    ShipmentStatus, TimeZoneName,
+};
+use aftercare_store::Tx;
+use jiff::Timestamp;
+use serde_json::json;
+
+use crate::ingest::{self, IngestError};
+
+/// A connected platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Platform {
+    /// Shopify (shop).
+    Shopify,
+    /// WooCommerce (shop).
+    WooCommerce,
+    /// Sendcloud (shipping).
+    Sendcloud,
+    /// MyParcel (shipping).
+    MyParcel,
+}
+
+impl Platform {
+    /// Every platform.
+    pub const ALL: [Platform; 4] = [
+        Platform::Shopify,
+        Platform::WooCommerce,
+        Platform::Sendcloud,
+        Platform::MyParcel,
+    ];
+
+    /// The lower-case name used in paths (`/hooks/shopify`) and the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Shopify => "shopify",
+            Platform::WooCommerce => "woocommerce",
+            Platform::Sendcloud => "sendcloud",
+            Platform::MyParcel => "myparcel",
+        }
+    }
+
+    /// The platform named `name`, if connected ones include it.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == name)
+    }
+}
+
+/// What a customer's record says according to a platform; `None` leaves what Aftercare
+/// knows as it is.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CustomerUpdate {
+    /// The customer's id (the platform's customer id).
+    pub external_id: Option<ExternalId>,
+    /// Email address.
+    pub email: Option<EmailAddress>,
+    /// Mobile number.
+    pub phone: Option<PhoneNumber>,
+    /// First name.
+    pub first_name: Option<String>,
+    /// Last name.
+    pub last_name: Option<String>,
+    /// Language.
+    pub locale: Option<Locale>,
+    /// Time zone (from the address's country).
+    pub time_zone: Option<TimeZoneName>,
+    /// Postal address, when it could be read as street, number and postcode.
+    pub postal_address: Option<PostalAddress>,
+    /// Attributes to set (tags and the platform's own fields).
+    pub attributes: BTreeMap<String, serde_json::Value>,
+    /// Consent decisions with the time the platform says they were made.
+    pub consents: Vec<Consent>,
+}
+
+/// An order line as the platform names it; its product is made when Aftercare does not
+/// know the sku yet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineProduct {
+    /// The sku.
+    pub sku: ExternalId,
+    /// The name on the line.
+    pub name: String,
+    /// Price per item before discounts.
+    pub price_cents: i64,
+}
+
+/// Which order a platform means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderRef {
+    /// By Aftercare's own order number (`external_id`).
+    Number(String),
+    /// By the platform's own order id (kept when the order came in).
+    PlatformId(String),
+    /// By a shipment's tracking code Aftercare already knows.
+    Tracking(String),
+    /// As a shipping platform names it: the shop's order number (with or without Shopify's
+    /// `#`) if Aftercare knows it, else the tracking code of a shipment it knows.
+    Shipping {
+        /// The order number the platform was given, if any.
+        number: Option<String>,
+        /// The parcel's tracking code.
+        tracking: String,
+    },
+}
+
+/// One thing a delivery asks of Aftercare.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// Insert or merge a customer.
+    Customer(CustomerUpdate),
+    /// Insert or merge a product.
+    Product(ProductRecord),
+    /// Create an order (a known number changes nothing), its customer merged first and
+    /// its unknown products made from its lines.
+    Order {
+        /// The customer as the order names them.
+        customer: CustomerUpdate,
+        /// The order.
+        order: OrderRecord,
+        /// The platform's own id for it, when it differs from the number.
+        platform_id: Option<String>,
+        /// Names and prices of the lines' products.
+        products: Vec<LineProduct>,
+    },
+    /// A shipment's status.
+    Shipment {
+        /// The order it belongs to.
+        order: OrderRef,
+        /// The event; its `order_external_id` is filled in from `order`.
+        event: ShipmentEventRecord,
+    },
+    /// Goods came back (refund with lines): points reversed, a referral void.
+    Return {
+        /// The order.
+        order: OrderRef,
+        /// When.
+        at: Timestamp,
+    },
+    /// The customer's personal data erased (a privacy request forwarded by the shop).
+    Erase {
+        /// The customer.
+        customer: ExternalId,
+    },
+    /// The shop cancelled the order: an `order_cancelled` event, points reversed.
+    Cancelled {
+        /// The order.
+        order: OrderRef,
+        /// When.
+        at: Timestamp,
+    },
+}
+
+/// What one delivery maps to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mapped {
+    /// Changes to make, in order.
+    Changes(Vec<Change>),
+    /// Nothing to do, and why (an unknown topic, a status Aftercare does not follow).
+    Ignored(String),
+}
+
+/// Carries out `changes` inside `tx`; a line per change saying what it did.
+pub async fn apply(
+    tx: &mut Tx,
+    platform: Platform,
+    changes: &[Change],
+    now: Timestamp,
+) -> Result<Vec<String>, IngestError> {
+    let mut done = Vec::with_capacity(changes.len());
+    for change in changes {
+        done.push(apply_one(tx, platform, change, now).await?);
+    }
+    Ok(done)
+}
+
+async fn apply_one(
+    tx: &mut Tx,
+    platform: Platform,
+    change: &Change,
+    now: Timestamp,
+) -> Result<String, IngestError> {
+    match change {
+        Change::Customer(update) => {
+            let (id, created) = merge_customer(tx, update, "customer", now).await?;
+            Ok(format!(
+                "customer {id} {}",
+                if created { "created" } else { "updated" }
+            ))
+        }
+        Change::Product(product) => {
+            let merged = merge_product(tx, product).await?;
+            ingest::upsert_product(tx, &merged, now).await?;
+            Ok(format!("product {} stored", product.sku))
+        }
+        Change::Order {
+            customer,
+            order,
+            platform_id,
+            products,
+        } => {
+            let mut customer = customer.clone();
+            customer.external_id = Some(order.customer_external_id.clone());
+            merge_customer(tx, &customer, "customer", now).await?;
+            for (i, line) in products.iter().enumerate() {
+                if tx.product(line.sku.as_str()).await?.is_none() {
+                    let product = ProductRecord {
+                        sku: line.sku.clone(),
+                        name: line.name.clone(),
+                        category: "general".into(),
+                        price_cents: line.price_cents.max(0),
+                        currency: order.currency.clone(),
+                        lifespan_days: None,
+                        tips: Vec::new(),
+                        successor_sku: None,
+                        translations: Default::default(),
+                    };
+                    ingest::upsert_product(tx, &product, now)
+                        .await
+                        .map_err(|e| at_field(e, &format!("line_items[{i}]")))?;
+                }
+            }
+            if let Some(pid) = platform_id {
+                tx.set_platform_id(platform.as_str(), "order", pid, order.external_id.as_str())
+                    .await?;
+            }
+            let (_, created) = ingest::create_order(tx, order, now).await?;
+            Ok(format!(
+                "order {} {}",
+                order.external_id,
+                if created { "created" } else { "already known" }
+            ))
+        }
+        Change::Shipment { order, event } => {
+            let number = order_number(tx, platform, order).await?;
+            let mut event = event.clone();
+            event.order_external_id =
+                ExternalId::parse(&number).map_err(|reason| FieldError::new("order", reason))?;
+            let recorded = ingest::record_shipment_event(tx, &event, now).await?;
+            Ok(format!(
+                "shipment {} of order {number}: {} {}",
+                event.shipment_id,
+                event.status.as_str(),
+                if recorded { "recorded" } else { "seen before" }
+            ))
+        }
+        Change::Return { order, at } => {
+            let number = order_number(tx, platform, order).await?;
+            let recorded = ingest::record_return(tx, &number, (*at).min(now), now).await?;
+            Ok(format!(
+                "return of order {number} {}",
+                if recorded { "recorded" } else { "seen before" }
+            ))
+        }
+        Change::Erase { customer } => {
+            let Some(stored) = tx.customer_by_external_id(customer.as_str()).await? else {
+                return Ok(format!(
+                    "customer {customer} is not known: nothing to erase"
+                ));
+            };
+            let blocked =
+                crate::privacy::erase_customer(tx, &stored, platform.as_str(), now).await?;
+            Ok(format!(
+                "customer {customer} erased ({blocked} queued message(s) blocked)"
+            ))
+        }
+        Change::Cancelled { order, at } => {
+            let number = order_number(tx, platform, order).await?;
+            let recorded = ingest::record_cancelled_order(tx, &number, (*at).min(now), now).await?;
+            Ok(format!(
+                "cancellation of order {number} {}",
+                if recorded { "recorded" } else { "seen before" }
+            ))
+        }
+    }
+}
+
+/// Prefixes a field error's path (`lines[0].sku` → `line_items[0].…`) so it names the
+/// platform's field.
+fn at_field(e: IngestError, prefix: &str) -> IngestError {
+    match e {
+        IngestError::Invalid(f) => {
+            IngestError::Invalid(FieldError::new(format!("{prefix}.{}", f.field), f.reason))
+        }
+        other => other,
+    }
+}
+
+async fn order_number(
+    tx: &mut Tx,
+    platform: Platform,
+    order: &OrderRef,
+) -> Result<String, IngestError> {
+    match order {
+        OrderRef::Number(n) => Ok(n.clone()),
+        OrderRef::PlatformId(id) => tx
+            .platform_id(platform.as_str(), "order", id)
+            .await?
+            .ok_or_else(|| {
+                FieldError::new(
+                    "order_id",
+                    format!(
+                        "no order with {} id {id} is known yet",
+                        platform_name(platform)
+                    ),
+                )
+                .into()
+            }),
+        OrderRef::Shipping { number, tracking } => {
+            if let Some(n) = number {
+                for candidate in [n.clone(), format!("#{n}")] {
+                    if tx.order_by_external_id(&candidate).await?.is_some() {
+                        return Ok(candidate);
+                    }
+                }
+            }
+            if let Some(shipment) = tx.shipment_by_external_id(tracking).await? {
+                return Ok(tx
+                    .order_by_id(shipment.order_id)
+                    .await?
+                    .record
+                    .external_id
+                    .to_string());
+            }
+            Err(FieldError::new(
+                "parcel.order_number",
+                format!(
+                    "no order {} and no shipment {tracking} is known",
+                    number.as_deref().unwrap_or("(none given)")
+                ),
+            )
+            .into())
+        }
+        OrderRef::Tracking(code) => {
+            let shipment = tx.shipment_by_external_id(code).await?.ok_or_else(|| {
+                FieldError::new(
+                    "barcode",
+                    format!("no shipment with tracking code {code} is known yet (the shop's fulfilment names it)"),
+                )
+            })?;
+            Ok(tx
+                .order_by_id(shipment.order_id)
+                .await?
+                .record
+                .external_id
+                .to_string())
+        }
+    }
+}
+
+fn platform_name(platform: Platform) -> &'static str {
+    match platform {
+        Platform::Shopify => "Shopify",
+        Platform::WooCommerce => "WooCommerce",
+        Platform::Sendcloud => "Sendcloud",
+        Platform::MyParcel => "MyParcel",
+    }
+}
+
+/// Merges `update` onto the stored customer (or a new one) and upserts it; `field` names
+/// the payload's part in errors.
+async fn merge_customer(
+    tx: &mut Tx,
+    update: &CustomerUpdate,
+    field: &str,
+    now: Timestamp,
+) -> Result<(String, bool), IngestError> {
+    let Some(id) = &update.external_id else {
+        return Err(FieldError::new(field, "names no customer id").into());
+    };
+    let existing = tx.customer_by_external_id(id.as_str()).await?;
+    let mut record: CustomerRecord = match &existing {
+        Some(c) => c.record.clone(),
+        None => serde_json::from_value(json!({ "external_id": id }))
+            .map_err(|e| FieldError::new(field, e.to_string()))?,
+    };
+    merge_into(&mut record, update);
+    let (_, created) = ingest::upsert_customer(tx, &record, now)
+        .await
+        .map_err(|e| at_field(e, field))?;
+    Ok((id.to_string(), created))
+}
+
+/// `update` laid over `record` (pure, so it is tested without a store).
+pub fn merge_into(record: &mut CustomerRecord, update: &CustomerUpdate) {
+    if update.email.is_some() {
+        record.email = update.email.clone();
+    }
+    if update.phone.is_some() {
+        record.phone = update.phone.clone();
+    }
+    if update.first_name.is_some() {
+        record.first_name = update.first_name.clone();
+    }
+    if update.last_name.is_some() {
+        record.last_name = update.last_name.clone();
+        // The platform has one last-name field: a prefix kept apart before is in it now.
+        record.name_prefix = None;
+    }
+    if let Some(locale) = update.locale {
+        record.locale = locale;
+    }
+    if let Some(zone) = &update.time_zone {
+        record.time_zone = zone.clone();
+    }
+    if update.postal_address.is_some() {
+        record.postal_address = update.postal_address.clone();
+    }
+    for (k, v) in &update.attributes {
+        record.attributes.insert(k.clone(), v.clone());
+    }
+    for consent in &update.consents {
+        let latest = record
+            .consents
+            .iter()
+            .filter(|c| c.purpose == consent.purpose && c.channel == consent.channel)
+            .max_by_key(|c| c.at);
+        match latest {
+            // The same decision, or one made later (e.g. an unsubscribe in Aftercare after
+            // the shop's opt-in): kept as it is.
+            Some(l) if l.granted == consent.granted || l.at >= consent.at => {}
+            _ => {
+                record
+                    .consents
+                    .retain(|c| !(c.purpose == consent.purpose && c.channel == consent.channel));
+                record.consents.push(consent.clone());
+            }
+        }
+    }
+}
+
+/// The stored product with what the platform says laid over it: Aftercare's own fields
+/// (lifespan, tips, successor, translations, a category set in Aftercare) stay.
+async fn merge_product(tx: &mut Tx, product: &ProductRecord) -> Result<ProductRecord, IngestError> {
+    let Some(existing) = tx.product(product.sku.as_str()).await? else {
+        return Ok(product.clone());
+    };
+    let mut merged = existing;
+    merged.name = product.name.clone();
+    merged.price_cents = product.price_cents;
+    merged.currency = product.currency.clone();
+    if product.category != "general" {
+        merged.category = product.category.clone();
+    }
+    Ok(merged)
+}
+
+// ----- shared helpers for the platforms' formats ---------------------------------------
+
+/// A platform's JSON body as `T`; what does not fit is an error naming the field's path
+/// (`line_items[0].quantity`).
+pub(crate) fn parse_body<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, FieldError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." {
+            "body".to_string()
+        } else {
+            path
+        };
+        FieldError::new(field, e.into_inner().to_string())
+    })
+}
+
+/// An email address, or none when the field is empty.
+pub(crate) fn email_of(s: Option<&str>, field: &str) -> Result<Option<EmailAddress>, FieldError> {
+    match s.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => EmailAddress::parse(s)
+            .map(Some)
+            .map_err(|r| FieldError::new(field, r)),
+    }
+}
+
+/// A phone number Aftercare can read; a shop's free-text phone field that is not one is
+/// left out rather than refusing the whole customer.
+pub(crate) fn phone_of(s: Option<&str>) -> Option<PhoneNumber> {
+    s.map(str::trim)
+        .filter(|s| !s.is_empty())
+        .and_then(|s| PhoneNumber::parse(s).ok())
+}
+
+/// A money amount as the platforms write it ("199.00", "29.5", "7") in cents.
+pub(crate) fn cents(field: &str, amount: &str) -> Result<i64, FieldError> {
+    let bad = || FieldError::new(field, format!("'{amount}' is not an amount such as 19.95"));
+    let amount = amount.trim();
+    let (negative, digits) = match amount.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, amount),
+    };
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    if whole.is_empty()
+        || !whole.chars().all(|c| c.is_ascii_digit())
+        || !fraction.chars().all(|c| c.is_ascii_digit())
+        || whole.len() > 12
+    {
+        return Err(bad());
+    }
+    let mut frac: String = fraction.chars().take(3).collect();
+    while frac.len() < 3 {
+        frac.push('0');
+    }
+    let whole: i64 = whole.parse().map_err(|_| bad())?;
+    let milli: i64 = frac.parse().map_err(|_| bad())?;
+    // Rounded half up to the cent.
+    let value = whole * 100 + (milli + 5) / 10;
+    Ok(if negative { -value } else { value })
+}
+
+/// The locale a platform's language code and the address's country mean, if Aftercare
+/// writes in it ("nl" in Belgium is Flemish; French is written for Belgium).
+pub(crate) fn locale(language: Option<&str>, country: Option<&str>) -> Option<Locale> {
+    let language = language.map(|l| l.trim().to_lowercase().replace('_', "-"));
+    let country = country.map(|c| c.trim().to_uppercase());
+    let belgian = country.as_deref() == Some("BE");
+    match language.as_deref() {
+        Some(l) if l == "nl-be" || (l == "nl" && belgian) => Some(Locale::NlBe),
+        Some(l) if l.starts_with("nl") => Some(Locale::NlNl),
+        Some(l) if l.starts_with("fr") => Some(Locale::FrBe),
+        Some(l) if l.starts_with("en") => Some(Locale::En),
+        Some(_) => None,
+        None => match country.as_deref() {
+            Some("NL") => Some(Locale::NlNl),
+            Some("BE") => Some(Locale::NlBe),
+            _ => None,
+        },
+    }
+}
+
+/// The time zone of a country Aftercare's customers mostly live in.
+pub(crate) fn time_zone(country: Option<&str>) -> Option<TimeZoneName> {
+    let zone = match country?.trim().to_uppercase().as_str() {
+        "NL" => "Europe/Amsterdam",
+        "BE" => "Europe/Brussels",
+        "LU" => "Europe/Luxembourg",
+        "DE" => "Europe/Berlin",
+        "FR" => "Europe/Paris",
+        "GB" => "Europe/London",
+        _ => return None,
+    };
+    TimeZoneName::parse(zone).ok()
+}
+
+/// An address line as shops take it ("Kortenburglaan 1b", "Rue de la Loi 16 bus 3") split
+/// into street, number and addition; `None` when no house number can be found, so an
+/// address that would not fit an envelope is not stored as if it did.
+pub(crate) fn postal_address(
+    line1: &str,
+    line2: &str,
+    postcode: &str,
+    city: &str,
+    country: &str,
+) -> Option<PostalAddress> {
+    let words: Vec<&str> = line1.split_whitespace().collect();
+    let at = words
+        .iter()
+        .position(|w| w.chars().next().is_some_and(|c| c.is_ascii_digit()))?;
+    if at == 0 {
+        return None;
+    }
+    let street = words[..at].join(" ");
+    let number_word = words[at];
+    let digits: String = number_word
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let mut addition: Vec<String> = Vec::new();
+    let rest_of_number = number_word[digits.len()..].trim_start_matches(['-', ' ']);
+    if !rest_of_number.is_empty() {
+        addition.push(rest_of_number.to_string());
+    }
+    addition.extend(words[at + 1..].iter().map(|w| w.to_string()));
+    if !line2.trim().is_empty() {
+        addition.push(line2.trim().to_string());
+    }
+    let addition = addition.join(" ");
+    let address = PostalAddress {
+        street,
+        house_number: digits,
+        house_number_addition: (!addition.is_empty()).then_some(addition),
+        postcode: postcode.trim().to_uppercase(),
+        city: city.trim().to_string(),
+        country: country.trim().to_uppercase(),
+    };
+    address.validate().ok().map(|()| address)
+}
+
+/// A carrier as a platform names it ("PostNL", "DHL Parcel", "bpost") as Aftercare's key.
+pub(crate) fn carrier_key(name: &str) -> String {
+    let lower = name.trim().to_lowercase();
+    let known = [
+        ("postnl", "postnl"),
+        ("dhl", "dhl"),
+        ("dpd", "dpd"),
+        ("bpost", "bpost"),
+        ("gls", "gls"),
+        ("ups", "ups"),
+        ("fedex", "fedex"),
+        ("budbee", "budbee"),
+        ("trunkrs", "trunkrs"),
+        ("homerr", "homerr"),
+    ];
+    known
+        .iter()
+        .find(|(k, _)| lower.starts_with(k))
+        .map(|(_, key)| key.to_string())
+        .unwrap_or_else(|| {
+            let key: String = lower
+                .chars()
+                .map(|c| if c.is_alphanumeric() { c } else { '_' })
+                .collect();
+            if key.is_empty() {
+                "unknown".into()
+            } else {
+                key
+            }
+        })
+}
+
+/// A consent as the platform gives it, where it was given named after the platform.
+pub(crate) fn consent(
+    channel: Channel,
+    granted: bool,
+    at: Timestamp,
+    platform: Platform,
+) -> Consent {
+    Consent {
+        purpose: Purpose::Marketing,
+        channel,
+        granted,
+        source: platform.as_str().to_string(),
+        at,
+    }
+}
+
+/// A line of `quantity` items costing `total` cents together, as lines of whole-cent unit
+/// prices that add up to `total` exactly: a discount that does not divide over the items
+/// is carried by some of them (`2 × 9.335` → `1 × 9.33` and `1 × 9.34`), so the order's
+/// total is the shop's to the cent.
+pub(crate) fn split_line(
+    sku: ExternalId,
+    quantity: u32,
+    total: i64,
+) -> Vec<(ExternalId, u32, i64)> {
+    let total = total.max(0);
+    let q = i64::from(quantity);
+    let (unit, rest) = (total / q, total % q);
+    if rest == 0 {
+        return vec![(sku, quantity, unit)];
+    }
+    let rest = rest as u32;
+    vec![(sku.clone(), quantity - rest, unit), (sku, rest, unit + 1)]
+}
+
+/// An order record, its lines built from `(sku, quantity, unit price)`.
+pub(crate) fn order_record(
+    number: &str,
+    customer: &ExternalId,
+    placed_at: Timestamp,
+    currency: &str,
+    lines: Vec<(ExternalId, u32, i64)>,
+) -> Result<OrderRecord, FieldError> {
+    Ok(OrderRecord {
+        external_id: ExternalId::parse(number).map_err(|r| FieldError::new("name", r))?,
+        customer_external_id: customer.clone(),
+        placed_at,
+        currency: if currency.is_empty() {
+            "EUR".into()
+        } else {
+            currency.to_uppercase()
+        },
+        delivery_method: Default::default(),
+        store_id: None,
+        lines: lines
+            .into_iter()
+            .map(|(sku, quantity, unit_price_cents)| OrderLine {
+                sku,
+                quantity,
+                unit_price_cents,
+            })
+            .collect(),
+    })
+}
+
+/// A shipment event for an order still to be looked up.
+pub(crate) fn shipment_event(
+    tracking: &str,
+    carrier: &str,
+    status: ShipmentStatus,
+    at: Timestamp,
+) -> Result<ShipmentEventRecord, FieldError> {
+    Ok(ShipmentEventRecord {
+        shipment_id: ExternalId::parse(tracking)
+            .map_err(|r| FieldError::new("tracking_number", r))?,
+        // Filled in by `apply` from the order reference.
+        order_external_id: ExternalId::parse("pending").expect("a valid id"),
+        carrier: carrier.to_string(),
+        status,
+        at,
+        location: None,
+        expected_from: None,
+        expected_until: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_are_read_to_the_cent() {
+        assert_eq!(cents("price", "199.00"), Ok(19900));
+        assert_eq!(cents("price", "29.5"), Ok(2950));
+        assert_eq!(cents("price", "7"), Ok(700));
+        assert_eq!(cents("price", "0.005"), Ok(1));
+        assert_eq!(cents("price", "-3.10"), Ok(-310));
+        let e = cents("line_items[0].price", "12,50").unwrap_err();
+        assert_eq!(e.field, "line_items[0].price");
+    }
+
+    #[test]
+    fn an_address_line_is_split_into_street_number_and_addition() {
+        let a = postal_address("Kortenburglaan 1b", "", "2231 je", "Doorn", "nl").unwrap();
+        assert_eq!(
+            (a.street.as_str(), a.house_number.as_str()),
+            ("Kortenburglaan", "1")
+        );
+        assert_eq!(a.house_number_addition.as_deref(), Some("b"));
+        assert_eq!(a.postcode, "2231 JE");
+        let b = postal_address("Rue de la Loi 16 bus 3", "", "1000", "Brussel", "BE").unwrap();
+        assert_eq!(b.street, "Rue de la Loi");
+        assert_eq!(b.house_number_addition.as_deref(), Some("bus 3"));
+        let c = postal_address("Dorpsstraat 4", "3-hoog", "1234 AB", "Ede", "NL").unwrap();
+        assert_eq!(c.house_number_addition.as_deref(), Some("3-hoog"));
+        assert!(postal_address("Postbus", "", "1234 AB", "Ede", "NL").is_none());
+        assert!(postal_address("12 Main Street", "", "1234 AB", "Ede", "NL").is_none());
+        assert!(
+            postal_address("Dorpsstraat 4", "", "99", "Ede", "NL").is_none(),
+            "a Dutch postcode must be four digits and two letters"
+        );
+    }
+
+    #[test]
+    fn language_and_country_give_the_locale() {
+        assert_eq!(locale(Some("nl"), Some("BE")), Some(Locale::NlBe));
+        assert_eq!(locale(Some("nl"), Some("NL")), Some(Locale::NlNl));
+        assert_eq!(locale(Some("fr"), Some("BE")), Some(Locale::FrBe));
+        assert_eq!(locale(Some("en-GB"), None), Some(Locale::En));
+        assert_eq!(locale(Some("de"), Some("DE")), None);
+        assert_eq!(locale(None, Some("BE")), Some(Locale::NlBe));
+    }
+
+    #[test]
+    fn carriers_are_keyed_as_aftercare_knows_them() {
+        assert_eq!(carrier_key("PostNL"), "postnl");
+        assert_eq!(carrier_key("DHL Parcel NL"), "dhl");
+        assert_eq!(carrier_key("bpost"), "bpost");
+        assert_eq!(carrier_key("Local Courier"), "local_courier");
+    }
+
+    fn at(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn an_older_platform_opt_in_does_not_undo_a_later_unsubscribe() {
+        let mut record: CustomerRecord =
+            serde_json::from_value(json!({"external_id": "c1"})).unwrap();
+        record.consents.push(Consent {
+            purpose: Purpose::Marketing,
+            channel: Channel::Email,
+            granted: false,
+            source: "unsubscribe_link".into(),
+            at: at("2026-03-05T10:00:00Z"),
+        });
+        let older = CustomerUpdate {
+            consents: vec![consent(
+                Channel::Email,
+                true,
+                at("2026-03-01T10:00:00Z"),
+                Platform::Shopify,
+            )],
+            ..Default::default()
+        };
+        merge_into(&mut record, &older);
+        assert_eq!(record.consents.len(), 1);
+        assert!(!record.consents[0].granted);
+        let newer = CustomerUpdate {
+            consents: vec![consent(
+                Channel::Email,
+                true,
+                at("2026-03-09T10:00:00Z"),
+                Platform::Shopify,
+            )],
+            ..Default::default()
+        };
+        merge_into(&mut record, &newer);
+        assert_eq!(record.consents.len(), 1);
+        assert!(record.consents[0].granted);
+        assert_eq!(record.consents[0].source, "shopify");
+    }
+
+    #[test]
+    fn what_the_platform_does_not_say_is_kept() {
+        let mut record: CustomerRecord = serde_json::from_value(json!({
+            "external_id": "c1", "first_name": "Anna", "birth_date": "1990-05-04",
+            "attributes": {"segment": "runner"}
+        }))
+        .unwrap();
+        let update = CustomerUpdate {
+            last_name: Some("de Vries".into()),
+            attributes: [("tags".to_string(), json!(["vip"]))].into_iter().collect(),
+            ..Default::default()
+        };
+        merge_into(&mut record, &update);
+        assert_eq!(record.first_name.as_deref(), Some("Anna"));
+        assert_eq!(
+            record.birth_date.map(|d| d.to_string()).as_deref(),
+            Some("1990-05-04")
+        );
+        assert_eq!(record.attributes["segment"], json!("runner"));
+        assert_eq!(record.attributes["tags"], json!(["vip"]));
+    }
+}

@@ -1,0 +1,185 @@
+//! What the shop and shipping platforms send (issue 24): each webhook delivery kept once
+//! with its raw payload (`hook_deliveries`), and the platforms' own ids for what Aftercare
+//! knows by another (`platform_ids`).
+
+use jiff::Timestamp;
+
+use super::Tx;
+use crate::{Result, from_micros, micros};
+
+/// A delivery as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookDelivery {
+    /// Its id (for a replay).
+    pub id: i64,
+    /// `shopify`, `woocommerce`, `sendcloud` or `myparcel`.
+    pub platform: String,
+    /// The platform's id for this delivery (or the body's hash where it sends none).
+    pub delivery_id: String,
+    /// The platform's topic, e.g. `orders/create`.
+    pub topic: String,
+    /// `applied`, `ignored` or `rejected`.
+    pub state: String,
+    /// What was done, why it was ignored, or the field and reason it was rejected for.
+    pub detail: String,
+    /// The body exactly as received.
+    pub payload: String,
+    /// When it last arrived.
+    pub received_at: Timestamp,
+    /// How often it arrived (a platform retries what was rejected).
+    pub attempts: i32,
+}
+
+type Row = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    i32,
+);
+
+fn delivery(row: Row) -> Result<HookDelivery> {
+    let (id, platform, delivery_id, topic, state, detail, payload, received_at, attempts) = row;
+    Ok(HookDelivery {
+        id,
+        platform,
+        delivery_id,
+        topic,
+        state,
+        detail,
+        payload,
+        received_at: from_micros(received_at)?,
+        attempts,
+    })
+}
+
+const COLUMNS: &str =
+    "id, platform, delivery_id, topic, state, detail, payload, received_at, attempts";
+
+impl Tx {
+    /// The stored delivery `delivery_id` of `platform`, if it came before.
+    pub async fn hook_delivery(
+        &mut self,
+        platform: &str,
+        delivery_id: &str,
+    ) -> Result<Option<HookDelivery>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM hook_deliveries WHERE platform = $1 AND delivery_id = $2"
+        );
+        let row: Option<Row> = on_tx!(self, c => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(platform)
+            .bind(delivery_id)
+            .fetch_optional(&mut *c)
+            .await?);
+        row.map(delivery).transpose()
+    }
+
+    /// A stored delivery by its id.
+    pub async fn hook_delivery_by_id(&mut self, id: i64) -> Result<Option<HookDelivery>> {
+        let sql = format!("SELECT {COLUMNS} FROM hook_deliveries WHERE id = $1");
+        let row: Option<Row> = on_tx!(self, c => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(id)
+            .fetch_optional(&mut *c)
+            .await?);
+        row.map(delivery).transpose()
+    }
+
+    /// Deliveries in `state` (all when `None`), newest first, at most `limit`.
+    pub async fn hook_deliveries(
+        &mut self,
+        state: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<HookDelivery>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM hook_deliveries WHERE ($1 IS NULL OR state = $1)
+             ORDER BY id DESC LIMIT $2"
+        );
+        let rows: Vec<Row> = on_tx!(self, c => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(state)
+            .bind(limit)
+            .fetch_all(&mut *c)
+            .await?);
+        rows.into_iter().map(delivery).collect()
+    }
+
+    /// Records a delivery's outcome: inserted the first time, replaced (and counted) when
+    /// it arrives again.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn record_hook_delivery(
+        &mut self,
+        platform: &str,
+        delivery_id: &str,
+        topic: &str,
+        state: &str,
+        detail: &str,
+        payload: &str,
+        now: Timestamp,
+    ) -> Result<i64> {
+        let id: i64 = on_tx!(self, c => sqlx::query_scalar(
+            "INSERT INTO hook_deliveries
+                 (platform, delivery_id, topic, state, detail, payload, received_at, attempts)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 1)
+             ON CONFLICT (platform, delivery_id) DO UPDATE SET
+                 state = excluded.state, detail = excluded.detail, topic = excluded.topic,
+                 payload = excluded.payload, received_at = excluded.received_at,
+                 attempts = hook_deliveries.attempts + 1
+             RETURNING id",
+        )
+        .bind(platform)
+        .bind(delivery_id)
+        .bind(topic)
+        .bind(state)
+        .bind(detail)
+        .bind(payload)
+        .bind(micros(now))
+        .fetch_one(&mut *c)
+        .await?);
+        Ok(id)
+    }
+
+    /// Remembers that `platform` calls the `kind` Aftercare knows as `external_id` by
+    /// `platform_id` (the latest word wins).
+    pub async fn set_platform_id(
+        &mut self,
+        platform: &str,
+        kind: &str,
+        platform_id: &str,
+        external_id: &str,
+    ) -> Result<()> {
+        on_tx!(self, c => sqlx::query(
+            "INSERT INTO platform_ids (platform, kind, platform_id, external_id)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (platform, kind, platform_id) DO UPDATE SET external_id = excluded.external_id",
+        )
+        .bind(platform)
+        .bind(kind)
+        .bind(platform_id)
+        .bind(external_id)
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+        Ok(())
+    }
+
+    /// What Aftercare calls the `kind` that `platform` calls `platform_id`, if known.
+    pub async fn platform_id(
+        &mut self,
+        platform: &str,
+        kind: &str,
+        platform_id: &str,
+    ) -> Result<Option<String>> {
+        Ok(on_tx!(self, c => sqlx::query_scalar(
+            "SELECT external_id FROM platform_ids
+             WHERE platform = $1 AND kind = $2 AND platform_id = $3",
+        )
+        .bind(platform)
+        .bind(kind)
+        .bind(platform_id)
+        .fetch_optional(&mut *c)
+        .await?))
+    }
+}
