@@ -276,19 +276,14 @@ pub fn occasions_on<S: BuildHasher>(
             json!({"occasion_date": today.to_string()}),
         );
     }
-    let inactive = if wants("inactive") { orders } else { &[] };
-    let mut dates: Vec<Date> = inactive.iter().map(|o| o.placed_on).collect();
-    dates.sort();
-    dates.dedup();
-    if let (Some(first), Some(last)) = (dates.first(), dates.last()) {
-        let days_between = |a: Date, b: Date| (b - a).get_days() as f64;
-        let usual = if dates.len() >= 2 {
-            days_between(*first, *last) / (dates.len() - 1) as f64
-        } else {
-            DEFAULT_INTERVAL_DAYS
-        };
-        let threshold = (usual * INACTIVITY_FACTOR).max(MIN_INACTIVE_DAYS);
-        let since_last = days_between(*last, today);
+    if wants("inactive")
+        && let Some(Inactivity {
+            last,
+            usual,
+            threshold,
+        }) = inactivity(orders)
+    {
+        let since_last = (today - last).get_days() as f64;
         if since_last >= threshold {
             push(
                 "inactive",
@@ -304,12 +299,43 @@ pub fn occasions_on<S: BuildHasher>(
     out
 }
 
+/// When a customer counts as inactive: from the day the days since their last order reach
+/// `threshold` (the usual interval between their orders times [`INACTIVITY_FACTOR`], at
+/// least [`MIN_INACTIVE_DAYS`]); once per last order.
+struct Inactivity {
+    last: Date,
+    usual: f64,
+    threshold: f64,
+}
+
+fn inactivity(orders: &[PastOrder]) -> Option<Inactivity> {
+    let first = orders.iter().map(|o| o.placed_on).min()?;
+    let last = orders.iter().map(|o| o.placed_on).max()?;
+    let mut dates: Vec<Date> = orders.iter().map(|o| o.placed_on).collect();
+    dates.sort_unstable();
+    dates.dedup();
+    let usual = if dates.len() >= 2 {
+        (last - first).get_days() as f64 / (dates.len() - 1) as f64
+    } else {
+        DEFAULT_INTERVAL_DAYS
+    };
+    Some(Inactivity {
+        last,
+        usual,
+        threshold: (usual * INACTIVITY_FACTOR).max(MIN_INACTIVE_DAYS),
+    })
+}
+
 /// The first date after `after` on which [`occasions_on`] may find one of the `wanted`
-/// occasions for this customer: never later than a real one (it may be earlier, when the
-/// date turns out to hold nothing), so visiting only these dates finds every occasion a
-/// daily scan finds. The fast simulator calls it instead of scanning every day.
+/// occasions for this customer that it has not found before: never later than a real one
+/// (it may be earlier, when the date turns out to hold nothing), so visiting only these
+/// dates finds every occasion a daily scan finds. `scanned` is the last date a scan ran
+/// (none before the first): inactivity, found on every day once it starts and kept once
+/// per last order, needs a visit only if no scan ran since it started. The fast simulator
+/// calls it instead of scanning every day.
 pub fn next_possible<S: BuildHasher>(
     after: Date,
+    scanned: Option<Date>,
     customer: &CustomerRecord,
     orders: &[PastOrder],
     contracts: &[ContractRecord],
@@ -402,9 +428,18 @@ pub fn next_possible<S: BuildHasher>(
                 .or_else(|| next_month.and_then(in_month)),
         );
     }
-    if wanted.contains("inactive") && first_order.is_some() {
-        // Inactivity can start any day; the source id keeps it to once per last order.
-        consider(Some(tomorrow));
+    if wanted.contains("inactive")
+        && let Some(i) = inactivity(orders)
+        && let Ok(starts) = i
+            .last
+            .checked_add(jiff::Span::new().days(i.threshold.ceil() as i64))
+    {
+        if starts > after {
+            consider(Some(starts));
+        } else if scanned.is_none_or(|s| s < starts) {
+            // Started before `after` with no scan since: the next day finds it.
+            consider(Some(tomorrow));
+        }
     }
     best
 }
@@ -620,11 +655,7 @@ mod tests {
             )
             .unwrap(),
         )]);
-        let wanted: Wanted = crate::programme::OCCASIONS
-            .iter()
-            .copied()
-            .filter(|o| *o != "inactive")
-            .collect();
+        let wanted: Wanted = crate::programme::OCCASIONS.iter().copied().collect();
         let day = |rng: &mut rand::rngs::StdRng, from: i16, to: i16| {
             let y = rng.random_range(from..to);
             if rng.random_bool(0.1) {
@@ -655,19 +686,29 @@ mod tests {
                 "ends_on": day(&mut rng, 2026, 2028).to_string()})).unwrap()];
             let start = Date::new(2026, 1, 1).unwrap();
             let end = Date::new(2027, 12, 31).unwrap();
-            let mut daily = Vec::new();
+            // Each occasion once, as the store's source ids and the simulator keep them.
+            let once =
+                |found: &mut Vec<Occasion>, seen: &mut std::collections::HashSet<String>, d| {
+                    for o in occasions_on(d, &c, &orders, &contracts, &products, &wanted) {
+                        if seen.insert(o.source_id.clone()) {
+                            found.push(o);
+                        }
+                    }
+                };
+            let (mut daily, mut seen) = (Vec::new(), Default::default());
             let mut d = start;
             while d <= end {
-                daily.extend(occasions_on(d, &c, &orders, &contracts, &products, &wanted));
+                once(&mut daily, &mut seen, d);
                 d = d.tomorrow().unwrap();
             }
-            let mut visited = Vec::new();
-            let mut after = start.yesterday().unwrap();
-            while let Some(d) = next_possible(after, &c, &orders, &contracts, &products, &wanted)
-                .filter(|d| *d <= end)
+            let (mut visited, mut seen) = (Vec::new(), Default::default());
+            let (mut after, mut scanned) = (start.yesterday().unwrap(), None);
+            while let Some(d) =
+                next_possible(after, scanned, &c, &orders, &contracts, &products, &wanted)
+                    .filter(|d| *d <= end)
             {
-                visited.extend(occasions_on(d, &c, &orders, &contracts, &products, &wanted));
-                after = d;
+                once(&mut visited, &mut seen, d);
+                (after, scanned) = (d, Some(d));
             }
             assert_eq!(visited, daily, "customer {c:?} orders {orders:?}");
         }

@@ -413,27 +413,10 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
         if at >= self.sim.setup.from {
             p.last_p = before;
             // A new order can bring an occasion forward: the first order's anniversary and
-            // monthly day, or a product's lifespan ending before the next scan.
-            let earlier = match p.next_scan {
-                Some((day, t)) if t > at && p.orders.len() > 1 => {
-                    let last = p.past.last();
-                    last.into_iter()
-                        .flat_map(|o| {
-                            o.skus.iter().filter_map(|sku| {
-                                let days = products.get(sku)?.lifespan_days?;
-                                o.placed_on
-                                    .checked_add(SignedDuration::from_hours(24 * i64::from(days)))
-                                    .ok()
-                            })
-                        })
-                        .any(|end| end < day)
-                }
-                _ => true,
-            };
+            // monthly day, a product's lifespan ending, or inactivity (a shorter usual
+            // interval) before the next scan.
             self.plan_lapse(who, at);
-            if earlier {
-                self.plan_calendar(who, at);
-            }
+            self.plan_calendar(who, at);
         }
     }
 
@@ -968,6 +951,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
         let Some(after) = after else { return };
         let Some(day) = next_possible(
             after,
+            p.last_scanned,
             &p.record,
             &p.past,
             &[],
