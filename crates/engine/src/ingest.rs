@@ -6,6 +6,7 @@
 
 use aftercare_domain::{
     CustomerRecord, EventRecord, FieldError, OrderRecord, ProductRecord, ShipmentEventRecord,
+    ShipmentStatus,
 };
 use aftercare_store::{NewEvent, StoreError, Tx, job_kind};
 use jiff::Timestamp;
@@ -257,13 +258,27 @@ pub async fn record_shipment_event(
         "location": record.location,
     });
     let event_type = format!("shipment_{}", record.status.as_str());
+    // A parcel is handed over, delivered or picked up once: the same news from a second
+    // source (the shop and its shipping platform, a carrier sending it again with a new
+    // time) starts no second message. A failed attempt or a new day out for delivery is
+    // news each time.
+    let once = matches!(
+        record.status,
+        ShipmentStatus::LabelCreated
+            | ShipmentStatus::HandedOver
+            | ShipmentStatus::Delivered
+            | ShipmentStatus::ReadyForPickup
+            | ShipmentStatus::PickedUp
+            | ShipmentStatus::Returned
+    )
+    .then(|| format!("shipment:{}:{}", record.shipment_id, record.status.as_str()));
     append_event(
         tx,
         order.customer_id,
         &event_type,
         record.at,
         &properties,
-        None,
+        once.as_deref(),
         now,
     )
     .await?;

@@ -5,7 +5,7 @@
 //! | platform | checked | delivery id |
 //! |---|---|---|
 //! | Shopify | `X-Shopify-Hmac-Sha256`: base64 HMAC-SHA256 of the body | `X-Shopify-Webhook-Id` |
-//! | WooCommerce | `X-WC-Webhook-Signature`: base64 HMAC-SHA256 of the body | `X-WC-Webhook-Delivery-ID` |
+//! | WooCommerce | `X-WC-Webhook-Signature`: base64 HMAC-SHA256 of the body | `X-WC-Webhook-Delivery-ID` and the body's SHA-256 |
 //! | Sendcloud | `Sendcloud-Signature`: hex HMAC-SHA256 of the body | the body's SHA-256 |
 //! | MyParcel | `X-MyParcel-Authorization`: the account's API key, base64 | the body's SHA-256 |
 //!
@@ -121,7 +121,8 @@ fn hmac_matches(secret: &str, body: &[u8], signature: Option<Vec<u8>>) -> bool {
     let Some(signature) = signature else {
         return false;
     };
-    let Ok(mut mac) = HmacSha256::new_from_slice(secret.as_bytes()) else {
+    // Trimmed as `validate` reads it: a secret pasted with a trailing newline still signs.
+    let Ok(mut mac) = HmacSha256::new_from_slice(secret.trim().as_bytes()) else {
         return false;
     };
     mac.update(body);
@@ -223,10 +224,14 @@ fn identify(
                 .unwrap_or_else(hashed),
             required("x-shopify-topic")?,
         ),
+        // WooCommerce's delivery id is a hash of the webhook and the second it was sent,
+        // so two deliveries of one webhook in the same second share it: the body's hash
+        // tells them apart (a retry sends the same body).
         Platform::WooCommerce => (
-            header(headers, "x-wc-webhook-delivery-id")
-                .map(str::to_string)
-                .unwrap_or_else(hashed),
+            match header(headers, "x-wc-webhook-delivery-id") {
+                Some(id) => format!("{id}:{}", &hashed()[7..23]),
+                None => hashed(),
+            },
             required("x-wc-webhook-topic")?,
         ),
         Platform::Sendcloud => (hashed(), "parcel_status_changed".into()),
@@ -296,7 +301,9 @@ fn verify_configured(platform: Platform, app: &AppState) -> Result<(), ApiError>
 }
 
 /// Maps and applies one delivery (a new one, a platform's retry, or a replay), keeping
-/// its outcome; the answer the platform (or the team) gets.
+/// its outcome; the answer the platform (or the team) gets. The delivery is stored first,
+/// in its own transaction, so a failure while applying it (the store, a crash) loses
+/// nothing: it stays `received` and is tried again by the platform's retry or a replay.
 pub(crate) async fn process(
     app: &AppState,
     platform: Platform,
@@ -306,10 +313,11 @@ pub(crate) async fn process(
     replay: bool,
 ) -> Result<Response, ApiError> {
     let now = app.clock.now();
+    let p = platform.as_str();
     let mut tx = app.store.begin().await?;
     if !replay
-        && let Some(seen) = tx.hook_delivery(platform.as_str(), delivery_id).await?
-        && seen.state != "rejected"
+        && let Some(seen) = tx.hook_delivery(p, delivery_id).await?
+        && (seen.state == "applied" || seen.state == "ignored")
     {
         return Ok((
             StatusCode::OK,
@@ -317,6 +325,11 @@ pub(crate) async fn process(
         )
             .into_response());
     }
+    let id = tx
+        .record_hook_delivery(p, delivery_id, topic, "received", "", payload, now)
+        .await?;
+    tx.commit().await?;
+    let mut tx = app.store.begin().await?;
     let outcome = match map(platform, topic, payload.as_bytes(), now) {
         Err(field) => Err(field),
         Ok(Mapped::Ignored(why)) => Ok(("ignored", vec![why])),
@@ -331,22 +344,12 @@ pub(crate) async fn process(
     match outcome {
         Ok((state, done)) => {
             let detail = done.join("; ");
-            let id = tx
-                .record_hook_delivery(
-                    platform.as_str(),
-                    delivery_id,
-                    topic,
-                    state,
-                    &detail,
-                    payload,
-                    now,
-                )
-                .await?;
+            tx.set_hook_delivery_state(id, state, &detail).await?;
             tx.commit().await?;
             if state == "applied" {
                 app.engine.wake();
             } else {
-                tracing::info!(platform = platform.as_str(), topic, %detail, "webhook ignored");
+                tracing::info!(platform = p, topic, %detail, "Webhook ignored.");
             }
             Ok((
                 StatusCode::OK,
@@ -355,22 +358,13 @@ pub(crate) async fn process(
                 .into_response())
         }
         Err(field) => {
-            // Nothing of the delivery is stored but the delivery itself, to replay later.
+            // Nothing of the delivery is kept but the delivery itself, to replay later.
             drop(tx);
             let mut tx = app.store.begin().await?;
             let detail = field.to_string();
-            tx.record_hook_delivery(
-                platform.as_str(),
-                delivery_id,
-                topic,
-                "rejected",
-                &detail,
-                payload,
-                now,
-            )
-            .await?;
+            tx.set_hook_delivery_state(id, "rejected", &detail).await?;
             tx.commit().await?;
-            tracing::warn!(platform = platform.as_str(), topic, %detail, "webhook rejected");
+            tracing::warn!(platform = p, topic, %detail, "Webhook rejected.");
             Err(ApiError::Invalid(field))
         }
     }

@@ -298,7 +298,14 @@ both_backends!(
         assert_eq!(status, 422, "{answer}");
         assert_eq!(answer["field"], "order_id", "{answer}");
         let rejected = app.get_json("/v1/hook-deliveries?state=rejected").await;
-        let kept = &rejected["deliveries"][0];
+        let listed = &rejected["deliveries"][0];
+        assert!(
+            listed.get("payload").is_none(),
+            "the list leaves payloads out"
+        );
+        let kept = app
+            .get_json(&format!("/v1/hook-deliveries/{}", listed["id"]))
+            .await;
         assert_eq!(kept["topic"], "fulfillments/create");
         assert_eq!(
             kept["payload"].as_str().unwrap().as_bytes(),
@@ -348,17 +355,23 @@ both_backends!(
         let body = fixture("woocommerce_order_created.json");
         let (status, answer) = woo(&app, "order.created", "d-1", &body).await;
         assert_eq!(status, 200, "{answer}");
-        let pieter = customer(&app, "guest-pieter.janssens@example.be")
-            .await
-            .unwrap();
+        let guest =
+            aftercare_engine::connectors::woocommerce::guest_id("pieter.janssens@example.be")
+                .unwrap()
+                .to_string();
+        let pieter = customer(&app, &guest).await.unwrap();
         assert_eq!(pieter.locale, aftercare_domain::Locale::NlBe);
         assert_eq!(pieter.time_zone.as_str(), "Europe/Brussels");
         let mut tx = app.store.begin_read().await.unwrap();
         let order = tx.order_by_external_id("727").await.unwrap().unwrap();
-        assert_eq!(order.record.total_cents(), 3000);
+        assert_eq!(
+            order.record.total_cents(),
+            3000,
+            "what the customer paid, VAT included"
+        );
         drop(tx);
         app.engine.run_until_idle().await.unwrap();
-        app.message_with_template("guest-pieter.janssens@example.be", "", "order_confirmation")
+        app.message_with_template(&guest, "", "order_confirmation")
             .await;
         // Cancelled by the shop: an order_cancelled event, and the thanks is not sent.
         let mut cancelled: Value = serde_json::from_slice(&body).unwrap();
@@ -374,7 +387,7 @@ both_backends!(
         assert_eq!(status, 200, "{answer}");
         app.advance_hours(48).await;
         let listed = app
-            .get_json("/v1/messages?customer=guest-pieter.janssens@example.be")
+            .get_json(&format!("/v1/messages?customer={guest}"))
             .await;
         let thanks: Vec<&Value> = listed["messages"]
             .as_array()
@@ -505,6 +518,174 @@ both_backends!(
             .unwrap()
             .unwrap();
         assert_eq!(shipment.status, "delivered");
+    }
+);
+
+both_backends!(
+    the_same_news_from_the_shop_and_its_shipping_platform_sends_one_message,
+    |backend| async move {
+        let app = connected(backend).await;
+        shopify(
+            &app,
+            "orders/create",
+            "o",
+            &fixture("shopify_orders_create.json"),
+        )
+        .await;
+        // Marked shipped without tracking first, then the tracking number is added.
+        app.advance_hours(5).await;
+        let mut fulfilment: Value =
+            serde_json::from_slice(&fixture("shopify_fulfillments_create.json")).unwrap();
+        fulfilment["tracking_number"] = Value::Null;
+        let (status, _) = shopify(
+            &app,
+            "fulfillments/create",
+            "f1",
+            &serde_json::to_vec(&fulfilment).unwrap(),
+        )
+        .await;
+        assert_eq!(status, 200);
+        app.advance_hours(1).await;
+        fulfilment["tracking_number"] = json!("3SLOOP1234567");
+        fulfilment["shipment_status"] = json!("confirmed");
+        fulfilment["updated_at"] = json!("2026-03-02T15:00:00+01:00");
+        let (status, _) = shopify(
+            &app,
+            "fulfillments/update",
+            "f2",
+            &serde_json::to_vec(&fulfilment).unwrap(),
+        )
+        .await;
+        assert_eq!(status, 200);
+        // Delivered, told by Shopify and by MyParcel (linked by the tracking number).
+        app.advance_hours(20).await;
+        fulfilment["shipment_status"] = json!("delivered");
+        fulfilment["updated_at"] = json!("2026-03-03T10:00:00+01:00");
+        shopify(
+            &app,
+            "fulfillments/update",
+            "f3",
+            &serde_json::to_vec(&fulfilment).unwrap(),
+        )
+        .await;
+        let myparcel = serde_json::to_vec(&json!({"data": {"hooks": [{
+            "shipment_id": "1", "account_id": 1, "shop_id": 1, "status": 7, "barcode": "3SLOOP1234567"
+        }]}}))
+        .unwrap();
+        let r = app
+            .http
+            .post(format!("{}/hooks/myparcel", app.base_url))
+            .header("x-myparcel-authorization", b64(MYPARCEL_KEY.as_bytes()))
+            .body(myparcel)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+        app.advance_hours(48).await;
+        let events = event_types(&app).await;
+        let count = |t: &str| events.iter().filter(|e| *e == t).count();
+        assert_eq!(count("shipment_handed_over"), 1, "{events:?}");
+        assert_eq!(count("shipment_delivered"), 1, "{events:?}");
+        assert_eq!(
+            app.store
+                .count(aftercare_store::Table::Shipments)
+                .await
+                .unwrap(),
+            1
+        );
+        let listed = app
+            .get_json("/v1/messages?customer=706405506930370084")
+            .await;
+        let dispatch = listed["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["template"] == "dispatch_notice")
+            .count();
+        assert_eq!(dispatch, 1, "{listed}");
+    }
+);
+
+both_backends!(
+    woocommerce_deliveries_in_one_second_are_two_and_an_unpaid_order_waits,
+    |backend| async move {
+        let app = connected(backend).await;
+        let body = fixture("woocommerce_order_created.json");
+        let mut pending: Value = serde_json::from_slice(&body).unwrap();
+        pending["status"] = json!("pending");
+        let (status, answer) = woo(
+            &app,
+            "order.created",
+            "same-second",
+            &serde_json::to_vec(&pending).unwrap(),
+        )
+        .await;
+        assert_eq!(
+            (status, answer["state"].as_str()),
+            (200, Some("ignored")),
+            "{answer}"
+        );
+        let mut tx = app.store.begin_read().await.unwrap();
+        assert!(
+            tx.order_by_external_id("727").await.unwrap().is_none(),
+            "not paid yet"
+        );
+        drop(tx);
+        // Paid: WooCommerce sends the update with the same delivery id in the same second.
+        let (status, answer) = woo(&app, "order.updated", "same-second", &body).await;
+        assert_eq!(
+            (status, answer["state"].as_str()),
+            (200, Some("applied")),
+            "{answer}"
+        );
+        let mut tx = app.store.begin_read().await.unwrap();
+        assert!(tx.order_by_external_id("727").await.unwrap().is_some());
+    }
+);
+
+both_backends!(
+    a_partial_shopify_refund_keeps_the_points_and_a_whole_one_reverses_them,
+    |backend| async move {
+        let app = connected(backend).await;
+        shopify(
+            &app,
+            "orders/create",
+            "o",
+            &fixture("shopify_orders_create.json"),
+        )
+        .await;
+        app.engine.run_until_idle().await.unwrap();
+        let refund = |quantity: u32| {
+            serde_json::to_vec(&json!({
+                "id": 509562969, "order_id": 820982911946154508u64,
+                "created_at": "2026-03-02T09:50:00+01:00", "note": "", "restock": true,
+                "refund_line_items": [{"id": 1, "quantity": quantity, "line_item_id": 141249953214522974u64,
+                    "restock_type": "return", "subtotal": 9.34, "total_tax": 0}],
+                "transactions": []
+            }))
+            .unwrap()
+        };
+        let (status, answer) = shopify(&app, "refunds/create", "r1", &refund(1)).await;
+        assert_eq!(status, 200, "{answer}");
+        assert!(
+            answer["detail"][0]
+                .as_str()
+                .unwrap()
+                .contains("partial refund"),
+            "{answer}"
+        );
+        assert!(
+            !event_types(&app)
+                .await
+                .contains(&"order_returned".to_string())
+        );
+        let (status, _) = shopify(&app, "refunds/create", "r2", &refund(3)).await;
+        assert_eq!(status, 200);
+        assert!(
+            event_types(&app)
+                .await
+                .contains(&"order_returned".to_string())
+        );
     }
 );
 

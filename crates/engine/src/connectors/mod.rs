@@ -84,9 +84,12 @@ pub struct CustomerUpdate {
     pub first_name: Option<String>,
     /// Last name.
     pub last_name: Option<String>,
-    /// Language.
+    /// The language the customer chose in the shop (overrides the stored one).
     pub locale: Option<Locale>,
-    /// Time zone (from the address's country).
+    /// The language the address's country suggests: only for a customer Aftercare does
+    /// not know yet (never undoing a French-speaking Belgian's choice).
+    pub guessed_locale: Option<Locale>,
+    /// The time zone the address's country suggests, likewise only for a new customer.
     pub time_zone: Option<TimeZoneName>,
     /// Postal address, when it could be read as street, number and postcode.
     pub postal_address: Option<PostalAddress>,
@@ -94,6 +97,9 @@ pub struct CustomerUpdate {
     pub attributes: BTreeMap<String, serde_json::Value>,
     /// Consent decisions with the time the platform says they were made.
     pub consents: Vec<Consent>,
+    /// Consent decisions the platform gives no time for: they only fill a channel without
+    /// a decision (a stale "subscribed" must not outrank a later unsubscribe).
+    pub consents_without_time: Vec<Consent>,
 }
 
 /// An order line as the platform names it; its product is made when Aftercare does not
@@ -150,15 +156,24 @@ pub enum Change {
     Shipment {
         /// The order it belongs to.
         order: OrderRef,
-        /// The event; its `order_external_id` is filled in from `order`.
-        event: ShipmentEventRecord,
+        /// The status.
+        shipment: ShipmentUpdate,
     },
-    /// Goods came back (refund with lines): points reversed, a referral void.
+    /// An order the platform updated: nothing to do whether Aftercare knows it or not (an
+    /// order placed before the shop was connected starts nothing).
+    KnownOrder {
+        /// The order.
+        order: OrderRef,
+    },
+    /// Goods came back (refund with lines): points reversed, a referral void — when the
+    /// whole order came back; a partial refund leaves both.
     Return {
         /// The order.
         order: OrderRef,
         /// When.
         at: Timestamp,
+        /// How many items came back, when the platform says.
+        items: Option<u32>,
     },
     /// The customer's personal data erased (a privacy request forwarded by the shop).
     Erase {
@@ -172,6 +187,24 @@ pub enum Change {
         /// When.
         at: Timestamp,
     },
+}
+
+/// A shipment's status as a platform reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShipmentUpdate {
+    /// The tracking code (or the platform's own id for a parcel without one yet).
+    pub tracking: ExternalId,
+    /// Whether `tracking` is the carrier's code (MyParcel and Sendcloud link by it).
+    pub carrier_code: bool,
+    /// The platform's id for the shipment (Shopify's fulfilment), so a tracking code added
+    /// later updates the same shipment instead of making a second one.
+    pub platform_id: Option<String>,
+    /// Carrier key, e.g. `postnl`.
+    pub carrier: String,
+    /// The status.
+    pub status: ShipmentStatus,
+    /// When the platform recorded it.
+    pub at: Timestamp,
 }
 
 /// What one delivery maps to.
@@ -254,11 +287,48 @@ async fn apply_one(
                 if created { "created" } else { "already known" }
             ))
         }
-        Change::Shipment { order, event } => {
+        Change::Shipment { order, shipment } => {
             let number = order_number(tx, platform, order).await?;
-            let mut event = event.clone();
-            event.order_external_id =
-                ExternalId::parse(&number).map_err(|reason| FieldError::new("order", reason))?;
+            let p = platform.as_str();
+            // The shipment as first reported keeps its id (a fulfilment that got its
+            // tracking code later is the same parcel; a shipping platform reporting that
+            // code speaks of it too).
+            let tracking = shipment.tracking.as_str();
+            let by_code = if shipment.carrier_code {
+                tx.platform_id("carrier", "shipment", tracking).await?
+            } else {
+                None
+            };
+            let shipment_id = match (&shipment.platform_id, by_code) {
+                (Some(pid), by_code) => match tx.platform_id(p, "shipment", pid).await? {
+                    Some(known) => known,
+                    None => {
+                        let id = by_code.unwrap_or_else(|| tracking.to_string());
+                        tx.set_platform_id(p, "shipment", pid, &id).await?;
+                        id
+                    }
+                },
+                (None, Some(known)) => known,
+                (None, None) => tracking.to_string(),
+            };
+            if shipment.carrier_code {
+                tx.set_platform_id("carrier", "tracking", tracking, &number)
+                    .await?;
+                tx.set_platform_id("carrier", "shipment", tracking, &shipment_id)
+                    .await?;
+            }
+            let event = ShipmentEventRecord {
+                shipment_id: ExternalId::parse(&shipment_id)
+                    .map_err(|reason| FieldError::new("tracking_number", reason))?,
+                order_external_id: ExternalId::parse(&number)
+                    .map_err(|reason| FieldError::new("order", reason))?,
+                carrier: shipment.carrier.clone(),
+                status: shipment.status,
+                at: shipment.at.min(now),
+                location: None,
+                expected_from: None,
+                expected_until: None,
+            };
             let recorded = ingest::record_shipment_event(tx, &event, now).await?;
             Ok(format!(
                 "shipment {} of order {number}: {} {}",
@@ -267,11 +337,37 @@ async fn apply_one(
                 if recorded { "recorded" } else { "seen before" }
             ))
         }
-        Change::Return { order, at } => {
-            let number = order_number(tx, platform, order).await?;
+        Change::KnownOrder { order } => Ok(match known_order(tx, platform, order).await? {
+            Some(number) => format!("order {number} is known: nothing to change"),
+            None => "an order Aftercare does not know (placed before the shop was connected, or its creation is still to come): nothing done".into(),
+        }),
+        Change::Return { order, at, items } => {
+            let Some(number) = known_order(tx, platform, order).await? else {
+                return Ok("a refund of an order Aftercare does not know: nothing to reverse".into());
+            };
+            if let Some(items) = items
+                && let Some(stored) = tx.order_by_external_id(&number).await?
+            {
+                let bought: u32 = stored.record.lines.iter().map(|l| l.quantity).sum();
+                if *items < bought {
+                    return Ok(format!(
+                        "a partial refund of order {number} ({items} of {bought} items): points and referral stay"
+                    ));
+                }
+            }
             let recorded = ingest::record_return(tx, &number, (*at).min(now), now).await?;
             Ok(format!(
                 "return of order {number} {}",
+                if recorded { "recorded" } else { "seen before" }
+            ))
+        }
+        Change::Cancelled { order, at } => {
+            let Some(number) = known_order(tx, platform, order).await? else {
+                return Ok("a cancelled order Aftercare does not know: nothing to do".into());
+            };
+            let recorded = ingest::record_cancelled_order(tx, &number, (*at).min(now), now).await?;
+            Ok(format!(
+                "cancellation of order {number} {}",
                 if recorded { "recorded" } else { "seen before" }
             ))
         }
@@ -287,14 +383,6 @@ async fn apply_one(
                 "customer {customer} erased ({blocked} queued message(s) blocked)"
             ))
         }
-        Change::Cancelled { order, at } => {
-            let number = order_number(tx, platform, order).await?;
-            let recorded = ingest::record_cancelled_order(tx, &number, (*at).min(now), now).await?;
-            Ok(format!(
-                "cancellation of order {number} {}",
-                if recorded { "recorded" } else { "seen before" }
-            ))
-        }
     }
 }
 
@@ -307,6 +395,34 @@ fn at_field(e: IngestError, prefix: &str) -> IngestError {
         }
         other => other,
     }
+}
+
+/// The order's number if Aftercare knows the order, else `None`.
+async fn known_order(
+    tx: &mut Tx,
+    platform: Platform,
+    order: &OrderRef,
+) -> Result<Option<String>, IngestError> {
+    match order_number(tx, platform, order).await {
+        Ok(number) if tx.order_by_external_id(&number).await?.is_some() => Ok(Some(number)),
+        Ok(_) | Err(IngestError::Invalid(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The order a carrier's tracking code belongs to: a shipment Aftercare stored under it,
+/// or a parcel a platform reported with it.
+async fn order_of_tracking(tx: &mut Tx, code: &str) -> Result<Option<String>, IngestError> {
+    if let Some(shipment) = tx.shipment_by_external_id(code).await? {
+        return Ok(Some(
+            tx.order_by_id(shipment.order_id)
+                .await?
+                .record
+                .external_id
+                .to_string(),
+        ));
+    }
+    Ok(tx.platform_id("carrier", "tracking", code).await?)
 }
 
 async fn order_number(
@@ -354,20 +470,13 @@ async fn order_number(
             )
             .into())
         }
-        OrderRef::Tracking(code) => {
-            let shipment = tx.shipment_by_external_id(code).await?.ok_or_else(|| {
-                FieldError::new(
-                    "barcode",
-                    format!("no shipment with tracking code {code} is known yet (the shop's fulfilment names it)"),
-                )
-            })?;
-            Ok(tx
-                .order_by_id(shipment.order_id)
-                .await?
-                .record
-                .external_id
-                .to_string())
-        }
+        OrderRef::Tracking(code) => order_of_tracking(tx, code).await?.ok_or_else(|| {
+            FieldError::new(
+                "barcode",
+                format!("no shipment with tracking code {code} is known yet (the shop's fulfilment names it)"),
+            )
+            .into()
+        }),
     }
 }
 
@@ -391,21 +500,28 @@ async fn merge_customer(
     let Some(id) = &update.external_id else {
         return Err(FieldError::new(field, "names no customer id").into());
     };
-    let existing = tx.customer_by_external_id(id.as_str()).await?;
+    let mut existing = tx.customer_by_external_id(id.as_str()).await?;
+    if let Some(c) = &existing {
+        // Read again under the row's lock, so an unsubscribe committed meanwhile is merged,
+        // not overwritten (PostgreSQL; SQLite holds the write lock already).
+        tx.lock_customer(c.id).await?;
+        existing = tx.customer_by_external_id(id.as_str()).await?;
+    }
     let mut record: CustomerRecord = match &existing {
         Some(c) => c.record.clone(),
         None => serde_json::from_value(json!({ "external_id": id }))
             .map_err(|e| FieldError::new(field, e.to_string()))?,
     };
-    merge_into(&mut record, update);
+    merge_into(&mut record, update, existing.is_none());
     let (_, created) = ingest::upsert_customer(tx, &record, now)
         .await
         .map_err(|e| at_field(e, field))?;
     Ok((id.to_string(), created))
 }
 
-/// `update` laid over `record` (pure, so it is tested without a store).
-pub fn merge_into(record: &mut CustomerRecord, update: &CustomerUpdate) {
+/// `update` laid over `record` (pure, so it is tested without a store); `is_new` when
+/// Aftercare did not know the customer before.
+pub fn merge_into(record: &mut CustomerRecord, update: &CustomerUpdate, is_new: bool) {
     if update.email.is_some() {
         record.email = update.email.clone();
     }
@@ -422,8 +538,10 @@ pub fn merge_into(record: &mut CustomerRecord, update: &CustomerUpdate) {
     }
     if let Some(locale) = update.locale {
         record.locale = locale;
+    } else if is_new && let Some(locale) = update.guessed_locale {
+        record.locale = locale;
     }
-    if let Some(zone) = &update.time_zone {
+    if is_new && let Some(zone) = &update.time_zone {
         record.time_zone = zone.clone();
     }
     if update.postal_address.is_some() {
@@ -431,6 +549,15 @@ pub fn merge_into(record: &mut CustomerRecord, update: &CustomerUpdate) {
     }
     for (k, v) in &update.attributes {
         record.attributes.insert(k.clone(), v.clone());
+    }
+    for consent in &update.consents_without_time {
+        if !record
+            .consents
+            .iter()
+            .any(|c| c.purpose == consent.purpose && c.channel == consent.channel)
+        {
+            record.consents.push(consent.clone());
+        }
     }
     for consent in &update.consents {
         let latest = record
@@ -530,23 +657,26 @@ pub(crate) fn cents(field: &str, amount: &str) -> Result<i64, FieldError> {
     Ok(if negative { -value } else { value })
 }
 
-/// The locale a platform's language code and the address's country mean, if Aftercare
-/// writes in it ("nl" in Belgium is Flemish; French is written for Belgium).
-pub(crate) fn locale(language: Option<&str>, country: Option<&str>) -> Option<Locale> {
-    let language = language.map(|l| l.trim().to_lowercase().replace('_', "-"));
-    let country = country.map(|c| c.trim().to_uppercase());
-    let belgian = country.as_deref() == Some("BE");
-    match language.as_deref() {
-        Some(l) if l == "nl-be" || (l == "nl" && belgian) => Some(Locale::NlBe),
-        Some(l) if l.starts_with("nl") => Some(Locale::NlNl),
-        Some(l) if l.starts_with("fr") => Some(Locale::FrBe),
-        Some(l) if l.starts_with("en") => Some(Locale::En),
-        Some(_) => None,
-        None => match country.as_deref() {
-            Some("NL") => Some(Locale::NlNl),
-            Some("BE") => Some(Locale::NlBe),
-            _ => None,
-        },
+/// The locale of the language a customer chose in the shop ("nl" in Belgium is Flemish;
+/// French is written for Belgium), if Aftercare writes in it.
+pub(crate) fn language_locale(language: Option<&str>, country: Option<&str>) -> Option<Locale> {
+    let language = language?.trim().to_lowercase().replace('_', "-");
+    let belgian = country.is_some_and(|c| c.trim().eq_ignore_ascii_case("BE"));
+    match language.as_str() {
+        l if l == "nl-be" || (l == "nl" && belgian) => Some(Locale::NlBe),
+        l if l.starts_with("nl") => Some(Locale::NlNl),
+        l if l.starts_with("fr") => Some(Locale::FrBe),
+        l if l.starts_with("en") => Some(Locale::En),
+        _ => None,
+    }
+}
+
+/// The locale an address's country suggests (a guess: Flemish for Belgium).
+pub(crate) fn country_locale(country: Option<&str>) -> Option<Locale> {
+    match country?.trim().to_uppercase().as_str() {
+        "NL" => Some(Locale::NlNl),
+        "BE" => Some(Locale::NlBe),
+        _ => None,
     }
 }
 
@@ -575,12 +705,12 @@ pub(crate) fn postal_address(
     country: &str,
 ) -> Option<PostalAddress> {
     let words: Vec<&str> = line1.split_whitespace().collect();
-    let at = words
+    // The number is the first word after the street's first that starts with a digit
+    // ("2e Helmersstraat 4": the street itself may start with one).
+    let at = 1 + words
         .iter()
+        .skip(1)
         .position(|w| w.chars().next().is_some_and(|c| c.is_ascii_digit()))?;
-    if at == 0 {
-        return None;
-    }
     let street = words[..at].join(" ");
     let number_word = words[at];
     let digits: String = number_word
@@ -705,24 +835,20 @@ pub(crate) fn order_record(
     })
 }
 
-/// A shipment event for an order still to be looked up.
-pub(crate) fn shipment_event(
+/// A shipment status reported under a carrier's tracking code.
+pub(crate) fn carrier_shipment(
     tracking: &str,
     carrier: &str,
     status: ShipmentStatus,
     at: Timestamp,
-) -> Result<ShipmentEventRecord, FieldError> {
-    Ok(ShipmentEventRecord {
-        shipment_id: ExternalId::parse(tracking)
-            .map_err(|r| FieldError::new("tracking_number", r))?,
-        // Filled in by `apply` from the order reference.
-        order_external_id: ExternalId::parse("pending").expect("a valid id"),
+) -> Result<ShipmentUpdate, FieldError> {
+    Ok(ShipmentUpdate {
+        tracking: ExternalId::parse(tracking).map_err(|r| FieldError::new("tracking_number", r))?,
+        carrier_code: true,
+        platform_id: None,
         carrier: carrier.to_string(),
         status,
         at,
-        location: None,
-        expected_from: None,
-        expected_until: None,
     })
 }
 
@@ -757,6 +883,11 @@ mod tests {
         assert_eq!(c.house_number_addition.as_deref(), Some("3-hoog"));
         assert!(postal_address("Postbus", "", "1234 AB", "Ede", "NL").is_none());
         assert!(postal_address("12 Main Street", "", "1234 AB", "Ede", "NL").is_none());
+        let d = postal_address("2e Helmersstraat 4", "", "1054 CG", "Amsterdam", "NL").unwrap();
+        assert_eq!(
+            (d.street.as_str(), d.house_number.as_str()),
+            ("2e Helmersstraat", "4")
+        );
         assert!(
             postal_address("Dorpsstraat 4", "", "99", "Ede", "NL").is_none(),
             "a Dutch postcode must be four digits and two letters"
@@ -765,12 +896,47 @@ mod tests {
 
     #[test]
     fn language_and_country_give_the_locale() {
-        assert_eq!(locale(Some("nl"), Some("BE")), Some(Locale::NlBe));
-        assert_eq!(locale(Some("nl"), Some("NL")), Some(Locale::NlNl));
-        assert_eq!(locale(Some("fr"), Some("BE")), Some(Locale::FrBe));
-        assert_eq!(locale(Some("en-GB"), None), Some(Locale::En));
-        assert_eq!(locale(Some("de"), Some("DE")), None);
-        assert_eq!(locale(None, Some("BE")), Some(Locale::NlBe));
+        assert_eq!(language_locale(Some("nl"), Some("BE")), Some(Locale::NlBe));
+        assert_eq!(language_locale(Some("nl"), Some("NL")), Some(Locale::NlNl));
+        assert_eq!(language_locale(Some("fr"), Some("BE")), Some(Locale::FrBe));
+        assert_eq!(language_locale(Some("en-GB"), None), Some(Locale::En));
+        assert_eq!(language_locale(Some("de"), Some("DE")), None);
+        assert_eq!(language_locale(None, Some("BE")), None);
+        assert_eq!(country_locale(Some("be")), Some(Locale::NlBe));
+    }
+
+    #[test]
+    fn a_guessed_language_only_fills_a_new_customer() {
+        let mut record: CustomerRecord =
+            serde_json::from_value(json!({"external_id": "c1", "locale": "fr-BE"})).unwrap();
+        let update = CustomerUpdate {
+            guessed_locale: Some(Locale::NlBe),
+            ..Default::default()
+        };
+        merge_into(&mut record, &update, false);
+        assert_eq!(record.locale, Locale::FrBe);
+        merge_into(&mut record, &update, true);
+        assert_eq!(record.locale, Locale::NlBe);
+    }
+
+    #[test]
+    fn a_consent_without_a_time_only_fills_an_empty_channel() {
+        let mut record: CustomerRecord =
+            serde_json::from_value(json!({"external_id": "c1"})).unwrap();
+        let stale = CustomerUpdate {
+            consents_without_time: vec![consent(
+                Channel::Email,
+                true,
+                at("2026-03-09T10:00:00Z"),
+                Platform::Shopify,
+            )],
+            ..Default::default()
+        };
+        merge_into(&mut record, &stale, false);
+        assert!(record.consents[0].granted, "an empty channel is filled");
+        record.consents[0].granted = false;
+        merge_into(&mut record, &stale, false);
+        assert!(!record.consents[0].granted, "a decision is never overruled");
     }
 
     #[test]
@@ -805,7 +971,7 @@ mod tests {
             )],
             ..Default::default()
         };
-        merge_into(&mut record, &older);
+        merge_into(&mut record, &older, false);
         assert_eq!(record.consents.len(), 1);
         assert!(!record.consents[0].granted);
         let newer = CustomerUpdate {
@@ -817,7 +983,7 @@ mod tests {
             )],
             ..Default::default()
         };
-        merge_into(&mut record, &newer);
+        merge_into(&mut record, &newer, false);
         assert_eq!(record.consents.len(), 1);
         assert!(record.consents[0].granted);
         assert_eq!(record.consents[0].source, "shopify");
@@ -835,7 +1001,7 @@ mod tests {
             attributes: [("tags".to_string(), json!(["vip"]))].into_iter().collect(),
             ..Default::default()
         };
-        merge_into(&mut record, &update);
+        merge_into(&mut record, &update, false);
         assert_eq!(record.first_name.as_deref(), Some("Anna"));
         assert_eq!(
             record.birth_date.map(|d| d.to_string()).as_deref(),

@@ -7,7 +7,7 @@ use aftercare_domain::{FieldError, ShipmentStatus};
 use jiff::Timestamp;
 use serde::Deserialize;
 
-use super::{Change, Mapped, OrderRef, carrier_key, parse_body, shipment_event};
+use super::{Change, Mapped, OrderRef, carrier_key, carrier_shipment, parse_body};
 
 /// Sendcloud's parcel status ids (its `/parcels/statuses` list) as Aftercare's statuses.
 pub const SENDCLOUD_STATUSES: &[(u32, ShipmentStatus)] = &[
@@ -77,6 +77,8 @@ struct SendcloudParcel {
     status: SendcloudStatus,
     #[serde(default)]
     carrier: Option<SendcloudCarrier>,
+    #[serde(default)]
+    is_return: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -101,6 +103,11 @@ pub fn sendcloud(body: &[u8], now: Timestamp) -> Result<Mapped, FieldError> {
     let parcel = hook
         .parcel
         .ok_or_else(|| FieldError::new("parcel", "a parcel status change names no parcel"))?;
+    if parcel.is_return {
+        return Ok(Mapped::Ignored(
+            "a return parcel on its way back: the return counts when the shop refunds it".into(),
+        ));
+    }
     let Some(status) = status_of(SENDCLOUD_STATUSES, parcel.status.id) else {
         return Ok(Mapped::Ignored(format!(
             "Sendcloud status {} ({}) is not one Aftercare follows",
@@ -130,7 +137,7 @@ pub fn sendcloud(body: &[u8], now: Timestamp) -> Result<Mapped, FieldError> {
             number: parcel.order_number.filter(|n| !n.trim().is_empty()),
             tracking: tracking.clone(),
         },
-        event: shipment_event(&tracking, &carrier, status, at)?,
+        shipment: carrier_shipment(&tracking, &carrier, status, at)?,
     }]))
 }
 
@@ -182,7 +189,7 @@ pub fn myparcel(body: &[u8], now: Timestamp) -> Result<Mapped, FieldError> {
             .unwrap_or("postnl");
         changes.push(Change::Shipment {
             order: OrderRef::Tracking(barcode.to_string()),
-            event: shipment_event(barcode, carrier, status, now)?,
+            shipment: carrier_shipment(barcode, carrier, status, now)?,
         });
     }
     if changes.is_empty() {
@@ -211,7 +218,11 @@ mod tests {
         let Mapped::Changes(changes) = sendcloud(body, now()).unwrap() else {
             panic!()
         };
-        let Change::Shipment { event, order } = &changes[0] else {
+        let Change::Shipment {
+            shipment: event,
+            order,
+        } = &changes[0]
+        else {
             panic!()
         };
         assert_eq!(event.status, ShipmentStatus::Delivered);
@@ -237,7 +248,11 @@ mod tests {
         let Mapped::Changes(changes) = myparcel(body, now()).unwrap() else {
             panic!()
         };
-        let Change::Shipment { event, order } = &changes[0] else {
+        let Change::Shipment {
+            shipment: event,
+            order,
+        } = &changes[0]
+        else {
             panic!()
         };
         assert_eq!(event.status, ShipmentStatus::Delivered);

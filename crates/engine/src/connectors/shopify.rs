@@ -16,9 +16,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    Change, CustomerUpdate, LineProduct, Mapped, OrderRef, Platform, carrier_key, cents, consent,
-    email_of, locale, order_record, parse_body, phone_of, postal_address, shipment_event,
-    split_line, time_zone,
+    Change, CustomerUpdate, LineProduct, Mapped, OrderRef, Platform, carrier_key, carrier_shipment,
+    cents, consent, country_locale, email_of, language_locale, order_record, parse_body, phone_of,
+    postal_address, split_line, time_zone,
 };
 
 /// The topics mapped; any other is answered 200 and ignored.
@@ -134,6 +134,8 @@ struct Order {
     billing_address: Option<Address>,
     #[serde(default)]
     cancelled_at: Option<String>,
+    #[serde(default)]
+    test: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -196,30 +198,31 @@ struct Redact {
 /// the field.
 pub fn map(topic: &str, body: &[u8], now: Timestamp) -> Result<Mapped, FieldError> {
     match topic {
-        "orders/create" | "orders/updated" | "orders/paid" => {
+        // An order comes in from orders/create (or orders/paid, should create be lost);
+        // a cancelled one, or an update of an order never seen (placed before the shop was
+        // connected), starts nothing: no confirmation, no points for the past.
+        "orders/create" | "orders/paid" | "orders/updated" | "orders/cancelled" => {
             let order: Order = parse_body(body)?;
-            let mut changes = vec![order_change(&order, now)?];
-            if let Some(at) = &order.cancelled_at {
-                changes.push(Change::Cancelled {
-                    order: OrderRef::Number(order.name.clone()),
-                    at: timestamp("cancelled_at", at)?,
-                });
+            if order.test {
+                return Ok(Mapped::Ignored(format!("{} is a test order", order.name)));
             }
-            Ok(Mapped::Changes(changes))
-        }
-        "orders/cancelled" => {
-            let order: Order = parse_body(body)?;
-            let at = match &order.cancelled_at {
-                Some(at) => timestamp("cancelled_at", at)?,
-                None => now,
+            let cancelled = match &order.cancelled_at {
+                Some(at) => Some(timestamp("cancelled_at", at)?),
+                None if topic == "orders/cancelled" => Some(now),
+                None => None,
             };
-            Ok(Mapped::Changes(vec![
-                order_change(&order, now)?,
-                Change::Cancelled {
+            if let Some(at) = cancelled {
+                return Ok(Mapped::Changes(vec![Change::Cancelled {
                     order: OrderRef::Number(order.name.clone()),
-                    at,
-                },
-            ]))
+                    at: at.min(now),
+                }]));
+            }
+            if topic == "orders/updated" {
+                return Ok(Mapped::Changes(vec![Change::KnownOrder {
+                    order: OrderRef::Number(order.name.clone()),
+                }]));
+            }
+            Ok(Mapped::Changes(vec![order_change(&order, now)?]))
         }
         "fulfillments/create" | "fulfillments/update" => fulfillment(parse_body(body)?, now),
         "refunds/create" => {
@@ -230,9 +233,15 @@ pub fn map(topic: &str, body: &[u8], now: Timestamp) -> Result<Mapped, FieldErro
                         .into(),
                 ));
             }
+            let items = refund
+                .refund_line_items
+                .iter()
+                .map(|l| l.get("quantity").and_then(|q| q.as_u64()).unwrap_or(0))
+                .sum::<u64>();
             Ok(Mapped::Changes(vec![Change::Return {
                 order: OrderRef::PlatformId(refund.order_id.to_string()),
-                at: timestamp("created_at", &refund.created_at)?,
+                at: timestamp("created_at", &refund.created_at)?.min(now),
+                items: Some(u32::try_from(items).unwrap_or(u32::MAX)),
             }]))
         }
         "customers/create" | "customers/update" => {
@@ -281,7 +290,8 @@ fn customer_update(
         phone: phone_of(c.phone.as_deref()),
         first_name: c.first_name.clone().filter(|s| !s.trim().is_empty()),
         last_name: c.last_name.clone().filter(|s| !s.trim().is_empty()),
-        locale: locale(c.locale.as_deref().or(order_locale), country),
+        locale: language_locale(c.locale.as_deref().or(order_locale), country),
+        guessed_locale: country_locale(country),
         time_zone: time_zone(country),
         postal_address: address.and_then(address_of),
         ..Default::default()
@@ -328,27 +338,41 @@ fn customer_update(
             // not_subscribed, pending (double opt-in not yet confirmed), invalid: no decision.
             _ => continue,
         };
-        let at = match &m.consent_updated_at {
-            Some(s) => timestamp(&format!("{field}.consent_updated_at"), s)?,
-            None => updated,
-        };
-        update
-            .consents
-            .push(consent(channel, granted, at.min(now), Platform::Shopify));
+        match &m.consent_updated_at {
+            Some(s) => {
+                let at = timestamp(&format!("{field}.consent_updated_at"), s)?;
+                update
+                    .consents
+                    .push(consent(channel, granted, at.min(now), Platform::Shopify));
+            }
+            None => update.consents_without_time.push(consent(
+                channel,
+                granted,
+                updated.min(now),
+                Platform::Shopify,
+            )),
+        }
     }
     if c.email_marketing_consent.is_none()
         && let Some(accepts) = c.accepts_marketing
     {
-        let at = match &c.accepts_marketing_updated_at {
-            Some(s) => timestamp("accepts_marketing_updated_at", s)?,
-            None => updated,
-        };
-        update.consents.push(consent(
-            Channel::Email,
-            accepts,
-            at.min(now),
-            Platform::Shopify,
-        ));
+        match &c.accepts_marketing_updated_at {
+            Some(s) => {
+                let at = timestamp("accepts_marketing_updated_at", s)?;
+                update.consents.push(consent(
+                    Channel::Email,
+                    accepts,
+                    at.min(now),
+                    Platform::Shopify,
+                ));
+            }
+            None => update.consents_without_time.push(consent(
+                Channel::Email,
+                accepts,
+                updated.min(now),
+                Platform::Shopify,
+            )),
+        }
     }
     Ok(update)
 }
@@ -409,7 +433,10 @@ fn order_change(order: &Order, now: Timestamp) -> Result<Change, FieldError> {
             update.postal_address = Some(address);
         }
         if update.locale.is_none() {
-            update.locale = locale(order.customer_locale.as_deref(), country);
+            update.locale = language_locale(order.customer_locale.as_deref(), country);
+        }
+        if update.guessed_locale.is_none() {
+            update.guessed_locale = country_locale(country);
         }
         if update.time_zone.is_none() {
             update.time_zone = time_zone(country);
@@ -450,7 +477,7 @@ fn order_change(order: &Order, now: Timestamp) -> Result<Change, FieldError> {
             price * i64::from(line.quantity) - discount,
         ));
     }
-    let customer_id = update.external_id.clone().expect("set from the customer");
+    let customer_id = customer_id(customer.id)?;
     Ok(Change::Order {
         customer: update,
         order: order_record(
@@ -494,15 +521,24 @@ fn fulfillment(f: Fulfillment, now: Timestamp) -> Result<Mapped, FieldError> {
         Some(s) => timestamp("updated_at", s)?.min(now),
         None => now,
     };
-    let tracking = f
-        .tracking_number
-        .clone()
-        .filter(|t| !t.trim().is_empty())
-        .unwrap_or_else(|| format!("shopify-fulfillment-{}", f.id));
     let carrier = carrier_key(f.tracking_company.as_deref().unwrap_or("unknown"));
+    let mut shipment = match f.tracking_number.as_deref().map(str::trim) {
+        Some(t) if !t.is_empty() => carrier_shipment(t, &carrier, status, at)?,
+        _ => {
+            let mut s = carrier_shipment(
+                &format!("shopify-fulfillment-{}", f.id),
+                &carrier,
+                status,
+                at,
+            )?;
+            s.carrier_code = false;
+            s
+        }
+    };
+    shipment.platform_id = Some(f.id.to_string());
     Ok(Mapped::Changes(vec![Change::Shipment {
         order: OrderRef::PlatformId(f.order_id.to_string()),
-        event: shipment_event(&tracking, &carrier, status, at)?,
+        shipment,
     }]))
 }
 

@@ -16,8 +16,9 @@ use jiff::Timestamp;
 use serde::Deserialize;
 
 use super::{
-    Change, CustomerUpdate, LineProduct, Mapped, OrderRef, carrier_key, cents, email_of, locale,
-    order_record, parse_body, phone_of, postal_address, shipment_event, split_line, time_zone,
+    Change, CustomerUpdate, LineProduct, Mapped, OrderRef, carrier_key, carrier_shipment, cents,
+    country_locale, email_of, order_record, parse_body, phone_of, postal_address, split_line,
+    time_zone,
 };
 
 /// The topics mapped; any other is answered 200 and ignored.
@@ -81,6 +82,12 @@ struct LineItem {
     /// The line's total before discounts, as text.
     #[serde(default)]
     subtotal: Option<String>,
+    /// The VAT on `total`.
+    #[serde(default)]
+    total_tax: Option<String>,
+    /// The VAT on `subtotal`.
+    #[serde(default)]
+    subtotal_tax: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -122,26 +129,23 @@ pub fn map(topic: &str, body: &[u8], now: Timestamp) -> Result<Mapped, FieldErro
     match topic {
         "order.created" | "order.updated" => {
             let order: Order = parse_body(body)?;
-            let mut changes = vec![order_change(&order, now)?];
             let number = number(&order);
-            let modified = gmt(&order.date_modified_gmt, "date_modified_gmt")?.unwrap_or(now);
-            match order.status.as_deref() {
-                Some("cancelled") => changes.push(Change::Cancelled {
-                    order: OrderRef::Number(number),
-                    at: modified.min(now),
-                }),
-                Some("refunded") => changes.push(Change::Return {
-                    order: OrderRef::Number(number),
-                    at: modified.min(now),
-                }),
-                Some("completed") => {
+            let modified = gmt(&order.date_modified_gmt, "date_modified_gmt")?
+                .unwrap_or(now)
+                .min(now);
+            let known = OrderRef::Number(number.clone());
+            match order.status.as_deref().unwrap_or("pending") {
+                // Paid (or being fulfilled): the order, and its parcels once completed.
+                "processing" => Ok(Mapped::Changes(vec![order_change(&order, now)?])),
+                "completed" => {
+                    let mut changes = vec![order_change(&order, now)?];
                     let at = gmt(&order.date_completed_gmt, "date_completed_gmt")?
                         .unwrap_or(modified)
                         .min(now);
                     for (tracking, carrier) in tracking_items(&order) {
                         changes.push(Change::Shipment {
-                            order: OrderRef::Number(number.clone()),
-                            event: shipment_event(
+                            order: known.clone(),
+                            shipment: carrier_shipment(
                                 &tracking,
                                 &carrier,
                                 ShipmentStatus::HandedOver,
@@ -149,10 +153,24 @@ pub fn map(topic: &str, body: &[u8], now: Timestamp) -> Result<Mapped, FieldErro
                             )?,
                         });
                     }
+                    Ok(Mapped::Changes(changes))
                 }
-                _ => {}
+                "cancelled" | "failed" => Ok(Mapped::Changes(vec![Change::Cancelled {
+                    order: known,
+                    at: modified,
+                }])),
+                "refunded" => Ok(Mapped::Changes(vec![Change::Return {
+                    order: known,
+                    at: modified,
+                    items: None,
+                }])),
+                // Not paid yet (iDEAL or Bancontact still open, a bank transfer awaited):
+                // nothing until it is.
+                status @ ("pending" | "on-hold" | "checkout-draft") => Ok(Mapped::Ignored(
+                    format!("order {number} is {status}: not paid yet"),
+                )),
+                _ => Ok(Mapped::Changes(vec![Change::KnownOrder { order: known }])),
             }
-            Ok(Mapped::Changes(changes))
         }
         "customer.created" | "customer.updated" => {
             let c: Customer = parse_body(body)?;
@@ -177,6 +195,15 @@ pub fn map(topic: &str, body: &[u8], now: Timestamp) -> Result<Mapped, FieldErro
 
 fn nonempty(s: &Option<String>) -> Option<String> {
     s.clone().filter(|s| !s.trim().is_empty())
+}
+
+/// A guest's id: `guest-` and a digest of the billing email, the same for every order
+/// of theirs, without the address itself in an id that outlives an erasure.
+pub fn guest_id(email: &str) -> Result<ExternalId, FieldError> {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(email.trim().to_lowercase().as_bytes());
+    let hex: String = digest[..10].iter().map(|b| format!("{b:02x}")).collect();
+    ExternalId::parse(&format!("guest-{hex}")).map_err(|r| FieldError::new("billing.email", r))
 }
 
 fn has_street(a: &Address) -> bool {
@@ -218,7 +245,7 @@ fn customer_from(address: Option<&Address>, id: &ExternalId) -> Result<CustomerU
         phone: phone_of(a.and_then(|a| a.phone.as_deref())),
         first_name: a.and_then(|a| nonempty(&a.first_name)),
         last_name: a.and_then(|a| nonempty(&a.last_name)),
-        locale: locale(None, country),
+        guessed_locale: country_locale(country),
         time_zone: time_zone(country),
         postal_address: a.and_then(|a| {
             postal_address(
@@ -249,8 +276,7 @@ fn order_change(order: &Order, now: Timestamp) -> Result<Change, FieldError> {
                     "a guest order needs the billing email to know the customer by",
                 )
             })?;
-        ExternalId::parse(&format!("guest-{email}"))
-            .map_err(|r| FieldError::new("billing.email", r))?
+        guest_id(&email)?
     };
     let address = if has_street(&order.shipping) {
         &order.shipping
@@ -295,9 +321,18 @@ fn order_change(order: &Order, now: Timestamp) -> Result<Change, FieldError> {
             ));
         }
         let q = i64::from(line.quantity);
-        let total = cents(&format!("line_items[{i}].total"), &line.total)?;
+        // WooCommerce's line totals leave the VAT out; the customer paid it.
+        let tax = |field: &str, amount: &Option<String>| match amount {
+            Some(t) => cents(&format!("line_items[{i}].{field}"), t),
+            None => Ok(0),
+        };
+        let total = cents(&format!("line_items[{i}].total"), &line.total)?
+            + tax("total_tax", &line.total_tax)?;
         let before = match &line.subtotal {
-            Some(s) => cents(&format!("line_items[{i}].subtotal"), s)?,
+            Some(s) => {
+                cents(&format!("line_items[{i}].subtotal"), s)?
+                    + tax("subtotal_tax", &line.subtotal_tax)?
+            }
             None => total,
         };
         products.push(LineProduct {
@@ -358,7 +393,8 @@ mod tests {
             "date_created_gmt": "2026-03-01T19:28:02", "customer_id": 0,
             "billing": {"first_name": "Anna", "last_name": "de Vries", "email": "Anna@Example.nl",
                         "address_1": "Dorpsstraat 4", "postcode": "1234 AB", "city": "Ede", "country": "NL"},
-            "line_items": [{"name": "Sok", "product_id": 93, "quantity": 2, "sku": "", "total": "6.00", "subtotal": "8.00"}]}"#;
+            "line_items": [{"name": "Sok", "product_id": 93, "quantity": 2, "sku": "", "total": "4.96",
+                "total_tax": "1.04", "subtotal": "6.61", "subtotal_tax": "1.39"}]}"#;
         let Mapped::Changes(changes) = map("order.created", body, now()).unwrap() else {
             panic!()
         };
@@ -368,7 +404,11 @@ mod tests {
         else {
             panic!()
         };
-        assert_eq!(order.customer_external_id.as_str(), "guest-anna@example.nl");
+        assert_eq!(
+            order.customer_external_id,
+            guest_id(" ANNA@example.nl").unwrap()
+        );
+        assert!(!order.customer_external_id.as_str().contains("anna"));
         assert_eq!(order.lines[0].sku.as_str(), "woocommerce-product-93");
         assert_eq!(order.lines[0].unit_price_cents, 300);
         assert_eq!(products[0].price_cents, 400);
@@ -389,11 +429,14 @@ mod tests {
             panic!()
         };
         assert_eq!(changes.len(), 2);
-        let Change::Shipment { event, .. } = &changes[1] else {
+        let Change::Shipment {
+            shipment: event, ..
+        } = &changes[1]
+        else {
             panic!()
         };
         assert_eq!(
-            (event.shipment_id.as_str(), event.carrier.as_str()),
+            (event.tracking.as_str(), event.carrier.as_str()),
             ("3SABC123", "postnl")
         );
     }

@@ -18,7 +18,7 @@ pub struct HookDelivery {
     pub delivery_id: String,
     /// The platform's topic, e.g. `orders/create`.
     pub topic: String,
-    /// `applied`, `ignored` or `rejected`.
+    /// `received` (stored, not yet applied), `applied`, `ignored` or `rejected`.
     pub state: String,
     /// What was done, why it was ignored, or the field and reason it was rejected for.
     pub detail: String,
@@ -139,6 +139,25 @@ impl Tx {
         .fetch_one(&mut *c)
         .await?);
         Ok(id)
+    }
+
+    /// Sets a stored delivery's outcome.
+    pub async fn set_hook_delivery_state(
+        &mut self,
+        id: i64,
+        state: &str,
+        detail: &str,
+    ) -> Result<()> {
+        on_tx!(self, c => sqlx::query(
+            "UPDATE hook_deliveries SET state = $1, detail = $2 WHERE id = $3",
+        )
+        .bind(state)
+        .bind(detail)
+        .bind(id)
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+        Ok(())
     }
 
     /// Remembers that `platform` calls the `kind` Aftercare knows as `external_id` by

@@ -13,7 +13,7 @@ use super::extract::{ApiPath, ApiQuery, Caller};
 use crate::AppState;
 use crate::error::ApiError;
 
-/// A platform's webhook delivery.
+/// A platform's webhook delivery (the list leaves its payload out).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HookDelivery {
     /// Its id.
@@ -24,7 +24,7 @@ pub struct HookDelivery {
     pub delivery_id: String,
     /// The platform's topic, e.g. `orders/create`.
     pub topic: String,
-    /// `applied`, `ignored` or `rejected`.
+    /// `received` (stored, being applied or interrupted), `applied`, `ignored` or `rejected`.
     pub state: String,
     /// What was done, why it was ignored, or the field and reason it was rejected for.
     pub detail: String,
@@ -32,8 +32,9 @@ pub struct HookDelivery {
     pub received_at: String,
     /// How often it arrived.
     pub attempts: i32,
-    /// The body as received.
-    pub payload: String,
+    /// The body as received (only when one delivery is read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload: Option<String>,
 }
 
 /// Deliveries, newest first.
@@ -53,6 +54,8 @@ pub enum DeliveryState {
     Ignored,
     /// Did not map; kept for a replay.
     Rejected,
+    /// Stored and not yet applied (being applied, or the process stopped meanwhile).
+    Received,
 }
 
 impl DeliveryState {
@@ -61,6 +64,7 @@ impl DeliveryState {
             DeliveryState::Applied => "applied",
             DeliveryState::Ignored => "ignored",
             DeliveryState::Rejected => "rejected",
+            DeliveryState::Received => "received",
         }
     }
 }
@@ -78,7 +82,7 @@ pub struct DeliveryQuery {
     pub limit: Option<i64>,
 }
 
-fn answer(d: aftercare_store::HookDelivery) -> HookDelivery {
+fn answer(d: aftercare_store::HookDelivery, with_payload: bool) -> HookDelivery {
     HookDelivery {
         id: d.id,
         platform: d.platform,
@@ -88,7 +92,7 @@ fn answer(d: aftercare_store::HookDelivery) -> HookDelivery {
         detail: d.detail,
         received_at: d.received_at.to_string(),
         attempts: d.attempts,
-        payload: d.payload,
+        payload: with_payload.then_some(d.payload),
     }
 }
 
@@ -114,19 +118,17 @@ pub async fn list_deliveries(
         .await?;
     tx.commit().await?;
     Ok(Json(HookDeliveries {
-        deliveries: deliveries.into_iter().map(answer).collect(),
+        deliveries: deliveries.into_iter().map(|d| answer(d, false)).collect(),
     })
     .into_response())
 }
 
-/// Map and apply a kept delivery again (after fixing why it was rejected); answers as the
-/// platform's own delivery is answered: 200 with what was done, or 422 naming the field.
-#[utoipa::path(post, path = "/v1/hook-deliveries/{id}/replay",
+/// One delivery with the payload as received.
+#[utoipa::path(get, path = "/v1/hook-deliveries/{id}",
     params(("id" = i64, Path, description = "The delivery's id")),
-    responses((status = 200, description = "Applied or ignored"),
-              (status = 422, description = "Still does not map")),
+    responses((status = 200, description = "The delivery", body = HookDelivery)),
     security(("bearer" = [])))]
-pub async fn replay_delivery(
+pub async fn get_delivery(
     State(app): State<AppState>,
     _caller: Caller,
     ApiPath(id): ApiPath<i64>,
@@ -136,6 +138,45 @@ pub async fn replay_delivery(
         .hook_delivery_by_id(id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no delivery with id {id}")))?;
+    tx.commit().await?;
+    Ok(Json(answer(delivery, true)).into_response())
+}
+
+/// Map and apply a rejected (or interrupted) delivery again, after fixing why; answers as
+/// the platform's own delivery is answered: 200 with what was done, or 422 naming the
+/// field. An applied or ignored delivery is not replayed (409): its data may be older
+/// than what came since. Audited.
+#[utoipa::path(post, path = "/v1/hook-deliveries/{id}/replay",
+    params(("id" = i64, Path, description = "The delivery's id")),
+    responses((status = 200, description = "Applied or ignored"),
+              (status = 409, description = "Already applied or ignored"),
+              (status = 422, description = "Still does not map")),
+    security(("bearer" = [])))]
+pub async fn replay_delivery(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Response, ApiError> {
+    let mut tx = app.store.begin().await?;
+    let delivery = tx
+        .hook_delivery_by_id(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no delivery with id {id}")))?;
+    if delivery.state == "applied" || delivery.state == "ignored" {
+        return Err(ApiError::Conflict(format!(
+            "delivery {id} was {} already; only a rejected or interrupted one is replayed",
+            delivery.state
+        )));
+    }
+    tx.audit(
+        &format!("api:{}", caller.token_name),
+        "hook_delivery.replay",
+        &format!("hook_delivery:{id}"),
+        None,
+        None,
+        app.clock.now(),
+    )
+    .await?;
     tx.commit().await?;
     let platform = Platform::parse(&delivery.platform)
         .ok_or_else(|| ApiError::NotFound(format!("no platform called {}", delivery.platform)))?;

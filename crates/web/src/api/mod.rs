@@ -50,6 +50,7 @@ pub fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(handlers::list_messages))
         .routes(routes!(handlers::get_message))
         .routes(routes!(deliveries::list_deliveries))
+        .routes(routes!(deliveries::get_delivery))
         .routes(routes!(deliveries::replay_delivery))
 }
 
