@@ -48,6 +48,10 @@ enum Command {
     Preview(cli::preview::Args),
     /// Run a generated shop through the programmes on a virtual clock and report.
     Simulate(cli::simulate::Args),
+    /// Import a shop's history (JSON Lines, or Shopify's customer and order exports): stored
+    /// as history, starting no programme; re-running adds nothing, an interrupted run
+    /// resumes.
+    Import(cli::import::Args),
     /// Write a day's print batch of letters: PDF, address file and manifest.
     PrintBatch(cli::print_batch::Args),
     /// Models of the relationship: `insight clv` fits customer-lifetime models.
@@ -105,6 +109,7 @@ fn main() -> ExitCode {
             Command::Programme(c) => cli::programme::run(c, config).await,
             Command::Simulate(a) => cli::simulate::run(a, config).await,
             Command::PrintBatch(a) => cli::print_batch::run(a, config).await,
+            Command::Import(a) => cli::import::run(a, config).await,
             Command::Check(_) | Command::Insight(_) | Command::Openapi => {
                 unreachable!("handled above")
             }

@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod demo;
+pub mod import;
 pub mod insight;
 pub mod migrate;
 pub mod openapi;

@@ -497,6 +497,20 @@ async fn merge_customer(
     field: &str,
     now: Timestamp,
 ) -> Result<(String, bool), IngestError> {
+    let (record, _) = merged_customer(tx, update, field).await?;
+    let (_, created) = ingest::upsert_customer(tx, &record, now)
+        .await
+        .map_err(|e| at_field(e, field))?;
+    Ok((record.external_id.to_string(), created))
+}
+
+/// The stored customer (or a new one) with `update` laid over it, read under the row's
+/// lock; whether it is new.
+pub(crate) async fn merged_customer(
+    tx: &mut Tx,
+    update: &CustomerUpdate,
+    field: &str,
+) -> Result<(CustomerRecord, bool), IngestError> {
     let Some(id) = &update.external_id else {
         return Err(FieldError::new(field, "names no customer id").into());
     };
@@ -513,10 +527,7 @@ async fn merge_customer(
             .map_err(|e| FieldError::new(field, e.to_string()))?,
     };
     merge_into(&mut record, update, existing.is_none());
-    let (_, created) = ingest::upsert_customer(tx, &record, now)
-        .await
-        .map_err(|e| at_field(e, field))?;
-    Ok((id.to_string(), created))
+    Ok((record, existing.is_none()))
 }
 
 /// `update` laid over `record` (pure, so it is tested without a store); `is_new` when

@@ -202,3 +202,36 @@ impl Tx {
         .await?))
     }
 }
+
+impl Tx {
+    /// The last line of the file known by `file_key` whose import committed, if any.
+    pub async fn import_checkpoint(&mut self, file_key: &str) -> Result<Option<i64>> {
+        Ok(on_tx!(self, c => sqlx::query_scalar(
+            "SELECT line FROM import_checkpoints WHERE file_key = $1",
+        )
+        .bind(file_key)
+        .fetch_optional(&mut *c)
+        .await?))
+    }
+
+    /// Records that the file's lines up to `line` are imported (in the same transaction as
+    /// the lines themselves).
+    pub async fn set_import_checkpoint(
+        &mut self,
+        file_key: &str,
+        line: i64,
+        now: Timestamp,
+    ) -> Result<()> {
+        on_tx!(self, c => sqlx::query(
+            "INSERT INTO import_checkpoints (file_key, line, updated_at) VALUES ($1, $2, $3)
+             ON CONFLICT (file_key) DO UPDATE SET line = excluded.line, updated_at = excluded.updated_at",
+        )
+        .bind(file_key)
+        .bind(line)
+        .bind(micros(now))
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+        Ok(())
+    }
+}

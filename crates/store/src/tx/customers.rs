@@ -71,6 +71,17 @@ impl Tx {
         row.map(StoredCustomer::try_from).transpose()
     }
 
+    /// The external id of the first customer with this email address (stored in lower
+    /// case), if any.
+    pub async fn customer_id_by_email(&mut self, email: &str) -> Result<Option<String>> {
+        Ok(on_tx!(self, c => sqlx::query_scalar(
+            "SELECT external_id FROM customers WHERE email = $1 ORDER BY id LIMIT 1",
+        )
+        .bind(email.to_lowercase())
+        .fetch_optional(&mut *c)
+        .await?))
+    }
+
     /// A customer by internal id.
     pub async fn customer(&mut self, id: i64) -> Result<StoredCustomer> {
         let row: Option<CustomerRow> = on_tx!(self, c => sqlx::query_as(

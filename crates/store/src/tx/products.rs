@@ -3,6 +3,20 @@
 use super::*;
 
 impl Tx {
+    /// Counts a product as in the catalogue since `at` at the latest (an imported product
+    /// is not new: inspiration shows what is).
+    pub async fn product_seen_since(&mut self, sku: &str, at: Timestamp) -> Result<()> {
+        on_tx!(self, c => sqlx::query(
+            "UPDATE products SET first_seen_at = $1 WHERE sku = $2 AND first_seen_at > $1",
+        )
+        .bind(micros(at))
+        .bind(sku)
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+        Ok(())
+    }
+
     /// Inserts or replaces a product.
     pub async fn upsert_product(&mut self, record: &ProductRecord, now: Timestamp) -> Result<()> {
         on_tx!(self, c => sqlx::query(

@@ -1,0 +1,344 @@
+//! `aftercare import customers|products|orders|shipments|consents FILE`: a shop's history
+//! in bulk, as history (issue 24): nothing imported starts a programme (see
+//! `aftercare_engine::import`).
+//!
+//! The file is read as a stream (JSON Lines in Aftercare's own fields, or Shopify's customer
+//! and order exports, told apart by the first line) and stored in transactions of
+//! [`BATCH`] items, each recording how far the file got; an interrupted import resumes
+//! after the last committed line, and importing the same file again adds nothing. A line
+//! that cannot be stored is reported as `file:line: field: reason` and the rest goes in.
+//! `--dry-run` reads and checks every line and stores nothing.
+
+use std::io::{BufRead, Read};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use aftercare_domain::SystemClock;
+use aftercare_engine::Engine;
+use aftercare_engine::import::files::{Format, Read1, entries};
+use aftercare_engine::import::{self, Item, Kind, Stored};
+use aftercare_engine::ingest::IngestError;
+use anyhow::Context;
+use sha2::Digest;
+
+use crate::app;
+use crate::config::Config;
+
+/// Items stored per transaction.
+pub const BATCH: usize = 500;
+
+/// What a file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KindArg {
+    /// Customers.
+    Customers,
+    /// Products.
+    Products,
+    /// Orders.
+    Orders,
+    /// Shipment status events.
+    Shipments,
+    /// Consent decisions.
+    Consents,
+}
+
+impl From<KindArg> for Kind {
+    fn from(k: KindArg) -> Self {
+        match k {
+            KindArg::Customers => Kind::Customers,
+            KindArg::Products => Kind::Products,
+            KindArg::Orders => Kind::Orders,
+            KindArg::Shipments => Kind::Shipments,
+            KindArg::Consents => Kind::Consents,
+        }
+    }
+}
+
+/// Options of `import`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// What the file holds.
+    #[arg(value_enum)]
+    pub kind: KindArg,
+    /// The file: JSON Lines, or Shopify's customer or order export (CSV).
+    pub file: PathBuf,
+    /// Read and check every line; store nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Earn imported orders' loyalty points as of their dates.
+    #[arg(long)]
+    pub points: bool,
+}
+
+/// What an import did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// Items read from the file (after a resumed import's skipped lines).
+    pub read: u64,
+    /// Stored new.
+    pub added: u64,
+    /// Already there.
+    pub known: u64,
+    /// Skipped on purpose (a cancelled order), with the reason.
+    pub skipped: u64,
+    /// Lines that could not be stored: `file:line: field: reason`.
+    pub rejected: Vec<String>,
+    /// The line an interrupted import resumed after, if it did.
+    pub resumed_after: Option<u64>,
+}
+
+/// Imports and prints the report; exit status 1 when a line was rejected.
+pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
+    let engine = app::build_engine(&config, Arc::new(SystemClock)).await?;
+    let report = import_file(
+        &engine,
+        args.kind.into(),
+        &args.file,
+        args.dry_run,
+        args.points,
+    )
+    .await?;
+    for line in &report.rejected {
+        eprintln!("{line}");
+    }
+    if let Some(line) = report.resumed_after {
+        println!("Resumed after line {line}, where the last import of this file stopped.");
+    }
+    println!(
+        "{}{} read: {} added, {} already there, {} skipped, {} rejected.",
+        if args.dry_run {
+            "Dry run, nothing stored. "
+        } else {
+            ""
+        },
+        report.read,
+        report.added,
+        report.known,
+        report.skipped,
+        report.rejected.len()
+    );
+    if !report.rejected.is_empty() {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+/// Imports `file` as `kind` into `engine`'s store (or only checks it, `dry_run`).
+pub async fn import_file(
+    engine: &Engine,
+    kind: Kind,
+    file: &std::path::Path,
+    dry_run: bool,
+    points: bool,
+) -> anyhow::Result<Report> {
+    let name = file.display().to_string();
+    let opened = std::fs::File::open(file).with_context(|| format!("opening {name}"))?;
+    let size = opened.metadata()?.len();
+    let mut reader = std::io::BufReader::new(opened);
+    // The format from the first line; the file's key from its kind, size and start.
+    let head = reader.fill_buf()?.to_vec();
+    let first_line =
+        String::from_utf8_lossy(head.split(|b| *b == b'\n').next().unwrap_or(&[])).into_owned();
+    let format = Format::detect(kind, &first_line).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    let mut key = sha2::Sha256::new();
+    key.update(kind.as_str().as_bytes());
+    key.update(size.to_le_bytes());
+    key.update(&head[..head.len().min(65_536)]);
+    let file_key = hex_of(&key.finalize());
+    let bar = progress(size);
+    let stream: Box<dyn Read> = Box::new(bar.wrap_read(reader));
+    let now = engine.clock().now();
+    let store = engine.store();
+    let resume = if dry_run {
+        None
+    } else {
+        let mut tx = store.begin_read().await?;
+        let at = tx.import_checkpoint(&file_key).await?;
+        tx.commit().await?;
+        at.map(|l| l as u64)
+    };
+    let loyalty = points.then(|| engine.loyalty().clone());
+    let mut report = Report {
+        resumed_after: resume,
+        ..Default::default()
+    };
+    // The checkpoint covers the lines stored or skipped up to the first rejected one, so
+    // running the file again retries what was rejected and adds nothing else.
+    let mut progress = Progress {
+        first_rejected: None,
+        last_read: resume.unwrap_or(0),
+    };
+    let mut batch: Vec<(u64, Item)> = Vec::with_capacity(BATCH);
+    for (line, entry) in entries(kind, format, stream, now) {
+        if resume.is_some_and(|r| line <= r) {
+            continue;
+        }
+        report.read += 1;
+        progress.last_read = line;
+        match entry {
+            Err(e) => {
+                progress.reject(line);
+                report
+                    .rejected
+                    .push(format!("{name}:{line}: {}: {}", e.field, e.reason));
+            }
+            Ok(Read1::Skip(_)) => report.skipped += 1,
+            Ok(Read1::Item(item)) if dry_run => {
+                if let Err(e) = check(&item, now) {
+                    report
+                        .rejected
+                        .push(format!("{name}:{line}: {}: {}", e.field, e.reason));
+                }
+            }
+            Ok(Read1::Item(item)) => {
+                batch.push((line, *item));
+                if batch.len() >= BATCH {
+                    store_batch(
+                        engine,
+                        &name,
+                        &file_key,
+                        &mut batch,
+                        loyalty.as_ref(),
+                        &mut report,
+                        &mut progress,
+                    )
+                    .await?;
+                }
+            }
+        }
+    }
+    if !dry_run {
+        store_batch(
+            engine,
+            &name,
+            &file_key,
+            &mut batch,
+            loyalty.as_ref(),
+            &mut report,
+            &mut progress,
+        )
+        .await?;
+    }
+    bar.finish_and_clear();
+    Ok(report)
+}
+
+/// How far a file got.
+struct Progress {
+    first_rejected: Option<u64>,
+    last_read: u64,
+}
+
+impl Progress {
+    fn reject(&mut self, line: u64) {
+        if self.first_rejected.is_none_or(|r| line < r) {
+            self.first_rejected = Some(line);
+        }
+    }
+
+    /// The last line every line up to which is stored or skipped.
+    fn checkpoint(&self) -> u64 {
+        match self.first_rejected {
+            Some(r) => r.saturating_sub(1),
+            None => self.last_read,
+        }
+    }
+}
+
+/// What a dry run can check without the store.
+fn check(item: &Item, now: jiff::Timestamp) -> Result<(), aftercare_domain::FieldError> {
+    let today = now.to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
+    match item {
+        Item::Customer(c) => c.validate(today),
+        Item::Product(p) => p.validate(),
+        Item::Order { order, .. } => order.validate(),
+        Item::Shipment(s) => s.validate(),
+        Item::CustomerUpdate(_) | Item::Consent(_) => Ok(()),
+    }
+}
+
+/// Stores a batch in one transaction with the checkpoint; when an item is refused, the
+/// batch is stored again item by item so only that item is left out.
+async fn store_batch(
+    engine: &Engine,
+    name: &str,
+    file_key: &str,
+    batch: &mut Vec<(u64, Item)>,
+    loyalty: Option<&aftercare_domain::loyalty::LoyaltyConfig>,
+    report: &mut Report,
+    progress: &mut Progress,
+) -> anyhow::Result<()> {
+    let now = engine.clock().now();
+    let mut tx = engine.store().begin().await?;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    let mut refused = false;
+    for (_, item) in batch.iter() {
+        match import::apply(&mut tx, item, loyalty, now).await {
+            Ok(stored) => outcomes.push(stored),
+            Err(IngestError::Invalid(_)) => {
+                refused = true;
+                break;
+            }
+            Err(IngestError::Store(e)) => return Err(e.into()),
+        }
+    }
+    if !refused {
+        tx.set_import_checkpoint(file_key, progress.checkpoint() as i64, now)
+            .await?;
+        tx.commit().await?;
+        count(report, &outcomes);
+        batch.clear();
+        return Ok(());
+    }
+    drop(tx);
+    for (line, item) in batch.iter() {
+        let mut tx = engine.store().begin().await?;
+        match import::apply(&mut tx, item, loyalty, now).await {
+            Ok(stored) => {
+                tx.commit().await?;
+                count(report, &[stored]);
+            }
+            Err(IngestError::Invalid(e)) => {
+                drop(tx);
+                progress.reject(*line);
+                report
+                    .rejected
+                    .push(format!("{name}:{line}: {}: {}", e.field, e.reason));
+            }
+            Err(IngestError::Store(e)) => return Err(e.into()),
+        }
+    }
+    let mut tx = engine.store().begin().await?;
+    tx.set_import_checkpoint(file_key, progress.checkpoint() as i64, now)
+        .await?;
+    tx.commit().await?;
+    batch.clear();
+    Ok(())
+}
+
+fn count(report: &mut Report, outcomes: &[Stored]) {
+    for o in outcomes {
+        match o {
+            Stored::Added => report.added += 1,
+            Stored::Known => report.known += 1,
+        }
+    }
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn progress(bytes: u64) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(bytes);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} ({eta} left)")
+    {
+        bar.set_style(style);
+    }
+    bar
+}

@@ -1,0 +1,321 @@
+//! History in bulk (issue 24): the customers, products, orders, shipments and consents a
+//! shop already has, read from a file ([`files`]) and stored as history.
+//!
+//! History is history: an imported order is stored with its `order_placed` event on the
+//! customer's timeline but no job, so no programme hears of it — no confirmation, no
+//! thanks, no segment entered, nothing about the past. It feeds what reads the store:
+//! scores, CLV and RFM, the calendar (a lifespan that ends next month, an anniversary), the
+//! customer's first-purchase date, and (with `points`) loyalty points as they were earned.
+//! Every item is keyed (a customer by id, an order by number, a shipment status by parcel,
+//! status and time), so importing the same file again adds nothing.
+
+pub mod files;
+
+use aftercare_domain::loyalty::LoyaltyConfig;
+use aftercare_domain::{
+    Consent, CustomerRecord, EmailAddress, ExternalId, FieldError, OrderRecord, ProductRecord,
+    ShipmentEventRecord,
+};
+use aftercare_store::Tx;
+use jiff::Timestamp;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::connectors::{CustomerUpdate, LineProduct, merged_customer};
+use crate::ingest::IngestError;
+
+/// What a file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Customers.
+    Customers,
+    /// Products.
+    Products,
+    /// Orders (with their lines).
+    Orders,
+    /// Carrier status events of shipments.
+    Shipments,
+    /// Consent decisions.
+    Consents,
+}
+
+impl Kind {
+    /// The name used on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Customers => "customers",
+            Kind::Products => "products",
+            Kind::Orders => "orders",
+            Kind::Shipments => "shipments",
+            Kind::Consents => "consents",
+        }
+    }
+}
+
+/// One consent decision in a file: the customer and the API's consent fields.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentLine {
+    /// The customer.
+    pub customer_external_id: ExternalId,
+    /// Service or marketing.
+    pub purpose: aftercare_domain::Purpose,
+    /// The channel.
+    pub channel: aftercare_domain::Channel,
+    /// Given or withdrawn.
+    pub granted: bool,
+    /// Where it was given.
+    pub source: String,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// One item of history.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Item {
+    /// A whole customer record in Aftercare's own fields (replaces the stored one).
+    Customer(Box<CustomerRecord>),
+    /// What a platform's export says of a customer (merged onto the stored one).
+    CustomerUpdate(Box<CustomerUpdate>),
+    /// A product.
+    Product(Box<ProductRecord>),
+    /// An order.
+    Order {
+        /// The order; its `customer_external_id` may be replaced by the customer the
+        /// email finds.
+        order: OrderRecord,
+        /// What the order says of its customer.
+        customer: Option<Box<CustomerUpdate>>,
+        /// The customer's email, when the file knows the customer only by it (Shopify's
+        /// order export): the stored customer with this email, if any, is the one.
+        email: Option<EmailAddress>,
+        /// The lines' products, made when unknown.
+        products: Vec<LineProduct>,
+    },
+    /// A shipment status.
+    Shipment(Box<ShipmentEventRecord>),
+    /// A consent decision.
+    Consent(Box<ConsentLine>),
+}
+
+/// What storing an item did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    /// Something new.
+    Added,
+    /// Already there (or the same again).
+    Known,
+}
+
+/// Stores `item` as history inside `tx`; `points` earns an order's loyalty points as of
+/// its date.
+pub async fn apply(
+    tx: &mut Tx,
+    item: &Item,
+    points: Option<&LoyaltyConfig>,
+    now: Timestamp,
+) -> Result<Stored, IngestError> {
+    let today = now.to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
+    match item {
+        Item::Customer(record) => {
+            record.validate(today)?;
+            let (_, created) = tx.upsert_customer(record, now).await?;
+            Ok(if created {
+                Stored::Added
+            } else {
+                Stored::Known
+            })
+        }
+        Item::CustomerUpdate(update) => {
+            let (record, created) = merged_customer(tx, update, "customer").await?;
+            record.validate(today)?;
+            tx.upsert_customer(&record, now).await?;
+            Ok(if created {
+                Stored::Added
+            } else {
+                Stored::Known
+            })
+        }
+        Item::Product(product) => {
+            product.validate()?;
+            let known = tx.product(product.sku.as_str()).await?.is_some();
+            tx.upsert_product(product, now).await?;
+            // A product of the catalogue the shop already has is not new.
+            tx.product_seen_since(product.sku.as_str(), Timestamp::UNIX_EPOCH)
+                .await?;
+            Ok(if known { Stored::Known } else { Stored::Added })
+        }
+        Item::Order {
+            order,
+            customer,
+            email,
+            products,
+        } => {
+            order_history(
+                tx,
+                order,
+                customer.as_deref(),
+                email.as_ref(),
+                products,
+                points,
+                now,
+            )
+            .await
+        }
+        Item::Shipment(event) => {
+            event.validate()?;
+            let order = tx
+                .order_by_external_id(event.order_external_id.as_str())
+                .await?
+                .ok_or_else(|| {
+                    FieldError::new(
+                        "order_external_id",
+                        format!("no order with external_id '{}'", event.order_external_id),
+                    )
+                })?;
+            let new = tx.record_shipment_event(event, order.id, now).await?;
+            Ok(if new { Stored::Added } else { Stored::Known })
+        }
+        Item::Consent(line) => {
+            let consent = Consent {
+                purpose: line.purpose,
+                channel: line.channel,
+                granted: line.granted,
+                source: line.source.clone(),
+                at: line.at,
+            };
+            consent.validate()?;
+            if tx
+                .customer_by_external_id(line.customer_external_id.as_str())
+                .await?
+                .is_none()
+            {
+                return Err(FieldError::new(
+                    "customer_external_id",
+                    format!(
+                        "no customer with external_id '{}'",
+                        line.customer_external_id
+                    ),
+                )
+                .into());
+            }
+            let update = CustomerUpdate {
+                external_id: Some(line.customer_external_id.clone()),
+                consents: vec![consent],
+                ..Default::default()
+            };
+            let (record, _) = merged_customer(tx, &update, "customer_external_id").await?;
+            tx.upsert_customer(&record, now).await?;
+            Ok(Stored::Known)
+        }
+    }
+}
+
+async fn order_history(
+    tx: &mut Tx,
+    order: &OrderRecord,
+    customer: Option<&CustomerUpdate>,
+    email: Option<&EmailAddress>,
+    products: &[LineProduct],
+    points: Option<&LoyaltyConfig>,
+    now: Timestamp,
+) -> Result<Stored, IngestError> {
+    order.validate()?;
+    if order.placed_at > now {
+        return Err(FieldError::new("placed_at", "must not be in the future").into());
+    }
+    if let Some(known) = tx.order_by_external_id(order.external_id.as_str()).await? {
+        let _ = known;
+        return Ok(Stored::Known);
+    }
+    let mut order = order.clone();
+    // The customer the email finds, when the file names them only by it.
+    if let Some(email) = email
+        && tx
+            .customer_by_external_id(order.customer_external_id.as_str())
+            .await?
+            .is_none()
+        && let Some(id) = tx.customer_id_by_email(email.as_str()).await?
+    {
+        order.customer_external_id =
+            ExternalId::parse(&id).map_err(|r| FieldError::new("email", r))?;
+    }
+    let mut update = customer.cloned().unwrap_or_default();
+    update.external_id = Some(order.customer_external_id.clone());
+    let (mut record, _) = merged_customer(tx, &update, "customer").await?;
+    // The first purchase makes the customer's anniversary.
+    let placed_on = order
+        .placed_at
+        .to_zoned_datetime(record.time_zone.zone())
+        .date();
+    if record.customer_since.is_none_or(|d| d > placed_on) {
+        record.customer_since = Some(placed_on);
+    }
+    record.validate(now.to_zoned_datetime(jiff::tz::TimeZone::UTC).date())?;
+    let (customer_id, _) = tx.upsert_customer(&record, now).await?;
+    for (i, line) in products.iter().enumerate() {
+        if tx.product(line.sku.as_str()).await?.is_none() {
+            let product = ProductRecord {
+                sku: line.sku.clone(),
+                name: line.name.clone(),
+                category: "general".into(),
+                price_cents: line.price_cents.max(0),
+                currency: order.currency.clone(),
+                lifespan_days: None,
+                tips: Vec::new(),
+                successor_sku: None,
+                translations: Default::default(),
+            };
+            product
+                .validate()
+                .map_err(|e| FieldError::new(format!("lines[{i}].{}", e.field), e.reason))?;
+            tx.upsert_product(&product, now).await?;
+        }
+    }
+    for (i, line) in order.lines.iter().enumerate() {
+        if tx.product(line.sku.as_str()).await?.is_none() {
+            return Err(FieldError::new(
+                format!("lines[{i}].sku"),
+                format!("no product with sku '{}'", line.sku),
+            )
+            .into());
+        }
+    }
+    for line in &order.lines {
+        tx.product_seen_since(line.sku.as_str(), order.placed_at)
+            .await?;
+    }
+    if tx.insert_order(&order, customer_id, now).await?.is_none() {
+        return Ok(Stored::Known);
+    }
+    // On the timeline as it happened; no job, so no programme hears of it.
+    let properties = json!({
+        "order_external_id": order.external_id,
+        "total_cents": order.total_cents(),
+        "delivery_method": order.delivery_method,
+        "imported": true,
+    });
+    let source = format!("import:order:{}", order.external_id);
+    tx.insert_event(
+        customer_id,
+        "order_placed",
+        order.placed_at,
+        &properties,
+        Some(&source),
+        now,
+    )
+    .await?;
+    if let Some(config) = points {
+        crate::loyalty::earn_for_order(
+            tx,
+            config,
+            customer_id,
+            order.external_id.as_str(),
+            order.total_cents(),
+            order.placed_at,
+            now,
+        )
+        .await?;
+    }
+    Ok(Stored::Added)
+}
