@@ -104,19 +104,21 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
     if let Some(line) = report.resumed_after {
         println!("Resumed after line {line}, where the last import of this file stopped.");
     }
-    println!(
-        "{}{} read: {} added, {} already there, {} skipped, {} rejected.",
-        if args.dry_run {
-            "Dry run, nothing stored. "
-        } else {
-            ""
-        },
-        report.read,
-        report.added,
-        report.known,
-        report.skipped,
-        report.rejected.len()
-    );
+    let rejected = report.rejected.len() as u64;
+    if args.dry_run {
+        println!(
+            "Dry run, nothing stored. {} read: {} could be stored, {} skipped, {} rejected.",
+            report.read,
+            report.read - report.skipped - rejected,
+            report.skipped,
+            rejected
+        );
+    } else {
+        println!(
+            "{} read: {} added, {} already there, {} skipped, {} rejected.",
+            report.read, report.added, report.known, report.skipped, rejected
+        );
+    }
     if !report.rejected.is_empty() {
         std::process::exit(1);
     }
