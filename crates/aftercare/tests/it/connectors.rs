@@ -689,6 +689,98 @@ both_backends!(
     }
 );
 
+both_backends!(
+    a_customer_is_exported_whole_and_erased_by_the_api_or_by_shopify,
+    |backend| async move {
+        let app = connected(backend).await;
+        shopify(
+            &app,
+            "orders/create",
+            "o",
+            &fixture("shopify_orders_create.json"),
+        )
+        .await;
+        app.engine.run_until_idle().await.unwrap();
+        let r = app
+            .get("/v1/customers/706405506930370084/export")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        assert!(
+            r.headers()["content-disposition"]
+                .to_str()
+                .unwrap()
+                .contains("customer-706405506930370084.json")
+        );
+        let export: Value = r.json().await.unwrap();
+        assert_eq!(export["customer"]["email"], "anna.devries@example.nl");
+        assert_eq!(export["orders"].as_array().unwrap().len(), 1);
+        let message = &export["messages"][0];
+        assert!(
+            message["message"]["body_text"]
+                .as_str()
+                .unwrap()
+                .contains("Anna"),
+            "{message}"
+        );
+        assert!(!message["decisions"].as_array().unwrap().is_empty());
+        assert!(
+            export["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["type"] == "order_placed")
+        );
+
+        // Shopify forwards the customer's erasure request.
+        let redact = serde_json::to_vec(&json!({
+            "shop_id": 954889, "shop_domain": "loopwerk.myshopify.com",
+            "customer": {"id": 706405506930370084u64, "email": "anna.devries@example.nl", "phone": "+31612345678"},
+            "orders_to_redact": [820982911946154508u64]
+        }))
+        .unwrap();
+        let (status, answer) = shopify(&app, "customers/redact", "gdpr-1", &redact).await;
+        assert_eq!(status, 200, "{answer}");
+        let anna = customer(&app, "706405506930370084").await.unwrap();
+        assert!(anna.email.is_none() && anna.first_name.is_none() && anna.postal_address.is_none());
+        let export = app
+            .get_json("/v1/customers/706405506930370084/export")
+            .await;
+        assert!(
+            export["messages"][0]["message"]["body_text"].is_null(),
+            "{export}"
+        );
+
+        // The API's erasure, of another customer.
+        let body = fixture("woocommerce_order_created.json");
+        woo(&app, "order.created", "w", &body).await;
+        let guest =
+            aftercare_engine::connectors::woocommerce::guest_id("pieter.janssens@example.be")
+                .unwrap()
+                .to_string();
+        let r = app
+            .http
+            .delete(format!("{}/v1/customers/{guest}", app.base_url))
+            .bearer_auth(&app.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let erased: Value = r.json().await.unwrap();
+        assert_eq!(erased["erased"], true);
+        assert!(customer(&app, &guest).await.unwrap().email.is_none());
+        let r = app
+            .http
+            .delete(format!("{}/v1/customers/nobody", app.base_url))
+            .bearer_auth(&app.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 404);
+    }
+);
+
 #[tokio::test]
 async fn a_platform_that_is_not_configured_is_not_found() {
     let app = spawn_app(Backend::Sqlite).await;

@@ -257,9 +257,13 @@ pub fn map(topic: &str, body: &[u8], now: Timestamp) -> Result<Mapped, FieldErro
                 customer: customer_id(redact.customer.id)?,
             }]))
         }
-        "customers/data_request" => Ok(Mapped::Ignored(
-            "a data request: the shop answers it with GET /v1/customers/{id}/export".into(),
-        )),
+        "customers/data_request" => {
+            let request: Redact = parse_body(body)?;
+            let id = request.customer.id;
+            Ok(Mapped::Ignored(format!(
+                "a data request for customer {id}: send the shop what GET /v1/customers/{id}/export gives"
+            )))
+        }
         "shop/redact" => Ok(Mapped::Ignored(
             "the shop uninstalled the app: erase its data by stopping Aftercare and removing its database"
                 .into(),

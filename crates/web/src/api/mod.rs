@@ -10,6 +10,7 @@ mod fuzz;
 mod handlers;
 mod loyalty;
 pub mod openapi;
+mod privacy;
 
 use axum::Router;
 use axum::routing::get;
@@ -25,7 +26,8 @@ use crate::AppState;
 pub fn documented() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(handlers::upsert_customer))
-        .routes(routes!(handlers::get_customer))
+        .routes(routes!(handlers::get_customer, privacy::erase_customer))
+        .routes(routes!(privacy::export_customer))
         .routes(routes!(handlers::post_consent))
         .routes(routes!(handlers::upsert_product))
         .routes(routes!(handlers::create_order))
