@@ -260,17 +260,7 @@ async fn apply_one(
             merge_customer(tx, &customer, "customer", now).await?;
             for (i, line) in products.iter().enumerate() {
                 if tx.product(line.sku.as_str()).await?.is_none() {
-                    let product = ProductRecord {
-                        sku: line.sku.clone(),
-                        name: line.name.clone(),
-                        category: "general".into(),
-                        price_cents: line.price_cents.max(0),
-                        currency: order.currency.clone(),
-                        lifespan_days: None,
-                        tips: Vec::new(),
-                        successor_sku: None,
-                        translations: Default::default(),
-                    };
+                    let product = product_from_line(line, &order.currency);
                     ingest::upsert_product(tx, &product, now)
                         .await
                         .map_err(|e| at_field(e, &format!("line_items[{i}]")))?;
@@ -779,6 +769,54 @@ pub(crate) fn carrier_key(name: &str) -> String {
                 key
             }
         })
+}
+
+/// Shopify's tags ("VIP, segment:runner") as attributes: `tags` with all of them, and a
+/// tag written `key:value` also as `key`.
+pub(crate) fn tag_attributes(tags: &str, attributes: &mut BTreeMap<String, serde_json::Value>) {
+    let tags: Vec<&str> = tags
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .collect();
+    for tag in &tags {
+        if let Some((k, v)) = tag.split_once(':')
+            && !k.trim().is_empty()
+            && k.trim() != "tags"
+        {
+            attributes.insert(k.trim().to_lowercase(), json!(v.trim()));
+        }
+    }
+    attributes.insert("tags".into(), json!(tags));
+}
+
+/// `Running Shoes` → `running-shoes`, at most `max` characters.
+pub(crate) fn slug(s: &str, max: usize) -> String {
+    let mut out = String::new();
+    for c in s.trim().to_lowercase().chars() {
+        if c.is_alphanumeric() {
+            out.push(c);
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    out.trim_end_matches('-').chars().take(max).collect()
+}
+
+/// The product an order line names, as Aftercare makes it when it does not know the sku:
+/// the line's name and price, category `general`.
+pub(crate) fn product_from_line(line: &LineProduct, currency: &str) -> ProductRecord {
+    ProductRecord {
+        sku: line.sku.clone(),
+        name: line.name.clone(),
+        category: "general".into(),
+        price_cents: line.price_cents.max(0),
+        currency: currency.to_string(),
+        lifespan_days: None,
+        tips: Vec::new(),
+        successor_sku: None,
+        translations: Default::default(),
+    }
 }
 
 /// A consent as the platform gives it, where it was given named after the platform.

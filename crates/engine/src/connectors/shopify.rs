@@ -13,12 +13,11 @@
 use aftercare_domain::{Channel, ExternalId, FieldError, ProductRecord, ShipmentStatus};
 use jiff::Timestamp;
 use serde::Deserialize;
-use serde_json::json;
 
 use super::{
     Change, CustomerUpdate, LineProduct, Mapped, OrderRef, Platform, carrier_key, carrier_shipment,
     cents, consent, country_locale, email_of, language_locale, order_record, parse_body, phone_of,
-    postal_address, split_line, time_zone,
+    postal_address, slug, split_line, tag_attributes, time_zone,
 };
 
 /// The topics mapped; any other is answered 200 and ignored.
@@ -301,22 +300,7 @@ fn customer_update(
         ..Default::default()
     };
     if let Some(tags) = &c.tags {
-        let tags: Vec<&str> = tags
-            .split(',')
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .collect();
-        for tag in &tags {
-            if let Some((k, v)) = tag.split_once(':')
-                && !k.trim().is_empty()
-                && k.trim() != "tags"
-            {
-                update
-                    .attributes
-                    .insert(k.trim().to_lowercase(), json!(v.trim()));
-            }
-        }
-        update.attributes.insert("tags".into(), json!(tags));
+        tag_attributes(tags, &mut update.attributes);
     }
     let updated = c
         .updated_at
@@ -550,7 +534,7 @@ fn products(p: Product) -> Result<Mapped, FieldError> {
     let category = p
         .product_type
         .as_deref()
-        .map(slug)
+        .map(|t| slug(t, 64))
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "general".into());
     let mut changes = Vec::new();
@@ -585,22 +569,10 @@ fn products(p: Product) -> Result<Mapped, FieldError> {
     Ok(Mapped::Changes(changes))
 }
 
-/// `Running Shoes` → `running-shoes`.
-fn slug(s: &str) -> String {
-    let mut out = String::new();
-    for c in s.trim().to_lowercase().chars() {
-        if c.is_alphanumeric() {
-            out.push(c);
-        } else if !out.ends_with('-') && !out.is_empty() {
-            out.push('-');
-        }
-    }
-    out.trim_end_matches('-').chars().take(64).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn now() -> Timestamp {
         "2026-03-02T12:00:00Z".parse().unwrap()
@@ -663,7 +635,7 @@ mod tests {
 
     #[test]
     fn product_types_are_slugged_into_categories() {
-        assert_eq!(slug("Running Shoes"), "running-shoes");
-        assert_eq!(slug("  Socks & Co "), "socks-co");
+        assert_eq!(slug("Running Shoes", 64), "running-shoes");
+        assert_eq!(slug("  Socks & Co ", 64), "socks-co");
     }
 }

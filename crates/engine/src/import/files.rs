@@ -20,12 +20,11 @@ use std::io::{BufRead, Read};
 
 use aftercare_domain::{Channel, ExternalId, FieldError, PostalAddress};
 use jiff::Timestamp;
-use serde_json::json;
 
 use super::{ConsentLine, Item, Kind};
 use crate::connectors::{
     CustomerUpdate, LineProduct, Platform, consent, country_locale, email_of, order_record,
-    phone_of, postal_address, split_line, time_zone,
+    phone_of, postal_address, slug, split_line, tag_attributes, time_zone,
 };
 
 /// A file's format.
@@ -238,22 +237,7 @@ fn shopify_customer(row: &Row, now: Timestamp) -> Result<CustomerUpdate, FieldEr
         ..Default::default()
     };
     if let Some(tags) = col(row, &["tags"]) {
-        let tags: Vec<&str> = tags
-            .split(',')
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .collect();
-        for tag in &tags {
-            if let Some((k, v)) = tag.split_once(':')
-                && !k.trim().is_empty()
-                && k.trim() != "tags"
-            {
-                update
-                    .attributes
-                    .insert(k.trim().to_lowercase(), json!(v.trim()));
-            }
-        }
-        update.attributes.insert("tags".into(), json!(tags));
+        tag_attributes(tags, &mut update.attributes);
     }
     // The export gives no time for a consent: it only fills a channel without a decision.
     for (channel, names) in [
@@ -384,7 +368,7 @@ fn shopify_order(rows: &[Row], now: Timestamp) -> Result<Read1, FieldError> {
         let item_name = col(row, &["lineitem name"]).unwrap_or("").to_string();
         let sku = match col(row, &["lineitem sku"]) {
             Some(s) => s.to_string(),
-            None => format!("shopify-line-{}", slug(&item_name)),
+            None => format!("shopify-line-{}", slug(&item_name, 100)),
         };
         let sku = ExternalId::parse(&sku).map_err(|r| FieldError::new(field("sku"), r))?;
         let price = crate::connectors::cents(
@@ -423,18 +407,6 @@ fn shopify_order(rows: &[Row], now: Timestamp) -> Result<Read1, FieldError> {
         email,
         products,
     })))
-}
-
-fn slug(s: &str) -> String {
-    let mut out = String::new();
-    for c in s.trim().to_lowercase().chars() {
-        if c.is_alphanumeric() {
-            out.push(c);
-        } else if !out.ends_with('-') && !out.is_empty() {
-            out.push('-');
-        }
-    }
-    out.trim_end_matches('-').chars().take(100).collect()
 }
 
 #[cfg(test)]

@@ -255,17 +255,7 @@ async fn order_history(
     let (customer_id, _) = tx.upsert_customer(&record, now).await?;
     for (i, line) in products.iter().enumerate() {
         if tx.product(line.sku.as_str()).await?.is_none() {
-            let product = ProductRecord {
-                sku: line.sku.clone(),
-                name: line.name.clone(),
-                category: "general".into(),
-                price_cents: line.price_cents.max(0),
-                currency: order.currency.clone(),
-                lifespan_days: None,
-                tips: Vec::new(),
-                successor_sku: None,
-                translations: Default::default(),
-            };
+            let product = crate::connectors::product_from_line(line, &order.currency);
             product
                 .validate()
                 .map_err(|e| FieldError::new(format!("lines[{i}].{}", e.field), e.reason))?;
