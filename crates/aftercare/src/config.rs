@@ -339,6 +339,11 @@ impl Config {
             );
         }
         raw.connectors.validate().map_err(anyhow::Error::msg)?;
+        if let Some(target) = &raw.connectors.consent_webhook
+            && !raw.webhooks.contains_key(target)
+        {
+            bail!("connectors.consent_webhook: '{target}' is not a [webhooks] target");
+        }
         if raw.link_secret.as_ref().is_some_and(|s| s.len() < 32) {
             bail!("link_secret: must be at least 32 characters");
         }

@@ -52,6 +52,7 @@ pub struct Applied {
 pub async fn apply(
     tx: &mut Tx,
     items: &[Feedback],
+    consent_webhook: Option<&str>,
     now: Timestamp,
 ) -> Result<Applied, FeedbackError> {
     for (i, f) in items.iter().enumerate() {
@@ -95,15 +96,24 @@ pub async fn apply(
             _ => {
                 for id in &customers {
                     let mut customer = tx.customer(*id).await?;
-                    customer.record.consents.push(Consent {
+                    let consent = Consent {
                         purpose: Purpose::Marketing,
                         channel: Channel::Email,
                         granted: false,
                         source: "spam_complaint".into(),
                         at: f.at,
-                    });
+                    };
+                    customer.record.consents.push(consent.clone());
                     tx.update_customer_record(*id, &customer.record, now)
                         .await?;
+                    crate::privacy::tell_shop(
+                        tx,
+                        consent_webhook,
+                        &customer.record,
+                        &[consent],
+                        now,
+                    )
+                    .await?;
                     applied.unsubscribed += 1;
                 }
             }

@@ -1,9 +1,10 @@
 //! The customer's rights under the GDPR that act on the store: erasure (Art. 17), done the
 //! same way whether the team asks in the admin UI or the shop forwards the customer's
-//! request (Shopify's `customers/redact`).
+//! request (Shopify's `customers/redact`); and consent the customer changes in Aftercare
+//! told back to the shop, so its own marketing list agrees (issue 24).
 
-use aftercare_domain::CustomerRecord;
-use aftercare_store::{StoredCustomer, Tx};
+use aftercare_domain::{Consent, CustomerRecord};
+use aftercare_store::{StoredCustomer, Tx, job_kind};
 use jiff::Timestamp;
 use serde_json::json;
 
@@ -55,4 +56,38 @@ pub async fn erase_customer(
     )
     .await?;
     Ok(blocked)
+}
+
+/// Stores the signed call telling the shop of consent decisions the customer made in
+/// Aftercare (an unsubscribe, the preferences page, a spam complaint): `customer.consent_changed`
+/// to the `[connectors] consent_webhook` target, made and retried by a `webhook` job. Nothing
+/// when no target is set or nothing changed.
+pub async fn tell_shop(
+    tx: &mut Tx,
+    target: Option<&str>,
+    customer: &CustomerRecord,
+    changed: &[Consent],
+    now: Timestamp,
+) -> Result<(), aftercare_store::StoreError> {
+    let Some(target) = target else {
+        return Ok(());
+    };
+    if changed.is_empty() {
+        return Ok(());
+    }
+    let payload = json!({
+        "event": "customer.consent_changed",
+        "customer": {
+            "external_id": customer.external_id.as_str(),
+            "email": customer.email.as_ref().map(|e| e.as_str()),
+            "phone": customer.phone.as_ref().map(|p| p.as_str()),
+        },
+        "consents": changed,
+        "at": now.to_string(),
+    });
+    let call = tx
+        .insert_outgoing_call("customer.consent_changed", target, &payload, now)
+        .await?;
+    tx.insert_job(job_kind::WEBHOOK, call, now, now).await?;
+    Ok(())
 }

@@ -78,6 +78,10 @@ pub struct Connectors {
     /// MyParcel.
     #[serde(default)]
     pub myparcel: Option<MyParcelConnector>,
+    /// The `[webhooks]` target told of consent the customer changes in Aftercare
+    /// (`customer.consent_changed`), so the shop's marketing list agrees.
+    #[serde(default)]
+    pub consent_webhook: Option<String>,
 }
 
 impl Connectors {

@@ -960,3 +960,56 @@ async fn a_dry_run_reads_every_line_and_stores_nothing() {
     );
     assert_eq!(app.counts().await, before);
 }
+
+both_backends!(
+    an_unsubscribe_in_aftercare_is_told_to_the_shop,
+    |backend| async move {
+        use crate::webhooks::{Receiver, SECRET};
+        let (shop, url) = Receiver::start().await;
+        let app = spawn_app_with(backend, move |c| {
+            c.webhooks.insert(
+                "shop".into(),
+                aftercare_domain::webhooks::WebhookTarget {
+                    url,
+                    secret: SECRET.into(),
+                },
+            );
+            c.tracking.allow_private_targets = true;
+            c.connectors.consent_webhook = Some("shop".into());
+        })
+        .await;
+        let mut jan = jan_de_vries();
+        jan["consents"] = json!([{"purpose": "marketing", "channel": "email", "granted": true,
+            "source": "checkout", "at": "2026-01-01T10:00:00Z"}]);
+        app.seed_shop(&jan).await;
+        let mut tx = app.store.begin_read().await.unwrap();
+        let id = tx.customer_by_external_id("C1").await.unwrap().unwrap().id;
+        drop(tx);
+        let link = app.page_link(aftercare_engine::links::Page::Unsubscribe, id);
+        for _ in 0..2 {
+            let r = app
+                .http
+                .post(&link)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("List-Unsubscribe=One-Click")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 200);
+        }
+        app.engine.run_until_idle().await.unwrap();
+        let calls = shop.calls();
+        assert_eq!(
+            calls.len(),
+            1,
+            "once, though the customer clicked twice: {calls:?}"
+        );
+        let call = &calls[0];
+        assert_eq!(call["_valid"], true, "signed: {call}");
+        assert_eq!(call["event"], "customer.consent_changed");
+        assert_eq!(call["customer"]["external_id"], "C1");
+        assert_eq!(call["consents"][0]["granted"], false);
+        assert_eq!(call["consents"][0]["channel"], "email");
+        assert_eq!(call["consents"][0]["source"], "list_unsubscribe");
+    }
+);

@@ -110,6 +110,7 @@ pub struct Engine {
     channels: Arc<aftercare_domain::webhooks::ChannelProviders>,
     pub(crate) pickup_cache: Arc<crate::tracking::PickupCache>,
     track_opens: bool,
+    consent_webhook: Option<Arc<str>>,
 }
 
 /// How long a claimed job stays with its worker; a dead worker's jobs return after it.
@@ -153,6 +154,7 @@ impl Engine {
             channels: Arc::default(),
             pickup_cache: Arc::default(),
             track_opens: false,
+            consent_webhook: None,
         }
     }
 
@@ -230,6 +232,18 @@ impl Engine {
     /// The loyalty rules.
     pub fn loyalty(&self) -> &LoyaltyConfig {
         &self.loyalty
+    }
+
+    /// Sets the `[webhooks]` target told of consent the customer changes in Aftercare
+    /// (`[connectors] consent_webhook`).
+    pub fn with_consent_webhook(mut self, target: Option<String>) -> Self {
+        self.consent_webhook = target.map(Arc::from);
+        self
+    }
+
+    /// The target told of consent changes, if any.
+    pub fn consent_webhook(&self) -> Option<&str> {
+        self.consent_webhook.as_deref()
     }
 
     /// Sets the retention offers made at cancellation (`[retention]`, RT1).

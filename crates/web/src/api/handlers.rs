@@ -774,11 +774,14 @@ async fn apply_feedback(
     now: jiff::Timestamp,
 ) -> ApiResult {
     let mut tx = app.store.begin().await?;
-    let applied = match aftercare_engine::feedback::apply(&mut tx, items, now).await {
-        Ok(a) => a,
-        Err(aftercare_engine::feedback::FeedbackError::Invalid(e)) => return Err(e.into()),
-        Err(aftercare_engine::feedback::FeedbackError::Store(e)) => return Err(e.into()),
-    };
+    let applied =
+        match aftercare_engine::feedback::apply(&mut tx, items, app.engine.consent_webhook(), now)
+            .await
+        {
+            Ok(a) => a,
+            Err(aftercare_engine::feedback::FeedbackError::Invalid(e)) => return Err(e.into()),
+            Err(aftercare_engine::feedback::FeedbackError::Store(e)) => return Err(e.into()),
+        };
     tx.commit().await?;
     app.engine.wake();
     Ok((StatusCode::OK, Json(json!(applied))).into_response())

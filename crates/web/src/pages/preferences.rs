@@ -173,9 +173,10 @@ pub async fn save(
             granted(Purpose::Marketing, Channel::Sms, false),
         ));
     }
+    let mut changed = Vec::new();
     for (purpose, channel, wanted, current) in choices {
         if wanted != current {
-            record.consents.push(Consent {
+            changed.push(Consent {
                 purpose,
                 channel,
                 granted: wanted,
@@ -184,6 +185,7 @@ pub async fn save(
             });
         }
     }
+    record.consents.extend(changed.iter().cloned());
     match preferred {
         Some(c) => {
             record
@@ -207,6 +209,14 @@ pub async fn save(
     }
     tx.update_customer_record(customer.id, &customer.record, now)
         .await?;
+    aftercare_engine::privacy::tell_shop(
+        &mut tx,
+        app.engine.consent_webhook(),
+        &customer.record,
+        &changed,
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(Redirect::to(&format!("{back}?saved=1")).into_response())
 }

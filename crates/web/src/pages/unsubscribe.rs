@@ -34,15 +34,24 @@ async fn view(app: &AppState, token: &str, done: bool) -> Result<Response, ApiEr
             .consent(Purpose::Marketing, Channel::Email)
             .is_some_and(|c| !c.granted);
         if !already {
-            customer.record.consents.push(Consent {
+            let consent = Consent {
                 purpose: Purpose::Marketing,
                 channel: Channel::Email,
                 granted: false,
                 source: "list_unsubscribe".into(),
                 at: now,
-            });
+            };
+            customer.record.consents.push(consent.clone());
             tx.update_customer_record(customer.id, &customer.record, now)
                 .await?;
+            aftercare_engine::privacy::tell_shop(
+                &mut tx,
+                app.engine.consent_webhook(),
+                &customer.record,
+                &[consent],
+                now,
+            )
+            .await?;
         }
         tx.commit().await?;
         tracing::info!(customer_id, "Unsubscribed from marketing email.");
