@@ -171,6 +171,12 @@ pub async fn import_file(
         last_read: resume.unwrap_or(0),
     };
     let mut batch: Vec<(u64, Item)> = Vec::with_capacity(BATCH);
+    let mut cache = import::Cache::default();
+    let run = FileRun {
+        name: &name,
+        key: &file_key,
+        loyalty: loyalty.as_ref(),
+    };
     for (line, entry) in entries(kind, format, stream, now) {
         if resume.is_some_and(|r| line <= r) {
             continue;
@@ -197,10 +203,9 @@ pub async fn import_file(
                 if batch.len() >= BATCH {
                     store_batch(
                         engine,
-                        &name,
-                        &file_key,
+                        &run,
                         &mut batch,
-                        loyalty.as_ref(),
+                        &mut cache,
                         &mut report,
                         &mut progress,
                     )
@@ -212,10 +217,9 @@ pub async fn import_file(
     if !dry_run {
         store_batch(
             engine,
-            &name,
-            &file_key,
+            &run,
             &mut batch,
-            loyalty.as_ref(),
+            &mut cache,
             &mut report,
             &mut progress,
         )
@@ -223,6 +227,14 @@ pub async fn import_file(
     }
     bar.finish_and_clear();
     Ok(report)
+}
+
+/// The file being imported: its name in reports, its key for the checkpoint, and the
+/// loyalty rules when its orders earn points.
+struct FileRun<'a> {
+    name: &'a str,
+    key: &'a str,
+    loyalty: Option<&'a aftercare_domain::loyalty::LoyaltyConfig>,
 }
 
 /// How far a file got.
@@ -263,19 +275,19 @@ fn check(item: &Item, now: jiff::Timestamp) -> Result<(), aftercare_domain::Fiel
 /// batch is stored again item by item so only that item is left out.
 async fn store_batch(
     engine: &Engine,
-    name: &str,
-    file_key: &str,
+    file: &FileRun<'_>,
     batch: &mut Vec<(u64, Item)>,
-    loyalty: Option<&aftercare_domain::loyalty::LoyaltyConfig>,
+    cache: &mut import::Cache,
     report: &mut Report,
     progress: &mut Progress,
 ) -> anyhow::Result<()> {
+    let (name, file_key, loyalty) = (file.name, file.key, file.loyalty);
     let now = engine.clock().now();
     let mut tx = engine.store().begin().await?;
     let mut outcomes = Vec::with_capacity(batch.len());
     let mut refused = false;
     for (_, item) in batch.iter() {
-        match import::apply(&mut tx, item, loyalty, now).await {
+        match import::apply(&mut tx, item, loyalty, cache, now).await {
             Ok(stored) => outcomes.push(stored),
             Err(IngestError::Invalid(_)) => {
                 refused = true;
@@ -293,15 +305,18 @@ async fn store_batch(
         return Ok(());
     }
     drop(tx);
+    // What the rolled-back transaction stored is not stored.
+    cache.clear();
     for (line, item) in batch.iter() {
         let mut tx = engine.store().begin().await?;
-        match import::apply(&mut tx, item, loyalty, now).await {
+        match import::apply(&mut tx, item, loyalty, cache, now).await {
             Ok(stored) => {
                 tx.commit().await?;
                 count(report, &[stored]);
             }
             Err(IngestError::Invalid(e)) => {
                 drop(tx);
+                cache.clear();
                 progress.reject(*line);
                 report
                     .rejected

@@ -98,6 +98,21 @@ pub enum Item {
     Consent(Box<ConsentLine>),
 }
 
+/// What an import has stored so far, so an order's products are not looked up again line
+/// after line. Clear it when a transaction is rolled back.
+#[derive(Debug, Default)]
+pub struct Cache {
+    /// Products known to exist, with the earliest time they are marked as seen since.
+    products: std::collections::HashMap<String, Timestamp>,
+}
+
+impl Cache {
+    /// Forgets everything (the transaction that stored it was rolled back).
+    pub fn clear(&mut self) {
+        self.products.clear();
+    }
+}
+
 /// What storing an item did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stored {
@@ -113,6 +128,7 @@ pub async fn apply(
     tx: &mut Tx,
     item: &Item,
     points: Option<&LoyaltyConfig>,
+    cache: &mut Cache,
     now: Timestamp,
 ) -> Result<Stored, IngestError> {
     let today = now.to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
@@ -158,6 +174,7 @@ pub async fn apply(
                 email.as_ref(),
                 products,
                 points,
+                cache,
                 now,
             )
             .await
@@ -211,6 +228,47 @@ pub async fn apply(
     }
 }
 
+/// The stored id of the order's customer, merged with what the file says of them and with
+/// the order as their first purchase when it is (their anniversary); a customer the file says
+/// nothing more of and whose first purchase is earlier is not written again.
+async fn order_customer(
+    tx: &mut Tx,
+    order: &OrderRecord,
+    customer: Option<&CustomerUpdate>,
+    now: Timestamp,
+) -> Result<i64, IngestError> {
+    let id = order.customer_external_id.as_str();
+    let says_more = customer.is_some_and(|c| {
+        *c != CustomerUpdate {
+            external_id: c.external_id.clone(),
+            ..Default::default()
+        }
+    });
+    if !says_more && let Some(stored) = tx.customer_by_external_id(id).await? {
+        let placed_on = order
+            .placed_at
+            .to_zoned_datetime(stored.record.time_zone.zone())
+            .date();
+        if stored.record.customer_since.is_some_and(|d| d <= placed_on) {
+            return Ok(stored.id);
+        }
+    }
+    let mut update = customer.cloned().unwrap_or_default();
+    update.external_id = Some(order.customer_external_id.clone());
+    let (mut record, _) = merged_customer(tx, &update, "customer").await?;
+    // The first purchase makes the customer's anniversary.
+    let placed_on = order
+        .placed_at
+        .to_zoned_datetime(record.time_zone.zone())
+        .date();
+    if record.customer_since.is_none_or(|d| d > placed_on) {
+        record.customer_since = Some(placed_on);
+    }
+    record.validate(now.to_zoned_datetime(jiff::tz::TimeZone::UTC).date())?;
+    Ok(tx.upsert_customer(&record, now).await?.0)
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn order_history(
     tx: &mut Tx,
     order: &OrderRecord,
@@ -218,6 +276,7 @@ async fn order_history(
     email: Option<&EmailAddress>,
     products: &[LineProduct],
     points: Option<&LoyaltyConfig>,
+    cache: &mut Cache,
     now: Timestamp,
 ) -> Result<Stored, IngestError> {
     order.validate()?;
@@ -240,21 +299,11 @@ async fn order_history(
         order.customer_external_id =
             ExternalId::parse(&id).map_err(|r| FieldError::new("email", r))?;
     }
-    let mut update = customer.cloned().unwrap_or_default();
-    update.external_id = Some(order.customer_external_id.clone());
-    let (mut record, _) = merged_customer(tx, &update, "customer").await?;
-    // The first purchase makes the customer's anniversary.
-    let placed_on = order
-        .placed_at
-        .to_zoned_datetime(record.time_zone.zone())
-        .date();
-    if record.customer_since.is_none_or(|d| d > placed_on) {
-        record.customer_since = Some(placed_on);
-    }
-    record.validate(now.to_zoned_datetime(jiff::tz::TimeZone::UTC).date())?;
-    let (customer_id, _) = tx.upsert_customer(&record, now).await?;
+    let customer_id = order_customer(tx, &order, customer, now).await?;
     for (i, line) in products.iter().enumerate() {
-        if tx.product(line.sku.as_str()).await?.is_none() {
+        if !cache.products.contains_key(line.sku.as_str())
+            && tx.product(line.sku.as_str()).await?.is_none()
+        {
             let product = crate::connectors::product_from_line(line, &order.currency);
             product
                 .validate()
@@ -263,17 +312,19 @@ async fn order_history(
         }
     }
     for (i, line) in order.lines.iter().enumerate() {
-        if tx.product(line.sku.as_str()).await?.is_none() {
+        let sku = line.sku.as_str();
+        let marked = cache.products.get(sku).copied();
+        if marked.is_none() && tx.product(sku).await?.is_none() {
             return Err(FieldError::new(
                 format!("lines[{i}].sku"),
-                format!("no product with sku '{}'", line.sku),
+                format!("no product with sku '{sku}'"),
             )
             .into());
         }
-    }
-    for line in &order.lines {
-        tx.product_seen_since(line.sku.as_str(), order.placed_at)
-            .await?;
+        if marked.is_none_or(|m| order.placed_at < m) {
+            tx.product_seen_since(sku, order.placed_at).await?;
+            cache.products.insert(sku.to_string(), order.placed_at);
+        }
     }
     if tx.insert_order(&order, customer_id, now).await?.is_none() {
         return Ok(Stored::Known);
