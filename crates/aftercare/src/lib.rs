@@ -11,3 +11,4 @@ pub mod demo_tracking;
 pub mod fastsim;
 pub mod projection;
 pub mod shop;
+pub mod shopify_export;

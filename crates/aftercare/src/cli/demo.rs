@@ -41,12 +41,43 @@ pub struct Args {
     /// Build the shop and exit instead of serving it.
     #[arg(long)]
     pub no_serve: bool,
+    /// Write the generated shop's year as Shopify's customer and order exports into this
+    /// folder and exit, to feed it through `aftercare import` as a real shop's history.
+    #[arg(long)]
+    pub shopify_export: Option<PathBuf>,
 }
 
 const LIVE_DAYS: i64 = 21;
 
 /// Builds the shop, then serves it until Ctrl-C.
 pub async fn run(args: Args, mut config: Config) -> anyhow::Result<()> {
+    if let Some(dir) = &args.shopify_export {
+        let now = SystemClock.now();
+        let plan = shop::plan(
+            args.seed,
+            args.customers,
+            now - SignedDuration::from_hours(24 * 365),
+            now - SignedDuration::from_hours(24 * 30),
+            now,
+        );
+        let w = crate::shopify_export::write(
+            dir,
+            &plan.customers,
+            &plan.catalogue,
+            &plan.actions,
+            now,
+        )?;
+        println!(
+            "Wrote {} customers and {} orders ({} rows) to {}: import them with\n  aftercare import customers {}\n  aftercare import orders {}",
+            w.customers,
+            w.orders,
+            w.lines,
+            dir.display(),
+            dir.join("customers_export.csv").display(),
+            dir.join("orders_export.csv").display(),
+        );
+        return Ok(());
+    }
     for suffix in ["", "-wal", "-shm"] {
         let mut p = args.db.clone().into_os_string();
         p.push(suffix);
