@@ -96,6 +96,15 @@ pub async fn apply(
             _ => {
                 for id in &customers {
                     let mut customer = tx.customer(*id).await?;
+                    if customer
+                        .record
+                        .consent(Purpose::Marketing, Channel::Email)
+                        .is_some_and(|c| !c.granted)
+                    {
+                        // Withdrawn already: nothing new for the record or the shop.
+                        applied.unsubscribed += 1;
+                        continue;
+                    }
                     let consent = Consent {
                         purpose: Purpose::Marketing,
                         channel: Channel::Email,

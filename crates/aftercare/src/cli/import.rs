@@ -9,7 +9,7 @@
 //! that cannot be stored is reported as `file:line: field: reason` and the rest goes in.
 //! `--dry-run` reads and checks every line and stores nothing.
 
-use std::io::{BufRead, Read};
+use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -134,20 +134,30 @@ pub async fn import_file(
     points: bool,
 ) -> anyhow::Result<Report> {
     let name = file.display().to_string();
-    let opened = std::fs::File::open(file).with_context(|| format!("opening {name}"))?;
-    let size = opened.metadata()?.len();
-    let mut reader = std::io::BufReader::new(opened);
-    // The format from the first line; the file's key from its kind, size and start.
-    let head = reader.fill_buf()?.to_vec();
+    let mut opened = std::fs::File::open(file).with_context(|| format!("opening {name}"))?;
+    let meta = opened.metadata()?;
+    let size = meta.len();
+    // The file's key: its kind, size, modification time and first 64 KiB, so a new export
+    // (even of the same size and start) is a new file, and the same file resumes.
+    let modified = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let mut head = Vec::with_capacity(65_536);
+    (&mut opened).take(65_536).read_to_end(&mut head)?;
     let first_line =
         String::from_utf8_lossy(head.split(|b| *b == b'\n').next().unwrap_or(&[])).into_owned();
     let format = Format::detect(kind, &first_line).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
     let mut key = sha2::Sha256::new();
     key.update(kind.as_str().as_bytes());
     key.update(size.to_le_bytes());
-    key.update(&head[..head.len().min(65_536)]);
+    key.update(modified.to_le_bytes());
+    key.update(&head);
     let file_key = hex_of(&key.finalize());
     let bar = progress(size);
+    let reader = std::io::Cursor::new(head).chain(std::io::BufReader::new(opened));
     let stream: Box<dyn Read> = Box::new(bar.wrap_read(reader));
     let now = engine.clock().now();
     let store = engine.store();

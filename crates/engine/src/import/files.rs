@@ -105,7 +105,13 @@ fn json_lines<R: BufRead>(kind: Kind, reader: R) -> impl Iterator<Item = Entry> 
         if line.trim().is_empty() {
             return None;
         }
-        Some((n, json_item(kind, &line).map(|i| Read1::Item(Box::new(i)))))
+        // A file saved with a byte-order mark has it before the first record.
+        let line = if n == 1 {
+            line.trim_start_matches('\u{feff}')
+        } else {
+            line.as_str()
+        };
+        Some((n, json_item(kind, line).map(|i| Read1::Item(Box::new(i)))))
     })
 }
 
@@ -186,11 +192,23 @@ impl<R: Read> Iterator for ShopifyCsv<R> {
     }
 }
 
-/// The first non-empty of `names` in `row`.
+/// The first non-empty of `names` in `row`. A number a spreadsheet was told to keep as
+/// text (`'+31612345678`, `'2000`) loses its quote; `'s-Hertogenbosch` keeps it.
 fn col<'r>(row: &'r Row, names: &[&str]) -> Option<&'r str> {
-    names
-        .iter()
-        .find_map(|n| row.get(*n).map(String::as_str).filter(|v| !v.is_empty()))
+    names.iter().find_map(|n| {
+        let v = row.get(*n).map(String::as_str).filter(|v| !v.is_empty())?;
+        Some(match v.strip_prefix('\'') {
+            Some(rest)
+                if !rest.is_empty()
+                    && rest
+                        .chars()
+                        .all(|c| c.is_ascii_digit() || c == '+' || c == ' ') =>
+            {
+                rest
+            }
+            _ => v,
+        })
+    })
 }
 
 fn yes(value: Option<&str>) -> Option<bool> {
@@ -205,8 +223,7 @@ fn shopify_customer(row: &Row, now: Timestamp) -> Result<CustomerUpdate, FieldEr
     let email = email_of(col(row, &["email"]), "Email")?;
     let id = match col(row, &["customer id"]) {
         // Spreadsheets keep a long number whole when it is written with a leading quote.
-        Some(id) => ExternalId::parse(id.trim_start_matches('\''))
-            .map_err(|r| FieldError::new("Customer ID", r))?,
+        Some(id) => ExternalId::parse(id).map_err(|r| FieldError::new("Customer ID", r))?,
         None => match &email {
             Some(e) => crate::connectors::woocommerce::guest_id(e.as_str())?,
             None => {
@@ -283,13 +300,35 @@ impl<R: Read> Iterator for ShopifyOrders<R> {
         };
         let name = first.get("name").cloned().unwrap_or_default();
         let mut rows = vec![first];
-        while let Some((_, Ok(next))) = self.rows.peek() {
-            if next.get("name").map(String::as_str) != Some(name.as_str()) || name.is_empty() {
-                break;
+        let mut broken: Option<(u64, FieldError)> = None;
+        loop {
+            match self.rows.peek() {
+                Some((_, Ok(next)))
+                    if !name.is_empty()
+                        && next.get("name").map(String::as_str) == Some(name.as_str()) =>
+                {
+                    if let Some((_, Ok(row))) = self.rows.next() {
+                        rows.push(row);
+                    }
+                }
+                // A row that cannot be read in the middle of an order: the whole order is
+                // refused (with its rows after it), not stored short of a line.
+                Some((_, Err(_))) if broken.is_none() && !name.is_empty() => {
+                    if let Some((at, Err(e))) = self.rows.next() {
+                        broken = Some((at, e));
+                    }
+                }
+                _ => break,
             }
-            if let Some((_, Ok(row))) = self.rows.next() {
-                rows.push(row);
-            }
+        }
+        if let Some((at, e)) = broken {
+            return Some((
+                line,
+                Err(FieldError::new(
+                    e.field,
+                    format!("line {at} of order {name} cannot be read: {}", e.reason),
+                )),
+            ));
         }
         Some((line, shopify_order(&rows, self.now)))
     }
@@ -313,6 +352,10 @@ fn shopify_order(rows: &[Row], now: Timestamp) -> Result<Read1, FieldError> {
     let name = col(first, &["name"]).ok_or_else(|| FieldError::new("Name", "must not be empty"))?;
     if col(first, &["cancelled at"]).is_some() {
         return Ok(Read1::Skip(format!("order {name} was cancelled")));
+    }
+    // Money that went back is not a sale (a partial refund still is).
+    if let Some(status @ ("refunded" | "voided")) = col(first, &["financial status"]) {
+        return Ok(Read1::Skip(format!("order {name} was {status}")));
     }
     let placed_at = shopify_time(
         "Created at",
@@ -446,6 +489,57 @@ mod tests {
         assert_eq!(*line, 4);
         assert_eq!(bad.as_ref().unwrap_err().field, "Lineitem quantity (row 1)");
         assert!(matches!(got[2].1, Ok(Read1::Skip(_))));
+    }
+
+    #[test]
+    fn a_row_that_cannot_be_read_refuses_its_whole_order() {
+        // The order's second row has a byte that is not UTF-8, as a spreadsheet saved in
+        // Windows-1252 writes "é".
+        let mut csv = b"Name,Email,Currency,Created at,Lineitem quantity,Lineitem name,Lineitem price,Lineitem sku\n\
+                   #1001,anna@example.nl,EUR,2026-03-02 09:30:00 +0100,1,Stride,129.95,LW-STRIDE-4\n".to_vec();
+        csv.extend_from_slice(
+            b"#1001,anna@example.nl,EUR,2026-03-02 09:30:00 +0100,1,Caf\xe9 sok,10.00,LW-SOCK\n",
+        );
+        csv.extend_from_slice(
+            b"#1002,piet@example.nl,EUR,2026-03-03 10:00:00 +0100,1,Sok,10.00,LW-SOCK\n",
+        );
+        let got: Vec<Entry> = entries(
+            Kind::Orders,
+            Format::ShopifyOrders,
+            std::io::Cursor::new(csv),
+            now(),
+        )
+        .collect();
+        assert_eq!(got.len(), 2, "{got:?}");
+        let e = got[0].1.as_ref().unwrap_err();
+        assert!(e.reason.contains("order #1001 cannot be read"), "{e:?}");
+        assert!(matches!(got[1].1, Ok(Read1::Item(_))));
+    }
+
+    #[test]
+    fn a_quoted_phone_number_keeps_its_digits_and_a_place_name_its_apostrophe() {
+        let row: Row = [
+            ("phone".to_string(), "'+31612345678".to_string()),
+            ("city".to_string(), "'s-Hertogenbosch".to_string()),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(col(&row, &["phone"]), Some("+31612345678"));
+        assert_eq!(col(&row, &["city"]), Some("'s-Hertogenbosch"));
+    }
+
+    #[test]
+    fn json_lines_saved_with_a_byte_order_mark_read_from_the_first_line() {
+        let text =
+            "\u{feff}{\"sku\": \"A\", \"name\": \"A\", \"category\": \"x\", \"price_cents\": 1}\n";
+        let got: Vec<Entry> = entries(
+            Kind::Products,
+            Format::JsonLines,
+            std::io::Cursor::new(text.as_bytes().to_vec()),
+            now(),
+        )
+        .collect();
+        assert!(matches!(got[0].1, Ok(Read1::Item(_))), "{:?}", got[0]);
     }
 
     #[test]

@@ -135,7 +135,21 @@ pub async fn apply(
     match item {
         Item::Customer(record) => {
             record.validate(today)?;
-            let (_, created) = tx.upsert_customer(record, now).await?;
+            // The file's record replaces the stored one, but a consent decision made since
+            // (an unsubscribe) is not undone by an older one in the file.
+            let mut record = record.as_ref().clone();
+            if let Some(stored) = tx
+                .customer_by_external_id(record.external_id.as_str())
+                .await?
+            {
+                let from_file = CustomerUpdate {
+                    consents: std::mem::take(&mut record.consents),
+                    ..Default::default()
+                };
+                record.consents = stored.record.consents;
+                crate::connectors::merge_into(&mut record, &from_file, false);
+            }
+            let (_, created) = tx.upsert_customer(&record, now).await?;
             Ok(if created {
                 Stored::Added
             } else {
@@ -244,7 +258,10 @@ async fn order_customer(
             ..Default::default()
         }
     });
-    if !says_more && let Some(stored) = tx.customer_by_external_id(id).await? {
+    let stored = tx.customer_by_external_id(id).await?;
+    if let Some(stored) = &stored
+        && !says_more
+    {
         let placed_on = order
             .placed_at
             .to_zoned_datetime(stored.record.time_zone.zone())
@@ -253,7 +270,33 @@ async fn order_customer(
             return Ok(stored.id);
         }
     }
+    if stored.is_none() && customer.is_none() {
+        // Aftercare's own order lines name a customer that must exist, as the API's do.
+        return Err(FieldError::new(
+            "customer_external_id",
+            format!("no customer with external_id '{id}'"),
+        )
+        .into());
+    }
     let mut update = customer.cloned().unwrap_or_default();
+    // What an order says of its customer (a billing name, a shipping address that may be a
+    // gift's or a pick-up point's) only fills what the customer's record lacks.
+    if let Some(stored) = &stored {
+        let r = &stored.record;
+        if r.email.is_some() {
+            update.email = None;
+        }
+        if r.phone.is_some() {
+            update.phone = None;
+        }
+        if r.first_name.is_some() || r.last_name.is_some() {
+            update.first_name = None;
+            update.last_name = None;
+        }
+        if r.postal_address.is_some() {
+            update.postal_address = None;
+        }
+    }
     update.external_id = Some(order.customer_external_id.clone());
     let (mut record, _) = merged_customer(tx, &update, "customer").await?;
     // The first purchase makes the customer's anniversary.
@@ -283,8 +326,11 @@ async fn order_history(
     if order.placed_at > now {
         return Err(FieldError::new("placed_at", "must not be in the future").into());
     }
-    if let Some(known) = tx.order_by_external_id(order.external_id.as_str()).await? {
-        let _ = known;
+    if tx
+        .order_by_external_id(order.external_id.as_str())
+        .await?
+        .is_some()
+    {
         return Ok(Stored::Known);
     }
     let mut order = order.clone();
