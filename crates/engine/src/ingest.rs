@@ -170,31 +170,11 @@ pub async fn record_return(
     if at > now {
         return Err(FieldError::new("at", "must not be in the future").into());
     }
-    let order = tx
-        .order_by_external_id(order_external_id)
-        .await?
-        .ok_or_else(|| {
-            FieldError::new(
-                "order_external_id",
-                format!("no order with external_id '{order_external_id}'"),
-            )
-        })?;
+    let order = order_named(tx, order_external_id).await?;
     if at < order.record.placed_at {
         return Err(FieldError::new("at", "must not be before the order was placed").into());
     }
-    let properties = json!({"order_external_id": order_external_id});
-    let source = format!("return:{order_external_id}");
-    let id = append_event(
-        tx,
-        order.customer_id,
-        "order_returned",
-        at,
-        &properties,
-        Some(&source),
-        now,
-    )
-    .await?;
-    Ok(id.is_some())
+    order_event(tx, &order, "order_returned", "return", at, now).await
 }
 
 /// Records that the shop cancelled an order: an `order_cancelled` event, which reverses
@@ -206,7 +186,17 @@ pub async fn record_cancelled_order(
     at: Timestamp,
     now: Timestamp,
 ) -> Result<bool, IngestError> {
-    let order = tx
+    let order = order_named(tx, order_external_id).await?;
+    let at = at.max(order.record.placed_at);
+    order_event(tx, &order, "order_cancelled", "cancelled", at, now).await
+}
+
+/// The order with this number, or an error naming `order_external_id`.
+async fn order_named(
+    tx: &mut Tx,
+    order_external_id: &str,
+) -> Result<aftercare_store::StoredOrder, IngestError> {
+    Ok(tx
         .order_by_external_id(order_external_id)
         .await?
         .ok_or_else(|| {
@@ -214,14 +204,26 @@ pub async fn record_cancelled_order(
                 "order_external_id",
                 format!("no order with external_id '{order_external_id}'"),
             )
-        })?;
-    let at = at.max(order.record.placed_at);
-    let properties = json!({"order_external_id": order_external_id});
-    let source = format!("cancelled:{order_external_id}");
+        })?)
+}
+
+/// An event about a whole order, once per order (`<source>:<number>`); `false` when
+/// recorded before.
+async fn order_event(
+    tx: &mut Tx,
+    order: &aftercare_store::StoredOrder,
+    event_type: &str,
+    source: &str,
+    at: Timestamp,
+    now: Timestamp,
+) -> Result<bool, IngestError> {
+    let number = order.record.external_id.as_str();
+    let properties = json!({"order_external_id": number});
+    let source = format!("{source}:{number}");
     let id = append_event(
         tx,
         order.customer_id,
-        "order_cancelled",
+        event_type,
         at,
         &properties,
         Some(&source),

@@ -26,6 +26,9 @@ use crate::config::Config;
 
 /// Items stored per transaction.
 pub const BATCH: usize = 500;
+/// Rejected lines a report keeps word for word (the rest are counted), so a file of bad
+/// lines does not fill the memory.
+pub const KEPT_REJECTS: usize = 1000;
 
 /// What a file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -68,6 +71,22 @@ pub struct Args {
     /// Earn imported orders' loyalty points as of their dates.
     #[arg(long)]
     pub points: bool,
+    /// Read the file from its first line even if an earlier run of it got further (after
+    /// fixing what a rejected line needed, e.g. importing its customers); nothing is added
+    /// twice.
+    #[arg(long)]
+    pub from_start: bool,
+}
+
+/// How to import a file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Read and check every line; store nothing.
+    pub dry_run: bool,
+    /// Earn imported orders' points.
+    pub points: bool,
+    /// Ignore how far an earlier run of the file got.
+    pub from_start: bool,
 }
 
 /// What an import did.
@@ -81,8 +100,11 @@ pub struct Report {
     pub known: u64,
     /// Skipped on purpose (a cancelled order), with the reason.
     pub skipped: u64,
-    /// Lines that could not be stored: `file:line: field: reason`.
+    /// Lines that could not be stored, the first [`KEPT_REJECTS`] of them as
+    /// `file:line: field: reason`.
     pub rejected: Vec<String>,
+    /// How many lines could not be stored.
+    pub rejected_count: u64,
     /// The line an interrupted import resumed after, if it did.
     pub resumed_after: Option<u64>,
 }
@@ -90,21 +112,25 @@ pub struct Report {
 /// Imports and prints the report; exit status 1 when a line was rejected.
 pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
     let engine = app::build_engine(&config, Arc::new(SystemClock)).await?;
-    let report = import_file(
-        &engine,
-        args.kind.into(),
-        &args.file,
-        args.dry_run,
-        args.points,
-    )
-    .await?;
+    let options = Options {
+        dry_run: args.dry_run,
+        points: args.points,
+        from_start: args.from_start,
+    };
+    let report = import_file(&engine, args.kind.into(), &args.file, options).await?;
     for line in &report.rejected {
         eprintln!("{line}");
+    }
+    if report.rejected_count > report.rejected.len() as u64 {
+        eprintln!(
+            "… and {} more rejected lines.",
+            report.rejected_count - report.rejected.len() as u64
+        );
     }
     if let Some(line) = report.resumed_after {
         println!("Resumed after line {line}, where the last import of this file stopped.");
     }
-    let rejected = report.rejected.len() as u64;
+    let rejected = report.rejected_count;
     if args.dry_run {
         println!(
             "Dry run, nothing stored. {} read: {} could be stored, {} skipped, {} rejected.",
@@ -119,7 +145,7 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
             report.read, report.added, report.known, report.skipped, rejected
         );
     }
-    if !report.rejected.is_empty() {
+    if report.rejected_count > 0 {
         std::process::exit(1);
     }
     Ok(())
@@ -130,9 +156,13 @@ pub async fn import_file(
     engine: &Engine,
     kind: Kind,
     file: &std::path::Path,
-    dry_run: bool,
-    points: bool,
+    options: Options,
 ) -> anyhow::Result<Report> {
+    let Options {
+        dry_run,
+        points,
+        from_start,
+    } = options;
     let name = file.display().to_string();
     let mut opened = std::fs::File::open(file).with_context(|| format!("opening {name}"))?;
     let meta = opened.metadata()?;
@@ -155,13 +185,13 @@ pub async fn import_file(
     key.update(size.to_le_bytes());
     key.update(modified.to_le_bytes());
     key.update(&head);
-    let file_key = hex_of(&key.finalize());
+    let file_key = hex::encode(key.finalize());
     let bar = progress(size);
     let reader = std::io::Cursor::new(head).chain(std::io::BufReader::new(opened));
     let stream: Box<dyn Read> = Box::new(bar.wrap_read(reader));
     let now = engine.clock().now();
     let store = engine.store();
-    let resume = if dry_run {
+    let resume = if dry_run || from_start {
         None
     } else {
         let mut tx = store.begin_read().await?;
@@ -174,10 +204,9 @@ pub async fn import_file(
         resumed_after: resume,
         ..Default::default()
     };
-    // The checkpoint covers the lines stored or skipped up to the first rejected one, so
-    // running the file again retries what was rejected and adds nothing else.
+    // The checkpoint is the last line read: running the file again goes on from there
+    // (a rejected line is reported once; `--from-start` reads it again).
     let mut progress = Progress {
-        first_rejected: None,
         last_read: resume.unwrap_or(0),
     };
     let mut batch: Vec<(u64, Item)> = Vec::with_capacity(BATCH);
@@ -194,18 +223,11 @@ pub async fn import_file(
         report.read += 1;
         progress.last_read = line;
         match entry {
-            Err(e) => {
-                progress.reject(line);
-                report
-                    .rejected
-                    .push(format!("{name}:{line}: {}: {}", e.field, e.reason));
-            }
+            Err(e) => report.reject(&name, line, &e),
             Ok(Read1::Skip(_)) => report.skipped += 1,
             Ok(Read1::Item(item)) if dry_run => {
                 if let Err(e) = check(&item, now) {
-                    report
-                        .rejected
-                        .push(format!("{name}:{line}: {}: {}", e.field, e.reason));
+                    report.reject(&name, line, &e);
                 }
             }
             Ok(Read1::Item(item)) => {
@@ -249,22 +271,22 @@ struct FileRun<'a> {
 
 /// How far a file got.
 struct Progress {
-    first_rejected: Option<u64>,
     last_read: u64,
 }
 
 impl Progress {
-    fn reject(&mut self, line: u64) {
-        if self.first_rejected.is_none_or(|r| line < r) {
-            self.first_rejected = Some(line);
-        }
-    }
-
-    /// The last line every line up to which is stored or skipped.
+    /// The last line read, stored, skipped or rejected.
     fn checkpoint(&self) -> u64 {
-        match self.first_rejected {
-            Some(r) => r.saturating_sub(1),
-            None => self.last_read,
+        self.last_read
+    }
+}
+
+impl Report {
+    fn reject(&mut self, name: &str, line: u64, e: &aftercare_domain::FieldError) {
+        self.rejected_count += 1;
+        if self.rejected.len() < KEPT_REJECTS {
+            self.rejected
+                .push(format!("{name}:{line}: {}: {}", e.field, e.reason));
         }
     }
 }
@@ -327,10 +349,7 @@ async fn store_batch(
             Err(IngestError::Invalid(e)) => {
                 drop(tx);
                 cache.clear();
-                progress.reject(*line);
-                report
-                    .rejected
-                    .push(format!("{name}:{line}: {}: {}", e.field, e.reason));
+                report.reject(name, *line, &e);
             }
             Err(IngestError::Store(e)) => return Err(e.into()),
         }
@@ -350,10 +369,6 @@ fn count(report: &mut Report, outcomes: &[Stored]) {
             Stored::Known => report.known += 1,
         }
     }
-}
-
-fn hex_of(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn progress(bytes: u64) -> indicatif::ProgressBar {

@@ -355,10 +355,9 @@ both_backends!(
         let body = fixture("woocommerce_order_created.json");
         let (status, answer) = woo(&app, "order.created", "d-1", &body).await;
         assert_eq!(status, 200, "{answer}");
-        let guest =
-            aftercare_engine::connectors::woocommerce::guest_id("pieter.janssens@example.be")
-                .unwrap()
-                .to_string();
+        let guest = aftercare_engine::connectors::guest_id("pieter.janssens@example.be")
+            .unwrap()
+            .to_string();
         let pieter = customer(&app, &guest).await.unwrap();
         assert_eq!(pieter.locale, aftercare_domain::Locale::NlBe);
         assert_eq!(pieter.time_zone.as_str(), "Europe/Brussels");
@@ -755,10 +754,9 @@ both_backends!(
         // The API's erasure, of another customer.
         let body = fixture("woocommerce_order_created.json");
         woo(&app, "order.created", "w", &body).await;
-        let guest =
-            aftercare_engine::connectors::woocommerce::guest_id("pieter.janssens@example.be")
-                .unwrap()
-                .to_string();
+        let guest = aftercare_engine::connectors::guest_id("pieter.janssens@example.be")
+            .unwrap()
+            .to_string();
         let r = app
             .http
             .delete(format!("{}/v1/customers/{guest}", app.base_url))
@@ -798,14 +796,22 @@ fn fixture_path(name: &str) -> std::path::PathBuf {
 both_backends!(
     a_shopify_export_imports_as_history_once_and_the_bad_lines_are_named,
     |backend| async move {
-        use aftercare::cli::import::import_file;
+        use aftercare::cli::import::{Options, import_file};
         use aftercare_engine::import::Kind;
         let app = connected(backend).await;
         let customers = fixture_path("shopify_customers_export.csv");
         let orders = fixture_path("shopify_orders_export.csv");
-        let report = import_file(&app.engine, Kind::Customers, &customers, false, true)
-            .await
-            .unwrap();
+        let report = import_file(
+            &app.engine,
+            Kind::Customers,
+            &customers,
+            Options {
+                points: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
         assert_eq!((report.read, report.added), (3, 2), "{report:?}");
         assert_eq!(report.rejected.len(), 1, "{report:?}");
         assert!(
@@ -832,9 +838,17 @@ both_backends!(
             Some("bus 3")
         );
 
-        let report = import_file(&app.engine, Kind::Orders, &orders, false, true)
-            .await
-            .unwrap();
+        let report = import_file(
+            &app.engine,
+            Kind::Orders,
+            &orders,
+            Options {
+                points: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
         assert_eq!(
             (report.read, report.added, report.skipped),
             (4, 2, 1),
@@ -905,16 +919,45 @@ both_backends!(
             "points as earned: {loyalty}"
         );
 
-        // Again: the file resumes after the last line before the one it rejected, tries
-        // that one again, and adds nothing.
+        // Again: the file goes on after its last line (the rejected one is reported once)
+        // and adds nothing; from the start, it reads every line again and adds nothing.
         let before = app.counts().await;
-        let again = import_file(&app.engine, Kind::Orders, &orders, false, true)
-            .await
-            .unwrap();
+        let again = import_file(
+            &app.engine,
+            Kind::Orders,
+            &orders,
+            Options {
+                points: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
         assert_eq!(
-            (again.resumed_after, again.read, again.rejected.len()),
-            (Some(5), 1, 1),
+            (again.resumed_after, again.read, again.rejected_count),
+            (Some(6), 0, 0),
             "{again:?}"
+        );
+        let from_start = import_file(
+            &app.engine,
+            Kind::Orders,
+            &orders,
+            Options {
+                from_start: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            (
+                from_start.read,
+                from_start.added,
+                from_start.known,
+                from_start.rejected_count
+            ),
+            (4, 0, 2, 1),
+            "{from_start:?}"
         );
         // The same rows in another file (a new export): every item is known by its key.
         let dir = tempfile::tempdir().unwrap();
@@ -922,17 +965,33 @@ both_backends!(
         let mut text = std::fs::read_to_string(&orders).unwrap();
         text.push('\n');
         std::fs::write(&copy, text).unwrap();
-        let again = import_file(&app.engine, Kind::Orders, &copy, false, true)
-            .await
-            .unwrap();
+        let again = import_file(
+            &app.engine,
+            Kind::Orders,
+            &copy,
+            Options {
+                points: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
         assert_eq!((again.added, again.known), (0, 2), "{again:?}");
         let copy = dir.path().join("customers_export_again.csv");
         let mut text = std::fs::read_to_string(&customers).unwrap();
         text.push('\n');
         std::fs::write(&copy, text).unwrap();
-        let again = import_file(&app.engine, Kind::Customers, &copy, false, true)
-            .await
-            .unwrap();
+        let again = import_file(
+            &app.engine,
+            Kind::Customers,
+            &copy,
+            Options {
+                points: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
         assert_eq!((again.added, again.known), (0, 2), "{again:?}");
         assert_eq!(app.counts().await, before);
     }
@@ -940,7 +999,7 @@ both_backends!(
 
 #[tokio::test]
 async fn a_dry_run_reads_every_line_and_stores_nothing() {
-    use aftercare::cli::import::import_file;
+    use aftercare::cli::import::{Options, import_file};
     use aftercare_engine::import::Kind;
     let app = spawn_app(Backend::Sqlite).await;
     let before = app.counts().await;
@@ -948,8 +1007,10 @@ async fn a_dry_run_reads_every_line_and_stores_nothing() {
         &app.engine,
         Kind::Orders,
         &fixture_path("shopify_orders_export.csv"),
-        true,
-        false,
+        Options {
+            dry_run: true,
+            ..Default::default()
+        },
     )
     .await
     .unwrap();
@@ -1017,7 +1078,7 @@ both_backends!(
 both_backends!(
     the_demo_shop_written_as_a_shopify_export_imports_as_the_same_orders,
     |backend| async move {
-        use aftercare::cli::import::import_file;
+        use aftercare::cli::import::{Options, import_file};
         use aftercare::demo_data::ShopAction;
         use aftercare_engine::import::Kind;
         let app = spawn_app(backend).await;
@@ -1038,8 +1099,7 @@ both_backends!(
             &app.engine,
             Kind::Customers,
             &dir.path().join("customers_export.csv"),
-            false,
-            false,
+            Options::default(),
         )
         .await
         .unwrap();
@@ -1048,8 +1108,7 @@ both_backends!(
             &app.engine,
             Kind::Orders,
             &dir.path().join("orders_export.csv"),
-            false,
-            false,
+            Options::default(),
         )
         .await
         .unwrap();

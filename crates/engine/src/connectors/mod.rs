@@ -854,6 +854,16 @@ pub(crate) fn split_line(
     vec![(sku.clone(), quantity - rest, unit), (sku, rest, unit + 1)]
 }
 
+/// A customer known only by their email (a WooCommerce guest, a Shopify order export's
+/// customer): `guest-` and a digest of the address, the same for every order of theirs,
+/// without the address itself in an id that outlives an erasure.
+pub fn guest_id(email: &str) -> Result<ExternalId, FieldError> {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(email.trim().to_lowercase().as_bytes());
+    let hex: String = digest[..10].iter().map(|b| format!("{b:02x}")).collect();
+    ExternalId::parse(&format!("guest-{hex}")).map_err(|r| FieldError::new("billing.email", r))
+}
+
 /// An order record, its lines built from `(sku, quantity, unit price)`.
 pub(crate) fn order_record(
     number: &str,

@@ -197,15 +197,6 @@ fn nonempty(s: &Option<String>) -> Option<String> {
     s.clone().filter(|s| !s.trim().is_empty())
 }
 
-/// A guest's id: `guest-` and a digest of the billing email, the same for every order
-/// of theirs, without the address itself in an id that outlives an erasure.
-pub fn guest_id(email: &str) -> Result<ExternalId, FieldError> {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(email.trim().to_lowercase().as_bytes());
-    let hex: String = digest[..10].iter().map(|b| format!("{b:02x}")).collect();
-    ExternalId::parse(&format!("guest-{hex}")).map_err(|r| FieldError::new("billing.email", r))
-}
-
 fn has_street(a: &Address) -> bool {
     a.address_1.as_deref().is_some_and(|s| !s.trim().is_empty())
 }
@@ -276,7 +267,7 @@ fn order_change(order: &Order, now: Timestamp) -> Result<Change, FieldError> {
                     "a guest order needs the billing email to know the customer by",
                 )
             })?;
-        guest_id(&email)?
+        super::guest_id(&email)?
     };
     let address = if has_street(&order.shipping) {
         &order.shipping
@@ -406,7 +397,7 @@ mod tests {
         };
         assert_eq!(
             order.customer_external_id,
-            guest_id(" ANNA@example.nl").unwrap()
+            crate::connectors::guest_id(" ANNA@example.nl").unwrap()
         );
         assert!(!order.customer_external_id.as_str().contains("anna"));
         assert_eq!(order.lines[0].sku.as_str(), "woocommerce-product-93");

@@ -225,7 +225,7 @@ fn shopify_customer(row: &Row, now: Timestamp) -> Result<CustomerUpdate, FieldEr
         // Spreadsheets keep a long number whole when it is written with a leading quote.
         Some(id) => ExternalId::parse(id).map_err(|r| FieldError::new("Customer ID", r))?,
         None => match &email {
-            Some(e) => crate::connectors::woocommerce::guest_id(e.as_str())?,
+            Some(e) => crate::connectors::guest_id(e.as_str())?,
             None => {
                 return Err(FieldError::new(
                     "Customer ID",
@@ -364,7 +364,7 @@ fn shopify_order(rows: &[Row], now: Timestamp) -> Result<Read1, FieldError> {
     )?;
     let email = email_of(col(first, &["email"]), "Email")?;
     let customer_id = match &email {
-        Some(e) => crate::connectors::woocommerce::guest_id(e.as_str())?,
+        Some(e) => crate::connectors::guest_id(e.as_str())?,
         None => {
             return Err(FieldError::new(
                 "Email",

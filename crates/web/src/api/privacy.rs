@@ -44,12 +44,7 @@ pub async fn export_customer(
 ) -> Result<Response, ApiError> {
     let now = app.clock.now();
     let mut tx = app.store.begin_read().await?;
-    let customer = tx
-        .customer_by_external_id(external_id.as_str())
-        .await?
-        .ok_or_else(|| {
-            ApiError::NotFound(format!("no customer with external_id '{external_id}'"))
-        })?;
+    let customer = customer_named(&mut tx, &external_id).await?;
     let id = customer.id;
     let orders = tx.orders_of_customer(id, ALL).await?;
     let shipments = tx.shipments_of_customer(id, ALL).await?;
@@ -105,6 +100,16 @@ pub async fn export_customer(
     Ok(response)
 }
 
+/// The customer with this id, or 404.
+async fn customer_named(
+    tx: &mut aftercare_store::Tx,
+    external_id: &ExternalId,
+) -> Result<aftercare_store::StoredCustomer, ApiError> {
+    tx.customer_by_external_id(external_id.as_str())
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no customer with external_id '{external_id}'")))
+}
+
 /// An id as a file name: letters, digits, `-` and `_` only.
 fn sanitise(id: &str) -> String {
     id.chars()
@@ -133,12 +138,7 @@ pub async fn erase_customer(
 ) -> Result<Response, ApiError> {
     let now = app.clock.now();
     let mut tx = app.store.begin().await?;
-    let customer = tx
-        .customer_by_external_id(external_id.as_str())
-        .await?
-        .ok_or_else(|| {
-            ApiError::NotFound(format!("no customer with external_id '{external_id}'"))
-        })?;
+    let customer = customer_named(&mut tx, &external_id).await?;
     let blocked = aftercare_engine::privacy::erase_customer(
         &mut tx,
         &customer,
