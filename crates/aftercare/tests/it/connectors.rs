@@ -731,6 +731,15 @@ both_backends!(
                 .iter()
                 .any(|e| e["type"] == "order_placed")
         );
+        for part in [
+            "scores",
+            "contracts",
+            "engagement",
+            "enrolments",
+            "shipments",
+        ] {
+            assert!(export.get(part).is_some(), "the export names its {part}");
+        }
 
         // Shopify forwards the customer's erasure request.
         let redact = serde_json::to_vec(&json!({

@@ -31,8 +31,10 @@ pub struct Erased {
 
 /// Everything Aftercare holds about a customer, as JSON: the record with its consents,
 /// orders, shipments, events, every message with its content and the reasons for each
-/// decision, programme enrolments, loyalty ledger, coupons and referral (GDPR Art. 15 and
-/// 20). Answers with `Content-Disposition: attachment`.
+/// decision, clicks and opens, programme enrolments, loyalty ledger, coupons and referral,
+/// running contracts, and the scores worked out about them (RFM, the chance they are still
+/// a customer, expected purchases, lifetime value) (GDPR Art. 15 and 20). Answers with
+/// `Content-Disposition: attachment`.
 #[utoipa::path(get, path = "/v1/customers/{external_id}/export",
     params(("external_id" = ExternalId, Path, description = "The brand's customer id")),
     responses((status = 200, description = "Everything about the customer", body = Object)),
@@ -76,6 +78,20 @@ pub async fn export_customer(
     let ledger = tx.ledger(id).await?;
     let coupons = tx.customer_coupons(id).await?;
     let referral = tx.referral_of(id).await?;
+    // What Aftercare worked out about the customer (profiling, Art. 15(1)(h)).
+    let scores = tx.scores(id).await?;
+    let contracts: Vec<_> = tx
+        .contracts_of_customers(id, id)
+        .await?
+        .into_iter()
+        .map(|(_, c)| c)
+        .collect();
+    let engagement: Vec<_> = tx
+        .engagement_of_customer(id)
+        .await?
+        .into_iter()
+        .map(|(message, (clicks, opens))| json!({"message": message, "clicks": clicks, "opens": opens}))
+        .collect();
     tx.commit().await?;
     let body = json!({
         "exported_at": now.to_string(),
@@ -86,6 +102,9 @@ pub async fn export_customer(
         "messages": messages,
         "enrolments": enrolments,
         "loyalty": {"ledger": ledger, "coupons": coupons, "referred_by": referral},
+        "scores": scores,
+        "contracts": contracts,
+        "engagement": engagement,
     });
     let file = format!(
         "attachment; filename=\"customer-{}.json\"",
