@@ -206,9 +206,7 @@ pub async fn import_file(
     };
     // The checkpoint is the last line read: running the file again goes on from there
     // (a rejected line is reported once; `--from-start` reads it again).
-    let mut progress = Progress {
-        last_read: resume.unwrap_or(0),
-    };
+    let mut last_read = resume.unwrap_or(0);
     let mut batch: Vec<(u64, Item)> = Vec::with_capacity(BATCH);
     let mut cache = import::Cache::default();
     let run = FileRun {
@@ -221,7 +219,7 @@ pub async fn import_file(
             continue;
         }
         report.read += 1;
-        progress.last_read = line;
+        last_read = line;
         match entry {
             Err(e) => report.reject(&name, line, &e),
             Ok(Read1::Skip(_)) => report.skipped += 1,
@@ -233,29 +231,14 @@ pub async fn import_file(
             Ok(Read1::Item(item)) => {
                 batch.push((line, *item));
                 if batch.len() >= BATCH {
-                    store_batch(
-                        engine,
-                        &run,
-                        &mut batch,
-                        &mut cache,
-                        &mut report,
-                        &mut progress,
-                    )
-                    .await?;
+                    store_batch(engine, &run, &mut batch, &mut cache, &mut report, last_read)
+                        .await?;
                 }
             }
         }
     }
     if !dry_run {
-        store_batch(
-            engine,
-            &run,
-            &mut batch,
-            &mut cache,
-            &mut report,
-            &mut progress,
-        )
-        .await?;
+        store_batch(engine, &run, &mut batch, &mut cache, &mut report, last_read).await?;
     }
     bar.finish_and_clear();
     Ok(report)
@@ -267,18 +250,6 @@ struct FileRun<'a> {
     name: &'a str,
     key: &'a str,
     loyalty: Option<&'a aftercare_domain::loyalty::LoyaltyConfig>,
-}
-
-/// How far a file got.
-struct Progress {
-    last_read: u64,
-}
-
-impl Progress {
-    /// The last line read, stored, skipped or rejected.
-    fn checkpoint(&self) -> u64 {
-        self.last_read
-    }
 }
 
 impl Report {
@@ -303,15 +274,16 @@ fn check(item: &Item, now: jiff::Timestamp) -> Result<(), aftercare_domain::Fiel
     }
 }
 
-/// Stores a batch in one transaction with the checkpoint; when an item is refused, the
-/// batch is stored again item by item so only that item is left out.
+/// Stores a batch in one transaction with the checkpoint (the last line read, stored,
+/// skipped or rejected); when an item is refused, the batch is stored again item by item
+/// so only that item is left out.
 async fn store_batch(
     engine: &Engine,
     file: &FileRun<'_>,
     batch: &mut Vec<(u64, Item)>,
     cache: &mut import::Cache,
     report: &mut Report,
-    progress: &mut Progress,
+    checkpoint: u64,
 ) -> anyhow::Result<()> {
     let (name, file_key, loyalty) = (file.name, file.key, file.loyalty);
     let now = engine.clock().now();
@@ -329,7 +301,7 @@ async fn store_batch(
         }
     }
     if !refused {
-        tx.set_import_checkpoint(file_key, progress.checkpoint() as i64, now)
+        tx.set_import_checkpoint(file_key, checkpoint as i64, now)
             .await?;
         tx.commit().await?;
         count(report, &outcomes);
@@ -355,7 +327,7 @@ async fn store_batch(
         }
     }
     let mut tx = engine.store().begin().await?;
-    tx.set_import_checkpoint(file_key, progress.checkpoint() as i64, now)
+    tx.set_import_checkpoint(file_key, checkpoint as i64, now)
         .await?;
     tx.commit().await?;
     batch.clear();
