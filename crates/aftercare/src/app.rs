@@ -133,6 +133,7 @@ pub async fn build_engine(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Res
         worker_id,
     )
     .with_lease(lease)
+    .with_concurrency(usize::try_from(config.job_lanes).unwrap_or(1))
     .with_policy(config.policy.clone())
     .with_loyalty(config.loyalty.clone())
     .with_retention(config.retention.clone())

@@ -37,6 +37,8 @@ struct RawConfig {
     custom_events: Vec<String>,
     #[serde(default = "default_lease")]
     job_lease_seconds: u32,
+    #[serde(default = "default_job_lanes")]
+    job_lanes: u32,
     #[serde(default)]
     smtp_rate_per_second: u32,
     #[serde(default)]
@@ -86,6 +88,10 @@ fn default_lease() -> u32 {
     120
 }
 
+fn default_job_lanes() -> u32 {
+    16
+}
+
 fn default_database_url() -> String {
     "sqlite://aftercare.db".into()
 }
@@ -104,6 +110,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "templates_dir",
     "custom_events",
     "job_lease_seconds",
+    "job_lanes",
     "smtp_rate_per_second",
     "email_feedback_secret",
     "track_opens",
@@ -139,6 +146,9 @@ pub struct Config {
     pub custom_events: Vec<String>,
     /// Seconds a worker holds a claimed job; a killed worker's jobs return after this.
     pub job_lease_seconds: u32,
+    /// How many customers' jobs a worker process runs side by side (default 16; 1: one job
+    /// at a time).
+    pub job_lanes: u32,
     /// The mail provider's limit: at most this many messages a second per process (0: none).
     pub smtp_rate_per_second: u32,
     /// The secret the mail provider signs bounce and complaint feedback with.
@@ -323,6 +333,9 @@ impl Config {
         {
             bail!("email_feedback_secret: must be at least 32 characters");
         }
+        if !(1..=256).contains(&raw.job_lanes) {
+            bail!("job_lanes: must be between 1 and 256");
+        }
         if raw.job_lease_seconds < 2 {
             bail!("job_lease_seconds: must be at least 2");
         }
@@ -358,6 +371,7 @@ impl Config {
             templates_dir,
             custom_events: raw.custom_events,
             job_lease_seconds: raw.job_lease_seconds,
+            job_lanes: raw.job_lanes,
             smtp_rate_per_second: raw.smtp_rate_per_second,
             email_feedback_secret: raw
                 .email_feedback_secret

@@ -100,6 +100,10 @@ macro_rules! on_pool {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: Pool,
+    /// SQLite has one writer at a time: writing transactions of this process queue here
+    /// instead of polling the file lock (its busy handler sleeps in steps of milliseconds,
+    /// which with several lanes of work cost more than the writes themselves).
+    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Which database a store talks to.
@@ -131,7 +135,10 @@ impl Store {
                 format!("database url must start with sqlite: or postgres://, got '{url}'").into(),
             )));
         };
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            writer: std::sync::Arc::default(),
+        })
     }
 
     /// Connects and applies the embedded migrations.
@@ -168,7 +175,10 @@ impl Store {
     /// writers instead of failing when it upgrades.
     pub async fn begin(&self) -> Result<Tx> {
         Ok(match &self.pool {
-            Pool::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Pool::Sqlite(p) => {
+                let turn = self.writer.clone().lock_owned().await;
+                Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?, Some(turn))
+            }
             Pool::Postgres(p) => Tx::Postgres(p.begin().await?),
         })
     }
@@ -176,7 +186,7 @@ impl Store {
     /// Starts a transaction for reading; on SQLite a snapshot that never blocks writers.
     pub async fn begin_read(&self) -> Result<Tx> {
         Ok(match &self.pool {
-            Pool::Sqlite(p) => Tx::Sqlite(p.begin().await?),
+            Pool::Sqlite(p) => Tx::Sqlite(p.begin().await?, None),
             Pool::Postgres(p) => Tx::Postgres(p.begin().await?),
         })
     }
@@ -201,6 +211,34 @@ impl Store {
         // `RETURNING` promises no order: run what was due first, first.
         jobs.sort_by_key(|j| (j.run_at, j.id));
         Ok(jobs)
+    }
+
+    /// The customer each of `jobs` is about, where its kind names one (an event to route, an
+    /// enrolment's steps, a message to deliver), as `(job id, customer id)` pairs. The worker
+    /// runs one customer's jobs one after another and different customers' side by side.
+    pub async fn job_customers(&self, jobs: &[Job]) -> Result<Vec<(i64, i64)>> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = "SELECT j.id, COALESCE(e.customer_id, n.customer_id, m.customer_id)
+             FROM jobs j
+             LEFT JOIN events e ON j.kind = 'event' AND e.id = j.ref_id
+             LEFT JOIN enrolments n ON j.kind = 'step' AND n.id = j.ref_id
+             LEFT JOIN messages m ON j.kind = 'deliver' AND m.id = j.ref_id
+             WHERE j.id IN (";
+        let rows: Vec<(i64, Option<i64>)> = on_pool!(&self.pool, p => {
+            let mut q = sqlx::QueryBuilder::new(sql);
+            let mut ids = q.separated(", ");
+            for job in jobs {
+                ids.push_bind(job.id);
+            }
+            q.push(")");
+            q.build_query_as().fetch_all(p).await?
+        });
+        Ok(rows
+            .into_iter()
+            .filter_map(|(job, customer)| Some((job, customer?)))
+            .collect())
     }
 
     /// The earliest `run_at` among jobs not currently leased, if any.

@@ -15,8 +15,11 @@ use crate::{
 
 /// A transaction on either backend. Dropped without [`Tx::commit`], it rolls back.
 pub enum Tx {
-    /// SQLite.
-    Sqlite(Transaction<'static, Sqlite>),
+    /// SQLite, with this process's writer turn when it writes.
+    Sqlite(
+        Transaction<'static, Sqlite>,
+        Option<tokio::sync::OwnedMutexGuard<()>>,
+    ),
     /// PostgreSQL.
     Postgres(Transaction<'static, Postgres>),
 }
@@ -24,7 +27,7 @@ pub enum Tx {
 impl std::fmt::Debug for Tx {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Tx::Sqlite(_) => "Tx(sqlite)",
+            Tx::Sqlite(..) => "Tx(sqlite)",
             Tx::Postgres(_) => "Tx(postgres)",
         })
     }
@@ -34,7 +37,7 @@ impl std::fmt::Debug for Tx {
 macro_rules! on_tx {
     ($tx:expr, $c:ident => $body:expr) => {
         match $tx {
-            Tx::Sqlite(t) => {
+            Tx::Sqlite(t, _) => {
                 let $c = &mut **t;
                 $body
             }
@@ -97,7 +100,8 @@ impl Tx {
     /// Commits.
     pub async fn commit(self) -> Result<()> {
         match self {
-            Tx::Sqlite(t) => t.commit().await?,
+            // The writer turn is given up once the commit is done.
+            Tx::Sqlite(t, _turn) => t.commit().await?,
             Tx::Postgres(t) => t.commit().await?,
         }
         Ok(())

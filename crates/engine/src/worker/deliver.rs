@@ -12,6 +12,7 @@ impl Engine {
         let now = self.clock.now();
         let mut tx = self.store.begin().await?;
         let message = tx.message(job.ref_id).await?;
+        tx.lock_customer(message.customer_id).await?;
         match message.state {
             MessageState::Planned => {}
             MessageState::Sending => {

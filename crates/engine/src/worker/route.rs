@@ -11,6 +11,7 @@ impl Engine {
         let now = self.clock.now();
         let mut tx = self.store.begin().await?;
         let event = tx.event(job.ref_id).await?;
+        tx.lock_customer(event.customer_id).await?;
         let at = event.at()?;
         let mut context = event.properties_json()?;
         if let Some(map) = context.as_object_mut() {

@@ -11,6 +11,7 @@ impl Engine {
         let now = self.clock.now();
         let mut tx = self.store.begin().await?;
         let enrolment = tx.enrolment(job.ref_id).await?;
+        tx.lock_customer(enrolment.customer_id).await?;
         let Some(programme) = self
             .programmes
             .version(&enrolment.programme_id, enrolment.programme_version)

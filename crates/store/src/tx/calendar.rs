@@ -158,17 +158,19 @@ impl Tx {
     }
 }
 
-/// [`Tx::contacts_of_customers`]' query: a customer's sent messages and queued letters.
+/// [`Tx::contacts_of_customers`]' query: a customer's sent messages, queued letters and
+/// messages being handed over (at their planned time until they are sent): a worker deciding
+/// about a customer counts what another worker has under way for them.
 /// SQLite, without statistics, would take the `(state, id)` index and read every sent
 /// message of every customer for each one asked about (`simulate --exact` got four times
 /// slower over a few weeks of work); `state || ''` keeps both backends on the customer's
 /// index. Public for the test that reads its query plan.
 #[doc(hidden)]
 pub const CONTACTS: &str =
-    "SELECT customer_id, COALESCE(sent_at, print_queued_at) AS at, class, channel,
+    "SELECT customer_id, COALESCE(sent_at, print_queued_at, planned_at) AS at, class, channel,
         COALESCE(topic, template) AS topic
  FROM messages
  WHERE customer_id BETWEEN $1 AND $2
    AND ((state || '' = 'sent' AND sent_at >= $3)
-        OR (state || '' = 'sending' AND print_queued_at >= $3))
+        OR (state || '' = 'sending' AND COALESCE(print_queued_at, planned_at) >= $3))
  ORDER BY customer_id, at";

@@ -196,17 +196,22 @@ const REFERRAL_COLUMNS: &str =
     "id, referrer_id, referred_id, state, order_external_id, qualifies_at, reason";
 
 impl Tx {
-    /// Locks a customer's row until commit, so that reading a balance and spending from it
-    /// cannot interleave with another transaction doing the same (PostgreSQL; SQLite holds
-    /// the write lock already).
+    /// Serialises everything decided about one customer: reading a balance and spending from
+    /// it, and a worker's policy decision (issue 22), so two transactions — two workers, or
+    /// the API and a worker — never decide about the same customer at once, and each sees
+    /// what the other committed. On PostgreSQL the customer's row is locked until commit
+    /// (`FOR UPDATE`); on SQLite every writing transaction holds the one write lock from its
+    /// start (`BEGIN IMMEDIATE`), so there is nothing more to take.
     pub async fn lock_customer(&mut self, customer_id: i64) -> Result<()> {
-        let n = on_tx!(self, c => sqlx::query("UPDATE customers SET updated_at = updated_at WHERE id = $1")
-            .bind(customer_id)
-            .execute(&mut *c)
-            .await?
-            .rows_affected());
-        if n == 0 {
-            return Err(StoreError::NotFound(format!("customer {customer_id}")));
+        if let Tx::Postgres(t) = self {
+            let found: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM customers WHERE id = $1 FOR UPDATE")
+                    .bind(customer_id)
+                    .fetch_optional(&mut **t)
+                    .await?;
+            if found.is_none() {
+                return Err(StoreError::NotFound(format!("customer {customer_id}")));
+            }
         }
         Ok(())
     }
