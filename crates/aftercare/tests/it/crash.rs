@@ -34,8 +34,19 @@ send = { template = "thanks", class = "transactional" }
 "#;
 
 fn start_worker(database_url: &str, smtp_url: &str, programmes: &std::path::Path) -> Child {
+    start_worker_with(database_url, smtp_url, programmes, &[])
+}
+
+/// [`start_worker`] with more settings in its environment.
+fn start_worker_with(
+    database_url: &str,
+    smtp_url: &str,
+    programmes: &std::path::Path,
+    env: &[(&str, &str)],
+) -> Child {
     Command::new(env!("CARGO_BIN_EXE_aftercare"))
         .arg("worker")
+        .envs(env.iter().copied())
         .env("AFTERCARE_DATABASE_URL", database_url)
         .env("AFTERCARE_SMTP_URL", smtp_url)
         .env("AFTERCARE_PROGRAMMES_DIR", programmes)
@@ -266,4 +277,193 @@ async fn ten_thousand_messages_survive_repeated_sigkills_with_repeats_bounded_by
     use aftercare_domain::MessageState::{Planned, Sending};
     assert_eq!(in_state(&store, Sending).await, 0, "nothing left half-sent");
     assert_eq!(in_state(&store, Planned).await, 0, "nothing left unsent");
+}
+
+/// A marketing-class nudge that every `case_resolved` starts again: eight of them for one
+/// customer at once may send one message, never two (the gap between relationship contacts).
+const NUDGE: &str = r#"
+id = "nudge"
+name = "Nudge after a resolved case"
+version = 1
+trigger = { event = "case_resolved" }
+
+[[steps]]
+id = "nudge"
+send = { template = "inspiration", class = "relationship" }
+"#;
+
+/// Issue 22 point 3: four workers on PostgreSQL share 20,000 order confirmations and a
+/// burst of eight simultaneous triggers for each of 200 customers, while a randomly chosen
+/// worker is killed with SIGKILL six times and restarted. Every confirmation arrives, the
+/// repeats are at most the messages in flight at the kills, and no burst customer gets a
+/// second relationship message: one customer's decisions are serialised by a row lock on
+/// the customer (`Tx::lock_customer`), so two workers never both see "no contact yet".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_workers_killed_at_random_lose_nothing_and_never_decide_for_one_customer_at_once() {
+    const MESSAGES: usize = 20_000;
+    const BURST: usize = 200;
+    const TRIGGERS: usize = 8;
+    const WORKERS: usize = 4;
+    let (database_url, _guard) = fresh_database(crate::helpers::Backend::Postgres).await;
+    let smtp = SmtpSink::start(None);
+    let programmes = tempfile::tempdir().unwrap();
+    std::fs::write(programmes.path().join("confirm.toml"), CONFIRM).unwrap();
+    std::fs::write(programmes.path().join("nudge.toml"), NUDGE).unwrap();
+
+    let store = Store::open(&database_url).await.unwrap();
+    let now = SystemClock.now();
+    let mut tx = store.begin().await.unwrap();
+    let product: aftercare_domain::ProductRecord = serde_json::from_value(serde_json::json!({
+        "sku": "LW-STRIDE-4", "name": "Stride 4", "category": "running-shoes", "price_cents": 12995
+    }))
+    .unwrap();
+    ingest::upsert_product(&mut tx, &product, now)
+        .await
+        .unwrap();
+    for i in 0..MESSAGES {
+        let mut c = jan_de_vries();
+        c["external_id"] = format!("C{i}").into();
+        c["email"] = format!("klant{i}@example.nl").into();
+        if i < BURST {
+            c["consents"]
+                .as_array_mut()
+                .unwrap()
+                .push(serde_json::json!({
+                    "purpose": "marketing", "channel": "email", "granted": true,
+                    "source": "checkout", "at": "2026-01-01T10:00:00Z"
+                }));
+        }
+        let customer: aftercare_domain::CustomerRecord = serde_json::from_value(c).unwrap();
+        ingest::upsert_customer(&mut tx, &customer, now)
+            .await
+            .unwrap();
+        let mut o = order(&format!("W{i}"));
+        o["customer_external_id"] = format!("C{i}").into();
+        let mut o: aftercare_domain::OrderRecord = serde_json::from_value(o).unwrap();
+        o.placed_at = now;
+        ingest::create_order(&mut tx, &o, now).await.unwrap();
+    }
+    // The triggers interleaved (customer 0, 1, …, 199, 0, 1, …), so a customer's eight
+    // land in different workers' claims.
+    let events: Vec<aftercare_domain::EventRecord> = (0..TRIGGERS * BURST)
+        .map(|k| {
+            serde_json::from_value(serde_json::json!({
+                "type": "case_resolved",
+                "customer_external_id": format!("C{}", k % BURST),
+                "at": now.to_string(),
+                "properties": {"case_id": format!("K{k}")}
+            }))
+            .unwrap()
+        })
+        .collect();
+    for batch in events.chunks(100) {
+        ingest::record_events(&mut tx, batch, now).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    // Relationship mail at any hour, so the burst is decided while the kills go on.
+    let env = [
+        ("AFTERCARE_POLICY_SEND_FROM", "00:00"),
+        ("AFTERCARE_POLICY_SEND_UNTIL", "23:59"),
+    ];
+    let start = || start_worker_with(&database_url, &smtp.url, programmes.path(), &env);
+    let arrived = || smtp.count();
+    let started = std::time::Instant::now();
+    let mut workers: Vec<Child> = (0..WORKERS).map(|_| start()).collect();
+    for _ in 0..1_200 {
+        if arrived() > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("first mail after {:?}", started.elapsed());
+    // A fixed seed: the same workers are killed at the same moments on every run.
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(22);
+    let mut bound = 0;
+    let mut kills = Vec::new();
+    for _ in 0..6 {
+        let pause = rand::Rng::random_range(&mut rng, 800..2_000);
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        let victim = rand::Rng::random_range(&mut rng, 0..WORKERS);
+        workers[victim].kill().unwrap(); // SIGKILL
+        workers[victim].wait().unwrap();
+        // Every message still `sending` may be the dead worker's: an upper bound.
+        let flying = in_state(&store, aftercare_domain::MessageState::Sending).await;
+        bound += flying;
+        kills.push((victim, arrived(), flying));
+        workers[victim] = start();
+    }
+    assert!(
+        kills
+            .iter()
+            .filter(|(_, n, _)| *n > 0 && *n < MESSAGES)
+            .count()
+            >= 4,
+        "at least four kills must land mid-batch: {kills:?}"
+    );
+
+    let expected = MESSAGES + BURST;
+    let last = workers.pop().unwrap();
+    for mut w in workers {
+        // The others go once the mail is in; the last one is drained below.
+        for _ in 0..2_400 {
+            if arrived() >= expected {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        w.kill().unwrap();
+        w.wait().unwrap();
+    }
+    let (total, distinct) = drain(last, &smtp, expected, 600).await;
+    eprintln!("all mail after {:?}; kills {kills:?}", started.elapsed());
+    let repeats = total - distinct;
+    assert!(
+        repeats <= bound,
+        "{repeats} repeats, but only {bound} messages were in flight at the kills {kills:?}"
+    );
+
+    let pool = sqlx::PgPool::connect(&database_url).await.unwrap();
+    let per_template: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT template, state, count(*) FROM messages GROUP BY template, state ORDER BY 1, 2",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let count = |template: &str, state: &str| {
+        per_template
+            .iter()
+            .find(|(t, s, _)| t == template && s == state)
+            .map_or(0, |(_, _, n)| *n as usize)
+    };
+    assert_eq!(
+        count("order_confirmation", "sent"),
+        MESSAGES,
+        "every confirmation sent: {per_template:?}"
+    );
+    let twice: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT customer_id, count(*) FROM messages WHERE template = 'inspiration' \
+         AND state IN ('sending', 'sent') GROUP BY customer_id HAVING count(*) > 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert!(
+        twice.is_empty(),
+        "customers with two relationship messages from one burst: {twice:?} ({per_template:?})"
+    );
+    assert_eq!(
+        count("inspiration", "sent"),
+        BURST,
+        "each burst customer got its one nudge: {per_template:?}"
+    );
+    assert_eq!(
+        distinct, expected,
+        "every message arrived (kills at {kills:?}, {per_template:?})"
+    );
+    assert_eq!(
+        in_state(&store, aftercare_domain::MessageState::Sending).await,
+        0,
+        "nothing left half-sent"
+    );
 }

@@ -9,10 +9,12 @@ pub const CLICK_LINKS: i64 = 1_000;
 impl Engine {
     /// Renders and sends one message.
     pub(super) async fn deliver(&self, job: &Job) -> Result<(), EngineError> {
-        let now = self.clock.now();
         let mut tx = self.store.begin().await?;
         let message = tx.message(job.ref_id).await?;
         tx.lock_customer(message.customer_id).await?;
+        // The time is read once the customer is ours: what another worker decided while this
+        // one waited for the lock lies before it, never after.
+        let now = self.clock.now();
         match message.state {
             MessageState::Planned => {}
             MessageState::Sending => {
@@ -67,7 +69,9 @@ impl Engine {
                 .await?
                 .into_iter()
                 .map(|c| PastContact {
-                    at: c.at,
+                    // A contact stamped after `now` (another machine's clock a little
+                    // ahead) still happened: it counts as now, not as not yet.
+                    at: c.at.min(now),
                     class: c.class,
                     channel: c.channel,
                     topic: Topic::of(&c.topic),

@@ -8,10 +8,11 @@ impl Engine {
     /// Applies an event to the customer's programmes: goals it reaches, enrolments it ends
     /// (exit events), `wait_for` steps it answers, and programmes it starts.
     pub(super) async fn route_event(&self, job: &Job) -> Result<(), EngineError> {
-        let now = self.clock.now();
         let mut tx = self.store.begin().await?;
         let event = tx.event(job.ref_id).await?;
         tx.lock_customer(event.customer_id).await?;
+        // Read after the lock, as in `deliver`.
+        let now = self.clock.now();
         let at = event.at()?;
         let mut context = event.properties_json()?;
         if let Some(map) = context.as_object_mut() {

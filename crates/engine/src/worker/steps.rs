@@ -8,10 +8,11 @@ use crate::programme::Programme;
 impl Engine {
     /// Runs an enrolment's steps up to the next wait or the end.
     pub(super) async fn run_steps(&self, job: &Job) -> Result<(), EngineError> {
-        let now = self.clock.now();
         let mut tx = self.store.begin().await?;
         let enrolment = tx.enrolment(job.ref_id).await?;
         tx.lock_customer(enrolment.customer_id).await?;
+        // Read after the lock, as in `deliver`.
+        let now = self.clock.now();
         let Some(programme) = self
             .programmes
             .version(&enrolment.programme_id, enrolment.programme_version)
