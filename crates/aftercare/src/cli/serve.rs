@@ -16,6 +16,9 @@ pub struct Args {
     /// Also serve the built-in outbox page at /outbox (shows personal data without sign-in).
     #[arg(long)]
     pub outbox_page: bool,
+    /// Serve the API and pages only, leaving the jobs to `aftercare worker` processes.
+    #[arg(long)]
+    pub no_worker: bool,
 }
 
 /// Runs until Ctrl-C or SIGTERM.
@@ -38,7 +41,7 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
             limits: config.server.clone(),
             connectors: config.connectors.clone(),
         },
-        true,
+        !args.no_worker,
         app::shutdown_signal(),
     )
     .await
