@@ -199,6 +199,7 @@ pub async fn run_server(
         clock: engine.clock().clone(),
         engine: engine.clone(),
         tokens: Arc::default(),
+        metrics: Arc::default(),
         simulator: options.simulator.clone(),
         connectors: Arc::new(options.connectors.clone()),
     };

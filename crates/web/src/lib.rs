@@ -12,6 +12,7 @@
 pub mod api;
 pub mod error;
 pub mod hooks;
+pub mod metrics;
 pub mod pages;
 pub mod server;
 
@@ -48,6 +49,8 @@ pub struct AppState {
     pub simulator: Option<Arc<dyn pages::admin::simulator::Simulator>>,
     /// The shop and shipping platforms whose webhooks are accepted (`[connectors]`).
     pub connectors: Arc<hooks::Connectors>,
+    /// The last `/metrics` scrape, served again for a few seconds.
+    pub metrics: Arc<metrics::Cache>,
 }
 
 /// Options for the HTTP server.
@@ -71,6 +74,7 @@ pub struct WebOptions {
 pub fn router(state: AppState, options: WebOptions) -> Router {
     let mut router = Router::new()
         .route("/health", get(health))
+        .route("/metrics", get(metrics::metrics))
         .route("/hooks/{platform}", axum::routing::post(hooks::receive))
         .merge(api::routes())
         .merge(pages::customer_routes(pages::limit::PageLimiter::new(

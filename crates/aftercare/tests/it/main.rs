@@ -16,6 +16,7 @@ mod hardening;
 mod language;
 mod library;
 mod loyalty;
+mod operations;
 mod print;
 mod programmes;
 mod simulator;

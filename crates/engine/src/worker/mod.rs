@@ -122,6 +122,8 @@ pub const PAUSE_RECHECK: SignedDuration = SignedDuration::from_mins(15);
 const MAX_ATTEMPTS: i32 = 10;
 /// A job that fails this often (about a day of backoff) is set aside for the team.
 const MAX_JOB_ATTEMPTS: i32 = 30;
+/// How often a running worker records that it is alive.
+pub const HEARTBEAT_EVERY: SignedDuration = SignedDuration::from_secs(10);
 
 impl Engine {
     /// An engine; `worker_id` names this process in job leases.
@@ -427,15 +429,41 @@ impl Engine {
             });
         }
         info!(worker = %self.worker_id, "Worker started.");
+        let started = self.clock.now();
+        let mut jobs_done = 0_i64;
+        let mut last_beat: Option<jiff::Timestamp> = None;
         while !stop.load(Ordering::SeqCst) {
+            let now = self.clock.now();
+            if last_beat.is_none_or(|b| now.duration_since(b) >= HEARTBEAT_EVERY || now < b) {
+                match self.heartbeat(started, jobs_done, now).await {
+                    Ok(()) => last_beat = Some(now),
+                    Err(e) => warn!(error = %e, "Recording the worker's heartbeat failed."),
+                }
+            }
             match self.run_once().await {
-                Ok(Ran::Worked(_)) => continue,
+                Ok(Ran::Worked(n)) => {
+                    jobs_done += i64::try_from(n).unwrap_or(i64::MAX);
+                    continue;
+                }
                 Ok(Ran::Idle) => {}
                 Err(e) => warn!(error = %e, "Claiming jobs failed; trying again shortly."),
             }
             let _ = tokio::time::timeout(Duration::from_millis(200), self.wake.notified()).await;
         }
         info!(worker = %self.worker_id, "Worker stopped.");
+    }
+
+    /// Tells the store this worker is alive (`/metrics` shows it), with its jobs so far.
+    async fn heartbeat(
+        &self,
+        started: jiff::Timestamp,
+        jobs_done: i64,
+        now: jiff::Timestamp,
+    ) -> Result<(), EngineError> {
+        let mut tx = self.store.begin().await?;
+        tx.heartbeat(&self.worker_id, started, jobs_done, now)
+            .await?;
+        Ok(tx.commit().await?)
     }
 
     async fn run_job(&self, job: &Job) -> Result<(), EngineError> {

@@ -1,0 +1,109 @@
+//! `/metrics` (issue 22 point 7): what operations watches, in Prometheus's format, worked
+//! out from the store so that it covers every worker process.
+
+use std::collections::BTreeMap;
+
+use jiff::SignedDuration;
+
+use crate::both_backends;
+use crate::helpers::*;
+
+/// The samples of a scrape: `name{labels}` → value.
+fn samples(text: &str) -> BTreeMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| {
+            let (name, value) = l.rsplit_once(' ')?;
+            Some((name.to_string(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+async fn scrape(app: &TestApp) -> BTreeMap<String, f64> {
+    let response = app.get("/metrics").send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let kind = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(kind.starts_with("application/openmetrics-text"), "{kind}");
+    let text = response.text().await.unwrap();
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    samples(&text)
+}
+
+both_backends!(
+    metrics_show_late_jobs_messages_by_state_send_latency_and_live_workers,
+    |backend| async move {
+        let app = spawn_app(backend).await;
+        let anonymous = reqwest::get(format!("{}/metrics", app.base_url))
+            .await
+            .unwrap();
+        assert_eq!(anonymous.status(), 401, "the figures need an API token");
+
+        app.seed_shop(&jan_de_vries()).await;
+        let (status, body) = app.post_json("/v1/orders", &order("W1")).await;
+        assert_eq!(status, 201, "{body}");
+        // Nobody works the queue for a minute and a half: the order's routing is late.
+        app.clock.advance(SignedDuration::from_secs(90));
+        let m = scrape(&app).await;
+        assert!(m[r#"aftercare_jobs_due{kind="event"}"#] >= 1.0, "{m:?}");
+        assert!(
+            m[r#"aftercare_jobs_late_seconds{kind="event"}"#] >= 90.0,
+            "{m:?}"
+        );
+        assert_eq!(m["aftercare_workers_alive"], 0.0, "{m:?}");
+
+        // A scrape is worked out once for a few seconds, however often it is asked for.
+        app.engine.run_until_idle().await.unwrap();
+        assert_eq!(scrape(&app).await, m, "served again within five seconds");
+
+        // A worker that runs says it is alive.
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let engine = app.engine.clone();
+        let running = tokio::spawn(async move {
+            engine
+                .run(async move {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        for _ in 0..100 {
+            let mut tx = app.store.begin().await.unwrap();
+            let beats = tx.heartbeats().await.unwrap();
+            tx.commit().await.unwrap();
+            if !beats.is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let _ = stop.send(());
+        running.await.unwrap();
+
+        app.clock.advance(SignedDuration::from_secs(6));
+        let m = scrape(&app).await;
+        // No event job is left, so the kind has no figures at all.
+        let figure = |k: &str| m.get(k).copied().unwrap_or(0.0);
+        assert_eq!(figure(r#"aftercare_jobs_due{kind="event"}"#), 0.0, "{m:?}");
+        assert_eq!(
+            figure(r#"aftercare_jobs_late_seconds{kind="event"}"#),
+            0.0,
+            "{m:?}"
+        );
+        assert!(
+            m[r#"aftercare_messages{state="sent",channel="email"}"#] >= 1.0,
+            "the order confirmation: {m:?}"
+        );
+        assert!(m["aftercare_send_latency_messages"] >= 1.0, "{m:?}");
+        assert!(
+            m.contains_key(r#"aftercare_send_latency_seconds{quantile="0.99"}"#),
+            "{m:?}"
+        );
+        assert_eq!(m["aftercare_workers_alive"], 1.0, "{m:?}");
+        let beat = m
+            .keys()
+            .find(|k| k.starts_with("aftercare_worker_heartbeat_age_seconds{worker="))
+            .expect("the worker's heartbeat");
+        assert!(m[beat] >= 6.0 && m[beat] < 30.0, "{beat}: {m:?}");
+    }
+);
