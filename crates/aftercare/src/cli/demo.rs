@@ -107,17 +107,32 @@ pub async fn run(args: Args, mut config: Config) -> anyhow::Result<()> {
         real_now - SignedDuration::from_hours(24 * 30),
         real_now,
     );
+    let step = super::spinner("Storing the customers and a year of orders as history");
     shop::load(&store, &plan, real_now).await?;
     shop::import_history(&engine, &plan.actions, live_from).await?;
+    step.finish_and_clear();
+    eprintln!("Running the last {LIVE_DAYS} days through the programmes…");
+    // On a terminal a bar over the hours; in a log a line at every quarter.
+    let hours = usize::try_from(LIVE_DAYS * 24).unwrap_or(0);
+    let bar = super::counter("Hours", hours);
+    let mut quarter = 0;
     shop::run_live(
         &engine,
         &clock,
         &plan.actions,
         live_from,
         real_now,
-        |_, _| {},
+        |done, total| {
+            bar.set_position(done / 3600);
+            let reached = (done * 4).checked_div(total).unwrap_or(4);
+            if bar.is_hidden() && reached > quarter && reached < 4 {
+                quarter = reached;
+                eprintln!("  {}% of the {LIVE_DAYS} days done", reached * 25);
+            }
+        },
     )
     .await?;
+    bar.finish_and_clear();
     let orders = store.count(Table::Orders).await?;
     let messages = store.count(Table::Messages).await?;
     eprintln!(

@@ -131,33 +131,6 @@ pub fn run(command: Command, config: &crate::config::Config) -> ExitCode {
     }
 }
 
-/// A spinner with `message` on a terminal (long runs show they are alive); nothing when the
-/// output goes to a file or a pipe.
-fn spinner(message: &'static str) -> indicatif::ProgressBar {
-    use std::io::IsTerminal;
-    if !std::io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new_spinner().with_message(message);
-    bar.enable_steady_tick(std::time::Duration::from_millis(120));
-    bar
-}
-
-/// A bar over `len` items on a terminal, hidden otherwise.
-fn counter(message: &'static str, len: usize) -> indicatif::ProgressBar {
-    use std::io::IsTerminal;
-    if !std::io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(u64::try_from(len).unwrap_or(u64::MAX));
-    if let Ok(style) =
-        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {human_pos}/{human_len} ({eta})")
-    {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar.with_message(message)
-}
-
 fn read(path: &std::path::Path, flag: &str) -> anyhow::Result<String> {
     std::fs::read_to_string(path)
         .map_err(|e| anyhow::anyhow!("{flag}: cannot read {}: {e}", path.display()))
@@ -178,7 +151,7 @@ fn block_on(
 }
 
 fn rfm_report(args: &RfmArgs) -> anyhow::Result<String> {
-    let step = spinner("Reading transactions");
+    let step = super::spinner("Reading transactions");
     let rows = read_transactions(&args.transactions)?;
     step.set_message("Scoring customers");
     let mut per: std::collections::BTreeMap<&str, (jiff::civil::Date, f64, f64)> =
@@ -230,7 +203,7 @@ fn rfm_report(args: &RfmArgs) -> anyhow::Result<String> {
 }
 
 fn recs_report(args: &RecsArgs) -> anyhow::Result<String> {
-    let step = spinner("Reading order lines");
+    let step = super::spinner("Reading order lines");
     let text = read(&args.order_lines, "--order-lines")?;
     let mut baskets: std::collections::BTreeMap<&str, Vec<String>> =
         std::collections::BTreeMap::new();
@@ -292,7 +265,7 @@ fn recs_report(args: &RecsArgs) -> anyhow::Result<String> {
 
 fn clv_report(args: &ClvArgs) -> anyhow::Result<String> {
     let started = Instant::now();
-    let step = spinner("Reading transactions");
+    let step = super::spinner("Reading transactions");
     let rows = read_transactions(&args.transactions)?;
     let histories = transactions::summarise(&rows, args.calibration_end);
     let only: Vec<clv::History> = histories.iter().map(|(_, h)| *h).collect();
@@ -302,7 +275,7 @@ fn clv_report(args: &ClvArgs) -> anyhow::Result<String> {
     let spend = GammaGamma::fit(&only)?;
     step.finish_and_clear();
     // A year ahead in weeks, in months of 52/12 weeks, discounted at 1% a month.
-    let bar = counter("Valuing customers", histories.len());
+    let bar = super::counter("Valuing customers", histories.len());
     let mut valued: Vec<(&str, f64, f64, f64)> = histories
         .iter()
         .map(|(id, h)| {

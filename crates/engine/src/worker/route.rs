@@ -75,7 +75,8 @@ impl Engine {
                     tx.cancel_step_jobs(e.id).await?;
                     tx.update_enrolment(e.id, enrolment_state::ACTIVE, step, now)
                         .await?;
-                    tx.insert_job(job_kind::STEP, e.id, now, now).await?;
+                    tx.insert_job(job_kind::STEP, e.id, follow_up_at(job, now, now), now)
+                        .await?;
                 }
                 Routed::Nothing => {}
             }
@@ -153,8 +154,13 @@ impl Engine {
                 continue;
             };
             debug!(programme = %programme.id, customer_id = customer.id, enrolment_id, holdout, "Customer enrolled.");
-            tx.insert_job(job_kind::STEP, enrolment_id, run_at, now)
-                .await?;
+            tx.insert_job(
+                job_kind::STEP,
+                enrolment_id,
+                follow_up_at(job, run_at, now),
+                now,
+            )
+            .await?;
         }
         self.finish(tx, job).await
     }

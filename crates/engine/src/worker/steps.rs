@@ -87,7 +87,13 @@ impl Engine {
         };
         match end {
             End::Timer { index, at } => {
-                tx.insert_job(job_kind::STEP, enrolment.id, at, now).await?;
+                tx.insert_job(
+                    job_kind::STEP,
+                    enrolment.id,
+                    follow_up_at(job, at, now),
+                    now,
+                )
+                .await?;
                 tx.update_enrolment(enrolment.id, enrolment_state::ACTIVE, index, now)
                     .await?;
             }
@@ -163,8 +169,9 @@ impl Engine {
                     reason: &reason,
                     topic: &topic,
                 };
+                // The delivery keeps the step's place in the queue (`follow_up_at`).
                 if let Some(message_id) = tx.insert_message(&message, now).await? {
-                    tx.insert_job(job_kind::DELIVER, message_id, due.max(now), now)
+                    tx.insert_job(job_kind::DELIVER, message_id, due.min(now), now)
                         .await?;
                 }
             }
@@ -220,7 +227,7 @@ impl Engine {
                     .insert_outgoing_webhook(enrolment.id, &step.id, target, &payload, now)
                     .await?
                 {
-                    tx.insert_job(job_kind::WEBHOOK, call, due.max(now), now)
+                    tx.insert_job(job_kind::WEBHOOK, call, due.min(now), now)
                         .await?;
                 }
             }
