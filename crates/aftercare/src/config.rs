@@ -62,6 +62,8 @@ struct RawConfig {
     #[serde(default)]
     retention: aftercare_domain::retention::RetentionConfig,
     #[serde(default)]
+    housekeeping: aftercare_engine::housekeeping::HousekeepingConfig,
+    #[serde(default)]
     tracking: TrackingConfig,
     #[serde(default)]
     print: aftercare_domain::print::PrintConfig,
@@ -174,6 +176,8 @@ pub struct Config {
     /// Retention offers at cancellation and who hears of an acceptance (`[retention]`,
     /// RT1).
     pub retention: aftercare_domain::retention::RetentionConfig,
+    /// How long what grows forever is kept (`[housekeeping]`).
+    pub housekeeping: aftercare_engine::housekeeping::HousekeepingConfig,
     /// The tracking page: carriers and their adapters, stores with fittings, local
     /// community content, recycling (`[tracking]`).
     pub tracking: TrackingConfig,
@@ -386,6 +390,7 @@ impl Config {
             policy: raw.policy,
             loyalty: raw.loyalty,
             retention: raw.retention,
+            housekeeping: raw.housekeeping,
             tracking: raw.tracking,
             print: raw.print,
             webhooks: raw.webhooks,
@@ -419,24 +424,34 @@ fn apply_env(table: &mut toml::Table, vars: impl Iterator<Item = (String, String
             .map(|t| t.keys().cloned().collect())
             .unwrap_or_default()
     };
-    let sections = [
-        (
-            "brand",
-            section_keys(toml::Table::try_from(Brand::default()).ok()),
-        ),
-        (
-            "policy",
-            section_keys(toml::Table::try_from(PolicyConfig::default()).ok()),
-        ),
-        (
-            "loyalty",
-            section_keys(toml::Table::try_from(LoyaltyConfig::default()).ok()),
-        ),
-        (
-            "server",
-            section_keys(toml::Table::try_from(aftercare_web::ServerLimits::default()).ok()),
-        ),
-    ];
+    let sections =
+        [
+            (
+                "brand",
+                section_keys(toml::Table::try_from(Brand::default()).ok()),
+            ),
+            (
+                "policy",
+                section_keys(toml::Table::try_from(PolicyConfig::default()).ok()),
+            ),
+            (
+                "loyalty",
+                section_keys(toml::Table::try_from(LoyaltyConfig::default()).ok()),
+            ),
+            (
+                "server",
+                section_keys(toml::Table::try_from(aftercare_web::ServerLimits::default()).ok()),
+            ),
+            (
+                "housekeeping",
+                section_keys(
+                    toml::Table::try_from(
+                        aftercare_engine::housekeeping::HousekeepingConfig::default(),
+                    )
+                    .ok(),
+                ),
+            ),
+        ];
     for (name, value) in vars {
         let Some(key) = name.strip_prefix("AFTERCARE_").map(str::to_lowercase) else {
             continue;

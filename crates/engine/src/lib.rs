@@ -3,6 +3,7 @@ pub mod connectors;
 pub mod feedback;
 #[cfg(test)]
 mod fuzz;
+pub mod housekeeping;
 pub mod import;
 pub mod ingest;
 pub mod interpret;

@@ -25,7 +25,7 @@ pub use tx::CONTACTS;
 pub use tx::{AlsoBought, Answer, DeadJob, StoredDeliveryChange, StoredShipment, SurveyResult};
 pub use tx::{AuditEntry, OutgoingWebhook, Pause, PrintBatch, TeamSession, TeamUser};
 pub use tx::{Coupon, NewCoupon, NewEntry, RedeemOutcome, Redemption, Referral, Scores, Tx};
-pub use tx::{Heartbeat, HookDelivery, JobFigures, NewRetentionOffer, RetentionOfferRow};
+pub use tx::{Heartbeat, HookDelivery, JobFigures, NewRetentionOffer, Prune, RetentionOfferRow};
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]

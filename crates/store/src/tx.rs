@@ -79,7 +79,7 @@ pub use admin::{AuditEntry, Pause, TeamSession, TeamUser};
 pub use calendar::CONTACTS;
 pub use connectors::HookDelivery;
 pub use loyalty::{Coupon, NewCoupon, NewEntry, RedeemOutcome, Redemption, Referral};
-pub use operations::{Heartbeat, JobFigures};
+pub use operations::{Heartbeat, JobFigures, Prune};
 pub use print::PrintBatch;
 pub use retention::{NewRetentionOffer, RetentionOfferRow};
 pub use scores::{AlsoBought, DeadJob, Scores};

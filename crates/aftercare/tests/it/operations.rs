@@ -107,3 +107,60 @@ both_backends!(
         assert!(m[beat] >= 6.0 && m[beat] < 30.0, "{beat}: {m:?}");
     }
 );
+
+both_backends!(
+    housekeeping_removes_old_keys_and_events_but_keeps_what_an_enrolment_started_from,
+    |backend| async move {
+        use aftercare_store::Table;
+        let app = spawn_app(backend).await;
+        app.seed_shop(&jan_de_vries()).await;
+        let answer = app
+            .post("/v1/orders")
+            .header("Idempotency-Key", "order-W1")
+            .json(&order("W1"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 201);
+        // An event no programme listens to.
+        let review = serde_json::json!({"events": [{"type": "review_written",
+            "customer_external_id": "C1", "at": "2026-03-02T09:00:00Z",
+            "properties": {"stars": 5}}]});
+        let (status, body) = app.post_json("/v1/events", &review).await;
+        assert_eq!(status, 202, "{body}");
+        app.engine.run_until_idle().await.unwrap();
+        let count = |t| {
+            let store = app.store.clone();
+            async move { store.count(t).await.unwrap() }
+        };
+        let events = count(Table::Events).await;
+        let enrolments = count(Table::Enrolments).await;
+        assert!(events >= 2, "the review and the order");
+        assert!(enrolments >= 1, "the order started programmes");
+        assert_eq!(count(Table::IdempotencyKeys).await, 1);
+
+        // A week on, the daily housekeeping lets the key go (a retry comes in minutes).
+        app.clock.advance(SignedDuration::from_hours(24 * 8));
+        app.engine.run_until_idle().await.unwrap();
+        assert_eq!(count(Table::IdempotencyKeys).await, 0);
+        assert!(
+            count(Table::Events).await >= events,
+            "events stay two years"
+        );
+
+        // Two years on, events that started nothing go; the order's event stays, since its
+        // enrolments' timelines name it.
+        app.clock.advance(SignedDuration::from_hours(24 * 730));
+        app.engine.run_until_idle().await.unwrap();
+        let left = count(Table::Events).await;
+        assert!(left < events, "the review went ({left} of {events})");
+        assert!(left >= 1, "the order's event stayed");
+        assert!(count(Table::Enrolments).await >= enrolments);
+        let export = app.get("/v1/customers/C1/export").send().await.unwrap();
+        assert_eq!(
+            export.status(),
+            200,
+            "the customer's export reads what is left"
+        );
+    }
+);

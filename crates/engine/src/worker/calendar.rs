@@ -34,6 +34,11 @@ impl Engine {
         if scored > 0 {
             debug!(customers = scored, "Scores refreshed.");
         }
+        // What grows forever is trimmed (own transactions, idempotent).
+        let pruned = crate::housekeeping::prune(&self.store, &self.housekeeping, now).await?;
+        if pruned != crate::housekeeping::Pruned::default() {
+            debug!(?pruned, "Housekeeping removed old rows.");
+        }
         let mut tx = self.store.begin().await?;
         let zones: Vec<(String, jiff::tz::TimeZone)> = tx
             .customer_time_zones()

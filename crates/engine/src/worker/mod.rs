@@ -112,6 +112,7 @@ pub struct Engine {
     pub(crate) pickup_cache: Arc<crate::tracking::PickupCache>,
     track_opens: bool,
     consent_webhook: Option<Arc<str>>,
+    housekeeping: Arc<crate::housekeeping::HousekeepingConfig>,
 }
 
 /// How long a claimed job stays with its worker; a dead worker's jobs return after it.
@@ -174,6 +175,7 @@ impl Engine {
             pickup_cache: Arc::default(),
             track_opens: false,
             consent_webhook: None,
+            housekeeping: Arc::default(),
         }
     }
 
@@ -182,6 +184,12 @@ impl Engine {
     pub fn with_concurrency(mut self, lanes: usize) -> Self {
         self.concurrency = lanes.max(1);
         self.batch_size = i64::try_from(self.concurrency * 4).unwrap_or(50).max(50);
+        self
+    }
+
+    /// Sets how long what grows forever is kept (`[housekeeping]`).
+    pub fn with_housekeeping(mut self, config: crate::housekeeping::HousekeepingConfig) -> Self {
+        self.housekeeping = Arc::new(config);
         self
     }
 

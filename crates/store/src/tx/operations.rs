@@ -147,3 +147,50 @@ impl Tx {
             .collect()
     }
 }
+
+/// What housekeeping may remove, one table at a time and at most `limit` rows per call, so
+/// no transaction holds its locks for long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prune {
+    /// Idempotency keys (and their stored answers) made before the time.
+    IdempotencyKeys,
+    /// Jobs set aside after failing too often, before the time.
+    DeadJobs,
+    /// Shop and shipping webhooks received before the time, with their payloads.
+    HookDeliveries,
+    /// Events received before the time that started no enrolment and wait for no job.
+    Events,
+}
+
+impl Tx {
+    /// Removes up to `limit` rows of `what` older than `before`; returns how many went.
+    pub async fn prune(&mut self, what: Prune, before: Timestamp, limit: i64) -> Result<u64> {
+        let sql = match what {
+            Prune::IdempotencyKeys => {
+                "DELETE FROM idempotency_keys WHERE (scope, idem_key) IN
+                   (SELECT scope, idem_key FROM idempotency_keys WHERE created_at < $1 LIMIT $2)"
+            }
+            Prune::DeadJobs => {
+                "DELETE FROM jobs WHERE id IN
+                   (SELECT id FROM jobs WHERE dead_at IS NOT NULL AND dead_at < $1 LIMIT $2)"
+            }
+            Prune::HookDeliveries => {
+                "DELETE FROM hook_deliveries WHERE id IN
+                   (SELECT id FROM hook_deliveries WHERE received_at < $1 LIMIT $2)"
+            }
+            Prune::Events => {
+                "DELETE FROM events WHERE id IN
+                   (SELECT e.id FROM events e WHERE e.received_at < $1
+                      AND NOT EXISTS (SELECT 1 FROM enrolments n WHERE n.trigger_event_id = e.id)
+                      AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.kind = 'event' AND j.ref_id = e.id)
+                    LIMIT $2)"
+            }
+        };
+        Ok(on_tx!(self, c => sqlx::query(sql)
+            .bind(micros(before))
+            .bind(limit)
+            .execute(&mut *c)
+            .await?
+            .rows_affected()))
+    }
+}
