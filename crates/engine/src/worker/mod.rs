@@ -123,19 +123,16 @@ pub const PAUSE_RECHECK: SignedDuration = SignedDuration::from_mins(15);
 const MAX_ATTEMPTS: i32 = 10;
 /// A job that fails this often (about a day of backoff) is set aside for the team.
 const MAX_JOB_ATTEMPTS: i32 = 30;
-/// When a job that `cause` schedules falls due: at `at`, or — when that is already now — at
-/// the time `cause` itself fell due, so the follow-up keeps its cause's place in the queue.
-/// Under a backlog an order's confirmation then goes out before later orders are routed,
-/// instead of behind all of them (issue 22: the queue drains depth first).
+/// When a job scheduled by work that fell due at `cause_due` falls due: at `at`, or — when
+/// that is already now — at `cause_due`, so the follow-up keeps its cause's place in the
+/// queue. Under a backlog an order's confirmation then goes out before later orders are
+/// routed, instead of behind all of them (issue 22: the queue drains depth first).
 pub(crate) fn follow_up_at(
-    cause: &Job,
+    cause_due: jiff::Timestamp,
     at: jiff::Timestamp,
     now: jiff::Timestamp,
 ) -> jiff::Timestamp {
-    if at > now {
-        return at;
-    }
-    aftercare_store::from_micros(cause.run_at).map_or(at, |due| due.min(at))
+    if at > now { at } else { cause_due.min(at) }
 }
 
 /// How often a running worker records that it is alive.

@@ -1,6 +1,7 @@
 //! Routing an event: goals it reaches, enrolments it ends, `wait_for` steps it answers,
 //! and the programmes it starts (with their entry condition, re-entry rule and holdout).
 
+use super::steps::Advanced;
 use super::*;
 use crate::interpret::{self, Open, Routed, Standing, route, settled, start};
 
@@ -13,6 +14,7 @@ impl Engine {
         tx.lock_customer(event.customer_id).await?;
         // Read after the lock, as in `deliver`.
         let now = self.clock.now();
+        let cause_due = aftercare_store::from_micros(job.run_at)?;
         let at = event.at()?;
         let mut context = event.properties_json()?;
         if let Some(map) = context.as_object_mut() {
@@ -75,7 +77,7 @@ impl Engine {
                     tx.cancel_step_jobs(e.id).await?;
                     tx.update_enrolment(e.id, enrolment_state::ACTIVE, step, now)
                         .await?;
-                    tx.insert_job(job_kind::STEP, e.id, follow_up_at(job, now, now), now)
+                    tx.insert_job(job_kind::STEP, e.id, follow_up_at(cause_due, now, now), now)
                         .await?;
                 }
                 Routed::Nothing => {}
@@ -111,6 +113,7 @@ impl Engine {
             .await?;
         }
 
+        let mut due_now = Vec::new();
         for programme in self.programmes.current().triggered_by(event_type) {
             if programme.draft {
                 debug!(programme = %programme.id, customer_id = customer.id, "Not enrolled: the programme is a draft.");
@@ -154,13 +157,23 @@ impl Engine {
                 continue;
             };
             debug!(programme = %programme.id, customer_id = customer.id, enrolment_id, holdout, "Customer enrolled.");
-            tx.insert_job(
-                job_kind::STEP,
-                enrolment_id,
-                follow_up_at(job, run_at, now),
-                now,
-            )
-            .await?;
+            let first = follow_up_at(cause_due, run_at, now);
+            if first <= now {
+                due_now.push((enrolment_id, first));
+            } else {
+                tx.insert_job(job_kind::STEP, enrolment_id, first, now)
+                    .await?;
+            }
+        }
+        // First steps due at once run here, in this transaction, rather than as jobs of their
+        // own — after every enrolment is made, in the order they were, as the jobs would
+        // have run; a paused programme's wait as a job.
+        for (enrolment_id, first) in due_now {
+            let enrolment = tx.enrolment(enrolment_id).await?;
+            if let Advanced::Paused = self.advance(&mut tx, &enrolment, first, now).await? {
+                tx.insert_job(job_kind::STEP, enrolment_id, first, now)
+                    .await?;
+            }
         }
         self.finish(tx, job).await
     }

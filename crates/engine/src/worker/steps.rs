@@ -5,6 +5,14 @@ use super::*;
 use crate::interpret::{Effect, End, Next, Resume, Run, Standing, plan_send, resume};
 use crate::programme::Programme;
 
+/// What running an enrolment's steps came to.
+pub(super) enum Advanced {
+    /// The steps ran up to a wait or the end.
+    Done,
+    /// The programme is paused: nothing ran.
+    Paused,
+}
+
 impl Engine {
     /// Runs an enrolment's steps up to the next wait or the end.
     pub(super) async fn run_steps(&self, job: &Job) -> Result<(), EngineError> {
@@ -13,6 +21,25 @@ impl Engine {
         tx.lock_customer(enrolment.customer_id).await?;
         // Read after the lock, as in `deliver`.
         let now = self.clock.now();
+        // Waits count from when the step was due, so a late worker does not shift the plan.
+        let due = aftercare_store::from_micros(job.run_at)?;
+        match self.advance(&mut tx, &enrolment, due, now).await? {
+            Advanced::Paused => self.hold_while_paused(tx, job).await,
+            Advanced::Done => self.finish(tx, job).await,
+        }
+    }
+
+    /// Runs `enrolment`'s steps from where it stands up to the next wait or the end, in `tx`
+    /// with the customer locked: the step job's work, which routing also does at once when
+    /// an event enrols a customer whose first step is due (one transaction and no job per
+    /// enrolment; issue 22). `due` is when the steps fell due.
+    pub(super) async fn advance(
+        &self,
+        tx: &mut Tx,
+        enrolment: &aftercare_store::Enrolment,
+        due: jiff::Timestamp,
+        now: jiff::Timestamp,
+    ) -> Result<Advanced, EngineError> {
         let Some(programme) = self
             .programmes
             .version(&enrolment.programme_id, enrolment.programme_version)
@@ -22,11 +49,9 @@ impl Engine {
                 enrolment.programme_id, enrolment.programme_version
             );
             warn!(enrolment_id = enrolment.id, %reason, "Stopping an enrolment.");
-            exit(&mut tx, &enrolment, &reason, now).await?;
-            return self.finish(tx, job).await;
+            exit(tx, enrolment, &reason, now).await?;
+            return Ok(Advanced::Done);
         };
-        // Waits count from when the step was due, so a late worker does not shift the plan.
-        let due = aftercare_store::from_micros(job.run_at)?;
         let standing = match enrolment.state.as_str() {
             enrolment_state::ACTIVE => Standing::Active,
             enrolment_state::HOLDOUT => Standing::Holdout,
@@ -43,37 +68,36 @@ impl Engine {
             Resume::Complete(index) => {
                 tx.update_enrolment(enrolment.id, enrolment_state::COMPLETED, index, now)
                     .await?;
-                return self.finish(tx, job).await;
+                return Ok(Advanced::Done);
             }
-            Resume::Nothing => return self.finish(tx, job).await,
+            Resume::Nothing => return Ok(Advanced::Done),
         };
         if tx.programme_paused(&enrolment.programme_id).await? {
-            return self.hold_while_paused(tx, job).await;
+            return Ok(Advanced::Paused);
         }
         let mut customer = tx.customer(enrolment.customer_id).await?;
-        let mut context = Tx::enrolment_context(&enrolment)?;
+        let mut context = Tx::enrolment_context(enrolment)?;
         let mut run = Run::new(programme, index, due, customer.record.time_zone.zone());
         let end = loop {
             match run.advance() {
                 Next::Holds(condition) => {
-                    let data = condition_data(&mut tx, &customer, &context, condition, now).await?;
+                    let data = condition_data(tx, &customer, &context, condition, now).await?;
                     run.answer(condition.evaluate(&data).unwrap_or_else(|e| {
                         debug!(enrolment_id = enrolment.id, error = %e, "Condition failed; taking the else branch.");
                         false
                     }));
                 }
                 Next::Date(expression) => {
-                    let data =
-                        condition_data(&mut tx, &customer, &context, expression, now).await?;
+                    let data = condition_data(tx, &customer, &context, expression, now).await?;
                     run.answer_date(expression.evaluate_date(&data)
                         .inspect_err(|e| debug!(enrolment_id = enrolment.id, error = %e, "No date to wait for; going on at once."))
                         .ok());
                 }
                 Next::Do(effect) => {
                     self.apply(
-                        &mut tx,
+                        tx,
                         effect,
-                        &enrolment,
+                        enrolment,
                         programme,
                         &mut customer,
                         &mut context,
@@ -90,7 +114,7 @@ impl Engine {
                 tx.insert_job(
                     job_kind::STEP,
                     enrolment.id,
-                    follow_up_at(job, at, now),
+                    follow_up_at(due, at, now),
                     now,
                 )
                 .await?;
@@ -125,7 +149,7 @@ impl Engine {
                     .await?;
             }
         }
-        self.finish(tx, job).await
+        Ok(Advanced::Done)
     }
 
     /// Applies one step's effect to the store, in the step job's transaction.
