@@ -154,11 +154,13 @@ impl Tx {
         rows.into_iter().map(batch).collect()
     }
 
-    /// A batch's letters in page order.
+    /// A batch's letters in page order: by the customer's postcode (the post sorts by it,
+    /// and the order no longer depends on which worker planned which letter first), then
+    /// by message.
     pub async fn letters_of_batch(&mut self, id: i64) -> Result<Vec<Message>> {
         let sql = format!(
             "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN customers c ON c.id = m.customer_id
-             WHERE m.print_batch_id = $1 ORDER BY m.id"
+             WHERE m.print_batch_id = $1 ORDER BY COALESCE(c.postcode, ''), m.id"
         );
         let rows: Vec<MessageRow> = on_tx!(self, c => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
             .bind(id)
