@@ -288,18 +288,13 @@ async fn store_batch(
     let (name, file_key, loyalty) = (file.name, file.key, file.loyalty);
     let now = engine.clock().now();
     let mut tx = engine.store().begin().await?;
-    let mut outcomes = Vec::with_capacity(batch.len());
-    let mut refused = false;
-    for (_, item) in batch.iter() {
-        match import::apply(&mut tx, item, loyalty, cache, now).await {
-            Ok(stored) => outcomes.push(stored),
-            Err(IngestError::Invalid(_)) => {
-                refused = true;
-                break;
-            }
-            Err(IngestError::Store(e)) => return Err(e.into()),
-        }
-    }
+    let items: Vec<&Item> = batch.iter().map(|(_, item)| item).collect();
+    let (outcomes, refused) = match import::apply_batch(&mut tx, &items, loyalty, cache, now).await
+    {
+        Ok(outcomes) => (outcomes, false),
+        Err(IngestError::Invalid(_)) => (Vec::new(), true),
+        Err(IngestError::Store(e)) => return Err(e.into()),
+    };
     if !refused {
         tx.set_import_checkpoint(file_key, checkpoint as i64, now)
             .await?;

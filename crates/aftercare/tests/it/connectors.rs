@@ -1161,3 +1161,107 @@ both_backends!(
         );
     }
 );
+
+both_backends!(
+    own_order_lines_import_in_bulk_as_history_once_and_a_bad_line_is_named,
+    |backend| async move {
+        use aftercare::cli::import::{Options, import_file};
+        use aftercare_engine::import::Kind;
+        use aftercare_store::Table;
+        let app = spawn_app(backend).await;
+        app.seed_shop(&jan_de_vries()).await;
+        for i in 2..=3 {
+            let mut c = jan_de_vries();
+            c["external_id"] = json!(format!("C{i}"));
+            c["email"] = json!(format!("klant{i}@example.nl"));
+            assert_eq!(app.post_json("/v1/customers", &c).await.0, 201);
+        }
+        app.engine.run_until_idle().await.unwrap();
+        let jobs = app.store.count(Table::Jobs).await.unwrap();
+        let events = app.store.count(Table::Events).await.unwrap();
+        // Four orders a customer, a month apart: the first of each makes the customer's
+        // anniversary (one by one), the rest go in bulk; one line names no product.
+        let mut lines = Vec::new();
+        for month in 1..=4 {
+            for c in 1..=3 {
+                lines.push(json!({
+                    "external_id": format!("H{c}-{month}"),
+                    "customer_external_id": format!("C{c}"),
+                    "placed_at": format!("2025-0{month}-1{c}T10:00:00Z"),
+                    "lines": [{"sku": "LW-STRIDE-4", "quantity": month, "unit_price_cents": 12995}]
+                }));
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, lines: &[serde_json::Value]| {
+            let file = dir.path().join(name);
+            let text: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+            std::fs::write(&file, text.join("\n") + "\n").unwrap();
+            file
+        };
+        let file = write("orders.jsonl", &lines);
+        let report = import_file(&app.engine, Kind::Orders, &file, Options::default())
+            .await
+            .unwrap();
+        assert_eq!((report.read, report.added), (12, 12), "{report:?}");
+        assert!(report.rejected.is_empty(), "{report:?}");
+        assert_eq!(app.store.count(Table::Orders).await.unwrap(), 12);
+        assert_eq!(
+            app.store.count(Table::Events).await.unwrap(),
+            events + 12,
+            "each order on its customer's timeline"
+        );
+        assert_eq!(
+            app.store.count(Table::Jobs).await.unwrap(),
+            jobs,
+            "history enrols nobody"
+        );
+        let export = app.get_json("/v1/customers/C2/export").await;
+        let orders = export["orders"].as_array().expect("orders in the export");
+        assert_eq!(orders.len(), 4, "{export}");
+        let quantities: std::collections::BTreeSet<i64> = orders
+            .iter()
+            .map(|o| o["lines"][0]["quantity"].as_i64().unwrap())
+            .collect();
+        assert_eq!(quantities, (1..=4).collect(), "every order with its line");
+        let c2 = customer(&app, "C2").await.unwrap();
+        assert_eq!(c2.customer_since, Some("2025-01-12".parse().unwrap()));
+
+        let before = app.counts().await;
+        let again = import_file(
+            &app.engine,
+            Kind::Orders,
+            &file,
+            Options {
+                from_start: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!((again.added, again.known), (0, 12), "{again:?}");
+        assert_eq!(app.counts().await, before, "a second run adds nothing");
+
+        // A line that cannot be stored is named; the rest of its batch goes in.
+        let more = write(
+            "more.jsonl",
+            &[
+                json!({"external_id": "H9", "customer_external_id": "C1",
+                    "placed_at": "2025-05-01T10:00:00Z",
+                    "lines": [{"sku": "NOPE", "quantity": 1, "unit_price_cents": 100}]}),
+                json!({"external_id": "H10", "customer_external_id": "C3",
+                    "placed_at": "2025-05-13T10:00:00Z",
+                    "lines": [{"sku": "LW-STRIDE-4", "quantity": 1, "unit_price_cents": 12995}]}),
+            ],
+        );
+        let report = import_file(&app.engine, Kind::Orders, &more, Options::default())
+            .await
+            .unwrap();
+        assert_eq!((report.read, report.added), (2, 1), "{report:?}");
+        assert!(
+            report.rejected[0].contains("more.jsonl:1: lines[0].sku: no product with sku 'NOPE'"),
+            "{report:?}"
+        );
+        assert_eq!(app.store.count(Table::Orders).await.unwrap(), 13);
+    }
+);

@@ -242,6 +242,154 @@ pub async fn apply(
     }
 }
 
+/// Stores a batch of items as history inside `tx`, as [`apply`] would one after another,
+/// but with the common order — a customer already stored whose first purchase is no later,
+/// products already met in this import, no points — written in bulk: the batch's customers
+/// and known order numbers looked up in one statement each, and the new orders, their
+/// lines and their events written with multi-row statements (issue 24's bulk path). Any
+/// other item goes through [`apply`]. On a refused item the error is returned and the
+/// caller stores the batch again item by item.
+pub async fn apply_batch(
+    tx: &mut Tx,
+    items: &[&Item],
+    points: Option<&LoyaltyConfig>,
+    cache: &mut Cache,
+    now: Timestamp,
+) -> Result<Vec<Stored>, IngestError> {
+    let order_numbers: Vec<&str> = items
+        .iter()
+        .filter_map(|item| match item {
+            Item::Order { order, .. } => Some(order.external_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    if order_numbers.is_empty() || points.is_some() {
+        let mut outcomes = Vec::with_capacity(items.len());
+        for item in items {
+            outcomes.push(apply(tx, item, points, cache, now).await?);
+        }
+        return Ok(outcomes);
+    }
+    let mut known = tx.known_orders(&order_numbers).await?;
+    let customer_ids: Vec<&str> = items
+        .iter()
+        .filter_map(|item| match item {
+            Item::Order { order, .. } => Some(order.customer_external_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut customers: std::collections::HashMap<String, aftercare_store::StoredCustomer> = tx
+        .customers_by_external_ids(&customer_ids)
+        .await?
+        .into_iter()
+        .map(|c| (c.record.external_id.as_str().to_string(), c))
+        .collect();
+    let mut outcomes = Vec::with_capacity(items.len());
+    let mut bulk: Vec<(&OrderRecord, i64)> = Vec::new();
+    for item in items {
+        let fast = match item {
+            Item::Order {
+                order,
+                customer,
+                email: _,
+                products: _,
+            } => {
+                order.validate()?;
+                if order.placed_at > now {
+                    return Err(FieldError::new("placed_at", "must not be in the future").into());
+                }
+                if known.contains(order.external_id.as_str()) {
+                    outcomes.push(Stored::Known);
+                    continue;
+                }
+                let stored = customers.get(order.customer_external_id.as_str());
+                let nothing_more = customer.as_deref().is_none_or(|c| {
+                    *c == CustomerUpdate {
+                        external_id: c.external_id.clone(),
+                        ..Default::default()
+                    }
+                });
+                let products_met = order.lines.iter().all(|l| {
+                    cache
+                        .products
+                        .get(l.sku.as_str())
+                        .is_some_and(|seen| *seen <= order.placed_at)
+                });
+                stored
+                    .filter(|c| {
+                        nothing_more
+                            && products_met
+                            && c.record.customer_since.is_some_and(|since| {
+                                since
+                                    <= order
+                                        .placed_at
+                                        .to_zoned_datetime(c.record.time_zone.zone())
+                                        .date()
+                            })
+                    })
+                    .map(|c| (order, c.id))
+            }
+            _ => None,
+        };
+        match fast {
+            Some((order, customer_id)) => {
+                known.insert(order.external_id.as_str().to_string());
+                bulk.push((order, customer_id));
+                outcomes.push(Stored::Added);
+            }
+            None => {
+                outcomes.push(apply(tx, item, points, cache, now).await?);
+                // What the item changed of its customer is read again when needed.
+                if let Item::Order { order, .. } = item {
+                    known.insert(order.external_id.as_str().to_string());
+                    let id = order.customer_external_id.as_str();
+                    if let Some(c) = tx.customer_by_external_id(id).await? {
+                        customers.insert(id.to_string(), c);
+                    }
+                }
+            }
+        }
+    }
+    let stored = tx.insert_orders(&bulk, now).await?;
+    let stored: std::collections::HashSet<&str> = stored.iter().map(|(e, _)| e.as_str()).collect();
+    let properties: Vec<(i64, Timestamp, serde_json::Value, String)> = bulk
+        .iter()
+        .filter(|(order, _)| stored.contains(order.external_id.as_str()))
+        .map(|(order, customer_id)| {
+            (
+                *customer_id,
+                order.placed_at,
+                history_properties(order),
+                format!("import:order:{}", order.external_id),
+            )
+        })
+        .collect();
+    let events: Vec<aftercare_store::NewEvent<'_>> = properties
+        .iter()
+        .map(
+            |(customer_id, at, properties, source)| aftercare_store::NewEvent {
+                source_id: Some(source),
+                customer_id: *customer_id,
+                event_type: "order_placed",
+                occurred_at: *at,
+                properties,
+            },
+        )
+        .collect();
+    tx.insert_events(&events, now).await?;
+    Ok(outcomes)
+}
+
+/// An imported order's `order_placed` properties.
+fn history_properties(order: &OrderRecord) -> serde_json::Value {
+    json!({
+        "order_external_id": order.external_id,
+        "total_cents": order.total_cents(),
+        "delivery_method": order.delivery_method,
+        "imported": true,
+    })
+}
+
 /// The stored id of the order's customer, merged with what the file says of them and with
 /// the order as their first purchase when it is (their anniversary); a customer the file says
 /// nothing more of and whose first purchase is earlier is not written again.
@@ -376,12 +524,7 @@ async fn order_history(
         return Ok(Stored::Known);
     }
     // On the timeline as it happened; no job, so no programme hears of it.
-    let properties = json!({
-        "order_external_id": order.external_id,
-        "total_cents": order.total_cents(),
-        "delivery_method": order.delivery_method,
-        "imported": true,
-    });
+    let properties = history_properties(&order);
     let source = format!("import:order:{}", order.external_id);
     tx.insert_event(
         customer_id,

@@ -71,6 +71,32 @@ impl Tx {
         row.map(StoredCustomer::try_from).transpose()
     }
 
+    /// The customers with these external ids (those that exist), in one statement per
+    /// thousand: a bulk import's batch looks its customers up at once.
+    pub async fn customers_by_external_ids(
+        &mut self,
+        external_ids: &[&str],
+    ) -> Result<Vec<StoredCustomer>> {
+        let mut found = Vec::with_capacity(external_ids.len());
+        for chunk in external_ids.chunks(1000) {
+            let rows: Vec<CustomerRow> = on_tx!(self, c => {
+                let mut q = sqlx::QueryBuilder::new(
+                    "SELECT id, record, created_at, updated_at FROM customers WHERE external_id IN (",
+                );
+                let mut list = q.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                q.push(")");
+                q.build_query_as().fetch_all(&mut *c).await?
+            });
+            for row in rows {
+                found.push(StoredCustomer::try_from(row)?);
+            }
+        }
+        Ok(found)
+    }
+
     /// The external id of the first customer with this email address (stored in lower
     /// case), if any.
     pub async fn customer_id_by_email(&mut self, email: &str) -> Result<Option<String>> {

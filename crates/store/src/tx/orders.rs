@@ -42,6 +42,89 @@ impl Tx {
         Ok(Some(id))
     }
 
+    /// Of these order numbers, the ones already stored (one statement per thousand).
+    pub async fn known_orders(
+        &mut self,
+        external_ids: &[&str],
+    ) -> Result<std::collections::HashSet<String>> {
+        let mut known = std::collections::HashSet::new();
+        for chunk in external_ids.chunks(1000) {
+            let rows: Vec<String> = on_tx!(self, c => {
+                let mut q = sqlx::QueryBuilder::new("SELECT external_id FROM orders WHERE external_id IN (");
+                let mut list = q.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                q.push(")");
+                q.build_query_scalar().fetch_all(&mut *c).await?
+            });
+            known.extend(rows);
+        }
+        Ok(known)
+    }
+
+    /// Stores many orders with their lines in a few multi-row statements, as
+    /// [`Tx::insert_order`] stores one; returns `(order number, id)` of those stored (an
+    /// order number stored before is skipped).
+    pub async fn insert_orders(
+        &mut self,
+        orders: &[(&OrderRecord, i64)],
+        now: Timestamp,
+    ) -> Result<Vec<(String, i64)>> {
+        let mut stored: Vec<(String, i64)> = Vec::with_capacity(orders.len());
+        // Eight binds an order and five a line: well inside both backends' bind limits.
+        for chunk in orders.chunks(500) {
+            let rows: Vec<(String, i64)> = on_tx!(self, c => {
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO orders (external_id, customer_id, placed_at, total_cents, currency,
+                                         delivery_method, record, created_at) ",
+                );
+                q.push_values(chunk, |mut row, (record, customer_id)| {
+                    row.push_bind(record.external_id.as_str())
+                        .push_bind(*customer_id)
+                        .push_bind(micros(record.placed_at))
+                        .push_bind(record.total_cents())
+                        .push_bind(&record.currency)
+                        .push_bind(to_json(&record.delivery_method).trim_matches('"').to_string())
+                        .push_bind(to_json(*record))
+                        .push_bind(micros(now));
+                });
+                q.push(" ON CONFLICT (external_id) DO NOTHING RETURNING external_id, id");
+                q.build_query_as().fetch_all(&mut *c).await?
+            });
+            stored.extend(rows);
+        }
+        let ids: std::collections::HashMap<&str, i64> =
+            stored.iter().map(|(e, id)| (e.as_str(), *id)).collect();
+        let lines: Vec<(i64, i32, &aftercare_domain::OrderLine)> = orders
+            .iter()
+            .filter_map(|(record, _)| Some((ids.get(record.external_id.as_str())?, record)))
+            .flat_map(|(id, record)| {
+                record
+                    .lines
+                    .iter()
+                    .enumerate()
+                    .map(move |(n, line)| (*id, i32::try_from(n).unwrap_or(i32::MAX), line))
+            })
+            .collect();
+        for chunk in lines.chunks(1000) {
+            on_tx!(self, c => {
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price_cents) ",
+                );
+                q.push_values(chunk, |mut row, (id, n, line)| {
+                    row.push_bind(*id)
+                        .push_bind(*n)
+                        .push_bind(line.sku.as_str())
+                        .push_bind(i64::from(line.quantity))
+                        .push_bind(line.unit_price_cents);
+                });
+                q.build().execute(&mut *c).await?.rows_affected()
+            });
+        }
+        Ok(stored)
+    }
+
     /// An order by internal id.
     pub async fn order_by_id(&mut self, id: i64) -> Result<StoredOrder> {
         let row: Option<OrderRow> = on_tx!(self, c => sqlx::query_as(
