@@ -243,8 +243,9 @@ pub async fn apply(
 }
 
 /// Stores a batch of items as history inside `tx`, as [`apply`] would one after another,
-/// but with the common order — a customer already stored whose first purchase is no later,
-/// products already met in this import, no points — written in bulk: the batch's customers
+/// but with the common order — a customer already stored and the file saying nothing more
+/// of them (their first-purchase date moved earlier when this order is), products already
+/// met in this import, no points — written in bulk: the batch's customers
 /// and known order numbers looked up in one statement each, and the new orders, their
 /// lines and their events written with multi-row statements (issue 24's bulk path). Any
 /// other item goes through [`apply`]. On a refused item the error is returned and the
@@ -302,32 +303,39 @@ pub async fn apply_batch(
                     outcomes.push(Stored::Known);
                     continue;
                 }
-                let stored = customers.get(order.customer_external_id.as_str());
                 let nothing_more = customer.as_deref().is_none_or(|c| {
                     *c == CustomerUpdate {
                         external_id: c.external_id.clone(),
                         ..Default::default()
                     }
                 });
-                let products_met = order.lines.iter().all(|l| {
-                    cache
-                        .products
-                        .get(l.sku.as_str())
-                        .is_some_and(|seen| *seen <= order.placed_at)
-                });
-                stored
-                    .filter(|c| {
-                        nothing_more
-                            && products_met
-                            && c.record.customer_since.is_some_and(|since| {
-                                since
-                                    <= order
-                                        .placed_at
-                                        .to_zoned_datetime(c.record.time_zone.zone())
-                                        .date()
-                            })
-                    })
-                    .map(|c| (order, c.id))
+                let products_known = order
+                    .lines
+                    .iter()
+                    .all(|l| cache.products.contains_key(l.sku.as_str()));
+                match customers.get_mut(order.customer_external_id.as_str()) {
+                    Some(c) if nothing_more && products_known => {
+                        // The first purchase makes the customer's anniversary.
+                        let placed_on = order
+                            .placed_at
+                            .to_zoned_datetime(c.record.time_zone.zone())
+                            .date();
+                        if c.record.customer_since.is_none_or(|d| d > placed_on) {
+                            c.record.customer_since = Some(placed_on);
+                            tx.upsert_customer(&c.record, now).await?;
+                        }
+                        // A product is new from the first sale of it the shop had.
+                        for line in &order.lines {
+                            let sku = line.sku.as_str();
+                            if cache.products.get(sku).is_none_or(|m| order.placed_at < *m) {
+                                tx.product_seen_since(sku, order.placed_at).await?;
+                                cache.products.insert(sku.to_string(), order.placed_at);
+                            }
+                        }
+                        Some((order, c.id))
+                    }
+                    _ => None,
+                }
             }
             _ => None,
         };
