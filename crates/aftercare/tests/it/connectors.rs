@@ -1170,12 +1170,38 @@ both_backends!(
         use aftercare_store::Table;
         let app = spawn_app(backend).await;
         app.seed_shop(&jan_de_vries()).await;
-        for i in 2..=3 {
-            let mut c = jan_de_vries();
-            c["external_id"] = json!(format!("C{i}"));
-            c["email"] = json!(format!("klant{i}@example.nl"));
-            assert_eq!(app.post_json("/v1/customers", &c).await.0, 201);
-        }
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, lines: &[serde_json::Value]| {
+            let file = dir.path().join(name);
+            let text: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+            std::fs::write(&file, text.join("\n") + "\n").unwrap();
+            file
+        };
+        // Customers in bulk: C1 is known, C3 is named twice and the second line wins.
+        let customers: Vec<serde_json::Value> =
+            [(1, "Jan"), (2, "Els"), (3, "Piet"), (3, "Pieter")]
+                .iter()
+                .map(|(i, name)| {
+                    let mut c = jan_de_vries();
+                    c["external_id"] = json!(format!("C{i}"));
+                    c["email"] = json!(format!("klant{i}@example.nl"));
+                    c["first_name"] = json!(name);
+                    c
+                })
+                .collect();
+        let file = write("customers.jsonl", &customers);
+        let report = import_file(&app.engine, Kind::Customers, &file, Options::default())
+            .await
+            .unwrap();
+        assert_eq!((report.added, report.known), (2, 2), "{report:?}");
+        assert_eq!(
+            customer(&app, "C3").await.unwrap().first_name.as_deref(),
+            Some("Pieter")
+        );
+        assert_eq!(
+            customer(&app, "C1").await.unwrap().email.unwrap().as_str(),
+            "klant1@example.nl"
+        );
         app.engine.run_until_idle().await.unwrap();
         let jobs = app.store.count(Table::Jobs).await.unwrap();
         let events = app.store.count(Table::Events).await.unwrap();
@@ -1192,13 +1218,6 @@ both_backends!(
                 }));
             }
         }
-        let dir = tempfile::tempdir().unwrap();
-        let write = |name: &str, lines: &[serde_json::Value]| {
-            let file = dir.path().join(name);
-            let text: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
-            std::fs::write(&file, text.join("\n") + "\n").unwrap();
-            file
-        };
         let file = write("orders.jsonl", &lines);
         let report = import_file(&app.engine, Kind::Orders, &file, Options::default())
             .await

@@ -257,6 +257,9 @@ pub async fn apply_batch(
     cache: &mut Cache,
     now: Timestamp,
 ) -> Result<Vec<Stored>, IngestError> {
+    if !items.is_empty() && items.iter().all(|i| matches!(i, Item::Customer(_))) {
+        return customers_batch(tx, items, now).await;
+    }
     let order_numbers: Vec<&str> = items
         .iter()
         .filter_map(|item| match item {
@@ -287,6 +290,7 @@ pub async fn apply_batch(
         .collect();
     let mut outcomes = Vec::with_capacity(items.len());
     let mut bulk: Vec<(&OrderRecord, i64)> = Vec::new();
+    let mut since_moved = std::collections::BTreeSet::new();
     for item in items {
         let fast = match item {
             Item::Order {
@@ -322,7 +326,7 @@ pub async fn apply_batch(
                             .date();
                         if c.record.customer_since.is_none_or(|d| d > placed_on) {
                             c.record.customer_since = Some(placed_on);
-                            tx.upsert_customer(&c.record, now).await?;
+                            since_moved.insert(c.record.external_id.as_str().to_string());
                         }
                         // A product is new from the first sale of it the shop had.
                         for line in &order.lines {
@@ -346,6 +350,8 @@ pub async fn apply_batch(
                 outcomes.push(Stored::Added);
             }
             None => {
+                // The item reads its customer from the store: what moved is written first.
+                write_customers(tx, &mut since_moved, &customers, now).await?;
                 outcomes.push(apply(tx, item, points, cache, now).await?);
                 // What the item changed of its customer is read again when needed.
                 if let Item::Order { order, .. } = item {
@@ -358,6 +364,7 @@ pub async fn apply_batch(
             }
         }
     }
+    write_customers(tx, &mut since_moved, &customers, now).await?;
     let stored = tx.insert_orders(&bulk, now).await?;
     let stored: std::collections::HashSet<&str> = stored.iter().map(|(e, _)| e.as_str()).collect();
     let properties: Vec<(i64, Timestamp, serde_json::Value, String)> = bulk
@@ -385,6 +392,82 @@ pub async fn apply_batch(
         )
         .collect();
     tx.insert_events(&events, now).await?;
+    Ok(outcomes)
+}
+
+/// Writes the customers named in `moved` (and forgets the names).
+async fn write_customers(
+    tx: &mut Tx,
+    moved: &mut std::collections::BTreeSet<String>,
+    customers: &std::collections::HashMap<String, aftercare_store::StoredCustomer>,
+    now: Timestamp,
+) -> Result<(), IngestError> {
+    if moved.is_empty() {
+        return Ok(());
+    }
+    let records: Vec<&CustomerRecord> = moved
+        .iter()
+        .filter_map(|id| customers.get(id).map(|c| &c.record))
+        .collect();
+    tx.upsert_customers(&records, now).await?;
+    moved.clear();
+    Ok(())
+}
+
+/// A batch of whole customer records, as [`apply`] stores them one by one (the file's record
+/// replaces the stored one, but keeps consent decisions made since), in multi-row
+/// statements; a customer named twice in the batch is written once, as the second line
+/// left it.
+async fn customers_batch(
+    tx: &mut Tx,
+    items: &[&Item],
+    now: Timestamp,
+) -> Result<Vec<Stored>, IngestError> {
+    let today = now.to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
+    let ids: Vec<&str> = items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Customer(r) => Some(r.external_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    let stored: std::collections::HashMap<String, CustomerRecord> = tx
+        .customers_by_external_ids(&ids)
+        .await?
+        .into_iter()
+        .map(|c| (c.record.external_id.as_str().to_string(), c.record))
+        .collect();
+    let mut pending: std::collections::HashMap<String, CustomerRecord> =
+        std::collections::HashMap::new();
+    let mut write_order: Vec<String> = Vec::new();
+    let mut outcomes = Vec::with_capacity(items.len());
+    for item in items {
+        let Item::Customer(record) = item else {
+            continue;
+        };
+        record.validate(today)?;
+        let id = record.external_id.as_str().to_string();
+        let mut record = record.as_ref().clone();
+        if let Some(base) = pending.get(&id).or_else(|| stored.get(&id)) {
+            let from_file = CustomerUpdate {
+                consents: std::mem::take(&mut record.consents),
+                ..Default::default()
+            };
+            record.consents = base.consents.clone();
+            crate::connectors::merge_into(&mut record, &from_file, false);
+        }
+        let known = stored.contains_key(&id) || pending.contains_key(&id);
+        outcomes.push(if known { Stored::Known } else { Stored::Added });
+        if !pending.contains_key(&id) {
+            write_order.push(id.clone());
+        }
+        pending.insert(id, record);
+    }
+    let records: Vec<&CustomerRecord> = write_order
+        .iter()
+        .filter_map(|id| pending.get(id))
+        .collect();
+    tx.upsert_customers(&records, now).await?;
     Ok(outcomes)
 }
 

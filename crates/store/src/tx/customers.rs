@@ -30,6 +30,51 @@ impl Tx {
         Ok((id, created_at == micros(now)))
     }
 
+    /// [`Tx::upsert_customer`] for many customers in multi-row statements (a bulk import's
+    /// batch); each external id at most once. Returns the ids in the records' order.
+    pub async fn upsert_customers(
+        &mut self,
+        records: &[&CustomerRecord],
+        now: Timestamp,
+    ) -> Result<Vec<i64>> {
+        let mut ids = std::collections::HashMap::with_capacity(records.len());
+        // Seven binds a customer: well inside both backends' bind limits.
+        for chunk in records.chunks(500) {
+            let rows: Vec<(String, i64)> = on_tx!(self, c => {
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO customers (external_id, email, last_name, postcode, record, created_at, updated_at, time_zone) ",
+                );
+                q.push_values(chunk, |mut row, record| {
+                    row.push_bind(record.external_id.as_str())
+                        .push_bind(record.email.as_ref().map(|e| e.as_str().to_lowercase()))
+                        .push_bind(record.last_name.as_deref().map(str::to_lowercase))
+                        .push_bind(record.postal_address.as_ref().map(|a| a.postcode.replace(' ', "").to_uppercase()))
+                        .push_bind(to_json(*record))
+                        .push_bind(micros(now))
+                        .push_bind(micros(now))
+                        .push_bind(record.time_zone.as_str());
+                });
+                q.push(
+                    " ON CONFLICT (external_id) DO UPDATE SET email = excluded.email,
+                       last_name = excluded.last_name, postcode = excluded.postcode,
+                       record = excluded.record, updated_at = excluded.updated_at,
+                       time_zone = excluded.time_zone
+                     RETURNING external_id, id",
+                );
+                q.build_query_as().fetch_all(&mut *c).await?
+            });
+            ids.extend(rows);
+        }
+        records
+            .iter()
+            .map(|r| {
+                ids.get(r.external_id.as_str())
+                    .copied()
+                    .ok_or_else(|| StoreError::NotFound(format!("customer {}", r.external_id)))
+            })
+            .collect()
+    }
+
     /// Replaces a known customer's record (e.g. after a `tag` step).
     pub async fn update_customer_record(
         &mut self,
