@@ -114,12 +114,23 @@ impl Engine {
         }
 
         let mut due_now = Vec::new();
-        for programme in self.programmes.current().triggered_by(event_type) {
+        let triggered: Vec<_> = self.programmes.current().triggered_by(event_type).collect();
+        // One look at the pauses for all the event's programmes.
+        let paused: std::collections::HashSet<String> = if triggered.is_empty() {
+            Default::default()
+        } else {
+            tx.paused_programmes()
+                .await?
+                .into_iter()
+                .map(|(id, _, _)| id)
+                .collect()
+        };
+        for programme in triggered {
             if programme.draft {
                 debug!(programme = %programme.id, customer_id = customer.id, "Not enrolled: the programme is a draft.");
                 continue;
             }
-            if tx.programme_paused(&programme.id).await? {
+            if paused.contains(&programme.id) {
                 debug!(programme = %programme.id, customer_id = customer.id, "Not enrolled: the programme is paused.");
                 continue;
             }
@@ -170,7 +181,10 @@ impl Engine {
         // have run; a paused programme's wait as a job.
         for (enrolment_id, first) in due_now {
             let enrolment = tx.enrolment(enrolment_id).await?;
-            if let Advanced::Paused = self.advance(&mut tx, &enrolment, first, now).await? {
+            if let Advanced::Paused = self
+                .advance(&mut tx, &enrolment, first, now, Some(&paused))
+                .await?
+            {
                 tx.insert_job(job_kind::STEP, enrolment_id, first, now)
                     .await?;
             }

@@ -23,7 +23,7 @@ impl Engine {
         let now = self.clock.now();
         // Waits count from when the step was due, so a late worker does not shift the plan.
         let due = aftercare_store::from_micros(job.run_at)?;
-        match self.advance(&mut tx, &enrolment, due, now).await? {
+        match self.advance(&mut tx, &enrolment, due, now, None).await? {
             Advanced::Paused => self.hold_while_paused(tx, job).await,
             Advanced::Done => self.finish(tx, job).await,
         }
@@ -32,13 +32,15 @@ impl Engine {
     /// Runs `enrolment`'s steps from where it stands up to the next wait or the end, in `tx`
     /// with the customer locked: the step job's work, which routing also does at once when
     /// an event enrols a customer whose first step is due (one transaction and no job per
-    /// enrolment; issue 22). `due` is when the steps fell due.
+    /// enrolment; issue 22). `due` is when the steps fell due; `paused` is the set of paused
+    /// programmes when the caller read it in this transaction already.
     pub(super) async fn advance(
         &self,
         tx: &mut Tx,
         enrolment: &aftercare_store::Enrolment,
         due: jiff::Timestamp,
         now: jiff::Timestamp,
+        paused: Option<&std::collections::HashSet<String>>,
     ) -> Result<Advanced, EngineError> {
         let Some(programme) = self
             .programmes
@@ -72,7 +74,11 @@ impl Engine {
             }
             Resume::Nothing => return Ok(Advanced::Done),
         };
-        if tx.programme_paused(&enrolment.programme_id).await? {
+        let is_paused = match paused {
+            Some(set) => set.contains(&enrolment.programme_id),
+            None => tx.programme_paused(&enrolment.programme_id).await?,
+        };
+        if is_paused {
             return Ok(Advanced::Paused);
         }
         let mut customer = tx.customer(enrolment.customer_id).await?;
