@@ -195,6 +195,48 @@ async fn in_state(store: &Store, state: aftercare_domain::MessageState) -> usize
     found.len()
 }
 
+/// `n` customers (C0, C1, …) with one order each, placed now, in a transaction left open;
+/// the first `marketing` of them also allow marketing email. Returns it with the time.
+async fn customers_with_an_order(
+    store: &Store,
+    n: usize,
+    marketing: usize,
+) -> (aftercare_store::Tx, jiff::Timestamp) {
+    let now = SystemClock.now();
+    let mut tx = store.begin().await.unwrap();
+    let product: aftercare_domain::ProductRecord = serde_json::from_value(serde_json::json!({
+        "sku": "LW-STRIDE-4", "name": "Stride 4", "category": "running-shoes", "price_cents": 12995
+    }))
+    .unwrap();
+    ingest::upsert_product(&mut tx, &product, now)
+        .await
+        .unwrap();
+    for i in 0..n {
+        let mut c = jan_de_vries();
+        c["external_id"] = format!("C{i}").into();
+        c["email"] = format!("klant{i}@example.nl").into();
+        if i < marketing {
+            c["consents"]
+                .as_array_mut()
+                .unwrap()
+                .push(serde_json::json!({
+                    "purpose": "marketing", "channel": "email", "granted": true,
+                    "source": "checkout", "at": "2026-01-01T10:00:00Z"
+                }));
+        }
+        let customer: aftercare_domain::CustomerRecord = serde_json::from_value(c).unwrap();
+        ingest::upsert_customer(&mut tx, &customer, now)
+            .await
+            .unwrap();
+        let mut o = order(&format!("W{i}"));
+        o["customer_external_id"] = format!("C{i}").into();
+        let mut o: aftercare_domain::OrderRecord = serde_json::from_value(o).unwrap();
+        o.placed_at = now;
+        ingest::create_order(&mut tx, &o, now).await.unwrap();
+    }
+    (tx, now)
+}
+
 /// Issue 6: 10,000 messages queued, the worker killed with SIGKILL mid-batch several times
 /// and restarted: every message reaches the SMTP sink, and the repeats are at most the
 /// messages that were in flight at the kills (counted by Message-ID).
@@ -207,29 +249,7 @@ async fn ten_thousand_messages_survive_repeated_sigkills_with_repeats_bounded_by
     std::fs::write(programmes.path().join("confirm.toml"), CONFIRM).unwrap();
 
     let store = Store::open(&database_url).await.unwrap();
-    let now = SystemClock.now();
-    let mut tx = store.begin().await.unwrap();
-    let product: aftercare_domain::ProductRecord = serde_json::from_value(serde_json::json!({
-        "sku": "LW-STRIDE-4", "name": "Stride 4", "category": "running-shoes", "price_cents": 12995
-    }))
-    .unwrap();
-    ingest::upsert_product(&mut tx, &product, now)
-        .await
-        .unwrap();
-    for i in 0..MESSAGES {
-        let mut c = jan_de_vries();
-        c["external_id"] = format!("C{i}").into();
-        c["email"] = format!("klant{i}@example.nl").into();
-        let customer: aftercare_domain::CustomerRecord = serde_json::from_value(c).unwrap();
-        ingest::upsert_customer(&mut tx, &customer, now)
-            .await
-            .unwrap();
-        let mut o = order(&format!("W{i}"));
-        o["customer_external_id"] = format!("C{i}").into();
-        let mut o: aftercare_domain::OrderRecord = serde_json::from_value(o).unwrap();
-        o.placed_at = now;
-        ingest::create_order(&mut tx, &o, now).await.unwrap();
-    }
+    let (tx, _) = customers_with_an_order(&store, MESSAGES, 0).await;
     tx.commit().await.unwrap();
 
     let arrived = || smtp.count();
@@ -311,38 +331,7 @@ async fn four_workers_killed_at_random_lose_nothing_and_never_decide_for_one_cus
     std::fs::write(programmes.path().join("nudge.toml"), NUDGE).unwrap();
 
     let store = Store::open(&database_url).await.unwrap();
-    let now = SystemClock.now();
-    let mut tx = store.begin().await.unwrap();
-    let product: aftercare_domain::ProductRecord = serde_json::from_value(serde_json::json!({
-        "sku": "LW-STRIDE-4", "name": "Stride 4", "category": "running-shoes", "price_cents": 12995
-    }))
-    .unwrap();
-    ingest::upsert_product(&mut tx, &product, now)
-        .await
-        .unwrap();
-    for i in 0..MESSAGES {
-        let mut c = jan_de_vries();
-        c["external_id"] = format!("C{i}").into();
-        c["email"] = format!("klant{i}@example.nl").into();
-        if i < BURST {
-            c["consents"]
-                .as_array_mut()
-                .unwrap()
-                .push(serde_json::json!({
-                    "purpose": "marketing", "channel": "email", "granted": true,
-                    "source": "checkout", "at": "2026-01-01T10:00:00Z"
-                }));
-        }
-        let customer: aftercare_domain::CustomerRecord = serde_json::from_value(c).unwrap();
-        ingest::upsert_customer(&mut tx, &customer, now)
-            .await
-            .unwrap();
-        let mut o = order(&format!("W{i}"));
-        o["customer_external_id"] = format!("C{i}").into();
-        let mut o: aftercare_domain::OrderRecord = serde_json::from_value(o).unwrap();
-        o.placed_at = now;
-        ingest::create_order(&mut tx, &o, now).await.unwrap();
-    }
+    let (mut tx, now) = customers_with_an_order(&store, MESSAGES, BURST).await;
     // The triggers interleaved (customer 0, 1, …, 199, 0, 1, …), so a customer's eight
     // land in different workers' claims.
     let events: Vec<aftercare_domain::EventRecord> = (0..TRIGGERS * BURST)
