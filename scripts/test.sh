@@ -2,6 +2,7 @@
 # Runs the whole test suite on a bare Debian machine: installs what the tests need when it
 # is missing (PostgreSQL, postfix's smtp-sink as a real SMTP server, Chromium and its
 # WebDriver, axe-core from npm for the accessibility check, poppler-utils for the print tests, dkimpy to verify DKIM,
+# Jinja2 for a smoke run of the email bench's peer,
 # Schemathesis and openapi-spec-validator from PyPI for the API contract), starts a throw-away PostgreSQL
 # and ChromeDriver on loopback, runs fmt, clippy and every test, and stops what it started.
 set -euo pipefail
@@ -17,6 +18,7 @@ command -v npm >/dev/null || need+=(npm)
 command -v pdftotext >/dev/null || need+=(poppler-utils)   # the print tests read the PDFs
 /usr/bin/python3 -c "import dkim" 2>/dev/null || need+=(python3-dkim)   # verifies DKIM signatures
 /usr/bin/python3 -c "import venv, ensurepip" 2>/dev/null || need+=(python3-venv)   # for the contract tools
+/usr/bin/python3 -c "import jinja2" 2>/dev/null || need+=(python3-jinja2)   # the email bench's peer, smoke-run
 if [ ${#need[@]} -gt 0 ]; then
   echo "Installing ${need[*]} from Debian packages…"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

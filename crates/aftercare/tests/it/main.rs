@@ -5,6 +5,7 @@ mod helpers;
 
 mod admin;
 mod api;
+mod benches;
 mod browser;
 mod carrier;
 mod channels;

@@ -1,0 +1,70 @@
+//! The benches' own parts, at tiny sizes, so a bench cannot quietly stop running (issue 22
+//! point 8: the email bench's Jinja2 peer broke when the layout gained a filter it lacked).
+//! The benches themselves build release binaries and run for minutes; these run their peer
+//! and generator against the real SMTP sink and the real import in a second.
+
+use std::process::Command;
+
+use crate::helpers::*;
+
+/// `bench/email`'s peer (Jinja2 and smtplib) renders the library's order confirmation with
+/// the worker's layout and sends it to a real SMTP server.
+#[tokio::test]
+async fn the_email_bench_peer_renders_the_library_confirmation_and_sends_it() {
+    let smtp = SmtpSink::start(None);
+    let port = smtp.url.rsplit(':').next().unwrap().to_string();
+    let root = repo_root();
+    let out = Command::new("/usr/bin/python3")
+        .arg(root.join("bench/email/jinja_smtplib.py"))
+        .args(["3", "127.0.0.1", &port])
+        .arg(&root)
+        .output()
+        .expect("python3 (the test command installs python3-jinja2)");
+    assert!(
+        out.status.success(),
+        "the Jinja2 peer failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mail = smtp.wait_for(3).await;
+    assert_eq!(mail.len(), 3);
+    assert!(
+        mail.iter().all(|m| m.contains("Content-Type: text/html")),
+        "text and HTML, as the worker sends"
+    );
+}
+
+/// `bench/import`'s generator writes files the import takes whole.
+#[tokio::test]
+async fn the_import_bench_files_import_without_a_rejected_line() {
+    use aftercare::cli::import::{Options, import_file};
+    use aftercare_engine::import::Kind;
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new("/usr/bin/python3")
+        .arg(repo_root().join("bench/import/generate.py"))
+        .arg("40")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let app = spawn_app(Backend::Sqlite).await;
+    for (kind, file, n) in [
+        (Kind::Products, "products.jsonl", 500),
+        (Kind::Customers, "customers.jsonl", 40),
+        (Kind::Orders, "orders.jsonl", 40),
+    ] {
+        let report = import_file(
+            &app.engine,
+            kind,
+            &dir.path().join(file),
+            Options::default(),
+        )
+        .await
+        .unwrap();
+        assert!(report.rejected.is_empty(), "{file}: {report:?}");
+        assert_eq!(report.added, n, "{file}: {report:?}");
+    }
+}
