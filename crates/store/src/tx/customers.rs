@@ -9,38 +9,24 @@ impl Tx {
         record: &CustomerRecord,
         now: Timestamp,
     ) -> Result<(i64, bool)> {
-        let (id, created_at): (i64, i64) = on_tx!(self, c => sqlx::query_as(
-            "INSERT INTO customers (external_id, email, last_name, postcode, record, created_at, updated_at, time_zone)
-             VALUES ($1, $2, $3, $4, $5, $6, $6, $7)
-             ON CONFLICT (external_id) DO UPDATE SET email = excluded.email,
-                 last_name = excluded.last_name, postcode = excluded.postcode,
-                 record = excluded.record, updated_at = excluded.updated_at,
-                 time_zone = excluded.time_zone
-             RETURNING id, created_at",
-        )
-        .bind(record.external_id.as_str())
-        .bind(record.email.as_ref().map(|e| e.as_str().to_lowercase()))
-        .bind(record.last_name.as_deref().map(str::to_lowercase))
-        .bind(record.postal_address.as_ref().map(|a| a.postcode.replace(' ', "").to_uppercase()))
-        .bind(to_json(record))
-        .bind(micros(now))
-        .bind(record.time_zone.as_str())
-        .fetch_one(&mut *c)
-        .await?);
-        Ok((id, created_at == micros(now)))
+        let mut stored = self.upsert_customers(&[record], now).await?;
+        stored
+            .pop()
+            .ok_or_else(|| StoreError::NotFound(format!("customer {}", record.external_id)))
     }
 
-    /// [`Tx::upsert_customer`] for many customers in multi-row statements (a bulk import's
-    /// batch); each external id at most once. Returns the ids in the records' order.
+    /// Inserts or replaces customers by external id in multi-row statements (a bulk
+    /// import's batch: each external id at most once); returns each one's id and whether it
+    /// is new, in the records' order.
     pub async fn upsert_customers(
         &mut self,
         records: &[&CustomerRecord],
         now: Timestamp,
-    ) -> Result<Vec<i64>> {
+    ) -> Result<Vec<(i64, bool)>> {
         let mut ids = std::collections::HashMap::with_capacity(records.len());
-        // Seven binds a customer: well inside both backends' bind limits.
+        // Eight binds a customer: well inside both backends' bind limits.
         for chunk in records.chunks(500) {
-            let rows: Vec<(String, i64)> = on_tx!(self, c => {
+            let rows: Vec<(String, i64, i64)> = on_tx!(self, c => {
                 let mut q = sqlx::QueryBuilder::new(
                     "INSERT INTO customers (external_id, email, last_name, postcode, record, created_at, updated_at, time_zone) ",
                 );
@@ -59,11 +45,13 @@ impl Tx {
                        last_name = excluded.last_name, postcode = excluded.postcode,
                        record = excluded.record, updated_at = excluded.updated_at,
                        time_zone = excluded.time_zone
-                     RETURNING external_id, id",
+                     RETURNING external_id, id, created_at",
                 );
                 q.build_query_as().fetch_all(&mut *c).await?
             });
-            ids.extend(rows);
+            ids.extend(rows.into_iter().map(|(external_id, id, created_at)| {
+                (external_id, (id, created_at == micros(now)))
+            }));
         }
         records
             .iter()

@@ -10,36 +10,8 @@ impl Tx {
         customer_id: i64,
         now: Timestamp,
     ) -> Result<Option<i64>> {
-        let id: Option<i64> = on_tx!(self, c => sqlx::query_scalar(
-            "INSERT INTO orders (external_id, customer_id, placed_at, total_cents, currency,
-                                 delivery_method, record, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-             ON CONFLICT (external_id) DO NOTHING RETURNING id",
-        )
-        .bind(record.external_id.as_str())
-        .bind(customer_id)
-        .bind(micros(record.placed_at))
-        .bind(record.total_cents())
-        .bind(&record.currency)
-        .bind(to_json(&record.delivery_method).trim_matches('"').to_string())
-        .bind(to_json(record))
-        .bind(micros(now))
-        .fetch_optional(&mut *c)
-        .await?);
-        let Some(id) = id else { return Ok(None) };
-        for (line_no, line) in record.lines.iter().enumerate() {
-            on_tx!(self, c => sqlx::query(
-                "INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price_cents)
-                 VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(id)
-            .bind(i32::try_from(line_no).unwrap_or(i32::MAX))
-            .bind(line.sku.as_str())
-            .bind(i64::from(line.quantity))
-            .bind(line.unit_price_cents)
-            .execute(&mut *c).await?.rows_affected());
-        }
-        Ok(Some(id))
+        let stored = self.insert_orders(&[(record, customer_id)], now).await?;
+        Ok(stored.first().map(|(_, id)| *id))
     }
 
     /// Of these order numbers, the ones already stored (one statement per thousand).
@@ -63,9 +35,9 @@ impl Tx {
         Ok(known)
     }
 
-    /// Stores many orders with their lines in a few multi-row statements, as
-    /// [`Tx::insert_order`] stores one; returns `(order number, id)` of those stored (an
-    /// order number stored before is skipped).
+    /// Stores orders with their lines in a few multi-row statements (one order is
+    /// [`Tx::insert_order`]); returns `(order number, id)` of those stored (an order number
+    /// stored before is skipped).
     pub async fn insert_orders(
         &mut self,
         orders: &[(&OrderRecord, i64)],
