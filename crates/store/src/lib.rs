@@ -214,17 +214,20 @@ impl Store {
     }
 
     /// The customer each of `jobs` is about, where its kind names one (an event to route, an
-    /// enrolment's steps, a message to deliver), as `(job id, customer id)` pairs. The worker
-    /// runs one customer's jobs one after another and different customers' side by side.
+    /// enrolment's steps, a message to deliver, a delivery change for the carrier), as
+    /// `(job id, customer id)` pairs. The worker runs one customer's jobs one after another
+    /// and different customers' side by side.
     pub async fn job_customers(&self, jobs: &[Job]) -> Result<Vec<(i64, i64)>> {
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
-        let sql = "SELECT j.id, COALESCE(e.customer_id, n.customer_id, m.customer_id)
+        let sql =
+            "SELECT j.id, COALESCE(e.customer_id, n.customer_id, m.customer_id, d.customer_id)
              FROM jobs j
              LEFT JOIN events e ON j.kind = 'event' AND e.id = j.ref_id
              LEFT JOIN enrolments n ON j.kind = 'step' AND n.id = j.ref_id
              LEFT JOIN messages m ON j.kind = 'deliver' AND m.id = j.ref_id
+             LEFT JOIN delivery_changes d ON j.kind = 'carrier' AND d.id = j.ref_id
              WHERE j.id IN (";
         let rows: Vec<(i64, Option<i64>)> = on_pool!(&self.pool, p => {
             let mut q = sqlx::QueryBuilder::new(sql);
