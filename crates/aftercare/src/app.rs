@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use aftercare_channels::email::SmtpMailer;
 use aftercare_domain::Clock;
+use aftercare_engine::content::ContentError;
 use aftercare_engine::programme::{self, CheckContext, Finding, Library};
 use aftercare_engine::render::Renderer;
 use aftercare_engine::versions::{self, SyncError};
@@ -122,6 +123,17 @@ pub async fn build_engine(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Res
             SyncError::Changed(_) => anyhow::anyhow!("the programmes have mistakes:\n{e}"),
             SyncError::Store(e) => anyhow::Error::new(e).context("storing programme versions"),
         })?;
+    // The template files seed the stored versions; what the admin UI published stays live
+    // unless a file changed since (issue 21).
+    let (renderer, generation) =
+        aftercare_engine::content::sync_templates(&store, renderer, clock.now())
+            .await
+            .map_err(|e| match e {
+                ContentError::Store(e) => {
+                    anyhow::Error::new(e).context("storing template versions")
+                }
+                e => anyhow::anyhow!("the live templates have mistakes:\n{e}"),
+            })?;
     let worker_id = format!("{}-{}", hostname(), std::process::id());
     let lease = jiff::SignedDuration::from_secs(i64::from(config.job_lease_seconds));
     let engine = Engine::new(
@@ -132,6 +144,8 @@ pub async fn build_engine(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Res
         delivery,
         worker_id,
     )
+    .with_check_context(ctx)
+    .with_templates_as_of(generation)
     .with_lease(lease)
     .with_concurrency(usize::try_from(config.job_lanes).unwrap_or(1))
     .with_policy(config.policy.clone())

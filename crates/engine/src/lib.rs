@@ -1,5 +1,6 @@
 //! Aftercare's engine: programmes, the worker that runs them, and message rendering.
 pub mod connectors;
+pub mod content;
 pub mod feedback;
 #[cfg(test)]
 mod fuzz;
@@ -9,6 +10,7 @@ pub mod ingest;
 pub mod interpret;
 pub mod links;
 pub mod loyalty;
+pub mod preview;
 pub mod privacy;
 pub mod programme;
 pub mod register;

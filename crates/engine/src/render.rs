@@ -12,7 +12,7 @@
 //! Requirements: DQ2, PP1–PP4, PX1 (messages in the brand's own voice).
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use aftercare_domain::{
     AddressForm, CustomerRecord, Locale, NameInput, OrderRecord, ProductRecord, greeting,
@@ -382,6 +382,57 @@ pub struct Renderer {
     brand: Brand,
     /// The customer pages' words, from `pages/` beside the templates.
     words: crate::words::PageWords,
+    /// Each template's definition, by name.
+    sources: BTreeMap<String, TemplateSource>,
+}
+
+/// A template's definition and where it came from (a file, or a version stored by the
+/// template editor).
+#[derive(Debug, Clone)]
+struct TemplateSource {
+    file: PathBuf,
+    text: String,
+}
+
+/// Reads every `*.toml` file in `dir`, by template name (the file's stem).
+fn read_dir(dir: &Path) -> Result<BTreeMap<String, TemplateSource>, Vec<Finding>> {
+    let finding = |file: &Path, reason: String| Finding {
+        file: file.to_path_buf(),
+        line: 1,
+        column: 1,
+        reason,
+    };
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        vec![finding(
+            dir,
+            format!("cannot read the template folder: {e}"),
+        )]
+    })?;
+    let mut sources = BTreeMap::new();
+    let mut findings = Vec::new();
+    for file in entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+    {
+        let Some(name) = file
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .map(str::to_string)
+        else {
+            continue;
+        };
+        match std::fs::read_to_string(&file) {
+            Ok(text) => {
+                sources.insert(name, TemplateSource { file, text });
+            }
+            Err(e) => findings.push(finding(&file, format!("cannot read: {e}"))),
+        }
+    }
+    if findings.is_empty() {
+        Ok(sources)
+    } else {
+        Err(findings)
+    }
 }
 
 const LAYOUT: &str = include_str!("layout.html.j2");
@@ -389,6 +440,72 @@ const LAYOUT: &str = include_str!("layout.html.j2");
 impl Renderer {
     /// Loads every `*.toml` template in `dir`; returns every finding on failure.
     pub fn load_dir(dir: &Path, brand: Brand) -> Result<Self, Vec<Finding>> {
+        let sources = read_dir(dir)?;
+        let words = crate::words::PageWords::load_dir(&dir.join("pages"), &brand.languages);
+        match (
+            Self::from_sources(sources, brand, words.clone().unwrap_or_default()),
+            words,
+        ) {
+            (Ok(r), Ok(_)) => Ok(r),
+            (Ok(_), Err(more)) => Err(more),
+            (Err(mut findings), words) => {
+                findings.extend(words.err().unwrap_or_default());
+                Err(findings)
+            }
+        }
+    }
+
+    /// This renderer with `template`'s definition replaced by `text` (or added), checked
+    /// like a file: the template editor's draft, and the stored version a running worker
+    /// picks up (issue 21).
+    pub fn with_template(&self, template: &str, text: &str) -> Result<Self, Vec<Finding>> {
+        let mut sources = self.sources.clone();
+        sources.insert(
+            template.to_string(),
+            TemplateSource {
+                file: PathBuf::from(format!("{template}.toml")),
+                text: text.to_string(),
+            },
+        );
+        Self::from_sources(sources, self.brand.clone(), self.words.clone())
+    }
+
+    /// This renderer with several templates' definitions replaced.
+    pub fn with_templates(
+        &self,
+        texts: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, Vec<Finding>> {
+        let mut sources = self.sources.clone();
+        for (name, text) in texts {
+            sources.insert(
+                name.clone(),
+                TemplateSource {
+                    file: PathBuf::from(format!("{name}.toml")),
+                    text,
+                },
+            );
+        }
+        Self::from_sources(sources, self.brand.clone(), self.words.clone())
+    }
+
+    /// The definition (TOML) each template was loaded from.
+    pub fn source(&self, template: &str) -> Option<&str> {
+        self.sources.get(template).map(|s| s.text.as_str())
+    }
+
+    /// Every template with its definition, by name.
+    pub fn sources(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.sources
+            .iter()
+            .map(|(name, s)| (name.as_str(), s.text.as_str()))
+    }
+
+    /// Compiles templates from their definitions; returns every finding on failure.
+    fn from_sources(
+        sources: BTreeMap<String, TemplateSource>,
+        brand: Brand,
+        words: crate::words::PageWords,
+    ) -> Result<Self, Vec<Finding>> {
         let mut findings = Vec::new();
         let mut env = Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
@@ -413,50 +530,23 @@ impl Renderer {
                 e.to_string(),
             ));
         }
-        let mut files: Vec<_> = match std::fs::read_dir(dir) {
-            Ok(entries) => entries
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-                .collect(),
-            Err(e) => {
-                return Err(vec![finding(
-                    dir,
-                    1,
-                    format!("cannot read the template folder: {e}"),
-                )]);
-            }
-        };
-        files.sort();
-        for file in files {
-            let Some(name) = file
-                .file_stem()
-                .and_then(|s| s.to_str())
-                .map(str::to_string)
-            else {
-                continue;
-            };
-            let text = match std::fs::read_to_string(&file) {
-                Ok(t) => t,
-                Err(e) => {
-                    findings.push(finding(&file, 1, format!("cannot read: {e}")));
-                    continue;
-                }
-            };
-            let parsed: BTreeMap<String, LocaleTemplate> = match toml::from_str(&text) {
+        for (name, TemplateSource { file, text }) in &sources {
+            let (name, file, text) = (name.clone(), file.as_path(), text.as_str());
+            let parsed: BTreeMap<String, LocaleTemplate> = match toml::from_str(text) {
                 Ok(p) => p,
                 Err(e) => {
                     let line = text[..e.span().map_or(0, |s| s.start)]
                         .matches('\n')
                         .count()
                         + 1;
-                    findings.push(finding(&file, line, e.message().to_string()));
+                    findings.push(finding(file, line, e.message().to_string()));
                     continue;
                 }
             };
             for &locale in &brand.languages {
                 let Some(t) = parsed.get(locale.tag()) else {
                     findings.push(finding(
-                        &file,
+                        file,
                         1,
                         format!("template '{name}' has no [{}] section", locale.tag()),
                     ));
@@ -473,8 +563,8 @@ impl Renderer {
                         && !source.contains("coupon")
                     {
                         findings.push(finding(
-                            &file,
-                            line_of(&text, source),
+                            file,
+                            line_of(text, source),
                             format!(
                                 "[{}] {part} promises '{promise}' without a code: issue one with an issue_coupon step before the send and show {{{{ coupon.code }}}} and {{{{ coupon.value }}}}",
                                 locale.tag()
@@ -482,9 +572,9 @@ impl Renderer {
                         ));
                     }
                     if let Err(e) = env.add_template_owned(key.clone(), source.clone()) {
-                        let line = line_of(&text, source) + e.line().unwrap_or(1) - 1;
+                        let line = line_of(text, source) + e.line().unwrap_or(1) - 1;
                         findings.push(finding(
-                            &file,
+                            file,
                             line,
                             format!("[{}] {part}: {e}", locale.tag()),
                         ));
@@ -504,7 +594,7 @@ impl Renderer {
                 short_texts.insert(name.clone());
             } else if with_short > 0 {
                 findings.push(finding(
-                    &file,
+                    file,
                     1,
                     format!("template '{name}' has a short text in some languages but not all; SMS and push need it in every one"),
                 ));
@@ -512,7 +602,7 @@ impl Renderer {
             for key in parsed.keys() {
                 if Locale::parse(key).is_none() {
                     findings.push(finding(
-                        &file,
+                        file,
                         1,
                         format!(
                             "unknown locale [{key}]; use {}",
@@ -523,13 +613,6 @@ impl Renderer {
             }
             names.insert(name);
         }
-        let words = match crate::words::PageWords::load_dir(&dir.join("pages"), &brand.languages) {
-            Ok(w) => w,
-            Err(more) => {
-                findings.extend(more);
-                crate::words::PageWords::default()
-            }
-        };
         if findings.is_empty() {
             Ok(Self {
                 env,
@@ -538,6 +621,7 @@ impl Renderer {
                 short_texts,
                 brand,
                 words,
+                sources,
             })
         } else {
             Err(findings)

@@ -24,6 +24,7 @@ pub use records::*;
 pub use tx::CONTACTS;
 pub use tx::{AlsoBought, Answer, DeadJob, StoredDeliveryChange, StoredShipment, SurveyResult};
 pub use tx::{AuditEntry, OutgoingWebhook, Pause, PrintBatch, TeamSession, TeamUser};
+pub use tx::{ContentChange, LiveTemplate, TemplateDraft, TemplateVersion};
 pub use tx::{Coupon, NewCoupon, NewEntry, RedeemOutcome, Redemption, Referral, Scores, Tx};
 pub use tx::{Heartbeat, HookDelivery, JobFigures, NewRetentionOffer, Prune, RetentionOfferRow};
 

@@ -53,6 +53,7 @@ mod admin;
 mod calendar;
 mod clicks;
 mod connectors;
+mod content;
 mod contracts;
 mod customers;
 mod enrolments;
@@ -78,6 +79,7 @@ pub use admin::{AuditEntry, Pause, TeamSession, TeamUser};
 #[doc(hidden)]
 pub use calendar::CONTACTS;
 pub use connectors::HookDelivery;
+pub use content::{ContentChange, LiveTemplate, TemplateDraft, TemplateVersion};
 pub use loyalty::{Coupon, NewCoupon, NewEntry, RedeemOutcome, Redemption, Referral};
 pub use operations::{Heartbeat, JobFigures, Prune};
 pub use print::PrintBatch;

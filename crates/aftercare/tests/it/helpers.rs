@@ -205,6 +205,8 @@ pub struct TestApp {
     pub smtp: SmtpSink,
     pub token: String,
     pub http: reqwest::Client,
+    /// The configuration it runs with (another worker on the same store is built from it).
+    pub config: Config,
     _db_dir: Option<tempfile::TempDir>,
 }
 
@@ -294,6 +296,7 @@ pub async fn spawn_app_with(backend: Backend, change: impl FnOnce(&mut Config)) 
         smtp,
         token,
         http: reqwest::Client::new(),
+        config,
         _db_dir: db_dir,
     }
 }

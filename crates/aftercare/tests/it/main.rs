@@ -13,6 +13,7 @@ mod cli;
 mod connectors;
 mod contract;
 mod crash;
+mod editor;
 mod hardening;
 mod language;
 mod library;

@@ -156,7 +156,7 @@ impl Engine {
             successors.extend(tx.product(sku).await?);
         }
         let recommendations = if self
-            .renderer
+            .renderer()
             .template_uses(&message.template, "recommendations")
         {
             super::recommendations(&mut tx, customer.id, &products).await?
@@ -165,7 +165,7 @@ impl Engine {
         };
         // IN1: what is new in the catalogue (the last 90 days) and what the customer has not
         // tried yet, for inspiration.
-        let picks = if self.renderer.template_uses(&message.template, "picks") {
+        let picks = if self.renderer().template_uses(&message.template, "picks") {
             tx.catalogue_picks(customer.id, now - SignedDuration::from_hours(24 * 90), 3)
                 .await?
         } else {
@@ -247,7 +247,7 @@ impl Engine {
             )
         };
         let rendered = match self
-            .renderer
+            .renderer()
             .render_tracked(&message.template, &input, &mut track)
         {
             Ok(r) => r,
@@ -266,7 +266,8 @@ impl Engine {
         for (position, url) in (0..).zip(&tracked_links) {
             tx.track_link(message.id, position, url).await?;
         }
-        let brand = self.renderer.brand();
+        let renderer = self.renderer();
+        let brand = renderer.brand();
         let header_id = format!("msg-{}@{}", message.id, brand.message_id_domain);
         match message.channel {
             aftercare_domain::Channel::Letter => {

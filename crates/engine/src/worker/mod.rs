@@ -91,7 +91,8 @@ pub struct Engine {
     store: Store,
     clock: Arc<dyn Clock>,
     programmes: Arc<Programmes>,
-    renderer: Arc<Renderer>,
+    pub(crate) renderer: Arc<crate::content::LiveRenderer>,
+    check_context: Arc<crate::programme::CheckContext>,
     delivery: Delivery,
     worker_id: String,
     wake: Arc<Notify>,
@@ -118,6 +119,8 @@ pub struct Engine {
 /// How long a claimed job stays with its worker; a dead worker's jobs return after it.
 /// Longer than the SMTP timeout, so a live worker never loses a job mid-send.
 pub const DEFAULT_LEASE: SignedDuration = SignedDuration::from_secs(120);
+/// How often a running worker looks for templates published since it loaded them.
+const TEMPLATES_EVERY: SignedDuration = SignedDuration::from_secs(5);
 /// How often a paused programme's held steps and messages look again.
 pub const PAUSE_RECHECK: SignedDuration = SignedDuration::from_mins(15);
 const MAX_ATTEMPTS: i32 = 10;
@@ -152,7 +155,8 @@ impl Engine {
             store,
             clock,
             programmes,
-            renderer,
+            renderer: Arc::new(crate::content::LiveRenderer::new(renderer)),
+            check_context: Arc::default(),
             delivery,
             worker_id,
             wake: Arc::new(Notify::new()),
@@ -319,9 +323,16 @@ impl Engine {
         &self.clock
     }
 
-    /// The renderer.
-    pub fn renderer(&self) -> &Arc<Renderer> {
-        &self.renderer
+    /// What checking a programme needs besides its file (the template editor re-checks
+    /// every programme against a draft).
+    pub fn check_context(&self) -> &crate::programme::CheckContext {
+        &self.check_context
+    }
+
+    /// Sets what checking a programme needs besides its file.
+    pub fn with_check_context(mut self, ctx: crate::programme::CheckContext) -> Self {
+        self.check_context = Arc::new(ctx);
+        self
     }
 
     /// The programmes: the current library and every version enrolments are on.
@@ -452,8 +463,16 @@ impl Engine {
         let started = self.clock.now();
         let mut jobs_done = 0_i64;
         let mut last_beat: Option<jiff::Timestamp> = None;
+        let mut last_look: Option<jiff::Timestamp> = None;
         while !stop.load(Ordering::SeqCst) {
             let now = self.clock.now();
+            // Issue 21: a template published in the admin UI reaches every worker.
+            if last_look.is_none_or(|b| now.duration_since(b) >= TEMPLATES_EVERY || now < b) {
+                if let Err(e) = self.refresh_templates().await {
+                    warn!(error = %e, "Looking for changed templates failed.");
+                }
+                last_look = Some(now);
+            }
             if last_beat.is_none_or(|b| now.duration_since(b) >= HEARTBEAT_EVERY || now < b) {
                 match self.heartbeat(started, jobs_done, now).await {
                     Ok(()) => last_beat = Some(now),

@@ -47,7 +47,7 @@ impl Engine {
         header_id: String,
     ) -> Result<(), EngineError> {
         let now = self.clock.now();
-        let name = self.renderer.greeting(customer).full_name;
+        let name = self.renderer().greeting(customer).full_name;
         let lines = match address_lines(
             name.as_deref(),
             customer.postal_address.as_ref(),
@@ -179,7 +179,8 @@ impl Engine {
             .posted_on
             .parse()
             .map_err(|e| EngineError::Print(format!("{}: {e}", batch.id)))?;
-        let brand = self.renderer.brand();
+        let renderer = self.renderer();
+        let brand = renderer.brand();
         let head = Letterhead {
             brand: brand.name.clone(),
             colour: brand.primary_rgb().unwrap_or((0x1d, 0x1d, 0x1b)),

@@ -358,7 +358,7 @@ impl Engine {
                 new_skus: None,
                 links: &links,
             };
-            match self.renderer.render(&send.template, &input) {
+            match self.renderer().render(&send.template, &input) {
                 Ok(rendered) => out.push((programme.id.clone(), send.template.clone(), rendered)),
                 Err(e) => {
                     tracing::warn!(template = %send.template, error = %e, "Not said at once: the template does not render.")

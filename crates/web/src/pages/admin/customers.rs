@@ -210,7 +210,8 @@ pub async fn show(
     }
     timeline.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
 
-    let mut templates: Vec<&String> = app.engine.renderer().template_names().iter().collect();
+    let renderer = app.engine.renderer();
+    let mut templates: Vec<&String> = renderer.template_names().iter().collect();
     templates.sort();
     let c = json!({
         "id": r.external_id.as_str(), "name": display_name(r),

@@ -1,7 +1,8 @@
 //! The admin UI for the CRM team under `/admin`: sign-in ([`auth`]), customers with one
 //! timeline of events and messages and every decision's reason ([`customers`]) and their
 //! contact calendar for the coming year ([`calendar`]),
-//! programmes with pause and resume ([`programmes`]), dashboards with SVG charts
+//! programmes with pause and resume ([`programmes`]), the template editor with preview,
+//! versions, publish and roll-back ([`editor`]), dashboards with SVG charts
 //! ([`dashboards`], [`charts`]), the simulator ([`simulator`]), the outbox with dead letters and the
 //! audit log ([`outbox`]). Server-rendered HTML in English or Dutch (per account), no
 //! JavaScript. Every change a person makes is written to the audit log in the same
@@ -15,6 +16,7 @@ mod calendar;
 mod charts;
 mod customers;
 mod dashboards;
+mod editor;
 mod outbox;
 mod programmes;
 pub mod simulator;
@@ -121,6 +123,14 @@ fn env() -> &'static Environment<'static> {
             ("audit.html", include_str!("templates/audit.html")),
             ("dashboards.html", include_str!("templates/dashboards.html")),
             ("calendar.html", include_str!("templates/calendar.html")),
+            (
+                "template_list.html",
+                include_str!("templates/template_list.html"),
+            ),
+            (
+                "template_edit.html",
+                include_str!("templates/template_edit.html"),
+            ),
             ("simulator.html", include_str!("templates/simulator.html")),
             ("simulation.html", include_str!("templates/simulation.html")),
         ] {
@@ -215,6 +225,15 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/programmes/{id}", get(programmes::show))
         .route("/admin/programmes/{id}/pause", post(programmes::pause))
         .route("/admin/programmes/{id}/resume", post(programmes::resume))
+        .route("/admin/templates", get(editor::list))
+        .route(
+            "/admin/templates/{name}",
+            get(editor::show).post(editor::save),
+        )
+        .route("/admin/templates/{name}/publish", post(editor::publish))
+        .route("/admin/templates/{name}/discard", post(editor::discard))
+        .route("/admin/templates/{name}/rollback", post(editor::roll_back))
+        .route("/admin/templates/{name}/export", get(editor::export))
         .route("/admin/dashboards", get(dashboards::show))
         .route(
             "/admin/simulator",

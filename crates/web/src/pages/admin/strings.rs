@@ -497,6 +497,78 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ("partner", "Partner", "Drukker"),
     ("letters", "Letters", "Brieven"),
     ("files", "Files", "Bestanden"),
+    ("templates", "Templates", "Sjablonen"),
+    (
+        "templates_intro",
+        "Every message's words per language. Edit a draft beside its preview, publish it when it is right (it is checked first), and roll back to any earlier version with one click. Running workers use a published version within seconds.",
+        "De tekst van elk bericht per taal. Bewerk een concept naast het voorbeeld, publiceer het als het goed is (het wordt eerst gecontroleerd) en zet met één klik elke eerdere versie terug. Draaiende workers gebruiken een gepubliceerde versie binnen enkele seconden.",
+    ),
+    ("template", "Template", "Sjabloon"),
+    ("live_version", "Live version", "Actieve versie"),
+    ("published", "Published", "Gepubliceerd"),
+    ("used_by", "Sent by", "Verstuurd door"),
+    ("live_since", "Live since", "Actief sinds"),
+    ("download_toml", "Download as TOML", "Downloaden als TOML"),
+    ("draft_saved_by", "Draft saved by", "Concept bewaard door"),
+    (
+        "not_published",
+        "Not published: fix these first.",
+        "Niet gepubliceerd: los eerst dit op.",
+    ),
+    (
+        "findings",
+        "Findings (publishing waits for these)",
+        "Bevindingen (publiceren wacht hierop)",
+    ),
+    (
+        "no_findings",
+        "No findings: this draft can be published.",
+        "Geen bevindingen: dit concept kan gepubliceerd worden.",
+    ),
+    ("line", "line", "regel"),
+    (
+        "register_warnings",
+        "Check the wording",
+        "Controleer de formulering",
+    ),
+    ("live_text", "Live text", "Actieve tekst"),
+    ("body", "Text", "Tekst"),
+    (
+        "short_text",
+        "Short text (SMS and push; empty for none)",
+        "Korte tekst (sms en push; leeg voor geen)",
+    ),
+    (
+        "save_preview",
+        "Save draft and preview",
+        "Concept bewaren en bekijken",
+    ),
+    ("change_note", "What changed", "Wat is er veranderd"),
+    ("publish", "Publish", "Publiceren"),
+    ("discard_draft", "Discard draft", "Concept weggooien"),
+    ("preview_heading", "Preview", "Voorbeeld"),
+    (
+        "preview_for_customer",
+        "For a customer (id)",
+        "Voor een klant (nummer)",
+    ),
+    (
+        "no_preview",
+        "No preview while the draft does not load.",
+        "Geen voorbeeld zolang het concept niet laadt.",
+    ),
+    (
+        "diff_live",
+        "Draft against the live version",
+        "Concept tegenover de actieve versie",
+    ),
+    ("origin", "From", "Bron"),
+    ("make_live", "Make live:", "Terugzetten:"),
+    (
+        "changes",
+        "Changes to what is live",
+        "Wijzigingen van wat actief is",
+    ),
 ];
 
 /// Every label the admin templates use, in `lang`.
@@ -531,6 +603,8 @@ mod tests {
             include_str!("templates/simulator.html"),
             include_str!("templates/simulation.html"),
             include_str!("templates/calendar.html"),
+            include_str!("templates/template_list.html"),
+            include_str!("templates/template_edit.html"),
         ];
         for text in templates {
             for (i, _) in text.match_indices("t.") {

@@ -1,0 +1,297 @@
+//! The template editor over HTTP on both backends (issue 21): an editor saves a draft that
+//! does not load and sees the finding with its line, publishing it is refused and changes
+//! nothing; a good draft is previewed for the sample customers and a real one, published as
+//! the next version (audited), reaches a worker that was already running without a restart
+//! — the order confirmation it sends carries the new subject — survives the next start of a
+//! process, and one click makes the earlier version live again. A viewer can read but not
+//! change. The same journey in Chromium is in `browser.rs`.
+
+use std::collections::BTreeMap;
+
+use aftercare_engine::content::{TemplateText, parts};
+
+use crate::admin::sign_in_as;
+use crate::both_backends;
+use crate::helpers::*;
+
+const TEMPLATE: &str = "order_confirmation";
+
+/// The editor's form for `fields`, with the CSRF token.
+fn form(csrf: &str, fields: &BTreeMap<String, TemplateText>) -> Vec<(String, String)> {
+    let mut out = vec![("csrf".to_string(), csrf.to_string())];
+    for (tag, t) in fields {
+        out.push((format!("{tag}.subject"), t.subject.clone()));
+        out.push((format!("{tag}.body"), t.body.clone()));
+        out.push((format!("{tag}.short"), t.short.clone().unwrap_or_default()));
+    }
+    out
+}
+
+fn as_refs(form: &[(String, String)]) -> Vec<(&str, &str)> {
+    form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+async fn live_version(app: &TestApp) -> i32 {
+    let mut tx = app.store.begin_read().await.unwrap();
+    let live = tx.live_templates().await.unwrap();
+    tx.commit().await.unwrap();
+    live.into_iter()
+        .find(|l| l.name == TEMPLATE)
+        .map(|l| l.version)
+        .unwrap()
+}
+
+both_backends!(
+    an_edited_template_is_checked_previewed_published_to_running_workers_and_rolled_back,
+    |backend| async move {
+        let app = spawn_app(backend).await;
+        app.seed_shop(&jan_de_vries()).await;
+        // Another worker process on the same store, already running before the change.
+        let worker = aftercare::app::build_engine(&app.config, app.clock.clone())
+            .await
+            .unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let running = {
+            let worker = worker.clone();
+            tokio::spawn(async move {
+                worker
+                    .run(async move {
+                        let _ = stopped.await;
+                    })
+                    .await;
+            })
+        };
+        let eva = sign_in_as(&app, "eva", "editor").await;
+        let path = format!("/admin/templates/{TEMPLATE}");
+        let (status, list) = eva.get("/admin/templates").await;
+        assert_eq!(status, 200);
+        assert!(
+            list.contains(TEMPLATE) && list.contains("after-purchase"),
+            "the list names the template and the programme that sends it"
+        );
+        assert_eq!(live_version(&app).await, 1, "the file is version 1");
+        let live = parts(app.engine.renderer().source(TEMPLATE).unwrap()).unwrap();
+        let csrf = eva.csrf(&path).await;
+
+        // A draft whose Dutch text does not load: saved (it is work in progress), its
+        // finding shown with its line, and publishing it refused without a change.
+        let mut broken = live.clone();
+        broken.get_mut("nl-NL").unwrap().body =
+            "{{ greeting }}\n\n{% if formal %}Dank u wel\n".into();
+        let (status, _) = eva.post(&path, &as_refs(&form(&csrf, &broken))).await;
+        assert_eq!(status, 303);
+        let (_, page) = eva.get(&path).await;
+        assert!(
+            page.contains("Findings") && page.contains("[nl-NL] body") && page.contains("line "),
+            "the editor names what is wrong and where"
+        );
+        let (status, page) = eva
+            .post(
+                &format!("{path}/publish"),
+                &[("csrf", &csrf), ("note", "oops")],
+            )
+            .await;
+        assert_eq!(status, 422, "a draft that does not load is never published");
+        assert!(page.contains("Not published"), "{page}");
+        assert_eq!(live_version(&app).await, 1);
+        assert_eq!(
+            parts(app.engine.renderer().source(TEMPLATE).unwrap()).unwrap(),
+            live
+        );
+
+        // A good draft: previewed for the samples and for Jan, with the difference.
+        let mut better = live.clone();
+        better.get_mut("nl-NL").unwrap().subject =
+            "{% if formal %}Uw{% else %}Je{% endif %} bestelling {{ order.external_id }} is onderweg naar ons magazijn".into();
+        let (status, _) = eva.post(&path, &as_refs(&form(&csrf, &better))).await;
+        assert_eq!(status, 303);
+        let (_, page) = eva.get(&format!("{path}?customer=C1")).await;
+        assert!(page.contains("No findings"), "{page}");
+        assert!(
+            page.contains("Uw bestelling W1042 is onderweg naar ons magazijn")
+                && page.contains("Je bestelling W1042 is onderweg naar ons magazijn"),
+            "the sample customers, formal and informal, read the draft"
+        );
+        assert!(
+            page.contains("Geachte heer De Vries"),
+            "and so does the real customer picked by id"
+        );
+        assert!(
+            page.contains("+subject = ") && page.contains("-subject = "),
+            "the draft against the live version"
+        );
+
+        // Published: version 2 from the editor, audited, the draft done with.
+        let (status, _) = eva
+            .post(
+                &format!("{path}/publish"),
+                &[("csrf", &csrf), ("note", "warmer subject")],
+            )
+            .await;
+        assert_eq!(status, 303);
+        assert_eq!(live_version(&app).await, 2);
+        let mut tx = app.store.begin_read().await.unwrap();
+        let audit = tx
+            .audit_log(Some(&format!("template:{TEMPLATE}")), 10)
+            .await
+            .unwrap();
+        let versions = tx.template_versions(TEMPLATE).await.unwrap();
+        assert!(tx.template_draft(TEMPLATE).await.unwrap().is_none());
+        tx.commit().await.unwrap();
+        assert!(
+            audit
+                .iter()
+                .any(|a| a.action == "template.publish" && a.username == "eva"),
+            "{audit:?}"
+        );
+        assert_eq!(
+            (versions[1].origin.as_str(), versions[1].note.as_str()),
+            ("editor", "warmer subject")
+        );
+
+        // The running worker looks again within seconds (its clock is the test's).
+        app.clock.advance(jiff::SignedDuration::from_secs(6));
+        for _ in 0..100 {
+            if worker
+                .renderer()
+                .source(TEMPLATE)
+                .is_some_and(|s| s.contains("magazijn"))
+            {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        // Jan orders; only the running worker works, and sends the new words.
+        let (status, body) = app.post_json("/v1/orders", &order("W1042")).await;
+        assert_eq!(status, 201, "{body}");
+        worker.wake();
+        let mail = app.smtp.wait_for(1).await;
+        assert!(
+            mail.first()
+                .is_some_and(|m| m.contains("onderweg naar ons magazijn")),
+            "{mail:?}"
+        );
+
+        // A process started now keeps the published version (the file did not change).
+        let restarted = aftercare::app::build_engine(&app.config, app.clock.clone())
+            .await
+            .unwrap();
+        assert!(
+            restarted
+                .renderer()
+                .source(TEMPLATE)
+                .unwrap()
+                .contains("magazijn")
+        );
+
+        // A viewer reads the editor but cannot change anything.
+        let victor = sign_in_as(&app, "victor", "viewer").await;
+        let (status, page) = victor.get(&path).await;
+        assert_eq!(status, 200);
+        assert!(!page.contains("/publish") && page.contains("readonly"));
+        let vcsrf = victor.csrf("/admin/templates").await;
+        let (status, _) = victor
+            .post(
+                &format!("{path}/rollback"),
+                &[("csrf", &vcsrf), ("version", "1")],
+            )
+            .await;
+        assert_eq!(status, 403);
+        assert_eq!(live_version(&app).await, 2);
+
+        // One click makes version 1 live again, everywhere.
+        let (status, _) = eva
+            .post(
+                &format!("{path}/rollback"),
+                &[("csrf", &csrf), ("version", "1")],
+            )
+            .await;
+        assert_eq!(status, 303);
+        assert_eq!(live_version(&app).await, 1);
+        assert!(
+            !app.engine
+                .renderer()
+                .source(TEMPLATE)
+                .unwrap()
+                .contains("magazijn")
+        );
+        let (_, page) = eva.get(&path).await;
+        assert!(
+            page.contains("rollback v1") && page.contains("publish v2"),
+            "{page}"
+        );
+        let (status, toml) = eva.get(&format!("{path}/export")).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            parts(&toml).unwrap(),
+            live,
+            "the export is the live version's TOML"
+        );
+        let _ = stop.send(());
+        let _ = running.await;
+    }
+);
+
+both_backends!(
+    a_changed_template_file_is_a_deploy_that_goes_live_over_an_editor_version,
+    |backend| async move {
+        let app = spawn_app(backend).await;
+        let eva = sign_in_as(&app, "eva", "editor").await;
+        let path = format!("/admin/templates/{TEMPLATE}");
+        let csrf = eva.csrf(&path).await;
+        let mut fields = parts(app.engine.renderer().source(TEMPLATE).unwrap()).unwrap();
+        fields.get_mut("en").unwrap().subject = "Order {{ order.external_id }} is in".into();
+        let (status, _) = eva.post(&path, &as_refs(&form(&csrf, &fields))).await;
+        assert_eq!(status, 303);
+        let (status, _) = eva
+            .post(&format!("{path}/publish"), &[("csrf", &csrf), ("note", "")])
+            .await;
+        assert_eq!(status, 303);
+        assert_eq!(live_version(&app).await, 2);
+
+        // The next deploy brings a changed file: it is version 3, live, from the file.
+        let dir = tempfile::tempdir().unwrap();
+        let source = repo_root().join("programmes/templates");
+        for entry in std::fs::read_dir(&source).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_file() {
+                std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+            }
+        }
+        copy_dir(&source.join("pages"), &dir.path().join("pages"));
+        let file = dir.path().join(format!("{TEMPLATE}.toml"));
+        let changed = std::fs::read_to_string(&file)
+            .unwrap()
+            .replace("is binnen", "is bij ons binnen");
+        std::fs::write(&file, changed).unwrap();
+        let mut config = app.config.clone();
+        config.templates_dir = dir.path().to_path_buf();
+        let deployed = aftercare::app::build_engine(&config, app.clock.clone())
+            .await
+            .unwrap();
+        assert_eq!(live_version(&app).await, 3);
+        let text = deployed.renderer().source(TEMPLATE).unwrap().to_string();
+        assert!(
+            text.contains("is bij ons binnen")
+                && !text.contains("Order {{ order.external_id }} is in"),
+            "{text}"
+        );
+        let mut tx = app.store.begin_read().await.unwrap();
+        let changes = tx.content_changes(TEMPLATE, 10).await.unwrap();
+        tx.commit().await.unwrap();
+        let kinds: Vec<&str> = changes.iter().map(|c| c.kind.as_str()).collect();
+        assert_eq!(kinds, ["deploy", "publish", "deploy"]);
+    }
+);
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}

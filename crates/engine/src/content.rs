@@ -1,0 +1,453 @@
+//! Templates as the CRM team edits them (issue 21): every definition a template ever had is
+//! a stored, immutable version; one is live. At start the template files are the seed — a
+//! file whose text changed since its last stored version is a deploy and goes live — and
+//! otherwise what the admin UI's editor published stays live. A draft is checked as a file
+//! would be (it loads in every language the brand writes in, renders for a sample customer
+//! of each language and address form, and every programme that sends it still passes
+//! `check`) before it can be published, so a change `check` refuses never goes live. A
+//! publish or a roll-back is a numbered change in the store; every running process
+//! ([`Engine::refresh_templates`], called by the worker loop) reloads when the number moves.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use aftercare_store::{Store, StoreError};
+use jiff::Timestamp;
+
+use crate::preview::{Sample, render_samples_of};
+use crate::programme::{Finding, parse_programme};
+use crate::render::Renderer;
+use crate::worker::Engine;
+
+/// The renderer every job uses, replaced whole when the live templates change.
+#[derive(Debug)]
+pub(crate) struct LiveRenderer {
+    current: RwLock<Arc<Renderer>>,
+    /// The number of the last content change loaded.
+    generation: AtomicI64,
+}
+
+impl LiveRenderer {
+    pub(crate) fn new(renderer: Arc<Renderer>) -> Self {
+        Self {
+            current: RwLock::new(renderer),
+            generation: AtomicI64::new(0),
+        }
+    }
+
+    pub(crate) fn get(&self) -> Arc<Renderer> {
+        self.current
+            .read()
+            .map_or_else(|e| e.into_inner().clone(), |r| r.clone())
+    }
+
+    fn set(&self, renderer: Renderer, generation: i64) {
+        let mut current = self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *current = Arc::new(renderer);
+        self.generation.store(generation, Ordering::SeqCst);
+    }
+}
+
+/// Why a template could not be synced, checked or made live.
+#[derive(Debug, thiserror::Error)]
+pub enum ContentError {
+    /// The definition does not pass `check`: these findings say why.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Refused(Vec<Finding>),
+    /// No such template (or version).
+    #[error("{0}")]
+    NotFound(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The same definition, whatever its comments and layout.
+fn canonical(text: &str) -> Option<String> {
+    toml::from_str::<toml::Table>(text)
+        .ok()
+        .and_then(|t| toml::to_string(&t).ok())
+}
+
+/// Stores each template file whose text changed since its last stored version as a new
+/// live version (a deploy), then returns the renderer with the live version of every
+/// template and the number of the last content change.
+pub async fn sync_templates(
+    store: &Store,
+    files: Renderer,
+    now: Timestamp,
+) -> Result<(Renderer, i64), ContentError> {
+    let mut tx = store.begin().await?;
+    tx.lock_content().await?;
+    let live: std::collections::HashMap<String, i32> = tx
+        .live_templates()
+        .await?
+        .into_iter()
+        .map(|l| (l.name, l.version))
+        .collect();
+    for (name, text) in files.sources() {
+        let latest = tx.latest_file_template(name).await?;
+        let changed = latest
+            .as_ref()
+            .is_none_or(|v| canonical(&v.definition) != canonical(text));
+        if changed {
+            let version = tx
+                .add_template_version(name, text, "file", "files", "", now)
+                .await?;
+            tx.set_live_template(name, version, "deploy", "files", now)
+                .await?;
+        } else if let (Some(v), None) = (&latest, live.get(name)) {
+            tx.set_live_template(name, v.version, "deploy", "files", now)
+                .await?;
+        }
+    }
+    let definitions = tx.live_template_definitions().await?;
+    let generation = tx.content_generation().await?;
+    tx.commit().await?;
+    let edited: Vec<(String, String)> = definitions
+        .into_iter()
+        .filter(|(name, _, text)| files.source(name).is_some_and(|f| f != text))
+        .map(|(name, _, text)| (name, text))
+        .collect();
+    let names: Vec<String> = edited.iter().map(|(n, _)| n.clone()).collect();
+    let renderer = files.with_templates(edited).map_err(|findings| {
+        ContentError::Refused(
+            findings
+                .into_iter()
+                .map(|mut f| {
+                    f.reason = format!(
+                        "{} (the live version was published in the admin UI; publish a fixed one there or change the file: {})",
+                        f.reason,
+                        names.join(", ")
+                    );
+                    f
+                })
+                .collect(),
+        )
+    })?;
+    Ok((renderer, generation))
+}
+
+/// A draft checked as `check` would: the renderer with it in place, or the findings, and the
+/// draft rendered for each sample customer.
+#[derive(Debug)]
+pub struct Checked {
+    /// The renderer with the draft in place, when it loads and every programme passes.
+    pub renderer: Option<Renderer>,
+    /// What refuses it: `file:line: reason` as `check` prints.
+    pub findings: Vec<Finding>,
+    /// The draft for a customer of each language and address form (empty when it does not
+    /// load); register mistakes are warnings, a sample that does not render is a finding.
+    pub samples: Vec<Sample>,
+}
+
+impl Engine {
+    /// The templates every job renders with now.
+    pub fn renderer(&self) -> Arc<Renderer> {
+        self.renderer.get()
+    }
+
+    /// Says which content change the templates given to [`Engine::new`] are as of (what
+    /// [`sync_templates`] returned), so the first look for changes loads nothing again.
+    pub fn with_templates_as_of(self, generation: i64) -> Self {
+        self.renderer.generation.store(generation, Ordering::SeqCst);
+        self
+    }
+
+    /// Reloads the live templates when another process (or this one) changed them since
+    /// the last load; true when it did. A live version that no longer loads is logged and
+    /// the templates stay as they were.
+    pub async fn refresh_templates(&self) -> Result<bool, ContentError> {
+        let mut tx = self.store().begin_read().await?;
+        let generation = tx.content_generation().await?;
+        if generation <= self.renderer.generation.load(Ordering::SeqCst) {
+            tx.commit().await?;
+            return Ok(false);
+        }
+        let definitions = tx.live_template_definitions().await?;
+        tx.commit().await?;
+        let current = self.renderer();
+        let changed: Vec<(String, String)> = definitions
+            .into_iter()
+            .filter(|(name, _, text)| {
+                current.template_names().contains(name) && current.source(name) != Some(text)
+            })
+            .map(|(name, _, text)| (name, text))
+            .collect();
+        match current.with_templates(changed) {
+            Ok(renderer) => {
+                tracing::info!(generation, "Templates reloaded.");
+                self.renderer.set(renderer, generation);
+                Ok(true)
+            }
+            Err(findings) => {
+                tracing::error!(
+                    generation,
+                    ?findings,
+                    "The live templates do not load; keeping the ones loaded before."
+                );
+                self.renderer.generation.store(generation, Ordering::SeqCst);
+                Ok(false)
+            }
+        }
+    }
+
+    /// Checks `definition` as the new text of `name`: it loads, renders for every sample
+    /// customer, and every programme still passes with it.
+    pub fn check_template(&self, name: &str, definition: &str) -> Checked {
+        let current = self.renderer();
+        let file = std::path::PathBuf::from(format!("{name}.toml"));
+        let renderer = match current.with_template(name, definition) {
+            Ok(r) => r,
+            Err(findings) => {
+                return Checked {
+                    renderer: None,
+                    // Only what is wrong with this template: the rest loaded before.
+                    findings: findings.into_iter().filter(|f| f.file == file).collect(),
+                    samples: Vec::new(),
+                };
+            }
+        };
+        let samples = render_samples_of(&renderer, name);
+        let mut findings: Vec<Finding> = samples
+            .iter()
+            .filter_map(|s| {
+                s.text.as_ref().err().map(|e| Finding {
+                    file: file.clone(),
+                    line: 1,
+                    column: 1,
+                    reason: format!(
+                        "[{} {}] does not render: {e}",
+                        s.locale.tag(),
+                        if s.formal { "formal" } else { "informal" }
+                    ),
+                })
+            })
+            .collect();
+        // Every programme on the templates as they would be (an SMS step needs a short text).
+        let mut ctx = self.check_context().clone();
+        ctx.templates = renderer.template_names().clone();
+        ctx.short_templates = renderer
+            .template_names()
+            .iter()
+            .filter(|t| renderer.has_short_text(t))
+            .cloned()
+            .collect();
+        for p in self.programmes().current().programmes.values() {
+            if let Err(more) = parse_programme(&p.source, &p.text, &ctx) {
+                findings.extend(more.into_iter().map(|mut f| {
+                    f.reason = format!("with this template, {}", f.reason);
+                    f
+                }));
+            }
+        }
+        Checked {
+            renderer: findings.is_empty().then_some(renderer),
+            findings,
+            samples,
+        }
+    }
+
+    /// Publishes `definition` as the next version of `name` and makes it live, in one
+    /// transaction with its audit entry; refused (nothing changes) when it does not pass
+    /// [`Engine::check_template`]. The draft, if any, is done with. Returns the version.
+    pub async fn publish_template(
+        &self,
+        name: &str,
+        definition: &str,
+        by: &str,
+        note: &str,
+    ) -> Result<i32, ContentError> {
+        self.known_template(name)?;
+        let checked = self.check_template(name, definition);
+        if !checked.findings.is_empty() {
+            return Err(ContentError::Refused(checked.findings));
+        }
+        let now = self.clock().now();
+        let mut tx = self.store().begin().await?;
+        tx.lock_content().await?;
+        let before = tx
+            .live_templates()
+            .await?
+            .into_iter()
+            .find(|l| l.name == name)
+            .map(|l| l.version);
+        let version = tx
+            .add_template_version(name, definition, "editor", by, note, now)
+            .await?;
+        tx.set_live_template(name, version, "publish", by, now)
+            .await?;
+        tx.delete_template_draft(name).await?;
+        tx.audit(
+            by,
+            "template.publish",
+            &format!("template:{name}"),
+            Some(&serde_json::json!({ "version": before }).to_string()),
+            Some(&serde_json::json!({ "version": version, "note": note }).to_string()),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        self.refresh_templates().await?;
+        Ok(version)
+    }
+
+    /// Makes an earlier version of `name` live again, checked as a publish is (the
+    /// programmes may have changed since), audited.
+    pub async fn roll_back_template(
+        &self,
+        name: &str,
+        version: i32,
+        by: &str,
+    ) -> Result<(), ContentError> {
+        self.known_template(name)?;
+        let mut tx = self.store().begin_read().await?;
+        let stored = tx.template_version(name, version).await?;
+        tx.commit().await?;
+        let Some(stored) = stored else {
+            return Err(ContentError::NotFound(format!(
+                "template '{name}' has no version {version}"
+            )));
+        };
+        let checked = self.check_template(name, &stored.definition);
+        if !checked.findings.is_empty() {
+            return Err(ContentError::Refused(checked.findings));
+        }
+        let now = self.clock().now();
+        let mut tx = self.store().begin().await?;
+        tx.lock_content().await?;
+        let before = tx
+            .live_templates()
+            .await?
+            .into_iter()
+            .find(|l| l.name == name)
+            .map(|l| l.version);
+        tx.set_live_template(name, version, "rollback", by, now)
+            .await?;
+        tx.audit(
+            by,
+            "template.rollback",
+            &format!("template:{name}"),
+            Some(&serde_json::json!({ "version": before }).to_string()),
+            Some(&serde_json::json!({ "version": version }).to_string()),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        self.refresh_templates().await?;
+        Ok(())
+    }
+
+    fn known_template(&self, name: &str) -> Result<(), ContentError> {
+        if self.renderer().template_names().contains(name) {
+            Ok(())
+        } else {
+            Err(ContentError::NotFound(format!("no template '{name}'")))
+        }
+    }
+}
+
+/// One language of a template as the editor shows it: subject, body and the optional short
+/// text for SMS and push.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateText {
+    /// The subject line.
+    #[serde(default)]
+    pub subject: String,
+    /// The body (text; the HTML part is made from it in the brand's layout).
+    #[serde(default)]
+    pub body: String,
+    /// The short text for SMS and app push.
+    pub short: Option<String>,
+}
+
+/// A definition's languages, by locale tag; why not when it is not a template's TOML.
+pub fn parts(definition: &str) -> Result<std::collections::BTreeMap<String, TemplateText>, String> {
+    toml::from_str(definition).map_err(|e| e.message().to_string())
+}
+
+/// The comment lines a definition starts with (its requirement ids), kept when the editor
+/// writes it again.
+fn header(definition: &str) -> String {
+    definition
+        .lines()
+        .take_while(|l| l.starts_with('#') || l.trim().is_empty())
+        .filter(|l| l.starts_with('#'))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// A TOML string: a multi-line literal for text with line breaks, as the template files
+/// are written (so a diff against a file reads line by line), else a quoted string.
+fn toml_text(text: &str) -> String {
+    let literal_ok = !text.contains("'''")
+        && !text
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t');
+    if text.contains('\n') && literal_ok {
+        let body = if text.ends_with('\n') {
+            text.to_string()
+        } else {
+            format!("{text}\n")
+        };
+        format!("'''\n{body}'''")
+    } else {
+        toml::Value::String(text.to_string()).to_string()
+    }
+}
+
+/// Writes a definition from the editor's fields, in the order given, under the comment
+/// lines `previous` started with.
+pub fn definition_from<'a>(
+    previous: &str,
+    languages: impl IntoIterator<Item = (&'a str, &'a TemplateText)>,
+) -> String {
+    let mut out = header(previous);
+    for (tag, t) in languages {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(&format!("[{tag}]\nsubject = {}\n", toml_text(&t.subject)));
+        out.push_str(&format!("body = {}\n", toml_text(&t.body)));
+        if let Some(short) = t.short.as_deref().filter(|s| !s.trim().is_empty()) {
+            out.push_str(&format!("short = {}\n", toml_text(short)));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_definition_written_from_the_editor_reads_back_as_the_same_fields() {
+        let file = include_str!("../../../programmes/templates/we_miss_you.toml");
+        let read = parts(file).unwrap();
+        let written = definition_from(file, read.iter().map(|(k, v)| (k.as_str(), v)));
+        assert_eq!(parts(&written).unwrap(), read);
+        assert!(written.starts_with("# WB1.\n\n["), "{written}");
+        assert_eq!(canonical(&written), canonical(file), "{written}");
+    }
+
+    #[test]
+    fn text_the_literal_form_cannot_hold_is_quoted() {
+        let odd = TemplateText {
+            subject: "Say \"hi\"".into(),
+            body: "a ''' b\nc".into(),
+            short: Some("  ".into()),
+        };
+        let written = definition_from("", [("en", &odd)]);
+        let read = parts(&written).unwrap();
+        assert_eq!(read["en"].subject, odd.subject);
+        assert_eq!(read["en"].body, odd.body);
+        assert_eq!(
+            read["en"].short, None,
+            "a blank short text is no short text"
+        );
+    }
+}
