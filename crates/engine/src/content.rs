@@ -4,7 +4,8 @@
 //! otherwise what the admin UI's editor published stays live. A draft is checked as a file
 //! would be (it loads in every language the brand writes in, renders for a sample customer
 //! of each language and address form, and every programme that sends it still passes
-//! `check`) before it can be published, so a change `check` refuses never goes live. A
+//! `check`, and it renders for the template's latest real messages as their delivery did)
+//! before it can be published, so a change `check` refuses never goes live. A
 //! publish or a roll-back is a numbered change in the store; every running process
 //! ([`Engine::refresh_templates`], called by the worker loop) reloads when the number moves.
 
@@ -63,6 +64,9 @@ pub enum ContentError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Gathering what a message is rendered with failed.
+    #[error(transparent)]
+    Engine(#[from] crate::worker::EngineError),
 }
 
 /// The same definition, whatever its comments and layout.
@@ -144,7 +148,77 @@ pub struct Checked {
     pub samples: Vec<Sample>,
 }
 
+/// How many of a template's latest real messages a change must render for to go live.
+pub const PUBLISH_TRIAL: i64 = 500;
+
+/// A draft tried on the latest real messages of its template: rendered as their delivery
+/// renders (the customer, the order in context, the enrolment's data), nothing sent.
+#[derive(Debug, Default)]
+pub struct Trial {
+    /// Messages the draft was rendered for.
+    pub tried: usize,
+    /// Those it did not render for: (customer id, message id, why).
+    pub failed: Vec<(String, i64, String)>,
+    /// Those with wording that does not fit the customer's language or address form:
+    /// (customer id, message id, what).
+    pub mistakes: Vec<(String, i64, String)>,
+    /// The longest subject line it gave, in characters.
+    pub longest_subject: usize,
+}
+
 impl Engine {
+    /// Tries `definition` as `name` on the template's latest `limit` real messages (not the
+    /// ones the policy blocked). `None` when the draft does not load.
+    pub async fn try_template(
+        &self,
+        name: &str,
+        definition: &str,
+        limit: i64,
+    ) -> Result<Option<Trial>, ContentError> {
+        let Ok(renderer) = self.renderer().with_template(name, definition) else {
+            return Ok(None);
+        };
+        let now = self.clock().now();
+        let mut trial = Trial::default();
+        let mut tx = self.store().begin_read().await?;
+        for id in tx.recent_messages_of_template(name, limit).await? {
+            let message = tx.message(id).await?;
+            let customer = tx.customer(message.customer_id).await?;
+            let context = match message.enrolment_id {
+                Some(e) => aftercare_store::Tx::enrolment_context(&tx.enrolment(e).await?)?,
+                None => serde_json::Value::Null,
+            };
+            let data = self
+                .message_data(&mut tx, &message, customer.id, &context, now, &renderer)
+                .await?;
+            trial.tried += 1;
+            let who = customer.record.external_id.as_str().to_string();
+            match renderer.render(name, &data.input(&customer.record, &context)) {
+                Ok(r) => {
+                    trial.longest_subject = trial.longest_subject.max(r.subject.chars().count());
+                    let formal = customer
+                        .record
+                        .address_form
+                        .unwrap_or(renderer.brand().default_address_form)
+                        == aftercare_domain::AddressForm::Formal;
+                    let locale = renderer.brand().language_for(customer.record.locale);
+                    let text = format!("{}\n\n{}", r.subject, r.text);
+                    for m in crate::register::mistakes(
+                        locale,
+                        formal,
+                        customer.record.first_name.as_deref(),
+                        &text,
+                    ) {
+                        trial.mistakes.push((who.clone(), id, m));
+                    }
+                }
+                Err(e) => trial.failed.push((who, id, e.reason)),
+            }
+        }
+        tx.commit().await?;
+        Ok(Some(trial))
+    }
+
     /// The templates every job renders with now.
     pub fn renderer(&self) -> Arc<Renderer> {
         self.renderer.get()
@@ -262,10 +336,7 @@ impl Engine {
         note: &str,
     ) -> Result<i32, ContentError> {
         self.known_template(name)?;
-        let checked = self.check_template(name, definition);
-        if !checked.findings.is_empty() {
-            return Err(ContentError::Refused(checked.findings));
-        }
+        self.fit_to_publish(name, definition).await?;
         let now = self.clock().now();
         let mut tx = self.store().begin().await?;
         tx.lock_content().await?;
@@ -312,10 +383,7 @@ impl Engine {
                 "template '{name}' has no version {version}"
             )));
         };
-        let checked = self.check_template(name, &stored.definition);
-        if !checked.findings.is_empty() {
-            return Err(ContentError::Refused(checked.findings));
-        }
+        self.fit_to_publish(name, &stored.definition).await?;
         let now = self.clock().now();
         let mut tx = self.store().begin().await?;
         tx.lock_content().await?;
@@ -339,6 +407,36 @@ impl Engine {
         tx.commit().await?;
         self.refresh_templates().await?;
         Ok(())
+    }
+
+    /// Refuses a definition that does not pass [`Engine::check_template`] or does not render
+    /// for one of the template's latest real messages.
+    async fn fit_to_publish(&self, name: &str, definition: &str) -> Result<(), ContentError> {
+        let checked = self.check_template(name, definition);
+        if !checked.findings.is_empty() {
+            return Err(ContentError::Refused(checked.findings));
+        }
+        let trial = self
+            .try_template(name, definition, PUBLISH_TRIAL)
+            .await?
+            .unwrap_or_default();
+        if trial.failed.is_empty() {
+            return Ok(());
+        }
+        Err(ContentError::Refused(
+            trial
+                .failed
+                .into_iter()
+                .map(|(customer, message, why)| Finding {
+                    file: std::path::PathBuf::from(format!("{name}.toml")),
+                    line: 1,
+                    column: 1,
+                    reason: format!(
+                        "does not render for customer {customer}'s message #{message}: {why}"
+                    ),
+                })
+                .collect(),
+        ))
     }
 
     fn known_template(&self, name: &str) -> Result<(), ContentError> {
@@ -420,6 +518,20 @@ pub fn definition_from<'a>(
     out
 }
 
+/// A definition as the editor would write it, so two versions compare field by field —
+/// not by quoting style or the order of the keys (the text itself when it does not parse).
+pub fn normalized(definition: &str) -> String {
+    match parts(definition) {
+        Ok(p) => definition_from(definition, p.iter().map(|(k, v)| (k.as_str(), v))),
+        Err(_) => definition.to_string(),
+    }
+}
+
+/// The difference between two definitions, field by field (see [`normalized`]).
+pub fn diff(old: &str, new: &str, old_name: &str, new_name: &str) -> String {
+    crate::versions::diff(&normalized(old), &normalized(new), old_name, new_name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -432,6 +544,24 @@ mod tests {
         assert_eq!(parts(&written).unwrap(), read);
         assert!(written.starts_with("# WB1.\n\n["), "{written}");
         assert_eq!(canonical(&written), canonical(file), "{written}");
+    }
+
+    #[test]
+    fn a_diff_shows_the_changed_field_only() {
+        let file = include_str!("../../../programmes/templates/order_confirmation.toml");
+        let mut p = parts(file).unwrap();
+        p.get_mut("en").unwrap().subject = "Order {{ order.external_id }} is in".into();
+        let edited = definition_from(file, p.iter().map(|(k, v)| (k.as_str(), v)));
+        let d = diff(file, &edited, "live", "draft");
+        let changed: Vec<&str> = d
+            .lines()
+            .filter(|l| {
+                (l.starts_with('+') || l.starts_with('-'))
+                    && !l.starts_with("+++")
+                    && !l.starts_with("---")
+            })
+            .collect();
+        assert_eq!(changed.len(), 2, "{d}");
     }
 
     #[test]

@@ -577,3 +577,114 @@ async fn the_team_finds_a_customer_sees_why_a_message_was_blocked_and_pauses_a_p
     assert!(crate::admin::paused(&app, "early-access").await);
     c.close().await.unwrap();
 }
+
+/// Issue 21: an editor changes a template's Dutch subject in the browser, first with a
+/// mistake (the finding names the line, publishing is refused), then right; reads the
+/// preview for the sample customers; publishes; and makes the earlier version live again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_editor_changes_a_template_sees_its_preview_and_finding_publishes_and_rolls_back() {
+    let app = spawn_app(Backend::Sqlite).await;
+    aftercare::cli::user::create(
+        &app.store,
+        "eva",
+        "editor",
+        "en",
+        crate::admin::PASSWORD,
+        app.clock.as_ref(),
+    )
+    .await
+    .unwrap();
+    let c = browser().await;
+    c.set_window_size(1366, 900).await.unwrap();
+    sign_in(&c, &app.base_url, "eva").await;
+    c.goto(&format!("{}/admin/templates", app.base_url))
+        .await
+        .unwrap();
+    accessible(&c, "admin-templates").await;
+    capture_admin(&c, "admin-templates").await;
+    click(&c, "a[href='/admin/templates/order_confirmation']").await;
+    c.wait()
+        .for_element(Locator::Id("nl-NL-subject"))
+        .await
+        .unwrap();
+    accessible(&c, "admin-template").await;
+
+    // A subject with an unclosed tag: saved as a draft, its finding shown.
+    let subject = c.find(Locator::Id("nl-NL-subject")).await.unwrap();
+    subject.clear().await.unwrap();
+    subject
+        .send_keys("{% if formal %}Uw bestelling {{ order.external_id }} staat klaar")
+        .await
+        .unwrap();
+    click(&c, "#draft-form button[type=submit]").await;
+    c.wait().for_element(Locator::Id("findings")).await.unwrap();
+    let text = main_text(&c).await;
+    assert!(
+        text.contains("[nl-NL] subject") && text.contains("line "),
+        "{text}"
+    );
+    click(&c, "#publish-form button[type=submit]").await;
+    c.wait().for_element(Locator::Css("main h1")).await.unwrap();
+    let text = main_text(&c).await;
+    assert!(text.contains("Not published: fix these first."), "{text}");
+    accessible(&c, "admin-template-refused").await;
+    capture_admin(&c, "admin-template-refused").await;
+
+    // Mended: the preview shows it for a formal and an informal Dutch customer.
+    let subject = c.find(Locator::Id("nl-NL-subject")).await.unwrap();
+    subject.clear().await.unwrap();
+    subject
+        .send_keys("{% if formal %}Uw{% else %}Je{% endif %} bestelling {{ order.external_id }} staat klaar om ingepakt te worden")
+        .await
+        .unwrap();
+    click(&c, "#draft-form button[type=submit]").await;
+    c.wait().for_element(Locator::Id("diff")).await.unwrap();
+    let text = main_text(&c).await;
+    assert!(
+        text.contains("No findings: this draft can be published.")
+            && text.contains("Uw bestelling W1042 staat klaar om ingepakt te worden"),
+        "{text}"
+    );
+    let html = c.source().await.unwrap();
+    assert!(
+        html.contains("Je bestelling W1042 staat klaar om ingepakt te worden"),
+        "the informal sample reads it too"
+    );
+    accessible(&c, "admin-template-draft").await;
+    capture_admin(&c, "admin-template-draft").await;
+
+    // Published with a note; then version 1 is made live again.
+    type_into(&c, "note", "Subject says what happens next").await;
+    click(&c, "#publish-form button[type=submit]").await;
+    c.wait()
+        .for_element(Locator::Css("form[action$='/rollback'] button"))
+        .await
+        .unwrap();
+    let text = main_text(&c).await;
+    assert!(
+        text.contains("v2") && text.contains("Subject says what happens next"),
+        "{text}"
+    );
+    assert!(
+        app.engine
+            .renderer()
+            .source("order_confirmation")
+            .unwrap()
+            .contains("ingepakt")
+    );
+    capture_admin(&c, "admin-template-published").await;
+    click(&c, "form[action$='/rollback'] button").await;
+    c.wait().for_element(Locator::Css("main h1")).await.unwrap();
+    let text = main_text(&c).await;
+    assert!(text.contains("rollback v1"), "{text}");
+    assert!(
+        !app.engine
+            .renderer()
+            .source("order_confirmation")
+            .unwrap()
+            .contains("ingepakt")
+    );
+    accessible(&c, "admin-template-rolled-back").await;
+    capture_admin(&c, "admin-template-rolled-back").await;
+    c.close().await.unwrap();
+}

@@ -3,7 +3,9 @@
 //! nothing; a good draft is previewed for the sample customers and a real one, published as
 //! the next version (audited), reaches a worker that was already running without a restart
 //! — the order confirmation it sends carries the new subject — survives the next start of a
-//! process, and one click makes the earlier version live again. A viewer can read but not
+//! process; a draft that renders for the samples but not for a real message is caught by
+//! the trial on real messages and refused; and one click makes the earlier version live
+//! again. A viewer can read but not
 //! change. The same journey in Chromium is in `browser.rs`.
 
 use std::collections::BTreeMap;
@@ -183,6 +185,40 @@ both_backends!(
                 .unwrap()
                 .contains("magazijn")
         );
+
+        // A draft that reads fine for the samples (two order lines) but not for Jan's real
+        // order (one line): the trial on real messages shows it, and publishing is refused.
+        let mut second_line = better.clone();
+        second_line.get_mut("nl-NL").unwrap().subject =
+            "Uw {{ order.lines[1].name }} is binnen".into();
+        let (status, _) = eva.post(&path, &as_refs(&form(&csrf, &second_line))).await;
+        assert_eq!(status, 303);
+        let (_, page) = eva.get(&format!("{path}?try=1")).await;
+        assert!(
+            page.contains("No findings"),
+            "the samples have a second line"
+        );
+        let trial = &page[page.find("id=\"trial\"").expect("the trial's results")..];
+        assert!(
+            trial.contains("<span class=\"big\">1</span>messages tried")
+                && trial.contains("<span class=\"big\">1</span>did not render")
+                && trial.contains("C1 (#"),
+            "{trial}"
+        );
+        let (status, page) = eva
+            .post(&format!("{path}/publish"), &[("csrf", &csrf), ("note", "")])
+            .await;
+        assert_eq!(status, 422);
+        assert!(
+            page.contains("does not render for customer C1&#x27;s message")
+                || page.contains("does not render for customer C1's message"),
+            "{page}"
+        );
+        assert_eq!(live_version(&app).await, 2);
+        let (status, _) = eva
+            .post(&format!("{path}/discard"), &[("csrf", &csrf)])
+            .await;
+        assert_eq!(status, 303);
 
         // A viewer reads the editor but cannot change anything.
         let victor = sign_in_as(&app, "victor", "viewer").await;

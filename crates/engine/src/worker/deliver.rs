@@ -136,93 +136,12 @@ impl Engine {
                 .await;
         }
 
-        let (order, products) = order_in_context(&mut tx, &context).await?;
-        let new_skus = match &order {
-            Some(o) => {
-                let before = bought_before(&mut tx, o).await?;
-                let before: std::collections::HashSet<&str> =
-                    before.iter().map(String::as_str).collect();
-                Some(crate::condition::new_skus(&o.record, &before))
-            }
-            None => None,
-        };
-        // Successors by name, not SKU (issue 23 point 2).
-        let mut successors = Vec::new();
-        for sku in products.iter().filter_map(|p| {
-            p.successor_sku
-                .as_ref()
-                .map(aftercare_domain::ExternalId::as_str)
-        }) {
-            successors.extend(tx.product(sku).await?);
-        }
-        let recommendations = if self
-            .renderer()
-            .template_uses(&message.template, "recommendations")
-        {
-            super::recommendations(&mut tx, customer.id, &products).await?
-        } else {
-            Vec::new()
-        };
-        // IN1: what is new in the catalogue (the last 90 days) and what the customer has not
-        // tried yet, for inspiration.
-        let picks = if self.renderer().template_uses(&message.template, "picks") {
-            tx.catalogue_picks(customer.id, now - SignedDuration::from_hours(24 * 90), 3)
-                .await?
-        } else {
-            Vec::new()
-        };
-        // Links in a message stay valid for 90 days.
-        let expires = now + SignedDuration::from_hours(24 * 90);
-        // Marketing can be stopped from every non-transactional email, for two years. (Only
-        // email carries the email unsubscribe link; the portal has the preferences link.)
-        let unsubscribe = (message.class != aftercare_domain::MessageClass::Transactional
-            && message.channel == aftercare_domain::Channel::Email)
-            .then(|| {
-                let until = now + SignedDuration::from_hours(24 * 730);
-                self.links.url(Page::Unsubscribe, customer.id, until)
-            });
-        // A survey invitation links to its response for 30 days (MQ1, MQ2).
-        let survey = context
-            .pointer("/survey/id")
-            .and_then(|v| v.as_i64())
-            .map(|id| {
-                let until = now + SignedDuration::from_hours(24 * 30);
-                self.links.url(Page::Survey, id, until)
-            });
-        let offer = self.offer_link(&context, expires);
-        // Shipping messages link to the shipment's tracking page (PX1, PX2).
-        let tracking = match context.get("shipment_id").and_then(|v| v.as_str()) {
-            Some(ext) => tx
-                .shipment_by_external_id(ext)
-                .await?
-                .map(|s| self.links.url(Page::Tracking, s.id, expires)),
-            None => None,
-        };
-        let links = serde_json::json!({
-            "tracking": tracking,
-            "loyalty": self.links.url(Page::Loyalty, customer.id, expires),
-            "unsubscribe": unsubscribe,
-            "survey": survey,
-            "offer": offer,
-            "preferences": self.links.url(Page::Preferences, customer.id, expires),
-            // Opens are counted only when the brand turned it on (`track_opens`), by email.
-            "open": (self.track_opens && message.channel == aftercare_domain::Channel::Email)
-                .then(|| self.links.url(Page::Open, message.id, expires)),
-            // Every message can be read again on the customer's page (not a letter's).
-            "inbox": (message.channel != aftercare_domain::Channel::Letter)
-                .then(|| self.links.url(Page::Inbox, customer.id, expires)),
-        });
-        let input = RenderInput {
-            customer: &customer.record,
-            order: order.as_ref().map(|o| &o.record),
-            products: &products,
-            event: &context,
-            recommendations: &recommendations,
-            successors: &successors,
-            picks: &picks,
-            new_skus: new_skus.as_deref(),
-            links: &links,
-        };
+        let renderer = self.renderer();
+        let data = self
+            .message_data(&mut tx, &message, customer.id, &context, now, &renderer)
+            .await?;
+        let input = data.input(&customer.record, &context);
+        let (expires, unsubscribe) = (data.expires, data.unsubscribe.clone());
         // Click tracking, when the step asks for it: each web link in the text becomes a
         // signed redirect that counts the click (links valid as long as the message's).
         let tracks_clicks = enrolment.as_ref().is_some_and(|e| {
@@ -246,10 +165,7 @@ impl Engine {
                     .url(Page::Click, message.id * CLICK_LINKS + position, expires),
             )
         };
-        let rendered = match self
-            .renderer()
-            .render_tracked(&message.template, &input, &mut track)
-        {
+        let rendered = match renderer.render_tracked(&message.template, &input, &mut track) {
             Ok(r) => r,
             Err(e) => {
                 tx.transition_message(
@@ -266,7 +182,6 @@ impl Engine {
         for (position, url) in (0..).zip(&tracked_links) {
             tx.track_link(message.id, position, url).await?;
         }
-        let renderer = self.renderer();
         let brand = renderer.brand();
         let header_id = format!("msg-{}@{}", message.id, brand.message_id_domain);
         match message.channel {
@@ -464,5 +379,142 @@ impl Engine {
             .and_then(|v| v.parse::<jiff::Timestamp>().ok())
             .unwrap_or(fallback);
         Some(self.links.url(Page::Offer, id, until))
+    }
+}
+
+/// What a message's template is rendered with besides the customer and the enrolment's
+/// data: the order in context and its products, what is new to the customer, successors,
+/// recommendations, picks, and the signed links to the customer's pages.
+pub(crate) struct MessageData {
+    order: Option<aftercare_store::StoredOrder>,
+    products: Vec<aftercare_domain::ProductRecord>,
+    new_skus: Option<Vec<String>>,
+    successors: Vec<aftercare_domain::ProductRecord>,
+    recommendations: Vec<aftercare_domain::ProductRecord>,
+    picks: Vec<(aftercare_domain::ProductRecord, bool)>,
+    links: serde_json::Value,
+    /// Until when the message's links are valid.
+    pub(crate) expires: jiff::Timestamp,
+    /// The one-click unsubscribe link (marketing email only).
+    pub(crate) unsubscribe: Option<String>,
+}
+
+impl MessageData {
+    /// The renderer's input for `customer` with the enrolment's data `context`.
+    pub(crate) fn input<'a>(
+        &'a self,
+        customer: &'a aftercare_domain::CustomerRecord,
+        context: &'a serde_json::Value,
+    ) -> RenderInput<'a> {
+        RenderInput {
+            customer,
+            order: self.order.as_ref().map(|o| &o.record),
+            products: &self.products,
+            event: context,
+            recommendations: &self.recommendations,
+            successors: &self.successors,
+            picks: &self.picks,
+            new_skus: self.new_skus.as_deref(),
+            links: &self.links,
+        }
+    }
+}
+
+impl Engine {
+    /// Gathers what `message` is rendered with, as its delivery does (the template editor's
+    /// trial renders a draft with it for real messages too).
+    pub(crate) async fn message_data(
+        &self,
+        tx: &mut Tx,
+        message: &aftercare_store::Message,
+        customer_id: i64,
+        context: &serde_json::Value,
+        now: jiff::Timestamp,
+        renderer: &Renderer,
+    ) -> Result<MessageData, EngineError> {
+        let (order, products) = order_in_context(tx, context).await?;
+        let new_skus = match &order {
+            Some(o) => {
+                let before = bought_before(tx, o).await?;
+                let before: std::collections::HashSet<&str> =
+                    before.iter().map(String::as_str).collect();
+                Some(crate::condition::new_skus(&o.record, &before))
+            }
+            None => None,
+        };
+        // Successors by name, not SKU (issue 23 point 2).
+        let mut successors = Vec::new();
+        for sku in products.iter().filter_map(|p| {
+            p.successor_sku
+                .as_ref()
+                .map(aftercare_domain::ExternalId::as_str)
+        }) {
+            successors.extend(tx.product(sku).await?);
+        }
+        let recommendations = if renderer.template_uses(&message.template, "recommendations") {
+            super::recommendations(tx, customer_id, &products).await?
+        } else {
+            Vec::new()
+        };
+        // IN1: what is new in the catalogue (the last 90 days) and what the customer has not
+        // tried yet, for inspiration.
+        let picks = if renderer.template_uses(&message.template, "picks") {
+            tx.catalogue_picks(customer_id, now - SignedDuration::from_hours(24 * 90), 3)
+                .await?
+        } else {
+            Vec::new()
+        };
+        // Links in a message stay valid for 90 days.
+        let expires = now + SignedDuration::from_hours(24 * 90);
+        // Marketing can be stopped from every non-transactional email, for two years. (Only
+        // email carries the email unsubscribe link; the portal has the preferences link.)
+        let unsubscribe = (message.class != aftercare_domain::MessageClass::Transactional
+            && message.channel == aftercare_domain::Channel::Email)
+            .then(|| {
+                let until = now + SignedDuration::from_hours(24 * 730);
+                self.links.url(Page::Unsubscribe, customer_id, until)
+            });
+        // A survey invitation links to its response for 30 days (MQ1, MQ2).
+        let survey = context
+            .pointer("/survey/id")
+            .and_then(|v| v.as_i64())
+            .map(|id| {
+                let until = now + SignedDuration::from_hours(24 * 30);
+                self.links.url(Page::Survey, id, until)
+            });
+        let offer = self.offer_link(context, expires);
+        // Shipping messages link to the shipment's tracking page (PX1, PX2).
+        let tracking = match context.get("shipment_id").and_then(|v| v.as_str()) {
+            Some(ext) => tx
+                .shipment_by_external_id(ext)
+                .await?
+                .map(|s| self.links.url(Page::Tracking, s.id, expires)),
+            None => None,
+        };
+        let links = serde_json::json!({
+            "tracking": tracking,
+            "loyalty": self.links.url(Page::Loyalty, customer_id, expires),
+            "unsubscribe": unsubscribe,
+            "survey": survey,
+            "offer": offer,
+            "preferences": self.links.url(Page::Preferences, customer_id, expires),
+            // Opens are counted only when the brand turned it on (`track_opens`), by email.
+            "open": (self.track_opens && message.channel == aftercare_domain::Channel::Email)
+                .then(|| self.links.url(Page::Open, message.id, expires)),
+            // Every message can be read again on the customer's page (not a letter's).
+            "inbox": (message.channel != aftercare_domain::Channel::Letter)
+                .then(|| self.links.url(Page::Inbox, customer_id, expires)),
+        });
+        Ok(MessageData {
+            order,
+            products,
+            new_skus,
+            successors,
+            recommendations,
+            picks,
+            links,
+            expires,
+            unsubscribe,
+        })
     }
 }

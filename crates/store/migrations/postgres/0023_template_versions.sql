@@ -37,3 +37,6 @@ CREATE TABLE content_changes (
     by_whom TEXT NOT NULL
 );
 CREATE INDEX content_changes_name ON content_changes (name, id);
+
+-- The template editor tries a draft on the latest real messages of its template.
+CREATE INDEX messages_template ON messages (template, id);

@@ -319,4 +319,21 @@ impl Tx {
             .rows_affected());
         Ok(n > 0)
     }
+
+    /// The latest messages made from a template (not those the policy blocked), newest
+    /// first: what the editor tries a draft on.
+    pub async fn recent_messages_of_template(
+        &mut self,
+        template: &str,
+        limit: i64,
+    ) -> Result<Vec<i64>> {
+        Ok(on_tx!(self, c => sqlx::query_scalar(
+            "SELECT id FROM messages WHERE template = $1 AND state IN ('sent', 'planned', 'sending', 'failed')
+             ORDER BY id DESC LIMIT $2",
+        )
+        .bind(template)
+        .bind(limit)
+        .fetch_all(&mut *c)
+        .await?))
+    }
 }

@@ -88,7 +88,14 @@ pub struct EditorQuery {
     /// A real customer's id to preview for, instead of the samples.
     #[serde(default)]
     customer: String,
+    /// Try the draft on the template's latest real messages.
+    #[serde(default, rename = "try")]
+    try_real: String,
 }
+
+/// How many of a template's latest real messages a draft is tried on (as many as a
+/// publish must render for).
+const TRIAL: i64 = aftercare_engine::content::PUBLISH_TRIAL;
 
 fn unknown(team: &Team, name: &str) -> AdminError {
     not_found(
@@ -124,6 +131,7 @@ async fn editor_page(
     team: &Team,
     name: &str,
     customer: &str,
+    try_real: bool,
     status: StatusCode,
     refused: Option<&[aftercare_engine::programme::Finding]>,
 ) -> AdminResult {
@@ -156,6 +164,25 @@ async fn editor_page(
         .as_ref()
         .map_or(live_text.as_str(), |d| d.definition.as_str());
     let checked = app.engine.check_template(name, text);
+    let trial = if try_real {
+        app.engine
+            .try_template(name, text, TRIAL)
+            .await
+            .map_err(|e| AdminError::Api(crate::error::ApiError::Internal(e.to_string())))?
+            .map(|t| {
+                let rows = |v: &[(String, i64, String)]| -> Vec<Value> {
+                    v.iter()
+                        .take(20)
+                        .map(|(c, m, why)| json!({"customer": c, "message": m, "why": why}))
+                        .collect()
+                };
+                json!({"tried": t.tried, "failed": t.failed.len(), "failures": rows(&t.failed),
+                       "mistaken": t.mistakes.len(), "mistakes": rows(&t.mistakes),
+                       "longest_subject": t.longest_subject})
+            })
+    } else {
+        None
+    };
     let fields = parts(text).unwrap_or_default();
     let languages: Vec<Value> = renderer
         .brand()
@@ -213,7 +240,7 @@ async fn editor_page(
         .and_then(|l| versions.iter().find(|v| v.version == l.version))
         .map_or(live_text.clone(), |v| v.definition.clone());
     let diff = draft.as_ref().map(|d| {
-        aftercare_engine::versions::diff(&live_version_text, &d.definition, "live", "draft")
+        aftercare_engine::content::diff(&live_version_text, &d.definition, "live", "draft")
     });
     let live_version = live.as_ref().map(|l| l.version);
     let mut version_rows: Vec<Value> = versions
@@ -224,7 +251,7 @@ async fn editor_page(
             json!({
                 "version": v.version, "origin": v.origin, "author": v.author, "note": v.note,
                 "at": stamp(v.created_at), "live": Some(v.version) == live_version,
-                "diff": before.map(|b| aftercare_engine::versions::diff(&b.definition, &v.definition,
+                "diff": before.map(|b| aftercare_engine::content::diff(&b.definition, &v.definition,
                     &format!("v{}", b.version), &format!("v{}", v.version))),
             })
         })
@@ -239,7 +266,8 @@ async fn editor_page(
         "live": live.as_ref().map(|l| json!({"version": l.version, "since": stamp(l.since), "by": l.by})),
         "draft": draft.as_ref().map(|d| json!({"author": d.author, "at": stamp(d.updated_at)})),
         "findings": findings, "refused": refused.is_some(), "warnings": warnings,
-        "samples": samples, "customer": for_customer, "customer_id": customer,
+        "samples": samples, "customer": for_customer, "customer_id": customer, "trial": trial,
+        "trial_size": TRIAL,
         "diff": diff, "versions": version_rows, "changes": changes,
         "used_by": senders(app, name), "can_edit": team.role >= Role::Editor,
     });
@@ -256,7 +284,16 @@ pub async fn show(
     Path(name): Path<String>,
     Query(q): Query<EditorQuery>,
 ) -> AdminResult {
-    editor_page(&app, &team, &name, q.customer.trim(), StatusCode::OK, None).await
+    editor_page(
+        &app,
+        &team,
+        &name,
+        q.customer.trim(),
+        !q.try_real.is_empty(),
+        StatusCode::OK,
+        None,
+    )
+    .await
 }
 
 /// The draft as the editor posts it: `csrf`, and per language `<tag>.subject`,
@@ -413,13 +450,16 @@ pub async fn publish(
                 &team,
                 &name,
                 "",
+                false,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 Some(&findings),
             )
             .await
         }
         Err(ContentError::NotFound(_)) => Err(unknown(&team, &name)),
-        Err(ContentError::Store(e)) => Err(e.into()),
+        Err(e) => Err(AdminError::Api(crate::error::ApiError::Internal(
+            e.to_string(),
+        ))),
     }
 }
 
@@ -487,13 +527,16 @@ pub async fn roll_back(
                 &team,
                 &name,
                 "",
+                false,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 Some(&findings),
             )
             .await
         }
         Err(ContentError::NotFound(what)) => Err(not_found(&team, &what)),
-        Err(ContentError::Store(e)) => Err(e.into()),
+        Err(e) => Err(AdminError::Api(crate::error::ApiError::Internal(
+            e.to_string(),
+        ))),
     }
 }
 

@@ -532,6 +532,35 @@ const STRINGS: &[(&str, &str, &str)] = &[
         "Controleer de formulering",
     ),
     ("live_text", "Live text", "Actieve tekst"),
+    ("draft_heading", "Draft", "Concept"),
+    (
+        "try_real",
+        "Try on real messages",
+        "Proberen op echte berichten",
+    ),
+    (
+        "try_real_note",
+        "Renders this text for the latest 500 messages made from this template, as their delivery did; nothing is sent.",
+        "Maakt deze tekst voor de laatste 500 berichten van dit sjabloon, zoals bij het versturen; er wordt niets verstuurd.",
+    ),
+    ("trial", "On real messages", "Op echte berichten"),
+    ("trial_tried", "messages tried", "berichten geprobeerd"),
+    ("trial_failed", "did not render", "niet gelukt"),
+    (
+        "trial_mistaken",
+        "wording to check",
+        "formulering controleren",
+    ),
+    (
+        "trial_longest",
+        "longest subject (characters)",
+        "langste onderwerp (tekens)",
+    ),
+    (
+        "trial_none",
+        "No message has been made from this template yet.",
+        "Er is nog geen bericht van dit sjabloon gemaakt.",
+    ),
     ("body", "Text", "Tekst"),
     (
         "short_text",
