@@ -1,4 +1,5 @@
 //! Aftercare's engine: programmes, the worker that runs them, and message rendering.
+pub mod campaigns;
 pub mod connectors;
 pub mod content;
 pub mod feedback;

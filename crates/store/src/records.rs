@@ -37,6 +37,8 @@ pub mod job_kind {
     pub const REFERRAL: &str = "referral";
     /// Pass a delivery change on to the carrier (PX2).
     pub const CARRIER: &str = "carrier";
+    /// Plan a page of a scheduled campaign's recipients (issue 21).
+    pub const CAMPAIGN: &str = "campaign";
     /// Call the brand's system for a programme's `webhook` step.
     pub const WEBHOOK: &str = "webhook";
 }

@@ -51,6 +51,7 @@ macro_rules! on_tx {
 
 mod admin;
 mod calendar;
+mod campaigns;
 mod clicks;
 mod connectors;
 mod content;
@@ -78,6 +79,7 @@ mod webhooks;
 pub use admin::{AuditEntry, Pause, TeamSession, TeamUser};
 #[doc(hidden)]
 pub use calendar::CONTACTS;
+pub use campaigns::{Audience, AudienceVersion, Campaign, NewCampaign, RecipientOutcome};
 pub use connectors::HookDelivery;
 pub use content::{ContentChange, LiveTemplate, TemplateDraft, TemplateVersion};
 pub use loyalty::{Coupon, NewCoupon, NewEntry, RedeemOutcome, Redemption, Referral};

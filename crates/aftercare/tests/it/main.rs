@@ -7,6 +7,7 @@ mod admin;
 mod api;
 mod benches;
 mod browser;
+mod campaigns;
 mod carrier;
 mod channels;
 mod cli;

@@ -31,6 +31,23 @@ impl Engine {
         {
             return self.hold_while_paused(tx, job).await;
         }
+        // A campaign's message (no enrolment, no programme) goes only while its campaign
+        // was not cancelled (issue 21).
+        if message.state == MessageState::Planned
+            && message.enrolment_id.is_none()
+            && message.programme_id.is_none()
+            && tx.campaign_state_of_message(message.id).await?.as_deref() == Some("cancelled")
+        {
+            return self
+                .end_message(
+                    tx,
+                    job,
+                    &message,
+                    MessageState::Blocked,
+                    "blocked: the campaign was cancelled",
+                )
+                .await;
+        }
         let customer = tx.customer(message.customer_id).await?;
         let enrolment = match message.enrolment_id {
             Some(id) => Some(tx.enrolment(id).await?),

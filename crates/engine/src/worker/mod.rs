@@ -224,6 +224,11 @@ impl Engine {
         self.feedback_secret.as_deref()
     }
 
+    /// The name this process leases jobs under.
+    pub fn worker_id(&self) -> &str {
+        &self.worker_id
+    }
+
     /// The policy in force.
     pub fn policy(&self) -> &PolicyConfig {
         &self.policy
@@ -513,6 +518,7 @@ impl Engine {
             job_kind::CALENDAR => self.run_calendar(job).await,
             job_kind::CARRIER => self.pass_on_change(job).await,
             job_kind::WEBHOOK => self.call_webhook(job).await,
+            job_kind::CAMPAIGN => self.plan_campaign(job).await,
             job_kind::REFERRAL => {
                 let mut tx = self.store.begin().await?;
                 crate::loyalty::settle_referral(
@@ -711,41 +717,10 @@ async fn condition_data(
     now: jiff::Timestamp,
 ) -> Result<serde_json::Value, EngineError> {
     let stats = tx.order_stats(customer.id).await?;
-    let days = |us: Option<i64>| us.map(|us| (micros(now) - us) / 86_400_000_000);
     // Daily scores (WB1, RT2); before the first run every customer counts as active.
     let scores = tx.scores(customer.id).await?;
-    let since = customer
-        .record
-        .customer_since
-        .map(|d| {
-            d.to_zoned_datetime(jiff::tz::TimeZone::UTC)
-                .map(|z| micros(z.timestamp()))
-        })
-        .transpose()
-        .ok()
-        .flatten()
-        .or(stats.first_order_at);
-    let stats_json = crate::condition::Stats {
-        orders_count: stats.orders_count,
-        total_spent_cents: stats.total_spent_cents,
-        points_balance: aftercare_domain::loyalty::replay(&tx.ledger(customer.id).await?)
-            .balance(now),
-        days_since_last_order: days(stats.last_order_at),
-        days_as_customer: days(since),
-        rfm_segment: Some(
-            scores
-                .as_ref()
-                .map_or("new_customers", |s| s.rfm_segment.as_str())
-                .to_string(),
-        ),
-        p_alive: scores.as_ref().and_then(|s| s.p_alive).unwrap_or(1.0),
-        expected_purchases_90d: scores
-            .as_ref()
-            .and_then(|s| s.expected_purchases_90d)
-            .unwrap_or(0.0),
-        clv_12m_cents: scores.as_ref().and_then(|s| s.clv_12m_cents).unwrap_or(0),
-    }
-    .to_json();
+    let points = aftercare_domain::loyalty::replay(&tx.ledger(customer.id).await?).balance(now);
+    let stats_json = stats_of(&customer.record, &stats, scores.as_ref(), points, now).to_json();
     let (order, products) = order_in_context(tx, context).await?;
     let order_json = match &order {
         Some(o) => {
@@ -768,6 +743,43 @@ async fn condition_data(
         "stats": stats_json,
         "recommendations": recommendations.iter().map(crate::condition::product_json).collect::<Vec<_>>(),
     }))
+}
+
+/// What conditions read as `stats` for a customer, from their order figures, daily scores
+/// (before the first run every customer counts as active) and points balance.
+pub(crate) fn stats_of(
+    customer: &aftercare_domain::CustomerRecord,
+    stats: &aftercare_store::OrderStats,
+    scores: Option<&aftercare_store::Scores>,
+    points_balance: i64,
+    now: jiff::Timestamp,
+) -> crate::condition::Stats {
+    let days = |us: Option<i64>| us.map(|us| (micros(now) - us) / 86_400_000_000);
+    let since = customer
+        .customer_since
+        .map(|d| {
+            d.to_zoned_datetime(jiff::tz::TimeZone::UTC)
+                .map(|z| micros(z.timestamp()))
+        })
+        .transpose()
+        .ok()
+        .flatten()
+        .or(stats.first_order_at);
+    crate::condition::Stats {
+        orders_count: stats.orders_count,
+        total_spent_cents: stats.total_spent_cents,
+        points_balance,
+        days_since_last_order: days(stats.last_order_at),
+        days_as_customer: days(since),
+        rfm_segment: Some(
+            scores
+                .map_or("new_customers", |s| s.rfm_segment.as_str())
+                .to_string(),
+        ),
+        p_alive: scores.and_then(|s| s.p_alive).unwrap_or(1.0),
+        expected_purchases_90d: scores.and_then(|s| s.expected_purchases_90d).unwrap_or(0.0),
+        clv_12m_cents: scores.and_then(|s| s.clv_12m_cents).unwrap_or(0),
+    }
 }
 
 /// 30 s, 1 min, 2 min, … capped at an hour.

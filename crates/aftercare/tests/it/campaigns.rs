@@ -1,0 +1,325 @@
+//! Audiences and campaigns on both backends (issue 21): a saved audience counts its
+//! members; a campaign's dry run says how many would get it, how many are held out and who
+//! would be blocked and why, before anything is written; scheduled, it is planned by a
+//! worker job page by page, sent at the local time through the same policy as every
+//! message — no marketing consent, a full band or a cancelled campaign stop it — each
+//! member once, the holdout never; its results count sends, blocks and the orders credited
+//! to it, with uplift against the holdout.
+
+use aftercare_engine::campaigns::{Draft, parse_audience};
+use serde_json::{Value, json};
+
+use crate::both_backends;
+use crate::helpers::*;
+
+/// A customer of the running club (or not), with or without marketing consent by email.
+fn customer(id: &str, runner: bool, marketing: bool) -> aftercare_domain::CustomerRecord {
+    let mut consents = vec![
+        json!({"purpose": "service", "channel": "email", "granted": true,
+                                   "source": "checkout", "at": "2026-01-01T10:00:00Z"}),
+    ];
+    if marketing {
+        consents.push(
+            json!({"purpose": "marketing", "channel": "email", "granted": true,
+                             "source": "newsletter form", "at": "2026-01-01T10:00:00Z"}),
+        );
+    }
+    serde_json::from_value(json!({
+        "external_id": id, "email": format!("{}@example.nl", id.to_lowercase()),
+        "first_name": "Sanne", "last_name": "Visser", "gender": "female",
+        "address_form": "informal", "locale": "nl-NL", "time_zone": "Europe/Amsterdam",
+        "attributes": if runner { json!({"segment": "runner"}) } else { json!({"segment": "walker"}) },
+        "consents": consents,
+    }))
+    .unwrap()
+}
+
+/// Stores customers R0..R{n} (runners; every fourth without marketing consent) and a few
+/// walkers; `full` runners have had nine promotional emails this year (their band is full).
+async fn club(app: &TestApp, runners: usize, full: usize) {
+    let now = aftercare_domain::Clock::now(app.clock.as_ref());
+    let mut tx = app.store.begin().await.unwrap();
+    for i in 0..runners {
+        let (id, _) = tx
+            .upsert_customer(&customer(&format!("R{i}"), true, i % 4 != 3), now)
+            .await
+            .unwrap();
+        if i < full {
+            for d in 1..=9 {
+                let at = now - jiff::SignedDuration::from_hours(24 * 30 * d);
+                let step = format!("seed{d}");
+                let m = tx
+                    .insert_message(
+                        &aftercare_store::NewMessage {
+                            customer_id: id,
+                            enrolment_id: None,
+                            step_key: &step,
+                            programme_id: Some("seeded"),
+                            template: "seeded",
+                            class: aftercare_domain::MessageClass::Promotional,
+                            priority: "normal",
+                            channel: aftercare_domain::Channel::Email,
+                            planned_at: at,
+                            reason: "seeded",
+                            topic: &step,
+                        },
+                        at,
+                    )
+                    .await
+                    .unwrap()
+                    .unwrap();
+                tx.transition_message(
+                    m,
+                    aftercare_domain::MessageState::Planned,
+                    aftercare_domain::MessageState::Sent,
+                    "seeded",
+                    at,
+                )
+                .await
+                .unwrap();
+            }
+        }
+    }
+    for i in 0..5 {
+        tx.upsert_customer(&customer(&format!("W{i}"), false, true), now)
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+}
+
+fn draft(send_on: &str) -> Draft {
+    Draft {
+        name: "Nieuw in de winkel".into(),
+        template: "inspiration".into(),
+        audience_id: "runners".into(),
+        class: "promotional".into(),
+        channels: "email".into(),
+        send_on: send_on.into(),
+        local_time: "10:00".into(),
+        holdout_percent: "20".into(),
+        attribution_days: "14".into(),
+    }
+}
+
+async fn campaign_messages(app: &TestApp, campaign: i64) -> Vec<Value> {
+    let mut tx = app.store.begin_read().await.unwrap();
+    let rows = tx
+        .campaign_messages(campaign)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(customer_id, id, state, reason)| {
+            json!({"customer_id": customer_id, "id": id, "state": state, "reason": reason})
+        })
+        .collect();
+    tx.commit().await.unwrap();
+    rows
+}
+
+both_backends!(
+    a_campaign_reaches_its_audience_once_through_the_policy_and_counts_what_it_brought,
+    |backend| async move {
+        let app = spawn_app(backend).await;
+        club(&app, 40, 2).await;
+        let engine = &app.engine;
+
+        // The audience: a condition on the customer and their stats, checked first.
+        let refused = engine
+            .save_audience("runners", "Hardlopers", "order.total_cents > 0", "eva")
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(refused.field, "definition");
+        assert!(
+            refused.reason.contains("customer and stats only"),
+            "{refused}"
+        );
+        let version = engine
+            .save_audience(
+                "runners",
+                "Hardlopers",
+                "customer.attributes.segment == 'runner'",
+                "eva",
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(version, 1);
+        let count = engine
+            .count_audience(
+                &parse_audience("customer.attributes.segment == 'runner'").unwrap(),
+                3,
+            )
+            .await
+            .unwrap();
+        assert_eq!((count.members, count.customers), (40, 45));
+        assert_eq!(count.sample.len(), 3);
+
+        // A campaign that does not check out is not stored.
+        let mut bad = draft("2026-03-03");
+        bad.class = "transactional".into();
+        let refused = engine
+            .create_campaign(&bad, "eva")
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(refused.field, "class");
+        let mut tx = app.store.begin_read().await.unwrap();
+        assert!(tx.campaigns().await.unwrap().is_empty());
+        tx.commit().await.unwrap();
+
+        // Tomorrow at 10:00: the dry run first, writing nothing.
+        let id = engine
+            .create_campaign(&draft("2026-03-03"), "eva")
+            .await
+            .unwrap()
+            .unwrap();
+        let mut tx = app.store.begin_read().await.unwrap();
+        let c = tx.campaign(id).await.unwrap();
+        tx.commit().await.unwrap();
+        let condition = parse_audience("customer.attributes.segment == 'runner'").unwrap();
+        let run = engine.dry_run(&c, &condition).await.unwrap();
+        assert_eq!(run.audience, 40);
+        assert!(!run.sampled);
+        let treated = run.audience - run.holdout;
+        assert!(
+            run.holdout > 0 && run.holdout < 20,
+            "about a fifth held out: {run:?}"
+        );
+        let blocked: u64 = run.blocked.values().map(|(n, _)| n).sum();
+        let held: u64 = run.held.values().map(|(n, _)| n).sum();
+        assert_eq!(run.would_send + blocked + held, treated, "{run:?}");
+        assert!(
+            run.blocked.keys().any(|k| k.contains("consent")),
+            "runners without marketing consent are blocked: {run:?}"
+        );
+        assert!(
+            run.blocked.keys().any(|k| k.contains("band")),
+            "runners whose band is full are blocked: {run:?}"
+        );
+        assert!(
+            campaign_messages(&app, id).await.is_empty(),
+            "a dry run writes nothing"
+        );
+
+        // Scheduled: planned by the worker, sent at 10:00 local, each member once.
+        engine.schedule_campaign(id, "eva").await.unwrap().unwrap();
+        assert!(
+            engine.schedule_campaign(id, "eva").await.unwrap().is_err(),
+            "scheduled once"
+        );
+        app.advance_hours(24).await;
+        app.engine.run_until_idle().await.unwrap();
+        let messages = campaign_messages(&app, id).await;
+        let sent: Vec<&Value> = messages.iter().filter(|m| m["state"] == "sent").collect();
+        assert_eq!(
+            messages.len() as u64,
+            treated,
+            "one message per treated member"
+        );
+        assert_eq!(sent.len() as u64, run.would_send, "the dry run said so");
+        let mail = app.smtp.wait_for(sent.len()).await;
+        assert_eq!(mail.len(), sent.len());
+        assert!(
+            mail.iter()
+                .all(|m| !m.contains("W0@") && !m.contains("w0@")),
+            "walkers are not in the audience"
+        );
+        let mut tx = app.store.begin_read().await.unwrap();
+        let c = tx.campaign(id).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(c.state, "planned");
+
+        // R0's band was full: the campaign did not put her above it.
+        let r0 = customer_messages(&app, "R0", id).await;
+        assert!(
+            r0.iter().all(|m| m["state"] != "sent"),
+            "a full band blocks the campaign: {r0:?}"
+        );
+
+        // A sent runner orders a week later: credited to the campaign.
+        let orderer = sent[0]["customer_id"].as_i64().unwrap();
+        let external = {
+            let mut tx = app.store.begin_read().await.unwrap();
+            let c = tx.customer(orderer).await.unwrap();
+            tx.commit().await.unwrap();
+            c.record.external_id.as_str().to_string()
+        };
+        app.clock.advance(jiff::SignedDuration::from_hours(24 * 7));
+        let sock = json!({"sku": "LW-SOCK", "name": "Hardloopsok", "category": "socks",
+                          "price_cents": 1500, "lifespan_days": 180});
+        assert_eq!(app.post_json("/v1/products", &sock).await.0, 200);
+        let order = json!({"external_id": "W9001", "customer_external_id": external,
+                           "placed_at": aftercare_domain::Clock::now(app.clock.as_ref()).to_string(),
+                           "lines": [{"sku": "LW-SOCK", "quantity": 1, "unit_price_cents": 1500}]});
+        let (status, body) = app.post_json("/v1/orders", &order).await;
+        assert_eq!(status, 201, "{body}");
+        let results = engine.campaign_results(&c).await.unwrap();
+        assert_eq!(results.recipients, 40);
+        assert_eq!(results.holdout, run.holdout);
+        assert_eq!(
+            results.states.get("sent").copied().unwrap_or(0),
+            sent.len() as u64
+        );
+        assert_eq!(results.attributed_orders, 1);
+        assert_eq!(results.attributed_revenue_cents, 1500);
+        let uplift = results
+            .uplift
+            .expect("treated and held out both have members");
+        assert!(uplift.treated.converted == 1 && uplift.holdout.converted == 0);
+
+        // A second campaign, cancelled after planning: its messages are blocked.
+        let id2 = engine
+            .create_campaign(&draft("2026-03-12"), "eva")
+            .await
+            .unwrap()
+            .unwrap();
+        engine.schedule_campaign(id2, "eva").await.unwrap().unwrap();
+        // Planned from 20:00 UTC the day before (10:00 in UTC+14), not yet sent.
+        app.advance_hours(36).await;
+        let planned = campaign_messages(&app, id2).await;
+        assert!(
+            !planned.is_empty() && planned.iter().all(|m| m["state"] == "planned"),
+            "{planned:?}"
+        );
+        engine.cancel_campaign(id2, "eva").await.unwrap().unwrap();
+        app.advance_hours(48).await;
+        let after = campaign_messages(&app, id2).await;
+        assert!(
+            after.iter().all(|m| m["state"] == "blocked"
+                && m["reason"].as_str().unwrap_or("").contains("cancelled")),
+            "{after:?}"
+        );
+        let mut tx = app.store.begin_read().await.unwrap();
+        let audit = tx.audit_log(None, 50).await.unwrap();
+        tx.commit().await.unwrap();
+        for action in [
+            "audience.save",
+            "campaign.create",
+            "campaign.schedule",
+            "campaign.cancel",
+        ] {
+            assert!(
+                audit.iter().any(|a| a.action == action),
+                "{action} is audited"
+            );
+        }
+    }
+);
+
+async fn customer_messages(app: &TestApp, external: &str, campaign: i64) -> Vec<Value> {
+    let mut tx = app.store.begin_read().await.unwrap();
+    let id = tx
+        .customer_by_external_id(external)
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    tx.commit().await.unwrap();
+    campaign_messages(app, campaign)
+        .await
+        .into_iter()
+        .filter(|m| m["customer_id"] == id)
+        .collect()
+}

@@ -1,0 +1,531 @@
+//! Saved audiences (versioned conditions) and one-off campaigns with their recipients
+//! (issue 21), and what audience evaluation reads for a page of customers at once.
+
+use jiff::Timestamp;
+
+use super::Tx;
+use crate::{OrderStats, Result, Scores, StoreError, from_micros, micros};
+
+/// A saved audience: a condition on the customer and their stats.
+#[derive(Debug, Clone)]
+pub struct Audience {
+    /// Its id (a slug).
+    pub id: String,
+    /// What the team calls it.
+    pub name: String,
+    /// The current version, from 1.
+    pub version: i32,
+    /// The condition (CEL).
+    pub definition: String,
+    /// Who saved it last.
+    pub updated_by: String,
+    /// When.
+    pub updated_at: Timestamp,
+}
+
+/// One version of an audience's definition.
+#[derive(Debug, Clone)]
+pub struct AudienceVersion {
+    /// Its number.
+    pub version: i32,
+    /// The condition.
+    pub definition: String,
+    /// Who wrote it.
+    pub author: String,
+    /// When.
+    pub created_at: Timestamp,
+}
+
+/// A campaign as stored.
+#[derive(Debug, Clone)]
+pub struct Campaign {
+    /// Its id.
+    pub id: i64,
+    /// What the team calls it.
+    pub name: String,
+    /// The template it sends.
+    pub template: String,
+    /// Its audience.
+    pub audience_id: String,
+    /// The audience's version it was (or will be) sent to.
+    pub audience_version: i32,
+    /// `marketing` or `relationship`.
+    pub class: String,
+    /// Channels in order of preference, comma-separated.
+    pub channels: String,
+    /// The day it goes out (`YYYY-MM-DD`), in each customer's time zone.
+    pub send_on: String,
+    /// The local time it goes out (`HH:MM`).
+    pub local_time: String,
+    /// The share held out, 0–0.5.
+    pub holdout: f64,
+    /// Days after the send in which an order counts for it.
+    pub attribution_days: i32,
+    /// `draft`, `scheduled`, `planning`, `planned` or `cancelled`.
+    pub state: String,
+    /// The last customer id its planning has passed.
+    pub cursor_id: i64,
+    /// Who made it.
+    pub created_by: String,
+    /// When.
+    pub created_at: Timestamp,
+    /// When its planning finished.
+    pub planned_at: Option<Timestamp>,
+}
+
+/// A campaign to store.
+#[derive(Debug, Clone)]
+pub struct NewCampaign<'a> {
+    /// What the team calls it.
+    pub name: &'a str,
+    /// The template.
+    pub template: &'a str,
+    /// The audience and its version.
+    pub audience: (&'a str, i32),
+    /// `marketing` or `relationship`.
+    pub class: &'a str,
+    /// Channels, comma-separated.
+    pub channels: &'a str,
+    /// The day.
+    pub send_on: &'a str,
+    /// The local time.
+    pub local_time: &'a str,
+    /// The holdout share.
+    pub holdout: f64,
+    /// The attribution window in days.
+    pub attribution_days: i32,
+    /// Who.
+    pub created_by: &'a str,
+}
+
+/// One recipient's outcome for a campaign's results.
+#[derive(Debug, Clone)]
+pub struct RecipientOutcome {
+    /// Held out.
+    pub holdout: bool,
+    /// The message's state, when one was made.
+    pub state: Option<String>,
+    /// Why it was blocked or held (the policy's code), if it was.
+    pub reason_code: Option<String>,
+    /// Its links were clicked.
+    pub clicked: bool,
+    /// Orders in the attribution window after the planned send.
+    pub orders: i64,
+    /// Their value in cents.
+    pub revenue_cents: i64,
+    /// Orders in the window after the message was sent (credited to it).
+    pub orders_after_send: i64,
+    /// Their value in cents.
+    pub revenue_after_send_cents: i64,
+}
+
+type CampaignRow = (
+    i64,
+    String,
+    String,
+    String,
+    i32,
+    String,
+    String,
+    String,
+    String,
+    f64,
+    i32,
+    String,
+    i64,
+    String,
+    i64,
+    Option<i64>,
+);
+
+const CAMPAIGN_COLUMNS: &str =
+    "id, name, template, audience_id, audience_version, class, channels, send_on, local_time,
+    holdout, attribution_days, state, cursor_id, created_by, created_at, planned_at";
+
+fn campaign(row: CampaignRow) -> Result<Campaign> {
+    let (
+        id,
+        name,
+        template,
+        audience_id,
+        audience_version,
+        class,
+        channels,
+        send_on,
+        local_time,
+        holdout,
+        attribution_days,
+        state,
+        cursor_id,
+        created_by,
+        created_at,
+        planned_at,
+    ) = row;
+    Ok(Campaign {
+        id,
+        name,
+        template,
+        audience_id,
+        audience_version,
+        class,
+        channels,
+        send_on,
+        local_time,
+        holdout,
+        attribution_days,
+        state,
+        cursor_id,
+        created_by,
+        created_at: from_micros(created_at)?,
+        planned_at: planned_at.map(from_micros).transpose()?,
+    })
+}
+
+impl Tx {
+    /// Every saved audience, by name.
+    pub async fn audiences(&mut self) -> Result<Vec<Audience>> {
+        let rows: Vec<(String, String, i32, String, String, i64)> = on_tx!(self, c => sqlx::query_as(
+            "SELECT id, name, version, definition, updated_by, updated_at FROM audiences ORDER BY name",
+        )
+        .fetch_all(&mut *c)
+        .await?);
+        rows.into_iter()
+            .map(|(id, name, version, definition, updated_by, at)| {
+                Ok(Audience {
+                    id,
+                    name,
+                    version,
+                    definition,
+                    updated_by,
+                    updated_at: from_micros(at)?,
+                })
+            })
+            .collect()
+    }
+
+    /// One audience.
+    pub async fn audience(&mut self, id: &str) -> Result<Option<Audience>> {
+        Ok(self.audiences().await?.into_iter().find(|a| a.id == id))
+    }
+
+    /// Saves an audience: a new one at version 1, or its next version when the definition
+    /// changed (a new name alone keeps the version). Returns the version.
+    pub async fn save_audience(
+        &mut self,
+        id: &str,
+        name: &str,
+        definition: &str,
+        by: &str,
+        now: Timestamp,
+    ) -> Result<i32> {
+        let current = self.audience(id).await?;
+        let version = match &current {
+            Some(a) if a.definition == definition => a.version,
+            Some(a) => a.version + 1,
+            None => 1,
+        };
+        if current.as_ref().is_none_or(|a| a.version != version) {
+            on_tx!(self, c => sqlx::query(
+                "INSERT INTO audience_versions (audience_id, version, definition, author, created_at)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(id)
+            .bind(version)
+            .bind(definition)
+            .bind(by)
+            .bind(micros(now))
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
+        }
+        on_tx!(self, c => sqlx::query(
+            "INSERT INTO audiences (id, name, version, definition, updated_by, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (id) DO UPDATE SET name = $2, version = $3, definition = $4, updated_by = $5, updated_at = $6",
+        )
+        .bind(id)
+        .bind(name)
+        .bind(version)
+        .bind(definition)
+        .bind(by)
+        .bind(micros(now))
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+        Ok(version)
+    }
+
+    /// Every version of an audience, newest first.
+    pub async fn audience_versions(&mut self, id: &str) -> Result<Vec<AudienceVersion>> {
+        let rows: Vec<(i32, String, String, i64)> = on_tx!(self, c => sqlx::query_as(
+            "SELECT version, definition, author, created_at FROM audience_versions
+             WHERE audience_id = $1 ORDER BY version DESC",
+        )
+        .bind(id)
+        .fetch_all(&mut *c)
+        .await?);
+        rows.into_iter()
+            .map(|(version, definition, author, at)| {
+                Ok(AudienceVersion {
+                    version,
+                    definition,
+                    author,
+                    created_at: from_micros(at)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Order figures of the customers with ids in `from..=to`, by customer.
+    pub async fn order_stats_of_customers(
+        &mut self,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(i64, OrderStats)>> {
+        #[allow(clippy::type_complexity)]
+        let rows: Vec<(i64, i64, i64, Option<i64>, Option<i64>)> = on_tx!(self, c => sqlx::query_as(
+            "SELECT customer_id, COUNT(*), CAST(COALESCE(SUM(total_cents), 0) AS BIGINT), MAX(placed_at), MIN(placed_at)
+             FROM orders WHERE customer_id BETWEEN $1 AND $2 GROUP BY customer_id",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&mut *c)
+        .await?);
+        Ok(rows
+            .into_iter()
+            .map(|(id, n, total, last, first)| {
+                (
+                    id,
+                    OrderStats {
+                        orders_count: n,
+                        total_spent_cents: total,
+                        last_order_at: last,
+                        first_order_at: first,
+                    },
+                )
+            })
+            .collect())
+    }
+
+    /// The daily scores of the customers with ids in `from..=to`.
+    pub async fn scores_of_customers(&mut self, from: i64, to: i64) -> Result<Vec<Scores>> {
+        Ok(on_tx!(self, c => sqlx::query_as(
+            "SELECT customer_id, rfm_r, rfm_f, rfm_m, rfm_segment, p_alive, expected_purchases_90d,
+                    clv_12m_cents FROM customer_scores WHERE customer_id BETWEEN $1 AND $2",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&mut *c)
+        .await?))
+    }
+
+    /// Stores a campaign as a draft; returns its id.
+    pub async fn insert_campaign(&mut self, c_: &NewCampaign<'_>, now: Timestamp) -> Result<i64> {
+        Ok(on_tx!(self, c => sqlx::query_scalar(
+            "INSERT INTO campaigns (name, template, audience_id, audience_version, class, channels, send_on,
+                local_time, holdout, attribution_days, state, created_by, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'draft', $11, $12) RETURNING id",
+        )
+        .bind(c_.name)
+        .bind(c_.template)
+        .bind(c_.audience.0)
+        .bind(c_.audience.1)
+        .bind(c_.class)
+        .bind(c_.channels)
+        .bind(c_.send_on)
+        .bind(c_.local_time)
+        .bind(c_.holdout)
+        .bind(c_.attribution_days)
+        .bind(c_.created_by)
+        .bind(micros(now))
+        .fetch_one(&mut *c)
+        .await?))
+    }
+
+    /// One campaign.
+    pub async fn campaign(&mut self, id: i64) -> Result<Campaign> {
+        let sql = format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = $1");
+        let row: Option<CampaignRow> = on_tx!(self, c => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(id)
+            .fetch_optional(&mut *c)
+            .await?);
+        campaign(row.ok_or_else(|| StoreError::NotFound(format!("campaign {id}")))?)
+    }
+
+    /// Every campaign, newest first.
+    pub async fn campaigns(&mut self) -> Result<Vec<Campaign>> {
+        let sql = format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns ORDER BY id DESC");
+        let rows: Vec<CampaignRow> = on_tx!(self, c => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .fetch_all(&mut *c)
+            .await?);
+        rows.into_iter().map(campaign).collect()
+    }
+
+    /// Moves a campaign from one state to another (and its audience version, when
+    /// scheduling pins it); false when it was not in `from`.
+    pub async fn set_campaign_state(
+        &mut self,
+        id: i64,
+        from: &str,
+        to: &str,
+        audience_version: Option<i32>,
+    ) -> Result<bool> {
+        let n = on_tx!(self, c => sqlx::query(
+            "UPDATE campaigns SET state = $3, audience_version = COALESCE($4, audience_version)
+             WHERE id = $1 AND state = $2",
+        )
+        .bind(id)
+        .bind(from)
+        .bind(to)
+        .bind(audience_version)
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+        Ok(n > 0)
+    }
+
+    /// Records how far a campaign's planning got, and whether it is done.
+    pub async fn advance_campaign(
+        &mut self,
+        id: i64,
+        cursor_id: i64,
+        done_at: Option<Timestamp>,
+    ) -> Result<()> {
+        on_tx!(self, c => sqlx::query(
+            "UPDATE campaigns SET cursor_id = $2, planned_at = $3,
+                state = CASE WHEN $3 IS NULL THEN 'planning' ELSE 'planned' END
+             WHERE id = $1 AND state IN ('scheduled', 'planning')",
+        )
+        .bind(id)
+        .bind(cursor_id)
+        .bind(done_at.map(micros))
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+        Ok(())
+    }
+
+    /// Records a recipient once; false when the customer already was one.
+    pub async fn insert_campaign_recipient(
+        &mut self,
+        campaign_id: i64,
+        customer_id: i64,
+        holdout: bool,
+        message_id: Option<i64>,
+        planned_for: Timestamp,
+    ) -> Result<bool> {
+        let n = on_tx!(self, c => sqlx::query(
+            "INSERT INTO campaign_recipients (campaign_id, customer_id, holdout, message_id, planned_for)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (campaign_id, customer_id) DO NOTHING",
+        )
+        .bind(campaign_id)
+        .bind(customer_id)
+        .bind(holdout)
+        .bind(message_id)
+        .bind(micros(planned_for))
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+        Ok(n > 0)
+    }
+
+    /// Links a recipient to the message planned for them.
+    pub async fn set_campaign_message(
+        &mut self,
+        campaign_id: i64,
+        customer_id: i64,
+        message_id: i64,
+    ) -> Result<()> {
+        on_tx!(self, c => sqlx::query(
+            "UPDATE campaign_recipients SET message_id = $3 WHERE campaign_id = $1 AND customer_id = $2",
+        )
+        .bind(campaign_id)
+        .bind(customer_id)
+        .bind(message_id)
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+        Ok(())
+    }
+
+    /// The state of the campaign a message belongs to, if it belongs to one.
+    pub async fn campaign_state_of_message(&mut self, message_id: i64) -> Result<Option<String>> {
+        Ok(on_tx!(self, c => sqlx::query_scalar(
+            "SELECT c.state FROM campaign_recipients r JOIN campaigns c ON c.id = r.campaign_id
+             WHERE r.message_id = $1",
+        )
+        .bind(message_id)
+        .fetch_optional(&mut *c)
+        .await?))
+    }
+
+    /// Each recipient's outcome: the message's state and reason, clicks, and orders in the
+    /// attribution window (`window_us`) after the planned send and after the send itself.
+    pub async fn campaign_outcomes(
+        &mut self,
+        campaign_id: i64,
+        window_us: i64,
+    ) -> Result<Vec<RecipientOutcome>> {
+        #[allow(clippy::type_complexity)]
+        let rows: Vec<(
+            bool,
+            Option<String>,
+            Option<String>,
+            i64,
+            i64,
+            i64,
+            i64,
+            i64,
+        )> = on_tx!(self, c => sqlx::query_as(
+            "SELECT r.holdout, m.state,
+                (SELECT t.code FROM message_transitions t WHERE t.message_id = m.id
+                 ORDER BY t.id DESC LIMIT 1),
+                (SELECT COUNT(*) FROM link_clicks k WHERE k.message_id = r.message_id),
+                (SELECT COUNT(*) FROM orders o WHERE o.customer_id = r.customer_id
+                   AND o.placed_at >= r.planned_for AND o.placed_at < r.planned_for + $2),
+                (SELECT CAST(COALESCE(SUM(o.total_cents), 0) AS BIGINT) FROM orders o WHERE o.customer_id = r.customer_id
+                   AND o.placed_at >= r.planned_for AND o.placed_at < r.planned_for + $2),
+                (SELECT COUNT(*) FROM orders o WHERE o.customer_id = r.customer_id AND m.state = 'sent'
+                   AND o.placed_at >= m.sent_at AND o.placed_at < m.sent_at + $2),
+                (SELECT CAST(COALESCE(SUM(o.total_cents), 0) AS BIGINT) FROM orders o WHERE o.customer_id = r.customer_id
+                   AND m.state = 'sent' AND o.placed_at >= m.sent_at AND o.placed_at < m.sent_at + $2)
+             FROM campaign_recipients r LEFT JOIN messages m ON m.id = r.message_id
+             WHERE r.campaign_id = $1",
+        )
+        .bind(campaign_id)
+        .bind(window_us)
+        .fetch_all(&mut *c)
+        .await?);
+        Ok(rows
+            .into_iter()
+            .map(
+                |(holdout, state, reason_code, clicks, orders, revenue, after, after_revenue)| {
+                    RecipientOutcome {
+                        holdout,
+                        state,
+                        reason_code,
+                        clicked: clicks > 0,
+                        orders,
+                        revenue_cents: revenue,
+                        orders_after_send: after,
+                        revenue_after_send_cents: after_revenue,
+                    }
+                },
+            )
+            .collect())
+    }
+
+    /// A campaign's messages: (customer id, message id, state, reason), by customer.
+    pub async fn campaign_messages(
+        &mut self,
+        campaign_id: i64,
+    ) -> Result<Vec<(i64, i64, String, String)>> {
+        Ok(on_tx!(self, c => sqlx::query_as(
+            "SELECT r.customer_id, m.id, m.state, m.reason FROM campaign_recipients r
+             JOIN messages m ON m.id = r.message_id WHERE r.campaign_id = $1 ORDER BY r.customer_id",
+        )
+        .bind(campaign_id)
+        .fetch_all(&mut *c)
+        .await?))
+    }
+}
