@@ -688,3 +688,99 @@ async fn an_editor_changes_a_template_sees_its_preview_and_finding_publishes_and
     capture_admin(&c, "admin-template-rolled-back").await;
     c.close().await.unwrap();
 }
+
+/// Issue 21: an editor saves an audience and sees its count, makes a campaign, reads its
+/// dry run, schedules it, and after the send reads its results.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_editor_takes_a_campaign_from_audience_to_dry_run_to_results() {
+    let app = spawn_app(Backend::Sqlite).await;
+    crate::campaigns::club(&app, 40, 2).await;
+    aftercare::cli::user::create(
+        &app.store,
+        "eva",
+        "editor",
+        "en",
+        crate::admin::PASSWORD,
+        app.clock.as_ref(),
+    )
+    .await
+    .unwrap();
+    let c = browser().await;
+    c.set_window_size(1366, 900).await.unwrap();
+    sign_in(&c, &app.base_url, "eva").await;
+
+    // The audience, first with a mistake, then right.
+    c.goto(&format!("{}/admin/audiences", app.base_url))
+        .await
+        .unwrap();
+    type_into(&c, "id", "runners").await;
+    type_into(&c, "name", "Hardlopers").await;
+    let definition = c.find(Locator::Id("definition")).await.unwrap();
+    definition.clear().await.unwrap();
+    definition
+        .send_keys("customer.atributes.segment == 'runner'")
+        .await
+        .unwrap();
+    click(&c, "#audience-form button[type=submit]").await;
+    c.wait().for_element(Locator::Id("error")).await.unwrap();
+    let text = main_text(&c).await;
+    assert!(text.contains("definition: "), "{text}");
+    accessible(&c, "admin-audiences").await;
+    capture_admin(&c, "admin-audiences").await;
+    let definition = c.find(Locator::Id("definition")).await.unwrap();
+    definition.clear().await.unwrap();
+    definition
+        .send_keys("customer.attributes.segment == 'runner'")
+        .await
+        .unwrap();
+    click(&c, "#audience-form button[type=submit]").await;
+    c.wait().for_element(Locator::Id("count")).await.unwrap();
+    let text = main_text(&c).await;
+    assert!(text.contains("40\nin the audience now"), "{text}");
+    accessible(&c, "admin-audience").await;
+    capture_admin(&c, "admin-audience").await;
+
+    // The campaign: a draft with its dry run.
+    c.goto(&format!("{}/admin/campaigns", app.base_url))
+        .await
+        .unwrap();
+    type_into(&c, "name", "Nieuw in de winkel").await;
+    c.execute(
+        "document.getElementById('template').value = 'inspiration';",
+        vec![],
+    )
+    .await
+    .unwrap();
+    accessible(&c, "admin-campaigns").await;
+    capture_admin(&c, "admin-campaigns").await;
+    click(&c, "#campaign-form button[type=submit]").await;
+    c.wait().for_element(Locator::Id("dry-run")).await.unwrap();
+    let text = main_text(&c).await;
+    assert!(
+        text.contains("40\nin the audience") && text.contains("Would not get it"),
+        "{text}"
+    );
+    accessible(&c, "admin-campaign-dry-run").await;
+    capture_admin(&c, "admin-campaign-dry-run").await;
+
+    // Scheduled; the next day it has gone out and the page shows the results.
+    click(&c, "form[action$='/schedule'] button").await;
+    c.wait().for_element(Locator::Id("results")).await.unwrap();
+    assert!(main_text(&c).await.contains("scheduled"));
+    let page = c.current_url().await.unwrap().to_string();
+    app.advance_hours(24).await;
+    // A day later the session (12 hours) has ended: sign in again.
+    sign_in(&c, &app.base_url, "eva").await;
+    c.goto(&page).await.unwrap();
+    c.wait().for_element(Locator::Id("results")).await.unwrap();
+    let text = main_text(&c).await;
+    assert!(
+        text.contains("planned") && text.contains("40\nrecipients"),
+        "{text}"
+    );
+    let sent = app.smtp.wait_for(1).await;
+    assert!(!sent.is_empty());
+    accessible(&c, "admin-campaign-results").await;
+    capture_admin(&c, "admin-campaign-results").await;
+    c.close().await.unwrap();
+}

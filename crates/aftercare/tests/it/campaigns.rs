@@ -36,7 +36,7 @@ fn customer(id: &str, runner: bool, marketing: bool) -> aftercare_domain::Custom
 
 /// Stores customers R0..R{n} (runners; every fourth without marketing consent) and a few
 /// walkers; `full` runners have had nine promotional emails this year (their band is full).
-async fn club(app: &TestApp, runners: usize, full: usize) {
+pub async fn club(app: &TestApp, runners: usize, full: usize) {
     let now = aftercare_domain::Clock::now(app.clock.as_ref());
     let mut tx = app.store.begin().await.unwrap();
     for i in 0..runners {

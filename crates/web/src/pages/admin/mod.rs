@@ -2,7 +2,8 @@
 //! timeline of events and messages and every decision's reason ([`customers`]) and their
 //! contact calendar for the coming year ([`calendar`]),
 //! programmes with pause and resume ([`programmes`]), the template editor with preview,
-//! versions, publish and roll-back ([`editor`]), dashboards with SVG charts
+//! versions, publish and roll-back ([`editor`]), audiences and campaigns with their dry
+//! run and results ([`campaigns`]), dashboards with SVG charts
 //! ([`dashboards`], [`charts`]), the simulator ([`simulator`]), the outbox with dead letters and the
 //! audit log ([`outbox`]). Server-rendered HTML in English or Dutch (per account), no
 //! JavaScript. Every change a person makes is written to the audit log in the same
@@ -13,6 +14,7 @@
 
 pub mod auth;
 mod calendar;
+mod campaigns;
 mod charts;
 mod customers;
 mod dashboards;
@@ -123,6 +125,10 @@ fn env() -> &'static Environment<'static> {
             ("audit.html", include_str!("templates/audit.html")),
             ("dashboards.html", include_str!("templates/dashboards.html")),
             ("calendar.html", include_str!("templates/calendar.html")),
+            ("audiences.html", include_str!("templates/audiences.html")),
+            ("audience.html", include_str!("templates/audience.html")),
+            ("campaigns.html", include_str!("templates/campaigns.html")),
+            ("campaign.html", include_str!("templates/campaign.html")),
             (
                 "template_list.html",
                 include_str!("templates/template_list.html"),
@@ -234,6 +240,18 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/templates/{name}/discard", post(editor::discard))
         .route("/admin/templates/{name}/rollback", post(editor::roll_back))
         .route("/admin/templates/{name}/export", get(editor::export))
+        .route(
+            "/admin/audiences",
+            get(campaigns::audiences).post(campaigns::save_audience),
+        )
+        .route("/admin/audiences/{id}", get(campaigns::audience))
+        .route(
+            "/admin/campaigns",
+            get(campaigns::campaigns).post(campaigns::create),
+        )
+        .route("/admin/campaigns/{id}", get(campaigns::show))
+        .route("/admin/campaigns/{id}/schedule", post(campaigns::schedule))
+        .route("/admin/campaigns/{id}/cancel", post(campaigns::cancel))
         .route("/admin/dashboards", get(dashboards::show))
         .route(
             "/admin/simulator",

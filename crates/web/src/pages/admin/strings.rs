@@ -598,6 +598,122 @@ const STRINGS: &[(&str, &str, &str)] = &[
         "Changes to what is live",
         "Wijzigingen van wat actief is",
     ),
+    ("audiences", "Audiences", "Doelgroepen"),
+    ("campaigns", "Campaigns", "Campagnes"),
+    (
+        "audiences_intro",
+        "A saved audience is a condition on the customer and their figures, in the same language programmes use (CEL). Each change is a new version; a campaign remembers the version it went to.",
+        "Een doelgroep is een voorwaarde op de klant en diens cijfers, in dezelfde taal als de programma's (CEL). Elke wijziging is een nieuwe versie; een campagne onthoudt naar welke versie ze ging.",
+    ),
+    ("definition", "Condition", "Voorwaarde"),
+    ("new_audience", "New audience", "Nieuwe doelgroep"),
+    ("audience_id", "Id (a-z, 0-9, -)", "Id (a-z, 0-9, -)"),
+    (
+        "definition_note",
+        "For example customer.attributes.segment == 'runner' && stats.orders_count >= 2 or stats.rfm_segment == 'loyal'. It reads customer and stats; it is checked before it is saved.",
+        "Bijvoorbeeld customer.attributes.segment == 'runner' && stats.orders_count >= 2 of stats.rfm_segment == 'loyal'. Ze leest customer en stats en wordt gecontroleerd voor ze bewaard wordt.",
+    ),
+    ("members", "in the audience now", "nu in de doelgroep"),
+    (
+        "customers_looked_at",
+        "customers looked at",
+        "klanten bekeken",
+    ),
+    ("sample_members", "Some of them", "Een paar van hen"),
+    (
+        "campaigns_intro",
+        "A campaign sends one template once to an audience, on a day at a local time, through the same policy as every message (consent, caps, the band, the attention ceiling, quiet hours), with a holdout to measure what it brought.",
+        "Een campagne stuurt één sjabloon één keer naar een doelgroep, op een dag en een plaatselijke tijd, langs hetzelfde beleid als elk bericht (toestemming, limieten, de bandbreedte, het aandachtsplafond, stille uren), met een controlegroep om te meten wat ze opleverde.",
+    ),
+    ("audience", "Audience", "Doelgroep"),
+    ("send_at", "Goes out", "Gaat uit"),
+    ("new_campaign", "New campaign", "Nieuwe campagne"),
+    (
+        "no_audiences",
+        "Save an audience first.",
+        "Bewaar eerst een doelgroep.",
+    ),
+    (
+        "channels_pref",
+        "Channels, in order of preference",
+        "Kanalen, op volgorde van voorkeur",
+    ),
+    ("send_on", "Day (YYYY-MM-DD)", "Dag (JJJJ-MM-DD)"),
+    (
+        "local_time",
+        "Local time (HH:MM)",
+        "Plaatselijke tijd (UU:MM)",
+    ),
+    ("holdout_percent", "Holdout (%)", "Controlegroep (%)"),
+    (
+        "attribution_days",
+        "Attribution window (days)",
+        "Toerekeningsperiode (dagen)",
+    ),
+    (
+        "create_draft",
+        "Create draft and dry run",
+        "Concept maken en proefdraaien",
+    ),
+    (
+        "local_note",
+        "in each customer's own time zone",
+        "in de eigen tijdzone van elke klant",
+    ),
+    ("planned_at", "planned", "gepland"),
+    ("dry_run", "Dry run", "Proefdraai"),
+    (
+        "dry_run_note",
+        "What the policy would say for each member at the send time, counting what they have had so far; nothing is written.",
+        "Wat het beleid voor elk lid op het verzendmoment zou zeggen, met wat ze tot nu toe kregen; er wordt niets vastgelegd.",
+    ),
+    (
+        "dry_run_sampled",
+        "Estimated from a sample of",
+        "Geschat op een steekproef van",
+    ),
+    ("in_audience", "in the audience", "in de doelgroep"),
+    ("held_out", "held out", "in de controlegroep"),
+    ("would_get_it", "would get it", "zouden hem krijgen"),
+    ("would_wait", "Would wait", "Zouden wachten"),
+    (
+        "would_not_get",
+        "Would not get it",
+        "Zouden hem niet krijgen",
+    ),
+    ("schedule", "Schedule", "Inplannen"),
+    ("results", "Results", "Resultaten"),
+    ("recipients", "recipients", "ontvangers"),
+    ("sent_count", "sent", "verstuurd"),
+    ("clicked", "clicked", "geklikt"),
+    (
+        "orders_credited",
+        "orders after a message",
+        "bestellingen na een bericht",
+    ),
+    ("revenue_credited", "their value", "hun waarde"),
+    (
+        "messages_by_state",
+        "Messages by state",
+        "Berichten per status",
+    ),
+    ("why_not", "Why not sent", "Waarom niet verstuurd"),
+    (
+        "against_holdout",
+        "Against the holdout",
+        "Tegenover de controlegroep",
+    ),
+    (
+        "ordered",
+        "ordered in the window",
+        "bestelden in de periode",
+    ),
+    ("cancel_campaign", "Cancel campaign", "Campagne stoppen"),
+    (
+        "cancel_note",
+        "Messages not yet sent are blocked; what went stays counted.",
+        "Berichten die nog niet weg zijn, worden tegengehouden; wat verstuurd is, blijft meetellen.",
+    ),
 ];
 
 /// Every label the admin templates use, in `lang`.
@@ -634,6 +750,10 @@ mod tests {
             include_str!("templates/calendar.html"),
             include_str!("templates/template_list.html"),
             include_str!("templates/template_edit.html"),
+            include_str!("templates/audiences.html"),
+            include_str!("templates/audience.html"),
+            include_str!("templates/campaigns.html"),
+            include_str!("templates/campaign.html"),
         ];
         for text in templates {
             for (i, _) in text.match_indices("t.") {

@@ -1,0 +1,437 @@
+//! Audiences and campaigns (issue 21): saved segments with a live count, a sample of who is
+//! in them and their history; one-off campaigns from the form to a dry run (how many would
+//! get it, how many are held out, who would be held back or blocked and why), scheduling,
+//! cancelling, and results (sent, held, blocked, clicks, orders credited and uplift against
+//! the holdout with 95% intervals). Everything goes through the engine
+//! (`engine/src/campaigns.rs`), which checks, audits and plans; this only shows and asks.
+
+use aftercare_engine::campaigns::{Draft, Refusal, parse_audience};
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::auth::{Role, Team, urlencoding};
+use super::{AdminError, AdminResult, CsrfForm, html, not_found, render};
+use crate::AppState;
+
+fn stamp(t: jiff::Timestamp) -> String {
+    t.strftime("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+fn internal(e: impl std::fmt::Display) -> AdminError {
+    AdminError::Api(crate::error::ApiError::Internal(e.to_string()))
+}
+
+/// The audience form.
+#[derive(Debug, Default, Deserialize)]
+pub struct AudienceForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    definition: String,
+}
+
+async fn audiences_page(
+    app: &AppState,
+    team: &Team,
+    status: StatusCode,
+    form: Option<(&AudienceForm, &Refusal)>,
+) -> AdminResult {
+    let mut tx = app.store.begin_read().await?;
+    let audiences = tx.audiences().await?;
+    tx.commit().await?;
+    let rows: Vec<Value> = audiences
+        .iter()
+        .map(|a| {
+            json!({"id": a.id, "name": a.name, "version": a.version, "definition": a.definition,
+                        "by": a.updated_by, "at": stamp(a.updated_at)})
+        })
+        .collect();
+    let ctx = json!({
+        "section": "campaigns", "audiences": rows, "can_edit": team.role >= Role::Editor,
+        "form": form.map(|(f, _)| json!({"id": f.id, "name": f.name, "definition": f.definition})),
+        "error": form.map(|(_, r)| r.to_string()),
+    });
+    Ok(html(
+        status,
+        render(team.lang, Some(team), "audiences.html", ctx)?,
+    ))
+}
+
+/// `GET /admin/audiences`.
+pub async fn audiences(State(app): State<AppState>, team: Team) -> AdminResult {
+    audiences_page(&app, &team, StatusCode::OK, None).await
+}
+
+/// `POST /admin/audiences` (editor): saves an audience, new or its next version.
+pub async fn save_audience(
+    State(app): State<AppState>,
+    team: Team,
+    Form(form): Form<AudienceForm>,
+) -> AdminResult {
+    team.require(Role::Editor)?;
+    team.check_csrf(&form.csrf)?;
+    match app
+        .engine
+        .save_audience(&form.id, &form.name, &form.definition, &team.username)
+        .await
+        .map_err(internal)?
+    {
+        Ok(_) => Ok(
+            Redirect::to(&format!("/admin/audiences/{}", urlencoding(form.id.trim())))
+                .into_response(),
+        ),
+        Err(refusal) => {
+            // Back to the audience's own page when it exists, else the list with the form.
+            let mut tx = app.store.begin_read().await?;
+            let exists = tx.audience(form.id.trim()).await?.is_some();
+            tx.commit().await?;
+            if exists {
+                audience_page(
+                    &app,
+                    &team,
+                    form.id.trim(),
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    Some((&form, &refusal)),
+                )
+                .await
+            } else {
+                audiences_page(
+                    &app,
+                    &team,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    Some((&form, &refusal)),
+                )
+                .await
+            }
+        }
+    }
+}
+
+async fn audience_page(
+    app: &AppState,
+    team: &Team,
+    id: &str,
+    status: StatusCode,
+    form: Option<(&AudienceForm, &Refusal)>,
+) -> AdminResult {
+    let mut tx = app.store.begin_read().await?;
+    let audience = tx.audience(id).await?;
+    let versions = tx.audience_versions(id).await?;
+    tx.commit().await?;
+    let Some(audience) = audience else {
+        return Err(not_found(
+            team,
+            &format!("{}: {id}", team.lang.pick("No audience", "Geen doelgroep")),
+        ));
+    };
+    let count = match parse_audience(&audience.definition) {
+        Ok(condition) => {
+            let c = app
+                .engine
+                .count_audience(&condition, 20)
+                .await
+                .map_err(internal)?;
+            Some(json!({"members": c.members, "customers": c.customers,
+                        "sample": c.sample.iter().map(|(id, name)| json!({"id": id, "name": name})).collect::<Vec<_>>()}))
+        }
+        Err(_) => None,
+    };
+    let versions: Vec<Value> = versions
+        .iter()
+        .map(|v| json!({"version": v.version, "definition": v.definition, "by": v.author, "at": stamp(v.created_at)}))
+        .collect();
+    let ctx = json!({
+        "section": "campaigns", "id": audience.id, "name": audience.name, "version": audience.version,
+        "definition": form.map_or(audience.definition.clone(), |(f, _)| f.definition.clone()),
+        "count": count, "versions": versions, "can_edit": team.role >= Role::Editor,
+        "error": form.map(|(_, r)| r.to_string()),
+    });
+    Ok(html(
+        status,
+        render(team.lang, Some(team), "audience.html", ctx)?,
+    ))
+}
+
+/// `GET /admin/audiences/{id}`: the definition, its live count and a sample, its history.
+pub async fn audience(
+    State(app): State<AppState>,
+    team: Team,
+    Path(id): Path<String>,
+) -> AdminResult {
+    audience_page(&app, &team, &id, StatusCode::OK, None).await
+}
+
+/// The campaign form, as [`Draft`] with the CSRF token.
+#[derive(Debug, Default, Deserialize)]
+pub struct CampaignForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    template: String,
+    #[serde(default)]
+    audience: String,
+    #[serde(default)]
+    class: String,
+    #[serde(default)]
+    channels: String,
+    #[serde(default)]
+    send_on: String,
+    #[serde(default)]
+    local_time: String,
+    #[serde(default)]
+    holdout_percent: String,
+    #[serde(default)]
+    attribution_days: String,
+}
+
+async fn campaigns_page(
+    app: &AppState,
+    team: &Team,
+    status: StatusCode,
+    form: Option<(&CampaignForm, &Refusal)>,
+) -> AdminResult {
+    let mut tx = app.store.begin_read().await?;
+    let campaigns = tx.campaigns().await?;
+    let audiences = tx.audiences().await?;
+    tx.commit().await?;
+    let renderer = app.engine.renderer();
+    let mut templates: Vec<&String> = renderer.template_names().iter().collect();
+    templates.sort();
+    let rows: Vec<Value> = campaigns
+        .iter()
+        .map(|c| {
+            json!({"id": c.id, "name": c.name, "template": c.template, "audience": c.audience_id,
+                        "when": format!("{} {}", c.send_on, c.local_time), "state": c.state})
+        })
+        .collect();
+    let tomorrow = app
+        .clock
+        .now()
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .date()
+        .tomorrow()
+        .map(|d| d.to_string())
+        .unwrap_or_default();
+    let filled = form.map_or_else(
+        || json!({"class": "promotional", "channels": "email", "send_on": tomorrow, "local_time": "10:00",
+                  "holdout_percent": "10", "attribution_days": "14"}),
+        |(f, _)| json!({"name": f.name, "template": f.template, "audience": f.audience, "class": f.class,
+                        "channels": f.channels, "send_on": f.send_on, "local_time": f.local_time,
+                        "holdout_percent": f.holdout_percent, "attribution_days": f.attribution_days}),
+    );
+    let ctx = json!({
+        "section": "campaigns", "campaigns": rows, "templates": templates,
+        "audiences": audiences.iter().map(|a| json!({"id": a.id, "name": a.name})).collect::<Vec<_>>(),
+        "classes": aftercare_engine::campaigns::CLASSES.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
+        "form": filled, "error": form.map(|(_, r)| r.to_string()),
+        "can_edit": team.role >= Role::Editor,
+    });
+    Ok(html(
+        status,
+        render(team.lang, Some(team), "campaigns.html", ctx)?,
+    ))
+}
+
+/// `GET /admin/campaigns`.
+pub async fn campaigns(State(app): State<AppState>, team: Team) -> AdminResult {
+    campaigns_page(&app, &team, StatusCode::OK, None).await
+}
+
+/// `POST /admin/campaigns` (editor): a new campaign as a draft.
+pub async fn create(
+    State(app): State<AppState>,
+    team: Team,
+    Form(form): Form<CampaignForm>,
+) -> AdminResult {
+    team.require(Role::Editor)?;
+    team.check_csrf(&form.csrf)?;
+    let draft = Draft {
+        name: form.name.clone(),
+        template: form.template.clone(),
+        audience_id: form.audience.clone(),
+        class: form.class.clone(),
+        channels: form.channels.clone(),
+        send_on: form.send_on.clone(),
+        local_time: form.local_time.clone(),
+        holdout_percent: form.holdout_percent.clone(),
+        attribution_days: form.attribution_days.clone(),
+    };
+    match app
+        .engine
+        .create_campaign(&draft, &team.username)
+        .await
+        .map_err(internal)?
+    {
+        Ok(id) => Ok(Redirect::to(&format!("/admin/campaigns/{id}")).into_response()),
+        Err(refusal) => {
+            campaigns_page(
+                &app,
+                &team,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some((&form, &refusal)),
+            )
+            .await
+        }
+    }
+}
+
+fn percent(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        "–".into()
+    } else {
+        #[allow(clippy::cast_precision_loss)]
+        let p = part as f64 * 100.0 / whole as f64;
+        format!("{p:.1}%")
+    }
+}
+
+async fn campaign_page(
+    app: &AppState,
+    team: &Team,
+    id: i64,
+    status: StatusCode,
+    error: Option<&Refusal>,
+) -> AdminResult {
+    let mut tx = app.store.begin_read().await?;
+    let c = match tx.campaign(id).await {
+        Ok(c) => c,
+        Err(aftercare_store::StoreError::NotFound(_)) => {
+            return Err(not_found(
+                team,
+                &format!("{}: {id}", team.lang.pick("No campaign", "Geen campagne")),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let audience = tx.audience(&c.audience_id).await?;
+    let audit = tx.audit_log(Some(&format!("campaign:{id}")), 20).await?;
+    tx.commit().await?;
+    let reason_rows = |m: &std::collections::BTreeMap<String, (u64, String)>| -> Vec<Value> {
+        m.iter()
+            .map(|(code, (n, example))| json!({"code": code, "n": n, "example": example}))
+            .collect()
+    };
+    // A draft shows its dry run; a scheduled or sent one its results.
+    let dry_run = match (&audience, c.state.as_str()) {
+        (Some(a), "draft") => match parse_audience(&a.definition) {
+            Ok(condition) => {
+                let run = app.engine.dry_run(&c, &condition).await.map_err(internal)?;
+                Some(json!({
+                    "audience": run.audience, "holdout": run.holdout, "would_send": run.would_send,
+                    "treated": run.audience - run.holdout, "sampled": run.sampled, "asked": run.asked,
+                    "held": reason_rows(&run.held), "blocked": reason_rows(&run.blocked),
+                    "channels": run.channels,
+                }))
+            }
+            Err(e) => Some(json!({"error": e})),
+        },
+        _ => None,
+    };
+    let results = if c.state == "draft" {
+        None
+    } else {
+        let r = app.engine.campaign_results(&c).await.map_err(internal)?;
+        let sent = r.states.get("sent").copied().unwrap_or(0);
+        let uplift = r.uplift.as_ref().map(|u| {
+            json!({
+                "treated_n": u.treated.n, "treated_rate": format!("{:.1}%", u.treated.rate * 100.0),
+                "holdout_n": u.holdout.n, "holdout_rate": format!("{:.1}%", u.holdout.rate * 100.0),
+                "conversion": format!("{:+.1} pt", u.conversion_uplift * 100.0),
+                "conversion_ci": format!("{:+.1} … {:+.1} pt", u.conversion_ci.0 * 100.0, u.conversion_ci.1 * 100.0),
+                "revenue": format!("€ {:+.2}", u.revenue_uplift),
+                "revenue_ci": format!("€ {:+.2} … {:+.2}", u.revenue_ci.0, u.revenue_ci.1),
+            })
+        });
+        Some(json!({
+            "recipients": r.recipients, "holdout": r.holdout, "sent": sent,
+            "states": r.states, "reasons": r.reasons, "clicked": r.clicked,
+            "click_rate": percent(r.clicked, sent),
+            "orders": r.attributed_orders,
+            "revenue": format!("€ {:.2}", r.attributed_revenue_cents as f64 / 100.0),
+            "uplift": uplift,
+        }))
+    };
+    let audit: Vec<Value> = audit
+        .iter()
+        .map(|a| json!({"at": stamp(a.at), "who": a.username, "action": a.action}))
+        .collect();
+    let ctx = json!({
+        "section": "campaigns", "id": c.id, "name": c.name, "template": c.template,
+        "audience": audience.as_ref().map(|a| json!({"id": a.id, "name": a.name, "version": a.version, "definition": a.definition})),
+        "audience_version": c.audience_version, "class": c.class, "channels": c.channels,
+        "send_on": c.send_on, "local_time": c.local_time,
+        "holdout": format!("{:.0}%", c.holdout * 100.0), "attribution_days": c.attribution_days,
+        "state": c.state, "planned_at": c.planned_at.map(stamp), "created_by": c.created_by,
+        "dry_run": dry_run, "results": results, "audit": audit,
+        "error": error.map(ToString::to_string), "can_edit": team.role >= Role::Editor,
+    });
+    Ok(html(
+        status,
+        render(team.lang, Some(team), "campaign.html", ctx)?,
+    ))
+}
+
+/// `GET /admin/campaigns/{id}`.
+pub async fn show(State(app): State<AppState>, team: Team, Path(id): Path<i64>) -> AdminResult {
+    campaign_page(&app, &team, id, StatusCode::OK, None).await
+}
+
+async fn act(app: AppState, team: Team, id: i64, csrf: &str, schedule: bool) -> AdminResult {
+    team.require(Role::Editor)?;
+    team.check_csrf(csrf)?;
+    let outcome = if schedule {
+        app.engine.schedule_campaign(id, &team.username).await
+    } else {
+        app.engine.cancel_campaign(id, &team.username).await
+    };
+    match outcome {
+        Ok(Ok(())) => Ok(Redirect::to(&format!("/admin/campaigns/{id}")).into_response()),
+        Ok(Err(refusal)) => {
+            campaign_page(
+                &app,
+                &team,
+                id,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(&refusal),
+            )
+            .await
+        }
+        Err(aftercare_engine::worker::EngineError::Store(
+            aftercare_store::StoreError::NotFound(_),
+        )) => Err(not_found(
+            &team,
+            &format!("{}: {id}", team.lang.pick("No campaign", "Geen campagne")),
+        )),
+        Err(e) => Err(internal(e)),
+    }
+}
+
+/// `POST /admin/campaigns/{id}/schedule` (editor).
+pub async fn schedule(
+    State(app): State<AppState>,
+    team: Team,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> AdminResult {
+    act(app, team, id, &form.csrf, true).await
+}
+
+/// `POST /admin/campaigns/{id}/cancel` (editor).
+pub async fn cancel(
+    State(app): State<AppState>,
+    team: Team,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> AdminResult {
+    act(app, team, id, &form.csrf, false).await
+}
