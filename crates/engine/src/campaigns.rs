@@ -24,7 +24,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use aftercare_domain::policy::{self, Decision, Intent, PastContact, Reach, Topic};
 use aftercare_domain::{Channel, MessageClass};
-use aftercare_store::{Campaign, Job, NewMessage, StoredCustomer, Tx, job_kind};
+use aftercare_store::{
+    Campaign, CampaignMessage, Job, PlannedRecipient, StoredCustomer, Tx, job_kind,
+};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 
@@ -404,47 +406,36 @@ impl Engine {
         let channels = channels_of(&c.channels);
         let step_key = holdout_key(c.id);
         let reason = format!("campaign '{}'", c.name);
-        for m in members {
-            let r = &m.customer.record;
-            let at = local_send(&c, &r.time_zone.zone()).unwrap_or(now).max(now);
-            if in_holdout(&step_key, r.external_id.as_str(), c.holdout) {
-                tx.insert_campaign_recipient(c.id, m.customer.id, true, None, at)
-                    .await?;
-                continue;
-            }
-            let choice = policy::choose_channel_for(
-                &channels,
-                class,
-                r,
-                Reach::unknown(),
-                &[],
-                self.policy(),
-            );
-            let message = NewMessage {
-                customer_id: m.customer.id,
-                enrolment_id: None,
-                step_key: &step_key,
-                programme_id: None,
-                template: &c.template,
-                class,
-                priority: policy::Priority::Low.as_str(),
-                channel: choice.channel,
-                planned_at: at,
-                reason: &reason,
-                topic: &c.template,
-            };
-            // Once per customer: the recipient row is the guard.
-            if tx
-                .insert_campaign_recipient(c.id, m.customer.id, false, None, at)
-                .await?
-                && let Some(message_id) = tx.insert_message(&message, now).await?
-            {
-                tx.set_campaign_message(c.id, m.customer.id, message_id)
-                    .await?;
-                tx.insert_job(job_kind::DELIVER, message_id, at, now)
-                    .await?;
-            }
-        }
+        let recipients: Vec<PlannedRecipient> = members
+            .iter()
+            .map(|m| {
+                let r = &m.customer.record;
+                PlannedRecipient {
+                    customer_id: m.customer.id,
+                    holdout: in_holdout(&step_key, r.external_id.as_str(), c.holdout),
+                    planned_for: local_send(&c, &r.time_zone.zone()).unwrap_or(now).max(now),
+                    channel: policy::choose_channel_for(
+                        &channels,
+                        class,
+                        r,
+                        Reach::unknown(),
+                        &[],
+                        self.policy(),
+                    )
+                    .channel,
+                }
+            })
+            .collect();
+        let message = CampaignMessage {
+            step_key: &step_key,
+            template: &c.template,
+            class,
+            priority: policy::Priority::Low.as_str(),
+            reason: &reason,
+            topic: &c.template,
+        };
+        tx.plan_campaign_page(c.id, &recipients, &message, now)
+            .await?;
         tx.advance_campaign(c.id, last, None).await?;
         tx.reschedule_job(job.id, self.worker_id(), now).await?;
         Ok(tx.commit().await?)

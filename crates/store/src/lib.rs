@@ -23,7 +23,10 @@ pub use records::*;
 #[doc(hidden)]
 pub use tx::CONTACTS;
 pub use tx::{AlsoBought, Answer, DeadJob, StoredDeliveryChange, StoredShipment, SurveyResult};
-pub use tx::{Audience, AudienceVersion, Campaign, NewCampaign, RecipientOutcome};
+pub use tx::{
+    Audience, AudienceVersion, Campaign, CampaignMessage, NewCampaign, PlannedRecipient,
+    RecipientOutcome,
+};
 pub use tx::{AuditEntry, OutgoingWebhook, Pause, PrintBatch, TeamSession, TeamUser};
 pub use tx::{ContentChange, LiveTemplate, TemplateDraft, TemplateVersion};
 pub use tx::{Coupon, NewCoupon, NewEntry, RedeemOutcome, Redemption, Referral, Scores, Tx};

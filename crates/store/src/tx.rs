@@ -79,7 +79,10 @@ mod webhooks;
 pub use admin::{AuditEntry, Pause, TeamSession, TeamUser};
 #[doc(hidden)]
 pub use calendar::CONTACTS;
-pub use campaigns::{Audience, AudienceVersion, Campaign, NewCampaign, RecipientOutcome};
+pub use campaigns::{
+    Audience, AudienceVersion, Campaign, CampaignMessage, NewCampaign, PlannedRecipient,
+    RecipientOutcome,
+};
 pub use connectors::HookDelivery;
 pub use content::{ContentChange, LiveTemplate, TemplateDraft, TemplateVersion};
 pub use loyalty::{Coupon, NewCoupon, NewEntry, RedeemOutcome, Redemption, Referral};

@@ -323,3 +323,113 @@ async fn customer_messages(app: &TestApp, external: &str, campaign: i64) -> Vec<
         .filter(|m| m["customer_id"] == id)
         .collect()
 }
+
+/// Issue 21's must-show, on the engine itself: customers with every number of contacts in
+/// the past year (none to past the band and near the attention ceiling) all get a campaign;
+/// afterwards nobody is above the band or the ceiling who was not already, and a customer
+/// at or past either got nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaign_to_everyone_never_lifts_a_customer_above_the_band_or_the_ceiling() {
+    use aftercare_domain::{Channel, MessageClass, MessageState};
+    let app = spawn_app(Backend::Sqlite).await;
+    let policy = app.engine.policy().clone();
+    let (band_max, ceiling) = (policy.band_max as usize, policy.attention_max as usize);
+    let now = aftercare_domain::Clock::now(app.clock.as_ref());
+    // Customer i: (i % 12) band contacts and (i % 9) service contacts, 20 days apart.
+    let n = 1_200;
+    let mut before = Vec::with_capacity(n);
+    let mut tx = app.store.begin().await.unwrap();
+    for i in 0..n {
+        let (id, _) = tx
+            .upsert_customer(&customer(&format!("C{i}"), true, true), now)
+            .await
+            .unwrap();
+        let band = i % 12;
+        let service = i % 9;
+        for k in 0..band + service {
+            let at = now - jiff::SignedDuration::from_hours(24 * (15 + 20 * k as i64));
+            let class = if k < band {
+                if k % 2 == 0 {
+                    MessageClass::Promotional
+                } else {
+                    MessageClass::Relationship
+                }
+            } else {
+                MessageClass::Service
+            };
+            let step = format!("seed{k}");
+            let m = tx
+                .insert_message(
+                    &aftercare_store::NewMessage {
+                        customer_id: id,
+                        enrolment_id: None,
+                        step_key: &step,
+                        programme_id: Some("seeded"),
+                        template: "seeded",
+                        class,
+                        priority: "normal",
+                        channel: Channel::Email,
+                        planned_at: at,
+                        reason: "seeded",
+                        topic: &step,
+                    },
+                    at,
+                )
+                .await
+                .unwrap()
+                .unwrap();
+            tx.transition_message(m, MessageState::Planned, MessageState::Sent, "seeded", at)
+                .await
+                .unwrap();
+        }
+        before.push((id, band, band + service));
+    }
+    tx.commit().await.unwrap();
+    app.engine
+        .save_audience("everyone", "Iedereen", "stats.orders_count >= 0", "eva")
+        .await
+        .unwrap()
+        .unwrap();
+    let mut everyone = draft("2026-03-03");
+    everyone.audience_id = "everyone".into();
+    everyone.holdout_percent = "0".into();
+    let id = app
+        .engine
+        .create_campaign(&everyone, "eva")
+        .await
+        .unwrap()
+        .unwrap();
+    app.engine
+        .schedule_campaign(id, "eva")
+        .await
+        .unwrap()
+        .unwrap();
+    app.advance_hours(26).await;
+    let mut tx = app.store.begin_read().await.unwrap();
+    let messages = tx.campaign_messages(id).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(messages.len(), n, "everyone was planned once");
+    let sent: std::collections::HashSet<i64> = messages
+        .iter()
+        .filter(|(_, _, state, _)| state == "sent")
+        .map(|(customer, _, _, _)| *customer)
+        .collect();
+    assert!(
+        !sent.is_empty() && sent.len() < n,
+        "some got it, some did not"
+    );
+    for (id, band, all) in before {
+        let got = usize::from(sent.contains(&id));
+        assert!(
+            band + got <= band_max.max(band),
+            "customer {id} had {band} band contacts and got the campaign"
+        );
+        assert!(
+            ceiling == 0 || all + got <= ceiling.max(all),
+            "customer {id} had {all} non-transactional contacts and got the campaign"
+        );
+        if band >= band_max {
+            assert_eq!(got, 0, "a full band stops the campaign for customer {id}");
+        }
+    }
+}

@@ -98,6 +98,36 @@ pub struct NewCampaign<'a> {
     pub created_by: &'a str,
 }
 
+/// A member a page of a campaign's planning reached.
+#[derive(Debug, Clone)]
+pub struct PlannedRecipient {
+    /// The customer.
+    pub customer_id: i64,
+    /// Held out (no message).
+    pub holdout: bool,
+    /// Their local send time.
+    pub planned_for: Timestamp,
+    /// The channel chosen for them.
+    pub channel: aftercare_domain::Channel,
+}
+
+/// What every message of a campaign shares.
+#[derive(Debug, Clone)]
+pub struct CampaignMessage<'a> {
+    /// Its step key (`campaign-<id>`).
+    pub step_key: &'a str,
+    /// The template.
+    pub template: &'a str,
+    /// The class.
+    pub class: aftercare_domain::MessageClass,
+    /// The priority.
+    pub priority: &'a str,
+    /// Why it was made, in words.
+    pub reason: &'a str,
+    /// What it is about.
+    pub topic: &'a str,
+}
+
 /// One recipient's outcome for a campaign's results.
 #[derive(Debug, Clone)]
 pub struct RecipientOutcome {
@@ -405,49 +435,6 @@ impl Tx {
         Ok(())
     }
 
-    /// Records a recipient once; false when the customer already was one.
-    pub async fn insert_campaign_recipient(
-        &mut self,
-        campaign_id: i64,
-        customer_id: i64,
-        holdout: bool,
-        message_id: Option<i64>,
-        planned_for: Timestamp,
-    ) -> Result<bool> {
-        let n = on_tx!(self, c => sqlx::query(
-            "INSERT INTO campaign_recipients (campaign_id, customer_id, holdout, message_id, planned_for)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (campaign_id, customer_id) DO NOTHING",
-        )
-        .bind(campaign_id)
-        .bind(customer_id)
-        .bind(holdout)
-        .bind(message_id)
-        .bind(micros(planned_for))
-        .execute(&mut *c)
-        .await?
-        .rows_affected());
-        Ok(n > 0)
-    }
-
-    /// Links a recipient to the message planned for them.
-    pub async fn set_campaign_message(
-        &mut self,
-        campaign_id: i64,
-        customer_id: i64,
-        message_id: i64,
-    ) -> Result<()> {
-        on_tx!(self, c => sqlx::query(
-            "UPDATE campaign_recipients SET message_id = $3 WHERE campaign_id = $1 AND customer_id = $2",
-        )
-        .bind(campaign_id)
-        .bind(customer_id)
-        .bind(message_id)
-        .execute(&mut *c)
-        .await?
-        .rows_affected());
-        Ok(())
-    }
-
     /// The state of the campaign a message belongs to, if it belongs to one.
     pub async fn campaign_state_of_message(&mut self, message_id: i64) -> Result<Option<String>> {
         Ok(on_tx!(self, c => sqlx::query_scalar(
@@ -527,5 +514,104 @@ impl Tx {
         .bind(campaign_id)
         .fetch_all(&mut *c)
         .await?))
+    }
+
+    /// Records a page of a campaign's recipients and plans the messages of those not held
+    /// out, each with its `deliver` job at their local send time — a handful of statements
+    /// for the page, not several per customer. A customer already a recipient fails the
+    /// whole page (it was planned by a worker that lost its lease), so nothing is planned
+    /// twice. Returns how many messages were planned.
+    pub async fn plan_campaign_page(
+        &mut self,
+        campaign_id: i64,
+        recipients: &[PlannedRecipient],
+        message: &CampaignMessage<'_>,
+        now: Timestamp,
+    ) -> Result<usize> {
+        // Bind parameters stay far below both backends' limits (12 per message row).
+        for chunk in recipients.chunks(500) {
+            on_tx!(self, c => {
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO campaign_recipients (campaign_id, customer_id, holdout, planned_for) ",
+                );
+                q.push_values(chunk, |mut row, r| {
+                    row.push_bind(campaign_id)
+                        .push_bind(r.customer_id)
+                        .push_bind(r.holdout)
+                        .push_bind(micros(r.planned_for));
+                });
+                q.build().execute(&mut *c).await?.rows_affected()
+            });
+        }
+        let treated: Vec<&PlannedRecipient> = recipients.iter().filter(|r| !r.holdout).collect();
+        let mut planned: Vec<(i64, i64, i64)> = Vec::with_capacity(treated.len());
+        for chunk in treated.chunks(500) {
+            let rows: Vec<(i64, i64, i64)> = on_tx!(self, c => {
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO messages (customer_id, enrolment_id, step_key, programme_id, template,
+                                           class, channel, state, reason, planned_at, priority, topic) ",
+                );
+                q.push_values(chunk, |mut row, r| {
+                    row.push_bind(r.customer_id)
+                        .push_bind(None::<i64>)
+                        .push_bind(message.step_key)
+                        .push_bind(None::<String>)
+                        .push_bind(message.template)
+                        .push_bind(message.class.as_str())
+                        .push_bind(r.channel.as_str())
+                        .push_bind("planned")
+                        .push_bind(message.reason)
+                        .push_bind(micros(r.planned_for))
+                        .push_bind(message.priority)
+                        .push_bind(message.topic);
+                });
+                q.push(" RETURNING id, customer_id, planned_at");
+                q.build_query_as().fetch_all(&mut *c).await?
+            });
+            planned.extend(rows);
+        }
+        for chunk in planned.chunks(1000) {
+            on_tx!(self, c => {
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO message_transitions (message_id, from_state, to_state, code, reason, at) ",
+                );
+                q.push_values(chunk, |mut row, (id, _, _)| {
+                    row.push_bind(*id)
+                        .push_bind(None::<String>)
+                        .push_bind("planned")
+                        .push_bind(None::<String>)
+                        .push_bind(message.reason)
+                        .push_bind(micros(now));
+                });
+                q.build().execute(&mut *c).await?.rows_affected()
+            });
+            on_tx!(self, c => {
+                let mut q = sqlx::QueryBuilder::new("INSERT INTO jobs (kind, ref_id, run_at, created_at) ");
+                q.push_values(chunk, |mut row, (id, _, at)| {
+                    row.push_bind(crate::job_kind::DELIVER)
+                        .push_bind(*id)
+                        .push_bind(*at)
+                        .push_bind(micros(now));
+                });
+                q.build().execute(&mut *c).await?.rows_affected()
+            });
+        }
+        if let (Some(first), Some(last)) = (recipients.first(), recipients.last()) {
+            on_tx!(self, c => sqlx::query(
+                "UPDATE campaign_recipients SET message_id = (
+                     SELECT m.id FROM messages m WHERE m.customer_id = campaign_recipients.customer_id
+                       AND m.step_key = $2 AND m.enrolment_id IS NULL)
+                 WHERE campaign_id = $1 AND holdout = FALSE AND message_id IS NULL
+                   AND customer_id BETWEEN $3 AND $4",
+            )
+            .bind(campaign_id)
+            .bind(message.step_key)
+            .bind(first.customer_id.min(last.customer_id))
+            .bind(first.customer_id.max(last.customer_id))
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
+        }
+        Ok(planned.len())
     }
 }
