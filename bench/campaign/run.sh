@@ -6,9 +6,9 @@
 # PostgreSQL. The peer is the database itself writing the same rows in one statement each
 # (recipients, messages, their first state, delivery jobs: `INSERT … SELECT` from the
 # customers, in a transaction rolled back), in the same run: the floor any planner sits on.
-# The campaign goes out today at 12:00 local time, so planning starts at once; where local
-# noon has passed, deliveries come due while it plans (the generated customers gave no
-# marketing consent, so each is a quick block).
+# The day and local time are chosen so planning starts at once (the time has come in
+# UTC+14) and the customers' own time (Europe/…) is still to come: planning is measured
+# without deliveries falling due.
 # Usage: bench/campaign/run.sh [N]   (default 100000)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -37,7 +37,10 @@ runuser -u postgres -- "$PGBIN/pg_ctl" -D "$W/pg/data" -l "$W/pg/log" -w \
   -o "-p $PORT -k $W/pg -c listen_addresses=127.0.0.1" start >/dev/null
 PSQL="psql -h 127.0.0.1 -p $PORT -U postgres -qAt"
 $PSQL -c 'CREATE DATABASE aftercare_campaign'
-TODAY=$(date -u +%F)
+HOUR=$(date -u +%H%M)
+if [ "$HOUR" -lt 0930 ]; then DAY=$(date -u +%F); AT=12:00
+elif [ "$HOUR" -lt 2130 ]; then DAY=$(date -u +%F); AT=23:30
+else DAY=$(date -u -d tomorrow +%F); AT=08:00; fi
 now() { date +%s.%N; }
 
 # One backend: "dry_run_seconds planning_seconds planned_messages peer_seconds".
@@ -57,7 +60,7 @@ run_one() {
   curl -s -b "$jar" -o /dev/null --data-urlencode "csrf=$csrf" -d 'id=everyone&name=Everyone' \
     --data-urlencode "definition=stats.orders_count >= 0" "http://127.0.0.1:$HTTP/admin/audiences"
   id=$(curl -s -b "$jar" -o /dev/null -w '%{redirect_url}' --data-urlencode "csrf=$csrf" \
-    -d "name=Bench&template=inspiration&audience=everyone&class=promotional&channels=email&send_on=$TODAY&local_time=12:00&holdout_percent=10&attribution_days=14" \
+    -d "name=Bench&template=inspiration&audience=everyone&class=promotional&channels=email&send_on=$DAY&local_time=$AT&holdout_percent=10&attribution_days=14" \
     "http://127.0.0.1:$HTTP/admin/campaigns" | sed 's|.*/||')
   s=$(now)
   curl -s -b "$jar" "http://127.0.0.1:$HTTP/admin/campaigns/$id" | grep -q 'id="dry-run"'

@@ -64,6 +64,8 @@ struct RawConfig {
     #[serde(default)]
     housekeeping: aftercare_engine::housekeeping::HousekeepingConfig,
     #[serde(default)]
+    attribution: aftercare_engine::reports::AttributionConfig,
+    #[serde(default)]
     tracking: TrackingConfig,
     #[serde(default)]
     print: aftercare_domain::print::PrintConfig,
@@ -178,6 +180,8 @@ pub struct Config {
     pub retention: aftercare_domain::retention::RetentionConfig,
     /// How long what grows forever is kept (`[housekeeping]`).
     pub housekeeping: aftercare_engine::housekeeping::HousekeepingConfig,
+    /// Which orders are credited to a message (`[attribution]`, issue 21).
+    pub attribution: aftercare_engine::reports::AttributionConfig,
     /// The tracking page: carriers and their adapters, stores with fittings, local
     /// community content, recycling (`[tracking]`).
     pub tracking: TrackingConfig,
@@ -391,6 +395,7 @@ impl Config {
             loyalty: raw.loyalty,
             retention: raw.retention,
             housekeeping: raw.housekeeping,
+            attribution: raw.attribution,
             tracking: raw.tracking,
             print: raw.print,
             webhooks: raw.webhooks,
@@ -449,6 +454,13 @@ fn apply_env(table: &mut toml::Table, vars: impl Iterator<Item = (String, String
                         aftercare_engine::housekeeping::HousekeepingConfig::default(),
                     )
                     .ok(),
+                ),
+            ),
+            (
+                "attribution",
+                section_keys(
+                    toml::Table::try_from(aftercare_engine::reports::AttributionConfig::default())
+                        .ok(),
                 ),
             ),
         ];

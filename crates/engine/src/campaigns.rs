@@ -437,7 +437,10 @@ impl Engine {
         tx.plan_campaign_page(c.id, &recipients, &message, now)
             .await?;
         tx.advance_campaign(c.id, last, None).await?;
-        tx.reschedule_job(job.id, self.worker_id(), now).await?;
+        // The next page keeps this job's place in the queue, ahead of the deliveries it
+        // planned: planning is not starved by the sending it causes.
+        let place = aftercare_store::from_micros(job.run_at).map_or(now, |t| t.min(now));
+        tx.reschedule_job(job.id, self.worker_id(), place).await?;
         Ok(tx.commit().await?)
     }
 
@@ -715,12 +718,17 @@ impl Engine {
                 }
             }
             results.clicked += u64::from(o.clicked);
-            results.attributed_orders += u64::try_from(o.orders_after_send).unwrap_or(0);
-            results.attributed_revenue_cents += o.revenue_after_send_cents;
+            results.attributed_orders += u64::try_from(o.orders_credited).unwrap_or(0);
+            results.attributed_revenue_cents += o.revenue_credited_cents;
         }
         results.uplift = aftercare_insight::uplift::uplift_of(&treated, &held);
         Ok(results)
     }
+}
+
+/// Whether a message is a campaign's (no enrolment, no programme, the campaign's step key).
+pub fn is_campaign_message(m: &aftercare_store::Message) -> bool {
+    m.enrolment_id.is_none() && m.programme_id.is_none() && m.step_key.starts_with("campaign-")
 }
 
 /// The key a campaign's holdout and messages are stable under.

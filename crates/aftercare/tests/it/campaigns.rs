@@ -238,21 +238,53 @@ both_backends!(
             "a full band blocks the campaign: {r0:?}"
         );
 
-        // A sent runner orders a week later: credited to the campaign.
+        // A sent runner clicks the campaign's link and orders six days later: credited to
+        // it. Another orders without clicking: not credited (but counted against the
+        // holdout).
         let orderer = sent[0]["customer_id"].as_i64().unwrap();
+        let message = app
+            .get_json(&format!("/v1/messages/{}", sent[0]["id"]))
+            .await;
+        let text = message["message"]["body_text"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let link = crate::tracking::link_in_mail(std::slice::from_ref(&text), "/c/")
+            .unwrap_or_else(|| panic!("a campaign's links are counted: {text}"));
+        let click = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .get(app.on_test_server(&link))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(click.status(), 302);
         let external = {
             let mut tx = app.store.begin_read().await.unwrap();
             let c = tx.customer(orderer).await.unwrap();
             tx.commit().await.unwrap();
             c.record.external_id.as_str().to_string()
         };
-        app.clock.advance(jiff::SignedDuration::from_hours(24 * 7));
+        app.clock.advance(jiff::SignedDuration::from_hours(24 * 6));
         let sock = json!({"sku": "LW-SOCK", "name": "Hardloopsok", "category": "socks",
                           "price_cents": 1500, "lifespan_days": 180});
         assert_eq!(app.post_json("/v1/products", &sock).await.0, 200);
         let order = json!({"external_id": "W9001", "customer_external_id": external,
                            "placed_at": aftercare_domain::Clock::now(app.clock.as_ref()).to_string(),
                            "lines": [{"sku": "LW-SOCK", "quantity": 1, "unit_price_cents": 1500}]});
+        let (status, body) = app.post_json("/v1/orders", &order).await;
+        assert_eq!(status, 201, "{body}");
+        let unclicked = {
+            let id = sent[1]["customer_id"].as_i64().unwrap();
+            let mut tx = app.store.begin_read().await.unwrap();
+            let c = tx.customer(id).await.unwrap();
+            tx.commit().await.unwrap();
+            c.record.external_id.as_str().to_string()
+        };
+        let order = json!({"external_id": "W9002", "customer_external_id": unclicked,
+                           "placed_at": aftercare_domain::Clock::now(app.clock.as_ref()).to_string(),
+                           "lines": [{"sku": "LW-SOCK", "quantity": 2, "unit_price_cents": 1500}]});
         let (status, body) = app.post_json("/v1/orders", &order).await;
         assert_eq!(status, 201, "{body}");
         let results = engine.campaign_results(&c).await.unwrap();
@@ -267,11 +299,26 @@ both_backends!(
         let uplift = results
             .uplift
             .expect("treated and held out both have members");
-        assert!(uplift.treated.converted == 1 && uplift.holdout.converted == 0);
+        assert_eq!(results.clicked, 1);
+        assert!(uplift.treated.converted == 2 && uplift.holdout.converted == 0);
+        // The dashboards credit the clicked order to the campaign, once.
+        let credited = aftercare_engine::reports::attribution(
+            &app.store,
+            app.engine.attribution(),
+            aftercare_domain::Clock::now(app.clock.as_ref()),
+        )
+        .await
+        .unwrap();
+        let mine = &credited[&format!("campaign-{id}")];
+        assert_eq!(
+            (mine.orders, mine.revenue_cents, mine.clicked),
+            (1, 1500, 1),
+            "{credited:?}"
+        );
 
         // A second campaign, cancelled after planning: its messages are blocked.
         let id2 = engine
-            .create_campaign(&draft("2026-03-12"), "eva")
+            .create_campaign(&draft("2026-03-11"), "eva")
             .await
             .unwrap()
             .unwrap();

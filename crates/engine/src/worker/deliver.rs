@@ -34,8 +34,7 @@ impl Engine {
         // A campaign's message (no enrolment, no programme) goes only while its campaign
         // was not cancelled (issue 21).
         if message.state == MessageState::Planned
-            && message.enrolment_id.is_none()
-            && message.programme_id.is_none()
+            && crate::campaigns::is_campaign_message(&message)
             && tx.campaign_state_of_message(message.id).await?.as_deref() == Some("cancelled")
         {
             return self
@@ -161,12 +160,14 @@ impl Engine {
         let (expires, unsubscribe) = (data.expires, data.unsubscribe.clone());
         // Click tracking, when the step asks for it: each web link in the text becomes a
         // signed redirect that counts the click (links valid as long as the message's).
-        let tracks_clicks = enrolment.as_ref().is_some_and(|e| {
-            self.programmes
-                .version(&e.programme_id, e.programme_version)
-                .and_then(|p| p.steps.iter().find(|s| s.id == message.step_key))
-                .is_some_and(|s| matches!(&s.action, Action::Send(send) if send.track_clicks))
-        });
+        // A campaign's links are always counted: clicks are how it is credited with orders.
+        let tracks_clicks = crate::campaigns::is_campaign_message(&message)
+            || enrolment.as_ref().is_some_and(|e| {
+                self.programmes
+                    .version(&e.programme_id, e.programme_version)
+                    .and_then(|p| p.steps.iter().find(|s| s.id == message.step_key))
+                    .is_some_and(|s| matches!(&s.action, Action::Send(send) if send.track_clicks))
+            });
         let mut tracked_links = Vec::new();
         let mut track = |url: &str| -> Option<String> {
             let position = i64::try_from(tracked_links.len()).ok()?;

@@ -114,6 +114,7 @@ pub struct Engine {
     track_opens: bool,
     consent_webhook: Option<Arc<str>>,
     housekeeping: Arc<crate::housekeeping::HousekeepingConfig>,
+    attribution: Arc<crate::reports::AttributionConfig>,
 }
 
 /// How long a claimed job stays with its worker; a dead worker's jobs return after it.
@@ -177,6 +178,7 @@ impl Engine {
             track_opens: false,
             consent_webhook: None,
             housekeeping: Arc::default(),
+            attribution: Arc::default(),
         }
     }
 
@@ -186,6 +188,17 @@ impl Engine {
         self.concurrency = lanes.max(1);
         self.batch_size = i64::try_from(self.concurrency * 4).unwrap_or(50).max(50);
         self
+    }
+
+    /// Sets which orders are credited to a message (`[attribution]`).
+    pub fn with_attribution(mut self, config: crate::reports::AttributionConfig) -> Self {
+        self.attribution = Arc::new(config);
+        self
+    }
+
+    /// Which orders are credited to a message.
+    pub fn attribution(&self) -> &crate::reports::AttributionConfig {
+        &self.attribution
     }
 
     /// Sets how long what grows forever is kept (`[housekeeping]`).

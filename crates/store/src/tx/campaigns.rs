@@ -143,10 +143,11 @@ pub struct RecipientOutcome {
     pub orders: i64,
     /// Their value in cents.
     pub revenue_cents: i64,
-    /// Orders in the window after the message was sent (credited to it).
-    pub orders_after_send: i64,
+    /// Orders in the window after the message's first click — after its sending, for a
+    /// letter — credited to it.
+    pub orders_credited: i64,
     /// Their value in cents.
-    pub revenue_after_send_cents: i64,
+    pub revenue_credited_cents: i64,
 }
 
 type CampaignRow = (
@@ -473,10 +474,14 @@ impl Tx {
                 (SELECT CAST(COALESCE(SUM(o.total_cents), 0) AS BIGINT) FROM orders o WHERE o.customer_id = r.customer_id
                    AND o.placed_at >= r.planned_for AND o.placed_at < r.planned_for + $2),
                 (SELECT COUNT(*) FROM orders o WHERE o.customer_id = r.customer_id AND m.state = 'sent'
-                   AND o.placed_at >= m.sent_at AND o.placed_at < m.sent_at + $2),
+                   AND o.placed_at >= m.credited_from AND o.placed_at < m.credited_from + $2),
                 (SELECT CAST(COALESCE(SUM(o.total_cents), 0) AS BIGINT) FROM orders o WHERE o.customer_id = r.customer_id
-                   AND m.state = 'sent' AND o.placed_at >= m.sent_at AND o.placed_at < m.sent_at + $2)
-             FROM campaign_recipients r LEFT JOIN messages m ON m.id = r.message_id
+                   AND m.state = 'sent' AND o.placed_at >= m.credited_from AND o.placed_at < m.credited_from + $2)
+             FROM campaign_recipients r LEFT JOIN (
+                 SELECT m.id, m.state, m.sent_at,
+                        CASE WHEN m.channel = 'letter' THEN m.sent_at
+                             ELSE (SELECT MIN(k.at) FROM link_clicks k WHERE k.message_id = m.id) END AS credited_from
+                 FROM messages m) m ON m.id = r.message_id
              WHERE r.campaign_id = $1",
         )
         .bind(campaign_id)
@@ -494,8 +499,8 @@ impl Tx {
                         clicked: clicks > 0,
                         orders,
                         revenue_cents: revenue,
-                        orders_after_send: after,
-                        revenue_after_send_cents: after_revenue,
+                        orders_credited: after,
+                        revenue_credited_cents: after_revenue,
                     }
                 },
             )
@@ -613,5 +618,70 @@ impl Tx {
             .rows_affected());
         }
         Ok(planned.len())
+    }
+
+    /// Orders placed since `since`, each with the message it is credited to, if any: the
+    /// customer's latest non-transactional message whose credit moment — its first click,
+    /// or its sending for a letter — lies within `window_us` before the order.
+    pub async fn credited_orders(
+        &mut self,
+        since: Timestamp,
+        window_us: i64,
+    ) -> Result<Vec<(i64, Option<i64>)>> {
+        Ok(on_tx!(self, c => sqlx::query_as(
+            "SELECT o.total_cents, (
+                 SELECT m.id FROM messages m
+                 WHERE m.customer_id = o.customer_id AND m.state = 'sent' AND m.class <> 'transactional'
+                   AND m.sent_at <= o.placed_at AND m.sent_at > o.placed_at - $2
+                   AND (m.channel = 'letter' OR EXISTS (
+                        SELECT 1 FROM link_clicks k WHERE k.message_id = m.id
+                          AND k.at <= o.placed_at AND k.at > o.placed_at - $2))
+                 ORDER BY m.sent_at DESC, m.id DESC LIMIT 1)
+             FROM orders o WHERE o.placed_at >= $1",
+        )
+        .bind(micros(since))
+        .bind(window_us)
+        .fetch_all(&mut *c)
+        .await?))
+    }
+
+    /// Non-transactional messages sent since `since` by where they came from — a programme,
+    /// or a campaign's step key — with how many were clicked:
+    /// (programme id, step key, sent, clicked).
+    pub async fn sent_by_source(
+        &mut self,
+        since: Timestamp,
+    ) -> Result<Vec<(Option<String>, String, i64, i64)>> {
+        Ok(on_tx!(self, c => sqlx::query_as(
+            "SELECT m.programme_id, CASE WHEN m.programme_id IS NULL THEN m.step_key ELSE '' END,
+                    COUNT(*), COUNT(DISTINCT k.message_id)
+             FROM messages m LEFT JOIN link_clicks k ON k.message_id = m.id
+             WHERE m.state = 'sent' AND m.class <> 'transactional' AND m.sent_at >= $1
+             GROUP BY 1, 2",
+        )
+        .bind(micros(since))
+        .fetch_all(&mut *c)
+        .await?))
+    }
+
+    /// Where messages came from: (id, programme id, step key).
+    pub async fn message_sources(
+        &mut self,
+        ids: &[i64],
+    ) -> Result<Vec<(i64, Option<String>, String)>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let rows: Vec<(i64, Option<String>, String)> = on_tx!(self, c => {
+                let mut q = sqlx::QueryBuilder::new("SELECT id, programme_id, step_key FROM messages WHERE id IN (");
+                let mut list = q.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                q.push(")");
+                q.build_query_as().fetch_all(&mut *c).await?
+            });
+            out.extend(rows);
+        }
+        Ok(out)
     }
 }

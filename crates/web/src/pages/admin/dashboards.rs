@@ -145,6 +145,16 @@ pub async fn show(
             .then(a.segment.cmp(&b.segment))
     });
     let uplifts = reports::uplifts(&app.store, now).await?;
+    let attribution = app.engine.attribution().clone();
+    let credited = reports::attribution(&app.store, &attribution, now).await?;
+    let mut tx = app.store.begin_read().await?;
+    let campaign_names: std::collections::HashMap<String, String> = tx
+        .campaigns()
+        .await?
+        .into_iter()
+        .map(|c| (format!("campaign-{}", c.id), c.name))
+        .collect();
+    tx.commit().await?;
     let retention = reports::retention_report(&app.store, now).await?;
     let pulse = reports::pulse(&app.store).await?;
 
@@ -273,6 +283,23 @@ pub async fn show(
                     "revenue": format!("{:+.2}", u.revenue_uplift),
                     "revenue_ci": format!("{:+.2} … {:+.2}", u.revenue_ci.0, u.revenue_ci.1),
                 })).collect::<Vec<_>>(),
+            },
+            "attribution": {
+                "window": attribution.window_days, "days": attribution.report_days,
+                "rows": credited.iter().map(|(source, c)| {
+                    let (label, href) = match campaign_names.get(source) {
+                        Some(name) => (
+                            format!("{} {name}", lang.pick("Campaign", "Campagne")),
+                            format!("/admin/campaigns/{}", source.trim_start_matches("campaign-")),
+                        ),
+                        None => (source.clone(), format!("/admin/programmes/{}", super::auth::urlencoding(source))),
+                    };
+                    json!({
+                        "label": label, "href": href, "sent": c.sent, "clicked": c.clicked,
+                        "click_rate": share(c.clicked, c.sent), "orders": c.orders,
+                        "revenue": format!("€ {:.2}", c.revenue_cents as f64 / 100.0),
+                    })
+                }).collect::<Vec<_>>(),
             },
             "retention": {
                 "repeat": r.repeat_rate.iter().map(|x| pct(*x)).collect::<Vec<_>>(),

@@ -503,7 +503,6 @@ const STRINGS: &[(&str, &str, &str)] = &[
         "Every message's words per language. Edit a draft beside its preview, publish it when it is right (it is checked first), and roll back to any earlier version with one click. Running workers use a published version within seconds.",
         "De tekst van elk bericht per taal. Bewerk een concept naast het voorbeeld, publiceer het als het goed is (het wordt eerst gecontroleerd) en zet met één klik elke eerdere versie terug. Draaiende workers gebruiken een gepubliceerde versie binnen enkele seconden.",
     ),
-    ("template", "Template", "Sjabloon"),
     ("live_version", "Live version", "Actieve versie"),
     ("published", "Published", "Gepubliceerd"),
     ("used_by", "Sent by", "Verstuurd door"),
@@ -599,6 +598,16 @@ const STRINGS: &[(&str, &str, &str)] = &[
         "Wijzigingen van wat actief is",
     ),
     ("audiences", "Audiences", "Doelgroepen"),
+    (
+        "dash_attribution",
+        "Orders after messages (attribution)",
+        "Bestellingen na berichten (toerekening)",
+    ),
+    (
+        "dash_attribution_note",
+        "The last {days} days. An order is credited to the customer's latest message they clicked in the {window} days before it (for a letter: that was sent in those days), each order once. It says where orders came after, not what a message caused: that is the holdout uplift above.",
+        "De laatste {days} dagen. Een bestelling telt voor het laatste bericht waarop de klant in de {window} dagen ervoor klikte (bij een brief: dat in die dagen verstuurd is), elke bestelling één keer. Het zegt waarna bestellingen kwamen, niet wat een bericht veroorzaakte: dat is het verschil met de controlegroep hierboven.",
+    ),
     ("campaigns", "Campaigns", "Campagnes"),
     (
         "audiences_intro",
@@ -732,6 +741,10 @@ mod tests {
     /// Every `t.key` a template uses has a row; a missing one would render as nothing.
     #[test]
     fn every_label_the_templates_use_exists() {
+        let mut seen = std::collections::BTreeSet::new();
+        for (key, _, _) in STRINGS {
+            assert!(seen.insert(key), "the label '{key}' is defined twice");
+        }
         let keys: std::collections::BTreeSet<&str> = STRINGS.iter().map(|r| r.0).collect();
         let templates = [
             include_str!("templates/admin_base.html"),
