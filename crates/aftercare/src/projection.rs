@@ -135,6 +135,7 @@ async fn run(
             planned_at: sent,
             reason: "sent before the projection",
             topic: m.topic.as_deref().unwrap_or(&m.template),
+            variant: None,
         };
         if let Some(copied) = tx.insert_message(&copy, sent).await? {
             tx.transition_message(

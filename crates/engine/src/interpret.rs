@@ -543,24 +543,29 @@ pub fn policy_terms(programme: Option<&Programme>, step_key: &str) -> (Option<Mo
 
 /// A planned message's channel (CH2: consent × preference × segment rule × the order's
 /// product categories) and the reason it is planned, worded once for every driver.
+#[allow(clippy::too_many_arguments)]
 pub fn plan_send(
     programme: &Programme,
     step: &Step,
     send: &SendStep,
+    variant: Option<&crate::programme::Variant>,
     customer: &CustomerRecord,
     reach: policy::Reach,
     categories: &[&str],
     config: &PolicyConfig,
 ) -> (ChannelChoice, String) {
     let choice = policy::choose_channel_for(
-        &send.channels,
+        variant.map_or(&send.channels, |v| &v.channels),
         send.class,
         customer,
         reach,
         categories,
         config,
     );
-    let reason = planned_reason(&programme.id, &step.id, &choice.reason);
+    let mut reason = planned_reason(&programme.id, &step.id, &choice.reason);
+    if let Some(v) = variant {
+        reason.push_str(&format!(" (variant {})", v.name));
+    }
     (choice, reason)
 }
 

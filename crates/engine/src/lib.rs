@@ -2,6 +2,7 @@
 pub mod campaigns;
 pub mod connectors;
 pub mod content;
+pub mod experiments;
 pub mod feedback;
 #[cfg(test)]
 mod fuzz;

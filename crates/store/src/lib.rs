@@ -22,6 +22,7 @@ use jiff::Timestamp;
 pub use records::*;
 #[doc(hidden)]
 pub use tx::CONTACTS;
+pub use tx::VariantOutcome;
 pub use tx::{AlsoBought, Answer, DeadJob, StoredDeliveryChange, StoredShipment, SurveyResult};
 pub use tx::{
     Audience, AudienceVersion, Campaign, CampaignMessage, NewCampaign, PlannedRecipient,

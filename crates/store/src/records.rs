@@ -295,6 +295,8 @@ pub struct NewMessage<'a> {
     pub reason: &'a str,
     /// What it is about: its template, and the household member it is about (issue 23).
     pub topic: &'a str,
+    /// The content experiment's variant it is (issue 21), if its step has one.
+    pub variant: Option<&'a str>,
 }
 
 /// A message a customer had, as the policy counts it: sent, or a letter queued for print.

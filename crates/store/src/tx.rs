@@ -59,6 +59,7 @@ mod contracts;
 mod customers;
 mod enrolments;
 mod events;
+mod experiments;
 mod feedback;
 mod idempotency;
 mod jobs;
@@ -85,6 +86,7 @@ pub use campaigns::{
 };
 pub use connectors::HookDelivery;
 pub use content::{ContentChange, LiveTemplate, TemplateDraft, TemplateVersion};
+pub use experiments::VariantOutcome;
 pub use loyalty::{Coupon, NewCoupon, NewEntry, RedeemOutcome, Redemption, Referral};
 pub use operations::{Heartbeat, JobFigures, Prune};
 pub use print::PrintBatch;

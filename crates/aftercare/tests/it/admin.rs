@@ -609,6 +609,7 @@ async fn customer_with_messages(
             planned_at: at,
             reason: "seeded",
             topic: &step,
+            variant: None,
         };
         let m = tx.insert_message(&message, at).await.unwrap().unwrap();
         let to = if *state == "sent" {

@@ -324,6 +324,24 @@ async fn main_text(c: &Client) -> String {
         .unwrap()
 }
 
+/// Waits (up to 15 s) until the page's main text holds `needle` — after a form posts, the
+/// old page can still be there for a moment — and returns the text.
+async fn wait_for_text(c: &Client, needle: &str) -> String {
+    let mut last = String::new();
+    for _ in 0..150 {
+        if let Ok(main) = c.find(Locator::Css("main")).await
+            && let Ok(text) = main.text().await
+        {
+            if text.contains(needle) {
+                return text;
+            }
+            last = text;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the page never said {needle:?}: {last}");
+}
+
 async fn click(c: &Client, css: &str) {
     c.find(Locator::Css(css))
         .await
@@ -624,9 +642,7 @@ async fn an_editor_changes_a_template_sees_its_preview_and_finding_publishes_and
         "{text}"
     );
     click(&c, "#publish-form button[type=submit]").await;
-    c.wait().for_element(Locator::Css("main h1")).await.unwrap();
-    let text = main_text(&c).await;
-    assert!(text.contains("Not published: fix these first."), "{text}");
+    wait_for_text(&c, "Not published: fix these first.").await;
     accessible(&c, "admin-template-refused").await;
     capture_admin(&c, "admin-template-refused").await;
 
@@ -638,11 +654,9 @@ async fn an_editor_changes_a_template_sees_its_preview_and_finding_publishes_and
         .await
         .unwrap();
     click(&c, "#draft-form button[type=submit]").await;
-    c.wait().for_element(Locator::Id("diff")).await.unwrap();
-    let text = main_text(&c).await;
+    let text = wait_for_text(&c, "No findings: this draft can be published.").await;
     assert!(
-        text.contains("No findings: this draft can be published.")
-            && text.contains("Uw bestelling W1042 staat klaar om ingepakt te worden"),
+        text.contains("Uw bestelling W1042 staat klaar om ingepakt te worden"),
         "{text}"
     );
     let html = c.source().await.unwrap();
@@ -674,9 +688,7 @@ async fn an_editor_changes_a_template_sees_its_preview_and_finding_publishes_and
     );
     capture_admin(&c, "admin-template-published").await;
     click(&c, "form[action$='/rollback'] button").await;
-    c.wait().for_element(Locator::Css("main h1")).await.unwrap();
-    let text = main_text(&c).await;
-    assert!(text.contains("rollback v1"), "{text}");
+    wait_for_text(&c, "rollback v1").await;
     assert!(
         !app.engine
             .renderer()
@@ -755,7 +767,7 @@ async fn an_editor_takes_a_campaign_from_audience_to_dry_run_to_results() {
     capture_admin(&c, "admin-campaigns").await;
     click(&c, "#campaign-form button[type=submit]").await;
     c.wait().for_element(Locator::Id("dry-run")).await.unwrap();
-    let text = main_text(&c).await;
+    let text = wait_for_text(&c, "Would not get it").await;
     assert!(
         text.contains("40\nin the audience") && text.contains("Would not get it"),
         "{text}"
@@ -782,5 +794,46 @@ async fn an_editor_takes_a_campaign_from_audience_to_dry_run_to_results() {
     assert!(!sent.is_empty());
     accessible(&c, "admin-campaign-results").await;
     capture_admin(&c, "admin-campaign-results").await;
+    c.close().await.unwrap();
+}
+
+/// Issue 21: a two-variant experiment's report on the programme's page — each variant's
+/// conversion with its interval and the difference from the first — and the winner applied
+/// once the intervals single it out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_editor_reads_a_two_variant_experiment_and_applies_its_winner() {
+    let (app, _programmes, _) = crate::experiments::experiment_run(Backend::Sqlite).await;
+    aftercare::cli::user::create(
+        &app.store,
+        "eva",
+        "editor",
+        "en",
+        crate::admin::PASSWORD,
+        app.clock.as_ref(),
+    )
+    .await
+    .unwrap();
+    let c = browser().await;
+    c.set_window_size(1366, 900).await.unwrap();
+    sign_in(&c, &app.base_url, "eva").await;
+    c.goto(&format!("{}/admin/programmes/thanks-test", app.base_url))
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css("table.experiment"))
+        .await
+        .unwrap();
+    let text = main_text(&c).await;
+    assert!(
+        text.contains("The intervals single out a better variant") && text.contains("100.0%"),
+        "{text}"
+    );
+    accessible(&c, "admin-experiment").await;
+    capture_admin(&c, "admin-experiment").await;
+    click(&c, "form[action$='/winner'] button").await;
+    let text = wait_for_text(&c, "every customer gets it now").await;
+    assert!(text.contains("winner: B"), "{text}");
+    accessible(&c, "admin-experiment-winner").await;
+    capture_admin(&c, "admin-experiment-winner").await;
     c.close().await.unwrap();
 }

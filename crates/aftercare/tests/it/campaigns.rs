@@ -13,7 +13,7 @@ use crate::both_backends;
 use crate::helpers::*;
 
 /// A customer of the running club (or not), with or without marketing consent by email.
-fn customer(id: &str, runner: bool, marketing: bool) -> aftercare_domain::CustomerRecord {
+pub fn customer(id: &str, runner: bool, marketing: bool) -> aftercare_domain::CustomerRecord {
     let mut consents = vec![
         json!({"purpose": "service", "channel": "email", "granted": true,
                                    "source": "checkout", "at": "2026-01-01T10:00:00Z"}),
@@ -62,6 +62,7 @@ pub async fn club(app: &TestApp, runners: usize, full: usize) {
                             planned_at: at,
                             reason: "seeded",
                             topic: &step,
+                            variant: None,
                         },
                         at,
                     )
@@ -419,6 +420,7 @@ async fn a_campaign_to_everyone_never_lifts_a_customer_above_the_band_or_the_cei
                         planned_at: at,
                         reason: "seeded",
                         topic: &step,
+                        variant: None,
                     },
                     at,
                 )

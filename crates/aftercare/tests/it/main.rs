@@ -15,6 +15,7 @@ mod connectors;
 mod contract;
 mod crash;
 mod editor;
+mod experiments;
 mod hardening;
 mod language;
 mod library;

@@ -376,35 +376,36 @@ pub(super) fn parse_action(
                 format!("unknown message class '{}'; use transactional, service, relationship or promotional", raw.class)
             })?;
             let names: Vec<String> = raw.channel.into_iter().chain(raw.channels).collect();
-            let mut channels = Vec::new();
-            for name in &names {
-                match Channel::parse(name) {
-                    Some(c @ (Channel::Email | Channel::Letter | Channel::Portal)) => {
-                        channels.push(c);
-                    }
-                    Some(c @ (Channel::Sms | Channel::Push)) => {
-                        if !ctx.providers.contains(&c) {
-                            return Err(format!(
-                                "channel '{name}' needs a provider: set [channels] {name} = \"<a target in [webhooks]>\""
-                            ));
-                        }
-                        if !ctx.short_templates.contains(&raw.template) {
-                            return Err(format!(
-                                "template '{}' has no short text for {name}; add short = \"…\" to each language",
-                                raw.template
-                            ));
-                        }
-                        channels.push(c);
-                    }
-                    None => {
-                        return Err(format!(
-                            "unknown channel '{name}'; channels are email, sms, push, letter, portal"
-                        ));
-                    }
+            let channels = send_channels(&names, &raw.template, ctx)?;
+            let mut variants: Vec<Variant> = Vec::new();
+            for (i, v) in raw.variants.iter().enumerate() {
+                let name = v.name.trim();
+                if name.is_empty() || name.chars().count() > 40 {
+                    return Err(format!("variants[{i}].name: 1 to 40 characters"));
                 }
+                if variants.iter().any(|other| other.name == name) {
+                    return Err(format!("variants[{i}].name: '{name}' is used twice"));
+                }
+                let template = v.template.clone().unwrap_or_else(|| raw.template.clone());
+                if !ctx.templates.contains(&template) {
+                    return Err(format!(
+                        "variants[{i}].template: missing template '{template}': no templates/{template}.toml"
+                    ));
+                }
+                let channels = match &v.channels {
+                    Some(names) => send_channels(names, &template, ctx)
+                        .map_err(|e| format!("variants[{i}].channels: {e}"))?,
+                    None => send_channels(&names, &template, ctx)
+                        .map_err(|e| format!("variants[{i}]: {e}"))?,
+                };
+                variants.push(Variant {
+                    name: name.to_string(),
+                    template,
+                    channels,
+                });
             }
-            if channels.is_empty() {
-                channels.push(Channel::Email);
+            if variants.len() == 1 {
+                return Err("variants: an experiment needs at least two variants".into());
             }
             let at_most_every_days = match &raw.at_most_every {
                 None => 0,
@@ -426,6 +427,7 @@ pub(super) fn parse_action(
                 channels,
                 track_clicks: raw.track_clicks,
                 at_most_every_days,
+                variants,
             }))
         }
         "wait" => match value.get_ref() {
@@ -635,4 +637,43 @@ pub(super) fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, column)
+}
+
+/// A send's channels in order of preference (email when none is named): each one known,
+/// SMS and push only with a provider and a short text in `template`.
+fn send_channels(
+    names: &[String],
+    template: &str,
+    ctx: &CheckContext,
+) -> Result<Vec<Channel>, String> {
+    let mut channels = Vec::new();
+    for name in names {
+        match Channel::parse(name) {
+            Some(c @ (Channel::Email | Channel::Letter | Channel::Portal)) => {
+                channels.push(c);
+            }
+            Some(c @ (Channel::Sms | Channel::Push)) => {
+                if !ctx.providers.contains(&c) {
+                    return Err(format!(
+                        "channel '{name}' needs a provider: set [channels] {name} = \"<a target in [webhooks]>\""
+                    ));
+                }
+                if !ctx.short_templates.contains(template) {
+                    return Err(format!(
+                        "template '{template}' has no short text for {name}; add short = \"…\" to each language"
+                    ));
+                }
+                channels.push(c);
+            }
+            None => {
+                return Err(format!(
+                    "unknown channel '{name}'; channels are email, sms, push, letter, portal"
+                ));
+            }
+        }
+    }
+    if channels.is_empty() {
+        channels.push(Channel::Email);
+    }
+    Ok(channels)
 }

@@ -334,9 +334,49 @@ pub struct SendStep {
     /// many days (the policy's `repeat_days` when longer), so a weekly buyer is not thanked
     /// every week (issue 23 point 2).
     pub at_most_every_days: u32,
+    /// A content experiment (issue 21): customers are split stably between these variants;
+    /// empty when the step has none.
+    pub variants: Vec<Variant>,
+}
+
+/// One variant of a send step in a content experiment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Variant {
+    /// Its name (`A`, `short subject`).
+    pub name: String,
+    /// The template it sends.
+    pub template: String,
+    /// Its channels in order of preference.
+    pub channels: Vec<Channel>,
 }
 
 impl SendStep {
+    /// The variant a customer gets in this step's experiment: `winner` when one was chosen,
+    /// else a stable equal split over (programme, step, customer) — the first 8 bytes of
+    /// SHA-256, as holdouts are drawn. `None` when the step has no experiment.
+    pub fn variant_for(
+        &self,
+        programme_id: &str,
+        step_id: &str,
+        customer_external_id: &str,
+        winner: Option<&str>,
+    ) -> Option<&Variant> {
+        use sha2::{Digest, Sha256};
+        if self.variants.is_empty() {
+            return None;
+        }
+        if let Some(w) = winner.and_then(|w| self.variants.iter().find(|v| v.name == w)) {
+            return Some(w);
+        }
+        let digest = Sha256::digest(
+            format!("{programme_id}\0{step_id}\0{customer_external_id}\0variant").as_bytes(),
+        );
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        let index = u64::from_be_bytes(first) % self.variants.len() as u64;
+        self.variants.get(usize::try_from(index).unwrap_or(0))
+    }
+
     /// The channel this foundation sends on: the first preference.
     pub fn channel(&self) -> Channel {
         self.channels.first().copied().unwrap_or(Channel::Email)
@@ -444,6 +484,80 @@ mod tests {
         );
         assert!(matches!(p.reentry, Reentry::After(s) if s.get_days() == 90));
         assert!(p.goal.is_some());
+    }
+
+    #[test]
+    fn an_experiment_names_its_wrong_variant_and_splits_customers_stably() {
+        let step = |variants: &str| {
+            format!(
+                "{HEAD}[[steps]]\nid = \"a\"\nsend = {{ template = \"thanks\", class = \"service\", variants = {variants} }}\n"
+            )
+        };
+        let missing = findings(&step(
+            r#"[{ name = "A" }, { name = "B", template = "nope" }]"#,
+        ));
+        assert!(
+            missing
+                .iter()
+                .any(|f| f.contains("variants[1].template: missing template 'nope'")),
+            "{missing:?}"
+        );
+        let twice = findings(&step(r#"[{ name = "A" }, { name = "A" }]"#));
+        assert!(
+            twice.iter().any(|f| f.contains("'A' is used twice")),
+            "{twice:?}"
+        );
+        let one = findings(&step(r#"[{ name = "A" }]"#));
+        assert!(
+            one.iter().any(|f| f.contains("at least two variants")),
+            "{one:?}"
+        );
+        let sms = findings(&step(
+            r#"[{ name = "A" }, { name = "B", channels = ["sms"] }]"#,
+        ));
+        assert!(
+            sms.iter()
+                .any(|f| f.contains("variants[1].channels: channel 'sms' needs a provider")),
+            "{sms:?}"
+        );
+        let p = parse_programme(
+            Path::new("p.toml"),
+            &step(r#"[{ name = "A" }, { name = "B" }]"#),
+            &ctx(),
+        )
+        .unwrap();
+        let Action::Send(send) = &p.steps[0].action else {
+            panic!("a send step")
+        };
+        let names: Vec<&str> = (0..200)
+            .map(|i| {
+                send.variant_for("p", "a", &format!("C{i}"), None)
+                    .unwrap()
+                    .name
+                    .as_str()
+            })
+            .collect();
+        let b = names.iter().filter(|n| **n == "B").count();
+        assert!((70..=130).contains(&b), "about half: {b}");
+        assert_eq!(
+            names,
+            (0..200)
+                .map(|i| send
+                    .variant_for("p", "a", &format!("C{i}"), None)
+                    .unwrap()
+                    .name
+                    .as_str())
+                .collect::<Vec<_>>(),
+            "the same customer always gets the same variant"
+        );
+        assert!(
+            (0..50).all(|i| send
+                .variant_for("p", "a", &format!("C{i}"), Some("B"))
+                .unwrap()
+                .name
+                == "B"),
+            "a winner goes to everyone"
+        );
     }
 
     #[test]

@@ -125,6 +125,21 @@ pub(super) struct RawSend {
     pub(super) track_clicks: bool,
     #[serde(default)]
     pub(super) at_most_every: Option<String>,
+    /// A content experiment: two or more variants of this send (issue 21).
+    #[serde(default)]
+    pub(super) variants: Vec<RawVariant>,
+}
+
+/// One variant of a send step: its name, and the template and channels it uses instead of
+/// the step's.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawVariant {
+    pub(super) name: String,
+    #[serde(default)]
+    pub(super) template: Option<String>,
+    #[serde(default)]
+    pub(super) channels: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -749,10 +749,19 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                 }
                 self.enrolments[e].sent_steps.push(&step.id);
                 let categories = categories(self.sim, &self.people, &self.enrolments[e].context);
+                // A content experiment splits as the worker does (no winner is chosen in a
+                // simulation).
+                let variant = send.variant_for(
+                    &programme.id,
+                    &step.id,
+                    self.people[who].record.external_id.as_str(),
+                    None,
+                );
                 let (choice, reason) = plan_send(
                     programme,
                     step,
                     send,
+                    variant,
                     &self.people[who].record,
                     self.people[who].reach,
                     &categories,
@@ -762,7 +771,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                 self.messages.push(Message {
                     person: who,
                     enrolment: e,
-                    template: &send.template,
+                    template: variant.map_or(&send.template, |v| &v.template),
                     step: &step.id,
                     topic: Topic::of(&topic),
                     class: send.class,

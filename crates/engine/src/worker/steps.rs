@@ -175,10 +175,24 @@ impl Engine {
             Effect::Send { step, send } => {
                 let (_, products) = order_in_context(tx, context).await?;
                 let categories: Vec<&str> = products.iter().map(|p| p.category.as_str()).collect();
+                // A content experiment (issue 21): the customer's variant, or the winner
+                // once the team chose one.
+                let winner = if send.variants.is_empty() {
+                    None
+                } else {
+                    tx.experiment_winner(&programme.id, &step.id).await?
+                };
+                let variant = send.variant_for(
+                    &programme.id,
+                    &step.id,
+                    customer.record.external_id.as_str(),
+                    winner.as_deref(),
+                );
                 let (choice, reason) = plan_send(
                     programme,
                     step,
                     send,
+                    variant,
                     &customer.record,
                     aftercare_domain::policy::Reach::unknown(),
                     &categories,
@@ -191,13 +205,14 @@ impl Engine {
                     enrolment_id: Some(enrolment.id),
                     step_key: &step.id,
                     programme_id: Some(&programme.id),
-                    template: &send.template,
+                    template: variant.map_or(&send.template, |v| &v.template),
                     class: send.class,
                     priority,
                     channel: choice.channel,
                     planned_at: due,
                     reason: &reason,
                     topic: &topic,
+                    variant: variant.map(|v| v.name.as_str()),
                 };
                 // The delivery keeps the step's place in the queue (`follow_up_at`).
                 if let Some(message_id) = tx.insert_message(&message, now).await? {

@@ -534,20 +534,6 @@ impl Tx {
         now: Timestamp,
     ) -> Result<usize> {
         // Bind parameters stay far below both backends' limits (12 per message row).
-        for chunk in recipients.chunks(500) {
-            on_tx!(self, c => {
-                let mut q = sqlx::QueryBuilder::new(
-                    "INSERT INTO campaign_recipients (campaign_id, customer_id, holdout, planned_for) ",
-                );
-                q.push_values(chunk, |mut row, r| {
-                    row.push_bind(campaign_id)
-                        .push_bind(r.customer_id)
-                        .push_bind(r.holdout)
-                        .push_bind(micros(r.planned_for));
-                });
-                q.build().execute(&mut *c).await?.rows_affected()
-            });
-        }
         let treated: Vec<&PlannedRecipient> = recipients.iter().filter(|r| !r.holdout).collect();
         let mut planned: Vec<(i64, i64, i64)> = Vec::with_capacity(treated.len());
         for chunk in treated.chunks(500) {
@@ -575,6 +561,27 @@ impl Tx {
             });
             planned.extend(rows);
         }
+        // The recipients with their messages; a customer already a recipient fails the page
+        // (and with it the messages above).
+        let message_of: std::collections::HashMap<i64, i64> = planned
+            .iter()
+            .map(|(id, customer, _)| (*customer, *id))
+            .collect();
+        for chunk in recipients.chunks(500) {
+            on_tx!(self, c => {
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO campaign_recipients (campaign_id, customer_id, holdout, message_id, planned_for) ",
+                );
+                q.push_values(chunk, |mut row, r| {
+                    row.push_bind(campaign_id)
+                        .push_bind(r.customer_id)
+                        .push_bind(r.holdout)
+                        .push_bind(message_of.get(&r.customer_id).copied())
+                        .push_bind(micros(r.planned_for));
+                });
+                q.build().execute(&mut *c).await?.rows_affected()
+            });
+        }
         for chunk in planned.chunks(1000) {
             on_tx!(self, c => {
                 let mut q = sqlx::QueryBuilder::new(
@@ -600,22 +607,6 @@ impl Tx {
                 });
                 q.build().execute(&mut *c).await?.rows_affected()
             });
-        }
-        if let (Some(first), Some(last)) = (recipients.first(), recipients.last()) {
-            on_tx!(self, c => sqlx::query(
-                "UPDATE campaign_recipients SET message_id = (
-                     SELECT m.id FROM messages m WHERE m.customer_id = campaign_recipients.customer_id
-                       AND m.step_key = $2 AND m.enrolment_id IS NULL)
-                 WHERE campaign_id = $1 AND holdout = FALSE AND message_id IS NULL
-                   AND customer_id BETWEEN $3 AND $4",
-            )
-            .bind(campaign_id)
-            .bind(message.step_key)
-            .bind(first.customer_id.min(last.customer_id))
-            .bind(first.customer_id.max(last.customer_id))
-            .execute(&mut *c)
-            .await?
-            .rows_affected());
         }
         Ok(planned.len())
     }

@@ -11,8 +11,8 @@ impl Tx {
     ) -> Result<Option<i64>> {
         let id: Option<i64> = on_tx!(self, c => sqlx::query_scalar(
             "INSERT INTO messages (customer_id, enrolment_id, step_key, programme_id, template,
-                                   class, channel, state, reason, planned_at, priority, topic)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'planned', $8, $9, $10, $11)
+                                   class, channel, state, reason, planned_at, priority, topic, variant)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'planned', $8, $9, $10, $11, $12)
              ON CONFLICT (enrolment_id, step_key) DO NOTHING RETURNING id",
         )
         .bind(m.customer_id)
@@ -26,6 +26,7 @@ impl Tx {
         .bind(micros(m.planned_at))
         .bind(m.priority)
         .bind(m.topic)
+        .bind(m.variant)
         .fetch_optional(&mut *c)
         .await?);
         if let Some(id) = id {

@@ -231,6 +231,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/programmes/{id}", get(programmes::show))
         .route("/admin/programmes/{id}/pause", post(programmes::pause))
         .route("/admin/programmes/{id}/resume", post(programmes::resume))
+        .route("/admin/programmes/{id}/winner", post(programmes::winner))
         .route("/admin/templates", get(editor::list))
         .route(
             "/admin/templates/{name}",

@@ -78,7 +78,7 @@ fn describe(p: &Programme, index: usize) -> Value {
     let target = |t: &Option<String>| t.clone().unwrap_or_else(|| "next".into());
     let what = match &step.action {
         Action::Send(s) => format!(
-            "send '{}' ({}, priority {}) by {}",
+            "send '{}' ({}, priority {}) by {}{}",
             s.template,
             s.class.as_str(),
             s.priority.as_str(),
@@ -86,7 +86,19 @@ fn describe(p: &Programme, index: usize) -> Value {
                 .iter()
                 .map(|c| c.as_str())
                 .collect::<Vec<_>>()
-                .join(", then ")
+                .join(", then "),
+            if s.variants.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; an experiment: {}",
+                    s.variants
+                        .iter()
+                        .map(|v| format!("{} ('{}')", v.name, v.template))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
         ),
         Action::Wait(Wait::For(span)) => format!("wait {span:#}"),
         Action::Wait(Wait::UntilTime(t)) => {
@@ -159,6 +171,30 @@ pub async fn show(State(app): State<AppState>, team: Team, Path(id): Path<String
         .collect();
     let audit = tx.audit_log(Some(&format!("programme:{id}")), 20).await?;
     tx.commit().await?;
+    // Content experiments (issue 21): each variant against the first, with intervals.
+    let experiments: Vec<Value> = aftercare_engine::experiments::experiments(
+        &app.store,
+        p,
+        app.clock.now(),
+    )
+    .await?
+    .into_iter()
+    .map(|e| {
+        let pct = |x: f64| format!("{:.1}%", 100.0 * x);
+        json!({
+            "step": e.step, "winner": e.winner, "leader": e.leader, "has_goal": e.has_goal,
+            "variants": e.variants.iter().enumerate().map(|(i, v)| json!({
+                "name": v.name, "template": v.template, "sent": v.sent, "clicked": v.clicked,
+                "settled": v.settled, "converted": v.converted, "rate": pct(v.rate),
+                "interval": format!("{} … {}", pct(v.interval.0), pct(v.interval.1)),
+                "vs_first": (i > 0).then(|| v.vs_first.as_ref().map(|d| json!({
+                    "diff": format!("{:+.1} pt", 100.0 * d.diff),
+                    "ci": format!("{:+.1} … {:+.1} pt", 100.0 * d.interval.0, 100.0 * d.interval.1),
+                }))).flatten(),
+            })).collect::<Vec<_>>(),
+        })
+    })
+    .collect();
     let mut version_rows = Vec::new();
     for (i, (_, version, text)) in versions.iter().enumerate() {
         let diff = i
@@ -194,7 +230,7 @@ pub async fn show(State(app): State<AppState>, team: Team, Path(id): Path<String
             "entry": p.entry.as_ref().map(|c| c.source().to_string()), "exit_on": p.exit_on.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "goal": p.goal.as_ref().map(|g| format!("{} within {:#}", g.event, g.within)),
             "holdout": format!("{:.0}%", p.holdout * 100.0), "reentry": reentry, "steps": steps,
-            "source": p.text, "versions": version_rows, "audit": audit,
+            "source": p.text, "versions": version_rows, "audit": audit, "experiments": experiments,
             "draft": p.draft,
             "paused": pause.as_ref().map(|(_, at, by)| json!({"at": at.strftime("%Y-%m-%d %H:%M UTC").to_string(), "by": by})),
             "can_edit": team.role >= Role::Editor,
@@ -247,6 +283,48 @@ async fn set_paused(
     tx.commit().await?;
     app.engine.wake();
     Ok(Redirect::to(&format!("/admin/programmes/{}", urlencoding(&id))).into_response())
+}
+
+/// The form that applies an experiment's winner.
+#[derive(Debug, serde::Deserialize)]
+pub struct WinnerForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    step: String,
+    #[serde(default)]
+    variant: String,
+}
+
+/// `POST /admin/programmes/{id}/winner` (editor): applies the variant the intervals single
+/// out as the step's winner (audited); refused, changing nothing, for any other.
+pub async fn winner(
+    State(app): State<AppState>,
+    team: Team,
+    Path(id): Path<String>,
+    Form(form): Form<WinnerForm>,
+) -> AdminResult {
+    team.require(Role::Editor)?;
+    team.check_csrf(&form.csrf)?;
+    match app
+        .engine
+        .apply_winner(&id, &form.step, &form.variant, &team.username)
+        .await
+    {
+        Ok(Ok(())) => {
+            Ok(Redirect::to(&format!("/admin/programmes/{}", urlencoding(&id))).into_response())
+        }
+        Ok(Err(refusal)) => Err(super::AdminError::page(super::problem(
+            team.lang,
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            team.lang
+                .pick("Winner not applied", "Winnaar niet toegepast"),
+            &refusal.to_string(),
+        ))),
+        Err(e) => Err(super::AdminError::Api(crate::error::ApiError::Internal(
+            e.to_string(),
+        ))),
+    }
 }
 
 /// `POST /admin/programmes/{id}/pause` (editor).

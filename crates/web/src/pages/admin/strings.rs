@@ -598,6 +598,31 @@ const STRINGS: &[(&str, &str, &str)] = &[
         "Wijzigingen van wat actief is",
     ),
     ("audiences", "Audiences", "Doelgroepen"),
+    ("experiment", "Experiment", "Experiment"),
+    ("variant", "Variant", "Variant"),
+    ("winner", "winner", "winnaar"),
+    ("against_first", "Against the first", "Tegenover de eerste"),
+    (
+        "experiment_needs_goal",
+        "This programme has no goal, so the variants can only be compared by clicks.",
+        "Dit programma heeft geen doel; de varianten zijn alleen op kliks te vergelijken.",
+    ),
+    (
+        "winner_applied",
+        "The winner was applied: every customer gets it now.",
+        "De winnaar is toegepast: elke klant krijgt hem nu.",
+    ),
+    (
+        "leader_found",
+        "The intervals single out a better variant (95% confidence against every other):",
+        "De intervallen wijzen een betere variant aan (95% zekerheid tegenover elke andere):",
+    ),
+    ("apply_winner", "Apply the winner:", "Winnaar toepassen:"),
+    (
+        "no_leader_yet",
+        "No variant is better than the others with 95% confidence yet; the split goes on.",
+        "Nog geen variant is met 95% zekerheid beter dan de andere; de verdeling loopt door.",
+    ),
     (
         "dash_attribution",
         "Orders after messages (attribution)",
