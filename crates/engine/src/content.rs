@@ -7,7 +7,7 @@
 //! `check`, and it renders for the template's latest real messages as their delivery did)
 //! before it can be published, so a change `check` refuses never goes live. A
 //! publish or a roll-back is a numbered change in the store; every running process
-//! ([`Engine::refresh_templates`], called by the worker loop) reloads when the number moves.
+//! ([`Engine::refresh_content`], called by the worker loop) reloads when the number moves.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -234,7 +234,7 @@ impl Engine {
     /// Reloads the live templates when another process (or this one) changed them since
     /// the last load; true when it did. A live version that no longer loads is logged and
     /// the templates stay as they were.
-    pub async fn refresh_templates(&self) -> Result<bool, ContentError> {
+    pub async fn refresh_content(&self) -> Result<bool, ContentError> {
         let mut tx = self.store().begin_read().await?;
         let generation = tx.content_generation().await?;
         if generation <= self.renderer.generation.load(Ordering::SeqCst) {
@@ -243,6 +243,7 @@ impl Engine {
         }
         let definitions = tx.live_template_definitions().await?;
         tx.commit().await?;
+        self.reload_programmes().await;
         let current = self.renderer();
         let changed: Vec<(String, String)> = definitions
             .into_iter()
@@ -269,9 +270,25 @@ impl Engine {
         }
     }
 
+    /// Reloads the programmes at their live versions from the store; a programme whose
+    /// stored versions no longer load keeps the one loaded before.
+    async fn reload_programmes(&self) {
+        let current = self.programmes();
+        let ids: Vec<String> = current.current().programmes.keys().cloned().collect();
+        match crate::versions::reload(self.store(), &ids, self.check_context()).await {
+            Ok(reloaded) => {
+                let merged = reloaded.keeping(&current);
+                tracing::info!("Programmes reloaded.");
+                self.set_programmes(merged);
+            }
+            Err(e) => tracing::warn!(error = %e, "Reloading the programmes failed."),
+        }
+    }
+
     /// Checks `definition` as the new text of `name`: it loads, renders for every sample
     /// customer, and every programme still passes with it.
     pub fn check_template(&self, name: &str, definition: &str) -> Checked {
+        let programmes = self.programmes();
         let current = self.renderer();
         let file = std::path::PathBuf::from(format!("{name}.toml"));
         let renderer = match current.with_template(name, definition) {
@@ -310,7 +327,7 @@ impl Engine {
             .filter(|t| renderer.has_short_text(t))
             .cloned()
             .collect();
-        for p in self.programmes().current().programmes.values() {
+        for p in programmes.current().programmes.values() {
             if let Err(more) = parse_programme(&p.source, &p.text, &ctx) {
                 findings.extend(more.into_iter().map(|mut f| {
                     f.reason = format!("with this template, {}", f.reason);
@@ -362,7 +379,7 @@ impl Engine {
         )
         .await?;
         tx.commit().await?;
-        self.refresh_templates().await?;
+        self.refresh_content().await?;
         Ok(version)
     }
 
@@ -405,7 +422,7 @@ impl Engine {
         )
         .await?;
         tx.commit().await?;
-        self.refresh_templates().await?;
+        self.refresh_content().await?;
         Ok(())
     }
 
@@ -579,5 +596,187 @@ mod tests {
             read["en"].short, None,
             "a blank short text is no short text"
         );
+    }
+}
+
+/// A programme draft checked as `check` would, with the version it must carry.
+#[derive(Debug)]
+pub struct CheckedProgramme {
+    /// The programme, when the draft loads.
+    pub programme: Option<crate::programme::Programme>,
+    /// What refuses it: `file:line:column: reason`.
+    pub findings: Vec<Finding>,
+    /// The version a published draft must say: one above every stored one.
+    pub next_version: i32,
+}
+
+impl Engine {
+    /// The check context with the templates as they are loaded now.
+    fn programme_context(&self) -> crate::programme::CheckContext {
+        let renderer = self.renderer();
+        let mut ctx = self.check_context().clone();
+        ctx.templates = renderer.template_names().clone();
+        ctx.short_templates = renderer
+            .template_names()
+            .iter()
+            .filter(|t| renderer.has_short_text(t))
+            .cloned()
+            .collect();
+        ctx
+    }
+
+    /// Checks `definition` as the next version of programme `id` (issue 21): it loads with
+    /// every check `aftercare check` makes, keeps its id, and says the next version.
+    pub async fn check_programme(
+        &self,
+        id: &str,
+        definition: &str,
+    ) -> Result<CheckedProgramme, ContentError> {
+        let mut tx = self.store().begin_read().await?;
+        let history = tx.programme_history(id).await?;
+        tx.commit().await?;
+        let next_version = history.last().map_or(1, |v| v.0 + 1);
+        let file = std::path::PathBuf::from(format!("{id}.toml"));
+        let at = |reason: String| Finding {
+            file: file.clone(),
+            line: 1,
+            column: 1,
+            reason,
+        };
+        match parse_programme(&file, definition, &self.programme_context()) {
+            Ok(p) => {
+                let mut findings = Vec::new();
+                if p.id != id {
+                    findings.push(at(format!(
+                        "id: this is programme '{id}'; a new programme starts as a file"
+                    )));
+                }
+                if p.version != next_version {
+                    findings.push(at(format!(
+                        "version: the next version is {next_version} (customers already enrolled stay on theirs)"
+                    )));
+                }
+                Ok(CheckedProgramme {
+                    programme: findings.is_empty().then_some(p),
+                    findings,
+                    next_version,
+                })
+            }
+            Err(findings) => Ok(CheckedProgramme {
+                programme: None,
+                findings,
+                next_version,
+            }),
+        }
+    }
+
+    /// Publishes `definition` as programme `id`'s next version and makes it the one new
+    /// enrolments start on, in one transaction with its audit entry; refused (nothing
+    /// changes) while it has a finding. Running enrolments finish on their own version.
+    pub async fn publish_programme(
+        &self,
+        id: &str,
+        definition: &str,
+        by: &str,
+        note: &str,
+    ) -> Result<i32, ContentError> {
+        self.known_programme(id)?;
+        let checked = self.check_programme(id, definition).await?;
+        if !checked.findings.is_empty() {
+            return Err(ContentError::Refused(checked.findings));
+        }
+        let version = checked.next_version;
+        let now = self.clock().now();
+        let mut tx = self.store().begin().await?;
+        tx.lock_content().await?;
+        let before = tx
+            .live_programmes()
+            .await?
+            .into_iter()
+            .find(|(p, ..)| p == id)
+            .map(|(_, v, ..)| v);
+        // Another editor may have published meanwhile: the version is checked again here.
+        if tx
+            .programme_history(id)
+            .await?
+            .last()
+            .is_some_and(|v| v.0 >= version)
+        {
+            return Err(ContentError::Refused(vec![Finding {
+                file: std::path::PathBuf::from(format!("{id}.toml")),
+                line: 1,
+                column: 1,
+                reason: "version: another version was published meanwhile; reload the page".into(),
+            }]));
+        }
+        tx.insert_edited_programme_version(id, version, definition, by, note, now)
+            .await?;
+        tx.set_live_programme(id, version, "publish", by, now)
+            .await?;
+        tx.delete_programme_draft(id).await?;
+        tx.audit(
+            by,
+            "programme.publish",
+            &format!("programme:{id}"),
+            Some(&serde_json::json!({ "version": before }).to_string()),
+            Some(&serde_json::json!({ "version": version, "note": note }).to_string()),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        self.refresh_content().await?;
+        Ok(version)
+    }
+
+    /// Makes a stored version of programme `id` the one new enrolments start on again
+    /// (audited), if it still loads with the templates and settings of today.
+    pub async fn roll_back_programme(
+        &self,
+        id: &str,
+        version: i32,
+        by: &str,
+    ) -> Result<(), ContentError> {
+        self.known_programme(id)?;
+        let mut tx = self.store().begin_read().await?;
+        let stored = tx.programme_version(id, version).await?;
+        tx.commit().await?;
+        let Some(text) = stored else {
+            return Err(ContentError::NotFound(format!(
+                "programme '{id}' has no version {version}"
+            )));
+        };
+        let file = std::path::PathBuf::from(format!("{id} v{version}"));
+        parse_programme(&file, &text, &self.programme_context()).map_err(ContentError::Refused)?;
+        let now = self.clock().now();
+        let mut tx = self.store().begin().await?;
+        tx.lock_content().await?;
+        let before = tx
+            .live_programmes()
+            .await?
+            .into_iter()
+            .find(|(p, ..)| p == id)
+            .map(|(_, v, ..)| v);
+        tx.set_live_programme(id, version, "rollback", by, now)
+            .await?;
+        tx.audit(
+            by,
+            "programme.rollback",
+            &format!("programme:{id}"),
+            Some(&serde_json::json!({ "version": before }).to_string()),
+            Some(&serde_json::json!({ "version": version }).to_string()),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        self.refresh_content().await?;
+        Ok(())
+    }
+
+    fn known_programme(&self, id: &str) -> Result<(), ContentError> {
+        if self.programmes().current().get(id).is_some() {
+            Ok(())
+        } else {
+            Err(ContentError::NotFound(format!("no programme '{id}'")))
+        }
     }
 }

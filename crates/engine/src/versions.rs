@@ -4,6 +4,11 @@
 //! seen. A version is immutable: a file changed without raising `version` is refused, so an
 //! enrolment that started on version 1 finishes on exactly version 1 — also when it waits
 //! eleven months for an anniversary and the binary is upgraded in between.
+//!
+//! New enrolments start on the programme's **live** version (issue 21): the file's, unless
+//! the admin UI's programme editor published a later one or rolled back to an earlier one.
+//! A file whose version is higher than any version read from it before is a deploy and
+//! goes live; otherwise the live pointer stays where the editor put it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -63,7 +68,20 @@ pub async fn sync(
 ) -> Result<Programmes, SyncError> {
     let mut findings = Vec::new();
     let mut tx = store.begin().await?;
+    tx.lock_content().await?;
+    let live: HashMap<String, i32> = tx
+        .live_programmes()
+        .await?
+        .into_iter()
+        .map(|(id, v, _, _)| (id, v))
+        .collect();
     for p in library.programmes.values() {
+        let read_before = tx.latest_file_programme_version(&p.id).await?;
+        let deploy = read_before.is_none_or(|v| p.version > v) || !live.contains_key(&p.id);
+        if deploy && live.get(&p.id) != Some(&p.version) {
+            tx.set_live_programme(&p.id, p.version, "deploy", "files", now)
+                .await?;
+        }
         match tx.programme_version(&p.id, p.version).await? {
             None => tx.insert_programme_version(&p.id, p.version, &p.text, now).await?,
             Some(stored) if canonical(&stored) != canonical(&p.text) => findings.push(Finding {
@@ -71,7 +89,7 @@ pub async fn sync(
                 line: 1,
                 column: 1,
                 reason: format!(
-                    "programme '{}' version {} changed since customers were enrolled on it; raise `version` so running enrolments finish on the old one",
+                    "programme '{}' version {} changed since customers were enrolled on it (or it was published in the admin UI); raise `version` above every stored one so running enrolments finish on the old one",
                     p.id, p.version
                 ),
             }),
@@ -79,10 +97,11 @@ pub async fn sync(
         }
     }
     let stored = tx.programme_versions().await?;
-    tx.commit().await?;
+    let live = tx.live_programmes().await?;
     if !findings.is_empty() {
         return Err(SyncError::Changed(findings));
     }
+    tx.commit().await?;
     let mut programmes = Programmes::from_library(library);
     for (id, version, text) in stored {
         if programmes.versions.contains_key(&(id.clone(), version)) {
@@ -98,7 +117,80 @@ pub async fn sync(
             }
         }
     }
-    Ok(programmes)
+    Ok(programmes.with_live(&live))
+}
+
+/// Every stored version and, for each of `ids`, its live one as the current library: what a
+/// running process reloads when the editor published or rolled back (issue 21).
+pub async fn reload(
+    store: &Store,
+    ids: &[String],
+    ctx: &CheckContext,
+) -> Result<Programmes, aftercare_store::StoreError> {
+    let mut tx = store.begin_read().await?;
+    let stored = tx.programme_versions().await?;
+    let live = tx.live_programmes().await?;
+    tx.commit().await?;
+    let mut versions = HashMap::new();
+    for (id, version, text) in stored {
+        let source = std::path::PathBuf::from(format!("(stored) {id} v{version}"));
+        match parse_programme(&source, &text, ctx) {
+            Ok(p) => {
+                versions.insert((id, version), Arc::new(p));
+            }
+            Err(f) => {
+                tracing::warn!(programme = %id, version, findings = ?f, "A stored programme version no longer loads.")
+            }
+        }
+    }
+    let mut library = Library::default();
+    for (id, version, _, _) in &live {
+        if ids.contains(id)
+            && let Some(p) = versions.get(&(id.clone(), *version))
+        {
+            library.programmes.insert(id.clone(), (**p).clone());
+        }
+    }
+    Ok(Programmes {
+        current: Arc::new(library),
+        versions,
+    })
+}
+
+impl Programmes {
+    /// These programmes, with `before`'s for every programme or version these lack (one
+    /// whose stored versions no longer load keeps running as it was).
+    pub fn keeping(mut self, before: &Programmes) -> Self {
+        let mut library = (*self.current).clone();
+        for (id, p) in &before.current.programmes {
+            library
+                .programmes
+                .entry(id.clone())
+                .or_insert_with(|| p.clone());
+        }
+        for (key, p) in &before.versions {
+            self.versions
+                .entry(key.clone())
+                .or_insert_with(|| p.clone());
+        }
+        self.current = Arc::new(library);
+        self
+    }
+
+    /// The current library with each programme at its live stored version.
+    fn with_live(mut self, live: &[(String, i32, Timestamp, String)]) -> Self {
+        let mut library = (*self.current).clone();
+        for (id, version, _, _) in live {
+            let stored = self.versions.get(&(id.clone(), *version)).cloned();
+            if let (Some(p), Some(stored)) = (library.programmes.get_mut(id), stored)
+                && p.version != *version
+            {
+                *p = (*stored).clone();
+            }
+        }
+        self.current = Arc::new(library);
+        self
+    }
 }
 
 /// Why the versions could not be synced.

@@ -331,3 +331,173 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// The versions Jan's after-purchase enrolments started on, oldest first.
+async fn jan_enrolled_on(app: &TestApp) -> Vec<i32> {
+    let mut tx = app.store.begin_read().await.unwrap();
+    let jan = tx.customer_by_external_id("C1").await.unwrap().unwrap();
+    let mut versions: Vec<(i64, i32)> = tx
+        .enrolments_of_customer(jan.id, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.programme_id == "after-purchase")
+        .map(|e| (e.id, e.programme_version))
+        .collect();
+    tx.commit().await.unwrap();
+    versions.sort();
+    versions.into_iter().map(|(_, v)| v).collect()
+}
+
+async fn live_programme(app: &TestApp) -> i32 {
+    let mut tx = app.store.begin_read().await.unwrap();
+    let live = tx.live_programmes().await.unwrap();
+    tx.commit().await.unwrap();
+    live.into_iter()
+        .find(|(id, ..)| id == "after-purchase")
+        .map(|(_, v, ..)| v)
+        .unwrap()
+}
+
+both_backends!(
+    an_edited_programme_is_checked_published_to_running_workers_and_rolled_back_while_enrolled_customers_finish_on_theirs,
+    |backend| async move {
+        let app = spawn_app(backend).await;
+        app.seed_shop(&jan_de_vries()).await;
+        let worker = aftercare::app::build_engine(&app.config, app.clock.clone())
+            .await
+            .unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let running = {
+            let worker = worker.clone();
+            tokio::spawn(async move {
+                worker
+                    .run(async move {
+                        let _ = stopped.await;
+                    })
+                    .await;
+            })
+        };
+        // Jan orders: enrolled on the file's version 3.
+        let (status, body) = app.post_json("/v1/orders", &order("W1")).await;
+        assert_eq!(status, 201, "{body}");
+        worker.wake();
+        for _ in 0..100 {
+            if !jan_enrolled_on(&app).await.is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(jan_enrolled_on(&app).await, [3]);
+
+        let eva = sign_in_as(&app, "eva", "editor").await;
+        let path = "/admin/programmes/after-purchase/edit";
+        let (status, page) = eva.get(path).await;
+        assert_eq!(status, 200);
+        assert!(page.contains("the next version is 4"), "{page}");
+        let csrf = eva.csrf(path).await;
+        let live_text = app
+            .engine
+            .programmes()
+            .current()
+            .get("after-purchase")
+            .unwrap()
+            .text
+            .clone();
+
+        // A draft that keeps version 3 and sends a template that does not exist: saved,
+        // its findings shown, publishing refused without a change.
+        let broken = live_text
+            .replace("wait = \"1d\"", "wait = \"2d\"")
+            .replace("template = \"thanks\"", "template = \"thanx\"");
+        let (status, _) = eva
+            .post(path, &[("csrf", &csrf), ("definition", &broken)])
+            .await;
+        assert_eq!(status, 303);
+        let (_, page) = eva.get(path).await;
+        assert!(page.contains("missing template &#x27;thanx&#x27;") || page.contains("missing template 'thanx'"), "{page}");
+        let (status, page) = eva
+            .post("/admin/programmes/after-purchase/publish", &[("csrf", &csrf), ("note", "")])
+            .await;
+        assert_eq!(status, 422);
+        assert!(page.contains("Not published"), "{page}");
+        assert_eq!(live_programme(&app).await, 3);
+
+        // Mended, as version 4: its steps read back, the difference shown, published.
+        let good = live_text
+            .replace("wait = \"1d\"", "wait = \"2d\"")
+            .replace("version = 3", "version = 4");
+        let (status, _) = eva
+            .post(path, &[("csrf", &csrf), ("definition", &good)])
+            .await;
+        assert_eq!(status, 303);
+        let (_, page) = eva.get(path).await;
+        assert!(page.contains("No findings"), "{page}");
+        assert!(page.contains("wait 2d"), "the draft's steps in words: {page}");
+        assert!(page.contains("+wait = ") && page.contains("-wait = "), "{page}");
+        let (status, _) = eva
+            .post(
+                "/admin/programmes/after-purchase/publish",
+                &[("csrf", &csrf), ("note", "thank a day later")],
+            )
+            .await;
+        assert_eq!(status, 303);
+        assert_eq!(live_programme(&app).await, 4);
+
+        // The running worker takes it within seconds: Jan's next order starts on 4, his
+        // first enrolment stays on 3.
+        app.clock.advance(jiff::SignedDuration::from_secs(6));
+        for _ in 0..100 {
+            if worker
+                .programmes()
+                .current()
+                .get("after-purchase")
+                .is_some_and(|p| p.version == 4)
+            {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let (status, body) = app.post_json("/v1/orders", &order("W2")).await;
+        assert_eq!(status, 201, "{body}");
+        worker.wake();
+        for _ in 0..100 {
+            if jan_enrolled_on(&app).await.len() == 2 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(jan_enrolled_on(&app).await, [3, 4]);
+
+        // A process started now keeps version 4 (the file still says 3).
+        let restarted = aftercare::app::build_engine(&app.config, app.clock.clone())
+            .await
+            .unwrap();
+        assert_eq!(
+            restarted.programmes().current().get("after-purchase").unwrap().version,
+            4
+        );
+
+        // Version 3 made live again with one click; audited.
+        let (status, _) = eva
+            .post(
+                "/admin/programmes/after-purchase/make-live",
+                &[("csrf", &csrf), ("version", "3")],
+            )
+            .await;
+        assert_eq!(status, 303);
+        assert_eq!(live_programme(&app).await, 3);
+        assert_eq!(
+            app.engine.programmes().current().get("after-purchase").unwrap().version,
+            3
+        );
+        let mut tx = app.store.begin_read().await.unwrap();
+        let audit = tx.audit_log(Some("programme:after-purchase"), 10).await.unwrap();
+        tx.commit().await.unwrap();
+        for action in ["programme.draft", "programme.publish", "programme.rollback"] {
+            assert!(audit.iter().any(|a| a.action == action), "{action}: {audit:?}");
+        }
+        let _ = stop.send(());
+        let _ = running.await;
+    }
+);

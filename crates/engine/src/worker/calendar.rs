@@ -16,11 +16,12 @@ impl Engine {
     /// and was not scanned yet, catching up at most three missed days; then reschedules
     /// itself for the next local 06:00 in any customer's time zone.
     pub(super) async fn run_calendar(&self, job: &Job) -> Result<(), EngineError> {
+        let programmes = self.programmes();
         let now = self.clock.now();
         let wanted: crate::occasions::Wanted = OCCASIONS
             .iter()
             .copied()
-            .filter(|o| self.programmes.current().uses_occasion(o))
+            .filter(|o| programmes.current().uses_occasion(o))
             .collect();
         // The print partner's batch, once the day's cut-off has passed (own transaction).
         self.close_due_print_batch().await?;

@@ -9,6 +9,7 @@ pub const CLICK_LINKS: i64 = 1_000;
 impl Engine {
     /// Renders and sends one message.
     pub(super) async fn deliver(&self, job: &Job) -> Result<(), EngineError> {
+        let programmes = self.programmes();
         let mut tx = self.store.begin().await?;
         let message = tx.message(job.ref_id).await?;
         tx.lock_customer(message.customer_id).await?;
@@ -93,10 +94,9 @@ impl Engine {
                     topic: Topic::of(&c.topic),
                 })
                 .collect();
-            let programme = enrolment.as_ref().and_then(|e| {
-                self.programmes
-                    .version(&e.programme_id, e.programme_version)
-            });
+            let programme = enrolment
+                .as_ref()
+                .and_then(|e| programmes.version(&e.programme_id, e.programme_version));
             let (moment, repeat_days) =
                 crate::interpret::policy_terms(programme, &message.step_key);
             let intent = Intent {
@@ -163,7 +163,7 @@ impl Engine {
         // A campaign's links are always counted: clicks are how it is credited with orders.
         let tracks_clicks = crate::campaigns::is_campaign_message(&message)
             || enrolment.as_ref().is_some_and(|e| {
-                self.programmes
+                programmes
                     .version(&e.programme_id, e.programme_version)
                     .and_then(|p| p.steps.iter().find(|s| s.id == message.step_key))
                     .is_some_and(|s| matches!(&s.action, Action::Send(send) if send.track_clicks))

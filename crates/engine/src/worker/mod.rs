@@ -90,7 +90,7 @@ pub enum Delivery {
 pub struct Engine {
     store: Store,
     clock: Arc<dyn Clock>,
-    programmes: Arc<Programmes>,
+    programmes: Arc<std::sync::RwLock<Arc<Programmes>>>,
     pub(crate) renderer: Arc<crate::content::LiveRenderer>,
     check_context: Arc<crate::programme::CheckContext>,
     delivery: Delivery,
@@ -120,8 +120,9 @@ pub struct Engine {
 /// How long a claimed job stays with its worker; a dead worker's jobs return after it.
 /// Longer than the SMTP timeout, so a live worker never loses a job mid-send.
 pub const DEFAULT_LEASE: SignedDuration = SignedDuration::from_secs(120);
-/// How often a running worker looks for templates published since it loaded them.
-const TEMPLATES_EVERY: SignedDuration = SignedDuration::from_secs(5);
+/// How often a running worker looks for templates and programmes published since it
+/// loaded them.
+const CONTENT_EVERY: SignedDuration = SignedDuration::from_secs(5);
 /// How often a paused programme's held steps and messages look again.
 pub const PAUSE_RECHECK: SignedDuration = SignedDuration::from_mins(15);
 const MAX_ATTEMPTS: i32 = 10;
@@ -155,7 +156,7 @@ impl Engine {
         Self {
             store,
             clock,
-            programmes,
+            programmes: Arc::new(std::sync::RwLock::new(programmes)),
             renderer: Arc::new(crate::content::LiveRenderer::new(renderer)),
             check_context: Arc::default(),
             delivery,
@@ -354,8 +355,19 @@ impl Engine {
     }
 
     /// The programmes: the current library and every version enrolments are on.
-    pub fn programmes(&self) -> &Arc<Programmes> {
-        &self.programmes
+    pub fn programmes(&self) -> Arc<Programmes> {
+        self.programmes
+            .read()
+            .map_or_else(|e| e.into_inner().clone(), |p| p.clone())
+    }
+
+    /// Replaces the programmes every job uses from now on (a reload, issue 21).
+    pub(crate) fn set_programmes(&self, programmes: Programmes) {
+        let mut current = self
+            .programmes
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *current = Arc::new(programmes);
     }
 
     /// Wakes an idle [`Engine::run`] loop, e.g. after the API accepted new work.
@@ -484,10 +496,11 @@ impl Engine {
         let mut last_look: Option<jiff::Timestamp> = None;
         while !stop.load(Ordering::SeqCst) {
             let now = self.clock.now();
-            // Issue 21: a template published in the admin UI reaches every worker.
-            if last_look.is_none_or(|b| now.duration_since(b) >= TEMPLATES_EVERY || now < b) {
-                if let Err(e) = self.refresh_templates().await {
-                    warn!(error = %e, "Looking for changed templates failed.");
+            // Issue 21: a template or programme published in the admin UI reaches every
+            // worker.
+            if last_look.is_none_or(|b| now.duration_since(b) >= CONTENT_EVERY || now < b) {
+                if let Err(e) = self.refresh_content().await {
+                    warn!(error = %e, "Looking for changed templates and programmes failed.");
                 }
                 last_look = Some(now);
             }

@@ -9,6 +9,7 @@ impl Engine {
     /// Applies an event to the customer's programmes: goals it reaches, enrolments it ends
     /// (exit events), `wait_for` steps it answers, and programmes it starts.
     pub(super) async fn route_event(&self, job: &Job) -> Result<(), EngineError> {
+        let programmes = self.programmes();
         let mut tx = self.store.begin().await?;
         let event = tx.event(job.ref_id).await?;
         tx.lock_customer(event.customer_id).await?;
@@ -28,10 +29,7 @@ impl Engine {
             if e.trigger_event_id == event.id {
                 continue;
             }
-            let Some(programme) = self
-                .programmes
-                .version(&e.programme_id, e.programme_version)
-            else {
+            let Some(programme) = programmes.version(&e.programme_id, e.programme_version) else {
                 continue;
             };
             let from_micros = |us: i64| aftercare_store::from_micros(us);
@@ -89,7 +87,7 @@ impl Engine {
         for (message_id, programme_id, version, state, enrolment_context) in
             tx.planned_messages_of_customer(customer.id).await?
         {
-            let Some(programme) = self.programmes.version(&programme_id, version) else {
+            let Some(programme) = programmes.version(&programme_id, version) else {
                 continue;
             };
             let enrolment_context: serde_json::Value =
@@ -114,7 +112,7 @@ impl Engine {
         }
 
         let mut due_now = Vec::new();
-        let triggered: Vec<_> = self.programmes.current().triggered_by(event_type).collect();
+        let triggered: Vec<_> = programmes.current().triggered_by(event_type).collect();
         // One look at the pauses for all the event's programmes.
         let paused: std::collections::HashSet<String> = if triggered.is_empty() {
             Default::default()

@@ -42,9 +42,9 @@ impl Engine {
         now: jiff::Timestamp,
         paused: Option<&std::collections::HashSet<String>>,
     ) -> Result<Advanced, EngineError> {
-        let Some(programme) = self
-            .programmes
-            .version(&enrolment.programme_id, enrolment.programme_version)
+        let programmes = self.programmes();
+        let Some(programme) =
+            programmes.version(&enrolment.programme_id, enrolment.programme_version)
         else {
             let reason = format!(
                 "programme '{}' version {} is no longer known",
@@ -331,12 +331,13 @@ impl Engine {
         event: &serde_json::Value,
         now: jiff::Timestamp,
     ) -> Result<Vec<(String, String, crate::render::Rendered)>, EngineError> {
+        let programmes = self.programmes();
         let customer = &stored.record;
         let mut out = Vec::new();
         // What the shop shows on its own page: the offer's link, not the mail's footer.
         let links = serde_json::json!({"offer": self.offer_link(event, now),
             "unsubscribe": null, "preferences": null, "inbox": null, "open": null});
-        for programme in self.programmes.current().triggered_by(event_type) {
+        for programme in programmes.current().triggered_by(event_type) {
             // Only what the worker would send: the entry condition holds.
             if let Some(entry) = &programme.entry {
                 let data = super::condition_data(tx, stored, event, entry, now).await?;

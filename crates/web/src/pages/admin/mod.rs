@@ -20,6 +20,7 @@ mod customers;
 mod dashboards;
 mod editor;
 mod outbox;
+mod programme_editor;
 mod programmes;
 pub mod simulator;
 mod strings;
@@ -126,6 +127,10 @@ fn env() -> &'static Environment<'static> {
             ("dashboards.html", include_str!("templates/dashboards.html")),
             ("calendar.html", include_str!("templates/calendar.html")),
             ("audiences.html", include_str!("templates/audiences.html")),
+            (
+                "programme_edit.html",
+                include_str!("templates/programme_edit.html"),
+            ),
             ("audience.html", include_str!("templates/audience.html")),
             ("campaigns.html", include_str!("templates/campaigns.html")),
             ("campaign.html", include_str!("templates/campaign.html")),
@@ -232,6 +237,22 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/programmes/{id}/pause", post(programmes::pause))
         .route("/admin/programmes/{id}/resume", post(programmes::resume))
         .route("/admin/programmes/{id}/winner", post(programmes::winner))
+        .route(
+            "/admin/programmes/{id}/edit",
+            get(programme_editor::show).post(programme_editor::save),
+        )
+        .route(
+            "/admin/programmes/{id}/publish",
+            post(programme_editor::publish),
+        )
+        .route(
+            "/admin/programmes/{id}/discard",
+            post(programme_editor::discard),
+        )
+        .route(
+            "/admin/programmes/{id}/make-live",
+            post(programme_editor::make_live),
+        )
         .route("/admin/templates", get(editor::list))
         .route(
             "/admin/templates/{name}",

@@ -88,13 +88,8 @@ pub async fn list(
         .iter()
         .map(|d| json!({"id": d.id, "kind": d.kind, "ref_id": d.ref_id, "attempts": d.attempts, "error": d.last_error}))
         .collect();
-    let programmes: Vec<&String> = app
-        .engine
-        .programmes()
-        .current()
-        .programmes
-        .keys()
-        .collect();
+    let library = app.engine.programmes();
+    let programmes: Vec<&String> = library.current().programmes.keys().collect();
     page(
         &team,
         "outbox.html",

@@ -73,7 +73,7 @@ pub async fn list(State(app): State<AppState>, team: Team) -> AdminResult {
 }
 
 /// A step in words.
-fn describe(p: &Programme, index: usize) -> Value {
+pub(super) fn describe(p: &Programme, index: usize) -> Value {
     let step = &p.steps[index];
     let target = |t: &Option<String>| t.clone().unwrap_or_else(|| "next".into());
     let what = match &step.action {

@@ -188,15 +188,27 @@ pub async fn form(
     Extension(runs): Extension<Runs>,
     Query(prefill): Query<Prefill>,
 ) -> AdminResult {
-    let programmes = app.engine.programmes().current();
+    let library = app.engine.programmes();
+    let programmes = library.current();
     let chosen = prefill
         .programme
         .as_deref()
         .and_then(|id| programmes.get(id));
+    // A programme being edited is simulated as its draft (issue 21: draft → simulate →
+    // publish).
+    let draft = match chosen {
+        Some(p) => {
+            let mut tx = app.store.begin_read().await?;
+            let d = tx.programme_draft(&p.id).await?;
+            tx.commit().await?;
+            d.map(|(text, _, _)| text)
+        }
+        None => None,
+    };
     let form = json!({
         "customers": "200", "days": "365", "seed": "7",
         "programme": chosen.map(|p| p.id.clone()).unwrap_or_default(),
-        "text": chosen.map(|p| p.text.clone()).unwrap_or_default(),
+        "text": draft.or_else(|| chosen.map(|p| p.text.clone())).unwrap_or_default(),
     });
     form_page(&app, &team, &runs, form, &[], StatusCode::OK)
 }

@@ -599,6 +599,33 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ),
     ("audiences", "Audiences", "Doelgroepen"),
     ("experiment", "Experiment", "Experiment"),
+    ("edit_programme", "Edit programme", "Programma bewerken"),
+    (
+        "programme_editor_intro",
+        "Change the trigger, steps, waits, conditions, goal or holdout in a draft, read its steps beside it, simulate it, and publish it as the next version. New enrolments start on the published version within seconds; customers already in the programme finish on theirs.",
+        "Wijzig de trigger, stappen, wachttijden, voorwaarden, het doel of de controlegroep in een concept, lees de stappen ernaast, simuleer het en publiceer het als volgende versie. Nieuwe inschrijvingen starten binnen enkele seconden op de gepubliceerde versie; klanten die al in het programma zitten, maken hun eigen versie af.",
+    ),
+    (
+        "next_version_is",
+        "the next version is",
+        "de volgende versie is",
+    ),
+    (
+        "save_check",
+        "Save draft and check",
+        "Concept bewaren en controleren",
+    ),
+    (
+        "simulate_draft",
+        "Simulate this draft beside the library as it is",
+        "Dit concept simuleren naast de huidige bibliotheek",
+    ),
+    (
+        "no_flow",
+        "No steps to show while the draft does not load.",
+        "Geen stappen zolang het concept niet laadt.",
+    ),
+    ("edit", "Edit", "Bewerken"),
     ("variant", "Variant", "Variant"),
     ("winner", "winner", "winnaar"),
     ("against_first", "Against the first", "Tegenover de eerste"),
@@ -792,6 +819,7 @@ mod tests {
             include_str!("templates/audience.html"),
             include_str!("templates/campaigns.html"),
             include_str!("templates/campaign.html"),
+            include_str!("templates/programme_edit.html"),
         ];
         for text in templates {
             for (i, _) in text.match_indices("t.") {

@@ -1,0 +1,309 @@
+//! The programme editor (issue 21): the CRM team changes a programme's trigger, steps,
+//! waits, conditions, goal and holdout as TOML in a draft, beside the draft's steps as a
+//! readable flow, `check`'s findings with their line, and the difference from the live
+//! version; simulates the draft in the simulator (the form is filled with it) and
+//! publishes it as the programme's next immutable version — refused, changing nothing, while
+//! it has a finding. New enrolments start on the published version in every running worker
+//! within seconds; customers already enrolled finish on theirs. Any stored version can be
+//! made the live one again. Every change is audited.
+
+use aftercare_engine::content::ContentError;
+use aftercare_engine::programme::parse_programme;
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::auth::{Role, Team, urlencoding};
+use super::{AdminError, AdminResult, CsrfForm, html, not_found, render};
+use crate::AppState;
+
+fn stamp(t: jiff::Timestamp) -> String {
+    t.strftime("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+fn internal(e: impl std::fmt::Display) -> AdminError {
+    AdminError::Api(crate::error::ApiError::Internal(e.to_string()))
+}
+
+fn unknown(team: &Team, id: &str) -> AdminError {
+    not_found(
+        team,
+        &format!("{}: {id}", team.lang.pick("No programme", "Geen programma")),
+    )
+}
+
+async fn edit_page(
+    app: &AppState,
+    team: &Team,
+    id: &str,
+    status: StatusCode,
+    refused: Option<&[aftercare_engine::programme::Finding]>,
+) -> AdminResult {
+    let programmes = app.engine.programmes();
+    let Some(live) = programmes.current().get(id) else {
+        return Err(unknown(team, id));
+    };
+    let mut tx = app.store.begin_read().await?;
+    let draft = tx.programme_draft(id).await?;
+    let history = tx.programme_history(id).await?;
+    let changes = tx.content_changes(&format!("programme:{id}"), 20).await?;
+    tx.commit().await?;
+    let text = draft.as_ref().map_or(live.text.as_str(), |d| d.0.as_str());
+    let checked = app
+        .engine
+        .check_programme(id, text)
+        .await
+        .map_err(internal)?;
+    // The draft's steps in words, when it loads (its version may still need raising).
+    let ctx_file = std::path::PathBuf::from(format!("{id}.toml"));
+    let flow: Vec<Value> = match &checked.programme {
+        Some(p) => (0..p.steps.len())
+            .map(|i| super::programmes::describe(p, i))
+            .collect(),
+        None => parse_programme(&ctx_file, text, app.engine.check_context())
+            .map(|p| {
+                (0..p.steps.len())
+                    .map(|i| super::programmes::describe(&p, i))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
+    let findings: Vec<Value> = refused
+        .unwrap_or(&checked.findings)
+        .iter()
+        .map(|f| json!({"line": f.line, "column": f.column, "reason": f.reason}))
+        .collect();
+    let diff = draft.as_ref().map(|d| {
+        aftercare_engine::versions::diff(
+            &live.text,
+            &d.0,
+            &format!("live v{}", live.version),
+            "draft",
+        )
+    });
+    let mut versions: Vec<Value> = history
+        .iter()
+        .map(|(v, _, origin, author, note, at)| {
+            json!({"version": v, "origin": origin, "author": author, "note": note, "at": stamp(*at),
+                   "live": *v == live.version})
+        })
+        .collect();
+    versions.reverse();
+    let changes: Vec<Value> = changes
+        .iter()
+        .map(|c| json!({"at": stamp(c.at), "kind": c.kind, "version": c.version, "by": c.by}))
+        .collect();
+    let ctx = json!({
+        "section": "programmes", "id": id, "name": live.name, "live_version": live.version,
+        "text": text, "rows": text.lines().count().clamp(12, 60) + 2,
+        "draft": draft.as_ref().map(|d| json!({"author": d.1, "at": stamp(d.2)})),
+        "findings": findings, "refused": refused.is_some(), "next_version": checked.next_version,
+        "flow": flow, "diff": diff, "versions": versions, "changes": changes,
+        "can_edit": team.role >= Role::Editor,
+    });
+    Ok(html(
+        status,
+        render(team.lang, Some(team), "programme_edit.html", ctx)?,
+    ))
+}
+
+/// `GET /admin/programmes/{id}/edit`.
+pub async fn show(State(app): State<AppState>, team: Team, Path(id): Path<String>) -> AdminResult {
+    edit_page(&app, &team, &id, StatusCode::OK, None).await
+}
+
+/// The draft form.
+#[derive(Debug, Deserialize)]
+pub struct DraftForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    definition: String,
+}
+
+/// `POST /admin/programmes/{id}/edit` (editor): saves the draft (it may still have
+/// findings: it is work in progress).
+pub async fn save(
+    State(app): State<AppState>,
+    team: Team,
+    Path(id): Path<String>,
+    Form(form): Form<DraftForm>,
+) -> AdminResult {
+    team.require(Role::Editor)?;
+    team.check_csrf(&form.csrf)?;
+    if app.engine.programmes().current().get(&id).is_none() {
+        return Err(unknown(&team, &id));
+    }
+    let text = form.definition.replace("\r\n", "\n");
+    if text.chars().count() > 100_000
+        || text
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(AdminError::page(super::problem(
+            team.lang,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            team.lang.pick("Not saved", "Niet bewaard"),
+            "definition: at most 100,000 characters of text without control characters",
+        )));
+    }
+    let now = app.clock.now();
+    let mut tx = app.store.begin().await?;
+    tx.save_programme_draft(&id, &text, &team.username, now)
+        .await?;
+    tx.audit(
+        &team.username,
+        "programme.draft",
+        &format!("programme:{id}"),
+        None,
+        None,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Redirect::to(&format!("/admin/programmes/{}/edit", urlencoding(&id))).into_response())
+}
+
+/// The publish form.
+#[derive(Debug, Deserialize)]
+pub struct PublishForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// `POST /admin/programmes/{id}/publish` (editor): the draft becomes the next version, or
+/// the page comes back with why not (422) and nothing changed.
+pub async fn publish(
+    State(app): State<AppState>,
+    team: Team,
+    Path(id): Path<String>,
+    Form(form): Form<PublishForm>,
+) -> AdminResult {
+    team.require(Role::Editor)?;
+    team.check_csrf(&form.csrf)?;
+    let note = form.note.trim();
+    if note.chars().count() > 500 || note.chars().any(char::is_control) {
+        return Err(AdminError::page(super::problem(
+            team.lang,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            team.lang.pick("Not published", "Niet gepubliceerd"),
+            "note: at most 500 characters on one line",
+        )));
+    }
+    let mut tx = app.store.begin_read().await?;
+    let draft = tx.programme_draft(&id).await?;
+    tx.commit().await?;
+    let Some((definition, _, _)) = draft else {
+        return Err(AdminError::page(super::problem(
+            team.lang,
+            StatusCode::CONFLICT,
+            team.lang.pick("Nothing to publish", "Niets te publiceren"),
+            team.lang.pick(
+                "This programme has no draft; save one first.",
+                "Dit programma heeft geen concept; bewaar er eerst een.",
+            ),
+        )));
+    };
+    match app
+        .engine
+        .publish_programme(&id, &definition, &team.username, note)
+        .await
+    {
+        Ok(_) => {
+            Ok(Redirect::to(&format!("/admin/programmes/{}", urlencoding(&id))).into_response())
+        }
+        Err(ContentError::Refused(findings)) => {
+            edit_page(
+                &app,
+                &team,
+                &id,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(&findings),
+            )
+            .await
+        }
+        Err(ContentError::NotFound(_)) => Err(unknown(&team, &id)),
+        Err(e) => Err(internal(e)),
+    }
+}
+
+/// `POST /admin/programmes/{id}/discard` (editor): drops the draft.
+pub async fn discard(
+    State(app): State<AppState>,
+    team: Team,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> AdminResult {
+    team.require(Role::Editor)?;
+    team.check_csrf(&form.csrf)?;
+    let now = app.clock.now();
+    let mut tx = app.store.begin().await?;
+    if tx.delete_programme_draft(&id).await? {
+        tx.audit(
+            &team.username,
+            "programme.discard",
+            &format!("programme:{id}"),
+            None,
+            None,
+            now,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(Redirect::to(&format!("/admin/programmes/{}/edit", urlencoding(&id))).into_response())
+}
+
+/// The make-live form.
+#[derive(Debug, Deserialize)]
+pub struct MakeLiveForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    version: String,
+}
+
+/// `POST /admin/programmes/{id}/make-live` (editor): a stored version is the one new
+/// enrolments start on again.
+pub async fn make_live(
+    State(app): State<AppState>,
+    team: Team,
+    Path(id): Path<String>,
+    Form(form): Form<MakeLiveForm>,
+) -> AdminResult {
+    team.require(Role::Editor)?;
+    team.check_csrf(&form.csrf)?;
+    let Ok(version) = form.version.trim().parse::<i32>() else {
+        return Err(AdminError::page(super::problem(
+            team.lang,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            team.lang.pick("Not changed", "Niet gewijzigd"),
+            "version: not a version number",
+        )));
+    };
+    match app
+        .engine
+        .roll_back_programme(&id, version, &team.username)
+        .await
+    {
+        Ok(()) => Ok(
+            Redirect::to(&format!("/admin/programmes/{}/edit", urlencoding(&id))).into_response(),
+        ),
+        Err(ContentError::Refused(findings)) => {
+            edit_page(
+                &app,
+                &team,
+                &id,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(&findings),
+            )
+            .await
+        }
+        Err(ContentError::NotFound(what)) => Err(not_found(&team, &what)),
+        Err(e) => Err(internal(e)),
+    }
+}
