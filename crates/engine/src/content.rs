@@ -12,7 +12,7 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use aftercare_store::{Store, StoreError};
+use aftercare_store::{Content, Store, StoreError};
 use jiff::Timestamp;
 
 use crate::preview::{Sample, render_samples_of};
@@ -101,10 +101,10 @@ pub async fn sync_templates(
             let version = tx
                 .add_template_version(name, text, "file", "files", "", now)
                 .await?;
-            tx.set_live_template(name, version, "deploy", "files", now)
+            tx.set_live(Content::Template, name, version, "deploy", "files", now)
                 .await?;
         } else if let (Some(v), None) = (&latest, live.get(name)) {
-            tx.set_live_template(name, v.version, "deploy", "files", now)
+            tx.set_live(Content::Template, name, v.version, "deploy", "files", now)
                 .await?;
         }
     }
@@ -354,32 +354,13 @@ impl Engine {
     ) -> Result<i32, ContentError> {
         self.known_template(name)?;
         self.fit_to_publish(name, definition).await?;
-        let now = self.clock().now();
         let mut tx = self.store().begin().await?;
         tx.lock_content().await?;
-        let before = tx
-            .live_templates()
-            .await?
-            .into_iter()
-            .find(|l| l.name == name)
-            .map(|l| l.version);
         let version = tx
-            .add_template_version(name, definition, "editor", by, note, now)
+            .add_template_version(name, definition, "editor", by, note, self.clock().now())
             .await?;
-        tx.set_live_template(name, version, "publish", by, now)
+        self.go_live(tx, Content::Template, name, version, "publish", by, note)
             .await?;
-        tx.delete_template_draft(name).await?;
-        tx.audit(
-            by,
-            "template.publish",
-            &format!("template:{name}"),
-            Some(&serde_json::json!({ "version": before }).to_string()),
-            Some(&serde_json::json!({ "version": version, "note": note }).to_string()),
-            now,
-        )
-        .await?;
-        tx.commit().await?;
-        self.refresh_content().await?;
         Ok(version)
     }
 
@@ -401,23 +382,38 @@ impl Engine {
             )));
         };
         self.fit_to_publish(name, &stored.definition).await?;
-        let now = self.clock().now();
         let mut tx = self.store().begin().await?;
         tx.lock_content().await?;
-        let before = tx
-            .live_templates()
-            .await?
-            .into_iter()
-            .find(|l| l.name == name)
-            .map(|l| l.version);
-        tx.set_live_template(name, version, "rollback", by, now)
-            .await?;
+        self.go_live(tx, Content::Template, name, version, "rollback", by, "")
+            .await
+    }
+
+    /// Makes `version` of `name` live in `tx` (after a publish its draft is done with),
+    /// audits it with the version before, commits, and reloads this process's templates and
+    /// programmes; other processes follow within seconds.
+    #[allow(clippy::too_many_arguments)]
+    async fn go_live(
+        &self,
+        mut tx: aftercare_store::Tx,
+        kind: Content,
+        name: &str,
+        version: i32,
+        change: &str,
+        by: &str,
+        note: &str,
+    ) -> Result<(), ContentError> {
+        let now = self.clock().now();
+        let before = tx.live_version(kind, name).await?;
+        tx.set_live(kind, name, version, change, by, now).await?;
+        if change == "publish" {
+            tx.delete_draft(kind, name).await?;
+        }
         tx.audit(
             by,
-            "template.rollback",
-            &format!("template:{name}"),
+            &format!("{}.{change}", kind.as_str()),
+            &kind.subject(name),
             Some(&serde_json::json!({ "version": before }).to_string()),
-            Some(&serde_json::json!({ "version": version }).to_string()),
+            Some(&serde_json::json!({ "version": version, "note": note }).to_string()),
             now,
         )
         .await?;
@@ -686,15 +682,8 @@ impl Engine {
             return Err(ContentError::Refused(checked.findings));
         }
         let version = checked.next_version;
-        let now = self.clock().now();
         let mut tx = self.store().begin().await?;
         tx.lock_content().await?;
-        let before = tx
-            .live_programmes()
-            .await?
-            .into_iter()
-            .find(|(p, ..)| p == id)
-            .map(|(_, v, ..)| v);
         // Another editor may have published meanwhile: the version is checked again here.
         if tx
             .programme_history(id)
@@ -709,22 +698,10 @@ impl Engine {
                 reason: "version: another version was published meanwhile; reload the page".into(),
             }]));
         }
-        tx.insert_edited_programme_version(id, version, definition, by, note, now)
+        tx.insert_edited_programme_version(id, version, definition, by, note, self.clock().now())
             .await?;
-        tx.set_live_programme(id, version, "publish", by, now)
+        self.go_live(tx, Content::Programme, id, version, "publish", by, note)
             .await?;
-        tx.delete_programme_draft(id).await?;
-        tx.audit(
-            by,
-            "programme.publish",
-            &format!("programme:{id}"),
-            Some(&serde_json::json!({ "version": before }).to_string()),
-            Some(&serde_json::json!({ "version": version, "note": note }).to_string()),
-            now,
-        )
-        .await?;
-        tx.commit().await?;
-        self.refresh_content().await?;
         Ok(version)
     }
 
@@ -747,29 +724,10 @@ impl Engine {
         };
         let file = std::path::PathBuf::from(format!("{id} v{version}"));
         parse_programme(&file, &text, &self.programme_context()).map_err(ContentError::Refused)?;
-        let now = self.clock().now();
         let mut tx = self.store().begin().await?;
         tx.lock_content().await?;
-        let before = tx
-            .live_programmes()
-            .await?
-            .into_iter()
-            .find(|(p, ..)| p == id)
-            .map(|(_, v, ..)| v);
-        tx.set_live_programme(id, version, "rollback", by, now)
-            .await?;
-        tx.audit(
-            by,
-            "programme.rollback",
-            &format!("programme:{id}"),
-            Some(&serde_json::json!({ "version": before }).to_string()),
-            Some(&serde_json::json!({ "version": version }).to_string()),
-            now,
-        )
-        .await?;
-        tx.commit().await?;
-        self.refresh_content().await?;
-        Ok(())
+        self.go_live(tx, Content::Programme, id, version, "rollback", by, "")
+            .await
     }
 
     fn known_programme(&self, id: &str) -> Result<(), ContentError> {

@@ -79,8 +79,15 @@ pub async fn sync(
         let read_before = tx.latest_file_programme_version(&p.id).await?;
         let deploy = read_before.is_none_or(|v| p.version > v) || !live.contains_key(&p.id);
         if deploy && live.get(&p.id) != Some(&p.version) {
-            tx.set_live_programme(&p.id, p.version, "deploy", "files", now)
-                .await?;
+            tx.set_live(
+                aftercare_store::Content::Programme,
+                &p.id,
+                p.version,
+                "deploy",
+                "files",
+                now,
+            )
+            .await?;
         }
         match tx.programme_version(&p.id, p.version).await? {
             None => tx.insert_programme_version(&p.id, p.version, &p.text, now).await?,

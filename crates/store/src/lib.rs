@@ -29,7 +29,7 @@ pub use tx::{
     RecipientOutcome,
 };
 pub use tx::{AuditEntry, OutgoingWebhook, Pause, PrintBatch, TeamSession, TeamUser};
-pub use tx::{ContentChange, LiveTemplate, TemplateDraft, TemplateVersion};
+pub use tx::{Content, ContentChange, Draft, LiveTemplate, TemplateVersion};
 pub use tx::{Coupon, NewCoupon, NewEntry, RedeemOutcome, Redemption, Referral, Scores, Tx};
 pub use tx::{Heartbeat, HookDelivery, JobFigures, NewRetentionOffer, Prune, RetentionOfferRow};
 

@@ -85,7 +85,7 @@ pub use campaigns::{
     RecipientOutcome,
 };
 pub use connectors::HookDelivery;
-pub use content::{ContentChange, LiveTemplate, TemplateDraft, TemplateVersion};
+pub use content::{Content, ContentChange, Draft, LiveTemplate, TemplateVersion};
 pub use experiments::VariantOutcome;
 pub use loyalty::{Coupon, NewCoupon, NewEntry, RedeemOutcome, Redemption, Referral};
 pub use operations::{Heartbeat, JobFigures, Prune};

@@ -138,7 +138,12 @@ both_backends!(
             .await
             .unwrap();
         let versions = tx.template_versions(TEMPLATE).await.unwrap();
-        assert!(tx.template_draft(TEMPLATE).await.unwrap().is_none());
+        assert!(
+            tx.draft(aftercare_store::Content::Template, TEMPLATE)
+                .await
+                .unwrap()
+                .is_none()
+        );
         tx.commit().await.unwrap();
         assert!(
             audit
@@ -313,7 +318,10 @@ both_backends!(
             "{text}"
         );
         let mut tx = app.store.begin_read().await.unwrap();
-        let changes = tx.content_changes(TEMPLATE, 10).await.unwrap();
+        let changes = tx
+            .content_changes(aftercare_store::Content::Template, TEMPLATE, 10)
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
         let kinds: Vec<&str> = changes.iter().map(|c| c.kind.as_str()).collect();
         assert_eq!(kinds, ["deploy", "publish", "deploy"]);

@@ -1,6 +1,6 @@
 -- Templates as the CRM team edits them (issue 21). Every definition a template ever had is
 -- a version, immutable once written: from its file (a deploy) or from the admin UI's
--- editor. One version per template is live; a template's draft is the one being edited.
+-- editor. One version per template is live; its draft is the one being edited.
 CREATE TABLE template_versions (
     name TEXT NOT NULL,
     version INTEGER NOT NULL,
@@ -19,11 +19,14 @@ CREATE TABLE template_live (
     by_whom TEXT NOT NULL
 );
 
-CREATE TABLE template_drafts (
-    name TEXT PRIMARY KEY,
+-- The draft being edited, one per template or programme (kind: template, programme).
+CREATE TABLE content_drafts (
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
     definition TEXT NOT NULL,
     author TEXT NOT NULL,
-    updated_at BIGINT NOT NULL
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (kind, name)
 );
 
 -- Every change to what is live, numbered: a running worker reloads its templates when the

@@ -39,9 +39,41 @@ pub struct LiveTemplate {
     pub by: String,
 }
 
-/// The draft of a template being edited.
+/// What the admin UI's editors change: a template or a programme (issue 21).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Content {
+    /// A message template.
+    Template,
+    /// A programme.
+    Programme,
+}
+
+impl Content {
+    /// `template` or `programme`, as drafts and the audit log name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Content::Template => "template",
+            Content::Programme => "programme",
+        }
+    }
+
+    /// How the audit log and the change log name one: `template:thanks`.
+    pub fn subject(self, name: &str) -> String {
+        format!("{}:{name}", self.as_str())
+    }
+
+    /// The table saying which version is live, and its key column.
+    fn live_table(self) -> (&'static str, &'static str) {
+        match self {
+            Content::Template => ("template_live", "name"),
+            Content::Programme => ("programme_live", "programme_id"),
+        }
+    }
+}
+
+/// The draft of a template or programme being edited.
 #[derive(Debug, Clone)]
-pub struct TemplateDraft {
+pub struct Draft {
     /// The TOML definition as last saved.
     pub definition: String,
     /// Who saved it last.
@@ -163,41 +195,6 @@ impl Tx {
         .await?))
     }
 
-    /// Makes a version live and logs the change (`kind`: deploy, publish, rollback), which
-    /// running workers see and reload on.
-    pub async fn set_live_template(
-        &mut self,
-        name: &str,
-        number: i32,
-        kind: &str,
-        by: &str,
-        now: Timestamp,
-    ) -> Result<()> {
-        on_tx!(self, c => sqlx::query(
-            "INSERT INTO template_live (name, version, since, by_whom) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (name) DO UPDATE SET version = $2, since = $3, by_whom = $4",
-        )
-        .bind(name)
-        .bind(number)
-        .bind(micros(now))
-        .bind(by)
-        .execute(&mut *c)
-        .await?
-        .rows_affected());
-        on_tx!(self, c => sqlx::query(
-            "INSERT INTO content_changes (at, kind, name, version, by_whom) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(micros(now))
-        .bind(kind)
-        .bind(name)
-        .bind(number)
-        .bind(by)
-        .execute(&mut *c)
-        .await?
-        .rows_affected());
-        Ok(())
-    }
-
     /// Which version of each template is live.
     pub async fn live_templates(&mut self) -> Result<Vec<LiveTemplate>> {
         let rows: Vec<(String, i32, i64, String)> = on_tx!(self, c => sqlx::query_as(
@@ -237,13 +234,19 @@ impl Tx {
         .await?))
     }
 
-    /// The changes to what is live for a template, newest first.
-    pub async fn content_changes(&mut self, name: &str, limit: i64) -> Result<Vec<ContentChange>> {
+    /// The changes to what is live for one template or programme, newest first.
+    pub async fn content_changes(
+        &mut self,
+        kind: Content,
+        name: &str,
+        limit: i64,
+    ) -> Result<Vec<ContentChange>> {
+        let name = kind.subject(name);
         let rows: Vec<(i64, i64, String, String, i32, String)> = on_tx!(self, c => sqlx::query_as(
             "SELECT id, at, kind, name, version, by_whom FROM content_changes
              WHERE name = $1 ORDER BY id DESC LIMIT $2",
         )
-        .bind(name)
+        .bind(&name)
         .bind(limit)
         .fetch_all(&mut *c)
         .await?);
@@ -261,65 +264,6 @@ impl Tx {
             .collect()
     }
 
-    /// The draft of a template, if one is being edited.
-    pub async fn template_draft(&mut self, name: &str) -> Result<Option<TemplateDraft>> {
-        let row: Option<(String, String, i64)> = on_tx!(self, c => sqlx::query_as(
-            "SELECT definition, author, updated_at FROM template_drafts WHERE name = $1",
-        )
-        .bind(name)
-        .fetch_optional(&mut *c)
-        .await?);
-        row.map(|(definition, author, at)| {
-            Ok(TemplateDraft {
-                definition,
-                author,
-                updated_at: from_micros(at)?,
-            })
-        })
-        .transpose()
-    }
-
-    /// The templates with a draft being edited.
-    pub async fn template_drafts(&mut self) -> Result<Vec<String>> {
-        Ok(on_tx!(self, c => sqlx::query_scalar(
-            "SELECT name FROM template_drafts ORDER BY name",
-        )
-        .fetch_all(&mut *c)
-        .await?))
-    }
-
-    /// Saves a template's draft (one per template, the last save wins).
-    pub async fn save_template_draft(
-        &mut self,
-        name: &str,
-        definition: &str,
-        author: &str,
-        now: Timestamp,
-    ) -> Result<()> {
-        on_tx!(self, c => sqlx::query(
-            "INSERT INTO template_drafts (name, definition, author, updated_at) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (name) DO UPDATE SET definition = $2, author = $3, updated_at = $4",
-        )
-        .bind(name)
-        .bind(definition)
-        .bind(author)
-        .bind(micros(now))
-        .execute(&mut *c)
-        .await?
-        .rows_affected());
-        Ok(())
-    }
-
-    /// Removes a template's draft; false when there was none.
-    pub async fn delete_template_draft(&mut self, name: &str) -> Result<bool> {
-        let n = on_tx!(self, c => sqlx::query("DELETE FROM template_drafts WHERE name = $1")
-            .bind(name)
-            .execute(&mut *c)
-            .await?
-            .rows_affected());
-        Ok(n > 0)
-    }
-
     /// The latest messages made from a template (not those the policy blocked), newest
     /// first: what the editor tries a draft on.
     pub async fn recent_messages_of_template(
@@ -335,5 +279,119 @@ impl Tx {
         .bind(limit)
         .fetch_all(&mut *c)
         .await?))
+    }
+
+    /// Which version of a template or programme is live, if one is.
+    pub async fn live_version(&mut self, kind: Content, name: &str) -> Result<Option<i32>> {
+        let (table, key) = kind.live_table();
+        let sql = format!("SELECT version FROM {table} WHERE {key} = $1");
+        Ok(
+            on_tx!(self, c => sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(name)
+            .fetch_optional(&mut *c)
+            .await?),
+        )
+    }
+
+    /// Makes a stored version live and logs the change (`change`: deploy, publish,
+    /// rollback), which running workers see and reload on.
+    pub async fn set_live(
+        &mut self,
+        kind: Content,
+        name: &str,
+        version: i32,
+        change: &str,
+        by: &str,
+        now: Timestamp,
+    ) -> Result<()> {
+        let (table, key) = kind.live_table();
+        let sql = format!(
+            "INSERT INTO {table} ({key}, version, since, by_whom) VALUES ($1, $2, $3, $4)
+             ON CONFLICT ({key}) DO UPDATE SET version = $2, since = $3, by_whom = $4"
+        );
+        on_tx!(self, c => sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(name)
+            .bind(version)
+            .bind(micros(now))
+            .bind(by)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
+        on_tx!(self, c => sqlx::query(
+            "INSERT INTO content_changes (at, kind, name, version, by_whom) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(micros(now))
+        .bind(change)
+        .bind(kind.subject(name))
+        .bind(version)
+        .bind(by)
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+        Ok(())
+    }
+
+    /// The draft of a template or programme, if one is being edited.
+    pub async fn draft(&mut self, kind: Content, name: &str) -> Result<Option<Draft>> {
+        let row: Option<(String, String, i64)> = on_tx!(self, c => sqlx::query_as(
+            "SELECT definition, author, updated_at FROM content_drafts WHERE kind = $1 AND name = $2",
+        )
+        .bind(kind.as_str())
+        .bind(name)
+        .fetch_optional(&mut *c)
+        .await?);
+        row.map(|(definition, author, at)| {
+            Ok(Draft {
+                definition,
+                author,
+                updated_at: from_micros(at)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// The names with a draft being edited.
+    pub async fn drafts(&mut self, kind: Content) -> Result<Vec<String>> {
+        Ok(on_tx!(self, c => sqlx::query_scalar(
+            "SELECT name FROM content_drafts WHERE kind = $1 ORDER BY name",
+        )
+        .bind(kind.as_str())
+        .fetch_all(&mut *c)
+        .await?))
+    }
+
+    /// Saves a draft (one per template or programme; the last save wins).
+    pub async fn save_draft(
+        &mut self,
+        kind: Content,
+        name: &str,
+        definition: &str,
+        author: &str,
+        now: Timestamp,
+    ) -> Result<()> {
+        on_tx!(self, c => sqlx::query(
+            "INSERT INTO content_drafts (kind, name, definition, author, updated_at) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (kind, name) DO UPDATE SET definition = $3, author = $4, updated_at = $5",
+        )
+        .bind(kind.as_str())
+        .bind(name)
+        .bind(definition)
+        .bind(author)
+        .bind(micros(now))
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+        Ok(())
+    }
+
+    /// Drops a draft; false when there was none.
+    pub async fn delete_draft(&mut self, kind: Content, name: &str) -> Result<bool> {
+        let n = on_tx!(self, c => sqlx::query("DELETE FROM content_drafts WHERE kind = $1 AND name = $2")
+            .bind(kind.as_str())
+            .bind(name)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
+        Ok(n > 0)
     }
 }

@@ -1,5 +1,5 @@
 //! Stored programme versions, immutable once written; which one new enrolments start on;
-//! and the draft the admin UI's programme editor is working on (issue 21).
+//! the live pointer and drafts are `tx/content.rs`'s (issue 21).
 
 use super::*;
 
@@ -116,87 +116,5 @@ impl Tx {
         rows.into_iter()
             .map(|(id, v, at, by)| Ok((id, v, crate::from_micros(at)?, by)))
             .collect()
-    }
-
-    /// Makes a stored version the one new enrolments start on, and logs the change
-    /// (`kind`: deploy, publish, rollback) where running workers see it.
-    pub async fn set_live_programme(
-        &mut self,
-        programme_id: &str,
-        version: i32,
-        kind: &str,
-        by: &str,
-        now: Timestamp,
-    ) -> Result<()> {
-        on_tx!(self, c => sqlx::query(
-            "INSERT INTO programme_live (programme_id, version, since, by_whom) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (programme_id) DO UPDATE SET version = $2, since = $3, by_whom = $4",
-        )
-        .bind(programme_id)
-        .bind(version)
-        .bind(micros(now))
-        .bind(by)
-        .execute(&mut *c)
-        .await?
-        .rows_affected());
-        on_tx!(self, c => sqlx::query(
-            "INSERT INTO content_changes (at, kind, name, version, by_whom) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(micros(now))
-        .bind(kind)
-        .bind(format!("programme:{programme_id}"))
-        .bind(version)
-        .bind(by)
-        .execute(&mut *c)
-        .await?
-        .rows_affected());
-        Ok(())
-    }
-
-    /// The draft of a programme being edited: (definition, author, saved at).
-    pub async fn programme_draft(
-        &mut self,
-        programme_id: &str,
-    ) -> Result<Option<(String, String, Timestamp)>> {
-        let row: Option<(String, String, i64)> = on_tx!(self, c => sqlx::query_as(
-            "SELECT definition, author, updated_at FROM programme_drafts WHERE programme_id = $1",
-        )
-        .bind(programme_id)
-        .fetch_optional(&mut *c)
-        .await?);
-        row.map(|(d, a, at)| Ok((d, a, crate::from_micros(at)?)))
-            .transpose()
-    }
-
-    /// Saves a programme's draft (the last save wins).
-    pub async fn save_programme_draft(
-        &mut self,
-        programme_id: &str,
-        definition: &str,
-        author: &str,
-        now: Timestamp,
-    ) -> Result<()> {
-        on_tx!(self, c => sqlx::query(
-            "INSERT INTO programme_drafts (programme_id, definition, author, updated_at) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (programme_id) DO UPDATE SET definition = $2, author = $3, updated_at = $4",
-        )
-        .bind(programme_id)
-        .bind(definition)
-        .bind(author)
-        .bind(micros(now))
-        .execute(&mut *c)
-        .await?
-        .rows_affected());
-        Ok(())
-    }
-
-    /// Drops a programme's draft; false when there was none.
-    pub async fn delete_programme_draft(&mut self, programme_id: &str) -> Result<bool> {
-        let n = on_tx!(self, c => sqlx::query("DELETE FROM programme_drafts WHERE programme_id = $1")
-            .bind(programme_id)
-            .execute(&mut *c)
-            .await?
-            .rows_affected());
-        Ok(n > 0)
     }
 }

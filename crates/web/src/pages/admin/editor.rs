@@ -21,8 +21,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::{Role, Team, urlencoding};
-use super::{AdminError, AdminResult, CsrfForm, html, not_found, page, render};
+use super::{
+    AdminError, AdminResult, CsrfForm, NoteForm, VersionForm, html, not_found, page, render,
+};
 use crate::AppState;
+use aftercare_store::Content;
 
 /// The longest text one field of the editor takes.
 const MAX_FIELD: usize = 20_000;
@@ -58,7 +61,7 @@ pub async fn list(State(app): State<AppState>, team: Team) -> AdminResult {
         .into_iter()
         .map(|l| (l.name.clone(), l))
         .collect();
-    let drafts = tx.template_drafts().await?;
+    let drafts = tx.drafts(Content::Template).await?;
     tx.commit().await?;
     let renderer = app.engine.renderer();
     let mut names: Vec<&String> = renderer.template_names().iter().collect();
@@ -140,14 +143,14 @@ async fn editor_page(
         return Err(unknown(team, name));
     };
     let mut tx = app.store.begin_read().await?;
-    let draft = tx.template_draft(name).await?;
+    let draft = tx.draft(Content::Template, name).await?;
     let versions = tx.template_versions(name).await?;
     let live = tx
         .live_templates()
         .await?
         .into_iter()
         .find(|l| l.name == name);
-    let changes = tx.content_changes(name, 20).await?;
+    let changes = tx.content_changes(Content::Template, name, 20).await?;
     let real = if customer.is_empty() {
         None
     } else {
@@ -379,30 +382,16 @@ pub async fn save(
         return Err(unknown(&team, &name));
     }
     let definition = draft_from_form(&app, &team, &name, &form)?;
-    let now = app.clock.now();
-    let mut tx = app.store.begin().await?;
-    tx.save_template_draft(&name, &definition, &team.username, now)
-        .await?;
-    tx.audit(
-        &team.username,
-        "template.draft",
-        &format!("template:{name}"),
-        None,
-        None,
-        now,
+    let back = format!("/admin/templates/{}", urlencoding(&name));
+    super::keep_draft(
+        &app,
+        &team,
+        Content::Template,
+        &name,
+        Some(&definition),
+        &back,
     )
-    .await?;
-    tx.commit().await?;
-    Ok(back_to(&name))
-}
-
-/// The publish form.
-#[derive(Debug, Deserialize)]
-pub struct PublishForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    note: String,
+    .await
 }
 
 /// `POST /admin/templates/{name}/publish` (editor): the draft becomes the next live version,
@@ -411,36 +400,15 @@ pub async fn publish(
     State(app): State<AppState>,
     team: Team,
     Path(name): Path<String>,
-    Form(form): Form<PublishForm>,
+    Form(form): Form<NoteForm>,
 ) -> AdminResult {
     team.require(Role::Editor)?;
     team.check_csrf(&form.csrf)?;
-    let note = form.note.trim();
-    if note.chars().count() > 500 || note.chars().any(char::is_control) {
-        return Err(AdminError::page(super::problem(
-            team.lang,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            team.lang.pick("Not published", "Niet gepubliceerd"),
-            "note: at most 500 characters on one line",
-        )));
-    }
-    let mut tx = app.store.begin_read().await?;
-    let draft = tx.template_draft(&name).await?;
-    tx.commit().await?;
-    let Some(draft) = draft else {
-        return Err(AdminError::page(super::problem(
-            team.lang,
-            StatusCode::CONFLICT,
-            team.lang.pick("Nothing to publish", "Niets te publiceren"),
-            team.lang.pick(
-                "This template has no draft; save one first.",
-                "Dit sjabloon heeft geen concept; bewaar er eerst een.",
-            ),
-        )));
-    };
+    let note = super::publish_note(&team, &form.note)?;
+    let definition = super::draft_to_publish(&app, &team, Content::Template, &name).await?;
     match app
         .engine
-        .publish_template(&name, &draft.definition, &team.username, note)
+        .publish_template(&name, &definition, &team.username, note)
         .await
     {
         Ok(_) => Ok(back_to(&name)),
@@ -472,30 +440,8 @@ pub async fn discard(
 ) -> AdminResult {
     team.require(Role::Editor)?;
     team.check_csrf(&form.csrf)?;
-    let now = app.clock.now();
-    let mut tx = app.store.begin().await?;
-    if tx.delete_template_draft(&name).await? {
-        tx.audit(
-            &team.username,
-            "template.discard",
-            &format!("template:{name}"),
-            None,
-            None,
-            now,
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    Ok(back_to(&name))
-}
-
-/// The roll-back form.
-#[derive(Debug, Deserialize)]
-pub struct RollBackForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    version: String,
+    let back = format!("/admin/templates/{}", urlencoding(&name));
+    super::keep_draft(&app, &team, Content::Template, &name, None, &back).await
 }
 
 /// `POST /admin/templates/{name}/rollback` (editor): an earlier version is live again.
@@ -503,18 +449,11 @@ pub async fn roll_back(
     State(app): State<AppState>,
     team: Team,
     Path(name): Path<String>,
-    Form(form): Form<RollBackForm>,
+    Form(form): Form<VersionForm>,
 ) -> AdminResult {
     team.require(Role::Editor)?;
     team.check_csrf(&form.csrf)?;
-    let Ok(version) = form.version.trim().parse::<i32>() else {
-        return Err(AdminError::page(super::problem(
-            team.lang,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            team.lang.pick("Not rolled back", "Niet teruggezet"),
-            "version: not a version number",
-        )));
-    };
+    let version = super::version_number(&team, &form.version)?;
     match app
         .engine
         .roll_back_template(&name, version, &team.username)

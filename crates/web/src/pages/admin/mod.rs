@@ -291,6 +291,112 @@ pub fn routes() -> Router<AppState> {
         .layer(axum::extract::DefaultBodyLimit::max(256 * 1024))
 }
 
+/// The change note of a publish: at most 500 characters on one line, trimmed.
+fn publish_note<'a>(team: &Team, note: &'a str) -> Result<&'a str, AdminError> {
+    let note = note.trim();
+    if note.chars().count() > 500 || note.chars().any(char::is_control) {
+        return Err(AdminError::page(problem(
+            team.lang,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            team.lang.pick("Not published", "Niet gepubliceerd"),
+            "note: at most 500 characters on one line",
+        )));
+    }
+    Ok(note)
+}
+
+/// The draft of a template or programme to publish, or the page saying there is none (409).
+async fn draft_to_publish(
+    app: &AppState,
+    team: &Team,
+    kind: aftercare_store::Content,
+    name: &str,
+) -> Result<String, AdminError> {
+    let mut tx = app.store.begin_read().await?;
+    let draft = tx.draft(kind, name).await?;
+    tx.commit().await?;
+    draft.map(|d| d.definition).ok_or_else(|| {
+        AdminError::page(problem(
+            team.lang,
+            StatusCode::CONFLICT,
+            team.lang.pick("Nothing to publish", "Niets te publiceren"),
+            team.lang.pick(
+                "There is no draft; save one first.",
+                "Er is geen concept; bewaar er eerst een.",
+            ),
+        ))
+    })
+}
+
+/// A version number from a form, or the page saying it is not one (422).
+fn version_number(team: &Team, text: &str) -> Result<i32, AdminError> {
+    text.trim().parse().map_err(|_| {
+        AdminError::page(problem(
+            team.lang,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            team.lang.pick("Not changed", "Niet gewijzigd"),
+            "version: not a version number",
+        ))
+    })
+}
+
+/// Saves (`Some`) or drops (`None`) the draft of a template or programme, audited in the
+/// same transaction (editor), and goes back to `back`.
+async fn keep_draft(
+    app: &AppState,
+    team: &Team,
+    kind: aftercare_store::Content,
+    name: &str,
+    definition: Option<&str>,
+    back: &str,
+) -> AdminResult {
+    let now = app.clock.now();
+    let mut tx = app.store.begin().await?;
+    let changed = match definition {
+        Some(text) => {
+            tx.save_draft(kind, name, text, &team.username, now).await?;
+            true
+        }
+        None => tx.delete_draft(kind, name).await?,
+    };
+    if changed {
+        let action = if definition.is_some() {
+            "draft"
+        } else {
+            "discard"
+        };
+        tx.audit(
+            &team.username,
+            &format!("{}.{action}", kind.as_str()),
+            &kind.subject(name),
+            None,
+            None,
+            now,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(Redirect::to(back).into_response())
+}
+
+/// A publish form: the CSRF token and what changed.
+#[derive(Debug, Deserialize)]
+pub struct NoteForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// A form naming a stored version (to make live again).
+#[derive(Debug, Deserialize)]
+pub struct VersionForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    version: String,
+}
+
 /// A form that only carries the CSRF token.
 #[derive(Debug, Deserialize)]
 pub struct CsrfForm {

@@ -17,8 +17,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::{Role, Team, urlencoding};
-use super::{AdminError, AdminResult, CsrfForm, html, not_found, render};
+use super::{AdminError, AdminResult, CsrfForm, NoteForm, VersionForm, html, not_found, render};
 use crate::AppState;
+use aftercare_store::Content;
 
 fn stamp(t: jiff::Timestamp) -> String {
     t.strftime("%Y-%m-%d %H:%M UTC").to_string()
@@ -47,11 +48,13 @@ async fn edit_page(
         return Err(unknown(team, id));
     };
     let mut tx = app.store.begin_read().await?;
-    let draft = tx.programme_draft(id).await?;
+    let draft = tx.draft(Content::Programme, id).await?;
     let history = tx.programme_history(id).await?;
-    let changes = tx.content_changes(&format!("programme:{id}"), 20).await?;
+    let changes = tx.content_changes(Content::Programme, id, 20).await?;
     tx.commit().await?;
-    let text = draft.as_ref().map_or(live.text.as_str(), |d| d.0.as_str());
+    let text = draft
+        .as_ref()
+        .map_or(live.text.as_str(), |d| d.definition.as_str());
     let checked = app
         .engine
         .check_programme(id, text)
@@ -79,7 +82,7 @@ async fn edit_page(
     let diff = draft.as_ref().map(|d| {
         aftercare_engine::versions::diff(
             &live.text,
-            &d.0,
+            &d.definition,
             &format!("live v{}", live.version),
             "draft",
         )
@@ -99,7 +102,7 @@ async fn edit_page(
     let ctx = json!({
         "section": "programmes", "id": id, "name": live.name, "live_version": live.version,
         "text": text, "rows": text.lines().count().clamp(12, 60) + 2,
-        "draft": draft.as_ref().map(|d| json!({"author": d.1, "at": stamp(d.2)})),
+        "draft": draft.as_ref().map(|d| json!({"author": d.author, "at": stamp(d.updated_at)})),
         "findings": findings, "refused": refused.is_some(), "next_version": checked.next_version,
         "flow": flow, "diff": diff, "versions": versions, "changes": changes,
         "can_edit": team.role >= Role::Editor,
@@ -150,30 +153,8 @@ pub async fn save(
             "definition: at most 100,000 characters of text without control characters",
         )));
     }
-    let now = app.clock.now();
-    let mut tx = app.store.begin().await?;
-    tx.save_programme_draft(&id, &text, &team.username, now)
-        .await?;
-    tx.audit(
-        &team.username,
-        "programme.draft",
-        &format!("programme:{id}"),
-        None,
-        None,
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(Redirect::to(&format!("/admin/programmes/{}/edit", urlencoding(&id))).into_response())
-}
-
-/// The publish form.
-#[derive(Debug, Deserialize)]
-pub struct PublishForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    note: String,
+    let back = format!("/admin/programmes/{}/edit", urlencoding(&id));
+    super::keep_draft(&app, &team, Content::Programme, &id, Some(&text), &back).await
 }
 
 /// `POST /admin/programmes/{id}/publish` (editor): the draft becomes the next version, or
@@ -182,33 +163,12 @@ pub async fn publish(
     State(app): State<AppState>,
     team: Team,
     Path(id): Path<String>,
-    Form(form): Form<PublishForm>,
+    Form(form): Form<NoteForm>,
 ) -> AdminResult {
     team.require(Role::Editor)?;
     team.check_csrf(&form.csrf)?;
-    let note = form.note.trim();
-    if note.chars().count() > 500 || note.chars().any(char::is_control) {
-        return Err(AdminError::page(super::problem(
-            team.lang,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            team.lang.pick("Not published", "Niet gepubliceerd"),
-            "note: at most 500 characters on one line",
-        )));
-    }
-    let mut tx = app.store.begin_read().await?;
-    let draft = tx.programme_draft(&id).await?;
-    tx.commit().await?;
-    let Some((definition, _, _)) = draft else {
-        return Err(AdminError::page(super::problem(
-            team.lang,
-            StatusCode::CONFLICT,
-            team.lang.pick("Nothing to publish", "Niets te publiceren"),
-            team.lang.pick(
-                "This programme has no draft; save one first.",
-                "Dit programma heeft geen concept; bewaar er eerst een.",
-            ),
-        )));
-    };
+    let note = super::publish_note(&team, &form.note)?;
+    let definition = super::draft_to_publish(&app, &team, Content::Programme, &id).await?;
     match app
         .engine
         .publish_programme(&id, &definition, &team.username, note)
@@ -241,30 +201,8 @@ pub async fn discard(
 ) -> AdminResult {
     team.require(Role::Editor)?;
     team.check_csrf(&form.csrf)?;
-    let now = app.clock.now();
-    let mut tx = app.store.begin().await?;
-    if tx.delete_programme_draft(&id).await? {
-        tx.audit(
-            &team.username,
-            "programme.discard",
-            &format!("programme:{id}"),
-            None,
-            None,
-            now,
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    Ok(Redirect::to(&format!("/admin/programmes/{}/edit", urlencoding(&id))).into_response())
-}
-
-/// The make-live form.
-#[derive(Debug, Deserialize)]
-pub struct MakeLiveForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    version: String,
+    let back = format!("/admin/programmes/{}/edit", urlencoding(&id));
+    super::keep_draft(&app, &team, Content::Programme, &id, None, &back).await
 }
 
 /// `POST /admin/programmes/{id}/make-live` (editor): a stored version is the one new
@@ -273,18 +211,11 @@ pub async fn make_live(
     State(app): State<AppState>,
     team: Team,
     Path(id): Path<String>,
-    Form(form): Form<MakeLiveForm>,
+    Form(form): Form<VersionForm>,
 ) -> AdminResult {
     team.require(Role::Editor)?;
     team.check_csrf(&form.csrf)?;
-    let Ok(version) = form.version.trim().parse::<i32>() else {
-        return Err(AdminError::page(super::problem(
-            team.lang,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            team.lang.pick("Not changed", "Niet gewijzigd"),
-            "version: not a version number",
-        )));
-    };
+    let version = super::version_number(&team, &form.version)?;
     match app
         .engine
         .roll_back_programme(&id, version, &team.username)

@@ -199,9 +199,9 @@ pub async fn form(
     let draft = match chosen {
         Some(p) => {
             let mut tx = app.store.begin_read().await?;
-            let d = tx.programme_draft(&p.id).await?;
+            let d = tx.draft(aftercare_store::Content::Programme, &p.id).await?;
             tx.commit().await?;
-            d.map(|(text, _, _)| text)
+            d.map(|d| d.definition)
         }
         None => None,
     };
