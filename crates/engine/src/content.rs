@@ -578,6 +578,40 @@ mod tests {
     }
 
     #[test]
+    fn a_runaway_loop_in_a_draft_fails_its_render_instead_of_holding_the_worker() {
+        let dir = std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../programmes/templates"
+        ));
+        let renderer = Renderer::load_dir(dir, crate::render::Brand::default()).unwrap();
+        // Every template of the library renders well within its fuel.
+        for sample in crate::preview::render_samples(&renderer) {
+            assert!(
+                sample.text.is_ok(),
+                "{}: {:?}",
+                sample.template,
+                sample.text
+            );
+        }
+        let mut fields = parts(renderer.source("thanks").unwrap()).unwrap();
+        for t in fields.values_mut() {
+            t.body =
+                "{% for a in range(10000) %}{% for b in range(10000) %}.{% endfor %}{% endfor %}"
+                    .into();
+        }
+        let draft = definition_from("", fields.iter().map(|(k, v)| (k.as_str(), v)));
+        let candidate = renderer.with_template("thanks", &draft).unwrap();
+        let samples = crate::preview::render_samples_of(&candidate, "thanks");
+        assert!(
+            samples
+                .iter()
+                .all(|s| s.text.as_ref().is_err_and(|e| e.contains("fuel"))),
+            "{:?}",
+            samples[0].text
+        );
+    }
+
+    #[test]
     fn text_the_literal_form_cannot_hold_is_quoted() {
         let odd = TemplateText {
             subject: "Say \"hi\"".into(),

@@ -437,6 +437,10 @@ fn read_dir(dir: &Path) -> Result<BTreeMap<String, TemplateSource>, Vec<Finding>
 
 const LAYOUT: &str = include_str!("layout.html.j2");
 
+/// The most a template's render may do (minijinja's instruction count): the library's
+/// largest message takes a few thousand; a runaway loop stops here.
+pub const RENDER_FUEL: u64 = 500_000;
+
 impl Renderer {
     /// Loads every `*.toml` template in `dir`; returns every finding on failure.
     pub fn load_dir(dir: &Path, brand: Brand) -> Result<Self, Vec<Finding>> {
@@ -509,6 +513,9 @@ impl Renderer {
         let mut findings = Vec::new();
         let mut env = Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        // Templates are written in the admin UI too (issue 21): a loop that would run for
+        // ever runs out of fuel and fails that one render, instead of holding a worker.
+        env.set_fuel(Some(RENDER_FUEL));
         env.add_filter("money", money);
         env.add_filter("date", date);
         env.add_filter("linkify", linkify);
