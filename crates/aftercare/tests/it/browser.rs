@@ -654,7 +654,7 @@ async fn an_editor_changes_a_template_sees_its_preview_and_finding_publishes_and
         .await
         .unwrap();
     click(&c, "#draft-form button[type=submit]").await;
-    let text = wait_for_text(&c, "No findings: this draft can be published.").await;
+    let text = wait_for_text(&c, "No problems found: this draft can be published.").await;
     assert!(
         text.contains("Uw bestelling W1042 staat klaar om ingepakt te worden"),
         "{text}"
@@ -835,5 +835,99 @@ async fn an_editor_reads_a_two_variant_experiment_and_applies_its_winner() {
     assert!(text.contains("winner: B"), "{text}");
     accessible(&c, "admin-experiment-winner").await;
     capture_admin(&c, "admin-experiment-winner").await;
+    c.close().await.unwrap();
+}
+
+/// Issue 21: an editor changes a programme's wait in the programme editor — first with a
+/// version that is not the next one (the finding says which is), then right — reads the
+/// draft's steps, publishes, and makes the earlier version live again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_editor_changes_a_programme_reads_its_flow_publishes_and_makes_the_old_version_live() {
+    let app = spawn_app(Backend::Sqlite).await;
+    aftercare::cli::user::create(
+        &app.store,
+        "eva",
+        "editor",
+        "en",
+        crate::admin::PASSWORD,
+        app.clock.as_ref(),
+    )
+    .await
+    .unwrap();
+    let c = browser().await;
+    c.set_window_size(1366, 900).await.unwrap();
+    sign_in(&c, &app.base_url, "eva").await;
+    c.goto(&format!("{}/admin/programmes/after-purchase", app.base_url))
+        .await
+        .unwrap();
+    click(&c, "a[href='/admin/programmes/after-purchase/edit']").await;
+    c.wait()
+        .for_element(Locator::Id("definition"))
+        .await
+        .unwrap();
+    let live = c
+        .find(Locator::Id("definition"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap();
+    let set = |text: String| {
+        let c = c.clone();
+        async move {
+            c.execute(
+                "document.getElementById('definition').value = arguments[0];",
+                vec![json!(text)],
+            )
+            .await
+            .unwrap();
+            click(&c, "#draft-form button[type=submit]").await;
+        }
+    };
+    set(live.replace("wait = \"1d\"", "wait = \"2d\"")).await;
+    let text = wait_for_text(&c, "the next version is 4").await;
+    assert!(text.contains("version: the next version is 4"), "{text}");
+    accessible(&c, "admin-programme-edit-finding").await;
+    capture_admin(&c, "admin-programme-edit-finding").await;
+    set(live
+        .replace("wait = \"1d\"", "wait = \"2d\"")
+        .replace("version = 3", "version = 4"))
+    .await;
+    let text = wait_for_text(&c, "No problems found: this draft can be published.").await;
+    assert!(text.contains("wait 2d"), "{text}");
+    accessible(&c, "admin-programme-edit").await;
+    capture_admin(&c, "admin-programme-edit").await;
+    type_into(&c, "note", "Thank a day later").await;
+    click(&c, "#publish-form button[type=submit]").await;
+    wait_for_text(&c, "v4").await;
+    assert_eq!(
+        app.engine
+            .programmes()
+            .current()
+            .get("after-purchase")
+            .unwrap()
+            .version,
+        4
+    );
+    c.goto(&format!(
+        "{}/admin/programmes/after-purchase/edit",
+        app.base_url
+    ))
+    .await
+    .unwrap();
+    click(&c, "form[action$='/make-live'] button").await;
+    wait_for_text(&c, "rollback v3").await;
+    assert_eq!(
+        app.engine
+            .programmes()
+            .current()
+            .get("after-purchase")
+            .unwrap()
+            .version,
+        3
+    );
+    accessible(&c, "admin-programme-edit-versions").await;
+    capture_admin(&c, "admin-programme-edit-versions").await;
     c.close().await.unwrap();
 }

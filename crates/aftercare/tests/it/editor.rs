@@ -84,7 +84,7 @@ both_backends!(
         assert_eq!(status, 303);
         let (_, page) = eva.get(&path).await;
         assert!(
-            page.contains("Findings") && page.contains("[nl-NL] body") && page.contains("line "),
+            page.contains("Fix these before publishing") && page.contains("[nl-NL] body") && page.contains("line "),
             "the editor names what is wrong and where"
         );
         let (status, page) = eva
@@ -108,7 +108,7 @@ both_backends!(
         let (status, _) = eva.post(&path, &as_refs(&form(&csrf, &better))).await;
         assert_eq!(status, 303);
         let (_, page) = eva.get(&format!("{path}?customer=C1")).await;
-        assert!(page.contains("No findings"), "{page}");
+        assert!(page.contains("No problems found"), "{page}");
         assert!(
             page.contains("Uw bestelling W1042 is onderweg naar ons magazijn")
                 && page.contains("Je bestelling W1042 is onderweg naar ons magazijn"),
@@ -200,13 +200,13 @@ both_backends!(
         assert_eq!(status, 303);
         let (_, page) = eva.get(&format!("{path}?try=1")).await;
         assert!(
-            page.contains("No findings"),
+            page.contains("No problems found"),
             "the samples have a second line"
         );
         let trial = &page[page.find("id=\"trial\"").expect("the trial's results")..];
         assert!(
-            trial.contains("<span class=\"big\">1</span>messages tried")
-                && trial.contains("<span class=\"big\">1</span>did not render")
+            trial.contains("<span class=\"big\">1</span>messages tested")
+                && trial.contains("<span class=\"big\">1</span>failed")
                 && trial.contains("C1 (#"),
             "{trial}"
         );
@@ -440,7 +440,7 @@ both_backends!(
             .await;
         assert_eq!(status, 303);
         let (_, page) = eva.get(path).await;
-        assert!(page.contains("No findings"), "{page}");
+        assert!(page.contains("No problems found"), "{page}");
         assert!(page.contains("wait 2d"), "the draft's steps in words: {page}");
         assert!(page.contains("+wait = ") && page.contains("-wait = "), "{page}");
         let (status, _) = eva
