@@ -84,7 +84,9 @@ both_backends!(
         assert_eq!(status, 303);
         let (_, page) = eva.get(&path).await;
         assert!(
-            page.contains("Fix these before publishing") && page.contains("[nl-NL] body") && page.contains("line "),
+            page.contains("Fix these before publishing")
+                && page.contains("[nl-NL] body")
+                && page.contains("line "),
             "the editor names what is wrong and where"
         );
         let (status, page) = eva
