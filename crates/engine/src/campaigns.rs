@@ -477,6 +477,9 @@ impl Engine {
         let mut tx = self.store().begin().await?;
         let before = tx.audience(id).await?;
         let version = tx.save_audience(id, name, definition, by, now).await?;
+        // Programmes that enter by this audience follow it in every running worker.
+        tx.log_content_change("save", &format!("audience:{id}"), version, by, now)
+            .await?;
         tx.audit(
             by,
             "audience.save",
@@ -492,6 +495,9 @@ impl Engine {
         )
         .await?;
         tx.commit().await?;
+        if let Err(e) = self.refresh_content().await {
+            tracing::warn!(error = %e, "Reloading after an audience changed failed.");
+        }
         Ok(Ok(version))
     }
 

@@ -681,6 +681,16 @@ impl Engine {
                         "id: this is programme '{id}'; a new programme starts as a file"
                     )));
                 }
+                if let Some(audience) = &p.audience {
+                    let mut tx = self.store().begin_read().await?;
+                    let saved = tx.audience(audience).await?;
+                    tx.commit().await?;
+                    if saved.is_none() {
+                        findings.push(at(format!(
+                            "audience: no saved audience '{audience}'; save it under Campaigns → Audiences first"
+                        )));
+                    }
+                }
                 if p.version != next_version {
                     findings.push(at(format!(
                         "version: the next version is {next_version} (customers already enrolled stay on theirs)"

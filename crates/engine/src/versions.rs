@@ -124,7 +124,9 @@ pub async fn sync(
             }
         }
     }
-    Ok(programmes.with_live(&live))
+    let mut programmes = programmes.with_live(&live);
+    programmes.resolve_audiences(store).await?;
+    Ok(programmes)
 }
 
 /// Every stored version and, for each of `ids`, its live one as the current library: what a
@@ -158,13 +160,56 @@ pub async fn reload(
             library.programmes.insert(id.clone(), (**p).clone());
         }
     }
-    Ok(Programmes {
+    let mut programmes = Programmes {
         current: Arc::new(library),
         versions,
-    })
+    };
+    programmes.resolve_audiences(store).await?;
+    Ok(programmes)
 }
 
 impl Programmes {
+    /// Gives every programme that names a saved audience that audience's condition as the
+    /// store has it now; one that names an unknown audience enrols nobody (and says so).
+    pub async fn resolve_audiences(
+        &mut self,
+        store: &Store,
+    ) -> Result<(), aftercare_store::StoreError> {
+        let needs = |p: &Programme| p.audience.is_some();
+        if !self.current.programmes.values().any(needs) && !self.versions.values().any(|p| needs(p))
+        {
+            return Ok(());
+        }
+        let mut tx = store.begin_read().await?;
+        let audiences = tx.audiences().await?;
+        tx.commit().await?;
+        let conditions: HashMap<String, crate::condition::Condition> = audiences
+            .iter()
+            .filter_map(|a| {
+                crate::campaigns::parse_audience(&a.definition)
+                    .ok()
+                    .map(|c| (a.id.clone(), c))
+            })
+            .collect();
+        let resolve = |p: &mut Programme| {
+            if let Some(id) = &p.audience {
+                p.audience_condition = conditions.get(id).cloned();
+                if p.audience_condition.is_none() {
+                    tracing::warn!(programme = %p.id, audience = %id, "The programme's audience is not saved; nobody is enrolled until it is.");
+                }
+            }
+        };
+        let mut library = (*self.current).clone();
+        library.programmes.values_mut().for_each(resolve);
+        self.current = Arc::new(library);
+        for p in self.versions.values_mut() {
+            if p.audience.is_some() {
+                resolve(Arc::make_mut(p));
+            }
+        }
+        Ok(())
+    }
+
     /// These programmes, with `before`'s for every programme or version these lack (one
     /// whose stored versions no longer load keeps running as it was).
     pub fn keeping(mut self, before: &Programmes) -> Self {

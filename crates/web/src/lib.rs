@@ -31,8 +31,8 @@ pub use server::ServerLimits;
 
 /// What every handler can reach.
 pub use pages::admin::simulator::{
-    ProgrammeChange, Progress as SimulationProgress, ProjectionFuture, SimulationFuture,
-    SimulationRequest, Simulator,
+    LiveContent, ProgrammeChange, Progress as SimulationProgress, ProjectionFuture,
+    SimulationFuture, SimulationRequest, Simulator,
 };
 
 #[derive(Debug, Clone)]

@@ -604,34 +604,80 @@ async fn run_for_ui(
     let dir = guard.0.clone();
     async {
         let mut config = crate::projection::throwaway_config(config, &dir);
-        if let Some(change) = &request.change {
-            let (library, _) = app::load_programmes(&config).map_err(|f| {
-                anyhow::anyhow!("the programme folder has mistakes ({} findings)", f.len())
-            })?;
-            let replaced = library
-                .programmes
-                .get(&change.programme_id)
-                .map(|p| p.source.clone());
+        // The simulation runs on what is live (issue 21): the programmes and templates as
+        // published — in the editors too — and the saved audiences, not the files alone.
+        let live = &request.live;
+        if !live.programmes.is_empty() {
             let copy = dir.join("programmes");
             std::fs::create_dir_all(&copy)?;
-            for entry in std::fs::read_dir(&config.programmes_dir)? {
-                let path = entry?.path();
-                let toml = path.extension().is_some_and(|x| x == "toml");
-                if toml
-                    && Some(&path) != replaced.as_ref()
-                    && let Some(name) = path.file_name()
+            for (id, text) in &live.programmes {
+                if request
+                    .change
+                    .as_ref()
+                    .is_some_and(|c| &c.programme_id == id)
                 {
-                    std::fs::copy(&path, copy.join(name))?;
+                    continue;
                 }
+                std::fs::write(copy.join(format!("{id}.toml")), text)?;
+            }
+            config.programmes_dir = copy;
+        }
+        if !live.templates.is_empty() {
+            let copy = dir.join("templates");
+            std::fs::create_dir_all(copy.join("pages"))?;
+            for (name, text) in &live.templates {
+                std::fs::write(copy.join(format!("{name}.toml")), text)?;
+            }
+            for entry in std::fs::read_dir(config.templates_dir.join("pages"))? {
+                let path = entry?.path();
+                if let Some(name) = path.file_name().filter(|_| path.is_file()) {
+                    std::fs::copy(&path, copy.join("pages").join(name))?;
+                }
+            }
+            config.templates_dir = copy;
+        }
+        if !live.audiences.is_empty() {
+            let store = aftercare_store::Store::open(&config.database_url).await?;
+            let mut tx = store.begin().await?;
+            for (id, name, definition) in &live.audiences {
+                tx.save_audience(id, name, definition, "simulation", request.start)
+                    .await?;
+            }
+            tx.commit().await?;
+        }
+        if let Some(change) = &request.change {
+            let copy = config.programmes_dir.clone();
+            if live.programmes.is_empty() {
+                let (library, _) = app::load_programmes(&config).map_err(|f| {
+                    anyhow::anyhow!("the programme folder has mistakes ({} findings)", f.len())
+                })?;
+                let replaced = library
+                    .programmes
+                    .get(&change.programme_id)
+                    .map(|p| p.source.clone());
+                let into = dir.join("programmes");
+                std::fs::create_dir_all(&into)?;
+                for entry in std::fs::read_dir(&copy)? {
+                    let path = entry?.path();
+                    let toml = path.extension().is_some_and(|x| x == "toml");
+                    if toml
+                        && Some(&path) != replaced.as_ref()
+                        && let Some(name) = path.file_name()
+                    {
+                        std::fs::copy(&path, into.join(name))?;
+                    }
+                }
+                config.programmes_dir = into;
             }
             // A draft is simulated as if it were live: that is what the simulation is for.
             let mut table: toml::Table = toml::from_str(&change.text)?;
             table.remove("status");
             std::fs::write(
-                copy.join(format!("simulated-{}.toml", change.programme_id)),
+                config
+                    .programmes_dir
+                    .join(format!("simulated-{}.toml", change.programme_id)),
                 toml::to_string(&table)?,
             )?;
-            config.programmes_dir = copy;
         }
         let carrier = app::stand_in_carrier(&mut config).await?;
         let args = Args {

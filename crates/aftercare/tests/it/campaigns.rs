@@ -482,3 +482,177 @@ async fn a_campaign_to_everyone_never_lifts_a_customer_above_the_band_or_the_cei
         }
     }
 }
+
+const FOR_RUNNERS: &str = r#"
+id = "runners-thanks"
+name = "Thanks, for the running club only"
+version = 1
+trigger = { event = "order_placed" }
+audience = "runners"
+
+[[steps]]
+id = "thanks"
+send = { template = "thanks", class = "service" }
+"#;
+
+async fn enrolled(app: &TestApp, customer: &str) -> usize {
+    let mut tx = app.store.begin_read().await.unwrap();
+    let id = tx
+        .customer_by_external_id(customer)
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let n = tx
+        .enrolments_of_customer(id, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.programme_id == "runners-thanks")
+        .count();
+    tx.commit().await.unwrap();
+    n
+}
+
+both_backends!(
+    a_saved_audience_is_a_programmes_entry_and_a_change_to_it_reaches_running_workers,
+    |backend| async move {
+        let programmes = tempfile::tempdir().unwrap();
+        std::fs::write(programmes.path().join("runners.toml"), FOR_RUNNERS).unwrap();
+        let dir = programmes.path().to_path_buf();
+        let app = spawn_app_with(backend, move |c| c.programmes_dir = dir).await;
+        app.seed_shop(&jan_de_vries()).await;
+        let now = aftercare_domain::Clock::now(app.clock.as_ref());
+        let mut tx = app.store.begin().await.unwrap();
+        for (id, runner) in [
+            ("R1", true),
+            ("W1", false),
+            ("R2", true),
+            ("W2", false),
+            ("W3", false),
+        ] {
+            tx.upsert_customer(&customer(id, runner, false), now)
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+        let order_for = |customer: &'static str, number: &'static str| {
+            let app = &app;
+            async move {
+                let order = json!({"external_id": number, "customer_external_id": customer,
+                                   "placed_at": aftercare_domain::Clock::now(app.clock.as_ref()).to_string(),
+                                   "lines": [{"sku": "LW-STRIDE-4", "quantity": 1, "unit_price_cents": 12995}]});
+                let (status, body) = app.post_json("/v1/orders", &order).await;
+                assert_eq!(status, 201, "{body}");
+                app.engine.run_until_idle().await.unwrap();
+            }
+        };
+        // The audience does not exist yet: nobody is enrolled.
+        order_for("R1", "A1").await;
+        assert_eq!(
+            enrolled(&app, "R1").await,
+            0,
+            "an unknown audience enrols nobody"
+        );
+        // Saved: runners enter, walkers do not.
+        app.engine
+            .save_audience(
+                "runners",
+                "Hardlopers",
+                "customer.attributes.segment == 'runner'",
+                "eva",
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        order_for("R2", "A2").await;
+        order_for("W1", "A3").await;
+        assert_eq!(
+            (enrolled(&app, "R2").await, enrolled(&app, "W1").await),
+            (1, 0)
+        );
+        // The audience's next version: a worker started before the change follows it.
+        let worker = aftercare::app::build_engine(&app.config, app.clock.clone())
+            .await
+            .unwrap();
+        app.engine
+            .save_audience(
+                "runners",
+                "Hardlopers",
+                "customer.attributes.segment == 'walker'",
+                "eva",
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            worker.refresh_content().await.unwrap(),
+            "the change is seen"
+        );
+        let order = json!({"external_id": "A4", "customer_external_id": "W2",
+                           "placed_at": aftercare_domain::Clock::now(app.clock.as_ref()).to_string(),
+                           "lines": [{"sku": "LW-STRIDE-4", "quantity": 1, "unit_price_cents": 12995}]});
+        assert_eq!(app.post_json("/v1/orders", &order).await.0, 201);
+        worker.run_until_idle().await.unwrap();
+        assert_eq!(enrolled(&app, "W2").await, 1);
+        // The admin UI's simulation runs on what is live: with the audience passed along,
+        // the programme enrols generated customers; without it, nobody.
+        let simulate = |audiences: Vec<(String, String, String)>| {
+            let app = &app;
+            async move {
+                use aftercare_web::Simulator;
+                let live = aftercare_web::LiveContent {
+                    programmes: app
+                        .engine
+                        .programmes()
+                        .current()
+                        .programmes
+                        .values()
+                        .map(|p| (p.id.clone(), p.text.clone()))
+                        .collect(),
+                    templates: Vec::new(),
+                    audiences,
+                };
+                let request = aftercare_web::SimulationRequest {
+                    customers: 20,
+                    days: 30,
+                    seed: 7,
+                    start: aftercare_domain::Clock::now(app.clock.as_ref()),
+                    change: None,
+                    live,
+                };
+                aftercare::cli::simulate::UiSimulator::new(app.config.clone())
+                    .run(request, std::sync::Arc::default())
+                    .await
+                    .unwrap()
+                    .programmes
+                    .get("runners-thanks")
+                    .map_or(0, |p| p.enrolled)
+            }
+        };
+        let everyone = vec![(
+            "runners".to_string(),
+            "Iedereen".to_string(),
+            "stats.orders_count >= 0".to_string(),
+        )];
+        assert!(simulate(everyone).await > 0);
+        assert_eq!(simulate(Vec::new()).await, 0);
+        // The programme editor refuses an audience that does not exist.
+        let text = FOR_RUNNERS
+            .replace("version = 1", "version = 2")
+            .replace("audience = \"runners\"", "audience = \"joggers\"");
+        let checked = app
+            .engine
+            .check_programme("runners-thanks", &text)
+            .await
+            .unwrap();
+        assert!(
+            checked
+                .findings
+                .iter()
+                .any(|f| f.reason.contains("no saved audience 'joggers'")),
+            "{:?}",
+            checked.findings
+        );
+    }
+);

@@ -154,6 +154,23 @@ pub fn parse_programme(
                 None
             }
         });
+    let audience = raw.audience.as_ref().and_then(|a| {
+        let id = a.get_ref();
+        if !id.is_empty()
+            && id.len() <= 60
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            Some(id.clone())
+        } else {
+            findings.push(at(
+                a.span(),
+                format!("audience '{id}' is not an audience's id (1 to 60 of a-z, 0-9 and -)"),
+            ));
+            None
+        }
+    });
     for exit in &raw.exit_on {
         let event = match exit.get_ref() {
             RawExitOn::Event(e) | RawExitOn::Matching { event: e, .. } => e,
@@ -336,6 +353,8 @@ pub fn parse_programme(
         requirements: raw.requirements,
         trigger_event,
         entry,
+        audience,
+        audience_condition: None,
         exit_on: raw
             .exit_on
             .into_iter()

@@ -108,6 +108,12 @@ pub struct Programme {
     pub trigger_event: String,
     /// Only customers for whom this holds are enrolled.
     pub entry: Option<Condition>,
+    /// `audience = "loyal-runners"`: only customers in this saved audience, as it stands
+    /// when they would enter, are enrolled (issue 21).
+    pub audience: Option<String>,
+    /// That audience's condition, resolved from the store whenever the programmes are
+    /// (re)loaded; while it is not there, nobody is enrolled.
+    pub audience_condition: Option<Condition>,
     /// Events that end a running enrolment (e.g. an order ends win-back).
     pub exit_on: Vec<ExitOn>,
     /// What counts as success, attributed to the programme.

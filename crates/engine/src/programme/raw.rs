@@ -15,6 +15,8 @@ pub(super) struct RawProgramme {
     #[serde(default)]
     pub(super) entry: Option<Spanned<String>>,
     #[serde(default)]
+    pub(super) audience: Option<Spanned<String>>,
+    #[serde(default)]
     pub(super) exit_on: Vec<Spanned<RawExitOn>>,
     #[serde(default)]
     pub(super) goal: Option<Spanned<RawGoal>>,

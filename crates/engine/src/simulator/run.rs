@@ -593,6 +593,15 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
             {
                 continue;
             }
+            // A saved audience, as the worker checks it (unknown: nobody enters).
+            if programme.audience.is_some()
+                && !programme
+                    .audience_condition
+                    .as_ref()
+                    .is_some_and(|a| self.holds(a, who, &context, now))
+            {
+                continue;
+            }
             let known = self.people[who].holdouts.iter().find(|(i, _)| *i == index);
             let holdout = match known {
                 Some((_, h)) => *h,

@@ -146,6 +146,17 @@ impl Engine {
                     }
                 }
             }
+            // A saved audience (issue 21): only its members, as it stands now.
+            if programme.audience.is_some() {
+                let Some(audience) = &programme.audience_condition else {
+                    debug!(programme = %programme.id, "Not enrolled: the programme's audience is not saved.");
+                    continue;
+                };
+                let data = condition_data(&mut tx, &customer, &context, audience, now).await?;
+                if !audience.evaluate(&data).unwrap_or(false) {
+                    continue;
+                }
+            }
             let holdout = in_holdout(
                 &programme.id,
                 customer.record.external_id.as_str(),

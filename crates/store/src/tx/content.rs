@@ -317,12 +317,26 @@ impl Tx {
             .execute(&mut *c)
             .await?
             .rows_affected());
+        self.log_content_change(change, &kind.subject(name), version, by, now)
+            .await
+    }
+
+    /// Logs a change running workers must reload on (a template or programme made live, an
+    /// audience saved): `subject` as the audit log names it.
+    pub async fn log_content_change(
+        &mut self,
+        change: &str,
+        subject: &str,
+        version: i32,
+        by: &str,
+        now: Timestamp,
+    ) -> Result<()> {
         on_tx!(self, c => sqlx::query(
             "INSERT INTO content_changes (at, kind, name, version, by_whom) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(micros(now))
         .bind(change)
-        .bind(kind.subject(name))
+        .bind(subject)
         .bind(version)
         .bind(by)
         .execute(&mut *c)

@@ -51,6 +51,20 @@ pub struct SimulationRequest {
     pub start: Timestamp,
     /// The library with this programme changed, or the library as it is.
     pub change: Option<ProgrammeChange>,
+    /// What is live now — programmes and templates as published (in the editors too), and
+    /// the saved audiences programmes enter by — so "as it is" is what customers get.
+    pub live: LiveContent,
+}
+
+/// The live programmes, templates and audiences a simulation runs on (issue 21).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LiveContent {
+    /// Each programme's live definition: (id, TOML).
+    pub programmes: Vec<(String, String)>,
+    /// Each template's live definition: (name, TOML).
+    pub templates: Vec<(String, String)>,
+    /// The saved audiences: (id, name, condition).
+    pub audiences: Vec<(String, String, String)>,
 }
 
 /// How far a simulation is, in days.
@@ -323,12 +337,35 @@ pub async fn start(
         Some(change)
     };
     let now = app.clock.now();
+    let renderer = app.engine.renderer();
+    let mut tx = app.store.begin_read().await?;
+    let audiences = tx.audiences().await?;
+    tx.commit().await?;
+    let live = LiveContent {
+        programmes: app
+            .engine
+            .programmes()
+            .current()
+            .programmes
+            .values()
+            .map(|p| (p.id.clone(), p.text.clone()))
+            .collect(),
+        templates: renderer
+            .sources()
+            .map(|(name, text)| (name.to_string(), text.to_string()))
+            .collect(),
+        audiences: audiences
+            .into_iter()
+            .map(|a| (a.id, a.name, a.definition))
+            .collect(),
+    };
     let request = SimulationRequest {
         customers,
         days,
         seed,
         start: now.round(jiff::Unit::Day).unwrap_or(now),
         change: change.clone(),
+        live,
     };
     let (id, baseline, changed) =
         {
