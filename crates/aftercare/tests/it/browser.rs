@@ -324,6 +324,24 @@ async fn main_text(c: &Client) -> String {
         .unwrap()
 }
 
+/// A browser signed in as Eva, an editor (made here), at laptop width.
+async fn editor_signed_in(app: &TestApp) -> Client {
+    aftercare::cli::user::create(
+        &app.store,
+        "eva",
+        "editor",
+        "en",
+        crate::admin::PASSWORD,
+        app.clock.as_ref(),
+    )
+    .await
+    .unwrap();
+    let c = browser().await;
+    c.set_window_size(1366, 900).await.unwrap();
+    sign_in(&c, &app.base_url, "eva").await;
+    c
+}
+
 /// Waits (up to 15 s) until the page's main text holds `needle` — after a form posts, the
 /// old page can still be there for a moment — and returns the text.
 async fn wait_for_text(c: &Client, needle: &str) -> String {
@@ -602,19 +620,7 @@ async fn the_team_finds_a_customer_sees_why_a_message_was_blocked_and_pauses_a_p
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_editor_changes_a_template_sees_its_preview_and_finding_publishes_and_rolls_back() {
     let app = spawn_app(Backend::Sqlite).await;
-    aftercare::cli::user::create(
-        &app.store,
-        "eva",
-        "editor",
-        "en",
-        crate::admin::PASSWORD,
-        app.clock.as_ref(),
-    )
-    .await
-    .unwrap();
-    let c = browser().await;
-    c.set_window_size(1366, 900).await.unwrap();
-    sign_in(&c, &app.base_url, "eva").await;
+    let c = editor_signed_in(&app).await;
     c.goto(&format!("{}/admin/templates", app.base_url))
         .await
         .unwrap();
@@ -707,19 +713,7 @@ async fn an_editor_changes_a_template_sees_its_preview_and_finding_publishes_and
 async fn an_editor_takes_a_campaign_from_audience_to_dry_run_to_results() {
     let app = spawn_app(Backend::Sqlite).await;
     crate::campaigns::club(&app, 40, 2).await;
-    aftercare::cli::user::create(
-        &app.store,
-        "eva",
-        "editor",
-        "en",
-        crate::admin::PASSWORD,
-        app.clock.as_ref(),
-    )
-    .await
-    .unwrap();
-    let c = browser().await;
-    c.set_window_size(1366, 900).await.unwrap();
-    sign_in(&c, &app.base_url, "eva").await;
+    let c = editor_signed_in(&app).await;
 
     // The audience, first with a mistake, then right.
     c.goto(&format!("{}/admin/audiences", app.base_url))
@@ -803,19 +797,7 @@ async fn an_editor_takes_a_campaign_from_audience_to_dry_run_to_results() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_editor_reads_a_two_variant_experiment_and_applies_its_winner() {
     let (app, _programmes, _) = crate::experiments::experiment_run(Backend::Sqlite).await;
-    aftercare::cli::user::create(
-        &app.store,
-        "eva",
-        "editor",
-        "en",
-        crate::admin::PASSWORD,
-        app.clock.as_ref(),
-    )
-    .await
-    .unwrap();
-    let c = browser().await;
-    c.set_window_size(1366, 900).await.unwrap();
-    sign_in(&c, &app.base_url, "eva").await;
+    let c = editor_signed_in(&app).await;
     c.goto(&format!("{}/admin/programmes/thanks-test", app.base_url))
         .await
         .unwrap();
@@ -844,19 +826,7 @@ async fn an_editor_reads_a_two_variant_experiment_and_applies_its_winner() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_editor_changes_a_programme_reads_its_flow_publishes_and_makes_the_old_version_live() {
     let app = spawn_app(Backend::Sqlite).await;
-    aftercare::cli::user::create(
-        &app.store,
-        "eva",
-        "editor",
-        "en",
-        crate::admin::PASSWORD,
-        app.clock.as_ref(),
-    )
-    .await
-    .unwrap();
-    let c = browser().await;
-    c.set_window_size(1366, 900).await.unwrap();
-    sign_in(&c, &app.base_url, "eva").await;
+    let c = editor_signed_in(&app).await;
     c.goto(&format!("{}/admin/programmes/after-purchase", app.base_url))
         .await
         .unwrap();
