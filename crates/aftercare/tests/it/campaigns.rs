@@ -34,6 +34,46 @@ pub fn customer(id: &str, runner: bool, marketing: bool) -> aftercare_domain::Cu
     .unwrap()
 }
 
+/// Stores a sent email of `class` for a customer at `at` (a contact the policy counts).
+async fn sent_before(
+    tx: &mut aftercare_store::Tx,
+    customer_id: i64,
+    class: aftercare_domain::MessageClass,
+    step: &str,
+    at: jiff::Timestamp,
+) {
+    let m = tx
+        .insert_message(
+            &aftercare_store::NewMessage {
+                customer_id,
+                enrolment_id: None,
+                step_key: step,
+                programme_id: Some("seeded"),
+                template: "seeded",
+                class,
+                priority: "normal",
+                channel: aftercare_domain::Channel::Email,
+                planned_at: at,
+                reason: "seeded",
+                topic: step,
+                variant: None,
+            },
+            at,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    tx.transition_message(
+        m,
+        aftercare_domain::MessageState::Planned,
+        aftercare_domain::MessageState::Sent,
+        "seeded",
+        at,
+    )
+    .await
+    .unwrap();
+}
+
 /// Stores customers R0..R{n} (runners; every fourth without marketing consent) and a few
 /// walkers; `full` runners have had nine promotional emails this year (their band is full).
 pub async fn club(app: &TestApp, runners: usize, full: usize) {
@@ -47,37 +87,14 @@ pub async fn club(app: &TestApp, runners: usize, full: usize) {
         if i < full {
             for d in 1..=9 {
                 let at = now - jiff::SignedDuration::from_hours(24 * 30 * d);
-                let step = format!("seed{d}");
-                let m = tx
-                    .insert_message(
-                        &aftercare_store::NewMessage {
-                            customer_id: id,
-                            enrolment_id: None,
-                            step_key: &step,
-                            programme_id: Some("seeded"),
-                            template: "seeded",
-                            class: aftercare_domain::MessageClass::Promotional,
-                            priority: "normal",
-                            channel: aftercare_domain::Channel::Email,
-                            planned_at: at,
-                            reason: "seeded",
-                            topic: &step,
-                            variant: None,
-                        },
-                        at,
-                    )
-                    .await
-                    .unwrap()
-                    .unwrap();
-                tx.transition_message(
-                    m,
-                    aftercare_domain::MessageState::Planned,
-                    aftercare_domain::MessageState::Sent,
-                    "seeded",
+                sent_before(
+                    &mut tx,
+                    id,
+                    aftercare_domain::MessageClass::Promotional,
+                    &format!("seed{d}"),
                     at,
                 )
-                .await
-                .unwrap();
+                .await;
             }
         }
     }
@@ -378,7 +395,7 @@ async fn customer_messages(app: &TestApp, external: &str, campaign: i64) -> Vec<
 /// at or past either got nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_campaign_to_everyone_never_lifts_a_customer_above_the_band_or_the_ceiling() {
-    use aftercare_domain::{Channel, MessageClass, MessageState};
+    use aftercare_domain::MessageClass;
     let app = spawn_app(Backend::Sqlite).await;
     let policy = app.engine.policy().clone();
     let (band_max, ceiling) = (policy.band_max as usize, policy.attention_max as usize);
@@ -405,31 +422,7 @@ async fn a_campaign_to_everyone_never_lifts_a_customer_above_the_band_or_the_cei
             } else {
                 MessageClass::Service
             };
-            let step = format!("seed{k}");
-            let m = tx
-                .insert_message(
-                    &aftercare_store::NewMessage {
-                        customer_id: id,
-                        enrolment_id: None,
-                        step_key: &step,
-                        programme_id: Some("seeded"),
-                        template: "seeded",
-                        class,
-                        priority: "normal",
-                        channel: Channel::Email,
-                        planned_at: at,
-                        reason: "seeded",
-                        topic: &step,
-                        variant: None,
-                    },
-                    at,
-                )
-                .await
-                .unwrap()
-                .unwrap();
-            tx.transition_message(m, MessageState::Planned, MessageState::Sent, "seeded", at)
-                .await
-                .unwrap();
+            sent_before(&mut tx, id, class, &format!("seed{k}"), at).await;
         }
         before.push((id, band, band + service));
     }

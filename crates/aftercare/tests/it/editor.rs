@@ -43,26 +43,39 @@ async fn live_version(app: &TestApp) -> i32 {
         .unwrap()
 }
 
+/// Another worker process on the same store, running: its engine, what stops it, and its
+/// task.
+async fn running_worker(
+    app: &TestApp,
+) -> (
+    aftercare_engine::Engine,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let worker = aftercare::app::build_engine(&app.config, app.clock.clone())
+        .await
+        .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = {
+        let worker = worker.clone();
+        tokio::spawn(async move {
+            worker
+                .run(async move {
+                    let _ = stopped.await;
+                })
+                .await;
+        })
+    };
+    (worker, stop, running)
+}
+
 both_backends!(
     an_edited_template_is_checked_previewed_published_to_running_workers_and_rolled_back,
     |backend| async move {
         let app = spawn_app(backend).await;
         app.seed_shop(&jan_de_vries()).await;
         // Another worker process on the same store, already running before the change.
-        let worker = aftercare::app::build_engine(&app.config, app.clock.clone())
-            .await
-            .unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let running = {
-            let worker = worker.clone();
-            tokio::spawn(async move {
-                worker
-                    .run(async move {
-                        let _ = stopped.await;
-                    })
-                    .await;
-            })
-        };
+        let (worker, stop, running) = running_worker(&app).await;
         let eva = sign_in_as(&app, "eva", "editor").await;
         let path = format!("/admin/templates/{TEMPLATE}");
         let (status, list) = eva.get("/admin/templates").await;
@@ -374,20 +387,7 @@ both_backends!(
     |backend| async move {
         let app = spawn_app(backend).await;
         app.seed_shop(&jan_de_vries()).await;
-        let worker = aftercare::app::build_engine(&app.config, app.clock.clone())
-            .await
-            .unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let running = {
-            let worker = worker.clone();
-            tokio::spawn(async move {
-                worker
-                    .run(async move {
-                        let _ = stopped.await;
-                    })
-                    .await;
-            })
-        };
+        let (worker, stop, running) = running_worker(&app).await;
         // Jan orders: enrolled on the file's version 3.
         let (status, body) = app.post_json("/v1/orders", &order("W1")).await;
         assert_eq!(status, 201, "{body}");
