@@ -235,6 +235,37 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Takes a step's applied winner back (audited): customers are split again from now on.
+    pub async fn resume_split(
+        &self,
+        programme_id: &str,
+        step_id: &str,
+        by: &str,
+    ) -> Result<Result<(), Refusal>, EngineError> {
+        let now = self.clock().now();
+        let mut tx = self.store().begin().await?;
+        let Some(winner) = tx.experiment_winner(programme_id, step_id).await? else {
+            return Ok(Err(Refusal {
+                field: "step",
+                reason: format!("step '{step_id}' has no winner applied"),
+            }));
+        };
+        tx.clear_experiment_winner(programme_id, step_id).await?;
+        tx.audit(
+            by,
+            "experiment.resume",
+            &format!("programme:{programme_id}"),
+            Some(&serde_json::json!({"step": step_id, "variant": winner}).to_string()),
+            None,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Ok(()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

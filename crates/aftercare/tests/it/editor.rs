@@ -133,6 +133,11 @@ both_backends!(
             page.contains("Geachte heer De Vries"),
             "and so does the real customer picked by id"
         );
+        let (_, page) = eva.get(&format!("{path}?customer=vries")).await;
+        assert!(
+            page.contains("Geachte heer De Vries") && page.contains("<h3>C1</h3>"),
+            "a customer found by name"
+        );
         assert!(
             page.contains("+subject = ") && page.contains("-subject = "),
             "the draft against the live version"

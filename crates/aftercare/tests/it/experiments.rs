@@ -189,5 +189,27 @@ both_backends!(
             page.contains("winner: B") && page.contains("check_in"),
             "{page}"
         );
+        // Taken back from the page: the split resumes for the next customer.
+        let csrf = eva.csrf("/admin/programmes/thanks-test").await;
+        let (status, _) = eva
+            .post(
+                "/admin/programmes/thanks-test/winner",
+                &[("csrf", csrf.as_str()), ("step", "thanks"), ("variant", "")],
+            )
+            .await;
+        assert_eq!(status, 303);
+        let mut tx = app.store.begin_read().await.unwrap();
+        assert!(
+            tx.experiment_winner("thanks-test", "thanks")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let audit = tx
+            .audit_log(Some("programme:thanks-test"), 5)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert!(audit.iter().any(|a| a.action == "experiment.resume"));
     }
 );

@@ -99,4 +99,21 @@ impl Tx {
         .fetch_all(&mut *c)
         .await?))
     }
+
+    /// Takes a step's winner back, so the split resumes; false when it had none.
+    pub async fn clear_experiment_winner(
+        &mut self,
+        programme_id: &str,
+        step_id: &str,
+    ) -> Result<bool> {
+        let n = on_tx!(self, c => sqlx::query(
+            "DELETE FROM experiment_winners WHERE programme_id = $1 AND step_id = $2",
+        )
+        .bind(programme_id)
+        .bind(step_id)
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+        Ok(n > 0)
+    }
 }

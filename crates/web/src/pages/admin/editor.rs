@@ -151,10 +151,15 @@ async fn editor_page(
         .into_iter()
         .find(|l| l.name == name);
     let changes = tx.content_changes(Content::Template, name, 20).await?;
+    // The customer by id, or the first the admin search finds by name, email or postcode.
     let real = if customer.is_empty() {
         None
     } else {
-        match tx.customer_by_external_id(customer).await? {
+        let found = match tx.customer_by_external_id(customer).await? {
+            Some(c) => Some(c),
+            None => tx.search_customers(customer, 1).await?.into_iter().next(),
+        };
+        match found {
             Some(c) => {
                 let latest = tx.latest_order_with_products(c.id).await?;
                 Some((c, latest))
@@ -224,17 +229,17 @@ async fn editor_page(
             Some(
                 match render_for(r, &c.record, order, &products, name, None) {
                     Ok(rendered) => {
-                        json!({"id": customer, "subject": rendered.subject, "text": rendered.text, "html": rendered.html})
+                        json!({"id": c.record.external_id.as_str(), "subject": rendered.subject, "text": rendered.text, "html": rendered.html})
                     }
-                    Err(e) => json!({"id": customer, "error": e.reason}),
+                    Err(e) => json!({"id": c.record.external_id.as_str(), "error": e.reason}),
                 },
             )
         }
         (Some((_, _)), None) => Some(
-            json!({"id": customer, "error": team.lang.pick("The draft does not load; see its findings.", "Het concept laadt niet; zie de bevindingen.")}),
+            json!({"id": customer, "error": team.lang.pick("The draft cannot be loaded; see above.", "Het concept kan niet worden geladen; zie hierboven.")}),
         ),
         (None, _) if !customer.is_empty() => Some(
-            json!({"id": customer, "error": team.lang.pick("No customer with that id.", "Geen klant met dat nummer.")}),
+            json!({"id": customer, "error": team.lang.pick("No customer found.", "Geen klant gevonden.")}),
         ),
         _ => None,
     };

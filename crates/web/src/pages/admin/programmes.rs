@@ -297,7 +297,8 @@ pub struct WinnerForm {
 }
 
 /// `POST /admin/programmes/{id}/winner` (editor): applies the variant the intervals single
-/// out as the step's winner (audited); refused, changing nothing, for any other.
+/// out as the step's winner (audited); refused, changing nothing, for any other. Without a
+/// variant it takes the applied winner back, and the split resumes.
 pub async fn winner(
     State(app): State<AppState>,
     team: Team,
@@ -306,11 +307,17 @@ pub async fn winner(
 ) -> AdminResult {
     team.require(Role::Editor)?;
     team.check_csrf(&form.csrf)?;
-    match app
-        .engine
-        .apply_winner(&id, &form.step, &form.variant, &team.username)
-        .await
-    {
+    // An empty variant takes the applied winner back (the split resumes).
+    let outcome = if form.variant.is_empty() {
+        app.engine
+            .resume_split(&id, &form.step, &team.username)
+            .await
+    } else {
+        app.engine
+            .apply_winner(&id, &form.step, &form.variant, &team.username)
+            .await
+    };
+    match outcome {
         Ok(Ok(())) => {
             Ok(Redirect::to(&format!("/admin/programmes/{}", urlencoding(&id))).into_response())
         }

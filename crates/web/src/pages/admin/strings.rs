@@ -581,8 +581,8 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ("preview_heading", "Preview", "Voorbeeld"),
     (
         "preview_for_customer",
-        "For a customer (id)",
-        "Voor een klant (nummer)",
+        "For a customer (name, email, postcode or id)",
+        "Voor een klant (naam, e-mail, postcode of nummer)",
     ),
     (
         "no_preview",
@@ -661,6 +661,11 @@ const STRINGS: &[(&str, &str, &str)] = &[
         "De intervallen wijzen een betere variant aan (95% zekerheid tegenover elke andere):",
     ),
     ("apply_winner", "Apply the winner:", "Winnaar toepassen:"),
+    (
+        "resume_split",
+        "Take the winner back and split again",
+        "Winnaar terugnemen en weer verdelen",
+    ),
     (
         "no_leader_yet",
         "No variant is better than the others with 95% confidence yet; the split continues.",
