@@ -26,19 +26,14 @@ pub fn load_programmes(config: &Config) -> Result<(Library, Renderer), Vec<Findi
 }
 
 pub(crate) fn check_context(config: &Config, renderer: &Renderer) -> CheckContext {
-    CheckContext {
-        templates: renderer.template_names().clone(),
+    let settings = CheckContext {
         custom_events: config.custom_events.iter().cloned().collect(),
         coupon_pools: config.loyalty.pools.iter().map(|p| p.id.clone()).collect(),
         webhook_targets: config.webhooks.keys().cloned().collect(),
-        short_templates: renderer
-            .template_names()
-            .iter()
-            .filter(|t| renderer.has_short_text(t))
-            .cloned()
-            .collect(),
         providers: config.channels.providers(),
-    }
+        ..CheckContext::default()
+    };
+    aftercare_engine::content::with_templates(&settings, renderer)
 }
 
 /// For `demo` and `simulate` when no carrier is configured: binds a loopback port for a

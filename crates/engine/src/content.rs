@@ -76,6 +76,23 @@ fn canonical(text: &str) -> Option<String> {
         .and_then(|t| toml::to_string(&t).ok())
 }
 
+/// `base` with the templates `renderer` has — which exist, and which have a short text for
+/// SMS and push — as programmes are checked against them.
+pub fn with_templates(
+    base: &crate::programme::CheckContext,
+    renderer: &Renderer,
+) -> crate::programme::CheckContext {
+    let mut ctx = base.clone();
+    ctx.templates = renderer.template_names().clone();
+    ctx.short_templates = renderer
+        .template_names()
+        .iter()
+        .filter(|t| renderer.has_short_text(t))
+        .cloned()
+        .collect();
+    ctx
+}
+
 /// Stores each template file whose text changed since its last stored version as a new
 /// live version (a deploy), then returns the renderer with the live version of every
 /// template and the number of the last content change.
@@ -319,14 +336,7 @@ impl Engine {
             })
             .collect();
         // Every programme on the templates as they would be (an SMS step needs a short text).
-        let mut ctx = self.check_context().clone();
-        ctx.templates = renderer.template_names().clone();
-        ctx.short_templates = renderer
-            .template_names()
-            .iter()
-            .filter(|t| renderer.has_short_text(t))
-            .cloned()
-            .collect();
+        let ctx = with_templates(self.check_context(), &renderer);
         for p in programmes.current().programmes.values() {
             if let Err(more) = parse_programme(&p.source, &p.text, &ctx) {
                 findings.extend(more.into_iter().map(|mut f| {
@@ -643,16 +653,7 @@ pub struct CheckedProgramme {
 impl Engine {
     /// The check context with the templates as they are loaded now.
     fn programme_context(&self) -> crate::programme::CheckContext {
-        let renderer = self.renderer();
-        let mut ctx = self.check_context().clone();
-        ctx.templates = renderer.template_names().clone();
-        ctx.short_templates = renderer
-            .template_names()
-            .iter()
-            .filter(|t| renderer.has_short_text(t))
-            .cloned()
-            .collect();
-        ctx
+        with_templates(self.check_context(), &self.renderer())
     }
 
     /// Checks `definition` as the next version of programme `id` (issue 21): it loads with

@@ -150,6 +150,20 @@ pub struct RecipientOutcome {
     pub revenue_credited_cents: i64,
 }
 
+type AudienceRow = (String, String, i32, String, String, i64);
+
+fn audience(row: AudienceRow) -> Result<Audience> {
+    let (id, name, version, definition, updated_by, at) = row;
+    Ok(Audience {
+        id,
+        name,
+        version,
+        definition,
+        updated_by,
+        updated_at: from_micros(at)?,
+    })
+}
+
 type CampaignRow = (
     i64,
     String,
@@ -215,28 +229,23 @@ fn campaign(row: CampaignRow) -> Result<Campaign> {
 impl Tx {
     /// Every saved audience, by name.
     pub async fn audiences(&mut self) -> Result<Vec<Audience>> {
-        let rows: Vec<(String, String, i32, String, String, i64)> = on_tx!(self, c => sqlx::query_as(
+        let rows: Vec<AudienceRow> = on_tx!(self, c => sqlx::query_as(
             "SELECT id, name, version, definition, updated_by, updated_at FROM audiences ORDER BY name",
         )
         .fetch_all(&mut *c)
         .await?);
-        rows.into_iter()
-            .map(|(id, name, version, definition, updated_by, at)| {
-                Ok(Audience {
-                    id,
-                    name,
-                    version,
-                    definition,
-                    updated_by,
-                    updated_at: from_micros(at)?,
-                })
-            })
-            .collect()
+        rows.into_iter().map(audience).collect()
     }
 
     /// One audience.
     pub async fn audience(&mut self, id: &str) -> Result<Option<Audience>> {
-        Ok(self.audiences().await?.into_iter().find(|a| a.id == id))
+        let row: Option<AudienceRow> = on_tx!(self, c => sqlx::query_as(
+            "SELECT id, name, version, definition, updated_by, updated_at FROM audiences WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await?);
+        row.map(audience).transpose()
     }
 
     /// Saves an audience: a new one at version 1, or its next version when the definition

@@ -411,29 +411,13 @@ pub async fn publish(
     team.check_csrf(&form.csrf)?;
     let note = super::publish_note(&team, &form.note)?;
     let definition = super::draft_to_publish(&app, &team, Content::Template, &name).await?;
-    match app
+    let outcome = app
         .engine
         .publish_template(&name, &definition, &team.username, note)
         .await
-    {
-        Ok(_) => Ok(back_to(&name)),
-        Err(ContentError::Refused(findings)) => {
-            editor_page(
-                &app,
-                &team,
-                &name,
-                "",
-                false,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Some(&findings),
-            )
-            .await
-        }
-        Err(ContentError::NotFound(_)) => Err(unknown(&team, &name)),
-        Err(e) => Err(AdminError::Api(crate::error::ApiError::Internal(
-            e.to_string(),
-        ))),
-    }
+        .map(|_| ());
+    let missing = unknown(&team, &name);
+    after_change(&app, &team, &name, outcome, missing).await
 }
 
 /// `POST /admin/templates/{name}/discard` (editor): drops the draft.
@@ -459,17 +443,33 @@ pub async fn roll_back(
     team.require(Role::Editor)?;
     team.check_csrf(&form.csrf)?;
     let version = super::version_number(&team, &form.version)?;
-    match app
+    let outcome = app
         .engine
         .roll_back_template(&name, version, &team.username)
-        .await
-    {
-        Ok(()) => Ok(back_to(&name)),
+        .await;
+    let missing = match &outcome {
+        Err(ContentError::NotFound(what)) => not_found(&team, what),
+        _ => unknown(&team, &name),
+    };
+    after_change(&app, &team, &name, outcome, missing).await
+}
+
+/// Back to the editor after a publish or roll-back; refused, the editor again with why (422);
+/// `missing` when there is no such template or version.
+async fn after_change(
+    app: &AppState,
+    team: &Team,
+    name: &str,
+    outcome: Result<(), ContentError>,
+    missing: AdminError,
+) -> AdminResult {
+    match outcome {
+        Ok(()) => Ok(back_to(name)),
         Err(ContentError::Refused(findings)) => {
             editor_page(
-                &app,
-                &team,
-                &name,
+                app,
+                team,
+                name,
                 "",
                 false,
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -477,7 +477,7 @@ pub async fn roll_back(
             )
             .await
         }
-        Err(ContentError::NotFound(what)) => Err(not_found(&team, &what)),
+        Err(ContentError::NotFound(_)) => Err(missing),
         Err(e) => Err(AdminError::Api(crate::error::ApiError::Internal(
             e.to_string(),
         ))),

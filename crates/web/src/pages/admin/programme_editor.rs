@@ -169,27 +169,14 @@ pub async fn publish(
     team.check_csrf(&form.csrf)?;
     let note = super::publish_note(&team, &form.note)?;
     let definition = super::draft_to_publish(&app, &team, Content::Programme, &id).await?;
-    match app
+    let outcome = app
         .engine
         .publish_programme(&id, &definition, &team.username, note)
         .await
-    {
-        Ok(_) => {
-            Ok(Redirect::to(&format!("/admin/programmes/{}", urlencoding(&id))).into_response())
-        }
-        Err(ContentError::Refused(findings)) => {
-            edit_page(
-                &app,
-                &team,
-                &id,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Some(&findings),
-            )
-            .await
-        }
-        Err(ContentError::NotFound(_)) => Err(unknown(&team, &id)),
-        Err(e) => Err(internal(e)),
-    }
+        .map(|_| ());
+    let back = format!("/admin/programmes/{}", urlencoding(&id));
+    let missing = unknown(&team, &id);
+    after_change(&app, &team, &id, outcome, &back, missing).await
 }
 
 /// `POST /admin/programmes/{id}/discard` (editor): drops the draft.
@@ -216,25 +203,41 @@ pub async fn make_live(
     team.require(Role::Editor)?;
     team.check_csrf(&form.csrf)?;
     let version = super::version_number(&team, &form.version)?;
-    match app
+    let outcome = app
         .engine
         .roll_back_programme(&id, version, &team.username)
-        .await
-    {
-        Ok(()) => Ok(
-            Redirect::to(&format!("/admin/programmes/{}/edit", urlencoding(&id))).into_response(),
-        ),
+        .await;
+    let back = format!("/admin/programmes/{}/edit", urlencoding(&id));
+    let missing = match &outcome {
+        Err(ContentError::NotFound(what)) => not_found(&team, what),
+        _ => unknown(&team, &id),
+    };
+    after_change(&app, &team, &id, outcome, &back, missing).await
+}
+
+/// To `back` after a publish or make-live; refused, the editor again with why (422);
+/// `missing` when there is no such programme or version.
+async fn after_change(
+    app: &AppState,
+    team: &Team,
+    id: &str,
+    outcome: Result<(), ContentError>,
+    back: &str,
+    missing: AdminError,
+) -> AdminResult {
+    match outcome {
+        Ok(()) => Ok(Redirect::to(back).into_response()),
         Err(ContentError::Refused(findings)) => {
             edit_page(
-                &app,
-                &team,
-                &id,
+                app,
+                team,
+                id,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 Some(&findings),
             )
             .await
         }
-        Err(ContentError::NotFound(what)) => Err(not_found(&team, &what)),
+        Err(ContentError::NotFound(_)) => Err(missing),
         Err(e) => Err(internal(e)),
     }
 }
