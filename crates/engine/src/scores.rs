@@ -27,6 +27,39 @@ use crate::ingest::append_event;
 
 /// Below this probability of being active a repeat customer is likely lapsing.
 pub const LAPSING_BELOW: f64 = 0.5;
+/// How far back a lapse seen at a customer's first score is still news (see [`lapses_now`]).
+pub const FRESH_LAPSE_DAYS: i64 = 30;
+
+/// The one lapse rule, for the daily scores and the fast simulator alike: a score below
+/// [`LAPSING_BELOW`] is a lapse when the previous score stood at or above it. With no
+/// previous score — the first score after an import, or the first once the models can be
+/// fitted — the customer may have stopped buying years ago; that is history, and win-back
+/// must not mail them about it (issue 24: imported history never triggers messages about the
+/// past). It counts only when they stood at or above the line [`FRESH_LAPSE_DAYS`] earlier
+/// (`earlier`; `None` when they had not bought yet), so a lapse of the last month is still
+/// met.
+pub fn lapses_now(p: f64, previous: Option<f64>, earlier: impl FnOnce() -> Option<f64>) -> bool {
+    p < LAPSING_BELOW
+        && match previous {
+            Some(prev) => prev >= LAPSING_BELOW,
+            None => earlier().is_none_or(|e| e >= LAPSING_BELOW),
+        }
+}
+
+/// P(alive) under `model` on `day`, from the purchase days up to that day (`None` before the
+/// first).
+pub fn p_alive_on(
+    model: &BgNbd,
+    days: &BTreeMap<jiff::civil::Date, i64>,
+    day: jiff::civil::Date,
+) -> Option<f64> {
+    if days.range(..=day).next().is_none() {
+        return None;
+    }
+    let before: BTreeMap<jiff::civil::Date, i64> =
+        days.range(..=day).map(|(d, c)| (*d, *c)).collect();
+    Some(model.p_alive(&history(&before, day)))
+}
 /// Fewest repeat customers to fit the models on.
 const MIN_REPEATERS: usize = 20;
 
@@ -195,6 +228,9 @@ pub async fn refresh(store: &Store, now: Timestamp) -> aftercare_store::Result<u
     }
     let models = models(&mut tx, &histories, now).await?;
     let rfm_scores = rfm::score(&inputs);
+    let a_while_ago = today
+        .checked_sub(jiff::Span::new().days(FRESH_LAPSE_DAYS))
+        .unwrap_or(today);
     for (i, &customer_id) in ids.iter().enumerate() {
         let h = &histories[i];
         let s = rfm_scores[i];
@@ -222,8 +258,10 @@ pub async fn refresh(store: &Store, now: Timestamp) -> aftercare_store::Result<u
         let previous = tx.put_scores(&scores, now).await?;
         if let Some(p) = p_alive
             && h.frequency > 0.0
-            && p < LAPSING_BELOW
-            && previous.is_none_or(|prev| prev >= LAPSING_BELOW)
+            && lapses_now(p, previous, || {
+                let (model, _) = models.as_ref()?;
+                p_alive_on(model, &days[&customer_id], a_while_ago)
+            })
         {
             let properties = serde_json::json!({
                 "p_alive": p,
@@ -272,4 +310,43 @@ pub async fn refresh(store: &Store, now: Timestamp) -> aftercare_store::Result<u
     tx.set_cursor(CURSOR, now).await?;
     tx.commit().await?;
     Ok(ids.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lapse_is_news_only_when_it_crossed_the_line_since_the_last_score_or_lately() {
+        // With a previous score: only the crossing counts, once.
+        assert!(lapses_now(0.4, Some(0.6), || unreachable!()));
+        assert!(!lapses_now(0.4, Some(0.45), || unreachable!()));
+        assert!(!lapses_now(0.6, Some(0.7), || unreachable!()));
+        // The first score (after an import): a lapse of the last month is news, an old one
+        // is the past, and a customer who had not bought then has just lapsed.
+        assert!(lapses_now(0.4, None, || Some(0.55)));
+        assert!(!lapses_now(0.4, None, || Some(0.2)));
+        assert!(lapses_now(0.4, None, || None));
+    }
+
+    #[test]
+    fn p_alive_on_a_day_reads_only_the_purchases_up_to_it() {
+        let model = BgNbd {
+            r: 0.24,
+            alpha: 4.41,
+            a: 0.79,
+            b: 2.43,
+            log_likelihood: f64::NAN,
+        };
+        let d = |s: &str| s.parse::<jiff::civil::Date>().unwrap();
+        let days: BTreeMap<_, _> = [(d("2026-01-01"), 100), (d("2026-02-01"), 100)].into();
+        assert_eq!(p_alive_on(&model, &days, d("2025-12-31")), None);
+        let before: BTreeMap<_, _> = [(d("2026-01-01"), 100)].into();
+        assert_eq!(
+            p_alive_on(&model, &days, d("2026-01-20")),
+            Some(model.p_alive(&history(&before, d("2026-01-20"))))
+        );
+        let later = p_alive_on(&model, &days, d("2026-09-01")).unwrap();
+        assert!(later < p_alive_on(&model, &days, d("2026-03-01")).unwrap());
+    }
 }

@@ -767,7 +767,7 @@ async fn win_back_misses_you_when_likely_lapsing_then_asks_one_question_unless_y
         lab.order_of(
             id,
             &format!("{id}-1"),
-            "2025-11-01T10:00:00Z".parse().unwrap(),
+            "2025-12-01T10:00:00Z".parse().unwrap(),
             &["LW-CAP"],
             "home",
         )
@@ -775,7 +775,27 @@ async fn win_back_misses_you_when_likely_lapsing_then_asks_one_question_unless_y
         lab.order_of(
             id,
             &format!("{id}-2"),
-            "2025-12-31T10:00:00Z".parse().unwrap(),
+            "2026-02-01T10:00:00Z".parse().unwrap(),
+            &["LW-CAP"],
+            "home",
+        )
+        .await;
+    }
+    // A consented customer who bought twice and stopped a year ago: at the shop's first
+    // score they have long lapsed — that is the past, and win-back leaves them alone (issue 24).
+    let long_gone = (0..40)
+        .map(|i| format!("LONG{i}"))
+        .find(|id| !aftercare_engine::worker::in_holdout("win-back", id, 0.1))
+        .unwrap();
+    lab.customer(&long_gone, marketing(json!({}))).await;
+    for (n, at) in ["2025-03-01T10:00:00Z", "2025-04-15T10:00:00Z"]
+        .into_iter()
+        .enumerate()
+    {
+        lab.order_of(
+            &long_gone,
+            &format!("LG-{n}"),
+            at.parse().unwrap(),
             &["LW-CAP"],
             "home",
         )
@@ -802,13 +822,27 @@ async fn win_back_misses_you_when_likely_lapsing_then_asks_one_question_unless_y
     let p_alive = scores.p_alive.expect("the models were fitted");
     assert!(
         p_alive < 0.5,
-        "two months apart, then four months of silence: {scores:?}"
+        "two months apart, then three months of silence: {scores:?}"
     );
     lab.days(1).await;
+    let mut tx = lab.store.begin_read().await.unwrap();
+    let long_gone_id = tx
+        .customer_by_external_id(&long_gone)
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let long_gone_p = tx.scores(long_gone_id).await.unwrap().unwrap().p_alive;
+    drop(tx);
+    assert!(
+        long_gone_p.unwrap() < 0.5,
+        "lapsed long ago: {long_gone_p:?}"
+    );
+    lab.none(&long_gone, "we_miss_you").await;
     let miss = lab.one(quiet, "we_miss_you").await;
     assert_eq!(local(&miss, "Europe/Amsterdam"), "2026-05-04 10:00");
     assert!(
-        body(&miss).contains("Het is alweer 124 dagen geleden"),
+        body(&miss).contains("Het is alweer 92 dagen geleden"),
         "{}",
         body(&miss)
     );

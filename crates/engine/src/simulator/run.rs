@@ -1062,13 +1062,25 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                 lo = mid.tomorrow().unwrap_or(hi);
             }
         }
-        // At the stretch's first score the previous one decides; later ones were above.
-        if lo == first
-            && self.people[who]
-                .last_p
-                .is_some_and(|p| p < crate::scores::LAPSING_BELOW)
-        {
-            return;
+        // At the stretch's first score the previous one decides (later ones were above);
+        // the period's first score has none, and the one lapse rule looks a while back.
+        if lo == first {
+            let start = utc_date(self.sim.setup.from);
+            let previous = self.people[who].last_p;
+            let p = self.p_alive(who, first).unwrap_or(1.0);
+            let news = match previous {
+                None if first == start => crate::scores::lapses_now(p, None, || {
+                    let model = self.sim.model.as_ref()?;
+                    let earlier = start
+                        .checked_sub(jiff::Span::new().days(crate::scores::FRESH_LAPSE_DAYS))
+                        .ok()?;
+                    crate::scores::p_alive_on(model, &self.people[who].purchase_days, earlier)
+                }),
+                _ => previous.is_none_or(|prev| prev >= crate::scores::LAPSING_BELOW),
+            };
+            if !news {
+                return;
+            }
         }
         let at = self.score_time(who, lo);
         self.schedule(at, Job::Lapse(who, timer));
