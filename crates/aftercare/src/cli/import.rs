@@ -2,8 +2,8 @@
 //! in bulk, as history (issue 24): nothing imported starts a programme (see
 //! `aftercare_engine::import`).
 //!
-//! The file is read as a stream (JSON Lines in Aftercare's own fields, or Shopify's customer
-//! and order exports, told apart by the first line) and stored in transactions of
+//! The file is read as a stream (JSON Lines or CSV in Aftercare's own fields, Shopify's
+//! customer and order exports or WooCommerce's order export, told apart by the first line) and stored in transactions of
 //! [`BATCH`] items, each recording how far the file got; an interrupted import resumes
 //! after the last committed line, and importing the same file again adds nothing. A line
 //! that cannot be stored is reported as `file:line: field: reason` and the rest goes in.
@@ -63,7 +63,8 @@ pub struct Args {
     /// What the file holds.
     #[arg(value_enum)]
     pub kind: KindArg,
-    /// The file: JSON Lines, or Shopify's customer or order export (CSV).
+    /// The file: JSON Lines or CSV in Aftercare's own fields, Shopify's customer or order
+    /// export, or WooCommerce's order export.
     pub file: PathBuf,
     /// Read and check every line; store nothing.
     #[arg(long)]

@@ -1284,3 +1284,85 @@ both_backends!(
         assert_eq!(app.store.count(Table::Orders).await.unwrap(), 13);
     }
 );
+
+both_backends!(
+    own_csv_and_a_woocommerce_order_export_import_as_history_once,
+    |backend| async move {
+        use aftercare::cli::import::{Options, import_file};
+        use aftercare_engine::import::Kind;
+        let app = spawn_app(backend).await;
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        // A Dutch spreadsheet's own-field CSV (semicolons), with consents and an address.
+        let customers = write(
+            "klanten.csv",
+            "external_id;email;first_name;last_name;address_form;postal_address.street;postal_address.house_number;postal_address.postcode;postal_address.city;postal_address.country;consents.marketing.email;consents_at\n\
+             K1;anna@example.nl;Anna;Jansen;informal;Kerkstraat;12;1012 AB;Amsterdam;NL;yes;2025-01-02T10:00:00Z\n\
+             K2;nobody-at-example;Piet;;;;;;;;;\n",
+        );
+        let report = import_file(&app.engine, Kind::Customers, &customers, Options::default())
+            .await
+            .unwrap();
+        assert_eq!((report.added, report.rejected_count), (1, 1), "{report:?}");
+        assert!(
+            report.rejected[0].contains("klanten.csv:3: email:"),
+            "{report:?}"
+        );
+        // WooCommerce's order export: K1's account (customer 5 in the shop) and a guest.
+        let orders = write(
+            "woo-orders.csv",
+            "order_id,order_number,order_date,status,order_currency,customer_id,billing_first_name,billing_last_name,billing_email,billing_address_1,billing_postcode,billing_city,billing_country,line_item_1,line_item_2\n\
+             71,1071,2025-09-02 09:30:00,wc-completed,EUR,K1,Anna,Jansen,anna@example.nl,Kerkstraat 12,1012 AB,Amsterdam,NL,name:Stride 4|sku:LW-STRIDE-4|quantity:1|total:107.40|tax:22.55,name:Sok|product_id:37|quantity:2|total:16.53|tax:3.47\n\
+             72,1072,2025-10-03 10:00:00,processing,EUR,0,Sanne,Smit,sanne@example.be,Rue de la Loi 16,1000,Brussel,BE,name:Sok|product_id:37|quantity:1|total:8.26|tax:1.74,\n\
+             73,1073,2025-10-04 10:00:00,failed,EUR,0,Sanne,Smit,sanne@example.be,Rue de la Loi 16,1000,Brussel,BE,name:Sok|product_id:37|quantity:1|total:8.26|tax:1.74,\n",
+        );
+        let before_jobs = app.counts().await;
+        let report = import_file(&app.engine, Kind::Orders, &orders, Options::default())
+            .await
+            .unwrap();
+        assert_eq!(
+            (report.added, report.skipped, report.rejected_count),
+            (2, 1, 0),
+            "{report:?}"
+        );
+        let mut tx = app.store.begin_read().await.unwrap();
+        let anna = tx.order_by_external_id("1071").await.unwrap().unwrap();
+        assert_eq!(anna.record.total_cents(), 12995 + 2000, "with the VAT paid");
+        assert_eq!(
+            anna.customer_id,
+            tx.customer_by_external_id("K1").await.unwrap().unwrap().id
+        );
+        let guest = aftercare_engine::connectors::guest_id("sanne@example.be").unwrap();
+        let sanne = tx
+            .customer_by_external_id(guest.as_str())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(sanne.record.first_name.as_deref(), Some("Sanne"));
+        assert!(tx.order_by_external_id("1073").await.unwrap().is_none());
+        drop(tx);
+        // History: no job, no message; and the same files again add nothing.
+        let after = app.counts().await;
+        assert_eq!(after[5], before_jobs[5], "no job from history");
+        assert_eq!(after[6], 0, "no message");
+        for (kind, file) in [(Kind::Customers, &customers), (Kind::Orders, &orders)] {
+            let again = import_file(
+                &app.engine,
+                kind,
+                file,
+                Options {
+                    from_start: true,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+            assert_eq!(again.added, 0, "{again:?}");
+        }
+        assert_eq!(app.counts().await, after);
+    }
+);

@@ -11,9 +11,27 @@
 //!   first, so orders join the customers Shopify's webhooks will name), else made from the
 //!   order's billing name and shipping address. Cancelled orders are skipped.
 //!
+//! - **CSV in Aftercare's own fields**: the JSON record's field names as the header, a dot
+//!   for a nested field (`postal_address.postcode`, `attributes.shoe_size`); an empty cell is
+//!   an absent field. Orders take one row per line (`sku`, `quantity`, `unit_price_cents`),
+//!   consecutive rows with the same `external_id` being one order; a product's `tips` are
+//!   separated by `|`; a customer's consents are `consents.<purpose>.<channel>` columns of
+//!   `yes`/`no` with `consents_at` (when the customer decided, required with them) and
+//!   `consents_source` (default `import`).
+//! - **WooCommerce's order export** (the CSV of the order export plugins shops use,
+//!   WebToffee's "Order Export & Order Import" and the Customer/Order CSV Import Suite): one
+//!   row per order with `order_number`, `order_date` (the shop's local time), `status`,
+//!   `customer_id` (0 for a guest), `billing_*` and `shipping_*`, and the lines as
+//!   `line_item_1`, `line_item_2`, … cells of `name:…|sku:…|quantity:…|total:…|tax:…`. Only
+//!   paid orders (`processing`, `completed`) are history; the rest are skipped. Totals are
+//!   written with their VAT, as the customer paid them.
+//!
 //! The format is told by the first line: `{` is JSON Lines, a header with `Customer ID` or
 //! `Accepts Email Marketing` is Shopify's customer export, one with `Lineitem quantity`
-//! Shopify's order export.
+//! Shopify's order export, one with `line_item_1` or `order_number` WooCommerce's, and one
+//! naming the kind's own key field (`external_id`, `sku`, `shipment_id`,
+//! `customer_external_id`) Aftercare's CSV. A CSV whose header has more semicolons than
+//! commas (a Dutch spreadsheet's) is read with `;` between fields.
 
 use std::collections::HashMap;
 use std::io::{BufRead, Read};
@@ -36,6 +54,10 @@ pub enum Format {
     ShopifyCustomers,
     /// Shopify's order export.
     ShopifyOrders,
+    /// CSV in Aftercare's own field names.
+    OwnCsv,
+    /// WooCommerce's order export.
+    WooCommerceOrders,
 }
 
 impl Format {
@@ -49,11 +71,27 @@ impl Format {
             || line.contains("Accepts Email Marketing")
             || (line.contains("First Name") && line.contains("Total Orders"));
         let shopify_orders = line.contains("Lineitem quantity");
+        let lower = line.to_lowercase();
+        let columns: Vec<&str> = lower
+            .split([',', ';'])
+            .map(|c| c.trim().trim_matches('"'))
+            .collect();
+        let has = |name: &str| columns.contains(&name);
+        let woocommerce_orders = has("line_item_1") || (has("order_number") && has("status"));
+        let own = match kind {
+            Kind::Customers => has("external_id"),
+            Kind::Products => has("sku"),
+            Kind::Orders => has("external_id") && has("customer_external_id"),
+            Kind::Shipments => has("shipment_id"),
+            Kind::Consents => has("customer_external_id") && has("purpose"),
+        };
         match kind {
             Kind::Customers if shopify_customers => Ok(Format::ShopifyCustomers),
             Kind::Orders if shopify_orders => Ok(Format::ShopifyOrders),
+            Kind::Orders if woocommerce_orders => Ok(Format::WooCommerceOrders),
+            _ if own => Ok(Format::OwnCsv),
             _ => Err(format!(
-                "the first line is neither a JSON record nor the header of a {} export Aftercare reads (Shopify's customer or order export)",
+                "the first line is neither a JSON record nor the header of a {} file Aftercare reads (its own CSV fields, Shopify's customer or order export, WooCommerce's order export)",
                 kind.as_str()
             )),
         }
@@ -81,17 +119,34 @@ pub fn entries<R: Read + 'static>(
 ) -> Box<dyn Iterator<Item = Entry>> {
     match format {
         Format::JsonLines => Box::new(json_lines(kind, std::io::BufReader::new(reader))),
-        Format::ShopifyCustomers => Box::new(ShopifyCsv::new(reader).map(move |(line, row)| {
+        Format::ShopifyCustomers => Box::new(CsvRows::new(reader).map(move |(line, row)| {
             (
                 line,
                 row.and_then(|r| shopify_customer(&r, now))
                     .map(|c| Read1::Item(Box::new(Item::CustomerUpdate(Box::new(c))))),
             )
         })),
-        Format::ShopifyOrders => Box::new(ShopifyOrders {
-            rows: ShopifyCsv::new(reader).peekable(),
-            now,
+        Format::ShopifyOrders => Box::new(Grouped {
+            rows: CsvRows::new(reader).peekable(),
+            key: "name",
+            map: Box::new(move |rows| shopify_order(rows, now)),
         }),
+        Format::OwnCsv if kind == Kind::Orders => Box::new(Grouped {
+            rows: CsvRows::new(reader).peekable(),
+            key: "external_id",
+            map: Box::new(|rows| own_order(rows).map(|i| Read1::Item(Box::new(i)))),
+        }),
+        Format::OwnCsv => Box::new(CsvRows::new(reader).map(move |(line, row)| {
+            (
+                line,
+                row.and_then(|r| own_item(kind, &r))
+                    .map(|i| Read1::Item(Box::new(i))),
+            )
+        })),
+        Format::WooCommerceOrders => Box::new(
+            CsvRows::new(reader)
+                .map(move |(line, row)| (line, row.and_then(|r| woocommerce_order(&r, now)))),
+        ),
     }
 }
 
@@ -136,17 +191,29 @@ fn json_item(kind: Kind, line: &str) -> Result<Item, FieldError> {
 /// A CSV row by column name (names as in the header, compared without case).
 type Row = HashMap<String, String>;
 
-struct ShopifyCsv<R: Read> {
-    reader: csv::Reader<R>,
+/// A CSV file's rows by column name, with `;` between fields when the header has more
+/// semicolons than commas (as a spreadsheet set to Dutch saves it).
+struct CsvRows<R: Read> {
+    reader: csv::Reader<std::io::BufReader<R>>,
     headers: Option<Vec<String>>,
     record: csv::StringRecord,
 }
 
-impl<R: Read> ShopifyCsv<R> {
+impl<R: Read> CsvRows<R> {
     fn new(reader: R) -> Self {
+        let mut reader = std::io::BufReader::with_capacity(64 * 1024, reader);
+        let head = reader.fill_buf().unwrap_or_default();
+        let header = head.split(|b| *b == b'\n').next().unwrap_or_default();
+        let count = |c: u8| header.iter().filter(|b| **b == c).count();
+        let delimiter = if count(b';') > count(b',') {
+            b';'
+        } else {
+            b','
+        };
         let reader = csv::ReaderBuilder::new()
             .flexible(true)
             .has_headers(false)
+            .delimiter(delimiter)
             .from_reader(reader);
         Self {
             reader,
@@ -156,7 +223,7 @@ impl<R: Read> ShopifyCsv<R> {
     }
 }
 
-impl<R: Read> Iterator for ShopifyCsv<R> {
+impl<R: Read> Iterator for CsvRows<R> {
     type Item = (u64, Result<Row, FieldError>);
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -283,13 +350,15 @@ fn address(
     postal_address(line1?, line2.unwrap_or(""), zip?, city?, country?)
 }
 
-/// Shopify's order export: consecutive rows with the same `Name` are one order.
-struct ShopifyOrders<R: Read> {
-    rows: std::iter::Peekable<ShopifyCsv<R>>,
-    now: Timestamp,
+/// Consecutive rows with the same `key` column are one item (an order of a file with a row
+/// per order line).
+struct Grouped<R: Read> {
+    rows: std::iter::Peekable<CsvRows<R>>,
+    key: &'static str,
+    map: Box<dyn Fn(&[Row]) -> Result<Read1, FieldError>>,
 }
 
-impl<R: Read> Iterator for ShopifyOrders<R> {
+impl<R: Read> Iterator for Grouped<R> {
     type Item = Entry;
 
     fn next(&mut self) -> Option<Entry> {
@@ -298,14 +367,14 @@ impl<R: Read> Iterator for ShopifyOrders<R> {
             Ok(r) => r,
             Err(e) => return Some((line, Err(e))),
         };
-        let name = first.get("name").cloned().unwrap_or_default();
+        let name = first.get(self.key).cloned().unwrap_or_default();
         let mut rows = vec![first];
         let mut broken: Option<(u64, FieldError)> = None;
         loop {
             match self.rows.peek() {
                 Some((_, Ok(next)))
                     if !name.is_empty()
-                        && next.get("name").map(String::as_str) == Some(name.as_str()) =>
+                        && next.get(self.key).map(String::as_str) == Some(name.as_str()) =>
                 {
                     if let Some((_, Ok(row))) = self.rows.next() {
                         rows.push(row);
@@ -330,7 +399,7 @@ impl<R: Read> Iterator for ShopifyOrders<R> {
                 )),
             ));
         }
-        Some((line, shopify_order(&rows, self.now)))
+        Some((line, (self.map)(&rows)))
     }
 }
 
@@ -452,6 +521,299 @@ fn shopify_order(rows: &[Row], now: Timestamp) -> Result<Read1, FieldError> {
     })))
 }
 
+// ----- Aftercare's own CSV ---------------------------------------------------------------
+
+/// Fields of Aftercare's records that are whole numbers or yes/no, so a CSV cell is read
+/// as one (every other cell is text, as the JSON record has it).
+const WHOLE_NUMBERS: &[&str] = &[
+    "price_cents",
+    "lifespan_days",
+    "quantity",
+    "unit_price_cents",
+];
+const YES_NO: &[&str] = &["granted"];
+/// The columns of an order's line in Aftercare's own CSV.
+const LINE_COLUMNS: &[&str] = &["sku", "quantity", "unit_price_cents"];
+
+/// The JSON object a row of Aftercare's own CSV stands for: a dotted column is a nested
+/// field, an empty cell an absent one.
+fn own_object(
+    row: &Row,
+    keep: impl Fn(&str) -> bool,
+) -> Result<serde_json::Map<String, serde_json::Value>, FieldError> {
+    use serde_json::Value;
+    let mut object = serde_json::Map::new();
+    let mut names: Vec<&String> = row.keys().filter(|n| keep(n)).collect();
+    names.sort();
+    for name in names {
+        let Some(value) = col(row, &[name.as_str()]) else {
+            continue;
+        };
+        let leaf = name.rsplit('.').next().unwrap_or(name);
+        let typed = if name.starts_with("attributes.") {
+            Value::from(value)
+        } else if WHOLE_NUMBERS.contains(&leaf) {
+            Value::from(value.parse::<i64>().map_err(|_| {
+                FieldError::new(name.as_str(), format!("'{value}' is not a whole number"))
+            })?)
+        } else if YES_NO.contains(&leaf) {
+            Value::Bool(yes(Some(value)).ok_or_else(|| {
+                FieldError::new(name.as_str(), format!("'{value}' is neither yes nor no"))
+            })?)
+        } else if name == "tips" {
+            value
+                .split('|')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(Value::from)
+                .collect()
+        } else {
+            Value::from(value)
+        };
+        let mut parts = name.split('.').peekable();
+        let mut at = &mut object;
+        while let Some(part) = parts.next() {
+            if parts.peek().is_none() {
+                at.insert(part.to_string(), typed);
+                break;
+            }
+            let next = at
+                .entry(part.to_string())
+                .or_insert_with(|| Value::Object(Default::default()));
+            at = next.as_object_mut().ok_or_else(|| {
+                FieldError::new(
+                    name.as_str(),
+                    format!("'{part}' is a column of its own too"),
+                )
+            })?;
+        }
+    }
+    Ok(object)
+}
+
+/// A customer's `consents.<purpose>.<channel>` columns as consent decisions.
+fn own_consents(row: &Row) -> Result<Vec<serde_json::Value>, FieldError> {
+    let mut names: Vec<&String> = row.keys().filter(|n| n.starts_with("consents.")).collect();
+    names.sort();
+    let mut consents = Vec::new();
+    for name in names {
+        let Some(value) = col(row, &[name.as_str()]) else {
+            continue;
+        };
+        let bad = |reason: &str| FieldError::new(name.as_str(), reason);
+        let (purpose, channel) = name["consents.".len()..]
+            .split_once('.')
+            .ok_or_else(|| bad("a consent column is named consents.<purpose>.<channel>"))?;
+        let purpose: aftercare_domain::Purpose = serde_json::from_value(serde_json::json!(purpose))
+            .map_err(|_| bad("the purpose is service or marketing"))?;
+        let channel: Channel = serde_json::from_value(serde_json::json!(channel))
+            .map_err(|_| bad("the channel is email, sms or letter"))?;
+        let granted = yes(Some(value)).ok_or_else(|| bad("is yes or no"))?;
+        let at = col(row, &["consents_at"]).ok_or_else(|| {
+            FieldError::new(
+                "consents_at",
+                "when the customer made the consent decisions is needed with them",
+            )
+        })?;
+        consents.push(serde_json::json!({
+            "purpose": purpose, "channel": channel, "granted": granted,
+            "source": col(row, &["consents_source"]).unwrap_or("import"), "at": at,
+        }));
+    }
+    Ok(consents)
+}
+
+fn own_item(kind: Kind, row: &Row) -> Result<Item, FieldError> {
+    let mut object = own_object(row, |n| !n.starts_with("consents"))?;
+    if kind == Kind::Customers {
+        let consents = own_consents(row)?;
+        if !consents.is_empty() {
+            object.insert("consents".into(), consents.into());
+        }
+    }
+    json_item(kind, &serde_json::Value::Object(object).to_string())
+}
+
+fn own_order(rows: &[Row]) -> Result<Item, FieldError> {
+    let mut order = own_object(&rows[0], |n| !LINE_COLUMNS.contains(&n))?;
+    let lines = rows
+        .iter()
+        .map(|r| own_object(r, |n| LINE_COLUMNS.contains(&n)).map(serde_json::Value::Object))
+        .collect::<Result<Vec<_>, _>>()?;
+    order.insert("lines".into(), lines.into());
+    json_item(Kind::Orders, &serde_json::Value::Object(order).to_string())
+}
+
+// ----- WooCommerce's order export ----------------------------------------------------------
+
+/// A time as WooCommerce's exports write it: the shop's local time without an offset
+/// ("2026-03-02 09:30:00"), read in `zone`; a time with an offset is read as it is.
+fn woocommerce_time(
+    field: &str,
+    s: &str,
+    zone: &jiff::tz::TimeZone,
+) -> Result<Timestamp, FieldError> {
+    if let Ok(t) = s.parse::<Timestamp>() {
+        return Ok(t);
+    }
+    let civil = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"]
+        .iter()
+        .find_map(|f| jiff::fmt::strtime::parse(f, s).ok()?.to_datetime().ok());
+    civil
+        .and_then(|c| c.to_zoned_datetime(zone.clone()).ok())
+        .map(|z| z.timestamp())
+        .ok_or_else(|| {
+            FieldError::new(
+                field,
+                format!("'{s}' is not a date and time such as 2026-03-02 09:30:00"),
+            )
+        })
+}
+
+/// A `line_item_N` cell: `key:value` pairs separated by `|`.
+fn woocommerce_line(cell: &str) -> HashMap<String, String> {
+    cell.split('|')
+        .filter_map(|pair| pair.split_once(':'))
+        .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))
+        .collect()
+}
+
+fn woocommerce_order(row: &Row, now: Timestamp) -> Result<Read1, FieldError> {
+    let number = col(row, &["order_number", "order_id"])
+        .ok_or_else(|| FieldError::new("order_number", "must not be empty"))?;
+    let status = col(row, &["status", "order_status"])
+        .unwrap_or("completed")
+        .to_lowercase();
+    let status = status.trim_start_matches("wc-");
+    // Only money received is a sale: pending, on-hold, failed, cancelled and refunded
+    // orders are not history to learn from.
+    if !matches!(status, "processing" | "completed") {
+        return Ok(Read1::Skip(format!("order {number} is {status}")));
+    }
+    let country = col(row, &["shipping_country", "billing_country"]);
+    let zone = time_zone(country).unwrap_or_default();
+    let placed_at = woocommerce_time(
+        "order_date",
+        col(row, &["order_date", "date_created"])
+            .ok_or_else(|| FieldError::new("order_date", "must not be empty"))?,
+        &zone.zone(),
+    )?;
+    let email = email_of(
+        col(row, &["billing_email", "customer_email"]),
+        "billing_email",
+    )?;
+    // The same ids as WooCommerce's webhooks give: the account's number, or for a guest a
+    // digest of the billing email.
+    let customer_id = match col(row, &["customer_id", "customer_user"]).filter(|c| *c != "0") {
+        Some(id) => ExternalId::parse(id).map_err(|r| FieldError::new("customer_id", r))?,
+        None => match &email {
+            Some(e) => crate::connectors::guest_id(e.as_str())?,
+            None => {
+                return Err(FieldError::new(
+                    "billing_email",
+                    "a guest order needs the billing email to know the customer by",
+                ));
+            }
+        },
+    };
+    let side = if col(row, &["shipping_address_1"]).is_some() {
+        "shipping"
+    } else {
+        "billing"
+    };
+    let part = |f: &str| col(row, &[format!("{side}_{f}").as_str()]).map(str::to_string);
+    let customer = CustomerUpdate {
+        external_id: Some(customer_id.clone()),
+        email: email.clone(),
+        phone: phone_of(col(row, &["billing_phone", "shipping_phone"])),
+        first_name: col(row, &["billing_first_name", "shipping_first_name"]).map(str::to_string),
+        last_name: col(row, &["billing_last_name", "shipping_last_name"]).map(str::to_string),
+        guessed_locale: country_locale(country),
+        time_zone: time_zone(country),
+        postal_address: address(
+            part("address_1").as_deref(),
+            part("address_2").as_deref(),
+            part("postcode").as_deref(),
+            part("city").as_deref(),
+            part("country").as_deref(),
+        ),
+        ..Default::default()
+    };
+    let mut lines = Vec::new();
+    let mut products = Vec::new();
+    for n in 1.. {
+        let column = format!("line_item_{n}");
+        let Some(cell) = col(row, &[column.as_str()]) else {
+            break;
+        };
+        let item = woocommerce_line(cell);
+        let get = |k: &str| item.get(k).map(String::as_str).filter(|v| !v.is_empty());
+        let field = |k: &str| format!("{column}.{k}");
+        let sku = match (
+            get("sku"),
+            get("variation_id").filter(|v| *v != "0"),
+            get("product_id"),
+        ) {
+            (Some(s), _, _) => s.to_string(),
+            (_, Some(v), _) => format!("woocommerce-variation-{v}"),
+            (_, _, Some(p)) => format!("woocommerce-product-{p}"),
+            _ => {
+                return Err(FieldError::new(
+                    field("sku"),
+                    "the line has neither a sku nor a product id",
+                ));
+            }
+        };
+        let sku = ExternalId::parse(&sku).map_err(|r| FieldError::new(field("sku"), r))?;
+        let quantity: u32 = get("quantity")
+            .ok_or_else(|| FieldError::new(field("quantity"), "must not be empty"))?
+            .parse()
+            .ok()
+            .filter(|q| *q > 0)
+            .ok_or_else(|| {
+                FieldError::new(field("quantity"), "must be a whole number of at least 1")
+            })?;
+        let amount = |k: &str| match get(k) {
+            Some(a) => crate::connectors::cents(&field(k), a),
+            None => Ok(0),
+        };
+        // WooCommerce's line totals leave the VAT out; the customer paid it.
+        let total = crate::connectors::cents(
+            &field("total"),
+            get("total").ok_or_else(|| FieldError::new(field("total"), "must not be empty"))?,
+        )? + amount("tax").and_then(|t| Ok(t + amount("total_tax")?))?;
+        let before = match get("subtotal") {
+            Some(_) => amount("subtotal")? + amount("subtotal_tax")?,
+            None => total,
+        };
+        products.push(LineProduct {
+            sku: sku.clone(),
+            name: get("name").map_or_else(|| sku.to_string(), str::to_string),
+            price_cents: before / i64::from(quantity),
+        });
+        lines.extend(split_line(sku, quantity, total));
+    }
+    if lines.is_empty() {
+        return Err(FieldError::new(
+            "line_item_1",
+            "an order needs at least one line",
+        ));
+    }
+    let order = order_record(
+        number,
+        &customer_id,
+        placed_at.min(now),
+        col(row, &["order_currency", "currency"]).unwrap_or("EUR"),
+        lines,
+    )?;
+    Ok(Read1::Item(Box::new(Item::Order {
+        order,
+        customer: Some(Box::new(customer)),
+        email,
+        products,
+    })))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -514,6 +876,111 @@ mod tests {
         let e = got[0].1.as_ref().unwrap_err();
         assert!(e.reason.contains("order #1001 cannot be read"), "{e:?}");
         assert!(matches!(got[1].1, Ok(Read1::Item(_))));
+    }
+
+    fn read(kind: Kind, text: &str) -> Vec<Entry> {
+        let format = Format::detect(kind, text.lines().next().unwrap()).unwrap();
+        entries(
+            kind,
+            format,
+            std::io::Cursor::new(text.as_bytes().to_vec()),
+            now(),
+        )
+        .collect()
+    }
+
+    fn item(entry: &Entry) -> &Item {
+        match &entry.1 {
+            Ok(Read1::Item(i)) => i,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn own_csv_customers_read_nested_fields_consents_and_a_dutch_spreadsheet_s_semicolons() {
+        let text = "external_id;email;first_name;postal_address.street;postal_address.house_number;postal_address.postcode;postal_address.city;postal_address.country;attributes.shoe_size;consents.marketing.email;consents_at\n\
+                    C1;anna@example.nl;Anna;Kerkstraat;12;1012 AB;Amsterdam;NL;42;yes;2025-01-02T10:00:00Z\n\
+                    C2;;;;;;;;;;\n\
+                    C3;piet@example.nl;;;;;;;;no;\n";
+        let got = read(Kind::Customers, text);
+        assert_eq!(got.len(), 3, "{got:?}");
+        let Item::Customer(c) = item(&got[0]) else {
+            panic!()
+        };
+        assert_eq!(c.postal_address.as_ref().unwrap().postcode, "1012 AB");
+        assert_eq!(c.attributes["shoe_size"], serde_json::json!("42"));
+        assert_eq!(c.consents.len(), 1);
+        assert!(c.consents[0].granted && c.consents[0].source == "import");
+        let Item::Customer(c) = item(&got[1]) else {
+            panic!()
+        };
+        assert!(
+            c.email.is_none() && c.consents.is_empty(),
+            "empty cells are absent"
+        );
+        let e = got[2].1.as_ref().unwrap_err();
+        assert_eq!(e.field, "consents_at", "{e:?}");
+    }
+
+    #[test]
+    fn own_csv_orders_are_grouped_by_number_and_a_bad_cell_names_its_column() {
+        let text = "external_id,customer_external_id,placed_at,currency,sku,quantity,unit_price_cents\n\
+                    W1,C1,2025-03-02T10:00:00Z,EUR,LW-STRIDE-4,1,12995\n\
+                    W1,C1,2025-03-02T10:00:00Z,EUR,LW-SOCK,2,1000\n\
+                    W2,C1,2025-04-02T10:00:00Z,EUR,LW-SOCK,two,1000\n";
+        let got = read(Kind::Orders, text);
+        assert_eq!(got.len(), 2);
+        let Item::Order { order, .. } = item(&got[0]) else {
+            panic!()
+        };
+        assert_eq!(order.lines.len(), 2);
+        assert_eq!(order.total_cents(), 12995 + 2000);
+        assert_eq!(
+            (got[1].0, got[1].1.as_ref().unwrap_err().field.as_str()),
+            (4, "quantity")
+        );
+        let products = read(
+            Kind::Products,
+            "sku,name,category,price_cents,lifespan_days,tips\nLW-1,Stride,running-shoes,12995,180,Eerst inlopen | Droog bewaren\n",
+        );
+        let Item::Product(p) = item(&products[0]) else {
+            panic!()
+        };
+        assert_eq!((p.lifespan_days, p.tips.len()), (Some(180), 2));
+    }
+
+    #[test]
+    fn a_woocommerce_order_export_row_is_an_order_with_vat_and_unpaid_orders_are_skipped() {
+        let text = "order_id,order_number,order_date,status,order_currency,customer_id,billing_first_name,billing_last_name,billing_email,billing_phone,billing_address_1,billing_postcode,billing_city,billing_country,shipping_address_1,shipping_postcode,shipping_city,shipping_country,line_item_1,line_item_2\n\
+                    71,1071,2026-03-02 09:30:00,wc-completed,EUR,0,Anna,Jansen,Anna@Example.nl,0612345678,Kerkstraat 12,1012 AB,Amsterdam,NL,,,,,name:Stride 4|product_id:36|sku:LW-STRIDE-4|quantity:1|total:107.40|tax:22.55,name:Sok|product_id:37|sku:|quantity:2|total:16.53|tax:3.47\n\
+                    72,1072,2026-03-03 10:00:00,pending,EUR,5,Piet,Peters,piet@example.nl,,,,,,,,,,name:Sok|sku:LW-SOCK|quantity:1|total:8.26|tax:1.74,\n";
+        let got = read(Kind::Orders, text);
+        assert_eq!(got.len(), 2);
+        let Item::Order {
+            order,
+            customer,
+            products,
+            ..
+        } = item(&got[0])
+        else {
+            panic!()
+        };
+        assert_eq!(order.external_id.as_str(), "1071");
+        assert_eq!(order.total_cents(), 12995 + 2000);
+        assert_eq!(
+            order.placed_at.to_string(),
+            "2026-03-02T08:30:00Z",
+            "Amsterdam time"
+        );
+        assert_eq!(products[1].sku.as_str(), "woocommerce-product-37");
+        let c = customer.as_ref().unwrap();
+        assert_eq!(
+            c.external_id.as_ref().unwrap(),
+            &crate::connectors::guest_id("anna@example.nl").unwrap(),
+            "a guest is known by the same id as WooCommerce's webhooks give"
+        );
+        assert_eq!(c.postal_address.as_ref().unwrap().street, "Kerkstraat");
+        assert!(matches!(got[1].1, Ok(Read1::Skip(_))));
     }
 
     #[test]
