@@ -53,9 +53,7 @@ pub fn p_alive_on(
     days: &BTreeMap<jiff::civil::Date, i64>,
     day: jiff::civil::Date,
 ) -> Option<f64> {
-    if days.range(..=day).next().is_none() {
-        return None;
-    }
+    days.range(..=day).next()?;
     let before: BTreeMap<jiff::civil::Date, i64> =
         days.range(..=day).map(|(d, c)| (*d, *c)).collect();
     Some(model.p_alive(&history(&before, day)))

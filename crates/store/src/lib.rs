@@ -32,6 +32,7 @@ pub use tx::{AuditEntry, OutgoingWebhook, Pause, PrintBatch, TeamSession, TeamUs
 pub use tx::{Content, ContentChange, Draft, LiveTemplate, TemplateVersion};
 pub use tx::{Coupon, NewCoupon, NewEntry, RedeemOutcome, Redemption, Referral, Scores, Tx};
 pub use tx::{Heartbeat, HookDelivery, JobFigures, NewRetentionOffer, Prune, RetentionOfferRow};
+pub use tx::{NewUpload, Upload};
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]

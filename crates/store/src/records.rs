@@ -41,6 +41,8 @@ pub mod job_kind {
     pub const CAMPAIGN: &str = "campaign";
     /// Call the brand's system for a programme's `webhook` step.
     pub const WEBHOOK: &str = "webhook";
+    /// Import a slice of an uploaded history file (`POST /v1/imports`).
+    pub const IMPORT: &str = "import";
 }
 
 #[derive(Debug, sqlx::FromRow)]

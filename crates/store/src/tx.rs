@@ -84,7 +84,7 @@ pub use campaigns::{
     Audience, AudienceVersion, Campaign, CampaignMessage, NewCampaign, PlannedRecipient,
     RecipientOutcome,
 };
-pub use connectors::HookDelivery;
+pub use connectors::{HookDelivery, NewUpload, Upload};
 pub use content::{Content, ContentChange, Draft, LiveTemplate, TemplateVersion};
 pub use experiments::VariantOutcome;
 pub use loyalty::{Coupon, NewCoupon, NewEntry, RedeemOutcome, Redemption, Referral};

@@ -1366,3 +1366,145 @@ both_backends!(
         assert_eq!(app.counts().await, after);
     }
 );
+
+both_backends!(
+    history_uploaded_over_the_api_is_imported_by_a_worker_as_history_once,
+    |backend| async move {
+        let app = spawn_app(backend).await;
+        let post = |query: &str, body: String, key: Option<&str>| {
+            let mut r = app
+                .http
+                .post(format!("{}/v1/imports?{query}", app.base_url))
+                .bearer_auth(&app.token)
+                .header("content-type", "application/x-ndjson")
+                .body(body);
+            if let Some(k) = key {
+                r = r.header("idempotency-key", k);
+            }
+            r.send()
+        };
+        let customers: String = (0..1100)
+            .map(|i| {
+                let email = if i == 7 {
+                    "not-an-address".to_string()
+                } else {
+                    format!("klant{i}@example.nl")
+                };
+                format!("{{\"external_id\": \"U{i}\", \"email\": \"{email}\"}}\n")
+            })
+            .collect();
+        let r = post("kind=customers", customers.clone(), Some("k-1"))
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 202);
+        let queued: Value = r.json().await.unwrap();
+        assert_eq!(queued["state"], "queued", "{queued}");
+        assert_eq!(queued["format"], "jsonl");
+        let id = queued["id"].as_i64().unwrap();
+        // A retry with the same key is the same import.
+        let again = post("kind=customers", customers, Some("k-1"))
+            .await
+            .unwrap();
+        assert_eq!(again.status().as_u16(), 202);
+        assert_eq!(again.headers()["idempotent-replayed"], "true");
+        assert_eq!(again.json::<Value>().await.unwrap()["id"], id);
+
+        app.engine.run_until_idle().await.unwrap();
+        let done = app.get_json(&format!("/v1/imports/{id}")).await;
+        assert_eq!(done["state"], "done", "{done}");
+        assert_eq!(
+            (done["added"].as_u64(), done["rejected_count"].as_u64()),
+            (Some(1099), Some(1))
+        );
+        assert!(
+            done["rejected"][0]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("upload-{id}:8: email:")),
+            "{done}"
+        );
+
+        // Orders of those customers: history, so nothing is sent about them.
+        let orders: String = (0..30)
+            .map(|i| {
+                format!(
+                    "{{\"external_id\": \"UO{i}\", \"customer_external_id\": \"U{}\", \"placed_at\": \"2025-0{}-02T10:00:00Z\", \"lines\": [{{\"sku\": \"LW-SOCK\", \"quantity\": 1, \"unit_price_cents\": 1295}}]}}\n",
+                    i + 10,
+                    1 + i % 9
+                )
+            })
+            .collect();
+        let sock =
+            json!({"sku": "LW-SOCK", "name": "Loopsok", "category": "socks", "price_cents": 1295});
+        assert_eq!(app.post_json("/v1/products", &sock).await.0, 200);
+        let r = post("kind=orders", orders, None).await.unwrap();
+        assert_eq!(r.status().as_u16(), 202);
+        let order_import = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+        app.engine.run_until_idle().await.unwrap();
+        let done = app.get_json(&format!("/v1/imports/{order_import}")).await;
+        assert_eq!(
+            (done["state"].as_str(), done["added"].as_u64()),
+            (Some("done"), Some(30)),
+            "{done}"
+        );
+        let counts = app.counts().await;
+        assert_eq!(counts[2], 30, "orders stored");
+        assert_eq!(counts[6], 0, "no message about the past");
+        let list = app.get_json("/v1/imports?limit=1").await;
+        assert_eq!(list["imports"][0]["id"], order_import);
+        assert_eq!(list["next_before"], order_import);
+
+        // What is not a file Aftercare reads, or not a kind, is refused at once.
+        let before = app.counts().await;
+        let r = post("kind=orders", "hello\n".into(), None).await.unwrap();
+        assert_eq!(r.status().as_u16(), 422);
+        assert_eq!(r.json::<Value>().await.unwrap()["field"], "body");
+        let r = post("kind=invoices", "{}\n".into(), None).await.unwrap();
+        assert_eq!(r.status().as_u16(), 400);
+        assert_eq!(r.json::<Value>().await.unwrap()["field"], "kind");
+        assert_eq!(app.counts().await, before);
+        let list = app.get_json("/v1/imports").await;
+        assert_eq!(list["imports"].as_array().unwrap().len(), 2);
+    }
+);
+
+/// An upload's import runs a slice at a time, each slice going on from the last
+/// committed line: stopped after every batch, it still stores every line once.
+#[tokio::test]
+async fn an_import_stopped_after_each_batch_goes_on_where_it_stopped() {
+    use aftercare_engine::import::files::Format;
+    use aftercare_engine::import::run::{Finished, Options, Report, Source, run};
+    let app = spawn_app(Backend::Sqlite).await;
+    let text: String = (0..1234)
+        .map(|i| format!("{{\"external_id\": \"S{i}\"}}\n"))
+        .collect();
+    let source = Source {
+        name: "slices",
+        key: "test:slices",
+        kind: aftercare_engine::import::Kind::Customers,
+        format: Format::JsonLines,
+        upload: None,
+    };
+    let mut report = Report::default();
+    let mut runs = 0;
+    loop {
+        runs += 1;
+        let stream = Box::new(std::io::Cursor::new(text.clone().into_bytes()));
+        let finished = run(
+            &app.engine,
+            source,
+            stream,
+            Options::default(),
+            &mut report,
+            Some(1),
+        )
+        .await
+        .unwrap();
+        if finished == Finished::Yes {
+            break;
+        }
+    }
+    assert_eq!(runs, 3, "two full batches of 500, then the rest");
+    assert_eq!((report.added, report.known), (1234, 0), "{report:?}");
+    assert_eq!(app.counts().await[0], 1234);
+}

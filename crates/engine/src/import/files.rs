@@ -61,6 +61,30 @@ pub enum Format {
 }
 
 impl Format {
+    const ALL: [Format; 5] = [
+        Format::JsonLines,
+        Format::ShopifyCustomers,
+        Format::ShopifyOrders,
+        Format::OwnCsv,
+        Format::WooCommerceOrders,
+    ];
+
+    /// Its name in an upload's record.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::JsonLines => "jsonl",
+            Format::ShopifyCustomers => "shopify-customers",
+            Format::ShopifyOrders => "shopify-orders",
+            Format::OwnCsv => "csv",
+            Format::WooCommerceOrders => "woocommerce-orders",
+        }
+    }
+
+    /// The format named `s`.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.as_str() == s)
+    }
+
     /// What the first line of a file for `kind` says it is.
     pub fn detect(kind: Kind, first_line: &str) -> Result<Self, String> {
         let line = first_line.trim_start_matches('\u{feff}').trim();
@@ -111,12 +135,12 @@ pub enum Read1 {
 pub type Entry = (u64, Result<Read1, FieldError>);
 
 /// The entries of a file of `kind` in `format`, read as they are asked for.
-pub fn entries<R: Read + 'static>(
+pub fn entries<R: Read + Send + 'static>(
     kind: Kind,
     format: Format,
     reader: R,
     now: Timestamp,
-) -> Box<dyn Iterator<Item = Entry>> {
+) -> Box<dyn Iterator<Item = Entry> + Send> {
     match format {
         Format::JsonLines => Box::new(json_lines(kind, std::io::BufReader::new(reader))),
         Format::ShopifyCustomers => Box::new(CsvRows::new(reader).map(move |(line, row)| {
@@ -286,21 +310,29 @@ fn yes(value: Option<&str>) -> Option<bool> {
     }
 }
 
+/// A customer's id as the platform gives it, or a guest's made from the email.
+fn id_or_guest(
+    id: Option<&str>,
+    email: &Option<aftercare_domain::EmailAddress>,
+    field: &str,
+    neither: FieldError,
+) -> Result<ExternalId, FieldError> {
+    match (id, email) {
+        (Some(id), _) => ExternalId::parse(id).map_err(|r| FieldError::new(field, r)),
+        (None, Some(e)) => crate::connectors::guest_id(e.as_str()),
+        (None, None) => Err(neither),
+    }
+}
+
 fn shopify_customer(row: &Row, now: Timestamp) -> Result<CustomerUpdate, FieldError> {
     let email = email_of(col(row, &["email"]), "Email")?;
-    let id = match col(row, &["customer id"]) {
-        // Spreadsheets keep a long number whole when it is written with a leading quote.
-        Some(id) => ExternalId::parse(id).map_err(|r| FieldError::new("Customer ID", r))?,
-        None => match &email {
-            Some(e) => crate::connectors::guest_id(e.as_str())?,
-            None => {
-                return Err(FieldError::new(
-                    "Customer ID",
-                    "a customer needs an id or an email",
-                ));
-            }
-        },
-    };
+    // (Spreadsheets keep a long number whole when it is written with a leading quote.)
+    let id = id_or_guest(
+        col(row, &["customer id"]),
+        &email,
+        "Customer ID",
+        FieldError::new("Customer ID", "a customer needs an id or an email"),
+    )?;
     let country = col(row, &["default address country code", "country code"]);
     let address = address(
         col(row, &["default address address1", "address1"]),
@@ -350,12 +382,15 @@ fn address(
     postal_address(line1?, line2.unwrap_or(""), zip?, city?, country?)
 }
 
+/// Makes an item of a group of rows.
+type GroupMap = Box<dyn Fn(&[Row]) -> Result<Read1, FieldError> + Send>;
+
 /// Consecutive rows with the same `key` column are one item (an order of a file with a row
 /// per order line).
 struct Grouped<R: Read> {
     rows: std::iter::Peekable<CsvRows<R>>,
     key: &'static str,
-    map: Box<dyn Fn(&[Row]) -> Result<Read1, FieldError>>,
+    map: GroupMap,
 }
 
 impl<R: Read> Iterator for Grouped<R> {
@@ -704,18 +739,15 @@ fn woocommerce_order(row: &Row, now: Timestamp) -> Result<Read1, FieldError> {
     )?;
     // The same ids as WooCommerce's webhooks give: the account's number, or for a guest a
     // digest of the billing email.
-    let customer_id = match col(row, &["customer_id", "customer_user"]).filter(|c| *c != "0") {
-        Some(id) => ExternalId::parse(id).map_err(|r| FieldError::new("customer_id", r))?,
-        None => match &email {
-            Some(e) => crate::connectors::guest_id(e.as_str())?,
-            None => {
-                return Err(FieldError::new(
-                    "billing_email",
-                    "a guest order needs the billing email to know the customer by",
-                ));
-            }
-        },
-    };
+    let customer_id = id_or_guest(
+        col(row, &["customer_id", "customer_user"]).filter(|c| *c != "0"),
+        &email,
+        "customer_id",
+        FieldError::new(
+            "billing_email",
+            "a guest order needs the billing email to know the customer by",
+        ),
+    )?;
     let side = if col(row, &["shipping_address_1"]).is_some() {
         "shipping"
     } else {

@@ -10,6 +10,7 @@
 //! status and time), so importing the same file again adds nothing.
 
 pub mod files;
+pub mod run;
 
 use aftercare_domain::loyalty::LoyaltyConfig;
 use aftercare_domain::{
@@ -40,6 +41,20 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every kind.
+    pub const ALL: [Kind; 5] = [
+        Kind::Customers,
+        Kind::Products,
+        Kind::Orders,
+        Kind::Shipments,
+        Kind::Consents,
+    ];
+
+    /// The kind named `s` (as on the command line).
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
     /// The name used on the command line.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -545,6 +545,7 @@ impl Engine {
             job_kind::CARRIER => self.pass_on_change(job).await,
             job_kind::WEBHOOK => self.call_webhook(job).await,
             job_kind::CAMPAIGN => self.plan_campaign(job).await,
+            job_kind::IMPORT => self.import_upload(job).await,
             job_kind::REFERRAL => {
                 let mut tx = self.store.begin().await?;
                 crate::loyalty::settle_referral(

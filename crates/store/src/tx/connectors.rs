@@ -235,3 +235,135 @@ impl Tx {
         Ok(())
     }
 }
+
+/// An uploaded import (`POST /v1/imports`), without its body.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Upload {
+    /// Its id.
+    pub id: i64,
+    /// `customers`, `products`, `orders`, `shipments` or `consents`.
+    pub kind: String,
+    /// The file's format, as the first line told it.
+    pub format: String,
+    /// The import's options (JSON).
+    pub options: String,
+    /// `queued`, `running`, `done` or `failed`.
+    pub state: String,
+    /// The upload's size in bytes.
+    pub bytes: i64,
+    /// What the import did so far (JSON).
+    pub report: String,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+    /// The API token that uploaded it.
+    pub created_by: String,
+    /// When (µs).
+    pub created_at: i64,
+    /// When it finished (µs).
+    pub finished_at: Option<i64>,
+}
+
+/// A new upload.
+#[derive(Debug, Clone)]
+pub struct NewUpload<'a> {
+    /// What it holds.
+    pub kind: &'a str,
+    /// Its format.
+    pub format: &'a str,
+    /// Options (JSON).
+    pub options: &'a str,
+    /// The file.
+    pub body: &'a [u8],
+    /// The empty report (JSON).
+    pub report: &'a str,
+    /// Who uploaded it.
+    pub created_by: &'a str,
+}
+
+const UPLOAD_COLUMNS: &str =
+    "id, kind, format, options, state, bytes, report, error, created_by, created_at, finished_at";
+
+impl Tx {
+    /// Stores an upload, queued; returns its id.
+    pub async fn insert_upload(&mut self, u: &NewUpload<'_>, now: Timestamp) -> Result<i64> {
+        Ok(on_tx!(self, c => sqlx::query_scalar(
+            "INSERT INTO imports (kind, format, options, state, body, bytes, report, created_by, created_at)
+             VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8) RETURNING id",
+        )
+        .bind(u.kind)
+        .bind(u.format)
+        .bind(u.options)
+        .bind(u.body)
+        .bind(u.body.len() as i64)
+        .bind(u.report)
+        .bind(u.created_by)
+        .bind(micros(now))
+        .fetch_one(&mut *c)
+        .await?))
+    }
+
+    /// An upload, without its body.
+    pub async fn upload(&mut self, id: i64) -> Result<Option<Upload>> {
+        let sql = format!("SELECT {UPLOAD_COLUMNS} FROM imports WHERE id = $1");
+        Ok(
+            on_tx!(self, c => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(id)
+            .fetch_optional(&mut *c)
+            .await?),
+        )
+    }
+
+    /// The latest `limit` uploads, newest first, before `before_id` when given (keyset).
+    pub async fn uploads(&mut self, before_id: Option<i64>, limit: i64) -> Result<Vec<Upload>> {
+        let sql =
+            format!("SELECT {UPLOAD_COLUMNS} FROM imports WHERE id < $1 ORDER BY id DESC LIMIT $2");
+        Ok(
+            on_tx!(self, c => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(before_id.unwrap_or(i64::MAX))
+            .bind(limit)
+            .fetch_all(&mut *c)
+            .await?),
+        )
+    }
+
+    /// An upload's file.
+    pub async fn upload_body(&mut self, id: i64) -> Result<Vec<u8>> {
+        Ok(
+            on_tx!(self, c => sqlx::query_scalar("SELECT body FROM imports WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *c)
+            .await?)
+            .unwrap_or_default(),
+        )
+    }
+
+    /// Records what the import did so far, and its state; a finished import (`done` or
+    /// `failed`) lets go of the file.
+    pub async fn set_upload_progress(
+        &mut self,
+        id: i64,
+        state: &str,
+        report: &str,
+        error: Option<&str>,
+        now: Timestamp,
+    ) -> Result<()> {
+        let finished = matches!(state, "done" | "failed");
+        on_tx!(self, c => sqlx::query(
+            "UPDATE imports SET state = $2, report = $3, error = $4,
+                 finished_at = CASE WHEN $5 THEN $6 ELSE finished_at END,
+                 body = CASE WHEN $5 THEN $7 ELSE body END
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(state)
+        .bind(report)
+        .bind(error)
+        .bind(finished)
+        .bind(micros(now))
+        .bind(Vec::<u8>::new())
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+        Ok(())
+    }
+}

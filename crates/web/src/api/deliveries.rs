@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::extract::{ApiPath, ApiQuery, Caller};
+use super::extract::{ApiPath, ApiQuery, Caller, page_limit};
 use crate::AppState;
 use crate::error::ApiError;
 
@@ -105,13 +105,7 @@ pub async fn list_deliveries(
     _caller: Caller,
     ApiQuery(query): ApiQuery<DeliveryQuery>,
 ) -> Result<Response, ApiError> {
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::BadParameter {
-            field: "limit".into(),
-            reason: "must be between 1 and 500".into(),
-        });
-    }
+    let limit = page_limit(query.limit)?;
     let mut tx = app.store.begin_read().await?;
     let deliveries = tx
         .hook_deliveries(query.state.map(DeliveryState::as_str), limit)

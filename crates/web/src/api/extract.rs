@@ -65,17 +65,24 @@ async fn read_json(req: Request) -> Result<(Bytes, tokio::sync::OwnedSemaphorePe
     if !is_json {
         return Err(ApiError::UnsupportedMediaType);
     }
+    read_limited(req, MAX_BODY_BYTES).await
+}
+
+/// Reads a request's body of at most `max` bytes within the server's body budget.
+pub(crate) async fn read_limited(
+    req: Request,
+    max: usize,
+) -> Result<(Bytes, tokio::sync::OwnedSemaphorePermit), ApiError> {
     // A body's share is what it says it will be (the most, when it does not say).
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
-        return Err(ApiError::TooLarge(MAX_BODY_BYTES));
+    if declared.is_some_and(|n| n > max) {
+        return Err(ApiError::TooLarge(max));
     }
-    let kib =
-        u32::try_from(declared.unwrap_or(MAX_BODY_BYTES).div_ceil(1024).max(1)).unwrap_or(u32::MAX);
+    let kib = u32::try_from(declared.unwrap_or(max).div_ceil(1024).max(1)).unwrap_or(u32::MAX);
     let permit = tokio::time::timeout(
         BODY_BUDGET_WAIT,
         body_budget().clone().acquire_many_owned(kib),
@@ -84,9 +91,9 @@ async fn read_json(req: Request) -> Result<(Bytes, tokio::sync::OwnedSemaphorePe
     .ok()
     .and_then(Result::ok)
     .ok_or(ApiError::Busy)?;
-    let raw = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
+    let raw = axum::body::to_bytes(req.into_body(), max)
         .await
-        .map_err(|_| ApiError::TooLarge(MAX_BODY_BYTES))?;
+        .map_err(|_| ApiError::TooLarge(max))?;
     Ok((raw, permit))
 }
 
@@ -258,6 +265,18 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiQuer
             }
         })
     }
+}
+
+/// A list's `limit` parameter: 50 when absent, else 1 to 500.
+pub fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
+    let limit = limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::BadParameter {
+            field: "limit".into(),
+            reason: "must be between 1 and 500".into(),
+        });
+    }
+    Ok(limit)
 }
 
 /// The caller, known by a valid bearer token.

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
 use super::answers::*;
-use super::extract::{ApiPath, ApiQuery, Caller, JsonBody, RawJson};
+use super::extract::{ApiPath, ApiQuery, Caller, JsonBody, RawJson, page_limit};
 use crate::error::ApiError;
 use crate::{AppState, idempotent_write};
 
@@ -484,13 +484,7 @@ pub async fn list_messages(
             })?,
         ),
     };
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::BadParameter {
-            field: "limit".into(),
-            reason: "must be between 1 and 500".into(),
-        });
-    }
+    let limit = page_limit(query.limit)?;
     if query.before.is_some_and(|b| b < 1) {
         return Err(ApiError::BadParameter {
             field: "before".into(),

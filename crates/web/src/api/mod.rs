@@ -8,6 +8,7 @@ pub mod extract;
 #[cfg(test)]
 mod fuzz;
 mod handlers;
+mod imports;
 mod loyalty;
 pub mod openapi;
 mod privacy;
@@ -54,6 +55,11 @@ pub fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(deliveries::list_deliveries))
         .routes(routes!(deliveries::get_delivery))
         .routes(routes!(deliveries::replay_delivery))
+        .routes(routes!(
+            imports::upload_history,
+            imports::list_history_imports
+        ))
+        .routes(routes!(imports::get_history_import))
 }
 
 /// The `/v1` routes, and the document itself at `/v1/openapi.json`.
