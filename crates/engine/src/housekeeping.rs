@@ -12,8 +12,12 @@
 //! - Events go after `event_days`, except the ones an enrolment started from (its timeline
 //!   names them) and those still waiting to be routed.
 //!
+//! - What messages said and to whom (recipient, subject, bodies) and what events carried
+//!   go after `personal_data_days` (two years by default; GDPR's storage limitation): the
+//!   rows stay, so the band, the reports and the timeline still count them.
+//!
 //! Orders, messages and their decisions stay: the band counts a year of messages, scores
-//! read every order, and the customer's own data goes only with the customer (erasure).
+//! read every order, and the customer's record goes only with the customer (erasure).
 
 use aftercare_store::{Prune, Store};
 use jiff::{SignedDuration, Timestamp};
@@ -33,6 +37,8 @@ pub struct HousekeepingConfig {
     pub hook_delivery_days: u32,
     /// Events that started no enrolment.
     pub event_days: u32,
+    /// Messages' content and recipient, and events' properties (the rows stay).
+    pub personal_data_days: u32,
 }
 
 impl Default for HousekeepingConfig {
@@ -42,6 +48,7 @@ impl Default for HousekeepingConfig {
             dead_job_days: 90,
             hook_delivery_days: 90,
             event_days: 730,
+            personal_data_days: 730,
         }
     }
 }
@@ -60,6 +67,10 @@ pub struct Pruned {
     pub hook_deliveries: u64,
     /// Events.
     pub events: u64,
+    /// Messages whose content was cleared.
+    pub message_contents: u64,
+    /// Events whose properties were cleared.
+    pub event_properties: u64,
 }
 
 /// Removes what `config` no longer keeps at `now`, [`CHUNK`] rows per transaction (a
@@ -83,6 +94,16 @@ pub async fn prune(
             &mut pruned.hook_deliveries,
         ),
         (Prune::Events, config.event_days, &mut pruned.events),
+        (
+            Prune::MessageContent,
+            config.personal_data_days,
+            &mut pruned.message_contents,
+        ),
+        (
+            Prune::EventProperties,
+            config.personal_data_days,
+            &mut pruned.event_properties,
+        ),
     ] {
         if days == 0 {
             continue;

@@ -27,13 +27,15 @@ pub enum IngestError {
 pub const MAX_EVENT_BATCH: usize = 1000;
 
 /// Inserts or replaces a customer; returns the id and whether it is new. A customer who
-/// enters a segment (`attributes.segment` changes) gets a `segment_entered` event.
+/// enters a segment (`attributes.segment` changes) gets a `segment_entered` event. A
+/// customer whose data was erased and whom the shop posts again is a customer again.
 pub async fn upsert_customer(
     tx: &mut Tx,
     record: &CustomerRecord,
     now: Timestamp,
 ) -> Result<(i64, bool), IngestError> {
     record.validate(now.to_zoned_datetime(jiff::tz::TimeZone::UTC).date())?;
+    tx.unmark_erased(record.external_id.as_str()).await?;
     let segment = |r: &CustomerRecord| {
         r.attributes
             .get("segment")

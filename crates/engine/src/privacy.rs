@@ -4,16 +4,20 @@
 //! told back to the shop, so its own marketing list agrees (issue 24).
 
 use aftercare_domain::{Consent, CustomerRecord};
-use aftercare_store::{StoredCustomer, Tx, job_kind};
+use aftercare_store::{StoredCustomer, Tx, enrolment_state, job_kind};
 use jiff::Timestamp;
 use serde_json::json;
 
 use crate::ingest::IngestError;
 
 /// Removes the customer's personal data: the record keeps only its id, language, time
-/// zone and first-purchase date; queued messages are blocked; sent ones keep their template
-/// and state (counted in reports) without recipient, subject or bodies. Audited as done by
-/// `by`. Returns how many queued messages were blocked.
+/// zone and first-purchase date; running programmes end for them and queued messages are
+/// blocked; sent ones keep their template and state (counted in reports) without
+/// recipient, subject or bodies; what their events, enrolments, survey comments and
+/// delivery changes carried goes, and so do the payloads naming them in webhook calls made
+/// and received (see [`aftercare_store::Tx::erase_customer_traces`]). The customer is
+/// marked erased, so importing old history does not fill the record again. Audited as done
+/// by `by`. Returns how many queued messages were blocked.
 pub async fn erase_customer(
     tx: &mut Tx,
     customer: &StoredCustomer,
@@ -39,6 +43,26 @@ pub async fn erase_customer(
         consents: Vec::new(),
     };
     tx.upsert_customer(&erased, now).await?;
+    let reason = "the customer's personal data was erased";
+    for e in tx.open_enrolments(customer.id, now).await? {
+        if matches!(
+            e.state.as_str(),
+            enrolment_state::ACTIVE | enrolment_state::WAITING | enrolment_state::HOLDOUT
+        ) {
+            crate::worker::exit(tx, &e, reason, now).await?;
+        }
+    }
+    // The customer as webhook payloads write them: JSON strings, and a platform's numeric
+    // id as a number.
+    let id = before.external_id.as_str();
+    let mut needles = vec![format!("\"{id}\"")];
+    if id.chars().all(|c| c.is_ascii_digit()) {
+        needles.push(format!(":{id}"));
+    }
+    needles.extend(before.email.iter().map(|e| format!("\"{}\"", e.as_str())));
+    needles.extend(before.phone.iter().map(|p| format!("\"{}\"", p.as_str())));
+    tx.erase_customer_traces(customer.id, id, &needles, now)
+        .await?;
     let blocked = tx
         .erase_customer_messages(
             customer.id,

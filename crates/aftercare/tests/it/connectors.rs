@@ -759,6 +759,45 @@ both_backends!(
             export["messages"][0]["message"]["body_text"].is_null(),
             "{export}"
         );
+        // What the events, enrolments and received webhooks carried goes too; no programme
+        // goes on for them.
+        for e in export["events"].as_array().unwrap() {
+            assert_eq!(e["properties"], json!({}), "{e}");
+        }
+        for e in export["enrolments"].as_array().unwrap() {
+            assert!(e["state"] == "exited" || e["state"] == "completed", "{e}");
+        }
+        let deliveries = app.get_json("/v1/hook-deliveries").await;
+        for d in deliveries["deliveries"].as_array().unwrap() {
+            let one = app
+                .get_json(&format!("/v1/hook-deliveries/{}", d["id"]))
+                .await;
+            assert!(
+                !one["payload"].as_str().unwrap().contains("anna.devries"),
+                "{one}"
+            );
+        }
+        // Old history imported afterwards does not fill the record again.
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("old-orders.jsonl");
+        std::fs::write(
+            &old,
+            "{\"external_id\": \"#0999\", \"customer_external_id\": \"706405506930370084\", \"placed_at\": \"2025-01-02T10:00:00Z\", \"lines\": [{\"sku\": \"LW-STRIDE-4\", \"quantity\": 1, \"unit_price_cents\": 12995}]}\n",
+        )
+        .unwrap();
+        let report = aftercare::cli::import::import_file(
+            &app.engine,
+            aftercare_engine::import::Kind::Orders,
+            &old,
+            Default::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(report.added, 0, "{report:?}");
+        assert!(
+            report.rejected[0].contains("old-orders.jsonl:1: customer_external_id: the customer '706405506930370084' had their personal data erased"),
+            "{report:?}"
+        );
 
         // The API's erasure, of another customer.
         let body = fixture("woocommerce_order_created.json");

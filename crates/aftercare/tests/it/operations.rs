@@ -109,7 +109,7 @@ both_backends!(
 );
 
 both_backends!(
-    housekeeping_removes_old_keys_and_events_but_keeps_what_an_enrolment_started_from,
+    housekeeping_removes_old_keys_events_and_personal_content_but_keeps_what_an_enrolment_started_from,
     |backend| async move {
         use aftercare_store::Table;
         let app = spawn_app(backend).await;
@@ -162,5 +162,20 @@ both_backends!(
             200,
             "the customer's export reads what is left"
         );
+        // ... and what the messages said and to whom, and what the events carried, is gone
+        // after the retention period (two years); the rows stay for the band and reports.
+        let export: serde_json::Value = export.json().await.unwrap();
+        let messages = export["messages"].as_array().unwrap();
+        assert!(!messages.is_empty());
+        for m in messages {
+            let m = &m["message"];
+            assert!(
+                m["body_text"].is_null() && m["recipient"].is_null() && m["subject"].is_null(),
+                "{m}"
+            );
+        }
+        for e in export["events"].as_array().unwrap() {
+            assert_eq!(e["properties"], serde_json::json!({}), "{e}");
+        }
     }
 );

@@ -137,9 +137,61 @@ pub enum Stored {
     Known,
 }
 
+/// The customer an item is about, and the field that names them.
+fn customer_of(item: &Item) -> Option<(&str, &'static str)> {
+    match item {
+        Item::Customer(c) => Some((c.external_id.as_str(), "external_id")),
+        Item::CustomerUpdate(u) => u
+            .external_id
+            .as_ref()
+            .map(|id| (id.as_str(), "external_id")),
+        Item::Order { order, .. } => {
+            Some((order.customer_external_id.as_str(), "customer_external_id"))
+        }
+        Item::Consent(c) => Some((c.customer_external_id.as_str(), "customer_external_id")),
+        Item::Product(_) | Item::Shipment(_) => None,
+    }
+}
+
+/// Refuses items about a customer whose personal data was erased: old history must not
+/// fill their record again (the shop posting them anew through the API does).
+async fn refuse_erased(tx: &mut Tx, items: &[&Item]) -> Result<(), IngestError> {
+    let ids: Vec<&str> = items
+        .iter()
+        .filter_map(|i| customer_of(i).map(|(id, _)| id))
+        .collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let erased = tx.erased_among(&ids).await?;
+    if let Some((id, field)) = items
+        .iter()
+        .filter_map(|i| customer_of(i))
+        .find(|(id, _)| erased.iter().any(|e| e == id))
+    {
+        return Err(FieldError::new(
+            field,
+            format!("the customer '{id}' had their personal data erased; their history is not imported again"),
+        )
+        .into());
+    }
+    Ok(())
+}
+
 /// Stores `item` as history inside `tx`; `points` earns an order's loyalty points as of
-/// its date.
+/// its date. An item about an erased customer is refused.
 pub async fn apply(
+    tx: &mut Tx,
+    item: &Item,
+    points: Option<&LoyaltyConfig>,
+    cache: &mut Cache,
+    now: Timestamp,
+) -> Result<Stored, IngestError> {
+    refuse_erased(tx, &[item]).await?;
+    apply_one(tx, item, points, cache, now).await
+}
+
+async fn apply_one(
     tx: &mut Tx,
     item: &Item,
     points: Option<&LoyaltyConfig>,
@@ -272,6 +324,7 @@ pub async fn apply_batch(
     cache: &mut Cache,
     now: Timestamp,
 ) -> Result<Vec<Stored>, IngestError> {
+    refuse_erased(tx, items).await?;
     if !items.is_empty() && items.iter().all(|i| matches!(i, Item::Customer(_))) {
         return customers_batch(tx, items, now).await;
     }
@@ -285,7 +338,7 @@ pub async fn apply_batch(
     if order_numbers.is_empty() || points.is_some() {
         let mut outcomes = Vec::with_capacity(items.len());
         for item in items {
-            outcomes.push(apply(tx, item, points, cache, now).await?);
+            outcomes.push(apply_one(tx, item, points, cache, now).await?);
         }
         return Ok(outcomes);
     }
@@ -367,7 +420,7 @@ pub async fn apply_batch(
             None => {
                 // The item reads its customer from the store: what moved is written first.
                 write_customers(tx, &mut since_moved, &customers, now).await?;
-                outcomes.push(apply(tx, item, points, cache, now).await?);
+                outcomes.push(apply_one(tx, item, points, cache, now).await?);
                 // What the item changed of its customer is read again when needed.
                 if let Item::Order { order, .. } = item {
                     known.insert(order.external_id.as_str().to_string());

@@ -610,12 +610,12 @@ impl Engine {
 }
 
 /// Ends an enrolment early: cancels its timers and blocks what it had planned.
-async fn exit(
+pub(crate) async fn exit(
     tx: &mut Tx,
     e: &Enrolment,
     reason: &str,
     now: jiff::Timestamp,
-) -> Result<(), EngineError> {
+) -> Result<(), StoreError> {
     tx.cancel_step_jobs(e.id).await?;
     tx.exit_enrolment(e.id, reason, now).await?;
     tx.block_planned_messages(e.id, &format!("blocked: {reason}"), now)

@@ -319,6 +319,103 @@ impl Tx {
         Ok(blocked)
     }
 
+    /// Erases the personal data a customer left beyond their record and messages (GDPR
+    /// Art. 17): what their events and enrolments carried (order notes, a complaint's
+    /// subject), survey comments, delivery changes' details (a neighbour's name, an address)
+    /// and carriers' replies, and every payload naming them that Aftercare sent (webhook
+    /// calls; one not sent yet is cancelled) or received (shop and shipping webhooks) —
+    /// found by `needles`, the customer's id, email and phone as they appear in JSON. The
+    /// rows stay (counted in reports). Marks the customer erased.
+    pub async fn erase_customer_traces(
+        &mut self,
+        customer_id: i64,
+        external_id: &str,
+        needles: &[String],
+        now: Timestamp,
+    ) -> Result<()> {
+        for sql in [
+            "UPDATE events SET properties = '{}' WHERE customer_id = $1",
+            "UPDATE enrolments SET context = '{}' WHERE customer_id = $1",
+            "UPDATE survey_answers SET comment = NULL
+             WHERE response_id IN (SELECT id FROM survey_responses WHERE customer_id = $1)",
+            "UPDATE delivery_changes SET detail = '{\"erased\": true}', carrier_reply = NULL
+             WHERE customer_id = $1",
+            "UPDATE outgoing_webhooks SET payload = '{\"erased\": true}',
+                 state = CASE WHEN state = 'pending' THEN 'cancelled' ELSE state END
+             WHERE enrolment_id IN (SELECT id FROM enrolments WHERE customer_id = $1)",
+        ] {
+            on_tx!(self, c => sqlx::query(sql).bind(customer_id).execute(&mut *c).await?.rows_affected());
+        }
+        for needle in needles.iter().filter(|n| n.len() >= 3) {
+            let like = format!(
+                "%{}%",
+                needle
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            );
+            on_tx!(self, c => sqlx::query(
+                "UPDATE outgoing_webhooks SET payload = '{\"erased\": true}',
+                     state = CASE WHEN state = 'pending' THEN 'cancelled' ELSE state END
+                 WHERE payload LIKE $1 ESCAPE '\\'",
+            )
+            .bind(&like)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
+            on_tx!(self, c => sqlx::query(
+                "UPDATE hook_deliveries SET payload = '{}',
+                     detail = 'payload erased with the customer''s personal data'
+                 WHERE payload LIKE $1 ESCAPE '\\'",
+            )
+            .bind(&like)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
+        }
+        on_tx!(self, c => sqlx::query(
+            "INSERT INTO erased_customers (customer_id, external_id, erased_at) VALUES ($1, $2, $3)
+             ON CONFLICT (customer_id) DO UPDATE SET erased_at = excluded.erased_at",
+        )
+        .bind(customer_id)
+        .bind(external_id)
+        .bind(micros(now))
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+        Ok(())
+    }
+
+    /// Which of `external_ids` belong to customers whose data was erased.
+    pub async fn erased_among(&mut self, external_ids: &[&str]) -> Result<Vec<String>> {
+        let mut erased = Vec::new();
+        for chunk in external_ids.chunks(500) {
+            let rows: Vec<String> = on_tx!(self, c => {
+                let mut q = sqlx::QueryBuilder::new(
+                    "SELECT external_id FROM erased_customers WHERE external_id IN (",
+                );
+                let mut list = q.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                list.push_unseparated(")");
+                q.build_query_scalar().fetch_all(&mut *c).await?
+            });
+            erased.extend(rows);
+        }
+        Ok(erased)
+    }
+
+    /// The shop has posted an erased customer anew: they are a customer again.
+    pub async fn unmark_erased(&mut self, external_id: &str) -> Result<()> {
+        on_tx!(self, c => sqlx::query("DELETE FROM erased_customers WHERE external_id = $1")
+            .bind(external_id)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
+        Ok(())
+    }
+
     /// Customers matching a search: the brand's id or email exactly, a postcode (spaces
     /// ignored), or a part of the email, last name or first name; at most `limit`.
     pub async fn search_customers(

@@ -160,6 +160,11 @@ pub enum Prune {
     HookDeliveries,
     /// Events received before the time that started no enrolment and wait for no job.
     Events,
+    /// What messages planned before the time say and to whom (recipient, subject, bodies,
+    /// greeting): cleared, the rows stay.
+    MessageContent,
+    /// What events received before the time carried: cleared, the rows stay.
+    EventProperties,
 }
 
 impl Tx {
@@ -184,6 +189,17 @@ impl Tx {
                       AND NOT EXISTS (SELECT 1 FROM enrolments n WHERE n.trigger_event_id = e.id)
                       AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.kind = 'event' AND j.ref_id = e.id)
                     LIMIT $2)"
+            }
+            Prune::MessageContent => {
+                "UPDATE messages SET recipient = NULL, subject = NULL, body_text = NULL,
+                     body_html = NULL, greeting = NULL
+                 WHERE id IN (SELECT id FROM messages
+                    WHERE (body_text IS NOT NULL OR recipient IS NOT NULL) AND planned_at < $1
+                    LIMIT $2)"
+            }
+            Prune::EventProperties => {
+                "UPDATE events SET properties = '{}' WHERE id IN
+                   (SELECT id FROM events WHERE properties <> '{}' AND received_at < $1 LIMIT $2)"
             }
         };
         Ok(on_tx!(self, c => sqlx::query(sql)
