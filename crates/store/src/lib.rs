@@ -198,6 +198,22 @@ impl Store {
         })
     }
 
+    /// A read-only transaction that sees one moment of the store throughout (PostgreSQL's
+    /// REPEATABLE READ; SQLite's transactions already do): for answers read in many
+    /// statements that must agree, such as a customer's whole export.
+    pub async fn begin_snapshot(&self) -> Result<Tx> {
+        Ok(match &self.pool {
+            Pool::Sqlite(p) => Tx::Sqlite(p.begin().await?, None),
+            Pool::Postgres(p) => {
+                let mut tx = p.begin().await?;
+                sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    .execute(&mut *tx)
+                    .await?;
+                Tx::Postgres(tx)
+            }
+        })
+    }
+
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(&self) {
         on_pool!(&self.pool, p => p.close().await)

@@ -737,6 +737,13 @@ both_backends!(
             "engagement",
             "enrolments",
             "shipments",
+            "survey_answers",
+            "delivery_changes",
+            "appointments",
+            "retention_offers",
+            "recycling_requests",
+            "calls_to_the_shop",
+            "referred",
         ] {
             assert!(export.get(part).is_some(), "the export names its {part}");
         }

@@ -83,6 +83,37 @@ both_backends!(
             .map(|e| e["points"].as_i64().unwrap())
             .sum();
         assert_eq!(survey_points, 10, "{l}");
+        // The customer's export holds the answers (GDPR Art. 15); an erasure takes the
+        // comment away and keeps the score for the survey's figures.
+        let export = app.get_json("/v1/customers/C1/export").await;
+        let answers = export["survey_answers"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{export}"));
+        assert!(
+            answers
+                .iter()
+                .any(|a| a["score"] == 9 && a["survey"] == "nps"),
+            "{answers:?}"
+        );
+        assert!(
+            answers.iter().any(|a| a["comment"].is_string()),
+            "{answers:?}"
+        );
+        let r = app
+            .http
+            .delete(format!("{}/v1/customers/C1", app.base_url))
+            .bearer_auth(&app.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let export = app.get_json("/v1/customers/C1/export").await;
+        let answers = export["survey_answers"].as_array().unwrap();
+        assert!(answers.iter().any(|a| a["score"] == 9), "{answers:?}");
+        assert!(
+            answers.iter().all(|a| a["comment"].is_null()),
+            "{answers:?}"
+        );
     }
 );
 

@@ -121,6 +121,14 @@ both_backends!(
         assert_eq!(c["change"]["kind"], "pickup_point");
         assert_eq!(c["change"]["point"]["id"], "NL-1017-01");
         assert_eq!(c["recipient"]["postcode"], "1016 GV");
+        // The customer's export names the change (GDPR Art. 15).
+        let export = app.get_json("/v1/customers/C1/export").await;
+        let asked = &export["delivery_changes"][0];
+        assert_eq!(
+            (asked["shipment"].as_str(), asked["kind"].as_str()),
+            (Some("3SABC123"), Some("pickup_point")),
+            "{export}"
+        );
         assert!(
             c["_idempotency_key"]
                 .as_str()

@@ -386,6 +386,126 @@ impl Tx {
         Ok(())
     }
 
+    /// What else a customer's export holds (GDPR Art. 15 and 20), as JSON: their survey
+    /// answers, changes asked on the tracking page, appointments, retention offers, friends
+    /// they referred, returns for recycling, and the calls about them made to the shop's
+    /// systems by programme steps.
+    pub async fn customer_export_extras(
+        &mut self,
+        customer_id: i64,
+    ) -> Result<serde_json::Map<String, serde_json::Value>> {
+        use serde_json::json;
+        let time = |m: Option<i64>| -> Result<Option<String>> {
+            m.map(|m| from_micros(m).map(|t| t.to_string())).transpose()
+        };
+        let mut out = serde_json::Map::new();
+        let answers: Vec<(
+            String,
+            String,
+            Option<i32>,
+            Option<i32>,
+            Option<i32>,
+            Option<String>,
+            i64,
+        )> = on_tx!(self, c => sqlx::query_as(
+                "SELECT r.kind, a.question, a.score, a.importance, a.evaluation, a.comment, a.answered_at
+                 FROM survey_answers a JOIN survey_responses r ON r.id = a.response_id
+                 WHERE r.customer_id = $1 ORDER BY a.answered_at",
+            )
+            .bind(customer_id)
+            .fetch_all(&mut *c)
+            .await?);
+        let mut list = Vec::new();
+        for (survey, question, score, importance, evaluation, comment, at) in answers {
+            list.push(
+                json!({"survey": survey, "question": question, "score": score,
+                "importance": importance, "evaluation": evaluation, "comment": comment,
+                "answered_at": time(Some(at))?}),
+            );
+        }
+        out.insert("survey_answers".into(), list.into());
+        let changes: Vec<(String, String, String, i64, Option<i64>, Option<String>)> = on_tx!(self, c => sqlx::query_as(
+                "SELECT s.external_id, d.kind, d.detail, d.requested_at, d.settled_at, d.carrier_reply
+                 FROM delivery_changes d JOIN shipments s ON s.id = d.shipment_id
+                 WHERE d.customer_id = $1 ORDER BY d.requested_at",
+            )
+            .bind(customer_id)
+            .fetch_all(&mut *c)
+            .await?);
+        let mut list = Vec::new();
+        for (shipment, kind, detail, at, settled, reply) in changes {
+            let detail: serde_json::Value = serde_json::from_str(&detail).unwrap_or_default();
+            list.push(json!({"shipment": shipment, "kind": kind, "detail": detail,
+                "requested_at": time(Some(at))?, "settled_at": time(settled)?,
+                "carrier_reply": reply}));
+        }
+        out.insert("delivery_changes".into(), list.into());
+        let rows: Vec<(String, i64, String)> = on_tx!(self, c => sqlx::query_as(
+            "SELECT a.store_id, a.slot_at, o.external_id FROM appointments a
+             JOIN orders o ON o.id = a.order_id WHERE a.customer_id = $1 ORDER BY a.slot_at",
+        )
+        .bind(customer_id)
+        .fetch_all(&mut *c)
+        .await?);
+        let mut list = Vec::new();
+        for (store, at, order) in rows {
+            list.push(json!({"store": store, "at": time(Some(at))?, "order": order}));
+        }
+        out.insert("appointments".into(), list.into());
+        let rows: Vec<(
+            String,
+            String,
+            Option<String>,
+            String,
+            String,
+            i64,
+            i64,
+            Option<i64>,
+        )> = on_tx!(self, c => sqlx::query_as(
+                "SELECT offer_key, reason, product_sku, terms, state, created_at, valid_until, accepted_at
+                 FROM retention_offers WHERE customer_id = $1 ORDER BY id",
+            )
+            .bind(customer_id)
+            .fetch_all(&mut *c)
+            .await?);
+        let mut list = Vec::new();
+        for (offer, reason, sku, terms, state, made, until, accepted) in rows {
+            list.push(
+                json!({"offer": offer, "reason": reason, "product": sku, "terms": terms,
+                "state": state, "made_at": time(Some(made))?, "valid_until": time(Some(until))?,
+                "accepted_at": time(accepted)?}),
+            );
+        }
+        out.insert("retention_offers".into(), list.into());
+        let rows: Vec<(String, i64)> = on_tx!(self, c => sqlx::query_as(
+            "SELECT o.external_id, r.requested_at FROM recycling_requests r
+             JOIN orders o ON o.id = r.order_id WHERE r.customer_id = $1 ORDER BY r.requested_at",
+        )
+        .bind(customer_id)
+        .fetch_all(&mut *c)
+        .await?);
+        let mut list = Vec::new();
+        for (order, at) in rows {
+            list.push(json!({"order": order, "requested_at": time(Some(at))?}));
+        }
+        out.insert("recycling_requests".into(), list.into());
+        let rows: Vec<(String, String, String, i64, Option<i64>)> = on_tx!(self, c => sqlx::query_as(
+            "SELECT w.target, w.payload, w.state, w.created_at, w.done_at FROM outgoing_webhooks w
+             JOIN enrolments e ON e.id = w.enrolment_id WHERE e.customer_id = $1 ORDER BY w.id",
+        )
+        .bind(customer_id)
+        .fetch_all(&mut *c)
+        .await?);
+        let mut list = Vec::new();
+        for (target, payload, state, made, done) in rows {
+            let payload: serde_json::Value = serde_json::from_str(&payload).unwrap_or_default();
+            list.push(json!({"target": target, "payload": payload, "state": state,
+                "made_at": time(Some(made))?, "done_at": time(done)?}));
+        }
+        out.insert("calls_to_the_shop".into(), list.into());
+        Ok(out)
+    }
+
     /// Which of `external_ids` belong to customers whose data was erased.
     pub async fn erased_among(&mut self, external_ids: &[&str]) -> Result<Vec<String>> {
         let mut erased = Vec::new();

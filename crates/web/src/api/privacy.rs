@@ -32,9 +32,11 @@ pub struct Erased {
 /// Everything Aftercare holds about a customer, as JSON: the record with its consents,
 /// orders, shipments, events, every message with its content and the reasons for each
 /// decision, clicks and opens, programme enrolments, loyalty ledger, coupons and referral,
-/// running contracts, and the scores worked out about them (RFM, the chance they are still
-/// a customer, expected purchases, lifetime value) (GDPR Art. 15 and 20). Answers with
-/// `Content-Disposition: attachment`.
+/// friends referred, running contracts, survey answers, changes asked on the tracking page,
+/// appointments, retention offers, returns for recycling, calls made about them to the
+/// shop's systems, and the scores worked out about them (RFM, the chance they are still a
+/// customer, expected purchases, lifetime value) (GDPR Art. 15 and 20), read at one moment
+/// of the store. Answers with `Content-Disposition: attachment`.
 #[utoipa::path(get, path = "/v1/customers/{external_id}/export",
     params(("external_id" = ExternalId, Path, description = "The brand's customer id")),
     responses((status = 200, description = "Everything about the customer", body = Object)),
@@ -45,7 +47,8 @@ pub async fn export_customer(
     ApiPath(external_id): ApiPath<ExternalId>,
 ) -> Result<Response, ApiError> {
     let now = app.clock.now();
-    let mut tx = app.store.begin_read().await?;
+    // One moment of the store throughout, so the parts agree.
+    let mut tx = app.store.begin_snapshot().await?;
     let customer = customer_named(&mut tx, &external_id).await?;
     let id = customer.id;
     let orders = tx.orders_of_customer(id, ALL).await?;
@@ -92,8 +95,16 @@ pub async fn export_customer(
         .into_iter()
         .map(|(message, (clicks, opens))| json!({"message": message, "clicks": clicks, "opens": opens}))
         .collect();
+    let referred: Vec<_> = tx
+        .referrals_by(id)
+        .await?
+        .into_iter()
+        // (Of the friend only what the referral did, not who they are.)
+        .map(|r| json!({"state": r.state, "reason": r.reason}))
+        .collect();
+    let extras = tx.customer_export_extras(id).await?;
     tx.commit().await?;
-    let body = json!({
+    let mut body = json!({
         "exported_at": now.to_string(),
         "customer": customer,
         "orders": orders,
@@ -105,7 +116,11 @@ pub async fn export_customer(
         "scores": scores,
         "contracts": contracts,
         "engagement": engagement,
+        "referred": referred,
     });
+    if let Some(object) = body.as_object_mut() {
+        object.extend(extras);
+    }
     let file = format!(
         "attachment; filename=\"customer-{}.json\"",
         sanitise(external_id.as_str())
