@@ -55,6 +55,33 @@ pub struct AuditEntry {
 /// A paused programme: (id, since, by whom).
 pub type Pause = (String, Timestamp, String);
 
+/// A survey answer in a customer's export: survey, question, score, importance,
+/// evaluation, comment, when.
+type AnswerRow = (
+    String,
+    String,
+    Option<i32>,
+    Option<i32>,
+    Option<i32>,
+    Option<String>,
+    i64,
+);
+/// A delivery change: shipment, kind, detail, asked, settled, the carrier's reply.
+type ChangeRow = (String, String, String, i64, Option<i64>, Option<String>);
+/// A retention offer: offer, reason, product, terms, state, made, valid until, accepted.
+type OfferRow = (
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+    i64,
+    i64,
+    Option<i64>,
+);
+/// A call to the shop: target, payload, state, made, done.
+type CallRow = (String, String, String, i64, Option<i64>);
+
 impl Tx {
     /// Creates a team user; a taken username is a [`StoreError::Conflict`].
     pub async fn insert_team_user(
@@ -399,15 +426,7 @@ impl Tx {
             m.map(|m| from_micros(m).map(|t| t.to_string())).transpose()
         };
         let mut out = serde_json::Map::new();
-        let answers: Vec<(
-            String,
-            String,
-            Option<i32>,
-            Option<i32>,
-            Option<i32>,
-            Option<String>,
-            i64,
-        )> = on_tx!(self, c => sqlx::query_as(
+        let answers: Vec<AnswerRow> = on_tx!(self, c => sqlx::query_as(
                 "SELECT r.kind, a.question, a.score, a.importance, a.evaluation, a.comment, a.answered_at
                  FROM survey_answers a JOIN survey_responses r ON r.id = a.response_id
                  WHERE r.customer_id = $1 ORDER BY a.answered_at",
@@ -424,7 +443,7 @@ impl Tx {
             );
         }
         out.insert("survey_answers".into(), list.into());
-        let changes: Vec<(String, String, String, i64, Option<i64>, Option<String>)> = on_tx!(self, c => sqlx::query_as(
+        let changes: Vec<ChangeRow> = on_tx!(self, c => sqlx::query_as(
                 "SELECT s.external_id, d.kind, d.detail, d.requested_at, d.settled_at, d.carrier_reply
                  FROM delivery_changes d JOIN shipments s ON s.id = d.shipment_id
                  WHERE d.customer_id = $1 ORDER BY d.requested_at",
@@ -452,16 +471,7 @@ impl Tx {
             list.push(json!({"store": store, "at": time(Some(at))?, "order": order}));
         }
         out.insert("appointments".into(), list.into());
-        let rows: Vec<(
-            String,
-            String,
-            Option<String>,
-            String,
-            String,
-            i64,
-            i64,
-            Option<i64>,
-        )> = on_tx!(self, c => sqlx::query_as(
+        let rows: Vec<OfferRow> = on_tx!(self, c => sqlx::query_as(
                 "SELECT offer_key, reason, product_sku, terms, state, created_at, valid_until, accepted_at
                  FROM retention_offers WHERE customer_id = $1 ORDER BY id",
             )
@@ -489,7 +499,7 @@ impl Tx {
             list.push(json!({"order": order, "requested_at": time(Some(at))?}));
         }
         out.insert("recycling_requests".into(), list.into());
-        let rows: Vec<(String, String, String, i64, Option<i64>)> = on_tx!(self, c => sqlx::query_as(
+        let rows: Vec<CallRow> = on_tx!(self, c => sqlx::query_as(
             "SELECT w.target, w.payload, w.state, w.created_at, w.done_at FROM outgoing_webhooks w
              JOIN enrolments e ON e.id = w.enrolment_id WHERE e.customer_id = $1 ORDER BY w.id",
         )
