@@ -347,6 +347,11 @@ pub struct CarrierConfig {
     pub changes: Vec<ChangeKind>,
     /// Pick-up points when there is no lookup URL.
     pub pickup_points: Vec<PickupPoint>,
+    /// The carrier's own page where the customer changes a delivery, with `{code}` (the
+    /// tracking code), `{postcode}`, `{country}` and `{language}` filled in; shown when
+    /// Aftercare cannot pass changes on itself (no `webhook_url`). Known carriers have one
+    /// by default ([`carrier_change_page`]).
+    pub change_url: Option<String>,
 }
 
 impl Default for CarrierConfig {
@@ -359,8 +364,64 @@ impl Default for CarrierConfig {
             change_cutoff: "22:00".into(),
             changes: ChangeKind::ALL.to_vec(),
             pickup_points: Vec::new(),
+            change_url: None,
         }
     }
+}
+
+/// The carriers Dutch and Belgian shops ship with whose own sites let the receiver change a
+/// delivery, by the key Aftercare knows them by: their name for customers and the page
+/// (as `change_url` takes it) where a parcel is found by its code (and postcode, where the
+/// site takes it) and the delivery changed. PostNL, DHL, DPD, bpost and GLS, as their
+/// sites took these links in 2026; `[tracking.carriers.<key>] change_url` overrides one.
+pub const CARRIER_CHANGE_PAGES: [(&str, &str, &str); 5] = [
+    (
+        "postnl",
+        "PostNL",
+        "https://jouw.postnl.nl/track-and-trace/{code}-{country}-{postcode}",
+    ),
+    (
+        "dhl",
+        "DHL",
+        "https://my.dhlecommerce.nl/receiver/track-and-trace/{code}/{postcode}",
+    ),
+    (
+        "dpd",
+        "DPD",
+        "https://tracking.dpd.de/status/{language}_{country}/parcel/{code}",
+    ),
+    (
+        "bpost",
+        "bpost",
+        "https://track.bpost.cloud/btr/web/#/search?itemCode={code}&lang={language}&postalCode={postcode}",
+    ),
+    (
+        "gls",
+        "GLS",
+        "https://gls-group.com/{country}/{language}/parcel-tracking?match={code}",
+    ),
+];
+
+/// The name and change page of the carrier known as `key`: the configured ones first,
+/// then Aftercare's list of known carriers ([`CARRIER_CHANGE_PAGES`]).
+pub fn carrier_change_page(key: &str, config: Option<&CarrierConfig>) -> Option<(String, String)> {
+    let known = CARRIER_CHANGE_PAGES
+        .iter()
+        .find(|(k, ..)| *k == key)
+        .map(|(_, name, url)| (name.to_string(), url.to_string()));
+    let Some(c) = config else {
+        return known;
+    };
+    let url = c
+        .change_url
+        .clone()
+        .or_else(|| known.as_ref().map(|(_, u)| u.clone()))?;
+    let name = if c.name.is_empty() {
+        known.map_or_else(|| key.to_string(), |(n, _)| n)
+    } else {
+        c.name.clone()
+    };
+    Some((name, url))
 }
 
 impl CarrierConfig {
@@ -530,6 +591,15 @@ impl TrackingConfig {
                     out.push(FieldError::new(at(field), "must be an http(s) URL"));
                 }
             }
+            // The customer's browser opens it: https only, and it must find the parcel.
+            if let Some(u) = &c.change_url
+                && (!u.starts_with("https://") || !u.contains("{code}"))
+            {
+                out.push(FieldError::new(
+                    at("change_url"),
+                    "must be an https URL with {code} where the tracking code goes",
+                ));
+            }
         }
         for (i, s) in self.stores.iter().enumerate() {
             if TimeZone::get(&s.time_zone).is_err() {
@@ -559,6 +629,43 @@ mod tests {
 
     fn at(s: &str) -> Timestamp {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn known_carriers_have_a_change_page_and_the_configuration_can_override_it() {
+        let (name, url) = carrier_change_page("postnl", None).unwrap();
+        assert_eq!(name, "PostNL");
+        assert!(url.contains("{code}") && url.starts_with("https://"));
+        for (key, ..) in CARRIER_CHANGE_PAGES {
+            assert!(carrier_change_page(key, None).is_some(), "{key}");
+        }
+        assert!(carrier_change_page("bicycle-courier", None).is_none());
+        let own = CarrierConfig {
+            name: "Fietskoerier".into(),
+            change_url: Some("https://koerier.example/{code}".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            carrier_change_page("bicycle-courier", Some(&own)),
+            Some((
+                "Fietskoerier".to_string(),
+                "https://koerier.example/{code}".to_string()
+            ))
+        );
+        let mut config = TrackingConfig::default();
+        config.carriers.insert(
+            "x".into(),
+            CarrierConfig {
+                change_url: Some("http://x.example/".into()),
+                ..Default::default()
+            },
+        );
+        assert!(
+            config
+                .check()
+                .iter()
+                .any(|e| e.field == "tracking.carriers.x.change_url")
+        );
     }
 
     #[test]

@@ -491,3 +491,39 @@ both_backends!(
         assert_eq!(stub.lookups(), ["1016 GV", "1016 GV"], "and asked again");
     }
 );
+
+/// A carrier Aftercare has no adapter for (issue 24): the page does not leave the customer
+/// with "this carrier takes no changes" but links to the carrier's own page with the
+/// tracking code and postcode filled in, while a change can still be made; an unknown
+/// carrier gets the contact sentence, and a delivered parcel neither.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_an_adapter_the_page_links_to_the_carrier_s_own_change_page() {
+    let stub = CarrierStub::start().await;
+    let (app, link) = parcel_on_its_way(Backend::Sqlite, &stub, |c| {
+        c.tracking.carriers.clear();
+    })
+    .await;
+    let url = app.on_test_server(&link);
+    // (The page escapes the slashes in attributes.)
+    let page = app.get_text(&url).await.replace("&#x2f;", "/");
+    assert!(
+        page.contains("href=\"https://jouw.postnl.nl/track-and-trace/3SABC123-NL-1016GV\""),
+        "{page}"
+    );
+    assert!(page.contains("Bezorging aanpassen bij PostNL"), "{page}");
+    assert!(
+        !page.contains("neemt via ons geen wijzigingen aan"),
+        "{page}"
+    );
+    assert!(!page.contains("<form method=\"post\" action=\"/p/tracking/"));
+
+    // Delivered: nothing to change any more, at the carrier either.
+    let delivered = json!({"shipment_id": "3SABC123", "order_external_id": "W1", "carrier": "postnl",
+        "status": "delivered", "at": "2026-03-02T09:00:00Z"});
+    assert_eq!(
+        app.post_json("/v1/shipment-events", &delivered).await.0,
+        201
+    );
+    let page = app.get_text(&url).await;
+    assert!(!page.contains("jouw.postnl.nl"), "{page}");
+}

@@ -126,9 +126,58 @@ fn change_window<'a>(
             &zone,
             now,
         ),
-        _ => Err(NotChangeable::CarrierDoesNotAllow),
+        // No adapter: while a change can still be made at all, the carrier's own site
+        // takes it (see `carrier_link`).
+        _ => delivery::changeable(
+            o.order.record.delivery_method,
+            status_of(&o.shipment),
+            expected,
+            carrier.map_or_else(|| CarrierConfig::default().cutoff(), CarrierConfig::cutoff),
+            &zone,
+            now,
+        )
+        .and(Err(NotChangeable::CarrierDoesNotAllow)),
     };
     (result, carrier, expected)
+}
+
+/// Where the customer changes the delivery themselves when Aftercare cannot pass changes on:
+/// the carrier's own page with the tracking code (and postcode, country and language where
+/// the page takes them) filled in, so the customer is never left with "this carrier takes
+/// no changes" (issue 24). `None` for a carrier without such a page.
+fn carrier_link_for(
+    o: &Opened,
+    carrier: Option<&CarrierConfig>,
+    locale: Locale,
+    t: &Value,
+) -> Option<Value> {
+    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+    let (name, template) = delivery::carrier_change_page(&o.shipment.carrier, carrier)?;
+    let address = o.customer.record.postal_address.as_ref();
+    let postcode = address.map_or(String::new(), |a| a.postcode.replace(' ', ""));
+    let country = address.map_or("NL".to_string(), |a| a.country.to_uppercase());
+    let language = match locale {
+        Locale::NlNl | Locale::NlBe => "nl",
+        Locale::FrBe => "fr",
+        _ => "en",
+    };
+    let mut url = template;
+    for (key, value) in [
+        ("{code}", o.shipment.external_id.as_str()),
+        ("{postcode}", postcode.as_str()),
+        ("{country}", country.as_str()),
+        ("{language}", language),
+    ] {
+        url = url.replace(
+            key,
+            &utf8_percent_encode(value, NON_ALPHANUMERIC).to_string(),
+        );
+    }
+    Some(json!({
+        "url": url,
+        "text": fill(&t["change_at_carrier"], &[("carrier", &name)]),
+        "button": fill(&t["change_at_carrier_button"], &[("carrier", &name)]),
+    }))
 }
 
 /// The other delivery days on offer: after the expected day, or from today when unknown.
@@ -332,6 +381,7 @@ pub async fn show(
     let mut points = Vec::new();
     let mut deadline = None;
     let mut not_changeable = None;
+    let mut carrier_link = None;
     match (&window, carrier) {
         (Ok(until), Some(c)) => {
             deadline = until.map(|d| fill(&t["deadline"], &[("at", &moment(d, &zone, locale))]));
@@ -353,6 +403,14 @@ pub async fn show(
                         "button": t[format!("{}_button", kind.as_str())],
                     }));
                 }
+            }
+        }
+        (Err(NotChangeable::CarrierDoesNotAllow), _) if !final_state => {
+            carrier_link = carrier_link_for(&o, carrier, locale, &t);
+            if carrier_link.is_none() {
+                not_changeable = t["not_changeable"]["carrier_does_not_allow"]
+                    .as_str()
+                    .map(str::to_string);
             }
         }
         (Err(reason), _) => {
@@ -492,6 +550,7 @@ pub async fn show(
             "places": places,
             "deadline": deadline,
             "not_changeable": not_changeable,
+            "carrier_link": carrier_link,
             "fitting": fitting,
             "community": community,
             "city": city,
