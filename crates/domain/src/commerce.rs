@@ -484,6 +484,13 @@ pub const BUILT_IN_EVENT_TYPES: &[&str] = &[
     "retention_offer_accepted",
 ];
 
+/// What the shop sees a customer do before they order (CH3), for remarketing on behaviour:
+/// `checkout_started` (a cart taken to the checkout, with `checkout`, `lines` of
+/// `{sku, name, quantity, price_cents}`, `total_cents`, `currency` and `url` back to it)
+/// comes from Shopify's checkouts or is posted to `POST /v1/events` by the shop; programmes
+/// may use them without declaring them as custom events.
+pub const BEHAVIOUR_EVENT_TYPES: &[&str] = &["checkout_started", "product_viewed"];
+
 /// A customer asks to cancel a subscription or contract (RT1).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

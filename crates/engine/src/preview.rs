@@ -94,6 +94,10 @@ static SAMPLE_EVENT: std::sync::LazyLock<serde_json::Value> = std::sync::LazyLoc
         Some(1),
         "2026-04-30T21:59:59Z".parse().expect("a timestamp"),
     );
+    let checkout_lines = serde_json::json!([
+        {"sku": "LW-STRIDE-4", "name": "Stride 4 hardloopschoen", "quantity": 1, "price_cents": 12995},
+        {"sku": "LW-SOCK", "name": "Loopsok merino", "quantity": 1, "price_cents": 1295}
+    ]);
     serde_json::json!({
         "reason_code": "price", "offer": offer,
         "carrier": "postnl", "status": "delivered", "years": 3, "age": 7,
@@ -112,7 +116,11 @@ static SAMPLE_EVENT: std::sync::LazyLock<serde_json::Value> = std::sync::LazyLoc
         "slot": "2026-03-10", "slot_time": "10:00–10:30",
         "change": {"kind": "safe_place", "place": "shed", "date": "2026-03-05", "house_number": "14", "point": "PostNL-punt Primera Centrum"},
         "coupon": {"code": "LW-ABCD-EFGH", "value": "€10.00", "value_kind": "amount_cents", "amount": 1000,
-                   "valid_until": "2026-06-01T00:00:00Z", "pool": "win-back", "min_order_cents": 0}
+                   "valid_until": "2026-06-01T00:00:00Z", "pool": "win-back", "min_order_cents": 0},
+        // A checkout left (CH3), as Shopify's checkouts give it.
+        "checkout": "c1a2b3", "total_cents": 14290, "currency": "EUR",
+        "url": "https://loopwerk.example/checkouts/c1a2b3/recover",
+        "lines": checkout_lines
     })
 });
 

@@ -1554,3 +1554,106 @@ async fn an_import_stopped_after_each_batch_goes_on_where_it_stopped() {
     assert_eq!((report.added, report.known), (1234, 0), "{report:?}");
     assert_eq!(app.counts().await[0], 1234);
 }
+
+both_backends!(
+    a_checkout_left_gets_one_reminder_and_one_that_became_an_order_none_ch3,
+    |backend| async move {
+        let app = connected(backend).await;
+        let in_holdout =
+            |id: &str| aftercare_engine::worker::in_holdout("abandoned-checkout", id, 0.1);
+        // Sanne's Shopify id, chosen outside the programme's 10% holdout.
+        let sanne = (207_119_551_u64..)
+            .map(|n| n.to_string())
+            .find(|id| !in_holdout(id))
+            .unwrap();
+        // Anna's too (the order fixture's customer, renumbered).
+        let anna_id = (706_405_506_930_370_084_u64..)
+            .map(|n| n.to_string())
+            .find(|id| !in_holdout(id))
+            .unwrap();
+        let checkout = String::from_utf8(fixture("shopify_checkouts_create.json"))
+            .unwrap()
+            .replace("207119551", &sanne);
+        let (status, answer) =
+            shopify(&app, "checkouts/create", "chk-1", checkout.as_bytes()).await;
+        assert_eq!(status, 200, "{answer}");
+        // Every change to the cart is an update of the same checkout: recorded once.
+        let (status, answer) =
+            shopify(&app, "checkouts/update", "chk-2", checkout.as_bytes()).await;
+        assert_eq!(status, 200, "{answer}");
+        // Anna takes a cart to the checkout too, then orders within the hour.
+        let mut anna: Value = serde_json::from_str(&checkout).unwrap();
+        anna["token"] = "anna-token".into();
+        anna["email"] = "anna.devries@example.nl".into();
+        anna["customer"]["id"] = anna_id.parse::<u64>().unwrap().into();
+        anna["customer"]["email"] = "anna.devries@example.nl".into();
+        let anna = serde_json::to_vec(&anna).unwrap();
+        assert_eq!(
+            shopify(&app, "checkouts/create", "chk-3", &anna).await.0,
+            200
+        );
+        // A checkout that was completed became an order: nothing to remind of.
+        let mut done: Value = serde_json::from_str(&checkout).unwrap();
+        done["token"] = "done-token".into();
+        done["completed_at"] = "2026-03-02T09:45:00+01:00".into();
+        let (_, answer) = shopify(
+            &app,
+            "checkouts/update",
+            "chk-4",
+            &serde_json::to_vec(&done).unwrap(),
+        )
+        .await;
+        assert_eq!(answer["state"], "ignored", "{answer}");
+        app.engine.run_until_idle().await.unwrap();
+        app.advance_hours(1).await;
+        let order = String::from_utf8(fixture("shopify_orders_create.json"))
+            .unwrap()
+            .replace("706405506930370084", &anna_id);
+        assert_eq!(
+            shopify(&app, "orders/create", "o-1", order.as_bytes())
+                .await
+                .0,
+            200
+        );
+        app.advance_hours(5).await;
+
+        let reminder = app
+            .message_with_template(&sanne, "&state=sent", "checkout_reminder")
+            .await;
+        let body = reminder["body_text"].as_str().unwrap();
+        assert!(
+            body.contains("1 × Stride 4 hardloopschoen: € 129,95")
+                && body.contains("/checkouts/ab3f2c4d5e6f7a8b9c0d1e2f3a4b5c6d/recover"),
+            "{body}"
+        );
+        let sent = app
+            .get_json(&format!("/v1/messages?customer={sanne}"))
+            .await;
+        let reminders = sent["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["template"] == "checkout_reminder")
+            .count();
+        assert_eq!(reminders, 1, "one reminder for one checkout: {sent}");
+        let anna = app
+            .get_json(&format!("/v1/messages?customer={anna_id}"))
+            .await;
+        assert!(
+            anna["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m["template"] == "order_confirmation"),
+            "the order went in: {anna}"
+        );
+        assert!(
+            anna["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|m| m["template"] != "checkout_reminder"),
+            "the cart became an order: {anna}"
+        );
+    }
+);

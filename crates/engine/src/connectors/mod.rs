@@ -138,6 +138,20 @@ pub enum OrderRef {
 pub enum Change {
     /// Insert or merge a customer.
     Customer(CustomerUpdate),
+    /// Something the customer did in the shop (a checkout started): the customer merged,
+    /// then the event recorded once by its source id.
+    Behaviour {
+        /// The customer as the platform names them.
+        customer: CustomerUpdate,
+        /// The event type.
+        event_type: &'static str,
+        /// When.
+        at: Timestamp,
+        /// What the programmes and templates read as `event`.
+        properties: serde_json::Value,
+        /// Records it once.
+        source_id: String,
+    },
     /// Insert or merge a product.
     Product(ProductRecord),
     /// Create an order (a known number changes nothing), its customer merged first and
@@ -242,6 +256,26 @@ async fn apply_one(
             Ok(format!(
                 "customer {id} {}",
                 if created { "created" } else { "updated" }
+            ))
+        }
+        Change::Behaviour {
+            customer,
+            event_type,
+            at,
+            properties,
+            source_id,
+        } => {
+            let (id, _) = merge_customer(tx, customer, "customer", now).await?;
+            let stored = tx
+                .customer_by_external_id(&id)
+                .await?
+                .ok_or_else(|| FieldError::new("customer", "was not stored"))?;
+            let new =
+                ingest::record_internal_event(tx, stored.id, event_type, *at, properties, source_id)
+                    .await?;
+            Ok(format!(
+                "{event_type} of customer {id} {}",
+                if new { "recorded" } else { "seen before" }
             ))
         }
         Change::Product(product) => {

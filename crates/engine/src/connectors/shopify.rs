@@ -188,6 +188,38 @@ struct RedactCustomer {
     id: u64,
 }
 
+/// A checkout (`checkouts/create`, `checkouts/update`): a cart the customer took to the
+/// checkout and gave their email for.
+#[derive(Debug, Deserialize)]
+struct Checkout {
+    token: String,
+    created_at: String,
+    #[serde(default)]
+    completed_at: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    phone: Option<String>,
+    #[serde(default)]
+    customer: Option<Customer>,
+    #[serde(default)]
+    customer_locale: Option<String>,
+    #[serde(default)]
+    buyer_accepts_marketing: Option<bool>,
+    #[serde(default)]
+    abandoned_checkout_url: Option<String>,
+    #[serde(default)]
+    currency: Option<String>,
+    #[serde(default)]
+    total_price: Option<String>,
+    #[serde(default)]
+    line_items: Vec<LineItem>,
+    #[serde(default)]
+    shipping_address: Option<Address>,
+    #[serde(default)]
+    billing_address: Option<Address>,
+}
+
 #[derive(Debug, Deserialize)]
 struct Redact {
     customer: RedactCustomer,
@@ -250,6 +282,7 @@ pub fn map(topic: &str, body: &[u8], now: Timestamp) -> Result<Mapped, FieldErro
             )?)]))
         }
         "products/create" | "products/update" => products(parse_body(body)?),
+        "checkouts/create" | "checkouts/update" => checkout(parse_body(body)?, now),
         "customers/redact" => {
             let redact: Redact = parse_body(body)?;
             Ok(Mapped::Changes(vec![Change::Erase {
@@ -269,6 +302,99 @@ pub fn map(topic: &str, body: &[u8], now: Timestamp) -> Result<Mapped, FieldErro
         )),
         other => Ok(Mapped::Ignored(format!("topic {other} is not one Aftercare follows"))),
     }
+}
+
+/// A checkout started: `checkout_started` once per checkout (Shopify sends an update for
+/// every change to it; the first is the one with the customer's email), with its lines, total
+/// and the link back to it, for the abandoned-checkout programme (CH3). A completed
+/// checkout became an order and starts nothing; one without an email cannot be answered.
+fn checkout(c: Checkout, now: Timestamp) -> Result<Mapped, FieldError> {
+    if c.completed_at.is_some() {
+        return Ok(Mapped::Ignored(format!(
+            "checkout {} became an order",
+            c.token
+        )));
+    }
+    let email = email_of(c.email.as_deref(), "email")?;
+    let customer_id = match (&c.customer, &email) {
+        (Some(customer), _) => customer_id(customer.id)?,
+        (None, Some(e)) => super::guest_id(e.as_str())?,
+        (None, None) => {
+            return Ok(Mapped::Ignored(format!(
+                "checkout {} has no email yet",
+                c.token
+            )));
+        }
+    };
+    let started = timestamp("created_at", &c.created_at)?.min(now);
+    let mut update = match &c.customer {
+        Some(customer) => customer_update(customer, c.customer_locale.as_deref(), now)?,
+        None => CustomerUpdate {
+            external_id: Some(customer_id.clone()),
+            ..Default::default()
+        },
+    };
+    if let Some(e) = email {
+        update.email = Some(e);
+    }
+    if update.phone.is_none() {
+        update.phone = phone_of(c.phone.as_deref());
+    }
+    if let Some(a) = c.shipping_address.as_ref().or(c.billing_address.as_ref()) {
+        let country = a.country_code.as_deref();
+        if update.postal_address.is_none() {
+            update.postal_address = address_of(a);
+        }
+        if update.locale.is_none() {
+            update.locale = language_locale(c.customer_locale.as_deref(), country);
+        }
+        if update.guessed_locale.is_none() {
+            update.guessed_locale = country_locale(country);
+        }
+        if update.time_zone.is_none() {
+            update.time_zone = time_zone(country);
+        }
+    }
+    // The box ticked at the checkout is a marketing consent given then.
+    if c.buyer_accepts_marketing == Some(true) {
+        update.consents.push(consent(
+            aftercare_domain::Channel::Email,
+            true,
+            started,
+            Platform::Shopify,
+        ));
+    }
+    let mut lines = Vec::with_capacity(c.line_items.len());
+    for (i, line) in c.line_items.iter().enumerate() {
+        let sku = line_sku(line, i)?;
+        let price = cents(&format!("line_items[{i}].price"), &line.price)?;
+        lines.push(serde_json::json!({
+            "sku": sku.as_str(),
+            "name": line.title.clone().or_else(|| line.name.clone()).unwrap_or_else(|| sku.to_string()),
+            "quantity": line.quantity,
+            "price_cents": price,
+        }));
+    }
+    if lines.is_empty() {
+        return Ok(Mapped::Ignored(format!("checkout {} is empty", c.token)));
+    }
+    let total = match &c.total_price {
+        Some(t) => Some(cents("total_price", t)?),
+        None => None,
+    };
+    Ok(Mapped::Changes(vec![Change::Behaviour {
+        customer: update,
+        event_type: "checkout_started",
+        at: started,
+        properties: serde_json::json!({
+            "checkout": c.token,
+            "lines": lines,
+            "total_cents": total,
+            "currency": c.currency.as_deref().unwrap_or("EUR"),
+            "url": c.abandoned_checkout_url,
+        }),
+        source_id: format!("shopify-checkout:{}", c.token),
+    }]))
 }
 
 fn timestamp(field: &str, s: &str) -> Result<Timestamp, FieldError> {

@@ -24,6 +24,7 @@ pub struct CheckContext {
 impl CheckContext {
     pub(super) fn knows_event(&self, event: &str) -> bool {
         BUILT_IN_EVENT_TYPES.contains(&event)
+            || aftercare_domain::commerce::BEHAVIOUR_EVENT_TYPES.contains(&event)
             || self.custom_events.contains(event)
             || event
                 .strip_prefix("occasion_")
