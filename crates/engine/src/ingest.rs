@@ -333,6 +333,25 @@ pub async fn record_events(
             ))
             .into());
         }
+        // A product looked at (CH3) names a product of the catalogue, so what is said of
+        // it is true.
+        if event.event_type == "product_viewed" {
+            let sku = event.properties.get("sku").and_then(|s| s.as_str());
+            let known = match sku {
+                Some(sku) => tx.product(sku).await?.is_some(),
+                None => false,
+            };
+            if !known {
+                return Err(within(FieldError::new(
+                    "properties.sku",
+                    match sku {
+                        Some(sku) => format!("no product with sku '{sku}' in the catalogue"),
+                        None => "a product_viewed event names the product's sku".to_string(),
+                    },
+                ))
+                .into());
+            }
+        }
         let external = event.customer_external_id.as_str();
         let customer_id = match customers.get(external) {
             Some(id) => *id,

@@ -1657,3 +1657,73 @@ both_backends!(
         );
     }
 );
+
+both_backends!(
+    a_product_looked_at_is_remembered_once_unless_they_order_ch3,
+    |backend| async move {
+        let app = spawn_app(backend).await;
+        app.seed_shop(&jan_de_vries()).await;
+        let ids: Vec<String> = (0..50)
+            .map(|i| format!("V{i}"))
+            .filter(|id| !aftercare_engine::worker::in_holdout("browsed-product", id, 0.1))
+            .take(2)
+            .collect();
+        let (looker, buyer) = (&ids[0], &ids[1]);
+        for id in &ids {
+            let mut c = jan_de_vries();
+            c["external_id"] = id.as_str().into();
+            c["consents"] = json!([
+                {"purpose": "service", "channel": "email", "granted": true, "source": "checkout", "at": "2026-01-01T10:00:00Z"},
+                {"purpose": "marketing", "channel": "email", "granted": true, "source": "checkout", "at": "2026-01-01T10:00:00Z"}
+            ]);
+            assert_eq!(app.post_json("/v1/customers", &c).await.0, 201);
+        }
+        let viewed = |who: &str, sku: &str| {
+            json!({"events": [{"type": "product_viewed", "customer_external_id": who,
+                "at": "2026-03-02T08:59:00Z", "properties": {"sku": sku}}]})
+        };
+        // A product the catalogue does not have is named as the problem; nothing stored.
+        let before = app.counts().await;
+        let (status, body) = app.post_json("/v1/events", &viewed(looker, "NOPE")).await;
+        assert_eq!(status, 422, "{body}");
+        assert_eq!(body["field"], "events[0].properties.sku", "{body}");
+        assert_eq!(app.counts().await, before);
+        for who in [looker, buyer] {
+            let (status, body) = app
+                .post_json("/v1/events", &viewed(who, "LW-STRIDE-4"))
+                .await;
+            assert_eq!(status, 202, "{body}");
+        }
+        app.engine.run_until_idle().await.unwrap();
+        let mut o = order("VO1");
+        o["customer_external_id"] = buyer.as_str().into();
+        assert_eq!(app.post_json("/v1/orders", &o).await.0, 201);
+        app.advance_hours(30).await;
+        let reminder = app
+            .message_with_template(looker, "&state=sent", "viewed_product")
+            .await;
+        assert!(
+            reminder["body_text"]
+                .as_str()
+                .unwrap()
+                .contains("Stride 4 hardloopschoen (€ 129,95)"),
+            "{reminder}"
+        );
+        // Looking again within the month says nothing more; the buyer heard nothing.
+        let (status, _) = app
+            .post_json("/v1/events", &viewed(looker, "LW-STRIDE-4"))
+            .await;
+        assert_eq!(status, 202);
+        app.advance_hours(30).await;
+        for (who, expected) in [(looker, 1), (buyer, 0)] {
+            let sent = app.get_json(&format!("/v1/messages?customer={who}")).await;
+            let n = sent["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|m| m["template"] == "viewed_product")
+                .count();
+            assert_eq!(n, expected, "{who}: {sent}");
+        }
+    }
+);

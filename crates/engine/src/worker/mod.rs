@@ -680,7 +680,11 @@ async fn order_in_context(
     };
     let products = match &order {
         Some(o) => tx.order_products(&o.record).await?,
-        None => Vec::new(),
+        // A product the customer looked at (`product_viewed`, CH3).
+        None => match context.get("sku").and_then(|v| v.as_str()) {
+            Some(sku) => tx.product(sku).await?.into_iter().collect(),
+            None => Vec::new(),
+        },
     };
     Ok((order, products))
 }

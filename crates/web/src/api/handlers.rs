@@ -189,7 +189,10 @@ pub struct EventBatch {
     pub events: Vec<EventRecord>,
 }
 
-/// Post up to 1,000 events at once; all are stored or none.
+/// Post up to 1,000 events at once; all are stored or none. For remarketing on behaviour
+/// (CH3): `product_viewed` with `properties.sku` naming a product of the catalogue, and
+/// `checkout_started` with `checkout`, `lines` (`sku`, `name`, `quantity`, `price_cents`),
+/// `total_cents`, `currency` and `url` back to the cart.
 #[utoipa::path(post, path = "/v1/events", request_body = EventBatch,
     params(("Idempotency-Key" = Option<String>, Header, description = "Retry-safe key")),
     responses((status = 202, description = "Accepted", body = EventsAccepted)),
