@@ -1727,3 +1727,61 @@ both_backends!(
         }
     }
 );
+
+both_backends!(
+    a_code_used_at_the_shop_s_checkout_is_redeemed_once_whatever_comes_first,
+    |backend| async move {
+        let app = connected(backend).await;
+        // Anna is known first (a customers/create), then gets a code from Aftercare.
+        let order = fixture("shopify_orders_create.json");
+        let mut first: Value = serde_json::from_slice(&order).unwrap();
+        let anna = first["customer"].clone();
+        let (status, _) = shopify(
+            &app,
+            "customers/create",
+            "c-1",
+            &serde_json::to_vec(&anna).unwrap(),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let (status, issued) = app
+            .post_json(
+                "/v1/customers/706405506930370084/coupons",
+                &json!({"pool": "referral"}),
+            )
+            .await;
+        assert_eq!(status, 201, "{issued}");
+        let code = issued["code"].as_str().unwrap().to_string();
+        // The order comes in with that code and the shop's own welcome code (placed after
+        // the code was issued; a time ahead of Aftercare's clock counts as now).
+        first["created_at"] = "2026-03-02T12:00:00+01:00".into();
+        first["discount_codes"] = json!([
+            {"code": code.to_lowercase(), "amount": "10.00", "type": "fixed_amount"},
+            {"code": "WELKOM10", "amount": "0.00", "type": "fixed_amount"}
+        ]);
+        let body = serde_json::to_vec(&first).unwrap();
+        let (status, answer) = shopify(&app, "orders/create", "o-1", &body).await;
+        assert_eq!(status, 200, "{answer}");
+        assert!(
+            answer["detail"].to_string().contains("redeemed"),
+            "{answer}"
+        );
+        let coupon = app.get_json(&format!("/v1/coupons/{code}")).await;
+        assert_eq!(coupon["uses"], 1, "{coupon}");
+        // The same order again (orders/paid), and the shop's own redemption call for it,
+        // change nothing.
+        assert_eq!(shopify(&app, "orders/paid", "o-2", &body).await.0, 200);
+        let r = app
+            .post(&format!("/v1/coupons/{code}/redemptions"))
+            .json(
+                &json!({"order_external_id": "#1001", "order_total_cents": 14995,
+                "customer_external_id": "706405506930370084"}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "already by this order");
+        let coupon = app.get_json(&format!("/v1/coupons/{code}")).await;
+        assert_eq!(coupon["uses"], 1, "{coupon}");
+    }
+);

@@ -165,6 +165,8 @@ pub enum Change {
         platform_id: Option<String>,
         /// Names and prices of the lines' products.
         products: Vec<LineProduct>,
+        /// Discount codes used on it, with what each took off (cents).
+        codes: Vec<(String, i64)>,
     },
     /// A shipment's status.
     Shipment {
@@ -288,6 +290,7 @@ async fn apply_one(
             order,
             platform_id,
             products,
+            codes,
         } => {
             let mut customer = customer.clone();
             customer.external_id = Some(order.customer_external_id.clone());
@@ -305,11 +308,16 @@ async fn apply_one(
                     .await?;
             }
             let (_, created) = ingest::create_order(tx, order, now).await?;
-            Ok(format!(
+            let mut said = format!(
                 "order {} {}",
                 order.external_id,
                 if created { "created" } else { "already known" }
-            ))
+            );
+            for note in redeem_codes(tx, order, codes, now).await? {
+                said.push_str("; ");
+                said.push_str(&note);
+            }
+            Ok(said)
         }
         Change::Shipment { order, shipment } => {
             let number = order_number(tx, platform, order).await?;
@@ -515,6 +523,54 @@ fn platform_name(platform: Platform) -> &'static str {
 
 /// Merges `update` onto the stored customer (or a new one) and upserts it; `field` names
 /// the payload's part in errors.
+/// The codes Aftercare issued that an order used at the shop's checkout, recorded as
+/// redeemed by that order — once, whether the order or the shop's own redemption call
+/// comes first (the same order again changes nothing). A code the shop made itself is not
+/// Aftercare's to record; one Aftercare would have refused (used up, expired, another
+/// customer's) is noted, since the shop took it anyway.
+async fn redeem_codes(
+    tx: &mut Tx,
+    order: &OrderRecord,
+    codes: &[(String, i64)],
+    now: Timestamp,
+) -> Result<Vec<String>, IngestError> {
+    let mut notes = Vec::new();
+    if codes.is_empty() {
+        return Ok(notes);
+    }
+    let customer = tx
+        .customer_by_external_id(order.customer_external_id.as_str())
+        .await?
+        .map(|c| c.id);
+    let discounts: i64 = codes.iter().map(|(_, d)| *d).sum();
+    let before = order.total_cents() + discounts;
+    for (raw, _) in codes {
+        let Some(code) = aftercare_domain::loyalty::normalise_code(raw) else {
+            continue;
+        };
+        let outcome = tx
+            .redeem_coupon(
+                &code,
+                customer,
+                order.external_id.as_str(),
+                before,
+                order.placed_at.min(now),
+            )
+            .await?;
+        match outcome {
+            aftercare_store::RedeemOutcome::Redeemed(..) => {
+                notes.push(format!("code {code} redeemed"));
+            }
+            aftercare_store::RedeemOutcome::AlreadyByThisOrder(..) => {}
+            aftercare_store::RedeemOutcome::Refused(_) => notes.push(format!(
+                "code {code} was taken by the shop though Aftercare would refuse it (used up, expired or another customer's)"
+            )),
+            aftercare_store::RedeemOutcome::Unknown => {}
+        }
+    }
+    Ok(notes)
+}
+
 async fn merge_customer(
     tx: &mut Tx,
     update: &CustomerUpdate,

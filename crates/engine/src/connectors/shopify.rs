@@ -89,6 +89,14 @@ struct Customer {
     updated_at: Option<String>,
 }
 
+/// A discount code used on an order.
+#[derive(Debug, Deserialize)]
+struct DiscountCode {
+    code: String,
+    #[serde(default)]
+    amount: Option<String>,
+}
+
 #[derive(Debug, Deserialize)]
 struct Allocation {
     amount: String,
@@ -131,6 +139,8 @@ struct Order {
     shipping_address: Option<Address>,
     #[serde(default)]
     billing_address: Option<Address>,
+    #[serde(default)]
+    discount_codes: Vec<DiscountCode>,
     #[serde(default)]
     cancelled_at: Option<String>,
     #[serde(default)]
@@ -591,6 +601,14 @@ fn order_change(order: &Order, now: Timestamp) -> Result<Change, FieldError> {
             price * i64::from(line.quantity) - discount,
         ));
     }
+    let mut codes = Vec::with_capacity(order.discount_codes.len());
+    for (i, d) in order.discount_codes.iter().enumerate() {
+        let amount = match &d.amount {
+            Some(a) => cents(&format!("discount_codes[{i}].amount"), a)?,
+            None => 0,
+        };
+        codes.push((d.code.clone(), amount));
+    }
     let customer_id = customer_id(customer.id)?;
     Ok(Change::Order {
         customer: update,
@@ -603,6 +621,7 @@ fn order_change(order: &Order, now: Timestamp) -> Result<Change, FieldError> {
         )?,
         platform_id: Some(order.id.to_string()),
         products,
+        codes,
     })
 }
 

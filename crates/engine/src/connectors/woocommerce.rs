@@ -119,6 +119,8 @@ struct Order {
     #[serde(default)]
     shipping: Address,
     #[serde(default)]
+    coupon_lines: Vec<CouponLine>,
+    #[serde(default)]
     line_items: Vec<LineItem>,
     #[serde(default)]
     meta_data: Vec<Meta>,
@@ -191,6 +193,16 @@ pub fn map(topic: &str, body: &[u8], now: Timestamp) -> Result<Mapped, FieldErro
             "topic {other} is not one Aftercare follows"
         ))),
     }
+}
+
+/// A coupon used on an order.
+#[derive(Debug, Deserialize)]
+struct CouponLine {
+    code: String,
+    #[serde(default)]
+    discount: Option<String>,
+    #[serde(default)]
+    discount_tax: Option<String>,
 }
 
 fn nonempty(s: &Option<String>) -> Option<String> {
@@ -333,6 +345,18 @@ fn order_change(order: &Order, now: Timestamp) -> Result<Change, FieldError> {
         });
         lines.extend(split_line(sku, line.quantity, total));
     }
+    let mut codes = Vec::with_capacity(order.coupon_lines.len());
+    for (i, c) in order.coupon_lines.iter().enumerate() {
+        let amount = |field: &str, a: &Option<String>| match a {
+            Some(a) => cents(&format!("coupon_lines[{i}].{field}"), a),
+            None => Ok(0),
+        };
+        // Like the lines, the customer saw the discount with its VAT.
+        codes.push((
+            c.code.clone(),
+            amount("discount", &c.discount)? + amount("discount_tax", &c.discount_tax)?,
+        ));
+    }
     Ok(Change::Order {
         customer: update,
         order: order_record(
@@ -344,6 +368,7 @@ fn order_change(order: &Order, now: Timestamp) -> Result<Change, FieldError> {
         )?,
         platform_id: Some(order.id.to_string()),
         products,
+        codes,
     })
 }
 
@@ -385,16 +410,21 @@ mod tests {
             "billing": {"first_name": "Anna", "last_name": "de Vries", "email": "Anna@Example.nl",
                         "address_1": "Dorpsstraat 4", "postcode": "1234 AB", "city": "Ede", "country": "NL"},
             "line_items": [{"name": "Sok", "product_id": 93, "quantity": 2, "sku": "", "total": "4.96",
-                "total_tax": "1.04", "subtotal": "6.61", "subtotal_tax": "1.39"}]}"#;
+                "total_tax": "1.04", "subtotal": "6.61", "subtotal_tax": "1.39"}],
+            "coupon_lines": [{"id": 3, "code": "lw-abcd-efgh", "discount": "1.65", "discount_tax": "0.35"}]}"#;
         let Mapped::Changes(changes) = map("order.created", body, now()).unwrap() else {
             panic!()
         };
         let Change::Order {
-            order, products, ..
+            order,
+            products,
+            codes,
+            ..
         } = &changes[0]
         else {
             panic!()
         };
+        assert_eq!(codes, &[("lw-abcd-efgh".to_string(), 200)], "with its VAT");
         assert_eq!(
             order.customer_external_id,
             crate::connectors::guest_id(" ANNA@example.nl").unwrap()
