@@ -741,7 +741,8 @@ fn event(
 /// What the brand and its helpdesk do for the `index`-th customer besides orders, between
 /// `from` and `to`: a weekly offer for a rotating tenth of the customers, two product
 /// launches, co-creation calls for the grocery segment, complaints and questions (resolved
-/// in one to three days, by phone, chat or email), cancellations and contracts running out.
+/// in one to three days, by phone, chat or email), cancellations and contracts running out;
+/// and what the shop sees the customer do: products looked at, carts left at the checkout.
 pub fn brand_activity(
     rng: &mut StdRng,
     index: usize,
@@ -793,6 +794,25 @@ pub fn brand_activity(
                     json!({"topic": "een nieuwe sportdrank"}),
                 ),
             ));
+        }
+        // Remarketing on behaviour (CH3): twice a year a third of the customers look at a
+        // product and go no further, and once a year a fifth leave a cart at the checkout
+        // (by the week and the customer's number, so the random stream stays as it was).
+        if details && index % 3 == 0 && week % 26 == index % 26 {
+            let sku = ["LW-TRAIL-2", "LW-JACKET-WIND", "LW-RACE-1"][(index / 3 + week) % 3];
+            let at = t + day * 2 + SignedDuration::from_hours(19);
+            out.push((
+                at,
+                event(&c.external_id, "product_viewed", at, json!({"sku": sku})),
+            ));
+        }
+        if details && index % 5 == 1 && week % 52 == (index * 7) % 52 {
+            let at = t + day * 4 + SignedDuration::from_hours(20);
+            out.push((at, event(&c.external_id, "checkout_started", at, json!({
+                "checkout": format!("demo-{}-{week}", c.external_id), "currency": "EUR",
+                "total_cents": 14995, "url": "https://loopwerk.example/checkout",
+                "lines": [{"sku": "LW-TRAIL-2", "name": "Trailblazer 2 trailschoen", "quantity": 1, "price_cents": 14995}]
+            }))));
         }
         let at = t + SignedDuration::from_secs(rng.random_range(0..7 * 24 * 3600));
         let roll: f64 = rng.random();
