@@ -798,7 +798,7 @@ pub fn brand_activity(
         // Remarketing on behaviour (CH3): twice a year a third of the customers look at a
         // product and go no further, and once a year a fifth leave a cart at the checkout
         // (by the week and the customer's number, so the random stream stays as it was).
-        if details && index % 3 == 0 && week % 26 == index % 26 {
+        if details && index.is_multiple_of(3) && week % 26 == index % 26 {
             let sku = ["LW-TRAIL-2", "LW-JACKET-WIND", "LW-RACE-1"][(index / 3 + week) % 3];
             let at = t + day * 2 + SignedDuration::from_hours(19);
             out.push((
