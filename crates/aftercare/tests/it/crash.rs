@@ -33,7 +33,31 @@ id = "thanks"
 send = { template = "thanks", class = "transactional" }
 "#;
 
-fn start_worker(database_url: &str, smtp_url: &str, programmes: &std::path::Path) -> Child {
+/// A worker process, killed when dropped: a failing test leaves none running (one that
+/// outlived its test once wrote into the next run's log for an hour).
+struct Worker(Child);
+
+impl std::ops::Deref for Worker {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Worker {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_worker(database_url: &str, smtp_url: &str, programmes: &std::path::Path) -> Worker {
     start_worker_with(database_url, smtp_url, programmes, &[])
 }
 
@@ -43,8 +67,8 @@ fn start_worker_with(
     smtp_url: &str,
     programmes: &std::path::Path,
     env: &[(&str, &str)],
-) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_aftercare"))
+) -> Worker {
+    let child = Command::new(env!("CARGO_BIN_EXE_aftercare"))
         .arg("worker")
         .envs(env.iter().copied())
         .env("AFTERCARE_DATABASE_URL", database_url)
@@ -62,7 +86,8 @@ fn start_worker_with(
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
-        .expect("starting aftercare worker")
+        .expect("starting aftercare worker");
+    Worker(child)
 }
 
 both_backends!(
@@ -154,7 +179,7 @@ send = { template = "order_confirmation", class = "transactional" }
 /// Lets `worker` run until `expected` messages arrived (at most `seconds`), and a moment more
 /// for a late repeat to show; then kills it and counts the mail and its distinct Message-IDs.
 async fn drain(
-    mut worker: Child,
+    mut worker: Worker,
     smtp: &SmtpSink,
     expected: usize,
     seconds: u64,
@@ -359,7 +384,7 @@ async fn four_workers_killed_at_random_lose_nothing_and_never_decide_for_one_cus
     let start = || start_worker_with(&database_url, &smtp.url, programmes.path(), &env);
     let arrived = || smtp.count();
     let started = std::time::Instant::now();
-    let mut workers: Vec<Child> = (0..WORKERS).map(|_| start()).collect();
+    let mut workers: Vec<Worker> = (0..WORKERS).map(|_| start()).collect();
     for _ in 0..1_200 {
         if arrived() > 0 {
             break;

@@ -351,19 +351,10 @@ fn checkout(c: Checkout, now: Timestamp) -> Result<Mapped, FieldError> {
         update.phone = phone_of(c.phone.as_deref());
     }
     if let Some(a) = c.shipping_address.as_ref().or(c.billing_address.as_ref()) {
-        let country = a.country_code.as_deref();
         if update.postal_address.is_none() {
             update.postal_address = address_of(a);
         }
-        if update.locale.is_none() {
-            update.locale = language_locale(c.customer_locale.as_deref(), country);
-        }
-        if update.guessed_locale.is_none() {
-            update.guessed_locale = country_locale(country);
-        }
-        if update.time_zone.is_none() {
-            update.time_zone = time_zone(country);
-        }
+        from_country(&mut update, c.customer_locale.as_deref(), a);
     }
     // The box ticked at the checkout is a marketing consent given then.
     if c.buyer_accepts_marketing == Some(true) {
@@ -405,6 +396,21 @@ fn checkout(c: Checkout, now: Timestamp) -> Result<Mapped, FieldError> {
         }),
         source_id: format!("shopify-checkout:{}", c.token),
     }]))
+}
+
+/// What an address's country (and the language chosen in the shop) says of a customer that
+/// the update does not say yet: their language, a guess at it, their time zone.
+fn from_country(update: &mut CustomerUpdate, language: Option<&str>, a: &Address) {
+    let country = a.country_code.as_deref();
+    if update.locale.is_none() {
+        update.locale = language_locale(language, country);
+    }
+    if update.guessed_locale.is_none() {
+        update.guessed_locale = country_locale(country);
+    }
+    if update.time_zone.is_none() {
+        update.time_zone = time_zone(country);
+    }
 }
 
 fn timestamp(field: &str, s: &str) -> Result<Timestamp, FieldError> {
@@ -552,19 +558,10 @@ fn order_change(order: &Order, now: Timestamp) -> Result<Change, FieldError> {
         .as_ref()
         .or(order.billing_address.as_ref())
     {
-        let country = a.country_code.as_deref();
         if let Some(address) = address_of(a) {
             update.postal_address = Some(address);
         }
-        if update.locale.is_none() {
-            update.locale = language_locale(order.customer_locale.as_deref(), country);
-        }
-        if update.guessed_locale.is_none() {
-            update.guessed_locale = country_locale(country);
-        }
-        if update.time_zone.is_none() {
-            update.time_zone = time_zone(country);
-        }
+        from_country(&mut update, order.customer_locale.as_deref(), a);
     }
     let placed_at = timestamp("created_at", &order.created_at)?.min(now);
     let mut lines = Vec::with_capacity(order.line_items.len());

@@ -548,12 +548,7 @@ fn shopify_order(rows: &[Row], now: Timestamp) -> Result<Read1, FieldError> {
         col(first, &["currency"]).unwrap_or("EUR"),
         lines,
     )?;
-    Ok(Read1::Item(Box::new(Item::Order {
-        order,
-        customer: Some(Box::new(customer)),
-        email,
-        products,
-    })))
+    Ok(platform_order(order, customer, email, products))
 }
 
 // ----- Aftercare's own CSV ---------------------------------------------------------------
@@ -838,12 +833,22 @@ fn woocommerce_order(row: &Row, now: Timestamp) -> Result<Read1, FieldError> {
         col(row, &["order_currency", "currency"]).unwrap_or("EUR"),
         lines,
     )?;
-    Ok(Read1::Item(Box::new(Item::Order {
+    Ok(platform_order(order, customer, email, products))
+}
+
+/// An order from a platform's export, with what it says of its customer and products.
+fn platform_order(
+    order: aftercare_domain::OrderRecord,
+    customer: CustomerUpdate,
+    email: Option<aftercare_domain::EmailAddress>,
+    products: Vec<LineProduct>,
+) -> Read1 {
+    Read1::Item(Box::new(Item::Order {
         order,
         customer: Some(Box::new(customer)),
         email,
         products,
-    })))
+    }))
 }
 
 #[cfg(test)]
