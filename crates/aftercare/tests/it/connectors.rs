@@ -1511,6 +1511,22 @@ both_backends!(
         assert_eq!(app.counts().await, before);
         let list = app.get_json("/v1/imports").await;
         assert_eq!(list["imports"].as_array().unwrap().len(), 2);
+
+        // At most eight uploads wait for a worker at once (each holds its file).
+        let one = "{\"external_id\": \"U1\"}\n".to_string();
+        for _ in 0..8 {
+            let r = post("kind=customers&dry_run=true", one.clone(), None)
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 202);
+        }
+        let r = post("kind=customers", one.clone(), None).await.unwrap();
+        assert_eq!(r.status().as_u16(), 409);
+        let refused: Value = r.json().await.unwrap();
+        assert_eq!(refused["code"], "imports_waiting", "{refused}");
+        app.engine.run_until_idle().await.unwrap();
+        let r = post("kind=customers", one, None).await.unwrap();
+        assert_eq!(r.status().as_u16(), 202, "room again once they ran");
     }
 );
 

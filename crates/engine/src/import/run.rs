@@ -269,12 +269,19 @@ impl Pending<'_> {
     }
 }
 
+/// Uploads that may wait for a worker at once: each holds its file in the database until it
+/// is imported, so a client that keeps uploading cannot fill the disk.
+pub const MAX_WAITING_UPLOADS: i64 = 8;
+
 /// Why an upload cannot be imported.
 #[derive(Debug, thiserror::Error)]
 pub enum UploadError {
     /// The file is not one Aftercare reads.
     #[error("{0}")]
     Invalid(FieldError),
+    /// [`MAX_WAITING_UPLOADS`] are waiting already.
+    #[error("{0} imports are waiting to be imported; upload again when one is done")]
+    Busy(i64),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] aftercare_store::StoreError),
@@ -301,6 +308,10 @@ pub async fn queue_upload(
     }
     let format = Format::detect(kind, &first_line)
         .map_err(|e| UploadError::Invalid(FieldError::new("body", e)))?;
+    let waiting = tx.uploads_waiting().await?;
+    if waiting >= MAX_WAITING_UPLOADS {
+        return Err(UploadError::Busy(waiting));
+    }
     let id = tx
         .insert_upload(
             &NewUpload {

@@ -326,6 +326,15 @@ impl Tx {
         )
     }
 
+    /// How many uploads are waiting for or being imported.
+    pub async fn uploads_waiting(&mut self) -> Result<i64> {
+        Ok(on_tx!(self, c => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM imports WHERE state IN ('queued', 'running')",
+        )
+        .fetch_one(&mut *c)
+        .await?))
+    }
+
     /// An upload's file.
     pub async fn upload_body(&mut self, id: i64) -> Result<Vec<u8>> {
         Ok(

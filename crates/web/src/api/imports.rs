@@ -180,8 +180,9 @@ impl<S: Send + Sync> FromRequest<S> for UploadBody {
 /// Upload a history file to import as history: JSON Lines (`application/x-ndjson`) or CSV
 /// in Aftercare's own fields, Shopify's customer or order export, or WooCommerce's order
 /// export, up to 32 MiB. The format is told by the first line (a file that is none of them
-/// is refused at once, 422 naming `body`). Answers 202 with the import to poll; nothing
-/// imported starts a programme, and importing the same file again adds nothing.
+/// is refused at once, 422 naming `body`); at most eight imports wait at once (409). Answers
+/// 202 with the import to poll; nothing imported starts a programme, and importing the same
+/// file again adds nothing.
 #[utoipa::path(post, path = "/v1/imports", params(ImportQuery,
         ("Idempotency-Key" = Option<String>, Header, description = "Retry-safe key")),
     request_body(description = "The file: JSON Lines or CSV (any content type; the first line tells the format)",
@@ -191,6 +192,7 @@ impl<S: Send + Sync> FromRequest<S> for UploadBody {
             (serde_json::Value = "text/plain"),
         )),
     responses((status = 202, description = "Stored; being imported", body = ImportStatus),
+              (status = 409, description = "Eight imports are waiting already; upload again when one is done"),
               (status = 413, description = "Larger than 32 MiB"),
               (status = 422, description = "Not a file Aftercare reads")),
     security(("bearer" = [])))]
@@ -229,6 +231,12 @@ pub async fn upload_history(
             .await
             .map_err(|e| match e {
                 UploadError::Invalid(f) => ApiError::Invalid(f),
+                e @ UploadError::Busy(_) => ApiError::Refused {
+                    status: StatusCode::CONFLICT,
+                    code: "imports_waiting",
+                    field: "body",
+                    detail: e.to_string(),
+                },
                 UploadError::Store(s) => s.into(),
             })?;
             let upload = tx
