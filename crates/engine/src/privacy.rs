@@ -53,11 +53,18 @@ pub async fn erase_customer(
         }
     }
     // The customer as webhook payloads write them: JSON strings, and a platform's numeric
-    // id as a number.
+    // id as a number followed by the end of its value. Too short an id could be anything
+    // (a count, a minute), so it is matched only by the email and phone then.
     let id = before.external_id.as_str();
-    let mut needles = vec![format!("\"{id}\"")];
-    if id.chars().all(|c| c.is_ascii_digit()) {
-        needles.push(format!(":{id}"));
+    let mut needles = Vec::new();
+    if id.len() >= 6 {
+        needles.push(format!("\"{id}\""));
+        if id.chars().all(|c| c.is_ascii_digit()) {
+            for end in [",", "}", " "] {
+                needles.push(format!(":{id}{end}"));
+                needles.push(format!(": {id}{end}"));
+            }
+        }
     }
     needles.extend(before.email.iter().map(|e| format!("\"{}\"", e.as_str())));
     needles.extend(before.phone.iter().map(|p| format!("\"{}\"", p.as_str())));

@@ -748,6 +748,9 @@ both_backends!(
             assert!(export.get(part).is_some(), "the export names its {part}");
         }
 
+        // Another customer's delivery, which erasing Anna must leave alone.
+        let other = fixture("woocommerce_order_created.json");
+        assert_eq!(woo(&app, "order.created", "w0", &other).await.0, 200);
         // Shopify forwards the customer's erasure request.
         let redact = serde_json::to_vec(&json!({
             "shop_id": 954889, "shop_domain": "loopwerk.myshopify.com",
@@ -775,15 +778,16 @@ both_backends!(
             assert!(e["state"] == "exited" || e["state"] == "completed", "{e}");
         }
         let deliveries = app.get_json("/v1/hook-deliveries").await;
+        let mut others = 0;
         for d in deliveries["deliveries"].as_array().unwrap() {
             let one = app
                 .get_json(&format!("/v1/hook-deliveries/{}", d["id"]))
                 .await;
-            assert!(
-                !one["payload"].as_str().unwrap().contains("anna.devries"),
-                "{one}"
-            );
+            let payload = one["payload"].as_str().unwrap();
+            assert!(!payload.contains("anna.devries"), "{one}");
+            others += usize::from(payload.contains("pieter.janssens"));
         }
+        assert_eq!(others, 1, "another customer's delivery is left alone");
         // Old history imported afterwards does not fill the record again.
         let dir = tempfile::tempdir().unwrap();
         let old = dir.path().join("old-orders.jsonl");

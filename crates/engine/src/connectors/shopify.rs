@@ -326,24 +326,18 @@ fn checkout(c: Checkout, now: Timestamp) -> Result<Mapped, FieldError> {
         )));
     }
     let email = email_of(c.email.as_deref(), "email")?;
-    let customer_id = match (&c.customer, &email) {
-        (Some(customer), _) => customer_id(customer.id)?,
-        (None, Some(e)) => super::guest_id(e.as_str())?,
-        (None, None) => {
-            return Ok(Mapped::Ignored(format!(
-                "checkout {} has no email yet",
-                c.token
-            )));
-        }
+    // Shopify's orders name the customer account; a checkout without one could not be
+    // followed to its order, and its reminder might reach someone who bought.
+    let Some(account) = &c.customer else {
+        return Ok(Mapped::Ignored(format!(
+            "checkout {} has no customer account yet",
+            c.token
+        )));
     };
+    let customer_id = customer_id(account.id)?;
     let started = timestamp("created_at", &c.created_at)?.min(now);
-    let mut update = match &c.customer {
-        Some(customer) => customer_update(customer, c.customer_locale.as_deref(), now)?,
-        None => CustomerUpdate {
-            external_id: Some(customer_id.clone()),
-            ..Default::default()
-        },
-    };
+    let mut update = customer_update(account, c.customer_locale.as_deref(), now)?;
+    update.external_id = Some(customer_id);
     if let Some(e) = email {
         update.email = Some(e);
     }

@@ -28,9 +28,9 @@ pub const BATCH: usize = 500;
 /// Rejected lines a report keeps word for word (the rest are counted), so a file of bad
 /// lines does not fill the memory.
 pub const KEPT_REJECTS: usize = 1000;
-/// Batches an `import` job stores before it hands over to its next run (well inside a
-/// job's lease).
-pub const SLICE: usize = 20;
+/// Batches an `import` job stores before it hands over to its next run: well inside a
+/// job's lease even when every line of a batch goes in its own transaction.
+pub const SLICE: usize = 4;
 
 /// How to import a file.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -374,9 +374,12 @@ impl Tx {
             on_tx!(self, c => sqlx::query(sql).bind(customer_id).execute(&mut *c).await?.rows_affected());
         }
         for needle in needles.iter().filter(|n| n.len() >= 3) {
+            // Compared without case on both backends (PostgreSQL's LIKE minds it, SQLite's
+            // does not): an address typed with capitals is the same address.
             let like = format!(
                 "%{}%",
                 needle
+                    .to_lowercase()
                     .replace('\\', "\\\\")
                     .replace('%', "\\%")
                     .replace('_', "\\_")
@@ -384,7 +387,7 @@ impl Tx {
             on_tx!(self, c => sqlx::query(
                 "UPDATE outgoing_webhooks SET payload = '{\"erased\": true}',
                      state = CASE WHEN state = 'pending' THEN 'cancelled' ELSE state END
-                 WHERE payload LIKE $1 ESCAPE '\\'",
+                 WHERE LOWER(payload) LIKE $1 ESCAPE '\\'",
             )
             .bind(&like)
             .execute(&mut *c)
@@ -393,7 +396,7 @@ impl Tx {
             on_tx!(self, c => sqlx::query(
                 "UPDATE hook_deliveries SET payload = '{}',
                      detail = 'payload erased with the customer''s personal data'
-                 WHERE payload LIKE $1 ESCAPE '\\'",
+                 WHERE LOWER(payload) LIKE $1 ESCAPE '\\'",
             )
             .bind(&like)
             .execute(&mut *c)

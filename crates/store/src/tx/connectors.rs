@@ -326,10 +326,13 @@ impl Tx {
         )
     }
 
-    /// How many uploads are waiting for or being imported.
+    /// How many uploads are waiting for or being imported (an import whose job was set
+    /// aside after failing too often waits for nothing).
     pub async fn uploads_waiting(&mut self) -> Result<i64> {
         Ok(on_tx!(self, c => sqlx::query_scalar(
-            "SELECT COUNT(*) FROM imports WHERE state IN ('queued', 'running')",
+            "SELECT COUNT(*) FROM imports i WHERE i.state IN ('queued', 'running')
+               AND EXISTS (SELECT 1 FROM jobs j
+                           WHERE j.kind = 'import' AND j.ref_id = i.id AND j.dead_at IS NULL)",
         )
         .fetch_one(&mut *c)
         .await?))
