@@ -35,17 +35,24 @@ pub async fn upsert_customer(
     now: Timestamp,
 ) -> Result<(i64, bool), IngestError> {
     record.validate(now.to_zoned_datetime(jiff::tz::TimeZone::UTC).date())?;
-    tx.unmark_erased(record.external_id.as_str()).await?;
     let segment = |r: &CustomerRecord| {
         r.attributes
             .get("segment")
             .and_then(|s| s.as_str())
             .map(str::to_string)
     };
-    let previous = tx
+    let stored = tx
         .customer_by_external_id(record.external_id.as_str())
-        .await?
-        .and_then(|c| segment(&c.record));
+        .await?;
+    // Only an erased record has neither email nor phone left to reach; the mark is looked
+    // for then, not on every order's customer.
+    if stored
+        .as_ref()
+        .is_some_and(|c| c.record.email.is_none() && c.record.phone.is_none())
+    {
+        tx.unmark_erased(record.external_id.as_str()).await?;
+    }
+    let previous = stored.and_then(|c| segment(&c.record));
     let (id, created) = tx.upsert_customer(record, now).await?;
     if let Some(entered) = segment(record)
         && Some(&entered) != previous.as_ref()

@@ -334,10 +334,8 @@ fn checkout(c: Checkout, now: Timestamp) -> Result<Mapped, FieldError> {
             c.token
         )));
     };
-    let customer_id = customer_id(account.id)?;
     let started = timestamp("created_at", &c.created_at)?.min(now);
     let mut update = customer_update(account, c.customer_locale.as_deref(), now)?;
-    update.external_id = Some(customer_id);
     if let Some(e) = email {
         update.email = Some(e);
     }

@@ -373,7 +373,8 @@ impl Engine {
             upload: Some(id),
         };
         let stream: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(body));
-        // A dry run stores nothing, so it reads the whole file at once.
+        // Each slice goes on from the last committed line (a dry run stores nothing and
+        // reads the whole file in one run).
         let options = Options {
             from_start: false,
             ..options

@@ -82,6 +82,13 @@ type OfferRow = (
 /// A call to the shop: target, payload, state, made, done.
 type CallRow = (String, String, String, i64, Option<i64>);
 
+/// `s` as a literal inside a `LIKE … ESCAPE '\\'` pattern.
+fn like_escaped(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
 impl Tx {
     /// Creates a team user; a taken username is a [`StoreError::Conflict`].
     pub async fn insert_team_user(
@@ -376,14 +383,7 @@ impl Tx {
         for needle in needles.iter().filter(|n| n.len() >= 3) {
             // Compared without case on both backends (PostgreSQL's LIKE minds it, SQLite's
             // does not): an address typed with capitals is the same address.
-            let like = format!(
-                "%{}%",
-                needle
-                    .to_lowercase()
-                    .replace('\\', "\\\\")
-                    .replace('%', "\\%")
-                    .replace('_', "\\_")
-            );
+            let like = format!("%{}%", like_escaped(&needle.to_lowercase()));
             on_tx!(self, c => sqlx::query(
                 "UPDATE outgoing_webhooks SET payload = '{\"erased\": true}',
                      state = CASE WHEN state = 'pending' THEN 'cancelled' ELSE state END
@@ -561,10 +561,7 @@ impl Tx {
             return Ok(Vec::new());
         }
         // LIKE wildcards in the query are literal.
-        let escaped = q
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
+        let escaped = like_escaped(&q);
         let like = format!("%{escaped}%");
         let first_name = format!("%\"first_name\":\"{escaped}%");
         let postcode = q.replace(' ', "").to_uppercase();
