@@ -147,6 +147,7 @@ pub async fn build_engine(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Res
     .with_loyalty(config.loyalty.clone())
     .with_retention(config.retention.clone())
     .with_housekeeping(config.housekeeping.clone())
+    .with_scores(config.scores.clone())
     .with_attribution(config.attribution.clone())
     .with_consent_webhook(config.connectors.consent_webhook.clone())
     .with_tracking(config.tracking.clone())

@@ -64,6 +64,8 @@ struct RawConfig {
     #[serde(default)]
     housekeeping: aftercare_engine::housekeeping::HousekeepingConfig,
     #[serde(default)]
+    scores: aftercare_engine::scores::ScoresConfig,
+    #[serde(default)]
     attribution: aftercare_engine::reports::AttributionConfig,
     #[serde(default)]
     tracking: TrackingConfig,
@@ -180,6 +182,8 @@ pub struct Config {
     pub retention: aftercare_domain::retention::RetentionConfig,
     /// How long what grows forever is kept (`[housekeeping]`).
     pub housekeeping: aftercare_engine::housekeeping::HousekeepingConfig,
+    /// How the daily scores are made (`[scores]`).
+    pub scores: aftercare_engine::scores::ScoresConfig,
     /// Which orders are credited to a message (`[attribution]`, issue 21).
     pub attribution: aftercare_engine::reports::AttributionConfig,
     /// The tracking page: carriers and their adapters, stores with fittings, local
@@ -395,6 +399,7 @@ impl Config {
             loyalty: raw.loyalty,
             retention: raw.retention,
             housekeeping: raw.housekeeping,
+            scores: raw.scores,
             attribution: raw.attribution,
             tracking: raw.tracking,
             print: raw.print,
@@ -454,6 +459,12 @@ fn apply_env(table: &mut toml::Table, vars: impl Iterator<Item = (String, String
                         aftercare_engine::housekeeping::HousekeepingConfig::default(),
                     )
                     .ok(),
+                ),
+            ),
+            (
+                "scores",
+                section_keys(
+                    toml::Table::try_from(aftercare_engine::scores::ScoresConfig::default()).ok(),
                 ),
             ),
             (

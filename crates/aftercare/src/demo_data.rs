@@ -798,16 +798,18 @@ pub fn brand_activity(
         // Remarketing on behaviour (CH3): twice a year a third of the customers look at a
         // product and go no further, and once a year a fifth leave a cart at the checkout
         // (by the week and the customer's number, so the random stream stays as it was).
-        if details && index.is_multiple_of(3) && week % 26 == index % 26 {
+        // A view or a checkout days into the week is kept by its own time: one in the
+        // first live days belongs to the simulated period even when its week began before.
+        let at = t + day * 2 + SignedDuration::from_hours(19);
+        if at >= details_from && index.is_multiple_of(3) && week % 26 == index % 26 {
             let sku = ["LW-TRAIL-2", "LW-JACKET-WIND", "LW-RACE-1"][(index / 3 + week) % 3];
-            let at = t + day * 2 + SignedDuration::from_hours(19);
             out.push((
                 at,
                 event(&c.external_id, "product_viewed", at, json!({"sku": sku})),
             ));
         }
-        if details && index % 5 == 1 && week % 52 == (index * 7) % 52 {
-            let at = t + day * 4 + SignedDuration::from_hours(20);
+        let at = t + day * 4 + SignedDuration::from_hours(20);
+        if at >= details_from && index % 5 == 1 && week % 52 == (index * 7) % 52 {
             out.push((at, event(&c.external_id, "checkout_started", at, json!({
                 "checkout": format!("demo-{}-{week}", c.external_id), "currency": "EUR",
                 "total_cents": 14995, "url": "https://loopwerk.example/checkout",

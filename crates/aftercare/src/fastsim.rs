@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use aftercare_engine::simulator::{
-    FastSimulator, Household, Input, MODEL_SAMPLE, MessageLine, Setup, Tally,
+    FastSimulator, Household, Input, Kept, MODEL_SAMPLE, Setup, Tally,
 };
 use jiff::{SignedDuration, Timestamp};
 
@@ -56,20 +56,20 @@ fn setup<'a>(
 }
 
 /// Runs households `0..count` (made by `household`) on every core and adds them up.
-/// `progress` hears how many are done (after `done_before`); `messages` gets the kept
-/// messages a block at a time.
+/// `progress` hears how many are done (after `done_before`); `kept` gets the kept
+/// messages and enrolments a block at a time.
 fn run_parallel(
     sim: &FastSimulator<'_>,
     count: usize,
     household: &(dyn Fn(usize) -> Option<Household> + Sync),
     done_before: usize,
     progress: &(dyn Fn(u64) + Sync),
-    messages: &mut dyn FnMut(Vec<MessageLine>) -> anyhow::Result<()>,
+    kept: &mut dyn FnMut(Kept) -> anyhow::Result<()>,
 ) -> anyhow::Result<Tally> {
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(done_before);
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<MessageLine>>(threads * 2);
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<Kept>(threads * 2);
     let tallies = std::thread::scope(|scope| -> anyhow::Result<Vec<Tally>> {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
@@ -88,8 +88,9 @@ fn run_parallel(
                                 sim.run(h, &mut tally);
                             }
                         }
-                        if !tally.messages.is_empty()
-                            && sender.send(std::mem::take(&mut tally.messages)).is_err()
+                        let block = std::mem::take(&mut tally.kept);
+                        if !(block.messages.is_empty() && block.enrolments.is_empty())
+                            && sender.send(block).is_err()
                         {
                             break;
                         }
@@ -101,8 +102,8 @@ fn run_parallel(
             })
             .collect();
         drop(sender);
-        for lines in receiver {
-            messages(lines)?;
+        for block in receiver {
+            kept(block)?;
         }
         // A thread that panicked fails the run: a report short of its customers would look
         // like a result.
@@ -124,14 +125,14 @@ fn run_parallel(
 
 /// Runs a generated shop of `args.customers` through the fast simulator for `args.days`
 /// from `start` (after a year of history), on every core. `progress` hears the customers
-/// done; `messages` gets every message when a log or calendar is asked for, a block of
-/// customers at a time.
+/// done; `kept` gets every message and enrolment when a log or calendar is asked for, a
+/// block of customers at a time.
 pub fn simulate_fast(
     args: &Args,
     config: &Config,
     start: Timestamp,
     progress: &(dyn Fn(u64) + Sync),
-    mut messages: impl FnMut(Vec<MessageLine>) -> anyhow::Result<()>,
+    mut kept: impl FnMut(Kept) -> anyhow::Result<()>,
 ) -> anyhow::Result<Report> {
     let library = library(config)?;
     let catalogue = crate::demo_data::products();
@@ -163,7 +164,7 @@ pub fn simulate_fast(
         &|i| Some(household(i)),
         0,
         progress,
-        &mut messages,
+        &mut kept,
     )?;
     Ok(tally.report(&setup))
 }
@@ -177,7 +178,7 @@ pub async fn simulate_store(
     config: &Config,
     start: Timestamp,
     progress: &(dyn Fn(u64) + Sync),
-    mut messages: impl FnMut(Vec<MessageLine>) -> anyhow::Result<()>,
+    mut kept: impl FnMut(Kept) -> anyhow::Result<()>,
 ) -> anyhow::Result<Report> {
     let library = library(config)?;
     let store = aftercare_store::Store::open(&config.database_url).await?;
@@ -246,7 +247,7 @@ pub async fn simulate_store(
             .collect();
         let take = |i: usize| slots[i].lock().ok().and_then(|mut h| h.take());
         let tally = tokio::task::block_in_place(|| {
-            run_parallel(sim, count, &take, done, progress, &mut messages)
+            run_parallel(sim, count, &take, done, progress, &mut kept)
         })?;
         all.merge(tally);
         done += count;

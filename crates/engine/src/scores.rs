@@ -8,7 +8,8 @@
 //! When a repeat customer's probability of being active falls below one half, a
 //! `likely_lapsing` event is posted once, so win-back starts when the customer is likely
 //! lapsing — measured by the model against their own rhythm — rather than after a fixed
-//! period. The models are refitted weekly (their parameters move slowly) and applied daily.
+//! period. The models are refitted weekly (`[scores] refit_days`; their parameters move
+//! slowly) and applied daily.
 //!
 //! What it does not do yet: score in batches (it reads every order at once, fine for shops
 //! of up to a few hundred thousand orders).
@@ -61,6 +62,22 @@ pub fn p_alive_on(
 /// Fewest repeat customers to fit the models on.
 const MIN_REPEATERS: usize = 20;
 
+/// `[scores]`: how the daily scores are made.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScoresConfig {
+    /// Days between fits of the lifetime models (at least 1). Their parameters move
+    /// slowly; a large shop may fit less often, and a simulation compared with the fast
+    /// simulator fits once, as the fast simulator does.
+    pub refit_days: u32,
+}
+
+impl Default for ScoresConfig {
+    fn default() -> Self {
+        Self { refit_days: 7 }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Fitted {
     fitted_at: Timestamp,
@@ -73,20 +90,22 @@ struct Fitted {
     gamma: f64,
 }
 
-/// Fits (weekly) or loads the models; `None` when there is too little data.
+/// Fits (every `refit_days`) or loads the models; `None` when there is too little data.
 async fn models(
     tx: &mut Tx,
     histories: &[History],
     now: Timestamp,
+    refit_days: u32,
 ) -> aftercare_store::Result<Option<(BgNbd, GammaGamma)>> {
     const KEY: &str = "clv_models";
     let stored: Option<Fitted> = tx
         .setting(KEY)
         .await?
         .and_then(|s| serde_json::from_str(&s).ok());
-    let fresh = stored
-        .as_ref()
-        .filter(|f| now.duration_since(f.fitted_at) < SignedDuration::from_hours(24 * 7));
+    let fresh = stored.as_ref().filter(|f| {
+        now.duration_since(f.fitted_at)
+            < SignedDuration::from_hours(24 * i64::from(refit_days.max(1)))
+    });
     let fitted = match fresh {
         Some(f) => f.clone(),
         None => {
@@ -191,7 +210,11 @@ pub fn lifetime(model: &BgNbd, spend: Option<&GammaGamma>, h: &History) -> Lifet
 
 /// Computes and stores every customer's scores at `now`, posting `likely_lapsing` events;
 /// returns the number of customers scored. Runs at most once per UTC day.
-pub async fn refresh(store: &Store, now: Timestamp) -> aftercare_store::Result<usize> {
+pub async fn refresh(
+    store: &Store,
+    config: &ScoresConfig,
+    now: Timestamp,
+) -> aftercare_store::Result<usize> {
     const CURSOR: &str = "scores";
     let mut tx = store.begin().await?;
     let today = now.to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
@@ -224,7 +247,7 @@ pub async fn refresh(store: &Store, now: Timestamp) -> aftercare_store::Result<u
             monetary: by_day.values().sum::<i64>() as f64,
         });
     }
-    let models = models(&mut tx, &histories, now).await?;
+    let models = models(&mut tx, &histories, now, config.refit_days).await?;
     let rfm_scores = rfm::score(&inputs);
     let a_while_ago = today
         .checked_sub(jiff::Span::new().days(FRESH_LAPSE_DAYS))

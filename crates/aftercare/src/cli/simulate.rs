@@ -123,8 +123,8 @@ async fn run_fast(args: &Args, config: &Config) -> anyhow::Result<()> {
         None => None,
     };
     let mut calendar = Vec::new();
-    let on_lines = |lines: Vec<aftercare_engine::simulator::MessageLine>| {
-        for m in lines {
+    let on_lines = |kept: aftercare_engine::simulator::Kept| {
+        for m in kept.messages {
             let line = message_line(&m, &config.policy);
             if let Some(out) = log.as_mut() {
                 writeln!(out, "{}", line.json)?;

@@ -13,7 +13,9 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 
-use super::{DAY, FastSimulator, Household, Input, MessageLine, Tally, counts, utc_date};
+use super::{
+    DAY, EnrolmentLine, FastSimulator, Household, Input, MessageLine, Tally, counts, utc_date,
+};
 use crate::condition::{Condition, Data};
 use crate::interpret::{
     self, Effect, End, Next, Open, Resume, Routed, Standing, plan_send, resume, route, settled,
@@ -164,7 +166,9 @@ pub(super) struct Run<'s, 'a, 't> {
     planned: Vec<usize>,
     /// Jobs by when they run, then by their place in `jobs` (the order they were made in),
     /// as the worker claims them (`ORDER BY run_at, id`).
-    queue: BinaryHeap<Reverse<(Timestamp, usize)>>,
+    /// Due jobs by (time, rank, place): at one instant a daily score (rank 0) runs before
+    /// the rest, as the engine's calendar job scores before it scans the day's occasions.
+    queue: BinaryHeap<Reverse<(Timestamp, u8, usize)>>,
     /// The job running now: a held message keeps its place among jobs due at the same
     /// moment, as the worker's job keeps its id when it is rescheduled.
     running: usize,
@@ -221,8 +225,9 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
     }
 
     fn schedule(&mut self, at: Timestamp, job: Job) {
+        let rank = u8::from(!matches!(job, Job::Lapse(..)));
         self.jobs.push(job);
-        self.queue.push(Reverse((at, self.jobs.len() - 1)));
+        self.queue.push(Reverse((at, rank, self.jobs.len() - 1)));
     }
 
     pub(super) fn finish(mut self, inputs: Vec<(Timestamp, usize, Input)>) {
@@ -243,7 +248,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
         let mut last = from;
         loop {
             let input_at = inputs.peek().map(|(t, _, _)| *t);
-            let job_at = self.queue.peek().map(|Reverse((t, _))| *t);
+            let job_at = self.queue.peek().map(|Reverse((t, _, _))| *t);
             let now = match (input_at, job_at) {
                 (Some(i), Some(j)) if i <= j => i,
                 (Some(i), None) => i,
@@ -259,7 +264,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                 self.live_input(at, who, input);
                 continue;
             }
-            let Some(Reverse((at, job))) = self.queue.pop() else {
+            let Some(Reverse((at, _, job))) = self.queue.pop() else {
                 break;
             };
             debug_assert!(at >= last, "time runs forward: {at} after {last}");
@@ -908,6 +913,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                 self.jobs[slot] = Job::Deliver(m);
                 self.queue.push(Reverse((
                     until.max(now + SignedDuration::from_secs(1)),
+                    1,
                     slot,
                 )));
             }
@@ -1283,6 +1289,25 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
             t.outcomes = vec![Default::default(); self.sim.names.len()];
         }
         for en in &self.enrolments {
+            if setup.keep_messages {
+                t.kept.enrolments.push(EnrolmentLine {
+                    customer: self.people[en.person]
+                        .record
+                        .external_id
+                        .as_str()
+                        .to_string(),
+                    programme: en.programme.id.clone(),
+                    started_at: en.started_at,
+                    holdout: en.holdout,
+                    state: match en.state {
+                        EnrolmentState::Active => "active",
+                        EnrolmentState::Waiting => "waiting",
+                        EnrolmentState::Holdout => "holdout",
+                        EnrolmentState::Completed => "completed",
+                        EnrolmentState::Exited => "exited",
+                    },
+                });
+            }
             let r = &mut t.counts[en.index];
             r[0] += 1;
             r[1] += i64::from(en.holdout);
@@ -1345,7 +1370,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
             }
             if setup.keep_messages {
                 let p = &self.people[m.person];
-                t.messages.push(MessageLine {
+                t.kept.messages.push(MessageLine {
                     customer: p.record.external_id.as_str().to_string(),
                     programme: en.programme.id.clone(),
                     template: m.template.to_string(),

@@ -31,7 +31,7 @@ impl Engine {
             debug!(entries = expired, "Points expired.");
         }
         // Relationship scores, once a day (own transaction; posts likely_lapsing events).
-        let scored = crate::scores::refresh(&self.store, now).await?;
+        let scored = crate::scores::refresh(&self.store, &self.scores, now).await?;
         if scored > 0 {
             debug!(customers = scored, "Scores refreshed.");
         }

@@ -114,6 +114,7 @@ pub struct Engine {
     track_opens: bool,
     consent_webhook: Option<Arc<str>>,
     housekeeping: Arc<crate::housekeeping::HousekeepingConfig>,
+    scores: Arc<crate::scores::ScoresConfig>,
     attribution: Arc<crate::reports::AttributionConfig>,
 }
 
@@ -179,6 +180,7 @@ impl Engine {
             track_opens: false,
             consent_webhook: None,
             housekeeping: Arc::default(),
+            scores: Arc::default(),
             attribution: Arc::default(),
         }
     }
@@ -205,6 +207,12 @@ impl Engine {
     /// Sets how long what grows forever is kept (`[housekeeping]`).
     pub fn with_housekeeping(mut self, config: crate::housekeeping::HousekeepingConfig) -> Self {
         self.housekeeping = Arc::new(config);
+        self
+    }
+
+    /// Sets how the daily scores are made (`[scores]`).
+    pub fn with_scores(mut self, config: crate::scores::ScoresConfig) -> Self {
+        self.scores = Arc::new(config);
         self
     }
 

@@ -44,7 +44,8 @@ impl Tx {
     }
 
     /// Per customer with any, how many relationship and promotional messages (the contacts
-    /// the yearly band counts, FR1) were sent in `[from, to)`: (customer id, count).
+    /// the yearly band counts, FR1) were sent in `[from, to)`: (customer id, count). A
+    /// letter counts from its place in the print queue, as the policy counts it.
     pub async fn contacts_by_customer(
         &mut self,
         from: Timestamp,
@@ -52,7 +53,9 @@ impl Tx {
     ) -> Result<Vec<(i64, i64)>> {
         Ok(on_tx!(self, c => sqlx::query_as(
             "SELECT customer_id, COUNT(*) FROM messages
-             WHERE state = 'sent' AND class IN ('relationship', 'promotional') AND sent_at >= $1 AND sent_at < $2
+             WHERE (state = 'sent' OR (state = 'sending' AND print_queued_at IS NOT NULL))
+               AND class IN ('relationship', 'promotional')
+               AND COALESCE(print_queued_at, sent_at) >= $1 AND COALESCE(print_queued_at, sent_at) < $2
              GROUP BY customer_id",
         )
         .bind(micros(from))
@@ -62,16 +65,20 @@ impl Tx {
     }
 
     /// Every non-transactional message sent in `[from, to)` — the attention a customer paid
-    /// (issue 23) — as (customer id, topic, sent at), by customer and time.
+    /// (issue 23) — as (customer id, topic, sent at), by customer and time; a letter from
+    /// its place in the print queue.
     pub async fn attention_contacts(
         &mut self,
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<(i64, String, Timestamp)>> {
         let rows: Vec<(i64, String, i64)> = on_tx!(self, c => sqlx::query_as(
-            "SELECT customer_id, COALESCE(topic, template), sent_at FROM messages
-             WHERE state = 'sent' AND class <> 'transactional' AND sent_at >= $1 AND sent_at < $2
-             ORDER BY customer_id, sent_at",
+            "SELECT customer_id, COALESCE(topic, template), COALESCE(print_queued_at, sent_at) AS at
+             FROM messages
+             WHERE (state = 'sent' OR (state = 'sending' AND print_queued_at IS NOT NULL))
+               AND class <> 'transactional'
+               AND COALESCE(print_queued_at, sent_at) >= $1 AND COALESCE(print_queued_at, sent_at) < $2
+             ORDER BY customer_id, at",
         )
         .bind(micros(from))
         .bind(micros(to))
