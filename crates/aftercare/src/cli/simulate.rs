@@ -52,6 +52,10 @@ pub struct Args {
     /// models bring them in the coming days, with no new orders or brand events.
     #[arg(long, conflicts_with_all = ["exact", "customers", "seed"])]
     pub store: bool,
+    /// The day the simulated period begins (UTC; default today), so a run can be repeated
+    /// exactly on another day.
+    #[arg(long)]
+    pub start: Option<jiff::civil::Date>,
 }
 
 /// The start of today (UTC), where a simulation begins: the same all day, so runs on one
@@ -64,6 +68,13 @@ fn today() -> jiff::Timestamp {
         .map_or(now, |z| z.timestamp())
 }
 
+/// Where the simulation begins: `--start`, or the start of today.
+fn start_of(args: &Args) -> jiff::Timestamp {
+    args.start
+        .and_then(|d| d.to_zoned_datetime(jiff::tz::TimeZone::UTC).ok())
+        .map_or_else(today, |z| z.timestamp())
+}
+
 /// Runs the simulation and prints the report.
 pub async fn run(args: Args, mut config: Config) -> anyhow::Result<()> {
     if !args.exact {
@@ -74,7 +85,7 @@ pub async fn run(args: Args, mut config: Config) -> anyhow::Result<()> {
     config.smtp_url = None;
     config.durable = false;
     let carrier = app::stand_in_carrier(&mut config).await?;
-    let start = today();
+    let start = start_of(&args);
     let bar = ProgressBar::new(u64::try_from(args.days).unwrap_or(0));
     bar.set_style(
         ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} days ({eta} left)")?
@@ -108,7 +119,7 @@ pub async fn run(args: Args, mut config: Config) -> anyhow::Result<()> {
 /// customer's calendar.
 async fn run_fast(args: &Args, config: &Config) -> anyhow::Result<()> {
     use std::io::Write;
-    let start = today();
+    let start = start_of(args);
     let bar = ProgressBar::new(args.customers as u64);
     bar.set_style(
         ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} customers ({eta} left)")?
@@ -689,6 +700,7 @@ async fn run_for_ui(
             customer: None,
             exact: true,
             store: false,
+            start: None,
         };
         simulate(&args, &config, carrier, request.start, &|done, total| {
             progress.set(done, total);

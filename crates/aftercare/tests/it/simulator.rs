@@ -16,6 +16,7 @@ fn args(customers: usize, days: i64) -> Args {
         customer: None,
         exact: false,
         store: false,
+        start: None,
     }
 }
 
@@ -120,19 +121,7 @@ async fn fast_simulator_agrees_with_the_engine_customer_by_customer() {
         .map(String::as_str)
         .filter(|k| *k != "id")
         .collect();
-    for step in [
-        "send",
-        "wait",
-        "wait_for",
-        "branch",
-        "tag",
-        "set",
-        "grant_points",
-        "issue_coupon",
-        "survey",
-        "webhook",
-        "exit",
-    ] {
+    for step in aftercare_engine::programme::STEP_TYPES {
         assert!(used.contains(step), "the coverage programme uses {step}");
     }
 

@@ -46,7 +46,7 @@
 //! ([`CheckContext`]) and the checks on a programme as a whole. A new step type is an
 //! [`Action`] arm here, a field of `raw::RawStep` with its name in `raw::STEP_TYPES`, its
 //! reading in `load::parse_action`, and its effect in [`crate::interpret`], which both the
-//! worker and the fast simulator run.
+//! worker and the fast simulator run; the agreement test's coverage programme must use it.
 //!
 //! Requirements: FR1 (structured, always-on programmes instead of ad-hoc mailings).
 
@@ -70,6 +70,7 @@ mod raw;
 
 pub use check::CheckContext;
 pub use load::{load_dir, parse_duration, parse_programme};
+pub use raw::STEP_TYPES;
 
 /// Calendar occasions a programme can be triggered by; each is an event type too.
 pub const OCCASIONS: &[&str] = &[

@@ -181,7 +181,8 @@ pub(super) struct RawBranch {
     pub(super) otherwise: Option<String>,
 }
 
-pub(super) const STEP_TYPES: &[&str] = &[
+/// The step types a programme file may use, one key each.
+pub const STEP_TYPES: &[&str] = &[
     "send",
     "wait",
     "wait_for",

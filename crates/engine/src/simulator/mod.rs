@@ -18,10 +18,11 @@
 //!   fitted once, on the first 5,000 households' history at the start, where the engine
 //!   refits every `[scores] refit_days` (7) on all. (With a refit interval longer than the
 //!   period and fewer than 5,000 households, both fit the same models.)
-//! - A customer's scores and occasions are worked out at 06:00 in their own time zone; the
-//!   engine scores everyone at its first calendar run of the UTC day (06:00 in the zone whose
-//!   morning comes first), before that run's occasions, as a score here runs before the
-//!   occasions of the same moment.
+//! - A customer's occasions are worked out at 06:00 in their own time zone, as the engine
+//!   does; their scores at the engine's first calendar run of the UTC day (06:00 in the
+//!   sample's zone whose morning comes first), before that run's occasions. The engine's
+//!   calendar job also runs at the print partner's cut-off, which would come first only in a
+//!   shop whose every customer lives west of UTC−8.
 //! - `stats.rfm_segment` is not known (it needs the whole shop's quintiles every day), nor
 //!   are points from survey answers; points do not expire within the simulated period.
 //! - A letter counts as sent when the policy lets it go; the engine marks it sent when its
@@ -388,6 +389,9 @@ pub struct FastSimulator<'a> {
     /// sample households' orders so far once a week of the run (the engine mines all orders
     /// every night), each with the moment it holds from.
     rules: Vec<(Timestamp, Vec<aftercare_insight::recs::Rule>)>,
+    /// The time zones of the sample's customers: the engine's calendar job runs at 06:00 in
+    /// each, and scores everyone at the first of those runs in a UTC day.
+    zones: Vec<jiff::tz::TimeZone>,
 }
 
 /// Households whose history fits the lifetime model.
@@ -461,6 +465,13 @@ impl<'a> FastSimulator<'a> {
         } else {
             Vec::new()
         };
+        let mut zones: Vec<jiff::tz::TimeZone> = Vec::new();
+        for c in sample.iter().flat_map(|h| &h.customers) {
+            let zone = c.time_zone.zone();
+            if !zones.iter().any(|z| z.iana_name() == zone.iana_name()) {
+                zones.push(zone);
+            }
+        }
         let fits = histories.iter().filter(|h| h.frequency > 0.0).count() >= 20;
         let model = fits.then(|| BgNbd::fit(&histories).ok()).flatten();
         let spend = model
@@ -481,7 +492,25 @@ impl<'a> FastSimulator<'a> {
             names,
             uses_orders,
             rules,
+            zones,
         }
+    }
+
+    /// When the engine scores on `day` (UTC): at its calendar job's first run that day, the
+    /// earliest 06:00 among the shop's time zones (`None` without zones).
+    fn first_morning(&self, day: jiff::civil::Date) -> Option<Timestamp> {
+        let six = jiff::civil::time(6, 0, 0, 0);
+        let days = [day.yesterday().ok(), Some(day), day.tomorrow().ok()];
+        self.zones
+            .iter()
+            .flat_map(|zone| {
+                days.iter()
+                    .flatten()
+                    .filter_map(move |d| d.to_datetime(six).to_zoned_datetime(zone.clone()).ok())
+            })
+            .map(|z| z.timestamp())
+            .filter(|t| utc_date(*t) == day)
+            .min()
     }
 
     /// The "also bought" rules that hold at `now`.

@@ -1009,14 +1009,17 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
     }
 
     /// The moment of the daily scores on `day`: the period's first moment on its first day,
-    /// 06:00 local after that.
+    /// then the engine's first calendar run of the day (the customer's own 06:00 when the
+    /// sample had no zones).
     fn score_time(&self, who: usize, day: Date) -> Timestamp {
         if day == utc_date(self.sim.setup.from) {
             return self.sim.setup.from;
         }
-        day.to_datetime(jiff::civil::time(6, 0, 0, 0))
-            .to_zoned_datetime(self.people[who].zone.clone())
-            .map_or(self.sim.setup.from, |z| z.timestamp())
+        self.sim.first_morning(day).unwrap_or_else(|| {
+            day.to_datetime(jiff::civil::time(6, 0, 0, 0))
+                .to_zoned_datetime(self.people[who].zone.clone())
+                .map_or(self.sim.setup.from, |z| z.timestamp())
+        })
     }
 
     /// P(alive) at the last daily score before an order at `at` (with the history before it).
