@@ -48,7 +48,7 @@ pub async fn stand_in_carrier(config: &mut Config) -> anyhow::Result<Option<TcpL
         .await
         .context("binding the stand-in carrier")?;
     let url = format!("http://{}", listener.local_addr()?);
-    config.tracking = crate::demo_tracking::tracking(&url);
+    config.tracking = aftercare_lab::demo_tracking::tracking(&url);
     Ok(Some(listener))
 }
 

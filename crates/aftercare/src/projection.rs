@@ -19,8 +19,8 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::app;
 use crate::config::Config;
-use crate::demo_data::ShopAction;
-use crate::shop;
+use aftercare_lab::demo_data::ShopAction;
+use aftercare_lab::shop;
 
 /// The step key of the copies of earlier contacts (so they are not projected again).
 const EARLIER: &str = "earlier-contact-";

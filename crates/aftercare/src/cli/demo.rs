@@ -20,8 +20,8 @@ use rand::seq::IndexedRandom;
 
 use crate::app;
 use crate::config::Config;
-use crate::demo_data;
-use crate::shop;
+use aftercare_lab::demo_data;
+use aftercare_lab::shop;
 
 /// Options of `demo`.
 #[derive(Debug, clap::Args)]
@@ -60,7 +60,7 @@ pub async fn run(args: Args, mut config: Config) -> anyhow::Result<()> {
             now - SignedDuration::from_hours(24 * 30),
             now,
         );
-        let w = crate::shopify_export::write(
+        let w = aftercare_lab::shopify_export::write(
             dir,
             &plan.customers,
             &plan.catalogue,
@@ -158,7 +158,7 @@ pub async fn run(args: Args, mut config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", config.listen))?;
     let address = listener.local_addr()?;
     if !own_carriers {
-        config.tracking = crate::demo_tracking::tracking(&format!("http://{address}"));
+        config.tracking = aftercare_lab::demo_tracking::tracking(&format!("http://{address}"));
     }
     let live_engine = app::build_engine(&config, Arc::new(SystemClock)).await?;
     println!();

@@ -19,8 +19,9 @@ use jiff::SignedDuration;
 
 use crate::app;
 use crate::config::Config;
-pub use crate::fastsim::{simulate_fast, simulate_store};
-use crate::shop;
+use aftercare_engine::simulator::Kept;
+use aftercare_lab::fastsim::{self, Brand, Run};
+use aftercare_lab::shop;
 
 /// Options of `simulate`.
 #[derive(Debug, clap::Args)]
@@ -56,6 +57,80 @@ pub struct Args {
     /// exactly on another day.
     #[arg(long)]
     pub start: Option<jiff::civil::Date>,
+}
+
+/// The library, or what is wrong with it.
+fn library(config: &Config) -> anyhow::Result<aftercare_engine::programme::Library> {
+    let (library, _) = app::load_programmes(config).map_err(|findings| {
+        anyhow::anyhow!(
+            "the programme folder has mistakes: {}",
+            findings
+                .iter()
+                .map(|f| format!("{}:{}: {}", f.file.display(), f.line, f.reason))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    })?;
+    Ok(library)
+}
+
+fn brand<'a>(config: &'a Config, library: &'a aftercare_engine::programme::Library) -> Brand<'a> {
+    Brand {
+        library,
+        policy: &config.policy,
+        loyalty: &config.loyalty,
+        retention: &config.retention,
+        address_form: config.brand.default_address_form,
+    }
+}
+
+fn fast_run(args: &Args) -> Run {
+    Run {
+        days: args.days,
+        keep: args.log.is_some() || args.customer.is_some(),
+    }
+}
+
+/// [`fastsim::simulate_fast`] on the configured programmes and settings: a generated shop
+/// of `args.customers` from `args.seed`, on every core.
+pub fn simulate_fast(
+    args: &Args,
+    config: &Config,
+    start: jiff::Timestamp,
+    progress: &(dyn Fn(u64) + Sync),
+    kept: impl FnMut(Kept) -> anyhow::Result<()>,
+) -> anyhow::Result<Report> {
+    let library = library(config)?;
+    fastsim::simulate_fast(
+        args.customers,
+        args.seed,
+        fast_run(args),
+        brand(config, &library),
+        start,
+        progress,
+        kept,
+    )
+}
+
+/// [`fastsim::simulate_store`] on the configured database, programmes and settings.
+pub async fn simulate_store(
+    args: &Args,
+    config: &Config,
+    start: jiff::Timestamp,
+    progress: &(dyn Fn(u64) + Sync),
+    kept: impl FnMut(Kept) -> anyhow::Result<()>,
+) -> anyhow::Result<Report> {
+    let library = library(config)?;
+    let store = aftercare_store::Store::open(&config.database_url).await?;
+    fastsim::simulate_store(
+        &store,
+        fast_run(args),
+        brand(config, &library),
+        start,
+        progress,
+        kept,
+    )
+    .await
 }
 
 /// The start of today (UTC), where a simulation begins: the same all day, so runs on one

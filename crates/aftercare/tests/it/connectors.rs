@@ -1138,14 +1138,14 @@ both_backends!(
     the_demo_shop_written_as_a_shopify_export_imports_as_the_same_orders,
     |backend| async move {
         use aftercare::cli::import::{Options, import_file};
-        use aftercare::demo_data::ShopAction;
         use aftercare_engine::import::Kind;
+        use aftercare_lab::demo_data::ShopAction;
         let app = spawn_app(backend).await;
         let now = aftercare_domain::Clock::now(app.clock.as_ref());
         let day = jiff::SignedDuration::from_hours(24);
-        let plan = aftercare::shop::plan(7, 40, now - day * 365, now - day * 30, now);
+        let plan = aftercare_lab::shop::plan(7, 40, now - day * 365, now - day * 30, now);
         let dir = tempfile::tempdir().unwrap();
-        let written = aftercare::shopify_export::write(
+        let written = aftercare_lab::shopify_export::write(
             dir.path(),
             &plan.customers,
             &plan.catalogue,

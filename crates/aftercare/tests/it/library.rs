@@ -16,7 +16,7 @@ const MONDAY: &str = "2026-05-04T08:00:00Z"; // 10:00 in Amsterdam
 async fn lab() -> Lab {
     let lab = Lab::library(Backend::Sqlite, MONDAY).await;
     let mut tx = lab.store.begin().await.unwrap();
-    for p in aftercare::demo_data::products() {
+    for p in aftercare_lab::demo_data::products() {
         ingest::upsert_product(&mut tx, &p, lab.clock.now())
             .await
             .unwrap();

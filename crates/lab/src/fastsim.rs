@@ -1,18 +1,16 @@
-//! Driving the fast simulator ([`aftercare_engine::simulator`]) for `aftercare simulate`:
-//! a generated shop, made and run household by household on every core, or the customers
-//! in the configured database, read a page at a time and run the same way.
+//! Driving the fast simulator ([`aftercare_engine::simulator`]) for `aftercare simulate`
+//! and the admin UI: a generated shop, made and run household by household on every core,
+//! or the customers in a store, read a page at a time and run the same way.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use aftercare_engine::reports::SimulationReport;
 use aftercare_engine::simulator::{
     FastSimulator, Household, Input, Kept, MODEL_SAMPLE, Setup, Tally,
 };
 use jiff::{SignedDuration, Timestamp};
 
-use crate::app;
-use crate::cli::simulate::{Args, Report};
-use crate::config::Config;
 use crate::shop;
 
 /// Households handed to a thread at a time.
@@ -20,37 +18,45 @@ const BLOCK: usize = 256;
 /// Customers read from the store at a time.
 const PAGE: i64 = 20_000;
 
-/// The library, or what is wrong with it.
-fn library(config: &Config) -> anyhow::Result<aftercare_engine::programme::Library> {
-    let (library, _) = app::load_programmes(config).map_err(|findings| {
-        anyhow::anyhow!(
-            "the programme folder has mistakes: {}",
-            findings
-                .iter()
-                .map(|f| format!("{}:{}: {}", f.file.display(), f.line, f.reason))
-                .collect::<Vec<_>>()
-                .join("; ")
-        )
-    })?;
-    Ok(library)
+/// What the simulator needs to know of the brand: its programmes and settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Brand<'a> {
+    /// The programmes, checked.
+    pub library: &'a aftercare_engine::programme::Library,
+    /// `[policy]`.
+    pub policy: &'a aftercare_domain::policy::PolicyConfig,
+    /// `[loyalty]`.
+    pub loyalty: &'a aftercare_domain::loyalty::LoyaltyConfig,
+    /// `[retention]`: the offers a cancellation in the generated shop is made.
+    pub retention: &'a aftercare_domain::retention::RetentionConfig,
+    /// How the brand addresses a customer whose record does not say.
+    pub address_form: aftercare_domain::AddressForm,
+}
+
+/// The run: how long, and whether to keep every message and enrolment.
+#[derive(Debug, Clone, Copy)]
+pub struct Run {
+    /// Days simulated from the start.
+    pub days: i64,
+    /// Keep every message and enrolment (for a log, a calendar or a comparison).
+    pub keep: bool,
 }
 
 fn setup<'a>(
-    args: &Args,
-    config: &'a Config,
-    library: &'a aftercare_engine::programme::Library,
+    run: Run,
+    brand: Brand<'a>,
     products: &'a [aftercare_domain::ProductRecord],
     start: Timestamp,
 ) -> Setup<'a> {
     Setup {
-        library,
-        policy: &config.policy,
-        loyalty: &config.loyalty,
+        library: brand.library,
+        policy: brand.policy,
+        loyalty: brand.loyalty,
         products,
         from: start,
-        to: start + SignedDuration::from_hours(24 * args.days),
-        keep_messages: args.log.is_some() || args.customer.is_some(),
-        address_form: config.brand.default_address_form,
+        to: start + SignedDuration::from_hours(24 * run.days),
+        keep_messages: run.keep,
+        address_form: brand.address_form,
         active_since: start,
     }
 }
@@ -123,25 +129,26 @@ fn run_parallel(
     Ok(all)
 }
 
-/// Runs a generated shop of `args.customers` through the fast simulator for `args.days`
-/// from `start` (after a year of history), on every core. `progress` hears the customers
-/// done; `kept` gets every message and enrolment when a log or calendar is asked for, a
-/// block of customers at a time.
+/// Runs a generated shop of `customers` (from `seed`) through the fast simulator for
+/// `run.days` from `start` (after a year of history), on every core. `progress` hears the
+/// customers done; `kept` gets every message and enrolment when `run.keep` asks, a block
+/// of customers at a time.
 pub fn simulate_fast(
-    args: &Args,
-    config: &Config,
+    customers: usize,
+    seed: u64,
+    run: Run,
+    brand: Brand<'_>,
     start: Timestamp,
     progress: &(dyn Fn(u64) + Sync),
     mut kept: impl FnMut(Kept) -> anyhow::Result<()>,
-) -> anyhow::Result<Report> {
-    let library = library(config)?;
+) -> anyhow::Result<SimulationReport> {
     let catalogue = crate::demo_data::products();
-    let setup = setup(args, config, &library, &catalogue, start);
+    let setup = setup(run, brand, &catalogue, start);
     let history_from = start - SignedDuration::from_hours(24 * 365);
     let household = |index: usize| {
         shop::household(
             shop::unit_from(
-                args.seed,
+                seed,
                 index,
                 &catalogue,
                 history_from,
@@ -149,18 +156,16 @@ pub fn simulate_fast(
                 setup.to,
                 start,
             ),
-            &config.retention,
+            brand.retention,
             &catalogue,
         )
     };
-    let sample: Vec<_> = (0..args.customers.min(MODEL_SAMPLE))
-        .map(household)
-        .collect();
+    let sample: Vec<_> = (0..customers.min(MODEL_SAMPLE)).map(household).collect();
     let sim = FastSimulator::new(&setup, &sample);
     drop(sample);
     let tally = run_parallel(
         &sim,
-        args.customers,
+        customers,
         &|i| Some(household(i)),
         0,
         progress,
@@ -169,23 +174,22 @@ pub fn simulate_fast(
     Ok(tally.report(&setup))
 }
 
-/// Runs the customers in the configured database through the fast simulator for
-/// `args.days` from `start`: each with their orders and last year's contacts as history,
-/// and nothing new happening but what the programmes' calendar and the lifetime model bring
-/// (occasions, filler, likely lapsing). The store is only read.
+/// Runs the customers in `store` through the fast simulator for `run.days` from `start`:
+/// each with their orders and last year's contacts as history, and nothing new happening
+/// but what the programmes' calendar and the lifetime model bring (occasions, filler,
+/// likely lapsing). The store is only read.
 pub async fn simulate_store(
-    args: &Args,
-    config: &Config,
+    store: &aftercare_store::Store,
+    run: Run,
+    brand: Brand<'_>,
     start: Timestamp,
     progress: &(dyn Fn(u64) + Sync),
     mut kept: impl FnMut(Kept) -> anyhow::Result<()>,
-) -> anyhow::Result<Report> {
-    let library = library(config)?;
-    let store = aftercare_store::Store::open(&config.database_url).await?;
+) -> anyhow::Result<SimulationReport> {
     let mut tx = store.begin_read().await?;
     let products = tx.products().await?;
     tx.commit().await?;
-    let mut setup = setup(args, config, &library, &products, start);
+    let mut setup = setup(run, brand, &products, start);
     // Nobody orders in a projection: active is an order in the year before it.
     setup.active_since = start - SignedDuration::from_hours(24 * 365);
     let year_ago = start - SignedDuration::from_hours(24 * 366);
