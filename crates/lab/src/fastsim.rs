@@ -129,13 +129,12 @@ fn run_parallel(
     Ok(all)
 }
 
-/// Runs a generated shop of `customers` (from `seed`) through the fast simulator for
-/// `run.days` from `start` (after a year of history), on every core. `progress` hears the
+/// Runs the generated shop `size` through the fast simulator for `run.days` from `start`
+/// (after a year of history), on every core. `progress` hears the
 /// customers done; `kept` gets every message and enrolment when `run.keep` asks, a block
 /// of customers at a time.
 pub fn simulate_fast(
-    customers: usize,
-    seed: u64,
+    size: shop::Size,
     run: Run,
     brand: Brand<'_>,
     start: Timestamp,
@@ -148,7 +147,7 @@ pub fn simulate_fast(
     let household = |index: usize| {
         shop::household(
             shop::unit_from(
-                seed,
+                size.seed,
                 index,
                 &catalogue,
                 history_from,
@@ -160,12 +159,14 @@ pub fn simulate_fast(
             &catalogue,
         )
     };
-    let sample: Vec<_> = (0..customers.min(MODEL_SAMPLE)).map(household).collect();
+    let sample: Vec<_> = (0..size.customers.min(MODEL_SAMPLE))
+        .map(household)
+        .collect();
     let sim = FastSimulator::new(&setup, &sample);
     drop(sample);
     let tally = run_parallel(
         &sim,
-        customers,
+        size.customers,
         &|i| Some(household(i)),
         0,
         progress,

@@ -10,6 +10,7 @@
 
 pub mod demo_data;
 pub mod demo_tracking;
+pub mod exact;
 pub mod fastsim;
 pub mod shop;
 pub mod shopify_export;

@@ -241,6 +241,15 @@ pub fn household(
     }
 }
 
+/// A generated shop's size and seed: the same two give the same shop, at any size.
+#[derive(Debug, Clone, Copy)]
+pub struct Size {
+    /// Customers at the start (referred friends join during it).
+    pub customers: usize,
+    /// The seed of every customer's own random stream.
+    pub seed: u64,
+}
+
 /// Plans a shop of `customers` customers, who all joined before `joined_by`, active from
 /// `from` until `until`: their units (see [`unit`]) together.
 pub fn plan(

@@ -21,7 +21,6 @@ use crate::app;
 use crate::config::Config;
 use aftercare_engine::simulator::Kept;
 use aftercare_lab::fastsim::{self, Brand, Run};
-use aftercare_lab::shop;
 
 /// Options of `simulate`.
 #[derive(Debug, clap::Args)]
@@ -84,6 +83,13 @@ fn brand<'a>(config: &'a Config, library: &'a aftercare_engine::programme::Libra
     }
 }
 
+fn size(args: &Args) -> aftercare_lab::shop::Size {
+    aftercare_lab::shop::Size {
+        customers: args.customers,
+        seed: args.seed,
+    }
+}
+
 fn fast_run(args: &Args) -> Run {
     Run {
         days: args.days,
@@ -102,8 +108,7 @@ pub fn simulate_fast(
 ) -> anyhow::Result<Report> {
     let library = library(config)?;
     fastsim::simulate_fast(
-        args.customers,
-        args.seed,
+        size(args),
         fast_run(args),
         brand(config, &library),
         start,
@@ -288,8 +293,9 @@ fn message_line(
 }
 
 /// Runs a generated shop of `args.customers` through the programmes for `args.days` from
-/// `start` (after a year of history before it), on a virtual clock, and reports. `progress`
-/// hears (days done, days) as the simulation goes.
+/// `start` (after a year of history before it), on a virtual clock, and reports
+/// ([`aftercare_lab::exact::simulate`] on an engine built from `config`). `progress` hears
+/// (days done, days) as the simulation goes.
 pub async fn simulate(
     args: &Args,
     config: &Config,
@@ -297,169 +303,26 @@ pub async fn simulate(
     start: jiff::Timestamp,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> anyhow::Result<Report> {
-    let end = start + SignedDuration::from_hours(24 * args.days);
     let history_from = start - SignedDuration::from_hours(24 * 365);
     let clock = Arc::new(ManualClock::new(history_from));
     let engine = app::build_engine(config, clock.clone()).await?;
     let _carrier = carrier.map(|listener| app::serve_stand_in_carrier(&engine, listener));
-    let store = engine.store().clone();
-    let plan = shop::plan(args.seed, args.customers, history_from, start, end);
-    shop::load(&store, &plan, start).await?;
-    shop::import_history(&engine, &plan.actions, start).await?;
-    shop::run_live(&engine, &clock, &plan.actions, start, end, |done, total| {
-        progress(done / 86_400, total / 86_400);
-    })
+    let report = aftercare_lab::exact::simulate(
+        &engine,
+        &clock,
+        size(args),
+        args.days,
+        start,
+        &config.policy,
+        progress,
+    )
     .await?;
-
-    let uplifts = aftercare_engine::reports::uplifts(&store, end).await?;
-    let mut tx = store.begin_read().await?;
-    let mut programmes: BTreeMap<String, ProgrammeReport> = BTreeMap::new();
-    for p in engine.programmes().current().programmes.keys() {
-        programmes.insert(p.clone(), ProgrammeReport::default());
-    }
-    for (id, enrolled, held_out, goals) in tx.enrolment_report().await? {
-        let uplift = uplifts.get(&id).copied();
-        let r = programmes.entry(id).or_default();
-        (r.enrolled, r.held_out, r.goals_reached) = (enrolled, held_out, goals);
-        r.uplift = uplift;
-    }
-    for (id, state, n) in tx.message_report().await? {
-        programmes
-            .entry(id.unwrap_or_else(|| "(none)".into()))
-            .or_default()
-            .messages
-            .insert(state, n);
-    }
     if args.log.is_some() || args.customer.is_some() {
+        let mut tx = engine.store().begin_read().await?;
         write_messages(&mut tx, args, &config.policy).await?;
+        tx.commit().await?;
     }
-    let blocked = tx.blocked_reasons().await?;
-    let held = tx.planned_reasons().await?;
-    let by_customer: BTreeMap<i64, i64> = tx
-        .contacts_by_customer(start, end)
-        .await?
-        .into_iter()
-        .collect();
-    let mut customers = Vec::new();
-    let mut after = 0;
-    loop {
-        let page = tx.customers_page(after, 500).await?;
-        let Some(last) = page.last() else { break };
-        after = last.id;
-        customers.extend(page);
-    }
-    let total_customers = customers.len();
-    customers.retain(|c| c.created_at <= start);
-    let joined_during = total_customers - customers.len();
-    let mut active_marketing = Vec::new();
-    for c in &customers {
-        let consented = c.record.email.is_some()
-            && c.record
-                .consent(
-                    aftercare_domain::Purpose::Marketing,
-                    aftercare_domain::Channel::Email,
-                )
-                .is_some_and(|x| x.granted);
-        let active = tx
-            .order_stats(c.id)
-            .await?
-            .last_order_at
-            .is_some_and(|t| t >= start.as_microsecond());
-        if consented && active {
-            active_marketing.push(c.id);
-        }
-    }
-    let sent = tx.sent_by_channel_class(start, end, start).await?;
-    let attention_sent = tx.attention_contacts(start, end).await?;
-    let moment_programmes: std::collections::HashSet<String> = engine
-        .programmes()
-        .current()
-        .programmes
-        .values()
-        .filter(|p| p.moment.is_some())
-        .map(|p| p.id.clone())
-        .collect();
-    let moments_squeezed: i64 = tx
-        .squeezed_by_programme()
-        .await?
-        .into_iter()
-        .filter(|(id, _)| moment_programmes.contains(id))
-        .map(|(_, n)| n)
-        .sum();
-    tx.commit().await?;
-    let counted = customers.len().max(1) as f64;
-    let by_channel_class = sent
-        .into_iter()
-        .map(
-            |(channel, class, messages)| aftercare_engine::reports::ChannelClass {
-                per_customer: messages as f64 * 365.0 / args.days.max(1) as f64 / counted,
-                channel,
-                class,
-                messages,
-            },
-        )
-        .collect();
-    let scale = 365.0 / args.days.max(1) as f64;
-    let yearly = |n: i64| (n as f64 * scale).round() as i64;
-    let mut per_count: BTreeMap<i64, usize> = BTreeMap::new();
-    let band = i64::from(config.policy.band_min)..=i64::from(config.policy.band_max);
-    let mut histogram: BTreeMap<String, usize> = BTreeMap::new();
-    let (mut in_band, mut above) = (0, 0);
-    for c in &customers {
-        let n = yearly(by_customer.get(&c.id).copied().unwrap_or(0));
-        *per_count.entry(n).or_default() += 1;
-        let bucket = aftercare_engine::reports::contacts_bucket(n);
-        in_band += usize::from(band.contains(&n));
-        above += usize::from(n > *band.end());
-        *histogram.entry(bucket.to_string()).or_default() += 1;
-    }
-    // The attention each customer paid, and the same message again within the window.
-    let mut paid: BTreeMap<i64, Vec<(&str, jiff::Timestamp)>> = BTreeMap::new();
-    for (customer, topic, at) in &attention_sent {
-        paid.entry(*customer)
-            .or_default()
-            .push((topic.as_str(), *at));
-    }
-    let window = SignedDuration::from_hours(24 * i64::from(config.policy.repeat_days));
-    let mut attention_histogram: BTreeMap<String, usize> = BTreeMap::new();
-    let (mut above_ceiling, mut repeats) = (0, 0);
-    for c in &customers {
-        let sent = paid.remove(&c.id).unwrap_or_default();
-        let n = yearly(i64::try_from(sent.len()).unwrap_or(i64::MAX));
-        *attention_histogram
-            .entry(aftercare_engine::reports::attention_bucket(n))
-            .or_default() += 1;
-        above_ceiling += usize::from(
-            config.policy.attention_max > 0 && n > i64::from(config.policy.attention_max),
-        );
-        repeats += aftercare_engine::reports::repeats_within(sent, window);
-    }
-    let active_in_band = active_marketing
-        .iter()
-        .filter(|id| band.contains(&yearly(by_customer.get(id).copied().unwrap_or(0))))
-        .count();
-    Ok(Report {
-        days: args.days,
-        customers: customers.len(),
-        joined_during,
-        programmes,
-        blocked,
-        held,
-        contacts_histogram: histogram,
-        contacts_per_customer: per_count,
-        band: (config.policy.band_min, config.policy.band_max),
-        by_channel_class,
-        in_band: in_band as f64 / customers.len().max(1) as f64,
-        active_marketing_customers: active_marketing.len(),
-        active_marketing_in_band: active_in_band as f64 / active_marketing.len().max(1) as f64,
-        above_band: above,
-        attention_histogram,
-        attention_max: config.policy.attention_max,
-        above_ceiling,
-        repeats,
-        repeat_days: config.policy.repeat_days,
-        moments_squeezed,
-    })
+    Ok(report)
 }
 
 /// Every message as one JSON line (`--log`), and one customer's calendar (`--customer`).
