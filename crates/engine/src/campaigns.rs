@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, HashMap};
 use aftercare_domain::policy::{self, Decision, Intent, PastContact, Reach, Topic};
 use aftercare_domain::{Channel, MessageClass};
 use aftercare_store::{
-    Campaign, CampaignMessage, Job, PlannedRecipient, StoredCustomer, Tx, job_kind,
+    Campaign, CampaignMessage, Job, JobKind, PlannedRecipient, StoredCustomer, Tx,
 };
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
@@ -645,7 +645,7 @@ impl Engine {
         }
         tx.set_campaign_state(id, "draft", "scheduled", Some(audience.version))
             .await?;
-        tx.insert_job(job_kind::CAMPAIGN, id, first.max(now), now)
+        tx.insert_job(JobKind::Campaign, id, first.max(now), now)
             .await?;
         tx.audit(
             by,

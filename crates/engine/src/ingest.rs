@@ -8,7 +8,7 @@ use aftercare_domain::{
     CustomerRecord, EventRecord, FieldError, OrderRecord, ProductRecord, ShipmentEventRecord,
     ShipmentStatus,
 };
-use aftercare_store::{NewEvent, StoreError, Tx, job_kind};
+use aftercare_store::{JobKind, NewEvent, StoreError, Tx};
 use jiff::Timestamp;
 use serde_json::json;
 
@@ -389,7 +389,7 @@ pub async fn record_events(
         })
         .collect();
     let ids = tx.insert_events(&rows, now).await?;
-    tx.insert_jobs(job_kind::EVENT, &ids, now, now).await?;
+    tx.insert_jobs(JobKind::Event, &ids, now, now).await?;
     Ok(ids.len())
 }
 
@@ -429,7 +429,7 @@ pub(crate) async fn append_event(
         .insert_event(customer_id, event_type, at, properties, source_id, now)
         .await?;
     if let Some(id) = id {
-        tx.insert_job(job_kind::EVENT, id, now, now).await?;
+        tx.insert_job(JobKind::Event, id, now, now).await?;
     }
     Ok(id)
 }

@@ -19,8 +19,8 @@ use aftercare_domain::loyalty::{
 };
 use aftercare_domain::{CustomerRecord, FieldError};
 use aftercare_store::{
-    Coupon, NewCoupon, NewEntry, Referral, Result, Store, StoreError, StoredCustomer, StoredEvent,
-    Tx, job_kind,
+    Coupon, JobKind, NewCoupon, NewEntry, Referral, Result, Store, StoreError, StoredCustomer,
+    StoredEvent, Tx,
 };
 use jiff::{SignedDuration, Timestamp};
 use rand::Rng;
@@ -539,7 +539,7 @@ async fn referral_order_placed(
         now,
     )
     .await?;
-    tx.insert_job(job_kind::REFERRAL, r.id, qualifies_at.max(now), now)
+    tx.insert_job(JobKind::Referral, r.id, qualifies_at.max(now), now)
         .await?;
     Ok(())
 }

@@ -4,7 +4,7 @@
 //! told back to the shop, so its own marketing list agrees (issue 24).
 
 use aftercare_domain::{Consent, CustomerRecord};
-use aftercare_store::{StoredCustomer, Tx, enrolment_state, job_kind};
+use aftercare_store::{JobKind, StoredCustomer, Tx};
 use jiff::Timestamp;
 use serde_json::json;
 
@@ -45,10 +45,7 @@ pub async fn erase_customer(
     tx.upsert_customer(&erased, now).await?;
     let reason = "the customer's personal data was erased";
     for e in tx.open_enrolments(customer.id, now).await? {
-        if matches!(
-            e.state.as_str(),
-            enrolment_state::ACTIVE | enrolment_state::WAITING | enrolment_state::HOLDOUT
-        ) {
+        if e.state.is_open() {
             crate::worker::exit(tx, &e, reason, now).await?;
         }
     }
@@ -119,6 +116,6 @@ pub async fn tell_shop(
     let call = tx
         .insert_outgoing_call("customer.consent_changed", target, &payload, now)
         .await?;
-    tx.insert_job(job_kind::WEBHOOK, call, now, now).await?;
+    tx.insert_job(JobKind::Webhook, call, now, now).await?;
     Ok(())
 }

@@ -12,7 +12,7 @@
 
 use aftercare_domain::retention::{RetentionConfig, RetentionOffer, choose};
 use aftercare_domain::{CancellationRecord, FieldError};
-use aftercare_store::{NewRetentionOffer, StoredCustomer, Tx, job_kind};
+use aftercare_store::{JobKind, NewRetentionOffer, StoredCustomer, Tx};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
@@ -237,7 +237,7 @@ pub async fn accept(
         let call = tx
             .insert_outgoing_call("retention.offer_accepted", target, &payload, now)
             .await?;
-        tx.insert_job(job_kind::WEBHOOK, call, now, now).await?;
+        tx.insert_job(JobKind::Webhook, call, now, now).await?;
     }
     Ok(Acceptance::Accepted)
 }

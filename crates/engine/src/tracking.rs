@@ -27,7 +27,7 @@
 use aftercare_channels::webhook::WebhookError;
 use aftercare_domain::delivery::{DeliveryChange, PickupPoint, nearest_points};
 use aftercare_store::{
-    Job, StoreError, StoredDeliveryChange, StoredOrder, StoredShipment, Tx, job_kind,
+    Job, JobKind, StoreError, StoredDeliveryChange, StoredOrder, StoredShipment, Tx,
 };
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
@@ -63,7 +63,7 @@ pub async fn request_change(
         )
         .await?;
     if let Some(id) = id {
-        tx.insert_job(job_kind::CARRIER, id, now, now).await?;
+        tx.insert_job(JobKind::Carrier, id, now, now).await?;
     }
     Ok(id)
 }

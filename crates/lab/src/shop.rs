@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use aftercare_domain::{CustomerRecord, ManualClock, ProductRecord};
 use aftercare_engine::{Engine, ingest};
-use aftercare_store::{Store, Tx, job_kind};
+use aftercare_store::{JobKind, Store, Tx};
 use anyhow::Context;
 use jiff::{SignedDuration, Timestamp};
 use rand::rngs::StdRng;
@@ -341,7 +341,7 @@ pub async fn import_history(
             _ => {}
         }
     }
-    tx.discard_jobs_before(job_kind::EVENT, until).await?;
+    tx.discard_jobs_before(JobKind::Event, until).await?;
     tx.commit().await?;
     Ok(split)
 }

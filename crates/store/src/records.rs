@@ -13,8 +13,9 @@ use crate::{Result, StoreError, from_micros};
 pub struct Job {
     /// Row id.
     pub id: i64,
-    /// `event`, `step` or `deliver`.
-    pub kind: String,
+    /// What the job does.
+    #[sqlx(try_from = "String")]
+    pub kind: JobKind,
     /// The event, enrolment or message id the job is about.
     pub ref_id: i64,
     /// When the job was due (µs).
@@ -23,26 +24,76 @@ pub struct Job {
     pub attempts: i32,
 }
 
-/// The kinds of job the engine runs.
-pub mod job_kind {
+/// The kinds of job the engine runs, stored as their names.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum JobKind {
     /// Route an event to the programmes it triggers.
-    pub const EVENT: &str = "event";
+    Event,
     /// Run an enrolment's next steps.
-    pub const STEP: &str = "step";
+    Step,
     /// Render and send a message.
-    pub const DELIVER: &str = "deliver";
+    Deliver,
     /// Compute calendar occasions (hourly, recurring).
-    pub const CALENDAR: &str = "calendar";
+    Calendar,
     /// Settle a referral when the first order's return period has passed (RF1).
-    pub const REFERRAL: &str = "referral";
+    Referral,
     /// Pass a delivery change on to the carrier (PX2).
-    pub const CARRIER: &str = "carrier";
+    Carrier,
     /// Plan a page of a scheduled campaign's recipients (issue 21).
-    pub const CAMPAIGN: &str = "campaign";
+    Campaign,
     /// Call the brand's system for a programme's `webhook` step.
-    pub const WEBHOOK: &str = "webhook";
+    Webhook,
     /// Import a slice of an uploaded history file (`POST /v1/imports`).
-    pub const IMPORT: &str = "import";
+    Import,
+    /// A kind this version does not know (written by a newer one): the worker sets it
+    /// aside rather than fail every claim.
+    Unknown(String),
+}
+
+impl JobKind {
+    /// Every kind this version runs.
+    pub const ALL: [JobKind; 9] = [
+        JobKind::Event,
+        JobKind::Step,
+        JobKind::Deliver,
+        JobKind::Calendar,
+        JobKind::Referral,
+        JobKind::Carrier,
+        JobKind::Campaign,
+        JobKind::Webhook,
+        JobKind::Import,
+    ];
+
+    /// The stored name.
+    pub fn as_str(&self) -> &str {
+        match self {
+            JobKind::Event => "event",
+            JobKind::Step => "step",
+            JobKind::Deliver => "deliver",
+            JobKind::Calendar => "calendar",
+            JobKind::Referral => "referral",
+            JobKind::Carrier => "carrier",
+            JobKind::Campaign => "campaign",
+            JobKind::Webhook => "webhook",
+            JobKind::Import => "import",
+            JobKind::Unknown(name) => name,
+        }
+    }
+}
+
+impl From<String> for JobKind {
+    fn from(name: String) -> Self {
+        JobKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == name)
+            .unwrap_or(JobKind::Unknown(name))
+    }
+}
+
+impl std::fmt::Display for JobKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -181,18 +232,66 @@ pub struct NewEvent<'a> {
     pub properties: &'a serde_json::Value,
 }
 
-/// The state of a programme enrolment.
-pub mod enrolment_state {
+/// The state of a programme enrolment, stored as its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EnrolmentState {
     /// Steps remain.
-    pub const ACTIVE: &str = "active";
+    Active,
     /// Waiting for an event (`wait_for`) or its timeout.
-    pub const WAITING: &str = "waiting";
+    Waiting,
     /// In the holdout group: gets nothing, counted for the goal.
-    pub const HOLDOUT: &str = "holdout";
+    Holdout,
     /// All steps ran.
-    pub const COMPLETED: &str = "completed";
+    Completed,
     /// Left early: an exit event, the goal, or an exit step; `exit_reason` says which.
-    pub const EXITED: &str = "exited";
+    Exited,
+}
+
+impl EnrolmentState {
+    /// Every state.
+    pub const ALL: [EnrolmentState; 5] = [
+        EnrolmentState::Active,
+        EnrolmentState::Waiting,
+        EnrolmentState::Holdout,
+        EnrolmentState::Completed,
+        EnrolmentState::Exited,
+    ];
+
+    /// The stored name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EnrolmentState::Active => "active",
+            EnrolmentState::Waiting => "waiting",
+            EnrolmentState::Holdout => "holdout",
+            EnrolmentState::Completed => "completed",
+            EnrolmentState::Exited => "exited",
+        }
+    }
+
+    /// Still running: steps remain, a wait is open, or the holdout runs to its goal.
+    pub const fn is_open(self) -> bool {
+        matches!(
+            self,
+            EnrolmentState::Active | EnrolmentState::Waiting | EnrolmentState::Holdout
+        )
+    }
+}
+
+impl TryFrom<String> for EnrolmentState {
+    type Error = StoreError;
+    fn try_from(name: String) -> Result<Self> {
+        EnrolmentState::ALL
+            .into_iter()
+            .find(|s| s.as_str() == name)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown enrolment state '{name}'")))
+    }
+}
+
+impl std::fmt::Display for EnrolmentState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A customer's run through one programme version.
@@ -209,8 +308,9 @@ pub struct Enrolment {
     pub customer_id: i64,
     /// The event that started it.
     pub trigger_event_id: i64,
-    /// See [`enrolment_state`].
-    pub state: String,
+    /// Where it stands.
+    #[sqlx(try_from = "String")]
+    pub state: EnrolmentState,
     /// The next step to run (or the `wait_for` step being waited on).
     pub step_index: i32,
     /// Data the steps share (the trigger's properties), as JSON text.

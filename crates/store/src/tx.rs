@@ -8,9 +8,9 @@ use sqlx::{Postgres, Sqlite, Transaction};
 
 use crate::records::{CustomerRow, MessageRow, OrderRow, ProductRow, json, to_json};
 use crate::{
-    Enrolment, IdempotencyClaim, Message, MessageFilter, MessageTransition, NewEnrolment, NewEvent,
-    NewMessage, OrderStats, Result, StoreError, StoredCustomer, StoredEvent, StoredOrder,
-    enrolment_state, micros,
+    Enrolment, EnrolmentState, IdempotencyClaim, JobKind, Message, MessageFilter,
+    MessageTransition, NewEnrolment, NewEvent, NewMessage, OrderStats, Result, StoreError,
+    StoredCustomer, StoredEvent, StoredOrder, micros,
 };
 
 /// A transaction on either backend. Dropped without [`Tx::commit`], it rolls back.

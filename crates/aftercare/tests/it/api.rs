@@ -521,7 +521,7 @@ both_backends!(
         // A delivery for a message that does not exist fails every time.
         let now = aftercare_domain::Clock::now(app.clock.as_ref());
         let mut tx = app.store.begin().await.unwrap();
-        tx.insert_job(aftercare_store::job_kind::DELIVER, 999_999, now, now)
+        tx.insert_job(aftercare_store::JobKind::Deliver, 999_999, now, now)
             .await
             .unwrap();
         tx.commit().await.unwrap();

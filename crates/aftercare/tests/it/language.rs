@@ -291,7 +291,10 @@ both_backends!(
             vec![("C2".to_string(), "check_in".to_string())]
         );
         // The enrolment had run its last step; its queued message is what the event stopped.
-        assert_eq!(lab.enrolments("C1").await[0].state, "completed");
+        assert_eq!(
+            lab.enrolments("C1").await[0].state,
+            aftercare_store::EnrolmentState::Completed
+        );
         let mut tx = lab.store.begin_read().await.unwrap();
         let blocked = tx
             .messages(&MessageFilter {
@@ -673,6 +676,42 @@ both_backends!(
     }
 );
 
+/// Job kinds are typed at the store's edge (issue 20); a kind this version does not know —
+/// written by a newer one during a rolling upgrade — is set aside with its reason, where the
+/// team sees it, instead of failing every claim.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_of_a_kind_this_version_does_not_know_is_set_aside_with_its_reason() {
+    let lab = Lab::new(
+        Backend::Sqlite,
+        "2026-05-04T08:00:00Z",
+        &[("reminder.toml", REMINDER)],
+    )
+    .await;
+    let mut tx = lab.store.begin().await.unwrap();
+    tx.insert_job(
+        aftercare_store::JobKind::Unknown("from_the_future".into()),
+        1,
+        lab.clock.now(),
+        lab.clock.now(),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    lab.run().await;
+    let mut tx = lab.store.begin_read().await.unwrap();
+    let dead = tx.dead_jobs(10).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0].kind, "from_the_future");
+    assert!(
+        dead[0]
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("unknown job kind 'from_the_future'")),
+        "{dead:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_that_keeps_failing_is_set_aside_not_retried_forever() {
     let lab = Lab::new(
@@ -683,9 +722,14 @@ async fn a_job_that_keeps_failing_is_set_aside_not_retried_forever() {
     .await;
     let mut tx = lab.store.begin().await.unwrap();
     // An event job whose event does not exist fails every time.
-    tx.insert_job("event", 999_999, lab.clock.now(), lab.clock.now())
-        .await
-        .unwrap();
+    tx.insert_job(
+        aftercare_store::JobKind::Event,
+        999_999,
+        lab.clock.now(),
+        lab.clock.now(),
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
     for _ in 0..40 {
         lab.run().await;

@@ -804,7 +804,7 @@ async fn win_back_misses_you_when_likely_lapsing_then_asks_one_question_unless_y
     // All of this is history: it enrols nobody.
     let mut tx = lab.store.begin().await.unwrap();
     tx.discard_jobs_before(
-        aftercare_store::job_kind::EVENT,
+        aftercare_store::JobKind::Event,
         lab.clock.now() + SignedDuration::from_secs(1),
     )
     .await

@@ -325,7 +325,7 @@ pub async fn queue_upload(
             now,
         )
         .await?;
-    tx.insert_job(aftercare_store::job_kind::IMPORT, id, now, now)
+    tx.insert_job(aftercare_store::JobKind::Import, id, now, now)
         .await?;
     Ok(id)
 }

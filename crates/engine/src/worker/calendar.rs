@@ -187,7 +187,7 @@ impl Engine {
                 })
                 .collect();
             let ids = tx.insert_events(&rows, now).await?;
-            tx.insert_jobs(job_kind::EVENT, &ids, now, now).await?;
+            tx.insert_jobs(JobKind::Event, &ids, now, now).await?;
             stored += ids.len();
         }
         Ok(stored)

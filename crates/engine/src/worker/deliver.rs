@@ -60,7 +60,7 @@ impl Engine {
         };
         // Suppression (policy step 2): the customer left the programme or reached its goal.
         if let Some(e) = &enrolment
-            && e.state == enrolment_state::EXITED
+            && e.state == EnrolmentState::Exited
         {
             let reason = format!(
                 "blocked: {}",

@@ -30,8 +30,8 @@ use aftercare_domain::loyalty::LoyaltyConfig;
 use aftercare_domain::policy::{self, Decision, Intent, PastContact, PolicyConfig, Topic};
 use aftercare_domain::{Clock, MessageState};
 use aftercare_store::{
-    Enrolment, Job, NewEnrolment, NewEvent, NewMessage, Store, StoreError, StoredCustomer, Tx,
-    enrolment_state, job_kind, micros,
+    Enrolment, EnrolmentState, Job, JobKind, NewEnrolment, NewEvent, NewMessage, Store, StoreError,
+    StoredCustomer, Tx, micros,
 };
 use jiff::SignedDuration;
 use tokio::sync::Notify;
@@ -545,16 +545,16 @@ impl Engine {
     }
 
     async fn run_job(&self, job: &Job) -> Result<(), EngineError> {
-        match job.kind.as_str() {
-            job_kind::EVENT => self.route_event(job).await,
-            job_kind::STEP => self.run_steps(job).await,
-            job_kind::DELIVER => self.deliver(job).await,
-            job_kind::CALENDAR => self.run_calendar(job).await,
-            job_kind::CARRIER => self.pass_on_change(job).await,
-            job_kind::WEBHOOK => self.call_webhook(job).await,
-            job_kind::CAMPAIGN => self.plan_campaign(job).await,
-            job_kind::IMPORT => self.import_upload(job).await,
-            job_kind::REFERRAL => {
+        match &job.kind {
+            JobKind::Event => self.route_event(job).await,
+            JobKind::Step => self.run_steps(job).await,
+            JobKind::Deliver => self.deliver(job).await,
+            JobKind::Calendar => self.run_calendar(job).await,
+            JobKind::Carrier => self.pass_on_change(job).await,
+            JobKind::Webhook => self.call_webhook(job).await,
+            JobKind::Campaign => self.plan_campaign(job).await,
+            JobKind::Import => self.import_upload(job).await,
+            JobKind::Referral => {
                 let mut tx = self.store.begin().await?;
                 crate::loyalty::settle_referral(
                     &mut tx,
@@ -565,14 +565,21 @@ impl Engine {
                 .await?;
                 self.finish(tx, job).await
             }
-            other => {
+            // Written by a newer version: set aside with the dead jobs, where the team sees
+            // it and a newer worker can be given it again, instead of failing every claim.
+            JobKind::Unknown(other) => {
                 warn!(
                     job_id = job.id,
-                    kind = other,
-                    "Unknown job kind; dropping it."
+                    kind = %other,
+                    "Unknown job kind; setting it aside."
                 );
                 let mut tx = self.store.begin().await?;
-                tx.finish_job(job.id, &self.worker_id).await?;
+                tx.bury_job(
+                    job.id,
+                    &format!("unknown job kind '{other}' (written by a newer version?)"),
+                    self.clock.now(),
+                )
+                .await?;
                 Ok(tx.commit().await?)
             }
         }

@@ -33,10 +33,10 @@ impl Engine {
                 continue;
             };
             let from_micros = |us: i64| aftercare_store::from_micros(us);
-            let standing = match e.state.as_str() {
-                enrolment_state::ACTIVE => Standing::Active,
-                enrolment_state::HOLDOUT => Standing::Holdout,
-                enrolment_state::WAITING => Standing::Waiting {
+            let standing = match e.state {
+                EnrolmentState::Active => Standing::Active,
+                EnrolmentState::Holdout => Standing::Holdout,
+                EnrolmentState::Waiting => Standing::Waiting {
                     deadline: e.wait_deadline.map(from_micros).transpose()?,
                 },
                 _ => Standing::Done,
@@ -66,16 +66,16 @@ impl Engine {
                         exit(&mut tx, &e, &reason, now).await?;
                     } else if complete {
                         tx.cancel_step_jobs(e.id).await?;
-                        tx.update_enrolment(e.id, enrolment_state::COMPLETED, e.step_index, now)
+                        tx.update_enrolment(e.id, EnrolmentState::Completed, e.step_index, now)
                             .await?;
                     }
                 }
                 Routed::Exit(reason) => exit(&mut tx, &e, &reason, now).await?,
                 Routed::Answered { step } => {
                     tx.cancel_step_jobs(e.id).await?;
-                    tx.update_enrolment(e.id, enrolment_state::ACTIVE, step, now)
+                    tx.update_enrolment(e.id, EnrolmentState::Active, step, now)
                         .await?;
-                    tx.insert_job(job_kind::STEP, e.id, follow_up_at(cause_due, now, now), now)
+                    tx.insert_job(JobKind::Step, e.id, follow_up_at(cause_due, now, now), now)
                         .await?;
                 }
                 Routed::Nothing => {}
@@ -94,7 +94,7 @@ impl Engine {
                 serde_json::from_str(&enrolment_context).unwrap_or_default();
             let Some(reason) = settled(
                 programme,
-                state == enrolment_state::EXITED,
+                state == EnrolmentState::Exited.as_str(),
                 event_type,
                 &context,
                 &enrolment_context,
@@ -181,7 +181,7 @@ impl Engine {
             if first <= now {
                 due_now.push((enrolment_id, first));
             } else {
-                tx.insert_job(job_kind::STEP, enrolment_id, first, now)
+                tx.insert_job(JobKind::Step, enrolment_id, first, now)
                     .await?;
             }
         }
@@ -194,7 +194,7 @@ impl Engine {
                 .advance(&mut tx, &enrolment, first, now, Some(&paused))
                 .await?
             {
-                tx.insert_job(job_kind::STEP, enrolment_id, first, now)
+                tx.insert_job(JobKind::Step, enrolment_id, first, now)
                     .await?;
             }
         }

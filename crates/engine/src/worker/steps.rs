@@ -54,10 +54,10 @@ impl Engine {
             exit(tx, enrolment, &reason, now).await?;
             return Ok(Advanced::Done);
         };
-        let standing = match enrolment.state.as_str() {
-            enrolment_state::ACTIVE => Standing::Active,
-            enrolment_state::HOLDOUT => Standing::Holdout,
-            enrolment_state::WAITING => Standing::Waiting {
+        let standing = match enrolment.state {
+            EnrolmentState::Active => Standing::Active,
+            EnrolmentState::Holdout => Standing::Holdout,
+            EnrolmentState::Waiting => Standing::Waiting {
                 deadline: enrolment
                     .wait_deadline
                     .map(aftercare_store::from_micros)
@@ -68,7 +68,7 @@ impl Engine {
         let index = match resume(programme, standing, enrolment.step_index, now) {
             Resume::From(index) => index,
             Resume::Complete(index) => {
-                tx.update_enrolment(enrolment.id, enrolment_state::COMPLETED, index, now)
+                tx.update_enrolment(enrolment.id, EnrolmentState::Completed, index, now)
                     .await?;
                 return Ok(Advanced::Done);
             }
@@ -117,14 +117,9 @@ impl Engine {
         };
         match end {
             End::Timer { index, at } => {
-                tx.insert_job(
-                    job_kind::STEP,
-                    enrolment.id,
-                    follow_up_at(due, at, now),
-                    now,
-                )
-                .await?;
-                tx.update_enrolment(enrolment.id, enrolment_state::ACTIVE, index, now)
+                tx.insert_job(JobKind::Step, enrolment.id, follow_up_at(due, at, now), now)
+                    .await?;
+                tx.update_enrolment(enrolment.id, EnrolmentState::Active, index, now)
                     .await?;
             }
             End::Park {
@@ -143,15 +138,15 @@ impl Engine {
                     now,
                 )
                 .await?;
-                tx.insert_job(job_kind::STEP, enrolment.id, deadline, now)
+                tx.insert_job(JobKind::Step, enrolment.id, deadline, now)
                     .await?;
             }
             End::Completed { index } => {
-                tx.update_enrolment(enrolment.id, enrolment_state::COMPLETED, index, now)
+                tx.update_enrolment(enrolment.id, EnrolmentState::Completed, index, now)
                     .await?;
             }
             End::Stopped { index } => {
-                tx.update_enrolment(enrolment.id, enrolment_state::ACTIVE, index, now)
+                tx.update_enrolment(enrolment.id, EnrolmentState::Active, index, now)
                     .await?;
             }
         }
@@ -216,7 +211,7 @@ impl Engine {
                 };
                 // The delivery keeps the step's place in the queue (`follow_up_at`).
                 if let Some(message_id) = tx.insert_message(&message, now).await? {
-                    tx.insert_job(job_kind::DELIVER, message_id, due.min(now), now)
+                    tx.insert_job(JobKind::Deliver, message_id, due.min(now), now)
                         .await?;
                 }
             }
@@ -272,7 +267,7 @@ impl Engine {
                     .insert_outgoing_webhook(enrolment.id, &step.id, target, &payload, now)
                     .await?
                 {
-                    tx.insert_job(job_kind::WEBHOOK, call, due.min(now), now)
+                    tx.insert_job(JobKind::Webhook, call, due.min(now), now)
                         .await?;
                 }
             }

@@ -609,7 +609,7 @@ impl Tx {
             on_tx!(self, c => {
                 let mut q = sqlx::QueryBuilder::new("INSERT INTO jobs (kind, ref_id, run_at, created_at) ");
                 q.push_values(chunk, |mut row, (id, _, at)| {
-                    row.push_bind(crate::job_kind::DELIVER)
+                    row.push_bind(crate::JobKind::Deliver.as_str())
                         .push_bind(*id)
                         .push_bind(*at)
                         .push_bind(micros(now));

@@ -10,9 +10,9 @@ impl Tx {
         now: Timestamp,
     ) -> Result<Option<i64>> {
         let state = if e.holdout {
-            enrolment_state::HOLDOUT
+            EnrolmentState::Holdout
         } else {
-            enrolment_state::ACTIVE
+            EnrolmentState::Active
         };
         Ok(on_tx!(self, c => sqlx::query_scalar(
             "INSERT INTO enrolments (programme_id, programme_version, customer_id, trigger_event_id,
@@ -25,7 +25,7 @@ impl Tx {
         .bind(e.programme_version)
         .bind(e.customer_id)
         .bind(e.trigger_event_id)
-        .bind(state)
+        .bind(state.as_str())
         .bind(to_json(e.context))
         .bind(micros(now))
         .bind(e.holdout)
@@ -104,7 +104,7 @@ impl Tx {
     pub async fn update_enrolment(
         &mut self,
         id: i64,
-        state: &str,
+        state: EnrolmentState,
         step_index: i32,
         now: Timestamp,
     ) -> Result<()> {
@@ -113,7 +113,7 @@ impl Tx {
                                    wait_event = NULL, wait_match = NULL, wait_deadline = NULL
              WHERE id = $4",
         )
-        .bind(state)
+        .bind(state.as_str())
         .bind(step_index)
         .bind(micros(now))
         .bind(id)

@@ -6,7 +6,7 @@ impl Tx {
     /// Schedules a job of `kind` about `ref_id` at `run_at`.
     pub async fn insert_job(
         &mut self,
-        kind: &str,
+        kind: JobKind,
         ref_id: i64,
         run_at: Timestamp,
         now: Timestamp,
@@ -14,7 +14,7 @@ impl Tx {
         Ok(on_tx!(self, c => sqlx::query_scalar(
             "INSERT INTO jobs (kind, ref_id, run_at, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
         )
-        .bind(kind)
+        .bind(kind.as_str())
         .bind(ref_id)
         .bind(micros(run_at))
         .bind(micros(now))
@@ -25,7 +25,7 @@ impl Tx {
     /// Schedules one job of `kind` per id, all at `run_at`, in one statement.
     pub async fn insert_jobs(
         &mut self,
-        kind: &str,
+        kind: JobKind,
         ref_ids: &[i64],
         run_at: Timestamp,
         now: Timestamp,
@@ -34,7 +34,7 @@ impl Tx {
             on_tx!(self, c => {
                 let mut q = sqlx::QueryBuilder::new("INSERT INTO jobs (kind, ref_id, run_at, created_at) ");
                 q.push_values(chunk, |mut row, id| {
-                    row.push_bind(kind).push_bind(*id).push_bind(micros(run_at)).push_bind(micros(now));
+                    row.push_bind(kind.as_str()).push_bind(*id).push_bind(micros(run_at)).push_bind(micros(now));
                 });
                 q.build().execute(&mut *c).await?.rows_affected()
             });
@@ -55,10 +55,10 @@ impl Tx {
 
     /// Drops pending jobs of `kind` due before `before`: used when importing history, so
     /// that events from before the programmes went live enrol nobody.
-    pub async fn discard_jobs_before(&mut self, kind: &str, before: Timestamp) -> Result<u64> {
+    pub async fn discard_jobs_before(&mut self, kind: JobKind, before: Timestamp) -> Result<u64> {
         Ok(
             on_tx!(self, c => sqlx::query("DELETE FROM jobs WHERE kind = $1 AND run_at < $2 AND locked_by IS NULL")
-            .bind(kind)
+            .bind(kind.as_str())
             .bind(micros(before))
             .execute(&mut *c).await?.rows_affected()),
         )

@@ -263,7 +263,7 @@ pub async fn show(
                 .version(&e.programme_id, e.programme_version)
                 .and_then(|p| usize::try_from(e.step_index).ok().and_then(|i| p.steps.get(i)).map(|s| s.id.clone()));
             json!({"programme": e.programme_id, "version": e.programme_version,
-                "state": if e.holdout { format!("{} (holdout)", e.state) } else { e.state.clone() },
+                "state": if e.holdout { format!("{} (holdout)", e.state) } else { e.state.to_string() },
                 "exit_reason": e.exit_reason, "step": step,
                 "started": aftercare_store::from_micros(e.started_at).map(|a| minute(a, &zone)).unwrap_or_default()})
         })
