@@ -389,9 +389,10 @@ pub struct FastSimulator<'a> {
     /// sample households' orders so far once a week of the run (the engine mines all orders
     /// every night), each with the moment it holds from.
     rules: Vec<(Timestamp, Vec<aftercare_insight::recs::Rule>)>,
-    /// The time zones of the sample's customers: the engine's calendar job runs at 06:00 in
-    /// each, and scores everyone at the first of those runs in a UTC day.
-    zones: Vec<jiff::tz::TimeZone>,
+    /// When the engine scores on each UTC day of the period (and the days around it), from
+    /// its first: the engine's calendar job runs at 06:00 in each of the sample's time
+    /// zones, and scores everyone at the first of those runs in a UTC day.
+    mornings: (jiff::civil::Date, Vec<Option<Timestamp>>),
 }
 
 /// Households whose history fits the lifetime model.
@@ -472,6 +473,28 @@ impl<'a> FastSimulator<'a> {
                 zones.push(zone);
             }
         }
+        let six = jiff::civil::time(6, 0, 0, 0);
+        let first_day = utc_date(setup.from)
+            .yesterday()
+            .unwrap_or(utc_date(setup.from));
+        let days = (utc_date(setup.to) - first_day).get_days().max(0) + 2;
+        let mornings = (0..days)
+            .map(|n| {
+                let day = first_day.checked_add(jiff::Span::new().days(n)).ok()?;
+                let around = [day.yesterday().ok(), Some(day), day.tomorrow().ok()];
+                zones
+                    .iter()
+                    .flat_map(|zone| {
+                        around.iter().flatten().filter_map(move |d| {
+                            d.to_datetime(six).to_zoned_datetime(zone.clone()).ok()
+                        })
+                    })
+                    .map(|z| z.timestamp())
+                    .filter(|t| utc_date(*t) == day)
+                    .min()
+            })
+            .collect();
+        let mornings = (first_day, mornings);
         let fits = histories.iter().filter(|h| h.frequency > 0.0).count() >= 20;
         let model = fits.then(|| BgNbd::fit(&histories).ok()).flatten();
         let spend = model
@@ -492,25 +515,17 @@ impl<'a> FastSimulator<'a> {
             names,
             uses_orders,
             rules,
-            zones,
+            mornings,
         }
     }
 
     /// When the engine scores on `day` (UTC): at its calendar job's first run that day, the
-    /// earliest 06:00 among the shop's time zones (`None` without zones).
+    /// earliest 06:00 among the shop's time zones (`None` without zones or outside the
+    /// period).
     fn first_morning(&self, day: jiff::civil::Date) -> Option<Timestamp> {
-        let six = jiff::civil::time(6, 0, 0, 0);
-        let days = [day.yesterday().ok(), Some(day), day.tomorrow().ok()];
-        self.zones
-            .iter()
-            .flat_map(|zone| {
-                days.iter()
-                    .flatten()
-                    .filter_map(move |d| d.to_datetime(six).to_zoned_datetime(zone.clone()).ok())
-            })
-            .map(|z| z.timestamp())
-            .filter(|t| utc_date(*t) == day)
-            .min()
+        let (first, mornings) = &self.mornings;
+        let i = usize::try_from((day - *first).get_days()).ok()?;
+        mornings.get(i).copied().flatten()
     }
 
     /// The "also bought" rules that hold at `now`.
