@@ -439,7 +439,7 @@ impl Engine {
         tx.advance_campaign(c.id, last, None).await?;
         // The next page keeps this job's place in the queue, ahead of the deliveries it
         // planned: planning is not starved by the sending it causes.
-        let place = aftercare_store::from_micros(job.run_at).map_or(now, |t| t.min(now));
+        let place = job.run_at.min(now);
         tx.reschedule_job(job.id, self.worker_id(), place).await?;
         Ok(tx.commit().await?)
     }

@@ -22,7 +22,7 @@ pub(crate) async fn claim_jobs(
     lease_until: Timestamp,
     limit: i64,
 ) -> Result<Vec<Job>> {
-    Ok(sqlx::query_as::<_, Job>(
+    sqlx::query_as::<_, crate::records::JobRow>(
         "UPDATE jobs SET locked_until = $1, locked_by = $2, attempts = attempts + 1
          WHERE id IN (SELECT id FROM jobs
                       WHERE run_at <= $3 AND dead_at IS NULL AND (locked_until IS NULL OR locked_until <= $3)
@@ -35,5 +35,8 @@ pub(crate) async fn claim_jobs(
     .bind(micros(now))
     .bind(limit)
     .fetch_all(pool)
-    .await?)
+    .await?
+    .into_iter()
+    .map(Job::try_from)
+    .collect()
 }

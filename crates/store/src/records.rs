@@ -9,19 +9,41 @@ use serde::Serialize;
 use crate::{Result, StoreError, from_micros};
 
 /// A leased job: an event to route, an enrolment step to run, a message to deliver.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct Job {
     /// Row id.
     pub id: i64,
     /// What the job does.
-    #[sqlx(try_from = "String")]
     pub kind: JobKind,
     /// The event, enrolment or message id the job is about.
     pub ref_id: i64,
-    /// When the job was due (µs).
-    pub run_at: i64,
+    /// When the job was due.
+    pub run_at: Timestamp,
     /// How many times it has been claimed, this claim included.
     pub attempts: i32,
+}
+
+/// A job as stored (its time in µs, its kind by name).
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct JobRow {
+    id: i64,
+    kind: String,
+    ref_id: i64,
+    run_at: i64,
+    attempts: i32,
+}
+
+impl TryFrom<JobRow> for Job {
+    type Error = StoreError;
+    fn try_from(r: JobRow) -> Result<Self> {
+        Ok(Job {
+            id: r.id,
+            kind: JobKind::from(r.kind),
+            ref_id: r.ref_id,
+            run_at: from_micros(r.run_at)?,
+            attempts: r.attempts,
+        })
+    }
 }
 
 /// The kinds of job the engine runs, stored as their names.
@@ -295,7 +317,7 @@ impl std::fmt::Display for EnrolmentState {
 }
 
 /// A customer's run through one programme version.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Enrolment {
     /// Internal id.
     pub id: i64,
@@ -309,7 +331,6 @@ pub struct Enrolment {
     /// The event that started it.
     pub trigger_event_id: i64,
     /// Where it stands.
-    #[sqlx(try_from = "String")]
     pub state: EnrolmentState,
     /// The next step to run (or the `wait_for` step being waited on).
     pub step_index: i32,
@@ -322,22 +343,69 @@ pub struct Enrolment {
     pub wait_event: Option<String>,
     /// The value the event's matching property must have.
     pub wait_match: Option<String>,
-    /// When the `wait_for` times out (µs).
+    /// When the `wait_for` times out.
     #[serde(skip)]
-    pub wait_deadline: Option<i64>,
+    pub wait_deadline: Option<Timestamp>,
     /// The goal's event.
     pub goal_event: Option<String>,
-    /// Until when the goal counts (µs).
+    /// Until when the goal counts.
     #[serde(skip)]
-    pub goal_deadline: Option<i64>,
-    /// When the goal was reached (µs).
+    pub goal_deadline: Option<Timestamp>,
+    /// When the goal was reached.
     #[serde(skip)]
-    pub goal_reached_at: Option<i64>,
+    pub goal_reached_at: Option<Timestamp>,
     /// Why it left early.
     pub exit_reason: Option<String>,
-    /// When it started (µs).
+    /// When it started.
     #[serde(skip)]
-    pub started_at: i64,
+    pub started_at: Timestamp,
+}
+
+/// An enrolment as stored (times in µs, the state by name).
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct EnrolmentRow {
+    id: i64,
+    programme_id: String,
+    programme_version: i32,
+    customer_id: i64,
+    trigger_event_id: i64,
+    state: String,
+    step_index: i32,
+    context: String,
+    holdout: bool,
+    wait_event: Option<String>,
+    wait_match: Option<String>,
+    wait_deadline: Option<i64>,
+    goal_event: Option<String>,
+    goal_deadline: Option<i64>,
+    goal_reached_at: Option<i64>,
+    exit_reason: Option<String>,
+    started_at: i64,
+}
+
+impl TryFrom<EnrolmentRow> for Enrolment {
+    type Error = StoreError;
+    fn try_from(r: EnrolmentRow) -> Result<Self> {
+        Ok(Enrolment {
+            id: r.id,
+            programme_id: r.programme_id,
+            programme_version: r.programme_version,
+            customer_id: r.customer_id,
+            trigger_event_id: r.trigger_event_id,
+            state: EnrolmentState::try_from(r.state)?,
+            step_index: r.step_index,
+            context: r.context,
+            holdout: r.holdout,
+            wait_event: r.wait_event,
+            wait_match: r.wait_match,
+            wait_deadline: r.wait_deadline.map(from_micros).transpose()?,
+            goal_event: r.goal_event,
+            goal_deadline: r.goal_deadline.map(from_micros).transpose()?,
+            goal_reached_at: r.goal_reached_at.map(from_micros).transpose()?,
+            exit_reason: r.exit_reason,
+            started_at: from_micros(r.started_at)?,
+        })
+    }
 }
 
 /// A new enrolment.

@@ -6,7 +6,7 @@ use aftercare_domain::{
 use jiff::Timestamp;
 use sqlx::{Postgres, Sqlite, Transaction};
 
-use crate::records::{CustomerRow, MessageRow, OrderRow, ProductRow, json, to_json};
+use crate::records::{CustomerRow, EnrolmentRow, MessageRow, OrderRow, ProductRow, json, to_json};
 use crate::{
     Enrolment, EnrolmentState, IdempotencyClaim, JobKind, Message, MessageFilter,
     MessageTransition, NewEnrolment, NewEvent, NewMessage, OrderStats, Result, StoreError,

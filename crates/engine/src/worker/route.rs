@@ -15,7 +15,7 @@ impl Engine {
         tx.lock_customer(event.customer_id).await?;
         // Read after the lock, as in `deliver`.
         let now = self.clock.now();
-        let cause_due = aftercare_store::from_micros(job.run_at)?;
+        let cause_due = job.run_at;
         let at = event.at()?;
         let mut context = event.properties_json()?;
         if let Some(map) = context.as_object_mut() {
@@ -32,14 +32,13 @@ impl Engine {
             let Some(programme) = programmes.version(&e.programme_id, e.programme_version) else {
                 continue;
             };
-            let from_micros = |us: i64| aftercare_store::from_micros(us);
             let standing = match e.state {
                 EnrolmentState::Active => Standing::Active,
                 EnrolmentState::Holdout => Standing::Holdout,
                 EnrolmentState::Waiting => Standing::Waiting {
-                    deadline: e.wait_deadline.map(from_micros).transpose()?,
+                    deadline: e.wait_deadline,
                 },
-                _ => Standing::Done,
+                EnrolmentState::Completed | EnrolmentState::Exited => Standing::Done,
             };
             let enrolment_context = Tx::enrolment_context(&e)?;
             let open = Open {
@@ -47,11 +46,8 @@ impl Engine {
                 programme,
                 standing,
                 step: e.step_index,
-                started_at: from_micros(e.started_at)?,
-                goal: e
-                    .goal_event
-                    .as_deref()
-                    .zip(e.goal_deadline.map(from_micros).transpose()?),
+                started_at: e.started_at,
+                goal: e.goal_event.as_deref().zip(e.goal_deadline),
                 goal_reached: e.goal_reached_at.is_some(),
                 wait_match: e.wait_match.as_deref(),
             };

@@ -22,7 +22,7 @@ impl Engine {
         // Read after the lock, as in `deliver`.
         let now = self.clock.now();
         // Waits count from when the step was due, so a late worker does not shift the plan.
-        let due = aftercare_store::from_micros(job.run_at)?;
+        let due = job.run_at;
         match self.advance(&mut tx, &enrolment, due, now, None).await? {
             Advanced::Paused => self.hold_while_paused(tx, job).await,
             Advanced::Done => self.finish(tx, job).await,
@@ -58,12 +58,9 @@ impl Engine {
             EnrolmentState::Active => Standing::Active,
             EnrolmentState::Holdout => Standing::Holdout,
             EnrolmentState::Waiting => Standing::Waiting {
-                deadline: enrolment
-                    .wait_deadline
-                    .map(aftercare_store::from_micros)
-                    .transpose()?,
+                deadline: enrolment.wait_deadline,
             },
-            _ => Standing::Done,
+            EnrolmentState::Completed | EnrolmentState::Exited => Standing::Done,
         };
         let index = match resume(programme, standing, enrolment.step_index, now) {
             Resume::From(index) => index,

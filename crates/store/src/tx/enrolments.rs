@@ -38,11 +38,12 @@ impl Tx {
     /// An enrolment by id.
     pub async fn enrolment(&mut self, id: i64) -> Result<Enrolment> {
         let sql = format!("SELECT {ENROLMENT_COLUMNS} FROM enrolments WHERE id = $1");
-        let row: Option<Enrolment> = on_tx!(self, c => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+        let row: Option<EnrolmentRow> = on_tx!(self, c => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
             .bind(id)
             .fetch_optional(&mut *c)
             .await?);
-        row.ok_or_else(|| StoreError::NotFound(format!("enrolment {id}")))
+        row.ok_or_else(|| StoreError::NotFound(format!("enrolment {id}")))?
+            .try_into()
     }
 
     /// A customer's enrolments that are still running, or whose goal can still be reached
@@ -58,13 +59,12 @@ impl Tx {
                    OR (goal_reached_at IS NULL AND goal_deadline >= $2))
              ORDER BY id"
         );
-        Ok(
-            on_tx!(self, c => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+        let rows: Vec<EnrolmentRow> = on_tx!(self, c => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
             .bind(customer_id)
             .bind(micros(at))
             .fetch_all(&mut *c)
-            .await?),
-        )
+            .await?);
+        rows.into_iter().map(Enrolment::try_from).collect()
     }
 
     /// A customer's enrolments, newest first.
@@ -76,13 +76,12 @@ impl Tx {
         let sql = format!(
             "SELECT {ENROLMENT_COLUMNS} FROM enrolments WHERE customer_id = $1 ORDER BY id DESC LIMIT $2"
         );
-        Ok(
-            on_tx!(self, c => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+        let rows: Vec<EnrolmentRow> = on_tx!(self, c => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
             .bind(customer_id)
             .bind(limit)
             .fetch_all(&mut *c)
-            .await?),
-        )
+            .await?);
+        rows.into_iter().map(Enrolment::try_from).collect()
     }
 
     /// When the customer last entered the programme (µs), if ever.

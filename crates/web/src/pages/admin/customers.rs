@@ -265,7 +265,7 @@ pub async fn show(
             json!({"programme": e.programme_id, "version": e.programme_version,
                 "state": if e.holdout { format!("{} (holdout)", e.state) } else { e.state.to_string() },
                 "exit_reason": e.exit_reason, "step": step,
-                "started": aftercare_store::from_micros(e.started_at).map(|a| minute(a, &zone)).unwrap_or_default()})
+                "started": minute(e.started_at, &zone)})
         })
         .collect();
     let scores = scores.map(|s| {
