@@ -253,6 +253,11 @@ impl Config {
         if raw.policy.send_from >= raw.policy.send_until {
             bail!("policy.send_from: must be before policy.send_until");
         }
+        if raw.scores.refit_days == 0 {
+            bail!(
+                "scores.refit_days: must be at least 1 (days between fits of the lifetime models)"
+            );
+        }
         raw.loyalty
             .validate()
             .map_err(|e| anyhow::anyhow!("{}: {}", e.field, e.reason))?;
@@ -553,6 +558,22 @@ mod tests {
         assert_eq!(raw.connectors.shopify.as_ref().unwrap().secret.0, "12345");
         let e = Config::validate(raw).unwrap_err().to_string();
         assert!(e.starts_with("connectors.shopify.secret:"), "{e}");
+    }
+
+    #[test]
+    fn scores_refit_interval_comes_from_the_environment_and_zero_is_refused() {
+        let mut table = toml::Table::new();
+        apply_env(
+            &mut table,
+            [("AFTERCARE_SCORES_REFIT_DAYS".to_string(), "30".to_string())].into_iter(),
+        );
+        let config = Config::validate(table.try_into().unwrap()).unwrap();
+        assert_eq!(config.scores.refit_days, 30);
+        let table: toml::Table = toml::from_str("[scores]\nrefit_days = 0").unwrap();
+        let e = Config::validate(table.try_into().unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("scores.refit_days:"), "{e}");
     }
 
     #[test]

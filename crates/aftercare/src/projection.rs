@@ -14,7 +14,7 @@ use std::sync::Arc;
 use aftercare_domain::{ManualClock, MessageState};
 use aftercare_engine::ingest;
 use aftercare_engine::reports::ProjectedContact;
-use aftercare_store::{MessageFilter, NewMessage, Store};
+use aftercare_store::{NewMessage, Store};
 use jiff::{SignedDuration, Timestamp};
 
 use crate::app;
@@ -92,14 +92,8 @@ async fn run(
             }
         }
     }
-    let earlier = tx
-        .messages(&MessageFilter {
-            customer_id: Some(customer_id),
-            state: Some(MessageState::Sent),
-            limit: 500,
-            ..Default::default()
-        })
-        .await?;
+    // The last year's contacts as the policy counts them (letters from the print queue on).
+    let earlier = tx.recent_contacts(customer_id, year_ago).await?;
     // A day the live calendar already went through is not gone through again.
     let zone = customer.record.time_zone.as_str().to_string();
     let scanned = tx.last_calendar_scan(&zone).await?;
@@ -118,23 +112,24 @@ async fn run(
     }
     let (id, _) = ingest::upsert_customer(&mut tx, &customer.record, customer.created_at).await?;
     // The contacts of the last year count towards the band and the caps.
-    for (i, m) in earlier.iter().enumerate() {
-        let Some(sent) = m.sent_at.filter(|t| *t > year_ago) else {
+    for (i, c) in earlier.iter().enumerate() {
+        let sent = c.at;
+        if sent <= year_ago {
             continue;
-        };
+        }
         let step = format!("{EARLIER}{i}");
         let copy = NewMessage {
             customer_id: id,
             enrolment_id: None,
             step_key: &step,
-            programme_id: m.programme_id.as_deref(),
-            template: &m.template,
-            class: m.class,
-            priority: &m.priority,
-            channel: m.channel,
+            programme_id: None,
+            template: &c.topic,
+            class: c.class,
+            priority: "normal",
+            channel: c.channel,
             planned_at: sent,
             reason: "sent before the projection",
-            topic: m.topic.as_deref().unwrap_or(&m.template),
+            topic: &c.topic,
             variant: None,
         };
         if let Some(copied) = tx.insert_message(&copy, sent).await? {

@@ -66,7 +66,7 @@ const MIN_REPEATERS: usize = 20;
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct ScoresConfig {
-    /// Days between fits of the lifetime models (at least 1). Their parameters move
+    /// Days between fits of the lifetime models (at least 1; the configuration refuses 0). Their parameters move
     /// slowly; a large shop may fit less often, and a simulation compared with the fast
     /// simulator fits once, as the fast simulator does.
     pub refit_days: u32,

@@ -268,10 +268,13 @@ pub enum EnrolmentState {
     Completed,
     /// Left early: an exit event, the goal, or an exit step; `exit_reason` says which.
     Exited,
+    /// A state this version does not know (written by a newer one): nothing runs for it,
+    /// and it is never written back.
+    Unknown,
 }
 
 impl EnrolmentState {
-    /// Every state.
+    /// Every state this version writes.
     pub const ALL: [EnrolmentState; 5] = [
         EnrolmentState::Active,
         EnrolmentState::Waiting,
@@ -288,6 +291,7 @@ impl EnrolmentState {
             EnrolmentState::Holdout => "holdout",
             EnrolmentState::Completed => "completed",
             EnrolmentState::Exited => "exited",
+            EnrolmentState::Unknown => "unknown",
         }
     }
 
@@ -300,13 +304,14 @@ impl EnrolmentState {
     }
 }
 
-impl TryFrom<String> for EnrolmentState {
-    type Error = StoreError;
-    fn try_from(name: String) -> Result<Self> {
+impl From<&str> for EnrolmentState {
+    /// A stored name; one this version does not know is [`EnrolmentState::Unknown`], so a
+    /// customer's other enrolments, events and erasure keep working.
+    fn from(name: &str) -> Self {
         EnrolmentState::ALL
             .into_iter()
             .find(|s| s.as_str() == name)
-            .ok_or_else(|| StoreError::Corrupt(format!("unknown enrolment state '{name}'")))
+            .unwrap_or(EnrolmentState::Unknown)
     }
 }
 
@@ -392,7 +397,7 @@ impl TryFrom<EnrolmentRow> for Enrolment {
             programme_version: r.programme_version,
             customer_id: r.customer_id,
             trigger_event_id: r.trigger_event_id,
-            state: EnrolmentState::try_from(r.state)?,
+            state: EnrolmentState::from(r.state.as_str()),
             step_index: r.step_index,
             context: r.context,
             holdout: r.holdout,

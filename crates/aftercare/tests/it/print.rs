@@ -314,5 +314,24 @@ both_backends!(
                 .contains("at most 1 non-transactional message(s) per 1 day(s)"),
             "{all:?}"
         );
+        // Once its batch closes (16:00 Amsterdam) the letter is sent, and still counts from
+        // 10:00, when it joined the queue: a contact never moves later, so no decision after
+        // the batch sees another past than one before it (the policy, the band dashboard and
+        // the contact calendar read it alike).
+        lab.clock.advance(jiff::SignedDuration::from_hours(7));
+        lab.run().await;
+        let all = letters(&lab).await;
+        assert_eq!(all[0].1, MessageState::Sent, "{all:?}");
+        let mut tx = lab.store.begin_read().await.unwrap();
+        let c = tx.customer_by_external_id("A1").await.unwrap().unwrap();
+        let since = "2026-11-01T00:00:00Z".parse().unwrap();
+        let contacts = tx.recent_contacts(c.id, since).await.unwrap();
+        tx.commit().await.unwrap();
+        let queued: jiff::Timestamp = "2026-11-29T09:00:00Z".parse().unwrap();
+        assert_eq!(
+            contacts.iter().map(|c| c.at).collect::<Vec<_>>(),
+            vec![queued],
+            "{contacts:?}"
+        );
     }
 );

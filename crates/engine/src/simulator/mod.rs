@@ -16,13 +16,16 @@
 //! Where it differs from the engine, on purpose (each small against a year's contacts):
 //! - The lifetime models behind `likely_lapsing` and `stats` (BG/NBD and Gamma-Gamma) are
 //!   fitted once, on the first 5,000 households' history at the start, where the engine
-//!   refits every `[scores] refit_days` (7) on all. (With a refit interval longer than the
-//!   period and fewer than 5,000 households, both fit the same models.)
+//!   refits every `[scores] refit_days` (7) on all. Both fit the same models when the refit
+//!   interval is longer than the period, the shop has at most 5,000 households and at least
+//!   20 repeat customers at the start (with fewer, the simulator never fits while the engine
+//!   tries again daily).
 //! - A customer's occasions are worked out at 06:00 in their own time zone, as the engine
-//!   does; their scores at the engine's first calendar run of the UTC day (06:00 in the
-//!   sample's zone whose morning comes first), before that run's occasions. The engine's
-//!   calendar job also runs at the print partner's cut-off, which would come first only in a
-//!   shop whose every customer lives west of UTC−8.
+//!   does; their scores at the engine's first calendar run of the UTC day: 06:00 in the zone
+//!   whose morning comes first among the first 5,000 households' zones (the engine takes
+//!   every customer's zone, and only once a customer has it), before that run's occasions.
+//!   The engine's calendar job also runs at the print partner's cut-off, which with the
+//!   default 16:00 would come first only in a shop whose every customer lives west of UTC−8.
 //! - `stats.rfm_segment` is not known (it needs the whole shop's quintiles every day), nor
 //!   are points from survey answers; points do not expire within the simulated period.
 //! - A letter counts as sent when the policy lets it go; the engine marks it sent when its
@@ -33,9 +36,9 @@
 //!
 //! The test `fast_simulator_agrees_with_the_engine_customer_by_customer` runs both on the
 //! same shop with a library that uses every step type and condition field, and finds every
-//! enrolment and every message (channel, planned moment, decision) the same in both — only
-//! `likely_lapsing`'s day is let differ, for the models' sake; `bench/simulate/run.sh` measures both. The report
-//! is the same on every run (counts and goal revenue are added as whole numbers).
+//! enrolment and every message (channel, planned moment, decision) the same in both, with
+//! the engine fitting its models once as here; `bench/simulate/run.sh` measures both. The
+//! report is the same on every run (counts and goal revenue are added as whole numbers).
 
 mod run;
 

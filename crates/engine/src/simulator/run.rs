@@ -26,14 +26,8 @@ use crate::programme::{Programme, occasion_event};
 use crate::scores::history;
 use crate::worker::{in_holdout, json_text};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum EnrolmentState {
-    Active,
-    Waiting,
-    Holdout,
-    Completed,
-    Exited,
-}
+// The store's states, so the comparison with the engine reads the same names.
+use aftercare_store::EnrolmentState;
 
 #[derive(Debug)]
 struct Enrolment<'a> {
@@ -1302,13 +1296,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                     programme: en.programme.id.clone(),
                     started_at: en.started_at,
                     holdout: en.holdout,
-                    state: match en.state {
-                        EnrolmentState::Active => "active",
-                        EnrolmentState::Waiting => "waiting",
-                        EnrolmentState::Holdout => "holdout",
-                        EnrolmentState::Completed => "completed",
-                        EnrolmentState::Exited => "exited",
-                    },
+                    state: en.state.as_str(),
                 });
             }
             let r = &mut t.counts[en.index];

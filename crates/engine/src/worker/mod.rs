@@ -566,7 +566,8 @@ impl Engine {
                 self.finish(tx, job).await
             }
             // Written by a newer version: set aside with the dead jobs, where the team sees
-            // it and a newer worker can be given it again, instead of failing every claim.
+            // it and can retry it (`POST /v1/dead-jobs/{id}/retry`) once a worker that knows
+            // the kind runs, instead of failing every claim.
             JobKind::Unknown(other) => {
                 warn!(
                     job_id = job.id,

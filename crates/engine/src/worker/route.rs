@@ -38,7 +38,9 @@ impl Engine {
                 EnrolmentState::Waiting => Standing::Waiting {
                     deadline: e.wait_deadline,
                 },
-                EnrolmentState::Completed | EnrolmentState::Exited => Standing::Done,
+                EnrolmentState::Completed | EnrolmentState::Exited | EnrolmentState::Unknown => {
+                    Standing::Done
+                }
             };
             let enrolment_context = Tx::enrolment_context(&e)?;
             let open = Open {
@@ -90,7 +92,7 @@ impl Engine {
                 serde_json::from_str(&enrolment_context).unwrap_or_default();
             let Some(reason) = settled(
                 programme,
-                state == EnrolmentState::Exited.as_str(),
+                state == EnrolmentState::Exited,
                 event_type,
                 &context,
                 &enrolment_context,

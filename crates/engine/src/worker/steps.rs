@@ -60,7 +60,9 @@ impl Engine {
             EnrolmentState::Waiting => Standing::Waiting {
                 deadline: enrolment.wait_deadline,
             },
-            EnrolmentState::Completed | EnrolmentState::Exited => Standing::Done,
+            EnrolmentState::Completed | EnrolmentState::Exited | EnrolmentState::Unknown => {
+                Standing::Done
+            }
         };
         let index = match resume(programme, standing, enrolment.step_index, now) {
             Resume::From(index) => index,

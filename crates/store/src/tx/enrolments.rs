@@ -214,15 +214,21 @@ impl Tx {
     pub async fn planned_messages_of_customer(
         &mut self,
         customer_id: i64,
-    ) -> Result<Vec<(i64, String, i32, String, String)>> {
-        Ok(on_tx!(self, c => sqlx::query_as(
+    ) -> Result<Vec<(i64, String, i32, EnrolmentState, String)>> {
+        let rows: Vec<(i64, String, i32, String, String)> = on_tx!(self, c => sqlx::query_as(
             "SELECT m.id, e.programme_id, e.programme_version, e.state, e.context FROM messages m
              JOIN enrolments e ON e.id = m.enrolment_id
              WHERE m.customer_id = $1 AND m.state = 'planned'",
         )
         .bind(customer_id)
         .fetch_all(&mut *c)
-        .await?))
+        .await?);
+        Ok(rows
+            .into_iter()
+            .map(|(m, p, v, state, context)| {
+                (m, p, v, EnrolmentState::from(state.as_str()), context)
+            })
+            .collect())
     }
 
     /// The enrolment's shared data.

@@ -227,7 +227,8 @@ impl Tx {
     /// Customers by how many relationship and promotional messages (the contacts the yearly
     /// band counts, FR1) were sent to them in `(from, to]`, counting only customers who were
     /// already customers at `customers_at` (created, or with an order, by then): (contacts,
-    /// customers), zero included, by contacts.
+    /// customers), zero included, by contacts. A letter counts from its place in the print
+    /// queue, as the policy counts it.
     pub async fn contact_histogram(
         &mut self,
         from: Timestamp,
@@ -237,9 +238,11 @@ impl Tx {
         Ok(on_tx!(self, c => sqlx::query_as(
             "SELECT n, COUNT(*) FROM (
                  SELECT (SELECT COUNT(*) FROM messages m
-                         WHERE m.customer_id = c.id AND m.state = 'sent'
+                         WHERE m.customer_id = c.id
+                           AND (m.state = 'sent' OR (m.state = 'sending' AND m.print_queued_at IS NOT NULL))
                            AND m.class IN ('relationship', 'promotional')
-                           AND m.sent_at > $1 AND m.sent_at <= $2) AS n
+                           AND COALESCE(m.print_queued_at, m.sent_at) > $1
+                           AND COALESCE(m.print_queued_at, m.sent_at) <= $2) AS n
                  FROM customers c
                  WHERE c.created_at <= $3
                     OR EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = c.id AND o.placed_at <= $3)

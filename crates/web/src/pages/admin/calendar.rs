@@ -62,20 +62,15 @@ pub async fn show(
             ..Default::default()
         })
         .await?;
-    let sent = tx
-        .messages(&MessageFilter {
-            customer_id: Some(customer.id),
-            state: Some(MessageState::Sent),
-            limit: 500,
-            ..Default::default()
-        })
-        .await?;
-    tx.commit().await?;
     let year_ago = now - SignedDuration::from_hours(24 * 365);
-    let last_year = sent
+    // What the policy counts: sent messages, and letters from their place in the print queue.
+    let last_year = tx
+        .recent_contacts(customer.id, year_ago)
+        .await?
         .iter()
-        .filter(|m| m.sent_at.is_some_and(|t| t > year_ago) && counts(m.class.as_str()))
+        .filter(|c| c.at > year_ago && aftercare_domain::policy::counts_toward_band(c.class))
         .count();
+    tx.commit().await?;
     let zone = customer.record.time_zone.zone();
     let band = app.engine.policy().band_for(&customer.record);
 
