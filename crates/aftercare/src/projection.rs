@@ -125,7 +125,7 @@ async fn run(
             programme_id: None,
             template: &c.topic,
             class: c.class,
-            priority: "normal",
+            priority: aftercare_domain::policy::Priority::Normal,
             channel: c.channel,
             planned_at: sent,
             reason: "sent before the projection",

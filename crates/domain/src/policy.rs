@@ -18,7 +18,19 @@ use crate::customer::{Channel, CustomerRecord, Purpose};
 use crate::message::MessageClass;
 
 /// How urgent a message is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Priority {
     /// Filler: tips, inspiration, news — only for customers below the band.

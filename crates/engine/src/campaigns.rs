@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, HashMap};
 use aftercare_domain::policy::{self, Decision, Intent, PastContact, Reach, Topic};
 use aftercare_domain::{Channel, MessageClass};
 use aftercare_store::{
-    Campaign, CampaignMessage, Job, JobKind, PlannedRecipient, StoredCustomer, Tx,
+    Campaign, CampaignMessage, CampaignState, Job, JobKind, PlannedRecipient, StoredCustomer, Tx,
 };
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
@@ -376,7 +376,7 @@ impl Engine {
     pub(crate) async fn plan_campaign(&self, job: &Job) -> Result<(), EngineError> {
         let mut tx = self.store().begin().await?;
         let c = tx.campaign(job.ref_id).await?;
-        if c.state != "scheduled" && c.state != "planning" {
+        if c.state != CampaignState::Scheduled && c.state != CampaignState::Planning {
             return self.finish(tx, job).await;
         }
         let definition = tx
@@ -390,7 +390,7 @@ impl Engine {
                 campaign = c.id,
                 "The campaign's audience no longer loads; it is cancelled."
             );
-            tx.set_campaign_state(c.id, &c.state, "cancelled", None)
+            tx.set_campaign_state(c.id, c.state, CampaignState::Cancelled, None)
                 .await?;
             return self.finish(tx, job).await;
         };
@@ -430,7 +430,7 @@ impl Engine {
             step_key: &step_key,
             template: &c.template,
             class,
-            priority: policy::Priority::Low.as_str(),
+            priority: policy::Priority::Low,
             reason: &reason,
             topic: &c.template,
         };
@@ -623,7 +623,7 @@ impl Engine {
         let now = self.clock().now();
         let mut tx = self.store().begin().await?;
         let c = tx.campaign(id).await?;
-        if c.state != "draft" {
+        if c.state != CampaignState::Draft {
             return Ok(Err(refuse(
                 "state",
                 format!("it is {}, not a draft", c.state),
@@ -643,8 +643,13 @@ impl Engine {
         if local_send(&c, &latest).is_none_or(|t| t <= now) {
             return Ok(Err(refuse("send_on", "that day and time have passed")));
         }
-        tx.set_campaign_state(id, "draft", "scheduled", Some(audience.version))
-            .await?;
+        tx.set_campaign_state(
+            id,
+            CampaignState::Draft,
+            CampaignState::Scheduled,
+            Some(audience.version),
+        )
+        .await?;
         tx.insert_job(JobKind::Campaign, id, first.max(now), now)
             .await?;
         tx.audit(
@@ -674,10 +679,10 @@ impl Engine {
         let now = self.clock().now();
         let mut tx = self.store().begin().await?;
         let c = tx.campaign(id).await?;
-        if c.state == "cancelled" {
+        if c.state == CampaignState::Cancelled {
             return Ok(Err(refuse("state", "it is already cancelled")));
         }
-        tx.set_campaign_state(id, &c.state, "cancelled", None)
+        tx.set_campaign_state(id, c.state, CampaignState::Cancelled, None)
             .await?;
         tx.audit(
             by,

@@ -19,8 +19,8 @@ use aftercare_domain::loyalty::{
 };
 use aftercare_domain::{CustomerRecord, FieldError};
 use aftercare_store::{
-    Coupon, JobKind, NewCoupon, NewEntry, Referral, Result, Store, StoreError, StoredCustomer,
-    StoredEvent, Tx,
+    Coupon, JobKind, NewCoupon, NewEntry, Referral, ReferralState, Result, Store, StoreError,
+    StoredCustomer, StoredEvent, Tx,
 };
 use jiff::{SignedDuration, Timestamp};
 use rand::Rng;
@@ -62,7 +62,7 @@ pub async fn on_event(
             reverse_order(tx, customer.id, order, at, now).await?;
             if let Some(r) = tx.referral_of(customer.id).await?
                 && r.order_external_id.as_deref() == Some(order)
-                && r.state == "ordered"
+                && r.state == ReferralState::Ordered
             {
                 let what = if kind == "order_returned" {
                     "returned"
@@ -70,7 +70,7 @@ pub async fn on_event(
                     "cancelled"
                 };
                 let reason = format!("void: the first order {order} was {what}");
-                tx.update_referral(r.id, "void", None, None, &reason, now)
+                tx.update_referral(r.id, ReferralState::Void, None, None, &reason, now)
                     .await?;
             }
         }
@@ -521,7 +521,7 @@ async fn referral_order_placed(
     let Some(r) = tx.referral_of(customer_id).await? else {
         return Ok(());
     };
-    if r.state != "pending" {
+    if r.state != ReferralState::Pending {
         return Ok(());
     }
     let qualifies_at =
@@ -532,7 +532,7 @@ async fn referral_order_placed(
     );
     tx.update_referral(
         r.id,
-        "ordered",
+        ReferralState::Ordered,
         Some(order),
         Some(qualifies_at),
         &reason,
@@ -594,7 +594,7 @@ pub async fn settle_referral(
     now: Timestamp,
 ) -> Result<()> {
     let r = tx.referral(referral_id).await?;
-    if r.state != "ordered" {
+    if r.state != ReferralState::Ordered {
         return Ok(());
     }
     let year_ago = now - SignedDuration::from_hours(24 * 365);
@@ -603,7 +603,7 @@ pub async fn settle_referral(
         let refusal = ReferralRefusal::CapReached(cap);
         tx.update_referral(
             r.id,
-            "void",
+            ReferralState::Void,
             None,
             None,
             &format!("void: {}", refusal.sentence()),
@@ -617,7 +617,7 @@ pub async fn settle_referral(
     reward_side(tx, config, &r, &referrer, &referred, "referrer", now).await?;
     tx.update_referral(
         r.id,
-        "rewarded",
+        ReferralState::Rewarded,
         None,
         None,
         "both sides rewarded (the new customer at sign-up)",

@@ -12,7 +12,7 @@
 
 use aftercare_domain::retention::{RetentionConfig, RetentionOffer, choose};
 use aftercare_domain::{CancellationRecord, FieldError};
-use aftercare_store::{JobKind, NewRetentionOffer, StoredCustomer, Tx};
+use aftercare_store::{JobKind, NewRetentionOffer, OfferState, StoredCustomer, Tx};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
@@ -196,7 +196,7 @@ pub async fn accept(
 ) -> Result<Acceptance, IngestError> {
     let offer = tx.retention_offer(id).await?;
     if !tx.accept_retention_offer(id, now).await? {
-        return Ok(if offer.state == "accepted" {
+        return Ok(if offer.state == OfferState::Accepted {
             Acceptance::AlreadyAccepted
         } else {
             Acceptance::Lapsed

@@ -27,7 +27,7 @@
 use aftercare_channels::webhook::WebhookError;
 use aftercare_domain::delivery::{DeliveryChange, PickupPoint, nearest_points};
 use aftercare_store::{
-    Job, JobKind, StoreError, StoredDeliveryChange, StoredOrder, StoredShipment, Tx,
+    ChangeState, Job, JobKind, StoreError, StoredDeliveryChange, StoredOrder, StoredShipment, Tx,
 };
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
@@ -235,7 +235,7 @@ impl Engine {
     pub(crate) async fn pass_on_change(&self, job: &Job) -> Result<(), EngineError> {
         let mut tx = self.store().begin().await?;
         let change = tx.delivery_change(job.ref_id).await?;
-        if change.state != "requested" {
+        if change.state != ChangeState::Requested {
             return self.finish(tx, job).await;
         }
         let shipment = tx.shipment(change.shipment_id).await?;
@@ -349,7 +349,11 @@ async fn settle(
     reply: &str,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    let state = if confirmed { "confirmed" } else { "refused" };
+    let state = if confirmed {
+        ChangeState::Confirmed
+    } else {
+        ChangeState::Refused
+    };
     if !tx
         .settle_delivery_change(change.id, state, reply, now)
         .await?

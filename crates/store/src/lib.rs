@@ -15,11 +15,13 @@
 mod postgres;
 mod records;
 mod sqlite;
+mod states;
 mod tx;
 
 use jiff::Timestamp;
 
 pub use records::*;
+pub use states::*;
 #[doc(hidden)]
 pub use tx::CONTACTS;
 pub use tx::VariantOutcome;
@@ -244,16 +246,21 @@ impl Store {
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
-        let sql =
-            "SELECT j.id, COALESCE(e.customer_id, n.customer_id, m.customer_id, d.customer_id)
-             FROM jobs j
-             LEFT JOIN events e ON j.kind = 'event' AND e.id = j.ref_id
-             LEFT JOIN enrolments n ON j.kind = 'step' AND n.id = j.ref_id
-             LEFT JOIN messages m ON j.kind = 'deliver' AND m.id = j.ref_id
-             LEFT JOIN delivery_changes d ON j.kind = 'carrier' AND d.id = j.ref_id
-             WHERE j.id IN (";
         let rows: Vec<(i64, Option<i64>)> = on_pool!(&self.pool, p => {
-            let mut q = sqlx::QueryBuilder::new(sql);
+            let mut q = sqlx::QueryBuilder::new(
+                "SELECT j.id, COALESCE(e.customer_id, n.customer_id, m.customer_id, d.customer_id)
+                 FROM jobs j",
+            );
+            for (kind, join) in [
+                (JobKind::Event, "events e ON e"),
+                (JobKind::Step, "enrolments n ON n"),
+                (JobKind::Deliver, "messages m ON m"),
+                (JobKind::Carrier, "delivery_changes d ON d"),
+            ] {
+                q.push(format_args!(" LEFT JOIN {join}.id = j.ref_id AND j.kind = "));
+                q.push_bind(kind.as_str().to_owned());
+            }
+            q.push(" WHERE j.id IN (");
             let mut ids = q.separated(", ");
             for job in jobs {
                 ids.push_bind(job.id);

@@ -1,12 +1,13 @@
 //! Rows as stored, and their conversion into domain types.
 
+use aftercare_domain::policy::Priority;
 use aftercare_domain::{
     Channel, CustomerRecord, MessageClass, MessageState, OrderRecord, ProductRecord,
 };
 use jiff::Timestamp;
 use serde::Serialize;
 
-use crate::{Result, StoreError, from_micros};
+use crate::{EnrolmentState, JobKind, Result, StoreError, from_micros};
 
 /// A leased job: an event to route, an enrolment step to run, a message to deliver.
 #[derive(Debug, Clone)]
@@ -43,78 +44,6 @@ impl TryFrom<JobRow> for Job {
             run_at: from_micros(r.run_at)?,
             attempts: r.attempts,
         })
-    }
-}
-
-/// The kinds of job the engine runs, stored as their names.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum JobKind {
-    /// Route an event to the programmes it triggers.
-    Event,
-    /// Run an enrolment's next steps.
-    Step,
-    /// Render and send a message.
-    Deliver,
-    /// Compute calendar occasions (hourly, recurring).
-    Calendar,
-    /// Settle a referral when the first order's return period has passed (RF1).
-    Referral,
-    /// Pass a delivery change on to the carrier (PX2).
-    Carrier,
-    /// Plan a page of a scheduled campaign's recipients (issue 21).
-    Campaign,
-    /// Call the brand's system for a programme's `webhook` step.
-    Webhook,
-    /// Import a slice of an uploaded history file (`POST /v1/imports`).
-    Import,
-    /// A kind this version does not know (written by a newer one): the worker sets it
-    /// aside rather than fail every claim.
-    Unknown(String),
-}
-
-impl JobKind {
-    /// Every kind this version runs.
-    pub const ALL: [JobKind; 9] = [
-        JobKind::Event,
-        JobKind::Step,
-        JobKind::Deliver,
-        JobKind::Calendar,
-        JobKind::Referral,
-        JobKind::Carrier,
-        JobKind::Campaign,
-        JobKind::Webhook,
-        JobKind::Import,
-    ];
-
-    /// The stored name.
-    pub fn as_str(&self) -> &str {
-        match self {
-            JobKind::Event => "event",
-            JobKind::Step => "step",
-            JobKind::Deliver => "deliver",
-            JobKind::Calendar => "calendar",
-            JobKind::Referral => "referral",
-            JobKind::Carrier => "carrier",
-            JobKind::Campaign => "campaign",
-            JobKind::Webhook => "webhook",
-            JobKind::Import => "import",
-            JobKind::Unknown(name) => name,
-        }
-    }
-}
-
-impl From<String> for JobKind {
-    fn from(name: String) -> Self {
-        JobKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == name)
-            .unwrap_or(JobKind::Unknown(name))
-    }
-}
-
-impl std::fmt::Display for JobKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -254,73 +183,6 @@ pub struct NewEvent<'a> {
     pub properties: &'a serde_json::Value,
 }
 
-/// The state of a programme enrolment, stored as its name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EnrolmentState {
-    /// Steps remain.
-    Active,
-    /// Waiting for an event (`wait_for`) or its timeout.
-    Waiting,
-    /// In the holdout group: gets nothing, counted for the goal.
-    Holdout,
-    /// All steps ran.
-    Completed,
-    /// Left early: an exit event, the goal, or an exit step; `exit_reason` says which.
-    Exited,
-    /// A state this version does not know (written by a newer one): nothing runs for it,
-    /// and it is never written back.
-    Unknown,
-}
-
-impl EnrolmentState {
-    /// Every state this version writes.
-    pub const ALL: [EnrolmentState; 5] = [
-        EnrolmentState::Active,
-        EnrolmentState::Waiting,
-        EnrolmentState::Holdout,
-        EnrolmentState::Completed,
-        EnrolmentState::Exited,
-    ];
-
-    /// The stored name.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            EnrolmentState::Active => "active",
-            EnrolmentState::Waiting => "waiting",
-            EnrolmentState::Holdout => "holdout",
-            EnrolmentState::Completed => "completed",
-            EnrolmentState::Exited => "exited",
-            EnrolmentState::Unknown => "unknown",
-        }
-    }
-
-    /// Still running: steps remain, a wait is open, or the holdout runs to its goal.
-    pub const fn is_open(self) -> bool {
-        matches!(
-            self,
-            EnrolmentState::Active | EnrolmentState::Waiting | EnrolmentState::Holdout
-        )
-    }
-}
-
-impl From<&str> for EnrolmentState {
-    /// A stored name; one this version does not know is [`EnrolmentState::Unknown`], so a
-    /// customer's other enrolments, events and erasure keep working.
-    fn from(name: &str) -> Self {
-        EnrolmentState::ALL
-            .into_iter()
-            .find(|s| s.as_str() == name)
-            .unwrap_or(EnrolmentState::Unknown)
-    }
-}
-
-impl std::fmt::Display for EnrolmentState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// A customer's run through one programme version.
 #[derive(Debug, Clone, Serialize)]
 pub struct Enrolment {
@@ -397,7 +259,7 @@ impl TryFrom<EnrolmentRow> for Enrolment {
             programme_version: r.programme_version,
             customer_id: r.customer_id,
             trigger_event_id: r.trigger_event_id,
-            state: EnrolmentState::from(r.state.as_str()),
+            state: EnrolmentState::named(&r.state),
             step_index: r.step_index,
             context: r.context,
             holdout: r.holdout,
@@ -460,8 +322,8 @@ pub struct NewMessage<'a> {
     pub template: &'a str,
     /// Message class.
     pub class: MessageClass,
-    /// `low`, `normal` or `high`.
-    pub priority: &'a str,
+    /// How urgent it is.
+    pub priority: Priority,
     /// Channel.
     pub channel: Channel,
     /// When it is planned to go out.
@@ -591,8 +453,8 @@ pub struct Message {
     pub header_message_id: Option<String>,
     /// Delivery attempts so far.
     pub attempts: i32,
-    /// `low`, `normal` or `high`.
-    pub priority: String,
+    /// How urgent it is.
+    pub priority: Priority,
     /// What it is about (its template, and the household member it is about), which the
     /// policy does not repeat within its window; `None` for messages from before it was
     /// kept (their template stands in).
@@ -635,7 +497,7 @@ impl TryFrom<MessageRow> for Message {
             greeting: r.greeting,
             header_message_id: r.header_message_id,
             attempts: r.attempts,
-            priority: r.priority,
+            priority: Priority::parse(&r.priority),
             topic: r.topic,
         })
     }

@@ -32,6 +32,7 @@ use subtle::ConstantTimeEq;
 
 use crate::AppState;
 use crate::error::ApiError;
+use aftercare_store::HookState;
 
 /// A secret whose `Debug` does not show it.
 #[derive(Clone, Default, Deserialize)]
@@ -307,7 +308,7 @@ pub(crate) async fn process(
     let mut tx = app.store.begin().await?;
     if !replay
         && let Some(seen) = tx.hook_delivery(p, delivery_id).await?
-        && (seen.state == "applied" || seen.state == "ignored")
+        && matches!(seen.state, HookState::Applied | HookState::Ignored)
     {
         return Ok((
             StatusCode::OK,
@@ -316,16 +317,16 @@ pub(crate) async fn process(
             .into_response());
     }
     let id = tx
-        .record_hook_delivery(p, delivery_id, topic, "received", "", payload, now)
+        .record_hook_delivery(p, delivery_id, topic, HookState::Received, "", payload, now)
         .await?;
     tx.commit().await?;
     let mut tx = app.store.begin().await?;
     let outcome = match map(platform, topic, payload.as_bytes(), now) {
         Err(field) => Err(field),
-        Ok(Mapped::Ignored(why)) => Ok(("ignored", vec![why])),
+        Ok(Mapped::Ignored(why)) => Ok((HookState::Ignored, vec![why])),
         Ok(Mapped::Changes(changes)) => {
             match connectors::apply(&mut tx, platform, &changes, now).await {
-                Ok(done) => Ok(("applied", done)),
+                Ok(done) => Ok((HookState::Applied, done)),
                 Err(IngestError::Invalid(field)) => Err(field),
                 Err(IngestError::Store(e)) => return Err(e.into()),
             }
@@ -336,7 +337,7 @@ pub(crate) async fn process(
             let detail = done.join("; ");
             tx.set_hook_delivery_state(id, state, &detail).await?;
             tx.commit().await?;
-            if state == "applied" {
+            if state == HookState::Applied {
                 app.engine.wake();
             } else {
                 tracing::info!(platform = p, topic, %detail, "Webhook ignored.");
@@ -352,7 +353,8 @@ pub(crate) async fn process(
             drop(tx);
             let mut tx = app.store.begin().await?;
             let detail = field.to_string();
-            tx.set_hook_delivery_state(id, "rejected", &detail).await?;
+            tx.set_hook_delivery_state(id, HookState::Rejected, &detail)
+                .await?;
             tx.commit().await?;
             tracing::warn!(platform = p, topic, %detail, "Webhook rejected.");
             Err(ApiError::Invalid(field))

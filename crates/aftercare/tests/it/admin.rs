@@ -604,7 +604,7 @@ async fn customer_with_messages(
             programme_id: Some("seeded"),
             template: "seeded",
             class,
-            priority: "normal",
+            priority: aftercare_domain::policy::Priority::Normal,
             channel: Channel::parse(channel).unwrap(),
             planned_at: at,
             reason: "seeded",

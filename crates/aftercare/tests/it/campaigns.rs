@@ -51,7 +51,7 @@ async fn sent_before(
                 programme_id: Some("seeded"),
                 template: "seeded",
                 class,
-                priority: "normal",
+                priority: aftercare_domain::policy::Priority::Normal,
                 channel: aftercare_domain::Channel::Email,
                 planned_at: at,
                 reason: "seeded",
@@ -247,7 +247,7 @@ both_backends!(
         let mut tx = app.store.begin_read().await.unwrap();
         let c = tx.campaign(id).await.unwrap();
         tx.commit().await.unwrap();
-        assert_eq!(c.state, "planned");
+        assert_eq!(c.state, aftercare_store::CampaignState::Planned);
 
         // R0's band was full: the campaign did not put her above it.
         let r0 = customer_messages(&app, "R0", id).await;

@@ -97,7 +97,7 @@ async fn state_of_calls(lab: &Lab) -> Vec<String> {
     let mut out = Vec::new();
     for id in 1..=3 {
         if let Ok(c) = tx.outgoing_webhook(id).await {
-            out.push(c.state);
+            out.push(c.state.to_string());
         }
     }
     tx.commit().await.unwrap();
@@ -156,7 +156,7 @@ both_backends!(
         let mut tx = lab.store.begin_read().await.unwrap();
         let call = tx.outgoing_webhook(1).await.unwrap();
         tx.commit().await.unwrap();
-        assert_eq!(call.state, "refused");
+        assert_eq!(call.state, aftercare_store::CallState::Refused);
         assert!(
             call.last_error
                 .as_deref()

@@ -13,7 +13,7 @@ use std::io::Read;
 
 use aftercare_domain::FieldError;
 use aftercare_domain::loyalty::LoyaltyConfig;
-use aftercare_store::{Job, NewUpload, Tx};
+use aftercare_store::{ImportState, Job, NewUpload, Tx};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -199,7 +199,7 @@ async fn checkpoint(
         .await?;
     if let Some(id) = source.upload {
         let json = serde_json::to_string(report).unwrap_or_default();
-        tx.set_upload_progress(id, "running", &json, None, now)
+        tx.set_upload_progress(id, ImportState::Running, &json, None, now)
             .await?;
     }
     Ok(())
@@ -352,7 +352,7 @@ impl Engine {
                 let mut tx = self.store().begin().await?;
                 tx.set_upload_progress(
                     id,
-                    "failed",
+                    ImportState::Failed,
                     &upload.report,
                     Some("the upload's kind or format is unknown to this version"),
                     now,
@@ -384,7 +384,7 @@ impl Engine {
         match finished {
             Finished::Yes => {
                 let json = serde_json::to_string(&report).unwrap_or_default();
-                tx.set_upload_progress(id, "done", &json, None, self.clock().now())
+                tx.set_upload_progress(id, ImportState::Done, &json, None, self.clock().now())
                     .await?;
                 self.finish(tx, job).await
             }

@@ -1,6 +1,7 @@
 //! Delivering a message: suppression, policy (send, hold or block), rendering, SMTP.
 
 use super::*;
+use aftercare_store::CampaignState;
 
 /// At most this many links per message are tracked; a redirect's subject is the message id
 /// times this plus the link's position.
@@ -36,7 +37,7 @@ impl Engine {
         // was not cancelled (issue 21).
         if message.state == MessageState::Planned
             && crate::campaigns::is_campaign_message(&message)
-            && tx.campaign_state_of_message(message.id).await?.as_deref() == Some("cancelled")
+            && tx.campaign_state_of_message(message.id).await? == Some(CampaignState::Cancelled)
         {
             return self
                 .end_message(
@@ -101,7 +102,7 @@ impl Engine {
                 crate::interpret::policy_terms(programme, &message.step_key);
             let intent = Intent {
                 class: message.class,
-                priority: policy::Priority::parse(&message.priority),
+                priority: message.priority,
                 channel: message.channel,
                 planned_at: message.planned_at,
                 coupon_valid_until: crate::loyalty::coupon_valid_until(&context),

@@ -192,7 +192,7 @@ impl Engine {
                     &categories,
                     &self.policy,
                 );
-                let priority = send.priority.as_str();
+                let priority = send.priority;
                 let topic = crate::interpret::topic(&send.template, context);
                 let message = NewMessage {
                     customer_id: enrolment.customer_id,

@@ -9,6 +9,7 @@
 use aftercare_domain::webhooks::WebhookTarget;
 
 use super::*;
+use aftercare_store::CallState;
 
 /// Attempts (about a day with backoff) before a call is set aside for the team.
 const MAX_WEBHOOK_ATTEMPTS: i32 = 12;
@@ -27,13 +28,18 @@ impl Engine {
     pub(super) async fn call_webhook(&self, job: &Job) -> Result<(), EngineError> {
         let mut tx = self.store.begin().await?;
         let call = tx.outgoing_webhook(job.ref_id).await?;
-        if call.state != "pending" {
+        if call.state != CallState::Pending {
             return self.finish(tx, job).await;
         }
         let Some(target) = self.webhook_targets.get(&call.target).cloned() else {
             let reason = format!("the target '{}' is no longer in [webhooks]", call.target);
-            tx.settle_outgoing_webhook(call.id, "refused", Some(&reason), self.clock.now())
-                .await?;
+            tx.settle_outgoing_webhook(
+                call.id,
+                CallState::Refused,
+                Some(&reason),
+                self.clock.now(),
+            )
+            .await?;
             warn!(webhook = call.id, %reason, "Webhook not made.");
             return self.finish(tx, job).await;
         };
@@ -52,14 +58,14 @@ impl Engine {
         let mut tx = self.store.begin().await?;
         match outcome {
             Ok(_) => {
-                tx.settle_outgoing_webhook(call.id, "delivered", None, now)
+                tx.settle_outgoing_webhook(call.id, CallState::Delivered, None, now)
                     .await?;
                 debug!(webhook = call.id, target = %call.target, "Webhook delivered.");
                 self.finish(tx, job).await
             }
             Err(e) if e.is_transient() => {
                 let error = e.to_string();
-                tx.settle_outgoing_webhook(call.id, "pending", Some(&error), now)
+                tx.settle_outgoing_webhook(call.id, CallState::Pending, Some(&error), now)
                     .await?;
                 if job.attempts >= MAX_WEBHOOK_ATTEMPTS {
                     error!(webhook = call.id, target = %call.target, %error, "Webhook failed too often; setting it aside.");
@@ -76,7 +82,7 @@ impl Engine {
             Err(e) => {
                 let error = e.to_string();
                 warn!(webhook = call.id, target = %call.target, %error, "Webhook refused.");
-                tx.settle_outgoing_webhook(call.id, "refused", Some(&error), now)
+                tx.settle_outgoing_webhook(call.id, CallState::Refused, Some(&error), now)
                     .await?;
                 self.finish(tx, job).await
             }

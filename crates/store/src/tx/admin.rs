@@ -5,7 +5,7 @@ use jiff::Timestamp;
 
 use super::Tx;
 use crate::records::CustomerRow;
-use crate::{Result, StoreError, StoredCustomer, from_micros, micros};
+use crate::{CallState, Result, StoreError, StoredCustomer, from_micros, micros};
 
 /// A team member.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -374,22 +374,32 @@ impl Tx {
              WHERE response_id IN (SELECT id FROM survey_responses WHERE customer_id = $1)",
             "UPDATE delivery_changes SET detail = '{\"erased\": true}', carrier_reply = NULL
              WHERE customer_id = $1",
-            "UPDATE outgoing_webhooks SET payload = '{\"erased\": true}',
-                 state = CASE WHEN state = 'pending' THEN 'cancelled' ELSE state END
-             WHERE enrolment_id IN (SELECT id FROM enrolments WHERE customer_id = $1)",
         ] {
             on_tx!(self, c => sqlx::query(sql).bind(customer_id).execute(&mut *c).await?.rows_affected());
         }
+        on_tx!(self, c => sqlx::query(
+            "UPDATE outgoing_webhooks SET payload = '{\"erased\": true}',
+                 state = CASE WHEN state = $2 THEN $3 ELSE state END
+             WHERE enrolment_id IN (SELECT id FROM enrolments WHERE customer_id = $1)",
+        )
+        .bind(customer_id)
+        .bind(CallState::Pending)
+        .bind(CallState::Cancelled)
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
         for needle in needles.iter().filter(|n| n.len() >= 3) {
             // Compared without case on both backends (PostgreSQL's LIKE minds it, SQLite's
             // does not): an address typed with capitals is the same address.
             let like = format!("%{}%", like_escaped(&needle.to_lowercase()));
             on_tx!(self, c => sqlx::query(
                 "UPDATE outgoing_webhooks SET payload = '{\"erased\": true}',
-                     state = CASE WHEN state = 'pending' THEN 'cancelled' ELSE state END
+                     state = CASE WHEN state = $2 THEN $3 ELSE state END
                  WHERE LOWER(payload) LIKE $1 ESCAPE '\\'",
             )
             .bind(&like)
+            .bind(CallState::Pending)
+            .bind(CallState::Cancelled)
             .execute(&mut *c)
             .await?
             .rows_affected());

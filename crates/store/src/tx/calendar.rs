@@ -131,10 +131,11 @@ impl Tx {
     /// Schedules the hourly calendar job unless it exists.
     pub async fn ensure_calendar_job(&mut self, run_at: Timestamp, now: Timestamp) -> Result<()> {
         on_tx!(self, c => sqlx::query(
-            "INSERT INTO jobs (kind, ref_id, run_at, created_at) VALUES ('calendar', 0, $1, $2) ON CONFLICT DO NOTHING",
+            "INSERT INTO jobs (kind, ref_id, run_at, created_at) VALUES ($3, 0, $1, $2) ON CONFLICT DO NOTHING",
         )
         .bind(micros(run_at))
         .bind(micros(now))
+        .bind(JobKind::Calendar.as_str())
         .execute(&mut *c).await?.rows_affected());
         Ok(())
     }

@@ -1,10 +1,11 @@
 //! Saved audiences (versioned conditions) and one-off campaigns with their recipients
 //! (issue 21), and what audience evaluation reads for a page of customers at once.
 
+use aftercare_domain::policy::Priority;
 use jiff::Timestamp;
 
 use super::Tx;
-use crate::{OrderStats, Result, Scores, StoreError, from_micros, micros};
+use crate::{CampaignState, OrderStats, Result, Scores, StoreError, from_micros, micros};
 
 /// A saved audience: a condition on the customer and their stats.
 #[derive(Debug, Clone)]
@@ -61,8 +62,8 @@ pub struct Campaign {
     pub holdout: f64,
     /// Days after the send in which an order counts for it.
     pub attribution_days: i32,
-    /// `draft`, `scheduled`, `planning`, `planned` or `cancelled`.
-    pub state: String,
+    /// Where it is.
+    pub state: CampaignState,
     /// The last customer id its planning has passed.
     pub cursor_id: i64,
     /// Who made it.
@@ -121,7 +122,7 @@ pub struct CampaignMessage<'a> {
     /// The class.
     pub class: aftercare_domain::MessageClass,
     /// The priority.
-    pub priority: &'a str,
+    pub priority: Priority,
     /// Why it was made, in words.
     pub reason: &'a str,
     /// What it is about.
@@ -218,7 +219,7 @@ fn campaign(row: CampaignRow) -> Result<Campaign> {
         local_time,
         holdout,
         attribution_days,
-        state,
+        state: CampaignState::named(&state),
         cursor_id,
         created_by,
         created_at: from_micros(created_at)?,
@@ -406,8 +407,8 @@ impl Tx {
     pub async fn set_campaign_state(
         &mut self,
         id: i64,
-        from: &str,
-        to: &str,
+        from: CampaignState,
+        to: CampaignState,
         audience_version: Option<i32>,
     ) -> Result<bool> {
         let n = on_tx!(self, c => sqlx::query(
@@ -415,8 +416,8 @@ impl Tx {
              WHERE id = $1 AND state = $2",
         )
         .bind(id)
-        .bind(from)
-        .bind(to)
+        .bind(from.as_str())
+        .bind(to.as_str())
         .bind(audience_version)
         .execute(&mut *c)
         .await?
@@ -433,12 +434,15 @@ impl Tx {
     ) -> Result<()> {
         on_tx!(self, c => sqlx::query(
             "UPDATE campaigns SET cursor_id = $2, planned_at = $3,
-                state = CASE WHEN $3 IS NULL THEN 'planning' ELSE 'planned' END
-             WHERE id = $1 AND state IN ('scheduled', 'planning')",
+                state = CASE WHEN $3 IS NULL THEN $4 ELSE $5 END
+             WHERE id = $1 AND state IN ($6, $4)",
         )
         .bind(id)
         .bind(cursor_id)
         .bind(done_at.map(micros))
+        .bind(CampaignState::Planning.as_str())
+        .bind(CampaignState::Planned.as_str())
+        .bind(CampaignState::Scheduled.as_str())
         .execute(&mut *c)
         .await?
         .rows_affected());
@@ -446,14 +450,18 @@ impl Tx {
     }
 
     /// The state of the campaign a message belongs to, if it belongs to one.
-    pub async fn campaign_state_of_message(&mut self, message_id: i64) -> Result<Option<String>> {
-        Ok(on_tx!(self, c => sqlx::query_scalar(
+    pub async fn campaign_state_of_message(
+        &mut self,
+        message_id: i64,
+    ) -> Result<Option<CampaignState>> {
+        let state: Option<String> = on_tx!(self, c => sqlx::query_scalar(
             "SELECT c.state FROM campaign_recipients r JOIN campaigns c ON c.id = r.campaign_id
              WHERE r.message_id = $1",
         )
         .bind(message_id)
         .fetch_optional(&mut *c)
-        .await?))
+        .await?);
+        Ok(state.as_deref().map(CampaignState::named))
     }
 
     /// Each recipient's outcome: the message's state and reason, clicks, and orders in the
@@ -562,7 +570,7 @@ impl Tx {
                         .push_bind("planned")
                         .push_bind(message.reason)
                         .push_bind(micros(r.planned_for))
-                        .push_bind(message.priority)
+                        .push_bind(message.priority.as_str())
                         .push_bind(message.topic);
                 });
                 q.push(" RETURNING id, customer_id, planned_at");

@@ -5,7 +5,7 @@
 use jiff::Timestamp;
 
 use super::Tx;
-use crate::{Result, from_micros, micros};
+use crate::{HookState, ImportState, JobKind, Result, from_micros, micros};
 
 /// A delivery as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,8 +18,8 @@ pub struct HookDelivery {
     pub delivery_id: String,
     /// The platform's topic, e.g. `orders/create`.
     pub topic: String,
-    /// `received` (stored, not yet applied), `applied`, `ignored` or `rejected`.
-    pub state: String,
+    /// What became of it.
+    pub state: HookState,
     /// What was done, why it was ignored, or the field and reason it was rejected for.
     pub detail: String,
     /// The body exactly as received.
@@ -35,7 +35,7 @@ type Row = (
     String,
     String,
     String,
-    String,
+    HookState,
     String,
     String,
     i64,
@@ -91,7 +91,7 @@ impl Tx {
     /// Deliveries in `state` (all when `None`), newest first, at most `limit`.
     pub async fn hook_deliveries(
         &mut self,
-        state: Option<&str>,
+        state: Option<HookState>,
         limit: i64,
     ) -> Result<Vec<HookDelivery>> {
         let sql = format!(
@@ -114,7 +114,7 @@ impl Tx {
         platform: &str,
         delivery_id: &str,
         topic: &str,
-        state: &str,
+        state: HookState,
         detail: &str,
         payload: &str,
         now: Timestamp,
@@ -145,7 +145,7 @@ impl Tx {
     pub async fn set_hook_delivery_state(
         &mut self,
         id: i64,
-        state: &str,
+        state: HookState,
         detail: &str,
     ) -> Result<()> {
         on_tx!(self, c => sqlx::query(
@@ -247,8 +247,8 @@ pub struct Upload {
     pub format: String,
     /// The import's options (JSON).
     pub options: String,
-    /// `queued`, `running`, `done` or `failed`.
-    pub state: String,
+    /// Where it is.
+    pub state: ImportState,
     /// The upload's size in bytes.
     pub bytes: i64,
     /// What the import did so far (JSON).
@@ -288,7 +288,7 @@ impl Tx {
     pub async fn insert_upload(&mut self, u: &NewUpload<'_>, now: Timestamp) -> Result<i64> {
         Ok(on_tx!(self, c => sqlx::query_scalar(
             "INSERT INTO imports (kind, format, options, state, body, bytes, report, created_by, created_at)
-             VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8) RETURNING id",
+             VALUES ($1, $2, $3, $9, $4, $5, $6, $7, $8) RETURNING id",
         )
         .bind(u.kind)
         .bind(u.format)
@@ -298,6 +298,7 @@ impl Tx {
         .bind(u.report)
         .bind(u.created_by)
         .bind(micros(now))
+        .bind(ImportState::Queued)
         .fetch_one(&mut *c)
         .await?))
     }
@@ -330,10 +331,13 @@ impl Tx {
     /// aside after failing too often waits for nothing).
     pub async fn uploads_waiting(&mut self) -> Result<i64> {
         Ok(on_tx!(self, c => sqlx::query_scalar(
-            "SELECT COUNT(*) FROM imports i WHERE i.state IN ('queued', 'running')
+            "SELECT COUNT(*) FROM imports i WHERE i.state IN ($1, $2)
                AND EXISTS (SELECT 1 FROM jobs j
-                           WHERE j.kind = 'import' AND j.ref_id = i.id AND j.dead_at IS NULL)",
+                           WHERE j.kind = $3 AND j.ref_id = i.id AND j.dead_at IS NULL)",
         )
+        .bind(ImportState::Queued)
+        .bind(ImportState::Running)
+        .bind(JobKind::Import.as_str())
         .fetch_one(&mut *c)
         .await?))
     }
@@ -349,17 +353,17 @@ impl Tx {
         )
     }
 
-    /// Records what the import did so far, and its state; a finished import (`done` or
-    /// `failed`) lets go of the file.
+    /// Records what the import did so far, and its state; a finished import (done or
+    /// failed) lets go of the file.
     pub async fn set_upload_progress(
         &mut self,
         id: i64,
-        state: &str,
+        state: ImportState,
         report: &str,
         error: Option<&str>,
         now: Timestamp,
     ) -> Result<()> {
-        let finished = matches!(state, "done" | "failed");
+        let finished = state.is_finished();
         on_tx!(self, c => sqlx::query(
             "UPDATE imports SET state = $2, report = $3, error = $4,
                  finished_at = CASE WHEN $5 THEN $6 ELSE finished_at END,

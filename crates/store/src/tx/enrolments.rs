@@ -170,8 +170,9 @@ impl Tx {
     /// Drops an enrolment's pending step jobs (its timers), unless a worker holds one.
     pub async fn cancel_step_jobs(&mut self, enrolment_id: i64) -> Result<u64> {
         Ok(
-            on_tx!(self, c => sqlx::query("DELETE FROM jobs WHERE kind = 'step' AND ref_id = $1 AND locked_by IS NULL")
+            on_tx!(self, c => sqlx::query("DELETE FROM jobs WHERE kind = $2 AND ref_id = $1 AND locked_by IS NULL")
             .bind(enrolment_id)
+            .bind(JobKind::Step.as_str())
             .execute(&mut *c).await?.rows_affected()),
         )
     }
@@ -226,7 +227,7 @@ impl Tx {
         Ok(rows
             .into_iter()
             .map(|(m, p, v, state, context)| {
-                (m, p, v, EnrolmentState::from(state.as_str()), context)
+                (m, p, v, EnrolmentState::named(state.as_str()), context)
             })
             .collect())
     }

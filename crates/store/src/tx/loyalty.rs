@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::Tx;
 use crate::records::to_json;
-use crate::{Result, StoreError, from_micros, micros};
+use crate::{ReferralState, Result, StoreError, from_micros, micros};
 
 /// A ledger entry to append.
 #[derive(Debug, Clone)]
@@ -181,8 +181,8 @@ pub struct Referral {
     /// The new customer.
     #[serde(skip)]
     pub referred_id: i64,
-    /// `pending`, `ordered`, `rewarded` or `void`.
-    pub state: String,
+    /// Where it is.
+    pub state: ReferralState,
     /// The new customer's first order.
     pub order_external_id: Option<String>,
     /// When the return period of that order ends (µs).
@@ -525,7 +525,7 @@ impl Tx {
     ) -> Result<Option<Referral>> {
         let sql = format!(
             "INSERT INTO referrals (referrer_id, referred_id, state, reason, created_at, updated_at)
-             VALUES ($1, $2, 'pending', $3, $4, $4)
+             VALUES ($1, $2, $5, $3, $4, $4)
              ON CONFLICT (referred_id) DO NOTHING RETURNING {REFERRAL_COLUMNS}"
         );
         Ok(
@@ -534,6 +534,7 @@ impl Tx {
             .bind(referred_id)
             .bind(reason)
             .bind(micros(now))
+            .bind(ReferralState::Pending)
             .fetch_optional(&mut *c)
             .await?),
         )
@@ -580,10 +581,11 @@ impl Tx {
         since: Timestamp,
     ) -> Result<i64> {
         Ok(on_tx!(self, c => sqlx::query_scalar(
-            "SELECT COUNT(*) FROM referrals WHERE referrer_id = $1 AND state = 'rewarded' AND updated_at > $2",
+            "SELECT COUNT(*) FROM referrals WHERE referrer_id = $1 AND state = $3 AND updated_at > $2",
         )
         .bind(referrer_id)
         .bind(micros(since))
+        .bind(ReferralState::Rewarded)
         .fetch_one(&mut *c)
         .await?))
     }
@@ -592,7 +594,7 @@ impl Tx {
     pub async fn update_referral(
         &mut self,
         id: i64,
-        state: &str,
+        state: ReferralState,
         order_external_id: Option<&str>,
         qualifies_at: Option<Timestamp>,
         reason: &str,

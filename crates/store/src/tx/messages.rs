@@ -24,7 +24,7 @@ impl Tx {
         .bind(m.channel.as_str())
         .bind(m.reason)
         .bind(micros(m.planned_at))
-        .bind(m.priority)
+        .bind(m.priority.as_str())
         .bind(m.topic)
         .bind(m.variant)
         .fetch_optional(&mut *c)

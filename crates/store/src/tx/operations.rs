@@ -187,7 +187,7 @@ impl Tx {
                 "DELETE FROM events WHERE id IN
                    (SELECT e.id FROM events e WHERE e.received_at < $1
                       AND NOT EXISTS (SELECT 1 FROM enrolments n WHERE n.trigger_event_id = e.id)
-                      AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.kind = 'event' AND j.ref_id = e.id)
+                      AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.kind = $3 AND j.ref_id = e.id)
                     LIMIT $2)"
             }
             Prune::MessageContent => {
@@ -202,11 +202,12 @@ impl Tx {
                    (SELECT id FROM events WHERE properties <> '{}' AND received_at < $1 LIMIT $2)"
             }
         };
-        Ok(on_tx!(self, c => sqlx::query(sql)
-            .bind(micros(before))
-            .bind(limit)
-            .execute(&mut *c)
-            .await?
-            .rows_affected()))
+        Ok(on_tx!(self, c => {
+            let mut q = sqlx::query(sql).bind(micros(before)).bind(limit);
+            if what == Prune::Events {
+                q = q.bind(JobKind::Event.as_str());
+            }
+            q.execute(&mut *c).await?.rows_affected()
+        }))
     }
 }

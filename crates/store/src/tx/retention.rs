@@ -4,7 +4,7 @@
 use jiff::Timestamp;
 
 use super::Tx;
-use crate::{Result, StoreError, from_micros, micros};
+use crate::{CallState, OfferState, Result, StoreError, from_micros, micros};
 
 /// An offer to store.
 #[derive(Debug, Clone)]
@@ -42,8 +42,8 @@ pub struct RetentionOfferRow {
     pub contract_external_id: Option<String>,
     /// The offer as made.
     pub terms: serde_json::Value,
-    /// `open` or `accepted`.
-    pub state: String,
+    /// Where it is.
+    pub state: OfferState,
     /// When it was made.
     pub created_at: Timestamp,
     /// Its last moment.
@@ -110,7 +110,7 @@ impl Tx {
             contract_external_id: row.5,
             terms: serde_json::from_str(&row.6)
                 .map_err(|e| StoreError::Corrupt(format!("retention offer {id}: {e}")))?,
-            state: row.7,
+            state: OfferState::named(&row.7),
             created_at: from_micros(row.8)?,
             valid_until: from_micros(row.9)?,
             accepted_at: row.10.map(from_micros).transpose()?,
@@ -121,11 +121,13 @@ impl Tx {
     /// before or has lapsed (so a double click or a replayed form does nothing twice).
     pub async fn accept_retention_offer(&mut self, id: i64, now: Timestamp) -> Result<bool> {
         Ok(on_tx!(self, c => sqlx::query(
-            "UPDATE retention_offers SET state = 'accepted', accepted_at = $1
-             WHERE id = $2 AND state = 'open' AND valid_until >= $1",
+            "UPDATE retention_offers SET state = $3, accepted_at = $1
+             WHERE id = $2 AND state = $4 AND valid_until >= $1",
         )
         .bind(micros(now))
         .bind(id)
+        .bind(OfferState::Accepted)
+        .bind(OfferState::Open)
         .execute(&mut *c)
         .await?
         .rows_affected())
@@ -143,12 +145,13 @@ impl Tx {
     ) -> Result<i64> {
         Ok(on_tx!(self, c => sqlx::query_scalar(
             "INSERT INTO outgoing_webhooks (enrolment_id, step_key, target, payload, state, created_at)
-             VALUES (NULL, $1, $2, $3, 'pending', $4) RETURNING id",
+             VALUES (NULL, $1, $2, $3, $5, $4) RETURNING id",
         )
         .bind(what)
         .bind(target)
         .bind(payload.to_string())
         .bind(micros(now))
+        .bind(CallState::Pending)
         .fetch_one(&mut *c)
         .await?))
     }

@@ -5,7 +5,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use super::Tx;
-use crate::{Result, StoreError, from_micros, micros};
+use crate::{ChangeState, Result, StoreError, from_micros, micros};
 
 /// A shipment with its current status and the carrier's expected window.
 #[derive(Debug, Clone, Serialize)]
@@ -70,8 +70,8 @@ pub struct StoredDeliveryChange {
     pub kind: String,
     /// The change as JSON (the domain's `DeliveryChange`).
     pub detail: serde_json::Value,
-    /// `requested`, `confirmed` or `refused`.
-    pub state: String,
+    /// Where it is.
+    pub state: ChangeState,
     /// When the customer asked.
     pub requested_at: Timestamp,
     /// When the carrier answered.
@@ -100,7 +100,7 @@ fn change(row: ChangeRow) -> Result<StoredDeliveryChange> {
         kind: row.3,
         detail: serde_json::from_str(&row.4)
             .map_err(|e| StoreError::Corrupt(format!("delivery change {}: {e}", row.0)))?,
-        state: row.5,
+        state: ChangeState::named(&row.5),
         requested_at: from_micros(row.6)?,
         settled_at: row.7.map(from_micros).transpose()?,
         carrier_reply: row.8,
@@ -196,7 +196,7 @@ impl Tx {
     ) -> Result<Option<i64>> {
         Ok(on_tx!(self, c => sqlx::query_scalar(
             "INSERT INTO delivery_changes (shipment_id, customer_id, kind, detail, state, nonce, requested_at)
-             VALUES ($1, $2, $3, $4, 'requested', $5, $6)
+             VALUES ($1, $2, $3, $4, $7, $5, $6)
              ON CONFLICT (nonce) DO NOTHING RETURNING id",
         )
         .bind(shipment_id)
@@ -205,6 +205,7 @@ impl Tx {
         .bind(detail.to_string())
         .bind(nonce)
         .bind(micros(now))
+        .bind(ChangeState::Requested)
         .fetch_optional(&mut *c)
         .await?))
     }
@@ -238,18 +239,19 @@ impl Tx {
     pub async fn settle_delivery_change(
         &mut self,
         id: i64,
-        state: &str,
+        state: ChangeState,
         reply: &str,
         now: Timestamp,
     ) -> Result<bool> {
         let n = on_tx!(self, c => sqlx::query(
             "UPDATE delivery_changes SET state = $2, carrier_reply = $3, settled_at = $4
-             WHERE id = $1 AND state = 'requested'",
+             WHERE id = $1 AND state = $5",
         )
         .bind(id)
         .bind(state)
         .bind(reply)
         .bind(micros(now))
+        .bind(ChangeState::Requested)
         .execute(&mut *c)
         .await?
         .rows_affected());

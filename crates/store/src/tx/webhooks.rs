@@ -4,7 +4,7 @@
 use jiff::Timestamp;
 
 use super::Tx;
-use crate::{Result, StoreError, from_micros, micros};
+use crate::{CallState, Result, StoreError, from_micros, micros};
 
 /// A stored call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,8 +18,8 @@ pub struct OutgoingWebhook {
     pub target: String,
     /// The JSON body.
     pub payload: serde_json::Value,
-    /// `pending`, `delivered` or `refused`.
-    pub state: String,
+    /// Where it is.
+    pub state: CallState,
     /// The last failure, if any.
     pub last_error: Option<String>,
     /// When the step made it.
@@ -31,7 +31,7 @@ type Row = (
     Option<i64>,
     String,
     String,
-    String,
+    CallState,
     Option<String>,
     i64,
 );
@@ -48,7 +48,7 @@ impl Tx {
     ) -> Result<Option<i64>> {
         Ok(on_tx!(self, c => sqlx::query_scalar(
             "INSERT INTO outgoing_webhooks (enrolment_id, step_key, target, payload, state, created_at)
-             VALUES ($1, $2, $3, $4, 'pending', $5)
+             VALUES ($1, $2, $3, $4, $6, $5)
              ON CONFLICT (enrolment_id, step_key) DO NOTHING RETURNING id",
         )
         .bind(enrolment_id)
@@ -56,6 +56,7 @@ impl Tx {
         .bind(target)
         .bind(payload.to_string())
         .bind(micros(now))
+        .bind(CallState::Pending)
         .fetch_optional(&mut *c)
         .await?))
     }
@@ -87,11 +88,11 @@ impl Tx {
     pub async fn settle_outgoing_webhook(
         &mut self,
         id: i64,
-        state: &str,
+        state: CallState,
         error: Option<&str>,
         now: Timestamp,
     ) -> Result<()> {
-        let done = (state != "pending").then_some(micros(now));
+        let done = (state != CallState::Pending).then_some(micros(now));
         on_tx!(self, c => sqlx::query(
             "UPDATE outgoing_webhooks SET state = $1, last_error = $2, done_at = $3 WHERE id = $4",
         )

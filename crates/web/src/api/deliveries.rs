@@ -12,6 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::extract::{ApiPath, ApiQuery, Caller, page_limit};
 use crate::AppState;
 use crate::error::ApiError;
+use aftercare_store::HookState;
 
 /// A platform's webhook delivery (the list leaves its payload out).
 #[derive(Debug, Serialize, ToSchema)]
@@ -58,13 +59,13 @@ pub enum DeliveryState {
     Received,
 }
 
-impl DeliveryState {
-    fn as_str(self) -> &'static str {
-        match self {
-            DeliveryState::Applied => "applied",
-            DeliveryState::Ignored => "ignored",
-            DeliveryState::Rejected => "rejected",
-            DeliveryState::Received => "received",
+impl From<DeliveryState> for HookState {
+    fn from(state: DeliveryState) -> Self {
+        match state {
+            DeliveryState::Applied => HookState::Applied,
+            DeliveryState::Ignored => HookState::Ignored,
+            DeliveryState::Rejected => HookState::Rejected,
+            DeliveryState::Received => HookState::Received,
         }
     }
 }
@@ -88,7 +89,7 @@ fn answer(d: aftercare_store::HookDelivery, with_payload: bool) -> HookDelivery 
         platform: d.platform,
         delivery_id: d.delivery_id,
         topic: d.topic,
-        state: d.state,
+        state: d.state.to_string(),
         detail: d.detail,
         received_at: d.received_at.to_string(),
         attempts: d.attempts,
@@ -108,7 +109,7 @@ pub async fn list_deliveries(
     let limit = page_limit(query.limit)?;
     let mut tx = app.store.begin_read().await?;
     let deliveries = tx
-        .hook_deliveries(query.state.map(DeliveryState::as_str), limit)
+        .hook_deliveries(query.state.map(HookState::from), limit)
         .await?;
     tx.commit().await?;
     Ok(Json(HookDeliveries {
@@ -156,7 +157,7 @@ pub async fn replay_delivery(
         .hook_delivery_by_id(id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no delivery with id {id}")))?;
-    if delivery.state == "applied" || delivery.state == "ignored" {
+    if matches!(delivery.state, HookState::Applied | HookState::Ignored) {
         return Err(ApiError::Conflict(format!(
             "delivery {id} was {} already; only a rejected or interrupted one is replayed",
             delivery.state

@@ -17,6 +17,7 @@ use serde_json::json;
 use super::common::{link_problem, page, render};
 use crate::AppState;
 use crate::error::ApiError;
+use aftercare_store::OfferState;
 
 /// `GET /p/offer/{token}`: the offer, with its accept button, or what became of it.
 pub async fn show(
@@ -49,7 +50,7 @@ pub async fn show(
         .valid_until
         .to_zoned_datetime(record.time_zone.zone())
         .date();
-    let state = if offer.state == "accepted" {
+    let state = if offer.state == OfferState::Accepted {
         "accepted"
     } else if offer.valid_until < now {
         "lapsed"

@@ -20,7 +20,7 @@ use aftercare_domain::delivery::{
 use aftercare_domain::{DeliveryMethod, Locale, ShipmentStatus};
 use aftercare_engine::links::{LinkError, Page};
 use aftercare_engine::tracking as engine_tracking;
-use aftercare_store::{StoreError, StoredCustomer, StoredOrder, StoredShipment, Tx};
+use aftercare_store::{ChangeState, StoreError, StoredCustomer, StoredOrder, StoredShipment, Tx};
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -327,7 +327,7 @@ pub async fn show(
     // A day the carrier agreed to move it to, until the carrier sends a window for that day.
     let moved_to = changes
         .iter()
-        .find(|c| c.state == "confirmed")
+        .find(|c| c.state == ChangeState::Confirmed)
         .and_then(|c| serde_json::from_value::<delivery::DeliveryChange>(c.detail.clone()).ok())
         .and_then(|c| match c {
             delivery::DeliveryChange::OtherDay { date } => Some(date),
@@ -361,10 +361,10 @@ pub async fn show(
 
     // The latest change and what the carrier made of it.
     let latest_change = changes.first().map(|c| {
-        let key = match c.state.as_str() {
-            "confirmed" => "confirmed",
-            "refused" => "refused",
-            _ => "requested",
+        let key = match c.state {
+            ChangeState::Confirmed => "confirmed",
+            ChangeState::Refused => "refused",
+            ChangeState::Requested | ChangeState::Unknown => "requested",
         };
         fill(
             &t[key],

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use super::auth::{Role, Team, urlencoding};
 use super::{AdminError, AdminResult, CsrfForm, html, not_found, render};
 use crate::AppState;
+use aftercare_store::CampaignState;
 
 fn stamp(t: jiff::Timestamp) -> String {
     t.strftime("%Y-%m-%d %H:%M UTC").to_string()
@@ -322,8 +323,8 @@ async fn campaign_page(
             .collect()
     };
     // A draft shows its dry run; a scheduled or sent one its results.
-    let dry_run = match (&audience, c.state.as_str()) {
-        (Some(a), "draft") => match parse_audience(&a.definition) {
+    let dry_run = match (&audience, c.state) {
+        (Some(a), CampaignState::Draft) => match parse_audience(&a.definition) {
             Ok(condition) => {
                 let run = app.engine.dry_run(&c, &condition).await.map_err(internal)?;
                 Some(json!({
@@ -337,7 +338,7 @@ async fn campaign_page(
         },
         _ => None,
     };
-    let results = if c.state == "draft" {
+    let results = if c.state == CampaignState::Draft {
         None
     } else {
         let r = app.engine.campaign_results(&c).await.map_err(internal)?;
