@@ -9,6 +9,7 @@
 //! those from the live data beside the projection), and the shop's lifetime models (one
 //! customer cannot fit them), so model-driven triggers such as `likely_lapsing` do not fire.
 
+use aftercare_store::CustomerId;
 use std::sync::Arc;
 
 use aftercare_domain::{ManualClock, MessageState};
@@ -53,7 +54,7 @@ pub fn throwaway_dir(what: &str) -> std::io::Result<std::path::PathBuf> {
 pub async fn project(
     config: Config,
     live: Store,
-    customer_id: i64,
+    customer_id: CustomerId,
     start: Timestamp,
 ) -> anyhow::Result<Vec<ProjectedContact>> {
     let dir = ThrowawayDir(throwaway_dir("calendar")?);
@@ -72,7 +73,7 @@ impl Drop for ThrowawayDir {
 async fn run(
     mut config: Config,
     live: &Store,
-    customer_id: i64,
+    customer_id: CustomerId,
     start: Timestamp,
 ) -> anyhow::Result<Vec<ProjectedContact>> {
     let year_ago = start - SignedDuration::from_hours(24 * 365);

@@ -25,7 +25,8 @@ use std::collections::{BTreeMap, HashMap};
 use aftercare_domain::policy::{self, Decision, Intent, PastContact, Reach, Topic};
 use aftercare_domain::{Channel, MessageClass};
 use aftercare_store::{
-    Campaign, CampaignMessage, CampaignState, Job, JobKind, PlannedRecipient, StoredCustomer, Tx,
+    Campaign, CampaignMessage, CampaignState, CustomerId, Job, JobKind, PlannedRecipient,
+    StoredCustomer, Tx,
 };
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
@@ -174,20 +175,20 @@ impl Engine {
         &self,
         tx: &mut Tx,
         condition: &Condition,
-        after_id: i64,
+        after_id: CustomerId,
         now: Timestamp,
-    ) -> Result<(Vec<Member>, Option<i64>, u64), EngineError> {
+    ) -> Result<(Vec<Member>, Option<CustomerId>, u64), EngineError> {
         let customers = tx.customers_page(after_id, PAGE).await?;
         let (Some(first), Some(last)) = (customers.first(), customers.last()) else {
             return Ok((Vec::new(), None, 0));
         };
         let (from, to) = (first.id, last.id);
-        let stats: HashMap<i64, aftercare_store::OrderStats> = tx
+        let stats: HashMap<CustomerId, aftercare_store::OrderStats> = tx
             .order_stats_of_customers(from, to)
             .await?
             .into_iter()
             .collect();
-        let scores: HashMap<i64, aftercare_store::Scores> = tx
+        let scores: HashMap<CustomerId, aftercare_store::Scores> = tx
             .scores_of_customers(from, to)
             .await?
             .into_iter()
@@ -239,7 +240,7 @@ impl Engine {
     ) -> Result<Count, EngineError> {
         let now = self.clock().now();
         let mut count = Count::default();
-        let mut after = 0;
+        let mut after = CustomerId(0);
         loop {
             let mut tx = self.store().begin_read().await?;
             let (members, last, looked) =
@@ -290,7 +291,7 @@ impl Engine {
         let class = class_of(&c.class);
         let channels = channels_of(&c.channels);
         let mut seen = 0usize;
-        let mut after = 0;
+        let mut after = CustomerId(0);
         loop {
             let mut tx = self.store().begin_read().await?;
             let (members, last, _) = self.audience_page(&mut tx, condition, after, now).await?;

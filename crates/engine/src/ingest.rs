@@ -8,6 +8,7 @@ use aftercare_domain::{
     CustomerRecord, EventRecord, FieldError, OrderRecord, ProductRecord, ShipmentEventRecord,
     ShipmentStatus,
 };
+use aftercare_store::CustomerId;
 use aftercare_store::{JobKind, NewEvent, StoreError, Tx};
 use jiff::Timestamp;
 use serde_json::json;
@@ -33,7 +34,7 @@ pub async fn upsert_customer(
     tx: &mut Tx,
     record: &CustomerRecord,
     now: Timestamp,
-) -> Result<(i64, bool), IngestError> {
+) -> Result<(CustomerId, bool), IngestError> {
     record.validate(now.to_zoned_datetime(jiff::tz::TimeZone::UTC).date())?;
     let segment = |r: &CustomerRecord| {
         r.attributes
@@ -397,7 +398,7 @@ pub async fn record_events(
 /// source id so it is recorded once; `false` when it was already.
 pub async fn record_internal_event(
     tx: &mut Tx,
-    customer_id: i64,
+    customer_id: CustomerId,
     event_type: &str,
     at: Timestamp,
     properties: &serde_json::Value,
@@ -418,7 +419,7 @@ pub async fn record_internal_event(
 
 pub(crate) async fn append_event(
     tx: &mut Tx,
-    customer_id: i64,
+    customer_id: CustomerId,
     event_type: &str,
     at: Timestamp,
     properties: &serde_json::Value,

@@ -111,8 +111,10 @@ impl LinkSigner {
         self.base_url.starts_with("https://")
     }
 
-    /// A token for `page` of customer `subject`, valid until `expires`.
-    pub fn token(&self, page: Page, subject: i64, expires: Timestamp) -> String {
+    /// A token for `page` of `subject` (a customer's id, or a message's or shipment's for
+    /// the pages about one), valid until `expires`.
+    pub fn token(&self, page: Page, subject: impl Into<i64>, expires: Timestamp) -> String {
+        let subject = subject.into();
         let expires = expires.as_second();
         let sig = self
             .mac(page.as_str(), subject, expires)
@@ -122,7 +124,7 @@ impl LinkSigner {
     }
 
     /// The full link.
-    pub fn url(&self, page: Page, subject: i64, expires: Timestamp) -> String {
+    pub fn url(&self, page: Page, subject: impl Into<i64>, expires: Timestamp) -> String {
         let prefix = match page {
             // Short, as it sits in a mail header.
             Page::Unsubscribe => "u".to_string(),

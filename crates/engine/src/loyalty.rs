@@ -18,6 +18,7 @@ use aftercare_domain::loyalty::{
     ReferralRefusal, RewardKind,
 };
 use aftercare_domain::{CustomerRecord, FieldError};
+use aftercare_store::CustomerId;
 use aftercare_store::{
     Coupon, JobKind, NewCoupon, NewEntry, Referral, ReferralState, Result, Store, StoreError,
     StoredCustomer, StoredEvent, Tx,
@@ -100,7 +101,7 @@ pub async fn on_event(
 pub async fn earn_for_order(
     tx: &mut Tx,
     config: &LoyaltyConfig,
-    customer_id: i64,
+    customer_id: CustomerId,
     order: &str,
     total_cents: i64,
     at: Timestamp,
@@ -136,7 +137,7 @@ pub async fn earn_for_order(
 /// Reverses what an order earned: one `reverse` entry per earning lot of the order.
 pub async fn reverse_order(
     tx: &mut Tx,
-    customer_id: i64,
+    customer_id: CustomerId,
     order: &str,
     at: Timestamp,
     now: Timestamp,
@@ -169,7 +170,7 @@ pub async fn reverse_order(
 pub async fn grant(
     tx: &mut Tx,
     config: &LoyaltyConfig,
-    customer_id: i64,
+    customer_id: CustomerId,
     points: i64,
     reason: &str,
     key: &str,
@@ -234,7 +235,7 @@ pub fn new_code(prefix: Option<&str>) -> String {
 pub async fn issue_coupon(
     tx: &mut Tx,
     pool: &CouponPoolConfig,
-    customer_id: Option<i64>,
+    customer_id: Option<CustomerId>,
     reason: &str,
     now: Timestamp,
 ) -> Result<Coupon> {
@@ -312,7 +313,7 @@ pub struct Claimed {
 pub async fn claim_reward(
     tx: &mut Tx,
     config: &LoyaltyConfig,
-    customer_id: i64,
+    customer_id: CustomerId,
     reward_id: &str,
     key: &str,
     now: Timestamp,
@@ -404,7 +405,7 @@ pub async fn claim_reward(
 }
 
 /// A customer's personal referral code, made on first use.
-pub async fn referral_code(tx: &mut Tx, customer_id: i64, now: Timestamp) -> Result<String> {
+pub async fn referral_code(tx: &mut Tx, customer_id: CustomerId, now: Timestamp) -> Result<String> {
     if let Some(code) = tx.referral_code(customer_id).await? {
         return Ok(code);
     }
@@ -513,7 +514,7 @@ pub async fn register_referral(
 async fn referral_order_placed(
     tx: &mut Tx,
     config: &LoyaltyConfig,
-    customer_id: i64,
+    customer_id: CustomerId,
     order: &str,
     at: Timestamp,
     now: Timestamp,
@@ -660,7 +661,7 @@ pub struct Summary {
 pub async fn summary(
     tx: &mut Tx,
     config: &LoyaltyConfig,
-    customer_id: i64,
+    customer_id: CustomerId,
     now: Timestamp,
 ) -> Result<Summary> {
     let ledger = tx.ledger(customer_id).await?;

@@ -14,6 +14,7 @@
 //! What it does not do yet: score in batches (it reads every order at once, fine for shops
 //! of up to a few hundred thousand orders).
 
+use aftercare_store::CustomerId;
 use std::collections::BTreeMap;
 
 use aftercare_insight::clv::{self, BgNbd, GammaGamma, History};
@@ -224,7 +225,7 @@ pub async fn refresh(
         return Ok(0);
     }
     // Purchase days per customer (several orders on one day are one purchase).
-    let mut days: BTreeMap<i64, BTreeMap<jiff::civil::Date, i64>> = BTreeMap::new();
+    let mut days: BTreeMap<CustomerId, BTreeMap<jiff::civil::Date, i64>> = BTreeMap::new();
     for (customer, placed_at, cents) in tx.order_rows().await? {
         let Ok(at) = aftercare_store::from_micros(placed_at) else {
             continue;
@@ -235,7 +236,7 @@ pub async fn refresh(
         let day = at.to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
         *days.entry(customer).or_default().entry(day).or_default() += cents;
     }
-    let ids: Vec<i64> = days.keys().copied().collect();
+    let ids: Vec<CustomerId> = days.keys().copied().collect();
     let mut histories = Vec::with_capacity(ids.len());
     let mut inputs = Vec::with_capacity(ids.len());
     for by_day in days.values() {

@@ -26,6 +26,7 @@
 
 use aftercare_channels::webhook::WebhookError;
 use aftercare_domain::delivery::{DeliveryChange, PickupPoint, nearest_points};
+use aftercare_store::CustomerId;
 use aftercare_store::{
     ChangeState, Job, JobKind, StoreError, StoredDeliveryChange, StoredOrder, StoredShipment, Tx,
 };
@@ -45,7 +46,7 @@ const MAX_CARRIER_ATTEMPTS: i32 = 12;
 /// when this form (`nonce`) was submitted before.
 pub async fn request_change(
     tx: &mut Tx,
-    customer_id: i64,
+    customer_id: CustomerId,
     shipment: &StoredShipment,
     change: &DeliveryChange,
     nonce: &str,

@@ -3,6 +3,7 @@
 //! worker, for shops of up to a few thousand customers — and its report, the same one the
 //! fast simulator gives.
 
+use aftercare_store::CustomerId;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -59,13 +60,13 @@ pub async fn simulate(
     }
     let blocked = tx.blocked_reasons().await?;
     let held = tx.planned_reasons().await?;
-    let by_customer: BTreeMap<i64, i64> = tx
+    let by_customer: BTreeMap<CustomerId, i64> = tx
         .contacts_by_customer(start, end)
         .await?
         .into_iter()
         .collect();
     let mut customers = Vec::new();
-    let mut after = 0;
+    let mut after = CustomerId(0);
     loop {
         let page = tx.customers_page(after, 500).await?;
         let Some(last) = page.last() else { break };
@@ -138,7 +139,7 @@ pub async fn simulate(
         *histogram.entry(bucket.to_string()).or_default() += 1;
     }
     // The attention each customer paid, and the same message again within the window.
-    let mut paid: BTreeMap<i64, Vec<(&str, jiff::Timestamp)>> = BTreeMap::new();
+    let mut paid: BTreeMap<CustomerId, Vec<(&str, jiff::Timestamp)>> = BTreeMap::new();
     for (customer, topic, at) in &attention_sent {
         paid.entry(*customer)
             .or_default()

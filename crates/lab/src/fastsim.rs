@@ -2,6 +2,7 @@
 //! and the admin UI: a generated shop, made and run household by household on every core,
 //! or the customers in a store, read a page at a time and run the same way.
 
+use aftercare_store::CustomerId;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -196,7 +197,7 @@ pub async fn simulate_store(
     let year_ago = start - SignedDuration::from_hours(24 * 366);
     let mut sim: Option<FastSimulator<'_>> = None;
     let mut all = Tally::default();
-    let (mut after, mut done) = (0, 0);
+    let (mut after, mut done) = (CustomerId(0), 0);
     loop {
         let mut tx = store.begin_read().await?;
         let customers = tx.customers_page(after, PAGE).await?;
@@ -205,7 +206,7 @@ pub async fn simulate_store(
         };
         let (first, last) = (first.id, last.id);
         after = last;
-        let mut inputs: std::collections::HashMap<i64, Vec<(Timestamp, usize, Input)>> =
+        let mut inputs: std::collections::HashMap<CustomerId, Vec<(Timestamp, usize, Input)>> =
             std::collections::HashMap::new();
         for order in tx.orders_of_customers(first, last).await? {
             let at = order.record.placed_at;

@@ -12,6 +12,7 @@
 //! Architecture invariant: every effect of a job (an enrolment, a message, the next timer)
 //! commits in the same transaction that deletes the job, so a crash repeats nothing.
 
+mod ids;
 mod postgres;
 mod records;
 mod sqlite;
@@ -20,6 +21,7 @@ mod tx;
 
 use jiff::Timestamp;
 
+pub use ids::*;
 pub use records::*;
 pub use states::*;
 #[doc(hidden)]

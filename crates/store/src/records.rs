@@ -1,5 +1,6 @@
 //! Rows as stored, and their conversion into domain types.
 
+use crate::CustomerId;
 use aftercare_domain::policy::Priority;
 use aftercare_domain::{
     Channel, CustomerRecord, MessageClass, MessageState, OrderRecord, ProductRecord,
@@ -49,7 +50,7 @@ impl TryFrom<JobRow> for Job {
 
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct CustomerRow {
-    pub id: i64,
+    pub id: CustomerId,
     pub record: String,
     pub created_at: i64,
     pub updated_at: i64,
@@ -60,7 +61,7 @@ pub(crate) struct CustomerRow {
 pub struct StoredCustomer {
     /// Internal id.
     #[serde(skip)]
-    pub id: i64,
+    pub id: CustomerId,
     /// The record as last upserted.
     #[serde(flatten)]
     pub record: CustomerRecord,
@@ -106,7 +107,7 @@ impl TryFrom<ProductRow> for ProductRecord {
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct OrderRow {
     pub id: i64,
-    pub customer_id: i64,
+    pub customer_id: CustomerId,
     pub record: String,
 }
 
@@ -118,7 +119,7 @@ pub struct StoredOrder {
     pub id: i64,
     /// The customer's internal id.
     #[serde(skip)]
-    pub customer_id: i64,
+    pub customer_id: CustomerId,
     /// The order as received.
     #[serde(flatten)]
     pub record: OrderRecord,
@@ -142,7 +143,7 @@ pub struct StoredEvent {
     pub id: i64,
     /// The customer's internal id.
     #[serde(skip)]
-    pub customer_id: i64,
+    pub customer_id: CustomerId,
     /// Event type.
     #[serde(rename = "type")]
     pub event_type: String,
@@ -174,7 +175,7 @@ pub struct NewEvent<'a> {
     /// The sender's own id; a repeat is skipped.
     pub source_id: Option<&'a str>,
     /// The customer's internal id.
-    pub customer_id: i64,
+    pub customer_id: CustomerId,
     /// Event type.
     pub event_type: &'a str,
     /// When it happened.
@@ -194,7 +195,7 @@ pub struct Enrolment {
     pub programme_version: i32,
     /// The customer's internal id.
     #[serde(skip)]
-    pub customer_id: i64,
+    pub customer_id: CustomerId,
     /// The event that started it.
     pub trigger_event_id: i64,
     /// Where it stands.
@@ -234,7 +235,7 @@ pub(crate) struct EnrolmentRow {
     id: i64,
     programme_id: String,
     programme_version: i32,
-    customer_id: i64,
+    customer_id: CustomerId,
     trigger_event_id: i64,
     state: String,
     step_index: i32,
@@ -283,7 +284,7 @@ pub struct NewEnrolment<'a> {
     /// Programme version.
     pub programme_version: i32,
     /// The customer's internal id.
-    pub customer_id: i64,
+    pub customer_id: CustomerId,
     /// The triggering event.
     pub trigger_event_id: i64,
     /// The trigger's properties.
@@ -311,7 +312,7 @@ pub struct OrderStats {
 #[derive(Debug, Clone)]
 pub struct NewMessage<'a> {
     /// The customer's internal id.
-    pub customer_id: i64,
+    pub customer_id: CustomerId,
     /// The enrolment that sends it.
     pub enrolment_id: Option<i64>,
     /// Unique within the enrolment (the step's id), so a repeated step stores one message.
@@ -340,7 +341,7 @@ pub struct NewMessage<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Contact {
     /// The customer's internal id.
-    pub customer_id: i64,
+    pub customer_id: CustomerId,
     /// When it went (or joined the print queue).
     pub at: Timestamp,
     /// Its class.
@@ -353,7 +354,7 @@ pub struct Contact {
 
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct ContactRow {
-    pub customer_id: i64,
+    pub customer_id: CustomerId,
     pub at: i64,
     pub class: String,
     pub channel: String,
@@ -382,7 +383,7 @@ impl TryFrom<ContactRow> for Contact {
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct MessageRow {
     pub id: i64,
-    pub customer_id: i64,
+    pub customer_id: CustomerId,
     pub external_id: String,
     pub enrolment_id: Option<i64>,
     pub step_key: String,
@@ -412,7 +413,7 @@ pub struct Message {
     pub id: i64,
     /// The customer's internal id.
     #[serde(skip)]
-    pub customer_id: i64,
+    pub customer_id: CustomerId,
     /// The customer's external id.
     pub customer_external_id: String,
     /// The enrolment that created it.
@@ -530,7 +531,7 @@ impl MessageTransition {
 #[derive(Debug, Clone, Default)]
 pub struct MessageFilter {
     /// Only this customer (internal id).
-    pub customer_id: Option<i64>,
+    pub customer_id: Option<CustomerId>,
     /// Only this state.
     pub state: Option<MessageState>,
     /// Only ids below this (for paging newest first).

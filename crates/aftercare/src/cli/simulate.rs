@@ -9,6 +9,7 @@
 //! store, jobs and worker as `serve`), which shows the truth at the price of speed (about
 //! a thousand customers); the admin UI's simulator always does.
 
+use aftercare_store::CustomerId;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -333,7 +334,7 @@ async fn write_messages(
 ) -> anyhow::Result<()> {
     use std::io::Write;
     let all = tx.all_messages(None).await?;
-    let mut zones: BTreeMap<i64, jiff::tz::TimeZone> = BTreeMap::new();
+    let mut zones: BTreeMap<CustomerId, jiff::tz::TimeZone> = BTreeMap::new();
     let mut coupons: BTreeMap<i64, Option<jiff::Timestamp>> = BTreeMap::new();
     let mut log = match &args.log {
         Some(path) => Some(std::io::BufWriter::new(std::fs::File::create(path)?)),
@@ -519,7 +520,7 @@ impl aftercare_web::Simulator for UiSimulator {
     fn project(
         &self,
         live: aftercare_store::Store,
-        customer_id: i64,
+        customer_id: CustomerId,
         start: jiff::Timestamp,
     ) -> aftercare_web::ProjectionFuture {
         let config = self.config.clone();

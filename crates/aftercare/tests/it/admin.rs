@@ -585,7 +585,7 @@ async fn customer_with_messages(
     id: &str,
     created: jiff::Timestamp,
     messages: &[(&str, &str, &str, i64)],
-) -> i64 {
+) -> aftercare_store::CustomerId {
     use aftercare_domain::{Channel, MessageClass, MessageState};
     let now = aftercare_domain::Clock::now(app.clock.as_ref());
     let mut tx = app.store.begin().await.unwrap();
@@ -849,7 +849,12 @@ async fn an_editor_simulates_a_programme_change_beside_the_library_as_it_is() {
         text
     );
     let mut tx = app.store.begin_read().await.unwrap();
-    assert!(tx.customers_page(0, 10).await.unwrap().is_empty());
+    assert!(
+        tx.customers_page(aftercare_store::CustomerId(0), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let audit = tx.audit_log(Some("simulation:1"), 5).await.unwrap();
     tx.commit().await.unwrap();
     assert_eq!(audit[0].username, "eva");

@@ -37,7 +37,7 @@ pub fn customer(id: &str, runner: bool, marketing: bool) -> aftercare_domain::Cu
 /// Stores a sent email of `class` for a customer at `at` (a contact the policy counts).
 async fn sent_before(
     tx: &mut aftercare_store::Tx,
-    customer_id: i64,
+    customer_id: aftercare_store::CustomerId,
     class: aftercare_domain::MessageClass,
     step: &str,
     at: jiff::Timestamp,
@@ -280,7 +280,10 @@ both_backends!(
         assert_eq!(click.status(), 302);
         let external = {
             let mut tx = app.store.begin_read().await.unwrap();
-            let c = tx.customer(orderer).await.unwrap();
+            let c = tx
+                .customer(aftercare_store::CustomerId(orderer))
+                .await
+                .unwrap();
             tx.commit().await.unwrap();
             c.record.external_id.as_str().to_string()
         };
@@ -294,7 +297,7 @@ both_backends!(
         let (status, body) = app.post_json("/v1/orders", &order).await;
         assert_eq!(status, 201, "{body}");
         let unclicked = {
-            let id = sent[1]["customer_id"].as_i64().unwrap();
+            let id = aftercare_store::CustomerId(sent[1]["customer_id"].as_i64().unwrap());
             let mut tx = app.store.begin_read().await.unwrap();
             let c = tx.customer(id).await.unwrap();
             tx.commit().await.unwrap();
@@ -385,7 +388,7 @@ async fn customer_messages(app: &TestApp, external: &str, campaign: i64) -> Vec<
     campaign_messages(app, campaign)
         .await
         .into_iter()
-        .filter(|m| m["customer_id"] == id)
+        .filter(|m| m["customer_id"] == id.0)
         .collect()
 }
 
@@ -451,7 +454,7 @@ async fn a_campaign_to_everyone_never_lifts_a_customer_above_the_band_or_the_cei
     let messages = tx.campaign_messages(id).await.unwrap();
     tx.commit().await.unwrap();
     assert_eq!(messages.len(), n, "everyone was planned once");
-    let sent: std::collections::HashSet<i64> = messages
+    let sent: std::collections::HashSet<aftercare_store::CustomerId> = messages
         .iter()
         .filter(|(_, _, state, _)| state == "sent")
         .map(|(customer, _, _, _)| *customer)

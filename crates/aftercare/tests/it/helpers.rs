@@ -360,7 +360,11 @@ impl TestApp {
     }
 
     /// A signed link to `page` for `subject`, valid for a day, on this test server.
-    pub fn page_link(&self, page: aftercare_engine::links::Page, subject: i64) -> String {
+    pub fn page_link(
+        &self,
+        page: aftercare_engine::links::Page,
+        subject: impl Into<i64>,
+    ) -> String {
         let now = aftercare_domain::Clock::now(self.clock.as_ref());
         let until = now + jiff::SignedDuration::from_hours(24);
         self.on_test_server(&self.engine.links().url(page, subject, until))

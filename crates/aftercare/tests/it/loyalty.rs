@@ -618,7 +618,7 @@ both_backends!(
         );
 
         // Another customer's id in the link, or a link past its date: a friendly page, no data.
-        let forged = token.replacen(&format!("{id}."), &format!("{}.", id + 1), 1);
+        let forged = token.replacen(&format!("{id}."), &format!("{}.", id.0 + 1), 1);
         let r = app
             .http
             .get(format!("{}/p/loyalty/{forged}", app.base_url))

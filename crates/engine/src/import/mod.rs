@@ -17,6 +17,7 @@ use aftercare_domain::{
     Consent, CustomerRecord, EmailAddress, ExternalId, FieldError, OrderRecord, ProductRecord,
     ShipmentEventRecord,
 };
+use aftercare_store::CustomerId;
 use aftercare_store::Tx;
 use jiff::Timestamp;
 use serde::Deserialize;
@@ -357,7 +358,7 @@ pub async fn apply_batch(
         .map(|c| (c.record.external_id.as_str().to_string(), c))
         .collect();
     let mut outcomes = Vec::with_capacity(items.len());
-    let mut bulk: Vec<(&OrderRecord, i64)> = Vec::new();
+    let mut bulk: Vec<(&OrderRecord, CustomerId)> = Vec::new();
     let mut since_moved = std::collections::BTreeSet::new();
     for item in items {
         let fast = match item {
@@ -435,7 +436,7 @@ pub async fn apply_batch(
     write_customers(tx, &mut since_moved, &customers, now).await?;
     let stored = tx.insert_orders(&bulk, now).await?;
     let stored: std::collections::HashSet<&str> = stored.iter().map(|(e, _)| e.as_str()).collect();
-    let properties: Vec<(i64, Timestamp, serde_json::Value, String)> = bulk
+    let properties: Vec<(CustomerId, Timestamp, serde_json::Value, String)> = bulk
         .iter()
         .filter(|(order, _)| stored.contains(order.external_id.as_str()))
         .map(|(order, customer_id)| {
@@ -557,7 +558,7 @@ async fn order_customer(
     order: &OrderRecord,
     customer: Option<&CustomerUpdate>,
     now: Timestamp,
-) -> Result<i64, IngestError> {
+) -> Result<CustomerId, IngestError> {
     let id = order.customer_external_id.as_str();
     let says_more = customer.is_some_and(|c| {
         *c != CustomerUpdate {

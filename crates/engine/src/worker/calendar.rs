@@ -2,6 +2,7 @@
 //! inactivity and household moments become events (see [`crate::occasions`]).
 
 use super::*;
+use aftercare_store::CustomerId;
 
 impl Engine {
     /// Schedules the hourly calendar job if it is not there yet.
@@ -134,7 +135,7 @@ impl Engine {
         wanted: &crate::occasions::Wanted,
         now: jiff::Timestamp,
     ) -> Result<usize, EngineError> {
-        let mut after = 0;
+        let mut after = CustomerId(0);
         let mut stored = 0;
         loop {
             let customers = tx.customers_in_zone(zone_name, after, 500).await?;
@@ -142,7 +143,7 @@ impl Engine {
                 break;
             };
             after = last.id;
-            let mut orders: HashMap<i64, Vec<PastOrder>> = HashMap::new();
+            let mut orders: HashMap<CustomerId, Vec<PastOrder>> = HashMap::new();
             for (customer_id, order, placed_at, sku) in
                 tx.order_lines_of_customers(first.id, last.id).await?
             {
@@ -159,11 +160,12 @@ impl Engine {
                     }),
                 }
             }
-            let mut contracts: HashMap<i64, Vec<aftercare_domain::ContractRecord>> = HashMap::new();
+            let mut contracts: HashMap<CustomerId, Vec<aftercare_domain::ContractRecord>> =
+                HashMap::new();
             for (customer_id, contract) in tx.contracts_of_customers(first.id, last.id).await? {
                 contracts.entry(customer_id).or_default().push(contract);
             }
-            let found: Vec<(i64, Occasion)> = customers
+            let found: Vec<(CustomerId, Occasion)> = customers
                 .iter()
                 .flat_map(|c| {
                     let past = orders.get(&c.id).map_or(&[][..], Vec::as_slice);

@@ -2,6 +2,7 @@
 
 use super::*;
 use aftercare_store::CampaignState;
+use aftercare_store::CustomerId;
 
 /// At most this many links per message are tracked; a redirect's subject is the message id
 /// times this plus the link's position.
@@ -446,7 +447,7 @@ impl Engine {
         &self,
         tx: &mut Tx,
         message: &aftercare_store::Message,
-        customer_id: i64,
+        customer_id: CustomerId,
         context: &serde_json::Value,
         now: jiff::Timestamp,
         renderer: &Renderer,

@@ -18,6 +18,7 @@
 //!
 //! Requirements: FR1 (always-on programmes), PP1–PP4.
 
+use aftercare_store::CustomerId;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -729,7 +730,7 @@ pub(crate) async fn bought_before(
 /// the condition that decides whether it has anything to say read the same list.
 pub(crate) async fn recommendations(
     tx: &mut Tx,
-    customer_id: i64,
+    customer_id: CustomerId,
     products: &[aftercare_domain::ProductRecord],
 ) -> Result<Vec<aftercare_domain::ProductRecord>, EngineError> {
     let skus: Vec<&str> = products.iter().map(|p| p.sku.as_str()).collect();

@@ -123,11 +123,11 @@ impl Engine {
         };
         for programme in triggered {
             if programme.draft {
-                debug!(programme = %programme.id, customer_id = customer.id, "Not enrolled: the programme is a draft.");
+                debug!(programme = %programme.id, customer_id = customer.id.0, "Not enrolled: the programme is a draft.");
                 continue;
             }
             if paused.contains(&programme.id) {
-                debug!(programme = %programme.id, customer_id = customer.id, "Not enrolled: the programme is paused.");
+                debug!(programme = %programme.id, customer_id = customer.id.0, "Not enrolled: the programme is paused.");
                 continue;
             }
             if !self.may_enter(&mut tx, programme, &customer, at).await? {
@@ -174,7 +174,7 @@ impl Engine {
             let Some(enrolment_id) = tx.insert_enrolment(&new, now).await? else {
                 continue;
             };
-            debug!(programme = %programme.id, customer_id = customer.id, enrolment_id, holdout, "Customer enrolled.");
+            debug!(programme = %programme.id, customer_id = customer.id.0, enrolment_id, holdout, "Customer enrolled.");
             let first = follow_up_at(cause_due, run_at, now);
             if first <= now {
                 due_now.push((enrolment_id, first));

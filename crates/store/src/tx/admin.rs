@@ -1,6 +1,7 @@
 //! The admin UI's rows: team users, their sessions, the audit log, programme pauses, and
 //! the customer search. Password hashing and roles are the web layer's; this only stores.
 
+use crate::CustomerId;
 use jiff::Timestamp;
 
 use super::Tx;
@@ -309,7 +310,7 @@ impl Tx {
     /// stay (counted in reports), without personal data. Returns how many were blocked.
     pub async fn erase_customer_messages(
         &mut self,
-        customer_id: i64,
+        customer_id: CustomerId,
         reason: &str,
         now: Timestamp,
     ) -> Result<u64> {
@@ -362,7 +363,7 @@ impl Tx {
     /// rows stay (counted in reports). Marks the customer erased.
     pub async fn erase_customer_traces(
         &mut self,
-        customer_id: i64,
+        customer_id: CustomerId,
         external_id: &str,
         needles: &[String],
         now: Timestamp,
@@ -432,7 +433,7 @@ impl Tx {
     /// systems by programme steps.
     pub async fn customer_export_extras(
         &mut self,
-        customer_id: i64,
+        customer_id: CustomerId,
     ) -> Result<serde_json::Map<String, serde_json::Value>> {
         use serde_json::json;
         let time = |m: Option<i64>| -> Result<Option<String>> {

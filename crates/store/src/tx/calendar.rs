@@ -1,6 +1,7 @@
 //! What the daily calendar reads per time zone (customers, their orders, lines and contacts, products) and its own job.
 
 use super::*;
+use crate::CustomerId;
 use crate::records::{Contact, ContactRow};
 
 impl Tx {
@@ -45,7 +46,7 @@ impl Tx {
     pub async fn customers_in_zone(
         &mut self,
         time_zone: &str,
-        after_id: i64,
+        after_id: CustomerId,
         limit: i64,
     ) -> Result<Vec<StoredCustomer>> {
         let rows: Vec<CustomerRow> = on_tx!(self, c => sqlx::query_as(
@@ -64,9 +65,9 @@ impl Tx {
     /// placed at µs, sku).
     pub async fn order_lines_of_customers(
         &mut self,
-        from: i64,
-        to: i64,
-    ) -> Result<Vec<(i64, String, i64, String)>> {
+        from: CustomerId,
+        to: CustomerId,
+    ) -> Result<Vec<(CustomerId, String, i64, String)>> {
         Ok(on_tx!(self, c => sqlx::query_as(
             "SELECT o.customer_id, o.external_id, o.placed_at, l.sku FROM orders o
              JOIN order_lines l ON l.order_id = o.id
@@ -79,7 +80,11 @@ impl Tx {
     }
 
     /// The orders of customers with ids in `from..=to`, by customer, oldest first.
-    pub async fn orders_of_customers(&mut self, from: i64, to: i64) -> Result<Vec<StoredOrder>> {
+    pub async fn orders_of_customers(
+        &mut self,
+        from: CustomerId,
+        to: CustomerId,
+    ) -> Result<Vec<StoredOrder>> {
         let rows: Vec<OrderRow> = on_tx!(self, c => sqlx::query_as(
             "SELECT id, customer_id, record FROM orders WHERE customer_id BETWEEN $1 AND $2
              ORDER BY customer_id, placed_at, id",
@@ -97,8 +102,8 @@ impl Tx {
     /// posted: otherwise a second message could pass the caps and the band in between.
     pub async fn contacts_of_customers(
         &mut self,
-        from: i64,
-        to: i64,
+        from: CustomerId,
+        to: CustomerId,
         since: Timestamp,
     ) -> Result<Vec<Contact>> {
         let rows: Vec<ContactRow> = on_tx!(self, c => sqlx::query_as(CONTACTS)
@@ -113,7 +118,7 @@ impl Tx {
     /// One customer's [`Self::contacts_of_customers`], oldest first.
     pub async fn recent_contacts(
         &mut self,
-        customer_id: i64,
+        customer_id: CustomerId,
         since: Timestamp,
     ) -> Result<Vec<Contact>> {
         self.contacts_of_customers(customer_id, customer_id, since)

@@ -1,6 +1,7 @@
 //! Saved audiences (versioned conditions) and one-off campaigns with their recipients
 //! (issue 21), and what audience evaluation reads for a page of customers at once.
 
+use crate::CustomerId;
 use aftercare_domain::policy::Priority;
 use jiff::Timestamp;
 
@@ -65,7 +66,7 @@ pub struct Campaign {
     /// Where it is.
     pub state: CampaignState,
     /// The last customer id its planning has passed.
-    pub cursor_id: i64,
+    pub cursor_id: CustomerId,
     /// Who made it.
     pub created_by: String,
     /// When.
@@ -103,7 +104,7 @@ pub struct NewCampaign<'a> {
 #[derive(Debug, Clone)]
 pub struct PlannedRecipient {
     /// The customer.
-    pub customer_id: i64,
+    pub customer_id: CustomerId,
     /// Held out (no message).
     pub holdout: bool,
     /// Their local send time.
@@ -178,7 +179,7 @@ type CampaignRow = (
     f64,
     i32,
     String,
-    i64,
+    CustomerId,
     String,
     i64,
     Option<i64>,
@@ -320,11 +321,11 @@ impl Tx {
     /// Order figures of the customers with ids in `from..=to`, by customer.
     pub async fn order_stats_of_customers(
         &mut self,
-        from: i64,
-        to: i64,
-    ) -> Result<Vec<(i64, OrderStats)>> {
+        from: CustomerId,
+        to: CustomerId,
+    ) -> Result<Vec<(CustomerId, OrderStats)>> {
         #[allow(clippy::type_complexity)]
-        let rows: Vec<(i64, i64, i64, Option<i64>, Option<i64>)> = on_tx!(self, c => sqlx::query_as(
+        let rows: Vec<(CustomerId, i64, i64, Option<i64>, Option<i64>)> = on_tx!(self, c => sqlx::query_as(
             "SELECT customer_id, COUNT(*), CAST(COALESCE(SUM(total_cents), 0) AS BIGINT), MAX(placed_at), MIN(placed_at)
              FROM orders WHERE customer_id BETWEEN $1 AND $2 GROUP BY customer_id",
         )
@@ -349,7 +350,11 @@ impl Tx {
     }
 
     /// The daily scores of the customers with ids in `from..=to`.
-    pub async fn scores_of_customers(&mut self, from: i64, to: i64) -> Result<Vec<Scores>> {
+    pub async fn scores_of_customers(
+        &mut self,
+        from: CustomerId,
+        to: CustomerId,
+    ) -> Result<Vec<Scores>> {
         Ok(on_tx!(self, c => sqlx::query_as(
             "SELECT customer_id, rfm_r, rfm_f, rfm_m, rfm_segment, p_alive, expected_purchases_90d,
                     clv_12m_cents FROM customer_scores WHERE customer_id BETWEEN $1 AND $2",
@@ -429,7 +434,7 @@ impl Tx {
     pub async fn advance_campaign(
         &mut self,
         id: i64,
-        cursor_id: i64,
+        cursor_id: CustomerId,
         done_at: Option<Timestamp>,
     ) -> Result<()> {
         on_tx!(self, c => sqlx::query(
@@ -528,7 +533,7 @@ impl Tx {
     pub async fn campaign_messages(
         &mut self,
         campaign_id: i64,
-    ) -> Result<Vec<(i64, i64, String, String)>> {
+    ) -> Result<Vec<(CustomerId, i64, String, String)>> {
         Ok(on_tx!(self, c => sqlx::query_as(
             "SELECT r.customer_id, m.id, m.state, m.reason FROM campaign_recipients r
              JOIN messages m ON m.id = r.message_id WHERE r.campaign_id = $1 ORDER BY r.customer_id",
@@ -552,9 +557,9 @@ impl Tx {
     ) -> Result<usize> {
         // Bind parameters stay far below both backends' limits (12 per message row).
         let treated: Vec<&PlannedRecipient> = recipients.iter().filter(|r| !r.holdout).collect();
-        let mut planned: Vec<(i64, i64, i64)> = Vec::with_capacity(treated.len());
+        let mut planned: Vec<(i64, CustomerId, i64)> = Vec::with_capacity(treated.len());
         for chunk in treated.chunks(500) {
-            let rows: Vec<(i64, i64, i64)> = on_tx!(self, c => {
+            let rows: Vec<(i64, CustomerId, i64)> = on_tx!(self, c => {
                 let mut q = sqlx::QueryBuilder::new(
                     "INSERT INTO messages (customer_id, enrolment_id, step_key, programme_id, template,
                                            class, channel, state, reason, planned_at, priority, topic) ",
@@ -580,7 +585,7 @@ impl Tx {
         }
         // The recipients with their messages; a customer already a recipient fails the page
         // (and with it the messages above).
-        let message_of: std::collections::HashMap<i64, i64> = planned
+        let message_of: std::collections::HashMap<CustomerId, i64> = planned
             .iter()
             .map(|(id, customer, _)| (*customer, *id))
             .collect();

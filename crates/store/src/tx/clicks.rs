@@ -1,6 +1,7 @@
 //! Click tracking (issue 6): the web links of a message whose step tracks clicks, by
 //! position, and the clicks on their signed redirects; and opens, when configured.
 
+use crate::CustomerId;
 use jiff::Timestamp;
 
 use super::Tx;
@@ -88,7 +89,7 @@ impl Tx {
     /// Clicks and opens per message of one customer (messages with neither are left out).
     pub async fn engagement_of_customer(
         &mut self,
-        customer_id: i64,
+        customer_id: CustomerId,
     ) -> Result<std::collections::HashMap<i64, (i64, i64)>> {
         let clicks: Vec<(i64, i64)> = on_tx!(self, c => sqlx::query_as(
             "SELECT k.message_id, COUNT(*) FROM link_clicks k JOIN messages m ON m.id = k.message_id

@@ -1,5 +1,6 @@
 //! Customers' contracts (RE1, RT1), upserted by the brand and read by the calendar.
 
+use crate::CustomerId;
 use aftercare_domain::ContractRecord;
 use jiff::Timestamp;
 
@@ -13,7 +14,7 @@ impl Tx {
     pub async fn upsert_contract(
         &mut self,
         record: &ContractRecord,
-        customer_id: i64,
+        customer_id: CustomerId,
         now: Timestamp,
     ) -> Result<()> {
         let json = serde_json::to_string(record)
@@ -43,7 +44,7 @@ impl Tx {
     }
 
     /// The customer a contract number belongs to, if it is known.
-    pub async fn contract_owner(&mut self, external_id: &str) -> Result<Option<i64>> {
+    pub async fn contract_owner(&mut self, external_id: &str) -> Result<Option<CustomerId>> {
         Ok(on_tx!(self, c => sqlx::query_scalar(
             "SELECT customer_id FROM contracts WHERE external_id = $1",
         )
@@ -56,10 +57,10 @@ impl Tx {
     /// `first..=last`, by customer.
     pub async fn contracts_of_customers(
         &mut self,
-        first: i64,
-        last: i64,
-    ) -> Result<Vec<(i64, ContractRecord)>> {
-        let rows: Vec<(i64, String)> = on_tx!(self, c => sqlx::query_as(
+        first: CustomerId,
+        last: CustomerId,
+    ) -> Result<Vec<(CustomerId, ContractRecord)>> {
+        let rows: Vec<(CustomerId, String)> = on_tx!(self, c => sqlx::query_as(
             "SELECT customer_id, record FROM contracts
              WHERE customer_id BETWEEN $1 AND $2 AND cancelled_at IS NULL AND ends_on IS NOT NULL
              ORDER BY customer_id, ends_on",

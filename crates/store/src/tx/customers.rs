@@ -1,6 +1,7 @@
 //! Customers: upserts, look-ups, a page of them, and their order stats.
 
 use super::*;
+use crate::CustomerId;
 
 impl Tx {
     /// Inserts or replaces a customer by external id; returns the id and whether it is new.
@@ -8,7 +9,7 @@ impl Tx {
         &mut self,
         record: &CustomerRecord,
         now: Timestamp,
-    ) -> Result<(i64, bool)> {
+    ) -> Result<(CustomerId, bool)> {
         let mut stored = self.upsert_customers(&[record], now).await?;
         stored
             .pop()
@@ -22,11 +23,11 @@ impl Tx {
         &mut self,
         records: &[&CustomerRecord],
         now: Timestamp,
-    ) -> Result<Vec<(i64, bool)>> {
+    ) -> Result<Vec<(CustomerId, bool)>> {
         let mut ids = std::collections::HashMap::with_capacity(records.len());
         // Eight binds a customer: well inside both backends' bind limits.
         for chunk in records.chunks(500) {
-            let rows: Vec<(String, i64, i64)> = on_tx!(self, c => {
+            let rows: Vec<(String, CustomerId, i64)> = on_tx!(self, c => {
                 let mut q = sqlx::QueryBuilder::new(
                     "INSERT INTO customers (external_id, email, last_name, postcode, record, created_at, updated_at, time_zone) ",
                 );
@@ -66,7 +67,7 @@ impl Tx {
     /// Replaces a known customer's record (e.g. after a `tag` step).
     pub async fn update_customer_record(
         &mut self,
-        id: i64,
+        id: CustomerId,
         record: &CustomerRecord,
         now: Timestamp,
     ) -> Result<()> {
@@ -79,7 +80,7 @@ impl Tx {
     }
 
     /// What a customer's orders add up to.
-    pub async fn order_stats(&mut self, customer_id: i64) -> Result<OrderStats> {
+    pub async fn order_stats(&mut self, customer_id: CustomerId) -> Result<OrderStats> {
         Ok(on_tx!(self, c => sqlx::query_as(
             "SELECT COUNT(*) AS orders_count, CAST(COALESCE(SUM(total_cents), 0) AS BIGINT) AS total_spent_cents,
                     MAX(placed_at) AS last_order_at, MIN(placed_at) AS first_order_at
@@ -142,7 +143,7 @@ impl Tx {
     }
 
     /// A customer by internal id.
-    pub async fn customer(&mut self, id: i64) -> Result<StoredCustomer> {
+    pub async fn customer(&mut self, id: CustomerId) -> Result<StoredCustomer> {
         let row: Option<CustomerRow> = on_tx!(self, c => sqlx::query_as(
             "SELECT id, record, created_at, updated_at FROM customers WHERE id = $1",
         )
@@ -156,7 +157,7 @@ impl Tx {
     /// Customers in id order, `limit` at a time after `after_id`.
     pub async fn customers_page(
         &mut self,
-        after_id: i64,
+        after_id: CustomerId,
         limit: i64,
     ) -> Result<Vec<StoredCustomer>> {
         let rows: Vec<CustomerRow> = on_tx!(self, c => sqlx::query_as(

@@ -1,6 +1,7 @@
 //! Enrolments: a customer's run through a programme, its waits, goals and exits, and the planned messages an event settles.
 
 use super::*;
+use crate::CustomerId;
 
 impl Tx {
     /// Enrols a customer; `None` if this trigger already enrolled them in this programme.
@@ -50,7 +51,7 @@ impl Tx {
     /// at `at`.
     pub async fn open_enrolments(
         &mut self,
-        customer_id: i64,
+        customer_id: CustomerId,
         at: Timestamp,
     ) -> Result<Vec<Enrolment>> {
         let sql = format!(
@@ -70,7 +71,7 @@ impl Tx {
     /// A customer's enrolments, newest first.
     pub async fn enrolments_of_customer(
         &mut self,
-        customer_id: i64,
+        customer_id: CustomerId,
         limit: i64,
     ) -> Result<Vec<Enrolment>> {
         let sql = format!(
@@ -88,7 +89,7 @@ impl Tx {
     pub async fn last_enrolment_start(
         &mut self,
         programme_id: &str,
-        customer_id: i64,
+        customer_id: CustomerId,
     ) -> Result<Option<i64>> {
         Ok(on_tx!(self, c => sqlx::query_scalar(
             "SELECT MAX(started_at) FROM enrolments WHERE programme_id = $1 AND customer_id = $2",
@@ -214,7 +215,7 @@ impl Tx {
     /// (the programme version says its goal) and data (JSON text, for a `matching` exit).
     pub async fn planned_messages_of_customer(
         &mut self,
-        customer_id: i64,
+        customer_id: CustomerId,
     ) -> Result<Vec<(i64, String, i32, EnrolmentState, String)>> {
         let rows: Vec<(i64, String, i32, String, String)> = on_tx!(self, c => sqlx::query_as(
             "SELECT m.id, e.programme_id, e.programme_version, e.state, e.context FROM messages m

@@ -1,12 +1,13 @@
 //! Events: the append-only log that drives programmes.
 
 use super::*;
+use crate::CustomerId;
 
 impl Tx {
     /// Appends an event; `None` when `source_id` was stored before.
     pub async fn insert_event(
         &mut self,
-        customer_id: i64,
+        customer_id: CustomerId,
         event_type: &str,
         occurred_at: Timestamp,
         properties: &serde_json::Value,
@@ -72,7 +73,7 @@ impl Tx {
     /// A customer's events, newest first.
     pub async fn events_of_customer(
         &mut self,
-        customer_id: i64,
+        customer_id: CustomerId,
         limit: i64,
     ) -> Result<Vec<StoredEvent>> {
         Ok(on_tx!(self, c => sqlx::query_as(

@@ -1,6 +1,7 @@
 //! Provider feedback: email addresses that bounced hard and mobile numbers the SMS provider
 //! could not reach for good are suppressed.
 
+use crate::CustomerId;
 use jiff::Timestamp;
 
 use super::Tx;
@@ -45,7 +46,7 @@ impl Tx {
     }
 
     /// The customers (internal ids) with this email address.
-    pub async fn customers_with_email(&mut self, email: &str) -> Result<Vec<i64>> {
+    pub async fn customers_with_email(&mut self, email: &str) -> Result<Vec<CustomerId>> {
         Ok(
             on_tx!(self, c => sqlx::query_scalar("SELECT id FROM customers WHERE email = $1")
             .bind(email.to_lowercase())

@@ -5,6 +5,7 @@
 //! both SQLite (one writer) and PostgreSQL (row lock, conditions re-checked after waiting)
 //! run atomically: a single-use code is redeemed once, whatever the concurrency.
 
+use crate::CustomerId;
 use aftercare_domain::loyalty::{CouponPoolConfig, CouponTerms, EntryKind, LedgerEntry};
 use jiff::Timestamp;
 use serde::Serialize;
@@ -80,7 +81,7 @@ pub struct Coupon {
     pub pool_id: String,
     /// The one customer it is for (internal id).
     #[serde(skip)]
-    pub customer_id: Option<i64>,
+    pub customer_id: Option<CustomerId>,
     /// `amount_cents` or `percent`.
     pub value_kind: String,
     /// The amount or percentage.
@@ -107,7 +108,7 @@ impl Coupon {
     /// Its terms, for [`CouponTerms::refusal`].
     pub fn terms(&self) -> Result<CouponTerms> {
         Ok(CouponTerms {
-            customer_id: self.customer_id,
+            customer_id: self.customer_id.map(i64::from),
             min_order_cents: self.min_order_cents,
             valid_from: from_micros(self.valid_from)?,
             valid_until: from_micros(self.valid_until)?,
@@ -130,7 +131,7 @@ pub struct NewCoupon<'a> {
     /// The pool's terms.
     pub pool: &'a CouponPoolConfig,
     /// The one customer it is for.
-    pub customer_id: Option<i64>,
+    pub customer_id: Option<CustomerId>,
     /// Valid from.
     pub valid_from: Timestamp,
     /// Valid until (exclusive).
@@ -177,10 +178,10 @@ pub struct Referral {
     pub id: i64,
     /// The existing customer who referred.
     #[serde(skip)]
-    pub referrer_id: i64,
+    pub referrer_id: CustomerId,
     /// The new customer.
     #[serde(skip)]
-    pub referred_id: i64,
+    pub referred_id: CustomerId,
     /// Where it is.
     pub state: ReferralState,
     /// The new customer's first order.
@@ -202,7 +203,7 @@ impl Tx {
     /// what the other committed. On PostgreSQL the customer's row is locked until commit
     /// (`FOR UPDATE`); on SQLite every writing transaction holds the one write lock from its
     /// start (`BEGIN IMMEDIATE`), so there is nothing more to take.
-    pub async fn lock_customer(&mut self, customer_id: i64) -> Result<()> {
+    pub async fn lock_customer(&mut self, customer_id: CustomerId) -> Result<()> {
         if let Tx::Postgres(t) = self {
             let found: Option<i64> =
                 sqlx::query_scalar("SELECT id FROM customers WHERE id = $1 FOR UPDATE")
@@ -217,7 +218,7 @@ impl Tx {
     }
 
     /// A customer's ledger in entry order.
-    pub async fn ledger(&mut self, customer_id: i64) -> Result<Vec<LedgerEntry>> {
+    pub async fn ledger(&mut self, customer_id: CustomerId) -> Result<Vec<LedgerEntry>> {
         let sql = format!(
             "SELECT {ENTRY_COLUMNS} FROM loyalty_entries WHERE customer_id = $1 ORDER BY id"
         );
@@ -231,7 +232,7 @@ impl Tx {
     /// Appends an entry; `None` when an entry with the same key exists (nothing added).
     pub async fn append_entry(
         &mut self,
-        customer_id: i64,
+        customer_id: CustomerId,
         entry: &NewEntry<'_>,
         now: Timestamp,
     ) -> Result<Option<i64>> {
@@ -257,7 +258,7 @@ impl Tx {
     }
 
     /// Whether the customer has an entry with this key.
-    pub async fn entry_exists(&mut self, customer_id: i64, key: &str) -> Result<bool> {
+    pub async fn entry_exists(&mut self, customer_id: CustomerId, key: &str) -> Result<bool> {
         let n: i64 = on_tx!(self, c => sqlx::query_scalar(
             "SELECT COUNT(*) FROM loyalty_entries WHERE customer_id = $1 AND entry_key = $2",
         )
@@ -273,7 +274,7 @@ impl Tx {
         &mut self,
         after: Timestamp,
         until: Timestamp,
-    ) -> Result<Vec<i64>> {
+    ) -> Result<Vec<CustomerId>> {
         Ok(on_tx!(self, c => sqlx::query_scalar(
             "SELECT DISTINCT customer_id FROM loyalty_entries
              WHERE expires_at > $1 AND expires_at <= $2 AND points > 0 ORDER BY customer_id",
@@ -373,7 +374,7 @@ impl Tx {
     }
 
     /// A customer's coupons, newest first.
-    pub async fn customer_coupons(&mut self, customer_id: i64) -> Result<Vec<Coupon>> {
+    pub async fn customer_coupons(&mut self, customer_id: CustomerId) -> Result<Vec<Coupon>> {
         let sql =
             format!("SELECT {COUPON_COLUMNS} FROM coupons WHERE customer_id = $1 ORDER BY id DESC");
         Ok(
@@ -388,7 +389,7 @@ impl Tx {
     pub async fn redeem_coupon(
         &mut self,
         code: &str,
-        customer_id: Option<i64>,
+        customer_id: Option<CustomerId>,
         order_external_id: &str,
         order_total_cents: i64,
         now: Timestamp,
@@ -463,7 +464,7 @@ impl Tx {
     }
 
     /// How many orders the customer placed up to and including `at`.
-    pub async fn orders_up_to(&mut self, customer_id: i64, at: Timestamp) -> Result<i64> {
+    pub async fn orders_up_to(&mut self, customer_id: CustomerId, at: Timestamp) -> Result<i64> {
         Ok(on_tx!(self, c => sqlx::query_scalar(
             "SELECT COUNT(*) FROM orders WHERE customer_id = $1 AND placed_at <= $2",
         )
@@ -476,7 +477,7 @@ impl Tx {
     // ----- referrals --------------------------------------------------------------------
 
     /// A customer's personal referral code, if one was made.
-    pub async fn referral_code(&mut self, customer_id: i64) -> Result<Option<String>> {
+    pub async fn referral_code(&mut self, customer_id: CustomerId) -> Result<Option<String>> {
         Ok(
             on_tx!(self, c => sqlx::query_scalar("SELECT code FROM referral_codes WHERE customer_id = $1")
             .bind(customer_id)
@@ -488,7 +489,7 @@ impl Tx {
     /// Stores a customer's referral code; `false` when the code is taken.
     pub async fn insert_referral_code(
         &mut self,
-        customer_id: i64,
+        customer_id: CustomerId,
         code: &str,
         now: Timestamp,
     ) -> Result<bool> {
@@ -506,7 +507,7 @@ impl Tx {
     }
 
     /// The customer whose referral code this is.
-    pub async fn referrer_by_code(&mut self, code: &str) -> Result<Option<i64>> {
+    pub async fn referrer_by_code(&mut self, code: &str) -> Result<Option<CustomerId>> {
         Ok(
             on_tx!(self, c => sqlx::query_scalar("SELECT customer_id FROM referral_codes WHERE code = $1")
             .bind(code)
@@ -518,8 +519,8 @@ impl Tx {
     /// Records a referral; `None` when the new customer already has one.
     pub async fn insert_referral(
         &mut self,
-        referrer_id: i64,
-        referred_id: i64,
+        referrer_id: CustomerId,
+        referred_id: CustomerId,
         reason: &str,
         now: Timestamp,
     ) -> Result<Option<Referral>> {
@@ -541,7 +542,7 @@ impl Tx {
     }
 
     /// The referral that brought this customer, if any.
-    pub async fn referral_of(&mut self, referred_id: i64) -> Result<Option<Referral>> {
+    pub async fn referral_of(&mut self, referred_id: CustomerId) -> Result<Option<Referral>> {
         let sql = format!("SELECT {REFERRAL_COLUMNS} FROM referrals WHERE referred_id = $1");
         Ok(
             on_tx!(self, c => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
@@ -562,7 +563,7 @@ impl Tx {
     }
 
     /// Referrals a customer made, newest first.
-    pub async fn referrals_by(&mut self, referrer_id: i64) -> Result<Vec<Referral>> {
+    pub async fn referrals_by(&mut self, referrer_id: CustomerId) -> Result<Vec<Referral>> {
         let sql = format!(
             "SELECT {REFERRAL_COLUMNS} FROM referrals WHERE referrer_id = $1 ORDER BY id DESC"
         );
@@ -577,7 +578,7 @@ impl Tx {
     /// Rewarded referrals of a referrer since `since`.
     pub async fn rewarded_referrals_since(
         &mut self,
-        referrer_id: i64,
+        referrer_id: CustomerId,
         since: Timestamp,
     ) -> Result<i64> {
         Ok(on_tx!(self, c => sqlx::query_scalar(

@@ -1,6 +1,7 @@
 //! Messages and every state change with its reason.
 
 use super::*;
+use crate::CustomerId;
 
 impl Tx {
     /// Creates a planned message; `None` if this enrolment's step already created one.
@@ -185,7 +186,7 @@ impl Tx {
     }
 
     /// Every message (of one customer, or of all), oldest first, read a page at a time.
-    pub async fn all_messages(&mut self, customer_id: Option<i64>) -> Result<Vec<Message>> {
+    pub async fn all_messages(&mut self, customer_id: Option<CustomerId>) -> Result<Vec<Message>> {
         let mut all = Vec::new();
         let mut before = None;
         loop {

@@ -1,13 +1,14 @@
 //! Orders and their shipments.
 
 use super::*;
+use crate::CustomerId;
 
 impl Tx {
     /// Stores a new order and its lines; `None` when its external id already exists.
     pub async fn insert_order(
         &mut self,
         record: &OrderRecord,
-        customer_id: i64,
+        customer_id: CustomerId,
         now: Timestamp,
     ) -> Result<Option<i64>> {
         let stored = self.insert_orders(&[(record, customer_id)], now).await?;
@@ -40,7 +41,7 @@ impl Tx {
     /// stored before is skipped).
     pub async fn insert_orders(
         &mut self,
-        orders: &[(&OrderRecord, i64)],
+        orders: &[(&OrderRecord, CustomerId)],
         now: Timestamp,
     ) -> Result<Vec<(String, i64)>> {
         let mut stored: Vec<(String, i64)> = Vec::with_capacity(orders.len());
@@ -123,7 +124,7 @@ impl Tx {
     /// A customer's latest order with its products (what a preview shows), if any.
     pub async fn latest_order_with_products(
         &mut self,
-        customer_id: i64,
+        customer_id: CustomerId,
     ) -> Result<Option<(StoredOrder, Vec<ProductRecord>)>> {
         let Some(order) = self
             .orders_of_customer(customer_id, 1)
@@ -149,7 +150,7 @@ impl Tx {
     /// A customer's orders, newest first.
     pub async fn orders_of_customer(
         &mut self,
-        customer_id: i64,
+        customer_id: CustomerId,
         limit: i64,
     ) -> Result<Vec<StoredOrder>> {
         let rows: Vec<OrderRow> = on_tx!(self, c => sqlx::query_as(

@@ -1,6 +1,7 @@
 //! Products of the catalogue.
 
 use super::*;
+use crate::CustomerId;
 
 impl Tx {
     /// Counts a product as in the catalogue since `at` at the latest (an imported product
@@ -49,7 +50,7 @@ impl Tx {
     /// a category the customer buys in, newest first.
     pub async fn catalogue_picks(
         &mut self,
-        customer_id: i64,
+        customer_id: CustomerId,
         new_since: Timestamp,
         limit: i64,
     ) -> Result<Vec<(ProductRecord, bool)>> {

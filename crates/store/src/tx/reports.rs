@@ -1,6 +1,7 @@
 //! Figures for the reports and dashboards.
 
 use super::*;
+use crate::CustomerId;
 use crate::from_micros;
 
 impl Tx {
@@ -50,7 +51,7 @@ impl Tx {
         &mut self,
         from: Timestamp,
         to: Timestamp,
-    ) -> Result<Vec<(i64, i64)>> {
+    ) -> Result<Vec<(CustomerId, i64)>> {
         Ok(on_tx!(self, c => sqlx::query_as(
             "SELECT customer_id, COUNT(*) FROM messages
              WHERE (state = 'sent' OR (state = 'sending' AND print_queued_at IS NOT NULL))
@@ -71,8 +72,8 @@ impl Tx {
         &mut self,
         from: Timestamp,
         to: Timestamp,
-    ) -> Result<Vec<(i64, String, Timestamp)>> {
-        let rows: Vec<(i64, String, i64)> = on_tx!(self, c => sqlx::query_as(
+    ) -> Result<Vec<(CustomerId, String, Timestamp)>> {
+        let rows: Vec<(CustomerId, String, i64)> = on_tx!(self, c => sqlx::query_as(
             "SELECT customer_id, COALESCE(topic, template), COALESCE(print_queued_at, sent_at) AS at
              FROM messages
              WHERE (state = 'sent' OR (state = 'sending' AND print_queued_at IS NOT NULL))

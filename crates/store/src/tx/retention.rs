@@ -1,6 +1,7 @@
 //! Retention offers made at a cancellation (RT1): stored when made, `open` until the
 //! customer accepts on the signed page (`accepted`, once) or the offer's last day passes.
 
+use crate::CustomerId;
 use jiff::Timestamp;
 
 use super::Tx;
@@ -10,7 +11,7 @@ use crate::{CallState, OfferState, Result, StoreError, from_micros, micros};
 #[derive(Debug, Clone)]
 pub struct NewRetentionOffer<'a> {
     /// The customer who asked to cancel.
-    pub customer_id: i64,
+    pub customer_id: CustomerId,
     /// The offer's id in `[retention]`.
     pub offer_key: &'a str,
     /// The reason given (`price`, `quality`, …).
@@ -31,7 +32,7 @@ pub struct RetentionOfferRow {
     /// Its id (the accept link's subject).
     pub id: i64,
     /// The customer.
-    pub customer_id: i64,
+    pub customer_id: CustomerId,
     /// The offer's id in `[retention]`.
     pub offer_key: String,
     /// The reason given.
@@ -54,7 +55,7 @@ pub struct RetentionOfferRow {
 
 type Row = (
     i64,
-    i64,
+    CustomerId,
     String,
     String,
     Option<String>,

@@ -1,5 +1,6 @@
 //! Daily relationship scores per customer (WB1, RT2), and the order rows they are made of.
 
+use crate::CustomerId;
 use jiff::Timestamp;
 use serde::Serialize;
 
@@ -11,7 +12,7 @@ use crate::{Result, micros};
 pub struct Scores {
     /// The customer (internal id).
     #[serde(skip)]
-    pub customer_id: i64,
+    pub customer_id: CustomerId,
     /// Recency score 1–5.
     pub rfm_r: i32,
     /// Frequency score 1–5.
@@ -181,7 +182,7 @@ impl Tx {
     }
 
     /// Every product the customer ever ordered.
-    pub async fn owned_skus(&mut self, customer_id: i64) -> Result<Vec<String>> {
+    pub async fn owned_skus(&mut self, customer_id: CustomerId) -> Result<Vec<String>> {
         Ok(on_tx!(self, c => sqlx::query_scalar(
             "SELECT DISTINCT l.sku FROM order_lines l JOIN orders o ON o.id = l.order_id
              WHERE o.customer_id = $1",
@@ -216,7 +217,7 @@ impl Tx {
     }
 
     /// Every order as (customer, placed_at µs, total cents), by customer and time.
-    pub async fn order_rows(&mut self) -> Result<Vec<(i64, i64, i64)>> {
+    pub async fn order_rows(&mut self) -> Result<Vec<(CustomerId, i64, i64)>> {
         Ok(on_tx!(self, c => sqlx::query_as(
             "SELECT customer_id, placed_at, total_cents FROM orders ORDER BY customer_id, placed_at",
         )
@@ -306,7 +307,7 @@ impl Tx {
     }
 
     /// A customer's scores, if computed.
-    pub async fn scores(&mut self, customer_id: i64) -> Result<Option<Scores>> {
+    pub async fn scores(&mut self, customer_id: CustomerId) -> Result<Option<Scores>> {
         Ok(on_tx!(self, c => sqlx::query_as(
             "SELECT customer_id, rfm_r, rfm_f, rfm_m, rfm_segment, p_alive, expected_purchases_90d,
                     clv_12m_cents FROM customer_scores WHERE customer_id = $1",

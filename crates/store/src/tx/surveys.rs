@@ -1,5 +1,6 @@
 //! Survey responses and answers (MQ1, MQ2), saved as they are given.
 
+use crate::CustomerId;
 use jiff::Timestamp;
 
 use super::Tx;
@@ -21,7 +22,7 @@ impl Tx {
     /// Opens a response for a customer; returns its id.
     pub async fn create_survey_response(
         &mut self,
-        customer_id: i64,
+        customer_id: CustomerId,
         kind: &str,
         segment: &str,
         now: Timestamp,
@@ -39,8 +40,8 @@ impl Tx {
     }
 
     /// A response: (customer, kind, completed).
-    pub async fn survey_response(&mut self, id: i64) -> Result<(i64, String, bool)> {
-        let row: Option<(i64, String, Option<i64>)> = on_tx!(self, c => sqlx::query_as(
+    pub async fn survey_response(&mut self, id: i64) -> Result<(CustomerId, String, bool)> {
+        let row: Option<(CustomerId, String, Option<i64>)> = on_tx!(self, c => sqlx::query_as(
             "SELECT customer_id, kind, completed_at FROM survey_responses WHERE id = $1",
         )
         .bind(id)

@@ -1,6 +1,7 @@
 //! Shipments as the tracking page shows them, the delivery changes customers ask for,
 //! fitting appointments and recycling requests (PX1–PX6).
 
+use crate::CustomerId;
 use jiff::Timestamp;
 use serde::Serialize;
 
@@ -65,7 +66,7 @@ pub struct StoredDeliveryChange {
     pub shipment_id: i64,
     /// The customer who asked.
     #[serde(skip)]
-    pub customer_id: i64,
+    pub customer_id: CustomerId,
     /// `other_day`, `neighbour`, `safe_place`, `pickup_point`.
     pub kind: String,
     /// The change as JSON (the domain's `DeliveryChange`).
@@ -83,7 +84,7 @@ pub struct StoredDeliveryChange {
 type ChangeRow = (
     i64,
     i64,
-    i64,
+    CustomerId,
     String,
     String,
     String,
@@ -124,7 +125,7 @@ impl Tx {
     /// A customer's shipments, newest first.
     pub async fn shipments_of_customer(
         &mut self,
-        customer_id: i64,
+        customer_id: CustomerId,
         limit: i64,
     ) -> Result<Vec<StoredShipment>> {
         let columns = SHIPMENT_COLUMNS
@@ -188,7 +189,7 @@ impl Tx {
     pub async fn insert_delivery_change(
         &mut self,
         shipment_id: i64,
-        customer_id: i64,
+        customer_id: CustomerId,
         kind: &str,
         detail: &serde_json::Value,
         nonce: &str,
@@ -265,7 +266,7 @@ impl Tx {
         store_id: &str,
         slot: Timestamp,
         order_id: i64,
-        customer_id: i64,
+        customer_id: CustomerId,
         now: Timestamp,
     ) -> Result<bool> {
         on_tx!(self, c => sqlx::query("DELETE FROM appointments WHERE order_id = $1")
@@ -318,7 +319,7 @@ impl Tx {
     pub async fn request_recycling(
         &mut self,
         order_id: i64,
-        customer_id: i64,
+        customer_id: CustomerId,
         now: Timestamp,
     ) -> Result<bool> {
         let n = on_tx!(self, c => sqlx::query(

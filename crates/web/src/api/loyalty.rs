@@ -303,7 +303,7 @@ pub async fn get_coupon(
     };
     let refusal = coupon
         .terms()?
-        .refusal(customer_id, q.order_total_cents, now);
+        .refusal(customer_id.map(i64::from), q.order_total_cents, now);
     let value = loyalty::CouponValue::from_parts(&coupon.value_kind, coupon.value);
     let discount = match (value, q.order_total_cents) {
         (Some(v), Some(total)) if refusal.is_none() => Some(v.discount_cents(total)),
@@ -388,7 +388,7 @@ pub async fn post_redemption(
             RedeemOutcome::Refused(coupon) => {
                 let refusal = coupon
                     .terms()?
-                    .refusal(customer_id, Some(r.order_total_cents), now)
+                    .refusal(customer_id.map(i64::from), Some(r.order_total_cents), now)
                     .unwrap_or(CouponRefusal::UsedUp);
                 return Err(refused(&refusal));
             }

@@ -2,6 +2,7 @@
 //! colours), the response headers a page behind a secret link needs, the friendly page for
 //! a changed or expired link, and finding the customer a link opens.
 
+use aftercare_store::CustomerId;
 use std::sync::OnceLock;
 
 use aftercare_domain::Locale;
@@ -138,7 +139,7 @@ pub(crate) async fn linked_customer(
         Ok(id) => id,
         Err(e) => return Ok(Err(e)),
     };
-    match tx.customer(id).await {
+    match tx.customer(CustomerId(id)).await {
         Ok(c) => Ok(Ok(c)),
         Err(StoreError::NotFound(_)) => Ok(Err(LinkError::Invalid)),
         Err(e) => Err(e.into()),

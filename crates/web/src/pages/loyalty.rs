@@ -12,6 +12,7 @@
 use aftercare_domain::Locale;
 use aftercare_engine::links::{LinkError, Page};
 use aftercare_engine::loyalty as engine_loyalty;
+use aftercare_store::CustomerId;
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -149,7 +150,7 @@ pub async fn claim(
     let now = app.clock.now();
     let links = app.engine.links();
     let customer_id = match links.verify(Page::Loyalty, &token, now) {
-        Ok(id) => id,
+        Ok(id) => CustomerId(id),
         Err(e) => return link_problem(&app, e),
     };
     let back = format!("/p/loyalty/{token}");

@@ -10,6 +10,7 @@
 
 use aftercare_domain::{Channel, Consent, Purpose};
 use aftercare_engine::links::Page;
+use aftercare_store::CustomerId;
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -108,7 +109,7 @@ pub async fn save(
     let now = app.clock.now();
     let links = app.engine.links();
     let customer_id = match links.verify(Page::Preferences, &token, now) {
-        Ok(id) => id,
+        Ok(id) => CustomerId(id),
         Err(e) => return link_problem(&app, e),
     };
     if !links.check_csrf(&token, &form.csrf) {

@@ -6,6 +6,7 @@
 
 use aftercare_domain::survey::{Question, SurveyKind};
 use aftercare_engine::links::{LinkError, Page};
+use aftercare_store::CustomerId;
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -21,7 +22,7 @@ use crate::error::ApiError;
 async fn open(
     app: &AppState,
     token: &str,
-) -> Result<Result<(i64, i64, SurveyKind, Vec<Question>, bool), LinkError>, ApiError> {
+) -> Result<Result<(i64, CustomerId, SurveyKind, Vec<Question>, bool), LinkError>, ApiError> {
     let id = match app
         .engine
         .links()

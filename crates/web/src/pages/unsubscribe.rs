@@ -54,7 +54,10 @@ async fn view(app: &AppState, token: &str, done: bool) -> Result<Response, ApiEr
             .await?;
         }
         tx.commit().await?;
-        tracing::info!(customer_id, "Unsubscribed from marketing email.");
+        tracing::info!(
+            customer_id = customer_id.0,
+            "Unsubscribed from marketing email."
+        );
     }
     let locale = super::common::language(app, customer.record.locale);
     let formal = super::common::formal(app, &customer.record);

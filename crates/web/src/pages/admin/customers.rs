@@ -66,7 +66,8 @@ pub async fn search(
 ) -> AdminResult {
     let mut tx = app.store.begin_read().await?;
     let found = if q.q.trim().is_empty() {
-        tx.customers_page(0, 25).await?
+        tx.customers_page(aftercare_store::CustomerId(0), 25)
+            .await?
     } else {
         tx.search_customers(&q.q, 50).await?
     };

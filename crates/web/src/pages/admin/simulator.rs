@@ -9,6 +9,7 @@
 //! the binary hands it a [`Simulator`]. One simulation runs at a time; the last ten are
 //! kept in memory with who started them, and each start is in the audit log.
 
+use aftercare_store::CustomerId;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -100,7 +101,7 @@ pub type ProjectionFuture =
 /// Runs simulations for the admin UI (the binary provides it).
 pub trait Simulator: Send + Sync + std::fmt::Debug {
     /// The live customer's contacts of the year from `start` if nothing else happened.
-    fn project(&self, live: Store, customer_id: i64, start: Timestamp) -> ProjectionFuture;
+    fn project(&self, live: Store, customer_id: CustomerId, start: Timestamp) -> ProjectionFuture;
     /// Checks a changed programme as `aftercare check` would: `Err` lists the findings.
     fn check(&self, change: &ProgrammeChange) -> Result<(), Vec<String>>;
     /// Runs one simulation, reporting its days to `progress`.
