@@ -9,6 +9,7 @@
 //! publish or a roll-back is a numbered change in the store; every running process
 //! ([`Engine::refresh_content`], called by the worker loop) reloads when the number moves.
 
+use aftercare_store::MessageId;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -175,10 +176,10 @@ pub struct Trial {
     /// Messages the draft was rendered for.
     pub tried: usize,
     /// Those it did not render for: (customer id, message id, why).
-    pub failed: Vec<(String, i64, String)>,
+    pub failed: Vec<(String, MessageId, String)>,
     /// Those with wording that does not fit the customer's language or address form:
     /// (customer id, message id, what).
-    pub mistakes: Vec<(String, i64, String)>,
+    pub mistakes: Vec<(String, MessageId, String)>,
     /// The longest subject line it gave, in characters.
     pub longest_subject: usize,
 }

@@ -30,4 +30,8 @@ macro_rules! row_id {
 row_id!(
     /// A customer's internal id (`customers.id`), not the shop's id for them.
     CustomerId,
+    /// A programme enrolment's id (`enrolments.id`).
+    EnrolmentId,
+    /// A message's id (`messages.id`), not its `Message-ID` header.
+    MessageId,
 );

@@ -1,6 +1,8 @@
 //! Rows as stored, and their conversion into domain types.
 
 use crate::CustomerId;
+use crate::EnrolmentId;
+use crate::MessageId;
 use aftercare_domain::policy::Priority;
 use aftercare_domain::{
     Channel, CustomerRecord, MessageClass, MessageState, OrderRecord, ProductRecord,
@@ -188,7 +190,7 @@ pub struct NewEvent<'a> {
 #[derive(Debug, Clone, Serialize)]
 pub struct Enrolment {
     /// Internal id.
-    pub id: i64,
+    pub id: EnrolmentId,
     /// Programme id.
     pub programme_id: String,
     /// The version it started on and finishes on.
@@ -232,7 +234,7 @@ pub struct Enrolment {
 /// An enrolment as stored (times in µs, the state by name).
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct EnrolmentRow {
-    id: i64,
+    id: EnrolmentId,
     programme_id: String,
     programme_version: i32,
     customer_id: CustomerId,
@@ -314,7 +316,7 @@ pub struct NewMessage<'a> {
     /// The customer's internal id.
     pub customer_id: CustomerId,
     /// The enrolment that sends it.
-    pub enrolment_id: Option<i64>,
+    pub enrolment_id: Option<EnrolmentId>,
     /// Unique within the enrolment (the step's id), so a repeated step stores one message.
     pub step_key: &'a str,
     /// Programme id.
@@ -382,10 +384,10 @@ impl TryFrom<ContactRow> for Contact {
 
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct MessageRow {
-    pub id: i64,
+    pub id: MessageId,
     pub customer_id: CustomerId,
     pub external_id: String,
-    pub enrolment_id: Option<i64>,
+    pub enrolment_id: Option<EnrolmentId>,
     pub step_key: String,
     pub programme_id: Option<String>,
     pub template: String,
@@ -410,14 +412,16 @@ pub(crate) struct MessageRow {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Message {
     /// Internal id.
-    pub id: i64,
+    #[schema(value_type = i64)]
+    pub id: MessageId,
     /// The customer's internal id.
     #[serde(skip)]
     pub customer_id: CustomerId,
     /// The customer's external id.
     pub customer_external_id: String,
     /// The enrolment that created it.
-    pub enrolment_id: Option<i64>,
+    #[schema(value_type = Option<i64>)]
+    pub enrolment_id: Option<EnrolmentId>,
     /// The step that created it.
     pub step_key: String,
     /// The programme that created it.

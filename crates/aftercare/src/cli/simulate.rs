@@ -335,7 +335,8 @@ async fn write_messages(
     use std::io::Write;
     let all = tx.all_messages(None).await?;
     let mut zones: BTreeMap<CustomerId, jiff::tz::TimeZone> = BTreeMap::new();
-    let mut coupons: BTreeMap<i64, Option<jiff::Timestamp>> = BTreeMap::new();
+    let mut coupons: BTreeMap<aftercare_store::EnrolmentId, Option<jiff::Timestamp>> =
+        BTreeMap::new();
     let mut log = match &args.log {
         Some(path) => Some(std::io::BufWriter::new(std::fs::File::create(path)?)),
         None => None,

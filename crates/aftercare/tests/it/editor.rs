@@ -364,7 +364,7 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
 async fn jan_enrolled_on(app: &TestApp) -> Vec<i32> {
     let mut tx = app.store.begin_read().await.unwrap();
     let jan = tx.customer_by_external_id("C1").await.unwrap().unwrap();
-    let mut versions: Vec<(i64, i32)> = tx
+    let mut versions: Vec<(aftercare_store::EnrolmentId, i32)> = tx
         .enrolments_of_customer(jan.id, 100)
         .await
         .unwrap()

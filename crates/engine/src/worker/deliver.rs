@@ -3,6 +3,7 @@
 use super::*;
 use aftercare_store::CampaignState;
 use aftercare_store::CustomerId;
+use aftercare_store::MessageId;
 
 /// At most this many links per message are tracked; a redirect's subject is the message id
 /// times this plus the link's position.
@@ -13,7 +14,7 @@ impl Engine {
     pub(super) async fn deliver(&self, job: &Job) -> Result<(), EngineError> {
         let programmes = self.programmes();
         let mut tx = self.store.begin().await?;
-        let message = tx.message(job.ref_id).await?;
+        let message = tx.message(MessageId(job.ref_id)).await?;
         tx.lock_customer(message.customer_id).await?;
         // The time is read once the customer is ours: what another worker decided while this
         // one waited for the lock lies before it, never after.
@@ -22,7 +23,7 @@ impl Engine {
             MessageState::Planned => {}
             MessageState::Sending => {
                 debug!(
-                    message_id = message.id,
+                    message_id = %message.id,
                     "Resuming a delivery that was interrupted."
                 );
             }
@@ -182,7 +183,7 @@ impl Engine {
             tracked_links.push(address.as_str().to_string());
             Some(
                 self.links
-                    .url(Page::Click, message.id * CLICK_LINKS + position, expires),
+                    .url(Page::Click, message.id.0 * CLICK_LINKS + position, expires),
             )
         };
         let rendered = match renderer.render_tracked(&message.template, &input, &mut track) {
@@ -346,18 +347,18 @@ impl Engine {
             .await?;
         match then {
             Then::Retry(e) => {
-                warn!(message_id = message.id, error = %e, "Handing over failed; retrying.");
+                warn!(message_id = %message.id, error = %e, "Handing over failed; retrying.");
                 tx.retry_job(job.id, now.checked_add(retry_in).unwrap_or(now), e)
                     .await?;
                 Ok(tx.commit().await?)
             }
             Then::Bury(e) => {
-                error!(message_id = message.id, error = %e, "Handing over failed too often; the message is a dead letter.");
+                error!(message_id = %message.id, error = %e, "Handing over failed too often; the message is a dead letter.");
                 tx.bury_job(job.id, e, now).await?;
                 Ok(tx.commit().await?)
             }
             Then::Finish => {
-                debug!(message_id = message.id, template = %message.template, state = to.as_str(), "Message settled.");
+                debug!(message_id = %message.id, template = %message.template, state = to.as_str(), "Message settled.");
                 self.finish(tx, job).await
             }
         }

@@ -637,7 +637,7 @@ pub(crate) async fn exit(
     tx.exit_enrolment(e.id, reason, now).await?;
     tx.block_planned_messages(e.id, &format!("blocked: {reason}"), now)
         .await?;
-    debug!(programme = %e.programme_id, enrolment_id = e.id, reason, "Enrolment ended early.");
+    debug!(programme = %e.programme_id, enrolment_id = %e.id, reason, "Enrolment ended early.");
     Ok(())
 }
 

@@ -59,7 +59,7 @@ impl Engine {
                     complete,
                 } => {
                     tx.reach_goal(e.id, at).await?;
-                    debug!(programme = %e.programme_id, enrolment_id = e.id, holdout = e.holdout, "Goal reached.");
+                    debug!(programme = %e.programme_id, enrolment_id = %e.id, holdout = e.holdout, "Goal reached.");
                     if let Some(reason) = leave {
                         exit(&mut tx, &e, &reason, now).await?;
                     } else if complete {
@@ -174,7 +174,7 @@ impl Engine {
             let Some(enrolment_id) = tx.insert_enrolment(&new, now).await? else {
                 continue;
             };
-            debug!(programme = %programme.id, customer_id = customer.id.0, enrolment_id, holdout, "Customer enrolled.");
+            debug!(programme = %programme.id, customer_id = customer.id.0, enrolment_id = %enrolment_id, holdout, "Customer enrolled.");
             let first = follow_up_at(cause_due, run_at, now);
             if first <= now {
                 due_now.push((enrolment_id, first));

@@ -4,6 +4,7 @@
 use super::*;
 use crate::interpret::{Effect, End, Next, Resume, Run, Standing, plan_send, resume};
 use crate::programme::Programme;
+use aftercare_store::EnrolmentId;
 
 /// What running an enrolment's steps came to.
 pub(super) enum Advanced {
@@ -17,7 +18,7 @@ impl Engine {
     /// Runs an enrolment's steps up to the next wait or the end.
     pub(super) async fn run_steps(&self, job: &Job) -> Result<(), EngineError> {
         let mut tx = self.store.begin().await?;
-        let enrolment = tx.enrolment(job.ref_id).await?;
+        let enrolment = tx.enrolment(EnrolmentId(job.ref_id)).await?;
         tx.lock_customer(enrolment.customer_id).await?;
         // Read after the lock, as in `deliver`.
         let now = self.clock.now();
@@ -50,7 +51,7 @@ impl Engine {
                 "programme '{}' version {} is no longer known",
                 enrolment.programme_id, enrolment.programme_version
             );
-            warn!(enrolment_id = enrolment.id, %reason, "Stopping an enrolment.");
+            warn!(enrolment_id = %enrolment.id, %reason, "Stopping an enrolment.");
             exit(tx, enrolment, &reason, now).await?;
             return Ok(Advanced::Done);
         };
@@ -88,14 +89,14 @@ impl Engine {
                 Next::Holds(condition) => {
                     let data = condition_data(tx, &customer, &context, condition, now).await?;
                     run.answer(condition.evaluate(&data).unwrap_or_else(|e| {
-                        debug!(enrolment_id = enrolment.id, error = %e, "Condition failed; taking the else branch.");
+                        debug!(enrolment_id = %enrolment.id, error = %e, "Condition failed; taking the else branch.");
                         false
                     }));
                 }
                 Next::Date(expression) => {
                     let data = condition_data(tx, &customer, &context, expression, now).await?;
                     run.answer_date(expression.evaluate_date(&data)
-                        .inspect_err(|e| debug!(enrolment_id = enrolment.id, error = %e, "No date to wait for; going on at once."))
+                        .inspect_err(|e| debug!(enrolment_id = %enrolment.id, error = %e, "No date to wait for; going on at once."))
                         .ok());
                 }
                 Next::Do(effect) => {
@@ -287,7 +288,7 @@ impl Engine {
                     tx.set_enrolment_context(enrolment.id, context).await?;
                 }
                 None => {
-                    warn!(enrolment_id = enrolment.id, %pool, "Coupon pool no longer configured; going on without a coupon.");
+                    warn!(enrolment_id = %enrolment.id, %pool, "Coupon pool no longer configured; going on without a coupon.");
                 }
             },
             Effect::Survey(kind) => {

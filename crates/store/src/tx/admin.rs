@@ -2,6 +2,7 @@
 //! the customer search. Password hashing and roles are the web layer's; this only stores.
 
 use crate::CustomerId;
+use crate::MessageId;
 use jiff::Timestamp;
 
 use super::Tx;
@@ -314,7 +315,7 @@ impl Tx {
         reason: &str,
         now: Timestamp,
     ) -> Result<u64> {
-        let planned: Vec<i64> = on_tx!(self, c => sqlx::query_scalar(
+        let planned: Vec<MessageId> = on_tx!(self, c => sqlx::query_scalar(
             "SELECT id FROM messages WHERE customer_id = $1 AND state = 'planned'",
         )
         .bind(customer_id)

@@ -2,6 +2,7 @@
 //! (issue 21), and what audience evaluation reads for a page of customers at once.
 
 use crate::CustomerId;
+use crate::MessageId;
 use aftercare_domain::policy::Priority;
 use jiff::Timestamp;
 
@@ -457,7 +458,7 @@ impl Tx {
     /// The state of the campaign a message belongs to, if it belongs to one.
     pub async fn campaign_state_of_message(
         &mut self,
-        message_id: i64,
+        message_id: MessageId,
     ) -> Result<Option<CampaignState>> {
         let state: Option<String> = on_tx!(self, c => sqlx::query_scalar(
             "SELECT c.state FROM campaign_recipients r JOIN campaigns c ON c.id = r.campaign_id

@@ -2,6 +2,7 @@
 //! position, and the clicks on their signed redirects; and opens, when configured.
 
 use crate::CustomerId;
+use crate::MessageId;
 use jiff::Timestamp;
 
 use super::Tx;
@@ -9,7 +10,12 @@ use crate::{Result, micros};
 
 impl Tx {
     /// Stores a message's tracked link at `position` (again on a resend: the first stays).
-    pub async fn track_link(&mut self, message_id: i64, position: i32, url: &str) -> Result<()> {
+    pub async fn track_link(
+        &mut self,
+        message_id: MessageId,
+        position: i32,
+        url: &str,
+    ) -> Result<()> {
         on_tx!(self, c => sqlx::query(
             "INSERT INTO message_links (message_id, position, url) VALUES ($1, $2, $3)
              ON CONFLICT (message_id, position) DO NOTHING",
@@ -24,7 +30,11 @@ impl Tx {
     }
 
     /// Where a message's tracked link at `position` goes, if it exists.
-    pub async fn tracked_link(&mut self, message_id: i64, position: i32) -> Result<Option<String>> {
+    pub async fn tracked_link(
+        &mut self,
+        message_id: MessageId,
+        position: i32,
+    ) -> Result<Option<String>> {
         Ok(on_tx!(self, c => sqlx::query_scalar(
             "SELECT url FROM message_links WHERE message_id = $1 AND position = $2",
         )
@@ -37,7 +47,7 @@ impl Tx {
     /// Records a click on a tracked link.
     pub async fn record_click(
         &mut self,
-        message_id: i64,
+        message_id: MessageId,
         position: i32,
         at: Timestamp,
     ) -> Result<()> {
@@ -54,7 +64,7 @@ impl Tx {
     }
 
     /// A message's tracked links with their click counts, in order.
-    pub async fn link_clicks(&mut self, message_id: i64) -> Result<Vec<(String, i64)>> {
+    pub async fn link_clicks(&mut self, message_id: MessageId) -> Result<Vec<(String, i64)>> {
         Ok(on_tx!(self, c => sqlx::query_as(
             "SELECT l.url, COUNT(k.id) FROM message_links l
              LEFT JOIN link_clicks k ON k.message_id = l.message_id AND k.position = l.position
@@ -66,7 +76,7 @@ impl Tx {
     }
 
     /// Records that an email's pixel was loaded.
-    pub async fn record_open(&mut self, message_id: i64, at: Timestamp) -> Result<()> {
+    pub async fn record_open(&mut self, message_id: MessageId, at: Timestamp) -> Result<()> {
         on_tx!(self, c => sqlx::query("INSERT INTO message_opens (message_id, at) VALUES ($1, $2)")
             .bind(message_id)
             .bind(micros(at))
@@ -77,7 +87,7 @@ impl Tx {
     }
 
     /// How often an email's pixel was loaded.
-    pub async fn opens(&mut self, message_id: i64) -> Result<i64> {
+    pub async fn opens(&mut self, message_id: MessageId) -> Result<i64> {
         Ok(
             on_tx!(self, c => sqlx::query_scalar("SELECT COUNT(*) FROM message_opens WHERE message_id = $1")
             .bind(message_id)
@@ -90,15 +100,15 @@ impl Tx {
     pub async fn engagement_of_customer(
         &mut self,
         customer_id: CustomerId,
-    ) -> Result<std::collections::HashMap<i64, (i64, i64)>> {
-        let clicks: Vec<(i64, i64)> = on_tx!(self, c => sqlx::query_as(
+    ) -> Result<std::collections::HashMap<MessageId, (i64, i64)>> {
+        let clicks: Vec<(MessageId, i64)> = on_tx!(self, c => sqlx::query_as(
             "SELECT k.message_id, COUNT(*) FROM link_clicks k JOIN messages m ON m.id = k.message_id
              WHERE m.customer_id = $1 GROUP BY k.message_id",
         )
         .bind(customer_id)
         .fetch_all(&mut *c)
         .await?);
-        let opens: Vec<(i64, i64)> = on_tx!(self, c => sqlx::query_as(
+        let opens: Vec<(MessageId, i64)> = on_tx!(self, c => sqlx::query_as(
             "SELECT o.message_id, COUNT(*) FROM message_opens o JOIN messages m ON m.id = o.message_id
              WHERE m.customer_id = $1 GROUP BY o.message_id",
         )

@@ -2,6 +2,7 @@
 //! template, the draft being edited, and the numbered log of changes to what is live that
 //! running workers watch to reload without a restart.
 
+use crate::MessageId;
 use jiff::Timestamp;
 
 use super::Tx;
@@ -270,7 +271,7 @@ impl Tx {
         &mut self,
         template: &str,
         limit: i64,
-    ) -> Result<Vec<i64>> {
+    ) -> Result<Vec<MessageId>> {
         Ok(on_tx!(self, c => sqlx::query_scalar(
             "SELECT id FROM messages WHERE template = $1 AND state IN ('sent', 'planned', 'sending', 'failed')
              ORDER BY id DESC LIMIT $2",

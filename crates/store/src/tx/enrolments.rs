@@ -2,6 +2,8 @@
 
 use super::*;
 use crate::CustomerId;
+use crate::EnrolmentId;
+use crate::MessageId;
 
 impl Tx {
     /// Enrols a customer; `None` if this trigger already enrolled them in this programme.
@@ -9,7 +11,7 @@ impl Tx {
         &mut self,
         e: &NewEnrolment<'_>,
         now: Timestamp,
-    ) -> Result<Option<i64>> {
+    ) -> Result<Option<EnrolmentId>> {
         let state = if e.holdout {
             EnrolmentState::Holdout
         } else {
@@ -37,7 +39,7 @@ impl Tx {
     }
 
     /// An enrolment by id.
-    pub async fn enrolment(&mut self, id: i64) -> Result<Enrolment> {
+    pub async fn enrolment(&mut self, id: EnrolmentId) -> Result<Enrolment> {
         let sql = format!("SELECT {ENROLMENT_COLUMNS} FROM enrolments WHERE id = $1");
         let row: Option<EnrolmentRow> = on_tx!(self, c => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
             .bind(id)
@@ -103,7 +105,7 @@ impl Tx {
     /// Moves an enrolment to `step_index` in `state`, clearing any wait.
     pub async fn update_enrolment(
         &mut self,
-        id: i64,
+        id: EnrolmentId,
         state: EnrolmentState,
         step_index: i32,
         now: Timestamp,
@@ -124,7 +126,7 @@ impl Tx {
     /// Parks an enrolment on a `wait_for` step until `event` (matching `wait_match`) or `deadline`.
     pub async fn set_enrolment_waiting(
         &mut self,
-        id: i64,
+        id: EnrolmentId,
         step_index: i32,
         event: &str,
         wait_match: Option<&str>,
@@ -146,7 +148,12 @@ impl Tx {
     }
 
     /// Ends an enrolment early with a reason.
-    pub async fn exit_enrolment(&mut self, id: i64, reason: &str, now: Timestamp) -> Result<()> {
+    pub async fn exit_enrolment(
+        &mut self,
+        id: EnrolmentId,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<()> {
         on_tx!(self, c => sqlx::query(
             "UPDATE enrolments SET state = 'exited', exit_reason = $1, updated_at = $2,
                                    wait_event = NULL, wait_match = NULL, wait_deadline = NULL
@@ -160,7 +167,7 @@ impl Tx {
     }
 
     /// Records that an enrolment's goal was reached at `at`.
-    pub async fn reach_goal(&mut self, id: i64, at: Timestamp) -> Result<()> {
+    pub async fn reach_goal(&mut self, id: EnrolmentId, at: Timestamp) -> Result<()> {
         on_tx!(self, c => sqlx::query("UPDATE enrolments SET goal_reached_at = $1 WHERE id = $2 AND goal_reached_at IS NULL")
             .bind(micros(at))
             .bind(id)
@@ -169,7 +176,7 @@ impl Tx {
     }
 
     /// Drops an enrolment's pending step jobs (its timers), unless a worker holds one.
-    pub async fn cancel_step_jobs(&mut self, enrolment_id: i64) -> Result<u64> {
+    pub async fn cancel_step_jobs(&mut self, enrolment_id: EnrolmentId) -> Result<u64> {
         Ok(
             on_tx!(self, c => sqlx::query("DELETE FROM jobs WHERE kind = $2 AND ref_id = $1 AND locked_by IS NULL")
             .bind(enrolment_id)
@@ -181,11 +188,11 @@ impl Tx {
     /// Blocks an enrolment's messages that have not gone out yet, with a reason.
     pub async fn block_planned_messages(
         &mut self,
-        enrolment_id: i64,
+        enrolment_id: EnrolmentId,
         reason: &str,
         now: Timestamp,
     ) -> Result<u64> {
-        let ids: Vec<i64> = on_tx!(self, c => sqlx::query_scalar(
+        let ids: Vec<MessageId> = on_tx!(self, c => sqlx::query_scalar(
             // `state || ''`: by the enrolment's key, not by every planned message (SQLite plans
             // without statistics).
             "SELECT id FROM messages WHERE enrolment_id = $1 AND state || '' = 'planned'",
@@ -216,8 +223,8 @@ impl Tx {
     pub async fn planned_messages_of_customer(
         &mut self,
         customer_id: CustomerId,
-    ) -> Result<Vec<(i64, String, i32, EnrolmentState, String)>> {
-        let rows: Vec<(i64, String, i32, String, String)> = on_tx!(self, c => sqlx::query_as(
+    ) -> Result<Vec<(MessageId, String, i32, EnrolmentState, String)>> {
+        let rows: Vec<(MessageId, String, i32, String, String)> = on_tx!(self, c => sqlx::query_as(
             "SELECT m.id, e.programme_id, e.programme_version, e.state, e.context FROM messages m
              JOIN enrolments e ON e.id = m.enrolment_id
              WHERE m.customer_id = $1 AND m.state = 'planned'",
@@ -241,7 +248,7 @@ impl Tx {
     /// Replaces the data an enrolment's steps share (e.g. after `issue_coupon`).
     pub async fn set_enrolment_context(
         &mut self,
-        id: i64,
+        id: EnrolmentId,
         context: &serde_json::Value,
     ) -> Result<()> {
         on_tx!(self, c => sqlx::query("UPDATE enrolments SET context = $1 WHERE id = $2")

@@ -7,10 +7,11 @@ impl Tx {
     pub async fn insert_job(
         &mut self,
         kind: JobKind,
-        ref_id: i64,
+        ref_id: impl Into<i64>,
         run_at: Timestamp,
         now: Timestamp,
     ) -> Result<i64> {
+        let ref_id: i64 = ref_id.into();
         Ok(on_tx!(self, c => sqlx::query_scalar(
             "INSERT INTO jobs (kind, ref_id, run_at, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
         )

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::CustomerId;
+use crate::MessageId;
 
 impl Tx {
     /// Creates a planned message; `None` if this enrolment's step already created one.
@@ -9,8 +10,8 @@ impl Tx {
         &mut self,
         m: &NewMessage<'_>,
         now: Timestamp,
-    ) -> Result<Option<i64>> {
-        let id: Option<i64> = on_tx!(self, c => sqlx::query_scalar(
+    ) -> Result<Option<MessageId>> {
+        let id: Option<MessageId> = on_tx!(self, c => sqlx::query_scalar(
             "INSERT INTO messages (customer_id, enrolment_id, step_key, programme_id, template,
                                    class, channel, state, reason, planned_at, priority, topic, variant)
              VALUES ($1, $2, $3, $4, $5, $6, $7, 'planned', $8, $9, $10, $11, $12)
@@ -39,7 +40,7 @@ impl Tx {
 
     async fn insert_transition(
         &mut self,
-        id: i64,
+        id: MessageId,
         from: Option<MessageState>,
         to: MessageState,
         code: Option<&str>,
@@ -63,7 +64,7 @@ impl Tx {
     /// Moves a message from `from` to `to` with a reason; `false` if it was not in `from`.
     pub async fn transition_message(
         &mut self,
-        id: i64,
+        id: MessageId,
         from: MessageState,
         to: MessageState,
         reason: &str,
@@ -76,7 +77,7 @@ impl Tx {
     /// [`Tx::transition_message`] with a stable reason code (a policy decision's).
     pub async fn transition_message_coded(
         &mut self,
-        id: i64,
+        id: MessageId,
         from: MessageState,
         to: MessageState,
         code: Option<&str>,
@@ -110,7 +111,7 @@ impl Tx {
     #[allow(clippy::too_many_arguments)]
     pub async fn set_message_content(
         &mut self,
-        id: i64,
+        id: MessageId,
         recipient: &str,
         subject: &str,
         body_text: &str,
@@ -134,7 +135,7 @@ impl Tx {
     }
 
     /// A message by id.
-    pub async fn message(&mut self, id: i64) -> Result<Message> {
+    pub async fn message(&mut self, id: MessageId) -> Result<Message> {
         let sql = format!(
             "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN customers c ON c.id = m.customer_id WHERE m.id = $1"
         );
@@ -152,6 +153,7 @@ impl Tx {
             .strip_prefix("msg-")
             .and_then(|rest| rest.split('@').next())
             .and_then(|n| n.parse::<i64>().ok())
+            .map(MessageId)
         else {
             return Ok(None);
         };
@@ -166,7 +168,7 @@ impl Tx {
     /// without changing its state; `false` if it is not in `state`.
     pub async fn note_message(
         &mut self,
-        id: i64,
+        id: MessageId,
         state: MessageState,
         reason: &str,
         now: Timestamp,
@@ -199,7 +201,7 @@ impl Tx {
                 })
                 .await?;
             let Some(last) = page.last() else { break };
-            before = Some(last.id);
+            before = Some(last.id.0);
             all.extend(page);
         }
         all.reverse();
@@ -228,7 +230,7 @@ impl Tx {
     }
 
     /// A message's state changes, oldest first.
-    pub async fn message_transitions(&mut self, id: i64) -> Result<Vec<MessageTransition>> {
+    pub async fn message_transitions(&mut self, id: MessageId) -> Result<Vec<MessageTransition>> {
         Ok(on_tx!(self, c => sqlx::query_as(
             "SELECT from_state, to_state, code, reason, at FROM message_transitions
              WHERE message_id = $1 ORDER BY id",

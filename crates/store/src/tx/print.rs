@@ -1,5 +1,6 @@
 //! Letters waiting for the print partner, and the daily batches they go out in (CH1).
 
+use crate::MessageId;
 use jiff::Timestamp;
 use serde::Serialize;
 
@@ -46,7 +47,7 @@ const BATCH_COLUMNS: &str = "id, partner, batch_day, posted_on, cut_off_at, lett
 
 impl Tx {
     /// Marks a letter (already in state `sending`) as waiting for the print batch.
-    pub async fn queue_letter(&mut self, message_id: i64, now: Timestamp) -> Result<()> {
+    pub async fn queue_letter(&mut self, message_id: MessageId, now: Timestamp) -> Result<()> {
         on_tx!(self, c => sqlx::query("UPDATE messages SET print_queued_at = $1 WHERE id = $2")
             .bind(micros(now))
             .bind(message_id)
@@ -79,7 +80,7 @@ impl Tx {
         if let Some(existing) = self.print_batch_on(partner, day).await? {
             return Ok(Some(existing));
         }
-        let ids: Vec<i64> = on_tx!(self, c => sqlx::query_scalar(
+        let ids: Vec<MessageId> = on_tx!(self, c => sqlx::query_scalar(
             "SELECT id FROM messages WHERE print_queued_at IS NOT NULL AND print_batch_id IS NULL
                AND print_queued_at < $1 AND state = 'sending' ORDER BY id",
         )

@@ -1,6 +1,7 @@
 //! Calls a programme's `webhook` step makes to the brand's systems: stored once per
 //! enrolment step, then delivered by a `webhook` job (`pending` → `delivered` | `refused`).
 
+use crate::EnrolmentId;
 use jiff::Timestamp;
 
 use super::Tx;
@@ -13,7 +14,7 @@ pub struct OutgoingWebhook {
     pub id: i64,
     /// The enrolment whose step made it; none for a call no step makes (an accepted
     /// retention offer).
-    pub enrolment_id: Option<i64>,
+    pub enrolment_id: Option<EnrolmentId>,
     /// The configured target's name.
     pub target: String,
     /// The JSON body.
@@ -28,7 +29,7 @@ pub struct OutgoingWebhook {
 
 type Row = (
     i64,
-    Option<i64>,
+    Option<EnrolmentId>,
     String,
     String,
     CallState,
@@ -40,7 +41,7 @@ impl Tx {
     /// Stores a call for an enrolment step; `None` when the step stored one before.
     pub async fn insert_outgoing_webhook(
         &mut self,
-        enrolment_id: i64,
+        enrolment_id: EnrolmentId,
         step_key: &str,
         target: &str,
         payload: &serde_json::Value,

@@ -5,6 +5,7 @@ use aftercare_domain::{
     OrderRecord, ProductRecord, ShipmentEventRecord,
 };
 use aftercare_engine::ingest;
+use aftercare_store::MessageId;
 use aftercare_store::{Message, MessageFilter};
 use axum::Json;
 use axum::extract::State;
@@ -528,8 +529,9 @@ pub async fn get_message(
     _caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult {
-    let id: i64 = id
+    let id = id
         .parse()
+        .map(MessageId)
         .map_err(|_| ApiError::NotFound(format!("no message with id '{id}'")))?;
     let mut tx = app.store.begin_read().await?;
     let message = tx.message(id).await?;

@@ -10,6 +10,7 @@
 
 use aftercare_engine::links::{LinkError, Page};
 use aftercare_engine::worker::CLICK_LINKS;
+use aftercare_store::MessageId;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -33,7 +34,7 @@ pub async fn follow(
         },
         Err(e) => return link_problem(&app, e),
     };
-    let (message, position) = (subject / CLICK_LINKS, subject % CLICK_LINKS);
+    let (message, position) = (MessageId(subject / CLICK_LINKS), subject % CLICK_LINKS);
     let position = i32::try_from(position).unwrap_or(-1);
     let mut tx = app.store.begin().await?;
     let Some(url) = tx.tracked_link(message, position).await? else {
@@ -74,7 +75,7 @@ pub async fn open(
     let now = app.clock.now();
     if let Ok(message) = app.engine.links().verify(Page::Open, &token, now) {
         let mut tx = app.store.begin().await?;
-        tx.record_open(message, now).await?;
+        tx.record_open(MessageId(message), now).await?;
         tx.commit().await?;
     }
     let mut response = (StatusCode::OK, PIXEL).into_response();

@@ -8,6 +8,7 @@
 
 use aftercare_domain::{Channel, MessageState};
 use aftercare_engine::links::Page;
+use aftercare_store::MessageId;
 use aftercare_store::{MessageFilter, StoreError, StoredCustomer};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -83,7 +84,7 @@ pub async fn show(
 /// `GET /p/inbox/{token}/{id}`: one message, as the customer received it.
 pub async fn message(
     State(app): State<AppState>,
-    Path((token, id)): Path<(String, i64)>,
+    Path((token, id)): Path<(String, MessageId)>,
 ) -> Result<Response, ApiError> {
     let mut tx = app.store.begin_read().await?;
     let customer = match linked_customer(&app, &mut tx, Page::Inbox, &token).await? {

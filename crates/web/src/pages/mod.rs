@@ -19,6 +19,7 @@ pub mod tracking;
 pub mod unsubscribe;
 
 use aftercare_store::MessageFilter;
+use aftercare_store::MessageId;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::header;
@@ -121,7 +122,7 @@ async fn outbox(State(app): State<AppState>) -> Result<Html<String>, ApiError> {
 
 async fn outbox_message(
     State(app): State<AppState>,
-    Path(id): Path<i64>,
+    Path(id): Path<MessageId>,
 ) -> Result<Html<String>, ApiError> {
     let mut tx = app.store.begin_read().await?;
     let m = tx.message(id).await?;
@@ -149,7 +150,7 @@ async fn outbox_message(
 
 async fn outbox_message_html(
     State(app): State<AppState>,
-    Path(id): Path<i64>,
+    Path(id): Path<MessageId>,
 ) -> Result<Response, ApiError> {
     let mut tx = app.store.begin_read().await?;
     let m = tx.message(id).await?;

@@ -178,7 +178,7 @@ async fn editor_page(
             .await
             .map_err(|e| AdminError::Api(crate::error::ApiError::Internal(e.to_string())))?
             .map(|t| {
-                let rows = |v: &[(String, i64, String)]| -> Vec<Value> {
+                let rows = |v: &[(String, aftercare_store::MessageId, String)]| -> Vec<Value> {
                     v.iter()
                         .take(20)
                         .map(|(c, m, why)| json!({"customer": c, "message": m, "why": why}))
