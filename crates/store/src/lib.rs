@@ -35,7 +35,10 @@ pub use tx::{
 pub use tx::{AuditEntry, OutgoingWebhook, Pause, PrintBatch, TeamSession, TeamUser};
 pub use tx::{Content, ContentChange, Draft, LiveTemplate, TemplateVersion};
 pub use tx::{Coupon, NewCoupon, NewEntry, RedeemOutcome, Redemption, Referral, Scores, Tx};
-pub use tx::{Heartbeat, HookDelivery, JobFigures, NewRetentionOffer, Prune, RetentionOfferRow};
+pub use tx::{
+    Handed, Heartbeat, HookDelivery, JobFigures, MessageContent, NewRetentionOffer, Prune,
+    RetentionOfferRow,
+};
 pub use tx::{NewUpload, Upload};
 
 /// What can go wrong in the store.

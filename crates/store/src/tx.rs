@@ -87,7 +87,9 @@ pub use campaigns::{
 pub use connectors::{HookDelivery, NewUpload, Upload};
 pub use content::{Content, ContentChange, Draft, LiveTemplate, TemplateVersion};
 pub use experiments::VariantOutcome;
+pub use jobs::Handed;
 pub use loyalty::{Coupon, NewCoupon, NewEntry, RedeemOutcome, Redemption, Referral};
+pub use messages::MessageContent;
 pub use operations::{Heartbeat, JobFigures, Prune};
 pub use print::PrintBatch;
 pub use retention::{NewRetentionOffer, RetentionOfferRow};

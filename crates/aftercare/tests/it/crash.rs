@@ -501,3 +501,115 @@ async fn four_workers_killed_at_random_lose_nothing_and_never_decide_for_one_cus
         "nothing left half-sent"
     );
 }
+
+both_backends!(
+    handed_over_messages_are_recorded_together_and_a_lost_lease_is_left_alone,
+    |backend| async move {
+        use aftercare_domain::{Channel, MessageClass, MessageState};
+        use aftercare_store::{Handed, JobKind, MessageContent, NewMessage};
+
+        let (database_url, _guard) = fresh_database(backend).await;
+        let store = Store::open(&database_url).await.unwrap();
+        let now = SystemClock.now();
+        let mut tx = store.begin().await.unwrap();
+        let customer: aftercare_domain::CustomerRecord =
+            serde_json::from_value(jan_de_vries()).unwrap();
+        let (customer_id, _) = ingest::upsert_customer(&mut tx, &customer, now)
+            .await
+            .unwrap();
+        let mut messages = Vec::new();
+        for i in 0..3 {
+            let step = format!("s{i}");
+            let id = tx
+                .insert_message(
+                    &NewMessage {
+                        customer_id,
+                        enrolment_id: None,
+                        step_key: &step,
+                        programme_id: None,
+                        template: "order_confirmation",
+                        class: MessageClass::Transactional,
+                        priority: aftercare_domain::policy::Priority::High,
+                        channel: Channel::Email,
+                        planned_at: now,
+                        reason: "planned",
+                        topic: &step,
+                        variant: None,
+                    },
+                    now,
+                )
+                .await
+                .unwrap()
+                .unwrap();
+            let content = MessageContent {
+                recipient: "jan@example.nl",
+                subject: "Je bestelling",
+                body_text: "Dank je wel.",
+                body_html: "<p>Dank je wel.</p>",
+                greeting: "Beste Jan,",
+                header_message_id: &format!("msg-{id}@example.nl"),
+            };
+            assert!(
+                tx.start_sending(id, MessageState::Planned, &content, "sending", now)
+                    .await
+                    .unwrap()
+            );
+            tx.insert_job(JobKind::Deliver, id, now, now).await.unwrap();
+            messages.push(id);
+        }
+        tx.commit().await.unwrap();
+        // Worker 1 holds the first two jobs; the third went to worker 2 (worker 1 lost it).
+        let lease = now + jiff::SignedDuration::from_mins(2);
+        let mine = store.claim_jobs("w1", now, lease, 2).await.unwrap();
+        let theirs = store.claim_jobs("w2", now, lease, 1).await.unwrap();
+        assert_eq!((mine.len(), theirs.len()), (2, 1));
+        let jobs: Vec<&aftercare_store::Job> = mine.iter().chain(&theirs).collect();
+        let handed: Vec<Handed> = jobs
+            .iter()
+            .map(|j| Handed {
+                job_id: j.id,
+                message_id: aftercare_store::MessageId(j.ref_id),
+                reason: format!("accepted for message {}", j.ref_id),
+            })
+            .collect();
+
+        let mut tx = store.begin().await.unwrap();
+        let sent = tx.settle_handed("w1", &handed, now).await.unwrap();
+        tx.commit().await.unwrap();
+
+        let mut sent_ids: Vec<i64> = sent.iter().map(|m| m.0).collect();
+        sent_ids.sort_unstable();
+        let mut expected: Vec<i64> = mine.iter().map(|j| j.ref_id).collect();
+        expected.sort_unstable();
+        assert_eq!(sent_ids, expected, "only the messages of jobs still held");
+        let mut tx = store.begin_read().await.unwrap();
+        for job in &mine {
+            let m = tx
+                .message(aftercare_store::MessageId(job.ref_id))
+                .await
+                .unwrap();
+            assert_eq!(m.state, MessageState::Sent);
+            assert_eq!(m.reason, format!("accepted for message {}", job.ref_id));
+            assert_eq!(
+                m.sent_at.map(|t| t.as_microsecond()),
+                Some(now.as_microsecond())
+            );
+            let transitions = tx.message_transitions(m.id).await.unwrap();
+            let last = transitions.last().unwrap();
+            assert_eq!(
+                (last.from_state.as_deref(), last.to_state.as_str()),
+                (Some("sending"), "sent")
+            );
+        }
+        let lost = tx
+            .message(aftercare_store::MessageId(theirs[0].ref_id))
+            .await
+            .unwrap();
+        assert_eq!(lost.state, MessageState::Sending, "left to worker 2");
+        // Worker 2 still holds its job; worker 1's are finished.
+        let figures = tx.job_figures(now).await.unwrap();
+        let queued: i64 = figures.iter().map(|f| f.queued).sum();
+        assert_eq!(queued, 1, "{figures:?}");
+        tx.commit().await.unwrap();
+    }
+);

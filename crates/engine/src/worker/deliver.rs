@@ -3,6 +3,7 @@
 use super::*;
 use aftercare_store::CampaignState;
 use aftercare_store::CustomerId;
+use aftercare_store::MessageContent;
 use aftercare_store::MessageId;
 
 /// At most this many links per message are tracked; a redirect's subject is the message id
@@ -223,16 +224,14 @@ impl Engine {
             }
             aftercare_domain::Channel::Email => {}
         }
-        tx.set_message_content(
-            message.id,
-            &recipient,
-            &rendered.subject,
-            &rendered.text,
-            &rendered.html,
-            &rendered.greeting,
-            &header_id,
-        )
-        .await?;
+        let content = MessageContent {
+            recipient: &recipient,
+            subject: &rendered.subject,
+            body_text: &rendered.text,
+            body_html: &rendered.html,
+            greeting: &rendered.greeting,
+            header_message_id: &header_id,
+        };
         let reason = if message.state == MessageState::Planned {
             format!("sending to {recipient} (worker {})", self.worker_id)
         } else {
@@ -243,7 +242,7 @@ impl Engine {
                 self.worker_id
             )
         };
-        self.mark_sending(tx, &message, &reason).await?;
+        self.mark_sending(tx, &message, &content, &reason).await?;
 
         let outcome = match &self.delivery {
             Delivery::OutboxOnly => {
@@ -283,22 +282,18 @@ impl Engine {
         .await
     }
 
-    /// Marks a rendered message `sending` (with `reason`) and commits: from here on a worker
-    /// that dies leaves it `sending`, and the next attempt repeats it with the same id.
+    /// Stores a rendered message's content, marks it `sending` (with `reason`) and commits:
+    /// from here on a worker that dies leaves it `sending`, and the next attempt repeats it
+    /// with the same id.
     pub(super) async fn mark_sending(
         &self,
         mut tx: Tx,
         message: &aftercare_store::Message,
+        content: &MessageContent<'_>,
         reason: &str,
     ) -> Result<(), EngineError> {
-        tx.transition_message(
-            message.id,
-            message.state,
-            MessageState::Sending,
-            reason,
-            self.clock.now(),
-        )
-        .await?;
+        tx.start_sending(message.id, message.state, content, reason, self.clock.now())
+            .await?;
         Ok(tx.commit().await?)
     }
 
@@ -313,6 +308,12 @@ impl Engine {
         exhausted: Exhausted,
         retry_in: SignedDuration,
     ) -> Result<(), EngineError> {
+        // Accepted: recorded with whatever other lanes handed over meanwhile, in one
+        // transaction (`settle.rs`).
+        if let Attempted::Accepted(reason) = outcome {
+            self.settle_accepted(job, message.id, reason).await?;
+            return Ok(());
+        }
         let now = self.clock.now();
         let mut tx = self.store.begin().await?;
         // What becomes of the message, and of its job.

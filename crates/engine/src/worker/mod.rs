@@ -50,6 +50,7 @@ mod calendar;
 mod deliver;
 mod print;
 mod provider;
+mod settle;
 mod webhook;
 pub use deliver::CLICK_LINKS;
 pub use print::PrintFiles;
@@ -66,6 +67,9 @@ pub enum EngineError {
     /// A print batch's files could not be made.
     #[error("print batch: {0}")]
     Print(String),
+    /// Recording a group of handed-over messages failed; they stay `sending` for a retry.
+    #[error("recording handed-over messages: {0}")]
+    Settle(String),
 }
 
 /// The outcome of [`Engine::run_once`].
@@ -112,6 +116,7 @@ pub struct Engine {
     feedback_secret: Option<Arc<str>>,
     channels: Arc<aftercare_domain::webhooks::ChannelProviders>,
     pub(crate) pickup_cache: Arc<crate::tracking::PickupCache>,
+    settles: Arc<settle::Settles>,
     track_opens: bool,
     consent_webhook: Option<Arc<str>>,
     housekeeping: Arc<crate::housekeeping::HousekeepingConfig>,
@@ -178,6 +183,7 @@ impl Engine {
             feedback_secret: None,
             channels: Arc::default(),
             pickup_cache: Arc::default(),
+            settles: Arc::default(),
             track_opens: false,
             consent_webhook: None,
             housekeeping: Arc::default(),

@@ -79,14 +79,17 @@ impl Engine {
                 )
                 .await;
         }
+        let address = lines.join("\n");
         tx.set_message_content(
             message.id,
-            &lines.join("\n"),
-            &rendered.subject,
-            &rendered.text,
-            &rendered.html,
-            &rendered.greeting,
-            &header_id,
+            &aftercare_store::MessageContent {
+                recipient: &address,
+                subject: &rendered.subject,
+                body_text: &rendered.text,
+                body_html: &rendered.html,
+                greeting: &rendered.greeting,
+                header_message_id: &header_id,
+            },
         )
         .await?;
         let reason = format!(

@@ -130,16 +130,14 @@ impl Engine {
                     .await;
             }
         }
-        tx.set_message_content(
-            message.id,
-            &to,
-            &rendered.subject,
-            &text,
-            "",
-            &rendered.greeting,
-            &header_id,
-        )
-        .await?;
+        let content = aftercare_store::MessageContent {
+            recipient: &to,
+            subject: &rendered.subject,
+            body_text: &text,
+            body_html: "",
+            greeting: &rendered.greeting,
+            header_message_id: &header_id,
+        };
         let reason = if message.state == MessageState::Planned {
             format!("posting to the {} provider '{provider}'", channel.as_str())
         } else {
@@ -147,7 +145,7 @@ impl Engine {
                 "posting again to '{provider}' after an interrupted attempt (same Idempotency-Key)"
             )
         };
-        self.mark_sending(tx, message, &reason).await?;
+        self.mark_sending(tx, message, &content, &reason).await?;
 
         let mut payload = serde_json::json!({
             "type": format!("message.{}", channel.as_str()),
@@ -198,12 +196,14 @@ impl Engine {
     ) -> Result<(), EngineError> {
         tx.set_message_content(
             message.id,
-            "",
-            &rendered.subject,
-            &rendered.text,
-            &rendered.html,
-            &rendered.greeting,
-            &header_id,
+            &aftercare_store::MessageContent {
+                recipient: "",
+                subject: &rendered.subject,
+                body_text: &rendered.text,
+                body_html: &rendered.html,
+                greeting: &rendered.greeting,
+                header_message_id: &header_id,
+            },
         )
         .await?;
         tx.transition_message(

@@ -108,30 +108,61 @@ impl Tx {
     }
 
     /// Stores what a message looks like as sent.
-    #[allow(clippy::too_many_arguments)]
     pub async fn set_message_content(
         &mut self,
         id: MessageId,
-        recipient: &str,
-        subject: &str,
-        body_text: &str,
-        body_html: &str,
-        greeting: &str,
-        header_message_id: &str,
+        content: &MessageContent<'_>,
     ) -> Result<()> {
         on_tx!(self, c => sqlx::query(
             "UPDATE messages SET recipient = $1, subject = $2, body_text = $3, body_html = $4,
                                  greeting = $5, header_message_id = $6 WHERE id = $7",
         )
-        .bind(recipient)
-        .bind(subject)
-        .bind(body_text)
-        .bind(body_html)
-        .bind(greeting)
-        .bind(header_message_id)
+        .bind(content.recipient)
+        .bind(content.subject)
+        .bind(content.body_text)
+        .bind(content.body_html)
+        .bind(content.greeting)
+        .bind(content.header_message_id)
         .bind(id)
         .execute(&mut *c).await?.rows_affected());
         Ok(())
+    }
+
+    /// Stores what a message looks like as sent and moves it from `from` to `sending`, in
+    /// one write of the row (issue 22: a message's row is wide and indexed, so every
+    /// update of it is costly); `false` if it was not in `from`.
+    pub async fn start_sending(
+        &mut self,
+        id: MessageId,
+        from: MessageState,
+        content: &MessageContent<'_>,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let n = on_tx!(self, c => sqlx::query(
+            "UPDATE messages SET recipient = $1, subject = $2, body_text = $3, body_html = $4,
+                                 greeting = $5, header_message_id = $6, state = $7, reason = $8,
+                                 attempts = attempts + 1
+             WHERE id = $9 AND state = $10",
+        )
+        .bind(content.recipient)
+        .bind(content.subject)
+        .bind(content.body_text)
+        .bind(content.body_html)
+        .bind(content.greeting)
+        .bind(content.header_message_id)
+        .bind(MessageState::Sending.as_str())
+        .bind(reason)
+        .bind(id)
+        .bind(from.as_str())
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+        if n == 1 {
+            self.insert_transition(id, Some(from), MessageState::Sending, None, reason, now)
+                .await?;
+        }
+        Ok(n == 1)
     }
 
     /// A message by id.
@@ -239,4 +270,21 @@ impl Tx {
         .fetch_all(&mut *c)
         .await?))
     }
+}
+
+/// What a message looks like as sent: to whom, and its rendered parts.
+#[derive(Debug, Clone, Copy)]
+pub struct MessageContent<'a> {
+    /// The address or number it goes to.
+    pub recipient: &'a str,
+    /// The subject.
+    pub subject: &'a str,
+    /// The text part.
+    pub body_text: &'a str,
+    /// The HTML part (empty for SMS and push).
+    pub body_html: &'a str,
+    /// The greeting line used.
+    pub greeting: &'a str,
+    /// The `Message-ID` header (or the provider's idempotency key).
+    pub header_message_id: &'a str,
 }
