@@ -18,10 +18,14 @@ use tokio::sync::oneshot;
 
 use super::*;
 
+/// A handed-over message waiting for its group's commit, and where its lane hears the
+/// outcome (`Ok(false)`: the lease was lost).
+type Waiting = (Handed, oneshot::Sender<Result<bool, String>>);
+
 /// The lanes' queue of handed-over messages, and the lock of the one flush at a time.
 #[derive(Debug, Default)]
 pub(crate) struct Settles {
-    queue: Mutex<Vec<(Handed, oneshot::Sender<Result<bool, String>>)>>,
+    queue: Mutex<Vec<Waiting>>,
     flushing: tokio::sync::Mutex<()>,
 }
 
@@ -68,7 +72,7 @@ impl Engine {
         }
     }
 
-    async fn flush_settles(&self, group: Vec<(Handed, oneshot::Sender<Result<bool, String>>)>) {
+    async fn flush_settles(&self, group: Vec<Waiting>) {
         let (handed, answers): (Vec<Handed>, Vec<_>) = group.into_iter().unzip();
         let now = self.clock.now();
         let result = async {
