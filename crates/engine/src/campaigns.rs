@@ -123,6 +123,38 @@ pub fn first_send(c: &Campaign) -> Option<Timestamp> {
     local_send(c, &earliest)
 }
 
+/// The audience version a scheduled campaign pinned, as a condition (`None` when it no
+/// longer loads).
+pub async fn pinned_audience(
+    tx: &mut Tx,
+    c: &Campaign,
+) -> Result<Option<Condition>, aftercare_store::StoreError> {
+    let definition = tx
+        .audience_versions(&c.audience_id)
+        .await?
+        .into_iter()
+        .find(|v| v.version == c.audience_version)
+        .map(|v| v.definition);
+    Ok(definition.and_then(|d| parse_audience(&d).ok()))
+}
+
+/// A stored campaign as the fast simulator runs it, with its audience's condition
+/// (`None` when its day or time does not read).
+pub fn simulated(c: &Campaign, audience: Condition) -> Option<crate::simulator::Campaign> {
+    let date: jiff::civil::Date = c.send_on.parse().ok()?;
+    let time: jiff::civil::Time = c.local_time.parse().ok()?;
+    Some(crate::simulator::Campaign {
+        name: c.name.clone(),
+        key: holdout_key(c.id),
+        template: c.template.clone(),
+        class: class_of(&c.class),
+        channels: channels_of(&c.channels),
+        audience,
+        send_at: date.to_datetime(time),
+        holdout: c.holdout,
+    })
+}
+
 /// A campaign as the team fills it in, before it is checked.
 #[derive(Debug, Clone, Default)]
 pub struct Draft {
@@ -380,13 +412,7 @@ impl Engine {
         if c.state != CampaignState::Scheduled && c.state != CampaignState::Planning {
             return self.finish(tx, job).await;
         }
-        let definition = tx
-            .audience_versions(&c.audience_id)
-            .await?
-            .into_iter()
-            .find(|v| v.version == c.audience_version)
-            .map(|v| v.definition);
-        let Some(condition) = definition.and_then(|d| parse_audience(&d).ok()) else {
+        let Some(condition) = pinned_audience(&mut tx, &c).await? else {
             tracing::error!(
                 campaign = c.id,
                 "The campaign's audience no longer loads; it is cancelled."

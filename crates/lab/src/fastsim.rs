@@ -32,6 +32,8 @@ pub struct Brand<'a> {
     pub retention: &'a aftercare_domain::retention::RetentionConfig,
     /// How the brand addresses a customer whose record does not say.
     pub address_form: aftercare_domain::AddressForm,
+    /// One-off campaigns to send during the run (issue 21).
+    pub campaigns: &'a [aftercare_engine::simulator::Campaign],
 }
 
 /// The run: how long, and whether to keep every message and enrolment.
@@ -59,6 +61,7 @@ fn setup<'a>(
         keep_messages: run.keep,
         address_form: brand.address_form,
         active_since: start,
+        campaigns: brand.campaigns,
     }
 }
 
@@ -176,10 +179,32 @@ pub fn simulate_fast(
     Ok(tally.report(&setup))
 }
 
+/// The campaigns a projection of the store sends: `extra` and the store's campaigns that
+/// are scheduled and not yet planned, on the audience version they pinned.
+async fn scheduled_campaigns(
+    tx: &mut aftercare_store::Tx,
+    extra: &[aftercare_engine::simulator::Campaign],
+) -> anyhow::Result<Vec<aftercare_engine::simulator::Campaign>> {
+    let mut out = extra.to_vec();
+    for c in tx.campaigns().await? {
+        if c.state != aftercare_store::CampaignState::Scheduled {
+            continue;
+        }
+        let audience = aftercare_engine::campaigns::pinned_audience(tx, &c).await?;
+        if let Some(simulated) =
+            audience.and_then(|a| aftercare_engine::campaigns::simulated(&c, a))
+        {
+            out.push(simulated);
+        }
+    }
+    Ok(out)
+}
+
 /// Runs the customers in `store` through the fast simulator for `run.days` from `start`:
 /// each with their orders and last year's contacts as history, and nothing new happening
 /// but what the programmes' calendar and the lifetime model bring (occasions, filler,
-/// likely lapsing). The store is only read.
+/// likely lapsing), and the campaigns scheduled in the store go out on their day. The store
+/// is only read.
 pub async fn simulate_store(
     store: &aftercare_store::Store,
     run: Run,
@@ -190,8 +215,10 @@ pub async fn simulate_store(
 ) -> anyhow::Result<SimulationReport> {
     let mut tx = store.begin_read().await?;
     let products = tx.products().await?;
+    let campaigns = scheduled_campaigns(&mut tx, brand.campaigns).await?;
     tx.commit().await?;
     let mut setup = setup(run, brand, &products, start);
+    setup.campaigns = &campaigns;
     // Nobody orders in a projection: active is an order in the year before it.
     setup.active_since = start - SignedDuration::from_hours(24 * 365);
     let year_ago = start - SignedDuration::from_hours(24 * 366);

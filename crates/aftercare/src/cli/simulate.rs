@@ -60,7 +60,7 @@ pub struct Args {
 }
 
 /// The library, or what is wrong with it.
-fn library(config: &Config) -> anyhow::Result<aftercare_engine::programme::Library> {
+pub fn library(config: &Config) -> anyhow::Result<aftercare_engine::programme::Library> {
     let (library, _) = app::load_programmes(config).map_err(|findings| {
         anyhow::anyhow!(
             "the programme folder has mistakes: {}",
@@ -74,13 +74,18 @@ fn library(config: &Config) -> anyhow::Result<aftercare_engine::programme::Libra
     Ok(library)
 }
 
-fn brand<'a>(config: &'a Config, library: &'a aftercare_engine::programme::Library) -> Brand<'a> {
+/// The brand as the fast simulator needs it: programmes and settings, no campaigns.
+pub fn brand<'a>(
+    config: &'a Config,
+    library: &'a aftercare_engine::programme::Library,
+) -> Brand<'a> {
     Brand {
         library,
         policy: &config.policy,
         loyalty: &config.loyalty,
         retention: &config.retention,
         address_form: config.brand.default_address_form,
+        campaigns: &[],
     }
 }
 

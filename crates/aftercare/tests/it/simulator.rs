@@ -359,10 +359,103 @@ fn a_fast_year_puts_active_consented_customers_in_the_band() {
     );
 }
 
+/// Issue 21, "test with the simulator": a campaign to everyone on the 10th of every month
+/// (twelve more promotional emails a year for each customer, on top of the library) never
+/// lifts a customer above the band or the attention ceiling — the policy holds and blocks
+/// a campaign's message as it does a programme's — and each campaign keeps its holdout.
+#[test]
+fn monthly_campaigns_to_everyone_never_lift_a_customer_above_the_band_or_the_ceiling() {
+    use aftercare::cli::simulate::{brand, library};
+    use aftercare_lab::fastsim::{self, Run};
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("unused.db").display());
+    let config = test_config(&url, None);
+    let library = library(&config).expect("library");
+    let start: jiff::Timestamp = "2026-03-02T00:00:00Z".parse().unwrap();
+    let everyone = aftercare_engine::campaigns::parse_audience("true").unwrap();
+    let campaigns: Vec<aftercare_engine::simulator::Campaign> = (0..12)
+        .map(|month| aftercare_engine::simulator::Campaign {
+            name: format!("month {month}"),
+            key: format!("campaign-{month}"),
+            template: "inspiration".into(),
+            class: aftercare_domain::MessageClass::Promotional,
+            channels: vec![aftercare_domain::Channel::Email],
+            audience: everyone.clone(),
+            send_at: jiff::civil::date(2026, 3, 10)
+                .checked_add(jiff::Span::new().months(month))
+                .unwrap()
+                .at(10, 0, 0, 0),
+            holdout: 0.1,
+        })
+        .collect();
+    let size = aftercare_lab::shop::Size {
+        customers: 1000,
+        seed: 11,
+    };
+    let run = Run {
+        days: 365,
+        keep: false,
+    };
+    let year = |brand| fastsim::simulate_fast(size, run, brand, start, &|_| {}, |_| Ok(()));
+    let without = year(brand(&config, &library)).expect("simulation");
+    let with = year(aftercare_lab::fastsim::Brand {
+        campaigns: &campaigns,
+        ..brand(&config, &library)
+    })
+    .expect("simulation");
+
+    assert_eq!(with.above_band, 0, "{:?}", with.contacts_histogram);
+    assert!(
+        with.above_ceiling <= without.above_ceiling,
+        "{} above the ceiling with the campaigns, {} without: {:?}",
+        with.above_ceiling,
+        without.above_ceiling,
+        with.attention_histogram
+    );
+    assert_eq!(with.repeats, 0, "the same message within 28 days");
+    let (mut members, mut held_out, mut sent, mut blocked) = (0, 0, 0, 0);
+    for month in 0..12 {
+        let report = &with.programmes[&format!("campaign:month {month}")];
+        members += report.enrolled;
+        held_out += report.held_out;
+        sent += report.messages.get("sent").copied().unwrap_or(0);
+        blocked += report.messages.get("blocked").copied().unwrap_or(0);
+    }
+    // Everyone present at each send is a member; about a tenth is held out.
+    assert!(members >= 12 * 1000, "{members}");
+    let share = held_out as f64 / members as f64;
+    assert!((0.07..0.13).contains(&share), "held out {share}");
+    // Some go, and the band and consent keep many back: twelve more a year cannot all fit.
+    assert!(sent > 0 && blocked > 0, "sent {sent}, blocked {blocked}");
+    assert!(
+        with.blocked
+            .iter()
+            .any(|(reason, _)| reason.contains("band")),
+        "{:?}",
+        with.blocked
+    );
+    // The library's own messages still go: the campaigns are ranked last.
+    let own = |r: &aftercare_engine::reports::SimulationReport| -> i64 {
+        r.programmes
+            .iter()
+            .filter(|(id, _)| !id.starts_with("campaign:"))
+            .map(|(_, p)| p.messages.get("sent").copied().unwrap_or(0))
+            .sum()
+    };
+    assert!(
+        own(&with) as f64 >= own(&without) as f64 * 0.9,
+        "the library sent {} with the campaigns, {} without",
+        own(&with),
+        own(&without)
+    );
+}
+
 /// `simulate --store`: the customers already in the database, with their orders and the
 /// last year's contacts as history, run a year ahead — the calendar's and the lifetime
-/// model's programmes enrol them, the order-driven ones cannot (no new orders), and the
-/// band counts the contacts they already had.
+/// model's programmes enrol them, the order-driven ones cannot (no new orders), a campaign
+/// scheduled in the store goes out on its day, and the band counts the contacts they
+/// already had.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_store_s_own_customers_are_simulated_a_year_ahead() {
     let dir = tempfile::tempdir().unwrap();
@@ -376,6 +469,40 @@ async fn the_store_s_own_customers_are_simulated_a_year_ahead() {
         .await
         .expect("a shop with history");
     let now = start + jiff::SignedDuration::from_hours(24 * 60);
+    // A campaign to everyone scheduled for a month on (issue 21): the projection sends it.
+    let clock = std::sync::Arc::new(aftercare_domain::ManualClock::new(now));
+    let engine = aftercare::app::build_engine(&config, clock).await.unwrap();
+    engine
+        .save_audience("everyone", "Everyone", "stats.orders_count >= 0", "eva")
+        .await
+        .unwrap()
+        .unwrap();
+    let send_on = (now + jiff::SignedDuration::from_hours(24 * 30))
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .date();
+    let campaign = engine
+        .create_campaign(
+            &aftercare_engine::campaigns::Draft {
+                name: "Spring".into(),
+                template: "inspiration".into(),
+                audience_id: "everyone".into(),
+                class: "promotional".into(),
+                channels: "email".into(),
+                send_on: send_on.to_string(),
+                local_time: "10:00".into(),
+                holdout_percent: "20".into(),
+                attribution_days: "7".into(),
+            },
+            "eva",
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    engine
+        .schedule_campaign(campaign, "eva")
+        .await
+        .unwrap()
+        .unwrap();
     let mut a = args(0, 365);
     a.store = true;
     let report = aftercare::cli::simulate::simulate_store(&a, &config, now, &|_| {}, |_| Ok(()))
@@ -394,6 +521,19 @@ async fn the_store_s_own_customers_are_simulated_a_year_ahead() {
         "no new orders in a projection"
     );
     assert_eq!(report.above_band, 0, "{:?}", report.contacts_histogram);
+    let spring = &report.programmes["campaign:Spring"];
+    assert_eq!(
+        spring.enrolled as usize, report.customers,
+        "everyone is a member"
+    );
+    assert!(
+        spring.held_out > 0 && spring.held_out < spring.enrolled / 2,
+        "{spring:?}"
+    );
+    assert!(
+        spring.messages.get("sent").copied().unwrap_or(0) > 0,
+        "{spring:?}"
+    );
     let in_band = report
         .contacts_histogram
         .get("07-09 (band)")

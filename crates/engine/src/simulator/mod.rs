@@ -7,7 +7,9 @@
 //! ([`crate::interpret`]), applying its effects to the household: triggers
 //! from orders, carrier statuses and the brand's events, calendar occasions through
 //! [`crate::occasions`], entry conditions and branches in CEL, holdouts, re-entry, exit
-//! events and goals, `wait`, `wait_for`, coupons, points; and every message goes through
+//! events and goals, `wait`, `wait_for`, coupons, points; one-off campaigns ([`Campaign`]:
+//! the audience read when the engine's `campaign` job would plan it, the holdout split as
+//! the engine splits, the message at each member's local send time); and every message goes through
 //! the same [`policy::decide`] and [`policy::choose_channel`], held and retried as the
 //! worker holds and retries it. Customers never affect one another except through a
 //! referral, so a customer and the friend they bring are simulated together (a
@@ -117,6 +119,48 @@ pub struct Setup<'a> {
     /// A customer with an order from here on is active (FR1's figure counts the active,
     /// marketing-consented ones): `from` for a generated shop, a year before it for a store.
     pub active_since: Timestamp,
+    /// One-off campaigns sent during the period (issue 21), reported after the programmes
+    /// as `campaign:<name>`.
+    pub campaigns: &'a [Campaign],
+}
+
+/// A one-off campaign as the simulator runs it: what `campaigns::plan_campaign` and the
+/// `deliver` job do with it, for the members of a household (made from a stored campaign
+/// by [`crate::campaigns::simulated`]).
+#[derive(Debug, Clone)]
+pub struct Campaign {
+    /// The team's name for it.
+    pub name: String,
+    /// Its holdout's key, as the engine splits (`campaign-<id>`).
+    pub key: String,
+    /// The template it sends.
+    pub template: String,
+    /// Its class (never transactional).
+    pub class: MessageClass,
+    /// Channels in order of preference.
+    pub channels: Vec<Channel>,
+    /// Who gets it: a condition on `customer` and `stats`, read when it is planned.
+    pub audience: crate::condition::Condition,
+    /// The day and local time it goes out, in each customer's own zone.
+    pub send_at: jiff::civil::DateTime,
+    /// The share held out.
+    pub holdout: f64,
+}
+
+impl Campaign {
+    /// When planning starts: the send time first reached anywhere (UTC+14), as the
+    /// engine's `campaign` job is due.
+    pub fn plan_at(&self) -> Option<Timestamp> {
+        self.send_in(&jiff::tz::TimeZone::fixed(jiff::tz::Offset::constant(14)))
+    }
+
+    /// When it goes out for a customer in `zone`.
+    pub fn send_in(&self, zone: &jiff::tz::TimeZone) -> Option<Timestamp> {
+        self.send_at
+            .to_zoned_datetime(zone.clone())
+            .ok()
+            .map(|z| z.timestamp())
+    }
 }
 
 /// One planned message, for `--log` and `--customer`.
@@ -256,7 +300,18 @@ impl Tally {
     pub fn report(self, setup: &Setup<'_>) -> SimulationReport {
         let days = (setup.to - setup.from).as_hours() / 24;
         let mut programmes = BTreeMap::new();
-        for (i, id) in setup.library.programmes.keys().enumerate() {
+        let campaigns = setup
+            .campaigns
+            .iter()
+            .map(|c| format!("campaign:{}", c.name));
+        for (i, id) in setup
+            .library
+            .programmes
+            .keys()
+            .cloned()
+            .chain(campaigns)
+            .enumerate()
+        {
             let c = self.counts.get(i).copied().unwrap_or_default();
             let messages = [("planned", c[3]), ("sent", c[4]), ("blocked", c[5])]
                 .into_iter()
@@ -273,7 +328,7 @@ impl Tally {
                     .and_then(|[treated, held_out]| uplift_of(&treated.sums(), &held_out.sums())),
                 messages,
             };
-            programmes.insert(id.clone(), report);
+            programmes.insert(id, report);
         }
         let band = setup.policy.band_min..=setup.policy.band_max;
         let mut histogram: BTreeMap<String, usize> = BTreeMap::new();

@@ -61,7 +61,10 @@ enum State {
 #[derive(Debug)]
 struct Message<'a> {
     person: usize,
-    enrolment: usize,
+    /// The enrolment that planned it; `None` for a campaign's.
+    enrolment: Option<usize>,
+    /// Its programme's or campaign's place in the tally.
+    index: usize,
     template: &'a str,
     step: &'a str,
     topic: Topic,
@@ -142,6 +145,8 @@ enum Job {
     Calendar(usize),
     Lapse(usize, u32),
     SettleReferral(usize),
+    /// A campaign (its place in `Setup::campaigns`) is planned for the household.
+    Campaign(usize),
     /// Ran already.
     Done,
 }
@@ -158,6 +163,8 @@ pub(super) struct Run<'s, 'a, 't> {
     open: Vec<usize>,
     /// Messages still planned.
     planned: Vec<usize>,
+    /// Campaign members: (the campaign's place in the tally, held out).
+    recipients: Vec<(usize, bool)>,
     /// Jobs by when they run, then by their place in `jobs` (the order they were made in),
     /// as the worker claims them (`ORDER BY run_at, id`).
     /// Due jobs by (time, rank, place): at one instant a daily score (rank 0) runs before
@@ -211,6 +218,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
             jobs: Vec::new(),
             open: Vec::new(),
             planned: Vec::new(),
+            recipients: Vec::new(),
             queue: BinaryHeap::new(),
             running: 0,
             tally,
@@ -237,6 +245,11 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                 self.people[who].counted = true;
                 self.plan_calendar(who, from);
                 self.plan_lapse(who, from);
+            }
+        }
+        for (i, c) in setup.campaigns.iter().enumerate() {
+            if let Some(at) = c.plan_at().filter(|at| (from..to).contains(at)) {
+                self.schedule(at, Job::Campaign(i));
             }
         }
         let mut last = from;
@@ -472,6 +485,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                 }
             }
             Job::SettleReferral(who) => self.settle_referral(who, now),
+            Job::Campaign(i) => self.campaign(i, now),
             Job::Done => {}
         }
     }
@@ -568,7 +582,11 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
             if msg.person != who || msg.state != State::Planned {
                 continue;
             }
-            let en = &self.enrolments[msg.enrolment];
+            // A campaign's message belongs to no enrolment: nothing an event does settles it.
+            let Some(e) = msg.enrolment else {
+                continue;
+            };
+            let en = &self.enrolments[e];
             let Some(reason) = settled(
                 en.programme,
                 en.state == EnrolmentState::Exited,
@@ -665,7 +683,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
         en.exit_reason = Some(reason.to_string());
         for i in 0..self.planned.len() {
             let m = self.planned[i];
-            if self.messages[m].enrolment == e && self.messages[m].state == State::Planned {
+            if self.messages[m].enrolment == Some(e) && self.messages[m].state == State::Planned {
                 self.block(m, format!("blocked: {reason}"));
             }
         }
@@ -778,7 +796,8 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                 let topic = crate::interpret::topic(&send.template, &self.enrolments[e].context);
                 self.messages.push(Message {
                     person: who,
-                    enrolment: e,
+                    enrolment: Some(e),
+                    index: self.enrolments[e].index,
                     template: variant.map_or(&send.template, |v| &v.template),
                     step: &step.id,
                     topic: Topic::of(&topic),
@@ -847,17 +866,21 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
         if self.messages[m].state != State::Planned {
             return;
         }
-        let e = self.messages[m].enrolment;
-        if self.enrolments[e].state == EnrolmentState::Exited {
+        let enrolment = self.messages[m].enrolment.map(|e| &self.enrolments[e]);
+        if let Some(en) = enrolment
+            && en.state == EnrolmentState::Exited
+        {
             let reason = format!(
                 "blocked: {}",
-                self.enrolments[e]
-                    .exit_reason
+                en.exit_reason
                     .as_deref()
                     .unwrap_or("the customer left the programme")
             );
             return self.block(m, reason);
         }
+        let programme = enrolment.map(|en| en.programme);
+        let coupon_valid_until =
+            enrolment.and_then(|en| crate::loyalty::coupon_valid_until(&en.context));
         let who = self.messages[m].person;
         let year_ago = now - DAY * 366;
         let p = &mut self.people[who];
@@ -867,14 +890,13 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
         }
         let from = p.history.partition_point(|c| c.at < year_ago);
         let msg = &self.messages[m];
-        let (moment, repeat_days) =
-            crate::interpret::policy_terms(Some(self.enrolments[e].programme), msg.step);
+        let (moment, repeat_days) = crate::interpret::policy_terms(programme, msg.step);
         let intent = Intent {
             class: msg.class,
             priority: msg.priority,
             channel: msg.channel,
             planned_at: msg.planned_at,
-            coupon_valid_until: crate::loyalty::coupon_valid_until(&self.enrolments[e].context),
+            coupon_valid_until,
             topic: msg.topic,
             repeat_days,
             moment,
@@ -915,6 +937,54 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                 self.messages[m].squeezed = squeezes(&intent, reason.code);
                 self.block(m, reason.sentence)
             }
+        }
+    }
+
+    /// `campaigns::plan_campaign` for the household: each member present now who is in
+    /// the audience is held out or gets the campaign's message at their local send time,
+    /// delivered as every message is.
+    fn campaign(&mut self, i: usize, now: Timestamp) {
+        let c: &'a super::Campaign = &self.sim.setup.campaigns[i];
+        let index = self.sim.names.len() + i;
+        let empty = serde_json::Value::Null;
+        for who in 0..self.people.len() {
+            if !self.people[who].present || !self.holds(&c.audience, who, &empty, now) {
+                continue;
+            }
+            let p = &self.people[who];
+            let holdout = in_holdout(&c.key, p.record.external_id.as_str(), c.holdout);
+            self.recipients.push((index, holdout));
+            if holdout {
+                continue;
+            }
+            let choice = policy::choose_channel_for(
+                &c.channels,
+                c.class,
+                &p.record,
+                policy::Reach::unknown(),
+                &[],
+                self.sim.setup.policy,
+            );
+            let planned_at = c.send_in(&p.zone).unwrap_or(now).max(now);
+            self.messages.push(Message {
+                person: who,
+                enrolment: None,
+                index,
+                template: &c.template,
+                step: &c.key,
+                topic: Topic::of(&c.template),
+                class: c.class,
+                priority: policy::Priority::Low,
+                channel: choice.channel,
+                planned_at,
+                state: State::Planned,
+                reason: format!("campaign '{}'", c.name),
+                sent_at: None,
+                squeezed: false,
+            });
+            let m = self.messages.len() - 1;
+            self.planned.push(m);
+            self.schedule(planned_at, Job::Deliver(m));
         }
     }
 
@@ -1282,8 +1352,12 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
         let (from, to) = (setup.from, setup.to);
         let t = &mut *self.tally;
         if t.counts.is_empty() {
-            t.counts = vec![[0; 6]; self.sim.names.len()];
+            t.counts = vec![[0; 6]; self.sim.names.len() + setup.campaigns.len()];
             t.outcomes = vec![Default::default(); self.sim.names.len()];
+        }
+        for &(index, holdout) in &self.recipients {
+            t.counts[index][0] += 1;
+            t.counts[index][1] += i64::from(holdout);
         }
         for en in &self.enrolments {
             if setup.keep_messages {
@@ -1322,13 +1396,13 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
         let mut attention = vec![0i64; self.people.len()];
         let mut topics: Vec<Vec<(Topic, Timestamp)>> = vec![Vec::new(); self.people.len()];
         for m in &self.messages {
-            let en = &self.enrolments[m.enrolment];
+            let en = m.enrolment.map(|e| &self.enrolments[e]);
             let state = match m.state {
                 State::Planned => 3,
                 State::Sent => 4,
                 State::Blocked => 5,
             };
-            t.counts[en.index][state] += 1;
+            t.counts[m.index][state] += 1;
             t.moments_squeezed += i64::from(m.squeezed && m.state != State::Sent);
             let by_reason = match m.state {
                 State::Planned => Some(&mut t.held),
@@ -1363,7 +1437,13 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                 let p = &self.people[m.person];
                 t.kept.messages.push(MessageLine {
                     customer: p.record.external_id.as_str().to_string(),
-                    programme: en.programme.id.clone(),
+                    programme: match en {
+                        Some(en) => en.programme.id.clone(),
+                        None => format!(
+                            "campaign:{}",
+                            setup.campaigns[m.index - self.sim.names.len()].name
+                        ),
+                    },
                     template: m.template.to_string(),
                     class: m.class,
                     channel: m.channel,
@@ -1376,7 +1456,8 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                         State::Planned => "held",
                     },
                     reason: m.reason.clone(),
-                    coupon_valid_until: crate::loyalty::coupon_valid_until(&en.context),
+                    coupon_valid_until: en
+                        .and_then(|en| crate::loyalty::coupon_valid_until(&en.context)),
                     zone: p.zone.clone(),
                     greeting: (m.state == State::Sent).then(|| {
                         let c = &p.record;
