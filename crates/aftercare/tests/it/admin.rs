@@ -123,6 +123,33 @@ impl Session {
     pub async fn csrf(&self, path: &str) -> String {
         form_field(&self.get(path).await.1, "csrf")
     }
+
+    /// Simulates `text` as programme `programme` in the admin UI's simulator (ten customers
+    /// for `days`) and waits for the run to finish; its page.
+    pub async fn simulate_draft(&self, programme: &str, text: &str, days: &str) -> String {
+        let csrf = self.csrf("/admin/simulator").await;
+        let r = self
+            .http
+            .post(format!("{}/admin/simulator", self.base_url))
+            .header("cookie", &self.cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form_body(&[
+                ("csrf", &csrf),
+                ("customers", "10"),
+                ("days", days),
+                ("seed", "3"),
+                ("programme", programme),
+                ("text", text),
+            ]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+        let location = r.headers()["location"].to_str().unwrap().to_string();
+        let page = finished_simulation(self, &location).await;
+        assert!(!page.contains("The simulation failed"), "{page}");
+        page
+    }
 }
 
 /// Jan with three orders and no marketing consent: the early-access offer is blocked.
@@ -731,7 +758,7 @@ both_backends!(
 
 /// Polls a simulation's page until it has finished; returns the page.
 async fn finished_simulation(session: &Session, path: &str) -> String {
-    for _ in 0..600 {
+    for _ in 0..1500 {
         let (status, page) = session.get(path).await;
         assert_eq!(status, 200, "{page}");
         if !page.contains("http-equiv=\"refresh\"") {
@@ -739,7 +766,7 @@ async fn finished_simulation(session: &Session, path: &str) -> String {
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    panic!("the simulation did not finish in two minutes");
+    panic!("the simulation did not finish in five minutes");
 }
 
 /// The simulator in the browser: bad fields and a broken programme are refused naming the

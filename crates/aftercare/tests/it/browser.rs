@@ -822,7 +822,8 @@ async fn an_editor_reads_a_two_variant_experiment_and_applies_its_winner() {
 
 /// Issue 21: an editor changes a programme's wait in the programme editor — first with a
 /// version that is not the next one (the finding says which is), then right — reads the
-/// draft's steps, publishes, and makes the earlier version live again.
+/// draft's steps, simulates a year of the draft, publishes, and makes the earlier version
+/// live again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_editor_changes_a_programme_reads_its_flow_publishes_and_makes_the_old_version_live() {
     let app = spawn_app(Backend::Sqlite).await;
@@ -864,10 +865,46 @@ async fn an_editor_changes_a_programme_reads_its_flow_publishes_and_makes_the_ol
         .replace("wait = \"1d\"", "wait = \"2d\"")
         .replace("version = 3", "version = 4"))
     .await;
-    let text = wait_for_text(&c, "No problems found: this draft can be published.").await;
+    let text = wait_for_text(
+        &c,
+        "No problems found: simulate a year of this draft, then publish it.",
+    )
+    .await;
     assert!(text.contains("wait 2d"), "{text}");
+    assert!(
+        text.contains("Simulate this draft over a year first"),
+        "{text}"
+    );
     accessible(&c, "admin-programme-edit").await;
     capture_admin(&c, "admin-programme-edit").await;
+    // Draft → simulate → publish: a year of the draft beside the library as it is.
+    click(&c, "a[href='/admin/simulator?programme=after-purchase']").await;
+    for (id, value) in [("customers", "10"), ("days", "365")] {
+        let field = c.find(Locator::Id(id)).await.unwrap();
+        field.clear().await.unwrap();
+        field.send_keys(value).await.unwrap();
+    }
+    click(&c, "main form button[type=submit]").await;
+    c.wait()
+        .at_most(std::time::Duration::from_secs(300))
+        .for_element(Locator::Id("h-r1"))
+        .await
+        .unwrap();
+    let text = main_text(&c).await;
+    assert!(text.contains("With the change to after-purchase"), "{text}");
+    capture_admin(&c, "admin-programme-draft-simulated").await;
+    c.goto(&format!(
+        "{}/admin/programmes/after-purchase/edit",
+        app.base_url
+    ))
+    .await
+    .unwrap();
+    let text = wait_for_text(&c, "Simulated over a year in simulation 1").await;
+    assert!(
+        text.contains("No problems found: this draft can be published."),
+        "{text}"
+    );
+    capture_admin(&c, "admin-programme-edit-simulated").await;
     type_into(&c, "note", "Thank a day later").await;
     click(&c, "#publish-form button[type=submit]").await;
     wait_for_text(&c, "v4").await;

@@ -450,13 +450,21 @@ both_backends!(
         assert!(page.contains("No problems found"), "{page}");
         assert!(page.contains("wait 2d"), "the draft's steps in words: {page}");
         assert!(page.contains("+wait = ") && page.contains("-wait = "), "{page}");
-        let (status, _) = eva
-            .post(
-                "/admin/programmes/after-purchase/publish",
-                &[("csrf", &csrf), ("note", "thank a day later")],
-            )
-            .await;
-        assert_eq!(status, 303);
+        // Draft → simulate → publish: not before a year of this very draft was simulated.
+        let form = [("csrf", csrf.as_str()), ("note", "thank a day later")];
+        let publish = || eva.post("/admin/programmes/after-purchase/publish", &form);
+        let (status, page) = publish().await;
+        assert_eq!(status, 409, "{page}");
+        assert!(page.contains("simulate this draft over a year first"), "{page}");
+        eva.simulate_draft("after-purchase", &good, "14").await;
+        let (status, page) = publish().await;
+        assert_eq!(status, 409, "{page}");
+        assert!(page.contains("covered 14 days"), "{page}");
+        eva.simulate_draft("after-purchase", &good, "365").await;
+        let (_, page) = eva.get(path).await;
+        assert!(page.contains("Simulated over a year in simulation 2"), "{page}");
+        let (status, page) = publish().await;
+        assert_eq!(status, 303, "{page}");
         assert_eq!(live_programme(&app).await, 4);
 
         // The running worker takes it within seconds: Jan's next order starts on 4, his

@@ -3,12 +3,15 @@
 //! readable flow, `check`'s findings with their line, and the difference from the live
 //! version; simulates the draft in the simulator (the form is filled with it) and
 //! publishes it as the programme's next immutable version — refused, changing nothing, while
-//! it has a finding. New enrolments start on the published version in every running worker
+//! it has a finding or until a simulation of exactly this draft over a year is done and put
+//! nobody above the band or the attention ceiling who was not there without it (the runs
+//! are kept in the serving process: after a restart, simulate again). New enrolments start on the published version in every running worker
 //! within seconds; customers already enrolled finish on theirs. Any stored version can be
 //! made the live one again. Every change is audited.
 
 use aftercare_engine::content::ContentError;
 use aftercare_engine::programme::parse_programme;
+use axum::Extension;
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -17,6 +20,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::{Role, Team, urlencoding};
+use super::simulator::{DraftSimulation, ProgrammeChange, Runs};
 use super::{AdminError, AdminResult, CsrfForm, NoteForm, VersionForm, html, not_found, render};
 use crate::AppState;
 use aftercare_store::Content;
@@ -39,6 +43,7 @@ fn unknown(team: &Team, id: &str) -> AdminError {
 async fn edit_page(
     app: &AppState,
     team: &Team,
+    runs: &Runs,
     id: &str,
     status: StatusCode,
     refused: Option<&[aftercare_engine::programme::Finding]>,
@@ -99,8 +104,47 @@ async fn edit_page(
         .iter()
         .map(|c| json!({"at": stamp(c.at), "kind": c.kind, "version": c.version, "by": c.by}))
         .collect();
+    let simulation = draft.as_ref().map(|d| {
+        let of = runs.of_draft(&ProgrammeChange {
+            programme_id: id.to_string(),
+            text: d.definition.clone(),
+        });
+        let run = match of {
+            DraftSimulation::Missing => None,
+            DraftSimulation::Running(id) | DraftSimulation::Failed(id) => Some(id),
+            DraftSimulation::Short { id, .. } | DraftSimulation::Done { id, .. } => Some(id),
+        };
+        // The refusal's sentence without its field name, as a status line.
+        let status = of.refusal(team.lang).map(|r| {
+            let r = r.split_once(": ").map_or(r.as_str(), |(_, why)| why);
+            let mut chars = r.chars();
+            chars
+                .next()
+                .map(|first| first.to_uppercase().chain(chars).collect::<String>())
+                .unwrap_or_default()
+        });
+        let text = status.unwrap_or_else(|| match of {
+            DraftSimulation::Done {
+                id,
+                above_ceiling: (with, without),
+                in_band,
+                ..
+            } => match team.lang {
+                super::Lang::En => format!(
+                    "Simulated over a year in simulation {id}: {:.1}% of active, consented customers in the band, nobody above it; {with} above the attention ceiling (without this draft: {without})",
+                    in_band * 100.0
+                ),
+                super::Lang::Nl => format!(
+                    "Over een jaar gesimuleerd in simulatie {id}: {:.1}% van de actieve klanten met toestemming binnen de bandbreedte, niemand erboven; {with} boven het aandachtsplafond (zonder dit concept: {without})",
+                    in_band * 100.0
+                ),
+            },
+            _ => String::new(),
+        });
+        json!({"ok": of.refusal(team.lang).is_none(), "text": text, "run": run})
+    });
     let ctx = json!({
-        "section": "programmes", "id": id, "name": live.name, "live_version": live.version,
+        "section": "programmes", "id": id, "simulation": simulation, "name": live.name, "live_version": live.version,
         "text": text, "rows": text.lines().count().clamp(12, 60) + 2,
         "draft": draft.as_ref().map(|d| json!({"author": d.author, "at": stamp(d.updated_at)})),
         "findings": findings, "refused": refused.is_some(), "next_version": checked.next_version,
@@ -114,8 +158,13 @@ async fn edit_page(
 }
 
 /// `GET /admin/programmes/{id}/edit`.
-pub async fn show(State(app): State<AppState>, team: Team, Path(id): Path<String>) -> AdminResult {
-    edit_page(&app, &team, &id, StatusCode::OK, None).await
+pub async fn show(
+    State(app): State<AppState>,
+    team: Team,
+    Extension(runs): Extension<Runs>,
+    Path(id): Path<String>,
+) -> AdminResult {
+    edit_page(&app, &team, &runs, &id, StatusCode::OK, None).await
 }
 
 /// The draft form.
@@ -162,6 +211,7 @@ pub async fn save(
 pub async fn publish(
     State(app): State<AppState>,
     team: Team,
+    Extension(runs): Extension<Runs>,
     Path(id): Path<String>,
     Form(form): Form<NoteForm>,
 ) -> AdminResult {
@@ -169,6 +219,39 @@ pub async fn publish(
     team.check_csrf(&form.csrf)?;
     let note = super::publish_note(&team, &form.note)?;
     let definition = super::draft_to_publish(&app, &team, Content::Programme, &id).await?;
+    // A draft with findings is refused for them first: simulating it would not help.
+    let checked = app
+        .engine
+        .check_programme(&id, &definition)
+        .await
+        .map_err(internal)?;
+    if !checked.findings.is_empty() {
+        let refused = Err(ContentError::Refused(checked.findings));
+        let (back, missing) = (String::new(), unknown(&team, &id));
+        return after_change(&app, &team, &runs, &id, refused, &back, missing).await;
+    }
+    // Draft → simulate → publish: a year of this very text, against the band and ceiling.
+    let simulated = runs.of_draft(&ProgrammeChange {
+        programme_id: id.clone(),
+        text: definition.clone(),
+    });
+    if let Some(reason) = simulated.refusal(team.lang) {
+        let finding = aftercare_engine::programme::Finding {
+            file: format!("{id}.toml").into(),
+            line: 0,
+            column: 0,
+            reason,
+        };
+        return edit_page(
+            &app,
+            &team,
+            &runs,
+            &id,
+            StatusCode::CONFLICT,
+            Some(&[finding]),
+        )
+        .await;
+    }
     let outcome = app
         .engine
         .publish_programme(&id, &definition, &team.username, note)
@@ -176,7 +259,7 @@ pub async fn publish(
         .map(|_| ());
     let back = format!("/admin/programmes/{}", urlencoding(&id));
     let missing = unknown(&team, &id);
-    after_change(&app, &team, &id, outcome, &back, missing).await
+    after_change(&app, &team, &runs, &id, outcome, &back, missing).await
 }
 
 /// `POST /admin/programmes/{id}/discard` (editor): drops the draft.
@@ -197,6 +280,7 @@ pub async fn discard(
 pub async fn make_live(
     State(app): State<AppState>,
     team: Team,
+    Extension(runs): Extension<Runs>,
     Path(id): Path<String>,
     Form(form): Form<VersionForm>,
 ) -> AdminResult {
@@ -212,7 +296,7 @@ pub async fn make_live(
         Err(ContentError::NotFound(what)) => not_found(&team, what),
         _ => unknown(&team, &id),
     };
-    after_change(&app, &team, &id, outcome, &back, missing).await
+    after_change(&app, &team, &runs, &id, outcome, &back, missing).await
 }
 
 /// To `back` after a publish or make-live; refused, the editor again with why (422);
@@ -220,6 +304,7 @@ pub async fn make_live(
 async fn after_change(
     app: &AppState,
     team: &Team,
+    runs: &Runs,
     id: &str,
     outcome: Result<(), ContentError>,
     back: &str,
@@ -231,6 +316,7 @@ async fn after_change(
             edit_page(
                 app,
                 team,
+                runs,
                 id,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 Some(&findings),

@@ -131,6 +131,8 @@ struct Run {
     days: i64,
     seed: u64,
     change: Option<String>,
+    /// The changed programme's text exactly, to know which draft this run simulated.
+    draft: Option<ProgrammeChange>,
     baseline: Arc<Progress>,
     changed: Option<Arc<Progress>>,
     state: RunState,
@@ -142,7 +144,99 @@ enum RunState {
     Failed(String),
 }
 
+/// The days a simulation must cover before its draft may be published: the band is yearly.
+pub const YEAR_DAYS: i64 = 365;
+
+/// What the simulator knows of a programme's draft (issue 21: draft → simulate → publish).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum DraftSimulation {
+    /// No run of exactly this text is kept.
+    Missing,
+    /// The newest run of it (its number) is still going.
+    Running(u64),
+    /// The newest run of it failed.
+    Failed(u64),
+    /// The newest run of it covered fewer days than a year.
+    Short {
+        /// The run.
+        id: u64,
+        /// Its days.
+        days: i64,
+    },
+    /// The newest run of it covered a year: with the draft against the library as it is.
+    Done {
+        /// The run.
+        id: u64,
+        /// Customers above the band with the draft, and without it.
+        above_band: (usize, usize),
+        /// Customers above the attention ceiling with the draft, and without it.
+        above_ceiling: (usize, usize),
+        /// Share of active, marketing-consented customers in the band, with the draft.
+        in_band: f64,
+    },
+}
+
+impl DraftSimulation {
+    /// Why the draft may not be published yet, in the team's language; `None` when it may:
+    /// a year was simulated with it and it put nobody above the band or the ceiling who
+    /// was not there without it.
+    pub fn refusal(&self, lang: Lang) -> Option<String> {
+        match *self {
+            Self::Missing => Some(lang.pick(
+                "simulation: simulate this draft over a year first with \u{201c}Simulate this draft beside the library as it is\u{201d}, then publish",
+                "simulatie: simuleer dit concept eerst over een jaar met \u{201c}Dit concept simuleren naast de huidige bibliotheek\u{201d} en publiceer dan",
+            ).into()),
+            Self::Running(id) => Some(match lang {
+                Lang::En => format!("simulation: simulation {id} of this draft is still running; publish when it is done"),
+                Lang::Nl => format!("simulatie: simulatie {id} van dit concept loopt nog; publiceer als ze klaar is"),
+            }),
+            Self::Failed(id) => Some(match lang {
+                Lang::En => format!("simulation: simulation {id} of this draft failed; simulate it again"),
+                Lang::Nl => format!("simulatie: simulatie {id} van dit concept is mislukt; simuleer het opnieuw"),
+            }),
+            Self::Short { id, days } => Some(match lang {
+                Lang::En => format!("simulation: simulation {id} covered {days} days; the band is yearly, so simulate at least {YEAR_DAYS}"),
+                Lang::Nl => format!("simulatie: simulatie {id} besloeg {days} dagen; de bandbreedte geldt per jaar, dus simuleer er minstens {YEAR_DAYS}"),
+            }),
+            Self::Done { id, above_band: (with, without), .. } if with > without => Some(match lang {
+                Lang::En => format!("simulation: in simulation {id} this draft put {with} customers above the yearly band (without it: {without})"),
+                Lang::Nl => format!("simulatie: in simulatie {id} bracht dit concept {with} klanten boven de jaarlijkse bandbreedte (zonder: {without})"),
+            }),
+            Self::Done { id, above_ceiling: (with, without), .. } if with > without => Some(match lang {
+                Lang::En => format!("simulation: in simulation {id} this draft put {with} customers above the attention ceiling (without it: {without})"),
+                Lang::Nl => format!("simulatie: in simulatie {id} bracht dit concept {with} klanten boven het aandachtsplafond (zonder: {without})"),
+            }),
+            Self::Done { .. } => None,
+        }
+    }
+}
+
 impl Runs {
+    /// What the newest kept run of exactly this change found.
+    pub fn of_draft(&self, change: &ProgrammeChange) -> DraftSimulation {
+        let list = self.lock();
+        let Some(run) = list.runs.iter().find(|r| r.draft.as_ref() == Some(change)) else {
+            return DraftSimulation::Missing;
+        };
+        match &run.state {
+            RunState::Running => DraftSimulation::Running(run.id),
+            RunState::Failed(_) => DraftSimulation::Failed(run.id),
+            RunState::Done(..) if run.days < YEAR_DAYS => DraftSimulation::Short {
+                id: run.id,
+                days: run.days,
+            },
+            RunState::Done(baseline, changed) => {
+                let with = changed.as_deref().unwrap_or(baseline);
+                DraftSimulation::Done {
+                    id: run.id,
+                    above_band: (with.above_band, baseline.above_band),
+                    above_ceiling: (with.above_ceiling, baseline.above_ceiling),
+                    in_band: with.active_marketing_in_band,
+                }
+            }
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, RunList> {
         // A panic while holding the lock leaves plain data behind; go on with it.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
@@ -399,6 +493,7 @@ pub async fn start(
                     days,
                     seed,
                     change: change.as_ref().map(|c| c.programme_id.clone()),
+                    draft: change.clone(),
                     baseline: baseline.clone(),
                     changed: changed.clone(),
                     state: RunState::Running,
@@ -586,6 +681,89 @@ mod tests {
                 "days: a whole number from 7 to 730",
                 "seed: a whole number from 0 to 4294967295",
             ]
+        );
+    }
+
+    fn report(above_band: usize, above_ceiling: usize) -> Box<SimulationReport> {
+        Box::new(SimulationReport {
+            days: 365,
+            customers: 10,
+            joined_during: 0,
+            programmes: Default::default(),
+            blocked: Vec::new(),
+            held: Vec::new(),
+            contacts_histogram: Default::default(),
+            contacts_per_customer: Default::default(),
+            band: (7, 9),
+            by_channel_class: Vec::new(),
+            in_band: 1.0,
+            active_marketing_customers: 10,
+            active_marketing_in_band: 1.0,
+            above_band,
+            attention_histogram: Default::default(),
+            attention_max: 18,
+            above_ceiling,
+            repeats: 0,
+            repeat_days: 28,
+            moments_squeezed: 0,
+        })
+    }
+
+    fn run(id: u64, days: i64, text: &str, state: RunState) -> Run {
+        Run {
+            id,
+            by: "eva".into(),
+            started_at: Timestamp::UNIX_EPOCH,
+            customers: 10,
+            days,
+            seed: 3,
+            change: Some("p".into()),
+            draft: Some(ProgrammeChange {
+                programme_id: "p".into(),
+                text: text.into(),
+            }),
+            baseline: Arc::default(),
+            changed: None,
+            state,
+        }
+    }
+
+    #[test]
+    fn only_a_finished_year_of_exactly_the_draft_lets_it_be_published() {
+        let runs = Runs::default();
+        let draft = ProgrammeChange {
+            programme_id: "p".into(),
+            text: "version = 2".into(),
+        };
+        assert_eq!(runs.of_draft(&draft), DraftSimulation::Missing);
+        let done = || RunState::Done(report(0, 1), Some(report(0, 1)));
+        // Newest first, as the list keeps them.
+        runs.lock().runs = vec![run(3, 365, "version = 2 # other", done())];
+        assert_eq!(runs.of_draft(&draft), DraftSimulation::Missing);
+        runs.lock()
+            .runs
+            .insert(0, run(4, 30, "version = 2", done()));
+        assert!(matches!(
+            runs.of_draft(&draft),
+            DraftSimulation::Short { id: 4, days: 30 }
+        ));
+        runs.lock()
+            .runs
+            .insert(0, run(5, 365, "version = 2", RunState::Running));
+        assert_eq!(runs.of_draft(&draft), DraftSimulation::Running(5));
+        runs.lock().runs[0].state = done();
+        let found = runs.of_draft(&draft);
+        assert!(
+            matches!(found, DraftSimulation::Done { id: 5, .. }),
+            "{found:?}"
+        );
+        assert_eq!(found.refusal(Lang::En), None);
+        // More customers above the ceiling with the draft than without: refused.
+        runs.lock().runs[0].state = RunState::Done(report(0, 1), Some(report(0, 2)));
+        let refusal = runs.of_draft(&draft).refusal(Lang::En).unwrap();
+        assert!(
+            refusal.contains("2 customers above the attention ceiling (without it: 1)"),
+            "{refusal}"
         );
     }
 }

@@ -528,6 +528,11 @@ const STRINGS: &[(&str, &str, &str)] = &[
         "No problems found: this draft can be published.",
         "Geen problemen gevonden: dit concept kan worden gepubliceerd.",
     ),
+    (
+        "no_findings_simulate",
+        "No problems found: simulate a year of this draft, then publish it.",
+        "Geen problemen gevonden: simuleer een jaar met dit concept en publiceer het dan.",
+    ),
     ("line", "line", "regel"),
     (
         "register_warnings",
@@ -627,6 +632,7 @@ const STRINGS: &[(&str, &str, &str)] = &[
         "Save draft and check",
         "Concept opslaan en controleren",
     ),
+    ("simulation", "simulation", "simulatie"),
     (
         "simulate_draft",
         "Simulate this draft beside the library as it is",
