@@ -129,10 +129,12 @@ pub async fn sync_templates(
     let definitions = tx.live_template_definitions().await?;
     let generation = tx.content_generation().await?;
     tx.commit().await?;
+    // Published in the editor over a file, or begun in the editor (no file ever had it); a
+    // template whose file was removed stays out.
     let edited: Vec<(String, String)> = definitions
         .into_iter()
-        .filter(|(name, _, text)| files.source(name).is_some_and(|f| f != text))
-        .map(|(name, _, text)| (name, text))
+        .filter(|(name, _, text, from_file)| files.source(name).map_or(!from_file, |f| f != text))
+        .map(|(name, _, text, _)| (name, text))
         .collect();
     let names: Vec<String> = edited.iter().map(|(n, _)| n.clone()).collect();
     let renderer = files.with_templates(edited).map_err(|findings| {
@@ -263,12 +265,13 @@ impl Engine {
         tx.commit().await?;
         self.reload_programmes().await;
         let current = self.renderer();
+        // Changed ones, and new ones begun in the editor (not a file this process lacks).
         let changed: Vec<(String, String)> = definitions
             .into_iter()
-            .filter(|(name, _, text)| {
-                current.template_names().contains(name) && current.source(name) != Some(text)
+            .filter(|(name, _, text, from_file)| {
+                current.source(name).map_or(!from_file, |live| live != text)
             })
-            .map(|(name, _, text)| (name, text))
+            .map(|(name, _, text, _)| (name, text))
             .collect();
         match current.with_templates(changed) {
             Ok(renderer) => {
@@ -363,7 +366,10 @@ impl Engine {
         by: &str,
         note: &str,
     ) -> Result<i32, ContentError> {
-        self.known_template(name)?;
+        // A template begun in the editor is published for the first time under a new name.
+        if self.known_template(name).is_err() {
+            new_template_name(name).map_err(ContentError::NotFound)?;
+        }
         self.fit_to_publish(name, definition).await?;
         let mut tx = self.store().begin().await?;
         tx.lock_content().await?;
@@ -463,12 +469,71 @@ impl Engine {
         ))
     }
 
+    /// Begins a new template as a draft named `name`, a copy of template `from`'s live
+    /// definition, audited (issue 21: a new message needs no developer). It goes live when
+    /// its draft is published, checked as every publish is. Refused, naming the field, when
+    /// the name is taken or not a template name, or `from` is not a template.
+    pub async fn begin_template(
+        &self,
+        name: &str,
+        from: &str,
+        by: &str,
+    ) -> Result<Result<(), crate::campaigns::Refusal>, ContentError> {
+        let refuse = |field, reason: String| Ok(Err(crate::campaigns::Refusal { field, reason }));
+        if let Err(reason) = new_template_name(name) {
+            return refuse("name", reason);
+        }
+        let renderer = self.renderer();
+        if renderer.template_names().contains(name) {
+            return refuse("name", format!("there is a template '{name}' already"));
+        }
+        let Some(definition) = renderer.source(from) else {
+            return refuse("from", format!("there is no template '{from}'"));
+        };
+        let now = self.clock().now();
+        let mut tx = self.store().begin().await?;
+        tx.lock_content().await?;
+        if tx.draft(Content::Template, name).await?.is_some() {
+            return refuse(
+                "name",
+                format!("a new template '{name}' is being written already"),
+            );
+        }
+        tx.save_draft(Content::Template, name, definition, by, now)
+            .await?;
+        tx.audit(
+            by,
+            "template.begin",
+            &Content::Template.subject(name),
+            None,
+            Some(&serde_json::json!({ "from": from }).to_string()),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Ok(()))
+    }
+
     fn known_template(&self, name: &str) -> Result<(), ContentError> {
         if self.renderer().template_names().contains(name) {
             Ok(())
         } else {
             Err(ContentError::NotFound(format!("no template '{name}'")))
         }
+    }
+}
+
+/// Whether `name` can name a new template: 1 to 60 lowercase letters, digits and
+/// underscores, starting with a letter (as the template files are named); why not.
+pub fn new_template_name(name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    let fits = chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name.len() <= 60;
+    if fits {
+        Ok(())
+    } else {
+        Err("1 to 60 lowercase letters, digits and underscores, starting with a letter".into())
     }
 }
 

@@ -524,3 +524,149 @@ both_backends!(
         let _ = running.await;
     }
 );
+
+both_backends!(
+    a_template_begun_in_the_editor_goes_live_on_publish_and_campaigns_can_send_it,
+    |backend| async move {
+        let app = spawn_app(backend).await;
+        let other = aftercare::app::build_engine(&app.config, app.clock.clone())
+            .await
+            .unwrap();
+        let eva = sign_in_as(&app, "eva", "editor").await;
+        let (status, page) = eva.get("/admin/templates").await;
+        assert_eq!(status, 200);
+        assert!(page.contains("id=\"begin-form\""), "{page}");
+        let csrf = eva.csrf("/admin/templates").await;
+        let begin = |name: &'static str, from: &'static str| {
+            let csrf = csrf.clone();
+            let eva = &eva;
+            async move {
+                eva.post(
+                    "/admin/templates",
+                    &[("csrf", &csrf), ("name", name), ("from", from)],
+                )
+                .await
+            }
+        };
+        // A name that is not one, a name taken, a copy of nothing: refused, naming the field.
+        for (name, from, why) in [
+            ("Herfst!", "inspiration", "name: 1 to 60 lowercase letters"),
+            (
+                "inspiration",
+                "inspiration",
+                "name: there is a template &#x27;inspiration&#x27; already",
+            ),
+            (
+                "autumn_offer",
+                "nope",
+                "from: there is no template &#x27;nope&#x27;",
+            ),
+        ] {
+            let (status, page) = begin(name, from).await;
+            assert_eq!(status, 422, "{page}");
+            assert!(page.contains(why), "{why} in {page}");
+        }
+        let (status, _) = begin("autumn_offer", "inspiration").await;
+        assert_eq!(status, 303);
+        let (status, _) = begin("autumn_offer", "inspiration").await;
+        assert_eq!(status, 422, "begun once");
+        let (_, list) = eva.get("/admin/templates").await;
+        assert!(
+            list.contains("/admin/templates/autumn_offer") && list.contains("new, draft"),
+            "{list}"
+        );
+
+        // Not live yet: a campaign cannot send it.
+        let campaign = |template: &str| aftercare_engine::campaigns::Draft {
+            name: "Herfst".into(),
+            template: template.into(),
+            audience_id: "everyone".into(),
+            class: "promotional".into(),
+            channels: "email".into(),
+            send_on: "2026-10-03".into(),
+            local_time: "10:00".into(),
+            holdout_percent: "10".into(),
+            attribution_days: "7".into(),
+        };
+        app.engine
+            .save_audience("everyone", "Everyone", "stats.orders_count >= 0", "eva")
+            .await
+            .unwrap()
+            .unwrap();
+        let refused = app
+            .engine
+            .create_campaign(&campaign("autumn_offer"), "eva")
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(refused.field, "template");
+
+        // Written in the editor like any template, and published.
+        let path = "/admin/templates/autumn_offer";
+        let (status, page) = eva.get(path).await;
+        assert_eq!(status, 200, "{page}");
+        let mut tx = app.store.begin_read().await.unwrap();
+        let draft = tx
+            .draft(aftercare_store::Content::Template, "autumn_offer")
+            .await
+            .unwrap()
+            .unwrap();
+        tx.commit().await.unwrap();
+        let mut fields = parts(&draft.definition).unwrap();
+        fields.get_mut("nl-NL").unwrap().subject = "De herfst is begonnen".into();
+        fields.get_mut("en").unwrap().subject = "Autumn is here".into();
+        let (status, _) = eva.post(path, &as_refs(&form(&csrf, &fields))).await;
+        assert_eq!(status, 303);
+        let (_, page) = eva.get(path).await;
+        assert!(page.contains("No problems found"), "{page}");
+        assert!(
+            page.contains("De herfst is begonnen"),
+            "the preview: {page}"
+        );
+        let (status, page) = eva
+            .post(
+                &format!("{path}/publish"),
+                &[("csrf", &csrf), ("note", "autumn")],
+            )
+            .await;
+        assert_eq!(status, 303, "{page}");
+        assert!(
+            app.engine
+                .renderer()
+                .template_names()
+                .contains("autumn_offer")
+        );
+        app.engine
+            .create_campaign(&campaign("autumn_offer"), "eva")
+            .await
+            .unwrap()
+            .expect("a campaign may send the published template");
+
+        // A running process picks it up; a process started now loads it from the store.
+        assert!(other.refresh_content().await.unwrap());
+        assert!(other.renderer().template_names().contains("autumn_offer"));
+        let restarted = aftercare::app::build_engine(&app.config, app.clock.clone())
+            .await
+            .unwrap();
+        let renderer = restarted.renderer();
+        assert!(
+            renderer
+                .source("autumn_offer")
+                .is_some_and(|t| t.contains("De herfst is begonnen")),
+            "{:?}",
+            renderer.source("autumn_offer")
+        );
+        let mut tx = app.store.begin_read().await.unwrap();
+        let audit = tx
+            .audit_log(Some("template:autumn_offer"), 10)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        for action in ["template.begin", "template.draft", "template.publish"] {
+            assert!(
+                audit.iter().any(|a| a.action == action),
+                "{action}: {audit:?}"
+            );
+        }
+    }
+);

@@ -215,10 +215,14 @@ impl Tx {
             .collect()
     }
 
-    /// The live definition of every template: (name, version, definition).
-    pub async fn live_template_definitions(&mut self) -> Result<Vec<(String, i32, String)>> {
+    /// The live definition of every template: (name, version, definition, whether it began
+    /// as a file rather than in the admin UI's editor).
+    pub async fn live_template_definitions(&mut self) -> Result<Vec<(String, i32, String, bool)>> {
         Ok(on_tx!(self, c => sqlx::query_as(
-            "SELECT l.name, l.version, v.definition FROM template_live l
+            "SELECT l.name, l.version, v.definition,
+                    EXISTS (SELECT 1 FROM template_versions f
+                            WHERE f.name = l.name AND f.origin = 'file') AS from_file
+             FROM template_live l
              JOIN template_versions v ON v.name = l.name AND v.version = l.version
              ORDER BY l.name",
         )

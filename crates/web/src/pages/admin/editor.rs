@@ -6,7 +6,9 @@
 //! and makes it live — refused, changing nothing, while it has findings — and every running
 //! worker picks it up without a restart; any earlier version can be made live again with one
 //! click. Each change is audited in its own transaction. The stored versions can be
-//! downloaded as the same TOML the template files hold, so git can stay the record.
+//! downloaded as the same TOML the template files hold, so git can stay the record. A new
+//! template is begun here too, as a draft copied from an existing one under a new name; it
+//! goes live — and can be chosen by campaigns and programmes — when it is published.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -65,24 +67,82 @@ pub async fn list(State(app): State<AppState>, team: Team) -> AdminResult {
     tx.commit().await?;
     let renderer = app.engine.renderer();
     let mut names: Vec<&String> = renderer.template_names().iter().collect();
+    // Templates begun in the editor and not yet published: a draft without a live version.
+    names.extend(
+        drafts
+            .iter()
+            .filter(|d| !renderer.template_names().contains(*d)),
+    );
     names.sort();
     let rows: Vec<Value> = names
-        .into_iter()
+        .iter()
         .map(|name| {
-            let l = live.get(name);
+            let l = live.get(*name);
             json!({
                 "name": name, "version": l.map(|l| l.version),
                 "since": l.map(|l| stamp(l.since)), "by": l.map(|l| l.by.clone()),
                 "draft": drafts.contains(name), "used_by": senders(&app, name),
                 "short": renderer.has_short_text(name),
+                "new": !renderer.template_names().contains(*name),
             })
         })
         .collect();
+    let mut existing: Vec<&String> = renderer.template_names().iter().collect();
+    existing.sort();
     page(
         &team,
         "template_list.html",
-        json!({"section": "templates", "templates": rows}),
+        json!({"section": "templates", "templates": rows, "existing": existing,
+               "can_edit": team.role >= Role::Editor}),
     )
+}
+
+/// The form that begins a new template.
+#[derive(Debug, Deserialize)]
+pub struct BeginForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    from: String,
+}
+
+/// `POST /admin/templates` (editor): begins a new template as a draft copied from an
+/// existing one, and opens it in the editor; refused (422) naming the field.
+pub async fn begin(
+    State(app): State<AppState>,
+    team: Team,
+    Form(form): Form<BeginForm>,
+) -> AdminResult {
+    team.require(Role::Editor)?;
+    team.check_csrf(&form.csrf)?;
+    let name = form.name.trim();
+    match app
+        .engine
+        .begin_template(name, form.from.trim(), &team.username)
+        .await
+        .map_err(|e| AdminError::Api(crate::error::ApiError::Internal(e.to_string())))?
+    {
+        Ok(()) => Ok(back_to(name)),
+        Err(refusal) => Err(AdminError::page(super::problem(
+            team.lang,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            team.lang.pick("Not begun", "Niet begonnen"),
+            &refusal.to_string(),
+        ))),
+    }
+}
+
+/// Whether `name` is a template, or one begun in the editor (a draft, not yet live).
+async fn exists(app: &AppState, name: &str) -> Result<bool, AdminError> {
+    if app.engine.renderer().template_names().contains(name) {
+        return Ok(true);
+    }
+    let mut tx = app.store.begin_read().await?;
+    let draft = tx.draft(Content::Template, name).await?;
+    tx.commit().await?;
+    Ok(draft.is_some())
 }
 
 /// What the editor page can be asked for.
@@ -139,11 +199,14 @@ async fn editor_page(
     refused: Option<&[aftercare_engine::programme::Finding]>,
 ) -> AdminResult {
     let renderer = app.engine.renderer();
-    let Some(live_text) = renderer.source(name).map(str::to_string) else {
-        return Err(unknown(team, name));
-    };
     let mut tx = app.store.begin_read().await?;
     let draft = tx.draft(Content::Template, name).await?;
+    // A template begun in the editor has no live text yet: its draft is all of it.
+    let live_text = match (renderer.source(name), &draft) {
+        (Some(text), _) => text.to_string(),
+        (None, Some(_)) => String::new(),
+        (None, None) => return Err(unknown(team, name)),
+    };
     let versions = tx.template_versions(name).await?;
     let live = tx
         .live_templates()
@@ -383,7 +446,7 @@ pub async fn save(
 ) -> AdminResult {
     team.require(Role::Editor)?;
     team.check_csrf(form.get("csrf").map_or("", String::as_str))?;
-    if !app.engine.renderer().template_names().contains(&name) {
+    if !exists(&app, &name).await? {
         return Err(unknown(&team, &name));
     }
     let definition = draft_from_form(&app, &team, &name, &form)?;
@@ -429,7 +492,12 @@ pub async fn discard(
 ) -> AdminResult {
     team.require(Role::Editor)?;
     team.check_csrf(&form.csrf)?;
-    let back = format!("/admin/templates/{}", urlencoding(&name));
+    // Discarding a template begun here discards the template: back to the list.
+    let back = if app.engine.renderer().template_names().contains(&name) {
+        format!("/admin/templates/{}", urlencoding(&name))
+    } else {
+        "/admin/templates".to_string()
+    };
     super::keep_draft(&app, &team, Content::Template, &name, None, &back).await
 }
 

@@ -253,7 +253,7 @@ pub fn routes() -> Router<AppState> {
             "/admin/programmes/{id}/make-live",
             post(programme_editor::make_live),
         )
-        .route("/admin/templates", get(editor::list))
+        .route("/admin/templates", get(editor::list).post(editor::begin))
         .route(
             "/admin/templates/{name}",
             get(editor::show).post(editor::save),

@@ -633,6 +633,20 @@ const STRINGS: &[(&str, &str, &str)] = &[
         "Concept opslaan en controleren",
     ),
     ("simulation", "simulation", "simulatie"),
+    ("new_template", "New template", "Nieuw sjabloon"),
+    (
+        "new_template_intro",
+        "Begin a new message as a copy of an existing one. It is a draft until you publish it; then campaigns and programmes can send it.",
+        "Begin een nieuw bericht als kopie van een bestaand bericht. Het blijft een concept tot je het publiceert; daarna kunnen campagnes en programma's het versturen.",
+    ),
+    (
+        "new_template_name",
+        "Name (lowercase letters, digits, _)",
+        "Naam (kleine letters, cijfers, _)",
+    ),
+    ("new_template_from", "Copy of", "Kopie van"),
+    ("new_template_begin", "Begin", "Beginnen"),
+    ("new_draft", "new, draft", "nieuw, concept"),
     (
         "simulate_draft",
         "Simulate this draft beside the library as it is",
