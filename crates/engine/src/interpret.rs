@@ -484,6 +484,19 @@ pub fn jump(programme: &Programme, target: Option<&str>, from: i32) -> i32 {
         .unwrap_or(from + 1)
 }
 
+/// When a send step that fell due at `due` plans its message: later by the customer's
+/// variant's `wait` in a timing experiment (the worker and the simulator alike).
+pub fn send_at(
+    variant: Option<&crate::programme::Variant>,
+    due: jiff::Timestamp,
+    zone: &jiff::tz::TimeZone,
+) -> jiff::Timestamp {
+    match variant.and_then(|v| v.wait) {
+        Some(span) => wait_end(&Wait::For(span), due, zone, None),
+        None => due,
+    }
+}
+
 /// When a `wait` step that fell due at `due` ends, in the customer's `zone`; `date` is what
 /// a `wait = { until = … }` expression gave (none: go on at once).
 pub fn wait_end(

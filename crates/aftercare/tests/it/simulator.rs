@@ -83,7 +83,7 @@ wait = { until_time = "10:00" }
 
 [[steps]]
 id = "ask"
-send = { template = "nps_invite", class = "service", priority = "low" }
+send = { template = "nps_invite", class = "service", priority = "low", variants = [{ name = "now" }, { name = "later", wait = "3d" }] }
 
 [[steps]]
 id = "done"

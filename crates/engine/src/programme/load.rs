@@ -417,10 +417,17 @@ pub(super) fn parse_action(
                     None => send_channels(&names, &template, ctx)
                         .map_err(|e| format!("variants[{i}]: {e}"))?,
                 };
+                let wait = match &v.wait {
+                    Some(w) => {
+                        Some(parse_duration(w).map_err(|e| format!("variants[{i}].wait: {e}"))?)
+                    }
+                    None => None,
+                };
                 variants.push(Variant {
                     name: name.to_string(),
                     template,
                     channels,
+                    wait,
                 });
             }
             if variants.len() == 1 {

@@ -347,7 +347,7 @@ pub struct SendStep {
 }
 
 /// One variant of a send step in a content experiment.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Variant {
     /// Its name (`A`, `short subject`).
     pub name: String,
@@ -355,6 +355,9 @@ pub struct Variant {
     pub template: String,
     /// Its channels in order of preference.
     pub channels: Vec<Channel>,
+    /// How much later than the step it sends (a timing experiment), in the customer's own
+    /// calendar; `None`: when the step runs.
+    pub wait: Option<jiff::Span>,
 }
 
 impl SendStep {
@@ -494,7 +497,7 @@ mod tests {
     }
 
     #[test]
-    fn an_experiment_names_its_wrong_variant_and_splits_customers_stably() {
+    fn an_experiment_names_its_wrong_variant_times_a_later_one_and_splits_customers_stably() {
         let step = |variants: &str| {
             format!(
                 "{HEAD}[[steps]]\nid = \"a\"\nsend = {{ template = \"thanks\", class = \"service\", variants = {variants} }}\n"
@@ -526,6 +529,31 @@ mod tests {
             sms.iter()
                 .any(|f| f.contains("variants[1].channels: channel 'sms' needs a provider")),
             "{sms:?}"
+        );
+        let late = findings(&step(r#"[{ name = "A" }, { name = "B", wait = "soon" }]"#));
+        assert!(
+            late.iter().any(|f| f.contains("variants[1].wait:")),
+            "{late:?}"
+        );
+        // A timing experiment: B goes out two days after the step, in the customer's zone.
+        let timed = parse_programme(
+            Path::new("p.toml"),
+            &step(r#"[{ name = "A" }, { name = "B", wait = "2d" }]"#),
+            &ctx(),
+        )
+        .unwrap();
+        let Action::Send(timed) = &timed.steps[0].action else {
+            panic!("a send step")
+        };
+        let due: jiff::Timestamp = "2026-03-28T09:00:00Z".parse().unwrap();
+        let zone = jiff::tz::TimeZone::get("Europe/Amsterdam").unwrap();
+        let [a, b] =
+            [0, 1].map(|i| crate::interpret::send_at(Some(&timed.variants[i]), due, &zone));
+        assert_eq!(a, due);
+        // Across the change to summer time, still 10:00 local two days on.
+        assert_eq!(
+            b,
+            "2026-03-30T08:00:00Z".parse::<jiff::Timestamp>().unwrap()
         );
         let p = parse_programme(
             Path::new("p.toml"),

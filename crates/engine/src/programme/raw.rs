@@ -142,6 +142,8 @@ pub(super) struct RawVariant {
     pub(super) template: Option<String>,
     #[serde(default)]
     pub(super) channels: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) wait: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -794,6 +794,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                     self.sim.setup.policy,
                 );
                 let topic = crate::interpret::topic(&send.template, &self.enrolments[e].context);
+                let planned_at = crate::interpret::send_at(variant, due, &self.people[who].zone);
                 self.messages.push(Message {
                     person: who,
                     enrolment: Some(e),
@@ -804,7 +805,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                     class: send.class,
                     priority: send.priority,
                     channel: choice.channel,
-                    planned_at: due,
+                    planned_at,
                     state: State::Planned,
                     // As the worker words it, until the policy says more.
                     reason,
@@ -813,7 +814,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                 });
                 let m = self.messages.len() - 1;
                 self.planned.push(m);
-                self.schedule(due.max(now), Job::Deliver(m));
+                self.schedule(planned_at.max(now), Job::Deliver(m));
             }
             Effect::Tag(tag) => {
                 let p = &mut self.people[who];

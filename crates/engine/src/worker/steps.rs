@@ -195,6 +195,8 @@ impl Engine {
                 );
                 let priority = send.priority;
                 let topic = crate::interpret::topic(&send.template, context);
+                let planned_at =
+                    crate::interpret::send_at(variant, due, &customer.record.time_zone.zone());
                 let message = NewMessage {
                     customer_id: enrolment.customer_id,
                     enrolment_id: Some(enrolment.id),
@@ -204,14 +206,20 @@ impl Engine {
                     class: send.class,
                     priority,
                     channel: choice.channel,
-                    planned_at: due,
+                    planned_at,
                     reason: &reason,
                     topic: &topic,
                     variant: variant.map(|v| v.name.as_str()),
                 };
-                // The delivery keeps the step's place in the queue (`follow_up_at`).
+                // The delivery keeps the step's place in the queue (`follow_up_at`), or
+                // waits for its variant's later moment.
+                let run_at = if planned_at > due {
+                    planned_at
+                } else {
+                    due.min(now)
+                };
                 if let Some(message_id) = tx.insert_message(&message, now).await? {
-                    tx.insert_job(JobKind::Deliver, message_id, due.min(now), now)
+                    tx.insert_job(JobKind::Deliver, message_id, run_at, now)
                         .await?;
                 }
             }

@@ -94,7 +94,10 @@ pub(super) fn describe(p: &Programme, index: usize) -> Value {
                     "; an experiment: {}",
                     s.variants
                         .iter()
-                        .map(|v| format!("{} ('{}')", v.name, v.template))
+                        .map(|v| match v.wait {
+                            Some(wait) => format!("{} ('{}', {wait:#} later)", v.name, v.template),
+                            None => format!("{} ('{}')", v.name, v.template),
+                        })
                         .collect::<Vec<_>>()
                         .join(", ")
                 )
