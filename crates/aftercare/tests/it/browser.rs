@@ -672,6 +672,11 @@ async fn an_editor_changes_a_template_sees_its_preview_and_finding_publishes_and
     );
     accessible(&c, "admin-template-draft").await;
     capture_admin(&c, "admin-template-draft").await;
+    // Tried on the template's real messages, as a publish will be: nothing is sent.
+    click(&c, "form:has(input[name='try']) button[type=submit]").await;
+    c.wait().for_element(Locator::Id("trial")).await.unwrap();
+    accessible(&c, "admin-template-trial").await;
+    capture_admin(&c, "admin-template-trial").await;
 
     // Published with a note; then version 1 is made live again.
     type_into(&c, "note", "Subject says what happens next").await;
