@@ -490,21 +490,41 @@ impl Engine {
         let Some(definition) = renderer.source(from) else {
             return refuse("from", format!("there is no template '{from}'"));
         };
+        self.begin_draft(Content::Template, "name", name, from, definition, by)
+            .await
+    }
+
+    /// Saves `definition` as the draft of the new `name` (begun from `from`), audited;
+    /// refused under `field` when the name ever had a version or is being written already.
+    async fn begin_draft(
+        &self,
+        kind: Content,
+        field: &'static str,
+        name: &str,
+        from: &str,
+        definition: &str,
+        by: &str,
+    ) -> Result<Result<(), crate::campaigns::Refusal>, ContentError> {
+        let refuse = |reason: String| Ok(Err(crate::campaigns::Refusal { field, reason }));
+        let what = kind.as_str();
         let now = self.clock().now();
         let mut tx = self.store().begin().await?;
         tx.lock_content().await?;
-        if tx.draft(Content::Template, name).await?.is_some() {
-            return refuse(
-                "name",
-                format!("a new template '{name}' is being written already"),
-            );
+        let had_versions = match kind {
+            Content::Template => !tx.template_versions(name).await?.is_empty(),
+            Content::Programme => !tx.programme_history(name).await?.is_empty(),
+        };
+        if had_versions {
+            return refuse(format!("'{name}' was a {what} before; choose another"));
         }
-        tx.save_draft(Content::Template, name, definition, by, now)
-            .await?;
+        if tx.draft(kind, name).await?.is_some() {
+            return refuse(format!("a new {what} '{name}' is being written already"));
+        }
+        tx.save_draft(kind, name, definition, by, now).await?;
         tx.audit(
             by,
-            "template.begin",
-            &Content::Template.subject(name),
+            &format!("{what}.begin"),
+            &kind.subject(name),
             None,
             Some(&serde_json::json!({ "from": from }).to_string()),
             now,
@@ -526,15 +546,45 @@ impl Engine {
 /// Whether `name` can name a new template: 1 to 60 lowercase letters, digits and
 /// underscores, starting with a letter (as the template files are named); why not.
 pub fn new_template_name(name: &str) -> Result<(), String> {
+    new_name(name, '_', "underscores")
+}
+
+/// Whether `id` can name a new programme: 1 to 60 lowercase letters, digits and hyphens,
+/// starting with a letter (as the programme files are named); why not.
+pub fn new_programme_id(id: &str) -> Result<(), String> {
+    new_name(id, '-', "hyphens")
+}
+
+fn new_name(name: &str, joiner: char, joiners: &str) -> Result<(), String> {
     let mut chars = name.chars();
     let fits = chars.next().is_some_and(|c| c.is_ascii_lowercase())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == joiner)
         && name.len() <= 60;
     if fits {
         Ok(())
     } else {
-        Err("1 to 60 lowercase letters, digits and underscores, starting with a letter".into())
+        Err(format!(
+            "1 to 60 lowercase letters, digits and {joiners}, starting with a letter"
+        ))
     }
+}
+
+/// A programme's definition as the first version of a copy named `id`: its top-level `id`
+/// and `version` lines (those before the first step) rewritten, everything else as it was.
+fn copied_programme(text: &str, id: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_steps = false;
+    for line in text.lines() {
+        let key = line.split('=').next().map(str::trim);
+        in_steps |= line.trim_start().starts_with('[');
+        match key {
+            Some("id") if !in_steps => out.push_str(&format!("id = \"{id}\"")),
+            Some("version") if !in_steps => out.push_str("version = 1"),
+            _ => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// One language of a template as the editor shows it: subject, body and the optional short
@@ -722,6 +772,26 @@ impl Engine {
         with_templates(self.check_context(), &self.renderer())
     }
 
+    /// Checks `text` as a change to simulate in place of programme `id` (or beside the
+    /// library, for a new id): it loads with the templates and settings live now, and does
+    /// not take another programme's id. The version is not checked: any text may be tried.
+    pub fn check_simulated_programme(&self, id: &str, text: &str) -> Result<(), Vec<Finding>> {
+        let file = std::path::PathBuf::from(format!("{id}.toml"));
+        let p = parse_programme(&file, text, &self.programme_context())?;
+        if p.id != id && self.programmes().current().get(&p.id).is_some() {
+            return Err(vec![Finding {
+                file,
+                line: 1,
+                column: 1,
+                reason: format!(
+                    "the id '{}' belongs to another programme; a change keeps the id of '{id}'",
+                    p.id
+                ),
+            }]);
+        }
+        Ok(())
+    }
+
     /// Checks `definition` as the next version of programme `id` (issue 21): it loads with
     /// every check `aftercare check` makes, keeps its id, and says the next version.
     pub async fn check_programme(
@@ -745,7 +815,7 @@ impl Engine {
                 let mut findings = Vec::new();
                 if p.id != id {
                     findings.push(at(format!(
-                        "id: this is programme '{id}'; a new programme starts as a file"
+                        "id: this is programme '{id}'; begin a new programme from the list of programmes"
                     )));
                 }
                 if let Some(audience) = &p.audience {
@@ -787,7 +857,10 @@ impl Engine {
         by: &str,
         note: &str,
     ) -> Result<i32, ContentError> {
-        self.known_programme(id)?;
+        // A programme begun in the editor is published for the first time under a new id.
+        if self.known_programme(id).is_err() {
+            new_programme_id(id).map_err(ContentError::NotFound)?;
+        }
         let checked = self.check_programme(id, definition).await?;
         if !checked.findings.is_empty() {
             return Err(ContentError::Refused(checked.findings));
@@ -838,6 +911,33 @@ impl Engine {
         let mut tx = self.store().begin().await?;
         tx.lock_content().await?;
         self.go_live(tx, Content::Programme, id, version, "rollback", by, "")
+            .await
+    }
+
+    /// Begins a new programme as a draft with id `id`, a copy of programme `from`'s live
+    /// definition with the new id and version 1, audited (issue 21). It starts enrolling
+    /// when its draft is published — checked, and simulated first, as every publish is.
+    /// Refused, naming the field, when the id is taken (now or ever) or not an id, or
+    /// `from` is not a programme.
+    pub async fn begin_programme(
+        &self,
+        id: &str,
+        from: &str,
+        by: &str,
+    ) -> Result<Result<(), crate::campaigns::Refusal>, ContentError> {
+        let refuse = |field, reason: String| Ok(Err(crate::campaigns::Refusal { field, reason }));
+        if let Err(reason) = new_programme_id(id) {
+            return refuse("id", reason);
+        }
+        let programmes = self.programmes();
+        if programmes.current().get(id).is_some() {
+            return refuse("id", format!("there is a programme '{id}' already"));
+        }
+        let Some(source) = programmes.current().get(from) else {
+            return refuse("from", format!("there is no programme '{from}'"));
+        };
+        let definition = copied_programme(&source.text, id);
+        self.begin_draft(Content::Programme, "id", id, from, &definition, by)
             .await
     }
 

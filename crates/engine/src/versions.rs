@@ -105,6 +105,7 @@ pub async fn sync(
     }
     let stored = tx.programme_versions().await?;
     let live = tx.live_programmes().await?;
+    let begun = begun_in_editor(&mut tx, &live, |id| library.programmes.contains_key(id)).await?;
     if !findings.is_empty() {
         return Err(SyncError::Changed(findings));
     }
@@ -124,9 +125,26 @@ pub async fn sync(
             }
         }
     }
-    let mut programmes = programmes.with_live(&live);
+    let mut programmes = programmes.with_live(&live, &begun);
     programmes.resolve_audiences(store).await?;
     Ok(programmes)
+}
+
+/// The live programmes no file ever held (begun in the admin UI's editor), among those
+/// `known` does not know: they are part of the library though no file holds them, while a
+/// programme whose file was removed stays out.
+async fn begun_in_editor(
+    tx: &mut aftercare_store::Tx,
+    live: &[(String, i32, Timestamp, String)],
+    known: impl Fn(&str) -> bool,
+) -> Result<Vec<String>, aftercare_store::StoreError> {
+    let mut begun = Vec::new();
+    for (id, ..) in live {
+        if !known(id) && tx.latest_file_programme_version(id).await?.is_none() {
+            begun.push(id.clone());
+        }
+    }
+    Ok(begun)
 }
 
 /// Every stored version and, for each of `ids`, its live one as the current library: what a
@@ -139,6 +157,7 @@ pub async fn reload(
     let mut tx = store.begin_read().await?;
     let stored = tx.programme_versions().await?;
     let live = tx.live_programmes().await?;
+    let begun = begun_in_editor(&mut tx, &live, |id| ids.iter().any(|i| i == id)).await?;
     tx.commit().await?;
     let mut versions = HashMap::new();
     for (id, version, text) in stored {
@@ -154,7 +173,7 @@ pub async fn reload(
     }
     let mut library = Library::default();
     for (id, version, _, _) in &live {
-        if ids.contains(id)
+        if (ids.contains(id) || begun.contains(id))
             && let Some(p) = versions.get(&(id.clone(), *version))
         {
             library.programmes.insert(id.clone(), (**p).clone());
@@ -229,15 +248,21 @@ impl Programmes {
         self
     }
 
-    /// The current library with each programme at its live stored version.
-    fn with_live(mut self, live: &[(String, i32, Timestamp, String)]) -> Self {
+    /// The current library with each programme at its live stored version, and those
+    /// `begun` in the editor added.
+    fn with_live(mut self, live: &[(String, i32, Timestamp, String)], begun: &[String]) -> Self {
         let mut library = (*self.current).clone();
         for (id, version, _, _) in live {
-            let stored = self.versions.get(&(id.clone(), *version)).cloned();
-            if let (Some(p), Some(stored)) = (library.programmes.get_mut(id), stored)
-                && p.version != *version
-            {
-                *p = (*stored).clone();
+            let Some(stored) = self.versions.get(&(id.clone(), *version)).cloned() else {
+                continue;
+            };
+            match library.programmes.get_mut(id) {
+                Some(p) if p.version != *version => *p = (*stored).clone(),
+                Some(_) => {}
+                None if begun.contains(id) => {
+                    library.programmes.insert(id.clone(), (*stored).clone());
+                }
+                None => {}
             }
         }
         self.current = Arc::new(library);

@@ -502,27 +502,6 @@ impl UiSimulator {
 }
 
 impl aftercare_web::Simulator for UiSimulator {
-    fn check(&self, change: &aftercare_web::ProgrammeChange) -> Result<(), Vec<String>> {
-        let words = |findings: Vec<aftercare_engine::programme::Finding>| -> Vec<String> {
-            findings
-                .iter()
-                .map(|f| format!("line {}, column {}: {}", f.line, f.column, f.reason))
-                .collect()
-        };
-        let (library, renderer) = app::load_programmes(&self.config).map_err(words)?;
-        let ctx = app::check_context(&self.config, &renderer);
-        let file = std::path::PathBuf::from(format!("{}.toml", change.programme_id));
-        let programme = aftercare_engine::programme::parse_programme(&file, &change.text, &ctx)
-            .map_err(words)?;
-        if programme.id != change.programme_id && library.programmes.contains_key(&programme.id) {
-            return Err(vec![format!(
-                "line 1: the id '{}' belongs to another programme; a change keeps the id of '{}'",
-                programme.id, change.programme_id
-            )]);
-        }
-        Ok(())
-    }
-
     fn project(
         &self,
         live: aftercare_store::Store,

@@ -670,3 +670,125 @@ both_backends!(
         }
     }
 );
+
+both_backends!(
+    a_programme_begun_in_the_editor_is_simulated_published_and_loaded_by_every_process,
+    |backend| async move {
+        let app = spawn_app(backend).await;
+        let other = aftercare::app::build_engine(&app.config, app.clock.clone())
+            .await
+            .unwrap();
+        let eva = sign_in_as(&app, "eva", "editor").await;
+        let (_, page) = eva.get("/admin/programmes").await;
+        assert!(page.contains("id=\"begin-form\""), "{page}");
+        let csrf = eva.csrf("/admin/programmes").await;
+        let begin = |id: &'static str, from: &'static str| {
+            let csrf = csrf.clone();
+            let eva = &eva;
+            async move {
+                eva.post(
+                    "/admin/programmes",
+                    &[("csrf", &csrf), ("id", id), ("from", from)],
+                )
+                .await
+            }
+        };
+        for (id, from, why) in [
+            (
+                "Herfst",
+                "after-purchase",
+                "id: 1 to 60 lowercase letters, digits and hyphens",
+            ),
+            (
+                "win-back",
+                "after-purchase",
+                "id: there is a programme &#x27;win-back&#x27; already",
+            ),
+            (
+                "autumn-thanks",
+                "nope",
+                "from: there is no programme &#x27;nope&#x27;",
+            ),
+        ] {
+            let (status, page) = begin(id, from).await;
+            assert_eq!(status, 422, "{page}");
+            assert!(page.contains(why), "{why} in {page}");
+        }
+        let (status, _) = begin("autumn-thanks", "after-purchase").await;
+        assert_eq!(status, 303);
+        let (_, page) = eva.get("/admin/programmes").await;
+        assert!(
+            page.contains("/admin/programmes/autumn-thanks/edit"),
+            "{page}"
+        );
+
+        // The copy carries its own id and version 1, and checks clean.
+        let path = "/admin/programmes/autumn-thanks/edit";
+        let (status, page) = eva.get(path).await;
+        assert_eq!(status, 200, "{page}");
+        assert!(page.contains("the next version is 1"), "{page}");
+        let mut tx = app.store.begin_read().await.unwrap();
+        let draft = tx
+            .draft(aftercare_store::Content::Programme, "autumn-thanks")
+            .await
+            .unwrap()
+            .unwrap()
+            .definition;
+        tx.commit().await.unwrap();
+        assert!(
+            draft.contains("id = \"autumn-thanks\"") && draft.contains("version = 1\n"),
+            "{draft}"
+        );
+        assert!(
+            draft.contains("id = \"confirmation\""),
+            "the steps keep their ids: {draft}"
+        );
+        assert!(page.contains("No problems found"), "{page}");
+
+        // Draft → simulate → publish, as for any programme.
+        let form = [("csrf", csrf.as_str()), ("note", "a new flow")];
+        let publish = || eva.post("/admin/programmes/autumn-thanks/publish", &form);
+        let (status, page) = publish().await;
+        assert_eq!(status, 409, "{page}");
+        let simulated = eva.simulate_draft("autumn-thanks", &draft, "365").await;
+        assert!(
+            simulated.contains("With the change to autumn-thanks"),
+            "{simulated}"
+        );
+        let (status, page) = publish().await;
+        assert_eq!(status, 303, "{page}");
+        let live = app.engine.programmes();
+        assert_eq!(
+            live.current().get("autumn-thanks").map(|p| p.version),
+            Some(1)
+        );
+
+        // Another running process picks it up; a process started now loads it.
+        assert!(other.refresh_content().await.unwrap());
+        assert!(other.programmes().current().get("autumn-thanks").is_some());
+        let restarted = aftercare::app::build_engine(&app.config, app.clock.clone())
+            .await
+            .unwrap();
+        assert!(
+            restarted
+                .programmes()
+                .current()
+                .get("autumn-thanks")
+                .is_some()
+        );
+        let (status, _) = eva.get("/admin/programmes/autumn-thanks").await;
+        assert_eq!(status, 200);
+        let mut tx = app.store.begin_read().await.unwrap();
+        let audit = tx
+            .audit_log(Some("programme:autumn-thanks"), 10)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        for action in ["programme.begin", "programme.publish"] {
+            assert!(
+                audit.iter().any(|a| a.action == action),
+                "{action}: {audit:?}"
+            );
+        }
+    }
+);

@@ -97,41 +97,20 @@ pub async fn list(State(app): State<AppState>, team: Team) -> AdminResult {
     )
 }
 
-/// The form that begins a new template.
-#[derive(Debug, Deserialize)]
-pub struct BeginForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    from: String,
-}
-
 /// `POST /admin/templates` (editor): begins a new template as a draft copied from an
 /// existing one, and opens it in the editor; refused (422) naming the field.
 pub async fn begin(
     State(app): State<AppState>,
     team: Team,
-    Form(form): Form<BeginForm>,
+    Form(form): Form<super::BeginForm>,
 ) -> AdminResult {
-    team.require(Role::Editor)?;
-    team.check_csrf(&form.csrf)?;
-    let name = form.name.trim();
-    match app
-        .engine
-        .begin_template(name, form.from.trim(), &team.username)
-        .await
-        .map_err(|e| AdminError::Api(crate::error::ApiError::Internal(e.to_string())))?
-    {
-        Ok(()) => Ok(back_to(name)),
-        Err(refusal) => Err(AdminError::page(super::problem(
-            team.lang,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            team.lang.pick("Not begun", "Niet begonnen"),
-            &refusal.to_string(),
-        ))),
-    }
+    let (name, from) = form.checked(&team)?;
+    let outcome = app.engine.begin_template(name, from, &team.username).await;
+    super::begun(
+        &team,
+        outcome,
+        &format!("/admin/templates/{}", urlencoding(name)),
+    )
 }
 
 /// Whether `name` is a template, or one begun in the editor (a draft, not yet live).

@@ -232,7 +232,10 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/customers/{id}/calendar", get(calendar::show))
         .route("/admin/customers/{id}/fix", post(customers::fix))
         .route("/admin/customers/{id}/erase", post(customers::erase))
-        .route("/admin/programmes", get(programmes::list))
+        .route(
+            "/admin/programmes",
+            get(programmes::list).post(programmes::begin),
+        )
         .route("/admin/programmes/{id}", get(programmes::show))
         .route("/admin/programmes/{id}/pause", post(programmes::pause))
         .route("/admin/programmes/{id}/resume", post(programmes::resume))
@@ -303,6 +306,47 @@ fn publish_note<'a>(team: &Team, note: &'a str) -> Result<&'a str, AdminError> {
         )));
     }
     Ok(note)
+}
+
+/// The form that begins a new template (`name`) or programme (`id`) as a copy of `from`.
+#[derive(Debug, Deserialize)]
+pub struct BeginForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default, alias = "name")]
+    id: String,
+    #[serde(default)]
+    from: String,
+}
+
+impl BeginForm {
+    /// (the new name, what it copies), once the team may begin one and the token holds.
+    fn checked(&self, team: &Team) -> Result<(&str, &str), AdminError> {
+        team.require(auth::Role::Editor)?;
+        team.check_csrf(&self.csrf)?;
+        Ok((self.id.trim(), self.from.trim()))
+    }
+}
+
+/// After a form that begins a new template or programme: to its `editor` when begun, or
+/// the page saying which field was refused and why (422).
+fn begun(
+    team: &Team,
+    outcome: Result<
+        Result<(), aftercare_engine::campaigns::Refusal>,
+        aftercare_engine::content::ContentError,
+    >,
+    editor: &str,
+) -> AdminResult {
+    match outcome.map_err(|e| AdminError::Api(crate::error::ApiError::Internal(e.to_string())))? {
+        Ok(()) => Ok(axum::response::Redirect::to(editor).into_response()),
+        Err(refusal) => Err(AdminError::page(problem(
+            team.lang,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            team.lang.pick("Not begun", "Niet begonnen"),
+            &refusal.to_string(),
+        ))),
+    }
 }
 
 /// The draft of a template or programme to publish, or the page saying there is none (409).

@@ -7,7 +7,9 @@
 //! nobody above the band or the attention ceiling who was not there without it (the runs
 //! are kept in the serving process: after a restart, simulate again). New enrolments start on the published version in every running worker
 //! within seconds; customers already enrolled finish on theirs. Any stored version can be
-//! made the live one again. Every change is audited.
+//! made the live one again. A new programme is begun from the list as a copy of an existing
+//! one with its own id and version 1, and goes through the same cycle. Every change is
+//! audited.
 
 use aftercare_engine::content::ContentError;
 use aftercare_engine::programme::parse_programme;
@@ -49,17 +51,18 @@ async fn edit_page(
     refused: Option<&[aftercare_engine::programme::Finding]>,
 ) -> AdminResult {
     let programmes = app.engine.programmes();
-    let Some(live) = programmes.current().get(id) else {
-        return Err(unknown(team, id));
-    };
+    let live = programmes.current().get(id);
     let mut tx = app.store.begin_read().await?;
     let draft = tx.draft(Content::Programme, id).await?;
+    // A programme begun in the editor has no live version yet: its draft is all of it.
+    if live.is_none() && draft.is_none() {
+        return Err(unknown(team, id));
+    }
     let history = tx.programme_history(id).await?;
     let changes = tx.content_changes(Content::Programme, id, 20).await?;
     tx.commit().await?;
-    let text = draft
-        .as_ref()
-        .map_or(live.text.as_str(), |d| d.definition.as_str());
+    let live_text = live.map_or("", |l| l.text.as_str());
+    let text = draft.as_ref().map_or(live_text, |d| d.definition.as_str());
     let checked = app
         .engine
         .check_programme(id, text)
@@ -85,18 +88,17 @@ async fn edit_page(
         .map(|f| json!({"line": f.line, "column": f.column, "reason": f.reason}))
         .collect();
     let diff = draft.as_ref().map(|d| {
-        aftercare_engine::versions::diff(
-            &live.text,
-            &d.definition,
-            &format!("live v{}", live.version),
-            "draft",
-        )
+        let live_name = live.map_or_else(
+            || "nothing live yet".to_string(),
+            |l| format!("live v{}", l.version),
+        );
+        aftercare_engine::versions::diff(live_text, &d.definition, &live_name, "draft")
     });
     let mut versions: Vec<Value> = history
         .iter()
         .map(|(v, _, origin, author, note, at)| {
             json!({"version": v, "origin": origin, "author": author, "note": note, "at": stamp(*at),
-                   "live": *v == live.version})
+                   "live": live.is_some_and(|l| *v == l.version)})
         })
         .collect();
     versions.reverse();
@@ -144,7 +146,11 @@ async fn edit_page(
         json!({"ok": of.refusal(team.lang).is_none(), "text": text, "run": run})
     });
     let ctx = json!({
-        "section": "programmes", "id": id, "simulation": simulation, "name": live.name, "live_version": live.version,
+        "section": "programmes", "id": id, "simulation": simulation,
+        "name": live.map(|l| l.name.clone())
+            .or_else(|| checked.programme.as_ref().map(|p| p.name.clone()))
+            .unwrap_or_else(|| id.to_string()),
+        "live_version": live.map(|l| l.version),
         "text": text, "rows": text.lines().count().clamp(12, 60) + 2,
         "draft": draft.as_ref().map(|d| json!({"author": d.author, "at": stamp(d.updated_at)})),
         "findings": findings, "refused": refused.is_some(), "next_version": checked.next_version,
@@ -187,7 +193,13 @@ pub async fn save(
     team.require(Role::Editor)?;
     team.check_csrf(&form.csrf)?;
     if app.engine.programmes().current().get(&id).is_none() {
-        return Err(unknown(&team, &id));
+        // Or one begun in the editor: it has a draft.
+        let mut tx = app.store.begin_read().await?;
+        let begun = tx.draft(Content::Programme, &id).await?.is_some();
+        tx.commit().await?;
+        if !begun {
+            return Err(unknown(&team, &id));
+        }
     }
     let text = form.definition.replace("\r\n", "\n");
     if text.chars().count() > 100_000

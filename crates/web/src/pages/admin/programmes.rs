@@ -32,9 +32,17 @@ pub async fn list(State(app): State<AppState>, team: Team) -> AdminResult {
         .collect();
     let report = tx.enrolment_report().await?;
     let outcomes = tx.goal_outcomes(app.clock.now()).await?;
+    let drafts = tx.drafts(aftercare_store::Content::Programme).await?;
     tx.commit().await?;
+    let programmes = app.engine.programmes();
+    // Programmes begun in the editor, not yet published.
+    let begun: Vec<&String> = drafts
+        .iter()
+        .filter(|d| programmes.current().get(d).is_none())
+        .collect();
+    let existing: Vec<&String> = programmes.current().programmes.keys().collect();
     let mut rows = Vec::new();
-    for p in app.engine.programmes().current().programmes.values() {
+    for p in programmes.current().programmes.values() {
         let (mut enrolled, mut held_out) = (0, 0);
         for (id, total, holdout, _) in &report {
             if id == &p.id {
@@ -68,7 +76,24 @@ pub async fn list(State(app): State<AppState>, team: Team) -> AdminResult {
     page(
         &team,
         "programmes.html",
-        json!({"section": "programmes", "programmes": rows}),
+        json!({"section": "programmes", "programmes": rows, "begun": begun,
+               "existing": existing, "can_edit": team.role >= Role::Editor}),
+    )
+}
+
+/// `POST /admin/programmes` (editor): begins a new programme as a draft copied from an
+/// existing one, and opens it in the programme editor; refused (422) naming the field.
+pub async fn begin(
+    State(app): State<AppState>,
+    team: Team,
+    Form(form): Form<super::BeginForm>,
+) -> AdminResult {
+    let (id, from) = form.checked(&team)?;
+    let outcome = app.engine.begin_programme(id, from, &team.username).await;
+    super::begun(
+        &team,
+        outcome,
+        &format!("/admin/programmes/{}/edit", urlencoding(id)),
     )
 }
 

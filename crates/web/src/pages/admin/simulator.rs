@@ -102,8 +102,6 @@ pub type ProjectionFuture =
 pub trait Simulator: Send + Sync + std::fmt::Debug {
     /// The live customer's contacts of the year from `start` if nothing else happened.
     fn project(&self, live: Store, customer_id: CustomerId, start: Timestamp) -> ProjectionFuture;
-    /// Checks a changed programme as `aftercare check` would: `Err` lists the findings.
-    fn check(&self, change: &ProgrammeChange) -> Result<(), Vec<String>>;
     /// Runs one simulation, reporting its days to `progress`.
     fn run(&self, request: SimulationRequest, progress: Arc<Progress>) -> SimulationFuture;
 }
@@ -299,24 +297,27 @@ pub async fn form(
 ) -> AdminResult {
     let library = app.engine.programmes();
     let programmes = library.current();
-    let chosen = prefill
-        .programme
-        .as_deref()
-        .and_then(|id| programmes.get(id));
+    let wanted = prefill.programme.as_deref().map(str::trim);
+    let chosen = wanted.and_then(|id| programmes.get(id));
     // A programme being edited is simulated as its draft (issue 21: draft → simulate →
-    // publish).
-    let draft = match chosen {
-        Some(p) => {
+    // publish), also one begun in the editor and not live yet.
+    let draft = match wanted {
+        Some(id) => {
             let mut tx = app.store.begin_read().await?;
-            let d = tx.draft(aftercare_store::Content::Programme, &p.id).await?;
+            let d = tx.draft(aftercare_store::Content::Programme, id).await?;
             tx.commit().await?;
             d.map(|d| d.definition)
         }
         None => None,
     };
+    let id = match (chosen, &draft) {
+        (Some(p), _) => p.id.clone(),
+        (None, Some(_)) => wanted.unwrap_or_default().to_string(),
+        (None, None) => String::new(),
+    };
     let form = json!({
         "customers": "200", "days": "365", "seed": "7",
-        "programme": chosen.map(|p| p.id.clone()).unwrap_or_default(),
+        "programme": id,
         "text": draft.or_else(|| chosen.map(|p| p.text.clone())).unwrap_or_default(),
     });
     form_page(&app, &team, &runs, form, &[], StatusCode::OK)
@@ -330,7 +331,7 @@ fn form_page(
     errors: &[String],
     status: StatusCode,
 ) -> AdminResult {
-    let ids: Vec<String> = app
+    let mut ids: Vec<String> = app
         .engine
         .programmes()
         .current()
@@ -338,6 +339,13 @@ fn form_page(
         .keys()
         .cloned()
         .collect();
+    // A programme begun in the editor is not in the library yet: it is added.
+    if let Some(id) = form["programme"].as_str()
+        && !id.is_empty()
+        && !ids.iter().any(|i| i == id)
+    {
+        ids.push(id.to_string());
+    }
     let body = render(
         team.lang,
         Some(team),
@@ -425,8 +433,14 @@ pub async fn start(
             programme_id,
             text: form.text.replace("\r\n", "\n"),
         };
-        if let Err(findings) = simulator.check(&change) {
-            let errors = findings.into_iter().map(|f| format!("text: {f}")).collect();
+        if let Err(findings) = app
+            .engine
+            .check_simulated_programme(&change.programme_id, &change.text)
+        {
+            let errors = findings
+                .into_iter()
+                .map(|f| format!("text: line {}, column {}: {}", f.line, f.column, f.reason))
+                .collect();
             return again(errors, StatusCode::UNPROCESSABLE_ENTITY);
         }
         Some(change)

@@ -634,6 +634,18 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ),
     ("simulation", "simulation", "simulatie"),
     ("new_template", "New template", "Nieuw sjabloon"),
+    ("new_programme", "New programme", "Nieuw programma"),
+    (
+        "new_programme_intro",
+        "Begin a new programme as a copy of an existing one, with its own id. Change its trigger and steps in the editor; it enrols nobody until you have simulated it and published it.",
+        "Begin een nieuw programma als kopie van een bestaand programma, met een eigen id. Pas trigger en stappen aan in de editor; het schrijft niemand in tot je het hebt gesimuleerd en gepubliceerd.",
+    ),
+    (
+        "new_programme_id",
+        "Id (lowercase letters, digits, -)",
+        "Id (kleine letters, cijfers, -)",
+    ),
+    ("programmes_begun", "Being written", "In de maak"),
     (
         "new_template_intro",
         "Begin a new message as a copy of an existing one. It is a draft until you publish it; then campaigns and programmes can send it.",
