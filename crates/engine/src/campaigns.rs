@@ -61,6 +61,9 @@ pub struct Count {
     pub customers: u64,
     /// The first matching customers: (id, name for the team).
     pub sample: Vec<(String, String)>,
+    /// Members whose own send moment of the campaign counted for has passed already, and
+    /// the time zone of one of them.
+    pub passed: (u64, Option<String>),
 }
 
 /// What a dry run found.
@@ -270,6 +273,17 @@ impl Engine {
         condition: &Condition,
         sample: usize,
     ) -> Result<Count, EngineError> {
+        self.count_audience_for(condition, sample, None).await
+    }
+
+    /// [`Engine::count_audience`], also counting the members for whom `campaign`'s local
+    /// send moment has passed.
+    async fn count_audience_for(
+        &self,
+        condition: &Condition,
+        sample: usize,
+        campaign: Option<&Campaign>,
+    ) -> Result<Count, EngineError> {
         let now = self.clock().now();
         let mut count = Count::default();
         let mut after = CustomerId(0);
@@ -280,6 +294,19 @@ impl Engine {
             tx.commit().await?;
             count.customers += looked;
             count.members += members.len() as u64;
+            for m in members.iter().filter(|_| campaign.is_some()) {
+                let zone = m.customer.record.time_zone.zone();
+                if campaign
+                    .and_then(|c| local_send(c, &zone))
+                    .is_some_and(|t| t <= now)
+                {
+                    count.passed.0 += 1;
+                    count
+                        .passed
+                        .1
+                        .get_or_insert_with(|| zone.iana_name().unwrap_or("UTC").to_string());
+                }
+            }
             for m in members
                 .iter()
                 .take(sample.saturating_sub(count.sample.len()))
@@ -322,6 +349,7 @@ impl Engine {
         };
         let class = class_of(&c.class);
         let channels = channels_of(&c.channels);
+        let by_channel = channel_policy(&channels, self.policy());
         let mut seen = 0usize;
         let mut after = CustomerId(0);
         loop {
@@ -344,14 +372,7 @@ impl Engine {
                 }
                 run.asked += 1;
                 let at = local_send(c, &r.time_zone.zone()).unwrap_or(now).max(now);
-                let choice = policy::choose_channel_for(
-                    &channels,
-                    class,
-                    r,
-                    Reach::unknown(),
-                    &[],
-                    self.policy(),
-                );
+                let channel = campaign_channel(&channels, class, r, &by_channel);
                 let history: Vec<PastContact> = tx
                     .recent_contacts(m.customer.id, at - SignedDuration::from_hours(24 * 366))
                     .await?
@@ -363,7 +384,7 @@ impl Engine {
                         topic: Topic::of(&p.topic),
                     })
                     .collect();
-                let intent = intent(c, class, choice.channel, at);
+                let intent = intent(c, class, channel, at);
                 match policy::decide(&intent, r, &history, at, self.policy()) {
                     Decision::Send { channel } => {
                         run.would_send += 1;
@@ -431,6 +452,7 @@ impl Engine {
         };
         let class = class_of(&c.class);
         let channels = channels_of(&c.channels);
+        let by_channel = channel_policy(&channels, self.policy());
         let step_key = holdout_key(c.id);
         let reason = format!("campaign '{}'", c.name);
         let recipients: Vec<PlannedRecipient> = members
@@ -441,15 +463,7 @@ impl Engine {
                     customer_id: m.customer.id,
                     holdout: in_holdout(&step_key, r.external_id.as_str(), c.holdout),
                     planned_for: local_send(&c, &r.time_zone.zone()).unwrap_or(now).max(now),
-                    channel: policy::choose_channel_for(
-                        &channels,
-                        class,
-                        r,
-                        Reach::unknown(),
-                        &[],
-                        self.policy(),
-                    )
-                    .channel,
+                    channel: campaign_channel(&channels, class, r, &by_channel),
                 }
             })
             .collect();
@@ -648,20 +662,25 @@ impl Engine {
         by: &str,
     ) -> Result<Result<(), Refusal>, EngineError> {
         let now = self.clock().now();
-        let mut tx = self.store().begin().await?;
+        // Checked on what is read now (the audience is counted outside the write, which
+        // then moves the campaign only from draft: a second click changes nothing).
+        let mut tx = self.store().begin_read().await?;
         let c = tx.campaign(id).await?;
+        let audience = tx.audience(&c.audience_id).await?;
+        tx.commit().await?;
         if c.state != CampaignState::Draft {
             return Ok(Err(refuse(
                 "state",
                 format!("it is {}, not a draft", c.state),
             )));
         }
-        let Some(audience) = tx.audience(&c.audience_id).await? else {
+        let Some(audience) = audience else {
             return Ok(Err(refuse("audience", "it no longer exists")));
         };
-        if let Err(e) = parse_audience(&audience.definition) {
-            return Ok(Err(refuse("audience", e)));
-        }
+        let condition = match parse_audience(&audience.definition) {
+            Ok(condition) => condition,
+            Err(e) => return Ok(Err(refuse("audience", e))),
+        };
         let Some(first) = first_send(&c) else {
             return Ok(Err(refuse("send_on", "not a day and time")));
         };
@@ -670,13 +689,36 @@ impl Engine {
         if local_send(&c, &latest).is_none_or(|t| t <= now) {
             return Ok(Err(refuse("send_on", "that day and time have passed")));
         }
-        tx.set_campaign_state(
-            id,
-            CampaignState::Draft,
-            CampaignState::Scheduled,
-            Some(audience.version),
-        )
-        .await?;
+        // Somebody must be in it, and for each member the time must still be to come where
+        // they live: a campaign at 10:00 never goes out at 14:40 local.
+        let count = self.count_audience_for(&condition, 0, Some(&c)).await?;
+        if count.members == 0 {
+            return Ok(Err(refuse(
+                "audience",
+                format!("nobody is in '{}' now", c.audience_id),
+            )));
+        }
+        if let (n @ 1.., Some(zone)) = count.passed {
+            return Ok(Err(refuse(
+                "local_time",
+                format!(
+                    "{} {} has already passed for {n} of its {} members (in {zone}, among others); choose a later time or day",
+                    c.send_on, c.local_time, count.members
+                ),
+            )));
+        }
+        let mut tx = self.store().begin().await?;
+        let moved = tx
+            .set_campaign_state(
+                id,
+                CampaignState::Draft,
+                CampaignState::Scheduled,
+                Some(audience.version),
+            )
+            .await?;
+        if !moved {
+            return Ok(Err(refuse("state", "it is no longer a draft")));
+        }
         tx.insert_job(JobKind::Campaign, id, first.max(now), now)
             .await?;
         tx.audit(
@@ -710,6 +752,10 @@ impl Engine {
             return Ok(Err(refuse("state", "it is already cancelled")));
         }
         tx.set_campaign_state(id, c.state, CampaignState::Cancelled, None)
+            .await?;
+        // What has not started going is blocked now (a letter already in the print batch
+        // goes: the batch is the printer's).
+        tx.block_campaign_messages(id, "blocked: the campaign was cancelled", now)
             .await?;
         tx.audit(
             by,
@@ -803,6 +849,55 @@ pub fn channels_of(s: &str) -> Vec<Channel> {
     }
 }
 
+/// The policy a campaign chooses its channels by: the brand's channel rules (CH2) may
+/// reorder the campaign's own channels for a segment, never add one — a campaign the team
+/// sends by email does not become a printed letter. A rule with none of them drops out.
+pub fn channel_policy<'p>(
+    channels: &[Channel],
+    policy: &'p policy::PolicyConfig,
+) -> std::borrow::Cow<'p, policy::PolicyConfig> {
+    let narrowed: Vec<policy::ChannelRule> = policy
+        .channel_rules
+        .iter()
+        .filter_map(|rule| {
+            let kept: Vec<Channel> = rule
+                .channels
+                .iter()
+                .copied()
+                .filter(|c| channels.contains(c))
+                .collect();
+            (!kept.is_empty()).then(|| policy::ChannelRule {
+                channels: kept,
+                ..rule.clone()
+            })
+        })
+        .collect();
+    if narrowed == policy.channel_rules {
+        return std::borrow::Cow::Borrowed(policy);
+    }
+    let mut owned = policy.clone();
+    owned.channel_rules = narrowed;
+    std::borrow::Cow::Owned(owned)
+}
+
+/// The channel a campaign's message to `customer` is planned on, by [`channel_policy`].
+pub fn campaign_channel(
+    channels: &[Channel],
+    class: MessageClass,
+    customer: &aftercare_domain::CustomerRecord,
+    channel_policy: &policy::PolicyConfig,
+) -> Channel {
+    policy::choose_channel_for(
+        channels,
+        class,
+        customer,
+        Reach::unknown(),
+        &[],
+        channel_policy,
+    )
+    .channel
+}
+
 /// What the policy is asked about a campaign's message, as `deliver` asks it.
 fn intent(c: &Campaign, class: MessageClass, channel: Channel, at: Timestamp) -> Intent {
     let (moment, repeat_days) = crate::interpret::policy_terms(None, &holdout_key(c.id));
@@ -815,5 +910,63 @@ fn intent(c: &Campaign, class: MessageClass, channel: Channel, at: Timestamp) ->
         topic: Topic::of(&c.template),
         repeat_days,
         moment,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aftercare_domain::CustomerRecord;
+    use serde_json::json;
+
+    #[test]
+    fn a_channel_rule_reorders_a_campaign_s_channels_but_never_adds_a_letter() {
+        let customer: CustomerRecord = serde_json::from_value(json!({
+            "external_id": "C1", "email": "c@example.nl", "time_zone": "Europe/Amsterdam",
+            "first_name": "Jan", "last_name": "de Vries",
+            "attributes": {"segment": "letterbox"},
+            "postal_address": {"street": "Kerkstraat", "house_number": "12",
+                               "postcode": "1012 AB", "city": "Amsterdam", "country": "NL"},
+            "consents": [{"purpose": "marketing", "channel": "email", "granted": true,
+                          "source": "checkout", "at": "2020-01-01T00:00:00Z"}],
+        }))
+        .unwrap();
+        let config = policy::PolicyConfig {
+            channel_rules: vec![policy::ChannelRule {
+                segment: Some("letterbox".into()),
+                category: None,
+                channels: vec![Channel::Letter],
+                only: false,
+            }],
+            ..Default::default()
+        };
+        let class = MessageClass::Promotional;
+        // The programme's way: the segment's rule puts the letter first.
+        let chosen = policy::choose_channel_for(
+            &[Channel::Email],
+            class,
+            &customer,
+            Reach::unknown(),
+            &[],
+            &config,
+        );
+        assert_eq!(chosen.channel, Channel::Letter);
+        // A campaign sent by email stays email; one by email or letter takes the rule's order.
+        let email = [Channel::Email];
+        let by = channel_policy(&email, &config);
+        assert_eq!(
+            campaign_channel(&email, class, &customer, &by),
+            Channel::Email
+        );
+        let both = [Channel::Email, Channel::Letter];
+        let by = channel_policy(&both, &config);
+        assert!(
+            matches!(by, std::borrow::Cow::Borrowed(_)),
+            "nothing to narrow"
+        );
+        assert_eq!(
+            campaign_channel(&both, class, &customer, &by),
+            Channel::Letter
+        );
     }
 }

@@ -569,17 +569,24 @@ fn new_name(name: &str, joiner: char, joiners: &str) -> Result<(), String> {
     }
 }
 
-/// A programme's definition as the first version of a copy named `id`: its top-level `id`
-/// and `version` lines (those before the first step) rewritten, everything else as it was.
-fn copied_programme(text: &str, id: &str) -> String {
+/// A programme's definition with its top-level lines (those before the first table)
+/// `version` — and, when given, `id` and `name` — rewritten, everything else as it was: a
+/// copy's first version, or the live text as the editor's next version.
+pub fn programme_header(text: &str, id: Option<&str>, name: Option<&str>, version: i32) -> String {
+    let quoted = |s: &str| toml::Value::String(s.to_string()).to_string();
     let mut out = String::with_capacity(text.len());
-    let mut in_steps = false;
+    let mut in_tables = false;
     for line in text.lines() {
         let key = line.split('=').next().map(str::trim);
-        in_steps |= line.trim_start().starts_with('[');
-        match key {
-            Some("id") if !in_steps => out.push_str(&format!("id = \"{id}\"")),
-            Some("version") if !in_steps => out.push_str("version = 1"),
+        in_tables |= line.trim_start().starts_with('[');
+        match (key, in_tables) {
+            (Some("id"), false) if id.is_some() => {
+                out.push_str(&format!("id = {}", quoted(id.unwrap_or_default())));
+            }
+            (Some("name"), false) if name.is_some() => {
+                out.push_str(&format!("name = {}", quoted(name.unwrap_or_default())));
+            }
+            (Some("version"), false) => out.push_str(&format!("version = {version}")),
             _ => out.push_str(line),
         }
         out.push('\n');
@@ -936,7 +943,12 @@ impl Engine {
         let Some(source) = programmes.current().get(from) else {
             return refuse("from", format!("there is no programme '{from}'"));
         };
-        let definition = copied_programme(&source.text, id);
+        let definition = programme_header(
+            &source.text,
+            Some(id),
+            Some(&format!("{} (copy)", source.name)),
+            1,
+        );
         self.begin_draft(Content::Programme, "id", id, from, &definition, by)
             .await
     }

@@ -861,15 +861,17 @@ async fn an_editor_changes_a_programme_reads_its_flow_publishes_and_makes_the_ol
             click(&c, "#draft-form button[type=submit]").await;
         }
     };
-    set(live.replace("wait = \"1d\"", "wait = \"2d\"")).await;
+    // The live text is offered as the next version; kept at 3 it is refused.
+    assert!(live.contains("version = 4"), "{live}");
+    set(live
+        .replace("wait = \"1d\"", "wait = \"2d\"")
+        .replace("version = 4", "version = 3"))
+    .await;
     let text = wait_for_text(&c, "the next version is 4").await;
     assert!(text.contains("version: the next version is 4"), "{text}");
     accessible(&c, "admin-programme-edit-finding").await;
     capture_admin(&c, "admin-programme-edit-finding").await;
-    set(live
-        .replace("wait = \"1d\"", "wait = \"2d\"")
-        .replace("version = 3", "version = 4"))
-    .await;
+    set(live.replace("wait = \"1d\"", "wait = \"2d\"")).await;
     let text = wait_for_text(
         &c,
         "No problems found: simulate a year of this draft, then publish it.",

@@ -221,6 +221,43 @@ both_backends!(
             "a dry run writes nothing"
         );
 
+        // Today at 09:00 has passed where the runners live (it is 10:00 in Amsterdam), and
+        // nobody is in an empty audience: neither is scheduled, and nothing is planned.
+        let mut late = draft("2026-03-02");
+        late.local_time = "09:00".into();
+        let late = engine.create_campaign(&late, "eva").await.unwrap().unwrap();
+        let refused = engine
+            .schedule_campaign(late, "eva")
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(refused.field, "local_time", "{refused}");
+        assert!(
+            refused
+                .reason
+                .contains("has already passed for 40 of its 40 members"),
+            "{refused}"
+        );
+        engine
+            .save_audience("nobody", "Nobody", "stats.orders_count < 0", "eva")
+            .await
+            .unwrap()
+            .unwrap();
+        let mut empty = draft("2026-03-03");
+        empty.audience_id = "nobody".into();
+        let empty = engine
+            .create_campaign(&empty, "eva")
+            .await
+            .unwrap()
+            .unwrap();
+        let refused = engine
+            .schedule_campaign(empty, "eva")
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(refused.field, "audience", "{refused}");
+        assert!(campaign_messages(&app, late).await.is_empty());
+
         // Scheduled: planned by the worker, sent at 10:00 local, each member once.
         engine.schedule_campaign(id, "eva").await.unwrap().unwrap();
         assert!(
@@ -352,6 +389,9 @@ both_backends!(
             "{planned:?}"
         );
         engine.cancel_campaign(id2, "eva").await.unwrap().unwrap();
+        // At once, before any delivery job runs: the page shows what will not go.
+        let after = campaign_messages(&app, id2).await;
+        assert!(after.iter().all(|m| m["state"] == "blocked"), "{after:?}");
         app.advance_hours(48).await;
         let after = campaign_messages(&app, id2).await;
         assert!(

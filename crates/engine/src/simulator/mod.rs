@@ -441,6 +441,8 @@ pub struct FastSimulator<'a> {
     triggered: HashMap<String, Vec<(usize, &'a crate::programme::Programme)>>,
     /// Programme ids in the library's order.
     names: Vec<&'a str>,
+    /// Each campaign's channel policy (`campaigns::channel_policy`), made once.
+    campaign_policies: Vec<PolicyConfig>,
     /// Whether a condition reads `order` or `products` (then orders are kept whole).
     uses_orders: bool,
     /// "Also bought" rules (OF2) for conditions that read `recommendations`, mined from the
@@ -571,6 +573,11 @@ impl<'a> FastSimulator<'a> {
             spend,
             triggered,
             names,
+            campaign_policies: setup
+                .campaigns
+                .iter()
+                .map(|c| crate::campaigns::channel_policy(&c.channels, setup.policy).into_owned())
+                .collect(),
             uses_orders,
             rules,
             mornings,

@@ -958,13 +958,11 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
             if holdout {
                 continue;
             }
-            let choice = policy::choose_channel_for(
+            let channel = crate::campaigns::campaign_channel(
                 &c.channels,
                 c.class,
                 &p.record,
-                policy::Reach::unknown(),
-                &[],
-                self.sim.setup.policy,
+                &self.sim.campaign_policies[i],
             );
             let planned_at = c.send_in(&p.zone).unwrap_or(now).max(now);
             self.messages.push(Message {
@@ -976,7 +974,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                 topic: Topic::of(&c.template),
                 class: c.class,
                 priority: policy::Priority::Low,
-                channel: choice.channel,
+                channel,
                 planned_at,
                 state: State::Planned,
                 reason: format!("campaign '{}'", c.name),

@@ -431,6 +431,45 @@ impl Tx {
         Ok(n > 0)
     }
 
+    /// Blocks a cancelled campaign's messages that have not started going (with their
+    /// transitions), so its page shows at once what will not go; their delivery jobs then
+    /// find them blocked. Returns how many.
+    pub async fn block_campaign_messages(
+        &mut self,
+        campaign_id: i64,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<u64> {
+        let planned = aftercare_domain::MessageState::Planned.as_str();
+        let blocked = aftercare_domain::MessageState::Blocked.as_str();
+        on_tx!(self, c => sqlx::query(
+            "INSERT INTO message_transitions (message_id, from_state, to_state, code, reason, at)
+             SELECT m.id, $2, $3, 'campaign_cancelled', $4, $5
+             FROM campaign_recipients r JOIN messages m ON m.id = r.message_id
+             WHERE r.campaign_id = $1 AND m.state = $2",
+        )
+        .bind(campaign_id)
+        .bind(planned)
+        .bind(blocked)
+        .bind(reason)
+        .bind(micros(now))
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+        Ok(on_tx!(self, c => sqlx::query(
+            "UPDATE messages SET state = $3, reason = $4
+             WHERE state = $2
+               AND id IN (SELECT message_id FROM campaign_recipients WHERE campaign_id = $1)",
+        )
+        .bind(campaign_id)
+        .bind(planned)
+        .bind(blocked)
+        .bind(reason)
+        .execute(&mut *c)
+        .await?
+        .rows_affected()))
+    }
+
     /// Records how far a campaign's planning got, and whether it is done.
     pub async fn advance_campaign(
         &mut self,

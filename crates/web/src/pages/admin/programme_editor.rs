@@ -62,7 +62,12 @@ async fn edit_page(
     let changes = tx.content_changes(Content::Programme, id, 20).await?;
     tx.commit().await?;
     let live_text = live.map_or("", |l| l.text.as_str());
-    let text = draft.as_ref().map_or(live_text, |d| d.definition.as_str());
+    // Without a draft the live text is offered as the next version, ready to change.
+    let next = history.last().map_or(1, |v| v.0 + 1);
+    let offered = aftercare_engine::content::programme_header(live_text, None, None, next);
+    let text = draft
+        .as_ref()
+        .map_or(offered.as_str(), |d| d.definition.as_str());
     let checked = app
         .engine
         .check_programme(id, text)

@@ -591,8 +591,8 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ),
     (
         "no_preview",
-        "No preview: the draft cannot be loaded.",
-        "Geen voorbeeld: het concept kan niet worden geladen.",
+        "No preview until the findings above are fixed.",
+        "Geen voorbeeld tot de bevindingen hierboven zijn opgelost.",
     ),
     (
         "diff_live",
