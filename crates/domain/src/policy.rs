@@ -821,8 +821,14 @@ pub fn decide_for(
                 .class
                 .map_or("non-transactional".to_string(), |c| c.as_str().to_string());
             let sentence = format!(
-                "held back: at most {} {what} message(s) per {} day(s)",
-                cap.max, cap.days
+                "held back: at most {} {what} {} per {}",
+                cap.max,
+                if cap.max == 1 { "message" } else { "messages" },
+                if cap.days == 1 {
+                    "day".to_string()
+                } else {
+                    format!("{} days", cap.days)
+                }
             );
             return hold(frees_at, Reason::new("frequency_cap", sentence));
         }

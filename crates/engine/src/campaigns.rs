@@ -41,15 +41,20 @@ pub const DRY_RUN_SAMPLE: usize = 5_000;
 
 /// Checks an audience's definition: a condition that reads only `customer` and `stats`.
 pub fn parse_audience(definition: &str) -> Result<Condition, String> {
-    let condition = Condition::parse(definition.trim())?;
+    let definition = definition.trim();
+    if definition.is_empty() {
+        return Err("write a condition on customer and stats, e.g. stats.orders_count >= 2".into());
+    }
+    // Which variables first: `order.total` should say there is no order, not no `total`.
+    let variables = Condition::variables_of(definition)?;
     for var in ["order", "products", "event", "recommendations"] {
-        if condition.uses(var) {
+        if variables.iter().any(|v| v == var) {
             return Err(format!(
                 "an audience reads customer and stats only, not '{var}' (there is no order or event when a campaign is planned)"
             ));
         }
     }
-    Ok(condition)
+    Condition::parse(definition)
 }
 
 /// An audience counted: how many customers match of how many, and a few who do.

@@ -75,6 +75,14 @@ impl Condition {
         }
     }
 
+    /// The variables `source` reads, once it compiles (before it is checked against the
+    /// data model, so a caller can say first which variables it may not read).
+    pub fn variables_of(source: &str) -> Result<Vec<String>, String> {
+        let program = Program::compile(source)
+            .map_err(|e| format!("condition '{source}' does not parse: {e}"))?;
+        Ok(free_variables(&program).into_iter().collect())
+    }
+
     /// The expression as written.
     pub fn source(&self) -> &str {
         &self.source

@@ -311,7 +311,7 @@ both_backends!(
         assert!(
             all[1]
                 .2
-                .contains("at most 1 non-transactional message(s) per 1 day(s)"),
+                .contains("at most 1 non-transactional message per day"),
             "{all:?}"
         );
         // Once its batch closes (16:00 Amsterdam) the letter is sent, and still counts from
