@@ -299,17 +299,16 @@ impl Engine {
             tx.commit().await?;
             count.customers += looked;
             count.members += members.len() as u64;
-            for m in members.iter().filter(|_| campaign.is_some()) {
-                let zone = m.customer.record.time_zone.zone();
-                if campaign
-                    .and_then(|c| local_send(c, &zone))
-                    .is_some_and(|t| t <= now)
-                {
-                    count.passed.0 += 1;
-                    count
-                        .passed
-                        .1
-                        .get_or_insert_with(|| zone.iana_name().unwrap_or("UTC").to_string());
+            if let Some(c) = campaign {
+                for m in &members {
+                    let zone = m.customer.record.time_zone.zone();
+                    if local_send(c, &zone).is_some_and(|t| t <= now) {
+                        count.passed.0 += 1;
+                        count
+                            .passed
+                            .1
+                            .get_or_insert_with(|| zone.iana_name().unwrap_or("UTC").to_string());
+                    }
                 }
             }
             for m in members

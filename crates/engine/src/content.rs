@@ -579,14 +579,12 @@ pub fn programme_header(text: &str, id: Option<&str>, name: Option<&str>, versio
     for line in text.lines() {
         let key = line.split('=').next().map(str::trim);
         in_tables |= line.trim_start().starts_with('[');
-        match (key, in_tables) {
-            (Some("id"), false) if id.is_some() => {
-                out.push_str(&format!("id = {}", quoted(id.unwrap_or_default())));
+        match (key, in_tables, id, name) {
+            (Some("id"), false, Some(id), _) => out.push_str(&format!("id = {}", quoted(id))),
+            (Some("name"), false, _, Some(name)) => {
+                out.push_str(&format!("name = {}", quoted(name)));
             }
-            (Some("name"), false) if name.is_some() => {
-                out.push_str(&format!("name = {}", quoted(name.unwrap_or_default())));
-            }
-            (Some("version"), false) => out.push_str(&format!("version = {version}")),
+            (Some("version"), false, ..) => out.push_str(&format!("version = {version}")),
             _ => out.push_str(line),
         }
         out.push('\n');

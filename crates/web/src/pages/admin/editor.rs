@@ -113,17 +113,6 @@ pub async fn begin(
     )
 }
 
-/// Whether `name` is a template, or one begun in the editor (a draft, not yet live).
-async fn exists(app: &AppState, name: &str) -> Result<bool, AdminError> {
-    if app.engine.renderer().template_names().contains(name) {
-        return Ok(true);
-    }
-    let mut tx = app.store.begin_read().await?;
-    let draft = tx.draft(Content::Template, name).await?;
-    tx.commit().await?;
-    Ok(draft.is_some())
-}
-
 /// What the editor page can be asked for.
 #[derive(Debug, Deserialize)]
 pub struct EditorQuery {
@@ -425,7 +414,8 @@ pub async fn save(
 ) -> AdminResult {
     team.require(Role::Editor)?;
     team.check_csrf(form.get("csrf").map_or("", String::as_str))?;
-    if !exists(&app, &name).await? {
+    let live = app.engine.renderer().template_names().contains(&name);
+    if !super::live_or_begun(&app, Content::Template, &name, live).await? {
         return Err(unknown(&team, &name));
     }
     let definition = draft_from_form(&app, &team, &name, &form)?;

@@ -328,6 +328,23 @@ impl BeginForm {
     }
 }
 
+/// Whether a template or programme is `live`, or was begun in the editor and is not yet
+/// (it has a draft).
+async fn live_or_begun(
+    app: &AppState,
+    kind: aftercare_store::Content,
+    name: &str,
+    live: bool,
+) -> Result<bool, AdminError> {
+    if live {
+        return Ok(true);
+    }
+    let mut tx = app.store.begin_read().await?;
+    let draft = tx.draft(kind, name).await?;
+    tx.commit().await?;
+    Ok(draft.is_some())
+}
+
 /// After a form that begins a new template or programme: to its `editor` when begun, or
 /// the page saying which field was refused and why (422).
 fn begun(

@@ -116,14 +116,9 @@ async fn edit_page(
             programme_id: id.to_string(),
             text: d.definition.clone(),
         });
-        let run = match of {
-            DraftSimulation::Missing => None,
-            DraftSimulation::Running(id) | DraftSimulation::Failed(id) => Some(id),
-            DraftSimulation::Short { id, .. } | DraftSimulation::Done { id, .. } => Some(id),
-        };
-        // The refusal's sentence without its field name, as a status line.
-        let status = of.refusal(team.lang).map(|r| {
-            let r = r.split_once(": ").map_or(r.as_str(), |(_, why)| why);
+        // Why it may not be published yet, as a status line.
+        let refusal = of.refusal(team.lang);
+        let status = refusal.as_deref().map(|r| {
             let mut chars = r.chars();
             chars
                 .next()
@@ -148,7 +143,7 @@ async fn edit_page(
             },
             _ => String::new(),
         });
-        json!({"ok": of.refusal(team.lang).is_none(), "text": text, "run": run})
+        json!({"ok": refusal.is_none(), "text": text, "run": of.run()})
     });
     let ctx = json!({
         "section": "programmes", "id": id, "simulation": simulation,
@@ -197,14 +192,9 @@ pub async fn save(
 ) -> AdminResult {
     team.require(Role::Editor)?;
     team.check_csrf(&form.csrf)?;
-    if app.engine.programmes().current().get(&id).is_none() {
-        // Or one begun in the editor: it has a draft.
-        let mut tx = app.store.begin_read().await?;
-        let begun = tx.draft(Content::Programme, &id).await?.is_some();
-        tx.commit().await?;
-        if !begun {
-            return Err(unknown(&team, &id));
-        }
+    let live = app.engine.programmes().current().get(&id).is_some();
+    if !super::live_or_begun(&app, Content::Programme, &id, live).await? {
+        return Err(unknown(&team, &id));
     }
     let text = form.definition.replace("\r\n", "\n");
     if text.chars().count() > 100_000
@@ -243,21 +233,20 @@ pub async fn publish(
         .await
         .map_err(internal)?;
     if !checked.findings.is_empty() {
-        let refused = Err(ContentError::Refused(checked.findings));
-        let (back, missing) = (String::new(), unknown(&team, &id));
-        return after_change(&app, &team, &runs, &id, refused, &back, missing).await;
+        let status = StatusCode::UNPROCESSABLE_ENTITY;
+        return edit_page(&app, &team, &runs, &id, status, Some(&checked.findings)).await;
     }
     // Draft → simulate → publish: a year of this very text, against the band and ceiling.
     let simulated = runs.of_draft(&ProgrammeChange {
         programme_id: id.clone(),
         text: definition.clone(),
     });
-    if let Some(reason) = simulated.refusal(team.lang) {
+    if let Some(why) = simulated.refusal(team.lang) {
         let finding = aftercare_engine::programme::Finding {
             file: format!("{id}.toml").into(),
             line: 0,
             column: 0,
-            reason,
+            reason: format!("{}: {why}", team.lang.pick("simulation", "simulatie")),
         };
         return edit_page(
             &app,

@@ -175,34 +175,44 @@ pub enum DraftSimulation {
 }
 
 impl DraftSimulation {
-    /// Why the draft may not be published yet, in the team's language; `None` when it may:
+    /// The run it was found in, if any.
+    pub fn run(&self) -> Option<u64> {
+        match *self {
+            Self::Missing => None,
+            Self::Running(id) | Self::Failed(id) => Some(id),
+            Self::Short { id, .. } | Self::Done { id, .. } => Some(id),
+        }
+    }
+
+    /// Why the draft may not be published yet, in the team's language, as a sentence to
+    /// follow the field name (`simulation: …`); `None` when it may:
     /// a year was simulated with it and it put nobody above the band or the ceiling who
     /// was not there without it.
     pub fn refusal(&self, lang: Lang) -> Option<String> {
         match *self {
             Self::Missing => Some(lang.pick(
-                "simulation: simulate this draft over a year first with \u{201c}Simulate this draft beside the library as it is\u{201d}, then publish",
-                "simulatie: simuleer dit concept eerst over een jaar met \u{201c}Dit concept simuleren naast de huidige bibliotheek\u{201d} en publiceer dan",
+                "simulate this draft over a year first with \u{201c}Simulate this draft beside the library as it is\u{201d}, then publish",
+                "simuleer dit concept eerst over een jaar met \u{201c}Dit concept simuleren naast de huidige bibliotheek\u{201d} en publiceer dan",
             ).into()),
             Self::Running(id) => Some(match lang {
-                Lang::En => format!("simulation: simulation {id} of this draft is still running; publish when it is done"),
-                Lang::Nl => format!("simulatie: simulatie {id} van dit concept loopt nog; publiceer als ze klaar is"),
+                Lang::En => format!("simulation {id} of this draft is still running; publish when it is done"),
+                Lang::Nl => format!("simulatie {id} van dit concept loopt nog; publiceer als ze klaar is"),
             }),
             Self::Failed(id) => Some(match lang {
-                Lang::En => format!("simulation: simulation {id} of this draft failed; simulate it again"),
-                Lang::Nl => format!("simulatie: simulatie {id} van dit concept is mislukt; simuleer het opnieuw"),
+                Lang::En => format!("simulation {id} of this draft failed; simulate it again"),
+                Lang::Nl => format!("simulatie {id} van dit concept is mislukt; simuleer het opnieuw"),
             }),
             Self::Short { id, days } => Some(match lang {
-                Lang::En => format!("simulation: simulation {id} covered {days} days; the band is yearly, so simulate at least {YEAR_DAYS}"),
-                Lang::Nl => format!("simulatie: simulatie {id} besloeg {days} dagen; de bandbreedte geldt per jaar, dus simuleer er minstens {YEAR_DAYS}"),
+                Lang::En => format!("simulation {id} covered {days} days; the band is yearly, so simulate at least {YEAR_DAYS}"),
+                Lang::Nl => format!("simulatie {id} besloeg {days} dagen; de bandbreedte geldt per jaar, dus simuleer er minstens {YEAR_DAYS}"),
             }),
             Self::Done { id, above_band: (with, without), .. } if with > without => Some(match lang {
-                Lang::En => format!("simulation: in simulation {id} this draft put {with} customers above the yearly band (without it: {without})"),
-                Lang::Nl => format!("simulatie: in simulatie {id} bracht dit concept {with} klanten boven de jaarlijkse bandbreedte (zonder: {without})"),
+                Lang::En => format!("in simulation {id} this draft put {with} customers above the yearly band (without it: {without})"),
+                Lang::Nl => format!("in simulatie {id} bracht dit concept {with} klanten boven de jaarlijkse bandbreedte (zonder: {without})"),
             }),
             Self::Done { id, above_ceiling: (with, without), .. } if with > without => Some(match lang {
-                Lang::En => format!("simulation: in simulation {id} this draft put {with} customers above the attention ceiling (without it: {without})"),
-                Lang::Nl => format!("simulatie: in simulatie {id} bracht dit concept {with} klanten boven het aandachtsplafond (zonder: {without})"),
+                Lang::En => format!("in simulation {id} this draft put {with} customers above the attention ceiling (without it: {without})"),
+                Lang::Nl => format!("in simulatie {id} bracht dit concept {with} klanten boven het aandachtsplafond (zonder: {without})"),
             }),
             Self::Done { .. } => None,
         }
