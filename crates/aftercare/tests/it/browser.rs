@@ -461,7 +461,9 @@ async fn the_team_finds_a_customer_sees_why_a_message_was_blocked_and_pauses_a_p
 
     // His contact calendar for the coming year, then back to his page.
     click(&c, "a[href='/admin/customers/C1/calendar']").await;
+    // The calendar runs his year through a throw-away engine: slow on a loaded machine.
     c.wait()
+        .at_most(std::time::Duration::from_secs(180))
         .for_element(Locator::Id("h-projected"))
         .await
         .unwrap();
