@@ -369,6 +369,11 @@ fn one() -> u32 {
 }
 
 impl CouponPoolConfig {
+    /// How long a code is valid from when it is issued.
+    pub fn validity(&self) -> jiff::SignedDuration {
+        jiff::SignedDuration::from_hours(24 * i64::from(self.valid_days))
+    }
+
     /// The pool's value.
     pub fn value(&self) -> CouponValue {
         if self.gift_sku.is_some() {

@@ -19,6 +19,12 @@
 //! time, without writing anything. Results count what was sent, held and blocked and why,
 //! clicks, and the orders in the attribution window — credited to the message after a send,
 //! and compared with the holdout (uplift with 95% intervals).
+//!
+//! A campaign with a coupon pool gives each recipient their own code: `deliver` issues it
+//! once the policy lets the message go, in the transaction that stores the message's
+//! content, tied to the message so a retried delivery shows the same code; its validity
+//! starts then (DQ1 is asked with it). Creating the campaign keeps a template that shows a
+//! code and a pool together.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -113,6 +119,10 @@ pub struct Results {
     /// Treated (everyone not held out, sent or not) against the holdout: orders in the window
     /// after the planned send.
     pub uplift: Option<aftercare_insight::uplift::Uplift>,
+    /// Personal codes the messages carried (a campaign with a coupon pool).
+    pub codes_issued: u64,
+    /// Of which used in an order.
+    pub codes_used: u64,
 }
 
 /// When a campaign goes out for a customer in `zone`: its day at its local time.
@@ -184,6 +194,8 @@ pub struct Draft {
     pub holdout_percent: String,
     /// The attribution window in days, 1–90.
     pub attribution_days: String,
+    /// The coupon pool each recipient gets a personal code from; empty for none.
+    pub coupon_pool: String,
 }
 
 /// Why a campaign was not accepted: the field and the reason.
@@ -623,6 +635,10 @@ impl Engine {
                 )));
             }
         };
+        let coupon_pool = match self.check_coupon_pool(d.template.trim(), d.coupon_pool.trim()) {
+            Ok(pool) => pool,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
         let now = self.clock().now();
         let mut tx = self.store().begin().await?;
         let Some(audience) = tx.audience(d.audience_id.trim()).await? else {
@@ -642,6 +658,7 @@ impl Engine {
             local_time: d.local_time.trim(),
             holdout,
             attribution_days: days,
+            coupon_pool,
             created_by: by,
         };
         let id = tx.insert_campaign(&new, now).await?;
@@ -650,12 +667,56 @@ impl Engine {
             "campaign.create",
             &format!("campaign:{id}"),
             None,
-            Some(&serde_json::json!({"name": name, "template": new.template, "audience": audience.id}).to_string()),
+            Some(&serde_json::json!({"name": name, "template": new.template, "audience": audience.id,
+                "coupon_pool": coupon_pool}).to_string()),
             now,
         )
         .await?;
         tx.commit().await?;
         Ok(Ok(id))
+    }
+
+    /// The coupon pool a campaign's recipients get their codes from: one that is
+    /// configured, and given exactly when the template shows a coupon — a template that
+    /// shows `{{ coupon.code }}` sent without one would print a blank code, and a code
+    /// nobody sees is not worth issuing.
+    pub(crate) fn check_coupon_pool<'p>(
+        &self,
+        template: &str,
+        pool: &'p str,
+    ) -> Result<Option<&'p str>, Refusal> {
+        let shows = self.renderer().template_uses(template, "coupon");
+        let pools = || {
+            self.loyalty()
+                .pools
+                .iter()
+                .map(|p| format!("{} ({})", p.id, p.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match (pool, shows) {
+            ("", false) => Ok(None),
+            ("", true) => Err(refuse(
+                "coupon_pool",
+                format!(
+                    "template '{template}' shows a coupon code: choose the pool each recipient's own code comes from: {}",
+                    pools()
+                ),
+            )),
+            (_, false) => Err(refuse(
+                "coupon_pool",
+                format!(
+                    "template '{template}' shows no {{{{ coupon.code }}}}: a code nobody sees is not issued; leave the pool empty or choose a template that shows it"
+                ),
+            )),
+            (id, true) => match self.loyalty().pool(id) {
+                Some(_) => Ok(Some(id)),
+                None => Err(refuse(
+                    "coupon_pool",
+                    format!("no pool '{id}'; configured are {}", pools()),
+                )),
+            },
+        }
     }
 
     /// Schedules a draft (audited): its audience's current version is pinned and its
@@ -781,8 +842,13 @@ impl Engine {
         let outcomes = tx
             .campaign_outcomes(c.id, window.as_micros().try_into().unwrap_or(i64::MAX))
             .await?;
+        let (issued, used) = tx.campaign_codes(c.id).await?;
         tx.commit().await?;
-        let mut results = Results::default();
+        let mut results = Results {
+            codes_issued: u64::try_from(issued).unwrap_or(0),
+            codes_used: u64::try_from(used).unwrap_or(0),
+            ..Results::default()
+        };
         let (mut treated, mut held) = (
             aftercare_insight::uplift::Sums::default(),
             aftercare_insight::uplift::Sums::default(),

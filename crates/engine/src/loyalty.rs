@@ -239,7 +239,7 @@ pub async fn issue_coupon(
     reason: &str,
     now: Timestamp,
 ) -> Result<Coupon> {
-    let valid_until = now + SignedDuration::from_hours(24 * i64::from(pool.valid_days));
+    let valid_until = now + pool.validity();
     // 31^8 codes per prefix: a clash is rare, and a clash only means another draw.
     for _ in 0..16 {
         let display = new_code(pool.prefix.as_deref());

@@ -757,17 +757,36 @@ async fn an_editor_takes_a_campaign_from_audience_to_dry_run_to_results() {
     c.goto(&format!("{}/admin/campaigns", app.base_url))
         .await
         .unwrap();
-    type_into(&c, "name", "Nieuw in de winkel").await;
+    type_into(&c, "name", "Vroege toegang").await;
     c.execute(
-        "document.getElementById('template').value = 'inspiration';",
+        "document.getElementById('template').value = 'early_access';",
         vec![],
     )
     .await
     .unwrap();
     accessible(&c, "admin-campaigns").await;
     capture_admin(&c, "admin-campaigns").await;
+    // The template shows a code: without the pool it comes from, the draft is refused.
+    click(&c, "#campaign-form button[type=submit]").await;
+    c.wait().for_element(Locator::Id("error")).await.unwrap();
+    let text = main_text(&c).await;
+    assert!(
+        text.contains("coupon_pool: template 'early_access' shows a coupon code"),
+        "{text}"
+    );
+    c.execute(
+        "document.getElementById('coupon_pool').value = 'early-access';",
+        vec![],
+    )
+    .await
+    .unwrap();
     click(&c, "#campaign-form button[type=submit]").await;
     c.wait().for_element(Locator::Id("dry-run")).await.unwrap();
+    let pool = c.find(Locator::Id("coupon-pool")).await.unwrap();
+    assert!(
+        pool.text().await.unwrap().contains("Early access: 15% off"),
+        "the page says where the codes come from"
+    );
     let text = wait_for_text(&c, "Would not get it").await;
     assert!(
         text.contains("40\nin the audience") && text.contains("Would not get it"),
@@ -793,6 +812,10 @@ async fn an_editor_takes_a_campaign_from_audience_to_dry_run_to_results() {
     );
     let sent = app.smtp.wait_for(1).await;
     assert!(!sent.is_empty());
+    assert!(
+        text.contains("codes used"),
+        "the results count the codes: {text}"
+    );
     accessible(&c, "admin-campaign-results").await;
     capture_admin(&c, "admin-campaign-results").await;
     c.close().await.unwrap();

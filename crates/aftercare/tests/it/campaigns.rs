@@ -117,6 +117,7 @@ fn draft(send_on: &str) -> Draft {
         local_time: "10:00".into(),
         holdout_percent: "20".into(),
         attribution_days: "14".into(),
+        coupon_pool: String::new(),
     }
 }
 
@@ -415,6 +416,216 @@ both_backends!(
         }
     }
 );
+
+both_backends!(
+    a_campaign_with_a_coupon_pool_gives_each_recipient_their_own_code_issued_as_it_goes,
+    |backend| async move {
+        let app = spawn_app(backend).await;
+        club(&app, 12, 0).await;
+        let engine = &app.engine;
+        engine
+            .save_audience(
+                "runners",
+                "Hardlopers",
+                "customer.attributes.segment == 'runner'",
+                "eva",
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        let offer = |template: &str, pool: &str| Draft {
+            name: "Vroege toegang".into(),
+            template: template.into(),
+            coupon_pool: pool.into(),
+            holdout_percent: "0".into(),
+            ..draft("2026-03-03")
+        };
+        // A template that shows a code needs the pool it comes from; a pool needs a
+        // template that shows its code; the pool must exist. Nothing is stored.
+        for (template, pool, says) in [
+            ("early_access", "", "choose the pool"),
+            ("inspiration", "early-access", "a code nobody sees"),
+            ("early_access", "autumn", "no pool 'autumn'"),
+        ] {
+            let refused = engine
+                .create_campaign(&offer(template, pool), "eva")
+                .await
+                .unwrap()
+                .unwrap_err();
+            assert_eq!(refused.field, "coupon_pool", "{refused}");
+            assert!(refused.reason.contains(says), "{refused}");
+        }
+        let mut tx = app.store.begin_read().await.unwrap();
+        assert!(tx.campaigns().await.unwrap().is_empty());
+        tx.commit().await.unwrap();
+
+        let id = engine
+            .create_campaign(&offer("early_access", "early-access"), "eva")
+            .await
+            .unwrap()
+            .unwrap();
+        engine.schedule_campaign(id, "eva").await.unwrap().unwrap();
+        app.advance_hours(24).await;
+        app.engine.run_until_idle().await.unwrap();
+        let messages = campaign_messages(&app, id).await;
+        assert_eq!(messages.len(), 12);
+        let mut codes = std::collections::BTreeSet::new();
+        let mut tx = app.store.begin_read().await.unwrap();
+        for m in &messages {
+            let message_id = aftercare_store::MessageId(m["id"].as_i64().unwrap());
+            let coupon = tx.coupon_of_message(message_id).await.unwrap();
+            if m["state"] != "sent" {
+                // Every fourth runner gave no marketing consent: blocked, and no code used up.
+                assert!(coupon.is_none(), "{m}: {coupon:?}");
+                continue;
+            }
+            let coupon = coupon.unwrap_or_else(|| panic!("{m} went without its code"));
+            assert_eq!(coupon.customer_id.map(|c| c.0), m["customer_id"].as_i64());
+            assert_eq!(coupon.pool_id, "early-access");
+            let message = tx.message(message_id).await.unwrap();
+            let sent_at = message.sent_at.unwrap();
+            // Valid from the moment it went, for the pool's 14 days (DQ1 saw that).
+            assert_eq!(coupon.valid_from, sent_at.as_microsecond());
+            assert_eq!(
+                coupon.valid_until,
+                (sent_at + jiff::SignedDuration::from_hours(24 * 14)).as_microsecond()
+            );
+            let body = message.body_text.unwrap_or_default();
+            assert!(
+                body.contains(&coupon.display_code) && body.contains("15%"),
+                "the code and its value are in the message: {body}"
+            );
+            codes.insert(coupon.display_code);
+        }
+        tx.commit().await.unwrap();
+        assert_eq!(
+            codes.len(),
+            9,
+            "nine consenting runners, nine different codes"
+        );
+        let mail = app.smtp.wait_for(9).await;
+        for code in &codes {
+            assert_eq!(
+                mail.iter().filter(|m| m.contains(code.as_str())).count(),
+                1,
+                "{code} reached one inbox"
+            );
+        }
+
+        // A code is the recipient's own: someone else cannot use it, they can.
+        let (code, owner) = {
+            let sent = messages.iter().find(|m| m["state"] == "sent").unwrap();
+            let mut tx = app.store.begin_read().await.unwrap();
+            let coupon = tx
+                .coupon_of_message(aftercare_store::MessageId(sent["id"].as_i64().unwrap()))
+                .await
+                .unwrap()
+                .unwrap();
+            let owner = tx
+                .customer(coupon.customer_id.unwrap())
+                .await
+                .unwrap()
+                .record
+                .external_id
+                .as_str()
+                .to_string();
+            tx.commit().await.unwrap();
+            (coupon.display_code, owner)
+        };
+        let other = if owner == "R0" { "R1" } else { "R0" };
+        let redeem = |who: &str, order: &str| json!({"order_external_id": order, "order_total_cents": 10000, "customer_external_id": who});
+        let (status, body) = app
+            .post_json(
+                &format!("/v1/coupons/{code}/redemptions"),
+                &redeem(other, "W8001"),
+            )
+            .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (403, Some("coupon_not_yours")),
+            "{body}"
+        );
+        let (status, body) = app
+            .post_json(
+                &format!("/v1/coupons/{code}/redemptions"),
+                &redeem(&owner, "W8002"),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(body["discount_cents"], 1500);
+
+        let mut tx = app.store.begin_read().await.unwrap();
+        let c = tx.campaign(id).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(c.coupon_pool.as_deref(), Some("early-access"));
+        let results = engine.campaign_results(&c).await.unwrap();
+        assert_eq!((results.codes_issued, results.codes_used), (9, 1));
+    }
+);
+
+/// A delivery that fails and is tried again shows the code the first attempt issued: one
+/// code per message, however often it is tried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaign_code_stays_the_same_when_its_delivery_is_tried_again() {
+    // Nothing listens on port 9: every hand-over fails and is retried.
+    let app = spawn_app_with(Backend::Sqlite, |c| {
+        c.smtp_url = Some(aftercare::config::Secret("smtp://127.0.0.1:9".into()));
+    })
+    .await;
+    club(&app, 1, 0).await;
+    app.engine
+        .save_audience(
+            "runners",
+            "Hardlopers",
+            "customer.attributes.segment == 'runner'",
+            "eva",
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let id = app
+        .engine
+        .create_campaign(
+            &Draft {
+                template: "early_access".into(),
+                coupon_pool: "early-access".into(),
+                holdout_percent: "0".into(),
+                ..draft("2026-03-03")
+            },
+            "eva",
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    app.engine
+        .schedule_campaign(id, "eva")
+        .await
+        .unwrap()
+        .unwrap();
+    // Until the retries are used up (their waits grow to hours).
+    for _ in 0..7 {
+        app.advance_hours(24).await;
+        app.engine.run_until_idle().await.unwrap();
+    }
+    let messages = campaign_messages(&app, id).await;
+    assert_eq!(messages.len(), 1);
+    let message_id = aftercare_store::MessageId(messages[0]["id"].as_i64().unwrap());
+    let mut tx = app.store.begin_read().await.unwrap();
+    let message = tx.message(message_id).await.unwrap();
+    let coupons = tx.customer_coupons(message.customer_id).await.unwrap();
+    let attempts = tx
+        .message_transitions(message_id)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|t| t.to_state == "sending")
+        .count();
+    tx.commit().await.unwrap();
+    assert_eq!(attempts, 10, "{}", message.reason);
+    assert_eq!(coupons.len(), 1, "one code for ten attempts");
+    let body = message.body_text.unwrap_or_default();
+    assert!(body.contains(&coupons[0].display_code), "{body}");
+}
 
 async fn customer_messages(app: &TestApp, external: &str, campaign: i64) -> Vec<Value> {
     let mut tx = app.store.begin_read().await.unwrap();

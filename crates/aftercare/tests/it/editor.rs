@@ -587,6 +587,7 @@ both_backends!(
             local_time: "10:00".into(),
             holdout_percent: "10".into(),
             attribution_days: "7".into(),
+            coupon_pool: String::new(),
         };
         app.engine
             .save_audience("everyone", "Everyone", "stats.orders_count >= 0", "eva")

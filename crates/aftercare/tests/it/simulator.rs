@@ -492,6 +492,7 @@ async fn the_store_s_own_customers_are_simulated_a_year_ahead() {
                 local_time: "10:00".into(),
                 holdout_percent: "20".into(),
                 attribution_days: "7".into(),
+                coupon_pool: String::new(),
             },
             "eva",
         )

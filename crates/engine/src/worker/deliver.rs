@@ -38,9 +38,15 @@ impl Engine {
         }
         // A campaign's message (no enrolment, no programme) goes only while its campaign
         // was not cancelled (issue 21).
+        let campaign = if crate::campaigns::is_campaign_message(&message) {
+            tx.campaign_of_message(message.id).await?
+        } else {
+            None
+        };
         if message.state == MessageState::Planned
-            && crate::campaigns::is_campaign_message(&message)
-            && tx.campaign_state_of_message(message.id).await? == Some(CampaignState::Cancelled)
+            && campaign
+                .as_ref()
+                .is_some_and(|c| c.state == CampaignState::Cancelled)
         {
             return self
                 .end_message(
@@ -58,9 +64,26 @@ impl Engine {
             None => None,
         };
         // The data the steps share: the coupon the policy checks, and what the template shows.
-        let context = match &enrolment {
+        let mut context = match &enrolment {
             Some(e) => Tx::enrolment_context(e)?,
             None => serde_json::Value::Null,
+        };
+        // A campaign that hands out personal codes: the pool they come from. A pool taken
+        // out of the configuration since stops the message rather than send a blank code.
+        let pool = match campaign.as_ref().and_then(|c| c.coupon_pool.as_deref()) {
+            Some(id) => match self.loyalty.pool(id) {
+                Some(pool) => Some(pool),
+                None if message.state == MessageState::Planned => {
+                    let reason = format!(
+                        "blocked: the campaign's coupon pool '{id}' is no longer configured"
+                    );
+                    return self
+                        .end_message(tx, job, &message, MessageState::Blocked, &reason)
+                        .await;
+                }
+                None => None,
+            },
+            None => None,
         };
         // Suppression (policy step 2): the customer left the programme or reached its goal.
         if let Some(e) = &enrolment
@@ -108,7 +131,11 @@ impl Engine {
                 priority: message.priority,
                 channel: message.channel,
                 planned_at: message.planned_at,
-                coupon_valid_until: crate::loyalty::coupon_valid_until(&context),
+                // A campaign's code is issued as the message goes, valid for the pool's days.
+                coupon_valid_until: match pool {
+                    Some(pool) => Some(now + pool.validity()),
+                    None => crate::loyalty::coupon_valid_until(&context),
+                },
                 topic: Topic::of(message.topic.as_deref().unwrap_or(&message.template)),
                 repeat_days,
                 moment,
@@ -156,6 +183,27 @@ impl Engine {
                 .await;
         }
 
+        // The campaign's personal code, issued once: with the message's content in one
+        // transaction, and found again when an interrupted delivery is resumed.
+        if let (Some(pool), Some(c)) = (pool, &campaign) {
+            let coupon = match tx.coupon_of_message(message.id).await? {
+                Some(coupon) => coupon,
+                None => {
+                    let reason = format!("campaign '{}'", c.name);
+                    let coupon = crate::loyalty::issue_coupon(
+                        &mut tx,
+                        pool,
+                        Some(customer.id),
+                        &reason,
+                        now,
+                    )
+                    .await?;
+                    tx.tie_coupon_to_message(coupon.id, message.id).await?;
+                    coupon
+                }
+            };
+            context = serde_json::json!({"coupon": crate::loyalty::coupon_json(&coupon)});
+        }
         let renderer = self.renderer();
         let data = self
             .message_data(&mut tx, &message, customer.id, &context, now, &renderer)

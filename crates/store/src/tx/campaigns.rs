@@ -74,6 +74,8 @@ pub struct Campaign {
     pub created_at: Timestamp,
     /// When its planning finished.
     pub planned_at: Option<Timestamp>,
+    /// The coupon pool each recipient gets a personal code from, if any.
+    pub coupon_pool: Option<String>,
 }
 
 /// A campaign to store.
@@ -97,6 +99,8 @@ pub struct NewCampaign<'a> {
     pub holdout: f64,
     /// The attribution window in days.
     pub attribution_days: i32,
+    /// The coupon pool each recipient gets a code from, if any.
+    pub coupon_pool: Option<&'a str>,
     /// Who.
     pub created_by: &'a str,
 }
@@ -167,65 +171,50 @@ fn audience(row: AudienceRow) -> Result<Audience> {
     })
 }
 
-type CampaignRow = (
-    i64,
-    String,
-    String,
-    String,
-    i32,
-    String,
-    String,
-    String,
-    String,
-    f64,
-    i32,
-    String,
-    CustomerId,
-    String,
-    i64,
-    Option<i64>,
-);
+#[derive(sqlx::FromRow)]
+struct CampaignRow {
+    id: i64,
+    name: String,
+    template: String,
+    audience_id: String,
+    audience_version: i32,
+    class: String,
+    channels: String,
+    send_on: String,
+    local_time: String,
+    holdout: f64,
+    attribution_days: i32,
+    state: String,
+    cursor_id: CustomerId,
+    created_by: String,
+    created_at: i64,
+    planned_at: Option<i64>,
+    coupon_pool: Option<String>,
+}
 
 const CAMPAIGN_COLUMNS: &str =
     "id, name, template, audience_id, audience_version, class, channels, send_on, local_time,
-    holdout, attribution_days, state, cursor_id, created_by, created_at, planned_at";
+    holdout, attribution_days, state, cursor_id, created_by, created_at, planned_at, coupon_pool";
 
 fn campaign(row: CampaignRow) -> Result<Campaign> {
-    let (
-        id,
-        name,
-        template,
-        audience_id,
-        audience_version,
-        class,
-        channels,
-        send_on,
-        local_time,
-        holdout,
-        attribution_days,
-        state,
-        cursor_id,
-        created_by,
-        created_at,
-        planned_at,
-    ) = row;
     Ok(Campaign {
-        id,
-        name,
-        template,
-        audience_id,
-        audience_version,
-        class,
-        channels,
-        send_on,
-        local_time,
-        holdout,
-        attribution_days,
-        state: CampaignState::named(&state),
-        cursor_id,
-        created_by,
-        created_at: from_micros(created_at)?,
-        planned_at: planned_at.map(from_micros).transpose()?,
+        id: row.id,
+        name: row.name,
+        template: row.template,
+        audience_id: row.audience_id,
+        audience_version: row.audience_version,
+        class: row.class,
+        channels: row.channels,
+        send_on: row.send_on,
+        local_time: row.local_time,
+        holdout: row.holdout,
+        attribution_days: row.attribution_days,
+        state: CampaignState::named(&row.state),
+        cursor_id: row.cursor_id,
+        created_by: row.created_by,
+        created_at: from_micros(row.created_at)?,
+        planned_at: row.planned_at.map(from_micros).transpose()?,
+        coupon_pool: row.coupon_pool,
     })
 }
 
@@ -370,8 +359,8 @@ impl Tx {
     pub async fn insert_campaign(&mut self, c_: &NewCampaign<'_>, now: Timestamp) -> Result<i64> {
         Ok(on_tx!(self, c => sqlx::query_scalar(
             "INSERT INTO campaigns (name, template, audience_id, audience_version, class, channels, send_on,
-                local_time, holdout, attribution_days, state, created_by, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'draft', $11, $12) RETURNING id",
+                local_time, holdout, attribution_days, state, created_by, created_at, coupon_pool)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'draft', $11, $12, $13) RETURNING id",
         )
         .bind(c_.name)
         .bind(c_.template)
@@ -385,6 +374,7 @@ impl Tx {
         .bind(c_.attribution_days)
         .bind(c_.created_by)
         .bind(micros(now))
+        .bind(c_.coupon_pool)
         .fetch_one(&mut *c)
         .await?))
     }
@@ -494,19 +484,30 @@ impl Tx {
         Ok(())
     }
 
-    /// The state of the campaign a message belongs to, if it belongs to one.
-    pub async fn campaign_state_of_message(
-        &mut self,
-        message_id: MessageId,
-    ) -> Result<Option<CampaignState>> {
-        let state: Option<String> = on_tx!(self, c => sqlx::query_scalar(
-            "SELECT c.state FROM campaign_recipients r JOIN campaigns c ON c.id = r.campaign_id
-             WHERE r.message_id = $1",
+    /// The campaign a message belongs to, if it belongs to one.
+    pub async fn campaign_of_message(&mut self, message_id: MessageId) -> Result<Option<Campaign>> {
+        let sql = format!(
+            "SELECT {CAMPAIGN_COLUMNS} FROM campaigns
+             WHERE id = (SELECT campaign_id FROM campaign_recipients WHERE message_id = $1)"
+        );
+        let row: Option<CampaignRow> = on_tx!(self, c => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(message_id)
+            .fetch_optional(&mut *c)
+            .await?);
+        row.map(campaign).transpose()
+    }
+
+    /// How many personal codes a campaign's messages carried, and how many of those were
+    /// used in an order.
+    pub async fn campaign_codes(&mut self, campaign_id: i64) -> Result<(i64, i64)> {
+        Ok(on_tx!(self, c => sqlx::query_as(
+            "SELECT COUNT(*), CAST(COALESCE(SUM(CASE WHEN k.uses > 0 THEN 1 ELSE 0 END), 0) AS BIGINT)
+             FROM campaign_recipients r JOIN coupons k ON k.message_id = r.message_id
+             WHERE r.campaign_id = $1",
         )
-        .bind(message_id)
-        .fetch_optional(&mut *c)
-        .await?);
-        Ok(state.as_deref().map(CampaignState::named))
+        .bind(campaign_id)
+        .fetch_one(&mut *c)
+        .await?))
     }
 
     /// Each recipient's outcome: the message's state and reason, clicks, and orders in the

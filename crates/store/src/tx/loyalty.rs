@@ -6,6 +6,7 @@
 //! run atomically: a single-use code is redeemed once, whatever the concurrency.
 
 use crate::CustomerId;
+use crate::MessageId;
 use aftercare_domain::loyalty::{CouponPoolConfig, CouponTerms, EntryKind, LedgerEntry};
 use jiff::Timestamp;
 use serde::Serialize;
@@ -360,6 +361,32 @@ impl Tx {
             .fetch_optional(&mut *c)
             .await?),
         )
+    }
+
+    /// The coupon issued for a message (a campaign's personal code), if one was.
+    pub async fn coupon_of_message(&mut self, message_id: MessageId) -> Result<Option<Coupon>> {
+        let sql = format!("SELECT {COUPON_COLUMNS} FROM coupons WHERE message_id = $1");
+        Ok(
+            on_tx!(self, c => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(message_id)
+            .fetch_optional(&mut *c)
+            .await?),
+        )
+    }
+
+    /// Ties a coupon to the message it was issued for (at most one per message).
+    pub async fn tie_coupon_to_message(
+        &mut self,
+        coupon_id: i64,
+        message_id: MessageId,
+    ) -> Result<()> {
+        on_tx!(self, c => sqlx::query("UPDATE coupons SET message_id = $2 WHERE id = $1")
+            .bind(coupon_id)
+            .bind(message_id)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
+        Ok(())
     }
 
     /// A coupon by its normalised code.

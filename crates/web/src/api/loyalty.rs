@@ -465,7 +465,7 @@ pub async fn post_import(
                 return Err(FieldError::new("valid_until", "must be in the future").into());
             }
             Some(t) => t,
-            None => now + jiff::SignedDuration::from_hours(24 * i64::from(pool.valid_days)),
+            None => now + pool.validity(),
         };
         if r.generate.is_some() && r.valid_until.is_some() {
             return Err(FieldError::new(

@@ -193,6 +193,8 @@ pub struct CampaignForm {
     holdout_percent: String,
     #[serde(default)]
     attribution_days: String,
+    #[serde(default)]
+    coupon_pool: String,
 }
 
 async fn campaigns_page(
@@ -228,12 +230,14 @@ async fn campaigns_page(
                   "holdout_percent": "10", "attribution_days": "14"}),
         |(f, _)| json!({"name": f.name, "template": f.template, "audience": f.audience, "class": f.class,
                         "channels": f.channels, "send_on": f.send_on, "local_time": f.local_time,
-                        "holdout_percent": f.holdout_percent, "attribution_days": f.attribution_days}),
+                        "holdout_percent": f.holdout_percent, "attribution_days": f.attribution_days,
+                        "coupon_pool": f.coupon_pool}),
     );
     let ctx = json!({
         "section": "campaigns", "campaigns": rows, "templates": templates,
         "audiences": audiences.iter().map(|a| json!({"id": a.id, "name": a.name})).collect::<Vec<_>>(),
         "classes": aftercare_engine::campaigns::CLASSES.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
+        "pools": app.engine.loyalty().pools.iter().map(|p| json!({"id": p.id, "name": p.name})).collect::<Vec<_>>(),
         "form": filled, "error": form.map(|(_, r)| r.to_string()),
         "can_edit": team.role >= Role::Editor,
     });
@@ -266,6 +270,7 @@ pub async fn create(
         local_time: form.local_time.clone(),
         holdout_percent: form.holdout_percent.clone(),
         attribution_days: form.attribution_days.clone(),
+        coupon_pool: form.coupon_pool.clone(),
     };
     match app
         .engine
@@ -360,6 +365,7 @@ async fn campaign_page(
             "orders": r.attributed_orders,
             "revenue": format!("€ {:.2}", r.attributed_revenue_cents as f64 / 100.0),
             "uplift": uplift,
+            "codes_issued": r.codes_issued, "codes_used": r.codes_used,
         }))
     };
     let audit: Vec<Value> = audit
@@ -372,6 +378,7 @@ async fn campaign_page(
         "audience_version": c.audience_version, "class": c.class, "channels": c.channels,
         "send_on": c.send_on, "local_time": c.local_time,
         "holdout": format!("{:.0}%", c.holdout * 100.0), "attribution_days": c.attribution_days,
+        "coupon_pool": c.coupon_pool.as_deref().map(|id| app.engine.loyalty().pool(id).map_or_else(|| id.to_string(), |p| p.name.clone())),
         "state": c.state, "planned_at": c.planned_at.map(stamp), "created_by": c.created_by,
         "dry_run": dry_run, "results": results, "audit": audit,
         "error": error.map(ToString::to_string), "can_edit": team.role >= Role::Editor,

@@ -764,6 +764,14 @@ const STRINGS: &[(&str, &str, &str)] = &[
         "Attribution window (days)",
         "Attributieperiode (dagen)",
     ),
+    ("coupon_pool", "Personal code from", "Persoonlijke code uit"),
+    ("no_code", "no code", "geen code"),
+    (
+        "coupon_pool_note",
+        "each recipient gets their own code, issued when the message goes",
+        "elke ontvanger krijgt een eigen code, uitgegeven als het bericht verstuurd wordt",
+    ),
+    ("codes_used", "codes used", "codes gebruikt"),
     (
         "create_draft",
         "Create draft and dry run",
