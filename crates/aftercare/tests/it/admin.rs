@@ -1068,3 +1068,110 @@ both_backends!(
         assert_eq!(audit[0].action, "print_batch.download");
     }
 );
+
+/// The language picked on the sign-in page is the user's from then on, and the header
+/// switches it on any page, coming back to that page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_language_chosen_at_sign_in_stays_and_the_header_switches_it_on_the_spot() {
+    let app = spawn_app(Backend::Sqlite).await;
+    aftercare::cli::user::create(
+        &app.store,
+        "noor",
+        "viewer",
+        "en",
+        PASSWORD,
+        app.clock.as_ref(),
+    )
+    .await
+    .unwrap();
+    // The sign-in page in Dutch carries the choice; the page without one does not.
+    let page = app
+        .get_text(&format!("{}/admin/sign-in", app.base_url))
+        .await;
+    assert!(!page.contains("name=\"lang\""), "no choice made yet");
+    let page = app
+        .get_text(&format!(
+            "{}/admin/sign-in?lang=nl&next=/admin/campaigns",
+            app.base_url
+        ))
+        .await;
+    assert_eq!(form_field(&page, "lang"), "nl");
+    let http = no_redirects();
+    let r = http
+        .post(format!("{}/admin/sign-in", app.base_url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form_body(&[
+            ("username", "noor"),
+            ("password", PASSWORD),
+            ("next", "/admin/campaigns"),
+            ("lang", "nl"),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let session = Session {
+        base_url: app.base_url.clone(),
+        http,
+        cookie,
+    };
+    let (status, page) = session.get("/admin/campaigns").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("Campagnes") && page.contains(">English<"),
+        "{page}"
+    );
+    // Signing in again from the plain page keeps Dutch.
+    let again = sign_in(&app, "noor").await;
+    assert!(again.get("/admin/programmes").await.1.contains("Programma"));
+
+    // The header's button: English, back on the same page.
+    let csrf = again.csrf("/admin/audiences").await;
+    let r = again
+        .http
+        .post(format!("{}/admin/language", app.base_url))
+        .header("cookie", &again.cookie)
+        .header("referer", format!("{}/admin/audiences?x=1", app.base_url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form_body(&[("csrf", &csrf), ("lang", "en")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/admin/audiences?x=1");
+    let page = again.get("/admin/audiences").await.1;
+    assert!(
+        page.contains("Audiences") && page.contains(">Nederlands<"),
+        "{page}"
+    );
+    // Without the form's token nothing changes; a foreign referrer is not followed.
+    let r = again
+        .http
+        .post(format!("{}/admin/language", app.base_url))
+        .header("cookie", &again.cookie)
+        .header("referer", "https://elsewhere.example/admin/x")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form_body(&[("csrf", "wrong"), ("lang", "nl")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(
+        again
+            .get("/admin/audiences")
+            .await
+            .1
+            .contains(">Nederlands<")
+    );
+    // A mistyped number in an address is the friendly page, in the user's language.
+    let (status, page) = again.get("/admin/campaigns/abc").await;
+    assert_eq!(status, 404);
+    assert!(page.contains("No campaign: abc"), "{page}");
+}

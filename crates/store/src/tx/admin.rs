@@ -115,6 +115,17 @@ impl Tx {
         id.ok_or_else(|| StoreError::Conflict(format!("user '{username}' already exists")))
     }
 
+    /// Sets the language a team user's admin UI is in (`en` or `nl`).
+    pub async fn set_team_user_language(&mut self, user_id: i64, language: &str) -> Result<()> {
+        on_tx!(self, c => sqlx::query("UPDATE team_users SET language = $2 WHERE id = $1")
+            .bind(user_id)
+            .bind(language)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
+        Ok(())
+    }
+
     /// A team user by sign-in name.
     pub async fn team_user(&mut self, username: &str) -> Result<Option<TeamUser>> {
         Ok(on_tx!(self, c => sqlx::query_as(

@@ -301,6 +301,8 @@ fn percent(part: u64, whole: u64) -> String {
     }
 }
 
+const NO_CAMPAIGN: (&str, &str) = ("No campaign", "Geen campagne");
+
 async fn campaign_page(
     app: &AppState,
     team: &Team,
@@ -390,7 +392,8 @@ async fn campaign_page(
 }
 
 /// `GET /admin/campaigns/{id}`.
-pub async fn show(State(app): State<AppState>, team: Team, Path(id): Path<i64>) -> AdminResult {
+pub async fn show(State(app): State<AppState>, team: Team, Path(id): Path<String>) -> AdminResult {
+    let id = super::numeric_id(&team, &id, NO_CAMPAIGN)?;
     campaign_page(&app, &team, id, StatusCode::OK, None).await
 }
 
@@ -428,9 +431,10 @@ async fn act(app: AppState, team: Team, id: i64, csrf: &str, schedule: bool) -> 
 pub async fn schedule(
     State(app): State<AppState>,
     team: Team,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> AdminResult {
+    let id = super::numeric_id(&team, &id, NO_CAMPAIGN)?;
     act(app, team, id, &form.csrf, true).await
 }
 
@@ -438,8 +442,9 @@ pub async fn schedule(
 pub async fn cancel(
     State(app): State<AppState>,
     team: Team,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> AdminResult {
+    let id = super::numeric_id(&team, &id, NO_CAMPAIGN)?;
     act(app, team, id, &form.csrf, false).await
 }

@@ -219,12 +219,20 @@ fn not_found(team: &Team, what: &str) -> AdminError {
     ))
 }
 
+/// A number from a path (`/admin/campaigns/{id}`); anything else is the friendly
+/// not-found page, not a bare 400.
+fn numeric_id(team: &Team, raw: &str, what: (&str, &str)) -> Result<i64, AdminError> {
+    raw.parse()
+        .map_err(|_| not_found(team, &format!("{}: {raw}", team.lang.pick(what.0, what.1))))
+}
+
 /// The `/admin` routes.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/admin", get(|| async { Redirect::to("/admin/customers") }))
         .route("/admin/sign-in", get(sign_in_form).post(sign_in))
         .route("/admin/sign-out", post(sign_out))
+        .route("/admin/language", post(language))
         .route("/admin/customers", get(customers::search))
         .route("/admin/customers/{id}", get(customers::show))
         .route("/admin/customers/{id}/preview", get(customers::preview))
@@ -495,7 +503,8 @@ async fn sign_in_form(Query(q): Query<Next>) -> AdminResult {
         lang,
         None,
         "sign_in.html",
-        json!({"next": safe_next(q.next.as_deref())}),
+        // A language chosen here becomes the user's once they sign in.
+        json!({"next": safe_next(q.next.as_deref()), "chosen": q.lang.is_some()}),
     )?;
     Ok(html(StatusCode::OK, body))
 }
@@ -526,7 +535,8 @@ async fn sign_in(
             lang,
             None,
             "sign_in.html",
-            json!({"next": next, "error": error, "username": username.unwrap_or_default()}),
+            json!({"next": next, "error": error, "username": username.unwrap_or_default(),
+                   "chosen": form.lang.is_some()}),
         )?;
         Ok(html(status, body))
     };
@@ -567,6 +577,10 @@ async fn sign_in(
     let mut tx = app.store.begin().await?;
     // Sessions that ran out are swept on each sign-in, so the table stays small.
     tx.delete_team_session("", now).await?;
+    // The language picked on the sign-in page is theirs from now on.
+    if form.lang.is_some() && lang.tag() != Lang::parse(&user.language).tag() {
+        tx.set_team_user_language(user.id, lang.tag()).await?;
+    }
     tx.insert_team_session(
         &crate::hash_token(&token),
         user.id,
@@ -592,6 +606,41 @@ async fn sign_in(
             .map_err(|e| ApiError::Internal(e.to_string()))?,
     );
     Ok(response)
+}
+
+/// The language form in the header.
+#[derive(Debug, Deserialize)]
+pub struct LanguageForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    lang: String,
+}
+
+/// `POST /admin/language`: the signed-in user's admin UI in the other language, back on
+/// the page they were on.
+async fn language(
+    State(app): State<AppState>,
+    team: Team,
+    headers: axum::http::HeaderMap,
+    Form(form): Form<LanguageForm>,
+) -> AdminResult {
+    team.check_csrf(&form.csrf)?;
+    let lang = Lang::parse(&form.lang);
+    let mut tx = app.store.begin().await?;
+    let Some(user) = tx.team_user(&team.username).await? else {
+        tx.commit().await?;
+        return Ok(Redirect::to("/admin/sign-in").into_response());
+    };
+    tx.set_team_user_language(user.id, lang.tag()).await?;
+    tx.commit().await?;
+    // Back where they were: the path of the page that sent the form, if it is ours.
+    let back = headers
+        .get(header::REFERER)
+        .and_then(|r| r.to_str().ok())
+        .and_then(|r| r.parse::<axum::http::Uri>().ok())
+        .and_then(|u| u.path_and_query().map(ToString::to_string));
+    Ok(Redirect::to(&safe_next(back.as_deref())).into_response())
 }
 
 async fn sign_out(

@@ -108,8 +108,9 @@ pub async fn list(
 pub async fn print_file(
     State(app): State<AppState>,
     team: Team,
-    Path((id, file)): Path<(i64, String)>,
+    Path((id, file)): Path<(String, String)>,
 ) -> AdminResult {
+    let id = super::numeric_id(&team, &id, ("No print batch", "Geen printbatch"))?;
     let content_type = match file.as_str() {
         "letters.pdf" => "application/pdf",
         "addresses.csv" => "text/csv; charset=utf-8",
@@ -166,9 +167,10 @@ pub async fn print_file(
 pub async fn retry(
     State(app): State<AppState>,
     team: Team,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> AdminResult {
+    let id = super::numeric_id(&team, &id, ("No job", "Geen taak"))?;
     team.require(Role::Editor)?;
     team.check_csrf(&form.csrf)?;
     let now = app.clock.now();
