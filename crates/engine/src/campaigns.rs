@@ -558,6 +558,95 @@ impl Engine {
         Ok(Ok(version))
     }
 
+    /// Deletes an audience (audited) that nothing still going reads: no programme enters
+    /// by it and no campaign that is a draft or not yet planned sends to it. Its versions
+    /// stay, so a campaign sent to it still shows what it was.
+    pub async fn delete_audience(
+        &self,
+        id: &str,
+        by: &str,
+    ) -> Result<Result<(), Refusal>, EngineError> {
+        let programmes = self.programmes();
+        if let Some(p) = programmes
+            .current()
+            .programmes
+            .values()
+            .find(|p| p.audience.as_deref() == Some(id))
+        {
+            return Ok(Err(refuse(
+                "audience",
+                format!("programme '{}' enters by it; change that first", p.id),
+            )));
+        }
+        let now = self.clock().now();
+        let mut tx = self.store().begin().await?;
+        let Some(audience) = tx.audience(id).await? else {
+            return Ok(Err(refuse("audience", format!("no audience '{id}'"))));
+        };
+        if let Some(c) = tx.campaigns().await?.into_iter().find(|c| {
+            c.audience_id == id
+                && matches!(
+                    c.state,
+                    CampaignState::Draft | CampaignState::Scheduled | CampaignState::Planning
+                )
+        }) {
+            return Ok(Err(refuse(
+                "audience",
+                format!(
+                    "campaign '{}' ({}) sends to it; delete or cancel that first",
+                    c.name, c.state
+                ),
+            )));
+        }
+        tx.delete_audience(id).await?;
+        tx.audit(
+            by,
+            "audience.delete",
+            &format!("audience:{id}"),
+            Some(
+                &serde_json::json!({"version": audience.version, "definition": audience.definition})
+                    .to_string(),
+            ),
+            None,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Ok(()))
+    }
+
+    /// Deletes a campaign that is still a draft (audited); one that was scheduled is
+    /// cancelled instead, so its record stays.
+    pub async fn delete_campaign(
+        &self,
+        id: i64,
+        by: &str,
+    ) -> Result<Result<(), Refusal>, EngineError> {
+        let now = self.clock().now();
+        let mut tx = self.store().begin().await?;
+        let c = tx.campaign(id).await?;
+        if !tx.delete_draft_campaign(id).await? {
+            return Ok(Err(refuse(
+                "state",
+                format!(
+                    "it is {}; only a draft is deleted (cancel it instead)",
+                    c.state
+                ),
+            )));
+        }
+        tx.audit(
+            by,
+            "campaign.delete",
+            &format!("campaign:{id}"),
+            Some(&serde_json::json!({"name": c.name, "template": c.template, "audience": c.audience_id}).to_string()),
+            None,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Ok(()))
+    }
+
     /// Checks a campaign the team filled in and stores it as a draft (audited); returns
     /// its id. Nothing is stored when a field is wrong.
     pub async fn create_campaign(

@@ -627,6 +627,98 @@ async fn a_campaign_code_stays_the_same_when_its_delivery_is_tried_again() {
     assert!(body.contains(&coupons[0].display_code), "{body}");
 }
 
+both_backends!(
+    a_draft_campaign_and_an_audience_nothing_reads_are_deleted_what_is_still_going_is_not,
+    |backend| async move {
+        let app = spawn_app(backend).await;
+        club(&app, 3, 0).await;
+        let engine = &app.engine;
+        let definition = "customer.attributes.segment == 'runner'";
+        engine
+            .save_audience("runners", "Hardlopers", definition, "eva")
+            .await
+            .unwrap()
+            .unwrap();
+        let draft_id = engine
+            .create_campaign(&draft("2026-03-03"), "eva")
+            .await
+            .unwrap()
+            .unwrap();
+        let refused = engine
+            .delete_audience("runners", "eva")
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert!(
+            refused
+                .reason
+                .contains("campaign 'Nieuw in de winkel' (draft)"),
+            "{refused}"
+        );
+        // The draft goes, through the admin UI.
+        let editor = crate::admin::sign_in_as(&app, "eva", "editor").await;
+        let csrf = editor.csrf(&format!("/admin/campaigns/{draft_id}")).await;
+        let (status, _) = editor
+            .post(
+                &format!("/admin/campaigns/{draft_id}/delete"),
+                &[("csrf", &csrf)],
+            )
+            .await;
+        assert_eq!(status, 303);
+        assert_eq!(
+            editor.get(&format!("/admin/campaigns/{draft_id}")).await.0,
+            404
+        );
+
+        // A scheduled one is not deleted (it is cancelled), and keeps its audience.
+        let id = engine
+            .create_campaign(&draft("2026-03-03"), "eva")
+            .await
+            .unwrap()
+            .unwrap();
+        engine.schedule_campaign(id, "eva").await.unwrap().unwrap();
+        let refused = engine
+            .delete_campaign(id, "eva")
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert!(refused.reason.contains("cancel it instead"), "{refused}");
+        let (status, page) = editor
+            .post("/admin/audiences/runners/delete", &[("csrf", &csrf)])
+            .await;
+        assert_eq!(status, 409);
+        assert!(page.contains("sends to it"), "{page}");
+        engine.cancel_campaign(id, "eva").await.unwrap().unwrap();
+        engine
+            .delete_audience("runners", "eva")
+            .await
+            .unwrap()
+            .unwrap();
+        let mut tx = app.store.begin_read().await.unwrap();
+        assert!(tx.audience("runners").await.unwrap().is_none());
+        assert_eq!(
+            tx.campaigns().await.unwrap().len(),
+            1,
+            "the cancelled one stays"
+        );
+        let audit = tx.audit_log(None, 50).await.unwrap();
+        tx.commit().await.unwrap();
+        for action in ["campaign.delete", "audience.delete"] {
+            assert!(
+                audit.iter().any(|a| a.action == action),
+                "{action} is audited"
+            );
+        }
+        // Made again under its id, its history goes on from the last version.
+        let version = engine
+            .save_audience("runners", "Hardlopers", "stats.orders_count >= 1", "eva")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(version, 2);
+    }
+);
+
 async fn customer_messages(app: &TestApp, external: &str, campaign: i64) -> Vec<Value> {
     let mut tx = app.store.begin_read().await.unwrap();
     let id = tx

@@ -254,7 +254,17 @@ impl Tx {
         let version = match &current {
             Some(a) if a.definition == definition => a.version,
             Some(a) => a.version + 1,
-            None => 1,
+            // A deleted audience's versions stay (a campaign sent to one still names it):
+            // made again under its id, it goes on from the last.
+            None => {
+                let last: Option<i32> = on_tx!(self, c => sqlx::query_scalar(
+                    "SELECT MAX(version) FROM audience_versions WHERE audience_id = $1",
+                )
+                .bind(id)
+                .fetch_one(&mut *c)
+                .await?);
+                last.unwrap_or(0) + 1
+            }
         };
         if current.as_ref().is_none_or(|a| a.version != version) {
             on_tx!(self, c => sqlx::query(
@@ -285,6 +295,26 @@ impl Tx {
         .await?
         .rows_affected());
         Ok(version)
+    }
+
+    /// Deletes an audience (its versions stay, for the campaigns sent to them).
+    pub async fn delete_audience(&mut self, id: &str) -> Result<bool> {
+        let n = on_tx!(self, c => sqlx::query("DELETE FROM audiences WHERE id = $1")
+            .bind(id)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
+        Ok(n > 0)
+    }
+
+    /// Deletes a campaign that is still a draft; `false` when it is not (any more).
+    pub async fn delete_draft_campaign(&mut self, id: i64) -> Result<bool> {
+        let n = on_tx!(self, c => sqlx::query("DELETE FROM campaigns WHERE id = $1 AND state = 'draft'")
+            .bind(id)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
+        Ok(n > 0)
     }
 
     /// Every version of an audience, newest first.

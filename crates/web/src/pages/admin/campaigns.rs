@@ -100,7 +100,7 @@ pub async fn save_audience(
                     &team,
                     form.id.trim(),
                     StatusCode::UNPROCESSABLE_ENTITY,
-                    Some((&form, &refusal)),
+                    Some((Some(&form), &refusal)),
                 )
                 .await
             } else {
@@ -121,7 +121,7 @@ async fn audience_page(
     team: &Team,
     id: &str,
     status: StatusCode,
-    form: Option<(&AudienceForm, &Refusal)>,
+    form: Option<(Option<&AudienceForm>, &Refusal)>,
 ) -> AdminResult {
     let mut tx = app.store.begin_read().await?;
     let audience = tx.audience(id).await?;
@@ -151,7 +151,7 @@ async fn audience_page(
         .collect();
     let ctx = json!({
         "section": "campaigns", "id": audience.id, "name": audience.name, "version": audience.version,
-        "definition": form.map_or(audience.definition.clone(), |(f, _)| f.definition.clone()),
+        "definition": form.and_then(|(f, _)| f).map_or(audience.definition.clone(), |f| f.definition.clone()),
         "count": count, "versions": versions, "can_edit": team.role >= Role::Editor,
         "error": form.map(|(_, r)| r.to_string()),
     });
@@ -159,6 +159,36 @@ async fn audience_page(
         status,
         render(team.lang, Some(team), "audience.html", ctx)?,
     ))
+}
+
+/// `POST /admin/audiences/{id}/delete` (editor): gone, unless something still going
+/// reads it (the page says what).
+pub async fn delete_audience(
+    State(app): State<AppState>,
+    team: Team,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> AdminResult {
+    team.require(Role::Editor)?;
+    team.check_csrf(&form.csrf)?;
+    match app
+        .engine
+        .delete_audience(&id, &team.username)
+        .await
+        .map_err(internal)?
+    {
+        Ok(()) => Ok(Redirect::to("/admin/audiences").into_response()),
+        Err(refusal) => {
+            audience_page(
+                &app,
+                &team,
+                &id,
+                StatusCode::CONFLICT,
+                Some((None, &refusal)),
+            )
+            .await
+        }
+    }
 }
 
 /// `GET /admin/audiences/{id}`: the definition, its live count and a sample, its history.
@@ -436,6 +466,32 @@ pub async fn schedule(
 ) -> AdminResult {
     let id = super::numeric_id(&team, &id, NO_CAMPAIGN)?;
     act(app, team, id, &form.csrf, true).await
+}
+
+/// `POST /admin/campaigns/{id}/delete` (editor): a draft is gone; anything further along
+/// is refused (cancel it instead).
+pub async fn delete(
+    State(app): State<AppState>,
+    team: Team,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> AdminResult {
+    let id = super::numeric_id(&team, &id, NO_CAMPAIGN)?;
+    team.require(Role::Editor)?;
+    team.check_csrf(&form.csrf)?;
+    match app.engine.delete_campaign(id, &team.username).await {
+        Ok(Ok(())) => Ok(Redirect::to("/admin/campaigns").into_response()),
+        Ok(Err(refusal)) => {
+            campaign_page(&app, &team, id, StatusCode::CONFLICT, Some(&refusal)).await
+        }
+        Err(aftercare_engine::worker::EngineError::Store(
+            aftercare_store::StoreError::NotFound(_),
+        )) => Err(not_found(
+            &team,
+            &format!("{}: {id}", team.lang.pick(NO_CAMPAIGN.0, NO_CAMPAIGN.1)),
+        )),
+        Err(e) => Err(internal(e)),
+    }
 }
 
 /// `POST /admin/campaigns/{id}/cancel` (editor).

@@ -285,6 +285,11 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/campaigns/{id}", get(campaigns::show))
         .route("/admin/campaigns/{id}/schedule", post(campaigns::schedule))
         .route("/admin/campaigns/{id}/cancel", post(campaigns::cancel))
+        .route("/admin/campaigns/{id}/delete", post(campaigns::delete))
+        .route(
+            "/admin/audiences/{id}/delete",
+            post(campaigns::delete_audience),
+        )
         .route("/admin/dashboards", get(dashboards::show))
         .route(
             "/admin/simulator",

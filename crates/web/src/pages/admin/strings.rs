@@ -772,6 +772,17 @@ const STRINGS: &[(&str, &str, &str)] = &[
         "elke ontvanger krijgt een eigen code, uitgegeven als het bericht verstuurd wordt",
     ),
     ("codes_used", "codes used", "codes gebruikt"),
+    ("delete_draft", "Delete draft", "Concept verwijderen"),
+    (
+        "delete_audience",
+        "Delete audience",
+        "Doelgroep verwijderen",
+    ),
+    (
+        "delete_audience_note",
+        "Not while a programme enters by it or a campaign still to go sends to it; its versions stay for the campaigns sent to it.",
+        "Niet zolang een programma ermee start of een campagne die nog moet gaan ernaar verstuurt; de versies blijven bewaard voor de campagnes die ernaar gingen.",
+    ),
     (
         "create_draft",
         "Create draft and dry run",
