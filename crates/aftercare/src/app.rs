@@ -150,6 +150,7 @@ pub async fn build_engine(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Res
     .with_scores(config.scores.clone())
     .with_attribution(config.attribution.clone())
     .with_consent_webhook(config.connectors.consent_webhook.clone())
+    .with_shop_codes(config.connectors.shop_codes.clone())
     .with_tracking(config.tracking.clone())
     .with_print(config.print.clone())
     .with_webhook_targets(config.webhooks.clone())
@@ -179,6 +180,10 @@ pub async fn build_engine(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Res
         .ensure_calendar()
         .await
         .context("scheduling the calendar")?;
+    engine
+        .ensure_shop_codes()
+        .await
+        .context("scheduling the shop's codes")?;
     Ok(engine)
 }
 

@@ -429,6 +429,7 @@ const CONNECTOR_KEYS: &[(&str, &str)] = &[
     ("woocommerce", "secret"),
     ("sendcloud", "secret"),
     ("myparcel", "api_key"),
+    ("shop_codes", "token"),
 ];
 
 /// Overlays `AFTERCARE_<KEY>` variables onto the file's table; `AFTERCARE_BRAND_<KEY>` and
@@ -558,6 +559,35 @@ mod tests {
         assert_eq!(raw.connectors.shopify.as_ref().unwrap().secret.0, "12345");
         let e = Config::validate(raw).unwrap_err().to_string();
         assert!(e.starts_with("connectors.shopify.secret:"), "{e}");
+    }
+
+    #[test]
+    fn the_shop_codes_token_comes_from_the_environment_and_a_malformed_one_is_refused() {
+        let mut table: toml::Table = toml::from_str(
+            "[connectors.shop_codes]\nplatform = \"woocommerce\"\nurl = \"https://shop.example/wp-json/wc/v3/coupons\"",
+        )
+        .unwrap();
+        apply_env(
+            &mut table,
+            [(
+                "AFTERCARE_CONNECTORS_SHOP_CODES_TOKEN".to_string(),
+                "ck_only".to_string(),
+            )]
+            .into_iter(),
+        );
+        let raw: RawConfig = table.clone().try_into().unwrap();
+        let e = Config::validate(raw).unwrap_err().to_string();
+        assert!(e.starts_with("connectors.shop_codes.token:"), "{e}");
+        apply_env(
+            &mut table,
+            [(
+                "AFTERCARE_CONNECTORS_SHOP_CODES_TOKEN".to_string(),
+                "ck_1:cs_2".to_string(),
+            )]
+            .into_iter(),
+        );
+        let config = Config::validate(table.try_into().unwrap()).unwrap();
+        assert_eq!(config.connectors.shop_codes.unwrap().token, "ck_1:cs_2");
     }
 
     #[test]

@@ -144,6 +144,15 @@ impl reqwest::dns::Resolve for PublicOnly {
     }
 }
 
+/// How a platform's API is signed in to.
+#[derive(Debug, Clone, Copy)]
+pub enum ApiAuth<'a> {
+    /// A header and its value (Shopify's `X-Shopify-Access-Token`).
+    Header(&'a str, &'a str),
+    /// HTTP basic auth (WooCommerce's consumer key and secret).
+    Basic(&'a str, &'a str),
+}
+
 /// Calls webhooks.
 #[derive(Debug, Clone)]
 pub struct WebhookClient {
@@ -234,6 +243,25 @@ impl WebhookClient {
             .send()
             .await
             .map_err(|e| send_error(&e))?;
+        Self::answer(response).await
+    }
+
+    /// POSTs `body` as JSON to a platform's API with its own authentication (a token
+    /// header, or HTTP basic auth); the answer's body on 2xx. The same address checks and
+    /// error classes as a webhook.
+    pub async fn post_api(
+        &self,
+        url: &str,
+        auth: ApiAuth<'_>,
+        body: &serde_json::Value,
+    ) -> Result<String, WebhookError> {
+        let url = self.check(url)?;
+        let request = self.http.post(url).json(body);
+        let request = match auth {
+            ApiAuth::Header(name, value) => request.header(name, value),
+            ApiAuth::Basic(user, password) => request.basic_auth(user, Some(password)),
+        };
+        let response = request.send().await.map_err(|e| send_error(&e))?;
         Self::answer(response).await
     }
 

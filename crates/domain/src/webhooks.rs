@@ -125,3 +125,59 @@ mod tests {
         assert!(check(&targets).is_ok());
     }
 }
+
+/// The shop platform whose discount codes Aftercare creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ShopPlatform {
+    /// Shopify's Admin GraphQL API (`discountCodeBasicCreate`).
+    Shopify,
+    /// WooCommerce's REST API (`POST /wp-json/wc/v3/coupons`).
+    WooCommerce,
+}
+
+/// `[connectors.shop_codes]`: every code Aftercare issues (programmes, campaigns, rewards,
+/// referrals, the API) is also created in the shop, so it works at the shop's own checkout
+/// without the shop asking Aftercare (issue 24).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShopCodes {
+    /// `shopify` or `woocommerce`.
+    pub platform: ShopPlatform,
+    /// Shopify: the Admin API's GraphQL address
+    /// (`https://<shop>.myshopify.com/admin/api/2025-07/graphql.json`); WooCommerce: the
+    /// coupons endpoint (`https://<shop>/wp-json/wc/v3/coupons`).
+    pub url: String,
+    /// Shopify: the Admin API access token (`shpat_…`, scope `write_discounts`);
+    /// WooCommerce: `consumer_key:consumer_secret` (`ck_…:cs_…`, read/write).
+    pub token: String,
+}
+
+impl ShopCodes {
+    /// Checks the address and the token's form; the error names the key.
+    pub fn check(&self) -> Result<(), FieldError> {
+        if !(self.url.starts_with("https://") || self.url.starts_with("http://")) {
+            return Err(FieldError::new(
+                "connectors.shop_codes.url",
+                format!("'{}' must start with https:// or http://", self.url),
+            ));
+        }
+        let token = self.token.trim();
+        let ok = match self.platform {
+            ShopPlatform::Shopify => token.len() >= 16,
+            ShopPlatform::WooCommerce => token
+                .split_once(':')
+                .is_some_and(|(k, s)| !k.is_empty() && !s.is_empty()),
+        };
+        if !ok {
+            return Err(FieldError::new(
+                "connectors.shop_codes.token",
+                match self.platform {
+                    ShopPlatform::Shopify => "the Admin API access token (shpat_…)",
+                    ShopPlatform::WooCommerce => "consumer_key:consumer_secret (ck_…:cs_…)",
+                },
+            ));
+        }
+        Ok(())
+    }
+}

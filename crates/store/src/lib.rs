@@ -34,7 +34,9 @@ pub use tx::{
 };
 pub use tx::{AuditEntry, OutgoingWebhook, Pause, PrintBatch, TeamSession, TeamUser};
 pub use tx::{Content, ContentChange, Draft, LiveTemplate, TemplateVersion};
-pub use tx::{Coupon, NewCoupon, NewEntry, RedeemOutcome, Redemption, Referral, Scores, Tx};
+pub use tx::{
+    Coupon, NewCoupon, NewEntry, RedeemOutcome, Redemption, Referral, Scores, ShopCode, Tx,
+};
 pub use tx::{
     Handed, Heartbeat, HookDelivery, JobFigures, MessageContent, NewRetentionOffer, Prune,
     RetentionOfferRow,

@@ -94,6 +94,8 @@ pub enum JobKind {
     Webhook,
     /// Import a slice of an uploaded history file (`POST /v1/imports`).
     Import,
+    /// Create the codes Aftercare issued in the shop (recurring, `[connectors.shop_codes]`).
+    ShopCodes,
     /// A kind this version does not know (written by a newer one): the worker sets it
     /// aside rather than fail every claim.
     #[strum(default)]

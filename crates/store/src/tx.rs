@@ -88,7 +88,7 @@ pub use connectors::{HookDelivery, NewUpload, Upload};
 pub use content::{Content, ContentChange, Draft, LiveTemplate, TemplateVersion};
 pub use experiments::VariantOutcome;
 pub use jobs::Handed;
-pub use loyalty::{Coupon, NewCoupon, NewEntry, RedeemOutcome, Redemption, Referral};
+pub use loyalty::{Coupon, NewCoupon, NewEntry, RedeemOutcome, Redemption, Referral, ShopCode};
 pub use messages::MessageContent;
 pub use operations::{Heartbeat, JobFigures, Prune};
 pub use print::PrintBatch;

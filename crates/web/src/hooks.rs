@@ -83,6 +83,9 @@ pub struct Connectors {
     /// (`customer.consent_changed`), so the shop's marketing list agrees.
     #[serde(default)]
     pub consent_webhook: Option<String>,
+    /// The shop in which every code Aftercare issues is created too.
+    #[serde(default)]
+    pub shop_codes: Option<aftercare_domain::webhooks::ShopCodes>,
 }
 
 impl Connectors {
@@ -99,6 +102,9 @@ impl Connectors {
                     "connectors.{name}.secret: must be the platform's secret, at least 16 characters"
                 ));
             }
+        }
+        if let Some(shop) = &self.shop_codes {
+            shop.check().map_err(|e| e.to_string())?;
         }
         if self.myparcel.as_ref().is_some_and(|c| short(&c.api_key)) {
             return Err(

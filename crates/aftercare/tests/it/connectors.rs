@@ -1805,3 +1805,208 @@ both_backends!(
         assert_eq!(coupon["uses"], 1, "{coupon}");
     }
 );
+
+/// A stand-in for a shop's admin API on loopback: records each POST (path, the auth it
+/// came with, body) and answers with the replies queued, then `otherwise`.
+#[derive(Clone)]
+struct ShopApi {
+    calls: std::sync::Arc<std::sync::Mutex<Vec<(String, String, Value)>>>,
+    replies: std::sync::Arc<std::sync::Mutex<Vec<(u16, String)>>>,
+    otherwise: (u16, String),
+}
+
+impl ShopApi {
+    async fn start(otherwise: (u16, &str)) -> (Self, String) {
+        use axum::extract::State;
+        let api = ShopApi {
+            calls: Default::default(),
+            replies: Default::default(),
+            otherwise: (otherwise.0, otherwise.1.to_string()),
+        };
+        async fn answer(
+            State(api): State<ShopApi>,
+            uri: axum::http::Uri,
+            headers: axum::http::HeaderMap,
+            body: axum::body::Bytes,
+        ) -> (axum::http::StatusCode, String) {
+            let auth = headers
+                .get("x-shopify-access-token")
+                .or_else(|| headers.get("authorization"))
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            api.calls
+                .lock()
+                .unwrap()
+                .push((uri.path().to_string(), auth, body));
+            let (status, text) = {
+                let mut r = api.replies.lock().unwrap();
+                if r.is_empty() {
+                    api.otherwise.clone()
+                } else {
+                    r.remove(0)
+                }
+            };
+            (axum::http::StatusCode::from_u16(status).unwrap(), text)
+        }
+        let app = axum::Router::new()
+            .fallback(axum::routing::post(answer))
+            .with_state(api.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (api, base)
+    }
+
+    fn calls(&self) -> Vec<(String, String, Value)> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    fn reply(&self, status: u16, body: &str) {
+        self.replies.lock().unwrap().push((status, body.into()));
+    }
+}
+
+const SHOPIFY_MADE: &str = r#"{"data":{"discountCodeBasicCreate":{"codeDiscountNode":{"id":"gid://shopify/DiscountCodeNode/1"},"userErrors":[]}}}"#;
+
+/// Issues a code from `pool` to the customer `external_id` (as a programme step would).
+async fn issue(app: &TestApp, pool: &str, external_id: &str) -> String {
+    let pool = app.engine.loyalty().pool(pool).unwrap().clone();
+    let mut tx = app.store.begin().await.unwrap();
+    let customer = tx
+        .customer_by_external_id(external_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let now = aftercare_domain::Clock::now(app.clock.as_ref());
+    let coupon =
+        aftercare_engine::loyalty::issue_coupon(&mut tx, &pool, Some(customer.id), "test", now)
+            .await
+            .unwrap();
+    tx.commit().await.unwrap();
+    coupon.display_code
+}
+
+async fn in_shop(app: &TestApp, code: &str) -> Value {
+    app.get_json(&format!("/v1/coupons/{code}")).await["in_shop"].clone()
+}
+
+both_backends!(
+    codes_aftercare_issues_are_created_in_shopify_once_with_their_terms,
+    |backend| async move {
+        let (shop, base) = ShopApi::start((200, SHOPIFY_MADE)).await;
+        let url = format!("{base}/admin/api/2025-07/graphql.json");
+        let app = spawn_app_with(backend, |c| {
+            c.connectors.shop_codes = Some(aftercare_domain::webhooks::ShopCodes {
+                platform: aftercare_domain::webhooks::ShopPlatform::Shopify,
+                url: url.clone(),
+                token: "shpat_0123456789abcdef".into(),
+            });
+            c.tracking.allow_private_targets = true;
+        })
+        .await;
+        let mut customer = jan_de_vries();
+        customer["external_id"] = json!("706405506930370084");
+        assert_eq!(app.post_json("/v1/customers", &customer).await.0, 201);
+        let early = issue(&app, "early-access", "706405506930370084").await;
+        // Shopify is down at first: nothing is marked, and it is tried again later.
+        shop.reply(503, "Service Unavailable");
+        app.engine.run_until_idle().await.unwrap();
+        assert_eq!(shop.calls().len(), 1);
+        assert_eq!(in_shop(&app, &early).await, Value::Null);
+        app.advance_hours(1).await;
+        let calls = shop.calls();
+        assert_eq!(calls.len(), 2, "tried again once the shop had a minute");
+        let (path, token, body) = &calls[1];
+        assert_eq!(path, "/admin/api/2025-07/graphql.json");
+        assert_eq!(token, "shpat_0123456789abcdef");
+        let input = &body["variables"]["basicCodeDiscount"];
+        assert_eq!(input["code"], early.as_str());
+        assert_eq!(input["customerGets"]["value"]["percentage"], 0.15);
+        assert_eq!(
+            input["context"]["customers"]["add"][0], "gid://shopify/Customer/706405506930370084",
+            "a personal code is for its customer only"
+        );
+        assert!(
+            body["query"]
+                .as_str()
+                .unwrap()
+                .contains("discountCodeBasicCreate")
+        );
+        assert_eq!(in_shop(&app, &early).await["state"], "created");
+
+        // A code Shopify has already (an earlier answer was lost) counts as created; a gift
+        // code is refused with the reason, without a call.
+        let thanks = issue(&app, "loyal-thanks", "706405506930370084").await;
+        let gift = issue(&app, "birthday-gift", "706405506930370084").await;
+        shop.reply(
+            200,
+            r#"{"data":{"discountCodeBasicCreate":{"codeDiscountNode":null,"userErrors":[{"field":["basicCodeDiscount","code"],"code":"TAKEN","message":"Code must be unique."}]}}}"#,
+        );
+        app.advance_hours(1).await;
+        assert_eq!(shop.calls().len(), 3);
+        assert_eq!(
+            shop.calls()[2].2["variables"]["basicCodeDiscount"]["customerGets"]["value"]["discountAmount"]
+                ["amount"],
+            "10.00"
+        );
+        assert_eq!(in_shop(&app, &thanks).await["state"], "created");
+        let refused = in_shop(&app, &gift).await;
+        assert_eq!(refused["state"], "refused");
+        assert!(
+            refused["note"].as_str().unwrap().contains("gift code"),
+            "{refused}"
+        );
+        // Nothing is created twice.
+        app.advance_hours(24).await;
+        assert_eq!(shop.calls().len(), 3);
+    }
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codes_are_created_in_woocommerce_for_the_customer_s_address_and_a_duplicate_is_there() {
+    let (shop, base) = ShopApi::start((201, "{}")).await;
+    let url = format!("{base}/wp-json/wc/v3/coupons");
+    let app = spawn_app_with(Backend::Sqlite, |c| {
+        c.connectors.shop_codes = Some(aftercare_domain::webhooks::ShopCodes {
+            platform: aftercare_domain::webhooks::ShopPlatform::WooCommerce,
+            url: url.clone(),
+            token: "ck_0123:cs_4567".into(),
+        });
+        c.tracking.allow_private_targets = true;
+    })
+    .await;
+    app.seed_shop(&jan_de_vries()).await;
+    let first = issue(&app, "service-recovery", "C1").await;
+    let second = issue(&app, "win-back", "C1").await;
+    shop.reply(201, "{}");
+    shop.reply(
+        400,
+        r#"{"code":"woocommerce_rest_coupon_code_already_exists","message":"The coupon code already exists","data":{"status":400}}"#,
+    );
+    app.engine.run_until_idle().await.unwrap();
+    let calls = shop.calls();
+    assert_eq!(calls.len(), 2);
+    let (path, auth, body) = &calls[0];
+    assert_eq!(path, "/wp-json/wc/v3/coupons");
+    use base64::Engine as _;
+    assert_eq!(
+        auth,
+        &format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("ck_0123:cs_4567")
+        )
+    );
+    assert_eq!(body["code"], first.as_str());
+    assert_eq!(body["discount_type"], "fixed_cart");
+    assert_eq!(body["amount"], "7.50");
+    assert_eq!(
+        body["email_restrictions"],
+        json!(["jan.devries@example.nl"])
+    );
+    assert_eq!(calls[1].2["discount_type"], "percent");
+    for code in [&first, &second] {
+        assert_eq!(in_shop(&app, code).await["state"], "created", "{code}");
+    }
+}

@@ -15,6 +15,7 @@
 //!
 //! Requirements: PP1 (orders in), PX1 (carrier status in), CH2 (consent per channel).
 
+pub mod codes;
 pub mod shipping;
 pub mod shopify;
 pub mod woocommerce;

@@ -51,6 +51,7 @@ mod deliver;
 mod print;
 mod provider;
 mod settle;
+mod shop_codes;
 mod webhook;
 pub use deliver::CLICK_LINKS;
 pub use print::PrintFiles;
@@ -119,6 +120,7 @@ pub struct Engine {
     settles: Arc<settle::Settles>,
     track_opens: bool,
     consent_webhook: Option<Arc<str>>,
+    shop_codes: Option<Arc<aftercare_domain::webhooks::ShopCodes>>,
     housekeeping: Arc<crate::housekeeping::HousekeepingConfig>,
     scores: Arc<crate::scores::ScoresConfig>,
     attribution: Arc<crate::reports::AttributionConfig>,
@@ -186,6 +188,7 @@ impl Engine {
             settles: Arc::default(),
             track_opens: false,
             consent_webhook: None,
+            shop_codes: None,
             housekeeping: Arc::default(),
             scores: Arc::default(),
             attribution: Arc::default(),
@@ -561,6 +564,7 @@ impl Engine {
             JobKind::Webhook => self.call_webhook(job).await,
             JobKind::Campaign => self.plan_campaign(job).await,
             JobKind::Import => self.import_upload(job).await,
+            JobKind::ShopCodes => self.create_shop_codes(job).await,
             JobKind::Referral => {
                 let mut tx = self.store.begin().await?;
                 crate::loyalty::settle_referral(

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::Tx;
 use crate::records::to_json;
-use crate::{ReferralState, Result, StoreError, from_micros, micros};
+use crate::{JobKind, ReferralState, Result, StoreError, from_micros, micros};
 
 /// A ledger entry to append.
 #[derive(Debug, Clone)]
@@ -121,6 +121,33 @@ impl Coupon {
 
 const COUPON_COLUMNS: &str = "id, code, display_code, pool_id, customer_id, value_kind, value,
     min_order_cents, valid_from, valid_until, max_uses, uses, source, reason";
+
+/// A coupon to create in the shop, with its customer there.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ShopCode {
+    /// Internal id.
+    pub id: i64,
+    /// As the customer reads it.
+    pub display_code: String,
+    /// Its pool.
+    pub pool_id: String,
+    /// `amount_cents`, `percent` or `gift`.
+    pub value_kind: String,
+    /// The amount or percentage.
+    pub value: i64,
+    /// The least an order must total.
+    pub min_order_cents: i64,
+    /// Valid from (µs).
+    pub valid_from: i64,
+    /// Valid until, exclusive (µs).
+    pub valid_until: i64,
+    /// How often it can be used.
+    pub max_uses: i32,
+    /// The customer it is for, by their id in the shop.
+    pub customer_external_id: Option<String>,
+    /// Their email address.
+    pub email: Option<String>,
+}
 
 /// A coupon to store.
 #[derive(Debug, Clone)]
@@ -361,6 +388,67 @@ impl Tx {
             .fetch_optional(&mut *c)
             .await?),
         )
+    }
+
+    /// Up to `limit` coupons not yet created in the shop and still valid at `now`, oldest
+    /// first, with their customer's id in the shop and email address.
+    pub async fn coupons_for_shop(&mut self, now: Timestamp, limit: i64) -> Result<Vec<ShopCode>> {
+        Ok(on_tx!(self, c => sqlx::query_as(
+            "SELECT k.id, k.display_code, k.pool_id, k.value_kind, k.value, k.min_order_cents,
+                    k.valid_from, k.valid_until, k.max_uses, cu.external_id AS customer_external_id,
+                    cu.email
+             FROM coupons k LEFT JOIN customers cu ON cu.id = k.customer_id
+             WHERE k.shop_state IS NULL AND k.valid_until > $1 ORDER BY k.id LIMIT $2",
+        )
+        .bind(micros(now))
+        .bind(limit)
+        .fetch_all(&mut *c)
+        .await?))
+    }
+
+    /// Records what the shop made of a coupon: `created` or `refused`, with a note.
+    pub async fn set_coupon_shop_state(
+        &mut self,
+        coupon_id: i64,
+        state: &str,
+        note: Option<&str>,
+    ) -> Result<()> {
+        on_tx!(self, c => sqlx::query("UPDATE coupons SET shop_state = $2, shop_note = $3 WHERE id = $1")
+            .bind(coupon_id)
+            .bind(state)
+            .bind(note)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
+        Ok(())
+    }
+
+    /// Whether the shop has a coupon: `None` while not yet tried, else the state and note.
+    pub async fn coupon_shop_state(
+        &mut self,
+        coupon_id: i64,
+    ) -> Result<Option<(String, Option<String>)>> {
+        let row: Option<(Option<String>, Option<String>)> = on_tx!(self, c => sqlx::query_as(
+            "SELECT shop_state, shop_note FROM coupons WHERE id = $1",
+        )
+        .bind(coupon_id)
+        .fetch_optional(&mut *c)
+        .await?);
+        Ok(row.and_then(|(state, note)| state.map(|s| (s, note))))
+    }
+
+    /// Makes sure the recurring `shop_codes` job exists, due at `run_at`.
+    pub async fn ensure_shop_codes_job(&mut self, run_at: Timestamp, now: Timestamp) -> Result<()> {
+        on_tx!(self, c => sqlx::query(
+            "INSERT INTO jobs (kind, ref_id, run_at, created_at) VALUES ($3, 0, $1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(micros(run_at))
+        .bind(micros(now))
+        .bind(JobKind::ShopCodes.as_str())
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+        Ok(())
     }
 
     /// The coupon issued for a message (a campaign's personal code), if one was.

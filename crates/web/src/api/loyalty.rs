@@ -276,7 +276,7 @@ pub struct CheckQuery {
 
 /// Check a code without redeeming it: whether it applies and what it takes off.
 #[utoipa::path(get, path = "/v1/coupons/{code}", params(("code" = String, Path, description = "The code as typed: 1 to 64 letters and digits; dashes and spaces are ignored", pattern = "^[ -]*([A-Za-z0-9][ -]*){1,64}$"), CheckQuery),
-    responses((status = 200, description = "Known code; `redeemable` and `reason` say whether it applies, `discount_cents` what it takes off, and `gift_sku` the product a gift code adds to the order for free", body = serde_json::Value)),
+    responses((status = 200, description = "Known code; `redeemable` and `reason` say whether it applies, `discount_cents` what it takes off, `gift_sku` the product a gift code adds to the order for free, and `in_shop` whether it was created in the shop (`[connectors.shop_codes]`: null while not yet, else `state` `created` or `refused` with the shop's `note`)", body = serde_json::Value)),
     security(("bearer" = [])))]
 pub async fn get_coupon(
     State(app): State<AppState>,
@@ -301,6 +301,8 @@ pub async fn get_coupon(
         Some(id) => Some(customer(&mut tx, id, "customer_external_id").await?.id),
         None => None,
     };
+    // Whether the shop has the code (`[connectors.shop_codes]`): not yet, or what it said.
+    let shop = tx.coupon_shop_state(coupon.id).await?;
     let refusal = coupon
         .terms()?
         .refusal(customer_id.map(i64::from), q.order_total_cents, now);
@@ -323,6 +325,10 @@ pub async fn get_coupon(
             .pool(&coupon.pool_id)
             .and_then(|p| p.gift_sku.as_deref())
     );
+    body["in_shop"] = match shop {
+        Some((state, note)) => json!({"state": state, "note": note}),
+        None => json!(null),
+    };
     Ok(Json(body).into_response())
 }
 
