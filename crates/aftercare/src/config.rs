@@ -368,7 +368,9 @@ impl Config {
                 public_url
             );
         }
-        raw.connectors.validate().map_err(anyhow::Error::msg)?;
+        raw.connectors
+            .validate(raw.tracking.allow_private_targets)
+            .map_err(anyhow::Error::msg)?;
         if let Some(target) = &raw.connectors.consent_webhook
             && !raw.webhooks.contains_key(target)
         {
@@ -588,6 +590,30 @@ mod tests {
         );
         let config = Config::validate(table.try_into().unwrap()).unwrap();
         assert_eq!(config.connectors.shop_codes.unwrap().token, "ck_1:cs_2");
+        // Shopify before 2025-10 has no discount `context`; a plain-http address would
+        // carry the token in the clear.
+        for (url, says) in [
+            (
+                "https://s.myshopify.com/admin/api/2025-07/graphql.json",
+                "version 2025-10 or later",
+            ),
+            (
+                "http://s.myshopify.com/admin/api/2025-10/graphql.json",
+                "must start with https://",
+            ),
+        ] {
+            let table: toml::Table = toml::from_str(&format!(
+                "[connectors.shop_codes]\nplatform = \"shopify\"\nurl = \"{url}\"\ntoken = \"shpat_0123456789abcdef\""
+            ))
+            .unwrap();
+            let e = Config::validate(table.try_into().unwrap())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with("connectors.shop_codes.url:") && e.contains(says),
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -139,13 +139,14 @@ pub enum ShopPlatform {
 /// `[connectors.shop_codes]`: every code Aftercare issues (programmes, campaigns, rewards,
 /// referrals, the API) is also created in the shop, so it works at the shop's own checkout
 /// without the shop asking Aftercare (issue 24).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShopCodes {
     /// `shopify` or `woocommerce`.
     pub platform: ShopPlatform,
-    /// Shopify: the Admin API's GraphQL address
-    /// (`https://<shop>.myshopify.com/admin/api/2025-07/graphql.json`); WooCommerce: the
+    /// Shopify: the Admin API's GraphQL address, version 2025-10 or later (the first with
+    /// a discount's `context`): `https://<shop>.myshopify.com/admin/api/2025-10/graphql.json`;
+    /// WooCommerce: the
     /// coupons endpoint (`https://<shop>/wp-json/wc/v3/coupons`).
     pub url: String,
     /// Shopify: the Admin API access token (`shpat_…`, scope `write_discounts`);
@@ -153,14 +154,42 @@ pub struct ShopCodes {
     pub token: String,
 }
 
+impl std::fmt::Debug for ShopCodes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShopCodes")
+            .field("platform", &self.platform)
+            .field("url", &self.url)
+            .field("token", &"***")
+            .finish()
+    }
+}
+
+/// The oldest Shopify Admin API version whose `DiscountCodeBasicInput` has `context`.
+pub const SHOPIFY_API_FROM: &str = "2025-10";
+
 impl ShopCodes {
-    /// Checks the address and the token's form; the error names the key.
-    pub fn check(&self) -> Result<(), FieldError> {
-        if !(self.url.starts_with("https://") || self.url.starts_with("http://")) {
-            return Err(FieldError::new(
-                "connectors.shop_codes.url",
-                format!("'{}' must start with https:// or http://", self.url),
-            ));
+    /// Checks the address and the token's form; the error names the key. The token goes
+    /// over https only, unless `plain_http` (a shop on a private network, tests).
+    pub fn check(&self, plain_http: bool) -> Result<(), FieldError> {
+        let url_error = |reason: String| FieldError::new("connectors.shop_codes.url", reason);
+        if !(self.url.starts_with("https://") || (plain_http && self.url.starts_with("http://"))) {
+            return Err(url_error(format!(
+                "'{}' must start with https:// (the token goes with every call)",
+                self.url
+            )));
+        }
+        if self.platform == ShopPlatform::Shopify {
+            let version = self
+                .url
+                .split_once("/admin/api/")
+                .and_then(|(_, rest)| rest.split('/').next())
+                .unwrap_or("");
+            let dated = version.len() == 7 && version.as_bytes()[4] == b'-';
+            if !(version == "unstable" || (dated && version >= SHOPIFY_API_FROM)) {
+                return Err(url_error(format!(
+                    "the Admin API's GraphQL address with version {SHOPIFY_API_FROM} or later, e.g. https://<shop>.myshopify.com/admin/api/{SHOPIFY_API_FROM}/graphql.json (found '{version}')"
+                )));
+            }
         }
         let token = self.token.trim();
         let ok = match self.platform {

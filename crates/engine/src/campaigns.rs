@@ -400,7 +400,13 @@ impl Engine {
                         topic: Topic::of(&p.topic),
                     })
                     .collect();
-                let intent = intent(c, class, channel, at);
+                // A personal code would be issued at the send, valid for the pool's days.
+                let coupon_until = c
+                    .coupon_pool
+                    .as_deref()
+                    .and_then(|id| self.loyalty().pool(id))
+                    .map(|p| at + p.validity());
+                let intent = intent(c, class, channel, at, coupon_until);
                 match policy::decide(&intent, r, &history, at, self.policy()) {
                     Decision::Send { channel } => {
                         run.would_send += 1;
@@ -1058,14 +1064,20 @@ pub fn campaign_channel(
 }
 
 /// What the policy is asked about a campaign's message, as `deliver` asks it.
-fn intent(c: &Campaign, class: MessageClass, channel: Channel, at: Timestamp) -> Intent {
+fn intent(
+    c: &Campaign,
+    class: MessageClass,
+    channel: Channel,
+    at: Timestamp,
+    coupon_valid_until: Option<Timestamp>,
+) -> Intent {
     let (moment, repeat_days) = crate::interpret::policy_terms(None, &holdout_key(c.id));
     Intent {
         class,
         priority: policy::Priority::Low,
         channel,
         planned_at: at,
-        coupon_valid_until: None,
+        coupon_valid_until,
         topic: Topic::of(&c.template),
         repeat_days,
         moment,

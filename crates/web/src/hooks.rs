@@ -89,8 +89,10 @@ pub struct Connectors {
 }
 
 impl Connectors {
-    /// Checks every configured secret is long enough to be one.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks every configured secret is long enough to be one, and the shop for codes
+    /// (`plain_http`: its address may be http, as `[tracking] allow_private_targets` allows
+    /// calls inside a private network).
+    pub fn validate(&self, plain_http: bool) -> Result<(), String> {
         let short = |s: &HookSecret| s.0.trim().len() < 16;
         for (name, c) in [
             ("shopify", &self.shopify),
@@ -104,7 +106,7 @@ impl Connectors {
             }
         }
         if let Some(shop) = &self.shop_codes {
-            shop.check().map_err(|e| e.to_string())?;
+            shop.check(plain_http).map_err(|e| e.to_string())?;
         }
         if self.myparcel.as_ref().is_some_and(|c| short(&c.api_key)) {
             return Err(

@@ -1151,7 +1151,21 @@ async fn the_language_chosen_at_sign_in_stays_and_the_header_switches_it_on_the_
         page.contains("Audiences") && page.contains(">Nederlands<"),
         "{page}"
     );
-    // Without the form's token nothing changes; a foreign referrer is not followed.
+    // Only the path of the page that sent the form is followed, never another site.
+    let csrf = again.csrf("/admin/audiences").await;
+    let r = again
+        .http
+        .post(format!("{}/admin/language", app.base_url))
+        .header("cookie", &again.cookie)
+        .header("referer", "https://elsewhere.example/admin/x")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form_body(&[("csrf", &csrf), ("lang", "en")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/admin/x");
+    // Without the form's token nothing changes.
     let r = again
         .http
         .post(format!("{}/admin/language", app.base_url))

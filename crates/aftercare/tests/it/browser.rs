@@ -581,7 +581,7 @@ async fn the_team_finds_a_customer_sees_why_a_message_was_blocked_and_pauses_a_p
     c.goto(&format!("{}/admin/programmes", app.base_url))
         .await
         .unwrap();
-    click(&c, "header.top form button").await;
+    click(&c, "header.top form[action='/admin/sign-out'] button").await;
     c.wait().for_element(Locator::Id("username")).await.unwrap();
     sign_in(&c, &app.base_url, "victor").await;
     c.goto(&format!("{}/admin/programmes/early-access", app.base_url))

@@ -1896,7 +1896,7 @@ both_backends!(
     codes_aftercare_issues_are_created_in_shopify_once_with_their_terms,
     |backend| async move {
         let (shop, base) = ShopApi::start((200, SHOPIFY_MADE)).await;
-        let url = format!("{base}/admin/api/2025-07/graphql.json");
+        let url = format!("{base}/admin/api/2025-10/graphql.json");
         let app = spawn_app_with(backend, |c| {
             c.connectors.shop_codes = Some(aftercare_domain::webhooks::ShopCodes {
                 platform: aftercare_domain::webhooks::ShopPlatform::Shopify,
@@ -1919,7 +1919,7 @@ both_backends!(
         let calls = shop.calls();
         assert_eq!(calls.len(), 2, "tried again once the shop had a minute");
         let (path, token, body) = &calls[1];
-        assert_eq!(path, "/admin/api/2025-07/graphql.json");
+        assert_eq!(path, "/admin/api/2025-10/graphql.json");
         assert_eq!(token, "shpat_0123456789abcdef");
         let input = &body["variables"]["basicCodeDiscount"];
         assert_eq!(input["code"], early.as_str());
@@ -1936,18 +1936,28 @@ both_backends!(
         );
         assert_eq!(in_shop(&app, &early).await["state"], "created");
 
-        // A code Shopify has already (an earlier answer was lost) counts as created; a gift
-        // code is refused with the reason, without a call.
+        // A token that lost its scope is about the connection, not the code: the codes wait
+        // (nothing is marked refused) and go once it is put right.
         let thanks = issue(&app, "loyal-thanks", "706405506930370084").await;
         let gift = issue(&app, "birthday-gift", "706405506930370084").await;
+        shop.reply(
+            200,
+            r#"{"errors":[{"message":"Access denied for discountCodeBasicCreate field.","extensions":{"code":"ACCESS_DENIED"}}]}"#,
+        );
+        app.advance_hours(1).await;
+        assert_eq!(shop.calls().len(), 3);
+        assert_eq!(in_shop(&app, &thanks).await, Value::Null);
+        assert_eq!(in_shop(&app, &gift).await, Value::Null);
+        // A code Shopify has already (an earlier answer was lost) counts as created; a gift
+        // code is refused with the reason, without a call.
         shop.reply(
             200,
             r#"{"data":{"discountCodeBasicCreate":{"codeDiscountNode":null,"userErrors":[{"field":["basicCodeDiscount","code"],"code":"TAKEN","message":"Code must be unique."}]}}}"#,
         );
         app.advance_hours(1).await;
-        assert_eq!(shop.calls().len(), 3);
+        assert_eq!(shop.calls().len(), 4);
         assert_eq!(
-            shop.calls()[2].2["variables"]["basicCodeDiscount"]["customerGets"]["value"]["discountAmount"]
+            shop.calls()[3].2["variables"]["basicCodeDiscount"]["customerGets"]["value"]["discountAmount"]
                 ["amount"],
             "10.00"
         );
@@ -1960,7 +1970,7 @@ both_backends!(
         );
         // Nothing is created twice.
         app.advance_hours(24).await;
-        assert_eq!(shop.calls().len(), 3);
+        assert_eq!(shop.calls().len(), 4);
     }
 );
 

@@ -79,8 +79,8 @@ pub fn shopify_request(code: &ShopCode, title: &str) -> Result<Value, String> {
         "endsAt": micros_to_rfc3339(code.valid_until - 1_000_000),
         "context": context,
         "customerGets": {"value": value, "items": {"all": true}},
-        "usageLimit": code.max_uses,
-        "appliesOncePerCustomer": code.max_uses == 1,
+        "usageLimit": code.uses_left,
+        "appliesOncePerCustomer": code.uses_left == 1,
     });
     if code.min_order_cents > 0 {
         input["minimumRequirement"] =
@@ -103,10 +103,12 @@ pub fn shopify_outcome(answer: &str) -> Outcome {
             .filter_map(|e| e.get("message").and_then(Value::as_str))
             .collect::<Vec<_>>()
             .join("; ");
+        // Request-wide errors (throttling, a token without `write_discounts`, an API
+        // version without these fields) are not about the code: the code waits.
         return if throttled {
             Outcome::Later(format!("throttled: {text}"))
         } else {
-            Outcome::Refused(text)
+            Outcome::Later(format!("Shopify refused the request: {text}"))
         };
     }
     let payload = answer.pointer("/data/discountCodeBasicCreate");
@@ -122,7 +124,7 @@ pub fn shopify_outcome(answer: &str) -> Outcome {
         {
             Outcome::Created
         } else {
-            Outcome::Later("no discount in the answer".into())
+            Outcome::Refused("Shopify answered without a discount and without a reason".into())
         };
     }
     // The code is there from an earlier try that timed out after Shopify made it.
@@ -171,7 +173,7 @@ pub fn woocommerce_request(code: &ShopCode, title: &str) -> Result<Value, String
         "discount_type": kind,
         "amount": amount,
         "date_expires_gmt": expires,
-        "usage_limit": code.max_uses,
+        "usage_limit": code.uses_left,
         "individual_use": true,
     });
     if code.min_order_cents > 0 {
@@ -179,17 +181,24 @@ pub fn woocommerce_request(code: &ShopCode, title: &str) -> Result<Value, String
     }
     if let Some(email) = code.email.as_deref().filter(|e| !e.is_empty()) {
         body["email_restrictions"] = json!([email]);
-        body["usage_limit_per_user"] = json!(code.max_uses);
+        body["usage_limit_per_user"] = json!(code.uses_left);
     }
     Ok(body)
 }
 
-/// What WooCommerce's refusal (4xx) says: a code that exists already is there.
-pub fn woocommerce_refusal(body: &str) -> Outcome {
+/// What WooCommerce's refusal (`status`, 4xx) says: a code that exists already is there;
+/// a 400 about the coupon is a refusal of that code; anything else (401 or 403: the key;
+/// 404: the address) is about the connection, and the code waits for it to be fixed.
+pub fn woocommerce_refusal(status: u16, body: &str) -> Outcome {
+    let short: String = body.chars().take(300).collect();
     if body.contains("woocommerce_rest_coupon_code_already_exists") {
         Outcome::Created
+    } else if status == 400 {
+        Outcome::Refused(short)
     } else {
-        Outcome::Refused(body.chars().take(300).collect())
+        Outcome::Later(format!(
+            "WooCommerce refused the request ({status}): {short}"
+        ))
     }
 }
 
@@ -207,7 +216,7 @@ mod tests {
             min_order_cents: 5000,
             valid_from: 1_772_442_000_000_000,
             valid_until: 1_772_442_000_000_000 + 14 * 86_400 * 1_000_000,
-            max_uses: 1,
+            uses_left: 1,
             customer_external_id: Some("706405506930370084".into()),
             email: Some("sanne@example.nl".into()),
         }
@@ -246,7 +255,7 @@ mod tests {
     }
 
     #[test]
-    fn shopify_answers_are_read_taken_counts_as_there_and_throttling_as_later() {
+    fn shopify_answers_are_read_taken_counts_as_there_and_request_errors_wait() {
         let made = r#"{"data":{"discountCodeBasicCreate":{"codeDiscountNode":{"id":"gid://shopify/DiscountCodeNode/1"},"userErrors":[]}}}"#;
         assert_eq!(shopify_outcome(made), Outcome::Created);
         let taken = r#"{"data":{"discountCodeBasicCreate":{"codeDiscountNode":null,"userErrors":[{"field":["basicCodeDiscount","code"],"code":"TAKEN","message":"Code must be unique."}]}}}"#;
@@ -260,6 +269,9 @@ mod tests {
         );
         let throttled = r#"{"errors":[{"message":"Throttled","extensions":{"code":"THROTTLED"}}]}"#;
         assert!(matches!(shopify_outcome(throttled), Outcome::Later(_)));
+        // A token without the scope is not the code's fault: it waits.
+        let denied = r#"{"errors":[{"message":"Access denied for discountCodeBasicCreate field.","extensions":{"code":"ACCESS_DENIED"}}]}"#;
+        assert!(matches!(shopify_outcome(denied), Outcome::Later(_)));
     }
 
     #[test]
@@ -271,9 +283,16 @@ mod tests {
         assert_eq!(body["email_restrictions"], json!(["sanne@example.nl"]));
         assert_eq!(body["date_expires_gmt"], "2026-03-16T09:00:00");
         assert_eq!(
-            woocommerce_refusal(r#"{"code":"woocommerce_rest_coupon_code_already_exists"}"#),
+            woocommerce_refusal(
+                400,
+                r#"{"code":"woocommerce_rest_coupon_code_already_exists"}"#
+            ),
             Outcome::Created
         );
+        assert!(matches!(
+            woocommerce_refusal(401, r#"{"code":"woocommerce_rest_cannot_create"}"#),
+            Outcome::Later(_)
+        ));
     }
 
     #[test]

@@ -68,12 +68,19 @@ impl Engine {
             Some(e) => Tx::enrolment_context(e)?,
             None => serde_json::Value::Null,
         };
-        // A campaign that hands out personal codes: the pool they come from. A pool taken
-        // out of the configuration since stops the message rather than send a blank code.
+        // A campaign that hands out personal codes: the code an earlier attempt issued (a
+        // retry shows the same one, and the policy checks its real end), or the pool a new
+        // one comes from. A pool taken out of the configuration since stops a message that
+        // has no code yet rather than send a blank one.
+        let issued = match campaign.as_ref().and_then(|c| c.coupon_pool.as_deref()) {
+            Some(_) => tx.coupon_of_message(message.id).await?,
+            None => None,
+        };
         let pool = match campaign.as_ref().and_then(|c| c.coupon_pool.as_deref()) {
+            Some(_) if issued.is_some() => None,
             Some(id) => match self.loyalty.pool(id) {
                 Some(pool) => Some(pool),
-                None if message.state == MessageState::Planned => {
+                None => {
                     let reason = format!(
                         "blocked: the campaign's coupon pool '{id}' is no longer configured"
                     );
@@ -81,7 +88,6 @@ impl Engine {
                         .end_message(tx, job, &message, MessageState::Blocked, &reason)
                         .await;
                 }
-                None => None,
             },
             None => None,
         };
@@ -131,10 +137,11 @@ impl Engine {
                 priority: message.priority,
                 channel: message.channel,
                 planned_at: message.planned_at,
-                // A campaign's code is issued as the message goes, valid for the pool's days.
-                coupon_valid_until: match pool {
-                    Some(pool) => Some(now + pool.validity()),
-                    None => crate::loyalty::coupon_valid_until(&context),
+                // A campaign's code: the one issued, or a new one valid from now.
+                coupon_valid_until: match (&issued, pool) {
+                    (Some(coupon), _) => aftercare_store::from_micros(coupon.valid_until).ok(),
+                    (None, Some(pool)) => Some(now + pool.validity()),
+                    (None, None) => crate::loyalty::coupon_valid_until(&context),
                 },
                 topic: Topic::of(message.topic.as_deref().unwrap_or(&message.template)),
                 repeat_days,
@@ -183,26 +190,22 @@ impl Engine {
                 .await;
         }
 
-        // The campaign's personal code, issued once: with the message's content in one
-        // transaction, and found again when an interrupted delivery is resumed.
-        if let (Some(pool), Some(c)) = (pool, &campaign) {
-            let coupon = match tx.coupon_of_message(message.id).await? {
-                Some(coupon) => coupon,
-                None => {
-                    let reason = format!("campaign '{}'", c.name);
-                    let coupon = crate::loyalty::issue_coupon(
-                        &mut tx,
-                        pool,
-                        Some(customer.id),
-                        &reason,
-                        now,
-                    )
-                    .await?;
-                    tx.tie_coupon_to_message(coupon.id, message.id).await?;
-                    coupon
-                }
-            };
-            context = serde_json::json!({"coupon": crate::loyalty::coupon_json(&coupon)});
+        // The campaign's personal code, issued once, with the message's content in one
+        // transaction; found again when the delivery is tried again.
+        let coupon = match (issued, pool, &campaign) {
+            (Some(coupon), _, _) => Some(coupon),
+            (None, Some(pool), Some(c)) => {
+                let reason = format!("campaign '{}'", c.name);
+                let coupon =
+                    crate::loyalty::issue_coupon(&mut tx, pool, Some(customer.id), &reason, now)
+                        .await?;
+                tx.tie_coupon_to_message(coupon.id, message.id).await?;
+                Some(coupon)
+            }
+            _ => None,
+        };
+        if let Some(coupon) = &coupon {
+            context = serde_json::json!({"coupon": crate::loyalty::coupon_json(coupon)});
         }
         let renderer = self.renderer();
         let data = self

@@ -2,10 +2,12 @@
 //! that is still valid and not yet in the shop is created there, oldest first, a batch at a
 //! time. The coupon row is the outbox: its `shop_state` stays empty until the shop said
 //! yes (or that it has the code already, after a try whose answer was lost) or no, so a
-//! worker killed mid-way loses nothing and a repeat creates nothing twice. A shop that is
-//! down or throttling is tried again a minute later; a refusal is kept with the shop's
-//! reason (`GET /v1/coupons/{code}` shows it). Codes issued before the shop was connected
-//! follow on the first runs.
+//! worker killed mid-way loses nothing and a repeat creates nothing twice. Only what the
+//! shop says about the code itself (Shopify's `userErrors`, WooCommerce's 400) refuses it,
+//! kept with the shop's reason (`GET /v1/coupons/{code}` shows it); a shop that is down,
+//! throttling, or answers about the connection (a wrong token, address or API version) is
+//! tried again a minute later, the codes waiting. Codes issued before the shop was
+//! connected follow on the first runs, as often as they may still be used.
 
 use aftercare_channels::webhook::ApiAuth;
 use aftercare_domain::webhooks::{ShopCodes, ShopPlatform};
@@ -13,8 +15,9 @@ use aftercare_domain::webhooks::{ShopCodes, ShopPlatform};
 use super::*;
 use crate::connectors::codes::{self, Outcome};
 
-/// Codes created per run; a full batch comes back at once for the next.
-const BATCH: i64 = 25;
+/// Codes created per run; a full batch comes back at once for the next. Small enough that
+/// a batch of calls at their 10 s timeout ends well inside the job's lease.
+const BATCH: i64 = 8;
 /// How soon new codes are looked for.
 const EVERY: SignedDuration = SignedDuration::from_secs(30);
 /// How long a shop in trouble is left alone.
@@ -34,6 +37,8 @@ impl Engine {
         }
         let now = self.clock.now();
         let mut tx = self.store.begin().await?;
+        // Also brings it back from the dead-job list (set aside by an older worker that did
+        // not know the kind, or after repeated store errors).
         tx.ensure_shop_codes_job(now, now).await?;
         Ok(tx.commit().await?)
     }
@@ -48,7 +53,7 @@ impl Engine {
                 .await?;
             return Ok(tx.commit().await?);
         };
-        let mut tx = self.store.begin_read().await?;
+        let mut tx = self.store.begin().await?;
         let pending = tx.coupons_for_shop(now, BATCH).await?;
         tx.commit().await?;
         let mut next = now + EVERY;
@@ -65,7 +70,7 @@ impl Engine {
                 Outcome::Created => ("created", None),
                 Outcome::Refused(reason) => ("refused", Some(reason.as_str())),
                 Outcome::Later(reason) => {
-                    warn!(coupon = code.id, %reason, "The shop did not take a code now; trying again later.");
+                    error!(coupon = code.id, %reason, "The shop did not take a code now; trying again in a minute (check [connectors.shop_codes] if this goes on).");
                     next = now + AFTER_TROUBLE;
                     break;
                 }
@@ -97,8 +102,9 @@ impl Engine {
                 let auth = ApiAuth::Header("X-Shopify-Access-Token", shop.token.trim());
                 match self.webhooks.post_api(&shop.url, auth, &request).await {
                     Ok(answer) => codes::shopify_outcome(&answer),
-                    Err(e) if e.is_transient() => Outcome::Later(e.to_string()),
-                    Err(e) => Outcome::Refused(e.to_string()),
+                    // Any other answer (a wrong token, address or API version) is about
+                    // the connection, not the code: it waits until that is put right.
+                    Err(e) => Outcome::Later(e.to_string()),
                 }
             }
             ShopPlatform::WooCommerce => {
@@ -110,11 +116,10 @@ impl Engine {
                 let auth = ApiAuth::Basic(key, secret);
                 match self.webhooks.post_api(&shop.url, auth, &request).await {
                     Ok(_) => Outcome::Created,
-                    Err(aftercare_channels::webhook::WebhookError::Refused { body, .. }) => {
-                        codes::woocommerce_refusal(&body)
+                    Err(aftercare_channels::webhook::WebhookError::Refused { status, body }) => {
+                        codes::woocommerce_refusal(status, &body)
                     }
-                    Err(e) if e.is_transient() => Outcome::Later(e.to_string()),
-                    Err(e) => Outcome::Refused(e.to_string()),
+                    Err(e) => Outcome::Later(e.to_string()),
                 }
             }
         }

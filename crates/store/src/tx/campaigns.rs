@@ -527,13 +527,14 @@ impl Tx {
         row.map(campaign).transpose()
     }
 
-    /// How many personal codes a campaign's messages carried, and how many of those were
-    /// used in an order.
+    /// How many personal codes a campaign's sent messages carried, and how many of those
+    /// were used in an order.
     pub async fn campaign_codes(&mut self, campaign_id: i64) -> Result<(i64, i64)> {
         Ok(on_tx!(self, c => sqlx::query_as(
             "SELECT COUNT(*), CAST(COALESCE(SUM(CASE WHEN k.uses > 0 THEN 1 ELSE 0 END), 0) AS BIGINT)
              FROM campaign_recipients r JOIN coupons k ON k.message_id = r.message_id
-             WHERE r.campaign_id = $1",
+             JOIN messages m ON m.id = r.message_id
+             WHERE r.campaign_id = $1 AND m.state = 'sent'",
         )
         .bind(campaign_id)
         .fetch_one(&mut *c)

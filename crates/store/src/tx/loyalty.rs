@@ -141,8 +141,8 @@ pub struct ShopCode {
     pub valid_from: i64,
     /// Valid until, exclusive (µs).
     pub valid_until: i64,
-    /// How often it can be used.
-    pub max_uses: i32,
+    /// How often it can still be used.
+    pub uses_left: i32,
     /// The customer it is for, by their id in the shop.
     pub customer_external_id: Option<String>,
     /// Their email address.
@@ -390,17 +390,36 @@ impl Tx {
         )
     }
 
-    /// Up to `limit` coupons not yet created in the shop and still valid at `now`, oldest
-    /// first, with their customer's id in the shop and email address.
+    /// Up to `limit` coupons Aftercare issued that the shop does not have yet, oldest first,
+    /// with their customer's id in the shop and email address: still valid at `now`, with
+    /// uses left (only those go to the shop, as often as they may still be used), and not
+    /// carried by a message that was blocked or failed. Codes imported from the shop are
+    /// the shop's already. Codes that ran out before getting there are marked `expired`
+    /// first, so they are not looked at again.
     pub async fn coupons_for_shop(&mut self, now: Timestamp, limit: i64) -> Result<Vec<ShopCode>> {
-        Ok(on_tx!(self, c => sqlx::query_as(
-            "SELECT k.id, k.display_code, k.pool_id, k.value_kind, k.value, k.min_order_cents,
-                    k.valid_from, k.valid_until, k.max_uses, cu.external_id AS customer_external_id,
-                    cu.email
-             FROM coupons k LEFT JOIN customers cu ON cu.id = k.customer_id
-             WHERE k.shop_state IS NULL AND k.valid_until > $1 ORDER BY k.id LIMIT $2",
+        on_tx!(self, c => sqlx::query(
+            "UPDATE coupons SET shop_state = 'expired'
+             WHERE shop_state IS NULL AND (valid_until <= $1 OR uses >= max_uses)",
         )
         .bind(micros(now))
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+        on_tx!(self, c => sqlx::query(
+            "UPDATE coupons SET shop_state = 'not_sent' WHERE shop_state IS NULL
+             AND message_id IN (SELECT id FROM messages WHERE state IN ('blocked', 'failed'))",
+        )
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+        Ok(on_tx!(self, c => sqlx::query_as(
+            "SELECT k.id, k.display_code, k.pool_id, k.value_kind, k.value, k.min_order_cents,
+                    k.valid_from, k.valid_until, k.max_uses - k.uses AS uses_left,
+                    cu.external_id AS customer_external_id, cu.email
+             FROM coupons k LEFT JOIN customers cu ON cu.id = k.customer_id
+             WHERE k.shop_state IS NULL AND k.source <> 'imported'
+             ORDER BY k.id LIMIT $1",
+        )
         .bind(limit)
         .fetch_all(&mut *c)
         .await?))
@@ -437,13 +456,23 @@ impl Tx {
         Ok(row.and_then(|(state, note)| state.map(|s| (s, note))))
     }
 
-    /// Makes sure the recurring `shop_codes` job exists, due at `run_at`.
+    /// Makes sure the recurring `shop_codes` job exists, due at `run_at` — also when it had
+    /// been set aside as dead.
     pub async fn ensure_shop_codes_job(&mut self, run_at: Timestamp, now: Timestamp) -> Result<()> {
         on_tx!(self, c => sqlx::query(
             "INSERT INTO jobs (kind, ref_id, run_at, created_at) VALUES ($3, 0, $1, $2) ON CONFLICT DO NOTHING",
         )
         .bind(micros(run_at))
         .bind(micros(now))
+        .bind(JobKind::ShopCodes.as_str())
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+        on_tx!(self, c => sqlx::query(
+            "UPDATE jobs SET dead_at = NULL, attempts = 0, last_error = NULL, run_at = $1
+             WHERE kind = $2 AND dead_at IS NOT NULL",
+        )
+        .bind(micros(run_at))
         .bind(JobKind::ShopCodes.as_str())
         .execute(&mut *c)
         .await?

@@ -331,7 +331,7 @@ fn percent(part: u64, whole: u64) -> String {
     }
 }
 
-const NO_CAMPAIGN: (&str, &str) = ("No campaign", "Geen campagne");
+const NO_CAMPAIGN: (&str, &str) = ("No campaign", "Campagne niet gevonden");
 
 async fn campaign_page(
     app: &AppState,
@@ -346,12 +346,19 @@ async fn campaign_page(
         Err(aftercare_store::StoreError::NotFound(_)) => {
             return Err(not_found(
                 team,
-                &format!("{}: {id}", team.lang.pick("No campaign", "Geen campagne")),
+                &format!("{}: {id}", team.lang.pick(NO_CAMPAIGN.0, NO_CAMPAIGN.1)),
             ));
         }
         Err(e) => return Err(e.into()),
     };
     let audience = tx.audience(&c.audience_id).await?;
+    // A campaign past its draft went to the version it pinned, which stays when the
+    // audience changes or is deleted.
+    let pinned = tx
+        .audience_versions(&c.audience_id)
+        .await?
+        .into_iter()
+        .find(|v| v.version == c.audience_version);
     let audit = tx.audit_log(Some(&format!("campaign:{id}")), 20).await?;
     tx.commit().await?;
     let reason_rows = |m: &std::collections::BTreeMap<String, (u64, String)>| -> Vec<Value> {
@@ -406,8 +413,17 @@ async fn campaign_page(
         .collect();
     let ctx = json!({
         "section": "campaigns", "id": c.id, "name": c.name, "template": c.template,
-        "audience": audience.as_ref().map(|a| json!({"id": a.id, "name": a.name, "version": a.version, "definition": a.definition})),
-        "audience_version": c.audience_version, "class": c.class, "channels": c.channels,
+        "audience": match (c.state, &audience, &pinned) {
+            (CampaignState::Draft, Some(a), _) => Some(json!({"id": a.id, "name": a.name, "definition": a.definition, "exists": true})),
+            (_, a, Some(v)) => Some(json!({"id": c.audience_id, "name": a.as_ref().map_or(c.audience_id.as_str(), |a| a.name.as_str()),
+                                           "definition": v.definition, "exists": a.is_some()})),
+            _ => None,
+        },
+        // A draft will go to the audience as it is when scheduled.
+        "audience_version": match (c.state, &audience) {
+            (CampaignState::Draft, Some(a)) => a.version,
+            _ => c.audience_version,
+        }, "class": c.class, "channels": c.channels,
         "send_on": c.send_on, "local_time": c.local_time,
         "holdout": format!("{:.0}%", c.holdout * 100.0), "attribution_days": c.attribution_days,
         "coupon_pool": c.coupon_pool.as_deref().map(|id| app.engine.loyalty().pool(id).map_or_else(|| id.to_string(), |p| p.name.clone())),
@@ -451,7 +467,7 @@ async fn act(app: AppState, team: Team, id: i64, csrf: &str, schedule: bool) -> 
             aftercare_store::StoreError::NotFound(_),
         )) => Err(not_found(
             &team,
-            &format!("{}: {id}", team.lang.pick("No campaign", "Geen campagne")),
+            &format!("{}: {id}", team.lang.pick(NO_CAMPAIGN.0, NO_CAMPAIGN.1)),
         )),
         Err(e) => Err(internal(e)),
     }

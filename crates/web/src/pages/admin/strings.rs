@@ -764,12 +764,16 @@ const STRINGS: &[(&str, &str, &str)] = &[
         "Attribution window (days)",
         "Attributieperiode (dagen)",
     ),
-    ("coupon_pool", "Personal code from", "Persoonlijke code uit"),
+    (
+        "coupon_pool",
+        "Personal code from",
+        "Persoonlijke kortingscode uit",
+    ),
     ("no_code", "no code", "geen code"),
     (
         "coupon_pool_note",
         "each recipient gets their own code, issued when the message goes",
-        "elke ontvanger krijgt een eigen code, uitgegeven als het bericht verstuurd wordt",
+        "elke ontvanger krijgt een eigen code, aangemaakt zodra het bericht wordt verstuurd",
     ),
     ("codes_used", "codes used", "codes gebruikt"),
     ("delete_draft", "Delete draft", "Concept verwijderen"),
@@ -780,8 +784,8 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ),
     (
         "delete_audience_note",
-        "Not while a programme enters by it or a campaign still to go sends to it; its versions stay for the campaigns sent to it.",
-        "Niet zolang een programma ermee start of een campagne die nog moet gaan ernaar verstuurt; de versies blijven bewaard voor de campagnes die ernaar gingen.",
+        "Not while a programme enrols customers through it or a campaign not yet sent goes to it; its versions stay for the campaigns already sent to it.",
+        "Kan niet zolang een programma klanten via deze doelgroep laat instromen of een campagne die nog niet is verstuurd naar deze doelgroep gaat; de versies blijven bewaard voor campagnes die al naar deze doelgroep zijn verstuurd.",
     ),
     (
         "create_draft",
