@@ -36,6 +36,15 @@ pub fn throwaway_config(mut config: Config, dir: &std::path::Path) -> Config {
     // Links in a throw-away run are signed with a secret of its own: signed with the live
     // one, they would open the live customer who happens to have the throw-away id.
     config.link_secret = None;
+    // Nothing in a throw-away year is old enough to matter, and pruning twice a simulated
+    // day was most of a contact calendar's time.
+    config.housekeeping = aftercare_engine::housekeeping::HousekeepingConfig {
+        idempotency_key_days: 0,
+        dead_job_days: 0,
+        hook_delivery_days: 0,
+        event_days: 0,
+        personal_data_days: 0,
+    };
     config
 }
 

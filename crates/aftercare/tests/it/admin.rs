@@ -952,17 +952,6 @@ both_backends!(
         assert_eq!(app.smtp.messages().len(), mails);
     }
 );
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn scratch_calendar() {
-    let app = spawn_app(crate::helpers::Backend::Sqlite).await;
-    jan_with_a_blocked_offer(&app).await;
-    let viewer = sign_in_as(&app, "victor", "viewer").await;
-    let (_, page) = viewer.get("/admin/customers/C1/calendar").await;
-    let i = page.find("The coming year").unwrap();
-    println!("NOW {}", aftercare_domain::Clock::now(app.clock.as_ref()));
-    println!("{}", &page[i..i + 1500]);
-}
-
 both_backends!(
     a_customers_page_lists_shipments_and_service_cases,
     |backend| async move {
