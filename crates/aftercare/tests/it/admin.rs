@@ -1154,6 +1154,21 @@ async fn the_language_chosen_at_sign_in_stays_and_the_header_switches_it_on_the_
         .unwrap();
     assert_eq!(r.status(), 303);
     assert_eq!(r.headers()["location"], "/admin/x");
+    // From a page a refused form's POST rendered: back to the page that action belongs to.
+    let r = again
+        .http
+        .post(format!("{}/admin/language", app.base_url))
+        .header("cookie", &again.cookie)
+        .header(
+            "referer",
+            format!("{}/admin/campaigns/7/delete", app.base_url),
+        )
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form_body(&[("csrf", &csrf), ("lang", "en")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/admin/campaigns/7");
     // Without the form's token nothing changes.
     let r = again
         .http

@@ -745,6 +745,12 @@ both_backends!(
             "the steps keep their ids: {draft}"
         );
         assert!(page.contains("No problems found"), "{page}");
+        // It says it runs beside its original, which sends the same templates.
+        assert!(
+            page.contains("id=\"beside-after-purchase\"")
+                && page.contains("sends the same templates"),
+            "{page}"
+        );
 
         // Draft → simulate → publish, as for any programme.
         let form = [("csrf", csrf.as_str()), ("note", "a new flow")];

@@ -233,10 +233,12 @@ async fn editor_page(
                    "rows": f.body.lines().count().clamp(6, 30) + 1})
         })
         .collect();
+    // The editor shows fields, not the TOML file the lines count in: a finding about a
+    // language's subject, body or short text links to that field instead.
     let findings: Vec<Value> = refused
         .unwrap_or(&checked.findings)
         .iter()
-        .map(|f| json!({"line": f.line, "reason": f.reason}))
+        .map(|f| json!({"field": finding_field(&f.reason), "reason": f.reason}))
         .collect();
     let warnings: Vec<Value> = checked
         .samples
@@ -554,4 +556,34 @@ pub async fn export(
         headers.insert(header::CONTENT_DISPOSITION, v);
     }
     Ok(response)
+}
+
+/// The editor field a finding is about (`nl-NL-body` for "[nl-NL] body: …"), if any.
+fn finding_field(reason: &str) -> Option<String> {
+    let (tag, rest) = reason.strip_prefix('[')?.split_once(']')?;
+    let part = rest
+        .trim_start()
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .next()?;
+    matches!(part, "subject" | "body" | "short")
+        .then(|| format!("{tag}-{part}"))
+        .filter(|_| tag.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+}
+
+#[cfg(test)]
+mod finding_tests {
+    use super::finding_field;
+
+    #[test]
+    fn a_finding_about_a_language_s_field_links_to_that_field() {
+        assert_eq!(
+            finding_field("[nl-NL] body: syntax error: unexpected end of input").as_deref(),
+            Some("nl-NL-body")
+        );
+        assert_eq!(
+            finding_field("[en] subject promises '20%' without a code").as_deref(),
+            Some("en-subject")
+        );
+        assert_eq!(finding_field("template 'x' has no [fr-BE] section"), None);
+    }
 }

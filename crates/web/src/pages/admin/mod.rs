@@ -613,6 +613,23 @@ async fn sign_in(
     Ok(response)
 }
 
+/// The last segments of admin addresses that answer a form's POST only.
+const POST_ONLY_ACTIONS: &[&str] = &[
+    "fix",
+    "erase",
+    "pause",
+    "resume",
+    "winner",
+    "publish",
+    "discard",
+    "make-live",
+    "rollback",
+    "schedule",
+    "cancel",
+    "delete",
+    "retry",
+];
+
 /// The language form in the header.
 #[derive(Debug, Deserialize)]
 pub struct LanguageForm {
@@ -644,7 +661,17 @@ async fn language(
         .get(header::REFERER)
         .and_then(|r| r.to_str().ok())
         .and_then(|r| r.parse::<axum::http::Uri>().ok())
-        .and_then(|u| u.path_and_query().map(ToString::to_string));
+        .map(|u| {
+            // A page a form's POST answered (a refusal) has the action's address, which
+            // answers POST only: back to the page the action belongs to.
+            let path = u.path();
+            match path.rsplit_once('/') {
+                Some((page, action)) if POST_ONLY_ACTIONS.contains(&action) => page.to_string(),
+                _ => u
+                    .path_and_query()
+                    .map_or_else(|| path.to_string(), ToString::to_string),
+            }
+        });
     Ok(Redirect::to(&safe_next(back.as_deref())).into_response())
 }
 

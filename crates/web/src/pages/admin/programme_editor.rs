@@ -75,18 +75,51 @@ async fn edit_page(
         .map_err(internal)?;
     // The draft's steps in words, when it loads (its version may still need raising).
     let ctx_file = std::path::PathBuf::from(format!("{id}.toml"));
-    let flow: Vec<Value> = match &checked.programme {
-        Some(p) => (0..p.steps.len())
-            .map(|i| super::programmes::describe(p, i))
-            .collect(),
-        None => parse_programme(&ctx_file, text, app.engine.check_context())
-            .map(|p| {
-                (0..p.steps.len())
-                    .map(|i| super::programmes::describe(&p, i))
-                    .collect()
-            })
-            .unwrap_or_default(),
+    let parsed = match &checked.programme {
+        Some(p) => Some(p.clone()),
+        None => parse_programme(&ctx_file, text, app.engine.check_context()).ok(),
     };
+    let flow: Vec<Value> = parsed
+        .as_ref()
+        .map(|p| {
+            (0..p.steps.len())
+                .map(|i| super::programmes::describe(p, i))
+                .collect()
+        })
+        .unwrap_or_default();
+    // A copy runs beside its original: live programmes on the same trigger that send the
+    // same templates, so a customer in both would get each twice.
+    let beside: Vec<Value> = parsed
+        .as_ref()
+        .map(|draft| {
+            let sends = |p: &aftercare_engine::programme::Programme| -> Vec<String> {
+                p.steps
+                    .iter()
+                    .filter_map(|s| match &s.action {
+                        aftercare_engine::programme::Action::Send(send) => {
+                            Some(send.template.clone())
+                        }
+                        _ => None,
+                    })
+                    .collect()
+            };
+            let mine = sends(draft);
+            programmes
+                .current()
+                .programmes
+                .values()
+                .filter(|p| p.id != id && p.trigger_event == draft.trigger_event)
+                .filter_map(|p| {
+                    let shared: Vec<String> =
+                        sends(p).into_iter().filter(|t| mine.contains(t)).collect();
+                    (!shared.is_empty()).then(|| {
+                        json!({"id": p.id, "name": p.name, "trigger": p.trigger_event,
+                               "templates": shared.join(", ")})
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let findings: Vec<Value> = refused
         .unwrap_or(&checked.findings)
         .iter()
@@ -154,7 +187,7 @@ async fn edit_page(
         "text": text, "rows": text.lines().count().clamp(12, 60) + 2,
         "draft": draft.as_ref().map(|d| json!({"author": d.author, "at": stamp(d.updated_at)})),
         "findings": findings, "refused": refused.is_some(), "next_version": checked.next_version,
-        "flow": flow, "diff": diff, "versions": versions, "changes": changes,
+        "flow": flow, "diff": diff, "versions": versions, "changes": changes, "beside": beside,
         "can_edit": team.role >= Role::Editor,
     });
     Ok(html(

@@ -778,6 +778,21 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ("codes_used", "codes used", "codes gebruikt"),
     ("delete_draft", "Delete draft", "Concept verwijderen"),
     (
+        "beside_1",
+        "Runs beside the live programme",
+        "Loopt naast het live programma",
+    ),
+    (
+        "beside_2",
+        "on the same trigger and sends the same templates:",
+        "met dezelfde start en verstuurt dezelfde sjablonen:",
+    ),
+    (
+        "beside_3",
+        ". A customer in both gets each of them twice, unless the policy holds the second back; pause the original when this one replaces it.",
+        ". Een klant die in beide zit, krijgt elk ervan twee keer, tenzij het beleid de tweede tegenhoudt; pauzeer het origineel als dit programma het vervangt.",
+    ),
+    (
         "delete_audience",
         "Delete audience",
         "Doelgroep verwijderen",
