@@ -443,25 +443,33 @@ pub async fn show(State(app): State<AppState>, team: Team, Path(id): Path<String
     campaign_page(&app, &team, id, StatusCode::OK, None).await
 }
 
-async fn act(app: AppState, team: Team, id: i64, csrf: &str, schedule: bool) -> AdminResult {
+/// What an editor does to a campaign from its page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Act {
+    Schedule,
+    Cancel,
+    Delete,
+}
+
+async fn act(app: AppState, team: Team, raw_id: &str, csrf: &str, what: Act) -> AdminResult {
+    let id = super::numeric_id(&team, raw_id, NO_CAMPAIGN)?;
     team.require(Role::Editor)?;
     team.check_csrf(csrf)?;
-    let outcome = if schedule {
-        app.engine.schedule_campaign(id, &team.username).await
-    } else {
-        app.engine.cancel_campaign(id, &team.username).await
+    let outcome = match what {
+        Act::Schedule => app.engine.schedule_campaign(id, &team.username).await,
+        Act::Cancel => app.engine.cancel_campaign(id, &team.username).await,
+        Act::Delete => app.engine.delete_campaign(id, &team.username).await,
     };
     match outcome {
+        // A deleted draft has no page left: back to the list.
+        Ok(Ok(())) if what == Act::Delete => Ok(Redirect::to("/admin/campaigns").into_response()),
         Ok(Ok(())) => Ok(Redirect::to(&format!("/admin/campaigns/{id}")).into_response()),
         Ok(Err(refusal)) => {
-            campaign_page(
-                &app,
-                &team,
-                id,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Some(&refusal),
-            )
-            .await
+            let status = match what {
+                Act::Delete => StatusCode::CONFLICT,
+                _ => StatusCode::UNPROCESSABLE_ENTITY,
+            };
+            campaign_page(&app, &team, id, status, Some(&refusal)).await
         }
         Err(aftercare_engine::worker::EngineError::Store(
             aftercare_store::StoreError::NotFound(_),
@@ -480,8 +488,7 @@ pub async fn schedule(
     Path(id): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> AdminResult {
-    let id = super::numeric_id(&team, &id, NO_CAMPAIGN)?;
-    act(app, team, id, &form.csrf, true).await
+    act(app, team, &id, &form.csrf, Act::Schedule).await
 }
 
 /// `POST /admin/campaigns/{id}/delete` (editor): a draft is gone; anything further along
@@ -492,22 +499,7 @@ pub async fn delete(
     Path(id): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> AdminResult {
-    let id = super::numeric_id(&team, &id, NO_CAMPAIGN)?;
-    team.require(Role::Editor)?;
-    team.check_csrf(&form.csrf)?;
-    match app.engine.delete_campaign(id, &team.username).await {
-        Ok(Ok(())) => Ok(Redirect::to("/admin/campaigns").into_response()),
-        Ok(Err(refusal)) => {
-            campaign_page(&app, &team, id, StatusCode::CONFLICT, Some(&refusal)).await
-        }
-        Err(aftercare_engine::worker::EngineError::Store(
-            aftercare_store::StoreError::NotFound(_),
-        )) => Err(not_found(
-            &team,
-            &format!("{}: {id}", team.lang.pick(NO_CAMPAIGN.0, NO_CAMPAIGN.1)),
-        )),
-        Err(e) => Err(internal(e)),
-    }
+    act(app, team, &id, &form.csrf, Act::Delete).await
 }
 
 /// `POST /admin/campaigns/{id}/cancel` (editor).
@@ -517,6 +509,5 @@ pub async fn cancel(
     Path(id): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> AdminResult {
-    let id = super::numeric_id(&team, &id, NO_CAMPAIGN)?;
-    act(app, team, id, &form.csrf, false).await
+    act(app, team, &id, &form.csrf, Act::Cancel).await
 }
