@@ -560,6 +560,30 @@ both_backends!(
         assert_eq!(c.coupon_pool.as_deref(), Some("early-access"));
         let results = engine.campaign_results(&c).await.unwrap();
         assert_eq!((results.codes_issued, results.codes_used), (9, 1));
+        // The same figures over the API, for the team's own reporting.
+        let report = app.get_json(&format!("/v1/campaigns/{id}")).await;
+        assert_eq!(report["coupon_pool"], "early-access");
+        assert_eq!(report["results"]["recipients"], 12);
+        assert_eq!(report["results"]["messages"]["sent"], 9);
+        assert_eq!(report["results"]["reasons"]["no_marketing_consent"], 3);
+        assert_eq!(
+            (
+                report["results"]["codes_issued"].as_u64(),
+                report["results"]["codes_used"].as_u64()
+            ),
+            (Some(9), Some(1))
+        );
+        let list = app.get_json("/v1/campaigns").await;
+        assert_eq!(list["campaigns"][0]["id"], id);
+        assert!(list["campaigns"][0]["results"].is_null());
+        let (status, _) = app.post_json("/v1/campaigns/999999", &json!({})).await;
+        assert_eq!(status, 405);
+        let r = app
+            .get(&format!("/v1/campaigns/{}", id + 1000))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404);
     }
 );
 

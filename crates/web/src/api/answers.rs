@@ -271,3 +271,91 @@ pub struct ReturnRecorded {
 pub fn answer(value: impl Serialize) -> Value {
     serde_json::to_value(value).unwrap_or(Value::Null)
 }
+
+/// A campaign and, once it is no longer a draft, its results.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CampaignReport {
+    /// Its id.
+    pub id: i64,
+    /// What the team calls it.
+    pub name: String,
+    /// The template it sends.
+    pub template: String,
+    /// Its audience's id.
+    pub audience: String,
+    /// The audience's version it went (or goes) to.
+    pub audience_version: i32,
+    /// `promotional`, `relationship` or `service`.
+    pub class: String,
+    /// Channels in order of preference.
+    pub channels: Vec<String>,
+    /// The day (`YYYY-MM-DD`) it goes out, in each customer's own time zone.
+    pub send_on: String,
+    /// The local time (`HH:MM`).
+    pub local_time: String,
+    /// The share held out, 0 to 0.5.
+    pub holdout_share: f64,
+    /// Days after a message in which an order counts for it.
+    pub attribution_days: i32,
+    /// The coupon pool each recipient's own code comes from, if any.
+    pub coupon_pool: Option<String>,
+    /// `draft`, `scheduled`, `planning`, `planned` or `cancelled`.
+    pub state: String,
+    /// When its planning finished (RFC 3339).
+    pub planned_at: Option<String>,
+    /// Its results; none for a draft.
+    pub results: Option<CampaignResults>,
+}
+
+/// What a campaign brought so far.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CampaignResults {
+    /// Customers it reached, held out or not.
+    pub recipients: u64,
+    /// Of which held out.
+    pub held_out: u64,
+    /// Messages by state (`planned`, `sent`, `blocked`, …).
+    pub messages: std::collections::BTreeMap<String, u64>,
+    /// Messages not sent (or not yet), by the policy's reason code.
+    pub reasons: std::collections::BTreeMap<String, u64>,
+    /// Messages whose links were clicked.
+    pub clicked: u64,
+    /// Orders in the attribution window credited to a message.
+    pub attributed_orders: u64,
+    /// Their value in cents.
+    pub attributed_revenue_cents: i64,
+    /// Personal codes the sent messages carried.
+    pub codes_issued: u64,
+    /// Of which used in an order.
+    pub codes_used: u64,
+    /// Everyone meant to get it against the holdout; none while either group is empty.
+    pub uplift: Option<CampaignUplift>,
+}
+
+/// The treated group against the holdout: orders in the window after the planned send.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CampaignUplift {
+    /// Customers meant to get it.
+    pub treated: u64,
+    /// Share of them who ordered in the window.
+    pub treated_rate: f64,
+    /// Customers held out.
+    pub holdout: u64,
+    /// Share of them who ordered in the window.
+    pub holdout_rate: f64,
+    /// Treated rate minus holdout rate.
+    pub conversion_uplift: f64,
+    /// Its 95% interval, low and high.
+    pub conversion_interval: [f64; 2],
+    /// Treated minus holdout revenue per customer, in euros.
+    pub revenue_uplift: f64,
+    /// Its 95% interval, low and high.
+    pub revenue_interval: [f64; 2],
+}
+
+/// The campaigns, newest first (without their results; ask for one to get them).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Campaigns {
+    /// The campaigns.
+    pub campaigns: Vec<CampaignReport>,
+}

@@ -3,6 +3,7 @@
 //! The OpenAPI document is generated from these handlers and served at `/v1/openapi.json`.
 
 pub mod answers;
+mod campaigns;
 mod deliveries;
 pub mod extract;
 #[cfg(test)]
@@ -60,6 +61,8 @@ pub fn documented() -> OpenApiRouter<AppState> {
             imports::list_history_imports
         ))
         .routes(routes!(imports::get_history_import))
+        .routes(routes!(campaigns::list_campaigns))
+        .routes(routes!(campaigns::get_campaign))
 }
 
 /// The `/v1` routes, and the document itself at `/v1/openapi.json`.
