@@ -119,6 +119,24 @@ impl Session {
         (r.status().as_u16(), r.text().await.unwrap())
     }
 
+    /// POSTs a form as sent from the page `referer` (the answer itself, unfollowed).
+    pub async fn post_from(
+        &self,
+        path: &str,
+        referer: &str,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        self.http
+            .post(format!("{}{path}", self.base_url))
+            .header("cookie", &self.cookie)
+            .header("referer", referer)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form_body(form))
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// The CSRF token of a page's forms.
     pub async fn csrf(&self, path: &str) -> String {
         form_field(&self.get(path).await.1, "csrf")
@@ -1124,15 +1142,12 @@ async fn the_language_chosen_at_sign_in_stays_and_the_header_switches_it_on_the_
     // The header's button: English, back on the same page.
     let csrf = again.csrf("/admin/audiences").await;
     let r = again
-        .http
-        .post(format!("{}/admin/language", app.base_url))
-        .header("cookie", &again.cookie)
-        .header("referer", format!("{}/admin/audiences?x=1", app.base_url))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form_body(&[("csrf", &csrf), ("lang", "en")]))
-        .send()
-        .await
-        .unwrap();
+        .post_from(
+            "/admin/language",
+            &format!("{}/admin/audiences?x=1", app.base_url),
+            &[("csrf", &csrf), ("lang", "en")],
+        )
+        .await;
     assert_eq!(r.status(), 303);
     assert_eq!(r.headers()["location"], "/admin/audiences?x=1");
     let page = again.get("/admin/audiences").await.1;
@@ -1143,43 +1158,31 @@ async fn the_language_chosen_at_sign_in_stays_and_the_header_switches_it_on_the_
     // Only the path of the page that sent the form is followed, never another site.
     let csrf = again.csrf("/admin/audiences").await;
     let r = again
-        .http
-        .post(format!("{}/admin/language", app.base_url))
-        .header("cookie", &again.cookie)
-        .header("referer", "https://elsewhere.example/admin/x")
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form_body(&[("csrf", &csrf), ("lang", "en")]))
-        .send()
-        .await
-        .unwrap();
+        .post_from(
+            "/admin/language",
+            "https://elsewhere.example/admin/x",
+            &[("csrf", &csrf), ("lang", "en")],
+        )
+        .await;
     assert_eq!(r.status(), 303);
     assert_eq!(r.headers()["location"], "/admin/x");
     // From a page a refused form's POST rendered: back to the page that action belongs to.
     let r = again
-        .http
-        .post(format!("{}/admin/language", app.base_url))
-        .header("cookie", &again.cookie)
-        .header(
-            "referer",
-            format!("{}/admin/campaigns/7/delete", app.base_url),
+        .post_from(
+            "/admin/language",
+            &format!("{}/admin/campaigns/7/delete", app.base_url),
+            &[("csrf", &csrf), ("lang", "en")],
         )
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form_body(&[("csrf", &csrf), ("lang", "en")]))
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(r.headers()["location"], "/admin/campaigns/7");
     // Without the form's token nothing changes.
     let r = again
-        .http
-        .post(format!("{}/admin/language", app.base_url))
-        .header("cookie", &again.cookie)
-        .header("referer", "https://elsewhere.example/admin/x")
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form_body(&[("csrf", "wrong"), ("lang", "nl")]))
-        .send()
-        .await
-        .unwrap();
+        .post_from(
+            "/admin/language",
+            "https://elsewhere.example/admin/x",
+            &[("csrf", "wrong"), ("lang", "nl")],
+        )
+        .await;
     assert_eq!(r.status(), 403);
     assert!(
         again
