@@ -26,11 +26,19 @@ use aftercare_lab::shop;
 /// The step key of the copies of earlier contacts (so they are not projected again).
 const EARLIER: &str = "earlier-contact-";
 
-/// A configuration for a throw-away run in `dir`: its own SQLite file, no SMTP, and no
-/// carrier of the brand's (a stand-in on loopback takes delivery changes).
+/// A configuration for a throw-away run in `dir`: its own SQLite file, no SMTP, no
+/// carrier of the brand's (a stand-in on loopback takes delivery changes), and nothing
+/// else that reaches outside: no shop to create codes in, no consent webhook, and every
+/// `[webhooks]` target (kept by name, so programmes still check) pointed at a closed
+/// loopback port.
 pub fn throwaway_config(mut config: Config, dir: &std::path::Path) -> Config {
     config.database_url = format!("sqlite://{}", dir.join("run.db").display());
     config.smtp_url = None;
+    config.connectors.shop_codes = None;
+    config.connectors.consent_webhook = None;
+    for target in config.webhooks.values_mut() {
+        target.url = "http://127.0.0.1:9/throw-away-run".into();
+    }
     config.durable = false;
     config.tracking = aftercare_domain::delivery::TrackingConfig::default();
     // Links in a throw-away run are signed with a secret of its own: signed with the live
@@ -185,4 +193,39 @@ async fn run(
     tx.commit().await?;
     out.sort_by_key(|c| c.at);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A contact calendar or a UI simulation must not create codes in the live shop, tell
+    /// the shop of consent, or call the brand's systems.
+    #[test]
+    fn a_throw_away_run_reaches_nothing_outside() {
+        let mut config = Config::validate_table(toml::Table::new()).unwrap();
+        config.connectors.shop_codes = Some(aftercare_domain::webhooks::ShopCodes {
+            platform: aftercare_domain::webhooks::ShopPlatform::Shopify,
+            url: "https://shop.myshopify.com/admin/api/2025-10/graphql.json".into(),
+            token: "shpat_0123456789abcdef".into(),
+        });
+        config.connectors.consent_webhook = Some("crm".into());
+        config.webhooks.insert(
+            "crm".into(),
+            aftercare_domain::webhooks::WebhookTarget {
+                url: "https://crm.example/hooks".into(),
+                secret: "s".repeat(32),
+            },
+        );
+        config.smtp_url = Some(crate::config::Secret("smtp://mail.example:25".into()));
+        let thrown = throwaway_config(config, std::path::Path::new("/tmp/x"));
+        assert!(thrown.connectors.shop_codes.is_none());
+        assert!(thrown.connectors.consent_webhook.is_none());
+        assert!(thrown.smtp_url.is_none());
+        assert_eq!(
+            thrown.webhooks["crm"].url,
+            "http://127.0.0.1:9/throw-away-run"
+        );
+        assert!(thrown.link_secret.is_none());
+    }
 }

@@ -184,7 +184,14 @@ impl ShopCodes {
                 .split_once("/admin/api/")
                 .and_then(|(_, rest)| rest.split('/').next())
                 .unwrap_or("");
-            let dated = version.len() == 7 && version.as_bytes()[4] == b'-';
+            let dated = version.len() == 7
+                && version.bytes().enumerate().all(|(i, b)| {
+                    if i == 4 {
+                        b == b'-'
+                    } else {
+                        b.is_ascii_digit()
+                    }
+                });
             if !(version == "unstable" || (dated && version >= SHOPIFY_API_FROM)) {
                 return Err(url_error(format!(
                     "the Admin API's GraphQL address with version {SHOPIFY_API_FROM} or later, e.g. https://<shop>.myshopify.com/admin/api/{SHOPIFY_API_FROM}/graphql.json (found '{version}')"

@@ -1175,6 +1175,23 @@ async fn the_language_chosen_at_sign_in_stays_and_the_header_switches_it_on_the_
         )
         .await;
     assert_eq!(r.headers()["location"], "/admin/campaigns/7");
+    for (from, back) in [
+        (
+            "/admin/programmes/autumn/publish",
+            "/admin/programmes/autumn/edit",
+        ),
+        ("/admin/dead-jobs/3/retry", "/admin/outbox"),
+        ("/admin/customers/delete", "/admin/customers/delete"),
+    ] {
+        let r = again
+            .post_from(
+                "/admin/language",
+                &format!("{}{from}", app.base_url),
+                &[("csrf", &csrf), ("lang", "en")],
+            )
+            .await;
+        assert_eq!(r.headers()["location"], back, "{from}");
+    }
     // Without the form's token nothing changes.
     let r = again
         .post_from(

@@ -1988,6 +1988,23 @@ async fn codes_are_created_in_woocommerce_for_the_customer_s_address_and_a_dupli
     })
     .await;
     app.seed_shop(&jan_de_vries()).await;
+    // Set aside, never sent: codes the shop made (imported), and one used up before the
+    // job got to it.
+    let (status, body) = app
+        .post_json(
+            "/v1/coupon-pools/service-recovery/codes",
+            &json!({"codes": ["SHOPMADE-1"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let used = issue(&app, "loyal-thanks", "C1").await;
+    let (status, body) = app
+        .post_json(
+            &format!("/v1/coupons/{used}/redemptions"),
+            &json!({"order_external_id": "W7001", "order_total_cents": 5000, "customer_external_id": "C1"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
     let first = issue(&app, "service-recovery", "C1").await;
     let second = issue(&app, "win-back", "C1").await;
     shop.reply(201, "{}");
@@ -2019,4 +2036,6 @@ async fn codes_are_created_in_woocommerce_for_the_customer_s_address_and_a_dupli
     for code in [&first, &second] {
         assert_eq!(in_shop(&app, code).await["state"], "created", "{code}");
     }
+    assert_eq!(in_shop(&app, "SHOPMADE-1").await["state"], "imported");
+    assert_eq!(in_shop(&app, &used).await["state"], "used_up");
 }

@@ -748,7 +748,7 @@ both_backends!(
         // It says it runs beside its original, which sends the same templates.
         assert!(
             page.contains("id=\"beside-after-purchase\"")
-                && page.contains("sends the same templates"),
+                && page.contains("uses the same template"),
             "{page}"
         );
 

@@ -43,10 +43,10 @@ fn value_of(code: &ShopCode) -> Result<CouponValue, String> {
     }
 }
 
-fn micros_to_rfc3339(us: i64) -> String {
+fn micros_to_rfc3339(us: i64) -> Result<String, String> {
     jiff::Timestamp::from_microsecond(us)
         .map(|t| t.to_string())
-        .unwrap_or_default()
+        .map_err(|e| format!("a validity the shop cannot take: {e}"))
 }
 
 fn euros(cents: i64) -> String {
@@ -74,9 +74,9 @@ pub fn shopify_request(code: &ShopCode, title: &str) -> Result<Value, String> {
     let mut input = json!({
         "title": format!("{title} · {}", code.display_code),
         "code": code.display_code,
-        "startsAt": micros_to_rfc3339(code.valid_from),
+        "startsAt": micros_to_rfc3339(code.valid_from)?,
         // Shopify's end is inclusive to the second; Aftercare's is exclusive.
-        "endsAt": micros_to_rfc3339(code.valid_until - 1_000_000),
+        "endsAt": micros_to_rfc3339(code.valid_until - 1_000_000)?,
         "context": context,
         "customerGets": {"value": value, "items": {"all": true}},
         "usageLimit": code.uses_left,
@@ -103,12 +103,27 @@ pub fn shopify_outcome(answer: &str) -> Outcome {
             .filter_map(|e| e.get("message").and_then(Value::as_str))
             .collect::<Vec<_>>()
             .join("; ");
-        // Request-wide errors (throttling, a token without `write_discounts`, an API
-        // version without these fields) are not about the code: the code waits.
+        // Errors about the connection (throttling, a token without `write_discounts`,
+        // Shopify's own trouble) are not the code's: it waits. Any other request-wide error
+        // (a value Shopify cannot take) is about this code's request, which is refused, so
+        // the codes after it are not held up.
+        let connection = errors.iter().any(|e| {
+            matches!(
+                e.pointer("/extensions/code").and_then(Value::as_str),
+                Some(
+                    "ACCESS_DENIED"
+                        | "INTERNAL_SERVER_ERROR"
+                        | "UNAUTHORIZED"
+                        | "SERVICE_UNAVAILABLE"
+                )
+            )
+        });
         return if throttled {
             Outcome::Later(format!("throttled: {text}"))
-        } else {
+        } else if connection {
             Outcome::Later(format!("Shopify refused the request: {text}"))
+        } else {
+            Outcome::Refused(text)
         };
     }
     let payload = answer.pointer("/data/discountCodeBasicCreate");
@@ -166,7 +181,7 @@ pub fn woocommerce_request(code: &ShopCode, title: &str) -> Result<Value, String
     // WooCommerce takes the moment in GMT, without an offset.
     let expires = jiff::Timestamp::from_microsecond(code.valid_until)
         .map(|t| t.strftime("%Y-%m-%dT%H:%M:%S").to_string())
-        .unwrap_or_default();
+        .map_err(|e| format!("a validity the shop cannot take: {e}"))?;
     let mut body = json!({
         "code": code.display_code,
         "description": title,
@@ -272,6 +287,9 @@ mod tests {
         // A token without the scope is not the code's fault: it waits.
         let denied = r#"{"errors":[{"message":"Access denied for discountCodeBasicCreate field.","extensions":{"code":"ACCESS_DENIED"}}]}"#;
         assert!(matches!(shopify_outcome(denied), Outcome::Later(_)));
+        // A value Shopify cannot take is this code's problem: refused, the queue goes on.
+        let invalid = r#"{"errors":[{"message":"Variable $basicCodeDiscount of type DiscountCodeBasicInput! was provided invalid value for startsAt","extensions":{"problems":[{"path":["startsAt"]}]}}]}"#;
+        assert!(matches!(shopify_outcome(invalid), Outcome::Refused(_)));
     }
 
     #[test]

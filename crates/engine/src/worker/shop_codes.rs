@@ -54,7 +54,8 @@ impl Engine {
             return Ok(tx.commit().await?);
         };
         let mut tx = self.store.begin().await?;
-        let pending = tx.coupons_for_shop(now, BATCH).await?;
+        tx.set_aside_coupons_for_shop(now).await?;
+        let pending = tx.coupons_for_shop(BATCH).await?;
         tx.commit().await?;
         let mut next = now + EVERY;
         if pending.len() as i64 == BATCH {

@@ -390,34 +390,44 @@ impl Tx {
         )
     }
 
+    /// Sets aside the coupons that are not to go to the shop, each with why: `imported`
+    /// (made in the shop, it has them), `used_up`, `expired`, and `not_sent` (carried by a
+    /// message that was blocked or failed). A write: call it in a writing transaction.
+    pub async fn set_aside_coupons_for_shop(&mut self, now: Timestamp) -> Result<()> {
+        for (state, condition) in [
+            ("imported", "source = 'imported'"),
+            ("used_up", "uses >= max_uses"),
+            ("expired", "valid_until <= $1"),
+            (
+                "not_sent",
+                "message_id IS NOT NULL AND EXISTS (SELECT 1 FROM messages m
+                   WHERE m.id = coupons.message_id AND m.state IN ('blocked', 'failed'))",
+            ),
+        ] {
+            let sql = format!(
+                "UPDATE coupons SET shop_state = '{state}' WHERE shop_state IS NULL AND ({condition})"
+            );
+            let reads_now = condition.contains("$1");
+            on_tx!(self, c => {
+                let q = sqlx::query(sqlx::AssertSqlSafe(sql.clone()));
+                let q = if reads_now { q.bind(micros(now)) } else { q };
+                q.execute(&mut *c).await?.rows_affected()
+            });
+        }
+        Ok(())
+    }
+
     /// Up to `limit` coupons Aftercare issued that the shop does not have yet, oldest first,
-    /// with their customer's id in the shop and email address: still valid at `now`, with
-    /// uses left (only those go to the shop, as often as they may still be used), and not
-    /// carried by a message that was blocked or failed. Codes imported from the shop are
-    /// the shop's already. Codes that ran out before getting there are marked `expired`
-    /// first, so they are not looked at again.
-    pub async fn coupons_for_shop(&mut self, now: Timestamp, limit: i64) -> Result<Vec<ShopCode>> {
-        on_tx!(self, c => sqlx::query(
-            "UPDATE coupons SET shop_state = 'expired'
-             WHERE shop_state IS NULL AND (valid_until <= $1 OR uses >= max_uses)",
-        )
-        .bind(micros(now))
-        .execute(&mut *c)
-        .await?
-        .rows_affected());
-        on_tx!(self, c => sqlx::query(
-            "UPDATE coupons SET shop_state = 'not_sent' WHERE shop_state IS NULL
-             AND message_id IN (SELECT id FROM messages WHERE state IN ('blocked', 'failed'))",
-        )
-        .execute(&mut *c)
-        .await?
-        .rows_affected());
+    /// with their customer's id in the shop and email address, and the uses they have
+    /// left (they go to the shop as often as they may still be used); run
+    /// [`Tx::set_aside_coupons_for_shop`] first.
+    pub async fn coupons_for_shop(&mut self, limit: i64) -> Result<Vec<ShopCode>> {
         Ok(on_tx!(self, c => sqlx::query_as(
             "SELECT k.id, k.display_code, k.pool_id, k.value_kind, k.value, k.min_order_cents,
                     k.valid_from, k.valid_until, k.max_uses - k.uses AS uses_left,
                     cu.external_id AS customer_external_id, cu.email
              FROM coupons k LEFT JOIN customers cu ON cu.id = k.customer_id
-             WHERE k.shop_state IS NULL AND k.source <> 'imported'
+             WHERE k.shop_state IS NULL
              ORDER BY k.id LIMIT $1",
         )
         .bind(limit)

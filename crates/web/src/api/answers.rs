@@ -283,7 +283,8 @@ pub struct CampaignReport {
     pub template: String,
     /// Its audience's id.
     pub audience: String,
-    /// The audience's version it went (or goes) to.
+    /// The audience's version it went to (for a draft, the version when it was made;
+    /// scheduling pins the one current then).
     pub audience_version: i32,
     /// `promotional`, `relationship` or `service`.
     pub class: String,
@@ -303,7 +304,8 @@ pub struct CampaignReport {
     pub state: String,
     /// When its planning finished (RFC 3339).
     pub planned_at: Option<String>,
-    /// Its results; none for a draft.
+    /// Its results: not in the list, and not for a draft.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub results: Option<CampaignResults>,
 }
 
@@ -345,12 +347,12 @@ pub struct CampaignUplift {
     pub holdout_rate: f64,
     /// Treated rate minus holdout rate.
     pub conversion_uplift: f64,
-    /// Its 95% interval, low and high.
-    pub conversion_interval: [f64; 2],
-    /// Treated minus holdout revenue per customer, in euros.
-    pub revenue_uplift: f64,
-    /// Its 95% interval, low and high.
-    pub revenue_interval: [f64; 2],
+    /// Its 95% interval.
+    pub conversion_interval: Interval,
+    /// Treated minus holdout revenue per customer, in euros (not cents: an average).
+    pub revenue_uplift_euros: f64,
+    /// Its 95% interval.
+    pub revenue_interval_euros: Interval,
 }
 
 /// The campaigns, newest first (without their results; ask for one to get them).
@@ -358,4 +360,13 @@ pub struct CampaignUplift {
 pub struct Campaigns {
     /// The campaigns.
     pub campaigns: Vec<CampaignReport>,
+}
+
+/// A 95% interval.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Interval {
+    /// Its low end.
+    pub low: f64,
+    /// Its high end.
+    pub high: f64,
 }

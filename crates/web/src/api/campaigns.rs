@@ -6,7 +6,7 @@
 //! group against the holdout with 95% intervals. Campaigns are made, scheduled and cancelled
 //! in the admin UI, where the dry run and the checks are.
 
-use super::answers::{CampaignReport, CampaignResults, CampaignUplift, Campaigns};
+use super::answers::{CampaignReport, CampaignResults, CampaignUplift, Campaigns, Interval};
 use super::extract::{ApiPath, Caller};
 use crate::AppState;
 use crate::error::ApiError;
@@ -43,9 +43,15 @@ async fn report(
                 holdout: u.holdout.n,
                 holdout_rate: u.holdout.rate,
                 conversion_uplift: u.conversion_uplift,
-                conversion_interval: [u.conversion_ci.0, u.conversion_ci.1],
-                revenue_uplift: u.revenue_uplift,
-                revenue_interval: [u.revenue_ci.0, u.revenue_ci.1],
+                conversion_interval: Interval {
+                    low: u.conversion_ci.0,
+                    high: u.conversion_ci.1,
+                },
+                revenue_uplift_euros: u.revenue_uplift,
+                revenue_interval_euros: Interval {
+                    low: u.revenue_ci.0,
+                    high: u.revenue_ci.1,
+                },
             }),
         })
     };
@@ -70,7 +76,7 @@ async fn report(
 
 /// Every campaign, newest first, without results.
 #[utoipa::path(get, path = "/v1/campaigns",
-    responses((status = 200, description = "The campaigns, newest first; `results` is left out here", body = Campaigns)),
+    responses((status = 200, description = "The campaigns, newest first, without `results`", body = Campaigns)),
     security(("bearer" = [])))]
 pub async fn list_campaigns(
     State(app): State<AppState>,

@@ -276,7 +276,7 @@ pub struct CheckQuery {
 
 /// Check a code without redeeming it: whether it applies and what it takes off.
 #[utoipa::path(get, path = "/v1/coupons/{code}", params(("code" = String, Path, description = "The code as typed: 1 to 64 letters and digits; dashes and spaces are ignored", pattern = "^[ -]*([A-Za-z0-9][ -]*){1,64}$"), CheckQuery),
-    responses((status = 200, description = "Known code; `redeemable` and `reason` say whether it applies, `discount_cents` what it takes off, `gift_sku` the product a gift code adds to the order for free, and `in_shop` whether it was created in the shop (`[connectors.shop_codes]`: null while not yet, else `state` `created` or `refused` with the shop's `note`)", body = serde_json::Value)),
+    responses((status = 200, description = "Known code; `redeemable` and `reason` say whether it applies, `discount_cents` what it takes off, `gift_sku` the product a gift code adds to the order for free, and `in_shop` what became of it in the shop (`[connectors.shop_codes]`: null while not yet there; else `state` `created`, `refused` with the shop's `note`, or set aside as `imported` (the shop made it), `used_up`, `expired` or `not_sent` (its message was blocked or failed))", body = serde_json::Value)),
     security(("bearer" = [])))]
 pub async fn get_coupon(
     State(app): State<AppState>,

@@ -613,22 +613,22 @@ async fn sign_in(
     Ok(response)
 }
 
-/// The last segments of admin addresses that answer a form's POST only.
-const POST_ONLY_ACTIONS: &[&str] = &[
-    "fix",
-    "erase",
-    "pause",
-    "resume",
-    "winner",
-    "publish",
-    "discard",
-    "make-live",
-    "rollback",
-    "schedule",
-    "cancel",
-    "delete",
-    "retry",
-];
+/// The page a form's action belongs to, for an address that answers POST only (a page a
+/// refused form rendered has the action's address): `None` for any other address.
+fn page_of_action(path: &str) -> Option<String> {
+    let (page, action) = path.rsplit_once('/')?;
+    let section = page.strip_prefix("/admin/")?.split('/').next()?;
+    Some(match (section, action) {
+        ("programmes", "publish" | "discard" | "make-live") => format!("{page}/edit"),
+        ("programmes", "pause" | "resume" | "winner")
+        | ("templates", "publish" | "discard" | "rollback")
+        | ("campaigns", "schedule" | "cancel" | "delete")
+        | ("audiences", "delete")
+        | ("customers", "fix" | "erase") => page.to_string(),
+        ("dead-jobs", "retry") => "/admin/outbox".to_string(),
+        _ => return None,
+    })
+}
 
 /// The language form in the header.
 #[derive(Debug, Deserialize)]
@@ -664,13 +664,10 @@ async fn language(
         .map(|u| {
             // A page a form's POST answered (a refusal) has the action's address, which
             // answers POST only: back to the page the action belongs to.
-            let path = u.path();
-            match path.rsplit_once('/') {
-                Some((page, action)) if POST_ONLY_ACTIONS.contains(&action) => page.to_string(),
-                _ => u
-                    .path_and_query()
-                    .map_or_else(|| path.to_string(), ToString::to_string),
-            }
+            page_of_action(u.path()).unwrap_or_else(|| {
+                u.path_and_query()
+                    .map_or_else(|| u.path().to_string(), ToString::to_string)
+            })
         });
     Ok(Redirect::to(&safe_next(back.as_deref())).into_response())
 }

@@ -60,6 +60,7 @@ async fn edit_page(
     }
     let history = tx.programme_history(id).await?;
     let changes = tx.content_changes(Content::Programme, id, 20).await?;
+    let paused = tx.paused_programmes().await?;
     tx.commit().await?;
     let live_text = live.map_or("", |l| l.text.as_str());
     // Without a draft the live text is offered as the next version, ready to change.
@@ -87,34 +88,38 @@ async fn edit_page(
                 .collect()
         })
         .unwrap_or_default();
-    // A copy runs beside its original: live programmes on the same trigger that send the
-    // same templates, so a customer in both would get each twice.
+    // A copy runs beside its original: active programmes (not paused, not drafts) on the
+    // same trigger that send the same templates (variants' too), so a customer in both
+    // would get those messages twice.
     let beside: Vec<Value> = parsed
         .as_ref()
         .map(|draft| {
-            let sends = |p: &aftercare_engine::programme::Programme| -> Vec<String> {
-                p.steps
-                    .iter()
-                    .filter_map(|s| match &s.action {
-                        aftercare_engine::programme::Action::Send(send) => {
-                            Some(send.template.clone())
-                        }
-                        _ => None,
-                    })
-                    .collect()
-            };
+            let sends =
+                |p: &aftercare_engine::programme::Programme| -> std::collections::BTreeSet<String> {
+                    p.steps
+                        .iter()
+                        .filter_map(|s| match &s.action {
+                            aftercare_engine::programme::Action::Send(send) => Some(send),
+                            _ => None,
+                        })
+                        .flat_map(|send| {
+                            std::iter::once(send.template.clone())
+                                .chain(send.variants.iter().map(|v| v.template.clone()))
+                        })
+                        .collect()
+                };
             let mine = sends(draft);
             programmes
                 .current()
                 .programmes
                 .values()
-                .filter(|p| p.id != id && p.trigger_event == draft.trigger_event)
+                .filter(|p| p.id != id && !p.draft && p.trigger_event == draft.trigger_event)
+                .filter(|p| !paused.iter().any(|(paused_id, _, _)| *paused_id == p.id))
                 .filter_map(|p| {
-                    let shared: Vec<String> =
-                        sends(p).into_iter().filter(|t| mine.contains(t)).collect();
+                    let shared: Vec<String> = sends(p).intersection(&mine).cloned().collect();
                     (!shared.is_empty()).then(|| {
                         json!({"id": p.id, "name": p.name, "trigger": p.trigger_event,
-                               "templates": shared.join(", ")})
+                               "templates": shared.join(", "), "one": shared.len() == 1})
                     })
                 })
                 .collect()

@@ -779,18 +779,23 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ("delete_draft", "Delete draft", "Concept verwijderen"),
     (
         "beside_1",
-        "Runs beside the live programme",
-        "Loopt naast het live programma",
+        "This draft starts on the same trigger as the active programme",
+        "Dit concept start bij dezelfde trigger als het actieve programma",
     ),
     (
         "beside_2",
-        "on the same trigger and sends the same templates:",
-        "met dezelfde start en verstuurt dezelfde sjablonen:",
+        "and uses the same templates:",
+        "en gebruikt dezelfde sjablonen:",
+    ),
+    (
+        "beside_2_one",
+        "and uses the same template:",
+        "en gebruikt hetzelfde sjabloon:",
     ),
     (
         "beside_3",
-        ". A customer in both gets each of them twice, unless the policy holds the second back; pause the original when this one replaces it.",
-        ". Een klant die in beide zit, krijgt elk ervan twee keer, tenzij het beleid de tweede tegenhoudt; pauzeer het origineel als dit programma het vervangt.",
+        "A customer in both would get these messages twice unless the policy holds back the second one. If this programme replaces it, pause the original.",
+        "Een klant die in beide programma's zit, krijgt die berichten dan twee keer, tenzij het beleid het tweede bericht tegenhoudt. Vervangt dit programma het origineel, pauzeer het origineel dan.",
     ),
     (
         "delete_audience",
