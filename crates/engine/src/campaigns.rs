@@ -366,6 +366,12 @@ impl Engine {
         let class = class_of(&c.class);
         let channels = channels_of(&c.channels);
         let by_channel = channel_policy(&channels, self.policy());
+        // A personal code would be issued at the send, valid for the pool's days.
+        let code_validity = c
+            .coupon_pool
+            .as_deref()
+            .and_then(|id| self.loyalty().pool(id))
+            .map(aftercare_domain::loyalty::CouponPoolConfig::validity);
         let mut seen = 0usize;
         let mut after = CustomerId(0);
         loop {
@@ -400,13 +406,7 @@ impl Engine {
                         topic: Topic::of(&p.topic),
                     })
                     .collect();
-                // A personal code would be issued at the send, valid for the pool's days.
-                let coupon_until = c
-                    .coupon_pool
-                    .as_deref()
-                    .and_then(|id| self.loyalty().pool(id))
-                    .map(|p| at + p.validity());
-                let intent = intent(c, class, channel, at, coupon_until);
+                let intent = intent(c, class, channel, at, code_validity.map(|v| at + v));
                 match policy::decide(&intent, r, &history, at, self.policy()) {
                     Decision::Send { channel } => {
                         run.would_send += 1;

@@ -9,7 +9,7 @@ impl Engine {
     pub async fn ensure_calendar(&self) -> Result<(), EngineError> {
         let now = self.clock.now();
         let mut tx = self.store.begin().await?;
-        tx.ensure_calendar_job(now, now).await?;
+        tx.ensure_recurring_job(JobKind::Calendar, now, now).await?;
         Ok(tx.commit().await?)
     }
 

@@ -72,13 +72,13 @@ impl Engine {
         // retry shows the same one, and the policy checks its real end), or the pool a new
         // one comes from. A pool taken out of the configuration since stops a message that
         // has no code yet rather than send a blank one.
-        let issued = match campaign.as_ref().and_then(|c| c.coupon_pool.as_deref()) {
+        let campaign_pool = campaign.as_ref().and_then(|c| c.coupon_pool.as_deref());
+        let issued = match campaign_pool {
             Some(_) => tx.coupon_of_message(message.id).await?,
             None => None,
         };
-        let pool = match campaign.as_ref().and_then(|c| c.coupon_pool.as_deref()) {
-            Some(_) if issued.is_some() => None,
-            Some(id) => match self.loyalty.pool(id) {
+        let pool = match (campaign_pool, &issued) {
+            (Some(id), None) => match self.loyalty.pool(id) {
                 Some(pool) => Some(pool),
                 None => {
                     let reason = format!(
@@ -89,7 +89,7 @@ impl Engine {
                         .await;
                 }
             },
-            None => None,
+            _ => None,
         };
         // Suppression (policy step 2): the customer left the programme or reached its goal.
         if let Some(e) = &enrolment

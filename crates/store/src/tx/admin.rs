@@ -115,15 +115,16 @@ impl Tx {
         id.ok_or_else(|| StoreError::Conflict(format!("user '{username}' already exists")))
     }
 
-    /// Sets the language a team user's admin UI is in (`en` or `nl`).
-    pub async fn set_team_user_language(&mut self, user_id: i64, language: &str) -> Result<()> {
-        on_tx!(self, c => sqlx::query("UPDATE team_users SET language = $2 WHERE id = $1")
-            .bind(user_id)
+    /// Sets the language a team user's admin UI is in (`en` or `nl`); `false` when there
+    /// is no such user.
+    pub async fn set_team_user_language(&mut self, username: &str, language: &str) -> Result<bool> {
+        let n = on_tx!(self, c => sqlx::query("UPDATE team_users SET language = $2 WHERE username = $1")
+            .bind(username)
             .bind(language)
             .execute(&mut *c)
             .await?
             .rows_affected());
-        Ok(())
+        Ok(n > 0)
     }
 
     /// A team user by sign-in name.

@@ -133,14 +133,20 @@ impl Tx {
         rows.into_iter().map(ProductRecord::try_from).collect()
     }
 
-    /// Schedules the hourly calendar job unless it exists.
-    pub async fn ensure_calendar_job(&mut self, run_at: Timestamp, now: Timestamp) -> Result<()> {
+    /// Schedules a recurring job of `kind` (one per kind: its partial unique index on
+    /// `jobs (kind)` makes a second insert nothing) unless it exists.
+    pub async fn ensure_recurring_job(
+        &mut self,
+        kind: JobKind,
+        run_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<()> {
         on_tx!(self, c => sqlx::query(
             "INSERT INTO jobs (kind, ref_id, run_at, created_at) VALUES ($3, 0, $1, $2) ON CONFLICT DO NOTHING",
         )
         .bind(micros(run_at))
         .bind(micros(now))
-        .bind(JobKind::Calendar.as_str())
+        .bind(kind.as_str())
         .execute(&mut *c).await?.rows_affected());
         Ok(())
     }

@@ -103,6 +103,12 @@ pub struct Coupon {
     pub source: String,
     /// Why it was issued.
     pub reason: String,
+    /// What became of it in the shop (`[connectors.shop_codes]`), `None` while not yet.
+    #[serde(skip)]
+    pub shop_state: Option<String>,
+    /// The shop's reason for a refusal.
+    #[serde(skip)]
+    pub shop_note: Option<String>,
 }
 
 impl Coupon {
@@ -120,7 +126,7 @@ impl Coupon {
 }
 
 const COUPON_COLUMNS: &str = "id, code, display_code, pool_id, customer_id, value_kind, value,
-    min_order_cents, valid_from, valid_until, max_uses, uses, source, reason";
+    min_order_cents, valid_from, valid_until, max_uses, uses, source, reason, shop_state, shop_note";
 
 /// A coupon to create in the shop, with its customer there.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -452,32 +458,11 @@ impl Tx {
         Ok(())
     }
 
-    /// Whether the shop has a coupon: `None` while not yet tried, else the state and note.
-    pub async fn coupon_shop_state(
-        &mut self,
-        coupon_id: i64,
-    ) -> Result<Option<(String, Option<String>)>> {
-        let row: Option<(Option<String>, Option<String>)> = on_tx!(self, c => sqlx::query_as(
-            "SELECT shop_state, shop_note FROM coupons WHERE id = $1",
-        )
-        .bind(coupon_id)
-        .fetch_optional(&mut *c)
-        .await?);
-        Ok(row.and_then(|(state, note)| state.map(|s| (s, note))))
-    }
-
     /// Makes sure the recurring `shop_codes` job exists, due at `run_at` — also when it had
     /// been set aside as dead.
     pub async fn ensure_shop_codes_job(&mut self, run_at: Timestamp, now: Timestamp) -> Result<()> {
-        on_tx!(self, c => sqlx::query(
-            "INSERT INTO jobs (kind, ref_id, run_at, created_at) VALUES ($3, 0, $1, $2) ON CONFLICT DO NOTHING",
-        )
-        .bind(micros(run_at))
-        .bind(micros(now))
-        .bind(JobKind::ShopCodes.as_str())
-        .execute(&mut *c)
-        .await?
-        .rows_affected());
+        self.ensure_recurring_job(JobKind::ShopCodes, run_at, now)
+            .await?;
         on_tx!(self, c => sqlx::query(
             "UPDATE jobs SET dead_at = NULL, attempts = 0, last_error = NULL, run_at = $1
              WHERE kind = $2 AND dead_at IS NOT NULL",

@@ -301,8 +301,6 @@ pub async fn get_coupon(
         Some(id) => Some(customer(&mut tx, id, "customer_external_id").await?.id),
         None => None,
     };
-    // Whether the shop has the code (`[connectors.shop_codes]`): not yet, or what it said.
-    let shop = tx.coupon_shop_state(coupon.id).await?;
     let refusal = coupon
         .terms()?
         .refusal(customer_id.map(i64::from), q.order_total_cents, now);
@@ -325,8 +323,9 @@ pub async fn get_coupon(
             .pool(&coupon.pool_id)
             .and_then(|p| p.gift_sku.as_deref())
     );
-    body["in_shop"] = match shop {
-        Some((state, note)) => json!({"state": state, "note": note}),
+    // What became of it in the shop (`[connectors.shop_codes]`): null while not yet there.
+    body["in_shop"] = match &coupon.shop_state {
+        Some(state) => json!({"state": state, "note": coupon.shop_note}),
         None => json!(null),
     };
     Ok(Json(body).into_response())

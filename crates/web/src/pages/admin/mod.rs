@@ -584,7 +584,8 @@ async fn sign_in(
     tx.delete_team_session("", now).await?;
     // The language picked on the sign-in page is theirs from now on.
     if form.lang.is_some() && lang.tag() != Lang::parse(&user.language).tag() {
-        tx.set_team_user_language(user.id, lang.tag()).await?;
+        tx.set_team_user_language(&user.username, lang.tag())
+            .await?;
     }
     tx.insert_team_session(
         &crate::hash_token(&token),
@@ -650,12 +651,13 @@ async fn language(
     team.check_csrf(&form.csrf)?;
     let lang = Lang::parse(&form.lang);
     let mut tx = app.store.begin().await?;
-    let Some(user) = tx.team_user(&team.username).await? else {
-        tx.commit().await?;
-        return Ok(Redirect::to("/admin/sign-in").into_response());
-    };
-    tx.set_team_user_language(user.id, lang.tag()).await?;
+    let known = tx
+        .set_team_user_language(&team.username, lang.tag())
+        .await?;
     tx.commit().await?;
+    if !known {
+        return Ok(Redirect::to("/admin/sign-in").into_response());
+    }
     // Back where they were: the path of the page that sent the form, if it is ours.
     let back = headers
         .get(header::REFERER)

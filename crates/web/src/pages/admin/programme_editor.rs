@@ -76,12 +76,12 @@ async fn edit_page(
         .map_err(internal)?;
     // The draft's steps in words, when it loads (its version may still need raising).
     let ctx_file = std::path::PathBuf::from(format!("{id}.toml"));
-    let parsed = match &checked.programme {
-        Some(p) => Some(p.clone()),
+    let loaded_anyway = match &checked.programme {
+        Some(_) => None,
         None => parse_programme(&ctx_file, text, app.engine.check_context()).ok(),
     };
+    let parsed = checked.programme.as_ref().or(loaded_anyway.as_ref());
     let flow: Vec<Value> = parsed
-        .as_ref()
         .map(|p| {
             (0..p.steps.len())
                 .map(|i| super::programmes::describe(p, i))
@@ -92,7 +92,6 @@ async fn edit_page(
     // same trigger that send the same templates (variants' too), so a customer in both
     // would get those messages twice.
     let beside: Vec<Value> = parsed
-        .as_ref()
         .map(|draft| {
             let sends =
                 |p: &aftercare_engine::programme::Programme| -> std::collections::BTreeSet<String> {
