@@ -1807,11 +1807,13 @@ both_backends!(
 );
 
 /// A stand-in for a shop's admin API on loopback: records each POST (path, the auth it
-/// came with, body) and answers with the replies queued, then `otherwise`.
+/// came with, body) and answers a body naming the `failing` code with a 500, else with the
+/// replies queued, then `otherwise`.
 #[derive(Clone)]
 struct ShopApi {
     calls: std::sync::Arc<std::sync::Mutex<Vec<(String, String, Value)>>>,
     replies: std::sync::Arc<std::sync::Mutex<Vec<(u16, String)>>>,
+    failing: std::sync::Arc<std::sync::Mutex<Option<String>>>,
     otherwise: (u16, String),
 }
 
@@ -1821,6 +1823,7 @@ impl ShopApi {
         let api = ShopApi {
             calls: Default::default(),
             replies: Default::default(),
+            failing: Default::default(),
             otherwise: (otherwise.0, otherwise.1.to_string()),
         };
         async fn answer(
@@ -1835,14 +1838,22 @@ impl ShopApi {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("")
                 .to_string();
-            let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let fails = api
+                .failing
+                .lock()
+                .unwrap()
+                .as_ref()
+                .is_some_and(|code| body.to_string().contains(code.as_str()));
             api.calls
                 .lock()
                 .unwrap()
                 .push((uri.path().to_string(), auth, body));
             let (status, text) = {
                 let mut r = api.replies.lock().unwrap();
-                if r.is_empty() {
+                if fails {
+                    (500, "Internal Server Error".to_string())
+                } else if r.is_empty() {
                     api.otherwise.clone()
                 } else {
                     r.remove(0)
@@ -1865,6 +1876,18 @@ impl ShopApi {
 
     fn reply(&self, status: u16, body: &str) {
         self.replies.lock().unwrap().push((status, body.into()));
+    }
+
+    fn fail_on(&self, code: &str) {
+        *self.failing.lock().unwrap() = Some(code.into());
+    }
+
+    /// The codes sent, in order (WooCommerce's `code`).
+    fn codes(&self) -> Vec<String> {
+        self.calls()
+            .iter()
+            .map(|(_, _, body)| body["code"].as_str().unwrap_or_default().to_string())
+            .collect()
     }
 }
 
@@ -1910,11 +1933,17 @@ both_backends!(
         customer["external_id"] = json!("706405506930370084");
         assert_eq!(app.post_json("/v1/customers", &customer).await.0, 201);
         let early = issue(&app, "early-access", "706405506930370084").await;
-        // Shopify is down at first: nothing is marked, and it is tried again later.
+        // Shopify is down at first: nothing is refused, and it is tried again later.
         shop.reply(503, "Service Unavailable");
         app.engine.run_until_idle().await.unwrap();
         assert_eq!(shop.calls().len(), 1);
-        assert_eq!(in_shop(&app, &early).await, Value::Null);
+        let waiting = in_shop(&app, &early).await;
+        assert_eq!(waiting["state"], "waiting", "{waiting}");
+        assert_eq!(waiting["tries"], 0, "a shop that is down counts no tries");
+        assert!(
+            waiting["note"].as_str().unwrap().contains("503"),
+            "{waiting}"
+        );
         app.advance_hours(1).await;
         let calls = shop.calls();
         assert_eq!(calls.len(), 2, "tried again once the shop had a minute");
@@ -1946,10 +1975,10 @@ both_backends!(
         );
         app.advance_hours(1).await;
         assert_eq!(shop.calls().len(), 3);
-        assert_eq!(in_shop(&app, &thanks).await, Value::Null);
-        assert_eq!(in_shop(&app, &gift).await, Value::Null);
-        // A code Shopify has already (an earlier answer was lost) counts as created; a gift
-        // code is refused with the reason, without a call.
+        assert_eq!(in_shop(&app, &thanks).await["state"], "waiting");
+        // A gift code is refused with the reason, without a call, whatever the shop's state.
+        assert_eq!(in_shop(&app, &gift).await["state"], "refused");
+        // A code Shopify has already (an earlier answer was lost) counts as created.
         shop.reply(
             200,
             r#"{"data":{"discountCodeBasicCreate":{"codeDiscountNode":null,"userErrors":[{"field":["basicCodeDiscount","code"],"code":"TAKEN","message":"Code must be unique."}]}}}"#,
@@ -2038,4 +2067,98 @@ async fn codes_are_created_in_woocommerce_for_the_customer_s_address_and_a_dupli
     }
     assert_eq!(in_shop(&app, "SHOPMADE-1").await["state"], "imported");
     assert_eq!(in_shop(&app, &used).await["state"], "used_up");
+}
+
+/// Issue 24: a WooCommerce plugin that crashes on one coupon answers 500 for it while it
+/// takes every other: that code no longer holds the queue. It waits on its own, its tries
+/// count, and after eight it is refused with the shop's answer; a shop that is down
+/// altogether counts no tries and refuses nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_the_shop_keeps_failing_on_waits_alone_and_is_refused_after_eight_tries() {
+    let (shop, base) = ShopApi::start((201, "{}")).await;
+    let url = format!("{base}/wp-json/wc/v3/coupons");
+    let app = spawn_app_with(Backend::Sqlite, |c| {
+        c.connectors.shop_codes = Some(aftercare_domain::webhooks::ShopCodes {
+            platform: aftercare_domain::webhooks::ShopPlatform::WooCommerce,
+            url: url.clone(),
+            token: "ck_0123:cs_4567".into(),
+        });
+        c.tracking.allow_private_targets = true;
+    })
+    .await;
+    app.seed_shop(&jan_de_vries()).await;
+    let bad = issue(&app, "service-recovery", "C1").await;
+    let first = issue(&app, "win-back", "C1").await;
+    let second = issue(&app, "loyal-thanks", "C1").await;
+    shop.fail_on(&bad);
+    app.engine.run_until_idle().await.unwrap();
+    assert_eq!(shop.codes(), [bad.clone(), first.clone(), second.clone()]);
+    for code in [&first, &second] {
+        assert_eq!(in_shop(&app, code).await["state"], "created", "{code}");
+    }
+    let waiting = in_shop(&app, &bad).await;
+    assert_eq!(waiting["state"], "waiting", "{waiting}");
+    assert_eq!(
+        waiting["tries"], 1,
+        "the shop took others: the trouble is this code's"
+    );
+    assert!(
+        waiting["note"].as_str().unwrap().contains("500"),
+        "{waiting}"
+    );
+
+    // Codes issued later go at once, ahead of the one that waits.
+    let later = issue(&app, "early-access", "C1").await;
+    app.clock.advance(jiff::SignedDuration::from_secs(61));
+    app.engine.run_until_idle().await.unwrap();
+    assert_eq!(shop.codes().last(), Some(&later));
+    assert_eq!(in_shop(&app, &later).await["state"], "created");
+
+    // The shop down altogether: the codes wait, no try counts, nothing is refused, and the
+    // run stops after the second failure.
+    shop.fail_on("nothing-fails-on-this");
+    let down: Vec<String> = [
+        issue(&app, "win-back", "C1").await,
+        issue(&app, "win-back", "C1").await,
+        issue(&app, "win-back", "C1").await,
+    ]
+    .into();
+    for _ in 0..3 {
+        shop.reply(503, "Service Unavailable");
+    }
+    let calls = shop.calls().len();
+    app.clock.advance(jiff::SignedDuration::from_secs(61));
+    app.engine.run_until_idle().await.unwrap();
+    assert_eq!(
+        shop.calls().len(),
+        calls + 2,
+        "a shop that is down is not hammered"
+    );
+    for code in &down[..2] {
+        let waiting = in_shop(&app, code).await;
+        assert_eq!(
+            (waiting["state"].as_str(), waiting["tries"].as_i64()),
+            (Some("waiting"), Some(0))
+        );
+    }
+    // The shop back, issuing a code now and then: the one it fails on is tried less and less
+    // often, and refused after its eighth try.
+    shop.fail_on(&bad);
+    for _ in 0..24 {
+        issue(&app, "win-back", "C1").await;
+        app.advance_hours(1).await;
+    }
+    for code in &down {
+        assert_eq!(in_shop(&app, code).await["state"], "created", "{code}");
+    }
+    let refused = in_shop(&app, &bad).await;
+    assert_eq!(refused["state"], "refused", "{refused}");
+    let note = refused["note"].as_str().unwrap();
+    assert!(note.contains("8 times") && note.contains("500"), "{note}");
+    let tries = shop.codes().iter().filter(|c| **c == bad).count();
+    assert!((8..=10).contains(&tries), "tried {tries} times");
+    // Nothing more is asked once it is refused.
+    let calls = shop.calls().len();
+    app.advance_hours(24).await;
+    assert_eq!(shop.calls().len(), calls);
 }

@@ -234,6 +234,8 @@ mod tests {
             uses_left: 1,
             customer_external_id: Some("706405506930370084".into()),
             email: Some("sanne@example.nl".into()),
+            shop_tries: 0,
+            shop_tried_at: None,
         }
     }
 

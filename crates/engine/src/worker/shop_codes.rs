@@ -8,6 +8,15 @@
 //! throttling, or answers about the connection (a wrong token, address or API version) is
 //! tried again a minute later, the codes waiting. Codes issued before the shop was
 //! connected follow on the first runs, as often as they may still be used.
+//!
+//! Is it the shop or the code? A code the shop did not take waits on its own (two minutes
+//! at first), so the next run starts with the codes behind it. When the shop answered about
+//! other codes in the same run, or since this code's last try (the moment is kept as the
+//! cursor [`ANSWERED`]), the trouble is this code's (a plugin that crashes on one coupon,
+//! say): its try counts, its wait doubles, and after [`MAX_TRIES`] it is refused with the
+//! shop's last answer. Otherwise it may be the shop's trouble: nothing counts, the code keeps
+//! its wait, and a run that got no answer stops after a second failure so a shop that is
+//! down is not hammered.
 
 use aftercare_channels::webhook::ApiAuth;
 use aftercare_domain::webhooks::{ShopCodes, ShopPlatform};
@@ -22,6 +31,17 @@ const BATCH: i64 = 8;
 const EVERY: SignedDuration = SignedDuration::from_secs(30);
 /// How long a shop in trouble is left alone.
 const AFTER_TROUBLE: SignedDuration = SignedDuration::from_secs(60);
+/// Tries a code gets while the shop takes others, before it is refused (about four hours
+/// with the waits doubling from two minutes).
+pub const MAX_TRIES: i32 = 8;
+/// The cursor holding when the shop last answered about a code (created or refused it).
+const ANSWERED: &str = "shop_codes.answered";
+
+/// How long a code waits after a try the shop failed on: two minutes when nothing shows
+/// that the trouble is the code's, else doubling with its counted tries.
+fn wait_after(counted_tries: i32) -> SignedDuration {
+    SignedDuration::from_mins(2_i64 << counted_tries.clamp(0, MAX_TRIES))
+}
 
 impl Engine {
     /// Creates the codes Aftercare issues in the shop too (`[connectors.shop_codes]`).
@@ -55,53 +75,109 @@ impl Engine {
         };
         let mut tx = self.store.begin().await?;
         tx.set_aside_coupons_for_shop(now).await?;
-        let pending = tx.coupons_for_shop(BATCH).await?;
+        let pending = tx.coupons_for_shop(now, BATCH).await?;
+        let answered_at = tx.cursor(ANSWERED).await?.map(|t| t.as_microsecond());
         tx.commit().await?;
         let mut next = now + EVERY;
         if pending.len() as i64 == BATCH {
             next = now;
         }
+        // Whether the shop answered about a code this run, and the codes it failed on.
+        let mut shop_answered = false;
+        let mut failed = Vec::new();
         for code in &pending {
             let title = self
                 .loyalty
                 .pool(&code.pool_id)
                 .map_or_else(|| code.pool_id.clone(), |p| p.name.clone());
-            let outcome = self.create_in_shop(&shop, code, &title).await;
-            let (state, note) = match &outcome {
-                Outcome::Created => ("created", None),
-                Outcome::Refused(reason) => ("refused", Some(reason.as_str())),
-                Outcome::Later(reason) => {
-                    error!(coupon = code.id, %reason, "The shop did not take a code now; trying again in a minute (check [connectors.shop_codes] if this goes on).");
-                    next = now + AFTER_TROUBLE;
-                    break;
+            let (state, note) = match self.create_in_shop(&shop, code, &title).await {
+                (Outcome::Later(reason), _) => {
+                    failed.push((code, reason));
+                    if failed.len() >= 2 && !shop_answered {
+                        break;
+                    }
+                    continue;
+                }
+                (Outcome::Created, _) => {
+                    shop_answered = true;
+                    ("created", None)
+                }
+                (Outcome::Refused(reason), asked) => {
+                    shop_answered |= asked;
+                    ("refused", Some(reason))
                 }
             };
-            if let Some(reason) = note {
+            if let Some(reason) = &note {
                 warn!(coupon = code.id, code = %code.display_code, %reason, "The shop refused a code.");
             }
             let mut tx = self.store.begin().await?;
-            tx.set_coupon_shop_state(code.id, state, note).await?;
+            tx.set_coupon_shop_state(code.id, state, note.as_deref())
+                .await?;
             tx.commit().await?;
         }
         let mut tx = self.store.begin().await?;
+        if shop_answered {
+            tx.set_cursor(ANSWERED, now).await?;
+        }
+        if !failed.is_empty() {
+            for (code, reason) in &failed {
+                // The shop answered about other codes since this one's last try.
+                let answered_since = answered_at
+                    .zip(code.shop_tried_at)
+                    .is_some_and(|(answered, tried)| answered > tried);
+                if !(shop_answered || answered_since) {
+                    let wait = wait_after(code.shop_tries);
+                    tx.set_coupon_shop_wait(code.id, reason, now, now + wait, false)
+                        .await?;
+                    continue;
+                }
+                let tries = code.shop_tries + 1;
+                if tries >= MAX_TRIES {
+                    let note = format!(
+                        "the shop failed on this code {tries} times while it took others; its last answer: {reason}"
+                    );
+                    warn!(coupon = code.id, code = %code.display_code, reason = %note, "The shop refused a code.");
+                    tx.set_coupon_shop_state(code.id, "refused", Some(&note))
+                        .await?;
+                } else {
+                    warn!(coupon = code.id, code = %code.display_code, %reason, tries, "The shop failed on a code while it took others; it waits and is tried again.");
+                    tx.set_coupon_shop_wait(code.id, reason, now, now + wait_after(tries), true)
+                        .await?;
+                }
+            }
+            if !shop_answered {
+                let reason = &failed[0].1;
+                error!(%reason, "The shop took no code now; trying again in a minute (check [connectors.shop_codes] if this goes on).");
+                next = now + AFTER_TROUBLE;
+            }
+        }
         tx.reschedule_job(job.id, &self.worker_id, next).await?;
         Ok(tx.commit().await?)
     }
 
+    /// What the shop made of a code, and whether the shop was asked (a code refused
+    /// before any call, such as a gift code, says nothing about the shop).
     async fn create_in_shop(
         &self,
         shop: &ShopCodes,
         code: &aftercare_store::ShopCode,
         title: &str,
-    ) -> Outcome {
+    ) -> (Outcome, bool) {
+        let request = match shop.platform {
+            ShopPlatform::Shopify => codes::shopify_request(code, title),
+            ShopPlatform::WooCommerce => codes::woocommerce_request(code, title),
+        };
+        match request {
+            Ok(request) => (self.ask_shop(shop, &request).await, true),
+            Err(reason) => (Outcome::Refused(reason), false),
+        }
+    }
+
+    async fn ask_shop(&self, shop: &ShopCodes, request: &serde_json::Value) -> Outcome {
         match shop.platform {
             ShopPlatform::Shopify => {
-                let request = match codes::shopify_request(code, title) {
-                    Ok(r) => r,
-                    Err(reason) => return Outcome::Refused(reason),
-                };
                 let auth = ApiAuth::Header("X-Shopify-Access-Token", shop.token.trim());
-                match self.webhooks.post_api(&shop.url, auth, &request).await {
+                match self.webhooks.post_api(&shop.url, auth, request).await {
                     Ok(answer) => codes::shopify_outcome(&answer),
                     // Any other answer (a wrong token, address or API version) is about
                     // the connection, not the code: it waits until that is put right.
@@ -109,13 +185,9 @@ impl Engine {
                 }
             }
             ShopPlatform::WooCommerce => {
-                let request = match codes::woocommerce_request(code, title) {
-                    Ok(r) => r,
-                    Err(reason) => return Outcome::Refused(reason),
-                };
                 let (key, secret) = shop.token.trim().split_once(':').unwrap_or_default();
                 let auth = ApiAuth::Basic(key, secret);
-                match self.webhooks.post_api(&shop.url, auth, &request).await {
+                match self.webhooks.post_api(&shop.url, auth, request).await {
                     Ok(_) => Outcome::Created,
                     Err(aftercare_channels::webhook::WebhookError::Refused { status, body }) => {
                         codes::woocommerce_refusal(status, &body)

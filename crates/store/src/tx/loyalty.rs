@@ -106,9 +106,12 @@ pub struct Coupon {
     /// What became of it in the shop (`[connectors.shop_codes]`), `None` while not yet.
     #[serde(skip)]
     pub shop_state: Option<String>,
-    /// The shop's reason for a refusal.
+    /// The shop's reason for a refusal, or its last answer while the code waits.
     #[serde(skip)]
     pub shop_note: Option<String>,
+    /// Tries the shop failed on this code while it took others.
+    #[serde(skip)]
+    pub shop_tries: i32,
 }
 
 impl Coupon {
@@ -126,7 +129,8 @@ impl Coupon {
 }
 
 const COUPON_COLUMNS: &str = "id, code, display_code, pool_id, customer_id, value_kind, value,
-    min_order_cents, valid_from, valid_until, max_uses, uses, source, reason, shop_state, shop_note";
+    min_order_cents, valid_from, valid_until, max_uses, uses, source, reason, shop_state, shop_note,
+    shop_tries";
 
 /// A coupon to create in the shop, with its customer there.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -153,6 +157,10 @@ pub struct ShopCode {
     pub customer_external_id: Option<String>,
     /// Their email address.
     pub email: Option<String>,
+    /// Tries the shop failed on this code while it took others.
+    pub shop_tries: i32,
+    /// When the shop last failed on it (µs).
+    pub shop_tried_at: Option<i64>,
 }
 
 /// A coupon to store.
@@ -423,20 +431,22 @@ impl Tx {
         Ok(())
     }
 
-    /// Up to `limit` coupons Aftercare issued that the shop does not have yet, oldest first,
-    /// with their customer's id in the shop and email address, and the uses they have
-    /// left (they go to the shop as often as they may still be used); run
-    /// [`Tx::set_aside_coupons_for_shop`] first.
-    pub async fn coupons_for_shop(&mut self, limit: i64) -> Result<Vec<ShopCode>> {
+    /// Up to `limit` coupons Aftercare issued that the shop does not have yet and that are
+    /// not waiting after a failed try, oldest first, with their customer's id in the shop
+    /// and email address, and the uses they have left (they go to the shop as often as they
+    /// may still be used); run [`Tx::set_aside_coupons_for_shop`] first.
+    pub async fn coupons_for_shop(&mut self, now: Timestamp, limit: i64) -> Result<Vec<ShopCode>> {
         Ok(on_tx!(self, c => sqlx::query_as(
             "SELECT k.id, k.display_code, k.pool_id, k.value_kind, k.value, k.min_order_cents,
                     k.valid_from, k.valid_until, k.max_uses - k.uses AS uses_left,
-                    cu.external_id AS customer_external_id, cu.email
+                    cu.external_id AS customer_external_id, cu.email, k.shop_tries,
+                    k.shop_tried_at
              FROM coupons k LEFT JOIN customers cu ON cu.id = k.customer_id
-             WHERE k.shop_state IS NULL
+             WHERE k.shop_state IS NULL AND (k.shop_retry_at IS NULL OR k.shop_retry_at <= $2)
              ORDER BY k.id LIMIT $1",
         )
         .bind(limit)
+        .bind(micros(now))
         .fetch_all(&mut *c)
         .await?))
     }
@@ -455,6 +465,33 @@ impl Tx {
             .execute(&mut *c)
             .await?
             .rows_affected());
+        Ok(())
+    }
+
+    /// Leaves a coupon the shop failed on at `now` waiting until `retry_at`, with the
+    /// shop's answer; `counted` adds one to its tries (the shop answered about other codes
+    /// meanwhile, so the trouble is this code's).
+    pub async fn set_coupon_shop_wait(
+        &mut self,
+        coupon_id: i64,
+        note: &str,
+        now: Timestamp,
+        retry_at: Timestamp,
+        counted: bool,
+    ) -> Result<()> {
+        on_tx!(self, c => sqlx::query(
+            "UPDATE coupons SET shop_note = $2, shop_tried_at = $3, shop_retry_at = $4,
+                    shop_tries = shop_tries + $5
+             WHERE id = $1 AND shop_state IS NULL",
+        )
+        .bind(coupon_id)
+        .bind(note)
+        .bind(micros(now))
+        .bind(micros(retry_at))
+        .bind(i32::from(counted))
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
         Ok(())
     }
 

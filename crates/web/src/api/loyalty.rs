@@ -276,7 +276,7 @@ pub struct CheckQuery {
 
 /// Check a code without redeeming it: whether it applies and what it takes off.
 #[utoipa::path(get, path = "/v1/coupons/{code}", params(("code" = String, Path, description = "The code as typed: 1 to 64 letters and digits; dashes and spaces are ignored", pattern = "^[ -]*([A-Za-z0-9][ -]*){1,64}$"), CheckQuery),
-    responses((status = 200, description = "Known code; `redeemable` and `reason` say whether it applies, `discount_cents` what it takes off, `gift_sku` the product a gift code adds to the order for free, and `in_shop` what became of it in the shop (`[connectors.shop_codes]`: null while not yet there; else `state` `created`, `refused` with the shop's `note`, or set aside as `imported` (the shop made it), `used_up`, `expired` or `not_sent` (its message was blocked or failed))", body = serde_json::Value)),
+    responses((status = 200, description = "Known code; `redeemable` and `reason` say whether it applies, `discount_cents` what it takes off, `gift_sku` the product a gift code adds to the order for free, and `in_shop` what became of it in the shop (`[connectors.shop_codes]`: null while not yet tried; `waiting` with the shop's last answer as `note` and `tries`, the tries it failed on while it took other codes (refused after 8); else `state` `created`, `refused` with the shop's `note`, or set aside as `imported` (the shop made it), `used_up`, `expired` or `not_sent` (its message was blocked or failed))", body = serde_json::Value)),
     security(("bearer" = [])))]
 pub async fn get_coupon(
     State(app): State<AppState>,
@@ -323,10 +323,12 @@ pub async fn get_coupon(
             .pool(&coupon.pool_id)
             .and_then(|p| p.gift_sku.as_deref())
     );
-    // What became of it in the shop (`[connectors.shop_codes]`): null while not yet there.
-    body["in_shop"] = match &coupon.shop_state {
-        Some(state) => json!({"state": state, "note": coupon.shop_note}),
-        None => json!(null),
+    // What became of it in the shop (`[connectors.shop_codes]`): null while not yet tried,
+    // `waiting` with the shop's last answer after a try it failed on.
+    body["in_shop"] = match (&coupon.shop_state, &coupon.shop_note) {
+        (Some(state), note) => json!({"state": state, "note": note}),
+        (None, Some(note)) => json!({"state": "waiting", "note": note, "tries": coupon.shop_tries}),
+        (None, None) => json!(null),
     };
     Ok(Json(body).into_response())
 }
