@@ -660,6 +660,25 @@ impl Engine {
         d: &Draft,
         by: &str,
     ) -> Result<Result<i64, Refusal>, EngineError> {
+        let mut tx = self.store().begin().await?;
+        let id = self
+            .create_campaign_in(&mut tx, d, by, self.clock().now())
+            .await?;
+        if id.is_ok() {
+            tx.commit().await?;
+        }
+        Ok(id)
+    }
+
+    /// [`Engine::create_campaign`] in the caller's transaction (the API's, which stores an
+    /// `Idempotency-Key`'s answer with it); on a refusal the caller drops it.
+    pub async fn create_campaign_in(
+        &self,
+        tx: &mut Tx,
+        d: &Draft,
+        by: &str,
+        now: Timestamp,
+    ) -> Result<Result<i64, Refusal>, EngineError> {
         let name = d.name.trim();
         if name.is_empty() || name.chars().count() > 120 || name.chars().any(char::is_control) {
             return Ok(Err(refuse("name", "1 to 120 characters on one line")));
@@ -734,8 +753,6 @@ impl Engine {
             Ok(pool) => pool,
             Err(refusal) => return Ok(Err(refusal)),
         };
-        let now = self.clock().now();
-        let mut tx = self.store().begin().await?;
         let Some(audience) = tx.audience(d.audience_id.trim()).await? else {
             return Ok(Err(refuse(
                 "audience",
@@ -767,7 +784,6 @@ impl Engine {
             now,
         )
         .await?;
-        tx.commit().await?;
         Ok(Ok(id))
     }
 

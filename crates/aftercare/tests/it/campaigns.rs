@@ -1019,3 +1019,350 @@ both_backends!(
         );
     }
 );
+
+/// Sends `method` to `path` with an optional JSON body and headers; status, headers, body.
+async fn call(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<&Value>,
+    key: Option<&str>,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let mut r = app
+        .http
+        .request(method, format!("{}{path}", app.base_url))
+        .bearer_auth(&app.token);
+    if let Some(body) = body {
+        r = r.json(body);
+    }
+    if let Some(key) = key {
+        r = r.header("Idempotency-Key", key);
+    }
+    let r = r.send().await.unwrap();
+    let (status, headers) = (r.status().as_u16(), r.headers().clone());
+    (status, headers, r.json().await.unwrap_or(Value::Null))
+}
+
+both_backends!(
+    a_shop_runs_an_audience_and_a_campaign_through_the_api_alone,
+    |backend| async move {
+        use reqwest::Method;
+        let app = spawn_app(backend).await;
+        club(&app, 12, 0).await;
+        let runners =
+            json!({"name": "Hardlopers", "definition": "customer.attributes.segment == 'runner'"});
+
+        // The audience: checked, made, saved again without a new version, then changed.
+        let (status, _, body) = call(
+            &app,
+            Method::PUT,
+            "/v1/audiences/Runners!",
+            Some(&runners),
+            None,
+        )
+        .await;
+        assert_eq!(
+            (status, body["field"].as_str()),
+            (422, Some("id")),
+            "{body}"
+        );
+        let wrong = json!({"name": "Hardlopers", "definition": "order.total_cents > 0"});
+        let (status, _, body) = call(
+            &app,
+            Method::PUT,
+            "/v1/audiences/runners",
+            Some(&wrong),
+            None,
+        )
+        .await;
+        assert_eq!(
+            (status, body["field"].as_str()),
+            (422, Some("definition")),
+            "{body}"
+        );
+        assert_eq!(
+            app.get_json("/v1/audiences").await["audiences"],
+            json!([]),
+            "a refusal stores nothing"
+        );
+        let (status, _, body) = call(
+            &app,
+            Method::PUT,
+            "/v1/audiences/runners",
+            Some(&runners),
+            None,
+        )
+        .await;
+        assert_eq!((status, body["version"].as_i64()), (201, Some(1)), "{body}");
+        assert_eq!(body["updated_by"], "api:test");
+        let (status, _, body) = call(
+            &app,
+            Method::PUT,
+            "/v1/audiences/runners",
+            Some(&runners),
+            None,
+        )
+        .await;
+        assert_eq!(
+            (status, body["version"].as_i64()),
+            (200, Some(1)),
+            "the same definition keeps its version"
+        );
+        let audience = app.get_json("/v1/audiences/runners").await;
+        assert_eq!(
+            (audience["members"].as_u64(), audience["customers"].as_u64()),
+            (Some(12), Some(17)),
+            "{audience}"
+        );
+        assert_eq!(audience["sample"].as_array().unwrap().len(), 10);
+        assert!(audience["sample"][0].as_str().unwrap().starts_with('R'));
+
+        // A draft: refused values name their field; with a key, a retry makes nothing twice.
+        let mut draft = json!({"name": "Nieuw in de winkel", "template": "no-such-template",
+            "audience": "runners", "class": "promotional", "channels": ["email"],
+            "send_on": "2026-03-03", "local_time": "10:00", "holdout_percent": 20,
+            "attribution_days": 14});
+        let (status, _, body) = call(
+            &app,
+            Method::POST,
+            "/v1/campaigns",
+            Some(&draft),
+            Some("autumn-1"),
+        )
+        .await;
+        assert_eq!(
+            (status, body["field"].as_str()),
+            (422, Some("template")),
+            "{body}"
+        );
+        draft["template"] = json!("inspiration");
+        draft["class"] = json!("transactional");
+        let (status, _, body) = call(&app, Method::POST, "/v1/campaigns", Some(&draft), None).await;
+        assert_eq!(
+            (status, body["field"].as_str()),
+            (422, Some("class")),
+            "{body}"
+        );
+        draft["class"] = json!("promotional");
+        let (status, _, made) = call(
+            &app,
+            Method::POST,
+            "/v1/campaigns",
+            Some(&draft),
+            Some("autumn-1"),
+        )
+        .await;
+        assert_eq!(status, 201, "{made}");
+        assert_eq!(
+            (made["state"].as_str(), made["channels"].clone()),
+            (Some("draft"), json!(["email"]))
+        );
+        let (status, headers, again) = call(
+            &app,
+            Method::POST,
+            "/v1/campaigns",
+            Some(&draft),
+            Some("autumn-1"),
+        )
+        .await;
+        assert_eq!((status, &again), (201, &made));
+        assert_eq!(headers["idempotent-replayed"], "true");
+        assert_eq!(
+            app.get_json("/v1/campaigns").await["campaigns"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+        let id = made["id"].as_i64().unwrap();
+
+        // The dry run: nine of twelve runners gave marketing consent; the rest are blocked.
+        let (status, _, run) = call(
+            &app,
+            Method::GET,
+            &format!("/v1/campaigns/{id}/dry-run"),
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{run}");
+        assert_eq!(run["audience"], 12);
+        let held_out = run["held_out"].as_u64().unwrap();
+        let blocked: u64 = run["blocked"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|r| r["count"].as_u64().unwrap())
+            .sum();
+        assert_eq!(
+            run["would_send"].as_u64().unwrap() + blocked,
+            12 - held_out,
+            "{run}"
+        );
+        assert!(
+            run["blocked"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .any(|k| k.contains("consent")),
+            "{run}"
+        );
+
+        // What a draft sends to cannot be deleted; a draft can be.
+        let (status, _, body) =
+            call(&app, Method::DELETE, "/v1/audiences/runners", None, None).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (409, Some("audience_in_use")),
+            "{body}"
+        );
+        assert!(
+            body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("Nieuw in de winkel"),
+            "{body}"
+        );
+        let (status, _, spare) =
+            call(&app, Method::POST, "/v1/campaigns", Some(&draft), None).await;
+        assert_eq!(status, 201);
+        let spare = spare["id"].as_i64().unwrap();
+        let (status, _, _) = call(
+            &app,
+            Method::DELETE,
+            &format!("/v1/campaigns/{spare}"),
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(status, 204);
+        assert_eq!(
+            app.get(&format!("/v1/campaigns/{spare}"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            404
+        );
+
+        // Scheduled once; sent at 10:00 local through the policy; cancelled after.
+        let (status, _, body) = call(
+            &app,
+            Method::POST,
+            &format!("/v1/campaigns/{id}/schedule"),
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(
+            (status, body["state"].as_str()),
+            (200, Some("scheduled")),
+            "{body}"
+        );
+        let (status, _, body) = call(
+            &app,
+            Method::POST,
+            &format!("/v1/campaigns/{id}/schedule"),
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (409, Some("campaign_state")),
+            "{body}"
+        );
+        let (status, _, _) = call(
+            &app,
+            Method::DELETE,
+            &format!("/v1/campaigns/{id}"),
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(status, 409, "only a draft is deleted");
+        let (status, _, body) = call(
+            &app,
+            Method::GET,
+            &format!("/v1/campaigns/{id}/dry-run"),
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(status, 409, "{body}");
+        app.advance_hours(24).await;
+        let report = app.get_json(&format!("/v1/campaigns/{id}")).await;
+        assert_eq!(report["state"], "planned", "{report}");
+        assert_eq!(
+            report["results"]["messages"]["sent"], run["would_send"],
+            "the dry run said so: {report}"
+        );
+        app.smtp
+            .wait_for(run["would_send"].as_u64().unwrap() as usize)
+            .await;
+        let (status, _, body) = call(
+            &app,
+            Method::POST,
+            &format!("/v1/campaigns/{id}/cancel"),
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(
+            (status, body["state"].as_str()),
+            (200, Some("cancelled")),
+            "{body}"
+        );
+        let (status, _, _) = call(
+            &app,
+            Method::POST,
+            &format!("/v1/campaigns/{id}/cancel"),
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(status, 409);
+        assert_eq!(
+            app.get(&format!("/v1/campaigns/{}/schedule", id + 100))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            405
+        );
+        let (status, _, _) = call(
+            &app,
+            Method::POST,
+            &format!("/v1/campaigns/{}/schedule", id + 100),
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(status, 404);
+
+        // The audience is free now; its deletion and every step above are audited as the token.
+        let (status, _, _) = call(&app, Method::DELETE, "/v1/audiences/runners", None, None).await;
+        assert_eq!(status, 204);
+        assert_eq!(
+            app.get("/v1/audiences/runners")
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            404
+        );
+        let mut tx = app.store.begin_read().await.unwrap();
+        let audit = tx
+            .audit_log(Some(&format!("campaign:{id}")), 20)
+            .await
+            .unwrap();
+        let deleted = tx.audit_log(Some("audience:runners"), 20).await.unwrap();
+        tx.commit().await.unwrap();
+        let actions: Vec<&str> = audit.iter().map(|a| a.action.as_str()).collect();
+        for action in ["campaign.create", "campaign.schedule", "campaign.cancel"] {
+            assert!(actions.contains(&action), "{actions:?}");
+        }
+        assert!(audit.iter().all(|a| a.username == "api:test"), "{audit:?}");
+        assert!(deleted.iter().any(|a| a.action == "audience.delete"));
+    }
+);

@@ -355,6 +355,70 @@ pub struct CampaignUplift {
     pub revenue_interval_euros: Interval,
 }
 
+/// A saved audience: a condition on `customer` and `stats` (CEL), versioned.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AudienceReport {
+    /// Its id (a slug).
+    pub id: String,
+    /// What the team calls it.
+    pub name: String,
+    /// The condition, in CEL over `customer` and `stats`.
+    pub definition: String,
+    /// The current version, from 1; saving the same definition again keeps it.
+    pub version: i32,
+    /// Who saved it last (`api:<token name>` for the API).
+    pub updated_by: String,
+    /// When (RFC 3339).
+    pub updated_at: String,
+    /// Customers who match now (only when one audience is asked for).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub members: Option<u64>,
+    /// Customers looked at.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customers: Option<u64>,
+    /// The first matching customers' `external_id`s, up to 10.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sample: Option<Vec<String>>,
+}
+
+/// The saved audiences, by id (without their counts; ask for one to get them).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Audiences {
+    /// The audiences.
+    pub audiences: Vec<AudienceReport>,
+}
+
+/// How many customers a reason applies to, with one of its sentences.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReasonCount {
+    /// Customers (scaled up when the run was sampled).
+    pub count: u64,
+    /// What the policy said for one of them.
+    pub example: String,
+}
+
+/// What a campaign would do if it went now, as of each member's own send time: nothing is
+/// written.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CampaignDryRun {
+    /// Customers in the audience now.
+    pub audience: u64,
+    /// Of which held out.
+    pub held_out: u64,
+    /// Members the policy was asked about: all, or a sample of 5,000 in a larger audience.
+    pub asked: u64,
+    /// Whether the figures below are scaled up from that sample.
+    pub sampled: bool,
+    /// Would get it.
+    pub would_send: u64,
+    /// Would be held back (sent later), by the policy's reason code.
+    pub held: std::collections::BTreeMap<String, ReasonCount>,
+    /// Would not get it, by the policy's reason code (no consent, the band, a cap, …).
+    pub blocked: std::collections::BTreeMap<String, ReasonCount>,
+    /// Of those who would get it, by channel.
+    pub channels: std::collections::BTreeMap<String, u64>,
+}
+
 /// The campaigns, newest first (without their results; ask for one to get them).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Campaigns {

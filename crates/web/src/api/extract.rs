@@ -381,7 +381,11 @@ impl IdempotencyKey {
             .to_str()
             .ok()
             .map(str::trim)
-            .filter(|k| !k.is_empty() && k.len() <= 255)
+            // Visible ASCII and spaces inside, as the document's pattern says (a header
+            // value may also carry tabs, which the pattern leaves out).
+            .filter(|k| {
+                !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| (b' '..=b'~').contains(&b))
+            })
             .ok_or(ApiError::BadIdempotencyKey(
                 "the Idempotency-Key header must be 1 to 255 visible ASCII characters",
             ))?;
@@ -488,6 +492,26 @@ mod tests {
         match parse_json::<Line>(br#"{"quantity": 1e300, "cents": 1}"#) {
             Err(ApiError::MalformedBody { field, .. }) => assert_eq!(field, "quantity"),
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_idempotency_key_outside_the_documented_pattern_is_refused() {
+        let caller = Caller {
+            token_id: 1,
+            token_name: "shop".into(),
+        };
+        let key = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert("idempotency-key", HeaderValue::from_str(value).unwrap());
+            IdempotencyKey::from_headers(&headers, &caller, "POST /v1/contracts")
+        };
+        assert!(key("order 7 retry").unwrap().is_some());
+        for bad in ["a\tb", &"k".repeat(256)] {
+            assert!(
+                matches!(key(bad), Err(ApiError::BadIdempotencyKey(_))),
+                "{bad:?}"
+            );
         }
     }
 }

@@ -61,8 +61,20 @@ pub fn documented() -> OpenApiRouter<AppState> {
             imports::list_history_imports
         ))
         .routes(routes!(imports::get_history_import))
-        .routes(routes!(campaigns::list_campaigns))
-        .routes(routes!(campaigns::get_campaign))
+        .routes(routes!(
+            campaigns::list_campaigns,
+            campaigns::create_campaign
+        ))
+        .routes(routes!(campaigns::get_campaign, campaigns::delete_campaign))
+        .routes(routes!(campaigns::dry_run_campaign))
+        .routes(routes!(campaigns::schedule_campaign))
+        .routes(routes!(campaigns::cancel_campaign))
+        .routes(routes!(campaigns::list_audiences))
+        .routes(routes!(
+            campaigns::get_audience,
+            campaigns::put_audience,
+            campaigns::delete_audience
+        ))
 }
 
 /// The `/v1` routes, and the document itself at `/v1/openapi.json`.
