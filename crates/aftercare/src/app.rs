@@ -217,6 +217,7 @@ pub async fn run_server(
         engine: engine.clone(),
         tokens: Arc::default(),
         metrics: Arc::default(),
+        figures: Arc::default(),
         simulator: options.simulator.clone(),
         connectors: Arc::new(options.connectors.clone()),
     };

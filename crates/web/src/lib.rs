@@ -51,6 +51,8 @@ pub struct AppState {
     pub connectors: Arc<hooks::Connectors>,
     /// The last `/metrics` scrape, served again for a few seconds.
     pub metrics: Arc<metrics::Cache>,
+    /// The admin pages' figures worked out in the background (the dashboards).
+    pub figures: Arc<pages::admin::figures::Figures>,
 }
 
 /// Options for the HTTP server.

@@ -584,11 +584,31 @@ impl Tx {
         if q.is_empty() {
             return Ok(Vec::new());
         }
+        // What the team types most — a customer number, a whole address, a postcode — is
+        // found through an index; only a query that matches none of those exactly reads every
+        // customer (part of a name or address: about half a second per 200,000 customers).
+        let email = aftercare_domain::EmailAddress::parse(query.trim())
+            .map(|e| e.as_str().to_string())
+            .unwrap_or_default();
+        let postcode = q.replace(' ', "").to_uppercase();
+        let rows: Vec<CustomerRow> = on_tx!(self, c => sqlx::query_as(
+            "SELECT id, record, created_at, updated_at FROM customers
+             WHERE external_id = $1 OR email = $2 OR postcode = $3
+             ORDER BY id LIMIT $4",
+        )
+        .bind(query.trim())
+        .bind(&email)
+        .bind(&postcode)
+        .bind(limit)
+        .fetch_all(&mut *c)
+        .await?);
+        if !rows.is_empty() {
+            return rows.into_iter().map(StoredCustomer::try_from).collect();
+        }
         // LIKE wildcards in the query are literal.
         let escaped = like_escaped(&q);
         let like = format!("%{escaped}%");
         let first_name = format!("%\"first_name\":\"{escaped}%");
-        let postcode = q.replace(' ', "").to_uppercase();
         let rows: Vec<CustomerRow> = on_tx!(self, c => sqlx::query_as(
             "SELECT id, record, created_at, updated_at FROM customers
              WHERE external_id = $1 OR LOWER(email) LIKE $2 ESCAPE '\\'

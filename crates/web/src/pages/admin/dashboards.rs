@@ -5,6 +5,10 @@
 //! revenue from existing customers, referral conversions and loyalty engagement (RT2); NPS,
 //! CSAT and the Pulse gap per driver by segment and month (MQ1, MQ2). The figures come from
 //! [`aftercare_engine::reports`], the same as `aftercare insight`.
+//!
+//! On a large store they take seconds (every message of the year, every order), so they are
+//! worked out in the background ([`super::figures`]) and shown with their age: fresh for
+//! [`FRESH_FOR`], then served as they are while newer ones are worked out behind them.
 
 use aftercare_engine::reports::{self, ContactBand};
 use axum::extract::{Query, State};
@@ -15,6 +19,9 @@ use super::auth::Team;
 use super::charts::{self, Estimate, Mark};
 use super::{AdminResult, Lang, page};
 use crate::AppState;
+
+/// How long the dashboards' figures are shown without working them out again.
+pub const FRESH_FOR: jiff::SignedDuration = jiff::SignedDuration::from_mins(10);
 
 /// Counts above this share one bar.
 const HISTOGRAM_TOP: i64 = 15;
@@ -121,7 +128,7 @@ pub struct Options {
     customers: Option<String>,
 }
 
-/// `GET /admin/dashboards`.
+/// `GET /admin/dashboards`: the figures worked out last (in the background), with their age.
 pub async fn show(
     State(app): State<AppState>,
     team: Team,
@@ -129,8 +136,41 @@ pub async fn show(
 ) -> AdminResult {
     let lang = team.lang;
     let now = app.clock.now();
-    let policy = app.engine.policy();
     let whole_year_only = options.customers.as_deref() != Some("all");
+    let key = format!("dashboards {lang:?} {whole_year_only}");
+    let looked = app
+        .figures
+        .look(&key, now, FRESH_FOR, || {
+            let app = app.clone();
+            async move {
+                work_out(&app, lang, whole_year_only, now)
+                    .await
+                    .map_err(|e| format!("{e:?}"))
+            }
+        })
+        .await;
+    let mut ctx = match &looked.figures {
+        Some((figures, _)) => figures.as_ref().clone(),
+        None => json!({}),
+    };
+    ctx["section"] = json!("dashboards");
+    ctx["figures"] = json!({
+        "at": looked.figures.as_ref().map(|(_, at)| at.strftime("%Y-%m-%d %H:%M UTC").to_string()),
+        "minutes": looked.figures.as_ref().map(|(_, at)| now.duration_since(*at).as_mins().max(0)),
+        "working": looked.working,
+        "failed": looked.failed.is_some(),
+    });
+    page(&team, "dashboards.html", ctx)
+}
+
+/// Every figure of the dashboards, as the page's context.
+async fn work_out(
+    app: &AppState,
+    lang: Lang,
+    whole_year_only: bool,
+    now: jiff::Timestamp,
+) -> Result<Value, super::AdminError> {
+    let policy = app.engine.policy();
     let contacts = reports::contact_band(
         &app.store,
         (policy.band_min, policy.band_max),
@@ -248,11 +288,7 @@ pub async fn show(
             })
             .collect::<Vec<_>>()
     };
-    page(
-        &team,
-        "dashboards.html",
-        json!({
-            "section": "dashboards",
+    Ok(json!({
             "contacts": contacts_section(lang, &contacts),
             "tiles": {
                 "in_band": share(contacts.inside, contacts.customers),
@@ -320,8 +356,7 @@ pub async fn show(
                 "by_segment": gap_rows(&pulse.pulse_gap),
                 "by_month": gap_rows(&pulse.pulse_gap_by_month),
             },
-        }),
-    )
+    }))
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ mod charts;
 mod customers;
 mod dashboards;
 mod editor;
+pub mod figures;
 mod outbox;
 mod programme_editor;
 mod programmes;

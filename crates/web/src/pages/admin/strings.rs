@@ -196,6 +196,24 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ),
     ("no_template", "Choose a template.", "Kies een sjabloon."),
     ("dashboards", "Dashboards", "Dashboards"),
+    ("figures_as_of", "Figures as of", "Cijfers van"),
+    ("minutes_ago", "min. ago", "min. geleden"),
+    ("just_now", "just now", "zojuist"),
+    (
+        "figures_renewing",
+        "newer figures are being worked out and show when you reload",
+        "nieuwere cijfers worden berekend en staan er als u de pagina opnieuw laadt",
+    ),
+    (
+        "figures_working",
+        "The figures are being worked out; on a large shop that takes a little while. This page looks again by itself.",
+        "De cijfers worden berekend; bij een grote winkel duurt dat even. Deze pagina kijkt vanzelf opnieuw.",
+    ),
+    (
+        "figures_failed",
+        "Working out the figures failed; the server log says why. This page tries again by itself.",
+        "Het berekenen van de cijfers is mislukt; het serverlog zegt waarom. Deze pagina probeert het vanzelf opnieuw.",
+    ),
     (
         "tile_in_band",
         "of customers inside the contact band",

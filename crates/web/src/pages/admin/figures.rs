@@ -1,0 +1,199 @@
+//! Figures too slow to work out while a page waits (issue 22 point 4): the dashboards read
+//! every message of the year and every order, seconds on a million customers. They are
+//! worked out in the background, one run at a time per page, kept in memory and shown with
+//! the moment they were worked out. A page asked for while its figures are fresh answers at
+//! once; once they are older than their freshness, it still answers at once with them (their
+//! age on the page) and a new run starts behind it. Only the very first look waits, and
+//! then at most [`FIRST_WAIT`]: after that the page says the figures are being worked out
+//! and looks again by itself. A run that fails is logged, and the page says so and tries
+//! again on the next look.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use serde_json::Value;
+
+/// How long the first look at a page waits for its figures.
+pub const FIRST_WAIT: Duration = Duration::from_secs(3);
+/// At most this many pages' figures are kept; the oldest go first.
+const KEPT: usize = 64;
+
+/// What a page gets: the figures and when they were worked out, whether a newer run is
+/// under way, or why the last run failed.
+#[derive(Debug, Clone, Default)]
+pub struct Looked {
+    /// The figures, and when they were worked out.
+    pub figures: Option<(Arc<Value>, Timestamp)>,
+    /// A run is under way.
+    pub working: bool,
+    /// The last run failed: why.
+    pub failed: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct Entry {
+    figures: Option<(Arc<Value>, Timestamp)>,
+    working: bool,
+    failed: Option<String>,
+    done: Arc<tokio::sync::Notify>,
+}
+
+/// The figures of every page that has them, by key.
+#[derive(Debug, Default)]
+pub struct Figures(Mutex<HashMap<String, Entry>>);
+
+impl Figures {
+    /// The figures under `key`, starting `work` in the background when there are none yet
+    /// or they are older than `fresh_for` at `now` (and no run is under way); the first look
+    /// waits up to [`FIRST_WAIT`] for them.
+    pub async fn look<W, F>(
+        self: &Arc<Self>,
+        key: &str,
+        now: Timestamp,
+        fresh_for: SignedDuration,
+        work: W,
+    ) -> Looked
+    where
+        W: FnOnce() -> F,
+        F: Future<Output = Result<Value, String>> + Send + 'static,
+    {
+        let done = {
+            let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            if map.len() >= KEPT && !map.contains_key(key) {
+                let oldest = map
+                    .iter()
+                    .filter(|(_, e)| !e.working)
+                    .min_by_key(|(_, e)| e.figures.as_ref().map(|(_, at)| *at))
+                    .map(|(k, _)| k.clone());
+                if let Some(k) = oldest {
+                    map.remove(&k);
+                }
+            }
+            let entry = map.entry(key.to_string()).or_default();
+            let stale = entry
+                .figures
+                .as_ref()
+                .is_none_or(|(_, at)| now.duration_since(*at) >= fresh_for || *at > now);
+            if stale && !entry.working {
+                entry.working = true;
+                let (figures, key, run) = (self.clone(), key.to_string(), work());
+                tokio::spawn(async move {
+                    let outcome = run.await;
+                    let mut map = figures.0.lock().unwrap_or_else(|e| e.into_inner());
+                    let entry = map.entry(key.clone()).or_default();
+                    entry.working = false;
+                    match outcome {
+                        Ok(value) => {
+                            entry.figures = Some((Arc::new(value), now));
+                            entry.failed = None;
+                        }
+                        Err(e) => {
+                            tracing::error!(page = %key, error = %e, "Working out a page's figures failed.");
+                            entry.failed = Some(e);
+                        }
+                    }
+                    entry.done.notify_waiters();
+                });
+            }
+            (entry.figures.is_none() && entry.working).then(|| entry.done.clone())
+        };
+        if let Some(done) = done {
+            let notified = done.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            // The run may have ended between the look above and `enable`.
+            if self.peek(key).working {
+                let _ = tokio::time::timeout(FIRST_WAIT, notified).await;
+            }
+        }
+        self.peek(key)
+    }
+
+    fn peek(&self, key: &str) -> Looked {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(key)
+            .map(|e| Looked {
+                figures: e.figures.clone(),
+                working: e.working,
+                failed: e.failed.clone(),
+            })
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(seconds: i64) -> Timestamp {
+        Timestamp::from_second(1_800_000_000 + seconds).unwrap()
+    }
+
+    #[tokio::test]
+    async fn fresh_figures_are_served_stale_ones_too_while_a_new_run_works_them_out() {
+        let figures = Arc::new(Figures::default());
+        let fresh = SignedDuration::from_mins(10);
+        let first = figures
+            .look("d", at(0), fresh, || async { Ok(Value::from(1)) })
+            .await;
+        assert_eq!(
+            first.figures.map(|(v, t)| (*v == 1, t)),
+            Some((true, at(0)))
+        );
+        // Fresh: no new run.
+        let again = figures
+            .look("d", at(60), fresh, || async {
+                panic!("no new run while fresh")
+            })
+            .await;
+        assert_eq!(*again.figures.unwrap().0, 1);
+        // Stale: the old figures at once, a run behind them.
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let stale = figures
+            .look("d", at(700), fresh, move || async move {
+                let _ = rx.await;
+                Ok(Value::from(2))
+            })
+            .await;
+        assert_eq!(*stale.figures.unwrap().0, 1);
+        assert!(stale.working);
+        tx.send(()).unwrap();
+        for _ in 0..100 {
+            if !figures.peek("d").working {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let newer = figures.peek("d");
+        assert_eq!(
+            newer.figures.map(|(v, t)| (*v == 2, t)),
+            Some((true, at(700)))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_slow_first_run_is_not_waited_for_long_and_a_failure_is_said() {
+        let figures = Arc::new(Figures::default());
+        let fresh = SignedDuration::from_mins(10);
+        let (_tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let started = std::time::Instant::now();
+        let looked = figures
+            .look("slow", at(0), fresh, move || async move {
+                let _ = rx.await;
+                Ok(Value::Null)
+            })
+            .await;
+        assert!(looked.figures.is_none() && looked.working);
+        assert!(started.elapsed() < FIRST_WAIT + Duration::from_secs(2));
+        let failed = figures
+            .look("broken", at(0), fresh, || async {
+                Err("the store is down".into())
+            })
+            .await;
+        assert_eq!(failed.failed.as_deref(), Some("the store is down"));
+        assert!(failed.figures.is_none() && !failed.working);
+    }
+}
