@@ -681,6 +681,22 @@ both_backends!(
         );
         // The draft goes, through the admin UI.
         let editor = crate::admin::sign_in_as(&app, "eva", "editor").await;
+        // Its dry run and its audience's count are worked out in the background (issue 22)
+        // and shown with their age; a count older than five minutes is shown while a new
+        // one is worked out behind it.
+        let (_, page) = editor.get(&format!("/admin/campaigns/{draft_id}")).await;
+        assert!(
+            page.contains("id=\"dry-run\"") && page.contains("Worked out just now."),
+            "{page}"
+        );
+        let (_, page) = editor.get("/admin/audiences/runners").await;
+        assert!(page.contains("Counted just now."), "{page}");
+        app.clock.advance(jiff::SignedDuration::from_mins(6));
+        let (_, page) = editor.get("/admin/audiences/runners").await;
+        assert!(
+            page.contains("Counted 6 min. ago; newer figures are being worked out"),
+            "{page}"
+        );
         let csrf = editor.csrf(&format!("/admin/campaigns/{draft_id}")).await;
         let (status, _) = editor
             .post(

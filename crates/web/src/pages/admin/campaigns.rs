@@ -116,6 +116,26 @@ pub async fn save_audience(
     }
 }
 
+/// How long an audience's count is shown without counting again.
+const COUNT_FRESH_FOR: jiff::SignedDuration = jiff::SignedDuration::from_mins(5);
+/// How long a draft's dry run is shown without running it again.
+const DRY_RUN_FRESH_FOR: jiff::SignedDuration = jiff::SignedDuration::from_mins(2);
+
+/// Figures worked out in the background as a page shows them: the figures with `age` (the
+/// minutes since), `working` while none are there yet, or `error`.
+fn with_age(looked: &super::figures::Looked, now: jiff::Timestamp) -> Value {
+    match (&looked.figures, &looked.failed) {
+        (Some((figures, at)), _) => {
+            let mut v = figures.as_ref().clone();
+            v["age"] = json!(now.duration_since(*at).as_mins().max(0));
+            v["renewing"] = json!(looked.working);
+            v
+        }
+        (None, Some(e)) => json!({"error": e}),
+        (None, None) => json!({"working": true}),
+    }
+}
+
 async fn audience_page(
     app: &AppState,
     team: &Team,
@@ -133,15 +153,24 @@ async fn audience_page(
             &format!("{}: {id}", team.lang.pick("No audience", "Geen doelgroep")),
         ));
     };
+    // Counting reads every customer (seconds on a large shop): worked out in the
+    // background per version, shown with its age (issue 22).
     let count = match parse_audience(&audience.definition) {
         Ok(condition) => {
-            let c = app
-                .engine
-                .count_audience(&condition, 20)
-                .await
-                .map_err(internal)?;
-            Some(json!({"members": c.members, "customers": c.customers,
+            let key = format!("audience {} v{}", audience.id, audience.version);
+            let engine = app.engine.clone();
+            let looked = app
+                .figures
+                .look(&key, app.clock.now(), COUNT_FRESH_FOR, move || async move {
+                    let c = engine
+                        .count_audience(&condition, 20)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    Ok(json!({"members": c.members, "customers": c.customers,
                         "sample": c.sample.iter().map(|(id, name)| json!({"id": id, "name": name})).collect::<Vec<_>>()}))
+                })
+                .await;
+            Some(with_age(&looked, app.clock.now()))
         }
         Err(_) => None,
     };
@@ -366,17 +395,29 @@ async fn campaign_page(
             .map(|(code, (n, example))| json!({"code": code, "n": n, "example": example}))
             .collect()
     };
-    // A draft shows its dry run; a scheduled or sent one its results.
+    // A draft shows its dry run (worked out in the background per audience version, with
+    // its age: it reads every customer); a scheduled or sent one its results.
     let dry_run = match (&audience, c.state) {
         (Some(a), CampaignState::Draft) => match parse_audience(&a.definition) {
             Ok(condition) => {
-                let run = app.engine.dry_run(&c, &condition).await.map_err(internal)?;
-                Some(json!({
-                    "audience": run.audience, "holdout": run.holdout, "would_send": run.would_send,
-                    "treated": run.audience - run.holdout, "sampled": run.sampled, "asked": run.asked,
-                    "held": reason_rows(&run.held), "blocked": reason_rows(&run.blocked),
-                    "channels": run.channels,
-                }))
+                let key = format!("dry-run {} v{}", c.id, a.version);
+                let (engine, campaign) = (app.engine.clone(), c.clone());
+                let looked = app
+                    .figures
+                    .look(&key, app.clock.now(), DRY_RUN_FRESH_FOR, move || async move {
+                        let run = engine
+                            .dry_run(&campaign, &condition)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        Ok(json!({
+                            "audience": run.audience, "holdout": run.holdout, "would_send": run.would_send,
+                            "treated": run.audience - run.holdout, "sampled": run.sampled, "asked": run.asked,
+                            "held": reason_rows(&run.held), "blocked": reason_rows(&run.blocked),
+                            "channels": run.channels,
+                        }))
+                    })
+                    .await;
+                Some(with_age(&looked, app.clock.now()))
             }
             Err(e) => Some(json!({"error": e})),
         },

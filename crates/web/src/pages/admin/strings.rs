@@ -199,6 +199,18 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ("figures_as_of", "Figures as of", "Cijfers van"),
     ("minutes_ago", "min. ago", "min. geleden"),
     ("just_now", "just now", "zojuist"),
+    ("worked_out", "Worked out", "Berekend"),
+    ("counted_at", "Counted", "Geteld"),
+    (
+        "counting",
+        "Counting who is in it; on a large shop that takes a little while. This page looks again by itself.",
+        "De doelgroep wordt geteld; bij een grote winkel duurt dat even. Deze pagina kijkt vanzelf opnieuw.",
+    ),
+    (
+        "dry_run_working",
+        "The dry run is being worked out; on a large audience that takes a little while. This page looks again by itself.",
+        "De proefrun wordt berekend; bij een grote doelgroep duurt dat even. Deze pagina kijkt vanzelf opnieuw.",
+    ),
     (
         "figures_renewing",
         "newer figures are being worked out and show when you reload",
