@@ -1059,6 +1059,15 @@ async fn call(
     (status, headers, r.json().await.unwrap_or(Value::Null))
 }
 
+/// [`call`] without a body or key.
+async fn step(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    call(app, method, path, None, None).await
+}
+
 both_backends!(
     a_shop_runs_an_audience_and_a_campaign_through_the_api_alone,
     |backend| async move {
@@ -1193,14 +1202,8 @@ both_backends!(
         let id = made["id"].as_i64().unwrap();
 
         // The dry run: nine of twelve runners gave marketing consent; the rest are blocked.
-        let (status, _, run) = call(
-            &app,
-            Method::GET,
-            &format!("/v1/campaigns/{id}/dry-run"),
-            None,
-            None,
-        )
-        .await;
+        let (status, _, run) =
+            step(&app, Method::GET, &format!("/v1/campaigns/{id}/dry-run")).await;
         assert_eq!(status, 200, "{run}");
         assert_eq!(run["audience"], 12);
         let held_out = run["held_out"].as_u64().unwrap();
@@ -1225,8 +1228,7 @@ both_backends!(
         );
 
         // What a draft sends to cannot be deleted; a draft can be.
-        let (status, _, body) =
-            call(&app, Method::DELETE, "/v1/audiences/runners", None, None).await;
+        let (status, _, body) = step(&app, Method::DELETE, "/v1/audiences/runners").await;
         assert_eq!(
             (status, body["code"].as_str()),
             (409, Some("audience_in_use")),
@@ -1243,14 +1245,7 @@ both_backends!(
             call(&app, Method::POST, "/v1/campaigns", Some(&draft), None).await;
         assert_eq!(status, 201);
         let spare = spare["id"].as_i64().unwrap();
-        let (status, _, _) = call(
-            &app,
-            Method::DELETE,
-            &format!("/v1/campaigns/{spare}"),
-            None,
-            None,
-        )
-        .await;
+        let (status, _, _) = step(&app, Method::DELETE, &format!("/v1/campaigns/{spare}")).await;
         assert_eq!(status, 204);
         assert_eq!(
             app.get(&format!("/v1/campaigns/{spare}"))
@@ -1262,49 +1257,24 @@ both_backends!(
         );
 
         // Scheduled once; sent at 10:00 local through the policy; cancelled after.
-        let (status, _, body) = call(
-            &app,
-            Method::POST,
-            &format!("/v1/campaigns/{id}/schedule"),
-            None,
-            None,
-        )
-        .await;
+        let (status, _, body) =
+            step(&app, Method::POST, &format!("/v1/campaigns/{id}/schedule")).await;
         assert_eq!(
             (status, body["state"].as_str()),
             (200, Some("scheduled")),
             "{body}"
         );
-        let (status, _, body) = call(
-            &app,
-            Method::POST,
-            &format!("/v1/campaigns/{id}/schedule"),
-            None,
-            None,
-        )
-        .await;
+        let (status, _, body) =
+            step(&app, Method::POST, &format!("/v1/campaigns/{id}/schedule")).await;
         assert_eq!(
             (status, body["code"].as_str()),
             (409, Some("campaign_state")),
             "{body}"
         );
-        let (status, _, _) = call(
-            &app,
-            Method::DELETE,
-            &format!("/v1/campaigns/{id}"),
-            None,
-            None,
-        )
-        .await;
+        let (status, _, _) = step(&app, Method::DELETE, &format!("/v1/campaigns/{id}")).await;
         assert_eq!(status, 409, "only a draft is deleted");
-        let (status, _, body) = call(
-            &app,
-            Method::GET,
-            &format!("/v1/campaigns/{id}/dry-run"),
-            None,
-            None,
-        )
-        .await;
+        let (status, _, body) =
+            step(&app, Method::GET, &format!("/v1/campaigns/{id}/dry-run")).await;
         assert_eq!(status, 409, "{body}");
         app.advance_hours(24).await;
         let report = app.get_json(&format!("/v1/campaigns/{id}")).await;
@@ -1316,27 +1286,14 @@ both_backends!(
         app.smtp
             .wait_for(run["would_send"].as_u64().unwrap() as usize)
             .await;
-        let (status, _, body) = call(
-            &app,
-            Method::POST,
-            &format!("/v1/campaigns/{id}/cancel"),
-            None,
-            None,
-        )
-        .await;
+        let (status, _, body) =
+            step(&app, Method::POST, &format!("/v1/campaigns/{id}/cancel")).await;
         assert_eq!(
             (status, body["state"].as_str()),
             (200, Some("cancelled")),
             "{body}"
         );
-        let (status, _, _) = call(
-            &app,
-            Method::POST,
-            &format!("/v1/campaigns/{id}/cancel"),
-            None,
-            None,
-        )
-        .await;
+        let (status, _, _) = step(&app, Method::POST, &format!("/v1/campaigns/{id}/cancel")).await;
         assert_eq!(status, 409);
         assert_eq!(
             app.get(&format!("/v1/campaigns/{}/schedule", id + 100))
@@ -1346,18 +1303,16 @@ both_backends!(
                 .status(),
             405
         );
-        let (status, _, _) = call(
+        let (status, _, _) = step(
             &app,
             Method::POST,
             &format!("/v1/campaigns/{}/schedule", id + 100),
-            None,
-            None,
         )
         .await;
         assert_eq!(status, 404);
 
         // The audience is free now; its deletion and every step above are audited as the token.
-        let (status, _, _) = call(&app, Method::DELETE, "/v1/audiences/runners", None, None).await;
+        let (status, _, _) = step(&app, Method::DELETE, "/v1/audiences/runners").await;
         assert_eq!(status, 204);
         assert_eq!(
             app.get("/v1/audiences/runners")

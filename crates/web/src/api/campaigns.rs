@@ -74,6 +74,16 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::Internal(e.to_string())
 }
 
+/// A step the engine checks (schedule, cancel, delete) on a campaign that exists.
+async fn campaign_step<F, Fut>(app: &AppState, id: i64, step: F) -> Result<(), ApiError>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<Result<(), Refusal>, aftercare_engine::EngineError>>,
+{
+    campaign_by_id(app, id).await?;
+    step().await.map_err(internal)?.map_err(refused)
+}
+
 async fn report(
     app: &AppState,
     c: aftercare_store::Campaign,
@@ -330,12 +340,8 @@ pub async fn schedule_campaign(
     caller: Caller,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Response, ApiError> {
-    campaign_by_id(&app, id).await?;
-    app.engine
-        .schedule_campaign(id, &who(&caller))
-        .await
-        .map_err(internal)?
-        .map_err(refused)?;
+    let by = who(&caller);
+    campaign_step(&app, id, || app.engine.schedule_campaign(id, &by)).await?;
     let campaign = campaign_by_id(&app, id).await?;
     Ok(Json(report(&app, campaign, false).await?).into_response())
 }
@@ -352,12 +358,8 @@ pub async fn cancel_campaign(
     caller: Caller,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Response, ApiError> {
-    campaign_by_id(&app, id).await?;
-    app.engine
-        .cancel_campaign(id, &who(&caller))
-        .await
-        .map_err(internal)?
-        .map_err(refused)?;
+    let by = who(&caller);
+    campaign_step(&app, id, || app.engine.cancel_campaign(id, &by)).await?;
     let campaign = campaign_by_id(&app, id).await?;
     Ok(Json(report(&app, campaign, true).await?).into_response())
 }
@@ -374,12 +376,8 @@ pub async fn delete_campaign(
     caller: Caller,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Response, ApiError> {
-    campaign_by_id(&app, id).await?;
-    app.engine
-        .delete_campaign(id, &who(&caller))
-        .await
-        .map_err(internal)?
-        .map_err(refused)?;
+    let by = who(&caller);
+    campaign_step(&app, id, || app.engine.delete_campaign(id, &by)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
