@@ -44,34 +44,11 @@ s=$(date +%s)
 for kind in products customers orders; do "$BIN" import "$kind" "$W/$kind.jsonl" >/dev/null 2>&1; done
 echo "imported $N customers and their orders in $(( $(date +%s) - s )) s" >&2
 
-# A year of sent messages: the library's templates, mostly email, some letters, a few
-# blocked, each with its transition, spread over customers and days.
+# A year of sent messages (bench/admin/messages.sql; the test suite runs it at a tiny size).
 s=$(date +%s)
-$PSQL -d aftercare_admin <<SQL
-SET synchronous_commit = off;
-WITH t(i, template, programme, class) AS (VALUES
-  (0, 'order_confirmation', 'order-confirmation', 'transactional'),
-  (1, 'delivered_tips', 'delivered', 'service'),
-  (2, 'review_request', 'review-request', 'relationship'),
-  (3, 'replacement_reminder', 'replacement', 'promotional'),
-  (4, 'birthday', 'birthday', 'relationship'),
-  (5, 'win_back', 'win-back', 'promotional'))
-INSERT INTO messages (customer_id, step_key, programme_id, template, class, channel, state,
-                      reason, planned_at, sent_at, topic)
-SELECT c.id, 'send', t.programme, t.template, t.class,
-       CASE WHEN g % 50 = 0 THEN 'letter' ELSE 'email' END,
-       CASE WHEN g % 20 = 0 THEN 'blocked' ELSE 'sent' END,
-       CASE WHEN g % 20 = 0 THEN 'blocked: no marketing consent' ELSE 'accepted by the SMTP server' END,
-       p.at, CASE WHEN g % 20 = 0 THEN NULL ELSE p.at + 2000000 END, t.template
-FROM generate_series(1::bigint, $M) g
-JOIN LATERAL (SELECT (EXTRACT(EPOCH FROM now()) * 1000000)::bigint
-                     - ((g * 7919) % (365 * 86400)) * 1000000 AS at) p ON true
-JOIN customers c ON c.id = 1 + (g * 104729) % $N
-JOIN t ON t.i = g % 6;
-INSERT INTO message_transitions (message_id, from_state, to_state, code, reason, at)
-SELECT id, 'planned', state, NULL, reason, planned_at FROM messages;
-ANALYZE;
-SQL
+{ echo "SET synchronous_commit = off;"
+  sed -e "s/{N}/$N/g" -e "s/{M}/$M/g" bench/admin/messages.sql
+  echo "ANALYZE;"; } | $PSQL -d aftercare_admin
 echo "wrote $M messages in $(( $(date +%s) - s )) s" >&2
 
 echo 'a long enough password' | "$BIN" user create --username bench --role editor >/dev/null
@@ -110,21 +87,30 @@ PAGES=(
   "/admin/simulator"
 )
 for page in "${PAGES[@]}"; do
-  code=$(curl -s -b "$jar" -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HTTP$page")
+  # The first look starts the page's background figures (dashboards, an audience's count,
+  # a draft's dry run) and waits at most three seconds; until they are there the page says
+  # so and refreshes itself. How long they took is printed, then the page is timed.
+  s=$(date +%s.%N)
+  code=$(curl -s -b "$jar" -o "$W/page" -w '%{http_code}' "http://127.0.0.1:$HTTP$page")
   [ "$code" = 200 ] || { echo "$page answered $code" >&2; tail -5 "$W/serve.log" >&2; exit 1; }
+  while grep -q 'http-equiv="refresh"' "$W/page"; do
+    sleep 0.5
+    curl -s -b "$jar" -o "$W/page" "http://127.0.0.1:$HTTP$page"
+  done
+  ready=$(echo "$(date +%s.%N) - $s" | bc -l)
   times=()
   for _ in $(seq "$REPEAT"); do
     times+=("$(curl -s -b "$jar" -o /dev/null -w '%{time_total}' "http://127.0.0.1:$HTTP$page")")
   done
-  echo "$page ${times[*]}"
+  echo "$page $ready ${times[*]}"
 done | python3 -c '
 import sys
-print("| page | p50 (ms) | p95 (ms) | max (ms) |")
-print("|---|---:|---:|---:|")
+print("| page | first figures (s) | p50 (ms) | p95 (ms) | max (ms) |")
+print("|---|---:|---:|---:|---:|")
 for line in sys.stdin:
-    page, *ts = line.split()
+    page, ready, *ts = line.split()
     ts = sorted(float(t) * 1000 for t in ts)
     p = lambda q: ts[min(len(ts) - 1, int(q * len(ts)))]
     flag = "" if p(0.95) < 500 else " **over 500 ms**"
-    print(f"| `{page}` | {p(0.5):,.0f} | {p(0.95):,.0f}{flag} | {ts[-1]:,.0f} |")
+    print(f"| `{page}` | {float(ready):.1f} | {p(0.5):,.0f} | {p(0.95):,.0f}{flag} | {ts[-1]:,.0f} |")
 '

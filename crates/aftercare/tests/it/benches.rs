@@ -68,3 +68,41 @@ async fn the_import_bench_files_import_without_a_rejected_line() {
         assert_eq!(report.added, n, "{file}: {report:?}");
     }
 }
+
+/// `bench/admin`'s year of messages (`messages.sql`, written straight into PostgreSQL) fits
+/// the store's schema and is what the dashboards count.
+#[tokio::test]
+async fn the_admin_bench_messages_fit_the_schema_and_count_on_the_dashboards() {
+    let (url, _dir) = fresh_database(Backend::Postgres).await;
+    let store = aftercare_store::Store::open(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    // The file plants the messages in the year before PostgreSQL's own now().
+    let now = aftercare_domain::Clock::now(&aftercare_domain::SystemClock);
+    let mut tx = store.begin().await.unwrap();
+    for i in 0..3 {
+        let record: aftercare_domain::CustomerRecord = serde_json::from_value(
+            serde_json::json!({"external_id": format!("B{i}"), "email": format!("b{i}@example.nl")}),
+        )
+        .unwrap();
+        tx.upsert_customer(&record, now - jiff::SignedDuration::from_hours(24 * 400))
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let sql = std::fs::read_to_string(repo_root().join("bench/admin/messages.sql"))
+        .unwrap()
+        .replace("{N}", "3")
+        .replace("{M}", "60");
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let band = aftercare_engine::reports::contact_band(&store, (7, 9), now, true)
+        .await
+        .unwrap();
+    assert_eq!(band.customers, 3);
+    let messages: i64 = band.by_channel_class.iter().map(|c| c.messages).sum();
+    assert_eq!(messages, 57, "60 written, 3 of them blocked: {band:?}");
+}
