@@ -2,12 +2,12 @@
 -- customers with ids 1 to {N}, the library's templates, mostly email, one in fifty a letter,
 -- one in twenty blocked, each with its transition, planned at a moment of the year before now.
 WITH t(i, template, programme, class) AS (VALUES
-  (0, 'order_confirmation', 'order-confirmation', 'transactional'),
-  (1, 'delivered_tips', 'delivered', 'service'),
-  (2, 'review_request', 'review-request', 'relationship'),
-  (3, 'replacement_reminder', 'replacement', 'promotional'),
+  (0, 'order_confirmation', 'after-purchase', 'transactional'),
+  (1, 'delivered_notice', 'delivered', 'transactional'),
+  (2, 'check_in', 'after-delivery', 'service'),
+  (3, 'replacement', 'replacement', 'promotional'),
   (4, 'birthday', 'birthday', 'relationship'),
-  (5, 'win_back', 'win-back', 'promotional'))
+  (5, 'we_miss_you', 'win-back', 'promotional'))
 INSERT INTO messages (customer_id, step_key, programme_id, template, class, channel, state,
                       reason, planned_at, sent_at, topic)
 SELECT c.id, 'send', t.programme, t.template, t.class,

@@ -93,7 +93,8 @@ for page in "${PAGES[@]}"; do
   s=$(date +%s.%N)
   code=$(curl -s -b "$jar" -o "$W/page" -w '%{http_code}' "http://127.0.0.1:$HTTP$page")
   [ "$code" = 200 ] || { echo "$page answered $code" >&2; tail -5 "$W/serve.log" >&2; exit 1; }
-  while grep -q 'http-equiv="refresh"' "$W/page"; do
+  for _ in $(seq 1200); do
+    grep -q 'http-equiv="refresh"' "$W/page" || break
     sleep 0.5
     curl -s -b "$jar" -o "$W/page" "http://127.0.0.1:$HTTP$page"
   done

@@ -44,6 +44,12 @@ pub enum WebhookError {
 }
 
 impl WebhookError {
+    /// Whether the receiver answered 500: it failed on this very request (a crash handling
+    /// it), unlike a gateway, an overload or the network, which are about the receiver.
+    pub fn failed_on_request(&self) -> bool {
+        matches!(self, Self::Transient(m) if m.starts_with("500 "))
+    }
+
     /// Whether retrying may succeed.
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::Transient(_))

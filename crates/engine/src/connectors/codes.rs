@@ -23,6 +23,9 @@ pub enum Outcome {
     Refused(String),
     /// Try again later (throttled, or the shop's trouble).
     Later(String),
+    /// The shop failed on this request (an HTTP 500): perhaps this code's trouble, perhaps
+    /// the shop's; told apart by whether it takes other codes.
+    Failed(String),
 }
 
 const SHOPIFY_MUTATION: &str =

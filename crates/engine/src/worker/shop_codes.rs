@@ -9,14 +9,14 @@
 //! tried again a minute later, the codes waiting. Codes issued before the shop was
 //! connected follow on the first runs, as often as they may still be used.
 //!
-//! Is it the shop or the code? A code the shop did not take waits on its own (two minutes
-//! at first), so the next run starts with the codes behind it. When the shop answered about
-//! other codes in the same run, or since this code's last try (the moment is kept as the
-//! cursor [`ANSWERED`]), the trouble is this code's (a plugin that crashes on one coupon,
-//! say): its try counts, its wait doubles, and after [`MAX_TRIES`] it is refused with the
-//! shop's last answer. Otherwise it may be the shop's trouble: nothing counts, the code keeps
-//! its wait, and a run that got no answer stops after a second failure so a shop that is
-//! down is not hammered.
+//! Is it the shop or the code? Throttling, a gateway, the network or a wrong token are the
+//! shop's: the run stops, nothing counts, and the code stays first in line. A 500 — the
+//! shop failed on this very request — may be the code's (a plugin that crashes on one
+//! coupon): that code waits on its own (two minutes at first) so the next run starts with
+//! the codes behind it, and when the shop answered about other codes in the same run or
+//! since this code's last try (the moment is kept as the cursor [`ANSWERED`]) its try
+//! counts, its wait doubles, and after [`MAX_TRIES`] it is refused with the shop's last
+//! answer. A run in which the shop answered nothing stops after a second 500.
 
 use aftercare_channels::webhook::ApiAuth;
 use aftercare_domain::webhooks::{ShopCodes, ShopPlatform};
@@ -31,8 +31,8 @@ const BATCH: i64 = 8;
 const EVERY: SignedDuration = SignedDuration::from_secs(30);
 /// How long a shop in trouble is left alone.
 const AFTER_TROUBLE: SignedDuration = SignedDuration::from_secs(60);
-/// Tries a code gets while the shop takes others, before it is refused (about four hours
-/// with the waits doubling from two minutes).
+/// Tries a code gets while the shop takes others, before it is refused (about eight and a
+/// half hours, the waits doubling from four minutes).
 pub const MAX_TRIES: i32 = 8;
 /// The cursor holding when the shop last answered about a code (created or refused it).
 const ANSWERED: &str = "shop_codes.answered";
@@ -85,13 +85,20 @@ impl Engine {
         // Whether the shop answered about a code this run, and the codes it failed on.
         let mut shop_answered = false;
         let mut failed = Vec::new();
+        let mut trouble = None;
         for code in &pending {
             let title = self
                 .loyalty
                 .pool(&code.pool_id)
                 .map_or_else(|| code.pool_id.clone(), |p| p.name.clone());
             let (state, note) = match self.create_in_shop(&shop, code, &title).await {
+                // About the shop (throttled, down, a wrong token): nothing counts, this code
+                // stays first in line, and the run stops here.
                 (Outcome::Later(reason), _) => {
+                    trouble = Some((code, reason));
+                    break;
+                }
+                (Outcome::Failed(reason), _) => {
                     failed.push((code, reason));
                     if failed.len() >= 2 && !shop_answered {
                         break;
@@ -119,6 +126,12 @@ impl Engine {
         if shop_answered {
             tx.set_cursor(ANSWERED, now).await?;
         }
+        if let Some((code, reason)) = &trouble {
+            tx.set_coupon_shop_wait(code.id, reason, now, now, false)
+                .await?;
+            error!(%reason, "The shop took no code now; trying again in a minute (check [connectors.shop_codes] if this goes on).");
+            next = now + AFTER_TROUBLE;
+        }
         if !failed.is_empty() {
             for (code, reason) in &failed {
                 // The shop answered about other codes since this one's last try.
@@ -145,9 +158,9 @@ impl Engine {
                         .await?;
                 }
             }
-            if !shop_answered {
+            if !shop_answered && trouble.is_none() {
                 let reason = &failed[0].1;
-                error!(%reason, "The shop took no code now; trying again in a minute (check [connectors.shop_codes] if this goes on).");
+                error!(%reason, "The shop failed on every code it was asked for now; trying again in a minute.");
                 next = now + AFTER_TROUBLE;
             }
         }
@@ -179,8 +192,10 @@ impl Engine {
                 let auth = ApiAuth::Header("X-Shopify-Access-Token", shop.token.trim());
                 match self.webhooks.post_api(&shop.url, auth, request).await {
                     Ok(answer) => codes::shopify_outcome(&answer),
-                    // Any other answer (a wrong token, address or API version) is about
-                    // the connection, not the code: it waits until that is put right.
+                    Err(e) if e.failed_on_request() => Outcome::Failed(e.to_string()),
+                    // Any other answer (a wrong token, address or API version, throttling,
+                    // a gateway) is about the connection, not the code: it waits until that
+                    // is put right.
                     Err(e) => Outcome::Later(e.to_string()),
                 }
             }
@@ -192,6 +207,7 @@ impl Engine {
                     Err(aftercare_channels::webhook::WebhookError::Refused { status, body }) => {
                         codes::woocommerce_refusal(status, &body)
                     }
+                    Err(e) if e.failed_on_request() => Outcome::Failed(e.to_string()),
                     Err(e) => Outcome::Later(e.to_string()),
                 }
             }

@@ -587,7 +587,7 @@ impl Tx {
         // What the team types most — a customer number, a whole address, a postcode — is
         // found through an index; only a query that matches none of those exactly reads every
         // customer (part of a name or address: about half a second per 200,000 customers).
-        let email = aftercare_domain::EmailAddress::parse(query.trim())
+        let email = aftercare_domain::EmailAddress::parse(&q)
             .map(|e| e.as_str().to_string())
             .unwrap_or_default();
         let postcode = q.replace(' ', "").to_uppercase();

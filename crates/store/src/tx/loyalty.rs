@@ -419,7 +419,8 @@ impl Tx {
             ),
         ] {
             let sql = format!(
-                "UPDATE coupons SET shop_state = '{state}' WHERE shop_state IS NULL AND ({condition})"
+                "UPDATE coupons SET shop_state = '{state}', shop_note = NULL
+                 WHERE shop_state IS NULL AND ({condition})"
             );
             let reads_now = condition.contains("$1");
             on_tx!(self, c => {

@@ -280,6 +280,7 @@ pub async fn create_campaign(
 #[utoipa::path(get, path = "/v1/campaigns/{id}/dry-run",
     params(("id" = i64, Path, description = "The campaign's id")),
     responses((status = 200, description = "The dry run", body = CampaignDryRun),
+              (status = 422, description = "Its audience's definition no longer reads (`field` is `audience`)", body = Problem, content_type = "application/problem+json"),
               (status = 409, description = "It is no longer a draft, or its audience no longer exists", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn dry_run_campaign(
@@ -364,8 +365,8 @@ pub async fn cancel_campaign(
     Ok(Json(report(&app, campaign, true).await?).into_response())
 }
 
-/// Delete a draft (audited); a campaign past its draft is cancelled instead, so its record
-/// stays.
+/// Delete a draft (audited); a campaign past its draft is refused with 409: cancel it
+/// instead, so its record stays.
 #[utoipa::path(delete, path = "/v1/campaigns/{id}",
     params(("id" = i64, Path, description = "The campaign's id")),
     responses((status = 204, description = "Deleted"),
@@ -417,7 +418,8 @@ pub async fn list_audiences(
 /// second per 100,000) and the first ten members' ids.
 #[utoipa::path(get, path = "/v1/audiences/{id}",
     params(("id" = String, Path, description = "The audience's id")),
-    responses((status = 200, description = "The audience with `members`, `customers` and `sample`", body = AudienceReport)),
+    responses((status = 200, description = "The audience with `members`, `customers` and `sample`", body = AudienceReport),
+              (status = 422, description = "Its definition no longer reads (`field` is `definition`)", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn get_audience(
     State(app): State<AppState>,

@@ -124,15 +124,16 @@ const DRY_RUN_FRESH_FOR: jiff::SignedDuration = jiff::SignedDuration::from_mins(
 /// Figures worked out in the background as a page shows them: the figures with `age` (the
 /// minutes since), `working` while none are there yet, or `error`.
 fn with_age(looked: &super::figures::Looked, now: jiff::Timestamp) -> Value {
-    match (&looked.figures, &looked.failed) {
-        (Some((figures, at)), _) => {
+    match (&looked.figures, looked.working, &looked.failed) {
+        (Some((figures, at)), _, _) => {
             let mut v = figures.as_ref().clone();
             v["age"] = json!(now.duration_since(*at).as_mins().max(0));
             v["renewing"] = json!(looked.working);
             v
         }
-        (None, Some(e)) => json!({"error": e}),
-        (None, None) => json!({"working": true}),
+        (None, true, _) => json!({"working": true}),
+        (None, false, Some(e)) => json!({"error": e}),
+        (None, false, None) => json!({"working": true}),
     }
 }
 
@@ -166,11 +167,35 @@ async fn audience_page(
                         .count_audience(&condition, 20)
                         .await
                         .map_err(|e| e.to_string())?;
+                    // Only ids are kept: names are read as the page is shown, so an
+                    // erased customer's name is not kept in memory.
                     Ok(json!({"members": c.members, "customers": c.customers,
-                        "sample": c.sample.iter().map(|(id, name)| json!({"id": id, "name": name})).collect::<Vec<_>>()}))
+                        "sample": c.sample.iter().map(|(id, _)| id).collect::<Vec<_>>()}))
                 })
                 .await;
-            Some(with_age(&looked, app.clock.now()))
+            let mut count = with_age(&looked, app.clock.now());
+            if let Some(ids) = count.get("sample").and_then(Value::as_array).cloned() {
+                let mut tx = app.store.begin_read().await?;
+                let mut sample = Vec::new();
+                for id in ids.iter().filter_map(Value::as_str) {
+                    if let Some(c) = tx.customer_by_external_id(id).await? {
+                        let r = &c.record;
+                        let name = [
+                            r.first_name.as_deref(),
+                            r.name_prefix.as_deref(),
+                            r.last_name.as_deref(),
+                        ]
+                        .into_iter()
+                        .flatten()
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                        sample.push(json!({"id": id, "name": name}));
+                    }
+                }
+                tx.commit().await?;
+                count["sample"] = json!(sample);
+            }
+            Some(count)
         }
         Err(_) => None,
     };
@@ -400,7 +425,22 @@ async fn campaign_page(
     let dry_run = match (&audience, c.state) {
         (Some(a), CampaignState::Draft) => match parse_audience(&a.definition) {
             Ok(condition) => {
-                let key = format!("dry-run {} v{}", c.id, a.version);
+                // Everything the dry run reads of the draft is in the key (a deleted draft's
+                // id can come back on SQLite).
+                let key = format!(
+                    "dry-run {} {} {} v{} {} {} {} {} {} {} {:?}",
+                    c.id,
+                    c.created_at,
+                    a.id,
+                    a.version,
+                    c.template,
+                    c.class,
+                    c.channels,
+                    c.send_on,
+                    c.local_time,
+                    c.holdout,
+                    c.coupon_pool
+                );
                 let (engine, campaign) = (app.engine.clone(), c.clone());
                 let looked = app
                     .figures

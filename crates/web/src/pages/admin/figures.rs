@@ -20,6 +20,8 @@ use serde_json::Value;
 pub const FIRST_WAIT: Duration = Duration::from_secs(3);
 /// At most this many pages' figures are kept; the oldest go first.
 const KEPT: usize = 64;
+/// A run that takes longer is stopped and counts as failed, so a page never waits forever.
+const RUN_LIMIT: Duration = Duration::from_secs(600);
 
 /// What a page gets: the figures and when they were worked out, whether a newer run is
 /// under way, or why the last run failed.
@@ -79,9 +81,20 @@ impl Figures {
                 .is_none_or(|(_, at)| now.duration_since(*at) >= fresh_for || *at > now);
             if stale && !entry.working {
                 entry.working = true;
+                entry.failed = None;
                 let (figures, key, run) = (self.clone(), key.to_string(), work());
                 tokio::spawn(async move {
-                    let outcome = run.await;
+                    // Its own task, so a panic in it ends as a failure rather than leaving
+                    // the page "being worked out" for good; stopped after [`RUN_LIMIT`].
+                    let mut task = tokio::spawn(run);
+                    let outcome = match tokio::time::timeout(RUN_LIMIT, &mut task).await {
+                        Ok(Ok(outcome)) => outcome,
+                        Ok(Err(e)) => Err(format!("the run stopped: {e}")),
+                        Err(_) => {
+                            task.abort();
+                            Err(format!("it took longer than {} s", RUN_LIMIT.as_secs()))
+                        }
+                    };
                     let mut map = figures.0.lock().unwrap_or_else(|e| e.into_inner());
                     let entry = map.entry(key.clone()).or_default();
                     entry.working = false;
@@ -195,5 +208,19 @@ mod tests {
             .await;
         assert_eq!(failed.failed.as_deref(), Some("the store is down"));
         assert!(failed.figures.is_none() && !failed.working);
+        // A run that panics is a failure too, and the next look starts a new one.
+        let panicked = figures
+            .look("panics", at(0), fresh, || async {
+                panic!("a bug in a report")
+            })
+            .await;
+        assert!(
+            panicked.failed.is_some() && !panicked.working,
+            "{panicked:?}"
+        );
+        let again = figures
+            .look("panics", at(1), fresh, || async { Ok(Value::from(3)) })
+            .await;
+        assert_eq!(*again.figures.unwrap().0, 3);
     }
 }
