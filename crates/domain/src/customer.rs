@@ -605,6 +605,19 @@ const MAX_NAME_CHARS: usize = 100;
 const MAX_CONSENTS: usize = 100;
 
 impl CustomerRecord {
+    /// The name as the team reads it: first name, prefix and last name, those there are.
+    pub fn full_name(&self) -> String {
+        [
+            self.first_name.as_deref(),
+            self.name_prefix.as_deref(),
+            self.last_name.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ")
+    }
+
     /// Checks what serde cannot check; `today` bounds the dates.
     pub fn validate(&self, today: Date) -> Result<(), FieldError> {
         for (field, value) in [

@@ -328,18 +328,9 @@ impl Engine {
                 .take(sample.saturating_sub(count.sample.len()))
             {
                 let r = &m.customer.record;
-                let name = [
-                    r.first_name.as_deref(),
-                    r.name_prefix.as_deref(),
-                    r.last_name.as_deref(),
-                ]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-                .join(" ");
                 count
                     .sample
-                    .push((r.external_id.as_str().to_string(), name));
+                    .push((r.external_id.as_str().to_string(), r.full_name()));
             }
             match last {
                 Some(id) => after = id,

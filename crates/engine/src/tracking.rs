@@ -264,16 +264,7 @@ impl Engine {
         tx.commit().await?;
 
         let address = customer.record.postal_address.as_ref();
-        let r = &customer.record;
-        let name = [
-            r.first_name.as_deref(),
-            r.name_prefix.as_deref(),
-            r.last_name.as_deref(),
-        ]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join(" ");
+        let name = customer.record.full_name();
         let payload = json!({
             "type": "delivery_change",
             "version": 1,

@@ -179,17 +179,7 @@ async fn audience_page(
                 let mut sample = Vec::new();
                 for id in ids.iter().filter_map(Value::as_str) {
                     if let Some(c) = tx.customer_by_external_id(id).await? {
-                        let r = &c.record;
-                        let name = [
-                            r.first_name.as_deref(),
-                            r.name_prefix.as_deref(),
-                            r.last_name.as_deref(),
-                        ]
-                        .into_iter()
-                        .flatten()
-                        .collect::<Vec<_>>()
-                        .join(" ");
-                        sample.push(json!({"id": id, "name": name}));
+                        sample.push(json!({"id": id, "name": c.record.full_name()}));
                     }
                 }
                 tx.commit().await?;
