@@ -168,18 +168,22 @@ impl SmtpSink {
 
     /// Waits until at least `n` messages arrived (or 10 s passed).
     pub async fn wait_for(&self, n: usize) -> Vec<String> {
-        // The sink makes a message's file before it has written it: wait until the files
-        // are there, none is empty, and they read the same twice 50 ms apart.
-        let mut last: Option<Vec<Vec<u8>>> = None;
+        // The sink makes a message's file when the conversation starts and fills it at the
+        // end: only the written ones count.
+        let written = || -> Vec<String> {
+            self.messages()
+                .into_iter()
+                .filter(|m| !m.is_empty())
+                .collect()
+        };
         for _ in 0..200 {
-            let raw = self.raw_messages();
-            if raw.len() >= n && raw.iter().all(|m| !m.is_empty()) && last.as_ref() == Some(&raw) {
-                return self.messages();
+            let m = written();
+            if m.len() >= n {
+                return m;
             }
-            last = Some(raw);
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        self.messages()
+        written()
     }
 }
 
