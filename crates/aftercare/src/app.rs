@@ -37,50 +37,23 @@ pub(crate) fn check_context(config: &Config, renderer: &Renderer) -> CheckContex
 }
 
 /// For `demo` and `simulate` when no carrier is configured: binds a loopback port for a
-/// stand-in carrier and points the demo's carriers at it (`demo_tracking`), so delivery
-/// changes travel the real adapter path. Serve it with [`serve_stand_in_carrier`] once the
-/// engine is built.
+/// stand-in carrier and points the demo's carriers at it ([`aftercare_lab::stand_in`]), so
+/// delivery changes travel the real adapter path. Serve it with [`serve_stand_in_carrier`]
+/// once the engine is built.
 pub async fn stand_in_carrier(config: &mut Config) -> anyhow::Result<Option<TcpListener>> {
-    if !config.tracking.carriers.is_empty() {
-        return Ok(None);
-    }
-    let listener = TcpListener::bind("127.0.0.1:0")
+    aftercare_lab::stand_in::bind(&mut config.tracking)
         .await
-        .context("binding the stand-in carrier")?;
-    let url = format!("http://{}", listener.local_addr()?);
-    config.tracking = aftercare_lab::demo_tracking::tracking(&url);
-    Ok(Some(listener))
+        .context("binding the stand-in carrier")
 }
 
-/// Serves the stand-in carrier (its one route, no worker, no outbox) on `listener` in the
-/// background, until the returned guard is dropped.
+/// Serves the stand-in carrier on `listener` in the background, until the returned guard
+/// is dropped.
 #[must_use = "the stand-in carrier stops when this is dropped"]
 pub fn serve_stand_in_carrier(engine: &Engine, listener: TcpListener) -> StandInCarrier {
-    let engine = engine.clone();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let _ = run_server(
-            engine,
-            listener,
-            WebOptions {
-                stand_in_carrier: true,
-                ..WebOptions::default()
-            },
-            false,
-            async move {
-                let _ = stopped.await;
-            },
-        )
-        .await;
-    });
-    StandInCarrier { _stop: stop }
+    aftercare_lab::stand_in::serve(engine, listener)
 }
 
-/// Keeps a stand-in carrier served; dropping it closes its listener.
-#[derive(Debug)]
-pub struct StandInCarrier {
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
+pub use aftercare_lab::stand_in::StandInCarrier;
 
 /// Opens the store (migrating it) and builds the engine; refuses invalid programmes.
 pub async fn build_engine(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Engine> {
@@ -218,7 +191,6 @@ pub async fn run_server(
         tokens: Arc::default(),
         metrics: Arc::default(),
         figures: Arc::default(),
-        simulator: options.simulator.clone(),
         connectors: Arc::new(options.connectors.clone()),
     };
     let mut rx_web = rx.clone();

@@ -223,12 +223,6 @@ impl Config {
         Self::validate(raw)
     }
 
-    /// A configuration from a table, as the file would give it (tests).
-    #[cfg(test)]
-    pub(crate) fn validate_table(table: toml::Table) -> anyhow::Result<Self> {
-        Self::validate(table.try_into()?)
-    }
-
     fn validate(raw: RawConfig) -> anyhow::Result<Self> {
         let listen: SocketAddr = raw.listen.parse().with_context(|| {
             format!(

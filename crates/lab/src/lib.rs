@@ -4,13 +4,20 @@
 //! carrier settings, the shop written as Shopify exports, the engine driven through it on a
 //! virtual clock, and the fast simulator's runs on every core.
 //!
-//! Nothing here is needed to run a real shop; `aftercare demo`, `aftercare simulate`, the
-//! admin UI's simulator and the benches use it. The binary only wires it to the
+//! Throw-away runs beside a live engine live here too ([`trial`]): the admin UI's
+//! simulations and a customer's contact calendar ([`projection`]), each on its own SQLite
+//! file with the stand-in carrier ([`stand_in`]) and nothing that reaches outside.
+//!
+//! Nothing here is needed to deliver a real shop's messages; `aftercare demo`, `aftercare
+//! simulate`, the admin UI and the benches use it. The binary only wires it to the
 //! configuration.
 
 pub mod demo_data;
 pub mod demo_tracking;
 pub mod exact;
 pub mod fastsim;
+pub mod projection;
 pub mod shop;
 pub mod shopify_export;
+pub mod stand_in;
+pub mod trial;

@@ -30,10 +30,6 @@ pub use api::extract::hash_token;
 pub use server::ServerLimits;
 
 /// What every handler can reach.
-pub use pages::admin::simulator::{
-    LiveContent, ProgrammeChange, Progress as SimulationProgress, ProjectionFuture,
-    SimulationFuture, SimulationRequest, Simulator,
-};
 
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -45,8 +41,6 @@ pub struct AppState {
     pub engine: Engine,
     /// Recently verified API tokens.
     pub tokens: Arc<api::extract::TokenCache>,
-    /// Runs simulations for the admin UI, when the process can.
-    pub simulator: Option<Arc<dyn pages::admin::simulator::Simulator>>,
     /// The shop and shipping platforms whose webhooks are accepted (`[connectors]`).
     pub connectors: Arc<hooks::Connectors>,
     /// The last `/metrics` scrape, served again for a few seconds.
@@ -62,8 +56,6 @@ pub struct WebOptions {
     pub outbox_page: bool,
     /// Mount the demo's stand-in carrier (demo mode).
     pub stand_in_carrier: bool,
-    /// Runs simulations for the admin UI's simulator (the binary provides one).
-    pub simulator: Option<Arc<dyn pages::admin::simulator::Simulator>>,
     /// Reverse proxies whose `X-Forwarded-For` names the client (for the pages' rate limit).
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Connection caps and timeouts (`[server]`).

@@ -217,9 +217,6 @@ pub async fn run(args: Args, mut config: Config) -> anyhow::Result<()> {
         WebOptions {
             outbox_page: true,
             stand_in_carrier: true,
-            simulator: Some(Arc::new(crate::cli::simulate::UiSimulator::new(
-                config.clone(),
-            ))),
             trusted_proxies: config.trusted_proxies.clone(),
             limits: config.server.clone(),
             connectors: config.connectors.clone(),

@@ -34,9 +34,6 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<()> {
         WebOptions {
             outbox_page: args.outbox_page,
             stand_in_carrier: false,
-            simulator: Some(Arc::new(crate::cli::simulate::UiSimulator::new(
-                config.clone(),
-            ))),
             trusted_proxies: config.trusted_proxies.clone(),
             limits: config.server.clone(),
             connectors: config.connectors.clone(),

@@ -979,8 +979,7 @@ both_backends!(
         let simulate = |audiences: Vec<(String, String, String)>| {
             let app = &app;
             async move {
-                use aftercare_web::Simulator;
-                let live = aftercare_web::LiveContent {
+                let live = aftercare_lab::trial::LiveContent {
                     programmes: app
                         .engine
                         .programmes()
@@ -992,7 +991,7 @@ both_backends!(
                     templates: Vec::new(),
                     audiences,
                 };
-                let request = aftercare_web::SimulationRequest {
+                let request = aftercare_lab::trial::SimulationRequest {
                     customers: 20,
                     days: 30,
                     seed: 7,
@@ -1000,8 +999,7 @@ both_backends!(
                     change: None,
                     live,
                 };
-                aftercare::cli::simulate::UiSimulator::new(app.config.clone())
-                    .run(request, std::sync::Arc::default())
+                aftercare_lab::trial::simulate(&app.engine, &request, &|_, _| {})
                     .await
                     .unwrap()
                     .programmes

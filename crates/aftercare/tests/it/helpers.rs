@@ -283,9 +283,6 @@ pub async fn spawn_app_with(backend: Backend, change: impl FnOnce(&mut Config)) 
             WebOptions {
                 outbox_page: true,
                 stand_in_carrier: true,
-                simulator: Some(Arc::new(aftercare::cli::simulate::UiSimulator::new(
-                    server_config.clone(),
-                ))),
                 limits: server_config.server.clone(),
                 connectors: server_config.connectors.clone(),
                 ..WebOptions::default()

@@ -58,6 +58,8 @@ pub use print::PrintFiles;
 pub use provider::{ReceiptError, ReceiptStatus};
 mod route;
 mod steps;
+mod throwaway;
+pub use throwaway::THROWAWAY_TARGET;
 
 /// What went wrong running a job.
 #[derive(Debug, thiserror::Error)]

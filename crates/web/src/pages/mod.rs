@@ -83,7 +83,7 @@ pub fn outbox_routes() -> Router<AppState> {
 /// The demo's stand-in carrier, which takes delivery changes when no carrier is configured.
 pub fn stand_in_carrier_routes() -> Router<AppState> {
     Router::new().route(
-        "/demo/carrier/{carrier}",
+        aftercare_lab::stand_in::ROUTE,
         axum::routing::post(demo_carrier::receive),
     )
 }

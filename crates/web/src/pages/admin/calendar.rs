@@ -1,7 +1,7 @@
 //! A customer's contact calendar for the coming year: what is queued for them now, and what
 //! Aftercare would send them over the next twelve months if nothing else happened, worked
-//! out by the engine itself on a throw-away copy of their data (the binary's
-//! [`Simulator::project`](super::simulator::Simulator::project)), with each message's
+//! out by the engine itself on a throw-away copy of their data
+//! ([`aftercare_lab::projection::project`]), with each message's
 //! decision and reason, per month against their yearly band (FR1). Reading the page changes
 //! nothing; at most two calendars are worked out at a time, a request waits at most three
 //! seconds for its turn (then 503 with `Retry-After`), and a calendar that takes over 20
@@ -74,17 +74,6 @@ pub async fn show(
     let zone = customer.record.time_zone.zone();
     let band = app.engine.policy().band_for(&customer.record);
 
-    let Some(simulator) = app.simulator.clone() else {
-        return Err(AdminError::page(problem(
-            lang,
-            StatusCode::SERVICE_UNAVAILABLE,
-            lang.pick("Not available", "Niet beschikbaar"),
-            lang.pick(
-                "This process cannot work out calendars.",
-                "Dit proces kan geen kalenders uitrekenen.",
-            ),
-        )));
-    };
     // Two calendars at a time; a request that finds both slots taken for long is told to
     // come back, and a calendar that takes too long is given up (issue 19): a viewer cannot
     // queue up the engine's time.
@@ -112,7 +101,7 @@ pub async fn show(
     };
     let Ok(projected) = tokio::time::timeout(
         PROJECTION_LIMIT,
-        simulator.project(app.store.clone(), customer.id, now),
+        aftercare_lab::projection::project(&app.engine, customer.id, now),
     )
     .await
     else {
@@ -124,7 +113,7 @@ pub async fn show(
             ),
         ));
     };
-    let projected = projected.map_err(crate::error::ApiError::Internal)?;
+    let projected = projected.map_err(|e| crate::error::ApiError::Internal(format!("{e:#}")))?;
     drop(permit);
 
     // Every month the coming year touches, in the customer's own time zone.

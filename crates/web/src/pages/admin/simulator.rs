@@ -5,18 +5,15 @@
 //! and why messages were blocked. The programme files stay the source of truth: a change is
 //! only simulated, never saved.
 //!
-//! The web crate cannot run a simulation itself (the generated shop lives in the binary), so
-//! the binary hands it a [`Simulator`]. One simulation runs at a time; the last ten are
-//! kept in memory with who started them, and each start is in the audit log.
+//! Each run is the lab's ([`aftercare_lab::trial::simulate`]): a throw-away engine beside
+//! the live one. One simulation runs at a time; the last ten are kept in memory with who
+//! started them, and each start is in the audit log.
 
-use aftercare_store::CustomerId;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use aftercare_engine::reports::{ProjectedContact, SimulationReport};
-use aftercare_store::Store;
+use aftercare_engine::reports::SimulationReport;
+pub use aftercare_lab::trial::{LiveContent, ProgrammeChange, SimulationRequest};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
@@ -29,44 +26,6 @@ use super::auth::{Role, Team};
 use super::dashboards::band_chart;
 use super::{AdminResult, Lang, html, not_found, page, render};
 use crate::AppState;
-
-/// A programme's changed text, to simulate instead of its file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProgrammeChange {
-    /// The programme it replaces (or adds, when no programme has this id).
-    pub programme_id: String,
-    /// The programme's TOML.
-    pub text: String,
-}
-
-/// What to simulate.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SimulationRequest {
-    /// Customers in the generated shop.
-    pub customers: usize,
-    /// Days to simulate.
-    pub days: i64,
-    /// Seed of the generated shop (the same seed gives the same shop).
-    pub seed: u64,
-    /// The first simulated day (a year of history comes before it).
-    pub start: Timestamp,
-    /// The library with this programme changed, or the library as it is.
-    pub change: Option<ProgrammeChange>,
-    /// What is live now — programmes and templates as published (in the editors too), and
-    /// the saved audiences programmes enter by — so "as it is" is what customers get.
-    pub live: LiveContent,
-}
-
-/// The live programmes, templates and audiences a simulation runs on (issue 21).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LiveContent {
-    /// Each programme's live definition: (id, TOML).
-    pub programmes: Vec<(String, String)>,
-    /// Each template's live definition: (name, TOML).
-    pub templates: Vec<(String, String)>,
-    /// The saved audiences: (id, name, condition).
-    pub audiences: Vec<(String, String, String)>,
-}
 
 /// How far a simulation is, in days.
 #[derive(Debug, Default)]
@@ -89,21 +48,6 @@ impl Progress {
             self.total.load(Ordering::Relaxed),
         )
     }
-}
-
-/// A boxed simulation.
-pub type SimulationFuture = Pin<Box<dyn Future<Output = Result<SimulationReport, String>> + Send>>;
-
-/// A boxed contact calendar.
-pub type ProjectionFuture =
-    Pin<Box<dyn Future<Output = Result<Vec<ProjectedContact>, String>> + Send>>;
-
-/// Runs simulations for the admin UI (the binary provides it).
-pub trait Simulator: Send + Sync + std::fmt::Debug {
-    /// The live customer's contacts of the year from `start` if nothing else happened.
-    fn project(&self, live: Store, customer_id: CustomerId, start: Timestamp) -> ProjectionFuture;
-    /// Runs one simulation, reporting its days to `progress`.
-    fn run(&self, request: SimulationRequest, progress: Arc<Progress>) -> SimulationFuture;
 }
 
 /// The most runs kept.
@@ -361,7 +305,7 @@ fn form_page(
         Some(team),
         "simulator.html",
         json!({
-            "section": "simulator", "available": app.simulator.is_some(), "form": form,
+            "section": "simulator", "form": form,
             "errors": errors, "programmes": ids, "runs": run_rows(runs, team.lang),
             "can_run": team.role >= Role::Editor,
         }),
@@ -411,12 +355,6 @@ pub async fn start(
         let echo = json!({"customers": form.customers, "days": form.days, "seed": form.seed,
             "programme": form.programme, "text": form.text});
         form_page(&app, &team, &runs, echo, &errors, status)
-    };
-    let Some(simulator) = app.simulator.clone() else {
-        return again(
-            vec!["simulator: not available in this process".into()],
-            StatusCode::SERVICE_UNAVAILABLE,
-        );
     };
     let (customers, days, seed) = match parse(&form, team.lang) {
         Ok(v) => v,
@@ -547,10 +485,21 @@ pub async fn start(
             change: None,
             ..request.clone()
         };
-        let state = match simulator.run(as_is, baseline).await {
+        let engine = app.engine.clone();
+        let run = |request: SimulationRequest, progress: Arc<Progress>| {
+            let engine = engine.clone();
+            async move {
+                aftercare_lab::trial::simulate(&engine, &request, &|done, total| {
+                    progress.set(done, total);
+                })
+                .await
+                .map_err(|e| format!("{e:#}"))
+            }
+        };
+        let state = match run(as_is, baseline).await {
             Err(e) => RunState::Failed(e),
             Ok(base) => match (request.change.is_some(), changed) {
-                (true, Some(progress)) => match simulator.run(request, progress).await {
+                (true, Some(progress)) => match run(request, progress).await {
                     Ok(other) => RunState::Done(Box::new(base), Some(Box::new(other))),
                     Err(e) => RunState::Failed(e),
                 },

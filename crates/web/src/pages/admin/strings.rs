@@ -366,11 +366,6 @@ const STRINGS: &[(&str, &str, &str)] = &[
         "Een gegenereerde winkel loopt op een virtuele klok door de programma's en het beleid, in een wegwerpdatabase: er wordt niets verstuurd en de echte gegevens blijven onaangeroerd. Plak een gewijzigd programma om het naast de huidige bibliotheek te zien.",
     ),
     (
-        "simulator_unavailable",
-        "This process cannot run simulations; run `aftercare simulate` on the command line.",
-        "Dit proces kan geen simulaties draaien; gebruik `aftercare simulate` op de opdrachtregel.",
-    ),
-    (
         "not_started",
         "The simulation was not started:",
         "De simulatie is niet gestart:",

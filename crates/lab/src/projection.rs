@@ -1,0 +1,130 @@
+//! A customer's contact calendar for the coming year: what Aftercare would send them if
+//! nothing else happened — no new orders, shipments, answers or clicks. Their record, orders,
+//! the products in them and their contacts of the last year are copied into a throw-away
+//! engine ([`crate::trial`]), and the engine itself (the same live programmes, templates,
+//! calendar occasions and policy, including the yearly band, FR1) runs a year ahead on a
+//! virtual clock. Nothing is sent and the live data is only read.
+//!
+//! Not carried over: enrolments already running in the live system (the admin page lists
+//! those from the live data beside the projection), and the shop's lifetime models (one
+//! customer cannot fit them), so model-driven triggers such as `likely_lapsing` do not fire.
+
+use aftercare_domain::MessageState;
+use aftercare_engine::Engine;
+use aftercare_engine::ingest;
+use aftercare_engine::reports::ProjectedContact;
+use aftercare_store::{CustomerId, NewMessage};
+use jiff::{SignedDuration, Timestamp};
+
+use crate::demo_data::ShopAction;
+use crate::shop;
+use crate::trial::{self, LiveContent};
+
+/// The step key of the copies of earlier contacts (so they are not projected again).
+const EARLIER: &str = "earlier-contact-";
+
+/// The year from `start` for the customer `customer_id` of `live`, by time.
+pub async fn project(
+    live: &Engine,
+    customer_id: CustomerId,
+    start: Timestamp,
+) -> anyhow::Result<Vec<ProjectedContact>> {
+    let year_ago = start - SignedDuration::from_hours(24 * 365);
+    let mut tx = live.store().begin_read().await?;
+    let customer = tx.customer(customer_id).await?;
+    let mut orders = tx.orders_of_customer(customer_id, 1000).await?;
+    orders.sort_by_key(|o| o.record.placed_at);
+    let mut products = Vec::new();
+    for o in &orders {
+        for line in &o.record.lines {
+            if !products
+                .iter()
+                .any(|p: &aftercare_domain::ProductRecord| p.sku == line.sku)
+                && let Some(p) = tx.product(line.sku.as_str()).await?
+            {
+                products.push(p);
+            }
+        }
+    }
+    // The last year's contacts as the policy counts them (letters from the print queue on).
+    let earlier = tx.recent_contacts(customer_id, year_ago).await?;
+    // A day the live calendar already went through is not gone through again.
+    let zone = customer.record.time_zone.as_str().to_string();
+    let scanned = tx.last_calendar_scan(&zone).await?;
+    tx.commit().await?;
+
+    // The past is imported with the clock before `start`, so what it sets off is history
+    // (discarded at `start`), not part of the coming year.
+    let trial = trial::engine(live, "calendar", year_ago, &LiveContent::default(), None).await?;
+    let (engine, clock) = (&trial.engine, &trial.clock);
+    let store = engine.store().clone();
+    let mut tx = store.begin().await?;
+    for p in &products {
+        ingest::upsert_product(&mut tx, p, start).await?;
+    }
+    let (id, _) = ingest::upsert_customer(&mut tx, &customer.record, customer.created_at).await?;
+    // The contacts of the last year count towards the band and the caps.
+    for (i, c) in earlier.iter().enumerate() {
+        let sent = c.at;
+        if sent <= year_ago {
+            continue;
+        }
+        let step = format!("{EARLIER}{i}");
+        let copy = NewMessage {
+            customer_id: id,
+            enrolment_id: None,
+            step_key: &step,
+            programme_id: None,
+            template: &c.topic,
+            class: c.class,
+            priority: aftercare_domain::policy::Priority::Normal,
+            channel: c.channel,
+            planned_at: sent,
+            reason: "sent before the projection",
+            topic: &c.topic,
+            variant: None,
+        };
+        if let Some(copied) = tx.insert_message(&copy, sent).await? {
+            tx.transition_message(
+                copied,
+                MessageState::Planned,
+                MessageState::Sent,
+                "sent",
+                sent,
+            )
+            .await?;
+        }
+    }
+    if let Some(day) = &scanned {
+        tx.mark_calendar_scanned(&zone, day, start).await?;
+    }
+    tx.commit().await?;
+    let history: Vec<(Timestamp, ShopAction)> = orders
+        .into_iter()
+        .map(|o| (o.record.placed_at, ShopAction::Order(o.record)))
+        .collect();
+    shop::import_history(engine, &history, start).await?;
+    clock.set(start);
+    let end = start + SignedDuration::from_hours(24 * 365);
+    shop::run_live(engine, clock, &[], start, end, |_, _| {}).await?;
+
+    let mut tx = store.begin_read().await?;
+    let mut out: Vec<ProjectedContact> = tx
+        .all_messages(Some(id))
+        .await?
+        .into_iter()
+        .filter(|m| m.planned_at >= start && !m.step_key.starts_with(EARLIER))
+        .map(|m| ProjectedContact {
+            at: m.sent_at.unwrap_or(m.planned_at),
+            programme_id: m.programme_id,
+            template: m.template,
+            class: m.class.as_str().to_string(),
+            channel: m.channel.as_str().to_string(),
+            state: m.state.as_str().to_string(),
+            reason: m.reason,
+        })
+        .collect();
+    tx.commit().await?;
+    out.sort_by_key(|c| c.at);
+    Ok(out)
+}
