@@ -47,7 +47,7 @@ pub async fn on_event(
     event: &StoredEvent,
     now: Timestamp,
 ) -> Result<()> {
-    let at = event.at()?;
+    let at = event.occurred_at;
     let props = event.properties_json()?;
     let order = props.get("order_external_id").and_then(|v| v.as_str());
     match (event.event_type.as_str(), order) {
@@ -269,9 +269,7 @@ pub fn coupon_json(coupon: &Coupon) -> serde_json::Value {
     let value = loyalty::CouponValue::from_parts(&coupon.value_kind, coupon.value)
         .map(|v| v.describe())
         .unwrap_or_default();
-    let valid_until = aftercare_store::from_micros(coupon.valid_until)
-        .map(|t| t.to_string())
-        .unwrap_or_default();
+    let valid_until = coupon.valid_until.to_string();
     json!({
         "code": coupon.display_code,
         "pool": coupon.pool_id,

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use aftercare_insight::pulse::{Csat, DriverAnswer, Gap, Nps, csat, nps, pulse_gaps};
 use aftercare_insight::retention::{Retention, retention};
 use aftercare_insight::uplift::{Outcome, Uplift, uplift};
-use aftercare_store::{Result, Store, SurveyResult, from_micros};
+use aftercare_store::{Result, Store, SurveyResult};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
@@ -203,7 +203,7 @@ pub async fn retention_report(store: &Store, now: Timestamp) -> Result<Retention
     let ids: Vec<String> = orders.iter().map(|o| o.0.to_string()).collect();
     let mut rows = Vec::with_capacity(orders.len());
     for (i, (_, at, cents)) in orders.iter().enumerate() {
-        let day = from_micros(*at)?.to_zoned_datetime(TimeZone::UTC).date();
+        let day = at.to_zoned_datetime(TimeZone::UTC).date();
         rows.push((ids[i].as_str(), day, *cents as f64 / 100.0));
     }
     let retention = retention(rows, as_of);
@@ -271,9 +271,7 @@ fn driver_answers(rows: &[SurveyResult], by_month: bool) -> Vec<DriverAnswer> {
     rows.iter()
         .filter_map(|(segment, question, _, importance, evaluation, sent)| {
             let group = if by_month {
-                from_micros(*sent)
-                    .ok()?
-                    .to_zoned_datetime(TimeZone::UTC)
+                sent.to_zoned_datetime(TimeZone::UTC)
                     .strftime("%Y-%m")
                     .to_string()
             } else {

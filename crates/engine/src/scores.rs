@@ -226,10 +226,7 @@ pub async fn refresh(
     }
     // Purchase days per customer (several orders on one day are one purchase).
     let mut days: BTreeMap<CustomerId, BTreeMap<jiff::civil::Date, i64>> = BTreeMap::new();
-    for (customer, placed_at, cents) in tx.order_rows().await? {
-        let Ok(at) = aftercare_store::from_micros(placed_at) else {
-            continue;
-        };
+    for (customer, at, cents) in tx.order_rows().await? {
         if at > now {
             continue;
         }

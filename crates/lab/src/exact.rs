@@ -89,7 +89,7 @@ pub async fn simulate(
             .order_stats(c.id)
             .await?
             .last_order_at
-            .is_some_and(|t| t >= start.as_microsecond());
+            .is_some_and(|t| t >= start);
         if consented && active {
             active_marketing.push(c.id);
         }

@@ -395,3 +395,37 @@ pub fn micros(t: Timestamp) -> i64 {
 pub fn from_micros(us: i64) -> Result<Timestamp> {
     Timestamp::from_microsecond(us).map_err(|e| StoreError::Corrupt(format!("timestamp {us}: {e}")))
 }
+
+/// A timestamp column as stored (µs), for rows decoded straight into [`Timestamp`]:
+/// `#[sqlx(try_from = "Micros")] at: Timestamp` (issue 20: no microsecond integer leaves the
+/// store).
+#[derive(Debug, Clone, Copy, sqlx::Type)]
+#[sqlx(transparent)]
+pub(crate) struct Micros(i64);
+
+impl Micros {
+    /// The moment, or the store's error for a value no timestamp has.
+    pub(crate) fn at(self) -> Result<Timestamp> {
+        from_micros(self.0)
+    }
+}
+
+impl TryFrom<Micros> for Timestamp {
+    type Error = jiff::Error;
+    fn try_from(us: Micros) -> std::result::Result<Self, Self::Error> {
+        Timestamp::from_microsecond(us.0)
+    }
+}
+
+/// A nullable timestamp column as stored, decoded into `Option<Timestamp>` the same way:
+/// `#[sqlx(try_from = "MaybeMicros")]`.
+#[derive(Debug, Clone, Copy, sqlx::Type)]
+#[sqlx(transparent)]
+pub(crate) struct MaybeMicros(Option<i64>);
+
+impl TryFrom<MaybeMicros> for Option<Timestamp> {
+    type Error = jiff::Error;
+    fn try_from(us: MaybeMicros) -> std::result::Result<Self, Self::Error> {
+        us.0.map(Timestamp::from_microsecond).transpose()
+    }
+}

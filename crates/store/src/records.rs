@@ -149,9 +149,10 @@ pub struct StoredEvent {
     /// Event type.
     #[serde(rename = "type")]
     pub event_type: String,
-    /// When it happened (µs).
+    /// When it happened.
     #[serde(skip)]
-    pub occurred_at: i64,
+    #[sqlx(try_from = "crate::Micros")]
+    pub occurred_at: Timestamp,
     /// The properties as JSON text.
     #[serde(skip)]
     pub properties: String,
@@ -160,11 +161,6 @@ pub struct StoredEvent {
 }
 
 impl StoredEvent {
-    /// When it happened.
-    pub fn at(&self) -> Result<Timestamp> {
-        from_micros(self.occurred_at)
-    }
-
     /// The properties as JSON.
     pub fn properties_json(&self) -> Result<serde_json::Value> {
         json(&self.properties)
@@ -304,10 +300,12 @@ pub struct OrderStats {
     pub orders_count: i64,
     /// Sum of order totals in cents.
     pub total_spent_cents: i64,
-    /// The latest order (µs).
-    pub last_order_at: Option<i64>,
-    /// The first order (µs).
-    pub first_order_at: Option<i64>,
+    /// The latest order.
+    #[sqlx(try_from = "crate::MaybeMicros")]
+    pub last_order_at: Option<Timestamp>,
+    /// The first order.
+    #[sqlx(try_from = "crate::MaybeMicros")]
+    pub first_order_at: Option<Timestamp>,
 }
 
 /// A message to be created by a `send` step.
@@ -519,16 +517,10 @@ pub struct MessageTransition {
     pub code: Option<String>,
     /// Why, in words.
     pub reason: String,
-    /// When (µs).
+    /// When.
     #[serde(skip)]
-    pub at: i64,
-}
-
-impl MessageTransition {
-    /// When it happened.
-    pub fn at(&self) -> Result<Timestamp> {
-        from_micros(self.at)
-    }
+    #[sqlx(try_from = "crate::Micros")]
+    pub at: Timestamp,
 }
 
 /// Filters for listing messages.

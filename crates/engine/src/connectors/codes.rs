@@ -46,12 +46,6 @@ fn value_of(code: &ShopCode) -> Result<CouponValue, String> {
     }
 }
 
-fn micros_to_rfc3339(us: i64) -> Result<String, String> {
-    jiff::Timestamp::from_microsecond(us)
-        .map(|t| t.to_string())
-        .map_err(|e| format!("a validity the shop cannot take: {e}"))
-}
-
 fn euros(cents: i64) -> String {
     format!("{}.{:02}", cents / 100, cents % 100)
 }
@@ -77,9 +71,13 @@ pub fn shopify_request(code: &ShopCode, title: &str) -> Result<Value, String> {
     let mut input = json!({
         "title": format!("{title} · {}", code.display_code),
         "code": code.display_code,
-        "startsAt": micros_to_rfc3339(code.valid_from)?,
+        "startsAt": code.valid_from.to_string(),
         // Shopify's end is inclusive to the second; Aftercare's is exclusive.
-        "endsAt": micros_to_rfc3339(code.valid_until - 1_000_000)?,
+        "endsAt": code
+            .valid_until
+            .checked_sub(jiff::SignedDuration::from_secs(1))
+            .map_err(|e| format!("a validity the shop cannot take: {e}"))?
+            .to_string(),
         "context": context,
         "customerGets": {"value": value, "items": {"all": true}},
         "usageLimit": code.uses_left,
@@ -182,9 +180,7 @@ pub fn woocommerce_request(code: &ShopCode, title: &str) -> Result<Value, String
         CouponValue::Gift => unreachable!("refused above"),
     };
     // WooCommerce takes the moment in GMT, without an offset.
-    let expires = jiff::Timestamp::from_microsecond(code.valid_until)
-        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%S").to_string())
-        .map_err(|e| format!("a validity the shop cannot take: {e}"))?;
+    let expires = code.valid_until.strftime("%Y-%m-%dT%H:%M:%S").to_string();
     let mut body = json!({
         "code": code.display_code,
         "description": title,
@@ -232,8 +228,8 @@ mod tests {
             value_kind: kind.into(),
             value,
             min_order_cents: 5000,
-            valid_from: 1_772_442_000_000_000,
-            valid_until: 1_772_442_000_000_000 + 14 * 86_400 * 1_000_000,
+            valid_from: jiff::Timestamp::from_second(1_772_442_000).unwrap(),
+            valid_until: jiff::Timestamp::from_second(1_772_442_000 + 14 * 86_400).unwrap(),
             uses_left: 1,
             customer_external_id: Some("706405506930370084".into()),
             email: Some("sanne@example.nl".into()),

@@ -147,9 +147,7 @@ impl Engine {
             for (customer_id, order, placed_at, sku) in
                 tx.order_lines_of_customers(first.id, last.id).await?
             {
-                let placed_on = aftercare_store::from_micros(placed_at)?
-                    .to_zoned_datetime(zone.clone())
-                    .date();
+                let placed_on = placed_at.to_zoned_datetime(zone.clone()).date();
                 let list = orders.entry(customer_id).or_default();
                 match list.last_mut() {
                     Some(o) if o.external_id == order => o.skus.push(sku),

@@ -139,7 +139,7 @@ impl Engine {
                 planned_at: message.planned_at,
                 // A campaign's code: the one issued, or a new one valid from now.
                 coupon_valid_until: match (&issued, pool) {
-                    (Some(coupon), _) => aftercare_store::from_micros(coupon.valid_until).ok(),
+                    (Some(coupon), _) => Some(coupon.valid_until),
                     (None, Some(pool)) => Some(now + pool.validity()),
                     (None, None) => crate::loyalty::coupon_valid_until(&context),
                 },

@@ -814,12 +814,12 @@ pub(crate) fn stats_of(
     points_balance: i64,
     now: jiff::Timestamp,
 ) -> crate::condition::Stats {
-    let days = |us: Option<i64>| us.map(|us| (micros(now) - us) / 86_400_000_000);
+    let days = |t: Option<jiff::Timestamp>| t.map(|t| (micros(now) - micros(t)) / 86_400_000_000);
     let since = customer
         .customer_since
         .map(|d| {
             d.to_zoned_datetime(jiff::tz::TimeZone::UTC)
-                .map(|z| micros(z.timestamp()))
+                .map(|z| z.timestamp())
         })
         .transpose()
         .ok()

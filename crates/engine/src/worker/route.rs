@@ -16,7 +16,7 @@ impl Engine {
         // Read after the lock, as in `deliver`.
         let now = self.clock.now();
         let cause_due = job.run_at;
-        let at = event.at()?;
+        let at = event.occurred_at;
         let mut context = event.properties_json()?;
         if let Some(map) = context.as_object_mut() {
             map.insert("event_type".into(), event.event_type.clone().into());
@@ -210,11 +210,7 @@ impl Engine {
     ) -> Result<bool, EngineError> {
         let last = match programme.reentry {
             Reentry::Always => return Ok(true),
-            _ => tx
-                .last_enrolment_start(&programme.id, customer.id)
-                .await?
-                .map(aftercare_store::from_micros)
-                .transpose()?,
+            _ => tx.last_enrolment_start(&programme.id, customer.id).await?,
         };
         Ok(interpret::may_enter(
             programme,

@@ -76,7 +76,7 @@ impl Engine {
         let mut tx = self.store.begin().await?;
         tx.set_aside_coupons_for_shop(now).await?;
         let pending = tx.coupons_for_shop(now, BATCH).await?;
-        let answered_at = tx.cursor(ANSWERED).await?.map(|t| t.as_microsecond());
+        let answered_at = tx.cursor(ANSWERED).await?;
         tx.commit().await?;
         let mut next = now + EVERY;
         if pending.len() as i64 == BATCH {

@@ -62,13 +62,13 @@ impl Tx {
     }
 
     /// Order lines of customers with ids in `from..=to`: (customer id, order number,
-    /// placed at µs, sku).
+    /// placed at, sku).
     pub async fn order_lines_of_customers(
         &mut self,
         from: CustomerId,
         to: CustomerId,
-    ) -> Result<Vec<(CustomerId, String, i64, String)>> {
-        Ok(on_tx!(self, c => sqlx::query_as(
+    ) -> Result<Vec<(CustomerId, String, Timestamp, String)>> {
+        let rows: Vec<(CustomerId, String, crate::Micros, String)> = on_tx!(self, c => sqlx::query_as(
             "SELECT o.customer_id, o.external_id, o.placed_at, l.sku FROM orders o
              JOIN order_lines l ON l.order_id = o.id
              WHERE o.customer_id BETWEEN $1 AND $2 ORDER BY o.customer_id, o.placed_at",
@@ -76,7 +76,10 @@ impl Tx {
         .bind(from)
         .bind(to)
         .fetch_all(&mut *c)
-        .await?))
+        .await?);
+        rows.into_iter()
+            .map(|(id, order, at, sku)| Ok((id, order, at.at()?, sku)))
+            .collect()
     }
 
     /// The orders of customers with ids in `from..=to`, by customer, oldest first.

@@ -353,20 +353,19 @@ impl Tx {
         .bind(to)
         .fetch_all(&mut *c)
         .await?);
-        Ok(rows
-            .into_iter()
+        rows.into_iter()
             .map(|(id, n, total, last, first)| {
-                (
+                Ok((
                     id,
                     OrderStats {
                         orders_count: n,
                         total_spent_cents: total,
-                        last_order_at: last,
-                        first_order_at: first,
+                        last_order_at: last.map(from_micros).transpose()?,
+                        first_order_at: first.map(from_micros).transpose()?,
                     },
-                )
+                ))
             })
-            .collect())
+            .collect()
     }
 
     /// The daily scores of the customers with ids in `from..=to`.

@@ -257,10 +257,12 @@ pub struct Upload {
     pub error: Option<String>,
     /// The API token that uploaded it.
     pub created_by: String,
-    /// When (µs).
-    pub created_at: i64,
-    /// When it finished (µs).
-    pub finished_at: Option<i64>,
+    /// When.
+    #[sqlx(try_from = "crate::Micros")]
+    pub created_at: Timestamp,
+    /// When it finished.
+    #[sqlx(try_from = "crate::MaybeMicros")]
+    pub finished_at: Option<Timestamp>,
 }
 
 /// A new upload.

@@ -87,19 +87,20 @@ impl Tx {
         rows.into_iter().map(Enrolment::try_from).collect()
     }
 
-    /// When the customer last entered the programme (µs), if ever.
+    /// When the customer last entered the programme, if ever.
     pub async fn last_enrolment_start(
         &mut self,
         programme_id: &str,
         customer_id: CustomerId,
-    ) -> Result<Option<i64>> {
-        Ok(on_tx!(self, c => sqlx::query_scalar(
+    ) -> Result<Option<Timestamp>> {
+        let last: Option<i64> = on_tx!(self, c => sqlx::query_scalar(
             "SELECT MAX(started_at) FROM enrolments WHERE programme_id = $1 AND customer_id = $2",
         )
         .bind(programme_id)
         .bind(customer_id)
         .fetch_one(&mut *c)
-        .await?))
+        .await?);
+        last.map(crate::from_micros).transpose()
     }
 
     /// Moves an enrolment to `step_index` in `state`, clearing any wait.

@@ -89,12 +89,14 @@ pub struct Coupon {
     pub value: i64,
     /// The least order total.
     pub min_order_cents: i64,
-    /// Valid from (µs).
+    /// Valid from.
     #[serde(skip)]
-    pub valid_from: i64,
-    /// Valid until, exclusive (µs).
+    #[sqlx(try_from = "crate::Micros")]
+    pub valid_from: Timestamp,
+    /// Valid until, exclusive.
     #[serde(skip)]
-    pub valid_until: i64,
+    #[sqlx(try_from = "crate::Micros")]
+    pub valid_until: Timestamp,
     /// How often it can be used.
     pub max_uses: i32,
     /// How often it was used.
@@ -120,8 +122,8 @@ impl Coupon {
         Ok(CouponTerms {
             customer_id: self.customer_id.map(i64::from),
             min_order_cents: self.min_order_cents,
-            valid_from: from_micros(self.valid_from)?,
-            valid_until: from_micros(self.valid_until)?,
+            valid_from: self.valid_from,
+            valid_until: self.valid_until,
             max_uses: i64::from(self.max_uses),
             uses: i64::from(self.uses),
         })
@@ -147,10 +149,12 @@ pub struct ShopCode {
     pub value: i64,
     /// The least an order must total.
     pub min_order_cents: i64,
-    /// Valid from (µs).
-    pub valid_from: i64,
-    /// Valid until, exclusive (µs).
-    pub valid_until: i64,
+    /// Valid from.
+    #[sqlx(try_from = "crate::Micros")]
+    pub valid_from: Timestamp,
+    /// Valid until, exclusive.
+    #[sqlx(try_from = "crate::Micros")]
+    pub valid_until: Timestamp,
     /// How often it can still be used.
     pub uses_left: i32,
     /// The customer it is for, by their id in the shop.
@@ -159,8 +163,9 @@ pub struct ShopCode {
     pub email: Option<String>,
     /// Tries the shop failed on this code while it took others.
     pub shop_tries: i32,
-    /// When the shop last failed on it (µs).
-    pub shop_tried_at: Option<i64>,
+    /// When the shop last failed on it.
+    #[sqlx(try_from = "crate::MaybeMicros")]
+    pub shop_tried_at: Option<Timestamp>,
 }
 
 /// A coupon to store.
@@ -195,9 +200,10 @@ pub struct Redemption {
     pub order_total_cents: i64,
     /// The discount given.
     pub discount_cents: i64,
-    /// When (µs).
+    /// When.
     #[serde(skip)]
-    pub redeemed_at: i64,
+    #[sqlx(try_from = "crate::Micros")]
+    pub redeemed_at: Timestamp,
 }
 
 /// What an attempt to redeem a code did.
@@ -228,9 +234,10 @@ pub struct Referral {
     pub state: ReferralState,
     /// The new customer's first order.
     pub order_external_id: Option<String>,
-    /// When the return period of that order ends (µs).
+    /// When the return period of that order ends.
     #[serde(skip)]
-    pub qualifies_at: Option<i64>,
+    #[sqlx(try_from = "crate::MaybeMicros")]
+    pub qualifies_at: Option<Timestamp>,
     /// Why it is in this state.
     pub reason: String,
 }

@@ -42,9 +42,10 @@ pub struct DeadJob {
     pub attempts: i32,
     /// The last failure.
     pub last_error: Option<String>,
-    /// When it was set aside (µs).
+    /// When it was set aside.
     #[serde(skip)]
-    pub dead_at: Option<i64>,
+    #[sqlx(try_from = "crate::MaybeMicros")]
+    pub dead_at: Option<Timestamp>,
 }
 
 /// A stored "also bought" rule (OF2).
@@ -217,12 +218,15 @@ impl Tx {
     }
 
     /// Every order as (customer, placed_at µs, total cents), by customer and time.
-    pub async fn order_rows(&mut self) -> Result<Vec<(CustomerId, i64, i64)>> {
-        Ok(on_tx!(self, c => sqlx::query_as(
+    pub async fn order_rows(&mut self) -> Result<Vec<(CustomerId, Timestamp, i64)>> {
+        let rows: Vec<(CustomerId, crate::Micros, i64)> = on_tx!(self, c => sqlx::query_as(
             "SELECT customer_id, placed_at, total_cents FROM orders ORDER BY customer_id, placed_at",
         )
         .fetch_all(&mut *c)
-        .await?))
+        .await?);
+        rows.into_iter()
+            .map(|(id, at, cents)| Ok((id, at.at()?, cents)))
+            .collect()
     }
 
     /// Customers by how many relationship and promotional messages (the contacts the yearly

@@ -6,8 +6,15 @@ use jiff::Timestamp;
 use super::Tx;
 use crate::{Result, StoreError, micros};
 
-/// One answer with its context: (segment, question, score, importance, evaluation, sent µs).
-pub type SurveyResult = (String, String, Option<i32>, Option<i32>, Option<i32>, i64);
+/// One answer with its context: (segment, question, score, importance, evaluation, sent).
+pub type SurveyResult = (
+    String,
+    String,
+    Option<i32>,
+    Option<i32>,
+    Option<i32>,
+    jiff::Timestamp,
+);
 
 /// One answer as stored: (question, score, importance, evaluation, comment).
 pub type Answer = (
@@ -103,9 +110,17 @@ impl Tx {
     }
 
     /// Every answer of a kind of survey with its respondent's segment and when the survey
-    /// was sent (µs): (segment, question, score, importance, evaluation, sent).
+    /// was sent: (segment, question, score, importance, evaluation, sent).
     pub async fn survey_results(&mut self, kind: &str) -> Result<Vec<SurveyResult>> {
-        Ok(on_tx!(self, c => sqlx::query_as(
+        #[allow(clippy::type_complexity)]
+        let rows: Vec<(
+            String,
+            String,
+            Option<i32>,
+            Option<i32>,
+            Option<i32>,
+            crate::Micros,
+        )> = on_tx!(self, c => sqlx::query_as(
             "SELECT COALESCE(r.segment, 'all'), a.question, a.score, a.importance, a.evaluation,
                     r.created_at
              FROM survey_answers a JOIN survey_responses r ON r.id = a.response_id
@@ -113,6 +128,9 @@ impl Tx {
         )
         .bind(kind)
         .fetch_all(&mut *c)
-        .await?))
+        .await?);
+        rows.into_iter()
+            .map(|(s, q, score, imp, eval, sent)| Ok((s, q, score, imp, eval, sent.at()?)))
+            .collect()
     }
 }

@@ -412,7 +412,7 @@ pub async fn get_customer(
     for m in &messages {
         let mut history = Vec::new();
         for t in tx.message_transitions(m.id).await? {
-            history.push(json!({"state": t.to_state, "code": t.code, "reason": t.reason, "at": t.at()?.to_string()}));
+            history.push(json!({"state": t.to_state, "code": t.code, "reason": t.reason, "at": t.at.to_string()}));
         }
         histories.push(history);
     }
@@ -420,7 +420,7 @@ pub async fn get_customer(
     let greeting = app.engine.renderer().greeting(&customer.record);
     let mut timeline: Vec<(i64, TimelineEntry)> = Vec::new();
     for e in &events {
-        let at = e.at()?;
+        let at = e.occurred_at;
         timeline.push((
             at.as_microsecond(),
             TimelineEntry {
@@ -564,10 +564,7 @@ pub async fn list_dead_jobs(State(app): State<AppState>, _caller: Caller) -> Api
     let dead_jobs: Vec<DeadJob> = jobs
         .into_iter()
         .map(|j| DeadJob {
-            dead_since: j
-                .dead_at
-                .and_then(|t| aftercare_store::from_micros(t).ok())
-                .map(|t| t.to_string()),
+            dead_since: j.dead_at.map(|t| t.to_string()),
             id: j.id,
             kind: j.kind,
             ref_id: j.ref_id,

@@ -132,7 +132,6 @@ pub struct Imports {
 fn status(u: aftercare_store::Upload, with_lines: bool) -> Result<ImportStatus, ApiError> {
     let report: Report = serde_json::from_str(&u.report).unwrap_or_default();
     let options: Options = serde_json::from_str(&u.options).unwrap_or_default();
-    let time = |micros: i64| aftercare_store::from_micros(micros).map(|t| t.to_string());
     Ok(ImportStatus {
         id: u.id,
         url: format!("/v1/imports/{}", u.id),
@@ -153,8 +152,8 @@ fn status(u: aftercare_store::Upload, with_lines: bool) -> Result<ImportStatus, 
             Vec::new()
         },
         error: u.error,
-        created_at: time(u.created_at)?,
-        finished_at: u.finished_at.map(time).transpose()?,
+        created_at: u.created_at.to_string(),
+        finished_at: u.finished_at.map(|t| t.to_string()),
     })
 }
 

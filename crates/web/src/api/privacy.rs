@@ -57,7 +57,7 @@ pub async fn export_customer(
     for e in tx.events_of_customer(id, ALL).await? {
         events.push(json!({
             "type": e.event_type,
-            "at": e.at()?.to_string(),
+            "at": e.occurred_at.to_string(),
             "properties": e.properties_json()?,
         }));
     }
@@ -73,7 +73,7 @@ pub async fn export_customer(
         let mut decisions = Vec::new();
         for t in tx.message_transitions(m.id).await? {
             decisions
-                .push(json!({"state": t.to_state, "reason": t.reason, "at": t.at()?.to_string()}));
+                .push(json!({"state": t.to_state, "reason": t.reason, "at": t.at.to_string()}));
         }
         messages.push(json!({"message": m, "decisions": decisions}));
     }

@@ -114,11 +114,7 @@ fn cases(events: &[aftercare_store::StoredEvent], zone: &jiff::tz::TimeZone) -> 
             .as_str()
             .map(str::to_string)
     };
-    let at = |e: &aftercare_store::StoredEvent| {
-        aftercare_store::from_micros(e.occurred_at)
-            .map(|t| minute(t, zone))
-            .unwrap_or_default()
-    };
+    let at = |e: &aftercare_store::StoredEvent| minute(e.occurred_at, zone);
     let mut cases: Vec<Value> = Vec::new();
     for e in oldest_first {
         if e.event_type == "case_opened" {
@@ -175,7 +171,7 @@ pub async fn show(
     let r = &customer.record;
     let mut timeline: Vec<(i64, Value)> = Vec::new();
     for e in &events {
-        let at = e.at()?;
+        let at = e.occurred_at;
         let props = e.properties_json()?;
         let detail = props
             .as_object()
@@ -200,7 +196,7 @@ pub async fn show(
         let at = m.sent_at.unwrap_or(m.planned_at);
         let history: Vec<Value> = history
             .iter()
-            .map(|h| json!({"at": h.at().map(|a| minute(a, &zone)).unwrap_or_default(), "state": h.to_state, "reason": h.reason}))
+            .map(|h| json!({"at": minute(h.at, &zone), "state": h.to_state, "reason": h.reason}))
             .collect();
         timeline.push((at.as_microsecond(), json!({
             "kind": "message", "at": minute(at, &zone), "what": m.template, "subject": m.subject,
@@ -381,7 +377,7 @@ pub async fn export(
     let scores = tx.scores(customer.id).await?;
     let mut event_rows = Vec::with_capacity(events.len());
     for e in &events {
-        event_rows.push(json!({"type": e.event_type, "at": e.at()?.to_string(), "properties": e.properties_json()?}));
+        event_rows.push(json!({"type": e.event_type, "at": e.occurred_at.to_string(), "properties": e.properties_json()?}));
     }
     tx.audit(
         &team.username,
