@@ -2,8 +2,8 @@
 //! nothing else happened — no new orders, shipments, answers or clicks. Their record, orders,
 //! the products in them and their contacts of the last year are copied into a throw-away
 //! engine ([`crate::trial`]), and the engine itself (the same live programmes, templates,
-//! calendar occasions and policy, including the yearly band, FR1) runs a year ahead on a
-//! virtual clock. Nothing is sent and the live data is only read.
+//! saved audiences, calendar occasions and policy, including the yearly band, FR1) runs a
+//! year ahead on a virtual clock. Nothing is sent and the live data is only read.
 //!
 //! Not carried over: enrolments already running in the live system (the admin page lists
 //! those from the live data beside the projection), and the shop's lifetime models (one
@@ -55,7 +55,8 @@ pub async fn project(
 
     // The past is imported with the clock before `start`, so what it sets off is history
     // (discarded at `start`), not part of the coming year.
-    let trial = trial::engine(live, "calendar", year_ago, &LiveContent::default(), None).await?;
+    let content = LiveContent::of(live).await?;
+    let trial = trial::engine(live, "calendar", year_ago, &content, None).await?;
     let (engine, clock) = (&trial.engine, &trial.clock);
     let store = engine.store().clone();
     let mut tx = store.begin().await?;

@@ -39,6 +39,34 @@ pub struct LiveContent {
     pub audiences: Vec<(String, String, String)>,
 }
 
+impl LiveContent {
+    /// What `live` runs now: its programmes and templates as loaded (published in the
+    /// editors too) and the audiences saved in its store.
+    pub async fn of(live: &Engine) -> aftercare_store::Result<Self> {
+        let mut tx = live.store().begin_read().await?;
+        let audiences = tx.audiences().await?;
+        tx.commit().await?;
+        Ok(Self {
+            programmes: live
+                .programmes()
+                .current()
+                .programmes
+                .values()
+                .map(|p| (p.id.clone(), p.text.clone()))
+                .collect(),
+            templates: live
+                .renderer()
+                .sources()
+                .map(|(name, text)| (name.to_string(), text.to_string()))
+                .collect(),
+            audiences: audiences
+                .into_iter()
+                .map(|a| (a.id, a.name, a.definition))
+                .collect(),
+        })
+    }
+}
+
 /// What to simulate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SimulationRequest {
@@ -133,6 +161,13 @@ pub async fn engine(
         let p = parse_programme(Path::new(&file), &text, &ctx)
             .map_err(|f| findings("the changed programme", &f))?;
         library.programmes.remove(&change.programme_id);
+        if library.programmes.contains_key(&p.id) {
+            anyhow::bail!(
+                "the changed programme's id '{}' is another programme's; it replaces '{}'",
+                p.id,
+                change.programme_id
+            );
+        }
         library.programmes.insert(p.id.clone(), p);
     }
 
@@ -141,12 +176,8 @@ pub async fn engine(
         false,
     )
     .await?;
-    let programmes = versions::sync(&store, library, &ctx, from)
-        .await
-        .map_err(|e| anyhow::anyhow!("storing the programmes: {e}"))?;
-    let (renderer, generation) = aftercare_engine::content::sync_templates(&store, renderer, from)
-        .await
-        .map_err(|e| anyhow::anyhow!("storing the templates: {e}"))?;
+    // Saved before the programmes are stored: storing them resolves each programme's
+    // audience against the store.
     if !content.audiences.is_empty() {
         let mut tx = store.begin().await?;
         for (id, name, definition) in &content.audiences {
@@ -155,6 +186,12 @@ pub async fn engine(
         }
         tx.commit().await?;
     }
+    let programmes = versions::sync(&store, library, &ctx, from)
+        .await
+        .map_err(|e| anyhow::anyhow!("storing the programmes: {e}"))?;
+    let (renderer, generation) = aftercare_engine::content::sync_templates(&store, renderer, from)
+        .await
+        .map_err(|e| anyhow::anyhow!("storing the templates: {e}"))?;
     let clock = Arc::new(ManualClock::new(from));
     let mut tracking = aftercare_domain::delivery::TrackingConfig::default();
     let listener = stand_in::bind(&mut tracking).await?;

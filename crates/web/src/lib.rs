@@ -30,7 +30,6 @@ pub use api::extract::hash_token;
 pub use server::ServerLimits;
 
 /// What every handler can reach.
-
 #[derive(Debug, Clone)]
 pub struct AppState {
     /// The store.

@@ -394,28 +394,7 @@ pub async fn start(
         Some(change)
     };
     let now = app.clock.now();
-    let renderer = app.engine.renderer();
-    let mut tx = app.store.begin_read().await?;
-    let audiences = tx.audiences().await?;
-    tx.commit().await?;
-    let live = LiveContent {
-        programmes: app
-            .engine
-            .programmes()
-            .current()
-            .programmes
-            .values()
-            .map(|p| (p.id.clone(), p.text.clone()))
-            .collect(),
-        templates: renderer
-            .sources()
-            .map(|(name, text)| (name.to_string(), text.to_string()))
-            .collect(),
-        audiences: audiences
-            .into_iter()
-            .map(|a| (a.id, a.name, a.definition))
-            .collect(),
-    };
+    let live = LiveContent::of(&app.engine).await?;
     let request = SimulationRequest {
         customers,
         days,
