@@ -34,4 +34,6 @@ row_id!(
     EnrolmentId,
     /// A message's id (`messages.id`), not its `Message-ID` header.
     MessageId,
+    /// A job's id (`jobs.id`), also when it has been set aside as a dead job.
+    JobId,
 );

@@ -249,11 +249,11 @@ impl Store {
     /// enrolment's steps, a message to deliver, a delivery change for the carrier), as
     /// `(job id, customer id)` pairs. The worker runs one customer's jobs one after another
     /// and different customers' side by side.
-    pub async fn job_customers(&self, jobs: &[Job]) -> Result<Vec<(i64, i64)>> {
+    pub async fn job_customers(&self, jobs: &[Job]) -> Result<Vec<(JobId, CustomerId)>> {
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
-        let rows: Vec<(i64, Option<i64>)> = on_pool!(&self.pool, p => {
+        let rows: Vec<(JobId, Option<CustomerId>)> = on_pool!(&self.pool, p => {
             let mut q = sqlx::QueryBuilder::new(
                 "SELECT j.id, COALESCE(e.customer_id, n.customer_id, m.customer_id, d.customer_id)
                  FROM jobs j",

@@ -16,7 +16,7 @@ use crate::{EnrolmentState, JobKind, Result, StoreError, from_micros};
 #[derive(Debug, Clone)]
 pub struct Job {
     /// Row id.
-    pub id: i64,
+    pub id: crate::JobId,
     /// What the job does.
     pub kind: JobKind,
     /// The event, enrolment or message id the job is about.
@@ -30,7 +30,7 @@ pub struct Job {
 /// A job as stored (its time in µs, its kind by name).
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct JobRow {
-    id: i64,
+    id: crate::JobId,
     kind: String,
     ref_id: i64,
     run_at: i64,

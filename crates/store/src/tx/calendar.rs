@@ -157,7 +157,7 @@ impl Tx {
     /// Moves a recurring job to its next run, releasing the lease.
     pub async fn reschedule_job(
         &mut self,
-        id: i64,
+        id: crate::JobId,
         worker: &str,
         run_at: Timestamp,
     ) -> Result<bool> {

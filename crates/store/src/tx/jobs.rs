@@ -1,7 +1,7 @@
 //! Jobs: durable timers and work, claimed with a lease.
 
 use super::*;
-use crate::MessageId;
+use crate::{JobId, MessageId};
 
 impl Tx {
     /// Schedules a job of `kind` about `ref_id` at `run_at`.
@@ -45,7 +45,7 @@ impl Tx {
     }
 
     /// Deletes a finished job if `worker` still holds its lease; `false` if it lost it.
-    pub async fn finish_job(&mut self, id: i64, worker: &str) -> Result<bool> {
+    pub async fn finish_job(&mut self, id: JobId, worker: &str) -> Result<bool> {
         let n = on_tx!(self, c => sqlx::query("DELETE FROM jobs WHERE id = $1 AND locked_by = $2")
             .bind(id)
             .bind(worker)
@@ -67,7 +67,7 @@ impl Tx {
     }
 
     /// Sets a job aside for good after too many failures, keeping its last error.
-    pub async fn bury_job(&mut self, id: i64, error: &str, now: Timestamp) -> Result<()> {
+    pub async fn bury_job(&mut self, id: JobId, error: &str, now: Timestamp) -> Result<()> {
         on_tx!(self, c => sqlx::query(
             "UPDATE jobs SET dead_at = $1, locked_until = NULL, locked_by = NULL, last_error = $2 WHERE id = $3",
         )
@@ -79,7 +79,7 @@ impl Tx {
     }
 
     /// Releases a job to run again at `run_at`, keeping the error.
-    pub async fn retry_job(&mut self, id: i64, run_at: Timestamp, error: &str) -> Result<()> {
+    pub async fn retry_job(&mut self, id: JobId, run_at: Timestamp, error: &str) -> Result<()> {
         on_tx!(self, c => sqlx::query(
             "UPDATE jobs SET run_at = $1, locked_until = NULL, locked_by = NULL, last_error = $2 WHERE id = $3",
         )
@@ -95,7 +95,7 @@ impl Tx {
 #[derive(Debug, Clone)]
 pub struct Handed {
     /// The message's `deliver` job.
-    pub job_id: i64,
+    pub job_id: JobId,
     /// The message, `sending` until now.
     pub message_id: MessageId,
     /// What the server or provider said, in words.
@@ -118,7 +118,7 @@ impl Tx {
         let mut sent = Vec::with_capacity(handed.len());
         // Three binds a message: far inside both backends' limits.
         for chunk in handed.chunks(300) {
-            let held: Vec<i64> = on_tx!(self, c => {
+            let held: Vec<JobId> = on_tx!(self, c => {
                 let mut q = sqlx::QueryBuilder::new("DELETE FROM jobs WHERE locked_by = ");
                 q.push_bind(worker).push(" AND id IN (");
                 let mut ids = q.separated(", ");
@@ -128,7 +128,7 @@ impl Tx {
                 q.push(") RETURNING id");
                 q.build_query_scalar().fetch_all(&mut *c).await?
             });
-            let held: std::collections::HashSet<i64> = held.into_iter().collect();
+            let held: std::collections::HashSet<JobId> = held.into_iter().collect();
             let mine: Vec<&Handed> = chunk.iter().filter(|h| held.contains(&h.job_id)).collect();
             if mine.is_empty() {
                 continue;

@@ -33,7 +33,7 @@ pub struct Scores {
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct DeadJob {
     /// The job's id (retry it with `POST /v1/dead-jobs/{id}/retry`).
-    pub id: i64,
+    pub id: crate::JobId,
     /// `event`, `step`, `deliver`, `calendar` or `referral`.
     pub kind: String,
     /// The event, enrolment, message or referral it is about.
@@ -123,7 +123,7 @@ impl Tx {
 
     /// Puts a dead job back in the queue, due at `now`, with its attempts reset; `false`
     /// when there is no dead job with this id.
-    pub async fn revive_job(&mut self, id: i64, now: Timestamp) -> Result<bool> {
+    pub async fn revive_job(&mut self, id: crate::JobId, now: Timestamp) -> Result<bool> {
         let n = on_tx!(self, c => sqlx::query(
             "UPDATE jobs SET dead_at = NULL, attempts = 0, run_at = $1, locked_until = NULL,
                  locked_by = NULL WHERE id = $2 AND dead_at IS NOT NULL",

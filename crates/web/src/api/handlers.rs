@@ -565,7 +565,7 @@ pub async fn list_dead_jobs(State(app): State<AppState>, _caller: Caller) -> Api
         .into_iter()
         .map(|j| DeadJob {
             dead_since: j.dead_at.map(|t| t.to_string()),
-            id: j.id,
+            id: j.id.into(),
             kind: j.kind,
             ref_id: j.ref_id,
             attempts: j.attempts.into(),
@@ -587,7 +587,7 @@ pub async fn retry_dead_job(
 ) -> ApiResult {
     let now = app.clock.now();
     let mut tx = app.store.begin().await?;
-    if !tx.revive_job(id, now).await? {
+    if !tx.revive_job(aftercare_store::JobId(id), now).await? {
         return Err(ApiError::NotFound(format!("no dead job with id {id}")));
     }
     tx.commit().await?;

@@ -175,7 +175,7 @@ pub async fn retry(
     team.check_csrf(&form.csrf)?;
     let now = app.clock.now();
     let mut tx = app.store.begin().await?;
-    if tx.revive_job(id, now).await? {
+    if tx.revive_job(aftercare_store::JobId(id), now).await? {
         tx.audit(
             &team.username,
             "job.retry",
