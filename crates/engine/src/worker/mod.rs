@@ -842,10 +842,24 @@ pub(crate) fn stats_of(
     }
 }
 
-/// 30 s, 1 min, 2 min, … capped at an hour.
+/// A job's wait before its next try: 30 s, 1 min, 2 min, … capped at an hour.
 pub(crate) fn backoff(attempts: i32) -> SignedDuration {
-    let exp = u32::try_from(attempts.clamp(1, 8) - 1).unwrap_or(0);
-    SignedDuration::from_secs((30 * 2i64.pow(exp)).min(3600))
+    doubling(
+        SignedDuration::from_secs(30),
+        attempts,
+        SignedDuration::from_hours(1),
+    )
+}
+
+/// The one backoff every retry uses: `first` after the first attempt, doubling with each
+/// attempt after it, never above `cap`.
+pub(crate) fn doubling(
+    first: SignedDuration,
+    attempts: i32,
+    cap: SignedDuration,
+) -> SignedDuration {
+    let exp = u32::try_from(attempts.max(1) - 1).unwrap_or(0).min(30);
+    first.checked_mul(1 << exp).map_or(cap, |d| d.min(cap))
 }
 
 /// 32 random bytes as hex text: a link secret nobody configured, a form nonce.
@@ -854,4 +868,28 @@ pub fn random_hex() -> Vec<u8> {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     hex::encode(bytes).into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One doubling function gives both schedules: jobs (30 s up to an hour) and a shop code
+    /// the shop failed on (2 minutes up to about eight and a half hours).
+    #[test]
+    fn retries_wait_twice_as_long_each_time_up_to_their_cap() {
+        let secs = |d: SignedDuration| d.as_secs();
+        assert_eq!(secs(backoff(0)), 30);
+        assert_eq!(secs(backoff(1)), 30);
+        assert_eq!(secs(backoff(2)), 60);
+        assert_eq!(secs(backoff(7)), 1920);
+        assert_eq!(secs(backoff(8)), 3600);
+        assert_eq!(secs(backoff(i32::MAX)), 3600);
+        let mins = |tries| shop_codes::wait_after(tries).as_mins();
+        assert_eq!(mins(-1), 2);
+        assert_eq!(mins(0), 2);
+        assert_eq!(mins(1), 4);
+        assert_eq!(mins(shop_codes::MAX_TRIES), 512);
+        assert_eq!(mins(i32::MAX), 512);
+    }
 }

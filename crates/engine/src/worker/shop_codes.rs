@@ -39,8 +39,10 @@ const ANSWERED: &str = "shop_codes.answered";
 
 /// How long a code waits after a try the shop failed on: two minutes when nothing shows
 /// that the trouble is the code's, else doubling with its counted tries.
-fn wait_after(counted_tries: i32) -> SignedDuration {
-    SignedDuration::from_mins(2_i64 << counted_tries.clamp(0, MAX_TRIES))
+pub(super) fn wait_after(counted_tries: i32) -> SignedDuration {
+    let first = SignedDuration::from_mins(2);
+    let cap = SignedDuration::from_mins(2 << MAX_TRIES);
+    super::doubling(first, counted_tries.max(0).saturating_add(1), cap)
 }
 
 impl Engine {
