@@ -156,23 +156,6 @@ pub async fn pinned_audience(
     Ok(definition.and_then(|d| parse_audience(&d).ok()))
 }
 
-/// A stored campaign as the fast simulator runs it, with its audience's condition
-/// (`None` when its day or time does not read).
-pub fn simulated(c: &Campaign, audience: Condition) -> Option<crate::simulator::Campaign> {
-    let date: jiff::civil::Date = c.send_on.parse().ok()?;
-    let time: jiff::civil::Time = c.local_time.parse().ok()?;
-    Some(crate::simulator::Campaign {
-        name: c.name.clone(),
-        key: holdout_key(c.id),
-        template: c.template.clone(),
-        class: class_of(&c.class),
-        channels: channels_of(&c.channels),
-        audience,
-        send_at: date.to_datetime(time),
-        holdout: c.holdout,
-    })
-}
-
 /// A campaign as the team fills it in, before it is checked.
 #[derive(Debug, Clone, Default)]
 pub struct Draft {
@@ -988,7 +971,7 @@ pub fn is_campaign_message(m: &aftercare_store::Message) -> bool {
 }
 
 /// The key a campaign's holdout and messages are stable under.
-fn holdout_key(id: i64) -> String {
+pub fn holdout_key(id: i64) -> String {
     format!("campaign-{id}")
 }
 

@@ -2,7 +2,7 @@
 //! enrolment stands, it walks the steps up to the next wait or the end and says what to do —
 //! it asks its driver to answer conditions and to apply effects, and does no I/O of its own.
 //! The worker (`worker/steps.rs`) drives it against the store, the fast simulator
-//! (`simulator/run.rs`) against its household in memory; a new step is one arm of
+//! (`aftercare_lab::simulator`, `lab/src/simulator/run.rs`) against its household in memory; a new step is one arm of
 //! [`Run::advance`], and the compiler then points at both drivers' `match` over [`Next`].
 //!
 //! ```text

@@ -20,7 +20,6 @@ pub mod render;
 pub mod reports;
 pub mod retention;
 pub mod scores;
-pub mod simulator;
 pub mod tracking;
 pub mod words;
 pub mod worker;

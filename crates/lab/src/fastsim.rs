@@ -1,4 +1,4 @@
-//! Driving the fast simulator ([`aftercare_engine::simulator`]) for `aftercare simulate`
+//! Driving the fast simulator ([`crate::simulator`]) for `aftercare simulate`
 //! and the admin UI: a generated shop, made and run household by household on every core,
 //! or the customers in a store, read a page at a time and run the same way.
 
@@ -6,10 +6,8 @@ use aftercare_store::CustomerId;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::simulator::{FastSimulator, Household, Input, Kept, MODEL_SAMPLE, Setup, Tally};
 use aftercare_engine::reports::SimulationReport;
-use aftercare_engine::simulator::{
-    FastSimulator, Household, Input, Kept, MODEL_SAMPLE, Setup, Tally,
-};
 use jiff::{SignedDuration, Timestamp};
 
 use crate::shop;
@@ -33,7 +31,7 @@ pub struct Brand<'a> {
     /// How the brand addresses a customer whose record does not say.
     pub address_form: aftercare_domain::AddressForm,
     /// One-off campaigns to send during the run (issue 21).
-    pub campaigns: &'a [aftercare_engine::simulator::Campaign],
+    pub campaigns: &'a [crate::simulator::Campaign],
 }
 
 /// The run: how long, and whether to keep every message and enrolment.
@@ -183,17 +181,15 @@ pub fn simulate_fast(
 /// are scheduled and not yet planned, on the audience version they pinned.
 async fn scheduled_campaigns(
     tx: &mut aftercare_store::Tx,
-    extra: &[aftercare_engine::simulator::Campaign],
-) -> anyhow::Result<Vec<aftercare_engine::simulator::Campaign>> {
+    extra: &[crate::simulator::Campaign],
+) -> anyhow::Result<Vec<crate::simulator::Campaign>> {
     let mut out = extra.to_vec();
     for c in tx.campaigns().await? {
         if c.state != aftercare_store::CampaignState::Scheduled {
             continue;
         }
         let audience = aftercare_engine::campaigns::pinned_audience(tx, &c).await?;
-        if let Some(simulated) =
-            audience.and_then(|a| aftercare_engine::campaigns::simulated(&c, a))
-        {
+        if let Some(simulated) = audience.and_then(|a| crate::simulator::Campaign::stored(&c, a)) {
             out.push(simulated);
         }
     }

@@ -2,7 +2,8 @@
 //! generated shop ("Loopwerk": customers, catalogue, a year of orders, carrier statuses,
 //! brand events and tracking-page clicks, deterministic for a seed), the demo's stand-in
 //! carrier settings, the shop written as Shopify exports, the engine driven through it on a
-//! virtual clock, and the fast simulator's runs on every core.
+//! virtual clock, and the fast simulator ([`simulator`]: the engine's interpreter driven
+//! over households in memory) with its runs on every core ([`fastsim`]).
 //!
 //! Throw-away runs beside a live engine live here too ([`trial`]): the admin UI's
 //! simulations and a customer's contact calendar ([`projection`]), each on its own SQLite
@@ -19,5 +20,6 @@ pub mod fastsim;
 pub mod projection;
 pub mod shop;
 pub mod shopify_export;
+pub mod simulator;
 pub mod stand_in;
 pub mod trial;

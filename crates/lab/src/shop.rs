@@ -140,8 +140,8 @@ pub fn household(
     unit: Unit,
     retention: &aftercare_domain::retention::RetentionConfig,
     catalogue: &[aftercare_domain::ProductRecord],
-) -> aftercare_engine::simulator::Household {
-    use aftercare_engine::simulator::{Household, Input};
+) -> crate::simulator::Household {
+    use crate::simulator::{Household, Input};
     // Most households are one customer: everything is theirs.
     let alone = unit.customers.len() == 1;
     let who_is = |id: &str| {

@@ -3,7 +3,7 @@
 //! messages; why messages were blocked; and relationship and promotional contacts per
 //! customer against the yearly band of 7 to 9 (FR1). Runs on a throw-away SQLite file; nothing is sent.
 //!
-//! By default the fast simulator runs ([`aftercare_engine::simulator`]): the same
+//! By default the fast simulator runs ([`aftercare_lab::simulator`]): the same
 //! programmes and policy, in memory, customer by customer on every core — a year of a
 //! million customers in under a minute. `--exact` runs the engine itself instead (the same
 //! store, jobs and worker as `serve`), which shows the truth at the price of speed (about
@@ -20,8 +20,8 @@ use jiff::SignedDuration;
 
 use crate::app;
 use crate::config::Config;
-use aftercare_engine::simulator::Kept;
 use aftercare_lab::fastsim::{self, Brand, Run};
+use aftercare_lab::simulator::Kept;
 
 /// Options of `simulate`.
 #[derive(Debug, clap::Args)]
@@ -220,7 +220,7 @@ async fn run_fast(args: &Args, config: &Config) -> anyhow::Result<()> {
         None => None,
     };
     let mut calendar = Vec::new();
-    let on_lines = |kept: aftercare_engine::simulator::Kept| {
+    let on_lines = |kept: aftercare_lab::simulator::Kept| {
         for m in kept.messages {
             let line = message_line(&m, &config.policy);
             if let Some(out) = log.as_mut() {
@@ -262,7 +262,7 @@ struct Line {
 }
 
 fn message_line(
-    m: &aftercare_engine::simulator::MessageLine,
+    m: &aftercare_lab::simulator::MessageLine,
     policy: &aftercare_domain::policy::PolicyConfig,
 ) -> Line {
     let at = m.sent_at.unwrap_or(m.planned_at);

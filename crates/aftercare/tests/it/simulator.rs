@@ -148,7 +148,7 @@ async fn fast_simulator_agrees_with_the_engine_customer_by_customer() {
     let exact = simulate(&a, &config, carrier, start, &|_, _| {})
         .await
         .expect("engine simulation");
-    let mut kept = aftercare_engine::simulator::Kept::default();
+    let mut kept = aftercare_lab::simulator::Kept::default();
     let fast = simulate_fast(&a, &config, start, &|_| {}, |block| {
         kept.messages.extend(block.messages);
         kept.enrolments.extend(block.enrolments);
@@ -374,8 +374,8 @@ fn monthly_campaigns_to_everyone_never_lift_a_customer_above_the_band_or_the_cei
     let library = library(&config).expect("library");
     let start: jiff::Timestamp = "2026-03-02T00:00:00Z".parse().unwrap();
     let everyone = aftercare_engine::campaigns::parse_audience("true").unwrap();
-    let campaigns: Vec<aftercare_engine::simulator::Campaign> = (0..12)
-        .map(|month| aftercare_engine::simulator::Campaign {
+    let campaigns: Vec<aftercare_lab::simulator::Campaign> = (0..12)
+        .map(|month| aftercare_lab::simulator::Campaign {
             name: format!("month {month}"),
             key: format!("campaign-{month}"),
             template: "inspiration".into(),

@@ -654,7 +654,7 @@ pub(crate) async fn exit(
 }
 
 /// A JSON value as text for matching (`"W1"` and `W1` are the same order number).
-pub(crate) fn json_text(v: &serde_json::Value) -> String {
+pub fn json_text(v: &serde_json::Value) -> String {
     v.as_str().map_or_else(|| v.to_string(), str::to_string)
 }
 

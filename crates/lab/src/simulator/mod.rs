@@ -3,10 +3,10 @@
 //! of a million customers in under a minute (`bench/simulate`), where the engine itself
 //! (store, jobs, worker) manages about a thousand.
 //!
-//! It runs the same [`Programme`](crate::programme::Programme) steps as the worker, through the same interpreter
-//! ([`crate::interpret`]), applying its effects to the household: triggers
+//! It runs the same [`Programme`](aftercare_engine::programme::Programme) steps as the worker, through the same interpreter
+//! ([`aftercare_engine::interpret`]), applying its effects to the household: triggers
 //! from orders, carrier statuses and the brand's events, calendar occasions through
-//! [`crate::occasions`], entry conditions and branches in CEL, holdouts, re-entry, exit
+//! [`aftercare_engine::occasions`], entry conditions and branches in CEL, holdouts, re-entry, exit
 //! events and goals, `wait`, `wait_for`, coupons, points; one-off campaigns ([`Campaign`]:
 //! the audience read when the engine's `campaign` job would plan it, the holdout split as
 //! the engine splits, the message at each member's local send time); and every message goes through
@@ -33,7 +33,7 @@
 //! - A letter counts as sent when the policy lets it go; the engine marks it sent when its
 //!   print batch closes (its policy counts it from the queue on, as here).
 //! - A customer's calendar is scanned only on the days an occasion can fall
-//!   ([`crate::occasions::next_possible`]), and only the skus with a lifespan are kept for it.
+//!   ([`aftercare_engine::occasions::next_possible`]), and only the skus with a lifespan are kept for it.
 //! - A change on the tracking page is accepted at once (`delivery_changed`).
 //!
 //! The test `fast_simulator_agrees_with_the_engine_customer_by_customer` runs both on the
@@ -44,13 +44,13 @@
 
 mod run;
 
-use crate::scores::history;
 use aftercare_domain::loyalty::LoyaltyConfig;
 use aftercare_domain::policy::{self, PolicyConfig};
 use aftercare_domain::{
     Channel, CustomerRecord, EventRecord, MessageClass, OrderRecord, ProductRecord,
     ShipmentEventRecord,
 };
+use aftercare_engine::scores::history;
 use aftercare_insight::clv::{BgNbd, GammaGamma, History};
 use aftercare_insight::uplift::{Sums, uplift_of};
 use jiff::{SignedDuration, Timestamp};
@@ -60,8 +60,8 @@ use std::collections::BTreeMap;
 // hasher (no defence against chosen keys is needed for the shop's own data).
 use foldhash::{HashMap, HashMapExt};
 
-use crate::programme::{Library, OCCASIONS};
-use crate::reports::{ChannelClass, ProgrammeReport, SimulationReport};
+use aftercare_engine::programme::{Library, OCCASIONS};
+use aftercare_engine::reports::{ChannelClass, ProgrammeReport, SimulationReport};
 
 /// Something that happens to a member of a household.
 #[derive(Debug, Clone)]
@@ -126,7 +126,7 @@ pub struct Setup<'a> {
 
 /// A one-off campaign as the simulator runs it: what `campaigns::plan_campaign` and the
 /// `deliver` job do with it, for the members of a household (made from a stored campaign
-/// by [`crate::campaigns::simulated`]).
+/// by [`Campaign::stored`]).
 #[derive(Debug, Clone)]
 pub struct Campaign {
     /// The team's name for it.
@@ -140,7 +140,7 @@ pub struct Campaign {
     /// Channels in order of preference.
     pub channels: Vec<Channel>,
     /// Who gets it: a condition on `customer` and `stats`, read when it is planned.
-    pub audience: crate::condition::Condition,
+    pub audience: aftercare_engine::condition::Condition,
     /// The day and local time it goes out, in each customer's own zone.
     pub send_at: jiff::civil::DateTime,
     /// The share held out.
@@ -148,6 +148,27 @@ pub struct Campaign {
 }
 
 impl Campaign {
+    /// A stored campaign as the simulator runs it, with its audience's condition (`None`
+    /// when its day or time does not read).
+    pub fn stored(
+        c: &aftercare_store::Campaign,
+        audience: aftercare_engine::condition::Condition,
+    ) -> Option<Self> {
+        use aftercare_engine::campaigns::{channels_of, class_of, holdout_key};
+        let date: jiff::civil::Date = c.send_on.parse().ok()?;
+        let time: jiff::civil::Time = c.local_time.parse().ok()?;
+        Some(Self {
+            name: c.name.clone(),
+            key: holdout_key(c.id),
+            template: c.template.clone(),
+            class: class_of(&c.class),
+            channels: channels_of(&c.channels),
+            audience,
+            send_at: date.to_datetime(time),
+            holdout: c.holdout,
+        })
+    }
+
     /// When planning starts: the send time first reached anywhere (UTC+14), as the
     /// engine's `campaign` job is due.
     pub fn plan_at(&self) -> Option<Timestamp> {
@@ -334,7 +355,7 @@ impl Tally {
         let mut histogram: BTreeMap<String, usize> = BTreeMap::new();
         let (mut in_band, mut above) = (0, 0);
         for (&n, &count) in &self.contacts {
-            let bucket = crate::reports::contacts_bucket(n);
+            let bucket = aftercare_engine::reports::contacts_bucket(n);
             *histogram.entry(bucket.to_string()).or_default() += count;
             if u32::try_from(n).is_ok_and(|n| band.contains(&n)) {
                 in_band += count;
@@ -347,7 +368,7 @@ impl Tally {
         let mut above_ceiling = 0;
         for (&n, &count) in &self.attention {
             *attention_histogram
-                .entry(crate::reports::attention_bucket(n))
+                .entry(aftercare_engine::reports::attention_bucket(n))
                 .or_default() += count;
             if setup.policy.attention_max > 0 && n > i64::from(setup.policy.attention_max) {
                 above_ceiling += count;
@@ -430,15 +451,15 @@ impl Outcomes {
 pub struct FastSimulator<'a> {
     setup: &'a Setup<'a>,
     products: HashMap<String, ProductRecord>,
-    /// Each product as conditions read it ([`crate::condition::product_json`]), made once.
+    /// Each product as conditions read it ([`aftercare_engine::condition::product_json`]), made once.
     product_values: HashMap<String, serde_json::Value>,
-    wanted: crate::occasions::Wanted,
+    wanted: aftercare_engine::occasions::Wanted,
     /// The lifetime model for `likely_lapsing`, when there is enough history to fit it.
     model: Option<BgNbd>,
     /// The spend model beside it, for `stats.clv_12m_cents`.
     spend: Option<GammaGamma>,
     /// Programmes (with their place in the library) by trigger event.
-    triggered: HashMap<String, Vec<(usize, &'a crate::programme::Programme)>>,
+    triggered: HashMap<String, Vec<(usize, &'a aftercare_engine::programme::Programme)>>,
     /// Programme ids in the library's order.
     names: Vec<&'a str>,
     /// Each campaign's channel policy (`campaigns::channel_policy`), made once.
@@ -472,7 +493,7 @@ impl<'a> FastSimulator<'a> {
             .copied()
             .filter(|o| setup.library.uses_occasion(o))
             .collect();
-        let mut triggered: HashMap<String, Vec<(usize, &crate::programme::Programme)>> =
+        let mut triggered: HashMap<String, Vec<(usize, &aftercare_engine::programme::Programme)>> =
             HashMap::new();
         for (i, p) in setup.library.programmes.values().enumerate() {
             triggered
@@ -488,15 +509,17 @@ impl<'a> FastSimulator<'a> {
             .collect();
         // Whether any entry condition, branch or date to wait for reads one of `variables`.
         let library_reads = |variables: &[&str]| {
-            let reads = |c: &crate::condition::Condition| variables.iter().any(|v| c.uses(v));
+            let reads =
+                |c: &aftercare_engine::condition::Condition| variables.iter().any(|v| c.uses(v));
             setup.library.programmes.values().any(|p| {
                 p.entry.as_ref().is_some_and(reads)
                     || p.steps.iter().any(|s| match &s.action {
-                        crate::programme::Action::Branch { condition, .. } => reads(condition),
-                        crate::programme::Action::Wait(crate::programme::Wait::UntilDate {
-                            date,
-                            ..
-                        }) => reads(date),
+                        aftercare_engine::programme::Action::Branch { condition, .. } => {
+                            reads(condition)
+                        }
+                        aftercare_engine::programme::Action::Wait(
+                            aftercare_engine::programme::Wait::UntilDate { date, .. },
+                        ) => reads(date),
                         _ => false,
                     })
             })
@@ -565,7 +588,7 @@ impl<'a> FastSimulator<'a> {
             setup,
             product_values: products
                 .iter()
-                .map(|(sku, p)| (sku.clone(), crate::condition::product_json(p)))
+                .map(|(sku, p)| (sku.clone(), aftercare_engine::condition::product_json(p)))
                 .collect(),
             products,
             wanted,
@@ -576,7 +599,10 @@ impl<'a> FastSimulator<'a> {
             campaign_policies: setup
                 .campaigns
                 .iter()
-                .map(|c| crate::campaigns::channel_policy(&c.channels, setup.policy).into_owned())
+                .map(|c| {
+                    aftercare_engine::campaigns::channel_policy(&c.channels, setup.policy)
+                        .into_owned()
+                })
                 .collect(),
             uses_orders,
             rules,

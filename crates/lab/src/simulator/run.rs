@@ -16,15 +16,15 @@ use serde_json::json;
 use super::{
     DAY, EnrolmentLine, FastSimulator, Household, Input, MessageLine, Tally, counts, utc_date,
 };
-use crate::condition::{Condition, Data};
-use crate::interpret::{
+use aftercare_engine::condition::{Condition, Data};
+use aftercare_engine::interpret::{
     self, Effect, End, Next, Open, Resume, Routed, Standing, plan_send, resume, route, settled,
     start,
 };
-use crate::occasions::{PastOrder, next_possible, occasions_on};
-use crate::programme::{Programme, occasion_event};
-use crate::scores::history;
-use crate::worker::{in_holdout, json_text};
+use aftercare_engine::occasions::{PastOrder, next_possible, occasions_on};
+use aftercare_engine::programme::{Programme, occasion_event};
+use aftercare_engine::scores::history;
+use aftercare_engine::worker::{in_holdout, json_text};
 
 // The store's states, so the comparison with the engine reads the same names.
 use aftercare_store::EnrolmentState;
@@ -793,8 +793,10 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                     &categories,
                     self.sim.setup.policy,
                 );
-                let topic = crate::interpret::topic(&send.template, &self.enrolments[e].context);
-                let planned_at = crate::interpret::send_at(variant, due, &self.people[who].zone);
+                let topic =
+                    aftercare_engine::interpret::topic(&send.template, &self.enrolments[e].context);
+                let planned_at =
+                    aftercare_engine::interpret::send_at(variant, due, &self.people[who].zone);
                 self.messages.push(Message {
                     person: who,
                     enrolment: Some(e),
@@ -881,7 +883,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
         }
         let programme = enrolment.map(|en| en.programme);
         let coupon_valid_until =
-            enrolment.and_then(|en| crate::loyalty::coupon_valid_until(&en.context));
+            enrolment.and_then(|en| aftercare_engine::loyalty::coupon_valid_until(&en.context));
         let who = self.messages[m].person;
         let year_ago = now - DAY * 366;
         let p = &mut self.people[who];
@@ -891,7 +893,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
         }
         let from = p.history.partition_point(|c| c.at < year_ago);
         let msg = &self.messages[m];
-        let (moment, repeat_days) = crate::interpret::policy_terms(programme, msg.step);
+        let (moment, repeat_days) = aftercare_engine::interpret::policy_terms(programme, msg.step);
         let intent = Intent {
             class: msg.class,
             priority: msg.priority,
@@ -958,7 +960,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
             if holdout {
                 continue;
             }
-            let channel = crate::campaigns::campaign_channel(
+            let channel = aftercare_engine::campaigns::campaign_channel(
                 &c.channels,
                 c.class,
                 &p.record,
@@ -1118,7 +1120,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
         let last = utc_date(self.sim.setup.to);
         let below = |day: Date| {
             self.p_alive(who, day)
-                .is_some_and(|p| p < crate::scores::LAPSING_BELOW)
+                .is_some_and(|p| p < aftercare_engine::scores::LAPSING_BELOW)
         };
         if first > last || !below(last) {
             return;
@@ -1141,14 +1143,20 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
             let previous = self.people[who].last_p;
             let p = self.p_alive(who, first).unwrap_or(1.0);
             let news = match previous {
-                None if first == start => crate::scores::lapses_now(p, None, || {
+                None if first == start => aftercare_engine::scores::lapses_now(p, None, || {
                     let model = self.sim.model.as_ref()?;
                     let earlier = start
-                        .checked_sub(jiff::Span::new().days(crate::scores::FRESH_LAPSE_DAYS))
+                        .checked_sub(
+                            jiff::Span::new().days(aftercare_engine::scores::FRESH_LAPSE_DAYS),
+                        )
                         .ok()?;
-                    crate::scores::p_alive_on(model, &self.people[who].purchase_days, earlier)
+                    aftercare_engine::scores::p_alive_on(
+                        model,
+                        &self.people[who].purchase_days,
+                        earlier,
+                    )
                 }),
-                _ => previous.is_none_or(|prev| prev >= crate::scores::LAPSING_BELOW),
+                _ => previous.is_none_or(|prev| prev >= aftercare_engine::scores::LAPSING_BELOW),
             };
             if !news {
                 return;
@@ -1206,7 +1214,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
         now: Timestamp,
     ) -> bool {
         // A condition on the customer alone holds until the record changes.
-        let customer_only = !crate::condition::VARIABLES
+        let customer_only = !aftercare_engine::condition::VARIABLES
             .iter()
             .any(|v| *v != "customer" && condition.uses(v));
         let key: *const Condition = condition;
@@ -1263,7 +1271,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                     .collect();
                 values.push((
                     "order",
-                    Data::Owned(crate::condition::order_json(o, &before)),
+                    Data::Owned(aftercare_engine::condition::order_json(o, &before)),
                 ));
                 let products: Vec<&serde_json::Value> = o
                     .lines
@@ -1314,11 +1322,11 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                 let model = self.sim.model.as_ref()?;
                 (!p.purchase_days.is_empty()).then(|| {
                     let h = history(&p.purchase_days, utc_date(now));
-                    crate::scores::lifetime(model, self.sim.spend.as_ref(), &h)
+                    aftercare_engine::scores::lifetime(model, self.sim.spend.as_ref(), &h)
                 })
             })
             .flatten();
-        let stats = crate::condition::Stats {
+        let stats = aftercare_engine::condition::Stats {
             orders_count: p.orders.len() as i64,
             total_spent_cents: p.orders.iter().map(|o| o.total_cents).sum(),
             points_balance: p.points,
@@ -1456,7 +1464,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
                     },
                     reason: m.reason.clone(),
                     coupon_valid_until: en
-                        .and_then(|en| crate::loyalty::coupon_valid_until(&en.context)),
+                        .and_then(|en| aftercare_engine::loyalty::coupon_valid_until(&en.context)),
                     zone: p.zone.clone(),
                     greeting: (m.state == State::Sent).then(|| {
                         let c = &p.record;
@@ -1491,7 +1499,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
             *t.attention.entry(paid).or_default() += 1;
             let mut sent = std::mem::take(&mut topics[who]);
             sent.sort_by_key(|(_, at)| *at);
-            t.repeats += crate::reports::repeats_within(
+            t.repeats += aftercare_engine::reports::repeats_within(
                 sent,
                 SignedDuration::from_hours(24 * i64::from(setup.policy.repeat_days)),
             );
