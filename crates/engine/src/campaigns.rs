@@ -31,8 +31,8 @@ use std::collections::{BTreeMap, HashMap};
 use aftercare_domain::policy::{self, Decision, Intent, PastContact, Reach, Topic};
 use aftercare_domain::{Channel, MessageClass};
 use aftercare_store::{
-    Campaign, CampaignMessage, CampaignState, CustomerId, Job, JobKind, PlannedRecipient,
-    StoredCustomer, Tx,
+    Campaign, CampaignId, CampaignMessage, CampaignState, CustomerId, Job, JobKind,
+    PlannedRecipient, StoredCustomer, Tx,
 };
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
@@ -425,13 +425,13 @@ impl Engine {
     /// was looked at.
     pub(crate) async fn plan_campaign(&self, job: &Job) -> Result<(), EngineError> {
         let mut tx = self.store().begin().await?;
-        let c = tx.campaign(job.ref_id).await?;
+        let c = tx.campaign(CampaignId(job.ref_id)).await?;
         if c.state != CampaignState::Scheduled && c.state != CampaignState::Planning {
             return self.finish(tx, job).await;
         }
         let Some(condition) = pinned_audience(&mut tx, &c).await? else {
             tracing::error!(
-                campaign = c.id,
+                campaign = %c.id,
                 "The campaign's audience no longer loads; it is cancelled."
             );
             tx.set_campaign_state(c.id, c.state, CampaignState::Cancelled, None)
@@ -599,7 +599,7 @@ impl Engine {
     /// cancelled instead, so its record stays.
     pub async fn delete_campaign(
         &self,
-        id: i64,
+        id: CampaignId,
         by: &str,
     ) -> Result<Result<(), Refusal>, EngineError> {
         let now = self.clock().now();
@@ -633,7 +633,7 @@ impl Engine {
         &self,
         d: &Draft,
         by: &str,
-    ) -> Result<Result<i64, Refusal>, EngineError> {
+    ) -> Result<Result<CampaignId, Refusal>, EngineError> {
         let mut tx = self.store().begin().await?;
         let id = self
             .create_campaign_in(&mut tx, d, by, self.clock().now())
@@ -652,7 +652,7 @@ impl Engine {
         d: &Draft,
         by: &str,
         now: Timestamp,
-    ) -> Result<Result<i64, Refusal>, EngineError> {
+    ) -> Result<Result<CampaignId, Refusal>, EngineError> {
         let name = d.name.trim();
         if name.is_empty() || name.chars().count() > 120 || name.chars().any(char::is_control) {
             return Ok(Err(refuse("name", "1 to 120 characters on one line")));
@@ -808,7 +808,7 @@ impl Engine {
     /// planning job is due at the first moment its send time is reached anywhere.
     pub async fn schedule_campaign(
         &self,
-        id: i64,
+        id: CampaignId,
         by: &str,
     ) -> Result<Result<(), Refusal>, EngineError> {
         let now = self.clock().now();
@@ -892,7 +892,7 @@ impl Engine {
     /// are blocked when their time comes.
     pub async fn cancel_campaign(
         &self,
-        id: i64,
+        id: CampaignId,
         by: &str,
     ) -> Result<Result<(), Refusal>, EngineError> {
         let now = self.clock().now();
@@ -971,7 +971,7 @@ pub fn is_campaign_message(m: &aftercare_store::Message) -> bool {
 }
 
 /// The key a campaign's holdout and messages are stable under.
-pub fn holdout_key(id: i64) -> String {
+pub fn holdout_key(id: CampaignId) -> String {
     format!("campaign-{id}")
 }
 

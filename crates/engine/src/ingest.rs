@@ -425,7 +425,7 @@ pub(crate) async fn append_event(
     properties: &serde_json::Value,
     source_id: Option<&str>,
     now: Timestamp,
-) -> Result<Option<i64>, StoreError> {
+) -> Result<Option<aftercare_store::EventId>, StoreError> {
     let id = tx
         .insert_event(customer_id, event_type, at, properties, source_id, now)
         .await?;

@@ -36,4 +36,8 @@ row_id!(
     MessageId,
     /// A job's id (`jobs.id`), also when it has been set aside as a dead job.
     JobId,
+    /// An event's id in the append-only log (`events.id`), not the sender's `source_id`.
+    EventId,
+    /// A one-off campaign's id (`campaigns.id`).
+    CampaignId,
 );

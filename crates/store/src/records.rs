@@ -142,7 +142,7 @@ impl TryFrom<OrderRow> for StoredOrder {
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct StoredEvent {
     /// Internal id.
-    pub id: i64,
+    pub id: crate::EventId,
     /// The customer's internal id.
     #[serde(skip)]
     pub customer_id: CustomerId,
@@ -195,7 +195,7 @@ pub struct Enrolment {
     #[serde(skip)]
     pub customer_id: CustomerId,
     /// The event that started it.
-    pub trigger_event_id: i64,
+    pub trigger_event_id: crate::EventId,
     /// Where it stands.
     pub state: EnrolmentState,
     /// The next step to run (or the `wait_for` step being waited on).
@@ -234,7 +234,7 @@ pub(crate) struct EnrolmentRow {
     programme_id: String,
     programme_version: i32,
     customer_id: CustomerId,
-    trigger_event_id: i64,
+    trigger_event_id: crate::EventId,
     state: String,
     step_index: i32,
     context: String,
@@ -284,7 +284,7 @@ pub struct NewEnrolment<'a> {
     /// The customer's internal id.
     pub customer_id: CustomerId,
     /// The triggering event.
-    pub trigger_event_id: i64,
+    pub trigger_event_id: crate::EventId,
     /// The trigger's properties.
     pub context: &'a serde_json::Value,
     /// In the holdout group.

@@ -121,7 +121,7 @@ fn draft(send_on: &str) -> Draft {
     }
 }
 
-async fn campaign_messages(app: &TestApp, campaign: i64) -> Vec<Value> {
+async fn campaign_messages(app: &TestApp, campaign: aftercare_store::CampaignId) -> Vec<Value> {
     let mut tx = app.store.begin_read().await.unwrap();
     let rows = tx
         .campaign_messages(campaign)
@@ -574,12 +574,12 @@ both_backends!(
             (Some(9), Some(1))
         );
         let list = app.get_json("/v1/campaigns").await;
-        assert_eq!(list["campaigns"][0]["id"], id);
+        assert_eq!(list["campaigns"][0]["id"], id.0);
         assert!(list["campaigns"][0].get("results").is_none(), "{list}");
         let (status, _) = app.post_json("/v1/campaigns/999999", &json!({})).await;
         assert_eq!(status, 405);
         let r = app
-            .get(&format!("/v1/campaigns/{}", id + 1000))
+            .get(&format!("/v1/campaigns/{}", id.0 + 1000))
             .send()
             .await
             .unwrap();
@@ -759,7 +759,7 @@ both_backends!(
     }
 );
 
-async fn customer_messages(app: &TestApp, external: &str, campaign: i64) -> Vec<Value> {
+async fn customer_messages(app: &TestApp, external: &str, campaign: aftercare_store::CampaignId) -> Vec<Value> {
     let mut tx = app.store.begin_read().await.unwrap();
     let id = tx
         .customer_by_external_id(external)

@@ -11,7 +11,7 @@ impl Engine {
     pub(super) async fn route_event(&self, job: &Job) -> Result<(), EngineError> {
         let programmes = self.programmes();
         let mut tx = self.store.begin().await?;
-        let event = tx.event(job.ref_id).await?;
+        let event = tx.event(aftercare_store::EventId(job.ref_id)).await?;
         tx.lock_customer(event.customer_id).await?;
         // Read after the lock, as in `deliver`.
         let now = self.clock.now();

@@ -43,7 +43,7 @@ pub struct AudienceVersion {
 #[derive(Debug, Clone)]
 pub struct Campaign {
     /// Its id.
-    pub id: i64,
+    pub id: crate::CampaignId,
     /// What the team calls it.
     pub name: String,
     /// The template it sends.
@@ -173,7 +173,7 @@ fn audience(row: AudienceRow) -> Result<Audience> {
 
 #[derive(sqlx::FromRow)]
 struct CampaignRow {
-    id: i64,
+    id: crate::CampaignId,
     name: String,
     template: String,
     audience_id: String,
@@ -308,7 +308,7 @@ impl Tx {
     }
 
     /// Deletes a campaign that is still a draft; `false` when it is not (any more).
-    pub async fn delete_draft_campaign(&mut self, id: i64) -> Result<bool> {
+    pub async fn delete_draft_campaign(&mut self, id: crate::CampaignId) -> Result<bool> {
         let n = on_tx!(self, c => sqlx::query("DELETE FROM campaigns WHERE id = $1 AND state = 'draft'")
             .bind(id)
             .execute(&mut *c)
@@ -385,7 +385,11 @@ impl Tx {
     }
 
     /// Stores a campaign as a draft; returns its id.
-    pub async fn insert_campaign(&mut self, c_: &NewCampaign<'_>, now: Timestamp) -> Result<i64> {
+    pub async fn insert_campaign(
+        &mut self,
+        c_: &NewCampaign<'_>,
+        now: Timestamp,
+    ) -> Result<crate::CampaignId> {
         Ok(on_tx!(self, c => sqlx::query_scalar(
             "INSERT INTO campaigns (name, template, audience_id, audience_version, class, channels, send_on,
                 local_time, holdout, attribution_days, state, created_by, created_at, coupon_pool)
@@ -409,7 +413,7 @@ impl Tx {
     }
 
     /// One campaign.
-    pub async fn campaign(&mut self, id: i64) -> Result<Campaign> {
+    pub async fn campaign(&mut self, id: crate::CampaignId) -> Result<Campaign> {
         let sql = format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = $1");
         let row: Option<CampaignRow> = on_tx!(self, c => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
             .bind(id)
@@ -431,7 +435,7 @@ impl Tx {
     /// scheduling pins it); false when it was not in `from`.
     pub async fn set_campaign_state(
         &mut self,
-        id: i64,
+        id: crate::CampaignId,
         from: CampaignState,
         to: CampaignState,
         audience_version: Option<i32>,
@@ -455,7 +459,7 @@ impl Tx {
     /// find them blocked. Returns how many.
     pub async fn block_campaign_messages(
         &mut self,
-        campaign_id: i64,
+        campaign_id: crate::CampaignId,
         reason: &str,
         now: Timestamp,
     ) -> Result<u64> {
@@ -492,7 +496,7 @@ impl Tx {
     /// Records how far a campaign's planning got, and whether it is done.
     pub async fn advance_campaign(
         &mut self,
-        id: i64,
+        id: crate::CampaignId,
         cursor_id: CustomerId,
         done_at: Option<Timestamp>,
     ) -> Result<()> {
@@ -528,7 +532,7 @@ impl Tx {
 
     /// How many personal codes a campaign's sent messages carried, and how many of those
     /// were used in an order.
-    pub async fn campaign_codes(&mut self, campaign_id: i64) -> Result<(i64, i64)> {
+    pub async fn campaign_codes(&mut self, campaign_id: crate::CampaignId) -> Result<(i64, i64)> {
         Ok(on_tx!(self, c => sqlx::query_as(
             "SELECT COUNT(*), CAST(COALESCE(SUM(CASE WHEN k.uses > 0 THEN 1 ELSE 0 END), 0) AS BIGINT)
              FROM campaign_recipients r JOIN coupons k ON k.message_id = r.message_id
@@ -544,7 +548,7 @@ impl Tx {
     /// attribution window (`window_us`) after the planned send and after the send itself.
     pub async fn campaign_outcomes(
         &mut self,
-        campaign_id: i64,
+        campaign_id: crate::CampaignId,
         window_us: i64,
     ) -> Result<Vec<RecipientOutcome>> {
         #[allow(clippy::type_complexity)]
@@ -603,7 +607,7 @@ impl Tx {
     /// A campaign's messages: (customer id, message id, state, reason), by customer.
     pub async fn campaign_messages(
         &mut self,
-        campaign_id: i64,
+        campaign_id: crate::CampaignId,
     ) -> Result<Vec<(CustomerId, i64, String, String)>> {
         Ok(on_tx!(self, c => sqlx::query_as(
             "SELECT r.customer_id, m.id, m.state, m.reason FROM campaign_recipients r
@@ -621,7 +625,7 @@ impl Tx {
     /// twice. Returns how many messages were planned.
     pub async fn plan_campaign_page(
         &mut self,
-        campaign_id: i64,
+        campaign_id: crate::CampaignId,
         recipients: &[PlannedRecipient],
         message: &CampaignMessage<'_>,
         now: Timestamp,

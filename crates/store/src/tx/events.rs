@@ -13,7 +13,7 @@ impl Tx {
         properties: &serde_json::Value,
         source_id: Option<&str>,
         now: Timestamp,
-    ) -> Result<Option<i64>> {
+    ) -> Result<Option<crate::EventId>> {
         Ok(on_tx!(self, c => sqlx::query_scalar(
             "INSERT INTO events (source_id, customer_id, event_type, occurred_at, received_at, properties)
              VALUES ($1, $2, $3, $4, $5, $6)
@@ -35,11 +35,11 @@ impl Tx {
         &mut self,
         events: &[NewEvent<'_>],
         now: Timestamp,
-    ) -> Result<Vec<i64>> {
+    ) -> Result<Vec<crate::EventId>> {
         let mut ids = Vec::with_capacity(events.len());
         // Six binds per row; stay well inside SQLite's and PostgreSQL's bind limits.
         for chunk in events.chunks(1000) {
-            let chunk_ids: Vec<i64> = on_tx!(self, c => {
+            let chunk_ids: Vec<crate::EventId> = on_tx!(self, c => {
                 let mut q = sqlx::QueryBuilder::new(
                     "INSERT INTO events (source_id, customer_id, event_type, occurred_at, received_at, properties) ",
                 );
@@ -60,7 +60,7 @@ impl Tx {
     }
 
     /// An event by id.
-    pub async fn event(&mut self, id: i64) -> Result<StoredEvent> {
+    pub async fn event(&mut self, id: crate::EventId) -> Result<StoredEvent> {
         let row: Option<StoredEvent> = on_tx!(self, c => sqlx::query_as(
             "SELECT id, customer_id, event_type, occurred_at, properties, source_id FROM events WHERE id = $1",
         )

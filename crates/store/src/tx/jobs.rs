@@ -11,7 +11,7 @@ impl Tx {
         ref_id: impl Into<i64>,
         run_at: Timestamp,
         now: Timestamp,
-    ) -> Result<i64> {
+    ) -> Result<JobId> {
         let ref_id: i64 = ref_id.into();
         Ok(on_tx!(self, c => sqlx::query_scalar(
             "INSERT INTO jobs (kind, ref_id, run_at, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
@@ -28,7 +28,7 @@ impl Tx {
     pub async fn insert_jobs(
         &mut self,
         kind: JobKind,
-        ref_ids: &[i64],
+        ref_ids: &[impl Into<i64> + Copy],
         run_at: Timestamp,
         now: Timestamp,
     ) -> Result<()> {
@@ -36,7 +36,7 @@ impl Tx {
             on_tx!(self, c => {
                 let mut q = sqlx::QueryBuilder::new("INSERT INTO jobs (kind, ref_id, run_at, created_at) ");
                 q.push_values(chunk, |mut row, id| {
-                    row.push_bind(kind.as_str()).push_bind(*id).push_bind(micros(run_at)).push_bind(micros(now));
+                    row.push_bind(kind.as_str()).push_bind((*id).into()).push_bind(micros(run_at)).push_bind(micros(now));
                 });
                 q.build().execute(&mut *c).await?.rows_affected()
             });

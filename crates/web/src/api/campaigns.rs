@@ -19,6 +19,7 @@
 
 use aftercare_domain::FieldError;
 use aftercare_engine::campaigns::{Draft, Refusal, parse_audience};
+use aftercare_store::CampaignId;
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -59,7 +60,7 @@ fn who(caller: &Caller) -> String {
 
 async fn campaign_by_id(app: &AppState, id: i64) -> Result<aftercare_store::Campaign, ApiError> {
     let mut tx = app.store.begin_read().await?;
-    let campaign = match tx.campaign(id).await {
+    let campaign = match tx.campaign(CampaignId(id)).await {
         Ok(c) => c,
         Err(aftercare_store::StoreError::NotFound(_)) => {
             return Err(ApiError::NotFound(format!("no campaign with id {id}")));
@@ -122,7 +123,7 @@ async fn report(
         })
     };
     Ok(CampaignReport {
-        id: c.id,
+        id: c.id.into(),
         channels: c.channels.split(',').map(str::to_string).collect(),
         name: c.name,
         template: c.template,
@@ -342,7 +343,10 @@ pub async fn schedule_campaign(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Response, ApiError> {
     let by = who(&caller);
-    campaign_step(&app, id, || app.engine.schedule_campaign(id, &by)).await?;
+    campaign_step(&app, id, || {
+        app.engine.schedule_campaign(CampaignId(id), &by)
+    })
+    .await?;
     let campaign = campaign_by_id(&app, id).await?;
     Ok(Json(report(&app, campaign, false).await?).into_response())
 }
@@ -360,7 +364,7 @@ pub async fn cancel_campaign(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Response, ApiError> {
     let by = who(&caller);
-    campaign_step(&app, id, || app.engine.cancel_campaign(id, &by)).await?;
+    campaign_step(&app, id, || app.engine.cancel_campaign(CampaignId(id), &by)).await?;
     let campaign = campaign_by_id(&app, id).await?;
     Ok(Json(report(&app, campaign, true).await?).into_response())
 }
@@ -378,7 +382,7 @@ pub async fn delete_campaign(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Response, ApiError> {
     let by = who(&caller);
-    campaign_step(&app, id, || app.engine.delete_campaign(id, &by)).await?;
+    campaign_step(&app, id, || app.engine.delete_campaign(CampaignId(id), &by)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

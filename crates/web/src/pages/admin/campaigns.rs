@@ -6,6 +6,7 @@
 //! (`engine/src/campaigns.rs`), which checks, audits and plans; this only shows and asks.
 
 use aftercare_engine::campaigns::{Draft, Refusal, parse_audience};
+use aftercare_store::CampaignId;
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -385,7 +386,7 @@ async fn campaign_page(
     error: Option<&Refusal>,
 ) -> AdminResult {
     let mut tx = app.store.begin_read().await?;
-    let c = match tx.campaign(id).await {
+    let c = match tx.campaign(CampaignId(id)).await {
         Ok(c) => c,
         Err(aftercare_store::StoreError::NotFound(_)) => {
             return Err(not_found(
@@ -527,9 +528,21 @@ async fn act(app: AppState, team: Team, raw_id: &str, csrf: &str, what: Act) -> 
     team.require(Role::Editor)?;
     team.check_csrf(csrf)?;
     let outcome = match what {
-        Act::Schedule => app.engine.schedule_campaign(id, &team.username).await,
-        Act::Cancel => app.engine.cancel_campaign(id, &team.username).await,
-        Act::Delete => app.engine.delete_campaign(id, &team.username).await,
+        Act::Schedule => {
+            app.engine
+                .schedule_campaign(CampaignId(id), &team.username)
+                .await
+        }
+        Act::Cancel => {
+            app.engine
+                .cancel_campaign(CampaignId(id), &team.username)
+                .await
+        }
+        Act::Delete => {
+            app.engine
+                .delete_campaign(CampaignId(id), &team.username)
+                .await
+        }
     };
     match outcome {
         // A deleted draft has no page left: back to the list.
