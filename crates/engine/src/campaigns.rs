@@ -431,7 +431,7 @@ impl Engine {
         }
         let Some(condition) = pinned_audience(&mut tx, &c).await? else {
             tracing::error!(
-                campaign = %c.id,
+                campaign = i64::from(c.id),
                 "The campaign's audience no longer loads; it is cancelled."
             );
             tx.set_campaign_state(c.id, c.state, CampaignState::Cancelled, None)

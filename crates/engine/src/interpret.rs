@@ -582,6 +582,15 @@ pub fn plan_send(
     (choice, reason)
 }
 
+/// Why a message is blocked when its enrolment has ended before it went (suppression, policy
+/// step 2): the exit's reason, or that the customer left the programme.
+pub fn suppressed(exit_reason: Option<&str>) -> String {
+    format!(
+        "blocked: {}",
+        exit_reason.unwrap_or("the customer left the programme")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

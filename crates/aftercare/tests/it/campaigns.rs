@@ -759,7 +759,11 @@ both_backends!(
     }
 );
 
-async fn customer_messages(app: &TestApp, external: &str, campaign: aftercare_store::CampaignId) -> Vec<Value> {
+async fn customer_messages(
+    app: &TestApp,
+    external: &str,
+    campaign: aftercare_store::CampaignId,
+) -> Vec<Value> {
     let mut tx = app.store.begin_read().await.unwrap();
     let id = tx
         .customer_by_external_id(external)
@@ -980,16 +984,10 @@ both_backends!(
             let app = &app;
             async move {
                 let live = aftercare_lab::trial::LiveContent {
-                    programmes: app
-                        .engine
-                        .programmes()
-                        .current()
-                        .programmes
-                        .values()
-                        .map(|p| (p.id.clone(), p.text.clone()))
-                        .collect(),
-                    templates: Vec::new(),
                     audiences,
+                    ..aftercare_lab::trial::LiveContent::of(&app.engine)
+                        .await
+                        .unwrap()
                 };
                 let request = aftercare_lab::trial::SimulationRequest {
                     customers: 20,

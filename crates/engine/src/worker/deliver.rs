@@ -95,12 +95,7 @@ impl Engine {
         if let Some(e) = &enrolment
             && e.state == EnrolmentState::Exited
         {
-            let reason = format!(
-                "blocked: {}",
-                e.exit_reason
-                    .as_deref()
-                    .unwrap_or("the customer left the programme")
-            );
+            let reason = crate::interpret::suppressed(e.exit_reason.as_deref());
             return self
                 .end_message(tx, job, &message, MessageState::Blocked, &reason)
                 .await;

@@ -474,10 +474,10 @@ impl Engine {
         };
         let mut tx = self.store.begin().await?;
         if job.attempts >= MAX_JOB_ATTEMPTS {
-            error!(job_id = %job.id, kind = %job.kind, error = %e, "Job failed too often; setting it aside.");
+            error!(job_id = i64::from(job.id), kind = %job.kind, error = %e, "Job failed too often; setting it aside.");
             tx.bury_job(job.id, &e.to_string(), now).await?;
         } else {
-            warn!(job_id = %job.id, kind = %job.kind, error = %e, "Job failed; it will be retried.");
+            warn!(job_id = i64::from(job.id), kind = %job.kind, error = %e, "Job failed; it will be retried.");
             let delay = backoff(job.attempts);
             tx.retry_job(
                 job.id,
@@ -583,7 +583,7 @@ impl Engine {
             // the kind runs, instead of failing every claim.
             JobKind::Unknown(other) => {
                 warn!(
-                    job_id = %job.id,
+                    job_id = i64::from(job.id),
                     kind = %other,
                     "Unknown job kind; setting it aside."
                 );
@@ -621,7 +621,7 @@ impl Engine {
         if !tx.reschedule_job(job.id, &self.worker_id, next).await? {
             return Ok(());
         }
-        debug!(job_id = %job.id, "Held: the programme is paused.");
+        debug!(job_id = i64::from(job.id), "Held: the programme is paused.");
         Ok(tx.commit().await?)
     }
 
@@ -629,7 +629,7 @@ impl Engine {
         if !tx.finish_job(job.id, &self.worker_id).await? {
             // Dropping the transaction rolls back this run's effects; the holder redoes them.
             warn!(
-                job_id = %job.id,
+                job_id = i64::from(job.id),
                 "Lost the lease on a job; another worker has it."
             );
             return Ok(());

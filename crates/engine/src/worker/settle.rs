@@ -91,7 +91,7 @@ impl Engine {
                         debug!(message_id = %h.message_id, "Message settled.");
                     } else {
                         warn!(
-                            job_id = %h.job_id,
+                            job_id = i64::from(h.job_id),
                             "Lost the lease on a job; another worker has it."
                         );
                     }

@@ -490,7 +490,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
         }
     }
 
-    /// `worker/route.rs`: loyalty, goals, exits, `wait_for`, queued messages, new enrolments.
+    /// `engine/src/worker/route.rs`: loyalty, goals, exits, `wait_for`, queued messages, new enrolments.
     fn route(
         &mut self,
         who: usize,
@@ -696,7 +696,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
     }
 
     /// An enrolment's steps up to the next wait or the end: the interpreter's run, applied
-    /// to the household (the worker applies the same run to the store, `worker/steps.rs`).
+    /// to the household (the worker applies the same run to the store, `engine/src/worker/steps.rs`).
     fn steps(&mut self, e: usize, now: Timestamp) {
         let due = now;
         let programme = self.enrolments[e].programme;
@@ -864,7 +864,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
         }
     }
 
-    /// `worker/deliver.rs`: suppression and the policy's decision.
+    /// `engine/src/worker/deliver.rs`: suppression and the policy's decision.
     fn deliver(&mut self, m: usize, now: Timestamp) {
         if self.messages[m].state != State::Planned {
             return;
@@ -873,12 +873,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
         if let Some(en) = enrolment
             && en.state == EnrolmentState::Exited
         {
-            let reason = format!(
-                "blocked: {}",
-                en.exit_reason
-                    .as_deref()
-                    .unwrap_or("the customer left the programme")
-            );
+            let reason = aftercare_engine::interpret::suppressed(en.exit_reason.as_deref());
             return self.block(m, reason);
         }
         let programme = enrolment.map(|en| en.programme);
@@ -989,7 +984,7 @@ impl<'s, 'a, 't> Run<'s, 'a, 't> {
         }
     }
 
-    /// `worker/calendar.rs` for one customer: the occasions of the day at 06:00 local.
+    /// `engine/src/worker/calendar.rs` for one customer: the occasions of the day at 06:00 local.
     fn calendar(&mut self, who: usize, now: Timestamp) {
         if self.people[who].next_scan.is_some_and(|(_, t)| t <= now) {
             self.people[who].next_scan = None;
