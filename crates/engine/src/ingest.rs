@@ -132,7 +132,7 @@ pub async fn create_order(
     tx: &mut Tx,
     record: &OrderRecord,
     now: Timestamp,
-) -> Result<(i64, bool), IngestError> {
+) -> Result<(aftercare_store::OrderId, bool), IngestError> {
     record.validate()?;
     let customer = customer_named(tx, &record.customer_external_id).await?;
     for (i, line) in record.lines.iter().enumerate() {

@@ -40,4 +40,6 @@ row_id!(
     EventId,
     /// A one-off campaign's id (`campaigns.id`).
     CampaignId,
+    /// An order's internal id (`orders.id`), not the shop's order number.
+    OrderId,
 );

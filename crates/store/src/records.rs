@@ -108,7 +108,7 @@ impl TryFrom<ProductRow> for ProductRecord {
 
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct OrderRow {
-    pub id: i64,
+    pub id: crate::OrderId,
     pub customer_id: CustomerId,
     pub record: String,
 }
@@ -118,7 +118,7 @@ pub(crate) struct OrderRow {
 pub struct StoredOrder {
     /// Internal id.
     #[serde(skip)]
-    pub id: i64,
+    pub id: crate::OrderId,
     /// The customer's internal id.
     #[serde(skip)]
     pub customer_id: CustomerId,

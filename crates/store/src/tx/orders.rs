@@ -10,7 +10,7 @@ impl Tx {
         record: &OrderRecord,
         customer_id: CustomerId,
         now: Timestamp,
-    ) -> Result<Option<i64>> {
+    ) -> Result<Option<crate::OrderId>> {
         let stored = self.insert_orders(&[(record, customer_id)], now).await?;
         Ok(stored.first().map(|(_, id)| *id))
     }
@@ -43,11 +43,11 @@ impl Tx {
         &mut self,
         orders: &[(&OrderRecord, CustomerId)],
         now: Timestamp,
-    ) -> Result<Vec<(String, i64)>> {
-        let mut stored: Vec<(String, i64)> = Vec::with_capacity(orders.len());
+    ) -> Result<Vec<(String, crate::OrderId)>> {
+        let mut stored: Vec<(String, crate::OrderId)> = Vec::with_capacity(orders.len());
         // Eight binds an order and five a line: well inside both backends' bind limits.
         for chunk in orders.chunks(500) {
-            let rows: Vec<(String, i64)> = on_tx!(self, c => {
+            let rows: Vec<(String, crate::OrderId)> = on_tx!(self, c => {
                 let mut q = sqlx::QueryBuilder::new(
                     "INSERT INTO orders (external_id, customer_id, placed_at, total_cents, currency,
                                          delivery_method, record, created_at) ",
@@ -67,9 +67,9 @@ impl Tx {
             });
             stored.extend(rows);
         }
-        let ids: std::collections::HashMap<&str, i64> =
+        let ids: std::collections::HashMap<&str, crate::OrderId> =
             stored.iter().map(|(e, id)| (e.as_str(), *id)).collect();
-        let lines: Vec<(i64, i32, &aftercare_domain::OrderLine)> = orders
+        let lines: Vec<(crate::OrderId, i32, &aftercare_domain::OrderLine)> = orders
             .iter()
             .filter_map(|(record, _)| Some((ids.get(record.external_id.as_str())?, record)))
             .flat_map(|(id, record)| {
@@ -99,7 +99,7 @@ impl Tx {
     }
 
     /// An order by internal id.
-    pub async fn order_by_id(&mut self, id: i64) -> Result<StoredOrder> {
+    pub async fn order_by_id(&mut self, id: crate::OrderId) -> Result<StoredOrder> {
         let row: Option<OrderRow> = on_tx!(self, c => sqlx::query_as(
             "SELECT id, customer_id, record FROM orders WHERE id = $1",
         )
@@ -169,7 +169,7 @@ impl Tx {
     pub async fn record_shipment_event(
         &mut self,
         event: &ShipmentEventRecord,
-        order_id: i64,
+        order_id: crate::OrderId,
         now: Timestamp,
     ) -> Result<bool> {
         let status = event.status.as_str();

@@ -110,7 +110,7 @@ impl Tx {
     }
 
     /// Jobs set aside after failing too often, newest first: (id, kind, ref id, attempts,
-    /// last error, dead since µs).
+    /// last error, dead since).
     pub async fn dead_jobs(&mut self, limit: i64) -> Result<Vec<DeadJob>> {
         Ok(on_tx!(self, c => sqlx::query_as(
             "SELECT id, kind, ref_id, attempts, last_error, dead_at FROM jobs

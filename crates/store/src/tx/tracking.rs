@@ -17,7 +17,7 @@ pub struct StoredShipment {
     pub external_id: String,
     /// The order's internal id.
     #[serde(skip)]
-    pub order_id: i64,
+    pub order_id: crate::OrderId,
     /// Carrier key, e.g. `postnl`.
     pub carrier: String,
     /// The latest status.
@@ -33,7 +33,7 @@ pub struct StoredShipment {
 type ShipmentRow = (
     i64,
     String,
-    i64,
+    crate::OrderId,
     String,
     String,
     i64,
@@ -265,7 +265,7 @@ impl Tx {
         &mut self,
         store_id: &str,
         slot: Timestamp,
-        order_id: i64,
+        order_id: crate::OrderId,
         customer_id: CustomerId,
         now: Timestamp,
     ) -> Result<bool> {
@@ -304,7 +304,7 @@ impl Tx {
     /// An order's booked fitting: (store, slot).
     pub async fn appointment_for_order(
         &mut self,
-        order_id: i64,
+        order_id: crate::OrderId,
     ) -> Result<Option<(String, Timestamp)>> {
         let row: Option<(String, i64)> = on_tx!(self, c => sqlx::query_as(
             "SELECT store_id, slot_at FROM appointments WHERE order_id = $1",
@@ -318,7 +318,7 @@ impl Tx {
     /// Records a recycling return for an order; `false` when it was asked for before.
     pub async fn request_recycling(
         &mut self,
-        order_id: i64,
+        order_id: crate::OrderId,
         customer_id: CustomerId,
         now: Timestamp,
     ) -> Result<bool> {
@@ -336,7 +336,10 @@ impl Tx {
     }
 
     /// When a recycling return was asked for this order.
-    pub async fn recycling_requested_at(&mut self, order_id: i64) -> Result<Option<Timestamp>> {
+    pub async fn recycling_requested_at(
+        &mut self,
+        order_id: crate::OrderId,
+    ) -> Result<Option<Timestamp>> {
         let at: Option<i64> = on_tx!(self, c => sqlx::query_scalar(
             "SELECT requested_at FROM recycling_requests WHERE order_id = $1",
         )

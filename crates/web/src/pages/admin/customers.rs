@@ -226,7 +226,7 @@ pub async fn show(
         "consents": r.consents.iter().map(|k| json!({"purpose": if k.purpose == aftercare_domain::Purpose::Service { "service" } else { "marketing" }, "channel": k.channel.as_str(),
             "granted": k.granted, "source": k.source, "at": minute(k.at, &zone)})).collect::<Vec<_>>(),
     });
-    let order_ids: std::collections::HashMap<i64, &str> = orders
+    let order_ids: std::collections::HashMap<aftercare_store::OrderId, &str> = orders
         .iter()
         .map(|o| (o.id, o.record.external_id.as_str()))
         .collect();
