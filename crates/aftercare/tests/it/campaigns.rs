@@ -1333,3 +1333,79 @@ both_backends!(
         assert!(deleted.iter().any(|a| a.action == "audience.delete"));
     }
 );
+
+// Issue 21/24, DQ1: a campaign's personal code is issued at the send, valid for its pool's
+// days; the dry run asks the policy with that validity, so a pool too short for the channel
+// shows every recipient blocked before anything is scheduled, and a long enough one none.
+both_backends!(
+    a_dry_run_blocks_a_campaign_whose_code_would_expire_too_soon_after_it_arrives,
+    |backend| async move {
+        let app = spawn_app_with(backend, |c| {
+            let mut flash = c
+                .loyalty
+                .pools
+                .iter()
+                .find(|p| p.id == "early-access")
+                .unwrap()
+                .clone();
+            flash.id = "flash".into();
+            flash.valid_days = 3;
+            c.loyalty.pools.push(flash);
+        })
+        .await;
+        club(&app, 12, 0).await;
+        let engine = &app.engine;
+        engine
+            .save_audience(
+                "runners",
+                "Hardlopers",
+                "customer.attributes.segment == 'runner'",
+                "eva",
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        let condition = parse_audience("customer.attributes.segment == 'runner'").unwrap();
+        let (app, condition) = (&app, &condition);
+        let dry_run = |pool: &'static str| async move {
+            let id = engine
+                .create_campaign(
+                    &Draft {
+                        name: format!("Code uit {pool}"),
+                        template: "early_access".into(),
+                        coupon_pool: pool.into(),
+                        holdout_percent: "0".into(),
+                        ..draft("2026-03-03")
+                    },
+                    "eva",
+                )
+                .await
+                .unwrap()
+                .unwrap();
+            let mut tx = app.store.begin_read().await.unwrap();
+            let c = tx.campaign(id).await.unwrap();
+            tx.commit().await.unwrap();
+            engine.dry_run(&c, condition).await.unwrap()
+        };
+        let too_short = |run: &aftercare_engine::campaigns::DryRun| {
+            run.blocked
+                .iter()
+                .filter(|(code, (_, why))| code.contains("coupon") || why.contains("coupon"))
+                .map(|(_, (n, _))| n)
+                .sum::<u64>()
+        };
+        let long = dry_run("early-access").await;
+        assert!(long.would_send > 0, "{long:?}");
+        assert_eq!(too_short(&long), 0, "{long:?}");
+        let short = dry_run("flash").await;
+        assert_eq!(short.would_send, 0, "{short:?}");
+        assert_eq!(too_short(&short), long.would_send, "{short:?}");
+        assert!(
+            short
+                .blocked
+                .values()
+                .any(|(_, why)| why.contains("day(s) left when the email arrives")),
+            "{short:?}"
+        );
+    }
+);

@@ -2158,3 +2158,60 @@ async fn a_code_the_shop_keeps_failing_on_waits_alone_and_is_refused_after_eight
     app.advance_hours(24).await;
     assert_eq!(shop.calls().len(), calls);
 }
+
+// Issue 24: the `shop_codes` job set aside (thirty failed runs, or an older worker that did
+// not know its kind) would leave every code out of the shop for good; each start-up makes
+// sure of the job and brings it back.
+both_backends!(
+    a_shop_codes_job_set_aside_comes_back_at_start_up_and_creates_the_waiting_codes,
+    |backend| async move {
+        let (shop, base) = ShopApi::start((201, "{}")).await;
+        let url = format!("{base}/wp-json/wc/v3/coupons");
+        let app = spawn_app_with(backend, |c| {
+            c.connectors.shop_codes = Some(aftercare_domain::webhooks::ShopCodes {
+                platform: aftercare_domain::webhooks::ShopPlatform::WooCommerce,
+                url: url.clone(),
+                token: "ck_0123:cs_4567".into(),
+            });
+            c.tracking.allow_private_targets = true;
+        })
+        .await;
+        app.seed_shop(&jan_de_vries()).await;
+        // The job is set aside, as after thirty failed runs or by an older worker that did not
+        // know its kind.
+        let now = aftercare_domain::Clock::now(app.clock.as_ref());
+        let jobs = app
+            .store
+            .claim_jobs("test", now, now + jiff::SignedDuration::from_mins(2), 50)
+            .await
+            .unwrap();
+        let job = jobs
+            .iter()
+            .find(|j| j.kind == aftercare_store::JobKind::ShopCodes)
+            .expect("start-up scheduled the shop_codes job");
+        let mut tx = app.store.begin().await.unwrap();
+        tx.bury_job(job.id, "the store was unreachable", now)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let code = issue(&app, "early-access", "C1").await;
+        app.clock.advance(jiff::SignedDuration::from_mins(3));
+        app.engine.run_until_idle().await.unwrap();
+        assert!(shop.calls().is_empty(), "a job set aside does not run");
+        assert_eq!(in_shop(&app, &code).await, Value::Null);
+        let dead = app.get_json("/v1/dead-jobs").await;
+        assert_eq!(dead["dead_jobs"][0]["kind"], "shop_codes", "{dead}");
+
+        // A start-up (every process makes sure of the job) brings it back, once.
+        app.engine.ensure_shop_codes().await.unwrap();
+        app.engine.ensure_shop_codes().await.unwrap();
+        let dead = app.get_json("/v1/dead-jobs").await;
+        assert_eq!(dead["dead_jobs"], json!([]), "{dead}");
+        app.engine.run_until_idle().await.unwrap();
+        assert_eq!(shop.codes(), vec![code.clone()]);
+        assert_eq!(in_shop(&app, &code).await["state"], "created");
+        app.clock.advance(jiff::SignedDuration::from_mins(5));
+        app.engine.run_until_idle().await.unwrap();
+        assert_eq!(shop.codes(), vec![code], "one job, each code once");
+    }
+);
