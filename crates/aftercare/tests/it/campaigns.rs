@@ -106,6 +106,30 @@ pub async fn club(app: &TestApp, runners: usize, full: usize) {
     tx.commit().await.unwrap();
 }
 
+/// Saves the audience `runners` (customers whose segment is `runner`) as Eva; its version.
+async fn save_runners(app: &TestApp) -> i32 {
+    app.engine
+        .save_audience(
+            "runners",
+            "Hardlopers",
+            "customer.attributes.segment == 'runner'",
+            "eva",
+        )
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// Tomorrow's draft sending `early_access` with a personal code from `pool`, nobody held out.
+fn with_code(pool: &str) -> Draft {
+    Draft {
+        template: "early_access".into(),
+        coupon_pool: pool.into(),
+        holdout_percent: "0".into(),
+        ..draft("2026-03-03")
+    }
+}
+
 fn draft(send_on: &str) -> Draft {
     Draft {
         name: "Nieuw in de winkel".into(),
@@ -154,16 +178,7 @@ both_backends!(
             refused.reason.contains("customer and stats only"),
             "{refused}"
         );
-        let version = engine
-            .save_audience(
-                "runners",
-                "Hardlopers",
-                "customer.attributes.segment == 'runner'",
-                "eva",
-            )
-            .await
-            .unwrap()
-            .unwrap();
+        let version = save_runners(&app).await;
         assert_eq!(version, 1);
         let count = engine
             .count_audience(
@@ -423,16 +438,7 @@ both_backends!(
         let app = spawn_app(backend).await;
         club(&app, 12, 0).await;
         let engine = &app.engine;
-        engine
-            .save_audience(
-                "runners",
-                "Hardlopers",
-                "customer.attributes.segment == 'runner'",
-                "eva",
-            )
-            .await
-            .unwrap()
-            .unwrap();
+        save_runners(&app).await;
         let offer = |template: &str, pool: &str| Draft {
             name: "Vroege toegang".into(),
             template: template.into(),
@@ -597,27 +603,10 @@ async fn a_campaign_code_stays_the_same_when_its_delivery_is_tried_again() {
     })
     .await;
     club(&app, 1, 0).await;
-    app.engine
-        .save_audience(
-            "runners",
-            "Hardlopers",
-            "customer.attributes.segment == 'runner'",
-            "eva",
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    save_runners(&app).await;
     let id = app
         .engine
-        .create_campaign(
-            &Draft {
-                template: "early_access".into(),
-                coupon_pool: "early-access".into(),
-                holdout_percent: "0".into(),
-                ..draft("2026-03-03")
-            },
-            "eva",
-        )
+        .create_campaign(&with_code("early-access"), "eva")
         .await
         .unwrap()
         .unwrap();
@@ -938,16 +927,7 @@ both_backends!(
             "an unknown audience enrols nobody"
         );
         // Saved: runners enter, walkers do not.
-        app.engine
-            .save_audience(
-                "runners",
-                "Hardlopers",
-                "customer.attributes.segment == 'runner'",
-                "eva",
-            )
-            .await
-            .unwrap()
-            .unwrap();
+        save_runners(&app).await;
         order_for("R2", "A2").await;
         order_for("W1", "A3").await;
         assert_eq!(
@@ -1355,16 +1335,7 @@ both_backends!(
         .await;
         club(&app, 12, 0).await;
         let engine = &app.engine;
-        engine
-            .save_audience(
-                "runners",
-                "Hardlopers",
-                "customer.attributes.segment == 'runner'",
-                "eva",
-            )
-            .await
-            .unwrap()
-            .unwrap();
+        save_runners(&app).await;
         let condition = parse_audience("customer.attributes.segment == 'runner'").unwrap();
         let (app, condition) = (&app, &condition);
         let dry_run = |pool: &'static str| async move {
@@ -1372,10 +1343,7 @@ both_backends!(
                 .create_campaign(
                     &Draft {
                         name: format!("Code uit {pool}"),
-                        template: "early_access".into(),
-                        coupon_pool: pool.into(),
-                        holdout_percent: "0".into(),
-                        ..draft("2026-03-03")
+                        ..with_code(pool)
                     },
                     "eva",
                 )

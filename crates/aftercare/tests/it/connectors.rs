@@ -1912,10 +1912,10 @@ async fn issue(app: &TestApp, pool: &str, external_id: &str) -> String {
 }
 
 /// A WooCommerce stand-in answering 201, the app creating its codes there, and Jan (C1).
-async fn woocommerce_shop() -> (ShopApi, TestApp) {
+async fn woocommerce_shop(backend: Backend) -> (ShopApi, TestApp) {
     let (shop, base) = ShopApi::start((201, "{}")).await;
     let url = format!("{base}/wp-json/wc/v3/coupons");
-    let app = spawn_app_with(Backend::Sqlite, |c| {
+    let app = spawn_app_with(backend, |c| {
         c.connectors.shop_codes = Some(aftercare_domain::webhooks::ShopCodes {
             platform: aftercare_domain::webhooks::ShopPlatform::WooCommerce,
             url: url.clone(),
@@ -2022,7 +2022,7 @@ both_backends!(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn codes_are_created_in_woocommerce_for_the_customer_s_address_and_a_duplicate_is_there() {
-    let (shop, app) = woocommerce_shop().await;
+    let (shop, app) = woocommerce_shop(Backend::Sqlite).await;
     // Set aside, never sent: codes the shop made (imported), and one used up before the
     // job got to it.
     let (status, body) = app
@@ -2081,7 +2081,7 @@ async fn codes_are_created_in_woocommerce_for_the_customer_s_address_and_a_dupli
 /// altogether counts no tries and refuses nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_code_the_shop_keeps_failing_on_waits_alone_and_is_refused_after_eight_tries() {
-    let (shop, app) = woocommerce_shop().await;
+    let (shop, app) = woocommerce_shop(Backend::Sqlite).await;
     let bad = issue(&app, "service-recovery", "C1").await;
     let first = issue(&app, "win-back", "C1").await;
     let second = issue(&app, "loyal-thanks", "C1").await;
@@ -2165,18 +2165,7 @@ async fn a_code_the_shop_keeps_failing_on_waits_alone_and_is_refused_after_eight
 both_backends!(
     a_shop_codes_job_set_aside_comes_back_at_start_up_and_creates_the_waiting_codes,
     |backend| async move {
-        let (shop, base) = ShopApi::start((201, "{}")).await;
-        let url = format!("{base}/wp-json/wc/v3/coupons");
-        let app = spawn_app_with(backend, |c| {
-            c.connectors.shop_codes = Some(aftercare_domain::webhooks::ShopCodes {
-                platform: aftercare_domain::webhooks::ShopPlatform::WooCommerce,
-                url: url.clone(),
-                token: "ck_0123:cs_4567".into(),
-            });
-            c.tracking.allow_private_targets = true;
-        })
-        .await;
-        app.seed_shop(&jan_de_vries()).await;
+        let (shop, app) = woocommerce_shop(backend).await;
         // The job is set aside, as after thirty failed runs or by an older worker that did not
         // know its kind.
         let now = aftercare_domain::Clock::now(app.clock.as_ref());
