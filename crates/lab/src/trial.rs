@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use aftercare_domain::ManualClock;
 use aftercare_engine::Engine;
-use aftercare_engine::programme::{Library, parse_programme};
+use aftercare_engine::programme::parse_programme;
 use aftercare_engine::reports::SimulationReport;
 use aftercare_engine::versions;
 use aftercare_store::Store;
@@ -27,38 +27,21 @@ pub struct ProgrammeChange {
     pub text: String,
 }
 
-/// The live programmes, templates and audiences a run starts from (issue 21: what the
-/// editors published, not the files alone).
+/// What a run takes from the live store besides the live engine's own programmes and
+/// templates (which it copies as loaded, published in the editors too; issue 21).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LiveContent {
-    /// Each programme's live definition: (id, TOML). Empty: the live engine's programmes.
-    pub programmes: Vec<(String, String)>,
-    /// Each template's live definition: (name, TOML), over the live engine's templates.
-    pub templates: Vec<(String, String)>,
-    /// The saved audiences: (id, name, condition).
+    /// The saved audiences programmes enter by: (id, name, condition).
     pub audiences: Vec<(String, String, String)>,
 }
 
 impl LiveContent {
-    /// What `live` runs now: its programmes and templates as loaded (published in the
-    /// editors too) and the audiences saved in its store.
+    /// The audiences saved in `live`'s store.
     pub async fn of(live: &Engine) -> aftercare_store::Result<Self> {
         let mut tx = live.store().begin_read().await?;
         let audiences = tx.audiences().await?;
         tx.commit().await?;
         Ok(Self {
-            programmes: live
-                .programmes()
-                .current()
-                .programmes
-                .values()
-                .map(|p| (p.id.clone(), p.text.clone()))
-                .collect(),
-            templates: live
-                .renderer()
-                .sources()
-                .map(|(name, text)| (name.to_string(), text.to_string()))
-                .collect(),
             audiences: audiences
                 .into_iter()
                 .map(|a| (a.id, a.name, a.definition))
@@ -80,7 +63,8 @@ pub struct SimulationRequest {
     pub start: Timestamp,
     /// The library with this programme changed, or the library as it is.
     pub change: Option<ProgrammeChange>,
-    /// What is live now, so "as it is" is what customers get.
+    /// The saved audiences it runs with (the live engine's programmes and templates are
+    /// taken as loaded), so "as it is" is what customers get.
     pub live: LiveContent,
 }
 
@@ -125,8 +109,8 @@ impl Drop for ThrowawayDir {
 }
 
 /// Builds a throw-away engine beside `live` for a run of `what`, its clock at `from`: the
-/// live programmes and templates (`content`, over the live engine's own), `change` in
-/// place of its programme and simulated as if it were live, and the saved audiences.
+/// live engine's programmes and templates, `change` in place of its programme and
+/// simulated as if it were live, and the saved audiences of `content`.
 pub async fn engine(
     live: &Engine,
     what: &str,
@@ -135,22 +119,13 @@ pub async fn engine(
     change: Option<&ProgrammeChange>,
 ) -> anyhow::Result<Trial> {
     let dir = ThrowawayDir::new(what)?;
+    // The run's own renderer over the same templates (storing them takes it by value).
     let renderer = live
         .renderer()
-        .with_templates(content.templates.iter().cloned())
+        .with_templates(std::iter::empty())
         .map_err(|f| anyhow::anyhow!("the live templates do not load ({} findings)", f.len()))?;
-    let ctx = aftercare_engine::content::with_templates(live.check_context(), &renderer);
-    let mut library = if content.programmes.is_empty() {
-        live.programmes().current().clone()
-    } else {
-        let mut library = Library::default();
-        for (id, text) in &content.programmes {
-            let p = parse_programme(Path::new(&format!("{id}.toml")), text, &ctx)
-                .map_err(|f| findings(&format!("live programme {id}"), &f))?;
-            library.programmes.insert(p.id.clone(), p);
-        }
-        library
-    };
+    let ctx = live.check_context();
+    let mut library = live.programmes().current().clone();
     if let Some(change) = change {
         // A draft is simulated as if it were live: that is what the simulation is for.
         let mut table: toml::Table =
@@ -158,7 +133,7 @@ pub async fn engine(
         table.remove("status");
         let text = toml::to_string(&table)?;
         let file = format!("simulated-{}.toml", change.programme_id);
-        let p = parse_programme(Path::new(&file), &text, &ctx)
+        let p = parse_programme(Path::new(&file), &text, ctx)
             .map_err(|f| findings("the changed programme", &f))?;
         library.programmes.remove(&change.programme_id);
         if library.programmes.contains_key(&p.id) {
@@ -186,7 +161,7 @@ pub async fn engine(
         }
         tx.commit().await?;
     }
-    let programmes = versions::sync(&store, library, &ctx, from)
+    let programmes = versions::sync(&store, library, ctx, from)
         .await
         .map_err(|e| anyhow::anyhow!("storing the programmes: {e}"))?;
     let (renderer, generation) = aftercare_engine::content::sync_templates(&store, renderer, from)

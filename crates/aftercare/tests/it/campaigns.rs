@@ -963,12 +963,7 @@ both_backends!(
         let simulate = |audiences: Vec<(String, String, String)>| {
             let app = &app;
             async move {
-                let live = aftercare_lab::trial::LiveContent {
-                    audiences,
-                    ..aftercare_lab::trial::LiveContent::of(&app.engine)
-                        .await
-                        .unwrap()
-                };
+                let live = aftercare_lab::trial::LiveContent { audiences };
                 let request = aftercare_lab::trial::SimulationRequest {
                     customers: 20,
                     days: 30,
