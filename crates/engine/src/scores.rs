@@ -11,8 +11,12 @@
 //! period. The models are refitted weekly (`[scores] refit_days`; their parameters move
 //! slowly) and applied daily.
 //!
-//! What it does not do yet: score in batches (it reads every order at once, fine for shops
-//! of up to a few hundred thousand orders).
+//! The day's run is a `scores` job of its own (issue 22): it reads every order's day, total
+//! and customer once (the RFM quintiles and the models need the whole shop), then writes the
+//! scores [`SLICE`] customers to a transaction, each slice with its `likely_lapsing` events
+//! and a renewal of the job's lease, so a million customers take a few hundred statements
+//! and a worker killed mid-way leaves a run that the next one finishes (a slice already
+//! written sees its own lapse as old news; events are unique by their source).
 
 use aftercare_store::CustomerId;
 use std::collections::BTreeMap;
@@ -209,19 +213,33 @@ pub fn lifetime(model: &BgNbd, spend: Option<&GammaGamma>, h: &History) -> Lifet
     }
 }
 
+/// Customers whose scores are written in one transaction.
+pub const SLICE: usize = 5_000;
+
+/// The scores key in the cursors: the last day scored.
+const CURSOR: &str = "scores";
+
+/// Whether the scores of `now`'s UTC day are still to be worked out.
+pub async fn due(tx: &mut Tx, now: Timestamp) -> aftercare_store::Result<bool> {
+    let today = now.to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
+    Ok(tx
+        .cursor(CURSOR)
+        .await?
+        .is_none_or(|last| last.to_zoned_datetime(jiff::tz::TimeZone::UTC).date() < today))
+}
+
 /// Computes and stores every customer's scores at `now`, posting `likely_lapsing` events;
-/// returns the number of customers scored. Runs at most once per UTC day.
+/// returns the number of customers scored. Runs at most once per UTC day. A `lease` is
+/// renewed with every slice (the `scores` job's).
 pub async fn refresh(
     store: &Store,
     config: &ScoresConfig,
     now: Timestamp,
+    lease: Option<&crate::worker::Lease<'_>>,
 ) -> aftercare_store::Result<usize> {
-    const CURSOR: &str = "scores";
     let mut tx = store.begin().await?;
     let today = now.to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
-    if let Some(last) = tx.cursor(CURSOR).await?
-        && last.to_zoned_datetime(jiff::tz::TimeZone::UTC).date() >= today
-    {
+    if !due(&mut tx, now).await? {
         return Ok(0);
     }
     // Purchase days per customer (several orders on one day are one purchase).
@@ -245,61 +263,84 @@ pub async fn refresh(
             monetary: by_day.values().sum::<i64>() as f64,
         });
     }
+    // A refit is stored with the read (a run that dies later applies the same models).
     let models = models(&mut tx, &histories, now, config.refit_days).await?;
+    tx.commit().await?;
     let rfm_scores = rfm::score(&inputs);
     let a_while_ago = today
         .checked_sub(jiff::Span::new().days(FRESH_LAPSE_DAYS))
         .unwrap_or(today);
-    for (i, &customer_id) in ids.iter().enumerate() {
-        let h = &histories[i];
-        let s = rfm_scores[i];
-        let (p_alive, expected, value) = match &models {
-            Some((m, g)) => {
-                let l = lifetime(m, Some(g), h);
-                (
-                    Some(l.p_alive),
-                    Some(l.expected_purchases_90d),
-                    l.clv_12m_cents,
-                )
-            }
-            None => (None, None, None),
-        };
-        let scores = Scores {
-            customer_id,
-            rfm_r: i32::from(s.r),
-            rfm_f: i32::from(s.f),
-            rfm_m: i32::from(s.m),
-            rfm_segment: s.segment.as_str().to_string(),
-            p_alive,
-            expected_purchases_90d: expected,
-            clv_12m_cents: value,
-        };
-        let previous = tx.put_scores(&scores, now).await?;
-        if let Some(p) = p_alive
-            && h.frequency > 0.0
-            && lapses_now(p, previous, || {
-                let (model, _) = models.as_ref()?;
-                p_alive_on(model, &days[&customer_id], a_while_ago)
-            })
-        {
-            let properties = serde_json::json!({
-                "p_alive": p,
-                "expected_purchases_90d": expected,
-                "rfm_segment": s.segment.as_str(),
-                "days_since_last_order": inputs[i].recency_days as i64,
-            });
-            let source = format!("lapsing:{customer_id}:{today}");
-            append_event(
-                &mut tx,
-                customer_id,
-                "likely_lapsing",
-                now,
-                &properties,
-                Some(&source),
-                now,
-            )
-            .await?;
+    for (slice, first) in ids.chunks(SLICE).zip((0..).step_by(SLICE)) {
+        let mut tx = store.begin().await?;
+        if let Some(lease) = lease {
+            lease.renew(&mut tx).await?;
         }
+        let scores: Vec<(Scores, Option<f64>)> = slice
+            .iter()
+            .enumerate()
+            .map(|(k, &customer_id)| {
+                let i = first + k;
+                let s = rfm_scores[i];
+                let (p_alive, expected, value) = match &models {
+                    Some((m, g)) => {
+                        let l = lifetime(m, Some(g), &histories[i]);
+                        (
+                            Some(l.p_alive),
+                            Some(l.expected_purchases_90d),
+                            l.clv_12m_cents,
+                        )
+                    }
+                    None => (None, None, None),
+                };
+                let scores = Scores {
+                    customer_id,
+                    rfm_r: i32::from(s.r),
+                    rfm_f: i32::from(s.f),
+                    rfm_m: i32::from(s.m),
+                    rfm_segment: s.segment.as_str().to_string(),
+                    p_alive,
+                    expected_purchases_90d: expected,
+                    clv_12m_cents: value,
+                };
+                (scores, p_alive)
+            })
+            .collect();
+        let rows: Vec<Scores> = scores.iter().map(|(s, _)| s.clone()).collect();
+        let previous = tx.put_many_scores(&rows, now).await?;
+        for (k, ((scores, p_alive), previous)) in scores.iter().zip(previous).enumerate() {
+            let i = first + k;
+            let customer_id = scores.customer_id;
+            if let Some(p) = *p_alive
+                && histories[i].frequency > 0.0
+                && lapses_now(p, previous, || {
+                    let (model, _) = models.as_ref()?;
+                    p_alive_on(model, &days[&customer_id], a_while_ago)
+                })
+            {
+                let properties = serde_json::json!({
+                    "p_alive": p,
+                    "expected_purchases_90d": scores.expected_purchases_90d,
+                    "rfm_segment": scores.rfm_segment,
+                    "days_since_last_order": inputs[i].recency_days as i64,
+                });
+                let source = format!("lapsing:{customer_id}:{today}");
+                append_event(
+                    &mut tx,
+                    customer_id,
+                    "likely_lapsing",
+                    now,
+                    &properties,
+                    Some(&source),
+                    now,
+                )
+                .await?;
+            }
+        }
+        tx.commit().await?;
+    }
+    let mut tx = store.begin().await?;
+    if let Some(lease) = lease {
+        lease.renew(&mut tx).await?;
     }
     // OF2: the day's "also bought" rules from every order's basket.
     let mut baskets: Vec<Vec<String>> = Vec::new();

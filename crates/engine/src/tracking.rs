@@ -311,8 +311,13 @@ impl Engine {
             Err(e) if e.is_transient() && job.attempts < MAX_CARRIER_ATTEMPTS => {
                 warn!(change_id = change.id, error = %e, "Carrier unreachable; retrying.");
                 let due = now.checked_add(with_jitter(job.attempts)).unwrap_or(now);
-                tx.retry_job(job.id, due, &e.to_string()).await?;
-                Ok(tx.commit().await?)
+                if tx
+                    .retry_job(job.id, self.worker_id(), due, &e.to_string())
+                    .await?
+                {
+                    tx.commit().await?;
+                }
+                Ok(())
             }
             Err(e) => {
                 settle(

@@ -24,8 +24,6 @@ use jiff::Timestamp;
 pub use ids::*;
 pub use records::*;
 pub use states::*;
-#[doc(hidden)]
-pub use tx::CONTACTS;
 pub use tx::VariantOutcome;
 pub use tx::{AlsoBought, Answer, DeadJob, StoredDeliveryChange, StoredShipment, SurveyResult};
 pub use tx::{
@@ -33,6 +31,8 @@ pub use tx::{
     RecipientOutcome,
 };
 pub use tx::{AuditEntry, OutgoingWebhook, Pause, PrintBatch, TeamSession, TeamUser};
+#[doc(hidden)]
+pub use tx::{CONTACTS, CalendarPart};
 pub use tx::{Content, ContentChange, Draft, LiveTemplate, TemplateVersion};
 pub use tx::{
     Coupon, NewCoupon, NewEntry, RedeemOutcome, Redemption, Referral, Scores, ShopCode, Tx,

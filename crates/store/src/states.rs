@@ -82,8 +82,12 @@ pub enum JobKind {
     Step,
     /// Render and send a message.
     Deliver,
-    /// Compute calendar occasions (hourly, recurring).
+    /// Compute calendar occasions (hourly, recurring): plans the day's parts.
     Calendar,
+    /// Store one part of a local day's occasions in a time zone (issue 22).
+    CalendarPart,
+    /// Refresh every customer's relationship scores (daily; at most one at a time).
+    Scores,
     /// Settle a referral when the first order's return period has passed (RF1).
     Referral,
     /// Pass a delivery change on to the carrier (PX2).

@@ -79,7 +79,7 @@ mod versions;
 mod webhooks;
 pub use admin::{AuditEntry, Pause, TeamSession, TeamUser};
 #[doc(hidden)]
-pub use calendar::CONTACTS;
+pub use calendar::{CONTACTS, CalendarPart};
 pub use campaigns::{
     Audience, AudienceVersion, Campaign, CampaignMessage, NewCampaign, PlannedRecipient,
     RecipientOutcome,

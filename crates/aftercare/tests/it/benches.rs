@@ -106,3 +106,94 @@ async fn the_admin_bench_messages_fit_the_schema_and_count_on_the_dashboards() {
     let messages: i64 = band.by_channel_class.iter().map(|c| c.messages).sum();
     assert_eq!(messages, 57, "60 written, 3 of them blocked: {band:?}");
 }
+
+/// `bench/calendar`'s generator writes a shop the import takes whole, and the day's calendar
+/// on it — cut into parts, with the day's scores as a job of its own — finds every birthday
+/// of the day and scores every customer, as the bench then measures at a million.
+#[tokio::test]
+async fn the_calendar_bench_shop_imports_and_its_day_finds_every_birthday_and_scores_everyone() {
+    use aftercare::cli::import::{Options, import_file};
+    use aftercare_engine::import::Kind;
+    let dir = tempfile::tempdir().unwrap();
+    // The test clock's day, 10:00 in Amsterdam.
+    let out = Command::new("/usr/bin/python3")
+        .arg(repo_root().join("bench/calendar/generate.py"))
+        .args([
+            "400",
+            dir.path().to_str().unwrap(),
+            "Europe/Amsterdam",
+            "2026-03-02",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut app = spawn_app(Backend::Sqlite).await;
+    app.engine = app.engine.clone().with_calendar_span(50);
+    for (kind, file) in [
+        (Kind::Products, "products.jsonl"),
+        (Kind::Customers, "customers.jsonl"),
+        (Kind::Orders, "orders.jsonl"),
+    ] {
+        let report = import_file(
+            &app.engine,
+            kind,
+            &dir.path().join(file),
+            Options::default(),
+        )
+        .await
+        .unwrap();
+        assert!(report.rejected.is_empty(), "{file}: {report:?}");
+    }
+    let born_today: Vec<String> = std::fs::read_to_string(dir.path().join("customers.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|c| c["birth_date"].as_str().unwrap().ends_with("-03-02"))
+        .map(|c| c["external_id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        !born_today.is_empty(),
+        "the generator's seed gives a birthday today"
+    );
+    app.engine.ensure_calendar().await.unwrap();
+    app.engine.run_until_idle().await.unwrap();
+    let mut tx = app.store.begin_read().await.unwrap();
+    let scored: i64 = tx
+        .segment_summary()
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.1)
+        .sum();
+    assert_eq!(
+        scored, 400,
+        "every customer has orders, so every one is scored"
+    );
+    for id in &born_today {
+        let customer = tx.customer_by_external_id(id).await.unwrap().unwrap();
+        let events = tx.events_of_customer(customer.id, 100).await.unwrap();
+        assert_eq!(
+            events
+                .iter()
+                .filter(|e| e.event_type == "occasion_birthday")
+                .count(),
+            1,
+            "{id}: {events:?}"
+        );
+    }
+    let figures = tx
+        .job_figures(aftercare_domain::Clock::now(app.clock.as_ref()))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert!(
+        figures
+            .iter()
+            .all(|f| f.kind != "calendar_part" && f.kind != "scores"),
+        "{figures:?}"
+    );
+}

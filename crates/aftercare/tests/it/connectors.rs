@@ -2179,9 +2179,11 @@ both_backends!(
             .find(|j| j.kind == aftercare_store::JobKind::ShopCodes)
             .expect("start-up scheduled the shop_codes job");
         let mut tx = app.store.begin().await.unwrap();
-        tx.bury_job(job.id, "the store was unreachable", now)
-            .await
-            .unwrap();
+        assert!(
+            tx.bury_job(job.id, "test", "the store was unreachable", now)
+                .await
+                .unwrap()
+        );
         tx.commit().await.unwrap();
         let code = issue(&app, "early-access", "C1").await;
         app.clock.advance(jiff::SignedDuration::from_mins(3));

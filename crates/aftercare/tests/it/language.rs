@@ -676,6 +676,91 @@ both_backends!(
     }
 );
 
+/// The calendar jobs of one kind on the queue: (queued, held by a worker).
+async fn calendar_jobs(lab: &Lab, kind: &str) -> (i64, i64) {
+    let mut tx = lab.store.begin_read().await.unwrap();
+    let figures = tx.job_figures(lab.clock.now()).await.unwrap();
+    tx.commit().await.unwrap();
+    figures
+        .iter()
+        .find(|f| f.kind == kind)
+        .map_or((0, 0), |f| (f.queued, f.leased))
+}
+
+both_backends!(
+    a_days_calendar_is_cut_into_parts_any_worker_takes_and_a_killed_workers_part_is_redone_once,
+    |backend| async move {
+        // Issue 22: the day's scan of a zone is cut into parts of customer ids (two here,
+        // a million customers in real life), each a job any worker can take; a worker
+        // killed holding a part leaves it to the next once its lease has run out.
+        let mut lab = Lab::new(
+            backend,
+            "2027-02-27T05:30:00Z",
+            &[("birthday.toml", OCCASIONS)],
+        )
+        .await;
+        lab.engine = lab.engine.clone().with_calendar_span(2);
+        let consent = json!([{"purpose": "marketing", "channel": "email", "granted": true, "source": "checkout", "at": "2020-01-01T00:00:00Z"}]);
+        for i in 0..5 {
+            lab.customer(
+                &format!("B{i}"),
+                json!({"birth_date": "1990-02-27", "consents": consent}),
+            )
+            .await;
+        }
+        // The first batch: the calendar asks for the day's scores (06:30 in Amsterdam).
+        lab.engine.run_once().await.unwrap();
+        assert_eq!(calendar_jobs(&lab, "scores").await, (1, 0));
+        assert_eq!(calendar_jobs(&lab, "calendar_part").await, (0, 0));
+        // A worker takes the scores and dies holding them: the day waits for the lease.
+        let now = lab.clock.now();
+        let lease = SignedDuration::from_secs(120);
+        let held = lab
+            .store
+            .claim_jobs("killed", now, now + lease, 1)
+            .await
+            .unwrap();
+        assert_eq!(held[0].kind, aftercare_store::JobKind::Scores);
+        lab.run().await;
+        assert_eq!(calendar_jobs(&lab, "scores").await, (1, 1));
+        // Its lease runs out; another worker scores, then plans the day in three parts.
+        lab.clock.advance(SignedDuration::from_secs(180));
+        lab.engine.run_once().await.unwrap();
+        assert_eq!(calendar_jobs(&lab, "scores").await, (0, 0));
+        assert_eq!(calendar_jobs(&lab, "calendar_part").await, (3, 0));
+        // A worker takes a part and dies holding it; the other parts are done meanwhile.
+        let now = lab.clock.now();
+        let held = lab
+            .store
+            .claim_jobs("killed", now, now + lease, 1)
+            .await
+            .unwrap();
+        assert_eq!(held[0].kind, aftercare_store::JobKind::CalendarPart);
+        lab.run().await;
+        assert_eq!(
+            calendar_jobs(&lab, "calendar_part").await,
+            (1, 1),
+            "the other parts are done, the killed worker's part waits for its lease"
+        );
+        // Through the morning: the lease runs out, another worker does the part, and each
+        // customer gets one birthday card at 09:00 — none lost, none twice.
+        lab.hours(5).await;
+        assert_eq!(calendar_jobs(&lab, "calendar_part").await, (0, 0));
+        let messages = lab.messages().await;
+        for i in 0..5 {
+            let cards: Vec<_> = messages
+                .iter()
+                .filter(|m| m.0 == format!("B{i}") && m.1 == "thanks")
+                .collect();
+            assert_eq!(cards.len(), 1, "B{i}: {messages:?}");
+            assert_eq!(
+                cards[0].3,
+                "2027-02-27T08:00:00Z".parse::<Timestamp>().unwrap()
+            );
+        }
+    }
+);
+
 /// Job kinds are typed at the store's edge (issue 20); a kind this version does not know —
 /// written by a newer one during a rolling upgrade — is set aside with its reason, where the
 /// team sees it, instead of failing every claim.
@@ -751,6 +836,51 @@ async fn a_job_that_keeps_failing_is_set_aside_not_retried_forever() {
         claimable.iter().all(|j| j.ref_id != 999_999),
         "a dead job is not claimed again"
     );
+}
+
+/// Issue 22: a worker whose lease ran out while its job failed (a long scores run, a
+/// stalled connection) leaves the job to the worker that took it over: its retry or
+/// set-aside changes nothing, so two workers never end up holding or freeing one job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_lost_a_failing_jobs_lease_leaves_it_to_the_worker_that_took_it() {
+    let lab = Lab::new(
+        Backend::Sqlite,
+        "2026-05-04T08:00:00Z",
+        &[("reminder.toml", REMINDER)],
+    )
+    .await;
+    lab.run().await;
+    let now = lab.clock.now();
+    let mut tx = lab.store.begin().await.unwrap();
+    let id = tx
+        .insert_job(aftercare_store::JobKind::Event, 999_999, now, now)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let slow = lab
+        .store
+        .claim_jobs("slow", now, now + SignedDuration::from_mins(2), 1)
+        .await
+        .unwrap();
+    assert_eq!(slow.iter().map(|j| j.id).collect::<Vec<_>>(), [id]);
+    let later = now + SignedDuration::from_mins(3);
+    let other = lab
+        .store
+        .claim_jobs("other", later, later + SignedDuration::from_mins(2), 1)
+        .await
+        .unwrap();
+    assert_eq!(other.iter().map(|j| j.id).collect::<Vec<_>>(), [id]);
+    let mut tx = lab.store.begin().await.unwrap();
+    assert!(!tx.retry_job(id, "slow", later, "failed").await.unwrap());
+    assert!(!tx.bury_job(id, "slow", "failed", later).await.unwrap());
+    assert!(!tx.finish_job(id, "slow").await.unwrap());
+    let figures = tx.job_figures(later).await.unwrap();
+    tx.commit().await.unwrap();
+    let event = figures.iter().find(|f| f.kind == "event").unwrap();
+    assert_eq!((event.leased, event.dead), (1, 0), "{figures:?}");
+    let mut tx = lab.store.begin().await.unwrap();
+    assert!(tx.retry_job(id, "other", later, "failed").await.unwrap());
+    tx.commit().await.unwrap();
 }
 
 const VIP: &str = r#"

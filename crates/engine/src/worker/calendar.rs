@@ -1,8 +1,17 @@
 //! The calendar job: once a local day per time zone, birthdays, anniversaries, lifespans,
-//! inactivity and household moments become events (see [`crate::occasions`]).
+//! inactivity and household moments become events (see [`crate::occasions`]). The day's
+//! scan of a zone is cut into parts of [`PART_SPAN`] customer ids, each a `calendar_part` job
+//! any worker can take (issue 22), and the day's relationship scores are a `scores` job of
+//! their own that runs first and then plans the parts (its `likely_lapsing` events come
+//! before the day's occasions, as in the fast simulator), so a million customers are shared
+//! between workers and a worker killed mid-way leaves its part to another.
 
 use super::*;
-use aftercare_store::CustomerId;
+use aftercare_store::{CalendarPart, CustomerId};
+
+/// Customer ids per part of a zone's daily scan: a part stores its occasions in one
+/// transaction of a second or two, well inside a job's lease.
+pub const PART_SPAN: i64 = 5_000;
 
 impl Engine {
     /// Schedules the hourly calendar job if it is not there yet.
@@ -13,17 +22,15 @@ impl Engine {
         Ok(tx.commit().await?)
     }
 
-    /// Computes calendar occasions for every time zone whose local day has begun (06:00)
-    /// and was not scanned yet, catching up at most three missed days; then reschedules
-    /// itself for the next local 06:00 in any customer's time zone.
+    /// Plans calendar occasions for every time zone whose local day has begun (06:00)
+    /// and was not planned yet, catching up at most three missed days, as `calendar_part`
+    /// jobs — or, on the first run of a UTC day, asks for the day's `scores` job, which
+    /// plans them when it is done; then reschedules itself for the next local 06:00 in any
+    /// customer's time zone.
     pub(super) async fn run_calendar(&self, job: &Job) -> Result<(), EngineError> {
         let programmes = self.programmes();
         let now = self.clock.now();
-        let wanted: crate::occasions::Wanted = OCCASIONS
-            .iter()
-            .copied()
-            .filter(|o| programmes.current().uses_occasion(o))
-            .collect();
+        let wanted = wanted_occasions(&programmes);
         // The print partner's batch, once the day's cut-off has passed (own transaction).
         self.close_due_print_batch().await?;
         // Points whose date passed get their `expire` entry (idempotent, own transaction).
@@ -31,59 +38,20 @@ impl Engine {
         if expired > 0 {
             debug!(entries = expired, "Points expired.");
         }
-        // Relationship scores, once a day (own transaction; posts likely_lapsing events).
-        let scored = crate::scores::refresh(&self.store, &self.scores, now).await?;
-        if scored > 0 {
-            debug!(customers = scored, "Scores refreshed.");
-        }
         // What grows forever is trimmed (own transactions, idempotent).
         let pruned = crate::housekeeping::prune(&self.store, &self.housekeeping, now).await?;
         if pruned != crate::housekeeping::Pruned::default() {
             debug!(?pruned, "Housekeeping removed old rows.");
         }
         let mut tx = self.store.begin().await?;
-        let zones: Vec<(String, jiff::tz::TimeZone)> = tx
-            .customer_time_zones()
-            .await?
-            .into_iter()
-            .filter_map(|name| jiff::tz::TimeZone::get(&name).ok().map(|zone| (name, zone)))
-            .collect();
-        if !wanted.is_empty() {
-            let products: HashMap<String, aftercare_domain::ProductRecord> = tx
-                .products()
-                .await?
-                .into_iter()
-                .map(|p| (p.sku.as_str().to_string(), p))
-                .collect();
-            for (zone_name, zone) in &zones {
-                let local = now.to_zoned_datetime(zone.clone());
-                if local.hour() < 6 {
-                    continue;
-                }
-                let today = local.date();
-                let last: Option<jiff::civil::Date> = tx
-                    .last_calendar_scan(zone_name)
-                    .await?
-                    .and_then(|d| d.parse().ok());
-                let earliest = today
-                    .checked_sub(jiff::Span::new().days(3))
-                    .unwrap_or(today);
-                let mut date = last
-                    .and_then(|d| d.tomorrow().ok())
-                    .map_or(today, |d| d.max(earliest));
-                while date <= today {
-                    let n = self
-                        .scan_zone(&mut tx, zone_name, zone, date, &products, &wanted, now)
-                        .await?;
-                    tx.mark_calendar_scanned(zone_name, &date.to_string(), now)
-                        .await?;
-                    debug!(zone = %zone_name, %date, occasions = n, "Calendar scanned.");
-                    date = match date.tomorrow() {
-                        Ok(d) => d,
-                        Err(_) => break,
-                    };
-                }
-            }
+        let zones = time_zones(&mut tx).await?;
+        // Relationship scores, once a UTC day, before the day's occasions (their
+        // `likely_lapsing` events come first, as the fast simulator has them): a job of its
+        // own, which plans the day's parts when it is done. At most one such job exists.
+        if crate::scores::due(&mut tx, now).await? {
+            tx.ensure_recurring_job(JobKind::Scores, now, now).await?;
+        } else {
+            self.plan_days(&mut tx, &zones, &wanted, now).await?;
         }
         let next_hour = now
             .round(
@@ -123,22 +91,142 @@ impl Engine {
         Ok(())
     }
 
-    /// Stores the occasions of every customer in one time zone on one local date.
-    #[allow(clippy::too_many_arguments)]
-    async fn scan_zone(
+    /// Stores the occasions of one part of a zone's local day (customers with ids in the
+    /// part's range), removes the part and finishes its job, all in one transaction: a
+    /// worker killed mid-way leaves the whole part to the next (events are also unique by
+    /// their source, so nothing is stored twice).
+    pub(super) async fn run_calendar_part(&self, job: &Job) -> Result<(), EngineError> {
+        let now = self.clock.now();
+        let mut tx = self.store.begin().await?;
+        let Some(part) = tx.calendar_part(job.ref_id).await? else {
+            if tx.finish_job(job.id, &self.worker_id).await? {
+                tx.commit().await?;
+            }
+            return Ok(());
+        };
+        let wanted = wanted_occasions(&self.programmes());
+        let stored = match (
+            jiff::tz::TimeZone::get(&part.time_zone),
+            part.local_date.parse::<jiff::civil::Date>(),
+        ) {
+            (Ok(zone), Ok(date)) if !wanted.is_empty() => {
+                self.scan_part(&mut tx, &part, &zone, date, &wanted, now)
+                    .await?
+            }
+            _ => 0,
+        };
+        tx.delete_calendar_part(job.ref_id).await?;
+        if tx.finish_job(job.id, &self.worker_id).await? {
+            tx.commit().await?;
+            debug!(zone = %part.time_zone, date = %part.local_date, after = i64::from(part.after_id), occasions = stored, "Calendar part stored.");
+        } else {
+            warn!(
+                job_id = i64::from(job.id),
+                "Lost the lease on a calendar part; another worker has it."
+            );
+        }
+        Ok(())
+    }
+
+    /// The day's relationship scores (own transactions, [`crate::scores::refresh`]),
+    /// keeping the job's lease while it works.
+    pub(super) async fn run_scores(&self, job: &Job) -> Result<(), EngineError> {
+        let lease = Lease {
+            job: job.id,
+            worker: &self.worker_id,
+            length: self.lease,
+            clock: self.clock.as_ref(),
+        };
+        let scored =
+            crate::scores::refresh(&self.store, &self.scores, self.clock.now(), Some(&lease)).await;
+        if let Ok(n @ 1..) = scored {
+            debug!(customers = n, "Scores refreshed.");
+        }
+        // The day's occasions follow, also when scoring failed (it is retried on its own;
+        // the birthdays do not wait for it).
+        let now = self.clock.now();
+        let mut tx = self.store.begin().await?;
+        let zones = time_zones(&mut tx).await?;
+        let wanted = wanted_occasions(&self.programmes());
+        self.plan_days(&mut tx, &zones, &wanted, now).await?;
+        match scored {
+            Ok(_) => {
+                if tx.finish_job(job.id, &self.worker_id).await? {
+                    tx.commit().await?;
+                }
+                Ok(())
+            }
+            Err(e) => {
+                tx.commit().await?;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Plans, as `calendar_part` jobs, every local day that has begun (06:00) in a zone and
+    /// was not planned yet, catching up at most three missed days.
+    async fn plan_days(
         &self,
         tx: &mut Tx,
-        zone_name: &str,
+        zones: &[(String, jiff::tz::TimeZone)],
+        wanted: &crate::occasions::Wanted,
+        now: jiff::Timestamp,
+    ) -> Result<(), EngineError> {
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        for (zone_name, zone) in zones {
+            let local = now.to_zoned_datetime(zone.clone());
+            if local.hour() < 6 {
+                continue;
+            }
+            let today = local.date();
+            let last: Option<jiff::civil::Date> = tx
+                .last_calendar_scan(zone_name)
+                .await?
+                .and_then(|d| d.parse().ok());
+            let earliest = today
+                .checked_sub(jiff::Span::new().days(3))
+                .unwrap_or(today);
+            let mut date = last
+                .and_then(|d| d.tomorrow().ok())
+                .map_or(today, |d| d.max(earliest));
+            while date <= today {
+                let parts = plan_parts(tx, zone_name, date, self.calendar_span, now).await?;
+                tx.mark_calendar_scanned(zone_name, &date.to_string(), now)
+                    .await?;
+                debug!(zone = %zone_name, %date, parts, "Calendar planned.");
+                date = match date.tomorrow() {
+                    Ok(d) => d,
+                    Err(_) => break,
+                };
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores the occasions of the customers in one part of a zone's local day.
+    async fn scan_part(
+        &self,
+        tx: &mut Tx,
+        part: &CalendarPart,
         zone: &jiff::tz::TimeZone,
         date: jiff::civil::Date,
-        products: &HashMap<String, aftercare_domain::ProductRecord>,
         wanted: &crate::occasions::Wanted,
         now: jiff::Timestamp,
     ) -> Result<usize, EngineError> {
-        let mut after = CustomerId(0);
+        let products: HashMap<String, aftercare_domain::ProductRecord> = tx
+            .products()
+            .await?
+            .into_iter()
+            .map(|p| (p.sku.as_str().to_string(), p))
+            .collect();
+        let mut after = part.after_id;
         let mut stored = 0;
         loop {
-            let customers = tx.customers_in_zone(zone_name, after, 500).await?;
+            let customers = tx
+                .customers_in_zone(&part.time_zone, after, part.until_id, 500)
+                .await?;
             let (Some(first), Some(last)) = (customers.first(), customers.last()) else {
                 break;
             };
@@ -168,7 +256,7 @@ impl Engine {
                 .flat_map(|c| {
                     let past = orders.get(&c.id).map_or(&[][..], Vec::as_slice);
                     let signed = contracts.get(&c.id).map_or(&[][..], Vec::as_slice);
-                    occasions_on(date, &c.record, past, signed, products, wanted)
+                    occasions_on(date, &c.record, past, signed, &products, wanted)
                         .into_iter()
                         .map(move |o| (c.id, o))
                 })
@@ -191,5 +279,80 @@ impl Engine {
             stored += ids.len();
         }
         Ok(stored)
+    }
+}
+
+/// Every time zone customers live in that this build knows.
+async fn time_zones(tx: &mut Tx) -> Result<Vec<(String, jiff::tz::TimeZone)>, EngineError> {
+    Ok(tx
+        .customer_time_zones()
+        .await?
+        .into_iter()
+        .filter_map(|name| jiff::tz::TimeZone::get(&name).ok().map(|zone| (name, zone)))
+        .collect())
+}
+
+/// The occasions the live programmes use.
+fn wanted_occasions(programmes: &Programmes) -> crate::occasions::Wanted {
+    OCCASIONS
+        .iter()
+        .copied()
+        .filter(|o| programmes.current().uses_occasion(o))
+        .collect()
+}
+
+/// Cuts a zone's local day into parts of `span` customer ids and schedules a
+/// `calendar_part` job for each; answers how many.
+async fn plan_parts(
+    tx: &mut Tx,
+    zone: &str,
+    date: jiff::civil::Date,
+    span: i64,
+    now: jiff::Timestamp,
+) -> Result<usize, EngineError> {
+    let Some((low, high)) = tx.zone_id_range(zone).await? else {
+        return Ok(0);
+    };
+    let (low, high) = (i64::from(low), i64::from(high));
+    let local_date = date.to_string();
+    let mut parts = Vec::new();
+    let mut after = low - 1;
+    while after < high {
+        let until = after.saturating_add(span).min(high);
+        parts.push(CalendarPart {
+            time_zone: zone.to_string(),
+            local_date: local_date.clone(),
+            after_id: CustomerId(after),
+            until_id: CustomerId(until),
+        });
+        after = until;
+    }
+    let ids = tx.insert_calendar_parts(&parts, now).await?;
+    tx.insert_jobs(JobKind::CalendarPart, &ids, now, now)
+        .await?;
+    Ok(ids.len())
+}
+
+/// A long job's hold on its lease: renewed as it goes ([`Tx::extend_lease`]).
+pub struct Lease<'a> {
+    job: aftercare_store::JobId,
+    worker: &'a str,
+    length: SignedDuration,
+    clock: &'a dyn aftercare_domain::Clock,
+}
+
+impl Lease<'_> {
+    /// Renews the lease for another full length within `tx`; an error when another worker
+    /// took the job meanwhile (its lease ran out), so the work stops.
+    pub async fn renew(&self, tx: &mut Tx) -> Result<(), aftercare_store::StoreError> {
+        let now = self.clock.now();
+        let until = now.checked_add(self.length).unwrap_or(now);
+        if tx.extend_lease(self.job, self.worker, until).await? {
+            Ok(())
+        } else {
+            Err(aftercare_store::StoreError::Conflict(
+                "another worker took over this job".into(),
+            ))
+        }
     }
 }

@@ -395,14 +395,18 @@ impl Engine {
         match then {
             Then::Retry(e) => {
                 warn!(message_id = %message.id, error = %e, "Handing over failed; retrying.");
-                tx.retry_job(job.id, now.checked_add(retry_in).unwrap_or(now), e)
-                    .await?;
-                Ok(tx.commit().await?)
+                let due = now.checked_add(retry_in).unwrap_or(now);
+                if tx.retry_job(job.id, &self.worker_id, due, e).await? {
+                    tx.commit().await?;
+                }
+                Ok(())
             }
             Then::Bury(e) => {
                 error!(message_id = %message.id, error = %e, "Handing over failed too often; the message is a dead letter.");
-                tx.bury_job(job.id, e, now).await?;
-                Ok(tx.commit().await?)
+                if tx.bury_job(job.id, &self.worker_id, e, now).await? {
+                    tx.commit().await?;
+                }
+                Ok(())
             }
             Then::Finish => {
                 debug!(message_id = %message.id, template = %message.template, state = to.as_str(), "Message settled.");

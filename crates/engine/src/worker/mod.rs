@@ -47,6 +47,7 @@ use crate::render::{RenderInput, Renderer};
 use crate::versions::Programmes;
 
 mod calendar;
+pub use calendar::{Lease, PART_SPAN};
 mod deliver;
 mod print;
 mod provider;
@@ -107,6 +108,7 @@ pub struct Engine {
     batch_size: i64,
     concurrency: usize,
     lease: SignedDuration,
+    calendar_span: i64,
     policy: PolicyConfig,
     loyalty: Arc<LoyaltyConfig>,
     retention: Arc<aftercare_domain::retention::RetentionConfig>,
@@ -176,6 +178,7 @@ impl Engine {
             batch_size: 50,
             concurrency: 1,
             lease: DEFAULT_LEASE,
+            calendar_span: PART_SPAN,
             policy: PolicyConfig::default(),
             loyalty: Arc::new(LoyaltyConfig::default()),
             retention: Arc::default(),
@@ -231,6 +234,13 @@ impl Engine {
     /// Sets how long a claimed job stays leased (default [`DEFAULT_LEASE`]).
     pub fn with_lease(mut self, lease: SignedDuration) -> Self {
         self.lease = lease;
+        self
+    }
+
+    /// Sets how many customer ids one part of a zone's daily calendar scan covers
+    /// (default [`PART_SPAN`]; tests make it small to see several parts).
+    pub fn with_calendar_span(mut self, ids: i64) -> Self {
+        self.calendar_span = ids.max(1);
         self
     }
 
@@ -472,21 +482,28 @@ impl Engine {
         let Err(e) = self.run_job(job).await else {
             return Ok(());
         };
+        // Only while this worker holds the job: one that lost its lease (and failed for
+        // that) leaves the job to the worker that took it.
         let mut tx = self.store.begin().await?;
-        if job.attempts >= MAX_JOB_ATTEMPTS {
+        let held = if job.attempts >= MAX_JOB_ATTEMPTS {
             error!(job_id = i64::from(job.id), kind = %job.kind, error = %e, "Job failed too often; setting it aside.");
-            tx.bury_job(job.id, &e.to_string(), now).await?;
+            tx.bury_job(job.id, &self.worker_id, &e.to_string(), now)
+                .await?
         } else {
             warn!(job_id = i64::from(job.id), kind = %job.kind, error = %e, "Job failed; it will be retried.");
             let delay = backoff(job.attempts);
             tx.retry_job(
                 job.id,
+                &self.worker_id,
                 self.clock.now().checked_add(delay).unwrap_or(now),
                 &e.to_string(),
             )
-            .await?;
+            .await?
+        };
+        if held {
+            tx.commit().await?;
         }
-        Ok(tx.commit().await?)
+        Ok(())
     }
 
     /// Runs batches until nothing is due at the clock's current time.
@@ -562,6 +579,8 @@ impl Engine {
             JobKind::Step => self.run_steps(job).await,
             JobKind::Deliver => self.deliver(job).await,
             JobKind::Calendar => self.run_calendar(job).await,
+            JobKind::CalendarPart => self.run_calendar_part(job).await,
+            JobKind::Scores => self.run_scores(job).await,
             JobKind::Carrier => self.pass_on_change(job).await,
             JobKind::Webhook => self.call_webhook(job).await,
             JobKind::Campaign => self.plan_campaign(job).await,
@@ -588,13 +607,18 @@ impl Engine {
                     "Unknown job kind; setting it aside."
                 );
                 let mut tx = self.store.begin().await?;
-                tx.bury_job(
-                    job.id,
-                    &format!("unknown job kind '{other}' (written by a newer version?)"),
-                    self.clock.now(),
-                )
-                .await?;
-                Ok(tx.commit().await?)
+                if tx
+                    .bury_job(
+                        job.id,
+                        &self.worker_id,
+                        &format!("unknown job kind '{other}' (written by a newer version?)"),
+                        self.clock.now(),
+                    )
+                    .await?
+                {
+                    tx.commit().await?;
+                }
+                Ok(())
             }
         }
     }

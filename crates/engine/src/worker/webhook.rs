@@ -67,17 +67,20 @@ impl Engine {
                 let error = e.to_string();
                 tx.settle_outgoing_webhook(call.id, CallState::Pending, Some(&error), now)
                     .await?;
-                if job.attempts >= MAX_WEBHOOK_ATTEMPTS {
+                let held = if job.attempts >= MAX_WEBHOOK_ATTEMPTS {
                     error!(webhook = call.id, target = %call.target, %error, "Webhook failed too often; setting it aside.");
-                    tx.bury_job(job.id, &error, now).await?;
+                    tx.bury_job(job.id, &self.worker_id, &error, now).await?
                 } else {
                     warn!(webhook = call.id, target = %call.target, %error, "Webhook failed; retrying.");
                     let due = now
                         .checked_add(crate::tracking::with_jitter(job.attempts))
                         .unwrap_or(now);
-                    tx.retry_job(job.id, due, &error).await?;
+                    tx.retry_job(job.id, &self.worker_id, due, &error).await?
+                };
+                if held {
+                    tx.commit().await?;
                 }
-                Ok(tx.commit().await?)
+                Ok(())
             }
             Err(e) => {
                 let error = e.to_string();

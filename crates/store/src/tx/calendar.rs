@@ -4,6 +4,20 @@ use super::*;
 use crate::CustomerId;
 use crate::records::{Contact, ContactRow};
 
+/// A slice of one local day's calendar scan of a time zone: the customers there with ids in
+/// `(after_id, until_id]` (issue 22).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct CalendarPart {
+    /// The IANA time zone.
+    pub time_zone: String,
+    /// The local date scanned, `YYYY-MM-DD`.
+    pub local_date: String,
+    /// The slice starts after this customer id.
+    pub after_id: CustomerId,
+    /// ...and ends with this one.
+    pub until_id: CustomerId,
+}
+
 impl Tx {
     /// Every time zone customers live in.
     pub async fn customer_time_zones(&mut self) -> Result<Vec<String>> {
@@ -42,19 +56,83 @@ impl Tx {
         Ok(())
     }
 
-    /// Customers in one time zone, `limit` at a time after `after_id`.
+    /// The lowest and highest id of the customers in a time zone, when there are any.
+    pub async fn zone_id_range(
+        &mut self,
+        time_zone: &str,
+    ) -> Result<Option<(CustomerId, CustomerId)>> {
+        let (low, high): (Option<i64>, Option<i64>) = on_tx!(self, c => sqlx::query_as(
+            "SELECT MIN(id), MAX(id) FROM customers WHERE time_zone = $1",
+        )
+        .bind(time_zone)
+        .fetch_one(&mut *c)
+        .await?);
+        Ok(low.zip(high).map(|(l, h)| (CustomerId(l), CustomerId(h))))
+    }
+
+    /// Stores the parts of one local day's scan of a time zone (issue 22: any worker takes
+    /// any part) and answers their ids.
+    pub async fn insert_calendar_parts(
+        &mut self,
+        parts: &[CalendarPart],
+        now: Timestamp,
+    ) -> Result<Vec<i64>> {
+        let mut ids = Vec::with_capacity(parts.len());
+        for chunk in parts.chunks(1000) {
+            let made: Vec<i64> = on_tx!(self, c => {
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO calendar_parts (time_zone, local_date, after_id, until_id, created_at) ",
+                );
+                q.push_values(chunk, |mut row, p| {
+                    row.push_bind(&p.time_zone)
+                        .push_bind(&p.local_date)
+                        .push_bind(p.after_id)
+                        .push_bind(p.until_id)
+                        .push_bind(micros(now));
+                });
+                q.push(" RETURNING id");
+                q.build_query_scalar().fetch_all(&mut *c).await?
+            });
+            ids.extend(made);
+        }
+        Ok(ids)
+    }
+
+    /// One part of a calendar scan, unless it was done (and removed).
+    pub async fn calendar_part(&mut self, id: i64) -> Result<Option<CalendarPart>> {
+        Ok(on_tx!(self, c => sqlx::query_as(
+            "SELECT time_zone, local_date, after_id, until_id FROM calendar_parts WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await?))
+    }
+
+    /// Removes a part of a calendar scan that is done.
+    pub async fn delete_calendar_part(&mut self, id: i64) -> Result<()> {
+        on_tx!(self, c => sqlx::query("DELETE FROM calendar_parts WHERE id = $1")
+            .bind(id)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
+        Ok(())
+    }
+
+    /// Customers in one time zone with ids in `(after_id, until]`, `limit` at a time.
     pub async fn customers_in_zone(
         &mut self,
         time_zone: &str,
         after_id: CustomerId,
+        until: CustomerId,
         limit: i64,
     ) -> Result<Vec<StoredCustomer>> {
         let rows: Vec<CustomerRow> = on_tx!(self, c => sqlx::query_as(
             "SELECT id, record, created_at, updated_at FROM customers
-             WHERE time_zone = $1 AND id > $2 ORDER BY id LIMIT $3",
+             WHERE time_zone = $1 AND id > $2 AND id <= $3 ORDER BY id LIMIT $4",
         )
         .bind(time_zone)
         .bind(after_id)
+        .bind(until)
         .bind(limit)
         .fetch_all(&mut *c)
         .await?);

@@ -55,6 +55,26 @@ impl Tx {
         Ok(n == 1)
     }
 
+    /// Keeps a long job's lease until `until` (issue 22: the daily scores write a million
+    /// customers in slices); `false` if `worker` no longer holds it, and the job must stop.
+    pub async fn extend_lease(
+        &mut self,
+        id: JobId,
+        worker: &str,
+        until: Timestamp,
+    ) -> Result<bool> {
+        let n = on_tx!(self, c => sqlx::query(
+            "UPDATE jobs SET locked_until = $1 WHERE id = $2 AND locked_by = $3",
+        )
+        .bind(micros(until))
+        .bind(id)
+        .bind(worker)
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+        Ok(n == 1)
+    }
+
     /// Drops pending jobs of `kind` due before `before`: used when importing history, so
     /// that events from before the programmes went live enrol nobody.
     pub async fn discard_jobs_before(&mut self, kind: JobKind, before: Timestamp) -> Result<u64> {
@@ -66,28 +86,47 @@ impl Tx {
         )
     }
 
-    /// Sets a job aside for good after too many failures, keeping its last error.
-    pub async fn bury_job(&mut self, id: JobId, error: &str, now: Timestamp) -> Result<()> {
-        on_tx!(self, c => sqlx::query(
-            "UPDATE jobs SET dead_at = $1, locked_until = NULL, locked_by = NULL, last_error = $2 WHERE id = $3",
+    /// Sets a job `worker` holds aside for good after too many failures, keeping its last
+    /// error; nothing when another worker took it meanwhile (the lease ran out), as with
+    /// [`Tx::finish_job`].
+    pub async fn bury_job(
+        &mut self,
+        id: JobId,
+        worker: &str,
+        error: &str,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let n = on_tx!(self, c => sqlx::query(
+            "UPDATE jobs SET dead_at = $1, locked_until = NULL, locked_by = NULL, last_error = $2
+             WHERE id = $3 AND locked_by = $4",
         )
         .bind(micros(now))
         .bind(error)
         .bind(id)
+        .bind(worker)
         .execute(&mut *c).await?.rows_affected());
-        Ok(())
+        Ok(n == 1)
     }
 
-    /// Releases a job to run again at `run_at`, keeping the error.
-    pub async fn retry_job(&mut self, id: JobId, run_at: Timestamp, error: &str) -> Result<()> {
-        on_tx!(self, c => sqlx::query(
-            "UPDATE jobs SET run_at = $1, locked_until = NULL, locked_by = NULL, last_error = $2 WHERE id = $3",
+    /// Releases a job `worker` holds to run again at `run_at`, keeping the error; nothing
+    /// when another worker took it meanwhile.
+    pub async fn retry_job(
+        &mut self,
+        id: JobId,
+        worker: &str,
+        run_at: Timestamp,
+        error: &str,
+    ) -> Result<bool> {
+        let n = on_tx!(self, c => sqlx::query(
+            "UPDATE jobs SET run_at = $1, locked_until = NULL, locked_by = NULL, last_error = $2
+             WHERE id = $3 AND locked_by = $4",
         )
         .bind(micros(run_at))
         .bind(error)
         .bind(id)
+        .bind(worker)
         .execute(&mut *c).await?.rows_affected());
-        Ok(())
+        Ok(n == 1)
     }
 }
 

@@ -324,33 +324,69 @@ impl Tx {
     /// Stores a customer's scores, replacing the previous ones; returns the previous
     /// probability of being active.
     pub async fn put_scores(&mut self, s: &Scores, now: Timestamp) -> Result<Option<f64>> {
-        let previous: Option<Option<f64>> = on_tx!(self, c => sqlx::query_scalar(
-            "SELECT p_alive FROM customer_scores WHERE customer_id = $1",
-        )
-        .bind(s.customer_id)
-        .fetch_optional(&mut *c)
-        .await?);
-        on_tx!(self, c => sqlx::query(
-            "INSERT INTO customer_scores (customer_id, rfm_r, rfm_f, rfm_m, rfm_segment, p_alive,
-                 expected_purchases_90d, clv_12m_cents, computed_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-             ON CONFLICT (customer_id) DO UPDATE SET rfm_r = excluded.rfm_r, rfm_f = excluded.rfm_f,
-                 rfm_m = excluded.rfm_m, rfm_segment = excluded.rfm_segment, p_alive = excluded.p_alive,
-                 expected_purchases_90d = excluded.expected_purchases_90d,
-                 clv_12m_cents = excluded.clv_12m_cents, computed_at = excluded.computed_at",
-        )
-        .bind(s.customer_id)
-        .bind(s.rfm_r)
-        .bind(s.rfm_f)
-        .bind(s.rfm_m)
-        .bind(&s.rfm_segment)
-        .bind(s.p_alive)
-        .bind(s.expected_purchases_90d)
-        .bind(s.clv_12m_cents)
-        .bind(micros(now))
-        .execute(&mut *c)
-        .await?
-        .rows_affected());
-        Ok(previous.flatten())
+        Ok(self
+            .put_many_scores(std::slice::from_ref(s), now)
+            .await?
+            .pop()
+            .flatten())
+    }
+
+    /// Stores many customers' scores (issue 22: a million in a few hundred statements),
+    /// replacing the previous ones; returns each one's previous probability of being
+    /// active, in the order given. Each customer at most once.
+    pub async fn put_many_scores(
+        &mut self,
+        scores: &[Scores],
+        now: Timestamp,
+    ) -> Result<Vec<Option<f64>>> {
+        let mut previous = Vec::with_capacity(scores.len());
+        // 9 values a row: well inside both backends' limit on bound values.
+        for chunk in scores.chunks(1000) {
+            let ids: Vec<i64> = chunk.iter().map(|s| i64::from(s.customer_id)).collect();
+            let before: Vec<(CustomerId, Option<f64>)> = on_tx!(self, c => {
+                let mut q = sqlx::QueryBuilder::new(
+                    "SELECT customer_id, p_alive FROM customer_scores WHERE customer_id IN (",
+                );
+                let mut list = q.separated(", ");
+                for id in &ids {
+                    list.push_bind(*id);
+                }
+                q.push(")");
+                q.build_query_as().fetch_all(&mut *c).await?
+            });
+            let before: std::collections::HashMap<CustomerId, Option<f64>> =
+                before.into_iter().collect();
+            previous.extend(
+                chunk
+                    .iter()
+                    .map(|s| before.get(&s.customer_id).copied().flatten()),
+            );
+            on_tx!(self, c => {
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO customer_scores (customer_id, rfm_r, rfm_f, rfm_m, rfm_segment,
+                         p_alive, expected_purchases_90d, clv_12m_cents, computed_at) ",
+                );
+                q.push_values(chunk, |mut row, s| {
+                    row.push_bind(s.customer_id)
+                        .push_bind(s.rfm_r)
+                        .push_bind(s.rfm_f)
+                        .push_bind(s.rfm_m)
+                        .push_bind(&s.rfm_segment)
+                        .push_bind(s.p_alive)
+                        .push_bind(s.expected_purchases_90d)
+                        .push_bind(s.clv_12m_cents)
+                        .push_bind(micros(now));
+                });
+                q.push(
+                    " ON CONFLICT (customer_id) DO UPDATE SET rfm_r = excluded.rfm_r,
+                         rfm_f = excluded.rfm_f, rfm_m = excluded.rfm_m,
+                         rfm_segment = excluded.rfm_segment, p_alive = excluded.p_alive,
+                         expected_purchases_90d = excluded.expected_purchases_90d,
+                         clv_12m_cents = excluded.clv_12m_cents, computed_at = excluded.computed_at",
+                );
+                q.build().execute(&mut *c).await?.rows_affected()
+            });
+        }
+        Ok(previous)
     }
 }
