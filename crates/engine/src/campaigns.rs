@@ -78,7 +78,7 @@ pub struct Count {
 }
 
 /// What a dry run found.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct DryRun {
     /// Customers in the audience.
     pub audience: u64,

@@ -11,6 +11,7 @@
 
 pub mod api;
 pub mod error;
+pub mod figures;
 pub mod hooks;
 pub mod metrics;
 pub mod pages;
@@ -44,8 +45,9 @@ pub struct AppState {
     pub connectors: Arc<hooks::Connectors>,
     /// The last `/metrics` scrape, served again for a few seconds.
     pub metrics: Arc<metrics::Cache>,
-    /// The admin pages' figures worked out in the background (the dashboards).
-    pub figures: Arc<pages::admin::figures::Figures>,
+    /// Figures worked out in the background (the dashboards, audience counts, dry runs),
+    /// shared by the admin pages and the API.
+    pub figures: Arc<figures::Figures>,
 }
 
 /// Options for the HTTP server.

@@ -1112,6 +1112,16 @@ both_backends!(
         );
         assert_eq!(audience["sample"].as_array().unwrap().len(), 10);
         assert!(audience["sample"][0].as_str().unwrap().starts_with('R'));
+        // Worked out in the background (issue 22), shared with the admin page, with its time.
+        assert_eq!(
+            audience["counted_at"].as_str(),
+            Some(
+                aftercare_domain::Clock::now(app.clock.as_ref())
+                    .to_string()
+                    .as_str()
+            ),
+            "{audience}"
+        );
 
         // A draft: refused values name their field; with a key, a retry makes nothing twice.
         let mut draft = json!({"name": "Nieuw in de winkel", "template": "no-such-template",
@@ -1177,6 +1187,15 @@ both_backends!(
             step(&app, Method::GET, &format!("/v1/campaigns/{id}/dry-run")).await;
         assert_eq!(status, 200, "{run}");
         assert_eq!(run["audience"], 12);
+        assert_eq!(
+            run["as_of"].as_str(),
+            Some(
+                aftercare_domain::Clock::now(app.clock.as_ref())
+                    .to_string()
+                    .as_str()
+            ),
+            "{run}"
+        );
         let held_out = run["held_out"].as_u64().unwrap();
         let blocked: u64 = run["blocked"]
             .as_object()

@@ -379,6 +379,22 @@ pub struct AudienceReport {
     /// The first matching customers' `external_id`s, up to 10.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sample: Option<Vec<String>>,
+    /// When the count was made (RFC 3339): counts are worked out in the background and
+    /// kept for five minutes, as on the admin page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counted_at: Option<String>,
+}
+
+/// Figures still being worked out in the background (an audience's count, a dry run: they
+/// read every customer); ask again after `retry_after_seconds` (also in `Retry-After`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Working {
+    /// Always `working`.
+    pub status: String,
+    /// What is being worked out.
+    pub detail: String,
+    /// Seconds to wait before asking again.
+    pub retry_after_seconds: u64,
 }
 
 /// The saved audiences, by id (without their counts; ask for one to get them).
@@ -417,6 +433,9 @@ pub struct CampaignDryRun {
     pub blocked: std::collections::BTreeMap<String, ReasonCount>,
     /// Of those who would get it, by channel.
     pub channels: std::collections::BTreeMap<String, u64>,
+    /// When the dry run was made (RFC 3339): dry runs are worked out in the background and
+    /// kept for two minutes, or until the draft or its audience changes.
+    pub as_of: String,
 }
 
 /// The campaigns, newest first (without their results; ask for one to get them).

@@ -13,6 +13,11 @@
 //!   and their value, personal codes issued and used, and the treated group against the
 //!   holdout with 95% intervals.
 //!
+//! An audience's count and a dry run read every customer (tens of seconds at a million):
+//! they are worked out in the background and shared with the admin pages. A request waits
+//! at most three seconds for them; until they are there it gets 202 with `Retry-After`,
+//! and once they are, they come with the moment they were made (`counted_at`, `as_of`).
+//!
 //! A value the engine refuses is 422 naming the field; a campaign or audience in a state
 //! that does not allow the step (scheduling what is not a draft, deleting an audience a
 //! programme enters by) is 409 with the reason. Nothing is changed by a refusal.
@@ -26,7 +31,7 @@ use utoipa::ToSchema;
 
 use super::answers::{
     AudienceReport, Audiences, CampaignDryRun, CampaignReport, CampaignResults, CampaignUplift,
-    Campaigns, Interval, Problem, ReasonCount,
+    Campaigns, Interval, Problem, ReasonCount, Working,
 };
 use super::extract::{ApiPath, Caller, JsonBody};
 use crate::error::ApiError;
@@ -277,10 +282,13 @@ pub async fn create_campaign(
 
 /// What a draft would do if it went now, writing nothing: the audience counted, the holdout
 /// set apart, and the policy asked about every member (a sample of 5,000 in a larger
-/// audience, scaled up) as of their own send time.
+/// audience, scaled up) as of their own send time. Worked out in the background (it reads
+/// every customer) and kept for two minutes or until the draft or its audience changes.
 #[utoipa::path(get, path = "/v1/campaigns/{id}/dry-run",
     params(("id" = i64, Path, description = "The campaign's id")),
     responses((status = 200, description = "The dry run", body = CampaignDryRun),
+              (status = 202, description = "Still being worked out: ask again after `Retry-After` seconds", body = Working,
+               headers(("Retry-After" = u64, description = "Seconds to wait"))),
               (status = 422, description = "Its audience's definition no longer reads (`field` is `audience`)", body = Problem, content_type = "application/problem+json"),
               (status = 409, description = "It is no longer a draft, or its audience no longer exists", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
@@ -310,7 +318,15 @@ pub async fn dry_run_campaign(
     };
     let condition =
         parse_audience(&audience.definition).map_err(|e| FieldError::new("audience", e))?;
-    let run = app.engine.dry_run(&c, &condition).await.map_err(internal)?;
+    let looked = crate::figures::dry_run(&app, &c, &audience, condition).await;
+    let Some((figures, at)) = looked.figures else {
+        return match looked.failed {
+            Some(e) => Err(internal(e)),
+            None => Ok(working(&format!("the dry run of campaign {id}"))),
+        };
+    };
+    let run: aftercare_engine::campaigns::DryRun =
+        serde_json::from_value(figures.as_ref().clone()).map_err(internal)?;
     let reasons = |m: std::collections::BTreeMap<String, (u64, String)>| {
         m.into_iter()
             .map(|(code, (count, example))| (code, ReasonCount { count, example }))
@@ -325,8 +341,28 @@ pub async fn dry_run_campaign(
         held: reasons(run.held),
         blocked: reasons(run.blocked),
         channels: run.channels,
+        as_of: at.to_string(),
     })
     .into_response())
+}
+
+/// 202 for figures still being worked out, with when to ask again.
+fn working(what: &str) -> Response {
+    const AGAIN: u64 = 5;
+    let mut response = (
+        StatusCode::ACCEPTED,
+        Json(Working {
+            status: "working".into(),
+            detail: format!("{what} is being worked out"),
+            retry_after_seconds: AGAIN,
+        }),
+    )
+        .into_response();
+    response.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from(AGAIN),
+    );
+    response
 }
 
 /// Schedule a draft (audited): its audience's current version is pinned, and it is planned
@@ -397,6 +433,7 @@ fn audience_report(a: aftercare_store::Audience) -> AudienceReport {
         members: None,
         customers: None,
         sample: None,
+        counted_at: None,
     }
 }
 
@@ -418,11 +455,14 @@ pub async fn list_audiences(
     .into_response())
 }
 
-/// One audience with who is in it now: the count (every customer is looked at, about a
-/// second per 100,000) and the first ten members' ids.
+/// One audience with who is in it: the count (every customer is looked at, about a second
+/// per 100,000: worked out in the background and kept for five minutes, `counted_at` says
+/// when) and the first ten members' ids.
 #[utoipa::path(get, path = "/v1/audiences/{id}",
     params(("id" = String, Path, description = "The audience's id")),
-    responses((status = 200, description = "The audience with `members`, `customers` and `sample`", body = AudienceReport),
+    responses((status = 200, description = "The audience with `members`, `customers`, `sample` and `counted_at`", body = AudienceReport),
+              (status = 202, description = "Its count is still being worked out: ask again after `Retry-After` seconds", body = Working,
+               headers(("Retry-After" = u64, description = "Seconds to wait"))),
               (status = 422, description = "Its definition no longer reads (`field` is `definition`)", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = [])))]
 pub async fn get_audience(
@@ -436,15 +476,28 @@ pub async fn get_audience(
     let audience = audience.ok_or_else(|| ApiError::NotFound(format!("no audience '{id}'")))?;
     let condition =
         parse_audience(&audience.definition).map_err(|e| FieldError::new("definition", e))?;
-    let count = app
-        .engine
-        .count_audience(&condition, 10)
-        .await
-        .map_err(internal)?;
+    let looked = crate::figures::audience_count(&app, &audience, condition).await;
+    let Some((count, at)) = looked.figures else {
+        return match looked.failed {
+            Some(e) => Err(internal(e)),
+            None => Ok(working(&format!("the count of audience '{id}'"))),
+        };
+    };
     let mut report = audience_report(audience);
-    report.members = Some(count.members);
-    report.customers = Some(count.customers);
-    report.sample = Some(count.sample.into_iter().map(|(id, _)| id).collect());
+    report.members = count["members"].as_u64();
+    report.customers = count["customers"].as_u64();
+    report.sample = Some(
+        count["sample"]
+            .as_array()
+            .map(|ids| {
+                ids.iter()
+                    .filter_map(|id| id.as_str().map(str::to_string))
+                    .take(10)
+                    .collect()
+            })
+            .unwrap_or_default(),
+    );
+    report.counted_at = Some(at.to_string());
     Ok(Json(report).into_response())
 }
 

@@ -117,14 +117,9 @@ pub async fn save_audience(
     }
 }
 
-/// How long an audience's count is shown without counting again.
-const COUNT_FRESH_FOR: jiff::SignedDuration = jiff::SignedDuration::from_mins(5);
-/// How long a draft's dry run is shown without running it again.
-const DRY_RUN_FRESH_FOR: jiff::SignedDuration = jiff::SignedDuration::from_mins(2);
-
 /// Figures worked out in the background as a page shows them: the figures with `age` (the
 /// minutes since), `working` while none are there yet, or `error`.
-fn with_age(looked: &super::figures::Looked, now: jiff::Timestamp) -> Value {
+fn with_age(looked: &crate::figures::Looked, now: jiff::Timestamp) -> Value {
     match (&looked.figures, looked.working, &looked.failed) {
         (Some((figures, at)), _, _) => {
             let mut v = figures.as_ref().clone();
@@ -159,21 +154,7 @@ async fn audience_page(
     // background per version, shown with its age (issue 22).
     let count = match parse_audience(&audience.definition) {
         Ok(condition) => {
-            let key = format!("audience {} v{}", audience.id, audience.version);
-            let engine = app.engine.clone();
-            let looked = app
-                .figures
-                .look(&key, app.clock.now(), COUNT_FRESH_FOR, move || async move {
-                    let c = engine
-                        .count_audience(&condition, 20)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    // Only ids are kept: names are read as the page is shown, so an
-                    // erased customer's name is not kept in memory.
-                    Ok(json!({"members": c.members, "customers": c.customers,
-                        "sample": c.sample.iter().map(|(id, _)| id).collect::<Vec<_>>()}))
-                })
-                .await;
+            let looked = crate::figures::audience_count(app, &audience, condition).await;
             let mut count = with_age(&looked, app.clock.now());
             if let Some(ids) = count.get("sample").and_then(Value::as_array).cloned() {
                 let mut tx = app.store.begin_read().await?;
@@ -416,38 +397,21 @@ async fn campaign_page(
     let dry_run = match (&audience, c.state) {
         (Some(a), CampaignState::Draft) => match parse_audience(&a.definition) {
             Ok(condition) => {
-                // Everything the dry run reads of the draft is in the key (a deleted draft's
-                // id can come back on SQLite).
-                let key = format!(
-                    "dry-run {} {} {} v{} {} {} {} {} {} {} {:?}",
-                    c.id,
-                    c.created_at,
-                    a.id,
-                    a.version,
-                    c.template,
-                    c.class,
-                    c.channels,
-                    c.send_on,
-                    c.local_time,
-                    c.holdout,
-                    c.coupon_pool
-                );
-                let (engine, campaign) = (app.engine.clone(), c.clone());
-                let looked = app
-                    .figures
-                    .look(&key, app.clock.now(), DRY_RUN_FRESH_FOR, move || async move {
-                        let run = engine
-                            .dry_run(&campaign, &condition)
-                            .await
-                            .map_err(|e| e.to_string())?;
-                        Ok(json!({
+                let looked = crate::figures::dry_run(app, &c, a, condition).await;
+                let looked = crate::figures::Looked {
+                    figures: looked.figures.map(|(v, at)| {
+                        let run: aftercare_engine::campaigns::DryRun =
+                            serde_json::from_value(v.as_ref().clone()).unwrap_or_default();
+                        let figures = json!({
                             "audience": run.audience, "holdout": run.holdout, "would_send": run.would_send,
                             "treated": run.audience - run.holdout, "sampled": run.sampled, "asked": run.asked,
                             "held": reason_rows(&run.held), "blocked": reason_rows(&run.blocked),
                             "channels": run.channels,
-                        }))
-                    })
-                    .await;
+                        });
+                        (std::sync::Arc::new(figures), at)
+                    }),
+                    ..looked
+                };
                 Some(with_age(&looked, app.clock.now()))
             }
             Err(e) => Some(json!({"error": e})),

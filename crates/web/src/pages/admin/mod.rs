@@ -19,7 +19,6 @@ mod charts;
 mod customers;
 mod dashboards;
 mod editor;
-pub mod figures;
 mod outbox;
 mod programme_editor;
 mod programmes;

@@ -137,6 +137,76 @@ impl Figures {
     }
 }
 
+/// How long an audience's count stays fresh.
+pub const COUNT_FRESH_FOR: SignedDuration = SignedDuration::from_mins(5);
+/// How long a draft campaign's dry run stays fresh.
+pub const DRY_RUN_FRESH_FOR: SignedDuration = SignedDuration::from_mins(2);
+
+/// An audience's count at its current version (`{"members", "customers", "sample"}` with up
+/// to 20 member ids: names are read as they are shown, so an erased customer's is not kept),
+/// shared by the admin page and `GET /v1/audiences/{id}`.
+pub async fn audience_count(
+    app: &crate::AppState,
+    audience: &aftercare_store::Audience,
+    condition: aftercare_engine::condition::Condition,
+) -> Looked {
+    let key = format!("audience {} v{}", audience.id, audience.version);
+    let engine = app.engine.clone();
+    app.figures
+        .look(&key, app.clock.now(), COUNT_FRESH_FOR, move || async move {
+            let c = engine
+                .count_audience(&condition, 20)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(
+                serde_json::json!({"members": c.members, "customers": c.customers,
+                "sample": c.sample.iter().map(|(id, _)| id).collect::<Vec<_>>()}),
+            )
+        })
+        .await
+}
+
+/// A draft campaign's dry run ([`aftercare_engine::campaigns::DryRun`] as JSON), shared by
+/// the admin page and `GET /v1/campaigns/{id}/dry-run`. Everything the run reads of the
+/// draft and its audience is in the key (a deleted draft's id can come back on SQLite).
+pub async fn dry_run(
+    app: &crate::AppState,
+    campaign: &aftercare_store::Campaign,
+    audience: &aftercare_store::Audience,
+    condition: aftercare_engine::condition::Condition,
+) -> Looked {
+    let c = campaign;
+    let key = format!(
+        "dry-run {} {} {} v{} {} {} {} {} {} {} {:?}",
+        c.id,
+        c.created_at,
+        audience.id,
+        audience.version,
+        c.template,
+        c.class,
+        c.channels,
+        c.send_on,
+        c.local_time,
+        c.holdout,
+        c.coupon_pool
+    );
+    let (engine, campaign) = (app.engine.clone(), c.clone());
+    app.figures
+        .look(
+            &key,
+            app.clock.now(),
+            DRY_RUN_FRESH_FOR,
+            move || async move {
+                let run = engine
+                    .dry_run(&campaign, &condition)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                serde_json::to_value(run).map_err(|e| e.to_string())
+            },
+        )
+        .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
