@@ -2,9 +2,10 @@
 # The day's calendar and scores at a million customers (issue 22 point 2): N customers with
 # birth dates and 1 to 6 orders over two years (generate.py) imported into a fresh
 # PostgreSQL with `aftercare import`, then K `aftercare worker` processes started together.
-# The figures, in seconds from the workers' start: every part of the day's scan stored
-# (`calendar_part` jobs), the day's scores written (`scores` job, which runs first and then
-# plans the parts), and everything those started routed (no job due left).
+# The figures, in seconds from the workers' start: the day's scores written (the `scores`
+# job, which runs first and then plans the parts), every part of the day's scan stored
+# (`calendar_part` jobs), and everything those started routed (no job due left); then the
+# occasions and `likely_lapsing` events stored.
 # Targets: the day's work under 5 minutes with 2 workers, scoring under 2 minutes.
 # Peer, same rows and same run: PostgreSQL's own SQL for the simplest part of each — the
 # day's birthdays found from the stored customer records, and RFM quintiles (NTILE over

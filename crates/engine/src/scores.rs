@@ -14,7 +14,7 @@
 //! The day's run is a `scores` job of its own (issue 22): it reads every order's day, total
 //! and customer once (the RFM quintiles and the models need the whole shop), then writes the
 //! scores [`SLICE`] customers to a transaction, each slice with its `likely_lapsing` events
-//! and a renewal of the job's lease, so a million customers take a few hundred statements
+//! and a renewal of the job's lease, so a million customers take about two thousand statements
 //! and a worker killed mid-way leaves a run that the next one finishes (a slice already
 //! written sees its own lapse as old news; events are unique by their source).
 
@@ -241,6 +241,9 @@ pub async fn refresh(
     let today = now.to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
     if !due(&mut tx, now).await? {
         return Ok(0);
+    }
+    if let Some(lease) = lease {
+        lease.renew(&mut tx).await?;
     }
     // Purchase days per customer (several orders on one day are one purchase).
     let mut days: BTreeMap<CustomerId, BTreeMap<jiff::civil::Date, i64>> = BTreeMap::new();

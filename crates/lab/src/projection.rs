@@ -48,7 +48,8 @@ pub async fn project(
     }
     // The last year's contacts as the policy counts them (letters from the print queue on).
     let earlier = tx.recent_contacts(customer_id, year_ago).await?;
-    // A day the live calendar already went through is not gone through again.
+    // A day the live calendar already planned (its parts store that day's occasions there)
+    // is not planned again here.
     let zone = customer.record.time_zone.as_str().to_string();
     let scanned = tx.last_calendar_scan(&zone).await?;
     tx.commit().await?;

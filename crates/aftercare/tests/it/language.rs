@@ -761,6 +761,79 @@ both_backends!(
     }
 );
 
+both_backends!(
+    a_scores_job_set_aside_holds_back_neither_the_birthdays_nor_the_next_days_scores,
+    |backend| async move {
+        // The day's occasions wait for the day's scores only while those have not failed:
+        // a scores job set aside (it failed too often, or an older worker did not know it)
+        // leaves the calendar to plan the days itself, and the next day gets a new one.
+        let lab = Lab::new(
+            backend,
+            "2027-02-27T05:30:00Z",
+            &[("birthday.toml", OCCASIONS)],
+        )
+        .await;
+        let consent = json!([{"purpose": "marketing", "channel": "email", "granted": true, "source": "checkout", "at": "2020-01-01T00:00:00Z"}]);
+        lab.customer(
+            "TODAY",
+            json!({"birth_date": "1990-02-27", "consents": consent}),
+        )
+        .await;
+        lab.customer(
+            "TOMORROW",
+            json!({"birth_date": "1990-02-28", "consents": consent}),
+        )
+        .await;
+        lab.engine.run_once().await.unwrap();
+        let now = lab.clock.now();
+        let held = lab
+            .store
+            .claim_jobs("old-version", now, now + SignedDuration::from_secs(120), 1)
+            .await
+            .unwrap();
+        assert_eq!(held[0].kind, aftercare_store::JobKind::Scores);
+        let mut tx = lab.store.begin().await.unwrap();
+        assert!(
+            tx.bury_job(held[0].id, "old-version", "unknown job kind 'scores'", now)
+                .await
+                .unwrap()
+        );
+        tx.commit().await.unwrap();
+        lab.hours(36).await;
+        let messages = lab.messages().await;
+        let cards = |who: &str| -> Vec<Timestamp> {
+            messages
+                .iter()
+                .filter(|m| m.0 == who && m.1 == "thanks")
+                .map(|m| m.3)
+                .collect()
+        };
+        // Today's is a day late (the next morning's calendar catches the day up); tomorrow's
+        // is on time.
+        assert_eq!(
+            cards("TODAY"),
+            ["2027-02-28T08:00:00Z".parse::<Timestamp>().unwrap()]
+        );
+        assert_eq!(
+            cards("TOMORROW"),
+            ["2027-02-28T08:00:00Z".parse::<Timestamp>().unwrap()]
+        );
+        let mut tx = lab.store.begin_read().await.unwrap();
+        let figures = tx.job_figures(lab.clock.now()).await.unwrap();
+        let scored = !aftercare_engine::scores::due(&mut tx, lab.clock.now())
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert!(scored, "the next day's scores were made");
+        let scores = figures.iter().find(|f| f.kind == "scores").unwrap();
+        assert_eq!(
+            (scores.queued, scores.dead),
+            (0, 1),
+            "the next day's scores ran beside the one set aside: {figures:?}"
+        );
+    }
+);
+
 /// Job kinds are typed at the store's edge (issue 20); a kind this version does not know —
 /// written by a newer one during a rolling upgrade — is set aside with its reason, where the
 /// team sees it, instead of failing every claim.

@@ -1,6 +1,6 @@
 //! The calendar job: once a local day per time zone, birthdays, anniversaries, lifespans,
 //! inactivity and household moments become events (see [`crate::occasions`]). The day's
-//! scan of a zone is cut into parts of [`PART_SPAN`] customer ids, each a `calendar_part` job
+//! scan of a zone is cut into parts of [`PART_SPAN`] customers, each a `calendar_part` job
 //! any worker can take (issue 22), and the day's relationship scores are a `scores` job of
 //! their own that runs first and then plans the parts (its `likely_lapsing` events come
 //! before the day's occasions, as in the fast simulator), so a million customers are shared
@@ -9,7 +9,7 @@
 use super::*;
 use aftercare_store::{CalendarPart, CustomerId};
 
-/// Customer ids per part of a zone's daily scan: a part stores its occasions in one
+/// Customers per part of a zone's daily scan: a part stores its occasions in one
 /// transaction of a second or two, well inside a job's lease.
 pub const PART_SPAN: i64 = 5_000;
 
@@ -47,10 +47,13 @@ impl Engine {
         let zones = time_zones(&mut tx).await?;
         // Relationship scores, once a UTC day, before the day's occasions (their
         // `likely_lapsing` events come first, as the fast simulator has them): a job of its
-        // own, which plans the day's parts when it is done. At most one such job exists.
-        if crate::scores::due(&mut tx, now).await? {
+        // own, which plans the day's parts when it is done. At most one live such job
+        // exists. Once it has failed, the occasions no longer wait for it.
+        let scoring = crate::scores::due(&mut tx, now).await?;
+        if scoring {
             tx.ensure_recurring_job(JobKind::Scores, now, now).await?;
-        } else {
+        }
+        if !scoring || !tx.job_unfailed(JobKind::Scores).await? {
             self.plan_days(&mut tx, &zones, &wanted, now).await?;
         }
         let next_hour = now
@@ -149,6 +152,7 @@ impl Engine {
         let zones = time_zones(&mut tx).await?;
         let wanted = wanted_occasions(&self.programmes());
         self.plan_days(&mut tx, &zones, &wanted, now).await?;
+        // Only while this worker still holds the job (else the one that took it plans).
         match scored {
             Ok(_) => {
                 if tx.finish_job(job.id, &self.worker_id).await? {
@@ -157,7 +161,9 @@ impl Engine {
                 Ok(())
             }
             Err(e) => {
-                tx.commit().await?;
+                if lease.renew(&mut tx).await.is_ok() {
+                    tx.commit().await?;
+                }
                 Err(e.into())
             }
         }
@@ -192,10 +198,14 @@ impl Engine {
                 .and_then(|d| d.tomorrow().ok())
                 .map_or(today, |d| d.max(earliest));
             while date <= today {
-                let parts = plan_parts(tx, zone_name, date, self.calendar_span, now).await?;
-                tx.mark_calendar_scanned(zone_name, &date.to_string(), now)
-                    .await?;
-                debug!(zone = %zone_name, %date, parts, "Calendar planned.");
+                // Marked first: a day another worker planned meanwhile is not planned twice.
+                if tx
+                    .mark_calendar_scanned(zone_name, &date.to_string(), now)
+                    .await?
+                {
+                    let parts = plan_parts(tx, zone_name, date, self.calendar_span, now).await?;
+                    debug!(zone = %zone_name, %date, parts, "Calendar planned.");
+                }
                 date = match date.tomorrow() {
                     Ok(d) => d,
                     Err(_) => break,
@@ -301,29 +311,25 @@ fn wanted_occasions(programmes: &Programmes) -> crate::occasions::Wanted {
         .collect()
 }
 
-/// Cuts a zone's local day into parts of `span` customer ids and schedules a
-/// `calendar_part` job for each; answers how many.
+/// Cuts a zone's local day into parts of `size` customers and schedules a `calendar_part`
+/// job for each; answers how many.
 async fn plan_parts(
     tx: &mut Tx,
     zone: &str,
     date: jiff::civil::Date,
-    span: i64,
+    size: i64,
     now: jiff::Timestamp,
 ) -> Result<usize, EngineError> {
-    let Some((low, high)) = tx.zone_id_range(zone).await? else {
-        return Ok(0);
-    };
-    let (low, high) = (i64::from(low), i64::from(high));
+    let ends = tx.zone_part_ends(zone, size).await?;
     let local_date = date.to_string();
-    let mut parts = Vec::new();
-    let mut after = low - 1;
-    while after < high {
-        let until = after.saturating_add(span).min(high);
+    let mut parts = Vec::with_capacity(ends.len());
+    let mut after = CustomerId(0);
+    for until in ends {
         parts.push(CalendarPart {
             time_zone: zone.to_string(),
             local_date: local_date.clone(),
-            after_id: CustomerId(after),
-            until_id: CustomerId(until),
+            after_id: after,
+            until_id: until,
         });
         after = until;
     }

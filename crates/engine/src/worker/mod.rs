@@ -237,10 +237,10 @@ impl Engine {
         self
     }
 
-    /// Sets how many customer ids one part of a zone's daily calendar scan covers
-    /// (default [`PART_SPAN`]; tests make it small to see several parts).
-    pub fn with_calendar_span(mut self, ids: i64) -> Self {
-        self.calendar_span = ids.max(1);
+    /// Sets how many customers one part of a zone's daily calendar scan covers (default
+    /// [`PART_SPAN`]; tests make it small to see several parts).
+    pub fn with_calendar_span(mut self, customers: i64) -> Self {
+        self.calendar_span = customers.max(1);
         self
     }
 

@@ -38,14 +38,15 @@ impl Tx {
         )
     }
 
-    /// Records that a time zone's local date was scanned.
+    /// Records that a time zone's local date was scanned (planned, since issue 22); `false`
+    /// when it already was (another worker planned it first).
     pub async fn mark_calendar_scanned(
         &mut self,
         time_zone: &str,
         local_date: &str,
         now: Timestamp,
-    ) -> Result<()> {
-        on_tx!(self, c => sqlx::query(
+    ) -> Result<bool> {
+        let n = on_tx!(self, c => sqlx::query(
             "INSERT INTO calendar_scans (time_zone, local_date, scanned_at) VALUES ($1, $2, $3)
              ON CONFLICT (time_zone, local_date) DO NOTHING",
         )
@@ -53,21 +54,33 @@ impl Tx {
         .bind(local_date)
         .bind(micros(now))
         .execute(&mut *c).await?.rows_affected());
-        Ok(())
+        Ok(n == 1)
     }
 
-    /// The lowest and highest id of the customers in a time zone, when there are any.
-    pub async fn zone_id_range(
-        &mut self,
-        time_zone: &str,
-    ) -> Result<Option<(CustomerId, CustomerId)>> {
-        let (low, high): (Option<i64>, Option<i64>) = on_tx!(self, c => sqlx::query_as(
-            "SELECT MIN(id), MAX(id) FROM customers WHERE time_zone = $1",
+    /// Whether a job of `kind` waits or runs that has not failed yet.
+    pub async fn job_unfailed(&mut self, kind: JobKind) -> Result<bool> {
+        Ok(on_tx!(self, c => sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM jobs WHERE kind = $1 AND dead_at IS NULL AND last_error IS NULL)",
+        )
+        .bind(kind.as_str())
+        .fetch_one(&mut *c)
+        .await?))
+    }
+
+    /// The ids that cut a time zone's customers into parts of `size` customers: every
+    /// `size`-th id, and the last one (none when nobody lives there). A shop with customers
+    /// in many zones gets parts of real customers, not empty spans of ids.
+    pub async fn zone_part_ends(&mut self, time_zone: &str, size: i64) -> Result<Vec<CustomerId>> {
+        Ok(on_tx!(self, c => sqlx::query_scalar(
+            "SELECT id FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS n,
+                                    COUNT(*) OVER () AS total
+                             FROM customers WHERE time_zone = $1) t
+             WHERE n % $2 = 0 OR n = total ORDER BY id",
         )
         .bind(time_zone)
-        .fetch_one(&mut *c)
-        .await?);
-        Ok(low.zip(high).map(|(l, h)| (CustomerId(l), CustomerId(h))))
+        .bind(size.max(1))
+        .fetch_all(&mut *c)
+        .await?))
     }
 
     /// Stores the parts of one local day's scan of a time zone (issue 22: any worker takes

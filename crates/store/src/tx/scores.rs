@@ -331,7 +331,7 @@ impl Tx {
             .flatten())
     }
 
-    /// Stores many customers' scores (issue 22: a million in a few hundred statements),
+    /// Stores many customers' scores (issue 22: a million in about two thousand statements),
     /// replacing the previous ones; returns each one's previous probability of being
     /// active, in the order given. Each customer at most once.
     pub async fn put_many_scores(

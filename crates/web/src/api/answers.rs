@@ -379,9 +379,10 @@ pub struct AudienceReport {
     /// The first matching customers' `external_id`s, up to 10.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sample: Option<Vec<String>>,
-    /// When the count was made (RFC 3339): counts are worked out in the background and
-    /// kept for five minutes, as on the admin page.
+    /// When the count was made (RFC 3339): counts are worked out in the background, as on
+    /// the admin page; one older than five minutes is answered while a newer one is made.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
     pub counted_at: Option<String>,
 }
 
@@ -390,6 +391,7 @@ pub struct AudienceReport {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Working {
     /// Always `working`.
+    #[schema(pattern = "^working$")]
     pub status: String,
     /// What is being worked out.
     pub detail: String,
@@ -433,8 +435,10 @@ pub struct CampaignDryRun {
     pub blocked: std::collections::BTreeMap<String, ReasonCount>,
     /// Of those who would get it, by channel.
     pub channels: std::collections::BTreeMap<String, u64>,
-    /// When the dry run was made (RFC 3339): dry runs are worked out in the background and
-    /// kept for two minutes, or until the draft or its audience changes.
+    /// When the dry run was made (RFC 3339): dry runs are worked out in the background; one
+    /// older than two minutes is answered while a newer one is made, and a change to the
+    /// draft or its audience makes a new one at once.
+    #[schema(format = DateTime)]
     pub as_of: String,
 }
 

@@ -283,7 +283,8 @@ pub async fn create_campaign(
 /// What a draft would do if it went now, writing nothing: the audience counted, the holdout
 /// set apart, and the policy asked about every member (a sample of 5,000 in a larger
 /// audience, scaled up) as of their own send time. Worked out in the background (it reads
-/// every customer) and kept for two minutes or until the draft or its audience changes.
+/// every customer): fresh for two minutes, then answered as it was (`as_of` says when)
+/// while a newer one is made; a change to the draft or its audience makes a new one.
 #[utoipa::path(get, path = "/v1/campaigns/{id}/dry-run",
     params(("id" = i64, Path, description = "The campaign's id")),
     responses((status = 200, description = "The dry run", body = CampaignDryRun),
@@ -456,8 +457,8 @@ pub async fn list_audiences(
 }
 
 /// One audience with who is in it: the count (every customer is looked at, about a second
-/// per 100,000: worked out in the background and kept for five minutes, `counted_at` says
-/// when) and the first ten members' ids.
+/// per 100,000: worked out in the background, fresh for five minutes, then answered as it
+/// was while a newer one is made; `counted_at` says when) and the first ten members' ids.
 #[utoipa::path(get, path = "/v1/audiences/{id}",
     params(("id" = String, Path, description = "The audience's id")),
     responses((status = 200, description = "The audience with `members`, `customers`, `sample` and `counted_at`", body = AudienceReport),
