@@ -253,28 +253,58 @@ impl Store {
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
-        let rows: Vec<(JobId, Option<CustomerId>)> = on_pool!(&self.pool, p => {
-            let mut q = sqlx::QueryBuilder::new(
-                "SELECT j.id, COALESCE(e.customer_id, n.customer_id, m.customer_id, d.customer_id)
-                 FROM jobs j",
-            );
-            for (kind, join) in [
-                (JobKind::Event, "events e ON e"),
-                (JobKind::Step, "enrolments n ON n"),
-                (JobKind::Deliver, "messages m ON m"),
-                (JobKind::Carrier, "delivery_changes d ON d"),
-            ] {
-                q.push(format_args!(" LEFT JOIN {join}.id = j.ref_id AND j.kind = "));
-                q.push_bind(kind.as_str().to_owned());
+        let kinds = [
+            JobKind::Event,
+            JobKind::Step,
+            JobKind::Deliver,
+            JobKind::Carrier,
+        ];
+        let rows: Vec<(JobId, Option<CustomerId>)> = match &self.pool {
+            // One text for every batch (an array of ids): PostgreSQL plans it once per
+            // connection, where a list of as many values as the batch had jobs was planned
+            // anew each time (2.6 ms of 4 on a million customers) and pushed other
+            // statements out of the connection's cache.
+            Pool::Postgres(p) => {
+                let ids: Vec<i64> = jobs.iter().map(|j| i64::from(j.id)).collect();
+                let mut query = sqlx::query_as(
+                    "SELECT j.id, COALESCE(e.customer_id, n.customer_id, m.customer_id, d.customer_id)
+                     FROM jobs j
+                     LEFT JOIN events e ON e.id = j.ref_id AND j.kind = $1
+                     LEFT JOIN enrolments n ON n.id = j.ref_id AND j.kind = $2
+                     LEFT JOIN messages m ON m.id = j.ref_id AND j.kind = $3
+                     LEFT JOIN delivery_changes d ON d.id = j.ref_id AND j.kind = $4
+                     WHERE j.id = ANY($5)",
+                );
+                for kind in &kinds {
+                    query = query.bind(kind.as_str());
+                }
+                query.bind(ids).fetch_all(p).await?
             }
-            q.push(" WHERE j.id IN (");
-            let mut ids = q.separated(", ");
-            for job in jobs {
-                ids.push_bind(job.id);
+            Pool::Sqlite(p) => {
+                let mut q = sqlx::QueryBuilder::new(
+                    "SELECT j.id, COALESCE(e.customer_id, n.customer_id, m.customer_id, d.customer_id)
+                     FROM jobs j",
+                );
+                for (kind, join) in kinds.iter().zip([
+                    "events e ON e",
+                    "enrolments n ON n",
+                    "messages m ON m",
+                    "delivery_changes d ON d",
+                ]) {
+                    q.push(format_args!(
+                        " LEFT JOIN {join}.id = j.ref_id AND j.kind = "
+                    ));
+                    q.push_bind(kind.as_str().to_owned());
+                }
+                q.push(" WHERE j.id IN (");
+                let mut ids = q.separated(", ");
+                for job in jobs {
+                    ids.push_bind(job.id);
+                }
+                q.push(")");
+                q.build_query_as().fetch_all(p).await?
             }
-            q.push(")");
-            q.build_query_as().fetch_all(p).await?
-        });
+        };
         Ok(rows
             .into_iter()
             .filter_map(|(job, customer)| Some((job, customer?)))
