@@ -157,60 +157,112 @@ impl Tx {
         let mut sent = Vec::with_capacity(handed.len());
         // Three binds a message: far inside both backends' limits.
         for chunk in handed.chunks(300) {
-            let held: Vec<JobId> = on_tx!(self, c => {
-                let mut q = sqlx::QueryBuilder::new("DELETE FROM jobs WHERE locked_by = ");
-                q.push_bind(worker).push(" AND id IN (");
-                let mut ids = q.separated(", ");
-                for h in chunk {
-                    ids.push_bind(h.job_id);
+            // On PostgreSQL each statement takes arrays, so it has one text whatever the
+            // group's size and is planned once per connection (issue 22: a text per size
+            // was planned anew each time and crowded the connection's statement cache).
+            let held: Vec<JobId> = match self {
+                Tx::Postgres(c) => {
+                    let ids: Vec<i64> = chunk.iter().map(|h| i64::from(h.job_id)).collect();
+                    sqlx::query_scalar(
+                        "DELETE FROM jobs WHERE locked_by = $1 AND id = ANY($2) RETURNING id",
+                    )
+                    .bind(worker)
+                    .bind(ids)
+                    .fetch_all(&mut **c)
+                    .await?
                 }
-                q.push(") RETURNING id");
-                q.build_query_scalar().fetch_all(&mut *c).await?
-            });
+                Tx::Sqlite(c, _) => {
+                    let mut q = sqlx::QueryBuilder::new("DELETE FROM jobs WHERE locked_by = ");
+                    q.push_bind(worker).push(" AND id IN (");
+                    let mut ids = q.separated(", ");
+                    for h in chunk {
+                        ids.push_bind(h.job_id);
+                    }
+                    q.push(") RETURNING id");
+                    q.build_query_scalar().fetch_all(&mut **c).await?
+                }
+            };
             let held: std::collections::HashSet<JobId> = held.into_iter().collect();
             let mine: Vec<&Handed> = chunk.iter().filter(|h| held.contains(&h.job_id)).collect();
             if mine.is_empty() {
                 continue;
             }
-            let updated: Vec<MessageId> = on_tx!(self, c => {
-                let mut q = sqlx::QueryBuilder::new("WITH v(id, reason) AS (");
-                q.push_values(&mine, |mut row, h| {
-                    row.push("CAST(")
-                        .push_bind_unseparated(h.message_id)
-                        .push_unseparated(" AS BIGINT)")
-                        .push("CAST(")
-                        .push_bind_unseparated(h.reason.as_str())
-                        .push_unseparated(" AS TEXT)");
-                });
-                q.push(") UPDATE messages SET state = ")
-                    .push_bind(MessageState::Sent.as_str())
-                    .push(", reason = v.reason, sent_at = ")
-                    .push_bind(micros(now))
-                    .push(" FROM v WHERE messages.id = v.id AND messages.state = ")
-                    .push_bind(MessageState::Sending.as_str())
-                    .push(" RETURNING messages.id");
-                q.build_query_scalar().fetch_all(&mut *c).await?
-            });
+            let updated: Vec<MessageId> = match self {
+                Tx::Postgres(c) => {
+                    let ids: Vec<i64> = mine.iter().map(|h| i64::from(h.message_id)).collect();
+                    let reasons: Vec<&str> = mine.iter().map(|h| h.reason.as_str()).collect();
+                    sqlx::query_scalar(
+                        "UPDATE messages SET state = $1, reason = v.reason, sent_at = $2
+                         FROM unnest($3::BIGINT[], $4::TEXT[]) AS v(id, reason)
+                         WHERE messages.id = v.id AND messages.state = $5
+                         RETURNING messages.id",
+                    )
+                    .bind(MessageState::Sent.as_str())
+                    .bind(micros(now))
+                    .bind(ids)
+                    .bind(reasons)
+                    .bind(MessageState::Sending.as_str())
+                    .fetch_all(&mut **c)
+                    .await?
+                }
+                Tx::Sqlite(c, _) => {
+                    let mut q = sqlx::QueryBuilder::new("WITH v(id, reason) AS (");
+                    q.push_values(&mine, |mut row, h| {
+                        row.push("CAST(")
+                            .push_bind_unseparated(h.message_id)
+                            .push_unseparated(" AS BIGINT)")
+                            .push("CAST(")
+                            .push_bind_unseparated(h.reason.as_str())
+                            .push_unseparated(" AS TEXT)");
+                    });
+                    q.push(") UPDATE messages SET state = ")
+                        .push_bind(MessageState::Sent.as_str())
+                        .push(", reason = v.reason, sent_at = ")
+                        .push_bind(micros(now))
+                        .push(" FROM v WHERE messages.id = v.id AND messages.state = ")
+                        .push_bind(MessageState::Sending.as_str())
+                        .push(" RETURNING messages.id");
+                    q.build_query_scalar().fetch_all(&mut **c).await?
+                }
+            };
             let updated: std::collections::HashSet<MessageId> = updated.into_iter().collect();
             let moved: Vec<&&Handed> = mine
                 .iter()
                 .filter(|h| updated.contains(&h.message_id))
                 .collect();
             if !moved.is_empty() {
-                on_tx!(self, c => {
-                    let mut q = sqlx::QueryBuilder::new(
-                        "INSERT INTO message_transitions (message_id, from_state, to_state, code, reason, at) ",
-                    );
-                    q.push_values(&moved, |mut row, h| {
-                        row.push_bind(h.message_id)
-                            .push_bind(MessageState::Sending.as_str())
-                            .push_bind(MessageState::Sent.as_str())
-                            .push_bind(None::<String>)
-                            .push_bind(h.reason.as_str())
-                            .push_bind(micros(now));
-                    });
-                    q.build().execute(&mut *c).await?.rows_affected()
-                });
+                match self {
+                    Tx::Postgres(c) => {
+                        let ids: Vec<i64> = moved.iter().map(|h| i64::from(h.message_id)).collect();
+                        let reasons: Vec<&str> = moved.iter().map(|h| h.reason.as_str()).collect();
+                        sqlx::query(
+                            "INSERT INTO message_transitions (message_id, from_state, to_state, code, reason, at)
+                             SELECT v.id, $1, $2, NULL, v.reason, $3
+                             FROM unnest($4::BIGINT[], $5::TEXT[]) AS v(id, reason)",
+                        )
+                        .bind(MessageState::Sending.as_str())
+                        .bind(MessageState::Sent.as_str())
+                        .bind(micros(now))
+                        .bind(ids)
+                        .bind(reasons)
+                        .execute(&mut **c)
+                        .await?;
+                    }
+                    Tx::Sqlite(c, _) => {
+                        let mut q = sqlx::QueryBuilder::new(
+                            "INSERT INTO message_transitions (message_id, from_state, to_state, code, reason, at) ",
+                        );
+                        q.push_values(&moved, |mut row, h| {
+                            row.push_bind(h.message_id)
+                                .push_bind(MessageState::Sending.as_str())
+                                .push_bind(MessageState::Sent.as_str())
+                                .push_bind(None::<String>)
+                                .push_bind(h.reason.as_str())
+                                .push_bind(micros(now));
+                        });
+                        q.build().execute(&mut **c).await?;
+                    }
+                }
             }
             sent.extend(moved.iter().map(|h| h.message_id));
         }
