@@ -30,6 +30,15 @@ pub(crate) async fn connect(url: &str, durable: bool) -> Result<SqlitePool> {
         .await?)
 }
 
+/// The claim of due jobs on SQLite: the oldest due first, in the order of
+/// `jobs_due_in_order`. Public for the test that reads its query plan.
+#[doc(hidden)]
+pub const CLAIM: &str = "UPDATE jobs SET locked_until = $1, locked_by = $2, attempts = attempts + 1
+         WHERE id IN (SELECT id FROM jobs
+                      WHERE run_at <= $3 AND dead_at IS NULL AND (locked_until IS NULL OR locked_until <= $3)
+                      ORDER BY run_at, id LIMIT $4)
+         RETURNING id, kind, ref_id, run_at, attempts";
+
 pub(crate) async fn claim_jobs(
     pool: &SqlitePool,
     worker: &str,
@@ -37,20 +46,14 @@ pub(crate) async fn claim_jobs(
     lease_until: Timestamp,
     limit: i64,
 ) -> Result<Vec<Job>> {
-    sqlx::query_as::<_, crate::records::JobRow>(
-        "UPDATE jobs SET locked_until = $1, locked_by = $2, attempts = attempts + 1
-         WHERE id IN (SELECT id FROM jobs
-                      WHERE run_at <= $3 AND dead_at IS NULL AND (locked_until IS NULL OR locked_until <= $3)
-                      ORDER BY run_at, id LIMIT $4)
-         RETURNING id, kind, ref_id, run_at, attempts",
-    )
-    .bind(micros(lease_until))
-    .bind(worker)
-    .bind(micros(now))
-    .bind(limit)
-    .fetch_all(pool)
-    .await?
-    .into_iter()
-    .map(Job::try_from)
-    .collect()
+    sqlx::query_as::<_, crate::records::JobRow>(CLAIM)
+        .bind(micros(lease_until))
+        .bind(worker)
+        .bind(micros(now))
+        .bind(limit)
+        .fetch_all(pool)
+        .await?
+        .into_iter()
+        .map(Job::try_from)
+        .collect()
 }

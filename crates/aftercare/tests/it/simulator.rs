@@ -612,3 +612,31 @@ async fn a_customers_past_contacts_are_read_by_the_customer_index_on_sqlite() {
         "{plan:?}"
     );
 }
+
+/// Workers claim the jobs due first (issue 22): on SQLite (no statistics) the claim reads
+/// them in order from `jobs_due_in_order`, without sorting every job due at that moment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn due_jobs_are_claimed_in_the_order_of_their_index_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("plan.db").display());
+    let _store = aftercare_store::Store::open(&url).await.unwrap();
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let sql = format!(
+        "EXPLAIN QUERY PLAN {}",
+        aftercare_store::SQLITE_CLAIM
+            .replace("$1", "1")
+            .replace("$2", "'w'")
+            .replace("$3", "0")
+            .replace("$4", "50")
+    );
+    let rows: Vec<(i64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    let plan: Vec<&str> = rows.iter().map(|r| r.3.as_str()).collect();
+    assert!(
+        plan.iter().any(|p| p.contains("INDEX jobs_due_in_order"))
+            && !plan.iter().any(|p| p.contains("TEMP B-TREE")),
+        "{plan:?}"
+    );
+}

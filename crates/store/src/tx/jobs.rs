@@ -158,8 +158,8 @@ impl Tx {
         // Three binds a message: far inside both backends' limits.
         for chunk in handed.chunks(300) {
             // On PostgreSQL each statement takes arrays, so it has one text whatever the
-            // group's size and is planned once per connection (issue 22: a text per size
-            // was planned anew each time and crowded the connection's statement cache).
+            // group's size: one prepared statement per connection (issue 22: a text per
+            // size was prepared anew and crowded the connection's statement cache).
             let held: Vec<JobId> = match self {
                 Tx::Postgres(c) => {
                     let ids: Vec<i64> = chunk.iter().map(|h| i64::from(h.job_id)).collect();
