@@ -278,7 +278,7 @@ pub async fn refresh(
         if let Some(lease) = lease {
             lease.renew(&mut tx).await?;
         }
-        let scores: Vec<(Scores, Option<f64>)> = slice
+        let scores: Vec<Scores> = slice
             .iter()
             .enumerate()
             .map(|(k, &customer_id)| {
@@ -295,7 +295,7 @@ pub async fn refresh(
                     }
                     None => (None, None, None),
                 };
-                let scores = Scores {
+                Scores {
                     customer_id,
                     rfm_r: i32::from(s.r),
                     rfm_f: i32::from(s.f),
@@ -304,16 +304,14 @@ pub async fn refresh(
                     p_alive,
                     expected_purchases_90d: expected,
                     clv_12m_cents: value,
-                };
-                (scores, p_alive)
+                }
             })
             .collect();
-        let rows: Vec<Scores> = scores.iter().map(|(s, _)| s.clone()).collect();
-        let previous = tx.put_many_scores(&rows, now).await?;
-        for (k, ((scores, p_alive), previous)) in scores.iter().zip(previous).enumerate() {
+        let previous = tx.put_many_scores(&scores, now).await?;
+        for (k, (scores, previous)) in scores.iter().zip(previous).enumerate() {
             let i = first + k;
             let customer_id = scores.customer_id;
-            if let Some(p) = *p_alive
+            if let Some(p) = scores.p_alive
                 && histories[i].frequency > 0.0
                 && lapses_now(p, previous, || {
                     let (model, _) = models.as_ref()?;

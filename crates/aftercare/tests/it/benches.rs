@@ -36,13 +36,21 @@ async fn the_email_bench_peer_renders_the_library_confirmation_and_sends_it() {
 /// `bench/import`'s generator writes files the import takes whole.
 #[tokio::test]
 async fn the_import_bench_files_import_without_a_rejected_line() {
-    use aftercare::cli::import::{Options, import_file};
-    use aftercare_engine::import::Kind;
+    let dir = generated("bench/import/generate.py", &["40", "{dir}"]);
+    let app = spawn_app(Backend::Sqlite).await;
+    assert_eq!(imported(&app, &dir).await, [500, 40, 40]);
+}
+
+/// Runs a bench's generator with `args` (`{dir}` is the directory it writes into), then
+/// that directory.
+fn generated(script: &str, args: &[&str]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new("/usr/bin/python3")
-        .arg(repo_root().join("bench/import/generate.py"))
-        .arg("40")
-        .arg(dir.path())
+        .arg(repo_root().join(script))
+        .args(
+            args.iter()
+                .map(|a| a.replace("{dir}", dir.path().to_str().unwrap())),
+        )
         .output()
         .unwrap();
     assert!(
@@ -50,12 +58,23 @@ async fn the_import_bench_files_import_without_a_rejected_line() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let app = spawn_app(Backend::Sqlite).await;
-    for (kind, file, n) in [
-        (Kind::Products, "products.jsonl", 500),
-        (Kind::Customers, "customers.jsonl", 40),
-        (Kind::Orders, "orders.jsonl", 40),
-    ] {
+    dir
+}
+
+/// Imports a generated shop's products, customers and orders, none rejected; how many of
+/// each were added.
+async fn imported(app: &TestApp, dir: &tempfile::TempDir) -> [u64; 3] {
+    use aftercare::cli::import::{Options, import_file};
+    use aftercare_engine::import::Kind;
+    let mut added = [0; 3];
+    for (n, (kind, file)) in [
+        (Kind::Products, "products.jsonl"),
+        (Kind::Customers, "customers.jsonl"),
+        (Kind::Orders, "orders.jsonl"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let report = import_file(
             &app.engine,
             kind,
@@ -65,8 +84,9 @@ async fn the_import_bench_files_import_without_a_rejected_line() {
         .await
         .unwrap();
         assert!(report.rejected.is_empty(), "{file}: {report:?}");
-        assert_eq!(report.added, n, "{file}: {report:?}");
+        added[n] = report.added;
     }
+    added
 }
 
 /// `bench/admin`'s year of messages (`messages.sql`, written straight into PostgreSQL) fits
@@ -112,42 +132,14 @@ async fn the_admin_bench_messages_fit_the_schema_and_count_on_the_dashboards() {
 /// of the day and scores every customer, as the bench then measures at a million.
 #[tokio::test]
 async fn the_calendar_bench_shop_imports_and_its_day_finds_every_birthday_and_scores_everyone() {
-    use aftercare::cli::import::{Options, import_file};
-    use aftercare_engine::import::Kind;
-    let dir = tempfile::tempdir().unwrap();
     // The test clock's day, 10:00 in Amsterdam.
-    let out = Command::new("/usr/bin/python3")
-        .arg(repo_root().join("bench/calendar/generate.py"))
-        .args([
-            "400",
-            dir.path().to_str().unwrap(),
-            "Europe/Amsterdam",
-            "2026-03-02",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let dir = generated(
+        "bench/calendar/generate.py",
+        &["400", "{dir}", "Europe/Amsterdam", "2026-03-02"],
     );
     let mut app = spawn_app(Backend::Sqlite).await;
     app.engine = app.engine.clone().with_calendar_span(50);
-    for (kind, file) in [
-        (Kind::Products, "products.jsonl"),
-        (Kind::Customers, "customers.jsonl"),
-        (Kind::Orders, "orders.jsonl"),
-    ] {
-        let report = import_file(
-            &app.engine,
-            kind,
-            &dir.path().join(file),
-            Options::default(),
-        )
-        .await
-        .unwrap();
-        assert!(report.rejected.is_empty(), "{file}: {report:?}");
-    }
+    imported(&app, &dir).await;
     let born_today: Vec<String> = std::fs::read_to_string(dir.path().join("customers.jsonl"))
         .unwrap()
         .lines()

@@ -590,22 +590,13 @@ fn the_fast_simulator_reads_every_stats_field_conditions_can_use() {
 /// weeks of work. The query stays on the customer's index.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_customers_past_contacts_are_read_by_the_customer_index_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("plan.db").display());
-    let _store = aftercare_store::Store::open(&url).await.unwrap();
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    let sql = format!(
-        "EXPLAIN QUERY PLAN {}",
-        aftercare_store::CONTACTS
+    let plan = sqlite_plan(
+        &aftercare_store::CONTACTS
             .replace("$1", "1")
             .replace("$2", "1")
-            .replace("$3", "0")
-    );
-    let rows: Vec<(i64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .fetch_all(&pool)
-        .await
-        .unwrap();
-    let plan: Vec<&str> = rows.iter().map(|r| r.3.as_str()).collect();
+            .replace("$3", "0"),
+    )
+    .await;
     assert!(
         plan.iter().any(|p| p.contains("INDEX messages_customer"))
             && !plan.iter().any(|p| p.contains("messages_state")),
@@ -617,26 +608,31 @@ async fn a_customers_past_contacts_are_read_by_the_customer_index_on_sqlite() {
 /// them in order from `jobs_due_in_order`, without sorting every job due at that moment.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn due_jobs_are_claimed_in_the_order_of_their_index_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("plan.db").display());
-    let _store = aftercare_store::Store::open(&url).await.unwrap();
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    let sql = format!(
-        "EXPLAIN QUERY PLAN {}",
-        aftercare_store::SQLITE_CLAIM
+    let plan = sqlite_plan(
+        &aftercare_store::SQLITE_CLAIM
             .replace("$1", "1")
             .replace("$2", "'w'")
             .replace("$3", "0")
-            .replace("$4", "50")
-    );
-    let rows: Vec<(i64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .fetch_all(&pool)
-        .await
-        .unwrap();
-    let plan: Vec<&str> = rows.iter().map(|r| r.3.as_str()).collect();
+            .replace("$4", "50"),
+    )
+    .await;
     assert!(
         plan.iter().any(|p| p.contains("INDEX jobs_due_in_order"))
             && !plan.iter().any(|p| p.contains("TEMP B-TREE")),
         "{plan:?}"
     );
+}
+
+/// SQLite's plan of `sql` (its values written in) on a fresh store: one line a step.
+async fn sqlite_plan(sql: &str) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("plan.db").display());
+    let _store = aftercare_store::Store::open(&url).await.unwrap();
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let rows: Vec<(i64, i64, i64, String)> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    rows.into_iter().map(|r| r.3).collect()
 }
