@@ -175,7 +175,14 @@ pub async fn run_server(
     });
     let worker = with_worker.then(|| {
         let engine = engine.clone();
-        let mut rx = rx.clone();
+        let (mut rx, mut rx_side) = (rx.clone(), rx.clone());
+        // The admin UI's simulations run beside the worker's lanes (issue 22).
+        tokio::spawn(aftercare_lab::trial::run_simulations(
+            engine.clone(),
+            async move {
+                let _ = rx_side.wait_for(|stop| *stop).await;
+            },
+        ));
         tokio::spawn(async move {
             engine
                 .run(async move {

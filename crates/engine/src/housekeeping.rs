@@ -39,6 +39,9 @@ pub struct HousekeepingConfig {
     pub event_days: u32,
     /// Messages' content and recipient, and events' properties (the rows stay).
     pub personal_data_days: u32,
+    /// The admin UI's finished simulations (a draft simulated longer ago is simulated
+    /// again before it is published).
+    pub simulation_days: u32,
 }
 
 impl Default for HousekeepingConfig {
@@ -49,6 +52,7 @@ impl Default for HousekeepingConfig {
             hook_delivery_days: 90,
             event_days: 730,
             personal_data_days: 730,
+            simulation_days: 90,
         }
     }
 }
@@ -71,6 +75,8 @@ pub struct Pruned {
     pub message_contents: u64,
     /// Events whose properties were cleared.
     pub event_properties: u64,
+    /// Finished simulations.
+    pub simulations: u64,
 }
 
 /// Removes what `config` no longer keeps at `now`, [`CHUNK`] rows per transaction (a
@@ -103,6 +109,11 @@ pub async fn prune(
             Prune::EventProperties,
             config.personal_data_days,
             &mut pruned.event_properties,
+        ),
+        (
+            Prune::Simulations,
+            config.simulation_days,
+            &mut pruned.simulations,
         ),
     ] {
         if days == 0 {

@@ -48,7 +48,7 @@ pub struct ContactBand {
 }
 
 /// Messages of one channel and class in the window.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct ChannelClass {
     /// `email`, `letter`, `sms`, `push`, …
     pub channel: String,
@@ -288,7 +288,7 @@ fn driver_answers(rows: &[SurveyResult], by_month: bool) -> Vec<DriverAnswer> {
 }
 
 /// What a simulation did (`aftercare simulate`, and the admin UI's simulator).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct SimulationReport {
     /// Days simulated.
     pub days: i64,
@@ -382,7 +382,7 @@ pub fn contacts_bucket(n: i64) -> &'static str {
 }
 
 /// One programme's figures in a simulation.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct ProgrammeReport {
     /// Enrolments started.
     pub enrolled: i64,

@@ -22,7 +22,7 @@ pub struct Outcome {
 }
 
 /// A group's figures.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct Group {
     /// Enrolments.
     pub n: u64,
@@ -35,7 +35,7 @@ pub struct Group {
 }
 
 /// The comparison.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct Uplift {
     /// Customers who got the programme.
     pub treated: Group,

@@ -225,3 +225,153 @@ pub async fn simulate(
     )
     .await
 }
+
+/// How often a simulation being run records its days done and renews its job's lease.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+/// How often an idle worker looks for a simulation to run.
+const LOOK_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Runs the admin UI's simulations on this worker until `shutdown` completes (issue 22:
+/// simulations are worker jobs, not work inside the serving process): one at a time, beside
+/// the worker's lanes, so messages never wait behind a year being simulated.
+pub async fn run_simulations(live: Engine, shutdown: impl std::future::Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    loop {
+        let ran = tokio::select! {
+            () = &mut shutdown => return,
+            ran = run_queued_simulation(&live) => ran,
+        };
+        match ran {
+            Ok(true) => continue,
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "Running a simulation failed; trying again shortly.")
+            }
+        }
+        tokio::select! {
+            () = &mut shutdown => return,
+            () = tokio::time::sleep(LOOK_EVERY) => {}
+        }
+    }
+}
+
+/// Claims the oldest due `simulation` job and runs it: the library as it is and, with a
+/// change, the library with it, on throw-away engines beside `live`. The days done are
+/// recorded every two seconds with the lease renewed; a worker that loses the lease (it
+/// stalled past it and another worker took the job) stops, and what it found is not kept.
+/// A run that fails is recorded as failed with the reason (it is deterministic, so it is not
+/// retried); only the store failing leaves the job to be taken again. Whether one ran.
+pub async fn run_queued_simulation(live: &Engine) -> anyhow::Result<bool> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    let store = live.store();
+    let (worker, clock) = (live.worker_id(), live.clock().clone());
+    let lease_until = |now: Timestamp| now.checked_add(live.lease()).unwrap_or(now);
+    let now = clock.now();
+    let Some(job) = store
+        .claim_simulation(worker, now, lease_until(now))
+        .await?
+    else {
+        return Ok(false);
+    };
+    let id = job.ref_id;
+    let mut tx = store.begin().await?;
+    let Some(run) = tx.simulation(id).await?.filter(|r| r.finished_at.is_none()) else {
+        if tx.finish_job(job.id, worker).await? {
+            tx.commit().await?;
+        }
+        return Ok(true);
+    };
+    tx.take_simulation(id, worker, now).await?;
+    tx.commit().await?;
+    tracing::info!(
+        simulation = id,
+        customers = run.customers,
+        days = run.days,
+        "Simulation started."
+    );
+
+    let base_done = AtomicU64::new(0);
+    let changed_done = AtomicU64::new(0);
+    let done = |d: &AtomicU64| i64::try_from(d.load(Ordering::Relaxed)).unwrap_or(0);
+    let work = async {
+        let request = SimulationRequest {
+            customers: usize::try_from(run.customers).unwrap_or(0),
+            days: run.days,
+            seed: u64::try_from(run.seed).unwrap_or(0),
+            start: Timestamp::from_microsecond(run.start_day)?,
+            change: run
+                .programme_id
+                .clone()
+                .zip(run.change_text.clone())
+                .map(|(programme_id, text)| ProgrammeChange { programme_id, text }),
+            live: LiveContent::of(live).await?,
+        };
+        let as_is = SimulationRequest {
+            change: None,
+            ..request.clone()
+        };
+        let base = simulate(live, &as_is, &|done, _| {
+            base_done.store(done, Ordering::Relaxed)
+        })
+        .await?;
+        let changed = match request.change {
+            Some(_) => Some(
+                simulate(live, &request, &|done, _| {
+                    changed_done.store(done, Ordering::Relaxed);
+                })
+                .await?,
+            ),
+            None => None,
+        };
+        anyhow::Ok((base, changed))
+    };
+    let ticker = async {
+        loop {
+            tokio::time::sleep(PROGRESS_EVERY).await;
+            let mut tx = store.begin().await?;
+            if !tx
+                .extend_lease(job.id, worker, lease_until(clock.now()))
+                .await?
+            {
+                return anyhow::Ok(());
+            }
+            tx.simulation_progress(id, done(&base_done), done(&changed_done))
+                .await?;
+            tx.commit().await?;
+        }
+    };
+    let outcome = tokio::select! {
+        outcome = work => outcome,
+        lost = ticker => {
+            lost?;
+            tracing::warn!(simulation = id, "Another worker took this simulation over; stopping.");
+            return Ok(true);
+        }
+    };
+    let json = |r: &SimulationReport| serde_json::to_string(r);
+    let outcome = match &outcome {
+        Ok((base, changed)) => Ok((json(base)?, changed.as_ref().map(json).transpose()?)),
+        Err(e) => Err(format!("{e:#}")),
+    };
+    let mut tx = store.begin().await?;
+    tx.simulation_progress(id, done(&base_done), done(&changed_done))
+        .await?;
+    tx.finish_simulation(
+        id,
+        match &outcome {
+            Ok((base, changed)) => Ok((base.as_str(), changed.as_deref())),
+            Err(e) => Err(e.as_str()),
+        },
+        clock.now(),
+    )
+    .await?;
+    if tx.finish_job(job.id, worker).await? {
+        tx.commit().await?;
+        match &outcome {
+            Ok(_) => tracing::info!(simulation = id, "Simulation done."),
+            Err(e) => tracing::warn!(simulation = id, error = %e, "Simulation failed."),
+        }
+    }
+    Ok(true)
+}

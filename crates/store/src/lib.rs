@@ -43,7 +43,7 @@ pub use tx::{
     Handed, Heartbeat, HookDelivery, JobFigures, MessageContent, NewRetentionOffer, Prune,
     RetentionOfferRow,
 };
-pub use tx::{NewUpload, Upload};
+pub use tx::{NewSimulation, NewUpload, Simulation, Upload};
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -230,13 +230,35 @@ impl Store {
         on_pool!(&self.pool, p => p.close().await)
     }
 
-    /// Leases up to `limit` due jobs to `worker` until `lease_until`.
+    /// Leases up to `limit` due jobs to `worker` until `lease_until`: every kind but
+    /// simulations, which run beside the work ([`Store::claim_simulation`]).
     pub async fn claim_jobs(
         &self,
         worker: &str,
         now: Timestamp,
         lease_until: Timestamp,
         limit: i64,
+    ) -> Result<Vec<Job>> {
+        self.claim(worker, now, lease_until, Some(limit)).await
+    }
+
+    /// Leases the oldest due `simulation` job to `worker` until `lease_until` (issue 22: a
+    /// simulation takes minutes, so a worker runs it beside its lanes, never in one).
+    pub async fn claim_simulation(
+        &self,
+        worker: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Option<Job>> {
+        Ok(self.claim(worker, now, lease_until, None).await?.pop())
+    }
+
+    async fn claim(
+        &self,
+        worker: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: Option<i64>,
     ) -> Result<Vec<Job>> {
         let mut jobs = match &self.pool {
             Pool::Sqlite(p) => sqlite::claim_jobs(p, worker, now, lease_until, limit).await?,

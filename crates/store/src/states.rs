@@ -100,6 +100,8 @@ pub enum JobKind {
     Import,
     /// Create the codes Aftercare issued in the shop (recurring, `[connectors.shop_codes]`).
     ShopCodes,
+    /// Run a simulation the team asked for in the admin UI (issue 22), beside the work.
+    Simulation,
     /// A kind this version does not know (written by a newer one): the worker sets it
     /// aside rather than fail every claim.
     #[strum(default)]

@@ -943,7 +943,103 @@ async fn an_editor_simulates_a_programme_change_beside_the_library_as_it_is() {
         list.contains("<a href=\"/admin/simulator/1\">1</a></td><td>done</td><td>eva</td>"),
         "{list}"
     );
+    // Issue 22: the run was a worker's job, kept in the store for every serving process.
+    let mut tx = app.store.begin().await.unwrap();
+    let run = tx.simulation(1).await.unwrap().unwrap();
+    assert_eq!(run.taken_by.as_deref(), Some(app.engine.worker_id()));
+    assert!(run.report.is_some() && run.changed_report.is_some() && run.error.is_none());
+    assert_eq!((run.baseline_done, run.changed_done), (14, 14));
+    // One at a time, race-free: while one is unfinished the next is refused.
+    let now = aftercare_domain::Clock::now(app.clock.as_ref());
+    let next = aftercare_store::NewSimulation {
+        started_by: "eva",
+        customers: 10,
+        days: 7,
+        seed: 1,
+        start_day: now,
+        change: None,
+    };
+    assert_eq!(tx.insert_simulation(&next, now).await.unwrap(), Some(2));
+    assert_eq!(tx.insert_simulation(&next, now).await.unwrap(), None);
 }
+
+both_backends!(
+    a_simulation_waits_for_a_worker_and_one_killed_mid_run_leaves_it_to_another,
+    |backend| async move {
+        use aftercare_domain::Clock;
+        use jiff::SignedDuration;
+        let app = spawn_app(backend).await;
+        let now = app.clock.now();
+        let later = now + SignedDuration::from_hours(1);
+        // Queued for an hour from now, so this app's worker leaves it alone until then.
+        let mut tx = app.store.begin().await.unwrap();
+        let id = tx
+            .insert_simulation(
+                &aftercare_store::NewSimulation {
+                    started_by: "eva",
+                    customers: 10,
+                    days: 7,
+                    seed: 5,
+                    start_day: now,
+                    change: None,
+                },
+                now,
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        tx.insert_job(aftercare_store::JobKind::Simulation, id, later, now)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let eva = sign_in_as(&app, "eva", "editor").await;
+        let path = format!("/admin/simulator/{id}");
+        let (_, page) = eva.get(&path).await;
+        assert!(page.contains("Waiting for a worker to take it"), "{page}");
+        let (_, list) = eva.get("/admin/simulator").await;
+        assert!(list.contains("<td>waiting for a worker</td>"), "{list}");
+
+        // A worker takes it an hour on and is killed: it never renews its lease.
+        let lease = later + SignedDuration::from_mins(2);
+        let job = app
+            .store
+            .claim_simulation("killed", later, lease)
+            .await
+            .unwrap()
+            .expect("the simulation is due");
+        let mut tx = app.store.begin().await.unwrap();
+        tx.take_simulation(id, "killed", later).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(job.ref_id, id);
+        app.clock.advance(SignedDuration::from_mins(61));
+        let (_, page) = eva.get(&path).await;
+        assert!(
+            page.contains("Running; this page refreshes itself."),
+            "{page}"
+        );
+        // Once the lease has run out, this app's worker takes it over and runs it to the end.
+        app.clock.advance(SignedDuration::from_mins(2));
+        let page = finished_simulation(&eva, &path).await;
+        assert!(page.contains("Library as it is"), "{page}");
+        let mut tx = app.store.begin_read().await.unwrap();
+        let run = tx.simulation(id).await.unwrap().unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(run.taken_by.as_deref(), Some(app.engine.worker_id()));
+        assert_eq!(run.baseline_done, 7);
+        assert!(
+            app.store
+                .claim_simulation(
+                    "another",
+                    app.clock.now() + SignedDuration::from_hours(9),
+                    app.clock.now() + SignedDuration::from_hours(10)
+                )
+                .await
+                .unwrap()
+                .is_none(),
+            "its job is done"
+        );
+    }
+);
 
 both_backends!(
     a_customers_calendar_shows_the_coming_year_and_changes_nothing,

@@ -273,7 +273,12 @@ pub async fn spawn_app_with(backend: Backend, change: impl FnOnce(&mut Config)) 
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base_url = format!("http://{}", listener.local_addr().unwrap());
-    // The worker is stepped by the tests (run_until_idle), so time is fully theirs.
+    // The worker is stepped by the tests (run_until_idle), so time is fully theirs; the
+    // admin UI's simulations run beside it, as on a worker.
+    tokio::spawn(aftercare_lab::trial::run_simulations(
+        engine.clone(),
+        std::future::pending(),
+    ));
     let server_engine = engine.clone();
     let server_config = config.clone();
     tokio::spawn(async move {

@@ -138,6 +138,33 @@ both_backends!(
         assert!(events >= 2, "the review and the order");
         assert!(enrolments >= 1, "the order started programmes");
         assert_eq!(count(Table::IdempotencyKeys).await, 1);
+        // A finished simulation of the admin UI, and one that has not finished.
+        let now = aftercare_domain::Clock::now(app.clock.as_ref());
+        let simulation = aftercare_store::NewSimulation {
+            started_by: "eva",
+            customers: 10,
+            days: 7,
+            seed: 1,
+            start_day: now,
+            change: None,
+        };
+        let mut tx = app.store.begin().await.unwrap();
+        let finished = tx.insert_simulation(&simulation, now).await.unwrap().unwrap();
+        tx.finish_simulation(finished, Err("stopped"), now).await.unwrap();
+        let unfinished = tx.insert_simulation(&simulation, now).await.unwrap().unwrap();
+        tx.commit().await.unwrap();
+        let simulations = || {
+            let store = app.store.clone();
+            async move {
+                let mut tx = store.begin_read().await.unwrap();
+                let kept = [
+                    tx.simulation(finished).await.unwrap().is_some(),
+                    tx.simulation(unfinished).await.unwrap().is_some(),
+                ];
+                tx.commit().await.unwrap();
+                kept
+            }
+        };
 
         // A week on, the daily housekeeping lets the key go (a retry comes in minutes).
         app.clock.advance(SignedDuration::from_hours(24 * 8));
@@ -147,6 +174,7 @@ both_backends!(
             count(Table::Events).await >= events,
             "events stay two years"
         );
+        assert_eq!(simulations().await, [true, true]);
 
         // Two years on, events that started nothing go; the order's event stays, since its
         // enrolments' timelines name it.
@@ -155,6 +183,8 @@ both_backends!(
         let left = count(Table::Events).await;
         assert!(left < events, "the review went ({left} of {events})");
         assert!(left >= 1, "the order's event stayed");
+        // Finished simulations go after 90 days; one still to run stays.
+        assert_eq!(simulations().await, [false, true]);
         assert!(count(Table::Enrolments).await >= enrolments);
         let export = app.get("/v1/customers/C1/export").send().await.unwrap();
         assert_eq!(

@@ -273,6 +273,11 @@ impl Engine {
         &self.worker_id
     }
 
+    /// How long a claimed job stays leased.
+    pub fn lease(&self) -> SignedDuration {
+        self.lease
+    }
+
     /// The policy in force.
     pub fn policy(&self) -> &PolicyConfig {
         &self.policy
@@ -586,6 +591,9 @@ impl Engine {
             JobKind::Campaign => self.plan_campaign(job).await,
             JobKind::Import => self.import_upload(job).await,
             JobKind::ShopCodes => self.create_shop_codes(job).await,
+            // Never claimed by the lanes (`claim_jobs` leaves simulations out): the lab runs
+            // them beside the work (`aftercare_lab::trial::run_simulations`).
+            JobKind::Simulation => Ok(()),
             JobKind::Referral => {
                 let mut tx = self.store.begin().await?;
                 crate::loyalty::settle_referral(

@@ -65,6 +65,7 @@ impl Engine {
             hook_delivery_days: 0,
             event_days: 0,
             personal_data_days: 0,
+            simulation_days: 0,
         })
         .with_links(LinkSigner::new(&secret, self.links.base_url()))
     }

@@ -165,6 +165,8 @@ pub enum Prune {
     MessageContent,
     /// What events received before the time carried: cleared, the rows stay.
     EventProperties,
+    /// The admin UI's simulations finished before the time.
+    Simulations,
 }
 
 impl Tx {
@@ -200,6 +202,10 @@ impl Tx {
             Prune::EventProperties => {
                 "UPDATE events SET properties = '{}' WHERE id IN
                    (SELECT id FROM events WHERE properties <> '{}' AND received_at < $1 LIMIT $2)"
+            }
+            Prune::Simulations => {
+                "DELETE FROM simulations WHERE id IN
+                   (SELECT id FROM simulations WHERE finished_at < $1 LIMIT $2)"
             }
         };
         Ok(on_tx!(self, c => {

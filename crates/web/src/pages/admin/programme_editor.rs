@@ -5,7 +5,7 @@
 //! publishes it as the programme's next immutable version — refused, changing nothing, while
 //! it has a finding or until a simulation of exactly this draft over a year is done and put
 //! nobody above the band or the attention ceiling who was not there without it (the runs
-//! are kept in the serving process: after a restart, simulate again). New enrolments start on the published version in every running worker
+//! are kept in the store). New enrolments start on the published version in every running worker
 //! within seconds; customers already enrolled finish on theirs. Any stored version can be
 //! made the live one again. A new programme is begun from the list as a copy of an existing
 //! one with its own id and version 1, and goes through the same cycle. Every change is
@@ -13,7 +13,6 @@
 
 use aftercare_engine::content::ContentError;
 use aftercare_engine::programme::parse_programme;
-use axum::Extension;
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -22,7 +21,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::{Role, Team, urlencoding};
-use super::simulator::{DraftSimulation, ProgrammeChange, Runs};
+use super::simulator::{DraftSimulation, ProgrammeChange};
 use super::{AdminError, AdminResult, CsrfForm, NoteForm, VersionForm, html, not_found, render};
 use crate::AppState;
 use aftercare_store::Content;
@@ -45,7 +44,6 @@ fn unknown(team: &Team, id: &str) -> AdminError {
 async fn edit_page(
     app: &AppState,
     team: &Team,
-    runs: &Runs,
     id: &str,
     status: StatusCode,
     refused: Option<&[aftercare_engine::programme::Finding]>,
@@ -61,6 +59,19 @@ async fn edit_page(
     let history = tx.programme_history(id).await?;
     let changes = tx.content_changes(Content::Programme, id, 20).await?;
     let paused = tx.paused_programmes().await?;
+    let simulated = match &draft {
+        Some(d) => Some(
+            super::simulator::of_draft(
+                &mut tx,
+                &ProgrammeChange {
+                    programme_id: id.to_string(),
+                    text: d.definition.clone(),
+                },
+            )
+            .await?,
+        ),
+        None => None,
+    };
     tx.commit().await?;
     let live_text = live.map_or("", |l| l.text.as_str());
     // Without a draft the live text is offered as the next version, ready to change.
@@ -148,11 +159,7 @@ async fn edit_page(
         .iter()
         .map(|c| json!({"at": stamp(c.at), "kind": c.kind, "version": c.version, "by": c.by}))
         .collect();
-    let simulation = draft.as_ref().map(|d| {
-        let of = runs.of_draft(&ProgrammeChange {
-            programme_id: id.to_string(),
-            text: d.definition.clone(),
-        });
+    let simulation = simulated.map(|of| {
         // Why it may not be published yet, as a status line.
         let refusal = of.refusal(team.lang);
         let status = refusal.as_deref().map(|r| {
@@ -201,13 +208,8 @@ async fn edit_page(
 }
 
 /// `GET /admin/programmes/{id}/edit`.
-pub async fn show(
-    State(app): State<AppState>,
-    team: Team,
-    Extension(runs): Extension<Runs>,
-    Path(id): Path<String>,
-) -> AdminResult {
-    edit_page(&app, &team, &runs, &id, StatusCode::OK, None).await
+pub async fn show(State(app): State<AppState>, team: Team, Path(id): Path<String>) -> AdminResult {
+    edit_page(&app, &team, &id, StatusCode::OK, None).await
 }
 
 /// The draft form.
@@ -255,7 +257,6 @@ pub async fn save(
 pub async fn publish(
     State(app): State<AppState>,
     team: Team,
-    Extension(runs): Extension<Runs>,
     Path(id): Path<String>,
     Form(form): Form<NoteForm>,
 ) -> AdminResult {
@@ -271,13 +272,19 @@ pub async fn publish(
         .map_err(internal)?;
     if !checked.findings.is_empty() {
         let status = StatusCode::UNPROCESSABLE_ENTITY;
-        return edit_page(&app, &team, &runs, &id, status, Some(&checked.findings)).await;
+        return edit_page(&app, &team, &id, status, Some(&checked.findings)).await;
     }
     // Draft → simulate → publish: a year of this very text, against the band and ceiling.
-    let simulated = runs.of_draft(&ProgrammeChange {
-        programme_id: id.clone(),
-        text: definition.clone(),
-    });
+    let mut tx = app.store.begin_read().await?;
+    let simulated = super::simulator::of_draft(
+        &mut tx,
+        &ProgrammeChange {
+            programme_id: id.clone(),
+            text: definition.clone(),
+        },
+    )
+    .await?;
+    tx.commit().await?;
     if let Some(why) = simulated.refusal(team.lang) {
         let finding = aftercare_engine::programme::Finding {
             file: format!("{id}.toml").into(),
@@ -285,15 +292,7 @@ pub async fn publish(
             column: 0,
             reason: format!("{}: {why}", team.lang.pick("simulation", "simulatie")),
         };
-        return edit_page(
-            &app,
-            &team,
-            &runs,
-            &id,
-            StatusCode::CONFLICT,
-            Some(&[finding]),
-        )
-        .await;
+        return edit_page(&app, &team, &id, StatusCode::CONFLICT, Some(&[finding])).await;
     }
     let outcome = app
         .engine
@@ -302,7 +301,7 @@ pub async fn publish(
         .map(|_| ());
     let back = format!("/admin/programmes/{}", urlencoding(&id));
     let missing = unknown(&team, &id);
-    after_change(&app, &team, &runs, &id, outcome, &back, missing).await
+    after_change(&app, &team, &id, outcome, &back, missing).await
 }
 
 /// `POST /admin/programmes/{id}/discard` (editor): drops the draft.
@@ -323,7 +322,6 @@ pub async fn discard(
 pub async fn make_live(
     State(app): State<AppState>,
     team: Team,
-    Extension(runs): Extension<Runs>,
     Path(id): Path<String>,
     Form(form): Form<VersionForm>,
 ) -> AdminResult {
@@ -339,7 +337,7 @@ pub async fn make_live(
         Err(ContentError::NotFound(what)) => not_found(&team, what),
         _ => unknown(&team, &id),
     };
-    after_change(&app, &team, &runs, &id, outcome, &back, missing).await
+    after_change(&app, &team, &id, outcome, &back, missing).await
 }
 
 /// To `back` after a publish or make-live; refused, the editor again with why (422);
@@ -347,7 +345,6 @@ pub async fn make_live(
 async fn after_change(
     app: &AppState,
     team: &Team,
-    runs: &Runs,
     id: &str,
     outcome: Result<(), ContentError>,
     back: &str,
@@ -359,7 +356,6 @@ async fn after_change(
             edit_page(
                 app,
                 team,
-                runs,
                 id,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 Some(&findings),

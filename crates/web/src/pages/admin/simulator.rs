@@ -5,19 +5,19 @@
 //! and why messages were blocked. The programme files stay the source of truth: a change is
 //! only simulated, never saved.
 //!
-//! Each run is the lab's ([`aftercare_lab::trial::simulate`]): a throw-away engine beside
-//! the live one. One simulation runs at a time; the last ten are kept in memory with who
-//! started them, and each start is in the audit log.
-
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+//! Each run is a `simulation` job that a worker runs beside its work (issue 22: not in the
+//! serving process), with the lab's throw-away engines ([`aftercare_lab::trial::simulate`]).
+//! The runs are kept in the store — who started them, how far a worker is, what they found —
+//! so every `serve` process shows the same; one runs at a time, and each start is in the
+//! audit log.
 
 use aftercare_engine::reports::SimulationReport;
-pub use aftercare_lab::trial::{LiveContent, ProgrammeChange, SimulationRequest};
+pub use aftercare_lab::trial::ProgrammeChange;
+use aftercare_store::{JobKind, NewSimulation, Simulation};
+use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
-use axum::{Extension, Form};
 use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -27,64 +27,8 @@ use super::dashboards::band_chart;
 use super::{AdminResult, Lang, html, not_found, page, render};
 use crate::AppState;
 
-/// How far a simulation is, in days.
-#[derive(Debug, Default)]
-pub struct Progress {
-    done: AtomicU64,
-    total: AtomicU64,
-}
-
-impl Progress {
-    /// Records `done` of `total` days.
-    pub fn set(&self, done: u64, total: u64) {
-        self.total.store(total, Ordering::Relaxed);
-        self.done.store(done, Ordering::Relaxed);
-    }
-
-    /// (days done, days).
-    pub fn get(&self) -> (u64, u64) {
-        (
-            self.done.load(Ordering::Relaxed),
-            self.total.load(Ordering::Relaxed),
-        )
-    }
-}
-
-/// The most runs kept.
-const KEPT: usize = 10;
-
-/// Simulations started from the UI, newest first.
-#[derive(Clone, Default)]
-pub struct Runs {
-    inner: Arc<Mutex<RunList>>,
-}
-
-#[derive(Default)]
-struct RunList {
-    next_id: u64,
-    runs: Vec<Run>,
-}
-
-struct Run {
-    id: u64,
-    by: String,
-    started_at: Timestamp,
-    customers: usize,
-    days: i64,
-    seed: u64,
-    change: Option<String>,
-    /// The changed programme's text exactly, to know which draft this run simulated.
-    draft: Option<ProgrammeChange>,
-    baseline: Arc<Progress>,
-    changed: Option<Arc<Progress>>,
-    state: RunState,
-}
-
-enum RunState {
-    Running,
-    Done(Box<SimulationReport>, Option<Box<SimulationReport>>),
-    Failed(String),
-}
+/// The most runs listed.
+const LISTED: i64 = 10;
 
 /// The days a simulation must cover before its draft may be published: the band is yearly.
 pub const YEAR_DAYS: i64 = 365;
@@ -163,42 +107,54 @@ impl DraftSimulation {
     }
 }
 
-impl Runs {
-    /// What the newest kept run of exactly this change found.
-    pub fn of_draft(&self, change: &ProgrammeChange) -> DraftSimulation {
-        let list = self.lock();
-        let Some(run) = list.runs.iter().find(|r| r.draft.as_ref() == Some(change)) else {
+impl DraftSimulation {
+    /// What `run` — the newest kept run of exactly a draft, if any — found.
+    pub fn of(run: Option<&Simulation>) -> DraftSimulation {
+        let Some(run) = run else {
             return DraftSimulation::Missing;
         };
-        match &run.state {
-            RunState::Running => DraftSimulation::Running(run.id),
-            RunState::Failed(_) => DraftSimulation::Failed(run.id),
-            RunState::Done(..) if run.days < YEAR_DAYS => DraftSimulation::Short {
-                id: run.id,
-                days: run.days,
-            },
-            RunState::Done(baseline, changed) => {
-                let with = changed.as_deref().unwrap_or(baseline);
-                DraftSimulation::Done {
-                    id: run.id,
-                    above_band: (with.above_band, baseline.above_band),
-                    above_ceiling: (with.above_ceiling, baseline.above_ceiling),
-                    in_band: with.active_marketing_in_band,
-                }
-            }
+        let id = u64::try_from(run.id).unwrap_or(0);
+        if run.finished_at.is_none() {
+            return DraftSimulation::Running(id);
+        }
+        let Some(baseline) = run.report.as_deref().and_then(read_report) else {
+            return DraftSimulation::Failed(id);
+        };
+        if run.error.is_some() {
+            return DraftSimulation::Failed(id);
+        }
+        let changed = match run.changed_report.as_deref().map(read_report) {
+            None => None,
+            Some(Some(report)) => Some(report),
+            Some(None) => return DraftSimulation::Failed(id),
+        };
+        if run.days < YEAR_DAYS {
+            return DraftSimulation::Short { id, days: run.days };
+        }
+        let with = changed.as_ref().unwrap_or(&baseline);
+        DraftSimulation::Done {
+            id,
+            above_band: (with.above_band, baseline.above_band),
+            above_ceiling: (with.above_ceiling, baseline.above_ceiling),
+            in_band: with.active_marketing_in_band,
         }
     }
+}
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, RunList> {
-        // A panic while holding the lock leaves plain data behind; go on with it.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
+/// What the newest kept run of exactly this change found.
+pub async fn of_draft(
+    tx: &mut aftercare_store::Tx,
+    change: &ProgrammeChange,
+) -> aftercare_store::Result<DraftSimulation> {
+    let run = tx
+        .simulation_of_draft(&change.programme_id, &change.text)
+        .await?;
+    Ok(DraftSimulation::of(run.as_ref()))
+}
 
-    fn finish(&self, id: u64, state: RunState) {
-        if let Some(run) = self.lock().runs.iter_mut().find(|r| r.id == id) {
-            run.state = state;
-        }
-    }
+/// A stored report; `None` when it no longer reads (written by another version).
+fn read_report(json: &str) -> Option<SimulationReport> {
+    serde_json::from_str(json).ok()
 }
 
 /// The simulator form.
@@ -224,18 +180,24 @@ pub struct Prefill {
     programme: Option<String>,
 }
 
-fn run_rows(runs: &Runs, lang: Lang) -> Vec<Value> {
-    runs.lock()
-        .runs
-        .iter()
+/// When a stored run started, for the page.
+fn at(micros: i64) -> String {
+    Timestamp::from_microsecond(micros)
+        .map(|t| t.strftime("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_default()
+}
+
+fn run_rows(runs: &[Simulation], lang: Lang) -> Vec<Value> {
+    runs.iter()
         .map(|r| {
             json!({
-                "id": r.id, "by": r.by, "started_at": r.started_at.strftime("%Y-%m-%d %H:%M").to_string(),
-                "customers": r.customers, "days": r.days, "seed": r.seed, "change": r.change,
-                "state": match r.state {
-                    RunState::Running => lang.pick("running", "bezig"),
-                    RunState::Done(..) => lang.pick("done", "klaar"),
-                    RunState::Failed(_) => lang.pick("failed", "mislukt"),
+                "id": r.id, "by": r.started_by, "started_at": at(r.started_at),
+                "customers": r.customers, "days": r.days, "seed": r.seed, "change": r.programme_id,
+                "state": match (r.finished_at, &r.error, r.taken_at) {
+                    (None, _, None) => lang.pick("waiting for a worker", "wacht op een worker"),
+                    (None, _, Some(_)) => lang.pick("running", "bezig"),
+                    (Some(_), None, _) => lang.pick("done", "klaar"),
+                    (Some(_), Some(_), _) => lang.pick("failed", "mislukt"),
                 },
             })
         })
@@ -246,7 +208,6 @@ fn run_rows(runs: &Runs, lang: Lang) -> Vec<Value> {
 pub async fn form(
     State(app): State<AppState>,
     team: Team,
-    Extension(runs): Extension<Runs>,
     Query(prefill): Query<Prefill>,
 ) -> AdminResult {
     let library = app.engine.programmes();
@@ -274,13 +235,12 @@ pub async fn form(
         "programme": id,
         "text": draft.or_else(|| chosen.map(|p| p.text.clone())).unwrap_or_default(),
     });
-    form_page(&app, &team, &runs, form, &[], StatusCode::OK)
+    form_page(&app, &team, form, &[], StatusCode::OK).await
 }
 
-fn form_page(
+async fn form_page(
     app: &AppState,
     team: &Team,
-    runs: &Runs,
     form: Value,
     errors: &[String],
     status: StatusCode,
@@ -300,13 +260,16 @@ fn form_page(
     {
         ids.push(id.to_string());
     }
+    let mut tx = app.store.begin_read().await?;
+    let runs = tx.simulations(LISTED).await?;
+    tx.commit().await?;
     let body = render(
         team.lang,
         Some(team),
         "simulator.html",
         json!({
             "section": "simulator", "form": form,
-            "errors": errors, "programmes": ids, "runs": run_rows(runs, team.lang),
+            "errors": errors, "programmes": ids, "runs": run_rows(&runs, team.lang),
             "can_run": team.role >= Role::Editor,
         }),
     )?;
@@ -342,40 +305,36 @@ fn parse(form: &StartForm, lang: Lang) -> Result<(usize, i64, u64), Vec<String>>
     }
 }
 
-/// `POST /admin/simulator`: checks the form and the change, then starts the run.
+/// `POST /admin/simulator`: checks the form and the change, then queues the run for a
+/// worker.
 pub async fn start(
     State(app): State<AppState>,
     team: Team,
-    Extension(runs): Extension<Runs>,
     Form(form): Form<StartForm>,
 ) -> AdminResult {
     team.require(Role::Editor)?;
     team.check_csrf(&form.csrf)?;
-    let again = |errors: Vec<String>, status: StatusCode| {
-        let echo = json!({"customers": form.customers, "days": form.days, "seed": form.seed,
-            "programme": form.programme, "text": form.text});
-        form_page(&app, &team, &runs, echo, &errors, status)
-    };
+    let echo = json!({"customers": form.customers, "days": form.days, "seed": form.seed,
+        "programme": form.programme, "text": form.text});
     let (customers, days, seed) = match parse(&form, team.lang) {
         Ok(v) => v,
-        Err(errors) => return again(errors, StatusCode::UNPROCESSABLE_ENTITY),
+        Err(errors) => {
+            return form_page(&app, &team, echo, &errors, StatusCode::UNPROCESSABLE_ENTITY).await;
+        }
     };
     let change = if form.text.trim().is_empty() {
         None
     } else {
         let programme_id = form.programme.trim().to_string();
         if programme_id.is_empty() {
-            return again(
-                vec![
-                    team.lang
-                        .pick(
-                            "programme: choose the programme the text replaces",
-                            "programme: kies het programma dat de tekst vervangt",
-                        )
-                        .into(),
-                ],
-                StatusCode::UNPROCESSABLE_ENTITY,
-            );
+            let errors = [team
+                .lang
+                .pick(
+                    "programme: choose the programme the text replaces",
+                    "programme: kies het programma dat de tekst vervangt",
+                )
+                .to_string()];
+            return form_page(&app, &team, echo, &errors, StatusCode::UNPROCESSABLE_ENTITY).await;
         }
         let change = ProgrammeChange {
             programme_id,
@@ -385,65 +344,43 @@ pub async fn start(
             .engine
             .check_simulated_programme(&change.programme_id, &change.text)
         {
-            let errors = findings
+            let errors: Vec<String> = findings
                 .into_iter()
                 .map(|f| format!("text: line {}, column {}: {}", f.line, f.column, f.reason))
                 .collect();
-            return again(errors, StatusCode::UNPROCESSABLE_ENTITY);
+            return form_page(&app, &team, echo, &errors, StatusCode::UNPROCESSABLE_ENTITY).await;
         }
         Some(change)
     };
     let now = app.clock.now();
-    let live = LiveContent::of(&app.engine).await?;
-    let request = SimulationRequest {
-        customers,
-        days,
-        seed,
-        start: now.round(jiff::Unit::Day).unwrap_or(now),
-        change: change.clone(),
-        live,
-    };
-    let (id, baseline, changed) =
-        {
-            let mut list = runs.lock();
-            if list
-                .runs
-                .iter()
-                .any(|r| matches!(r.state, RunState::Running))
-            {
-                drop(list);
-                return again(
-                    vec![team.lang.pick(
-                    "simulator: another simulation is still running; wait for it to finish",
-                    "simulator: er loopt nog een simulatie; wacht tot die klaar is",
-                ).into()],
-                    StatusCode::CONFLICT,
-                );
-            }
-            list.next_id += 1;
-            let id = list.next_id;
-            let baseline = Arc::new(Progress::default());
-            let changed = change.as_ref().map(|_| Arc::new(Progress::default()));
-            list.runs.insert(
-                0,
-                Run {
-                    id,
-                    by: team.username.clone(),
-                    started_at: now,
-                    customers,
-                    days,
-                    seed,
-                    change: change.as_ref().map(|c| c.programme_id.clone()),
-                    draft: change.clone(),
-                    baseline: baseline.clone(),
-                    changed: changed.clone(),
-                    state: RunState::Running,
-                },
-            );
-            list.runs.truncate(KEPT);
-            (id, baseline, changed)
-        };
     let mut tx = app.store.begin().await?;
+    let queued = tx
+        .insert_simulation(
+            &NewSimulation {
+                started_by: &team.username,
+                customers: i64::try_from(customers).unwrap_or(i64::MAX),
+                days,
+                seed: i64::try_from(seed).unwrap_or(i64::MAX),
+                start_day: now.round(jiff::Unit::Day).unwrap_or(now),
+                change: change
+                    .as_ref()
+                    .map(|c| (c.programme_id.as_str(), c.text.as_str())),
+            },
+            now,
+        )
+        .await?;
+    let Some(id) = queued else {
+        drop(tx);
+        let errors = [team
+            .lang
+            .pick(
+                "simulator: another simulation is still running; wait for it to finish",
+                "simulator: er loopt nog een simulatie; wacht tot die klaar is",
+            )
+            .to_string()];
+        return form_page(&app, &team, echo, &errors, StatusCode::CONFLICT).await;
+    };
+    tx.insert_job(JobKind::Simulation, id, now, now).await?;
     tx.audit(
         &team.username,
         "simulation.start",
@@ -458,35 +395,6 @@ pub async fn start(
     )
     .await?;
     tx.commit().await?;
-    let background = runs.clone();
-    tokio::spawn(async move {
-        let as_is = SimulationRequest {
-            change: None,
-            ..request.clone()
-        };
-        let engine = app.engine.clone();
-        let run = |request: SimulationRequest, progress: Arc<Progress>| {
-            let engine = engine.clone();
-            async move {
-                aftercare_lab::trial::simulate(&engine, &request, &|done, total| {
-                    progress.set(done, total);
-                })
-                .await
-                .map_err(|e| format!("{e:#}"))
-            }
-        };
-        let state = match run(as_is, baseline).await {
-            Err(e) => RunState::Failed(e),
-            Ok(base) => match (request.change.is_some(), changed) {
-                (true, Some(progress)) => match run(request, progress).await {
-                    Ok(other) => RunState::Done(Box::new(base), Some(Box::new(other))),
-                    Err(e) => RunState::Failed(e),
-                },
-                _ => RunState::Done(Box::new(base), None),
-            },
-        };
-        background.finish(id, state);
-    });
     Ok(Redirect::to(&format!("/admin/simulator/{id}")).into_response())
 }
 
@@ -554,41 +462,40 @@ fn programme_rows(base: &SimulationReport, changed: Option<&SimulationReport>) -
 }
 
 /// `GET /admin/simulator/{id}`.
-pub async fn show(
-    team: Team,
-    Extension(runs): Extension<Runs>,
-    Path(id): Path<u64>,
-) -> AdminResult {
+pub async fn show(State(app): State<AppState>, team: Team, Path(id): Path<i64>) -> AdminResult {
     let lang = team.lang;
-    let list = runs.lock();
-    let Some(run) = list.runs.iter().find(|r| r.id == id) else {
-        drop(list);
+    let mut tx = app.store.begin_read().await?;
+    let run = tx.simulation(id).await?;
+    tx.commit().await?;
+    let Some(run) = run else {
         return Err(not_found(
             &team,
-            lang.pick(
-                "No such simulation (the last ten are kept).",
-                "Die simulatie bestaat niet (de laatste tien worden bewaard).",
-            ),
+            lang.pick("No such simulation.", "Die simulatie bestaat niet."),
         ));
     };
-    let progress = |p: &Progress| {
-        let (done, total) = p.get();
-        json!({"done": done, "total": total})
-    };
+    let progress = |done: i64| json!({"done": done, "total": run.days});
     let mut ctx = json!({
-        "section": "simulator", "id": run.id, "by": run.by,
-        "started_at": run.started_at.strftime("%Y-%m-%d %H:%M").to_string(),
-        "customers": run.customers, "days": run.days, "seed": run.seed, "change": run.change,
-        "baseline_progress": progress(&run.baseline),
-        "changed_progress": run.changed.as_deref().map(progress),
+        "section": "simulator", "id": run.id, "by": run.started_by,
+        "started_at": at(run.started_at),
+        "customers": run.customers, "days": run.days, "seed": run.seed, "change": run.programme_id,
+        "baseline_progress": progress(run.baseline_done),
+        "changed_progress": run.programme_id.as_ref().map(|_| progress(run.changed_done)),
     });
-    match &run.state {
-        RunState::Running => ctx["running"] = true.into(),
-        RunState::Failed(e) => ctx["error"] = e.clone().into(),
-        RunState::Done(base, changed) => {
+    let reports = (
+        run.report.as_deref().map(read_report),
+        run.changed_report.as_deref().map(read_report),
+    );
+    match (&run.finished_at, &run.error, reports) {
+        (None, ..) => {
+            ctx["running"] = true.into();
+            ctx["waiting"] = run.taken_at.is_none().into();
+        }
+        (_, Some(e), _) => ctx["error"] = e.clone().into(),
+        (_, None, (Some(Some(base)), changed @ (None | Some(Some(_))))) => {
+            let changed = changed.flatten();
             let as_is = lang.pick("Library as it is", "Bibliotheek zoals ze is");
-            let mut reports = vec![report_view(lang, as_is, base)];
-            if let (Some(c), Some(id)) = (changed, &run.change) {
+            let mut reports = vec![report_view(lang, as_is, &base)];
+            if let (Some(c), Some(id)) = (&changed, &run.programme_id) {
                 let title = match lang {
                     Lang::En => format!("With the change to {id}"),
                     Lang::Nl => format!("Met de wijziging in {id}"),
@@ -596,17 +503,18 @@ pub async fn show(
                 reports.push(report_view(lang, &title, c));
             }
             ctx["reports"] = reports.into();
-            ctx["programmes"] = programme_rows(base, changed.as_deref()).into();
+            ctx["programmes"] = programme_rows(&base, changed.as_ref()).into();
+        }
+        _ => {
+            ctx["error"] = lang
+                .pick(
+                    "its report no longer reads (it was written by another version); simulate it again",
+                    "het verslag is niet meer te lezen (een andere versie schreef het); simuleer opnieuw",
+                )
+                .into();
         }
     }
-    drop(list);
     page(&team, "simulation.html", ctx)
-}
-
-impl std::fmt::Debug for Runs {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Runs")
-    }
 }
 
 #[cfg(test)]
@@ -636,8 +544,8 @@ mod tests {
         );
     }
 
-    fn report(above_band: usize, above_ceiling: usize) -> Box<SimulationReport> {
-        Box::new(SimulationReport {
+    fn report(above_band: usize, above_ceiling: usize) -> SimulationReport {
+        SimulationReport {
             days: 365,
             customers: 10,
             joined_during: 0,
@@ -658,64 +566,74 @@ mod tests {
             repeats: 0,
             repeat_days: 28,
             moments_squeezed: 0,
-        })
+        }
     }
 
-    fn run(id: u64, days: i64, text: &str, state: RunState) -> Run {
-        Run {
+    fn run(
+        id: i64,
+        days: i64,
+        reports: Option<(&SimulationReport, &SimulationReport)>,
+    ) -> Simulation {
+        let json = |r: &SimulationReport| serde_json::to_string(r).unwrap();
+        Simulation {
             id,
-            by: "eva".into(),
-            started_at: Timestamp::UNIX_EPOCH,
+            started_by: "eva".into(),
+            started_at: 0,
             customers: 10,
             days,
             seed: 3,
-            change: Some("p".into()),
-            draft: Some(ProgrammeChange {
-                programme_id: "p".into(),
-                text: text.into(),
-            }),
-            baseline: Arc::default(),
-            changed: None,
-            state,
+            start_day: 0,
+            programme_id: Some("p".into()),
+            change_text: Some("version = 2".into()),
+            taken_at: Some(0),
+            taken_by: Some("w".into()),
+            baseline_done: days,
+            changed_done: days,
+            report: reports.map(|(base, _)| json(base)),
+            changed_report: reports.map(|(_, changed)| json(changed)),
+            error: None,
+            finished_at: reports.map(|_| 1),
         }
     }
 
     #[test]
-    fn only_a_finished_year_of_exactly_the_draft_lets_it_be_published() {
-        let runs = Runs::default();
-        let draft = ProgrammeChange {
-            programme_id: "p".into(),
-            text: "version = 2".into(),
-        };
-        assert_eq!(runs.of_draft(&draft), DraftSimulation::Missing);
-        let done = || RunState::Done(report(0, 1), Some(report(0, 1)));
-        // Newest first, as the list keeps them.
-        runs.lock().runs = vec![run(3, 365, "version = 2 # other", done())];
-        assert_eq!(runs.of_draft(&draft), DraftSimulation::Missing);
-        runs.lock()
-            .runs
-            .insert(0, run(4, 30, "version = 2", done()));
+    fn only_a_finished_year_of_the_draft_that_keeps_everyone_in_bounds_lets_it_be_published() {
+        assert_eq!(DraftSimulation::of(None), DraftSimulation::Missing);
+        let (ok, over) = (report(0, 1), report(0, 2));
         assert!(matches!(
-            runs.of_draft(&draft),
+            DraftSimulation::of(Some(&run(4, 30, Some((&ok, &ok))))),
             DraftSimulation::Short { id: 4, days: 30 }
         ));
-        runs.lock()
-            .runs
-            .insert(0, run(5, 365, "version = 2", RunState::Running));
-        assert_eq!(runs.of_draft(&draft), DraftSimulation::Running(5));
-        runs.lock().runs[0].state = done();
-        let found = runs.of_draft(&draft);
+        assert_eq!(
+            DraftSimulation::of(Some(&run(5, 365, None))),
+            DraftSimulation::Running(5)
+        );
+        let found = DraftSimulation::of(Some(&run(5, 365, Some((&ok, &ok)))));
         assert!(
             matches!(found, DraftSimulation::Done { id: 5, .. }),
             "{found:?}"
         );
         assert_eq!(found.refusal(Lang::En), None);
         // More customers above the ceiling with the draft than without: refused.
-        runs.lock().runs[0].state = RunState::Done(report(0, 1), Some(report(0, 2)));
-        let refusal = runs.of_draft(&draft).refusal(Lang::En).unwrap();
+        let refusal = DraftSimulation::of(Some(&run(5, 365, Some((&ok, &over)))))
+            .refusal(Lang::En)
+            .unwrap();
         assert!(
             refusal.contains("2 customers above the attention ceiling (without it: 1)"),
             "{refusal}"
+        );
+        // A failed run, or one whose report no longer reads, is no licence either.
+        let mut failed = run(6, 365, Some((&ok, &ok)));
+        failed.error = Some("the changed programme has mistakes".into());
+        assert_eq!(
+            DraftSimulation::of(Some(&failed)),
+            DraftSimulation::Failed(6)
+        );
+        let mut unreadable = run(7, 365, Some((&ok, &ok)));
+        unreadable.changed_report = Some("{}".into());
+        assert_eq!(
+            DraftSimulation::of(Some(&unreadable)),
+            DraftSimulation::Failed(7)
         );
     }
 }

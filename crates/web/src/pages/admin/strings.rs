@@ -402,6 +402,11 @@ const STRINGS: &[(&str, &str, &str)] = &[
         "Running; this page refreshes itself.",
         "Bezig; deze pagina ververst zichzelf.",
     ),
+    (
+        "sim_waiting",
+        "Waiting for a worker to take it; this page refreshes itself. If it keeps waiting, check that `aftercare worker` (or `serve` with its worker) is running.",
+        "Wacht tot een worker hem oppakt; deze pagina ververst zichzelf. Blijft hij wachten, kijk dan of `aftercare worker` (of `serve` met zijn worker) draait.",
+    ),
     ("sim_as_is", "Library as it is", "Bibliotheek zoals ze is"),
     ("sim_with_change", "With the change", "Met de wijziging"),
     (
