@@ -176,8 +176,8 @@ pub async fn run_server(
     let worker = with_worker.then(|| {
         let engine = engine.clone();
         let (mut rx, mut rx_side) = (rx.clone(), rx.clone());
-        // The admin UI's simulations run beside the worker's lanes (issue 22).
-        tokio::spawn(aftercare_lab::trial::run_simulations(
+        // The admin UI's simulations and calendars run beside the worker's lanes (issue 22).
+        tokio::spawn(aftercare_lab::trial::run_side_jobs(
             engine.clone(),
             async move {
                 let _ = rx_side.wait_for(|stop| *stop).await;

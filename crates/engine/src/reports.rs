@@ -399,7 +399,7 @@ pub struct ProgrammeReport {
 
 /// A message a customer would get in the coming year if nothing else happened (the admin
 /// UI's contact calendar).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct ProjectedContact {
     /// When it would go out (or was planned, when held back or blocked).
     pub at: Timestamp,

@@ -130,3 +130,43 @@ pub async fn project(
     out.sort_by_key(|c| c.at);
     Ok(out)
 }
+
+/// How long working out one customer's year may take before it is given up.
+const PROJECTION_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Claims the oldest due `projection` job and works out that customer's year from now,
+/// storing it (or why it could not be worked out) for the admin UI's contact calendar
+/// (issue 22: a worker does it, beside its lanes, not the page). Whether one ran.
+pub async fn run_queued(live: &Engine) -> anyhow::Result<bool> {
+    let store = live.store();
+    let worker = live.worker_id();
+    let now = live.clock().now();
+    let lease_until = now.checked_add(live.lease()).unwrap_or(now);
+    let Some(job) = store
+        .claim_side_job(
+            aftercare_store::JobKind::Projection,
+            worker,
+            now,
+            lease_until,
+        )
+        .await?
+    else {
+        return Ok(false);
+    };
+    let customer = CustomerId(job.ref_id);
+    let outcome = match tokio::time::timeout(PROJECTION_LIMIT, project(live, customer, now)).await {
+        Ok(Ok(contacts)) => Ok(serde_json::to_string(&contacts)?),
+        Ok(Err(e)) => Err(format!("{e:#}")),
+        Err(_) => Err(format!(
+            "working it out took over {} seconds and was stopped",
+            PROJECTION_LIMIT.as_secs()
+        )),
+    };
+    let mut tx = store.begin().await?;
+    tx.store_projection(customer, outcome.as_deref().map_err(String::as_str), now)
+        .await?;
+    if tx.finish_job(job.id, worker).await? {
+        tx.commit().await?;
+    }
+    Ok(true)
+}

@@ -12,7 +12,7 @@ use aftercare_engine::Engine;
 use aftercare_engine::programme::parse_programme;
 use aftercare_engine::reports::SimulationReport;
 use aftercare_engine::versions;
-use aftercare_store::Store;
+use aftercare_store::{JobKind, Store};
 use anyhow::Context;
 use jiff::Timestamp;
 
@@ -231,27 +231,40 @@ const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 /// How often an idle worker looks for a simulation to run.
 const LOOK_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Runs the admin UI's simulations on this worker until `shutdown` completes (issue 22:
-/// simulations are worker jobs, not work inside the serving process): one at a time, beside
-/// the worker's lanes, so messages never wait behind a year being simulated.
-pub async fn run_simulations(live: Engine, shutdown: impl std::future::Future<Output = ()>) {
-    tokio::pin!(shutdown);
+/// Runs the admin UI's side jobs on this worker until `shutdown` completes (issue 22: they
+/// are worker jobs, not work inside the serving process): simulations one at a time, and
+/// beside them customers' contact calendars one at a time, so a calendar does not wait
+/// behind a simulated year, and messages wait behind neither (the worker's lanes never
+/// claim them). Work in hand when `shutdown` completes is dropped; its job returns to the
+/// other workers when its lease runs out.
+pub async fn run_side_jobs(live: Engine, shutdown: impl std::future::Future<Output = ()>) {
+    let simulations = side_loop(&live, "a simulation", |e| {
+        Box::pin(run_queued_simulation(e))
+    });
+    let calendars = side_loop(&live, "a contact calendar", |e| {
+        Box::pin(crate::projection::run_queued(e))
+    });
+    tokio::select! {
+        () = shutdown => {}
+        _ = async { tokio::join!(simulations, calendars) } => {}
+    }
+}
+
+/// One side job's run: whether it found one.
+type SideRun<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<bool>> + Send + 'a>>;
+
+/// Runs `run_one` as long as it finds work, and looks again every second when it does not.
+async fn side_loop(live: &Engine, what: &str, run_one: impl for<'a> Fn(&'a Engine) -> SideRun<'a>) {
     loop {
-        let ran = tokio::select! {
-            () = &mut shutdown => return,
-            ran = run_queued_simulation(&live) => ran,
-        };
-        match ran {
+        match run_one(live).await {
             Ok(true) => continue,
             Ok(false) => {}
             Err(e) => {
-                tracing::warn!(error = %format!("{e:#}"), "Running a simulation failed; trying again shortly.")
+                tracing::warn!(error = %format!("{e:#}"), "Running {what} failed; trying again shortly.");
             }
         }
-        tokio::select! {
-            () = &mut shutdown => return,
-            () = tokio::time::sleep(LOOK_EVERY) => {}
-        }
+        tokio::time::sleep(LOOK_EVERY).await;
     }
 }
 
@@ -269,7 +282,7 @@ pub async fn run_queued_simulation(live: &Engine) -> anyhow::Result<bool> {
     let lease_until = |now: Timestamp| now.checked_add(live.lease()).unwrap_or(now);
     let now = clock.now();
     let Some(job) = store
-        .claim_simulation(worker, now, lease_until(now))
+        .claim_side_job(JobKind::Simulation, worker, now, lease_until(now))
         .await?
     else {
         return Ok(false);

@@ -43,7 +43,14 @@ pub use tx::{
     Handed, Heartbeat, HookDelivery, JobFigures, MessageContent, NewRetentionOffer, Prune,
     RetentionOfferRow,
 };
-pub use tx::{NewSimulation, NewUpload, Simulation, Upload};
+pub use tx::{NewSimulation, NewUpload, Projection, Simulation, Upload};
+
+/// Which jobs a claim takes: up to so many for a worker's lanes, or one side job of a kind.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Lane<'a> {
+    Main(i64),
+    Side(&'a str),
+}
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -230,8 +237,8 @@ impl Store {
         on_pool!(&self.pool, p => p.close().await)
     }
 
-    /// Leases up to `limit` due jobs to `worker` until `lease_until`: every kind but
-    /// simulations, which run beside the work ([`Store::claim_simulation`]).
+    /// Leases up to `limit` due jobs to `worker` until `lease_until`: every kind but the
+    /// side jobs, which run beside the work ([`Store::claim_side_job`]).
     pub async fn claim_jobs(
         &self,
         worker: &str,
@@ -239,18 +246,24 @@ impl Store {
         lease_until: Timestamp,
         limit: i64,
     ) -> Result<Vec<Job>> {
-        self.claim(worker, now, lease_until, Some(limit)).await
+        self.claim(worker, now, lease_until, Lane::Main(limit))
+            .await
     }
 
-    /// Leases the oldest due `simulation` job to `worker` until `lease_until` (issue 22: a
-    /// simulation takes minutes, so a worker runs it beside its lanes, never in one).
-    pub async fn claim_simulation(
+    /// Leases the oldest due side job of `kind` ([`JobKind::Simulation`] or
+    /// [`JobKind::Projection`]) to `worker` until `lease_until` (issue 22: the lab's
+    /// throw-away engines take seconds to minutes, so a worker runs them beside its lanes).
+    pub async fn claim_side_job(
         &self,
+        kind: JobKind,
         worker: &str,
         now: Timestamp,
         lease_until: Timestamp,
     ) -> Result<Option<Job>> {
-        Ok(self.claim(worker, now, lease_until, None).await?.pop())
+        Ok(self
+            .claim(worker, now, lease_until, Lane::Side(kind.as_str()))
+            .await?
+            .pop())
     }
 
     async fn claim(
@@ -258,11 +271,11 @@ impl Store {
         worker: &str,
         now: Timestamp,
         lease_until: Timestamp,
-        limit: Option<i64>,
+        lane: Lane<'_>,
     ) -> Result<Vec<Job>> {
         let mut jobs = match &self.pool {
-            Pool::Sqlite(p) => sqlite::claim_jobs(p, worker, now, lease_until, limit).await?,
-            Pool::Postgres(p) => postgres::claim_jobs(p, worker, now, lease_until, limit).await?,
+            Pool::Sqlite(p) => sqlite::claim_jobs(p, worker, now, lease_until, lane).await?,
+            Pool::Postgres(p) => postgres::claim_jobs(p, worker, now, lease_until, lane).await?,
         };
         // `RETURNING` promises no order: run what was due first, first.
         jobs.sort_by_key(|j| (j.run_at, j.id));

@@ -15,37 +15,45 @@ pub(crate) async fn connect(url: &str) -> Result<PgPool> {
         .await?)
 }
 
-/// Claims up to `limit` due jobs other than simulations, or with no limit the oldest due
-/// simulation (the workers' side task, [`crate::Store::claim_simulation`]).
+/// Claims up to `limit` due jobs for a worker's lanes, or the oldest due side job of a kind
+/// ([`crate::Store::claim_side_job`]).
 pub(crate) async fn claim_jobs(
     pool: &PgPool,
     worker: &str,
     now: Timestamp,
     lease_until: Timestamp,
-    limit: Option<i64>,
+    lane: crate::Lane<'_>,
 ) -> Result<Vec<Job>> {
-    let sql = if limit.is_some() {
+    let (limit, kind) = match lane {
+        crate::Lane::Main(limit) => (limit, None),
+        crate::Lane::Side(kind) => (1, Some(kind)),
+    };
+    let sql = if kind.is_none() {
         "UPDATE jobs SET locked_until = $1, locked_by = $2, attempts = attempts + 1
          WHERE id IN (SELECT id FROM jobs
                       WHERE run_at <= $3 AND dead_at IS NULL AND (locked_until IS NULL OR locked_until <= $3)
-                        AND kind <> 'simulation'
+                        AND kind NOT IN ('simulation', 'projection')
                       ORDER BY run_at, id LIMIT $4
                       FOR UPDATE SKIP LOCKED)
          RETURNING id, kind, ref_id, run_at, attempts"
     } else {
         "UPDATE jobs SET locked_until = $1, locked_by = $2, attempts = attempts + 1
          WHERE id IN (SELECT id FROM jobs
-                      WHERE kind = 'simulation' AND run_at <= $3 AND dead_at IS NULL
+                      WHERE kind = $5 AND run_at <= $3 AND dead_at IS NULL
                         AND (locked_until IS NULL OR locked_until <= $3)
                       ORDER BY run_at, id LIMIT $4
                       FOR UPDATE SKIP LOCKED)
          RETURNING id, kind, ref_id, run_at, attempts"
     };
-    sqlx::query_as::<_, crate::records::JobRow>(sql)
+    let mut query = sqlx::query_as::<_, crate::records::JobRow>(sql)
         .bind(micros(lease_until))
         .bind(worker)
         .bind(micros(now))
-        .bind(limit.unwrap_or(1))
+        .bind(limit);
+    if let Some(kind) = kind {
+        query = query.bind(kind);
+    }
+    query
         .fetch_all(pool)
         .await?
         .into_iter()

@@ -31,23 +31,23 @@ pub(crate) async fn connect(url: &str, durable: bool) -> Result<SqlitePool> {
 }
 
 /// The claim of due jobs on SQLite: the oldest due first, in the order of
-/// `jobs_due_in_order`; simulations are left to the workers' side task
-/// ([`crate::Store::claim_simulation`]). Public for the test that reads its query plan.
+/// `jobs_due_in_order`; simulations and projections are left to the workers' side tasks
+/// ([`crate::Store::claim_side_job`]). Public for the test that reads its query plan.
 #[doc(hidden)]
 pub const CLAIM: &str = "UPDATE jobs SET locked_until = $1, locked_by = $2, attempts = attempts + 1
          WHERE id IN (SELECT id FROM jobs
                       WHERE run_at <= $3 AND dead_at IS NULL AND (locked_until IS NULL OR locked_until <= $3)
-                        AND kind <> 'simulation'
+                        AND kind NOT IN ('simulation', 'projection')
                       ORDER BY run_at, id LIMIT $4)
          RETURNING id, kind, ref_id, run_at, attempts";
 
-/// The claim of the oldest due simulation, in the order of `jobs_simulations_due`.
-const CLAIM_SIMULATION: &str =
+/// The claim of the oldest due side job of a kind, in the order of `jobs_side_due`.
+const CLAIM_SIDE: &str =
     "UPDATE jobs SET locked_until = $1, locked_by = $2, attempts = attempts + 1
          WHERE id IN (SELECT id FROM jobs
-                      WHERE kind = 'simulation' AND run_at <= $3 AND dead_at IS NULL
+                      WHERE kind = $5 AND run_at <= $3 AND dead_at IS NULL
                         AND (locked_until IS NULL OR locked_until <= $3)
-                      ORDER BY run_at, id LIMIT 1)
+                      ORDER BY run_at, id LIMIT $4)
          RETURNING id, kind, ref_id, run_at, attempts";
 
 pub(crate) async fn claim_jobs(
@@ -55,18 +55,21 @@ pub(crate) async fn claim_jobs(
     worker: &str,
     now: Timestamp,
     lease_until: Timestamp,
-    limit: Option<i64>,
+    lane: crate::Lane<'_>,
 ) -> Result<Vec<Job>> {
-    let sql = if limit.is_some() {
-        CLAIM
-    } else {
-        CLAIM_SIMULATION
+    let (sql, limit, kind) = match lane {
+        crate::Lane::Main(limit) => (CLAIM, limit, None),
+        crate::Lane::Side(kind) => (CLAIM_SIDE, 1, Some(kind)),
     };
-    sqlx::query_as::<_, crate::records::JobRow>(sql)
+    let mut query = sqlx::query_as::<_, crate::records::JobRow>(sql)
         .bind(micros(lease_until))
         .bind(worker)
         .bind(micros(now))
-        .bind(limit.unwrap_or(1))
+        .bind(limit);
+    if let Some(kind) = kind {
+        query = query.bind(kind);
+    }
+    query
         .fetch_all(pool)
         .await?
         .into_iter()

@@ -102,6 +102,8 @@ pub enum JobKind {
     ShopCodes,
     /// Run a simulation the team asked for in the admin UI (issue 22), beside the work.
     Simulation,
+    /// Work out a customer's coming year for the admin UI's contact calendar, beside the work.
+    Projection,
     /// A kind this version does not know (written by a newer one): the worker sets it
     /// aside rather than fail every claim.
     #[strum(default)]

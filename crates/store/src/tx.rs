@@ -95,7 +95,7 @@ pub use operations::{Heartbeat, JobFigures, Prune};
 pub use print::PrintBatch;
 pub use retention::{NewRetentionOffer, RetentionOfferRow};
 pub use scores::{AlsoBought, DeadJob, Scores};
-pub use simulations::{NewSimulation, Simulation};
+pub use simulations::{NewSimulation, Projection, Simulation};
 pub use surveys::{Answer, SurveyResult};
 pub use tracking::{StoredDeliveryChange, StoredShipment};
 pub use webhooks::OutgoingWebhook;

@@ -1,5 +1,5 @@
-//! `aftercare worker`: the engine only, and the admin UI's simulations beside it. Run several
-//! against PostgreSQL to share the work.
+//! `aftercare worker`: the engine only, and the admin UI's simulations and contact calendars
+//! beside it. Run several against PostgreSQL to share the work.
 
 use std::sync::Arc;
 
@@ -11,10 +11,10 @@ use crate::config::Config;
 /// Runs until Ctrl-C or SIGTERM, finishing the job in hand.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let engine = app::build_engine(&config, Arc::new(SystemClock)).await?;
-    // The admin UI's simulations run beside the lanes (issue 22), one at a time.
+    // The admin UI's simulations and calendars run beside the lanes (issue 22).
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut side = stopped.clone();
-    let simulations = tokio::spawn(aftercare_lab::trial::run_simulations(
+    let side_jobs = tokio::spawn(aftercare_lab::trial::run_side_jobs(
         engine.clone(),
         async move {
             let _ = side.wait_for(|s| *s).await;
@@ -22,6 +22,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     ));
     engine.run(app::shutdown_signal()).await;
     let _ = stop.send(true);
-    let _ = simulations.await;
+    let _ = side_jobs.await;
     Ok(())
 }

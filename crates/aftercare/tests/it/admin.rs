@@ -802,7 +802,9 @@ both_backends!(
 );
 
 /// Polls a simulation's page until it has finished; returns the page.
-async fn finished_simulation(session: &Session, path: &str) -> String {
+/// The page at `path` once a worker has finished what it shows (a simulation, a contact
+/// calendar): until then it refreshes itself.
+pub async fn finished_simulation(session: &Session, path: &str) -> String {
     for _ in 0..1500 {
         let (status, page) = session.get(path).await;
         assert_eq!(status, 200, "{page}");
@@ -811,7 +813,7 @@ async fn finished_simulation(session: &Session, path: &str) -> String {
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    panic!("the simulation did not finish in five minutes");
+    panic!("the worker did not finish {path} in five minutes");
 }
 
 /// The simulator in the browser: bad fields and a broken programme are refused naming the
@@ -1003,7 +1005,7 @@ both_backends!(
         let lease = later + SignedDuration::from_mins(2);
         let job = app
             .store
-            .claim_simulation("killed", later, lease)
+            .claim_side_job(aftercare_store::JobKind::Simulation, "killed", later, lease)
             .await
             .unwrap()
             .expect("the simulation is due");
@@ -1028,7 +1030,8 @@ both_backends!(
         assert_eq!(run.baseline_done, 7);
         assert!(
             app.store
-                .claim_simulation(
+                .claim_side_job(
+                    aftercare_store::JobKind::Simulation,
                     "another",
                     app.clock.now() + SignedDuration::from_hours(9),
                     app.clock.now() + SignedDuration::from_hours(10)
@@ -1069,8 +1072,16 @@ both_backends!(
             page.contains("href=\"/admin/customers/C1/calendar\""),
             "{page}"
         );
+        // A worker works his year out (issue 22: not the serving process); the page says so
+        // and refreshes itself until it is there.
         let (status, page) = viewer.get("/admin/customers/C1/calendar").await;
         assert_eq!(status, 200, "{page}");
+        assert!(
+            page.contains("A worker is working out this customer&#x27;s coming year"),
+            "{page}"
+        );
+        let page = finished_simulation(&viewer, "/admin/customers/C1/calendar").await;
+        assert!(page.contains("Worked out at 2026-03-02 10:00."), "{page}");
         // His birthday card, at 09:00 in Amsterdam, and the anniversary of his purchase.
         assert!(
             page.contains("<td>2026-04-15 09:00</td><td><a href=\"/admin/programmes/birthday\">birthday</a></td>"),
@@ -1091,6 +1102,24 @@ both_backends!(
         assert_eq!(app.counts().await, before);
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         assert_eq!(app.smtp.messages().len(), mails);
+        // It is kept for ten minutes: seen again, it is not worked out again.
+        app.clock.advance(jiff::SignedDuration::from_mins(9));
+        let (_, again) = viewer.get("/admin/customers/C1/calendar").await;
+        assert!(
+            again.contains("Worked out at 2026-03-02 10:00.")
+                && !again.contains("http-equiv=\"refresh\""),
+            "{again}"
+        );
+        // Then a new one is asked for, and the last one shown until it comes.
+        app.clock.advance(jiff::SignedDuration::from_mins(2));
+        let (_, stale) = viewer.get("/admin/customers/C1/calendar").await;
+        assert!(
+            stale.contains("A newer calendar is being worked out")
+                && stale.contains("Worked out at 2026-03-02 10:00."),
+            "{stale}"
+        );
+        let fresh = finished_simulation(&viewer, "/admin/customers/C1/calendar").await;
+        assert!(fresh.contains("Worked out at 2026-03-02 10:11."), "{fresh}");
     }
 );
 both_backends!(

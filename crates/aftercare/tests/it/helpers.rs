@@ -274,8 +274,8 @@ pub async fn spawn_app_with(backend: Backend, change: impl FnOnce(&mut Config)) 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base_url = format!("http://{}", listener.local_addr().unwrap());
     // The worker is stepped by the tests (run_until_idle), so time is fully theirs; the
-    // admin UI's simulations run beside it, as on a worker.
-    tokio::spawn(aftercare_lab::trial::run_simulations(
+    // admin UI's simulations and calendars run beside it, as on a worker.
+    tokio::spawn(aftercare_lab::trial::run_side_jobs(
         engine.clone(),
         std::future::pending(),
     ));

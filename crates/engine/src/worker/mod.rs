@@ -591,9 +591,9 @@ impl Engine {
             JobKind::Campaign => self.plan_campaign(job).await,
             JobKind::Import => self.import_upload(job).await,
             JobKind::ShopCodes => self.create_shop_codes(job).await,
-            // Never claimed by the lanes (`claim_jobs` leaves simulations out): the lab runs
-            // them beside the work (`aftercare_lab::trial::run_simulations`).
-            JobKind::Simulation => Ok(()),
+            // Never claimed by the lanes (`claim_jobs` leaves side jobs out): the lab runs
+            // them beside the work (`aftercare_lab::trial::run_side_jobs`).
+            JobKind::Simulation | JobKind::Projection => Ok(()),
             JobKind::Referral => {
                 let mut tx = self.store.begin().await?;
                 crate::loyalty::settle_referral(

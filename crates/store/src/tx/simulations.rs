@@ -1,5 +1,7 @@
-//! The admin UI's simulations (issue 22): what was asked, how far a worker is with it, and
-//! what it found. A run is a `simulation` job; this row is what every `serve` process shows.
+//! The admin UI's side jobs (issue 22): simulations — what was asked, how far a worker is
+//! with it, and what it found — and customers' projected years for the contact calendar.
+//! Each is a job a worker runs beside its lanes; these rows are what every `serve` process
+//! shows.
 
 use jiff::Timestamp;
 
@@ -183,6 +185,107 @@ impl Tx {
         .bind(error)
         .bind(micros(now))
         .bind(id)
+        .execute(&mut *c)
+        .await
+        .map(|_| ())?);
+        Ok(())
+    }
+}
+
+/// A customer's coming year as the admin UI's contact calendar shows it (issue 22: worked
+/// out by a worker, not by the page).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Projection {
+    /// Who asked for it last.
+    pub requested_by: String,
+    /// When (micros).
+    pub requested_at: i64,
+    /// When a worker last worked it out — the year runs from then (micros).
+    pub worked_at: Option<i64>,
+    /// The projected contacts as JSON.
+    pub result: Option<String>,
+    /// Why it could not be worked out.
+    pub error: Option<String>,
+}
+
+impl Projection {
+    /// Whether a newer one is asked for and not worked out yet.
+    pub fn pending(&self) -> bool {
+        self.worked_at.is_none_or(|w| self.requested_at > w)
+    }
+}
+
+impl Tx {
+    /// The customer's stored projection.
+    pub async fn projection(&mut self, customer: crate::CustomerId) -> Result<Option<Projection>> {
+        Ok(on_tx!(self, c => sqlx::query_as(
+            "SELECT requested_by, requested_at, worked_at, result, error FROM projections
+             WHERE customer_id = $1",
+        )
+        .bind(customer)
+        .fetch_optional(&mut *c)
+        .await?))
+    }
+
+    /// Asks for the customer's year to be worked out, unless it is already asked for (since
+    /// `stuck_before` at the latest) or was worked out since `stale_before`; whether this
+    /// asked (then the caller queues the job).
+    pub async fn request_projection(
+        &mut self,
+        customer: crate::CustomerId,
+        by: &str,
+        now: Timestamp,
+        stale_before: Timestamp,
+        stuck_before: Timestamp,
+    ) -> Result<bool> {
+        let asked: Option<i64> = on_tx!(self, c => sqlx::query_scalar(
+            "INSERT INTO projections (customer_id, requested_by, requested_at) VALUES ($1, $2, $3)
+             ON CONFLICT (customer_id) DO UPDATE
+                 SET requested_by = excluded.requested_by, requested_at = excluded.requested_at
+                 WHERE (projections.worked_at IS NOT NULL
+                        AND projections.requested_at <= projections.worked_at
+                        AND projections.worked_at < $4)
+                    OR ((projections.worked_at IS NULL OR projections.requested_at > projections.worked_at)
+                        AND projections.requested_at < $5)
+             RETURNING customer_id",
+        )
+        .bind(customer)
+        .bind(by)
+        .bind(micros(now))
+        .bind(micros(stale_before))
+        .bind(micros(stuck_before))
+        .fetch_optional(&mut *c)
+        .await?);
+        Ok(asked.is_some())
+    }
+
+    /// How many customers' years are asked for and not worked out yet.
+    pub async fn projections_pending(&mut self) -> Result<i64> {
+        Ok(on_tx!(self, c => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM projections WHERE worked_at IS NULL OR requested_at > worked_at",
+        )
+        .fetch_one(&mut *c)
+        .await?))
+    }
+
+    /// Stores the customer's worked-out year (JSON) as of `worked_at`, or why it failed.
+    pub async fn store_projection(
+        &mut self,
+        customer: crate::CustomerId,
+        outcome: std::result::Result<&str, &str>,
+        worked_at: Timestamp,
+    ) -> Result<()> {
+        let (result, error) = match outcome {
+            Ok(r) => (Some(r), None),
+            Err(e) => (None, Some(e)),
+        };
+        on_tx!(self, c => sqlx::query(
+            "UPDATE projections SET worked_at = $1, result = $2, error = $3 WHERE customer_id = $4",
+        )
+        .bind(micros(worked_at))
+        .bind(result)
+        .bind(error)
+        .bind(customer)
         .execute(&mut *c)
         .await
         .map(|_| ())?);

@@ -3,40 +3,35 @@
 //! out by the engine itself on a throw-away copy of their data
 //! ([`aftercare_lab::projection::project`]), with each message's
 //! decision and reason, per month against their yearly band (FR1). Reading the page changes
-//! nothing; at most two calendars are worked out at a time, a request waits at most three
-//! seconds for its turn (then 503 with `Retry-After`), and a calendar that takes over 20
-//! seconds is given up.
-
-use std::sync::Arc;
+//! nothing in the customer's data.
+//!
+//! The year is worked out by a worker as a `projection` job beside its lanes (issue 22: not
+//! in the serving process), and kept: the page shows it for ten minutes with when it was
+//! worked out, then asks for a new one, showing the old one until it comes; it refreshes
+//! itself while a worker is at it. A customer's year is asked for once however many look,
+//! and at most eight customers' years wait for a worker at once (then 503 with
+//! `Retry-After`): a viewer cannot queue up the workers' time.
 
 use aftercare_domain::{MessageClass, MessageState};
-use aftercare_store::MessageFilter;
-use axum::Extension;
+use aftercare_engine::reports::ProjectedContact;
+use aftercare_store::{JobKind, MessageFilter};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use jiff::SignedDuration;
 use serde_json::{Value, json};
-use tokio::sync::Semaphore;
 
 use super::auth::Team;
 use super::customers::{find, minute};
 use super::{AdminError, AdminResult, page, problem};
 use crate::AppState;
 
-/// How many calendars may be worked out at once.
-#[derive(Debug, Clone)]
-pub struct Slots(Arc<Semaphore>);
-
-impl Default for Slots {
-    fn default() -> Self {
-        Slots(Arc::new(Semaphore::new(2)))
-    }
-}
-
-/// How long a request waits for a free slot before it is told to come back.
-const WAIT_FOR_SLOT: std::time::Duration = std::time::Duration::from_secs(3);
-/// How long one calendar may take to work out.
-const PROJECTION_LIMIT: std::time::Duration = std::time::Duration::from_secs(20);
+/// How long a worked-out year is shown before a new one is asked for.
+const FRESH_FOR: SignedDuration = SignedDuration::from_mins(10);
+/// A year asked for that no worker has worked out in this long is asked for again (its job
+/// was lost, e.g. set aside).
+const STUCK_AFTER: SignedDuration = SignedDuration::from_mins(10);
+/// The most customers' years that wait for a worker at once.
+const MAX_PENDING: i64 = 8;
 
 /// Whether a message of `class` counts towards the yearly band (FR1).
 fn counts(class: &str) -> bool {
@@ -44,15 +39,10 @@ fn counts(class: &str) -> bool {
 }
 
 /// `GET /admin/customers/{id}/calendar`.
-pub async fn show(
-    State(app): State<AppState>,
-    team: Team,
-    Extension(slots): Extension<Slots>,
-    Path(id): Path<String>,
-) -> AdminResult {
+pub async fn show(State(app): State<AppState>, team: Team, Path(id): Path<String>) -> AdminResult {
     let lang = team.lang;
     let now = app.clock.now();
-    let mut tx = app.store.begin_read().await?;
+    let mut tx = app.store.begin().await?;
     let customer = find(&mut tx, &team, &id).await?;
     let queued = tx
         .messages(&MessageFilter {
@@ -70,51 +60,81 @@ pub async fn show(
         .iter()
         .filter(|c| c.at > year_ago && aftercare_domain::policy::counts_toward_band(c.class))
         .count();
+    let stored = tx.projection(customer.id).await?;
+    let fresh = stored.as_ref().is_some_and(|p| {
+        !p.pending()
+            && p.worked_at
+                .is_some_and(|w| w >= aftercare_store::micros(now - FRESH_FOR))
+    });
+    let mut working = stored
+        .as_ref()
+        .is_some_and(aftercare_store::Projection::pending);
+    if !fresh {
+        if !working && tx.projections_pending().await? >= MAX_PENDING {
+            let mut response = problem(
+                lang,
+                StatusCode::SERVICE_UNAVAILABLE,
+                lang.pick("Busy", "Even druk"),
+                lang.pick(
+                    "Other customers' calendars are being worked out. Try again in a few seconds.",
+                    "Er worden al kalenders van andere klanten uitgerekend. Probeer het over een paar seconden opnieuw.",
+                ),
+            );
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("10"),
+            );
+            return Err(AdminError::page(response));
+        }
+        if tx
+            .request_projection(
+                customer.id,
+                &team.username,
+                now,
+                now - FRESH_FOR,
+                now - STUCK_AFTER,
+            )
+            .await?
+        {
+            tx.insert_job(JobKind::Projection, customer.id, now, now)
+                .await?;
+            working = true;
+        }
+    }
     tx.commit().await?;
     let zone = customer.record.time_zone.zone();
     let band = app.engine.policy().band_for(&customer.record);
-
-    // Two calendars at a time; a request that finds both slots taken for long is told to
-    // come back, and a calendar that takes too long is given up (issue 19): a viewer cannot
-    // queue up the engine's time.
-    let busy = |title: (&'static str, &'static str), detail: (&'static str, &'static str)| {
-        let mut response = problem(
-            lang,
-            StatusCode::SERVICE_UNAVAILABLE,
-            lang.pick(title.0, title.1),
-            lang.pick(detail.0, detail.1),
-        );
-        response.headers_mut().insert(
-            axum::http::header::RETRY_AFTER,
-            axum::http::HeaderValue::from_static("10"),
-        );
-        AdminError::page(response)
+    let mut ctx = json!({
+        "section": "customers", "id": id, "zone": customer.record.time_zone.as_str(),
+        "band": format!("{}–{}", band.0, band.1), "last_year": last_year, "working": working,
+    });
+    let queued: Vec<Value> = queued
+        .iter()
+        .map(|m| {
+            json!({"at": minute(m.planned_at, &zone), "programme": m.programme_id,
+                "template": m.template, "class": m.class.as_str(), "channel": m.channel.as_str(),
+                "reason": m.reason})
+        })
+        .collect();
+    ctx["queued"] = queued.into();
+    let Some(stored) = stored.filter(|p| p.worked_at.is_some()) else {
+        return page(&team, "calendar.html", ctx);
     };
-    let Ok(Ok(permit)) = tokio::time::timeout(WAIT_FOR_SLOT, slots.0.acquire()).await else {
-        return Err(busy(
-            ("Busy", "Even druk"),
-            (
-                "Other calendars are being worked out. Try again in a few seconds.",
-                "Er worden al andere kalenders uitgerekend. Probeer het over een paar seconden opnieuw.",
-            ),
-        ));
-    };
-    let Ok(projected) = tokio::time::timeout(
-        PROJECTION_LIMIT,
-        aftercare_lab::projection::project(&app.engine, customer.id, now),
-    )
-    .await
-    else {
-        return Err(busy(
-            ("Took too long", "Duurde te lang"),
-            (
-                "Working out this customer's year took too long and was stopped.",
-                "Het uitrekenen van het jaar van deze klant duurde te lang en is gestopt.",
-            ),
-        ));
-    };
-    let projected = projected.map_err(|e| crate::error::ApiError::Internal(format!("{e:#}")))?;
-    drop(permit);
+    let worked_at = stored
+        .worked_at
+        .and_then(|w| jiff::Timestamp::from_microsecond(w).ok())
+        .unwrap_or(now);
+    ctx["worked"] = minute(worked_at, &zone).into();
+    if let Some(error) = &stored.error {
+        ctx["error"] = error.clone().into();
+        return page(&team, "calendar.html", ctx);
+    }
+    let projected: Vec<ProjectedContact> = stored
+        .result
+        .as_deref()
+        .and_then(|r| serde_json::from_str(r).ok())
+        .unwrap_or_default();
+    let now = worked_at;
 
     // Every month the coming year touches, in the customer's own time zone.
     let first = now.to_zoned_datetime(zone.clone()).date().first_of_month();
@@ -158,23 +178,14 @@ pub async fn show(
                 "reason": reason, "counts": counts(&c.class)})
         })
         .collect();
-    let queued: Vec<Value> = queued
-        .iter()
-        .map(|m| {
-            json!({"at": minute(m.planned_at, &zone), "programme": m.programme_id,
-                "template": m.template, "class": m.class.as_str(), "channel": m.channel.as_str(),
-                "reason": m.reason})
-        })
-        .collect();
-    page(
-        &team,
-        "calendar.html",
-        json!({
-            "section": "customers", "id": id, "zone": customer.record.time_zone.as_str(),
-            "from": minute(now, &zone), "band": format!("{}–{}", band.0, band.1),
-            "last_year": last_year, "total": total,
-            "months": months.into_iter().map(|(_, m)| m).collect::<Vec<_>>(),
-            "rows": rows, "queued": queued,
-        }),
-    )
+    ctx["from"] = minute(now, &zone).into();
+    ctx["total"] = total.into();
+    ctx["months"] = months
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect::<Vec<_>>()
+        .into();
+    ctx["rows"] = rows.into();
+    ctx["shown"] = true.into();
+    page(&team, "calendar.html", ctx)
 }

@@ -301,7 +301,6 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/print-batches/{id}/{file}", get(outbox::print_file))
         .route("/admin/audit", get(outbox::audit))
         .layer(Extension(SignInLimiter::default()))
-        .layer(Extension(calendar::Slots::default()))
         // Forms, and a programme pasted into the simulator: never megabytes.
         .layer(axum::extract::DefaultBodyLimit::max(256 * 1024))
 }

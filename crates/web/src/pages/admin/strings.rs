@@ -477,6 +477,22 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ),
     ("from_when", "From", "Vanaf"),
     (
+        "cal_working",
+        "A worker is working out this customer's coming year; this page refreshes itself.",
+        "Een worker rekent het komende jaar van deze klant uit; deze pagina ververst zichzelf.",
+    ),
+    (
+        "cal_newer",
+        "A newer calendar is being worked out; this page refreshes itself. Until then, the last one:",
+        "Er wordt een nieuwere kalender uitgerekend; deze pagina ververst zichzelf. Tot dan de vorige:",
+    ),
+    ("cal_worked_out", "Worked out at", "Uitgerekend om"),
+    (
+        "cal_failed",
+        "This customer's year could not be worked out",
+        "Het jaar van deze klant kon niet worden uitgerekend",
+    ),
+    (
         "cal_projected",
         "Relationship and promotional contacts in the coming year",
         "Relatie- en promotiecontacten komend jaar",

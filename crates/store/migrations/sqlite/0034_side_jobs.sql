@@ -1,5 +1,6 @@
--- Issue 22: the admin UI's simulations run on workers as jobs (`simulation`), not inside the
--- serving process, and are kept in the store, so every `serve` process behind a load
+-- Issue 22: the admin UI's simulations and contact calendars run on workers as jobs
+-- (`simulation`, `projection`) beside the workers' lanes, not inside the serving process.
+-- Simulations are kept in the store, so every `serve` process behind a load
 -- balancer shows the same runs and a run survives a restart. A worker killed mid-run leaves
 -- the job to another, which runs it again from the start (a run is deterministic in its seed).
 CREATE TABLE simulations (
@@ -28,5 +29,18 @@ CREATE TABLE simulations (
     finished_at BIGINT
 );
 CREATE INDEX simulations_of_draft ON simulations (programme_id, id);
--- The one simulation job a worker's side task looks for, without reading the message jobs.
-CREATE INDEX jobs_simulations_due ON jobs (run_at, id) WHERE kind = 'simulation' AND dead_at IS NULL;
+-- A customer's coming year as the admin UI's contact calendar shows it: asked for by a page
+-- view, worked out by a worker, shown while fresh.
+CREATE TABLE projections (
+    customer_id BIGINT PRIMARY KEY REFERENCES customers (id) ON DELETE CASCADE,
+    requested_by TEXT NOT NULL,
+    requested_at BIGINT NOT NULL,
+    -- When a worker last worked it out (NULL until then); the year runs from then.
+    worked_at BIGINT,
+    -- The projected contacts as JSON, or why it could not be worked out.
+    result TEXT,
+    error TEXT
+);
+-- The jobs a worker's side tasks look for, without reading the message jobs.
+CREATE INDEX jobs_side_due ON jobs (kind, run_at, id)
+    WHERE kind IN ('simulation', 'projection') AND dead_at IS NULL;
