@@ -228,6 +228,18 @@ pub async fn simulate(
 
 /// How often a simulation being run records its days done and renews its job's lease.
 const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+/// How many times workers may take a side job and stop without finishing it (killed, out of
+/// memory) before it ends as failed.
+pub const SIDE_ATTEMPTS: i32 = 3;
+
+/// Why a side job that workers kept stopping on ended.
+pub fn given_up(attempts: i32) -> String {
+    format!(
+        "workers stopped {} times while working on it (killed or out of memory?)",
+        attempts - 1
+    )
+}
+
 /// How often an idle worker looks for a simulation to run.
 const LOOK_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -295,6 +307,16 @@ pub async fn run_queued_simulation(live: &Engine) -> anyhow::Result<bool> {
         }
         return Ok(true);
     };
+    if job.attempts > SIDE_ATTEMPTS {
+        // Workers keep stopping while running it (killed, out of memory): it would block
+        // every simulation after it, so it ends as failed.
+        let why = format!("{}; try fewer customers or days", given_up(job.attempts));
+        tx.finish_simulation(id, Err(&why), now).await?;
+        if tx.finish_job(job.id, worker).await? {
+            tx.commit().await?;
+        }
+        return Ok(true);
+    }
     tx.take_simulation(id, worker, now).await?;
     tx.commit().await?;
     tracing::info!(

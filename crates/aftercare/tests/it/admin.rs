@@ -1044,6 +1044,53 @@ both_backends!(
     }
 );
 
+/// A simulation that workers keep stopping on (killed, out of memory) ends as failed after
+/// three tries, so it does not block every simulation after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_simulation_workers_keep_dying_on_ends_as_failed_and_frees_the_simulator() {
+    use aftercare_domain::Clock;
+    use aftercare_store::{JobKind, NewSimulation};
+    use jiff::SignedDuration;
+    let app = spawn_app(crate::helpers::Backend::Sqlite).await;
+    let now = app.clock.now();
+    let later = now + SignedDuration::from_hours(1);
+    let new = NewSimulation {
+        started_by: "eva",
+        customers: 5000,
+        days: 730,
+        seed: 5,
+        start_day: now,
+        change: None,
+    };
+    let mut tx = app.store.begin().await.unwrap();
+    let id = tx.insert_simulation(&new, now).await.unwrap().unwrap();
+    tx.insert_job(JobKind::Simulation, id, later, now)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    // Three workers take it in turn and die with it.
+    let mut at = later;
+    for _ in 0..3 {
+        let lease = at + SignedDuration::from_mins(2);
+        let job = app
+            .store
+            .claim_side_job(JobKind::Simulation, "dying", at, lease)
+            .await
+            .unwrap();
+        assert!(job.is_some());
+        at = lease + SignedDuration::from_secs(1);
+    }
+    app.clock.set(at);
+    let eva = sign_in_as(&app, "eva", "editor").await;
+    let page = finished_simulation(&eva, &format!("/admin/simulator/{id}")).await;
+    assert!(
+        page.contains("workers stopped 3 times while working on it (killed or out of memory?); try fewer customers or days"),
+        "{page}"
+    );
+    let mut tx = app.store.begin().await.unwrap();
+    assert!(tx.insert_simulation(&new, at).await.unwrap().is_some());
+}
+
 both_backends!(
     a_customers_calendar_shows_the_coming_year_and_changes_nothing,
     |backend| async move {
