@@ -15,6 +15,8 @@
 //! - What messages said and to whom (recipient, subject, bodies) and what events carried
 //!   go after `personal_data_days` (two years by default; GDPR's storage limitation): the
 //!   rows stay, so the band, the reports and the timeline still count them.
+//! - The admin UI's finished simulations go after `simulation_days`, and customers'
+//!   worked-out years (the contact calendar's) a day after they were last asked for.
 //!
 //! Orders, messages and their decisions stay: the band counts a year of messages, scores
 //! read every order, and the customer's record goes only with the customer (erasure).
@@ -77,6 +79,8 @@ pub struct Pruned {
     pub event_properties: u64,
     /// Finished simulations.
     pub simulations: u64,
+    /// Customers' worked-out years (a cache: a day after they were last asked for).
+    pub projections: u64,
 }
 
 /// Removes what `config` no longer keeps at `now`, [`CHUNK`] rows per transaction (a
@@ -115,6 +119,7 @@ pub async fn prune(
             config.simulation_days,
             &mut pruned.simulations,
         ),
+        (Prune::Projections, 1, &mut pruned.projections),
     ] {
         if days == 0 {
             continue;

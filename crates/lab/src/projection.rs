@@ -154,12 +154,27 @@ pub async fn run_queued(live: &Engine) -> anyhow::Result<bool> {
         return Ok(false);
     };
     let customer = CustomerId(job.ref_id);
-    let outcome = match tokio::time::timeout(PROJECTION_LIMIT, project(live, customer, now)).await {
+    // Done well inside the lease, which is not renewed.
+    let limit = live
+        .lease()
+        .checked_div(2)
+        .and_then(|d| std::time::Duration::try_from(d).ok())
+        .unwrap_or(PROJECTION_LIMIT)
+        .min(PROJECTION_LIMIT);
+    let outcome = match tokio::time::timeout(limit, async {
+        // Workers keep stopping on it (killed, out of memory): it ends as failed.
+        if job.attempts > trial::SIDE_ATTEMPTS {
+            anyhow::bail!("{}", trial::given_up(job.attempts));
+        }
+        project(live, customer, now).await
+    })
+    .await
+    {
         Ok(Ok(contacts)) => Ok(serde_json::to_string(&contacts)?),
         Ok(Err(e)) => Err(format!("{e:#}")),
         Err(_) => Err(format!(
             "working it out took over {} seconds and was stopped",
-            PROJECTION_LIMIT.as_secs()
+            limit.as_secs()
         )),
     };
     let mut tx = store.begin().await?;

@@ -266,15 +266,31 @@ pub async fn run_side_jobs(live: Engine, shutdown: impl std::future::Future<Outp
 type SideRun<'a> =
     std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<bool>> + Send + 'a>>;
 
+/// Aborts a spawned run when the loop that waits for it is dropped (at shutdown).
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Runs `run_one` as long as it finds work, and looks again every second when it does not.
-async fn side_loop(live: &Engine, what: &str, run_one: impl for<'a> Fn(&'a Engine) -> SideRun<'a>) {
+/// Each run is a task of its own, so one that panics is logged (its job returns to the
+/// workers when its lease runs out, and ends as failed after [`SIDE_ATTEMPTS`]) and the
+/// loop goes on.
+async fn side_loop(live: &Engine, what: &str, run_one: fn(&Engine) -> SideRun<'_>) {
     loop {
-        match run_one(live).await {
-            Ok(true) => continue,
-            Ok(false) => {}
-            Err(e) => {
+        let engine = live.clone();
+        let task = tokio::spawn(async move { run_one(&engine).await });
+        let _abort = AbortOnDrop(task.abort_handle());
+        match task.await {
+            Ok(Ok(true)) => continue,
+            Ok(Ok(false)) => {}
+            Ok(Err(e)) => {
                 tracing::warn!(error = %format!("{e:#}"), "Running {what} failed; trying again shortly.");
             }
+            Err(e) => tracing::error!(error = %e, "Running {what} stopped unexpectedly."),
         }
         tokio::time::sleep(LOOK_EVERY).await;
     }
@@ -361,25 +377,41 @@ pub async fn run_queued_simulation(live: &Engine) -> anyhow::Result<bool> {
         };
         anyhow::Ok((base, changed))
     };
+    // A third of the lease, so a renewal that fails once is made up by the next.
+    let every = live
+        .lease()
+        .checked_div(3)
+        .and_then(|d| std::time::Duration::try_from(d).ok())
+        .unwrap_or(PROGRESS_EVERY)
+        .min(PROGRESS_EVERY);
     let ticker = async {
         loop {
-            tokio::time::sleep(PROGRESS_EVERY).await;
-            let mut tx = store.begin().await?;
-            if !tx
-                .extend_lease(job.id, worker, lease_until(clock.now()))
-                .await?
-            {
-                return anyhow::Ok(());
+            tokio::time::sleep(every).await;
+            let renewed = async {
+                let mut tx = store.begin().await?;
+                let held = tx
+                    .extend_lease(job.id, worker, lease_until(clock.now()))
+                    .await?;
+                if held {
+                    tx.simulation_progress(id, done(&base_done), done(&changed_done))
+                        .await?;
+                    tx.commit().await?;
+                }
+                anyhow::Ok(held)
+            };
+            match renewed.await {
+                Ok(true) => {}
+                Ok(false) => return,
+                // The store failing once (busy, a dropped connection) is no reason to stop.
+                Err(e) => {
+                    tracing::warn!(simulation = id, error = %format!("{e:#}"), "Renewing a simulation's lease failed; trying again.")
+                }
             }
-            tx.simulation_progress(id, done(&base_done), done(&changed_done))
-                .await?;
-            tx.commit().await?;
         }
     };
     let outcome = tokio::select! {
         outcome = work => outcome,
-        lost = ticker => {
-            lost?;
+        () = ticker => {
             tracing::warn!(simulation = id, "Another worker took this simulation over; stopping.");
             return Ok(true);
         }

@@ -25,6 +25,10 @@ pub use ids::*;
 pub use records::*;
 #[doc(hidden)]
 pub use sqlite::CLAIM as SQLITE_CLAIM;
+#[doc(hidden)]
+pub use sqlite::{
+    CLAIM_PROJECTION as SQLITE_CLAIM_PROJECTION, CLAIM_SIMULATION as SQLITE_CLAIM_SIMULATION,
+};
 pub use states::*;
 pub use tx::VariantOutcome;
 pub use tx::{AlsoBought, Answer, DeadJob, StoredDeliveryChange, StoredShipment, SurveyResult};
@@ -47,9 +51,10 @@ pub use tx::{NewSimulation, NewUpload, Projection, Simulation, Upload};
 
 /// Which jobs a claim takes: up to so many for a worker's lanes, or one side job of a kind.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Lane<'a> {
+pub(crate) enum Lane {
     Main(i64),
-    Side(&'a str),
+    Simulation,
+    Projection,
 }
 
 /// What can go wrong in the store.
@@ -260,10 +265,16 @@ impl Store {
         now: Timestamp,
         lease_until: Timestamp,
     ) -> Result<Option<Job>> {
-        Ok(self
-            .claim(worker, now, lease_until, Lane::Side(kind.as_str()))
-            .await?
-            .pop())
+        let lane = match kind {
+            JobKind::Simulation => Lane::Simulation,
+            JobKind::Projection => Lane::Projection,
+            other => {
+                return Err(StoreError::Conflict(format!(
+                    "'{other}' jobs are not side jobs"
+                )));
+            }
+        };
+        Ok(self.claim(worker, now, lease_until, lane).await?.pop())
     }
 
     async fn claim(
@@ -271,7 +282,7 @@ impl Store {
         worker: &str,
         now: Timestamp,
         lease_until: Timestamp,
-        lane: Lane<'_>,
+        lane: Lane,
     ) -> Result<Vec<Job>> {
         let mut jobs = match &self.pool {
             Pool::Sqlite(p) => sqlite::claim_jobs(p, worker, now, lease_until, lane).await?,

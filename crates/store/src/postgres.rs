@@ -22,13 +22,15 @@ pub(crate) async fn claim_jobs(
     worker: &str,
     now: Timestamp,
     lease_until: Timestamp,
-    lane: crate::Lane<'_>,
+    lane: crate::Lane,
 ) -> Result<Vec<Job>> {
+    // Each side kind as a literal, so the planner sees the few rows of that kind.
     let (limit, kind) = match lane {
-        crate::Lane::Main(limit) => (limit, None),
-        crate::Lane::Side(kind) => (1, Some(kind)),
+        crate::Lane::Main(limit) => (limit, ""),
+        crate::Lane::Simulation => (1, "kind = 'simulation' AND"),
+        crate::Lane::Projection => (1, "kind = 'projection' AND"),
     };
-    let sql = if kind.is_none() {
+    let sql = if kind.is_empty() {
         "UPDATE jobs SET locked_until = $1, locked_by = $2, attempts = attempts + 1
          WHERE id IN (SELECT id FROM jobs
                       WHERE run_at <= $3 AND dead_at IS NULL AND (locked_until IS NULL OR locked_until <= $3)
@@ -36,24 +38,23 @@ pub(crate) async fn claim_jobs(
                       ORDER BY run_at, id LIMIT $4
                       FOR UPDATE SKIP LOCKED)
          RETURNING id, kind, ref_id, run_at, attempts"
+            .to_string()
     } else {
-        "UPDATE jobs SET locked_until = $1, locked_by = $2, attempts = attempts + 1
-         WHERE id IN (SELECT id FROM jobs
-                      WHERE kind = $5 AND run_at <= $3 AND dead_at IS NULL
-                        AND (locked_until IS NULL OR locked_until <= $3)
-                      ORDER BY run_at, id LIMIT $4
-                      FOR UPDATE SKIP LOCKED)
-         RETURNING id, kind, ref_id, run_at, attempts"
+        format!(
+            "UPDATE jobs SET locked_until = $1, locked_by = $2, attempts = attempts + 1
+             WHERE id IN (SELECT id FROM jobs
+                          WHERE {kind} run_at <= $3 AND dead_at IS NULL
+                            AND (locked_until IS NULL OR locked_until <= $3)
+                          ORDER BY run_at, id LIMIT $4
+                          FOR UPDATE SKIP LOCKED)
+             RETURNING id, kind, ref_id, run_at, attempts"
+        )
     };
-    let mut query = sqlx::query_as::<_, crate::records::JobRow>(sql)
+    sqlx::query_as::<_, crate::records::JobRow>(sqlx::AssertSqlSafe(sql))
         .bind(micros(lease_until))
         .bind(worker)
         .bind(micros(now))
-        .bind(limit);
-    if let Some(kind) = kind {
-        query = query.bind(kind);
-    }
-    query
+        .bind(limit)
         .fetch_all(pool)
         .await?
         .into_iter()

@@ -41,11 +41,23 @@ pub const CLAIM: &str = "UPDATE jobs SET locked_until = $1, locked_by = $2, atte
                       ORDER BY run_at, id LIMIT $4)
          RETURNING id, kind, ref_id, run_at, attempts";
 
-/// The claim of the oldest due side job of a kind, in the order of `jobs_side_due`.
-const CLAIM_SIDE: &str =
+/// The claim of the oldest due simulation, found through `jobs_ref (kind, ref_id)`: the few
+/// rows of its kind, never the message jobs.
+#[doc(hidden)]
+pub const CLAIM_SIMULATION: &str =
     "UPDATE jobs SET locked_until = $1, locked_by = $2, attempts = attempts + 1
          WHERE id IN (SELECT id FROM jobs
-                      WHERE kind = $5 AND run_at <= $3 AND dead_at IS NULL
+                      WHERE kind = 'simulation' AND run_at <= $3 AND dead_at IS NULL
+                        AND (locked_until IS NULL OR locked_until <= $3)
+                      ORDER BY run_at, id LIMIT $4)
+         RETURNING id, kind, ref_id, run_at, attempts";
+
+/// The claim of the oldest due projection, found the same way.
+#[doc(hidden)]
+pub const CLAIM_PROJECTION: &str =
+    "UPDATE jobs SET locked_until = $1, locked_by = $2, attempts = attempts + 1
+         WHERE id IN (SELECT id FROM jobs
+                      WHERE kind = 'projection' AND run_at <= $3 AND dead_at IS NULL
                         AND (locked_until IS NULL OR locked_until <= $3)
                       ORDER BY run_at, id LIMIT $4)
          RETURNING id, kind, ref_id, run_at, attempts";
@@ -55,21 +67,18 @@ pub(crate) async fn claim_jobs(
     worker: &str,
     now: Timestamp,
     lease_until: Timestamp,
-    lane: crate::Lane<'_>,
+    lane: crate::Lane,
 ) -> Result<Vec<Job>> {
-    let (sql, limit, kind) = match lane {
-        crate::Lane::Main(limit) => (CLAIM, limit, None),
-        crate::Lane::Side(kind) => (CLAIM_SIDE, 1, Some(kind)),
+    let (sql, limit) = match lane {
+        crate::Lane::Main(limit) => (CLAIM, limit),
+        crate::Lane::Simulation => (CLAIM_SIMULATION, 1),
+        crate::Lane::Projection => (CLAIM_PROJECTION, 1),
     };
-    let mut query = sqlx::query_as::<_, crate::records::JobRow>(sql)
+    sqlx::query_as::<_, crate::records::JobRow>(sql)
         .bind(micros(lease_until))
         .bind(worker)
         .bind(micros(now))
-        .bind(limit);
-    if let Some(kind) = kind {
-        query = query.bind(kind);
-    }
-    query
+        .bind(limit)
         .fetch_all(pool)
         .await?
         .into_iter()

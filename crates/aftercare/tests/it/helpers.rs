@@ -257,6 +257,16 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 /// [`spawn_app`] with a change to the configuration (e.g. a coupon pool's validity).
 pub async fn spawn_app_with(backend: Backend, change: impl FnOnce(&mut Config)) -> TestApp {
+    spawn(backend, change, true).await
+}
+
+/// [`spawn_app`] with no worker for the side jobs (simulations, contact calendars): what
+/// the pages ask for waits.
+pub async fn spawn_app_without_side_jobs(backend: Backend) -> TestApp {
+    spawn(backend, |_| {}, false).await
+}
+
+async fn spawn(backend: Backend, change: impl FnOnce(&mut Config), side_jobs: bool) -> TestApp {
     let (database_url, db_dir) = fresh_database(backend).await;
     let smtp = SmtpSink::start(None);
     let mut config = test_config(&database_url, Some(&smtp.url));
@@ -275,10 +285,12 @@ pub async fn spawn_app_with(backend: Backend, change: impl FnOnce(&mut Config)) 
     let base_url = format!("http://{}", listener.local_addr().unwrap());
     // The worker is stepped by the tests (run_until_idle), so time is fully theirs; the
     // admin UI's simulations and calendars run beside it, as on a worker.
-    tokio::spawn(aftercare_lab::trial::run_side_jobs(
-        engine.clone(),
-        std::future::pending(),
-    ));
+    if side_jobs {
+        tokio::spawn(aftercare_lab::trial::run_side_jobs(
+            engine.clone(),
+            std::future::pending(),
+        ));
+    }
     let server_engine = engine.clone();
     let server_config = config.clone();
     tokio::spawn(async move {

@@ -41,6 +41,5 @@ CREATE TABLE projections (
     result TEXT,
     error TEXT
 );
--- The jobs a worker's side tasks look for, without reading the message jobs.
-CREATE INDEX jobs_side_due ON jobs (kind, run_at, id)
-    WHERE kind IN ('simulation', 'projection') AND dead_at IS NULL;
+-- A worker's side tasks find their jobs through `jobs_ref (kind, ref_id)`: a handful of rows
+-- of their kind, never the message jobs.

@@ -4,7 +4,8 @@
 -- balancer shows the same runs and a run survives a restart. A worker killed mid-run leaves
 -- the job to another, which runs it again from the start (a run is deterministic in its seed).
 CREATE TABLE simulations (
-    id INTEGER PRIMARY KEY,
+    -- AUTOINCREMENT: a pruned run's number is never given again (the audit log names it).
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     started_by TEXT NOT NULL,
     started_at BIGINT NOT NULL,
     customers BIGINT NOT NULL,
@@ -41,6 +42,5 @@ CREATE TABLE projections (
     result TEXT,
     error TEXT
 );
--- The jobs a worker's side tasks look for, without reading the message jobs.
-CREATE INDEX jobs_side_due ON jobs (kind, run_at, id)
-    WHERE kind IN ('simulation', 'projection') AND dead_at IS NULL;
+-- A worker's side tasks find their jobs through `jobs_ref (kind, ref_id)`: a handful of rows
+-- of their kind, never the message jobs.

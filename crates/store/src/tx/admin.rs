@@ -388,6 +388,8 @@ impl Tx {
              WHERE response_id IN (SELECT id FROM survey_responses WHERE customer_id = $1)",
             "UPDATE delivery_changes SET detail = '{\"erased\": true}', carrier_reply = NULL
              WHERE customer_id = $1",
+            // The contact calendar's worked-out year is worked out again when wanted.
+            "DELETE FROM projections WHERE customer_id = $1",
         ] {
             on_tx!(self, c => sqlx::query(sql).bind(customer_id).execute(&mut *c).await?.rows_affected());
         }

@@ -167,6 +167,8 @@ pub enum Prune {
     EventProperties,
     /// The admin UI's simulations finished before the time.
     Simulations,
+    /// Customers' worked-out years (the contact calendar's) last asked for before the time.
+    Projections,
 }
 
 impl Tx {
@@ -206,6 +208,10 @@ impl Tx {
             Prune::Simulations => {
                 "DELETE FROM simulations WHERE id IN
                    (SELECT id FROM simulations WHERE finished_at < $1 LIMIT $2)"
+            }
+            Prune::Projections => {
+                "DELETE FROM projections WHERE customer_id IN
+                   (SELECT customer_id FROM projections WHERE requested_at < $1 LIMIT $2)"
             }
         };
         Ok(on_tx!(self, c => {

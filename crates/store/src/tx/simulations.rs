@@ -69,12 +69,25 @@ const COLUMNS: &str = "id, started_by, started_at, customers, days, seed, start_
     finished_at";
 
 impl Tx {
-    /// Queues a simulation; `None` when another one has not finished (one at a time).
+    /// Queues a simulation; `None` when another one has not finished (one at a time). An
+    /// unfinished one whose job is gone (set aside by a worker of an older version that did
+    /// not know the kind, or removed by hand) ends as failed first, so it cannot block the
+    /// simulator for good. The caller queues the job in the same transaction.
     pub async fn insert_simulation(
         &mut self,
         new: &NewSimulation<'_>,
         now: Timestamp,
     ) -> Result<Option<i64>> {
+        on_tx!(self, c => sqlx::query(
+            "UPDATE simulations SET running = NULL, finished_at = $1,
+                 error = 'its job was lost (set aside, or removed); simulate again'
+             WHERE running = 1 AND NOT EXISTS (SELECT 1 FROM jobs j
+                 WHERE j.kind = 'simulation' AND j.ref_id = simulations.id AND j.dead_at IS NULL)",
+        )
+        .bind(micros(now))
+        .execute(&mut *c)
+        .await
+        .map(|_| ())?);
         let (programme, text) = new.change.unzip();
         Ok(on_tx!(self, c => sqlx::query_scalar(
             "INSERT INTO simulations (started_by, started_at, customers, days, seed, start_day,
@@ -259,16 +272,21 @@ impl Tx {
         Ok(asked.is_some())
     }
 
-    /// How many customers' years are asked for and not worked out yet.
-    pub async fn projections_pending(&mut self) -> Result<i64> {
+    /// How many customers' years were asked for since `since` and are not worked out yet
+    /// (older requests count as lost: they are asked for again when next seen).
+    pub async fn projections_pending(&mut self, since: Timestamp) -> Result<i64> {
         Ok(on_tx!(self, c => sqlx::query_scalar(
-            "SELECT COUNT(*) FROM projections WHERE worked_at IS NULL OR requested_at > worked_at",
+            "SELECT COUNT(*) FROM projections
+             WHERE (worked_at IS NULL OR requested_at > worked_at) AND requested_at >= $1",
         )
+        .bind(micros(since))
         .fetch_one(&mut *c)
         .await?))
     }
 
-    /// Stores the customer's worked-out year (JSON) as of `worked_at`, or why it failed.
+    /// Stores the customer's worked-out year (JSON) as of `worked_at`, or why it failed,
+    /// unless a newer one is stored already (two jobs for one customer finishing out of
+    /// order, after a lost request was asked for again).
     pub async fn store_projection(
         &mut self,
         customer: crate::CustomerId,
@@ -280,7 +298,8 @@ impl Tx {
             Err(e) => (None, Some(e)),
         };
         on_tx!(self, c => sqlx::query(
-            "UPDATE projections SET worked_at = $1, result = $2, error = $3 WHERE customer_id = $4",
+            "UPDATE projections SET worked_at = $1, result = $2, error = $3
+             WHERE customer_id = $4 AND (worked_at IS NULL OR worked_at < $1)",
         )
         .bind(micros(worked_at))
         .bind(result)

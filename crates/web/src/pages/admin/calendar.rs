@@ -42,7 +42,7 @@ fn counts(class: &str) -> bool {
 pub async fn show(State(app): State<AppState>, team: Team, Path(id): Path<String>) -> AdminResult {
     let lang = team.lang;
     let now = app.clock.now();
-    let mut tx = app.store.begin().await?;
+    let mut tx = app.store.begin_read().await?;
     let customer = find(&mut tx, &team, &id).await?;
     let queued = tx
         .messages(&MessageFilter {
@@ -61,6 +61,7 @@ pub async fn show(State(app): State<AppState>, team: Team, Path(id): Path<String
         .filter(|c| c.at > year_ago && aftercare_domain::policy::counts_toward_band(c.class))
         .count();
     let stored = tx.projection(customer.id).await?;
+    tx.commit().await?;
     let fresh = stored.as_ref().is_some_and(|p| {
         !p.pending()
             && p.worked_at
@@ -70,7 +71,10 @@ pub async fn show(State(app): State<AppState>, team: Team, Path(id): Path<String
         .as_ref()
         .is_some_and(aftercare_store::Projection::pending);
     if !fresh {
-        if !working && tx.projections_pending().await? >= MAX_PENDING {
+        // Asked for in a short write of its own; reading the page writes nothing else.
+        let mut tx = app.store.begin().await?;
+        let waiting = tx.projections_pending(now - STUCK_AFTER).await?;
+        if !working && waiting >= MAX_PENDING {
             let mut response = problem(
                 lang,
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -98,10 +102,11 @@ pub async fn show(State(app): State<AppState>, team: Team, Path(id): Path<String
         {
             tx.insert_job(JobKind::Projection, customer.id, now, now)
                 .await?;
-            working = true;
         }
+        tx.commit().await?;
+        // Asked for now, or by whoever looked a moment before: either way it is coming.
+        working = true;
     }
-    tx.commit().await?;
     let zone = customer.record.time_zone.zone();
     let band = app.engine.policy().band_for(&customer.record);
     let mut ctx = json!({
@@ -129,11 +134,20 @@ pub async fn show(State(app): State<AppState>, team: Team, Path(id): Path<String
         ctx["error"] = error.clone().into();
         return page(&team, "calendar.html", ctx);
     }
-    let projected: Vec<ProjectedContact> = stored
+    let Some(projected) = stored
         .result
         .as_deref()
-        .and_then(|r| serde_json::from_str(r).ok())
-        .unwrap_or_default();
+        .and_then(|r| serde_json::from_str::<Vec<ProjectedContact>>(r).ok())
+    else {
+        // Written by another version: not shown as an empty year.
+        ctx["error"] = lang
+            .pick(
+                "the stored calendar no longer reads; it is worked out again after ten minutes",
+                "de bewaarde kalender is niet meer te lezen; hij wordt na tien minuten opnieuw uitgerekend",
+            )
+            .into();
+        return page(&team, "calendar.html", ctx);
+    };
     let now = worked_at;
 
     // Every month the coming year touches, in the customer's own time zone.

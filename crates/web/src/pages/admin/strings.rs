@@ -404,8 +404,8 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ),
     (
         "sim_waiting",
-        "Waiting for a worker to take it; this page refreshes itself. If it keeps waiting, check that `aftercare worker` (or `serve` with its worker) is running.",
-        "Wacht tot een worker hem oppakt; deze pagina ververst zichzelf. Blijft hij wachten, kijk dan of `aftercare worker` (of `serve` met zijn worker) draait.",
+        "No worker has taken it yet; this page refreshes itself. If it keeps waiting, check that `aftercare worker` (or `serve` with its worker) is running.",
+        "Nog geen worker heeft deze simulatie opgepakt; deze pagina ververst zichzelf. Blijft ze wachten, kijk dan of `aftercare worker` (of `serve` met zijn worker) draait.",
     ),
     ("sim_as_is", "Library as it is", "Bibliotheek zoals ze is"),
     ("sim_with_change", "With the change", "Met de wijziging"),
@@ -486,7 +486,7 @@ const STRINGS: &[(&str, &str, &str)] = &[
         "A newer calendar is being worked out; this page refreshes itself. Until then, the last one:",
         "Er wordt een nieuwere kalender uitgerekend; deze pagina ververst zichzelf. Tot dan de vorige:",
     ),
-    ("cal_worked_out", "Worked out at", "Uitgerekend om"),
+    ("cal_worked_out", "Worked out at", "Uitgerekend op"),
     (
         "cal_failed",
         "This customer's year could not be worked out",
