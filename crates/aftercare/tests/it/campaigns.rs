@@ -1391,3 +1391,48 @@ both_backends!(
         );
     }
 );
+
+/// Issue 22: an audience's count that takes longer than the request's three seconds is
+/// answered 202 with `Retry-After` (the API's `Working`), and the count once it is there.
+/// The count is held up for real: another session locks the customers table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_audience_count_still_being_worked_out_is_202_with_retry_after_then_the_count() {
+    let app = spawn_app(Backend::Postgres).await;
+    save_runners(&app).await;
+    let pool = sqlx::PgPool::connect(&app.config.database_url)
+        .await
+        .unwrap();
+    let mut lock = pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE customers IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let (status, headers, body) = step(&app, reqwest::Method::GET, "/v1/audiences/runners").await;
+    assert_eq!(status, 202, "{body}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert_eq!(headers["retry-after"], "5");
+    assert_eq!(body["status"], "working");
+    assert_eq!(body["retry_after_seconds"], 5);
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("the count of audience 'runners'"),
+        "{body}"
+    );
+    lock.rollback().await.unwrap();
+    let mut counted = None;
+    for _ in 0..100 {
+        let (status, _, body) = step(&app, reqwest::Method::GET, "/v1/audiences/runners").await;
+        if status == 200 {
+            counted = Some(body);
+            break;
+        }
+        assert_eq!(status, 202, "{body}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let counted = counted.expect("the count came");
+    assert_eq!(counted["members"], 0, "{counted}");
+    assert!(counted["counted_at"].is_string(), "{counted}");
+}
