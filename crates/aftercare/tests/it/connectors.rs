@@ -1806,9 +1806,9 @@ both_backends!(
     }
 );
 
-/// A stand-in for a shop's admin API on loopback: records each POST (path, the auth it
-/// came with, body) and answers a body naming the `failing` code with a 500, else with the
-/// replies queued, then `otherwise`.
+/// A stand-in for a shop's admin API on loopback: records each request (path, the auth it
+/// came with, body; a GET's body is null) and answers a body naming the `failing` code
+/// with a 500, else with the replies queued, then `otherwise`.
 #[derive(Clone)]
 struct ShopApi {
     calls: std::sync::Arc<std::sync::Mutex<Vec<(String, String, Value)>>>,
@@ -1862,7 +1862,7 @@ impl ShopApi {
             (axum::http::StatusCode::from_u16(status).unwrap(), text)
         }
         let app = axum::Router::new()
-            .fallback(axum::routing::post(answer))
+            .fallback(axum::routing::any(answer))
             .with_state(api.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -1886,8 +1886,16 @@ impl ShopApi {
     fn codes(&self) -> Vec<String> {
         self.calls()
             .iter()
-            .map(|(_, _, body)| body["code"].as_str().unwrap_or_default().to_string())
+            .filter_map(|(_, _, body)| body["code"].as_str().map(str::to_string))
             .collect()
+    }
+
+    /// The harmless questions asked (WooCommerce: a GET of the coupon list).
+    fn probes(&self) -> usize {
+        self.calls()
+            .iter()
+            .filter(|(_, _, body)| body.is_null())
+            .count()
     }
 }
 
@@ -2157,6 +2165,45 @@ async fn a_code_the_shop_keeps_failing_on_waits_alone_and_is_refused_after_eight
     let calls = shop.calls().len();
     app.advance_hours(24).await;
     assert_eq!(shop.calls().len(), calls);
+}
+
+/// Issue 24: a lone code the shop fails on, with no other code to tell whether the trouble
+/// is the code's or the shop's: the shop is asked a harmless question. Answering it, the
+/// shop is up, so the code's tries count and it is refused after eight, not tried until it
+/// expires; failing it too, the shop is down and nothing counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lone_code_the_shop_fails_on_is_refused_after_eight_tries_when_the_shop_answers_otherwise()
+ {
+    let (shop, app) = woocommerce_shop(Backend::Sqlite).await;
+    let bad = issue(&app, "service-recovery", "C1").await;
+    shop.fail_on(&bad);
+    // The shop down altogether: the question fails too (503), and nothing counts.
+    shop.reply(503, "Service Unavailable");
+    app.engine.run_until_idle().await.unwrap();
+    assert_eq!((shop.codes(), shop.probes()), (vec![bad.clone()], 1));
+    let waiting = in_shop(&app, &bad).await;
+    assert_eq!(
+        (waiting["state"].as_str(), waiting["tries"].as_i64()),
+        (Some("waiting"), Some(0)),
+        "{waiting}"
+    );
+    // The shop up, answering everything but this code: its tries count.
+    app.advance_hours(1).await;
+    let counted = in_shop(&app, &bad).await;
+    assert!(counted["tries"].as_i64().unwrap() >= 1, "{counted}");
+    app.advance_hours(24).await;
+    let refused = in_shop(&app, &bad).await;
+    assert_eq!(refused["state"], "refused", "{refused}");
+    let note = refused["note"].as_str().unwrap();
+    assert!(
+        note.contains("8 times while it answered other requests") && note.contains("500"),
+        "{note}"
+    );
+    let tries = shop.codes().len();
+    assert!((8..=10).contains(&tries), "tried {tries} times");
+    let calls = shop.calls().len();
+    app.advance_hours(24).await;
+    assert_eq!(shop.calls().len(), calls, "nothing more once refused");
 }
 
 // Issue 24: the `shop_codes` job set aside (thirty failed runs, or an older worker that did

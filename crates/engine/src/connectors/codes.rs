@@ -28,6 +28,15 @@ pub enum Outcome {
     Failed(String),
 }
 
+/// A harmless question to Shopify's Admin GraphQL API: whether it answers at all.
+pub const SHOPIFY_PROBE: &str = "{ shop { id } }";
+
+/// Whether Shopify's answer to [`SHOPIFY_PROBE`] is a real answer (no GraphQL `errors`).
+pub fn shopify_answered(answer: &str) -> bool {
+    serde_json::from_str::<Value>(answer)
+        .is_ok_and(|v| v.get("errors").is_none() && v["data"]["shop"].is_object())
+}
+
 const SHOPIFY_MUTATION: &str =
     "mutation discountCodeBasicCreate($basicCodeDiscount: DiscountCodeBasicInput!) {
   discountCodeBasicCreate(basicCodeDiscount: $basicCodeDiscount) {

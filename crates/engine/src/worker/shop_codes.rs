@@ -14,9 +14,11 @@
 //! shop failed on this very request — may be the code's (a plugin that crashes on one
 //! coupon): that code waits on its own (two minutes at first) so the next run starts with
 //! the codes behind it, and when the shop answered about other codes in the same run or
-//! since this code's last try (the moment is kept as the cursor [`ANSWERED`]) its try
-//! counts, its wait doubles, and after [`MAX_TRIES`] it is refused with the shop's last
-//! answer. A run in which the shop answered nothing stops after a second 500.
+//! since this code's last try (the moment is kept as the cursor [`ANSWERED`]) — or, with no
+//! other code to go by, answers a harmless question (Shopify: the shop's id; WooCommerce:
+//! one coupon of the list) — its try counts, its wait doubles, and after [`MAX_TRIES`] it
+//! is refused with the shop's last answer; so a lone code the shop fails on is not tried
+//! until it expires. A run in which the shop answered nothing stops after a second 500.
 
 use aftercare_channels::webhook::ApiAuth;
 use aftercare_domain::webhooks::{ShopCodes, ShopPlatform};
@@ -124,6 +126,12 @@ impl Engine {
                 .await?;
             tx.commit().await?;
         }
+        // Only codes failed, and the shop said nothing else: whether it answers a harmless
+        // question tells a code it fails on from a shop that fails on everything.
+        let mut shop_up = shop_answered;
+        if !failed.is_empty() && !shop_answered && trouble.is_none() {
+            shop_up = self.shop_answers(&shop).await;
+        }
         let mut tx = self.store.begin().await?;
         if shop_answered {
             tx.set_cursor(ANSWERED, now).await?;
@@ -140,7 +148,7 @@ impl Engine {
                 let answered_since = answered_at
                     .zip(code.shop_tried_at)
                     .is_some_and(|(answered, tried)| answered > tried);
-                if !(shop_answered || answered_since) {
+                if !(shop_up || answered_since) {
                     let wait = wait_after(code.shop_tries);
                     tx.set_coupon_shop_wait(code.id, reason, now, now + wait, false)
                         .await?;
@@ -149,7 +157,7 @@ impl Engine {
                 let tries = code.shop_tries + 1;
                 if tries >= MAX_TRIES {
                     let note = format!(
-                        "the shop failed on this code {tries} times while it took others; its last answer: {reason}"
+                        "the shop failed on this code {tries} times while it answered other requests; its last answer: {reason}"
                     );
                     warn!(coupon = code.id, code = %code.display_code, reason = %note, "The shop refused a code.");
                     tx.set_coupon_shop_state(code.id, "refused", Some(&note))
@@ -160,7 +168,7 @@ impl Engine {
                         .await?;
                 }
             }
-            if !shop_answered && trouble.is_none() {
+            if !shop_up && trouble.is_none() {
                 let reason = &failed[0].1;
                 error!(%reason, "The shop failed on every code it was asked for now; trying again in a minute.");
                 next = now + AFTER_TROUBLE;
@@ -185,6 +193,29 @@ impl Engine {
         match request {
             Ok(request) => (self.ask_shop(shop, &request).await, true),
             Err(reason) => (Outcome::Refused(reason), false),
+        }
+    }
+
+    /// Whether the shop answers a harmless question (Shopify: the shop's id; WooCommerce:
+    /// one coupon of the list).
+    async fn shop_answers(&self, shop: &ShopCodes) -> bool {
+        match shop.platform {
+            ShopPlatform::Shopify => {
+                let auth = ApiAuth::Header("X-Shopify-Access-Token", shop.token.trim());
+                let probe = serde_json::json!({"query": codes::SHOPIFY_PROBE});
+                self.webhooks
+                    .post_api(&shop.url, auth, &probe)
+                    .await
+                    .is_ok_and(|answer| codes::shopify_answered(&answer))
+            }
+            ShopPlatform::WooCommerce => {
+                let (key, secret) = shop.token.trim().split_once(':').unwrap_or_default();
+                let auth = ApiAuth::Basic(key, secret);
+                self.webhooks
+                    .get_api(&shop.url, auth, &[("per_page", "1")])
+                    .await
+                    .is_ok()
+            }
         }
     }
 
