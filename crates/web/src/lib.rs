@@ -27,7 +27,7 @@ use axum::Router;
 use axum::routing::get;
 use tokio::net::TcpListener;
 
-pub use api::extract::hash_token;
+pub use api::extract::{Scope, hash_token};
 pub use server::ServerLimits;
 
 /// What every handler can reach.

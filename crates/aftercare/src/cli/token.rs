@@ -1,5 +1,6 @@
-//! `aftercare token create --name NAME`: makes an API bearer token. Only its SHA-256 is
-//! stored; the token itself is printed once.
+//! `aftercare token create --name NAME [--scope SCOPE]…`: makes an API bearer token with
+//! the scopes its user needs (issue 21; every scope when none is named). Only its SHA-256
+//! is stored; the token itself is printed once.
 
 use aftercare_domain::{Clock, SystemClock};
 use aftercare_store::Store;
@@ -15,11 +16,31 @@ pub enum Command {
         /// What the token is for, e.g. "webshop".
         #[arg(long, default_value = "default")]
         name: String,
+        /// What it may do: all, read, shop, campaigns, privacy, operations (repeat, or
+        /// separate with commas). The shop's token needs `shop`; a dashboard `read`.
+        #[arg(long = "scope", default_value = "all", value_delimiter = ',')]
+        scopes: Vec<String>,
     },
 }
 
-/// Creates a token in `store` and returns it.
+/// Creates a token with every scope in `store` and returns it.
 pub async fn create(store: &Store, name: &str, clock: &dyn Clock) -> anyhow::Result<String> {
+    create_scoped(store, name, "all", clock).await
+}
+
+/// Creates a token with `scopes` (comma-separated; an unknown one is refused by name) in
+/// `store` and returns it.
+pub async fn create_scoped(
+    store: &Store,
+    name: &str,
+    scopes: &str,
+    clock: &dyn Clock,
+) -> anyhow::Result<String> {
+    let scopes: Vec<&str> = aftercare_web::Scope::parse_list(scopes)
+        .map_err(|e| anyhow::anyhow!("--scope: {e}"))?
+        .into_iter()
+        .map(<&str>::from)
+        .collect();
     let mut bytes = [0u8; 24];
     rand::rng().fill_bytes(&mut bytes);
     let token = format!(
@@ -27,8 +48,13 @@ pub async fn create(store: &Store, name: &str, clock: &dyn Clock) -> anyhow::Res
         bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
     );
     let mut tx = store.begin().await?;
-    tx.insert_api_token(name, &aftercare_web::hash_token(&token), clock.now())
-        .await?;
+    tx.insert_api_token(
+        name,
+        &aftercare_web::hash_token(&token),
+        &scopes.join(","),
+        clock.now(),
+    )
+    .await?;
     tx.commit().await?;
     Ok(token)
 }
@@ -37,11 +63,12 @@ pub async fn create(store: &Store, name: &str, clock: &dyn Clock) -> anyhow::Res
 pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     let store = Store::open(&config.database_url).await?;
     match command {
-        Command::Create { name } => {
-            let token = create(&store, &name, &SystemClock).await?;
+        Command::Create { name, scopes } => {
+            let scopes = scopes.join(",");
+            let token = create_scoped(&store, &name, &scopes, &SystemClock).await?;
             println!("{token}");
             eprintln!(
-                "Keep this token: it is shown once. Use it as 'Authorization: Bearer {token}'."
+                "Keep this token: it is shown once. Use it as 'Authorization: Bearer {token}'. Scopes: {scopes}."
             );
         }
     }

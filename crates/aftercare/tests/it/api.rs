@@ -683,9 +683,11 @@ both_backends!(
         let store = aftercare_store::Store::open(&url).await.unwrap();
         let now: jiff::Timestamp = "2026-03-02T09:00:00Z".parse().unwrap();
         let mut tx = store.begin().await.unwrap();
-        tx.insert_api_token("shop", "same-hash", now).await.unwrap();
+        tx.insert_api_token("shop", "same-hash", "all", now)
+            .await
+            .unwrap();
         let e = tx
-            .insert_api_token("shop again", "same-hash", now)
+            .insert_api_token("shop again", "same-hash", "all", now)
             .await
             .unwrap_err();
         assert!(e.is_unique_violation(), "{e}");
@@ -767,4 +769,113 @@ async fn refused_before_the_body(
         .and_then(|s| s.parse().ok())
         .expect("a status line");
     (status, headers.to_string(), body.to_string())
+}
+
+/// Issue 21: a token made for the shop writes what the shop sends but cannot export or
+/// erase a customer; a read token cannot write; a privacy token can export. The refusal is
+/// 403 `token_scope`, naming the scope the request needs, and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tokens_scopes_decide_what_it_may_do() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let token = |scopes: &'static str| {
+        let (store, clock) = (app.store.clone(), app.clock.clone());
+        async move {
+            aftercare::cli::token::create_scoped(&store, scopes, scopes, clock.as_ref())
+                .await
+                .unwrap()
+        }
+    };
+    let (shop, read, privacy) = (
+        token("shop").await,
+        token("read").await,
+        token("privacy").await,
+    );
+    let send = |method: reqwest::Method, path: &str, token: &str, body: Option<Value>| {
+        let mut r = app
+            .http
+            .request(method, format!("{}{path}", app.base_url))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            r = r.json(&body);
+        }
+        async move {
+            let r = r.send().await.unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let (status, body) = send(
+        reqwest::Method::POST,
+        "/v1/customers",
+        &shop,
+        Some(jan_de_vries()),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = send(reqwest::Method::GET, "/v1/customers/C1/export", &shop, None).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["code"], "token_scope");
+    assert_eq!(body["field"], "Authorization");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("(scopes: shop) may not GET /v1/customers/C1/export")
+            && detail.contains("the scope privacy"),
+        "{detail}"
+    );
+    let (status, body) = send(reqwest::Method::DELETE, "/v1/customers/C1", &shop, None).await;
+    assert_eq!((status, body["code"].as_str()), (403, Some("token_scope")));
+    let (status, body) = send(
+        reqwest::Method::POST,
+        "/v1/events",
+        &read,
+        Some(
+            json!({"events": [{"type": "review_written", "customer_external_id": "C1",
+            "at": "2026-03-02T09:00:00Z"}]}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("the scope shop"),
+        "{body}"
+    );
+    assert_eq!(
+        send(reqwest::Method::GET, "/v1/customers/C1", &read, None)
+            .await
+            .0,
+        200
+    );
+    let (status, body) = send(
+        reqwest::Method::GET,
+        "/v1/customers/C1/export",
+        &privacy,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["customer"]["external_id"], "C1", "{body}");
+    // Nothing was erased or added by the refused requests.
+    assert_eq!(
+        app.store
+            .count(aftercare_store::Table::Events)
+            .await
+            .unwrap(),
+        0
+    );
+    // An unknown scope is refused by name when the token is made.
+    let e = aftercare::cli::token::create_scoped(
+        &app.store,
+        "x",
+        "shop,everything",
+        app.clock.as_ref(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("--scope: unknown scope 'everything'"),
+        "{e}"
+    );
 }

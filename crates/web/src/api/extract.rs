@@ -286,6 +286,90 @@ pub struct Caller {
     pub token_id: i64,
     /// The token's name.
     pub token_name: String,
+    /// What the token may do.
+    pub scopes: Vec<Scope>,
+}
+
+/// What an API token may do (issue 21): a token is made with the scopes its user needs
+/// (`aftercare token create --scope shop`), so the shop's token cannot export or erase
+/// customers and a dashboard's cannot write.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::EnumString, strum::IntoStaticStr, strum::VariantNames,
+)]
+#[strum(serialize_all = "snake_case")]
+pub enum Scope {
+    /// Everything (tokens made before scopes existed).
+    All,
+    /// Read everything but a customer's export: customers, messages, reports, audiences,
+    /// campaigns, imports, received webhooks.
+    Read,
+    /// What the shop sends and asks at checkout: customers, products, orders, shipments,
+    /// events, consents, contracts, cancellations, loyalty, coupons, referrals, returns,
+    /// history imports.
+    Shop,
+    /// Audiences and campaigns: write them, dry-run, schedule, cancel.
+    Campaigns,
+    /// GDPR requests: a customer's export and erasure.
+    Privacy,
+    /// Running it: dead jobs and their retry, received webhooks and their replay, `/metrics`.
+    Operations,
+}
+
+impl Scope {
+    /// Parses a comma-separated list; an unknown scope is named with the known ones.
+    pub fn parse_list(text: &str) -> Result<Vec<Scope>, String> {
+        use strum::VariantNames;
+        let scopes: Vec<Scope> = text
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse().map_err(|_| {
+                    format!(
+                        "unknown scope '{s}'; the scopes are {}",
+                        Scope::VARIANTS.join(", ")
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        if scopes.is_empty() {
+            return Err(format!(
+                "name at least one scope: {}",
+                Scope::VARIANTS.join(", ")
+            ));
+        }
+        Ok(scopes)
+    }
+
+    /// Whether this scope lets a caller make a `method` request to `path`.
+    pub fn allows(self, method: &axum::http::Method, path: &str) -> bool {
+        use axum::http::Method;
+        let read = *method == Method::GET || *method == Method::HEAD;
+        let customer = path.starts_with("/v1/customers/");
+        let privacy = customer
+            && (path.ends_with("/export")
+                || (*method == Method::DELETE && path.matches('/').count() == 3));
+        let campaigns = path.starts_with("/v1/audiences") || path.starts_with("/v1/campaigns");
+        let operations = path.starts_with("/v1/dead-jobs")
+            || path.starts_with("/v1/hook-deliveries")
+            || path == "/metrics";
+        match self {
+            Scope::All => true,
+            Scope::Read => read && !privacy && path != "/metrics",
+            Scope::Shop => {
+                !privacy
+                    && !campaigns
+                    && !operations
+                    && (!read
+                        || path.starts_with("/v1/coupons/")
+                        || path.starts_with("/v1/imports")
+                        || (customer && path.ends_with("/loyalty")))
+            }
+            Scope::Campaigns => campaigns,
+            Scope::Privacy => privacy,
+            Scope::Operations => operations,
+        }
+    }
 }
 
 /// The stored form of an API token: its SHA-256, hex.
@@ -343,19 +427,47 @@ impl FromRequestParts<AppState> for Caller {
             ))?;
         let hash = hash_token(token);
         let now = state.clock.now();
-        if let Some(caller) = state.tokens.get(&hash, now) {
-            return Ok(caller);
-        }
-        let mut tx = state.store.begin_read().await?;
-        let token = tx.api_token(&hash).await?;
-        tx.commit().await?;
-        let (token_id, token_name) =
-            token.ok_or(ApiError::Unauthorized("the bearer token is not valid"))?;
-        let caller = Caller {
-            token_id,
-            token_name,
+        let caller = match state.tokens.get(&hash, now) {
+            Some(caller) => caller,
+            None => {
+                let mut tx = state.store.begin_read().await?;
+                let token = tx.api_token(&hash).await?;
+                tx.commit().await?;
+                let (token_id, token_name, scopes) =
+                    token.ok_or(ApiError::Unauthorized("the bearer token is not valid"))?;
+                let caller = Caller {
+                    token_id,
+                    token_name,
+                    // A stored list that no longer reads allows nothing.
+                    scopes: Scope::parse_list(&scopes).unwrap_or_default(),
+                };
+                state.tokens.put(hash, caller.clone(), now);
+                caller
+            }
         };
-        state.tokens.put(hash, caller.clone(), now);
+        let (method, path) = (&parts.method, parts.uri.path());
+        if !caller.scopes.iter().any(|s| s.allows(method, path)) {
+            use strum::VariantNames;
+            let needed: Vec<&str> = Scope::VARIANTS
+                .iter()
+                .copied()
+                .filter(|name| {
+                    name.parse::<Scope>()
+                        .is_ok_and(|s| s != Scope::All && s.allows(method, path))
+                })
+                .collect();
+            let has: Vec<&str> = caller.scopes.iter().map(|s| s.into()).collect();
+            return Err(ApiError::Refused {
+                status: axum::http::StatusCode::FORBIDDEN,
+                code: "token_scope",
+                field: "Authorization",
+                detail: format!(
+                    "this token (scopes: {}) may not {method} {path}; that needs a token with the scope {} (aftercare token create --scope …)",
+                    has.join(", "),
+                    needed.join(" or ")
+                ),
+            });
+        }
         Ok(caller)
     }
 }
@@ -474,6 +586,74 @@ macro_rules! idempotent_write {
 mod tests {
     use super::*;
 
+    /// Issue 21: which scope opens which route — every route of the API and `/metrics`.
+    #[test]
+    fn each_scope_opens_only_its_routes() {
+        use axum::http::Method;
+        let routes: &[(&str, &str, &str)] = &[
+            ("GET", "/v1/customers/C1", "read"),
+            ("POST", "/v1/customers", "shop"),
+            ("DELETE", "/v1/customers/C1", "privacy"),
+            ("GET", "/v1/customers/C1/export", "privacy"),
+            ("POST", "/v1/customers/C1/consents", "shop"),
+            ("GET", "/v1/customers/C1/loyalty", "read shop"),
+            ("POST", "/v1/customers/C1/points", "shop"),
+            ("POST", "/v1/customers/C1/rewards", "shop"),
+            ("POST", "/v1/customers/C1/coupons", "shop"),
+            ("POST", "/v1/products", "shop"),
+            ("POST", "/v1/orders", "shop"),
+            ("POST", "/v1/shipment-events", "shop"),
+            ("POST", "/v1/events", "shop"),
+            ("POST", "/v1/contracts", "shop"),
+            ("POST", "/v1/cancellations", "shop"),
+            ("GET", "/v1/coupons/WELKOM-1", "read shop"),
+            ("POST", "/v1/coupons/WELKOM-1/redemptions", "shop"),
+            ("POST", "/v1/coupon-pools/p/codes", "shop"),
+            ("POST", "/v1/referrals", "shop"),
+            ("POST", "/v1/returns", "shop"),
+            ("POST", "/v1/imports", "shop"),
+            ("GET", "/v1/imports/3", "read shop"),
+            ("GET", "/v1/messages", "read"),
+            ("GET", "/v1/audiences/runners", "read campaigns"),
+            ("PUT", "/v1/audiences/runners", "campaigns"),
+            ("DELETE", "/v1/audiences/runners", "campaigns"),
+            ("POST", "/v1/campaigns", "campaigns"),
+            ("POST", "/v1/campaigns/4/schedule", "campaigns"),
+            ("GET", "/v1/campaigns/4/dry-run", "read campaigns"),
+            ("GET", "/v1/dead-jobs", "read operations"),
+            ("POST", "/v1/dead-jobs/9/retry", "operations"),
+            ("GET", "/v1/hook-deliveries", "read operations"),
+            ("POST", "/v1/hook-deliveries/9/replay", "operations"),
+            ("GET", "/metrics", "operations"),
+        ];
+        for (method, path, opened_by) in routes {
+            let method: Method = method.parse().unwrap();
+            for scope in [
+                Scope::Read,
+                Scope::Shop,
+                Scope::Campaigns,
+                Scope::Privacy,
+                Scope::Operations,
+            ] {
+                let name: &str = scope.into();
+                assert_eq!(
+                    scope.allows(&method, path),
+                    opened_by.split(' ').any(|s| s == name),
+                    "{name} for {method} {path}"
+                );
+            }
+            assert!(Scope::All.allows(&method, path));
+        }
+        assert_eq!(
+            Scope::parse_list("shop, read"),
+            Ok(vec![Scope::Shop, Scope::Read])
+        );
+        assert!(Scope::parse_list("shop,everything").unwrap_err().contains(
+            "unknown scope 'everything'; the scopes are all, read, shop, campaigns, privacy, operations"
+        ));
+        assert!(Scope::parse_list(" ").is_err());
+    }
+
     #[derive(Debug, serde::Deserialize)]
     #[allow(dead_code)]
     struct Line {
@@ -500,6 +680,7 @@ mod tests {
         let caller = Caller {
             token_id: 1,
             token_name: "shop".into(),
+            scopes: vec![Scope::All],
         };
         let key = |value: &str| {
             let mut headers = HeaderMap::new();

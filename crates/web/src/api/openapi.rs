@@ -85,6 +85,12 @@ fn errors_of(operation: &Value) -> Vec<(&'static str, &'static str)> {
         errors.push(("415", "The body is not sent as JSON"));
         errors.push(("422", "A value is not acceptable; `field` names it"));
     }
+    if operation.get("security").is_some() {
+        errors.push((
+            "403",
+            "The token's scopes do not allow this request (`token_scope`; the detail names the scope it needs)",
+        ));
+    }
     let idempotent = operation["parameters"]
         .as_array()
         .is_some_and(|ps| ps.iter().any(|p| p["name"] == "Idempotency-Key"));
@@ -98,7 +104,8 @@ fn errors_of(operation: &Value) -> Vec<(&'static str, &'static str)> {
 }
 
 fn finish(doc: &mut Value) {
-    doc["components"]["securitySchemes"]["bearer"] = json!({"type": "http", "scheme": "bearer"});
+    doc["components"]["securitySchemes"]["bearer"] = json!({"type": "http", "scheme": "bearer",
+        "description": "A token from `aftercare token create --name NAME --scope SCOPE`. Its scopes decide what it may do: `read` (every GET but a customer's export), `shop` (what the shop sends and asks at checkout), `campaigns` (audiences and campaigns), `privacy` (a customer's export and erasure), `operations` (dead jobs, received webhooks, /metrics), or `all`."});
     let problem = json!({"$ref": "#/components/schemas/Problem"});
     if let Some(paths) = doc["paths"].as_object_mut() {
         for item in paths.values_mut() {
