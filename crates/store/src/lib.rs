@@ -26,6 +26,8 @@ pub use records::*;
 #[doc(hidden)]
 pub use sqlite::CLAIM as SQLITE_CLAIM;
 #[doc(hidden)]
+pub use tx::POSTGRES_SEARCH;
+#[doc(hidden)]
 pub use sqlite::{
     CLAIM_PROJECTION as SQLITE_CLAIM_PROJECTION, CLAIM_SIMULATION as SQLITE_CLAIM_SIMULATION,
 };

@@ -78,7 +78,7 @@ mod tokens;
 mod tracking;
 mod versions;
 mod webhooks;
-pub use admin::{AuditEntry, Pause, TeamSession, TeamUser};
+pub use admin::{AuditEntry, POSTGRES_SEARCH, Pause, TeamSession, TeamUser};
 #[doc(hidden)]
 pub use calendar::{CONTACTS, CalendarPart};
 pub use campaigns::{
