@@ -39,21 +39,48 @@ impl Tx {
         let mut ids = Vec::with_capacity(events.len());
         // Six binds per row; stay well inside SQLite's and PostgreSQL's bind limits.
         for chunk in events.chunks(1000) {
-            let chunk_ids: Vec<crate::EventId> = on_tx!(self, c => {
-                let mut q = sqlx::QueryBuilder::new(
-                    "INSERT INTO events (source_id, customer_id, event_type, occurred_at, received_at, properties) ",
-                );
-                q.push_values(chunk, |mut row, e| {
-                    row.push_bind(e.source_id)
-                        .push_bind(e.customer_id)
-                        .push_bind(e.event_type)
-                        .push_bind(micros(e.occurred_at))
-                        .push_bind(micros(now))
-                        .push_bind(to_json(e.properties));
-                });
-                q.push(" ON CONFLICT (source_id) DO NOTHING RETURNING id");
-                q.build_query_scalar().fetch_all(&mut *c).await?
-            });
+            let chunk_ids: Vec<crate::EventId> = match self {
+                // One statement text whatever the number of events (issue 22), as arrays.
+                Tx::Postgres(c) => {
+                    let sources: Vec<Option<&str>> = chunk.iter().map(|e| e.source_id).collect();
+                    let customers: Vec<i64> = chunk.iter().map(|e| e.customer_id.0).collect();
+                    let types: Vec<&str> = chunk.iter().map(|e| e.event_type).collect();
+                    let occurred: Vec<i64> = chunk.iter().map(|e| micros(e.occurred_at)).collect();
+                    let properties: Vec<String> =
+                        chunk.iter().map(|e| to_json(e.properties)).collect();
+                    sqlx::query_scalar(
+                        "INSERT INTO events (source_id, customer_id, event_type, occurred_at, received_at, properties)
+                         SELECT s, c, t, o, $5, p
+                         FROM unnest($1::TEXT[], $2::BIGINT[], $3::TEXT[], $4::BIGINT[], $6::TEXT[])
+                              WITH ORDINALITY AS e (s, c, t, o, p, n)
+                         ORDER BY n
+                         ON CONFLICT (source_id) DO NOTHING RETURNING id",
+                    )
+                    .bind(sources)
+                    .bind(customers)
+                    .bind(types)
+                    .bind(occurred)
+                    .bind(micros(now))
+                    .bind(properties)
+                    .fetch_all(&mut **c)
+                    .await?
+                }
+                Tx::Sqlite(c, _) => {
+                    let mut q = sqlx::QueryBuilder::new(
+                        "INSERT INTO events (source_id, customer_id, event_type, occurred_at, received_at, properties) ",
+                    );
+                    q.push_values(chunk, |mut row, e| {
+                        row.push_bind(e.source_id)
+                            .push_bind(e.customer_id)
+                            .push_bind(e.event_type)
+                            .push_bind(micros(e.occurred_at))
+                            .push_bind(micros(now))
+                            .push_bind(to_json(e.properties));
+                    });
+                    q.push(" ON CONFLICT (source_id) DO NOTHING RETURNING id");
+                    q.build_query_scalar().fetch_all(&mut **c).await?
+                }
+            };
             ids.extend(chunk_ids);
         }
         Ok(ids)

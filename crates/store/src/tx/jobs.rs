@@ -33,13 +33,35 @@ impl Tx {
         now: Timestamp,
     ) -> Result<()> {
         for chunk in ref_ids.chunks(1000) {
-            on_tx!(self, c => {
-                let mut q = sqlx::QueryBuilder::new("INSERT INTO jobs (kind, ref_id, run_at, created_at) ");
-                q.push_values(chunk, |mut row, id| {
-                    row.push_bind(kind.as_str()).push_bind((*id).into()).push_bind(micros(run_at)).push_bind(micros(now));
-                });
-                q.build().execute(&mut *c).await?.rows_affected()
-            });
+            match self {
+                // One statement text whatever the number of jobs (issue 22: a text per size
+                // was prepared anew and crowded the connection's statement cache).
+                Tx::Postgres(c) => {
+                    let ids: Vec<i64> = chunk.iter().map(|id| (*id).into()).collect();
+                    sqlx::query(
+                        "INSERT INTO jobs (kind, ref_id, run_at, created_at)
+                         SELECT $1, id, $3, $4 FROM unnest($2::BIGINT[]) AS id",
+                    )
+                    .bind(kind.as_str())
+                    .bind(ids)
+                    .bind(micros(run_at))
+                    .bind(micros(now))
+                    .execute(&mut **c)
+                    .await?;
+                }
+                Tx::Sqlite(c, _) => {
+                    let mut q = sqlx::QueryBuilder::new(
+                        "INSERT INTO jobs (kind, ref_id, run_at, created_at) ",
+                    );
+                    q.push_values(chunk, |mut row, id| {
+                        row.push_bind(kind.as_str())
+                            .push_bind((*id).into())
+                            .push_bind(micros(run_at))
+                            .push_bind(micros(now));
+                    });
+                    q.build().execute(&mut **c).await?;
+                }
+            }
         }
         Ok(())
     }
