@@ -26,12 +26,12 @@ pub use records::*;
 #[doc(hidden)]
 pub use sqlite::CLAIM as SQLITE_CLAIM;
 #[doc(hidden)]
-pub use tx::POSTGRES_SEARCH;
-#[doc(hidden)]
 pub use sqlite::{
     CLAIM_PROJECTION as SQLITE_CLAIM_PROJECTION, CLAIM_SIMULATION as SQLITE_CLAIM_SIMULATION,
 };
 pub use states::*;
+#[doc(hidden)]
+pub use tx::POSTGRES_SEARCH;
 pub use tx::VariantOutcome;
 pub use tx::{AlsoBought, Answer, DeadJob, StoredDeliveryChange, StoredShipment, SurveyResult};
 pub use tx::{

@@ -624,10 +624,10 @@ impl Tx {
             // reads a million customers): each condition is one index's expression.
             Tx::Postgres(c) => {
                 sqlx::query_as(POSTGRES_SEARCH)
-                .bind(&like)
-                .bind(limit)
-                .fetch_all(&mut **c)
-                .await?
+                    .bind(&like)
+                    .bind(limit)
+                    .fetch_all(&mut **c)
+                    .await?
             }
             Tx::Sqlite(c, _) => {
                 let first_name = format!("%\"first_name\":\"{escaped}%");

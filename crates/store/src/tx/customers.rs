@@ -27,29 +27,70 @@ impl Tx {
         let mut ids = std::collections::HashMap::with_capacity(records.len());
         // Eight binds a customer: well inside both backends' bind limits.
         for chunk in records.chunks(500) {
-            let rows: Vec<(String, CustomerId, i64)> = on_tx!(self, c => {
-                let mut q = sqlx::QueryBuilder::new(
-                    "INSERT INTO customers (external_id, email, last_name, postcode, record, created_at, updated_at, time_zone) ",
-                );
-                q.push_values(chunk, |mut row, record| {
-                    row.push_bind(record.external_id.as_str())
-                        .push_bind(record.email.as_ref().map(|e| e.as_str().to_lowercase()))
-                        .push_bind(record.last_name.as_deref().map(str::to_lowercase))
-                        .push_bind(record.postal_address.as_ref().map(|a| a.postcode.replace(' ', "").to_uppercase()))
-                        .push_bind(to_json(*record))
-                        .push_bind(micros(now))
-                        .push_bind(micros(now))
-                        .push_bind(record.time_zone.as_str());
-                });
-                q.push(
-                    " ON CONFLICT (external_id) DO UPDATE SET email = excluded.email,
+            let email = |r: &CustomerRecord| r.email.as_ref().map(|e| e.as_str().to_lowercase());
+            let last_name = |r: &CustomerRecord| r.last_name.as_deref().map(str::to_lowercase);
+            let postcode = |r: &CustomerRecord| {
+                r.postal_address
+                    .as_ref()
+                    .map(|a| a.postcode.replace(' ', "").to_uppercase())
+            };
+            const UPDATE: &str = " ON CONFLICT (external_id) DO UPDATE SET email = excluded.email,
                        last_name = excluded.last_name, postcode = excluded.postcode,
                        record = excluded.record, updated_at = excluded.updated_at,
                        time_zone = excluded.time_zone
-                     RETURNING external_id, id, created_at",
-                );
-                q.build_query_as().fetch_all(&mut *c).await?
-            });
+                     RETURNING external_id, id, created_at";
+            let rows: Vec<(String, CustomerId, i64)> = match self {
+                // Arrays: one statement text whatever the batch's size (issue 24's import).
+                Tx::Postgres(c) => {
+                    let col =
+                        |f: &dyn Fn(&CustomerRecord) -> Option<String>| -> Vec<Option<String>> {
+                            chunk.iter().map(|r| f(r)).collect()
+                        };
+                    let sql = format!(
+                        "INSERT INTO customers (external_id, email, last_name, postcode, record, created_at, updated_at, time_zone)
+                         SELECT x, e, l, p, r, $6, $6, z
+                         FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $7::TEXT[])
+                              AS c (x, e, l, p, r, z){UPDATE}"
+                    );
+                    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                        .bind(
+                            chunk
+                                .iter()
+                                .map(|r| r.external_id.as_str())
+                                .collect::<Vec<_>>(),
+                        )
+                        .bind(col(&email))
+                        .bind(col(&last_name))
+                        .bind(col(&postcode))
+                        .bind(chunk.iter().map(|r| to_json(*r)).collect::<Vec<_>>())
+                        .bind(micros(now))
+                        .bind(
+                            chunk
+                                .iter()
+                                .map(|r| r.time_zone.as_str())
+                                .collect::<Vec<_>>(),
+                        )
+                        .fetch_all(&mut **c)
+                        .await?
+                }
+                Tx::Sqlite(c, _) => {
+                    let mut q = sqlx::QueryBuilder::new(
+                        "INSERT INTO customers (external_id, email, last_name, postcode, record, created_at, updated_at, time_zone) ",
+                    );
+                    q.push_values(chunk, |mut row, record| {
+                        row.push_bind(record.external_id.as_str())
+                            .push_bind(email(record))
+                            .push_bind(last_name(record))
+                            .push_bind(postcode(record))
+                            .push_bind(to_json(*record))
+                            .push_bind(micros(now))
+                            .push_bind(micros(now))
+                            .push_bind(record.time_zone.as_str());
+                    });
+                    q.push(UPDATE);
+                    q.build_query_as().fetch_all(&mut **c).await?
+                }
+            };
             ids.extend(rows.into_iter().map(|(external_id, id, created_at)| {
                 (external_id, (id, created_at == micros(now)))
             }));

@@ -47,24 +47,71 @@ impl Tx {
         let mut stored: Vec<(String, crate::OrderId)> = Vec::with_capacity(orders.len());
         // Eight binds an order and five a line: well inside both backends' bind limits.
         for chunk in orders.chunks(500) {
-            let rows: Vec<(String, crate::OrderId)> = on_tx!(self, c => {
-                let mut q = sqlx::QueryBuilder::new(
-                    "INSERT INTO orders (external_id, customer_id, placed_at, total_cents, currency,
-                                         delivery_method, record, created_at) ",
-                );
-                q.push_values(chunk, |mut row, (record, customer_id)| {
-                    row.push_bind(record.external_id.as_str())
-                        .push_bind(*customer_id)
-                        .push_bind(micros(record.placed_at))
-                        .push_bind(record.total_cents())
-                        .push_bind(&record.currency)
-                        .push_bind(to_json(&record.delivery_method).trim_matches('"').to_string())
-                        .push_bind(to_json(*record))
-                        .push_bind(micros(now));
-                });
-                q.push(" ON CONFLICT (external_id) DO NOTHING RETURNING external_id, id");
-                q.build_query_as().fetch_all(&mut *c).await?
-            });
+            let method =
+                |r: &OrderRecord| to_json(&r.delivery_method).trim_matches('"').to_string();
+            const CONFLICT: &str =
+                " ON CONFLICT (external_id) DO NOTHING RETURNING external_id, id";
+            let rows: Vec<(String, crate::OrderId)> = match self {
+                // Arrays: one statement text whatever the batch's size (issue 24's import).
+                Tx::Postgres(c) => {
+                    let sql = format!(
+                        "INSERT INTO orders (external_id, customer_id, placed_at, total_cents, currency,
+                                             delivery_method, record, created_at)
+                         SELECT x, c, p, t, cu, d, r, $8
+                         FROM unnest($1::TEXT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[], $5::TEXT[],
+                                     $6::TEXT[], $7::TEXT[]) AS o (x, c, p, t, cu, d, r){CONFLICT}"
+                    );
+                    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                        .bind(
+                            chunk
+                                .iter()
+                                .map(|(r, _)| r.external_id.as_str())
+                                .collect::<Vec<_>>(),
+                        )
+                        .bind(chunk.iter().map(|(_, c)| c.0).collect::<Vec<_>>())
+                        .bind(
+                            chunk
+                                .iter()
+                                .map(|(r, _)| micros(r.placed_at))
+                                .collect::<Vec<_>>(),
+                        )
+                        .bind(
+                            chunk
+                                .iter()
+                                .map(|(r, _)| r.total_cents())
+                                .collect::<Vec<_>>(),
+                        )
+                        .bind(
+                            chunk
+                                .iter()
+                                .map(|(r, _)| r.currency.as_str())
+                                .collect::<Vec<_>>(),
+                        )
+                        .bind(chunk.iter().map(|(r, _)| method(r)).collect::<Vec<_>>())
+                        .bind(chunk.iter().map(|(r, _)| to_json(*r)).collect::<Vec<_>>())
+                        .bind(micros(now))
+                        .fetch_all(&mut **c)
+                        .await?
+                }
+                Tx::Sqlite(c, _) => {
+                    let mut q = sqlx::QueryBuilder::new(
+                        "INSERT INTO orders (external_id, customer_id, placed_at, total_cents, currency,
+                                             delivery_method, record, created_at) ",
+                    );
+                    q.push_values(chunk, |mut row, (record, customer_id)| {
+                        row.push_bind(record.external_id.as_str())
+                            .push_bind(*customer_id)
+                            .push_bind(micros(record.placed_at))
+                            .push_bind(record.total_cents())
+                            .push_bind(&record.currency)
+                            .push_bind(method(record))
+                            .push_bind(to_json(*record))
+                            .push_bind(micros(now));
+                    });
+                    q.push(CONFLICT);
+                    q.build_query_as().fetch_all(&mut **c).await?
+                }
+            };
             stored.extend(rows);
         }
         let ids: std::collections::HashMap<&str, crate::OrderId> =
@@ -81,19 +128,34 @@ impl Tx {
             })
             .collect();
         for chunk in lines.chunks(1000) {
-            on_tx!(self, c => {
-                let mut q = sqlx::QueryBuilder::new(
-                    "INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price_cents) ",
-                );
-                q.push_values(chunk, |mut row, (id, n, line)| {
-                    row.push_bind(*id)
-                        .push_bind(*n)
-                        .push_bind(line.sku.as_str())
-                        .push_bind(i64::from(line.quantity))
-                        .push_bind(line.unit_price_cents);
-                });
-                q.build().execute(&mut *c).await?.rows_affected()
-            });
+            match self {
+                Tx::Postgres(c) => {
+                    sqlx::query(
+                        "INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price_cents)
+                         SELECT * FROM unnest($1::BIGINT[], $2::INT[], $3::TEXT[], $4::BIGINT[], $5::BIGINT[])",
+                    )
+                    .bind(chunk.iter().map(|(id, _, _)| id.0).collect::<Vec<_>>())
+                    .bind(chunk.iter().map(|(_, n, _)| *n).collect::<Vec<_>>())
+                    .bind(chunk.iter().map(|(_, _, l)| l.sku.as_str()).collect::<Vec<_>>())
+                    .bind(chunk.iter().map(|(_, _, l)| i64::from(l.quantity)).collect::<Vec<_>>())
+                    .bind(chunk.iter().map(|(_, _, l)| l.unit_price_cents).collect::<Vec<_>>())
+                    .execute(&mut **c)
+                    .await?;
+                }
+                Tx::Sqlite(c, _) => {
+                    let mut q = sqlx::QueryBuilder::new(
+                        "INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price_cents) ",
+                    );
+                    q.push_values(chunk, |mut row, (id, n, line)| {
+                        row.push_bind(*id)
+                            .push_bind(*n)
+                            .push_bind(line.sku.as_str())
+                            .push_bind(i64::from(line.quantity))
+                            .push_bind(line.unit_price_cents);
+                    });
+                    q.build().execute(&mut **c).await?;
+                }
+            }
         }
         Ok(stored)
     }
