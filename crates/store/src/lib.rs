@@ -276,6 +276,19 @@ impl Store {
                 )));
             }
         };
+        // Looked for with a read first: the side tasks look every second, and on SQLite the
+        // claim's UPDATE would take the one writer's lock from the work each time.
+        let due: Option<i64> = on_pool!(&self.pool, p => sqlx::query_scalar(
+            "SELECT id FROM jobs WHERE kind = $1 AND run_at <= $2 AND dead_at IS NULL
+               AND (locked_until IS NULL OR locked_until <= $2) LIMIT 1",
+        )
+        .bind(kind.as_str())
+        .bind(micros(now))
+        .fetch_optional(p)
+        .await?);
+        if due.is_none() {
+            return Ok(None);
+        }
         Ok(self.claim(worker, now, lease_until, lane).await?.pop())
     }
 

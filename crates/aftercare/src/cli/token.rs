@@ -16,8 +16,9 @@ pub enum Command {
         /// What the token is for, e.g. "webshop".
         #[arg(long, default_value = "default")]
         name: String,
-        /// What it may do: all, read, shop, campaigns, privacy, operations (repeat, or
-        /// separate with commas). The shop's token needs `shop`; a dashboard `read`.
+        /// What it may do: all, read, shop, campaigns, privacy, operations, metrics (repeat,
+        /// or separate with commas). The shop's token needs `shop`; a dashboard `read`; a
+        /// Prometheus scraper `metrics`.
         #[arg(long = "scope", default_value = "all", value_delimiter = ',')]
         scopes: Vec<String>,
     },
@@ -70,6 +71,11 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             eprintln!(
                 "Keep this token: it is shown once. Use it as 'Authorization: Bearer {token}'. Scopes: {scopes}."
             );
+            if scopes.split(',').any(|s| s.trim() == "all") {
+                eprintln!(
+                    "This token may do everything, erasing customers included. A token for the shop needs only --scope shop; for a dashboard --scope read."
+                );
+            }
         }
     }
     Ok(())

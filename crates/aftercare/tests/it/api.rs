@@ -824,6 +824,13 @@ async fn a_tokens_scopes_decide_what_it_may_do() {
             && detail.contains("the scope privacy"),
         "{detail}"
     );
+    // A customer whose id looks like a route the shop may use is still a customer's record.
+    let (status, body) = send(reqwest::Method::GET, "/v1/customers/loyalty", &shop, None).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("token_scope")),
+        "{body}"
+    );
     let (status, body) = send(reqwest::Method::DELETE, "/v1/customers/C1", &shop, None).await;
     assert_eq!((status, body["code"].as_str()), (403, Some("token_scope")));
     let (status, body) = send(

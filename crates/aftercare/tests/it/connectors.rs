@@ -1813,7 +1813,7 @@ both_backends!(
 struct ShopApi {
     calls: std::sync::Arc<std::sync::Mutex<Vec<(String, String, Value)>>>,
     replies: std::sync::Arc<std::sync::Mutex<Vec<(u16, String)>>>,
-    failing: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+    failing: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     otherwise: (u16, String),
 }
 
@@ -1828,6 +1828,7 @@ impl ShopApi {
         };
         async fn answer(
             State(api): State<ShopApi>,
+            method: axum::http::Method,
             uri: axum::http::Uri,
             headers: axum::http::HeaderMap,
             body: axum::body::Bytes,
@@ -1843,8 +1844,8 @@ impl ShopApi {
                 .failing
                 .lock()
                 .unwrap()
-                .as_ref()
-                .is_some_and(|code| body.to_string().contains(code.as_str()));
+                .iter()
+                .any(|code| body.to_string().contains(code.as_str()));
             api.calls
                 .lock()
                 .unwrap()
@@ -1853,6 +1854,9 @@ impl ShopApi {
                 let mut r = api.replies.lock().unwrap();
                 if fails {
                     (500, "Internal Server Error".to_string())
+                } else if r.is_empty() && method == axum::http::Method::GET {
+                    // WooCommerce's coupon list (the harmless question).
+                    (200, "[]".to_string())
                 } else if r.is_empty() {
                     api.otherwise.clone()
                 } else {
@@ -1879,7 +1883,11 @@ impl ShopApi {
     }
 
     fn fail_on(&self, code: &str) {
-        *self.failing.lock().unwrap() = Some(code.into());
+        *self.failing.lock().unwrap() = vec![code.into()];
+    }
+
+    fn fail_on_all(&self, codes: &[&String]) {
+        *self.failing.lock().unwrap() = codes.iter().map(|c| c.to_string()).collect();
     }
 
     /// The codes sent, in order (WooCommerce's `code`).
@@ -2204,6 +2212,25 @@ async fn a_lone_code_the_shop_fails_on_is_refused_after_eight_tries_when_the_sho
     let calls = shop.calls().len();
     app.advance_hours(24).await;
     assert_eq!(shop.calls().len(), calls, "nothing more once refused");
+
+    // Two codes failing with nothing taken stays the shop's trouble, even when the shop
+    // answers reads (a shop failing every new coupon): no question, no tries counted.
+    let (one, two) = (
+        issue(&app, "win-back", "C1").await,
+        issue(&app, "win-back", "C1").await,
+    );
+    shop.fail_on_all(&[&one, &two]);
+    let probes = shop.probes();
+    app.advance_hours(12).await;
+    assert_eq!(shop.probes(), probes, "no question for two failing codes");
+    for code in [&one, &two] {
+        let waiting = in_shop(&app, code).await;
+        assert_eq!(
+            (waiting["state"].as_str(), waiting["tries"].as_i64()),
+            (Some("waiting"), Some(0)),
+            "{code}: {waiting}"
+        );
+    }
 }
 
 // Issue 24: the `shop_codes` job set aside (thirty failed runs, or an older worker that did

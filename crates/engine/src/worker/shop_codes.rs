@@ -14,8 +14,8 @@
 //! shop failed on this very request — may be the code's (a plugin that crashes on one
 //! coupon): that code waits on its own (two minutes at first) so the next run starts with
 //! the codes behind it, and when the shop answered about other codes in the same run or
-//! since this code's last try (the moment is kept as the cursor [`ANSWERED`]) — or, with no
-//! other code to go by, answers a harmless question (Shopify: the shop's id; WooCommerce:
+//! since this code's last try (the moment is kept as the cursor [`ANSWERED`]) — or, when
+//! it is the only code waiting, answers a harmless question (Shopify: the shop's id; WooCommerce:
 //! one coupon of the list) — its try counts, its wait doubles, and after [`MAX_TRIES`] it
 //! is refused with the shop's last answer; so a lone code the shop fails on is not tried
 //! until it expires. A run in which the shop answered nothing stops after a second 500.
@@ -126,10 +126,12 @@ impl Engine {
                 .await?;
             tx.commit().await?;
         }
-        // Only codes failed, and the shop said nothing else: whether it answers a harmless
-        // question tells a code it fails on from a shop that fails on everything.
+        // The only code waiting failed, and the shop said nothing else: whether it answers a
+        // harmless question tells a code it fails on from a shop that fails on everything.
+        // Two codes failing with nothing taken stays the shop's trouble (a shop that fails
+        // every new coupon but still answers reads must not get its backlog refused).
         let mut shop_up = shop_answered;
-        if !failed.is_empty() && !shop_answered && trouble.is_none() {
+        if pending.len() == 1 && failed.len() == 1 && trouble.is_none() {
             shop_up = self.shop_answers(&shop).await;
         }
         let mut tx = self.store.begin().await?;
@@ -211,10 +213,14 @@ impl Engine {
             ShopPlatform::WooCommerce => {
                 let (key, secret) = shop.token.trim().split_once(':').unwrap_or_default();
                 let auth = ApiAuth::Basic(key, secret);
+                // The coupon list itself, not a page a cache or maintenance mode serves.
                 self.webhooks
                     .get_api(&shop.url, auth, &[("per_page", "1")])
                     .await
-                    .is_ok()
+                    .is_ok_and(|answer| {
+                        serde_json::from_str::<serde_json::Value>(&answer)
+                            .is_ok_and(|v| v.is_array())
+                    })
             }
         }
     }

@@ -300,8 +300,8 @@ pub struct Caller {
 pub enum Scope {
     /// Everything (tokens made before scopes existed).
     All,
-    /// Read everything but a customer's export: customers, messages, reports, audiences,
-    /// campaigns, imports, received webhooks.
+    /// Read everything under `/v1` but a customer's export: customers, messages, audiences,
+    /// campaigns, imports, received webhooks, dead jobs.
     Read,
     /// What the shop sends and asks at checkout: customers, products, orders, shipments,
     /// events, consents, contracts, cancellations, loyalty, coupons, referrals, returns,
@@ -313,6 +313,8 @@ pub enum Scope {
     Privacy,
     /// Running it: dead jobs and their retry, received webhooks and their replay, `/metrics`.
     Operations,
+    /// `/metrics` alone (counts, no personal data): for the monitoring system's scraper.
+    Metrics,
 }
 
 impl Scope {
@@ -341,33 +343,63 @@ impl Scope {
         Ok(scopes)
     }
 
-    /// Whether this scope lets a caller make a `method` request to `path`.
-    pub fn allows(self, method: &axum::http::Method, path: &str) -> bool {
+    /// Whether this scope lets a caller make a `method` request to `route`, the route's
+    /// template as the router matched it (`/v1/customers/{external_id}/export`), never the
+    /// raw path, so no customer id can pass for another route. A route not named here is
+    /// open to `all` only: a new route must be given its scope.
+    pub fn allows(self, method: &axum::http::Method, route: &str) -> bool {
         use axum::http::Method;
         let read = *method == Method::GET || *method == Method::HEAD;
-        let customer = path.starts_with("/v1/customers/");
-        let privacy = customer
-            && (path.ends_with("/export")
-                || (*method == Method::DELETE && path.matches('/').count() == 3));
-        let campaigns = path.starts_with("/v1/audiences") || path.starts_with("/v1/campaigns");
-        let operations = path.starts_with("/v1/dead-jobs")
-            || path.starts_with("/v1/hook-deliveries")
-            || path == "/metrics";
+        let privacy = route == "/v1/customers/{external_id}/export"
+            || (*method == Method::DELETE && route == "/v1/customers/{external_id}");
+        let campaigns = route == "/v1/audiences"
+            || route.starts_with("/v1/audiences/")
+            || route == "/v1/campaigns"
+            || route.starts_with("/v1/campaigns/");
+        let operations = route == "/v1/dead-jobs"
+            || route.starts_with("/v1/dead-jobs/")
+            || route == "/v1/hook-deliveries"
+            || route.starts_with("/v1/hook-deliveries/");
+        let shop = if read {
+            matches!(
+                route,
+                "/v1/coupons/{code}"
+                    | "/v1/customers/{external_id}/loyalty"
+                    | "/v1/imports"
+                    | "/v1/imports/{id}"
+            )
+        } else {
+            matches!(
+                route,
+                "/v1/customers"
+                    | "/v1/customers/{external_id}/consents"
+                    | "/v1/customers/{external_id}/points"
+                    | "/v1/customers/{external_id}/rewards"
+                    | "/v1/customers/{external_id}/coupons"
+                    | "/v1/products"
+                    | "/v1/orders"
+                    | "/v1/shipment-events"
+                    | "/v1/events"
+                    | "/v1/contracts"
+                    | "/v1/cancellations"
+                    | "/v1/coupon-pools/{pool}/codes"
+                    | "/v1/coupons/{code}/redemptions"
+                    | "/v1/referrals"
+                    | "/v1/returns"
+                    | "/v1/imports"
+            )
+        };
+        // The API's own description, for whoever integrates with any scope.
+        let spec = read && route == "/v1/openapi.json";
+        let known_read = read && route.starts_with("/v1/");
         match self {
             Scope::All => true,
-            Scope::Read => read && !privacy && path != "/metrics",
-            Scope::Shop => {
-                !privacy
-                    && !campaigns
-                    && !operations
-                    && (!read
-                        || path.starts_with("/v1/coupons/")
-                        || path.starts_with("/v1/imports")
-                        || (customer && path.ends_with("/loyalty")))
-            }
-            Scope::Campaigns => campaigns,
-            Scope::Privacy => privacy,
-            Scope::Operations => operations,
+            Scope::Read => known_read && !privacy,
+            Scope::Shop => shop || spec,
+            Scope::Campaigns => campaigns || spec,
+            Scope::Privacy => privacy || spec,
+            Scope::Operations => operations || route == "/metrics" || spec,
+            Scope::Metrics => route == "/metrics",
         }
     }
 }
@@ -435,25 +467,41 @@ impl FromRequestParts<AppState> for Caller {
                 tx.commit().await?;
                 let (token_id, token_name, scopes) =
                     token.ok_or(ApiError::Unauthorized("the bearer token is not valid"))?;
+                // A scope this version does not know (written by a newer one) allows nothing;
+                // the others still apply.
+                let known: Vec<Scope> = scopes
+                    .split(',')
+                    .filter_map(|name| match name.trim().parse() {
+                        Ok(scope) => Some(scope),
+                        Err(_) => {
+                            tracing::warn!(token = %token_name, scope = %name, "A token has a scope this version does not know; it allows nothing.");
+                            None
+                        }
+                    })
+                    .collect();
                 let caller = Caller {
                     token_id,
                     token_name,
-                    // A stored list that no longer reads allows nothing.
-                    scopes: Scope::parse_list(&scopes).unwrap_or_default(),
+                    scopes: known,
                 };
                 state.tokens.put(hash, caller.clone(), now);
                 caller
             }
         };
         let (method, path) = (&parts.method, parts.uri.path());
-        if !caller.scopes.iter().any(|s| s.allows(method, path)) {
+        // The route's template, as the router matched it (no customer id can pose as a route).
+        let route = parts
+            .extensions
+            .get::<axum::extract::MatchedPath>()
+            .map_or("", axum::extract::MatchedPath::as_str);
+        if !caller.scopes.iter().any(|s| s.allows(method, route)) {
             use strum::VariantNames;
             let needed: Vec<&str> = Scope::VARIANTS
                 .iter()
                 .copied()
                 .filter(|name| {
                     name.parse::<Scope>()
-                        .is_ok_and(|s| s != Scope::All && s.allows(method, path))
+                        .is_ok_and(|s| s != Scope::All && s.allows(method, route))
                 })
                 .collect();
             let has: Vec<&str> = caller.scopes.iter().map(|s| s.into()).collect();
@@ -586,70 +634,103 @@ macro_rules! idempotent_write {
 mod tests {
     use super::*;
 
-    /// Issue 21: which scope opens which route — every route of the API and `/metrics`.
+    /// Issue 21: which scope opens which route. Every operation of the OpenAPI document,
+    /// `/metrics` and the document itself are given a scope besides `all` (a new route left
+    /// out fails here), and the table says which.
     #[test]
     fn each_scope_opens_only_its_routes() {
         use axum::http::Method;
         let routes: &[(&str, &str, &str)] = &[
-            ("GET", "/v1/customers/C1", "read"),
+            ("GET", "/v1/customers/{external_id}", "read"),
             ("POST", "/v1/customers", "shop"),
-            ("DELETE", "/v1/customers/C1", "privacy"),
-            ("GET", "/v1/customers/C1/export", "privacy"),
-            ("POST", "/v1/customers/C1/consents", "shop"),
-            ("GET", "/v1/customers/C1/loyalty", "read shop"),
-            ("POST", "/v1/customers/C1/points", "shop"),
-            ("POST", "/v1/customers/C1/rewards", "shop"),
-            ("POST", "/v1/customers/C1/coupons", "shop"),
+            ("DELETE", "/v1/customers/{external_id}", "privacy"),
+            ("GET", "/v1/customers/{external_id}/export", "privacy"),
+            ("POST", "/v1/customers/{external_id}/consents", "shop"),
+            ("GET", "/v1/customers/{external_id}/loyalty", "read shop"),
+            ("POST", "/v1/customers/{external_id}/points", "shop"),
+            ("POST", "/v1/customers/{external_id}/rewards", "shop"),
+            ("POST", "/v1/customers/{external_id}/coupons", "shop"),
             ("POST", "/v1/products", "shop"),
             ("POST", "/v1/orders", "shop"),
             ("POST", "/v1/shipment-events", "shop"),
             ("POST", "/v1/events", "shop"),
             ("POST", "/v1/contracts", "shop"),
             ("POST", "/v1/cancellations", "shop"),
-            ("GET", "/v1/coupons/WELKOM-1", "read shop"),
-            ("POST", "/v1/coupons/WELKOM-1/redemptions", "shop"),
-            ("POST", "/v1/coupon-pools/p/codes", "shop"),
+            ("GET", "/v1/coupons/{code}", "read shop"),
+            ("POST", "/v1/coupons/{code}/redemptions", "shop"),
+            ("POST", "/v1/coupon-pools/{pool}/codes", "shop"),
             ("POST", "/v1/referrals", "shop"),
             ("POST", "/v1/returns", "shop"),
             ("POST", "/v1/imports", "shop"),
-            ("GET", "/v1/imports/3", "read shop"),
+            ("GET", "/v1/imports", "read shop"),
+            ("GET", "/v1/imports/{id}", "read shop"),
             ("GET", "/v1/messages", "read"),
-            ("GET", "/v1/audiences/runners", "read campaigns"),
-            ("PUT", "/v1/audiences/runners", "campaigns"),
-            ("DELETE", "/v1/audiences/runners", "campaigns"),
+            ("GET", "/v1/messages/{id}", "read"),
+            ("GET", "/v1/audiences", "read campaigns"),
+            ("GET", "/v1/audiences/{id}", "read campaigns"),
+            ("PUT", "/v1/audiences/{id}", "campaigns"),
+            ("DELETE", "/v1/audiences/{id}", "campaigns"),
+            ("GET", "/v1/campaigns", "read campaigns"),
             ("POST", "/v1/campaigns", "campaigns"),
-            ("POST", "/v1/campaigns/4/schedule", "campaigns"),
-            ("GET", "/v1/campaigns/4/dry-run", "read campaigns"),
+            ("GET", "/v1/campaigns/{id}", "read campaigns"),
+            ("DELETE", "/v1/campaigns/{id}", "campaigns"),
+            ("POST", "/v1/campaigns/{id}/schedule", "campaigns"),
+            ("POST", "/v1/campaigns/{id}/cancel", "campaigns"),
+            ("GET", "/v1/campaigns/{id}/dry-run", "read campaigns"),
             ("GET", "/v1/dead-jobs", "read operations"),
-            ("POST", "/v1/dead-jobs/9/retry", "operations"),
+            ("POST", "/v1/dead-jobs/{id}/retry", "operations"),
             ("GET", "/v1/hook-deliveries", "read operations"),
-            ("POST", "/v1/hook-deliveries/9/replay", "operations"),
-            ("GET", "/metrics", "operations"),
+            ("GET", "/v1/hook-deliveries/{id}", "read operations"),
+            ("POST", "/v1/hook-deliveries/{id}/replay", "operations"),
+            ("GET", "/metrics", "operations metrics"),
+            (
+                "GET",
+                "/v1/openapi.json",
+                "read shop campaigns privacy operations",
+            ),
+            // Not a route: open to `all` only.
+            ("POST", "/v1/tokens", ""),
         ];
-        for (method, path, opened_by) in routes {
+        let scopes = [
+            Scope::Read,
+            Scope::Shop,
+            Scope::Campaigns,
+            Scope::Privacy,
+            Scope::Operations,
+            Scope::Metrics,
+        ];
+        for (method, route, opened_by) in routes {
             let method: Method = method.parse().unwrap();
-            for scope in [
-                Scope::Read,
-                Scope::Shop,
-                Scope::Campaigns,
-                Scope::Privacy,
-                Scope::Operations,
-            ] {
+            for scope in scopes {
                 let name: &str = scope.into();
                 assert_eq!(
-                    scope.allows(&method, path),
+                    scope.allows(&method, route),
                     opened_by.split(' ').any(|s| s == name),
-                    "{name} for {method} {path}"
+                    "{name} for {method} {route}"
                 );
             }
-            assert!(Scope::All.allows(&method, path));
+            assert!(Scope::All.allows(&method, route));
+        }
+        // Every secured operation the document describes is in the table, so has a scope.
+        let document = crate::api::openapi::document_value();
+        for (route, item) in document["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                if operation.get("security").is_none() {
+                    continue;
+                }
+                let method = method.to_uppercase();
+                assert!(
+                    routes.iter().any(|(m, r, _)| *m == method && r == route),
+                    "{method} {route} has no scope in the table"
+                );
+            }
         }
         assert_eq!(
             Scope::parse_list("shop, read"),
             Ok(vec![Scope::Shop, Scope::Read])
         );
         assert!(Scope::parse_list("shop,everything").unwrap_err().contains(
-            "unknown scope 'everything'; the scopes are all, read, shop, campaigns, privacy, operations"
+            "unknown scope 'everything'; the scopes are all, read, shop, campaigns, privacy, operations, metrics"
         ));
         assert!(Scope::parse_list(" ").is_err());
     }

@@ -105,7 +105,7 @@ fn errors_of(operation: &Value) -> Vec<(&'static str, &'static str)> {
 
 fn finish(doc: &mut Value) {
     doc["components"]["securitySchemes"]["bearer"] = json!({"type": "http", "scheme": "bearer",
-        "description": "A token from `aftercare token create --name NAME --scope SCOPE`. Its scopes decide what it may do: `read` (every GET but a customer's export), `shop` (what the shop sends and asks at checkout), `campaigns` (audiences and campaigns), `privacy` (a customer's export and erasure), `operations` (dead jobs, received webhooks, /metrics), or `all`."});
+        "description": "A token from `aftercare token create --name NAME --scope SCOPE`. Its scopes decide what it may do: `read` (every GET under /v1 but a customer's export), `shop` (what the shop sends and asks at checkout), `campaigns` (audiences and campaigns), `privacy` (a customer's export and erasure), `operations` (dead jobs, received webhooks, /metrics), `metrics` (/metrics alone), or `all`. Any scope may read this document."});
     let problem = json!({"$ref": "#/components/schemas/Problem"});
     if let Some(paths) = doc["paths"].as_object_mut() {
         for item in paths.values_mut() {
