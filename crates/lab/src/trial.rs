@@ -384,24 +384,37 @@ pub async fn run_queued_simulation(live: &Engine) -> anyhow::Result<bool> {
         .and_then(|d| std::time::Duration::try_from(d).ok())
         .unwrap_or(PROGRESS_EVERY)
         .min(PROGRESS_EVERY);
+    // Why the run stops before its end: another worker took it over, or it was cancelled.
+    enum Stop {
+        Lost,
+        Cancelled,
+    }
     let ticker = async {
         loop {
             tokio::time::sleep(every).await;
             let renewed = async {
                 let mut tx = store.begin().await?;
-                let held = tx
+                if !tx
                     .extend_lease(job.id, worker, lease_until(clock.now()))
-                    .await?;
-                if held {
-                    tx.simulation_progress(id, done(&base_done), done(&changed_done))
-                        .await?;
-                    tx.commit().await?;
+                    .await?
+                {
+                    return anyhow::Ok(Some(Stop::Lost));
                 }
-                anyhow::Ok(held)
+                if tx
+                    .simulation(id)
+                    .await?
+                    .is_none_or(|r| r.finished_at.is_some())
+                {
+                    return anyhow::Ok(Some(Stop::Cancelled));
+                }
+                tx.simulation_progress(id, done(&base_done), done(&changed_done))
+                    .await?;
+                tx.commit().await?;
+                anyhow::Ok(None)
             };
             match renewed.await {
-                Ok(true) => {}
-                Ok(false) => return,
+                Ok(None) => {}
+                Ok(Some(stop)) => return stop,
                 // The store failing once (busy, a dropped connection) is no reason to stop.
                 Err(e) => {
                     tracing::warn!(simulation = id, error = %format!("{e:#}"), "Renewing a simulation's lease failed; trying again.")
@@ -411,8 +424,17 @@ pub async fn run_queued_simulation(live: &Engine) -> anyhow::Result<bool> {
     };
     let outcome = tokio::select! {
         outcome = work => outcome,
-        () = ticker => {
-            tracing::warn!(simulation = id, "Another worker took this simulation over; stopping.");
+        stop = ticker => {
+            match stop {
+                Stop::Lost => tracing::warn!(simulation = id, "Another worker took this simulation over; stopping."),
+                Stop::Cancelled => {
+                    tracing::info!(simulation = id, "The simulation was cancelled; stopping.");
+                    let mut tx = store.begin().await?;
+                    if tx.finish_job(job.id, worker).await? {
+                        tx.commit().await?;
+                    }
+                }
+            }
             return Ok(true);
         }
     };

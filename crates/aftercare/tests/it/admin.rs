@@ -1073,6 +1073,79 @@ both_backends!(
     }
 );
 
+/// An editor cancels a simulation waiting for a worker: it ends as failed saying who
+/// cancelled it, the next may start at once, and the worker that takes its job later runs
+/// nothing. A viewer cannot cancel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_editor_cancels_a_simulation_and_the_next_may_start() {
+    use aftercare_domain::Clock;
+    use aftercare_store::{JobKind, NewSimulation};
+    use jiff::SignedDuration;
+    let app = spawn_app(crate::helpers::Backend::Sqlite).await;
+    let now = app.clock.now();
+    let new = NewSimulation {
+        started_by: "eva",
+        customers: 10,
+        days: 7,
+        seed: 5,
+        start_day: now,
+        change: None,
+    };
+    let mut tx = app.store.begin().await.unwrap();
+    let id = tx.insert_simulation(&new, now).await.unwrap().unwrap();
+    let later = now + SignedDuration::from_hours(1);
+    tx.insert_job(JobKind::Simulation, id, later, now)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let path = format!("/admin/simulator/{id}");
+    let victor = sign_in_as(&app, "victor", "viewer").await;
+    let (_, page) = victor.get(&path).await;
+    assert!(!page.contains("Cancel this simulation"), "{page}");
+    let csrf = victor.csrf("/admin/simulator").await;
+    let (status, _) = victor
+        .post(&format!("{path}/cancel"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(status, 403);
+    let eva = sign_in_as(&app, "eva", "editor").await;
+    let (_, page) = eva.get(&path).await;
+    assert!(page.contains("Cancel this simulation"), "{page}");
+    let csrf = form_field(&page, "csrf");
+    let (status, _) = eva
+        .post(&format!("{path}/cancel"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(status, 303);
+    let (_, page) = eva.get(&path).await;
+    assert!(
+        page.contains("cancelled by eva") && !page.contains("http-equiv=\"refresh\""),
+        "{page}"
+    );
+    let mut tx = app.store.begin().await.unwrap();
+    let audit = tx
+        .audit_log(Some(&format!("simulation:{id}")), 5)
+        .await
+        .unwrap();
+    assert_eq!(audit[0].action, "simulation.cancel");
+    assert!(tx.insert_simulation(&new, now).await.unwrap().is_some());
+    drop(tx);
+    // The worker takes the cancelled run's job when it falls due and runs nothing.
+    let jobs = app.store.count(aftercare_store::Table::Jobs).await.unwrap();
+    app.clock.set(later + SignedDuration::from_secs(1));
+    for _ in 0..100 {
+        if app.store.count(aftercare_store::Table::Jobs).await.unwrap() < jobs {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        app.store.count(aftercare_store::Table::Jobs).await.unwrap(),
+        jobs - 1
+    );
+    let mut tx = app.store.begin_read().await.unwrap();
+    let run = tx.simulation(id).await.unwrap().unwrap();
+    assert!(run.taken_at.is_none() && run.report.is_none(), "{run:?}");
+}
+
 /// A simulation that workers keep stopping on (killed, out of memory) ends as failed after
 /// three tries, so it does not block every simulation after it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

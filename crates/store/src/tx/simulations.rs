@@ -177,6 +177,23 @@ impl Tx {
         Ok(())
     }
 
+    /// Cancels an unfinished simulation (it ends as failed, saying who cancelled it); the
+    /// next may start at once. A worker running it stops at its next progress record, and a
+    /// worker taking its job later finds it finished. Whether it was unfinished.
+    pub async fn cancel_simulation(&mut self, id: i64, why: &str, now: Timestamp) -> Result<bool> {
+        let n = on_tx!(self, c => sqlx::query(
+            "UPDATE simulations SET running = NULL, finished_at = $1, error = $2
+             WHERE id = $3 AND finished_at IS NULL",
+        )
+        .bind(micros(now))
+        .bind(why)
+        .bind(id)
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+        Ok(n == 1)
+    }
+
     /// Ends a simulation with its reports (JSON) or why it failed; the next may start.
     pub async fn finish_simulation(
         &mut self,

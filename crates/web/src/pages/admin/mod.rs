@@ -296,6 +296,7 @@ pub fn routes() -> Router<AppState> {
             get(simulator::form).post(simulator::start),
         )
         .route("/admin/simulator/{id}", get(simulator::show))
+        .route("/admin/simulator/{id}/cancel", post(simulator::cancel))
         .route("/admin/outbox", get(outbox::list))
         .route("/admin/dead-jobs/{id}/retry", post(outbox::retry))
         .route("/admin/print-batches/{id}/{file}", get(outbox::print_file))

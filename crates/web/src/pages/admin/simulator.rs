@@ -398,6 +398,37 @@ pub async fn start(
     Ok(Redirect::to(&format!("/admin/simulator/{id}")).into_response())
 }
 
+/// `POST /admin/simulator/{id}/cancel` (editor): ends a queued or running simulation, so
+/// the next may start; a worker running it stops at its next progress record.
+pub async fn cancel(
+    State(app): State<AppState>,
+    team: Team,
+    Path(id): Path<i64>,
+    Form(form): Form<super::CsrfForm>,
+) -> AdminResult {
+    team.require(Role::Editor)?;
+    team.check_csrf(&form.csrf)?;
+    let now = app.clock.now();
+    let why = match team.lang {
+        Lang::En => format!("cancelled by {}", team.username),
+        Lang::Nl => format!("geannuleerd door {}", team.username),
+    };
+    let mut tx = app.store.begin().await?;
+    if tx.cancel_simulation(id, &why, now).await? {
+        tx.audit(
+            &team.username,
+            "simulation.cancel",
+            &format!("simulation:{id}"),
+            None,
+            None,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+    }
+    Ok(Redirect::to(&format!("/admin/simulator/{id}")).into_response())
+}
+
 fn percent(share: f64) -> String {
     format!("{:.0}%", 100.0 * share)
 }
@@ -489,6 +520,7 @@ pub async fn show(State(app): State<AppState>, team: Team, Path(id): Path<i64>) 
         (None, ..) => {
             ctx["running"] = true.into();
             ctx["waiting"] = run.taken_at.is_none().into();
+            ctx["can_cancel"] = (team.role >= Role::Editor).into();
         }
         (_, Some(e), _) => ctx["error"] = e.clone().into(),
         (_, None, (Some(Some(base)), changed @ (None | Some(Some(_))))) => {

@@ -403,6 +403,11 @@ const STRINGS: &[(&str, &str, &str)] = &[
         "Bezig; deze pagina ververst zichzelf.",
     ),
     (
+        "sim_cancel",
+        "Cancel this simulation",
+        "Deze simulatie annuleren",
+    ),
+    (
         "sim_waiting",
         "No worker has taken it yet; this page refreshes itself. If it keeps waiting, check that `aftercare worker` (or `serve` with its worker) is running.",
         "Nog geen worker heeft deze simulatie opgepakt; deze pagina ververst zichzelf. Blijft ze wachten, kijk dan of `aftercare worker` (of `serve` met zijn worker) draait.",
