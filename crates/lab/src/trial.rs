@@ -350,7 +350,7 @@ pub async fn run_queued_simulation(live: &Engine) -> anyhow::Result<bool> {
             customers: usize::try_from(run.customers).unwrap_or(0),
             days: run.days,
             seed: u64::try_from(run.seed).unwrap_or(0),
-            start: Timestamp::from_microsecond(run.start_day)?,
+            start: run.start_day,
             change: run
                 .programme_id
                 .clone()

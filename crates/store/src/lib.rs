@@ -12,6 +12,25 @@
 //! Architecture invariant: every effect of a job (an enrolment, a message, the next timer)
 //! commits in the same transaction that deletes the job, so a crash repeats nothing.
 
+/// A claim of due jobs, the oldest due first: `$kinds` says which (a literal, so the planner
+/// sees it), `$lock` what the backend adds so no two workers take one row.
+macro_rules! claim_sql {
+    ($kinds:literal, $lock:literal) => {
+        concat!(
+            "UPDATE jobs SET locked_until = $1, locked_by = $2, attempts = attempts + 1
+         WHERE id IN (SELECT id FROM jobs
+                      WHERE ",
+            $kinds,
+            " AND run_at <= $3 AND dead_at IS NULL
+                        AND (locked_until IS NULL OR locked_until <= $3)
+                      ORDER BY run_at, id LIMIT $4",
+            $lock,
+            ")
+         RETURNING id, kind, ref_id, run_at, attempts"
+        )
+    };
+}
+
 mod ids;
 mod postgres;
 mod records;
@@ -299,10 +318,24 @@ impl Store {
         lease_until: Timestamp,
         lane: Lane,
     ) -> Result<Vec<Job>> {
-        let mut jobs = match &self.pool {
-            Pool::Sqlite(p) => sqlite::claim_jobs(p, worker, now, lease_until, lane).await?,
-            Pool::Postgres(p) => postgres::claim_jobs(p, worker, now, lease_until, lane).await?,
+        let (sql, limit) = match (&self.pool, lane) {
+            (Pool::Sqlite(_), Lane::Main(limit)) => (sqlite::CLAIM, limit),
+            (Pool::Sqlite(_), Lane::Simulation) => (sqlite::CLAIM_SIMULATION, 1),
+            (Pool::Sqlite(_), Lane::Projection) => (sqlite::CLAIM_PROJECTION, 1),
+            (Pool::Postgres(_), Lane::Main(limit)) => (postgres::CLAIM, limit),
+            (Pool::Postgres(_), Lane::Simulation) => (postgres::CLAIM_SIMULATION, 1),
+            (Pool::Postgres(_), Lane::Projection) => (postgres::CLAIM_PROJECTION, 1),
         };
+        let mut jobs = on_pool!(&self.pool, p => sqlx::query_as::<_, records::JobRow>(sql)
+            .bind(micros(lease_until))
+            .bind(worker)
+            .bind(micros(now))
+            .bind(limit)
+            .fetch_all(p)
+            .await?)
+        .into_iter()
+        .map(Job::try_from)
+        .collect::<Result<Vec<_>>>()?;
         // `RETURNING` promises no order: run what was due first, first.
         jobs.sort_by_key(|j| (j.run_at, j.id));
         Ok(jobs)

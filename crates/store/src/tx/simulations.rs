@@ -32,22 +32,25 @@ pub struct Simulation {
     pub id: i64,
     /// Who asked for it.
     pub started_by: String,
-    /// When (micros).
-    pub started_at: i64,
+    /// When.
+    #[sqlx(try_from = "crate::Micros")]
+    pub started_at: Timestamp,
     /// Customers in the generated shop.
     pub customers: i64,
     /// Days to simulate.
     pub days: i64,
     /// The generated shop's seed.
     pub seed: i64,
-    /// The first simulated day (micros).
-    pub start_day: i64,
+    /// The first simulated day.
+    #[sqlx(try_from = "crate::Micros")]
+    pub start_day: Timestamp,
     /// The programme the change replaces.
     pub programme_id: Option<String>,
     /// The changed programme's text.
     pub change_text: Option<String>,
-    /// When a worker took it (micros); none while it waits for one.
-    pub taken_at: Option<i64>,
+    /// When a worker took it; none while it waits for one.
+    #[sqlx(try_from = "crate::MaybeMicros")]
+    pub taken_at: Option<Timestamp>,
     /// The worker that took it last.
     pub taken_by: Option<String>,
     /// Days done of the library as it is.
@@ -60,8 +63,9 @@ pub struct Simulation {
     pub changed_report: Option<String>,
     /// Why it failed.
     pub error: Option<String>,
-    /// When it ended (micros).
-    pub finished_at: Option<i64>,
+    /// When it ended.
+    #[sqlx(try_from = "crate::MaybeMicros")]
+    pub finished_at: Option<Timestamp>,
 }
 
 const COLUMNS: &str = "id, started_by, started_at, customers, days, seed, start_day, programme_id,
@@ -228,10 +232,12 @@ impl Tx {
 pub struct Projection {
     /// Who asked for it last.
     pub requested_by: String,
-    /// When (micros).
-    pub requested_at: i64,
-    /// When a worker last worked it out — the year runs from then (micros).
-    pub worked_at: Option<i64>,
+    /// When.
+    #[sqlx(try_from = "crate::Micros")]
+    pub requested_at: Timestamp,
+    /// When a worker last worked it out — the year runs from then.
+    #[sqlx(try_from = "crate::MaybeMicros")]
+    pub worked_at: Option<Timestamp>,
     /// The projected contacts as JSON.
     pub result: Option<String>,
     /// Why it could not be worked out.

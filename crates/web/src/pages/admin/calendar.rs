@@ -62,11 +62,9 @@ pub async fn show(State(app): State<AppState>, team: Team, Path(id): Path<String
         .count();
     let stored = tx.projection(customer.id).await?;
     tx.commit().await?;
-    let fresh = stored.as_ref().is_some_and(|p| {
-        !p.pending()
-            && p.worked_at
-                .is_some_and(|w| w >= aftercare_store::micros(now - FRESH_FOR))
-    });
+    let fresh = stored
+        .as_ref()
+        .is_some_and(|p| !p.pending() && p.worked_at.is_some_and(|w| w >= now - FRESH_FOR));
     let mut working = stored
         .as_ref()
         .is_some_and(aftercare_store::Projection::pending);
@@ -122,13 +120,9 @@ pub async fn show(State(app): State<AppState>, team: Team, Path(id): Path<String
         })
         .collect();
     ctx["queued"] = queued.into();
-    let Some(stored) = stored.filter(|p| p.worked_at.is_some()) else {
+    let Some((stored, worked_at)) = stored.and_then(|p| p.worked_at.map(|w| (p, w))) else {
         return page(&team, "calendar.html", ctx);
     };
-    let worked_at = stored
-        .worked_at
-        .and_then(|w| jiff::Timestamp::from_microsecond(w).ok())
-        .unwrap_or(now);
     ctx["worked"] = minute(worked_at, &zone).into();
     if let Some(error) = &stored.error {
         ctx["error"] = error.clone().into();

@@ -181,10 +181,8 @@ pub struct Prefill {
 }
 
 /// When a stored run started, for the page.
-fn at(micros: i64) -> String {
-    Timestamp::from_microsecond(micros)
-        .map(|t| t.strftime("%Y-%m-%d %H:%M").to_string())
-        .unwrap_or_default()
+fn at(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%d %H:%M").to_string()
 }
 
 fn run_rows(runs: &[Simulation], lang: Lang) -> Vec<Value> {
@@ -610,21 +608,21 @@ mod tests {
         Simulation {
             id,
             started_by: "eva".into(),
-            started_at: 0,
+            started_at: Timestamp::UNIX_EPOCH,
             customers: 10,
             days,
             seed: 3,
-            start_day: 0,
+            start_day: Timestamp::UNIX_EPOCH,
             programme_id: Some("p".into()),
             change_text: Some("version = 2".into()),
-            taken_at: Some(0),
+            taken_at: Some(Timestamp::UNIX_EPOCH),
             taken_by: Some("w".into()),
             baseline_done: days,
             changed_done: days,
             report: reports.map(|(base, _)| json(base)),
             changed_report: reports.map(|(_, changed)| json(changed)),
             error: None,
-            finished_at: reports.map(|_| 1),
+            finished_at: reports.map(|_| Timestamp::UNIX_EPOCH),
         }
     }
 
